@@ -1,0 +1,217 @@
+"""Context selection: give each engineer attempt only what its task needs, within a budget.
+
+An attempt's context is built from, in order of priority:
+
+1. the run's learnings (traps and rules from earlier runs and retries);
+2. the files the blueprint names for the task and for the tasks it depends on, in full;
+3. a repo map — the classes, methods and functions of every Python file (from ``ast``),
+   every other file by name;
+4. the other files, ranked by BM25 relevance to the task's text, while the budget lasts
+   (only those scoring at least a share of the best match).
+
+The failure context of a retry is put in the prompt by the engineer role itself; its tokens
+are reserved from the same budget here. BM25 is implemented below (Robertson/Sparck Jones
+with the usual k1 = 1.5, b = 0.75 and the non-negative idf ``ln(1 + (N - df + .5)/(df + .5))``);
+it needs no package. Tokens are estimated at four characters each, the budget's unit.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_FILE_BYTES = 200_000
+SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache"})
+_WORD = re.compile(r"[A-Za-z][a-z0-9]*|[0-9]+")
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens in ``text``, estimated at four characters per token."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words; snake_case and CamelCase identifiers split into their parts."""
+    return [w.lower() for w in _WORD.findall(text) if len(w) > 1]
+
+
+def repo_files(root: Path) -> list[str]:
+    """Text files under ``root`` (relative POSIX paths, sorted), skipping VCS and caches."""
+    found = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part in SKIP_DIRS for part in rel.parts) or not path.is_file():
+            continue
+        if path.stat().st_size > MAX_FILE_BYTES:
+            continue
+        found.append(rel.as_posix())
+    return sorted(found)
+
+
+def read_text(root: Path, rel: str) -> str | None:
+    """A file's text, or None when it is missing or not UTF-8."""
+    try:
+        return (root / rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def python_symbols(source: str) -> list[str]:
+    """Top-level classes (with their methods) and functions of a Python module."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ["(does not parse)"]
+    symbols = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            methods = [
+                n.name
+                for n in node.body
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                and (not n.name.startswith("_") or n.name == "__init__")
+            ]
+            symbols.append(f"class {node.name}" + (f"({', '.join(methods)})" if methods else ""))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            symbols.append(f"def {node.name}")
+    return symbols
+
+
+def repo_map(root: Path, files: Sequence[str]) -> str:
+    """One line per file: Python files with their symbols, other files by name."""
+    lines = []
+    for rel in files:
+        if rel.endswith(".py"):
+            source = read_text(root, rel)
+            symbols = python_symbols(source) if source is not None else []
+            lines.append(f"{rel}: {'; '.join(symbols)}" if symbols else rel)
+        else:
+            lines.append(rel)
+    return "\n".join(lines)
+
+
+class BM25:
+    """Okapi BM25 over a small corpus of documents (token lists)."""
+
+    def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.counts = [Counter(doc) for doc in documents]
+        self.lengths = [len(doc) for doc in documents]
+        self.avg_length = (sum(self.lengths) / len(documents)) if documents else 0.0
+        df: Counter[str] = Counter()
+        for counts in self.counts:
+            df.update(counts.keys())
+        n = len(documents)
+        self.idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
+
+    def score(self, query: Iterable[str], index: int) -> float:
+        """The BM25 score of document ``index`` for ``query``."""
+        counts, length = self.counts[index], self.lengths[index]
+        norm = self.k1 * (1 - self.b + self.b * length / self.avg_length) if self.avg_length else 0
+        total = 0.0
+        for term in set(query):
+            tf = counts.get(term, 0)
+            if tf:
+                total += self.idf[term] * tf * (self.k1 + 1) / (tf + norm)
+        return total
+
+
+def rank_files(root: Path, files: Sequence[str], query: str) -> list[tuple[str, float]]:
+    """``files`` with a positive BM25 score for ``query`` (path and text), best first."""
+    texts = [f"{rel} {read_text(root, rel) or ''}" for rel in files]
+    index = BM25([tokenize(t) for t in texts])
+    terms = tokenize(query)
+    scored = [(rel, index.score(terms, i)) for i, rel in enumerate(files)]
+    return sorted((s for s in scored if s[1] > 0), key=lambda s: (-s[1], s[0]))
+
+
+@dataclass
+class ContextPack:
+    """The selected context of one attempt, as prompt text, and what went into it."""
+
+    text: str
+    tokens: int
+    budget: int
+    files: list[str] = field(default_factory=list)
+    """Files included in full, in the order they appear."""
+    ranked: list[str] = field(default_factory=list)
+    """Files the ranking proposed, best first (included or not)."""
+    repo_map: bool = False
+    reserved: int = 0
+    """Tokens reserved for the failure context the engineer role adds."""
+
+
+def _section(title: str, body: str) -> str:
+    return f"## {title}\n{body.rstrip()}\n"
+
+
+def _file_block(rel: str, text: str) -> str:
+    return _section(f"File {rel}", f"```\n{text.rstrip()}\n```")
+
+
+def select_context(
+    root: Path,
+    task_text: str,
+    *,
+    named_files: Sequence[str] = (),
+    failure: str = "",
+    learnings: Sequence[str] = (),
+    budget_tokens: int = 6000,
+    exclude: Sequence[str] = (),
+    min_relevance: float = 0.35,
+) -> ContextPack:
+    """Pick the context of one attempt in the worktree ``root`` within ``budget_tokens``.
+
+    ``named_files`` are the blueprint's files for the task and its dependencies (missing
+    ones are skipped); ``exclude`` are files never included (e.g. the task's own test files).
+    A ranked file is included only when its score reaches ``min_relevance`` times the best
+    score: a weak match costs tokens and distracts more than it helps.
+    """
+    reserved = min(estimate_tokens(failure), budget_tokens // 2)
+    left = budget_tokens - reserved
+    parts: list[str] = []
+    included: list[str] = []
+
+    def take(block: str) -> bool:
+        nonlocal left
+        cost = estimate_tokens(block)
+        if cost > left:
+            return False
+        parts.append(block)
+        left -= cost
+        return True
+
+    if learnings:
+        take(_section("Learnings from earlier runs", "\n".join(f"- {x}" for x in learnings)))
+    files = repo_files(root)
+    present = set(files)
+    skip = set(exclude)
+    for rel in dict.fromkeys(named_files):
+        if rel in present and rel not in skip:
+            text = read_text(root, rel)
+            if text is not None and take(_file_block(rel, text)):
+                included.append(rel)
+    has_map = bool(files) and take(_section("Repository map", repo_map(root, files)))
+    candidates = [f for f in files if f not in included and f not in skip]
+    scored = rank_files(root, candidates, task_text)
+    floor = scored[0][1] * min_relevance if scored else 0.0
+    ranked = [rel for rel, score in scored if score >= floor]
+    for rel in ranked:
+        text = read_text(root, rel)
+        if text is not None and take(_file_block(rel, text)):
+            included.append(rel)
+    text = "\n".join(parts)
+    return ContextPack(
+        text=text,
+        tokens=estimate_tokens(text),
+        budget=budget_tokens,
+        files=included,
+        ranked=ranked,
+        repo_map=has_map,
+        reserved=reserved,
+    )

@@ -1,0 +1,99 @@
+"""The crew of a run: every role built over its routed provider, ready for the engine.
+
+The composition root routes roles to model specs (agents/routing.py), hands in a way to make a
+provider from a spec (agents/registry.py) and the sandbox, and gets back the planner, the
+engineer and every judging role. A spec used by several roles gets one provider, so the SIM's
+playbook is loaded once and a real provider's limits are shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from agents.dna import OwnerDNA
+from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.provider import Provider
+from agents.roles.critic import CriticRole
+from agents.roles.engineer import EngineerRole
+from agents.roles.judge import JudgeRole
+from agents.roles.planner import PlannerRole
+from agents.roles.qc import CodeQCRole
+from agents.roles.reviewer import ReviewerRole
+from agents.roles.task_reviewer import TaskReviewerRole
+from agents.roles.twin import TwinRole
+from agents.roles.verifier import VerifierRole
+from agents.routing import Routing
+from engine.protocols import Sandbox
+
+
+@dataclass(frozen=True)
+class Crew:
+    """Every role of a run, and the providers they run on."""
+
+    planner: PlannerRole
+    engineer: EngineerRole
+    critic: CriticRole
+    reviewers: tuple[ReviewerRole, ...]
+    twin: TwinRole
+    task_reviewer: TaskReviewerRole
+    qc: CodeQCRole
+    verifier: VerifierRole
+    judge: JudgeRole
+    routing: Routing
+    providers: Mapping[str, Provider]
+    """Provider by spec."""
+
+    @property
+    def simulated(self) -> bool:
+        """True when any role is played by the SIM."""
+        return any(p.simulated for p in self.providers.values())
+
+    def models(self) -> dict[str, str]:
+        """Role -> the spec its provider reports (reviewers as ``reviewer-N``)."""
+        return {role: self.providers[spec].spec for role, spec in self.routing.as_dict().items()}
+
+
+def build_crew(
+    routing: Routing,
+    make_provider: Callable[[str], Provider],
+    *,
+    sandbox: Sandbox,
+    test_env: Mapping[str, str] | None = None,
+    prices: PriceTable = DEFAULT_PRICES,
+    dna: OwnerDNA | None = None,
+    context_budget: int = 6000,
+) -> Crew:
+    """Build every role; ``make_provider`` is called once per distinct spec."""
+    providers: dict[str, Provider] = {}
+
+    def provider(spec: str) -> Provider:
+        if spec not in providers:
+            providers[spec] = make_provider(spec)
+        return providers[spec]
+
+    spec = routing.spec
+    return Crew(
+        planner=PlannerRole(provider(spec("planner")), prices=prices),
+        engineer=EngineerRole(
+            provider(spec("engineer")),
+            sandbox,
+            test_env=test_env,
+            context_budget=context_budget,
+            prices=prices,
+        ),
+        critic=CriticRole(provider(spec("critic")), prices=prices),
+        reviewers=tuple(
+            ReviewerRole(provider(s), f"reviewer-{n}", prices=prices)
+            for n, s in enumerate(routing.reviewers, start=1)
+        ),
+        twin=TwinRole(provider(spec("twin")), dna, prices=prices),
+        task_reviewer=TaskReviewerRole(provider(spec("task_reviewer")), prices=prices),
+        qc=CodeQCRole(provider(spec("qc")), prices=prices),
+        verifier=VerifierRole(
+            provider(spec("verifier")), sandbox, test_env=test_env, prices=prices
+        ),
+        judge=JudgeRole(provider(spec("judge")), prices=prices),
+        routing=routing,
+        providers=providers,
+    )

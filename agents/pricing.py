@@ -1,0 +1,140 @@
+"""What a model call costs: a price table per model, and the arithmetic.
+
+Prices are US dollars per million tokens for uncached input, output, cache reads and cache
+writes. The bundled table holds list prices of the models the defaults name; ``[pricing]`` in
+shopfloor.toml overrides or adds entries (a private deployment, a negotiated rate, a local
+model that costs electricity). A model the table does not know costs 0 and is reported as
+unpriced, never guessed. The sim always costs 0: nothing it says was bought.
+
+Token convention (Anthropic's): ``input_tokens`` excludes the cache reads and writes, which are
+counted apart; providers normalise their usage to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from agents.provider import Usage
+
+_MTOK = 1_000_000
+
+
+@dataclass(frozen=True)
+class Price:
+    """Dollars per million tokens."""
+
+    input: float
+    output: float
+    cache_read: float = 0.0
+    cache_write: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "cache_read", "cache_write"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ValueError(f"price {name} must not be negative, got {value}")
+
+    def cost(self, usage: Usage) -> float:
+        """The dollar cost of one call's usage."""
+        return (
+            usage.input_tokens * self.input
+            + usage.output_tokens * self.output
+            + usage.cache_read_tokens * self.cache_read
+            + usage.cache_write_tokens * self.cache_write
+        ) / _MTOK
+
+
+BUILTIN_PRICES: dict[str, Price] = {
+    # Anthropic: cache write = 1.25 x input (5-minute TTL), cache read = 0.1 x input.
+    "anthropic:claude-opus-4-6": Price(5.0, 25.0, 0.50, 6.25),
+    "anthropic:claude-opus-4-5": Price(5.0, 25.0, 0.50, 6.25),
+    "anthropic:claude-opus-4-1": Price(15.0, 75.0, 1.50, 18.75),
+    "anthropic:claude-opus-4": Price(15.0, 75.0, 1.50, 18.75),
+    "anthropic:claude-sonnet-4-6": Price(3.0, 15.0, 0.30, 3.75),
+    "anthropic:claude-sonnet-4-5": Price(3.0, 15.0, 0.30, 3.75),
+    "anthropic:claude-sonnet-4": Price(3.0, 15.0, 0.30, 3.75),
+    "anthropic:claude-haiku-4-5": Price(1.0, 5.0, 0.10, 1.25),
+    "anthropic:claude-3-5-haiku": Price(0.80, 4.0, 0.08, 1.0),
+    # Gemini (prompts up to 200k tokens): cached input is billed at the cache rate; the
+    # cache's storage fee is per hour, not per call, and is left out.
+    "gemini:gemini-2.5-pro": Price(1.25, 10.0, 0.125, 1.25),
+    "gemini:gemini-2.5-flash": Price(0.30, 2.50, 0.03, 0.30),
+    "gemini:gemini-2.5-flash-lite": Price(0.10, 0.40, 0.01, 0.10),
+}
+
+
+def _family_model(spec_or_model: str, family: str) -> str:
+    """``family:model`` without a base URL (``openai:qwen@http://...`` -> ``openai:qwen``)."""
+    bare = spec_or_model.partition("@")[0]
+    return bare if ":" in bare else f"{family}:{bare}"
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """What one call cost, and whether the table knew its model."""
+
+    usd: float
+    priced: bool
+    key: str
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Prices by ``family:model``; a dated model id matches its undated entry by prefix."""
+
+    prices: Mapping[str, Price] = field(default_factory=lambda: dict(BUILTIN_PRICES))
+
+    def with_overrides(self, overrides: Mapping[str, Price]) -> PriceTable:
+        """A table with ``overrides`` replacing or adding entries."""
+        return replace(self, prices={**self.prices, **overrides})
+
+    def lookup(self, family: str, model: str) -> Price | None:
+        """The price of ``model`` of ``family``: exact entry, else the longest prefix entry."""
+        key = _family_model(model, family)
+        if key in self.prices:
+            return self.prices[key]
+        candidates = [k for k in self.prices if key.startswith(k)]
+        return self.prices[max(candidates, key=len)] if candidates else None
+
+    def cost(self, family: str, model: str, usage: Usage, *, simulated: bool = False) -> CallCost:
+        """The cost of one call. The sim is always free; an unknown model is free and unpriced."""
+        key = _family_model(model, family)
+        if simulated or family == "sim":
+            return CallCost(0.0, True, key)
+        price = self.lookup(family, model)
+        if price is None:
+            return CallCost(0.0, False, key)
+        return CallCost(round(price.cost(usage), 8), True, key)
+
+
+DEFAULT_PRICES = PriceTable()
+
+
+def parse_price_overrides(raw: Mapping[str, object], where: str) -> dict[str, Price]:
+    """``[pricing]`` entries (``"family:model" = {input=.., output=.., ...}``) as prices.
+
+    Raises ``ValueError`` with one line naming ``where`` and the entry on bad input.
+    """
+    known = {"input", "output", "cache_read", "cache_write"}
+    out: dict[str, Price] = {}
+    for key, value in raw.items():
+        if ":" not in key:
+            raise ValueError(f"{where}: [pricing] {key!r} must be a model spec like 'family:model'")
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where}: [pricing] {key!r} must be a table of prices per Mtok")
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"{where}: [pricing] {key!r} has unknown key(s) {unknown}")
+        if "input" not in value or "output" not in value:
+            raise ValueError(f"{where}: [pricing] {key!r} needs at least input and output")
+        numbers: dict[str, float] = {}
+        for name, number in value.items():
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValueError(f"{where}: [pricing] {key!r} {name} must be a number")
+            numbers[str(name)] = float(number)
+        try:
+            out[key.partition("@")[0]] = Price(**numbers)
+        except ValueError as exc:
+            raise ValueError(f"{where}: [pricing] {key!r}: {exc}") from exc
+    return out

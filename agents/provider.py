@@ -1,0 +1,108 @@
+"""The one interface every model provider speaks.
+
+A provider takes a :class:`CompletionRequest` (system prompt, messages, tools, an optional
+response schema) and returns a :class:`Completion` (text, tool calls, usage, stop reason),
+streaming text deltas to ``on_text`` as they come. Roles are written against this interface
+only, so an engineer's loop runs the same with Anthropic, Gemini, a local model or the sim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call: a name, what it does, JSON-schema parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a conversation.
+
+    ``role`` is ``user`` or ``assistant``; a ``tool`` message carries the result of the
+    assistant's tool call named by ``tool_call_id``.
+    """
+
+    role: Literal["user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """A request to a model.
+
+    ``labels`` say who is asking (role, task, attempt); providers may use them for
+    attribution, the sim uses them to find its script. They are never sent as prompt text.
+    """
+
+    system: str
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    response_schema: dict[str, Any] | None = None
+    max_tokens: int = 4096
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = Usage()
+    stop_reason: Literal["end_turn", "tool_use", "max_tokens", "error"] = "end_turn"
+    model: str = ""
+    latency_s: float = 0.0
+
+
+class ProviderError(RuntimeError):
+    """A provider failed in a way retries did not fix. The message is one line."""
+
+
+class Provider(Protocol):
+    """A model behind one interface."""
+
+    @property
+    def family(self) -> str:
+        """The provider family (``anthropic``, ``gemini``, ``openai``, ``cli``, ``sim``)."""
+        ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def simulated(self) -> bool:
+        """True only for the sim: everything it says is scripted."""
+        ...
+
+    @property
+    def spec(self) -> str:
+        """The model spec as configured, e.g. ``anthropic:claude-sonnet-4-5``."""
+        ...
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion: ...

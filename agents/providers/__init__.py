@@ -1,0 +1,6 @@
+"""The real model providers behind agents.provider.Provider, and what wraps them.
+
+anthropic (AsyncAnthropic), gemini (google-genai), openai (any OpenAI-compatible server over
+httpx), cli (an external coding agent in the worktree); resilience (retries, fallback chains)
+and limits (concurrency, tokens per minute). agents/registry.py builds them from model specs.
+"""

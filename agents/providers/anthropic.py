@@ -1,0 +1,262 @@
+"""``anthropic:MODEL`` — Claude through the official SDK (AsyncAnthropic).
+
+Our messages become the Messages API's content blocks (tool calls are ``tool_use`` blocks,
+tool results ``tool_result`` blocks in the next user turn). The stable prefix is marked for
+prompt caching: the system prompt (which covers the tools before it), the first user message
+(the task, its repo map and context) and the newest message, so each turn of an agent's loop
+reads the previous turn's prefix from the cache. A response schema is enforced with a forced
+tool whose input schema is the schema. The SDK's own retries are off: resilience.py retries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import anthropic
+import httpx2
+from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.providers.resilience import (
+    TransientProviderError,
+    one_line,
+    parse_retry_after,
+    transient_status,
+)
+
+RESPOND_TOOL = "respond"
+STREAM_ABOVE_TOKENS = 16_000
+CACHE = {"type": "ephemeral"}
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
+_STOP: dict[str, StopReason] = {
+    "end_turn": "end_turn",
+    "stop_sequence": "end_turn",
+    "pause_turn": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    "model_context_window_exceeded": "max_tokens",
+    "refusal": "error",
+}
+
+
+def _user_blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id or "",
+                "content": message.content or "(no output)",
+                "is_error": message.is_error,
+            }
+        ]
+    return [{"type": "text", "text": message.content or "(empty)"}]
+
+
+def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Our conversation as Messages API turns; tool results and user text share a user turn."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "assistant":
+            blocks: list[dict[str, Any]] = []
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                for c in message.tool_calls
+            ]
+            turns.append({"role": "assistant", "content": blocks or "(empty)"})
+            continue
+        blocks = _user_blocks(message)
+        if turns and turns[-1]["role"] == "user":
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": "user", "content": blocks})
+    return turns
+
+
+def _mark_cache(turns: list[dict[str, Any]]) -> None:
+    """Cache breakpoints on the first and the newest turn (the system prompt has its own)."""
+    for index in {0, len(turns) - 1}:
+        if 0 <= index < len(turns):
+            content = turns[index]["content"]
+            if isinstance(content, list) and content:
+                content[-1] = {**content[-1], "cache_control": CACHE}
+
+
+def build_params(model: str, request: CompletionRequest) -> dict[str, Any]:
+    """The keyword arguments for ``messages.create`` / ``messages.stream``."""
+    turns = to_anthropic_messages(request.messages)
+    _mark_cache(turns)
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "messages": turns,
+    }
+    if request.system:
+        params["system"] = [{"type": "text", "text": request.system, "cache_control": CACHE}]
+    tools = [
+        {"name": t.name, "description": t.description, "input_schema": t.parameters}
+        for t in request.tools
+    ]
+    if request.response_schema is not None and not tools:
+        tools = [
+            {
+                "name": RESPOND_TOOL,
+                "description": "Give your answer as this tool's input.",
+                "input_schema": request.response_schema,
+            }
+        ]
+        params["tool_choice"] = {"type": "tool", "name": RESPOND_TOOL}
+    elif request.response_schema is not None:
+        schema = json.dumps(request.response_schema)
+        params["system"] = [
+            *params.get("system", []),
+            {"type": "text", "text": f"When you answer, reply with JSON matching: {schema}"},
+        ]
+    if tools:
+        params["tools"] = tools
+    return params
+
+
+class AnthropicProvider:
+    """Claude models through AsyncAnthropic; ``http_client`` is an ``httpx2.AsyncClient``."""
+
+    family = "anthropic"
+    simulated = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        if not model:
+            raise ProviderError("anthropic spec needs a model: anthropic:MODEL")
+        self._model = model
+        self._secrets = (api_key,)
+        self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=self.base_url,
+            timeout=timeout_s,
+            max_retries=0,
+            http_client=http_client,
+            open_telemetry=False,
+        )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def spec(self) -> str:
+        return f"anthropic:{self._model}"
+
+    @property
+    def deprecation(self) -> str | None:
+        """When the SDK lists this model as deprecated: its end-of-life date; else None."""
+        return DEPRECATED_MODELS.get(self._model)
+
+    def _must_stream(self, request: CompletionRequest) -> bool:
+        """The SDK refuses long non-streamed requests and warns on deprecated models."""
+        return request.max_tokens > STREAM_ABOVE_TOKENS or self.deprecation is not None
+
+    async def aclose(self) -> None:
+        """Close the SDK's HTTP client."""
+        await self._client.close()
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        """One Messages API call, streamed when ``on_text`` is given."""
+        started = time.monotonic()
+        params = build_params(self._model, request)
+        try:
+            if on_text is None and not self._must_stream(request):
+                message = await self._client.messages.create(**params)
+            else:
+                with warnings.catch_warnings():
+                    # Synchronous: the SDK's own model-deprecation warning, reported by
+                    # `deprecation` instead of raised in the middle of a run.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    manager = self._client.messages.stream(**params)
+                async with manager as stream:
+                    async for text in stream.text_stream:
+                        if on_text is not None:
+                            on_text(text)
+                    message = await stream.get_final_message()
+        except anthropic.APIStatusError as exc:
+            raise self._status_error(exc) from None
+        except anthropic.APITimeoutError:
+            raise TransientProviderError(f"{self.spec}: request timed out") from None
+        except anthropic.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise TransientProviderError(
+                one_line(f"{self.spec}: connection failed: {cause}", self._secrets)
+            ) from None
+        except (anthropic.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(
+                one_line(f"{self.spec}: malformed response: {exc}", self._secrets)
+            ) from None
+        if not isinstance(message, anthropic.types.Message) or not (
+            isinstance(message.content, list) and message.usage is not None
+        ):
+            raise ProviderError(f"{self.spec}: malformed response: not a Messages API message")
+        return self._completion(message, request, time.monotonic() - started)
+
+    def _status_error(self, exc: anthropic.APIStatusError) -> ProviderError:
+        status = exc.status_code
+        detail = exc.message
+        if isinstance(exc.body, dict):
+            error = exc.body.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                detail = f"{error.get('type', 'error')}: {error['message']}"
+        text = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
+        if transient_status(status):
+            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+            return TransientProviderError(text, retry_after=retry_after)
+        return ProviderError(text)
+
+    def _completion(
+        self, message: anthropic.types.Message, request: CompletionRequest, latency_s: float
+    ) -> Completion:
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        answer: str | None = None
+        forced = request.response_schema is not None and not request.tools
+        for block in message.content:
+            if block.type == "text":
+                texts.append(block.text)
+            elif block.type == "tool_use":
+                arguments = block.input if isinstance(block.input, dict) else {}
+                if forced and block.name == RESPOND_TOOL:
+                    answer = json.dumps(arguments)
+                else:
+                    calls.append(ToolCall(block.id, block.name, dict(arguments)))
+        if answer is not None:
+            texts = [answer]  # the forced tool's input is the answer; any preamble is not
+        usage = message.usage
+        stop = _STOP.get(str(message.stop_reason), "end_turn")
+        if forced and stop == "tool_use":
+            stop = "end_turn"
+        return Completion(
+            text="".join(texts),
+            tool_calls=tuple(calls),
+            usage=Usage(
+                input_tokens=usage.input_tokens or 0,
+                output_tokens=usage.output_tokens or 0,
+                cache_read_tokens=usage.cache_read_input_tokens or 0,
+                cache_write_tokens=usage.cache_creation_input_tokens or 0,
+            ),
+            stop_reason=stop,
+            model=str(message.model or self._model),
+            latency_s=latency_s,
+        )

@@ -1,0 +1,329 @@
+"""``cli:NAME`` — an external coding agent (Claude Code, Codex, Aider) run in the worktree.
+
+The agent does the whole task in one call: it reads and edits the files itself. We start it
+in the task's worktree (``labels["workspace"]``, or the provider's ``cwd``) in its own process
+group with a time limit, read its output line by line — Claude Code's ``stream-json``, Codex's
+``exec --json`` events, or plain text — stream what it says to ``on_text``, and add up its
+usage. The completion carries a ``finish`` tool call with the agent's summary, so the
+engineer's loop ends cleanly on the same path as a tool-calling model.
+
+The agent is the model client itself, so it keeps the host environment it needs for its own
+login (unlike gate commands, whose environment is scrubbed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
+from agents.providers.resilience import one_line
+
+OutputFormat = Literal["claude-stream-json", "codex-json", "text"]
+MAX_LINE = 4_000_000
+KEEP_TEXT_LINES = 40
+
+
+@dataclass(frozen=True)
+class CliAgent:
+    """How to start one agent: an argv template (``{prompt}``, ``{model}``) and its output.
+
+    Without a ``{prompt}`` placeholder the prompt is written to the agent's stdin.
+    """
+
+    argv: tuple[str, ...]
+    output: OutputFormat = "text"
+    timeout_s: float = 1800.0
+
+
+DEFAULT_AGENTS: dict[str, CliAgent] = {
+    "claude": CliAgent(
+        (
+            "claude",
+            "-p",
+            "{prompt}",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            "acceptEdits",
+        ),
+        "claude-stream-json",
+    ),
+    "codex": CliAgent(("codex", "exec", "--json", "--full-auto", "{prompt}"), "codex-json"),
+    "aider": CliAgent(
+        ("aider", "--message", "{prompt}", "--yes-always", "--no-auto-commits", "--no-pretty"),
+        "text",
+    ),
+}
+
+
+@dataclass
+class _Transcript:
+    """What the agent said, folded from its output lines."""
+
+    model: str = ""
+    summary: str = ""
+    failed: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None
+    tail: list[str] = field(default_factory=list)
+
+
+def _usage(raw: object, *, cached_key: str = "cache_read_input_tokens") -> Usage:
+    data = raw if isinstance(raw, dict) else {}
+    return Usage(
+        input_tokens=int(data.get("input_tokens") or 0),
+        output_tokens=int(data.get("output_tokens") or 0),
+        cache_read_tokens=int(data.get(cached_key) or 0),
+        cache_write_tokens=int(data.get("cache_creation_input_tokens") or 0),
+    )
+
+
+def _claude_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], None]) -> None:
+    kind = event.get("type")
+    if kind == "system" and event.get("subtype") == "init":
+        out.model = str(event.get("model") or out.model)
+    elif kind == "assistant":
+        message = event.get("message") or {}
+        out.model = str(message.get("model") or out.model)
+        for block in message.get("content") or []:
+            if block.get("type") == "text" and block.get("text"):
+                say(block["text"])
+            elif block.get("type") == "tool_use":
+                shown = json.dumps(block.get("input") or {})[:200]
+                say(f"[{block.get('name')}] {shown}")
+    elif kind == "user":
+        for block in (event.get("message") or {}).get("content") or []:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                content = block.get("content")
+                text = content if isinstance(content, str) else json.dumps(content)
+                mark = "error" if block.get("is_error") else "result"
+                say(f"[{mark}] {text[:300]}")
+    elif kind == "result":
+        out.summary = str(event.get("result") or "")
+        out.usage = _usage(event.get("usage"))
+        cost = event.get("total_cost_usd")
+        out.cost_usd = float(cost) if isinstance(cost, int | float) else None
+        if event.get("is_error") or event.get("subtype") not in (None, "success"):
+            out.failed = f"{event.get('subtype', 'error')}: {out.summary or 'no result'}"
+
+
+def _codex_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], None]) -> None:
+    kind = event.get("type")
+    item = event.get("item") or {}
+    if kind == "item.completed" and item.get("type") == "agent_message":
+        out.summary = str(item.get("text") or "")
+        say(out.summary)
+    elif kind == "item.started" and item.get("type") == "command_execution":
+        say(f"[command] {item.get('command', '')}")
+    elif kind == "item.completed" and item.get("type") == "file_change":
+        paths = [c.get("path", "") for c in item.get("changes") or [] if isinstance(c, dict)]
+        say(f"[edit] {', '.join(paths)}")
+    elif kind == "turn.completed":
+        usage = _usage(event.get("usage"), cached_key="cached_input_tokens")
+        cached = usage.cache_read_tokens
+        out.usage = Usage(
+            input_tokens=out.usage.input_tokens + max(0, usage.input_tokens - cached),
+            output_tokens=out.usage.output_tokens + usage.output_tokens,
+            cache_read_tokens=out.usage.cache_read_tokens + cached,
+        )
+    elif kind in ("turn.failed", "error"):
+        error = event.get("error")
+        message = error.get("message") if isinstance(error, dict) else event.get("message")
+        out.failed = str(message or kind)
+
+
+_AIDER_TOKENS = re.compile(r"Tokens: ([\d.]+)(k?) sent, ([\d.]+)(k?) received")
+
+
+def _aider_count(number: str, kilo: str) -> int:
+    return int(float(number) * (1000 if kilo else 1))
+
+
+def _text_line(line: str, out: _Transcript, say: Callable[[str], None]) -> None:
+    say(line)
+    match = _AIDER_TOKENS.search(line)
+    if match:
+        out.usage = Usage(
+            input_tokens=out.usage.input_tokens + _aider_count(match[1], match[2]),
+            output_tokens=out.usage.output_tokens + _aider_count(match[3], match[4]),
+        )
+    out.tail = [*out.tail, line][-KEEP_TEXT_LINES:]
+
+
+class CliProvider:
+    """Runs ``agent`` once per call in the task's worktree."""
+
+    family = "cli"
+    simulated = False
+
+    def __init__(
+        self,
+        name: str,
+        agent: CliAgent | None = None,
+        *,
+        cwd: Path | None = None,
+        model: str = "",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if agent is None:
+            if name not in DEFAULT_AGENTS:
+                raise ProviderError(
+                    f"unknown cli agent {name!r}: configure its command or use one of "
+                    f"{', '.join(DEFAULT_AGENTS)}"
+                )
+            agent = DEFAULT_AGENTS[name]
+        if not agent.argv:
+            raise ProviderError(f"cli agent {name!r} has an empty command")
+        self.name = name
+        self.agent = agent
+        self.cwd = cwd
+        self._model = model
+        self._env = dict(env) if env is not None else None
+        self.last_cost_usd: float | None = None
+
+    @property
+    def model(self) -> str:
+        return self._model or self.name
+
+    @property
+    def spec(self) -> str:
+        return f"cli:{self.name}"
+
+    def executable(self) -> str | None:
+        """The agent's program as found on PATH, or None."""
+        program = self.agent.argv[0]
+        return program if os.path.isfile(program) else shutil.which(program)
+
+    def _prompt(self, request: CompletionRequest) -> str:
+        said = [m.content for m in request.messages if m.role == "user" and m.content]
+        parts = [request.system, *said] if request.system else said
+        return "\n\n".join(parts)
+
+    def _argv(self, prompt: str) -> tuple[list[str], bool]:
+        uses_prompt = any("{prompt}" in a for a in self.agent.argv)
+        argv = [
+            a.replace("{prompt}", prompt).replace("{model}", self._model) for a in self.agent.argv
+        ]
+        return argv, not uses_prompt
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        """Run the agent to its end; a failure is one ProviderError line."""
+        started = time.monotonic()
+        raw_cwd = request.labels.get("workspace")
+        cwd = Path(raw_cwd) if raw_cwd else self.cwd
+        if cwd is None or not cwd.is_dir():
+            raise ProviderError(f"{self.spec}: no worktree to run in (label 'workspace')")
+        program = self.executable()
+        if program is None:
+            raise ProviderError(f"{self.spec}: command not found: {self.agent.argv[0]}")
+        argv, via_stdin = self._argv(self._prompt(request))
+        argv[0] = program
+        out = _Transcript()
+        say = on_text or (lambda _text: None)
+        returncode, timed_out = await self._run(argv, cwd, request, via_stdin, out, say)
+        self.last_cost_usd = out.cost_usd
+        if timed_out:
+            raise ProviderError(f"{self.spec}: timed out after {self.agent.timeout_s:g}s")
+        if out.failed is not None:
+            raise ProviderError(one_line(f"{self.spec}: the agent failed: {out.failed}"))
+        if returncode != 0:
+            tail = " / ".join(out.tail[-3:]) or "no output"
+            raise ProviderError(one_line(f"{self.spec}: exit code {returncode}: {tail}"))
+        summary = out.summary or "\n".join(out.tail[-10:]) or f"{self.name} finished"
+        return Completion(
+            text=summary,
+            tool_calls=(ToolCall(f"{self.name}-finish", "finish", {"summary": summary}),),
+            usage=out.usage,
+            stop_reason="tool_use",
+            model=out.model or self.model,
+            latency_s=time.monotonic() - started,
+        )
+
+    async def _run(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        request: CompletionRequest,
+        via_stdin: bool,
+        out: _Transcript,
+        say: Callable[[str], None],
+    ) -> tuple[int, bool]:
+        env = self._env if self._env is not None else dict(os.environ)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.PIPE if via_stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                limit=MAX_LINE,
+            )
+        except OSError as exc:
+            raise ProviderError(f"{self.spec}: cannot start {argv[0]}: {exc.strerror}") from None
+        if via_stdin and process.stdin is not None:
+            process.stdin.write(self._prompt(request).encode("utf-8"))
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await process.stdin.drain()
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(self._read(process, out, say), self.agent.timeout_s)
+            return await process.wait(), False
+        except TimeoutError:
+            _kill_group(process.pid)
+            await process.wait()
+            return -signal.SIGKILL, True
+        except asyncio.CancelledError:
+            _kill_group(process.pid)
+            raise
+        finally:
+            _kill_group(process.pid)
+
+    async def _read(
+        self, process: asyncio.subprocess.Process, out: _Transcript, say: Callable[[str], None]
+    ) -> None:
+        assert process.stdout is not None
+        while True:
+            try:
+                raw = await process.stdout.readline()
+            except ValueError:  # one line over MAX_LINE
+                raise ProviderError(f"{self.spec}: output line over {MAX_LINE} bytes") from None
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if not line.strip():
+                continue
+            if self.agent.output == "text":
+                _text_line(line, out, say)
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = None
+            if not isinstance(event, dict):
+                _text_line(line, out, say)  # a warning or log line between the JSON events
+                continue
+            if self.agent.output == "claude-stream-json":
+                _claude_line(event, out, say)
+            else:
+                _codex_line(event, out, say)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

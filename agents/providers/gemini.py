@@ -1,0 +1,269 @@
+"""``gemini:MODEL`` — Gemini through the official google-genai SDK (async client).
+
+Tools become function declarations (their JSON schema passed through as
+``parameters_json_schema``), tool calls come back as ``functionCall`` parts and results go
+back as ``functionResponse`` parts. Gemini attaches a thought signature to function-call
+parts that must be sent back verbatim on the next turn; our ToolCall has no slot for it, so
+the provider keeps the model's original parts by call id and replays them. A response schema
+uses JSON mode (``response_mime_type`` + ``response_json_schema``). The SDK's retries are off
+(its default), so resilience.py is the only retry loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Literal
+
+import httpx
+import httpx2
+from google import genai
+from google.genai import errors, types
+
+from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.providers.resilience import (
+    TransientProviderError,
+    one_line,
+    parse_retry_after,
+    transient_status,
+)
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
+KEPT_PARTS = 2048
+_ids = itertools.count(1)
+
+
+def _stop_reason(finish: object, has_calls: bool) -> StopReason:
+    name = str(getattr(finish, "name", finish or "")).upper()
+    if has_calls:
+        return "tool_use"
+    if name == "MAX_TOKENS":
+        return "max_tokens"
+    if name in ("", "STOP", "FINISH_REASON_UNSPECIFIED", "NONE"):
+        return "end_turn"
+    return "error"
+
+
+class GeminiProvider:
+    """Gemini models through ``genai.Client(...).aio``."""
+
+    family = "gemini"
+    simulated = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        if not model:
+            raise ProviderError("gemini spec needs a model: gemini:MODEL")
+        self._model = model
+        self._secrets = (api_key,)
+        self.base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
+        options = types.HttpOptions(
+            base_url=self.base_url,
+            timeout=max(1, int(timeout_s * 1000)),
+            httpx_async_client=http_client,
+        )
+        self._client = genai.Client(api_key=api_key, http_options=options)
+        self._parts: OrderedDict[str, types.Part] = OrderedDict()
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def spec(self) -> str:
+        return f"gemini:{self._model}"
+
+    async def aclose(self) -> None:
+        """Close the SDK's async HTTP client."""
+        await self._client.aio.aclose()
+
+    # -- request ---------------------------------------------------------------------------
+
+    def _call_part(self, call: ToolCall) -> types.Part:
+        kept = self._parts.get(call.id)
+        if kept is not None:
+            return kept
+        return types.Part(function_call=types.FunctionCall(name=call.name, args=call.arguments))
+
+    def to_contents(self, messages: tuple[Message, ...]) -> list[types.Content]:
+        """Our conversation as Gemini contents (``user`` / ``model`` turns)."""
+        names: dict[str, str] = {}
+        contents: list[types.Content] = []
+        for message in messages:
+            parts: list[types.Part]
+            if message.role == "assistant":
+                parts = [types.Part(text=message.content)] if message.content else []
+                for call in message.tool_calls:
+                    names[call.id] = call.name
+                    parts.append(self._call_part(call))
+                contents.append(types.Content(role="model", parts=parts or [types.Part(text=" ")]))
+                continue
+            if message.role == "tool":
+                call_id = message.tool_call_id or ""
+                kept = self._parts.get(call_id)
+                original_id = kept.function_call.id if kept and kept.function_call else None
+                key = "error" if message.is_error else "output"
+                parts = [
+                    types.Part(
+                        function_response=types.FunctionResponse(
+                            id=original_id,
+                            name=names.get(call_id, "tool"),
+                            response={key: message.content},
+                        )
+                    )
+                ]
+            else:
+                parts = [types.Part(text=message.content or " ")]
+            if contents and contents[-1].role == "user" and contents[-1].parts is not None:
+                contents[-1].parts.extend(parts)
+            else:
+                contents.append(types.Content(role="user", parts=parts))
+        return contents
+
+    def _config(self, request: CompletionRequest) -> types.GenerateContentConfig:
+        system = request.system
+        config: dict[str, Any] = {"max_output_tokens": request.max_tokens}
+        if request.tools:
+            declarations = [
+                types.FunctionDeclaration(
+                    name=t.name, description=t.description, parameters_json_schema=t.parameters
+                )
+                for t in request.tools
+            ]
+            config["tools"] = [types.Tool(function_declarations=declarations)]
+            config["automatic_function_calling"] = types.AutomaticFunctionCallingConfig(
+                disable=True
+            )
+            if request.response_schema is not None:
+                schema = json.dumps(request.response_schema)
+                system = f"{system}\n\nWhen you answer, reply with JSON matching: {schema}"
+        elif request.response_schema is not None:
+            config["response_mime_type"] = "application/json"
+            config["response_json_schema"] = request.response_schema
+        if system:
+            config["system_instruction"] = system
+        return types.GenerateContentConfig(**config)
+
+    # -- call ------------------------------------------------------------------------------
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        """One generateContent call (streamGenerateContent when ``on_text`` is given)."""
+        started = time.monotonic()
+        contents: Any = self.to_contents(request.messages)
+        config = self._config(request)
+        models = self._client.aio.models
+        try:
+            if on_text is None:
+                responses = [
+                    await models.generate_content(
+                        model=self._model, contents=contents, config=config
+                    )
+                ]
+            else:
+                responses = []
+                stream = await models.generate_content_stream(
+                    model=self._model, contents=contents, config=config
+                )
+                async for chunk in stream:
+                    responses.append(chunk)
+                    for text in _texts(chunk):
+                        on_text(text)
+        except errors.APIError as exc:
+            raise self._api_error(exc) from None
+        except (httpx.TimeoutException, httpx2.TimeoutException):
+            raise TransientProviderError(f"{self.spec}: request timed out") from None
+        except (httpx.TransportError, httpx2.TransportError) as exc:
+            raise TransientProviderError(
+                one_line(f"{self.spec}: connection failed: {exc!r}", self._secrets)
+            ) from None
+        except ValueError as exc:  # JSONDecodeError, UnknownApiResponseError, validation
+            raise ProviderError(
+                one_line(f"{self.spec}: malformed response: {exc}", self._secrets)
+            ) from None
+        return self._completion(responses, time.monotonic() - started)
+
+    def _api_error(self, exc: errors.APIError) -> ProviderError:
+        status = int(exc.code or 0)
+        text = one_line(
+            f"{self.spec}: HTTP {status} {exc.status or ''} {exc.message or ''}", self._secrets
+        )
+        if transient_status(status):
+            headers = getattr(exc.response, "headers", None)
+            hint = parse_retry_after(headers.get("retry-after")) if headers else None
+            return TransientProviderError(text, retry_after=hint)
+        return ProviderError(text)
+
+    def _keep(self, call_id: str, part: types.Part) -> None:
+        self._parts[call_id] = part
+        while len(self._parts) > KEPT_PARTS:
+            self._parts.popitem(last=False)
+
+    def _completion(
+        self, responses: list[types.GenerateContentResponse], latency_s: float
+    ) -> Completion:
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        finish: object = None
+        usage_meta: types.GenerateContentResponseUsageMetadata | None = None
+        model = self._model
+        candidates_seen = False
+        for response in responses:
+            usage_meta = response.usage_metadata or usage_meta
+            model = response.model_version or model
+            if not response.candidates:
+                continue
+            candidates_seen = True
+            candidate = response.candidates[0]
+            finish = candidate.finish_reason or finish
+            parts = candidate.content.parts if candidate.content else None
+            for part in parts or []:
+                if part.function_call is not None and part.function_call.name:
+                    call_id = part.function_call.id or f"gemini-call-{next(_ids)}"
+                    self._keep(call_id, part)
+                    calls.append(
+                        ToolCall(
+                            call_id, part.function_call.name, dict(part.function_call.args or {})
+                        )
+                    )
+                elif part.text and not part.thought:
+                    texts.append(part.text)
+        if not candidates_seen:
+            blocked = ""
+            for response in responses:
+                feedback = response.prompt_feedback
+                if feedback is not None and feedback.block_reason is not None:
+                    blocked = f" (prompt blocked: {feedback.block_reason})"
+            raise ProviderError(f"{self.spec}: malformed response: no candidates{blocked}")
+        meta = usage_meta or types.GenerateContentResponseUsageMetadata()
+        cached = meta.cached_content_token_count or 0
+        return Completion(
+            text="".join(texts),
+            tool_calls=tuple(calls),
+            usage=Usage(
+                input_tokens=max(0, (meta.prompt_token_count or 0) - cached),
+                output_tokens=(meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0),
+                cache_read_tokens=cached,
+            ),
+            stop_reason=_stop_reason(finish, bool(calls)),
+            model=model,
+            latency_s=latency_s,
+        )
+
+
+def _texts(chunk: types.GenerateContentResponse) -> list[str]:
+    if not chunk.candidates or chunk.candidates[0].content is None:
+        return []
+    return [p.text for p in chunk.candidates[0].content.parts or [] if p.text and not p.thought]

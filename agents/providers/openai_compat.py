@@ -1,0 +1,341 @@
+"""``openai:MODEL@BASE_URL`` — any OpenAI-compatible chat server (vLLM, Ollama, llama.cpp,
+LM Studio, ...), spoken to directly over httpx: ``POST {base}/chat/completions``.
+
+Native tool calls and SSE streaming (tool-call deltas reassembled by index) are used when the
+server takes them. When the server or model refuses tools (an HTTP 400 that mentions tools)
+or ``tools_mode="text"`` is configured, the provider switches to the text edit format of
+text_tools.py for good, so a model without tool support still drives the engineer's loop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import httpx
+
+from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.providers.resilience import (
+    TransientProviderError,
+    one_line,
+    parse_retry_after,
+    transient_status,
+)
+from agents.providers.text_tools import describe_tools, parse_actions, render_history
+
+ToolsMode = Literal["auto", "native", "text"]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
+_STOP: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "error",
+}
+
+
+def native_messages(system: str, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Our conversation in chat-completions form, with native tool calls and results."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for m in messages:
+        if m.role == "assistant":
+            turn: dict[str, Any] = {"role": "assistant", "content": m.content or None}
+            if m.tool_calls:
+                turn["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                    }
+                    for c in m.tool_calls
+                ]
+            out.append(turn)
+        elif m.role == "tool":
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content})
+        else:
+            out.append({"role": "user", "content": m.content})
+    return out
+
+
+def _arguments(raw: object) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str) or not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {"_unparsed_arguments": raw}
+    return parsed if isinstance(parsed, dict) else {"_unparsed_arguments": raw}
+
+
+class OpenAICompatProvider:
+    """A chat-completions endpoint; ``api_key`` is optional (local servers need none)."""
+
+    family = "openai"
+    simulated = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        http_client: httpx.AsyncClient | None = None,
+        tools_mode: ToolsMode = "auto",
+    ) -> None:
+        if not model or not base_url:
+            raise ProviderError("openai spec needs a model and a base URL: openai:MODEL@URL")
+        if not base_url.startswith(("http://", "https://")):
+            raise ProviderError(f"openai base URL must start with http:// or https://: {base_url}")
+        self._model = model
+        self.base_url = base_url.rstrip("/")
+        self._secrets = (api_key,) if api_key else ()
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._owns_client = http_client is None
+        self._client = http_client or httpx.AsyncClient()
+        self._headers = headers
+        self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+        self.tools_mode: ToolsMode = tools_mode
+        self._schema_native = True
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def spec(self) -> str:
+        return f"openai:{self._model}@{self.base_url}"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider made it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _body(self, request: CompletionRequest, stream: bool) -> dict[str, Any]:
+        text_mode = self.tools_mode == "text" and bool(request.tools)
+        system = request.system
+        if request.response_schema is not None:
+            schema = json.dumps(request.response_schema)
+            system = f"{system}\n\nWhen you answer, reply with JSON matching: {schema}".strip()
+        if text_mode:
+            system = f"{system}\n\n{describe_tools(request.tools)}".strip()
+            messages = render_history(request.messages)
+            if system:
+                messages.insert(0, {"role": "system", "content": system})
+        else:
+            messages = native_messages(system, request.messages)
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+        }
+        if request.tools and not text_mode:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in request.tools
+            ]
+        if request.response_schema is not None and self._schema_native and not request.tools:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.response_schema},
+            }
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        """One chat completion; falls back to the text format when tools are refused."""
+        started = time.monotonic()
+        for _ in range(3):
+            try:
+                data = await self._send(self._body(request, on_text is not None), on_text)
+            except _Refused as refused:
+                if refused.about == "tools" and self.tools_mode == "auto" and request.tools:
+                    self.tools_mode = "text"
+                    continue
+                if refused.about == "response_format" and self._schema_native:
+                    self._schema_native = False
+                    continue
+                raise ProviderError(refused.message) from None
+            return self._completion(data, request, time.monotonic() - started)
+        raise ProviderError(f"{self.spec}: the server refused the request")
+
+    async def _send(
+        self, body: dict[str, Any], on_text: Callable[[str], None] | None
+    ) -> dict[str, Any]:
+        url = f"{self.base_url}/chat/completions"
+        try:
+            async with self._client.stream(
+                "POST", url, json=body, headers=self._headers, timeout=self._timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._status_error(response, body)
+                if on_text is None:
+                    await response.aread()
+                    try:
+                        data = response.json()
+                    except ValueError:
+                        raise self._malformed("body is not JSON") from None
+                    if not isinstance(data, dict):
+                        raise self._malformed("body is not a JSON object")
+                    return data
+                return await self._read_stream(response, on_text)
+        except httpx.TimeoutException:
+            raise TransientProviderError(f"{self.spec}: request timed out") from None
+        except httpx.TransportError as exc:
+            raise TransientProviderError(
+                one_line(f"{self.spec}: connection failed: {exc!r}", self._secrets)
+            ) from None
+
+    def _malformed(self, why: str) -> ProviderError:
+        return ProviderError(f"{self.spec}: malformed response: {why}")
+
+    def _status_error(self, response: httpx.Response, body: dict[str, Any]) -> Exception:
+        detail = response.text
+        try:
+            payload = response.json()
+            error = payload.get("error") if isinstance(payload, dict) else None
+            if isinstance(error, dict):
+                detail = str(error.get("message", detail))
+            elif isinstance(error, str):
+                detail = error
+        except ValueError:
+            pass
+        status = response.status_code
+        text = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
+        lowered = detail.lower()
+        if status in (400, 422, 501) and "tools" in body and "tool" in lowered:
+            return _Refused("tools", text)
+        if status in (400, 422) and "response_format" in body and "response_format" in lowered:
+            return _Refused("response_format", text)
+        if transient_status(status):
+            hint = parse_retry_after(response.headers.get("retry-after"))
+            return TransientProviderError(text, retry_after=hint)
+        return ProviderError(text)
+
+    async def _read_stream(
+        self, response: httpx.Response, on_text: Callable[[str], None]
+    ) -> dict[str, Any]:
+        """Fold SSE chunks into one non-streamed response body."""
+        text: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        finish: str | None = None
+        usage: dict[str, Any] | None = None
+        model = self._model
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                break
+            try:
+                chunk = json.loads(payload)
+            except ValueError:
+                raise self._malformed(f"bad stream chunk {payload[:60]!r}") from None
+            if not isinstance(chunk, dict):
+                raise self._malformed("stream chunk is not a JSON object")
+            if isinstance(chunk.get("error"), dict):
+                raise ProviderError(
+                    one_line(f"{self.spec}: stream error: {chunk['error'].get('message')}")
+                )
+            usage = chunk.get("usage") or usage
+            model = chunk.get("model") or model
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                finish = choice.get("finish_reason") or finish
+                if delta.get("content"):
+                    text.append(delta["content"])
+                    on_text(delta["content"])
+                for piece in delta.get("tool_calls") or []:
+                    slot = calls.setdefault(
+                        int(piece.get("index", len(calls))), {"id": "", "name": "", "args": ""}
+                    )
+                    function = piece.get("function") or {}
+                    slot["id"] = piece.get("id") or slot["id"]
+                    slot["name"] = function.get("name") or slot["name"]
+                    slot["args"] += function.get("arguments") or ""
+        tool_calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["args"]},
+            }
+            for _, c in sorted(calls.items())
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        return {
+            "model": model,
+            "choices": [{"message": message, "finish_reason": finish}],
+            "usage": usage,
+        }
+
+    def _completion(
+        self, data: dict[str, Any], request: CompletionRequest, latency_s: float
+    ) -> Completion:
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise self._malformed("no choices")
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            raise self._malformed("choice without a message")
+        content = message.get("content") or ""
+        if not isinstance(content, str):
+            raise self._malformed("message content is not text")
+        calls: tuple[ToolCall, ...] = tuple(
+            ToolCall(
+                str(call.get("id") or f"call-{index}"),
+                str((call.get("function") or {}).get("name", "")),
+                _arguments((call.get("function") or {}).get("arguments")),
+            )
+            for index, call in enumerate(message.get("tool_calls") or [])
+            if isinstance(call, dict)
+        )
+        if self.tools_mode == "text" and request.tools:
+            calls = parse_actions(content, request.tools)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        assert isinstance(usage, dict)
+        details = usage.get("prompt_tokens_details") or {}
+        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+        stop = _STOP.get(str(choices[0].get("finish_reason")), "end_turn")
+        if calls:
+            stop = "tool_use"
+        elif stop == "tool_use":
+            stop = "end_turn"
+        return Completion(
+            text=content,
+            tool_calls=calls,
+            usage=Usage(
+                input_tokens=max(0, int(usage.get("prompt_tokens") or 0) - cached),
+                output_tokens=int(usage.get("completion_tokens") or 0),
+                cache_read_tokens=cached,
+            ),
+            stop_reason=stop,
+            model=str(data.get("model") or self._model),
+            latency_s=latency_s,
+        )
+
+
+class _Refused(Exception):
+    """The server refused a feature (``tools`` or ``response_format``) we can do without."""
+
+    def __init__(self, about: str, message: str) -> None:
+        super().__init__(message)
+        self.about = about
+        self.message = message

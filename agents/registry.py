@@ -1,0 +1,246 @@
+"""Model specs to providers: ``sim:``, ``anthropic:MODEL``, ``gemini:MODEL``,
+``openai:MODEL@URL``, ``cli:NAME``, and fallback chains ``SPEC | SPEC``.
+
+A spec is ``family:rest``. Network providers are wrapped for resilience (bounded retries with
+backoff, a per-attempt time limit) and, when configured, for limits shared by every provider
+on the same endpoint. Keys come from the environment; a missing key is one line naming the
+variable to set, and no key ever appears in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.playbook import Playbook
+from agents.provider import Provider, ProviderError
+from agents.providers.anthropic import AnthropicProvider
+from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.gemini import GeminiProvider
+from agents.providers.limits import LimitedProvider, LimiterPool, Limits
+from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
+from agents.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
+from agents.sim import SimProvider
+
+KNOWN_FAMILIES = ("anthropic", "gemini", "openai", "cli", "sim")
+AVAILABLE_FAMILIES = KNOWN_FAMILIES
+KEY_VARIABLES: dict[str, tuple[str, ...]] = {
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai": ("OPENAI_API_KEY",),
+}
+"""Where each family's key is read from, in order; openai's is optional (local servers)."""
+
+_TOOLS_MODES = ("auto", "native", "text")
+_CLI_OUTPUTS = ("claude-stream-json", "codex-json", "text")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str
+    model: str
+    base_url: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelSpec:
+        family, sep, rest = spec.strip().partition(":")
+        if not sep or family not in KNOWN_FAMILIES:
+            raise ProviderError(
+                f"bad model spec {spec!r}: expected FAMILY:MODEL with FAMILY one of "
+                f"{', '.join(KNOWN_FAMILIES)}"
+            )
+        model, at, url = rest.partition("@")
+        return cls(family, model, url if at else None)
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    """How providers are built: retries, timeouts, limits, cli agents, openai tool mode.
+
+    ``limits`` is keyed by a spec (``openai:qwen@http://...``) or a family (``gemini``); the
+    spec wins. ``env`` replaces ``os.environ`` as the source of keys and base URLs.
+    """
+
+    max_retries: int = 3
+    timeout_s: float = 120.0
+    attempt_timeout_s: float | None = 900.0
+    retry_base_delay_s: float = 0.5
+    limits: Mapping[str, Limits] = field(default_factory=dict)
+    cli_agents: Mapping[str, CliAgent] = field(default_factory=dict)
+    openai_tools: ToolsMode = "auto"
+    env: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> ProviderOptions:
+        """Options from a ``[providers]`` config table; ValueError (one line) when wrong."""
+        known = {
+            "max_retries",
+            "timeout_s",
+            "attempt_timeout_s",
+            "retry_base_delay_s",
+            "openai_tools",
+            "limits",
+            "cli",
+        }
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown key(s) in [providers]: {unknown}")
+        kwargs: dict[str, Any] = {}
+        for key in ("max_retries",):
+            if key in raw:
+                kwargs[key] = _number(raw[key], f"[providers] {key}", integer=True)
+        for key in ("timeout_s", "attempt_timeout_s", "retry_base_delay_s"):
+            if key in raw:
+                kwargs[key] = float(_number(raw[key], f"[providers] {key}"))
+        if "openai_tools" in raw:
+            if raw["openai_tools"] not in _TOOLS_MODES:
+                raise ValueError(f"[providers] openai_tools must be one of {list(_TOOLS_MODES)}")
+            kwargs["openai_tools"] = raw["openai_tools"]
+        limits: dict[str, Limits] = {}
+        for target, table in dict(raw.get("limits", {})).items():
+            if not isinstance(table, Mapping) or set(table) - {
+                "max_concurrency",
+                "tokens_per_minute",
+            }:
+                raise ValueError(
+                    f"[providers.limits] {target!r}: expected max_concurrency, tokens_per_minute"
+                )
+            limits[str(target)] = Limits(
+                int(_number(table.get("max_concurrency", 0), "max_concurrency", integer=True)),
+                int(_number(table.get("tokens_per_minute", 0), "tokens_per_minute", integer=True)),
+            )
+        agents: dict[str, CliAgent] = {}
+        for name, table in dict(raw.get("cli", {})).items():
+            argv = table.get("argv") if isinstance(table, Mapping) else None
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+                raise ValueError(f"[providers.cli.{name}] argv must be a non-empty list of strings")
+            output = table.get("output", "text")
+            if output not in _CLI_OUTPUTS:
+                raise ValueError(
+                    f"[providers.cli.{name}] output must be one of {list(_CLI_OUTPUTS)}"
+                )
+            timeout = float(
+                _number(table.get("timeout_s", 1800.0), f"[providers.cli.{name}] timeout_s")
+            )
+            agents[str(name)] = CliAgent(tuple(argv), output, timeout)
+        return cls(limits=limits, cli_agents=agents, **kwargs)
+
+
+def _number(value: object, where: str, *, integer: bool = False) -> float:
+    ok = isinstance(value, int) if integer else isinstance(value, int | float)
+    if not ok or isinstance(value, bool) or value < 0:  # type: ignore[operator]
+        kind = "a whole number" if integer else "a number"
+        raise ValueError(f"{where} must be {kind} >= 0, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+DEFAULT_LIMITERS = LimiterPool()
+"""Limiters shared by every provider this process builds for the same endpoint."""
+
+
+def api_key(family: str, env: Mapping[str, str], *, required: bool = True) -> str | None:
+    """The key for ``family`` from ``env``; a one-line ProviderError naming the variable."""
+    names = KEY_VARIABLES[family]
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    if not required:
+        return None
+    raise ProviderError(
+        f"the {family} provider needs an API key: set {' or '.join(names)} in the environment"
+    )
+
+
+def _base(spec: ModelSpec, env: Mapping[str, str], timeout_s: float) -> Provider:
+    if spec.family == "anthropic":
+        key = api_key("anthropic", env)
+        assert key is not None
+        base_url = spec.base_url or env.get("ANTHROPIC_BASE_URL") or None
+        return AnthropicProvider(spec.model, api_key=key, base_url=base_url, timeout_s=timeout_s)
+    if spec.family == "gemini":
+        key = api_key("gemini", env)
+        assert key is not None
+        base_url = spec.base_url or env.get("GOOGLE_GEMINI_BASE_URL") or None
+        return GeminiProvider(spec.model, api_key=key, base_url=base_url, timeout_s=timeout_s)
+    raise AssertionError(spec.family)  # pragma: no cover
+
+
+def _build_one(
+    text: str,
+    *,
+    playbook: Path | None,
+    speed: float,
+    options: ProviderOptions,
+    limiters: LimiterPool,
+) -> Provider:
+    spec = ModelSpec.parse(text)
+    env = options.env if options.env is not None else os.environ
+    if spec.family == "sim":
+        path = Path(spec.model) if spec.model else playbook
+        if path is None:
+            raise ProviderError("the sim provider needs a playbook (sim:PATH or --playbook FILE)")
+        return SimProvider(Playbook.load(path), speed=speed)
+    if spec.family == "cli":
+        if not spec.model:
+            raise ProviderError("cli spec needs an agent name: cli:NAME (claude, codex, aider)")
+        return CliProvider(spec.model, options.cli_agents.get(spec.model))
+    inner: Provider
+    if spec.family == "openai":
+        base_url = spec.base_url or env.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise ProviderError(
+                f"openai spec needs a base URL: openai:MODEL@URL (got {text.strip()!r})"
+            )
+        inner = OpenAICompatProvider(
+            spec.model,
+            base_url=base_url,
+            api_key=api_key("openai", env, required=False),
+            timeout_s=options.timeout_s,
+            tools_mode=options.openai_tools,
+        )
+    else:
+        inner = _base(spec, env, options.timeout_s)
+    limits = options.limits.get(inner.spec) or options.limits.get(spec.family)
+    if limits is not None and not limits.unlimited:
+        key = inner.spec if inner.spec in options.limits else spec.family
+        inner = LimitedProvider(inner, limiters.get(key, limits))
+    policy = RetryPolicy(max_retries=options.max_retries, base_delay_s=options.retry_base_delay_s)
+    return RetryingProvider(inner, policy, attempt_timeout_s=options.attempt_timeout_s)
+
+
+def make_provider(
+    spec: str,
+    *,
+    playbook: Path | None = None,
+    speed: float = 1.0,
+    options: ProviderOptions | None = None,
+    limiters: LimiterPool | None = None,
+) -> Provider:
+    """Build the provider for ``spec`` (``A | B`` is a fallback chain); the sim needs a
+    playbook."""
+    options = options or ProviderOptions()
+    pool = limiters or DEFAULT_LIMITERS
+    parts = [p.strip() for p in spec.split("|")] if "|" in spec else [spec]
+    built = [
+        _build_one(p, playbook=playbook, speed=speed, options=options, limiters=pool) for p in parts
+    ]
+    return built[0] if len(built) == 1 else FallbackProvider(built)
+
+
+async def close_provider(provider: Provider) -> None:
+    """Close the HTTP clients under ``provider`` (through retry, limit and chain wrappers)."""
+    if isinstance(provider, FallbackProvider):
+        for inner in provider.providers:
+            await close_provider(inner)
+        return
+    inner_provider = getattr(provider, "inner", None)
+    if inner_provider is not None:
+        await close_provider(inner_provider)
+        return
+    close = getattr(provider, "aclose", None)
+    if close is not None:
+        await close()

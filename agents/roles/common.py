@@ -1,0 +1,120 @@
+"""What every role does around a model call: announce the agent, account the call.
+
+Each call is priced from the session's :class:`~agents.pricing.PriceTable` into
+``LLMCallFinished.cost_usd``; the sim's calls cost 0 and carry ``simulated=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.provider import Completion, CompletionRequest, Provider
+from engine.events import AgentFinished, AgentOutput, AgentStarted, LLMCallFinished
+from engine.protocols import EmitFn
+
+OutputKind = Literal["text", "tool", "result", "error"]
+
+
+class AgentSession:
+    """One agent's identity on the event bus, and its model calls."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        emit: EmitFn,
+        *,
+        agent_id: str,
+        role: str,
+        task_id: str | None = None,
+        attempt: int = 0,
+        prices: PriceTable = DEFAULT_PRICES,
+    ) -> None:
+        self.provider = provider
+        self.prices = prices
+        self.emit = emit
+        self.agent_id = agent_id
+        self.role = role
+        emit(
+            AgentStarted(
+                agent_id=agent_id,
+                role=role,
+                model=provider.spec,
+                simulated=provider.simulated,
+                task_id=task_id,
+                attempt=attempt,
+            )
+        )
+
+    def say(self, text: str, kind: OutputKind = "text") -> None:
+        """Report a line of what the agent said or did."""
+        if text.strip():
+            self.emit(AgentOutput(agent_id=self.agent_id, kind=kind, text=text))
+
+    def finish(self, ok: bool, summary: str = "") -> None:
+        """Report that the agent is done."""
+        self.emit(AgentFinished(agent_id=self.agent_id, ok=ok, summary=summary))
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        """Call the model and emit the call's accounting (tokens, latency)."""
+        completion = await self.provider.complete(request, on_text)
+        usage = completion.usage
+        model = completion.model or self.provider.model
+        cost = self.prices.cost(
+            self.provider.family, model, usage, simulated=self.provider.simulated
+        )
+        self.emit(
+            LLMCallFinished(
+                agent_id=self.agent_id,
+                role=self.role,
+                provider=self.provider.family,
+                model=model,
+                simulated=self.provider.simulated,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                latency_s=completion.latency_s,
+                cost_usd=cost.usd,
+            )
+        )
+        return completion
+
+
+class ModelRole:
+    """A role played by one model: its provider, how often a bad reply is re-asked, prices."""
+
+    def __init__(
+        self, provider: Provider, *, max_repairs: int = 2, prices: PriceTable = DEFAULT_PRICES
+    ) -> None:
+        self.provider = provider
+        self.max_repairs = max_repairs
+        self.prices = prices
+
+    @property
+    def model(self) -> str:
+        """The spec of the model this role runs on (named in its score events)."""
+        return self.provider.spec
+
+    def session(
+        self,
+        emit: EmitFn,
+        *,
+        agent_id: str,
+        role: str,
+        task_id: str | None = None,
+        attempt: int = 0,
+    ) -> AgentSession:
+        """A new agent on this role's provider, its calls priced from this role's prices."""
+        return AgentSession(
+            self.provider,
+            emit,
+            agent_id=agent_id,
+            role=role,
+            task_id=task_id,
+            attempt=attempt,
+            prices=self.prices,
+        )

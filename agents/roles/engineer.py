@@ -1,0 +1,203 @@
+"""The engineer role: one attempt at one task, as a tool-calling loop.
+
+The model is given the task, the spec and (on a retry) the previous attempt's failure, and
+works through the toolbelt until it calls ``finish`` or runs out of turns. Every model call,
+every tool call and its result is reported on the event bus, so the TUI and the log show
+exactly what the agent did. The first prompt carries the context agents/context.py selects
+for the task (repo map, the files it builds on, relevant files, learnings) within a budget.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+
+from agents.context import ContextPack, select_context
+from agents.learnings import Lesson, common_words, rank_lessons
+from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.provider import CompletionRequest, Message, Provider, ProviderError
+from agents.roles.common import AgentSession
+from agents.templates import render_prompt
+from agents.toolbelt import TOOL_SPECS, Toolbelt
+from engine.blueprint import Task
+from engine.protocols import EmitFn, EngineerJob, EngineerReport, Sandbox
+
+SYSTEM = (
+    "You are a careful senior engineer. Use the tools to change the repository. "
+    "Tests first, then code. Call finish when the tests pass."
+)
+
+
+def _describe_call(name: str, args: dict[str, object]) -> str:
+    shown = {
+        k: (v if not isinstance(v, str) or len(v) < 60 else f"<{len(v)} chars>")
+        for k, v in args.items()
+    }
+    return f"{name} {json.dumps(shown)}" if shown else name
+
+
+def task_text(task: Task) -> str:
+    """The text a task is ranked against (context files, learnings)."""
+    return " ".join([task.title, task.description, task.test_plan, *task.files])
+
+
+def task_query(job: EngineerJob) -> str:
+    """The text the job's task is ranked against."""
+    return task_text(job.task)
+
+
+def relevant_lessons(job: EngineerJob, lessons: Sequence[Lesson], limit: int) -> list[Lesson]:
+    """The lessons relevant to the job's task; the blueprint's shared vocabulary (the
+    package name, words in half its tasks) does not make a lesson relevant."""
+    common = common_words([task_text(t) for t in job.blueprint.tasks])
+    return rank_lessons(lessons, task_query(job), limit=limit, ignore=common)
+
+
+def select_job_context(
+    job: EngineerJob, budget_tokens: int, lessons: Sequence[Lesson] = ()
+) -> ContextPack:
+    """The context of one attempt: its worktree, ranked against its task, within the budget.
+
+    The blueprint's named files are the task's own and the code (not the tests) of the tasks
+    it depends on;
+    ``job.context["learnings"]`` (a list of strings), when the engine passes it, comes first.
+    """
+    task = job.task
+    by_id = {t.id: t for t in job.blueprint.tasks}
+    named = [
+        f
+        for dep in task.depends_on
+        if dep in by_id
+        for f in by_id[dep].files
+        if not f.startswith(("tests/", "test/"))
+    ]
+    learnings = [str(x) for x in job.context.get("learnings", ())]
+    learnings += [lesson.line() for lesson in lessons]
+    return select_context(
+        job.workspace,
+        task_query(job),
+        named_files=[*task.files, *named],
+        failure=job.failure_context,
+        learnings=learnings,
+        budget_tokens=budget_tokens,
+    )
+
+
+def build_prompt(job: EngineerJob, context: str = "") -> str:
+    """The first user message of an attempt; ``context`` is the selected repository context."""
+    task = job.task
+    merged = job.context.get("merged", [])
+    failure = ""
+    if job.failure_context:
+        failure = (
+            "\nThe previous attempt failed. Fix what this output shows; start from the task's "
+            f"files (your worktree is fresh):\n{job.failure_context}\n"
+        )
+    return render_prompt(
+        "engineer",
+        spec=job.blueprint.spec,
+        task_id=task.id,
+        attempt=str(job.attempt),
+        max_attempts=str(job.max_attempts),
+        title=task.title,
+        description=task.description,
+        files=", ".join(task.files) or "(not specified)",
+        test_plan=task.test_plan or "(not specified)",
+        merged=", ".join(str(m) for m in merged) or "(none)",
+        failure=failure,
+        context=f"\nWhat you need from the repository (selected for this task):\n{context}\n"
+        if context
+        else "",
+    )
+
+
+class EngineerRole:
+    """Implements engine.protocols.Engineer over any tool-calling provider."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        sandbox: Sandbox,
+        *,
+        max_turns: int = 30,
+        python: str = sys.executable,
+        test_env: Mapping[str, str] | None = None,
+        context_budget: int = 6000,
+        prices: PriceTable = DEFAULT_PRICES,
+        lessons: Sequence[Lesson] = (),
+        lesson_limit: int = 5,
+    ) -> None:
+        self.provider = provider
+        self.lessons: Sequence[Lesson] = lessons
+        """Learnings of earlier runs; each attempt uses the ones relevant to its task."""
+        self.lesson_limit = lesson_limit
+        self.context_budget = context_budget
+        self.prices = prices
+        self.test_env = dict(test_env or {})
+        self.sandbox = sandbox
+        self.max_turns = max_turns
+        self.python = python
+
+    async def work(self, job: EngineerJob, emit: EmitFn) -> EngineerReport:
+        task = job.task
+        session = AgentSession(
+            self.provider,
+            emit,
+            agent_id=f"engineer:{task.id}:a{job.attempt}",
+            role="engineer",
+            task_id=task.id,
+            attempt=job.attempt,
+            prices=self.prices,
+        )
+        context = ""
+        if self.context_budget > 0:
+            used = relevant_lessons(job, self.lessons, self.lesson_limit)
+            if used:
+                ids = ", ".join(lesson.learning_id for lesson in used)
+                session.say(f"learnings used: {ids}", kind="result")
+            pack = select_job_context(job, self.context_budget, used)
+            context = pack.text
+            session.say(
+                f"context: {pack.tokens} tokens of {pack.budget}, "
+                f"{len(pack.files)} file(s) in full" + (", repo map" if pack.repo_map else ""),
+                kind="result",
+            )
+        tools = Toolbelt(job.workspace, self.sandbox, python=self.python, test_env=self.test_env)
+        messages: list[Message] = [Message("user", build_prompt(job, context))]
+        labels = {
+            "role": "engineer",
+            "task": task.id,
+            "attempt": str(job.attempt),
+            "workspace": str(job.workspace),  # where a cli: agent runs
+        }
+        last_text = ""
+        for _ in range(self.max_turns):
+            try:
+                completion = await session.complete(
+                    CompletionRequest(
+                        system=SYSTEM, messages=tuple(messages), tools=TOOL_SPECS, labels=labels
+                    )
+                )
+            except ProviderError as exc:
+                session.say(f"model call failed: {exc}", kind="error")
+                session.finish(False, str(exc))
+                return EngineerReport(False, f"model call failed: {exc}", tuple(tools.written))
+            last_text = completion.text.strip() or last_text
+            session.say(completion.text)
+            messages.append(Message("assistant", completion.text, completion.tool_calls))
+            if not completion.tool_calls:
+                break
+            for call in completion.tool_calls:
+                session.say(_describe_call(call.name, call.arguments), kind="tool")
+                result = await tools.execute(call)
+                session.say(result.text, kind="error" if result.is_error else "result")
+                messages.append(
+                    Message("tool", result.text, tool_call_id=call.id, is_error=result.is_error)
+                )
+            if tools.finished:
+                session.finish(True, tools.summary)
+                return EngineerReport(True, tools.summary or last_text, tuple(tools.written))
+        reason = f"stopped without calling finish: {last_text[:300]}"
+        session.finish(False, reason)
+        return EngineerReport(False, reason, tuple(tools.written))

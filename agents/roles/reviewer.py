@@ -1,0 +1,110 @@
+"""A blueprint reviewer: one member of the cross-model review panel.
+
+It scores a blueprint revision 0-100, lists findings, and proposes SEARCH/REPLACE patches on
+the blueprint's JSON text (indent 2). A patch whose search text is not found exactly once in
+that text is refused and re-asked, so the engine only ever receives patches that apply.
+
+In audit mode the same reviewer reads the code itself (``review_code``, engine.audit's
+CodeReviewer): it scores the repository and names each finding as ``path:line: message``.
+"""
+
+from __future__ import annotations
+
+from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.provider import Provider
+from agents.roles.common import ModelRole
+from agents.structured import StructuredAsk, answer_once, bounded
+from agents.templates import render_prompt
+from engine.blueprint import Blueprint
+from engine.protocols import EmitFn
+from engine.roles import ReviewReport
+
+SYSTEM = "You are an exacting reviewer of software plans. Reply with JSON only."
+CODE_SYSTEM = "You are an exacting auditor of source code. Reply with JSON only."
+
+
+def blueprint_text(blueprint: Blueprint) -> str:
+    """The text patches apply to: the blueprint's JSON with indent 2."""
+    return blueprint.model_dump_json(indent=2)
+
+
+def check_patches(report: ReviewReport, text: str) -> None:
+    """Every patch's search text occurs exactly once in ``text``; else ``ValueError``."""
+    for number, patch in enumerate(report.patches, start=1):
+        count = text.count(patch.search) if patch.search else 0
+        if count != 1:
+            raise ValueError(
+                f"patch {number}: search text found {count} times in the blueprint JSON; "
+                "it must be copied exactly and occur once"
+            )
+
+
+class ReviewerRole(ModelRole):
+    """Implements engine.roles.Reviewer over any provider."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        reviewer_id: str,
+        *,
+        max_repairs: int = 2,
+        prices: PriceTable = DEFAULT_PRICES,
+    ) -> None:
+        super().__init__(provider, max_repairs=max_repairs, prices=prices)
+        self._reviewer_id = reviewer_id
+
+    @property
+    def reviewer_id(self) -> str:
+        return self._reviewer_id
+
+    @property
+    def family(self) -> str:
+        return self.provider.family
+
+    async def review(
+        self, request: str, blueprint: Blueprint, round: int, emit: EmitFn
+    ) -> ReviewReport:
+        session = self.session(emit, agent_id=f"{self.reviewer_id}:r{round}", role="reviewer")
+        text = blueprint_text(blueprint)
+        prompt = render_prompt(
+            "reviewer",
+            reviewer_id=self.reviewer_id,
+            round=str(round),
+            request=request,
+            blueprint=text,
+        )
+        labels = {"role": "reviewer", "reviewer": self.reviewer_id, "round": str(round)}
+        return await answer_once(
+            session,
+            ReviewReport,
+            StructuredAsk(SYSTEM, prompt, labels, noun="review"),
+            summarize=lambda r: (
+                f"{self.reviewer_id} round {round}: {r.score}/100, "
+                f"{len(r.findings)} finding(s), {len(r.patches)} patch(es)"
+            ),
+            max_repairs=self.max_repairs,
+            check=lambda r: check_patches(r, text),
+        )
+
+    async def review_code(
+        self, request: str, repo_map: str, sources: str, emit: EmitFn
+    ) -> ReviewReport:
+        """Score a repository's code; findings read ``path:line: message``."""
+        session = self.session(emit, agent_id=f"{self.reviewer_id}:code", role="reviewer")
+        prompt = render_prompt(
+            "reviewer_code",
+            reviewer_id=self.reviewer_id,
+            request=request,
+            repo_map=bounded(repo_map, 12000, "repo map"),
+            sources=sources or "(no Python sources)",
+        )
+        labels = {"role": "reviewer", "reviewer": self.reviewer_id, "mode": "code"}
+        return await answer_once(
+            session,
+            ReviewReport,
+            StructuredAsk(CODE_SYSTEM, prompt, labels, noun="code review"),
+            summarize=lambda r: (
+                f"{self.reviewer_id} code review: {r.score}/100, {len(r.findings)} finding(s)"
+            ),
+            max_repairs=self.max_repairs,
+        )

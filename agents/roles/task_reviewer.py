@@ -1,0 +1,71 @@
+"""The task reviewer: reviews one finished task (its diff and gate results) before merge.
+
+It runs on a different model family than the engineer (agents/routing.py), so a model does
+not approve its own work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.provider import Provider
+from agents.roles.common import ModelRole
+from agents.structured import StructuredAsk, answer_once, bounded
+from agents.templates import render_prompt
+from engine.blueprint import Task
+from engine.protocols import EmitFn, GateResult
+from engine.roles import TaskReview
+
+SYSTEM = "You are a strict senior code reviewer. Reply with JSON only."
+MAX_DIFF_CHARS = 60_000
+
+
+def describe_gates(gates: Sequence[GateResult]) -> str:
+    """Gate results as prompt lines: name, PASS/FAIL, summary."""
+    if not gates:
+        return "(no gates ran)"
+    return "\n".join(f"- {g.gate}: {'PASS' if g.passed else 'FAIL'} - {g.summary}" for g in gates)
+
+
+class TaskReviewerRole(ModelRole):
+    """Implements engine.roles.TaskReviewer over any provider."""
+
+    def __init__(
+        self, provider: Provider, *, max_repairs: int = 2, prices: PriceTable = DEFAULT_PRICES
+    ) -> None:
+        super().__init__(provider, max_repairs=max_repairs, prices=prices)
+        self._asked: dict[str, int] = {}
+
+    async def review_task(
+        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn
+    ) -> TaskReview:
+        review_number = self._asked[task.id] = self._asked.get(task.id, 0) + 1
+        session = self.session(
+            emit,
+            agent_id=f"task_reviewer:{task.id}:{review_number}",
+            role="task_reviewer",
+            task_id=task.id,
+            attempt=review_number,
+        )
+        prompt = render_prompt(
+            "task_reviewer",
+            task_id=task.id,
+            title=task.title,
+            description=task.description or "(none)",
+            files=", ".join(task.files) or "(not specified)",
+            test_plan=task.test_plan or "(not specified)",
+            gates=describe_gates(gates),
+            diff=bounded(diff, MAX_DIFF_CHARS, "diff") or "(empty diff)",
+        )
+        labels = {"role": "task_reviewer", "task": task.id, "review": str(review_number)}
+        return await answer_once(
+            session,
+            TaskReview,
+            StructuredAsk(SYSTEM, prompt, labels, noun="task review"),
+            summarize=lambda r: (
+                f"{task.id}: {'approved' if r.approved else 'changes requested'} "
+                f"({r.score}/100)" + (f" - {r.notes}" if r.notes else "")
+            ),
+            max_repairs=self.max_repairs,
+        )

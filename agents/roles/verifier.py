@@ -1,0 +1,103 @@
+"""The verifier: an adversary that tries to break the merged result.
+
+It works in a throwaway worktree of the merged tree with the engineer's toolbelt (read, list,
+write probe tests, run tests through the sandbox), then reports what it tried and what it
+broke as a validated :class:`~engine.roles.VerifierReport`. Its tool loop is bounded in turns;
+its final reply goes through the same repair re-ask as every structured role.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.provider import CompletionRequest, Message, Provider, ProviderError
+from agents.roles.common import ModelRole
+from agents.structured import StructuredAsk, StructuredReplyError, ask_structured
+from agents.templates import render_prompt
+from agents.toolbelt import TOOL_SPECS, Toolbelt
+from engine.blueprint import Blueprint
+from engine.protocols import EmitFn, Sandbox
+from engine.roles import VerifierReport
+
+SYSTEM = (
+    "You are an adversarial tester. Use the tools to probe the code and try to break it; "
+    "then reply with the JSON report only."
+)
+VERIFIER_TOOLS = tuple(t for t in TOOL_SPECS if t.name != "finish")
+
+
+class VerifierRole(ModelRole):
+    """Implements engine.roles.Verifier over any tool-calling provider."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        sandbox: Sandbox,
+        *,
+        max_turns: int = 12,
+        max_repairs: int = 2,
+        python: str = sys.executable,
+        test_env: Mapping[str, str] | None = None,
+        prices: PriceTable = DEFAULT_PRICES,
+    ) -> None:
+        super().__init__(provider, max_repairs=max_repairs, prices=prices)
+        self.sandbox = sandbox
+        self.max_turns = max_turns
+        self.python = python
+        self.test_env = dict(test_env or {})
+
+    async def attack(self, blueprint: Blueprint, workspace: Path, emit: EmitFn) -> VerifierReport:
+        session = self.session(emit, agent_id="verifier", role="verifier")
+        tools = Toolbelt(workspace, self.sandbox, python=self.python, test_env=self.test_env)
+        prompt = render_prompt(
+            "verifier",
+            spec=blueprint.spec,
+            criteria="\n".join(f"- {c}" for c in blueprint.acceptance_criteria) or "(none)",
+        )
+        messages: list[Message] = [Message("user", prompt)]
+        labels = {"role": "verifier"}
+        final = ""
+        try:
+            for _ in range(self.max_turns):
+                completion = await session.complete(
+                    CompletionRequest(
+                        system=SYSTEM, messages=tuple(messages), tools=VERIFIER_TOOLS, labels=labels
+                    )
+                )
+                if not completion.tool_calls:
+                    final = completion.text
+                    break
+                session.say(completion.text)
+                messages.append(Message("assistant", completion.text, completion.tool_calls))
+                for call in completion.tool_calls:
+                    session.say(f"{call.name} {json.dumps(call.arguments)[:200]}", kind="tool")
+                    result = await tools.execute(call)
+                    session.say(result.text, kind="error" if result.is_error else "result")
+                    messages.append(
+                        Message("tool", result.text, tool_call_id=call.id, is_error=result.is_error)
+                    )
+            else:
+                messages.append(
+                    Message("user", "You are out of turns. Stop probing and report now.")
+                )
+            report = await ask_structured(
+                session,
+                VerifierReport,
+                StructuredAsk(SYSTEM, "", labels, noun="verifier report", history=messages),
+                max_repairs=self.max_repairs,
+                reply=final or None,
+            )
+        except (ProviderError, StructuredReplyError) as exc:
+            session.finish(False, str(exc))
+            raise
+        summary = f"verifier tried {len(report.tried)} thing(s), broke {len(report.broken)}"
+        for item in report.tried:
+            session.say(f"tried: {item}", kind="result")
+        for item in report.broken:
+            session.say(f"BROKE: {item}", kind="error")
+        session.finish(True, summary)
+        return report

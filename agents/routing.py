@@ -1,0 +1,167 @@
+"""Which model plays which role: defaults from the keys present, config on top, and the
+cross-family rule for reviewers.
+
+A reviewer judges someone else's work, so it must not share the author's model family: the
+blueprint reviewers never run on the planner's family and the task reviewer never on the
+engineer's. When a reviewer is configured on its author's family while another family is
+configured too, that is a mistake and routing refuses it. When only one family is configured at
+all (only one key, or the SIM everywhere), routing allows it but says so loudly: the warnings
+are returned for the front end to print and the log to keep.
+
+This module produces model specs only; providers are built from them by agents/registry.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+SINGLE_ROLES = (
+    "planner",
+    "engineer",
+    "critic",
+    "twin",
+    "task_reviewer",
+    "qc",
+    "verifier",
+    "judge",
+)
+"""Roles played by one model each; ``reviewers`` is the one role that takes a list."""
+ROLES = (*SINGLE_ROLES, "reviewers")
+
+SIM_REVIEWERS = 3
+"""Panel size when the SIM plays the reviewers."""
+
+ANTHROPIC_MAIN = "anthropic:claude-sonnet-4-6"  # 4-5 reaches end of life 2026-11-30
+GEMINI_PRO = "gemini:gemini-2.5-pro"
+GEMINI_FLASH = "gemini:gemini-2.5-flash"
+
+# Who authored what a reviewing role judges.
+_AUTHOR_OF = {"reviewers": "planner", "task_reviewer": "engineer"}
+
+
+class RoutingError(ValueError):
+    """A role -> model configuration that cannot be used. One line."""
+
+
+def family_of(spec: str) -> str:
+    """The family of a model spec (``gemini:gemini-2.5-pro`` -> ``gemini``)."""
+    family, sep, _ = spec.strip().partition(":")
+    if not sep or not family:
+        raise RoutingError(f"bad model spec {spec!r}: expected FAMILY:MODEL")
+    return family
+
+
+def keys_present(env: Mapping[str, str]) -> list[str]:
+    """Which provider families have an API key in ``env`` (names only; values never read)."""
+    found = []
+    if env.get("ANTHROPIC_API_KEY"):
+        found.append("anthropic")
+    if env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY"):
+        found.append("gemini")
+    return found
+
+
+def default_models(env: Mapping[str, str]) -> dict[str, str | list[str]]:
+    """Role -> spec defaults: the SIM with no key; current models for the keys present.
+
+    With both keys the authors (planner, engineer, twin, verifier) run on Anthropic and the
+    judging roles (critic, reviewers, task reviewer, QC, judge) on Gemini, so every review
+    crosses families. With one key, everything runs on that family (and routing warns).
+    """
+    keys = keys_present(env)
+    if not keys:
+        sim: dict[str, str | list[str]] = dict.fromkeys(SINGLE_ROLES, "sim:")
+        sim["reviewers"] = ["sim:"] * SIM_REVIEWERS
+        return sim
+    author = ANTHROPIC_MAIN if "anthropic" in keys else GEMINI_PRO
+    judge = GEMINI_PRO if "gemini" in keys else ANTHROPIC_MAIN
+    second = GEMINI_FLASH if "gemini" in keys else "anthropic:claude-haiku-4-5"
+    return {
+        "planner": author,
+        "engineer": author,
+        "twin": author,
+        "verifier": author,
+        "critic": judge,
+        "task_reviewer": judge,
+        "qc": second,
+        "judge": judge,
+        "reviewers": [judge, second, judge],
+    }
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The model spec of every role, and what routing has to say about it."""
+
+    models: dict[str, str]
+    reviewers: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    def spec(self, role: str) -> str:
+        """The spec of a single-model role."""
+        return self.models[role]
+
+    def as_dict(self) -> dict[str, str]:
+        """Flat role -> spec (reviewers as ``reviewer-N``), for RunStarted.models."""
+        flat = dict(self.models)
+        for number, spec in enumerate(self.reviewers, start=1):
+            flat[f"reviewer-{number}"] = spec
+        return flat
+
+
+def _specs(value: object, role: str) -> list[str]:
+    if isinstance(value, str):
+        specs = [value]
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        specs = [str(v) for v in value]
+    else:
+        raise RoutingError(f"[models] {role} must be a model spec or a list of specs")
+    if not specs:
+        raise RoutingError(f"[models] {role} must name at least one model")
+    for spec in specs:
+        family_of(spec)
+    return specs
+
+
+def route(
+    configured: Mapping[str, str | Sequence[str]],
+    env: Mapping[str, str],
+) -> Routing:
+    """Apply ``configured`` (from [models]) over :func:`default_models` and check the rules.
+
+    Raises :class:`RoutingError` for an unknown role, a bad spec, or a reviewer on its author's
+    family while another family is configured; warns when only one family is configured.
+    """
+    unknown = sorted(set(configured) - set(ROLES))
+    if unknown:
+        raise RoutingError(f"unknown role(s) in [models]: {unknown}; known: {list(ROLES)}")
+    merged: dict[str, str | Sequence[str]] = {**default_models(env), **configured}
+    models: dict[str, str] = {}
+    for role in SINGLE_ROLES:
+        specs = _specs(merged[role], role)
+        if len(specs) != 1:
+            raise RoutingError(f"[models] {role} takes one model spec, got {len(specs)}")
+        models[role] = specs[0]
+    reviewers = tuple(_specs(merged["reviewers"], "reviewers"))
+    families = {family_of(s) for s in (*models.values(), *reviewers)}
+    warnings: list[str] = []
+    for role, author in _AUTHOR_OF.items():
+        author_family = family_of(models[author])
+        judged_by = reviewers if role == "reviewers" else (models[role],)
+        same = [s for s in judged_by if family_of(s) == author_family]
+        if not same:
+            continue
+        if len(families) > 1:
+            raise RoutingError(
+                f"[models] {role} {same[0]!r} is on the {author}'s family ({author_family}); "
+                f"a reviewer must use another family — pick one of "
+                f"{sorted(families - {author_family})}"
+            )
+        who = "review panel" if role == "reviewers" else "task reviewer"
+        warnings.append(
+            f"WARNING: only one model family ({author_family}) is configured: the {who} "
+            f"reviews the {author}'s work on its own family, so the review is not independent; "
+            "configure a second family in [models]"
+        )
+    return Routing(models=models, reviewers=reviewers, warnings=tuple(warnings))

@@ -1,0 +1,206 @@
+"""Asking a model for a reply of a known shape: one helper every structured role uses.
+
+A role names a pydantic model; :func:`ask_structured` sends the prompt with the model's JSON
+schema as the request's ``response_schema``, pulls the JSON object out of the reply (code
+fences and prose around it are tolerated), validates it, runs the role's own extra check, and
+on a failure re-asks — quoting the validation error — a bounded number of times. After that it
+raises :class:`StructuredReplyError` with one line, having reported every bad reply as an
+``AgentOutput`` error event. A malformed model reply never reaches the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from agents.provider import Completion, CompletionRequest, Message
+from agents.roles.common import AgentSession
+
+M = TypeVar("M", bound=BaseModel)
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+class StructuredReplyError(ValueError):
+    """The model gave no valid reply after every repair re-ask. The message is one line."""
+
+    def __init__(self, message: str, *, last_error: str, tries: int) -> None:
+        super().__init__(message)
+        self.last_error = last_error
+        self.tries = tries
+
+
+def extract_json(text: str) -> str:
+    """The JSON object in a model's reply, tolerating code fences and prose around it."""
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if start != -1 and end > start else text
+
+
+def error_line(exc: Exception) -> str:
+    """A validation or parse error on one line: where, what, and how many errors."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "reply"
+        return f"{where}: {first['msg']} ({exc.error_count()} error(s))"
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class StructuredAsk:
+    """One structured question: the prompt, and how the role names what it wants."""
+
+    system: str
+    prompt: str
+    labels: dict[str, str]
+    noun: str = "reply"
+    """What the reply is, in the repair message and the errors ("blueprint", "review")."""
+    schema: dict[str, Any] | None = None
+    """The response schema sent; the model's own JSON schema when None."""
+    history: Sequence[Message] = field(default_factory=tuple)
+    """Earlier turns of the conversation (a tool loop's), sent before ``prompt``."""
+    max_tokens: int = 4096
+
+
+async def ask_structured(
+    session: AgentSession,
+    model: type[M],
+    ask: StructuredAsk,
+    *,
+    max_repairs: int = 2,
+    check: Callable[[M], object] | None = None,
+    reply: str | None = None,
+) -> M:
+    """Ask until the reply validates as ``model`` (and passes ``check``), or give up.
+
+    ``reply`` is a reply already received (the last turn of a tool loop); it is validated
+    first, and asked again only if it is not valid.
+
+    ``check`` may raise ``ValueError`` (or a subclass) to refuse a reply that is well formed
+    but wrong for the role — a blueprint with a cycle, a choice not among the options; its
+    message is quoted to the model like a validation error.
+    """
+    messages: list[Message] = [*ask.history]
+    if ask.prompt:
+        messages.append(Message("user", ask.prompt))
+    schema = ask.schema if ask.schema is not None else model.model_json_schema()
+    tries = 1 + max(0, max_repairs)
+    last_error = ""
+    for number in range(tries):
+        if number == 0 and reply is not None:
+            text = reply
+        else:
+            completion: Completion = await session.complete(
+                CompletionRequest(
+                    system=ask.system,
+                    messages=tuple(messages),
+                    response_schema=schema,
+                    max_tokens=ask.max_tokens,
+                    labels=dict(ask.labels),
+                )
+            )
+            text = completion.text
+        try:
+            value = model.model_validate(json.loads(extract_json(text)))
+            if check is not None:
+                check(value)
+        except (ValueError, ValidationError) as exc:
+            last_error = error_line(exc)
+            session.say(f"invalid {ask.noun}: {last_error}", kind="error")
+            messages += [
+                Message("assistant", text),
+                Message(
+                    "user",
+                    f"That reply is not a valid {ask.noun}: {last_error}\n"
+                    "Reply again with only the corrected JSON object.",
+                ),
+            ]
+            continue
+        return value
+    message = f"the {session.role} gave no valid {ask.noun} after {tries} tries: {last_error}"
+    session.say(message, kind="error")
+    raise StructuredReplyError(message, last_error=last_error, tries=tries)
+
+
+def choice_schema(options: Sequence[str]) -> dict[str, Any]:
+    """A response schema for picking one of ``options`` (the twin's escalation answers)."""
+    return {
+        "type": "object",
+        "properties": {
+            "choice": {"type": "string", "enum": list(options)},
+            "reason": {"type": "string"},
+        },
+        "required": ["choice"],
+    }
+
+
+def checklist_schema(items: Sequence[str]) -> dict[str, Any]:
+    """A response schema for a checklist whose keys are exactly ``items`` (the judge's)."""
+    return {
+        "type": "object",
+        "properties": {
+            "checklist": {
+                "type": "object",
+                "properties": {item: {"type": "boolean"} for item in items},
+                "required": list(items),
+            },
+            "score": {"type": "integer", "minimum": 0, "maximum": 100},
+            "notes": {"type": "string"},
+        },
+        "required": ["checklist", "score"],
+    }
+
+
+def schema_options(schema: dict[str, Any] | None) -> list[str]:
+    """The options of a :func:`choice_schema` (empty for any other schema)."""
+    try:
+        return [str(o) for o in (schema or {})["properties"]["choice"]["enum"]]
+    except (KeyError, TypeError):
+        return []
+
+
+def schema_checklist(schema: dict[str, Any] | None) -> list[str]:
+    """The items of a :func:`checklist_schema` (empty for any other schema)."""
+    try:
+        return [str(i) for i in (schema or {})["properties"]["checklist"]["required"]]
+    except (KeyError, TypeError):
+        return []
+
+
+async def answer_once(
+    session: AgentSession,
+    model: type[M],
+    ask: StructuredAsk,
+    *,
+    summarize: Callable[[M], str],
+    max_repairs: int = 2,
+    check: Callable[[M], object] | None = None,
+) -> M:
+    """A whole one-question agent: ask, report the answer's summary, finish the session.
+
+    On failure the session finishes not ok and :class:`StructuredReplyError` propagates.
+    """
+    try:
+        value = await ask_structured(session, model, ask, max_repairs=max_repairs, check=check)
+    except StructuredReplyError as exc:
+        session.finish(False, str(exc))
+        raise
+    summary = summarize(value)
+    session.say(summary, kind="result")
+    session.finish(True, summary)
+    return value
+
+
+def bounded(text: str, limit: int, what: str = "text") -> str:
+    """``text`` cut to ``limit`` characters, with a note saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n... [{what} truncated: {len(text) - limit} more characters]"

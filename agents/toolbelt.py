@@ -1,0 +1,248 @@
+"""The engineer's toolbelt: the only way an engineer agent touches its worktree.
+
+Every path is confined to the worktree — no absolute paths, no ``..``, no ``.git``, no symlink
+that resolves outside — and every output is bounded with a note saying so. Commands run
+through the sandbox the composition root hands in (gates/sandbox.py), never directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from agents.provider import ToolCall, ToolSpec
+from engine.protocols import Sandbox
+
+MAX_OUTPUT = 12_000
+MAX_FILE_BYTES = 1_000_000
+MAX_ARGS = 64
+MAX_ARG_CHARS = 4000
+
+
+class ToolError(ValueError):
+    """A tool call the toolbelt refuses; the message goes back to the model."""
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    text: str
+    is_error: bool = False
+
+
+def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    tail = limit - head
+    cut = len(text) - limit
+    return f"{text[:head]}\n... [{cut} characters cut] ...\n{text[-tail:]}"
+
+
+TOOL_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "list_files", "List the files of the repository.", {"type": "object", "properties": {}}
+    ),
+    ToolSpec(
+        "read_file",
+        "Read a text file of the repository.",
+        {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+    ),
+    ToolSpec(
+        "write_file",
+        "Create or overwrite a file with the given content.",
+        {
+            "type": "object",
+            "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+            "required": ["path", "content"],
+        },
+    ),
+    ToolSpec(
+        "edit_file",
+        "Replace exactly one occurrence of `search` with `replace` in a file.",
+        {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "search": {"type": "string"},
+                "replace": {"type": "string"},
+            },
+            "required": ["path", "search", "replace"],
+        },
+    ),
+    ToolSpec(
+        "run_tests",
+        "Run pytest in the repository; optional extra pytest arguments.",
+        {"type": "object", "properties": {"args": {"type": "array", "items": {"type": "string"}}}},
+    ),
+    ToolSpec(
+        "run",
+        "Run one command in the repository, as an argv list without a shell, e.g. "
+        '["python", "-m", "ruff", "check", "."]. No network; long output is cut.',
+        {
+            "type": "object",
+            "properties": {
+                "argv": {"type": "array", "items": {"type": "string"}},
+                "timeout_s": {"type": "number"},
+            },
+            "required": ["argv"],
+        },
+    ),
+    ToolSpec(
+        "finish",
+        "End the attempt with a one-paragraph summary of what was done.",
+        {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]},
+    ),
+)
+
+
+@dataclass
+class Toolbelt:
+    """Tools bound to one worktree."""
+
+    root: Path
+    sandbox: Sandbox
+    python: str = sys.executable
+    test_timeout_s: float = 300.0
+    test_env: dict[str, str] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+    finished: bool = False
+    summary: str = ""
+    test_runs: int = 0
+    command_timeout_s: float = 120.0
+    commands_run: int = 0
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+
+    def resolve(self, raw: object) -> Path:
+        """The real path inside the worktree for ``raw``, or :class:`ToolError`."""
+        if not isinstance(raw, str) or not raw.strip():
+            raise ToolError("path must be a non-empty string")
+        pure = PurePosixPath(raw.replace("\\", "/"))
+        if pure.is_absolute():
+            raise ToolError(f"absolute paths are not allowed: {raw}")
+        if ".." in pure.parts:
+            raise ToolError(f"paths may not leave the repository: {raw}")
+        if pure.parts and pure.parts[0] == ".git":
+            raise ToolError(f"the .git directory is off limits: {raw}")
+        candidate = self.root.joinpath(*pure.parts)
+        real = candidate.resolve()
+        if real != self.root and not real.is_relative_to(self.root):
+            raise ToolError(f"{raw} resolves outside the repository (symlink)")
+        return candidate
+
+    async def execute(self, call: ToolCall) -> ToolResult:
+        """Run one tool call; refusals and errors come back as error results, never raise."""
+        handler = getattr(self, f"_tool_{call.name}", None)
+        if handler is None:
+            return ToolResult(f"unknown tool {call.name!r}", is_error=True)
+        try:
+            result: ToolResult = await handler(call.arguments)
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except (OSError, UnicodeDecodeError) as exc:
+            return ToolResult(f"{call.name} failed: {exc}", is_error=True)
+        return result
+
+    async def _tool_list_files(self, args: dict[str, Any]) -> ToolResult:
+        files = sorted(
+            str(p.relative_to(self.root))
+            for p in self.root.rglob("*")
+            if p.is_file()
+            and ".git" not in p.relative_to(self.root).parts
+            and "__pycache__" not in p.parts
+        )
+        return ToolResult(_bounded("\n".join(files) or "(empty repository)"))
+
+    async def _tool_read_file(self, args: dict[str, Any]) -> ToolResult:
+        path = self.resolve(args.get("path"))
+        if not path.is_file():
+            raise ToolError(f"no such file: {args.get('path')}")
+        return ToolResult(_bounded(path.read_text(encoding="utf-8")))
+
+    async def _tool_write_file(self, args: dict[str, Any]) -> ToolResult:
+        path = self.resolve(args.get("path"))
+        content = args.get("content")
+        if not isinstance(content, str):
+            raise ToolError("content must be a string")
+        if len(content.encode("utf-8")) > MAX_FILE_BYTES:
+            raise ToolError(f"content over {MAX_FILE_BYTES} bytes")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        rel = str(path.relative_to(self.root))
+        self.written.append(rel)
+        return ToolResult(f"wrote {rel} ({len(content.splitlines())} lines)")
+
+    async def _tool_edit_file(self, args: dict[str, Any]) -> ToolResult:
+        path = self.resolve(args.get("path"))
+        search, replace = args.get("search"), args.get("replace")
+        if not isinstance(search, str) or not search or not isinstance(replace, str):
+            raise ToolError("search must be a non-empty string and replace a string")
+        if not path.is_file():
+            raise ToolError(f"no such file: {args.get('path')}")
+        text = path.read_text(encoding="utf-8")
+        count = text.count(search)
+        if count != 1:
+            raise ToolError(
+                f"search text found {count} times in {args.get('path')}; it must be exactly once"
+            )
+        path.write_text(text.replace(search, replace, 1), encoding="utf-8")
+        rel = str(path.relative_to(self.root))
+        self.written.append(rel)
+        return ToolResult(f"edited {rel}")
+
+    async def _tool_run_tests(self, args: dict[str, Any]) -> ToolResult:
+        extra = args.get("args") or []
+        if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+            raise ToolError("args must be a list of strings")
+        for arg in extra:
+            if not arg.startswith("-"):
+                self.resolve(arg.split("::")[0])
+        self.test_runs += 1
+        result = await self.sandbox.run(
+            [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
+            self.root,
+            timeout_s=self.test_timeout_s,
+            env=self.test_env or None,
+        )
+        status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+        return ToolResult(_bounded(f"$ pytest {' '.join(extra)}\n{result.output}\n[{status}]"))
+
+    async def _tool_run(self, args: dict[str, Any]) -> ToolResult:
+        argv = args.get("argv")
+        if (
+            not isinstance(argv, list)
+            or not argv
+            or not all(isinstance(a, str) and a for a in argv)
+        ):
+            raise ToolError("argv must be a non-empty list of non-empty strings")
+        if len(argv) > MAX_ARGS or any(len(a) > MAX_ARG_CHARS for a in argv):
+            raise ToolError(
+                f"argv is limited to {MAX_ARGS} arguments of {MAX_ARG_CHARS} characters"
+            )
+        program = argv[0]
+        if "/" in program or "\\" in program:
+            program = str(self.resolve(program))  # a script of the worktree, never outside it
+        timeout = args.get("timeout_s", self.command_timeout_s)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise ToolError("timeout_s must be a positive number")
+        self.commands_run += 1
+        result = await self.sandbox.run(
+            [program, *argv[1:]],
+            self.root,
+            timeout_s=min(float(timeout), self.command_timeout_s),
+            env=self.test_env or None,
+        )
+        status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+        return ToolResult(
+            _bounded(f"$ {' '.join(argv)}\n{result.output}\n[{status}]"),
+            is_error=result.returncode != 0,
+        )
+
+    async def _tool_finish(self, args: dict[str, Any]) -> ToolResult:
+        summary = args.get("summary")
+        self.summary = summary.strip() if isinstance(summary, str) else ""
+        self.finished = True
+        return ToolResult("attempt finished")

@@ -1,0 +1,328 @@
+"""Benchmark of the control room under a flood of events, against a bare Textual Log.
+
+Drives the real app headless (``run_test``) with 50 agents x 2,000 log lines plus 20,000
+other events fed through the bridge (the same path ``attach`` uses: an async iterator of
+events). In the same run, the same lines go to a bare Textual app holding one ``Log``
+widget (the baseline). Measured: ingest rate of both, key-to-screen latency while the
+flood runs (``]`` switches the agent; the time until the log shows the new agent and the
+screen refreshed; p95), and the RSS growth of the real app.
+
+    python bench/tui.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from textual.app import App, ComposeResult
+from textual.binding import BindingType
+from textual.message import Message
+from textual.widgets import Log
+
+from engine.blueprint import Blueprint, Task
+from engine.events import (
+    AgentOutput,
+    AgentStarted,
+    BlueprintProposed,
+    BudgetUpdated,
+    EventBase,
+    GateFinished,
+    LLMCallFinished,
+    RunStarted,
+    Stage,
+    StageChanged,
+    TaskState,
+    TaskStateChanged,
+)
+from tui.app import ShopfloorApp
+from tui.messages import output_lines
+from tui.widgets.agent_log import AgentLog
+
+SIZE = (120, 40)
+RUN_ID = "bench"
+YIELD_EVERY = 256  # the feed lets the loop run this often, like a bus under load
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, in MB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def build_events(agents: int, lines: int, others: int) -> list[EventBase]:
+    """The flood, stamped: setup, then agent lines round-robin with other events mixed in."""
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    tasks = [
+        Task(id=f"t{i}", title=f"task {i}", depends_on=[f"t{i - 1}"] if i else [])
+        for i in range(agents)
+    ]
+    head: list[EventBase] = [
+        RunStarted(
+            request="bench",
+            repo="/tmp/x",
+            base_branch="main",
+            base_commit="0" * 40,
+            integration_branch="b",
+            simulated=True,
+        ),
+        StageChanged(stage=Stage.BUILD),
+        BlueprintProposed(blueprint=Blueprint(spec="bench", tasks=tasks)),
+    ]
+    head += [
+        AgentStarted(
+            agent_id=f"engineer:t{i}:a1",
+            role="engineer",
+            model="sim:",
+            simulated=True,
+            task_id=f"t{i}",
+            attempt=1,
+        )
+        for i in range(agents)
+    ]
+    total_lines = agents * lines
+    other_every = max(1, total_lines // max(1, others))
+    body: list[EventBase] = []
+    made_others = 0
+    for n in range(total_lines):
+        agent = n % agents
+        body.append(
+            AgentOutput(
+                agent_id=f"engineer:t{agent}:a1",
+                text=f"line {n // agents} of agent {agent}: compiling module_{n % 97}.py",
+            )
+        )
+        if n % other_every == 0 and made_others < others:
+            kind = made_others % 4
+            task = f"t{made_others % agents}"
+            if kind == 0:
+                body.append(TaskStateChanged(task_id=task, state=TaskState.RUNNING, attempt=1))
+            elif kind == 1:
+                body.append(
+                    LLMCallFinished(
+                        agent_id=f"engineer:{task}:a1",
+                        role="engineer",
+                        provider="sim",
+                        model="sim:",
+                        simulated=True,
+                        input_tokens=900,
+                        output_tokens=200,
+                    )
+                )
+            elif kind == 2:
+                body.append(
+                    GateFinished(
+                        gate="tests",
+                        scope="task",
+                        task_id=task,
+                        attempt=1,
+                        passed=True,
+                        summary="ok",
+                    )
+                )
+            else:
+                body.append(BudgetUpdated(tokens=made_others * 1100, cost_usd=0.0))
+            made_others += 1
+    return [
+        e.model_copy(update={"run_id": RUN_ID, "seq": i + 1, "ts": ts})
+        for i, e in enumerate(head + body)
+    ]
+
+
+async def feed(events: Sequence[EventBase], go: asyncio.Event) -> AsyncIterator[EventBase]:
+    """The events as an async iterator that yields to the loop now and then.
+
+    Nothing flows before ``go`` is set: the clock starts then, so no event is consumed
+    while the app is still starting up (that work would be free for whichever app is
+    faster to start).
+    """
+    await go.wait()
+    for i, event in enumerate(events):
+        yield event
+        if i % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+
+
+async def key_latency(app: ShopfloorApp) -> float:
+    """Press ``]``; seconds until the log shows the next agent and the screen refreshed."""
+    screen = app.main
+    log = screen.query_one(AgentLog)
+    before = log.agent_id
+    start = time.perf_counter()
+    app.simulate_key("right_square_bracket")
+    while log.agent_id == before:  # noqa: ASYNC110 - polls what the screen shows
+        await asyncio.sleep(0.0005)
+    shown = asyncio.Event()
+    screen.call_after_refresh(shown.set)
+    await shown.wait()
+    return time.perf_counter() - start
+
+
+@dataclass
+class Result:
+    seconds: float
+    latencies: list[float]
+    rss_growth_mb: float
+
+
+async def run_app(events: list[EventBase]) -> Result:
+    rss0 = rss_mb()
+    go = asyncio.Event()
+    app = ShopfloorApp(feed(events, go), max_lines=2000)
+    latencies: list[float] = []
+    peak = rss0
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        start = time.perf_counter()
+        go.set()
+        last = events[-1].seq
+        agents_seen = False
+        while app.state.last_seq < last:
+            if not agents_seen:
+                agents_seen = len(app.state.agents) > 1
+            else:
+                latencies.append(await key_latency(app))
+            await asyncio.sleep(0.02)
+            peak = max(peak, rss_mb())
+        seconds = time.perf_counter() - start
+        await pilot.pause()
+        peak = max(peak, rss_mb())
+    return Result(seconds, latencies, peak - rss0)
+
+
+@dataclass
+class Lines(Message):
+    lines: list[str]
+    events: int
+
+
+class BareLogApp(App[None]):
+    """The baseline: one Log widget fed by a worker, as simple as Textual gets.
+
+    Its key (``]``) does what switching agents does in ours: the Log is cleared and refilled
+    with the last 2,000 lines, so both apps' key-to-screen latency is measured side by side.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [("right_square_bracket", "switch", "switch")]
+
+    def __init__(self, events: Sequence[EventBase], go: asyncio.Event) -> None:
+        super().__init__()
+        self.events_in = events
+        self.go = go
+        self.handled = 0
+        self.recent: deque[str] = deque(maxlen=2000)
+        self.switches = 0
+
+    def action_switch(self) -> None:
+        log = self.query_one(Log)
+        log.clear()
+        log.write_lines(list(self.recent))
+        self.switches += 1
+
+    def compose(self) -> ComposeResult:
+        yield Log(max_lines=2000)
+
+    def on_mount(self) -> None:
+        self.run_worker(self.pump())
+
+    async def pump(self) -> None:
+        batch: list[str] = []
+        count = 0
+        async for event in feed(self.events_in, self.go):
+            count += 1
+            if isinstance(event, AgentOutput):
+                batch.extend(output_lines(event))
+            if count == 512:
+                self.post_message(Lines(batch, count))
+                batch, count = [], 0
+        self.post_message(Lines(batch, count))
+
+    def on_lines(self, message: Lines) -> None:
+        self.query_one(Log).write_lines(message.lines)
+        self.recent.extend(message.lines)
+        self.handled += message.events
+
+
+async def baseline_key_latency(app: BareLogApp) -> float:
+    """Press ``]`` in the bare app; seconds until the refilled Log is on screen."""
+    before = app.switches
+    start = time.perf_counter()
+    app.simulate_key("right_square_bracket")
+    while app.switches == before:  # noqa: ASYNC110 - polls what the app did
+        await asyncio.sleep(0.0005)
+    shown = asyncio.Event()
+    app.screen.call_after_refresh(shown.set)
+    await shown.wait()
+    return time.perf_counter() - start
+
+
+async def run_baseline(events: list[EventBase]) -> tuple[float, list[float]]:
+    """Ingest seconds of the bare app, and its key latencies while the flood ran."""
+    go = asyncio.Event()
+    app = BareLogApp(events, go)
+    latencies: list[float] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        start = time.perf_counter()
+        go.set()
+        while app.handled < len(events):
+            if app.recent:
+                latencies.append(await baseline_key_latency(app))
+            await asyncio.sleep(0.02)
+        seconds = time.perf_counter() - start
+        await pilot.pause()
+    return seconds, latencies
+
+
+def p95(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=20)[-1]
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--lines", type=int, default=2000, help="log lines per agent")
+    parser.add_argument("--others", type=int, default=20000, help="other events")
+    args = parser.parse_args(argv)
+    events = build_events(args.agents, args.lines, args.others)
+    ours = await run_app(events)
+    baseline_s, baseline_latencies = await run_baseline(events)
+    result = {
+        "events": len(events),
+        "events_per_s": round(len(events) / ours.seconds),
+        "baseline_events_per_s": round(len(events) / baseline_s),
+        "key_latency_p95_ms": round(p95(ours.latencies) * 1000, 1),
+        "key_latency_samples": len(ours.latencies),
+        "baseline_key_latency_p95_ms": round(p95(baseline_latencies) * 1000, 1),
+        "baseline_key_latency_samples": len(baseline_latencies),
+        "rss_growth_mb": round(ours.rss_growth_mb, 1),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,234 @@
+"""The build of one task: attempts in fresh worktrees, task gates, review, retries with context.
+
+Each attempt starts from the integration tip in a new worktree, so it sees every task merged
+before it. The engineer works (its RED run is recorded); whatever it changed is committed; the
+task gates run on that tree; the task reviewer, on another model family, reads the diff.
+Green and approved goes to the merge queue; red, rejected or a refused merge becomes the
+failure context of the next attempt, up to ``max_attempts``. The same failure signature twice
+trips the circuit breaker: the task stops retrying and a human decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from engine.blueprint import Blueprint, Task
+from engine.breaker import CircuitBreaker
+from engine.budget import BudgetStop, BudgetTracker
+from engine.config import EngineConfig
+from engine.escalations import EscalationBroker
+from engine.events import CircuitBreakerTripped, TaskReviewed, TaskState, TaskStateChanged
+from engine.gate_runner import failure_context, run_gates
+from engine.merge_queue import MergeQueue
+from engine.protocols import EmitFn, Engineer, EngineerJob, Gate, GateResult
+from engine.roles import TaskReviewer
+from engine.workspace import GitWorkspaces
+
+TASK_TRAILER = "Shopfloor-Task"
+"""Commit trailer naming the task a squashed commit belongs to (resume reads it back)."""
+
+
+class RunAborted(Exception):
+    """A human (or policy) chose to abort the run. The message is one line."""
+
+
+def first_line(text: str, limit: int = 160) -> str:
+    """The first non-empty line of ``text``, shortened to ``limit`` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def commit_message(task: Task, summary: str) -> str:
+    """A task's commit message: title, the engineer's summary, and the task trailer."""
+    body = f"{task.title}\n\n{summary}".strip()
+    return f"{body}\n\n{TASK_TRAILER}: {task.id}"
+
+
+class ProviderSlots:
+    """Per-model-family concurrency limits (``EngineConfig.provider_limits``)."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+        self._sems: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, family: str) -> AsyncIterator[None]:
+        """Hold one of ``family``'s slots; families without a limit share none."""
+        if not family or family not in self._config.provider_limits:
+            yield
+            return
+        sem = self._sems.get(family)
+        if sem is None:
+            sem = self._sems[family] = asyncio.Semaphore(self._config.provider_limit(family))
+        async with sem:
+            yield
+
+
+@dataclass
+class TaskRunner:
+    """Runs one task to merged or failed. ``run`` is what the scheduler calls."""
+
+    run_id: str
+    blueprint: Blueprint
+    config: EngineConfig
+    workspaces: GitWorkspaces
+    engineer: Engineer
+    gates: Sequence[Gate]
+    merge_queue: MergeQueue
+    emit: EmitFn
+    task_reviewer: TaskReviewer | None = None
+    broker: EscalationBroker | None = None
+    budget: BudgetTracker | None = None
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    slots: ProviderSlots | None = None
+    engineer_family: str = ""
+    resume: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    """Tasks restarting after a crash: the attempt to restart and its failure context."""
+
+    def __post_init__(self) -> None:
+        self._tasks = {task.id: task for task in self.blueprint.tasks}
+
+    def _hold(self, family: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """One of ``family``'s provider slots (nothing to hold without ``slots``)."""
+        return self.slots.hold(family) if self.slots is not None else contextlib.nullcontext()
+
+    async def run(self, task_id: str) -> bool:
+        task = self._tasks[task_id]
+        attempt, failure = self.resume.get(task_id, (1, ""))
+        limit = max(self.config.max_attempts, attempt)
+        while attempt <= limit:
+            if self.budget is not None:
+                try:
+                    await self.budget.admit(task_id)
+                except BudgetStop as exc:
+                    if exc.scope == "run":
+                        raise
+                    return self._fail(task_id, attempt, str(exc))
+            outcome = await self._attempt(task, attempt, failure)
+            if outcome is None:
+                return True
+            failure = outcome
+            if attempt < limit:
+                signature = self.breaker.record(task_id, failure)
+                if signature is not None:
+                    extra = await self._tripped(task_id, attempt, signature, failure)
+                    if extra is None:
+                        return False
+                    limit = max(limit, attempt + extra)
+            attempt += 1
+        return self._fail(task_id, limit, f"out of attempts: {first_line(failure)}")
+
+    def _fail(self, task_id: str, attempt: int, reason: str) -> bool:
+        self.emit(
+            TaskStateChanged(
+                task_id=task_id, state=TaskState.FAILED, attempt=attempt, reason=reason
+            )
+        )
+        return False
+
+    async def _tripped(
+        self, task_id: str, attempt: int, signature: str, failure: str
+    ) -> int | None:
+        """The breaker tripped: ask what to do. Returns extra attempts, or None to give up."""
+        self.emit(CircuitBreakerTripped(task_id=task_id, attempt=attempt, signature=signature))
+        if self.broker is None:
+            self._fail(task_id, attempt, f"circuit breaker: same failure twice: {signature}")
+            return None
+        decision = await self.broker.ask(
+            "circuit_breaker",
+            f"Task {task_id} failed the same way twice ({signature}). Retry, skip it, or abort?",
+            ["retry", "skip", "abort"],
+            default="skip",
+            task_id=task_id,
+            context=failure,
+        )
+        if decision.decision == "retry":
+            self.breaker.reset(task_id)
+            return 1
+        if decision.decision == "abort":
+            raise RunAborted(f"aborted after the circuit breaker tripped on task {task_id}")
+        self._fail(task_id, attempt, f"circuit breaker: skipped by {decision.decided_by}")
+        return None
+
+    async def _attempt(self, task: Task, attempt: int, failure: str) -> str | None:
+        """One attempt; returns None once merged, else the failure context for the next."""
+        task_id = task.id
+        reason = f"retry: {first_line(failure)}" if failure else ""
+        self.emit(
+            TaskStateChanged(
+                task_id=task_id, state=TaskState.RUNNING, attempt=attempt, reason=reason
+            )
+        )
+        worktree = await self.workspaces.add_worktree(
+            f"{task_id}-a{attempt}", self.workspaces.integration_tip()
+        )
+        try:
+            job = EngineerJob(
+                run_id=self.run_id,
+                task=task,
+                blueprint=self.blueprint,
+                workspace=worktree,
+                attempt=attempt,
+                max_attempts=self.config.max_attempts,
+                failure_context=failure,
+            )
+            async with self._hold(self.engineer_family):
+                report = await self.engineer.work(job, self.emit)
+            message = commit_message(task, report.summary)
+            commit = await self.workspaces.commit_all(worktree, message)
+            if commit is None:
+                return "The previous attempt changed no files. " + (
+                    "It ended early: " + report.summary if not report.finished else ""
+                )
+            red = f"RED run: {first_line(report.red_run)}" if report.red_run else ""
+            self.emit(
+                TaskStateChanged(
+                    task_id=task_id, state=TaskState.GATES, attempt=attempt, reason=red
+                )
+            )
+            results = await run_gates(
+                self.gates, worktree, scope="task", emit=self.emit, task_id=task_id, attempt=attempt
+            )
+            if not all(r.passed for r in results):
+                return failure_context(results)
+            if self.task_reviewer is not None:
+                rejection = await self._review(task, attempt, commit, results)
+                if rejection is not None:
+                    return rejection
+            self.emit(TaskStateChanged(task_id=task_id, state=TaskState.MERGING, attempt=attempt))
+            outcome = await self.merge_queue.submit(task_id, attempt, commit, message)
+            if outcome.merged:
+                self.emit(
+                    TaskStateChanged(task_id=task_id, state=TaskState.MERGED, attempt=attempt)
+                )
+                return None
+            return outcome.failure
+        finally:
+            if not self.config.keep_worktrees:
+                await self.workspaces.remove_worktree(worktree)
+
+    async def _review(
+        self, task: Task, attempt: int, commit: str, results: Sequence[GateResult]
+    ) -> str | None:
+        assert self.task_reviewer is not None
+        reviewer = self.task_reviewer
+        diff = self.workspaces.diff(commit)
+        family = str(getattr(reviewer, "family", ""))
+        async with self._hold(family):
+            review = await reviewer.review_task(task, diff, results, self.emit)
+        self.emit(
+            TaskReviewed(
+                task_id=task.id,
+                attempt=attempt,
+                model=str(getattr(reviewer, "model", family)),
+                approved=review.approved,
+                score=review.score,
+                notes=review.notes,
+            )
+        )
+        if review.approved:
+            return None
+        return f"The task reviewer requested changes (score {review.score}/100):\n{review.notes}"

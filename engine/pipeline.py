@@ -1,0 +1,463 @@
+"""The factory loop: critic, blueprint, review, twin, build, QC, verify, ship, learn.
+
+:class:`Factory` is the one loop object. Each stage reads the run's state and emits events;
+decisions are taken by the pure functions of :mod:`engine.stages` on the folded state, never
+on private copies. Every judging role is optional — a missing one skips its stage. Bad input
+(a plan with a cycle, a failing planner) ends the run with a one-line reason, never a
+traceback. A cancelled run emits no finish: its log stays resumable, and a Factory built on a
+bus folded from that log (``EventBus(run_id, state=...)``) resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.audit import audit_learnings, run_audit, unique_gates
+from engine.blueprint import Blueprint
+from engine.breaker import CircuitBreaker
+from engine.budget import BudgetStop, BudgetTracker
+from engine.build import ProviderSlots, RunAborted, TaskRunner
+from engine.bus import EventBus
+from engine.config import EngineConfig
+from engine.dag import Dag, PlanError
+from engine.escalations import EscalationBroker
+from engine.events import (
+    AgentOutput,
+    LearningRecorded,
+    Merged,
+    Outcome,
+    QCScored,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    Stage,
+    StageChanged,
+    TaskState,
+    TaskStateChanged,
+    VerificationFinished,
+)
+from engine.gate_runner import run_gates
+from engine.github import Publisher
+from engine.merge_queue import MergeQueue
+from engine.planning import Planning
+from engine.protocols import DecisionSource, Engineer, Gate, Planner
+from engine.recon import Baseline, Mode, RepoMapper, guard, recon_notes, run_baseline
+from engine.resume import UNDER_WAY, plan_resume, tasks_in_log
+from engine.roles import (
+    CodeQC,
+    Critic,
+    Judge,
+    Reviewer,
+    TaskReviewer,
+    Twin,
+    Verifier,
+    VerifierReport,
+)
+from engine.scheduler import Scheduler
+from engine.stages import RunKilled, StageFailed, learnings, passes
+from engine.state import RunState
+from engine.workspace import GitWorkspaces, WorkspaceError, slugify
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Factory", "RunKilled", "StageFailed"]
+
+_ORDER = list(Stage)
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+@dataclass
+class Factory:
+    """Runs one request against one repository to a shipped branch (or a clear ending)."""
+
+    bus: EventBus
+    workspaces: GitWorkspaces
+    planner: Planner
+    engineer: Engineer
+    request: str
+    config: EngineConfig = field(default_factory=EngineConfig)
+    task_gates: Sequence[Gate] = ()
+    merge_gates: Sequence[Gate] = ()
+    verify_gates: Sequence[Gate] = ()
+    models: dict[str, str] = field(default_factory=dict)
+    simulated: bool = False
+    critic: Critic | None = None
+    reviewers: Sequence[Reviewer] = ()
+    twin: Twin | None = None
+    task_reviewer: TaskReviewer | None = None
+    qc: CodeQC | None = None
+    verifier: Verifier | None = None
+    judge: Judge | None = None
+    decisions: DecisionSource | None = None
+    engineer_family: str = ""
+    """The engineer's model family, for ``provider_limits``."""
+    settings: dict[str, str] = field(default_factory=dict)
+    """Front-end settings stored in RunStarted so ``resume`` can rebuild the run."""
+    publisher: Publisher | None = None
+    """Pushes the shipped branch and opens a pull request (engine.github), when configured."""
+    mode: Mode = "create"
+    """create | update (recon, baseline, delta plan) | audit (report only; see engine.audit)."""
+    repo_mapper: RepoMapper | None = None
+    """Builds the repo map recon shows the planner (agents.context.repo_map)."""
+    report_dir: Path | None = None
+    """Where an audit writes audit.md and audit.json."""
+    broker: EscalationBroker = field(init=False)
+    baseline: Baseline | None = field(init=False, default=None)
+    _recon_notes: str = field(init=False, default="")
+    budget: BudgetTracker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.broker = EscalationBroker(
+            self.bus,
+            policy=self.config.escalation_policy,
+            timeout_s=self.config.escalation_timeout_s,
+            twin=self.twin,
+            decisions=self.decisions,
+        )
+        self.budget = BudgetTracker(self.bus, self.config, self.broker)
+
+    @property
+    def state(self) -> RunState:
+        return self.bus.state
+
+    async def run(self) -> RunState:
+        """Run (or resume) the whole pipeline; returns the final state."""
+        ws = self.workspaces
+        if self.state.outcome is not Outcome.RUNNING:
+            return self.state  # finished already: nothing to resume
+        resuming = bool(self.state.run_id)
+        if not resuming:
+            self.bus.emit(
+                RunStarted(
+                    request=self.request,
+                    repo=str(ws.path),
+                    base_branch=ws.base_branch,
+                    base_commit=ws.base_commit,
+                    integration_branch=ws.integration_branch,
+                    mode=self.mode,
+                    models=dict(self.models),
+                    simulated=self.simulated,
+                    settings=dict(self.settings),
+                )
+            )
+        try:
+            if self.state.mode == "audit":  # read-only: no integration branch, no worktree
+                path = await self._audit()
+                self._finish(Outcome.REPORTED, f"audit report: {path}")
+                return self.state
+            await ws.start(self.state.base_commit or None)
+            restarts = await self._resume() if resuming else {}
+            self.broker.start()
+            if self.state.mode == "update":
+                await self._recon()
+            blueprint = await self._plan()
+            await self._build(blueprint, Dag.from_blueprint(blueprint), restarts)
+            await self._qc(blueprint)
+            commit = await self._verify(blueprint)
+            branch = await self._ship(commit)
+            self._learn()
+            self._finish(Outcome.SHIPPED, branch=branch, commit=commit)
+        except RunKilled as exc:
+            self._finish(Outcome.KILLED, _one_line(str(exc)))
+        except (StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted) as exc:
+            self._finish(Outcome.FAILED, _one_line(str(exc)))
+        except Exception as exc:
+            log.exception("run %s crashed", self.bus.run_id)
+            detail = _one_line(str(exc))
+            self._finish(Outcome.FAILED, f"internal error: {type(exc).__name__}: {detail}")
+        finally:
+            await self.broker.close()
+            if not self.config.keep_worktrees:
+                await ws.cleanup()
+        return self.state
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _stage(self, stage: Stage) -> None:
+        self.bus.emit(StageChanged(stage=stage))
+
+    def _reached(self, stage: Stage) -> bool:
+        return _ORDER.index(self.state.stage) >= _ORDER.index(stage)
+
+    def _finish(
+        self,
+        outcome: Outcome,
+        reason: str = "",
+        branch: str | None = None,
+        commit: str | None = None,
+    ) -> None:
+        if outcome not in (Outcome.SHIPPED, Outcome.REPORTED):
+            # Attempts cut short by the ending must not show as still under way.
+            for task in self.state.tasks.values():
+                if task.state in UNDER_WAY:
+                    self.bus.emit(
+                        TaskStateChanged(
+                            task_id=task.id,
+                            state=TaskState.FAILED,
+                            attempt=task.attempts,
+                            reason=f"interrupted: {reason}",
+                        )
+                    )
+        self.bus.emit(RunFinished(outcome=outcome, reason=reason, branch=branch, commit=commit))
+
+    async def _resume(self) -> dict[str, tuple[int, str]]:
+        """Clear the dead process's worktrees, take merges from the integration branch."""
+        ws = self.workspaces
+        await ws.cleanup()
+        merged: dict[str, str] = {}
+        tip = ws.branch_tip(ws.integration_branch)
+        if tip is not None and self.state.base_commit:
+            out = ws.repo.git.log("--format=%H%x00%B%x01", f"{self.state.base_commit}..{tip}")
+            merged = tasks_in_log(str(out))
+        plan = plan_resume(self.state, merged)
+        self.bus.emit(
+            RunResumed(
+                merged_from_repo=sorted(plan.merged_from_repo), restarted=sorted(plan.restarts)
+            )
+        )
+        for task_id, commit in plan.merged_from_repo.items():
+            attempt = self.state.tasks[task_id].attempts
+            self.bus.emit(Merged(task_id=task_id, attempt=attempt, commit=commit))
+            self.bus.emit(
+                TaskStateChanged(
+                    task_id=task_id, state=TaskState.MERGED, attempt=attempt, reason="found merged"
+                )
+            )
+        return plan.restarts
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    async def _plan(self) -> Blueprint:
+        if self.state.kill_gate is not None:
+            raise RunKilled(f"kill gate {self.state.kill_gate} tripped before the restart")
+        if self.state.blueprint is not None and self._reached(Stage.BUILD):
+            return self.state.blueprint  # approved before the restart
+        planning = Planning(
+            bus=self.bus,
+            config=self.config,
+            request=self.request,
+            repo_files=self.workspaces.tracked_files(),
+            planner=self.planner,
+            broker=self.broker,
+            critic=self.critic,
+            reviewers=self.reviewers,
+            twin=self.twin,
+            context_notes=self._recon_notes,
+        )
+        await self.budget.admit()
+        await planning.critique()
+        return await planning.approve()
+
+    async def _build(
+        self, blueprint: Blueprint, dag: Dag, restarts: dict[str, tuple[int, str]]
+    ) -> None:
+        self._stage(Stage.BUILD)
+        queue = MergeQueue(
+            self.workspaces,
+            guard(self.merge_gates, self.baseline),
+            self.bus.emit,
+            keep_worktrees=self.config.keep_worktrees,
+        )
+        runner = TaskRunner(
+            run_id=self.bus.run_id,
+            blueprint=blueprint,
+            config=self.config,
+            workspaces=self.workspaces,
+            engineer=self.engineer,
+            gates=guard(self.task_gates, self.baseline),
+            merge_queue=queue,
+            emit=self.bus.emit,
+            task_reviewer=self.task_reviewer,
+            broker=self.broker,
+            budget=self.budget,
+            breaker=CircuitBreaker(),
+            slots=ProviderSlots(self.config),
+            engineer_family=self.engineer_family,
+            resume=restarts,
+        )
+
+        def on_ready(task_id: str) -> None:
+            self.bus.emit(TaskStateChanged(task_id=task_id, state=TaskState.READY))
+
+        def on_blocked(task_id: str, by: str) -> None:
+            self.bus.emit(
+                TaskStateChanged(task_id=task_id, state=TaskState.BLOCKED, reason=f"{by} failed")
+            )
+
+        workers = self.config.workers
+        if self.engineer_family in self.config.provider_limits:
+            workers = min(workers, self.config.provider_limit(self.engineer_family))
+        scheduler = Scheduler(dag, workers, runner.run, on_ready=on_ready, on_blocked=on_blocked)
+        result = await scheduler.run(already_merged=self.state.merged)
+        if not result.complete:
+            failed = ", ".join(result.failed)
+            blocked = f"; blocked: {', '.join(result.blocked)}" if result.blocked else ""
+            raise StageFailed(f"task(s) failed after all attempts: {failed}{blocked}")
+
+    def _change_diff(self, limit: int = 60000) -> str:
+        ws = self.workspaces
+        base = self.state.base_commit or ws.base_commit
+        text = str(ws.repo.git.diff("--stat", "--patch", base, ws.integration_tip()))
+        return text if len(text) <= limit else text[:limit] + "\n... [diff truncated]"
+
+    async def _qc(self, blueprint: Blueprint) -> None:
+        if self.qc is None:
+            return
+        await self.budget.admit()
+        self._stage(Stage.QC)
+        try:
+            report = await self.qc.assess(blueprint, self._change_diff(), self.bus.emit)
+        except Exception as exc:
+            raise StageFailed(
+                f"code QC failed: {_one_line(str(exc)) or type(exc).__name__}"
+            ) from exc
+        threshold = self.config.qc_threshold
+        self.bus.emit(
+            QCScored(
+                model=str(getattr(self.qc, "model", "")),
+                score=report.score,
+                threshold=threshold,
+                notes=report.notes,
+            )
+        )
+        if not passes(report.score, threshold):
+            raise StageFailed(f"code QC scored {report.score}/100, below {threshold}")
+
+    async def _verify(self, blueprint: Blueprint) -> str:
+        await self.budget.admit()
+        self._stage(Stage.VERIFY)
+        ws = self.workspaces
+        tip = ws.integration_tip()
+        if not self.verify_gates and self.verifier is None and self.judge is None:
+            return tip
+        worktree = await ws.add_worktree("verify", tip)
+        try:
+            gates = guard(self.verify_gates, self.baseline)
+            results = await run_gates(gates, worktree, scope="verify", emit=self.bus.emit)
+            red = [r for r in results if not r.passed]
+            if red:
+                raise StageFailed(f"verification failed: {red[0].gate}: {red[0].summary}")
+            if self.verifier is None and self.judge is None:
+                return tip
+            try:
+                attack = (
+                    await self.verifier.attack(blueprint, worktree, self.bus.emit)
+                    if self.verifier is not None
+                    else VerifierReport()
+                )
+                verdict = (
+                    await self.judge.judge(blueprint, attack, results, self.bus.emit)
+                    if self.judge is not None
+                    else None
+                )
+            except Exception as exc:
+                detail = _one_line(str(exc)) or type(exc).__name__
+                raise StageFailed(f"verification failed: {detail}") from exc
+        finally:
+            if not self.config.keep_worktrees:
+                await ws.remove_worktree(worktree)
+        threshold = self.config.judge_threshold
+        score = verdict.score if verdict is not None else (0 if attack.broken else 100)
+        passed = passes(score, threshold) and (verdict is not None or not attack.broken)
+        self.bus.emit(
+            VerificationFinished(
+                verifier_model=str(getattr(self.verifier, "model", "")),
+                judge_model=str(getattr(self.judge, "model", "")),
+                broken=list(attack.broken),
+                checklist=dict(verdict.checklist) if verdict is not None else {},
+                score=score,
+                threshold=threshold,
+                passed=passed,
+            )
+        )
+        if not passed:
+            broken = f"; broken: {', '.join(attack.broken)}" if attack.broken else ""
+            raise StageFailed(f"the judge scored {score}/100, below {threshold}{broken}")
+        return tip
+
+    async def _ship(self, commit: str) -> str:
+        self._stage(Stage.SHIP)
+        ws = self.workspaces
+        branch = f"{self.config.branch_prefix}{slugify(self.request)}-{self.bus.run_id[:8]}"
+        await self.bus.durable()  # what we ship from is in the log before the branch exists
+        if ws.branch_tip(branch) != commit:  # a resumed run may have shipped already
+            await ws.ship(branch, commit)
+        await ws.delete_integration_branch()
+        await self._publish(branch, commit)
+        return branch
+
+    async def _publish(self, branch: str, commit: str) -> None:
+        """Push the shipped branch and open a pull request; a refusal does not unship."""
+        if self.publisher is None:
+            return
+        base = self.state.base_commit or self.workspaces.base_commit
+        tasks = self.workspaces.commits_since_base(commit, base)
+        body = "One commit per task:\n\n" + "\n".join(f"- {t}" for t in tasks)
+        title = _one_line(self.request)[:120] or branch
+        try:
+            url = await self.publisher.publish(branch, self.workspaces.base_branch, title, body)
+        except Exception as exc:  # the branch is shipped locally either way
+            text = f"pull request not opened: {_one_line(str(exc))}"
+            self.bus.emit(AgentOutput(agent_id="publisher", kind="error", text=text))
+            return
+        self.bus.emit(AgentOutput(agent_id="publisher", kind="result", text=f"pull request: {url}"))
+
+    async def _recon(self) -> None:
+        """Update mode: the repo map and the gates on the untouched base commit (baseline)."""
+        ws = self.workspaces
+        checkout = await ws.add_worktree("baseline", self.state.base_commit or ws.base_commit)
+        try:
+            files = ws.tracked_files()
+            repo_map = self.repo_mapper(checkout, files) if self.repo_mapper else "\n".join(files)
+            gates = unique_gates(self.task_gates, self.merge_gates)
+            self.baseline = await run_baseline(gates, checkout, self.bus.emit)
+        finally:
+            if not self.config.keep_worktrees:
+                await ws.remove_worktree(checkout)
+        self._recon_notes = recon_notes(repo_map, self.baseline)
+        text = f"recon: {len(files)} files; {self.baseline.describe()}"
+        self.bus.emit(AgentOutput(agent_id="recon", kind="result", text=text))
+
+    async def _audit(self) -> Path:
+        """Audit mode: every gate and code reviewer on a snapshot; report, learn, no changes."""
+        if self.report_dir is None:
+            raise StageFailed("an audit needs a folder for its report")
+        self._stage(Stage.REVIEW)
+        report = await run_audit(
+            run_id=self.bus.run_id,
+            request=self.request,
+            repo=self.workspaces.path,
+            commit=self.state.base_commit or self.workspaces.base_commit,
+            gates=unique_gates(self.task_gates, self.merge_gates, self.verify_gates),
+            reviewers=self.reviewers,
+            emit=self.bus.emit,
+            repo_mapper=self.repo_mapper,
+        )
+        markdown, _json = report.write(self.report_dir)
+        text = f"audit report: {markdown} ({len(report.red_gates)} red gate(s))"
+        self.bus.emit(AgentOutput(agent_id="audit", kind="result", text=text))
+        self._learn(audit_learnings(report))
+        return markdown
+
+    def _learn(self, extra: Sequence[tuple[str, str, str, list[str]]] = ()) -> None:
+        """Record what this run taught: retried tasks, tripped breakers, human decisions."""
+        self._stage(Stage.LEARN)
+        known = {lr.source for lr in self.state.learnings}
+        found = [*learnings(self.state), *(x for x in extra if x[2] not in known)]
+        for kind, text, source, tags in found:
+            self.bus.emit(
+                LearningRecorded(
+                    learning_id=f"{self.bus.run_id}-L{len(self.state.learnings) + 1}",
+                    kind=kind,
+                    text=text,
+                    source=source,
+                    tags=tags,
+                )
+            )

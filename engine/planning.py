@@ -1,0 +1,249 @@
+"""The stages before the build: critic and kill gates, blueprint, review panel, twin gate.
+
+These are the cheap stages that stop a weak idea before the expensive build. Each method emits
+what it learned and decides through :mod:`engine.stages`; when it cannot decide it asks the
+:class:`~engine.escalations.EscalationBroker`. Every judging role is optional: a missing one
+skips its stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.blueprint import Blueprint
+from engine.bus import EventBus
+from engine.config import EngineConfig
+from engine.dag import Dag, PlanError
+from engine.escalations import EscalationBroker
+from engine.events import (
+    BlueprintProposed,
+    CriticScored,
+    KillGateTripped,
+    ReviewRoundFinished,
+    ReviewScored,
+    Stage,
+    StageChanged,
+    TwinDecided,
+)
+from engine.protocols import Planner, PlanRequest
+from engine.roles import Critic, Reviewer, ReviewReport, Twin
+from engine.stages import (
+    RunKilled,
+    StageFailed,
+    apply_patches,
+    kill_gate,
+    quorum_reached,
+    review_notes,
+    twin_route,
+)
+
+Source = str
+
+
+def _role_failed(role: str, exc: Exception) -> StageFailed:
+    lines = str(exc).strip().splitlines()
+    return StageFailed(f"{role} failed: {lines[0] if lines else type(exc).__name__}")
+
+
+@dataclass
+class Planning:
+    """Critic -> blueprint -> review rounds -> twin, for one run."""
+
+    bus: EventBus
+    config: EngineConfig
+    request: str
+    repo_files: list[str]
+    planner: Planner
+    broker: EscalationBroker
+    critic: Critic | None = None
+    reviewers: Sequence[Reviewer] = ()
+    twin: Twin | None = None
+    context_notes: str = ""
+    """Always shown to the planner first (update mode: the repo map and the baseline)."""
+
+    def _stage(self, stage: Stage) -> None:
+        self.bus.emit(StageChanged(stage=stage))
+
+    async def critique(self) -> None:
+        """Score the request; raises :class:`RunKilled` when a kill gate trips."""
+        if self.critic is None:
+            return
+        self._stage(Stage.CRITIC)
+        try:
+            report = await self.critic.critique(self.request, self.repo_files, self.bus.emit)
+        except Exception as exc:
+            raise _role_failed("critic", exc) from exc
+        self.bus.emit(
+            CriticScored(
+                model=str(getattr(self.critic, "model", "")),
+                scores=dict(report.scores),
+                total=round(report.total, 3),
+                compliance_risk=report.compliance_risk,
+                cannibalizes=report.cannibalizes,
+                rationale=report.rationale,
+            )
+        )
+        verdict = kill_gate(report, self.config)
+        if verdict is not None:
+            self.bus.emit(KillGateTripped(gate=verdict.gate, reason=verdict.reason))
+            raise RunKilled(f"kill gate {verdict.gate}: {verdict.reason}")
+
+    async def approve(self) -> Blueprint:
+        """Draw the blueprint and take it through review and the twin until it is accepted."""
+        notes, source = "", "planner"
+        twin_changes = 0
+        while True:
+            blueprint = await self._draft(notes, source)
+            reviewed = await self._review(blueprint)
+            if isinstance(reviewed, str):  # a human asked for a new plan with these notes
+                notes, source = reviewed, "human"
+                continue
+            route, change_notes, by_human = await self._twin(reviewed, twin_changes)
+            if route == "accept":
+                return reviewed
+            twin_changes += 1
+            notes, source = change_notes, ("human" if by_human else "twin")
+
+    async def _draft(self, notes: str, source: Source) -> Blueprint:
+        self._stage(Stage.BLUEPRINT)
+        try:
+            blueprint = await self.planner.plan(
+                PlanRequest(
+                    request=self.request,
+                    repo_files=self.repo_files,
+                    notes="\n\n".join(n for n in (self.context_notes, notes) if n),
+                ),
+                self.bus.emit,
+            )
+        except PlanError:
+            raise
+        except Exception as exc:
+            raise _role_failed("planner", exc) from exc
+        Dag.from_blueprint(blueprint)  # refuse an unbuildable plan before announcing it
+        self._propose(blueprint, source)
+        return blueprint
+
+    def _propose(self, blueprint: Blueprint, source: Source) -> None:
+        self.bus.emit(
+            BlueprintProposed(
+                blueprint=blueprint,
+                revision=self.bus.state.blueprint_revision + 1,
+                source=source,
+            )
+        )
+
+    async def _review(self, blueprint: Blueprint) -> Blueprint | str:
+        """Review rounds until a quorum approves; returns the (patched) blueprint, or notes
+        for a new plan when a human asks for one. Raises RunKilled when it is rejected."""
+        if not self.reviewers:
+            return blueprint
+        self._stage(Stage.REVIEW)
+        threshold = self.config.review_threshold
+        quorum = self.config.quorum_for(len(self.reviewers))
+        findings: list[str] = []
+        for round_no in range(1, self.config.review_rounds + 1):
+            try:
+                reports: list[ReviewReport] = list(
+                    await asyncio.gather(
+                        *(
+                            r.review(self.request, blueprint, round_no, self.bus.emit)
+                            for r in self.reviewers
+                        )
+                    )
+                )
+            except Exception as exc:
+                raise _role_failed("reviewer", exc) from exc
+            scores: dict[str, int] = {}
+            patched = False
+            for reviewer, report in zip(self.reviewers, reports, strict=True):
+                result = apply_patches(blueprint, report.patches)
+                blueprint = result.blueprint
+                patched = patched or result.applied > 0
+                scores[reviewer.reviewer_id] = report.score
+                findings.extend(report.findings)
+                self.bus.emit(
+                    ReviewScored(
+                        reviewer=reviewer.reviewer_id,
+                        model=str(getattr(reviewer, "model", reviewer.family)),
+                        round=round_no,
+                        score=report.score,
+                        findings=[*report.findings, *result.refused],
+                        patches=len(report.patches),
+                        patches_applied=result.applied,
+                    )
+                )
+            if patched:
+                self._propose(blueprint, "review")
+            passed = quorum_reached(scores, threshold, quorum)
+            self.bus.emit(
+                ReviewRoundFinished(
+                    round=round_no, scores=scores, threshold=threshold, quorum=quorum, passed=passed
+                )
+            )
+            if passed:
+                return blueprint
+        last = self.bus.state.scores.latest_reviews()
+        summary = ", ".join(f"{r.reviewer} {r.score}" for r in last)
+        decision = await self.broker.ask(
+            "review",
+            f"After {self.config.review_rounds} review rounds only "
+            f"{sum(r.score >= threshold for r in last)} of {len(last)} reviewers reached "
+            f"{threshold} (quorum {quorum}; {summary}). Approve the plan, revise it, or reject?",
+            ["approve", "revise", "reject"],
+            default="reject",
+            context=review_notes(findings),
+        )
+        if decision.decision == "approve":
+            return blueprint
+        if decision.decision == "revise":
+            note = f"\n{decision.note}" if decision.note else ""
+            return review_notes(findings) + note
+        raise RunKilled(f"the plan was rejected after review ({decision.decided_by})")
+
+    async def _twin(self, blueprint: Blueprint, changes: int) -> tuple[str, str, bool]:
+        """The twin gate: returns (``accept`` | ``change``, notes for the planner, by a human).
+        Raises RunKilled on a rejection."""
+        if self.twin is None:
+            return "accept", "", False
+        self._stage(Stage.TWIN)
+        try:
+            verdict = await self.twin.decide(self.request, blueprint, self.bus.emit)
+        except Exception as exc:
+            raise _role_failed("twin", exc) from exc
+        route = twin_route(verdict, self.config, changes)
+        self.bus.emit(
+            TwinDecided(
+                decision=verdict.decision,
+                confidence=verdict.confidence,
+                notes=verdict.notes,
+                redlines=list(verdict.redlines),
+                escalated=route == "escalate",
+            )
+        )
+        if route == "reject":
+            raise RunKilled(f"the twin rejected the plan: {verdict.notes}".strip().rstrip(":"))
+        if route != "escalate":
+            return route, verdict.notes, False
+        why = (
+            f"it touches redline(s): {', '.join(verdict.redlines)}"
+            if verdict.redlines
+            else f"its confidence {verdict.confidence:.2f} is below "
+            f"{self.config.twin_min_confidence:.2f}"
+            if verdict.confidence < self.config.twin_min_confidence
+            else f"it asked for changes {changes + 1} times"
+        )
+        decision = await self.broker.ask(
+            "twin",
+            f"The twin says {verdict.decision} on the plan, but {why}. Accept, change or reject?",
+            ["accept", "change", "reject"],
+            default="reject",
+            context=verdict.notes,
+        )
+        if decision.decision == "accept":
+            return "accept", "", True
+        if decision.decision == "change":
+            notes = "\n".join(n for n in (verdict.notes, decision.note) if n)
+            return "change", notes, True
+        raise RunKilled(f"the plan was rejected at the twin gate ({decision.decided_by})")

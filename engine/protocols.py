@@ -1,0 +1,166 @@
+"""The seams the engine needs filled: roles, gates, the sandbox and the event store.
+
+The engine imports none of agents/, gates/ or storage/. It states here what it needs, and the
+composition root (tui/compose.py) hands it implementations. Tests hand it fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.blueprint import Blueprint, Task
+from engine.events import EventBase
+
+EmitFn = Callable[[EventBase], object]
+
+
+class Finding(BaseModel):
+    """One thing a gate found, located where possible."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    detail: str = ""
+
+
+class GateResult(BaseModel):
+    """What a gate says about a workspace."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gate: str
+    passed: bool
+    summary: str
+    score: float | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    findings: list[Finding] = Field(default_factory=list)
+    duration_s: float = 0.0
+    output_tail: str = ""
+    cached: bool = False
+    """True when the result was replayed from the gate cache (same gate, config and tree)."""
+
+    def failure_context(self, limit: int = 6000) -> str:
+        """Text for an engineer's retry: what failed and its output, bounded."""
+        parts = [f"Gate {self.gate!r} failed: {self.summary}"]
+        for finding in self.findings:
+            where = f"{finding.file}:{finding.line}: " if finding.file else ""
+            parts.append(f"- {where}{finding.message}")
+            if finding.detail:
+                parts.append(finding.detail.rstrip())
+        if not self.findings and self.output_tail:
+            parts.append(self.output_tail.rstrip())
+        text = "\n".join(parts)
+        return text if len(text) <= limit else text[: limit - 40] + "\n... [truncated]"
+
+
+@runtime_checkable
+class Gate(Protocol):
+    """Checks a workspace (a directory holding a checkout) and reports."""
+
+    name: str
+
+    async def check(self, workspace: Path) -> GateResult: ...
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one sandboxed command."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    truncated: bool = False
+
+
+class Sandbox(Protocol):
+    """Runs a command inside a workspace with limits and a scrubbed environment."""
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        *,
+        timeout_s: float = 300.0,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult: ...
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the planner is asked."""
+
+    request: str
+    repo_files: list[str]
+    notes: str = ""
+
+
+class Planner(Protocol):
+    async def plan(self, request: PlanRequest, emit: EmitFn) -> Blueprint: ...
+
+
+@dataclass(frozen=True)
+class EngineerJob:
+    """One attempt at one task, in one worktree."""
+
+    run_id: str
+    task: Task
+    blueprint: Blueprint
+    workspace: Path
+    attempt: int
+    max_attempts: int
+    failure_context: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineerReport:
+    finished: bool
+    summary: str
+    files_written: tuple[str, ...] = ()
+    red_run: str | None = None
+    """The first test run's result, before any code (tests first: it should be red)."""
+
+
+class Engineer(Protocol):
+    async def work(self, job: EngineerJob, emit: EmitFn) -> EngineerReport: ...
+
+
+@dataclass(frozen=True)
+class ExternalDecision:
+    """A decision on an escalation made outside the engine (TUI, another shell, another host)."""
+
+    escalation_id: str
+    decision: str
+    decided_by: str  # "human:<user>"
+    note: str = ""
+
+
+class DecisionSource(Protocol):
+    """Where decisions from outside the run's process arrive (storage's decisions inbox).
+
+    The engine emits EscalationResolved itself when it takes one, so the run's event log keeps
+    a single writer.
+    """
+
+    def decisions(self, run_id: str) -> AsyncIterator[ExternalDecision]:
+        """Decisions posted for ``run_id``, as they arrive; never ends on its own."""
+        ...
+
+
+class EventStore(Protocol):
+    """Durable, append-only storage of events, and the runs projection."""
+
+    async def append(self, events: Sequence[EventBase]) -> None: ...
+
+    async def read(self, run_id: str, after_seq: int = 0) -> list[EventBase]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,78 @@
+"""Resume: what a run killed at any moment still has to do.
+
+Two sources of truth, one per kind of fact. The event log says what was decided and what was
+under way. The repository says what was merged: the integration branch holds one squashed
+commit per merged task, each carrying a ``Shopfloor-Task`` trailer, so a merge whose Merged
+event died with the process is still found — and never merged again. Attempts that were under
+way restart at the same attempt number, with the failure context of the attempt before
+rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.build import TASK_TRAILER
+from engine.events import TaskState
+from engine.state import RunState, TaskView
+
+UNDER_WAY = frozenset({TaskState.RUNNING, TaskState.GATES, TaskState.MERGING})
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What a resumed run does before it goes on."""
+
+    merged_from_repo: dict[str, str] = field(default_factory=dict)  # task -> commit
+    restarts: dict[str, tuple[int, str]] = field(default_factory=dict)  # task -> (attempt, ctx)
+
+
+def tasks_in_log(log: str) -> dict[str, str]:
+    """Task id -> commit, from ``git log --format=%H%x00%B%x01`` output of the integration
+    branch (the trailer names each squashed commit's task)."""
+    found: dict[str, str] = {}
+    prefix = f"{TASK_TRAILER}:"
+    for record in log.split("\x01"):
+        if "\x00" not in record:
+            continue
+        sha, body = record.strip().split("\x00", 1)
+        for line in body.splitlines():
+            if line.startswith(prefix):
+                found.setdefault(line[len(prefix) :].strip(), sha.strip())
+    return found
+
+
+def failure_before(task: TaskView, attempt: int) -> str:
+    """The failure context attempt ``attempt`` was started with, rebuilt from the log: the red
+    gates and the task reviewer's rejection of the attempt before it."""
+    if attempt <= 1:
+        return ""
+    parts: list[str] = []
+    for gate in task.gates:
+        if gate.attempt == attempt - 1 and not gate.passed:
+            parts.append(f"Gate {gate.gate!r} failed: {gate.summary}")
+            parts.extend(f"- {finding}" for finding in gate.findings)
+            if gate.output_tail:
+                parts.append(gate.output_tail.rstrip())
+    parts.extend(
+        f"The task reviewer requested changes: {review}"
+        for review in task.reviews
+        if review.startswith(f"attempt {attempt - 1}: changes requested")
+    )
+    return "\n".join(parts) or "The previous attempt was interrupted before it finished."
+
+
+def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
+    """Reconcile the folded log with the integration branch's merged tasks."""
+    lost = {
+        task_id: commit
+        for task_id, commit in merged_in_repo.items()
+        if task_id in state.tasks and task_id not in state.merged
+    }
+    restarts: dict[str, tuple[int, str]] = {}
+    for task in state.tasks.values():
+        if task.id in lost or task.id in state.merged:
+            continue
+        if task.state in UNDER_WAY and task.attempts >= 1:
+            restarts[task.id] = (task.attempts, failure_before(task, task.attempts))
+    return ResumePlan(merged_from_repo=lost, restarts=restarts)

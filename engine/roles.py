@@ -1,0 +1,141 @@
+"""What the engine asks of the judging roles, and the shapes of their answers.
+
+The planner and engineer live in :mod:`engine.protocols`; these are the roles around them:
+critic, blueprint reviewers, the human twin, the task reviewer, code QC, the verifier and the
+judge. agents/ implements them over models (and the SIM); tests implement them as fakes.
+Every answer is a validated pydantic model, so a malformed model reply never reaches the
+engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.blueprint import Blueprint, Task
+from engine.protocols import EmitFn, GateResult
+
+CRITIC_CRITERIA = ("value", "feasibility", "clarity", "scope", "testability")
+"""The five criteria the critic scores 0-10."""
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class CriticReport(_Answer):
+    scores: dict[str, float]  # each of CRITIC_CRITERIA, 0-10
+    compliance_risk: Literal["low", "medium", "high"] = "low"
+    cannibalizes: str | None = None  # an existing capability of the repo this duplicates
+    rationale: str = ""
+
+    @property
+    def total(self) -> float:
+        return sum(self.scores.values()) / len(self.scores) if self.scores else 0.0
+
+
+class BlueprintPatch(_Answer):
+    """A SEARCH/REPLACE edit on the blueprint's JSON text (indent=2)."""
+
+    search: str
+    replace: str
+
+
+class ReviewReport(_Answer):
+    score: int = Field(ge=0, le=100)
+    findings: list[str] = Field(default_factory=list)
+    patches: list[BlueprintPatch] = Field(default_factory=list)
+
+
+class TwinVerdict(_Answer):
+    decision: Literal["ACCEPT", "CHANGE", "REJECT"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    notes: str = ""
+    redlines: list[str] = Field(default_factory=list)  # owner redlines the blueprint touches
+
+
+class TaskReview(_Answer):
+    approved: bool
+    score: int = Field(ge=0, le=100)
+    notes: str = ""
+
+
+class QCReport(_Answer):
+    score: int = Field(ge=0, le=100)
+    notes: str = ""
+
+
+class VerifierReport(_Answer):
+    tried: list[str] = Field(default_factory=list)  # what the verifier attempted
+    broken: list[str] = Field(default_factory=list)  # what it managed to break
+
+
+class JudgeReport(_Answer):
+    checklist: dict[str, bool]  # item -> passed
+    score: int = Field(ge=0, le=100)
+    notes: str = ""
+
+
+class Critic(Protocol):
+    async def critique(
+        self, request: str, repo_files: Sequence[str], emit: EmitFn
+    ) -> CriticReport: ...
+
+
+class Reviewer(Protocol):
+    """One member of the blueprint review panel."""
+
+    @property
+    def reviewer_id(self) -> str: ...
+
+    @property
+    def family(self) -> str:
+        """The model family (a reviewer never shares the planner's)."""
+        ...
+
+    async def review(
+        self, request: str, blueprint: Blueprint, round: int, emit: EmitFn
+    ) -> ReviewReport: ...
+
+
+class Twin(Protocol):
+    """Decides as the owner would, from the owner's DNA."""
+
+    async def decide(self, request: str, blueprint: Blueprint, emit: EmitFn) -> TwinVerdict: ...
+
+    async def answer(
+        self, question: str, options: Sequence[str], context: str, emit: EmitFn
+    ) -> str:
+        """Pick one of ``options`` for an escalation (the ``twin`` escalation policy)."""
+        ...
+
+
+class TaskReviewer(Protocol):
+    async def review_task(
+        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn
+    ) -> TaskReview: ...
+
+
+class CodeQC(Protocol):
+    async def assess(self, blueprint: Blueprint, diff: str, emit: EmitFn) -> QCReport: ...
+
+
+class Verifier(Protocol):
+    """Tries to break the merged result, in a worktree of it."""
+
+    async def attack(
+        self, blueprint: Blueprint, workspace: Path, emit: EmitFn
+    ) -> VerifierReport: ...
+
+
+class Judge(Protocol):
+    async def judge(
+        self,
+        blueprint: Blueprint,
+        verifier: VerifierReport,
+        gates: Sequence[GateResult],
+        emit: EmitFn,
+    ) -> JudgeReport: ...

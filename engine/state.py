@@ -1,0 +1,391 @@
+"""RunState: the one fold over a run's events.
+
+``state.apply(event)`` is the only way state changes. The engine, the TUI, ``status``,
+``resume`` and replay all build their picture of a run this way, so there is never a second
+copy of the truth. The fold is deterministic and does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.blueprint import Blueprint
+from engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    BlueprintProposed,
+    BudgetUpdated,
+    CircuitBreakerTripped,
+    CriticScored,
+    EscalationRaised,
+    EscalationResolved,
+    EventBase,
+    GateFinished,
+    KillGateTripped,
+    LearningRecorded,
+    LLMCallFinished,
+    Merged,
+    MergeQueued,
+    Outcome,
+    QCScored,
+    ReviewRoundFinished,
+    ReviewScored,
+    RunFinished,
+    RunStarted,
+    Stage,
+    StageChanged,
+    TaskReviewed,
+    TaskState,
+    TaskStateChanged,
+    TwinDecided,
+    VerificationFinished,
+)
+
+
+@dataclass
+class GateView:
+    gate: str
+    scope: str
+    attempt: int
+    passed: bool
+    summary: str
+    output_tail: str = ""
+    findings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskView:
+    id: str
+    title: str
+    depends_on: list[str]
+    state: TaskState = TaskState.PENDING
+    attempts: int = 0
+    reason: str = ""
+    gates: list[GateView] = field(default_factory=list)
+    merged_commit: str | None = None
+    reviews: list[str] = field(default_factory=list)  # task reviewer notes, per attempt
+    breaker: str | None = None  # failure signature that tripped the circuit breaker
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class AgentView:
+    agent_id: str
+    role: str
+    model: str
+    simulated: bool
+    task_id: str | None
+    attempt: int
+    running: bool = True
+    ok: bool | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+    last_line: str = ""
+
+
+@dataclass
+class EscalationView:
+    escalation_id: str
+    question: str
+    options: list[str]
+    task_id: str | None
+    kind: str = "other"
+    context: str = ""
+    default: str | None = None
+    raised_seq: int = 0
+    decision: str | None = None
+    decided_by: str | None = None
+    note: str = ""
+
+
+@dataclass
+class ReviewView:
+    reviewer: str
+    model: str
+    round: int
+    score: int
+    findings: list[str]
+
+
+@dataclass
+class Scores:
+    """The gauges: every score the pipeline produced, latest first-class."""
+
+    critic: float | None = None
+    critic_scores: dict[str, float] = field(default_factory=dict)
+    reviews: list[ReviewView] = field(default_factory=list)  # every reviewer, every round
+    review_round: int = 0
+    review_threshold: int | None = None
+    twin_decision: str | None = None
+    twin_confidence: float | None = None
+    qc: int | None = None
+    qc_threshold: int | None = None
+    judge: int | None = None
+    judge_threshold: int | None = None
+    checklist: dict[str, bool] = field(default_factory=dict)
+
+    def latest_reviews(self) -> list[ReviewView]:
+        """The reviews of the latest round."""
+        return [r for r in self.reviews if r.round == self.review_round]
+
+
+@dataclass
+class RunState:
+    """Everything known about one run, folded from its events."""
+
+    run_id: str = ""
+    request: str = ""
+    repo: str = ""
+    mode: str = "create"
+    base_branch: str = ""
+    base_commit: str = ""
+    integration_branch: str = ""
+    simulated: bool = False
+    models: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+    stage: Stage = Stage.INTAKE
+    outcome: Outcome = Outcome.RUNNING
+    reason: str = ""
+    branch: str | None = None
+    kill_gate: str | None = None
+    blueprint: Blueprint | None = None
+    blueprint_revision: int = 0
+    scores: Scores = field(default_factory=Scores)
+    budget: BudgetUpdated | None = None
+    learnings: list[LearningRecorded] = field(default_factory=list)
+    tasks: dict[str, TaskView] = field(default_factory=dict)
+    merged: list[str] = field(default_factory=list)
+    agents: dict[str, AgentView] = field(default_factory=dict)
+    escalations: dict[str, EscalationView] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    last_seq: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+
+    @classmethod
+    def fold(cls, events: Iterable[EventBase]) -> RunState:
+        """A fresh state with every event applied in order."""
+        state = cls()
+        for event in events:
+            state.apply(event)
+        return state
+
+    def apply(self, event: EventBase) -> RunState:
+        """Apply one event; returns ``self`` so folds can chain."""
+        self.last_seq = max(self.last_seq, event.seq)
+        match event:
+            # Agent output is by far the most frequent event: matched first.
+            case AgentOutput():
+                agent = self.agents.get(event.agent_id)
+                if agent is not None:
+                    agent.last_line = event.text.splitlines()[-1] if event.text else ""
+            case RunStarted():
+                self.run_id = event.run_id
+                self.request = event.request
+                self.repo = event.repo
+                self.mode = event.mode
+                self.base_branch = event.base_branch
+                self.base_commit = event.base_commit
+                self.integration_branch = event.integration_branch
+                self.simulated = event.simulated
+                self.models = dict(event.models)
+                self.settings = dict(event.settings)
+                self.started_at = event.ts.isoformat()
+            case StageChanged():
+                self.stage = event.stage
+            case CriticScored():
+                self.scores.critic = event.total
+                self.scores.critic_scores = dict(event.scores)
+            case KillGateTripped():
+                self.kill_gate = event.gate
+            case BlueprintProposed():
+                self.blueprint = event.blueprint
+                self.blueprint_revision = event.revision
+                old = self.tasks
+                self.tasks = {
+                    t.id: old.get(t.id)
+                    or TaskView(id=t.id, title=t.title, depends_on=list(t.depends_on))
+                    for t in event.blueprint.tasks
+                }
+                for t in event.blueprint.tasks:
+                    self.tasks[t.id].title = t.title
+                    self.tasks[t.id].depends_on = list(t.depends_on)
+            case ReviewScored():
+                self.scores.reviews.append(
+                    ReviewView(
+                        event.reviewer, event.model, event.round, event.score, event.findings
+                    )
+                )
+                self.scores.review_round = max(self.scores.review_round, event.round)
+            case ReviewRoundFinished():
+                self.scores.review_round = event.round
+                self.scores.review_threshold = event.threshold
+            case TwinDecided():
+                self.scores.twin_decision = event.decision
+                self.scores.twin_confidence = event.confidence
+            case TaskReviewed():
+                task = self.tasks.get(event.task_id)
+                if task is not None:
+                    verdict = "approved" if event.approved else "changes requested"
+                    task.reviews.append(
+                        f"attempt {event.attempt}: {verdict} ({event.score}) {event.notes}"
+                    )
+            case CircuitBreakerTripped():
+                task = self.tasks.get(event.task_id)
+                if task is not None:
+                    task.breaker = event.signature
+            case BudgetUpdated():
+                if event.scope == "run":
+                    self.budget = event
+                elif event.task_id in self.tasks:
+                    self.tasks[event.task_id].tokens = event.tokens
+                    self.tasks[event.task_id].cost_usd = event.cost_usd
+            case QCScored():
+                self.scores.qc = event.score
+                self.scores.qc_threshold = event.threshold
+            case VerificationFinished():
+                self.scores.judge = event.score
+                self.scores.judge_threshold = event.threshold
+                self.scores.checklist = dict(event.checklist)
+            case LearningRecorded():
+                self.learnings.append(event)
+            case TaskStateChanged():
+                task = self.tasks.get(event.task_id)
+                if task is not None:
+                    task.state = event.state
+                    task.attempts = max(task.attempts, event.attempt)
+                    task.reason = event.reason
+            case AgentStarted():
+                self.agents[event.agent_id] = AgentView(
+                    agent_id=event.agent_id,
+                    role=event.role,
+                    model=event.model,
+                    simulated=event.simulated,
+                    task_id=event.task_id,
+                    attempt=event.attempt,
+                )
+            case AgentFinished():
+                agent = self.agents.get(event.agent_id)
+                if agent is not None:
+                    agent.running = False
+                    agent.ok = event.ok
+            case LLMCallFinished():
+                self.input_tokens += event.input_tokens
+                self.output_tokens += event.output_tokens
+                self.cost_usd += event.cost_usd
+                agent = self.agents.get(event.agent_id)
+                if agent is not None:
+                    agent.calls += 1
+                    agent.input_tokens += event.input_tokens
+                    agent.output_tokens += event.output_tokens
+                    agent.cost_usd += event.cost_usd
+            case GateFinished():
+                if event.task_id is not None and event.task_id in self.tasks:
+                    self.tasks[event.task_id].gates.append(
+                        GateView(
+                            gate=event.gate,
+                            scope=event.scope,
+                            attempt=event.attempt,
+                            passed=event.passed,
+                            summary=event.summary,
+                            output_tail=event.output_tail,
+                            findings=list(event.findings),
+                        )
+                    )
+            case MergeQueued():
+                pass
+            case Merged():
+                self.merged.append(event.task_id)
+                task = self.tasks.get(event.task_id)
+                if task is not None:
+                    task.merged_commit = event.commit
+            case EscalationRaised():
+                self.escalations[event.escalation_id] = EscalationView(
+                    escalation_id=event.escalation_id,
+                    question=event.question,
+                    options=list(event.options),
+                    task_id=event.task_id,
+                    kind=event.kind,
+                    context=event.context,
+                    default=event.default,
+                    raised_seq=event.seq,
+                )
+            case EscalationResolved():
+                esc = self.escalations.get(event.escalation_id)
+                if esc is not None:
+                    esc.decision = event.decision
+                    esc.decided_by = event.decided_by
+                    esc.note = event.note
+            case RunFinished():
+                self.outcome = event.outcome
+                self.reason = event.reason
+                self.branch = event.branch
+                self.stage = Stage.DONE
+                self.finished_at = event.ts.isoformat()
+        return self
+
+    @property
+    def open_escalations(self) -> list[EscalationView]:
+        return [e for e in self.escalations.values() if e.decision is None]
+
+    def to_status(self) -> dict[str, Any]:
+        """The JSON shape ``shopfloor status --json`` prints."""
+        return {
+            "run_id": self.run_id,
+            "outcome": self.outcome.value,
+            "stage": self.stage.value,
+            "reason": self.reason,
+            "request": self.request,
+            "repo": self.repo,
+            "mode": self.mode,
+            "simulated": self.simulated,
+            "branch": self.branch,
+            "integration_branch": self.integration_branch,
+            "tasks": [
+                {
+                    "id": t.id,
+                    "title": t.title,
+                    "state": t.state.value,
+                    "attempts": t.attempts,
+                    "depends_on": t.depends_on,
+                }
+                for t in self.tasks.values()
+            ],
+            "merged": list(self.merged),
+            "escalations": [
+                {
+                    "id": e.escalation_id,
+                    "kind": e.kind,
+                    "question": e.question,
+                    "options": e.options,
+                    "task_id": e.task_id,
+                    "decision": e.decision,
+                    "decided_by": e.decided_by,
+                    "note": e.note,
+                }
+                for e in self.escalations.values()
+            ],
+            "kill_gate": self.kill_gate,
+            "scores": {
+                "critic": self.scores.critic,
+                "reviews": {r.reviewer: r.score for r in self.scores.latest_reviews()},
+                "review_round": self.scores.review_round,
+                "twin": self.scores.twin_decision,
+                "twin_confidence": self.scores.twin_confidence,
+                "qc": self.scores.qc,
+                "judge": self.scores.judge,
+            },
+            "learnings": [lr.learning_id for lr in self.learnings],
+            "tokens": {"input": self.input_tokens, "output": self.output_tokens},
+            "cost_usd": round(self.cost_usd, 6),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }

@@ -1,0 +1,262 @@
+"""Git workspaces for a run: the integration branch, one worktree per attempt, shipping.
+
+Everything happens beside the user's checkout, never in it: attempts and merges run in
+detached worktrees under a folder of ours, and branches move with ``update-ref`` guarded by
+their expected old value. The user's checked-out branch, index and working tree are never
+read-modify-written. Git runs through GitPython; blocking calls go to a thread.
+
+The integration branch is linear — one squashed commit per merged task, whose message is the
+task's title and summary — so the shipped branch reads as one commit per task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+JUNK_PATHSPECS = (
+    ":(exclude,glob)**/__pycache__/**",
+    ":(exclude,glob)**/*.pyc",
+    ":(exclude,glob).pytest_cache/**",
+    ":(exclude,glob)**/.pytest_cache/**",
+    ":(exclude,glob).mypy_cache/**",
+    ":(exclude,glob).ruff_cache/**",
+    ":(exclude,glob).shopfloor/**",
+)
+"""Paths an attempt's tools leave behind that never belong in a commit."""
+
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "shopfloor",
+    "GIT_AUTHOR_EMAIL": "factory@shopfloor.invalid",
+    "GIT_COMMITTER_NAME": "shopfloor",
+    "GIT_COMMITTER_EMAIL": "factory@shopfloor.invalid",
+}
+
+
+class WorkspaceError(RuntimeError):
+    """The repository cannot be used as asked. The message is one line."""
+
+
+@dataclass(frozen=True)
+class MergeCandidate:
+    """A task's commit applied on top of the integration tip, not yet landed."""
+
+    task_id: str
+    worktree: Path
+    commit: str | None  # None on conflict
+    base: str  # the integration tip it was built on
+    conflict: str = ""
+
+
+def slugify(text: str, limit: int = 32) -> str:
+    """A branch-name-safe slug of ``text``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return (slug[:limit].rstrip("-")) or "run"
+
+
+class GitWorkspaces:
+    """The git side of one run."""
+
+    def __init__(self, repo_path: Path, run_id: str, worktree_root: Path) -> None:
+        try:
+            self.repo = git.Repo(repo_path)
+        except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
+            raise WorkspaceError(f"not a git repository: {repo_path}") from exc
+        if self.repo.bare:
+            raise WorkspaceError(f"bare repositories are not supported: {repo_path}")
+        try:
+            self.repo.head.commit  # noqa: B018 - raises on an empty repository
+        except ValueError as exc:
+            raise WorkspaceError(f"the repository has no commits yet: {repo_path}") from exc
+        self.path = Path(self.repo.working_tree_dir or repo_path).resolve()
+        self.run_id = run_id
+        self.root = worktree_root / run_id
+        self.integration_branch = f"shopfloor/wip/{run_id}"
+        self._admin = asyncio.Lock()
+
+    # -- facts about the user's checkout -------------------------------------------------
+
+    @property
+    def base_branch(self) -> str:
+        """The user's checked-out branch name (or ``HEAD`` when detached)."""
+        return "HEAD" if self.repo.head.is_detached else self.repo.active_branch.name
+
+    @property
+    def base_commit(self) -> str:
+        return str(self.repo.head.commit.hexsha)
+
+    def tracked_files(self, limit: int = 2000) -> list[str]:
+        """Files at the base commit (for the planner's view of the repo)."""
+        out = self.repo.git.ls_tree("-r", "--name-only", self.base_commit)
+        return str(out).splitlines()[:limit]
+
+    # -- integration branch ----------------------------------------------------------------
+
+    def _ref(self, branch: str) -> str:
+        return f"refs/heads/{branch}"
+
+    def branch_tip(self, branch: str) -> str | None:
+        try:
+            return str(self.repo.git.rev_parse("--verify", "--quiet", self._ref(branch)))
+        except git.GitCommandError:
+            return None
+
+    async def start(self, base_commit: str | None = None) -> str:
+        """Create the integration branch at the base commit (or keep it if it exists)."""
+        async with self._admin:
+            tip = self.branch_tip(self.integration_branch)
+            if tip is None:
+                tip = base_commit or self.base_commit
+                await asyncio.to_thread(
+                    self.repo.git.update_ref, self._ref(self.integration_branch), tip, ""
+                )
+            return tip
+
+    def integration_tip(self) -> str:
+        tip = self.branch_tip(self.integration_branch)
+        if tip is None:
+            raise WorkspaceError(f"integration branch {self.integration_branch} is missing")
+        return tip
+
+    async def advance(self, new: str, expected_old: str) -> None:
+        """Move the integration branch to ``new`` only if it still points at ``expected_old``."""
+        async with self._admin:
+            try:
+                await asyncio.to_thread(
+                    self.repo.git.update_ref,
+                    "-m",
+                    "shopfloor: merge",
+                    self._ref(self.integration_branch),
+                    new,
+                    expected_old,
+                )
+            except git.GitCommandError as exc:
+                raise WorkspaceError(
+                    f"integration branch {self.integration_branch} did not move to {new[:10]}: "
+                    f"it no longer points at {expected_old[:10]}"
+                ) from exc
+
+    # -- worktrees ---------------------------------------------------------------------------
+
+    async def add_worktree(self, name: str, commit: str) -> Path:
+        """A fresh detached worktree at ``commit``; an older one of that name is replaced."""
+        path = self.root / name
+        async with self._admin:
+            if path.exists():
+                await asyncio.to_thread(self._remove_worktree_sync, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(
+                self.repo.git.worktree, "add", "--detach", "--quiet", str(path), commit
+            )
+        return path
+
+    def _remove_worktree_sync(self, path: Path) -> None:
+        try:
+            self.repo.git.worktree("remove", "--force", str(path))
+        except git.GitCommandError:
+            shutil.rmtree(path, ignore_errors=True)
+            self.repo.git.worktree("prune")
+
+    async def remove_worktree(self, path: Path) -> None:
+        async with self._admin:
+            await asyncio.to_thread(self._remove_worktree_sync, path)
+
+    async def commit_all(self, worktree: Path, message: str) -> str | None:
+        """Commit everything the attempt changed in ``worktree``; None if nothing changed."""
+
+        def _commit() -> str | None:
+            wt = git.Repo(worktree)
+            wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
+            if not wt.git.diff("--cached", "--name-only").strip():
+                return None
+            wt.git.commit("-q", "--no-verify", "-m", message, env=_IDENTITY)
+            return str(wt.head.commit.hexsha)
+
+        return await asyncio.to_thread(_commit)
+
+    def changed_files(self, commit: str) -> list[str]:
+        """Paths a commit changed relative to its parent."""
+        out = self.repo.git.diff_tree("--no-commit-id", "--name-only", "-r", commit)
+        return str(out).splitlines()
+
+    def diff(self, commit: str, limit: int = 20000) -> str:
+        text = str(self.repo.git.show("--stat", "--patch", "--format=%s", commit))
+        return text if len(text) <= limit else text[:limit] + "\n... [diff truncated]"
+
+    # -- merging -----------------------------------------------------------------------------
+
+    async def prepare_merge(
+        self,
+        task_id: str,
+        task_commit: str,
+        message: str,
+        *,
+        base: str | None = None,
+        name: str | None = None,
+    ) -> MergeCandidate:
+        """Apply ``task_commit`` as one squashed commit on top of ``base``.
+
+        ``base`` defaults to the integration tip; the speculative merge queue passes the
+        candidate ahead of this one instead. The result lives in a merge worktree (``name``,
+        default ``merge-<task>``) so the merge gates can run on the merged tree before the
+        branch moves.
+        """
+        base = base or self.integration_tip()
+        path = await self.add_worktree(name or f"merge-{task_id}", base)
+
+        def _apply() -> MergeCandidate:
+            wt = git.Repo(path)
+            # Every commit the attempt made since it forked from the integration branch, not
+            # just its last one (an agent may commit on its own).
+            start = wt.git.merge_base(base, task_commit)
+            try:
+                wt.git.cherry_pick("--no-commit", f"{start}..{task_commit}", env=_IDENTITY)
+            except git.GitCommandError as exc:
+                status = wt.git.status("--short")
+                try:
+                    wt.git.cherry_pick("--abort")
+                except git.GitCommandError:
+                    wt.git.reset("--hard", "-q", base)
+                detail = f"cherry-pick onto {base[:10]} conflicted:\n{status}\n{exc.stderr}"
+                return MergeCandidate(task_id, path, None, base, conflict=detail.strip())
+            wt.git.commit("-q", "--no-verify", "--allow-empty", "-m", message, env=_IDENTITY)
+            return MergeCandidate(task_id, path, str(wt.head.commit.hexsha), base)
+
+        return await asyncio.to_thread(_apply)
+
+    # -- shipping ----------------------------------------------------------------------------
+
+    async def ship(self, branch: str, commit: str) -> str:
+        """Create ``branch`` at ``commit``. Refuses to move an existing branch (no force)."""
+        async with self._admin:
+            if self.branch_tip(branch) is not None:
+                raise WorkspaceError(f"branch {branch} already exists; refusing to move it")
+            await asyncio.to_thread(self.repo.git.update_ref, self._ref(branch), commit, "")
+        return branch
+
+    def commits_since_base(self, commit: str, base: str) -> list[str]:
+        """Subjects of the commits from ``base`` (exclusive) to ``commit``, oldest first."""
+        out = self.repo.git.log("--reverse", "--format=%s", f"{base}..{commit}")
+        return str(out).splitlines()
+
+    async def cleanup(self) -> None:
+        """Remove every worktree of this run."""
+        async with self._admin:
+            if self.root.exists():
+                for child in sorted(self.root.iterdir()):
+                    await asyncio.to_thread(self._remove_worktree_sync, child)
+                shutil.rmtree(self.root, ignore_errors=True)
+            await asyncio.to_thread(self.repo.git.worktree, "prune")
+
+    async def delete_integration_branch(self) -> None:
+        async with self._admin:
+            tip = self.branch_tip(self.integration_branch)
+            if tip is not None:
+                await asyncio.to_thread(
+                    self.repo.git.update_ref, "-d", self._ref(self.integration_branch), tip
+                )

@@ -1,0 +1,1 @@
+"""Temperature conversions with the standard library only."""

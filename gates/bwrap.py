@@ -1,0 +1,159 @@
+"""Bubblewrap: whether it really works on this machine, and the argv that jails one command.
+
+A gate or an agent tool runs code an LLM wrote. Under bubblewrap that code sees the system
+read-only, can write only its worktree, has no network and no view of the real home (where
+API keys and tokens live). bwrap being on PATH is not enough — it needs user namespaces,
+which containers and hardened kernels often deny — so :func:`probe_bwrap` runs it once and
+the sandbox falls back to plain processes with the reason remembered.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PROBE_TIMEOUT_S = 10.0
+"""How long the self-test may take before bwrap is judged unusable."""
+
+ISOLATION_FLAGS = (
+    "--unshare-net",
+    "--unshare-pid",
+    "--die-with-parent",
+    "--new-session",
+)
+"""No network; its own PID namespace, so killing bwrap takes down every process inside."""
+
+
+@dataclass(frozen=True)
+class BwrapProbe:
+    """The outcome of the bwrap self-test: its path, or why it cannot be used."""
+
+    path: str | None
+    reason: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """True when bwrap ran ``true`` inside a full jail."""
+        return self.path is not None and self.reason is None
+
+
+@functools.cache
+def probe_bwrap(executable: str = "bwrap") -> BwrapProbe:
+    """Find bwrap and check it can run ``true`` in the jail we use; cached per process."""
+    path = shutil.which(executable)
+    if path is None:
+        return BwrapProbe(None, f"{executable} not found on PATH")
+    argv = [
+        path,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        *ISOLATION_FLAGS,
+        "--",
+        "true",
+    ]
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_S,
+            env={"PATH": "/usr/bin:/bin"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return BwrapProbe(path, f"bwrap self-test did not finish in {PROBE_TIMEOUT_S:g}s")
+    except OSError as exc:
+        return BwrapProbe(path, f"bwrap self-test could not start: {exc}")
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode("utf-8", "replace").strip()
+        first = stderr.splitlines()[0] if stderr else "no output"
+        return BwrapProbe(path, f"bwrap self-test failed (exit {proc.returncode}): {first}")
+    return BwrapProbe(path)
+
+
+def interpreter_paths() -> list[Path]:
+    """Directories the running Python needs to start: its venv and its base install."""
+    paths = {Path(sys.prefix), Path(sys.exec_prefix), Path(sys.base_prefix)}
+    paths.add(Path(sys.executable).parent)
+    paths.add(Path(sys.executable).resolve().parent)
+    return sorted(paths)
+
+
+def git_common_dir(worktree: Path) -> Path | None:
+    """The shared ``.git`` directory a linked worktree points at, if any.
+
+    A linked worktree holds a ``.git`` *file* (``gitdir: <main>/.git/worktrees/<name>``);
+    git inside the jail needs that directory readable even when it lies in a hidden area.
+    """
+    marker = worktree / ".git"
+    try:
+        if not marker.is_file():
+            return None
+        text = marker.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    gitdir = Path(text.removeprefix("gitdir:").strip())
+    if not gitdir.is_absolute():
+        gitdir = worktree / gitdir
+    common = gitdir
+    commondir_file = gitdir / "commondir"
+    try:
+        if commondir_file.is_file():
+            rel = commondir_file.read_text(encoding="utf-8", errors="replace").strip()
+            common = gitdir / rel
+    except OSError:
+        return None
+    common = common.resolve()
+    return common if common.is_dir() else None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def bwrap_argv(
+    bwrap: str,
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    home: Path,
+    hidden: Iterable[Path],
+    readable: Iterable[Path],
+) -> list[str]:
+    """The full argv running ``command`` in ``cwd`` under bwrap.
+
+    The order of mounts matters: the system read-only, then a tmpfs over each ``hidden``
+    directory (``/tmp``, the real home), then the ``readable`` paths that live inside a hidden
+    one bound back read-only, then the worktree writable, then the private ``home`` as a tmpfs.
+    """
+    cwd = cwd.resolve()
+    hidden_dirs = sorted({h.resolve() for h in hidden if h.resolve() != Path("/")})
+    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for directory in hidden_dirs:
+        if directory.is_dir():
+            args += ["--tmpfs", str(directory)]
+    rebinds: set[Path] = set()
+    for path in readable:
+        real = path.resolve()
+        if real.exists() and any(_inside(real, h) for h in hidden_dirs):
+            rebinds.add(real)
+    for real in sorted(rebinds):
+        args += ["--ro-bind", str(real), str(real)]
+    args += ["--bind", str(cwd), str(cwd)]
+    args += ["--tmpfs", str(home)]
+    args += [*ISOLATION_FLAGS, "--chdir", str(cwd), "--", *command]
+    return args

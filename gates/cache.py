@@ -1,0 +1,206 @@
+"""The gate cache: an unchanged tree never re-runs a gate.
+
+The key is (gate name, the gate's configuration fingerprint, the workspace's content): the tree
+hash of HEAD (``git rev-parse HEAD^{tree}``) plus, when the checkout is dirty, a hash of
+``git status`` and the bytes of every modified or untracked file (tool caches excluded). A hit
+returns the stored GateResult with ``cached=True`` and zero duration, so the engine's
+GateFinished says where the result came from. Results that depend on luck (a time-out, a
+crashed gate) are not stored. A gate that declares ``cacheable = False`` (its verdict depends
+on history, not only on the tree) is passed through untouched.
+
+Entries live in memory and, when a directory is given, as JSON files there — so a re-run of
+the same tree in a later process is a hit too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.protocols import Gate, GateResult
+from engine.workspace import JUNK_PATHSPECS
+from gates.tool_gate import fingerprint_of
+
+GIT_TIMEOUT_S = 30.0
+_UNSTABLE = ("timed out", "did not finish within", "gate crashed", "could not start")
+
+
+def gate_fingerprint(gate: Gate) -> str:
+    """The gate's own ``fingerprint()`` when it has one, else a hash of its plain settings.
+
+    Taken when the gate is wrapped: a gate's configuration is what it was constructed with.
+    """
+    own = getattr(gate, "fingerprint", None)
+    if callable(own):
+        return str(own())
+    plain = {
+        key: value
+        for key, value in sorted(vars(gate).items())
+        if isinstance(value, str | int | float | bool | tuple | list | dict) and key != "name"
+    }
+    return fingerprint_of(type(gate).__name__, gate.name, plain)
+
+
+def _git(workspace: Path, *args: str) -> bytes | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=workspace,
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def tree_key(workspace: Path) -> str | None:
+    """A hash of the workspace's content as git sees it; None when it is not a git checkout."""
+    tree = _git(workspace, "rev-parse", "HEAD^{tree}")
+    if tree is None:
+        return None
+    status = _git(
+        workspace,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--",
+        ".",
+        *JUNK_PATHSPECS,
+    )
+    if status is None:
+        return None
+    digest = hashlib.sha256(tree.strip())
+    if status:
+        digest.update(b"\0dirty\0" + status)
+        entries = status.split(b"\0")
+        i = 0
+        while i < len(entries):
+            entry = entries[i]
+            i += 1
+            if len(entry) < 4:
+                continue
+            code, rel = entry[:2], entry[3:]
+            if code[:1] in (b"R", b"C"):
+                i += 1  # the rename's source path follows
+            path = workspace / rel.decode("utf-8", "surrogateescape")
+            digest.update(b"\0" + rel + b"\0")
+            try:
+                if path.is_file() and not path.is_symlink():
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+                elif path.is_symlink():
+                    digest.update(str(path.readlink()).encode())
+                else:
+                    digest.update(b"<absent>")
+            except OSError:
+                digest.update(b"<unreadable>")
+    return digest.hexdigest()
+
+
+class GateCache:
+    """Stores GateResults by (gate, configuration, tree); counts hits and misses."""
+
+    def __init__(self, directory: Path | None = None, *, max_entries: int = 4096) -> None:
+        self.directory = directory
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self.bypassed = 0
+        """Checks that could not be keyed (not a git checkout) or were not worth storing."""
+        self._memory: OrderedDict[str, str] = OrderedDict()
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over keyed lookups (0.0 before the first)."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+    def stats(self) -> dict[str, float]:
+        """Counters for a status line or a metric."""
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "bypassed": self.bypassed,
+            "hit_rate": round(self.hit_rate, 4),
+        }
+
+    def wrap(self, gate: Gate) -> Gate:
+        """``gate`` behind this cache (a non-cacheable gate is returned as it is)."""
+        if not getattr(gate, "cacheable", True) or isinstance(gate, CachedGate):
+            return gate
+        return CachedGate(gate, self)
+
+    def wrap_all(self, gates: Sequence[Gate]) -> list[Gate]:
+        """Every gate of a list behind this cache."""
+        return [self.wrap(g) for g in gates]
+
+    def key(self, name: str, fingerprint: str, tree: str) -> str:
+        """The cache key of one gate (name and configuration) on one tree."""
+        text = json.dumps([name, fingerprint, tree])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, key: str) -> GateResult | None:
+        """The stored result for ``key``, if any."""
+        raw = self._memory.get(key)
+        if raw is None and self.directory is not None:
+            try:
+                raw = (self.directory / f"{key}.json").read_text(encoding="utf-8")
+            except OSError:
+                raw = None
+        if raw is None:
+            return None
+        try:
+            return GateResult.model_validate_json(raw)
+        except ValueError:
+            return None
+
+    def put(self, key: str, result: GateResult) -> None:
+        """Store ``result`` under ``key``."""
+        raw = result.model_dump_json()
+        self._memory[key] = raw
+        self._memory.move_to_end(key)
+        while len(self._memory) > self.max_entries:
+            self._memory.popitem(last=False)
+        if self.directory is not None:
+            tmp = self.directory / f"{key}.json.tmp"
+            try:
+                tmp.write_text(raw, encoding="utf-8")
+                tmp.replace(self.directory / f"{key}.json")
+            except OSError:
+                tmp.unlink(missing_ok=True)
+
+
+class CachedGate:
+    """A gate behind a :class:`GateCache`. Implements ``engine.protocols.Gate``."""
+
+    def __init__(self, gate: Gate, cache: GateCache) -> None:
+        self.inner = gate
+        self.cache = cache
+        self.name = gate.name
+        self.fingerprint = gate_fingerprint(gate)  # configuration is fixed at construction
+
+    async def check(self, workspace: Path) -> GateResult:
+        """The stored result for this tree, or the gate's fresh one (then stored)."""
+        tree = await asyncio.to_thread(tree_key, workspace)
+        if tree is None:
+            self.cache.bypassed += 1
+            return await self.inner.check(workspace)
+        key = self.cache.key(self.name, self.fingerprint, tree)
+        stored = self.cache.get(key)
+        if stored is not None:
+            self.cache.hits += 1
+            return stored.model_copy(update={"cached": True, "duration_s": 0.0})
+        self.cache.misses += 1
+        result = await self.inner.check(workspace)
+        if result.passed or not any(word in result.summary for word in _UNSTABLE):
+            self.cache.put(key, result.model_copy(update={"cached": False}))
+        return result

@@ -1,0 +1,279 @@
+"""Which gates a repository gets, detected from what it holds, and at which step each runs.
+
+A Python repo (pyproject.toml, setup.py, setup.cfg or ``.py`` files) gets lint (ruff), types
+(mypy — only when the repo configures mypy, because imposing a type checker on untyped code
+fails everything), tests (pytest), security (bandit), secrets (detect-secrets), dead code
+(vulture) and the shrinkage safety gate. A Node package gets its ``test`` and ``lint`` scripts.
+Any repo gets the custom command gates of its ``[gates]`` config.
+
+Three steps run gates: **task** gates on an attempt's own tree (everything: cheap feedback for
+the engineer), **merge** gates on the merged tree before the integration branch moves (what a
+merge can break: lint, types, tests, shrinkage, the package's tests), and **verify** gates on
+the final result (tests and the whole-tree scans: security, secrets).
+"""
+
+from __future__ import annotations
+
+import configparser
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.protocols import Gate, Sandbox
+from gates.cache import GateCache
+from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
+from gates.pytest_gate import PytestGate
+from gates.python_tools import BanditGate, MypyGate, RuffGate, VultureGate
+from gates.secrets_gate import SecretsGate
+from gates.shrinkage import ShrinkageGate
+
+Scope = Literal["task", "merge", "verify"]
+SCOPES: tuple[Scope, ...] = ("task", "merge", "verify")
+
+BUILTIN_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "lint": ("task", "merge"),
+    "types": ("task", "merge"),
+    "tests": ("task", "merge", "verify"),
+    "security": ("task", "verify"),
+    "secrets": ("task", "verify"),
+    "dead-code": ("task",),
+    "shrinkage": ("task", "merge"),
+    "node-test": ("task", "merge", "verify"),
+    "node-lint": ("task", "merge"),
+}
+"""Every built-in gate's name and the steps it runs at."""
+
+_KNOWN_KEYS = {
+    "test_timeout_s",
+    "pytest_autoload_plugins",
+    "enable",
+    "disable",
+    "cache",
+    "shrinkage_max_share",
+    "shrinkage_min_deleted",
+    "custom",
+}
+
+
+@dataclass(frozen=True)
+class CustomGateSpec:
+    """One ``[[gates.custom]]`` entry: a command that passes when it exits 0."""
+
+    name: str
+    argv: tuple[str, ...]
+    timeout_s: float = 600.0
+    scopes: tuple[Scope, ...] = ("task", "merge")
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    """The ``[gates]`` section of shopfloor.toml."""
+
+    enable: tuple[str, ...] = ()
+    """Built-in gates to run even when the profile would not pick them (e.g. ``types``)."""
+    disable: tuple[str, ...] = ()
+    """Gates (built-in or custom) never to run."""
+    cache: bool = True
+    shrinkage_max_share: float = 0.5
+    shrinkage_min_deleted: int = 20
+    test_timeout_s: float = 600.0
+    pytest_autoload_plugins: bool = True
+    custom: tuple[CustomGateSpec, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> GatesConfig:
+        """Read the section; raise ValueError naming the key when something is wrong."""
+        unknown = sorted(set(raw) - _KNOWN_KEYS)
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown}; known: {sorted(_KNOWN_KEYS)}")
+        names = {*BUILTIN_SCOPES}
+        enable = _names(raw, "enable")
+        disable = _names(raw, "disable")
+        for name in enable:
+            if name not in names:
+                raise ValueError(f"enable: unknown gate {name!r}; built-in: {sorted(names)}")
+        custom = tuple(_custom(i, item) for i, item in enumerate(_list(raw, "custom")))
+        seen: set[str] = set()
+        for spec in custom:
+            if spec.name in names or spec.name in seen:
+                raise ValueError(f"custom: gate name {spec.name!r} is already taken")
+            seen.add(spec.name)
+        return cls(
+            enable=enable,
+            disable=disable,
+            cache=_typed(raw, "cache", bool, True),
+            shrinkage_max_share=_number(raw, "shrinkage_max_share", 0.5),
+            shrinkage_min_deleted=_typed(raw, "shrinkage_min_deleted", int, 20),
+            test_timeout_s=_number(raw, "test_timeout_s", 600.0),
+            pytest_autoload_plugins=_typed(raw, "pytest_autoload_plugins", bool, True),
+            custom=custom,
+        )
+
+
+def _typed(raw: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = raw.get(key, default)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{key} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _number(raw: Mapping[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise ValueError(f"{key} must be a list, got {value!r}")
+    return value
+
+
+def _names(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = _list(raw, key)
+    if not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{key} must be a list of gate names, got {value!r}")
+    return tuple(value)
+
+
+def _custom(index: int, item: Any) -> CustomGateSpec:
+    where = f"custom[{index}]"
+    if not isinstance(item, dict):
+        raise ValueError(f"{where} must be a table with name and argv")
+    unknown = sorted(set(item) - {"name", "argv", "timeout_s", "scopes"})
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}")
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: name must be a non-empty string")
+    argv = item.get("argv")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+        raise ValueError(f"{where} ({name}): argv must be a non-empty list of strings")
+    scopes = item.get("scopes", ["task", "merge"])
+    if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
+        raise ValueError(f"{where} ({name}): scopes must list some of {list(SCOPES)}")
+    timeout = _number(item, "timeout_s", 600.0)
+    return CustomGateSpec(name, tuple(argv), timeout, tuple(scopes))
+
+
+# -- detection ------------------------------------------------------------------------------
+
+
+def is_python_repo(repo: Path) -> bool:
+    """True when the repo holds a Python project or Python files near its top."""
+    if any((repo / f).is_file() for f in ("pyproject.toml", "setup.py", "setup.cfg")):
+        return True
+    shallow = (p for p in repo.glob("*/*.py") if ".git" not in p.parts)
+    return any(repo.glob("*.py")) or any(islice(shallow, 1))
+
+
+def mypy_setup(repo: Path) -> tuple[bool, bool]:
+    """``(configured, names_its_files)``: whether the repo configures mypy, and its targets."""
+    pyproject = repo / "pyproject.toml"
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        data = {}
+    section = data.get("tool", {}).get("mypy")
+    if isinstance(section, dict):
+        return True, bool(section.get("files"))
+    for name, header in (("mypy.ini", "mypy"), (".mypy.ini", "mypy"), ("setup.cfg", "mypy")):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(repo / name, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if parser.has_section(header):
+            return True, bool(parser.get(header, "files", fallback=""))
+    return False, False
+
+
+@dataclass
+class GateSet:
+    """The gates of each step, and the profile that chose them."""
+
+    task: list[Gate] = field(default_factory=list)
+    merge: list[Gate] = field(default_factory=list)
+    verify: list[Gate] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
+
+    def names(self) -> dict[str, list[str]]:
+        """Gate names per step (for doctor and the run header)."""
+        return {
+            "task": [g.name for g in self.task],
+            "merge": [g.name for g in self.merge],
+            "verify": [g.name for g in self.verify],
+        }
+
+
+def build_gates(
+    repo: Path,
+    config: GatesConfig,
+    sandbox: Sandbox,
+    *,
+    test_env: Mapping[str, str] | None = None,
+    cache: GateCache | None = None,
+) -> GateSet:
+    """The gates for ``repo``: detected profiles, then config's enable/disable/custom.
+
+    When ``cache`` is given (and ``config.cache`` is on), every cacheable gate runs behind it.
+    """
+    chosen: dict[str, Gate] = {}
+    scopes: dict[str, Sequence[Scope]] = {}
+    profiles: list[str] = []
+    wanted = set(config.enable)
+
+    def add(gate: Gate, steps: Sequence[Scope] | None = None) -> None:
+        chosen[gate.name] = gate
+        scopes[gate.name] = steps or BUILTIN_SCOPES[gate.name]
+
+    python = is_python_repo(repo)
+    if python:
+        profiles.append("python")
+        add(RuffGate(sandbox))
+        configured, own_files = mypy_setup(repo)
+        if configured or "types" in wanted:
+            add(MypyGate(sandbox, targets=() if own_files else (".",)))
+        add(PytestGate(sandbox, timeout_s=config.test_timeout_s, env=test_env))
+        add(BanditGate(sandbox))
+        add(SecretsGate(sandbox))
+        add(VultureGate(sandbox))
+    scripts = package_scripts(repo)
+    if (repo / "package.json").is_file():
+        profiles.append("node")
+        for script in ("test", "lint"):
+            if script in scripts or f"node-{script}" in wanted:
+                add(NodeScriptGate(sandbox, script=script, timeout_s=config.test_timeout_s))
+        if not python:
+            add(SecretsGate(sandbox))
+    if "secrets" in wanted and "secrets" not in chosen:
+        add(SecretsGate(sandbox))
+    add(
+        ShrinkageGate(
+            sandbox,
+            max_share=config.shrinkage_max_share,
+            min_deleted=config.shrinkage_min_deleted,
+        )
+    )
+    for spec in config.custom:
+        add(
+            CommandGate(sandbox, name=spec.name, argv=spec.argv, timeout_s=spec.timeout_s),
+            spec.scopes,
+        )
+    if config.custom:
+        profiles.append("custom")
+    for name in config.disable:
+        chosen.pop(name, None)
+
+    use_cache = cache is not None and config.cache
+    gate_set = GateSet(profiles=profiles or ["generic"])
+    for name, gate in chosen.items():
+        wrapped = cache.wrap(gate) if use_cache and cache is not None else gate
+        for step in scopes[name]:
+            getattr(gate_set, step).append(wrapped)
+    return gate_set

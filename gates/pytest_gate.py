@@ -1,0 +1,217 @@
+"""The tests gate: runs the workspace's pytest suite in the sandbox and reports what failed.
+
+A failing test becomes a Finding that names the test, says what went wrong in one line, points
+at the line that raised and carries the traceback — so the retry an engineer gets from
+``GateResult.failure_context()`` shows the assertion itself, not just "tests failed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import re
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+from gates.junit import CaseProblem, JunitError, JunitReport, parse_junit
+
+REPORT_DIR = ".shopfloor"
+"""Inside the workspace (the only place a jailed command may write); never committed."""
+
+OUTPUT_TAIL_CHARS = 4000
+DETAIL_CHARS = 3000
+
+EXIT_MEANINGS = {
+    2: "interrupted",
+    3: "internal error",
+    4: "usage error",
+    5: "no tests collected",
+}
+"""pytest's exit codes other than 0 (all passed) and 1 (some failed)."""
+
+_ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
+
+
+class PytestGate:
+    """Implements ``engine.protocols.Gate``: ``python -m pytest`` in the workspace."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        name: str = "tests",
+        args: Sequence[str] = (),
+        timeout_s: float = 600.0,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.env = dict(env or {})
+        self.sandbox = sandbox
+        self.args = tuple(args)
+        self.timeout_s = timeout_s
+        self.python = python
+
+    async def check(self, workspace: Path) -> GateResult:
+        """Run the suite; passed exactly when pytest exits 0."""
+        started = time.monotonic()
+        report = _ReportFile(workspace)
+        try:
+            junit = report.prepare()
+        except OSError as exc:
+            message = f"cannot prepare workspace {workspace}: {exc.strerror or exc}"
+            return GateResult(
+                gate=self.name, passed=False, summary=message, findings=[Finding(message=message)]
+            )
+        argv = [
+            self.python,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "junit_family=xunit1",
+            f"--junitxml={junit}",
+            *self.args,
+        ]
+        try:
+            result = await self.sandbox.run(
+                argv, workspace, timeout_s=self.timeout_s, env=self.env or None
+            )
+        finally:
+            xml_text = await asyncio.to_thread(report.collect)
+        return self._judge(result, xml_text, time.monotonic() - started)
+
+    def _judge(self, result: CommandResult, xml_text: str | None, duration: float) -> GateResult:
+        tail = result.output[-OUTPUT_TAIL_CHARS:]
+
+        def verdict(
+            passed: bool,
+            summary: str,
+            findings: list[Finding] | None = None,
+            counts: dict[str, int] | None = None,
+        ) -> GateResult:
+            return GateResult(
+                gate=self.name,
+                passed=passed,
+                summary=summary,
+                counts=counts or {},
+                findings=findings or [],
+                duration_s=duration,
+                output_tail=tail,
+            )
+
+        if result.timed_out:
+            message = f"pytest did not finish within {self.timeout_s:g}s and was killed"
+            return verdict(
+                False,
+                f"timed out after {self.timeout_s:g}s",
+                [Finding(message=message, detail=_bounded(tail))],
+            )
+        if result.returncode == 5:
+            message = "pytest collected no tests (add test_*.py files with test_* functions)"
+            zero = {"tests": 0, "passed": 0, "failures": 0, "errors": 0, "skipped": 0}
+            return verdict(False, "no tests collected", [Finding(message=message)], zero)
+        passed = result.returncode == 0
+        meaning = EXIT_MEANINGS.get(result.returncode, "crashed")
+        try:
+            if xml_text is None:
+                raise JunitError("wrote no report")
+            report = parse_junit(xml_text)
+        except JunitError as exc:
+            if passed:
+                return verdict(True, f"passed ({exc})")
+            message = (
+                f"pytest exited with code {result.returncode} ({meaning}) and {exc}: "
+                f"{_error_line(result.output)}"
+            )
+            return verdict(
+                False,
+                f"pytest {meaning} (exit {result.returncode})",
+                [Finding(message=message, detail=_bounded(tail))],
+            )
+        findings = [_finding(problem) for problem in report.problems]
+        summary = _summary(report)
+        if result.returncode not in (0, 1):
+            summary += f" (pytest exit {result.returncode}: {meaning})"
+            if not findings:
+                message = f"pytest exited with code {result.returncode}: "
+                findings.append(Finding(message=message + _error_line(result.output)))
+        return verdict(passed, summary, findings, report.counts())
+
+
+def _finding(problem: CaseProblem) -> Finding:
+    """One failing or erroring test as a Finding: id, headline, location, traceback."""
+    label = "" if problem.kind == "failure" else "error: "
+    return Finding(
+        message=f"{problem.node_id}: {label}{problem.headline}",
+        file=problem.file,
+        line=problem.line,
+        detail=_bounded(problem.text),
+    )
+
+
+class _ReportFile:
+    """The JUnit file of one check: made inside the workspace, read, then removed."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self.directory = workspace / REPORT_DIR
+        self.path = self.directory / f"junit-{uuid.uuid4().hex}.xml"
+        self._created_dir = False
+
+    def prepare(self) -> Path:
+        """Make the report directory; raise OSError when the workspace is unusable."""
+        if not self.workspace.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.workspace))
+        self._created_dir = not self.directory.exists()
+        self.directory.mkdir(exist_ok=True)
+        return self.path
+
+    def collect(self) -> str | None:
+        """The report's text if pytest wrote one; leaves no trace in the workspace."""
+        try:
+            return self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        finally:
+            self.path.unlink(missing_ok=True)
+            if self._created_dir:
+                with contextlib.suppress(OSError):
+                    self.directory.rmdir()
+
+
+def _summary(report: JunitReport) -> str:
+    """``12 passed, 1 failed, 2 errors, 1 skipped in 0.84s``."""
+    parts = [f"{report.passed} passed"]
+    if report.failures:
+        parts.append(f"{report.failures} failed")
+    if report.errors:
+        parts.append(f"{report.errors} error" + ("s" if report.errors > 1 else ""))
+    if report.skipped:
+        parts.append(f"{report.skipped} skipped")
+    return ", ".join(parts) + f" in {report.time_s:.2f}s"
+
+
+def _bounded(text: str, limit: int = DETAIL_CHARS) -> str:
+    """Keep a traceback's head and its (more telling) tail within ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    tail = limit - head - 40
+    return text[:head] + "\n... [traceback truncated] ...\n" + text[-tail:]
+
+
+def _error_line(output: str) -> str:
+    """The last line of output that looks like an error, else the last non-empty line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ERRORISH.search(line):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"

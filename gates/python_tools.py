@@ -1,0 +1,271 @@
+"""The Python code gates: lint (ruff), types (mypy), security (bandit) and dead code (vulture).
+
+Each runs the real tool from shopfloor's environment (the sandbox puts the interpreter's
+directory first on PATH) and reads its machine-readable output — ruff and bandit JSON, mypy's
+JSON lines, vulture's ``file:line: message (NN% confidence)`` — into Findings that point at a
+file and a line, so an engineer's retry sees exactly where to look.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.protocols import CommandResult, Finding, Sandbox
+from gates.tool_gate import Parsed, ToolGate, ToolOutputError, extract_json, relative
+
+SKIPPED_DIRS = (".git", ".venv", "venv", "node_modules", ".shopfloor", "build", "dist")
+"""Directories no Python gate looks into."""
+
+_SEVERITY = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "UNDEFINED": 0}
+
+
+class RuffGate(ToolGate):
+    """``ruff check --output-format json``: the repo's own ruff config, or ruff's defaults."""
+
+    tool = "ruff"
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        name: str = "lint",
+        select: Sequence[str] = (),
+        timeout_s: float = 120.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
+        self.select = tuple(select)
+
+    def settings(self) -> Sequence[object]:
+        return [list(self.select)]
+
+    def argv(self, workspace: Path) -> list[str]:
+        argv = ["ruff", "check", "--output-format", "json", "--no-cache", "--quiet"]
+        if self.select:
+            argv += ["--select", ",".join(self.select)]
+        return [*argv, "--extend-exclude", ",".join(SKIPPED_DIRS), "."]
+
+    def parse(self, result: CommandResult, workspace: Path) -> Parsed:
+        data = extract_json(result.output)
+        if not isinstance(data, list):
+            raise ToolOutputError("expected a JSON list of diagnostics")
+        findings = []
+        for item in data:
+            location = item.get("location") or {}
+            code = item.get("code") or "syntax"
+            findings.append(
+                Finding(
+                    message=f"{code} {item.get('message', '')}".strip(),
+                    file=relative(str(item.get("filename", "")), workspace) or None,
+                    line=location.get("row"),
+                )
+            )
+        return Parsed(findings, summary=f"{len(findings)} lint problem(s)" if findings else "")
+
+
+def _mypy_line(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class MypyGate(ToolGate):
+    """``mypy --output json``: the repo's mypy configuration decides strictness.
+
+    ``targets`` are passed on the command line; leave them empty when the repo's configuration
+    names its own ``files``.
+    """
+
+    tool = "mypy"
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        name: str = "types",
+        targets: Sequence[str] = (".",),
+        timeout_s: float = 300.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
+        self.targets = tuple(targets)
+
+    def settings(self) -> Sequence[object]:
+        return [list(self.targets)]
+
+    def argv(self, workspace: Path) -> list[str]:
+        excludes = "|".join(re.escape(d) for d in SKIPPED_DIRS)
+        return [
+            "mypy",
+            "--output",
+            "json",
+            "--no-error-summary",
+            "--hide-error-context",
+            "--exclude",
+            f"(^|/)({excludes})/",
+            *self.targets,
+        ]
+
+    def parse(self, result: CommandResult, workspace: Path) -> Parsed:
+        findings: list[Finding] = []
+        notes = 0
+        for line in result.output.splitlines():
+            item = _mypy_line(line.strip())
+            if item is None:
+                continue
+            if item.get("severity") != "error":
+                notes += 1
+                continue
+            code = f" [{item['code']}]" if item.get("code") else ""
+            hint = str(item.get("hint") or "")
+            findings.append(
+                Finding(
+                    message=f"{item.get('message', '')}{code}",
+                    file=relative(str(item.get("file", "")), workspace) or None,
+                    line=item.get("line"),
+                    detail=hint,
+                )
+            )
+        if result.returncode == 1 and not findings:
+            raise ToolOutputError("mypy reported errors but printed none as JSON")
+        summary = f"{len(findings)} type error(s)" if findings else ""
+        return Parsed(findings, counts={"notes": notes}, summary=summary)
+
+
+class BanditGate(ToolGate):
+    """``bandit -f json``: issues at or above the severity and confidence floors block."""
+
+    tool = "bandit"
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        name: str = "security",
+        min_severity: str = "MEDIUM",
+        min_confidence: str = "MEDIUM",
+        exclude: Sequence[str] = ("tests", "test"),
+        skip: Sequence[str] = (),
+        timeout_s: float = 300.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
+        for label, value in (("min_severity", min_severity), ("min_confidence", min_confidence)):
+            if value.upper() not in ("LOW", "MEDIUM", "HIGH"):
+                raise ValueError(f"gate {name!r}: {label} must be low, medium or high")
+        self.min_severity = min_severity.upper()
+        self.min_confidence = min_confidence.upper()
+        self.exclude = tuple(exclude)
+        self.skip = tuple(skip)
+
+    def settings(self) -> Sequence[object]:
+        return [self.min_severity, self.min_confidence, list(self.exclude), list(self.skip)]
+
+    def argv(self, workspace: Path) -> list[str]:
+        excluded = [f"./{d}" for d in (*SKIPPED_DIRS, *self.exclude)]
+        argv = ["bandit", "-q", "-f", "json", "-r", ".", "-x", ",".join(excluded)]
+        if self.skip:
+            argv += ["--skip", ",".join(self.skip)]
+        return argv
+
+    def parse(self, result: CommandResult, workspace: Path) -> Parsed:
+        data = extract_json(result.output)
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise ToolOutputError("expected a JSON object with a 'results' list")
+        blocking: list[Finding] = []
+        advisory: list[Finding] = []
+        for item in data["results"]:
+            severity = str(item.get("issue_severity", "UNDEFINED")).upper()
+            confidence = str(item.get("issue_confidence", "UNDEFINED")).upper()
+            finding = Finding(
+                message=f"{item.get('test_id', '?')} ({severity.lower()} severity, "
+                f"{confidence.lower()} confidence): {item.get('issue_text', '')}",
+                file=relative(str(item.get("filename", "")), workspace) or None,
+                line=item.get("line_number"),
+                detail=str(item.get("code", ""))[:1000],
+            )
+            severe = _SEVERITY.get(severity, 0) >= _SEVERITY[self.min_severity]
+            sure = _SEVERITY.get(confidence, 0) >= _SEVERITY[self.min_confidence]
+            (blocking if severe and sure else advisory).append(finding)
+        errors = data.get("errors") or []
+        blocking.extend(
+            Finding(
+                message=f"bandit could not scan: {error.get('reason', 'unknown error')}",
+                file=relative(str(error.get("filename", "")), workspace) or None,
+            )
+            for error in errors
+        )
+        summary = (
+            f"{len(blocking)} security issue(s) at or above {self.min_severity.lower()}"
+            if blocking
+            else ""
+        )
+        return Parsed(
+            [*blocking, *advisory],
+            counts={"advisory": len(advisory)},
+            blocking=len(blocking),
+            summary=summary,
+        )
+
+
+_VULTURE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<message>.+?) \((?P<conf>\d+)% confidence")
+
+
+class VultureGate(ToolGate):
+    """``vulture``: code nothing uses, at or above ``min_confidence`` percent."""
+
+    tool = "vulture"
+    ok_codes = frozenset({0, 3})  # 3: dead code found
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        name: str = "dead-code",
+        min_confidence: int = 80,
+        timeout_s: float = 120.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
+        if not 0 <= min_confidence <= 100:
+            raise ValueError(f"gate {name!r}: min_confidence must be 0-100, got {min_confidence}")
+        self.min_confidence = min_confidence
+
+    def settings(self) -> Sequence[object]:
+        return [self.min_confidence]
+
+    def argv(self, workspace: Path) -> list[str]:
+        excludes = ",".join(f"*/{d}/*" for d in SKIPPED_DIRS)
+        return [
+            "vulture",
+            ".",
+            "--min-confidence",
+            str(self.min_confidence),
+            "--exclude",
+            excludes,
+        ]
+
+    def parse(self, result: CommandResult, workspace: Path) -> Parsed:
+        findings = []
+        for line in result.output.splitlines():
+            match = _VULTURE.match(line.strip())
+            if match is None:
+                continue
+            findings.append(
+                Finding(
+                    message=f"{match.group('message')} ({match.group('conf')}% confidence)",
+                    file=relative(match.group("file"), workspace),
+                    line=int(match.group("line")),
+                )
+            )
+        if result.returncode == 3 and not findings:
+            raise ToolOutputError("vulture reported dead code but no line could be read")
+        return Parsed(findings, summary=f"{len(findings)} unused item(s)" if findings else "")

@@ -1,0 +1,323 @@
+"""Runs one command in a workspace with a time limit, an output cap and no secrets.
+
+Every gate command and agent tool command goes through here. The command gets its own process
+group (so a timeout or a cancelled task kills the whole tree, never leaving orphans), a
+scrubbed environment built from an allow-list (API keys never reach it), a private ``HOME``,
+and — when bubblewrap works on this machine — a jail with a read-only system, a writable
+worktree and no network. A failing command is a result, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from engine.protocols import CommandResult
+from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
+
+ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
+"""Host variables passed through; everything else is dropped (HOME and TMPDIR are ours)."""
+
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
+"""A variable whose name contains one of these (any case) never reaches a command."""
+
+FIXED_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+DRAIN_TIMEOUT_S = 2.0
+"""How long to wait for output after the command ended and its group was killed."""
+
+SandboxKind = Literal["bwrap", "process"]
+
+
+def looks_secret(name: str) -> bool:
+    """True when an environment variable's name suggests it holds a credential."""
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+def scrubbed_environment(
+    host: Mapping[str, str],
+    extra: Mapping[str, str] | None,
+    *,
+    home: Path,
+    interpreter_dir: Path,
+    tmpdir: Path,
+) -> dict[str, str]:
+    """The environment a sandboxed command sees.
+
+    Allow-listed host variables, the fixed Python settings, the caller's ``extra``, then our
+    private ``HOME`` and ``TMPDIR``; any secret-looking name is dropped, whoever supplied it.
+    The interpreter's directory comes first on ``PATH`` so ``python`` and the venv's tools
+    resolve.
+    """
+    env = {name: host[name] for name in ALLOWED_ENV if name in host}
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(FIXED_ENV)
+    if extra:
+        env.update(extra)
+    env["HOME"] = str(home)
+    env["TMPDIR"] = str(tmpdir)
+    parts = [str(interpreter_dir)]
+    parts += [p for p in env.get("PATH", DEFAULT_PATH).split(os.pathsep) if p]
+    env["PATH"] = os.pathsep.join(dict.fromkeys(parts))
+    return {name: value for name, value in env.items() if not looks_secret(name)}
+
+
+class _Capture:
+    """Keeps the head and the tail of a stream of text, bounded to ``limit`` characters."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(limit, 0)
+        self._head_limit = self.limit // 2
+        self._tail_limit = self.limit - self._head_limit
+        self._head: list[str] = []
+        self._head_len = 0
+        self._tail = ""
+        self.total = 0
+
+    def feed(self, text: str) -> None:
+        self.total += len(text)
+        room = self._head_limit - self._head_len
+        if room > 0:
+            self._head.append(text[:room])
+            self._head_len += len(text[:room])
+            text = text[room:]
+        if text and self._tail_limit:
+            self._tail = (self._tail + text)[-self._tail_limit :]
+
+    def result(self) -> tuple[str, bool]:
+        head = "".join(self._head)
+        if self.total <= self.limit:
+            return head + self._tail, False
+        dropped = self.total - len(head) - len(self._tail)
+        note = f"\n... [shopfloor sandbox: {dropped} characters of output truncated] ...\n"
+        return head + note + self._tail, True
+
+
+class _Refused(Exception):
+    """A command that cannot start: 127 when not found, 126 when not executable."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _resolve(program: str, cwd: Path, path: str) -> str:
+    """The executable to start for ``program``, looked up like a shell would."""
+    if os.sep in program:
+        candidate = Path(program) if os.path.isabs(program) else cwd / program
+        if not candidate.is_file():
+            raise _Refused(127, f"command not found: {program}")
+        if not os.access(candidate, os.X_OK):
+            raise _Refused(126, f"not executable: {program}")
+        return str(candidate)
+    found = shutil.which(program, path=path)
+    if found is None:
+        raise _Refused(127, f"command not found: {program}")
+    return found
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class ProcessSandbox:
+    """Implements ``engine.protocols.Sandbox`` with subprocesses, under bwrap when it works.
+
+    ``use_bwrap`` asks for the jail when bwrap is present and passes its self-test; otherwise
+    commands run as plain process groups and :attr:`fallback_reason` says why. ``hide_home``
+    lays a tmpfs over the real home inside the jail; ``extra_readable`` lists paths under a
+    hidden area (``/tmp``, the real home) that commands still need to read.
+    """
+
+    def __init__(
+        self,
+        *,
+        output_limit: int = 200_000,
+        use_bwrap: bool = True,
+        kill_grace_s: float = 2.0,
+        hide_home: bool = True,
+        extra_readable: Sequence[Path] = (),
+    ) -> None:
+        self.output_limit = output_limit
+        self.kill_grace_s = kill_grace_s
+        self.extra_readable = tuple(extra_readable)
+        self.interpreter_dir = Path(sys.executable).parent
+        self._real_home = Path.home() if hide_home else None
+        self._bwrap: str | None = None
+        self.fallback_reason: str | None = "bwrap disabled by configuration"
+        if use_bwrap:
+            probe = probe_bwrap()
+            self._bwrap = probe.path if probe.usable else None
+            self.fallback_reason = probe.reason
+        private = Path(tempfile.mkdtemp(prefix="shopfloor-sandbox-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(private), True)
+        self.home = private / "home"
+        self.tmpdir = private / "tmp"
+        self.home.mkdir()
+        self.tmpdir.mkdir()
+
+    @property
+    def kind(self) -> SandboxKind:
+        """``"bwrap"`` when commands run jailed, ``"process"`` otherwise."""
+        return "bwrap" if self._bwrap is not None else "process"
+
+    def close(self) -> None:
+        """Remove the private home and temp directories. The sandbox is not used afterwards."""
+        self._cleanup()
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The scrubbed environment a command run now would get."""
+        return scrubbed_environment(
+            os.environ,
+            extra,
+            home=self.home,
+            interpreter_dir=self.interpreter_dir,
+            tmpdir=Path("/tmp") if self._bwrap else self.tmpdir,
+        )
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        *,
+        timeout_s: float = 300.0,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` in ``cwd``; kill its whole process tree after ``timeout_s``."""
+        started = time.monotonic()
+        args = tuple(argv)
+
+        def refuse(code: int, message: str) -> CommandResult:
+            output = f"shopfloor sandbox: {message}\n"
+            return CommandResult(args, code, output, time.monotonic() - started)
+
+        full_env = self.environment(env)
+        try:
+            command = self._command(args, cwd, full_env["PATH"])
+        except _Refused as refusal:
+            return refuse(refusal.code, refusal.message)
+        loop = asyncio.get_running_loop()
+        protocol = _Collector(self.output_limit)
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: protocol,
+                *command,
+                cwd=cwd,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            return refuse(127, f"command not found: {args[0]}")
+        except OSError as exc:
+            return refuse(126, f"cannot execute {args[0]}: {exc.strerror or exc}")
+
+        pgid = transport.get_pid()
+        timed_out = False
+        try:
+            try:
+                await asyncio.wait_for(protocol.exited.wait(), timeout_s)
+            except TimeoutError:
+                timed_out = True
+                await self._terminate(pgid, protocol)
+            # The command is over: take down anything it left running in its group.
+            _killpg(pgid, signal.SIGKILL)
+            try:
+                await asyncio.wait_for(protocol.closed.wait(), DRAIN_TIMEOUT_S)
+            except TimeoutError:
+                protocol.note("output still open after exit; stopped reading")
+        except asyncio.CancelledError:
+            _killpg(pgid, signal.SIGKILL)
+            raise
+        finally:
+            transport.close()
+        returncode = transport.get_returncode()
+        if returncode is None:
+            returncode = -signal.SIGKILL
+        if timed_out:
+            protocol.note(f"timed out after {timeout_s:g}s; its processes were killed")
+        output, truncated = protocol.capture.result()
+        if self._bwrap is not None and returncode == 1 and output.startswith("bwrap: execvp"):
+            returncode = 127
+        return CommandResult(
+            argv=args,
+            returncode=returncode,
+            output=output,
+            duration_s=time.monotonic() - started,
+            timed_out=timed_out,
+            truncated=truncated,
+        )
+
+    def _command(self, args: tuple[str, ...], cwd: Path, path: str) -> list[str]:
+        """The argv to start, jailed when bwrap is in use; raise _Refused when it cannot run."""
+        if not args:
+            raise _Refused(127, "empty command")
+        if not cwd.is_dir():
+            raise _Refused(126, f"working directory does not exist: {cwd}")
+        command = [_resolve(args[0], cwd, path), *args[1:]]
+        if self._bwrap is None:
+            return command
+        hidden = [Path(tempfile.gettempdir()), Path("/tmp")]
+        if self._real_home is not None:
+            hidden.append(self._real_home)
+        readable = [*interpreter_paths(), *self.extra_readable]
+        common = git_common_dir(cwd)
+        if common is not None:
+            readable.append(common)
+        return bwrap_argv(
+            self._bwrap, command, cwd=cwd, home=self.home, hidden=hidden, readable=readable
+        )
+
+    async def _terminate(self, pgid: int, protocol: _Collector) -> None:
+        """SIGTERM the group, give it a short grace, then SIGKILL what is left."""
+        _killpg(pgid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(protocol.exited.wait(), self.kill_grace_s)
+        except TimeoutError:
+            _killpg(pgid, signal.SIGKILL)
+            await protocol.exited.wait()
+
+
+class _Collector(asyncio.SubprocessProtocol):
+    """Collects merged output and signals exit (the process) and close (its pipes) apart.
+
+    ``Process.wait()`` only returns once every pipe is closed, so a background child holding
+    stdout would hold up the caller; ``process_exited`` fires when the command itself ends.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.capture = _Capture(limit)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.exited = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.capture.feed(self._decoder.decode(data))
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.capture.feed(self._decoder.decode(b"", final=True))
+        self.closed.set()
+
+    def note(self, message: str) -> None:
+        """Append a line of our own to the output."""
+        self.capture.feed(f"\n[shopfloor sandbox: {message}]\n")

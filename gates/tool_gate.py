@@ -1,0 +1,220 @@
+"""The shared shape of a gate that runs one tool in the sandbox and parses what it printed.
+
+Every lint, type, security and custom gate does the same dance: build an argv, run it in the
+workspace through the Sandbox, turn a timeout or a missing tool into a clear finding, parse the
+tool's machine-readable output into located Findings, and decide. :class:`ToolGate` does the
+dance once; a concrete gate supplies ``argv`` and ``parse``. Each gate also states a
+``fingerprint`` of its configuration, which the gate cache uses as part of its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+
+OUTPUT_TAIL_CHARS = 4000
+MAX_FINDINGS = 200
+"""A gate keeps at most this many findings (the count still says how many there were)."""
+
+_LOCATION = re.compile(
+    r"(?P<file>(?:[A-Za-z]:)?[\w./\\-]*\w\.[A-Za-z]{1,5})"
+    r"(?::(?P<line>\d+)(?::\d+)?|\((?P<pline>\d+),\d+\))"
+)
+"""``path/file.ext:12``, ``path/file.ext:12:5`` or ``file.ts(12,5)`` anywhere in a line."""
+
+
+class ToolOutputError(ValueError):
+    """The tool's output could not be read as the format it promised."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a gate read from its tool's output."""
+
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    blocking: int | None = None
+    """How many findings fail the gate; None means all of them."""
+    summary: str = ""
+
+
+def relative(path: str, workspace: Path) -> str:
+    """``path`` relative to the workspace when it lies inside it; as given otherwise."""
+    text = path.removeprefix("./")
+    candidate = Path(text)
+    if not candidate.is_absolute():
+        return text
+    for root in (workspace, workspace.resolve()):
+        try:
+            return str(candidate.relative_to(root))
+        except ValueError:
+            continue
+    try:
+        return str(candidate.resolve().relative_to(workspace.resolve()))
+    except (ValueError, OSError):
+        return text
+
+
+def extract_json(output: str) -> Any:
+    """The JSON document in ``output``, skipping any lines a tool printed before it."""
+    stripped = output.strip()
+    if not stripped:
+        raise ToolOutputError("no output")
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"^[\[{]", output, re.MULTILINE):
+        try:
+            value, _ = decoder.raw_decode(output, match.start())
+        except json.JSONDecodeError:
+            continue
+        return value
+    first = stripped.splitlines()[0][:200]
+    raise ToolOutputError(f"no JSON document in the output (it starts: {first!r})")
+
+
+def located_lines(output: str, workspace: Path, limit: int = MAX_FINDINGS) -> list[Finding]:
+    """Findings for the output lines that name a file of the workspace and a line number."""
+    findings: list[Finding] = []
+    seen: set[tuple[str, int, str]] = set()
+    for raw in output.splitlines():
+        line = raw.strip()
+        match = _LOCATION.search(line)
+        if match is None:
+            continue
+        file = relative(match.group("file"), workspace)
+        if Path(file).is_absolute() or file.startswith("..") or "node_modules" in file:
+            continue
+        if not (workspace / file).is_file():
+            continue
+        number = int(match.group("line") or match.group("pline"))
+        key = (file, number, line)
+        if key in seen:
+            continue
+        seen.add(key)
+        findings.append(Finding(message=line[:300], file=file, line=number))
+        if len(findings) >= limit:
+            break
+    return findings
+
+
+def last_meaningful_line(output: str) -> str:
+    """The last non-empty line of output (what a failing command usually ends with)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def fingerprint_of(*parts: object) -> str:
+    """A short stable hash of a gate's configuration."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ToolGate:
+    """Base of the gates that run one command. Implements ``engine.protocols.Gate``.
+
+    Subclasses set ``tool`` (for messages) and implement :meth:`argv` and :meth:`parse`;
+    ``ok_codes`` are the exit codes that mean "the tool ran" (findings or not).
+    """
+
+    tool = "tool"
+    ok_codes: frozenset[int] = frozenset({0, 1})
+    cacheable = True
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        name: str,
+        timeout_s: float = 300.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"gate {name!r}: timeout_s must be positive, got {timeout_s}")
+        self.name = name
+        self.sandbox = sandbox
+        self.timeout_s = timeout_s
+        self.env = dict(env or {})
+
+    def argv(self, workspace: Path) -> list[str]:
+        """The command to run in ``workspace``."""
+        raise NotImplementedError
+
+    def parse(self, result: CommandResult, workspace: Path) -> Parsed:
+        """Read the tool's output; raise :class:`ToolOutputError` when it is unreadable."""
+        raise NotImplementedError
+
+    def settings(self) -> Sequence[object]:
+        """Everything that changes this gate's verdict on a given tree (for the cache)."""
+        return ()
+
+    def fingerprint(self) -> str:
+        """A hash of the gate's configuration: same tree + same fingerprint = same result."""
+        return fingerprint_of(
+            type(self).__name__, self.name, sorted(self.env.items()), list(self.settings())
+        )
+
+    async def check(self, workspace: Path) -> GateResult:
+        """Run the tool in ``workspace`` and judge what it printed."""
+        started = time.monotonic()
+        result = await self.sandbox.run(
+            self.argv(workspace), workspace, timeout_s=self.timeout_s, env=self.env or None
+        )
+        return self.judge(result, workspace, time.monotonic() - started)
+
+    def judge(self, result: CommandResult, workspace: Path, duration: float) -> GateResult:
+        """Turn one command's result into this gate's verdict."""
+        tail = result.output[-OUTPUT_TAIL_CHARS:]
+
+        def fail(summary: str, detail: str = "") -> GateResult:
+            return GateResult(
+                gate=self.name,
+                passed=False,
+                summary=summary,
+                findings=[Finding(message=summary, detail=detail)],
+                duration_s=duration,
+                output_tail=tail,
+            )
+
+        if result.timed_out:
+            return fail(f"{self.tool} did not finish within {self.timeout_s:g}s and was killed")
+        if result.returncode in (126, 127) and result.output.startswith("shopfloor sandbox:"):
+            return fail(f"{self.tool} could not start: {last_meaningful_line(result.output)}")
+        if result.returncode not in self.ok_codes:
+            return fail(
+                f"{self.tool} failed (exit {result.returncode}): "
+                f"{last_meaningful_line(result.output)}",
+                detail=tail,
+            )
+        try:
+            parsed = self.parse(result, workspace)
+        except ToolOutputError as exc:
+            return fail(f"cannot read {self.tool}'s output: {exc}", detail=tail)
+        blocking = len(parsed.findings) if parsed.blocking is None else parsed.blocking
+        counts = {"findings": len(parsed.findings), "blocking": blocking, **parsed.counts}
+        summary = parsed.summary or (
+            f"{blocking} problem(s)"
+            if blocking
+            else f"clean ({len(parsed.findings)} advisory)"
+            if parsed.findings
+            else "clean"
+        )
+        return GateResult(
+            gate=self.name,
+            passed=blocking == 0,
+            summary=summary,
+            counts=counts,
+            findings=parsed.findings[:MAX_FINDINGS],
+            duration_s=duration,
+            output_tail=tail,
+        )

@@ -1,0 +1,65 @@
+"""Opening a SQLAlchemy async engine on a shopfloor database URL.
+
+SQLite (aiosqlite) runs in WAL mode so other processes can read — tail, attach, approve —
+while a run writes, with ``synchronous=FULL`` so that a commit the writer acknowledged
+survives even a power cut (group commit keeps the fsyncs few), and a busy timeout so that two
+writers queue rather than fail. PostgreSQL (asyncpg) gets a connect timeout, so an unreachable
+server is one line rather than a hang. Nothing here creates tables; migrations do that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from storage.errors import StorageError, one_line
+from storage.paths import ensure_folder, parse_db_url, safe_url
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 10.0
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL, or None for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine for ``url`` (already normalised), its folder created for SQLite."""
+    parsed = parse_db_url(url)
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(parsed)
+        if path is None:
+            # One shared connection, or every connection would see its own empty database.
+            kwargs["poolclass"] = StaticPool
+        else:
+            ensure_folder(path.parent, "database folder")
+    else:
+        kwargs["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT_S}
+    try:
+        engine = create_async_engine(url, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise StorageError(f"cannot use database {safe_url(url)}: {one_line(exc)}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        sa_event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+    return engine

@@ -1,0 +1,145 @@
+"""The decisions inbox: answers to a run's escalations, posted from any process.
+
+A person approving from another shell, another host or the TUI of an attached session posts a
+decision with :func:`post_decision`; the run's engine takes them from :func:`decisions` (the
+storage side of the engine's ``DecisionSource``) and logs ``EscalationResolved`` itself, so a
+run's event log keeps exactly one writer. Posting checks what a person can get wrong — no such
+escalation, already decided, not one of its options — and answers in one line. A partial unique
+index allows one waiting decision per escalation, so two people racing get one winner and one
+clear refusal. Taking a decision marks it consumed in the same transaction that reads it, so two
+consumers never both act on it; a decision whose escalation was meanwhile resolved is consumed
+and dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.protocols import ExternalDecision
+from storage.errors import DB_ERRORS, StorageError, one_line
+from storage.notify import DECISIONS_CHANNEL, DEFAULT_POLL_S, Wakeup, notify
+from storage.records import EscalationRecord
+from storage.schema import decisions, escalations
+
+
+async def post_decision(
+    engine: AsyncEngine,
+    run_id: str,
+    escalation_id: str,
+    decision: str,
+    decided_by: str,
+    note: str = "",
+) -> None:
+    """Leave ``decision`` for the run to take. Raises a one-line StorageError when the
+    escalation does not exist, is already decided, already has a decision waiting, or when
+    ``decision`` is not one of its options."""
+    if not decided_by.strip():
+        raise StorageError("a decision needs a decider, e.g. human:alice")
+    what = f"escalation {escalation_id!r} of run {run_id}"
+    query = select(escalations).where(
+        escalations.c.run_id == run_id, escalations.c.escalation_id == escalation_id
+    )
+    try:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = (await conn.execute(query)).first()
+            if row is None:
+                raise StorageError(f"no {what}")
+            found = EscalationRecord.from_row(row)
+            if not found.is_open:
+                raise StorageError(
+                    f"{what} is already decided: {found.decision} by {found.decided_by}"
+                )
+            if found.options and decision not in found.options:
+                raise StorageError(
+                    f"{decision!r} is not an option of {what}; "
+                    f"choose one of: {', '.join(found.options)}"
+                )
+            await conn.execute(
+                insert(decisions).values(
+                    run_id=run_id,
+                    escalation_id=escalation_id,
+                    decision=decision,
+                    decided_by=decided_by,
+                    note=note,
+                    posted_at=datetime.now(UTC),
+                    consumed_at=None,
+                )
+            )
+            await notify(conn, DECISIONS_CHANNEL, [run_id])
+    except IntegrityError as exc:
+        raise StorageError(f"{what} already has a decision waiting for the run to take it") from exc
+    except DB_ERRORS as exc:
+        raise StorageError(f"cannot post a decision for {what}: {one_line(exc)}") from exc
+
+
+async def take_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecision]:
+    """Claim every waiting decision of ``run_id`` (oldest first), marking them consumed."""
+    pending = (
+        select(decisions, escalations.c.decision.label("logged"))
+        .join(
+            escalations,
+            (escalations.c.run_id == decisions.c.run_id)
+            & (escalations.c.escalation_id == decisions.c.escalation_id),
+            isouter=True,
+        )
+        .where(decisions.c.run_id == run_id, decisions.c.consumed_at.is_(None))
+        .order_by(decisions.c.id)
+    )
+    taken: list[ExternalDecision] = []
+    try:
+        async with engine.begin() as conn:
+            for row in (await conn.execute(pending)).all():
+                m = row._mapping
+                claimed = await conn.execute(
+                    update(decisions)
+                    .where(decisions.c.id == m["id"], decisions.c.consumed_at.is_(None))
+                    .values(consumed_at=datetime.now(UTC))
+                )
+                if claimed.rowcount != 1 or m["logged"] is not None:
+                    continue  # another consumer took it, or the run already resolved it
+                taken.append(
+                    ExternalDecision(
+                        escalation_id=m["escalation_id"],
+                        decision=m["decision"],
+                        decided_by=m["decided_by"],
+                        note=m["note"],
+                    )
+                )
+    except DB_ERRORS as exc:
+        raise StorageError(f"cannot read decisions of run {run_id}: {one_line(exc)}") from exc
+    return taken
+
+
+async def decision_stream(
+    engine: AsyncEngine, run_id: str, *, poll_s: float = DEFAULT_POLL_S
+) -> AsyncIterator[ExternalDecision]:
+    """Decisions for ``run_id`` as they are posted (LISTEN/NOTIFY or polling); never ends."""
+    async with Wakeup(engine, DECISIONS_CHANNEL, run_id, poll_s=poll_s) as wakeup:
+        while True:
+            for decision in await take_decisions(engine, run_id):
+                yield decision
+            await wakeup.wait()
+
+
+async def open_escalations(engine: AsyncEngine, run_id: str | None) -> list[EscalationRecord]:
+    """Undecided escalations of one run (or of every run), oldest first."""
+    query = (
+        select(escalations)
+        .where(escalations.c.decision.is_(None))
+        .order_by(escalations.c.raised_at, escalations.c.run_id, escalations.c.raised_seq)
+    )
+    if run_id is not None:
+        query = query.where(escalations.c.run_id == run_id)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+    except DB_ERRORS as exc:
+        raise StorageError(f"cannot list escalations: {one_line(exc)}") from exc
+    return [EscalationRecord.from_row(row) for row in rows]

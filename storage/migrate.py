@@ -1,0 +1,134 @@
+"""Bringing a database's schema to the revision this code knows, through Alembic.
+
+The store calls :func:`upgrade` whenever it opens a database, and ``shopfloor db upgrade``
+calls it on purpose. It runs in one transaction that holds off other migrators (an advisory
+lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two processes opening a fresh database
+at once cannot both create it. A database stamped with a revision this code has never heard of
+was written by a newer shopfloor; it is refused in one line rather than misread. A database
+made by shopfloor 0.1 (tables, but no ``alembic_version``) is stamped as revision 0001 first.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.errors import StorageError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+LEGACY_REVISION = "0001"
+"""The revision a pre-Alembic database (events and runs only) is equivalent to."""
+
+_PG_LOCK_KEY = 0x5F5F_5348_4F50  # any constant; the key of the migration advisory lock
+
+
+class NewerSchemaError(StorageError):
+    """The database was written by a newer shopfloor than this one."""
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What :func:`upgrade` did: the revision found (None: an empty database) and the head."""
+
+    before: str | None
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        """Whether any migration ran."""
+        return self.before != self.after
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the migrations shipped with this package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    # Reading the migration scripts costs ~10 ms and they never change while running:
+    # read them once per process, not on every open of a store.
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = _scripts().get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise StorageError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def _current(sync_conn: Connection) -> str | None:
+    return MigrationContext.configure(sync_conn).get_current_revision()
+
+
+def _check_known(revision: str | None, where: str) -> None:
+    if revision is None:
+        return
+    try:
+        known = _scripts().get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise NewerSchemaError(
+            f"database {where} has schema revision {revision!r}, newer than this shopfloor "
+            f"knows (latest {head_revision()!r}); upgrade shopfloor to use it"
+        )
+
+
+def _upgrade_sync(sync_conn: Connection, where: str) -> Upgrade:
+    before = _current(sync_conn)
+    _check_known(before, where)
+    config = alembic_config()
+    config.attributes["connection"] = sync_conn
+    if before is None and inspect(sync_conn).has_table("events"):
+        command.stamp(config, LEGACY_REVISION)
+        before = LEGACY_REVISION
+    head = head_revision()
+    if before != head:
+        command.upgrade(config, "head")
+    return Upgrade(before=before, after=head)
+
+
+async def _lock(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+    else:
+        # pysqlite runs DDL outside any transaction unless one is begun by hand.
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def upgrade(engine: AsyncEngine, where: str) -> Upgrade:
+    """Migrate the database behind ``engine`` to the head revision, atomically.
+
+    ``where`` names the database in messages (a URL with the password masked). Raises
+    :class:`NewerSchemaError` when the database is ahead of this code.
+    """
+    async with engine.connect() as conn:
+        await _lock(conn)
+        try:
+            done = await conn.run_sync(_upgrade_sync, where)
+        except BaseException:
+            await conn.rollback()
+            raise
+        await conn.commit()
+    return done
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is stamped with (None for an empty database)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)

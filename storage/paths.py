@@ -1,0 +1,128 @@
+"""Where shopfloor keeps its data, and which database a command talks to.
+
+One place decides the database URL so that ``run``, ``status``, ``attach`` and ``replay``
+always agree: the ``--db`` flag wins, then ``$SHOPFLOOR_DB``, then a SQLite file in the data
+home (``$SHOPFLOOR_HOME`` or the platform's user data directory). Users may give a plain
+file path instead of a URL; it becomes a SQLite URL. Only the async drivers the store runs
+on are accepted, and anything else is refused with one line saying what would work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from storage.errors import StorageError
+
+HOME_ENV = "SHOPFLOOR_HOME"
+DB_ENV = "SHOPFLOOR_DB"
+DB_FILENAME = "shopfloor.db"
+
+SQLITE_DRIVER = "sqlite+aiosqlite"
+POSTGRES_DRIVER = "postgresql+asyncpg"
+
+# Schemes users write, mapped to the async driver the store uses for them.
+_DRIVERS: dict[str, str] = {
+    "sqlite": SQLITE_DRIVER,
+    "sqlite+aiosqlite": SQLITE_DRIVER,
+    "postgres": POSTGRES_DRIVER,
+    "postgresql": POSTGRES_DRIVER,
+    "postgresql+asyncpg": POSTGRES_DRIVER,
+}
+
+_URL_HINT = (
+    "use a file path, sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
+)
+
+
+def data_home() -> Path:
+    """The folder shopfloor keeps its data in, created if missing.
+
+    ``$SHOPFLOOR_HOME`` when set (``~`` is expanded), else the platform's user data
+    directory for ``shopfloor``.
+    """
+    configured = os.environ.get(HOME_ENV, "").strip()
+    home = (
+        Path(configured).expanduser()
+        if configured
+        else Path(platformdirs.user_data_dir("shopfloor"))
+    )
+    ensure_folder(home, "data folder")
+    return home
+
+
+def ensure_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` and its parents, or raise a one-line :class:`StorageError`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None
+        )
+        reason = f"{blocker} is a file" if blocker is not None else (exc.strerror or str(exc))
+        raise StorageError(f"cannot create {what} {folder}: {reason}") from exc
+
+
+def default_db_url(explicit: str | None = None) -> str:
+    """The database URL to use: ``explicit`` (the ``--db`` flag), else ``$SHOPFLOOR_DB``,
+    else ``sqlite+aiosqlite:///<data_home>/shopfloor.db``.
+
+    Plain file paths are turned into SQLite URLs; see :func:`normalize_db_url`. An empty
+    ``$SHOPFLOOR_DB`` counts as unset.
+    """
+    if explicit is not None:
+        return normalize_db_url(explicit)
+    from_env = os.environ.get(DB_ENV, "").strip()
+    if from_env:
+        return normalize_db_url(from_env)
+    return sqlite_url(data_home() / DB_FILENAME)
+
+
+def sqlite_url(path: Path) -> str:
+    """The async SQLite URL of a database file (made absolute, ``~`` expanded)."""
+    return f"{SQLITE_DRIVER}:///{path.expanduser().resolve()}"
+
+
+def normalize_db_url(value: str) -> str:
+    """A URL the store can open, from what a user typed.
+
+    ``foo.db`` or ``~/runs/shop.db`` become ``sqlite+aiosqlite:///<absolute path>``;
+    ``sqlite://`` and ``postgresql://`` URLs get their async driver; an already async URL is
+    returned as given. Raises :class:`StorageError` for an empty value, a malformed URL or a
+    scheme the store has no driver for.
+    """
+    text = value.strip()
+    if not text:
+        raise StorageError(f"empty database URL ({_URL_HINT})")
+    if "://" not in text:
+        return sqlite_url(Path(text))
+    url = parse_db_url(text)
+    driver = _DRIVERS[url.drivername]
+    if driver == url.drivername:
+        return text
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def parse_db_url(text: str) -> URL:
+    """Parse a database URL, refusing schemes the store has no driver for."""
+    try:
+        url = make_url(text)
+    except ArgumentError as exc:
+        raise StorageError(
+            f"malformed database URL {text.split('://', 1)[0]}://... ({_URL_HINT})"
+        ) from exc
+    if url.drivername not in _DRIVERS:
+        raise StorageError(f"unsupported database URL scheme {url.drivername!r} ({_URL_HINT})")
+    return url
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for messages and logs: the password, if any, is masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("://", 1)[0] + "://..."

@@ -1,0 +1,348 @@
+"""The durable event store: SQLAlchemy 2 async over SQLite (default) or PostgreSQL.
+
+:class:`SqlEventStore` implements the engine's ``EventStore`` and ``DecisionSource``
+protocols; the URL alone picks the backend, and both pass one conformance suite. ``append``
+writes a batch of events, every projection derived from them and (on PostgreSQL) a
+notification for tailers, in one transaction: the log and the projections never disagree and
+a batch is stored whole or not at all. Opening a store migrates its schema to the head
+revision. The rest serves the CLI and other processes: run listing and short ids, tailing a
+run as it is written, the decisions inbox, rebuilding projections, export/import and pruning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.events import EventBase, Outcome, event_to_json
+from engine.protocols import ExternalDecision
+from storage import inbox, migrate
+from storage.connect import make_engine
+from storage.errors import DB_ERRORS, AmbiguousRunId, RunNotFound, StorageError, one_line
+from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, notify
+from storage.paths import normalize_db_url, safe_url
+from storage.projector import parse_row, project, rebuild
+from storage.records import EscalationRecord, LearningRecord, RunRecord, TaskRecord
+from storage.schema import PROJECTIONS, decisions, escalations, learnings, runs, tasks
+from storage.schema import events as events_table
+from storage.tail import tail_run
+
+if TYPE_CHECKING:
+    from engine.protocols import DecisionSource, EventStore
+
+__all__ = ["RunRecord", "SqlEventStore"]
+
+_AMBIGUOUS_SHOWN = 5
+
+
+class SqlEventStore:
+    """Append-only event log plus its projections and the decisions inbox, on one database.
+
+    Open with ``await SqlEventStore.open(url)``; close with ``await store.close()`` (or use
+    ``async with``). All failures surface as :class:`~storage.errors.StorageError`.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, url: str, migrated: migrate.Upgrade | None = None
+    ) -> None:
+        """Wrap an engine whose schema is current; prefer :meth:`open`."""
+        self._engine = engine
+        self.url = url
+        self.migrated = migrated
+        """What opening did to the schema (revision before and after), if it migrated."""
+
+    @classmethod
+    async def open(cls, url: str) -> SqlEventStore:
+        """Connect to ``url`` (a URL or a SQLite file path) and migrate its schema to head.
+
+        A database written by a newer shopfloor is refused
+        (:class:`~storage.migrate.NewerSchemaError`). Crossing the revision that added the
+        tasks/escalations/learnings projections rebuilds them from the log.
+        """
+        url = normalize_db_url(url)
+        engine = make_engine(url)
+        try:
+            done = await migrate.upgrade(engine, safe_url(url))
+            if done.before == migrate.LEGACY_REVISION:
+                async with engine.begin() as conn:
+                    await rebuild(conn)
+        except StorageError:
+            await engine.dispose()
+            raise
+        except DB_ERRORS as exc:
+            await engine.dispose()
+            raise StorageError(f"cannot open database {safe_url(url)}: {one_line(exc)}") from exc
+        return cls(engine, url, done)
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine (for maintenance code and tests)."""
+        return self._engine
+
+    # -- the log -----------------------------------------------------------------------------
+
+    async def append(self, events: Sequence[EventBase]) -> None:
+        """Store ``events`` and update every projection, in one transaction.
+
+        The events must have been stamped by the bus (a run id and a sequence number);
+        a sequence number already stored for the run is refused and nothing is written.
+        On PostgreSQL the commit also wakes every process tailing these runs.
+        """
+        if not events:
+            return
+        rows = []
+        for ev in events:
+            if not ev.run_id or ev.seq <= 0:
+                raise StorageError(
+                    f"cannot store an unstamped {type(ev).__name__} (no run id or sequence "
+                    "number); emit it through the EventBus"
+                )
+            rows.append(
+                {
+                    "run_id": ev.run_id,
+                    "seq": ev.seq,
+                    "ts": ev.ts,
+                    "type": getattr(ev, "type", type(ev).__name__),
+                    "body": event_to_json(ev),
+                }
+            )
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(events_table), rows)
+                await project(conn, events)
+                await notify(conn, EVENTS_CHANNEL, {ev.run_id for ev in events})
+        except IntegrityError as exc:
+            first, last = events[0], events[-1]
+            raise StorageError(
+                f"refused a batch of {len(events)} events ({first.run_id} #{first.seq}..."
+                f"{last.run_id} #{last.seq}): an event or run is already stored"
+            ) from exc
+        except DB_ERRORS as exc:
+            raise StorageError(f"cannot write events: {one_line(exc)}") from exc
+
+    async def read(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventBase]:
+        """The events of ``run_id`` with a sequence number above ``after_seq``, in order.
+
+        Each is parsed back into its concrete class (``RunStarted``, ``Merged``, ...).
+        """
+        query = (
+            select(events_table.c.seq, events_table.c.body)
+            .where(events_table.c.run_id == run_id, events_table.c.seq > after_seq)
+            .order_by(events_table.c.seq)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        stored = await self._fetch(query, f"read events of run {run_id}")
+        return [parse_row(run_id, row.seq, row.body) for row in stored]
+
+    def tail(
+        self,
+        run_id: str,
+        after_seq: int = 0,
+        *,
+        follow: bool = False,
+        poll_s: float = DEFAULT_POLL_S,
+    ) -> AsyncIterator[EventBase]:
+        """Events of ``run_id`` after ``after_seq`` as they are committed, by any process.
+
+        Ends after RunFinished unless ``follow``; waits for a run that has not started yet.
+        PostgreSQL wakes on LISTEN/NOTIFY; SQLite polls every ``poll_s`` seconds. Close it
+        early with ``contextlib.aclosing`` to release its listening connection at once.
+        """
+        return tail_run(self, run_id, after_seq, follow=follow, poll_s=poll_s)
+
+    async def count_events(self, run_id: str | None = None) -> int:
+        """How many events are stored, for one run or in all."""
+        query = select(func.count()).select_from(events_table)
+        if run_id is not None:
+            query = query.where(events_table.c.run_id == run_id)
+        rows = await self._fetch(query, "count events")
+        return int(rows[0][0])
+
+    # -- projections -------------------------------------------------------------------------
+
+    async def list_runs(
+        self,
+        limit: int = 100,
+        *,
+        repo: str | None = None,
+        outcome: Outcome | None = None,
+        since: datetime | None = None,
+    ) -> list[RunRecord]:
+        """Up to ``limit`` runs, newest first, optionally only those on ``repo`` (the path, or
+        its last components), ending with ``outcome`` or started at or after ``since``."""
+        query = select(runs)
+        if repo is not None:
+            wanted = repo.rstrip("/") or "/"
+            query = query.where(
+                (runs.c.repo == wanted) | runs.c.repo.endswith("/" + wanted, autoescape=True)
+            )
+        if outcome is not None:
+            query = query.where(runs.c.outcome == outcome.value)
+        if since is not None:
+            query = query.where(runs.c.created_at >= since)
+        query = query.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+        return [RunRecord.from_row(row) for row in await self._fetch(query, "list runs")]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with exactly this id, or None."""
+        query = select(runs).where(runs.c.run_id == run_id)
+        rows = await self._fetch(query, f"read run {run_id}")
+        return RunRecord.from_row(rows[0]) if rows else None
+
+    async def tasks(self, run_id: str) -> list[TaskRecord]:
+        """The ``tasks`` projection of a run, by task id."""
+        query = select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.task_id)
+        return [TaskRecord.from_row(r) for r in await self._fetch(query, f"read tasks of {run_id}")]
+
+    async def escalations(self, run_id: str) -> list[EscalationRecord]:
+        """Every escalation of a run, open or decided, in the order raised."""
+        query = (
+            select(escalations)
+            .where(escalations.c.run_id == run_id)
+            .order_by(escalations.c.raised_seq)
+        )
+        rows = await self._fetch(query, f"read escalations of {run_id}")
+        return [EscalationRecord.from_row(r) for r in rows]
+
+    async def learnings(self, run_id: str | None = None) -> list[LearningRecord]:
+        """Learnings of one run, or of all runs, oldest first."""
+        query = select(learnings).order_by(
+            learnings.c.recorded_at, learnings.c.run_id, learnings.c.learning_id
+        )
+        if run_id is not None:
+            query = query.where(learnings.c.run_id == run_id)
+        return [LearningRecord.from_row(r) for r in await self._fetch(query, "read learnings")]
+
+    async def projection_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every projection table's rows, sorted: what a rebuild must reproduce exactly."""
+        snapshot: dict[str, list[tuple[Any, ...]]] = {}
+        for table in PROJECTIONS:
+            rows = await self._fetch(select(table), f"read {table.name}")
+            snapshot[table.name] = sorted((tuple(r) for r in rows), key=repr)
+        return snapshot
+
+    async def rebuild_projections(self) -> int:
+        """Recompute every projection from the log, in one transaction; returns runs replayed."""
+        try:
+            async with self._engine.begin() as conn:
+                return await rebuild(conn)
+        except StorageError:
+            raise
+        except DB_ERRORS as exc:
+            raise StorageError(f"cannot rebuild projections: {one_line(exc)}") from exc
+
+    async def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run whose id is ``prefix`` or starts with it.
+
+        An exact match wins even when longer ids share the prefix. Raises
+        :class:`~storage.errors.RunNotFound` when nothing matches and
+        :class:`~storage.errors.AmbiguousRunId` when several runs do.
+        """
+        wanted = prefix.strip()
+        if not wanted:
+            raise RunNotFound("no run id given")
+        query = (
+            select(runs.c.run_id)
+            .where(runs.c.run_id.startswith(wanted, autoescape=True))
+            .order_by(runs.c.run_id)
+            .limit(_AMBIGUOUS_SHOWN + 1)
+        )
+        matches = tuple(str(row[0]) for row in await self._fetch(query, f"resolve run {wanted}"))
+        if wanted in matches:
+            return wanted
+        if not matches:
+            raise RunNotFound(f"no run matches {wanted!r}")
+        if len(matches) == 1:
+            return matches[0]
+        shown = ", ".join(matches[:_AMBIGUOUS_SHOWN])
+        more = ", ..." if len(matches) > _AMBIGUOUS_SHOWN else ""
+        raise AmbiguousRunId(
+            f"run id {wanted!r} is ambiguous: matches {shown}{more}; type more characters",
+            matches,
+        )
+
+    # -- the decisions inbox -----------------------------------------------------------------
+
+    async def post_decision(
+        self, run_id: str, escalation_id: str, decision: str, decided_by: str, note: str = ""
+    ) -> None:
+        """Post a decision on an open escalation for the run's engine to take (one-line
+        StorageError if the escalation is unknown, decided, or ``decision`` is no option)."""
+        await inbox.post_decision(self._engine, run_id, escalation_id, decision, decided_by, note)
+
+    def decisions(self, run_id: str, *, poll_s: float = 0.2) -> AsyncIterator[ExternalDecision]:
+        """Decisions posted for ``run_id``, each yielded once and marked consumed; never ends."""
+        return inbox.decision_stream(self._engine, run_id, poll_s=poll_s)
+
+    async def open_escalations(self, run_id: str | None = None) -> list[EscalationRecord]:
+        """Undecided escalations of ``run_id``, or of every run when None, oldest first."""
+        return await inbox.open_escalations(self._engine, run_id)
+
+    # -- retention ---------------------------------------------------------------------------
+
+    async def prune(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
+        """Delete every run that finished more than ``older_than`` ago — its events, its
+        projection rows and its decisions — in one transaction. Running runs are never
+        touched. Returns the ids deleted."""
+        cutoff = (now or datetime.now(UTC)) - older_than
+        query = select(runs.c.run_id).where(
+            runs.c.outcome != Outcome.RUNNING.value,
+            runs.c.finished_at.is_not(None),
+            runs.c.finished_at < cutoff,
+        )
+        try:
+            async with self._engine.begin() as conn:
+                doomed = [str(r) for r in (await conn.execute(query)).scalars().all()]
+                for table in (events_table, tasks, escalations, learnings, decisions, runs):
+                    for start in range(0, len(doomed), 500):
+                        chunk = doomed[start : start + 500]
+                        await conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
+        except DB_ERRORS as exc:
+            raise StorageError(f"cannot prune runs: {one_line(exc)}") from exc
+        return sorted(doomed)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every pooled connection. The store is unusable afterwards."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> SqlEventStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _fetch(self, query: Any, what: str) -> Sequence[Row[Any]]:
+        try:
+            async with self._engine.connect() as conn:
+                result = await conn.execute(query)
+                return result.all()
+        except DB_ERRORS as exc:
+            raise StorageError(f"cannot {what}: {one_line(exc)}") from exc
+
+
+if TYPE_CHECKING:
+    # SqlEventStore is the engine's EventStore and DecisionSource; mypy checks it here.
+    _conforms: type[EventStore] = SqlEventStore
+    _decides: type[DecisionSource] = SqlEventStore

@@ -1,0 +1,102 @@
+"""The storage writer: drains a bus subscription into the event store, batch by batch.
+
+The engine never waits for the disk. It emits to the bus; this writer, on its own task, takes
+whatever has queued up since its last commit and appends it in one transaction (group
+commit). Under load the batches grow, so the number of commits stays small while every event
+is still stored, in order. A failed append is retried with a short backoff; if it keeps
+failing the writer raises — events are never dropped quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from engine.events import EventBase
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_LIMIT = 512
+
+
+class _Appender(Protocol):
+    async def append(self, events: Sequence[EventBase]) -> None: ...
+
+
+class _BatchSource(Protocol):
+    async def get_batch(self, limit: int = ...) -> list[EventBase] | None: ...
+
+    def task_done(self, count: int = 1) -> None: ...
+
+
+class StorageWriter:
+    """Appends every event of a subscription to a store, one transaction per batch.
+
+    ``await writer.run()`` returns once the bus is closed and everything is stored. If an
+    append still fails after ``retries`` more attempts it raises the
+    :class:`~storage.errors.StorageError`, leaving that batch unacknowledged so the bus's
+    ``drain`` does not report it as handled; the owner should treat that as fatal for the run.
+    """
+
+    def __init__(
+        self,
+        store: _Appender,
+        subscription: _BatchSource,
+        *,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
+        retries: int = 3,
+        backoff_s: float = 0.05,
+    ) -> None:
+        if batch_limit < 1:
+            raise ValueError("batch_limit must be at least 1")
+        if retries < 0:
+            raise ValueError("retries must not be negative")
+        self.store = store
+        self.subscription = subscription
+        self.batch_limit = batch_limit
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.batches = 0
+        """Transactions committed."""
+        self.events_written = 0
+        """Events stored."""
+        self.retried = 0
+        """Appends that failed and were tried again."""
+
+    async def run(self) -> None:
+        """Store batches until the subscription ends (the bus closed)."""
+        while True:
+            batch = await self.subscription.get_batch(self.batch_limit)
+            if batch is None:
+                return
+            await self._append_with_retry(batch)
+            self.batches += 1
+            self.events_written += len(batch)
+            self.subscription.task_done(len(batch))
+
+    async def _append_with_retry(self, batch: Sequence[EventBase]) -> None:
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                await self.store.append(batch)
+                return
+            except StorageError as exc:
+                if attempt == self.retries:
+                    close = getattr(self.subscription, "close", None)
+                    if close is not None:
+                        close()  # the bus must not wait forever on a writer that gave up
+                    raise
+                self.retried += 1
+                log.warning(
+                    "storing %d events failed (attempt %d of %d), retrying in %.2fs: %s",
+                    len(batch),
+                    attempt + 1,
+                    self.retries + 1,
+                    delay,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2

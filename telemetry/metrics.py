@@ -1,0 +1,405 @@
+"""Prometheus metrics of the factory, derived from the event bus.
+
+:class:`FactoryMetrics` owns its own ``CollectorRegistry`` (never the process-global one, so
+two runs or a test never collide) and folds events into series named by Prometheus
+conventions: a ``shopfloor_`` prefix, base units in the name (``_seconds``, ``_usd``), ``_total``
+on counters. Label values are bounded: gate names, scopes, results, providers, models, roles,
+states, never a task id or run id. Label values pass through the redactor.
+
+It serves ``shopfloor --metrics-port`` for one live run and ``shopfloor serve-metrics`` for
+every run recorded in a database: the same ``observe(event)`` folds both, so a run's numbers
+are the same whether scraped live or replayed from the log.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from engine.bus import Subscription
+from engine.events import (
+    AgentFinished,
+    AgentStarted,
+    BlueprintProposed,
+    BudgetUpdated,
+    EscalationRaised,
+    EscalationResolved,
+    EventBase,
+    GateFinished,
+    LLMCallFinished,
+    MergeConflict,
+    Merged,
+    MergeQueued,
+    RunFinished,
+    RunStarted,
+    Stage,
+    StageChanged,
+    TaskReviewed,
+    TaskState,
+    TaskStateChanged,
+)
+from telemetry.redaction import Redactor
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+GATE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+MERGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+MAX_LABEL_LENGTH = 80
+
+
+def decided_by_kind(decided_by: str) -> str:
+    """``human:ana`` -> ``human``; ``twin``, ``policy:reject`` -> ``policy``, ``timeout``."""
+    kind = decided_by.split(":", 1)[0].strip().lower()
+    return kind if kind in {"human", "twin", "policy", "timeout"} else "other"
+
+
+@dataclass
+class _RunFold:
+    """What the metrics need to remember about one run between its events."""
+
+    stage: Stage | None = None
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    attempts_seen: set[tuple[str, int]] = field(default_factory=set)
+    attempts_ended: set[tuple[str, int]] = field(default_factory=set)
+    first_running: dict[str, datetime] = field(default_factory=dict)
+    queued: set[str] = field(default_factory=set)
+    open_escalations: set[str] = field(default_factory=set)
+    agent_roles: dict[str, str] = field(default_factory=dict)
+    started: bool = False
+    finished: bool = False
+
+
+class FactoryMetrics:
+    """Prometheus series for every run whose events it observes."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, redactor: Redactor | None = None
+    ) -> None:
+        """A fresh set of series on ``registry`` (a new private one by default)."""
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.redactor = redactor if redactor is not None else Redactor.from_environ()
+        self._runs: dict[str, _RunFold] = {}
+        r = self.registry
+        self.runs_total = Counter(
+            "shopfloor_runs_total", "Runs that finished, by outcome", ["outcome"], registry=r
+        )
+        self.runs_active = Gauge("shopfloor_runs_active", "Runs under way", registry=r)
+        self.stage = Gauge(
+            "shopfloor_stage", "Runs under way in each pipeline stage", ["stage"], registry=r
+        )
+        self.tasks = Gauge("shopfloor_tasks", "Tasks in each state", ["state"], registry=r)
+        self.attempts = Counter(
+            "shopfloor_attempts_total",
+            "Engineer attempts that ended, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "shopfloor_retries_total", "Attempts beyond a task's first", registry=r
+        )
+        self.gate_runs = Counter(
+            "shopfloor_gate_runs_total", "Gate runs", ["gate", "scope", "result"], registry=r
+        )
+        self.gate_duration = Histogram(
+            "shopfloor_gate_duration_seconds",
+            "Wall time of gate runs (cache hits excluded)",
+            ["gate"],
+            buckets=GATE_BUCKETS,
+            registry=r,
+        )
+        self.gate_cache_hits = Counter(
+            "shopfloor_gate_cache_hits_total",
+            "Gate results served from the gate cache",
+            ["gate"],
+            registry=r,
+        )
+        llm = ["provider", "model", "role"]
+        self.llm_requests = Counter("shopfloor_llm_requests_total", "Model calls", llm, registry=r)
+        self.llm_tokens = Counter(
+            "shopfloor_llm_tokens_total",
+            "Tokens by kind (input, output, cache_read, cache_write)",
+            [*llm, "kind"],
+            registry=r,
+        )
+        self.llm_cost = Counter(
+            "shopfloor_llm_cost_usd_total", "Model spend in US dollars", llm, registry=r
+        )
+        self.llm_latency = Histogram(
+            "shopfloor_llm_latency_seconds",
+            "Model call latency",
+            ["provider", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.escalations_open = Gauge(
+            "shopfloor_escalations_open", "Escalations waiting for a decision", registry=r
+        )
+        self.escalations_raised = Counter(
+            "shopfloor_escalations_raised_total",
+            "Escalations raised, by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.escalations_decided = Counter(
+            "shopfloor_escalations_decided_total",
+            "Escalations decided, by who decided",
+            ["decided_by_kind"],
+            registry=r,
+        )
+        self.merge_queue_depth = Gauge(
+            "shopfloor_merge_queue_depth",
+            "Tasks queued for or inside the merge queue",
+            registry=r,
+        )
+        self.budget_used = Gauge(
+            "shopfloor_budget_used_ratio",
+            "Latest run's spend over its limit (1 = at the limit)",
+            ["limit"],
+            registry=r,
+        )
+        self.time_to_merge = Histogram(
+            "shopfloor_task_time_to_merge_seconds",
+            "From a task's first attempt starting to its merge",
+            buckets=MERGE_BUCKETS,
+            registry=r,
+        )
+        self.tasks_finished = Counter(
+            "shopfloor_tasks_finished_total", "Tasks that merged or failed", ["result"], registry=r
+        )
+        self.first_attempt_merges = Counter(
+            "shopfloor_tasks_merged_first_attempt_total",
+            "Tasks merged on their first attempt",
+            registry=r,
+        )
+        self.acceptance_ratio = Gauge(
+            "shopfloor_first_attempt_acceptance_ratio",
+            "Finished tasks merged on their first attempt, over all finished tasks",
+            registry=r,
+        )
+        self.rework_ratio = Gauge(
+            "shopfloor_rework_ratio", "Attempts beyond the first over all attempts", registry=r
+        )
+        self.agent_runs = Counter(
+            "shopfloor_agent_runs_total",
+            "Agent runs that ended, by role and result",
+            ["role", "result"],
+            registry=r,
+        )
+        self.task_reviews = Counter(
+            "shopfloor_task_reviews_total", "Task reviewer verdicts", ["result"], registry=r
+        )
+        for stage in Stage:
+            self.stage.labels(stage=stage.value)
+        for state in TaskState:
+            self.tasks.labels(state=state.value)
+        self._attempts_started = 0
+        self._retries = 0
+        self._finished = Tally[str]()
+        self._first_attempt = 0
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    async def consume(self, subscription: Subscription) -> None:
+        """Observe every event of a bus subscription until the bus closes."""
+        while (batch := await subscription.get_batch()) is not None:
+            for event in batch:
+                self.observe(event)
+            subscription.task_done(len(batch))
+
+    def observe_all(self, events: Iterable[EventBase]) -> None:
+        """Observe recorded events in order (``serve-metrics`` replays the log this way)."""
+        for event in events:
+            self.observe(event)
+
+    def render(self) -> bytes:
+        """The text exposition format, as /metrics serves it."""
+        return generate_latest(self.registry)
+
+    def _label(self, value: str) -> str:
+        return self.redactor.redact(value)[:MAX_LABEL_LENGTH] or "unknown"
+
+    def _run(self, run_id: str) -> _RunFold:
+        fold = self._runs.get(run_id)
+        if fold is None:
+            fold = self._runs[run_id] = _RunFold()
+        return fold
+
+    def observe(self, event: EventBase) -> None:
+        """Fold one event into the series."""
+        run = self._run(event.run_id)
+        if run.finished:
+            return
+        match event:
+            case RunStarted():
+                if not run.started:
+                    run.started = True
+                    self.runs_active.inc()
+                    if run.stage is None:  # as RunState has it: a started run is in intake
+                        self._set_stage(run, Stage.INTAKE)
+            case StageChanged():
+                self._set_stage(run, event.stage)
+            case BlueprintProposed():
+                for task in event.blueprint.tasks:
+                    if task.id not in run.tasks:
+                        self._set_task(run, task.id, TaskState.PENDING)
+            case TaskStateChanged():
+                self._task_state(run, event)
+            case GateFinished():
+                self._gate(run, event)
+            case MergeQueued():
+                if event.task_id not in run.queued:
+                    run.queued.add(event.task_id)
+                    self.merge_queue_depth.inc()
+            case Merged():
+                self._unqueue(run, event.task_id)
+                self._end_attempt(run, event.task_id, event.attempt, "merged")
+                self._task_finished(run, event.task_id, event.attempt, event.ts, merged=True)
+            case MergeConflict():
+                self._unqueue(run, event.task_id)
+                self._end_attempt(run, event.task_id, event.attempt, "merge_conflict")
+            case TaskReviewed():
+                self.task_reviews.labels(result="approved" if event.approved else "rejected").inc()
+                if not event.approved:
+                    self._end_attempt(run, event.task_id, event.attempt, "review_rejected")
+            case LLMCallFinished():
+                self._llm(event)
+            case AgentStarted():
+                run.agent_roles[event.agent_id] = self._label(event.role)
+            case AgentFinished():
+                role = run.agent_roles.pop(event.agent_id, "unknown")
+                self.agent_runs.labels(role=role, result="ok" if event.ok else "failed").inc()
+            case EscalationRaised():
+                self.escalations_raised.labels(kind=event.kind).inc()
+                if event.escalation_id not in run.open_escalations:
+                    run.open_escalations.add(event.escalation_id)
+                    self.escalations_open.inc()
+            case EscalationResolved():
+                self.escalations_decided.labels(
+                    decided_by_kind=decided_by_kind(event.decided_by)
+                ).inc()
+                if event.escalation_id in run.open_escalations:
+                    run.open_escalations.discard(event.escalation_id)
+                    self.escalations_open.dec()
+            case BudgetUpdated() if event.scope == "run":
+                if event.max_tokens:
+                    self.budget_used.labels(limit="tokens").set(event.tokens / event.max_tokens)
+                if event.max_cost_usd:
+                    self.budget_used.labels(limit="cost").set(event.cost_usd / event.max_cost_usd)
+            case RunFinished():
+                self._run_finished(run, event)
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def _set_stage(self, run: _RunFold, stage: Stage | None) -> None:
+        if run.stage is not None:
+            self.stage.labels(stage=run.stage.value).dec()
+        run.stage = stage
+        if stage is not None:
+            self.stage.labels(stage=stage.value).inc()
+
+    def _set_task(self, run: _RunFold, task_id: str, state: TaskState) -> None:
+        old = run.tasks.get(task_id)
+        if old is state:
+            return
+        if old is not None:
+            self.tasks.labels(state=old.value).dec()
+        run.tasks[task_id] = state
+        self.tasks.labels(state=state.value).inc()
+
+    def _task_state(self, run: _RunFold, event: TaskStateChanged) -> None:
+        self._set_task(run, event.task_id, event.state)
+        key = (event.task_id, event.attempt)
+        if event.state is TaskState.RUNNING and event.attempt and key not in run.attempts_seen:
+            run.attempts_seen.add(key)
+            run.first_running.setdefault(event.task_id, event.ts)
+            self._attempts_started += 1
+            if event.attempt > 1:
+                self._retries += 1
+                self.retries.inc()
+            self.rework_ratio.set(self._retries / self._attempts_started)
+        if event.state is not TaskState.MERGING:
+            self._unqueue(run, event.task_id)
+        if event.state is TaskState.FAILED:
+            self._end_attempt(run, event.task_id, event.attempt, "failed")
+            self._task_finished(run, event.task_id, event.attempt, event.ts, merged=False)
+
+    def _gate(self, run: _RunFold, event: GateFinished) -> None:
+        gate = self._label(event.gate)
+        result = "passed" if event.passed else "failed"
+        self.gate_runs.labels(gate=gate, scope=event.scope, result=result).inc()
+        if event.cached:
+            self.gate_cache_hits.labels(gate=gate).inc()
+        else:
+            self.gate_duration.labels(gate=gate).observe(max(event.duration_s, 0.0))
+        if not event.passed and event.task_id is not None:
+            outcome = "gates_failed" if event.scope == "task" else f"{event.scope}_gates_failed"
+            self._end_attempt(run, event.task_id, event.attempt, outcome)
+
+    def _end_attempt(self, run: _RunFold, task_id: str, attempt: int, outcome: str) -> None:
+        key = (task_id, attempt)
+        if attempt and key not in run.attempts_ended:
+            run.attempts_ended.add(key)
+            self.attempts.labels(outcome=outcome).inc()
+
+    def _unqueue(self, run: _RunFold, task_id: str) -> None:
+        if task_id in run.queued:
+            run.queued.discard(task_id)
+            self.merge_queue_depth.dec()
+
+    def _task_finished(
+        self, run: _RunFold, task_id: str, attempt: int, ts: datetime, *, merged: bool
+    ) -> None:
+        result = "merged" if merged else "failed"
+        self.tasks_finished.labels(result=result).inc()
+        self._finished[result] += 1
+        if merged:
+            started = run.first_running.get(task_id)
+            if started is not None:
+                self.time_to_merge.observe(max((ts - started).total_seconds(), 0.0))
+            if attempt == 1:
+                self._first_attempt += 1
+                self.first_attempt_merges.inc()
+        total = sum(self._finished.values())
+        self.acceptance_ratio.set(self._first_attempt / total if total else 0.0)
+
+    def _llm(self, event: LLMCallFinished) -> None:
+        provider, model, role = (
+            self._label(event.provider),
+            self._label(event.model),
+            self._label(event.role),
+        )
+        self.llm_requests.labels(provider=provider, model=model, role=role).inc()
+        for kind, count in (
+            ("input", event.input_tokens),
+            ("output", event.output_tokens),
+            ("cache_read", event.cache_read_tokens),
+            ("cache_write", event.cache_write_tokens),
+        ):
+            series = self.llm_tokens.labels(provider=provider, model=model, role=role, kind=kind)
+            if count > 0:
+                series.inc(count)
+        if event.cost_usd > 0:
+            self.llm_cost.labels(provider=provider, model=model, role=role).inc(event.cost_usd)
+        else:
+            self.llm_cost.labels(provider=provider, model=model, role=role)
+        self.llm_latency.labels(provider=provider, model=model).observe(max(event.latency_s, 0.0))
+
+    def _run_finished(self, run: _RunFold, event: RunFinished) -> None:
+        self.runs_total.labels(outcome=event.outcome.value).inc()
+        if run.started:
+            self.runs_active.dec()
+        self._set_stage(run, None)
+        for task_id in list(run.queued):
+            self._unqueue(run, task_id)
+        self.escalations_open.dec(len(run.open_escalations))
+        run.open_escalations.clear()
+        run.finished = True
+        # Keep only what the gauges still count (task states); the rest is history.
+        run.attempts_seen.clear()
+        run.attempts_ended.clear()
+        run.first_running.clear()
+        run.agent_roles.clear()

@@ -1,0 +1,103 @@
+"""A stand-in for `claude -p ... --output-format stream-json --verbose`: it edits a file in its
+working directory and streams the real stream-json event shapes, line by line."""
+
+import json
+import os
+import sys
+import time
+
+prompt = sys.argv[sys.argv.index("-p") + 1]
+mode = os.environ.get("FAKE_AGENT_MODE", "ok")
+
+
+def emit(event):
+    print(json.dumps(event), flush=True)
+
+
+emit(
+    {
+        "type": "system",
+        "subtype": "init",
+        "session_id": "s1",
+        "model": "claude-sonnet-4-6",
+        "cwd": os.getcwd(),
+        "tools": ["Read", "Edit", "Bash"],
+        "permissionMode": "acceptEdits",
+    }
+)
+if mode == "hang":
+    time.sleep(30)
+emit(
+    {
+        "type": "assistant",
+        "session_id": "s1",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-6",
+            "content": [
+                {"type": "text", "text": "I will write hello.py."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "Write",
+                    "input": {"file_path": "hello.py", "content": "print('hi')\n"},
+                },
+            ],
+            "stop_reason": None,
+            "usage": {"input_tokens": 40, "output_tokens": 12},
+        },
+    }
+)
+with open("hello.py", "w") as handle:
+    handle.write(f"# {prompt.splitlines()[-1]}\nprint('hi')\n")
+emit(
+    {
+        "type": "user",
+        "session_id": "s1",
+        "message": {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": "File created",
+                    "is_error": False,
+                }
+            ],
+        },
+    }
+)
+print("a stray log line that is not JSON", flush=True)
+if mode == "fail":
+    emit(
+        {
+            "type": "result",
+            "subtype": "error_max_turns",
+            "is_error": True,
+            "result": "",
+            "num_turns": 9,
+            "total_cost_usd": 0.02,
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+        }
+    )
+    sys.exit(1)
+emit(
+    {
+        "type": "result",
+        "subtype": "success",
+        "is_error": False,
+        "duration_ms": 1234,
+        "num_turns": 2,
+        "result": "Wrote hello.py printing hi.",
+        "session_id": "s1",
+        "total_cost_usd": 0.0123,
+        "usage": {
+            "input_tokens": 120,
+            "cache_creation_input_tokens": 30,
+            "cache_read_input_tokens": 900,
+            "output_tokens": 45,
+        },
+    }
+)

@@ -1,0 +1,144 @@
+"""The cli provider runs an external coding agent in the worktree and folds its stream into
+text, usage and a finish call. Fake agents (tests/agents/providers/fake_agents) print the
+real Claude Code stream-json and Codex exec --json shapes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
+from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider
+from agents.registry import ProviderOptions, make_provider
+
+FAKES = Path(__file__).parent / "fake_agents"
+
+
+def claude_agent(timeout_s: float = 30.0) -> CliAgent:
+    argv = (sys.executable, str(FAKES / "fake_claude.py"), "-p", "{prompt}", "--verbose")
+    return CliAgent(argv, "claude-stream-json", timeout_s)
+
+
+def ask(workspace: Path) -> CompletionRequest:
+    return CompletionRequest(
+        system="You are an engineer.",
+        messages=(Message("user", "Task t1: add hello.py"),),
+        labels={"role": "engineer", "task": "t1", "workspace": str(workspace)},
+    )
+
+
+async def test_claude_stream_json_becomes_text_usage_and_a_finish_call(tmp_path: Path):
+    provider = CliProvider("claude", claude_agent())
+    said: list[str] = []
+    completion = await provider.complete(ask(tmp_path), said.append)
+    assert (tmp_path / "hello.py").read_text().startswith("# Task t1: add hello.py")
+    assert completion.tool_calls == (
+        ToolCall("claude-finish", "finish", {"summary": "Wrote hello.py printing hi."}),
+    )
+    assert completion.stop_reason == "tool_use"
+    assert completion.model == "claude-sonnet-4-6"
+    usage = completion.usage
+    assert (usage.input_tokens, usage.output_tokens) == (120, 45)
+    assert (usage.cache_read_tokens, usage.cache_write_tokens) == (900, 30)
+    assert provider.last_cost_usd == pytest.approx(0.0123)
+    assert said[0] == "I will write hello.py."
+    assert said[1].startswith("[Write] ")
+    assert "[result] File created" in said
+    assert "a stray log line that is not JSON" in said
+    assert provider.spec == "cli:claude" and provider.family == "cli"
+
+
+async def test_an_agent_reporting_an_error_result_is_a_provider_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FAKE_AGENT_MODE", "fail")
+    with pytest.raises(ProviderError, match=r"^cli:claude: the agent failed: error_max_turns"):
+        await CliProvider("claude", claude_agent()).complete(ask(tmp_path))
+
+
+async def test_a_hung_agent_is_killed_at_its_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FAKE_AGENT_MODE", "hang")
+    with pytest.raises(ProviderError, match=r"^cli:claude: timed out after 0.5s$"):
+        await CliProvider("claude", claude_agent(timeout_s=0.5)).complete(ask(tmp_path))
+
+
+async def test_codex_json_events_are_parsed(tmp_path: Path):
+    agent = CliAgent((sys.executable, str(FAKES / "fake_codex.py"), "{prompt}"), "codex-json")
+    said: list[str] = []
+    completion = await CliProvider("codex", agent).complete(ask(tmp_path), said.append)
+    assert completion.text.startswith("Added hello.py")
+    assert completion.tool_calls[0].name == "finish"
+    assert (completion.usage.input_tokens, completion.usage.cache_read_tokens) == (200, 300)
+    assert completion.usage.output_tokens == 60
+    assert said[:2] == ["[command] bash -lc ls", "[edit] hello.py"]
+
+
+async def test_a_text_agent_gets_its_prompt_on_stdin_and_its_token_line_counted(tmp_path: Path):
+    script = tmp_path.parent / "fake_aider.py"
+    script.write_text(
+        "import sys\nprompt = sys.stdin.read()\nprint('Applied edit to hello.py')\n"
+        "print('Tokens: 2.5k sent, 310 received. Cost: $0.01 message')\n"
+        "print('got', len(prompt.splitlines()), 'prompt lines')\n"
+    )
+    agent = CliAgent((sys.executable, str(script)), "text")
+    completion = await CliProvider("aider", agent).complete(ask(tmp_path))
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (2500, 310)
+    assert "got 3 prompt lines" in completion.text
+
+
+async def test_missing_worktree_program_or_agent_is_one_line(tmp_path: Path):
+    no_label = CompletionRequest(system="", messages=(Message("user", "x"),))
+    with pytest.raises(ProviderError, match="no worktree to run in"):
+        await CliProvider("claude", claude_agent()).complete(no_label)
+    missing = CliAgent(("definitely-not-a-real-agent-xyz", "{prompt}"))
+    with pytest.raises(ProviderError, match="command not found: definitely-not-a-real-agent"):
+        await CliProvider("x", missing).complete(ask(tmp_path))
+    with pytest.raises(ProviderError, match=r"^unknown cli agent 'nope'"):
+        make_provider("cli:nope")
+    failing = CliAgent((sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"))
+    with pytest.raises(ProviderError, match=r"exit code 3: boom"):
+        await CliProvider("x", failing).complete(ask(tmp_path))
+
+
+def test_default_agents_and_configured_commands():
+    assert DEFAULT_AGENTS["claude"].argv[:2] == ("claude", "-p")
+    assert "stream-json" in DEFAULT_AGENTS["claude"].argv
+    assert DEFAULT_AGENTS["codex"].argv[:3] == ("codex", "exec", "--json")
+    assert DEFAULT_AGENTS["aider"].argv[:2] == ("aider", "--message")
+    options = ProviderOptions.from_mapping(
+        {"cli": {"mine": {"argv": ["my-agent", "--do", "{prompt}"], "output": "text"}}}
+    )
+    provider = make_provider("cli:mine", options=options)
+    assert isinstance(provider, CliProvider)
+    assert provider.agent.argv == ("my-agent", "--do", "{prompt}")
+    with pytest.raises(ValueError, match=r"\[providers.cli.bad\] argv must be"):
+        ProviderOptions.from_mapping({"cli": {"bad": {"argv": "claude -p"}}})
+
+
+async def test_the_engineer_loop_ends_cleanly_on_a_cli_agents_finish(tmp_path: Path):
+    from agents.roles.engineer import EngineerRole
+    from engine.blueprint import Blueprint, Task
+    from engine.protocols import EngineerJob
+    from gates.sandbox import ProcessSandbox
+
+    blueprint = Blueprint(
+        spec="Say hi",
+        acceptance_criteria=["hello.py prints hi"],
+        tasks=[Task(id="hi", title="Write hello.py", files=["hello.py"])],
+    )
+    job = EngineerJob("run-1", blueprint.tasks[0], blueprint, tmp_path, attempt=1, max_attempts=2)
+    events: list[object] = []
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        role = EngineerRole(CliProvider("claude", claude_agent()), sandbox, context_budget=0)
+        report = await role.work(job, events.append)
+    finally:
+        sandbox.close()
+    assert report.finished and report.summary == "Wrote hello.py printing hi."
+    assert (tmp_path / "hello.py").exists()
+    calls = [e for e in events if type(e).__name__ == "LLMCallFinished"]
+    assert len(calls) == 1 and calls[0].provider == "cli" and calls[0].cache_read_tokens == 900

@@ -1,0 +1,100 @@
+"""``shopfloor doctor`` against loopback servers: OK rows with latency and tokens, FAIL rows
+with a one-line reason, exit 1 when anything fails, and never a key on screen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from provider_loopback import LoopbackServer
+from provider_wires import CANARY, WIRES
+
+from tui.cli import main
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+def run_doctor(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["doctor", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_doctor_checks_every_provider_family_on_its_loopback_server(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    for wire in WIRES.values():
+        for name, value in wire.env(server.url).items():
+            monkeypatch.setenv(name, value)
+    specs = [WIRES[n].spec(server.url) for n in ("anthropic", "gemini", "openai")]
+    # Replies are shaped per API, so each family is checked with its own wire, one at a time.
+    outputs = []
+    for name, spec in zip(("anthropic", "gemini", "openai"), specs, strict=True):
+        server.replies.clear()
+        server.queue(WIRES[name].text("OK"))
+        code, out = run_doctor(["--model", spec, "--timeout", "5"], capsys)
+        assert code == 0, out
+        outputs.append(out)
+    for name, out in zip(("anthropic", "gemini", "openai"), outputs, strict=True):
+        assert out.startswith("OK") and f"provider={name}" in out and "FAIL" not in out
+        assert "tokens=19/5" in out  # in (incl. cache reads) / out
+        assert "replied 'OK'" in out
+        assert "sandbox: " in out
+        assert CANARY not in out
+    assert any(seen.path.endswith(":generateContent") for seen in server.seen)
+
+
+def test_doctor_fails_clearly_on_a_bad_spec_a_missing_key_and_a_dead_server(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", CANARY)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url)
+    server.queue(WIRES["gemini"].error(403, f"API key {CANARY} not valid"))
+    code, out = run_doctor(
+        [
+            "--model",
+            "mistral:large",
+            "--model",
+            "anthropic:claude-sonnet-4-6",
+            "--model",
+            "gemini:gemini-2.5-pro",
+            "--model",
+            "openai:qwen@http://127.0.0.1:9/v1",
+            "--timeout",
+            "2",
+        ],
+        capsys,
+    )
+    assert code == 1
+    assert out.count("FAIL") == 4
+    assert "bad model spec 'mistral:large'" in out
+    assert "ANTHROPIC_API_KEY" in out
+    assert "HTTP 403" in out
+    assert "connection failed" in out
+    assert "0 of 4 model(s) OK" in out
+    assert CANARY not in out
+
+
+def test_doctor_reads_the_models_of_a_config_file_and_checks_cli_agents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    config = tmp_path / "shopfloor.toml"
+    config.write_text('[models]\nplanner = "cli:codex"\nengineer = "cli:codex"\n')
+    code, out = run_doctor(["--config", str(config)], capsys)
+    assert code == 1
+    assert "cli:codex" in out and "roles=planner,engineer" in out
+    assert "command not found: codex" in out
+
+    fake = tmp_path / "codex"
+    fake.write_text("#!/bin/sh\necho 'codex-cli 0.99.0'\n")
+    fake.chmod(0o755)
+    code, out = run_doctor(["--config", str(config)], capsys)
+    assert code == 0, out
+    assert "codex-cli 0.99.0" in out and "1 of 1 model(s) OK" in out

@@ -1,0 +1,235 @@
+"""One conformance suite, every network provider: each runs against a loopback server that
+speaks its real wire protocol (Anthropic Messages JSON + SSE, Gemini generateContent +
+streamGenerateContent?alt=sse, OpenAI chat completions + SSE), built through the registry
+exactly as a run builds it (retries, timeouts, keys from the environment)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from provider_loopback import LoopbackServer, Reply
+from provider_wires import CANARY, WIRES
+
+from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall, ToolSpec
+from agents.providers.resilience import RetryingProvider
+from agents.registry import ProviderOptions, close_provider, make_provider
+
+READ = ToolSpec(
+    "read_file",
+    "Read a file.",
+    {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+)
+ASK = CompletionRequest(
+    system="You are terse.", messages=(Message("user", "Say hello."),), max_tokens=64
+)
+
+pytestmark = pytest.mark.parametrize("wire_name", sorted(WIRES))
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def provider(wire_name: str, server: LoopbackServer) -> AsyncIterator[Provider]:
+    wire = WIRES[wire_name]
+    options = ProviderOptions(
+        max_retries=2, timeout_s=0.5, retry_base_delay_s=0.01, env=wire.env(server.url)
+    )
+    built = make_provider(wire.spec(server.url), options=options)
+    yield built
+    await close_provider(built)
+
+
+async def test_a_plain_reply_comes_back_with_usage_and_stop_reason(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(wire.text("Hello there."))
+    completion = await provider.complete(ASK)
+    assert completion.text == "Hello there."
+    assert completion.tool_calls == ()
+    assert completion.stop_reason == "end_turn"
+    assert completion.model == wire.model
+    # One convention everywhere: input excludes the 7 cache-read tokens.
+    assert completion.usage.cache_read_tokens == 7
+    assert completion.usage.input_tokens == 12
+    assert completion.usage.output_tokens == 5
+    sent = server.seen[-1]
+    assert "You are terse." in wire.sent_text(sent.body)
+    assert "Say hello." in wire.sent_text(sent.body)
+    assert wire.sent_key(sent.headers) == CANARY
+    assert provider.family == wire_name and not provider.simulated
+
+
+async def test_a_streamed_reply_reaches_on_text_piece_by_piece(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(wire.stream(["Hel", "lo ", "world."]))
+    pieces: list[str] = []
+    completion = await provider.complete(ASK, pieces.append)
+    assert pieces == ["Hel", "lo ", "world."]
+    assert completion.text == "Hello world."
+    assert completion.stop_reason == "end_turn"
+    assert completion.usage.output_tokens == 5
+    assert "text/event-stream" not in (server.seen[-1].headers.get("content-type") or "")
+
+
+async def test_a_tool_use_round_trip_keeps_the_call_id(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    request = CompletionRequest(
+        system="Use tools.", messages=(Message("user", "What is in a.py?"),), tools=(READ,)
+    )
+    server.queue(wire.tool_call("call_a1", "read_file", {"path": "a.py"}))
+    first = await provider.complete(request)
+    assert first.stop_reason == "tool_use"
+    assert [(c.name, c.arguments) for c in first.tool_calls] == [("read_file", {"path": "a.py"})]
+    call = first.tool_calls[0]
+    assert call.id == "call_a1"
+
+    server.queue(wire.text("a.py prints hi."))
+    follow_up = CompletionRequest(
+        system="Use tools.",
+        messages=(
+            *request.messages,
+            Message("assistant", first.text, first.tool_calls),
+            Message("tool", "print('hi')", tool_call_id=call.id),
+        ),
+        tools=(READ,),
+    )
+    second = await provider.complete(follow_up)
+    assert second.text == "a.py prints hi."
+    assert wire.sent_tool_result(server.seen[-1].body) == ("call_a1", "print('hi')")
+
+
+async def test_429_is_retried_after_the_servers_retry_after(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(wire.error(429, "slow down", retry_after="0.2"), wire.text("Made it."))
+    completion = await provider.complete(ASK)
+    assert completion.text == "Made it."
+    assert len(server.seen) == 2
+    assert isinstance(provider, RetryingProvider)
+    assert provider.delays[0] >= 0.2
+
+
+async def test_a_retry_after_beyond_the_limit_fails_at_once(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(wire.error(429, "quota exhausted", retry_after="3600"))
+    with pytest.raises(ProviderError, match=r"HTTP 429 .*3600s, over the 120s limit") as caught:
+        await provider.complete(ASK)
+    assert len(server.seen) == 1
+    assert "\n" not in str(caught.value)
+
+
+async def test_overload_and_5xx_are_retried_then_succeed(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(
+        wire.error(wire.overload_status, "overloaded"),
+        wire.error(500, "internal"),
+        wire.text("Back."),
+    )
+    completion = await provider.complete(ASK)
+    assert completion.text == "Back."
+    assert len(server.seen) == 3
+
+
+async def test_5xx_that_persists_is_one_line_naming_the_attempts(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(*(wire.error(500, "internal trouble") for _ in range(3)))
+    with pytest.raises(ProviderError) as caught:
+        await provider.complete(ASK)
+    message = str(caught.value)
+    assert "HTTP 500" in message and "gave up after 3 attempts" in message
+    assert "\n" not in message
+
+
+async def test_a_timeout_is_retried_then_reported(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    slow = wire.text("too late")
+    slow.delay_s = 1.5
+    server.queue(slow, wire.text("In time."))
+    completion = await provider.complete(ASK)
+    assert completion.text == "In time."
+
+    server.queue(*(Reply(json_body={}, delay_s=1.5) for _ in range(3)))
+    with pytest.raises(ProviderError, match=r"timed out \(gave up after 3 attempts"):
+        await provider.complete(ASK)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Reply(raw=b"{not json", headers={"content-type": "application/json"}),
+        Reply(json_body={"unexpected": True}),
+    ],
+)
+async def test_a_malformed_body_is_a_clear_error_not_retried(
+    wire_name: str, server: LoopbackServer, provider: Provider, bad: Reply
+):
+    server.queue(bad)
+    with pytest.raises(ProviderError, match="malformed response") as caught:
+        await provider.complete(ASK)
+    assert "\n" not in str(caught.value)
+    assert len(server.seen) == 1
+
+
+async def test_a_malformed_stream_is_a_clear_error(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    server.queue(Reply(sse=["event: message_start\ndata: {garbage\n\n"]))
+    with pytest.raises(ProviderError, match=r"malformed|bad stream|parse") as caught:
+        await provider.complete(ASK, lambda _t: None)
+    assert "\n" not in str(caught.value)
+
+
+async def test_the_key_never_appears_in_an_error_even_when_the_server_echoes_it(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(wire.error(401, f"invalid api key {CANARY}"))
+    with pytest.raises(ProviderError) as caught:
+        await provider.complete(ASK)
+    message = str(caught.value)
+    assert "HTTP 401" in message and CANARY not in message and "***" in message
+    assert CANARY not in provider.spec and CANARY not in repr(caught.value)
+    assert len(server.seen) == 1  # 401 is not worth a retry
+
+
+async def test_assistant_turns_with_calls_and_errors_go_back_in_the_wire_format(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    wire = WIRES[wire_name]
+    server.queue(wire.text("ok"))
+    calls = (ToolCall("call_b2", "read_file", {"path": "missing.py"}),)
+    request = CompletionRequest(
+        system="s",
+        messages=(
+            Message("user", "go"),
+            Message("assistant", "", calls),
+            Message("tool", "no such file: missing.py", tool_call_id="call_b2", is_error=True),
+            Message("user", "try again"),
+        ),
+        tools=(READ,),
+    )
+    assert (await provider.complete(request)).text == "ok"
+    body = server.seen[-1].body
+    assert "try again" in wire.sent_text(body)
+    if wire_name != "gemini":  # gemini replays an unknown call by name; ids are optional there
+        call_id, content = wire.sent_tool_result(body)
+        assert call_id == "call_b2" and "no such file" in str(content)

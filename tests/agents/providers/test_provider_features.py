@@ -1,0 +1,311 @@
+"""What each provider does beyond the shared suite: Anthropic's prompt caching and forced
+schema tool, Gemini's thought signatures and JSON mode, the OpenAI-compatible provider's
+streamed tool calls and its text fallback for models without tool support."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+
+import pytest
+from provider_loopback import LoopbackServer, Reply
+from provider_wires import CANARY, WIRES
+
+from agents.provider import CompletionRequest, Message, ToolSpec
+from agents.providers.anthropic import AnthropicProvider
+from agents.providers.gemini import GeminiProvider
+from agents.providers.openai_compat import OpenAICompatProvider
+from agents.toolbelt import TOOL_SPECS
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"score": {"type": "integer"}, "why": {"type": "string"}},
+    "required": ["score", "why"],
+}
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+def conversation() -> tuple[Message, ...]:
+    return (
+        Message("user", "Task: the repo map and the spec."),
+        Message("assistant", "", ()),
+        Message("user", "continue"),
+    )
+
+
+# -- anthropic -------------------------------------------------------------------------------
+
+
+async def test_anthropic_marks_the_stable_prefix_for_caching(server: LoopbackServer):
+    provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
+    server.queue(WIRES["anthropic"].text("ok"))
+    completion = await provider.complete(
+        CompletionRequest(system="You are careful.", messages=conversation(), tools=TOOL_SPECS)
+    )
+    await provider.aclose()
+    body = server.seen[-1].body
+    assert body["system"] == [
+        {"type": "text", "text": "You are careful.", "cache_control": {"type": "ephemeral"}}
+    ]
+    first, last = body["messages"][0], body["messages"][-1]
+    assert first["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert last["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert "cache_control" not in json.dumps(body["messages"][1])
+    assert [t["name"] for t in body["tools"]] == [t.name for t in TOOL_SPECS]
+    assert (completion.usage.cache_read_tokens, completion.usage.cache_write_tokens) == (7, 3)
+
+
+async def test_anthropic_answers_a_schema_through_a_forced_tool(server: LoopbackServer):
+    provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
+    answer = {"score": 8, "why": "clear"}
+    reply = WIRES["anthropic"].tool_call("toolu_9", "respond", answer)
+    server.queue(reply)
+    completion = await provider.complete(
+        CompletionRequest(
+            system="Score it.", messages=(Message("user", "x"),), response_schema=SCHEMA
+        )
+    )
+    await provider.aclose()
+    body = server.seen[-1].body
+    assert body["tool_choice"] == {"type": "tool", "name": "respond"}
+    assert body["tools"][0]["input_schema"] == SCHEMA
+    assert json.loads(completion.text) == answer
+    assert completion.tool_calls == () and completion.stop_reason == "end_turn"
+
+
+async def test_anthropic_deprecated_models_stream_without_raising_the_sdk_warning(
+    server: LoopbackServer,
+):
+    provider = AnthropicProvider("claude-sonnet-4-5", api_key=CANARY, base_url=server.url)
+    assert provider.deprecation is not None
+    server.queue(WIRES["anthropic"].stream(["fine"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        completion = await provider.complete(
+            CompletionRequest(system="", messages=(Message("user", "x"),))
+        )
+    await provider.aclose()
+    assert completion.text == "fine"
+
+
+# -- gemini ----------------------------------------------------------------------------------
+
+
+async def test_gemini_replays_the_thought_signature_of_a_function_call(server: LoopbackServer):
+    provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    wire = WIRES["gemini"]
+    read = TOOL_SPECS[1]
+    server.queue(wire.tool_call("fc_1", "read_file", {"path": "a.py"}), wire.text("done"))
+    request = CompletionRequest(system="s", messages=(Message("user", "read"),), tools=(read,))
+    first = await provider.complete(request)
+    await provider.complete(
+        CompletionRequest(
+            system="s",
+            messages=(
+                *request.messages,
+                Message("assistant", first.text, first.tool_calls),
+                Message("tool", "print(1)", tool_call_id="fc_1"),
+            ),
+            tools=(read,),
+        )
+    )
+    await provider.aclose()
+    declared = server.seen[0].body["tools"][0]["functionDeclarations"][0]
+    assert declared["name"] == "read_file"
+    replayed = server.seen[1].body["contents"][1]
+    assert replayed["role"] == "model"
+    call_part = next(p for p in replayed["parts"] if "functionCall" in p)
+    assert call_part["thoughtSignature"] == "c2lnLTE="
+    result = server.seen[1].body["contents"][2]["parts"][0]["functionResponse"]
+    assert result == {"id": "fc_1", "name": "read_file", "response": {"output": "print(1)"}}
+
+
+async def test_gemini_uses_json_mode_for_a_response_schema(server: LoopbackServer):
+    provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    server.queue(WIRES["gemini"].text('{"score": 7, "why": "ok"}'))
+    completion = await provider.complete(
+        CompletionRequest(system="Score.", messages=(Message("user", "x"),), response_schema=SCHEMA)
+    )
+    await provider.aclose()
+    config = server.seen[-1].body["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseJsonSchema"] == SCHEMA
+    assert json.loads(completion.text) == {"score": 7, "why": "ok"}
+
+
+# -- openai-compatible -----------------------------------------------------------------------
+
+
+def _sse(chunks: list[dict[str, object]]) -> Reply:
+    return Reply(sse=[f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"])
+
+
+async def test_openai_streamed_tool_call_deltas_are_assembled(server: LoopbackServer):
+    provider = OpenAICompatProvider("qwen", base_url=f"{server.url}/v1")
+    call = {
+        "index": 0,
+        "id": "call_7",
+        "type": "function",
+        "function": {"name": "read_file", "arguments": ""},
+    }
+    server.queue(
+        _sse(
+            [
+                {"choices": [{"index": 0, "delta": {"content": "Let me look."}}]},
+                {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [{"index": 0, "function": {"arguments": '{"pa'}}]
+                            },
+                        }
+                    ]
+                },
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [
+                                    {"index": 0, "function": {"arguments": 'th": "a.py"}'}}
+                                ]
+                            },
+                        }
+                    ]
+                },
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+                {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 9}},
+            ]
+        )
+    )
+    said: list[str] = []
+    completion = await provider.complete(
+        CompletionRequest(system="s", messages=(Message("user", "go"),), tools=TOOL_SPECS),
+        said.append,
+    )
+    await provider.aclose()
+    assert said == ["Let me look."]
+    assert [(c.id, c.name, c.arguments) for c in completion.tool_calls] == [
+        ("call_7", "read_file", {"path": "a.py"})
+    ]
+    assert completion.stop_reason == "tool_use"
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (30, 9)
+    body = server.seen[-1].body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert server.seen[-1].path == "/v1/chat/completions"
+
+
+SEARCH_REPLACE_REPLY = """I'll fix the greeting.
+
+app.py
+```python
+<<<<<<< SEARCH
+print("helo")
+=======
+print("hello")
+>>>>>>> REPLACE
+```
+
+tests/test_new.py
+<<<<<<< SEARCH
+=======
+def test_it():
+    assert True
+>>>>>>> REPLACE
+
+```json
+{"tool": "run_tests", "arguments": {"args": ["-x"]}}
+```
+"""
+
+
+async def test_openai_falls_back_to_the_text_edit_format_when_tools_are_refused(
+    server: LoopbackServer,
+):
+    provider = OpenAICompatProvider("tiny-model", base_url=f"{server.url}/v1")
+    wire = WIRES["openai"]
+    server.queue(
+        wire.error(
+            400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser'
+        ),
+        wire.text(SEARCH_REPLACE_REPLY),
+        wire.text("All done."),
+    )
+    request = CompletionRequest(
+        system="Be careful.", messages=(Message("user", "fix app.py"),), tools=TOOL_SPECS
+    )
+    completion = await provider.complete(request)
+    assert provider.tools_mode == "text"
+    assert [(c.name, c.arguments) for c in completion.tool_calls] == [
+        ("edit_file", {"path": "app.py", "search": 'print("helo")', "replace": 'print("hello")'}),
+        (
+            "write_file",
+            {"path": "tests/test_new.py", "content": "def test_it():\n    assert True\n"},
+        ),
+        ("run_tests", {"args": ["-x"]}),
+    ]
+    assert completion.stop_reason == "tool_use"
+    retry_body = server.seen[1].body
+    assert "tools" not in retry_body
+    assert "<<<<<<< SEARCH" in retry_body["messages"][0]["content"]
+    assert "- edit_file:" in retry_body["messages"][0]["content"]
+
+    # The next turn sends the results back as text; the model's own reply stays verbatim.
+    follow = CompletionRequest(
+        system="Be careful.",
+        messages=(
+            *request.messages,
+            Message("assistant", completion.text, completion.tool_calls),
+            *(Message("tool", f"ok {c.name}", tool_call_id=c.id) for c in completion.tool_calls),
+        ),
+        tools=TOOL_SPECS,
+    )
+    final = await provider.complete(follow)
+    await provider.aclose()
+    assert final.text == "All done." and final.tool_calls == ()
+    sent = server.seen[2].body["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[2]["content"] == SEARCH_REPLACE_REPLY
+    assert "[edit_file result]\nok edit_file" in sent[3]["content"]
+    assert "[run_tests result]\nok run_tests" in sent[3]["content"]
+
+
+async def test_openai_text_mode_by_configuration_parses_a_bare_json_action(server: LoopbackServer):
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1", tools_mode="text")
+    server.queue(WIRES["openai"].text('{"tool": "finish", "arguments": {"summary": "done"}}'))
+    finish = ToolSpec(
+        "finish", "End.", {"type": "object", "properties": {"summary": {"type": "string"}}}
+    )
+    completion = await provider.complete(
+        CompletionRequest(system="", messages=(Message("user", "x"),), tools=(finish,))
+    )
+    await provider.aclose()
+    assert [(c.name, c.arguments) for c in completion.tool_calls] == [
+        ("finish", {"summary": "done"})
+    ]
+    assert len(server.seen) == 1 and "tools" not in server.seen[0].body
+
+
+async def test_openai_schema_uses_response_format_and_drops_it_when_refused(server: LoopbackServer):
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    wire = WIRES["openai"]
+    server.queue(
+        wire.error(400, "response_format json_schema is not supported"),
+        wire.text('{"score": 1, "why": "x"}'),
+    )
+    completion = await provider.complete(
+        CompletionRequest(system="Score.", messages=(Message("user", "x"),), response_schema=SCHEMA)
+    )
+    await provider.aclose()
+    assert server.seen[0].body["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert "response_format" not in server.seen[1].body
+    assert json.dumps(SCHEMA) in server.seen[1].body["messages"][0]["content"]
+    assert json.loads(completion.text)["score"] == 1

@@ -1,0 +1,183 @@
+"""Retry policy, fallback chains, concurrency and tokens-per-minute limits, and the registry's
+key handling — without a network."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+import pytest
+
+from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
+from agents.providers.limits import LimitedProvider, Limiter, LimiterPool, Limits
+from agents.providers.resilience import (
+    FallbackProvider,
+    RetryingProvider,
+    RetryPolicy,
+    TransientProviderError,
+)
+from agents.registry import AVAILABLE_FAMILIES, ProviderOptions, make_provider
+
+ASK = CompletionRequest(system="s", messages=(Message("user", "x" * 400),), max_tokens=100)
+
+
+class Scripted:
+    """A provider that fails or answers as scripted, and counts concurrent calls."""
+
+    family = "openai"
+    model = "scripted"
+    simulated = False
+
+    def __init__(self, name: str, outcomes: list[Exception | str], pause: float = 0.0) -> None:
+        self.spec = f"openai:{name}@http://x"
+        self.outcomes = outcomes
+        self.pause = pause
+        self.calls = 0
+        self.active = 0
+        self.peak = 0
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        self.calls += 1
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.pause)
+            outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        finally:
+            self.active -= 1
+        if isinstance(outcome, Exception):
+            raise outcome
+        return Completion(outcome, usage=Usage(input_tokens=100, output_tokens=10), model=self.spec)
+
+
+def test_full_jitter_backoff_is_bounded_and_honours_retry_after():
+    policy = RetryPolicy(max_retries=5, base_delay_s=1.0, max_delay_s=8.0)
+    rng = random.Random(7)
+    for retry in range(6):
+        delays = [policy.delay(retry, None, rng) for _ in range(200)]
+        ceiling = min(8.0, 2.0**retry)
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.8  # full jitter spans the whole window
+    assert policy.delay(0, 5.0, rng) >= 5.0
+
+
+async def test_retries_stop_at_the_bound_and_permanent_errors_are_not_retried():
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    flaky = Scripted("a", [TransientProviderError("HTTP 503 busy")] * 2 + ["fine"])
+    provider = RetryingProvider(flaky, RetryPolicy(max_retries=2, base_delay_s=0.1), sleep=sleep)
+    assert (await provider.complete(ASK)).text == "fine"
+    assert flaky.calls == 3 and len(slept) == 2
+
+    broken = Scripted("b", [ProviderError("HTTP 401 bad key")])
+    provider = RetryingProvider(broken, RetryPolicy(max_retries=3), sleep=sleep)
+    with pytest.raises(ProviderError, match=r"^HTTP 401 bad key$"):
+        await provider.complete(ASK)
+    assert broken.calls == 1
+
+
+async def test_a_hanging_attempt_is_cut_by_the_attempt_timeout():
+    stuck = Scripted("c", [], pause=5.0)
+    provider = RetryingProvider(
+        stuck, RetryPolicy(max_retries=1, base_delay_s=0.0), attempt_timeout_s=0.05
+    )
+    with pytest.raises(ProviderError, match=r"no answer within 0.05s \(gave up after 2 attempts"):
+        await provider.complete(ASK)
+
+
+async def test_a_fallback_chain_moves_on_and_reports_who_answered():
+    local = Scripted("vllm", [ProviderError("connection refused")])
+    remote = Scripted("gemini", ["from the fallback"])
+    chain = FallbackProvider([local, remote])
+    completion = await chain.complete(ASK)
+    assert completion.text == "from the fallback"
+    assert chain.last_used is remote and chain.family == "openai"
+    assert chain.failures == ["openai:vllm@http://x: connection refused"]
+    assert chain.spec == "openai:vllm@http://x | openai:gemini@http://x"
+
+    dead = FallbackProvider(
+        [Scripted("p", [ProviderError("down")]), Scripted("q", [ProviderError("also down")])]
+    )
+    with pytest.raises(
+        ProviderError, match=r"^every model in the chain failed — .*down; .*also down$"
+    ):
+        await dead.complete(ASK)
+
+
+async def test_concurrency_is_capped_per_endpoint_across_providers():
+    inner = Scripted("shared", [], pause=0.02)
+    pool = LimiterPool()
+    limiter = pool.get("openai:shared", Limits(max_concurrency=2))
+    assert pool.get("openai:shared", Limits(max_concurrency=9)) is limiter
+    agents = [LimitedProvider(inner, limiter) for _ in range(6)]
+    await asyncio.gather(*(a.complete(ASK) for a in agents))
+    assert inner.calls == 6 and inner.peak == 2 and limiter.peak_in_flight == 2
+
+
+async def test_tokens_per_minute_make_calls_wait_for_the_bucket_to_refill():
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    limiter = Limiter(Limits(tokens_per_minute=600), clock=lambda: now[0], sleep=sleep)
+    provider = LimitedProvider(Scripted("tpm", []), limiter)
+    await provider.complete(ASK)  # ~200 estimated tokens; settles to 110 real ones
+    await provider.complete(ASK)
+    assert waits == []
+    for _ in range(5):
+        await provider.complete(ASK)
+    assert waits and sum(waits) == pytest.approx(limiter.waited_s)
+    assert now[0] > 0  # time had to pass: 7 calls of ~110 tokens exceed 600 a minute
+
+
+def test_every_family_is_available_and_keys_come_from_the_environment():
+    assert set(AVAILABLE_FAMILIES) == {"anthropic", "gemini", "openai", "cli", "sim"}
+    empty = ProviderOptions(env={})
+    with pytest.raises(
+        ProviderError,
+        match=r"^the anthropic provider needs an API key: set ANTHROPIC_API_KEY in the env",
+    ):
+        make_provider("anthropic:claude-sonnet-4-6", options=empty)
+    with pytest.raises(ProviderError, match=r"set GEMINI_API_KEY or GOOGLE_API_KEY"):
+        make_provider("gemini:gemini-2.5-pro", options=empty)
+    with pytest.raises(ProviderError, match=r"^openai spec needs a base URL"):
+        make_provider("openai:qwen", options=empty)
+    local = make_provider("openai:qwen@http://127.0.0.1:9/v1", options=empty)
+    assert local.spec == "openai:qwen@http://127.0.0.1:9/v1" and local.family == "openai"
+    google = make_provider(
+        "gemini:gemini-2.5-flash", options=ProviderOptions(env={"GOOGLE_API_KEY": "k"})
+    )
+    assert google.spec == "gemini:gemini-2.5-flash"
+
+
+def test_a_chain_spec_builds_a_fallback_and_limits_come_from_options():
+    options = ProviderOptions.from_mapping(
+        {
+            "max_retries": 1,
+            "limits": {"openai:qwen@http://127.0.0.1:9/v1": {"max_concurrency": 4}},
+        }
+    )
+    chain = make_provider(
+        "openai:qwen@http://127.0.0.1:9/v1 | gemini:gemini-2.5-pro",
+        options=ProviderOptions(
+            max_retries=options.max_retries, limits=options.limits, env={"GEMINI_API_KEY": "k"}
+        ),
+    )
+    assert isinstance(chain, FallbackProvider)
+    first = chain.providers[0]
+    assert isinstance(first, RetryingProvider) and first.policy.max_retries == 1
+    assert isinstance(first.inner, LimitedProvider)
+    assert first.inner.limiter.limits == Limits(max_concurrency=4)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) in \[providers\]: \['retries'\]"):
+        ProviderOptions.from_mapping({"retries": 2})
+    with pytest.raises(ValueError, match=r"\[providers\] max_retries must be a whole number"):
+        ProviderOptions.from_mapping({"max_retries": "3"})

@@ -1,0 +1,83 @@
+"""Fakes the role tests share: a scripted provider, an event collector, a recording sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from agents.provider import Completion, CompletionRequest, ToolCall, Usage
+from engine.events import EventBase
+from engine.protocols import CommandResult
+
+
+@dataclass
+class Reply:
+    """One scripted model turn: text and tool calls."""
+
+    text: str = ""
+    calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass
+class ScriptedProvider:
+    """Answers with the given replies in turn (str or Reply) and keeps every request."""
+
+    replies: list[str | Reply]
+    family: str = "fake"
+    model: str = "fake-1"
+    simulated: bool = False
+    usage: Usage = field(default_factory=lambda: Usage(input_tokens=1000, output_tokens=100))
+    requests: list[CompletionRequest] = field(default_factory=list)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.family}:{self.model}"
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        self.requests.append(request)
+        reply = self.replies[min(len(self.requests), len(self.replies)) - 1]
+        if isinstance(reply, str):
+            reply = Reply(reply)
+        return Completion(
+            text=reply.text,
+            tool_calls=reply.calls,
+            usage=self.usage,
+            stop_reason="tool_use" if reply.calls else "end_turn",
+            model=self.model,
+        )
+
+
+def collector() -> tuple[list[EventBase], Callable[[EventBase], None]]:
+    events: list[EventBase] = []
+    return events, events.append
+
+
+T = TypeVar("T")
+
+
+def of(events: Sequence[EventBase], kind: type[T]) -> list[T]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+@dataclass
+class RecordingSandbox:
+    """Runs nothing; answers every command with ``output`` and records it."""
+
+    output: str = "3 passed in 0.01s"
+    returncode: int = 0
+    calls: list[tuple[tuple[str, ...], Path]] = field(default_factory=list)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        *,
+        timeout_s: float = 300.0,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        self.calls.append((tuple(argv), cwd))
+        return CommandResult(tuple(argv), self.returncode, self.output, 0.01)

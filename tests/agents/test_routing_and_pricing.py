@@ -1,0 +1,94 @@
+"""Model routing (defaults from keys, the cross-family rule) and per-call pricing."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.pricing import DEFAULT_PRICES, Price, PriceTable, parse_price_overrides
+from agents.provider import Usage
+from agents.routing import SINGLE_ROLES, RoutingError, default_models, family_of, route
+
+BOTH = {"ANTHROPIC_API_KEY": "a", "GEMINI_API_KEY": "g"}
+
+
+def test_no_key_means_the_sim_everywhere_with_a_loud_warning():
+    routing = route({}, {})
+    assert set(routing.models.values()) == {"sim:"} and routing.reviewers == ("sim:",) * 3
+    assert len(routing.warnings) == 2
+    assert all(w.startswith("WARNING: only one model family (sim)") for w in routing.warnings)
+
+
+def test_both_keys_put_every_review_on_another_family():
+    routing = route({}, BOTH)
+    assert routing.spec("planner") == "anthropic:claude-sonnet-4-6"
+    assert routing.spec("engineer") == "anthropic:claude-sonnet-4-6"
+    assert {family_of(s) for s in routing.reviewers} == {"gemini"}
+    assert routing.spec("task_reviewer") == "gemini:gemini-2.5-pro"
+    assert routing.warnings == ()
+    assert routing.as_dict()["reviewer-2"] == "gemini:gemini-2.5-flash"
+
+
+def test_one_key_runs_on_that_family_and_warns():
+    routing = route({}, {"GOOGLE_API_KEY": "g"})
+    assert {family_of(s) for s in routing.models.values()} == {"gemini"}
+    assert len(routing.warnings) == 2
+    assert default_models({"ANTHROPIC_API_KEY": "k"})["reviewers"][0].startswith("anthropic:")
+
+
+def test_a_reviewer_on_the_authors_family_is_refused_when_another_exists():
+    with pytest.raises(RoutingError, match=r"reviewers 'anthropic:claude-haiku-4-5' is on the"):
+        route({"reviewers": ["gemini:gemini-2.5-pro", "anthropic:claude-haiku-4-5"]}, BOTH)
+    with pytest.raises(RoutingError, match=r"task_reviewer .* on the engineer's family"):
+        route({"task_reviewer": "anthropic:claude-opus-4-1"}, BOTH)
+
+
+def test_config_overrides_the_defaults_and_bad_input_is_one_line():
+    routing = route({"engineer": "openai:qwen2.5-coder@http://127.0.0.1:8000/v1"}, BOTH)
+    assert routing.spec("engineer").startswith("openai:")
+    assert routing.spec("task_reviewer") == "gemini:gemini-2.5-pro"
+    with pytest.raises(RoutingError, match="unknown role"):
+        route({"designer": "sim:"}, {})
+    with pytest.raises(RoutingError, match="bad model spec 'gpt4'"):
+        route({"planner": "gpt4"}, {})
+    with pytest.raises(RoutingError, match="takes one model spec"):
+        route({"judge": ["sim:", "sim:"]}, {})
+    assert set(SINGLE_ROLES) >= {"planner", "critic", "verifier", "judge"}
+
+
+def test_pricing_math_includes_cache_reads_and_writes():
+    usage = Usage(
+        input_tokens=200_000,
+        output_tokens=50_000,
+        cache_read_tokens=1_000_000,
+        cache_write_tokens=100_000,
+    )
+    cost = DEFAULT_PRICES.cost("anthropic", "claude-sonnet-4-5", usage)
+    # 0.2 * 3 + 0.05 * 15 + 1.0 * 0.30 + 0.1 * 3.75
+    assert cost.priced and cost.usd == pytest.approx(0.6 + 0.75 + 0.30 + 0.375)
+
+
+def test_dated_models_match_their_entry_and_unknown_models_are_unpriced():
+    usage = Usage(input_tokens=1_000_000)
+    assert DEFAULT_PRICES.cost("gemini", "gemini-2.5-pro-preview-05", usage).usd == 1.25
+    unknown = DEFAULT_PRICES.cost("openai", "qwen2.5-coder@http://x/v1", usage)
+    assert (unknown.usd, unknown.priced, unknown.key) == (0.0, False, "openai:qwen2.5-coder")
+    assert DEFAULT_PRICES.cost("sim", "sim-inventory", usage).usd == 0.0
+    assert DEFAULT_PRICES.cost("anthropic", "claude-sonnet-4-5", usage, simulated=True).usd == 0
+
+
+def test_config_overrides_prices_and_refuses_bad_entries():
+    overrides = parse_price_overrides(
+        {"openai:qwen2.5-coder@http://x/v1": {"input": 0.1, "output": 0.2}}, "shopfloor.toml"
+    )
+    table = PriceTable().with_overrides(overrides)
+    assert table.cost("openai", "qwen2.5-coder", Usage(output_tokens=10_000_000)).usd == 2.0
+    assert table.lookup("anthropic", "claude-sonnet-4-5") == Price(3.0, 15.0, 0.30, 3.75)
+    for bad, message in [
+        ({"qwen": {"input": 1, "output": 1}}, "must be a model spec"),
+        ({"a:b": {"input": 1}}, "needs at least input and output"),
+        ({"a:b": {"input": 1, "output": "x"}}, "output must be a number"),
+        ({"a:b": {"input": 1, "output": 1, "tip": 2}}, "unknown key"),
+        ({"a:b": {"input": -1, "output": 1}}, "must not be negative"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_price_overrides(bad, "f.toml")

@@ -1,0 +1,546 @@
+"""The sim provider, the playbook, the registry, and the planner and engineer roles on top."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.playbook import (
+    AttemptScript,
+    Playbook,
+    PlaybookError,
+    SimTiming,
+    TaskScript,
+    ToolCallScript,
+    Turn,
+)
+from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
+from agents.registry import ModelSpec, make_provider
+from agents.roles.engineer import EngineerRole, build_prompt
+from agents.roles.planner import PlannerRole
+from agents.sim import SimProvider
+from engine.blueprint import Blueprint, Task
+from engine.dag import PlanError
+from engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    EventBase,
+    LLMCallFinished,
+)
+from engine.protocols import CommandResult, EngineerJob, PlanRequest
+
+FAST = SimTiming(median_s=0.001, sigma=0.1, seed=3)
+
+BLUEPRINT = Blueprint(
+    spec="A greeting library",
+    acceptance_criteria=["greet('x') == 'hello x'"],
+    tasks=[
+        Task(id="greet", title="Write greet()", files=["greet.py", "tests/test_greet.py"]),
+        Task(id="cli", title="Add a CLI", depends_on=["greet"], files=["cli.py"]),
+    ],
+)
+
+TEST_FILE = "from greet import greet\n\ndef test_greet():\n    assert greet('x') == 'hello x'\n"
+CODE_FILE = "def greet(name):\n    return f'hello {name}'\n"
+
+
+def write(path: str, content: str) -> ToolCallScript:
+    return ToolCallScript(tool="write_file", args={"path": path, "content": content})
+
+
+def greet_script() -> TaskScript:
+    return TaskScript(
+        attempts=[
+            AttemptScript(
+                turns=[
+                    Turn(
+                        say="Tests first.",
+                        calls=[
+                            write("tests/test_greet.py", TEST_FILE),
+                            ToolCallScript(tool="run_tests"),
+                        ],
+                    ),
+                    Turn(
+                        say="Now the code.",
+                        calls=[
+                            write("greet.py", CODE_FILE),
+                            ToolCallScript(tool="run_tests", args={"args": ["-x"]}),
+                        ],
+                    ),
+                    Turn(
+                        say="Green.",
+                        calls=[
+                            ToolCallScript(tool="finish", args={"summary": "greet() with a test"})
+                        ],
+                    ),
+                ]
+            ),
+            AttemptScript(
+                expect_in_prompt=["AssertionError: 'hi x' != 'hello x'"],
+                turns=[
+                    Turn(say="Fixing the greeting.", calls=[write("greet.py", CODE_FILE)]),
+                    Turn(
+                        calls=[
+                            ToolCallScript(tool="finish", args={"summary": "fixed the greeting"})
+                        ]
+                    ),
+                ],
+            ),
+        ]
+    )
+
+
+def playbook(timing: SimTiming = FAST) -> Playbook:
+    return Playbook(
+        name="greet",
+        timing=timing,
+        blueprint=BLUEPRINT,
+        engineer={
+            "greet": greet_script(),
+            "cli": TaskScript(attempts=[AttemptScript(turns=[Turn(say="I will just talk.")])]),
+        },
+    )
+
+
+@dataclass
+class FakeSandbox:
+    calls: list[tuple[tuple[str, ...], Path]] = field(default_factory=list)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        *,
+        timeout_s: float = 300.0,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        self.calls.append((tuple(argv), cwd))
+        return CommandResult(tuple(argv), 0, "1 passed", 0.01)
+
+
+@dataclass
+class ScriptedProvider:
+    """A provider that answers with the given replies in turn and keeps every request."""
+
+    replies: list[str]
+    requests: list[CompletionRequest] = field(default_factory=list)
+    family: str = "fake"
+    model: str = "fake-1"
+    simulated: bool = False
+    spec: str = "fake:fake-1"
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        self.requests.append(request)
+        text = self.replies[len(self.requests) - 1]
+        return Completion(
+            text=text, usage=Usage(input_tokens=100, output_tokens=10), model=self.model
+        )
+
+
+def collector() -> tuple[list[EventBase], Callable[[EventBase], None]]:
+    events: list[EventBase] = []
+    return events, events.append
+
+
+def of(events: list[EventBase], kind: type) -> list:
+    return [e for e in events if isinstance(e, kind)]
+
+
+PLAN_REQUEST = PlanRequest(
+    request="Build a greeting library", repo_files=["README.md", "setup.cfg"]
+)
+
+
+# -- planner ---------------------------------------------------------------------------------------
+
+
+async def test_the_planner_on_the_sim_returns_the_playbook_blueprint_and_reports_itself():
+    events, emit = collector()
+    blueprint = await PlannerRole(SimProvider(playbook(), speed=1000)).plan(PLAN_REQUEST, emit)
+    assert blueprint == BLUEPRINT
+    assert [type(e) for e in events] == [AgentStarted, LLMCallFinished, AgentOutput, AgentFinished]
+    started, call, said, finished = events
+    assert (started.agent_id, started.role, started.model, started.simulated) == (
+        "planner",
+        "planner",
+        "sim:greet",
+        True,
+    )
+    assert (call.provider, call.model, call.simulated) == ("sim", "sim-greet", True)
+    assert call.input_tokens > 100 and call.output_tokens > 50  # the prompt and the JSON reply
+    assert said.text == "blueprint: 2 tasks, critical path 2 deep"
+    assert (finished.ok, finished.summary) == (True, "2 tasks")
+
+
+CYCLIC = json.dumps(
+    {
+        "spec": "s",
+        "tasks": [
+            {"id": "a", "title": "A", "depends_on": ["b"]},
+            {"id": "b", "title": "B", "depends_on": ["a"]},
+        ],
+    }
+)
+
+
+async def test_the_planner_re_asks_quoting_the_error_until_the_blueprint_is_valid():
+    provider = ScriptedProvider(
+        [
+            "Sure! I think we should start with the core module.",
+            f"Here you go:\n```json\n{CYCLIC}\n```",
+            BLUEPRINT.model_dump_json(),
+        ]
+    )
+    events, emit = collector()
+    blueprint = await PlannerRole(provider, max_repairs=2).plan(PLAN_REQUEST, emit)
+
+    assert blueprint == BLUEPRINT
+    assert len(provider.requests) == 3
+    first = provider.requests[0]
+    assert "Build a greeting library" in first.messages[0].content
+    assert "setup.cfg" in first.messages[0].content
+    assert first.response_schema is not None and first.labels == {"role": "planner"}
+
+    second = provider.requests[1].messages
+    assert [m.role for m in second] == ["user", "assistant", "user"]
+    assert second[1].content == "Sure! I think we should start with the core module."
+    assert second[2].content.startswith("That reply is not a valid blueprint: Expecting value")
+    third = provider.requests[2].messages
+    assert "the plan has a dependency cycle: a -> b -> a" in third[-1].content
+    assert len(of(events, LLMCallFinished)) == 3
+    errors = [e.text for e in of(events, AgentOutput) if e.kind == "error"]
+    assert len(errors) == 2 and "dependency cycle" in errors[1]
+    assert of(events, AgentFinished)[0].ok
+
+
+async def test_the_planner_quotes_schema_errors_too():
+    provider = ScriptedProvider(['{"spec": "s", "tasks": []}', BLUEPRINT.model_dump_json()])
+    await PlannerRole(provider).plan(PLAN_REQUEST, lambda _e: None)
+    quoted = provider.requests[1].messages[-1].content
+    assert "tasks: List should have at least 1 item" in quoted
+
+
+async def test_the_planner_gives_up_after_max_repairs_with_a_clear_plan_error():
+    provider = ScriptedProvider(["no idea", "still no idea", "[1, 2, 3]"])
+    events, emit = collector()
+    with pytest.raises(PlanError) as caught:
+        await PlannerRole(provider, max_repairs=2).plan(PLAN_REQUEST, emit)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("the planner gave no valid blueprint after 3 tries: ")
+    assert "Input should be a valid dictionary" in message  # the last reply's error
+    assert len(provider.requests) == 3
+    finished = of(events, AgentFinished)
+    assert len(finished) == 1 and not finished[0].ok
+
+
+async def test_the_planner_with_no_repairs_asks_once():
+    provider = ScriptedProvider(["garbage"])
+    with pytest.raises(PlanError, match="after 1 tries"):
+        await PlannerRole(provider, max_repairs=0).plan(PLAN_REQUEST, lambda _e: None)
+    assert len(provider.requests) == 1
+
+
+# -- engineer --------------------------------------------------------------------------------------
+
+
+def role_root(path: Path) -> Path:
+    """The worktree as the toolbelt sees it (resolved)."""
+    return path.resolve()
+
+
+def job(
+    workspace: Path, *, task_id: str = "greet", attempt: int = 1, failure: str = ""
+) -> EngineerJob:
+    return EngineerJob(
+        run_id="run-1",
+        task=BLUEPRINT.task(task_id),
+        blueprint=BLUEPRINT,
+        workspace=workspace,
+        attempt=attempt,
+        max_attempts=3,
+        failure_context=failure,
+    )
+
+
+async def test_the_engineer_plays_the_script_writes_real_files_and_finishes(tmp_path: Path):
+    sandbox = FakeSandbox()
+    events, emit = collector()
+    role = EngineerRole(SimProvider(playbook(), speed=1000), sandbox, python="py")
+    report = await role.work(job(tmp_path), emit)
+
+    assert report.finished
+    assert report.summary == "greet() with a test"
+    assert report.files_written == ("tests/test_greet.py", "greet.py")
+    assert (tmp_path / "tests" / "test_greet.py").read_text() == TEST_FILE
+    assert (tmp_path / "greet.py").read_text() == CODE_FILE
+    assert [argv[5:] for argv, _cwd in sandbox.calls] == [
+        ("no:cacheprovider",),
+        ("no:cacheprovider", "-x"),
+    ]
+    assert {cwd for _argv, cwd in sandbox.calls} == {role_root(tmp_path)}
+
+    started = of(events, AgentStarted)[0]
+    assert (started.agent_id, started.task_id, started.attempt, started.simulated) == (
+        "engineer:greet:a1",
+        "greet",
+        1,
+        True,
+    )
+    calls = of(events, LLMCallFinished)
+    assert len(calls) == 3 and all(c.simulated for c in calls)
+    assert calls[2].input_tokens > calls[0].input_tokens  # the conversation grows with tool results
+    tools = [e.text for e in of(events, AgentOutput) if e.kind == "tool"]
+    assert (
+        tools[0]
+        == f'write_file {{"path": "tests/test_greet.py", "content": "<{len(TEST_FILE)} chars>"}}'
+    )
+    assert tools[1] == "run_tests"
+    assert "wrote greet.py (2 lines)" in [
+        e.text for e in of(events, AgentOutput) if e.kind == "result"
+    ]
+    finished = of(events, AgentFinished)[0]
+    assert (finished.ok, finished.summary) == (True, "greet() with a test")
+    assert events[-1] is finished
+
+
+async def test_a_retry_script_plays_only_when_the_failure_reached_the_prompt(tmp_path: Path):
+    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    failure = "Gate 'tests' failed: 1 failed\nE   AssertionError: 'hi x' != 'hello x'"
+    assert failure in build_prompt(job(tmp_path, attempt=2, failure=failure))
+    report = await role.work(job(tmp_path, attempt=2, failure=failure), lambda _e: None)
+    assert report.finished
+    assert report.summary == "fixed the greeting"
+
+
+async def test_a_retry_script_whose_expected_text_is_missing_stops_without_finishing(
+    tmp_path: Path,
+):
+    events, emit = collector()
+    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    report = await role.work(job(tmp_path, attempt=2, failure="Gate 'lint' failed: E501"), emit)
+
+    assert not report.finished
+    assert "SIM" in report.summary
+    assert "AssertionError: 'hi x' != 'hello x'" in report.summary
+    assert report.files_written == ()
+    assert report.files_written == () and not (tmp_path / "greet.py").exists()
+    finished = of(events, AgentFinished)[0]
+    assert not finished.ok and finished.summary.startswith("stopped without calling finish: SIM")
+
+
+async def test_later_attempts_replay_the_last_script(tmp_path: Path):
+    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    report = await role.work(
+        job(tmp_path, attempt=3, failure="AssertionError: 'hi x' != 'hello x'"), lambda _e: None
+    )
+    assert report.summary == "fixed the greeting"
+
+
+async def test_a_script_that_never_calls_finish_is_reported_unfinished(tmp_path: Path):
+    events, emit = collector()
+    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    report = await role.work(job(tmp_path, task_id="cli"), emit)
+    assert not report.finished
+    assert report.summary == "stopped without calling finish: I will just talk."
+    assert not of(events, AgentFinished)[0].ok
+
+
+async def test_the_engineer_stops_at_max_turns(tmp_path: Path):
+    looping = Playbook(
+        name="loop",
+        timing=FAST,
+        blueprint=BLUEPRINT,
+        engineer={
+            "greet": TaskScript(
+                attempts=[
+                    AttemptScript(turns=[Turn(calls=[ToolCallScript(tool="list_files")])] * 10)
+                ]
+            ),
+            "cli": greet_script(),
+        },
+    )
+    events, emit = collector()
+    report = await EngineerRole(SimProvider(looping, speed=1000), FakeSandbox(), max_turns=4).work(
+        job(tmp_path), emit
+    )
+    assert not report.finished
+    assert len(of(events, LLMCallFinished)) == 4
+
+
+async def test_a_provider_error_ends_the_attempt_with_the_reason(tmp_path: Path):
+    book = playbook()
+    book.engineer.pop("greet")
+    events, emit = collector()
+    report = await EngineerRole(SimProvider(book, speed=1000), FakeSandbox()).work(
+        job(tmp_path), emit
+    )
+    assert not report.finished
+    assert (
+        report.summary == "model call failed: SIM playbook 'greet' has no script for task 'greet'"
+    )
+    assert not of(events, AgentFinished)[0].ok
+
+
+# -- the sim provider ------------------------------------------------------------------------------
+
+
+def planner_request() -> CompletionRequest:
+    return CompletionRequest(
+        system="plan", messages=(Message("user", "go"),), labels={"role": "planner"}
+    )
+
+
+async def test_sim_speed_divides_the_scripted_latency():
+    slow_book = playbook(SimTiming(median_s=0.2, sigma=0.0))
+    started = time.monotonic()
+    fast = await SimProvider(slow_book, speed=1000).complete(planner_request())
+    assert time.monotonic() - started < 0.05  # 0.2 ms scripted
+    slow = await SimProvider(slow_book, speed=4).complete(planner_request())
+    assert slow.latency_s >= 0.045  # 50 ms scripted
+    assert fast.latency_s < slow.latency_s / 5
+    with pytest.raises(ValueError, match="speed must be positive"):
+        SimProvider(slow_book, speed=0)
+
+
+async def test_sim_streams_its_text_and_is_labelled_simulated():
+    provider = SimProvider(playbook(), speed=1000)
+    pieces: list[str] = []
+    completion = await provider.complete(planner_request(), pieces.append)
+    assert "".join(pieces).strip() == completion.text.strip()
+    assert Blueprint.model_validate_json(completion.text) == BLUEPRINT
+    assert (provider.family, provider.simulated, provider.spec, completion.model) == (
+        "sim",
+        True,
+        "sim:greet",
+        "sim-greet",
+    )
+    assert completion.stop_reason == "end_turn"
+
+
+async def test_sim_refuses_a_role_it_has_no_script_for():
+    request = CompletionRequest(
+        system="", messages=(Message("user", "x"),), labels={"role": "astrologer"}
+    )
+    with pytest.raises(
+        ProviderError, match=r"^SIM playbook 'greet' has no script for role 'astrologer'$"
+    ):
+        await SimProvider(playbook(), speed=1000).complete(request)
+
+
+# -- playbook files --------------------------------------------------------------------------------
+
+
+def dump(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_a_playbook_file_loads_into_the_same_model(tmp_path: Path):
+    book = playbook()
+    loaded = Playbook.load(dump(tmp_path / "greet.yaml", book.model_dump(mode="json")))
+    assert loaded == book
+
+
+def one_line_error(path: Path) -> str:
+    with pytest.raises(PlaybookError) as caught:
+        Playbook.load(path)
+    message = str(caught.value)
+    assert "\n" not in message, f"not one line: {message!r}"
+    assert str(path) in message
+    return message
+
+
+def test_a_missing_playbook_is_a_one_line_error(tmp_path: Path):
+    path = tmp_path / "nope.yaml"
+    assert one_line_error(path) == f"cannot read playbook {path}: No such file or directory"
+
+
+def test_a_playbook_that_is_not_yaml_is_a_one_line_error(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: greet\nblueprint: {spec: [unclosed\n  engineer:\n\t- x\n")
+    message = one_line_error(path)
+    assert message == (
+        f"playbook {path} is not valid YAML: expected ',' or ']', but got ':' (line 3, column 11)"
+    )
+
+
+def test_a_playbook_missing_a_task_script_names_the_task(tmp_path: Path):
+    data = playbook().model_dump(mode="json")
+    del data["engineer"]["cli"]
+    path = dump(tmp_path / "partial.yaml", data)
+    assert one_line_error(path) == f"playbook {path}: no engineer script for task(s) ['cli']"
+
+
+def test_a_playbook_with_a_bad_field_names_where(tmp_path: Path):
+    data = playbook().model_dump(mode="json")
+    data["engineer"]["greet"]["attempts"][0]["turns"] = []
+    path = dump(tmp_path / "empty-turns.yaml", data)
+    message = one_line_error(path)
+    assert message.startswith(f"playbook {path}: engineer.greet.attempts.0.turns: ")
+
+
+def test_an_empty_playbook_file_is_a_one_line_error(tmp_path: Path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    assert "valid dictionary" in one_line_error(path)
+
+
+# -- registry --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["claude-sonnet", "mistral:large", ":model", ""])
+def test_a_bad_model_spec_is_a_one_line_provider_error(spec: str):
+    with pytest.raises(ProviderError) as caught:
+        make_provider(spec)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message == (
+        f"bad model spec {spec!r}: expected FAMILY:MODEL with FAMILY one of "
+        "anthropic, gemini, openai, cli, sim"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "variable"),
+    [
+        ("anthropic:claude-sonnet-4-6", "ANTHROPIC_API_KEY"),
+        ("gemini:gemini-2.5-pro", "GEMINI_API_KEY"),
+    ],
+)
+def test_a_real_family_without_its_key_is_a_one_line_provider_error(
+    spec: str, variable: str, monkeypatch: pytest.MonkeyPatch
+):
+    for name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ProviderError, match=rf"^the \w+ provider needs an API key: set {variable}"):
+        make_provider(spec)
+
+
+def test_model_specs_parse_family_model_and_base_url():
+    assert ModelSpec.parse("openai:qwen2.5-coder@http://127.0.0.1:8000/v1") == ModelSpec(
+        "openai", "qwen2.5-coder", "http://127.0.0.1:8000/v1"
+    )
+    assert ModelSpec.parse(" gemini:gemini-2.5-pro ") == ModelSpec("gemini", "gemini-2.5-pro", None)
+
+
+def test_the_sim_needs_a_playbook(tmp_path: Path):
+    with pytest.raises(ProviderError, match=r"^the sim provider needs a playbook"):
+        make_provider("sim:")
+    path = dump(tmp_path / "greet.yaml", playbook().model_dump(mode="json"))
+    for provider in (
+        make_provider("sim:", playbook=path, speed=1000),
+        make_provider(f"sim:{path}", speed=1000),
+    ):
+        assert isinstance(provider, SimProvider)
+        assert provider.simulated and provider.playbook == playbook()
+        assert provider.speed == 1000

@@ -1,0 +1,76 @@
+"""The toolbelt's ``run`` tool: an argv list run through the sandbox in the worktree, with a
+time limit, bounded output, and no program from outside the worktree by path."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.provider import ToolCall
+from agents.toolbelt import MAX_OUTPUT, Toolbelt
+from gates.sandbox import ProcessSandbox
+
+
+@pytest.fixture
+def sandbox() -> ProcessSandbox:
+    made = ProcessSandbox(use_bwrap=False)
+    yield made
+    made.close()
+
+
+async def run(belt: Toolbelt, **args: object):
+    return await belt.execute(ToolCall("c1", "run", dict(args)))
+
+
+async def test_a_command_runs_in_the_worktree_with_its_exit_code(tmp_path: Path, sandbox):
+    (tmp_path / "data.txt").write_text("hello\n")
+    belt = Toolbelt(tmp_path, sandbox, python=sys.executable)
+    ok = await run(belt, argv=["python", "-c", "print(open('data.txt').read().strip())"])
+    assert not ok.is_error
+    assert ok.text.splitlines()[1] == "hello" and ok.text.endswith("[exit code 0]")
+    failed = await run(belt, argv=["python", "-c", "raise SystemExit(4)"])
+    assert failed.is_error and failed.text.endswith("[exit code 4]")
+    assert belt.commands_run == 2
+
+
+async def test_huge_output_is_cut_with_a_note(tmp_path: Path, sandbox):
+    belt = Toolbelt(tmp_path, sandbox)
+    result = await run(belt, argv=["python", "-c", "print('x' * 500_000)"])
+    assert len(result.text) < MAX_OUTPUT + 200
+    assert "characters cut" in result.text
+
+
+async def test_the_time_limit_is_capped_by_the_toolbelt(tmp_path: Path, sandbox):
+    belt = Toolbelt(tmp_path, sandbox, command_timeout_s=0.5)
+    result = await run(belt, argv=["python", "-c", "import time; time.sleep(10)"], timeout_s=999)
+    assert result.text.endswith("[timed out]")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"argv": "ls -la"}, "argv must be a non-empty list"),
+        ({"argv": []}, "argv must be a non-empty list"),
+        ({"argv": ["ls", 3]}, "argv must be a non-empty list"),
+        ({"argv": ["x"] * 65}, "argv is limited to 64 arguments"),
+        ({"argv": ["../outside.sh"]}, "paths may not leave the repository"),
+        ({"argv": ["/bin/sh", "-c", "id"]}, "absolute paths are not allowed"),
+        ({"argv": ["ls"], "timeout_s": -1}, "timeout_s must be a positive number"),
+    ],
+)
+async def test_bad_or_escaping_commands_are_refused(tmp_path: Path, sandbox, args, message):
+    belt = Toolbelt(tmp_path, sandbox)
+    result = await run(belt, **args)
+    assert result.is_error and message in result.text
+    assert belt.commands_run == 0
+
+
+async def test_a_script_of_the_worktree_runs_by_relative_path(tmp_path: Path, sandbox):
+    script = tmp_path / "tools" / "check.sh"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\necho checked\n")
+    script.chmod(0o755)
+    result = await run(Toolbelt(tmp_path, sandbox), argv=["tools/check.sh"])
+    assert not result.is_error and "checked" in result.text

@@ -1,0 +1,226 @@
+"""Update and audit mode and the learning flywheel, end to end through the CLI with the SIM:
+real git, real gates, real SQLite in a private SHOPFLOOR_HOME.
+
+- ``demo --example units`` (update mode) plans a delta on an existing code base; a first
+  attempt that breaks a test green at baseline is told so and retried; the retry is learned.
+- A later run's relevant task gets that learning in the prompt its model receives; an
+  unrelated task does not.
+- ``run --mode audit`` on a small repository with a planted lint error, a failing test and a
+  secret reports each with file and line, and leaves the repository byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import tui.compose
+from agents.provider import CompletionRequest
+from engine.events import Outcome
+from engine.state import RunState
+from storage.paths import default_db_url
+from storage.store import SqlEventStore
+from tui.cli import build_parser
+from tui.memory import load_lessons
+
+pytestmark = pytest.mark.e2e
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "user@example.invalid",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "user@example.invalid",
+}
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "home"
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(folder))
+    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    return folder
+
+
+async def cli(*argv: str) -> tuple[int, str]:
+    """One shopfloor command in the test's event loop; (exit code, what it printed)."""
+    args = build_parser().parse_args(argv)
+    out = Console(record=True, width=200, file=io.StringIO(), no_color=True)
+    code = await args.handler(args, out)
+    return code, out.export_text()
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV}
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def fingerprint(repo: Path) -> dict[str, str]:
+    """Every byte of the checkout and of its .git folder (refs, objects, index, config)."""
+    found = {}
+    for path in sorted(repo.rglob("*")):
+        if path.is_file():
+            found[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+class Recording:
+    """A provider wrapper that keeps every request its model receives."""
+
+    def __init__(self, inner: Any, log: list[CompletionRequest]) -> None:
+        self.inner = inner
+        self.log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def complete(self, request: CompletionRequest, on_text: Any = None) -> Any:
+        self.log.append(request)
+        return await self.inner.complete(request, on_text)
+
+
+def recording(log: list[CompletionRequest]) -> Callable[..., Any]:
+    real = tui.compose.make_provider
+
+    def make(spec: str, **kwargs: Any) -> Any:
+        return Recording(real(spec, **kwargs), log)
+
+    return make
+
+
+def first_prompt(log: list[CompletionRequest], **labels: str) -> str:
+    for request in log:
+        if all(request.labels.get(k) == v for k, v in labels.items()):
+            return request.messages[0].content
+    raise AssertionError(f"no request labelled {labels}")
+
+
+async def test_update_mode_guards_the_baseline_and_a_later_run_uses_what_it_learned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out = await cli(
+        "demo", "--example", "units", "--out", str(tmp_path / "one"), "--speed", "200", "-v"
+    )
+    assert code == 0, out
+    assert "(update)" in out and "recon:" in out
+    assert "you broke tests, which was green before this run" in out
+    run_id = out.split("run ", 1)[1].split()[0]
+    store = await SqlEventStore.open(default_db_url())
+    try:
+        state = RunState.fold(await store.read(run_id))
+    finally:
+        await store.close()
+    assert state.mode == "update" and state.outcome is Outcome.SHIPPED
+    branch = state.branch or ""
+    subjects = git(tmp_path / "one", "log", "--format=%s", f"main..{branch}").splitlines()
+    assert subjects == ["Command line: python -m units", "Kelvin conversions and convert()"]
+    shipped = git(tmp_path / "one", "show", f"{branch}:units/convert.py")
+    assert "(value - 32) * 5 / 9" in shipped  # the function that was broken is intact
+
+    code, listing = await cli("learnings", "list", "--json")
+    learned = {x["source"]: x for x in json.loads(listing)}
+    lesson = learned["retry:kelvin"]
+    assert "which was green before" in lesson["text"] and lesson["run_id"] == run_id
+
+    log: list[CompletionRequest] = []
+    monkeypatch.setattr(tui.compose, "make_provider", recording(log))
+    code, out = await cli(
+        "demo", "--example", "units", "--out", str(tmp_path / "two"), "--speed", "200", "-v"
+    )
+    assert code == 0, out
+    relevant = first_prompt(log, role="engineer", task="kelvin", attempt="1")
+    unrelated = first_prompt(log, role="engineer", task="cli", attempt="1")
+    assert lesson["learning_id"] in relevant and lesson["text"][:60] in relevant
+    assert lesson["learning_id"] not in unrelated and "needed 2 attempts" not in unrelated
+    assert lesson["learning_id"] in first_prompt(log, role="planner")
+    assert f"learnings used: {lesson['learning_id']}" in out  # what the TUI's agent log shows
+
+    code, shown = await cli("learnings", "show", lesson["learning_id"])
+    assert code == 0 and "retry:kelvin" in shown
+    code, _ = await cli("learnings", "prune", lesson["learning_id"])
+    store = await SqlEventStore.open(default_db_url())
+    try:
+        remaining = {x.learning_id for x in await load_lessons(store)}
+    finally:
+        await store.close()
+    assert code == 0 and lesson["learning_id"] not in remaining
+
+
+async def test_an_audit_names_each_planted_problem_and_changes_nothing(tmp_path: Path) -> None:
+    repo = tmp_path / "billing"
+    shutil.copytree(EXAMPLES / "audit" / "seed", repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "billing")
+    with (repo / "README.md").open("a") as readme:
+        readme.write("\nA local edit, not committed.\n")
+    (repo / "scratch.txt").write_text("untracked\n")
+    before = fingerprint(repo)
+    refs = git(repo, "for-each-ref")
+
+    out_dir = tmp_path / "report"
+    code, out = await cli(
+        "run",
+        (EXAMPLES / "audit" / "request.md").read_text(),
+        "--repo",
+        str(repo),
+        "--mode",
+        "audit",
+        "--playbook",
+        str(EXAMPLES / "audit" / "playbook.yaml"),
+        "--config",
+        str(EXAMPLES / "audit" / "shopfloor.toml"),
+        "--out",
+        str(out_dir),
+        "--speed",
+        "200",
+    )
+    assert code == 0, out
+    assert ": reported" in out  # an audit ships nothing: it ends with its report
+    assert f"audit report: {out_dir / 'audit.md'}" in out
+    assert fingerprint(repo) == before and git(repo, "for-each-ref") == refs
+
+    markdown = (out_dir / "audit.md").read_text()
+    assert "`billing/invoice.py:3` F401 `os` imported but unused" in markdown
+    assert "`tests/test_invoice.py:12` tests/test_invoice.py::test_invoice_total_adds_tax" in (
+        markdown
+    )
+    assert "`billing/gateway.py:5` possible secret" in markdown
+    report = json.loads((out_dir / "audit.json").read_text())
+    red = {g["name"]: g for g in report["gates"] if not g["passed"]}
+    assert {"lint", "tests", "secrets", "dead-code"} <= set(red)
+    located = {(f["file"], f["line"]) for g in red.values() for f in g["findings"]}
+    assert {("billing/invoice.py", 3), ("tests/test_invoice.py", 12)} <= located
+    assert ("billing/gateway.py", 5) in located
+    assert report["untested_modules"] == ["billing/gateway.py"]
+    assert report["dead_code"][0]["file"] == "billing/invoice.py"
+    review = report["reviews"][0]
+    assert review["score"] == 58 and review["findings"][0]["file"] == "billing/gateway.py"
+
+    code, listing = await cli("learnings", "list", "--json")
+    sources = {x["source"] for x in json.loads(listing)}
+    assert {"audit:lint", "audit:tests", "audit:secrets"} <= sources
+
+
+async def test_the_audit_example_demo_writes_its_report(tmp_path: Path, home: Path) -> None:
+    code, out = await cli(
+        "demo", "--example", "audit", "--out", str(tmp_path / "demo"), "--speed", "200"
+    )
+    assert code == 0, out
+    reports = list((home / "reports").glob("*/audit.md"))
+    assert len(reports) == 1 and str(reports[0]) in out.replace("\n", "")
+    assert "F401" in reports[0].read_text()

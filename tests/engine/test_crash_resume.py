@@ -1,0 +1,108 @@
+"""A real ``shopfloor demo`` process SIGKILLed at several points resumes to shipped.
+
+The demo runs headless in a subprocess with its own SHOPFLOOR_HOME. The test watches the
+SQLite event log and kills the process with SIGKILL once enough events are stored, then runs
+``shopfloor resume`` and checks with ``status --json`` that the run shipped and that each task
+was merged exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
+    env.pop("SHOPFLOOR_DB", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def stored_events(db: Path) -> tuple[int, str | None]:
+    if not db.exists():
+        return 0, None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            count = conn.execute("select count(*) from events").fetchone()[0]
+            row = conn.execute("select run_id from events limit 1").fetchone()
+    except sqlite3.Error:
+        return 0, None
+    return int(count), (row[0] if row else None)
+
+
+@pytest.mark.parametrize("kill_after", [5, 45, 110])
+def test_a_demo_killed_at_any_point_resumes_to_shipped_merging_each_task_once(
+    tmp_path: Path, kill_after: int
+):
+    home = tmp_path / "home"
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
+    env.pop("SHOPFLOOR_DB", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "demo",
+            "--headless",
+            "--speed",
+            "50",
+            "--out",
+            str(tmp_path / "repo"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db = home / "shopfloor.db"
+    deadline = time.monotonic() + 90
+    run_id = None
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            count, run_id = stored_events(db)
+            if count >= kill_after:
+                break
+            time.sleep(0.02)
+    finally:
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert killed, "the demo finished before the kill point; choose an earlier one"
+    count, run_id = stored_events(db)
+    assert run_id is not None
+
+    resumed = cli(home, "resume", run_id[:6], "--headless")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "shipped", status["reason"]
+    tasks = [t["id"] for t in status["tasks"]]
+    assert sorted(status["merged"]) == sorted(tasks)  # each task merged exactly once
+    assert len(status["merged"]) == len(set(status["merged"]))
+    subjects = subprocess.run(
+        ["git", "log", "--format=%s", f"main..{status['branch']}"],
+        cwd=tmp_path / "repo",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(subjects) == len(tasks)  # one commit per task on the shipped branch
+    again = cli(home, "resume", run_id)
+    assert again.returncode == 0 and "already finished: shipped" in again.stdout

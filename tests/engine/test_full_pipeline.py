@@ -1,0 +1,344 @@
+"""The whole pipeline with fake judging roles on a real git repository: kill gates, review
+quorum and patches, the twin's CHANGE loop, the task reviewer, the circuit breaker, QC and the
+judge, and resuming a run whose process died."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repo_helpers import git
+from test_pipeline import (
+    REQUEST,
+    RUN_ID,
+    ContentGate,
+    FakeEngineer,
+    FakePlanner,
+    blueprint,
+    writes,
+)
+
+from engine.blueprint import Blueprint, Task
+from engine.bus import EventBus
+from engine.config import EngineConfig
+from engine.events import (
+    BlueprintProposed,
+    CircuitBreakerTripped,
+    EventBase,
+    KillGateTripped,
+    LearningRecorded,
+    Merged,
+    Outcome,
+    ReviewRoundFinished,
+    RunResumed,
+    TaskReviewed,
+    VerificationFinished,
+)
+from engine.pipeline import Factory
+from engine.protocols import EmitFn, GateResult
+from engine.roles import (
+    BlueprintPatch,
+    CriticReport,
+    JudgeReport,
+    QCReport,
+    ReviewReport,
+    TaskReview,
+    TwinVerdict,
+    VerifierReport,
+)
+from engine.state import RunState
+from engine.workspace import GitWorkspaces
+
+PLAN = blueprint(
+    Task(id="core", title="Core", files=["core.txt"]),
+    Task(id="cli", title="CLI", depends_on=["core"], files=["cli.txt"]),
+)
+SCRIPTS = {"core": writes({"core.txt": "hello\n"}), "cli": writes({"cli.txt": "cli\n"})}
+
+
+@dataclass
+class FakeCritic:
+    score: float = 8.0
+    risk: str = "low"
+    model: str = "fake:critic"
+
+    async def critique(self, request: str, repo_files: Sequence[str], emit: EmitFn) -> CriticReport:
+        names = ("value", "feasibility", "clarity", "scope", "testability")
+        return CriticReport(scores=dict.fromkeys(names, self.score), compliance_risk=self.risk)
+
+
+@dataclass
+class FakeReviewer:
+    reviewer_id: str
+    scores: list[int]
+    patches: list[BlueprintPatch] = field(default_factory=list)
+    family: str = "other"
+
+    async def review(self, request: str, bp: Blueprint, round: int, emit: EmitFn) -> ReviewReport:
+        score = self.scores[min(round, len(self.scores)) - 1]
+        patches, self.patches = self.patches, []
+        return ReviewReport(score=score, findings=[f"{self.reviewer_id} r{round}"], patches=patches)
+
+
+@dataclass
+class FakeTwin:
+    verdicts: list[TwinVerdict]
+
+    async def decide(self, request: str, bp: Blueprint, emit: EmitFn) -> TwinVerdict:
+        return self.verdicts.pop(0)
+
+    async def answer(
+        self, question: str, options: Sequence[str], context: str, emit: EmitFn
+    ) -> str:
+        return options[0]
+
+
+@dataclass
+class FakeTaskReviewer:
+    reject_first: set[str] = field(default_factory=set)
+    seen: list[str] = field(default_factory=list)
+
+    async def review_task(
+        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn
+    ) -> TaskReview:
+        self.seen.append(task.id)
+        if task.id in self.reject_first:
+            self.reject_first.discard(task.id)
+            return TaskReview(approved=False, score=40, notes="name the constant")
+        return TaskReview(approved=True, score=97)
+
+
+class FakeQC:
+    def __init__(self, score: int) -> None:
+        self.score = score
+
+    async def assess(self, bp: Blueprint, diff: str, emit: EmitFn) -> QCReport:
+        assert "core.txt" in diff
+        return QCReport(score=self.score)
+
+
+class FakeVerifier:
+    async def attack(self, bp: Blueprint, workspace: Path, emit: EmitFn) -> VerifierReport:
+        assert (workspace / "cli.txt").exists()
+        return VerifierReport(tried=["empty input"])
+
+
+class FakeJudge:
+    async def judge(
+        self, bp: Blueprint, v: VerifierReport, gates: Sequence[GateResult], emit: EmitFn
+    ) -> JudgeReport:
+        return JudgeReport(checklist={"tests pass": True}, score=93)
+
+
+@dataclass
+class Run:
+    state: RunState
+    events: list[EventBase]
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def make_factory(repo: Path, root: Path, bus: EventBus, **kw: object) -> Factory:
+    kw.setdefault("planner", FakePlanner(PLAN))
+    kw.setdefault("engineer", FakeEngineer(dict(SCRIPTS)))
+    kw.setdefault("config", EngineConfig(workers=2, max_attempts=3))
+    workspaces = GitWorkspaces(repo, RUN_ID, root)
+    return Factory(bus=bus, workspaces=workspaces, request=REQUEST, **kw)  # type: ignore[arg-type]
+
+
+async def run(repo: Path, root: Path, **kw: object) -> Run:
+    bus = EventBus(RUN_ID)
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    factory = make_factory(repo, root, bus, **kw)
+    state = await asyncio.wait_for(factory.run(), 60)
+    return Run(state, events)
+
+
+async def test_a_low_critic_score_kills_the_run_before_any_blueprint(user_repo, worktree_root):
+    planner = FakePlanner(PLAN)
+    result = await run(user_repo, worktree_root, critic=FakeCritic(score=3), planner=planner)
+    assert result.state.outcome is Outcome.KILLED
+    assert result.state.kill_gate == "min_critic_score"
+    assert result.state.reason.startswith("kill gate min_critic_score: critic score 3.0/10")
+    assert [e.gate for e in result.of(KillGateTripped)] == ["min_critic_score"]
+    assert result.of(BlueprintProposed) == [] and planner.requests == []
+
+
+async def test_review_patches_apply_and_a_missed_quorum_escalates_then_a_human_approves(
+    user_repo, worktree_root
+):
+    rename = BlueprintPatch(search='"title": "CLI"', replace='"title": "Command line"')
+    reviewers = [FakeReviewer("r1", [96], [rename]), FakeReviewer("r2", [80, 90])]
+    bus = EventBus(RUN_ID)
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    factory = make_factory(
+        user_repo,
+        worktree_root,
+        bus,
+        reviewers=reviewers,
+        config=EngineConfig(workers=2, review_rounds=2),
+    )
+    task = asyncio.create_task(factory.run())
+    while not bus.state.open_escalations:  # noqa: ASYNC110 - polling the folded state
+        await asyncio.sleep(0.01)
+    (esc,) = bus.state.open_escalations
+    assert esc.kind == "review" and esc.options == ["approve", "revise", "reject"]
+    assert factory.broker.decide(esc.escalation_id, "approve", "human:ann", "ship it")
+    state = await asyncio.wait_for(task, 60)
+    assert state.outcome is Outcome.SHIPPED, state.reason
+    rounds = [(e.round, e.passed, e.quorum) for e in events if isinstance(e, ReviewRoundFinished)]
+    assert rounds == [(1, False, 2), (2, False, 2)]
+    assert state.blueprint is not None and state.blueprint.task("cli").title == "Command line"
+    proposals = [(e.revision, e.source) for e in events if isinstance(e, BlueprintProposed)]
+    assert proposals == [(1, "planner"), (2, "review")]
+    assert "Command line" in git(user_repo, "log", "--format=%s", state.branch or "")
+    learned = [e for e in events if isinstance(e, LearningRecorded)]
+    decisions = [(lr.kind, lr.source) for lr in learned if lr.kind == "decision"]
+    assert decisions == [("decision", "human:esc-1")]
+    assert any(lr.kind == "rule" and lr.source.startswith("review:") for lr in learned)
+
+
+async def test_a_missed_quorum_under_the_reject_policy_kills_the_run(user_repo, worktree_root):
+    result = await run(
+        user_repo,
+        worktree_root,
+        reviewers=[FakeReviewer("r1", [50])],
+        config=EngineConfig(review_rounds=1, escalation_policy="reject"),
+    )
+    assert result.state.outcome is Outcome.KILLED
+    assert result.state.reason == "the plan was rejected after review (policy:reject)"
+
+
+async def test_the_twin_sends_the_plan_back_with_notes_then_accepts(user_repo, worktree_root):
+    planner = FakePlanner(PLAN)
+    twin = FakeTwin(
+        [
+            TwinVerdict(decision="CHANGE", confidence=0.9, notes="split the CLI"),
+            TwinVerdict(decision="ACCEPT", confidence=0.95),
+        ]
+    )
+    result = await run(user_repo, worktree_root, planner=planner, twin=twin)
+    assert result.state.outcome is Outcome.SHIPPED, result.state.reason
+    assert [r.notes for r in planner.requests] == ["", "split the CLI"]
+    assert [e.source for e in result.of(BlueprintProposed)] == ["planner", "twin"]
+    assert result.state.scores.twin_decision == "ACCEPT"
+
+
+async def test_a_twin_reject_kills_and_low_confidence_escalates(user_repo, worktree_root):
+    reject = FakeTwin([TwinVerdict(decision="REJECT", confidence=0.9, notes="not ours")])
+    result = await run(user_repo, worktree_root, twin=reject)
+    assert result.state.outcome is Outcome.KILLED
+    assert result.state.reason == "the twin rejected the plan: not ours"
+    unsure = FakeTwin([TwinVerdict(decision="ACCEPT", confidence=0.3)])
+    result = await run(
+        user_repo,
+        worktree_root,
+        twin=unsure,
+        config=EngineConfig(escalation_policy="wait", escalation_timeout_s=0.05),
+    )
+    assert result.state.outcome is Outcome.KILLED
+    (esc,) = result.state.escalations.values()
+    assert (esc.kind, esc.decision, esc.decided_by) == ("twin", "reject", "timeout")
+
+
+async def test_task_review_rejection_retries_and_qc_and_judge_pass(user_repo, worktree_root):
+    reviewer = FakeTaskReviewer(reject_first={"core"})
+    engineer = FakeEngineer(dict(SCRIPTS))
+    result = await run(
+        user_repo,
+        worktree_root,
+        engineer=engineer,
+        task_reviewer=reviewer,
+        qc=FakeQC(90),
+        verifier=FakeVerifier(),
+        judge=FakeJudge(),
+    )
+    assert result.state.outcome is Outcome.SHIPPED, result.state.reason
+    assert [(e.task_id, e.approved) for e in result.of(TaskReviewed)] == [
+        ("core", False),
+        ("core", True),
+        ("cli", True),
+    ]
+    retry = engineer.attempts("core")[1]
+    assert "The task reviewer requested changes (score 40/100):\nname the constant" in (
+        retry.failure_context
+    )
+    (verified,) = result.of(VerificationFinished)
+    assert (verified.score, verified.passed) == (93, True)
+    assert result.state.scores.qc == 90
+    assert any(lr.source == "retry:core" for lr in result.of(LearningRecorded))
+
+
+async def test_code_qc_below_its_threshold_fails_the_run(user_repo, worktree_root):
+    result = await run(user_repo, worktree_root, qc=FakeQC(60))
+    assert result.state.outcome is Outcome.FAILED
+    assert result.state.reason == "code QC scored 60/100, below 85"
+    assert result.state.branch is None
+
+
+async def test_the_same_failure_twice_trips_the_breaker_and_escalates(user_repo, worktree_root):
+    engineer = FakeEngineer({"core": writes({"core.txt": "bye\n"}), "cli": SCRIPTS["cli"]})
+    result = await run(
+        user_repo,
+        worktree_root,
+        engineer=engineer,
+        task_gates=(ContentGate("tests", "core.txt", "hello"),),
+        config=EngineConfig(max_attempts=5, escalation_policy="reject"),
+    )
+    assert result.state.outcome is Outcome.FAILED
+    assert len(engineer.attempts("core")) == 2  # not 5: the breaker stopped the retries
+    (tripped,) = result.of(CircuitBreakerTripped)
+    assert tripped.task_id == "core" and tripped.attempt == 2
+    (esc,) = result.state.escalations.values()
+    assert (esc.kind, esc.options, esc.decision) == (
+        "circuit_breaker",
+        ["retry", "skip", "abort"],
+        "skip",
+    )
+    assert result.state.tasks["core"].reason == "circuit breaker: skipped by policy:reject"
+    assert result.state.tasks["cli"].state.value == "blocked"
+
+
+async def test_a_resumed_run_finds_lost_merges_in_the_repo_and_never_merges_twice(
+    user_repo, worktree_root
+):
+    engineer = FakeEngineer(dict(SCRIPTS), delays={"cli": 30})  # the crash hits during cli
+    bus = EventBus(RUN_ID)
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    task = asyncio.create_task(make_factory(user_repo, worktree_root, bus, engineer=engineer).run())
+    while "core" not in bus.state.merged or bus.state.tasks["cli"].state.value != "running":  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    task.cancel()  # like a crash: no RunFinished
+    await asyncio.gather(task, return_exceptions=True)
+    assert bus.state.outcome is Outcome.RUNNING
+    # The Merged event of core died with the process; the integration branch has the commit.
+    log = [e for e in events if not isinstance(e, Merged)]
+    folded = RunState.fold(log)
+    assert folded.merged == [] and folded.tasks["cli"].state.value == "running"
+
+    engineer2 = FakeEngineer(dict(SCRIPTS))
+    seq_before = folded.last_seq
+    bus2 = EventBus(RUN_ID, state=folded)
+    later: list[EventBase] = []
+    bus2.listen(later.append)
+    state = await asyncio.wait_for(
+        make_factory(user_repo, worktree_root, bus2, engineer=engineer2).run(), 60
+    )
+    assert state.outcome is Outcome.SHIPPED, state.reason
+    assert later[0].seq == seq_before + 1  # the sequence goes on
+    (resumed,) = [e for e in later if isinstance(e, RunResumed)]
+    assert resumed.merged_from_repo == ["core"] and resumed.restarted == ["cli"]
+    assert state.merged == ["core", "cli"]
+    assert [j.task.id for j in engineer2.jobs] == ["cli"]  # core was not built again
+    assert engineer2.jobs[0].attempt == 1
+    assert git(user_repo, "log", "--format=%s", state.branch or "").splitlines() == [
+        "CLI",
+        "Core",
+        *git(user_repo, "log", "--format=%s", "main").splitlines(),
+    ]

@@ -1,0 +1,170 @@
+"""The pure pieces of update and audit mode: mode detection, the baseline guard, the repo
+facts an audit reports (untested modules, located findings) and what a run learns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.audit import (
+    AuditGate,
+    AuditReport,
+    AuditReview,
+    audit_learnings,
+    located,
+    untested_modules,
+)
+from engine.blueprint import Blueprint, Task
+from engine.events import (
+    BlueprintProposed,
+    GateFinished,
+    ReviewRoundFinished,
+    ReviewScored,
+    RunStarted,
+    TaskState,
+    TaskStateChanged,
+)
+from engine.protocols import Finding, GateResult
+from engine.recon import Baseline, BaselineGate, detect_mode, guard, recon_notes
+from engine.stages import learnings
+from engine.state import RunState
+
+
+class StaticGate:
+    def __init__(self, name: str, passed: bool, summary: str = "") -> None:
+        self.name = name
+        self.passed = passed
+        self.summary = summary or ("clean" if passed else "1 failed")
+
+    async def check(self, workspace: Path) -> GateResult:
+        return GateResult(gate=self.name, passed=self.passed, summary=self.summary)
+
+
+def test_an_empty_project_is_created_and_one_with_code_is_updated() -> None:
+    assert detect_mode([]) == "create"
+    assert detect_mode(["README.md", "LICENSE", ".gitignore", "pyproject.toml"]) == "create"
+    assert detect_mode(["README.md", "pkg/__init__.py"], {"pkg/__init__.py": 0}) == "create"
+    assert detect_mode(["README.md", "pkg/core.py"]) == "update"
+    assert detect_mode(["docs/guide.md", "main.py"]) == "update"
+
+
+async def test_a_gate_green_at_baseline_and_red_after_says_who_broke_it() -> None:
+    baseline = Baseline(
+        (
+            GateResult(gate="tests", passed=True, summary="3 passed"),
+            GateResult(gate="lint", passed=False, summary="2 problems"),
+        )
+    )
+    broke = await BaselineGate(StaticGate("tests", False, "1 failed"), baseline).check(Path("."))
+    assert not broke.passed
+    assert broke.summary == "you broke tests, which was green before this run: 1 failed"
+    old_red = await BaselineGate(StaticGate("lint", False, "2 problems"), baseline).check(Path("."))
+    assert old_red.passed and "red at baseline" in old_red.summary
+    unknown = await BaselineGate(StaticGate("types", False), baseline).check(Path("."))
+    assert not unknown.passed and unknown.summary == "1 failed"
+    green = await BaselineGate(StaticGate("tests", True), baseline).check(Path("."))
+    assert green.passed and green.summary == "clean"
+    gates = [StaticGate("tests", True)]
+    assert guard(gates, None) == gates
+    assert [g.name for g in guard(gates, baseline)] == ["tests"]
+
+
+def test_the_planner_of_an_update_hears_the_map_and_what_must_stay_green() -> None:
+    baseline = Baseline((GateResult(gate="tests", passed=True, summary="ok"),))
+    notes = recon_notes("pkg/core.py: def greet", baseline)
+    assert "UPDATE MODE" in notes and "pkg/core.py: def greet" in notes
+    assert "green at baseline (they must stay green): tests" in notes
+
+
+def test_untested_modules_are_those_no_test_imports(tmp_path: Path) -> None:
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/core.py": "def f():\n    return 1\n",
+        "pkg/extra.py": "def g():\n    return 2\n",
+        "pkg/sub/deep.py": "X = 1\n",
+        "tests/test_core.py": "from pkg.core import f\nfrom pkg.sub import deep\n",
+        "src/lib/thing.py": "Y = 2\n",
+        "tests/test_thing.py": "import lib.thing\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert untested_modules(tmp_path, sorted(files)) == ["pkg/extra.py"]
+
+
+def test_a_reviewer_finding_is_located_when_it_names_file_and_line() -> None:
+    finding = located("billing/gateway.py:5: a live key is committed")
+    assert (finding.file, finding.line, finding.message) == (
+        "billing/gateway.py",
+        5,
+        "a live key is committed",
+    )
+    assert located("the design is unclear").file is None
+
+
+def test_an_audit_teaches_its_red_gates_and_located_review_findings() -> None:
+    report = AuditReport(
+        run_id="r1",
+        request="audit",
+        repo="/repo",
+        commit="abc",
+        gates=[
+            AuditGate(
+                name="lint",
+                passed=False,
+                summary="1 problem",
+                findings=[Finding(message="F401 unused", file="a.py", line=3)],
+            ),
+            AuditGate(name="tests", passed=True, summary="ok"),
+        ],
+        reviews=[
+            AuditReview(
+                reviewer="reviewer-1",
+                score=60,
+                findings=[located("a.py:9: off by one"), located("no location here")],
+            )
+        ],
+    )
+    taught = audit_learnings(report)
+    assert [(k, s) for k, _t, s, _tags in taught] == [
+        ("trap", "audit:lint"),
+        ("rule", "audit:reviewer-1:1"),
+    ]
+    assert "`a.py:3` F401 unused" in taught[0][1] and "a.py" in taught[0][3]
+    markdown = report.to_markdown()
+    assert "### FAIL lint: 1 problem" in markdown and "`a.py:9` off by one" in markdown
+
+
+def test_a_run_learns_its_retries_with_the_first_failure_and_the_reviews_that_held_it() -> None:
+    plan = Blueprint(
+        spec="s",
+        acceptance_criteria=["a"],
+        tasks=[Task(id="pricing", title="Pricing rounding", files=["inv/pricing.py"])],
+    )
+    events = [
+        RunStarted(
+            request="r", repo="/r", base_branch="main", base_commit="c", integration_branch="w"
+        ),
+        BlueprintProposed(blueprint=plan),
+        ReviewScored(reviewer="reviewer-1", model="m", round=1, score=70, findings=["too big"]),
+        ReviewScored(reviewer="reviewer-2", model="m", round=1, score=99, findings=["fine"]),
+        ReviewRoundFinished(round=1, scores={}, threshold=95, quorum=2, passed=False),
+        TaskStateChanged(task_id="pricing", state=TaskState.RUNNING, attempt=1),
+        GateFinished(
+            gate="tests",
+            scope="task",
+            task_id="pricing",
+            attempt=1,
+            passed=False,
+            summary="1 failed",
+            findings=["tests/test_pricing.py:4: half cent rounds down"],
+        ),
+        TaskStateChanged(task_id="pricing", state=TaskState.RUNNING, attempt=2),
+        TaskStateChanged(task_id="pricing", state=TaskState.MERGED, attempt=2),
+    ]
+    taught = learnings(RunState.fold(events))
+    by_source = {source: (kind, text, tags) for kind, text, source, tags in taught}
+    kind, text, tags = by_source["retry:pricing"]
+    assert kind == "trap" and "half cent rounds down" in text
+    assert {"pricing", "Pricing rounding", "inv/pricing.py"} <= set(tags)
+    assert by_source["review:reviewer-1:r1:1"][:2] == ("rule", "plan review: too big")
+    assert not any(s.startswith("review:reviewer-2") for s in by_source)

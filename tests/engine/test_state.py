@@ -1,0 +1,439 @@
+"""RunState: the fold over a run's events, and the events' JSON form."""
+
+from __future__ import annotations
+
+import json
+import typing
+from datetime import UTC, datetime, timedelta
+
+from engine.blueprint import Blueprint, Task
+from engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    BlueprintProposed,
+    BudgetUpdated,
+    CircuitBreakerTripped,
+    CriticScored,
+    EscalationRaised,
+    EscalationResolved,
+    Event,
+    EventBase,
+    GateFinished,
+    KillGateTripped,
+    LearningRecorded,
+    LLMCallFinished,
+    MergeConflict,
+    Merged,
+    MergeQueued,
+    Outcome,
+    QCScored,
+    ReviewRoundFinished,
+    ReviewScored,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    Stage,
+    StageChanged,
+    TaskReviewed,
+    TaskState,
+    TaskStateChanged,
+    TwinDecided,
+    VerificationFinished,
+    event_from_dict,
+    event_from_json,
+    event_to_json,
+)
+from engine.state import RunState
+
+BLUEPRINT = Blueprint(
+    spec="A greeting CLI",
+    acceptance_criteria=["prints hello", "has --name"],
+    tasks=[
+        Task(id="core", title="Greeting function", files=["greet.py"]),
+        Task(id="cli", title="Command line", depends_on=["core"], files=["cli.py"]),
+        Task(id="docs", title="Write the README", files=["README.md"]),
+    ],
+)
+
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def stamp(events: list[EventBase], run_id: str = "run-1") -> list[EventBase]:
+    """Stamp events as the bus would: run id, gap-free seq, increasing time."""
+    return [
+        e.model_copy(update={"run_id": run_id, "seq": i, "ts": T0 + timedelta(seconds=i)})
+        for i, e in enumerate(events, start=1)
+    ]
+
+
+def full_run() -> list[EventBase]:
+    """A shipped run: docs merges first, core needs two attempts, one escalation is answered."""
+    tsc = TaskStateChanged
+    return stamp(
+        [
+            RunStarted(
+                request="Build a greeting CLI",
+                repo="/repos/greet",
+                base_branch="main",
+                base_commit="0" * 40,
+                integration_branch="shopfloor/wip/run-1",
+                models={"planner": "sim:greet", "engineer": "sim:greet"},
+                simulated=True,
+            ),
+            StageChanged(stage=Stage.BLUEPRINT),
+            AgentStarted(agent_id="planner", role="planner", model="sim:greet", simulated=True),
+            LLMCallFinished(
+                agent_id="planner",
+                role="planner",
+                provider="sim",
+                model="sim-greet",
+                simulated=True,
+                input_tokens=1200,
+                output_tokens=300,
+                cost_usd=0.25,
+            ),
+            AgentFinished(agent_id="planner", ok=True, summary="3 tasks"),
+            BlueprintProposed(blueprint=BLUEPRINT),
+            StageChanged(stage=Stage.BUILD),
+            tsc(task_id="core", state=TaskState.READY),
+            tsc(task_id="docs", state=TaskState.READY),
+            tsc(task_id="core", state=TaskState.RUNNING, attempt=1),
+            tsc(task_id="docs", state=TaskState.RUNNING, attempt=1),
+            AgentStarted(
+                agent_id="engineer:core:a1",
+                role="engineer",
+                model="sim:greet",
+                simulated=True,
+                task_id="core",
+                attempt=1,
+            ),
+            LLMCallFinished(
+                agent_id="engineer:core:a1",
+                role="engineer",
+                provider="sim",
+                model="sim-greet",
+                input_tokens=800,
+                output_tokens=200,
+                cost_usd=0.125,
+            ),
+            AgentOutput(
+                agent_id="engineer:core:a1", kind="tool", text="write_file\nwrote greet.py"
+            ),
+            AgentFinished(agent_id="engineer:core:a1", ok=True, summary="greet()"),
+            tsc(task_id="core", state=TaskState.GATES, attempt=1),
+            GateFinished(
+                gate="tests",
+                scope="task",
+                task_id="core",
+                attempt=1,
+                passed=False,
+                summary="1 failed",
+                output_tail="assert 'hi' == 'hello'",
+            ),
+            tsc(task_id="docs", state=TaskState.MERGING, attempt=1),
+            MergeQueued(task_id="docs", attempt=1),
+            Merged(task_id="docs", attempt=1, commit="d" * 40),
+            tsc(task_id="docs", state=TaskState.MERGED, attempt=1),
+            tsc(task_id="core", state=TaskState.RUNNING, attempt=2, reason="retry: 1 failed"),
+            EscalationRaised(
+                escalation_id="esc-1",
+                question="Greet in French too?",
+                options=["yes", "no"],
+                task_id="core",
+            ),
+            EscalationResolved(escalation_id="esc-1", decision="no", decided_by="alice"),
+            EscalationRaised(escalation_id="esc-2", question="Ship on Friday?"),
+            GateFinished(
+                gate="tests",
+                scope="task",
+                task_id="core",
+                attempt=2,
+                passed=True,
+                summary="4 passed",
+            ),
+            tsc(task_id="core", state=TaskState.MERGING, attempt=2),
+            MergeQueued(task_id="core", attempt=2),
+            MergeConflict(task_id="core", attempt=2, detail="README.md"),
+            Merged(task_id="core", attempt=2, commit="c" * 40),
+            tsc(task_id="core", state=TaskState.MERGED, attempt=2),
+            tsc(task_id="cli", state=TaskState.READY),
+            tsc(task_id="cli", state=TaskState.RUNNING, attempt=1),
+            Merged(task_id="cli", attempt=1, commit="e" * 40),
+            tsc(task_id="cli", state=TaskState.MERGED, attempt=1),
+            StageChanged(stage=Stage.VERIFY),
+            StageChanged(stage=Stage.SHIP),
+            RunFinished(
+                outcome=Outcome.SHIPPED,
+                branch="shopfloor/build-a-greeting-cli-run-1",
+                commit="e" * 40,
+            ),
+        ]
+    )
+
+
+def test_a_full_run_folds_into_the_status_a_user_sees():
+    events = full_run()
+    status = RunState.fold(events).to_status()
+    assert status == {
+        "run_id": "run-1",
+        "outcome": "shipped",
+        "stage": "done",
+        "reason": "",
+        "request": "Build a greeting CLI",
+        "repo": "/repos/greet",
+        "mode": "create",
+        "simulated": True,
+        "branch": "shopfloor/build-a-greeting-cli-run-1",
+        "integration_branch": "shopfloor/wip/run-1",
+        "tasks": [
+            {
+                "id": "core",
+                "title": "Greeting function",
+                "state": "merged",
+                "attempts": 2,
+                "depends_on": [],
+            },
+            {
+                "id": "cli",
+                "title": "Command line",
+                "state": "merged",
+                "attempts": 1,
+                "depends_on": ["core"],
+            },
+            {
+                "id": "docs",
+                "title": "Write the README",
+                "state": "merged",
+                "attempts": 1,
+                "depends_on": [],
+            },
+        ],
+        "merged": ["docs", "core", "cli"],
+        "escalations": [
+            {
+                "id": "esc-1",
+                "kind": "other",
+                "question": "Greet in French too?",
+                "options": ["yes", "no"],
+                "task_id": "core",
+                "decision": "no",
+                "decided_by": "alice",
+                "note": "",
+            },
+            {
+                "id": "esc-2",
+                "kind": "other",
+                "question": "Ship on Friday?",
+                "options": [],
+                "task_id": None,
+                "decision": None,
+                "decided_by": None,
+                "note": "",
+            },
+        ],
+        "kill_gate": None,
+        "scores": {
+            "critic": None,
+            "reviews": {},
+            "review_round": 0,
+            "twin": None,
+            "twin_confidence": None,
+            "qc": None,
+            "judge": None,
+        },
+        "learnings": [],
+        "tokens": {"input": 2000, "output": 500},
+        "cost_usd": 0.375,
+        "started_at": (T0 + timedelta(seconds=1)).isoformat(),
+        "finished_at": (T0 + timedelta(seconds=len(events))).isoformat(),
+    }
+    json.dumps(status)  # what `status --json` prints must be plain JSON
+
+
+def test_the_fold_keeps_per_task_and_per_agent_detail():
+    state = RunState.fold(full_run())
+    core = state.tasks["core"]
+    assert [(g.attempt, g.passed, g.summary) for g in core.gates] == [
+        (1, False, "1 failed"),
+        (2, True, "4 passed"),
+    ]
+    assert core.gates[0].output_tail == "assert 'hi' == 'hello'"
+    assert core.merged_commit == "c" * 40
+    engineer = state.agents["engineer:core:a1"]
+    assert (engineer.running, engineer.ok, engineer.calls) == (False, True, 1)
+    assert (engineer.input_tokens, engineer.output_tokens) == (800, 200)
+    assert engineer.last_line == "wrote greet.py"
+    assert [e.escalation_id for e in state.open_escalations] == ["esc-2"]
+    assert state.last_seq == len(full_run())
+
+
+def test_a_run_in_flight_shows_its_stage_and_task_states():
+    events = full_run()
+    cut = next(i for i, e in enumerate(events) if isinstance(e, EscalationRaised))
+    status = RunState.fold(events[:cut]).to_status()
+    assert (status["outcome"], status["stage"]) == ("running", "build")
+    assert {t["id"]: (t["state"], t["attempts"]) for t in status["tasks"]} == {
+        "core": ("running", 2),
+        "cli": ("pending", 0),
+        "docs": ("merged", 1),
+    }
+    assert status["merged"] == ["docs"]
+    assert status["finished_at"] == ""
+
+
+def test_a_failed_run_reports_its_reason_and_blocked_tasks():
+    events = stamp(
+        [
+            *full_run()[:7],  # up to StageChanged(BUILD)
+            TaskStateChanged(
+                task_id="core",
+                state=TaskState.FAILED,
+                attempt=3,
+                reason="out of attempts: 1 failed",
+            ),
+            TaskStateChanged(task_id="cli", state=TaskState.BLOCKED, reason="core failed"),
+            RunFinished(
+                outcome=Outcome.FAILED,
+                reason="task(s) failed after all attempts: core; blocked: cli",
+            ),
+        ]
+    )
+    status = RunState.fold(events).to_status()
+    assert (status["outcome"], status["stage"], status["branch"]) == ("failed", "done", None)
+    assert status["reason"] == "task(s) failed after all attempts: core; blocked: cli"
+    assert {t["id"]: (t["state"], t["attempts"]) for t in status["tasks"]} == {
+        "core": ("failed", 3),
+        "cli": ("blocked", 0),
+        "docs": ("pending", 0),
+    }
+
+
+def test_folding_the_same_events_twice_gives_equal_status():
+    events = full_run()
+    assert RunState.fold(events).to_status() == RunState.fold(events).to_status()
+
+
+def test_folding_events_read_back_from_json_gives_the_same_status():
+    events = full_run()
+    reread = [event_from_json(event_to_json(e)) for e in events]
+    assert RunState.fold(reread).to_status() == RunState.fold(events).to_status()
+
+
+def test_an_incremental_fold_equals_a_fold_from_scratch():
+    events = full_run()
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    assert state.to_status() == RunState.fold(events).to_status()
+    resumed = RunState.fold(events[:20])
+    for event in events[20:]:
+        resumed.apply(event)
+    assert resumed.to_status() == state.to_status()
+
+
+# -- JSON round trip -----------------------------------------------------------------------
+
+
+def one_of_each() -> list[EventBase]:
+    """One event of every type, every field away from its default."""
+    events: list[EventBase] = [
+        RunStarted(
+            request="r",
+            repo="/x",
+            mode="update",
+            base_branch="dev",
+            base_commit="1" * 40,
+            integration_branch="shopfloor/wip/x",
+            models={"planner": "sim:"},
+            simulated=True,
+        ),
+        StageChanged(stage=Stage.VERIFY),
+        BlueprintProposed(blueprint=BLUEPRINT),
+        TaskStateChanged(task_id="core", state=TaskState.BLOCKED, attempt=2, reason="x failed"),
+        AgentStarted(
+            agent_id="a", role="engineer", model="sim:", simulated=True, task_id="core", attempt=2
+        ),
+        AgentFinished(agent_id="a", ok=False, summary="gave up"),
+        AgentOutput(agent_id="a", kind="error", text="boom\nline 2 — ünïcode"),
+        LLMCallFinished(
+            agent_id="a",
+            role="engineer",
+            provider="sim",
+            model="m",
+            simulated=True,
+            input_tokens=1,
+            output_tokens=2,
+            cache_read_tokens=3,
+            cache_write_tokens=4,
+            latency_s=0.5,
+            cost_usd=0.01,
+        ),
+        GateFinished(
+            gate="lint",
+            scope="merge",
+            task_id="core",
+            attempt=2,
+            passed=False,
+            summary="2 issues",
+            duration_s=1.5,
+            counts={"errors": 2},
+            output_tail="E501",
+        ),
+        MergeQueued(task_id="core", attempt=2),
+        Merged(task_id="core", attempt=2, commit="2" * 40),
+        MergeConflict(task_id="core", attempt=2, detail="conflict in a.py"),
+        EscalationRaised(
+            escalation_id="e", question="q?", options=["a", "b"], task_id="core", context="ctx"
+        ),
+        EscalationResolved(escalation_id="e", decision="a", decided_by="bob", note="because"),
+        CriticScored(
+            model="sim:",
+            scores={"value": 8, "feasibility": 7},
+            total=7.5,
+            compliance_risk="medium",
+            cannibalizes="greeter",
+            rationale="r",
+        ),
+        KillGateTripped(gate="cannibalization", reason="duplicates greeter"),
+        ReviewScored(
+            reviewer="reviewer-1", model="m", round=2, score=91, findings=["f"], patches=2
+        ),
+        ReviewRoundFinished(
+            round=2, scores={"reviewer-1": 91}, threshold=95, quorum=1, passed=False
+        ),
+        TwinDecided(decision="CHANGE", confidence=0.4, notes="n", redlines=["x"], escalated=True),
+        TaskReviewed(task_id="core", attempt=2, model="m", approved=False, score=40, notes="n"),
+        CircuitBreakerTripped(task_id="core", attempt=2, signature="sig"),
+        BudgetUpdated(tokens=10, cost_usd=0.5, max_tokens=100, max_cost_usd=1.0, exceeded="cost"),
+        QCScored(model="m", score=80, threshold=85, notes="n"),
+        VerificationFinished(
+            verifier_model="v",
+            judge_model="j",
+            broken=["b"],
+            checklist={"c": True},
+            score=92,
+            threshold=90,
+            passed=True,
+        ),
+        LearningRecorded(learning_id="l1", kind="trap", text="t", source="retry:core", tags=["x"]),
+        RunResumed(merged_from_repo=["core"], restarted=["cli"]),
+        RunFinished(outcome=Outcome.KILLED, reason="stopped", branch="b", commit="3" * 40),
+    ]
+    return stamp(events, run_id="run-json")
+
+
+def test_the_round_trip_sample_covers_every_event_type():
+    union, _discriminator = typing.get_args(Event)
+    assert {type(e) for e in one_of_each()} == set(typing.get_args(union))
+
+
+def test_every_event_type_round_trips_through_json():
+    for event in one_of_each():
+        text = event_to_json(event)
+        back = event_from_json(text)
+        assert type(back) is type(event)
+        assert back == event
+        assert event_from_json(text.encode()) == event
+        assert event_from_dict(json.loads(text)) == event
+        assert json.loads(text)["type"] == type(event).__name__

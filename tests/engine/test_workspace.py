@@ -1,0 +1,306 @@
+"""GitWorkspaces against real repositories: worktrees, squashed merges, shipping — beside the
+user's checkout, never in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from repo_helpers import git, make_repo, snapshot
+
+from engine.workspace import GitWorkspaces, WorkspaceError, slugify
+
+
+def open_ws(repo: Path, worktree_root: Path, run_id: str = "run1") -> GitWorkspaces:
+    return GitWorkspaces(repo, run_id, worktree_root)
+
+
+async def task_commit(ws: GitWorkspaces, name: str, files: dict[str, str], message: str) -> str:
+    """Do one task's work in its own worktree and return its commit."""
+    wt = await ws.add_worktree(name, ws.integration_tip())
+    for rel, content in files.items():
+        (wt / rel).parent.mkdir(parents=True, exist_ok=True)
+        (wt / rel).write_text(content)
+    commit = await ws.commit_all(wt, message)
+    assert commit is not None
+    await ws.remove_worktree(wt)
+    return commit
+
+
+async def land(ws: GitWorkspaces, task_id: str, commit: str, message: str) -> str:
+    candidate = await ws.prepare_merge(task_id, commit, message)
+    assert candidate.commit is not None, candidate.conflict
+    await ws.advance(candidate.commit, candidate.base)
+    await ws.remove_worktree(candidate.worktree)
+    return candidate.commit
+
+
+# -- refusing what cannot be used ------------------------------------------------------------
+
+
+def test_a_directory_that_is_not_a_repository_is_refused(tmp_path: Path, worktree_root: Path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(WorkspaceError, match=r"^not a git repository: .*plain$"):
+        open_ws(plain, worktree_root)
+
+
+def test_a_missing_directory_is_refused(tmp_path: Path, worktree_root: Path):
+    with pytest.raises(WorkspaceError, match="not a git repository"):
+        open_ws(tmp_path / "nowhere", worktree_root)
+
+
+def test_a_repository_without_commits_is_refused(tmp_path: Path, worktree_root: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q", "-b", "main")
+    with pytest.raises(WorkspaceError, match=r"^the repository has no commits yet: "):
+        open_ws(empty, worktree_root)
+
+
+# -- the integration branch and attempt worktrees ----------------------------------------------
+
+
+async def test_start_creates_the_integration_branch_at_the_users_head(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    head = git(user_repo, "rev-parse", "HEAD")
+    assert (ws.base_branch, ws.base_commit) == ("main", head)
+    assert await ws.start() == head
+    assert git(user_repo, "rev-parse", "refs/heads/shopfloor/wip/run1") == head
+    assert ws.integration_tip() == head
+
+
+async def test_start_keeps_an_existing_integration_branch_for_resume(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    moved = await land(ws, "a", await task_commit(ws, "a-a1", {"a.txt": "a\n"}, "Add a"), "Add a")
+    again = open_ws(user_repo, worktree_root)
+    assert await again.start() == moved
+
+
+def test_a_missing_integration_branch_is_a_clear_error(user_repo: Path, worktree_root: Path):
+    ws = open_ws(user_repo, worktree_root)
+    with pytest.raises(WorkspaceError, match=r"^integration branch shopfloor/wip/run1 is missing$"):
+        ws.integration_tip()
+
+
+async def test_tracked_files_lists_the_base_commit_not_the_working_tree(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    assert ws.tracked_files() == ["CHANGELOG.md", "README.md", "greet/__init__.py", "greet/core.py"]
+
+
+async def test_a_worktree_starts_from_the_commit_without_the_users_local_changes(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("core-a1", ws.integration_tip())
+    assert wt.parent == worktree_root / "run1"
+    assert "return f'hello {name}'" in (wt / "greet" / "core.py").read_text()
+    assert not (wt / "notes.txt").exists()
+
+
+async def test_commit_all_commits_the_work_and_leaves_tool_junk_out(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("core-a1", ws.integration_tip())
+    (wt / "greet" / "core.py").write_text("def greet(name):\n    return f'hi {name}'\n")
+    (wt / "tests").mkdir()
+    (wt / "tests" / "test_core.py").write_text("def test(): pass\n")
+    junk = [
+        "__pycache__/x.pyc",
+        "greet/__pycache__/core.cpython-311.pyc",
+        "tests/__pycache__/test_core.cpython-311-pytest-8.pyc",
+        "stray.pyc",
+        ".pytest_cache/v/cache/lastfailed",
+        "tests/.pytest_cache/README.md",
+        ".mypy_cache/3.11/x.json",
+        ".ruff_cache/0.6/abc",
+    ]
+    for rel in junk:
+        (wt / rel).parent.mkdir(parents=True, exist_ok=True)
+        (wt / rel).write_bytes(b"\x00junk")
+    commit = await ws.commit_all(wt, "Make greet friendlier\n\nhi instead of hello")
+    assert commit is not None
+    assert sorted(ws.changed_files(commit)) == ["greet/core.py", "tests/test_core.py"]
+    assert git(user_repo, "log", "-1", "--format=%s", commit) == "Make greet friendlier"
+    assert git(user_repo, "rev-parse", f"{commit}^") == ws.integration_tip()
+
+
+async def test_commit_all_returns_none_when_only_junk_or_nothing_changed(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("idle-a1", ws.integration_tip())
+    assert await ws.commit_all(wt, "nothing") is None
+    (wt / "greet" / "__pycache__").mkdir()
+    (wt / "greet" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"junk")
+    assert await ws.commit_all(wt, "only junk") is None
+
+
+async def test_add_worktree_replaces_a_leftover_worktree_of_the_same_name(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("core-a1", ws.integration_tip())
+    (wt / "leftover.txt").write_text("from a crashed attempt")
+    again = await ws.add_worktree("core-a1", ws.integration_tip())
+    assert again == wt
+    assert not (again / "leftover.txt").exists()
+
+
+# -- merging -------------------------------------------------------------------------------------
+
+
+async def test_two_tasks_on_different_files_land_as_one_squashed_commit_each(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    # Both start from the same base, as parallel tasks do; one makes two commits of its own.
+    wt_a = await ws.add_worktree("a-a1", base)
+    wt_b = await ws.add_worktree("b-a1", base)
+    (wt_a / "a.py").write_text("A = 1\n")
+    await ws.commit_all(wt_a, "wip 1")
+    (wt_a / "a.py").write_text("A = 2\n")
+    commit_a = await ws.commit_all(wt_a, "wip 2")
+    (wt_b / "docs").mkdir()
+    (wt_b / "docs" / "b.md").write_text("# B\n")
+    commit_b = await ws.commit_all(wt_b, "Document b")
+
+    await land(ws, "a", commit_a, "Add module a\n\nA is two.")
+    tip = await land(ws, "b", commit_b, "Write the b docs")
+
+    assert ws.commits_since_base(tip, base) == ["Add module a", "Write the b docs"]
+    assert git(user_repo, "rev-list", "--count", "--merges", f"{base}..{tip}") == "0"
+    assert git(user_repo, "log", "-1", "--format=%b", f"{tip}^") == "A is two."
+    assert git(user_repo, "show", f"{tip}:a.py") == "A = 2"
+    assert git(user_repo, "show", f"{tip}:docs/b.md") == "# B"
+    assert ws.changed_files(tip) == ["docs/b.md"]
+    assert ws.integration_tip() == tip
+
+
+async def test_a_conflicting_change_gives_a_candidate_without_commit_and_the_conflict(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    first = await task_commit(ws, "x-a1", {"README.md": "# Greeter\n\nSays hi.\n"}, "x")
+    second = await task_commit(ws, "y-a1", {"README.md": "# Greeter\n\nSays howdy.\n"}, "y")
+    tip = await land(ws, "x", first, "Say hi")
+
+    candidate = await ws.prepare_merge("y", second, "Say howdy")
+    assert candidate.commit is None
+    assert candidate.base == tip
+    assert "README.md" in candidate.conflict
+    assert "conflict" in candidate.conflict.lower()
+    assert ws.integration_tip() == tip  # nothing moved
+    assert ws.commits_since_base(tip, base) == ["Say hi"]
+    # The merge worktree was put back clean, so removing or reusing it is safe.
+    assert git(candidate.worktree, "status", "--porcelain") == ""
+    await ws.remove_worktree(candidate.worktree)
+    assert not candidate.worktree.exists()
+
+
+async def test_advance_with_a_stale_expected_old_value_refuses_to_move(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    a = await task_commit(ws, "a-a1", {"a.txt": "a\n"}, "a")
+    b = await task_commit(ws, "b-a1", {"b.txt": "b\n"}, "b")
+    cand_a = await ws.prepare_merge("a", a, "Add a")
+    cand_b = await ws.prepare_merge("b", b, "Add b")  # also built on base
+    await ws.advance(cand_a.commit, base)
+    with pytest.raises(WorkspaceError, match="integration branch") as caught:
+        await ws.advance(cand_b.commit, base)  # base is stale now
+    assert "\n" not in str(caught.value)
+    assert ws.integration_tip() == cand_a.commit
+
+
+# -- shipping and cleanup ----------------------------------------------------------------------
+
+
+async def test_ship_creates_the_branch_and_refuses_to_move_an_existing_one(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    tip = await land(ws, "a", await task_commit(ws, "a-a1", {"a.txt": "a\n"}, "a"), "Add a")
+    main_before = git(user_repo, "rev-parse", "main")
+
+    with pytest.raises(WorkspaceError, match=r"^branch main already exists; refusing to move it$"):
+        await ws.ship("main", tip)
+    assert git(user_repo, "rev-parse", "main") == main_before
+
+    assert await ws.ship("shopfloor/add-a", tip) == "shopfloor/add-a"
+    assert git(user_repo, "rev-parse", "shopfloor/add-a") == tip
+    with pytest.raises(WorkspaceError, match="already exists"):
+        await ws.ship("shopfloor/add-a", ws.base_commit)
+    assert git(user_repo, "rev-parse", "shopfloor/add-a") == tip
+
+
+async def test_cleanup_removes_every_worktree_and_the_integration_branch_can_go(
+    user_repo: Path, worktree_root: Path
+):
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    await ws.add_worktree("a-a1", ws.integration_tip())
+    await ws.add_worktree("b-a1", ws.integration_tip())
+    await ws.cleanup()
+    assert not (worktree_root / "run1").exists()
+    assert git(user_repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    await ws.delete_integration_branch()
+    assert ws.branch_tip(ws.integration_branch) is None
+    await ws.delete_integration_branch()  # idempotent
+
+
+async def test_the_users_checkout_is_byte_identical_after_all_of_it(
+    user_repo: Path, worktree_root: Path
+):
+    before = snapshot(user_repo)
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    # Tasks that touch the very file the user has modified, and one that conflicts.
+    a = await task_commit(ws, "a-a1", {"greet/core.py": "def greet(n):\n    return 'yo'\n"}, "a")
+    b = await task_commit(ws, "b-a1", {"notes.txt": "factory notes\n", "b.py": "B = 1\n"}, "b")
+    c = await task_commit(ws, "c-a1", {"greet/core.py": "def greet(n):\n    return 'hey'\n"}, "c")
+    await land(ws, "a", a, "Say yo")
+    tip = await land(ws, "b", b, "Add b")
+    conflicted = await ws.prepare_merge("c", c, "Say hey")
+    assert conflicted.commit is None
+    with pytest.raises(WorkspaceError):
+        await ws.advance(base, base)
+    await ws.ship("shopfloor/done", tip)
+    with pytest.raises(WorkspaceError):
+        await ws.ship("main", tip)
+    await ws.cleanup()
+    await ws.delete_integration_branch()
+
+    assert snapshot(user_repo) == before
+    assert (user_repo / "greet" / "core.py").read_text().endswith("# wip\n")
+    assert (user_repo / "notes.txt").read_text() == "my private notes\n"
+
+
+def test_a_detached_head_is_reported_as_such(tmp_path: Path, worktree_root: Path):
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    git(repo, "checkout", "-q", "--detach")
+    assert open_ws(repo, worktree_root).base_branch == "HEAD"
+
+
+def test_slugify_makes_branch_safe_names():
+    assert slugify("Build a greeting CLI!") == "build-a-greeting-cli"
+    assert slugify("Ünïcode / paths: ../x") == "n-code-paths-x"
+    assert slugify("???") == "run"
+    assert len(slugify("word " * 40)) <= 32
+    assert not slugify("word " * 40).endswith("-")

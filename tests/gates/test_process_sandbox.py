@@ -1,0 +1,226 @@
+"""ProcessSandbox: limits, process-tree cleanup and environment scrubbing, in both kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gates.bwrap import probe_bwrap
+from gates.sandbox import ProcessSandbox, looks_secret, scrubbed_environment
+
+TREE_SCRIPT = """
+import subprocess, sys, time
+token = sys.argv[1]
+if sys.argv[2] == "child":
+    import signal
+    if sys.argv[3] == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", token, "grandchild"])
+    print("ready", flush=True)
+    time.sleep(60)
+else:
+    subprocess.Popen([sys.executable, __file__, token, "child", sys.argv[3]])
+    time.sleep(60)
+"""
+
+
+def processes_with(token: str) -> list[int]:
+    """Live (non-zombie) processes whose command line holds ``token``, seen from the host."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if token.encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+async def poll_processes(token: str, *, want_alive: bool, within_s: float = 5.0) -> list[int]:
+    """Poll /proc until processes holding ``token`` exist (or are gone); return what is left."""
+    found = processes_with(token)
+    for _ in range(int(within_s / 0.05)):
+        if bool(found) == want_alive:
+            break
+        await asyncio.sleep(0.05)
+        found = processes_with(token)
+    return found
+
+
+async def wait_gone(token: str) -> list[int]:
+    return await poll_processes(token, want_alive=False, within_s=3.0)
+
+
+async def test_output_and_exit_code_come_back(any_sandbox: ProcessSandbox, tmp_path: Path) -> None:
+    script = "import sys; print('to stdout'); print('to stderr', file=sys.stderr); sys.exit(3)"
+    result = await any_sandbox.run(["python", "-c", script], tmp_path)
+    assert result.returncode == 3
+    assert "to stdout" in result.output and "to stderr" in result.output
+    assert not result.timed_out and not result.truncated
+    assert result.argv == ("python", "-c", script)
+
+
+async def test_python_resolves_to_the_running_interpreter(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    result = await any_sandbox.run(["python", "-c", "import sys; print(sys.prefix)"], tmp_path)
+    assert result.returncode == 0, result.output
+    assert result.output.strip() == sys.prefix
+
+
+async def test_missing_executable_is_127_not_an_exception(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    result = await any_sandbox.run(["no-such-tool-shopfloor", "--help"], tmp_path)
+    assert result.returncode == 127
+    assert "command not found: no-such-tool-shopfloor" in result.output
+
+
+async def test_missing_relative_script_and_missing_cwd(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    result = await process_sandbox.run(["./build.sh"], tmp_path)
+    assert result.returncode == 127
+    assert "command not found: ./build.sh" in result.output
+    gone = await process_sandbox.run(["true"], tmp_path / "nowhere")
+    assert gone.returncode == 126
+    assert "working directory does not exist" in gone.output
+    empty = await process_sandbox.run([], tmp_path)
+    assert empty.returncode == 127
+
+
+@pytest.mark.parametrize("mode", ["polite", "stubborn"])
+async def test_timeout_kills_the_whole_tree(
+    any_sandbox: ProcessSandbox, tmp_path: Path, mode: str
+) -> None:
+    any_sandbox.kill_grace_s = 0.3
+    script = tmp_path / "tree.py"
+    script.write_text(TREE_SCRIPT)
+    token = f"shopfloor-tree-{uuid.uuid4().hex}"
+    started = time.monotonic()
+    result = await any_sandbox.run(
+        ["python", str(script), token, "parent", mode], tmp_path, timeout_s=2.0
+    )
+    assert time.monotonic() - started < 10
+    assert "ready" in result.output, "the grandchild was never started"
+    assert result.timed_out
+    assert result.returncode < 0
+    assert "timed out after 2s" in result.output
+    assert await wait_gone(token) == []
+
+
+async def test_background_leftovers_are_killed_when_the_command_ends(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    token = f"shopfloor-bg-{uuid.uuid4().hex}"
+    command = f"python -c 'import time; time.sleep(60)' {token} & echo started"
+    started = time.monotonic()
+    result = await any_sandbox.run(["sh", "-c", command], tmp_path, timeout_s=30)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 0 and "started" in result.output
+    assert await wait_gone(token) == []
+
+
+async def test_cancelling_the_caller_kills_the_group(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    token = f"shopfloor-cancel-{uuid.uuid4().hex}"
+    command = f"python -c 'import time; time.sleep(60)' {token} & wait"
+    task = asyncio.create_task(any_sandbox.run(["sh", "-c", command], tmp_path, timeout_s=60))
+    assert await poll_processes(token, want_alive=True), "the sleeper never started"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await wait_gone(token) == []
+
+
+async def test_output_over_the_cap_keeps_head_and_tail(tmp_path: Path) -> None:
+    sandbox = ProcessSandbox(use_bwrap=False, output_limit=1000)
+    try:
+        script = "print('HEAD' + 'a' * 5000); print('b' * 5000 + 'TAIL')"
+        result = await sandbox.run(["python", "-c", script], tmp_path)
+    finally:
+        sandbox.close()
+    assert result.returncode == 0
+    assert result.truncated
+    assert result.output.startswith("HEAD")
+    assert result.output.rstrip().endswith("TAIL")
+    assert "characters of output truncated" in result.output
+    assert len(result.output) < 1200
+
+
+async def test_output_under_the_cap_is_whole(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    result = await process_sandbox.run(["python", "-c", "print('x' * 5000)"], tmp_path)
+    assert not result.truncated
+    assert result.output == "x" * 5000 + "\n"
+
+
+async def test_secrets_never_reach_the_command(
+    any_sandbox: ProcessSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    monkeypatch.setenv("FAKE_API_KEY", canary)
+    monkeypatch.setenv("SHOPFLOOR_UNLISTED", canary)
+    extra = {"FAKE_API_KEY": canary, "github_token": canary, "APP_MODE": "testing"}
+    result = await any_sandbox.run(["env"], tmp_path, env=extra)
+    assert result.returncode == 0
+    assert canary not in result.output
+    env = dict(line.split("=", 1) for line in result.output.splitlines() if "=" in line)
+    assert env["APP_MODE"] == "testing"
+    assert env["HOME"] == str(any_sandbox.home)
+    assert env["TMPDIR"] == ("/tmp" if any_sandbox.kind == "bwrap" else str(any_sandbox.tmpdir))
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+
+
+def test_scrubbed_environment_is_an_allow_list() -> None:
+    host = {"PATH": "/usr/bin", "LANG": "en_US.UTF-8", "AWS_SECRET_ACCESS_KEY": "x", "USER": "me"}
+    host["TMPDIR"] = "/host-tmp"
+    env = scrubbed_environment(
+        host,
+        {"Db_Password": "x", "SSH_CREDENTIALS": "x", "FOO": "bar"},
+        home=Path("/h"),
+        interpreter_dir=Path("/venv/bin"),
+        tmpdir=Path("/t"),
+    )
+    assert env == {
+        "PATH": "/venv/bin:/usr/bin",
+        "LANG": "en_US.UTF-8",
+        "HOME": "/h",
+        "TMPDIR": "/t",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "FOO": "bar",
+    }
+    assert looks_secret("openai_api_key") and not looks_secret("GIT_AUTHOR_NAME")
+
+
+def test_kind_and_fallback_reason() -> None:
+    disabled = ProcessSandbox(use_bwrap=False)
+    try:
+        assert disabled.kind == "process"
+        assert disabled.fallback_reason == "bwrap disabled by configuration"
+    finally:
+        disabled.close()
+    assert not disabled.home.exists() and not disabled.tmpdir.exists()
+    missing = probe_bwrap("no-such-bwrap-shopfloor")
+    assert not missing.usable
+    assert missing.reason == "no-such-bwrap-shopfloor not found on PATH"
+    auto = ProcessSandbox()
+    try:
+        assert auto.kind == ("bwrap" if probe_bwrap().usable else "process")
+        assert (auto.fallback_reason is None) == (auto.kind == "bwrap")
+    finally:
+        auto.close()

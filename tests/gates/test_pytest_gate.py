@@ -1,0 +1,172 @@
+"""PytestGate on small real repositories, through the real sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.protocols import Gate
+from gates.pytest_gate import PytestGate
+from gates.sandbox import ProcessSandbox
+
+MakeRepo = Callable[[dict[str, str]], Path]
+
+CALC = """
+def add(a, b):
+    return a + b
+
+
+def div(a, b):
+    return a / b
+"""
+
+PASSING_TESTS = """
+from calc import add, div
+
+
+def test_add():
+    assert add(2, 3) == 5
+
+
+def test_div():
+    assert div(6, 3) == 2
+
+
+class TestMore:
+    def test_negative(self):
+        assert add(-1, -1) == -2
+"""
+
+FAILING_TESTS = """
+from calc import add, div
+
+
+def test_add():
+    assert add(2, 3) == 5
+
+
+class TestBroken:
+    def test_add_wrong(self):
+        assert add(2, 2) == 5, "two and two make five"
+
+
+def test_div_by_zero():
+    assert div(1, 0) == 0
+"""
+
+
+async def test_all_passing(any_sandbox: ProcessSandbox, make_repo: MakeRepo) -> None:
+    repo = make_repo({"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS})
+    gate = PytestGate(any_sandbox)
+    assert isinstance(gate, Gate)
+    result = await gate.check(repo)
+    assert result.passed, result.output_tail
+    assert result.gate == "tests"
+    assert result.counts == {"tests": 3, "passed": 3, "failures": 0, "errors": 0, "skipped": 0}
+    assert result.summary.startswith("3 passed in ")
+    assert result.findings == []
+    assert result.duration_s > 0
+    assert not (repo / ".shopfloor").exists(), "the report must not be left in the worktree"
+    assert not list(repo.rglob("__pycache__")), "no bytecode written into the worktree"
+
+
+async def test_failing_assertion_is_named_and_explained(
+    any_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    repo = make_repo({"calc.py": CALC, "tests/test_calc.py": FAILING_TESTS})
+    result = await PytestGate(any_sandbox, name="unit").check(repo)
+    assert not result.passed
+    assert result.gate == "unit"
+    assert result.counts["failures"] == 2 and result.counts["passed"] == 1
+    assert result.summary.startswith("1 passed, 2 failed in ")
+
+    by_id = {f.message.split(": ", 1)[0]: f for f in result.findings}
+    assert set(by_id) == {
+        "tests/test_calc.py::TestBroken::test_add_wrong",
+        "tests/test_calc.py::test_div_by_zero",
+    }
+    wrong = by_id["tests/test_calc.py::TestBroken::test_add_wrong"]
+    assert "two and two make five" in wrong.message
+    assert (wrong.file, wrong.line) == ("tests/test_calc.py", 10)
+    assert "assert 4 == 5" in wrong.detail
+    zero = by_id["tests/test_calc.py::test_div_by_zero"]
+    assert "ZeroDivisionError" in zero.message
+    assert (zero.file, zero.line) == ("calc.py", 6), "points at the line that raised"
+
+    context = result.failure_context()
+    assert "Gate 'unit' failed: 1 passed, 2 failed" in context
+    assert "two and two make five" in context
+    assert "assert 4 == 5" in context
+    assert "tests/test_calc.py:10:" in context
+
+
+async def test_import_error_at_collection(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(
+        {
+            "calc.py": CALC,
+            "tests/test_calc.py": PASSING_TESTS,
+            "tests/test_broken.py": "import calculus_missing\n\n\ndef test_x():\n    pass\n",
+        }
+    )
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert result.counts["errors"] == 1
+    assert "interrupted" in result.summary
+    [finding] = result.findings
+    assert finding.message.startswith("tests/test_broken.py: error: collection failed: ")
+    assert "No module named 'calculus_missing'" in finding.message
+    assert (finding.file, finding.line) == ("tests/test_broken.py", 1)
+    assert "calculus_missing" in result.failure_context()
+
+
+async def test_no_tests_collected(process_sandbox: ProcessSandbox, make_repo: MakeRepo) -> None:
+    repo = make_repo({"calc.py": CALC, "tests/helpers.py": "X = 1\n"})
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert result.summary == "no tests collected"
+    assert "collected no tests" in result.failure_context()
+    assert not (repo / ".shopfloor").exists()
+
+
+async def test_crash_before_any_report(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(
+        {"conftest.py": "raise RuntimeError('conftest is broken')\n", "test_a.py": PASSING_TESTS}
+    )
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    [finding] = result.findings
+    assert "wrote no report" in finding.message
+    assert "conftest is broken" in finding.message
+    assert "conftest is broken" in result.output_tail
+    assert "conftest is broken" in result.failure_context()
+
+
+async def test_timeout_and_extra_args(process_sandbox: ProcessSandbox, make_repo: MakeRepo) -> None:
+    slow = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
+    repo = make_repo({"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, "slow/test_s.py": slow})
+    only_fast = await PytestGate(process_sandbox, args=["tests"]).check(repo)
+    assert only_fast.passed and only_fast.counts["tests"] == 3
+    result = await PytestGate(process_sandbox, timeout_s=2).check(repo)
+    assert not result.passed
+    assert result.summary == "timed out after 2s"
+    assert "did not finish within 2s" in result.findings[0].message
+    assert not (repo / ".shopfloor").exists()
+
+
+async def test_missing_workspace(process_sandbox: ProcessSandbox, tmp_path: Path) -> None:
+    result = await PytestGate(process_sandbox).check(tmp_path / "absent")
+    assert not result.passed
+    assert "cannot prepare workspace" in result.summary
+
+
+async def test_existing_report_dir_is_kept(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    repo = make_repo({"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, ".shopfloor/keep": ""})
+    result = await PytestGate(process_sandbox).check(repo)
+    assert result.passed
+    assert sorted(p.name for p in (repo / ".shopfloor").iterdir()) == ["keep"]

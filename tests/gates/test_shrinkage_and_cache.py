@@ -1,0 +1,240 @@
+"""The shrinkage gate on real git histories, the gate cache on real trees, and the profiles."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine.protocols import GateResult
+from gates.cache import GateCache, tree_key
+from gates.command_gate import CommandGate
+from gates.profiles import GatesConfig, build_gates
+from gates.sandbox import ProcessSandbox
+from gates.shrinkage import ShrinkageGate
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str | None], message: str = "change") -> None:
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+def lines(n: int, word: str = "line") -> str:
+    return "".join(f"{word} {i}\n" for i in range(n))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    commit(path, {"app.py": lines(100), "util.py": lines(40), "README.md": "# r\n"}, "base")
+    return path
+
+
+async def test_a_large_deletion_is_refused_with_the_numbers(
+    process_sandbox: ProcessSandbox, repo: Path
+) -> None:
+    commit(repo, {"app.py": lines(20), "util.py": None})
+    result = await ShrinkageGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert result.counts == {"deleted": 120, "touched_lines": 140, "files": 2}
+    assert result.summary == (
+        "refused: deletes 120 of the 140 lines (86%) in the 2 file(s) it touches (limit 50%)"
+    )
+    per_file = {(f.file, f.message) for f in result.findings[1:]}
+    assert per_file == {
+        ("app.py", "80 of 100 lines deleted"),
+        ("util.py", "40 of 40 lines deleted (file removed)"),
+    }
+
+
+async def test_edits_renames_and_small_deletions_pass(
+    process_sandbox: ProcessSandbox, repo: Path
+) -> None:
+    gate = ShrinkageGate(process_sandbox)
+    commit(repo, {"app.py": lines(100).replace("line 5\n", "LINE five\n") + lines(10, "more")})
+    assert (await gate.check(repo)).passed
+    git(repo, "mv", "util.py", "helpers.py")
+    git(repo, "commit", "-q", "-m", "rename")
+    renamed = await gate.check(repo)
+    assert renamed.passed, renamed.summary
+    assert renamed.counts["deleted"] == 0
+    commit(repo, {"README.md": None})  # 1 line of 1: 100%, but tiny
+    tiny = await gate.check(repo)
+    assert tiny.passed and tiny.counts["deleted"] == 1
+
+
+async def test_an_explicit_base_and_a_root_commit(
+    process_sandbox: ProcessSandbox, repo: Path
+) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    commit(repo, {"app.py": lines(70)})
+    commit(repo, {"app.py": lines(40)})
+    assert (await ShrinkageGate(process_sandbox).check(repo)).passed  # 30 of 70: 43%
+    whole = await ShrinkageGate(process_sandbox, base=base).check(repo)
+    assert not whole.passed and whole.counts["deleted"] == 60
+    fresh = repo.parent / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q")
+    commit(fresh, {"a.py": "x = 1\n"})
+    first = await ShrinkageGate(process_sandbox).check(fresh)
+    assert first.passed and first.summary == "no base commit 'HEAD~1' to compare with"
+    with pytest.raises(ValueError, match="max_share must be in"):
+        ShrinkageGate(process_sandbox, max_share=1.5)
+
+
+class CountingGate:
+    """A gate that counts its runs and passes when the marker file is absent."""
+
+    def __init__(self, name: str = "count", flavour: str = "a") -> None:
+        self.name = name
+        self.flavour = flavour
+        self.runs = 0
+
+    async def check(self, workspace: Path) -> GateResult:
+        self.runs += 1
+        bad = (workspace / "bad.txt").exists()
+        return GateResult(gate=self.name, passed=not bad, summary="ran", duration_s=1.5)
+
+
+async def test_an_unchanged_tree_is_a_hit(repo: Path, tmp_path: Path) -> None:
+    cache = GateCache(tmp_path / "cache")
+    inner = CountingGate()
+    gate = cache.wrap(inner)
+    first = await gate.check(repo)
+    again = await gate.check(repo)
+    assert inner.runs == 1
+    assert (first.cached, again.cached) == (False, True)
+    assert again.duration_s == 0.0 and again.summary == "ran"
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert cache.hit_rate == 0.5
+
+    (repo / "bad.txt").write_text("x")  # an untracked file changes the key
+    dirty = await gate.check(repo)
+    assert not dirty.passed and not dirty.cached and inner.runs == 2
+    (repo / "bad.txt").write_text("y")  # so does its content
+    await gate.check(repo)
+    assert inner.runs == 3
+    (repo / "bad.txt").unlink()
+    back = await gate.check(repo)
+    assert back.cached and back.passed and inner.runs == 3
+
+    other_config = cache.wrap(CountingGate(flavour="b"))
+    await other_config.check(repo)
+    assert cache.misses == 4, "a different configuration is a different key"
+
+    later = GateCache(tmp_path / "cache")  # a later process, same directory
+    reused = CountingGate()
+    assert (await later.wrap(reused).check(repo)).cached and reused.runs == 0
+
+
+async def test_tool_caches_do_not_change_the_key_and_non_git_bypasses(
+    repo: Path, tmp_path: Path
+) -> None:
+    key = tree_key(repo)
+    (repo / ".mypy_cache").mkdir()
+    (repo / ".mypy_cache" / "x.json").write_text("{}")
+    (repo / "__pycache__").mkdir()
+    (repo / "__pycache__" / "m.pyc").write_bytes(b"\0")
+    assert tree_key(repo) == key
+    (repo / "app.py").write_text("changed\n")
+    assert tree_key(repo) != key
+    cache = GateCache()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    inner = CountingGate()
+    await cache.wrap(inner).check(plain)
+    await cache.wrap(inner).check(plain)
+    assert inner.runs == 2 and cache.bypassed == 2 and cache.hits == 0
+
+
+async def test_time_outs_are_not_cached_and_shrinkage_is_never_wrapped(
+    process_sandbox: ProcessSandbox, repo: Path
+) -> None:
+    cache = GateCache()
+    process_sandbox.kill_grace_s = 0.2
+    slow = cache.wrap(CommandGate(process_sandbox, name="s", argv=["sleep", "5"], timeout_s=0.3))
+    await slow.check(repo)
+    assert not (await slow.check(repo)).cached
+    shrink = ShrinkageGate(process_sandbox)
+    assert cache.wrap(shrink) is shrink
+
+
+def test_python_profile_and_config(process_sandbox: ProcessSandbox, repo: Path) -> None:
+    (repo / "pyproject.toml").write_text("[project]\nname = 'r'\n")
+    config = GatesConfig.from_mapping(
+        {
+            "disable": ["dead-code"],
+            "custom": [{"name": "docs", "argv": ["make", "docs"], "scopes": ["verify"]}],
+        }
+    )
+    gates = build_gates(repo, config, process_sandbox, cache=GateCache())
+    assert gates.profiles == ["python", "custom"]
+    assert gates.names() == {
+        "task": ["lint", "tests", "security", "secrets", "shrinkage"],
+        "merge": ["lint", "tests", "shrinkage"],
+        "verify": ["tests", "security", "secrets", "docs"],
+    }
+    (repo / "mypy.ini").write_text("[mypy]\nfiles = app.py\n")
+    (repo / "package.json").write_text('{"scripts": {"test": "node t.js"}}')
+    more = build_gates(repo, GatesConfig(), process_sandbox)
+    assert more.profiles == ["python", "node"]
+    assert "types" in more.names()["task"] and "node-test" in more.names()["merge"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"colour": 1}, "unknown key(s) ['colour']"),
+        ({"enable": ["nope"]}, "enable: unknown gate 'nope'"),
+        ({"custom": [{"name": "x"}]}, "custom[0] (x): argv must be a non-empty list"),
+        ({"custom": [{"name": "lint", "argv": ["x"]}]}, "gate name 'lint' is already taken"),
+        ({"custom": [{"name": "x", "argv": ["x"], "scopes": ["ship"]}]}, "scopes must list"),
+        ({"shrinkage_max_share": "half"}, "shrinkage_max_share must be a positive number"),
+    ],
+)
+def test_bad_gates_config_is_one_line(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        GatesConfig.from_mapping(raw)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_shopfloor_toml_gates_section(tmp_path: Path) -> None:
+    from tui.config import ConfigError, load_settings
+
+    path = tmp_path / "shopfloor.toml"
+    path.write_text(
+        '[gates]\ndisable = ["dead-code"]\nshrinkage_max_share = 0.3\n'
+        '[[gates.custom]]\nname = "docs"\nargv = ["make", "docs"]\ntimeout_s = 60\n'
+    )
+    gates = load_settings(path).gates
+    assert gates.disable == ("dead-code",) and gates.shrinkage_max_share == 0.3
+    assert gates.custom[0].argv == ("make", "docs") and gates.custom[0].timeout_s == 60.0
+    path.write_text('[gates]\nenable = ["typos"]\n')
+    with pytest.raises(ConfigError, match=r"shopfloor.toml: \[gates\] enable: unknown gate"):
+        load_settings(path)

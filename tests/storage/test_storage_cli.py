@@ -1,0 +1,151 @@
+"""The storage commands as a user types them: runs filters, export/import, db upkeep."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.bus import EventBus
+from engine.events import Outcome, RunFinished, RunStarted
+from storage.store import SqlEventStore
+from tui.cli import main
+
+T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def _started(run_id: str, repo: str, ts: datetime) -> RunStarted:
+    return RunStarted(
+        run_id=run_id,
+        seq=1,
+        ts=ts,
+        request=f"request {run_id}",
+        repo=repo,
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch=f"shopfloor/{run_id}",
+    )
+
+
+def _seed(url: str, emit_little_run) -> None:
+    async def go() -> None:
+        async with await SqlEventStore.open(url) as store:
+            await store.append(emit_little_run(EventBus("r-shipped")))
+            await store.append(
+                [
+                    _started("r-failed", "/work/api", T0),
+                    RunFinished(
+                        run_id="r-failed", seq=2, ts=T0, outcome=Outcome.FAILED, reason="red"
+                    ),
+                ]
+            )
+            await store.append([_started("r-old", "/work/api", T0 - timedelta(days=90))])
+
+    asyncio.run(go())
+
+
+def _runs(capsys, *argv: str) -> list[str]:
+    capsys.readouterr()
+    assert main(["runs", "--json", *argv]) == 0
+    return [r["run_id"] for r in json.loads(capsys.readouterr().out)]
+
+
+def test_runs_filters(db_url, emit_little_run, capsys):
+    _seed(db_url, emit_little_run)
+    assert set(_runs(capsys, "--db", db_url)) == {"r-shipped", "r-failed", "r-old"}
+    assert _runs(capsys, "--db", db_url, "--repo", "api") == ["r-failed", "r-old"]
+    assert _runs(capsys, "--db", db_url, "--repo", "/work/api") == ["r-failed", "r-old"]
+    assert _runs(capsys, "--db", db_url, "--repo", "pi") == []  # whole path parts only
+    assert _runs(capsys, "--db", db_url, "--outcome", "shipped") == ["r-shipped"]
+    assert _runs(capsys, "--db", db_url, "--since", "2025-02-01") == ["r-shipped", "r-failed"]
+    assert _runs(capsys, "--db", db_url, "--since", "1d") == ["r-shipped"]
+    assert _runs(capsys, "--db", db_url, "--outcome", "failed", "--since", "2025-02-01") == [
+        "r-failed"
+    ]
+
+
+def test_a_bad_since_is_a_usage_error(db_url, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["runs", "--db", db_url, "--since", "last tuesday"])
+    assert info.value.code == 2
+    assert "not an age or a date: 'last tuesday'" in capsys.readouterr().err
+
+
+def test_export_import_round_trip_between_databases(db_url, tmp_path, emit_little_run, capsys):
+    _seed(db_url, emit_little_run)
+    capsys.readouterr()
+    assert main(["export", "r-ship", "--db", db_url]) == 0  # a prefix is enough
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == list(range(1, 12))
+
+    dump = tmp_path / "r-shipped.jsonl"
+    assert main(["export", "r-shipped", "--db", db_url, "--out", str(dump)]) == 0
+    assert dump.read_text().splitlines() == lines
+
+    other = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    assert main(["import", str(dump), "--db", other]) == 0
+    assert "imported run r-shipped (11 events)" in capsys.readouterr().out
+
+    async def compare() -> None:
+        async with await SqlEventStore.open(db_url) as a, await SqlEventStore.open(other) as b:
+            assert await b.read("r-shipped") == await a.read("r-shipped")
+            assert await b.get_run("r-shipped") == await a.get_run("r-shipped")
+            assert await b.tasks("r-shipped") == await a.tasks("r-shipped")
+
+    asyncio.run(compare())
+
+    assert main(["import", str(dump), "--db", other]) == 2
+    err = capsys.readouterr().err
+    assert "run r-shipped is already stored in this database; nothing imported" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"type": "Nope"}\n', "bad.jsonl:1: not a shopfloor event"),
+        ("", "bad.jsonl holds no events"),
+        ("not json\n", "bad.jsonl:1: not a shopfloor event"),
+    ],
+)
+def test_a_bad_import_file_is_one_line(tmp_path, db_url, capsys, content, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(content)
+    assert main(["import", str(bad), "--db", db_url]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_import_refuses_a_file_with_a_gap(db_url, tmp_path, emit_little_run, capsys):
+    _seed(db_url, emit_little_run)
+    dump = tmp_path / "gap.jsonl"
+    assert main(["export", "r-shipped", "--db", db_url, "--out", str(dump)]) == 0
+    lines = dump.read_text().splitlines()
+    dump.write_text("\n".join(lines[:4] + lines[5:]) + "\n")
+    other = str(tmp_path / "other.db")
+    assert main(["import", str(dump), "--db", other]) == 2
+    assert "event 5 has sequence number 6" in capsys.readouterr().err
+
+
+def test_db_upgrade_rebuild_and_prune(db_url, emit_little_run, capsys):
+    assert main(["db", "upgrade", "--db", db_url]) == 0
+    assert "schema upgraded from empty to 0003" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--db", db_url]) == 0
+    assert "schema already at revision 0003" in capsys.readouterr().out
+
+    _seed(db_url, emit_little_run)
+    assert main(["db", "rebuild", "--db", db_url]) == 0
+    assert "rebuilt projections of 3 run(s) from 14 event(s)" in capsys.readouterr().out
+
+    assert main(["db", "prune", "--older-than", "3650d", "--db", db_url]) == 0
+    assert "nothing to prune" in capsys.readouterr().out
+    assert main(["db", "prune", "--older-than", "30d", "--db", db_url]) == 0
+    assert "pruned 1 finished run(s): r-failed" in capsys.readouterr().out  # r-old is running
+    assert set(_runs(capsys, "--db", db_url)) == {"r-shipped", "r-old"}
+
+
+def test_prune_needs_a_real_duration(db_url, capsys):
+    with pytest.raises(SystemExit):
+        main(["db", "prune", "--older-than", "soon", "--db", db_url])
+    assert "not a duration: 'soon'" in capsys.readouterr().err

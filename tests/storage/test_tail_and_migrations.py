@@ -1,0 +1,122 @@
+"""Tailing a run from another store (another process's view), and the schema's migrations:
+fresh, upgraded from the pre-Alembic schema, and refused when newer. Both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from engine.bus import EventBus
+from engine.events import AgentOutput, Outcome, RunFinished
+from storage.migrate import NewerSchemaError, head_revision
+from storage.schema import metadata
+from storage.store import SqlEventStore
+
+
+async def _collect(stream, into: list) -> None:
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            into.append(event)  # noqa: PERF401 - one by one: a cancelled follow keeps its events
+
+
+async def test_tail_sees_what_another_store_commits_and_stops_at_the_end(
+    store, backend_url, emit_little_run
+):
+    bus = EventBus("r-live")
+    emitted = emit_little_run(bus)
+    async with await SqlEventStore.open(backend_url) as watcher:
+        seen: list = []
+        tailing = asyncio.create_task(_collect(watcher.tail("r-live", poll_s=0.01), seen))
+        await asyncio.sleep(0.1)  # the run does not exist yet: the tail waits for it
+        assert seen == [] and not tailing.done()
+        for start in range(0, len(emitted), 4):
+            await store.append(emitted[start : start + 4])
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(tailing, timeout=5)  # ended by itself at RunFinished
+    assert seen == emitted
+
+
+async def test_tail_after_a_seq_and_of_a_finished_run(store, emit_little_run):
+    emitted = emit_little_run(EventBus("r-old"))
+    await store.append(emitted)
+    rest: list = []
+    await asyncio.wait_for(_collect(store.tail("r-old", after_seq=8), rest), timeout=5)
+    assert rest == emitted[8:]
+    nothing: list = []
+    await asyncio.wait_for(_collect(store.tail("r-old", after_seq=len(emitted)), nothing), 5)
+    assert nothing == []
+
+
+async def test_tail_can_keep_following_past_the_end(store, backend_url, emit_little_run):
+    emitted = emit_little_run(EventBus("r-resumed"))
+    await store.append(emitted)
+    async with await SqlEventStore.open(backend_url) as watcher:
+        seen: list = []
+        following = asyncio.create_task(
+            _collect(watcher.tail("r-resumed", follow=True, poll_s=0.01), seen)
+        )
+        extra = AgentOutput(run_id="r-resumed", seq=len(emitted) + 1, agent_id="a", text="resumed")
+        await asyncio.sleep(0.05)
+        await store.append([extra])
+        for _ in range(200):
+            if len(seen) == len(emitted) + 1:
+                break
+            await asyncio.sleep(0.01)
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+    assert seen == [*emitted, extra]
+    assert isinstance(seen[len(emitted) - 1], RunFinished)
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+async def test_a_fresh_database_is_migrated_to_exactly_the_schema(backend_url):
+    async with await SqlEventStore.open(backend_url) as fresh:
+        assert fresh.migrated is not None
+        assert (fresh.migrated.before, fresh.migrated.after) == (None, head_revision())
+        async with fresh.engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+    assert diff == []  # the migrations build what storage/schema.py declares
+    async with await SqlEventStore.open(backend_url) as again:
+        assert again.migrated is not None and not again.migrated.changed
+
+
+async def test_a_pre_alembic_database_is_upgraded_and_its_projections_filled(
+    backend_url, emit_little_run
+):
+    # A 0.1 database: events and runs as create_all made them, no alembic_version.
+    async with await SqlEventStore.open(backend_url) as old:
+        await old.append(emit_little_run(EventBus("r-legacy")))
+        async with old.engine.begin() as conn:
+            for table in ("decisions", "learnings", "escalations", "tasks", "alembic_version"):
+                await conn.execute(text(f"DROP TABLE {table}"))
+            await conn.execute(text("DROP INDEX ix_runs_repo"))
+
+    async with await SqlEventStore.open(backend_url) as upgraded:
+        assert upgraded.migrated is not None
+        assert (upgraded.migrated.before, upgraded.migrated.after) == ("0001", head_revision())
+        tasks = {t.task_id: t.state for t in await upgraded.tasks("r-legacy")}
+        assert tasks == {"core": "gates", "cli": "pending"}  # replayed from the old log
+        run = await upgraded.get_run("r-legacy")
+        assert run is not None and run.outcome is Outcome.SHIPPED
+
+
+async def test_a_database_from_a_newer_shopfloor_is_refused(backend_url):
+    async with await SqlEventStore.open(backend_url) as current:
+        async with current.engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    with pytest.raises(NewerSchemaError) as info:
+        await SqlEventStore.open(backend_url)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "schema revision '0099_future', newer than this shopfloor knows" in message
+    assert message.endswith("upgrade shopfloor to use it")

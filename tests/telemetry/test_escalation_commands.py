@@ -1,0 +1,132 @@
+"""Approve or reject, from a second process, an escalation of a running headless demo."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tui.commands.common import UsageError
+from tui.commands.escalations import choose_option
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
+    env.pop("SHOPFLOOR_DB", None)
+    return env
+
+
+def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        cwd=ROOT,
+        env=env_for(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def wait_for_escalation(home: Path, demo: subprocess.Popen[str]) -> dict[str, object]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and demo.poll() is None:
+        listed = shopfloor(home, "escalations", "--json")
+        if listed.returncode == 0 and json.loads(listed.stdout):
+            (escalation,) = json.loads(listed.stdout)
+            return dict(escalation)
+        time.sleep(0.3)
+    raise AssertionError(f"no escalation was raised (demo exit {demo.poll()})")
+
+
+def run_demo_and_decide(home: Path, *decide: str) -> tuple[int, str, dict[str, object], str]:
+    demo = subprocess.Popen(
+        [*DEMO, "--escalations", "wait", "--log-format", "json"],
+        cwd=ROOT,
+        env=env_for(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        escalation = wait_for_escalation(home, demo)
+        answer = shopfloor(home, *decide, str(escalation["id"]))
+        assert answer.returncode == 0, answer.stderr
+        out, _ = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    return demo.returncode, out, escalation, answer.stdout
+
+
+@pytest.mark.e2e
+def test_approve_from_another_process_lets_the_run_ship(tmp_path: Path) -> None:
+    code, out, escalation, answer = run_demo_and_decide(tmp_path, "approve", "--note", "fine")
+    assert escalation["kind"] == "twin" and "accept" in escalation["options"]
+    assert "accept posted for escalation" in answer
+    events = [json.loads(line) for line in out.splitlines()]
+    (resolved,) = [e for e in events if e["type"] == "EscalationResolved"]
+    assert resolved["decision"] == "accept"
+    assert resolved["decided_by"] == f"human:{getpass.getuser()}"
+    assert resolved["note"] == "fine"
+    assert events[-1]["type"] == "RunFinished" and events[-1]["outcome"] == "shipped"
+    assert code == 0
+    assert json.loads(shopfloor(tmp_path, "escalations", "--json").stdout) == []
+
+
+@pytest.mark.e2e
+def test_reject_from_another_process_ends_the_run(tmp_path: Path) -> None:
+    code, out, _, _ = run_demo_and_decide(tmp_path, "reject", "--reason", "not now")
+    events = [json.loads(line) for line in out.splitlines()]
+    (resolved,) = [e for e in events if e["type"] == "EscalationResolved"]
+    assert resolved["decision"] == "reject" and resolved["note"] == "not now"
+    assert events[-1]["type"] == "RunFinished"
+    assert events[-1]["outcome"] in ("killed", "failed")
+    assert code in (1, 3)
+    assert not any(e["type"] == "Merged" for e in events)
+
+
+def test_deciding_an_unknown_escalation_is_one_line(tmp_path: Path) -> None:
+    proc = shopfloor(tmp_path, "approve", "esc-9")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["shopfloor: no open escalation 'esc-9'"]
+    listed = shopfloor(tmp_path, "escalations")
+    assert listed.returncode == 0 and "no escalations waiting" in listed.stdout
+
+
+def test_each_verb_maps_to_the_option_the_escalation_offers() -> None:
+    from datetime import UTC, datetime
+
+    from storage.records import EscalationRecord
+
+    def record(*options: str) -> EscalationRecord:
+        return EscalationRecord(
+            run_id="r",
+            escalation_id="esc-1",
+            kind="other",
+            question="?",
+            options=options,
+            task_id=None,
+            default=None,
+            decision=None,
+            decided_by=None,
+            note="",
+            raised_at=datetime.now(UTC),
+            decided_at=None,
+        )
+
+    assert choose_option("approve", record("retry", "skip", "abort")) == "retry"
+    assert choose_option("reject", record("retry", "skip", "abort")) == "skip"
+    assert choose_option("approve", record("raise", "stop")) == "raise"
+    assert choose_option("change", record("approve", "revise", "reject")) == "revise"
+    with pytest.raises(UsageError, match="has no change option; its options: raise, stop"):
+        choose_option("change", record("raise", "stop"))

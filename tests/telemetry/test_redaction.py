@@ -1,0 +1,122 @@
+"""Secrets never leave through the console, JSON lines, metrics or spans (canary key)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+
+import telemetry_sample
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from rich.console import Console
+
+from engine.bus import EventBus
+from engine.events import AgentOutput, event_from_json
+from telemetry.metrics import FactoryMetrics
+from telemetry.redaction import REDACTED, Redactor, secret_env_values
+from telemetry.tracing import RunTracer
+from tui.headless import ConsoleReporter
+
+CANARY = "canary-7f3a9c2e5b1d4f60a8e2"
+ENV = {"SHOPFLOOR_CANARY_API_KEY": CANARY, "HOME": "/home/ana", "DEBUG_TOKEN": "1"}
+
+
+def test_secret_looking_variables_are_collected_by_name() -> None:
+    assert secret_env_values(ENV) == [CANARY]  # HOME is no secret, a 1-char token too short
+    assert secret_env_values({"SSH_AUTH_SOCK": "/run/user/1000/ssh-agent.sock"}) == []
+
+
+def test_known_key_shapes_are_removed_without_the_environment() -> None:
+    redactor = Redactor(())
+    text = (
+        "anthropic sk-ant-api03-abcdefghijklmnop openai sk-proj-abcdefghijklmnopqrstuv "
+        "gemini AIzaSyA1234567890abcdefghijklmnopqrstu "
+        "github ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    )
+    cleaned = redactor.redact(text)
+    assert cleaned.count(REDACTED) == 4
+    assert "sk-" not in cleaned and "AIza" not in cleaned and "ghp_" not in cleaned
+    assert (
+        redactor.redact("a task-skeleton and sk-short stay") == "a task-skeleton and sk-short stay"
+    )
+
+
+def test_json_stays_valid_when_a_secret_touches_an_escape() -> None:
+    redactor = Redactor(["nabcdefgh", 'quo"te-secret'])
+    doc = json.dumps({"text": 'line\nabcdefgh and quo"te-secret', "n": 1})
+    # "\\nabcdefgh" in the JSON text holds the secret's letters after an escape: a plain
+    # text substitution would leave "\\[REDACTED]"; the document must still parse.
+    cleaned = json.loads(redactor.redact_json(doc))
+    assert cleaned == {"text": f"line\nabcdefgh and {REDACTED}", "n": 1}
+
+
+def test_redacted_event_is_a_copy_only_when_needed() -> None:
+    redactor = Redactor([CANARY])
+    plain = AgentOutput(agent_id="x", text="nothing to hide")
+    assert redactor.redact_event(plain) is plain
+    leaked = AgentOutput(agent_id="x", text=f"key={CANARY}")
+    cleaned = redactor.redact_event(leaked)
+    assert cleaned.text == f"key={REDACTED}"
+    assert isinstance(cleaned, AgentOutput)
+
+
+async def _console(json_lines: bool, redactor: Redactor) -> str:
+    bus = EventBus(telemetry_sample.RUN_ID)
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(
+        bus.subscribe("console"), console, verbose=True, json_lines=json_lines, redactor=redactor
+    )
+    task = asyncio.create_task(reporter.run())
+    telemetry_sample.whole_run(bus, echo=f"ANTHROPIC_API_KEY={CANARY}", request=f"use {CANARY}")
+    await bus.close()
+    await asyncio.wait_for(task, 5)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_canary_never_reaches_console_json_metrics_or_spans() -> None:
+    redactor = Redactor.from_environ(ENV)
+    text = await _console(False, redactor)
+    assert "writing a.py ANTHROPIC_API_KEY=[REDACTED]" in text
+    lines = await _console(True, redactor)
+    events = [event_from_json(line) for line in lines.splitlines()]
+    assert any(getattr(e, "text", "").endswith(REDACTED) for e in events)
+
+    bus = EventBus(telemetry_sample.RUN_ID)
+    metrics = FactoryMetrics(redactor=redactor)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = RunTracer(provider, content=True, redactor=redactor)
+    bus.listen(metrics.observe)
+    bus.listen(tracer.observe)
+    telemetry_sample.whole_run(bus, echo=f"ANTHROPIC_API_KEY={CANARY}", request=f"use {CANARY}")
+    spans = json.dumps([json.loads(s.to_json()) for s in exporter.get_finished_spans()])
+    assert REDACTED in spans  # the content was exported, redacted
+    for output in (text, lines, metrics.render().decode(), spans):
+        assert CANARY not in output
+
+
+async def test_live_summary_on_a_terminal() -> None:
+    bus = EventBus(telemetry_sample.RUN_ID)
+    console = Console(file=io.StringIO(), width=160, force_terminal=True)
+    reporter = ConsoleReporter(bus.subscribe("console"), console, redactor=Redactor(()))
+    assert reporter.live
+    telemetry_sample.start(bus)
+    telemetry_sample.attempt(bus, "a", 1, passes=True)
+    task = asyncio.create_task(reporter.run())
+    await bus.drain()
+    summary = reporter.summary().plain
+    assert summary.startswith("build │ tasks 1/2 merged")
+    assert "tokens 1.5k in / 900 out" in summary and "$0.0600" in summary
+    telemetry_sample.attempt(bus, "b", 1, passes=True)
+    await bus.close()
+    await asyncio.wait_for(task, 5)
+    output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())  # type: ignore[attr-defined]
+    assert "✓ b merged" in output  # event lines print above the summary
+    assert "tasks 2/2 merged" in output  # the summary was redrawn at the end
+    # Not a terminal: no summary line, only event lines.
+    plain = ConsoleReporter(EventBus("x").subscribe("c"), Console(file=io.StringIO()))
+    assert not plain.live

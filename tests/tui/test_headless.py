@@ -1,0 +1,77 @@
+"""The headless console reporter: concise lines, verbose agent output, JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import sample_run
+from rich.console import Console
+
+from engine.bus import EventBus
+from engine.events import Outcome, RunFinished, event_from_json
+from tui.headless import ConsoleReporter
+
+
+async def report(
+    *, simulated: bool = True, verbose: bool = False, json_lines: bool = False
+) -> tuple[str, ConsoleReporter, EventBus]:
+    bus = EventBus(sample_run.RUN_ID)
+    console = Console(file=io.StringIO(), width=120)
+    reporter = ConsoleReporter(
+        bus.subscribe("console"), console, verbose=verbose, json_lines=json_lines
+    )
+    task = asyncio.create_task(reporter.run())
+    sample_run.whole_run(bus, simulated=simulated)
+    await bus.close()
+    state = await asyncio.wait_for(task, timeout=5)
+    assert state is reporter.state
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    return output, reporter, bus
+
+
+async def test_one_concise_line_per_meaningful_event() -> None:
+    output, reporter, _ = await report()
+    lines = output.splitlines()
+    # Times are prefixed; compare what follows them.
+    body = [line[9:] for line in lines]
+    assert body[0].startswith(" SIM  run r-20260101-demo started (create):")
+    assert sample_run.REQUEST in body[0]
+    assert "stage blueprint" in body
+    assert "blueprint: 3 tasks (t1, t2, t3)" in body
+    assert "t1 running (attempt 1)" in body
+    assert "t1 gates (attempt 1)" in body
+    assert "✓ gate tests t1#1: 4 passed" in body
+    assert (
+        "✗ gate tests t2#1: 1 failed, 3 passed — FAILED tests/test_cli.py::test_greet - exit 2"
+        in body
+    )
+    assert "t2 running (attempt 2)" in body
+    assert any(line.startswith("✓ t2 merged @t22fffffff (attempt 2)") for line in body)
+    assert body[-1].startswith("run finished: shipped  branch shopfloor/r-20260101-demo")
+    assert "merged 3/3" in body[-1] and body[-1].rstrip().endswith("SIM")
+    # Agent chatter and pending/merged task states stay out of the concise log.
+    assert "writing hello/greet.py" not in output
+    assert "pending" not in output
+    assert reporter.state.outcome is Outcome.SHIPPED
+
+
+async def test_real_runs_carry_no_sim_marker() -> None:
+    output, _, _ = await report(simulated=False)
+    assert "SIM" not in output
+    assert "run finished: shipped" in output
+
+
+async def test_verbose_prints_agent_output_prefixed_by_agent_id() -> None:
+    output, _, _ = await report(verbose=True)
+    assert "engineer:t1:a1 │ writing hello/greet.py" in output
+    assert "engineer:t2:a2 │ tests pass now" in output
+    assert "agent engineer:t1:a1 engineer on sim: for t1#1  SIM" in output
+
+
+async def test_json_lines_writes_every_event_as_one_json_line() -> None:
+    output, _, bus = await report(json_lines=True)
+    events = [event_from_json(line) for line in output.splitlines()]
+    assert [event.seq for event in events] == list(range(1, bus.state.last_seq + 1))
+    assert isinstance(events[-1], RunFinished)
+    assert all(event.run_id == sample_run.RUN_ID for event in events)

@@ -1,0 +1,105 @@
+"""``shopfloor init`` writes a commented shopfloor.toml that the run's own loader accepts."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tui.commands.common import EXIT_OK, UsageError
+from tui.commands.init import cmd_init, render_config
+from tui.compose import SetupError, route_models
+from tui.config import ConfigError, Settings, load_settings
+
+SEED = Path(__file__).resolve().parents[2] / "examples" / "inventory" / "seed"
+
+
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(SEED, root)
+    return root
+
+
+def args(root: Path, *, force: bool = False) -> argparse.Namespace:
+    return argparse.Namespace(repo=root, output=None, force=force)
+
+
+async def test_init_writes_a_file_load_settings_accepts(tmp_path: Path, monkeypatch):
+    for name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    root = repo(tmp_path)
+    console = Console(record=True, width=200)
+    assert await cmd_init(args(root), console) == EXIT_OK
+    written = root / "shopfloor.toml"
+    settings = load_settings(written)
+    assert settings.models["planner"] == "sim:"
+    assert settings.reviewers == ("sim:", "sim:", "sim:")
+    assert settings.context_budget == 6000
+    text = written.read_text()
+    assert "No API key found" in text and "Detected a Python project" in text
+    assert "# WARNING: only one model family (sim)" in text
+    assert f"wrote {written}" in console.export_text()
+    assert not list(root.glob("*.tmp"))
+    with pytest.raises(UsageError, match="exists; use --force"):
+        await cmd_init(args(root), console)
+    written.write_text("# mine\n")
+    assert await cmd_init(args(root, force=True), console) == EXIT_OK
+    assert written.read_text().startswith("# shopfloor.toml for repo")
+
+
+def test_keys_route_roles_to_real_models_and_never_write_the_key(tmp_path: Path):
+    root = repo(tmp_path)
+    env = {"ANTHROPIC_API_KEY": "sk-ant-secret-value", "GEMINI_API_KEY": "gm-secret-value"}
+    text = render_config(root, env)
+    assert "secret-value" not in text
+    assert 'planner = "anthropic:claude-sonnet-4-6"' in text
+    assert 'reviewers = ["gemini:gemini-2.5-pro", "gemini:gemini-2.5-flash"' in text
+    path = tmp_path / "shopfloor.toml"
+    path.write_text(text)
+    settings = load_settings(path)
+    routing = route_models(settings, {})
+    assert routing.warnings == ()
+    assert routing.spec("task_reviewer").startswith("gemini:")
+
+
+async def test_init_refuses_a_missing_repository(tmp_path: Path):
+    with pytest.raises(UsageError, match="repository not found"):
+        await cmd_init(args(tmp_path / "nope"), Console())
+
+
+def test_config_sections_for_roles_pricing_twin_and_context(tmp_path: Path):
+    path = tmp_path / "shopfloor.toml"
+    path.write_text(
+        '[models]\ncritic = "gemini:gemini-2.5-pro"\nreviewers = ["gemini:gemini-2.5-flash"]\n'
+        '[pricing]\n"openai:qwen" = { input = 0.1, output = 0.2 }\n'
+        '[twin]\ndna = "owner.toml"\n[context]\nbudget_tokens = 3000\n'
+    )
+    settings = load_settings(path)
+    assert settings.models == {"critic": "gemini:gemini-2.5-pro"}
+    assert settings.reviewers == ("gemini:gemini-2.5-flash",)
+    assert settings.pricing["openai:qwen"].output == 0.2
+    assert settings.twin_dna == (tmp_path / "owner.toml").resolve()
+    assert settings.context_budget == 3000
+    for bad, message in [
+        ("[models]\nreviewers = []\n", "reviewers must be a non-empty list"),
+        ("[models]\ndesigner = 'sim:'\n", "unknown role [models] designer"),
+        ("[pricing]\nqwen = { input = 1, output = 1 }\n", "must be a model spec"),
+        ("[context]\nbudget_tokens = -1\n", "must not be negative"),
+        ("[twin]\nowner = 'x'\n", "unknown key(s) in [twin]"),
+    ]:
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_settings(path)
+
+
+def test_a_reviewer_on_the_planners_family_is_a_setup_error():
+    settings = Settings(
+        models={"planner": "anthropic:claude-sonnet-4-5", "engineer": "gemini:gemini-2.5-pro"},
+        reviewers=("anthropic:claude-haiku-4-5",),
+    )
+    with pytest.raises(SetupError, match="must use another family"):
+        route_models(settings, {})

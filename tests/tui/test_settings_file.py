@@ -1,0 +1,71 @@
+"""shopfloor.toml: each section reaches the settings a run uses; mistakes are one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "shopfloor.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_providers_section_reaches_the_provider_options(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            """
+[providers]
+max_retries = 2
+timeout_s = 90
+openai_tools = "text"
+
+[providers.limits.anthropic]
+max_concurrency = 3
+tokens_per_minute = 40000
+""",
+        )
+    )
+    options = settings.providers
+    assert options.max_retries == 2
+    assert options.timeout_s == 90.0
+    assert options.openai_tools == "text"
+    assert options.limits["anthropic"].max_concurrency == 3
+    assert options.limits["anthropic"].tokens_per_minute == 40000
+
+
+def test_defaults_without_a_file() -> None:
+    settings = load_settings(None)
+    assert settings.engine.workers >= 1
+    assert settings.providers.max_retries >= 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[providers]\nretries = 3\n", "unknown key(s) in [providers]"),
+        ("[nonsense]\nx = 1\n", "unknown section(s)"),
+        ("[engine]\nworkers = 'many'\n", "[engine] workers must be int"),
+        ("[engine]\nworkers = 0\n", "workers must be at least 1"),
+        ("[models]\nastrologer = 'sim:'\n", "unknown role [models] astrologer"),
+        ("[engine\nworkers = 2\n", "is not valid TOML"),
+    ],
+)
+def test_mistakes_are_one_line_naming_the_file(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert expected in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "absent.toml")

@@ -1,0 +1,271 @@
+"""Pilot tests of the Textual app, fed by an EventBus the test drives directly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sample_run
+from textual.message import Message
+from textual.pilot import Pilot
+
+from engine.bus import EventBus
+from engine.events import AgentOutput, LLMCallFinished, Outcome, TaskState, TaskStateChanged
+from tui.app import ShopfloorApp
+from tui.messages import EventsArrived, EventStreamEnded
+from tui.widgets.agent_log import AgentLog
+from tui.widgets.agent_table import AgentTable
+from tui.widgets.dag_view import DagView
+from tui.widgets.run_header import BudgetStrip, RunHeader
+
+SIZE = (120, 40)
+SETTLE_S = 0.2  # the screen redraws its panels at most every 50 ms; margin for busy CI
+
+
+async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:
+    """Wait until the app folded everything the bus emitted, then let the screen settle."""
+    for _ in range(500):
+        if app.state.last_seq >= bus.state.last_seq:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError(f"app stuck at seq {app.state.last_seq} of {bus.state.last_seq}")
+    await pilot.pause(SETTLE_S)
+
+
+def states(app: ShopfloorApp) -> dict[str, str]:
+    dag = app.screen.query_one(DagView)
+    shown = {task_id: str(dag.label_of(task_id)) for task_id in dag.shown_task_ids}
+    return {
+        task_id: next(s.value for s in TaskState if f" {s.value}" in label)
+        for task_id, label in shown.items()
+    }
+
+
+def header(app: ShopfloorApp) -> str:
+    return str(app.screen.query_one(RunHeader).content)
+
+
+def totals(app: ShopfloorApp) -> str:
+    return str(app.screen.query_one(BudgetStrip).content)
+
+
+def log_lines(app: ShopfloorApp) -> list[str]:
+    return list(app.screen.query_one(AgentLog).lines)
+
+
+async def test_table_shows_task_states_as_they_change() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        await caught_up(app, bus, pilot)
+        assert states(app) == {"t1": "pending", "t2": "pending", "t3": "pending"}
+
+        sample_run.attempt(bus, "t1", 1, sample_run.T1_LINES, passes=True)
+        bus.emit(TaskStateChanged(task_id="t2", state=TaskState.RUNNING, attempt=1))
+        await caught_up(app, bus, pilot)
+        assert states(app) == {"t1": "merged", "t2": "running", "t3": "pending"}
+        label = str(app.screen.query_one(DagView).label_of("t1"))
+        assert "t1 Greeting module with tests" in label and label.endswith("merged")
+        assert "merged 1/3" in totals(app)
+        assert "tokens 1.2k in / 300 out" in totals(app)
+        assert sample_run.RUN_ID in header(app)
+        assert "build" in header(app)
+        assert "running" in header(app)
+        assert sample_run.REQUEST in header(app)
+
+
+async def test_selecting_a_task_shows_its_latest_engineer_log() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        sample_run.build(bus)
+        await caught_up(app, bus, pilot)
+
+        # The first task is selected as soon as the blueprint arrives.
+        assert app.screen.query_one(AgentLog).agent_id == "engineer:t1:a1"
+        assert log_lines(app) == sample_run.T1_LINES
+
+        await pilot.press("j")
+        # t2 had two attempts: the log is the second engineer's, not the failed first one.
+        assert app.screen.query_one(AgentLog).agent_id == "engineer:t2:a2"
+        assert log_lines(app) == sample_run.T2_SECOND_LINES
+
+        await pilot.press("j")
+        assert log_lines(app) == sample_run.T3_LINES
+
+        await pilot.press("k", "k")
+        assert log_lines(app) == sample_run.T1_LINES
+
+
+async def test_log_follows_new_lines_and_new_attempts_of_the_selected_task() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, ["first line"], passes=False)
+        await caught_up(app, bus, pilot)
+        assert log_lines(app) == ["first line"]
+
+        bus.emit(AgentOutput(agent_id="engineer:t1:a1", text="late line\nand another"))
+        bus.emit(AgentOutput(agent_id="engineer:t1:a1", kind="error", text="boom"))
+        await caught_up(app, bus, pilot)
+        assert log_lines(app) == ["first line", "late line", "and another", "! boom"]
+
+        sample_run.attempt(bus, "t1", 2, ["second attempt"], passes=True)
+        await caught_up(app, bus, pilot)
+        assert app.screen.query_one(AgentLog).agent_id == "engineer:t1:a2"
+        assert log_lines(app) == ["second attempt"]
+
+
+@pytest.mark.parametrize("simulated", [True, False])
+async def test_sim_marker_shown_only_for_simulated_runs(simulated: bool) -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus, simulated=simulated)
+        sample_run.attempt(bus, "t1", 1, ["hi"], passes=True, simulated=simulated)
+        await caught_up(app, bus, pilot)
+        log_title = str(app.screen.query_one(".agent-log--title").content)  # type: ignore[attr-defined]
+        for text in (header(app), totals(app), log_title):
+            assert ("SIM" in text) is simulated, text
+        assert app.screen.query_one(RunHeader).has_class("-sim") is simulated
+
+
+async def test_outcome_shown_when_the_run_finishes() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.whole_run(bus)
+        await caught_up(app, bus, pilot)
+        assert app.finished
+        assert "shipped" in header(app)
+        assert sample_run.BRANCH in header(app)
+        assert app.screen.query_one(RunHeader).has_class("-shipped")
+        assert app.sub_title == "shipped"
+        assert "merged 3/3" in totals(app)
+        assert states(app) == {"t1": "merged", "t2": "merged", "t3": "merged"}
+
+
+async def test_a_flood_of_output_arrives_in_few_messages_and_in_order() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    seen: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, [f"line {i}" for i in range(200)], passes=True)
+        await caught_up(app, bus, pilot)
+        assert log_lines(app) == [f"line {i}" for i in range(200)]
+        await bus.close()
+        await pilot.pause()
+
+    arrived = [m for m in seen if isinstance(m, EventsArrived)]
+    seqs = [event.seq for message in arrived for event in message.events]
+    assert seqs == list(range(1, bus.state.last_seq + 1))
+    assert len(arrived) <= 2
+    ended = next(m for m in seen if isinstance(m, EventStreamEnded))
+    assert ended.delivered == bus.state.last_seq
+
+
+async def test_exit_when_done_runs_the_engine_task_and_exits_with_the_outcome() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+
+    async def run() -> None:
+        sample_run.start(bus)
+        await asyncio.sleep(0.01)
+        sample_run.build(bus)
+        await asyncio.sleep(0.01)
+        sample_run.finish(bus)
+        await bus.close()
+
+    app = ShopfloorApp(bus.subscribe("tui"), run_task=run, exit_when_done=True)
+    await asyncio.wait_for(app.run_async(headless=True, size=SIZE), timeout=20)
+    assert app.return_code == 0
+    assert app.state.outcome is Outcome.SHIPPED
+    assert app.state.to_status() == bus.state.to_status()
+
+
+async def test_exit_when_done_reports_an_engine_crash() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+
+    async def run() -> None:
+        sample_run.start(bus)
+        raise RuntimeError("planner exploded")
+
+    app = ShopfloorApp(bus.subscribe("tui"), run_task=run, exit_when_done=True)
+    await asyncio.wait_for(app.run_async(headless=True, size=SIZE), timeout=20)
+    assert app.return_code == 2
+    assert isinstance(app.run_error, RuntimeError)
+    assert app.state.run_id == sample_run.RUN_ID
+
+
+async def test_quitting_mid_run_cancels_the_engine_and_does_not_block_the_bus() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    cancelled = asyncio.Event()
+
+    async def run() -> None:
+        sample_run.start(bus)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    app = ShopfloorApp(bus.subscribe("tui"), run_task=run)
+    async with app.run_test(size=SIZE) as pilot:
+        await caught_up(app, bus, pilot)
+        await pilot.press("q")
+    assert cancelled.is_set()
+    # Events emitted after the TUI is gone must not make the bus wait for it.
+    sample_run.attempt(bus, "t1", 1, ["nobody is watching"], passes=True)
+    await asyncio.wait_for(bus.close(), timeout=2)
+
+
+async def test_tab_switches_focus_between_graph_agents_and_log() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        await caught_up(app, bus, pilot)
+        assert isinstance(app.focused, DagView)
+        await pilot.press("tab")
+        assert isinstance(app.focused, AgentTable)
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.parent is app.screen.query_one(AgentLog)
+
+
+async def test_agent_table_keys_pick_the_agent_whose_log_is_shown() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, sample_run.T1_LINES, passes=True)
+        sample_run.attempt(bus, "t2", 1, ["t2 says hi"], passes=True)
+        await caught_up(app, bus, pilot)
+        table = app.screen.query_one(AgentTable)
+        assert table.agent_ids == ["engineer:t1:a1", "engineer:t2:a1"]
+        await pilot.press("tab")
+        assert app.focused is table
+        await pilot.press("home")
+        assert table.highlighted_agent_id == "engineer:t1:a1"
+        assert app.screen.query_one(AgentLog).agent_id == "engineer:t1:a1"
+        await pilot.press("down")
+        await pilot.pause()
+        assert table.highlighted_agent_id == "engineer:t2:a1"
+        assert app.screen.query_one(AgentLog).agent_id == "engineer:t2:a1"
+        assert log_lines(app) == ["t2 says hi"]
+        bus.emit(
+            LLMCallFinished(
+                agent_id="engineer:t2:a1",
+                role="engineer",
+                provider="sim",
+                model="sim:",
+                simulated=True,
+                input_tokens=5000,
+                output_tokens=0,
+            )
+        )
+        await caught_up(app, bus, pilot)
+        assert str(table.row_cells("engineer:t2:a1")[3]).endswith("k")

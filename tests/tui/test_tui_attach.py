@@ -1,0 +1,108 @@
+"""``shopfloor attach``: the TUI reads a run another writer stores, and approves through
+storage's decisions inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from pathlib import Path
+
+import sample_run
+
+from engine.bus import EventBus
+from engine.events import RunFinished
+from storage.store import SqlEventStore
+from storage.writer import StorageWriter
+from tui.app import ShopfloorApp
+from tui.bridge import tail_store
+from tui.screens.escalation import EscalationScreen, storage_decider
+
+
+async def test_attached_tui_follows_the_stored_log_and_approves_through_storage(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'runs.db'}"
+    writer_store = await SqlEventStore.open(url)
+    tui_store = await SqlEventStore.open(url)
+    bus = EventBus(sample_run.RUN_ID)
+    writer = StorageWriter(writer_store, bus.subscribe("storage", durable=True))
+    writer_task = asyncio.create_task(writer.run())
+
+    async def engine() -> None:  # "another process": writes the run, then waits
+        sample_run.full_pipeline(bus)
+        await bus.durable()
+
+    app = ShopfloorApp(
+        tail_store(tui_store, sample_run.RUN_ID),
+        on_decision=storage_decider(tui_store)(sample_run.RUN_ID),
+        store=tui_store,
+    )
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await engine()
+            for _ in range(500):
+                if app.state.open_escalations:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.1)
+            assert app.state.last_seq == bus.state.last_seq
+            assert app.main.waiting_escalations() == [sample_run.ESCALATION_ID]
+            await pilot.press("e")
+            assert isinstance(app.screen, EscalationScreen)
+            await pilot.press("a")
+            # What the run's engine reads from the inbox (the decision row is there).
+            decisions = writer_store.decisions(sample_run.RUN_ID, poll_s=0.02)
+            try:
+                decision = await asyncio.wait_for(anext(decisions), 5)
+            finally:
+                await decisions.aclose()
+            assert decision.escalation_id == sample_run.ESCALATION_ID
+            assert decision.decision == "approve"
+            assert decision.decided_by == f"human:{getpass.getuser()}"
+            # The run's engine records the resolution and finishes; the TUI sees both.
+            sample_run.resolve(bus, decision.decided_by)
+            sample_run.finish(bus)
+            await bus.durable()
+            for _ in range(500):
+                if app.finished:
+                    break
+                await asyncio.sleep(0.02)
+            assert app.finished
+            assert app.state.escalations[sample_run.ESCALATION_ID].decided_by == (
+                f"human:{getpass.getuser()}"
+            )
+    finally:
+        await bus.close()
+        await writer_task
+        await writer_store.close()
+        await tui_store.close()
+
+
+async def test_tail_store_polls_a_store_without_tail_and_stops_after_the_run_finished() -> None:
+    events = []
+    bus = EventBus(sample_run.RUN_ID)
+    bus.listen(events.append)
+
+    class Log:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        async def read(self, run_id: str, after_seq: int = 0) -> list:
+            self.reads += 1
+            return [e for e in events if e.seq > after_seq]
+
+    log = Log()
+    got: list = []
+
+    async def consume() -> None:
+        got.extend([event async for event in tail_store(log, sample_run.RUN_ID, poll_s=0.01)])
+
+    task = asyncio.create_task(consume())
+    sample_run.start(bus)
+    await asyncio.sleep(0.05)
+    sample_run.build(bus)
+    sample_run.finish(bus)
+    await asyncio.wait_for(task, 2)
+    assert [e.seq for e in got] == list(range(1, bus.state.last_seq + 1))
+    assert isinstance(got[-1], RunFinished)
+    assert log.reads >= 2

@@ -1,0 +1,162 @@
+"""Pilot tests of the approval flow: a key in the modal reaches ``on_decision``."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Callable
+
+import sample_run
+from textual.pilot import Pilot
+
+from engine.bus import EventBus
+from tui.app import ShopfloorApp
+from tui.messages import Decision
+from tui.screens.escalation import EscalationScreen, broker_decider, decided_by_human
+from tui.widgets.pipeline_strip import EscalationBanner
+
+SIZE = (120, 40)
+SETTLE_S = 0.2  # the screen redraws its panels at most every 50 ms; margin for busy CI
+
+
+async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:
+    for _ in range(500):
+        if app.state.last_seq >= bus.state.last_seq:
+            break
+        await asyncio.sleep(0.01)
+    await pilot.pause(SETTLE_S)
+
+
+async def until(condition: Callable[[], bool], pilot: Pilot[None]) -> None:
+    """Wait (at most 5 s) until ``condition`` holds, e.g. the decision worker finished."""
+    for _ in range(500):
+        if condition():
+            await pilot.pause()
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+class Recorder:
+    """Stands in for the broker: records decide() calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, str]] = []
+
+    def decide(self, escalation_id: str, decision: str, decided_by: str, note: str = "") -> bool:
+        self.calls.append((escalation_id, decision, decided_by, note))
+        return True
+
+
+def app_with(bus: EventBus, decisions: list[Decision]) -> ShopfloorApp:
+    async def on_decision(decision: Decision) -> None:
+        decisions.append(decision)
+
+    return ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision)
+
+
+async def test_banner_counts_waiting_escalations_and_e_opens_the_queue() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+    app = app_with(bus, decisions)
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.full_pipeline(bus)
+        await caught_up(app, bus, pilot)
+        banner = app.screen.query_one(EscalationBanner)
+        assert banner.waiting == 1 and banner.has_class("-waiting")
+        assert "1 escalation waits" in str(banner.content)
+        await pilot.press("e")
+        assert isinstance(app.screen, EscalationScreen)
+        assert app.screen.current is not None
+        assert app.screen.current.escalation_id == sample_run.ESCALATION_ID
+        sample_run.resolve(bus, "human:someone")
+        await caught_up(app, bus, pilot)
+        assert not banner.has_class("-waiting")
+
+
+async def test_a_approves_through_the_broker_as_this_human() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    broker = Recorder()
+    app = ShopfloorApp(bus.subscribe("tui"), on_decision=broker_decider(broker))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.full_pipeline(bus)
+        await caught_up(app, bus, pilot)
+        await pilot.press("e", "a")
+        await until(lambda: bool(broker.calls), pilot)
+        assert not isinstance(app.screen, EscalationScreen)
+    user = getpass.getuser()
+    assert broker.calls == [(sample_run.ESCALATION_ID, "approve", f"human:{user}", "")]
+    assert decided_by_human() == f"human:{user}"
+
+
+async def test_r_rejects_and_c_sends_a_typed_note() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+    app = app_with(bus, decisions)
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.full_pipeline(bus)
+        sample_run.escalate(bus, "esc-2", task_id="t3")
+        await caught_up(app, bus, pilot)
+        await pilot.press("e", "r")  # esc-1 rejected; the queue reopens on esc-2
+        await pilot.pause()
+        assert isinstance(app.screen, EscalationScreen)
+        assert app.screen.current is not None and app.screen.current.escalation_id == "esc-2"
+        await pilot.press("c", *"use argparse", "enter")
+        await until(lambda: len(decisions) == 2, pilot)
+    assert decisions == [
+        Decision(sample_run.ESCALATION_ID, "reject"),
+        Decision("esc-2", "change", "use argparse"),
+    ]
+
+
+async def test_n_and_p_move_through_the_queue_and_escape_decides_nothing() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+    app = app_with(bus, decisions)
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.full_pipeline(bus)
+        sample_run.escalate(bus, "esc-2", task_id="t3")
+        await caught_up(app, bus, pilot)
+        await pilot.press("e")
+        modal = app.screen
+        assert isinstance(modal, EscalationScreen)
+        seen = []
+        for key in ("n", "n", "p"):
+            await pilot.press(key)
+            assert modal.current is not None
+            seen.append(modal.current.escalation_id)
+        assert seen == ["esc-2", sample_run.ESCALATION_ID, "esc-2"]
+        await pilot.press("c", "escape")  # leaves the note box
+        assert isinstance(app.screen, EscalationScreen)
+        await pilot.press("escape")  # closes the queue
+        assert not isinstance(app.screen, EscalationScreen)
+    assert decisions == []
+
+
+async def test_a_failed_delivery_is_shown_and_the_escalation_stays_open() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+
+    tried: list[Decision] = []
+
+    async def refuse(decision: Decision) -> None:
+        tried.append(decision)
+        raise ValueError("escalation esc-1 is no longer waiting")
+
+    app = ShopfloorApp(bus.subscribe("tui"), on_decision=refuse)
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.full_pipeline(bus)
+        await caught_up(app, bus, pilot)
+        await pilot.press("e", "a")
+        await until(lambda: bool(tried and app.main.waiting_escalations()), pilot)
+        assert app.main.waiting_escalations() == [sample_run.ESCALATION_ID]
+
+
+async def test_without_on_decision_the_queue_is_read_only() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.full_pipeline(bus)
+        await caught_up(app, bus, pilot)
+        await pilot.press("e", "a")
+        assert isinstance(app.screen, EscalationScreen)
+        assert app.screen.read_only

@@ -1,0 +1,79 @@
+"""End to end in a real terminal: tmux runs ``shopfloor demo --tui``, a human presses ``a``.
+
+The demo must raise an escalation for a human (the TUI's policy is ``wait``); the test waits
+for the banner, opens the queue, approves, lets the run ship and checks the stored log says
+a human decided.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+SHOPFLOOR = [sys.executable, "-m", "tui.cli"]
+
+
+def pane(session: str) -> str:
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False
+    ).stdout
+
+
+def wait_for(session: str, *needles: str, timeout: float) -> str:
+    """Wait until one of ``needles`` is on screen; returns the one found."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        screen = pane(session)
+        for needle in needles:
+            if needle in screen:
+                return needle
+        time.sleep(0.25)
+    raise AssertionError(f"none of {needles} appeared; screen:\n{pane(session)}")
+
+
+def test_demo_in_tmux_waits_for_a_human_who_approves(tmp_path: Path) -> None:
+    session = f"sf-{uuid.uuid4().hex[:8]}"
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    command = " ".join(
+        [*SHOPFLOOR, "demo", "--tui", "--speed", "50", "--db", db, "--out", str(tmp_path / "repo")]
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        seen = wait_for(session, "press e to answer", "run finished", timeout=90)
+        assert seen == "press e to answer", "the run finished without asking a human"
+        subprocess.run(["tmux", "send-keys", "-t", session, "e"], check=True)
+        wait_for(session, "decision needed", timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "a"], check=True)
+        wait_for(session, "run finished", timeout=120)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    runs = subprocess.run(
+        [*SHOPFLOOR, "runs", "--json", "--db", db], capture_output=True, text=True, check=True
+    )
+    run_id = json.loads(runs.stdout)[0]["run_id"]
+    status = subprocess.run(
+        [*SHOPFLOOR, "status", run_id, "--json", "--db", db],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    state = json.loads(status.stdout)
+    assert state["outcome"] == "shipped"
+    decided = [e["decided_by"] for e in state["escalations"]]
+    assert decided and all(d.startswith("human:") for d in decided)

@@ -1,0 +1,190 @@
+"""The Textual app: a thin shell that wires the event feed, the run screen and the keys.
+
+The app starts the one bridge (events -> messages for the run screen) and, in process, the
+engine's run coroutine as a worker in the same loop. Screens do the showing: the run screen
+(the default screen), the escalation modal, task detail, runs history and help. The app
+never reaches into the engine; everything it knows came through the feed, and decisions
+leave through the ``on_decision`` callable it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.worker import Worker, WorkerState
+
+from engine.bus import Subscription
+from engine.events import Outcome
+from engine.state import RunState
+from tui.bridge import EventSource, start_bridge
+from tui.messages import EventStreamEnded
+from tui.screens.escalation import OnDecision, storage_decider
+from tui.screens.help import HelpScreen
+from tui.screens.palette import ShopfloorCommands
+from tui.screens.run import RunScreen
+from tui.screens.run_model import RunModel
+from tui.screens.runs import RunHistory, RunsScreen
+from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
+
+ENGINE_GROUP = "engine"
+"""Worker group (and name) of the engine's run coroutine."""
+
+DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
+
+GOOD_ENDINGS = (Outcome.SHIPPED, Outcome.REPORTED)
+"""Outcomes a run is meant to reach: shipped (create, update) or reported (audit)."""
+
+
+class ShopfloorApp(App[None]):
+    """The control room for one run (live, attached or replayed), plus the history."""
+
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ShopfloorCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("t", "toggle_dark_light", "Theme", show=False),
+        Binding("R", "runs", "Runs", show=False),
+    ]
+
+    def __init__(
+        self,
+        source: EventSource,
+        *,
+        title: str = "shopfloor",
+        run_task: Callable[[], Awaitable[object]] | None = None,
+        exit_when_done: bool = False,
+        max_lines: int = DEFAULT_MAX_LINES,
+        on_decision: OnDecision | None = None,
+        store: RunHistory | None = None,
+    ) -> None:
+        """``source`` must be taken from the bus before the run emits anything (or be an
+        async iterator of stored events, when attached).
+
+        ``run_task`` (e.g. ``pipeline.run``) is started as a worker once the app is up;
+        with ``exit_when_done`` the app exits when the run finished and ``run_task``
+        returned (return code 0 if the run shipped, 1 otherwise, 2 if ``run_task`` raised).
+        ``on_decision`` delivers the human's decisions (None: escalations are read-only);
+        ``store`` enables the runs history (``R``).
+        """
+        super().__init__()
+        self.title = title
+        self.run_error: BaseException | None = None
+        """What ``run_task`` raised, if it did."""
+        self._source = source
+        self._run_task = run_task
+        self._exit_when_done = exit_when_done
+        self._store = store
+        self._engine_worker: Worker[object] | None = None
+        self._engine_done = run_task is None
+        self._stream_ended = False
+        self._main = RunScreen(RunModel(max_lines), on_decision=on_decision)
+
+    def get_default_screen(self) -> RunScreen:
+        return self._main
+
+    @property
+    def main(self) -> RunScreen:
+        """The screen of the run this app was started for."""
+        return self._main
+
+    @property
+    def state(self) -> RunState:
+        """The TUI's own fold of the run; fed only by the bridge."""
+        return self._main.model.state
+
+    @property
+    def lines(self) -> AgentLineBuffer:
+        """Recent output lines of every agent."""
+        return self._main.model.lines
+
+    @property
+    def finished(self) -> bool:
+        """True once the run's RunFinished event arrived."""
+        return self.state.outcome is not Outcome.RUNNING
+
+    def on_mount(self) -> None:
+        start_bridge(self, self._source, target=self._main)
+        if self._run_task is not None:
+            self._engine_worker = self.run_worker(
+                self._run_task(),
+                name=ENGINE_GROUP,
+                group=ENGINE_GROUP,
+                description="the engine's run coroutine",
+                exit_on_error=False,
+            )
+
+    def on_run_screen_run_ended(self, message: RunScreen.RunEnded) -> None:
+        if message.screen is not self._main:
+            return
+        state = self.state
+        self.sub_title = state.outcome.value
+        detail = f" → {state.branch}" if state.branch else ""
+        if state.reason:
+            detail += f" ({state.reason})"
+        self.notify(
+            f"run {state.run_id} {state.outcome.value}{detail}",
+            title="run finished",
+            severity="information" if state.outcome in GOOD_ENDINGS else "error",
+            timeout=30,
+        )
+        self._maybe_exit()
+
+    def on_event_stream_ended(self, message: EventStreamEnded) -> None:
+        self._stream_ended = True
+        self._maybe_exit()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if self._engine_worker is None or event.worker is not self._engine_worker:
+            return
+        if event.state is WorkerState.ERROR:
+            self.run_error = event.worker.error
+            self.notify(
+                f"{type(self.run_error).__name__}: {self.run_error}",
+                title="engine error",
+                severity="error",
+                timeout=30,
+            )
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            self.run_worker(self._settle_engine(), name="settle", group="settle", exclusive=True)
+        elif event.state is WorkerState.CANCELLED:
+            self._engine_settled()
+
+    async def _settle_engine(self) -> None:
+        # Everything the run emitted is in the subscription already; once the bridge has
+        # posted it all and the screen folded it, a callback queued there runs after it.
+        if isinstance(self._source, Subscription):
+            await self._source.idle()
+        self._main.call_later(self._engine_settled)
+
+    def _engine_settled(self) -> None:
+        self._engine_done = True
+        self._maybe_exit()
+
+    def _maybe_exit(self) -> None:
+        if not self._exit_when_done or not self._engine_done:
+            return
+        if self.run_error is not None:
+            self.exit(return_code=2, message=f"engine error: {self.run_error}")
+        elif self._run_task is not None or self.finished or self._stream_ended:
+            self.exit(return_code=0 if self.state.outcome in GOOD_ENDINGS else 1)
+
+    def action_help(self) -> None:
+        """Show every key."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_dark_light(self) -> None:
+        """Switch between the dark and the light theme."""
+        self.theme = LIGHT_THEME if self.current_theme.dark else DARK_THEME
+
+    def action_runs(self) -> None:
+        """Open the runs history (needs a database)."""
+        if self._store is None:
+            self.notify("no database open: start with --db or attach to see the history")
+            return
+        if not isinstance(self.screen, RunsScreen):
+            self.push_screen(RunsScreen(self._store, decider=storage_decider(self._store)))

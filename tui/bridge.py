@@ -1,0 +1,200 @@
+"""The one bridge between a run's events and Textual.
+
+A single exclusive worker, started by the app, reads an event source and posts small
+messages (:mod:`tui.messages`) to a target (the screen that views the run). Nothing else in
+the TUI touches the engine, and the engine never touches a widget: events are the whole
+interface.
+
+The source is either an :class:`~engine.bus.Subscription` (in process: engine and TUI share
+the loop) or any async iterator of events (``shopfloor attach`` tails the stored log of a
+run another process executes; the runs screen follows a live run the same way). Iterators
+are read by a feeder task into a queue, so both kinds are consumed in batches.
+
+Each batch becomes one :class:`~tui.messages.EventsArrived`, in order: a flood of agent
+output from fifty agents interleaved with state events costs one message per batch, not
+one per line (Textual's ``can_replace`` only merges neighbours, and interleaved agents are
+never neighbours). A subscription's batch is marked handled (``task_done``) once it is
+posted, so ``EventBus.drain`` never waits on the screen, and the subscription is closed if
+the app quits first, so ``EventBus.close`` never waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
+
+from textual.dom import DOMNode
+from textual.message_pump import MessagePump
+from textual.worker import Worker
+
+from engine.bus import Subscription
+from engine.events import EventBase, RunFinished
+from tui.messages import EventsArrived, EventStreamEnded
+
+BRIDGE_GROUP = "event-bridge"
+"""Worker group (and name) of the bridge; the worker is exclusive within it."""
+
+EventSource = Subscription | AsyncIterable[EventBase]
+"""What the bridge reads: a bus subscription or any async iterator of events."""
+
+
+class IteratorBatches:
+    """Reads an async iterator of events in a feeder task and hands them out in batches.
+
+    The hand-over is a plain deque plus a wake-up event rather than an ``asyncio.Queue``:
+    at a hundred thousand events a second the queue's per-item bookkeeping was a visible
+    share of the TUI's ingest cost.
+    """
+
+    def __init__(self, events: AsyncIterable[EventBase]) -> None:
+        self._items: deque[EventBase] = deque()
+        self._ready = asyncio.Event()
+        self._ended = False
+        self._feeder = asyncio.create_task(self._feed(events), name="event-bridge-feeder")
+        self.error: BaseException | None = None
+        """What the iterator raised, if it ended with an error."""
+
+    async def _feed(self, events: AsyncIterable[EventBase]) -> None:
+        append, ready = self._items.append, self._ready
+        try:
+            async for event in events:
+                append(event)
+                ready.set()
+        except Exception as exc:  # the source failed: end the stream and say why
+            self.error = exc
+        finally:
+            self._ended = True
+            ready.set()
+
+    async def get_batch(self, limit: int) -> list[EventBase] | None:
+        """Wait for one event, then take up to ``limit`` without waiting; None at the end."""
+        items = self._items
+        while not items:
+            if self._ended:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        if len(items) <= limit:
+            batch = list(items)
+            items.clear()
+            return batch
+        popleft = items.popleft
+        return [popleft() for _ in range(limit)]
+
+    async def close(self) -> None:
+        """Stop reading the iterator."""
+        self._feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._feeder
+
+
+async def pump_events(source: EventSource, target: MessagePump, *, batch_limit: int = 512) -> int:
+    """Post every event of ``source`` to ``target`` until the source ends.
+
+    Returns the number of events delivered; posts :class:`EventStreamEnded` at the end. If
+    the pump stops early (the app quit, so its workers were cancelled), a subscription is
+    closed so that the bus's ``drain``/``close`` do not wait for a reader that is gone.
+    """
+    if isinstance(source, Subscription):
+        return await _pump_subscription(source, target, batch_limit)
+    batches = IteratorBatches(source)
+    delivered = 0
+    try:
+        while (batch := await batches.get_batch(batch_limit)) is not None:
+            target.post_message(EventsArrived(batch))
+            delivered += len(batch)
+            await asyncio.sleep(0)
+        target.post_message(EventStreamEnded(delivered, error=_describe(batches.error)))
+        return delivered
+    finally:
+        await batches.close()
+
+
+def _describe(error: BaseException | None) -> str:
+    return "" if error is None else f"{type(error).__name__}: {error}"
+
+
+async def _pump_subscription(subscription: Subscription, target: MessagePump, limit: int) -> int:
+    delivered = 0
+    ended = False
+    try:
+        while True:
+            batch = await subscription.get_batch(limit)
+            if batch is None:
+                ended = True
+                target.post_message(EventStreamEnded(delivered))
+                return delivered
+            try:
+                target.post_message(EventsArrived(batch))
+            finally:
+                subscription.task_done(len(batch))
+            delivered += len(batch)
+            # Let the app's message loop run between bursts so the screen keeps up.
+            await asyncio.sleep(0)
+    finally:
+        if not ended:
+            subscription.close()
+
+
+def start_bridge(
+    owner: DOMNode, source: EventSource, target: MessagePump | None = None
+) -> Worker[int]:
+    """Start the bridge as ``owner``'s one exclusive worker of its group.
+
+    Messages go to ``target`` (default: ``owner``). The worker lives as long as ``owner``
+    (the app, or the screen that follows a run).
+    """
+    name = source.name if isinstance(source, Subscription) else type(source).__name__
+    return owner.run_worker(
+        pump_events(source, target or owner),
+        name=BRIDGE_GROUP,
+        group=BRIDGE_GROUP,
+        description=f"event bridge reading {name!r}",
+        exclusive=True,
+    )
+
+
+class EventLog(Protocol):
+    """What following a stored run needs from storage (``SqlEventStore`` has it)."""
+
+    async def read(self, run_id: str, after_seq: int = 0) -> list[EventBase]: ...
+
+
+POLL_S = 0.3
+"""How often a stored log is read again when the store cannot push new events."""
+
+
+async def tail_store(
+    store: EventLog,
+    run_id: str,
+    after_seq: int = 0,
+    *,
+    poll_s: float = POLL_S,
+    until_finished: bool = True,
+) -> AsyncIterator[EventBase]:
+    """The stored events of ``run_id`` after ``after_seq``, then new ones as they are stored.
+
+    Uses the store's own ``tail(run_id, after_seq)`` when it has one (PostgreSQL pushes new
+    events), else reads the log every ``poll_s`` seconds. Ends after the run's RunFinished
+    when ``until_finished`` (nothing follows it), else never.
+    """
+    tail = getattr(store, "tail", None)
+    if callable(tail):
+        async for event in tail(run_id, after_seq):
+            yield event
+            if until_finished and isinstance(event, RunFinished):
+                return
+        return
+    seq = after_seq
+    while True:
+        events = await store.read(run_id, seq)
+        for event in events:
+            yield event
+            seq = event.seq
+            if until_finished and isinstance(event, RunFinished):
+                return
+        if not events:
+            await asyncio.sleep(poll_s)

@@ -1,0 +1,42 @@
+"""``shopfloor attach RUN_ID``: the control room on a run another process is executing.
+
+The run's engine may be a headless process on this host or another one sharing the
+PostgreSQL database. The TUI tails the run's stored event log (the same bridge as in
+process, fed by an async iterator instead of a bus subscription) and sends a human's
+decisions back through storage's decisions inbox, where the run's engine takes them and
+records ``EscalationResolved`` itself: the run's log keeps a single writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from tui.bridge import tail_store
+from tui.commands.common import EXIT_FAILED, EXIT_OK, add_db_option, open_store
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    attach = sub.add_parser("attach", help="open the control room on a run another process runs")
+    attach.add_argument("run_id", help="run id (a unique prefix is enough)")
+    add_db_option(attach)
+    attach.set_defaults(handler=cmd_attach)
+
+
+async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
+    from tui.app import ShopfloorApp
+    from tui.screens.escalation import storage_decider
+
+    async with await open_store(args) as store:
+        run_id = await store.resolve_run_id(args.run_id)
+        app = ShopfloorApp(
+            tail_store(store, run_id),
+            title=f"shopfloor · attached to {run_id}",
+            on_decision=storage_decider(store)(run_id),
+            store=store,
+        )
+        await app.run_async()
+    state = app.state
+    console.print(f"run [bold]{run_id}[/]: {state.outcome.value} (stage {state.stage.value})")
+    return EXIT_OK if app.return_code in (None, 0) else EXIT_FAILED

@@ -1,0 +1,88 @@
+"""``shopfloor db upgrade|rebuild|prune``: looking after the database itself.
+
+``upgrade`` migrates the schema to this version's head (opening a store does that too; the
+command makes it an explicit, reported step for a team's shared PostgreSQL). ``rebuild``
+recomputes the projections from the event log. ``prune --older-than 30d`` deletes runs that
+finished longer ago than that — never a run still going.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import timedelta
+
+from rich.console import Console
+
+from storage.paths import safe_url
+from tui.commands.common import EXIT_OK, add_db_option, open_store
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+
+
+def duration(text: str) -> timedelta:
+    """argparse type: ``30d``, ``12h``, ``90m`` or ``2w`` as a timedelta."""
+    match = _DURATION.match(text.lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (use a number and m, h, d or w, e.g. 30d)"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = sub.add_parser("db", help="database upkeep: upgrade, rebuild, prune")
+    actions = db.add_subparsers(dest="db_action", required=True, metavar="ACTION")
+
+    upgrade = actions.add_parser("upgrade", help="migrate the schema to this version")
+    add_db_option(upgrade)
+    upgrade.set_defaults(handler=cmd_upgrade)
+
+    rebuild = actions.add_parser("rebuild", help="recompute runs/tasks/escalations/learnings")
+    add_db_option(rebuild)
+    rebuild.set_defaults(handler=cmd_rebuild)
+
+    prune = actions.add_parser("prune", help="delete runs that finished long ago")
+    prune.add_argument(
+        "--older-than",
+        type=duration,
+        required=True,
+        metavar="AGE",
+        help="finished more than this long ago, e.g. 30d, 12h, 2w",
+    )
+    add_db_option(prune)
+    prune.set_defaults(handler=cmd_prune)
+
+
+async def cmd_upgrade(args: argparse.Namespace, console: Console) -> int:
+    async with await open_store(args) as store:
+        where = safe_url(store.url)
+        done = store.migrated
+        if done is None or not done.changed:
+            head = done.after if done else "head"
+            console.print(f"{where}: schema already at revision {head}", highlight=False)
+        else:
+            before = done.before or "empty"
+            console.print(
+                f"{where}: schema upgraded from {before} to {done.after}", highlight=False
+            )
+    return EXIT_OK
+
+
+async def cmd_rebuild(args: argparse.Namespace, console: Console) -> int:
+    async with await open_store(args) as store:
+        replayed = await store.rebuild_projections()
+        events = await store.count_events()
+    console.print(f"rebuilt projections of {replayed} run(s) from {events} event(s)")
+    return EXIT_OK
+
+
+async def cmd_prune(args: argparse.Namespace, console: Console) -> int:
+    async with await open_store(args) as store:
+        pruned = await store.prune(args.older_than)
+    if pruned:
+        console.print(f"pruned {len(pruned)} finished run(s): {', '.join(pruned)}")
+    else:
+        console.print("nothing to prune")
+    return EXIT_OK

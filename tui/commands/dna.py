@@ -1,0 +1,132 @@
+"""``shopfloor dna show|edit|path|accept``: the owner's DNA the twin decides from.
+
+The DNA file is ``[twin] dna`` of the config, else ``dna.toml`` in the data folder. Runs
+propose the human decisions they collected as DNA entries (a proposals file beside the DNA);
+``accept`` moves them in, after which the twin answers those questions itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from rich.console import Console
+
+from agents.dna import DnaError, OwnerDNA
+from agents.dna_proposals import ProposalBook
+from tui.commands.common import EXIT_FAILED, EXIT_OK, UsageError
+from tui.config import load_settings
+from tui.memory import dna_file
+
+TEMPLATE = """\
+# The owner's DNA: how the owner decides. The twin reads it before every decision.
+# decisions are precedents, heuristics rules of thumb, redlines are never crossed.
+
+decisions = []
+heuristics = []
+redlines = []
+
+[owner]
+name = "the owner"
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dna = sub.add_parser("dna", help="the owner's DNA: show, edit, path, accept proposals")
+    actions = dna.add_subparsers(dest="dna_action", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="print the DNA and the pending proposals")
+    path = actions.add_parser("path", help="print where the DNA file is")
+    edit = actions.add_parser("edit", help="open the DNA in $EDITOR and check it after")
+    accept = actions.add_parser("accept", help="move proposed entries into the DNA")
+    accept.add_argument("ids", nargs="*", metavar="ID", help="proposal ids (unique prefixes)")
+    accept.add_argument("--all", action="store_true", help="accept every pending proposal")
+    for parser in (show, path, edit, accept):
+        parser.add_argument("--config", type=Path, help="shopfloor.toml naming [twin] dna")
+        parser.add_argument("--dna", type=Path, help="the DNA file itself (beats --config)")
+        parser.set_defaults(handler=cmd_dna)
+
+
+def _load(path: Path) -> OwnerDNA:
+    try:
+        return OwnerDNA.load(path) if path.exists() else OwnerDNA()
+    except DnaError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+async def cmd_dna(args: argparse.Namespace, console: Console) -> int:
+    path = args.dna.resolve() if args.dna else dna_file(load_settings(args.config))
+    book = ProposalBook(path)
+    try:
+        if args.dna_action == "path":
+            console.print(str(path), soft_wrap=True, highlight=False)
+            return EXIT_OK
+        if args.dna_action == "show":
+            return _show(path, book, console)
+        if args.dna_action == "edit":
+            return _edit(path, console)
+        return _accept(args, book, console)
+    except DnaError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _show(path: Path, book: ProposalBook, console: Console) -> int:
+    state = "" if path.exists() else " (not written yet)"
+    console.print(f"[bold]{path}[/]{state}", soft_wrap=True, highlight=False)
+    console.print(_load(path).render(), soft_wrap=True, highlight=False, markup=False)
+    pending = book.load()
+    console.print(f"\n[bold]{len(pending)} proposed entr{'y' if len(pending) == 1 else 'ies'}[/]")
+    for p in pending:
+        note = f" ({p.note})" if p.note else ""
+        console.print(
+            f"  {p.proposal_id}  [{p.kind}] {p.question!r} -> {p.decision}{note}  "
+            f"by {p.decided_by}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    return EXIT_OK
+
+
+def _edit(path: Path, console: Console) -> int:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(TEMPLATE, encoding="utf-8")
+    try:
+        code = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
+    except OSError as exc:
+        raise UsageError(f"cannot start the editor {editor!r}: {exc.strerror}") from exc
+    if code != 0:
+        console.print(f"the editor exited with {code}; the DNA was left as it is")
+        return EXIT_FAILED
+    try:
+        dna = OwnerDNA.load(path)
+    except DnaError as exc:
+        console.print(f"[bold red]the DNA does not load:[/] {exc}", soft_wrap=True)
+        return EXIT_FAILED
+    console.print(
+        f"DNA ok: {len(dna.decisions)} decision(s), {len(dna.heuristics)} heuristic(s), "
+        f"{len(dna.redlines)} redline(s)"
+    )
+    return EXIT_OK
+
+
+def _accept(args: argparse.Namespace, book: ProposalBook, console: Console) -> int:
+    if bool(args.ids) == bool(args.all):
+        raise UsageError("name the proposals to accept, or give --all")
+    accepted = book.accept(None if args.all else list(args.ids))
+    if not accepted:
+        console.print("no proposals pending")
+        return EXIT_OK
+    for p in accepted:
+        console.print(
+            f"accepted {p.proposal_id}: [{p.kind}] {p.question!r} -> {p.decision}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    console.print(f"written to {book.dna_file}", soft_wrap=True, highlight=False)
+    return EXIT_OK

@@ -1,0 +1,190 @@
+"""``shopfloor doctor``: is every model this setup would use actually reachable?
+
+Each configured model (``--config``'s [models], else the defaults for the keys present) or
+each ``--model SPEC`` gets one short request through the same registry a run uses. One line
+per model: provider, model, latency, tokens (in/out), OK or FAIL with the reason. The sandbox
+commands will run in is reported too. A ``cli:`` agent is found on PATH and asked its version
+rather than paid for a run. Keys are never printed: errors are masked by the providers. Exit code
+1 when any model fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from agents.provider import CompletionRequest, Message, Provider, ProviderError
+from agents.providers.cli import CliProvider
+from agents.registry import ProviderOptions, close_provider, make_provider
+from agents.routing import default_models
+from gates.sandbox import ProcessSandbox
+from tui.commands.common import EXIT_FAILED, EXIT_OK, positive_float
+from tui.config import load_settings
+
+PING = CompletionRequest(
+    system="You are a health check. Answer with one word.",
+    messages=(Message("user", "Reply with the single word: OK"),),
+    max_tokens=16,
+    labels={"role": "doctor"},
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("doctor", help="check each configured model with a short request")
+    p.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="SPEC",
+        help="check this model spec (repeatable); default: the configured models",
+    )
+    p.add_argument("--config", type=Path, help="shopfloor.toml whose [models] to check")
+    p.add_argument("--playbook", type=Path, help="playbook for sim: specs")
+    p.add_argument(
+        "--timeout", type=positive_float, default=30.0, help="seconds per request (default 30)"
+    )
+    p.set_defaults(handler=cmd_doctor)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One model's health."""
+
+    spec: str
+    roles: tuple[str, ...]
+    ok: bool
+    family: str = "-"
+    model: str = "-"
+    latency_s: float | None = None
+    tokens: str = "-"
+    detail: str = ""
+
+
+def configured_models(args: argparse.Namespace) -> dict[str, list[str]]:
+    """spec -> the roles that use it, from --model, else the config file, else defaults."""
+    if args.models:
+        return {spec: ["given"] for spec in dict.fromkeys(args.models)}
+    by_spec: dict[str, list[str]] = {}
+    if args.config is not None:
+        settings = load_settings(args.config)
+        roles: dict[str, str | list[str]] = dict(settings.models)
+        if settings.reviewers:
+            roles["reviewers"] = list(settings.reviewers)
+    else:
+        roles = default_models(os.environ)
+    for role, value in roles.items():
+        for spec in [value] if isinstance(value, str) else value:
+            if spec and role not in by_spec.setdefault(spec, []):
+                by_spec[spec].append(role)
+    return by_spec
+
+
+async def _check_cli(provider: CliProvider, timeout_s: float) -> tuple[bool, str]:
+    """A cli agent is checked by finding it and asking its version (no paid run)."""
+    program = provider.executable()
+    if program is None:
+        return False, f"command not found: {provider.agent.argv[0]}"
+    process = await asyncio.create_subprocess_exec(
+        program,
+        "--version",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return False, f"{program} --version did not answer in {timeout_s:g}s"
+    first = output.decode("utf-8", "replace").strip().splitlines()
+    version = first[0][:80] if first else ""
+    if process.returncode != 0:
+        return False, f"{program} --version exited {process.returncode}: {version}"
+    return True, f"found {program} ({version})"
+
+
+async def check_model(
+    spec: str, roles: list[str], *, timeout_s: float, playbook: Path | None
+) -> Check:
+    """Build the provider for ``spec`` and send it one short request."""
+    options = ProviderOptions(max_retries=1, timeout_s=timeout_s, attempt_timeout_s=timeout_s * 2)
+    if spec.strip() in ("sim", "sim:") and playbook is None:
+        # The default without keys: nothing to reach. A playbook is needed to run, not to check.
+        detail = "SIM: offline, scripted by a playbook at run time; no call made"
+        return Check(spec, tuple(roles), True, "sim", "-", detail=detail)
+    try:
+        provider: Provider = make_provider(spec, playbook=playbook, options=options)
+    except (ProviderError, ValueError, OSError) as exc:
+        return Check(spec, tuple(roles), False, detail=str(exc).splitlines()[0])
+    family, model = provider.family, provider.model
+    try:
+        if provider.simulated:
+            return Check(
+                spec, tuple(roles), True, family, model, detail="SIM: offline, no call made"
+            )
+        if isinstance(provider, CliProvider):
+            ok, detail = await _check_cli(provider, timeout_s)
+            return Check(spec, tuple(roles), ok, family, model, detail=detail)
+        started = time.monotonic()
+        completion = await provider.complete(PING)
+        latency = time.monotonic() - started
+        usage = completion.usage
+        tokens = f"{usage.input_tokens + usage.cache_read_tokens}/{usage.output_tokens}"
+        reply = completion.text.strip().replace("\n", " ")[:40]
+        return Check(
+            spec,
+            tuple(roles),
+            True,
+            family,
+            completion.model or model,
+            latency,
+            tokens,
+            f"replied {reply!r}" if reply else "empty reply",
+        )
+    except ProviderError as exc:
+        return Check(spec, tuple(roles), False, family, model, detail=str(exc).splitlines()[0])
+    finally:
+        await close_provider(provider)
+
+
+def _sandbox_line() -> str:
+    sandbox = ProcessSandbox()
+    try:
+        if sandbox.kind == "bwrap":
+            return "sandbox: bwrap (read-only system, writable worktree, no network)"
+        return f"sandbox: process (no jail: {sandbox.fallback_reason or 'unknown reason'})"
+    finally:
+        sandbox.close()
+
+
+async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    models = configured_models(args)
+    checks = await asyncio.gather(
+        *(
+            check_model(spec, roles, timeout_s=args.timeout, playbook=args.playbook)
+            for spec, roles in models.items()
+        )
+    )
+    for check in checks:
+        status = "[green]OK  [/]" if check.ok else "[bold red]FAIL[/]"
+        latency = f"{check.latency_s:.2f}s" if check.latency_s is not None else "-"
+        console.print(
+            f"{status} {check.spec}  roles={','.join(check.roles)}  provider={check.family}  "
+            f"model={check.model}  latency={latency}  tokens={check.tokens}  {check.detail}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(_sandbox_line(), highlight=False)
+    failed = sum(1 for c in checks if not c.ok)
+    console.print(
+        f"{len(checks) - failed} of {len(checks)} model(s) OK" if checks else "no models to check",
+        highlight=False,
+    )
+    return EXIT_FAILED if failed else EXIT_OK

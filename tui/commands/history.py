@@ -1,0 +1,111 @@
+"""``shopfloor runs`` and ``shopfloor status``: what the event log says about past runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from engine.events import Outcome
+from engine.state import RunState
+from tui.commands.common import EXIT_OK, add_db_option, open_store
+from tui.commands.db import duration
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    runs = sub.add_parser("runs", help="list runs, newest first")
+    runs.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+    runs.add_argument("--limit", type=int, default=50, help="at most this many runs")
+    runs.add_argument("--repo", help="only runs on this repository (its path or last part)")
+    runs.add_argument(
+        "--outcome", choices=[o.value for o in Outcome], help="only runs that ended this way"
+    )
+    runs.add_argument(
+        "--since",
+        type=since_time,
+        metavar="WHEN",
+        help="only runs started since: an age (7d, 12h) or a date (2025-03-01)",
+    )
+    add_db_option(runs)
+    runs.set_defaults(handler=cmd_runs)
+
+    status = sub.add_parser("status", help="one run's state, folded from its event log")
+    status.add_argument("run_id", help="run id (a unique prefix is enough)")
+    status.add_argument("--json", action="store_true", help="JSON instead of a table")
+    add_db_option(status)
+    status.set_defaults(handler=cmd_status)
+
+
+def since_time(text: str) -> datetime:
+    """argparse type: an age like ``7d`` (before now) or an ISO date/time (UTC if naive)."""
+    try:
+        return datetime.now(UTC) - duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an age or a date: {text!r} (e.g. 7d, 12h, 2025-03-01)"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
+    async with await open_store(args) as store:
+        records = await store.list_runs(
+            limit=args.limit,
+            repo=args.repo,
+            outcome=Outcome(args.outcome) if args.outcome else None,
+            since=args.since,
+        )
+    if args.json:
+        print(json.dumps([r.to_json() for r in records], indent=2))
+        return EXIT_OK
+    table = Table(box=None)
+    table.add_column("run", no_wrap=True, min_width=12)
+    table.add_column("outcome", no_wrap=True, min_width=11)
+    table.add_column("tasks", no_wrap=True, min_width=5)
+    table.add_column("branch", overflow="fold")
+    wide = console.width >= 110  # on a narrow terminal the branch matters more than the request
+    if wide:
+        table.add_column("request", no_wrap=True, overflow="ellipsis", max_width=48)
+    for r in records:
+        sim = " SIM" if r.simulated else ""
+        row = [r.run_id, r.outcome + sim, f"{r.tasks_merged}/{r.tasks_total}", r.branch or "-"]
+        if wide:
+            row.append(r.request.splitlines()[0] if r.request else "")
+        table.add_row(*row)
+    console.print(table if records else "no runs yet")
+    return EXIT_OK
+
+
+async def load_state(args: argparse.Namespace, run_ref: str) -> RunState:
+    """Fold a run's whole event log (``run_ref`` may be a unique prefix)."""
+    async with await open_store(args) as store:
+        run_id = await store.resolve_run_id(run_ref)
+        return RunState.fold(await store.read(run_id))
+
+
+async def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    state = await load_state(args, args.run_id)
+    if args.json:
+        print(json.dumps(state.to_status(), indent=2))
+        return EXIT_OK
+    sim = " SIM" if state.simulated else ""
+    console.print(
+        f"run [bold]{state.run_id}[/]{sim} — {state.outcome.value} (stage {state.stage.value})"
+    )
+    console.print(f"request: {state.request.splitlines()[0] if state.request else ''}")
+    if state.branch:
+        console.print(f"branch: {state.branch}")
+    table = Table("task", "state", "attempts", "title", box=None)
+    for task in state.tasks.values():
+        table.add_row(task.id, task.state.value, str(task.attempts), task.title)
+    console.print(table)
+    if state.reason:
+        console.print(f"reason: {state.reason}")
+    return EXIT_OK

@@ -1,0 +1,209 @@
+"""``shopfloor init [--repo PATH]``: write a commented shopfloor.toml a person can read.
+
+The file goes top to bottom through what a run is configured with: which model plays each
+role (from the API keys found in the environment — their names only, never their values),
+the gates the repository's contents call for, limits, thresholds, budgets, context selection
+and the twin. Every value is the current default or the detected choice, so the file runs as
+written; it is checked with the same loader a run uses before it is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import textwrap
+from collections.abc import Mapping
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from agents.routing import SINGLE_ROLES, default_models, keys_present, route
+from engine.config import EngineConfig
+from gates.profiles import is_python_repo, mypy_setup
+from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
+from tui.config import ConfigError, load_settings
+
+_ROLE_NOTES = {
+    "planner": "draws the blueprint",
+    "engineer": "builds each task in its worktree (tool use)",
+    "critic": "scores the request 0-10 before anything is planned",
+    "twin": "decides as the owner would (see [twin])",
+    "task_reviewer": "reviews each task's diff; never the engineer's family",
+    "qc": "scores the whole change 0-100",
+    "verifier": "tries to break the merged result (tool use)",
+    "judge": "checklist out of 100 before shipping",
+}
+
+_THRESHOLDS = (
+    ("min_critic_score", "kill gate: the critic's mean score (0-10) must reach this"),
+    ("max_compliance_risk", "kill gate: low | medium | high; a higher risk ends the run"),
+    ("kill_on_cannibalization", "kill gate: a request duplicating the repo ends the run"),
+    ("review_threshold", "a reviewer approves the blueprint at or above this (0-100)"),
+    ("review_rounds", "review rounds before the panel escalates to a human"),
+    ("twin_min_confidence", "below this the twin's decision goes to a human (0-1)"),
+    ("twin_change_rounds", "times the twin may send the plan back before escalating"),
+    ("qc_threshold", "code QC must reach this (0-100)"),
+    ("judge_threshold", "the judge must reach this to ship (0-100)"),
+)
+_BUDGETS = (
+    ("max_cost_usd", "20.0", "cost of the whole run, USD"),
+    ("max_tokens", "5_000_000", "tokens of the whole run (input + output)"),
+    ("task_max_cost_usd", "3.0", "cost of one task, all attempts"),
+    ("task_max_tokens", "800_000", "tokens of one task, all attempts"),
+    ("escalation_timeout_s", "3600.0", "take an escalation's default after this long"),
+)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def detect_gates(repo: Path) -> list[str]:
+    """Comment lines saying what the repository holds and which gates that implies."""
+    lines = []
+    if is_python_repo(repo):
+        configured, _ = mypy_setup(repo)
+        lines.append("# Detected a Python project: lint (ruff), tests (pytest), security (bandit),")
+        lines.append("# secrets (detect-secrets), dead code (vulture) and the shrinkage gate run.")
+        lines.append(
+            "# mypy is configured, so the types gate runs too."
+            if configured
+            else '# mypy is not configured, so the types gate is off; enable = ["types"] to run it.'
+        )
+    if (repo / "package.json").is_file():
+        lines.append("# Detected a Node package: its `test` and `lint` scripts run as gates.")
+    if not lines:
+        lines.append("# No Python project or Node package detected: add [[gates.custom]] commands.")
+    return lines
+
+
+def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = None) -> str:
+    """The commented shopfloor.toml for ``repo`` given the environment's keys."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    keys = keys_present(env)
+    routing = route({}, env)
+    defaults = EngineConfig()
+    out = [
+        f"# shopfloor.toml for {repo.name}, written by `shopfloor init` on {stamp}.",
+        "# Read it top to bottom; delete a key to get its default back.",
+        "# Precedence: command-line flags > environment variables > this file > defaults.",
+        "",
+        "# == Models: which model plays which role =====================================",
+        "# A spec is FAMILY:MODEL - anthropic:..., gemini:..., openai:MODEL@http://host:port/v1",
+        "# (vLLM, Ollama, llama.cpp, LM Studio), cli:claude, or sim: (offline, scripted).",
+    ]
+    if keys:
+        found = ", ".join(keys)
+        out.append(f"# API keys found in the environment for: {found} (values are never written).")
+    else:
+        out += [
+            "# No API key found (ANTHROPIC_API_KEY, GEMINI_API_KEY or GOOGLE_API_KEY): every role",
+            "# runs on the SIM, which plays a playbook (`shopfloor run --playbook FILE`). Set a",
+            "# key and run `shopfloor init --force` to route the roles to real models.",
+        ]
+    for warning in routing.warnings:
+        out += textwrap.wrap(warning, 88, initial_indent="# ", subsequent_indent="#   ")
+    out.append("[models]")
+    models = default_models(env)
+    for role in SINGLE_ROLES:
+        out.append(f"{role} = {_toml(models[role])}  # {_ROLE_NOTES.get(role, '')}".rstrip())
+    out.append("# The blueprint review panel: one reviewer per spec; never the planner's family.")
+    out.append(f"reviewers = {_toml(models['reviewers'])}")
+    out += [
+        "",
+        "# == Gates: what every task must pass ========================================",
+        *detect_gates(repo),
+        "[gates]",
+        'enable = []            # built-in gates to add, e.g. ["types"]',
+        'disable = []           # gates never to run, e.g. ["vulture"]',
+        "cache = true           # skip a gate whose inputs it has already passed",
+        "test_timeout_s = 600",
+        "# [[gates.custom]]     # any command that passes when it exits 0",
+        '# name = "docs"',
+        '# argv = ["make", "docs"]',
+        "",
+        "# == Limits =====================================================================",
+        "[engine]",
+        f"workers = {defaults.workers}          # attempts that may run at once",
+        f"max_attempts = {defaults.max_attempts}     # per task, the first one included",
+        "",
+        "# -- Thresholds: where each stage passes or stops --",
+    ]
+    values = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
+    for key, note in _THRESHOLDS:
+        if key in values:
+            out.append(f"{key} = {_toml(values[key])}  # {note}")
+    out += ["", "# -- Budgets: none by default; uncomment to cap a run --"]
+    for key, example, note in _BUDGETS:
+        if key in values:
+            out.append(f"# {key} = {example}  # {note}")
+    if "escalation_policy" in values:
+        out += [
+            "# Who answers an escalation when no human does: wait | twin | reject",
+            f"escalation_policy = {_toml(values['escalation_policy'])}",
+        ]
+    out += [
+        "",
+        "# == Context: what each engineer attempt is shown ==============================",
+        "[context]",
+        "budget_tokens = 6000   # repo map + the files it builds on + relevant files; 0 = off",
+        "",
+        "# == Twin: the owner's DNA (decisions, heuristics, redlines) ===================",
+        "# [twin]",
+        '# dna = "owner.toml"',
+        "",
+        "# == Pricing: override or add $ per million tokens ============================",
+        "# [pricing]",
+        '# "openai:qwen2.5-coder" = { input = 0.0, output = 0.0 }',
+        "",
+    ]
+    return "\n".join(out)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("init", help="write a commented shopfloor.toml for a repository")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
+    p.add_argument("--output", type=Path, help="where to write (default: REPO/shopfloor.toml)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(handler=cmd_init)
+
+
+def write_config(repo: Path, target: Path, *, force: bool, env: Mapping[str, str]) -> None:
+    """Render, write beside ``target``, check with the run's loader, then move into place."""
+    if not repo.is_dir():
+        raise UsageError(f"repository not found: {repo}")
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; use --force to overwrite it")
+    text = render_config(repo.resolve(), env)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        load_settings(tmp)
+        tmp.replace(target)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+async def cmd_init(args: argparse.Namespace, console: Console) -> int:
+    """Write the file, check it loads, and say where it is."""
+    repo: Path = args.repo
+    target: Path = args.output or repo / "shopfloor.toml"
+    try:
+        await asyncio.to_thread(write_config, repo, target, force=args.force, env=os.environ)
+    except ConfigError as exc:
+        console.print(f"init wrote a file its own loader refuses: {exc}", highlight=False)
+        return EXIT_BAD_INPUT
+    console.print(f"wrote {target}", highlight=False)
+    return EXIT_OK

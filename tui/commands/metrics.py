@@ -1,0 +1,96 @@
+"""``shopfloor serve-metrics``: Prometheus metrics of every run recorded in a database.
+
+``--metrics-port`` serves one run's metrics for the life of its process; a team running
+factories overnight wants one long-lived endpoint instead. This command folds the events of
+the runs recorded in a database (SQLite or a shared PostgreSQL) into the same series a live
+run exposes, then keeps polling the runs projection and folds each run's new events as they
+are committed, so the endpoint follows runs of other processes and hosts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.console import Console
+
+from storage.store import SqlEventStore
+from telemetry.metrics import FactoryMetrics
+from telemetry.session import MetricsServer, TelemetryError
+from tui.commands.common import EXIT_OK, UsageError, open_store, positive_float
+from tui.commands.run import port_number
+
+DEFAULT_PORT = 9464
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve-metrics", help="serve Prometheus metrics of the runs recorded in a database"
+    )
+    p.add_argument("--db", help="database URL (default: $SHOPFLOOR_DB or the data directory)")
+    p.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--runs", type=int, default=1000, help="fold at most this many recent runs (default 1000)"
+    )
+    p.add_argument(
+        "--poll",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="look for new events this often (default 2)",
+    )
+    p.set_defaults(handler=cmd_serve_metrics)
+
+
+class RecordedRuns:
+    """Folds the events of recorded runs into metrics, each event exactly once."""
+
+    def __init__(self, store: SqlEventStore, metrics: FactoryMetrics, limit: int) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.limit = limit
+        self.seen: dict[str, int] = {}
+        """Run id -> the last sequence number folded."""
+
+    async def catch_up(self) -> int:
+        """Fold every event committed since the last call; returns how many."""
+        folded = 0
+        records = await self.store.list_runs(limit=self.limit)
+        for record in reversed(records):  # oldest first: "latest" gauges end on the newest
+            after = self.seen.get(record.run_id, 0)
+            if record.last_seq <= after:
+                continue
+            events = await self.store.read(record.run_id, after_seq=after)
+            self.metrics.observe_all(events)
+            if events:
+                self.seen[record.run_id] = events[-1].seq
+                folded += len(events)
+        return folded
+
+
+async def cmd_serve_metrics(args: argparse.Namespace, console: Console) -> int:
+    if args.runs < 1:
+        raise UsageError(f"--runs must be at least 1, got {args.runs}")
+    async with await open_store(args) as store:
+        metrics = FactoryMetrics()
+        runs = RecordedRuns(store, metrics, args.runs)
+        folded = await runs.catch_up()
+        try:
+            server = MetricsServer(metrics, args.host, args.port)
+        except TelemetryError as exc:
+            raise UsageError(str(exc)) from exc
+        try:
+            console.print(
+                f"serving metrics of {len(runs.seen)} run(s) ({folded} events) at {server.url}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            while True:
+                await asyncio.sleep(args.poll)
+                await runs.catch_up()
+        finally:
+            server.close()
+    return EXIT_OK

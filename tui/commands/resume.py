@@ -1,0 +1,91 @@
+"""``shopfloor resume RUN_ID``: carry on a run that was killed or interrupted.
+
+The run's log is folded back into its RunState; the settings it started with (config file,
+playbook, speed, workers) come from its RunStarted. The engine then reconciles the log with
+the integration branch, restarts the attempts that were under way and goes on to the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from engine.events import Outcome
+from engine.state import RunState
+from storage.paths import default_db_url
+from tui.commands.common import UsageError, add_db_option, open_store
+from tui.commands.run import exit_code, print_ending
+from tui.compose import Front, RunPlan, execute_run
+from tui.config import Settings, load_settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("resume", help="carry on a run that was killed or interrupted")
+    p.add_argument("run_id", help="run id (a unique prefix is enough)")
+    front = p.add_mutually_exclusive_group()
+    front.add_argument("--headless", action="store_true", help="print progress lines (default)")
+    front.add_argument("--tui", action="store_true", help="run with the full-screen control room")
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="headless output: text lines or one JSON event per line",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="also print every agent line")
+    add_db_option(p)
+    p.set_defaults(handler=cmd_resume)
+
+
+def settings_from_record(record: dict[str, str]) -> Settings:
+    """The settings a run started with, from its RunStarted ``settings`` record."""
+    config = record.get("config")
+    settings = load_settings(Path(config) if config else None)
+    if record.get("playbook"):
+        settings = replace(settings, playbook=Path(record["playbook"]))
+    if record.get("twin_dna"):
+        settings = replace(settings, twin_dna=Path(record["twin_dna"]))
+    try:
+        if "speed" in record:
+            settings = replace(settings, speed=float(record["speed"]))
+        engine = settings.engine
+        if "workers" in record:
+            engine = replace(engine, workers=int(record["workers"]))
+        if record.get("escalation_policy") in ("wait", "twin", "reject"):
+            engine = replace(engine, escalation_policy=record["escalation_policy"])  # type: ignore[arg-type]
+        settings = replace(settings, engine=engine)
+    except ValueError as exc:
+        raise UsageError(f"the run's stored settings are unreadable: {exc}") from exc
+    return settings
+
+
+async def load_run(args: argparse.Namespace) -> RunState:
+    """The folded log of the run ``args.run_id`` names."""
+    async with await open_store(args) as store:
+        run_id = await store.resolve_run_id(args.run_id)
+        return RunState.fold(await store.read(run_id))
+
+
+async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
+    state = await load_run(args)
+    if not state.run_id:
+        raise UsageError(f"run {args.run_id} has no RunStarted event; it cannot be resumed")
+    if state.outcome is not Outcome.RUNNING:
+        console.print(f"run {state.run_id} already finished: {state.outcome.value}")
+        return exit_code(state)
+    front: Front = "tui" if args.tui else ("json" if args.log_format == "json" else "headless")
+    plan = RunPlan(
+        request=state.request,
+        repo=Path(state.repo),
+        db_url=default_db_url(args.db),
+        settings=settings_from_record(state.settings),
+        front=front,
+        verbose=args.verbose,
+        resume=state,
+    )
+    final = await execute_run(plan, console)
+    if front != "json":
+        print_ending(final, console)
+    return exit_code(final)

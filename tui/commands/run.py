@@ -1,0 +1,225 @@
+"""``shopfloor demo`` and ``shopfloor run``: start a factory run and report how it ended."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from engine.config import EngineConfig
+from engine.events import Outcome
+from engine.state import RunState
+from storage.paths import default_db_url
+from telemetry.session import TelemetryOptions
+from tui.commands.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_KILLED,
+    EXIT_OK,
+    UsageError,
+    add_db_option,
+    positive_float,
+)
+from tui.compose import Front, RunPlan, demo_dna, example_config, execute_run, prepare_demo_repo
+from tui.config import Settings, load_settings
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs the factory."""
+    front = p.add_mutually_exclusive_group()
+    front.add_argument("--headless", action="store_true", help="print progress lines (default)")
+    front.add_argument("--tui", action="store_true", help="run with the full-screen control room")
+    p.add_argument("--config", type=Path, help="shopfloor.toml to read")
+    add_db_option(p)
+    p.add_argument("--speed", type=positive_float, help="SIM latency divisor (2 = twice as fast)")
+    p.add_argument("--workers", type=int, help="attempts that may run at once")
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="headless output: text lines or one JSON event per line",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="also print every agent line")
+    p.add_argument(
+        "--mode",
+        choices=["create", "update", "audit"],
+        help="create (new code), update (a delta on existing code, nothing green may break) "
+        "or audit (a report, no changes); default: the example's, else create on an empty "
+        "repository and update otherwise",
+    )
+    add_telemetry_options(p)
+
+
+def add_telemetry_options(p: argparse.ArgumentParser) -> None:
+    """Escalation policy, metrics endpoint and trace options of a run."""
+    p.add_argument(
+        "--escalations",
+        choices=["wait", "twin", "reject"],
+        help="who answers escalations: wait for a human, the twin, or reject "
+        "(default: twin headless, wait in the TUI)",
+    )
+    p.add_argument(
+        "--escalation-timeout",
+        type=positive_float,
+        metavar="SECONDS",
+        help="take an escalation's default after this many seconds",
+    )
+    p.add_argument("--metrics-port", type=port_number, metavar="N", help="serve /metrics on N")
+    p.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for /metrics (default 127.0.0.1)"
+    )
+    p.add_argument(
+        "--metrics-linger",
+        type=positive_float,
+        metavar="SECONDS",
+        help="keep serving /metrics this long after the run ends (for a last scrape)",
+    )
+    p.add_argument("--trace-file", type=Path, help="also write trace spans as JSON lines here")
+    p.add_argument(
+        "--otel-content",
+        action="store_true",
+        help="put the request and agents' completions on trace spans (off by default)",
+    )
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0-65535 (0 = any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be within 0-65535: {text!r}")
+    return value
+
+
+def telemetry_from_args(args: argparse.Namespace) -> TelemetryOptions:
+    """The run's telemetry options from the command line."""
+    return TelemetryOptions(
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        metrics_linger_s=args.metrics_linger or 0.0,
+        trace_file=args.trace_file,
+        otel_content=args.otel_content,
+    )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="run the factory on a bundled example with the SIM provider")
+    demo.add_argument("--example", default="inventory", help="bundled example (default: inventory)")
+    demo.add_argument("--out", type=Path, help="folder for the demo repository (new or empty)")
+    add_run_options(demo)
+    demo.set_defaults(handler=cmd_run)
+
+    run = sub.add_parser("run", help="run the factory on a repository")
+    run.add_argument("request", nargs="?", help="what to build, in plain words")
+    run.add_argument("--repo", type=Path, required=True, help="the git repository to work on")
+    run.add_argument("--request-file", type=Path, help="read the request from a file")
+    run.add_argument("--playbook", type=Path, help="script the SIM provider with this playbook")
+    run.add_argument("--out", type=Path, help="folder for an audit's report (audit.md, .json)")
+    add_run_options(run)
+    run.set_defaults(handler=cmd_run)
+
+
+def settings_from_args(
+    args: argparse.Namespace, playbook: Path | None = None, default_config: Path | None = None
+) -> Settings:
+    """The config file's settings with the command line's overrides on top."""
+    settings = load_settings(args.config or default_config)
+    if playbook is not None:
+        settings = replace(settings, playbook=playbook.resolve())
+    if args.speed is not None:
+        settings = replace(settings, speed=args.speed)
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {args.workers}")
+        settings = replace(settings, engine=replace(settings.engine, workers=args.workers))
+    policy = args.escalations
+    if policy is None and settings.engine.escalation_policy == EngineConfig.escalation_policy:
+        # Nobody watches a headless run: the twin answers unless told otherwise.
+        policy = "wait" if args.tui else "twin"
+    if policy is not None:
+        settings = replace(settings, engine=replace(settings.engine, escalation_policy=policy))
+    if args.escalation_timeout is not None:
+        settings = replace(
+            settings,
+            engine=replace(settings.engine, escalation_timeout_s=args.escalation_timeout),
+        )
+    return settings
+
+
+def front_from_args(args: argparse.Namespace) -> Front:
+    if args.tui:
+        return "tui"
+    return "json" if args.log_format == "json" else "headless"
+
+
+def exit_code(state: RunState) -> int:
+    """The process exit code for how a run ended."""
+    return {
+        Outcome.SHIPPED: EXIT_OK,
+        Outcome.REPORTED: EXIT_OK,
+        Outcome.FAILED: EXIT_FAILED,
+        Outcome.KILLED: EXIT_KILLED,
+        Outcome.RUNNING: EXIT_INTERRUPTED,
+    }[state.outcome]
+
+
+def _request(args: argparse.Namespace) -> str:
+    if args.request_file is not None:
+        try:
+            return str(args.request_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read request file {args.request_file}: {exc.strerror}"
+            ) from exc
+    if args.request:
+        return str(args.request)
+    raise UsageError("give the request as an argument or with --request-file")
+
+
+async def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    if args.command == "demo":
+        repo, request, playbook = prepare_demo_repo(args.example, args.out)
+        settings = demo_dna(
+            args.example, settings_from_args(args, playbook, example_config(args.example))
+        )
+    else:
+        request = _request(args)
+        repo = args.repo.resolve()
+        settings = settings_from_args(args, args.playbook)
+    plan = RunPlan(
+        request=request,
+        repo=repo,
+        db_url=default_db_url(args.db),
+        settings=settings,
+        front=front_from_args(args),
+        verbose=args.verbose,
+        telemetry=telemetry_from_args(args),
+        mode=args.mode,
+        report_dir=args.out.resolve() if args.command == "run" and args.out else None,
+    )
+    state = await execute_run(plan, console)
+    if plan.front != "json":
+        print_ending(state, console)
+    return exit_code(state)
+
+
+def print_ending(state: RunState, console: Console) -> None:
+    """The closing lines: run id, outcome, reason, where the shipped branch is."""
+    sim = " [bold magenta]SIM[/]" if state.simulated else ""
+    console.print(f"run [bold]{state.run_id}[/]{sim}: [bold]{state.outcome.value}[/]")
+    if state.reason:
+        console.print(f"reason: {state.reason}", highlight=False)
+    console.print(f"repository: {state.repo}", soft_wrap=True, highlight=False)
+    if state.branch:
+        console.print(f"shipped branch: [bold green]{state.branch}[/]", soft_wrap=True)
+        console.print(
+            f"  git -C {state.repo} log --oneline {state.base_branch}..{state.branch}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    elif state.outcome is Outcome.RUNNING:
+        console.print("the run was interrupted; its events are kept in the database")

@@ -1,0 +1,73 @@
+"""``shopfloor export RUN_ID`` and ``shopfloor import FILE``: a run's log as JSON lines.
+
+Export writes one event per line, in sequence order, to stdout or ``--out FILE``; import reads
+such a file (``-`` for stdin) into the database as a new run, refusing a run that is already
+there. Together they move runs between machines and between SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from storage.errors import StorageError
+from storage.transfer import export_lines, import_run, parse_lines
+from tui.commands.common import EXIT_OK, add_db_option, open_store
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = sub.add_parser("export", help="write a run's events as JSON lines")
+    export.add_argument("run_id", help="run id (a unique prefix is enough)")
+    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    add_db_option(export)
+    export.set_defaults(handler=cmd_export)
+
+    imp = sub.add_parser("import", help="store a run exported with `shopfloor export`")
+    imp.add_argument("file", help="JSON lines file, or - for stdin")
+    add_db_option(imp)
+    imp.set_defaults(handler=cmd_import)
+
+
+async def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    async with await open_store(args) as store:
+        run_id = await store.resolve_run_id(args.run_id)
+        if args.out is None:
+            count = 0
+            async for line in export_lines(store, run_id):
+                sys.stdout.write(line + "\n")
+                count += 1
+            sys.stdout.flush()
+            return EXIT_OK
+        try:
+            with args.out.open("w", encoding="utf-8") as out:
+                count = 0
+                async for line in export_lines(store, run_id):
+                    out.write(line + "\n")
+                    count += 1
+        except OSError as exc:
+            raise StorageError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+    console.print(f"exported {count} event(s) of run {run_id} to {args.out}", highlight=False)
+    return EXIT_OK
+
+
+def _read_lines(name: str) -> list[str]:
+    if name == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        return Path(name).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise StorageError(f"no such file: {name}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageError(f"cannot read {name}: {exc}") from exc
+
+
+async def cmd_import(args: argparse.Namespace, console: Console) -> int:
+    source = "stdin" if args.file == "-" else args.file
+    events = parse_lines(_read_lines(args.file), source)
+    async with await open_store(args) as store:
+        run_id = await import_run(store, events, source)
+    console.print(f"imported run {run_id} ({len(events)} events)", highlight=False)
+    return EXIT_OK

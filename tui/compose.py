@@ -1,0 +1,345 @@
+"""The composition root: the one place where concrete pieces are wired into the engine.
+
+The engine receives a planner, an engineer, gates, git workspaces and an event bus; the
+storage writer and the front end (headless console or the Textual app) subscribe to the bus.
+Both ``run`` and ``demo`` come through :func:`execute_run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from rich.console import Console
+from rich.text import Text
+
+from agents.context import repo_map
+from agents.crew import Crew, build_crew
+from agents.dna import DnaError
+from agents.pricing import DEFAULT_PRICES
+from agents.provider import ProviderError
+from agents.registry import close_provider, make_provider
+from agents.routing import Routing, RoutingError, route
+from engine.bus import EventBus
+from engine.github import GitHubPublisher
+from engine.interrupt import run_interruptible
+from engine.pipeline import Factory
+from engine.state import RunState
+from engine.workspace import GitWorkspaces
+from gates.cache import GateCache
+from gates.profiles import build_gates
+from gates.sandbox import ProcessSandbox
+from storage.errors import StorageError
+from storage.paths import data_home
+from storage.store import SqlEventStore
+from storage.writer import StorageWriter
+from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
+from tui.config import Settings
+from tui.headless import ConsoleReporter
+from tui.memory import (
+    ModeError,
+    dna_file,
+    load_dna,
+    load_lessons,
+    propose_decisions,
+    resolve_mode,
+)
+
+Front = Literal["headless", "tui", "json"]
+
+
+class SetupError(ValueError):
+    """Bad input found before the run starts (missing repo, example, playbook)."""
+
+
+def new_run_id() -> str:
+    """A unique run id whose first few characters already tell runs apart (users type prefixes)."""
+    return secrets.token_hex(6)
+
+
+def examples_dir() -> Path:
+    """The bundled examples folder (beside the packages in a checkout)."""
+    here = Path(__file__).resolve().parent.parent / "examples"
+    if not here.is_dir():
+        raise SetupError(f"bundled examples not found at {here}")
+    return here
+
+
+def example_config(example: str) -> Path | None:
+    """The example's own shopfloor.toml, if it ships one."""
+    path = examples_dir() / example / "shopfloor.toml"
+    return path if path.is_file() else None
+
+
+def demo_dna(example: str, settings: Settings) -> Settings:
+    """Point a demo's twin at its own copy of the example's DNA, outside the source tree.
+
+    Accepted decisions and proposals are written beside the DNA file; a demo must never write
+    into the bundled examples, so the first demo of an example copies its DNA to the data
+    folder and later demos of it keep learning there.
+    """
+    if settings.twin_dna is None or not settings.twin_dna.is_relative_to(examples_dir()):
+        return settings
+    copy = data_home() / "demos" / "dna" / f"{example}.toml"
+    if not copy.is_file():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(settings.twin_dna, copy)
+    return replace(settings, twin_dna=copy)
+
+
+def prepare_demo_repo(example: str, out: Path | None) -> tuple[Path, str, Path]:
+    """Copy an example's seed into a fresh git repository; returns (repo, request, playbook)."""
+    source = examples_dir() / example
+    if not (source / "playbook.yaml").is_file():
+        names = sorted(p.name for p in examples_dir().iterdir() if (p / "playbook.yaml").is_file())
+        raise SetupError(f"no example named {example!r}; bundled: {', '.join(names)}")
+    if out is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        out = data_home() / "demos" / f"{example}-{stamp}"
+    if out.exists() and any(out.iterdir()):
+        raise SetupError(f"demo folder {out} exists and is not empty")
+    shutil.copytree(source / "seed", out, dirs_exist_ok=True)
+    env = {
+        "GIT_AUTHOR_NAME": "shopfloor demo",
+        "GIT_AUTHOR_EMAIL": "demo@shopfloor.invalid",
+        "GIT_COMMITTER_NAME": "shopfloor demo",
+        "GIT_COMMITTER_EMAIL": "demo@shopfloor.invalid",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+    }
+    for argv in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", f"Seed of the {example} example"],
+    ):
+        subprocess.run(argv, cwd=out, check=True, env=env, capture_output=True)
+    request = (source / "request.md").read_text(encoding="utf-8").strip()
+    return out, request, source / "playbook.yaml"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run, fully specified, before anything starts."""
+
+    request: str
+    repo: Path
+    db_url: str
+    settings: Settings
+    front: Front = "headless"
+    verbose: bool = False
+    telemetry: TelemetryOptions | None = None
+    resume: RunState | None = None
+    """The folded log of an unfinished run to resume (``shopfloor resume``), or None."""
+    mode: str | None = None
+    """create | update | audit; None = the playbook's, else detected from the repository."""
+    report_dir: Path | None = None
+    """Where an audit writes its report (default: reports/<run id> in the data folder)."""
+
+
+def settings_record(settings: Settings) -> dict[str, str]:
+    """What ``resume`` needs to rebuild a run's settings (stored in RunStarted; no secrets)."""
+    record = {
+        "speed": repr(settings.speed),
+        "workers": str(settings.engine.workers),
+        "escalation_policy": settings.engine.escalation_policy,
+    }
+    if settings.source is not None:
+        record["config"] = str(settings.source.resolve())
+    if settings.playbook is not None:
+        record["playbook"] = str(settings.playbook)
+    if settings.twin_dna is not None:
+        record["twin_dna"] = str(settings.twin_dna)
+    return record
+
+
+def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:
+    """Role -> model spec: [models] over the defaults (the SIM when a playbook is given or no
+    key is set; current models for the keys present). Raises SetupError on a bad routing."""
+    configured: dict[str, str | list[str]] = dict(settings.models)
+    if settings.reviewers:
+        configured["reviewers"] = list(settings.reviewers)
+    try:
+        return route(configured, {} if settings.playbook else env)
+    except RoutingError as exc:
+        raise SetupError(str(exc)) from exc
+
+
+def _crew(
+    settings: Settings, routing: Routing, sandbox: ProcessSandbox, test_env: dict[str, str]
+) -> Crew:
+    """Every role over its provider; SetupError for a bad spec or a bad owner DNA file."""
+    try:
+        dna = load_dna(settings)
+        return build_crew(
+            routing,
+            lambda spec: make_provider(
+                spec, playbook=settings.playbook, speed=settings.speed, options=settings.providers
+            ),
+            sandbox=sandbox,
+            test_env=test_env,
+            prices=DEFAULT_PRICES.with_overrides(settings.pricing),
+            dna=dna,
+            context_budget=settings.context_budget,
+        )
+    except (ProviderError, DnaError) as exc:
+        raise SetupError(str(exc)) from exc
+
+
+async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState:
+    """Wire everything and run the factory to its end. Raises SetupError on bad input."""
+    console = console or Console()
+    settings = plan.settings
+    if not plan.repo.is_dir():
+        raise SetupError(f"repository not found: {plan.repo}")
+    routing = route_models(settings, os.environ)
+    sandbox = ProcessSandbox()
+    test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    crew = _crew(settings, routing, sandbox, test_env)
+    for warning in routing.warnings:
+        if plan.front == "json":
+            logging.getLogger(__name__).warning("%s", warning)
+        else:
+            console.print(Text(warning, style="bold red"))
+    telemetry = _start_telemetry(plan.telemetry)
+    run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
+    workspaces = GitWorkspaces(plan.repo, run_id, data_home() / "worktrees")
+    try:
+        mode = resolve_mode(plan.mode, settings, workspaces, plan.resume)
+    except ModeError as exc:
+        raise SetupError(str(exc)) from exc
+    store = await SqlEventStore.open(plan.db_url)
+    lessons = await load_lessons(store)  # what earlier runs learned, for planner and engineers
+    crew.planner.lessons = crew.engineer.lessons = lessons
+    bus = EventBus(run_id, state=plan.resume)
+    writer = StorageWriter(store, bus.subscribe("storage", durable=True))
+    if telemetry is not None:
+        telemetry.attach(bus)
+    gate_set = build_gates(
+        plan.repo,
+        settings.gates,
+        sandbox,
+        test_env=test_env,
+        cache=GateCache(data_home() / "gate-cache"),
+    )
+    factory = Factory(
+        bus=bus,
+        workspaces=workspaces,
+        planner=crew.planner,
+        engineer=crew.engineer,
+        request=plan.request,
+        config=settings.engine,
+        task_gates=gate_set.task,
+        merge_gates=gate_set.merge,
+        verify_gates=gate_set.verify,
+        models=crew.models(),
+        simulated=crew.simulated,
+        critic=crew.critic,
+        reviewers=crew.reviewers,
+        twin=crew.twin,
+        task_reviewer=crew.task_reviewer,
+        qc=crew.qc,
+        verifier=crew.verifier,
+        judge=crew.judge,
+        engineer_family=crew.engineer.provider.family,
+        settings=settings_record(settings),
+        decisions=store,  # approve/reject from another shell arrive through the inbox
+        publisher=GitHubPublisher.from_environment(plan.repo, os.environ),
+        mode=mode,
+        repo_mapper=repo_map,
+        report_dir=plan.report_dir or data_home() / "reports" / run_id,
+    )
+    watch = StorageWatch(asyncio.create_task(writer.run(), name="storage-writer"))
+    try:
+        if plan.front == "tui":
+            from tui.app import ShopfloorApp
+            from tui.screens.escalation import broker_decider
+
+            app = ShopfloorApp(
+                bus.subscribe("tui"),
+                run_task=lambda: watch.run(factory.run),
+                title="shopfloor",
+                on_decision=broker_decider(factory.broker),
+                store=store,
+            )
+            await app.run_async()
+        else:
+            reporter = ConsoleReporter(
+                bus.subscribe("console"),
+                console,
+                verbose=plan.verbose,
+                json_lines=plan.front == "json",
+            )
+            reporter_task = asyncio.create_task(reporter.run(), name="console")
+            try:
+                # Ctrl-C: stop, stay resumable; a failing database stops the run too.
+                await run_interruptible(lambda: watch.run(factory.run))
+            finally:
+                await bus.close()
+                await reporter_task
+    finally:
+        await bus.close()
+        await watch.finish()
+        await store.close()
+        if telemetry is not None:
+            await telemetry.close()
+        for provider in crew.providers.values():
+            await close_provider(provider)
+    proposed, where = propose_decisions(bus.state, settings)
+    if proposed and plan.front != "json":
+        dna = f" --dna {dna_file(settings)}" if settings.twin_dna else ""
+        console.print(
+            f"{proposed} human decision(s) proposed for the owner's DNA ({where}); "
+            f"review them with `shopfloor dna show{dna}`, accept with `shopfloor dna accept{dna}`",
+            soft_wrap=True,
+            highlight=False,
+        )
+    return bus.state
+
+
+class StorageWatch:
+    """Runs the factory while watching the storage writer.
+
+    Nothing the engine does may outlive its record: if the writer fails while the run is
+    going, the run is cancelled (it stays resumable from what was committed) and the failure
+    is raised once, as one line.
+    """
+
+    def __init__(self, writer_task: asyncio.Task[None]) -> None:
+        self.writer_task = writer_task
+        self.stopped_run = False
+
+    async def run(self, run: Callable[[], Awaitable[RunState]]) -> RunState:
+        run_task = asyncio.ensure_future(run())
+        await asyncio.wait({run_task, self.writer_task}, return_when=asyncio.FIRST_COMPLETED)
+        if run_task.done():
+            return run_task.result()
+        run_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await run_task
+        self.stopped_run = True
+        problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
+        raise StorageError(f"the run stopped because its events could not be stored: {problem}")
+
+    async def finish(self) -> None:
+        """Wait for the writer's last batch; raises if it could not be stored."""
+        if not self.stopped_run:
+            await self.writer_task
+
+
+def _start_telemetry(options: TelemetryOptions | None) -> RunTelemetry | None:
+    """Bind the metrics port and open trace exporters before any work is done."""
+    if options is None:
+        return None
+    try:
+        return RunTelemetry(options)
+    except TelemetryError as exc:
+        raise SetupError(str(exc)) from exc

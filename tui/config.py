@@ -1,0 +1,180 @@
+"""Loading shopfloor.toml into the settings a run needs.
+
+Precedence: command-line flags > environment > the config file > defaults. A broken file is
+one clear line (which file, which key, what is wrong), never a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.pricing import Price, parse_price_overrides
+from agents.registry import ProviderOptions
+from agents.routing import SINGLE_ROLES
+from engine.config import EngineConfig
+from gates.profiles import GatesConfig
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable. One line, naming the file and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run is configured with, after precedence was applied."""
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    models: dict[str, str] = field(default_factory=dict)
+    reviewers: tuple[str, ...] = ()
+    """[models] reviewers: the review panel's specs (empty = the routing defaults)."""
+    pricing: dict[str, Price] = field(default_factory=dict)
+    """[pricing] overrides of the price table, by ``family:model``."""
+    twin_dna: Path | None = None
+    """[twin] dna: the owner's DNA file the twin decides from."""
+    context_budget: int = 6000
+    """[context] budget_tokens: the engineer's selected context per attempt (0 = off)."""
+    playbook: Path | None = None
+    speed: float = 1.0
+    test_timeout_s: float = 600.0
+    pytest_autoload_plugins: bool = True
+    gates: GatesConfig = field(default_factory=GatesConfig)
+    """[gates]: which gates run (profile detected from the repo), custom ones, the cache."""
+    providers: ProviderOptions = field(default_factory=ProviderOptions)
+    """[providers]: retries, timeouts, per-provider limits, cli agent command templates."""
+    source: Path | None = None
+
+
+_ENGINE_KEYS = {"workers": int, "max_attempts": int, "branch_prefix": str, "keep_worktrees": bool}
+_ENGINE_KEYS.update(  # the pipeline's thresholds, budgets and escalation policy (engine/config.py)
+    provider_limits=dict,
+    min_critic_score=float,
+    max_compliance_risk=str,
+    kill_on_cannibalization=bool,
+    review_threshold=int,
+    review_quorum=int,
+    review_rounds=int,
+    twin_min_confidence=float,
+    twin_change_rounds=int,
+    qc_threshold=int,
+    judge_threshold=int,
+    max_tokens=int,
+    max_cost_usd=float,
+    task_max_tokens=int,
+    task_max_cost_usd=float,
+    escalation_policy=str,
+    escalation_timeout_s=float,
+)
+_ROLES = SINGLE_ROLES
+
+
+def _typed(path: Path, section: str, key: str, value: Any, kind: type) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{path}: [{section}] {key} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read a config file (or defaults when ``path`` is None)."""
+    if path is None:
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+    known = {"engine", "models", "sim", "gates", "pricing", "twin", "context", "providers"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {unknown}; known: {sorted(known)}")
+
+    engine_raw = raw.get("engine", {})
+    engine_kwargs: dict[str, Any] = {}
+    for key, value in engine_raw.items():
+        if key not in _ENGINE_KEYS:
+            raise ConfigError(f"{path}: unknown key [engine] {key}")
+        engine_kwargs[key] = _typed(path, "engine", key, value, _ENGINE_KEYS[key])
+    try:
+        engine = EngineConfig(**engine_kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [engine] {exc}") from exc
+
+    models: dict[str, str] = {}
+    reviewers: tuple[str, ...] = ()
+    for role, spec in raw.get("models", {}).items():
+        if role == "reviewers":
+            specs = [spec] if isinstance(spec, str) else spec
+            if (
+                not isinstance(specs, list)
+                or not specs
+                or not all(isinstance(s, str) for s in specs)
+            ):
+                raise ConfigError(f"{path}: [models] reviewers must be a non-empty list of specs")
+            reviewers = tuple(specs)
+            continue
+        if role not in _ROLES:
+            known_roles = [*_ROLES, "reviewers"]
+            raise ConfigError(f"{path}: unknown role [models] {role}; known: {known_roles}")
+        models[role] = _typed(path, "models", role, spec, str)
+    try:
+        pricing = parse_price_overrides(raw.get("pricing", {}), str(path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    twin = raw.get("twin", {})
+    if sorted(set(twin) - {"dna"}):
+        raise ConfigError(f"{path}: unknown key(s) in [twin]: {sorted(set(twin) - {'dna'})}")
+    dna = twin.get("dna")
+    twin_dna = (path.parent / _typed(path, "twin", "dna", dna, str)).resolve() if dna else None
+    context = raw.get("context", {})
+    if sorted(set(context) - {"budget_tokens"}):
+        unknown_context = sorted(set(context) - {"budget_tokens"})
+        raise ConfigError(f"{path}: unknown key(s) in [context]: {unknown_context}")
+    budget = _typed(path, "context", "budget_tokens", context.get("budget_tokens", 6000), int)
+    if budget < 0:
+        raise ConfigError(f"{path}: [context] budget_tokens must not be negative, got {budget}")
+
+    sim = raw.get("sim", {})
+    unknown_sim = sorted(set(sim) - {"playbook", "speed"})
+    if unknown_sim:
+        raise ConfigError(f"{path}: unknown key(s) in [sim]: {unknown_sim}")
+    playbook = sim.get("playbook")
+    playbook_path = None
+    if playbook is not None:
+        playbook_path = (path.parent / _typed(path, "sim", "playbook", playbook, str)).resolve()
+    speed = _typed(path, "sim", "speed", sim.get("speed", 1.0), float)
+    try:
+        providers = ProviderOptions.from_mapping(raw.get("providers", {}))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    gates = raw.get("gates", {})
+    try:
+        gates_config = GatesConfig.from_mapping(gates)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [gates] {exc}") from exc
+    timeout = _typed(path, "gates", "test_timeout_s", gates.get("test_timeout_s", 600.0), float)
+    autoload = _typed(
+        path, "gates", "pytest_autoload_plugins", gates.get("pytest_autoload_plugins", True), bool
+    )
+    return Settings(
+        providers=providers,
+        engine=engine,
+        models=models,
+        reviewers=reviewers,
+        pricing=pricing,
+        twin_dna=twin_dna,
+        context_budget=budget,
+        playbook=playbook_path,
+        speed=speed,
+        test_timeout_s=timeout,
+        pytest_autoload_plugins=autoload,
+        gates=gates_config,
+        source=path,
+    )

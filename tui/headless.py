@@ -1,0 +1,317 @@
+"""Headless output: one concise line per meaningful event, or one JSON line per event.
+
+Under tmux, systemd or CI nobody watches a Textual screen, but a person reading the log still
+wants to follow the run: which stage, which task is on which attempt, which gate failed and
+why, what merged, how it ended. :class:`ConsoleReporter` subscribes to the bus like any other
+consumer, folds its own :class:`~engine.state.RunState` (for task titles and totals) and
+prints with rich. It never imports Textual.
+
+On a terminal a live summary line (stage, tasks, agents, tokens, cost, open escalations,
+elapsed time) stays at the bottom while the event lines scroll above it; in a pipe or a log
+file there is no summary, only the lines. Every line and JSON line passes through the
+redactor first, so a secret an agent echoed never reaches the log.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from engine.bus import Subscription
+from engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    BlueprintProposed,
+    EscalationRaised,
+    EscalationResolved,
+    EventBase,
+    GateFinished,
+    LLMCallFinished,
+    MergeConflict,
+    Merged,
+    Outcome,
+    RunFinished,
+    RunStarted,
+    StageChanged,
+    TaskState,
+    TaskStateChanged,
+    event_to_json,
+)
+from engine.state import RunState
+from telemetry.redaction import Redactor
+from tui.text import SIM_BADGE, compact_count
+
+PASS = ("✓", "bold green")
+FAIL = ("✗", "bold red")
+OUTCOME_STYLES = {
+    Outcome.RUNNING: "yellow",
+    Outcome.SHIPPED: "bold green",
+    Outcome.REPORTED: "bold green",
+    Outcome.FAILED: "bold red",
+    Outcome.KILLED: "bold red",
+}
+TASK_STATE_STYLES = {
+    TaskState.READY: "cyan",
+    TaskState.RUNNING: "yellow",
+    TaskState.GATES: "magenta",
+    TaskState.MERGING: "blue",
+    TaskState.FAILED: "bold red",
+    TaskState.BLOCKED: "red",
+}
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of ``text``, stripped ('' if none)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+class ConsoleReporter:
+    """Prints a run's progress from a bus subscription until the bus closes."""
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        console: Console | None = None,
+        *,
+        verbose: bool = False,
+        json_lines: bool = False,
+        show_time: bool = True,
+        live: bool | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        """``verbose`` adds agent starts, LLM calls and every agent output line (prefixed by
+        the agent id); ``json_lines`` writes each event as one JSON line instead. ``live``
+        shows the summary line (default: when the console is a terminal and not in JSON
+        mode). ``redactor`` defaults to one for this process's secret-looking variables."""
+        self.subscription = subscription
+        self.console = console if console is not None else Console(highlight=False)
+        self.verbose = verbose
+        self.json_lines = json_lines
+        self.show_time = show_time
+        self.live = self.console.is_terminal and not json_lines if live is None else live
+        self.redactor = redactor if redactor is not None else Redactor.from_environ()
+        self.state = RunState()
+        """The reporter's own fold of the run."""
+        self._started = time.monotonic()
+
+    async def run(self) -> RunState:
+        """Report every event until the subscription ends; returns the folded run state."""
+        if not self.live:
+            async for event in self.subscription:
+                self.report(event)
+            return self.state
+        # Refreshed from this task only (auto_refresh would read the state from a thread).
+        with Live(self.summary(), console=self.console, auto_refresh=False, transient=True) as live:
+            # One redraw per batch: a burst of agent output is one batch, not a redraw per line.
+            while (batch := await self.subscription.get_batch()) is not None:
+                for event in batch:
+                    self.report(event)
+                live.update(self.summary(), refresh=True)
+                self.subscription.task_done(len(batch))
+        return self.state
+
+    def summary(self) -> Text:
+        """The live summary line: where the run is and what it has cost so far."""
+        state = self.state
+        counts: dict[TaskState, int] = {}
+        for task in state.tasks.values():
+            counts[task.state] = counts.get(task.state, 0) + 1
+        text = Text()
+        if state.simulated:
+            text.append(*SIM_BADGE)
+            text.append(" ")
+        text.append(f"{state.stage.value}", style="bold")
+        text.append(f" │ tasks {counts.get(TaskState.MERGED, 0)}/{len(state.tasks)} merged")
+        under_way = sum(
+            counts.get(s, 0) for s in (TaskState.RUNNING, TaskState.GATES, TaskState.MERGING)
+        )
+        if under_way:
+            text.append(f", {under_way} under way", style="yellow")
+        failed = counts.get(TaskState.FAILED, 0) + counts.get(TaskState.BLOCKED, 0)
+        if failed:
+            text.append(f", {failed} failed", style="red")
+        agents = sum(1 for agent in state.agents.values() if agent.running)
+        text.append(f" │ agents {agents}")
+        text.append(
+            f" │ tokens {compact_count(state.input_tokens)} in"
+            f" / {compact_count(state.output_tokens)} out"
+            f" │ ${state.cost_usd:.4f}"
+        )
+        waiting = len(state.open_escalations)
+        if waiting:
+            text.append(f" │ {waiting} escalation(s) waiting", style="bold yellow")
+        elapsed = int(time.monotonic() - self._started)
+        text.append(f" │ {elapsed // 60:02d}:{elapsed % 60:02d}", style="dim")
+        return text
+
+    def report(self, event: EventBase) -> None:
+        """Fold ``event`` and print what it means (nothing for events that are noise)."""
+        event = self.redactor.redact_event(event)
+        self.state.apply(event)
+        if self.json_lines:
+            self.console.file.write(event_to_json(event) + "\n")
+            self.console.file.flush()
+            return
+        for line in self.describe(event):
+            if self.show_time:
+                line = Text.assemble((event.ts.astimezone().strftime("%H:%M:%S "), "dim"), line)
+            self.console.print(line, highlight=False, soft_wrap=True)
+
+    def describe(self, event: EventBase) -> list[Text]:
+        """The lines ``event`` prints as (after it was folded into :attr:`state`)."""
+        match event:
+            case RunStarted():
+                return [self._run_started(event)]
+            case StageChanged():
+                return [Text.assemble("stage ", (event.stage.value, "bold"))]
+            case BlueprintProposed():
+                ids = [task.id for task in event.blueprint.tasks]
+                shown = ", ".join(ids) if len(ids) <= 8 else ", ".join(ids[:8]) + ", …"
+                return [Text.assemble(("blueprint", "bold"), f": {len(ids)} tasks ({shown})")]
+            case TaskStateChanged():
+                return self._task_state(event)
+            case GateFinished():
+                return [self._gate(event)]
+            case Merged():
+                return [
+                    Text.assemble(
+                        PASS,
+                        " ",
+                        (event.task_id, "bold"),
+                        " merged",
+                        f" @{event.commit[:10]} (attempt {event.attempt})",
+                    )
+                ]
+            case MergeConflict():
+                return [
+                    Text.assemble(
+                        FAIL,
+                        " ",
+                        (event.task_id, "bold"),
+                        f" merge conflict (attempt {event.attempt}): {first_line(event.detail)}",
+                    )
+                ]
+            case EscalationRaised():
+                options = f" [{' / '.join(event.options)}]" if event.options else ""
+                return [
+                    Text.assemble(
+                        ("escalation ", "bold yellow"),
+                        event.escalation_id,
+                        f": {event.question}{options}",
+                    )
+                ]
+            case EscalationResolved():
+                return [
+                    Text.assemble(
+                        ("escalation ", "bold"),
+                        event.escalation_id,
+                        f" → {event.decision} (by {event.decided_by})",
+                    )
+                ]
+            case RunFinished():
+                return [self._run_finished(event)]
+            case AgentOutput() if self.verbose:
+                return [
+                    Text.assemble((f"  {event.agent_id} │ ", "dim"), line)
+                    for line in event.text.splitlines() or [""]
+                ]
+            case AgentStarted() if self.verbose:
+                return [self._agent_started(event)]
+            case AgentFinished() if self.verbose or not event.ok:
+                mark = PASS if event.ok else FAIL
+                summary = f": {event.summary}" if event.summary else ""
+                return [Text.assemble(mark, f" agent {event.agent_id} finished{summary}")]
+            case LLMCallFinished() if self.verbose:
+                text = Text(
+                    f"  {event.agent_id} llm {event.model} "
+                    f"{event.input_tokens} in / {event.output_tokens} out "
+                    f"{event.latency_s:.2f}s ${event.cost_usd:.4f}",
+                    style="dim",
+                )
+                if event.simulated:
+                    text.append(" ")
+                    text.append(*SIM_BADGE)
+                return [text]
+        return []
+
+    def _run_started(self, event: RunStarted) -> Text:
+        text = Text()
+        if event.simulated:
+            text.append(*SIM_BADGE)
+            text.append(" ")
+        text.append("run ", style="bold")
+        text.append(event.run_id, style="bold")
+        first = event.request.strip().splitlines()[0] if event.request.strip() else ""
+        if len(first) > 90 or "\n" in event.request.strip():
+            first = first[:89].rstrip() + "…"
+        text.append(f" started ({event.mode}): {first}")
+        text.append(f"  repo {event.repo} @ {event.base_branch}", style="dim")
+        return text
+
+    def _task_state(self, event: TaskStateChanged) -> list[Text]:
+        # PENDING is every task's first state and MERGED is reported by the Merged event.
+        if event.state in (TaskState.PENDING, TaskState.MERGED):
+            return []
+        text = Text.assemble((event.task_id, "bold"), " ")
+        text.append(event.state.value, style=TASK_STATE_STYLES.get(event.state, ""))
+        if event.state in (TaskState.RUNNING, TaskState.GATES) and event.attempt:
+            text.append(f" (attempt {event.attempt})")
+        elif event.state is TaskState.FAILED:
+            text.append(
+                f" after {self.state.tasks[event.task_id].attempts} attempt(s)"
+                if event.task_id in self.state.tasks
+                else ""
+            )
+        if event.reason:
+            text.append(f": {event.reason}")
+        return [text]
+
+    def _gate(self, event: GateFinished) -> Text:
+        text = Text.assemble(PASS if event.passed else FAIL, " ")
+        where = f"{event.scope} gate" if event.scope != "task" else "gate"
+        text.append(f"{where} {event.gate}")
+        if event.task_id is not None:
+            text.append(" ")
+            text.append(f"{event.task_id}#{event.attempt}", style="bold")
+        text.append(f": {event.summary}")
+        if not event.passed:
+            finding = event.findings[0] if event.findings else first_line(event.output_tail)
+            if finding:
+                text.append(f" — {finding}", style="red")
+        return text
+
+    def _agent_started(self, event: AgentStarted) -> Text:
+        text = Text.assemble(("agent ", "dim"), (event.agent_id, "bold"))
+        text.append(f" {event.role} on {event.model}")
+        if event.task_id is not None:
+            text.append(f" for {event.task_id}#{event.attempt}")
+        if event.simulated:
+            text.append(" ")
+            text.append(*SIM_BADGE)
+        return text
+
+    def _run_finished(self, event: RunFinished) -> Text:
+        state = self.state
+        text = Text.assemble(
+            ("run finished: ", "bold"), (event.outcome.value, OUTCOME_STYLES[event.outcome])
+        )
+        if event.reason:
+            text.append(f" ({event.reason})")
+        if event.branch:
+            text.append(f"  branch {event.branch}")
+        if event.commit:
+            text.append(f" @{event.commit[:10]}")
+        merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
+        text.append(
+            f"  merged {merged}/{len(state.tasks)}  tokens {state.input_tokens} in /"
+            f" {state.output_tokens} out  ${state.cost_usd:.4f}",
+            style="dim",
+        )
+        if state.simulated:
+            text.append(" ")
+            text.append(*SIM_BADGE)
+        return text

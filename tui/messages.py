@@ -1,0 +1,69 @@
+"""The Textual messages the event bridge posts to the app.
+
+These are the only way engine events reach the TUI: the bridge (:mod:`tui.bridge`) turns each
+batch of events into one :class:`EventsArrived` for the run screen, which folds it into its
+own :class:`~engine.state.RunState`. They are small dataclasses. ``EventsArrived`` coalesces
+through ``can_replace``: when the screen falls behind, queued batches merge into one before
+dispatch, so a burst of agent output costs one fold and one log write instead of hundreds.
+
+:class:`Decision` is not a message: it is what the escalation modal returns and what the
+app hands to its ``on_decision`` callable (the engine's broker in process, storage when
+attached).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from engine.events import AgentOutput, EventBase
+
+OUTPUT_PREFIX: dict[str, str] = {"text": "", "tool": "$ ", "result": "> ", "error": "! "}
+"""How each kind of agent output is marked in a plain-text log line."""
+
+
+def output_lines(output: AgentOutput) -> list[str]:
+    """The log lines one AgentOutput shows as (multi-line text gives several lines)."""
+    prefix = OUTPUT_PREFIX.get(output.kind, "")
+    parts = output.text.splitlines() or [""]
+    return [prefix + part for part in parts]
+
+
+@dataclass
+class EventsArrived(Message):
+    """A batch of events of one run (state changes and agent output), in order."""
+
+    events: list[EventBase]
+
+    def can_replace(self, message: Message) -> bool:
+        # Textual asks the *earlier* message whether the next queued one supersedes it and,
+        # if so, drops the earlier one. Events must not be lost, so the earlier events are
+        # moved to the front of the later message before saying yes.
+        if isinstance(message, EventsArrived):
+            message.events[:0] = self.events
+            return True
+        return False
+
+
+@dataclass
+class EventStreamEnded(Message):
+    """The bus closed and every event was delivered; nothing more will arrive."""
+
+    delivered: int
+    """How many events the bridge delivered in total."""
+    error: str = ""
+    """Why the source stopped early (e.g. the database went away); empty if it just ended."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A human's answer to one escalation, as the escalation modal returns it.
+
+    ``decision`` is one of the escalation's options; ``note`` is what the person typed for
+    a ``change``. Who decided is added by whoever delivers it (``human:<user>``).
+    """
+
+    escalation_id: str
+    decision: str
+    note: str = ""

@@ -1,0 +1,300 @@
+"""The escalation modal: one question at a time, answered with one key.
+
+:class:`EscalationScreen` is a ``ModalScreen[Decision]``: it shows a waiting escalation —
+the question, its options, the context (a diff in syntax colours, failing gate output as
+plain text) — and returns the :class:`~tui.messages.Decision` taken: ``a`` approve, ``r``
+reject, ``c`` change (with a typed note), ``1``-``9`` any option by number. ``n``/``p`` move
+through the queue; escape closes it without deciding (the result is then None). Who
+decided is not the modal's business: whoever delivers the decision adds ``human:<user>``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import ClassVar, Protocol, cast
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Static
+
+from engine.state import EscalationView, RunState
+from tui.messages import Decision
+
+APPROVE = ("approve", "accept", "yes", "continue", "retry", "ship")
+REJECT = ("reject", "no", "abort", "stop", "skip", "fail")
+CHANGE = ("change", "revise", "edit")
+DIFF_MARKERS = ("diff --git", "--- a/", "+++ b/", "@@ ")
+
+OnDecision = Callable[[Decision], Awaitable[None]]
+"""Delivers a human's decision (to the engine's broker, or to storage when attached)."""
+
+
+def decided_by_human() -> str:
+    """``human:<login>`` for the person at this terminal."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the password database
+        user = "unknown"
+    return f"human:{user}"
+
+
+def option_for(options: list[str], synonyms: tuple[str, ...]) -> str | None:
+    """The first of ``options`` that is one of ``synonyms`` (case-insensitive)."""
+    lowered = {option.lower(): option for option in options}
+    for word in synonyms:
+        if word in lowered:
+            return lowered[word]
+    return None
+
+
+def split_context(context: str) -> list[tuple[str, str]]:
+    """Cut the context into ("diff", text) and ("text", text) parts, in order."""
+    parts: list[tuple[str, str]] = []
+    kind, block = "text", list[str]()
+    for line in context.splitlines():
+        starts_diff = line.startswith(DIFF_MARKERS)
+        in_diff = kind == "diff" and (line[:1] in " +-@\\" or line.startswith("index "))
+        new_kind = "diff" if starts_diff or in_diff else "text"
+        if new_kind != kind and block:
+            parts.append((kind, "\n".join(block)))
+            block = []
+        kind = new_kind
+        block.append(line)
+    if block:
+        parts.append((kind, "\n".join(block)))
+    return [(k, t) for k, t in parts if t.strip()]
+
+
+def context_renderable(context: str, *, dark: bool) -> RenderableType:
+    """The context with diffs syntax-coloured (ANSI theme: no truecolor needed)."""
+    if not context.strip():
+        return Text("(no context given)", style="dim")
+    theme = "ansi_dark" if dark else "ansi_light"
+    rendered: list[RenderableType] = []
+    for kind, text in split_context(context):
+        if kind == "diff":
+            rendered.append(Syntax(text, "diff", theme=theme, word_wrap=True))
+        else:
+            rendered.append(Text(text))
+    return Group(*rendered)
+
+
+def question_text(esc: EscalationView, position: int, total: int) -> Text:
+    """Header of the modal: where in the queue, what kind, which task, the question."""
+    text = Text()
+    text.append(f"escalation {position}/{total}", style="bold")
+    text.append(f"  {esc.kind}", style="bold magenta")
+    if esc.task_id:
+        text.append(f"  task {esc.task_id}")
+    text.append(f"  {esc.escalation_id}\n", style="dim")
+    text.append(esc.question, style="bold")
+    return text
+
+
+def options_text(esc: EscalationView, read_only: bool) -> Text:
+    """The options with the keys that take them."""
+    text = Text()
+    keys = {
+        option_for(esc.options, APPROVE): "a",
+        option_for(esc.options, REJECT): "r",
+        option_for(esc.options, CHANGE): "c",
+    }
+    for i, option in enumerate(esc.options, start=1):
+        if i > 1:
+            text.append("   ")
+        key = keys.get(option)
+        text.append(f"[{key or i}] " if key else f"[{i}] ", style="bold cyan")
+        text.append(option, style="bold" if option == esc.default else "")
+        if option == esc.default:
+            text.append(" (default)", style="dim")
+    if read_only:
+        text.append("\nread-only: this view cannot send decisions", style="italic yellow")
+    return text
+
+
+class EscalationScreen(ModalScreen[Decision]):
+    """One waiting escalation, and one key per decision."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "decide('approve')", "Approve"),
+        Binding("r", "decide('reject')", "Reject"),
+        Binding("c", "change", "Change"),
+        Binding("n", "step(1)", "Next"),
+        Binding("p", "step(-1)", "Previous"),
+        Binding("escape", "close", "Close"),
+        *(Binding(str(i), f"pick({i})", show=False) for i in range(1, 10)),
+    ]
+
+    index: reactive[int] = reactive(0, init=False)
+    """Which escalation of the queue is shown."""
+
+    def __init__(self, state: RunState, queue: list[str], *, read_only: bool = False) -> None:
+        """``queue``: ids of the escalations to go through, oldest first."""
+        super().__init__()
+        self._state = state
+        self._queue = [eid for eid in queue if eid in state.escalations]
+        self.read_only = read_only
+        self._question = Static(id="esc-question")
+        self._options = Static(id="esc-options")
+        self._context_view = Static(id="esc-context")
+        self._note = Input(
+            placeholder="what should change? (enter sends, esc cancels)", id="esc-note"
+        )
+
+    @property
+    def current(self) -> EscalationView | None:
+        """The escalation on screen."""
+        if not self._queue:
+            return None
+        return self._state.escalations[self._queue[self.index]]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="esc-dialog"):
+            yield self._question
+            yield self._options
+            with VerticalScroll(id="esc-context-scroll"):
+                yield self._context_view
+            yield self._note
+            yield Footer()
+
+    def on_mount(self) -> None:
+        self._redraw()
+
+    def watch_index(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        esc = self.current
+        if esc is None:
+            self._question.update(Text("nothing waits", style="dim"))
+            return
+        self._question.update(question_text(esc, self.index + 1, len(self._queue)))
+        self._options.update(options_text(esc, self.read_only))
+        dark = self.app.current_theme.dark
+        self._context_view.update(context_renderable(esc.context, dark=dark))
+        self.query_one("#esc-dialog").border_title = "decision needed"
+        self.remove_class("-changing")
+
+    def action_step(self, step: int) -> None:
+        """Show the next (1) or previous (-1) escalation of the queue."""
+        if self._queue:
+            self.index = (self.index + step) % len(self._queue)
+
+    def action_decide(self, kind: str) -> None:
+        """Approve or reject: the option of the escalation that means it."""
+        esc = self.current
+        if esc is None:
+            return
+        synonyms = APPROVE if kind == "approve" else REJECT
+        option = option_for(esc.options, synonyms) or (kind if not esc.options else None)
+        if option is None:
+            self.notify(f"this escalation has no {kind} option: {', '.join(esc.options)}")
+            return
+        self._finish(Decision(esc.escalation_id, option))
+
+    def action_pick(self, number: int) -> None:
+        """Take option ``number`` (1-based) as listed."""
+        esc = self.current
+        if esc is not None and 1 <= number <= len(esc.options):
+            option = esc.options[number - 1]
+            if option_for([option], CHANGE):
+                self.action_change()
+            else:
+                self._finish(Decision(esc.escalation_id, option))
+
+    def action_change(self) -> None:
+        """Ask for the note that says what to change."""
+        esc = self.current
+        if esc is None:
+            return
+        if esc.options and option_for(esc.options, CHANGE) is None:
+            self.notify(f"this escalation has no change option: {', '.join(esc.options)}")
+            return
+        self.add_class("-changing")
+        self._note.value = ""
+        self._note.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        esc = self.current
+        note = event.value.strip()
+        if esc is None:
+            return
+        if not note:
+            self.notify("type what should change, or press escape", severity="warning")
+            return
+        option = option_for(esc.options, CHANGE) or "change"
+        self._finish(Decision(esc.escalation_id, option, note))
+
+    def action_close(self) -> None:
+        """Leave the note box if it is open, else close the queue without deciding."""
+        if self.has_class("-changing"):
+            self.remove_class("-changing")
+            self.set_focus(None)
+            return
+        self.dismiss(None)
+
+    def _finish(self, decision: Decision) -> None:
+        if self.read_only:
+            self.notify("read-only view: decisions cannot be sent from here", severity="warning")
+            return
+        self.dismiss(decision)
+
+
+class DecisionInbox(Protocol):
+    """Storage's side of decisions made outside the run's process."""
+
+    async def post_decision(
+        self, run_id: str, escalation_id: str, decision: str, decided_by: str, note: str = ""
+    ) -> None: ...
+
+
+def storage_decider(store: object) -> Callable[[str], OnDecision | None]:
+    """For a run id, a callable posting a human's decisions to ``store``'s inbox (the run's
+    engine takes them from there); None for every run when the store has no inbox."""
+
+    def for_run(run_id: str) -> OnDecision | None:
+        if not hasattr(store, "post_decision"):
+            return None
+        inbox = cast(DecisionInbox, store)
+
+        async def post(decision: Decision) -> None:
+            await inbox.post_decision(
+                run_id,
+                decision.escalation_id,
+                decision.decision,
+                decided_by_human(),
+                decision.note,
+            )
+
+        return post
+
+    return for_run
+
+
+class DecisionBroker(Protocol):
+    """The engine's escalation broker, as the in-process TUI uses it."""
+
+    def decide(self, escalation_id: str, decision: str, decided_by: str, note: str = "") -> bool:
+        """Take a decision; False when the escalation is unknown or already decided."""
+        ...
+
+
+def broker_decider(broker: DecisionBroker) -> OnDecision:
+    """Deliver decisions straight to the engine's broker (engine and TUI in one process)."""
+
+    async def decide(decision: Decision) -> None:
+        taken = broker.decide(
+            decision.escalation_id, decision.decision, decided_by_human(), decision.note
+        )
+        if not taken:
+            raise ValueError(f"escalation {decision.escalation_id} is no longer waiting")
+
+    return decide

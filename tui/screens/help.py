@@ -1,0 +1,95 @@
+"""The help screen (``?``): every key of the control room, by screen.
+
+Generated from the screens' own bindings where it can be, so it does not drift from them;
+the few keys that belong to built-in widgets are listed by hand.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "everywhere",
+        (
+            ("?", "this help"),
+            ("ctrl+p", "command palette"),
+            ("t", "dark / light theme"),
+            ("R", "runs history (when a database is open)"),
+            ("q", "quit"),
+        ),
+    ),
+    (
+        "run screen",
+        (
+            ("↑ ↓  j k", "move through the task graph"),
+            ("enter", "task detail: attempts, gates, reviews, diff"),
+            ("space", "fold / unfold a level of the graph"),
+            ("- / +", "fold / unfold every level"),
+            ("f", "filter tasks by text (enter applies, empty clears)"),
+            ("s", "cycle the state filter: all, running, failed, pending, merged"),
+            ("[ / ]", "previous / next agent's log"),
+            ("tab", "move focus: graph, agents, log"),
+            ("/", "search the log; n / N next / previous match; esc clears"),
+            ("e", "answer the escalations that wait"),
+        ),
+    ),
+    (
+        "escalation",
+        (
+            ("a", "approve"),
+            ("r", "reject"),
+            ("c", "change: type a note, enter sends"),
+            ("1-9", "any option by its number"),
+            ("n / p", "next / previous escalation"),
+            ("esc", "close without deciding"),
+        ),
+    ),
+    (
+        "replay",
+        (
+            ("← / →  h l", "one event back / forward"),
+            ("H / L", "twenty events back / forward"),
+            ("space", "play / pause"),
+            ("home / end", "first / last event"),
+            ("esc", "back to the runs"),
+        ),
+    ),
+)
+
+
+def help_table() -> Table:
+    """All sections as one two-column table."""
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for i, (title, keys) in enumerate(SECTIONS):
+        if i:
+            table.add_row("", "")
+        table.add_row(Text(title, style="bold underline"), "")
+        for key, what in keys:
+            table.add_row(key, what)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys, by screen; any of escape, q or ? closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-dialog"):
+            yield Static(help_table())
+
+    def on_mount(self) -> None:
+        self.query_one("#help-dialog").border_title = "keys"

@@ -1,0 +1,359 @@
+"""The run screen: everything about one run on one screen, and the model it views.
+
+:class:`RunModel` is the screen's copy of a run — a :class:`~engine.state.RunState` folded
+from the bridge's messages plus every agent's recent lines. :class:`RunScreen` shows it:
+pipeline strip, escalation banner, the task graph, the agent table, score gauges, the
+selected agent's log and the budget strip. The live run (the app's main screen), a run
+followed from the runs screen and a replay are all this screen; only the feed differs.
+
+The screen is a view: widgets never touch the engine. Events arrive as messages from the
+bridge; the screen folds them, then redraws once per burst (``call_later`` runs after every
+message already queued, so a flood costs one redraw). Decisions leave through the
+``on_decision`` callable the screen was given (none: read-only).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import var
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from engine.events import AgentOutput, Outcome, TaskState
+from engine.state import RunState
+from tui.bridge import EventSource, start_bridge
+from tui.messages import Decision, EventsArrived, EventStreamEnded
+from tui.screens.escalation import EscalationScreen, OnDecision
+from tui.screens.run_model import RunModel, latest_agent_for_task
+from tui.screens.task_detail import TaskDetailScreen
+from tui.widgets.agent_log import AgentLog
+from tui.widgets.agent_table import AgentTable
+from tui.widgets.dag_view import DagView
+from tui.widgets.pipeline_strip import EscalationBanner, PipelineStrip
+from tui.widgets.run_header import BudgetStrip, RunHeader
+from tui.widgets.score_gauges import ScoreGauges
+
+NARROW_WIDTH = 100
+SHORT_HEIGHT = 32
+SYNC_INTERVAL_S = 0.05
+"""Least time between two redraws of the panels while events flood in."""
+STATE_FILTERS: tuple[TaskState | None, ...] = (
+    None,
+    TaskState.RUNNING,
+    TaskState.FAILED,
+    TaskState.PENDING,
+    TaskState.MERGED,
+)
+"""What ``s`` cycles through on the task graph."""
+
+
+class RunScreen(Screen[None]):
+    """Pipeline, graph, agents, gauges, log and budget of one run."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "escalations", "Escalations"),
+        Binding("enter", "task_detail", "Task detail", show=False),
+        Binding("j", "next_task", "Next task", show=False),
+        Binding("k", "previous_task", "Prev task", show=False),
+        Binding("right_square_bracket", "next_agent", "Next agent"),
+        Binding("left_square_bracket", "previous_agent", "Prev agent", show=False),
+        Binding("slash", "search_log", "Search log"),
+        Binding("f", "filter_tasks", "Filter"),
+        Binding("s", "cycle_state_filter", "State filter", show=False),
+        Binding("minus", "collapse_levels", "Collapse levels", show=False),
+        Binding("plus", "expand_levels", "Expand levels", show=False),
+        Binding("tab", "app.focus_next", "Focus", show=False),
+    ]
+
+    @dataclass
+    class RunEnded(Message):
+        """The run this screen shows finished (its RunFinished arrived)."""
+
+        screen: RunScreen
+        outcome: Outcome
+
+        @property
+        def control(self) -> RunScreen:
+            """The screen whose run ended."""
+            return self.screen
+
+    selected_task: var[str | None] = var[str | None](None, init=False)
+    """The task under the graph's cursor."""
+    selected_agent: var[str | None] = var[str | None](None, init=False)
+    """The agent whose log is shown."""
+
+    def __init__(
+        self,
+        model: RunModel | None = None,
+        *,
+        on_decision: OnDecision | None = None,
+        source: EventSource | None = None,
+        name: str | None = None,
+    ) -> None:
+        """``source``: events to follow (started on mount); ``on_decision``: where decisions
+        go (None: the escalation queue is read-only)."""
+        super().__init__(name=name)
+        self.model = model or RunModel()
+        self._on_decision = on_decision
+        self._source = source
+        self._sent: set[str] = set()
+        self._sync_pending = False
+        self._last_sync = 0.0
+        self._announced = False
+        self._follow_task = True
+        self._header = RunHeader(id="run-header")
+        self._pipeline = PipelineStrip(id="pipeline")
+        self._banner = EscalationBanner(id="banner")
+        self._dag = DagView(id="dag")
+        self._filter = Input(placeholder="filter tasks by id or title", id="dag-filter")
+        self._agents = AgentTable(id="agents")
+        self._gauges = ScoreGauges(id="gauges")
+        self._gauges_line = ScoreGauges(compact=True, id="gauges-line")
+        self._log = AgentLog(id="agent-log", max_lines=self.model.lines.maxlen)
+        self._budget = BudgetStrip(id="budget")
+        self._dag.border_title = "tasks by level"
+        self._agents.border_title = "agents"
+        self._gauges.border_title = "scores"
+        self._log.border_title = "agent log"
+
+    @property
+    def state(self) -> RunState:
+        """The run as folded so far."""
+        return self.model.state
+
+    def compose(self) -> ComposeResult:
+        yield self._header
+        yield self._pipeline
+        yield self._banner
+        yield self._gauges_line
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield self._filter
+                yield self._dag
+                yield self._agents
+            with Vertical(id="right"):
+                yield self._gauges
+                yield self._log
+        yield self._budget
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sync()
+        self._dag.focus()
+        if self._source is not None:
+            start_bridge(self, self._source, target=self)
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < NARROW_WIDTH
+        short = event.size.height < SHORT_HEIGHT
+        self.set_class(narrow, "-narrow")
+        self.set_class(short, "-short")
+
+    # -- feed -------------------------------------------------------------------------
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        message.stop()
+        shown = self._log.agent_id
+        lines = self.model.apply(message.events, watch=shown)
+        if lines and shown is not None and self._log.is_mounted:
+            self._log.append(shown, lines)
+        if any(not isinstance(event, AgentOutput) for event in message.events):
+            self._schedule_sync()
+
+    def on_event_stream_ended(self, message: EventStreamEnded) -> None:
+        if message.error:
+            self.notify(message.error, title="event feed stopped", severity="error", timeout=30)
+        if self._source is not None:
+            message.stop()  # a followed run's end concerns this screen only
+
+    def _schedule_sync(self) -> None:
+        # At most one redraw per burst (call_later runs after the messages already queued)
+        # and per SYNC_INTERVAL_S: a flood of state events must not starve the keyboard.
+        if self._sync_pending:
+            return
+        self._sync_pending = True
+        wait = self._last_sync + SYNC_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            self.set_timer(wait, self.sync)
+        else:
+            self.call_later(self.sync)
+
+    def sync(self) -> None:
+        """Redraw every panel from the model (cheap: widgets update what changed)."""
+        self._sync_pending = False
+        self._last_sync = time.monotonic()
+        if not self._dag.is_mounted:
+            return  # on_mount draws the then-current state
+        state = self.model.state
+        self._header.show(state)
+        self._pipeline.show(state)
+        self._banner.show(state)
+        self._gauges.show(state)
+        self._gauges_line.show(state)
+        self._budget.show(state)
+        self._dag.sync(state.tasks)
+        self._agents.sync(state.agents)
+        if self.selected_task not in state.tasks:
+            self.selected_task = self._dag.highlighted_task_id
+        if self._follow_task and self.selected_task is not None:
+            agent = latest_agent_for_task(state, self.selected_task)
+            if agent is not None:
+                self.selected_agent = agent.agent_id
+        elif self.selected_agent is None and state.agents:
+            self.selected_agent = next(iter(state.agents))
+        self._show_log(refill=False)
+        if state.outcome is not Outcome.RUNNING and not self._announced:
+            self._announced = True
+            self.post_message(self.RunEnded(self, state.outcome))
+
+    def _show_log(self, *, refill: bool) -> None:
+        state = self.model.state
+        agent = state.agents.get(self.selected_agent) if self.selected_agent else None
+        task_id = agent.task_id if agent is not None else self.selected_task
+        if self._follow_task:
+            task_id = self.selected_task
+        agent_id = agent.agent_id if agent is not None else None
+        if refill or agent_id != self._log.agent_id:
+            lines = self.model.lines.lines(agent_id) if agent_id is not None else []
+            self._log.show(agent, task_id, lines)
+            self._agents.show_agent(agent_id)
+        else:
+            self._log.set_title(agent, task_id)
+
+    def watch_selected_task(self) -> None:
+        if self._follow_task:
+            agent = latest_agent_for_task(self.model.state, self.selected_task)
+            self.selected_agent = agent.agent_id if agent is not None else None
+            self._show_log(refill=True)
+
+    def watch_selected_agent(self) -> None:
+        if self._log.is_mounted:
+            self._show_log(refill=False)
+
+    # -- widgets' messages --------------------------------------------------------------
+
+    def on_dag_view_task_highlighted(self, message: DagView.TaskHighlighted) -> None:
+        self._follow_task = True
+        self.selected_task = message.task_id
+
+    def on_dag_view_task_chosen(self, message: DagView.TaskChosen) -> None:
+        self.open_task(message.task_id)
+
+    def on_agent_table_agent_highlighted(self, message: AgentTable.AgentHighlighted) -> None:
+        self._follow_task = False
+        self.selected_agent = message.agent_id
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input is self._filter:
+            event.stop()
+            self._dag.filter_text = event.value
+            self.set_class(bool(event.value.strip()), "-filtered")
+            self.remove_class("-filtering")
+            self._dag.focus()
+
+    # -- actions ------------------------------------------------------------------------
+
+    def open_task(self, task_id: str) -> None:
+        """Push the detail screen of ``task_id``."""
+        if task_id in self.model.state.tasks:
+            self.app.push_screen(TaskDetailScreen(self.model, task_id))
+
+    def action_task_detail(self) -> None:
+        """Open the selected task."""
+        if self.selected_task is not None:
+            self.open_task(self.selected_task)
+
+    def action_next_task(self) -> None:
+        """Move the graph's cursor to the next task."""
+        self._dag.step_task(1)
+
+    def action_previous_task(self) -> None:
+        """Move the graph's cursor to the previous task."""
+        self._dag.step_task(-1)
+
+    def action_next_agent(self) -> None:
+        """Show the next agent's log (in the agent table's order)."""
+        self._step_agent(1)
+
+    def action_previous_agent(self) -> None:
+        """Show the previous agent's log."""
+        self._step_agent(-1)
+
+    def _step_agent(self, step: int) -> None:
+        ids = list(self.model.state.agents)
+        if not ids:
+            return
+        current = ids.index(self.selected_agent) if self.selected_agent in ids else -step
+        self._follow_task = False
+        self.selected_agent = ids[(current + step) % len(ids)]
+
+    def action_search_log(self) -> None:
+        """Open the log's search box."""
+        self._log.action_search()
+
+    def action_filter_tasks(self) -> None:
+        """Open the task filter box (enter applies; an empty filter shows every task)."""
+        self.add_class("-filtering")
+        self._filter.focus()
+
+    def action_cycle_state_filter(self) -> None:
+        """Show only running, failed, pending, merged tasks, then all again."""
+        index = STATE_FILTERS.index(self._dag.state_filter)
+        new = STATE_FILTERS[(index + 1) % len(STATE_FILTERS)]
+        self._dag.state_filter = new
+        self.notify(f"tasks shown: {new.value if new else 'all'}", timeout=2)
+
+    def action_collapse_levels(self) -> None:
+        """Fold every level of the graph."""
+        self._dag.collapse_levels()
+
+    def action_expand_levels(self) -> None:
+        """Unfold every level of the graph."""
+        self._dag.expand_levels()
+
+    def waiting_escalations(self) -> list[str]:
+        """Ids of the escalations still waiting (not yet decided here or elsewhere)."""
+        return [
+            e.escalation_id
+            for e in self.model.state.open_escalations
+            if e.escalation_id not in self._sent
+        ]
+
+    def action_escalations(self) -> None:
+        """Open the escalation queue at its oldest question."""
+        waiting = self.waiting_escalations()
+        if not waiting:
+            self.notify("no escalation waits for a decision", timeout=3)
+            return
+        modal = EscalationScreen(self.model.state, waiting, read_only=self._on_decision is None)
+        self.app.push_screen(modal, self._decided)
+
+    def _decided(self, decision: Decision | None) -> None:
+        if decision is None or self._on_decision is None:
+            return
+        self._sent.add(decision.escalation_id)
+        self.run_worker(self._deliver(decision), group="decisions")
+        if self.waiting_escalations():
+            self.call_later(self.action_escalations)
+
+    async def _deliver(self, decision: Decision) -> None:
+        assert self._on_decision is not None
+        try:
+            await self._on_decision(decision)
+        except Exception as exc:  # shown to the person, who can try again
+            self._sent.discard(decision.escalation_id)
+            self.notify(
+                f"{type(exc).__name__}: {exc}", title="decision not delivered", severity="error"
+            )
+            return
+        self.notify(
+            f"{decision.decision} → {decision.escalation_id}", title="decision sent", timeout=4
+        )

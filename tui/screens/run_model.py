@@ -1,0 +1,54 @@
+"""The TUI's copy of one run: the folded state and every agent's recent lines.
+
+Fed only by bridge messages (or, in a replay, by the stored events themselves); read by the
+run screen and the task detail screen. Keeping it apart from the screens lets a replay
+refold it from scratch and a followed run build it in the background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.events import AgentOutput, EventBase
+from engine.state import AgentView, RunState
+from tui.messages import output_lines
+from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
+
+ENGINEER_ROLE = "engineer"
+
+
+class RunModel:
+    """One run as the TUI knows it: the folded state and every agent's recent lines."""
+
+    def __init__(self, max_lines: int = DEFAULT_MAX_LINES) -> None:
+        self.state = RunState()
+        self.lines = AgentLineBuffer(max_lines)
+
+    def apply(self, events: Iterable[EventBase], watch: str | None = None) -> list[str]:
+        """Fold events of any kind (agent output goes to the line buffer as well).
+
+        Returns the new lines of agent ``watch`` (the one on screen), in order.
+        """
+        watched: list[str] = []
+        apply, extend = self.state.apply, self.lines.extend
+        for event in events:
+            apply(event)
+            if isinstance(event, AgentOutput):
+                lines = output_lines(event)
+                extend(event.agent_id, lines)
+                if event.agent_id == watch:
+                    watched.extend(lines)
+        return watched
+
+
+def latest_agent_for_task(state: RunState, task_id: str | None) -> AgentView | None:
+    """The agent whose log a task shows: its latest engineer (highest attempt, then the one
+    started last); if no engineer worked on it yet, the latest agent of any role on it."""
+    if task_id is None:
+        return None
+    on_task = [agent for agent in state.agents.values() if agent.task_id == task_id]
+    pool = [agent for agent in on_task if agent.role == ENGINEER_ROLE] or on_task
+    if not pool:
+        return None
+    _, latest = max(enumerate(pool), key=lambda pair: (pair[1].attempt, pair[0]))
+    return latest

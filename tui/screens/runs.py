@@ -1,0 +1,224 @@
+"""The runs screen: the history of runs from storage, and opening any of them.
+
+A finished run opens as a :class:`ReplayScreen`: the run screen stepping through the stored
+events (right/left one state event at a time, space to play, home/end to jump), agent
+output folded along. A run still going opens as a run screen following the stored log
+(``tail``), so a second terminal can watch a headless run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Protocol
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Static
+
+from engine.events import AgentOutput, EventBase, Outcome
+from storage.store import RunRecord
+from tui.bridge import EventLog, tail_store
+from tui.screens.escalation import OnDecision
+from tui.screens.run import RunScreen
+from tui.screens.run_model import RunModel
+
+PLAY_INTERVAL_S = 0.2
+RUNS_SHOWN = 200
+
+OUTCOME_STYLES = {
+    Outcome.RUNNING: "bold yellow",
+    Outcome.SHIPPED: "green",
+    Outcome.REPORTED: "green",
+    Outcome.FAILED: "red",
+    Outcome.KILLED: "red",
+}
+
+
+class RunHistory(EventLog, Protocol):
+    """What the runs screen needs from storage (``SqlEventStore`` has it)."""
+
+    async def list_runs(self, limit: int = 100) -> list[RunRecord]: ...
+
+
+def step_points(events: Sequence[EventBase]) -> list[int]:
+    """Replay positions: after each state event (agent output is folded along, not a step)."""
+    return [i + 1 for i, event in enumerate(events) if not isinstance(event, AgentOutput)]
+
+
+class ReplayScreen(RunScreen):
+    """A stored run, replayed by stepping through its events."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,l", "step(1)", "Step"),
+        Binding("left,h", "step(-1)", "Back"),
+        Binding("shift+right,L", "step(20)", "+20", show=False),
+        Binding("shift+left,H", "step(-20)", "-20", show=False),
+        Binding("space", "play", "Play/pause"),
+        Binding("home", "jump(0)", "Start", show=False),
+        Binding("end", "jump(-1)", "End", show=False),
+        Binding("escape", "app.pop_screen", "Back to runs"),
+    ]
+
+    position: reactive[int] = reactive(0, init=False)
+    """How many steps are applied (0: nothing yet)."""
+    playing: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, events: Sequence[EventBase], *, start_at_end: bool = True) -> None:
+        super().__init__(RunModel())
+        self._events = list(events)
+        self._points = step_points(self._events)
+        self._applied = 0  # events folded into the model
+        self._bar = Static(id="replay-bar")
+        self._timer: Timer | None = None
+        self._start_at_end = start_at_end
+
+    @property
+    def steps(self) -> int:
+        """How many steps the replay has."""
+        return len(self._points)
+
+    def compose(self) -> ComposeResult:
+        yield self._bar
+        yield from super().compose()
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(PLAY_INTERVAL_S, self._tick, pause=True)
+        self.position = self.steps if self._start_at_end else min(1, self.steps)
+        self._redraw_bar()
+
+    def watch_position(self, position: int) -> None:
+        target = self._points[position - 1] if position > 0 else 0
+        if target < self._applied:
+            self.model = RunModel(self.model.lines.maxlen)
+            self._applied = 0
+        self.model.apply(self._events[self._applied : target])
+        self._applied = target
+        self.sync()
+        self._redraw_bar()
+
+    def watch_playing(self, playing: bool) -> None:
+        if self._timer is not None:
+            self._timer.resume() if playing else self._timer.pause()
+        self._redraw_bar()
+
+    def _tick(self) -> None:
+        if self.position >= self.steps:
+            self.playing = False
+        else:
+            self.position += 1
+
+    def _redraw_bar(self) -> None:
+        text = Text()
+        text.append(" REPLAY ", style="bold reverse cyan")
+        text.append(f" step {self.position}/{self.steps}")
+        if 0 < self.position <= self.steps:
+            event = self._events[self._points[self.position - 1] - 1]
+            text.append(f"  #{event.seq} {type(event).__name__}", style="bold")
+            text.append(f"  {event.ts:%H:%M:%S}", style="dim")
+        text.append("  ▶ playing" if self.playing else "  ❚❚ paused", style="yellow")
+        text.append("  ←/→ step  space play  esc back", style="dim")
+        self._bar.update(text)
+
+    def action_step(self, delta: int) -> None:
+        """Move ``delta`` steps (negative: back)."""
+        self.playing = False
+        self.position = max(0, min(self.steps, self.position + delta))
+
+    def action_jump(self, where: int) -> None:
+        """To the start (0) or the end (-1)."""
+        self.playing = False
+        self.position = self.steps if where < 0 else 0
+
+    def action_play(self) -> None:
+        """Play from here (from the start when at the end), or pause."""
+        if not self.playing and self.position >= self.steps:
+            self.position = 0
+        self.playing = not self.playing
+
+
+def run_row(record: RunRecord) -> tuple[str | Text, ...]:
+    """One line of the history table."""
+    outcome = Text(record.outcome.value, style=OUTCOME_STYLES.get(record.outcome, ""))
+    if record.simulated:
+        outcome.append(" SIM", style="bold magenta")
+    request = record.request.splitlines()[0] if record.request else ""
+    return (
+        record.run_id,
+        outcome,
+        f"{record.tasks_merged}/{record.tasks_total}",
+        f"{record.created_at:%Y-%m-%d %H:%M}",
+        request[:70],
+    )
+
+
+class RunsScreen(Screen[None]):
+    """Every stored run, newest first; enter opens one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("g", "reload", "Reload"),
+    ]
+
+    def __init__(
+        self, store: RunHistory, *, decider: Callable[[str], OnDecision | None] | None = None
+    ) -> None:
+        """``decider(run_id)``: where decisions on a followed live run go (None: read-only)."""
+        super().__init__()
+        self._store = store
+        self._decider = decider
+        self._table: DataTable[str | Text] = DataTable(cursor_type="row", id="runs-table")
+        self._records: dict[str, RunRecord] = {}
+
+    def compose(self) -> ComposeResult:
+        yield self._table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._table.border_title = "runs"
+        for label in ("run", "outcome", "tasks", "started", "request"):
+            self._table.add_column(label, key=label)
+        self.action_reload()
+        self._table.focus()
+
+    def action_reload(self) -> None:
+        """Read the run list again."""
+        self.run_worker(self._load(), group="runs", exclusive=True)
+
+    async def _load(self) -> None:
+        try:
+            records = await self._store.list_runs(limit=RUNS_SHOWN)
+        except Exception as exc:  # storage errors are one line already
+            self.notify(str(exc), title="cannot list runs", severity="error")
+            return
+        self.show_records(records)
+
+    def show_records(self, records: Sequence[RunRecord]) -> None:
+        """Fill the table."""
+        self._table.clear()
+        self._records = {r.run_id: r for r in records}
+        for record in records:
+            self._table.add_row(*run_row(record), key=record.run_id)
+        self._table.border_subtitle = f"{len(records)} runs · enter opens · g reloads"
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        run_id = event.row_key.value
+        if run_id is not None and run_id in self._records:
+            self.run_worker(self._open(self._records[run_id]), group="open-run", exclusive=True)
+
+    async def _open(self, record: RunRecord) -> None:
+        if record.outcome is Outcome.RUNNING:
+            source = tail_store(self._store, record.run_id)
+            decide = self._decider(record.run_id) if self._decider is not None else None
+            await self.app.push_screen(RunScreen(source=source, on_decision=decide))
+            return
+        try:
+            events = await self._store.read(record.run_id)
+        except Exception as exc:  # storage errors are one line already
+            self.notify(str(exc), title=f"cannot read run {record.run_id}", severity="error")
+            return
+        await self.app.push_screen(ReplayScreen(events))

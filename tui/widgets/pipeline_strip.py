@@ -1,0 +1,108 @@
+"""The pipeline strip and the escalation banner: where the run is, and who waits for you.
+
+The strip lists the stages of :class:`~engine.events.Stage` in order — passed ones ticked,
+the current one highlighted — and, when a kill gate ended the run, which gate tripped. The
+banner appears only while escalations wait for a human, with their count and the key that
+opens the queue.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+
+from engine.events import Outcome, Stage
+from engine.state import RunState
+from tui.widgets.run_header import TextLine
+
+STAGES: tuple[Stage, ...] = tuple(stage for stage in Stage if stage is not Stage.DONE)
+"""The stages shown, in pipeline order (DONE is the state after the last one)."""
+
+
+def pipeline_text(state: RunState) -> Text:
+    """The strip: each stage passed/current/ahead, then the kill gate if one tripped."""
+    text = Text()
+    current = state.stage
+    index = STAGES.index(current) if current in STAGES else len(STAGES)
+    failed = state.outcome in (Outcome.FAILED, Outcome.KILLED)
+    for i, stage in enumerate(STAGES):
+        if i:
+            text.append(" › ", style="dim")  # noqa: RUF001
+        if i < index:
+            text.append(f"✓{stage.value}", style="green")
+        elif i == index and failed:
+            text.append(f" {stage.value} ", style="bold reverse red")
+        elif i == index:
+            text.append(f" {stage.value} ", style="bold reverse yellow")
+        else:
+            text.append(stage.value, style="dim")
+    if state.kill_gate:
+        text.append("  ✗ kill gate: ", style="bold red")
+        text.append(state.kill_gate, style="bold red")
+    return text
+
+
+class PipelineStrip(TextLine):
+    """One line: the pipeline's stages with the current one highlighted."""
+
+    DEFAULT_CSS = """
+    PipelineStrip {
+        height: 1;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    PipelineStrip.-killed {
+        background: $error 20%;
+    }
+    """
+
+    def show(self, state: RunState) -> None:
+        """Redraw from ``state``."""
+        self.show_text(pipeline_text(state))
+        self.set_class(state.kill_gate is not None, "-killed")
+
+
+class EscalationBanner(TextLine):
+    """Shown while escalations wait: how many, and ``e`` to answer them."""
+
+    DEFAULT_CSS = """
+    EscalationBanner {
+        height: 1;
+        padding: 0 1;
+        display: none;
+        text-style: bold;
+        background: $warning;
+        color: auto 90%;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    EscalationBanner.-waiting {
+        display: block;
+    }
+    """
+
+    waiting: reactive[int] = reactive(0, init=False)
+    """How many escalations wait for a human."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes)
+        self._first = ""
+
+    def show(self, state: RunState) -> None:
+        """Count the open escalations of ``state``."""
+        waiting = state.open_escalations
+        self._first = waiting[0].question.splitlines()[0] if waiting else ""
+        self.waiting = len(waiting)
+        self._redraw()
+
+    def watch_waiting(self, waiting: int) -> None:
+        self.set_class(waiting > 0, "-waiting")
+
+    def _redraw(self) -> None:
+        count = self.waiting
+        if not count:
+            self.show_text("")
+            return
+        noun = "escalation waits" if count == 1 else "escalations wait"
+        self.show_text(Text(f"⚠ {count} {noun} for you — press e to answer  │ {self._first}"))

@@ -1,0 +1,151 @@
+"""One-line summaries of a run: the header above everything and the budget strip below.
+
+Both render from a :class:`~engine.state.RunState` and nothing else. A simulated run is
+marked SIM in both, so a sim run can never be mistaken for a real one. The header toggles
+state classes (``-sim``, ``-running``, ``-shipped``, ``-failed``, ``-killed``) that the CSS
+colours.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engine.events import Outcome, TaskState
+from engine.state import RunState
+from tui.text import SIM_BADGE, compact_count
+
+OUTCOME_STYLES: dict[Outcome, str] = {
+    Outcome.RUNNING: "bold yellow",
+    Outcome.SHIPPED: "bold green",
+    Outcome.REPORTED: "bold green",
+    Outcome.FAILED: "bold red",
+    Outcome.KILLED: "bold red",
+}
+
+
+def header_text(state: RunState) -> Text:
+    """The header line: SIM marker, run id, stage, outcome and the request."""
+    text = Text()
+    if state.simulated:
+        text.append(*SIM_BADGE)
+        text.append(" ")
+    if not state.run_id:
+        text.append("waiting for the run to start…", style="dim")
+        return text
+    text.append("run ")
+    text.append(state.run_id, style="bold")
+    text.append("  stage ")
+    text.append(state.stage.value, style="bold")
+    text.append("  ")
+    text.append(state.outcome.value, style=OUTCOME_STYLES[state.outcome])
+    if state.outcome is Outcome.SHIPPED and state.branch:
+        text.append(f" → {state.branch}")
+    elif state.outcome is not Outcome.RUNNING and state.reason:
+        text.append(f": {state.reason}")
+    text.append("  │ ", style="dim")
+    text.append(state.request)
+    return text
+
+
+def bar(fraction: float, width: int = 10) -> str:
+    """A bar of ``width`` cells filled to ``fraction`` (clamped to 0..1)."""
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def budget_text(state: RunState) -> Text:
+    """The budget line: merged/total tasks, tokens and cost against their limits, SIM marker."""
+    total = len(state.tasks)
+    merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
+    failed = sum(1 for task in state.tasks.values() if task.state is TaskState.FAILED)
+    text = Text()
+    text.append(f"merged {merged}/{total}", style="bold green" if total and merged == total else "")
+    if failed:
+        text.append(f"  failed {failed}", style="bold red")
+    text.append(
+        f"  tokens {compact_count(state.input_tokens)} in"
+        f" / {compact_count(state.output_tokens)} out"
+    )
+    budget = state.budget
+    if budget is not None and budget.max_tokens:
+        used = budget.tokens / budget.max_tokens
+        style = "red" if budget.exceeded == "tokens" or used >= 0.9 else "green"
+        text.append(f" {bar(used, 8)}", style=style)
+        text.append(f" {used:.0%} of {compact_count(budget.max_tokens)}")
+    text.append(f"  ${state.cost_usd:.4f}")
+    if budget is not None and budget.max_cost_usd:
+        used = budget.cost_usd / budget.max_cost_usd
+        style = "red" if budget.exceeded == "cost" or used >= 0.9 else "green"
+        text.append(f" {bar(used, 8)}", style=style)
+        text.append(f" of ${budget.max_cost_usd:.2f}")
+    if budget is not None and budget.exceeded:
+        text.append(f"  {budget.exceeded} budget exceeded", style="bold red")
+    running = sum(1 for agent in state.agents.values() if agent.running)
+    text.append(f"  agents {running} running / {len(state.agents)}")
+    if state.simulated:
+        text.append("  ")
+        text.append(*SIM_BADGE)
+    return text
+
+
+class TextLine(Static):
+    """A Static that redraws only when its text really changed.
+
+    ``Static.update`` re-lays the screen out; the run screen redraws its panels many
+    times a second during a flood, mostly with the same text, so unchanged text is skipped.
+    """
+
+    _shown: Text | str | None = None
+
+    def show_text(self, text: Text | str) -> None:
+        """Show ``text`` unless it is what is shown already."""
+        if text != self._shown:
+            self._shown = text
+            self.update(text)
+
+
+class RunHeader(TextLine):
+    """The run's header line."""
+
+    DEFAULT_CSS = """
+    RunHeader {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    RunHeader.-shipped {
+        background: $success 30%;
+    }
+    RunHeader.-failed, RunHeader.-killed {
+        background: $error 30%;
+    }
+    """
+
+    def show(self, state: RunState) -> None:
+        """Redraw from ``state``."""
+        self.show_text(header_text(state))
+        self.set_class(state.simulated, "-sim")
+        for outcome in Outcome:
+            self.set_class(state.outcome is outcome and bool(state.run_id), f"-{outcome.value}")
+
+
+class BudgetStrip(TextLine):
+    """The budget line: tasks merged, tokens and cost against the run's limits."""
+
+    DEFAULT_CSS = """
+    BudgetStrip {
+        height: 1;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    def show(self, state: RunState) -> None:
+        """Redraw from ``state``."""
+        self.show_text(budget_text(state))
+        exceeded = state.budget is not None and state.budget.exceeded is not None
+        self.set_class(exceeded, "-exceeded")

@@ -1,0 +1,135 @@
+"""The score gauges: every verdict the pipeline produced, each against its bar.
+
+Critic (0-10), each reviewer of the latest round against the review threshold, the twin's
+decision and confidence, code QC and the judge (0-100, against their thresholds). Drawn from
+``RunState.scores`` only. A ``compact`` one (shown instead on small terminals) squeezes the
+gauges into one line.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+
+from engine.state import RunState, Scores
+from tui.widgets.run_header import TextLine, bar
+
+LABEL_WIDTH = 11
+BAR_WIDTH = 12
+TWIN_STYLES = {"ACCEPT": "bold green", "CHANGE": "bold yellow", "REJECT": "bold red"}
+
+
+def _verdict(value: float, threshold: float | None) -> tuple[str, str]:
+    if threshold is None:
+        return "", "cyan"
+    return ("✓", "green") if value >= threshold else ("✗", "red")
+
+
+def gauge_line(label: str, value: float | None, top: float, threshold: float | None) -> Text:
+    """``label  ██████░░░░  value/top ≥ threshold ✓`` (a dash when there is no value yet)."""
+    text = Text(label.ljust(LABEL_WIDTH)[:LABEL_WIDTH])
+    if value is None:
+        text.append("░" * BAR_WIDTH + "  —", style="dim")
+        return text
+    mark, style = _verdict(value, threshold)
+    text.append(bar(value / top, BAR_WIDTH), style=style)
+    shown = f"{value:.1f}" if top <= 10 else f"{value:.0f}"
+    text.append(f"  {shown}/{top:g}")
+    if threshold is not None:
+        text.append(f" ≥{threshold:g} ")
+        text.append(mark, style=f"bold {style}")
+    return text
+
+
+def gauges_text(scores: Scores) -> Text:
+    """Every gauge, one per line."""
+    lines = [gauge_line("critic", scores.critic, 10, None)]
+    threshold = scores.review_threshold
+    reviews = scores.latest_reviews()
+    for review in reviews:
+        label = f"{review.reviewer} r{review.round}"
+        lines.append(gauge_line(label, review.score, 100, threshold))
+    if not reviews:
+        lines.append(gauge_line("reviewers", None, 100, threshold))
+    twin = Text("twin".ljust(LABEL_WIDTH))
+    if scores.twin_decision is None:
+        twin.append("—", style="dim")
+    else:
+        twin.append(scores.twin_decision, style=TWIN_STYLES.get(scores.twin_decision, "bold"))
+        if scores.twin_confidence is not None:
+            twin.append(f"  confidence {bar(scores.twin_confidence, 6)} ")
+            twin.append(f"{scores.twin_confidence:.2f}")
+    lines.append(twin)
+    lines.append(gauge_line("code QC", scores.qc, 100, scores.qc_threshold))
+    lines.append(gauge_line("judge", scores.judge, 100, scores.judge_threshold))
+    return Text("\n").join(lines)
+
+
+def compact_gauges_text(scores: Scores) -> Text:
+    """The gauges on one line: ``critic 7.4 · rev 82 71/80 · twin ACCEPT .91 · qc 88 · judge —``."""
+
+    def value(v: float | None, fmt: str, threshold: float | None = None) -> Text:
+        if v is None:
+            return Text("—", style="dim")
+        _, style = _verdict(v, threshold)
+        return Text(format(v, fmt), style=style)
+
+    parts = [Text.assemble("critic ", value(scores.critic, ".1f"))]
+    reviews = Text("rev ")
+    for i, review in enumerate(scores.latest_reviews()):
+        if i:
+            reviews.append(" ")
+        reviews.append_text(value(review.score, "d", scores.review_threshold))
+    if scores.review_threshold is not None:
+        reviews.append(f"/{scores.review_threshold}", style="dim")
+    parts.append(reviews)
+    twin = Text("twin ")
+    twin.append(
+        scores.twin_decision or "—", style=TWIN_STYLES.get(scores.twin_decision or "", "dim")
+    )
+    if scores.twin_confidence is not None:
+        twin.append(f" {scores.twin_confidence:.2f}")
+    parts.append(twin)
+    parts.append(Text.assemble("qc ", value(scores.qc, "d", scores.qc_threshold)))
+    parts.append(Text.assemble("judge ", value(scores.judge, "d", scores.judge_threshold)))
+    return Text(" · ", style="dim").join(parts)
+
+
+class ScoreGauges(TextLine):
+    """The gauges panel (or line, when ``compact``)."""
+
+    DEFAULT_CSS = """
+    ScoreGauges {
+        height: auto;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    compact: reactive[bool] = reactive(False, init=False)
+    """One line instead of one gauge per line."""
+
+    def __init__(
+        self, *, compact: bool = False, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__("", id=id, classes=classes)
+        self._scores = Scores()
+        self.set_reactive(ScoreGauges.compact, compact)
+
+    def on_mount(self) -> None:
+        self.set_class(self.compact, "-compact")
+        self._redraw()
+
+    def show(self, state: RunState) -> None:
+        """Redraw from ``state.scores``."""
+        self._scores = state.scores
+        self._redraw()
+
+    def watch_compact(self, compact: bool) -> None:
+        self.set_class(compact, "-compact")
+        self._redraw()
+
+    def _redraw(self) -> None:
+        render = compact_gauges_text if self.compact else gauges_text
+        self.show_text(render(self._scores))
