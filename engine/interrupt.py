@@ -1,10 +1,15 @@
-"""Ctrl-C for a run: the first press stops gracefully, the second exits at once.
+"""Ctrl-C and SIGTERM for a run: the first stops gracefully, the second exits at once.
 
-The first SIGINT cancels the run's task. The Factory lets the cancellation through — running
-attempts are cancelled, their worktrees removed — and emits no RunFinished, so the log ends
-like a crash's and ``shopfloor resume`` goes on from it. The caller still drains the bus to
-storage. A second SIGINT does not wait for any of that: the process exits with 130 and the
-next ``resume`` cleans up after it.
+The first SIGINT or SIGTERM cancels the run's task. The Factory lets the cancellation
+through — running attempts are cancelled, their worktrees removed — and emits no RunFinished,
+so the log ends like a crash's and ``shopfloor resume`` goes on from it. The caller still
+drains the bus to storage and flushes traces. A second signal does not wait for any of that:
+the process exits with 128 + the signal's number and the next ``resume`` cleans up after it.
+
+SIGTERM is what ``systemctl stop``, ``tmux kill-session`` and ``docker stop`` send, so it is
+handled like a first Ctrl-C. After the run's task ended, :class:`ShutdownSignals` keeps the
+same promise for the closing steps: a signal there cuts the metrics linger short instead of
+killing the process before its last events and spans are written.
 """
 
 from __future__ import annotations
@@ -13,12 +18,32 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 EXIT_INTERRUPTED = 130
+"""The exit code of a run stopped by a signal (the shell's code for Ctrl-C)."""
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _handlers(
+    loop: asyncio.AbstractEventLoop, handler: Callable[[signal.Signals], None]
+) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``handler`` on ``loop`` (nothing where a loop cannot)."""
+    installed: list[signal.Signals] = []
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, handler, signum)
+            installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 async def run_interruptible(
@@ -26,29 +51,47 @@ async def run_interruptible(
     *,
     hard_exit: Callable[[int], object] = os._exit,
 ) -> T | None:
-    """Run ``run()``; returns its result, or None when a first Ctrl-C stopped it."""
+    """Run ``run()``; returns its result, or None when a first SIGINT/SIGTERM stopped it."""
     loop = asyncio.get_running_loop()
     task: asyncio.Future[T] = asyncio.ensure_future(run())
-    presses = 0
+    signals = 0
 
-    def on_sigint() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
+    def on_signal(signum: signal.Signals) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
             task.cancel()
         else:
-            hard_exit(EXIT_INTERRUPTED)
+            hard_exit(128 + int(signum))
 
-    installed = False
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        installed = True
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if presses and task.cancelled():
-            return None
-        raise
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+    with _handlers(loop, on_signal):
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if signals and task.cancelled():
+                return None
+            raise
+
+
+class ShutdownSignals:
+    """While a finished run closes down: the first signal asks to hurry, a second exits.
+
+    ``stopping`` is set by the first SIGINT/SIGTERM; closing steps that only wait (the
+    metrics linger) watch it and end early, steps that write (the last batch of events, the
+    trace flush) finish regardless. A second signal exits at once with 128 + its number.
+    """
+
+    def __init__(self, *, hard_exit: Callable[[int], object] = os._exit) -> None:
+        self.stopping = asyncio.Event()
+        self._hard_exit = hard_exit
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if self.stopping.is_set():
+            self._hard_exit(128 + int(signum))
+        self.stopping.set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[ShutdownSignals]:
+        """Handle the signals on the running loop for the duration of the block."""
+        with _handlers(asyncio.get_running_loop(), self._on_signal):
+            yield self

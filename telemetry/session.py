@@ -10,6 +10,7 @@ scraper can collect the final values of a short run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -122,8 +123,11 @@ class RunTelemetry:
                 asyncio.create_task(self.tracer.consume(bus.subscribe("tracing")), name="tracing")
             )
 
-    async def close(self) -> None:
-        """Wait for the subscribers (after the bus closed), flush traces, stop the endpoint."""
+    async def close(self, stop: asyncio.Event | None = None) -> None:
+        """Wait for the subscribers (after the bus closed), flush traces, stop the endpoint.
+
+        The endpoint lingers ``metrics_linger_s`` after the flush, or until ``stop`` is set.
+        """
         try:
             if self._tasks:
                 await asyncio.gather(*self._tasks)
@@ -135,7 +139,7 @@ class RunTelemetry:
                 if self.provider is not None:
                     await asyncio.to_thread(self.provider.shutdown)
                 if self.server is not None and self.options.metrics_linger_s > 0:
-                    await asyncio.sleep(self.options.metrics_linger_s)
+                    await _linger(self.options.metrics_linger_s, stop)
             finally:
                 self._stop_server()
 
@@ -143,3 +147,12 @@ class RunTelemetry:
         if self.server is not None:
             self.server.close()
             self.server = None
+
+
+async def _linger(seconds: float, stop: asyncio.Event | None) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -32,7 +32,7 @@ from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
-from engine.interrupt import run_interruptible
+from engine.interrupt import ShutdownSignals, run_interruptible
 from engine.pipeline import Factory
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
@@ -258,6 +258,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         report_dir=plan.report_dir or data_home() / "reports" / run_id,
     )
     watch = StorageWatch(asyncio.create_task(writer.run(), name="storage-writer"))
+    shutdown = ShutdownSignals()
     try:
         if plan.front == "tui":
             from tui.app import ShopfloorApp
@@ -283,16 +284,20 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
                 # Ctrl-C: stop, stay resumable; a failing database stops the run too.
                 await run_interruptible(lambda: watch.run(factory.run))
             finally:
-                await bus.close()
-                await reporter_task
+                with shutdown.installed():
+                    await bus.close()
+                    await reporter_task
     finally:
-        await bus.close()
-        await watch.finish()
-        await store.close()
-        if telemetry is not None:
-            await telemetry.close()
-        for provider in crew.providers.values():
-            await close_provider(provider)
+        # A SIGTERM or Ctrl-C from here on only cuts the metrics linger short: the last
+        # events are stored and the trace is flushed before the process exits.
+        with shutdown.installed():
+            await bus.close()
+            await watch.finish()
+            await store.close()
+            if telemetry is not None:
+                await telemetry.close(stop=shutdown.stopping)
+            for provider in crew.providers.values():
+                await close_provider(provider)
     proposed, where = propose_decisions(bus.state, settings)
     if proposed and plan.front != "json":
         dna = f" --dna {dna_file(settings)}" if settings.twin_dna else ""

@@ -11,40 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
-    env.pop("SHOPFLOOR_DB", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def stored_events(db: Path) -> tuple[int, str | None]:
-    if not db.exists():
-        return 0, None
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
-            count = conn.execute("select count(*) from events").fetchone()[0]
-            row = conn.execute("select run_id from events limit 1").fetchone()
-    except sqlite3.Error:
-        return 0, None
-    return int(count), (row[0] if row else None)
+from demo_process import ROOT, cli, stored_events
 
 
 @pytest.mark.parametrize("kill_after", [5, 45, 110])

@@ -79,9 +79,11 @@ def test_scrape_metrics_during_a_demo_run(tmp_path: Path) -> None:
         assert any("run finished: shipped" in line for line in lines), "".join(lines)
         final = scrape(port)
     finally:
+        # SIGTERM while the endpoint lingers: it cuts the linger short, after the flush.
         proc.terminate()
         proc.wait(timeout=30)
         reader.join(5)
+    assert proc.returncode == 0, "".join(lines)
 
     # While the run was going: one run active, in one stage.
     assert total(during, "shopfloor_stage") == 1

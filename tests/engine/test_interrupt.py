@@ -1,0 +1,135 @@
+"""SIGINT and SIGTERM: the first stops a run gracefully, the second exits at once.
+
+The unit tests send real signals to this process while a loop has the handlers installed;
+the end-to-end test stops a real ``shopfloor demo`` with SIGTERM (as ``systemctl stop``
+does) and resumes it to shipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from demo_process import ROOT, cli, stored_events
+
+from engine.interrupt import ShutdownSignals, run_interruptible
+
+
+async def _signal_soon(signum: signal.Signals, delay: float = 0.05) -> None:
+    await asyncio.sleep(delay)
+    os.kill(os.getpid(), signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_first_signal_cancels_the_run_and_returns_none(signum: signal.Signals) -> None:
+    cleaned = asyncio.Event()
+
+    async def run() -> str:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.set()  # the run's own cleanup runs: it is cancelled, not killed
+        return "finished"
+
+    poke = asyncio.create_task(_signal_soon(signum))
+    assert await run_interruptible(run, hard_exit=pytest.fail) is None
+    await poke
+    assert cleaned.is_set()
+    # The handlers are gone afterwards: the default action is back.
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+async def test_second_signal_exits_at_once_with_128_plus_its_number() -> None:
+    exits: list[int] = []
+
+    async def stubborn() -> str:
+        while True:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                if exits:
+                    return "stopped by the hard exit"
+                await asyncio.sleep(0.2)  # a slow cleanup the second signal will not wait for
+                if exits:
+                    return "stopped by the hard exit"
+                raise
+
+    async def poke() -> None:
+        await _signal_soon(signal.SIGINT)
+        await _signal_soon(signal.SIGTERM)
+
+    poker = asyncio.create_task(poke())
+    result = await run_interruptible(stubborn, hard_exit=exits.append)
+    await poker
+    assert exits == [128 + signal.SIGTERM]
+    assert result == "stopped by the hard exit"
+
+
+async def test_a_run_that_ends_by_itself_returns_its_result() -> None:
+    async def run() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    assert await run_interruptible(run, hard_exit=pytest.fail) == 42
+
+
+async def test_shutdown_signals_set_stopping_then_exit_on_the_second() -> None:
+    exits: list[int] = []
+    with ShutdownSignals(hard_exit=exits.append).installed() as shutdown:
+        await _signal_soon(signal.SIGTERM, 0)
+        await asyncio.wait_for(shutdown.stopping.wait(), 5)
+        assert exits == []
+        await _signal_soon(signal.SIGINT, 0)
+        for _ in range(100):
+            if exits:
+                break
+            await asyncio.sleep(0.01)
+    assert exits == [128 + signal.SIGINT]
+
+
+def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SHOPFLOOR_DB", None)
+    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]
+    proc = subprocess.Popen(
+        [*argv, "--out", str(tmp_path / "repo")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    db = home / "shopfloor.db"
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if stored_events(db)[0] >= 40:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the demo finished before the signal; send it earlier"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130, output[-2000:]
+    assert "interrupted" in output and "Traceback" not in output, output[-2000:]
+    _, run_id = stored_events(db)
+    assert run_id is not None
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "running"  # stopped, resumable; not failed
+    # The graceful stop removed the attempts' worktrees; nothing is left running.
+    resumed = cli(home, "resume", run_id, "--headless")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "shipped", status["reason"]
+    assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
