@@ -16,16 +16,17 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.events import EventBase, Outcome, event_to_json
+from engine.events import EventBase, Outcome
 from engine.protocols import ExternalDecision
 from storage import inbox, migrate
 from storage.connect import make_engine
 from storage.errors import DB_ERRORS, AmbiguousRunId, RunNotFound, StorageError, one_line
+from storage.event_rows import insert_events
 from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, notify
 from storage.paths import normalize_db_url, safe_url
 from storage.projector import parse_row, project, rebuild
@@ -102,25 +103,15 @@ class SqlEventStore:
         """
         if not events:
             return
-        rows = []
         for ev in events:
             if not ev.run_id or ev.seq <= 0:
                 raise StorageError(
                     f"cannot store an unstamped {type(ev).__name__} (no run id or sequence "
                     "number); emit it through the EventBus"
                 )
-            rows.append(
-                {
-                    "run_id": ev.run_id,
-                    "seq": ev.seq,
-                    "ts": ev.ts,
-                    "type": getattr(ev, "type", type(ev).__name__),
-                    "body": event_to_json(ev),
-                }
-            )
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(events_table), rows)
+                await insert_events(conn, events)
                 await project(conn, events)
                 await notify(conn, EVENTS_CHANNEL, {ev.run_id for ev in events})
         except IntegrityError as exc:

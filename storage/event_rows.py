@@ -1,0 +1,105 @@
+"""The hot path of every run: appending event rows, on the driver, without per-row Core work.
+
+A run's events are written in batches of hundreds, and SQLAlchemy Core's executemany spends
+most of a batch turning each row's dict into driver parameters (bind processors, the SQLite
+datetime string, parameter construction): ~8 µs per event on the run's loop. Here rows are
+tuples already in the driver's form, executed with ``exec_driver_sql``: on PostgreSQL as an
+executemany of the INSERT SQLAlchemy compiles for the dialect; on SQLite as multi-row
+INSERTs, so a chunk of rows is one statement (one step with the interpreter lock released)
+rather than one step per row (measured: 18.6 → 15.3 µs per event stored, projections
+included; bench/scheduler.py's overhead per task ~340 → ~300 µs). The one value that needs
+converting is the timestamp, done as :class:`~storage.schema.UTCDateTime` and the SQLite
+dialect would do it: naive UTC text on SQLite (``YYYY-MM-DD HH:MM:SS.ffffff``, the format
+its DateTime reads back), an aware UTC datetime for asyncpg. A test reads rows written here
+back through Core on both backends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.events import EventBase, event_to_json
+from storage.errors import StorageError
+from storage.schema import events as events_table
+
+COLUMNS = ("run_id", "seq", "ts", "type", "body")
+
+_SQL: dict[str, str] = {}
+_SQLITE_MULTI: dict[int, str] = {}
+
+SQLITE_ROWS = (32766 if sqlite3.sqlite_version_info >= (3, 32) else 999) // len(COLUMNS)
+"""Rows per INSERT on SQLite: as many as its limit on parameters allows (a writer's batch of
+512 is one statement)."""
+
+
+def _sql(dialect: Dialect) -> str:
+    """The INSERT for ``dialect``, compiled once; its parameters are ``COLUMNS`` in order."""
+    sql = _SQL.get(dialect.name)
+    if sql is None:
+        # inline(): no RETURNING of the generated id, which an executemany cannot use.
+        compiled = insert(events_table).inline().compile(dialect=dialect, column_keys=COLUMNS)
+        if tuple(compiled.positiontup or ()) != COLUMNS:
+            raise RuntimeError(f"unexpected parameter order for {dialect.name}: {compiled}")
+        sql = _SQL[dialect.name] = compiled.string
+    return sql
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is UTC:
+        return ts
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise StorageError(f"refusing to store a naive datetime: {ts.isoformat()}")
+    return ts.astimezone(UTC)
+
+
+def sqlite_ts(ts: datetime) -> str:
+    """``ts`` as SQLite's DateTime stores it: naive UTC, always with microseconds."""
+    return _utc(ts).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _timestamp_for(dialect: Dialect) -> Callable[[datetime], Any]:
+    return sqlite_ts if dialect.name == "sqlite" else _utc
+
+
+def event_rows(events: Sequence[EventBase], dialect: Dialect) -> list[tuple[Any, ...]]:
+    """The rows of ``events`` (already stamped), as the driver takes them."""
+    ts = _timestamp_for(dialect)
+    return [
+        (ev.run_id, ev.seq, ts(ev.ts), getattr(ev, "type", type(ev).__name__), event_to_json(ev))
+        for ev in events
+    ]
+
+
+async def insert_events(conn: AsyncConnection, events: Sequence[EventBase]) -> None:
+    """Insert the rows of ``events`` on ``conn``'s transaction.
+
+    On SQLite, as multi-row INSERTs of up to :data:`SQLITE_ROWS` rows each; elsewhere as one
+    executemany (asyncpg pipelines it).
+    """
+    if not events:
+        return
+    rows = event_rows(events, conn.dialect)
+    if conn.dialect.name != "sqlite":
+        await conn.exec_driver_sql(_sql(conn.dialect), rows)
+        return
+    for start in range(0, len(rows), SQLITE_ROWS):
+        chunk = rows[start : start + SQLITE_ROWS]
+        values = [value for row in chunk for value in row]
+        await conn.exec_driver_sql(_sqlite_multi(len(chunk)), tuple(values))
+
+
+def _sqlite_multi(count: int) -> str:
+    """``INSERT ... VALUES (?, ...), (?, ...)`` for ``count`` rows (cached by count)."""
+    sql = _SQLITE_MULTI.get(count)
+    if sql is None:
+        head = f"INSERT INTO {events_table.name} ({', '.join(COLUMNS)}) VALUES "
+        one = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+        sql = _SQLITE_MULTI[count] = head + ", ".join([one] * count)
+    return sql
