@@ -23,16 +23,11 @@ from agents.providers.gemini import GeminiProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
 from agents.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
+from agents.routing import KEY_VARIABLES
 from agents.sim import SimProvider
 
 KNOWN_FAMILIES = ("anthropic", "gemini", "openai", "cli", "sim")
 AVAILABLE_FAMILIES = KNOWN_FAMILIES
-KEY_VARIABLES: dict[str, tuple[str, ...]] = {
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "openai": ("OPENAI_API_KEY",),
-}
-"""Where each family's key is read from, in order; openai's is optional (local servers)."""
 
 _TOOLS_MODES = ("auto", "native", "text")
 _CLI_OUTPUTS = ("claude-stream-json", "codex-json", "text")

@@ -52,14 +52,24 @@ def family_of(spec: str) -> str:
     return family
 
 
+KEY_VARIABLES: dict[str, tuple[str, ...]] = {
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai": ("OPENAI_API_KEY",),
+}
+"""Where each family's key is read from, in order; openai's is optional (local servers)."""
+
+_DEFAULT_FAMILIES = ("anthropic", "gemini")
+"""The hosted families whose key alone picks the default models."""
+
+
 def keys_present(env: Mapping[str, str]) -> list[str]:
     """Which provider families have an API key in ``env`` (names only; values never read)."""
-    found = []
-    if env.get("ANTHROPIC_API_KEY"):
-        found.append("anthropic")
-    if env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY"):
-        found.append("gemini")
-    return found
+    return [
+        family
+        for family in _DEFAULT_FAMILIES
+        if any(env.get(name) for name in KEY_VARIABLES[family])
+    ]
 
 
 def default_models(env: Mapping[str, str]) -> dict[str, str | list[str]]:
