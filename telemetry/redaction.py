@@ -119,15 +119,16 @@ class Redactor:
 
     def redact_event(self, event: E) -> E:
         """``event`` itself when it holds no secret, else a copy with every string redacted."""
+        return self.redacted(event)[0]
+
+    def redacted(self, event: E) -> tuple[E, str]:
+        """:meth:`redact_event` and the redacted event's JSON, serialising it once."""
         raw = event_to_json(event)
         if not self.contains_secret(raw):
-            return event
-        cleaned = event_from_json(self.redact_json(raw))
-        return cleaned  # type: ignore[return-value]
-
-    def event_json(self, event: EventBase) -> str:
-        """The event's JSON line, redacted."""
-        return self.redact_json(event_to_json(event))
+            return event, raw
+        cleaned_json = self.redact_json(raw)
+        cleaned: E = event_from_json(cleaned_json)  # type: ignore[assignment]
+        return cleaned, cleaned_json
 
 
 NO_REDACTION = Redactor((), shapes=False)

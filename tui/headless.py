@@ -39,7 +39,6 @@ from engine.events import (
     StageChanged,
     TaskState,
     TaskStateChanged,
-    event_to_json,
 )
 from engine.state import RunState
 from telemetry.redaction import Redactor
@@ -150,10 +149,10 @@ class ConsoleReporter:
 
     def report(self, event: EventBase) -> None:
         """Fold ``event`` and print what it means (nothing for events that are noise)."""
-        event = self.redactor.redact_event(event)
+        event, as_json = self.redactor.redacted(event)
         self.state.apply(event)
         if self.json_lines:
-            self.console.file.write(event_to_json(event) + "\n")
+            self.console.file.write(as_json + "\n")
             self.console.file.flush()
             return
         for line in self.describe(event):
