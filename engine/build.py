@@ -159,7 +159,11 @@ class TaskRunner:
         reason = f"retry: {first_line(failure)}" if failure else ""
         self.emit(
             TaskStateChanged(
-                task_id=task_id, state=TaskState.RUNNING, attempt=attempt, reason=reason
+                task_id=task_id,
+                state=TaskState.RUNNING,
+                attempt=attempt,
+                reason=reason,
+                context=failure,
             )
         )
         worktree = await self.workspaces.add_worktree(

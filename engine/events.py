@@ -164,6 +164,9 @@ class TaskStateChanged(EventBase):
     state: TaskState
     attempt: int = 0
     reason: str = ""
+    context: str = ""
+    """On RUNNING: the failure context the attempt was started with (empty on a first
+    attempt), as the engineer received it, so a resumed run restarts it with the same words."""
 
 
 class TaskReviewed(EventBase):

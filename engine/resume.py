@@ -43,10 +43,16 @@ def tasks_in_log(log: str) -> dict[str, str]:
 
 
 def failure_before(task: TaskView, attempt: int) -> str:
-    """The failure context attempt ``attempt`` was started with, rebuilt from the log: the red
-    gates and the task reviewer's rejection of the attempt before it."""
+    """The failure context attempt ``attempt`` was started with.
+
+    Logs record it on the attempt's RUNNING event (``TaskView.context``), word for word what
+    the engineer received. Logs written before that field existed get it rebuilt from the red
+    gates and the task reviewer's rejection of the attempt before it.
+    """
     if attempt <= 1:
         return ""
+    if task.context and task.attempts == attempt:
+        return task.context
     parts: list[str] = []
     for gate in task.gates:
         if gate.attempt == attempt - 1 and not gate.passed:

@@ -64,6 +64,7 @@ class TaskView:
     state: TaskState = TaskState.PENDING
     attempts: int = 0
     reason: str = ""
+    context: str = ""  # the failure context the latest attempt was started with
     gates: list[GateView] = field(default_factory=list)
     merged_commit: str | None = None
     reviews: list[str] = field(default_factory=list)  # task reviewer notes, per attempt
@@ -263,6 +264,8 @@ class RunState:
                     task.state = event.state
                     task.attempts = max(task.attempts, event.attempt)
                     task.reason = event.reason
+                    if event.state is TaskState.RUNNING:
+                        task.context = event.context
             case AgentStarted():
                 self.agents[event.agent_id] = AgentView(
                     agent_id=event.agent_id,

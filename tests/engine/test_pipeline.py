@@ -41,6 +41,7 @@ from engine.protocols import (
     Planner,
     PlanRequest,
 )
+from engine.resume import plan_resume
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
 
@@ -313,7 +314,11 @@ async def test_a_task_failing_its_first_attempt_retries_with_the_gates_message_t
     assert [(e.attempt, e.passed) for e in run.of(GateFinished)] == [(1, False), (2, True)]
     retry = [e for e in run.of(TaskStateChanged) if e.state is TaskState.RUNNING and e.attempt == 2]
     assert retry[0].reason == "retry: Gate 'tests' failed: 1 failed"
+    assert retry[0].context == second.failure_context  # the log has it word for word
     assert run.state.tasks["value"].attempts == 2
+    # A crash during the second attempt: resume restarts it with the very same context.
+    crashed = RunState.fold(run.events[: run.events.index(retry[0]) + 1])
+    assert plan_resume(crashed, {}).restarts == {"value": (2, second.failure_context)}
     # The red first attempt left no trace on the shipped branch.
     assert branch_subjects(user_repo, run.state.branch) == ["Compute the value"]
     assert "bad" not in git(user_repo, "log", "-p", f"main..{run.state.branch}")
