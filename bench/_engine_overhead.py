@@ -1,8 +1,9 @@
 """The engine's own cost per task: 10,000 zero-latency tasks through the real Factory.
 
 Everything that runs per task in a real run runs here — the Factory, the event bus and its
-fold, the ready-queue scheduler, the task runner, the merge queue, the storage writer
-committing every event to SQLite — except git and the agents: the planner returns the graph at
+fold, the ready-queue scheduler, the task runner, the merge queue, the storage writer (the
+process a real run starts, see :mod:`storage.process_writer`) committing every event to
+SQLite — except git and the agents: the planner returns the graph at
 once, the engineer returns at once, and the workspaces are an in-memory fake with the same
 calls as :class:`engine.workspace.GitWorkspaces` (git would measure git, not the engine).
 """
@@ -23,7 +24,7 @@ from engine.pipeline import Factory
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, PlanRequest
 from engine.workspace import MergeCandidate
 from storage.store import SqlEventStore
-from storage.writer import StorageWriter
+from storage.process_writer import start_writer
 
 
 class FakeWorkspaces:
@@ -122,7 +123,7 @@ async def measure_overhead(n: int, folder: Path, workers: int = 8) -> dict[str, 
     store = await SqlEventStore.open(str(folder / "overhead.db"))
     run_id = "overhead0001"
     bus = EventBus(run_id)
-    writer = StorageWriter(store, bus.subscribe("storage", durable=True))
+    writer = await start_writer(store, bus.subscribe("storage", durable=True))
     factory = Factory(
         bus=bus,
         workspaces=FakeWorkspaces(folder, run_id),  # type: ignore[arg-type]

@@ -68,16 +68,28 @@ def _timestamp_for(dialect: Dialect) -> Callable[[datetime], Any]:
     return sqlite_ts if dialect.name == "sqlite" else _utc
 
 
-def event_rows(events: Sequence[EventBase], dialect: Dialect) -> list[tuple[Any, ...]]:
-    """The rows of ``events`` (already stamped), as the driver takes them."""
+def event_rows(
+    events: Sequence[EventBase], dialect: Dialect, bodies: Sequence[str] | None = None
+) -> list[tuple[Any, ...]]:
+    """The rows of ``events`` (already stamped), as the driver takes them.
+
+    ``bodies`` are the events' JSON (:func:`~engine.events.event_to_json`) when the caller
+    has it already; otherwise each event is serialised here.
+    """
     ts = _timestamp_for(dialect)
+    if bodies is None:
+        bodies = [event_to_json(ev) for ev in events]
+    elif len(bodies) != len(events):
+        raise StorageError(f"{len(events)} events but {len(bodies)} bodies")
     return [
-        (ev.run_id, ev.seq, ts(ev.ts), getattr(ev, "type", type(ev).__name__), event_to_json(ev))
-        for ev in events
+        (ev.run_id, ev.seq, ts(ev.ts), getattr(ev, "type", type(ev).__name__), body)
+        for ev, body in zip(events, bodies, strict=True)
     ]
 
 
-async def insert_events(conn: AsyncConnection, events: Sequence[EventBase]) -> None:
+async def insert_events(
+    conn: AsyncConnection, events: Sequence[EventBase], bodies: Sequence[str] | None = None
+) -> None:
     """Insert the rows of ``events`` on ``conn``'s transaction.
 
     On SQLite, as multi-row INSERTs of up to :data:`SQLITE_ROWS` rows each; elsewhere as one
@@ -85,7 +97,7 @@ async def insert_events(conn: AsyncConnection, events: Sequence[EventBase]) -> N
     """
     if not events:
         return
-    rows = event_rows(events, conn.dialect)
+    rows = event_rows(events, conn.dialect, bodies)
     if conn.dialect.name != "sqlite":
         await conn.exec_driver_sql(_sql(conn.dialect), rows)
         return

@@ -94,12 +94,15 @@ class SqlEventStore:
 
     # -- the log -----------------------------------------------------------------------------
 
-    async def append(self, events: Sequence[EventBase]) -> None:
+    async def append(
+        self, events: Sequence[EventBase], bodies: Sequence[str] | None = None
+    ) -> None:
         """Store ``events`` and update every projection, in one transaction.
 
         The events must have been stamped by the bus (a run id and a sequence number);
         a sequence number already stored for the run is refused and nothing is written.
-        On PostgreSQL the commit also wakes every process tailing these runs.
+        On PostgreSQL the commit also wakes every process tailing these runs. ``bodies``
+        are the events' JSON when the caller has it already (the writer process does).
         """
         if not events:
             return
@@ -111,10 +114,13 @@ class SqlEventStore:
                 )
         try:
             async with self._engine.begin() as conn:
-                await insert_events(conn, events)
+                await insert_events(conn, events, bodies)
                 await project(conn, events)
                 await notify(conn, EVENTS_CHANNEL, {ev.run_id for ev in events})
         except IntegrityError as exc:
+            reason = one_line(exc)
+            if "unique" not in reason.lower() and "duplicate" not in reason.lower():
+                raise StorageError(f"cannot write events: {reason}") from exc  # a CHECK, a trigger
             first, last = events[0], events[-1]
             raise StorageError(
                 f"refused a batch of {len(events)} events ({first.run_id} #{first.seq}..."

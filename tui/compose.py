@@ -41,8 +41,8 @@ from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
 from storage.paths import data_home
+from storage.process_writer import start_writer
 from storage.store import SqlEventStore
-from storage.writer import StorageWriter
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
 from tui.config import Settings
 from tui.headless import ConsoleReporter
@@ -220,7 +220,11 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     lessons = await load_lessons(store)  # what earlier runs learned, for planner and engineers
     crew.planner.lessons = crew.engineer.lessons = lessons
     bus = EventBus(run_id, state=plan.resume)
-    writer = StorageWriter(store, bus.subscribe("storage", durable=True))
+    try:  # the events go to a writer process: storage never holds up the run's loop
+        writer = await start_writer(store, bus.subscribe("storage", durable=True))
+    except StorageError:
+        await store.close()
+        raise
     if telemetry is not None:
         telemetry.attach(bus)
     gate_set = build_gates(
@@ -324,7 +328,13 @@ class StorageWatch:
 
     async def run(self, run: Callable[[], Awaitable[RunState]]) -> RunState:
         run_task = asyncio.ensure_future(run())
-        await asyncio.wait({run_task, self.writer_task}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({run_task, self.writer_task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # Ctrl-C, SIGTERM: the run stops with us, cleanly
+            run_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run_task
+            raise
         if run_task.done():
             return run_task.result()
         run_task.cancel()
@@ -336,8 +346,12 @@ class StorageWatch:
 
     async def finish(self) -> None:
         """Wait for the writer's last batch; raises if it could not be stored."""
-        if not self.stopped_run:
+        if self.stopped_run:
+            return
+        try:
             await self.writer_task
+        except StorageError as exc:
+            raise StorageError(f"the run's last events could not be stored: {exc}") from exc
 
 
 def _start_telemetry(options: TelemetryOptions | None) -> RunTelemetry | None:

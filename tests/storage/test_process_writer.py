@@ -1,0 +1,159 @@
+"""The storage writer process: the same contract as the in-process writer, across a pipe.
+
+Each test starts the real child (``python -m storage.process_writer``) on SQLite and on
+PostgreSQL, feeds it from a real EventBus and reads back through the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.bus import DurabilityLost, EventBus
+from engine.events import AgentOutput, Outcome
+from storage.errors import StorageError
+from storage.process_writer import ProcessStorageWriter, start_writer
+from storage.store import SqlEventStore
+from storage.writer import StorageWriter
+
+
+async def test_events_are_stored_in_order_and_durable_means_committed(store, emit_little_run):
+    bus = EventBus("r-proc")
+    writer = await ProcessStorageWriter.start(store.url, bus.subscribe("storage", durable=True))
+    writing = asyncio.create_task(writer.run())
+
+    emitted = emit_little_run(bus)
+    emitted += [bus.emit(AgentOutput(agent_id="eng-1", text=f"line {i}")) for i in range(1500)]
+    await asyncio.wait_for(bus.durable(), 30)
+    assert await store.count_events("r-proc") == len(emitted)  # durable: all committed
+    emitted.append(bus.emit(AgentOutput(agent_id="eng-1", text="after durable")))
+    await bus.close()
+    await asyncio.wait_for(writing, 30)
+
+    assert await store.read("r-proc") == emitted  # same events, same order, same JSON
+    assert writer.events_written == writer.events_sent == len(emitted)
+    assert 1 <= writer.batches < len(emitted)  # group commits
+    run = await store.get_run("r-proc")
+    assert run is not None and run.outcome is Outcome.SHIPPED  # projections too
+    assert writer.process.returncode == 0
+
+
+async def test_a_refused_batch_stops_the_writer_with_the_databases_words(store):
+    bus = EventBus("r-refused")
+    writer = await ProcessStorageWriter.start(store.url, bus.subscribe("storage", durable=True))
+    first = bus.emit(AgentOutput(agent_id="eng-1", text="stored by someone else first"))
+    await store.append([first])  # the child's insert of seq 1 will be a duplicate
+    writing = asyncio.create_task(writer.run())
+
+    with pytest.raises(StorageError, match="already stored") as info:
+        await asyncio.wait_for(writing, 30)
+    assert "\n" not in str(info.value)
+    with pytest.raises(DurabilityLost):  # the engine learns at once; nothing waits forever
+        await asyncio.wait_for(bus.durable(), 5)
+    assert writer.process.returncode is not None
+
+
+async def test_a_killed_writer_process_is_one_line_and_nothing_hangs(store):
+    bus = EventBus("r-killed")
+    writer = await ProcessStorageWriter.start(store.url, bus.subscribe("storage", durable=True))
+    writing = asyncio.create_task(writer.run())
+    bus.emit(AgentOutput(agent_id="eng-1", text="before"))
+    await asyncio.wait_for(bus.durable(), 30)
+    writer.process.send_signal(signal.SIGKILL)
+    await writer.process.wait()
+    bus.emit(AgentOutput(agent_id="eng-1", text="after the kill"))
+
+    with pytest.raises(StorageError, match=r"writer process stopped \(exit status -9\)"):
+        await asyncio.wait_for(writing, 30)
+    with pytest.raises(DurabilityLost):
+        await asyncio.wait_for(bus.durable(), 5)
+    assert await store.count_events("r-killed") == 1
+
+
+async def test_a_database_the_child_cannot_open_fails_the_start_in_one_line() -> None:
+    bus = EventBus("r-none")
+    closed_port = "postgresql+asyncpg://postgres@127.0.0.1:1/shopfloor"  # nothing listens
+    with pytest.raises(StorageError) as info:
+        await ProcessStorageWriter.start(closed_port, bus.subscribe("storage"))
+    assert "cannot open database" in str(info.value) and "\n" not in str(info.value)
+    assert "127.0.0.1:1" in str(info.value)
+
+
+async def test_an_in_memory_database_keeps_the_writer_in_process() -> None:
+    store = await SqlEventStore.open("sqlite+aiosqlite://")
+    try:
+        writer = await start_writer(store, EventBus("r-mem").subscribe("storage"))
+        assert isinstance(writer, StorageWriter)
+    finally:
+        await store.close()
+
+
+def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
+    """A run SIGKILLed mid-write leaves no writer behind to commit after ``resume`` started."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    parent = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from engine.bus import EventBus
+        from storage.process_writer import ProcessStorageWriter
+        from storage.store import SqlEventStore
+
+        async def main():
+            bus = EventBus("r-orphan")
+            await (await SqlEventStore.open({url!r})).close()
+            writer = await ProcessStorageWriter.start({url!r}, bus.subscribe("s"))
+            print(writer.process.pid, flush=True)
+            await asyncio.sleep(600)
+
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.02)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"  # a zombie is dead, not yet reaped
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_sqlite_rows_written_by_the_child_keep_their_json(tmp_path: Path) -> None:
+    """The child stores the parent's JSON as is (not a re-serialisation of its own parse)."""
+
+    async def write() -> list[str]:
+        store = await SqlEventStore.open(str(tmp_path / "db.sqlite"))
+        bus = EventBus("r-json")
+        writer = await ProcessStorageWriter.start(store.url, bus.subscribe("s", durable=True))
+        writing = asyncio.create_task(writer.run())
+        texts = ["plain", 'quotes " and \\ backslash', "unicode ✓ \u2028 separator", "x" * 70000]
+        emitted = [bus.emit(AgentOutput(agent_id="eng", text=t)) for t in texts]
+        await bus.close()
+        await writing
+        await store.close()
+        return [event.model_dump_json() for event in emitted]
+
+    expected = asyncio.run(write())
+    with sqlite3.connect(tmp_path / "db.sqlite") as conn:
+        bodies = [row[0] for row in conn.execute("SELECT body FROM events ORDER BY seq")]
+    assert bodies == expected
