@@ -23,8 +23,8 @@ from engine.config import EngineConfig
 from engine.pipeline import Factory
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, PlanRequest
 from engine.workspace import MergeCandidate
-from storage.store import SqlEventStore
 from storage.process_writer import start_writer
+from storage.store import SqlEventStore
 
 
 class FakeWorkspaces:
