@@ -120,7 +120,14 @@ class ProviderOptions:
             timeout = float(
                 _number(table.get("timeout_s", 1800.0), f"[providers.cli.{name}] timeout_s")
             )
-            agents[str(name)] = CliAgent(tuple(argv), output, timeout)
+            keys = table.get("keys")
+            if keys is not None and (
+                not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
+            ):
+                raise ValueError(f"[providers.cli.{name}] keys must be a list of variable names")
+            agents[str(name)] = CliAgent(
+                tuple(argv), output, timeout, tuple(keys) if keys is not None else None
+            )
         return cls(limits=limits, cli_agents=agents, **kwargs)
 
 

@@ -8,7 +8,11 @@ usage. The completion carries a ``finish`` tool call with the agent's summary, s
 engineer's loop ends cleanly on the same path as a tool-calling model.
 
 The agent is the model client itself, so it keeps the host environment it needs for its own
-login (unlike gate commands, whose environment is scrubbed).
+login (unlike gate commands, whose environment is scrubbed) — but only its own key: the other
+providers' API keys, the GitHub token the factory publishes with and the database URL are
+withheld (:func:`agent_env`). Claude Code sees ``ANTHROPIC_API_KEY``, Codex
+``OPENAI_API_KEY``; Aider, which talks to any provider, sees every model key; a configured
+agent declares its ``keys``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, Literal
 
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
 from agents.providers.resilience import one_line
+from agents.routing import KEY_VARIABLES
 
 OutputFormat = Literal["claude-stream-json", "codex-json", "text"]
 MAX_LINE = 4_000_000
@@ -44,6 +49,8 @@ class CliAgent:
     argv: tuple[str, ...]
     output: OutputFormat = "text"
     timeout_s: float = 1800.0
+    keys: tuple[str, ...] | None = None
+    """The model API key variables the agent may see; None: every model key."""
 
 
 DEFAULT_AGENTS: dict[str, CliAgent] = {
@@ -59,13 +66,30 @@ DEFAULT_AGENTS: dict[str, CliAgent] = {
             "acceptEdits",
         ),
         "claude-stream-json",
+        keys=("ANTHROPIC_API_KEY",),
     ),
-    "codex": CliAgent(("codex", "exec", "--json", "--full-auto", "{prompt}"), "codex-json"),
+    "codex": CliAgent(
+        ("codex", "exec", "--json", "--full-auto", "{prompt}"),
+        "codex-json",
+        keys=("OPENAI_API_KEY",),
+    ),
     "aider": CliAgent(
         ("aider", "--message", "{prompt}", "--yes-always", "--no-auto-commits", "--no-pretty"),
         "text",
     ),
 }
+
+
+FACTORY_SECRETS = ("GITHUB_TOKEN", "GH_TOKEN", "SHOPFLOOR_DB")
+"""What no agent sees: the factory publishes and stores; agents only edit the worktree."""
+
+
+def agent_env(agent: CliAgent, host: Mapping[str, str]) -> dict[str, str]:
+    """The environment ``agent`` runs with: ``host`` without the keys it has no need of."""
+    model_keys = {name for names in KEY_VARIABLES.values() for name in names}
+    allowed = model_keys if agent.keys is None else set(agent.keys)
+    withheld = (model_keys - allowed) | set(FACTORY_SECRETS)
+    return {name: value for name, value in host.items() if name not in withheld}
 
 
 @dataclass
@@ -262,7 +286,7 @@ class CliProvider:
         out: _Transcript,
         say: Callable[[str], None],
     ) -> tuple[int, bool]:
-        env = self._env if self._env is not None else dict(os.environ)
+        env = agent_env(self.agent, self._env if self._env is not None else os.environ)
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,

@@ -142,3 +142,50 @@ async def test_the_engineer_loop_ends_cleanly_on_a_cli_agents_finish(tmp_path: P
     assert (tmp_path / "hello.py").exists()
     calls = [e for e in events if type(e).__name__ == "LLMCallFinished"]
     assert len(calls) == 1 and calls[0].provider == "cli" and calls[0].cache_read_tokens == 900
+
+
+SHOW_SECRETS = (
+    "import os; print('keys:', *sorted(k for k in os.environ"
+    " if k.endswith(('_KEY', '_TOKEN')) or k == 'SHOPFLOOR_DB'))"
+)
+HOST = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/home/owner",
+    "ANTHROPIC_API_KEY": "a",
+    "GEMINI_API_KEY": "g",
+    "GOOGLE_API_KEY": "g2",
+    "OPENAI_API_KEY": "o",
+    "GITHUB_TOKEN": "gh",
+    "GH_TOKEN": "gh2",
+    "SHOPFLOOR_DB": "postgresql+asyncpg://u:secret@db/x",
+}
+
+
+@pytest.mark.parametrize(
+    ("keys", "seen"),
+    [
+        (("ANTHROPIC_API_KEY",), "ANTHROPIC_API_KEY"),  # Claude Code's
+        (("OPENAI_API_KEY",), "OPENAI_API_KEY"),  # Codex's
+        (None, "ANTHROPIC_API_KEY GEMINI_API_KEY GOOGLE_API_KEY OPENAI_API_KEY"),  # Aider's
+        ((), ""),
+    ],
+)
+async def test_an_agent_sees_only_its_own_model_key_and_no_factory_secret(
+    tmp_path: Path, keys: tuple[str, ...] | None, seen: str
+):
+    agent = CliAgent((sys.executable, "-c", SHOW_SECRETS), "text", 30.0, keys)
+    said: list[str] = []
+    await CliProvider("probe", agent, env=HOST).complete(ask(tmp_path), said.append)
+    assert said[0].removeprefix("keys:").strip() == seen
+
+
+def test_the_default_agents_declare_their_keys():
+    assert DEFAULT_AGENTS["claude"].keys == ("ANTHROPIC_API_KEY",)
+    assert DEFAULT_AGENTS["codex"].keys == ("OPENAI_API_KEY",)
+    assert DEFAULT_AGENTS["aider"].keys is None
+    options = ProviderOptions.from_mapping(
+        {"cli": {"mine": {"argv": ["mine", "{prompt}"], "keys": ["GEMINI_API_KEY"]}}}
+    )
+    assert options.cli_agents["mine"].keys == ("GEMINI_API_KEY",)
+    with pytest.raises(ValueError, match=r"\[providers.cli.bad\] keys must be a list"):
+        ProviderOptions.from_mapping({"cli": {"bad": {"argv": ["x"], "keys": "GEMINI_API_KEY"}}})
