@@ -19,7 +19,7 @@ from tui.widgets.dag_view import DagView
 from tui.widgets.run_header import BudgetStrip, RunHeader
 
 SIZE = (120, 40)
-SETTLE_S = 0.2  # the screen redraws its panels at most every 50 ms; margin for busy CI
+SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts up; busy CI
 
 
 async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:

@@ -16,7 +16,7 @@ from tui.screens.escalation import EscalationScreen, broker_decider, decided_by_
 from tui.widgets.pipeline_strip import EscalationBanner
 
 SIZE = (120, 40)
-SETTLE_S = 0.2  # the screen redraws its panels at most every 50 ms; margin for busy CI
+SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts up; busy CI
 
 
 async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:

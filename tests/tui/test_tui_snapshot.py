@@ -78,7 +78,7 @@ def fed(app: ShopfloorApp, bus: EventBus, *keys: str) -> Callable[[Pilot[None]],
             if app.state.last_seq >= bus.state.last_seq:
                 break
             await asyncio.sleep(0.01)
-        await pilot.pause(0.2)  # the panels redraw at most every 50 ms (margin for busy CI)
+        await pilot.pause(0.5)  # the panels redraw at most every 100 ms (margin for busy CI)
         for key in keys:
             await pilot.press(key)
             await pilot.pause()

@@ -43,7 +43,7 @@ from tui.widgets.score_gauges import ScoreGauges
 
 NARROW_WIDTH = 100
 SHORT_HEIGHT = 32
-SYNC_INTERVAL_S = 0.05
+SYNC_INTERVAL_S = 0.1
 """Least time between two redraws of the panels while events flood in."""
 STATE_FILTERS: tuple[TaskState | None, ...] = (
     None,
@@ -117,7 +117,7 @@ class RunScreen(Screen[None]):
         self._agents = AgentTable(id="agents")
         self._gauges = ScoreGauges(id="gauges")
         self._gauges_line = ScoreGauges(compact=True, id="gauges-line")
-        self._log = AgentLog(id="agent-log", max_lines=self.model.lines.maxlen)
+        self._log = AgentLog(id="agent-log")
         self._budget = BudgetStrip(id="budget")
         self._dag.border_title = "tasks by level"
         self._agents.border_title = "agents"
@@ -161,11 +161,9 @@ class RunScreen(Screen[None]):
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         message.stop()
-        shown = self._log.agent_id
-        lines = self.model.apply(message.events, watch=shown)
-        if lines and shown is not None and self._log.is_mounted:
-            self._log.append(shown, lines)
-        if any(not isinstance(event, AgentOutput) for event in message.events):
+        self.model.apply(message.events)
+        # Output of agents not shown changes nothing on screen until one of them is shown.
+        if self._log.unseen or any(not isinstance(e, AgentOutput) for e in message.events):
             self._schedule_sync()
 
     def on_event_stream_ended(self, message: EventStreamEnded) -> None:
@@ -176,7 +174,8 @@ class RunScreen(Screen[None]):
 
     def _schedule_sync(self) -> None:
         # At most one redraw per burst (call_later runs after the messages already queued)
-        # and per SYNC_INTERVAL_S: a flood of state events must not starve the keyboard.
+        # and per SYNC_INTERVAL_S, the log's new lines included (one redraw for every panel,
+        # not one per panel on its own clock): a flood must not starve the keyboard.
         if self._sync_pending:
             return
         self._sync_pending = True
@@ -209,34 +208,35 @@ class RunScreen(Screen[None]):
                 self.selected_agent = agent.agent_id
         elif self.selected_agent is None and state.agents:
             self.selected_agent = next(iter(state.agents))
-        self._show_log(refill=False)
+        self._show_log()
         if state.outcome is not Outcome.RUNNING and not self._announced:
             self._announced = True
             self.post_message(self.RunEnded(self, state.outcome))
 
-    def _show_log(self, *, refill: bool) -> None:
+    def _show_log(self) -> None:
+        # Cheap when nothing changed: the log reads the agent's lines where the model keeps
+        # them, so showing an agent costs one screenful whether it is new or not.
         state = self.model.state
         agent = state.agents.get(self.selected_agent) if self.selected_agent else None
         task_id = agent.task_id if agent is not None else self.selected_task
         if self._follow_task:
             task_id = self.selected_task
         agent_id = agent.agent_id if agent is not None else None
-        if refill or agent_id != self._log.agent_id:
-            lines = self.model.lines.lines(agent_id) if agent_id is not None else []
-            self._log.show(agent, task_id, lines)
+        switched = agent_id != self._log.agent_id
+        lines = self.model.lines.ring(agent_id) if agent_id is not None else None
+        self._log.show(agent, task_id, lines)
+        if switched:
             self._agents.show_agent(agent_id)
-        else:
-            self._log.set_title(agent, task_id)
 
     def watch_selected_task(self) -> None:
         if self._follow_task:
             agent = latest_agent_for_task(self.model.state, self.selected_task)
             self.selected_agent = agent.agent_id if agent is not None else None
-            self._show_log(refill=True)
+            self._show_log()
 
     def watch_selected_agent(self) -> None:
         if self._log.is_mounted:
-            self._show_log(refill=False)
+            self._show_log()
 
     # -- widgets' messages --------------------------------------------------------------
 

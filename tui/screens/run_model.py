@@ -24,21 +24,13 @@ class RunModel:
         self.state = RunState()
         self.lines = AgentLineBuffer(max_lines)
 
-    def apply(self, events: Iterable[EventBase], watch: str | None = None) -> list[str]:
-        """Fold events of any kind (agent output goes to the line buffer as well).
-
-        Returns the new lines of agent ``watch`` (the one on screen), in order.
-        """
-        watched: list[str] = []
+    def apply(self, events: Iterable[EventBase]) -> None:
+        """Fold events of any kind (agent output goes to the line buffer as well)."""
         apply, extend = self.state.apply, self.lines.extend
         for event in events:
             apply(event)
             if isinstance(event, AgentOutput):
-                lines = output_lines(event)
-                extend(event.agent_id, lines)
-                if event.agent_id == watch:
-                    watched.extend(lines)
-        return watched
+                extend(event.agent_id, output_lines(event))
 
 
 def latest_agent_for_task(state: RunState, task_id: str | None) -> AgentView | None:

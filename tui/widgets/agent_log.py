@@ -1,17 +1,20 @@
-"""One agent's log at a time, with every agent's recent lines kept for switching.
+"""One agent's log at a time, read straight from every agent's recent lines.
 
 Agent output arrives at a high rate and for many agents at once, but the screen shows one
 agent. :class:`AgentLineBuffer` keeps the last few thousand lines of each agent (a ring
-buffer per agent), so switching the selection re-fills the :class:`AgentLog` instantly; the
-log widget itself is bounded too (``max_lines``), so a chatty agent never grows memory.
-Search (``/``) highlights matches through the Log's highlighter and jumps between them.
+buffer per agent, :class:`AgentLines`), and the :class:`AgentLog` draws the shown agent's
+ring through a :class:`~tui.widgets.line_view.LineView` without copying it: switching
+agents points the view at another ring and redraws one screenful, and lines of agents not
+shown cost nothing but their place in the ring. One view serves every agent, so memory is
+the buffer's (``maxlen`` lines per agent) however often the selection changes.
+Search (``/``) highlights matches in the shown agent's lines and jumps between them.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.highlighter import Highlighter
@@ -20,18 +23,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.timer import Timer
-from textual.widgets import Input, Log
+from textual.widgets import Input
 
 from engine.state import AgentView
 from tui.text import SIM_BADGE
+from tui.widgets.line_view import NO_LINES, LineView
 from tui.widgets.run_header import TextLine
 
 DEFAULT_MAX_LINES = 5000
-"""Lines kept per agent in the buffer, and shown at most in the log widget."""
-FLUSH_S = 0.05
-"""Lines of the shown agent are written to the log widget at most this often: each write
-redraws the log, so a flood costs one redraw per interval instead of one per message."""
+"""Lines kept per agent in the buffer (and so shown at most in the log)."""
+
+
+class AgentLines:
+    """One agent's recent lines (at most ``maxlen``, oldest first) and how many ever arrived."""
+
+    __slots__ = ("arrived", "lines")
+
+    def __init__(self, maxlen: int) -> None:
+        self.lines: deque[str] = deque(maxlen=maxlen)
+        self.arrived = 0
+        """Lines ever added, including those that fell off the front."""
 
 
 class AgentLineBuffer:
@@ -41,21 +52,32 @@ class AgentLineBuffer:
         if maxlen < 1:
             raise ValueError(f"maxlen must be at least 1, got {maxlen}")
         self.maxlen = maxlen
-        self._lines: dict[str, deque[str]] = {}
+        self._agents: dict[str, AgentLines] = {}
 
-    def extend(self, agent_id: str, lines: Iterable[str]) -> None:
+    def extend(self, agent_id: str, lines: Sequence[str]) -> None:
         """Append lines of ``agent_id``; the oldest fall off past ``maxlen``."""
-        buffer = self._lines.get(agent_id)
-        if buffer is None:
-            buffer = self._lines[agent_id] = deque(maxlen=self.maxlen)
-        buffer.extend(lines)
+        # Called once per output event of a flood: kept to a lookup and two updates.
+        ring = self._agents.get(agent_id)
+        if ring is None:
+            ring = self._agents[agent_id] = AgentLines(self.maxlen)
+        ring.lines.extend(lines)
+        ring.arrived += len(lines)
+
+    def ring(self, agent_id: str) -> AgentLines:
+        """The live lines of ``agent_id`` (created empty if it has none yet, so that a view
+        of an agent that has not spoken yet sees its first lines)."""
+        ring = self._agents.get(agent_id)
+        if ring is None:
+            ring = self._agents[agent_id] = AgentLines(self.maxlen)
+        return ring
 
     def lines(self, agent_id: str) -> list[str]:
         """A copy of the lines kept for ``agent_id`` (empty if none)."""
-        return list(self._lines.get(agent_id, ()))
+        ring = self._agents.get(agent_id)
+        return list(ring.lines) if ring is not None else []
 
     def __contains__(self, agent_id: object) -> bool:
-        return agent_id in self._lines
+        return agent_id in self._agents
 
 
 def agent_title(agent: AgentView | None, task_id: str | None) -> Text:
@@ -102,10 +124,12 @@ class SearchHighlighter(Highlighter):
 
 
 class AgentLog(Vertical):
-    """A title line, a bounded :class:`~textual.widgets.Log` for one agent, and a search box.
+    """A title line, a :class:`~tui.widgets.line_view.LineView` of one agent's lines, and
+    a search box.
 
     ``/`` opens the search box; enter highlights every match and jumps to the latest one;
     ``n``/``N`` jump to the next/previous match; escape closes the box and clears the marks.
+    The marks stay on when another agent is shown, so a term can be followed across agents.
     """
 
     DEFAULT_CSS = """
@@ -119,7 +143,7 @@ class AgentLog(Vertical):
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
-    AgentLog > Log {
+    AgentLog > LineView {
         height: 1fr;
         padding: 0 1;
         overflow: auto auto;
@@ -144,25 +168,18 @@ class AgentLog(Vertical):
     """What the log highlights ("" for nothing)."""
 
     def __init__(
-        self,
-        *,
-        max_lines: int = DEFAULT_MAX_LINES,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
+        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._agent_id: str | None = None
         self._title = TextLine(agent_title(None, None), classes="agent-log--title")
-        self._log = Log(max_lines=max_lines, auto_scroll=True)
+        self._view = LineView()
         self._search = Input(placeholder="search this log (enter: find, esc: close)")
         self._match = -1
-        self._pending: list[str] = []
-        self._flush_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield self._title
-        yield self._log
+        yield self._view
         yield self._search
 
     @property
@@ -172,49 +189,47 @@ class AgentLog(Vertical):
 
     @property
     def lines(self) -> Sequence[str]:
-        """The lines the log currently holds (lines waiting for the next redraw included)."""
+        """The shown agent's lines, up to the newest (not a copy)."""
         self.flush()
-        return self._log.lines
+        return self._view.lines
+
+    @property
+    def unseen(self) -> int:
+        """Lines the shown agent wrote since they were last drawn (:meth:`flush`)."""
+        return self._view.unseen
 
     @property
     def current_match(self) -> int:
         """The line the last jump landed on (-1: none)."""
         return self._match
 
-    def show(self, agent: AgentView | None, task_id: str | None, lines: Iterable[str]) -> None:
-        """Switch to ``agent`` (of ``task_id``) and fill the log with ``lines``."""
-        self._agent_id = agent.agent_id if agent is not None else None
+    def show(self, agent: AgentView | None, task_id: str | None, lines: AgentLines | None) -> None:
+        """Show ``agent`` (of ``task_id``) and its ``lines`` as they grow.
+
+        Showing the agent already shown only redraws the title and its new lines.
+        """
         self.set_title(agent, task_id)
         self.set_class(agent is not None and agent.simulated, "-sim")
-        self._pending.clear()
-        self._log.clear()
-        self._log.write_lines(lines)
+        source = lines if lines is not None else NO_LINES
+        agent_id = agent.agent_id if agent is not None else None
+        if agent_id == self._agent_id and source is self._view.source:
+            self.flush()
+            return
+        self._agent_id = agent_id
+        self._view.show(source)
         self._match = -1
 
     def set_title(self, agent: AgentView | None, task_id: str | None) -> None:
         """Redraw the title line (e.g. when the agent finished)."""
         self._title.show_text(agent_title(agent, task_id))
 
-    def append(self, agent_id: str, lines: Iterable[str]) -> None:
-        """Add ``lines`` if ``agent_id`` is the agent shown; ignore them otherwise.
-
-        They reach the screen with the next flush (within :data:`FLUSH_S`).
-        """
-        if agent_id != self._agent_id:
-            return
-        self._pending.extend(lines)
-        if self._pending and self._flush_timer is None and self.is_mounted:
-            self._flush_timer = self.set_timer(FLUSH_S, self._timed_flush)
-
     def flush(self) -> None:
-        """Write the lines waiting for the next redraw now."""
-        if self._pending:
-            lines, self._pending = self._pending, []
-            self._log.write_lines(lines)
+        """Draw the shown agent's new lines.
 
-    def _timed_flush(self) -> None:
-        self._flush_timer = None
-        self.flush()
+        Each draw redraws the log, so the owner calls this at a pace of its own (the run
+        screen does it with its other panels), not once per line.
+        """
+        self._view.catch_up()
 
     def action_search(self) -> None:
         """Open the search box."""
@@ -226,15 +241,14 @@ class AgentLog(Vertical):
         self.search_term = event.value.strip()
         self._match = len(self.lines)
         self.action_previous_match()
-        self._log.focus()
+        self._view.focus()
 
     def watch_search_term(self, term: str) -> None:
-        self._log.highlight = bool(term)
-        self._log.highlighter = SearchHighlighter(term)
-        self._log.refresh_lines(0, len(self._log.lines))
+        self._view.highlighter = SearchHighlighter(term) if term else None
+        self._view.refresh()
 
     def matching_lines(self) -> list[int]:
-        """Indexes of the lines that contain the search term."""
+        """Indexes of the shown lines that contain the search term."""
         term = self.search_term.lower()
         if not term:
             return []
@@ -260,14 +274,14 @@ class AgentLog(Vertical):
         else:
             before = [i for i in found if i < self._match]
             self._match = before[-1] if before else found[-1]
-        self._log.auto_scroll = False
-        self._log.scroll_to(y=max(0, self._match - self._log.size.height // 2), animate=False)
+        self._view.auto_scroll = False
+        self._view.scroll_to(y=max(0, self._match - self._view.size.height // 2), animate=False)
 
     def action_clear_search(self) -> None:
         """Close the search box, drop the marks and follow new lines again."""
         self.remove_class("-searching")
         self.search_term = ""
         self._match = -1
-        self._log.auto_scroll = True
-        self._log.scroll_end(animate=False)
-        self._log.focus()
+        self._view.auto_scroll = True
+        self._view.scroll_end(animate=False)
+        self._view.focus()

@@ -90,10 +90,12 @@ def budget_text(state: RunState) -> Text:
 
 
 class TextLine(Static):
-    """A Static that redraws only when its text really changed.
+    """A Static that redraws only when its text really changed, and lays out only if needed.
 
     ``Static.update`` re-lays the screen out; the run screen redraws its panels many
-    times a second during a flood, mostly with the same text, so unchanged text is skipped.
+    times a second during a flood, mostly with the same text, so unchanged text is skipped,
+    and a line whose size the text cannot change (a fixed height, a width not ``auto``)
+    is redrawn without a layout.
     """
 
     _shown: Text | str | None = None
@@ -102,7 +104,12 @@ class TextLine(Static):
         """Show ``text`` unless it is what is shown already."""
         if text != self._shown:
             self._shown = text
-            self.update(text)
+            self.update(text, layout=not self._fixed_size)
+
+    @property
+    def _fixed_size(self) -> bool:
+        height, width = self.styles.height, self.styles.width
+        return height is not None and height.is_cells and (width is None or not width.is_auto)
 
 
 class RunHeader(TextLine):
