@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import sample_run
-from textual.pilot import Pilot
+from pilot_helpers import caught_up
 from textual.widgets import Log
 
 from engine.bus import EventBus
@@ -17,24 +15,12 @@ from tui.widgets.agent_table import AgentTable
 from tui.widgets.line_view import LineView
 
 SIZE = (120, 40)
-SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts up; busy CI
 NEXT, PREVIOUS = "right_square_bracket", "left_square_bracket"
 
 T1 = sample_run.engineer_id("t1", 1)
 T2_FIRST = sample_run.engineer_id("t2", 1)
 T2_SECOND = sample_run.engineer_id("t2", 2)
 T3 = sample_run.engineer_id("t3", 1)
-
-
-async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:
-    """Wait until the app folded everything the bus emitted, then let the screen settle."""
-    for _ in range(500):
-        if app.state.last_seq >= bus.state.last_seq:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError(f"app stuck at seq {app.state.last_seq} of {bus.state.last_seq}")
-    await pilot.pause(SETTLE_S)
 
 
 def agent_log(app: ShopfloorApp) -> AgentLog:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 import sample_run
+from pilot_helpers import caught_up
 from textual.message import Message
-from textual.pilot import Pilot
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, LLMCallFinished, Outcome, TaskState, TaskStateChanged
@@ -19,18 +19,6 @@ from tui.widgets.dag_view import DagView
 from tui.widgets.run_header import BudgetStrip, RunHeader
 
 SIZE = (120, 40)
-SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts up; busy CI
-
-
-async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:
-    """Wait until the app folded everything the bus emitted, then let the screen settle."""
-    for _ in range(500):
-        if app.state.last_seq >= bus.state.last_seq:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError(f"app stuck at seq {app.state.last_seq} of {bus.state.last_seq}")
-    await pilot.pause(SETTLE_S)
 
 
 def states(app: ShopfloorApp) -> dict[str, str]:

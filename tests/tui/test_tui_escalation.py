@@ -7,6 +7,7 @@ import getpass
 from collections.abc import Callable
 
 import sample_run
+from pilot_helpers import caught_up
 from textual.pilot import Pilot
 
 from engine.bus import EventBus
@@ -16,15 +17,6 @@ from tui.screens.escalation import EscalationScreen, broker_decider, decided_by_
 from tui.widgets.pipeline_strip import EscalationBanner
 
 SIZE = (120, 40)
-SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts up; busy CI
-
-
-async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:
-    for _ in range(500):
-        if app.state.last_seq >= bus.state.last_seq:
-            break
-        await asyncio.sleep(0.01)
-    await pilot.pause(SETTLE_S)
 
 
 async def until(condition: Callable[[], bool], pilot: Pilot[None]) -> None:

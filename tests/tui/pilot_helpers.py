@@ -1,0 +1,23 @@
+"""What the Pilot tests share: waiting until the app has caught up with the bus."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.pilot import Pilot
+
+from engine.bus import EventBus
+from tui.app import ShopfloorApp
+
+SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts up; busy CI
+
+
+async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:
+    """Wait until the app folded everything the bus emitted, then let the screen settle."""
+    for _ in range(500):
+        if app.state.last_seq >= bus.state.last_seq:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError(f"app stuck at seq {app.state.last_seq} of {bus.state.last_seq}")
+    await pilot.pause(SETTLE_S)
