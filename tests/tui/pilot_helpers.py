@@ -13,11 +13,15 @@ SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts
 
 
 async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> None:
-    """Wait until the app folded everything the bus emitted, then let the screen settle."""
-    for _ in range(500):
-        if app.state.last_seq >= bus.state.last_seq:
+    """Wait until the app folded everything the bus emitted and its panels were redrawn for
+    it (a busy machine delays the throttled redraw), then let the screen settle."""
+    for _ in range(1000):
+        if app.state.last_seq >= bus.state.last_seq and app.main.synced_seq >= bus.state.last_seq:
             break
         await asyncio.sleep(0.01)
     else:
-        raise AssertionError(f"app stuck at seq {app.state.last_seq} of {bus.state.last_seq}")
+        raise AssertionError(
+            f"app stuck at seq {app.state.last_seq}, panels at {app.main.synced_seq}, "
+            f"of {bus.state.last_seq}"
+        )
     await pilot.pause(SETTLE_S)

@@ -107,6 +107,8 @@ class RunScreen(Screen[None]):
         self._sent: set[str] = set()
         self._sync_pending = False
         self._last_sync = 0.0
+        self.synced_seq = 0
+        """The last event (sequence number) every panel has been redrawn for."""
         self._announced = False
         self._follow_task = True
         self._header = RunHeader(id="run-header")
@@ -165,6 +167,8 @@ class RunScreen(Screen[None]):
         # Output of agents not shown changes nothing on screen until one of them is shown.
         if self._log.unseen or any(not isinstance(e, AgentOutput) for e in message.events):
             self._schedule_sync()
+        elif not self._sync_pending:
+            self.synced_seq = self.model.state.last_seq  # the screen is current for these
 
     def on_event_stream_ended(self, message: EventStreamEnded) -> None:
         if message.error:
@@ -209,6 +213,7 @@ class RunScreen(Screen[None]):
         elif self.selected_agent is None and state.agents:
             self.selected_agent = next(iter(state.agents))
         self._show_log()
+        self.synced_seq = state.last_seq
         if state.outcome is not Outcome.RUNNING and not self._announced:
             self._announced = True
             self.post_message(self.RunEnded(self, state.outcome))
