@@ -6,7 +6,7 @@ so the log ends like a crash's and ``shopfloor resume`` goes on from it. The cal
 drains the bus to storage and flushes traces. A second signal does not wait for any of that:
 the process exits with 128 + the signal's number and the next ``resume`` cleans up after it.
 
-SIGTERM is what ``systemctl stop``, ``tmux kill-session`` and ``docker stop`` send, so it is
+SIGTERM is what ``systemctl stop`` and ``docker stop`` send, so it is
 handled like a first Ctrl-C. After the run's task ended, :class:`ShutdownSignals` keeps the
 same promise for the closing steps: a signal there cuts the metrics linger short instead of
 killing the process before its last events and spans are written.
