@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.events import EventBase, event_to_json
 from storage.errors import StorageError
+from storage.schema import as_utc
 from storage.schema import events as events_table
 
 COLUMNS = ("run_id", "seq", "ts", "type", "body")
@@ -51,21 +52,13 @@ def _sql(dialect: Dialect) -> str:
     return sql
 
 
-def _utc(ts: datetime) -> datetime:
-    if ts.tzinfo is UTC:
-        return ts
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise StorageError(f"refusing to store a naive datetime: {ts.isoformat()}")
-    return ts.astimezone(UTC)
-
-
 def sqlite_ts(ts: datetime) -> str:
     """``ts`` as SQLite's DateTime stores it: naive UTC, always with microseconds."""
-    return _utc(ts).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return as_utc(ts).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _timestamp_for(dialect: Dialect) -> Callable[[datetime], Any]:
-    return sqlite_ts if dialect.name == "sqlite" else _utc
+    return sqlite_ts if dialect.name == "sqlite" else as_utc
 
 
 def event_rows(
@@ -81,10 +74,13 @@ def event_rows(
         bodies = [event_to_json(ev) for ev in events]
     elif len(bodies) != len(events):
         raise StorageError(f"{len(events)} events but {len(bodies)} bodies")
-    return [
-        (ev.run_id, ev.seq, ts(ev.ts), getattr(ev, "type", type(ev).__name__), body)
-        for ev, body in zip(events, bodies, strict=True)
-    ]
+    try:
+        return [
+            (ev.run_id, ev.seq, ts(ev.ts), getattr(ev, "type", type(ev).__name__), body)
+            for ev, body in zip(events, bodies, strict=True)
+        ]
+    except ValueError as exc:  # a naive timestamp
+        raise StorageError(str(exc)) from exc
 
 
 async def insert_events(
