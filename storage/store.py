@@ -43,6 +43,16 @@ __all__ = ["RunRecord", "SqlEventStore"]
 _AMBIGUOUS_SHOWN = 5
 
 
+def _is_duplicate(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a unique-key violation (SQLite's error name, PostgreSQL's 23505)."""
+    driver = exc.orig
+    return (
+        getattr(driver, "sqlite_errorname", None)
+        in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+        or getattr(driver, "sqlstate", None) == "23505"
+    )
+
+
 class SqlEventStore:
     """Append-only event log plus its projections and the decisions inbox, on one database.
 
@@ -118,9 +128,8 @@ class SqlEventStore:
                 await project(conn, events)
                 await notify(conn, EVENTS_CHANNEL, {ev.run_id for ev in events})
         except IntegrityError as exc:
-            reason = one_line(exc)
-            if "unique" not in reason.lower() and "duplicate" not in reason.lower():
-                raise StorageError(f"cannot write events: {reason}") from exc  # a CHECK, a trigger
+            if not _is_duplicate(exc):  # a CHECK constraint, a trigger: the database's words
+                raise StorageError(f"cannot write events: {one_line(exc)}") from exc
             first, last = events[0], events[-1]
             raise StorageError(
                 f"refused a batch of {len(events)} events ({first.run_id} #{first.seq}..."
