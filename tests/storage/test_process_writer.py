@@ -98,11 +98,16 @@ async def test_an_in_memory_database_keeps_the_writer_in_process() -> None:
 
 
 def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
-    """A run SIGKILLed mid-write leaves no writer behind to commit after ``resume`` started."""
+    """A run SIGKILLed mid-write leaves no writer behind to commit after ``resume`` started.
+
+    The end of its input would stop the child too, so the parent first hands the write end
+    of the child's stdin to a sleeping grandchild: the input never ends, and only the
+    parent-death signal can stop the writer.
+    """
     url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
     parent = textwrap.dedent(
         f"""
-        import asyncio, sys
+        import asyncio, subprocess
         from engine.bus import EventBus
         from storage.process_writer import ProcessStorageWriter
         from storage.store import SqlEventStore
@@ -111,7 +116,9 @@ def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
             bus = EventBus("r-orphan")
             await (await SqlEventStore.open({url!r})).close()
             writer = await ProcessStorageWriter.start({url!r}, bus.subscribe("s"))
-            print(writer.process.pid, flush=True)
+            fd = writer.process.stdin.transport.get_extra_info("pipe").fileno()
+            holder = subprocess.Popen(["sleep", "600"], pass_fds=(fd,))
+            print(writer.process.pid, holder.pid, flush=True)
             await asyncio.sleep(600)
 
         asyncio.run(main())
@@ -121,13 +128,17 @@ def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
         [sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, cwd=tmp_path
     )
     assert proc.stdout is not None
-    child = int(proc.stdout.readline())
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(child):
-        time.sleep(0.02)
-    assert not _alive(child)
+    child, holder = (int(pid) for pid in proc.stdout.readline().split())
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.02)
+        assert not _alive(child)
+        assert _alive(holder)  # the input stayed open: the parent's death stopped the writer
+    finally:
+        os.kill(holder, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
