@@ -10,10 +10,11 @@ slow subscriber never blocks the engine. ``drain()`` waits until all of them cau
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from engine.events import EventBase, utcnow
+from engine.events import EventBase, stamped, utcnow
 from engine.state import RunState
 
 E = TypeVar("E", bound=EventBase)
@@ -26,12 +27,18 @@ class DurabilityLost(RuntimeError):
 
 
 class Subscription:
-    """One subscriber's view of the bus: an async iterator over events, in order."""
+    """One subscriber's view of the bus: an async iterator over events, in order.
+
+    A deque and at most one waiting reader rather than an ``asyncio.Queue``: ``_put`` runs for
+    every event and every subscriber on the engine's loop, and the queue's own bookkeeping
+    (its unfinished-task count, its getter list) cost more than the rest of the delivery.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.durable = False
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._items: deque[object] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._pending = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -40,9 +47,13 @@ class Subscription:
     def _put(self, item: object) -> None:
         if self.closed:
             return
+        if not self._pending:
+            self._idle.clear()
         self._pending += 1
-        self._idle.clear()
-        self._queue.put_nowait(item)
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def task_done(self, count: int = 1) -> None:
         """Mark ``count`` delivered events as fully handled (for :meth:`EventBus.drain`)."""
@@ -57,23 +68,25 @@ class Subscription:
         Returns None once the bus closed and everything was delivered. The caller calls
         :meth:`task_done` with the batch's length once it handled the batch.
         """
-        first = await self._queue.get()
-        if first is _CLOSED:
-            self.task_done()
-            return None
-        batch = [first]
-        closed = False
-        while len(batch) < limit and not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is _CLOSED:
-                closed = True
-                self.task_done()
-                break
-            batch.append(item)
-        if closed:
-            self._queue.put_nowait(_CLOSED)
-            self._pending += 1
-        return batch  # type: ignore[return-value]
+        items = self._items
+        while not items:
+            if self._waiter is not None:
+                raise RuntimeError(f"subscription {self.name!r} already has a reader")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        batch: list[EventBase] = []
+        while items and len(batch) < limit:
+            if items[0] is _CLOSED:
+                if not batch:
+                    items.popleft()
+                    self.task_done()
+                    return None
+                break  # the end stays queued: the next call returns None
+            batch.append(items.popleft())  # type: ignore[arg-type]
+        return batch
 
     async def __aiter__(self) -> AsyncIterator[EventBase]:
         while True:
@@ -91,11 +104,12 @@ class Subscription:
         """Stop receiving (a subscriber that quits early, e.g. the TUI): queued events are
         dropped, later ones are not delivered, and :meth:`EventBus.drain` stops waiting."""
         self.closed = True
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(_CLOSED)
+        self._items.clear()
+        self._items.append(_CLOSED)
         self._pending = 0
         self._idle.set()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 class EventBus:
@@ -129,13 +143,13 @@ class EventBus:
         if self.closed:
             raise RuntimeError("event bus is closed")
         self._seq += 1
-        stamped = event.model_copy(update={"run_id": self.run_id, "seq": self._seq, "ts": utcnow()})
-        self.state.apply(stamped)
+        stamped_event = stamped(event, self.run_id, self._seq, utcnow())
+        self.state.apply(stamped_event)
         for listener in self._listeners:
-            listener(stamped)
+            listener(stamped_event)
         for sub in self._subs:
-            sub._put(stamped)
-        return stamped
+            sub._put(stamped_event)
+        return stamped_event
 
     async def durable(self) -> None:
         """Wait until every event emitted so far is committed by the durable subscribers.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -69,6 +69,37 @@ class EventBase(BaseModel):
     run_id: str = ""
     seq: int = 0
     ts: datetime = Field(default_factory=utcnow)
+
+
+E = TypeVar("E", bound=EventBase)
+
+
+_STAMPED_FIELDS = frozenset({"run_id", "seq", "ts"})
+_set = object.__setattr__
+
+
+def stamped(event: E, run_id: str, seq: int, ts: datetime) -> E:
+    """A copy of ``event`` with the bus's stamp: ``event.model_copy(update=...)`` for these
+    three fields, at half its cost.
+
+    The bus stamps every event, and ``model_copy`` goes through ``copy.copy`` three times
+    for the generality of models with extras and private attributes, which events do not
+    have (``extra="forbid"``, no private fields). The copy is built the way pydantic builds
+    one — a new instance with its own ``__dict__`` and fields-set — and a test checks it
+    equals ``model_copy``'s for every event type, so a pydantic release that lays instances
+    out differently fails there rather than here.
+    """
+    cls = type(event)
+    copy = cls.__new__(cls)
+    values = event.__dict__.copy()
+    values["run_id"] = run_id
+    values["seq"] = seq
+    values["ts"] = ts
+    _set(copy, "__dict__", values)
+    _set(copy, "__pydantic_fields_set__", event.__pydantic_fields_set__ | _STAMPED_FIELDS)
+    _set(copy, "__pydantic_extra__", None)
+    _set(copy, "__pydantic_private__", None)
+    return copy
 
 
 class RunStarted(EventBase):

@@ -182,12 +182,78 @@ class RunState:
     def apply(self, event: EventBase) -> RunState:
         """Apply one event; returns ``self`` so folds can chain."""
         self.last_seq = max(self.last_seq, event.seq)
+        # A match tries its cases in turn: the frequent events come first (agent output
+        # by far, then task states, model calls, gates and budgets).
         match event:
-            # Agent output is by far the most frequent event: matched first.
             case AgentOutput():
                 agent = self.agents.get(event.agent_id)
                 if agent is not None:
                     agent.last_line = event.text.splitlines()[-1] if event.text else ""
+            case TaskStateChanged():
+                task = self.tasks.get(event.task_id)
+                if task is not None:
+                    task.state = event.state
+                    task.attempts = max(task.attempts, event.attempt)
+                    task.reason = event.reason
+                    if event.state is TaskState.RUNNING:
+                        task.context = event.context
+            case LLMCallFinished():
+                self.input_tokens += event.input_tokens
+                self.output_tokens += event.output_tokens
+                self.cost_usd += event.cost_usd
+                agent = self.agents.get(event.agent_id)
+                if agent is not None:
+                    agent.calls += 1
+                    agent.input_tokens += event.input_tokens
+                    agent.output_tokens += event.output_tokens
+                    agent.cost_usd += event.cost_usd
+            case GateFinished():
+                if event.task_id is not None and event.task_id in self.tasks:
+                    self.tasks[event.task_id].gates.append(
+                        GateView(
+                            gate=event.gate,
+                            scope=event.scope,
+                            attempt=event.attempt,
+                            passed=event.passed,
+                            summary=event.summary,
+                            output_tail=event.output_tail,
+                            findings=list(event.findings),
+                        )
+                    )
+            case BudgetUpdated():
+                if event.scope == "run":
+                    self.budget = event
+                elif event.task_id in self.tasks:
+                    self.tasks[event.task_id].tokens = event.tokens
+                    self.tasks[event.task_id].cost_usd = event.cost_usd
+            case AgentStarted():
+                self.agents[event.agent_id] = AgentView(
+                    agent_id=event.agent_id,
+                    role=event.role,
+                    model=event.model,
+                    simulated=event.simulated,
+                    task_id=event.task_id,
+                    attempt=event.attempt,
+                )
+            case AgentFinished():
+                agent = self.agents.get(event.agent_id)
+                if agent is not None:
+                    agent.running = False
+                    agent.ok = event.ok
+            case MergeQueued():
+                pass
+            case Merged():
+                self.merged.append(event.task_id)
+                task = self.tasks.get(event.task_id)
+                if task is not None:
+                    task.merged_commit = event.commit
+            case TaskReviewed():
+                task = self.tasks.get(event.task_id)
+                if task is not None:
+                    verdict = "approved" if event.approved else "changes requested"
+                    task.reviews.append(
+                        f"attempt {event.attempt}: {verdict} ({event.score}) {event.notes}"
+                    )
             case RunStarted():
                 self.run_id = event.run_id
                 self.request = event.request
@@ -232,23 +298,10 @@ class RunState:
             case TwinDecided():
                 self.scores.twin_decision = event.decision
                 self.scores.twin_confidence = event.confidence
-            case TaskReviewed():
-                task = self.tasks.get(event.task_id)
-                if task is not None:
-                    verdict = "approved" if event.approved else "changes requested"
-                    task.reviews.append(
-                        f"attempt {event.attempt}: {verdict} ({event.score}) {event.notes}"
-                    )
             case CircuitBreakerTripped():
                 task = self.tasks.get(event.task_id)
                 if task is not None:
                     task.breaker = event.signature
-            case BudgetUpdated():
-                if event.scope == "run":
-                    self.budget = event
-                elif event.task_id in self.tasks:
-                    self.tasks[event.task_id].tokens = event.tokens
-                    self.tasks[event.task_id].cost_usd = event.cost_usd
             case QCScored():
                 self.scores.qc = event.score
                 self.scores.qc_threshold = event.threshold
@@ -258,58 +311,6 @@ class RunState:
                 self.scores.checklist = dict(event.checklist)
             case LearningRecorded():
                 self.learnings.append(event)
-            case TaskStateChanged():
-                task = self.tasks.get(event.task_id)
-                if task is not None:
-                    task.state = event.state
-                    task.attempts = max(task.attempts, event.attempt)
-                    task.reason = event.reason
-                    if event.state is TaskState.RUNNING:
-                        task.context = event.context
-            case AgentStarted():
-                self.agents[event.agent_id] = AgentView(
-                    agent_id=event.agent_id,
-                    role=event.role,
-                    model=event.model,
-                    simulated=event.simulated,
-                    task_id=event.task_id,
-                    attempt=event.attempt,
-                )
-            case AgentFinished():
-                agent = self.agents.get(event.agent_id)
-                if agent is not None:
-                    agent.running = False
-                    agent.ok = event.ok
-            case LLMCallFinished():
-                self.input_tokens += event.input_tokens
-                self.output_tokens += event.output_tokens
-                self.cost_usd += event.cost_usd
-                agent = self.agents.get(event.agent_id)
-                if agent is not None:
-                    agent.calls += 1
-                    agent.input_tokens += event.input_tokens
-                    agent.output_tokens += event.output_tokens
-                    agent.cost_usd += event.cost_usd
-            case GateFinished():
-                if event.task_id is not None and event.task_id in self.tasks:
-                    self.tasks[event.task_id].gates.append(
-                        GateView(
-                            gate=event.gate,
-                            scope=event.scope,
-                            attempt=event.attempt,
-                            passed=event.passed,
-                            summary=event.summary,
-                            output_tail=event.output_tail,
-                            findings=list(event.findings),
-                        )
-                    )
-            case MergeQueued():
-                pass
-            case Merged():
-                self.merged.append(event.task_id)
-                task = self.tasks.get(event.task_id)
-                if task is not None:
-                    task.merged_commit = event.commit
             case EscalationRaised():
                 self.escalations[event.escalation_id] = EscalationView(
                     escalation_id=event.escalation_id,

@@ -6,6 +6,9 @@ import json
 import typing
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from engine.blueprint import Blueprint, Task
 from engine.events import (
     AgentFinished,
@@ -43,6 +46,7 @@ from engine.events import (
     event_from_dict,
     event_from_json,
     event_to_json,
+    stamped,
 )
 from engine.state import RunState
 
@@ -437,3 +441,18 @@ def test_every_event_type_round_trips_through_json():
         assert event_from_json(text.encode()) == event
         assert event_from_dict(json.loads(text)) == event
         assert json.loads(text)["type"] == type(event).__name__
+
+
+def test_the_bus_stamp_equals_pydantic_model_copy_for_every_event_type():
+    when = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    for event in one_of_each():
+        ours = stamped(event, "run-7", 41, when)
+        theirs = event.model_copy(update={"run_id": "run-7", "seq": 41, "ts": when})
+        assert type(ours) is type(theirs)
+        assert ours == theirs
+        assert ours.model_fields_set == theirs.model_fields_set
+        assert event_to_json(ours) == event_to_json(theirs)
+        assert ours.__dict__ is not event.__dict__
+        assert (event.run_id, event.seq) != ("run-7", 41)  # the original is left as it was
+        with pytest.raises(ValidationError):
+            ours.seq = 1  # type: ignore[misc]  # still frozen
