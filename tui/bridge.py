@@ -13,9 +13,15 @@ are read by a feeder task into a queue, so both kinds are consumed in batches.
 Each batch becomes one :class:`~tui.messages.EventsArrived`, in order: a flood of agent
 output from fifty agents interleaved with state events costs one message per batch, not
 one per line (Textual's ``can_replace`` only merges neighbours, and interleaved agents are
-never neighbours). A subscription's batch is marked handled (``task_done``) once it is
-posted, so ``EventBus.drain`` never waits on the screen, and the subscription is closed if
-the app quits first, so ``EventBus.close`` never waits on it.
+never neighbours).
+
+The bridge keeps a window of :data:`IN_FLIGHT` batches the screen has not folded yet (the
+screen acknowledges each). Without it a flood queued hundreds of messages in the screen's
+queue, and a key press or a redraw waited behind all of them; with it the events wait in
+the source instead, and the next batch takes everything that came meanwhile. A
+subscription's batch is marked handled (``task_done``) once it is posted, and the
+subscription is closed if the app quits first, so ``EventBus.close`` never waits on a
+screen that is gone.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from engine.bus import Subscription
 from engine.events import EventBase, RunFinished
 from tui.messages import EventsArrived, EventStreamEnded
 
+IN_FLIGHT = 2
+"""Batches posted to the screen and not yet folded, at most: one folding, one waiting."""
 BRIDGE_GROUP = "event-bridge"
 """Worker group (and name) of the bridge; the worker is exclusive within it."""
 
@@ -91,20 +99,61 @@ class IteratorBatches:
             await self._feeder
 
 
-async def pump_events(source: EventSource, target: MessagePump, *, batch_limit: int = 512) -> int:
+class Window:
+    """At most ``size`` batches posted and not yet acknowledged (None: no limit)."""
+
+    def __init__(self, size: int | None) -> None:
+        if size is not None and size < 1:
+            raise ValueError(f"the window must hold at least one batch, got {size}")
+        self.size = size
+        self._open: deque[asyncio.Event] = deque()
+
+    def message(self, batch: list[EventBase]) -> EventsArrived:
+        """The message for ``batch``, counted in the window."""
+        if self.size is None:
+            return EventsArrived(batch)
+        handled = asyncio.Event()
+        self._open.append(handled)
+        return EventsArrived(batch, handled)
+
+    async def room(self) -> None:
+        """Wait until one more batch fits."""
+        if self.size is None:
+            return
+        while self._open and self._open[0].is_set():
+            self._open.popleft()
+        while len(self._open) >= self.size:
+            await self._open[0].wait()
+            self._open.popleft()
+
+
+async def pump_events(
+    source: EventSource,
+    target: MessagePump,
+    *,
+    batch_limit: int = 512,
+    in_flight: int | None = None,
+) -> int:
     """Post every event of ``source`` to ``target`` until the source ends.
 
     Returns the number of events delivered; posts :class:`EventStreamEnded` at the end. If
     the pump stops early (the app quit, so its workers were cancelled), a subscription is
     closed so that the bus's ``drain``/``close`` do not wait for a reader that is gone.
+    With ``in_flight``, at most that many batches are posted and not yet acknowledged by
+    ``target`` (:meth:`EventsArrived.acknowledge`); without, posting never waits.
     """
+    window = Window(in_flight)
     if isinstance(source, Subscription):
-        return await _pump_subscription(source, target, batch_limit)
+        return await _pump_subscription(source, target, batch_limit, window)
     batches = IteratorBatches(source)
     delivered = 0
     try:
-        while (batch := await batches.get_batch(batch_limit)) is not None:
-            target.post_message(EventsArrived(batch))
+        while True:
+            await window.room()
+            batch = await batches.get_batch(batch_limit)
+            if batch is None:
+                break
+            target.post_message(window.message(batch))
             delivered += len(batch)
             await asyncio.sleep(0)
         target.post_message(EventStreamEnded(delivered, error=_describe(batches.error)))
@@ -117,18 +166,21 @@ def _describe(error: BaseException | None) -> str:
     return "" if error is None else f"{type(error).__name__}: {error}"
 
 
-async def _pump_subscription(subscription: Subscription, target: MessagePump, limit: int) -> int:
+async def _pump_subscription(
+    subscription: Subscription, target: MessagePump, limit: int, window: Window
+) -> int:
     delivered = 0
     ended = False
     try:
         while True:
+            await window.room()
             batch = await subscription.get_batch(limit)
             if batch is None:
                 ended = True
                 target.post_message(EventStreamEnded(delivered))
                 return delivered
             try:
-                target.post_message(EventsArrived(batch))
+                target.post_message(window.message(batch))
             finally:
                 subscription.task_done(len(batch))
             delivered += len(batch)
@@ -144,12 +196,13 @@ def start_bridge(
 ) -> Worker[int]:
     """Start the bridge as ``owner``'s one exclusive worker of its group.
 
-    Messages go to ``target`` (default: ``owner``). The worker lives as long as ``owner``
-    (the app, or the screen that follows a run).
+    Messages go to ``target`` (default: ``owner``), which acknowledges each batch it folded
+    (the run screen does): at most :data:`IN_FLIGHT` wait unfolded. The worker lives as long
+    as ``owner`` (the app, or the screen that follows a run).
     """
     name = source.name if isinstance(source, Subscription) else type(source).__name__
     return owner.run_worker(
-        pump_events(source, target or owner),
+        pump_events(source, target or owner, in_flight=IN_FLIGHT),
         name=BRIDGE_GROUP,
         group=BRIDGE_GROUP,
         description=f"event bridge reading {name!r}",

@@ -2,9 +2,10 @@
 
 These are the only way engine events reach the TUI: the bridge (:mod:`tui.bridge`) turns each
 batch of events into one :class:`EventsArrived` for the run screen, which folds it into its
-own :class:`~engine.state.RunState`. They are small dataclasses. ``EventsArrived`` coalesces
-through ``can_replace``: when the screen falls behind, queued batches merge into one before
-dispatch, so a burst of agent output costs one fold and one log write instead of hundreds.
+own :class:`~engine.state.RunState`. They are small dataclasses. The bridge keeps at most
+two batches unfolded (the screen acknowledges each), so a flood waits in the source and
+arrives as bigger batches rather than as a long queue in front of the keyboard and the
+redraws; should two still queue up, ``EventsArrived`` coalesces through ``can_replace``.
 
 :class:`Decision` is not a message: it is what the escalation modal returns and what the
 app hands to its ``on_decision`` callable (the engine's broker in process, storage when
@@ -13,7 +14,8 @@ attached).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from textual.message import Message
 
@@ -35,6 +37,13 @@ class EventsArrived(Message):
     """A batch of events of one run (state changes and agent output), in order."""
 
     events: list[EventBase]
+    handled: asyncio.Event | None = field(default=None, compare=False, repr=False)
+    """Set by :meth:`acknowledge` once the screen folded the batch (the bridge's window)."""
+
+    def acknowledge(self) -> None:
+        """Tell the bridge this batch is folded: it may post another."""
+        if self.handled is not None:
+            self.handled.set()
 
     def can_replace(self, message: Message) -> bool:
         # Textual asks the *earlier* message whether the next queued one supersedes it and,
@@ -42,6 +51,7 @@ class EventsArrived(Message):
         # moved to the front of the later message before saying yes.
         if isinstance(message, EventsArrived):
             message.events[:0] = self.events
+            self.acknowledge()  # its events now travel in the later message
             return True
         return False
 

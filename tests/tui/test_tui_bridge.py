@@ -109,3 +109,38 @@ async def test_a_stopped_pump_does_not_hold_up_the_bus() -> None:
     await asyncio.gather(pump, return_exceptions=True)
     sample_run.build(bus)  # nobody reads these any more
     await asyncio.wait_for(bus.close(), timeout=2)
+
+
+async def test_the_window_holds_batches_back_until_the_screen_folded_one() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    target = Collector()
+    sub = bus.subscribe("tui")
+    pump = asyncio.create_task(pump_events(sub, target, in_flight=1))  # type: ignore[arg-type]
+    sample_run.start(bus)
+    await asyncio.sleep(0.01)
+    first = target.messages[0]
+    assert isinstance(first, EventsArrived)
+    sample_run.build(bus)  # arrives while the screen still folds the first batch
+    await asyncio.sleep(0.01)
+    assert target.messages == [first]  # nothing more posted: the window is full
+
+    first.acknowledge()
+    await asyncio.sleep(0.01)
+    assert len(target.messages) == 2  # everything that came meanwhile, in one batch
+    second = target.messages[1]
+    assert isinstance(second, EventsArrived)
+    assert second.events[-1].seq == bus.state.last_seq
+
+    second.acknowledge()
+    await asyncio.wait_for(bus.close(), timeout=2)
+    assert await asyncio.wait_for(pump, timeout=2) == bus.state.last_seq
+    assert target.seqs() == list(range(1, bus.state.last_seq + 1))
+
+
+async def test_batches_merged_in_the_queue_free_their_place_in_the_window() -> None:
+    earlier = EventsArrived([StageChanged(stage=Stage.BUILD, seq=1)], asyncio.Event())
+    later = EventsArrived([StageChanged(stage=Stage.VERIFY, seq=2)], asyncio.Event())
+    assert earlier.handled is not None and later.handled is not None
+    assert earlier.can_replace(later)
+    assert earlier.handled.is_set()  # its events travel in the later message now
+    assert not later.handled.is_set()

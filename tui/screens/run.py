@@ -163,7 +163,10 @@ class RunScreen(Screen[None]):
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         message.stop()
-        self.model.apply(message.events)
+        try:
+            self.model.apply(message.events)
+        finally:
+            message.acknowledge()  # the bridge may post the next batch
         # Output of agents not shown changes nothing on screen until one of them is shown.
         if self._log.unseen or any(not isinstance(e, AgentOutput) for e in message.events):
             self._schedule_sync()
