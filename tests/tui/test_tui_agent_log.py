@@ -187,3 +187,34 @@ async def test_a_replayed_log_follows_the_steps() -> None:
         await pilot.press("h")
         assert replay.query_one(AgentLog).agent_id == T1
         assert on_screen(app) == []
+
+
+async def test_a_growing_log_follows_its_end_and_scrollbar_without_laying_the_screen_out() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, ["first"], passes=True)
+        # More lines than the view is high: its scrollbar appears, which needs a layout.
+        bus.emit(AgentOutput(agent_id=T1, text="\n".join(f"line {i}" for i in range(40))))
+        await caught_up(app, bus, pilot)
+        view = agent_log(app).query_one(LineView)
+        assert view.show_vertical_scrollbar
+        screen = app.screen
+        layouts = 0
+        relayout = screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            nonlocal layouts
+            layouts += 1
+            relayout(*args, **kwargs)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        for n in range(3):
+            bus.emit(AgentOutput(agent_id=T1, text="\n".join(f"line {n}.{i}" for i in range(40))))
+            await caught_up(app, bus, pilot)
+            assert view.virtual_size.height == 1 + 40 * (n + 2)
+            assert view.vertical_scrollbar.window_virtual_size == view.virtual_size.height
+            assert view.is_vertical_scroll_end
+            assert on_screen(app)[-1] == f"line {n}.39"
+        assert layouts == 0

@@ -120,7 +120,7 @@ class LineView(ScrollView, can_focus=True):
         self._source = source
         self._seen = source.arrived
         self._width = max(map(line_cells, source.lines), default=0)
-        self.virtual_size = Size(self._width, len(source.lines))
+        self._set_virtual_size(Size(self._width, len(source.lines)))
         self.scroll_end(animate=False, immediate=True)
         self.refresh()
 
@@ -134,12 +134,28 @@ class LineView(ScrollView, can_focus=True):
         newest = islice(reversed(lines), min(unseen, len(lines)))
         self._width = max(self._width, max(map(line_cells, newest), default=0))
         follow = self.is_vertical_scroll_end and not self.is_vertical_scrollbar_grabbed
-        self.virtual_size = Size(self._width, len(lines))
+        self._set_virtual_size(Size(self._width, len(lines)))
         if self.auto_scroll and follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         # Lines moved up even if the size did not change (a full ring drops its oldest).
         self.refresh()
         return True
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Resize the scrollable area without laying the whole screen out again.
+
+        ``virtual_size`` is a reactive with ``layout=True``: assigning it lays out every
+        widget of the screen (14 ms of a slow machine's 50 ms budget for a key press), and
+        a growing log changes it on every redraw. The view's own size does not depend on
+        its content, so only the scrollbars need to know. They are updated here the way
+        Textual's size update does it (``_scroll_update``, Textual is pinned); if one of them
+        appears or disappears, its own reactive asks for the layout that then is needed.
+        """
+        if size == self.virtual_size:
+            return
+        self.set_reactive(LineView.virtual_size, size)
+        if self.is_mounted:
+            self._scroll_update(size)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # Every line has the same base style, and computing it walks up the DOM: once per
