@@ -6,8 +6,9 @@ so the log ends like a crash's and ``shopfloor resume`` goes on from it. The cal
 drains the bus to storage and flushes traces. A second signal does not wait for any of that:
 the process exits with 128 + the signal's number and the next ``resume`` cleans up after it.
 
-SIGTERM is what ``systemctl stop`` and ``docker stop`` send, so it is
-handled like a first Ctrl-C. After the run's task ended, :class:`ShutdownSignals` keeps the
+SIGTERM is what ``systemctl stop`` and ``docker stop`` send, and SIGHUP what a run gets
+when its terminal goes away (an SSH session that dropped outside tmux, ``tmux
+kill-session``), so both are handled like a first Ctrl-C. After the run's task ended, :class:`ShutdownSignals` keeps the
 same promise for the closing steps: a signal there cuts the metrics linger short instead of
 killing the process before its last events and spans are written.
 """
@@ -26,14 +27,16 @@ T = TypeVar("T")
 EXIT_INTERRUPTED = 130
 """The exit code of a run stopped by a signal (the shell's code for Ctrl-C)."""
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C; ``systemctl stop`` and ``docker stop``; a terminal hanging up (an SSH session that
+dropped, ``tmux kill-session``)."""
 
 
 @contextlib.contextmanager
 def _handlers(
     loop: asyncio.AbstractEventLoop, handler: Callable[[signal.Signals], None]
 ) -> Iterator[None]:
-    """Route SIGINT and SIGTERM to ``handler`` on ``loop`` (nothing where a loop cannot)."""
+    """Route :data:`STOP_SIGNALS` to ``handler`` on ``loop`` (nothing where a loop cannot)."""
     installed: list[signal.Signals] = []
     for signum in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -51,7 +54,7 @@ async def run_interruptible(
     *,
     hard_exit: Callable[[int], object] = os._exit,
 ) -> T | None:
-    """Run ``run()``; returns its result, or None when a first SIGINT/SIGTERM stopped it."""
+    """Run ``run()``; returns its result, or None when a first stop signal stopped it."""
     loop = asyncio.get_running_loop()
     task: asyncio.Future[T] = asyncio.ensure_future(run())
     signals = 0

@@ -19,8 +19,8 @@ The protocol is lines of UTF-8 on the child's stdin and stdout:
 - child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events, and
   ``error <one line>`` then exit status 1 when a batch cannot be stored.
 
-The child ignores SIGINT and SIGTERM (a terminal's Ctrl-C and ``systemctl stop`` reach the
-whole process group; the parent decides when writing ends) and dies with its parent through
+The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and ``systemctl
+stop`` reach the whole process group; the parent decides when writing ends) and dies with its parent through
 ``PR_SET_PDEATHSIG``, so after a crash no late commit can race ``shopfloor resume``.
 """
 
@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from engine.bus import Subscription
+from engine.interrupt import STOP_SIGNALS
 from engine.events import EventBase, event_from_json, event_to_json
 from storage.connect import sqlite_file
 from storage.errors import StorageError, one_line
@@ -364,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 2 or not args[1].isdigit():
         print("usage: python -m storage.process_writer URL PARENT_PID", file=sys.stderr)
         return 2
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     _die_with_parent(int(args[1]))
     return asyncio.run(_serve(args[0]))

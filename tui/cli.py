@@ -22,6 +22,7 @@ from tui.commands import COMMAND_MODULES
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UsageError
 from tui.compose import SetupError
 from tui.config import ConfigError
+from tui.output import LosableStream
 
 BAD_INPUT: tuple[type[Exception], ...] = (
     UsageError,
@@ -49,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopfloor`` console script."""
     args = build_parser().parse_args(argv)
-    console = Console()
-    errors = Console(stderr=True)
+    # A dropped SSH session fails every write to the terminal: the run still stops gracefully.
+    console = Console(file=LosableStream(sys.stdout))  # type: ignore[arg-type]
+    errors = Console(file=LosableStream(sys.stderr))  # type: ignore[arg-type]
     try:
         code: int = asyncio.run(args.handler(args, console))
     except BAD_INPUT as exc:

@@ -1,18 +1,24 @@
-"""SIGINT and SIGTERM: the first stops a run gracefully, the second exits at once.
+"""SIGINT, SIGTERM and SIGHUP: the first stops a run gracefully, the second exits at once.
 
 The unit tests send real signals to this process while a loop has the handlers installed;
-the end-to-end test stops a real ``shopfloor demo`` with SIGTERM (as ``systemctl stop``
-does) and resumes it to shipped.
+the end-to-end tests stop a real ``shopfloor demo`` with SIGTERM (as ``systemctl stop``
+does) and by hanging up its terminal (as a dropped SSH session does), and resume each to
+shipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -27,7 +33,7 @@ async def _signal_soon(signum: signal.Signals, delay: float = 0.05) -> None:
     os.kill(os.getpid(), signum)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 async def test_first_signal_cancels_the_run_and_returns_none(signum: signal.Signals) -> None:
     cleaned = asyncio.Event()
 
@@ -128,6 +134,66 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "running"  # stopped, resumable; not failed
     # The graceful stop removed the attempts' worktrees; nothing is left running.
+    resumed = cli(home, "resume", run_id, "--headless")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "shipped", status["reason"]
+    assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
+
+
+def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
+    """The demo runs on a terminal of its own (a pty it controls, as a login shell's child
+    does); closing the terminal's other end is an SSH connection dropping: the kernel sends
+    SIGHUP, and every later write to the terminal fails."""
+    home = tmp_path / "home"
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SHOPFLOOR_DB", None)
+    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]
+    terminal, side = pty.openpty()
+
+    def own_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*argv, "--out", str(tmp_path / "repo")],
+        cwd=ROOT,
+        env=env,
+        stdin=side,
+        stdout=side,
+        stderr=side,
+        preexec_fn=own_terminal,
+    )
+    os.close(side)
+    shown = bytearray()
+
+    def read_terminal() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(terminal, 65536):
+                shown.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    db = home / "shopfloor.db"
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if stored_events(db)[0] >= 40:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the demo finished before the hang-up; hang up earlier"
+        assert b"SIM" in shown  # it was drawing on the terminal
+        os.close(terminal)  # the connection drops
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130  # stopped like Ctrl-C, not killed and not crashed
+    _, run_id = stored_events(db)
+    assert run_id is not None
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "running"  # stopped, resumable
     resumed = cli(home, "resume", run_id, "--headless")
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
