@@ -8,9 +8,10 @@ the process exits with 128 + the signal's number and the next ``resume`` cleans 
 
 SIGTERM is what ``systemctl stop`` and ``docker stop`` send, and SIGHUP what a run gets
 when its terminal goes away (an SSH session that dropped outside tmux, ``tmux
-kill-session``), so both are handled like a first Ctrl-C. After the run's task ended, :class:`ShutdownSignals` keeps the
-same promise for the closing steps: a signal there cuts the metrics linger short instead of
-killing the process before its last events and spans are written.
+kill-session``), so both are handled like a first Ctrl-C. After the run's task ended,
+:class:`ShutdownSignals` keeps the same promise for the closing steps: a signal there cuts
+the metrics linger short instead of killing the process before its last events and spans
+are written.
 """
 
 from __future__ import annotations

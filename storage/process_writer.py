@@ -19,9 +19,10 @@ The protocol is lines of UTF-8 on the child's stdin and stdout:
 - child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events, and
   ``error <one line>`` then exit status 1 when a batch cannot be stored.
 
-The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and ``systemctl
-stop`` reach the whole process group; the parent decides when writing ends) and dies with its parent through
-``PR_SET_PDEATHSIG``, so after a crash no late commit can race ``shopfloor resume``.
+The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and
+``systemctl stop`` reach the whole process group; the parent decides when writing ends) and
+dies with its parent through ``PR_SET_PDEATHSIG``, so after a crash no late commit can race
+``shopfloor resume``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from engine.bus import Subscription
-from engine.interrupt import STOP_SIGNALS
 from engine.events import EventBase, event_from_json, event_to_json
+from engine.interrupt import STOP_SIGNALS
 from storage.connect import sqlite_file
 from storage.errors import StorageError, one_line
 from storage.paths import parse_db_url
