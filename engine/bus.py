@@ -10,8 +10,9 @@ slow subscriber never blocks the engine. ``drain()`` waits until all of them cau
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from engine.events import EventBase, stamped, utcnow
@@ -99,6 +100,17 @@ class Subscription:
 
     async def idle(self) -> None:
         await self._idle.wait()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Subscription]:
+        """Read inside this block: if the reader fails or is cancelled, the subscription is
+        closed on the way out, so :meth:`EventBus.close` does not wait forever for events
+        that a reader which is gone will never mark handled."""
+        try:
+            yield self
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Stop receiving (a subscriber that quits early, e.g. the TUI): queued events are

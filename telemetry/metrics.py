@@ -205,10 +205,11 @@ class FactoryMetrics:
 
     async def consume(self, subscription: Subscription) -> None:
         """Observe every event of a bus subscription until the bus closes."""
-        while (batch := await subscription.get_batch()) is not None:
-            for event in batch:
-                self.observe(event)
-            subscription.task_done(len(batch))
+        with subscription.reading():
+            while (batch := await subscription.get_batch()) is not None:
+                for event in batch:
+                    self.observe(event)
+                subscription.task_done(len(batch))
 
     def observe_all(self, events: Iterable[EventBase]) -> None:
         """Observe recorded events in order (``serve-metrics`` replays the log this way)."""

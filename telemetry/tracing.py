@@ -180,10 +180,11 @@ class RunTracer:
 
     async def consume(self, subscription: Subscription) -> None:
         """Trace every event of a bus subscription until the bus closes."""
-        while (batch := await subscription.get_batch()) is not None:
-            for event in batch:
-                self.observe(event)
-            subscription.task_done(len(batch))
+        with subscription.reading():
+            while (batch := await subscription.get_batch()) is not None:
+                for event in batch:
+                    self.observe(event)
+                subscription.task_done(len(batch))
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -99,18 +99,22 @@ class ConsoleReporter:
 
     async def run(self) -> RunState:
         """Report every event until the subscription ends; returns the folded run state."""
-        if not self.live:
-            async for event in self.subscription:
-                self.report(event)
-            return self.state
-        # Refreshed from this task only (auto_refresh would read the state from a thread).
-        with Live(self.summary(), console=self.console, auto_refresh=False, transient=True) as live:
-            # One redraw per batch: a burst of agent output is one batch, not a redraw per line.
-            while (batch := await self.subscription.get_batch()) is not None:
-                for event in batch:
+        with self.subscription.reading():
+            if not self.live:
+                async for event in self.subscription:
                     self.report(event)
-                live.update(self.summary(), refresh=True)
-                self.subscription.task_done(len(batch))
+                return self.state
+            # Refreshed from this task only (auto_refresh would read the state from a thread).
+            with Live(
+                self.summary(), console=self.console, auto_refresh=False, transient=True
+            ) as live:
+                # One redraw per batch: a burst of agent output is one batch, not a redraw
+                # per line.
+                while (batch := await self.subscription.get_batch()) is not None:
+                    for event in batch:
+                        self.report(event)
+                    live.update(self.summary(), refresh=True)
+                    self.subscription.task_done(len(batch))
         return self.state
 
     def summary(self) -> Text:

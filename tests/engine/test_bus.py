@@ -167,3 +167,38 @@ async def test_get_batch_delivers_the_tail_then_none_after_close():
     sub.task_done(len(batch))
     assert await sub.get_batch() is None
     await asyncio.wait_for(closing, 1)
+
+
+async def test_a_reader_that_fails_does_not_hold_up_close() -> None:
+    bus = EventBus("r")
+    sub = bus.subscribe("fragile")
+
+    async def fragile() -> None:
+        with sub.reading():
+            while (batch := await sub.get_batch()) is not None:
+                raise ValueError(f"cannot show {batch[0].type}")  # type: ignore[attr-defined]
+
+    reader = asyncio.create_task(fragile())
+    bus.emit(StageChanged(stage=Stage.BUILD))
+    bus.emit(StageChanged(stage=Stage.VERIFY))
+    with pytest.raises(ValueError, match="cannot show StageChanged"):
+        await reader
+    await asyncio.wait_for(bus.close(), timeout=2)  # it would wait forever on "fragile"
+
+
+async def test_a_cancelled_reader_does_not_hold_up_close() -> None:
+    bus = EventBus("r")
+    sub = bus.subscribe("leaving")
+
+    async def leaving() -> None:
+        with sub.reading():
+            async for _event in sub:
+                await asyncio.sleep(30)
+
+    reader = asyncio.create_task(leaving())
+    bus.emit(StageChanged(stage=Stage.BUILD))
+    await asyncio.sleep(0.01)
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    bus.emit(StageChanged(stage=Stage.VERIFY))
+    await asyncio.wait_for(bus.close(), timeout=2)
