@@ -19,9 +19,9 @@ the whole benchmark finishes in seconds and is deterministic. ``realtime_check``
 40-task case on the real clock with latencies scaled by 1/600, to show the virtual clock does
 not flatter us.
 
-``overhead_us_per_task`` is measured on the real clock: 10,000 zero-latency tasks through the
-real Factory, bus, scheduler, task runner and merge queue, with every event persisted to
-SQLite by the storage writer. A real git repository would measure git, not the engine, so the
+``overhead_us_per_task`` is measured on the real clock (the median of three runs): 10,000
+zero-latency tasks through the real Factory, bus, scheduler, task runner and merge queue,
+with every event persisted to SQLite by the storage writer. A real git repository would measure git, not the engine, so the
 workspaces are an in-memory fake with the same calls (``overhead_workspaces`` says so).
 
 Usage: python bench/scheduler.py [--json] [--seed N] [--overhead-tasks N] [--only-overhead]
@@ -261,28 +261,57 @@ def realtime_check(seed: int, scale: float = 1 / 600) -> dict[str, Any]:
     }
 
 
+def overhead_runs(tasks: int, runs: int) -> dict[str, Any]:
+    """The overhead measured ``runs`` times; ``us_per_task`` is the median run's.
+
+    One run takes a few seconds, and a shared machine's noise (other tenants, a collector
+    pass) moves one run by a quarter: the median of three says more than any one of them.
+    """
+    from bench._engine_overhead import measure_overhead
+
+    results = [
+        asyncio.run(measure_overhead(tasks, Path(tempfile.mkdtemp()))) for _ in range(max(1, runs))
+    ]
+    results.sort(key=lambda r: r["us_per_task"])
+    median = dict(results[len(results) // 2])
+    median["runs_us_per_task"] = [r["us_per_task"] for r in results]
+    return median
+
+
+def overhead_line(overhead: dict[str, Any]) -> str:
+    runs = ", ".join(f"{us:.0f}" for us in overhead["runs_us_per_task"])
+    return (
+        f"overhead: {overhead['us_per_task']:.1f} us/task, the median of {runs}"
+        f" ({overhead['events']} events stored per run)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the JSON report only")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--overhead-tasks", type=int, default=10_000)
     parser.add_argument(
+        "--overhead-runs",
+        type=int,
+        default=3,
+        help="overhead runs, each with a fresh database (the median is reported)",
+    )
+    parser.add_argument(
         "--only-overhead",
         action="store_true",
         help="measure overhead_us_per_task alone (skip the virtual-clock cases)",
     )
     args = parser.parse_args(argv)
-    from bench._engine_overhead import measure_overhead
-
     if args.only_overhead:
-        alone = asyncio.run(measure_overhead(args.overhead_tasks, Path(tempfile.mkdtemp())))
+        alone = overhead_runs(args.overhead_tasks, args.overhead_runs)
         if args.json:
             print(json.dumps({"overhead_us_per_task": alone["us_per_task"], "overhead": alone}))
         else:
-            print(f"overhead: {alone['us_per_task']:.1f} us/task ({alone['events']} events stored)")
+            print(overhead_line(alone))
         return 0
     cases = [run_case(name, shape, n, w, args.seed) for name, shape, n, w in CASES]
-    overhead = asyncio.run(measure_overhead(args.overhead_tasks, Path(tempfile.mkdtemp())))
+    overhead = overhead_runs(args.overhead_tasks, args.overhead_runs)
     report = {
         "cases": cases,
         "overhead_us_per_task": overhead["us_per_task"],
@@ -311,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         f"median vs level barrier: x{report['median_speedup_vs_level_barrier']:.3f}"
         f" (ceiling x{report['median_ceiling_vs_level_barrier']:.3f})"
     )
-    print(f"overhead: {overhead['us_per_task']:.1f} us/task ({overhead['events']} events stored)")
+    print(overhead_line(overhead))
     return 0
 
 
