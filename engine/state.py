@@ -181,7 +181,8 @@ class RunState:
 
     def apply(self, event: EventBase) -> RunState:
         """Apply one event; returns ``self`` so folds can chain."""
-        self.last_seq = max(self.last_seq, event.seq)
+        if event.seq > self.last_seq:
+            self.last_seq = event.seq
         # A match tries its cases in turn: the frequent events come first (agent output
         # by far, then task states, model calls, gates and budgets).
         match event:
