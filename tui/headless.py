@@ -200,13 +200,24 @@ class ConsoleReporter:
                 ]
             case EscalationRaised():
                 options = f" [{' / '.join(event.options)}]" if event.options else ""
-                return [
+                lines = [
                     Text.assemble(
                         ("escalation ", "bold yellow"),
                         event.escalation_id,
                         f": {event.question}{options}",
                     )
                 ]
+                if self.state.settings.get("escalation_policy") == "wait":
+                    # Nobody at this console can press a key: say where the answer comes from.
+                    run = self.state.run_id
+                    lines.append(
+                        Text(
+                            f"  waiting for a human: shopfloor approve|reject|change "
+                            f"{event.escalation_id} --run {run}, or shopfloor attach {run}",
+                            style="dim",
+                        )
+                    )
+                return lines
             case EscalationResolved():
                 return [
                     Text.assemble(

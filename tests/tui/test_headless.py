@@ -9,7 +9,7 @@ import sample_run
 from rich.console import Console
 
 from engine.bus import EventBus
-from engine.events import Outcome, RunFinished, event_from_json
+from engine.events import EscalationRaised, Outcome, RunFinished, RunStarted, event_from_json
 from tui.headless import ConsoleReporter
 
 
@@ -75,3 +75,39 @@ async def test_json_lines_writes_every_event_as_one_json_line() -> None:
     assert [event.seq for event in events] == list(range(1, bus.state.last_seq + 1))
     assert isinstance(events[-1], RunFinished)
     assert all(event.run_id == sample_run.RUN_ID for event in events)
+
+
+def escalation_output(policy: str) -> str:
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(EventBus("r").subscribe("console"), console, show_time=False)
+    started = RunStarted(
+        run_id="run-5",
+        seq=1,
+        request="x",
+        repo="/tmp/repo",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/wip/run-5",
+        settings={"escalation_policy": policy},
+    )
+    raised = EscalationRaised(
+        run_id="run-5",
+        seq=2,
+        escalation_id="esc-1",
+        kind="twin",
+        question="Accept the plan?",
+        options=["accept", "change", "reject"],
+    )
+    reporter.report(started)
+    reporter.report(raised)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_waiting_escalation_says_how_to_answer_it_from_another_shell() -> None:
+    output = escalation_output("wait")
+    assert "escalation esc-1: Accept the plan? [accept / change / reject]" in output
+    assert "shopfloor approve|reject|change esc-1 --run run-5" in output
+    assert "shopfloor attach run-5" in output
+    # The twin or a reject policy answers at once: no hint to answer it by hand.
+    for policy in ("twin", "reject"):
+        assert "shopfloor approve" not in escalation_output(policy)
