@@ -21,8 +21,9 @@ not flatter us.
 
 ``overhead_us_per_task`` is measured on the real clock (the median of three runs): 10,000
 zero-latency tasks through the real Factory, bus, scheduler, task runner and merge queue,
-with every event persisted to SQLite by the storage writer. A real git repository would measure git, not the engine, so the
-workspaces are an in-memory fake with the same calls (``overhead_workspaces`` says so).
+with every event persisted to SQLite by the storage writer. A real git repository would
+measure git, not the engine, so the workspaces are an in-memory fake with the same calls
+(``overhead_workspaces`` says so).
 
 Usage: python bench/scheduler.py [--json] [--seed N] [--overhead-tasks N] [--only-overhead]
 """
