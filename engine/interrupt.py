@@ -77,6 +77,31 @@ async def run_interruptible(
             raise
 
 
+@contextlib.contextmanager
+def stop_signals_call(
+    first: Callable[[], object], *, hard_exit: Callable[[int], object] = os._exit
+) -> Iterator[None]:
+    """While the block runs, the first stop signal calls ``first`` and a second exits at once
+    with 128 + its number.
+
+    For a front end with a graceful stop of its own: the TUI exits as its quit key makes it
+    (the terminal is restored, the run's worker is cancelled and stops like a first Ctrl-C).
+    Cancelling the TUI's task instead would leave the terminal in raw mode.
+    """
+    signals = 0
+
+    def on_signal(signum: signal.Signals) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            first()
+        else:
+            hard_exit(128 + int(signum))
+
+    with _handlers(asyncio.get_running_loop(), on_signal):
+        yield
+
+
 class ShutdownSignals:
     """While a finished run closes down: the first signal asks to hurry, a second exits.
 

@@ -32,7 +32,7 @@ from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
-from engine.interrupt import ShutdownSignals, run_interruptible
+from engine.interrupt import EXIT_INTERRUPTED, ShutdownSignals, run_interruptible, stop_signals_call
 from engine.pipeline import Factory
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
@@ -275,7 +275,9 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
                 on_decision=broker_decider(factory.broker),
                 store=store,
             )
-            await app.run_async()
+            # SIGTERM, or SIGHUP from a dropped SSH session: quit as the quit key does.
+            with stop_signals_call(lambda: app.exit(return_code=EXIT_INTERRUPTED)):
+                await app.run_async()
         else:
             reporter = ConsoleReporter(
                 bus.subscribe("console"),

@@ -141,14 +141,18 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
     assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
 
 
-def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("front", ["--headless", "--tui"])
+def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(
+    tmp_path: Path, front: str
+) -> None:
     """The demo runs on a terminal of its own (a pty it controls, as a login shell's child
     does); closing the terminal's other end is an SSH connection dropping: the kernel sends
-    SIGHUP, and every later write to the terminal fails."""
+    SIGHUP, and every later write to the terminal fails. Headless, the console stops; in
+    the TUI, the app quits as its quit key makes it. Either way the run stops like Ctrl-C."""
     home = tmp_path / "home"
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
     env.pop("SHOPFLOOR_DB", None)
-    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]
+    argv = [sys.executable, "-m", "tui.cli", "demo", front, "--speed", "50"]
     terminal, side = pty.openpty()
 
     def own_terminal() -> None:
@@ -194,8 +198,32 @@ def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(tmp_path: Path
     assert run_id is not None
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "running"  # stopped, resumable
-    resumed = cli(home, "resume", run_id, "--headless")
-    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    resumed = resume_answering_escalations(home, run_id)
+    assert resumed.returncode == 0, resumed.stdout[-2000:]
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "shipped", status["reason"]
     assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
+
+
+def resume_answering_escalations(home: Path, run_id: str) -> subprocess.CompletedProcess[str]:
+    """``resume --headless``, approving from this process what the run asks a human (a run
+    started in the TUI keeps its ``wait`` policy), until it ends."""
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SHOPFLOOR_DB", None)
+    argv = [sys.executable, "-m", "tui.cli", "resume", run_id, "--headless"]
+    resumed = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while resumed.poll() is None and time.monotonic() < deadline:
+            listed = json.loads(cli(home, "escalations", run_id, "--json").stdout or "[]")
+            for escalation in listed:
+                cli(home, "approve", str(escalation["id"]), "--run", run_id)
+            time.sleep(0.3)
+        output, _ = resumed.communicate(timeout=60)
+    finally:
+        if resumed.poll() is None:
+            resumed.kill()
+            resumed.wait(10)
+    return subprocess.CompletedProcess(argv, resumed.returncode, output, "")
