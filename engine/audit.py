@@ -28,6 +28,7 @@ from engine.gate_runner import run_gates
 from engine.protocols import EmitFn, Finding, Gate, GateResult
 from engine.recon import RepoMapper
 from engine.roles import ReviewReport
+from engine.workspace import SessionRepo
 
 SKIP = frozenset(
     {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv", "venv"}
@@ -161,7 +162,7 @@ def unique_gates(*groups: Sequence[Gate]) -> list[Gate]:
 def checkout_files(repo: Path) -> list[str]:
     """The files of the checkout as it is: tracked (minus deleted) and untracked but not
     ignored — what ``git status`` would call the project. Read-only."""
-    handle = git.Repo(repo)
+    handle = SessionRepo(repo)
     try:
         out = handle.git.ls_files("-z", "--cached", "--others", "--exclude-standard")
     finally:

@@ -21,6 +21,8 @@ from typing import Protocol
 import git
 import httpx
 
+from engine.workspace import SessionRepo
+
 DEFAULT_API_URL = "https://api.github.com"
 PUSH_TIMEOUT_S = 120.0
 
@@ -112,7 +114,7 @@ class GitHubPublisher:
         if not token:
             return None
         try:
-            url = git.Repo(repo_path).remote(remote).url
+            url = SessionRepo(repo_path).remote(remote).url
         except (ValueError, git.InvalidGitRepositoryError, git.NoSuchPathError):
             return None
         api_url = env.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
@@ -139,7 +141,7 @@ class GitHubPublisher:
         ref = f"refs/heads/{branch}"
 
         def _push() -> None:
-            repo = git.Repo(self.repo_path)
+            repo = SessionRepo(self.repo_path)
             repo.git.push(
                 self.remote,
                 f"{ref}:{ref}",

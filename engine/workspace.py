@@ -16,6 +16,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -36,6 +37,28 @@ _IDENTITY = {
     "GIT_COMMITTER_NAME": "shopfloor",
     "GIT_COMMITTER_EMAIL": "factory@shopfloor.invalid",
 }
+
+
+class SessionGit(git.Git):
+    """``git`` commands in a session of their own.
+
+    A terminal sends Ctrl-C's SIGINT and a hang-up's SIGHUP to its whole foreground process
+    group. A git command the run started would die of the same signal that starts the run's
+    graceful stop, and the run could see the dead command first: a WorkspaceError, and a
+    run finished as failed instead of stopped and resumable. Out of the terminal's group the
+    command finishes, and the run stops on its own terms (the agents' and the gates'
+    processes start the same way).
+    """
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("start_new_session", True)
+        return super().execute(*args, **kwargs)
+
+
+class SessionRepo(git.Repo):
+    """A ``git.Repo`` whose commands run in a session of their own (:class:`SessionGit`)."""
+
+    GitCommandWrapperType = SessionGit
 
 
 class WorkspaceError(RuntimeError):
@@ -64,7 +87,7 @@ class GitWorkspaces:
 
     def __init__(self, repo_path: Path, run_id: str, worktree_root: Path) -> None:
         try:
-            self.repo = git.Repo(repo_path)
+            self.repo = SessionRepo(repo_path)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
             raise WorkspaceError(f"not a git repository: {repo_path}") from exc
         if self.repo.bare:
@@ -170,7 +193,7 @@ class GitWorkspaces:
         """Commit everything the attempt changed in ``worktree``; None if nothing changed."""
 
         def _commit() -> str | None:
-            wt = git.Repo(worktree)
+            wt = SessionRepo(worktree)
             wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
             if not wt.git.diff("--cached", "--name-only").strip():
                 return None
@@ -210,7 +233,7 @@ class GitWorkspaces:
         path = await self.add_worktree(name or f"merge-{task_id}", base)
 
         def _apply() -> MergeCandidate:
-            wt = git.Repo(path)
+            wt = SessionRepo(path)
             # Every commit the attempt made since it forked from the integration branch, not
             # just its last one (an agent may commit on its own).
             start = wt.git.merge_base(base, task_commit)

@@ -71,6 +71,7 @@ def probe_bwrap(executable: str = "bwrap") -> BwrapProbe:
             timeout=PROBE_TIMEOUT_S,
             env={"PATH": "/usr/bin:/bin"},
             check=False,
+            start_new_session=True,  # a terminal's Ctrl-C or hang-up is the run's to handle
         )
     except subprocess.TimeoutExpired:
         return BwrapProbe(path, f"bwrap self-test did not finish in {PROBE_TIMEOUT_S:g}s")

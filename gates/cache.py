@@ -54,6 +54,7 @@ def _git(workspace: Path, *args: str) -> bytes | None:
             capture_output=True,
             timeout=GIT_TIMEOUT_S,
             check=False,
+            start_new_session=True,  # a terminal's Ctrl-C or hang-up is the run's to handle
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

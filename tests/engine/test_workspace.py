@@ -3,6 +3,8 @@ user's checkout, never in it."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -304,3 +306,16 @@ def test_slugify_makes_branch_safe_names():
     assert slugify("???") == "run"
     assert len(slugify("word " * 40)) <= 32
     assert not slugify("word " * 40).endswith("-")
+
+
+def test_git_commands_run_out_of_the_terminals_process_group(
+    tmp_path: Path, worktree_root: Path
+) -> None:
+    """A terminal's Ctrl-C or hang-up reaches its foreground process group; the run stops its
+    own work, so a git command it started must not die of the same signal."""
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    ws = open_ws(repo, worktree_root)
+    probe = "import os; print(os.getsid(0), os.getpgrp())"
+    session, group = map(int, ws.repo.git.execute([sys.executable, "-c", probe]).split())
+    assert session != os.getsid(0)
+    assert group != os.getpgrp()
