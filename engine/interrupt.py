@@ -56,23 +56,19 @@ async def run_interruptible(
     hard_exit: Callable[[int], object] = os._exit,
 ) -> T | None:
     """Run ``run()``; returns its result, or None when a first stop signal stopped it."""
-    loop = asyncio.get_running_loop()
     task: asyncio.Future[T] = asyncio.ensure_future(run())
-    signals = 0
+    stopped = False
 
-    def on_signal(signum: signal.Signals) -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            task.cancel()
-        else:
-            hard_exit(128 + int(signum))
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
 
-    with _handlers(loop, on_signal):
+    with stop_signals_call(stop, hard_exit=hard_exit):
         try:
             return await task
         except asyncio.CancelledError:
-            if signals and task.cancelled():
+            if stopped and task.cancelled():
                 return None
             raise
 
