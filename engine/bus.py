@@ -13,12 +13,9 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TypeVar
 
-from engine.events import EventBase, stamped, utcnow
+from engine.events import E, EventBase, stamped, utcnow
 from engine.state import RunState
-
-E = TypeVar("E", bound=EventBase)
 
 _CLOSED = object()
 

@@ -170,13 +170,11 @@ async def _pump_subscription(
     subscription: Subscription, target: MessagePump, limit: int, window: Window
 ) -> int:
     delivered = 0
-    ended = False
-    try:
+    with subscription.reading():  # a pump that stops early does not hold up the bus
         while True:
             await window.room()
             batch = await subscription.get_batch(limit)
             if batch is None:
-                ended = True
                 target.post_message(EventStreamEnded(delivered))
                 return delivered
             try:
@@ -186,9 +184,6 @@ async def _pump_subscription(
             delivered += len(batch)
             # Let the app's message loop run between bursts so the screen keeps up.
             await asyncio.sleep(0)
-    finally:
-        if not ended:
-            subscription.close()
 
 
 def start_bridge(
