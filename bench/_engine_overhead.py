@@ -20,6 +20,7 @@ from typing import Any
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.config import EngineConfig
+from engine.heap import settle
 from engine.pipeline import Factory
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, PlanRequest
 from engine.workspace import MergeCandidate
@@ -119,6 +120,7 @@ def wide_blueprint(n: int, seed: int = 3) -> Blueprint:
 
 async def measure_overhead(n: int, folder: Path, workers: int = 8) -> dict[str, Any]:
     """Run ``n`` instant tasks through the Factory with SQLite persistence; µs per task."""
+    settle()  # as the CLI does once loaded (engine.heap); the Factory freezes the plan itself
     blueprint = wide_blueprint(n)
     store = await SqlEventStore.open(str(folder / "overhead.db"))
     run_id = "overhead0001"

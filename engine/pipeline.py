@@ -41,6 +41,7 @@ from engine.events import (
 )
 from engine.gate_runner import run_gates
 from engine.github import Publisher
+from engine.heap import long_lived
 from engine.merge_queue import MergeQueue
 from engine.planning import Planning
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
@@ -219,7 +220,9 @@ class Factory:
         plan = plan_resume(self.state, merged)
         self.bus.emit(
             RunResumed(
-                merged_from_repo=sorted(plan.merged_from_repo), restarted=sorted(plan.restarts)
+                merged_from_repo=sorted(plan.merged_from_repo),
+                restarted=sorted(plan.restarts),
+                settings=dict(self.settings),
             )
         )
         for task_id, commit in plan.merged_from_repo.items():
@@ -295,7 +298,8 @@ class Factory:
         if self.engineer_family in self.config.provider_limits:
             workers = min(workers, self.config.provider_limit(self.engineer_family))
         scheduler = Scheduler(dag, workers, runner.run, on_ready=on_ready, on_blocked=on_blocked)
-        result = await scheduler.run(already_merged=self.state.merged)
+        with long_lived():  # the plan, the state and the build's machinery: see engine.heap
+            result = await scheduler.run(already_merged=self.state.merged)
         if not result.complete:
             failed = ", ".join(result.failed)
             blocked = f"; blocked: {', '.join(result.blocked)}" if result.blocked else ""

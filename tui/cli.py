@@ -16,6 +16,7 @@ from rich.console import Console
 from agents.playbook import PlaybookError
 from agents.provider import ProviderError
 from engine.dag import PlanError
+from engine.heap import settle
 from engine.workspace import WorkspaceError
 from storage.errors import StorageError
 from tui.commands import COMMAND_MODULES
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopfloor`` console script."""
     args = build_parser().parse_args(argv)
+    settle()  # the loaded program is permanent: collections skip it (engine.heap)
     # A dropped SSH session fails every write to the terminal: the run still stops gracefully.
     console = Console(file=LosableStream(sys.stdout))  # type: ignore[arg-type]
     errors = Console(file=LosableStream(sys.stderr))  # type: ignore[arg-type]

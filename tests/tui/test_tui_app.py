@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 import sample_run
@@ -257,3 +258,16 @@ async def test_agent_table_keys_pick_the_agent_whose_log_is_shown() -> None:
         )
         await caught_up(app, bus, pilot)
         assert str(table.row_cells("engineer:t2:a1")[3]).endswith("k")
+
+
+async def test_the_app_keeps_the_collector_off_its_widgets_while_it_runs() -> None:
+    # engine.heap: a full collection walking Textual's objects stalled the screen mid-flood.
+    gc.unfreeze()
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        dag = app.screen.query_one(DagView)
+        assert gc.get_freeze_count() > 0
+        assert not any(o is dag for o in gc.get_objects())  # frozen: in no generation
+    assert gc.get_freeze_count() == 0  # given back when the app ends
