@@ -122,6 +122,9 @@ class RunResumed(EventBase):
     type: Literal["RunResumed"] = "RunResumed"
     merged_from_repo: list[str] = Field(default_factory=list)  # merges the log had lost
     restarted: list[str] = Field(default_factory=list)  # tasks whose attempts restart
+    settings: dict[str, str] = Field(default_factory=dict)
+    """The front end's settings from here on, as RunStarted's (a resume may change who
+    answers escalations); empty in logs written before resumes recorded them."""
 
 
 class StageChanged(EventBase):

@@ -34,6 +34,7 @@ from engine.events import (
     ReviewRoundFinished,
     ReviewScored,
     RunFinished,
+    RunResumed,
     RunStarted,
     Stage,
     StageChanged,
@@ -269,6 +270,9 @@ class RunState:
                 self.started_at = event.ts.isoformat()
             case StageChanged():
                 self.stage = event.stage
+            case RunResumed():
+                if event.settings:
+                    self.settings = dict(event.settings)
             case CriticScored():
                 self.scores.critic = event.total
                 self.scores.critic_scores = dict(event.scores)

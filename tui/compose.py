@@ -152,6 +152,8 @@ def settings_record(settings: Settings) -> dict[str, str]:
         "workers": str(settings.engine.workers),
         "escalation_policy": settings.engine.escalation_policy,
     }
+    if settings.engine.escalation_timeout_s is not None:
+        record["escalation_timeout_s"] = repr(settings.engine.escalation_timeout_s)
     if settings.source is not None:
         record["config"] = str(settings.source.resolve())
     if settings.playbook is not None:

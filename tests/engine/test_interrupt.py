@@ -141,6 +141,62 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
     assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
 
 
+def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(tmp_path: Path) -> None:
+    """A run left waiting on a human (``--escalations wait``, as a TUI run is) is stopped
+    while it waits; ``resume --escalations twin`` carries it on unwatched, and the policy
+    it resumed with is what the log says from then on."""
+    home = tmp_path / "home"
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SHOPFLOOR_DB", None)
+    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--escalations", "wait"]
+    proc = subprocess.Popen(
+        [*argv, "--speed", "50", "--out", str(tmp_path / "repo")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    db = home / "shopfloor.db"
+    deadline = time.monotonic() + 90
+    waiting: list[dict[str, object]] = []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and not waiting:
+            _, run_id = stored_events(db)
+            if run_id is not None:
+                waiting = json.loads(cli(home, "escalations", run_id, "--json").stdout or "[]")
+            time.sleep(0.1)
+        assert waiting, "the demo raised no escalation for a human"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130, output[-2000:]
+    assert "waiting for a human" in output
+    _, run_id = stored_events(db)
+    assert run_id is not None
+
+    trace = tmp_path / "resumed-spans.jsonl"
+    resumed = cli(
+        home, "resume", run_id, "--headless", "--escalations", "twin", "--trace-file", str(trace)
+    )
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "waiting for a human" not in resumed.stdout
+    spans = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert spans  # telemetry is asked for again by the resuming process, and it gets it
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "shipped", status["reason"]
+    events = [json.loads(line) for line in cli(home, "export", run_id).stdout.splitlines()]
+    decided = {
+        e["escalation_id"]: e["decided_by"] for e in events if e["type"] == "EscalationResolved"
+    }
+    assert decided[str(waiting[0]["id"])].startswith("twin")
+    resumes = [e for e in events if e["type"] == "RunResumed"]
+    assert [r["settings"]["escalation_policy"] for r in resumes] == ["twin"]
+
+
 @pytest.mark.parametrize("front", ["--headless", "--tui"])
 def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(
     tmp_path: Path, front: str

@@ -421,7 +421,7 @@ def one_of_each() -> list[EventBase]:
             passed=True,
         ),
         LearningRecorded(learning_id="l1", kind="trap", text="t", source="retry:core", tags=["x"]),
-        RunResumed(merged_from_repo=["core"], restarted=["cli"]),
+        RunResumed(merged_from_repo=["core"], restarted=["cli"], settings={"workers": "2"}),
         RunFinished(outcome=Outcome.KILLED, reason="stopped", branch="b", commit="3" * 40),
     ]
     return stamp(events, run_id="run-json")
@@ -456,3 +456,20 @@ def test_the_bus_stamp_equals_pydantic_model_copy_for_every_event_type():
         assert (event.run_id, event.seq) != ("run-7", 41)  # the original is left as it was
         with pytest.raises(ValidationError):
             ours.seq = 1  # type: ignore[misc]  # still frozen
+
+
+def test_a_resume_that_records_settings_replaces_those_the_run_started_with() -> None:
+    start = RunStarted(
+        request="r",
+        repo="/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/wip/x",
+        settings={"escalation_policy": "wait", "workers": "4"},
+    )
+    unwatched = {"escalation_policy": "twin", "workers": "4"}
+    state = RunState.fold(stamp([start, RunResumed(settings=unwatched)]))
+    assert state.settings == unwatched
+    # A log written before resumes recorded settings keeps the ones the run started with.
+    state = RunState.fold(stamp([start, RunResumed(restarted=["core"])]))
+    assert state.settings == {"escalation_policy": "wait", "workers": "4"}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tui.commands.resume import settings_from_record
+from tui.compose import settings_record
 from tui.config import ConfigError, load_settings
 
 
@@ -69,3 +72,21 @@ def test_mistakes_are_one_line_naming_the_file(tmp_path: Path, text: str, expect
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "absent.toml")
+
+
+def test_a_resumed_run_gets_back_the_settings_it_started_with() -> None:
+    started = load_settings(None)
+    started = replace(
+        started,
+        speed=25.0,
+        engine=replace(
+            started.engine, workers=3, escalation_policy="wait", escalation_timeout_s=90.0
+        ),
+    )
+    record = settings_record(started)
+    assert all(isinstance(v, str) for v in record.values())  # RunStarted keeps strings
+    back = settings_from_record(record)
+    assert back.speed == 25.0
+    assert back.engine.workers == 3
+    assert back.engine.escalation_policy == "wait"
+    assert back.engine.escalation_timeout_s == 90.0

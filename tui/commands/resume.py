@@ -1,7 +1,9 @@
 """``shopfloor resume RUN_ID``: carry on a run that was killed or interrupted.
 
 The run's log is folded back into its RunState; the settings it started with (config file,
-playbook, speed, workers) come from its RunStarted. The engine then reconciles the log with
+playbook, speed, workers, who answers escalations) come from its RunStarted, or from its
+last RunResumed where a resume changed them (``--escalations``). Telemetry (``/metrics``,
+traces) is per process and is asked for again here. The engine then reconciles the log with
 the integration branch, restarts the attempts that were under way and goes on to the end.
 """
 
@@ -17,7 +19,12 @@ from engine.events import Outcome
 from engine.state import RunState
 from storage.paths import default_db_url
 from tui.commands.common import UsageError, add_db_option, open_store
-from tui.commands.run import exit_code, print_ending
+from tui.commands.run import (
+    add_telemetry_options,
+    exit_code,
+    print_ending,
+    telemetry_from_args,
+)
 from tui.compose import Front, RunPlan, execute_run
 from tui.config import Settings, load_settings
 
@@ -35,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="headless output: text lines or one JSON event per line",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="also print every agent line")
+    add_telemetry_options(p, escalations_default="as the run started, or as it was last resumed")
     add_db_option(p)
     p.set_defaults(handler=cmd_resume)
 
@@ -55,6 +63,8 @@ def settings_from_record(record: dict[str, str]) -> Settings:
             engine = replace(engine, workers=int(record["workers"]))
         if record.get("escalation_policy") in ("wait", "twin", "reject"):
             engine = replace(engine, escalation_policy=record["escalation_policy"])  # type: ignore[arg-type]
+        if "escalation_timeout_s" in record:
+            engine = replace(engine, escalation_timeout_s=float(record["escalation_timeout_s"]))
         settings = replace(settings, engine=engine)
     except ValueError as exc:
         raise UsageError(f"the run's stored settings are unreadable: {exc}") from exc
@@ -76,13 +86,20 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
         console.print(f"run {state.run_id} already finished: {state.outcome.value}")
         return exit_code(state)
     front: Front = "tui" if args.tui else ("json" if args.log_format == "json" else "headless")
+    settings = settings_from_record(state.settings)
+    engine = settings.engine
+    if args.escalations is not None:  # say, a run started in the TUI carries on unwatched
+        engine = replace(engine, escalation_policy=args.escalations)
+    if args.escalation_timeout is not None:
+        engine = replace(engine, escalation_timeout_s=args.escalation_timeout)
     plan = RunPlan(
         request=state.request,
         repo=Path(state.repo),
         db_url=default_db_url(args.db),
-        settings=settings_from_record(state.settings),
+        settings=replace(settings, engine=engine),
         front=front,
         verbose=args.verbose,
+        telemetry=telemetry_from_args(args),
         resume=state,
     )
     final = await execute_run(plan, console)

@@ -52,13 +52,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     add_telemetry_options(p)
 
 
-def add_telemetry_options(p: argparse.ArgumentParser) -> None:
+def add_telemetry_options(
+    p: argparse.ArgumentParser, *, escalations_default: str = "twin headless, wait in the TUI"
+) -> None:
     """Escalation policy, metrics endpoint and trace options of a run."""
     p.add_argument(
         "--escalations",
         choices=["wait", "twin", "reject"],
         help="who answers escalations: wait for a human, the twin, or reject "
-        "(default: twin headless, wait in the TUI)",
+        f"(default: {escalations_default})",
     )
     p.add_argument(
         "--escalation-timeout",
