@@ -8,11 +8,12 @@ full collection walks them all: 180 ms measured on a 2-core machine, in the midd
 build's loop, or between a key press and the screen answering it.
 
 None of those objects becomes garbage while the run goes on, so the process takes them out
-of the collector's view (:func:`gc.freeze`): what is loaded when the CLI starts and when the
-TUI has drawn its first screen (:func:`settle`), and for the length of the build what exists
-once the plan is drawn (:func:`long_lived`). Collections then walk only what was created
-since: events, attempts, widgets' render caches. Frozen objects are still freed by
-reference counting; only a cycle among them waits until they are unfrozen.
+of the collector's view (:func:`gc.freeze`): what is loaded when the CLI or the storage
+writer's process starts and when the TUI has drawn its first screen (:func:`settle`), and
+for the length of the build what exists once the plan is drawn (:func:`long_lived`).
+Collections then walk only what was created since: events, attempts, widgets' render
+caches. Frozen objects are still freed by reference counting; only a cycle among them waits
+until they are unfrozen.
 """
 
 from __future__ import annotations

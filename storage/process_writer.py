@@ -39,6 +39,7 @@ from typing import Protocol
 
 from engine.bus import Subscription
 from engine.events import EventBase, event_from_json, event_to_json
+from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from storage.connect import sqlite_file
 from storage.errors import StorageError, one_line
@@ -369,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     _die_with_parent(int(args[1]))
+    # Full collections walked the loaded modules (SQLAlchemy, the event models) over and
+    # over: 340 ms of a 10,000-task run's storing, 45 ms with them frozen (engine.heap).
+    settle()
     return asyncio.run(_serve(args[0]))
 
 
