@@ -17,9 +17,7 @@ from typing import Any
 
 from agents.playbook import Playbook
 from agents.provider import Provider, ProviderError
-from agents.providers.anthropic import AnthropicProvider
 from agents.providers.cli import CliAgent, CliProvider
-from agents.providers.gemini import GeminiProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
 from agents.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
@@ -158,12 +156,18 @@ def api_key(family: str, env: Mapping[str, str], *, required: bool = True) -> st
 
 
 def _base(spec: ModelSpec, env: Mapping[str, str], timeout_s: float) -> Provider:
+    # The SDKs are imported here, when a run asks for them: loading both took ~2.5 s of
+    # every command's start on a slow machine, `shopfloor status` and `approve` included.
     if spec.family == "anthropic":
+        from agents.providers.anthropic import AnthropicProvider
+
         key = api_key("anthropic", env)
         assert key is not None
         base_url = spec.base_url or env.get("ANTHROPIC_BASE_URL") or None
         return AnthropicProvider(spec.model, api_key=key, base_url=base_url, timeout_s=timeout_s)
     if spec.family == "gemini":
+        from agents.providers.gemini import GeminiProvider
+
         key = api_key("gemini", env)
         assert key is not None
         base_url = spec.base_url or env.get("GOOGLE_GEMINI_BASE_URL") or None

@@ -61,3 +61,19 @@ def test_headless_reporting_does_not_need_textual() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_cli_loads_no_model_sdk_until_a_run_asks_for_one() -> None:
+    # Loading anthropic and google-genai took ~2.5 s of every command's start on a slow
+    # machine: `shopfloor status` or `approve` from another shell should not pay for them.
+    probe = (
+        "import json, sys\n"
+        "import tui.cli\n"
+        "tui.cli.build_parser()\n"
+        "print(json.dumps(sorted(m for m in ('anthropic', 'google.genai') if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
