@@ -100,11 +100,13 @@ async def test_shutdown_signals_set_stopping_then_exit_on_the_second() -> None:
     assert exits == [128 + signal.SIGINT]
 
 
-def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
+def start_headless_demo(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], Path]:
+    """A headless ``shopfloor demo`` at speed 50 in its own data folder; returns the
+    process and that folder."""
     home = tmp_path / "home"
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
     env.pop("SHOPFLOOR_DB", None)
-    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]
+    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50", *options]
     proc = subprocess.Popen(
         [*argv, "--out", str(tmp_path / "repo")],
         cwd=ROOT,
@@ -113,6 +115,11 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return proc, home
+
+
+def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
+    proc, home = start_headless_demo(tmp_path)
     db = home / "shopfloor.db"
     deadline = time.monotonic() + 90
     try:
@@ -145,18 +152,7 @@ def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(tmp_path: Pat
     """A run left waiting on a human (``--escalations wait``, as a TUI run is) is stopped
     while it waits; ``resume --escalations twin`` carries it on unwatched, and the policy
     it resumed with is what the log says from then on."""
-    home = tmp_path / "home"
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
-    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--escalations", "wait"]
-    proc = subprocess.Popen(
-        [*argv, "--speed", "50", "--out", str(tmp_path / "repo")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, home = start_headless_demo(tmp_path, "--escalations", "wait")
     db = home / "shopfloor.db"
     deadline = time.monotonic() + 90
     waiting: list[dict[str, object]] = []
