@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ["engine", "agents", "gates", "storage", "telemetry"]
 
@@ -63,17 +65,33 @@ def test_headless_reporting_does_not_need_textual() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_the_cli_loads_no_model_sdk_until_a_run_asks_for_one() -> None:
-    # Loading anthropic and google-genai took ~2.5 s of every command's start on a slow
-    # machine: `shopfloor status` or `approve` from another shell should not pay for them.
-    probe = (
-        "import json, sys\n"
-        "import tui.cli\n"
-        "tui.cli.build_parser()\n"
-        "print(json.dumps(sorted(m for m in ('anthropic', 'google.genai') if m in sys.modules)))"
-    )
+QUICK_PROBE = """
+import json, sys
+import tui.cli
+tui.cli.build_parser({command!r})
+heavy = ("anthropic", "google.genai", "textual", "tui.compose", "httpx", "opentelemetry.sdk")
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "loaded"),
+    [
+        # A quick command typed from another shell loads the store and nothing of a run.
+        ("status", []),
+        ("approve", []),
+        # Every command registered (help, a mistyped name): the run's wiring, still no SDK
+        # (loading anthropic and google-genai took ~2.5 s of every start on a slow machine).
+        (None, ["httpx", "opentelemetry.sdk", "textual", "tui.compose"]),
+    ],
+)
+def test_a_command_loads_only_what_it_needs(command: str | None, loaded: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", QUICK_PROBE.format(command=command)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    assert json.loads(result.stdout) == loaded

@@ -13,51 +13,61 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from agents.playbook import PlaybookError
-from agents.provider import ProviderError
-from engine.dag import PlanError
 from engine.heap import settle
-from engine.workspace import WorkspaceError
-from storage.errors import StorageError
-from tui.commands import COMMAND_MODULES
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UsageError
-from tui.compose import SetupError
-from tui.config import ConfigError
+from tui.commands import command_modules
+from tui.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from tui.output import LosableStream
 
-BAD_INPUT: tuple[type[Exception], ...] = (
-    UsageError,
-    SetupError,
-    ConfigError,
-    PlaybookError,
-    ProviderError,
-    PlanError,
-    WorkspaceError,
-    StorageError,
+BAD_INPUT: tuple[tuple[str, str], ...] = (
+    ("tui.commands.common", "UsageError"),
+    ("tui.compose", "SetupError"),
+    ("tui.config", "ConfigError"),
+    ("agents.playbook", "PlaybookError"),
+    ("agents.provider", "ProviderError"),
+    ("engine.dag", "PlanError"),
+    ("engine.workspace", "WorkspaceError"),
+    ("storage.errors", "StorageError"),
 )
-"""Errors that mean the input was wrong: reported in one line, exit code 2."""
+"""Errors that mean the input was wrong (module, class): reported in one line, exit code 2.
+
+Named rather than imported, so a quick command does not load the modules of the others; a
+class whose module was never loaded cannot have been raised."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def is_bad_input(exc: BaseException) -> bool:
+    """True when ``exc`` is one of :data:`BAD_INPUT`."""
+    for module_name, class_name in BAD_INPUT:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return True
+    return False
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with ``command``'s sub-commands, or with all of them (None)."""
     parser = argparse.ArgumentParser(
         prog="shopfloor", description="The control room of an autonomous code factory."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
+    for module in command_modules(command):
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopfloor`` console script."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = words[0] if words and not words[0].startswith("-") else None
+    args = build_parser(command).parse_args(words)
     settle()  # the loaded program is permanent: collections skip it (engine.heap)
     # A dropped SSH session fails every write to the terminal: the run still stops gracefully.
     console = Console(file=LosableStream(sys.stdout))  # type: ignore[arg-type]
     errors = Console(file=LosableStream(sys.stderr))  # type: ignore[arg-type]
     try:
         code: int = asyncio.run(args.handler(args, console))
-    except BAD_INPUT as exc:
+    except Exception as exc:
+        if not is_bad_input(exc):
+            raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         errors.print(f"[bold red]shopfloor:[/] {message}", highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT

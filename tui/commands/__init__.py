@@ -1,27 +1,45 @@
 """The CLI's commands, one module per group. Each module has ``register(subparsers)``,
-which adds its sub-commands and sets ``handler`` (an ``async (args, console) -> int``)."""
+which adds its sub-commands and sets ``handler`` (an ``async (args, console) -> int``).
+
+The modules are imported when a command needs them: ``shopfloor status`` loads the history
+module and the store, not the composition root with every provider, gate and exporter a
+run wires up (that took a third of a quick command's start). :data:`COMMANDS` names each
+sub-command's module; a test checks it against what the modules register.
+"""
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
-from tui.commands import attach, db, doctor, escalations, history, resume, run, transfer
-from tui.commands import dna as owner_dna
-from tui.commands import init as init_config
-from tui.commands import learnings as learned
-from tui.commands import metrics as serve_metrics
+COMMANDS: dict[str, str] = {
+    "demo": "run",
+    "run": "run",
+    "runs": "history",
+    "status": "history",
+    "escalations": "escalations",
+    "approve": "escalations",
+    "reject": "escalations",
+    "change": "escalations",
+    "serve-metrics": "metrics",
+    "resume": "resume",
+    "attach": "attach",
+    "db": "db",
+    "export": "transfer",
+    "import": "transfer",
+    "doctor": "doctor",
+    "init": "init",
+    "dna": "dna",
+    "learnings": "learnings",
+}
+"""Each sub-command and the module of this package that registers it, in help order."""
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (
-    run,
-    history,
-    escalations,
-    serve_metrics,
-    resume,
-    attach,
-    db,
-    transfer,
-    doctor,
-    init_config,
-    owner_dna,
-    learned,
-)
+
+def command_modules(command: str | None = None) -> list[ModuleType]:
+    """The modules to register: ``command``'s alone, or every one (no command, or an
+    unknown name, for which argparse lists them all)."""
+    if command in COMMANDS:
+        names = [COMMANDS[command]]
+    else:
+        names = list(dict.fromkeys(COMMANDS.values()))
+    return [importlib.import_module(f"tui.commands.{name}") for name in names]

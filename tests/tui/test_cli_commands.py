@@ -1,0 +1,44 @@
+"""The CLI registers only the invoked command's module; the table naming them stays true."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from storage.errors import RunNotFound
+from tui.cli import build_parser, is_bad_input
+from tui.commands import COMMANDS, command_modules
+from tui.commands.common import UsageError
+
+
+def registered_by(module_name: str) -> list[str]:
+    (module,) = [m for m in command_modules() if m.__name__ == f"tui.commands.{module_name}"]
+    sub = argparse.ArgumentParser().add_subparsers()
+    module.register(sub)
+    return list(sub.choices)
+
+
+@pytest.mark.parametrize("module_name", sorted(set(COMMANDS.values())))
+def test_the_table_names_what_each_module_registers(module_name: str) -> None:
+    assert registered_by(module_name) == [c for c, m in COMMANDS.items() if m == module_name]
+
+
+def test_the_full_parser_lists_every_command_in_the_tables_order() -> None:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(sub.choices) == list(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_command_parses_with_its_module_alone(command: str) -> None:
+    parser = build_parser(command)
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert command in sub.choices
+    assert set(sub.choices) == {c for c, m in COMMANDS.items() if m == COMMANDS[command]}
+
+
+def test_bad_input_is_recognised_by_the_classes_named() -> None:
+    assert is_bad_input(UsageError("x"))
+    assert is_bad_input(RunNotFound("no run matches 'x'"))  # a subclass counts
+    assert not is_bad_input(RuntimeError("a bug: shown as a traceback, not one line"))
