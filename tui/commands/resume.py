@@ -22,10 +22,12 @@ from tui.commands.common import UsageError, add_db_option, open_store
 from tui.commands.run import (
     add_telemetry_options,
     exit_code,
+    front_from_args,
     print_ending,
     telemetry_from_args,
+    with_escalation_options,
 )
-from tui.compose import Front, RunPlan, execute_run
+from tui.compose import RunPlan, execute_run
 from tui.config import Settings, load_settings
 
 
@@ -85,18 +87,16 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     if state.outcome is not Outcome.RUNNING:
         console.print(f"run {state.run_id} already finished: {state.outcome.value}")
         return exit_code(state)
-    front: Front = "tui" if args.tui else ("json" if args.log_format == "json" else "headless")
-    settings = settings_from_record(state.settings)
-    engine = settings.engine
-    if args.escalations is not None:  # say, a run started in the TUI carries on unwatched
-        engine = replace(engine, escalation_policy=args.escalations)
-    if args.escalation_timeout is not None:
-        engine = replace(engine, escalation_timeout_s=args.escalation_timeout)
+    front = front_from_args(args)
+    # --escalations: say, a run started in the TUI carries on unwatched.
+    settings = with_escalation_options(
+        settings_from_record(state.settings), args.escalations, args.escalation_timeout
+    )
     plan = RunPlan(
         request=state.request,
         repo=Path(state.repo),
         db_url=default_db_url(args.db),
-        settings=replace(settings, engine=engine),
+        settings=settings,
         front=front,
         verbose=args.verbose,
         telemetry=telemetry_from_args(args),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from engine.config import EngineConfig
+from engine.config import EngineConfig, EscalationPolicy
 from engine.events import Outcome
 from engine.state import RunState
 from storage.paths import default_db_url
@@ -142,14 +142,19 @@ def settings_from_args(
     if policy is None and settings.engine.escalation_policy == EngineConfig.escalation_policy:
         # Nobody watches a headless run: the twin answers unless told otherwise.
         policy = "wait" if args.tui else "twin"
+    return with_escalation_options(settings, policy, args.escalation_timeout)
+
+
+def with_escalation_options(
+    settings: Settings, policy: EscalationPolicy | None, timeout_s: float | None
+) -> Settings:
+    """``settings`` with ``--escalations`` and ``--escalation-timeout`` (None: as they are)."""
+    engine = settings.engine
     if policy is not None:
-        settings = replace(settings, engine=replace(settings.engine, escalation_policy=policy))
-    if args.escalation_timeout is not None:
-        settings = replace(
-            settings,
-            engine=replace(settings.engine, escalation_timeout_s=args.escalation_timeout),
-        )
-    return settings
+        engine = replace(engine, escalation_policy=policy)
+    if timeout_s is not None:
+        engine = replace(engine, escalation_timeout_s=timeout_s)
+    return replace(settings, engine=engine)
 
 
 def front_from_args(args: argparse.Namespace) -> Front:
