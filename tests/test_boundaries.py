@@ -32,17 +32,17 @@ print(json.dumps({{"imported": imported, "leaks": leaks}}))
 """
 
 
-def test_importing_the_core_does_not_import_textual_or_tui() -> None:
+def run_probe(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (nothing this test run imported)."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(core=CORE)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return result.stdout.strip()
+
+
+def test_importing_the_core_does_not_import_textual_or_tui() -> None:
+    report = json.loads(run_probe(PROBE.format(core=CORE)).splitlines()[-1])
     assert set(CORE) <= set(report["imported"])
     assert any(name.startswith("engine.") for name in report["imported"])
     assert report["leaks"] == [], f"the core imported {report['leaks']}"
@@ -53,16 +53,7 @@ def test_headless_reporting_does_not_need_textual() -> None:
         "import sys, tui.headless; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert run_probe(probe) == "[]"
 
 
 QUICK_PROBE = """
@@ -86,12 +77,4 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
     ],
 )
 def test_a_command_loads_only_what_it_needs(command: str | None, loaded: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", QUICK_PROBE.format(command=command)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == loaded
+    assert json.loads(run_probe(QUICK_PROBE.format(command=command))) == loaded

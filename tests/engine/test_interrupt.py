@@ -20,6 +20,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,14 +119,14 @@ def start_headless_demo(tmp_path: Path, *options: str) -> tuple[subprocess.Popen
     return proc, home
 
 
-def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
-    proc, home = start_headless_demo(tmp_path)
-    db = home / "shopfloor.db"
+def sigterm_once(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> str:
+    """Send SIGTERM once ``ready()`` holds (90 s at most, the demo still running); the
+    demo's whole output. The demo is killed if anything here fails."""
     deadline = time.monotonic() + 90
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if stored_events(db)[0] >= 40:
-                break
+        while not ready():
+            assert proc.poll() is None, "the demo finished before the signal; send it earlier"
+            assert time.monotonic() < deadline, "the demo never got to where the signal goes"
             time.sleep(0.02)
         assert proc.poll() is None, "the demo finished before the signal; send it earlier"
         proc.send_signal(signal.SIGTERM)
@@ -134,6 +135,13 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+    return output
+
+
+def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
+    proc, home = start_headless_demo(tmp_path)
+    db = home / "shopfloor.db"
+    output = sigterm_once(proc, lambda: stored_events(db)[0] >= 40)
     assert proc.returncode == 130, output[-2000:]
     assert "interrupted" in output and "Traceback" not in output, output[-2000:]
     _, run_id = stored_events(db)
@@ -154,21 +162,16 @@ def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(tmp_path: Pat
     it resumed with is what the log says from then on."""
     proc, home = start_headless_demo(tmp_path, "--escalations", "wait")
     db = home / "shopfloor.db"
-    deadline = time.monotonic() + 90
     waiting: list[dict[str, object]] = []
-    try:
-        while time.monotonic() < deadline and proc.poll() is None and not waiting:
-            _, run_id = stored_events(db)
-            if run_id is not None:
-                waiting = json.loads(cli(home, "escalations", run_id, "--json").stdout or "[]")
-            time.sleep(0.1)
-        assert waiting, "the demo raised no escalation for a human"
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+
+    def escalation_waits() -> bool:
+        _, run_id = stored_events(db)
+        if run_id is not None:
+            waiting[:] = json.loads(cli(home, "escalations", run_id, "--json").stdout or "[]")
+        return bool(waiting)
+
+    output = sigterm_once(proc, escalation_waits)
+    assert waiting, "the demo raised no escalation for a human"
     assert proc.returncode == 130, output[-2000:]
     assert "waiting for a human" in output
     _, run_id = stored_events(db)
