@@ -1,10 +1,14 @@
-"""What the Pilot tests share: waiting until the app has caught up with the bus."""
+"""What the Pilot tests share: waiting until the app has caught up with the bus, and
+counting how often a screen was laid out."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from engine.bus import EventBus
 from tui.app import ShopfloorApp
@@ -25,3 +29,21 @@ async def caught_up(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None]) -> Non
             f"of {bus.state.last_seq}"
         )
     await pilot.pause(SETTLE_S)
+
+
+@contextmanager
+def layouts_of(screen: Screen[object]) -> Iterator[list[int]]:
+    """Count the screen's layouts (``[count]``, read it after the block): each lays out every
+    widget, tens of milliseconds on a slow machine."""
+    count = [0]
+    relayout = screen._refresh_layout
+
+    def counted(*args: object, **kwargs: object) -> None:
+        count[0] += 1
+        relayout(*args, **kwargs)  # type: ignore[arg-type]
+
+    screen._refresh_layout = counted  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        del screen._refresh_layout

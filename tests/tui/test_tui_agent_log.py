@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import caught_up, layouts_of
 from textual.widgets import Log
 
 from engine.bus import EventBus
@@ -200,21 +200,14 @@ async def test_a_growing_log_follows_its_end_and_scrollbar_without_laying_the_sc
         await caught_up(app, bus, pilot)
         view = agent_log(app).query_one(LineView)
         assert view.show_vertical_scrollbar
-        screen = app.screen
-        layouts = 0
-        relayout = screen._refresh_layout
-
-        def counted(*args: object, **kwargs: object) -> None:
-            nonlocal layouts
-            layouts += 1
-            relayout(*args, **kwargs)  # type: ignore[arg-type]
-
-        screen._refresh_layout = counted  # type: ignore[method-assign]
-        for n in range(3):
-            bus.emit(AgentOutput(agent_id=T1, text="\n".join(f"line {n}.{i}" for i in range(40))))
-            await caught_up(app, bus, pilot)
-            assert view.virtual_size.height == 1 + 40 * (n + 2)
-            assert view.vertical_scrollbar.window_virtual_size == view.virtual_size.height
-            assert view.is_vertical_scroll_end
-            assert on_screen(app)[-1] == f"line {n}.39"
-        assert layouts == 0
+        with layouts_of(app.screen) as layouts:
+            for n in range(3):
+                bus.emit(
+                    AgentOutput(agent_id=T1, text="\n".join(f"line {n}.{i}" for i in range(40)))
+                )
+                await caught_up(app, bus, pilot)
+                assert view.virtual_size.height == 1 + 40 * (n + 2)
+                assert view.vertical_scrollbar.window_virtual_size == view.virtual_size.height
+                assert view.is_vertical_scroll_end
+                assert on_screen(app)[-1] == f"line {n}.39"
+        assert layouts == [0]

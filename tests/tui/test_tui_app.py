@@ -7,11 +7,19 @@ import gc
 
 import pytest
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import caught_up, layouts_of
+from textual.geometry import Size
 from textual.message import Message
 
 from engine.bus import EventBus
-from engine.events import AgentOutput, LLMCallFinished, Outcome, TaskState, TaskStateChanged
+from engine.events import (
+    AgentOutput,
+    AgentStarted,
+    LLMCallFinished,
+    Outcome,
+    TaskState,
+    TaskStateChanged,
+)
 from tui.app import ShopfloorApp
 from tui.messages import EventsArrived, EventStreamEnded
 from tui.widgets.agent_log import AgentLog
@@ -223,6 +231,40 @@ async def test_tab_switches_focus_between_graph_agents_and_log() -> None:
         assert isinstance(app.focused, AgentTable)
         await pilot.press("tab")
         assert app.focused is not None and app.focused.parent is app.screen.query_one(AgentLog)
+
+
+async def test_agent_rows_and_wider_columns_do_not_lay_the_screen_out() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+
+    def started(agent_id: str, attempt: int) -> AgentStarted:
+        return AgentStarted(
+            agent_id=agent_id,
+            role="engineer",
+            model="sim:",
+            simulated=True,
+            task_id="t1",
+            attempt=attempt,
+        )
+
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        for n in range(1, 16):  # more rows than the table shows: its scrollbar is there
+            bus.emit(started(sample_run.engineer_id("t1", n), n))
+        await caught_up(app, bus, pilot)
+        table = app.screen.query_one(AgentTable)
+        assert table.show_vertical_scrollbar
+        width = table.virtual_size.width
+        longer = "engineer:t1:a-retry-with-a-much-longer-agent-name"
+        with layouts_of(app.screen) as layouts:
+            bus.emit(started(longer, 16))
+            await caught_up(app, bus, pilot)
+        assert layouts == [0]
+        assert table.row_count == 16
+        wider = len(longer) - len(sample_run.engineer_id("t1", 15))
+        assert table.virtual_size == Size(width + wider, 17)
+        assert table.vertical_scrollbar.window_virtual_size == 17
+        assert table.horizontal_scrollbar.window_virtual_size == table.virtual_size.width
 
 
 async def test_agent_table_keys_pick_the_agent_whose_log_is_shown() -> None:

@@ -30,6 +30,7 @@ from textual.strip import Strip
 
 from engine.state import AgentView
 from tui.text import SIM_BADGE, compact_count
+from tui.widgets.line_view import resize_quietly
 
 Cell = str | Text
 
@@ -292,7 +293,8 @@ class AgentTable(ScrollView, can_focus=True):
 
     def _resize(self) -> None:
         width = sum(w + 2 * CELL_PADDING for w in self._widths)
-        self.virtual_size = Size(width, len(self._order) + 1)
+        # Its own size comes from the stylesheet, not from its rows: no screen layout.
+        resize_quietly(self, Size(width, len(self._order) + 1))
 
     def _refresh_row(self, row: int) -> None:
         # Row ``row`` sits on virtual line row + 1, below the header that never scrolls.

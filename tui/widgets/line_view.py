@@ -67,6 +67,24 @@ NO_LINES: LineSource = _NoLines()
 """A source with nothing in it (what a view shows before it is given one)."""
 
 
+def resize_quietly(view: ScrollView, size: Size) -> None:
+    """Resize ``view``'s scrollable area without laying the whole screen out again.
+
+    ``virtual_size`` is a reactive with ``layout=True``: assigning it lays out every widget
+    of the screen (14-25 ms on a slow machine, against a 50 ms budget for a key press), and
+    a growing log or a table whose columns widen change it during a flood. A view whose own
+    size does not depend on its content only needs its scrollbars told. They are updated
+    here the way Textual's size update does it (``_scroll_update``; Textual is pinned); if
+    one of them appears or disappears, its own reactive asks for the layout that then is
+    needed.
+    """
+    if size == view.virtual_size:
+        return
+    view.set_reactive(ScrollView.virtual_size, size)
+    if view.is_mounted:
+        view._scroll_update(size)
+
+
 class LineView(ScrollView, can_focus=True):
     """A scrolling view of a :class:`LineSource`'s lines that follows the newest ones.
 
@@ -120,7 +138,7 @@ class LineView(ScrollView, can_focus=True):
         self._source = source
         self._seen = source.arrived
         self._width = max(map(line_cells, source.lines), default=0)
-        self._set_virtual_size(Size(self._width, len(source.lines)))
+        resize_quietly(self, Size(self._width, len(source.lines)))
         self.scroll_end(animate=False, immediate=True)
         self.refresh()
 
@@ -134,28 +152,12 @@ class LineView(ScrollView, can_focus=True):
         newest = islice(reversed(lines), min(unseen, len(lines)))
         self._width = max(self._width, max(map(line_cells, newest), default=0))
         follow = self.is_vertical_scroll_end and not self.is_vertical_scrollbar_grabbed
-        self._set_virtual_size(Size(self._width, len(lines)))
+        resize_quietly(self, Size(self._width, len(lines)))
         if self.auto_scroll and follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         # Lines moved up even if the size did not change (a full ring drops its oldest).
         self.refresh()
         return True
-
-    def _set_virtual_size(self, size: Size) -> None:
-        """Resize the scrollable area without laying the whole screen out again.
-
-        ``virtual_size`` is a reactive with ``layout=True``: assigning it lays out every
-        widget of the screen (14 ms of a slow machine's 50 ms budget for a key press), and
-        a growing log changes it on every redraw. The view's own size does not depend on
-        its content, so only the scrollbars need to know. They are updated here the way
-        Textual's size update does it (``_scroll_update``, Textual is pinned); if one of them
-        appears or disappears, its own reactive asks for the layout that then is needed.
-        """
-        if size == self.virtual_size:
-            return
-        self.set_reactive(LineView.virtual_size, size)
-        if self.is_mounted:
-            self._scroll_update(size)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # Every line has the same base style, and computing it walks up the DOM: once per
