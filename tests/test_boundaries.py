@@ -8,11 +8,14 @@ checked. import-linter states the same contract statically; this catches runtime
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import tui
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ["engine", "agents", "gates", "storage", "telemetry"]
@@ -32,10 +35,15 @@ print(json.dumps({{"imported": imported, "leaks": leaks}}))
 """
 
 
-def run_probe(code: str) -> str:
+def run_probe(code: str, env: dict[str, str] | None = None) -> str:
     """What ``code`` prints in a fresh interpreter (nothing this test run imported)."""
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -54,6 +62,15 @@ def test_headless_reporting_does_not_need_textual() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     )
     assert run_probe(probe) == "[]"
+
+
+FPS_PROBE = "import tui, textual.constants; print(textual.constants.MAX_FPS)"
+
+
+def test_the_tui_sets_textuals_frame_rate_unless_the_environment_does() -> None:
+    bare = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    assert run_probe(FPS_PROBE, env=bare) == str(tui.FRAME_RATE)
+    assert run_probe(FPS_PROBE, env=bare | {"TEXTUAL_FPS": "30"}) == "30"
 
 
 QUICK_PROBE = """
