@@ -32,10 +32,15 @@ from pathlib import Path
 from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Textual reads its repaint cap once, when it loads: tui goes first, as in the shopfloor CLI
+# (tui/__init__.py sets TEXTUAL_FPS), so both apps run with the cap the control room uses.
+import tui  # noqa: F401  # isort: skip
 
+from textual import constants as textual_constants
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Log
 
 from engine.blueprint import Blueprint, Task
@@ -163,6 +168,22 @@ async def feed(events: Sequence[EventBase], go: asyncio.Event) -> AsyncIterator[
             await asyncio.sleep(0)
 
 
+KEY_GIVE_UP_S = 10.0
+"""A key press not on screen after this long stops the bench with what the app showed (a
+bench that waits forever tells nothing; twice in many hundred floods one did)."""
+
+
+async def on_screen_by(start: float, screen: Screen[object], what: str) -> float:
+    """Wait for the screen's next refresh; seconds from ``start`` until it happened."""
+    shown = asyncio.Event()
+    screen.call_after_refresh(shown.set)
+    try:
+        await asyncio.wait_for(shown.wait(), KEY_GIVE_UP_S)
+    except TimeoutError:
+        raise RuntimeError(f"{what}: the screen never refreshed") from None
+    return time.perf_counter() - start
+
+
 async def key_latency(app: ShopfloorApp) -> float:
     """Press ``]``; seconds until the log shows the next agent and the screen refreshed."""
     screen = app.main
@@ -170,12 +191,15 @@ async def key_latency(app: ShopfloorApp) -> float:
     before = log.agent_id
     start = time.perf_counter()
     app.simulate_key("right_square_bracket")
-    while log.agent_id == before:  # noqa: ASYNC110 - polls what the screen shows
+    while log.agent_id == before:
+        if time.perf_counter() - start > KEY_GIVE_UP_S:
+            raise RuntimeError(
+                f"] did not switch the log from {before} in {KEY_GIVE_UP_S:.0f} s "
+                f"(focus {app.focused}, selected {screen.selected_agent}, "
+                f"folded {app.state.last_seq} events)"
+            )
         await asyncio.sleep(0.0005)
-    shown = asyncio.Event()
-    screen.call_after_refresh(shown.set)
-    await shown.wait()
-    return time.perf_counter() - start
+    return await on_screen_by(start, screen, f"] switched the log to {log.agent_id}")
 
 
 @dataclass
@@ -268,12 +292,11 @@ async def baseline_key_latency(app: BareLogApp) -> float:
     before = app.switches
     start = time.perf_counter()
     app.simulate_key("right_square_bracket")
-    while app.switches == before:  # noqa: ASYNC110 - polls what the app did
+    while app.switches == before:
+        if time.perf_counter() - start > KEY_GIVE_UP_S:
+            raise RuntimeError(f"] did not refill the bare Log in {KEY_GIVE_UP_S:.0f} s")
         await asyncio.sleep(0.0005)
-    shown = asyncio.Event()
-    app.screen.call_after_refresh(shown.set)
-    await shown.wait()
-    return time.perf_counter() - start
+    return await on_screen_by(start, app.screen, "] refilled the bare Log")
 
 
 async def run_baseline(events: list[EventBase]) -> tuple[float, list[float]]:
@@ -355,6 +378,7 @@ async def main(argv: list[str] | None = None) -> int:
         "baseline_key_latency_median_ms": round(statistics.median(baseline_latencies) * 1000, 1),
         "baseline_key_latency_samples": len(baseline_latencies),
         "rss_growth_mb": round(max(growth), 1),
+        "textual_fps": textual_constants.MAX_FPS,
     }
     if args.json:
         print(json.dumps(result))
