@@ -30,7 +30,7 @@ from textual.strip import Strip
 
 from engine.state import AgentView
 from tui.text import SIM_BADGE, compact_count
-from tui.widgets.line_view import resize_quietly
+from tui.widgets.scrolling import resize_quietly
 
 Cell = str | Text
 
