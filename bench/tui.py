@@ -25,7 +25,7 @@ import statistics
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,6 @@ from textual import constants as textual_constants
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Log
 
 from engine.blueprint import Blueprint, Task
@@ -173,14 +172,22 @@ KEY_GIVE_UP_S = 10.0
 bench that waits forever tells nothing; twice in many hundred floods one did)."""
 
 
-async def on_screen_by(start: float, screen: Screen[object], what: str) -> float:
-    """Wait for the screen's next refresh; seconds from ``start`` until it happened."""
+async def timed_press(app: App[None], moved: Callable[[], bool], stuck: Callable[[], str]) -> float:
+    """Press ``]``; seconds until ``moved()`` holds and the screen refreshed after it.
+
+    ``stuck()`` says what the app shows, should the press not move it in time."""
+    start = time.perf_counter()
+    app.simulate_key("right_square_bracket")
+    while not moved():
+        if time.perf_counter() - start > KEY_GIVE_UP_S:
+            raise RuntimeError(f"] did nothing in {KEY_GIVE_UP_S:.0f} s: {stuck()}")
+        await asyncio.sleep(0.0005)
     shown = asyncio.Event()
-    screen.call_after_refresh(shown.set)
+    app.screen.call_after_refresh(shown.set)
     try:
         await asyncio.wait_for(shown.wait(), KEY_GIVE_UP_S)
     except TimeoutError:
-        raise RuntimeError(f"{what}: the screen never refreshed") from None
+        raise RuntimeError("] took effect, but the screen never refreshed") from None
     return time.perf_counter() - start
 
 
@@ -189,17 +196,14 @@ async def key_latency(app: ShopfloorApp) -> float:
     screen = app.main
     log = screen.query_one(AgentLog)
     before = log.agent_id
-    start = time.perf_counter()
-    app.simulate_key("right_square_bracket")
-    while log.agent_id == before:
-        if time.perf_counter() - start > KEY_GIVE_UP_S:
-            raise RuntimeError(
-                f"] did not switch the log from {before} in {KEY_GIVE_UP_S:.0f} s "
-                f"(focus {app.focused}, selected {screen.selected_agent}, "
-                f"folded {app.state.last_seq} events)"
-            )
-        await asyncio.sleep(0.0005)
-    return await on_screen_by(start, screen, f"] switched the log to {log.agent_id}")
+    return await timed_press(
+        app,
+        lambda: log.agent_id != before,
+        lambda: (
+            f"the log still shows {before} (focus {app.focused}, selected "
+            f"{screen.selected_agent}, folded {app.state.last_seq} events)"
+        ),
+    )
 
 
 @dataclass
@@ -290,13 +294,9 @@ class BareLogApp(App[None]):
 async def baseline_key_latency(app: BareLogApp) -> float:
     """Press ``]`` in the bare app; seconds until the refilled Log is on screen."""
     before = app.switches
-    start = time.perf_counter()
-    app.simulate_key("right_square_bracket")
-    while app.switches == before:
-        if time.perf_counter() - start > KEY_GIVE_UP_S:
-            raise RuntimeError(f"] did not refill the bare Log in {KEY_GIVE_UP_S:.0f} s")
-        await asyncio.sleep(0.0005)
-    return await on_screen_by(start, app.screen, "] refilled the bare Log")
+    return await timed_press(
+        app, lambda: app.switches != before, lambda: "the bare Log was not refilled"
+    )
 
 
 async def run_baseline(events: list[EventBase]) -> tuple[float, list[float]]:
