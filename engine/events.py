@@ -422,3 +422,14 @@ def event_from_dict(data: dict[str, Any]) -> Event:
 def event_to_json(event: EventBase) -> str:
     """The JSON form of an event, as stored and exported."""
     return event.model_dump_json()
+
+
+def event_json_bytes(event: EventBase) -> bytes:
+    """:func:`event_to_json` as UTF-8 bytes, straight from the model's serializer.
+
+    For the run's storage pipe, which sends every event: ``model_dump_json`` spends about a
+    third of its time passing its default options through Python (1.6 against 2.5 µs here)
+    and returns text the pipe would encode again. A test checks the bytes equal
+    ``event_to_json``'s for every event type.
+    """
+    return type(event).__pydantic_serializer__.to_json(event)

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from engine.bus import Subscription
-from engine.events import EventBase, event_from_json, event_to_json
+from engine.events import EventBase, event_from_json, event_json_bytes
 from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from storage.connect import sqlite_file
@@ -163,12 +163,13 @@ class ProcessStorageWriter:
         return self._acks is None or self._acks.done()
 
     async def _send(self, batch: Sequence[EventBase]) -> None:
-        lines = [f"B {len(batch)}\n"]
-        lines.extend(f"{event_to_json(event)}\n" for event in batch)
+        lines = [b"B %d" % len(batch)]
+        lines.extend(map(event_json_bytes, batch))
+        lines.append(b"")  # the frame's last line ends with a newline too
         self.events_sent += len(batch)
         self._in_flight.append(self.events_sent)
         try:
-            self._stdin.write("".join(lines).encode())
+            self._stdin.write(b"\n".join(lines))
             await self._stdin.drain()  # waits only while the pipe is full
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child is gone; the acknowledgements (or its exit status) say why

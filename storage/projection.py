@@ -66,6 +66,11 @@ def finished_values(event: RunFinished) -> dict[str, Any]:
     }
 
 
+_FOLDED = frozenset({RunStarted, BlueprintProposed, Merged, RunFinished})
+"""The events that change a run's row beyond ``last_seq``; tested by exact class, as events
+are final and an isinstance check on a pydantic model goes through ABCMeta."""
+
+
 def fold_batch(events: Iterable[EventBase]) -> list[RunDelta]:
     """One delta per run touched by ``events``, in the order runs first appear."""
     deltas: dict[str, RunDelta] = {}
@@ -73,7 +78,10 @@ def fold_batch(events: Iterable[EventBase]) -> list[RunDelta]:
         delta = deltas.get(event.run_id)
         if delta is None:
             delta = deltas[event.run_id] = RunDelta(run_id=event.run_id)
-        delta.last_seq = max(delta.last_seq, event.seq)
+        if event.seq > delta.last_seq:
+            delta.last_seq = event.seq
+        if type(event) not in _FOLDED:  # most events only move last_seq
+            continue
         if isinstance(event, RunStarted):
             delta.started = started_row(event)
         elif isinstance(event, BlueprintProposed):

@@ -15,8 +15,9 @@ projections away and replays the whole log through the same code, which is what
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -104,6 +105,34 @@ async def _many(conn: AsyncConnection, stmt: Any, rows: Sequence[dict[str, Any]]
         await conn.execute(stmt, list(rows))
 
 
+_DRIVER_FORMS: dict[tuple[str, Any], tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
+
+
+async def _many_plain(conn: AsyncConnection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """:func:`_many` handed straight to the driver, for rows of plain ``str``/``int`` values.
+
+    Core's executemany turns every row's dict into driver parameters through the bind
+    processors; for the task-state updates of a busy run (one row per task touched in a
+    batch) that was most of the statement's cost. Their values need no processing, so the
+    statement is compiled once per dialect and each row becomes the positional tuple the
+    driver takes, in the compiled statement's parameter order.
+    """
+    if not rows:
+        return
+    key = (conn.dialect.name, stmt)
+    form = _DRIVER_FORMS.get(key)
+    if form is None:
+        compiled = stmt.compile(dialect=conn.dialect)
+        names = tuple(compiled.positiontup or ())
+        if not names:
+            raise RuntimeError(f"{conn.dialect.name} compiled no positional parameters: {stmt}")
+        getter = itemgetter(*names)
+        pick = getter if len(names) > 1 else lambda row: (getter(row),)
+        form = _DRIVER_FORMS[key] = (compiled.string, pick)
+    sql, pick = form
+    await conn.exec_driver_sql(sql, [pick(row) for row in rows])
+
+
 # -- the fold -------------------------------------------------------------------------------
 
 
@@ -182,7 +211,7 @@ class _Pending:
         }
 
     async def flush_task_states(self, conn: AsyncConnection) -> None:
-        await _many(conn, _TASK_STATE, list(self.task_states.values()))
+        await _many_plain(conn, _TASK_STATE, list(self.task_states.values()))
         self.task_states.clear()
 
     async def flush(self, conn: AsyncConnection) -> None:
@@ -236,25 +265,31 @@ async def _blueprint(conn: AsyncConnection, event: BlueprintProposed) -> None:
     await _many(conn, _upsert_for(conn, tasks, ["title"]), rows)
 
 
+_OTHER_KINDS = frozenset(
+    {BlueprintProposed, EscalationRaised, EscalationResolved, LearningRecorded}
+)
+"""The rarer events :func:`project` acts on (TaskStateChanged is tested for first)."""
+
+
 async def project(conn: AsyncConnection, batch: Sequence[EventBase]) -> None:
     """Apply ``batch`` (in log order) to every projection, on ``conn``'s transaction."""
     await _project_runs(conn, batch)
     pending = _Pending()
     for event in batch:
-        match event:
-            case TaskStateChanged():
-                pending.task_state(event)
-            case BlueprintProposed():
+        # By exact class, not isinstance: events are final, and an isinstance check on a
+        # pydantic model goes through ABCMeta (a match tried up to five per event).
+        if type(event) is TaskStateChanged:
+            pending.task_state(event)
+        elif type(event) in _OTHER_KINDS:
+            if isinstance(event, BlueprintProposed):
                 await pending.flush_task_states(conn)
                 await _blueprint(conn, event)
-            case EscalationRaised():
+            elif isinstance(event, EscalationRaised):
                 pending.raise_(event)
-            case EscalationResolved():
+            elif isinstance(event, EscalationResolved):
                 pending.resolve(event)
-            case LearningRecorded():
+            elif isinstance(event, LearningRecorded):
                 pending.learning(event)
-            case _:
-                pass
     await pending.flush(conn)
 
 

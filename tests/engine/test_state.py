@@ -45,6 +45,7 @@ from engine.events import (
     VerificationFinished,
     event_from_dict,
     event_from_json,
+    event_json_bytes,
     event_to_json,
     stamped,
 )
@@ -441,6 +442,7 @@ def test_every_event_type_round_trips_through_json():
         assert event_from_json(text.encode()) == event
         assert event_from_dict(json.loads(text)) == event
         assert json.loads(text)["type"] == type(event).__name__
+        assert event_json_bytes(event) == text.encode()
 
 
 def test_the_bus_stamp_equals_pydantic_model_copy_for_every_event_type():

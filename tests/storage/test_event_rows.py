@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from engine.events import AgentOutput, EventBase, Stage, StageChanged
+from engine.events import AgentOutput, EventBase, Stage, StageChanged, event_to_json
 from storage.errors import StorageError
-from storage.event_rows import SQLITE_ROWS, sqlite_ts
+from storage.event_rows import SQLITE_ROWS, sqlite_ts, sqlite_ts_of_body
 from storage.schema import events as events_table
 from storage.store import SqlEventStore
 
@@ -66,3 +66,20 @@ def test_sqlite_text_always_has_microseconds() -> None:
     assert sqlite_ts(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01 00:00:00.000000"
     later = datetime(2026, 1, 1, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-1)))
     assert sqlite_ts(later) == "2026-01-01 04:04:05.000006"
+
+
+def test_the_text_read_off_a_body_is_what_formatting_its_stamp_gives() -> None:
+    base = datetime(2026, 11, 23, 23, 59, 59, tzinfo=UTC)
+    for micros in (0, 1, 10, 999_999, 123_000, 500_001):
+        for run_id in ("r", "run-" + "x" * 60):
+            ts = base + timedelta(microseconds=micros)
+            event = stamped(AgentOutput(agent_id="eng", text='"ts":"1999"'), 7, ts, run_id)
+            assert sqlite_ts_of_body(event_to_json(event)) == sqlite_ts(ts)
+
+
+def test_a_body_in_another_zone_or_layout_is_left_to_the_datetime() -> None:
+    elsewhere = datetime(2026, 1, 1, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-1)))
+    body = event_to_json(stamped(StageChanged(stage=Stage.BUILD), 1, elsewhere))
+    assert sqlite_ts_of_body(body) is None
+    assert sqlite_ts_of_body('{"run_id":"r","seq":1,"ts":"2026-01-01 00:00:00Z"}') is None
+    assert sqlite_ts_of_body('{"run_id":"r","seq":1}') is None
