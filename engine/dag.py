@@ -58,6 +58,10 @@ def _find_cycle(deps: Mapping[str, Iterable[str]]) -> list[str] | None:
     return None
 
 
+_LAST_BUILT: list[tuple[Blueprint, Dag]] = []
+"""The blueprint :meth:`Dag.from_blueprint` last built, with its graph (at most one)."""
+
+
 @dataclass(frozen=True)
 class Dag:
     """A validated task graph with its precomputed orderings."""
@@ -69,8 +73,18 @@ class Dag:
 
     @classmethod
     def from_blueprint(cls, blueprint: Blueprint) -> Dag:
-        """Validate ``blueprint`` and build its graph, or raise :class:`PlanError`."""
-        return cls.build([(t.id, t.depends_on) for t in blueprint.tasks], blueprint.tasks)
+        """Validate ``blueprint`` and build its graph, or raise :class:`PlanError`.
+
+        The graph of the blueprint last built is kept: planning validates a blueprint before
+        announcing it and the build needs the same graph again (~70 ms for 10,000 tasks
+        here). Blueprints are frozen, and only the same object, not an equal one, is served
+        from it.
+        """
+        if _LAST_BUILT and _LAST_BUILT[0][0] is blueprint:
+            return _LAST_BUILT[0][1]
+        dag = cls.build([(t.id, t.depends_on) for t in blueprint.tasks], blueprint.tasks)
+        _LAST_BUILT[:] = [(blueprint, dag)]
+        return dag
 
     @classmethod
     def build(cls, edges: Iterable[tuple[str, Iterable[str]]], tasks: Iterable[Task] = ()) -> Dag:

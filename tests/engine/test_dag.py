@@ -42,6 +42,21 @@ def test_order_puts_every_task_after_its_dependencies_and_keeps_blueprint_order_
     assert dag.order == ("docs", "core", "config", "cli")
 
 
+def test_the_same_blueprint_is_built_once_an_equal_one_again():
+    first = plan(task("a"), task("b", "a"))
+    built = Dag.from_blueprint(first)
+    assert Dag.from_blueprint(first) is built
+    equal = plan(task("a"), task("b", "a"))
+    assert Dag.from_blueprint(equal) is not built
+    assert Dag.from_blueprint(equal) == built
+    assert Dag.from_blueprint(first) is not built  # only the last one is kept
+
+
+def test_a_bad_plan_is_refused_every_time_it_is_built():
+    cyclic = plan(task("a", "b"), task("b", "a"))
+    assert plan_error(cyclic) == plan_error(cyclic)
+
+
 def test_critical_path_counts_the_longest_chain_to_a_sink_inclusive():
     dag = Dag.from_blueprint(
         plan(
