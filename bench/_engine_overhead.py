@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,18 @@ from engine.protocols import EmitFn, EngineerJob, EngineerReport, PlanRequest
 from engine.workspace import MergeCandidate
 from storage.process_writer import start_writer
 from storage.store import SqlEventStore
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds a live process has used so far (Linux: utime and stime of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have exited and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class FakeWorkspaces:
@@ -136,11 +150,15 @@ async def measure_overhead(n: int, folder: Path, workers: int = 8) -> dict[str, 
         simulated=True,
     )
     writer_task = asyncio.create_task(writer.run())
-    started = time.perf_counter()
+    pid = getattr(getattr(writer, "process", None), "pid", None)
+    writer_before = _children_cpu_s() + (_proc_cpu_s(pid) if pid is not None else 0.0)
+    started, cpu_started = time.perf_counter(), time.process_time()
     state = await factory.run()
     await bus.close()
     await writer_task
     elapsed = time.perf_counter() - started
+    run_cpu = time.process_time() - cpu_started
+    writer_cpu = _children_cpu_s() - writer_before
     stored = await store.count_events(run_id)
     await store.close()
     if state.outcome.value != "shipped":
@@ -151,6 +169,11 @@ async def measure_overhead(n: int, folder: Path, workers: int = 8) -> dict[str, 
         "workers": workers,
         "events": stored,
         "seconds": round(elapsed, 3),
+        # Which process bounds the run: each one's CPU time per task over the same window
+        # (the writer's: its whole life once exited, less what it had used when the window
+        # opened). With two cores, the larger is roughly the wall time.
+        "run_process_cpu_us_per_task": round(run_cpu / n * 1e6, 1),
+        "writer_process_cpu_us_per_task": round(writer_cpu / n * 1e6, 1),
         "overhead_workspaces": "in-memory fake with GitWorkspaces' calls (no git); "
         "real Factory, bus, scheduler, merge queue and SQLite storage writer",
     }

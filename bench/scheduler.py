@@ -283,7 +283,9 @@ def overhead_line(overhead: dict[str, Any]) -> str:
     runs = ", ".join(f"{us:.0f}" for us in overhead["runs_us_per_task"])
     return (
         f"overhead: {overhead['us_per_task']:.1f} us/task, the median of {runs}"
-        f" ({overhead['events']} events stored per run)"
+        f" ({overhead['events']} events stored per run); in that run, CPU per task:"
+        f" the run's process {overhead['run_process_cpu_us_per_task']:.0f} us,"
+        f" the writer process {overhead['writer_process_cpu_us_per_task']:.0f} us"
     )
 
 
