@@ -106,6 +106,7 @@ async def _many(conn: AsyncConnection, stmt: Any, rows: Sequence[dict[str, Any]]
 
 
 _DRIVER_FORMS: dict[tuple[str, Any], tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
+"""Per (dialect, statement): its SQL and how a row dict becomes its positional parameters."""
 
 
 async def _many_plain(conn: AsyncConnection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:

@@ -433,6 +433,13 @@ def test_the_round_trip_sample_covers_every_event_type():
     assert {type(e) for e in one_of_each()} == set(typing.get_args(union))
 
 
+def test_event_types_are_final():
+    # Storage dispatches on an event's exact class (storage.projector, storage.projection).
+    union, _discriminator = typing.get_args(Event)
+    for cls in typing.get_args(union):
+        assert cls.__subclasses__() == [], f"{cls.__name__} has subclasses"
+
+
 def test_every_event_type_round_trips_through_json():
     for event in one_of_each():
         text = event_to_json(event)
