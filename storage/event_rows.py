@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from engine.events import EventBase, event_to_json
 from storage.errors import StorageError
@@ -32,7 +34,9 @@ from storage.schema import events as events_table
 
 COLUMNS = ("run_id", "seq", "ts", "type", "body")
 
-_SQL: dict[str, str] = {}
+_INSERT = insert(events_table).inline()
+"""inline(): no RETURNING of the generated id, which an executemany cannot use."""
+_DRIVER_SQL: dict[tuple[str, ClauseElement], tuple[str, tuple[str, ...]]] = {}
 _SQLITE_MULTI: dict[int, str] = {}
 
 SQLITE_ROWS = (32766 if sqlite3.sqlite_version_info >= (3, 32) else 999) // len(COLUMNS)
@@ -40,15 +44,26 @@ SQLITE_ROWS = (32766 if sqlite3.sqlite_version_info >= (3, 32) else 999) // len(
 512 is one statement)."""
 
 
+def driver_sql(
+    stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """``stmt`` compiled once for ``dialect``: its SQL, and the names of its positional
+    parameters in the order the driver takes them (for ``exec_driver_sql``)."""
+    key = (dialect.name, stmt)
+    found = _DRIVER_SQL.get(key)
+    if found is None:
+        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {stmt!r}")
+        found = _DRIVER_SQL[key] = (compiled.string, tuple(compiled.positiontup or ()))
+    return found
+
+
 def _sql(dialect: Dialect) -> str:
-    """The INSERT for ``dialect``, compiled once; its parameters are ``COLUMNS`` in order."""
-    sql = _SQL.get(dialect.name)
-    if sql is None:
-        # inline(): no RETURNING of the generated id, which an executemany cannot use.
-        compiled = insert(events_table).inline().compile(dialect=dialect, column_keys=COLUMNS)
-        if tuple(compiled.positiontup or ()) != COLUMNS:
-            raise RuntimeError(f"unexpected parameter order for {dialect.name}: {compiled}")
-        sql = _SQL[dialect.name] = compiled.string
+    """The INSERT for ``dialect``; its parameters are ``COLUMNS`` in order."""
+    sql, names = driver_sql(_INSERT, dialect, COLUMNS)
+    if names != COLUMNS:
+        raise RuntimeError(f"unexpected parameter order for {dialect.name}: {sql}")
     return sql
 
 

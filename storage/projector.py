@@ -15,7 +15,7 @@ projections away and replays the whole log through the same code, which is what
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -37,6 +37,7 @@ from engine.events import (
     event_from_json,
 )
 from storage.errors import StorageError
+from storage.event_rows import driver_sql
 from storage.projection import fold_batch
 from storage.schema import PROJECTIONS, escalations, events, learnings, runs, tasks
 
@@ -105,10 +106,6 @@ async def _many(conn: AsyncConnection, stmt: Any, rows: Sequence[dict[str, Any]]
         await conn.execute(stmt, list(rows))
 
 
-_DRIVER_FORMS: dict[tuple[str, Any], tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
-"""Per (dialect, statement): its SQL and how a row dict becomes its positional parameters."""
-
-
 async def _many_plain(conn: AsyncConnection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
     """:func:`_many` handed straight to the driver, for rows of plain ``str``/``int`` values.
 
@@ -116,22 +113,16 @@ async def _many_plain(conn: AsyncConnection, stmt: Any, rows: Sequence[dict[str,
     processors; for the task-state updates of a busy run (one row per task touched in a
     batch) that was most of the statement's cost. Their values need no processing, so the
     statement is compiled once per dialect and each row becomes the positional tuple the
-    driver takes, in the compiled statement's parameter order.
+    driver takes, as the events' INSERT does (:mod:`storage.event_rows`).
     """
     if not rows:
         return
-    key = (conn.dialect.name, stmt)
-    form = _DRIVER_FORMS.get(key)
-    if form is None:
-        compiled = stmt.compile(dialect=conn.dialect)
-        names = tuple(compiled.positiontup or ())
-        if not names:
-            raise RuntimeError(f"{conn.dialect.name} compiled no positional parameters: {stmt}")
-        getter = itemgetter(*names)
-        pick = getter if len(names) > 1 else lambda row: (getter(row),)
-        form = _DRIVER_FORMS[key] = (compiled.string, pick)
-    sql, pick = form
-    await conn.exec_driver_sql(sql, [pick(row) for row in rows])
+    sql, names = driver_sql(stmt, conn.dialect)
+    if not names:
+        raise RuntimeError(f"{conn.dialect.name} compiled no positional parameters: {sql}")
+    pick = itemgetter(*names)
+    params = [pick(row) for row in rows] if len(names) > 1 else [(pick(row),) for row in rows]
+    await conn.exec_driver_sql(sql, params)
 
 
 # -- the fold -------------------------------------------------------------------------------
