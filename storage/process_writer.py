@@ -15,7 +15,8 @@ ahead it gets), and the child commits whatever has arrived in one transaction.
 
 The protocol is lines of UTF-8 on the child's stdin and stdout:
 
-- parent: ``B <n>`` then ``n`` lines of event JSON (JSON has no raw newlines); EOF ends it;
+- parent: ``B <n> <bytes>`` then ``n`` lines of event JSON (JSON has no raw newlines), ``bytes``
+  long with their newlines, so the child reads a frame in one piece; EOF ends it;
 - child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events, and
   ``error <one line>`` then exit status 1 when a batch cannot be stored.
 
@@ -163,13 +164,13 @@ class ProcessStorageWriter:
         return self._acks is None or self._acks.done()
 
     async def _send(self, batch: Sequence[EventBase]) -> None:
-        lines = [b"B %d" % len(batch)]
-        lines.extend(map(event_json_bytes, batch))
+        lines = list(map(event_json_bytes, batch))
         lines.append(b"")  # the frame's last line ends with a newline too
+        body = b"\n".join(lines)
         self.events_sent += len(batch)
         self._in_flight.append(self.events_sent)
         try:
-            self._stdin.write(b"\n".join(lines))
+            self._stdin.write(b"B %d %d\n%s" % (len(batch), len(body), body))
             await self._stdin.drain()  # waits only while the pipe is full
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child is gone; the acknowledgements (or its exit status) say why
@@ -277,17 +278,26 @@ class _Inbox:
         self._arrived = asyncio.Event()
 
     async def read(self, reader: asyncio.StreamReader) -> None:
-        """Parse frames until EOF; a frame cut short by the parent's death is dropped."""
+        """Parse frames until EOF; a frame cut short by the parent's death is dropped.
+
+        A frame is read in one piece (its header says how long it is) rather than line by
+        line: each ``readline`` also shifts the rest of the stream's buffer down, and that
+        cost was a tenth of the writer's work per event.
+        """
         try:
             while header := await reader.readline():
-                kind, _, count = header.decode().strip().partition(" ")
-                if kind != "B" or not count.isdigit():
-                    raise StorageError(f"malformed frame from the run: {header[:80]!r}")
-                lines = [await reader.readline() for _ in range(int(count))]
-                if not all(line.endswith(b"\n") for line in lines):
+                count, size = _frame_header(header)
+                try:
+                    frame = await reader.readexactly(size)
+                except asyncio.IncompleteReadError:
                     break
-                for line in lines:
-                    body = line[:-1].decode()
+                lines = frame.decode().split("\n")
+                if len(lines) != count + 1 or lines[-1]:
+                    raise StorageError(
+                        f"malformed frame from the run: {count} events announced, "
+                        f"{len(lines) - 1} sent"
+                    )
+                for body in lines[:-1]:
                     self.events.append(event_from_json(body))
                     self.bodies.append(body)
                 self._arrived.set()
@@ -308,6 +318,14 @@ class _Inbox:
 
     def task_done(self, count: int = 1) -> None:
         _reply(f"ok {count}")
+
+
+def _frame_header(header: bytes) -> tuple[int, int]:
+    """``B <events> <bytes>``: the frame's event count and length."""
+    kind, *numbers = header.split()
+    if kind != b"B" or len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+        raise StorageError(f"malformed frame from the run: {header[:80]!r}")
+    return int(numbers[0]), int(numbers[1])
 
 
 class _AppendWithBodies:

@@ -1,13 +1,15 @@
 """The storage writer process: the same contract as the in-process writer, across a pipe.
 
-Each test starts the real child (``python -m storage.process_writer``) on SQLite and on
-PostgreSQL, feeds it from a real EventBus and reads back through the store.
+Each test of the contract starts the real child (``python -m storage.process_writer``) on
+SQLite and on PostgreSQL, feeds it from a real EventBus and reads back through the store. The
+last tests feed the child's frame reader bytes directly: whole frames, a cut one, bad ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from engine.bus import DurabilityLost, EventBus
-from engine.events import AgentOutput, Outcome
+from engine.events import AgentOutput, Outcome, event_to_json
 from storage.errors import StorageError
-from storage.process_writer import ProcessStorageWriter, start_writer
+from storage.process_writer import ProcessStorageWriter, _Inbox, start_writer
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 
@@ -168,3 +170,54 @@ def test_sqlite_rows_written_by_the_child_keep_their_json(tmp_path: Path) -> Non
     with sqlite3.connect(tmp_path / "db.sqlite") as conn:
         bodies = [row[0] for row in conn.execute("SELECT body FROM events ORDER BY seq")]
     assert bodies == expected
+
+
+# -- the child's reading of frames ------------------------------------------------------------
+
+
+def _frame(*bodies: bytes, count: int | None = None) -> bytes:
+    body = b"".join(line + b"\n" for line in bodies)
+    return b"B %d %d\n" % (len(bodies) if count is None else count, len(body)) + body
+
+
+async def _read(data: bytes) -> _Inbox:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    inbox = _Inbox()
+    await inbox.read(reader)
+    return inbox
+
+
+def _stamped_json(text: str, seq: int) -> bytes:
+    event = AgentOutput(agent_id="eng", text=text)
+    return event_to_json(event.model_copy(update={"run_id": "frames1", "seq": seq})).encode()
+
+
+async def test_the_child_reads_each_frame_whole_and_keeps_each_body_as_sent() -> None:
+    first, second, third = (_stamped_json(f"line {i} ✓", i) for i in (1, 2, 3))
+    inbox = await _read(_frame(first, second) + _frame(third))
+    assert [e.seq for e in inbox.events] == [1, 2, 3]
+    assert list(inbox.bodies) == [first.decode(), second.decode(), third.decode()]
+    assert inbox.ended
+
+
+async def test_a_frame_cut_short_by_the_parents_death_is_dropped() -> None:
+    whole = _frame(_stamped_json("kept", 1))
+    cut = _frame(_stamped_json("lost", 2))[:-5]
+    inbox = await _read(whole + cut)
+    assert [e.seq for e in inbox.events] == [1]
+    assert inbox.ended
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"B 1\n{}\n", "malformed frame from the run: b'B 1\\n'"),
+        (b"X 1 3\n{}\n", "malformed frame"),
+        (_frame(b"{}", b"{}", count=3), "3 events announced, 2 sent"),
+    ],
+)
+async def test_a_malformed_frame_is_one_line(data: bytes, words: str) -> None:
+    with pytest.raises(StorageError, match=re.escape(words)):
+        await _read(data)
