@@ -100,12 +100,17 @@ def sqlite_ts_of_body(body: str) -> str | None:
     return None
 
 
-def _type(event: EventBase) -> str:
-    return getattr(event, "type", type(event).__name__)
+def _sqlite_row_ts(event: EventBase, body: str) -> str:
+    return sqlite_ts_of_body(body) or sqlite_ts(event.ts)
 
 
-def _timestamp_for(dialect: Dialect) -> Callable[[datetime], Any]:
-    return sqlite_ts if dialect.name == "sqlite" else as_utc
+def _postgres_row_ts(event: EventBase, _body: str) -> datetime:
+    return as_utc(event.ts)
+
+
+def _timestamp_for(dialect: Dialect) -> Callable[[EventBase, str], Any]:
+    """The row's ``ts`` from an event and its JSON, as ``dialect``'s driver takes it."""
+    return _sqlite_row_ts if dialect.name == "sqlite" else _postgres_row_ts
 
 
 def event_rows(
@@ -122,13 +127,8 @@ def event_rows(
     elif len(bodies) != len(events):
         raise StorageError(f"{len(events)} events but {len(bodies)} bodies")
     try:
-        if dialect.name == "sqlite":
-            return [
-                (ev.run_id, ev.seq, sqlite_ts_of_body(body) or sqlite_ts(ev.ts), _type(ev), body)
-                for ev, body in zip(events, bodies, strict=True)
-            ]
         return [
-            (ev.run_id, ev.seq, ts(ev.ts), _type(ev), body)
+            (ev.run_id, ev.seq, ts(ev, body), getattr(ev, "type", type(ev).__name__), body)
             for ev, body in zip(events, bodies, strict=True)
         ]
     except ValueError as exc:  # a naive timestamp
