@@ -164,13 +164,11 @@ class ProcessStorageWriter:
         return self._acks is None or self._acks.done()
 
     async def _send(self, batch: Sequence[EventBase]) -> None:
-        lines = list(map(event_json_bytes, batch))
-        lines.append(b"")  # the frame's last line ends with a newline too
-        body = b"\n".join(lines)
+        frame = encode_frame(list(map(event_json_bytes, batch)))
         self.events_sent += len(batch)
         self._in_flight.append(self.events_sent)
         try:
-            self._stdin.write(b"B %d %d\n%s" % (len(batch), len(body), body))
+            self._stdin.write(frame)
             await self._stdin.drain()  # waits only while the pipe is full
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child is gone; the acknowledgements (or its exit status) say why
@@ -318,6 +316,12 @@ class _Inbox:
 
     def task_done(self, count: int = 1) -> None:
         _reply(f"ok {count}")
+
+
+def encode_frame(bodies: Sequence[bytes]) -> bytes:
+    """One frame of the protocol: ``B <events> <bytes>``, then each event's JSON on a line."""
+    body = b"\n".join([*bodies, b""])  # the last line ends with a newline too
+    return b"B %d %d\n%s" % (len(bodies), len(body), body)
 
 
 def _frame_header(header: bytes) -> tuple[int, int]:

@@ -23,7 +23,7 @@ import pytest
 from engine.bus import DurabilityLost, EventBus
 from engine.events import AgentOutput, Outcome, event_to_json
 from storage.errors import StorageError
-from storage.process_writer import ProcessStorageWriter, _Inbox, start_writer
+from storage.process_writer import ProcessStorageWriter, _Inbox, encode_frame, start_writer
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 
@@ -175,11 +175,6 @@ def test_sqlite_rows_written_by_the_child_keep_their_json(tmp_path: Path) -> Non
 # -- the child's reading of frames ------------------------------------------------------------
 
 
-def _frame(*bodies: bytes, count: int | None = None) -> bytes:
-    body = b"".join(line + b"\n" for line in bodies)
-    return b"B %d %d\n" % (len(bodies) if count is None else count, len(body)) + body
-
-
 async def _read(data: bytes) -> _Inbox:
     reader = asyncio.StreamReader()
     reader.feed_data(data)
@@ -196,15 +191,15 @@ def _stamped_json(text: str, seq: int) -> bytes:
 
 async def test_the_child_reads_each_frame_whole_and_keeps_each_body_as_sent() -> None:
     first, second, third = (_stamped_json(f"line {i} ✓", i) for i in (1, 2, 3))
-    inbox = await _read(_frame(first, second) + _frame(third))
+    inbox = await _read(encode_frame([first, second]) + encode_frame([third]))
     assert [e.seq for e in inbox.events] == [1, 2, 3]
     assert list(inbox.bodies) == [first.decode(), second.decode(), third.decode()]
     assert inbox.ended
 
 
 async def test_a_frame_cut_short_by_the_parents_death_is_dropped() -> None:
-    whole = _frame(_stamped_json("kept", 1))
-    cut = _frame(_stamped_json("lost", 2))[:-5]
+    whole = encode_frame([_stamped_json("kept", 1)])
+    cut = encode_frame([_stamped_json("lost", 2)])[:-5]
     inbox = await _read(whole + cut)
     assert [e.seq for e in inbox.events] == [1]
     assert inbox.ended
@@ -215,7 +210,7 @@ async def test_a_frame_cut_short_by_the_parents_death_is_dropped() -> None:
     [
         (b"B 1\n{}\n", "malformed frame from the run: b'B 1\\n'"),
         (b"X 1 3\n{}\n", "malformed frame"),
-        (_frame(b"{}", b"{}", count=3), "3 events announced, 2 sent"),
+        (encode_frame([b"{}", b"{}"]).replace(b"B 2", b"B 3", 1), "3 events announced, 2 sent"),
     ],
 )
 async def test_a_malformed_frame_is_one_line(data: bytes, words: str) -> None:
