@@ -253,31 +253,33 @@ def run_case(
     }
 
 
-def pooled(first_seed: int, count: int) -> dict[str, Any]:
-    """The cases on ``count`` graph draws: the medians over every case of every draw, and
-    each draw's own median."""
-    per_seed = []
-    speedups: list[float] = []
-    ceilings: list[float] = []
-    for seed in range(first_seed, first_seed + count):
-        cases = [run_case(name, shape, n, w, seed) for name, shape, n, w in CASES]
-        mine = [c["speedup_vs_level_barrier"] for c in cases]
-        best = [c["ceiling_vs_level_barrier"] for c in cases]
-        speedups += mine
-        ceilings += best
-        per_seed.append(
-            {
-                "seed": seed,
-                "median_speedup_vs_level_barrier": statistics.median(mine),
-                "median_ceiling_vs_level_barrier": statistics.median(best),
-            }
-        )
+def draw(seed: int) -> list[dict[str, Any]]:
+    """Every case on the graphs and latencies of one seed."""
+    return [run_case(name, shape, n, w, seed) for name, shape, n, w in CASES]
+
+
+def pooled(draws: list[list[dict[str, Any]]], first_seed: int) -> dict[str, Any]:
+    """The medians over every case of every draw (seeds from ``first_seed`` on), and each
+    draw's own median."""
+    speedups = [c["speedup_vs_level_barrier"] for cases in draws for c in cases]
+    ceilings = [c["ceiling_vs_level_barrier"] for cases in draws for c in cases]
     return {
-        "seeds": count,
+        "seeds": len(draws),
         "cases": len(speedups),
         "median_speedup_vs_level_barrier": statistics.median(speedups),
         "median_ceiling_vs_level_barrier": statistics.median(ceilings),
-        "per_seed": per_seed,
+        "per_seed": [
+            {
+                "seed": seed,
+                "median_speedup_vs_level_barrier": statistics.median(
+                    c["speedup_vs_level_barrier"] for c in cases
+                ),
+                "median_ceiling_vs_level_barrier": statistics.median(
+                    c["ceiling_vs_level_barrier"] for c in cases
+                ),
+            }
+            for seed, cases in enumerate(draws, start=first_seed)
+        ],
     }
 
 
@@ -352,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(overhead_line(alone))
         return 0
-    cases = [run_case(name, shape, n, w, args.seed) for name, shape, n, w in CASES]
+    draws = [draw(seed) for seed in range(args.seed, args.seed + max(1, args.seeds))]
+    cases = draws[0]
     overhead = overhead_runs(args.overhead_tasks, args.overhead_runs)
     report = {
         "cases": cases,
@@ -369,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "overhead": overhead,
     }
     if args.seeds > 1:
-        report["pooled"] = pooled(args.seed, args.seeds)
+        report["pooled"] = pooled(draws, args.seed)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
