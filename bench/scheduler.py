@@ -258,27 +258,28 @@ def draw(seed: int) -> list[dict[str, Any]]:
     return [run_case(name, shape, n, w, seed) for name, shape, n, w in CASES]
 
 
+def medians(cases: list[dict[str, Any]]) -> dict[str, float]:
+    """The median speedup over the level barrier across ``cases``, and the median ceiling."""
+    return {
+        "median_speedup_vs_level_barrier": statistics.median(
+            c["speedup_vs_level_barrier"] for c in cases
+        ),
+        "median_ceiling_vs_level_barrier": statistics.median(
+            c["ceiling_vs_level_barrier"] for c in cases
+        ),
+    }
+
+
 def pooled(draws: list[list[dict[str, Any]]], first_seed: int) -> dict[str, Any]:
     """The medians over every case of every draw (seeds from ``first_seed`` on), and each
-    draw's own median."""
-    speedups = [c["speedup_vs_level_barrier"] for cases in draws for c in cases]
-    ceilings = [c["ceiling_vs_level_barrier"] for cases in draws for c in cases]
+    draw's own."""
+    every = [c for cases in draws for c in cases]
     return {
         "seeds": len(draws),
-        "cases": len(speedups),
-        "median_speedup_vs_level_barrier": statistics.median(speedups),
-        "median_ceiling_vs_level_barrier": statistics.median(ceilings),
+        "cases": len(every),
+        **medians(every),
         "per_seed": [
-            {
-                "seed": seed,
-                "median_speedup_vs_level_barrier": statistics.median(
-                    c["speedup_vs_level_barrier"] for c in cases
-                ),
-                "median_ceiling_vs_level_barrier": statistics.median(
-                    c["ceiling_vs_level_barrier"] for c in cases
-                ),
-            }
-            for seed, cases in enumerate(draws, start=first_seed)
+            {"seed": seed, **medians(cases)} for seed, cases in enumerate(draws, start=first_seed)
         ],
     }
 
@@ -347,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         help="measure overhead_us_per_task alone (skip the virtual-clock cases)",
     )
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.only_overhead:
         alone = overhead_runs(args.overhead_tasks, args.overhead_runs)
         if args.json:
@@ -354,18 +357,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(overhead_line(alone))
         return 0
-    draws = [draw(seed) for seed in range(args.seed, args.seed + max(1, args.seeds))]
+    draws = [draw(seed) for seed in range(args.seed, args.seed + args.seeds)]
     cases = draws[0]
     overhead = overhead_runs(args.overhead_tasks, args.overhead_runs)
     report = {
         "cases": cases,
         "overhead_us_per_task": overhead["us_per_task"],
-        "median_speedup_vs_level_barrier": statistics.median(
-            c["speedup_vs_level_barrier"] for c in cases
-        ),
-        "median_ceiling_vs_level_barrier": statistics.median(
-            c["ceiling_vs_level_barrier"] for c in cases
-        ),
+        **medians(cases),
         "clock": "virtual (the real Scheduler on an asyncio loop whose clock jumps to the next "
         "timer); latencies lognormal, median 90 s, sigma 0.6",
         "realtime_check": realtime_check(args.seed),
