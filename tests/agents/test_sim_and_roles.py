@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,16 +400,25 @@ def planner_request() -> CompletionRequest:
     )
 
 
-async def test_sim_speed_divides_the_scripted_latency():
-    slow_book = playbook(SimTiming(median_s=0.2, sigma=0.0))
-    started = time.monotonic()
-    fast = await SimProvider(slow_book, speed=1000).complete(planner_request())
-    assert time.monotonic() - started < 0.05  # 0.2 ms scripted
-    slow = await SimProvider(slow_book, speed=4).complete(planner_request())
-    assert slow.latency_s >= 0.045  # 50 ms scripted
-    assert fast.latency_s < slow.latency_s / 5
+async def test_sim_speed_divides_the_scripted_latency(monkeypatch: pytest.MonkeyPatch):
+    book = playbook(SimTiming(median_s=0.2, sigma=0.0))
+    slow = await SimProvider(book, speed=4).complete(planner_request())
+    assert slow.latency_s >= 0.045, "the SIM really waits its scripted 50 ms"
+    # What it waits, read off the pause itself: a wall clock on a loaded machine would
+    # measure the machine.
+    paused: list[float] = []
+    sleep = asyncio.sleep
+
+    async def record(seconds: float) -> None:
+        paused.append(seconds)
+        await sleep(0)
+
+    monkeypatch.setattr("agents.sim.asyncio.sleep", record)
+    await SimProvider(book, speed=1000).complete(planner_request())
+    await SimProvider(book, speed=4).complete(planner_request())
+    assert paused == pytest.approx([0.2 / 1000, 0.2 / 4])
     with pytest.raises(ValueError, match="speed must be positive"):
-        SimProvider(slow_book, speed=0)
+        SimProvider(book, speed=0)
 
 
 async def test_sim_streams_its_text_and_is_labelled_simulated():
