@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +18,19 @@ from engine.heap import settle
 from tui.commands import command_modules
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from tui.output import LosableStream
+
+PIPE_WIDTH = 200
+"""Columns for output that goes to a pipe or a file: rich would fold tables at 80, and a
+branch name broken over two lines is one ``grep`` cannot find."""
+
+
+def stdout_console() -> Console:
+    """The console for a command's output: the terminal's width on a terminal (or
+    ``COLUMNS``), else :data:`PIPE_WIDTH`."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    # A dropped SSH session fails every write to the terminal: the run still stops gracefully.
+    return Console(file=LosableStream(sys.stdout), width=PIPE_WIDTH if piped else None)  # type: ignore[arg-type]
+
 
 BAD_INPUT: tuple[tuple[str, str], ...] = (
     ("tui.commands.common", "UsageError"),
@@ -60,8 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = words[0] if words and not words[0].startswith("-") else None
     args = build_parser(command).parse_args(words)
     settle()  # the loaded program is permanent: collections skip it (engine.heap)
-    # A dropped SSH session fails every write to the terminal: the run still stops gracefully.
-    console = Console(file=LosableStream(sys.stdout))  # type: ignore[arg-type]
+    console = stdout_console()
     errors = Console(file=LosableStream(sys.stderr))  # type: ignore[arg-type]
     try:
         code: int = asyncio.run(args.handler(args, console))

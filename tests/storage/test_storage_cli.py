@@ -149,3 +149,27 @@ def test_prune_needs_a_real_duration(db_url, capsys):
     with pytest.raises(SystemExit):
         main(["db", "prune", "--older-than", "soon", "--db", db_url])
     assert "not a duration: 'soon'" in capsys.readouterr().err
+
+
+def test_the_runs_table_keeps_each_run_on_one_line_in_a_pipe(
+    db_url, emit_little_run, capsys, monkeypatch
+):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    branch = "shopfloor/add-kelvin-to-the-units-library-dc808e91"
+
+    async def go() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            await store.append(
+                [
+                    _started("r-long", "/work/units", T0),
+                    RunFinished(
+                        run_id="r-long", seq=2, ts=T0, outcome=Outcome.SHIPPED, branch=branch
+                    ),
+                ]
+            )
+
+    asyncio.run(go())
+    capsys.readouterr()
+    assert main(["runs", "--db", db_url]) == 0  # capsys's stdout is not a terminal
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if "r-long" in line]
+    assert branch in row and "request r-long" in row
