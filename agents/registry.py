@@ -21,10 +21,10 @@ from agents.providers.cli import CliAgent, CliProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
 from agents.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
-from agents.routing import KEY_VARIABLES
+from agents.routing import FAMILIES, KEY_VARIABLES
 from agents.sim import SimProvider
 
-KNOWN_FAMILIES = ("anthropic", "gemini", "openai", "cli", "sim")
+KNOWN_FAMILIES = FAMILIES
 AVAILABLE_FAMILIES = KNOWN_FAMILIES
 
 _TOOLS_MODES = ("auto", "native", "text")

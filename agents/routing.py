@@ -40,6 +40,10 @@ GEMINI_FLASH = "gemini:gemini-2.5-flash"
 _AUTHOR_OF = {"reviewers": "planner", "task_reviewer": "engineer"}
 
 
+FAMILIES = ("anthropic", "gemini", "openai", "cli", "sim")
+"""The model families a spec may name (``FAMILY:MODEL``); agents/registry.py builds each."""
+
+
 class RoutingError(ValueError):
     """A role -> model configuration that cannot be used. One line."""
 
@@ -130,7 +134,16 @@ def _specs(value: object, role: str) -> list[str]:
     if not specs:
         raise RoutingError(f"[models] {role} must name at least one model")
     for spec in specs:
-        family_of(spec)
+        for part in spec.split("|"):  # a fallback chain names a family in each of its parts
+            try:
+                family = family_of(part)
+            except RoutingError as exc:
+                raise RoutingError(f"[models] {role}: {exc}") from None
+            if family not in FAMILIES:
+                raise RoutingError(
+                    f"[models] {role}: unknown model family {family!r} in {spec!r}; "
+                    f"known: {', '.join(FAMILIES)}"
+                )
     return specs
 
 

@@ -172,7 +172,8 @@ def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:
     try:
         return route(configured, {} if settings.playbook else env)
     except RoutingError as exc:
-        raise SetupError(str(exc)) from exc
+        where = f"{settings.source}: " if settings.source is not None else ""
+        raise SetupError(f"{where}{exc}") from exc
 
 
 def _crew(
@@ -198,7 +199,7 @@ def _crew(
 
 async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState:
     """Wire everything and run the factory to its end. Raises SetupError on bad input."""
-    console = console or Console()
+    console = console or Console(markup=False)
     settings = plan.settings
     if not plan.repo.is_dir():
         raise SetupError(f"repository not found: {plan.repo}")

@@ -48,8 +48,13 @@ def test_config_overrides_the_defaults_and_bad_input_is_one_line():
     assert routing.spec("task_reviewer") == "gemini:gemini-2.5-pro"
     with pytest.raises(RoutingError, match="unknown role"):
         route({"designer": "sim:"}, {})
-    with pytest.raises(RoutingError, match="bad model spec 'gpt4'"):
+    with pytest.raises(RoutingError, match=r"\[models\] planner: bad model spec 'gpt4'"):
         route({"planner": "gpt4"}, {})
+    # An unknown family is named as such, not reported as a reviewer-family clash later.
+    with pytest.raises(RoutingError, match="planner: unknown model family 'nosuch' in 'nosuch:x'"):
+        route({"planner": "nosuch:x"}, {})
+    with pytest.raises(RoutingError, match="reviewers: unknown model family 'gemni'"):
+        route({"reviewers": ["openai:q@http://127.0.0.1:1/v1 | gemni:flash"]}, {})
     with pytest.raises(RoutingError, match="takes one model spec"):
         route({"judge": ["sim:", "sim:"]}, {})
     assert set(SINGLE_ROLES) >= {"planner", "critic", "verifier", "judge"}
