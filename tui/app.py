@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from engine import heap
@@ -86,6 +87,20 @@ class ShopfloorApp(App[None]):
 
     def get_default_screen(self) -> RunScreen:
         return self._main
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notification, always without markup (widgets' ``notify`` passes
+        ``markup=True`` on): what the app notifies about is a run's words (a reason, an
+        error, a search term), and ``[/]`` in them made Textual raise and end the app."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     @property
     def main(self) -> RunScreen:

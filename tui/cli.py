@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.text import Text
 
 from engine.heap import settle
 from tui.commands import command_modules
@@ -26,10 +27,20 @@ branch name broken over two lines is one ``grep`` cannot find."""
 
 def stdout_console() -> Console:
     """The console for a command's output: the terminal's width on a terminal (or
-    ``COLUMNS``), else :data:`PIPE_WIDTH`."""
+    ``COLUMNS``), else :data:`PIPE_WIDTH`.
+
+    Without markup: what commands print is mostly the user's and the models' words (a
+    request, a task title, a reason), and ``[/]`` or ``[engine]`` in them is text, not a
+    style (rich raised on the one and swallowed the other). Styled lines are
+    :class:`~rich.text.Text`.
+    """
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     # A dropped SSH session fails every write to the terminal: the run still stops gracefully.
-    return Console(file=LosableStream(sys.stdout), width=PIPE_WIDTH if piped else None)  # type: ignore[arg-type]
+    return Console(
+        file=LosableStream(sys.stdout),  # type: ignore[arg-type]
+        width=PIPE_WIDTH if piped else None,
+        markup=False,
+    )
 
 
 BAD_INPUT: tuple[tuple[str, str], ...] = (
@@ -75,14 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(command).parse_args(words)
     settle()  # the loaded program is permanent: collections skip it (engine.heap)
     console = stdout_console()
-    errors = Console(file=LosableStream(sys.stderr))  # type: ignore[arg-type]
+    errors = Console(file=LosableStream(sys.stderr), markup=False)  # type: ignore[arg-type]
     try:
         code: int = asyncio.run(args.handler(args, console))
     except Exception as exc:
         if not is_bad_input(exc):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        errors.print(f"[bold red]shopfloor:[/] {message}", highlight=False, soft_wrap=True)
+        errors.print(Text.assemble(("shopfloor:", "bold red"), f" {message}"), soft_wrap=True)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         errors.print("shopfloor: interrupted")

@@ -87,7 +87,7 @@ class ConsoleReporter:
         shows the summary line (default: when the console is a terminal and not in JSON
         mode). ``redactor`` defaults to one for this process's secret-looking variables."""
         self.subscription = subscription
-        self.console = console if console is not None else Console(highlight=False)
+        self.console = console if console is not None else Console(highlight=False, markup=False)
         self.verbose = verbose
         self.json_lines = json_lines
         self.show_time = show_time

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
-from engine.events import Outcome, RunFinished, RunStarted
+from engine.events import BlueprintProposed, EscalationRaised, Outcome, RunFinished, RunStarted
 from storage.store import SqlEventStore
 from tui.cli import main
 
@@ -173,3 +174,54 @@ def test_the_runs_table_keeps_each_run_on_one_line_in_a_pipe(
     assert main(["runs", "--db", db_url]) == 0  # capsys's stdout is not a terminal
     (row,) = [line for line in capsys.readouterr().out.splitlines() if "r-long" in line]
     assert branch in row and "request r-long" in row
+
+
+MARKUP = "[/] and [red]red[/red] and [engine]"
+"""Words that look like rich markup: text to print as it is, never styles (or a traceback)."""
+
+
+def test_words_that_look_like_markup_are_printed_as_they_are(db_url, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # nothing folded or cut, to compare whole strings
+    plan = Blueprint(spec="s", tasks=[Task(id="t1", title=f"Title {MARKUP}")])
+
+    async def go() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            events = [
+                _started("r-markup", "/work/app", T0).model_copy(
+                    update={"request": f"Request {MARKUP}"}
+                ),
+                BlueprintProposed(blueprint=plan),
+                EscalationRaised(
+                    escalation_id="e1",
+                    question=f"Question {MARKUP}",
+                    options=["approve", "[reject]"],
+                    default="approve",
+                ),
+                RunFinished(outcome=Outcome.FAILED, reason=f"Reason {MARKUP}"),
+            ]
+            stamped = [
+                e if e.seq else e.model_copy(update={"run_id": "r-markup", "seq": seq, "ts": T0})
+                for seq, e in enumerate(events, start=1)
+            ]
+            await store.append(stamped)
+
+    asyncio.run(go())
+    capsys.readouterr()
+    assert main(["status", "r-markup", "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    for text in (f"Request {MARKUP}", f"Title {MARKUP}", f"Reason {MARKUP}"):
+        assert text in out
+    assert main(["runs", "--db", db_url]) == 0
+    assert f"Request {MARKUP}" in capsys.readouterr().out
+    assert main(["escalations", "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert f"Question {MARKUP}" in out and "approve / [reject]" in out
+
+
+def test_a_config_error_keeps_the_section_it_names(tmp_path, capsys):
+    config = tmp_path / "shopfloor.toml"
+    config.write_text("[engine]\nwrokers = 3\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    assert main(["run", "x", "--repo", str(repo), "--config", str(config)]) == 2
+    assert capsys.readouterr().err.strip() == (f"shopfloor: {config}: unknown key [engine] wrokers")

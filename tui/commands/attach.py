@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.text import Text
 
 from tui.bridge import tail_store
 from tui.commands.common import EXIT_FAILED, EXIT_OK, add_db_option, open_store
@@ -38,5 +39,9 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
         )
         await app.run_async()
     state = app.state
-    console.print(f"run [bold]{run_id}[/]: {state.outcome.value} (stage {state.stage.value})")
+    console.print(
+        Text.assemble(
+            "run ", (run_id, "bold"), f": {state.outcome.value} (stage {state.stage.value})"
+        )
+    )
     return EXIT_OK if app.return_code in (None, 0) else EXIT_FAILED

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from agents.dna import DnaError, OwnerDNA
 from agents.dna_proposals import ProposalBook
@@ -74,10 +75,11 @@ async def cmd_dna(args: argparse.Namespace, console: Console) -> int:
 
 def _show(path: Path, book: ProposalBook, console: Console) -> int:
     state = "" if path.exists() else " (not written yet)"
-    console.print(f"[bold]{path}[/]{state}", soft_wrap=True, highlight=False)
+    console.print(Text.assemble((str(path), "bold"), state), soft_wrap=True)
     console.print(_load(path).render(), soft_wrap=True, highlight=False, markup=False)
     pending = book.load()
-    console.print(f"\n[bold]{len(pending)} proposed entr{'y' if len(pending) == 1 else 'ies'}[/]")
+    entries = f"{len(pending)} proposed entr{'y' if len(pending) == 1 else 'ies'}"
+    console.print(Text.assemble("\n", (entries, "bold")))
     for p in pending:
         note = f" ({p.note})" if p.note else ""
         console.print(
@@ -105,7 +107,9 @@ def _edit(path: Path, console: Console) -> int:
     try:
         dna = OwnerDNA.load(path)
     except DnaError as exc:
-        console.print(f"[bold red]the DNA does not load:[/] {exc}", soft_wrap=True)
+        console.print(
+            Text.assemble(("the DNA does not load:", "bold red"), f" {exc}"), soft_wrap=True
+        )
         return EXIT_FAILED
     console.print(
         f"DNA ok: {len(dna.decisions)} decision(s), {len(dna.heuristics)} heuristic(s), "

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.providers.cli import CliProvider
@@ -173,12 +174,14 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
         )
     )
     for check in checks:
-        status = "[green]OK  [/]" if check.ok else "[bold red]FAIL[/]"
+        status = ("OK  ", "green") if check.ok else ("FAIL", "bold red")
         latency = f"{check.latency_s:.2f}s" if check.latency_s is not None else "-"
         console.print(
-            f"{status} {check.spec}  roles={','.join(check.roles)}  provider={check.family}  "
-            f"model={check.model}  latency={latency}  tokens={check.tokens}  {check.detail}",
-            highlight=False,
+            Text.assemble(
+                status,
+                f" {check.spec}  roles={','.join(check.roles)}  provider={check.family}  "
+                f"model={check.model}  latency={latency}  tokens={check.tokens}  {check.detail}",
+            ),
             soft_wrap=True,
         )
     console.print(_sandbox_line(), highlight=False)

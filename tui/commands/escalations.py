@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
@@ -118,7 +119,9 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     table = Table("run", "id", "kind", "task", "options", "question", box=None)
     for r in records:
-        options = " / ".join(f"[b]{o}[/]" if o == r.default else o for o in r.options)
+        options = Text(" / ").join(
+            Text(o, style="bold" if o == r.default else "") for o in r.options
+        )
         table.add_row(r.run_id, r.escalation_id, r.kind, r.task_id or "-", options, r.question)
     console.print(table)
     console.print("answer with: shopfloor approve|reject|change ID", style="dim")
@@ -134,8 +137,12 @@ async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
         decision = choose_option(args.verb, record)
         await store.post_decision(record.run_id, record.escalation_id, decision, decider(), note)
     console.print(
-        f"{decision} posted for escalation [bold]{record.escalation_id}[/] of run "
-        f"[bold]{record.run_id}[/]; the run takes it at its next look at the inbox",
-        highlight=False,
+        Text.assemble(
+            f"{decision} posted for escalation ",
+            (record.escalation_id, "bold"),
+            " of run ",
+            (record.run_id, "bold"),
+            "; the run takes it at its next look at the inbox",
+        )
     )
     return EXIT_OK

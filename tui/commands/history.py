@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from engine.events import Outcome
 from engine.state import RunState
@@ -97,7 +98,11 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     sim = " SIM" if state.simulated else ""
     console.print(
-        f"run [bold]{state.run_id}[/]{sim} — {state.outcome.value} (stage {state.stage.value})"
+        Text.assemble(
+            "run ",
+            (state.run_id, "bold"),
+            f"{sim} — {state.outcome.value} (stage {state.stage.value})",
+        )
     )
     console.print(f"request: {state.request.splitlines()[0] if state.request else ''}")
     if state.branch:

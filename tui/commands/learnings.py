@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from storage.records import LearningRecord
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
@@ -64,7 +65,7 @@ async def cmd_learnings(args: argparse.Namespace, console: Console) -> int:
             what = "no learning" if not hits else f"{len(hits)} learnings"
             raise UsageError(f"{what} matching {args.learning_id!r}")
         for key, value in _row(hits[0], retired).items():
-            console.print(f"[bold]{key}:[/] {value}", soft_wrap=True, highlight=False)
+            console.print(Text.assemble((f"{key}:", "bold"), f" {value}"), soft_wrap=True)
         return EXIT_OK
     if action == "prune":
         return _prune(args, records, console)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from engine.config import EngineConfig, EscalationPolicy
 from engine.events import Outcome
@@ -216,13 +217,17 @@ async def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def print_ending(state: RunState, console: Console) -> None:
     """The closing lines: run id, outcome, reason, where the shipped branch is."""
-    sim = " [bold magenta]SIM[/]" if state.simulated else ""
-    console.print(f"run [bold]{state.run_id}[/]{sim}: [bold]{state.outcome.value}[/]")
+    sim = (" SIM", "bold magenta") if state.simulated else ""
+    console.print(
+        Text.assemble("run ", (state.run_id, "bold"), sim, ": ", (state.outcome.value, "bold"))
+    )
     if state.reason:
         console.print(f"reason: {state.reason}", highlight=False)
     console.print(f"repository: {state.repo}", soft_wrap=True, highlight=False)
     if state.branch:
-        console.print(f"shipped branch: [bold green]{state.branch}[/]", soft_wrap=True)
+        console.print(
+            Text.assemble("shipped branch: ", (state.branch, "bold green")), soft_wrap=True
+        )
         console.print(
             f"  git -C {state.repo} log --oneline {state.base_branch}..{state.branch}",
             soft_wrap=True,

@@ -151,7 +151,7 @@ def run_row(record: RunRecord) -> tuple[str | Text, ...]:
         outcome,
         f"{record.tasks_merged}/{record.tasks_total}",
         f"{record.created_at:%Y-%m-%d %H:%M}",
-        request[:70],
+        Text(request[:70]),  # a str cell would be read as markup
     )
 
 
