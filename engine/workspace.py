@@ -92,10 +92,10 @@ class GitWorkspaces:
             raise WorkspaceError(f"not a git repository: {repo_path}") from exc
         if self.repo.bare:
             raise WorkspaceError(f"bare repositories are not supported: {repo_path}")
-        try:
-            self.repo.head.commit  # noqa: B018 - raises on an empty repository
-        except ValueError as exc:
-            raise WorkspaceError(f"the repository has no commits yet: {repo_path}") from exc
+        self.unborn = not self.repo.head.is_valid()
+        """The repository has no commits yet (``git init`` and nothing more): the run starts
+        from :meth:`base_commit`'s empty root commit, and the user's branch stays unborn."""
+        self._empty_base: str | None = None
         self.path = Path(self.repo.working_tree_dir or repo_path).resolve()
         self.run_id = run_id
         self.root = worktree_root / run_id
@@ -106,12 +106,33 @@ class GitWorkspaces:
 
     @property
     def base_branch(self) -> str:
-        """The user's checked-out branch name (or ``HEAD`` when detached)."""
+        """The user's checked-out branch name (or ``HEAD`` when detached); in a repository
+        without commits, the branch its first commit will be on."""
+        if self.unborn:
+            return str(self.repo.head.reference.name)
         return "HEAD" if self.repo.head.is_detached else self.repo.active_branch.name
 
     @property
     def base_commit(self) -> str:
-        return str(self.repo.head.commit.hexsha)
+        """The commit the run starts from: the user's HEAD.
+
+        A repository without commits has none, so the run gets a root commit of the empty
+        tree, made once and on no branch (``commit-tree`` moves no ref): the shipped branch
+        grows from it and the user's checkout is left as it was.
+        """
+        if not self.unborn:
+            return str(self.repo.head.commit.hexsha)
+        if self._empty_base is None:
+            empty_tree = self.repo.git.hash_object("-t", "tree", "-w", "/dev/null")
+            self._empty_base = str(
+                self.repo.git.commit_tree(
+                    empty_tree,
+                    "-m",
+                    "shopfloor: empty base (the repository had no commits)",
+                    env=_IDENTITY,
+                )
+            )
+        return self._empty_base
 
     def tracked_files(self, limit: int = 2000) -> list[str]:
         """Files at the base commit (for the planner's view of the repo)."""

@@ -285,6 +285,37 @@ async def test_a_plan_ships_as_a_branch_with_one_commit_per_task_in_dependency_o
     assert snapshot(user_repo) == before  # the user's checkout was never touched
 
 
+async def test_a_repository_straight_from_git_init_ships_and_stays_unborn(
+    tmp_path: Path, worktree_root: Path
+):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q", "-b", "main")
+    planner = FakePlanner(
+        blueprint(
+            Task(id="core", title="Add the greeting core", files=["core.txt"]),
+            Task(id="cli", title="Add the command line", depends_on=["core"], files=["cli.txt"]),
+        )
+    )
+    engineer = FakeEngineer(
+        {"core": writes({"core.txt": "greet\n"}), "cli": writes({"cli.txt": "uses core\n"})}
+    )
+    run = await run_factory(fresh, worktree_root, planner, engineer)
+
+    assert run.state.outcome is Outcome.SHIPPED, run.state.reason
+    assert_finished_cleanly(run)
+    assert run.state.base_branch == "main" and planner.requests[0].repo_files == []
+    branch = run.state.branch
+    base = run.state.base_commit
+    assert git(fresh, "rev-list", "--max-parents=0", branch) == base, "grown from the empty root"
+    assert git(fresh, "log", "--reverse", "--format=%s", f"{base}..{branch}").splitlines() == [
+        "Add the greeting core",
+        "Add the command line",
+    ]
+    assert git(fresh, "symbolic-ref", "HEAD") == "refs/heads/main"
+    assert git(fresh, "for-each-ref", "refs/heads/main") == "", "the user's branch is unborn"
+
+
 async def test_a_task_failing_its_first_attempt_retries_with_the_gates_message_then_ships(
     user_repo: Path, worktree_root: Path
 ):

@@ -12,6 +12,8 @@ from repo_helpers import git, make_repo, snapshot
 
 from engine.workspace import GitWorkspaces, WorkspaceError, slugify
 
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
 
 def open_ws(repo: Path, worktree_root: Path, run_id: str = "run1") -> GitWorkspaces:
     return GitWorkspaces(repo, run_id, worktree_root)
@@ -52,12 +54,32 @@ def test_a_missing_directory_is_refused(tmp_path: Path, worktree_root: Path):
         open_ws(tmp_path / "nowhere", worktree_root)
 
 
-def test_a_repository_without_commits_is_refused(tmp_path: Path, worktree_root: Path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    git(empty, "init", "-q", "-b", "main")
-    with pytest.raises(WorkspaceError, match=r"^the repository has no commits yet: "):
-        open_ws(empty, worktree_root)
+async def test_a_repository_without_commits_starts_from_an_empty_root_commit(
+    tmp_path: Path, worktree_root: Path
+):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q", "-b", "trunk")
+    (fresh / "notes.txt").write_text("the user's, not committed\n")
+    before = git(fresh, "status", "--porcelain", "--branch", "--untracked-files=all")
+    ws = open_ws(fresh, worktree_root)
+    assert ws.unborn and ws.base_branch == "trunk"
+    base = ws.base_commit
+    assert ws.base_commit == base, "made once"
+    assert git(fresh, "cat-file", "-p", base).startswith(f"tree {EMPTY_TREE}\n")
+    assert git(fresh, "rev-list", "--count", base) == "1", "a root commit"
+    assert ws.tracked_files() == []
+    assert await ws.start() == base
+    commit = await task_commit(ws, "core", {"core.txt": "core\n"}, "Task core")
+    tip = await land(ws, "core", commit, "Task core")
+    assert git(fresh, "rev-parse", f"{tip}~1") == base
+    # The user's branch is still unborn and their files untouched: nothing moved but ours.
+    assert git(fresh, "symbolic-ref", "HEAD") == "refs/heads/trunk"
+    assert git(fresh, "for-each-ref", "--format=%(refname)", "refs/heads/") == (
+        "refs/heads/shopfloor/wip/run1"
+    )
+    assert git(fresh, "status", "--porcelain", "--branch", "--untracked-files=all") == before
+    assert (fresh / "notes.txt").read_text() == "the user's, not committed\n"
 
 
 # -- the integration branch and attempt worktrees ----------------------------------------------

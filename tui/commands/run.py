@@ -228,8 +228,11 @@ def print_ending(state: RunState, console: Console) -> None:
         console.print(
             Text.assemble("shipped branch: ", (state.branch, "bold green")), soft_wrap=True
         )
+        # From the run's base commit: right even when the user's branch moved on since, or
+        # has no commits at all (a run on a fresh ``git init``).
+        base = state.base_commit[:10] or state.base_branch
         console.print(
-            f"  git -C {state.repo} log --oneline {state.base_branch}..{state.branch}",
+            f"  git -C {state.repo} log --oneline {base}..{state.branch}",
             soft_wrap=True,
             highlight=False,
         )
