@@ -14,7 +14,6 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from engine import heap
@@ -88,20 +87,6 @@ class ShopfloorApp(App[None]):
     def get_default_screen(self) -> RunScreen:
         return self._main
 
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = False,
-    ) -> None:
-        """Textual's notification, always without markup (widgets' ``notify`` passes
-        ``markup=True`` on): what the app notifies about is a run's words (a reason, an
-        error, a search term), and ``[/]`` in them made Textual raise and end the app."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
-
     @property
     def main(self) -> RunScreen:
         """The screen of the run this app was started for."""
@@ -153,6 +138,7 @@ class ShopfloorApp(App[None]):
             title="run finished",
             severity="information" if state.outcome in GOOD_ENDINGS else "error",
             timeout=30,
+            markup=False,
         )
         self._maybe_exit()
 
@@ -170,6 +156,7 @@ class ShopfloorApp(App[None]):
                 title="engine error",
                 severity="error",
                 timeout=30,
+                markup=False,
             )
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
             self.run_worker(self._settle_engine(), name="settle", group="settle", exclusive=True)
@@ -207,7 +194,9 @@ class ShopfloorApp(App[None]):
     def action_runs(self) -> None:
         """Open the runs history (needs a database)."""
         if self._store is None:
-            self.notify("no database open: start with --db or attach to see the history")
+            self.notify(
+                "no database open: start with --db or attach to see the history", markup=False
+            )
             return
         if not isinstance(self.screen, RunsScreen):
             self.push_screen(RunsScreen(self._store, decider=storage_decider(self._store)))

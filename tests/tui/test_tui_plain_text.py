@@ -7,12 +7,15 @@ on the other, which ended the app. Every screen that shows such words is visited
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sample_run
 from pilot_helpers import caught_up
 from textual.widgets import DataTable
 
+import tui
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.events import (
@@ -142,3 +145,20 @@ async def test_words_that_look_like_markup_reach_every_screen_intact() -> None:
         bus.emit(RunFinished(outcome=Outcome.FAILED, reason=f"Reason {MARKUP}"))
         await caught_up(app, bus, pilot)
         assert f"Reason {MARKUP}" in shown_text(app).replace("\n", "")
+
+
+def test_every_notification_of_ours_is_plain_text() -> None:
+    """Textual reads a notification as markup unless told ``markup=False``, and ours carry a
+    run's words. (Textual's own, like the hint on ctrl+c, keep their markup.)"""
+    calls = 0
+    for path in sorted(Path(tui.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr != "notify":
+                continue
+            calls += 1
+            markup = {k.arg: k.value for k in node.keywords}.get("markup")
+            where = f"{path.name}:{node.lineno}"
+            assert isinstance(markup, ast.Constant) and markup.value is False, where
+    assert calls >= 10

@@ -195,7 +195,9 @@ class EscalationScreen(ModalScreen[Decision]):
         synonyms = APPROVE if kind == "approve" else REJECT
         option = option_for(esc.options, synonyms) or (kind if not esc.options else None)
         if option is None:
-            self.notify(f"this escalation has no {kind} option: {', '.join(esc.options)}")
+            self.notify(
+                f"this escalation has no {kind} option: {', '.join(esc.options)}", markup=False
+            )
             return
         self._finish(Decision(esc.escalation_id, option))
 
@@ -215,7 +217,9 @@ class EscalationScreen(ModalScreen[Decision]):
         if esc is None:
             return
         if esc.options and option_for(esc.options, CHANGE) is None:
-            self.notify(f"this escalation has no change option: {', '.join(esc.options)}")
+            self.notify(
+                f"this escalation has no change option: {', '.join(esc.options)}", markup=False
+            )
             return
         self.add_class("-changing")
         self._note.value = ""
@@ -228,7 +232,9 @@ class EscalationScreen(ModalScreen[Decision]):
         if esc is None:
             return
         if not note:
-            self.notify("type what should change, or press escape", severity="warning")
+            self.notify(
+                "type what should change, or press escape", severity="warning", markup=False
+            )
             return
         option = option_for(esc.options, CHANGE) or "change"
         self._finish(Decision(esc.escalation_id, option, note))
@@ -243,7 +249,11 @@ class EscalationScreen(ModalScreen[Decision]):
 
     def _finish(self, decision: Decision) -> None:
         if self.read_only:
-            self.notify("read-only view: decisions cannot be sent from here", severity="warning")
+            self.notify(
+                "read-only view: decisions cannot be sent from here",
+                severity="warning",
+                markup=False,
+            )
             return
         self.dismiss(decision)
 

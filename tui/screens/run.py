@@ -175,7 +175,13 @@ class RunScreen(Screen[None]):
 
     def on_event_stream_ended(self, message: EventStreamEnded) -> None:
         if message.error:
-            self.notify(message.error, title="event feed stopped", severity="error", timeout=30)
+            self.notify(
+                message.error,
+                title="event feed stopped",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
         if self._source is not None:
             message.stop()  # a followed run's end concerns this screen only
 
@@ -317,7 +323,7 @@ class RunScreen(Screen[None]):
         index = STATE_FILTERS.index(self._dag.state_filter)
         new = STATE_FILTERS[(index + 1) % len(STATE_FILTERS)]
         self._dag.state_filter = new
-        self.notify(f"tasks shown: {new.value if new else 'all'}", timeout=2)
+        self.notify(f"tasks shown: {new.value if new else 'all'}", timeout=2, markup=False)
 
     def action_collapse_levels(self) -> None:
         """Fold every level of the graph."""
@@ -339,7 +345,7 @@ class RunScreen(Screen[None]):
         """Open the escalation queue at its oldest question."""
         waiting = self.waiting_escalations()
         if not waiting:
-            self.notify("no escalation waits for a decision", timeout=3)
+            self.notify("no escalation waits for a decision", timeout=3, markup=False)
             return
         modal = EscalationScreen(self.model.state, waiting, read_only=self._on_decision is None)
         self.app.push_screen(modal, self._decided)
@@ -359,9 +365,15 @@ class RunScreen(Screen[None]):
         except Exception as exc:  # shown to the person, who can try again
             self._sent.discard(decision.escalation_id)
             self.notify(
-                f"{type(exc).__name__}: {exc}", title="decision not delivered", severity="error"
+                f"{type(exc).__name__}: {exc}",
+                title="decision not delivered",
+                severity="error",
+                markup=False,
             )
             return
         self.notify(
-            f"{decision.decision} → {decision.escalation_id}", title="decision sent", timeout=4
+            f"{decision.decision} → {decision.escalation_id}",
+            title="decision sent",
+            timeout=4,
+            markup=False,
         )

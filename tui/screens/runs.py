@@ -192,7 +192,7 @@ class RunsScreen(Screen[None]):
         try:
             records = await self._store.list_runs(limit=RUNS_SHOWN)
         except Exception as exc:  # storage errors are one line already
-            self.notify(str(exc), title="cannot list runs", severity="error")
+            self.notify(str(exc), title="cannot list runs", severity="error", markup=False)
             return
         self.show_records(records)
 
@@ -219,6 +219,8 @@ class RunsScreen(Screen[None]):
         try:
             events = await self._store.read(record.run_id)
         except Exception as exc:  # storage errors are one line already
-            self.notify(str(exc), title=f"cannot read run {record.run_id}", severity="error")
+            self.notify(
+                str(exc), title=f"cannot read run {record.run_id}", severity="error", markup=False
+            )
             return
         await self.app.push_screen(ReplayScreen(events))

@@ -266,7 +266,12 @@ class AgentLog(Vertical):
         found = self.matching_lines()
         if not found:
             if self.search_term:
-                self.notify(f"no match for {self.search_term!r}", severity="warning", timeout=3)
+                self.notify(
+                    f"no match for {self.search_term!r}",
+                    severity="warning",
+                    timeout=3,
+                    markup=False,
+                )
             return
         if forward:
             after = [i for i in found if i > self._match]
