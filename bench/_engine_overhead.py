@@ -174,6 +174,8 @@ async def measure_overhead(n: int, folder: Path, workers: int = 8) -> dict[str, 
         # opened). With two cores, the larger is roughly the wall time.
         "run_process_cpu_us_per_task": round(run_cpu / n * 1e6, 1),
         "writer_process_cpu_us_per_task": round(writer_cpu / n * 1e6, 1),
+        # The loop the CLI runs on (engine.loop): uvloop's unless SHOPFLOOR_LOOP=asyncio.
+        "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         "overhead_workspaces": "in-memory fake with GitWorkspaces' calls (no git); "
         "real Factory, bus, scheduler, merge queue and SQLite storage writer",
     }

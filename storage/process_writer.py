@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
+from engine import loop as event_loop
 from engine.bus import Subscription
 from engine.events import EventBase, event_from_json, event_json_bytes
 from engine.heap import settle
@@ -396,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Full collections walked the loaded modules (SQLAlchemy, the event models) over and
     # over: 340 ms of a 10,000-task run's storing, 45 ms with them frozen (engine.heap).
     settle()
-    return asyncio.run(_serve(args[0]))
+    return event_loop.run(_serve(args[0]))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ gate, 130 interrupted. Bad input is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.text import Text
 
+from engine import loop as event_loop
 from engine.heap import settle
 from tui.commands import command_modules
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = stdout_console()
     errors = Console(file=LosableStream(sys.stderr), markup=False)  # type: ignore[arg-type]
     try:
-        code: int = asyncio.run(args.handler(args, console))
+        code: int = event_loop.run(args.handler(args, console))
     except Exception as exc:
         if not is_bad_input(exc):
             raise
