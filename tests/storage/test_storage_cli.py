@@ -199,11 +199,8 @@ def test_words_that_look_like_markup_are_printed_as_they_are(db_url, capsys, mon
                 ),
                 RunFinished(outcome=Outcome.FAILED, reason=f"Reason {MARKUP}"),
             ]
-            stamped = [
-                e if e.seq else e.model_copy(update={"run_id": "r-markup", "seq": seq, "ts": T0})
-                for seq, e in enumerate(events, start=1)
-            ]
-            await store.append(stamped)
+            bus = EventBus("r-markup")
+            await store.append([bus.emit(e) for e in events])
 
     asyncio.run(go())
     capsys.readouterr()
