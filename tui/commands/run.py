@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -232,7 +233,7 @@ def print_ending(state: RunState, console: Console) -> None:
         # has no commits at all (a run on a fresh ``git init``).
         base = state.base_commit[:10] or state.base_branch
         console.print(
-            f"  git -C {state.repo} log --oneline {base}..{state.branch}",
+            f"  git -C {shlex.quote(state.repo)} log --oneline {base}..{state.branch}",
             soft_wrap=True,
             highlight=False,
         )

@@ -1,0 +1,57 @@
+"""The closing lines of a run: the hint to see what shipped works when pasted into a shell."""
+
+from __future__ import annotations
+
+import io
+import shlex
+import subprocess
+from pathlib import Path
+
+from rich.console import Console
+
+from engine.events import Outcome, RunFinished, RunStarted
+from engine.state import RunState
+from tui.commands.run import print_ending
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_the_log_hint_runs_as_printed_in_a_repository_with_a_space(tmp_path: Path) -> None:
+    repo = tmp_path / "my repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "-b", "shopfloor/feature")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "Task one")
+    _git(repo, "checkout", "-q", "main")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "the user moved on")
+    state = RunState.fold(
+        [
+            RunStarted(
+                run_id="r1",
+                seq=1,
+                request="x",
+                repo=str(repo),
+                base_branch="main",
+                base_commit=base,
+                integration_branch="shopfloor/wip/r1",
+            ),
+            RunFinished(run_id="r1", seq=2, outcome=Outcome.SHIPPED, branch="shopfloor/feature"),
+        ]
+    )
+    out = io.StringIO()
+    print_ending(state, Console(file=out, width=200, markup=False))
+    (hint,) = [line.strip() for line in out.getvalue().splitlines() if "log --oneline" in line]
+    shown = subprocess.run(shlex.split(hint), capture_output=True, text=True, check=True)
+    # Only what the run shipped, though main moved on after the run started.
+    assert [line.split(" ", 1)[1] for line in shown.stdout.splitlines()] == ["Task one"]
