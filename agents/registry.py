@@ -21,11 +21,11 @@ from agents.providers.cli import CliAgent, CliProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
 from agents.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
-from agents.routing import FAMILIES, KEY_VARIABLES
+from agents.routing import FAMILIES, KEY_VARIABLES, chain_parts
 from agents.sim import SimProvider
 
-KNOWN_FAMILIES = FAMILIES
-AVAILABLE_FAMILIES = KNOWN_FAMILIES
+AVAILABLE_FAMILIES = FAMILIES
+"""Every family routing knows has a provider built here."""
 
 _TOOLS_MODES = ("auto", "native", "text")
 _CLI_OUTPUTS = ("claude-stream-json", "codex-json", "text")
@@ -40,10 +40,10 @@ class ModelSpec:
     @classmethod
     def parse(cls, spec: str) -> ModelSpec:
         family, sep, rest = spec.strip().partition(":")
-        if not sep or family not in KNOWN_FAMILIES:
+        if not sep or family not in FAMILIES:
             raise ProviderError(
                 f"bad model spec {spec!r}: expected FAMILY:MODEL with FAMILY one of "
-                f"{', '.join(KNOWN_FAMILIES)}"
+                f"{', '.join(FAMILIES)}"
             )
         model, at, url = rest.partition("@")
         return cls(family, model, url if at else None)
@@ -230,7 +230,7 @@ def make_provider(
     playbook."""
     options = options or ProviderOptions()
     pool = limiters or DEFAULT_LIMITERS
-    parts = [p.strip() for p in spec.split("|")] if "|" in spec else [spec]
+    parts = chain_parts(spec)
     built = [
         _build_one(p, playbook=playbook, speed=speed, options=options, limiters=pool) for p in parts
     ]

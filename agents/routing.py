@@ -44,6 +44,11 @@ FAMILIES = ("anthropic", "gemini", "openai", "cli", "sim")
 """The model families a spec may name (``FAMILY:MODEL``); agents/registry.py builds each."""
 
 
+def chain_parts(spec: str) -> list[str]:
+    """The specs of a fallback chain ``A | B`` in order (one spec is a chain of one)."""
+    return [part.strip() for part in spec.split("|")]
+
+
 class RoutingError(ValueError):
     """A role -> model configuration that cannot be used. One line."""
 
@@ -134,7 +139,7 @@ def _specs(value: object, role: str) -> list[str]:
     if not specs:
         raise RoutingError(f"[models] {role} must name at least one model")
     for spec in specs:
-        for part in spec.split("|"):  # a fallback chain names a family in each of its parts
+        for part in chain_parts(spec):  # a fallback chain names a family in each part
             try:
                 family = family_of(part)
             except RoutingError as exc:
