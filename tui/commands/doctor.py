@@ -24,6 +24,7 @@ from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.providers.cli import CliProvider
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.routing import default_models
+from engine.loop import loop_name
 from gates.sandbox import ProcessSandbox
 from tui.commands.common import EXIT_FAILED, EXIT_OK, positive_float
 from tui.config import load_settings
@@ -185,6 +186,7 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
             soft_wrap=True,
         )
     console.print(_sandbox_line(), highlight=False)
+    console.print(f"event loop: {loop_name()}", highlight=False)
     failed = sum(1 for c in checks if not c.ok)
     console.print(
         f"{len(checks) - failed} of {len(checks)} model(s) OK" if checks else "no models to check",

@@ -10,6 +10,7 @@ import pytest
 from provider_loopback import LoopbackServer
 from provider_wires import CANARY, WIRES
 
+from engine.loop import loop_name
 from tui.cli import main
 
 
@@ -45,6 +46,7 @@ def test_doctor_checks_every_provider_family_on_its_loopback_server(
         assert "tokens=19/5" in out  # in (incl. cache reads) / out
         assert "replied 'OK'" in out
         assert "sandbox: " in out
+        assert f"event loop: {loop_name()}" in out
         assert CANARY not in out
     assert any(seen.path.endswith(":generateContent") for seen in server.seen)
 
