@@ -130,8 +130,13 @@ class BudgetTracker:
         """Return when new work may start; raises :class:`BudgetStop` if told to stop.
 
         While the run's (or ``task_id``'s) limit is crossed this waits on a budget escalation;
-        concurrent callers share it.
+        concurrent callers share it. Work within its limits never waits: a task over its own
+        budget pauses alone, not every task that starts while its escalation is open.
         """
+        if self.run.exceeded() is None and (
+            task_id is None or self._task(task_id).exceeded() is None
+        ):
+            return  # nothing crossed: no lock, so no wait behind another task's escalation
         async with self._lock:
             await self._settle("run", None, self.run)
             if task_id is not None:

@@ -257,3 +257,27 @@ async def test_crossing_the_run_budget_pauses_new_work_until_a_decision():
     broker.decide(bus.state.open_escalations[0].escalation_id, "stop", "human:ann")
     with pytest.raises(BudgetStop, match="budget exceeded: the run spent 5000 tokens"):
         await asyncio.wait_for(stopped, 2)
+
+
+async def test_a_task_over_its_budget_pauses_alone_while_other_tasks_start():
+    bus = EventBus("r7")
+    broker = EscalationBroker(bus, policy="wait")
+    budget = BudgetTracker(bus, EngineConfig(max_tokens=100_000, task_max_tokens=500), broker)
+    bus.emit(AgentStarted(agent_id="eng-1", role="engineer", model="m", task_id="a"))
+    bus.emit(
+        LLMCallFinished(
+            agent_id="eng-1", role="engineer", provider="p", model="m", input_tokens=600
+        )
+    )
+    await asyncio.sleep(0)
+    paused = asyncio.create_task(budget.admit("a"))
+    await asyncio.sleep(0.01)
+    assert not paused.done()
+    (open_esc,) = bus.state.open_escalations
+    assert open_esc.task_id == "a"
+    await asyncio.wait_for(budget.admit("b"), 0.5)  # within its budget: no wait behind "a"
+    await asyncio.wait_for(budget.admit(), 0.5)  # the run is within its budget too
+    broker.decide(open_esc.escalation_id, "stop", "human:ann")
+    with pytest.raises(BudgetStop, match="task a") as stop:
+        await asyncio.wait_for(paused, 2)
+    assert stop.value.scope == "task"
