@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from engine.blueprint import Blueprint, Task
@@ -47,6 +47,9 @@ def commit_message(task: Task, summary: str) -> str:
     return f"{body}\n\n{TASK_TRAILER}: {task.id}"
 
 
+_NO_SLOT: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+
+
 class ProviderSlots:
     """Per-model-family concurrency limits (``EngineConfig.provider_limits``)."""
 
@@ -54,17 +57,16 @@ class ProviderSlots:
         self._config = config
         self._sems: dict[str, asyncio.Semaphore] = {}
 
-    @contextlib.asynccontextmanager
-    async def hold(self, family: str) -> AsyncIterator[None]:
-        """Hold one of ``family``'s slots; families without a limit share none."""
+    def hold(self, family: str) -> contextlib.AbstractAsyncContextManager[object]:
+        """One of ``family``'s slots, to hold in ``async with``; families without a limit
+        share none, and holding nothing costs nothing (a shared null context rather than
+        a generator-based context manager per attempt)."""
         if not family or family not in self._config.provider_limits:
-            yield
-            return
+            return _NO_SLOT
         sem = self._sems.get(family)
         if sem is None:
             sem = self._sems[family] = asyncio.Semaphore(self._config.provider_limit(family))
-        async with sem:
-            yield
+        return sem
 
 
 @dataclass
@@ -91,9 +93,9 @@ class TaskRunner:
     def __post_init__(self) -> None:
         self._tasks = {task.id: task for task in self.blueprint.tasks}
 
-    def _hold(self, family: str) -> contextlib.AbstractAsyncContextManager[None]:
+    def _hold(self, family: str) -> contextlib.AbstractAsyncContextManager[object]:
         """One of ``family``'s provider slots (nothing to hold without ``slots``)."""
-        return self.slots.hold(family) if self.slots is not None else contextlib.nullcontext()
+        return self.slots.hold(family) if self.slots is not None else _NO_SLOT
 
     async def run(self, task_id: str) -> bool:
         task = self._tasks[task_id]

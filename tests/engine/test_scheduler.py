@@ -189,3 +189,23 @@ async def test_everything_already_merged_runs_nothing():
     assert fake.log == []
     assert result.merged == ["a", "b"]
     assert result.complete
+
+
+async def test_provider_slots_cap_a_limited_family_and_leave_the_others_unbounded():
+    from engine.build import ProviderSlots
+    from engine.config import EngineConfig
+
+    slots = ProviderSlots(EngineConfig(workers=8, provider_limits={"gemini": 2}))
+    inside: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    async def hold(family: str) -> None:
+        async with slots.hold(family):
+            inside[family] = inside.get(family, 0) + 1
+            peak[family] = max(peak.get(family, 0), inside[family])
+            await asyncio.sleep(0.01)
+            inside[family] -= 1
+
+    await asyncio.gather(*(hold(f) for f in ["gemini", "anthropic", ""] * 5))
+    assert peak == {"gemini": 2, "anthropic": 5, "": 5}
+    assert inside == {"gemini": 0, "anthropic": 0, "": 0}
