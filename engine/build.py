@@ -23,7 +23,15 @@ from engine.escalations import EscalationBroker
 from engine.events import CircuitBreakerTripped, TaskReviewed, TaskState, TaskStateChanged
 from engine.gate_runner import failure_context, run_gates
 from engine.merge_queue import MergeQueue
-from engine.protocols import EmitFn, Engineer, EngineerJob, Gate, GateResult
+from engine.protocols import (
+    EmitFn,
+    EmitNewFn,
+    Engineer,
+    EngineerJob,
+    Gate,
+    GateResult,
+    emit_new_via,
+)
 from engine.roles import TaskReviewer
 from engine.workspace import GitWorkspaces
 
@@ -89,9 +97,12 @@ class TaskRunner:
     engineer_family: str = ""
     resume: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     """Tasks restarting after a crash: the attempt to restart and its failure context."""
+    emit_new: EmitNewFn | None = None
+    """The bus's ``emit_new``, for the task's own states (built stamped); else via ``emit``."""
 
     def __post_init__(self) -> None:
         self._tasks = {task.id: task for task in self.blueprint.tasks}
+        self._emit_new = self.emit_new or emit_new_via(self.emit)
 
     def _hold(self, family: str) -> contextlib.AbstractAsyncContextManager[object]:
         """One of ``family``'s provider slots (nothing to hold without ``slots``)."""
@@ -124,10 +135,12 @@ class TaskRunner:
         return self._fail(task_id, limit, f"out of attempts: {first_line(failure)}")
 
     def _fail(self, task_id: str, attempt: int, reason: str) -> bool:
-        self.emit(
-            TaskStateChanged(
-                task_id=task_id, state=TaskState.FAILED, attempt=attempt, reason=reason
-            )
+        self._emit_new(
+            TaskStateChanged,
+            task_id=task_id,
+            state=TaskState.FAILED,
+            attempt=attempt,
+            reason=reason,
         )
         return False
 
@@ -159,14 +172,13 @@ class TaskRunner:
         """One attempt; returns None once merged, else the failure context for the next."""
         task_id = task.id
         reason = f"retry: {first_line(failure)}" if failure else ""
-        self.emit(
-            TaskStateChanged(
-                task_id=task_id,
-                state=TaskState.RUNNING,
-                attempt=attempt,
-                reason=reason,
-                context=failure,
-            )
+        self._emit_new(
+            TaskStateChanged,
+            task_id=task_id,
+            state=TaskState.RUNNING,
+            attempt=attempt,
+            reason=reason,
+            context=failure,
         )
         worktree = await self.workspaces.add_worktree(
             f"{task_id}-a{attempt}", self.workspaces.integration_tip()
@@ -190,10 +202,12 @@ class TaskRunner:
                     "It ended early: " + report.summary if not report.finished else ""
                 )
             red = f"RED run: {first_line(report.red_run)}" if report.red_run else ""
-            self.emit(
-                TaskStateChanged(
-                    task_id=task_id, state=TaskState.GATES, attempt=attempt, reason=red
-                )
+            self._emit_new(
+                TaskStateChanged,
+                task_id=task_id,
+                state=TaskState.GATES,
+                attempt=attempt,
+                reason=red,
             )
             results = await run_gates(
                 self.gates, worktree, scope="task", emit=self.emit, task_id=task_id, attempt=attempt
@@ -204,11 +218,13 @@ class TaskRunner:
                 rejection = await self._review(task, attempt, commit, results)
                 if rejection is not None:
                     return rejection
-            self.emit(TaskStateChanged(task_id=task_id, state=TaskState.MERGING, attempt=attempt))
+            self._emit_new(
+                TaskStateChanged, task_id=task_id, state=TaskState.MERGING, attempt=attempt
+            )
             outcome = await self.merge_queue.submit(task_id, attempt, commit, message)
             if outcome.merged:
-                self.emit(
-                    TaskStateChanged(task_id=task_id, state=TaskState.MERGED, attempt=attempt)
+                self._emit_new(
+                    TaskStateChanged, task_id=task_id, state=TaskState.MERGED, attempt=attempt
                 )
                 return None
             return outcome.failure

@@ -1,6 +1,7 @@
 """The in-process event bus.
 
-``emit`` stamps an event with the run id, the next sequence number and the time, folds it
+``emit`` stamps an event with the run id, the next sequence number and the time (``emit_new``
+builds one with its stamp), folds it
 into the run's :class:`~engine.state.RunState` at once (so the engine always decides on
 current state), and hands it to every subscriber's queue. Subscribers — the storage writer,
 telemetry, the TUI bridge, the headless console — drain their queues at their own pace; a
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 from engine.events import E, EventBase, stamped, utcnow
 from engine.state import RunState
@@ -153,12 +155,31 @@ class EventBus:
             raise RuntimeError("event bus is closed")
         self._seq += 1
         stamped_event = stamped(event, self.run_id, self._seq, utcnow())
-        self.state.apply(stamped_event)
-        for listener in self._listeners:
-            listener(stamped_event)
-        for sub in self._subs:
-            sub._put(stamped_event)
+        self._deliver(stamped_event)
         return stamped_event
+
+    def emit_new(self, cls: type[E], /, **fields: Any) -> E:
+        """``emit(cls(**fields))``, with the event built already stamped.
+
+        What ``emit`` returns, without its copy: an event built and then stamped is two
+        instances, and the engine's own frequent events (seven per task: its states, the
+        merge queue's) come this way. A field that does not validate raises pydantic's
+        ``ValidationError`` and nothing is emitted, as with building the event first.
+        """
+        if self.closed:
+            raise RuntimeError("event bus is closed")
+        seq = self._seq + 1
+        event = cls(run_id=self.run_id, seq=seq, ts=utcnow(), **fields)
+        self._seq = seq
+        self._deliver(event)
+        return event
+
+    def _deliver(self, event: EventBase) -> None:
+        self.state.apply(event)
+        for listener in self._listeners:
+            listener(event)
+        for sub in self._subs:
+            sub._put(event)
 
     async def durable(self) -> None:
         """Wait until every event emitted so far is committed by the durable subscribers.

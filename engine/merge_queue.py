@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from engine.events import MergeConflict, Merged, MergeQueued
 from engine.gate_runner import failure_context, run_gates
-from engine.protocols import EmitFn, Gate, GateResult
+from engine.protocols import EmitFn, EmitNewFn, Gate, GateResult, emit_new_via
 from engine.workspace import GitWorkspaces, MergeCandidate
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,16 @@ class MergeQueue:
         *,
         keep_worktrees: bool = False,
         window: int = DEFAULT_WINDOW,
+        emit_new: EmitNewFn | None = None,
     ) -> None:
+        """``emit`` reports events (the merge gates' too); ``emit_new``, when the caller has
+        the bus's (``EventBus.emit_new``), builds the queue's own events stamped."""
         if window < 1:
             raise ValueError(f"merge window must be at least 1, got {window}")
         self._ws = workspaces
         self._gates = list(gates)
         self._emit = emit
+        self._emit_new = emit_new or emit_new_via(emit)
         self._keep = keep_worktrees
         self.window = window
         self._pending: deque[_Entry] = deque()
@@ -93,7 +97,7 @@ class MergeQueue:
 
     async def submit(self, task_id: str, attempt: int, commit: str, message: str) -> MergeOutcome:
         """Queue ``commit`` and wait until it landed or was refused."""
-        self._emit(MergeQueued(task_id=task_id, attempt=attempt))
+        self._emit_new(MergeQueued, task_id=task_id, attempt=attempt)
         entry = _Entry(
             task_id, attempt, commit, message, asyncio.get_running_loop().create_future()
         )
@@ -103,7 +107,9 @@ class MergeQueue:
         if self._driver is None or self._driver.done():
             self._driver = asyncio.create_task(self._drive(), name="merge-queue")
         try:
-            return await asyncio.shield(entry.outcome)
+            # Not shielded: a submitter cancelled gives up its entry (below) in any case, so
+            # the cancellation reaching the outcome changes nothing the queue reads.
+            return await entry.outcome
         except asyncio.CancelledError:
             if entry in self._pending:
                 self._pending.remove(entry)
@@ -172,10 +178,11 @@ class MergeQueue:
                     # until it is at the head of the queue to judge it.
                     return
                 self._pending.popleft()
-                self._emit(
-                    MergeConflict(
-                        task_id=entry.task_id, attempt=entry.attempt, detail=candidate.conflict
-                    )
+                self._emit_new(
+                    MergeConflict,
+                    task_id=entry.task_id,
+                    attempt=entry.attempt,
+                    detail=candidate.conflict,
                 )
                 self._resolve(
                     entry, MergeOutcome(False, failure=f"Merge conflict:\n{candidate.conflict}")
@@ -208,8 +215,8 @@ class MergeQueue:
             finally:
                 await self._remove(candidate)
             self.landed += 1
-            self._emit(
-                Merged(task_id=entry.task_id, attempt=entry.attempt, commit=candidate.commit)
+            self._emit_new(
+                Merged, task_id=entry.task_id, attempt=entry.attempt, commit=candidate.commit
             )
             self._resolve(entry, MergeOutcome(True, commit=candidate.commit))
             return

@@ -267,6 +267,7 @@ class Factory:
             guard(self.merge_gates, self.baseline),
             self.bus.emit,
             keep_worktrees=self.config.keep_worktrees,
+            emit_new=self.bus.emit_new,
         )
         runner = TaskRunner(
             run_id=self.bus.run_id,
@@ -284,14 +285,15 @@ class Factory:
             slots=ProviderSlots(self.config),
             engineer_family=self.engineer_family,
             resume=restarts,
+            emit_new=self.bus.emit_new,
         )
 
         def on_ready(task_id: str) -> None:
-            self.bus.emit(TaskStateChanged(task_id=task_id, state=TaskState.READY))
+            self.bus.emit_new(TaskStateChanged, task_id=task_id, state=TaskState.READY)
 
         def on_blocked(task_id: str, by: str) -> None:
-            self.bus.emit(
-                TaskStateChanged(task_id=task_id, state=TaskState.BLOCKED, reason=f"{by} failed")
+            self.bus.emit_new(
+                TaskStateChanged, task_id=task_id, state=TaskState.BLOCKED, reason=f"{by} failed"
             )
 
         workers = self.config.workers

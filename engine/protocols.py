@@ -14,9 +14,30 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.blueprint import Blueprint, Task
-from engine.events import EventBase
+from engine.events import E, EventBase
 
 EmitFn = Callable[[EventBase], object]
+
+
+class EmitNewFn(Protocol):
+    """Builds an event of ``cls`` from ``fields`` and emits it: ``EventBus.emit_new``.
+
+    The engine's own frequent events (a task's states, the merge queue's) go this way: the
+    bus builds them with their stamp, where ``emit(cls(**fields))`` builds one and copies it.
+    """
+
+    def __call__(self, cls: type[E], /, **fields: Any) -> E: ...
+
+
+def emit_new_via(emit: EmitFn) -> EmitNewFn:
+    """An :class:`EmitNewFn` for code handed only an ``emit`` (tests, a bare callback)."""
+
+    def emit_new(cls: type[E], /, **fields: Any) -> E:
+        event = cls(**fields)
+        emit(event)
+        return event
+
+    return emit_new
 
 
 class Finding(BaseModel):

@@ -6,9 +6,21 @@ import asyncio
 from itertools import pairwise
 
 import pytest
+from pydantic import ValidationError
 
 from engine.bus import EventBus
-from engine.events import AgentOutput, EventBase, Outcome, RunFinished, Stage, StageChanged
+from engine.events import (
+    AgentOutput,
+    EventBase,
+    Merged,
+    Outcome,
+    RunFinished,
+    Stage,
+    StageChanged,
+    TaskState,
+    TaskStateChanged,
+)
+from engine.protocols import emit_new_via
 from engine.state import RunState
 
 
@@ -31,6 +43,55 @@ async def test_emit_does_not_mutate_the_event_it_was_given():
     stamped = bus.emit(original)
     assert (original.run_id, original.seq) == ("", 0)
     assert (stamped.run_id, stamped.seq) == ("run-1", 1)
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields"),
+    [
+        (TaskStateChanged, {"task_id": "t1", "state": TaskState.RUNNING, "attempt": 2}),
+        (Merged, {"task_id": "t1", "attempt": 1, "commit": "abc"}),
+        (StageChanged, {"stage": Stage.BUILD}),
+    ],
+)
+async def test_emit_new_gives_what_emit_gives_for_the_event_built_from_the_same_fields(
+    cls: type[EventBase], fields: dict[str, object]
+) -> None:
+    by_emit, by_new = EventBus("run-1"), EventBus("run-1")
+    heard: list[EventBase] = []
+    by_new.listen(heard.append)
+    sub = by_new.subscribe("s")
+    expected = by_emit.emit(cls(**fields))
+    got = by_new.emit_new(cls, **fields)
+    assert type(got) is cls
+    assert got.model_dump(exclude={"ts"}) == expected.model_dump(exclude={"ts"})
+    assert got.model_fields_set == expected.model_fields_set  # what dumps with exclude_unset
+    assert got.model_dump_json(exclude_unset=True).startswith('{"run_id":"run-1","seq":1,')
+    assert got.ts.tzinfo is not None
+    assert heard == [got] and await sub.get_batch() == [got]
+    assert by_new.state.last_seq == 1
+
+
+async def test_emit_new_with_a_bad_field_emits_nothing_and_keeps_the_sequence() -> None:
+    bus = EventBus("run-1")
+    heard: list[EventBase] = []
+    bus.listen(heard.append)
+    with pytest.raises(ValidationError):
+        bus.emit_new(TaskStateChanged, task_id="t1", state="no such state")
+    assert heard == [] and bus.state.last_seq == 0
+    assert bus.emit_new(StageChanged, stage=Stage.BUILD).seq == 1
+
+
+async def test_emit_new_after_close_is_refused() -> None:
+    bus = EventBus("run-1")
+    await bus.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        bus.emit_new(StageChanged, stage=Stage.BUILD)
+
+
+async def test_emit_new_via_a_bare_emit_builds_the_event_and_emits_it() -> None:
+    emitted: list[EventBase] = []
+    event = emit_new_via(emitted.append)(StageChanged, stage=Stage.QC)
+    assert emitted == [event] and event.stage is Stage.QC
 
 
 async def test_a_bus_resumed_from_state_continues_the_sequence():
