@@ -117,12 +117,20 @@ class OpenAICompatProvider:
 
     def _body(self, request: CompletionRequest, stream: bool) -> dict[str, Any]:
         text_mode = self.tools_mode == "text" and bool(request.tools)
+        # A request without tools may still carry a tool loop's turns (the verifier's report,
+        # re-asked after its loop): in text mode those go as text too, never as native tool
+        # calls to a server that refused them.
+        text_history = text_mode or (
+            self.tools_mode == "text"
+            and any(m.role == "tool" or m.tool_calls for m in request.messages)
+        )
         system = request.system
         if request.response_schema is not None:
             schema = json.dumps(request.response_schema)
             system = f"{system}\n\nWhen you answer, reply with JSON matching: {schema}".strip()
         if text_mode:
             system = f"{system}\n\n{describe_tools(request.tools)}".strip()
+        if text_history:
             messages = render_history(request.messages)
             if system:
                 messages.insert(0, {"role": "system", "content": system})

@@ -12,7 +12,7 @@ import pytest
 from provider_loopback import LoopbackServer, Reply
 from provider_wires import CANARY, WIRES
 
-from agents.provider import CompletionRequest, Message, ToolSpec
+from agents.provider import CompletionRequest, Message, ToolCall, ToolSpec
 from agents.providers.anthropic import AnthropicProvider
 from agents.providers.gemini import GeminiProvider
 from agents.providers.openai_compat import OpenAICompatProvider
@@ -292,6 +292,35 @@ async def test_openai_text_mode_by_configuration_parses_a_bare_json_action(serve
         ("finish", {"summary": "done"})
     ]
     assert len(server.seen) == 1 and "tools" not in server.seen[0].body
+
+
+async def test_openai_text_mode_sends_a_tool_loop_as_text_when_the_request_has_no_tools(
+    server: LoopbackServer,
+):
+    """The verifier's report, re-asked after its tool loop, offers no tools but carries the
+    loop's turns: a server that refused tools must not get them as native tool calls."""
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1", tools_mode="text")
+    server.queue(WIRES["openai"].text('{"score": 1, "why": "x"}'))
+    call = ToolCall("text-0", "run_tests", {"args": []})
+    history = (
+        Message("user", "Try to break it."),
+        Message("assistant", "Probing.", (call,)),
+        Message("tool", "2 passed", tool_call_id="text-0"),
+        Message("assistant", "Report: not JSON"),
+        Message("user", "That reply is not a valid report. Reply again."),
+    )
+    await provider.complete(
+        CompletionRequest(system="Report.", messages=history, response_schema=SCHEMA)
+    )
+    await provider.aclose()
+    sent = server.seen[0].body
+    assert "tools" not in sent
+    roles = [m["role"] for m in sent["messages"]]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert not any("tool_calls" in m for m in sent["messages"])
+    assert sent["messages"][2]["content"] == "Probing."
+    assert sent["messages"][3]["content"] == "[run_tests result]\n2 passed"
+    assert sent["response_format"]["json_schema"]["schema"] == SCHEMA
 
 
 async def test_openai_schema_uses_response_format_and_drops_it_when_refused(server: LoopbackServer):
