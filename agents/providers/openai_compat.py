@@ -259,7 +259,10 @@ class OpenAICompatProvider:
                 raise self._malformed("stream chunk is not a JSON object")
             if isinstance(chunk.get("error"), dict):
                 raise ProviderError(
-                    one_line(f"{self.spec}: stream error: {chunk['error'].get('message')}")
+                    one_line(
+                        f"{self.spec}: stream error: {chunk['error'].get('message')}",
+                        self._secrets,
+                    )
                 )
             usage = chunk.get("usage") or usage
             model = chunk.get("model") or model
@@ -306,6 +309,7 @@ class OpenAICompatProvider:
         content = message.get("content") or ""
         if not isinstance(content, str):
             raise self._malformed("message content is not text")
+        content = without_reasoning(content)
         calls: tuple[ToolCall, ...] = tuple(
             ToolCall(
                 str(call.get("id") or f"call-{index}"),
@@ -338,6 +342,29 @@ class OpenAICompatProvider:
             model=str(data.get("model") or self._model),
             latency_s=latency_s,
         )
+
+
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+
+
+def without_reasoning(content: str) -> str:
+    """The answer in a reasoning model's ``content``, without its ``<think>`` block.
+
+    vLLM without ``--reasoning-parser``, Ollama and llama.cpp pass a DeepSeek-R1's or a
+    Qwen3's thinking through as text: ``<think>…</think>`` and then the answer, or only the
+    closing tag where the chat template opened the block itself. Left in, the braces of
+    the reasoning spoil the JSON a role parses and its fences look like text-mode actions,
+    and it would go back to the model in the history. A block that never closes (the
+    model ran out of tokens while thinking) is left as it is: there is no answer to keep.
+    """
+    start = content.lstrip()
+    if start.startswith(_THINK_OPEN):
+        end = start.find(_THINK_CLOSE)
+        return start[end + len(_THINK_CLOSE) :].lstrip() if end != -1 else content
+    end = content.find(_THINK_CLOSE)
+    if end != -1 and _THINK_OPEN not in content[:end]:
+        return content[end + len(_THINK_CLOSE) :].lstrip()
+    return content
 
 
 class _Refused(Exception):

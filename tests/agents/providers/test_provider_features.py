@@ -12,10 +12,10 @@ import pytest
 from provider_loopback import LoopbackServer, Reply
 from provider_wires import CANARY, WIRES
 
-from agents.provider import CompletionRequest, Message, ToolCall, ToolSpec
+from agents.provider import CompletionRequest, Message, ProviderError, ToolCall, ToolSpec
 from agents.providers.anthropic import AnthropicProvider
 from agents.providers.gemini import GeminiProvider
-from agents.providers.openai_compat import OpenAICompatProvider
+from agents.providers.openai_compat import OpenAICompatProvider, without_reasoning
 from agents.toolbelt import TOOL_SPECS
 
 SCHEMA = {
@@ -321,6 +321,60 @@ async def test_openai_text_mode_sends_a_tool_loop_as_text_when_the_request_has_n
     assert sent["messages"][2]["content"] == "Probing."
     assert sent["messages"][3]["content"] == "[run_tests result]\n2 passed"
     assert sent["response_format"]["json_schema"]["schema"] == SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("content", "answer"),
+    [
+        ('<think>Shape {"score": ?} first.</think>\n\n{"score": 1}', '{"score": 1}'),
+        ('  <think>\nhmm {\n</think>{"score": 1}', '{"score": 1}'),
+        ('Shape {"a": 1} first.\n</think>\n{"score": 1}', '{"score": 1}'),  # opened by the template
+        ('{"score": 1}', '{"score": 1}'),
+        ("<think>ran out of tokens {", "<think>ran out of tokens {"),
+        ("Wrap it in <think> and </think> tags.", "Wrap it in <think> and </think> tags."),
+    ],
+)
+def test_reasoning_in_the_content_is_not_part_of_the_answer(content: str, answer: str):
+    assert without_reasoning(content) == answer
+
+
+async def test_openai_a_reasoning_models_think_block_does_not_spoil_a_structured_reply(
+    server: LoopbackServer,
+):
+    """vLLM without --reasoning-parser, Ollama: a Qwen3's or R1's thinking comes in content."""
+    wire = WIRES["openai"]
+    provider = OpenAICompatProvider("qwen3", base_url=f"{server.url}/v1")
+    thinking = '<think>The schema wants {"score": int, "why": str}. Fine.</think>\n\n'
+    server.queue(wire.text(thinking + '{"score": 7, "why": "ok"}'))
+    request = CompletionRequest(
+        system="s", messages=(Message("user", "go"),), response_schema=SCHEMA
+    )
+    completion = await provider.complete(request)
+    assert json.loads(completion.text) == {"score": 7, "why": "ok"}
+    server.queue(
+        _sse(
+            [
+                {"choices": [{"index": 0, "delta": {"content": "<think>{ hmm"}}]},
+                {"choices": [{"index": 0, "delta": {"content": "</think>"}}]},
+                {"choices": [{"index": 0, "delta": {"content": '{"score": 2, "why": "s"}'}}]},
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            ]
+        )
+    )
+    streamed = await provider.complete(request, lambda _text: None)
+    await provider.aclose()
+    assert json.loads(streamed.text) == {"score": 2, "why": "s"}
+
+
+async def test_openai_a_stream_error_that_echoes_the_key_is_masked(server: LoopbackServer):
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1", api_key=CANARY)
+    server.queue(_sse([{"error": {"message": f"invalid key {CANARY} for this model"}}]))
+    with pytest.raises(ProviderError) as raised:
+        await provider.complete(
+            CompletionRequest(system="s", messages=(Message("user", "go"),)), lambda _text: None
+        )
+    await provider.aclose()
+    assert CANARY not in str(raised.value) and "invalid key *** for this model" in str(raised.value)
 
 
 async def test_openai_schema_uses_response_format_and_drops_it_when_refused(server: LoopbackServer):
