@@ -7,6 +7,7 @@ through the sandbox the composition root hands in (gates/sandbox.py), never dire
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -29,6 +30,16 @@ class ToolError(ValueError):
 class ToolResult:
     text: str
     is_error: bool = False
+
+
+def describe_call(call: ToolCall) -> str:
+    """A tool call as the agent's log shows it: long text arguments (a file's content, an
+    edit) by their length, not in full."""
+    shown = {
+        k: (v if not isinstance(v, str) or len(v) < 60 else f"<{len(v)} chars>")
+        for k, v in call.arguments.items()
+    }
+    return f"{call.name} {json.dumps(shown)}" if shown else call.name
 
 
 def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:

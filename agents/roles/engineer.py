@@ -9,7 +9,6 @@ for the task (repo map, the files it builds on, relevant files, learnings) withi
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -19,7 +18,7 @@ from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.roles.common import AgentSession
 from agents.templates import render_prompt
-from agents.toolbelt import TOOL_SPECS, Toolbelt
+from agents.toolbelt import TOOL_SPECS, Toolbelt, describe_call
 from engine.blueprint import Task
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, Sandbox
 
@@ -27,14 +26,6 @@ SYSTEM = (
     "You are a careful senior engineer. Use the tools to change the repository. "
     "Tests first, then code. Call finish when the tests pass."
 )
-
-
-def _describe_call(name: str, args: dict[str, object]) -> str:
-    shown = {
-        k: (v if not isinstance(v, str) or len(v) < 60 else f"<{len(v)} chars>")
-        for k, v in args.items()
-    }
-    return f"{name} {json.dumps(shown)}" if shown else name
 
 
 def task_text(task: Task) -> str:
@@ -189,7 +180,7 @@ class EngineerRole:
             if not completion.tool_calls:
                 break
             for call in completion.tool_calls:
-                session.say(_describe_call(call.name, call.arguments), kind="tool")
+                session.say(describe_call(call), kind="tool")
                 result = await tools.execute(call)
                 session.say(result.text, kind="error" if result.is_error else "result")
                 messages.append(

@@ -8,7 +8,6 @@ its final reply goes through the same repair re-ask as every structured role.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +17,7 @@ from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.roles.common import ModelRole
 from agents.structured import StructuredAsk, StructuredReplyError, ask_structured
 from agents.templates import render_prompt
-from agents.toolbelt import TOOL_SPECS, Toolbelt
+from agents.toolbelt import TOOL_SPECS, Toolbelt, describe_call
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn, Sandbox
 from engine.roles import VerifierReport
@@ -74,7 +73,7 @@ class VerifierRole(ModelRole):
                 session.say(completion.text)
                 messages.append(Message("assistant", completion.text, completion.tool_calls))
                 for call in completion.tool_calls:
-                    session.say(f"{call.name} {json.dumps(call.arguments)[:200]}", kind="tool")
+                    session.say(describe_call(call), kind="tool")
                     result = await tools.execute(call)
                     session.say(result.text, kind="error" if result.is_error else "result")
                     messages.append(

@@ -183,7 +183,8 @@ async def test_code_qc_with_an_out_of_range_score_fails_after_repairs():
 
 
 async def test_verifier_probes_through_the_toolbelt_then_reports(tmp_path: Path):
-    probe = ToolCall("c1", "write_file", {"path": "tests/test_probe.py", "content": "x = 1\n"})
+    content = "def test_blank_name():\n    assert greet('') != 'hello '\n" * 3
+    probe = ToolCall("c1", "write_file", {"path": "tests/test_probe.py", "content": content})
     run = ToolCall("c2", "run_tests", {"args": ["tests/test_probe.py"]})
     report = {"tried": ["blank name"], "broken": ["greet('') returns 'hello '"]}
     provider = ScriptedProvider([Reply("probing", (probe, run)), json.dumps(report)])
@@ -191,7 +192,12 @@ async def test_verifier_probes_through_the_toolbelt_then_reports(tmp_path: Path)
     events, emit = collector()
     result = await VerifierRole(provider, sandbox).attack(BLUEPRINT, tmp_path, emit)
     assert result == VerifierReport(**report)
-    assert (tmp_path / "tests" / "test_probe.py").read_text() == "x = 1\n"
+    assert (tmp_path / "tests" / "test_probe.py").read_text() == content
+    tools = [e.text for e in of(events, AgentOutput) if e.kind == "tool"]
+    assert tools == [  # as the engineer's log shows them: the file's length, not its text
+        f'write_file {{"path": "tests/test_probe.py", "content": "<{len(content)} chars>"}}',
+        'run_tests {"args": ["tests/test_probe.py"]}',
+    ]
     assert sandbox.calls and sandbox.calls[0][0][-1] == "tests/test_probe.py"
     assert "finish" not in {t.name for t in provider.requests[0].tools}
     assert any(e.text.startswith("BROKE: ") for e in of(events, AgentOutput))
