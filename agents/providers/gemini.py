@@ -4,13 +4,15 @@ Tools become function declarations (their JSON schema passed through as
 ``parameters_json_schema``), tool calls come back as ``functionCall`` parts and results go
 back as ``functionResponse`` parts. Gemini attaches a thought signature to function-call
 parts that must be sent back verbatim on the next turn; our ToolCall has no slot for it, so
-the provider keeps the model's original parts by call id and replays them. A response schema
+the provider keeps the model's original parts by call id and replays them (a call it did not
+make goes with the sentinel Gemini documents for unsigned calls). A response schema
 uses JSON mode (``response_mime_type`` + ``response_json_schema``). The SDK's retries are off
 (its default), so resilience.py is the only retry loop.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -34,11 +36,18 @@ from agents.providers.resilience import (
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
 KEPT_PARTS = 2048
+UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
+"""The signature Gemini documents for a function call it did not make (another model's, or
+one no longer kept): without one, Gemini 3 refuses the turn with a 400."""
 _ids = itertools.count(1)
 
 
+def _finish_name(finish: object) -> str:
+    return str(getattr(finish, "name", finish or "")).upper()
+
+
 def _stop_reason(finish: object, has_calls: bool) -> StopReason:
-    name = str(getattr(finish, "name", finish or "")).upper()
+    name = _finish_name(finish)
     if has_calls:
         return "tool_use"
     if name == "MAX_TOKENS":
@@ -94,7 +103,10 @@ class GeminiProvider:
         kept = self._parts.get(call.id)
         if kept is not None:
             return kept
-        return types.Part(function_call=types.FunctionCall(name=call.name, args=call.arguments))
+        return types.Part(
+            function_call=types.FunctionCall(name=call.name, args=call.arguments),
+            thought_signature=UNSIGNED,
+        )
 
     def to_contents(self, messages: tuple[Message, ...]) -> list[types.Content]:
         """Our conversation as Gemini contents (``user`` / ``model`` turns)."""
@@ -203,6 +215,8 @@ class GeminiProvider:
         if transient_status(status):
             headers = getattr(exc.response, "headers", None)
             hint = parse_retry_after(headers.get("retry-after")) if headers else None
+            if hint is None:
+                hint = _retry_info_delay(exc.details)
             return TransientProviderError(text, retry_after=hint)
         return ProviderError(text)
 
@@ -231,7 +245,12 @@ class GeminiProvider:
             parts = candidate.content.parts if candidate.content else None
             for part in parts or []:
                 if part.function_call is not None and part.function_call.name:
-                    call_id = part.function_call.id or f"gemini-call-{next(_ids)}"
+                    call_id = part.function_call.id or ""
+                    if not call_id or call_id in self._parts:
+                        # A server may number calls per reply; the kept parts serve every
+                        # conversation on this provider, so a repeated id gets one of ours
+                        # (the server's goes back from the kept part).
+                        call_id = f"gemini-call-{next(_ids)}"
                     self._keep(call_id, part)
                     calls.append(
                         ToolCall(
@@ -247,6 +266,12 @@ class GeminiProvider:
                 if feedback is not None and feedback.block_reason is not None:
                     blocked = f" (prompt blocked: {feedback.block_reason})"
             raise ProviderError(f"{self.spec}: malformed response: no candidates{blocked}")
+        if not calls and _finish_name(finish) == "MALFORMED_FUNCTION_CALL":
+            # The model's call did not parse and nothing of it came back; the same request
+            # samples again. Read as an empty reply, it ended an engineer's attempt.
+            raise TransientProviderError(
+                f"{self.spec}: the model's function call was malformed (MALFORMED_FUNCTION_CALL)"
+            )
         meta = usage_meta or types.GenerateContentResponseUsageMetadata()
         cached = meta.cached_content_token_count or 0
         return Completion(
@@ -261,6 +286,19 @@ class GeminiProvider:
             model=model,
             latency_s=latency_s,
         )
+
+
+def _retry_info_delay(details: object) -> float | None:
+    """The wait an error body's ``google.rpc.RetryInfo`` asks for (``"retryDelay": "45.8s"``).
+    Gemini sends a 429 without ``retry-after``: its only hint is this entry of the body."""
+    error = details.get("error", details) if isinstance(details, dict) else None
+    entries = error.get("details") if isinstance(error, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and str(entry.get("@type", "")).endswith(".rpc.RetryInfo"):
+            delay = entry.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                return parse_retry_after(delay[:-1])
+    return None
 
 
 def _texts(chunk: types.GenerateContentResponse) -> list[str]:

@@ -16,6 +16,7 @@ from agents.provider import CompletionRequest, Message, ProviderError, ToolCall,
 from agents.providers.anthropic import AnthropicProvider
 from agents.providers.gemini import GeminiProvider
 from agents.providers.openai_compat import OpenAICompatProvider, without_reasoning
+from agents.providers.resilience import RetryingProvider, RetryPolicy
 from agents.toolbelt import TOOL_SPECS
 
 SCHEMA = {
@@ -126,6 +127,65 @@ async def test_gemini_replays_the_thought_signature_of_a_function_call(server: L
     assert result == {"id": "fc_1", "name": "read_file", "response": {"output": "print(1)"}}
 
 
+async def test_gemini_replays_each_conversations_own_call_when_the_server_reuses_call_ids(
+    server: LoopbackServer,
+):
+    """One provider serves every role on its spec, and a server may number function calls
+    per reply ("call_0"). Kept by that id, a later reply's call replaced an earlier one, and
+    the earlier conversation replayed another call's arguments and thought signature."""
+    wire = WIRES["gemini"]
+    read = TOOL_SPECS[1]
+    first, second = (wire.tool_call("call_0", "read_file", {"path": p}) for p in ("a.py", "b.py"))
+    second.json_body["candidates"][0]["content"]["parts"][1]["thoughtSignature"] = "c2lnLTI="
+    provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    server.queue(first, second, wire.text("done"))
+    ask = CompletionRequest(system="s", messages=(Message("user", "read"),), tools=(read,))
+    one = await provider.complete(ask)
+    await provider.complete(ask)  # another conversation, on the same provider
+    call = one.tool_calls[0]
+    await provider.complete(
+        CompletionRequest(
+            system="s",
+            messages=(
+                *ask.messages,
+                Message("assistant", one.text, one.tool_calls),
+                Message("tool", "print(1)", tool_call_id=call.id),
+            ),
+            tools=(read,),
+        )
+    )
+    await provider.aclose()
+    replayed = server.seen[2].body["contents"][1]["parts"][1]
+    assert replayed["functionCall"]["args"] == {"path": "a.py"}
+    assert replayed["thoughtSignature"] == "c2lnLTE="
+    answer = server.seen[2].body["contents"][2]["parts"][0]["functionResponse"]
+    assert answer["id"] == "call_0"
+
+
+async def test_gemini_marks_a_call_it_did_not_make_as_unsigned_on_purpose(server: LoopbackServer):
+    """A call this provider never saw (another model's in a fallback chain, or one no longer
+    kept) has no thought signature; Gemini 3 refuses such a turn with a 400 unless it carries
+    the documented sentinel that skips the check."""
+    server.queue(WIRES["gemini"].text("ok"))
+    provider = GeminiProvider("gemini-3-pro-preview", api_key=CANARY, base_url=server.url)
+    calls = (ToolCall("toolu_01", "read_file", {"path": "a.py"}),)
+    await provider.complete(
+        CompletionRequest(
+            system="s",
+            messages=(
+                Message("user", "read"),
+                Message("assistant", "", calls),
+                Message("tool", "print(1)", tool_call_id="toolu_01"),
+            ),
+            tools=(TOOL_SPECS[1],),
+        )
+    )
+    await provider.aclose()
+    part = server.seen[-1].body["contents"][1]["parts"][0]
+    assert part["functionCall"]["name"] == "read_file"
+    assert part["thoughtSignature"] == "skip_thought_signature_validator"
+
+
 async def test_gemini_uses_json_mode_for_a_response_schema(server: LoopbackServer):
     provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
     server.queue(WIRES["gemini"].text('{"score": 7, "why": "ok"}'))
@@ -137,6 +197,72 @@ async def test_gemini_uses_json_mode_for_a_response_schema(server: LoopbackServe
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"] == SCHEMA
     assert json.loads(completion.text) == {"score": 7, "why": "ok"}
+
+
+async def test_gemini_waits_as_long_as_a_429s_retry_info_asks(server: LoopbackServer):
+    """Gemini answers a 429 without ``retry-after``; how long to wait is only in the body's
+    ``google.rpc.RetryInfo``. Ignoring it spent every retry within a second or two of a
+    per-minute quota, and the role failed."""
+    error = {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.53s"},
+        ],
+    }
+    server.queue(Reply(status=429, json_body={"error": error}), WIRES["gemini"].text("ok"))
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    inner = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    provider = RetryingProvider(inner, RetryPolicy(max_retries=1, base_delay_s=0.1), sleep=sleep)
+    completion = await provider.complete(
+        CompletionRequest(system="s", messages=(Message("user", "x"),))
+    )
+    await inner.aclose()
+    assert completion.text == "ok"
+    assert slept == [2.53]
+
+
+async def test_gemini_asks_again_when_the_models_function_call_was_malformed(
+    server: LoopbackServer,
+):
+    """A function call Gemini could not parse comes back as a candidate with no parts and
+    finishReason MALFORMED_FUNCTION_CALL. Read as an empty reply, it ended the engineer's
+    attempt ("stopped without calling finish: ..."); it is a transient failure of this call."""
+    wire = WIRES["gemini"]
+    malformed = {
+        "candidates": [
+            {
+                "finishReason": "MALFORMED_FUNCTION_CALL",
+                "finishMessage": "Malformed function call: print(default_api.read_file(path=a.py",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9},
+    }
+    server.queue(Reply(json_body=malformed), wire.tool_call("fc_1", "read_file", {"path": "a.py"}))
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    inner = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    provider = RetryingProvider(inner, RetryPolicy(max_retries=1, base_delay_s=0.1), sleep=sleep)
+    request = CompletionRequest(
+        system="s", messages=(Message("user", "read a.py"),), tools=(TOOL_SPECS[1],)
+    )
+    completion = await provider.complete(request)
+    assert completion.tool_calls == (ToolCall("fc_1", "read_file", {"path": "a.py"}),)
+    assert len(slept) == 1
+    server.queue(Reply(json_body=malformed))
+    with pytest.raises(ProviderError, match=r"function call was malformed \(MALFORMED_FUNC"):
+        await inner.complete(request)
+    await inner.aclose()
 
 
 # -- openai-compatible -----------------------------------------------------------------------
