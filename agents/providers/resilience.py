@@ -14,7 +14,9 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from agents.provider import Completion, CompletionRequest, Provider, ProviderError
@@ -86,6 +88,25 @@ class RetryPolicy:
         return max(jittered, retry_after) if retry_after is not None else jittered
 
 
+_retry_notices: ContextVar[Callable[[str], None] | None] = ContextVar("retry_notices", default=None)
+
+
+@contextmanager
+def retry_notices(notify: Callable[[str], None]) -> Iterator[None]:
+    """Within this block, every retry a :class:`RetryingProvider` is about to wait for is told
+    to ``notify`` in one line (what failed, how long the wait, which attempt comes).
+
+    An agent's session sets it around its model calls, so a rate limit's 45 s wait shows in
+    that agent's log instead of looking like a hang. A context variable rather than an
+    argument: the retries happen inside the provider, below the ``Provider`` interface.
+    """
+    token = _retry_notices.set(notify)
+    try:
+        yield
+    finally:
+        _retry_notices.reset(token)
+
+
 class RetryingProvider(ProviderWrapper):
     """Wraps a provider: bounded retries of transient failures, a per-attempt timeout.
 
@@ -144,6 +165,9 @@ class RetryingProvider(ProviderWrapper):
                     ) from None
                 wait = self.policy.delay(retry, hint, self._rng)
                 self.delays.append(wait)
+                notify = _retry_notices.get()
+                if notify is not None:
+                    notify(f"{exc}; retrying in {wait:.1f}s (attempt {retry + 2} of {retries + 1})")
                 await self._sleep(wait)
                 continue
             return completion

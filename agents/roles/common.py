@@ -11,6 +11,7 @@ from typing import Literal
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Completion, CompletionRequest, Provider
+from agents.providers.resilience import retry_notices
 from engine.events import AgentFinished, AgentOutput, AgentStarted, LLMCallFinished
 from engine.protocols import EmitFn
 
@@ -60,7 +61,8 @@ class AgentSession:
         self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
     ) -> Completion:
         """Call the model and emit the call's accounting (tokens, latency)."""
-        completion = await self.provider.complete(request, on_text)
+        with retry_notices(lambda line: self.say(line, kind="error")):
+            completion = await self.provider.complete(request, on_text)
         usage = completion.usage
         model = completion.model or self.provider.model
         cost = self.prices.cost(

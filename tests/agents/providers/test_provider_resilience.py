@@ -16,6 +16,7 @@ from agents.providers.resilience import (
     RetryingProvider,
     RetryPolicy,
     TransientProviderError,
+    retry_notices,
 )
 from agents.registry import AVAILABLE_FAMILIES, ProviderOptions, make_provider
 
@@ -80,6 +81,30 @@ async def test_retries_stop_at_the_bound_and_permanent_errors_are_not_retried():
     with pytest.raises(ProviderError, match=r"^HTTP 401 bad key$"):
         await provider.complete(ASK)
     assert broken.calls == 1
+
+
+async def test_each_retry_is_told_to_the_agent_whose_call_waits():
+    from agents.roles.common import AgentSession
+    from engine.events import AgentOutput, EventBase
+
+    async def sleep(seconds: float) -> None:
+        return None
+
+    flaky = Scripted("a", [TransientProviderError("openai:a: HTTP 429 slow down", retry_after=3)])
+    provider = RetryingProvider(flaky, RetryPolicy(max_retries=2), sleep=sleep)
+    events: list[EventBase] = []
+    session = AgentSession(provider, events.append, agent_id="critic", role="critic")
+    assert (await session.complete(ASK)).text == "ok"
+    said = [(e.kind, e.text) for e in events if isinstance(e, AgentOutput)]
+    assert said == [("error", "openai:a: HTTP 429 slow down; retrying in 3.0s (attempt 2 of 3)")]
+
+    heard: list[str] = []
+    with retry_notices(heard.append):
+        flaky.outcomes = [TransientProviderError("openai:a: HTTP 503")]
+        await provider.complete(ASK)
+    flaky.outcomes = [TransientProviderError("openai:a: HTTP 503")]
+    await provider.complete(ASK)  # outside the block: nobody to tell
+    assert len(heard) == 1 and heard[0].startswith("openai:a: HTTP 503; retrying in ")
 
 
 async def test_a_hanging_attempt_is_cut_by_the_attempt_timeout():
