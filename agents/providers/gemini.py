@@ -16,6 +16,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +37,15 @@ from agents.providers.resilience import (
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
 KEPT_PARTS = 2048
+THINKING_HEADROOM = 32768
+"""Output tokens a thinking model may spend on its thoughts besides the answer's own limit:
+Gemini 2.5 Pro's largest thinking budget. Gemini 2.5 and 3 count thoughts against
+``max_output_tokens``, so a 4,096-token cap let a long think use it all and the answer came
+back empty (MAX_TOKENS). Only what is generated is billed."""
+OUTPUT_CEILING = 65536
+"""The largest ``max_output_tokens`` the thinking models take."""
+_THINKING = re.compile(r"gemini-(?:2\.[5-9]|[3-9]|[1-9]\d)")
+"""Model names of the families that think (2.5 and later); older ones cap output at 8,192."""
 UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
 """The signature Gemini documents for a function call it did not make (another model's, or
 one no longer kept): without one, Gemini 3 refuses the turn with a 400."""
@@ -145,7 +155,9 @@ class GeminiProvider:
 
     def _config(self, request: CompletionRequest) -> types.GenerateContentConfig:
         system = request.system
-        config: dict[str, Any] = {"max_output_tokens": request.max_tokens}
+        config: dict[str, Any] = {
+            "max_output_tokens": output_limit(self._model, request.max_tokens)
+        }
         if request.tools:
             declarations = [
                 types.FunctionDeclaration(
@@ -286,6 +298,14 @@ class GeminiProvider:
             model=model,
             latency_s=latency_s,
         )
+
+
+def output_limit(model: str, answer_tokens: int) -> int:
+    """``max_output_tokens`` for an answer of up to ``answer_tokens`` from ``model``: with
+    :data:`THINKING_HEADROOM` for its thoughts where the model thinks."""
+    if _THINKING.match(model.removeprefix("models/")):
+        return min(answer_tokens + THINKING_HEADROOM, OUTPUT_CEILING)
+    return answer_tokens
 
 
 def _retry_info_delay(details: object) -> float | None:

@@ -14,7 +14,7 @@ from provider_wires import CANARY, WIRES
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall, ToolSpec
 from agents.providers.anthropic import AnthropicProvider
-from agents.providers.gemini import GeminiProvider
+from agents.providers.gemini import GeminiProvider, output_limit
 from agents.providers.openai_compat import OpenAICompatProvider, without_reasoning
 from agents.providers.resilience import RetryingProvider, RetryPolicy
 from agents.toolbelt import TOOL_SPECS
@@ -197,6 +197,25 @@ async def test_gemini_uses_json_mode_for_a_response_schema(server: LoopbackServe
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"] == SCHEMA
     assert json.loads(completion.text) == {"score": 7, "why": "ok"}
+
+
+async def test_gemini_leaves_a_thinking_model_room_to_think_besides_the_answer(
+    server: LoopbackServer,
+):
+    """Gemini 2.5 and 3 count thoughts against maxOutputTokens: capped at the answer's 4,096
+    a long think used it all and the reply came back empty (MAX_TOKENS)."""
+    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=4096)
+    sent = {}
+    for model in ["gemini-2.5-pro", "gemini-3-flash-preview", "models/gemini-2.5-flash"]:
+        provider = GeminiProvider(model, api_key=CANARY, base_url=server.url)
+        server.queue(WIRES["gemini"].text("ok"))
+        await provider.complete(ask)
+        await provider.aclose()
+        sent[model] = server.seen[-1].body["generationConfig"]["maxOutputTokens"]
+    assert set(sent.values()) == {4096 + 32768}
+    assert output_limit("gemini-2.0-flash", 4096) == 4096  # no thoughts; its ceiling is 8,192
+    assert output_limit("gemini-1.5-pro", 8192) == 8192
+    assert output_limit("gemini-2.5-pro", 60000) == 65536
 
 
 async def test_gemini_waits_as_long_as_a_429s_retry_info_asks(server: LoopbackServer):
