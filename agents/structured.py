@@ -94,6 +94,7 @@ async def ask_structured(
     schema = ask.schema if ask.schema is not None else model.model_json_schema()
     tries = 1 + max(0, max_repairs)
     last_error = ""
+    cut = False
     for number in range(tries):
         if number == 0 and reply is not None:
             text = reply
@@ -108,12 +109,19 @@ async def ask_structured(
                 )
             )
             text = completion.text
+            cut = completion.stop_reason == "max_tokens"
+            if cut and not text.strip():  # a thinking model that spent the limit on thoughts
+                last_error = f"empty: cut at the output limit ({ask.max_tokens} tokens)"
+                session.say(f"invalid {ask.noun}: {last_error}", kind="error")
+                continue  # the same question again: no empty turn in the history
         try:
             value = model.model_validate(json.loads(extract_json(text)))
             if check is not None:
                 check(value)
         except (ValueError, ValidationError) as exc:
             last_error = error_line(exc)
+            if cut:  # the cause, not the broken JSON it left
+                last_error = f"cut at the output limit ({ask.max_tokens} tokens): {last_error}"
             session.say(f"invalid {ask.noun}: {last_error}", kind="error")
             messages += [
                 Message("assistant", text),

@@ -18,6 +18,8 @@ class Reply:
 
     text: str = ""
     calls: tuple[ToolCall, ...] = ()
+    cut: bool = False
+    """The turn stopped at the output limit (``stop_reason="max_tokens"``)."""
 
 
 @dataclass
@@ -46,7 +48,7 @@ class ScriptedProvider:
             text=reply.text,
             tool_calls=reply.calls,
             usage=self.usage,
-            stop_reason="tool_use" if reply.calls else "end_turn",
+            stop_reason="max_tokens" if reply.cut else "tool_use" if reply.calls else "end_turn",
             model=self.model,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel
-from role_fakes import ScriptedProvider, collector, of
+from role_fakes import Reply, ScriptedProvider, collector, of
 
 from agents.roles.common import AgentSession
 from agents.structured import (
@@ -74,6 +74,26 @@ async def test_persistent_garbage_fails_with_one_line_and_an_error_event():
     assert len(provider.requests) == 3
     errors = [e.text for e in of(events, AgentOutput) if e.kind == "error"]
     assert errors[-1] == message and len(errors) == 4
+
+
+async def test_a_reply_cut_at_the_output_limit_says_so_and_an_empty_one_is_not_replayed():
+    provider = ScriptedProvider([Reply("", cut=True), Reply('{"score": 9', cut=True), "{}"])
+    events, emit = collector()
+    with pytest.raises(StructuredReplyError) as failed:
+        await ask_structured(session(provider, emit), Verdict, ASK)
+    errors = [e.text for e in of(events, AgentOutput) if e.kind == "error"]
+    assert errors[0] == "invalid verdict: empty: cut at the output limit (4096 tokens)"
+    assert errors[1].startswith("invalid verdict: cut at the output limit (4096 tokens): ")
+    assert errors[2] == "invalid verdict: score: Field required (1 error(s))"
+    assert failed.value.last_error == "score: Field required (1 error(s))"
+    # The empty turn was asked again as it was; the cut one went back with its cause.
+    assert provider.requests[1].messages == provider.requests[0].messages
+    assert [m.content for m in provider.requests[2].messages[-2:]] == [
+        '{"score": 9',
+        "That reply is not a valid verdict: cut at the output limit (4096 tokens): "
+        + errors[1].split("tokens): ", 1)[1]
+        + "\nReply again with only the corrected JSON object.",
+    ]
 
 
 async def test_the_roles_own_check_is_quoted_like_a_validation_error():
