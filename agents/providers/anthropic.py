@@ -44,6 +44,25 @@ _STOP: dict[str, StopReason] = {
 }
 
 
+_STREAM_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+"""The HTTP status the API answers each error type with (for an error inside a stream)."""
+
+
+def _has_text(text: str | None) -> bool:
+    """The API refuses a text block that is empty or only whitespace."""
+    return bool(text and text.strip())
+
+
 def _user_blocks(message: Message) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [
@@ -54,7 +73,7 @@ def _user_blocks(message: Message) -> list[dict[str, Any]]:
                 "is_error": message.is_error,
             }
         ]
-    return [{"type": "text", "text": message.content or "(empty)"}]
+    return [{"type": "text", "text": message.content if _has_text(message.content) else "(empty)"}]
 
 
 def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -63,7 +82,7 @@ def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]
     for message in messages:
         if message.role == "assistant":
             blocks: list[dict[str, Any]] = []
-            if message.content:
+            if _has_text(message.content):  # not Claude's bare "\n\n" before its calls
                 blocks.append({"type": "text", "text": message.content})
             blocks += [
                 {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
@@ -210,16 +229,28 @@ class AnthropicProvider:
             isinstance(message.content, list) and message.usage is not None
         ):
             raise ProviderError(f"{self.spec}: malformed response: not a Messages API message")
+        if message.stop_reason is None:
+            # A stream that ended before its message_delta: what came is cut short (a tool
+            # call's input too), not an answer. The API always sets it on a whole message.
+            raise TransientProviderError(f"{self.spec}: the stream ended before the message did")
         return self._completion(message, request, time.monotonic() - started)
 
     def _status_error(self, exc: anthropic.APIStatusError) -> ProviderError:
         status = exc.status_code
         detail = exc.message
+        kind = None
         if isinstance(exc.body, dict):
             error = exc.body.get("error")
             if isinstance(error, dict) and isinstance(error.get("message"), str):
-                detail = f"{error.get('type', 'error')}: {error['message']}"
-        text = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
+                kind = error.get("type")
+                detail = f"{kind or 'error'}: {error['message']}"
+        where = f"HTTP {status}"
+        if status < 400:
+            # An `error` event in a stream the API had begun with HTTP 200 (how it reports an
+            # overload mid-stream): judged by the error's type, as the API's status for it.
+            status = _STREAM_ERROR_STATUS.get(str(kind), 500)
+            where = "error in the stream:"
+        text = one_line(f"{self.spec}: {where} {detail}", self._secrets)
         if transient_status(status):
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             return TransientProviderError(text, retry_after=retry_after)
