@@ -4,15 +4,16 @@
 or llama.cpp do (JSON bodies, native tool calls, ``usage``). :class:`LoopbackModel` answers
 each request from what it was sent, never from a queue: the system prompt tells which role is
 asking, the ``response_format`` schema what shape it wants, the tools offered and the
-conversation so far where a tool loop stands. It plays a small, plausible factory: the critic
-scores well, the planner draws two tasks (``shout`` depends on ``core``), one reviewer patches
-the plan in round one, the twin accepts with a confidence low enough to be asked again (and
-then answers ``accept``), each engineer writes its test, sees it fail, writes its code (the
-second task's first draft has a bug its test catches, fixed with ``edit_file``) and finishes
-once the suite passes, the task reviewer and QC approve what the diff shows, the verifier
-probes the merged result and breaks nothing, the judge passes every checklist item. Two first
-replies are invalid, as local models' often are, so the roles' re-asks go over the wire too:
-the verifier's report (after its tool loop) and the judge's checklist (one item short).
+conversation so far where a tool loop stands. It plays the small, plausible factory of
+tests/e2e/scripted_factory.py: the critic scores well, the planner draws two tasks (``shout``
+depends on ``core``), one reviewer patches the plan in round one, the twin accepts with a
+confidence low enough to be asked again (and then answers ``accept``), each engineer writes its
+test, sees it fail, writes its code (the second task's first draft has a bug its test catches,
+fixed with ``edit_file``) and finishes once the suite passes, the task reviewer and QC approve
+what the diff shows, the verifier probes the merged result and breaks nothing, the judge passes
+every checklist item. Two first replies are invalid, as local models' often are, so the roles'
+re-asks go over the wire too: the verifier's report (after its tool loop) and the judge's
+checklist (one item short).
 
 With ``native=False`` it plays a server whose model has no tool support and no structured
 output (as Ollama answers for such a model, or a llama.cpp build without grammars): a request
@@ -29,138 +30,30 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from agents.roles import critic, engineer, judge, qc, reviewer, task_reviewer, twin
-from agents.roles import verifier as verifier_role
+from scripted_factory import (
+    FILES,
+    PROBE,
+    REFUSALS,
+    REPAIR,
+    ROLES,
+    VERIFIER_REPORT,
+    Answer,
+    Ledger,
+    Refusal,
+    WireServer,
+    check_tools,
+    engineer_turn,
+    structured_reply,
+    verifier_turn,
+)
+from scripted_factory import role_of as role_of_system
+
+__all__ = ["FILES", "MODEL", "PROBE", "ROLES", "LoopbackModel", "ModelServer"]
 
 MODEL = "loopback-coder"
-
-SYSTEMS = {
-    "critic": critic.SYSTEM,
-    "planner": "You are a precise software planner.",
-    "reviewer": reviewer.SYSTEM,
-    "twin": twin.SYSTEM,
-    "engineer": engineer.SYSTEM,
-    "task_reviewer": task_reviewer.SYSTEM,
-    "qc": qc.SYSTEM,
-    "verifier": verifier_role.SYSTEM,
-    "judge": judge.SYSTEM,
-}
-"""How each role's system prompt starts (the planner's is written inline in its module)."""
-
-ROLES = tuple(SYSTEMS)
-
-FILES: dict[str, dict[str, str]] = {
-    "core": {
-        "tests/test_core.py": (
-            "from greetings.core import greet\n"
-            "\n"
-            "\n"
-            "def test_greet_names_the_person() -> None:\n"
-            '    assert greet("Ada") == "Hello, Ada!"\n'
-        ),
-        "greetings/core.py": (
-            '"""The greeting itself."""\n'
-            "\n"
-            "\n"
-            "def greet(name: str) -> str:\n"
-            '    """A friendly greeting for ``name``."""\n'
-            '    return f"Hello, {name}!"\n'
-        ),
-    },
-    "shout": {
-        "tests/test_shout.py": (
-            "from greetings.shout import shout\n"
-            "\n"
-            "\n"
-            "def test_shout_is_the_greeting_in_capitals() -> None:\n"
-            '    assert shout("Ada") == "HELLO, ADA!"\n'
-        ),
-        "greetings/shout.py": (
-            '"""The greeting, shouted."""\n'
-            "\n"
-            "from greetings.core import greet\n"
-            "\n"
-            "\n"
-            "def shout(name: str) -> str:\n"
-            '    """``greet(name)`` in capitals."""\n'
-            "    return greet(name).upper()\n"
-        ),
-    },
-}
-"""What each task's engineer writes: its test first, then its code."""
-
-DRAFTS = {"shout": ("    return greet(name).upper()", "    return greet(name).title()")}
-"""A task whose first draft of code has a bug its test catches: (right line, drafted line).
-The engineer sees the red test and fixes the line with ``edit_file``."""
-
-PROBE = "tests/test_probe_edges.py"
-PROBE_TEXT = (
-    "from greetings.core import greet\n"
-    "from greetings.shout import shout\n"
-    "\n"
-    "\n"
-    "def test_empty_name() -> None:\n"
-    '    assert greet("") == "Hello, !"\n'
-    "\n"
-    "\n"
-    "def test_unicode_name_is_upper_cased() -> None:\n"
-    '    assert shout("zoë") == "HELLO, ZOË!"\n'
-)
-"""The probe test the verifier writes into its throwaway worktree."""
-
-ENV_DUMP = ["python", "-c", "import os; print(sorted(os.environ.items()))"]
-"""What the verifier runs to see which environment agent commands get."""
-
-VERIFIER_REPORT = {
-    "tried": [
-        "greet('') and shout('') on an empty name",
-        "shout() of a non-ASCII name",
-        "the environment agent commands run with",
-    ],
-    "broken": [],
-}
-
-ADDED_CRITERION = "shout() of an empty name returns 'HELLO, !'"
-"""The acceptance criterion reviewer-1 patches into the plan in round one."""
-
-BLUEPRINT: dict[str, Any] = {
-    "spec": "A tiny greetings package: greet(name) and shout(name), tested with pytest.",
-    "acceptance_criteria": [
-        "greet('Ada') returns 'Hello, Ada!'",
-        "shout('Ada') returns 'HELLO, ADA!'",
-    ],
-    "tasks": [
-        {
-            "id": "core",
-            "title": "Greet a person by name",
-            "description": "greetings/core.py with greet(name) -> 'Hello, NAME!'.",
-            "depends_on": [],
-            "files": ["greetings/core.py", "tests/test_core.py"],
-            "test_plan": "tests/test_core.py checks greet('Ada').",
-        },
-        {
-            "id": "shout",
-            "title": "Shout the greeting",
-            "description": "greetings/shout.py with shout(name), greet(name) in capitals.",
-            "depends_on": ["core"],
-            "files": ["greetings/shout.py", "tests/test_shout.py"],
-            "test_plan": "tests/test_shout.py checks shout('Ada').",
-        },
-    ],
-}
-
-
-class Refusal(Exception):
-    """A request the loopback server does not accept (answered with HTTP 400)."""
-
-
-REPAIR = "That reply is not a valid "
-"""How a role's re-ask after an invalid reply starts (agents/structured.py)."""
 
 
 @dataclass
@@ -178,21 +71,13 @@ class Seen:
 
 
 @dataclass
-class LoopbackModel:
+class LoopbackModel(Ledger):
     """Answers chat-completions requests from their content; records what it saw."""
 
     native: bool = True
     """Native tool calls and response_format; False: refuse both, act through text."""
-    seen: list[Seen] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     """The features refused (``tools``, ``response_format``), one entry per refusal."""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _count: int = 0
-
-    def roles_seen(self) -> set[str]:
-        with self._lock:
-            return {s.role for s in self.seen}
 
     # -- the wire ---------------------------------------------------------------------------
 
@@ -218,13 +103,10 @@ class LoopbackModel:
             role = role_of(body)
             with self._lock:
                 self.seen.append(Seen(role, body, headers))
-                self._count += 1
-                number = self._count
+            number = self.number()
             message = self.answer(role, body)
-        except (Refusal, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            with self._lock:
-                self.problems.append(f"{type(exc).__name__}: {exc}")
-            return 400, {"error": {"message": str(exc), "type": "invalid_request_error"}}
+        except REFUSALS as exc:
+            return 400, {"error": {"message": self.refuse(exc), "type": "invalid_request_error"}}
         finish = "tool_calls" if message.get("tool_calls") else "stop"
         prompt_tokens = len(raw) // 4
         completion_tokens = max(1, len(json.dumps(message)) // 4)
@@ -251,9 +133,7 @@ class LoopbackModel:
         if role == "verifier" and repair:  # its report, asked again after a bad first one
             return text_message(json.dumps(VERIFIER_REPORT))
         if role in ("engineer", "verifier"):
-            tools = offered_tools(body)
-            if "run_tests" not in tools or ("finish" in tools) != (role == "engineer"):
-                raise Refusal(f"the {role} was offered the wrong tools: {sorted(tools)}")
+            check_tools(role, offered_tools(body))
             act = Actions(self.native, turn=sum(1 for m in messages if m["role"] == "assistant"))
             results = last_tool_results(messages)
             if role == "engineer":
@@ -262,54 +142,12 @@ class LoopbackModel:
         schema = response_schema(body) if self.native else schema_in_system(body)
         if schema is None:
             raise Refusal(f"the {role} asked for no JSON schema")
-        if role == "critic":
-            scores = {"value": 8, "feasibility": 9, "clarity": 8, "scope": 8, "testability": 9}
-            reply: dict[str, Any] = {
-                "scores": scores,
-                "compliance_risk": "low",
-                "cannibalizes": None,
-                "rationale": "Small, clear and testable; nothing in the repository does it yet.",
-            }
-            # Local models like to fence their JSON; the roles must take it.
+        reply = structured_reply(role, prompt, schema)
+        if role == "critic":  # local models like to fence their JSON; the roles must take it
             return text_message("```json\n" + json.dumps(reply, indent=2) + "\n```")
-        if role == "planner":
-            return text_message(json.dumps(BLUEPRINT))
-        if role == "reviewer":
-            return text_message(json.dumps(review(prompt)))
-        if role == "twin":
-            options = choice_options(schema)
-            if options:  # an escalation: the twin answers it as the owner would
-                pick = "accept" if "accept" in options else options[0]
-                return text_message(json.dumps({"choice": pick, "reason": "small and tested"}))
-            verdict = {
-                "decision": "ACCEPT",
-                "confidence": 0.6,  # below the engine's 0.7: the run asks the twin again
-                "notes": "Fits the owner's taste: small modules, tests first.",
-                "redlines": [],
-            }
-            return text_message(json.dumps(verdict))
-        if role == "task_reviewer":
-            task = re.search(r"^Task (\S+):", prompt, re.MULTILINE)
-            task_id = task.group(1) if task else ""
-            expected = FILES.get(task_id, {})
-            missing = [path for path in expected if f"b/{path}" not in prompt]
-            approved = bool(expected) and not missing and "FAIL" not in gate_lines(prompt)
-            notes = "tests and code as the task says" if approved else f"missing {missing}"
-            return text_message(json.dumps({"approved": approved, "score": 92, "notes": notes}))
-        if role == "qc":
-            wanted = [path for files in FILES.values() for path in files]
-            missing = [path for path in wanted if f"b/{path}" not in prompt]
-            score = 91 if not missing else 40
-            return text_message(json.dumps({"score": score, "notes": f"missing: {missing}"}))
-        if role == "judge":
-            items = checklist_items(schema)
-            if not items:
-                raise Refusal("the judge's response_format names no checklist")
-            if not repair:  # a first verdict that skips an item: the judge is asked again
-                items = items[:-1]
-            reply = {"checklist": dict.fromkeys(items, True), "score": 96, "notes": "done"}
-            return text_message(json.dumps(reply))
-        raise Refusal(f"no answer for role {role}")
+        if role == "judge" and not repair:  # a first verdict that skips an item: asked again
+            reply["checklist"] = dict(list(reply["checklist"].items())[:-1])
+        return text_message(json.dumps(reply))
 
 
 def text_message(content: str) -> dict[str, Any]:
@@ -353,100 +191,8 @@ class Actions:
                 blocks.append(f"```json\n{action}\n```")
         return text_message("\n\n".join(blocks))
 
-
-def review(prompt: str) -> dict[str, Any]:
-    """Reviewer-1 patches an acceptance criterion into round one's plan; else approve."""
-    who = re.search(r"You are reviewer (\S+) on .*\(round (\d+)\)", prompt)
-    if who is None:
-        raise Refusal("the reviewer prompt names no reviewer and round")
-    if who.group(1) == "reviewer-1" and who.group(2) == "1":
-        search = '"acceptance_criteria": [\n'
-        if prompt.count(search) != 1:
-            raise Refusal("the reviewer prompt does not hold the blueprint JSON (indent 2)")
-        replace = search + "    " + json.dumps(ADDED_CRITERION) + ",\n"
-        return {
-            "score": 88,
-            "findings": ["no criterion covers an empty name"],
-            "patches": [{"search": search, "replace": replace}],
-        }
-    return {"score": 97, "findings": [], "patches": []}
-
-
-def engineer_turn(act: Actions, results: list[str], prompt: str) -> dict[str, Any]:
-    """Tests first (and see them fail), then the code, then finish once the suite passes."""
-    found = re.search(r"Your task \(([^,]+), attempt (\d+) of (\d+)\)", prompt)
-    if found is None or found.group(1) not in FILES:
-        raise Refusal("the engineer prompt names no task of the plan")
-    task_id = found.group(1)
-    (test_path, test_text), (code_path, code_text) = FILES[task_id].items()
-    fix = DRAFTS.get(task_id)
-    turn = act.turn
-    if turn == 0:
-        return act.reply(
-            "Writing the test first.",
-            ("write_file", {"path": test_path, "content": test_text}),
-            ("run_tests", {"args": [test_path]}),
-        )
-    if turn == 1:
-        expect(results, [f"wrote {test_path}"], ["[exit code "])
-        if "[exit code 0]" in results[1]:
-            raise Refusal(f"{test_path} passed before {code_path} existed")
-        draft = code_text.replace(fix[0], fix[1]) if fix else code_text
-        return act.reply(
-            "RED as expected; now the code.",
-            ("write_file", {"path": code_path, "content": draft}),
-            ("run_tests", {"args": []}),
-        )
-    if turn == 2 and fix:
-        expect(results, [f"wrote {code_path}"], ["1 failed", "[exit code 1]"])
-        return act.reply(
-            "The test shows the bug: title case, not capitals. Fixing that line.",
-            ("edit_file", {"path": code_path, "search": fix[1], "replace": fix[0]}),
-            ("run_tests", {"args": []}),
-        )
-    if turn == 2 + bool(fix):
-        done = f"edited {code_path}" if fix else f"wrote {code_path}"
-        expect(results, [done], [" passed", "[exit code 0]"])
-        summary = f"{code_path} with its test {test_path}; the whole suite passes."
-        return act.reply("GREEN.", ("finish", {"summary": summary}))
-    raise Refusal(f"the engineer of {task_id} went on after finish (turn {turn})")
-
-
-def verifier_turn(act: Actions, results: list[str]) -> dict[str, Any]:
-    """Probe the edges, look at the command environment, then report."""
-    turn = act.turn
-    if turn == 0:
-        return act.reply(
-            "Probing the edges.",
-            ("list_files", {}),
-            ("read_file", {"path": "greetings/shout.py"}),
-            ("write_file", {"path": PROBE, "content": PROBE_TEXT}),
-            ("run_tests", {"args": [PROBE]}),
-            ("run", {"argv": ENV_DUMP}),
-        )
-    if turn == 1:
-        expect(
-            results,
-            ["greetings/shout.py", "tests/test_shout.py"],
-            ["return greet(name).upper()"],
-            [f"wrote {PROBE}"],
-            ["2 passed", "[exit code 0]"],
-            ["PATH", "[exit code 0]"],
-        )
-        # A first report in a shape the role refuses ("broken" must be a list): re-asked.
-        report = {**VERIFIER_REPORT, "broken": "nothing"}
-        return text_message("Report:\n" + json.dumps(report))
-    raise Refusal(f"the verifier went on after its report (turn {turn})")
-
-
-def expect(results: list[str], *wanted: list[str]) -> None:
-    """The last turn's tool results, one per call, each holding its ``wanted`` pieces."""
-    if len(results) != len(wanted):
-        raise Refusal(f"expected {len(wanted)} tool results, got {len(results)}: {results}")
-    for result, pieces in zip(results, wanted, strict=True):
-        for piece in pieces:
-            if piece not in result:
-                raise Refusal(f"a tool result without {piece!r}: {result[:600]!r}")
+    def say(self, text: str) -> dict[str, Any]:
+        return text_message(text)
 
 
 # -- reading a request ----------------------------------------------------------------------
@@ -516,31 +262,9 @@ def response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return schema
 
 
-def choice_options(schema: dict[str, Any]) -> list[str]:
-    try:
-        return [str(o) for o in schema["properties"]["choice"]["enum"]]
-    except (KeyError, TypeError):
-        return []
-
-
-def checklist_items(schema: dict[str, Any]) -> list[str]:
-    try:
-        return [str(i) for i in schema["properties"]["checklist"]["required"]]
-    except (KeyError, TypeError):
-        return []
-
-
-def gate_lines(prompt: str) -> str:
-    return "\n".join(line for line in prompt.splitlines() if line.startswith("- "))
-
-
 def role_of(body: dict[str, Any]) -> str:
     """The role asking, from the start of its system prompt."""
-    system = system_text(body["messages"])
-    for role, start in SYSTEMS.items():
-        if system.startswith(start):
-            return role
-    raise Refusal(f"no role starts its system prompt like this: {system[:80]!r}")
+    return role_of_system(system_text(body["messages"]))
 
 
 def check_request(body: dict[str, Any]) -> None:
@@ -598,51 +322,16 @@ def check_request(body: dict[str, Any]) -> None:
 # -- the server -----------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-
-class ModelServer:
+class ModelServer(WireServer):
     """``with ModelServer() as server:`` — ``server.base_url`` is ``http://127.0.0.1:N/v1``."""
 
     def __init__(self, model: LoopbackModel | None = None) -> None:
         self.model = model or LoopbackModel()
-        owner = self.model
+        super().__init__(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, body = owner.handle(self.path, headers, raw)
-                payload = json.dumps(body).encode("utf-8")
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    def _respond(self, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        return Answer.json(*self.model.handle(path, headers, raw))
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def __enter__(self) -> ModelServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return f"{self.origin}/v1"

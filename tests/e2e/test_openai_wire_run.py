@@ -16,144 +16,26 @@ the text format for good (SEARCH/REPLACE edits, fenced JSON actions, the schema 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from openai_model import FILES, MODEL, PROBE, ROLES, LoopbackModel, ModelServer
-
-from agents.routing import SINGLE_ROLES
+from openai_model import MODEL, ROLES, LoopbackModel, ModelServer
+from wire_run import check_shipped, new_project, run_cleanly
 
 pytestmark = pytest.mark.e2e
 
 KEY = "sk-test-secret-123"
-REQUEST = "Build a tiny greetings package: greet(name) and shout(name), tested with pytest."
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test User",
-    "GIT_AUTHOR_EMAIL": "user@example.invalid",
-    "GIT_COMMITTER_NAME": "Test User",
-    "GIT_COMMITTER_EMAIL": "user@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-PYPROJECT = """\
-[project]
-name = "greetings"
-version = "0.1.0"
-requires-python = ">=3.11"
-
-[tool.pytest.ini_options]
-testpaths = ["tests"]
-pythonpath = ["."]
-"""
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
-
-
-def make_repo(path: Path) -> Path:
-    """An empty project: a README, a pyproject and an empty package (create mode)."""
-    (path / "greetings").mkdir(parents=True)
-    (path / "greetings" / "__init__.py").write_text("")
-    (path / "README.md").write_text("# greetings\n")
-    (path / "pyproject.toml").write_text(PYPROJECT)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "An empty greetings project")
-    return path
-
-
-def write_config(path: Path, base_url: str) -> Path:
-    spec = json.dumps(f"openai:{MODEL}@{base_url}")
-    roles = "\n".join(f"{role} = {spec}" for role in SINGLE_ROLES)
-    path.write_text(
-        f"""\
-[engine]
-workers = 2
-max_attempts = 2
-
-[gates]
-pytest_autoload_plugins = false
-test_timeout_s = 120
-
-[models]
-{roles}
-reviewers = [{spec}, {spec}]
-"""
-    )
-    return path
-
-
-def subprocess_env(home: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_TOKEN", "_BASE_URL")) and not k.startswith("SHOPFLOOR_")
-    }
-    env.update(GIT_ENV)
-    env.update(
-        SHOPFLOOR_HOME=str(home),
-        OPENAI_API_KEY=KEY,
-        NO_COLOR="1",
-        COLUMNS="200",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
-    return env
-
-
-def shopfloor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The installed console script (``python -m tui.cli`` where there is none)."""
-    script = Path(sys.executable).with_name("shopfloor")
-    argv = [str(script)] if script.is_file() else [sys.executable, "-m", "tui.cli"]
-    return subprocess.run(
-        [*argv, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native-tools", "text-fallback"])
 def test_every_role_runs_over_the_openai_wire_to_a_shipped_branch(
     tmp_path: Path, native: bool
 ) -> None:
-    home = tmp_path / "home"
-    repo = make_repo(tmp_path / "repo")
-    base = git(repo, "rev-parse", "HEAD").strip()
-    env = subprocess_env(home)
+    project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
     with ModelServer(LoopbackModel(native=native)) as server:
-        config = write_config(tmp_path / "shopfloor.toml", server.base_url)
-        run = shopfloor(
-            "run",
-            REQUEST,
-            "--repo",
-            str(repo),
-            "--config",
-            str(config),
-            "--headless",
-            "-v",
-            env=env,
-        )
+        spec = f"openai:{MODEL}@{server.base_url}"
         model = server.model
-        output = run.stdout + run.stderr
-        assert model.problems == [], f"the loopback model refused requests: {model.problems}"
-        assert run.returncode == 0, output
-        assert "Traceback (most recent call last)" not in output
+        run = run_cleanly(project, spec, model.problems)
 
         # Every role asked the loopback model, and only over the wire, with the key.
         assert model.roles_seen() == set(ROLES), model.roles_seen()
@@ -176,64 +58,9 @@ def test_every_role_runs_over_the_openai_wire_to_a_shipped_branch(
             assert model.refused == ["response_format", "tools"]
             assert not any("tools" in s.body or "response_format" in s.body for s in seen)
 
-    # The run's own record: shipped, no SIM anywhere.
-    status_run = shopfloor("status", "--json", _run_id(run.stdout), env=env)
-    assert status_run.returncode == 0, status_run.stderr
-    status: dict[str, Any] = json.loads(status_run.stdout)
-    assert status["outcome"] == "shipped", status
-    assert status["simulated"] is False
-    assert status["mode"] == "create"
-    assert [(t["id"], t["state"], t["attempts"]) for t in status["tasks"]] == [
-        ("core", "merged", 1),
-        ("shout", "merged", 1),
-    ]
-    assert status["merged"] == ["core", "shout"]
-    scores = status["scores"]
-    assert scores["critic"] and scores["critic"] > 8
-    assert scores["reviews"] == {"reviewer-1": 97, "reviewer-2": 97}
-    assert scores["review_round"] == 2
-    assert scores["qc"] == 91 and scores["judge"] == 96
-    assert status["tokens"]["input"] > 0 and status["tokens"]["output"] > 0
-    assert [e["decided_by"] for e in status["escalations"]] == ["twin"]
-    assert not re.search(r"\bSIM\b", output), "a SIM label in the run's output"
-    assert "reviewer-1 round 1: 88/100, 1 finding(s), 1 patch(es)" in output
-
-    exported = shopfloor("export", status["run_id"], env=env)
-    assert exported.returncode == 0, exported.stderr
-    events = [json.loads(line) for line in exported.stdout.splitlines() if line.strip()]
-    started = [e for e in events if e["type"] == "AgentStarted"]
-    calls = [e for e in events if e["type"] == "LLMCallFinished"]
-    assert {e["role"] for e in started} == set(ROLES)
-    assert {e["role"] for e in calls} == set(ROLES)
-    for event in (*started, *calls):
-        assert event["simulated"] is False, event
-    assert {e["model"] for e in started} == {f"openai:{MODEL}@{server.base_url}"}
+    # The run's own record: shipped, no SIM, the branch, the key nowhere.
+    shipped = check_shipped(run, project, KEY)
+    started, calls = shipped.of_type("AgentStarted"), shipped.of_type("LLMCallFinished")
+    assert {e["model"] for e in started} == {spec}
     assert {(e["provider"], e["model"]) for e in calls} == {("openai", MODEL)}
     assert len(calls) == len(seen)
-    verdict = next(e for e in events if e["type"] == "VerificationFinished")
-    assert verdict["passed"] and verdict["broken"] == []
-    assert "shout() of an empty name returns 'HELLO, !'" in verdict["checklist"]  # the patch
-
-    # The shipped branch holds what the engineers wrote, one commit per task.
-    branch = status["branch"]
-    assert branch and branch in run.stdout
-    subjects = git(repo, "log", "--format=%s", f"{base}..{branch}").splitlines()
-    assert sorted(subjects) == ["Greet a person by name", "Shout the greeting"]
-    for files in FILES.values():
-        for path, text in files.items():
-            assert git(repo, "show", f"{branch}:{path}") == text
-    assert PROBE not in git(repo, "ls-tree", "-r", "--name-only", branch)  # verifier's scratch
-    assert git(repo, "rev-parse", "HEAD").strip() == base  # the user's branch did not move
-    assert git(repo, "status", "--porcelain") == ""
-
-    # The key is in no output, no stored event, no file the run left in its data folder.
-    assert KEY not in output + exported.stdout + status_run.stdout
-    for path in [*home.rglob("*"), *(repo / ".git").rglob("*")]:
-        if path.is_file():
-            assert KEY.encode() not in path.read_bytes(), f"the key is stored in {path}"
-
-
-def _run_id(stdout: str) -> str:
-    found = re.search(r"^run ([0-9a-f]{12}): shipped", stdout, re.MULTILINE)
-    assert found, stdout[-3000:]
-    return found.group(1)
