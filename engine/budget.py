@@ -1,10 +1,12 @@
 """Budgets: tokens and dollars per run and per task, watched as the calls finish.
 
 The tracker listens to the bus (``bus.listen``): each LLMCallFinished adds to the run's spend
-and, through the AgentStarted that named the caller's task, to that task's. It reports the
-new totals as BudgetUpdated events (emitted on the next loop turn, so they never overtake the
-call that caused them). Work asks :meth:`BudgetTracker.admit` before it starts: while a limit
-is crossed, new work pauses on an escalation — raise the budget, or stop.
+and, through the AgentStarted that named the caller's task, to that task's. A call's tokens
+are all of its prompt — those a provider read from its cache or wrote to it too, which with
+caching on are nearly all — and its output. It reports the new totals as BudgetUpdated
+events (emitted on the next loop turn, so they never overtake the call that caused them).
+Work asks :meth:`BudgetTracker.admit` before it starts: while a limit is crossed, new work
+pauses on an escalation — raise the budget, or stop.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class BudgetTracker:
         if isinstance(event, AgentStarted) and event.task_id is not None:
             self._agent_task[event.agent_id] = event.task_id
         elif isinstance(event, LLMCallFinished):
-            tokens = event.input_tokens + event.output_tokens
+            tokens = event.prompt_tokens + event.output_tokens
             self.run.tokens += tokens
             self.run.cost_usd += event.cost_usd
             updates = [self._update("run", None, self.run)]

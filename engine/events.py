@@ -277,6 +277,12 @@ class LLMCallFinished(EventBase):
     latency_s: float = 0.0
     cost_usd: float = 0.0
 
+    @property
+    def prompt_tokens(self) -> int:
+        """Every token of the prompt: ``input_tokens`` are only those the provider neither
+        read from its cache nor wrote to it, and with caching on they are a few of them."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
 
 class GateFinished(EventBase):
     type: Literal["GateFinished"] = "GateFinished"

@@ -166,6 +166,9 @@ class RunState:
     agents: dict[str, AgentView] = field(default_factory=dict)
     escalations: dict[str, EscalationView] = field(default_factory=dict)
     input_tokens: int = 0
+    """Every prompt token of the run's model calls, those read from a cache included."""
+    cached_tokens: int = 0
+    """Of ``input_tokens``, those the providers read from their prompt caches."""
     output_tokens: int = 0
     cost_usd: float = 0.0
     last_seq: int = 0
@@ -200,13 +203,15 @@ class RunState:
                     if event.state is TaskState.RUNNING:
                         task.context = event.context
             case LLMCallFinished():
-                self.input_tokens += event.input_tokens
+                prompt = event.prompt_tokens
+                self.input_tokens += prompt
+                self.cached_tokens += event.cache_read_tokens
                 self.output_tokens += event.output_tokens
                 self.cost_usd += event.cost_usd
                 agent = self.agents.get(event.agent_id)
                 if agent is not None:
                     agent.calls += 1
-                    agent.input_tokens += event.input_tokens
+                    agent.input_tokens += prompt
                     agent.output_tokens += event.output_tokens
                     agent.cost_usd += event.cost_usd
             case GateFinished():
@@ -393,7 +398,11 @@ class RunState:
                 "judge": self.scores.judge,
             },
             "learnings": [lr.learning_id for lr in self.learnings],
-            "tokens": {"input": self.input_tokens, "output": self.output_tokens},
+            "tokens": {
+                "input": self.input_tokens,
+                "cached": self.cached_tokens,
+                "output": self.output_tokens,
+            },
             "cost_usd": round(self.cost_usd, 6),
             "started_at": self.started_at,
             "finished_at": self.finished_at,

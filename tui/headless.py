@@ -240,9 +240,10 @@ class ConsoleReporter:
                 summary = f": {event.summary}" if event.summary else ""
                 return [Text.assemble(mark, f" agent {event.agent_id} finished{summary}")]
             case LLMCallFinished() if self.verbose:
+                cached = f" ({event.cache_read_tokens} cached)" if event.cache_read_tokens else ""
                 text = Text(
                     f"  {event.agent_id} llm {event.model} "
-                    f"{event.input_tokens} in / {event.output_tokens} out "
+                    f"{event.prompt_tokens} in{cached} / {event.output_tokens} out "
                     f"{event.latency_s:.2f}s ${event.cost_usd:.4f}",
                     style="dim",
                 )
@@ -321,8 +322,9 @@ class ConsoleReporter:
             text.append(f" @{event.commit[:10]}")
         merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
         text.append(
-            f"  merged {merged}/{len(state.tasks)}  tokens {state.input_tokens} in /"
-            f" {state.output_tokens} out  ${state.cost_usd:.4f}",
+            f"  merged {merged}/{len(state.tasks)}  tokens {state.input_tokens} in"
+            + (f" ({state.cached_tokens} cached)" if state.cached_tokens else "")
+            + f" / {state.output_tokens} out  ${state.cost_usd:.4f}",
             style="dim",
         )
         if state.simulated:

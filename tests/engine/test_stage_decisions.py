@@ -281,3 +281,22 @@ async def test_a_task_over_its_budget_pauses_alone_while_other_tasks_start():
     with pytest.raises(BudgetStop, match="task a") as stop:
         await asyncio.wait_for(paused, 2)
     assert stop.value.scope == "task"
+
+
+async def test_cached_prompt_tokens_count_against_the_token_budget():
+    bus = EventBus("r8")
+    broker = EscalationBroker(bus, policy="wait")
+    budget = BudgetTracker(bus, EngineConfig(max_tokens=1000), broker)
+    bus.emit(
+        LLMCallFinished(
+            agent_id="critic",
+            role="critic",
+            provider="anthropic",
+            model="m",
+            input_tokens=10,
+            cache_read_tokens=1500,
+            cache_write_tokens=200,
+            output_tokens=40,
+        )
+    )
+    assert (budget.run.tokens, budget.run.exceeded()) == (1750, "tokens")

@@ -248,7 +248,7 @@ def test_a_full_run_folds_into_the_status_a_user_sees():
             "judge": None,
         },
         "learnings": [],
-        "tokens": {"input": 2000, "output": 500},
+        "tokens": {"input": 2000, "cached": 0, "output": 500},
         "cost_usd": 0.375,
         "started_at": (T0 + timedelta(seconds=1)).isoformat(),
         "finished_at": (T0 + timedelta(seconds=len(events))).isoformat(),
@@ -482,3 +482,27 @@ def test_a_resume_that_records_settings_replaces_those_the_run_started_with() ->
     # A log written before resumes recorded settings keeps the ones the run started with.
     state = RunState.fold(stamp([start, RunResumed(restarted=["core"])]))
     assert state.settings == {"escalation_policy": "wait", "workers": "4"}
+
+
+def test_prompt_tokens_read_from_or_written_to_a_cache_count_as_input():
+    """With prompt caching on, a provider's ``input_tokens`` are only the few it neither read
+    from its cache nor wrote there: counted alone, a run showed 23 tokens in for ~15k sent,
+    and a token budget saw almost nothing but the output."""
+    state = RunState.fold(
+        [
+            AgentStarted(agent_id="e", role="engineer", model="anthropic:m", task_id="t"),
+            LLMCallFinished(
+                agent_id="e",
+                role="engineer",
+                provider="anthropic",
+                model="m",
+                input_tokens=23,
+                cache_read_tokens=14_000,
+                cache_write_tokens=1_000,
+                output_tokens=500,
+            ),
+        ]
+    )
+    assert (state.input_tokens, state.cached_tokens, state.output_tokens) == (15_023, 14_000, 500)
+    assert state.agents["e"].input_tokens == 15_023
+    assert state.to_status()["tokens"] == {"input": 15_023, "cached": 14_000, "output": 500}

@@ -110,7 +110,9 @@ async def test_live_summary_on_a_terminal() -> None:
     await bus.drain()
     summary = reporter.summary().plain
     assert summary.startswith("build │ tasks 1/2 merged")
-    assert "tokens 1.5k in / 900 out" in summary and "$0.0600" in summary
+    assert (
+        "tokens 1.6k in / 900 out" in summary
+    )  # 1,500 + 60 read from or written to a cache and "$0.0600" in summary
     telemetry_sample.attempt(bus, "b", 1, passes=True)
     await bus.close()
     await asyncio.wait_for(task, 5)
