@@ -28,6 +28,13 @@ SYSTEM = (
 )
 
 
+CUT_NOTICE = (
+    "Your reply was cut off at the output limit, so none of its tool calls was run. "
+    "Go on in smaller steps: a large file in parts (its start with write_file, the rest "
+    "added with edit_file)."
+)
+
+
 def task_text(task: Task) -> str:
     """The text a task is ranked against (context files, learnings)."""
     return " ".join([task.title, task.description, task.test_plan, *task.files])
@@ -177,6 +184,15 @@ class EngineerRole:
             last_text = completion.text.strip() or last_text
             session.say(completion.text)
             messages.append(Message("assistant", completion.text, completion.tool_calls))
+            if completion.stop_reason == "max_tokens":
+                # Cut at the output limit: the last call's arguments may be half there (a
+                # file's content cut off), so none is run; the model hears why and goes on.
+                session.say(CUT_NOTICE, kind="error")
+                messages += [
+                    Message("tool", CUT_NOTICE, tool_call_id=call.id, is_error=True)
+                    for call in completion.tool_calls
+                ] or [Message("user", CUT_NOTICE)]
+                continue
             if not completion.tool_calls:
                 break
             for call in completion.tool_calls:

@@ -553,3 +553,29 @@ def test_the_sim_needs_a_playbook(tmp_path: Path):
         assert isinstance(provider, SimProvider)
         assert provider.simulated and provider.playbook == playbook()
         assert provider.speed == 1000
+
+
+async def test_a_reply_cut_at_the_output_limit_runs_none_of_its_calls_and_says_why(
+    tmp_path: Path,
+):
+    from role_fakes import Reply, ScriptedProvider
+
+    from agents.provider import ToolCall
+    from agents.roles.engineer import CUT_NOTICE
+
+    half = ToolCall("c1", "write_file", {"path": "greet.py"})  # its content never arrived
+    whole = ToolCall("c2", "write_file", {"path": "greet.py", "content": CODE_FILE})
+    done = ToolCall("c3", "finish", {"summary": "greet() in two goes"})
+    provider = ScriptedProvider(
+        [Reply("Writing it all.", (half,), cut=True), Reply("", cut=True), Reply("", (whole, done))]
+    )
+    events, emit = collector()
+    report = await EngineerRole(provider, FakeSandbox()).work(job(tmp_path), emit)
+    assert report.finished and report.summary == "greet() in two goes"
+    assert report.files_written == ("greet.py",)  # once, by the whole call
+    assert provider.requests[1].messages[-1] == Message(
+        "tool", CUT_NOTICE, tool_call_id="c1", is_error=True
+    )
+    assert provider.requests[2].messages[-1] == Message("user", CUT_NOTICE)
+    errors = [e.text for e in of(events, AgentOutput) if e.kind == "error"]
+    assert errors == [CUT_NOTICE, CUT_NOTICE]
