@@ -48,6 +48,11 @@ class ModelSpec:
         model, at, url = rest.partition("@")
         return cls(family, model, url if at else None)
 
+    def __str__(self) -> str:
+        """The spec as written: ``FAMILY:MODEL`` or ``FAMILY:MODEL@URL``."""
+        at = f"@{self.base_url}" if self.base_url else ""
+        return f"{self.family}:{self.model}{at}"
+
 
 @dataclass(frozen=True)
 class ProviderOptions:
@@ -210,9 +215,11 @@ def _build_one(
         )
     else:
         inner = _base(spec, env, options.timeout_s)
-    limits = options.limits.get(inner.spec) or options.limits.get(spec.family)
-    if limits is not None and not limits.unlimited:
-        key = inner.spec if inner.spec in options.limits else spec.family
+    # The spec as written (anthropic: and gemini: name no URL in their own), then the
+    # provider's, then the family.
+    key = next((k for k in (str(spec), inner.spec, spec.family) if k in options.limits), None)
+    limits = options.limits.get(key) if key is not None else None
+    if key is not None and limits is not None and not limits.unlimited:
         inner = LimitedProvider(inner, limiters.get(key, limits))
     policy = RetryPolicy(max_retries=options.max_retries, base_delay_s=options.retry_base_delay_s)
     return RetryingProvider(inner, policy, attempt_timeout_s=options.attempt_timeout_s)

@@ -202,6 +202,14 @@ def test_a_chain_spec_builds_a_fallback_and_limits_come_from_options():
     assert isinstance(first, RetryingProvider) and first.policy.max_retries == 1
     assert isinstance(first.inner, LimitedProvider)
     assert first.inner.limiter.limits == Limits(max_concurrency=4)
+    for written in ["anthropic:claude-x@http://127.0.0.1:9", "gemini:gemini-2.5-pro@http://h:1"]:
+        keyed = ProviderOptions(
+            limits={written: Limits(max_concurrency=2)},
+            env={"ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"},
+        )
+        built = make_provider(written, options=keyed)  # their spec names no URL; still keyed
+        assert isinstance(built, RetryingProvider) and isinstance(built.inner, LimitedProvider)
+        assert built.inner.limiter.limits == Limits(max_concurrency=2)
     with pytest.raises(ValueError, match=r"unknown key\(s\) in \[providers\]: \['retries'\]"):
         ProviderOptions.from_mapping({"retries": 2})
     with pytest.raises(ValueError, match=r"\[providers\] max_retries must be a whole number"):
