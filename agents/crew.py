@@ -8,7 +8,7 @@ playbook is loaded once and a real provider's limits are shared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from agents.dna import OwnerDNA
@@ -49,9 +49,32 @@ class Crew:
         """True when any role is played by the SIM."""
         return any(p.simulated for p in self.providers.values())
 
+    def deprecations(self) -> list[str]:
+        """Warnings for the configured models their SDKs list as deprecated."""
+        return deprecations(self.providers.values())
+
     def models(self) -> dict[str, str]:
         """Role -> the spec its provider reports (reviewers as ``reviewer-N``)."""
         return {role: self.providers[spec].spec for role, spec in self.routing.as_dict().items()}
+
+
+def deprecations(providers: Iterable[Provider]) -> list[str]:
+    """One warning per model among ``providers`` that its SDK lists as deprecated (an
+    Anthropic model near or past its end of life), behind retries, limits and fallback
+    chains too; empty when there is none."""
+    found: dict[str, str] = {}
+    stack: list[object] = list(providers)
+    while stack:
+        provider = stack.pop()
+        stack += getattr(provider, "providers", ())  # a fallback chain's links
+        inner = getattr(provider, "inner", None)  # a wrapper (retries, limits)
+        if inner is not None:
+            stack.append(inner)
+        when = getattr(provider, "deprecation", None)
+        if isinstance(when, str):
+            spec = str(getattr(provider, "spec", "?"))
+            found[spec] = f"{spec} is deprecated: it reaches its end of life on {when}"
+    return [found[spec] for spec in sorted(found)]
 
 
 def build_crew(

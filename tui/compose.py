@@ -207,7 +207,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     sandbox = ProcessSandbox()
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     crew = _crew(settings, routing, sandbox, test_env)
-    for warning in routing.warnings:
+    for warning in [*routing.warnings, *crew.deprecations()]:
         if plan.front == "json":
             logging.getLogger(__name__).warning("%s", warning)
         else:

@@ -214,3 +214,20 @@ def test_a_chain_spec_builds_a_fallback_and_limits_come_from_options():
         ProviderOptions.from_mapping({"retries": 2})
     with pytest.raises(ValueError, match=r"\[providers\] max_retries must be a whole number"):
         ProviderOptions.from_mapping({"max_retries": "3"})
+
+
+def test_deprecated_models_are_named_behind_wrappers_and_in_fallback_chains():
+    from agents.crew import deprecations
+
+    options = ProviderOptions(env={"ANTHROPIC_API_KEY": "k"})
+    providers = [
+        make_provider("anthropic:claude-3-opus-20240229", options=options),
+        make_provider("openai:qwen@http://127.0.0.1:9/v1 | anthropic:claude-2.1", options=options),
+        make_provider("anthropic:claude-3-opus-20240229", options=options),  # named once
+        make_provider("anthropic:claude-sonnet-4-6", options=options),
+    ]
+    assert deprecations(providers) == [
+        "anthropic:claude-2.1 is deprecated: it reaches its end of life on July 21st, 2025",
+        "anthropic:claude-3-opus-20240229 is deprecated: it reaches its end of life on "
+        "January 5th, 2026",
+    ]
