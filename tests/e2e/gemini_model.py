@@ -9,10 +9,11 @@
 
 :class:`GeminiModel` answers each request from what it was sent, never from a queue (the
 system instruction tells the role, the schema the shape, the turns so far where a tool loop
-stands), playing the same small factory as the OpenAI wire's end-to-end run: two tasks, one patch by
+stands), playing the small factory of tests/e2e/scripted_factory.py: two tasks, one patch by
 reviewer-1, a twin asked twice, engineers writing tests first (the second task fixes a bug its
-test caught), a verifier probing the merged result, a judge. Two first replies are invalid and
-must be re-asked (the verifier's report, the judge's checklist), and three requests fail as
+test caught), a verifier probing the merged result (and reading a file that is not there, whose
+error must come back as one), a judge. Two first replies are invalid and must be re-asked (the
+verifier's report, the judge's checklist), and three requests fail as
 the API does fail (:data:`FAULTS`): the critic's first gets 503 UNAVAILABLE, the planner's first
 a 429 RESOURCE_EXHAUSTED whose only wait hint is the body's ``google.rpc.RetryInfo`` (Gemini
 sends no ``retry-after`` header), and the fixing turn of the second engineer first comes back
@@ -33,15 +34,26 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agents.roles import critic, engineer, judge, qc, reviewer, task_reviewer, twin
-from agents.roles import verifier as verifier_role
+from scripted_factory import (
+    REFUSALS,
+    REPAIR,
+    VERIFIER_REPORT,
+    Answer,
+    Call,
+    Ledger,
+    Refusal,
+    WireServer,
+    check_tools,
+    engineer_turn,
+    structured_reply,
+    verifier_turn,
+)
+from scripted_factory import role_of as role_of_system
 
 MODEL = "gemini-2.5-pro"
 RETRY_DELAY_S = 1.5
@@ -54,76 +66,14 @@ FAULTS = {
 """The first request of these (a role, or an engineer's task and turn) fails with (HTTP
 status, status or finish reason, message): overloaded, over quota, and a function call the
 API could not parse (a 200 whose candidate has no content)."""
-
-SYSTEMS = {
-    "critic": critic.SYSTEM,
-    "planner": "You are a precise software planner.",
-    "reviewer": reviewer.SYSTEM,
-    "twin": twin.SYSTEM,
-    "engineer": engineer.SYSTEM,
-    "task_reviewer": task_reviewer.SYSTEM,
-    "qc": qc.SYSTEM,
-    "verifier": verifier_role.SYSTEM,
-    "judge": judge.SYSTEM,
-}
-"""How each role's system instruction starts (the planner's is inline in its module)."""
-ROLES = tuple(SYSTEMS)
-
-FILES: dict[str, dict[str, str]] = {
-    "core": {
-        "tests/test_core.py": "from greetings.core import greet\n\n\n"
-        'def test_greet_names_the_person() -> None:\n    assert greet("Ada") == "Hello, Ada!"\n',
-        "greetings/core.py": '"""The greeting itself."""\n\n\ndef greet(name: str) -> str:\n'
-        '    """A friendly greeting for ``name``."""\n    return f"Hello, {name}!"\n',
-    },
-    "shout": {
-        "tests/test_shout.py": "from greetings.shout import shout\n\n\n"
-        "def test_shout_is_the_greeting_in_capitals() -> None:\n"
-        '    assert shout("Ada") == "HELLO, ADA!"\n',
-        "greetings/shout.py": '"""The greeting, shouted."""\n\nfrom greetings.core import greet\n'
-        '\n\ndef shout(name: str) -> str:\n    """``greet(name)`` in capitals."""\n'
-        "    return greet(name).upper()\n",
-    },
-}
-"""What each task's engineer writes: its test first, then its code."""
-DRAFTS = {"shout": ("    return greet(name).upper()", "    return greet(name).title()")}
-"""A first draft with a bug the task's test catches: (right line, drafted line)."""
-
-PROBE = "tests/test_probe_edges.py"
-PROBE_TEXT = (
-    "from greetings.core import greet\nfrom greetings.shout import shout\n\n\n"
-    'def test_empty_name() -> None:\n    assert greet("") == "Hello, !"\n\n\n'
-    'def test_unicode_name_is_upper_cased() -> None:\n    assert shout("zoë") == "HELLO, ZOË!"\n'
-)
-ENV_DUMP = ["python", "-c", "import os; print(sorted(os.environ.items()))"]
-VERIFIER_REPORT = {"tried": ["empty names", "a non-ASCII name", "the command env"], "broken": []}
-ADDED_CRITERION = "shout() of an empty name returns 'HELLO, !'"
-BLUEPRINT: dict[str, Any] = {
-    "spec": "A tiny greetings package: greet(name) and shout(name), tested with pytest.",
-    "acceptance_criteria": ["greet('Ada') returns 'Hello, Ada!'", "shout('Ada') is 'HELLO, ADA!'"],
-    "tasks": [
-        {
-            "id": "core",
-            "title": "Greet a person by name",
-            "description": "greetings/core.py with greet(name) -> 'Hello, NAME!'.",
-            "files": list(FILES["core"]),
-            "test_plan": "tests/test_core.py checks greet('Ada').",
-        },
-        {
-            "id": "shout",
-            "title": "Shout the greeting",
-            "description": "greetings/shout.py with shout(name), greet(name) in capitals.",
-            "depends_on": ["core"],
-            "files": list(FILES["shout"]),
-            "test_plan": "tests/test_shout.py checks shout('Ada').",
-        },
-    ],
-}
+MISSING = "greetings/loud.py"
+ALSO_READ: list[tuple[Call, list[str]]] = [
+    (("read_file", {"path": MISSING}), [f"[error] no such file: {MISSING}"])
+]
+"""The verifier also reads a file that is not there: the tool's error must come back as the
+function response's ``error``, not as its output."""
 SKIP = "skip_thought_signature_validator"
 """The signature Gemini documents for a function call it did not make; it skips the check."""
-REPAIR = "That reply is not a valid "
-"""How a role's re-ask after an invalid reply starts (agents/structured.py)."""
-
 _REQUEST_FIELDS = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
 _CONFIG_FIELDS = {
     "maxOutputTokens", "temperature", "topP", "topK", "candidateCount", "stopSequences",
@@ -132,10 +82,6 @@ _CONFIG_FIELDS = {
 _DATA = ("text", "functionCall", "functionResponse", "inlineData", "fileData")
 _PART_EXTRAS = ("thought", "thoughtSignature")
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
-
-
-class Refusal(Exception):
-    """A request the Gemini API would reject: HTTP 400 INVALID_ARGUMENT with this message."""
 
 
 def camel(name: str) -> str:
@@ -175,12 +121,10 @@ class Seen:
 
 
 @dataclass
-class GeminiModel:
+class GeminiModel(Ledger):
     """Answers generateContent requests from their content; records what it saw."""
 
     key: str
-    seen: list[Seen] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
     faults: list[tuple[str, int, float]] = field(default_factory=list)
     """The requests failed on purpose: (FAULTS key, HTTP status, when)."""
     signatures: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
@@ -188,12 +132,6 @@ class GeminiModel:
     replayed: set[str] = field(default_factory=set)
     unsigned: list[str] = field(default_factory=list)
     """Function-call turns replayed with Gemini's sentinel for calls it did not make."""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _count: int = 0
-
-    def roles_seen(self) -> set[str]:
-        with self._lock:
-            return {s.role for s in self.seen}
 
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
         """The HTTP status and JSON body answering one POST."""
@@ -220,13 +158,10 @@ class GeminiModel:
             self.check(body)
             with self._lock:
                 self.seen.append(Seen(role, body, headers, url.path, time.monotonic()))
-                self._count += 1
-                number = self._count
+            number = self.number()
             parts = self.answer(role, body, number)
-        except (Refusal, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            with self._lock:
-                self.problems.append(f"{type(exc).__name__}: {exc}")
-            return error(400, "INVALID_ARGUMENT", str(exc))
+        except REFUSALS as exc:
+            return error(400, "INVALID_ARGUMENT", self.refuse(exc))
         prompt = len(raw) // 4
         output = max(1, len(json.dumps(parts)) // 4)
         cached = prompt // 2 if len(body["contents"]) > 1 else 0  # implicit caching
@@ -261,7 +196,7 @@ class GeminiModel:
             if mime != "application/json" or "responseSchema" in config:
                 raise Refusal("responseJsonSchema needs responseMimeType application/json alone")
             check_schema(schema, "generationConfig.responseJsonSchema")
-        declared = check_tools(body.get("tools", []))
+        declared = check_tools_param(body.get("tools", []))
         if declared and mime == "application/json":
             raise Refusal(
                 "Function calling with a response mime type: 'application/json' is unsupported"
@@ -362,60 +297,27 @@ class GeminiModel:
         contents: list[dict[str, Any]] = body["contents"]
         prompt = text_of(contents[0])
         repair = text_of(contents[-1]).startswith(REPAIR)
-        if role == "verifier" and repair:
+        if role == "verifier" and repair:  # its report, asked again after a bad first one
             return self.text(json.dumps(VERIFIER_REPORT), number)
         if role in ("engineer", "verifier"):
             declared = {d["name"] for t in body.get("tools", []) for d in t["functionDeclarations"]}
-            if "run_tests" not in declared or ("finish" in declared) != (role == "engineer"):
-                raise Refusal(f"the {role} was offered the wrong tools: {sorted(declared)}")
+            check_tools(role, declared)
             turn = sum(1 for c in contents if c["role"] == "model")
             results = tool_results(contents[-1]) if turn else []
+            act = Actions(self, turn, number, with_ids=role == "engineer")
             if role == "engineer":
-                step = engineer_turn(turn, results, prompt)
+                reply = engineer_turn(act, results, prompt)
             else:
-                step = verifier_turn(turn, results)
-            if isinstance(step, str):
-                return self.text(step, number)
-            return self.calls(step[0], step[1:], with_ids=role == "engineer", number=number)
+                reply = verifier_turn(act, results, also=ALSO_READ)
+            parts: list[dict[str, Any]] = reply["parts"]
+            return parts
         schema = generation_config(body).get("responseJsonSchema")
         if not isinstance(schema, dict):
             raise Refusal(f"the {role} asked for no JSON schema")
-        if role == "critic":
-            scores = {"value": 8, "feasibility": 9, "clarity": 8, "scope": 8, "testability": 9}
-            reply: dict[str, Any] = {
-                "scores": scores,
-                "compliance_risk": "low",
-                "cannibalizes": None,
-                "rationale": "Small, clear and testable; nothing in the repository does it yet.",
-            }
-        elif role == "planner":
-            reply = BLUEPRINT
-        elif role == "reviewer":
-            reply = review(prompt)
-        elif role == "twin":
-            options = [str(o) for o in schema["properties"].get("choice", {}).get("enum", [])]
-            if options:  # an escalation: answered as the owner would
-                reply = {"choice": "accept" if "accept" in options else options[0], "reason": "ok"}
-            else:  # below the engine's 0.7: the run asks the twin again
-                reply = {"decision": "ACCEPT", "confidence": 0.6, "notes": "small, tested"}
-        elif role == "task_reviewer":
-            task = re.search(r"^Task (\S+):", prompt, re.MULTILINE)
-            expected = FILES.get(task.group(1) if task else "", {})
-            missing = [path for path in expected if f"b/{path}" not in prompt]
-            gates = "\n".join(line for line in prompt.splitlines() if line.startswith("- "))
-            approved = bool(expected) and not missing and "FAIL" not in gates
-            reply = {"approved": approved, "score": 92, "notes": f"missing {missing}"}
-        elif role == "qc":
-            missing = [p for files in FILES.values() for p in files if f"b/{p}" not in prompt]
-            reply = {"score": 91 if not missing else 40, "notes": f"missing: {missing}"}
-        elif role == "judge":
-            items = list(schema["properties"]["checklist"]["required"])
-            if not repair:  # a first verdict that skips an item: the judge is asked again
-                items = items[:-1]
-            reply = {"checklist": dict.fromkeys(items, True), "score": 96, "notes": "done"}
-        else:
-            raise Refusal(f"no answer for role {role}")
-        return self.text(json.dumps(reply), number)
+        answer = structured_reply(role, prompt, schema)
+        if role == "judge" and not repair:  # a first verdict that skips an item: asked again
+            answer["checklist"] = dict(list(answer["checklist"].items())[:-1])
+        return self.text(json.dumps(answer), number)
 
     def text(self, text: str, number: int) -> list[dict[str, Any]]:
         """A text reply; Gemini 3 signs a turn's last part (replaying it is optional)."""
@@ -439,93 +341,28 @@ class GeminiModel:
         return parts
 
 
-Call = tuple[str, dict[str, Any]]
-Turn = str | tuple[str, *tuple[Call, ...]]  # text, or text and function calls
+@dataclass(frozen=True)
+class Actions:
+    """One tool-loop turn's reply as Gemini parts (``{"parts": [...]}``): the engineers'
+    function calls with ids, the verifier's without, every call turn signed."""
+
+    model: GeminiModel
+    turn: int
+    number: int
+    with_ids: bool
+
+    def reply(self, text: str, *calls: Call) -> dict[str, Any]:
+        if not calls:
+            return self.say(text)
+        parts = self.model.calls(text, calls, with_ids=self.with_ids, number=self.number)
+        return {"parts": parts}
+
+    def say(self, text: str) -> dict[str, Any]:
+        return {"parts": self.model.text(text, self.number)}
 
 
 def sign(seed: str) -> str:
     return base64.b64encode(f"sig/{seed}".encode()).decode()
-
-
-def review(prompt: str) -> dict[str, Any]:
-    """Reviewer-1 patches an acceptance criterion into round one's plan; else approve."""
-    who = re.search(r"You are reviewer (\S+) on .*\(round (\d+)\)", prompt)
-    if who is None:
-        raise Refusal("the reviewer prompt names no reviewer and round")
-    if who.groups() != ("reviewer-1", "1"):
-        return {"score": 97, "findings": [], "patches": []}
-    search = '"acceptance_criteria": [\n'
-    if prompt.count(search) != 1:
-        raise Refusal("the reviewer prompt does not hold the blueprint JSON (indent 2)")
-    replace = search + "    " + json.dumps(ADDED_CRITERION) + ",\n"
-    patch = {"search": search, "replace": replace}
-    return {"score": 88, "findings": ["no criterion covers an empty name"], "patches": [patch]}
-
-
-def engineer_turn(turn: int, results: list[str], prompt: str) -> Turn:
-    """Tests first (and see them fail), then the code, then finish once the suite passes."""
-    found = re.search(r"Your task \(([^,]+), attempt (\d+) of (\d+)\)", prompt)
-    if found is None or found.group(1) not in FILES:
-        raise Refusal("the engineer prompt names no task of the plan")
-    task_id = found.group(1)
-    (test_path, test_text), (code_path, code_text) = FILES[task_id].items()
-    fix = DRAFTS.get(task_id)
-    if turn == 0:
-        write = ("write_file", {"path": test_path, "content": test_text})
-        return ("Writing the test first.", write, ("run_tests", {"args": [test_path]}))
-    if turn == 1:
-        expect(results, [f"wrote {test_path}"], ["[exit code "])
-        if "[exit code 0]" in results[1]:
-            raise Refusal(f"{test_path} passed before {code_path} existed")
-        draft = code_text.replace(*fix) if fix else code_text
-        write = ("write_file", {"path": code_path, "content": draft})
-        return ("RED as expected; now the code.", write, ("run_tests", {"args": []}))
-    if turn == 2 and fix:
-        expect(results, [f"wrote {code_path}"], ["1 failed", "[exit code 1]"])
-        edit = ("edit_file", {"path": code_path, "search": fix[1], "replace": fix[0]})
-        return ("Title case, not capitals: fixing that line.", edit, ("run_tests", {"args": []}))
-    if turn == 2 + bool(fix):
-        done = f"edited {code_path}" if fix else f"wrote {code_path}"
-        expect(results, [done], [" passed", "[exit code 0]"])
-        summary = f"{code_path} with its test {test_path}; the whole suite passes."
-        return ("GREEN.", ("finish", {"summary": summary}))
-    raise Refusal(f"the engineer of {task_id} went on after finish (turn {turn})")
-
-
-def verifier_turn(turn: int, results: list[str]) -> Turn:
-    """Probe the edges, look at the command environment, then report (in a bad shape)."""
-    if turn == 0:
-        return (
-            "Probing the edges.",
-            ("list_files", {}),
-            ("read_file", {"path": "greetings/shout.py"}),
-            ("read_file", {"path": "greetings/loud.py"}),  # a tool error goes back as one
-            ("write_file", {"path": PROBE, "content": PROBE_TEXT}),
-            ("run_tests", {"args": [PROBE]}),
-            ("run", {"argv": ENV_DUMP}),
-        )
-    if turn == 1:
-        expect(
-            results,
-            ["greetings/shout.py", "tests/test_shout.py"],
-            ["return greet(name).upper()"],
-            ["[error] no such file: greetings/loud.py"],
-            [f"wrote {PROBE}"],
-            ["2 passed", "[exit code 0]"],
-            ["PATH", "[exit code 0]"],
-        )
-        return "Report:\n" + json.dumps({**VERIFIER_REPORT, "broken": "nothing"})
-    raise Refusal(f"the verifier went on after its report (turn {turn})")
-
-
-def expect(results: list[str], *wanted: list[str]) -> None:
-    """The last turn's function responses, one per call, each holding its pieces."""
-    if len(results) != len(wanted):
-        raise Refusal(f"expected {len(wanted)} function responses, got {len(results)}: {results}")
-    for result, pieces in zip(results, wanted, strict=True):
-        for piece in pieces:
-            if piece not in result:
-                raise Refusal(f"a function response without {piece!r}: {result[:600]!r}")
 
 
 # -- reading a request ------------------------------------------------------------------------
@@ -554,14 +391,10 @@ def generation_config(body: dict[str, Any]) -> dict[str, Any]:
 def role_of(body: dict[str, Any]) -> str:
     """The role asking, from the start of its system instruction."""
     system = body.get("systemInstruction") or body.get("system_instruction") or {}
-    text = "".join(str(p.get("text", "")) for p in system.get("parts", []))
-    for role, start in SYSTEMS.items():
-        if text.startswith(start):
-            return role
-    raise Refusal(f"no role starts its system instruction like this: {text[:80]!r}")
+    return role_of_system("".join(str(p.get("text", "")) for p in system.get("parts", [])))
 
 
-def check_tools(tools: object) -> set[str]:
+def check_tools_param(tools: object) -> set[str]:
     """The function names the request declares, refusing what the API refuses."""
     if not isinstance(tools, list):
         raise Refusal("tools must be a list")
@@ -643,55 +476,20 @@ def fault_reply(status: int, name: str, message: str) -> tuple[int, dict[str, An
 # -- the server -------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-
-class GeminiServer:
+class GeminiServer(WireServer):
     """``with GeminiServer(GeminiModel(key)) as server:``; ``server.base_url`` is its root."""
 
     def __init__(self, model: GeminiModel) -> None:
         self.model = model
-        owner = model
+        super().__init__(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, body = owner.handle(self.path, headers, raw)
-                payload = json.dumps(body).encode("utf-8")
-                sse = status == 200 and "alt=sse" in self.path
-                if sse:  # one chunk holds the whole reply
-                    payload = b"data: " + payload + b"\r\n\r\n"
-                self.send_response(status)
-                kind = "text/event-stream" if sse else "application/json"
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    def _respond(self, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        status, body = self.model.handle(path, headers, raw)
+        if status == 200 and "alt=sse" in path:  # one chunk holds the whole reply
+            payload = b"data: " + json.dumps(body).encode("utf-8") + b"\r\n\r\n"
+            return Answer(status, payload, "text/event-stream")
+        return Answer.json(status, body)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> GeminiServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return self.origin

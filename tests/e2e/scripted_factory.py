@@ -1,19 +1,19 @@
 """The small factory the loopback models play, whatever wire they speak.
 
-Every loopback model (tests/e2e/openai_model.py, tests/e2e/anthropic_model.py) answers a
-request from what it was sent: the system prompt tells which role is asking, the schema what
-shape it wants, the conversation so far where a tool loop stands. What each role then says is
-the same on every wire and lives here: the critic scores well, the planner draws two tasks
-(``shout`` depends on ``core``), reviewer-1 patches the plan in round one, the twin accepts with
-a confidence low enough to be asked again (and then answers ``accept``), each engineer writes
-its test, sees it fail, writes its code (the second task's first draft has a bug its test
-catches, fixed with ``edit_file``) and finishes once the suite passes, the task reviewer and QC
-approve what the diff shows, the verifier probes the merged result and breaks nothing, the judge
-passes every checklist item.
+Every loopback model (tests/e2e/openai_model.py, tests/e2e/anthropic_model.py,
+tests/e2e/gemini_model.py) answers a request from what it was sent: the system prompt tells
+which role is asking, the schema what shape it wants, the conversation so far where a tool loop
+stands. What each role then says is the same on every wire and lives here: the critic scores
+well, the planner draws two tasks (``shout`` depends on ``core``), reviewer-1 patches the plan
+in round one, the twin accepts with a confidence low enough to be asked again (and then answers
+``accept``), each engineer writes its test, sees it fail, writes its code (the second task's
+first draft has a bug its test catches, fixed with ``edit_file``) and finishes once the suite
+passes, the task reviewer and QC approve what the diff shows, the verifier probes the merged
+result and breaks nothing, the judge passes every checklist item.
 
 A wire module supplies an :class:`Act` (how one tool-loop turn's reply is written on its wire)
 and wraps :func:`structured_reply`'s object in its own reply shape. :class:`WireServer` is the
-HTTP server on 127.0.0.1 both use.
+HTTP server on 127.0.0.1 they all use.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, Self
@@ -184,6 +184,10 @@ REFUSALS = (Refusal, ValueError, KeyError, TypeError, IndexError, AttributeError
 """What refuses a request: a strict check, or a request too malformed to read."""
 
 
+Call = tuple[str, dict[str, Any]]
+"""A tool call: its name and its arguments."""
+
+
 class Act(Protocol):
     """One tool-loop turn's reply, written on a wire: tool calls, or text alone."""
 
@@ -192,7 +196,7 @@ class Act(Protocol):
         """How many assistant turns the conversation already holds."""
         ...
 
-    def reply(self, text: str, *calls: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    def reply(self, text: str, *calls: Call) -> dict[str, Any]:
         """Some text and the tool calls ``(name, arguments)`` of this turn."""
         ...
 
@@ -318,14 +322,20 @@ def engineer_turn(act: Act, results: list[str], prompt: str) -> dict[str, Any]:
     raise Refusal(f"the engineer of {task_id} went on after finish (turn {turn})")
 
 
-def verifier_turn(act: Act, results: list[str]) -> dict[str, Any]:
-    """Probe the edges, look at the command environment, then report."""
+def verifier_turn(
+    act: Act, results: list[str], *, also: Sequence[tuple[Call, list[str]]] = ()
+) -> dict[str, Any]:
+    """Probe the edges, look at the command environment, then report.
+
+    ``also``: calls a wire adds after the verifier's reads, each with the pieces its result
+    must hold (as how a tool's error comes back on that wire)."""
     turn = act.turn
     if turn == 0:
         return act.reply(
             "Probing the edges.",
             ("list_files", {}),
             ("read_file", {"path": "greetings/shout.py"}),
+            *(call for call, _ in also),
             ("write_file", {"path": PROBE, "content": PROBE_TEXT}),
             ("run_tests", {"args": [PROBE]}),
             ("run", {"argv": ENV_DUMP}),
@@ -335,6 +345,7 @@ def verifier_turn(act: Act, results: list[str]) -> dict[str, Any]:
             results,
             ["greetings/shout.py", "tests/test_shout.py"],
             ["return greet(name).upper()"],
+            *(pieces for _, pieces in also),
             [f"wrote {PROBE}"],
             ["2 passed", "[exit code 0]"],
             ["PATH", "[exit code 0]"],

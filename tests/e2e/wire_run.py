@@ -89,12 +89,16 @@ reviewers = [{quoted}, {quoted}]
     return path
 
 
-def subprocess_env(home: Path, keys: Mapping[str, str]) -> dict[str, str]:
-    """This environment without any provider key, token or base URL, plus ``keys``."""
+def subprocess_env(
+    home: Path, keys: Mapping[str, str], *, prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """This environment without any provider key, token or base URL, nor any variable whose
+    name starts with one of ``prefixes`` (what else a provider's SDK reads), plus ``keys``."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_TOKEN", "_BASE_URL")) and not k.startswith("SHOPFLOOR_")
+        if not k.endswith(("_API_KEY", "_TOKEN", "_BASE_URL"))
+        and not k.startswith(("SHOPFLOOR_", *prefixes))
     }
     env.update(GIT_ENV)
     env.update(
@@ -137,11 +141,15 @@ class Project:
         return self.folder / "home"
 
 
-def new_project(folder: Path, keys: Mapping[str, str]) -> Project:
-    """An empty project in ``folder``/repo, run with ``keys`` in the environment."""
+def new_project(
+    folder: Path, keys: Mapping[str, str], *, prefixes: tuple[str, ...] = ()
+) -> Project:
+    """An empty project in ``folder``/repo, run with ``keys`` in the environment (and without
+    the variables starting with ``prefixes``, see :func:`subprocess_env`)."""
     repo = make_repo(folder / "repo")
     base = git(repo, "rev-parse", "HEAD").strip()
-    return Project(folder, repo, base, subprocess_env(folder / "home", keys))
+    env = subprocess_env(folder / "home", keys, prefixes=prefixes)
+    return Project(folder, repo, base, env)
 
 
 def run_cleanly(
