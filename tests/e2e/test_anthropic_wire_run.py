@@ -88,6 +88,9 @@ def test_every_role_runs_over_the_anthropic_wire_to_a_shipped_branch(
         for line in told:
             assert f"anthropic:{model_name}: {line}; retrying in " in run.stdout, line
         assert "HTTP 200" not in run.stdout
+        # The streamed run's model is one the SDK lists as deprecated: said once, at the start.
+        deprecated = f"anthropic:{model_name} is deprecated: it reaches its end of life on "
+        assert run.stdout.count(deprecated) == (1 if streamed else 0)
         # The environment an agent's command runs with did come back to the model.
         assert any(s.role == "verifier" and "('PATH', " in json.dumps(s.body) for s in seen)
         engineers = [s for s in seen if s.role == "engineer"]
