@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from agents.provider import ToolCall, ToolSpec
+from agents.provider import Message, ToolCall, ToolSpec
 from engine.protocols import Sandbox
 
 MAX_OUTPUT = 12_000
@@ -30,6 +31,22 @@ class ToolError(ValueError):
 class ToolResult:
     text: str
     is_error: bool = False
+
+
+CUT_NOTICE = (
+    "Your reply was cut off at the output limit, so none of its tool calls was run. "
+    "Go on in smaller steps: a large file in parts (its start with write_file, the rest "
+    "added with edit_file)."
+)
+
+
+def answers_to_a_cut_reply(calls: Sequence[ToolCall]) -> list[Message]:
+    """What a tool loop sends back for a reply cut at the output limit: the last call's
+    arguments may be half there (a file's content cut off), so none is run; each gets
+    :data:`CUT_NOTICE` as its error, or, for a reply of text alone, the next user turn."""
+    return [Message("tool", CUT_NOTICE, tool_call_id=call.id, is_error=True) for call in calls] or [
+        Message("user", CUT_NOTICE)
+    ]
 
 
 def describe_call(call: ToolCall) -> str:

@@ -18,20 +18,19 @@ from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.roles.common import AgentSession
 from agents.templates import render_prompt
-from agents.toolbelt import TOOL_SPECS, Toolbelt, describe_call
+from agents.toolbelt import (
+    CUT_NOTICE,
+    TOOL_SPECS,
+    Toolbelt,
+    answers_to_a_cut_reply,
+    describe_call,
+)
 from engine.blueprint import Task
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, Sandbox
 
 SYSTEM = (
     "You are a careful senior engineer. Use the tools to change the repository. "
     "Tests first, then code. Call finish when the tests pass."
-)
-
-
-CUT_NOTICE = (
-    "Your reply was cut off at the output limit, so none of its tool calls was run. "
-    "Go on in smaller steps: a large file in parts (its start with write_file, the rest "
-    "added with edit_file)."
 )
 
 
@@ -185,13 +184,8 @@ class EngineerRole:
             session.say(completion.text)
             messages.append(Message("assistant", completion.text, completion.tool_calls))
             if completion.stop_reason == "max_tokens":
-                # Cut at the output limit: the last call's arguments may be half there (a
-                # file's content cut off), so none is run; the model hears why and goes on.
                 session.say(CUT_NOTICE, kind="error")
-                messages += [
-                    Message("tool", CUT_NOTICE, tool_call_id=call.id, is_error=True)
-                    for call in completion.tool_calls
-                ] or [Message("user", CUT_NOTICE)]
+                messages += answers_to_a_cut_reply(completion.tool_calls)
                 continue
             if not completion.tool_calls:
                 break

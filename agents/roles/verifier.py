@@ -17,7 +17,13 @@ from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.roles.common import ModelRole
 from agents.structured import StructuredAsk, StructuredReplyError, ask_structured
 from agents.templates import render_prompt
-from agents.toolbelt import TOOL_SPECS, Toolbelt, describe_call
+from agents.toolbelt import (
+    CUT_NOTICE,
+    TOOL_SPECS,
+    Toolbelt,
+    answers_to_a_cut_reply,
+    describe_call,
+)
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn, Sandbox
 from engine.roles import VerifierReport
@@ -67,6 +73,12 @@ class VerifierRole(ModelRole):
                         system=SYSTEM, messages=tuple(messages), tools=VERIFIER_TOOLS, labels=labels
                     )
                 )
+                if completion.stop_reason == "max_tokens":
+                    session.say(completion.text)
+                    session.say(CUT_NOTICE, kind="error")
+                    messages.append(Message("assistant", completion.text, completion.tool_calls))
+                    messages += answers_to_a_cut_reply(completion.tool_calls)
+                    continue
                 if not completion.tool_calls:
                     final = completion.text
                     break

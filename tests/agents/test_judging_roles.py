@@ -11,7 +11,7 @@ from role_fakes import RecordingSandbox, Reply, ScriptedProvider, collector, of
 from agents.dna import DnaError, OwnerDNA
 from agents.playbook import Playbook, SimTiming
 from agents.pricing import DEFAULT_PRICES, Price
-from agents.provider import ToolCall, Usage
+from agents.provider import Message, ToolCall, Usage
 from agents.roles.critic import CriticRole
 from agents.roles.judge import STANDARD_ITEMS, JudgeRole, checklist_items
 from agents.roles.qc import CodeQCRole
@@ -202,6 +202,22 @@ async def test_verifier_probes_through_the_toolbelt_then_reports(tmp_path: Path)
     assert "finish" not in {t.name for t in provider.requests[0].tools}
     assert any(e.text.startswith("BROKE: ") for e in of(events, AgentOutput))
     assert of(events, AgentFinished)[0].summary == "verifier tried 1 thing(s), broke 1"
+
+
+async def test_verifier_reply_cut_at_the_output_limit_runs_none_of_its_calls(tmp_path: Path):
+    from agents.toolbelt import CUT_NOTICE
+
+    half = ToolCall("c1", "write_file", {"path": "tests/test_probe.py"})  # content cut off
+    report = {"tried": ["blank name"], "broken": []}
+    provider = ScriptedProvider([Reply("Probing.", (half,), cut=True), json.dumps(report)])
+    events, emit = collector()
+    result = await VerifierRole(provider, RecordingSandbox()).attack(BLUEPRINT, tmp_path, emit)
+    assert result == VerifierReport(**report)
+    assert not (tmp_path / "tests" / "test_probe.py").exists()
+    assert provider.requests[1].messages[-1] == Message(
+        "tool", CUT_NOTICE, tool_call_id="c1", is_error=True
+    )
+    assert CUT_NOTICE in [e.text for e in of(events, AgentOutput) if e.kind == "error"]
 
 
 async def test_verifier_bad_final_report_is_repaired(tmp_path: Path):
