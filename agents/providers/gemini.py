@@ -284,6 +284,14 @@ class GeminiProvider:
             raise TransientProviderError(
                 f"{self.spec}: the model's function call was malformed (MALFORMED_FUNCTION_CALL)"
             )
+        if not calls and not "".join(texts).strip() and _stop_reason(finish, False) == "error":
+            # Nothing, stopped for a reason of Gemini's own (SAFETY, RECITATION,
+            # UNEXPECTED_TOOL_CALL, OTHER, ...): asked again within the retries, then failed
+            # naming it, rather than read as an empty answer a role misreads ("Expecting
+            # value", "stopped without calling finish").
+            raise TransientProviderError(
+                f"{self.spec}: the model gave no answer (finish reason {_finish_name(finish)})"
+            )
         meta = usage_meta or types.GenerateContentResponseUsageMetadata()
         cached = meta.cached_content_token_count or 0
         return Completion(

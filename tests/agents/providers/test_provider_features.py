@@ -247,6 +247,36 @@ async def test_gemini_waits_as_long_as_a_429s_retry_info_asks(server: LoopbackSe
     assert slept == [2.53]
 
 
+@pytest.mark.parametrize("reason", ["SAFETY", "RECITATION", "UNEXPECTED_TOOL_CALL"])
+async def test_gemini_an_empty_reply_stopped_for_its_own_reason_is_asked_again_then_named(
+    server: LoopbackServer, reason: str
+):
+    """Read as an empty answer, a blocked reply reached a structured role as "Expecting value"
+    and ended an engineer's attempt; it is asked again, and if it stays empty, named."""
+    empty = {
+        "candidates": [{"content": {"role": "model", "parts": []}, "finishReason": reason}],
+        "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9},
+    }
+    server.queue(Reply(json_body=empty), WIRES["gemini"].text('{"score": 1, "why": "w"}'))
+
+    async def sleep(seconds: float) -> None:
+        return None
+
+    inner = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    provider = RetryingProvider(inner, RetryPolicy(max_retries=1), sleep=sleep)
+    request = CompletionRequest(
+        system="s", messages=(Message("user", "x"),), response_schema=SCHEMA
+    )
+    assert json.loads((await provider.complete(request)).text) == {"score": 1, "why": "w"}
+    server.queue(Reply(json_body=empty), Reply(json_body=empty))
+    with pytest.raises(ProviderError) as failed:
+        await provider.complete(request)
+    await inner.aclose()
+    assert f"the model gave no answer (finish reason {reason}) (gave up after 2 attempts" in str(
+        failed.value
+    )
+
+
 async def test_gemini_asks_again_when_the_models_function_call_was_malformed(
     server: LoopbackServer,
 ):
