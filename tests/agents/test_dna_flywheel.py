@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from repo_helpers import GIT_ENV, git
 from rich.console import Console
 
 from agents.dna import DnaDecision, OwnerDNA
@@ -44,21 +43,6 @@ PLAN = Blueprint(
     acceptance_criteria=["says goodbye"],
     tasks=[Task(id="bye", title="Farewell", files=["bye.txt"])],
 )
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test User",
-    "GIT_AUTHOR_EMAIL": "user@example.invalid",
-    "GIT_COMMITTER_NAME": "Test User",
-    "GIT_COMMITTER_EMAIL": "user@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @pytest.fixture

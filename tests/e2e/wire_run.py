@@ -19,18 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repo_helpers import GIT_ENV
+from repo_helpers import git as repo_git
 from scripted_factory import FILES, PROBE, ROLES
 
 from agents.routing import SINGLE_ROLES
 
 REQUEST = "Build a tiny greetings package: greet(name) and shout(name), tested with pytest."
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test User",
-    "GIT_AUTHOR_EMAIL": "user@example.invalid",
-    "GIT_COMMITTER_NAME": "Test User",
-    "GIT_COMMITTER_EMAIL": "user@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 PYPROJECT = """\
 [project]
 name = "greetings"
@@ -44,15 +39,8 @@ pythonpath = ["."]
 
 
 def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
+    """git's stdout as it is (a file's bytes from ``git show`` are compared exactly)."""
+    return repo_git(repo, *args, strip=False)
 
 
 def make_repo(path: Path) -> Path:

@@ -7,6 +7,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from repo_helpers import git
 from rich.console import Console
 
 from engine.events import Outcome, RunFinished, RunStarted
@@ -14,27 +15,16 @@ from engine.state import RunState
 from tui.commands.run import print_ending
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def test_the_log_hint_runs_as_printed_in_a_repository_with_a_space(tmp_path: Path) -> None:
     repo = tmp_path / "my repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "commit", "-q", "--allow-empty", "-m", "base")
-    base = _git(repo, "rev-parse", "HEAD")
-    _git(repo, "checkout", "-q", "-b", "shopfloor/feature")
-    _git(repo, "commit", "-q", "--allow-empty", "-m", "Task one")
-    _git(repo, "checkout", "-q", "main")
-    _git(repo, "commit", "-q", "--allow-empty", "-m", "the user moved on")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "shopfloor/feature")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "Task one")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "the user moved on")
     state = RunState.fold(
         [
             RunStarted(

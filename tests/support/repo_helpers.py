@@ -1,5 +1,6 @@
-"""Git helpers for engine tests: make a user's repository, run git as that user, and take a
-fingerprint of everything in the checkout the factory must never touch."""
+"""Git helpers for the tests (on pytest's ``pythonpath``, so every test folder imports them):
+make a user's repository, run git as that user, and take a fingerprint of everything in the
+checkout the factory must never touch."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ GIT_ENV = {
 }
 
 
-def git(repo: Path, *args: str) -> str:
-    """Run git in ``repo`` as the test's "user" and return its stdout, stripped."""
+def git(repo: Path, *args: str, strip: bool = True) -> str:
+    """Run git in ``repo`` as the test's "user" and return its stdout, stripped unless told
+    not to (to compare a file's bytes with ``git show``)."""
     done = subprocess.run(
         ["git", *args],
         cwd=repo,
@@ -27,7 +29,7 @@ def git(repo: Path, *args: str) -> str:
         text=True,
         check=True,
     )
-    return done.stdout.strip()
+    return done.stdout.strip() if strip else done.stdout
 
 
 def make_repo(path: Path, files: dict[str, str]) -> Path:
