@@ -50,6 +50,10 @@ UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
 """The signature Gemini documents for a function call it did not make (another model's, or
 one no longer kept): without one, Gemini 3 refuses the turn with a 400."""
 _ids = itertools.count(1)
+_NO_ANSWER = {
+    "MALFORMED_FUNCTION_CALL": "the model's function call was malformed (MALFORMED_FUNCTION_CALL)"
+}
+"""How a reply without an answer is named, where its finish reason alone says too little."""
 
 
 def _finish_name(finish: object) -> str:
@@ -278,20 +282,18 @@ class GeminiProvider:
                 if feedback is not None and feedback.block_reason is not None:
                     blocked = f" (prompt blocked: {feedback.block_reason})"
             raise ProviderError(f"{self.spec}: malformed response: no candidates{blocked}")
-        if not calls and _finish_name(finish) == "MALFORMED_FUNCTION_CALL":
-            # The model's call did not parse and nothing of it came back; the same request
-            # samples again. Read as an empty reply, it ended an engineer's attempt.
-            raise TransientProviderError(
-                f"{self.spec}: the model's function call was malformed (MALFORMED_FUNCTION_CALL)"
-            )
-        if not calls and not "".join(texts).strip() and _stop_reason(finish, False) == "error":
-            # Nothing, stopped for a reason of Gemini's own (SAFETY, RECITATION,
-            # UNEXPECTED_TOOL_CALL, OTHER, ...): asked again within the retries, then failed
-            # naming it, rather than read as an empty answer a role misreads ("Expecting
-            # value", "stopped without calling finish").
-            raise TransientProviderError(
-                f"{self.spec}: the model gave no answer (finish reason {_finish_name(finish)})"
-            )
+        reason = _finish_name(finish)
+        if not calls and (
+            reason == "MALFORMED_FUNCTION_CALL"
+            or (not "".join(texts).strip() and _stop_reason(finish, False) == "error")
+        ):
+            # No call, and no answer: a call that did not parse (whatever text came with it),
+            # or nothing at all for a reason of Gemini's own (SAFETY, RECITATION,
+            # UNEXPECTED_TOOL_CALL, ...). Asked again within the retries, then failed naming
+            # it, rather than read as an empty answer a role misreads ("Expecting value",
+            # "stopped without calling finish" ended an engineer's attempt).
+            why = _NO_ANSWER.get(reason, f"the model gave no answer (finish reason {reason})")
+            raise TransientProviderError(f"{self.spec}: {why}")
         meta = usage_meta or types.GenerateContentResponseUsageMetadata()
         cached = meta.cached_content_token_count or 0
         return Completion(
