@@ -73,17 +73,16 @@ class VerifierRole(ModelRole):
                         system=SYSTEM, messages=tuple(messages), tools=VERIFIER_TOOLS, labels=labels
                     )
                 )
-                if completion.stop_reason == "max_tokens":
-                    session.say(completion.text)
-                    session.say(CUT_NOTICE, kind="error")
-                    messages.append(Message("assistant", completion.text, completion.tool_calls))
-                    messages += answers_to_a_cut_reply(completion.tool_calls)
-                    continue
-                if not completion.tool_calls:
+                cut = completion.stop_reason == "max_tokens"
+                if not completion.tool_calls and not cut:
                     final = completion.text
                     break
                 session.say(completion.text)
                 messages.append(Message("assistant", completion.text, completion.tool_calls))
+                if cut:
+                    session.say(CUT_NOTICE, kind="error")
+                    messages += answers_to_a_cut_reply(completion.tool_calls)
+                    continue
                 for call in completion.tool_calls:
                     session.say(describe_call(call), kind="tool")
                     result = await tools.execute(call)
