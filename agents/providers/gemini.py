@@ -44,8 +44,9 @@ Gemini 2.5 Pro's largest thinking budget. Gemini 2.5 and 3 count thoughts agains
 back empty (MAX_TOKENS). Only what is generated is billed."""
 OUTPUT_CEILING = 65536
 """The largest ``max_output_tokens`` the thinking models take."""
-_THINKING = re.compile(r"gemini-(?:2\.[5-9]|[3-9]|[1-9]\d)")
-"""Model names of the families that think (2.5 and later); older ones cap output at 8,192."""
+_THINKING = re.compile(r"gemini-(?:2\.[5-9]|[3-9]|[1-9]\d|(?:flash|flash-lite|pro)-latest$)")
+"""Model names of the families that think (2.5 and later, and the ``gemini-flash-latest``
+style aliases, which name those families now); older ones cap output at 8,192."""
 UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
 """The signature Gemini documents for a function call it did not make (another model's, or
 one no longer kept): without one, Gemini 3 refuses the turn with a 400."""

@@ -216,6 +216,10 @@ async def test_gemini_leaves_a_thinking_model_room_to_think_besides_the_answer(
     assert output_limit("gemini-2.0-flash", 4096) == 4096  # no thoughts; its ceiling is 8,192
     assert output_limit("gemini-1.5-pro", 8192) == 8192
     assert output_limit("gemini-2.5-pro", 60000) == 65536
+    # The moving aliases name thinking models too; a pinned older alias does not.
+    assert output_limit("gemini-flash-latest", 4096) == 4096 + 32768
+    assert output_limit("models/gemini-pro-latest", 4096) == 4096 + 32768
+    assert output_limit("gemini-1.5-flash-latest", 4096) == 4096
 
 
 async def test_gemini_waits_as_long_as_a_429s_retry_info_asks(server: LoopbackServer):
