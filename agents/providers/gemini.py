@@ -47,6 +47,7 @@ OUTPUT_CEILING = 65536
 _THINKING = re.compile(r"gemini-(?:2\.[5-9]|[3-9]|[1-9]\d|(?:flash|flash-lite|pro)-latest$)")
 """Model names of the families that think (2.5 and later, and the ``gemini-flash-latest``
 style aliases, which name those families now); older ones cap output at 8,192."""
+_VERSION_SUFFIX = re.compile(r"/(v\d+(?:alpha|beta)?\d*)/?$")
 UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
 """The signature Gemini documents for a function call it did not make (another model's, or
 one no longer kept): without one, Gemini 3 refuses the turn with a 400."""
@@ -92,8 +93,10 @@ class GeminiProvider:
         self._model = model
         self._secrets = (api_key,)
         self.base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
+        root, version = split_api_version(self.base_url)
         options = types.HttpOptions(
-            base_url=self.base_url,
+            base_url=root,
+            api_version=version,
             timeout=max(1, int(timeout_s * 1000)),
             httpx_async_client=http_client,
         )
@@ -317,6 +320,19 @@ def output_limit(model: str, answer_tokens: int) -> int:
     if _THINKING.match(model.removeprefix("models/")):
         return min(answer_tokens + THINKING_HEADROOM, OUTPUT_CEILING)
     return answer_tokens
+
+
+def split_api_version(base_url: str | None) -> tuple[str | None, str | None]:
+    """A base URL that ends in the API version (``http://proxy:8080/v1beta``, as people paste
+    it) split into the root and that version: the SDK appends its own version to the root
+    (``/v1`` by default), so ``…/v1beta/v1/models/…`` would miss. Without a version in the
+    URL the SDK's choice stands (``GOOGLE_GENAI_API_VERSION`` included)."""
+    if base_url is None:
+        return None, None
+    match = _VERSION_SUFFIX.search(base_url)
+    if match is None:
+        return base_url, None
+    return base_url[: match.start()] + "/", match.group(1)
 
 
 def _retry_info_delay(details: object) -> float | None:

@@ -222,6 +222,22 @@ async def test_gemini_leaves_a_thinking_model_room_to_think_besides_the_answer(
     assert output_limit("gemini-1.5-flash-latest", 4096) == 4096
 
 
+async def test_a_gemini_url_ending_in_its_api_version_is_called_at_that_version(
+    server: LoopbackServer,
+):
+    """People paste a proxy's URL with the version (``…/v1beta``, as Google's docs write it);
+    the SDK appends its own (``/v1``), so the request went to ``/v1beta/v1/models/…``."""
+    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
+    paths = []
+    for suffix in ["", "/v1beta", "/v1alpha/"]:
+        provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url + suffix)
+        server.queue(WIRES["gemini"].text("ok"))
+        await provider.complete(ask)
+        await provider.aclose()
+        paths.append(server.seen[-1].path.split("/models/")[0])
+    assert paths == ["/v1", "/v1beta", "/v1alpha"]
+
+
 async def test_gemini_waits_as_long_as_a_429s_retry_info_asks(server: LoopbackServer):
     """Gemini answers a 429 without ``retry-after``; how long to wait is only in the body's
     ``google.rpc.RetryInfo``. Ignoring it spent every retry within a second or two of a
