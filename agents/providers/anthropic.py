@@ -142,6 +142,15 @@ def build_params(model: str, request: CompletionRequest) -> dict[str, Any]:
     return params
 
 
+def without_version(base_url: str | None) -> str | None:
+    """A base URL pasted with the API's ``/v1`` (as OpenAI-compatible URLs are written) without
+    it: the SDK adds ``/v1/messages`` itself, and ``…/v1/v1/messages`` is a 404."""
+    if base_url is None:
+        return None
+    trimmed = base_url.rstrip("/")
+    return trimmed[: -len("/v1")] if trimmed.endswith("/v1") else base_url
+
+
 class AnthropicProvider:
     """Claude models through AsyncAnthropic; ``http_client`` is an ``httpx2.AsyncClient``."""
 
@@ -164,7 +173,7 @@ class AnthropicProvider:
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
-            base_url=self.base_url,
+            base_url=without_version(self.base_url),
             timeout=timeout_s,
             max_retries=0,
             http_client=http_client,

@@ -62,6 +62,20 @@ async def test_anthropic_marks_the_stable_prefix_for_caching(server: LoopbackSer
     assert (completion.usage.cache_read_tokens, completion.usage.cache_write_tokens) == (7, 3)
 
 
+async def test_an_anthropic_url_pasted_with_v1_is_not_called_at_v1_v1(server: LoopbackServer):
+    """The SDK adds ``/v1/messages`` to the base URL; a proxy URL pasted with ``/v1`` (as
+    OpenAI-compatible ones are written) went to ``/v1/v1/messages``, a 404."""
+    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
+    paths = []
+    for suffix in ["", "/v1", "/v1/"]:
+        provider = AnthropicProvider("claude-x", api_key=CANARY, base_url=server.url + suffix)
+        server.queue(WIRES["anthropic"].text("ok"))
+        await provider.complete(ask)
+        await provider.aclose()
+        paths.append(server.seen[-1].path)
+    assert paths == ["/v1/messages"] * 3
+
+
 async def test_anthropic_answers_a_schema_through_a_forced_tool(server: LoopbackServer):
     provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
     answer = {"score": 8, "why": "clear"}
