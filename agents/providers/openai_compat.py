@@ -225,6 +225,9 @@ class OpenAICompatProvider:
         except ValueError:
             pass
         status = response.status_code
+        if status == 404 and not httpx.URL(self.base_url).path.strip("/"):
+            # Ollama, vLLM, llama.cpp and LM Studio all serve the API under /v1.
+            detail += f" (OpenAI-compatible servers answer under /v1: try {self.base_url}/v1)"
         text = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
         lowered = detail.lower()
         if status in (400, 422, 501) and "tools" in body and "tool" in lowered:

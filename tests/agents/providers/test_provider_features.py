@@ -355,6 +355,21 @@ def _sse(chunks: list[dict[str, object]]) -> Reply:
     return Reply(sse=[f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"])
 
 
+async def test_an_openai_url_without_v1_that_404s_says_to_try_v1(server: LoopbackServer):
+    """``http://127.0.0.1:11434`` (Ollama's address as people know it) posts to
+    ``/chat/completions``, a bare 404; the error says where the API is."""
+    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
+    for url, hint in [(server.url, True), (server.url + "/v1", False)]:
+        provider = OpenAICompatProvider("qwen", base_url=url, api_key=CANARY)
+        server.queue(Reply(404, raw=b"404 page not found"))
+        with pytest.raises(ProviderError) as failure:
+            await provider.complete(ask)
+        await provider.aclose()
+        said = str(failure.value)
+        assert said.startswith(f"openai:qwen@{url}: HTTP 404 404 page not found")
+        assert (f"try {server.url}/v1)" in said) is hint
+
+
 async def test_openai_streamed_tool_call_deltas_are_assembled(server: LoopbackServer):
     provider = OpenAICompatProvider("qwen", base_url=f"{server.url}/v1")
     call = {
