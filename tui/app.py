@@ -28,6 +28,7 @@ from tui.screens.palette import ShopfloorCommands
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.screens.runs import RunHistory, RunsScreen
+from tui.text import printable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
 
 ENGINE_GROUP = "engine"
@@ -152,7 +153,7 @@ class ShopfloorApp(App[None]):
         if event.state is WorkerState.ERROR:
             self.run_error = event.worker.error
             self.notify(
-                f"{type(self.run_error).__name__}: {self.run_error}",
+                printable(f"{type(self.run_error).__name__}: {self.run_error}"),
                 title="engine error",
                 severity="error",
                 timeout=30,
@@ -198,5 +199,9 @@ class ShopfloorApp(App[None]):
                 "no database open: start with --db or attach to see the history", markup=False
             )
             return
-        if not isinstance(self.screen, RunsScreen):
+        history = next((s for s in self.screen_stack if isinstance(s, RunsScreen)), None)
+        if history is None:
             self.push_screen(RunsScreen(self._store, decider=storage_decider(self._store)))
+            return
+        while self.screen is not history:  # back to the history open below, not a second one
+            self.pop_screen()

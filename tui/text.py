@@ -1,12 +1,50 @@
 """Rich-only text pieces shared by the headless console and the Textual widgets.
 
 Kept free of Textual so :mod:`tui.headless` can use them without importing it.
+
+Words from outside — a request, a task title, an agent's output, an escalation's question,
+a gate's output — can carry terminal escape sequences (an agent's coloured output, a
+``clear`` it ran, a window-title change) and control characters. Drawn as they are, the
+terminal would obey them: the screen cleared, colours left on, the title rewritten.
+:func:`printable` and :func:`one_line` make such text safe to draw.
 """
 
 from __future__ import annotations
 
+import re
+
 SIM_BADGE = (" SIM ", "bold reverse magenta")
 """How the simulated-provider marker looks wherever it appears."""
+
+REPLACEMENT = "\ufffd"
+"""What a control character that is not a line break or a tab is drawn as."""
+
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing the screen
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: title, links, clipboard
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC
+    r"|\x1b[ -/]*[0-~]"  # any other escape: character sets, reset, cursor save, ...
+)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""What :func:`printable` changes: C0 controls but tab and newline, DEL, C1 controls."""
+
+
+def printable(text: str) -> str:
+    """``text`` safe to draw: escape sequences dropped, ``\\r\\n`` and a lone ``\\r`` made
+    newlines, any other control character shown as '�'. Newlines and tabs stay."""
+    if _CONTROLS.search(text) is None:
+        return text
+    text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub(REPLACEMENT, text)
+
+
+def one_line(text: str) -> str:
+    """``text`` made :func:`printable` for a place that has one line: newlines and tabs
+    become spaces."""
+    text = printable(text)
+    if "\n" in text or "\t" in text:
+        text = text.replace("\n", " ").replace("\t", " ")
+    return text
 
 
 def compact_count(value: int) -> str:

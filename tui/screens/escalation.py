@@ -6,17 +6,26 @@ plain text) — and returns the :class:`~tui.messages.Decision` taken: ``a`` app
 reject, ``c`` change (with a typed note), ``1``-``9`` any option by number. ``n``/``p`` move
 through the queue; escape closes it without deciding (the result is then None). Who
 decided is not the modal's business: whoever delivers the decision adds ``human:<user>``.
+
+The queue follows the run while it is open (:meth:`EscalationScreen.follow`): an escalation
+decided elsewhere (``shopfloor approve``, the timeout) leaves it with a word saying how, one
+raised meanwhile joins it, and the modal closes when nothing waits any more. A question
+that has just taken the place of another ignores the decision keys for a moment, so a key
+meant for the one before (a double press, type-ahead over a slow link) cannot decide it
+unseen.
 """
 
 from __future__ import annotations
 
 import getpass
+import time
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Protocol, cast
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -31,6 +40,10 @@ APPROVE = ("approve", "accept", "yes", "continue", "retry", "ship")
 REJECT = ("reject", "no", "abort", "stop", "skip", "fail")
 CHANGE = ("change", "revise", "edit")
 DIFF_MARKERS = ("diff --git", "--- a/", "+++ b/", "@@ ")
+SETTLE_S = 0.5
+"""How long a question that replaced another on screen ignores the decision keys."""
+SMALL_WIDTH, SMALL_HEIGHT = 60, 20
+"""Below either, the dialog takes the whole terminal and drops its blank lines."""
 
 OnDecision = Callable[[Decision], Awaitable[None]]
 """Delivers a human's decision (to the engine's broker, or to storage when attached)."""
@@ -135,12 +148,22 @@ class EscalationScreen(ModalScreen[Decision]):
     index: reactive[int] = reactive(0, init=False)
     """Which escalation of the queue is shown."""
 
-    def __init__(self, state: RunState, queue: list[str], *, read_only: bool = False) -> None:
-        """``queue``: ids of the escalations to go through, oldest first."""
+    def __init__(
+        self,
+        state: RunState,
+        queue: list[str],
+        *,
+        read_only: bool = False,
+        settle: bool = False,
+    ) -> None:
+        """``queue``: ids of the escalations to go through, oldest first. ``settle``: the
+        queue reopens right after a decision, so its first question ignores the decision
+        keys for :data:`SETTLE_S`."""
         super().__init__()
         self._state = state
         self._queue = [eid for eid in queue if eid in state.escalations]
         self.read_only = read_only
+        self._settled_at = time.monotonic() + SETTLE_S if settle else 0.0
         self._question = Static(id="esc-question")
         self._options = Static(id="esc-options")
         self._context_view = Static(id="esc-context")
@@ -157,7 +180,8 @@ class EscalationScreen(ModalScreen[Decision]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="esc-dialog"):
-            yield self._question
+            with VerticalScroll(id="esc-question-scroll"):
+                yield self._question
             yield self._options
             with VerticalScroll(id="esc-context-scroll"):
                 yield self._context_view
@@ -167,7 +191,12 @@ class EscalationScreen(ModalScreen[Decision]):
     def on_mount(self) -> None:
         self._redraw()
 
+    def on_resize(self, event: events.Resize) -> None:
+        small = event.size.width < SMALL_WIDTH or event.size.height < SMALL_HEIGHT
+        self.set_class(small, "-small")
+
     def watch_index(self) -> None:
+        self._shown_anew()
         self._redraw()
 
     def _redraw(self) -> None:
@@ -180,7 +209,77 @@ class EscalationScreen(ModalScreen[Decision]):
         dark = self.app.current_theme.dark
         self._context_view.update(context_renderable(esc.context, dark=dark))
         self.query_one("#esc-dialog").border_title = "decision needed"
-        self.remove_class("-changing")
+
+    def _shown_anew(self) -> None:
+        # Another escalation is on screen: no half-typed note, and its question from the top.
+        if self.has_class("-changing"):
+            self.remove_class("-changing")
+            self.set_focus(None)
+        if self.is_mounted:
+            self.query_one("#esc-question-scroll").scroll_home(animate=False)
+
+    def follow(self, state: RunState, waiting: list[str]) -> None:
+        """Keep the queue to ``waiting`` (the escalations of ``state`` still open, oldest
+        first): drop the ones decided elsewhere, saying how, add the ones raised since, and
+        close when none is left."""
+        self._state = state
+        queue = [eid for eid in self._queue if eid in waiting]
+        queue += [eid for eid in waiting if eid not in queue and eid in state.escalations]
+        if queue == self._queue:
+            return
+        shown = self._queue[self.index] if self._queue else None
+        for eid in self._queue:
+            if eid not in queue:
+                self._say_decided_elsewhere(eid)
+        self._queue = queue
+        if not queue:
+            self._close_when_nothing_waits()
+            return
+        if shown in queue:
+            self.set_reactive(EscalationScreen.index, queue.index(shown))
+        else:  # another question takes the place of the one on screen
+            self.set_reactive(EscalationScreen.index, min(self.index, len(queue) - 1))
+            self._shown_anew()
+            self._settled_at = time.monotonic() + SETTLE_S
+        if self.is_mounted:
+            self._redraw()
+
+    def _close_when_nothing_waits(self) -> None:
+        # dismiss() pops the top screen: with help open above, close once back on top.
+        if self.is_active:
+            self.dismiss(None)
+
+    def on_screen_resume(self) -> None:
+        if not self._queue:
+            self._close_when_nothing_waits()
+
+    def _say_decided_elsewhere(self, escalation_id: str) -> None:
+        esc = self._state.escalations.get(escalation_id)
+        if esc is None or esc.decision is None:
+            return  # not decided: the run ended, and the app says so
+        if esc.decided_by == "timeout":
+            how = f"timed out, the default was taken: {esc.decision}"
+        else:
+            how = f"{esc.decision} by {esc.decided_by or 'someone else'}"
+        self.notify(
+            f"{escalation_id} no longer waits: {how}",
+            title="decided elsewhere",
+            severity="warning",
+            timeout=6,
+            markup=False,
+        )
+
+    def _settled(self) -> bool:
+        # A decision key is only taken for a question that has been on screen a moment.
+        if time.monotonic() >= self._settled_at:
+            return True
+        self.notify(
+            "this question has just appeared: read it, then press the key again",
+            severity="warning",
+            timeout=3,
+            markup=False,
+        )
+        return False
 
     def action_step(self, step: int) -> None:
         """Show the next (1) or previous (-1) escalation of the queue."""
@@ -199,7 +298,8 @@ class EscalationScreen(ModalScreen[Decision]):
                 f"this escalation has no {kind} option: {', '.join(esc.options)}", markup=False
             )
             return
-        self._finish(Decision(esc.escalation_id, option))
+        if self._settled():
+            self._finish(Decision(esc.escalation_id, option))
 
     def action_pick(self, number: int) -> None:
         """Take option ``number`` (1-based) as listed."""
@@ -208,7 +308,7 @@ class EscalationScreen(ModalScreen[Decision]):
             option = esc.options[number - 1]
             if option_for([option], CHANGE):
                 self.action_change()
-            else:
+            elif self._settled():
                 self._finish(Decision(esc.escalation_id, option))
 
     def action_change(self) -> None:

@@ -34,15 +34,20 @@ from tui.messages import Decision, EventsArrived, EventStreamEnded
 from tui.screens.escalation import EscalationScreen, OnDecision
 from tui.screens.run_model import RunModel, latest_agent_for_task
 from tui.screens.task_detail import TaskDetailScreen
+from tui.text import printable
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_table import AgentTable
-from tui.widgets.dag_view import DagView
+from tui.widgets.dag_view import DagView, TaskFilter
 from tui.widgets.pipeline_strip import EscalationBanner, PipelineStrip
 from tui.widgets.run_header import BudgetStrip, RunHeader
 from tui.widgets.score_gauges import ScoreGauges
 
 NARROW_WIDTH = 100
 SHORT_HEIGHT = 32
+THIN_WIDTH = 60
+"""Below it the graph and the log are stacked, and the agent table folds away."""
+LOW_HEIGHT = 20
+"""Below it the agent table, the pipeline strip and the gauges line fold away."""
 SYNC_INTERVAL_S = 0.1
 """Least time between two redraws of the panels while events flood in."""
 STATE_FILTERS: tuple[TaskState | None, ...] = (
@@ -111,11 +116,13 @@ class RunScreen(Screen[None]):
         """The last event (sequence number) every panel has been redrawn for."""
         self._announced = False
         self._follow_task = True
+        self._queue: EscalationScreen | None = None
+        self._applied_filter = ""
         self._header = RunHeader(id="run-header")
         self._pipeline = PipelineStrip(id="pipeline")
         self._banner = EscalationBanner(id="banner")
         self._dag = DagView(id="dag")
-        self._filter = Input(placeholder="filter tasks by id or title", id="dag-filter")
+        self._filter = TaskFilter(placeholder="filter tasks by id or title", id="dag-filter")
         self._agents = AgentTable(id="agents")
         self._gauges = ScoreGauges(id="gauges")
         self._gauges_line = ScoreGauges(compact=True, id="gauges-line")
@@ -154,10 +161,11 @@ class RunScreen(Screen[None]):
             start_bridge(self, self._source, target=self)
 
     def on_resize(self, event: events.Resize) -> None:
-        narrow = event.size.width < NARROW_WIDTH
-        short = event.size.height < SHORT_HEIGHT
-        self.set_class(narrow, "-narrow")
-        self.set_class(short, "-short")
+        width, height = event.size
+        self.set_class(width < NARROW_WIDTH, "-narrow")
+        self.set_class(height < SHORT_HEIGHT, "-short")
+        self.set_class(width < THIN_WIDTH, "-thin")
+        self.set_class(height < LOW_HEIGHT, "-low")
 
     # -- feed -------------------------------------------------------------------------
 
@@ -176,7 +184,7 @@ class RunScreen(Screen[None]):
     def on_event_stream_ended(self, message: EventStreamEnded) -> None:
         if message.error:
             self.notify(
-                message.error,
+                printable(message.error),
                 title="event feed stopped",
                 severity="error",
                 timeout=30,
@@ -222,6 +230,9 @@ class RunScreen(Screen[None]):
         elif self.selected_agent is None and state.agents:
             self.selected_agent = next(iter(state.agents))
         self._show_log()
+        if self._queue_open():
+            assert self._queue is not None
+            self._queue.follow(state, self.waiting_escalations())
         self.synced_seq = state.last_seq
         if state.outcome is not Outcome.RUNNING and not self._announced:
             self._announced = True
@@ -268,10 +279,19 @@ class RunScreen(Screen[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input is self._filter:
             event.stop()
+            self._applied_filter = event.value
             self._dag.filter_text = event.value
             self.set_class(bool(event.value.strip()), "-filtered")
-            self.remove_class("-filtering")
-            self._dag.focus()
+            self._close_filter()
+
+    def on_task_filter_cancelled(self, message: TaskFilter.Cancelled) -> None:
+        message.stop()
+        self._filter.value = self._applied_filter  # what is typed but not applied goes
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        self.remove_class("-filtering")
+        self._dag.focus()
 
     # -- actions ------------------------------------------------------------------------
 
@@ -314,7 +334,8 @@ class RunScreen(Screen[None]):
         self._log.action_search()
 
     def action_filter_tasks(self) -> None:
-        """Open the task filter box (enter applies; an empty filter shows every task)."""
+        """Open the task filter box (enter applies, an empty filter shows every task;
+        escape closes it and keeps the filter applied before)."""
         self.add_class("-filtering")
         self._filter.focus()
 
@@ -334,29 +355,47 @@ class RunScreen(Screen[None]):
         self._dag.expand_levels()
 
     def waiting_escalations(self) -> list[str]:
-        """Ids of the escalations still waiting (not yet decided here or elsewhere)."""
-        return [
-            e.escalation_id
-            for e in self.model.state.open_escalations
-            if e.escalation_id not in self._sent
-        ]
+        """Ids of the escalations still waiting (not yet decided here or elsewhere); none
+        once the run finished, as nothing will take a decision any more."""
+        state, sent = self.model.state, self._sent
+        if state.outcome is not Outcome.RUNNING:
+            return []
+        return [e.escalation_id for e in state.open_escalations if e.escalation_id not in sent]
 
     def action_escalations(self) -> None:
         """Open the escalation queue at its oldest question."""
+        self._open_queue(settle=False)
+
+    def _queue_open(self) -> bool:
+        # The queue this screen opened, unless it went without a result (its screens popped).
+        if self._queue is not None and self._queue not in self.app.screen_stack:
+            self._queue = None
+        return self._queue is not None
+
+    def _open_queue(self, *, settle: bool) -> None:
+        if self._queue_open():
+            return  # already open (a reopen queued behind a key that opened it)
         waiting = self.waiting_escalations()
         if not waiting:
-            self.notify("no escalation waits for a decision", timeout=3, markup=False)
+            if not settle:
+                self.notify("no escalation waits for a decision", timeout=3, markup=False)
             return
-        modal = EscalationScreen(self.model.state, waiting, read_only=self._on_decision is None)
-        self.app.push_screen(modal, self._decided)
+        read_only = self._on_decision is None
+        self._queue = EscalationScreen(
+            self.model.state, waiting, read_only=read_only, settle=settle
+        )
+        self.app.push_screen(self._queue, self._decided)
 
     def _decided(self, decision: Decision | None) -> None:
+        self._queue = None
         if decision is None or self._on_decision is None:
             return
         self._sent.add(decision.escalation_id)
         self.run_worker(self._deliver(decision), group="decisions")
         if self.waiting_escalations():
-            self.call_later(self.action_escalations)
+            # The next question replaces the answered one; a key already on its way
+            # (a double press) must not answer it unseen.
+            self.call_later(self._open_queue, settle=True)
 
     async def _deliver(self, decision: Decision) -> None:
         assert self._on_decision is not None

@@ -3,18 +3,55 @@
 Fed only by bridge messages (or, in a replay, by the stored events themselves); read by the
 run screen and the task detail screen. Keeping it apart from the screens lets a replay
 refold it from scratch and a followed run build it in the background.
+
+What the model folds is made safe to draw on the way in (:func:`drawable`): a request, a
+task title, an escalation's question or a gate's output may hold terminal escape sequences,
+and every screen shows the model's words. Agent output, the flood, is kept as it came and
+cleaned line by line as the log draws it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from engine.events import AgentOutput, EventBase
 from engine.state import AgentView, RunState
 from tui.messages import output_lines
+from tui.text import printable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
 
 ENGINEER_ROLE = "engineer"
+
+T = TypeVar("T")
+
+
+def drawable(value: T) -> T:
+    """``value`` (an event, or anything in one) with every string in it :func:`printable`;
+    ``value`` itself when nothing had to change."""
+    if isinstance(value, str):
+        return printable(value)  # type: ignore[return-value]  # a str, or the same object
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = drawable(old)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, list | tuple):
+        items = [drawable(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    if isinstance(value, dict):
+        pairs = {drawable(key): drawable(item) for key, item in value.items()}
+        if all(key in value and item is value[key] for key, item in pairs.items()):
+            return value
+        return pairs  # type: ignore[return-value]
+    return value
 
 
 class RunModel:
@@ -28,9 +65,11 @@ class RunModel:
         """Fold events of any kind (agent output goes to the line buffer as well)."""
         apply, extend = self.state.apply, self.lines.extend
         for event in events:
-            apply(event)
             if isinstance(event, AgentOutput):
+                apply(event)
                 extend(event.agent_id, output_lines(event))
+            else:
+                apply(drawable(event))
 
 
 def latest_agent_for_task(state: RunState, task_id: str | None) -> AgentView | None:

@@ -25,6 +25,7 @@ from tui.bridge import EventLog, tail_store
 from tui.screens.escalation import OnDecision
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
+from tui.text import one_line
 
 PLAY_INTERVAL_S = 0.2
 RUNS_SHOWN = 200
@@ -47,6 +48,14 @@ class RunHistory(EventLog, Protocol):
 def step_points(events: Sequence[EventBase]) -> list[int]:
     """Replay positions: after each state event (agent output is folded along, not a step)."""
     return [i + 1 for i, event in enumerate(events) if not isinstance(event, AgentOutput)]
+
+
+class FollowedRunScreen(RunScreen):
+    """A live run opened from the history: the run screen, and escape back to the list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back to runs"),
+    ]
 
 
 class ReplayScreen(RunScreen):
@@ -145,7 +154,7 @@ def run_row(record: RunRecord) -> tuple[str | Text, ...]:
     outcome = Text(record.outcome.value, style=OUTCOME_STYLES.get(record.outcome, ""))
     if record.simulated:
         outcome.append(" SIM", style="bold magenta")
-    request = record.request.splitlines()[0] if record.request else ""
+    request = one_line(record.request.splitlines()[0]) if record.request else ""
     return (
         record.run_id,
         outcome,
@@ -214,7 +223,7 @@ class RunsScreen(Screen[None]):
         if record.outcome is Outcome.RUNNING:
             source = tail_store(self._store, record.run_id)
             decide = self._decider(record.run_id) if self._decider is not None else None
-            await self.app.push_screen(RunScreen(source=source, on_decision=decide))
+            await self.app.push_screen(FollowedRunScreen(source=source, on_decision=decide))
             return
         try:
             events = await self._store.read(record.run_id)

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Static
 
 from engine.state import GateView, RunState, TaskView
 from tui.screens.run_model import RunModel
-from tui.text import compact_count
+from tui.text import compact_count, printable
 from tui.widgets.dag_view import STATE_STYLES
 
 OUTPUT_LINES_SHOWN = 30
@@ -146,5 +146,5 @@ class TaskDetailScreen(Screen[None]):
         for agent in sorted(agents, key=lambda a: a.attempt, reverse=True):
             found = diff_from_lines(self._model.lines.lines(agent.agent_id))
             if found:
-                return found
+                return printable(found)
         return None

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Tree
+from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
 from engine.events import TaskState
 from engine.state import TaskView
+from tui.text import one_line
 
 STATE_STYLES: dict[TaskState, str] = {
     TaskState.PENDING: "dim",
@@ -115,7 +118,8 @@ def task_label(task: TaskView, critical: bool) -> Text:
     text.append(*CRITICAL_MARK) if critical else text.append(" ")
     text.append(STATE_GLYPHS.get(task.state, "?") + " ", style=style)
     text.append(task.id, style="bold" if critical else "")
-    title = task.title if len(task.title) <= TITLE_WIDTH else task.title[: TITLE_WIDTH - 1] + "…"
+    title = one_line(task.title)
+    title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 1] + "…"
     text.append(f" {title}")
     if task.depends_on:
         deps = ",".join(task.depends_on[:DEPS_SHOWN])
@@ -325,3 +329,18 @@ class DagView(Tree[str]):
         data = event.node.data
         if data is not None and not data.startswith("level:"):
             self.post_message(self.TaskChosen(self, data))
+
+
+class TaskFilter(Input):
+    """The box the graph's text filter is typed in; escape leaves it without applying."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Close", show=False),
+    ]
+
+    class Cancelled(Message):
+        """Escape was pressed in the box: close it, keep the filter applied before."""
+
+    def action_cancel(self) -> None:
+        """Say the box is left without applying what was typed."""
+        self.post_message(self.Cancelled())

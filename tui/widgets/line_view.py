@@ -11,7 +11,6 @@ length no longer changes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -22,20 +21,21 @@ from rich.highlighter import Highlighter
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.geometry import Region, Size
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 
+from tui.text import printable
 from tui.widgets.scrolling import resize_quietly
-
-_control_characters = re.compile("[\u0000-\u0014]").sub
 
 
 def clean_line(line: str) -> str:
-    """``line`` as drawn: tabs expanded, control characters replaced (as Textual's Log does)."""
-    return _control_characters("�", line.expandtabs())
+    """``line`` as drawn: tabs expanded, escape sequences dropped and other control
+    characters replaced (an agent's raw output must not reach the terminal)."""
+    return printable(line).expandtabs().replace("\n", " ")
 
 
 def line_cells(line: str) -> int:
@@ -101,6 +101,8 @@ class LineView(ScrollView, can_focus=True):
         self._seen = 0
         self._width = 0
         self._line_style: Style | None = None
+        self._at_end = True
+        """Whether the newest line is in view (kept through a resize, which moves the end)."""
 
     @property
     def source(self) -> LineSource:
@@ -135,13 +137,23 @@ class LineView(ScrollView, can_focus=True):
         lines = self._source.lines
         newest = islice(reversed(lines), min(unseen, len(lines)))
         self._width = max(self._width, max(map(line_cells, newest), default=0))
-        follow = self.is_vertical_scroll_end and not self.is_vertical_scrollbar_grabbed
+        follow = self._at_end and not self.is_vertical_scrollbar_grabbed
         resize_quietly(self, Size(self._width, len(lines)))
         if self.auto_scroll and follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         # Lines moved up even if the size did not change (a full ring drops its oldest).
         self.refresh()
         return True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._at_end = new_value >= self.max_scroll_y
+
+    def on_resize(self, event: events.Resize) -> None:
+        # A shorter view (a banner appeared, the terminal shrank) moves the end further
+        # down without scrolling: a view that showed the newest line keeps showing it.
+        if self.auto_scroll and self._at_end and not self.is_vertical_scroll_end:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # Every line has the same base style, and computing it walks up the DOM: once per

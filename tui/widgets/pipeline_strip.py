@@ -13,6 +13,7 @@ from textual.reactive import reactive
 
 from engine.events import Outcome, Stage
 from engine.state import RunState
+from tui.text import one_line
 from tui.widgets.run_header import TextLine
 
 STAGES: tuple[Stage, ...] = tuple(stage for stage in Stage if stage is not Stage.DONE)
@@ -90,9 +91,9 @@ class EscalationBanner(TextLine):
         self._first = ""
 
     def show(self, state: RunState) -> None:
-        """Count the open escalations of ``state``."""
-        waiting = state.open_escalations
-        self._first = waiting[0].question.splitlines()[0] if waiting else ""
+        """Count the open escalations of ``state`` (none wait once the run finished)."""
+        waiting = state.open_escalations if state.outcome is Outcome.RUNNING else []
+        self._first = one_line(waiting[0].question.strip().split("\n", 1)[0]) if waiting else ""
         self.waiting = len(waiting)
         self._redraw()
 
@@ -105,4 +106,5 @@ class EscalationBanner(TextLine):
             self.show_text("")
             return
         noun = "escalation waits" if count == 1 else "escalations wait"
-        self.show_text(Text(f"⚠ {count} {noun} for you — press e to answer  │ {self._first}"))
+        # The key first: a narrow terminal cuts the line's end.
+        self.show_text(Text(f"⚠ {count} {noun} — press e to answer  │ {self._first}"))

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from engine.events import Outcome, TaskState
 from engine.state import RunState
-from tui.text import SIM_BADGE, compact_count
+from tui.text import SIM_BADGE, compact_count, one_line
 
 OUTCOME_STYLES: dict[Outcome, str] = {
     Outcome.RUNNING: "bold yellow",
@@ -40,11 +40,11 @@ def header_text(state: RunState) -> Text:
     text.append("  ")
     text.append(state.outcome.value, style=OUTCOME_STYLES[state.outcome])
     if state.outcome is Outcome.SHIPPED and state.branch:
-        text.append(f" → {state.branch}")
+        text.append(f" → {one_line(state.branch)}")
     elif state.outcome is not Outcome.RUNNING and state.reason:
-        text.append(f": {state.reason}")
+        text.append(f": {one_line(state.reason)}")
     text.append("  │ ", style="dim")
-    text.append(state.request)
+    text.append(one_line(state.request))
     return text
 
 

@@ -1,0 +1,90 @@
+"""In a real terminal (tmux), an agent's escape sequences must not act on the terminal.
+
+An agent that prints ``ESC[2J`` or an OSC title change used to have them written to the
+terminal as they were: the screen was cleared under the app and the window renamed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+
+APP = """
+import asyncio, sys
+sys.path[:0] = [{repo!r}]
+from engine.blueprint import Blueprint, Task
+from engine.bus import EventBus
+from engine.events import (
+    AgentOutput, AgentStarted, BlueprintProposed, RunStarted, Stage, StageChanged,
+)
+from tui.app import ShopfloorApp
+
+ESC, BEL = "\\x1b", "\\x07"
+bus = EventBus("r-tmux")
+
+async def feed() -> None:
+    await asyncio.sleep(0.5)
+    bus.emit(RunStarted(request="Add a greeting", repo="/srv", base_branch="main",
+                        base_commit="0" * 40, integration_branch="wip", simulated=True))
+    title = f"Greeting {{ESC}}]2;PWNED-BY-TITLE{{BEL}}module"
+    bus.emit(BlueprintProposed(blueprint=Blueprint(spec="s", tasks=[Task(id="t1", title=title)])))
+    bus.emit(StageChanged(stage=Stage.BUILD))
+    bus.emit(AgentStarted(agent_id="engineer:t1:a1", role="engineer", model="sim:",
+                          simulated=True, task_id="t1", attempt=1))
+    for text in ("first line", f"{{ESC}}[2J{{ESC}}[H{{ESC}}[41mcleared?{{BEL}}",
+                 f"{{ESC}}]2;PWNED-BY-OUTPUT{{BEL}}titled?", "last line"):
+        bus.emit(AgentOutput(agent_id="engineer:t1:a1", text=text))
+    await asyncio.sleep(3600)
+
+ShopfloorApp(bus.subscribe("tui"), run_task=feed).run()
+"""
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(
+        ["tmux", *args], capture_output=True, text=True, check=False, timeout=10
+    ).stdout
+
+
+def test_an_agents_escape_sequences_do_not_clear_or_rename_the_terminal(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(APP.format(repo=str(REPO)), encoding="utf-8")
+    session = f"sf-esc-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30"],
+        check=True,
+        cwd=REPO,
+    )
+    try:
+        tmux("set-option", "-t", session, "allow-rename", "on")
+        tmux("send-keys", "-t", session, f"{sys.executable} {script}", "Enter")
+        deadline = time.monotonic() + 30
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-p", "-t", session)
+            if "last line" in screen:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the agent's last line never appeared:\n{screen}")
+        time.sleep(0.5)  # any late effect of the sequences
+        screen = tmux("capture-pane", "-p", "-t", session)
+        titles = tmux("display-message", "-p", "-t", session, "#{pane_title}|#{window_name}")
+        assert "PWNED" not in titles
+        assert "run r-tmux" in screen  # the header was not cleared away
+        assert "first line" in screen and "cleared?" in screen and "titled?" in screen
+        assert "Greeting module" in screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
