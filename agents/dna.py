@@ -90,6 +90,8 @@ class OwnerDNA(BaseModel):
             raise DnaError(f"owner DNA file not found: {path}") from exc
         except OSError as exc:
             raise DnaError(f"cannot read owner DNA file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise DnaError(f"owner DNA file {path} is not UTF-8 text") from exc
         except tomllib.TOMLDecodeError as exc:
             raise DnaError(f"owner DNA file {path} is not valid TOML: {exc}") from exc
         try:

@@ -96,7 +96,7 @@ class ProposalBook:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return []
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
             raise DnaError(f"proposals file {self.path} is unreadable: {exc}") from exc
         try:
             return [Proposal.model_validate(item) for item in raw]

@@ -155,6 +155,8 @@ class Playbook(BaseModel):
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise PlaybookError(f"cannot read playbook {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise PlaybookError(f"playbook {path} is not UTF-8 text") from exc
         except yaml.YAMLError as exc:
             raise PlaybookError(f"playbook {path} is not valid YAML: {_yaml_problem(exc)}") from exc
         try:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from agents.context import estimate_tokens, read_text, repo_files  # noqa: E402
 from agents.playbook import Playbook  # noqa: E402
 from agents.roles.engineer import build_prompt, select_job_context  # noqa: E402
+from bench._args import non_negative_int  # noqa: E402
 from engine.dag import Dag  # noqa: E402
 from engine.protocols import EngineerJob  # noqa: E402
 
@@ -111,7 +112,9 @@ def measure(budget: int) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=int, default=6000, help="context budget in tokens")
+    parser.add_argument(
+        "--budget", type=non_negative_int, default=6000, help="context budget in tokens"
+    )
     args = parser.parse_args(argv)
     print(json.dumps(measure(args.budget), indent=2))
     return 0

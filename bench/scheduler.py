@@ -51,6 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._args import positive_int
 from engine import loop as event_loop
 from engine.dag import Dag
 from engine.scheduler import Scheduler
@@ -335,14 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--seeds",
-        type=int,
+        type=positive_int,
         default=1,
         help="also pool the cases over this many graph draws from --seed on (median of all)",
     )
-    parser.add_argument("--overhead-tasks", type=int, default=10_000)
+    parser.add_argument("--overhead-tasks", type=positive_int, default=10_000)
     parser.add_argument(
         "--overhead-runs",
-        type=int,
+        type=positive_int,
         default=3,
         help="overhead runs, each with a fresh database (the median is reported)",
     )
@@ -352,8 +353,6 @@ def main(argv: list[str] | None = None) -> int:
         help="measure overhead_us_per_task alone (skip the virtual-clock cases)",
     )
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.only_overhead:
         alone = overhead_runs(args.overhead_tasks, args.overhead_runs)
         if args.json:

@@ -42,6 +42,7 @@ from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import Log
 
+from bench._args import non_negative_int, positive_int
 from engine.blueprint import Blueprint, Task
 from engine.events import (
     AgentOutput,
@@ -317,6 +318,11 @@ async def run_baseline(events: list[EventBase]) -> tuple[float, list[float]]:
     return seconds, latencies
 
 
+def median(values: list[float]) -> float:
+    """The median, or NaN when a flood too short to press a key during left no samples."""
+    return statistics.median(values) if values else float("nan")
+
+
 def p95(values: list[float]) -> float:
     if not values:
         return float("nan")
@@ -328,12 +334,12 @@ def p95(values: list[float]) -> float:
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--agents", type=int, default=50)
-    parser.add_argument("--lines", type=int, default=2000, help="log lines per agent")
-    parser.add_argument("--others", type=int, default=20000, help="other events")
+    parser.add_argument("--agents", type=positive_int, default=50)
+    parser.add_argument("--lines", type=positive_int, default=2000, help="log lines per agent")
+    parser.add_argument("--others", type=non_negative_int, default=20000, help="other events")
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=3,
         help="floods per app, each on a fresh app (latencies are pooled, ingest is the median)",
     )
@@ -372,10 +378,10 @@ async def main(argv: list[str] | None = None) -> int:
             round(b / o, 2) for o, b in zip(ours_s, baseline_runs, strict=True)
         ],
         "key_latency_p95_ms": round(p95(ours_latencies) * 1000, 1),
-        "key_latency_median_ms": round(statistics.median(ours_latencies) * 1000, 1),
+        "key_latency_median_ms": round(median(ours_latencies) * 1000, 1),
         "key_latency_samples": len(ours_latencies),
         "baseline_key_latency_p95_ms": round(p95(baseline_latencies) * 1000, 1),
-        "baseline_key_latency_median_ms": round(statistics.median(baseline_latencies) * 1000, 1),
+        "baseline_key_latency_median_ms": round(median(baseline_latencies) * 1000, 1),
         "baseline_key_latency_samples": len(baseline_latencies),
         "rss_growth_mb": round(max(growth), 1),
         "textual_fps": textual_constants.MAX_FPS,

@@ -7,6 +7,8 @@ escalation policy, so a run's behaviour is one value that can be printed and com
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,6 +16,27 @@ EscalationPolicy = Literal["wait", "twin", "reject"]
 """Who answers an escalation: only a human (``wait``), the twin, or the reject option."""
 
 _RISK = ("low", "medium", "high")
+
+_BAD_REF = re.compile(r"\.\.|@\{|//|/\.|\.lock/|[\x00-\x20\x7f~^:?*\[\\]")
+"""What git's check-ref-format refuses inside a branch name (the prefix's part of it)."""
+
+
+def branch_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot start a git branch name, or None when it can.
+
+    The shipped branch is ``<prefix><slug>-<run id>``; the slug and id are safe, so the
+    prefix is checked as the start of a name: git's rules (``git check-ref-format``) for
+    the characters and components it may hold. Checked at configuration time: at ship
+    time, after the whole run, a refused name would lose the run's result.
+    """
+    if prefix.startswith(("/", ".", "-")):
+        return "must not start with '/', '.' or '-'"
+    if _BAD_REF.search(prefix):
+        return (
+            "holds what git refuses in a branch name "
+            "(.., @{, //, /., .lock/, a space, a control character, ~ ^ : ? * [ \\)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,13 @@ class EngineConfig:
     """Take an escalation's default after this long (None = wait for ever)."""
 
     def __post_init__(self) -> None:
+        problem = branch_prefix_problem(self.branch_prefix)
+        if problem is not None:
+            raise ValueError(f"branch_prefix {self.branch_prefix!r} {problem}")
+        for name in ("escalation_timeout_s", "max_cost_usd", "task_max_cost_usd"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.max_attempts < 1:

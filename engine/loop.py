@@ -9,7 +9,8 @@ runs). Everything else is the same asyncio: tasks and futures, subprocesses, sig
 handlers, ``to_thread``.
 
 ``SHOPFLOOR_LOOP=asyncio`` picks asyncio's own loop (to compare the two, or to rule the loop
-out while debugging); so does a platform uvloop does not build on.
+out while debugging); so does a platform uvloop does not build on. ``SHOPFLOOR_LOOP=uvloop``
+(or unset) is the default; any other value is refused rather than quietly ignored.
 """
 
 from __future__ import annotations
@@ -22,11 +23,22 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 LOOP_VARIABLE = "SHOPFLOOR_LOOP"
+LOOP_CHOICES = ("uvloop", "asyncio")
+
+
+class LoopChoiceError(ValueError):
+    """``$SHOPFLOOR_LOOP`` names no loop this program knows. One line."""
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop constructor, or None for asyncio's default loop."""
-    if os.environ.get(LOOP_VARIABLE, "").strip().lower() == "asyncio":
+    choice = os.environ.get(LOOP_VARIABLE, "").strip().lower()
+    if choice not in ("", *LOOP_CHOICES):
+        raise LoopChoiceError(
+            f"{LOOP_VARIABLE}={os.environ[LOOP_VARIABLE].strip()!r} is not an event loop; "
+            f"use {' or '.join(LOOP_CHOICES)} (or leave it unset)"
+        )
+    if choice == "asyncio":
         return None
     try:
         import uvloop
@@ -42,5 +54,10 @@ def loop_name() -> str:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` on :func:`loop_factory`'s loop."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+    try:
+        factory = loop_factory()
+    except LoopChoiceError:
+        main.close()  # never started: no "was never awaited" warning
+        raise
+    with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)

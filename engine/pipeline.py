@@ -436,17 +436,27 @@ class Factory:
         if self.report_dir is None:
             raise StageFailed("an audit needs a folder for its report")
         self._stage(Stage.REVIEW)
-        report = await run_audit(
-            run_id=self.bus.run_id,
-            request=self.request,
-            repo=self.workspaces.path,
-            commit=self.state.base_commit or self.workspaces.base_commit,
-            gates=unique_gates(self.task_gates, self.merge_gates, self.verify_gates),
-            reviewers=self.reviewers,
-            emit=self.bus.emit,
-            repo_mapper=self.repo_mapper,
-        )
-        markdown, _json = report.write(self.report_dir)
+        try:
+            report = await run_audit(
+                run_id=self.bus.run_id,
+                request=self.request,
+                repo=self.workspaces.path,
+                commit=self.state.base_commit or self.workspaces.base_commit,
+                gates=unique_gates(self.task_gates, self.merge_gates, self.verify_gates),
+                reviewers=self.reviewers,
+                emit=self.bus.emit,
+                repo_mapper=self.repo_mapper,
+            )
+        except (RunKilled, StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted):
+            raise
+        except Exception as exc:  # a reviewer's provider gave up, say: the run fails, in a line
+            raise StageFailed(f"audit failed: {_one_line(str(exc)) or type(exc).__name__}") from exc
+        try:
+            markdown, _json = report.write(self.report_dir)
+        except OSError as exc:
+            raise StageFailed(
+                f"cannot write the audit report to {self.report_dir}: {exc.strerror or exc}"
+            ) from exc
         text = f"audit report: {markdown} ({len(report.red_gates)} red gate(s))"
         self.bus.emit(AgentOutput(agent_id="audit", kind="result", text=text))
         self._learn(audit_learnings(report))

@@ -9,6 +9,7 @@ server is one line rather than a hang. Nothing here creates tables; migrations d
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import StorageError, one_line
-from storage.paths import ensure_folder, parse_db_url, safe_url
+from storage.paths import ensure_folder, expand_home, parse_db_url, safe_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 10.0
@@ -40,7 +41,23 @@ def sqlite_file(url: URL) -> Path | None:
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         return None
-    return Path(database).expanduser()
+    return expand_home(Path(database))
+
+
+def probe_sqlite_file(path: Path, url: str) -> None:
+    """Open ``path`` once with the standard driver, or raise a one-line StorageError.
+
+    A path SQLite cannot open (a folder, a file it may not read) fails here, in this thread.
+    Through aiosqlite the same failure leaves the connection's worker thread answering a
+    loop that may have closed by then: a stray "Event loop is closed" traceback on stderr
+    under the one-line error.
+    """
+    if path.is_dir():
+        raise StorageError(f"cannot open database {safe_url(url)}: {path} is a folder")
+    try:
+        sqlite3.connect(path).close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open database {safe_url(url)}: {exc}") from exc
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -54,6 +71,7 @@ def make_engine(url: str) -> AsyncEngine:
             kwargs["poolclass"] = StaticPool
         else:
             ensure_folder(path.parent, "database folder")
+            probe_sqlite_file(path, url)
     else:
         kwargs["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT_S}
     try:

@@ -47,12 +47,21 @@ def data_home() -> Path:
     """
     configured = os.environ.get(HOME_ENV, "").strip()
     home = (
-        Path(configured).expanduser()
+        expand_home(Path(configured))
         if configured
         else Path(platformdirs.user_data_dir("shopfloor"))
     )
     ensure_folder(home, "data folder")
     return home
+
+
+def expand_home(path: Path) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded, or a one-line
+    :class:`StorageError` when there is no such home folder."""
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:  # "~nosuchuser", or no $HOME and no passwd entry
+        raise StorageError(f"cannot find the home folder of {path.parts[0]!r} in {path}") from exc
 
 
 def ensure_folder(folder: Path, what: str) -> None:
@@ -84,7 +93,7 @@ def default_db_url(explicit: str | None = None) -> str:
 
 def sqlite_url(path: Path) -> str:
     """The async SQLite URL of a database file (made absolute, ``~`` expanded)."""
-    return f"{SQLITE_DRIVER}:///{path.expanduser().resolve()}"
+    return f"{SQLITE_DRIVER}:///{expand_home(path).resolve()}"
 
 
 def normalize_db_url(value: str) -> str:

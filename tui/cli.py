@@ -1,7 +1,8 @@
 """The ``shopfloor`` command line: parse, dispatch to a command module, map errors.
 
 Exit codes: 0 shipped (or a query answered), 1 the run failed, 2 bad input, 3 killed by a
-gate, 130 interrupted. Bad input is one line on stderr, never a traceback.
+gate, 130 interrupted, 141 the output's reader closed the pipe. Bad input is one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from engine.heap import settle
 from tui.commands import command_modules
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from tui.output import LosableStream
+
+EXIT_BROKEN_PIPE = 141
+"""Exit code when the output's reader closed the pipe: 128 + SIGPIPE, what a shell reports
+for ``git log | head``."""
 
 PIPE_WIDTH = 200
 """Columns for output that goes to a pipe or a file: rich would fold tables at 80, and a
@@ -50,6 +55,7 @@ BAD_INPUT: tuple[tuple[str, str], ...] = (
     ("agents.playbook", "PlaybookError"),
     ("agents.provider", "ProviderError"),
     ("engine.dag", "PlanError"),
+    ("engine.loop", "LoopChoiceError"),
     ("engine.workspace", "WorkspaceError"),
     ("storage.errors", "StorageError"),
 )
@@ -89,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(file=LosableStream(sys.stderr), markup=False)  # type: ignore[arg-type]
     try:
         code: int = event_loop.run(args.handler(args, console))
+    except BrokenPipeError:
+        # The reader went away (``shopfloor export RUN | head``): stop quietly, as git does.
+        LosableStream(sys.stdout).lose_quietly()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         if not is_bad_input(exc):
             raise

@@ -106,9 +106,14 @@ def prepare_demo_repo(example: str, out: Path | None) -> tuple[Path, str, Path]:
     if out is None:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         out = data_home() / "demos" / f"{example}-{stamp}"
+    if out.exists() and not out.is_dir():
+        raise SetupError(f"demo folder {out} is a file")
     if out.exists() and any(out.iterdir()):
         raise SetupError(f"demo folder {out} exists and is not empty")
-    shutil.copytree(source / "seed", out, dirs_exist_ok=True)
+    try:
+        shutil.copytree(source / "seed", out, dirs_exist_ok=True)
+    except OSError as exc:
+        raise SetupError(f"cannot create demo folder {out}: {exc.strerror or exc}") from exc
     env = {
         "GIT_AUTHOR_NAME": "shopfloor demo",
         "GIT_AUTHOR_EMAIL": "demo@shopfloor.invalid",

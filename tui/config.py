@@ -6,6 +6,7 @@ one clear line (which file, which key, what is wrong), never a traceback.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,8 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"config file not found: {path}") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
@@ -95,6 +98,9 @@ def load_settings(path: Path | None) -> Settings:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {unknown}; known: {sorted(known)}")
+    for section, value in raw.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table, got {value!r}")
 
     engine_raw = raw.get("engine", {})
     engine_kwargs: dict[str, Any] = {}
@@ -150,6 +156,8 @@ def load_settings(path: Path | None) -> Settings:
     if playbook is not None:
         playbook_path = (path.parent / _typed(path, "sim", "playbook", playbook, str)).resolve()
     speed = _typed(path, "sim", "speed", sim.get("speed", 1.0), float)
+    if not (math.isfinite(speed) and speed > 0):
+        raise ConfigError(f"{path}: [sim] speed must be a positive number, got {speed}")
     try:
         providers = ProviderOptions.from_mapping(raw.get("providers", {}))
     except ValueError as exc:

@@ -41,6 +41,11 @@ class LosableStream:
     def _lose(self, exc: OSError) -> None:
         if self.lost is None:
             self.lost = exc.strerror or str(exc)
+        self.lose_quietly()
+
+    def lose_quietly(self) -> None:
+        """Send the stream's file and what is buffered for it to /dev/null (so that
+        flushing it at exit does not fail again)."""
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             try:

@@ -342,3 +342,40 @@ async def test_a_resumed_run_finds_lost_merges_in_the_repo_and_never_merges_twic
         "Core",
         *git(user_repo, "log", "--format=%s", "main").splitlines(),
     ]
+
+
+@dataclass
+class GivingUpCodeReviewer:
+    """A code reviewer whose provider gave up after its retries."""
+
+    reviewer_id: str = "r1"
+
+    async def review(self, request: str, bp: Blueprint, round: int, emit: EmitFn) -> ReviewReport:
+        raise AssertionError("an audit reviews the code, not a blueprint")
+
+    async def review_code(
+        self, request: str, repo_map: str, sources: str, emit: EmitFn
+    ) -> ReviewReport:
+        raise RuntimeError("anthropic:claude: connection failed (gave up after 4 attempts)\nmore")
+
+
+async def test_an_audit_whose_reviewer_gives_up_fails_in_one_line(user_repo, worktree_root):
+    result = await run(
+        user_repo,
+        worktree_root,
+        mode="audit",
+        report_dir=worktree_root.parent / "report",
+        reviewers=[GivingUpCodeReviewer()],
+    )
+    assert result.state.outcome is Outcome.FAILED
+    assert result.state.reason == (
+        "audit failed: anthropic:claude: connection failed (gave up after 4 attempts)"
+    )
+
+
+async def test_an_audit_that_cannot_write_its_report_says_where(user_repo, worktree_root):
+    report_dir = worktree_root.parent / "report"
+    report_dir.write_text("a file where the report folder goes\n")
+    result = await run(user_repo, worktree_root, mode="audit", report_dir=report_dir)
+    assert result.state.outcome is Outcome.FAILED
+    assert result.state.reason.startswith(f"cannot write the audit report to {report_dir}: ")

@@ -25,3 +25,13 @@ def test_shopfloor_loop_asyncio_picks_asyncios_own(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(loop.LOOP_VARIABLE, " AsyncIO ")
     assert loop.loop_factory() is None and loop.loop_name() == "asyncio"
     assert loop.run(_running_loop_module()) == "asyncio"
+
+
+def test_an_unknown_shopfloor_loop_is_refused_and_the_program_never_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(loop.LOOP_VARIABLE, "asycnio")  # a typo must not quietly mean uvloop
+    program = _running_loop_module()
+    with pytest.raises(loop.LoopChoiceError, match="SHOPFLOOR_LOOP='asycnio' is not an event"):
+        loop.run(program)
+    assert program.cr_frame is None  # closed: no "coroutine was never awaited" warning

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import io
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,6 +103,53 @@ def test_export_import_round_trip_between_databases(db_url, tmp_path, emit_littl
     assert main(["import", str(dump), "--db", other]) == 2
     err = capsys.readouterr().err
     assert "run r-shipped is already stored in this database; nothing imported" in err
+
+
+class FailingStdout(io.StringIO):
+    """A standard output whose writes fail the way a closed pipe or a full disk fails them."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("no file descriptor")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        # `shopfloor export RUN | head -1`: the reader left; stop quietly, as git does.
+        (BrokenPipeError(errno.EPIPE, "Broken pipe"), 141, ""),
+        # `shopfloor export RUN > /dev/full`: the export is not there; say so.
+        (
+            OSError(errno.ENOSPC, "No space left on device"),
+            2,
+            "shopfloor: cannot write the export: No space left on device\n",
+        ),
+    ],
+    ids=["broken pipe", "disk full"],
+)
+def test_an_export_to_stdout_that_cannot_be_written(
+    db_url, emit_little_run, capsys, monkeypatch, error, code, message
+):
+    _seed(db_url, emit_little_run)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", FailingStdout(error))
+    assert main(["export", "r-shipped", "--db", db_url]) == code
+    assert capsys.readouterr().err == message
+
+
+def test_a_listing_whose_reader_left_stops_quietly(db_url, emit_little_run, capsys, monkeypatch):
+    _seed(db_url, emit_little_run)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", FailingStdout(BrokenPipeError(errno.EPIPE, "Broken pipe")))
+    assert main(["runs", "--json", "--db", db_url]) == 141
+    assert main(["status", "r-shipped", "--json", "--db", db_url]) == 141
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(

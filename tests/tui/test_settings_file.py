@@ -57,6 +57,12 @@ def test_defaults_without_a_file() -> None:
         ("[engine]\nworkers = 0\n", "workers must be at least 1"),
         ("[models]\nastrologer = 'sim:'\n", "unknown role [models] astrologer"),
         ("[engine\nworkers = 2\n", "is not valid TOML"),
+        ("models = 'sim:'\n", "[models] must be a table, got 'sim:'"),
+        ("[sim]\nspeed = 0\n", "[sim] speed must be a positive number"),
+        ("[sim]\nspeed = nan\n", "[sim] speed must be a positive number"),
+        ("[engine]\nbranch_prefix = 'team..bot/'\n", "branch_prefix 'team..bot/' holds what"),
+        ("[engine]\nescalation_timeout_s = nan\n", "escalation_timeout_s must be a finite"),
+        ("[engine]\nmax_cost_usd = inf\n", "max_cost_usd must be a finite number"),
     ],
 )
 def test_mistakes_are_one_line_naming_the_file(tmp_path: Path, text: str, expected: str) -> None:

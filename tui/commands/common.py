@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from storage.paths import default_db_url
 from storage.store import SqlEventStore
@@ -15,13 +16,24 @@ class UsageError(ValueError):
 
 
 def positive_float(text: str) -> float:
-    """argparse type: a number above zero."""
+    """argparse type: a finite number above zero."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return value
 
 

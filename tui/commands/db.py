@@ -28,7 +28,12 @@ def duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(
             f"not a duration: {text!r} (use a number and m, h, d or w, e.g. 30d)"
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if int(match.group(1)) == 0:  # `prune --older-than 0d` would delete every finished run
+        raise argparse.ArgumentTypeError(f"a duration must be more than zero: {text!r}")
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"duration too long: {text!r}") from None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -98,7 +98,13 @@ def _edit(path: Path, console: Console) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(TEMPLATE, encoding="utf-8")
     try:
-        code = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
+        command = shlex.split(editor)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse the editor command {editor!r}: {exc}") from exc
+    if not command:
+        raise UsageError("the editor command ($VISUAL or $EDITOR) is blank")
+    try:
+        code = subprocess.run([*command, str(path)], check=False).returncode
     except OSError as exc:
         raise UsageError(f"cannot start the editor {editor!r}: {exc.strerror}") from exc
     if code != 0:

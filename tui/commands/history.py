@@ -12,14 +12,14 @@ from rich.text import Text
 
 from engine.events import Outcome
 from engine.state import RunState
-from tui.commands.common import EXIT_OK, add_db_option, open_store
+from tui.commands.common import EXIT_OK, add_db_option, open_store, positive_int
 from tui.commands.db import duration
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true", help="a JSON list instead of a table")
-    runs.add_argument("--limit", type=int, default=50, help="at most this many runs")
+    runs.add_argument("--limit", type=positive_int, default=50, help="at most this many runs")
     runs.add_argument("--repo", help="only runs on this repository (its path or last part)")
     runs.add_argument(
         "--outcome", choices=[o.value for o in Outcome], help="only runs that ended this way"
@@ -43,9 +43,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def since_time(text: str) -> datetime:
     """argparse type: an age like ``7d`` (before now) or an ISO date/time (UTC if naive)."""
     try:
-        return datetime.now(UTC) - duration(text)
+        age = duration(text)
     except argparse.ArgumentTypeError:
         pass
+    else:
+        try:
+            return datetime.now(UTC) - age
+        except OverflowError:
+            return datetime.min.replace(tzinfo=UTC)  # before any run: every run is since then
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import textwrap
@@ -193,7 +194,8 @@ def write_config(repo: Path, target: Path, *, force: bool, env: Mapping[str, str
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # its folder may be missing, or a file
+            tmp.unlink(missing_ok=True)
 
 
 async def cmd_init(args: argparse.Namespace, console: Console) -> int:

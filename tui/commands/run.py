@@ -179,11 +179,16 @@ def exit_code(state: RunState) -> int:
 def _request(args: argparse.Namespace) -> str:
     if args.request_file is not None:
         try:
-            return str(args.request_file.read_text(encoding="utf-8").strip())
+            text = str(args.request_file.read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise UsageError(
                 f"cannot read request file {args.request_file}: {exc.strerror}"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"request file {args.request_file} is not UTF-8 text") from exc
+        if not text:
+            raise UsageError(f"request file {args.request_file} is empty")
+        return text
     if args.request:
         return str(args.request)
     raise UsageError("give the request as an argument or with --request-file")
@@ -198,6 +203,8 @@ async def cmd_run(args: argparse.Namespace, console: Console) -> int:
     else:
         request = _request(args)
         repo = args.repo.resolve()
+        if args.out is not None and args.out.exists() and not args.out.is_dir():
+            raise UsageError(f"--out {args.out} is a file; an audit's report needs a folder")
         settings = settings_from_args(args, args.playbook)
     plan = RunPlan(
         request=request,

@@ -35,11 +35,14 @@ async def cmd_export(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
         run_id = await store.resolve_run_id(args.run_id)
         if args.out is None:
-            count = 0
-            async for line in export_lines(store, run_id):
-                sys.stdout.write(line + "\n")
-                count += 1
-            sys.stdout.flush()
+            try:
+                async for line in export_lines(store, run_id):
+                    sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise  # the reader went away: the CLI stops quietly
+            except OSError as exc:  # a full disk behind a redirection, say
+                raise StorageError(f"cannot write the export: {exc.strerror or exc}") from exc
             return EXIT_OK
         try:
             with args.out.open("w", encoding="utf-8") as out:

@@ -1,0 +1,46 @@
+"""The benchmarks refuse a count that makes no sense on the command line, in argparse's one
+line, instead of failing deep inside a measurement with a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CASES = [
+    ("scheduler", ["--overhead-tasks", "0"], "--overhead-tasks: must be at least 1: '0'"),
+    ("scheduler", ["--overhead-runs", "-2"], "--overhead-runs: must be at least 1: '-2'"),
+    ("scheduler", ["--seeds", "0"], "--seeds: must be at least 1: '0'"),
+    ("tui", ["--agents", "0"], "--agents: must be at least 1: '0'"),
+    ("tui", ["--lines", "0"], "--lines: must be at least 1: '0'"),
+    ("tui", ["--rounds", "0"], "--rounds: must be at least 1: '0'"),
+    ("tui", ["--others", "-1"], "--others: must not be negative: '-1'"),
+    ("tui", ["--agents", "many"], "--agents: not a whole number: 'many'"),
+    ("context", ["--budget", "-1"], "--budget: must not be negative: '-1'"),
+]
+
+
+@pytest.mark.parametrize(("bench", "argv", "expected"), CASES, ids=[" ".join(c[1]) for c in CASES])
+def test_a_bench_refuses_a_meaningless_count(
+    bench: str, argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main = importlib.import_module(f"bench.{bench}").main
+    with pytest.raises(SystemExit) as info:
+        result = main(argv)
+        if inspect.iscoroutine(result):  # bench/tui.py's main is async; it parses first
+            result.send(None)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_a_flood_too_short_for_a_key_press_reports_no_latency_rather_than_failing() -> None:
+    from bench.tui import median, p95
+
+    assert median([]) != median([])  # NaN, like p95 of no samples
+    assert p95([]) != p95([]) and median([3.0, 1.0, 2.0]) == 2.0

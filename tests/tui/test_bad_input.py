@@ -1,0 +1,174 @@
+"""Bad input through the CLI, as a user mistypes it at 2 a.m.: one line on stderr naming the
+problem and exit code 2 — never a traceback, never the API key, nothing written that was not
+asked for.
+
+Each case calls the CLI's ``main()`` in process, as the user's shell would call the console
+script; the cases a whole process is needed for (a pipe closed by its reader, the storage
+writer) live beside the commands' own tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine import loop as event_loop
+from tui.cli import main
+
+SECRET = "sk-ant-test-SECRET123"
+NO_SUCH_USER = "~shopfloor-no-such-user-7f3a"
+
+
+@pytest.fixture
+def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch folder with the things users point at by mistake, a private data home, and
+    an API key in the environment that must not be echoed."""
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
+    monkeypatch.delenv(event_loop.LOOP_VARIABLE, raising=False)
+    (tmp_path / "a-file").write_text("not a folder\n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9 \xff\xfe build it")
+    (tmp_path / "empty.md").write_text("  \n\n", encoding="utf-8")
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "engine-scalar.toml").write_text("engine = 3\n", encoding="utf-8")
+    return tmp_path
+
+
+def _run(place: Path, *extra: str) -> list[str]:
+    return ["run", "add a feature", "--repo", str(place / "a-folder"), *extra]
+
+
+CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
+    (
+        "empty request file",
+        lambda p: ["run", "--request-file", str(p / "empty.md"), "--repo", str(p / "a-folder")],
+        "is empty",
+    ),
+    (
+        "request file not UTF-8",
+        lambda p: ["run", "--request-file", str(p / "latin1.txt"), "--repo", str(p / "a-folder")],
+        "is not UTF-8 text",
+    ),
+    ("config not UTF-8", lambda p: _run(p, "--config", str(p / "latin1.txt")), "not UTF-8 text"),
+    (
+        "config section not a table",
+        lambda p: _run(p, "--config", str(p / "engine-scalar.toml")),
+        "[engine] must be a table, got 3",
+    ),
+    ("playbook not UTF-8", lambda p: _run(p, "--playbook", str(p / "latin1.txt")), "not UTF-8"),
+    (
+        "audit report folder is a file",
+        lambda p: _run(p, "--mode", "audit", "--out", str(p / "a-file")),
+        "is a file; an audit's report needs a folder",
+    ),
+    ("demo folder is a file", lambda p: ["demo", "--out", str(p / "a-file")], "is a file"),
+    (
+        "demo folder inside a file",
+        lambda p: ["demo", "--out", str(p / "a-file" / "demo")],
+        "cannot create demo folder",
+    ),
+    (
+        "database is a folder",
+        lambda p: ["runs", "--db", str(p / "a-folder")],
+        "a-folder is a folder",
+    ),
+    (
+        "database in an unknown user's home",
+        lambda p: ["runs", "--db", f"{NO_SUCH_USER}/shop.db"],
+        f"cannot find the home folder of '{NO_SUCH_USER}'",
+    ),
+    (
+        "DNA not UTF-8",
+        lambda p: ["dna", "show", "--dna", str(p / "latin1.txt")],
+        "is not UTF-8 text",
+    ),
+    (
+        "DNA's config not UTF-8",
+        lambda p: ["dna", "path", "--config", str(p / "latin1.txt")],
+        "is not UTF-8 text",
+    ),
+    (
+        "init into a file's folder",
+        lambda p: ["init", "--repo", str(p / "a-folder"), "--output", str(p / "a-file" / "x")],
+        "cannot write",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_on_stderr(
+    place: Path, capsys: pytest.CaptureFixture[str], argv, expected: str
+) -> None:
+    before = sorted(p.relative_to(place) for p in place.rglob("*"))
+    assert main(argv(place)) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("shopfloor: ") and err.count("\n") == 1, err
+    assert expected in err
+    assert SECRET not in out + err
+    # Nothing was made on the way to the refusal: no run, no repository, no stray file.
+    made = sorted(p.relative_to(place) for p in place.rglob("*"))
+    assert [p for p in made if p not in before and p.parts[0] != "home"] == []
+    assert not list((place / "home").rglob("*.db"))
+
+
+ENVIRONMENTS = [
+    ("SHOPFLOOR_LOOP", "bogus", "SHOPFLOOR_LOOP='bogus' is not an event loop"),
+    ("SHOPFLOOR_HOME", f"{NO_SUCH_USER}/data", "cannot find the home folder"),
+    ("SHOPFLOOR_DB", f"{NO_SUCH_USER}/shop.db", "cannot find the home folder"),
+    ("EDITOR", 'vi "unclosed', "cannot parse the editor command"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"), ENVIRONMENTS, ids=[e[0] for e in ENVIRONMENTS]
+)
+def test_a_bad_environment_variable_is_one_line(
+    place: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    expected: str,
+) -> None:
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv(name, value)
+    argv = ["dna", "edit", "--dna", str(place / "dna.toml")] if name == "EDITOR" else ["runs"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shopfloor: ") and err.count("\n") == 1, err
+    assert expected in err and SECRET not in err
+
+
+PARSER_CASES = [
+    (["run", "x", "--repo", ".", "--speed", "nan"], "--speed: must be a positive number"),
+    (["run", "x", "--repo", ".", "--escalation-timeout", "inf"], "must be a positive number"),
+    (["runs", "--limit", "0"], "--limit: must be at least 1"),
+    (["runs", "--limit", "-1"], "--limit: must be at least 1"),
+    (["runs", "--since", "99999999999999999999d"], "not an age or a date"),
+    (["db", "prune", "--older-than", "0d"], "a duration must be more than zero"),
+    (["db", "prune", "--older-than", "99999999999999999999d"], "duration too long"),
+    (["learnings", "prune", "--older-than", "0m"], "a duration must be more than zero"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), PARSER_CASES, ids=[" ".join(c[0]) for c in PARSER_CASES]
+)
+def test_out_of_range_arguments_are_refused_by_the_parser(
+    place: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_an_age_older_than_the_calendar_means_every_run(
+    place: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs", "--json", "--since", "999999999d"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
