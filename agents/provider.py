@@ -76,10 +76,24 @@ class Completion:
     stop_reason: Literal["end_turn", "tool_use", "max_tokens", "error"] = "end_turn"
     model: str = ""
     latency_s: float = 0.0
+    family: str = ""
+    """The family of the provider that answered, where it is not the one asked: a fallback
+    chain answered by a later link (empty: the provider asked answered)."""
+    cost_usd: float | None = None
+    """What the call cost as its provider billed it (an external coding agent reports its
+    own bill); None: priced from the price table."""
 
 
 class ProviderError(RuntimeError):
-    """A provider failed in a way retries did not fix. The message is one line."""
+    """A provider failed in a way retries did not fix. The message is one line.
+
+    ``spent``: what a failed call still used and cost — an external coding agent pays for
+    every turn before it gives up — accounted as a call of its own.
+    """
+
+    def __init__(self, message: str, *, spent: Completion | None = None) -> None:
+        super().__init__(message)
+        self.spent = spent
 
 
 class Provider(Protocol):

@@ -17,7 +17,7 @@ from typing import Any
 
 from agents.playbook import Playbook
 from agents.provider import Provider, ProviderError
-from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
 from agents.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
@@ -112,26 +112,33 @@ class ProviderOptions:
             )
         agents: dict[str, CliAgent] = {}
         for name, table in dict(raw.get("cli", {})).items():
-            argv = table.get("argv") if isinstance(table, Mapping) else None
-            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-                raise ValueError(f"[providers.cli.{name}] argv must be a non-empty list of strings")
-            output = table.get("output", "text")
-            if output not in _CLI_OUTPUTS:
-                raise ValueError(
-                    f"[providers.cli.{name}] output must be one of {list(_CLI_OUTPUTS)}"
-                )
-            timeout = float(
-                _number(table.get("timeout_s", 1800.0), f"[providers.cli.{name}] timeout_s")
-            )
-            keys = table.get("keys")
-            if keys is not None and (
-                not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
-            ):
-                raise ValueError(f"[providers.cli.{name}] keys must be a list of variable names")
-            agents[str(name)] = CliAgent(
-                tuple(argv), output, timeout, tuple(keys) if keys is not None else None
-            )
+            agents[str(name)] = _cli_agent(str(name), table)
         return cls(limits=limits, cli_agents=agents, **kwargs)
+
+
+def _cli_agent(name: str, table: object) -> CliAgent:
+    """A ``[providers.cli.NAME]`` table as an agent. For a bundled agent (claude, codex,
+    aider) what the table leaves out is the bundled agent's — above all the keys it may see:
+    changing Claude Code's time limit or adding ``--model`` must not hand it every model key.
+    """
+    where = f"[providers.cli.{name}]"
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{where} must be a table")
+    bundled = DEFAULT_AGENTS.get(name, CliAgent(()))
+    argv = table.get("argv", list(bundled.argv) or None)
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise ValueError(f"{where} argv must be a non-empty list of strings")
+    output = table.get("output", bundled.output)
+    if output not in _CLI_OUTPUTS:
+        raise ValueError(f"{where} output must be one of {list(_CLI_OUTPUTS)}")
+    timeout = float(_number(table.get("timeout_s", bundled.timeout_s), f"{where} timeout_s"))
+    keys = table.get("keys", list(bundled.keys) if bundled.keys is not None else None)
+    if keys is not None and (
+        not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
+    ):
+        raise ValueError(f"{where} keys must be a list of variable names")
+    chosen = tuple(keys) if keys is not None else None
+    return CliAgent(tuple(argv), output, timeout, chosen, bundled.stdin_prompt)
 
 
 def _number(value: object, where: str, *, integer: bool = False) -> float:

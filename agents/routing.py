@@ -43,6 +43,11 @@ _AUTHOR_OF = {"reviewers": "planner", "task_reviewer": "engineer"}
 FAMILIES = ("anthropic", "gemini", "openai", "cli", "sim")
 """The model families a spec may name (``FAMILY:MODEL``); agents/registry.py builds each."""
 
+ENGINEER_ONLY_FAMILIES = ("cli",)
+"""Families that can only play the engineer: an external coding agent works in a worktree and
+answers no schema, so it neither plans, reviews, judges nor verifies — and a review panel
+cannot move to its family."""
+
 
 def chain_parts(spec: str) -> list[str]:
     """The specs of a fallback chain ``A | B`` in order (one spec is a chain of one)."""
@@ -54,11 +59,17 @@ class RoutingError(ValueError):
 
 
 def family_of(spec: str) -> str:
-    """The family of a model spec (``gemini:gemini-2.5-pro`` -> ``gemini``)."""
+    """The family of a model spec (``gemini:gemini-2.5-pro`` -> ``gemini``); of a fallback
+    chain, its first link's."""
     family, sep, _ = spec.strip().partition(":")
     if not sep or not family:
         raise RoutingError(f"bad model spec {spec!r}: expected FAMILY:MODEL")
     return family
+
+
+def families_of(spec: str) -> list[str]:
+    """Every family a spec may answer on: each link of a fallback chain's, in order."""
+    return list(dict.fromkeys(family_of(part) for part in chain_parts(spec)))
 
 
 KEY_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -172,19 +183,42 @@ def route(
             raise RoutingError(f"[models] {role} takes one model spec, got {len(specs)}")
         models[role] = specs[0]
     reviewers = tuple(_specs(merged["reviewers"], "reviewers"))
-    families = {family_of(s) for s in (*models.values(), *reviewers)}
+    for role, spec in [*models.items(), *(("reviewers", s) for s in reviewers)]:
+        agents = [p for p in chain_parts(spec) if family_of(p) in ENGINEER_ONLY_FAMILIES]
+        if agents and role != "engineer":
+            raise RoutingError(
+                f"[models] {role} {agents[0]!r}: an external coding agent can only play the "
+                "engineer; give this role a model"
+            )
+    # The families a reviewer could move to. A fallback chain may answer on any of its
+    # links' families, so each counts: a reviewer's chain that shares a family with its
+    # author's could end up reviewing that family's work.
+    families = {f for s in (*models.values(), *reviewers) for f in families_of(s)}
+    families -= set(ENGINEER_ONLY_FAMILIES)
     warnings: list[str] = []
     for role, author in _AUTHOR_OF.items():
         author_family = family_of(models[author])
+        author_families = families_of(models[author])
         judged_by = reviewers if role == "reviewers" else (models[role],)
-        same = [s for s in judged_by if family_of(s) == author_family]
+        same = [(s, f) for s in judged_by for f in families_of(s) if f in author_families]
         if not same:
             continue
         if len(families) > 1:
+            spec, shared = same[0]
+            where = (
+                f"the {author}'s family ({shared})"
+                if author_families == [shared]
+                else f"a family of the {author}'s fallback chain ({shared})"
+            )
+            others = sorted(families - set(author_families))
+            pick = (
+                f"pick one of {others}"
+                if others
+                else f"configure one the {author}'s chain does not name"
+            )
             raise RoutingError(
-                f"[models] {role} {same[0]!r} is on the {author}'s family ({author_family}); "
-                f"a reviewer must use another family — pick one of "
-                f"{sorted(families - {author_family})}"
+                f"[models] {role} {spec!r} is on {where}; a reviewer must use another "
+                f"family — {pick}"
             )
         who = "review panel" if role == "reviewers" else "task reviewer"
         warnings.append(

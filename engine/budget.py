@@ -56,6 +56,14 @@ class Spend:
         )
         return f"{tokens}, {cost}"
 
+    def keep_raised(self, update: BudgetUpdated) -> None:
+        """Keep the limits ``update`` (a report from before a restart) says were raised to: a
+        budget someone raised stays raised after a resume. A limit unset here stays unset."""
+        if self.max_tokens is not None and update.max_tokens is not None:
+            self.max_tokens = max(self.max_tokens, update.max_tokens)
+        if self.max_cost_usd is not None and update.max_cost_usd is not None:
+            self.max_cost_usd = max(self.max_cost_usd, update.max_cost_usd)
+
     def raise_limits(self) -> None:
         """Double each crossed limit (or lift it past the spend when doubling is not enough)."""
         if self.max_tokens is not None and self.tokens > self.max_tokens:
@@ -75,15 +83,19 @@ class BudgetTracker:
         self.tasks: dict[str, Spend] = {}
         self._agent_task: dict[str, str] = {}
         self._lock = asyncio.Lock()
-        state = bus.state  # a resumed run starts from what its log already spent
+        state = bus.state  # a resumed run starts from what its log already spent and raised
         self.run.tokens = state.input_tokens + state.output_tokens
         self.run.cost_usd = state.cost_usd
+        if state.budget is not None:
+            self.run.keep_raised(state.budget)
         for agent in state.agents.values():
             if agent.task_id is not None:
                 self._agent_task[agent.agent_id] = agent.task_id
         for task in state.tasks.values():
             self._task(task.id).tokens = task.tokens
             self._task(task.id).cost_usd = task.cost_usd
+            if task.budget is not None:
+                self._task(task.id).keep_raised(task.budget)
         bus.listen(self._on_event)
 
     def _task(self, task_id: str) -> Spend:

@@ -72,6 +72,7 @@ class TaskView:
     breaker: str | None = None  # failure signature that tripped the circuit breaker
     tokens: int = 0
     cost_usd: float = 0.0
+    budget: BudgetUpdated | None = None  # the task's latest budget report: limits as raised
 
 
 @dataclass
@@ -233,6 +234,7 @@ class RunState:
                 elif event.task_id in self.tasks:
                     self.tasks[event.task_id].tokens = event.tokens
                     self.tasks[event.task_id].cost_usd = event.cost_usd
+                    self.tasks[event.task_id].budget = event
             case AgentStarted():
                 self.agents[event.agent_id] = AgentView(
                     agent_id=event.agent_id,

@@ -61,6 +61,28 @@ class SessionRepo(git.Repo):
     GitCommandWrapperType = SessionGit
 
 
+def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None:
+    """Undo what an agent did with git in its worktree, keeping its work in the files.
+
+    Coding agents stage and commit on their own (Claude Code often ends with ``git add -A``
+    and ``git commit``, which sweeps in ``__pycache__``), and some first check out a branch of
+    their own. Their commits become changes in the tree again and the index is emptied, so
+    the attempt's one commit holds every change and none of the junk. A branch the agent
+    checked out is left: one it created is deleted, one that existed (a branch of the user's)
+    is put back where it was.
+    """
+    if not wt.head.is_detached:
+        ref = wt.head.reference.path
+        tip = str(wt.git.rev_parse("--verify", "--quiet", ref)) if wt.head.is_valid() else ""
+        wt.git.update_ref("--no-deref", "HEAD", base)  # detached again; files untouched
+        before = branch_tips.get(ref)
+        if tip and before is None:
+            wt.git.update_ref("-d", ref, tip)
+        elif tip and before != tip:
+            wt.git.update_ref("-m", "shopfloor: undo an agent's commit", ref, before, tip)
+    wt.git.reset("-q", base)  # --mixed: HEAD and the index back to the start, files as they are
+
+
 class WorkspaceError(RuntimeError):
     """The repository cannot be used as asked. The message is one line."""
 
@@ -101,6 +123,8 @@ class GitWorkspaces:
         self.root = worktree_root / run_id
         self.integration_branch = f"shopfloor/wip/{run_id}"
         self._admin = asyncio.Lock()
+        self._started: dict[Path, tuple[str, dict[str, str]]] = {}
+        """Each worktree's start: its commit, and every branch's tip at that moment."""
 
     # -- facts about the user's checkout -------------------------------------------------
 
@@ -197,7 +221,12 @@ class GitWorkspaces:
             await asyncio.to_thread(
                 self.repo.git.worktree, "add", "--detach", "--quiet", str(path), commit
             )
+            self._started[path] = (commit, await asyncio.to_thread(self._branch_tips))
         return path
+
+    def _branch_tips(self) -> dict[str, str]:
+        out = self.repo.git.for_each_ref("--format=%(refname) %(objectname)", "refs/heads")
+        return dict(line.split(" ", 1) for line in str(out).splitlines() if " " in line)
 
     def _remove_worktree_sync(self, path: Path) -> None:
         try:
@@ -208,13 +237,22 @@ class GitWorkspaces:
 
     async def remove_worktree(self, path: Path) -> None:
         async with self._admin:
+            self._started.pop(path, None)
             await asyncio.to_thread(self._remove_worktree_sync, path)
 
     async def commit_all(self, worktree: Path, message: str) -> str | None:
-        """Commit everything the attempt changed in ``worktree``; None if nothing changed."""
+        """Commit everything the attempt changed in ``worktree``; None if nothing changed.
+
+        The commit holds the worktree's files as they are, on top of the commit the worktree
+        started from, whatever the agent did with git meanwhile (see :func:`_take_back_git`).
+        """
+
+        started = self._started.get(worktree)
 
         def _commit() -> str | None:
             wt = SessionRepo(worktree)
+            if started is not None:
+                _take_back_git(wt, *started)
             wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
             if not wt.git.diff("--cached", "--name-only").strip():
                 return None

@@ -5,14 +5,19 @@ in the task's worktree (``labels["workspace"]``, or the provider's ``cwd``) in i
 group with a time limit, read its output line by line — Claude Code's ``stream-json``, Codex's
 ``exec --json`` events, or plain text — stream what it says to ``on_text``, and add up its
 usage. The completion carries a ``finish`` tool call with the agent's summary, so the
-engineer's loop ends cleanly on the same path as a tool-calling model.
+engineer's loop ends cleanly on the same path as a tool-calling model. The call costs what
+the agent billed (Claude Code's ``total_cost_usd``), and a failed run (an error result, a
+crash, the time limit) still carries what it used in ``ProviderError.spent``. A line of
+output is cut to a readable size for the log, however long the agent printed it; a prompt too
+long for one argument goes to the agent's stdin.
 
 The agent is the model client itself, so it keeps the host environment it needs for its own
 login (unlike gate commands, whose environment is scrubbed) — but only its own key: the other
 providers' API keys, the GitHub token the factory publishes with and the database URL are
 withheld (:func:`agent_env`). Claude Code sees ``ANTHROPIC_API_KEY``, Codex
 ``OPENAI_API_KEY``; Aider, which talks to any provider, sees every model key; a configured
-agent declares its ``keys``.
+agent declares its ``keys``. What it does see, it may echo: secret-looking values of its
+environment are redacted from its output before anything reaches the event log.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +41,12 @@ from agents.routing import KEY_VARIABLES
 
 OutputFormat = Literal["claude-stream-json", "codex-json", "text"]
 MAX_LINE = 4_000_000
+"""Bytes of one output line kept (a JSON event longer than this is read as text)."""
+MAX_PROMPT_ARG = 100_000
+"""Bytes of prompt passed as an argument; a longer one goes to stdin (Linux refuses one
+argument over 128 KiB: "Argument list too long")."""
+MAX_SAID = 4000
+"""Characters of one line of the agent's log (and of its summary, the commit message's body)."""
 KEEP_TEXT_LINES = 40
 
 
@@ -51,6 +62,10 @@ class CliAgent:
     timeout_s: float = 1800.0
     keys: tuple[str, ...] | None = None
     """The model API key variables the agent may see; None: every model key."""
+    stdin_prompt: tuple[str, ...] | None = None
+    """What stands for a ``{prompt}`` argument when the prompt is too long for one (Linux
+    takes at most 128 KiB in a single argument) and goes to stdin instead: ``()`` drops it
+    (Claude Code reads its prompt from stdin), ``("-",)`` is Codex's; None: no such way."""
 
 
 DEFAULT_AGENTS: dict[str, CliAgent] = {
@@ -67,11 +82,13 @@ DEFAULT_AGENTS: dict[str, CliAgent] = {
         ),
         "claude-stream-json",
         keys=("ANTHROPIC_API_KEY",),
+        stdin_prompt=(),
     ),
     "codex": CliAgent(
         ("codex", "exec", "--json", "--full-auto", "{prompt}"),
         "codex-json",
         keys=("OPENAI_API_KEY",),
+        stdin_prompt=("-",),
     ),
     "aider": CliAgent(
         ("aider", "--message", "{prompt}", "--yes-always", "--no-auto-commits", "--no-pretty"),
@@ -102,6 +119,23 @@ class _Transcript:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
     tail: list[str] = field(default_factory=list)
+    turns: dict[str, Usage] = field(default_factory=dict)
+    """Usage of each model turn so far, by message id: what a run cut short (killed at its
+    time limit, crashed) had used, for want of the final ``result``'s totals."""
+    finished: bool = False
+    """The final tally arrived (Claude Code's ``result``)."""
+
+    def spent(self) -> Usage:
+        """The run's usage: the final tally, else the sum of the turns seen."""
+        if self.finished or not self.turns:
+            return self.usage
+        turns = self.turns.values()
+        return Usage(
+            input_tokens=sum(u.input_tokens for u in turns),
+            output_tokens=sum(u.output_tokens for u in turns),
+            cache_read_tokens=sum(u.cache_read_tokens for u in turns),
+            cache_write_tokens=sum(u.cache_write_tokens for u in turns),
+        )
 
 
 def _usage(raw: object, *, cached_key: str = "cache_read_input_tokens") -> Usage:
@@ -121,6 +155,8 @@ def _claude_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], N
     elif kind == "assistant":
         message = event.get("message") or {}
         out.model = str(message.get("model") or out.model)
+        if message.get("usage"):  # one event per content block, each with its turn's usage
+            out.turns[str(message.get("id") or len(out.turns))] = _usage(message["usage"])
         for block in message.get("content") or []:
             if block.get("type") == "text" and block.get("text"):
                 say(block["text"])
@@ -137,6 +173,7 @@ def _claude_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], N
     elif kind == "result":
         out.summary = str(event.get("result") or "")
         out.usage = _usage(event.get("usage"))
+        out.finished = True
         cost = event.get("total_cost_usd")
         out.cost_usd = float(cost) if isinstance(cost, int | float) else None
         if event.get("is_error") or event.get("subtype") not in (None, "success"):
@@ -236,10 +273,21 @@ class CliProvider:
         return "\n\n".join(parts)
 
     def _argv(self, prompt: str) -> tuple[list[str], bool]:
-        uses_prompt = any("{prompt}" in a for a in self.agent.argv)
-        argv = [
-            a.replace("{prompt}", prompt).replace("{model}", self._model) for a in self.agent.argv
-        ]
+        """The command line, and whether the prompt goes to stdin."""
+        template = list(self.agent.argv)
+        uses_prompt = any("{prompt}" in a for a in template)
+        size = len(prompt.encode("utf-8"))
+        if uses_prompt and size > MAX_PROMPT_ARG:
+            if self.agent.stdin_prompt is None or template.count("{prompt}") != 1:
+                raise ProviderError(
+                    f"{self.spec}: the prompt ({size} bytes) is too long for a command-line "
+                    f"argument; give [providers.cli.{self.name}] an argv without {{prompt}} "
+                    "to have it on stdin"
+                )
+            at = template.index("{prompt}")
+            template[at : at + 1] = self.agent.stdin_prompt
+            uses_prompt = False
+        argv = [a.replace("{prompt}", prompt).replace("{model}", self._model) for a in template]
         return argv, not uses_prompt
 
     async def complete(
@@ -258,35 +306,48 @@ class CliProvider:
         argv[0] = program
         out = _Transcript()
         say = on_text or (lambda _text: None)
-        returncode, timed_out = await self._run(argv, cwd, request, via_stdin, out, say)
+        env = agent_env(self.agent, self._env if self._env is not None else os.environ)
+        returncode, timed_out = await self._run(argv, cwd, env, request, via_stdin, out, say)
         self.last_cost_usd = out.cost_usd
-        if timed_out:
-            raise ProviderError(f"{self.spec}: timed out after {self.agent.timeout_s:g}s")
-        if out.failed is not None:
-            raise ProviderError(one_line(f"{self.spec}: the agent failed: {out.failed}"))
-        if returncode != 0:
-            tail = " / ".join(out.tail[-3:]) or "no output"
-            raise ProviderError(one_line(f"{self.spec}: exit code {returncode}: {tail}"))
-        summary = out.summary or "\n".join(out.tail[-10:]) or f"{self.name} finished"
-        return Completion(
-            text=summary,
-            tool_calls=(ToolCall(f"{self.name}-finish", "finish", {"summary": summary}),),
-            usage=out.usage,
-            stop_reason="tool_use",
+        spent = Completion(
+            text="",
+            usage=out.spent(),
+            stop_reason="error",
             model=out.model or self.model,
             latency_s=time.monotonic() - started,
+            cost_usd=out.cost_usd,
+        )
+        if timed_out:
+            raise ProviderError(
+                f"{self.spec}: timed out after {self.agent.timeout_s:g}s", spent=spent
+            )
+        if out.failed is not None:
+            raise ProviderError(
+                one_line(f"{self.spec}: the agent failed: {out.failed}"), spent=spent
+            )
+        if returncode != 0:
+            tail = " / ".join(out.tail[-3:]) or "no output"
+            raise ProviderError(
+                one_line(f"{self.spec}: exit code {returncode}: {tail}"), spent=spent
+            )
+        summary = _cut(out.summary or "\n".join(out.tail[-10:]) or f"{self.name} finished")
+        return replace(
+            spent,
+            text=summary,
+            tool_calls=(ToolCall(f"{self.name}-finish", "finish", {"summary": summary}),),
+            stop_reason="tool_use",
         )
 
     async def _run(
         self,
         argv: Sequence[str],
         cwd: Path,
+        env: Mapping[str, str],
         request: CompletionRequest,
         via_stdin: bool,
         out: _Transcript,
         say: Callable[[str], None],
     ) -> tuple[int, bool]:
-        env = agent_env(self.agent, self._env if self._env is not None else os.environ)
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -296,7 +357,6 @@ class CliProvider:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                limit=MAX_LINE,
             )
         except OSError as exc:
             raise ProviderError(f"{self.spec}: cannot start {argv[0]}: {exc.strerror}") from None
@@ -306,7 +366,8 @@ class CliProvider:
                 await process.stdin.drain()
             process.stdin.close()
         try:
-            await asyncio.wait_for(self._read(process, out, say), self.agent.timeout_s)
+            reading = self._read(process, out, say, _secret_values(env))
+            await asyncio.wait_for(reading, self.agent.timeout_s)
             return await process.wait(), False
         except TimeoutError:
             _kill_group(process.pid)
@@ -319,33 +380,71 @@ class CliProvider:
             _kill_group(process.pid)
 
     async def _read(
-        self, process: asyncio.subprocess.Process, out: _Transcript, say: Callable[[str], None]
+        self,
+        process: asyncio.subprocess.Process,
+        out: _Transcript,
+        say: Callable[[str], None],
+        secrets: Sequence[str] = (),
     ) -> None:
         assert process.stdout is not None
-        while True:
-            try:
-                raw = await process.stdout.readline()
-            except ValueError:  # one line over MAX_LINE
-                raise ProviderError(f"{self.spec}: output line over {MAX_LINE} bytes") from None
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").rstrip("\n")
+
+        def show(text: str) -> None:  # one line of the log stays a line, however long
+            say(_cut(text))
+
+        async for raw in _lines(process.stdout):
+            line = raw.decode("utf-8", "replace").rstrip("\r")
             if not line.strip():
                 continue
+            for secret in secrets:  # the agent echoed its own key (a command's output, an error)
+                line = line.replace(secret, REDACTED)
             if self.agent.output == "text":
-                _text_line(line, out, say)
+                _text_line(_cut(line), out, say)
                 continue
             try:
                 event = json.loads(line)
             except ValueError:
                 event = None
             if not isinstance(event, dict):
-                _text_line(line, out, say)  # a warning or log line between the JSON events
+                _text_line(_cut(line), out, say)  # a warning or log line between the events
                 continue
             if self.agent.output == "claude-stream-json":
-                _claude_line(event, out, say)
+                _claude_line(event, out, show)
             else:
-                _codex_line(event, out, say)
+                _codex_line(event, out, show)
+
+
+async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The lines of ``stream``, each cut to its first MAX_LINE bytes: an agent that prints one
+    enormous line (Node prints the minified source line of a crash) costs memory, not the
+    attempt."""
+    line = bytearray()
+    while chunk := await stream.read(1 << 16):
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            line += chunk[start : start + max(0, min(end - start, MAX_LINE - len(line)))]
+            yield bytes(line)
+            line.clear()
+            start = end + 1
+        line += chunk[start : start + max(0, MAX_LINE - len(line))]
+    if line:
+        yield bytes(line)
+
+
+def _cut(text: str, limit: int = MAX_SAID) -> str:
+    """``text``, or its start and how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
+REDACTED = "[REDACTED]"
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+"""Names of variables whose values the agent's output must not carry into the event log (the
+same rule as telemetry/redaction.py, which the console and telemetry apply on their side)."""
+
+
+def _secret_values(env: Mapping[str, str]) -> list[str]:
+    """The secret-looking values of the agent's environment, longest first."""
+    values = {v.strip() for k, v in env.items() if _SECRET_NAME.search(k) and len(v.strip()) >= 8}
+    return sorted(values, key=len, reverse=True)
 
 
 def _kill_group(pid: int) -> None:

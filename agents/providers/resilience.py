@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agents.provider import Completion, CompletionRequest, Provider, ProviderError
 from agents.providers.wrapper import ProviderWrapper
@@ -94,7 +94,8 @@ _retry_notices: ContextVar[Callable[[str], None] | None] = ContextVar("retry_not
 @contextmanager
 def retry_notices(notify: Callable[[str], None]) -> Iterator[None]:
     """Within this block, every retry a :class:`RetryingProvider` is about to wait for is told
-    to ``notify`` in one line (what failed, how long the wait, which attempt comes).
+    to ``notify`` in one line (what failed, how long the wait, which attempt comes), and so is
+    every step a :class:`FallbackProvider` takes down its chain (what failed, who takes over).
 
     An agent's session sets it around its model calls, so a rate limit's 45 s wait shows in
     that agent's log instead of looking like a hang. A context variable rather than an
@@ -208,15 +209,25 @@ class FallbackProvider:
         return " | ".join(p.spec for p in self.providers)
 
     async def complete(self, request: CompletionRequest, on_text: OnText = None) -> Completion:
-        """Ask each provider in turn; raise the chain's failures as one line if all fail."""
+        """Ask each provider in turn; raise the chain's failures as one line if all fail.
+
+        Each step down the chain is told in the asking agent's log (:func:`retry_notices`),
+        and a completion from a later link names that link's family, so the call is
+        accounted and priced as the model that answered it.
+        """
         errors: list[str] = []
-        for provider in self.providers:
+        for index, provider in enumerate(self.providers):
             try:
                 completion = await provider.complete(request, on_text)
             except ProviderError as exc:
                 errors.append(f"{provider.spec}: {exc}")
                 self.failures.append(errors[-1])
+                notify = _retry_notices.get()
+                if notify is not None and index + 1 < len(self.providers):
+                    notify(f"{exc}; falling back to {self.providers[index + 1].spec}")
                 continue
             self.last_used = provider
+            if index and not completion.family:
+                completion = replace(completion, family=provider.family)
             return completion
         raise ProviderError("every model in the chain failed — " + "; ".join(errors))

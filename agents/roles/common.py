@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
-from agents.provider import Completion, CompletionRequest, Provider
+from agents.provider import Completion, CompletionRequest, Provider, ProviderError
 from agents.providers.resilience import retry_notices
 from engine.events import AgentFinished, AgentOutput, AgentStarted, LLMCallFinished
 from engine.protocols import EmitFn
@@ -62,28 +62,39 @@ class AgentSession:
     ) -> Completion:
         """Call the model and emit the call's accounting (tokens, latency)."""
         with retry_notices(lambda line: self.say(line, kind="error")):
-            completion = await self.provider.complete(request, on_text)
+            try:
+                completion = await self.provider.complete(request, on_text)
+            except ProviderError as exc:
+                if exc.spent is not None:  # a failed call that was paid for all the same
+                    self._account(exc.spent)
+                raise
+        self._account(completion)
+        return completion
+
+    def _account(self, completion: Completion) -> None:
         usage = completion.usage
         model = completion.model or self.provider.model
-        cost = self.prices.cost(
-            self.provider.family, model, usage, simulated=self.provider.simulated
-        )
+        # A fallback chain's later link may have answered: account the call as that model.
+        family = completion.family or self.provider.family
+        simulated = self.provider.simulated or family == "sim"
+        cost = self.prices.cost(family, model, usage, simulated=simulated).usd
+        if completion.cost_usd is not None and not simulated:
+            cost = completion.cost_usd  # what the provider itself billed
         self.emit(
             LLMCallFinished(
                 agent_id=self.agent_id,
                 role=self.role,
-                provider=self.provider.family,
+                provider=family,
                 model=model,
-                simulated=self.provider.simulated,
+                simulated=simulated,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 cache_read_tokens=usage.cache_read_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
                 latency_s=completion.latency_s,
-                cost_usd=cost.usd,
+                cost_usd=cost,
             )
         )
-        return completion
 
 
 class ModelRole:

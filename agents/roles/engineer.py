@@ -168,20 +168,26 @@ class EngineerRole:
             "attempt": str(job.attempt),
             "workspace": str(job.workspace),  # where a cli: agent runs
         }
+        # A coding agent (cli:) does the whole attempt in one call that may last many minutes:
+        # what it does goes to the log line by line as it happens, its summary included. A
+        # model's reply is said whole once it is in (streaming would say every delta).
+        live = session.say if self.provider.family == "cli" else None
         last_text = ""
         for _ in range(self.max_turns):
             try:
                 completion = await session.complete(
                     CompletionRequest(
                         system=SYSTEM, messages=tuple(messages), tools=TOOL_SPECS, labels=labels
-                    )
+                    ),
+                    live,
                 )
             except ProviderError as exc:
                 session.say(f"model call failed: {exc}", kind="error")
                 session.finish(False, str(exc))
                 return EngineerReport(False, f"model call failed: {exc}", tuple(tools.written))
             last_text = completion.text.strip() or last_text
-            session.say(completion.text)
+            if live is None:
+                session.say(completion.text)
             messages.append(Message("assistant", completion.text, completion.tool_calls))
             if completion.stop_reason == "max_tokens":
                 session.say(CUT_NOTICE, kind="error")

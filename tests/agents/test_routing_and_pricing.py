@@ -42,6 +42,26 @@ def test_a_reviewer_on_the_authors_family_is_refused_when_another_exists():
         route({"task_reviewer": "anthropic:claude-opus-4-1"}, BOTH)
 
 
+LOCAL = "openai:qwen2.5-coder@http://127.0.0.1:8000/v1"
+
+
+def test_a_local_model_everywhere_and_claude_code_as_the_engineer_is_routed_with_a_warning():
+    """A coding agent can review nothing, so it is no family a review panel must move to:
+    one local model for every other role is the one-family case (a warning), not a refusal
+    that names ``cli`` as where the reviewers should go."""
+    configured = dict.fromkeys(SINGLE_ROLES, LOCAL) | {"engineer": "cli:claude"}
+    routing = route({**configured, "reviewers": [LOCAL, LOCAL]}, {})
+    assert routing.spec("engineer") == "cli:claude"
+    assert routing.warnings and "only one model family (openai)" in routing.warnings[0]
+
+
+@pytest.mark.parametrize("role", ["planner", "verifier", "task_reviewer", "reviewers"])
+def test_a_coding_agent_on_a_role_other_than_the_engineer_is_refused_before_the_run(role: str):
+    value: str | list[str] = "sim: | cli:codex" if role != "reviewers" else ["sim:", "cli:claude"]
+    with pytest.raises(RoutingError, match=rf"\[models\] {role} 'cli:\w+': an external coding"):
+        route({role: value}, {})
+
+
 def test_config_overrides_the_defaults_and_bad_input_is_one_line():
     routing = route({"engineer": "openai:qwen2.5-coder@http://127.0.0.1:8000/v1"}, BOTH)
     assert routing.spec("engineer").startswith("openai:")

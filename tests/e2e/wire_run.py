@@ -55,24 +55,34 @@ def make_repo(path: Path) -> Path:
     return path
 
 
-def write_config(path: Path, spec: str) -> Path:
-    """A config naming model ``spec`` for every role (two reviewers)."""
-    quoted = json.dumps(spec)
-    roles = "\n".join(f"{role} = {quoted}" for role in SINGLE_ROLES)
+def write_config(
+    path: Path,
+    spec: str,
+    *,
+    models: Mapping[str, str | list[str]] | None = None,
+    engine: Mapping[str, object] | None = None,
+    extra: str = "",
+) -> Path:
+    """A config naming model ``spec`` for every role (two reviewers); ``models`` names other
+    specs for some roles, ``engine`` adds [engine] keys, ``extra`` more tables."""
+    chosen: dict[str, str | list[str]] = dict.fromkeys(SINGLE_ROLES, spec)
+    chosen["reviewers"] = [spec, spec]
+    chosen.update(models or {})
+    roles = "\n".join(f"{role} = {json.dumps(value)}" for role, value in chosen.items())
+    more = "".join(f"{key} = {json.dumps(value)}\n" for key, value in (engine or {}).items())
     path.write_text(
         f"""\
 [engine]
 workers = 2
 max_attempts = 2
-
+{more}
 [gates]
 pytest_autoload_plugins = false
 test_timeout_s = 120
 
 [models]
 {roles}
-reviewers = [{quoted}, {quoted}]
-"""
+{extra}"""
     )
     return path
 
@@ -100,12 +110,17 @@ def subprocess_env(
     return env
 
 
-def shopfloor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The installed console script (``python -m tui.cli`` where there is none)."""
+def shopfloor_argv(*args: str) -> list[str]:
+    """The installed console script (``python -m tui.cli`` where there is none) and ``args``."""
     script = Path(sys.executable).with_name("shopfloor")
     argv = [str(script)] if script.is_file() else [sys.executable, "-m", "tui.cli"]
+    return [*argv, *args]
+
+
+def shopfloor(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``shopfloor ARGS`` run to its end (see :func:`shopfloor_argv`)."""
     return subprocess.run(
-        [*argv, *args],
+        shopfloor_argv(*args),
         env=env,
         capture_output=True,
         text=True,

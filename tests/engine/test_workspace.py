@@ -171,6 +171,63 @@ async def test_commit_all_returns_none_when_only_junk_or_nothing_changed(
     assert await ws.commit_all(wt, "only junk") is None
 
 
+async def test_an_agent_that_commits_its_own_work_gets_one_commit_without_its_junk(
+    user_repo: Path, worktree_root: Path
+):
+    """Claude Code often runs ``git add -A`` and ``git commit`` itself: its work is the
+    attempt's, not "no files changed", and the __pycache__ its add swept in stays out."""
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("core-a1", base)
+    (wt / "greet" / "core.py").write_text("def greet(name):\n    return f'hi {name}'\n")
+    (wt / "greet" / "__pycache__").mkdir()
+    (wt / "greet" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"\x00junk")
+    git(wt, "add", "-A")
+    git(wt, "commit", "-q", "-m", "agent: friendlier greet")
+    (wt / "notes.md").write_text("left untracked after its commit\n")
+    commit = await ws.commit_all(wt, "Make greet friendlier")
+    assert commit is not None
+    assert sorted(ws.changed_files(commit)) == ["greet/core.py", "notes.md"]
+    assert git(user_repo, "rev-parse", f"{commit}^") == base
+    assert git(user_repo, "log", "-1", "--format=%s", commit) == "Make greet friendlier"
+    # Only staged, never committed: the junk in the index stays out too.
+    wt2 = await ws.add_worktree("core-a2", base)
+    (wt2 / "greet" / "core.py").write_text("def greet(name):\n    return name\n")
+    (wt2 / "greet" / "__pycache__").mkdir()
+    (wt2 / "greet" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"\x00junk")
+    git(wt2, "add", "-A")
+    staged = await ws.commit_all(wt2, "Plainer greet")
+    assert staged is not None and ws.changed_files(staged) == ["greet/core.py"]
+
+
+async def test_a_branch_an_agent_checks_out_in_its_worktree_is_deleted_or_put_back(
+    user_repo: Path, worktree_root: Path
+):
+    """The agent's own branch does not stay in the user's repository; a branch of the user's
+    that the agent checked out and committed on is back where the user left it."""
+    git(user_repo, "branch", "feature")
+    feature = git(user_repo, "rev-parse", "feature")
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("core-a1", base)
+    git(wt, "checkout", "-q", "-b", "claude/core")
+    (wt / "a.py").write_text("A = 1\n")
+    git(wt, "add", "a.py")
+    git(wt, "commit", "-q", "-m", "agent: a")
+    commit = await ws.commit_all(wt, "Add a")
+    assert commit is not None and ws.changed_files(commit) == ["a.py"]
+    assert git(user_repo, "branch", "--list", "claude/core") == ""
+    wt2 = await ws.add_worktree("other-a1", base)
+    git(wt2, "checkout", "-q", "feature")
+    (wt2 / "b.py").write_text("B = 1\n")
+    git(wt2, "add", "b.py")
+    git(wt2, "commit", "-q", "-m", "agent: b on the user's branch")
+    commit = await ws.commit_all(wt2, "Add b")
+    assert commit is not None and ws.changed_files(commit) == ["b.py"]
+    assert git(user_repo, "rev-parse", "feature") == feature
+    assert git(user_repo, "branch", "--show-current") == "main"
+
+
 async def test_add_worktree_replaces_a_leftover_worktree_of_the_same_name(
     user_repo: Path, worktree_root: Path
 ):

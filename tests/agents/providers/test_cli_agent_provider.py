@@ -4,8 +4,10 @@ real Claude Code stream-json and Codex exec --json shapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,3 +191,167 @@ def test_the_default_agents_declare_their_keys():
     assert options.cli_agents["mine"].keys == ("GEMINI_API_KEY",)
     with pytest.raises(ValueError, match=r"\[providers.cli.bad\] keys must be a list"):
         ProviderOptions.from_mapping({"cli": {"bad": {"argv": ["x"], "keys": "GEMINI_API_KEY"}}})
+
+
+async def test_the_engineers_log_follows_the_agent_as_it_works_and_its_bill_is_the_cost(
+    tmp_path: Path,
+):
+    """What the agent does reaches the log while it works (before its call is accounted), its
+    summary once; the call costs what the agent billed, not a price-table guess (0)."""
+    from agents.roles.engineer import EngineerRole
+    from engine.blueprint import Blueprint, Task
+    from engine.protocols import EngineerJob
+    from gates.sandbox import ProcessSandbox
+
+    blueprint = Blueprint(
+        spec="Say hi",
+        acceptance_criteria=["hello.py prints hi"],
+        tasks=[Task(id="hi", title="Write hello.py", files=["hello.py"])],
+    )
+    job = EngineerJob("run-1", blueprint.tasks[0], blueprint, tmp_path, attempt=1, max_attempts=2)
+    events: list[Any] = []
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        role = EngineerRole(CliProvider("claude", claude_agent()), sandbox, context_budget=0)
+        await role.work(job, events.append)
+    finally:
+        sandbox.close()
+    kinds = [type(e).__name__ for e in events]
+    said = [e.text for e in events if type(e).__name__ == "AgentOutput"]
+    call = kinds.index("LLMCallFinished")
+    assert kinds.index("AgentOutput") < call
+    assert said[: said.index("[result] File created") + 1] == [
+        "I will write hello.py.",
+        said[1],
+        "[result] File created",
+    ]
+    assert said[1].startswith("[Write] ")
+    assert events[call].cost_usd == pytest.approx(0.0123)
+
+
+async def test_a_failed_agent_run_is_still_accounted_with_what_it_billed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An agent that stops at its turn limit has paid for every turn: the budget sees it."""
+    from agents.roles.common import AgentSession
+
+    monkeypatch.setenv("FAKE_AGENT_MODE", "fail")
+    events: list[Any] = []
+    session = AgentSession(
+        CliProvider("claude", claude_agent()), events.append, agent_id="e", role="engineer"
+    )
+    with pytest.raises(ProviderError, match="error_max_turns"):
+        await session.complete(ask(tmp_path))
+    (call,) = [e for e in events if type(e).__name__ == "LLMCallFinished"]
+    assert call.cost_usd == pytest.approx(0.02) and call.provider == "cli"
+    assert (call.input_tokens, call.output_tokens) == (1, 1)
+
+
+KILLED_MIDWAY = """
+import json, time
+def turn(mid, block, usage):
+    message = {"id": mid, "model": "claude-sonnet-4-6", "content": [block], "usage": usage}
+    print(json.dumps({"type": "assistant", "message": message}), flush=True)
+usage = {"input_tokens": 100, "output_tokens": 7, "cache_read_input_tokens": 50}
+turn("msg_1", {"type": "text", "text": "Looking."}, usage)
+turn("msg_1", {"type": "tool_use", "name": "Bash", "input": {"command": "ls"}}, usage)
+turn("msg_2", {"type": "text", "text": "Still looking."}, usage)
+time.sleep(30)
+"""
+
+
+async def test_an_agent_killed_at_its_time_limit_is_accounted_with_the_turns_it_took(
+    tmp_path: Path,
+):
+    """No final tally comes from a killed agent: its turns' usage is what it used (each turn
+    once, though Claude Code repeats a turn's usage on each of its content blocks)."""
+    agent = CliAgent((sys.executable, "-c", KILLED_MIDWAY), "claude-stream-json", 1.0)
+    with pytest.raises(ProviderError, match="timed out after 1s") as failed:
+        await CliProvider("claude", agent).complete(ask(tmp_path))
+    spent = failed.value.spent
+    assert spent is not None and spent.cost_usd is None
+    assert (spent.usage.input_tokens, spent.usage.output_tokens) == (200, 14)
+    assert spent.usage.cache_read_tokens == 100
+
+
+ECHO_KEY = (
+    "import json, os; key = os.environ['ANTHROPIC_API_KEY'];"
+    "print(json.dumps({'type': 'user', 'message': {'content': [{'type': 'tool_result',"
+    " 'content': 'ANTHROPIC_API_KEY=' + key}]}}));"
+    "print('error: 401 for key', key);"
+    "print(json.dumps({'type': 'result', 'subtype': 'success', 'result': 'used ' + key}))"
+)
+
+
+async def test_an_agent_echoing_its_own_key_does_not_put_it_in_the_log(tmp_path: Path):
+    """The agent sees its key and may print it (``printenv``, an error): what reaches the
+    log, the summary and the commit message carries it redacted."""
+    key = "sk-ant-api03-the-agents-own-key-0001"
+    agent = CliAgent((sys.executable, "-c", ECHO_KEY), "claude-stream-json", 30.0)
+    said: list[str] = []
+    provider = CliProvider("claude", agent, env={**HOST, "ANTHROPIC_API_KEY": key})
+    completion = await provider.complete(ask(tmp_path), said.append)
+    assert said == [
+        "[result] ANTHROPIC_API_KEY=[REDACTED]",
+        "error: 401 for key [REDACTED]",
+    ]
+    assert completion.text == "used [REDACTED]"
+
+
+def test_configuring_a_bundled_agent_keeps_what_the_table_leaves_out():
+    """A longer time limit or another model for Claude Code keeps its command, its output
+    format and above all its one key; a new agent still needs a command."""
+    options = ProviderOptions.from_mapping(
+        {
+            "cli": {
+                "claude": {"timeout_s": 7200},
+                "codex": {"argv": ["codex", "exec", "--json", "-m", "o4", "{prompt}"]},
+            }
+        }
+    )
+    claude, codex = options.cli_agents["claude"], options.cli_agents["codex"]
+    assert claude.argv == DEFAULT_AGENTS["claude"].argv and claude.timeout_s == 7200
+    assert claude.output == "claude-stream-json" and claude.keys == ("ANTHROPIC_API_KEY",)
+    assert codex.output == "codex-json" and codex.keys == ("OPENAI_API_KEY",)
+    with pytest.raises(ValueError, match=r"\[providers.cli.mine\] argv must be"):
+        ProviderOptions.from_mapping({"cli": {"mine": {"timeout_s": 60}}})
+
+
+FLOOD = """
+import json, sys
+sys.stdout.write("x" * 5_000_000 + "\\n")  # past the longest line kept, no JSON event
+text = {"type": "text", "text": "y" * 100_000}
+print(json.dumps({"type": "assistant", "message": {"id": "m", "content": [text]}}))
+print(json.dumps({"type": "result", "subtype": "success", "result": "z" * 50_000}))
+"""
+
+
+async def test_an_agent_flooding_one_line_costs_neither_the_attempt_nor_the_log(tmp_path: Path):
+    """A line longer than any kept (Node prints a crash's minified source line) is cut, not
+    a failed attempt; every line of the log and the summary stay a readable size."""
+    agent = CliAgent((sys.executable, "-c", FLOOD), "claude-stream-json", 30.0)
+    said: list[str] = []
+    completion = await CliProvider("claude", agent).complete(ask(tmp_path), said.append)
+    assert len(said) == 2 and all(len(line) < 4100 for line in said)
+    assert said[0].startswith("xxxx") and said[0].endswith("… [3996000 more characters]")
+    assert said[1].startswith("yyyy") and said[1].endswith("… [96000 more characters]")
+    assert completion.text.startswith("zzz") and len(completion.text) < 4100
+
+
+async def test_a_prompt_too_long_for_the_command_line_goes_to_stdin(tmp_path: Path):
+    """A large context budget makes a prompt over Linux's 128 KiB limit for one argument:
+    Claude Code then gets it on stdin rather than failing every attempt to start; an agent
+    with no such way is told so in one line."""
+    big = CompletionRequest(
+        system="You are an engineer.",
+        messages=(Message("user", "Task t1: add hello.py\n" + "context line\n" * 20_000),),
+        labels={"workspace": str(tmp_path)},
+    )
+    claude = dataclasses.replace(claude_agent(), stdin_prompt=())
+    completion = await CliProvider("claude", claude).complete(big)
+    assert completion.text == "Wrote hello.py printing hi."
+    assert (tmp_path / "hello.py").read_text().startswith("# context line")
+    assert DEFAULT_AGENTS["claude"].stdin_prompt == () and DEFAULT_AGENTS["codex"].stdin_prompt
+    aider = CliAgent((sys.executable, "-c", "pass", "--message", "{prompt}"), "text")
+    with pytest.raises(ProviderError, match=r"too long for a command-line argument"):
+        await CliProvider("aider", aider).complete(big)

@@ -6,7 +6,9 @@ import os
 import sys
 import time
 
-prompt = sys.argv[sys.argv.index("-p") + 1]
+# -p is a flag, as in Claude Code: the prompt is the argument after it, or stdin without one.
+after = sys.argv[sys.argv.index("-p") + 1 :]
+prompt = after[0] if after and not after[0].startswith("--") else sys.stdin.read()
 mode = os.environ.get("FAKE_AGENT_MODE", "ok")
 
 

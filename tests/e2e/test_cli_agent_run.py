@@ -1,0 +1,257 @@
+"""A whole factory run through the real ``shopfloor`` CLI with the engineer on ``cli:claude``:
+what a user who leaves Claude Code building overnight gets.
+
+``claude`` is a fake on PATH (tests/e2e/fake_coding_agent.py) that takes Claude Code's
+command line, streams its ``stream-json`` events and really edits, tests and commits in the
+worktree it is started in, from what the prompt says; every other role is on the loopback
+OpenAI-compatible server of tests/e2e/openai_model.py. The fake is told, per task and attempt,
+to behave as real agents do: commit its own work, switch to a branch of its own, leave scratch
+files, stop at its turn limit, crash, hang, print a huge line, echo its key, write outside its
+worktree. Each test checks what the user sees: the shipped branch, ``status --json`` (tokens,
+cost, attempts), the agent's log, the user's checkout, where the secrets went.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai_model import MODEL, ModelServer
+from scripted_factory import FILES
+from wire_run import (
+    REQUEST,
+    Project,
+    assert_nowhere,
+    check_shipped,
+    git,
+    new_project,
+    shopfloor,
+    write_config,
+)
+
+pytestmark = pytest.mark.e2e
+
+FAKE = Path(__file__).with_name("fake_coding_agent.py")
+CLAUDE_KEY = "sk-ant-api03-claude-own-key-0123456789abcdef"
+OPENAI_KEY = "sk-test-openai-loopback-key-987654321"
+OTHERS = {
+    "GEMINI_API_KEY": "AIzaFakeGeminiKeyForTheTest0123456789abc",
+    "GITHUB_TOKEN": "ghp_FakeGithubTokenForTheTest0123456789ab",
+}
+COST = 0.0421  # what the fake reports per successful run (fake_coding_agent.COST)
+
+
+def claude_project(tmp_path: Path, plan: dict[str, list[str]]) -> tuple[Project, Path]:
+    """A fresh project whose PATH finds the fake ``claude`` and ``codex``, told to follow
+    ``plan``; the
+    path of the log where each of its runs leaves a line."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'home' / 'factory.db'}"
+    keys = {"OPENAI_API_KEY": OPENAI_KEY, "ANTHROPIC_API_KEY": CLAUDE_KEY, **OTHERS}
+    project = new_project(tmp_path, {**keys, "SHOPFLOOR_DB": db})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("claude", "codex"):
+        program = bin_dir / name
+        program.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+        program.chmod(0o755)
+    log = tmp_path / "claude-runs.jsonl"
+    project.env.update(
+        PATH=f"{bin_dir}{os.pathsep}{project.env.get('PATH', '')}",
+        FAKE_AGENT_PLAN=json.dumps(plan),
+        FAKE_AGENT_LOG=str(log),
+    )
+    return project, log
+
+
+def run_factory(
+    project: Project, server: ModelServer, *, extra: str = "", engineer: str = "cli:claude"
+) -> subprocess.CompletedProcess[str]:
+    """``shopfloor run`` headless and verbose, the engineer on ``engineer``."""
+    spec = f"openai:{MODEL}@{server.base_url}"
+    config = write_config(
+        project.folder / "shopfloor.toml", spec, models={"engineer": engineer}, extra=extra
+    )
+    argv = ["run", REQUEST, "--repo", str(project.repo), "--config", str(config)]
+    run = shopfloor(*argv, "--headless", "-v", env=project.env)
+    output = run.stdout + run.stderr
+    assert server.model.problems == [], server.model.problems
+    assert "Traceback (most recent call last)" not in output, output
+    return run
+
+
+def claude_runs(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def status_of(project: Project, run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    found = re.search(r"^run ([0-9a-f]{12}): ", run.stdout, re.MULTILINE)
+    assert found, run.stdout[-3000:] + run.stderr[-3000:]
+    done = shopfloor("status", "--json", found.group(1), env=project.env)
+    assert done.returncode == 0, done.stderr
+    status: dict[str, Any] = json.loads(done.stdout)
+    return status
+
+
+def events_of(project: Project, run_id: str) -> list[dict[str, Any]]:
+    done = shopfloor("export", run_id, env=project.env)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def agent_lines(events: list[dict[str, Any]], task: str, attempt: int) -> list[str]:
+    agent = f"engineer:{task}:a{attempt}"
+    return [e["text"] for e in events if e["type"] == "AgentOutput" and e["agent_id"] == agent]
+
+
+def test_claude_code_as_the_engineer_ships_committing_its_own_work(tmp_path: Path) -> None:
+    """core's agent commits its work itself (``git add -A``, ``git commit``, after running
+    pytest: ``__pycache__`` in the index); shout's agent checks out a branch of its own, commits
+    there, and leaves a scratch file; it also echoes its key and writes on stderr."""
+    plan = {"core/1": ["commit", "noise"], "shout/1": ["branch", "show_key"]}
+    project, log = claude_project(tmp_path, plan)
+    with ModelServer() as server:
+        run = run_factory(project, server)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "engineer" not in server.model.roles_seen()
+    shipped = check_shipped(run, project, CLAUDE_KEY)
+    status, repo = shipped.status, project.repo
+    branch = status["branch"]
+
+    # Only the task's files were shipped: nothing the agent's own `git add -A` swept in.
+    shipped_files = set(git(repo, "ls-tree", "-r", "--name-only", branch).splitlines())
+    wanted = {path for files in FILES.values() for path in files}
+    assert shipped_files == wanted | {"README.md", "pyproject.toml", "greetings/__init__.py"}
+    # No branch of the agent's own is left in the user's repository.
+    branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+    assert sorted(branches) == ["main", branch], branches
+
+    # The agent ran in its worktree with its own key and no other secret.
+    runs = claude_runs(log)
+    assert [(r["task"], r["attempt"]) for r in runs] == [("core", 1), ("shout", 1)]
+    for entry in runs:
+        assert entry["secrets"] == ["ANTHROPIC_API_KEY"], entry
+        assert entry["argv"][:2] == ["-p", "<prompt>"]
+        assert Path(entry["cwd"]).is_relative_to(project.home), entry["cwd"]
+    # The tokens and the dollars the agent reported are the run's.
+    calls = [e for e in shipped.of_type("LLMCallFinished") if e["role"] == "engineer"]
+    assert [(c["provider"], c["model"]) for c in calls] == [("cli", "claude-sonnet-4-6")] * 2
+    assert all(c["input_tokens"] == 1200 and c["cache_read_tokens"] == 9000 for c in calls)
+    assert all(c["cost_usd"] == pytest.approx(COST) for c in calls)
+    assert status["cost_usd"] >= 2 * COST
+    assert status["tokens"]["cached"] >= 2 * 9000
+    # What the agent did streamed into its log, and its echoed key did not.
+    lines = agent_lines(shipped.events, "core", 1)
+    assert "I'll start with the test for task core." in lines
+    assert any(line.startswith("[Bash] ") and "pytest" in line for line in lines)
+    assert any("Warning: an experimental feature" in line for line in lines)  # its stderr
+    assert_nowhere(CLAUDE_KEY, [*project.home.rglob("*"), *(repo / ".git").rglob("*")])
+    for secret in (OPENAI_KEY, *OTHERS.values()):
+        assert secret not in shipped.output
+
+
+def test_failed_attempts_are_retried_with_their_gate_failure_and_still_paid_for(
+    tmp_path: Path,
+) -> None:
+    """core's first agent stops at its turn limit after writing only the test (error_max_turns,
+    exit 1): what it wrote goes through the gates, which fail. shout's first agent writes its
+    known-buggy draft and says it is done: the tests gate fails. Each retry's prompt carries
+    the failure; shout's second agent writes the right code only when it sees the failing
+    test's output. Every run, failed or not, is in the tokens and dollars."""
+    plan = {"core/1": ["max_turns"], "shout/1": ["draft"], "shout/2": ["needs_failure"]}
+    project, log = claude_project(tmp_path, plan)
+    with ModelServer() as server:
+        run = run_factory(project, server)
+    assert run.returncode == 0, run.stdout + run.stderr
+    status = status_of(project, run)
+    assert status["outcome"] == "shipped"
+    assert [(t["id"], t["state"], t["attempts"]) for t in status["tasks"]] == [
+        ("core", "merged", 2),
+        ("shout", "merged", 2),
+    ]
+    runs = {(r["task"], r["attempt"]): r["prompt"] for r in claude_runs(log)}
+    assert sorted(runs) == [("core", 1), ("core", 2), ("shout", 1), ("shout", 2)]
+    assert "The previous attempt failed" not in runs[("shout", 1)]
+    retry = runs[("shout", 2)]
+    assert "The previous attempt failed" in retry and "Gate 'tests' failed" in retry
+    assert "assert 'Hello, Ada!' == 'HELLO, ADA!'" in retry
+    assert "Gate 'tests' failed" in runs[("core", 2)]
+    for path, text in FILES["shout"].items():
+        assert git(project.repo, "show", f"{status['branch']}:{path}") == text
+
+    events = events_of(project, status["run_id"])
+    calls = [e for e in events if e["type"] == "LLMCallFinished" and e["role"] == "engineer"]
+    assert sorted(c["agent_id"] for c in calls) == [
+        "engineer:core:a1",
+        "engineer:core:a2",
+        "engineer:shout:a1",
+        "engineer:shout:a2",
+    ]
+    assert all(c["cost_usd"] == pytest.approx(COST) for c in calls)
+    assert status["cost_usd"] == pytest.approx(4 * COST)  # the loopback roles are unpriced
+    failed = agent_lines(events, "core", 1)
+    assert any("the agent failed: error_max_turns" in line for line in failed), failed
+
+
+def test_an_agent_that_crashes_hangs_or_floods_its_output_costs_an_attempt_not_the_run(
+    tmp_path: Path,
+) -> None:
+    """core's first agent crashes as Node does (a stack trace on stderr, exit 1, no result);
+    its second prints one enormous line, then finishes its work; shout's first agent hangs
+    and is killed at the time limit set for claude in the config, its second ships."""
+    plan = {"core/1": ["crash"], "core/2": ["huge", "noise"], "shout/1": ["hang"]}
+    project, _ = claude_project(tmp_path, plan)
+    project.env["FAKE_AGENT_HUGE"] = "1500000"
+    with ModelServer() as server:
+        run = run_factory(project, server, extra="[providers.cli.claude]\ntimeout_s = 4\n")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    status = status_of(project, run)
+    assert [(t["id"], t["state"], t["attempts"]) for t in status["tasks"]] == [
+        ("core", "merged", 2),
+        ("shout", "merged", 2),
+    ]
+    events = events_of(project, status["run_id"])
+    crashed = agent_lines(events, "core", 1)
+    assert any("exit code 1" in line and "TypeError" in line for line in crashed), crashed
+    hung = agent_lines(events, "shout", 1)
+    assert any("cli:claude: timed out after 4s" in line for line in hung), hung
+    flooded = agent_lines(events, "core", 2)
+    assert max(len(line) for line in flooded) < 20_000
+    assert "I'll start with the test for task core." in flooded
+    assert len(output) < 200_000
+    db = project.home / "factory.db"
+    assert db.stat().st_size < 5_000_000
+
+
+def test_codex_as_the_engineer_ships_with_only_its_own_key_and_its_tokens_priced(
+    tmp_path: Path,
+) -> None:
+    """The same run with ``cli:codex`` (``codex exec --json``): core's agent commits its work
+    itself; Codex reports no dollars, so its tokens are priced from the config's entry."""
+    project, log = claude_project(tmp_path, {"core/1": ["commit"]})
+    price = '[pricing]\n"cli:codex" = { input = 1.25, output = 10.0, cache_read = 0.125 }\n'
+    with ModelServer() as server:
+        run = run_factory(project, server, engineer="cli:codex", extra=price)
+        assert run.returncode == 0, run.stdout + run.stderr
+    shipped = check_shipped(run, project, OPENAI_KEY)
+    runs = claude_runs(log)
+    assert [(r["task"], r["attempt"]) for r in runs] == [("core", 1), ("shout", 1)]
+    for entry in runs:
+        assert entry["secrets"] == ["OPENAI_API_KEY"], entry
+        assert entry["argv"] == ["exec", "--json", "--full-auto", "<prompt>"]
+    calls = [e for e in shipped.of_type("LLMCallFinished") if e["role"] == "engineer"]
+    assert [(c["provider"], c["model"]) for c in calls] == [("cli", "codex")] * 2
+    for call in calls:
+        assert (call["input_tokens"], call["cache_read_tokens"]) == (1200, 9000)
+        assert call["cost_usd"] == pytest.approx((1200 * 1.25 + 450 * 10 + 9000 * 0.125) / 1e6)
+    lines = agent_lines(shipped.events, "shout", 1)
+    assert any(line.startswith("[command] ") and "pytest" in line for line in lines), lines
+    assert any(line.startswith("[edit] ") and "greetings/shout.py" in line for line in lines)
+    for secret in (CLAUDE_KEY, *OTHERS.values()):
+        assert secret not in shipped.output
