@@ -42,7 +42,7 @@ from engine.events import (
 )
 from engine.state import RunState
 from telemetry.redaction import Redactor
-from tui.text import SIM_BADGE, compact_count
+from tui.text import SIM_BADGE, compact_count, drawable
 
 PASS = ("✓", "bold green")
 FAIL = ("✗", "bold red")
@@ -159,7 +159,7 @@ class ConsoleReporter:
             self.console.file.write(as_json + "\n")
             self.console.file.flush()
             return
-        for line in self.describe(event):
+        for line in self.describe(drawable(event)):  # an agent's escapes stay off the terminal
             if self.show_time:
                 line = Text.assemble((event.ts.astimezone().strftime("%H:%M:%S "), "dim"), line)
             self.console.print(line, highlight=False, soft_wrap=True)

@@ -12,6 +12,9 @@ terminal would obey them: the screen cleared, colours left on, the title rewritt
 from __future__ import annotations
 
 import re
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 SIM_BADGE = (" SIM ", "bold reverse magenta")
 """How the simulated-provider marker looks wherever it appears."""
@@ -45,6 +48,35 @@ def one_line(text: str) -> str:
     if "\n" in text or "\t" in text:
         text = text.replace("\n", " ").replace("\t", " ")
     return text
+
+
+T = TypeVar("T")
+
+
+def drawable(value: T) -> T:
+    """``value`` (an event, or anything in one) with every string in it :func:`printable`;
+    ``value`` itself when nothing had to change."""
+    if isinstance(value, str):
+        return printable(value)  # type: ignore[return-value]  # a str, or the same object
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = drawable(old)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, list | tuple):
+        items = [drawable(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    if isinstance(value, dict):
+        pairs = {drawable(key): drawable(item) for key, item in value.items()}
+        if all(key in value and item is value[key] for key, item in pairs.items()):
+            return value
+        return pairs  # type: ignore[return-value]
+    return value
 
 
 def compact_count(value: int) -> str:

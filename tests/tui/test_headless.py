@@ -9,7 +9,14 @@ import sample_run
 from rich.console import Console
 
 from engine.bus import EventBus
-from engine.events import EscalationRaised, Outcome, RunFinished, RunStarted, event_from_json
+from engine.events import (
+    AgentOutput,
+    EscalationRaised,
+    Outcome,
+    RunFinished,
+    RunStarted,
+    event_from_json,
+)
 from tui.headless import ConsoleReporter
 
 
@@ -111,3 +118,31 @@ def test_a_waiting_escalation_says_how_to_answer_it_from_another_shell() -> None
     # The twin or a reject policy answers at once: no hint to answer it by hand.
     for policy in ("twin", "reject"):
         assert "shopfloor approve" not in escalation_output(policy)
+
+
+def test_an_agents_escape_sequences_never_reach_the_terminal() -> None:
+    """Headless runs under tmux or a journal: an agent printing ``ESC[2J`` or an OSC title
+    cleared or renamed the pane. The lines keep their words, not the sequences."""
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(
+        EventBus("r").subscribe("console"), console, verbose=True, show_time=False
+    )
+    reporter.report(
+        AgentOutput(
+            run_id="r", seq=1, agent_id="engineer:t1:a1", text="\x1b[2Jcleared\x1b]0;PWNED\x07 ok"
+        )
+    )
+    reporter.report(
+        EscalationRaised(
+            run_id="r",
+            seq=2,
+            escalation_id="esc-1",
+            kind="twin",
+            question="Merge \x1b[31mthis\x1b[0m?",
+            options=["accept", "reject"],
+        )
+    )
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b" not in output and "\x07" not in output
+    assert "engineer:t1:a1 │ cleared ok" in output
+    assert "Merge this?" in output

@@ -15,43 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from pydantic import BaseModel
-
 from engine.events import AgentOutput, EventBase
 from engine.state import AgentView, RunState
 from tui.messages import output_lines
-from tui.text import printable
+from tui.text import drawable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
 
 ENGINEER_ROLE = "engineer"
 
 T = TypeVar("T")
-
-
-def drawable(value: T) -> T:
-    """``value`` (an event, or anything in one) with every string in it :func:`printable`;
-    ``value`` itself when nothing had to change."""
-    if isinstance(value, str):
-        return printable(value)  # type: ignore[return-value]  # a str, or the same object
-    if isinstance(value, BaseModel):
-        changes = {}
-        for name in type(value).model_fields:
-            old = getattr(value, name)
-            new = drawable(old)
-            if new is not old:
-                changes[name] = new
-        return value.model_copy(update=changes) if changes else value
-    if isinstance(value, list | tuple):
-        items = [drawable(item) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
-            return value
-        return type(value)(items)
-    if isinstance(value, dict):
-        pairs = {drawable(key): drawable(item) for key, item in value.items()}
-        if all(key in value and item is value[key] for key, item in pairs.items()):
-            return value
-        return pairs  # type: ignore[return-value]
-    return value
 
 
 class RunModel:
