@@ -4,7 +4,7 @@ counting how often a screen was laid out."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from textual.pilot import Pilot
@@ -47,3 +47,13 @@ def layouts_of(screen: Screen[object]) -> Iterator[list[int]]:
         yield count
     finally:
         del screen._refresh_layout
+
+
+async def until(condition: Callable[[], bool], pilot: Pilot[None]) -> None:
+    """Wait (at most 5 s) until ``condition`` holds, e.g. the decision worker finished."""
+    for _ in range(500):
+        if condition():
+            await pilot.pause()
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")

@@ -4,13 +4,11 @@ pressed twice or at the wrong moment, and runs followed from the history."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import caught_up, until
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable
@@ -66,15 +64,6 @@ async def shows(app: ShopfloorApp, pilot: Pilot[None], text: str) -> bool:
             return True
         await pilot.pause(0.02)
     return False
-
-
-async def until(condition: Callable[[], bool], pilot: Pilot[None]) -> None:
-    for _ in range(500):
-        if condition():
-            await pilot.pause()
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 def recording_app(bus: EventBus, decisions: list[Decision], **kwargs: object) -> ShopfloorApp:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-from collections.abc import Callable
 
 import sample_run
-from pilot_helpers import caught_up
-from textual.pilot import Pilot
+from pilot_helpers import caught_up, until
 
 from engine.bus import EventBus
 from tui.app import ShopfloorApp
@@ -17,16 +14,6 @@ from tui.screens.escalation import EscalationScreen, broker_decider, decided_by_
 from tui.widgets.pipeline_strip import EscalationBanner
 
 SIZE = (120, 40)
-
-
-async def until(condition: Callable[[], bool], pilot: Pilot[None]) -> None:
-    """Wait (at most 5 s) until ``condition`` holds, e.g. the decision worker finished."""
-    for _ in range(500):
-        if condition():
-            await pilot.pause()
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 class Recorder:
