@@ -138,7 +138,10 @@ def _cli_agent(name: str, table: object) -> CliAgent:
     ):
         raise ValueError(f"{where} keys must be a list of variable names")
     chosen = tuple(keys) if keys is not None else None
-    return CliAgent(tuple(argv), output, timeout, chosen, bundled.stdin_prompt)
+    fence = table.get("fence", bundled.fence)
+    if not isinstance(fence, bool):
+        raise ValueError(f"{where} fence must be true or false")
+    return CliAgent(tuple(argv), output, timeout, chosen, bundled.stdin_prompt, fence)
 
 
 def _number(value: object, where: str, *, integer: bool = False) -> float:

@@ -18,6 +18,10 @@ withheld (:func:`agent_env`). Claude Code sees ``ANTHROPIC_API_KEY``, Codex
 ``OPENAI_API_KEY``; Aider, which talks to any provider, sees every model key; a configured
 agent declares its ``keys``. What it does see, it may echo: secret-looking values of its
 environment are redacted from its output before anything reaches the event log.
+
+Where bubblewrap works, the user's checkout is read-only to the agent (:func:`fence_argv`).
+This module probes bubblewrap itself: ``agents`` does not reach into ``gates``, whose sandbox
+also takes the network away, which an agent needs.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ class CliAgent:
     """What stands for a ``{prompt}`` argument when the prompt is too long for one (Linux
     takes at most 128 KiB in a single argument) and goes to stdin instead: ``()`` drops it
     (Claude Code reads its prompt from stdin), ``("-",)`` is Codex's; None: no such way."""
+    fence: bool = True
+    """Run the agent with the user's checkout read-only (:func:`fence_argv`), where bubblewrap
+    works; ``fence = false`` in its table runs it as it is."""
 
 
 DEFAULT_AGENTS: dict[str, CliAgent] = {
@@ -304,6 +311,8 @@ class CliProvider:
             raise ProviderError(f"{self.spec}: command not found: {self.agent.argv[0]}")
         argv, via_stdin = self._argv(self._prompt(request))
         argv[0] = program
+        if self.agent.fence:
+            argv = await fence_argv(argv, cwd)
         out = _Transcript()
         say = on_text or (lambda _text: None)
         env = agent_env(self.agent, self._env if self._env is not None else os.environ)
@@ -439,6 +448,64 @@ REDACTED = "[REDACTED]"
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 """Names of variables whose values the agent's output must not carry into the event log (the
 same rule as telemetry/redaction.py, which the console and telemetry apply on their side)."""
+
+
+_bwrap_works: bool | None = None
+
+
+async def _bwrap() -> str | None:
+    """bubblewrap's path if it can make a mount namespace here (once per process), else None:
+    containers without user namespaces refuse it."""
+    global _bwrap_works
+    program = shutil.which("bwrap")
+    if program is None:
+        return None
+    if _bwrap_works is None:
+        try:
+            probe = await asyncio.create_subprocess_exec(
+                program, "--dev-bind", "/", "/", "true",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            _bwrap_works = await probe.wait() == 0
+        except OSError:
+            _bwrap_works = False
+    return program if _bwrap_works else None
+
+
+async def _git_dir(worktree: Path) -> Path | None:
+    """The repository ``worktree`` belongs to: its common git directory, or None."""
+    try:
+        git = await asyncio.create_subprocess_exec(
+            "git", "-C", str(worktree), "rev-parse", "--path-format=absolute", "--git-common-dir",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+    except OSError:
+        return None
+    out, _ = await git.communicate()
+    found = Path(out.decode().strip()) if git.returncode == 0 and out.strip() else None
+    return found if found is not None and found.is_dir() else None
+
+
+async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
+    """``argv`` run so the agent cannot write into the user's checkout.
+
+    A coding agent runs with the user's rights and its own shell: by an absolute path it
+    could write into the checkout the factory promises to leave alone (an agent finds it with
+    ``git rev-parse --git-common-dir``). Under bubblewrap the whole filesystem stays as it is
+    (the agent's login under ``~``, its tools, the network) except the checkout, which is
+    read-only; its git directory stays writable, since the worktree's commits and index live
+    there, and so does the worktree itself. Without a working bubblewrap, or outside a git
+    worktree, ``argv`` is returned as it is.
+    """
+    bwrap = await _bwrap()
+    git_dir = await _git_dir(worktree) if bwrap else None
+    if bwrap is None or git_dir is None or git_dir.name != ".git":
+        return argv
+    checkout = git_dir.parent
+    binds = ["--ro-bind", str(checkout), str(checkout)]
+    for writable in (git_dir, worktree):  # after the checkout's, so they win inside it
+        binds += ["--bind", str(writable), str(writable)]
+    return [bwrap, "--dev-bind", "/", "/", *binds, "--die-with-parent", "--", *argv]
 
 
 def _secret_values(env: Mapping[str, str]) -> list[str]:

@@ -27,7 +27,9 @@ JSON object mapping ``"TASK/ATTEMPT"`` to a list of habits of real agents:
 - ``hang``: sleep until killed;
 - ``huge``: one assistant text block of ``FAKE_AGENT_HUGE`` bytes;
 - ``noise``: warnings on stderr between the events;
-- ``show_key``: run ``printenv ANTHROPIC_API_KEY`` in its Bash tool and report the output.
+- ``show_key``: run ``printenv ANTHROPIC_API_KEY`` in its Bash tool and report the output;
+- ``escape``: write a file into the user's checkout by its absolute path (found with
+  ``git rev-parse --git-common-dir``), as an agent "fixing" the wrong copy would.
 
 Each run appends one JSON line to ``FAKE_AGENT_LOG``: its argv (the prompt replaced by
 ``<prompt>``), the prompt, its cwd, and the secret-looking variables it could see (names only).
@@ -299,6 +301,12 @@ def main() -> int:
         return 1
     if "show_key" in habits:
         session.bash(["printenv", "ANTHROPIC_API_KEY"], "Check the API key the SDK uses")
+    if "escape" in habits:
+        common = session.bash(
+            ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], "Find the repo"
+        )
+        target = Path(common.strip()).parent / "ESCAPED_BY_AGENT.txt"
+        session.bash(["sh", "-c", f"echo agent > '{target}'"], "Write into the checkout")
     if "branch" in habits:
         session.bash(["git", "checkout", "-q", "-b", f"claude/{task_id}"], "A branch of my own")
     (test_path, test_text), (code_path, code_text) = FILES[task_id].items()

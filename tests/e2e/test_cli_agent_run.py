@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -227,6 +228,26 @@ def test_an_agent_that_crashes_hangs_or_floods_its_output_costs_an_attempt_not_t
     assert len(output) < 200_000
     db = project.home / "factory.db"
     assert db.stat().st_size < 5_000_000
+
+
+@pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
+def test_an_agent_cannot_write_into_the_users_checkout(tmp_path: Path) -> None:
+    """An agent runs with the user's rights and a shell: by the checkout's absolute path it
+    wrote a file there, and the run shipped as if nothing happened. Under bubblewrap the
+    checkout is read-only to it; its worktree and the git directory are not."""
+    plan = {"core/1": ["escape", "commit"]}
+    project, _ = claude_project(tmp_path, plan)
+    with ModelServer() as server:
+        run = run_factory(project, server)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (project.repo / "ESCAPED_BY_AGENT.txt").exists()
+    assert git(project.repo, "status", "--porcelain") == ""
+    status = status_of(project, run)
+    lines = agent_lines(events_of(project, status["run_id"]), "core", 1)
+    assert any("Read-only file system" in line for line in lines), lines
+    assert status["merged"] == ["core", "shout"]
 
 
 def test_codex_as_the_engineer_ships_with_only_its_own_key_and_its_tokens_priced(

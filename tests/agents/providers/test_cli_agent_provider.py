@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
-from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider
+from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, fence_argv
 from agents.registry import ProviderOptions, make_provider
 
 FAKES = Path(__file__).parent / "fake_agents"
@@ -315,6 +315,19 @@ def test_configuring_a_bundled_agent_keeps_what_the_table_leaves_out():
     assert codex.output == "codex-json" and codex.keys == ("OPENAI_API_KEY",)
     with pytest.raises(ValueError, match=r"\[providers.cli.mine\] argv must be"):
         ProviderOptions.from_mapping({"cli": {"mine": {"timeout_s": 60}}})
+
+
+async def test_the_fence_is_on_by_default_configurable_and_off_outside_a_git_worktree(
+    tmp_path: Path,
+):
+    """The checkout is fenced off (read-only) for every agent unless its table says
+    ``fence = false``; a folder that is no git worktree has nothing to fence."""
+    assert all(agent.fence for agent in DEFAULT_AGENTS.values())
+    options = ProviderOptions.from_mapping({"cli": {"claude": {"fence": False}}})
+    assert options.cli_agents["claude"].fence is False
+    with pytest.raises(ValueError, match=r"\[providers.cli.claude\] fence must be true or false"):
+        ProviderOptions.from_mapping({"cli": {"claude": {"fence": "no"}}})
+    assert await fence_argv(["claude", "-p", "x"], tmp_path) == ["claude", "-p", "x"]
 
 
 FLOOD = """
