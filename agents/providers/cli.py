@@ -259,7 +259,6 @@ class CliProvider:
         self.cwd = cwd
         self._model = model
         self._env = dict(env) if env is not None else None
-        self.last_cost_usd: float | None = None
 
     @property
     def model(self) -> str:
@@ -317,7 +316,6 @@ class CliProvider:
         say = on_text or (lambda _text: None)
         env = agent_env(self.agent, self._env if self._env is not None else os.environ)
         returncode, timed_out = await self._run(argv, cwd, env, request, via_stdin, out, say)
-        self.last_cost_usd = out.cost_usd
         spent = Completion(
             text="",
             usage=out.spent(),

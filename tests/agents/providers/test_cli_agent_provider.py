@@ -44,7 +44,7 @@ async def test_claude_stream_json_becomes_text_usage_and_a_finish_call(tmp_path:
     usage = completion.usage
     assert (usage.input_tokens, usage.output_tokens) == (120, 45)
     assert (usage.cache_read_tokens, usage.cache_write_tokens) == (900, 30)
-    assert provider.last_cost_usd == pytest.approx(0.0123)
+    assert completion.cost_usd == pytest.approx(0.0123)
     assert said[0] == "I will write hello.py."
     assert said[1].startswith("[Write] ")
     assert "[result] File created" in said
