@@ -20,17 +20,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from engine.events import EventBase, event_from_json, event_to_json
+from engine.secrets import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    secret_env_values,
+)
 
 E = TypeVar("E", bound=EventBase)
-
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
-"""Environment variable names whose values are treated as secrets."""
-
-NOT_SECRET_NAMES = frozenset({"SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KEYTIMEOUT"})
-"""Names that match :data:`SECRET_NAME` but hold paths or settings, not secrets."""
-
-MIN_SECRET_LENGTH = 8
-"""Shorter values (``1``, ``true``) would redact ordinary words; real secrets are longer."""
 
 KEY_SHAPES: tuple[re.Pattern[str], ...] = (
     re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),  # Anthropic
@@ -42,19 +38,6 @@ KEY_SHAPES: tuple[re.Pattern[str], ...] = (
     re.compile(r"xox[abprs]-[A-Za-z0-9\-]{10,}"),  # Slack tokens
 )
 """Shapes of well-known API keys, redacted wherever they appear."""
-
-REDACTED = "[REDACTED]"
-
-
-def secret_env_values(environ: Mapping[str, str]) -> list[str]:
-    """The values of ``environ`` that look like secrets, by their variable's name."""
-    return [
-        value
-        for name, value in environ.items()
-        if SECRET_NAME.search(name)
-        and name.upper() not in NOT_SECRET_NAMES
-        and len(value.strip()) >= MIN_SECRET_LENGTH
-    ]
 
 
 class Redactor:

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
 from agents.providers.resilience import one_line
 from agents.routing import KEY_VARIABLES
+from engine.secrets import REDACTED, secret_env_values
 
 OutputFormat = Literal["claude-stream-json", "codex-json", "text"]
 MAX_LINE = 4_000_000
@@ -308,14 +309,16 @@ class CliProvider:
         program = self.executable()
         if program is None:
             raise ProviderError(f"{self.spec}: command not found: {self.agent.argv[0]}")
-        argv, via_stdin = self._argv(self._prompt(request))
+        prompt = self._prompt(request)
+        argv, via_stdin = self._argv(prompt)
         argv[0] = program
         if self.agent.fence:
             argv = await fence_argv(argv, cwd)
         out = _Transcript()
         say = on_text or (lambda _text: None)
         env = agent_env(self.agent, self._env if self._env is not None else os.environ)
-        returncode, timed_out = await self._run(argv, cwd, env, request, via_stdin, out, say)
+        stdin = prompt.encode("utf-8") if via_stdin else None
+        returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say)
         spent = Completion(
             text="",
             usage=out.spent(),
@@ -350,8 +353,7 @@ class CliProvider:
         argv: Sequence[str],
         cwd: Path,
         env: Mapping[str, str],
-        request: CompletionRequest,
-        via_stdin: bool,
+        stdin: bytes | None,
         out: _Transcript,
         say: Callable[[str], None],
     ) -> tuple[int, bool]:
@@ -360,15 +362,15 @@ class CliProvider:
                 *argv,
                 cwd=cwd,
                 env=env,
-                stdin=asyncio.subprocess.PIPE if via_stdin else asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
         except OSError as exc:
             raise ProviderError(f"{self.spec}: cannot start {argv[0]}: {exc.strerror}") from None
-        if via_stdin and process.stdin is not None:
-            process.stdin.write(self._prompt(request).encode("utf-8"))
+        if stdin is not None and process.stdin is not None:
+            process.stdin.write(stdin)
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 await process.stdin.drain()
             process.stdin.close()
@@ -442,12 +444,6 @@ def _cut(text: str, limit: int = MAX_SAID) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
 
 
-REDACTED = "[REDACTED]"
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-"""Names of variables whose values the agent's output must not carry into the event log (the
-same rule as telemetry/redaction.py, which the console and telemetry apply on their side)."""
-
-
 _bwrap_works: bool | None = None
 
 
@@ -507,9 +503,9 @@ async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
 
 
 def _secret_values(env: Mapping[str, str]) -> list[str]:
-    """The secret-looking values of the agent's environment, longest first."""
-    values = {v.strip() for k, v in env.items() if _SECRET_NAME.search(k) and len(v.strip()) >= 8}
-    return sorted(values, key=len, reverse=True)
+    """The secret-looking values of the agent's environment (the console's and telemetry's
+    rule, :mod:`engine.secrets`), longest first."""
+    return sorted({v.strip() for v in secret_env_values(env)}, key=len, reverse=True)
 
 
 def _kill_group(pid: int) -> None:

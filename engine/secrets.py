@@ -1,0 +1,34 @@
+"""Which environment variables hold secrets: one rule for every place that keeps them out.
+
+The console and telemetry redact these values from what they print and export
+(``telemetry/redaction.py``); a coding agent's output is cleaned of them before it reaches the
+event log (``agents/providers/cli.py``). Both packages import this module, since neither may
+import the other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
+"""Environment variable names whose values are treated as secrets."""
+
+NOT_SECRET_NAMES = frozenset({"SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KEYTIMEOUT"})
+"""Names that match :data:`SECRET_NAME` but hold paths or settings, not secrets."""
+
+MIN_SECRET_LENGTH = 8
+"""Shorter values (``1``, ``true``) would redact ordinary words; real secrets are longer."""
+
+REDACTED = "[REDACTED]"
+
+
+def secret_env_values(environ: Mapping[str, str]) -> list[str]:
+    """The values of ``environ`` that look like secrets, by their variable's name."""
+    return [
+        value
+        for name, value in environ.items()
+        if SECRET_NAME.search(name)
+        and name.upper() not in NOT_SECRET_NAMES
+        and len(value.strip()) >= MIN_SECRET_LENGTH
+    ]
