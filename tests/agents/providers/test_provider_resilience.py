@@ -231,3 +231,25 @@ def test_deprecated_models_are_named_behind_wrappers_and_in_fallback_chains():
         "anthropic:claude-3-opus-20240229 is deprecated: it reaches its end of life on "
         "January 5th, 2026",
     ]
+
+
+async def test_a_fallback_answer_is_labelled_sim_exactly_when_a_sim_link_gave_it():
+    """A chain presents itself as its first link: a real model answering after a SIM link
+    failed was labelled SIM, and a SIM link answering after a real one must be."""
+    from agents.roles.common import AgentSession
+    from engine.events import EventBase, LLMCallFinished
+
+    class Sim(Scripted):
+        family = "sim"
+        simulated = True
+
+    for first, second, simulated in [
+        (Sim("s", [ProviderError("no playbook")]), Scripted("real", ["ok"]), False),
+        (Scripted("real", [ProviderError("down")]), Sim("s", ["ok"]), True),
+    ]:
+        events: list[EventBase] = []
+        chain = FallbackProvider([first, second])
+        session = AgentSession(chain, events.append, agent_id="critic", role="critic")
+        await session.complete(ASK)
+        call = next(e for e in events if isinstance(e, LLMCallFinished))
+        assert (call.provider, call.simulated) == (second.family, simulated)
