@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from provider_loopback import LoopbackServer, Reply
+from provider_loopback import LoopbackServer, Reply, Seen
 from provider_wires import CANARY, WIRES
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall, ToolSpec
@@ -43,6 +43,18 @@ def conversation() -> tuple[Message, ...]:
 # -- anthropic -------------------------------------------------------------------------------
 
 
+SHORT = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
+
+
+async def one_call(server: LoopbackServer, provider: AnthropicProvider | GeminiProvider) -> Seen:
+    """What ``provider`` sent for one short question, answered "ok"; the provider is closed."""
+    family = "anthropic" if isinstance(provider, AnthropicProvider) else "gemini"
+    server.queue(WIRES[family].text("ok"))
+    await provider.complete(SHORT)
+    await provider.aclose()
+    return server.seen[-1]
+
+
 async def test_anthropic_marks_the_stable_prefix_for_caching(server: LoopbackServer):
     provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
     server.queue(WIRES["anthropic"].text("ok"))
@@ -65,14 +77,10 @@ async def test_anthropic_marks_the_stable_prefix_for_caching(server: LoopbackSer
 async def test_an_anthropic_url_pasted_with_v1_is_not_called_at_v1_v1(server: LoopbackServer):
     """The SDK adds ``/v1/messages`` to the base URL; a proxy URL pasted with ``/v1`` (as
     OpenAI-compatible ones are written) went to ``/v1/v1/messages``, a 404."""
-    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
-    paths = []
-    for suffix in ["", "/v1", "/v1/"]:
-        provider = AnthropicProvider("claude-x", api_key=CANARY, base_url=server.url + suffix)
-        server.queue(WIRES["anthropic"].text("ok"))
-        await provider.complete(ask)
-        await provider.aclose()
-        paths.append(server.seen[-1].path)
+    paths = [
+        (await one_call(server, AnthropicProvider("c", api_key=CANARY, base_url=url))).path
+        for url in [server.url, server.url + "/v1", server.url + "/v1/"]
+    ]
     assert paths == ["/v1/messages"] * 3
 
 
@@ -241,15 +249,11 @@ async def test_a_gemini_url_ending_in_its_api_version_is_called_at_that_version(
 ):
     """People paste a proxy's URL with the version (``…/v1beta``, as Google's docs write it);
     the SDK appends its own (``/v1``), so the request went to ``/v1beta/v1/models/…``."""
-    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
-    paths = []
-    for suffix in ["", "/v1beta", "/v1alpha/"]:
-        provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url + suffix)
-        server.queue(WIRES["gemini"].text("ok"))
-        await provider.complete(ask)
-        await provider.aclose()
-        paths.append(server.seen[-1].path.split("/models/")[0])
-    assert paths == ["/v1", "/v1beta", "/v1alpha"]
+    paths = [
+        (await one_call(server, GeminiProvider("g", api_key=CANARY, base_url=url))).path
+        for url in [server.url, server.url + "/v1beta", server.url + "/v1alpha/"]
+    ]
+    assert [path.split("/models/")[0] for path in paths] == ["/v1", "/v1beta", "/v1alpha"]
 
 
 async def test_gemini_waits_as_long_as_a_429s_retry_info_asks(server: LoopbackServer):
