@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 from agents.context import estimate_tokens, read_text, repo_files  # noqa: E402
 from agents.playbook import Playbook  # noqa: E402
 from agents.roles.engineer import build_prompt, select_job_context  # noqa: E402
-from bench._args import non_negative_int  # noqa: E402
 from engine.dag import Dag  # noqa: E402
 from engine.protocols import EngineerJob  # noqa: E402
+from tui.argtypes import non_negative_int  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "inventory"
 

@@ -51,10 +51,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._args import positive_int
 from engine import loop as event_loop
 from engine.dag import Dag
 from engine.scheduler import Scheduler
+from tui.argtypes import positive_int
 
 MEDIAN_S, SIGMA = 90.0, 0.6
 

@@ -42,7 +42,6 @@ from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import Log
 
-from bench._args import non_negative_int, positive_int
 from engine.blueprint import Blueprint, Task
 from engine.events import (
     AgentOutput,
@@ -59,6 +58,7 @@ from engine.events import (
     TaskStateChanged,
 )
 from tui.app import ShopfloorApp
+from tui.argtypes import non_negative_int, positive_int
 from tui.messages import output_lines
 from tui.widgets.agent_log import AgentLog
 

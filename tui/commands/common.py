@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from storage.paths import default_db_url
 from storage.store import SqlEventStore
@@ -13,28 +12,6 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED, EXIT_INTERRUPTED = 0, 1, 2, 3
 
 class UsageError(ValueError):
     """Wrong arguments; one line."""
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number above zero."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,8 @@ from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.routing import default_models
 from engine.loop import loop_name
 from gates.sandbox import ProcessSandbox
-from tui.commands.common import EXIT_FAILED, EXIT_OK, positive_float
+from tui.argtypes import positive_float
+from tui.commands.common import EXIT_FAILED, EXIT_OK
 from tui.config import load_settings
 
 PING = CompletionRequest(

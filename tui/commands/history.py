@@ -12,7 +12,8 @@ from rich.text import Text
 
 from engine.events import Outcome
 from engine.state import RunState
-from tui.commands.common import EXIT_OK, add_db_option, open_store, positive_int
+from tui.argtypes import positive_int
+from tui.commands.common import EXIT_OK, add_db_option, open_store
 from tui.commands.db import duration
 
 

@@ -17,7 +17,8 @@ from rich.console import Console
 from storage.store import SqlEventStore
 from telemetry.metrics import FactoryMetrics
 from telemetry.session import MetricsServer, TelemetryError
-from tui.commands.common import EXIT_OK, UsageError, open_store, positive_float
+from tui.argtypes import positive_float
+from tui.commands.common import EXIT_OK, UsageError, open_store
 from tui.commands.run import port_number
 
 DEFAULT_PORT = 9464

@@ -15,6 +15,7 @@ from engine.events import Outcome
 from engine.state import RunState
 from storage.paths import default_db_url
 from telemetry.session import TelemetryOptions
+from tui.argtypes import positive_float
 from tui.commands.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -22,7 +23,6 @@ from tui.commands.common import (
     EXIT_OK,
     UsageError,
     add_db_option,
-    positive_float,
 )
 from tui.compose import Front, RunPlan, demo_dna, example_config, execute_run, prepare_demo_repo
 from tui.config import Settings, load_settings

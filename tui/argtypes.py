@@ -1,9 +1,23 @@
-"""argparse types the benchmarks share: a count that makes no sense at zero is refused on
-the command line, in one line, rather than failing deep inside a measurement."""
+"""argparse types for numbers: a count or a time that makes no sense at zero, or a NaN, is
+refused on the command line in one line rather than failing deep inside a run. The commands
+and the benchmarks share them; the module imports nothing heavy, so a benchmark pays nothing
+for it."""
 
 from __future__ import annotations
 
 import argparse
+import math
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
 
 
 def _whole(text: str) -> int:
