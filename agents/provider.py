@@ -8,8 +8,8 @@ only, so an engineer's loop runs the same with Anthropic, Gemini, a local model 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 
@@ -82,18 +82,53 @@ class Completion:
     cost_usd: float | None = None
     """What the call cost as its provider billed it (an external coding agent reports its
     own bill); None: priced from the price table."""
+    paid_failures: tuple[Completion, ...] = ()
+    """Failed calls made on the way to this one that were paid for all the same (a fallback
+    chain's coding agent that ran, billed and failed before the next link answered): each is
+    accounted as a call of its own, by the model that made it (:func:`paid_calls`)."""
+
+
+def paid_calls(completion: Completion) -> list[Completion]:
+    """Every call ``completion`` stands for, in the order they were made: its
+    :attr:`~Completion.paid_failures`, then itself."""
+    return [*completion.paid_failures, replace(completion, paid_failures=())]
+
+
+def with_paid(paid: Sequence[Completion], completion: Completion) -> Completion:
+    """``completion`` carrying the failed calls ``paid`` (each possibly carrying its own)
+    as made before it."""
+    earlier = [call for spent in paid for call in paid_calls(spent)]
+    if not earlier:
+        return completion
+    return replace(completion, paid_failures=(*earlier, *completion.paid_failures))
 
 
 class ProviderError(RuntimeError):
     """A provider failed in a way retries did not fix. The message is one line.
 
     ``spent``: what a failed call still used and cost — an external coding agent pays for
-    every turn before it gives up — accounted as a call of its own.
+    every turn before it gives up — accounted as a call of its own (with the failed calls it
+    carries in :attr:`~Completion.paid_failures`: a whole chain that failed).
+    ``status``: the HTTP status the server answered with, where there was one (a fallback
+    chain stops asking a link that answered 401, 403 or 404).
     """
 
-    def __init__(self, message: str, *, spent: Completion | None = None) -> None:
+    def __init__(
+        self, message: str, *, spent: Completion | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.spent = spent
+        self.status = status
+
+    def add_paid(self, paid: Sequence[Completion]) -> None:
+        """Count the failed calls ``paid``, made before this failure, in :attr:`spent`."""
+        if not paid:
+            return
+        if self.spent is None:
+            *earlier, last = paid
+            self.spent = with_paid(earlier, last)
+        else:
+            self.spent = with_paid(paid, self.spent)
 
 
 class Provider(Protocol):

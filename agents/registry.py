@@ -20,7 +20,12 @@ from agents.provider import Provider, ProviderError
 from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
-from agents.providers.resilience import FallbackProvider, RetryingProvider, RetryPolicy
+from agents.providers.resilience import (
+    Cooldown,
+    FallbackProvider,
+    RetryingProvider,
+    RetryPolicy,
+)
 from agents.routing import FAMILIES, KEY_VARIABLES, chain_parts
 from agents.sim import SimProvider
 
@@ -56,10 +61,13 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ProviderOptions:
-    """How providers are built: retries, timeouts, limits, cli agents, openai tool mode.
+    """How providers are built: retries, timeouts, limits, cli agents, openai tool mode,
+    how long a fallback chain skips a link that is down.
 
     ``limits`` is keyed by a spec (``openai:qwen@http://...``) or a family (``gemini``); the
     spec wins. ``env`` replaces ``os.environ`` as the source of keys and base URLs.
+    ``fallback_cooldown_s`` and ``fallback_dead_cooldown_s`` (None: the rest of the run) are
+    :class:`~agents.providers.resilience.Cooldown`'s ``down_s`` and ``dead_s``.
     """
 
     max_retries: int = 3
@@ -69,6 +77,8 @@ class ProviderOptions:
     limits: Mapping[str, Limits] = field(default_factory=dict)
     cli_agents: Mapping[str, CliAgent] = field(default_factory=dict)
     openai_tools: ToolsMode = "auto"
+    fallback_cooldown_s: float = 60.0
+    fallback_dead_cooldown_s: float | None = None
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -80,6 +90,8 @@ class ProviderOptions:
             "attempt_timeout_s",
             "retry_base_delay_s",
             "openai_tools",
+            "fallback_cooldown_s",
+            "fallback_dead_cooldown_s",
             "limits",
             "cli",
         }
@@ -90,7 +102,13 @@ class ProviderOptions:
         for key in ("max_retries",):
             if key in raw:
                 kwargs[key] = _number(raw[key], f"[providers] {key}", integer=True)
-        for key in ("timeout_s", "attempt_timeout_s", "retry_base_delay_s"):
+        for key in (
+            "timeout_s",
+            "attempt_timeout_s",
+            "retry_base_delay_s",
+            "fallback_cooldown_s",
+            "fallback_dead_cooldown_s",
+        ):
             if key in raw:
                 kwargs[key] = float(_number(raw[key], f"[providers] {key}"))
         if "openai_tools" in raw:
@@ -251,7 +269,10 @@ def make_provider(
     built = [
         _build_one(p, playbook=playbook, speed=speed, options=options, limiters=pool) for p in parts
     ]
-    return built[0] if len(built) == 1 else FallbackProvider(built)
+    if len(built) == 1:
+        return built[0]
+    cooldown = Cooldown(down_s=options.fallback_cooldown_s, dead_s=options.fallback_dead_cooldown_s)
+    return FallbackProvider(built, cooldown=cooldown)
 
 
 async def close_provider(provider: Provider) -> None:

@@ -255,11 +255,18 @@ class AgentFinished(EventBase):
 
 
 class AgentOutput(EventBase):
-    """A line of what an agent said or did. High rate; the TUI coalesces these."""
+    """A line of what an agent said or did. High rate; the TUI coalesces these.
+
+    ``kind``: ``text`` the model's words, ``tool`` a tool call, ``result`` / ``error`` its
+    outcome, ``notice`` what the provider layer did around the model call (a retry's wait,
+    a fallback to the next model, a model skipped while it is down) — shown by the headless
+    console without ``-v``. Logs written before notices had a kind of their own carry them
+    as ``error``.
+    """
 
     type: Literal["AgentOutput"] = "AgentOutput"
     agent_id: str
-    kind: Literal["text", "tool", "result", "error"] = "text"
+    kind: Literal["text", "tool", "result", "error", "notice"] = "text"
     text: str
 
 

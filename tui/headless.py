@@ -46,6 +46,7 @@ from tui.text import SIM_BADGE, compact_count, drawable
 
 PASS = ("✓", "bold green")
 FAIL = ("✗", "bold red")
+NOTICE = ("»", "bold yellow")
 OUTCOME_STYLES = {
     Outcome.RUNNING: "yellow",
     Outcome.SHIPPED: "bold green",
@@ -83,9 +84,11 @@ class ConsoleReporter:
         redactor: Redactor | None = None,
     ) -> None:
         """``verbose`` adds agent starts, LLM calls and every agent output line (prefixed by
-        the agent id); ``json_lines`` writes each event as one JSON line instead. ``live``
-        shows the summary line (default: when the console is a terminal and not in JSON
-        mode). ``redactor`` defaults to one for this process's secret-looking variables."""
+        the agent id; the provider layer's notices — retries, fallbacks, a model skipped
+        while down — are printed either way); ``json_lines`` writes each event as one JSON
+        line instead. ``live`` shows the summary line (default: when the console is a
+        terminal and not in JSON mode). ``redactor`` defaults to one for this process's
+        secret-looking variables."""
         self.subscription = subscription
         self.console = console if console is not None else Console(highlight=False, markup=False)
         self.verbose = verbose
@@ -228,6 +231,14 @@ class ConsoleReporter:
                 ]
             case RunFinished():
                 return [self._run_finished(event)]
+            case AgentOutput(kind="notice"):
+                # A retry's wait, a fallback, a model skipped while down: said even without
+                # -v, in one line, since it explains a slow or differently priced run.
+                return [
+                    Text.assemble(
+                        NOTICE, " ", (event.agent_id, "bold"), f": {' '.join(event.text.split())}"
+                    )
+                ]
             case AgentOutput() if self.verbose:
                 return [
                     Text.assemble((f"  {event.agent_id} │ ", "dim"), line)

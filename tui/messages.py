@@ -21,8 +21,15 @@ from textual.message import Message
 
 from engine.events import AgentOutput, EventBase
 
-OUTPUT_PREFIX: dict[str, str] = {"text": "", "tool": "$ ", "result": "> ", "error": "! "}
-"""How each kind of agent output is marked in a plain-text log line."""
+OUTPUT_PREFIX: dict[str, str] = {
+    "text": "",
+    "tool": "$ ",
+    "result": "> ",
+    "error": "! ",
+    "notice": "» ",
+}
+"""How each kind of agent output is marked in a plain-text log line (the agent log also
+colours ``error`` and ``notice`` lines by their mark)."""
 
 
 def output_lines(output: AgentOutput) -> list[str]:

@@ -263,7 +263,7 @@ class AnthropicProvider:
         if transient_status(status):
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             return TransientProviderError(text, retry_after=retry_after)
-        return ProviderError(text)
+        return ProviderError(text, status=status)
 
     def _completion(
         self, message: anthropic.types.Message, request: CompletionRequest, latency_s: float

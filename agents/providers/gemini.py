@@ -238,7 +238,9 @@ class GeminiProvider:
             if hint is None:
                 hint = _retry_info_delay(exc.details)
             return TransientProviderError(text, retry_after=hint)
-        return ProviderError(text)
+        if status == 400 and "API_KEY_INVALID" in str(exc.details):
+            status = 401  # Gemini answers a bad key with 400 INVALID_ARGUMENT
+        return ProviderError(text, status=status)
 
     def _keep(self, call_id: str, part: types.Part) -> None:
         self._parts[call_id] = part

@@ -237,7 +237,7 @@ class OpenAICompatProvider:
         if transient_status(status):
             hint = parse_retry_after(response.headers.get("retry-after"))
             return TransientProviderError(text, retry_after=hint)
-        return ProviderError(text)
+        return ProviderError(text, status=status)
 
     async def _read_stream(
         self, response: httpx.Response, on_text: Callable[[str], None]

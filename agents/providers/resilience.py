@@ -6,11 +6,17 @@ after the server's ``retry-after``) and plain :class:`~agents.provider.ProviderE
 key, a bad request, a malformed body — retrying would fail the same way). Only this module
 retries: the SDKs' own retry loops are switched off so the attempts, delays and the final
 one-line error are ours.
+
+A fallback chain remembers, for the rest of the process, which of its links are down: a link
+that answered 401/403/404 (a bad key, no access, an unknown model) or that kept failing
+through all its retries is skipped for a while (:class:`Cooldown`), so an overnight run does
+not pay a dead primary's round trip and retry waits on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import time
@@ -18,8 +24,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from agents.provider import Completion, CompletionRequest, Provider, ProviderError
+from agents.provider import Completion, CompletionRequest, Provider, ProviderError, with_paid
 from agents.providers.wrapper import ProviderWrapper
 
 OnText = Callable[[str], None] | None
@@ -31,8 +38,10 @@ MAX_MESSAGE = 300
 class TransientProviderError(ProviderError):
     """A failure another attempt may fix; ``retry_after`` is the server's hint in seconds."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, spent: Completion | None = None
+    ) -> None:
+        super().__init__(message, spent=spent)
         self.retry_after = retry_after
 
 
@@ -59,6 +68,23 @@ def parse_retry_after(value: str | None) -> float | None:
 def transient_status(status: int) -> bool:
     """True for the HTTP statuses worth retrying: 408, 409, 429, 5xx (529 = overloaded)."""
     return status in (408, 409, 429) or status >= 500
+
+
+DEAD_STATUSES = frozenset({401, 403, 404})
+"""The HTTP statuses that say a model cannot answer any request: a bad key, no access, an
+unknown model (or a base URL without the API). A fallback chain stops asking such a link."""
+
+
+class RetriesExhausted(ProviderError):
+    """A provider kept failing in a way worth another try (429, 5xx, timeouts, dropped
+    connections) until the retries ran out, or asked to wait longer than we would
+    (``retry_after``: what it asked, in seconds)."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, spent: Completion | None = None
+    ) -> None:
+        super().__init__(message, spent=spent)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -91,11 +117,42 @@ class RetryPolicy:
 _retry_notices: ContextVar[Callable[[str], None] | None] = ContextVar("retry_notices", default=None)
 
 
+def _notify(line: str) -> None:
+    notify = _retry_notices.get()
+    if notify is not None:
+        notify(line)
+
+
+class _Streamed:
+    """Passes an attempt's streamed text on, noting whether any came (so a failure after it
+    can say that text is cut off, not an answer)."""
+
+    def __init__(self, on_text: OnText) -> None:
+        self._on_text = on_text
+        self.any = False
+
+    def __call__(self, text: str) -> None:
+        if text:
+            self.any = True
+        if self._on_text is not None:
+            self._on_text(text)
+
+    def wrapped(self) -> OnText:
+        """The callable to give the provider: None when nobody listens (no streaming)."""
+        return None if self._on_text is None else self
+
+
+def _cut_off(streamed: _Streamed, spec: str) -> str:
+    return f"; the text {spec} streamed above is cut off, not an answer" if streamed.any else ""
+
+
 @contextmanager
 def retry_notices(notify: Callable[[str], None]) -> Iterator[None]:
     """Within this block, every retry a :class:`RetryingProvider` is about to wait for is told
     to ``notify`` in one line (what failed, how long the wait, which attempt comes), and so is
-    every step a :class:`FallbackProvider` takes down its chain (what failed, who takes over).
+    every step a :class:`FallbackProvider` takes down its chain (what failed, who takes over,
+    how long the failed link is skipped). When the failed attempt had streamed text, the line
+    says that text is cut off, so nobody reads it as part of the answer that follows.
 
     An agent's session sets it around its model calls, so a rate limit's 45 s wait shows in
     that agent's log instead of looking like a hang. A context variable rather than an
@@ -145,34 +202,100 @@ class RetryingProvider(ProviderWrapper):
             ) from None
 
     async def complete(self, request: CompletionRequest, on_text: OnText = None) -> Completion:
-        """Call the inner provider, retrying transient failures within the policy."""
+        """Call the inner provider, retrying transient failures within the policy.
+
+        What failed attempts still cost (``ProviderError.spent``) travels on with the answer
+        or the final error, so it is accounted.
+        """
         started = time.monotonic()
         retries = self.policy.max_retries
+        paid: list[Completion] = []
         for retry in range(retries + 1):
             self.attempts += 1
+            streamed = _Streamed(on_text)
             try:
-                completion = await self._attempt(request, on_text)
+                completion = await self._attempt(request, streamed.wrapped())
             except TransientProviderError as exc:
+                if exc.spent is not None:
+                    paid.append(exc.spent)
                 hint = exc.retry_after
                 if hint is not None and hint > self.policy.max_retry_after_s:
-                    raise ProviderError(
+                    raise RetriesExhausted(
                         f"{exc} (server asks to wait {hint:g}s, over the "
-                        f"{self.policy.max_retry_after_s:g}s limit; not retrying)"
+                        f"{self.policy.max_retry_after_s:g}s limit; not retrying)",
+                        retry_after=hint,
+                        spent=with_paid(paid[:-1], paid[-1]) if paid else None,
                     ) from None
                 if retry == retries:
-                    raise ProviderError(
+                    raise RetriesExhausted(
                         f"{exc} (gave up after {retries + 1} attempt"
-                        f"{'s' if retries else ''} in {time.monotonic() - started:.1f}s)"
+                        f"{'s' if retries else ''} in {time.monotonic() - started:.1f}s)",
+                        spent=with_paid(paid[:-1], paid[-1]) if paid else None,
                     ) from None
                 wait = self.policy.delay(retry, hint, self._rng)
                 self.delays.append(wait)
-                notify = _retry_notices.get()
-                if notify is not None:
-                    notify(f"{exc}; retrying in {wait:.1f}s (attempt {retry + 2} of {retries + 1})")
+                _notify(
+                    f"{exc}{_cut_off(streamed, self.spec)}; retrying in {wait:.1f}s "
+                    f"(attempt {retry + 2} of {retries + 1})"
+                )
                 await self._sleep(wait)
                 continue
-            return completion
+            except ProviderError as exc:
+                exc.add_paid(paid)
+                raise
+            return with_paid(paid, completion)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """How long a fallback chain skips a link that is down.
+
+    A link whose retries ran out on a transient failure (overload, 5xx, timeouts, refused
+    connections) is skipped for ``down_s`` seconds, doubled each time it fails again right
+    after a cooldown, up to ``max_down_s`` (or as long as the server's ``retry-after`` asked,
+    if longer); a success ends its cooldowns. ``down_s = 0`` never skips such a link.
+
+    A link that answered 401, 403 or 404 (:data:`DEAD_STATUSES`) is skipped for ``dead_s``
+    seconds, and by default (None) for the rest of the process: the key is read once when
+    the run starts and the model's name does not change, so asking again all night would
+    only add a failed round trip to every call. After fixing the key or the model,
+    ``shopfloor resume`` builds fresh chains that try every link again. Someone whose
+    gateway answers 403 for passing reasons sets ``dead_s``.
+    """
+
+    down_s: float = 60.0
+    max_down_s: float = 1800.0
+    dead_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.down_s < 0 or self.max_down_s < 0 or (self.dead_s is not None and self.dead_s < 0):
+            raise ValueError("cooldowns must be >= 0")
+
+    def after(self, exc: ProviderError, strikes: int) -> float | None:
+        """Seconds to skip a link that failed with ``exc`` for the ``strikes``-th time in a
+        row (math.inf: for good); None: not a failure that puts a link down."""
+        if exc.status in DEAD_STATUSES:
+            return math.inf if self.dead_s is None else self.dead_s
+        if not isinstance(exc, RetriesExhausted | TransientProviderError) or not self.down_s:
+            return None
+        grown = min(self.down_s * 2.0 ** min(strikes - 1, 30), max(self.max_down_s, self.down_s))
+        return max(grown, exc.retry_after or 0.0)
+
+
+@dataclass
+class _LinkDown:
+    """A link being skipped: until when (monotonic seconds), how many cooldowns in a row."""
+
+    until: float
+    strikes: int
+
+
+def _until(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "for the rest of the run"
+    at = datetime.fromtimestamp(time.time() + seconds).strftime("%H:%M:%S")
+    return f"for {seconds:.0f}s (until {at})"
 
 
 @dataclass
@@ -182,11 +305,20 @@ class FallbackProvider:
     The chain presents itself as its first provider (family, model, spec) so routing rules
     about families judge the primary; :attr:`last_used` and the completion's ``model`` tell
     who actually answered.
+
+    A link that is down is skipped for a while (:class:`Cooldown`). The registry builds one
+    chain per distinct spec and the crew gives it to every role on that spec, so what one
+    agent learnt about a dead link spares every other agent on the chain for the rest of the
+    process. When every link is down, the one whose cooldown ends first is asked all the same:
+    a chain never refuses a call without having tried.
     """
 
     providers: Sequence[Provider]
     failures: list[str] = field(default_factory=list)
     last_used: Provider | None = None
+    cooldown: Cooldown = field(default_factory=Cooldown)
+    clock: Callable[[], float] = time.monotonic
+    _down: dict[int, _LinkDown] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -208,26 +340,89 @@ class FallbackProvider:
     def spec(self) -> str:
         return " | ".join(p.spec for p in self.providers)
 
+    def skipped(self) -> dict[str, float]:
+        """The links being skipped now: spec -> seconds of cooldown left (math.inf: for
+        good)."""
+        now = self.clock()
+        return {
+            self.providers[i].spec: down.until - now
+            for i, down in self._down.items()
+            if down.until > now
+        }
+
+    def _plan(self) -> tuple[list[int], dict[int, str]]:
+        """The links to ask, in order, and why each other one is skipped."""
+        now = self.clock()
+        up = [i for i in range(len(self.providers)) if self._up(i, now)]
+        if not up:  # every link is down: the one back first is the best bet
+            up = [min(self._down, key=lambda i: self._down[i].until)]
+        skipped = {
+            i: f"{self.providers[i].spec}: skipped {_until(self._down[i].until - now)}"
+            for i in range(len(self.providers))
+            if i not in up
+        }
+        return up, skipped
+
+    def _up(self, index: int, now: float) -> bool:
+        down = self._down.get(index)
+        return down is None or down.until <= now
+
+    def _failed(self, index: int, exc: ProviderError, before: _LinkDown | None) -> str:
+        """Put link ``index`` down if ``exc`` says it is (``before``: its state when it was
+        asked); what to add to the notice (or '')."""
+        down = self._down.get(index)
+        if down is not before:
+            return ""  # a call made at the same time already put it down and said so
+        strikes = down.strikes + 1 if down is not None else 1
+        seconds = self.cooldown.after(exc, strikes)
+        if seconds is None:
+            return ""
+        self._down[index] = _LinkDown(self.clock() + seconds, strikes)
+        return f"; {self.providers[index].spec} is skipped {_until(seconds)}"
+
     async def complete(self, request: CompletionRequest, on_text: OnText = None) -> Completion:
-        """Ask each provider in turn; raise the chain's failures as one line if all fail.
+        """Ask each link that is up in turn; raise the chain's failures as one line if all
+        fail.
 
         Each step down the chain is told in the asking agent's log (:func:`retry_notices`),
-        and a completion from a later link names that link's family, so the call is
-        accounted and priced as the model that answered it.
+        with how long a failed link is skipped, and a completion from a later link names that
+        link's family, so the call is accounted and priced as the model that answered it.
+        What a failed link still cost (``ProviderError.spent``) travels on with the answer or
+        the chain's error, so it is accounted too.
         """
-        errors: list[str] = []
-        for index, provider in enumerate(self.providers):
+        plan, errors = self._plan()
+        paid: list[Completion] = []
+        for step, index in enumerate(plan):
+            provider = self.providers[index]
+            streamed = _Streamed(on_text)
+            before = self._down.get(index)
             try:
-                completion = await provider.complete(request, on_text)
+                completion = await provider.complete(request, streamed.wrapped())
             except ProviderError as exc:
-                errors.append(f"{provider.spec}: {exc}")
-                self.failures.append(errors[-1])
-                notify = _retry_notices.get()
-                if notify is not None and index + 1 < len(self.providers):
-                    notify(f"{exc}; falling back to {self.providers[index + 1].spec}")
+                errors[index] = f"{provider.spec}: {exc}"
+                self.failures.append(errors[index])
+                if exc.spent is not None:
+                    paid.append(self._made_by(exc.spent, index))
+                said = str(exc) + _cut_off(streamed, provider.spec)
+                said += self._failed(index, exc, before)
+                if step + 1 < len(plan):
+                    said += f"; falling back to {self.providers[plan[step + 1]].spec}"
+                    _notify(said)
+                elif said != str(exc):  # the chain's error says the rest
+                    _notify(said)
                 continue
+            if self._down.pop(index, None) is not None:
+                _notify(f"{provider.spec} answers again after its cooldown")
             self.last_used = provider
-            if index and not completion.family:
-                completion = replace(completion, family=provider.family)
+            return with_paid(paid, self._made_by(completion, index))
+        said = "; ".join(errors[i] for i in sorted(errors))
+        failure = ProviderError(f"every model in the chain failed — {said}")
+        failure.add_paid(paid)
+        raise failure
+
+    def _made_by(self, completion: Completion, index: int) -> Completion:
+        """``completion`` naming the family of the later link that made it, so it is
+        accounted and priced as that link's model, not the chain's first."""
+        if not index or completion.family:
             return completion
-        raise ProviderError("every model in the chain failed — " + "; ".join(errors))
+        return replace(completion, family=self.providers[index].family)

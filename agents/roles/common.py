@@ -7,15 +7,16 @@ Each call is priced from the session's :class:`~agents.pricing.PriceTable` into
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
-from agents.provider import Completion, CompletionRequest, Provider, ProviderError
+from agents.provider import Completion, CompletionRequest, Provider, ProviderError, paid_calls
 from agents.providers.resilience import retry_notices
 from engine.events import AgentFinished, AgentOutput, AgentStarted, LLMCallFinished
 from engine.protocols import EmitFn
 
-OutputKind = Literal["text", "tool", "result", "error"]
+OutputKind = Literal["text", "tool", "result", "error", "notice"]
 
 
 class AgentSession:
@@ -60,16 +61,24 @@ class AgentSession:
     async def complete(
         self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
     ) -> Completion:
-        """Call the model and emit the call's accounting (tokens, latency)."""
-        with retry_notices(lambda line: self.say(line, kind="error")):
+        """Call the model and emit the call's accounting (tokens, latency): one
+        LLMCallFinished per call made, a failed one that was paid for included (a fallback
+        chain's coding agent that billed, then failed before the next link answered).
+
+        What the provider layer did on the way (a retry's wait, a step down a fallback chain,
+        a link skipped while it is down) reaches this agent's log as a ``notice``.
+        """
+        with retry_notices(lambda line: self.say(line, kind="notice")):
             try:
                 completion = await self.provider.complete(request, on_text)
             except ProviderError as exc:
-                if exc.spent is not None:  # a failed call that was paid for all the same
-                    self._account(exc.spent)
+                if exc.spent is not None:  # failed calls that were paid for all the same
+                    for call in paid_calls(exc.spent):
+                        self._account(call)
                 raise
-        self._account(completion)
-        return completion
+        for call in paid_calls(completion):
+            self._account(call)
+        return replace(completion, paid_failures=()) if completion.paid_failures else completion
 
     def _account(self, completion: Completion) -> None:
         usage = completion.usage

@@ -26,12 +26,20 @@ from textual.reactive import reactive
 from textual.widgets import Input
 
 from engine.state import AgentView
+from tui.messages import OUTPUT_PREFIX
 from tui.text import SIM_BADGE
 from tui.widgets.line_view import NO_LINES, LineView
 from tui.widgets.run_header import TextLine
 
 DEFAULT_MAX_LINES = 5000
 """Lines kept per agent in the buffer (and so shown at most in the log)."""
+LINE_MARKS = {
+    OUTPUT_PREFIX["error"]: "line-view--error",
+    OUTPUT_PREFIX["notice"]: "line-view--notice",
+}
+"""Agent output drawn in a style of its own, by the mark its lines start with: a failure,
+and a notice of the provider layer (a retry, a fallback, a model skipped while down) — so
+a fallback's notice stands apart from the model's words around it."""
 
 
 class AgentLines:
@@ -173,7 +181,7 @@ class AgentLog(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self._agent_id: str | None = None
         self._title = TextLine(agent_title(None, None), classes="agent-log--title")
-        self._view = LineView()
+        self._view = LineView(marks=LINE_MARKS)
         self._search = Input(placeholder="search this log (enter: find, esc: close)")
         self._match = -1
 

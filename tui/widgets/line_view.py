@@ -11,10 +11,10 @@ length no longer changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
@@ -77,6 +77,7 @@ class LineView(ScrollView, can_focus=True):
     """
 
     ALLOW_SELECT = True
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"line-view--error", "line-view--notice"}
     DEFAULT_CSS = """
     LineView {
         background: $surface;
@@ -85,6 +86,13 @@ class LineView(ScrollView, can_focus=True):
         &:focus {
             background-tint: $foreground 5%;
         }
+        & > .line-view--error {
+            color: $text-error;
+        }
+        & > .line-view--notice {
+            color: $text-warning;
+            text-style: italic;
+        }
     }
     """
 
@@ -92,15 +100,24 @@ class LineView(ScrollView, can_focus=True):
     """Scroll to new lines when they arrive (if the view is at the end)."""
 
     def __init__(
-        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
+        self,
+        *,
+        marks: Mapping[str, str] | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
+        """``marks``: a line starting with one of its keys is drawn in the style of the
+        component class it maps to (``line-view--error``, ``line-view--notice``)."""
         super().__init__(name=name, id=id, classes=classes)
         self.highlighter: Highlighter | None = None
         """Applied to every line drawn (None: plain lines)."""
+        self.marks = dict(marks or {})
         self._source = NO_LINES
         self._seen = 0
         self._width = 0
         self._line_style: Style | None = None
+        self._mark_styles: dict[str, Style] = {}
         self._at_end = True
         """Whether the newest line is in view (kept through a resize, which moves the end)."""
 
@@ -157,9 +174,19 @@ class LineView(ScrollView, can_focus=True):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # Every line has the same base style, and computing it walks up the DOM: once per
-        # redraw instead of once per line.
-        self._line_style = self.rich_style
+        # redraw instead of once per line (and so for the marked lines' styles).
+        base = self._line_style = self.rich_style
+        self._mark_styles = {
+            mark: base + self.get_component_rich_style(name, partial=True)
+            for mark, name in self.marks.items()
+        }
         return super().render_lines(crop)
+
+    def _style_of(self, line: str, base: Style) -> Style:
+        for mark, style in self._mark_styles.items():
+            if line.startswith(mark):
+                return style
+        return base
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -171,6 +198,8 @@ class LineView(ScrollView, can_focus=True):
             return Strip.blank(width, style)
         line = lines[index]
         plain = clean_line(line)
+        if self._mark_styles:
+            style = self._style_of(line, style)
         selection = self.text_selection
         span = selection.get_span(index) if selection is not None else None
         if self.highlighter is None and span is None:

@@ -96,7 +96,7 @@ async def test_each_retry_is_told_to_the_agent_whose_call_waits():
     session = AgentSession(provider, events.append, agent_id="critic", role="critic")
     assert (await session.complete(ASK)).text == "ok"
     said = [(e.kind, e.text) for e in events if isinstance(e, AgentOutput)]
-    assert said == [("error", "openai:a: HTTP 429 slow down; retrying in 3.0s (attempt 2 of 3)")]
+    assert said == [("notice", "openai:a: HTTP 429 slow down; retrying in 3.0s (attempt 2 of 3)")]
 
     heard: list[str] = []
     with retry_notices(heard.append):
