@@ -20,7 +20,13 @@ from engine.breaker import CircuitBreaker
 from engine.budget import BudgetStop, BudgetTracker
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
-from engine.events import CircuitBreakerTripped, TaskReviewed, TaskState, TaskStateChanged
+from engine.events import (
+    AgentOutput,
+    CircuitBreakerTripped,
+    TaskReviewed,
+    TaskState,
+    TaskStateChanged,
+)
 from engine.gate_runner import failure_context, run_gates
 from engine.merge_queue import MergeQueue
 from engine.protocols import (
@@ -196,7 +202,14 @@ class TaskRunner:
             async with self._hold(self.engineer_family):
                 report = await self.engineer.work(job, self.emit)
             message = commit_message(task, report.summary)
-            commit = await self.workspaces.commit_all(worktree, message)
+            agent_id = f"engineer:{task_id}:a{attempt}"  # what the agent did outside its files
+            commit = await self.workspaces.commit_all(
+                worktree,
+                message,
+                note=lambda text: self.emit(
+                    AgentOutput(agent_id=agent_id, kind="error", text=text)
+                ),
+            )
             if commit is None:
                 return "The previous attempt changed no files. " + (
                     "It ended early: " + report.summary if not report.finished else ""

@@ -3,7 +3,9 @@
 Everything happens beside the user's checkout, never in it: attempts and merges run in
 detached worktrees under a folder of ours, and branches move with ``update-ref`` guarded by
 their expected old value. The user's checked-out branch, index and working tree are never
-read-modify-written. Git runs through GitPython; blocking calls go to a thread.
+read-modify-written. Git runs through GitPython; blocking calls go to a thread. None of the
+repository's hooks or fsmonitor commands runs inside the factory's git calls, and what an
+attempt's agent changed in the shared git directory is put back (:mod:`engine.repo_guard`).
 
 The integration branch is linear — one squashed commit per merged task, whose message is the
 task's title and summary — so the shipped branch reads as one commit per task.
@@ -12,13 +14,21 @@ task's title and summary — so the shipped branch reads as one commit per task.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import git
+
+from engine import repo_guard
+from engine.repo_guard import MAX_NOTES, PutBack, RepoState
+
+log = logging.getLogger(__name__)
 
 JUNK_PATHSPECS = (
     ":(exclude,glob)**/__pycache__/**",
@@ -59,6 +69,30 @@ class SessionRepo(git.Repo):
     """A ``git.Repo`` whose commands run in a session of their own (:class:`SessionGit`)."""
 
     GitCommandWrapperType = SessionGit
+
+
+class FactoryRepo(SessionRepo):
+    """The factory's own view of the repository: an agent may have left a hook or a
+    ``core.fsmonitor`` command in it, and neither runs inside the factory's git calls (nor
+    would the user's own: these calls are the factory's plumbing)."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        self.git.set_persistent_git_options(c=list(repo_guard.HOOKLESS))
+
+
+@dataclass
+class _Attempt:
+    """A worktree as it started, for putting back what its agent did in the repository."""
+
+    base: str
+    state: RepoState
+    """The repository's refs, config, hooks and objects before the agent."""
+    pointers: dict[Path, bytes]
+    """The worktree's ``.git`` file and its admin folder's ``commondir`` and ``gitdir``: git
+    in the worktree follows them to a config, which the agent could make one of its own."""
+    settled: bool = False
+    """Put back once after the agent (by :meth:`GitWorkspaces.commit_all`)."""
 
 
 def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None:
@@ -109,7 +143,7 @@ class GitWorkspaces:
 
     def __init__(self, repo_path: Path, run_id: str, worktree_root: Path) -> None:
         try:
-            self.repo = SessionRepo(repo_path)
+            self.repo = FactoryRepo(repo_path)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
             raise WorkspaceError(f"not a git repository: {repo_path}") from exc
         if self.repo.bare:
@@ -122,9 +156,12 @@ class GitWorkspaces:
         self.run_id = run_id
         self.root = worktree_root / run_id
         self.integration_branch = f"shopfloor/wip/{run_id}"
+        self.git_dir = Path(self.repo.common_dir).resolve()
         self._admin = asyncio.Lock()
-        self._started: dict[Path, tuple[str, dict[str, str]]] = {}
-        """Each worktree's start: its commit, and every branch's tip at that moment."""
+        self._started: dict[Path, _Attempt] = {}
+        """Each worktree's start: its commit, and the repository as it was."""
+        self._tip: str | None = None
+        """Where this run last put its integration branch: an agent's move is put back."""
 
     # -- facts about the user's checkout -------------------------------------------------
 
@@ -183,6 +220,7 @@ class GitWorkspaces:
                 await asyncio.to_thread(
                     self.repo.git.update_ref, self._ref(self.integration_branch), tip, ""
                 )
+            self._tip = tip
             return tip
 
     def integration_tip(self) -> str:
@@ -203,6 +241,7 @@ class GitWorkspaces:
                     new,
                     expected_old,
                 )
+                self._tip = new
             except git.GitCommandError as exc:
                 raise WorkspaceError(
                     f"integration branch {self.integration_branch} did not move to {new[:10]}: "
@@ -212,7 +251,14 @@ class GitWorkspaces:
     # -- worktrees ---------------------------------------------------------------------------
 
     async def add_worktree(self, name: str, commit: str) -> Path:
-        """A fresh detached worktree at ``commit``; an older one of that name is replaced."""
+        """A fresh detached worktree at ``commit``; an older one of that name is replaced.
+
+        The repository is recorded as it is (:func:`repo_guard.read_state`), so what an agent
+        working there changes in it is put back (:meth:`commit_all`, :meth:`remove_worktree`).
+        """
+        return await self._add_worktree(name, commit, guard=True)
+
+    async def _add_worktree(self, name: str, commit: str, *, guard: bool) -> Path:
         path = self.root / name
         async with self._admin:
             if path.exists():
@@ -221,12 +267,74 @@ class GitWorkspaces:
             await asyncio.to_thread(
                 self.repo.git.worktree, "add", "--detach", "--quiet", str(path), commit
             )
-            self._started[path] = (commit, await asyncio.to_thread(self._branch_tips))
+            if guard:
+                try:
+                    state = await asyncio.to_thread(repo_guard.read_state, self.path, self.git_dir)
+                except repo_guard.GitFailed as exc:
+                    raise WorkspaceError(str(exc)) from exc
+                self._started[path] = _Attempt(commit, state, repo_guard.read_pointers(path))
         return path
 
-    def _branch_tips(self) -> dict[str, str]:
-        out = self.repo.git.for_each_ref("--format=%(refname) %(objectname)", "refs/heads")
-        return dict(line.split(" ", 1) for line in str(out).splitlines() if " " in line)
+    def _put_back(self, worktree: Path, attempt: _Attempt) -> PutBack:
+        try:
+            return self._put_back_all(worktree, attempt)
+        except repo_guard.GitFailed as exc:
+            raise WorkspaceError(str(exc)) from exc
+
+    def _put_back_all(self, worktree: Path, attempt: _Attempt) -> PutBack:
+        """Put back what the agent in ``worktree`` did to the repository outside its files.
+
+        First what git in the worktree reads before anything else (the worktree's pointers,
+        the config, the hooks), then its own branch and HEAD (:func:`_take_back_git`), then
+        every other ref, this run's integration branch included. Objects that vanished mean
+        ``gc``, ``prune`` or ``rm``: ``git fsck`` then checks the repository is whole.
+        """
+        done = PutBack()
+        repo_guard.put_back_pointers(attempt.pointers, done)
+        repo_guard.put_back_files(self.git_dir, attempt.state, done)
+        if worktree.is_dir():
+            _take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
+        repo_guard.put_back_refs(self.path, self.git_dir, attempt.state, done)
+        self._put_back_integration(done)
+        objects = repo_guard.object_names(self.git_dir)
+        for other in self._started.values():
+            if other is not attempt:
+                repo_guard.forget(other.state, done)
+                other.state.objects &= objects  # checked here, not again there
+        if not attempt.state.objects <= objects:
+            started = time.monotonic()
+            broken = repo_guard.broken_objects(self.path)
+            done.notes.append(
+                "objects were deleted from the repository (git gc, git prune?): "
+                f"git fsck checked it in {time.monotonic() - started:.1f}s"
+            )
+            if broken is not None:
+                done.lost.append(f"git fsck: {broken}")
+        return done
+
+    def _put_back_integration(self, done: PutBack) -> None:
+        now, known = self.branch_tip(self.integration_branch), self._tip
+        if known is None or now == known:
+            return
+        ref = self._ref(self.integration_branch)
+        moved = repo_guard.git_run(self.path, "update-ref", ref, known, now or "")
+        if moved.returncode == 0:
+            what = "deleted it" if now is None else f"moved it to {now[:10]}"
+            done.notes.append(f"put back {ref} at {known[:10]} (the agent {what})")
+        else:
+            done.lost.append(f"{ref} at {known[:10]}")
+
+    def _say(self, done: PutBack, note: Callable[[str], object]) -> None:
+        for line in done.notes[:MAX_NOTES]:
+            note(line)
+        if len(done.notes) > MAX_NOTES:
+            note(f"... and {len(done.notes) - MAX_NOTES} more put back")
+
+    def _damage(self, done: PutBack) -> WorkspaceError:
+        return WorkspaceError(
+            "the agent deleted objects the repository needs (git gc --prune, git prune?): "
+            f"cannot put back {'; '.join(done.lost)}; see git fsck in {self.path}"
+        )
 
     def _remove_worktree_sync(self, path: Path) -> None:
         try:
@@ -236,23 +344,44 @@ class GitWorkspaces:
             self.repo.git.worktree("prune")
 
     async def remove_worktree(self, path: Path) -> None:
+        """Remove ``path``; what an agent did in the repository there and nobody put back
+        yet (its attempt ended before :meth:`commit_all`) is put back first."""
         async with self._admin:
-            self._started.pop(path, None)
+            attempt = self._started.pop(path, None)
+            if attempt is not None and not attempt.settled:
+                try:  # an attempt cut short: its own error is the one to report
+                    done = await asyncio.to_thread(self._put_back, path, attempt)
+                except WorkspaceError as exc:
+                    log.error("%s: %s", path.name, exc)
+                else:
+                    self._say(done, lambda line: log.warning("%s: %s", path.name, line))
+                    if done.lost:
+                        log.error("%s", self._damage(done))
             await asyncio.to_thread(self._remove_worktree_sync, path)
 
-    async def commit_all(self, worktree: Path, message: str) -> str | None:
+    async def commit_all(
+        self, worktree: Path, message: str, *, note: Callable[[str], object] | None = None
+    ) -> str | None:
         """Commit everything the attempt changed in ``worktree``; None if nothing changed.
 
         The commit holds the worktree's files as they are, on top of the commit the worktree
         started from, whatever the agent did with git meanwhile (see :func:`_take_back_git`).
+        What it changed in the repository beyond its worktree (refs, config, hooks) is put
+        back first, and ``note`` hears each thing put back. Objects the repository needs
+        that the agent deleted raise a WorkspaceError: nothing built on a broken repository
+        ships.
         """
-
         started = self._started.get(worktree)
+        if started is not None:
+            async with self._admin:  # never beside a merge's update-ref or another put-back
+                done = await asyncio.to_thread(self._put_back, worktree, started)
+                started.settled = True
+            self._say(done, note or (lambda line: log.warning("%s: %s", worktree.name, line)))
+            if done.lost:
+                raise self._damage(done)
 
         def _commit() -> str | None:
-            wt = SessionRepo(worktree)
-            if started is not None:
-                _take_back_git(wt, *started)
+            wt = FactoryRepo(worktree)
             wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
             if not wt.git.diff("--cached", "--name-only").strip():
                 return None
@@ -289,10 +418,10 @@ class GitWorkspaces:
         branch moves.
         """
         base = base or self.integration_tip()
-        path = await self.add_worktree(name or f"merge-{task_id}", base)
+        path = await self._add_worktree(name or f"merge-{task_id}", base, guard=False)
 
         def _apply() -> MergeCandidate:
-            wt = SessionRepo(path)
+            wt = FactoryRepo(path)
             # Every commit the attempt made since it forked from the integration branch, not
             # just its last one (an agent may commit on its own).
             start = wt.git.merge_base(base, task_commit)
@@ -342,3 +471,4 @@ class GitWorkspaces:
                 await asyncio.to_thread(
                     self.repo.git.update_ref, "-d", self._ref(self.integration_branch), tip
                 )
+            self._tip = None

@@ -19,7 +19,8 @@ withheld (:func:`agent_env`). Claude Code sees ``ANTHROPIC_API_KEY``, Codex
 agent declares its ``keys``. What it does see, it may echo: secret-looking values of its
 environment are redacted from its output before anything reaches the event log.
 
-Where bubblewrap works, the user's checkout is read-only to the agent (:func:`fence_argv`).
+Where bubblewrap works, the user's checkout and its git config and hooks are read-only to the
+agent (:func:`fence_argv`).
 This module probes bubblewrap itself: ``agents`` does not reach into ``gates``, whose sandbox
 also takes the network away, which an agent needs.
 """
@@ -34,7 +35,7 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ from typing import Any, Literal
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
 from agents.providers.resilience import one_line
 from agents.routing import KEY_VARIABLES
+from engine.repo_guard import PROTECTED
 from engine.secrets import REDACTED, secret_env_values
 
 OutputFormat = Literal["claude-stream-json", "codex-json", "text"]
@@ -466,40 +468,67 @@ async def _bwrap() -> str | None:
     return program if _bwrap_works else None
 
 
-async def _git_dir(worktree: Path) -> Path | None:
-    """The repository ``worktree`` belongs to: its common git directory, or None."""
+async def _git_dirs(worktree: Path) -> tuple[Path, Path] | None:
+    """The repository ``worktree`` belongs to (its common git directory) and the worktree's
+    own git directory, or None."""
     try:
         git = await asyncio.create_subprocess_exec(
-            "git", "-C", str(worktree), "rev-parse", "--path-format=absolute", "--git-common-dir",
+            "git", "-C", str(worktree), "rev-parse", "--path-format=absolute",
+            "--git-common-dir", "--git-dir",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
     except OSError:
         return None
     out, _ = await git.communicate()
-    found = Path(out.decode().strip()) if git.returncode == 0 and out.strip() else None
-    return found if found is not None and found.is_dir() else None
+    found = [Path(line) for line in out.decode().splitlines() if line.strip()]
+    if git.returncode != 0 or len(found) != 2 or not all(path.is_dir() for path in found):
+        return None
+    return found[0], found[1]
+
+
+READ_ONLY_IN_GIT_DIR = (*PROTECTED, "HEAD", "index", "worktrees")
+"""What of the writable git directory stays read-only to the agent: the config and hooks
+(commands the factory's own git calls would run, :mod:`engine.repo_guard`), ``info/``, the
+user's checkout's HEAD and index, and every other worktree's administrative folder."""
 
 
 async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
-    """``argv`` run so the agent cannot write into the user's checkout.
+    """``argv`` run so the agent cannot write into the user's checkout or its git config.
 
     A coding agent runs with the user's rights and its own shell: by an absolute path it
     could write into the checkout the factory promises to leave alone (an agent finds it with
     ``git rev-parse --git-common-dir``). Under bubblewrap the whole filesystem stays as it is
     (the agent's login under ``~``, its tools, the network) except the checkout, which is
-    read-only; its git directory stays writable, since the worktree's commits and index live
-    there, and so does the worktree itself. Without a working bubblewrap, or outside a git
-    worktree, ``argv`` is returned as it is.
+    read-only; its git directory stays writable, since the worktree's objects, HEAD, index
+    and branch live there, and so does the worktree itself. Inside the git directory the
+    config, hooks and ``info/``, the checkout's HEAD and index, and the other worktrees stay
+    read-only (:data:`READ_ONLY_IN_GIT_DIR`; a missing ``hooks/`` or ``info/`` is made first,
+    so that the agent cannot create one), as do the files by which git in the worktree finds
+    its repository. Refs and objects the agent may still change; the factory puts the refs
+    back and checks the objects afterwards (:mod:`engine.repo_guard`). Without a working
+    bubblewrap, or outside a git worktree, ``argv`` is returned as it is.
     """
     bwrap = await _bwrap()
-    git_dir = await _git_dir(worktree) if bwrap else None
-    if bwrap is None or git_dir is None or git_dir.name != ".git":
+    dirs = await _git_dirs(worktree) if bwrap else None
+    if bwrap is None or dirs is None or dirs[0].name != ".git":
         return argv
+    git_dir, own = dirs
     checkout = git_dir.parent
     binds = ["--ro-bind", str(checkout), str(checkout)]
     for writable in (git_dir, worktree):  # after the checkout's, so they win inside it
         binds += ["--bind", str(writable), str(writable)]
+    for folder in (git_dir / "hooks", git_dir / "info"):
+        with contextlib.suppress(OSError):  # a git directory we cannot write, nor can the agent
+            folder.mkdir(exist_ok=True)
+    binds += _read_only(git_dir / name for name in READ_ONLY_IN_GIT_DIR)
+    if own != git_dir:  # the worktree's own folder stays writable inside worktrees/
+        binds += ["--bind", str(own), str(own)]
+        binds += _read_only([own / "commondir", own / "gitdir", worktree / ".git"])
     return [bwrap, "--dev-bind", "/", "/", *binds, "--die-with-parent", "--", *argv]
+
+
+def _read_only(paths: Iterable[Path]) -> list[str]:
+    return [arg for path in paths if path.exists() for arg in ("--ro-bind", str(path), str(path))]
 
 
 def _secret_values(env: Mapping[str, str]) -> list[str]:

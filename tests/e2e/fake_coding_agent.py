@@ -31,6 +31,24 @@ JSON object mapping ``"TASK/ATTEMPT"`` to a list of habits of real agents:
 - ``escape``: write a file into the user's checkout by its absolute path (found with
   ``git rev-parse --git-common-dir``), as an agent "fixing" the wrong copy would.
 
+And what agents do to the repository beyond their worktree, through the shared git directory:
+
+- ``tag``: ``git tag agent-v1`` and ``git notes add`` on its starting commit;
+- ``stash``: leave a scratch file in ``git stash -u`` and forget it;
+- ``update_ref``: ``git update-ref`` the user's ``feature`` branch (not in its worktree) to its
+  start, and ``git push .`` a branch of its own;
+- ``main_head``: ``git -C CHECKOUT symbolic-ref HEAD refs/heads/feature`` (the user's checkout
+  switched branch under their feet);
+- ``remote``: ``git remote add agent https://example.invalid/agent.git``;
+- ``hooks``: write ``post-checkout`` and ``reference-transaction`` hooks into ``.git/hooks``,
+  each appending a line to ``FAKE_AGENT_PWNED`` when it runs;
+- ``config``: set ``core.fsmonitor`` to a command that appends to ``FAKE_AGENT_PWNED`` and
+  ``core.hooksPath`` to a folder of such hooks;
+- ``gc``: ``git gc --prune=now``;
+- ``lose``: delete the user's ``feature`` branch, expire every reflog and ``git gc
+  --prune=now``: the branch's own commits are gone;
+- ``lazy``: run no tests (for fast runs of the habits above).
+
 Each run appends one JSON line to ``FAKE_AGENT_LOG``: its argv (the prompt replaced by
 ``<prompt>``), the prompt, its cwd, and the secret-looking variables it could see (names only).
 """
@@ -127,8 +145,11 @@ class Session:
     def write(self, path: str, content: str) -> None:
         def run() -> tuple[str, bool]:
             target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content)
+            except OSError as exc:  # a read-only place: the tool's error, not a crash
+                return f"Error: {exc.strerror}: {path}", True
             return f"File created successfully at: {path}", False
 
         self.tool("Write", {"file_path": str(Path.cwd() / path), "content": content}, run)
@@ -261,6 +282,52 @@ def parse_codex(argv: list[str]) -> tuple[str, list[str]]:
     return prompt, ["<prompt>" if a == prompt else a for a in argv]
 
 
+GIT_HABITS = ("tag", "stash", "update_ref", "main_head", "remote", "hooks", "config", "gc", "lose")
+
+
+def git_habits(session: Session, habits: list[str]) -> None:
+    """What the agent does to the repository beyond its worktree (the module's list)."""
+    if not set(habits) & set(GIT_HABITS):
+        return
+    found = session.bash(
+        ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], "Find the repo"
+    )
+    common = Path(found.strip())
+    pwned = os.environ.get("FAKE_AGENT_PWNED", "/dev/null")
+    hook = f"#!/bin/sh\necho \"$0 $*\" >> '{pwned}'\n"
+    if "tag" in habits:
+        session.bash(["git", "tag", "agent-v1"], "Tag my start")
+        session.bash(["git", "notes", "add", "-m", "checked by the agent"], "Note it")
+    if "stash" in habits:
+        session.write("scratch.txt", "scratch\n")
+        session.bash(["git", "stash", "push", "-q", "-u", "-m", "agent scratch"], "Put it aside")
+    if "update_ref" in habits:
+        session.bash(["git", "update-ref", "refs/heads/feature", "HEAD"], "Reset feature")
+        session.bash(["git", "push", "-q", ".", "HEAD:refs/heads/agent-pushed"], "Push here")
+    if "main_head" in habits:
+        checkout = str(common.parent)
+        session.bash(["git", "-C", checkout, "symbolic-ref", "HEAD", "refs/heads/feature"], "Go")
+    if "remote" in habits:
+        session.bash(["git", "remote", "add", "agent", "https://example.invalid/a.git"], "Remote")
+    if "hooks" in habits:
+        for name in ("post-checkout", "reference-transaction"):
+            session.write(str(common / "hooks" / name), hook)
+            session.bash(["chmod", "+x", str(common / "hooks" / name)], "Make it run")
+    if "config" in habits:
+        fsmonitor = f"echo fsmonitor >> '{pwned}'; false"
+        session.bash(["git", "config", "core.fsmonitor", fsmonitor], "Watch the files")
+        session.write(str(common / "agent-hooks" / "post-checkout"), hook)
+        session.bash(["chmod", "+x", str(common / "agent-hooks" / "post-checkout")], "Run it")
+        session.bash(["git", "config", "core.hooksPath", str(common / "agent-hooks")], "Hooks")
+    if "gc" in habits:
+        session.bash(["git", "gc", "-q", "--prune=now"], "Tidy the repository")
+    if "lose" in habits:
+        session.bash(["git", "branch", "-D", "feature"], "Drop a stale branch")
+        expire = ["git", "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all"]
+        session.bash(expire, "Forget the reflogs")
+        session.bash(["git", "gc", "-q", "--prune=now"], "Tidy the repository")
+
+
 def main() -> int:
     codex = sys.argv[1:2] == ["exec"]
     prompt, shown = parse_codex(sys.argv[1:]) if codex else parse(sys.argv[1:])
@@ -307,6 +374,7 @@ def main() -> int:
         )
         target = Path(common.strip()).parent / "ESCAPED_BY_AGENT.txt"
         session.bash(["sh", "-c", f"echo agent > '{target}'"], "Write into the checkout")
+    git_habits(session, habits)
     if "branch" in habits:
         session.bash(["git", "checkout", "-q", "-b", f"claude/{task_id}"], "A branch of my own")
     (test_path, test_text), (code_path, code_text) = FILES[task_id].items()
@@ -315,14 +383,15 @@ def main() -> int:
     if "max_turns" in habits:
         session.result("", subtype="error_max_turns", is_error=True)
         return 1
-    red = session.bash([sys.executable, "-m", "pytest", "-q", test_path], "Run the new test")
+    lazy = "lazy" in habits
+    red = "" if lazy else session.bash([sys.executable, "-m", "pytest", "-q", test_path], "Run it")
     if "noise" in habits:
         print("[WARN] Streaming fallback: a response took a slow path", file=sys.stderr)
     draft = DRAFTS.get(task_id)
     failure_seen = "assert 'Hello, Ada!' == 'HELLO, ADA!'" in prompt  # what the gate said
     buggy = "draft" in habits or ("needs_failure" in habits and not failure_seen)
     session.write(code_path, code_text.replace(*draft) if buggy and draft else code_text)
-    if not buggy:
+    if not buggy and not lazy:
         session.bash([sys.executable, "-m", "pytest", "-q"], "Run the whole suite")
     if "commit" in habits or "branch" in habits:
         session.bash(["git", "add", "-A"], "Stage everything")

@@ -9,6 +9,11 @@ to behave as real agents do: commit its own work, switch to a branch of its own,
 files, stop at its turn limit, crash, hang, print a huge line, echo its key, write outside its
 worktree. Each test checks what the user sees: the shipped branch, ``status --json`` (tokens,
 cost, attempts), the agent's log, the user's checkout, where the secrets went.
+
+What an agent does to the repository beyond its worktree (tags, stashes, a user's branch
+moved, a remote, hooks, config, ``git gc``) is tried through the real cli provider and
+GitWorkspaces alone, with the fence and without it (``fence = false``): faster than a whole
+run, and the same code.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openai_model import MODEL, ModelServer
+from repo_helpers import git as user_git
 from scripted_factory import FILES
 from wire_run import (
     REQUEST,
@@ -36,7 +43,14 @@ from wire_run import (
     write_config,
 )
 
+from agents.provider import CompletionRequest, Message
+from agents.providers.cli import DEFAULT_AGENTS, CliProvider
+from engine.workspace import GitWorkspaces, WorkspaceError
+
 pytestmark = pytest.mark.e2e
+needs_bwrap = pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
 
 FAKE = Path(__file__).with_name("fake_coding_agent.py")
 CLAUDE_KEY = "sk-ant-api03-claude-own-key-0123456789abcdef"
@@ -114,7 +128,7 @@ def test_claude_code_as_the_engineer_ships_committing_its_own_work(tmp_path: Pat
     """core's agent commits its work itself (``git add -A``, ``git commit``, after running
     pytest: ``__pycache__`` in the index); shout's agent checks out a branch of its own, commits
     there, and leaves a scratch file; it also echoes its key and writes on stderr."""
-    plan = {"core/1": ["commit", "noise"], "shout/1": ["branch", "show_key"]}
+    plan = {"core/1": ["commit", "noise", "tag"], "shout/1": ["branch", "show_key"]}
     project, log = claude_project(tmp_path, plan)
     with ModelServer() as server:
         run = run_factory(project, server)
@@ -128,9 +142,13 @@ def test_claude_code_as_the_engineer_ships_committing_its_own_work(tmp_path: Pat
     shipped_files = set(git(repo, "ls-tree", "-r", "--name-only", branch).splitlines())
     wanted = {path for files in FILES.values() for path in files}
     assert shipped_files == wanted | {"README.md", "pyproject.toml", "greetings/__init__.py"}
-    # No branch of the agent's own is left in the user's repository.
-    branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
-    assert sorted(branches) == ["main", branch], branches
+    # No branch, tag or note of the agent's own is left in the user's repository, and its
+    # log says what was put back.
+    refs = git(repo, "for-each-ref", "--format=%(refname)").split()
+    assert sorted(refs) == ["refs/heads/main", f"refs/heads/{branch}"], refs
+    put_back = agent_lines(shipped.events, "core", 1)
+    assert "deleted refs/tags/agent-v1, which the agent created" in put_back
+    assert "deleted refs/notes/commits, which the agent created" in put_back
 
     # The agent ran in its worktree with its own key and no other secret.
     runs = claude_runs(log)
@@ -230,9 +248,7 @@ def test_an_agent_that_crashes_hangs_or_floods_its_output_costs_an_attempt_not_t
     assert db.stat().st_size < 5_000_000
 
 
-@pytest.mark.skipif(
-    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
-)
+@needs_bwrap
 def test_an_agent_cannot_write_into_the_users_checkout(tmp_path: Path) -> None:
     """An agent runs with the user's rights and a shell: by the checkout's absolute path it
     wrote a file there, and the run shipped as if nothing happened. Under bubblewrap the
@@ -276,3 +292,182 @@ def test_codex_as_the_engineer_ships_with_only_its_own_key_and_its_tokens_priced
     assert any(line.startswith("[edit] ") and "greetings/shout.py" in line for line in lines)
     for secret in (CLAUDE_KEY, *OTHERS.values()):
         assert secret not in shipped.output
+
+
+# -- what an agent does to the repository beyond its worktree --------------------------------
+
+
+FENCES = [pytest.param(True, id="fenced", marks=needs_bwrap), pytest.param(False, id="unfenced")]
+REFUSED = ("Read-only file system", "Device or resource busy")
+"""What the fence answers an agent writing the config, a hook or the checkout's HEAD."""
+
+
+def habits_repo(tmp_path: Path) -> Path:
+    """A user's repository with a branch of its own (``feature``), a stash and a hook."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name, content in {"README.md": "# greetings\n", "greetings/__init__.py": ""}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(content)
+    user_git(repo, "init", "-q", "-b", "main")
+    user_git(repo, "add", "-A")
+    user_git(repo, "commit", "-q", "-m", "initial")
+    user_git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "FEATURE.md").write_text("only on feature\n")
+    user_git(repo, "add", "-A")
+    user_git(repo, "commit", "-q", "-m", "feature work")
+    user_git(repo, "checkout", "-q", "main")
+    (repo / "README.md").write_text("# greetings, unfinished\n")
+    user_git(repo, "stash", "push", "-q", "-m", "the user's own stash")
+    (repo / ".git" / "hooks" / "pre-push").write_text("#!/bin/sh\nexit 0\n")
+    return repo
+
+
+def fingerprint(repo: Path) -> dict[str, object]:
+    """The repository as the user knows it: refs, HEAD, stash list, config, hooks, info."""
+    git_dir = repo / ".git"
+    refs = user_git(repo, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+    files = {
+        str(path.relative_to(git_dir)): path.read_bytes()
+        for folder in ("hooks", "info")
+        for path in sorted((git_dir / folder).rglob("*"))
+        if path.is_file() and path.name != "refs"  # info/refs: git gc's output
+    }
+    return {
+        "refs": [ref for ref in refs if not ref.startswith("refs/heads/shopfloor/")],
+        "HEAD": (git_dir / "HEAD").read_text(),
+        "stash": user_git(repo, "stash", "list"),
+        "config": (git_dir / "config").read_bytes(),
+        "files": files,
+    }
+
+
+@dataclass
+class Attempt:
+    """One attempt of task core through the cli provider and GitWorkspaces."""
+
+    said: list[str]
+    notes: list[str]
+    error: str | None
+    shipped: list[str]
+
+
+async def attempt_with(tmp_path: Path, repo: Path, habits: list[str], fence: bool) -> Attempt:
+    """cli:claude (the fake) does task core in a worktree with ``habits``; its work is
+    committed and merged onto the integration branch, as the build and merge queue do."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    claude = bin_dir / "claude"
+    claude.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    claude.chmod(0o755)
+    agent = replace(
+        DEFAULT_AGENTS["claude"],
+        argv=(str(claude), *DEFAULT_AGENTS["claude"].argv[1:]),
+        fence=fence,
+    )
+    env = {
+        **os.environ,
+        "FAKE_AGENT_PLAN": json.dumps({"core/1": [*habits, "lazy"]}),
+        "FAKE_AGENT_PWNED": str(tmp_path / "pwned.log"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    provider = CliProvider("claude", agent, env=env)
+    ws = GitWorkspaces(repo, "habits", tmp_path / "worktrees")
+    base = await ws.start()
+    worktree = await ws.add_worktree("core-a1", base)
+    prompt = "Your task (core, attempt 1 of 3): write greetings/core.py and its test."
+    request = CompletionRequest(
+        system="", messages=(Message("user", prompt),), labels={"workspace": str(worktree)}
+    )
+    said: list[str] = []
+    notes: list[str] = []
+    await provider.complete(request, said.append)
+    try:
+        commit = await ws.commit_all(worktree, "Add core", note=notes.append)
+    except WorkspaceError as exc:
+        return Attempt(said, notes, str(exc), [])
+    finally:
+        await ws.remove_worktree(worktree)
+    assert commit is not None
+    candidate = await ws.prepare_merge("core", commit, "Add core")
+    assert candidate.commit is not None, candidate.conflict
+    await ws.advance(candidate.commit, candidate.base)
+    await ws.remove_worktree(candidate.worktree)
+    shipped = git(repo, "ls-tree", "-r", "--name-only", ws.integration_tip()).split()
+    return Attempt(said, notes, None, shipped)
+
+
+PUT_BACK = {
+    "tag": ["deleted refs/tags/agent-v1", "deleted refs/notes/commits"],
+    "stash": ["put back refs/stash at"],
+    "update_ref": ["put back refs/heads/feature at", "deleted refs/heads/agent-pushed"],
+    "main_head": [
+        "put back HEAD at refs/heads/main (the agent had moved it to refs/heads/feature)"
+    ],
+    "remote": ["put back .git/config, which the agent changed"],
+    "hooks": ["removed .git/hooks/post-checkout", "removed .git/hooks/reference-transaction"],
+    "config": ["put back .git/config, which the agent changed"],
+}
+"""What the log says was put back after each habit; with the fence, the habits of the last
+four never get that far (:data:`REFUSED`), but the refs of the first three still do."""
+
+
+@pytest.mark.parametrize("fence", FENCES)
+async def test_what_an_agent_changes_in_the_repository_is_put_back_and_said(
+    tmp_path: Path, fence: bool
+) -> None:
+    """The agent's worktree shares the user's git directory: its tag and note, its stash, the
+    user's branch it moved and the branch it pushed, the checkout it switched, the remote it
+    added, the hooks and the fsmonitor command it left stayed in the user's repository, and
+    the hooks ran inside the factory's next git calls. Now the repository is as the user left
+    it, nothing of the agent's ran, the task's work still lands, and the log says what was
+    put back. With the fence the config, the hooks and the checkout's HEAD were never
+    written."""
+    repo = habits_repo(tmp_path)
+    before = fingerprint(repo)
+    done = await attempt_with(tmp_path, repo, sorted(PUT_BACK), fence)
+    assert done.error is None, done.error
+    assert set(FILES["core"]) <= set(done.shipped)
+    assert fingerprint(repo) == before
+    assert not (tmp_path / "pwned.log").exists(), (tmp_path / "pwned.log").read_text()
+    fenced_off = {"main_head", "remote", "hooks", "config"} if fence else set()
+    refused = [line for line in done.said if any(reason in line for reason in REFUSED)]
+    assert len(refused) == (6 if fence else 0), refused  # HEAD, remote, 2 hooks, 2 config keys
+    for habit, lines in PUT_BACK.items():
+        for expected in lines:
+            said = any(line.startswith(expected) for line in done.notes)
+            assert said == (habit not in fenced_off), (expected, done.notes)
+
+
+@pytest.mark.parametrize("fence", FENCES)
+async def test_an_agent_running_git_gc_costs_nothing_the_repository_needs(
+    tmp_path: Path, fence: bool
+) -> None:
+    """``git gc --prune=now`` packs the user's loose objects and prunes: the factory sees
+    objects vanish, checks the repository with ``git fsck`` and, everything still there,
+    lands the work."""
+    repo = habits_repo(tmp_path)
+    before = fingerprint(repo)
+    done = await attempt_with(tmp_path, repo, ["gc"], fence)
+    assert done.error is None, done.error
+    assert set(FILES["core"]) <= set(done.shipped)
+    assert fingerprint(repo) == before
+    assert any(line.startswith("objects were deleted") for line in done.notes), done.notes
+    assert user_git(repo, "fsck", "--connectivity-only", "--no-dangling") == ""
+
+
+@pytest.mark.parametrize("fence", FENCES)
+async def test_an_agent_that_prunes_a_users_branch_away_fails_the_attempt_saying_so(
+    tmp_path: Path, fence: bool
+) -> None:
+    """The agent deletes the user's ``feature`` branch, expires the reflogs and prunes: the
+    branch's commit is gone for good. The run used to ship as if nothing happened; now the
+    attempt fails with what could not be put back, and nothing of it is committed."""
+    repo = habits_repo(tmp_path)
+    feature = user_git(repo, "rev-parse", "feature")
+    done = await attempt_with(tmp_path, repo, ["lose"], fence)
+    assert done.error is not None
+    assert done.error.startswith("the agent deleted objects the repository needs")
+    assert f"cannot put back refs/heads/feature at {feature[:10]}" in done.error
+    assert "\n" not in done.error
+    assert user_git(repo, "rev-parse", "--verify", "--quiet", "main") != ""

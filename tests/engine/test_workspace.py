@@ -398,3 +398,146 @@ def test_git_commands_run_out_of_the_terminals_process_group(
     session, group = map(int, ws.repo.git.execute([sys.executable, "-c", probe]).split())
     assert session != os.getsid(0)
     assert group != os.getpgrp()
+
+
+# -- what an agent does to the repository beyond its worktree ---------------------------------
+
+
+def hook_writing(marker: Path) -> str:
+    return f"#!/bin/sh\necho \"$0\" >> '{marker}'\n"
+
+
+async def test_no_hook_or_fsmonitor_command_of_the_repository_runs_in_the_factorys_git(
+    user_repo: Path, worktree_root: Path, tmp_path: Path
+):
+    """Hooks and ``core.fsmonitor`` run commands: left by an agent working beside this
+    attempt (no fence, not put back yet), they ran inside the factory's worktree add,
+    commit, cherry-pick and update-ref, with the factory's environment. None runs now."""
+    marker = tmp_path / "ran.log"
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("core-a1", base)
+    hooks = user_repo / ".git" / "hooks"
+    for name in ("post-checkout", "reference-transaction", "post-commit", "prepare-commit-msg"):
+        (hooks / name).write_text(hook_writing(marker))
+        (hooks / name).chmod(0o755)
+    git(user_repo, "config", "core.fsmonitor", f"echo fsmonitor >> '{marker}'; false")
+    (wt / "a.py").write_text("A = 1\n")
+    commit = await ws.commit_all(wt, "Add a", note=lambda _line: None)
+    assert commit is not None
+    await land(ws, "a", commit, "Add a")
+    assert not marker.exists(), marker.read_text()
+
+
+async def test_a_user_who_signs_every_commit_can_still_build(
+    user_repo: Path, worktree_root: Path, tmp_path: Path
+):
+    """``commit.gpgsign`` (and ``tag.gpgsign``) in the user's config made every attempt's
+    commit and every merge fail ("gpg failed to sign the data") or wait on a passphrase.
+    The factory's own commits are not the user's to sign: they are made unsigned."""
+    failing_gpg = tmp_path / "gpg"
+    failing_gpg.write_text("#!/bin/sh\nexit 2\n")
+    failing_gpg.chmod(0o755)
+    for key, value in (
+        ("commit.gpgsign", "true"),
+        ("tag.gpgsign", "true"),
+        ("gpg.program", str(failing_gpg)),
+    ):
+        git(user_repo, "config", key, value)
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("core-a1", base)
+    (wt / "a.py").write_text("A = 1\n")
+    commit = await ws.commit_all(wt, "Add a", note=lambda _line: None)
+    assert commit is not None
+    await land(ws, "a", commit, "Add a")
+    assert git(user_repo, "config", "commit.gpgsign") == "true"  # the user's config is theirs
+
+
+async def test_a_change_put_back_for_one_attempt_is_not_brought_back_by_another(
+    user_repo: Path, worktree_root: Path
+):
+    """Attempt b starts after a's agent tagged and moved ``feature``: b's record holds the
+    agent's refs. Once a's are put back, b's putting back must not bring them back."""
+    git(user_repo, "branch", "feature", "HEAD~1")
+    feature = git(user_repo, "rev-parse", "feature")
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt_a = await ws.add_worktree("a-a1", base)
+    git(wt_a, "tag", "agent-v1")
+    git(wt_a, "update-ref", "refs/heads/feature", "HEAD")
+    wt_b = await ws.add_worktree("b-a1", base)
+    notes_a: list[str] = []
+    notes_b: list[str] = []
+    (wt_a / "a.py").write_text("A = 1\n")
+    (wt_b / "b.py").write_text("B = 1\n")
+    assert await ws.commit_all(wt_a, "Add a", note=notes_a.append) is not None
+    assert await ws.commit_all(wt_b, "Add b", note=notes_b.append) is not None
+    assert notes_a == [
+        f"put back refs/heads/feature at {feature[:10]} (the agent had moved it to {base[:10]})",
+        "deleted refs/tags/agent-v1, which the agent created",
+    ]
+    assert notes_b == []
+    assert git(user_repo, "tag", "--list") == ""
+    assert git(user_repo, "rev-parse", "feature") == feature
+
+
+async def test_the_integration_branch_an_agent_moved_is_put_back_where_the_run_left_it(
+    user_repo: Path, worktree_root: Path
+):
+    """``git branch -f`` on the run's own branch: the next merge refused ("no longer points
+    at") and the run failed. The branch is back where the merge queue left it."""
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    tip = await land(ws, "a", await task_commit(ws, "a-a1", {"a.txt": "a\n"}, "a"), "Add a")
+    wt = await ws.add_worktree("b-a1", tip)
+    git(wt, "branch", "-f", ws.integration_branch, base)
+    (wt / "b.txt").write_text("b\n")
+    notes: list[str] = []
+    commit = await ws.commit_all(wt, "Add b", note=notes.append)
+    ref = f"refs/heads/{ws.integration_branch}"
+    assert notes == [f"put back {ref} at {tip[:10]} (the agent moved it to {base[:10]})"]
+    assert ws.integration_tip() == tip
+    assert commit is not None
+    await land(ws, "b", commit, "Add b")
+    assert ws.commits_since_base(ws.integration_tip(), base) == ["Add a", "Add b"]
+
+
+async def test_an_attempt_that_ends_before_its_commit_still_has_its_refs_put_back(
+    user_repo: Path, worktree_root: Path
+):
+    """An attempt cut short (a budget stop, a cancelled run) never reaches commit_all: what
+    its agent did is put back when its worktree goes."""
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("a-a1", base)
+    git(wt, "tag", "agent-v1")
+    git(wt, "stash", "list")
+    await ws.remove_worktree(wt)
+    assert git(user_repo, "tag", "--list") == ""
+
+
+async def test_a_worktree_pointed_at_a_repository_of_the_agents_is_pointed_back(
+    user_repo: Path, worktree_root: Path, tmp_path: Path
+):
+    """The worktree's ``.git`` file says where its repository is: an agent that points it at
+    one of its own, with a clean filter in its config (which no ``-c`` switches off), had
+    that command run by the factory's ``git add``. The pointer is put back before the factory
+    runs git there."""
+    marker = tmp_path / "ran.log"
+    evil = tmp_path / "evil"
+    git(tmp_path, "init", "-q", str(evil))
+    git(evil, "config", "filter.agent.clean", f"echo filter >> '{marker}'; cat")
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("a-a1", base)
+    pointer = (wt / ".git").read_text()
+    (wt / ".git").write_text(f"gitdir: {evil / '.git'}\n")
+    (wt / ".gitattributes").write_text("*.py filter=agent\n")
+    (wt / "a.py").write_text("A = 1\n")
+    notes: list[str] = []
+    commit = await ws.commit_all(wt, "Add a", note=notes.append)
+    assert notes == [f"put back {wt / '.git'}, which the agent changed"]
+    assert (wt / ".git").read_text() == pointer
+    assert commit is not None and ws.changed_files(commit) == [".gitattributes", "a.py"]
+    assert not marker.exists()
