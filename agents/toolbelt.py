@@ -3,6 +3,11 @@
 Every path is confined to the worktree — no absolute paths, no ``..``, no ``.git``, no symlink
 that resolves outside — and every output is bounded with a note saying so. Commands run
 through the sandbox the composition root hands in (gates/sandbox.py), never directly.
+
+Files are the user's, so an edit changes only what it says: a file with Windows line endings
+keeps them (the model reads and writes ``\n``; a one-line edit must not rewrite every line,
+which the shrinkage gate would refuse as a deletion), bytes that are not UTF-8 (a Latin-1
+comment) survive an edit untouched, and a binary file is named as such instead of decoded.
 """
 
 from __future__ import annotations
@@ -57,6 +62,51 @@ def describe_call(call: ToolCall) -> str:
         for k, v in call.arguments.items()
     }
     return f"{call.name} {json.dumps(shown)}" if shown else call.name
+
+
+BINARY_SNIFF_BYTES = 8192
+"""A NUL byte in a file's first bytes makes it binary (git's own test)."""
+
+
+@dataclass(frozen=True)
+class _FileText:
+    """A file's text as the model sees it (``\n`` line ends), and how to write it back."""
+
+    text: str
+    crlf: bool
+    utf8: bool
+
+    def encode(self, text: str) -> bytes:
+        """``text`` in the file's own line endings; bytes that were not UTF-8 kept as such."""
+        if self.crlf:
+            text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+        return text.encode("utf-8", "surrogateescape")
+
+
+def _load(path: Path) -> _FileText:
+    """Read a text file without changing what it holds; ToolError for a binary one."""
+    raw = path.read_bytes()
+    if b"\0" in raw[:BINARY_SNIFF_BYTES]:
+        raise ToolError(f"{path.name} is a binary file ({len(raw)} bytes); it cannot be edited")
+    try:
+        text, utf8 = raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, utf8 = raw.decode("utf-8", "surrogateescape"), False
+    lines = text.count("\n")
+    crlf = lines > 0 and text.count("\r\n") == lines
+    return _FileText(text.replace("\r\n", "\n") if crlf else text, crlf, utf8)
+
+
+def _shown(loaded: _FileText) -> str:
+    """What read_file answers: undecodable bytes as U+FFFD, with a note saying so."""
+    if loaded.utf8:
+        return loaded.text
+    shown = loaded.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    note = (
+        "[note: this file is not valid UTF-8; the bytes shown as \ufffd are kept as they are "
+        "by edit_file, so edit around them rather than rewriting the file]\n"
+    )
+    return note + shown
 
 
 def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:
@@ -170,7 +220,7 @@ class Toolbelt:
             result: ToolResult = await handler(call.arguments)
         except ToolError as exc:
             return ToolResult(str(exc), is_error=True)
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeError) as exc:
             return ToolResult(f"{call.name} failed: {exc}", is_error=True)
         return result
 
@@ -188,17 +238,23 @@ class Toolbelt:
         path = self.resolve(args.get("path"))
         if not path.is_file():
             raise ToolError(f"no such file: {args.get('path')}")
-        return ToolResult(_bounded(path.read_text(encoding="utf-8")))
+        return ToolResult(_bounded(_shown(_load(path))))
 
     async def _tool_write_file(self, args: dict[str, Any]) -> ToolResult:
         path = self.resolve(args.get("path"))
         content = args.get("content")
         if not isinstance(content, str):
             raise ToolError("content must be a string")
-        if len(content.encode("utf-8")) > MAX_FILE_BYTES:
+        if len(content.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
             raise ToolError(f"content over {MAX_FILE_BYTES} bytes")
+        crlf = False
+        if path.is_file():
+            try:
+                crlf = _load(path).crlf  # an overwritten file keeps its line endings
+            except ToolError:
+                crlf = False
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
+        path.write_bytes(_FileText("", crlf, True).encode(content))
         rel = str(path.relative_to(self.root))
         self.written.append(rel)
         return ToolResult(f"wrote {rel} ({len(content.splitlines())} lines)")
@@ -210,13 +266,15 @@ class Toolbelt:
             raise ToolError("search must be a non-empty string and replace a string")
         if not path.is_file():
             raise ToolError(f"no such file: {args.get('path')}")
-        text = path.read_text(encoding="utf-8")
-        count = text.count(search)
+        loaded = _load(path)
+        if loaded.crlf:
+            search, replace = search.replace("\r\n", "\n"), replace.replace("\r\n", "\n")
+        count = loaded.text.count(search)
         if count != 1:
             raise ToolError(
                 f"search text found {count} times in {args.get('path')}; it must be exactly once"
             )
-        path.write_text(text.replace(search, replace, 1), encoding="utf-8")
+        path.write_bytes(loaded.encode(loaded.text.replace(search, replace, 1)))
         rel = str(path.relative_to(self.root))
         self.written.append(rel)
         return ToolResult(f"edited {rel}")

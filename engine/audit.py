@@ -12,6 +12,7 @@ written to the repository or its refs: the scratch copy is deleted afterwards.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import tempfile
@@ -171,33 +172,71 @@ def checkout_files(repo: Path) -> list[str]:
     return [n for n in names if not any(p in SKIP for p in PurePosixPath(n).parts)]
 
 
+_SNAPSHOT_GIT = (
+    "-c",
+    "commit.gpgsign=false",  # the user's signing key (and its passphrase prompt) stays out
+    "-c",
+    "core.hooksPath=/dev/null",  # so do the user's global hooks: none runs on the copy
+)
+_SNAPSHOT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "shopfloor audit",
+    "GIT_AUTHOR_EMAIL": "audit@shopfloor.invalid",
+    "GIT_COMMITTER_NAME": "shopfloor audit",
+    "GIT_COMMITTER_EMAIL": "audit@shopfloor.invalid",
+}
+
+
+def _copy_link(repo: Path, source: Path, target: Path) -> None:
+    """Copy a symlink that stays inside the checkout as a link relative to its own folder
+    (so it points at the copy); one that leaves the checkout or dangles is left out."""
+    root = repo.resolve()
+    try:
+        real = source.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return
+    if real != root and not real.is_relative_to(root):
+        return
+    link_dir = source.parent.resolve()
+    target.symlink_to(os.path.relpath(real, link_dir))
+
+
 def snapshot(repo: Path, scratch: Path) -> Path:
     """Copy the checkout's files (uncommitted edits included; ignored files, .git and caches
-    left out) to ``scratch/tree`` and commit them there, so gates see a plain git checkout."""
+    left out) to ``scratch/tree`` and commit them there, so gates see a plain git checkout.
+    Symlinks inside the checkout are kept as links; the user's git hooks and commit signing
+    play no part in the copy's commit."""
     tree = scratch / "tree"
     tree.mkdir(parents=True)
     for rel in checkout_files(repo):
         source = repo / rel
-        if source.is_symlink() or not source.is_file():
-            continue
         target = tree / rel
+        if source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _copy_link(repo, source, target)
+            continue
+        if not source.is_file():
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-    copy = git.Repo.init(tree)
-    copy.git.add("-A")
-    copy.git.commit(
-        "-q",
-        "--allow-empty",
-        "-m",
-        "audit snapshot",
-        env={
-            "GIT_AUTHOR_NAME": "shopfloor audit",
-            "GIT_AUTHOR_EMAIL": "audit@shopfloor.invalid",
-            "GIT_COMMITTER_NAME": "shopfloor audit",
-            "GIT_COMMITTER_EMAIL": "audit@shopfloor.invalid",
-        },
-    )
-    copy.close()
+    git.Repo.init(tree).close()
+    copy = git.Repo(tree)
+    try:
+        copy.git.execute(["git", *_SNAPSHOT_GIT, "add", "-A"])
+        copy.git.execute(
+            [
+                "git",
+                *_SNAPSHOT_GIT,
+                "commit",
+                "-q",
+                "--no-verify",
+                "--allow-empty",
+                "-m",
+                "audit snapshot",
+            ],
+            env=_SNAPSHOT_IDENTITY,
+        )
+    finally:
+        copy.close()
     return tree
 
 

@@ -49,6 +49,9 @@ class Finding(BaseModel):
     file: str | None = None
     line: int | None = None
     detail: str = ""
+    key: str | None = None
+    """What names this finding on another tree (a test's node id); None: its file and message.
+    The baseline guard compares findings by it (engine.recon)."""
 
 
 class GateResult(BaseModel):

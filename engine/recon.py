@@ -3,9 +3,13 @@
 An update run must not break what already works. Before it plans, the factory runs the merge
 gates on the repository as it is (the *baseline*) and tells the planner which were green. Every
 task and merge gate is then wrapped in a :class:`BaselineGate`: a gate that was green at
-baseline and is red after a task fails with "you broke X that was green before"; a gate that
-was already red at baseline reports but does not block (the run did not cause it, and no task
-could ever merge otherwise).
+baseline and is red after a task fails with "you broke X that was green before". A gate that
+was already red at baseline (a repository with 200 lint errors, a test that already failed)
+blocks only what is new: findings the baseline did not have, compared by file and message (a
+test by its node id), never by line number, which any edit above shifts. What was already
+there reports but does not block (the run did not cause it, and no task could ever merge
+otherwise). A gate whose verdict is about the run's own commit (shrinkage: what the revision
+deletes) has no baseline: run on the base commit it would judge the user's last commit.
 
 Mode detection is a pure function of the tracked files: a repository holding only a README,
 a licence and configuration is empty (``create``); anything else is ``update``.
@@ -13,13 +17,15 @@ a licence and configuration is empty (``create``); anything else is ``update``.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from engine.gate_runner import run_gates
-from engine.protocols import EmitFn, Gate, GateResult
+from engine.protocols import EmitFn, Finding, Gate, GateResult
 
 Mode = Literal["create", "update", "audit"]
 MODES: tuple[Mode, ...] = ("create", "update", "audit")
@@ -78,12 +84,17 @@ class Baseline:
     def red(self) -> list[str]:
         return [r.gate for r in self.results if not r.passed]
 
-    def was_green(self, gate: str) -> bool | None:
-        """True/False for a gate run at baseline; None for one that was not run."""
+    def result(self, gate: str) -> GateResult | None:
+        """The gate's result at baseline; None for one that was not run."""
         for result in self.results:
             if result.gate == gate:
-                return result.passed
+                return result
         return None
+
+    def was_green(self, gate: str) -> bool | None:
+        """True/False for a gate run at baseline; None for one that was not run."""
+        result = self.result(gate)
+        return None if result is None else result.passed
 
     def describe(self) -> str:
         """One paragraph for the planner."""
@@ -93,11 +104,58 @@ class Baseline:
         return text + (f" Already red before this run: {red}." if red else "")
 
 
+def judges_revision(gate: Gate) -> bool:
+    """True for a gate whose verdict is about a commit, not a tree (``judges_revision``)."""
+    return bool(getattr(gate, "judges_revision", False))
+
+
 async def run_baseline(gates: Sequence[Gate], checkout: Path, emit: EmitFn) -> Baseline:
     """Run ``gates`` on an untouched checkout of the base commit (reported as verify gates
-    of no task, attempt 0)."""
-    results = await run_gates(gates, checkout, scope="verify", emit=emit)
+    of no task, attempt 0). A gate that judges a revision is left out: at the base commit
+    the revision is the user's own last commit, and the run has made none yet."""
+    tree_gates = [g for g in gates if not judges_revision(g)]
+    results = await run_gates(tree_gates, checkout, scope="verify", emit=emit)
     return Baseline(tuple(results))
+
+
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
+
+
+def _identity(finding: Finding) -> tuple[str, str]:
+    """What names a finding on another tree: its key, or its message with the numbers
+    taken out (line and column numbers, counts, timings and addresses shift with any edit)."""
+    if finding.key:
+        return "", finding.key
+    return finding.file or "", _NUMBERS.sub("#", finding.message)
+
+
+def _blocking(result: GateResult) -> tuple[list[Finding], int]:
+    """The findings that fail the gate as it kept them, and how many it counted.
+
+    A gate with advisory findings counts its blocking ones (``counts["blocking"]``) and lists
+    them first; a gate keeps at most a few hundred findings, so the count may be larger.
+    """
+    counts = result.counts
+    total = max(counts.get("blocking", counts.get("findings", len(result.findings))), 0)
+    return list(result.findings[:total]), total
+
+
+def new_findings(before: GateResult, after: GateResult) -> list[Finding] | None:
+    """The blocking findings of ``after`` that ``before`` did not have (each old finding
+    excuses one new one of the same identity); None when that cannot be told because the
+    baseline kept only part of its findings."""
+    old_kept, old_total = _blocking(before)
+    if old_total > len(old_kept):
+        return None
+    old = Counter(_identity(f) for f in old_kept)
+    new: list[Finding] = []
+    for finding in _blocking(after)[0]:
+        identity = _identity(finding)
+        if old[identity] > 0:
+            old[identity] -= 1
+        else:
+            new.append(finding)
+    return new
 
 
 @dataclass
@@ -113,20 +171,39 @@ class BaselineGate:
 
     async def check(self, workspace: Path) -> GateResult:
         result = await self.inner.check(workspace)
-        before = self.baseline.was_green(self.name)
+        before = self.baseline.result(self.name)
         if result.passed or before is None:
             return result
-        if before:
+        if before.passed:
             return result.model_copy(
                 update={
                     "summary": f"you broke {self.name}, which was green before this run: "
                     f"{result.summary}"
                 }
             )
+        new = new_findings(before, result)
+        kept, total = _blocking(result)
+        if new is None or (not new and total > len(kept)):
+            # Too many findings to tell the new ones apart: more than at baseline is new.
+            baseline_total = _blocking(before)[1]
+            if total > baseline_total:
+                summary = (
+                    f"{total} problem(s) where the baseline had {baseline_total}; the new "
+                    f"ones must go: {result.summary}"
+                )
+                return result.model_copy(update={"summary": summary})
+        elif new:
+            summary = (
+                f"{len(new)} new problem(s) since the baseline, which must go "
+                f"({len(kept) - len(new)} already there before this run do not block): "
+                f"{result.summary}"
+            )
+            return result.model_copy(update={"summary": summary, "findings": new})
         return result.model_copy(
             update={
                 "passed": True,
-                "summary": f"red at baseline, not blocking (not a regression): {result.summary}",
+                "summary": "red at baseline, not blocking (nothing new since the baseline): "
+                f"{result.summary}",
             }
         )
 

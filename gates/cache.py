@@ -1,12 +1,13 @@
 """The gate cache: an unchanged tree never re-runs a gate.
 
-The key is (gate name, the gate's configuration fingerprint, the workspace's content): the tree
-hash of HEAD (``git rev-parse HEAD^{tree}``) plus, when the checkout is dirty, a hash of
-``git status`` and the bytes of every modified or untracked file (tool caches excluded). A hit
-returns the stored GateResult with ``cached=True`` and zero duration, so the engine's
-GateFinished says where the result came from. Results that depend on luck (a time-out, a
-crashed gate) are not stored. A gate that declares ``cacheable = False`` (its verdict depends
-on history, not only on the tree) is passed through untouched.
+The key is (gate name, the gate's configuration fingerprint, the versions of shopfloor and of
+the tools the gates run, the workspace's content): the tree hash of HEAD (``git rev-parse
+HEAD^{tree}``) plus, when the checkout is dirty, a hash of ``git status`` and the bytes of
+every modified or untracked file (tool caches excluded). A hit returns the stored GateResult
+with ``cached=True`` and zero duration, so the engine's GateFinished says where the result
+came from. Results that depend on luck (a time-out, a crashed gate) are not stored. A gate
+that declares ``cacheable = False`` (its verdict depends on history, not only on the tree) is
+passed through untouched.
 
 Entries live in memory and, when a directory is given, as JSON files there — so a re-run of
 the same tree in a later process is a hit too.
@@ -15,11 +16,13 @@ the same tree in a later process is a hit too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import subprocess
 from collections import OrderedDict
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from engine.protocols import Gate, GateResult
@@ -27,6 +30,22 @@ from engine.workspace import JUNK_PATHSPECS
 from gates.tool_gate import fingerprint_of
 
 GIT_TIMEOUT_S = 30.0
+TOOL_DISTRIBUTIONS = ("shopfloor", "ruff", "mypy", "bandit", "vulture", "detect-secrets", "pytest")
+"""Whose versions are part of every key: an upgraded ruff may judge the same tree otherwise."""
+
+
+@functools.cache
+def tool_versions() -> str:
+    """The installed versions of shopfloor and the tools its gates run."""
+    found = []
+    for name in TOOL_DISTRIBUTIONS:
+        try:
+            found.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name}:absent")
+    return ";".join(found)
+
+
 _UNSTABLE = ("timed out", "did not finish within", "gate crashed", "could not start")
 
 
@@ -145,8 +164,8 @@ class GateCache:
         return [self.wrap(g) for g in gates]
 
     def key(self, name: str, fingerprint: str, tree: str) -> str:
-        """The cache key of one gate (name and configuration) on one tree."""
-        text = json.dumps([name, fingerprint, tree])
+        """The cache key of one gate (name and configuration) on one tree, with these tools."""
+        text = json.dumps([name, fingerprint, tree, tool_versions()])
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, key: str) -> GateResult | None:

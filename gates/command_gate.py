@@ -15,7 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
-from gates.tool_gate import Parsed, ToolGate, last_meaningful_line, located_lines
+from gates.tool_gate import (
+    Parsed,
+    ToolGate,
+    last_meaningful_line,
+    located_lines,
+    without_workspace,
+)
 
 NPM_PLACEHOLDER_TEST = 'echo "Error: no test specified" && exit 1'
 """What ``npm init`` writes as the test script: not a test suite."""
@@ -53,7 +59,7 @@ class CommandGate(ToolGate):
         located = located_lines(result.output, workspace)
         headline = Finding(
             message=f"{' '.join(self.command)[:120]} exited {result.returncode}: "
-            f"{last_meaningful_line(result.output)}"
+            f"{without_workspace(last_meaningful_line(result.output), workspace)}"
         )
         return Parsed(
             [headline, *located],

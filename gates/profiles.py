@@ -15,8 +15,9 @@ the final result (tests and the whole-tree scans: security, secrets).
 from __future__ import annotations
 
 import configparser
+import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -26,7 +27,7 @@ from engine.protocols import Gate, Sandbox
 from gates.cache import GateCache
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
 from gates.pytest_gate import PytestGate
-from gates.python_tools import BanditGate, MypyGate, RuffGate, VultureGate
+from gates.python_tools import SKIPPED_DIRS, BanditGate, MypyGate, RuffGate, VultureGate
 from gates.secrets_gate import SecretsGate
 from gates.shrinkage import ShrinkageGate
 
@@ -164,12 +165,62 @@ def _custom(index: int, item: Any) -> CustomGateSpec:
 # -- detection ------------------------------------------------------------------------------
 
 
+PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+"""What makes a folder a Python project."""
+SEARCH_DEPTH = 4
+"""How deep detection looks for Python (``services/api/app/main.py`` is at depth 4)."""
+
+
+def _is_test_file(name: str) -> bool:
+    return name == "conftest.py" or (
+        name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+    )
+
+
+def _python_folders(repo: Path) -> Iterator[tuple[str, bool, bool, bool]]:
+    """``(folder, is_project, has_py, has_tests)`` for each folder down to
+    :data:`SEARCH_DEPTH`, top first, skipping hidden folders, virtualenvs and vendored trees."""
+    for folder, dirs, files in os.walk(repo):
+        rel = os.path.relpath(folder, repo)
+        depth = 0 if rel == "." else rel.count(os.sep) + 1
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if depth + 1 < SEARCH_DEPTH and not d.startswith(".") and d not in SKIPPED_DIRS
+        )
+        project = any(name in files for name in PROJECT_FILES)
+        has_py = any(name.endswith(".py") for name in files)
+        yield rel, project, has_py, has_py and any(_is_test_file(n) for n in files)
+
+
 def is_python_repo(repo: Path) -> bool:
-    """True when the repo holds a Python project or Python files near its top."""
-    if any((repo / f).is_file() for f in ("pyproject.toml", "setup.py", "setup.cfg")):
+    """True when the repo holds a Python project or Python files (a few folders deep: a
+    monorepo's ``services/api``, a ``src/`` layout)."""
+    return any(project or has_py for _, project, has_py, _ in islice(_python_folders(repo), 5000))
+
+
+def wants_pytest(repo: Path) -> bool:
+    """False for a Node package whose Python is a few scripts: no Python project and no
+    test file anywhere, so pytest would only say "no tests collected" about a JS suite."""
+    if not (repo / "package.json").is_file():
         return True
-    shallow = (p for p in repo.glob("*/*.py") if ".git" not in p.parts)
-    return any(repo.glob("*.py")) or any(islice(shallow, 1))
+    return any(project or tests for _, project, _, tests in islice(_python_folders(repo), 5000))
+
+
+def python_projects(repo: Path) -> tuple[str, ...]:
+    """Where the tests gate runs pytest: ``(".",)`` for a repo whose top is a Python
+    project (or holds Python files), else each Python project below it — a monorepo's
+    ``services/api`` keeps its own ``[tool.pytest.ini_options]`` and import paths, which
+    pytest run at the top would not read."""
+    found: list[str] = []
+    for rel, project, has_py, _ in islice(_python_folders(repo), 5000):
+        if rel == ".":
+            if project or has_py:
+                return (".",)
+            continue
+        if project and not any(Path(rel).is_relative_to(outer) for outer in found):
+            found.append(rel.replace(os.sep, "/"))
+    return tuple(found) or (".",)
 
 
 def mypy_setup(repo: Path) -> tuple[bool, bool]:
@@ -239,7 +290,15 @@ def build_gates(
         configured, own_files = mypy_setup(repo)
         if configured or "types" in wanted:
             add(MypyGate(sandbox, targets=() if own_files else (".",)))
-        add(PytestGate(sandbox, timeout_s=config.test_timeout_s, env=test_env))
+        if wants_pytest(repo) or "tests" in wanted:
+            add(
+                PytestGate(
+                    sandbox,
+                    timeout_s=config.test_timeout_s,
+                    env=test_env,
+                    projects=python_projects(repo),
+                )
+            )
         add(BanditGate(sandbox))
         add(SecretsGate(sandbox))
         add(VultureGate(sandbox))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.junit import CaseProblem, JunitError, JunitReport, parse_junit
+from gates.tool_gate import fingerprint_of
 
 REPORT_DIR = ".shopfloor"
 """Inside the workspace (the only place a jailed command may write); never committed."""
@@ -49,6 +50,7 @@ class PytestGate:
         timeout_s: float = 600.0,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        projects: Sequence[str] = (".",),
     ) -> None:
         self.name = name
         self.env = dict(env or {})
@@ -56,11 +58,46 @@ class PytestGate:
         self.args = tuple(args)
         self.timeout_s = timeout_s
         self.python = python
+        self.projects = tuple(projects) or (".",)
+        """Folders of the workspace pytest runs in, each on its own (a monorepo's projects,
+        each with its own configuration); ``"."`` is the workspace itself."""
+
+    def fingerprint(self) -> str:
+        """The gate's configuration, hashed (see gates.cache); ``2``: findings carry their
+        test's node id as key, which results cached before did not."""
+        return fingerprint_of(
+            "PytestGate",
+            2,
+            self.name,
+            list(self.args),
+            self.timeout_s,
+            self.python,
+            sorted(self.env.items()),
+            list(self.projects),
+        )
 
     async def check(self, workspace: Path) -> GateResult:
-        """Run the suite; passed exactly when pytest exits 0."""
+        """Run the suite (each project's); passed exactly when pytest exits 0 in each that
+        has tests."""
+        if self.projects == (".",):
+            return await self._check_project(workspace, ".", self.timeout_s)
         started = time.monotonic()
-        report = _ReportFile(workspace)
+        results: list[tuple[str, GateResult]] = []
+        for project in self.projects:
+            if not (workspace / project).is_dir():
+                continue  # the change removed it
+            left = self.timeout_s - (time.monotonic() - started)
+            if left <= 0:
+                message = f"{project}: not run, the {self.timeout_s:g}s for the tests ran out"
+                results.append((project, _failed(self.name, message)))
+                continue
+            result = await self._check_project(workspace, project, left)
+            results.append((project, _in_project(result, project)))
+        return _merged(self.name, results, time.monotonic() - started)
+
+    async def _check_project(self, workspace: Path, project: str, timeout_s: float) -> GateResult:
+        started = time.monotonic()
+        report = _ReportFile(workspace / project)  # under bwrap only the project is writable
         try:
             junit = report.prepare()
         except OSError as exc:
@@ -82,7 +119,7 @@ class PytestGate:
         ]
         try:
             result = await self.sandbox.run(
-                argv, workspace, timeout_s=self.timeout_s, env=self.env or None
+                argv, workspace / project, timeout_s=timeout_s, env=self.env or None
             )
         finally:
             xml_text = await asyncio.to_thread(report.collect)
@@ -146,6 +183,50 @@ class PytestGate:
         return verdict(passed, summary, findings, report.counts())
 
 
+def _failed(gate: str, message: str) -> GateResult:
+    return GateResult(gate=gate, passed=False, summary=message, findings=[Finding(message=message)])
+
+
+def _in_project(result: GateResult, project: str) -> GateResult:
+    """A project's result with its paths and test ids made relative to the workspace."""
+
+    def moved(finding: Finding) -> Finding:
+        inside = finding.file is not None and not Path(finding.file).is_absolute()
+        return finding.model_copy(
+            update={
+                "file": f"{project}/{finding.file}" if inside else finding.file,
+                "key": f"{project}/{finding.key}" if finding.key else None,
+                "message": f"{project}/{finding.message}"
+                if finding.key
+                else f"{project}: {finding.message}",
+            }
+        )
+
+    return result.model_copy(update={"findings": [moved(f) for f in result.findings]})
+
+
+def _merged(gate: str, results: list[tuple[str, GateResult]], duration: float) -> GateResult:
+    """One verdict over the projects: a project without tests counts only when no project
+    has any."""
+    ran = [(p, r) for p, r in results if r.summary != "no tests collected"] or results
+    if not ran:
+        return _failed(gate, "pytest collected no tests (no Python project left to test)")
+    counts: dict[str, int] = {}
+    for _, result in ran:
+        for key, value in result.counts.items():
+            counts[key] = counts.get(key, 0) + value
+    tail = "\n".join(f"== {p}\n{r.output_tail}" for p, r in ran)
+    return GateResult(
+        gate=gate,
+        passed=all(r.passed for _, r in ran),
+        summary="; ".join(f"{p}: {r.summary}" for p, r in ran),
+        counts=counts,
+        findings=[f for _, r in ran for f in r.findings],
+        duration_s=duration,
+        output_tail=tail[-OUTPUT_TAIL_CHARS:],
+    )
+
+
 def _finding(problem: CaseProblem) -> Finding:
     """One failing or erroring test as a Finding: id, headline, location, traceback."""
     label = "" if problem.kind == "failure" else "error: "
@@ -154,6 +235,7 @@ def _finding(problem: CaseProblem) -> Finding:
         file=problem.file,
         line=problem.line,
         detail=_bounded(problem.text),
+        key=problem.node_id,
     )
 
 

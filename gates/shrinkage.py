@@ -69,6 +69,8 @@ class ShrinkageGate:
     """Implements ``engine.protocols.Gate``: refuse a revision that deletes too much."""
 
     cacheable = False  # the verdict depends on the base commit, not only on the tree
+    judges_revision = True
+    """No baseline: on the base commit it would judge the user's own last commit."""
 
     def __init__(
         self,

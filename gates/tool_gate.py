@@ -25,10 +25,11 @@ MAX_FINDINGS = 200
 """A gate keeps at most this many findings (the count still says how many there were)."""
 
 _LOCATION = re.compile(
-    r"(?P<file>(?:[A-Za-z]:)?[\w./\\-]*\w\.[A-Za-z]{1,5})"
+    r"(?P<file>(?:(?<!\w)[A-Za-z]:(?=[\\/]))?[\w./\\-]*\w\.[A-Za-z]{1,5})"
     r"(?::(?P<line>\d+)(?::\d+)?|\((?P<pline>\d+),\d+\))"
 )
-"""``path/file.ext:12``, ``path/file.ext:12:5`` or ``file.ts(12,5)`` anywhere in a line."""
+"""``path/file.ext:12``, ``path/file.ext:12:5`` or ``file.ts(12,5)`` anywhere in a line; a
+drive letter only before a slash (``file:///w/a.js:3`` is ``/w/a.js``, not ``e:///w/a.js``)."""
 
 
 class ToolOutputError(ValueError):
@@ -42,7 +43,8 @@ class Parsed:
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     blocking: int | None = None
-    """How many findings fail the gate; None means all of them."""
+    """How many findings fail the gate — the first ones of ``findings``, advisory ones after
+    them (the baseline guard reads them so); None means all of them."""
     summary: str = ""
 
 
@@ -83,8 +85,17 @@ def extract_json(output: str) -> Any:
     raise ToolOutputError(f"no JSON document in the output (it starts: {first!r})")
 
 
+def without_workspace(text: str, workspace: Path) -> str:
+    """``text`` with the workspace's own path taken out (it differs between worktrees, so a
+    message naming it would be new in every attempt)."""
+    for root in sorted({f"{workspace}/", f"{workspace.resolve()}/"}, key=len, reverse=True):
+        text = text.replace(root, "")
+    return text
+
+
 def located_lines(output: str, workspace: Path, limit: int = MAX_FINDINGS) -> list[Finding]:
-    """Findings for the output lines that name a file of the workspace and a line number."""
+    """Findings for the output lines that name a file of the workspace and a line number;
+    the workspace's own path is taken out of each line (it differs between worktrees)."""
     findings: list[Finding] = []
     seen: set[tuple[str, int, str]] = set()
     for raw in output.splitlines():
@@ -98,6 +109,7 @@ def located_lines(output: str, workspace: Path, limit: int = MAX_FINDINGS) -> li
         if not (workspace / file).is_file():
             continue
         number = int(match.group("line") or match.group("pline"))
+        line = without_workspace(line, workspace)
         key = (file, number, line)
         if key in seen:
             continue

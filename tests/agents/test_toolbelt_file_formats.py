@@ -1,0 +1,116 @@
+"""The engineer's file tools on the files real repositories hold: Windows line endings, bytes
+that are not UTF-8, binary files. An edit changes what it says and nothing else — checked by
+git and by the shrinkage gate, which refuses a revision that rewrites most of a file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agents.provider import ToolCall
+from agents.toolbelt import Toolbelt, ToolResult
+from gates.sandbox import ProcessSandbox
+from gates.shrinkage import ShrinkageGate
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[ProcessSandbox]:
+    box = ProcessSandbox(use_bwrap=False)
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    lines = [f"VALUE_{i} = {i}" for i in range(40)]
+    (root / "windows.py").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    (root / "legacy.py").write_bytes("# caf\xe9 cr\xe8me\nPRICE = 1\n".encode("latin-1"))
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+async def call(belt: Toolbelt, name: str, **args: object) -> ToolResult:
+    return await belt.execute(ToolCall(id="c1", name=name, arguments=dict(args)))
+
+
+async def test_a_one_line_edit_of_a_crlf_file_stays_one_line(
+    repo: Path, sandbox: ProcessSandbox
+) -> None:
+    belt = Toolbelt(repo, sandbox)
+    shown = await call(belt, "read_file", path="windows.py")
+    assert "\r" not in shown.text and "VALUE_3 = 3\nVALUE_4 = 4\n" in shown.text
+    edited = await call(
+        belt, "edit_file", path="windows.py", search="VALUE_3 = 3\n", replace="VALUE_3 = 33\n"
+    )
+    assert not edited.is_error, edited.text
+    git(repo, "commit", "-q", "-am", "one edit")
+    assert git(repo, "diff", "--numstat", "HEAD~1", "HEAD") == "1\t1\twindows.py"
+    assert (repo / "windows.py").read_bytes().count(b"\r\n") == 40
+    result = await ShrinkageGate(sandbox).check(repo)
+    assert result.passed and result.counts["deleted"] == 1, result.summary
+
+
+async def test_rewriting_a_crlf_file_keeps_its_line_endings(
+    repo: Path, sandbox: ProcessSandbox
+) -> None:
+    belt = Toolbelt(repo, sandbox)
+    content = "".join(f"VALUE_{i} = {i}\n" for i in range(40)).replace("= 7\n", "= 70\n")
+    written = await call(belt, "write_file", path="windows.py", content=content)
+    assert not written.is_error, written.text
+    git(repo, "commit", "-q", "-am", "rewrite")
+    assert git(repo, "diff", "--numstat", "HEAD~1", "HEAD") == "1\t1\twindows.py"
+    new = await call(belt, "write_file", path="new.py", content="A = 1\n")
+    assert not new.is_error and (repo / "new.py").read_bytes() == b"A = 1\n"
+
+
+async def test_bytes_that_are_not_utf8_survive_an_edit(repo: Path, sandbox: ProcessSandbox) -> None:
+    belt = Toolbelt(repo, sandbox)
+    shown = await call(belt, "read_file", path="legacy.py")
+    assert not shown.is_error, shown.text
+    assert "not valid UTF-8" in shown.text and "PRICE = 1" in shown.text
+    edited = await call(
+        belt, "edit_file", path="legacy.py", search="PRICE = 1", replace="PRICE = 2"
+    )
+    assert not edited.is_error, edited.text
+    assert (repo / "legacy.py").read_bytes() == "# caf\xe9 cr\xe8me\nPRICE = 2\n".encode("latin-1")
+
+
+async def test_a_binary_file_is_named_as_such(repo: Path, sandbox: ProcessSandbox) -> None:
+    belt = Toolbelt(repo, sandbox)
+    for result in (
+        await call(belt, "read_file", path="logo.png"),
+        await call(belt, "edit_file", path="logo.png", search="PNG", replace="GIF"),
+    ):
+        assert result.is_error and "logo.png is a binary file" in result.text
+    assert (repo / "logo.png").read_bytes().startswith(b"\x89PNG")
+
+
+async def test_text_that_cannot_be_written_is_an_error_result(
+    repo: Path, sandbox: ProcessSandbox
+) -> None:
+    belt = Toolbelt(repo, sandbox)
+    result = await call(belt, "write_file", path="odd.py", content="X = '\ud800'\n")
+    assert result.is_error and result.text.startswith("write_file failed:")

@@ -1,0 +1,100 @@
+"""Audit mode's snapshot of a user's checkout, with the user's own git set-up around it.
+
+The audit commits a copy of the checkout in a scratch folder. That commit is the factory's,
+not the user's: their global hooks (a pre-commit framework installed for every repository)
+and their commit signing (``commit.gpgsign``, whose key may need a passphrase) must play no
+part in it. A module that is a symlink to another file of the checkout is part of the code.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine.audit import run_audit, snapshot
+from gates.pytest_gate import PytestGate
+from gates.sandbox import ProcessSandbox
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "shared").mkdir(parents=True)
+    (root / "app").mkdir()
+    (root / "tests").mkdir()
+    (root / "shared" / "settings.py").write_text("LIMIT = 3\n")
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "settings.py").symlink_to(Path("..") / "shared" / "settings.py")
+    (root / "tests" / "test_settings.py").write_text(
+        "from app.settings import LIMIT\n\n\ndef test_limit() -> None:\n    assert LIMIT == 3\n"
+    )
+    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    (root / "outside.txt").symlink_to(tmp_path)  # leaves the checkout: not copied
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+@pytest.fixture
+def signing_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user whose global git config signs every commit and runs a failing global hook."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    hook = hooks / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'global hook ran' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    config = tmp_path / "gitconfig"
+    config.write_text(
+        "[commit]\n\tgpgsign = true\n[gpg]\n\tprogram = /bin/false\n"
+        f"[core]\n\thooksPath = {hooks}\n"
+    )
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    return config
+
+
+def test_the_snapshot_commit_ignores_the_users_hooks_and_signing(
+    repo: Path, signing_user: Path, tmp_path: Path
+) -> None:
+    tree = snapshot(repo, tmp_path / "scratch")
+    assert git(tree, "log", "--format=%an %s") == "shopfloor audit audit snapshot"
+    assert not (tree / "outside.txt").exists() and not (tree / "outside.txt").is_symlink()
+
+
+async def test_a_symlinked_module_is_audited_like_the_code_it_points_at(
+    repo: Path, tmp_path: Path
+) -> None:
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        gate = PytestGate(sandbox, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=60)
+        report = await run_audit(
+            run_id="r1",
+            request="Audit",
+            repo=repo,
+            commit=git(repo, "rev-parse", "HEAD"),
+            gates=[gate],
+            reviewers=[],
+            emit=lambda event: None,
+        )
+    finally:
+        sandbox.close()
+    (tests,) = report.gates
+    assert tests.passed, (tests.summary, [f.message for f in tests.findings])
+    assert tests.summary.startswith("1 passed")

@@ -1,0 +1,197 @@
+"""Update mode on a repository that is already red: the real gates behind the baseline guard.
+
+A user's repository often has lint errors and a failing test before the factory touches it.
+The run must still be able to build on it (what was there does not block), and it must still
+catch what an attempt adds: a new lint error, a new failing test. Line numbers shift with any
+edit above an old problem, so that is not "new". The shrinkage gate has no baseline: on the
+base commit it would judge the user's own last commit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine.protocols import Finding, GateResult
+from engine.recon import Baseline, BaselineGate, guard, run_baseline
+from gates.pytest_gate import PytestGate
+from gates.python_tools import RuffGate
+from gates.sandbox import ProcessSandbox
+from gates.shrinkage import ShrinkageGate
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+}
+
+APP = "import os\nimport sys\n\n\ndef total(items: list[int]) -> int:\n    return sum(items)\n"
+TESTS = (
+    "from app import total\n"
+    "\n"
+    "\n"
+    "def test_total() -> None:\n"
+    "    assert total([1, 2]) == 3\n"
+    "\n"
+    "\n"
+    "def test_known_bug() -> None:\n"
+    "    assert total([]) == 1  # red before the factory came\n"
+)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str | None], message: str = "change") -> None:
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def red_repo(tmp_path: Path) -> Path:
+    """Two unused imports and a failing test at the base commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, {"app.py": APP, "tests/test_app.py": TESTS, "pyproject.toml": ""}, "base")
+    return repo
+
+
+def attempt(repo: Path, name: str, files: dict[str, str | None]) -> Path:
+    """A clone of ``repo`` with one commit of ``files`` on top: what an attempt leaves."""
+    clone = repo.parent / name
+    git(repo.parent, "clone", "-q", str(repo), str(clone))
+    commit(clone, files, f"attempt {name}")
+    return clone
+
+
+def gates(sandbox: ProcessSandbox) -> list[object]:
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    return [RuffGate(sandbox), PytestGate(sandbox, env=env, timeout_s=60)]
+
+
+async def test_an_old_red_gate_blocks_only_what_the_attempt_adds(
+    process_sandbox: ProcessSandbox, red_repo: Path
+) -> None:
+    chosen = gates(process_sandbox)
+    baseline = await run_baseline(chosen, red_repo, lambda event: None)  # type: ignore[arg-type]
+    assert baseline.red == ["lint", "tests"]
+    guarded = guard(chosen, baseline)  # type: ignore[arg-type]
+
+    # Code added above the old problems shifts their lines; a new test passes.
+    shifted = attempt(
+        red_repo,
+        "clean",
+        {
+            "app.py": '"""Totals."""\n\nLIMIT = 10\n\n' + APP,
+            "tests/test_limit.py": "from app import LIMIT\n\n\ndef test_limit() -> None:\n"
+            "    assert LIMIT == 10\n",
+        },
+    )
+    lint, tests = [await gate.check(shifted) for gate in guarded]
+    assert lint.passed and "nothing new since the baseline" in lint.summary, lint.summary
+    assert tests.passed and "nothing new since the baseline" in tests.summary, tests.summary
+
+    # A new unused import and a new failing test: each blocks, and only it is reported.
+    broken = attempt(
+        red_repo,
+        "broken",
+        {
+            "app.py": "import json\n" + APP,
+            "tests/test_double.py": "from app import total\n\n\ndef test_double() -> None:\n"
+            "    assert total([2, 2]) == 5\n",
+        },
+    )
+    lint, tests = [await gate.check(broken) for gate in guarded]
+    assert not lint.passed
+    assert lint.summary.startswith("1 new problem(s) since the baseline"), lint.summary
+    assert [(f.file, f.line) for f in lint.findings] == [("app.py", 1)]
+    assert "json" in lint.findings[0].message
+    assert not tests.passed
+    assert tests.summary.startswith("1 new problem(s) since the baseline"), tests.summary
+    assert [f.key for f in tests.findings] == ["tests/test_double.py::test_double"]
+    context = tests.failure_context()
+    assert "test_double" in context and "test_known_bug" not in context
+
+
+async def test_a_baseline_test_failing_differently_is_not_new(
+    process_sandbox: ProcessSandbox, red_repo: Path
+) -> None:
+    chosen = gates(process_sandbox)
+    baseline = await run_baseline(chosen, red_repo, lambda event: None)  # type: ignore[arg-type]
+    changed = attempt(
+        red_repo,
+        "other-message",
+        {"tests/test_app.py": TESTS.replace("== 1  #", "== 7  #")},
+    )
+    tests = await BaselineGate(chosen[1], baseline).check(changed)  # type: ignore[arg-type]
+    assert tests.passed, tests.summary
+
+
+async def test_shrinkage_has_no_baseline_so_the_users_last_commit_does_not_disarm_it(
+    process_sandbox: ProcessSandbox, red_repo: Path
+) -> None:
+    body = "".join(f"VALUE_{i} = {i}\n" for i in range(60))
+    commit(red_repo, {"table.py": body, "notes.txt": body}, "a table and notes")
+    commit(red_repo, {"notes.txt": "VALUE_0 = 0\n"}, "the user trims the notes")
+    shrinkage = ShrinkageGate(process_sandbox)
+    baseline = await run_baseline([shrinkage], red_repo, lambda event: None)
+    assert baseline.results == ()
+
+    gutted = attempt(red_repo, "gutted", {"table.py": "VALUE_0 = 0\n"})
+    result = await BaselineGate(shrinkage, baseline).check(gutted)
+    assert not result.passed and result.summary.startswith("refused: deletes 59"), result.summary
+
+
+class Replay:
+    """A gate that answers with a given result."""
+
+    def __init__(self, result: GateResult) -> None:
+        self.name = result.gate
+        self.result = result
+
+    async def check(self, workspace: Path) -> GateResult:
+        return self.result
+
+
+def lint_result(files: list[str], total: int | None = None, advisory: int = 0) -> GateResult:
+    findings = [Finding(message="F401 `os` imported but unused", file=f, line=1) for f in files]
+    findings += [Finding(message=f"B101 low {i}", file="a.py", line=i) for i in range(advisory)]
+    count = len(files) if total is None else total
+    counts = {"findings": count + advisory, "blocking": count}
+    return GateResult(gate="lint", passed=False, summary="red", findings=findings, counts=counts)
+
+
+async def test_more_problems_than_a_gate_keeps_are_compared_by_their_number() -> None:
+    baseline = Baseline((lint_result([f"m{i}.py" for i in range(200)], total=250),))
+    same = await BaselineGate(Replay(lint_result(["x.py"] * 200, total=250)), baseline).check(
+        Path(".")
+    )
+    assert same.passed
+    more = await BaselineGate(Replay(lint_result(["x.py"] * 200, total=251)), baseline).check(
+        Path(".")
+    )
+    assert not more.passed and more.summary.startswith("251 problem(s) where the baseline had 250")
+
+
+async def test_a_new_advisory_finding_does_not_block_an_old_red_gate() -> None:
+    baseline = Baseline((lint_result(["a.py"]),))
+    advisory = await BaselineGate(Replay(lint_result(["a.py"], advisory=3)), baseline).check(
+        Path(".")
+    )
+    assert advisory.passed, advisory.summary

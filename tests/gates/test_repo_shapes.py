@@ -1,0 +1,158 @@
+"""The gates on repositories that are not one plain Python package at the top: a monorepo
+whose Python project lives in ``services/api``, a Node package with a Python helper script,
+a Node suite that names its files by absolute path. And the gate cache across tool upgrades.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import gates.cache
+from engine.protocols import GateResult
+from engine.recon import Baseline, BaselineGate
+from gates.cache import GateCache
+from gates.command_gate import CommandGate
+from gates.profiles import GatesConfig, build_gates, is_python_repo, python_projects
+from gates.pytest_gate import PytestGate
+from gates.sandbox import ProcessSandbox
+
+NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+}
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def monorepo(root: Path, *, broken: bool = False) -> Path:
+    expected = '"pong!"' if broken else '"pong"'
+    return write(
+        root,
+        {
+            "README.md": "# platform\n",
+            "web/package.json": '{"name": "web"}\n',
+            "services/api/pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['.']\n",
+            "services/api/app/__init__.py": "",
+            "services/api/app/main.py": 'def ping() -> str:\n    return "pong"\n',
+            "services/api/tests/test_main.py": "from app.main import ping\n\n\n"
+            f"def test_ping() -> None:\n    assert ping() == {expected}\n",
+        },
+    )
+
+
+def test_python_a_few_folders_down_is_found_and_tested_where_its_project_is(
+    tmp_path: Path,
+) -> None:
+    repo = monorepo(tmp_path / "repo")
+    assert is_python_repo(repo)
+    assert python_projects(repo) == ("services/api",)
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        names = build_gates(repo, GatesConfig(), sandbox).names()
+    finally:
+        sandbox.close()
+    assert {"lint", "tests"} <= set(names["task"])
+    flat = write(tmp_path / "flat", {"pkg/mod.py": "X = 1\n"})
+    assert python_projects(flat) == (".",)
+
+
+async def test_a_monorepo_project_runs_with_its_own_settings_in_each_sandbox(
+    tmp_path: Path, any_sandbox: ProcessSandbox
+) -> None:
+    repo = monorepo(tmp_path / "repo")
+    gate = PytestGate(any_sandbox, env=NO_PLUGINS, timeout_s=60, projects=("services/api",))
+    result = await gate.check(repo)
+    assert result.passed and result.summary.startswith("services/api: 1 passed"), result.summary
+    assert result.counts["passed"] == 1
+
+    broken = monorepo(tmp_path / "broken", broken=True)
+    result = await gate.check(broken)
+    assert not result.passed
+    (finding,) = result.findings
+    assert finding.key == "services/api/tests/test_main.py::test_ping"
+    assert finding.file == "services/api/tests/test_main.py" and finding.line == 5
+    assert not (broken / "services/api/.shopfloor").exists()
+
+
+def test_a_node_package_with_a_python_script_gets_no_pytest_gate(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path / "js",
+        {
+            "package.json": '{"scripts": {"test": "node --test"}}\n',
+            "calc.js": "exports.add = (a, b) => a + b;\n",
+            "scripts/release.py": "print('release')\n",
+        },
+    )
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        names = build_gates(repo, GatesConfig(), sandbox).names()
+        write(repo, {"scripts/test_release.py": "def test_x() -> None:\n    pass\n"})
+        with_tests = build_gates(repo, GatesConfig(), sandbox).names()
+    finally:
+        sandbox.close()
+    assert "node-test" in names["task"] and "lint" in names["task"]
+    assert "tests" not in names["task"]
+    assert "tests" in with_tests["task"]
+
+
+async def test_an_old_failure_named_by_absolute_path_is_the_same_in_another_worktree(
+    tmp_path: Path, process_sandbox: ProcessSandbox
+) -> None:
+    script = (
+        "import os, sys\n"
+        "print(f'  at test (file://{os.getcwd()}/calc.test.js:4:29)')\n"
+        "sys.exit(1)\n"
+    )
+    files = {"calc.test.js": "// four\n// lines\n// of\n// test\n", "run.py": script}
+    base = write(tmp_path / "base", files)
+    attempt = write(tmp_path / "attempt-2", files)
+    gate = CommandGate(process_sandbox, name="node-test", argv=["python", "run.py"])
+    before = await gate.check(base)
+    assert not before.passed and "calc.test.js:4:29" in before.findings[1].message
+    assert str(base) not in before.findings[1].message
+    after = await BaselineGate(gate, Baseline((before,))).check(attempt)
+    assert after.passed, after.summary
+
+
+@pytest.fixture
+def committed(tmp_path: Path) -> Path:
+    repo = write(tmp_path / "repo", {"a.py": "X = 1\n"})
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(["git", *argv], cwd=repo, env=GIT_ENV, check=True)
+    return repo
+
+
+async def test_a_tool_upgrade_is_a_cache_miss(
+    tmp_path: Path, committed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = committed
+
+    class Counting:
+        name = "lint"
+        runs = 0
+
+        async def check(self, workspace: Path) -> GateResult:
+            Counting.runs += 1
+            return GateResult(gate="lint", passed=True, summary="clean")
+
+    cache = GateCache(tmp_path / "cache")
+    gate = cache.wrap(Counting())
+    await gate.check(repo)
+    assert (await gate.check(repo)).cached and Counting.runs == 1
+    monkeypatch.setattr(gates.cache, "tool_versions", lambda: "ruff==99.0")
+    assert not (await GateCache(tmp_path / "cache").wrap(Counting()).check(repo)).cached
+    assert Counting.runs == 2
