@@ -44,3 +44,22 @@ def one_line(exc: BaseException) -> str:
         text = str(exc).strip()
     first = text.splitlines()[0].strip() if text else ""
     return first or type(source).__name__
+
+
+_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+"""PostgreSQL's connection exceptions, and the server shutting down or starting up."""
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the driver error under a StorageError) says the database could not
+    be reached or dropped the connection — an outage worth waiting out — rather than refusing
+    what was asked."""
+    cause: BaseException | None = exc.__cause__ if isinstance(exc, StorageError) else exc
+    if isinstance(cause, DBAPIError):
+        if cause.connection_invalidated:
+            return True
+        cause = cause.orig
+    if isinstance(cause, OSError | TimeoutError):
+        return True
+    state = str(getattr(cause, "sqlstate", "") or "")
+    return state.startswith(_CONNECTION_SQLSTATES)

@@ -4,9 +4,10 @@ A person approving from another shell, another host or the TUI of an attached se
 decision with :func:`post_decision`; the run's engine takes them from :func:`decisions` (the
 storage side of the engine's ``DecisionSource``) and logs ``EscalationResolved`` itself, so a
 run's event log keeps exactly one writer. Posting checks what a person can get wrong — no such
-escalation, already decided, not one of its options — and answers in one line. A partial unique
-index allows one waiting decision per escalation, so two people racing get one winner and one
-clear refusal. Taking a decision marks it consumed in the same transaction that reads it, so two
+escalation, already answered (logged, or waiting in the inbox: :mod:`storage.answers`), a run
+that has ended, not one of its options — and answers in one line. A partial unique index allows
+one waiting decision per escalation, so two people racing get one winner and one refusal that
+names the winner. Taking a decision marks it consumed in the same transaction that reads it, so two
 consumers never both act on it; a decision whose escalation was meanwhile resolved is consumed
 and dropped.
 """
@@ -20,11 +21,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine.events import Outcome
 from engine.protocols import ExternalDecision
+from storage.answers import logged_answer, waiting_decision
 from storage.errors import DB_ERRORS, StorageError, one_line
 from storage.notify import DECISIONS_CHANNEL, DEFAULT_POLL_S, Wakeup, notify
+from storage.reconnect import Reconnecting
 from storage.records import EscalationRecord
-from storage.schema import decisions, escalations
+from storage.schema import decisions, escalations, runs
 
 
 async def post_decision(
@@ -36,26 +40,32 @@ async def post_decision(
     note: str = "",
 ) -> None:
     """Leave ``decision`` for the run to take. Raises a one-line StorageError when the
-    escalation does not exist, is already decided, already has a decision waiting, or when
-    ``decision`` is not one of its options."""
+    escalation does not exist, is already answered (logged, or a decision waiting), belongs
+    to a run that has ended, or when ``decision`` is not one of its options."""
     if not decided_by.strip():
         raise StorageError("a decision needs a decider, e.g. human:alice")
     what = f"escalation {escalation_id!r} of run {run_id}"
-    query = select(escalations).where(
-        escalations.c.run_id == run_id, escalations.c.escalation_id == escalation_id
+    query = (
+        select(escalations, runs.c.outcome.label("run_outcome"))
+        .join(runs, runs.c.run_id == escalations.c.run_id, isouter=True)
+        .where(escalations.c.run_id == run_id, escalations.c.escalation_id == escalation_id)
     )
     try:
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
+                query = query.with_for_update(of=escalations)
             row = (await conn.execute(query)).first()
             if row is None:
                 raise StorageError(f"no {what}")
             found = EscalationRecord.from_row(row)
             if not found.is_open:
-                raise StorageError(
-                    f"{what} is already decided: {found.decision} by {found.decided_by}"
-                )
+                raise StorageError(f"{what} was already answered: {logged_answer(found)}")
+            waiting = await waiting_decision(conn, run_id, escalation_id)
+            if waiting is not None:
+                raise StorageError(f"{what} was already answered: {waiting}")
+            ended = row._mapping["run_outcome"]
+            if ended is not None and ended != Outcome.RUNNING.value:
+                raise StorageError(f"run {run_id} has ended ({ended}); {what} takes no answer")
             if found.options and decision not in found.options:
                 raise StorageError(
                     f"{decision!r} is not an option of {what}; "
@@ -73,8 +83,14 @@ async def post_decision(
                 )
             )
             await notify(conn, DECISIONS_CHANNEL, [run_id])
-    except IntegrityError as exc:
-        raise StorageError(f"{what} already has a decision waiting for the run to take it") from exc
+    except IntegrityError as exc:  # another poster won between our look and our insert
+        try:
+            async with engine.connect() as conn:
+                waiting = await waiting_decision(conn, run_id, escalation_id)
+        except DB_ERRORS:
+            waiting = None
+        winner = waiting or "another decision waits for the run to take it"
+        raise StorageError(f"{what} was already answered: {winner}") from exc
     except DB_ERRORS as exc:
         raise StorageError(f"cannot post a decision for {what}: {one_line(exc)}") from exc
 
@@ -120,19 +136,43 @@ async def take_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecis
 async def decision_stream(
     engine: AsyncEngine, run_id: str, *, poll_s: float = DEFAULT_POLL_S
 ) -> AsyncIterator[ExternalDecision]:
-    """Decisions for ``run_id`` as they are posted (LISTEN/NOTIFY or polling); never ends."""
-    async with Wakeup(engine, DECISIONS_CHANNEL, run_id, poll_s=poll_s) as wakeup:
-        while True:
-            for decision in await take_decisions(engine, run_id):
-                yield decision
-            await wakeup.wait()
+    """Decisions for ``run_id`` as they are posted (LISTEN/NOTIFY or polling); never ends.
+
+    Not even when the database fails: a run waits on this for hours, and a stream that
+    ended on a dropped connection left it waiting for an answer already posted. Failures
+    are logged once per outage and tried again (:class:`~storage.reconnect.Reconnecting`).
+    """
+    retry = Reconnecting(f"the decisions inbox of run {run_id}")
+    while True:
+        try:
+            async with Wakeup(engine, DECISIONS_CHANNEL, run_id, poll_s=poll_s) as wakeup:
+                while True:
+                    taken = await take_decisions(engine, run_id)
+                    retry.ok()
+                    for decision in taken:
+                        yield decision
+                    await wakeup.wait()
+        except StorageError as exc:
+            await retry.failed(exc)
+        except DB_ERRORS as exc:  # listening could not start
+            await retry.failed(
+                StorageError(f"cannot listen for decisions of run {run_id}: {one_line(exc)}")
+            )
 
 
 async def open_escalations(engine: AsyncEngine, run_id: str | None) -> list[EscalationRecord]:
-    """Undecided escalations of one run (or of every run), oldest first."""
+    """Undecided escalations of one run (or of every run) that has not ended, oldest first.
+
+    A run that ended while an escalation was open (a gate killed it, another task failed it)
+    never takes an answer: its question no longer waits for anyone.
+    """
     query = (
         select(escalations)
-        .where(escalations.c.decision.is_(None))
+        .join(runs, runs.c.run_id == escalations.c.run_id, isouter=True)
+        .where(
+            escalations.c.decision.is_(None),
+            runs.c.outcome.is_(None) | (runs.c.outcome == Outcome.RUNNING.value),
+        )
         .order_by(escalations.c.raised_at, escalations.c.run_id, escalations.c.raised_seq)
     )
     if run_id is not None:

@@ -6,7 +6,7 @@ which LISTENs on a dedicated connection and wakes only for its own key (a run id
 no such channel, so a :class:`Wakeup` there simply sleeps a short polling interval. Either way
 the reader re-queries after each wake-up, so a lost or coalesced notification costs latency,
 never an event; a PostgreSQL reader also re-queries every ``safety_s`` in case its listening
-connection dropped silently.
+connection dropped silently, and listens again on a new connection once it sees it dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 EVENTS_CHANNEL = "shopfloor_events"
@@ -40,7 +41,10 @@ class Wakeup:
     """``await wakeup.wait()`` returns when ``key`` may have news on ``channel``.
 
     Use as ``async with Wakeup(...) as wakeup`` *before* the first query, so a commit between
-    the query and the wait still wakes the reader.
+    the query and the wait still wakes the reader. When the listening connection dies (a
+    server restart, ``pg_terminate_backend``) the next ``wait`` listens again on a new one
+    and returns at once, so the reader re-queries what it may have missed meanwhile; while
+    the server cannot be reached it waits ``safety_s`` per call and tries again.
     """
 
     def __init__(
@@ -60,36 +64,73 @@ class Wakeup:
         self._flag = asyncio.Event()
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
+        self.relistened = 0
+        """How often the listening connection was lost and listening started again."""
 
     @property
     def listening(self) -> bool:
-        """True on PostgreSQL, where commits wake the reader; False when polling."""
-        return self._driver is not None
+        """True while a PostgreSQL connection LISTENs for the key; False when polling."""
+        return self._driver is not None and not self._driver.is_closed()
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload == self._key:
             self._flag.set()
 
+    def _on_lost(self, _connection: Any) -> None:
+        self._flag.set()  # wake the reader now: it listens again and re-queries
+
     async def __aenter__(self) -> Wakeup:
         if self._engine.dialect.name == "postgresql":
-            conn = await self._engine.connect()
-            try:
-                raw = await conn.get_raw_connection()
-                driver: Any = raw.driver_connection
-                await driver.add_listener(self._channel, self._on_notify)
-            except BaseException:
-                await conn.close()
-                raise
-            self._conn, self._driver = conn, driver
+            await self._listen()
         return self
+
+    async def _listen(self) -> None:
+        conn = await self._engine.connect()
+        try:
+            # Through SQLAlchemy first: a pooled connection the server dropped fails here
+            # as a disconnect (and the pool drops its other stale ones), not inside LISTEN.
+            await conn.exec_driver_sql("SELECT 1")
+            await conn.rollback()  # LISTEN inside an open transaction waits for its commit
+        except DBAPIError as exc:
+            await _drop(conn)
+            if not exc.connection_invalidated:
+                raise
+            conn = await self._engine.connect()
+        try:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            await driver.add_listener(self._channel, self._on_notify)
+            driver.add_termination_listener(self._on_lost)
+        except BaseException:
+            await _drop(conn)
+            raise
+        self._conn, self._driver = conn, driver
 
     async def wait(self) -> None:
         """Until a notification for the key (PostgreSQL) or one polling interval (SQLite)."""
-        if self._driver is None:
+        if self._engine.dialect.name != "postgresql":
             await asyncio.sleep(self._poll_s)
+            return
+        if not self.listening:
+            await self._listen_again()
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._flag.wait(), timeout=self._safety_s)
+        self._flag.clear()
+        if not self.listening:
+            await self._listen_again()
+
+    async def _listen_again(self) -> None:
+        """Replace a dead listening connection; on failure wait ``safety_s`` (polling)."""
+        conn, self._conn, self._driver = self._conn, None, None
+        if conn is not None:
+            await _drop(conn)
+        try:
+            await self._listen()
+        except Exception:  # SQLAlchemy's or the driver's: the server is not back yet
+            await asyncio.sleep(self._safety_s)
+            return
+        self.relistened += 1
         self._flag.clear()
 
     async def __aexit__(
@@ -103,7 +144,17 @@ class Wakeup:
         if conn is None:
             return
         try:
-            if not driver.is_closed():
-                await driver.remove_listener(self._channel, self._on_notify)
-        finally:
+            driver.remove_termination_listener(self._on_lost)
+            await driver.remove_listener(self._channel, self._on_notify)
+        except Exception:  # the connection died meanwhile
+            await _drop(conn)
+        else:
             await conn.close()
+
+
+async def _drop(conn: AsyncConnection) -> None:
+    """Give up a connection that may be dead, without the pool trying to reset it."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()

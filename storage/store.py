@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.events import EventBase, Outcome
 from engine.protocols import ExternalDecision
-from storage import inbox, migrate
+from storage import answers, inbox, migrate
 from storage.connect import make_engine
 from storage.errors import DB_ERRORS, AmbiguousRunId, RunNotFound, StorageError, one_line
 from storage.event_rows import insert_events
@@ -296,8 +296,16 @@ class SqlEventStore:
         return inbox.decision_stream(self._engine, run_id, poll_s=poll_s)
 
     async def open_escalations(self, run_id: str | None = None) -> list[EscalationRecord]:
-        """Undecided escalations of ``run_id``, or of every run when None, oldest first."""
+        """Undecided escalations of ``run_id``, or of every run when None, oldest first; a
+        run that has ended has none (nothing would take the answer)."""
         return await inbox.open_escalations(self._engine, run_id)
+
+    async def find_escalations(
+        self, escalation_id: str, run_id: str | None = None
+    ) -> list[tuple[EscalationRecord, Outcome]]:
+        """Every escalation with this id (of ``run_id``, or of every run), open or answered,
+        each with its run's outcome, oldest first."""
+        return await answers.find_escalations(self._engine, escalation_id, run_id)
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -340,12 +348,23 @@ class SqlEventStore:
         await self.close()
 
     async def _fetch(self, query: Any, what: str) -> Sequence[Row[Any]]:
-        try:
-            async with self._engine.connect() as conn:
-                result = await conn.execute(query)
-                return result.all()
-        except DB_ERRORS as exc:
-            raise StorageError(f"cannot {what}: {one_line(exc)}") from exc
+        """Run a read; once more on a fresh connection if the pooled one had died.
+
+        A pooled connection the server dropped since its last use (a restart, an idle
+        timeout, ``pg_terminate_backend``) fails at its first statement; SQLAlchemy then
+        invalidates the pool, and the same read on a new connection is what the caller
+        meant. A second failure is the database's answer.
+        """
+        for last in (False, True):
+            try:
+                async with self._engine.connect() as conn:
+                    result = await conn.execute(query)
+                    return result.all()
+            except DB_ERRORS as exc:
+                if not last and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    continue
+                raise StorageError(f"cannot {what}: {one_line(exc)}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 if TYPE_CHECKING:

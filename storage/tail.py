@@ -5,7 +5,9 @@ engine's, possibly on other hosts. They read what is already stored, then wait f
 PostgreSQL the append transaction NOTIFYs the run id and the tailer wakes at commit; on SQLite
 the tailer polls by sequence number. The sequence number is the cursor either way, so nothing
 is skipped or repeated whatever the wake-ups. Following ends after the run's RunFinished
-(unless asked to keep going, for a run that may be resumed).
+(unless asked to keep going, for a run that may be resumed). A database that stops answering
+(its connection killed, a restart) is tried again for :data:`RECONNECT_S` before the tail
+raises: a follower overnight should not end on a hiccup.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from engine.events import EventBase, Outcome, RunFinished
+from storage.errors import StorageError
 from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, Wakeup
+from storage.reconnect import Reconnecting
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
 
 TAIL_PAGE = 1000
+RECONNECT_S = 30.0
+"""How long a tail keeps trying a database that fails every read before it raises."""
 
 
 async def tail_run(
@@ -29,11 +35,13 @@ async def tail_run(
     *,
     follow: bool = False,
     poll_s: float = DEFAULT_POLL_S,
+    reconnect_s: float = RECONNECT_S,
 ) -> AsyncIterator[EventBase]:
     """Yield the events of ``run_id`` after ``after_seq``, in order, as they are committed.
 
     Stops after RunFinished unless ``follow``; a run already finished before ``after_seq``
-    ends at once. A run not stored yet is waited for.
+    ends at once. A run not stored yet is waited for. Reads that fail are tried again with
+    a growing pause; after ``reconnect_s`` of failures the last StorageError is raised.
     """
     async with Wakeup(store.engine, EVENTS_CHANNEL, run_id, poll_s=poll_s) as wakeup:
         cursor = after_seq
@@ -41,8 +49,14 @@ async def tail_run(
             run = await store.get_run(run_id)
             if run is not None and run.outcome is not Outcome.RUNNING and run.last_seq <= cursor:
                 return
+        retry = Reconnecting(f"following run {run_id}", give_up_s=reconnect_s)
         while True:
-            page = await store.read(run_id, after_seq=cursor, limit=TAIL_PAGE)
+            try:
+                page = await store.read(run_id, after_seq=cursor, limit=TAIL_PAGE)
+            except StorageError as exc:
+                await retry.failed(exc)
+                continue
+            retry.ok()
             for event in page:
                 yield event
                 cursor = event.seq

@@ -4,22 +4,28 @@ The engine never waits for the disk. It emits to the bus; this writer, on its ow
 whatever has queued up since its last commit and appends it in one transaction (group
 commit). Under load the batches grow, so the number of commits stays small while every event
 is still stored, in order. A failed append is retried with a short backoff; if it keeps
-failing the writer raises — events are never dropped quietly.
+failing the writer raises — events are never dropped quietly. A database that cannot be
+reached (a restart, a failover) is waited for up to ``outage_s`` before that: a run overnight
+should not fail on a blip it can ride out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
 from engine.events import EventBase
-from storage.errors import StorageError
+from storage.errors import StorageError, lost_connection
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_LIMIT = 512
+OUTAGE_S = 30.0
+"""How long the writer waits out a database that cannot be reached before the run fails."""
+MAX_BACKOFF_S = 2.0
 
 
 class _Appender(Protocol):
@@ -36,7 +42,8 @@ class StorageWriter:
     """Appends every event of a subscription to a store, one transaction per batch.
 
     ``await writer.run()`` returns once the bus is closed and everything is stored. If an
-    append still fails after ``retries`` more attempts it raises the
+    append still fails after ``retries`` more attempts (and, while the database cannot be
+    reached, after ``outage_s`` of failures) it raises the
     :class:`~storage.errors.StorageError`, leaving that batch unacknowledged so the bus's
     ``drain`` does not report it as handled; the owner should treat that as fatal for the run.
     """
@@ -49,6 +56,7 @@ class StorageWriter:
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         retries: int = 3,
         backoff_s: float = 0.05,
+        outage_s: float = OUTAGE_S,
     ) -> None:
         if batch_limit < 1:
             raise ValueError("batch_limit must be at least 1")
@@ -59,6 +67,7 @@ class StorageWriter:
         self.batch_limit = batch_limit
         self.retries = retries
         self.backoff_s = backoff_s
+        self.outage_s = outage_s
         self.batches = 0
         """Transactions committed."""
         self.events_written = 0
@@ -79,24 +88,29 @@ class StorageWriter:
 
     async def _append_with_retry(self, batch: Sequence[EventBase]) -> None:
         delay = self.backoff_s
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        failing_since: float | None = None
+        while True:
             try:
                 await self.store.append(batch)
                 return
             except StorageError as exc:
-                if attempt == self.retries:
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                riding_out = lost_connection(exc) and now - failing_since < self.outage_s
+                if attempt >= self.retries and not riding_out:
                     close = getattr(self.subscription, "close", None)
                     if close is not None:
                         close()  # the bus must not wait forever on a writer that gave up
                     raise
+                attempt += 1
                 self.retried += 1
                 log.warning(
-                    "storing %d events failed (attempt %d of %d), retrying in %.2fs: %s",
+                    "storing %d events failed (attempt %d), retrying in %.2fs: %s",
                     len(batch),
-                    attempt + 1,
-                    self.retries + 1,
+                    attempt,
                     delay,
                     exc,
                 )
                 await asyncio.sleep(delay)
-                delay *= 2
+                delay = min(delay * 2, MAX_BACKOFF_S)

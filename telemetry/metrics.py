@@ -35,6 +35,7 @@ from engine.events import (
     MergeConflict,
     Merged,
     MergeQueued,
+    Outcome,
     RunFinished,
     RunStarted,
     Stage,
@@ -43,6 +44,7 @@ from engine.events import (
     TaskState,
     TaskStateChanged,
 )
+from engine.state import RunState
 from telemetry.redaction import Redactor
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -215,6 +217,28 @@ class FactoryMetrics:
         """Observe recorded events in order (``serve-metrics`` replays the log this way)."""
         for event in events:
             self.observe(event)
+
+    def resume(self, state: RunState) -> None:
+        """Take over a run that an earlier process started (``shopfloor resume``).
+
+        The resumed process sees no RunStarted and no earlier task states on its bus, so
+        without this the run was not counted active and the task gauges held only what this
+        process changed. The gauges start where the log left the run; counters stay per
+        process, as Prometheus counters do across a restart.
+        """
+        if not state.run_id or state.outcome is not Outcome.RUNNING:
+            return
+        run = self._run(state.run_id)
+        if run.started or run.finished:
+            return
+        run.started = True
+        self.runs_active.inc()
+        self._set_stage(run, state.stage)
+        for task in state.tasks.values():
+            self._set_task(run, task.id, task.state)
+        for escalation in state.open_escalations:
+            run.open_escalations.add(escalation.escalation_id)
+            self.escalations_open.inc()
 
     def render(self) -> bytes:
         """The text exposition format, as /metrics serves it."""

@@ -114,7 +114,15 @@ class RunTelemetry:
         self._tasks: list[asyncio.Task[None]] = []
 
     def attach(self, bus: EventBus) -> None:
-        """Subscribe the metrics and the tracer to ``bus``; they run until it closes."""
+        """Subscribe the metrics and the tracer to ``bus``; they run until it closes.
+
+        A bus that starts from a stored run's state (a resume) is taken over first: the run
+        is counted active, its gauges start where its log left them, and its spans get a root.
+        """
+        if bus.state.run_id:
+            self.metrics.resume(bus.state)
+            if self.tracer is not None:
+                self.tracer.resume(bus.state)
         self._tasks.append(
             asyncio.create_task(self.metrics.consume(bus.subscribe("metrics")), name="metrics")
         )

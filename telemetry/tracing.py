@@ -22,6 +22,7 @@ lines file when asked, else none).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -66,11 +68,13 @@ from engine.events import (
     TwinDecided,
     VerificationFinished,
 )
+from engine.state import RunState
 from telemetry.redaction import Redactor
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTRIBUTE_LENGTH = 4096
 TRACER_NAME = "shopfloor"
+log = logging.getLogger(__name__)
 OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 AttrValue = str | bool | int | float
@@ -112,6 +116,87 @@ class JsonLinesSpanExporter(SpanExporter):
         return True
 
 
+OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+"""Where the OTLP/HTTP span exporter logs every retry and every failed batch."""
+
+
+class _ExportLog(logging.Filter):
+    """Holds back the OTLP exporter's own log records and keeps the first of each export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.first is None:
+            args = record.args
+            if str(record.msg).startswith("Transient error") and isinstance(args, tuple) and args:
+                self.first = str(args[0])  # "Transient error %s encountered while ...": why
+            else:
+                self.first = record.getMessage()
+        return False
+
+
+class OutageReportingExporter(SpanExporter):
+    """An exporter that says once when its collector stops answering, and once when it is back.
+
+    While a collector is down, OpenTelemetry's OTLP exporter logs each retry of each batch:
+    four long lines every few seconds, for as long as the run lasts, between the headless
+    console's lines. Here they are held back; the first failure of an outage is one line
+    with the endpoint and the first reason, the first success after it another.
+    """
+
+    def __init__(self, inner: SpanExporter, endpoint: str, logger_name: str = OTLP_LOGGER) -> None:
+        self.inner = inner
+        self.endpoint = endpoint
+        self.failing = False
+        self._held = _ExportLog()
+        self._logger = logging.getLogger(logger_name)
+        self._logger.addFilter(self._held)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export through the inner exporter; report the outage's start and end."""
+        self._held.first = None
+        result = self.inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            if self.failing:
+                self.failing = False
+                log.warning("traces: %s answers again; exporting spans", self.endpoint)
+        elif not self.failing:
+            self.failing = True
+            why = (self._held.first or "no reason given")[:300]
+            log.warning(
+                "traces: cannot export spans to %s (%s); spans are dropped until it answers",
+                self.endpoint,
+                why,
+            )
+        return result
+
+    def shutdown(self) -> None:
+        """Shut the inner exporter down and let its logger speak again."""
+        try:
+            self.inner.shutdown()
+        finally:
+            self._logger.removeFilter(self._held)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the inner exporter."""
+        return self.inner.force_flush(timeout_millis)
+
+
+def otlp_endpoint(environ: Mapping[str, str] | None = None) -> str:
+    """The traces endpoint the OTLP exporter posts to, as the standard variables name it,
+    without any user or password it carries (it is shown in the log)."""
+    env = os.environ if environ is None else environ
+    url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if not url:
+        url = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") + "/v1/traces"
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
     """Whether the environment names an OTLP endpoint to export traces to."""
     env = os.environ if environ is None else environ
@@ -133,7 +218,7 @@ def make_tracer_provider(
     if otlp_configured(environ):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        chosen.append(OTLPSpanExporter())
+        chosen.append(OutageReportingExporter(OTLPSpanExporter(), otlp_endpoint(environ)))
     if trace_file is not None:
         chosen.append(JsonLinesSpanExporter(trace_file))
     if not chosen:
@@ -185,6 +270,38 @@ class RunTracer:
                 for event in batch:
                     self.observe(event)
                 subscription.task_done(len(batch))
+
+    def resume(self, state: RunState, at: datetime | None = None) -> None:
+        """Open the root span of a run an earlier process started (``shopfloor resume``).
+
+        The resumed process's bus carries no RunStarted: without a root, each stage it went
+        through became a trace of its own. The root is named as the run's first one and
+        marked ``shopfloor.resumed``; search both by ``shopfloor.run_id``.
+        """
+        if not state.run_id or state.outcome is not Outcome.RUNNING:
+            return
+        run = self._runs.setdefault(state.run_id, _RunSpans())
+        if run.run is not None:
+            return
+        start = ns(at or datetime.now(UTC))
+        run.last_ns = max(run.last_ns, start)
+        run.run = self._start(
+            f"run {state.mode}",
+            None,
+            start,
+            {
+                "shopfloor.run_id": state.run_id,
+                "shopfloor.mode": state.mode,
+                "shopfloor.repo": state.repo,
+                "shopfloor.base_branch": state.base_branch,
+                "shopfloor.integration_branch": state.integration_branch,
+                "shopfloor.simulated": state.simulated,
+                "shopfloor.resumed": True,
+                "shopfloor.resumed_at_seq": state.last_seq,
+                "shopfloor.request": state.request if self.content else None,
+            },
+            SpanKind.SERVER,
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -162,7 +162,8 @@ async def test_decisions_arrive_while_the_run_waits(escalated):
     assert (decision.escalation_id, decision.decision) == ("e2", "stop")
 
 
-ALREADY = r"^escalation 'e1' of run r-inbox is already decided: approve by human:ada$"
+WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+ALREADY = rf"^escalation 'e1' of run r-inbox was already answered: approve by human:ada at {WHEN}$"
 NO_OPTION = (
     r"^'maybe' is not an option of escalation 'e2' of run r-inbox; choose one of: approve, stop$"
 )
@@ -183,7 +184,8 @@ async def test_bad_decisions_are_refused_in_one_line(escalated, escalation, deci
 
 async def test_a_second_waiting_decision_is_refused(escalated):
     await escalated.post_decision("r-inbox", "e2", "approve", "human:ed")
-    with pytest.raises(StorageError, match="already has a decision waiting"):
+    waiting = rf"was already answered: approve by human:ed at {WHEN}; the run has not taken it yet$"
+    with pytest.raises(StorageError, match=waiting):
         await escalated.post_decision("r-inbox", "e2", "stop", "human:flo")
     # The refused one left nothing behind: the run takes the first decision, and only it.
     taken = await take_decisions(escalated.engine, "r-inbox")

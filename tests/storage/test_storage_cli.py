@@ -241,16 +241,20 @@ def test_words_that_look_like_markup_are_printed_as_they_are(db_url, capsys, mon
                     update={"request": f"Request {MARKUP}"}
                 ),
                 BlueprintProposed(blueprint=plan),
-                EscalationRaised(
-                    escalation_id="e1",
-                    question=f"Question {MARKUP}",
-                    options=["approve", "[reject]"],
-                    default="approve",
-                ),
                 RunFinished(outcome=Outcome.FAILED, reason=f"Reason {MARKUP}"),
             ]
             bus = EventBus("r-markup")
             await store.append([bus.emit(e) for e in events])
+            asking = EventBus("r-asking")  # still running: its question waits for an answer
+            question = EscalationRaised(
+                escalation_id="e1",
+                question=f"Question {MARKUP}",
+                options=["approve", "[reject]"],
+                default="approve",
+            )
+            await store.append(
+                [asking.emit(_started("r-asking", "/work/app", T0)), asking.emit(question)]
+            )
 
     asyncio.run(go())
     capsys.readouterr()

@@ -4,7 +4,8 @@
 factories overnight wants one long-lived endpoint instead. This command folds the events of
 the runs recorded in a database (SQLite or a shared PostgreSQL) into the same series a live
 run exposes, then keeps polling the runs projection and folds each run's new events as they
-are committed, so the endpoint follows runs of other processes and hosts.
+are committed, so the endpoint follows runs of other processes and hosts, and outlives a
+database that stops answering for a while.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 
 from rich.console import Console
 
+from storage.errors import StorageError
 from storage.store import SqlEventStore
 from telemetry.metrics import FactoryMetrics
 from telemetry.session import MetricsServer, TelemetryError
@@ -72,6 +74,32 @@ class RecordedRuns:
         return folded
 
 
+async def follow(runs: RecordedRuns, poll_s: float, console: Console) -> None:
+    """Fold new events every ``poll_s`` seconds, for ever.
+
+    A database that stops answering (a restart, a failover) is said once, the endpoint keeps
+    serving the values it has, and folding resumes where it stopped when the database is
+    back: an overnight endpoint does not end on a hiccup.
+    """
+    failing = False
+    while True:
+        await asyncio.sleep(poll_s)
+        try:
+            await runs.catch_up()
+        except StorageError as exc:
+            if not failing:
+                failing = True
+                console.print(
+                    f"{exc}; still serving the last values, trying again every {poll_s:g}s",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            continue
+        if failing:
+            failing = False
+            console.print("the database answers again", highlight=False)
+
+
 async def cmd_serve_metrics(args: argparse.Namespace, console: Console) -> int:
     if args.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {args.runs}")
@@ -89,9 +117,7 @@ async def cmd_serve_metrics(args: argparse.Namespace, console: Console) -> int:
                 highlight=False,
                 soft_wrap=True,
             )
-            while True:
-                await asyncio.sleep(args.poll)
-                await runs.catch_up()
+            await follow(runs, args.poll, console)
         finally:
             server.close()
     return EXIT_OK

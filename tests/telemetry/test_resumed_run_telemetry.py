@@ -1,0 +1,85 @@
+"""Telemetry of a resumed run: the process that carries on a run sees no RunStarted.
+
+``shopfloor resume`` builds its bus from the stored log's state and emits only what happens
+from then on. Before, its /metrics showed ``shopfloor_runs_active 0`` for the whole resumed run
+and task gauges holding only what the new process changed (tasks merged before the crash
+missing), and its trace had no root: every stage it went through became a trace of its own.
+"""
+
+from __future__ import annotations
+
+import telemetry_sample
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from test_factory_metrics import samples, value
+
+from engine.bus import EventBus
+from engine.events import EventBase, Outcome, RunFinished, RunResumed, Stage, StageChanged
+from engine.state import RunState
+from telemetry.redaction import Redactor
+from telemetry.session import RunTelemetry, TelemetryOptions
+
+
+def first_process() -> list[EventBase]:
+    """What the first process stored before it died: task ``a`` merged, ``b`` under way."""
+    recorded: list[EventBase] = []
+    bus = EventBus(telemetry_sample.RUN_ID)
+    bus.listen(recorded.append)
+    telemetry_sample.start(bus)
+    telemetry_sample.attempt(bus, "a", 1, passes=True)
+    telemetry_sample.attempt(bus, "b", 1, passes=False)
+    return recorded
+
+
+async def test_a_resumed_run_is_active_with_its_stored_progress_and_one_rooted_trace() -> None:
+    state = RunState.fold(first_process())
+    exporter = InMemorySpanExporter()
+    telemetry = RunTelemetry(TelemetryOptions(), redactor=Redactor(()), exporters=[exporter])
+    bus = EventBus(telemetry_sample.RUN_ID, state=state)  # as `shopfloor resume` builds it
+    telemetry.attach(bus)
+
+    bus.emit(RunResumed(restarted=["b"]))
+    bus.emit(StageChanged(stage=Stage.BUILD))
+    await bus.drain()
+    during = samples(telemetry.metrics)
+    assert value(during, "shopfloor_runs_active") == 1
+    assert value(during, "shopfloor_stage", stage="build") == 1
+    assert value(during, "shopfloor_tasks", state="merged") == 1  # a, merged before the crash
+
+    telemetry_sample.attempt(bus, "b", 2, passes=True)
+    bus.emit(StageChanged(stage=Stage.SHIP))
+    bus.emit(RunFinished(outcome=Outcome.SHIPPED, branch="shopfloor/done"))
+    await bus.close()
+    await telemetry.close()
+
+    after = samples(telemetry.metrics)
+    assert value(after, "shopfloor_runs_active") == 0
+    assert value(after, "shopfloor_tasks", state="merged") == 2  # as `status` says: 2/2
+    assert value(after, "shopfloor_tasks", state="gates") == 0
+    assert value(after, "shopfloor_stage", stage="ship") == 0
+    assert value(after, "shopfloor_runs_total", outcome="shipped") == 1
+
+    spans = list(exporter.get_finished_spans())
+    assert len({s.context.trace_id for s in spans}) == 1
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.name == "run create"
+    assert root.attributes["shopfloor.resumed"] is True
+    assert root.attributes["shopfloor.run_id"] == telemetry_sample.RUN_ID
+    assert root.attributes["shopfloor.outcome"] == "shipped"
+    stages = [s.name for s in spans if s.parent and s.parent.span_id == root.context.span_id]
+    assert stages == ["stage build", "stage ship"]
+
+
+async def test_a_run_started_here_is_not_taken_over_twice() -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = RunTelemetry(TelemetryOptions(), redactor=Redactor(()), exporters=[exporter])
+    bus = EventBus(telemetry_sample.RUN_ID)  # a new run: its state is empty
+    telemetry.attach(bus)
+    telemetry_sample.whole_run(bus)
+    await bus.close()
+    await telemetry.close()
+    found = samples(telemetry.metrics)
+    assert value(found, "shopfloor_runs_active") == 0
+    assert value(found, "shopfloor_tasks", state="merged") == 2
+    roots = [s for s in exporter.get_finished_spans() if s.parent is None]
+    assert [r.name for r in roots] == ["run create"]
+    assert "shopfloor.resumed" not in roots[0].attributes
