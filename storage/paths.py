@@ -129,6 +129,21 @@ def parse_db_url(text: str) -> URL:
     return url
 
 
+def is_in_memory(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (``sqlite://``,
+    ``sqlite:///:memory:``, a ``file::memory:`` or ``mode=memory`` URI): one that lives and
+    dies with the process that opened it, seen by no other process."""
+    parsed = parse_db_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return True
+    return database.startswith("file:") and (
+        database.startswith("file::memory:") or parsed.query.get("mode") == "memory"
+    )
+
+
 def safe_url(url: str) -> str:
     """A URL fit for messages and logs: the password, if any, is masked."""
     try:

@@ -14,11 +14,11 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.text import Text
@@ -40,6 +40,7 @@ from gates.cache import GateCache
 from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
+from storage.lease import RunLease
 from storage.paths import data_home
 from storage.process_writer import start_writer
 from storage.store import SqlEventStore
@@ -54,6 +55,10 @@ from tui.memory import (
     propose_decisions,
     resolve_mode,
 )
+from tui.uncommitted import WARNING_KEY, uncommitted_warning
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 Front = Literal["headless", "tui", "json"]
 
@@ -202,6 +207,16 @@ def _crew(
         raise SetupError(str(exc)) from exc
 
 
+async def _take_lease(store: SqlEventStore, run_id: str, resumed: RunState | None) -> RunLease:
+    """The run's lease; for a resume, also sure that nothing was logged since its fold (the
+    process that held the lease a moment ago may have written its last events)."""
+    lease = await RunLease.take(store, run_id)
+    if resumed is not None and await store.count_events(run_id) > resumed.last_seq:
+        await lease.release()
+        raise StorageError(f"run {run_id} moved on while this resume started; resume it again")
+    return lease
+
+
 async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState:
     """Wire everything and run the factory to its end. Raises SetupError on bad input."""
     console = console or Console(markup=False)
@@ -224,13 +239,29 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         mode = resolve_mode(plan.mode, settings, workspaces, plan.resume)
     except ModeError as exc:
         raise SetupError(str(exc)) from exc
+    record = settings_record(settings)
+    notices: list[str] = []  # also shown inside the TUI, whose full screen hides the console
+    left_out = _uncommitted(plan, workspaces, mode)
+    if left_out is not None:
+        record[WARNING_KEY] = left_out  # kept in the run's log: ``status`` shows it
+        notices.append(f"warning: {left_out}")
+        if plan.front == "json":
+            logging.getLogger(__name__).warning("%s", notices[-1])
+        else:
+            console.print(Text(notices[-1], style="bold yellow"), soft_wrap=True)
     store = await SqlEventStore.open(plan.db_url)
+    try:  # one process drives a run: a second ``resume`` of it is refused, not run twice
+        lease = await _take_lease(store, run_id, plan.resume)
+    except StorageError:
+        await store.close()
+        raise
     lessons = await load_lessons(store)  # what earlier runs learned, for planner and engineers
     crew.planner.lessons = crew.engineer.lessons = lessons
     bus = EventBus(run_id, state=plan.resume)
     try:  # the events go to a writer process: storage never holds up the run's loop
         writer = await start_writer(store, bus.subscribe("storage", durable=True))
     except StorageError:
+        await lease.release()
         await store.close()
         raise
     if telemetry is not None:
@@ -262,7 +293,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         verifier=crew.verifier,
         judge=crew.judge,
         engineer_family=crew.engineer.provider.family,
-        settings=settings_record(settings),
+        settings=record,
         decisions=store,  # approve/reject from another shell arrive through the inbox
         publisher=GitHubPublisher.from_environment(plan.repo, os.environ),
         mode=mode,
@@ -278,7 +309,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
 
             app = ShopfloorApp(
                 bus.subscribe("tui"),
-                run_task=lambda: watch.run(factory.run),
+                run_task=lambda: _announced(app, notices, lambda: watch.run(factory.run)),
                 title="shopfloor",
                 on_decision=broker_decider(factory.broker),
                 store=store,
@@ -307,6 +338,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         with shutdown.installed():
             await bus.close()
             await watch.finish()
+            await lease.release()
             await store.close()
             if telemetry is not None:
                 await telemetry.close(stop=shutdown.stopping)
@@ -362,6 +394,26 @@ class StorageWatch:
             await self.writer_task
         except StorageError as exc:
             raise StorageError(f"the run's last events could not be stored: {exc}") from exc
+
+
+def _uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:
+    """The warning about uncommitted files the run leaves out, or None (see tui.uncommitted)."""
+    if plan.resume is not None:
+        base: str | None = plan.resume.base_commit or None
+    else:
+        base = None if workspaces.unborn else workspaces.base_commit
+    return uncommitted_warning(
+        workspaces.path, base, resumed=plan.resume is not None, audit=mode == "audit"
+    )
+
+
+async def _announced(
+    app: App[None], notices: Sequence[str], run: Callable[[], Awaitable[RunState]]
+) -> RunState:
+    """Run ``run`` in the app's engine worker after showing ``notices`` as notifications."""
+    for notice in notices:
+        app.notify(notice, severity="warning", timeout=30, markup=False)
+    return await run()
 
 
 def _start_telemetry(options: TelemetryOptions | None) -> RunTelemetry | None:

@@ -8,6 +8,7 @@ was merged exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import pytest
 from demo_process import ROOT, cli, stored_events
+
+from storage.lease import RunLease
+from storage.store import SqlEventStore
 
 
 @pytest.mark.parametrize("kill_after", [5, 45, 110])
@@ -62,8 +66,13 @@ def test_a_demo_killed_at_any_point_resumes_to_shipped_merging_each_task_once(
     count, run_id = stored_events(db)
     assert run_id is not None
 
-    resumed = cli(home, "resume", run_id[:6], "--headless")
-    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "running" and status["live"] is False  # no process drives it
+    if kill_after == 45:
+        one_driver_at_a_time(home, run_id)
+    else:
+        resumed = cli(home, "resume", run_id[:6], "--headless")
+        assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "shipped", status["reason"]
     tasks = [t["id"] for t in status["tasks"]]
@@ -79,3 +88,42 @@ def test_a_demo_killed_at_any_point_resumes_to_shipped_merging_each_task_once(
     assert len(subjects) == len(tasks)  # one commit per task on the shipped branch
     again = cli(home, "resume", run_id)
     assert again.returncode == 0 and "already finished: shipped" in again.stdout
+
+
+def one_driver_at_a_time(home: Path, run_id: str) -> None:
+    """A killed run shows as stopped; ``resume`` refuses a run a live process drives; of two
+    ``resume`` at once, one drives the run to its end and the other is refused. Before the
+    lease, a killed run said "running" for ever, and two drivers of one run collided: one
+    crashed on a duplicate sequence number, the other recorded the run as failed."""
+    assert f"{run_id}  stopped SIM" in cli(home, "runs").stdout
+    assert "no process drives this run any more" in cli(home, "status", run_id).stdout
+
+    async def resume_while_driven() -> None:
+        store = await SqlEventStore.open(str(home / "shopfloor.db"))
+        held = await RunLease.take(store, run_id)
+        try:
+            refused = await asyncio.to_thread(cli, home, "resume", run_id)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert f"run {run_id} is still running (pid {os.getpid()} on " in refused.stderr
+        finally:
+            await held.release()
+            await store.close()
+
+    asyncio.run(resume_while_driven())
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
+    env.pop("SHOPFLOOR_DB", None)
+    resumes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "resume", run_id, "--headless"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    ended = [(p.wait(120), *p.communicate()) for p in resumes]
+    assert sorted(code for code, _, _ in ended) == [0, 2], ended
+    loser = next(err for code, _, err in ended if code == 2)
+    assert "is still running" in loser or "moved on while this resume started" in loser, loser

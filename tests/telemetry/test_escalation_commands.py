@@ -98,7 +98,9 @@ def test_reject_from_another_process_ends_the_run(tmp_path: Path) -> None:
 def test_deciding_an_unknown_escalation_is_one_line(tmp_path: Path) -> None:
     proc = shopfloor(tmp_path, "approve", "esc-9")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["shopfloor: no open escalation 'esc-9'"]
+    assert proc.stderr.strip().splitlines() == [
+        "shopfloor: no such escalation 'esc-9'; `shopfloor escalations` lists those waiting"
+    ]
     listed = shopfloor(tmp_path, "escalations")
     assert listed.returncode == 0 and "no escalations waiting" in listed.stdout
 

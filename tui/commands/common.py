@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from storage.paths import default_db_url
+from storage.paths import DB_ENV, default_db_url, is_in_memory
 from storage.store import SqlEventStore
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -18,6 +19,26 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="database URL (default: $SHOPFLOOR_DB or the data directory)")
 
 
+def db_url(args: argparse.Namespace) -> str:
+    """The database URL named by ``--db`` / $SHOPFLOOR_DB / the default.
+
+    An in-memory SQLite database is refused: it dies with this process, so a run on it could
+    not be resumed and no other shell (``status``, ``attach``, ``approve``) would ever see it,
+    and a query on it finds nothing. (The store itself still opens one: tests use it.)
+    """
+    explicit: str | None = getattr(args, "db", None)
+    url = default_db_url(explicit)
+    given = (explicit if explicit is not None else os.environ.get(DB_ENV, "")).strip()
+    if given == ":memory:" or is_in_memory(url):
+        where = f"--db {given}" if explicit is not None else f"${DB_ENV}={given}"
+        raise UsageError(
+            f"{where} is an in-memory database, which keeps nothing after this process "
+            "(no resume; status, attach and approve in another shell see nothing); give a "
+            "database file (e.g. --db runs.db) or postgresql+asyncpg://user@host/db"
+        )
+    return url
+
+
 async def open_store(args: argparse.Namespace) -> SqlEventStore:
-    """The event store named by ``--db`` / $SHOPFLOOR_DB / the default."""
-    return await SqlEventStore.open(default_db_url(getattr(args, "db", None)))
+    """The event store named by ``--db`` / $SHOPFLOOR_DB / the default (see :func:`db_url`)."""
+    return await SqlEventStore.open(db_url(args))

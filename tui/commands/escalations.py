@@ -5,22 +5,36 @@ through its process: these commands read the open escalations from the database 
 decision into the run's inbox, where the run's engine picks it up and logs the
 EscalationResolved itself. So they work against a run in another process, or on another host
 sharing the PostgreSQL database. The decider is recorded as ``human:<login name>``.
+
+An answer comes too late when the escalation was answered already (the refusal says with
+what, by whom and when) or its run has ended. After posting, the command watches the log for
+a moment: it says that the run took the answer, or that another answer overtook it, or that
+the run has not taken it yet (a run that is not running takes it when resumed).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import json
+import time
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from engine.events import Outcome
+from storage.answers import logged_answer
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
+
+CONFIRM_S = 3.0
+"""How long ``approve`` waits to see the run take the decision (it polls its inbox every
+fraction of a second while it runs) before saying it has not taken it yet."""
+CONFIRM_POLL_S = 0.1
 
 VERBS: dict[str, tuple[str, ...]] = {
     "approve": ("approve", "accept", "retry", "raise", "continue", "yes"),
@@ -90,21 +104,50 @@ def record_json(record: EscalationRecord) -> dict[str, Any]:
     }
 
 
-async def find_open(
+async def find_target(
     store: SqlEventStore, escalation_id: str, run_ref: str | None
-) -> EscalationRecord:
-    """The one open escalation with this id (in ``run_ref``'s run when given)."""
+) -> tuple[EscalationRecord, bool]:
+    """The escalation ``ID`` (in ``run_ref``'s run when given) and whether it still waits.
+
+    The one open in a running run, if there is one; else the latest with this id, which
+    posting refuses with the reason (answered, by whom and when; the run has ended).
+    UsageError when no escalation has this id, or when it waits in several runs.
+    """
     run_id = await store.resolve_run_id(run_ref) if run_ref else None
-    matches = [r for r in await store.open_escalations(run_id) if r.escalation_id == escalation_id]
-    if not matches:
+    found = await store.find_escalations(escalation_id, run_id)
+    if not found:
         where = f" in run {run_id}" if run_id else ""
-        raise UsageError(f"no open escalation {escalation_id!r}{where}")
-    if len(matches) > 1:
-        runs = ", ".join(r.run_id for r in matches)
+        raise UsageError(
+            f"no such escalation {escalation_id!r}{where}; "
+            "`shopfloor escalations` lists those waiting"
+        )
+    waiting = [r for r, outcome in found if r.is_open and outcome is Outcome.RUNNING]
+    if len(waiting) > 1:
+        runs = ", ".join(r.run_id for r in waiting)
         raise UsageError(
             f"escalation {escalation_id!r} is open in several runs ({runs}); give --run RUN_ID"
         )
-    return matches[0]
+    if waiting:
+        return waiting[0], True
+    latest = max((r for r, _ in found), key=lambda r: r.decided_at or r.raised_at)
+    return latest, False
+
+
+async def until_answered(
+    store: SqlEventStore, record: EscalationRecord, wait_s: float
+) -> EscalationRecord | None:
+    """The escalation once its run logged an answer, or None if none came in ``wait_s``
+    seconds (or the run ended without one)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for now, outcome in await store.find_escalations(record.escalation_id, record.run_id):
+            if not now.is_open:
+                return now
+            if outcome is not Outcome.RUNNING:
+                return None
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(CONFIRM_POLL_S)
 
 
 async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
@@ -132,17 +175,37 @@ async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
     note = str(getattr(args, "reason", "") or getattr(args, "note", "") or "")
     if args.verb == "change" and not note.strip():
         raise UsageError("change needs a --note saying what to change")
+    who = decider()
     async with await open_store(args) as store:
-        record = await find_open(store, args.escalation_id, args.run)
-        decision = choose_option(args.verb, record)
-        await store.post_decision(record.run_id, record.escalation_id, decision, decider(), note)
-    console.print(
-        Text.assemble(
-            f"{decision} posted for escalation ",
-            (record.escalation_id, "bold"),
-            " of run ",
-            (record.run_id, "bold"),
-            "; the run takes it at its next look at the inbox",
+        record, waits = await find_target(store, args.escalation_id, args.run)
+        if waits:
+            decision = choose_option(args.verb, record)
+        else:  # refused below, for the reason that matters more than the options
+            decision = next((o for o in VERBS[args.verb] if o in record.options), args.verb)
+        # One line on refusal: no such escalation, already answered (by whom, when), the run
+        # has ended, not one of its options.
+        await store.post_decision(record.run_id, record.escalation_id, decision, who, note)
+        answered = await until_answered(store, record, CONFIRM_S)
+    if answered is not None and (answered.decision, answered.decided_by, answered.note) != (
+        (decision, who, note)
+    ):
+        # The run took another answer first (a person, the twin, a timeout) and dropped ours.
+        raise UsageError(
+            f"escalation {record.escalation_id!r} of run {record.run_id} was answered "
+            f"meanwhile: {logged_answer(answered)}; your {decision} was not used"
         )
+    posted = Text.assemble(
+        f"{decision} posted for escalation ",
+        (record.escalation_id, "bold"),
+        " of run ",
+        (record.run_id, "bold"),
     )
+    if answered is None:
+        posted.append(
+            "; the run has not taken it yet (if it is not running any more, "
+            f"`shopfloor resume {record.run_id}` takes it)"
+        )
+    else:
+        posted.append("; the run took it")
+    console.print(posted, soft_wrap=True)
     return EXIT_OK

@@ -12,9 +12,14 @@ from rich.text import Text
 
 from engine.events import Outcome
 from engine.state import RunState
+from storage.lease import live_runs
 from tui.argtypes import positive_int
 from tui.commands.common import EXIT_OK, add_db_option, open_store
 from tui.commands.db import duration
+from tui.uncommitted import WARNING_KEY
+
+STOPPED = "stopped"
+"""What ``runs`` and ``status`` call an unfinished run no live process drives."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,8 +74,10 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
             outcome=Outcome(args.outcome) if args.outcome else None,
             since=args.since,
         )
+        unfinished = [r.run_id for r in records if r.outcome is Outcome.RUNNING]
+        live = await live_runs(store, unfinished) if unfinished else {}
     if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=2))
+        print(json.dumps([{**r.to_json(), "live": r.run_id in live} for r in records], indent=2))
         return EXIT_OK
     table = Table(box=None)
     table.add_column("run", no_wrap=True, min_width=12)
@@ -82,7 +89,10 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
         table.add_column("request", no_wrap=True, overflow="ellipsis", max_width=48)
     for r in records:
         sim = " SIM" if r.simulated else ""
-        row = [r.run_id, r.outcome + sim, f"{r.tasks_merged}/{r.tasks_total}", r.branch or "-"]
+        outcome = r.outcome.value
+        if r.outcome is Outcome.RUNNING and r.run_id not in live:
+            outcome = STOPPED  # its process is gone: ``resume`` carries it on
+        row = [r.run_id, outcome + sim, f"{r.tasks_merged}/{r.tasks_total}", r.branch or "-"]
         if wide:
             row.append(r.request.splitlines()[0] if r.request else "")
         table.add_row(*row)
@@ -92,24 +102,45 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
 
 async def load_state(args: argparse.Namespace, run_ref: str) -> RunState:
     """Fold a run's whole event log (``run_ref`` may be a unique prefix)."""
+    state, _ = await load_state_and_driver(args, run_ref)
+    return state
+
+
+async def load_state_and_driver(
+    args: argparse.Namespace, run_ref: str
+) -> tuple[RunState, str | None]:
+    """The folded log, and for an unfinished run the live process driving it (pid, host,
+    since), or None when there is none: a run stopped by a signal or a crash."""
     async with await open_store(args) as store:
         run_id = await store.resolve_run_id(run_ref)
-        return RunState.fold(await store.read(run_id))
+        state = RunState.fold(await store.read(run_id))
+        if state.outcome is not Outcome.RUNNING:
+            return state, None
+        return state, (await live_runs(store, [run_id])).get(run_id)
 
 
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:
-    state = await load_state(args, args.run_id)
+    state, driver = await load_state_and_driver(args, args.run_id)
+    # Said when the run (or its latest resume) started: uncommitted files it left out.
+    warnings = [state.settings[WARNING_KEY]] if state.settings.get(WARNING_KEY) else []
     if args.json:
-        print(json.dumps(state.to_status(), indent=2))
+        live = {"live": driver is not None, "driver": driver}
+        print(json.dumps({**state.to_status(), **live, "warnings": warnings}, indent=2))
         return EXIT_OK
     sim = " SIM" if state.simulated else ""
+    outcome = state.outcome.value
+    if state.outcome is Outcome.RUNNING:
+        outcome = f"running ({driver})" if driver else STOPPED
     console.print(
         Text.assemble(
-            "run ",
-            (state.run_id, "bold"),
-            f"{sim} — {state.outcome.value} (stage {state.stage.value})",
+            "run ", (state.run_id, "bold"), f"{sim} — {outcome} (stage {state.stage.value})"
         )
     )
+    if state.outcome is Outcome.RUNNING and driver is None:
+        console.print(
+            f"no process drives this run any more (stopped by a signal or a crash): "
+            f"`shopfloor resume {state.run_id}` carries it on"
+        )
     console.print(f"request: {state.request.splitlines()[0] if state.request else ''}")
     if state.branch:
         console.print(f"branch: {state.branch}")
@@ -119,4 +150,6 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     if state.reason:
         console.print(f"reason: {state.reason}")
+    for warning in warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
     return EXIT_OK

@@ -17,8 +17,8 @@ from rich.console import Console
 
 from engine.events import Outcome
 from engine.state import RunState
-from storage.paths import default_db_url
-from tui.commands.common import UsageError, add_db_option, open_store
+from storage.lease import RunInFlight, live_runs
+from tui.commands.common import UsageError, add_db_option, db_url, open_store
 from tui.commands.run import (
     add_telemetry_options,
     exit_code,
@@ -74,10 +74,17 @@ def settings_from_record(record: dict[str, str]) -> Settings:
 
 
 async def load_run(args: argparse.Namespace) -> RunState:
-    """The folded log of the run ``args.run_id`` names."""
+    """The folded log of the run ``args.run_id`` names; :class:`RunInFlight` while another
+    live process drives it (the run takes its lease again before it goes on, in case that
+    process started in between)."""
     async with await open_store(args) as store:
         run_id = await store.resolve_run_id(args.run_id)
-        return RunState.fold(await store.read(run_id))
+        state = RunState.fold(await store.read(run_id))
+        if state.outcome is Outcome.RUNNING:
+            driver = (await live_runs(store, [run_id])).get(run_id)
+            if driver is not None:
+                raise RunInFlight(run_id, driver)
+        return state
 
 
 async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
@@ -95,7 +102,7 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     plan = RunPlan(
         request=state.request,
         repo=Path(state.repo),
-        db_url=default_db_url(args.db),
+        db_url=db_url(args),
         settings=settings,
         front=front,
         verbose=args.verbose,

@@ -13,7 +13,6 @@ from rich.text import Text
 from engine.config import EngineConfig, EscalationPolicy
 from engine.events import Outcome
 from engine.state import RunState
-from storage.paths import default_db_url
 from telemetry.session import TelemetryOptions
 from tui.argtypes import positive_float
 from tui.commands.common import (
@@ -23,6 +22,7 @@ from tui.commands.common import (
     EXIT_OK,
     UsageError,
     add_db_option,
+    db_url,
 )
 from tui.compose import Front, RunPlan, demo_dna, example_config, execute_run, prepare_demo_repo
 from tui.config import Settings, load_settings
@@ -195,6 +195,7 @@ def _request(args: argparse.Namespace) -> str:
 
 
 async def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    database = db_url(args)  # a bad --db is refused before a demo repository is made
     if args.command == "demo":
         repo, request, playbook = prepare_demo_repo(args.example, args.out)
         settings = demo_dna(
@@ -209,7 +210,7 @@ async def cmd_run(args: argparse.Namespace, console: Console) -> int:
     plan = RunPlan(
         request=request,
         repo=repo,
-        db_url=default_db_url(args.db),
+        db_url=database,
         settings=settings,
         front=front_from_args(args),
         verbose=args.verbose,

@@ -14,8 +14,9 @@ from pathlib import Path
 from rich.console import Console
 
 from storage.errors import StorageError
+from storage.store import SqlEventStore
 from storage.transfer import export_lines, import_run, parse_lines
-from tui.commands.common import EXIT_OK, add_db_option, open_store
+from tui.commands.common import EXIT_OK, add_db_option, db_url, open_store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,9 +69,10 @@ def _read_lines(name: str) -> list[str]:
 
 
 async def cmd_import(args: argparse.Namespace, console: Console) -> int:
+    database = db_url(args)  # a database that would keep nothing is refused before reading
     source = "stdin" if args.file == "-" else args.file
     events = parse_lines(_read_lines(args.file), source)
-    async with await open_store(args) as store:
+    async with await SqlEventStore.open(database) as store:
         run_id = await import_run(store, events, source)
     console.print(f"imported run {run_id} ({len(events)} events)", highlight=False)
     return EXIT_OK

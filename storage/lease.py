@@ -1,0 +1,271 @@
+"""Which process drives a run: a lease held for as long as the run's process lives.
+
+A run's log says what happened, not whether anyone is still making it happen: a run stopped
+by Ctrl-C, SIGTERM or SIGKILL ends its log like a run in flight. So the process that drives a
+run (``run``, ``demo``, ``resume``) holds a lease on it, and the operating system or the
+database lets go of it when that process ends, however it ends:
+
+- SQLite: an exclusive ``flock`` on ``<database file>.leases/<run id>``, whose text names the
+  holder (pid, host, when). The kernel drops the lock with the process.
+- PostgreSQL: a session advisory lock on a connection kept for the purpose, named in
+  ``application_name``. The server drops it with the connection; another host sees it too.
+
+With it, ``resume`` refuses a run another process still drives (two drivers would merge the
+same tasks and collide on sequence numbers), and ``status``, ``runs`` and ``attach`` can tell
+a run in flight from one whose process is gone (:func:`live_runs`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.errors import DB_ERRORS, StorageError, one_line
+from storage.paths import parse_db_url
+
+if TYPE_CHECKING:
+    from storage.store import SqlEventStore
+
+log = logging.getLogger(__name__)
+
+_PG_NAMESPACE = 0x53484F50  # "SHOP": the first key of every run's advisory lock
+_APP_PREFIX = "shopfloor run "
+KEEPALIVE_S = 10.0
+"""How often a PostgreSQL lease checks its connection, and takes the lock again if it fell."""
+
+
+class RunInFlight(StorageError):
+    """Another live process drives this run; ``holder`` says which."""
+
+    def __init__(self, run_id: str, holder: str) -> None:
+        super().__init__(
+            f"run {run_id} is still running ({holder}); follow it with `shopfloor attach {run_id}`"
+        )
+        self.run_id = run_id
+        self.holder = holder
+
+
+def _holder_text() -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"pid {os.getpid()} on {socket.gethostname()}, since {now}"
+
+
+def _pg_key(run_id: str) -> int:
+    """The run's second lock key: a signed 32-bit number from its id."""
+    digest = int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=4).digest(), "big")
+    return digest - (1 << 32) if digest >= 1 << 31 else digest
+
+
+def _lease_folder(store: SqlEventStore) -> Path | None:
+    """Where a SQLite database keeps its leases; None for PostgreSQL."""
+    if store.backend != "sqlite":
+        return None
+    database = parse_db_url(store.url).database or ""
+    return Path(database).with_name(Path(database).name + ".leases")
+
+
+# -- SQLite ----------------------------------------------------------------------------------
+
+
+def _try_flock(path: Path, mode: int) -> int | None:
+    """An open descriptor of ``path`` locked with ``mode``, or None if another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
+    except OSError:
+        return "another process"
+
+
+# -- the lease -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunLease:
+    """A held lease; :meth:`release` (or the process ending) lets it go."""
+
+    run_id: str
+    _fd: int | None = None
+    _conn: AsyncConnection | None = None
+    _store: SqlEventStore | None = None
+    _keeper: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def take(cls, store: SqlEventStore, run_id: str) -> RunLease:
+        """Take the lease on ``run_id``; :class:`RunInFlight` if a live process holds it."""
+        folder = _lease_folder(store)
+        if folder is not None:
+            return cls(run_id, _fd=_take_file(folder, run_id))
+        lease = cls(run_id, _store=store)
+        lease._conn = await _take_advisory(store, run_id)
+        lease._keeper = asyncio.create_task(lease._keep(), name=f"lease-{run_id}")
+        return lease
+
+    async def release(self) -> None:
+        """Let the lease go (idempotent)."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+        if self._conn is not None:
+            await _drop(self._conn)
+            self._conn = None
+
+    async def _keep(self) -> None:
+        """PostgreSQL: a dropped connection drops the lock; take it again on a new one."""
+        assert self._store is not None
+        lost = False
+        while True:
+            await asyncio.sleep(KEEPALIVE_S)
+            try:
+                if self._conn is None:
+                    self._conn = await _take_advisory(self._store, self.run_id)
+                    log.warning("the lease on run %s is held again", self.run_id)
+                    lost = False
+                else:
+                    await self._conn.execute(text("SELECT 1"))
+            except RunInFlight as exc:
+                if not lost:
+                    log.error("run %s: another process took it over (%s)", self.run_id, exc.holder)
+                lost = True
+            except DB_ERRORS as exc:
+                if not lost:
+                    log.warning(
+                        "the lease on run %s was lost with its connection (%s); retrying",
+                        self.run_id,
+                        one_line(exc),
+                    )
+                lost = True
+                if self._conn is not None:
+                    await _drop(self._conn)
+                    self._conn = None
+
+
+async def _drop(conn: AsyncConnection) -> None:
+    """Close the lease's connection for good: back in the pool it would keep the session's
+    advisory lock (a pool resets transactions, not session locks); closed, the server drops
+    the lock."""
+    with contextlib.suppress(*DB_ERRORS):
+        await conn.invalidate()
+    with contextlib.suppress(*DB_ERRORS):
+        await conn.close()
+
+
+def _take_file(folder: Path, run_id: str) -> int:
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        path = folder / run_id
+        fd = _try_flock(path, fcntl.LOCK_EX)
+    except OSError as exc:
+        raise StorageError(f"cannot take the lease on run {run_id} in {folder}: {exc}") from exc
+    if fd is None:
+        raise RunInFlight(run_id, _read_holder(path))
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, _holder_text().encode(), 0)
+    return fd
+
+
+async def _take_advisory(store: SqlEventStore, run_id: str) -> AsyncConnection:
+    try:
+        conn = await store.engine.connect()
+    except DB_ERRORS as exc:
+        raise StorageError(f"cannot take the lease on run {run_id}: {one_line(exc)}") from exc
+    try:
+        got = await conn.scalar(
+            text("SELECT pg_try_advisory_lock(:ns, :key)"),
+            {"ns": _PG_NAMESPACE, "key": _pg_key(run_id)},
+        )
+        if got:
+            # 63 bytes at most; the server keeps when the connection started (backend_start)
+            name = f"{_APP_PREFIX}{run_id} {os.getpid()}@{socket.gethostname()}"[:63]
+            naming = text("SELECT set_config('application_name', :n, false)")
+            await conn.execute(naming, {"n": name})
+            await conn.commit()
+            return conn
+        holders = await _pg_holders(conn)
+    except DB_ERRORS as exc:
+        with contextlib.suppress(*DB_ERRORS):
+            await conn.close()
+        raise StorageError(f"cannot take the lease on run {run_id}: {one_line(exc)}") from exc
+    with contextlib.suppress(*DB_ERRORS):
+        await conn.close()
+    raise RunInFlight(run_id, holders.get(run_id, "another process"))
+
+
+async def _pg_holders(conn: AsyncConnection) -> dict[str, str]:
+    """Every run leased on this server: run id -> the holder's description."""
+    rows = await conn.execute(
+        text(
+            "SELECT a.application_name, a.backend_start FROM pg_locks l"
+            " JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :ns"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        {"ns": _PG_NAMESPACE},
+    )
+    held: dict[str, str] = {}
+    for name, started in rows:
+        if not isinstance(name, str) or not name.startswith(_APP_PREFIX):
+            continue
+        run_id, _, who = name.removeprefix(_APP_PREFIX).partition(" ")
+        pid, _, host = who.partition("@")
+        holder = f"pid {pid} on {host}" if host else "another process"
+        if isinstance(started, datetime):
+            holder += f", since {started.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
+        held[run_id] = holder
+    return held
+
+
+async def live_runs(store: SqlEventStore, run_ids: list[str]) -> dict[str, str]:
+    """Of ``run_ids``, those a live process drives now: run id -> who (pid, host, since)."""
+    folder = _lease_folder(store)
+    if folder is None:
+        try:
+            async with store.engine.connect() as conn:
+                held = await _pg_holders(conn)
+        except DB_ERRORS as exc:
+            raise StorageError(f"cannot read the runs' leases: {one_line(exc)}") from exc
+        return {run_id: held[run_id] for run_id in run_ids if run_id in held}
+    live: dict[str, str] = {}
+    for run_id in run_ids:
+        path = folder / run_id
+        if not path.exists():
+            continue
+        try:
+            fd = _try_flock(path, fcntl.LOCK_SH)
+        except OSError:
+            continue
+        if fd is None:
+            live[run_id] = _read_holder(path)
+        else:
+            os.close(fd)
+    return live

@@ -1,0 +1,162 @@
+"""The lease a run's process holds: one driver per run, and a driver that dies lets go."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine.bus import EventBus
+from storage import lease as lease_module
+from storage.lease import RunInFlight, RunLease, live_runs
+from storage.store import SqlEventStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_one_process_drives_a_run_and_lets_go_when_it_is_done(store: SqlEventStore):
+    assert await live_runs(store, ["r1", "r2"]) == {}
+    held = await RunLease.take(store, "r1")
+    try:
+        live = await live_runs(store, ["r1", "r2"])
+        assert list(live) == ["r1"]
+        assert f"pid {os.getpid()} on " in live["r1"] and ", since " in live["r1"]
+        with pytest.raises(RunInFlight) as caught:
+            await RunLease.take(store, "r1")
+        assert f"run r1 is still running (pid {os.getpid()} on " in str(caught.value)
+        assert "shopfloor attach r1" in str(caught.value)
+        other = await RunLease.take(store, "r2")  # other runs are free
+        await other.release()
+    finally:
+        await held.release()
+        await held.release()  # twice is harmless
+    assert await live_runs(store, ["r1"]) == {}
+    again = await RunLease.take(store, "r1")
+    await again.release()
+
+
+HOLDER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from storage.lease import RunLease
+    from storage.store import SqlEventStore
+
+    async def main():
+        store = await SqlEventStore.open(sys.argv[1])
+        await RunLease.take(store, "r1")
+        print("held", flush=True)
+        await asyncio.sleep(600)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_driver_killed_with_sigkill_lets_go_of_its_run(store: SqlEventStore):
+    """Nothing is written when a process is SIGKILLed: the kernel (SQLite's lock file) or
+    the server (PostgreSQL's session lock) lets go of the lease with it."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, store.url, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        assert await proc.stdout.readline() == b"held\n"
+        assert f"pid {proc.pid} on " in (await live_runs(store, ["r1"]))["r1"]
+        with pytest.raises(RunInFlight, match=f"pid {proc.pid} on "):
+            await RunLease.take(store, "r1")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    for _ in range(100):  # the server notices the closed socket at once, give or take
+        if not await live_runs(store, ["r1"]):
+            break
+        await asyncio.sleep(0.05)
+    held = await RunLease.take(store, "r1")
+    await held.release()
+
+
+@pytest.mark.postgres
+async def test_a_released_lease_does_not_stay_behind_in_the_connection_pool(empty_pg_url: str):
+    """A pool resets transactions, not session locks: a lease connection handed back to the
+    pool would have kept the run locked for as long as the process lived."""
+    store = await SqlEventStore.open(empty_pg_url)
+    try:
+        held = await RunLease.take(store, "r1")
+        await held.release()
+        assert await live_runs(store, ["r1"]) == {}
+        async with store.engine.connect() as conn:  # whatever the pool holds is unlocked
+            got = await conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            )
+            assert got.scalar_one() == 0
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_lease_whose_connection_dropped_is_taken_again(
+    empty_pg_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(lease_module, "KEEPALIVE_S", 0.05)
+    store = await SqlEventStore.open(empty_pg_url)
+    held = await RunLease.take(store, "r1")
+    try:
+        async with store.engine.connect() as conn:
+            await conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name LIKE 'shopfloor run r1 %'"
+            )
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if await live_runs(store, ["r1"]):
+                break
+        assert f"pid {os.getpid()} on " in (await live_runs(store, ["r1"]))["r1"]
+    finally:
+        await held.release()
+        await store.close()
+
+
+class _Notes:
+    """Stands in for the app: what the attached view would toast."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def notify(self, message: str, **_: object) -> None:
+        self.said.append(message)
+
+
+async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEventStore):
+    """``attach`` to a run whose process was killed (before or while attached) sat still for
+    ever; now it says so once, and says it again only after a driver came and went."""
+    from engine.events import Outcome, RunFinished, RunStarted
+    from tui.commands.attach import watch_driver
+
+    bus = EventBus("r1")
+    started = RunStarted(
+        request="Build X",
+        repo="/repos/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/r1",
+    )
+    await store.append([bus.emit(started)])
+    app = _Notes()
+    watcher = asyncio.create_task(watch_driver(app, store, "r1", poll_s=0.01))  # type: ignore[arg-type]
+    await asyncio.sleep(0.1)
+    assert len(app.said) == 1
+    assert "no process drives run r1" in app.said[0] and "shopfloor resume r1" in app.said[0]
+    held = await RunLease.take(store, "r1")  # resumed elsewhere: quiet while it is driven
+    await asyncio.sleep(0.1)
+    assert len(app.said) == 1
+    await held.release()
+    await asyncio.sleep(0.1)
+    assert len(app.said) == 2
+    await store.append([bus.emit(RunFinished(outcome=Outcome.SHIPPED, reason="done"))])
+    await asyncio.wait_for(watcher, 5)  # a finished run needs no watching
+    assert len(app.said) == 2

@@ -1,0 +1,113 @@
+"""What a run leaves out: changes in the user's checkout that are not committed.
+
+A run builds from a commit (the user's HEAD, or the commit a resumed run started from) in
+worktrees of its own; it never reads the working tree. An edit made a minute ago and not
+committed is therefore not in the build, and nothing in the run would show it. The run still
+goes ahead (the user may mean it), but says so once before it starts, and the warning is
+kept in the run's log for ``status``. One ``git status`` finds the files: its cost is a few
+milliseconds on a typical repository, paid once per run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+WARNING_KEY = "uncommitted"
+"""The key of the warning in the settings record a run stores in RunStarted/RunResumed."""
+
+GIT_STATUS_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Uncommitted:
+    """Files that differ from HEAD, each counted once: ``modified`` has edits not staged
+    (staged ones too, maybe), ``staged`` only staged edits, ``untracked`` is new and not
+    ignored by git."""
+
+    staged: int = 0
+    modified: int = 0
+    untracked: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.staged + self.modified + self.untracked
+
+    def breakdown(self) -> str:
+        """``"2 modified, 1 untracked"``: the non-zero counts."""
+        parts = (
+            ("modified", self.modified),
+            ("staged", self.staged),
+            ("untracked", self.untracked),
+        )
+        return ", ".join(f"{n} {what}" for what, n in parts if n)
+
+
+def parse_porcelain(output: bytes) -> Uncommitted:
+    """Count the entries of ``git status --porcelain=v1 -z`` output."""
+    staged = modified = untracked = 0
+    fields = output.split(b"\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        x, y = chr(entry[0]), chr(entry[1])
+        if x in "RC":
+            i += 1  # a rename or copy: the next field is the path it came from
+        if x == "?":
+            untracked += 1
+        elif x == "!":
+            continue  # ignored (only listed when asked for)
+        elif y != " ":
+            modified += 1
+        else:
+            staged += 1
+    return Uncommitted(staged=staged, modified=modified, untracked=untracked)
+
+
+def uncommitted_changes(repo: Path) -> Uncommitted | None:
+    """What ``git status`` reports in ``repo``, or None when git cannot say (no warning
+    then: the run itself reports a repository git cannot read)."""
+    argv = [
+        "git",
+        "--no-optional-locks",  # a look only: never rewrite the user's index
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",  # each new file, not its folder: the count is of files
+    ]
+    try:
+        done = subprocess.run(
+            argv, cwd=repo, capture_output=True, timeout=GIT_STATUS_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_porcelain(done.stdout) if done.returncode == 0 else None
+
+
+def uncommitted_warning(
+    repo: Path, base_commit: str | None, *, resumed: bool = False, audit: bool = False
+) -> str | None:
+    """One line saying how many uncommitted files the run leaves out and which commit it
+    works from (None for a clean checkout). ``base_commit`` None: the repository has no
+    commits, and the run starts from an empty tree."""
+    found = uncommitted_changes(repo)
+    if found is None or not found.total:
+        return None
+    n = found.total
+    files = f"{n} uncommitted file{'s' if n != 1 else ''} ({found.breakdown()})"
+    if base_commit is None:
+        source = "an empty tree (the repository has no commits yet)"
+    elif resumed:
+        source = f"commit {base_commit[:7]}, where it started"
+    else:
+        source = f"commit {base_commit[:7]} (HEAD)"
+    verb = "audits" if audit else "builds from"
+    are, them = ("are", "them") if n != 1 else ("is", "it")
+    return (
+        f"{files} in {repo} {are} not in this run: it {verb} {source}; "
+        f"commit {them} to have {them} {'audited' if audit else 'built'}"
+    )
