@@ -160,3 +160,32 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
     await store.append([bus.emit(RunFinished(outcome=Outcome.SHIPPED, reason="done"))])
     await asyncio.wait_for(watcher, 5)  # a finished run needs no watching
     assert len(app.said) == 2
+
+
+async def test_serve_metrics_counts_a_run_active_while_a_process_drives_it(store: SqlEventStore):
+    """A SIGKILLed run kept ``shopfloor_runs_active`` at 1 on the team's endpoint for ever."""
+    from engine.events import RunStarted
+    from telemetry.metrics import FactoryMetrics
+    from tui.commands.metrics import RecordedRuns
+
+    bus = EventBus("r1")
+    started = RunStarted(
+        request="Build X",
+        repo="/repos/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/r1",
+    )
+    await store.append([bus.emit(started)])
+    metrics = FactoryMetrics()
+    runs = RecordedRuns(store, metrics, limit=10)
+
+    async def active() -> float | None:
+        await runs.catch_up()
+        return metrics.registry.get_sample_value("shopfloor_runs_active")
+
+    assert await active() == 0  # started, and its process is gone
+    held = await RunLease.take(store, "r1")
+    assert await active() == 1
+    await held.release()
+    assert await active() == 0

@@ -15,7 +15,9 @@ import asyncio
 
 from rich.console import Console
 
+from engine.events import Outcome
 from storage.errors import StorageError
+from storage.lease import live_runs
 from storage.store import SqlEventStore
 from telemetry.metrics import FactoryMetrics
 from telemetry.session import MetricsServer, TelemetryError
@@ -71,6 +73,11 @@ class RecordedRuns:
             if events:
                 self.seen[record.run_id] = events[-1].seq
                 folded += len(events)
+        # The log cannot say a run's process died (SIGKILL writes nothing): a run is under
+        # way while a live process holds its lease, not while its log lacks an ending.
+        unfinished = [r.run_id for r in records if r.outcome is Outcome.RUNNING]
+        live = await live_runs(self.store, unfinished) if unfinished else {}
+        self.metrics.runs_active.set(len(live))
         return folded
 
 
