@@ -30,6 +30,7 @@ from engine.events import (
 from engine.protocols import ExternalDecision
 from storage.errors import StorageError
 from storage.inbox import take_decisions
+from storage.lease import RunLease
 from storage.store import SqlEventStore
 from tui.cli import build_parser, main
 from tui.commands import escalations as commands
@@ -102,8 +103,8 @@ async def test_an_answer_waiting_in_the_inbox_counts_as_answered(backend_url: st
         await store.append(started("r-down"))  # the run's process is gone: nothing takes it
     said = await decide(backend_url, "approve", "esc-1")
     assert said == (
-        "accept posted for escalation esc-1 of run r-down; the run has not taken it yet "
-        "(if it is not running any more, `shopfloor resume r-down` takes it)"
+        "accept posted for escalation esc-1 of run r-down; no process drives the run now "
+        "(stopped or killed): `shopfloor resume r-down` takes it"
     )
     with pytest.raises(REFUSED) as info:
         await decide(backend_url, "reject", "esc-1")
@@ -183,9 +184,11 @@ async def test_the_command_says_when_the_run_took_the_answer(
     async with await SqlEventStore.open(backend_url) as store:
         log = started("r-live")
         await store.append(log)
+        lease = await RunLease.take(store, "r-live")  # its process is alive and drives it
         run = asyncio.ensure_future(play_the_run(store, "r-live", log))
         said = await decide(backend_url, "change", "esc-1", "--note", "smaller tasks")
         await run
+        await lease.release()
     assert said == "change posted for escalation esc-1 of run r-live; the run took it"
 
 
@@ -198,6 +201,7 @@ async def test_an_answer_overtaken_inside_the_run_is_not_called_posted(
     async with await SqlEventStore.open(backend_url) as store:
         log = started("r-overtaken")
         await store.append(log)
+        lease = await RunLease.take(store, "r-overtaken")  # its process is alive and drives it
         await store.post_decision("r-overtaken", "esc-1", "reject", "human:ann", "no")
         (first,) = await take_decisions(store.engine, "r-overtaken")  # taken, not yet logged
 
@@ -212,6 +216,7 @@ async def test_an_answer_overtaken_inside_the_run_is_not_called_posted(
         with pytest.raises(UsageError) as info:
             await decide(backend_url, "approve", "esc-1")
         await run
+        await lease.release()
     assert info.match(
         rf"^escalation 'esc-1' of run r-overtaken was answered meanwhile: reject by human:ann "
         rf"at {WHEN}; your accept was not used$"

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from engine.events import Outcome
 from storage.answers import logged_answer
+from storage.lease import live_runs
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
@@ -185,7 +186,10 @@ async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
         # One line on refusal: no such escalation, already answered (by whom, when), the run
         # has ended, not one of its options.
         await store.post_decision(record.run_id, record.escalation_id, decision, who, note)
-        answered = await until_answered(store, record, CONFIRM_S)
+        driven = record.run_id in await live_runs(store, [record.run_id])
+        # No process drives the run (stopped, killed): nothing will take the answer before a
+        # resume, so there is nothing to wait for.
+        answered = await until_answered(store, record, CONFIRM_S) if driven else None
     if answered is not None and (answered.decision, answered.decided_by, answered.note) != (
         (decision, who, note)
     ):
@@ -200,11 +204,13 @@ async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
         " of run ",
         (record.run_id, "bold"),
     )
-    if answered is None:
+    if not driven:
         posted.append(
-            "; the run has not taken it yet (if it is not running any more, "
-            f"`shopfloor resume {record.run_id}` takes it)"
+            "; no process drives the run now (stopped or killed): "
+            f"`shopfloor resume {record.run_id}` takes it"
         )
+    elif answered is None:
+        posted.append("; the run has not taken it yet")
     else:
         posted.append("; the run took it")
     console.print(posted, soft_wrap=True)
