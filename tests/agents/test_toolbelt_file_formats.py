@@ -4,31 +4,16 @@ git and by the shrinkage gate, which refuses a revision that rewrites most of a 
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from repo_helpers import git
 
 from agents.provider import ToolCall
 from agents.toolbelt import Toolbelt, ToolResult
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@t",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@t",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -8,29 +8,14 @@ part in it. A module that is a symlink to another file of the checkout is part o
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from repo_helpers import git
 
 from engine.audit import run_audit, snapshot
 from gates.pytest_gate import PytestGate
 from gates.sandbox import ProcessSandbox
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@t",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@t",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture

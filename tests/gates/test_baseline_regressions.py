@@ -9,11 +9,10 @@ base commit it would judge the user's own last commit.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from repo_helpers import git
 
 from engine.protocols import Finding, GateResult
 from engine.recon import Baseline, BaselineGate, guard, run_baseline
@@ -21,14 +20,6 @@ from gates.pytest_gate import PytestGate
 from gates.python_tools import RuffGate
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@t",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@t",
-}
 
 APP = "import os\nimport sys\n\n\ndef total(items: list[int]) -> int:\n    return sum(items)\n"
 TESTS = (
@@ -42,12 +33,6 @@ TESTS = (
     "def test_known_bug() -> None:\n"
     "    assert total([]) == 1  # red before the factory came\n"
 )
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str | None], message: str = "change") -> None:
