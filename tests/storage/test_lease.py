@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.bus import EventBus
+from engine.events import RunStarted
 from storage import lease as lease_module
 from storage.lease import RunInFlight, RunLease, live_runs
 from storage.store import SqlEventStore
@@ -121,6 +122,16 @@ async def test_a_lease_whose_connection_dropped_is_taken_again(
         await store.close()
 
 
+def started_r1() -> RunStarted:
+    return RunStarted(
+        request="Build X",
+        repo="/repos/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/r1",
+    )
+
+
 class _Notes:
     """Stands in for the app: what the attached view would toast."""
 
@@ -134,18 +145,11 @@ class _Notes:
 async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEventStore):
     """``attach`` to a run whose process was killed (before or while attached) sat still for
     ever; now it says so once, and says it again only after a driver came and went."""
-    from engine.events import Outcome, RunFinished, RunStarted
+    from engine.events import Outcome, RunFinished
     from tui.commands.attach import watch_driver
 
     bus = EventBus("r1")
-    started = RunStarted(
-        request="Build X",
-        repo="/repos/x",
-        base_branch="main",
-        base_commit="0" * 40,
-        integration_branch="shopfloor/r1",
-    )
-    await store.append([bus.emit(started)])
+    await store.append([bus.emit(started_r1())])
     app = _Notes()
     watcher = asyncio.create_task(watch_driver(app, store, "r1", poll_s=0.01))  # type: ignore[arg-type]
     await asyncio.sleep(0.1)
@@ -164,19 +168,11 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
 
 async def test_serve_metrics_counts_a_run_active_while_a_process_drives_it(store: SqlEventStore):
     """A SIGKILLed run kept ``shopfloor_runs_active`` at 1 on the team's endpoint for ever."""
-    from engine.events import RunStarted
     from telemetry.metrics import FactoryMetrics
     from tui.commands.metrics import RecordedRuns
 
     bus = EventBus("r1")
-    started = RunStarted(
-        request="Build X",
-        repo="/repos/x",
-        base_branch="main",
-        base_commit="0" * 40,
-        integration_branch="shopfloor/r1",
-    )
-    await store.append([bus.emit(started)])
+    await store.append([bus.emit(started_r1())])
     metrics = FactoryMetrics()
     runs = RecordedRuns(store, metrics, limit=10)
 
