@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from repo_helpers import git
+from repo_helpers import commit, git
 
 from engine.protocols import Finding, GateResult
 from engine.recon import Baseline, BaselineGate, guard, run_baseline
@@ -33,18 +33,6 @@ TESTS = (
     "def test_known_bug() -> None:\n"
     "    assert total([]) == 1  # red before the factory came\n"
 )
-
-
-def commit(repo: Path, files: dict[str, str | None], message: str = "change") -> None:
-    for rel, text in files.items():
-        path = repo / rel
-        if text is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from repo_helpers import commit
 
 from engine.protocols import GateResult
 from gates.cache import GateCache, tree_key
@@ -28,18 +29,6 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
     ).stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str | None], message: str = "change") -> None:
-    for rel, text in files.items():
-        path = repo / rel
-        if text is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 def lines(n: int, word: str = "line") -> str:

@@ -45,6 +45,19 @@ def make_repo(path: Path, files: dict[str, str]) -> Path:
     return path
 
 
+def commit(repo: Path, files: dict[str, str | None], message: str = "change") -> None:
+    """Write ``files`` (None deletes one) and commit everything in ``repo``."""
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
 def snapshot(repo: Path) -> dict[str, object]:
     """Everything of the user's checkout that the factory must leave byte-identical."""
     files = {}
