@@ -16,6 +16,7 @@ import os
 import random
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,9 @@ class FakeWorkspaces:
     async def remove_worktree(self, path: Path) -> None:
         return None
 
-    async def commit_all(self, worktree: Path, message: str) -> str | None:
+    async def commit_all(
+        self, worktree: Path, message: str, *, note: Callable[[str], object] | None = None
+    ) -> str | None:
         return self._sha()
 
     def diff(self, commit: str, limit: int = 20000) -> str:

@@ -44,3 +44,15 @@ def test_a_flood_too_short_for_a_key_press_reports_no_latency_rather_than_failin
 
     assert median([]) != median([])  # NaN, like p95 of no samples
     assert p95([]) != p95([]) and median([3.0, 1.0, 2.0]) == 2.0
+
+
+def test_the_overhead_bench_runs_the_real_factory_to_its_end(capsys: pytest.CaptureFixture[str]):
+    """The bench's in-memory workspaces stand in for GitWorkspaces: when the engine calls
+    them differently (``commit_all(..., note=...)``), the bench failed only when someone ran
+    it. A few tasks through it here keep the stand-in honest."""
+    import json
+
+    main = importlib.import_module("bench.scheduler").main
+    main(["--only-overhead", "--overhead-tasks", "20", "--overhead-runs", "1", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["overhead"]["tasks"] == 20 and printed["overhead_us_per_task"] > 0
