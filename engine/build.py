@@ -206,8 +206,8 @@ class TaskRunner:
             commit = await self.workspaces.commit_all(
                 worktree,
                 message,
-                note=lambda text: self.emit(
-                    AgentOutput(agent_id=agent_id, kind="error", text=text)
+                note=lambda text: self.emit(  # shown without -v: the user's repo was touched
+                    AgentOutput(agent_id=agent_id, kind="notice", text=text)
                 ),
             )
             if commit is None:
