@@ -241,10 +241,11 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         raise SetupError(str(exc)) from exc
     record = settings_record(settings)
     notices: list[str] = []  # also shown inside the TUI, whose full screen hides the console
-    left_out = _uncommitted(plan, workspaces, mode)
-    if left_out is not None:
-        record[WARNING_KEY] = left_out  # kept in the run's log: ``status`` shows it
-        notices.append(f"warning: {left_out}")
+    warnings = [w for w in (_uncommitted(plan, workspaces, mode), _moved_on(plan, workspaces)) if w]
+    if warnings:
+        record[WARNING_KEY] = "\n".join(warnings)  # kept in the run's log: ``status`` shows it
+    for warning in warnings:
+        notices.append(f"warning: {warning}")
         if plan.front == "json":
             logging.getLogger(__name__).warning("%s", notices[-1])
         else:
@@ -404,6 +405,23 @@ def _uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | N
         base = None if workspaces.unborn else workspaces.base_commit
     return uncommitted_warning(
         workspaces.path, base, resumed=plan.resume is not None, audit=mode == "audit"
+    )
+
+
+def _moved_on(plan: RunPlan, workspaces: GitWorkspaces) -> str | None:
+    """On resume: the user's HEAD is no longer the commit the run started from (they
+    committed, pulled or switched branches meanwhile). The run goes on from where it started,
+    so the shipped branch holds none of that; said, not refused."""
+    started = plan.resume.base_commit if plan.resume is not None else ""
+    if not started or workspaces.unborn:
+        return None
+    head = workspaces.base_commit
+    if head == started:
+        return None
+    return (
+        f"your HEAD in {workspaces.path} is now {head[:7]}, not {started[:7]} where this run "
+        f"started: the run goes on from {started[:7]}, and its branch will not hold what "
+        "came since (rebase the shipped branch, or start a new run)"
     )
 
 

@@ -157,9 +157,16 @@ def test_resume_says_its_base_commit_leaves_the_edits_out(
         f"2 uncommitted files (1 modified, 1 untracked) in {repo} are not in this run: "
         f"it builds from commit {base[:7]}, where it started; commit them to have them built"
     )
-    assert [line for line in out.splitlines() if "warning" in line] == [f"warning: {expected}"]
+    head = git(repo, "rev-parse", "HEAD")
+    moved = (
+        f"your HEAD in {repo} is now {head[:7]}, not {base[:7]} where this run started: the "
+        f"run goes on from {base[:7]}, and its branch will not hold what came since (rebase "
+        "the shipped branch, or start a new run)"
+    )
+    warned = [line for line in out.splitlines() if "warning" in line]
+    assert warned == [f"warning: {expected}", f"warning: {moved}"]
     status, _ = status_of(db, capsys)
-    assert status["warnings"] == [expected]
+    assert status["warnings"] == [expected, moved]
 
 
 def test_the_control_room_shows_the_warning_as_a_notification(

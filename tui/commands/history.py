@@ -122,7 +122,7 @@ async def load_state_and_driver(
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     state, driver = await load_state_and_driver(args, args.run_id)
     # Said when the run (or its latest resume) started: uncommitted files it left out.
-    warnings = [state.settings[WARNING_KEY]] if state.settings.get(WARNING_KEY) else []
+    warnings = str(state.settings.get(WARNING_KEY) or "").splitlines()
     if args.json:
         live = {"live": driver is not None, "driver": driver}
         print(json.dumps({**state.to_status(), **live, "warnings": warnings}, indent=2))
