@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from repo_helpers import commit, git
 
-from engine.protocols import Finding, GateResult
+from engine.protocols import Finding, Gate, GateResult
 from engine.recon import Baseline, BaselineGate, guard, run_baseline
 from gates.pytest_gate import PytestGate
 from gates.python_tools import RuffGate
@@ -53,7 +53,7 @@ def attempt(repo: Path, name: str, files: dict[str, str | None]) -> Path:
     return clone
 
 
-def gates(sandbox: ProcessSandbox) -> list[object]:
+def gates(sandbox: ProcessSandbox) -> list[Gate]:
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return [RuffGate(sandbox), PytestGate(sandbox, env=env, timeout_s=60)]
 
@@ -62,9 +62,9 @@ async def test_an_old_red_gate_blocks_only_what_the_attempt_adds(
     process_sandbox: ProcessSandbox, red_repo: Path
 ) -> None:
     chosen = gates(process_sandbox)
-    baseline = await run_baseline(chosen, red_repo, lambda event: None)  # type: ignore[arg-type]
+    baseline = await run_baseline(chosen, red_repo, lambda event: None)
     assert baseline.red == ["lint", "tests"]
-    guarded = guard(chosen, baseline)  # type: ignore[arg-type]
+    guarded = guard(chosen, baseline)
 
     # Code added above the old problems shifts their lines; a new test passes.
     shifted = attempt(
@@ -106,13 +106,13 @@ async def test_a_baseline_test_failing_differently_is_not_new(
     process_sandbox: ProcessSandbox, red_repo: Path
 ) -> None:
     chosen = gates(process_sandbox)
-    baseline = await run_baseline(chosen, red_repo, lambda event: None)  # type: ignore[arg-type]
+    baseline = await run_baseline(chosen, red_repo, lambda event: None)
     changed = attempt(
         red_repo,
         "other-message",
         {"tests/test_app.py": TESTS.replace("== 1  #", "== 7  #")},
     )
-    tests = await BaselineGate(chosen[1], baseline).check(changed)  # type: ignore[arg-type]
+    tests = await BaselineGate(chosen[1], baseline).check(changed)
     assert tests.passed, tests.summary
 
 

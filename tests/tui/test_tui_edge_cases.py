@@ -360,7 +360,7 @@ class LiveHistory:
             branch=None,
             integration_branch="shopfloor/wip/r-live",
             outcome=Outcome.RUNNING,
-            reason=None,
+            reason="",  # as stored: the column is NOT NULL
             simulated=True,
             tasks_total=0,
             tasks_merged=0,
