@@ -100,12 +100,6 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-async def load_state(args: argparse.Namespace, run_ref: str) -> RunState:
-    """Fold a run's whole event log (``run_ref`` may be a unique prefix)."""
-    state, _ = await load_state_and_driver(args, run_ref)
-    return state
-
-
 async def load_state_and_driver(
     args: argparse.Namespace, run_ref: str
 ) -> tuple[RunState, str | None]:

@@ -16,9 +16,9 @@ from pathlib import Path
 from rich.console import Console
 
 from engine.events import Outcome
-from engine.state import RunState
-from storage.lease import RunInFlight, live_runs
-from tui.commands.common import UsageError, add_db_option, db_url, open_store
+from storage.lease import RunInFlight
+from tui.commands.common import UsageError, add_db_option, db_url
+from tui.commands.history import load_state_and_driver
 from tui.commands.run import (
     add_telemetry_options,
     exit_code,
@@ -73,22 +73,12 @@ def settings_from_record(record: dict[str, str]) -> Settings:
     return settings
 
 
-async def load_run(args: argparse.Namespace) -> RunState:
-    """The folded log of the run ``args.run_id`` names; :class:`RunInFlight` while another
-    live process drives it (the run takes its lease again before it goes on, in case that
-    process started in between)."""
-    async with await open_store(args) as store:
-        run_id = await store.resolve_run_id(args.run_id)
-        state = RunState.fold(await store.read(run_id))
-        if state.outcome is Outcome.RUNNING:
-            driver = (await live_runs(store, [run_id])).get(run_id)
-            if driver is not None:
-                raise RunInFlight(run_id, driver)
-        return state
-
-
 async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
-    state = await load_run(args)
+    # A run another process drives is refused before anything starts; the run takes its
+    # lease again before it goes on, in case that process started in between.
+    state, driver = await load_state_and_driver(args, args.run_id)
+    if driver is not None:
+        raise RunInFlight(state.run_id, driver)
     if not state.run_id:
         raise UsageError(f"run {args.run_id} has no RunStarted event; it cannot be resumed")
     if state.outcome is not Outcome.RUNNING:
