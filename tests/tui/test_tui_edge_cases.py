@@ -88,6 +88,13 @@ def started(bus: EventBus, tasks: list[Task], request: str = "Add a greeting") -
     bus.emit(StageChanged(stage=Stage.BUILD))
 
 
+def two_questions(bus: EventBus) -> None:
+    """A run of one task that waits on two escalations, e1 then e2."""
+    started(bus, [Task(id="t1", title="one")])
+    ask(bus, "e1", "First question?")
+    ask(bus, "e2", "Second question?")
+
+
 def ask(bus: EventBus, escalation_id: str, question: str, **fields: object) -> None:
     values: dict[str, object] = {
         "options": ["approve", "reject", "change"],
@@ -183,9 +190,7 @@ async def test_an_escalation_decided_elsewhere_leaves_the_open_queue() -> None:
     decisions: list[Decision] = []
     app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        started(bus, [Task(id="t1", title="one")])
-        ask(bus, "e1", "First question?")
-        ask(bus, "e2", "Second question?")
+        two_questions(bus)
         await caught_up(app, bus, pilot)
         await pilot.press("e")
         modal = app.screen
@@ -283,9 +288,7 @@ async def test_a_double_press_does_not_answer_the_next_question_unseen(
     decisions: list[Decision] = []
     app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        started(bus, [Task(id="t1", title="one")])
-        ask(bus, "e1", "First question?")
-        ask(bus, "e2", "Second question?")
+        two_questions(bus)
         await caught_up(app, bus, pilot)
         await pilot.press("e", "a", "a", "2")
         await until(lambda: bool(decisions), pilot)
