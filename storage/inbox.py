@@ -10,6 +10,11 @@ one waiting decision per escalation, so two people racing get one winner and one
 names the winner. Taking a decision marks it consumed in the same transaction that reads it, so two
 consumers never both act on it; a decision whose escalation was meanwhile resolved is consumed
 and dropped.
+
+A decision is consumed before the run logs its ``EscalationResolved``; a run killed in between
+would lose it, and the person who approved would see the resumed run ask again. So the process
+that takes the run over (one at a time: :mod:`storage.lease`) is handed, before anything new,
+the decisions consumed earlier whose escalation is still open in the log.
 """
 
 from __future__ import annotations
@@ -95,6 +100,40 @@ async def post_decision(
         raise StorageError(f"cannot post a decision for {what}: {one_line(exc)}") from exc
 
 
+async def untaken_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecision]:
+    """Decisions of ``run_id`` consumed by an earlier process that did not live to log
+    them: their escalation is still open. The newest per escalation, oldest first."""
+    orphans = (
+        select(decisions)
+        .join(
+            escalations,
+            (escalations.c.run_id == decisions.c.run_id)
+            & (escalations.c.escalation_id == decisions.c.escalation_id),
+        )
+        .where(
+            decisions.c.run_id == run_id,
+            decisions.c.consumed_at.is_not(None),
+            escalations.c.decision.is_(None),
+        )
+        .order_by(decisions.c.id)
+    )
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(orphans)).all()
+    except DB_ERRORS as exc:
+        raise StorageError(f"cannot read decisions of run {run_id}: {one_line(exc)}") from exc
+    newest = {row.escalation_id: row for row in rows}  # a later answer replaces an earlier one
+    return [
+        ExternalDecision(
+            escalation_id=row.escalation_id,
+            decision=row.decision,
+            decided_by=row.decided_by,
+            note=row.note,
+        )
+        for row in sorted(newest.values(), key=lambda row: row.id)
+    ]
+
+
 async def take_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecision]:
     """Claim every waiting decision of ``run_id`` (oldest first), marking them consumed."""
     pending = (
@@ -141,11 +180,20 @@ async def decision_stream(
     Not even when the database fails: a run waits on this for hours, and a stream that
     ended on a dropped connection left it waiting for an answer already posted. Failures
     are logged once per outage and tried again (:class:`~storage.reconnect.Reconnecting`).
+
+    It starts with the :func:`untaken_decisions` of a process that drove the run before
+    (the caller holds the run's lease, so that process is gone). The engine drops any of
+    them whose escalation its own log shows answered.
     """
     retry = Reconnecting(f"the decisions inbox of run {run_id}")
+    resumed = False
     while True:
         try:
             async with Wakeup(engine, DECISIONS_CHANNEL, run_id, poll_s=poll_s) as wakeup:
+                if not resumed:
+                    for decision in await untaken_decisions(engine, run_id):
+                        yield decision
+                    resumed = True
                 while True:
                     taken = await take_decisions(engine, run_id)
                     retry.ok()

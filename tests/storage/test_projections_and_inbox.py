@@ -207,6 +207,40 @@ async def test_a_decision_overtaken_by_the_run_is_dropped(escalated):
     assert await store.open_escalations() == []
 
 
+async def test_a_decision_taken_by_a_process_killed_before_logging_it_is_not_lost(escalated):
+    store = escalated
+    await store.post_decision("r-inbox", "e2", "approve", "human:hal", note="go")
+    # The run's process took it from the inbox and was killed before its EscalationResolved
+    # was logged: the escalation is still open, the decision no longer waits.
+    assert [d.decision for d in await take_decisions(store.engine, "r-inbox")] == ["approve"]
+    assert [e.escalation_id for e in await store.open_escalations("r-inbox")] == ["e2"]
+
+    stream = store.decisions("r-inbox", poll_s=0.01)  # the process that resumes the run
+    async with contextlib.aclosing(stream):
+        first = await asyncio.wait_for(anext(stream), timeout=5)
+        assert first == ExternalDecision("e2", "approve", "human:hal", "go")
+        again = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.1)
+        assert not again.done()  # handed over once, on taking the run over
+        again.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await again
+
+
+async def test_a_taken_decision_the_run_logged_is_not_handed_over_again(escalated):
+    store = escalated
+    await store.post_decision("r-inbox", "e2", "approve", "human:ivy")
+    await take_decisions(store.engine, "r-inbox")
+    resolved = EscalationResolved(
+        run_id="r-inbox", seq=12, escalation_id="e2", decision="approve", decided_by="human:ivy"
+    )
+    await store.append([resolved])
+    stream = store.decisions("r-inbox", poll_s=0.01)
+    async with contextlib.aclosing(stream):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(stream), timeout=0.3)
+
+
 async def test_open_escalations_across_runs(store):
     for run_id in ("r-x", "r-y"):
         await store.append(busy_run(EventBus(run_id)))
