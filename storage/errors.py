@@ -18,6 +18,10 @@ class StorageError(Exception):
     """The event store cannot do what was asked. ``str(err)`` is one line for the user."""
 
 
+class AlreadyStored(StorageError):
+    """A batch was refused: one of its events' sequence numbers (or its run) is stored."""
+
+
 class RunNotFound(StorageError):
     """No stored run matches the given id or prefix."""
 

@@ -343,6 +343,9 @@ class _AppendWithBodies:
     async def append(self, events: Sequence[EventBase]) -> None:
         await self.store.append(events, self.inbox.batch_bodies)
 
+    async def holds(self, events: Sequence[EventBase]) -> bool:
+        return await self.store.holds(events, self.inbox.batch_bodies)
+
 
 def _reply(line: str) -> None:
     sys.stdout.buffer.write(f"{line}\n".encode())

@@ -21,11 +21,18 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.events import EventBase, Outcome
+from engine.events import EventBase, Outcome, event_to_json
 from engine.protocols import ExternalDecision
 from storage import answers, inbox, migrate
 from storage.connect import make_engine
-from storage.errors import DB_ERRORS, AmbiguousRunId, RunNotFound, StorageError, one_line
+from storage.errors import (
+    DB_ERRORS,
+    AlreadyStored,
+    AmbiguousRunId,
+    RunNotFound,
+    StorageError,
+    one_line,
+)
 from storage.event_rows import insert_events
 from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, notify
 from storage.paths import normalize_db_url, safe_url
@@ -131,12 +138,32 @@ class SqlEventStore:
             if not _is_duplicate(exc):  # a CHECK constraint, a trigger: the database's words
                 raise StorageError(f"cannot write events: {one_line(exc)}") from exc
             first, last = events[0], events[-1]
-            raise StorageError(
+            raise AlreadyStored(
                 f"refused a batch of {len(events)} events ({first.run_id} #{first.seq}..."
                 f"{last.run_id} #{last.seq}): an event or run is already stored"
             ) from exc
         except DB_ERRORS as exc:
             raise StorageError(f"cannot write events: {one_line(exc)}") from exc
+
+    async def holds(self, events: Sequence[EventBase], bodies: Sequence[str] | None = None) -> bool:
+        """Whether every event of ``events`` is stored, each exactly as it would be written:
+        an append refused as :class:`AlreadyStored` after a commit whose answer was lost had
+        in fact gone through."""
+        if not events:
+            return True
+        if bodies is None:
+            bodies = [event_to_json(ev) for ev in events]
+        wanted: dict[str, dict[int, str]] = {}
+        for ev, body in zip(events, bodies, strict=True):
+            wanted.setdefault(ev.run_id, {})[ev.seq] = body
+        for run_id, by_seq in wanted.items():
+            query = select(events_table.c.seq, events_table.c.body).where(
+                events_table.c.run_id == run_id, events_table.c.seq.in_(list(by_seq))
+            )
+            stored = await self._fetch(query, f"read events of run {run_id}")
+            if {row.seq: row.body for row in stored} != by_seq:
+                return False
+        return True
 
     async def read(
         self, run_id: str, after_seq: int = 0, limit: int | None = None

@@ -7,6 +7,10 @@ is still stored, in order. A failed append is retried with a short backoff; if i
 failing the writer raises — events are never dropped quietly. A database that cannot be
 reached (a restart, a failover) is waited for up to ``outage_s`` before that: a run overnight
 should not fail on a blip it can ride out.
+
+A connection lost during COMMIT leaves the writer not knowing whether the batch was stored.
+Its retry is then refused as a duplicate when it was; the writer checks that the stored
+events are this batch's, byte for byte, and goes on instead of failing the run.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from engine.events import EventBase
-from storage.errors import StorageError, lost_connection
+from storage.errors import AlreadyStored, StorageError, lost_connection
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,8 @@ MAX_BACKOFF_S = 2.0
 
 class _Appender(Protocol):
     async def append(self, events: Sequence[EventBase]) -> None: ...
+
+    async def holds(self, events: Sequence[EventBase]) -> bool: ...
 
 
 class _BatchSource(Protocol):
@@ -90,18 +96,24 @@ class StorageWriter:
         delay = self.backoff_s
         attempt = 0
         failing_since: float | None = None
+        unknown = False  # a connection was lost: the batch may have been committed
         while True:
             try:
                 await self.store.append(batch)
                 return
+            except AlreadyStored:
+                if unknown and await self._stored(batch):
+                    log.warning("%d events were stored; their commit's answer was lost", len(batch))
+                    return
+                self._give_up()  # a second writer, or a replay: retrying cannot help
+                raise
             except StorageError as exc:
+                unknown = unknown or lost_connection(exc)
                 now = time.monotonic()
                 failing_since = now if failing_since is None else failing_since
                 riding_out = lost_connection(exc) and now - failing_since < self.outage_s
                 if attempt >= self.retries and not riding_out:
-                    close = getattr(self.subscription, "close", None)
-                    if close is not None:
-                        close()  # the bus must not wait forever on a writer that gave up
+                    self._give_up()
                     raise
                 attempt += 1
                 self.retried += 1
@@ -114,3 +126,15 @@ class StorageWriter:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
+
+    async def _stored(self, batch: Sequence[EventBase]) -> bool:
+        try:
+            return await self.store.holds(batch)
+        except StorageError as exc:
+            log.warning("cannot tell whether %d events were stored: %s", len(batch), exc)
+            return False
+
+    def _give_up(self) -> None:
+        close = getattr(self.subscription, "close", None)
+        if close is not None:
+            close()  # the bus must not wait forever on a writer that gave up

@@ -129,3 +129,62 @@ def test_nonsense_settings_are_refused(option, value):
     bus = EventBus("r-x")
     with pytest.raises(ValueError, match=option):
         StorageWriter(FlakyStore(None, failures=0), bus.subscribe("storage"), **{option: value})
+
+
+class AnswerLostStore:
+    """Commits the first append for real, then reports the connection lost (as when a
+    network drop takes COMMIT's answer): the writer cannot know the batch is stored."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def append(self, events) -> None:
+        self.calls += 1
+        await self.inner.append(events)
+        if self.calls == 1:
+            lost = ConnectionResetError("connection reset by peer")
+            raise StorageError(f"cannot write events: {lost}") from lost
+
+    async def holds(self, events) -> bool:
+        return await self.inner.holds(events)
+
+
+async def test_a_batch_whose_commit_answer_was_lost_is_not_a_failure(store, caplog):
+    bus = EventBus("r-lost-answer")
+    lossy = AnswerLostStore(store)
+    writer = StorageWriter(lossy, bus.subscribe("storage"), backoff_s=0.001)
+    writing = asyncio.create_task(writer.run())
+
+    emitted = [bus.emit(AgentOutput(agent_id="a", text=str(i))) for i in range(10)]
+    await bus.close()
+    await asyncio.wait_for(writing, timeout=10)  # the retry's "already stored" is checked
+
+    assert await store.read("r-lost-answer") == emitted  # each event once
+    assert (writer.batches, writer.events_written, lossy.calls) == (1, 10, 2)
+    assert "answer was lost" in caplog.text
+
+
+async def test_other_events_under_the_same_numbers_still_fail_after_a_lost_connection(store):
+    bus = EventBus("r-clash")
+    sub = bus.subscribe("storage", durable=True)
+    ours = [bus.emit(AgentOutput(agent_id="a", text=f"ours {i}")) for i in range(3)]
+    theirs = [ev.model_copy(update={"text": f"theirs {ev.seq}"}) for ev in ours]
+    await store.append(theirs)  # another writer stored different events under those numbers
+
+    class LostThenRefused:
+        calls = 0
+
+        async def append(self, events) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise StorageError("cannot write events: gone") from OSError("gone")
+            await store.append(events)
+
+        async def holds(self, events) -> bool:
+            return await store.holds(events)
+
+    writer = StorageWriter(LostThenRefused(), sub, backoff_s=0.001)
+    with pytest.raises(StorageError, match="already stored"):
+        await asyncio.wait_for(writer.run(), timeout=10)
+    assert [ev.text for ev in await store.read("r-clash")] == ["theirs 1", "theirs 2", "theirs 3"]
