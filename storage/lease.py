@@ -157,7 +157,7 @@ class RunLease:
                 if not lost:
                     log.error("run %s: another process took it over (%s)", self.run_id, exc.holder)
                 lost = True
-            except DB_ERRORS as exc:
+            except (StorageError, *DB_ERRORS) as exc:  # taking it again failed: not up yet
                 if not lost:
                     log.warning(
                         "the lease on run %s was lost with its connection (%s); retrying",

@@ -122,6 +122,35 @@ async def test_a_lease_whose_connection_dropped_is_taken_again(
         await store.close()
 
 
+@pytest.mark.postgres
+async def test_a_lease_is_taken_again_after_an_outage_longer_than_one_retry(
+    empty_pg_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The keeper's first retry fails while the server cannot be reached; it died of that
+    (a StorageError it did not catch), and the run went on with no lease: ``status`` said
+    "stopped" and a ``resume`` drove it a second time."""
+    from pg_proxy import PgProxy
+
+    monkeypatch.setattr(lease_module, "KEEPALIVE_S", 0.05)
+    proxy = await PgProxy(empty_pg_url).start()
+    store = await SqlEventStore.open(proxy.url)
+    held = await RunLease.take(store, "r1")
+    try:
+        async with await SqlEventStore.open(empty_pg_url) as outside:
+            await proxy.cut()
+            await asyncio.sleep(0.5)  # several retries fail: connections are refused
+            await proxy.restore()
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if await live_runs(outside, ["r1"]):
+                    break
+            assert f"pid {os.getpid()} on " in (await live_runs(outside, ["r1"]))["r1"]
+    finally:
+        await held.release()
+        await store.close()
+        await proxy.close()
+
+
 def started_r1() -> RunStarted:
     return RunStarted(
         request="Build X",
