@@ -22,6 +22,12 @@ class AlreadyStored(StorageError):
     """A batch was refused: one of its events' sequence numbers (or its run) is stored."""
 
 
+class RunStopped(StorageError):
+    """A run's process stopped driving it part way: its events could not be stored. What
+    was committed stays, so the run is resumable; this is the run failing in this process,
+    not bad input (the CLI exits 1, not 2)."""
+
+
 class RunNotFound(StorageError):
     """No stored run matches the given id or prefix."""
 

@@ -1,8 +1,9 @@
 """The ``shopfloor`` command line: parse, dispatch to a command module, map errors.
 
-Exit codes: 0 shipped (or a query answered), 1 the run failed, 2 bad input, 3 killed by a
-gate, 130 interrupted, 141 the output's reader closed the pipe. Bad input is one line on
-stderr, never a traceback.
+Exit codes: 0 shipped (or a query answered), 1 the run failed (or stopped part way because its
+events could not be stored; it stays resumable), 2 bad input, 3 killed by a gate, 130
+interrupted, 141 the output's reader closed the pipe. Bad input and a run stopped part way are
+one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.text import Text
 from engine import loop as event_loop
 from engine.heap import settle
 from tui.commands import command_modules
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from tui.output import LosableStream
 
 EXIT_BROKEN_PIPE = 141
@@ -65,9 +66,18 @@ Named rather than imported, so a quick command does not load the modules of the 
 class whose module was never loaded cannot have been raised."""
 
 
+RUN_STOPPED: tuple[tuple[str, str], ...] = (("storage.errors", "RunStopped"),)
+"""Errors that stopped a run part way (its events could not be stored): one line, exit code 1.
+Checked before :data:`BAD_INPUT`, whose StorageError they are a kind of."""
+
+
 def is_bad_input(exc: BaseException) -> bool:
     """True when ``exc`` is one of :data:`BAD_INPUT`."""
-    for module_name, class_name in BAD_INPUT:
+    return _is_one_of(exc, BAD_INPUT)
+
+
+def _is_one_of(exc: BaseException, kinds: tuple[tuple[str, str], ...]) -> bool:
+    for module_name, class_name in kinds:
         module = sys.modules.get(module_name)
         if module is not None and isinstance(exc, getattr(module, class_name)):
             return True
@@ -100,11 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         LosableStream(sys.stdout).lose_quietly()
         return EXIT_BROKEN_PIPE
     except Exception as exc:
-        if not is_bad_input(exc):
+        stopped = _is_one_of(exc, RUN_STOPPED)
+        if not stopped and not is_bad_input(exc):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         errors.print(Text.assemble(("shopfloor:", "bold red"), f" {message}"), soft_wrap=True)
-        return EXIT_BAD_INPUT
+        return EXIT_FAILED if stopped else EXIT_BAD_INPUT
     except KeyboardInterrupt:
         errors.print("shopfloor: interrupted")
         return EXIT_INTERRUPTED

@@ -39,7 +39,7 @@ from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
 from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
-from storage.errors import StorageError
+from storage.errors import RunStopped, StorageError
 from storage.lease import RunLease
 from storage.paths import data_home
 from storage.process_writer import start_writer
@@ -385,7 +385,7 @@ class StorageWatch:
             await run_task
         self.stopped_run = True
         problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
-        raise StorageError(f"the run stopped because its events could not be stored: {problem}")
+        raise RunStopped(f"the run stopped because its events could not be stored: {problem}")
 
     async def finish(self) -> None:
         """Wait for the writer's last batch; raises if it could not be stored."""
@@ -394,7 +394,7 @@ class StorageWatch:
         try:
             await self.writer_task
         except StorageError as exc:
-            raise StorageError(f"the run's last events could not be stored: {exc}") from exc
+            raise RunStopped(f"the run's last events could not be stored: {exc}") from exc
 
 
 def _uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:
