@@ -23,9 +23,9 @@ class AlreadyStored(StorageError):
 
 
 class RunStopped(StorageError):
-    """A run's process stopped driving it part way: its events could not be stored. What
-    was committed stays, so the run is resumable; this is the run failing in this process,
-    not bad input (the CLI exits 1, not 2)."""
+    """A run's process stopped driving it part way: its events could not be stored, or
+    another process took the run over. What was committed stays, so the run is resumable;
+    this is the run failing in this process, not bad input (the CLI exits 1, not 2)."""
 
 
 class RunNotFound(StorageError):

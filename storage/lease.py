@@ -24,15 +24,15 @@ import hashlib
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.errors import DB_ERRORS, StorageError, one_line
+from storage.errors import DB_ERRORS, RunStopped, StorageError, one_line
 from storage.paths import parse_db_url
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ _PG_NAMESPACE = 0x53484F50  # "SHOP": the first key of every run's advisory lock
 _APP_PREFIX = "shopfloor run "
 KEEPALIVE_S = 10.0
 """How often a PostgreSQL lease checks its connection, and takes the lock again if it fell."""
+RETRY_S = 1.0
+"""How often a PostgreSQL lease tries to take its lock again while the server cannot be
+reached."""
 
 
 class RunInFlight(StorageError):
@@ -103,6 +106,20 @@ def _read_holder(path: Path) -> str:
 # -- the lease -------------------------------------------------------------------------------
 
 
+class RunTakenOver(RunStopped):
+    """This process's lease on a run was lost with its connection, and another process took
+    the run meanwhile: it drives the run now, so this one must stop."""
+
+    def __init__(self, run_id: str, holder: str) -> None:
+        super().__init__(
+            f"run {run_id} stopped here: its lease was lost with the database connection and "
+            f"another process took the run over ({holder}); it goes on there "
+            f"(`shopfloor attach {run_id}` follows it)"
+        )
+        self.run_id = run_id
+        self.holder = holder
+
+
 @dataclass
 class RunLease:
     """A held lease; :meth:`release` (or the process ending) lets it go."""
@@ -112,6 +129,9 @@ class RunLease:
     _conn: AsyncConnection | None = None
     _store: SqlEventStore | None = None
     _keeper: asyncio.Task[None] | None = None
+    _ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the lease's connection ends: the keeper takes the lock again at once."""
+    _taken: asyncio.Future[RunTakenOver] | None = None
 
     @classmethod
     async def take(cls, store: SqlEventStore, run_id: str) -> RunLease:
@@ -120,9 +140,19 @@ class RunLease:
         if folder is not None:
             return cls(run_id, _fd=_take_file(folder, run_id))
         lease = cls(run_id, _store=store)
-        lease._conn = await _take_advisory(store, run_id)
+        lease._taken = asyncio.get_running_loop().create_future()
+        await lease._hold(await _take_advisory(store, run_id))
         lease._keeper = asyncio.create_task(lease._keep(), name=f"lease-{run_id}")
         return lease
+
+    async def taken_over(self) -> RunTakenOver:
+        """Returns only once another process took the run over — this lease's connection
+        was lost and the lock was taken before this process could take it again — with the
+        one-line error to stop on. A SQLite lease is never lost: this never returns."""
+        if self._taken is None:
+            await asyncio.Event().wait()
+        assert self._taken is not None
+        return await asyncio.shield(self._taken)
 
     async def release(self) -> None:
         """Let the lease go (idempotent)."""
@@ -140,34 +170,54 @@ class RunLease:
             await _drop(self._conn)
             self._conn = None
 
+    async def _hold(self, conn: AsyncConnection) -> None:
+        """Keep ``conn`` as the lease's, waking the keeper the moment it ends."""
+        self._ended.clear()
+        self._conn = conn
+        with contextlib.suppress(*DB_ERRORS, AttributeError):
+            driver: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's
+            driver.add_termination_listener(lambda _c: self._ended.set())
+
     async def _keep(self) -> None:
-        """PostgreSQL: a dropped connection drops the lock; take it again on a new one."""
-        assert self._store is not None
+        """PostgreSQL: a dropped connection drops the lock; take it again on a new one.
+
+        The connection's end wakes the keeper, which takes the lock again at once (and then
+        every :data:`RETRY_S` while the server cannot be reached); a quiet death is found by
+        a query every :data:`KEEPALIVE_S`. If another process took the lock in between, it
+        drives the run now: :meth:`taken_over` says so and the keeper stops.
+        """
+        assert self._store is not None and self._taken is not None
         lost = False
         while True:
-            await asyncio.sleep(KEEPALIVE_S)
-            try:
-                if self._conn is None:
-                    self._conn = await _take_advisory(self._store, self.run_id)
-                    log.warning("the lease on run %s is held again", self.run_id)
-                    lost = False
-                else:
+            if self._conn is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ended.wait(), KEEPALIVE_S)
+                try:
                     await self._conn.execute(text("SELECT 1"))
-            except RunInFlight as exc:
-                if not lost:
-                    log.error("run %s: another process took it over (%s)", self.run_id, exc.holder)
-                lost = True
-            except (StorageError, *DB_ERRORS) as exc:  # taking it again failed: not up yet
-                if not lost:
+                    continue
+                except DB_ERRORS as exc:
                     log.warning(
-                        "the lease on run %s was lost with its connection (%s); retrying",
+                        "the lease on run %s was lost with its connection (%s); taking it again",
                         self.run_id,
                         one_line(exc),
                     )
-                lost = True
-                if self._conn is not None:
+                    lost = True
                     await _drop(self._conn)
                     self._conn = None
+            try:
+                await self._hold(await _take_advisory(self._store, self.run_id))
+            except RunInFlight as exc:
+                self._taken.set_result(RunTakenOver(self.run_id, exc.holder))
+                return
+            except StorageError as exc:  # the server cannot be reached yet
+                if not lost:
+                    log.warning("run %s: %s; retrying", self.run_id, exc)
+                lost = True
+                await asyncio.sleep(RETRY_S)
+                continue
+            if lost:
+                log.warning("the lease on run %s is held again", self.run_id)
+                lost = False
 
 
 async def _drop(conn: AsyncConnection) -> None:

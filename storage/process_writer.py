@@ -231,8 +231,11 @@ class ProcessStorageWriter:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
             await self.process.wait()
-        if self._acks is not None and not self._acks.done():
-            self._acks.cancel()
+        if self._acks is not None:
+            if not self._acks.done():
+                self._acks.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._acks  # its error, if any, is what ``run`` raises (or was cut short)
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await self._stderr_task
         if not kill and self.process.returncode != 0:

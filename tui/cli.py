@@ -1,9 +1,9 @@
 """The ``shopfloor`` command line: parse, dispatch to a command module, map errors.
 
-Exit codes: 0 shipped (or a query answered), 1 the run failed (or stopped part way because its
-events could not be stored; it stays resumable), 2 bad input, 3 killed by a gate, 130
-interrupted, 141 the output's reader closed the pipe. Bad input and a run stopped part way are
-one line on stderr, never a traceback.
+Exit codes: 0 shipped (or a query answered), 1 the run failed (or stopped part way: its events
+could not be stored, or another process took it over; it stays resumable), 2 bad input, 3
+killed by a gate, 130 interrupted, 141 the output's reader closed the pipe. Bad input and a
+run stopped part way are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class whose module was never loaded cannot have been raised."""
 
 
 RUN_STOPPED: tuple[tuple[str, str], ...] = (("storage.errors", "RunStopped"),)
-"""Errors that stopped a run part way (its events could not be stored): one line, exit code 1.
+"""Errors that stopped a run part way (its events could not be stored, another process took it
+over): one line, exit code 1.
 Checked before :data:`BAD_INPUT`, whose StorageError they are a kind of."""
 
 

@@ -301,7 +301,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         repo_mapper=repo_map,
         report_dir=plan.report_dir or data_home() / "reports" / run_id,
     )
-    watch = StorageWatch(asyncio.create_task(writer.run(), name="storage-writer"))
+    watch = StorageWatch(asyncio.create_task(writer.run(), name="storage-writer"), lease)
     shutdown = ShutdownSignals()
     try:
         if plan.front == "tui":
@@ -358,32 +358,46 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
 
 
 class StorageWatch:
-    """Runs the factory while watching the storage writer.
+    """Runs the factory while watching the storage writer and the run's lease.
 
     Nothing the engine does may outlive its record: if the writer fails while the run is
     going, the run is cancelled (it stays resumable from what was committed) and the failure
-    is raised once, as one line.
+    is raised once, as one line. Nor may two processes drive one run: if the lease was lost
+    and another process took the run over, the writer is stopped first (its events would
+    take the sequence numbers the other process writes), then the run is cancelled as by
+    Ctrl-C, and that is raised as one line.
     """
 
-    def __init__(self, writer_task: asyncio.Task[None]) -> None:
+    def __init__(self, writer_task: asyncio.Task[None], lease: RunLease | None = None) -> None:
         self.writer_task = writer_task
+        self.lease = lease
         self.stopped_run = False
 
     async def run(self, run: Callable[[], Awaitable[RunState]]) -> RunState:
         run_task = asyncio.ensure_future(run())
+        lost = asyncio.ensure_future(self.lease.taken_over() if self.lease else asyncio.Future())
         try:
-            await asyncio.wait({run_task, self.writer_task}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {run_task, self.writer_task, lost}, return_when=asyncio.FIRST_COMPLETED
+            )
         except asyncio.CancelledError:  # Ctrl-C, SIGTERM: the run stops with us, cleanly
             run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await run_task
             raise
+        finally:
+            if not lost.done():
+                lost.cancel()
         if run_task.done():
             return run_task.result()
-        run_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await run_task
         self.stopped_run = True
+        if lost.done() and not lost.cancelled():
+            self.writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.writer_task
+            await _cancelled(run_task)
+            raise lost.result()
+        await _cancelled(run_task)
         problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
         raise RunStopped(f"the run stopped because its events could not be stored: {problem}")
 
@@ -395,6 +409,12 @@ class StorageWatch:
             await self.writer_task
         except StorageError as exc:
             raise RunStopped(f"the run's last events could not be stored: {exc}") from exc
+
+
+async def _cancelled(task: asyncio.Future[RunState]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def _uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:
