@@ -82,9 +82,10 @@ def _lease_folder(store: SqlEventStore) -> Path | None:
 # -- SQLite ----------------------------------------------------------------------------------
 
 
-def _try_flock(path: Path, mode: int) -> int | None:
-    """An open descriptor of ``path`` locked with ``mode``, or None if another holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+def _try_flock(path: Path, mode: int, *, create: bool = True) -> int | None:
+    """An open descriptor of ``path`` locked with ``mode``, or None if another holds it
+    (FileNotFoundError when ``path`` is missing and not ``create``)."""
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
     try:
         fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -94,6 +95,17 @@ def _try_flock(path: Path, mode: int) -> int | None:
         os.close(fd)
         raise
     return fd
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``: a lock on a file that a prune
+    unlinked meanwhile locks nothing anyone else will look at."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _read_holder(path: Path) -> str:
@@ -231,12 +243,16 @@ async def _drop(conn: AsyncConnection) -> None:
 
 
 def _take_file(folder: Path, run_id: str) -> int:
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        path = folder / run_id
-        fd = _try_flock(path, fcntl.LOCK_EX)
-    except OSError as exc:
-        raise StorageError(f"cannot take the lease on run {run_id} in {folder}: {exc}") from exc
+    path = folder / run_id
+    while True:
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            fd = _try_flock(path, fcntl.LOCK_EX)
+            if fd is None or _still_named(fd, path):
+                break
+            os.close(fd)  # `db prune` removed the file between our open and our lock
+        except OSError as exc:
+            raise StorageError(f"cannot take the lease on run {run_id} in {folder}: {exc}") from exc
     if fd is None:
         raise RunInFlight(run_id, _read_holder(path))
     os.ftruncate(fd, 0)
@@ -311,7 +327,7 @@ async def live_runs(store: SqlEventStore, run_ids: list[str]) -> dict[str, str]:
         if not path.exists():
             continue
         try:
-            fd = _try_flock(path, fcntl.LOCK_SH)
+            fd = _try_flock(path, fcntl.LOCK_SH, create=False)
         except OSError:
             continue
         if fd is None:
@@ -319,3 +335,33 @@ async def live_runs(store: SqlEventStore, run_ids: list[str]) -> dict[str, str]:
         else:
             os.close(fd)
     return live
+
+
+def prune_leases(store: SqlEventStore) -> int:
+    """Remove the lease files (SQLite) that no live process holds; returns how many.
+
+    A run leaves its file behind when its process ends: one per run ever started. A file is
+    removed only while locked here, and a process taking a lease checks that the file it
+    locked is still the one its path names (:func:`_take_file`), so a lease taken during a
+    prune is never a lock on a removed file. PostgreSQL leases leave nothing behind.
+    """
+    folder = _lease_folder(store)
+    if folder is None or not folder.is_dir():
+        return 0
+    removed = 0
+    for path in sorted(folder.iterdir()):
+        try:
+            fd = _try_flock(path, fcntl.LOCK_EX, create=False)
+        except OSError:  # gone meanwhile, a folder, unreadable: not ours to remove
+            continue
+        if fd is None:
+            continue  # a live process drives that run
+        try:
+            if _still_named(fd, path):
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed

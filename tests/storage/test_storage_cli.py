@@ -196,6 +196,40 @@ def test_db_upgrade_rebuild_and_prune(db_url, emit_little_run, capsys):
     assert set(_runs(capsys, "--db", db_url)) == {"r-shipped", "r-old"}
 
 
+def test_prune_removes_the_lease_files_no_process_holds(db_url, db_path, emit_little_run, capsys):
+    """Every run that ever started left a file under <db>.leases/, for ever; prune removes
+    those of the runs it deletes and any other no live process holds — never a held one."""
+    from storage.lease import RunLease, live_runs
+
+    _seed(db_url, emit_little_run)
+
+    async def leases() -> RunLease:
+        async with await SqlEventStore.open(db_url) as store:
+            for run_id in ("r-failed", "r-old", "r-gone"):  # started, then stopped or done
+                await (await RunLease.take(store, run_id)).release()
+            return await RunLease.take(store, "r-shipped")  # a live process holds this one
+
+    held = asyncio.run(leases())
+    folder = db_path.with_name(db_path.name + ".leases")
+    assert sorted(p.name for p in folder.iterdir()) == ["r-failed", "r-gone", "r-old", "r-shipped"]
+    try:
+        assert main(["db", "prune", "--older-than", "30d", "--db", db_url]) == 0
+        out = capsys.readouterr().out
+        assert "pruned 1 finished run(s): r-failed" in out
+        assert "removed 3 lease file(s) no process holds" in out
+        assert [p.name for p in folder.iterdir()] == ["r-shipped"]
+
+        async def still_held() -> dict[str, str]:
+            async with await SqlEventStore.open(db_url) as store:
+                again = await RunLease.take(store, "r-old")  # a resume takes it afresh
+                await again.release()
+                return await live_runs(store, ["r-shipped", "r-old"])
+
+        assert list(asyncio.run(still_held())) == ["r-shipped"]
+    finally:
+        asyncio.run(held.release())
+
+
 def test_prune_needs_a_real_duration(db_url, capsys):
     with pytest.raises(SystemExit):
         main(["db", "prune", "--older-than", "soon", "--db", db_url])

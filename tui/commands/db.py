@@ -3,7 +3,8 @@
 ``upgrade`` migrates the schema to this version's head (opening a store does that too; the
 command makes it an explicit, reported step for a team's shared PostgreSQL). ``rebuild``
 recomputes the projections from the event log. ``prune --older-than 30d`` deletes runs that
-finished longer ago than that — never a run still going.
+finished longer ago than that — never a run still going — and, beside a SQLite database, the
+lease files no live process holds (one is left behind by every run that ever started).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import timedelta
 
 from rich.console import Console
 
+from storage.lease import prune_leases
 from storage.paths import safe_url
 from tui.commands.common import EXIT_OK, add_db_option, open_store
 
@@ -86,8 +88,11 @@ async def cmd_rebuild(args: argparse.Namespace, console: Console) -> int:
 async def cmd_prune(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
         pruned = await store.prune(args.older_than)
+        leases = prune_leases(store)  # SQLite: the files of runs no process drives
     if pruned:
         console.print(f"pruned {len(pruned)} finished run(s): {', '.join(pruned)}")
     else:
         console.print("nothing to prune")
+    if leases:
+        console.print(f"removed {leases} lease file(s) no process holds")
     return EXIT_OK
