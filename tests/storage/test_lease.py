@@ -92,7 +92,8 @@ async def test_a_released_lease_does_not_stay_behind_in_the_connection_pool(empt
         assert await live_runs(store, ["r1"]) == {}
         async with store.engine.connect() as conn:  # whatever the pool holds is unlocked
             got = await conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                " WHERE l.locktype = 'advisory' AND d.datname = current_database()"
             )
             assert got.scalar_one() == 0
     finally:
@@ -111,6 +112,7 @@ async def test_a_lease_whose_connection_dropped_is_taken_again(
             await conn.exec_driver_sql(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name LIKE 'shopfloor run r1 %'"
+                " AND datname = current_database()"
             )
         for _ in range(200):
             await asyncio.sleep(0.05)

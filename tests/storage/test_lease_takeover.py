@@ -67,6 +67,7 @@ async def test_a_run_taken_over_by_another_process_stops_driving_it(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE application_name LIKE :like AND pid <> pg_backend_pid()"
+                    " AND datname = current_database()"
                 ),
                 {"like": f"shopfloor run {run_id} %"},
             )
