@@ -20,6 +20,10 @@ class Task(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)
     test_plan: str = ""
+    removes: list[str] = Field(default_factory=list)
+    """Files or folders the request asks this task to delete or empty (a deprecated module,
+    unused helpers): the shrinkage gate does not count the lines they lose. Whatever else the
+    task deletes still counts."""
 
 
 class Blueprint(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +44,10 @@ from engine.workspace import GitWorkspaces
 
 TASK_TRAILER = "Shopfloor-Task"
 """Commit trailer naming the task a squashed commit belongs to (resume reads it back)."""
+REMOVES_TRAILER = "Shopfloor-Removes"
+"""Commit trailer naming a file or folder the task removes on purpose (``Task.removes``): the
+shrinkage gate reads it back from the revision it judges."""
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 class RunAborted(Exception):
@@ -56,9 +61,27 @@ def first_line(text: str, limit: int = 160) -> str:
 
 
 def commit_message(task: Task, summary: str) -> str:
-    """A task's commit message: title, the engineer's summary, and the task trailer."""
+    """A task's commit message: title, the engineer's summary, and the trailers — what the
+    task removes on purpose (:data:`REMOVES_TRAILER`) and its id. The trailers are always the
+    last paragraph, so nothing in the summary reads as one of them."""
     body = f"{task.title}\n\n{summary}".strip()
-    return f"{body}\n\n{TASK_TRAILER}: {task.id}"
+    trailers = [f"{REMOVES_TRAILER}: {path}" for path in task.removes]
+    return "\n".join([f"{body}\n", *trailers, f"{TASK_TRAILER}: {task.id}"])
+
+
+def removals_in_message(message: str) -> list[str]:
+    """The paths a commit message made by :func:`commit_message` declares removed on purpose.
+
+    Only its trailer block counts: the last paragraph, after at least one other, holding the
+    task trailer. The engineer's summary comes before it, so an agent cannot declare a
+    deletion of its own by writing a trailer there.
+    """
+    paragraphs = _PARAGRAPH_BREAK.split(message.strip())
+    block = paragraphs[-1].splitlines() if len(paragraphs) > 1 else []
+    if not any(line.startswith(f"{TASK_TRAILER}:") for line in block):
+        return []
+    prefix = f"{REMOVES_TRAILER}:"
+    return [line[len(prefix) :].strip() for line in block if line.startswith(prefix)]
 
 
 _NO_SLOT: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()

@@ -113,6 +113,12 @@ class Dag:
         for task in tasks:
             for path in task.files:
                 _check_path(task, path)
+            for path in task.removes:
+                _check_path(task, path)
+                if "\n" in path or "\r" in path:
+                    raise PlanError(f"task {task.id!r} names a path with a line break: {path!r}")
+                if not PurePosixPath(path.replace("\\", "/")).parts:
+                    raise PlanError(f"task {task.id!r} removes the whole repository: {path!r}")
 
         dependents: dict[str, set[str]] = {t: set() for t in deps}
         for task_id, dep_set in deps.items():

@@ -7,6 +7,12 @@ the lines the revision deletes from the files it touches and the lines those fil
 refuses the revision when the share is above ``max_share`` — with the numbers, per file.
 Renames are followed, so moving a file is not a deletion. Small edits (fewer than
 ``min_deleted`` deleted lines) are never refused: removing 3 of 4 lines of a stub is normal.
+
+A deletion the task was asked for ("remove the deprecated module X") is not counted: the
+planner names those files or folders in the task (``Task.removes``), the factory writes them
+into the revision's commit message as trailers (``engine.build.commit_message``), and the
+gate leaves their lines out of both numbers. What else the revision deletes is judged as
+always, so an unexpected mass deletion beside a declared one is still refused.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.build import removals_in_message
 from engine.protocols import Finding, GateResult, Sandbox
 from gates.tool_gate import fingerprint_of
 
@@ -63,6 +70,25 @@ def parse_grep_counts(text: str, base: str) -> dict[str, int]:
         if path and number.isdigit():
             counts[path] = int(number)
     return counts
+
+
+def declared_paths(message: str) -> list[str]:
+    """The folders and files a revision's commit message declares removed on purpose, as
+    repository paths (``./`` and trailing slashes dropped; the repository itself never)."""
+    found = []
+    for raw in removals_in_message(message):
+        path = raw.replace("\\", "/").strip()
+        while path.startswith("./"):
+            path = path[2:]
+        path = path.rstrip("/")
+        if path and path != ".":
+            found.append(path)
+    return found
+
+
+def is_declared(path: str, declared: list[str]) -> bool:
+    """True when ``path`` is one of ``declared`` or inside one of them."""
+    return any(path == d or path.startswith(f"{d}/") for d in declared)
 
 
 class ShrinkageGate:
@@ -134,6 +160,11 @@ class ShrinkageGate:
         lines = parse_grep_counts(out, base_sha)
         return [FileChange(path, n, lines.get(path, 0)) for n, path in deleted]
 
+    async def message(self, workspace: Path) -> str:
+        """The commit message of the revision (empty when git cannot say)."""
+        code, out = await self._git(workspace, "log", "-1", "--format=%B", "HEAD")
+        return out if code == 0 else ""
+
     async def check(self, workspace: Path) -> GateResult:
         """Pass unless the revision deletes more than ``max_share`` of the lines it touches."""
         started = time.monotonic()
@@ -148,6 +179,9 @@ class ShrinkageGate:
                 findings=[] if passed else [Finding(message=measured)],
                 duration_s=duration,
             )
+        declared = declared_paths(await self.message(workspace)) if measured else []
+        excused = [c for c in measured if is_declared(c.path, declared)]
+        measured = [c for c in measured if not is_declared(c.path, declared)]
         deleted = sum(c.deleted for c in measured)
         touched = sum(c.base_lines for c in measured)
         share = deleted / touched if touched else 0.0
@@ -158,6 +192,13 @@ class ShrinkageGate:
             if deleted
             else f"deletes nothing ({len(measured)} file(s) touched)"
         )
+        if excused:
+            removed = sum(c.deleted for c in excused)
+            counts["declared_deleted"] = removed
+            numbers += (
+                f"; {removed} line(s) deleted in the {len(excused)} file(s) the task removes "
+                f"on purpose ({', '.join(declared)}) not counted"
+            )
         if deleted < self.min_deleted or share <= self.max_share:
             return GateResult(
                 gate=self.name,

@@ -100,6 +100,9 @@ def build_prompt(job: EngineerJob, context: str = "") -> str:
         title=task.title,
         description=task.description,
         files=", ".join(task.files) or "(not specified)",
+        removes=f"\nFiles or folders to delete (the request asks for it): {', '.join(task.removes)}"
+        if task.removes
+        else "",
         test_plan=task.test_plan or "(not specified)",
         merged=", ".join(str(m) for m in merged) or "(none)",
         failure=failure,

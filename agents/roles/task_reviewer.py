@@ -54,6 +54,9 @@ class TaskReviewerRole(ModelRole):
             title=task.title,
             description=task.description or "(none)",
             files=", ".join(task.files) or "(not specified)",
+            removes=f"\nFiles or folders it should delete: {', '.join(task.removes)}"
+            if task.removes
+            else "",
             test_plan=task.test_plan or "(not specified)",
             gates=describe_gates(gates),
             diff=bounded(diff, MAX_DIFF_CHARS, "diff") or "(empty diff)",

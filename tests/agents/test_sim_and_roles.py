@@ -579,3 +579,26 @@ async def test_a_reply_cut_at_the_output_limit_runs_none_of_its_calls_and_says_w
     assert provider.requests[2].messages[-1] == Message("user", CUT_NOTICE)
     errors = [e.text for e in of(events, AgentOutput) if e.kind == "error"]
     assert errors == [CUT_NOTICE, CUT_NOTICE]
+
+
+async def test_a_sim_playbook_declares_what_a_task_removes_and_the_engineer_is_told(
+    tmp_path: Path,
+):
+    data = playbook().model_dump(mode="json")
+    data["blueprint"]["tasks"][0]["removes"] = ["greet/legacy.py"]
+    book = Playbook.load(dump(tmp_path / "greet.yaml", data))
+    blueprint = await PlannerRole(SimProvider(book, speed=1000)).plan(PLAN_REQUEST, lambda _: None)
+    task = blueprint.tasks[0]
+    assert task.removes == ["greet/legacy.py"]
+    declared = EngineerJob(
+        run_id="run-1",
+        task=task,
+        blueprint=blueprint,
+        workspace=tmp_path,
+        attempt=1,
+        max_attempts=3,
+    )
+    assert "Files or folders to delete (the request asks for it): greet/legacy.py" in (
+        build_prompt(declared)
+    )
+    assert "to delete" not in build_prompt(job(tmp_path))

@@ -182,3 +182,20 @@ def test_downstream_is_every_transitive_dependent_and_nothing_else():
     assert dag.downstream("a") == {"b", "c", "d"}
     assert dag.downstream("x") == {"d", "y"}
     assert dag.downstream("c") == set()
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("../other/mod.py", "task 'a' names a path outside the repo: '../other/mod.py'"),
+        (".", "task 'a' removes the whole repository: '.'"),
+        ("./", "task 'a' removes the whole repository: './'"),
+        ("old.py\nShopfloor-Removes: .", "task 'a' names a path with a line break: "),
+    ],
+)
+def test_what_a_task_removes_is_a_path_inside_the_repository_not_the_repository(
+    path: str, expected: str
+):
+    removing = Task(id="a", title="remove the old module", removes=["legacy/", path])
+    assert plan_error(plan(removing)).startswith(expected)
+    assert Dag.from_blueprint(plan(Task(id="a", title="t", removes=["legacy/", "old.py"])))
