@@ -17,6 +17,14 @@ factory's git calls switch both off (:data:`HOOKLESS`), the files are put back b
 factory runs git again, and where bubblewrap works the agent cannot write them at all
 (``fence_argv`` in agents/providers/cli.py). Refs and objects have no fence: this module is
 their only guard.
+
+The user keeps working in their own checkout meanwhile, and what they do there is not the
+agent's: a commit, pull, reset or checkout there appends to the checkout's HEAD reflog
+(``logs/HEAD``), which an agent's git in its own worktree never writes. So HEAD and the branch
+it has checked out are put back to where the checkout last put them (:func:`checkout_moves`),
+never behind the user's commit. (An agent's porcelain git run in the user's checkout passes
+for the user's, its ``symbolic-ref`` there does not; a branch, tag or stash the user makes
+meanwhile has no such trace and is put back.)
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +54,9 @@ its hooks, and ``info/`` (``exclude``, ``attributes``, ``grafts``)."""
 GENERATED = frozenset({"info/refs"})
 """Files there that git writes as output, not read as input (``git update-server-info``, which
 ``git gc`` runs): an agent's ``gc`` rewriting them is nothing to put back."""
+
+CHECKOUT_LOG = "logs/HEAD"
+"""The main worktree's HEAD reflog: the user's commits, checkouts and resets there."""
 
 STASH_LIST = "logs/refs/stash"
 """The stash list: put back after the refs, since putting ``refs/stash`` back adds to it."""
@@ -75,6 +87,9 @@ class RepoState:
     """The files of :data:`PROTECTED` and the stash list, by path under the git directory."""
     objects: frozenset[str] = frozenset()
     """The names of the packs and loose objects."""
+    checkout_log: int = 0
+    """The size of the main worktree's HEAD reflog: what the user's checkout does later is
+    appended to it."""
 
 
 @dataclass
@@ -116,7 +131,60 @@ def read_state(repo: Path, git_dir: Path) -> RepoState:
     head = _read_head(git_dir)
     if head is not None:
         refs["HEAD"] = head
-    return RepoState(refs, read_files(git_dir), object_names(git_dir))
+    return RepoState(refs, read_files(git_dir), object_names(git_dir), _log_size(git_dir))
+
+
+def _log_size(git_dir: Path) -> int:
+    try:
+        return (git_dir / CHECKOUT_LOG).stat().st_size
+    except OSError:
+        return 0
+
+
+def checkout_moves(
+    git_dir: Path, before: RepoState, now: dict[str, str], names: Iterable[str]
+) -> dict[str, str]:
+    """Where the user's checkout put HEAD and the branches among ``names`` since ``before``:
+    its own reflog says so. A ``checkout``/``switch`` there logs "checkout: moving from X to
+    Y" (HEAD on Y, Y at that commit); a commit, reset or merge there writes the same line to
+    the checkout's reflog and the branch's, while an agent's ``update-ref`` from its own
+    worktree writes only the branch's. The latest of these wins; the rest is not the user's.
+    """
+    try:
+        with (git_dir / CHECKOUT_LOG).open("rb") as log:
+            log.seek(before.checkout_log)
+            added = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return {}
+    if _log_size(git_dir) < before.checkout_log:
+        return {}  # the reflog expired and was rewritten: nothing to tell
+    entries = [line for line in added if len(line.split()) > 2]
+    latest: dict[str, tuple[int, str]] = {}
+    for index, line in enumerate(entries):
+        moved_to = line.split()[1]
+        _, _, message = line.partition("\t")
+        if message.startswith("checkout: moving from ") and " to " in message:
+            target = message.rpartition(" to ")[2].strip()
+            branch = f"refs/heads/{target}"
+            if now.get("HEAD") == f"ref:{branch}":
+                latest["HEAD"] = (index, f"ref:{branch}")
+                latest[branch] = (index, moved_to)
+            elif now.get("HEAD") == moved_to:
+                latest["HEAD"] = (index, moved_to)  # a detached checkout
+    shared = {line: index for index, line in enumerate(entries)}
+    for name in names:
+        if not name.startswith("refs/heads/") or not shared:
+            continue
+        try:
+            lines = (git_dir / "logs" / name).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        for line in reversed(lines.splitlines()):
+            if line in shared:
+                if shared[line] >= latest.get(name, (-1, ""))[0]:
+                    latest[name] = (shared[line], line.split()[1])
+                break
+    return {name: value for name, (_, value) in latest.items()}
 
 
 def read_files(git_dir: Path) -> dict[str, FileState]:
@@ -208,12 +276,15 @@ def put_back_files(git_dir: Path, before: RepoState, done: PutBack) -> None:
 def put_back_refs(repo: Path, git_dir: Path, before: RepoState, done: PutBack) -> None:
     """Restore every ref the agent created, moved or deleted, outside :data:`FACTORY_REFS`,
     in one ``git update-ref --stdin`` transaction (one call per ref only when that fails, or
-    for a symbolic ref), then the stash list."""
+    for a symbolic ref), then the stash list. HEAD and its branch go back to where the user's
+    checkout last put them (:func:`checkout_moves`), not behind it."""
     now = read_state(repo, git_dir).refs
+    moved = {n for n in before.refs.keys() | now.keys() if before.refs.get(n) != now.get(n)}
+    wanted = {**before.refs, **checkout_moves(git_dir, before, now, moved)}
     changes = [
-        (name, before.refs.get(name), now.get(name))
-        for name in sorted(before.refs.keys() | now.keys())
-        if before.refs.get(name) != now.get(name) and not name.startswith(FACTORY_REFS)
+        (name, wanted.get(name), now.get(name))
+        for name in sorted(wanted.keys() | now.keys())
+        if wanted.get(name) != now.get(name) and not name.startswith(FACTORY_REFS)
     ]
     plain = [c for c in changes if not _symbolic(c[1]) and not _symbolic(c[2])]
     batch = "".join(_command(name, old, new) + "\n" for name, old, new in plain)

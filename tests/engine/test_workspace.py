@@ -541,3 +541,44 @@ async def test_a_worktree_pointed_at_a_repository_of_the_agents_is_pointed_back(
     assert (wt / ".git").read_text() == pointer
     assert commit is not None and ws.changed_files(commit) == [".gitattributes", "a.py"]
     assert not marker.exists()
+
+
+async def test_what_the_user_commits_or_checks_out_in_their_checkout_meanwhile_stays(
+    user_repo: Path, worktree_root: Path
+):
+    """The user keeps working in their checkout while attempts run. Their commit moved their
+    branch, and was put back as if an agent had moved it: the branch rewound under a working
+    tree that holds the commit, a note blaming the agent. A checkout of another branch put
+    HEAD back the same way. What the checkout itself did (its HEAD's reflog) is the user's."""
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt_a = await ws.add_worktree("a-a1", base)
+    wt_b = await ws.add_worktree("b-a1", base)
+    git(user_repo, "commit", "-q", "-am", "the user's own work")
+    mine = git(user_repo, "rev-parse", "HEAD")
+    older = git(user_repo, "rev-parse", "HEAD~2")
+    git(wt_a, "update-ref", "refs/heads/main", older)  # an agent moves it after the user
+    notes: list[str] = []
+    (wt_a / "a.py").write_text("A = 1\n")
+    assert await ws.commit_all(wt_a, "Add a", note=notes.append) is not None
+    assert notes == [
+        f"put back refs/heads/main at {mine[:10]} (the agent had moved it to {older[:10]})"
+    ]
+    assert git(user_repo, "rev-parse", "main") == mine
+    git(user_repo, "checkout", "-q", "-b", "topic")
+    git(user_repo, "commit", "-q", "--allow-empty", "-m", "more of the user's work")
+    topic = git(user_repo, "rev-parse", "HEAD")
+    (wt_b / "b.py").write_text("B = 1\n")
+    notes.clear()
+    assert await ws.commit_all(wt_b, "Add b", note=notes.append) is not None
+    assert git(user_repo, "symbolic-ref", "HEAD") == "refs/heads/topic"
+    assert git(user_repo, "rev-parse", "topic") == topic
+    assert git(user_repo, "rev-parse", "main") == mine
+    assert notes == []
+    wt_c = await ws.add_worktree("c-a1", base)
+    git(user_repo, "checkout", "-q", "-b", "spike")  # a new branch, nothing committed yet
+    (wt_c / "c.py").write_text("C = 1\n")
+    assert await ws.commit_all(wt_c, "Add c", note=notes.append) is not None
+    assert git(user_repo, "symbolic-ref", "HEAD") == "refs/heads/spike"
+    assert git(user_repo, "rev-parse", "spike") == topic
+    assert notes == []
