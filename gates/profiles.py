@@ -211,16 +211,21 @@ def python_projects(repo: Path) -> tuple[str, ...]:
     """Where the tests gate runs pytest: ``(".",)`` for a repo whose top is a Python
     project (or holds Python files), else each Python project below it — a monorepo's
     ``services/api`` keeps its own ``[tool.pytest.ini_options]`` and import paths, which
-    pytest run at the top would not read."""
+    pytest run at the top would not read — and ``"."`` first when test files lie outside
+    every project (a monorepo's top-level ``tests/``), which pytest runs there without them."""
     found: list[str] = []
-    for rel, project, has_py, _ in islice(_python_folders(repo), 5000):
+    loose = False
+    for rel, project, has_py, has_tests in islice(_python_folders(repo), 5000):
         if rel == ".":
             if project or has_py:
                 return (".",)
             continue
-        if project and not any(Path(rel).is_relative_to(outer) for outer in found):
+        inside = any(Path(rel).is_relative_to(outer) for outer in found)
+        if project and not inside:
             found.append(rel.replace(os.sep, "/"))
-    return tuple(found) or (".",)
+        elif has_tests and not inside:
+            loose = True
+    return (".", *found) if loose or not found else tuple(found)
 
 
 def mypy_setup(repo: Path) -> tuple[bool, bool]:

@@ -91,11 +91,14 @@ class PytestGate:
                 message = f"{project}: not run, the {self.timeout_s:g}s for the tests ran out"
                 results.append((project, _failed(self.name, message)))
                 continue
-            result = await self._check_project(workspace, project, left)
+            others = [f"--ignore={p}" for p in self.projects if p != "."] if project == "." else []
+            result = await self._check_project(workspace, project, left, others)
             results.append((project, _in_project(result, project)))
         return _merged(self.name, results, time.monotonic() - started)
 
-    async def _check_project(self, workspace: Path, project: str, timeout_s: float) -> GateResult:
+    async def _check_project(
+        self, workspace: Path, project: str, timeout_s: float, extra: Sequence[str] = ()
+    ) -> GateResult:
         started = time.monotonic()
         report = _ReportFile(workspace / project)  # under bwrap only the project is writable
         try:
@@ -115,6 +118,7 @@ class PytestGate:
             "-o",
             "junit_family=xunit1",
             f"--junitxml={junit}",
+            *extra,
             *self.args,
         ]
         try:
@@ -189,6 +193,8 @@ def _failed(gate: str, message: str) -> GateResult:
 
 def _in_project(result: GateResult, project: str) -> GateResult:
     """A project's result with its paths and test ids made relative to the workspace."""
+    if project == ".":
+        return result
 
     def moved(finding: Finding) -> Finding:
         inside = finding.file is not None and not Path(finding.file).is_absolute()

@@ -88,6 +88,23 @@ async def test_a_monorepo_project_runs_with_its_own_settings_in_each_sandbox(
     assert not (broken / "services/api/.shopfloor").exists()
 
 
+async def test_a_monorepos_top_level_tests_outside_every_project_still_run(
+    tmp_path: Path, process_sandbox: ProcessSandbox
+) -> None:
+    """End-to-end tests in the top-level ``tests/`` of a monorepo whose projects live below:
+    pytest ran only in ``services/api``, so a failing end-to-end test left the gate green.
+    They run at the top, beside each project run in its own folder (and not twice)."""
+    repo = monorepo(tmp_path / "repo")
+    write(repo, {"tests/test_e2e.py": "def test_e2e() -> None:\n    assert 1 == 2\n"})
+    projects = python_projects(repo)
+    assert projects == (".", "services/api")
+    gate = PytestGate(process_sandbox, env=NO_PLUGINS, timeout_s=60, projects=projects)
+    result = await gate.check(repo)
+    assert not result.passed, result.summary
+    assert [f.key for f in result.findings] == ["tests/test_e2e.py::test_e2e"]
+    assert (result.counts["passed"], result.counts["failures"]) == (1, 1)
+
+
 def test_a_node_package_with_a_python_script_gets_no_pytest_gate(tmp_path: Path) -> None:
     repo = write(
         tmp_path / "js",
