@@ -11,8 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
-"""Environment variable names whose values are treated as secrets."""
+SECRET_NAME = re.compile(
+    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH(?!OR(?!IZ))", re.IGNORECASE
+)
+"""Environment variable names whose values are treated as secrets (``AUTH`` but not ``AUTHOR``:
+``GIT_AUTHOR_NAME`` is the user's name, ``PROXY_AUTHORIZATION`` a credential)."""
 
 NOT_SECRET_NAMES = frozenset({"SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KEYTIMEOUT"})
 """Names that match :data:`SECRET_NAME` but hold paths or settings, not secrets."""

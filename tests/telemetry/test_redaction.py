@@ -29,6 +29,18 @@ def test_secret_looking_variables_are_collected_by_name() -> None:
     assert secret_env_values({"SSH_AUTH_SOCK": "/run/user/1000/ssh-agent.sock"}) == []
 
 
+def test_the_git_author_is_no_secret_but_an_authorization_is() -> None:
+    """GIT_AUTHOR_NAME matched "AUTH": the user's name and e-mail became [REDACTED] in every
+    log line, commit and git output the factory showed."""
+    authors = {"GIT_AUTHOR_NAME": "Ana Developer", "GIT_AUTHOR_EMAIL": "ana@example.org"}
+    assert secret_env_values(authors) == []
+    assert Redactor.from_environ(authors).redact("Author: Ana Developer") == (
+        "Author: Ana Developer"
+    )
+    headers = {"PROXY_AUTHORIZATION": "Basic YW5hOnMzY3JldA==", "GH_AUTH": "gho_0123456789ab"}
+    assert sorted(secret_env_values(headers)) == ["Basic YW5hOnMzY3JldA==", "gho_0123456789ab"]
+
+
 def test_known_key_shapes_are_removed_without_the_environment() -> None:
     redactor = Redactor(())
     text = (
