@@ -6,7 +6,9 @@ task and merge gate is then wrapped in a :class:`BaselineGate`: a gate that was 
 baseline and is red after a task fails with "you broke X that was green before". A gate that
 was already red at baseline (a repository with 200 lint errors, a test that already failed)
 blocks only what is new: findings the baseline did not have, compared by file and message (a
-test by its node id), never by line number, which any edit above shifts. What was already
+test by its node id), never by line number, which any edit above shifts, and under the name
+a file had at baseline (a task that moves ``app.py`` to ``totals.py`` takes its old problems
+along, which are not new). What was already
 there reports but does not block (the run did not cause it, and no task could ever merge
 otherwise). A gate whose verdict is about the run's own commit (shrinkage: what the revision
 deletes) has no baseline: run on the base commit it would judge the user's last commit.
@@ -17,6 +19,7 @@ a licence and configuration is empty (``create``); anything else is ``update``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +29,7 @@ from typing import Literal
 
 from engine.gate_runner import run_gates
 from engine.protocols import EmitFn, Finding, Gate, GateResult
+from engine.repo_guard import git_run
 
 Mode = Literal["create", "update", "audit"]
 MODES: tuple[Mode, ...] = ("create", "update", "audit")
@@ -75,6 +79,8 @@ class Baseline:
     """Which gates were green on the repository before the run changed anything."""
 
     results: tuple[GateResult, ...] = ()
+    commit: str = ""
+    """The commit the gates ran on ("" unknown): files moved since are followed."""
 
     @property
     def green(self) -> list[str]:
@@ -115,7 +121,40 @@ async def run_baseline(gates: Sequence[Gate], checkout: Path, emit: EmitFn) -> B
     the revision is the user's own last commit, and the run has made none yet."""
     tree_gates = [g for g in gates if not judges_revision(g)]
     results = await run_gates(tree_gates, checkout, scope="verify", emit=emit)
-    return Baseline(tuple(results))
+    head = await asyncio.to_thread(git_run, checkout, "rev-parse", "--verify", "HEAD")
+    return Baseline(tuple(results), head.stdout.strip() if head.returncode == 0 else "")
+
+
+def moved_files(workspace: Path, commit: str) -> dict[str, str]:
+    """``{path at commit: path now}`` for each file renamed between ``commit`` and the
+    workspace's HEAD (git's rename detection); empty when git cannot tell."""
+    done = git_run(workspace, "diff", "--name-status", "-M", "-z", commit, "HEAD", "--")
+    if done.returncode != 0:
+        return {}
+    fields = done.stdout.split("\0")
+    moved: dict[str, str] = {}
+    i = 0
+    while i < len(fields) and fields[i]:
+        status = fields[i]
+        if status[:1] in ("R", "C") and i + 2 < len(fields):
+            if status[0] == "R":
+                moved[fields[i + 1]] = fields[i + 2]
+            i += 3
+        else:
+            i += 2
+    return moved
+
+
+def _moved(finding: Finding, moved: Mapping[str, str]) -> Finding:
+    """``finding`` as it reads once its file got the name it has now."""
+    update: dict[str, str] = {}
+    if finding.file is not None and finding.file in moved:
+        update["file"] = moved[finding.file]
+        update["message"] = finding.message.replace(finding.file, moved[finding.file])
+    path, sep, rest = (finding.key or "").partition("::")
+    if path in moved:
+        update["key"] = moved[path] + sep + rest
+    return finding.model_copy(update=update) if update else finding
 
 
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
@@ -140,14 +179,17 @@ def _blocking(result: GateResult) -> tuple[list[Finding], int]:
     return list(result.findings[:total]), total
 
 
-def new_findings(before: GateResult, after: GateResult) -> list[Finding] | None:
+def new_findings(
+    before: GateResult, after: GateResult, moved: Mapping[str, str] | None = None
+) -> list[Finding] | None:
     """The blocking findings of ``after`` that ``before`` did not have (each old finding
-    excuses one new one of the same identity); None when that cannot be told because the
-    baseline kept only part of its findings."""
+    excuses one new one of the same identity, its file under the name ``moved`` gives it
+    now); None when that cannot be told because the baseline kept only part of its
+    findings."""
     old_kept, old_total = _blocking(before)
     if old_total > len(old_kept):
         return None
-    old = Counter(_identity(f) for f in old_kept)
+    old = Counter(_identity(_moved(f, moved or {})) for f in old_kept)
     new: list[Finding] = []
     for finding in _blocking(after)[0]:
         identity = _identity(finding)
@@ -181,7 +223,12 @@ class BaselineGate:
                     f"{result.summary}"
                 }
             )
-        new = new_findings(before, result)
+        moved = (
+            await asyncio.to_thread(moved_files, workspace, self.baseline.commit)
+            if self.baseline.commit
+            else {}
+        )
+        new = new_findings(before, result, moved)
         kept, total = _blocking(result)
         if new is None or (not new and total > len(kept)):
             # Too many findings to tell the new ones apart: more than at baseline is new.

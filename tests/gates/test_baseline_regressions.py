@@ -116,6 +116,36 @@ async def test_a_baseline_test_failing_differently_is_not_new(
     assert tests.passed, tests.summary
 
 
+async def test_old_problems_in_moved_files_are_not_new(
+    process_sandbox: ProcessSandbox, red_repo: Path
+) -> None:
+    """A task that moves app.py to totals.py (and its tests along) carries the old unused
+    imports and the old failing test with it: they were compared by their old path, looked
+    new, and blocked a task that broke nothing."""
+    chosen = gates(process_sandbox)
+    baseline = await run_baseline(chosen, red_repo, lambda event: None)
+    moved = attempt(
+        red_repo,
+        "moved",
+        {
+            "app.py": None,
+            "totals.py": APP,
+            "tests/test_app.py": None,
+            "tests/test_totals.py": TESTS.replace("from app", "from totals"),
+        },
+    )
+    lint, tests = [await gate.check(moved) for gate in guard(chosen, baseline)]
+    assert lint.passed and "nothing new since the baseline" in lint.summary, lint.summary
+    assert tests.passed and "nothing new since the baseline" in tests.summary, tests.summary
+
+    moved_and_broken = attempt(
+        red_repo, "moved-broken", {"app.py": None, "totals.py": "import json\n" + APP}
+    )
+    lint = await BaselineGate(chosen[0], baseline).check(moved_and_broken)
+    assert not lint.passed
+    assert [(f.file, "json" in f.message) for f in lint.findings] == [("totals.py", True)]
+
+
 async def test_shrinkage_has_no_baseline_so_the_users_last_commit_does_not_disarm_it(
     process_sandbox: ProcessSandbox, red_repo: Path
 ) -> None:
