@@ -318,6 +318,10 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
             # SIGTERM, or SIGHUP from a dropped SSH session: quit as the quit key does.
             with stop_signals_call(lambda: app.exit(return_code=EXIT_INTERRUPTED)):
                 await app.run_async()
+            if isinstance(app.run_error, StorageError):
+                # Shown in a toast while the app was up; once it is gone, the one line and
+                # its exit code say why the run stopped (not "interrupted").
+                raise app.run_error
         else:
             reporter = ConsoleReporter(
                 bus.subscribe("console"),

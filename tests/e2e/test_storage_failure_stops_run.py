@@ -13,8 +13,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from storage.store import SqlEventStore
+from tui.app import ShopfloorApp
 from tui.cli import main
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +41,54 @@ def test_a_failing_database_stops_the_run_instead_of_hanging(
         )
     demo = ["demo", "--headless", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
     assert main(demo) == 1  # the run failed here; 2 would say the input was wrong
+    assert_stopped_in_one_line(capsys, db)
+
+
+def test_in_the_tui_a_failing_database_is_said_on_leaving_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The TUI shows the failure; quitting it then says why the run stopped and exits 1,
+    not 130 and "interrupted" as if the person had stopped it."""
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    db = tmp_path / "db.sqlite"
+    url = f"sqlite+aiosqlite:///{db}"
+    asyncio.run(migrate(url))
+    fill_up(db)
+    run_async = ShopfloorApp.run_async
+
+    async def quit_once_it_failed(pilot: Pilot[int]) -> None:
+        app = pilot.app
+        assert isinstance(app, ShopfloorApp)
+        for _ in range(600):
+            if app.run_error is not None:
+                break
+            await asyncio.sleep(0.05)
+        await pilot.press("q")  # the person read the toast and leaves
+
+    async def headless(self: ShopfloorApp, **_: object) -> int | None:
+        return await run_async(self, headless=True, size=(120, 40), auto_pilot=quit_once_it_failed)
+
+    monkeypatch.setattr(ShopfloorApp, "run_async", headless)
+    demo = ["demo", "--tui", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
+    assert main(demo) == 1
+    assert_stopped_in_one_line(capsys, db)
+
+
+async def migrate(url: str) -> None:
+    await (await SqlEventStore.open(url)).close()
+
+
+def fill_up(db: Path) -> None:
+    """From its 20th event on, the database refuses every insert (a full disk)."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TRIGGER disk_full BEFORE INSERT ON events"
+            " WHEN (SELECT count(*) FROM events) >= 20"
+            " BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END"
+        )
+
+
+def assert_stopped_in_one_line(capsys: pytest.CaptureFixture[str], db: Path) -> None:
     err = capsys.readouterr().err.strip()
     assert "\n" not in err  # one line, no traceback
     assert err.startswith("shopfloor: the run stopped because its events could not be stored")
