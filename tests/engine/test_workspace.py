@@ -582,3 +582,28 @@ async def test_what_the_user_commits_or_checks_out_in_their_checkout_meanwhile_s
     assert git(user_repo, "symbolic-ref", "HEAD") == "refs/heads/spike"
     assert git(user_repo, "rev-parse", "spike") == topic
     assert notes == []
+
+
+async def test_the_factorys_git_never_packs_or_prunes_the_users_objects_on_its_own(
+    user_repo: Path, worktree_root: Path, tmp_path: Path
+):
+    """``git commit`` runs ``gc --auto``: with enough loose objects it packed them, which the
+    repo guard saw as objects vanishing (a notice blaming the agent, and a ``git fsck`` of the
+    whole history). The factory's git leaves housekeeping to the user's."""
+    git(user_repo, "config", "gc.auto", "1")  # any loose object sampled is too many
+    git(user_repo, "config", "gc.autoDetach", "false")
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    paths = []
+    for i in range(600):  # enough that git's sample of one objects/ folder sees several
+        (blobs / str(i)).write_text(f"loose {i}\n")
+        paths.append(str(blobs / str(i)))
+    git(user_repo, "hash-object", "-w", *paths)
+    packs = set((user_repo / ".git" / "objects" / "pack").glob("*.pack"))
+
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    commit = await task_commit(ws, "core-a1", {"a.py": "A = 1\n"}, "Add a")
+    await land(ws, "a", commit, "Add a")
+
+    assert set((user_repo / ".git" / "objects" / "pack").glob("*.pack")) == packs
