@@ -278,10 +278,13 @@ async def _take_advisory(store: SqlEventStore, run_id: str) -> AsyncConnection:
             await conn.commit()
             return conn
         holders = await _pg_holders(conn)
-    except DB_ERRORS as exc:
-        with contextlib.suppress(*DB_ERRORS):
-            await conn.close()
-        raise StorageError(f"cannot take the lease on run {run_id}: {one_line(exc)}") from exc
+    except BaseException as exc:
+        # The lock may be granted already: a connection back in the pool would keep it (and
+        # a cancelled task's, left to the garbage collector, for as long as it liked).
+        await _drop(conn)
+        if isinstance(exc, DB_ERRORS):
+            raise StorageError(f"cannot take the lease on run {run_id}: {one_line(exc)}") from exc
+        raise
     with contextlib.suppress(*DB_ERRORS):
         await conn.close()
     raise RunInFlight(run_id, holders.get(run_id, "another process"))

@@ -100,6 +100,43 @@ async def test_a_released_lease_does_not_stay_behind_in_the_connection_pool(empt
         await store.close()
 
 
+async def advisory_locks(store: SqlEventStore) -> int:
+    async with store.engine.connect() as conn:
+        got = await conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+        )
+        return int(got.scalar_one())
+
+
+@pytest.mark.postgres
+async def test_a_lease_take_cancelled_once_the_lock_is_granted_does_not_keep_it(
+    empty_pg_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Cancelled between the server granting the lock and the lease naming itself (Ctrl-C
+    at start, the keeper stopped mid-retake): its connection was left to the garbage
+    collector, holding the run's lock the while."""
+    store = await SqlEventStore.open(empty_pg_url)
+    try:
+
+        def cancelled() -> str:
+            raise asyncio.CancelledError
+
+        monkeypatch.setattr(lease_module.socket, "gethostname", cancelled)
+        with pytest.raises(asyncio.CancelledError):
+            await RunLease.take(store, "r1")
+        monkeypatch.undo()
+        for _ in range(100):  # the server lets go once it sees the connection closed
+            if await advisory_locks(store) == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert await advisory_locks(store) == 0
+        lease = await RunLease.take(store, "r1")  # and the run can be leased again
+        await lease.release()
+    finally:
+        await store.close()
+
+
 @pytest.mark.postgres
 async def test_a_lease_whose_connection_dropped_is_taken_again(
     empty_pg_url: str, monkeypatch: pytest.MonkeyPatch
