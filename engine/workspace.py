@@ -162,6 +162,23 @@ class GitWorkspaces:
         """Each worktree's start: its commit, and the repository as it was."""
         self._tip: str | None = None
         """Where this run last put its integration branch: an agent's move is put back."""
+        self._relinquished = False
+        """Another process drives the run now (:meth:`relinquish`): hands off the repository."""
+
+    def relinquish(self) -> None:
+        """Leave the repository to the process that took the run over (its lease was lost).
+
+        That process cleared this run's worktrees and took its integration branch as it
+        found them; what this one would do while its attempts are cancelled — put back
+        "an agent's" move of that branch, remove the run's worktrees — would undo the new
+        driver's work. From here cleaning up does nothing, and changing the repository is
+        refused.
+        """
+        self._relinquished = True
+
+    def _still_ours(self) -> None:
+        if self._relinquished:
+            raise WorkspaceError(f"another process drives run {self.run_id} now")
 
     # -- facts about the user's checkout -------------------------------------------------
 
@@ -232,6 +249,7 @@ class GitWorkspaces:
     async def advance(self, new: str, expected_old: str) -> None:
         """Move the integration branch to ``new`` only if it still points at ``expected_old``."""
         async with self._admin:
+            self._still_ours()
             try:
                 await asyncio.to_thread(
                     self.repo.git.update_ref,
@@ -261,6 +279,7 @@ class GitWorkspaces:
     async def _add_worktree(self, name: str, commit: str, *, guard: bool) -> Path:
         path = self.root / name
         async with self._admin:
+            self._still_ours()
             if path.exists():
                 await asyncio.to_thread(self._remove_worktree_sync, path)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -347,6 +366,8 @@ class GitWorkspaces:
         """Remove ``path``; what an agent did in the repository there and nobody put back
         yet (its attempt ended before :meth:`commit_all`) is put back first."""
         async with self._admin:
+            if self._relinquished:
+                return
             attempt = self._started.pop(path, None)
             if attempt is not None and not attempt.settled:
                 try:  # an attempt cut short: its own error is the one to report
@@ -371,9 +392,11 @@ class GitWorkspaces:
         that the agent deleted raise a WorkspaceError: nothing built on a broken repository
         ships.
         """
+        self._still_ours()
         started = self._started.get(worktree)
         if started is not None:
             async with self._admin:  # never beside a merge's update-ref or another put-back
+                self._still_ours()
                 done = await asyncio.to_thread(self._put_back, worktree, started)
                 started.settled = True
             self._say(done, note or (lambda line: log.warning("%s: %s", worktree.name, line)))
@@ -445,6 +468,7 @@ class GitWorkspaces:
     async def ship(self, branch: str, commit: str) -> str:
         """Create ``branch`` at ``commit``. Refuses to move an existing branch (no force)."""
         async with self._admin:
+            self._still_ours()
             if self.branch_tip(branch) is not None:
                 raise WorkspaceError(f"branch {branch} already exists; refusing to move it")
             await asyncio.to_thread(self.repo.git.update_ref, self._ref(branch), commit, "")
@@ -456,8 +480,10 @@ class GitWorkspaces:
         return str(out).splitlines()
 
     async def cleanup(self) -> None:
-        """Remove every worktree of this run."""
+        """Remove every worktree of this run (none once :meth:`relinquish` was called)."""
         async with self._admin:
+            if self._relinquished:
+                return
             if self.root.exists():
                 for child in sorted(self.root.iterdir()):
                     await asyncio.to_thread(self._remove_worktree_sync, child)
@@ -466,6 +492,7 @@ class GitWorkspaces:
 
     async def delete_integration_branch(self) -> None:
         async with self._admin:
+            self._still_ours()
             tip = self.branch_tip(self.integration_branch)
             if tip is not None:
                 await asyncio.to_thread(

@@ -301,7 +301,9 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         repo_mapper=repo_map,
         report_dir=plan.report_dir or data_home() / "reports" / run_id,
     )
-    watch = StorageWatch(asyncio.create_task(writer.run(), name="storage-writer"), lease)
+    watch = StorageWatch(
+        asyncio.create_task(writer.run(), name="storage-writer"), lease, workspaces.relinquish
+    )
     shutdown = ShutdownSignals()
     try:
         if plan.front == "tui":
@@ -368,13 +370,22 @@ class StorageWatch:
     going, the run is cancelled (it stays resumable from what was committed) and the failure
     is raised once, as one line. Nor may two processes drive one run: if the lease was lost
     and another process took the run over, the writer is stopped first (its events would
-    take the sequence numbers the other process writes), then the run is cancelled as by
-    Ctrl-C, and that is raised as one line.
+    take the sequence numbers the other process writes), the repository is left to that
+    process, then the run is cancelled as by Ctrl-C, and that is raised as one line.
     """
 
-    def __init__(self, writer_task: asyncio.Task[None], lease: RunLease | None = None) -> None:
+    def __init__(
+        self,
+        writer_task: asyncio.Task[None],
+        lease: RunLease | None = None,
+        relinquish: Callable[[], object] | None = None,
+    ) -> None:
+        """``relinquish``: called on a takeover before the run is cancelled, so that its
+        cancelled attempts leave the repository to the other process
+        (:meth:`~engine.workspace.GitWorkspaces.relinquish`)."""
         self.writer_task = writer_task
         self.lease = lease
+        self.relinquish = relinquish
         self.stopped_run = False
 
     async def run(self, run: Callable[[], Awaitable[RunState]]) -> RunState:
@@ -399,6 +410,8 @@ class StorageWatch:
             self.writer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.writer_task
+            if self.relinquish is not None:
+                self.relinquish()
             await _cancelled(run_task)
             raise lost.result()
         await _cancelled(run_task)

@@ -15,18 +15,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from repo_helpers import git, make_repo
 from sqlalchemy import text
 
 from engine.events import Outcome, RunFinished
 from engine.state import RunState
+from engine.workspace import GitWorkspaces, WorkspaceError
 from storage import lease as lease_module
 from storage.errors import RunStopped
-from storage.lease import live_runs
+from storage.lease import RunTakenOver, live_runs
 from storage.store import SqlEventStore
-from tui.compose import RunPlan, execute_run, prepare_demo_repo
+from tui.compose import RunPlan, StorageWatch, execute_run, prepare_demo_repo
 from tui.config import load_settings
-
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
 
 async def _lease_taken(store: SqlEventStore) -> str:
@@ -39,6 +39,8 @@ async def _lease_taken(store: SqlEventStore) -> str:
     raise AssertionError("the run never took its lease")
 
 
+@pytest.mark.postgres
+@pytest.mark.e2e
 async def test_a_run_taken_over_by_another_process_stops_driving_it(
     empty_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,3 +91,57 @@ async def test_a_run_taken_over_by_another_process_stops_driving_it(
             events = await other.read(run_id)
     assert not any(isinstance(e, RunFinished) for e in events)
     assert RunState.fold(events).outcome is Outcome.RUNNING  # resumable, by whoever drives it
+
+
+class LostLease:
+    """Stands in for a lease that another process takes when the test says so."""
+
+    def __init__(self) -> None:
+        self.taken = asyncio.get_running_loop().create_future()
+
+    async def taken_over(self) -> RunTakenOver:
+        return await self.taken
+
+
+async def test_a_run_taken_over_leaves_the_repository_to_the_process_that_took_it(
+    tmp_path: Path,
+) -> None:
+    """Cancelled after a takeover, the run's attempts used to clean up as after Ctrl-C: put
+    back the integration branch the new driver had moved (as an agent's move), and remove
+    the run's worktrees, the new driver's among them."""
+    repo = make_repo(tmp_path / "repo", {"app.py": "A = 1\n"})
+    ws = GitWorkspaces(repo, "r-taken", tmp_path / "worktrees")
+    base = await ws.start()
+    first = await ws.add_worktree("t1-a1", base)
+    (first / "t1.py").write_text("T1 = 1\n")
+    landed = await ws.commit_all(first, "t1")
+    assert landed is not None
+    await ws.advance(landed, base)  # this process merged t1
+    ours = await ws.add_worktree("t2-a1", landed)  # and was running t2's agent when ...
+
+    async def factory_run() -> RunState:
+        try:
+            await asyncio.Event().wait()  # the agent works
+        finally:  # cancelled: what Factory.run and the attempt do on the way out
+            await ws.remove_worktree(ours)
+            await ws.cleanup()
+        raise AssertionError("not reached")
+
+    lease = LostLease()
+    writer = asyncio.ensure_future(asyncio.Event().wait())
+    watch = StorageWatch(writer, lease, ws.relinquish)  # type: ignore[arg-type]
+    running = asyncio.ensure_future(watch.run(factory_run))
+    await asyncio.sleep(0.1)
+
+    # ... another process took the run over: it resumed, merged t2 its own way and started t3.
+    theirs = git(repo, "commit-tree", "-p", landed, "-m", "t2 (theirs)", f"{landed}^{{tree}}")
+    git(repo, "update-ref", ws._ref(ws.integration_branch), theirs)
+    git(repo, "worktree", "add", "--detach", "--quiet", str(ws.root / "t3-a1"), theirs)
+    lease.taken.set_result(RunTakenOver("r-taken", "pid 4242 on elsewhere"))
+
+    with pytest.raises(RunTakenOver):
+        await asyncio.wait_for(running, timeout=10)
+    assert ws.branch_tip(ws.integration_branch) == theirs
+    assert (ws.root / "t3-a1" / "app.py").is_file()
+    with pytest.raises(WorkspaceError, match="another process drives run r-taken now"):
+        await ws.ship("shopfloor/late", landed)
