@@ -142,6 +142,32 @@ class _Streamed:
         return None if self._on_text is None else self
 
 
+@dataclass(frozen=True)
+class StreamFrom:
+    """A streaming callback meant for the providers of some ``families`` only, decided by the
+    provider that answers — in a fallback chain, link by link (:func:`stream_to`).
+
+    The engineer follows a coding agent (``cli``), whose stream is the lines of what it does
+    over many minutes, but says a model's reply whole once it is in: a model's stream is
+    deltas, which would each become a line of the log.
+    """
+
+    on_text: Callable[[str], None]
+    families: frozenset[str]
+
+    def __call__(self, text: str) -> None:
+        self.on_text(text)
+
+
+def stream_to(provider: Provider, on_text: OnText) -> OnText:
+    """What ``provider`` is to stream to: ``on_text`` — or nothing, where ``on_text`` is a
+    :class:`StreamFrom` for other families. A chain is given it as it is and applies this to
+    each link it asks."""
+    if isinstance(on_text, StreamFrom) and not isinstance(provider, FallbackProvider):
+        return on_text if provider.family in on_text.families else None
+    return on_text
+
+
 def _cut_off(streamed: _Streamed, spec: str) -> str:
     return f"; the text {spec} streamed above is cut off, not an answer" if streamed.any else ""
 
@@ -394,7 +420,7 @@ class FallbackProvider:
         paid: list[Completion] = []
         for step, index in enumerate(plan):
             provider = self.providers[index]
-            streamed = _Streamed(on_text)
+            streamed = _Streamed(stream_to(provider, on_text))
             before = self._down.get(index)
             try:
                 completion = await provider.complete(request, streamed.wrapped())

@@ -12,7 +12,7 @@ from typing import Literal
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Completion, CompletionRequest, Provider, ProviderError, paid_calls
-from agents.providers.resilience import retry_notices
+from agents.providers.resilience import retry_notices, stream_to
 from engine.events import AgentFinished, AgentOutput, AgentStarted, LLMCallFinished
 from engine.protocols import EmitFn
 
@@ -67,10 +67,15 @@ class AgentSession:
 
         What the provider layer did on the way (a retry's wait, a step down a fallback chain,
         a link skipped while it is down) reaches this agent's log as a ``notice``.
+
+        ``on_text`` may be a :class:`~agents.providers.resilience.StreamFrom`: it is then
+        streamed to only by a provider of its families (in a chain, by the link answering).
         """
         with retry_notices(lambda line: self.say(line, kind="notice")):
             try:
-                completion = await self.provider.complete(request, on_text)
+                completion = await self.provider.complete(
+                    request, stream_to(self.provider, on_text)
+                )
             except ProviderError as exc:
                 if exc.spent is not None:  # failed calls that were paid for all the same
                     for call in paid_calls(exc.spent):

@@ -16,6 +16,7 @@ from agents.context import ContextPack, select_context
 from agents.learnings import Lesson, common_words, rank_lessons
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
+from agents.providers.resilience import StreamFrom
 from agents.roles.common import AgentSession
 from agents.templates import render_prompt
 from agents.toolbelt import (
@@ -173,8 +174,9 @@ class EngineerRole:
         }
         # A coding agent (cli:) does the whole attempt in one call that may last many minutes:
         # what it does goes to the log line by line as it happens, its summary included. A
-        # model's reply is said whole once it is in (streaming would say every delta).
-        live = session.say if self.provider.family == "cli" else None
+        # model's reply is said whole once it is in (streaming would say every delta). In a
+        # fallback chain, the link that answers decides, not the first.
+        live = StreamFrom(session.say, frozenset({"cli"}))
         last_text = ""
         for _ in range(self.max_turns):
             try:
@@ -189,8 +191,8 @@ class EngineerRole:
                 session.finish(False, str(exc))
                 return EngineerReport(False, f"model call failed: {exc}", tuple(tools.written))
             last_text = completion.text.strip() or last_text
-            if live is None:
-                session.say(completion.text)
+            if (completion.family or self.provider.family) not in live.families:
+                session.say(completion.text)  # a model's reply, not streamed
             messages.append(Message("assistant", completion.text, completion.tool_calls))
             if completion.stop_reason == "max_tokens":
                 session.say(CUT_NOTICE, kind="error")
