@@ -296,7 +296,10 @@ class CliProvider:
             at = template.index("{prompt}")
             template[at : at + 1] = self.agent.stdin_prompt
             uses_prompt = False
-        argv = [a.replace("{prompt}", prompt).replace("{model}", self._model) for a in template]
+        # One pass, so the prompt (code, often with ``{model}`` in an f-string) is not
+        # itself searched for placeholders.
+        values = {"{prompt}": prompt, "{model}": self._model}
+        argv = [_PLACEHOLDER.sub(lambda m: values[m[0]], a) for a in template]
         return argv, not uses_prompt
 
     async def complete(
@@ -439,6 +442,9 @@ async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
         line += chunk[start : start + max(0, MAX_LINE - len(line))]
     if line:
         yield bytes(line)
+
+
+_PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")
 
 
 def _cut(text: str, limit: int = MAX_SAID) -> str:

@@ -368,3 +368,21 @@ async def test_a_prompt_too_long_for_the_command_line_goes_to_stdin(tmp_path: Pa
     aider = CliAgent((sys.executable, "-c", "pass", "--message", "{prompt}"), "text")
     with pytest.raises(ProviderError, match=r"too long for a command-line argument"):
         await CliProvider("aider", aider).complete(big)
+
+
+async def test_the_prompt_reaches_the_agent_as_written_placeholders_in_it_included(
+    tmp_path: Path,
+):
+    """The task and its context are code: ``f"{model}: {prompt}"`` in a file shown to the
+    agent must not have the argv template's placeholders filled in inside it."""
+    code = 'label = f"{model}: {prompt}"'
+    request = CompletionRequest(
+        system="You are an engineer.",
+        messages=(Message("user", f"Fix this line:\n{code}"),),
+        labels={"workspace": str(tmp_path)},
+    )
+    echo = "import sys; print(sys.argv[1]); print(sys.argv[2])"
+    agent = CliAgent((sys.executable, "-c", echo, "{prompt}", "{model}"), "text")
+    said: list[str] = []
+    await CliProvider("echo", agent, model="gpt-x").complete(request, said.append)
+    assert said == ["You are an engineer.", "Fix this line:", code, "gpt-x"]
