@@ -148,13 +148,20 @@ class _Transcript:
         )
 
 
+def _count(value: object) -> int:
+    """A token count as the agent printed it; 0 for what is not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0
+    return max(0, int(min(value, 1e15)))
+
+
 def _usage(raw: object, *, cached_key: str = "cache_read_input_tokens") -> Usage:
     data = raw if isinstance(raw, dict) else {}
     return Usage(
-        input_tokens=int(data.get("input_tokens") or 0),
-        output_tokens=int(data.get("output_tokens") or 0),
-        cache_read_tokens=int(data.get(cached_key) or 0),
-        cache_write_tokens=int(data.get("cache_creation_input_tokens") or 0),
+        input_tokens=_count(data.get("input_tokens")),
+        output_tokens=_count(data.get("output_tokens")),
+        cache_read_tokens=_count(data.get(cached_key)),
+        cache_write_tokens=_count(data.get("cache_creation_input_tokens")),
     )
 
 
@@ -421,10 +428,11 @@ class CliProvider:
             if not isinstance(event, dict):
                 _text_line(_cut(line), out, say)  # a warning or log line between the events
                 continue
-            if self.agent.output == "claude-stream-json":
-                _claude_line(event, out, show)
-            else:
-                _codex_line(event, out, show)
+            fold = _claude_line if self.agent.output == "claude-stream-json" else _codex_line
+            try:
+                fold(event, out, show)
+            except (AttributeError, TypeError, ValueError):  # a shape we do not know
+                _text_line(_cut(line), out, say)
 
 
 async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:

@@ -386,3 +386,39 @@ async def test_the_prompt_reaches_the_agent_as_written_placeholders_in_it_includ
     said: list[str] = []
     await CliProvider("echo", agent, model="gpt-x").complete(request, said.append)
     assert said == ["You are an engineer.", "Fix this line:", code, "gpt-x"]
+
+
+ODD_EVENTS = {
+    "claude-stream-json": [
+        '{"type": "assistant", "message": "rate limited, retrying"}',
+        '{"type": "assistant", "message": {"content": ["plain text block"]}}',
+        '{"type": "user", "message": {"content": [{"type": "tool_result", "content": 7}]}}',
+        '{"type": "result", "subtype": "success", "result": "done",'
+        ' "usage": {"input_tokens": "12k"}}',
+    ],
+    "codex-json": [
+        '{"type": "item.completed", "item": ["not", "an", "object"]}',
+        '{"type": "item.completed", "item": {"type": "file_change", "changes": "a.py"}}',
+        '{"type": "turn.completed", "usage": {"input_tokens": "many", "output_tokens": 3}}',
+        '{"type": "item.completed", "item": {"type": "agent_message", "text": "done"}}',
+    ],
+}
+
+
+@pytest.mark.parametrize("output", sorted(ODD_EVENTS))
+async def test_an_event_of_an_unexpected_shape_is_a_line_of_the_log_not_a_crashed_run(
+    tmp_path: Path, output: str
+):
+    """Another version of the agent, or a wrapper around it, prints a JSON line of a shape we
+    do not know: it is shown as it is; the run goes on (it was an AttributeError that failed
+    the whole run as an internal error)."""
+    lines = ODD_EVENTS[output]
+    script = f"print(*{lines!r}, sep='\\n')"
+    agent = CliAgent((sys.executable, "-c", script), output)
+    said: list[str] = []
+    completion = await CliProvider("odd", agent).complete(ask(tmp_path), said.append)
+    assert completion.text == "done"
+    assert lines[0] in said
+    # A count that is not a number counts as none; the others still count.
+    assert completion.usage.input_tokens == 0
+    assert completion.usage.output_tokens == (3 if output == "codex-json" else 0)
