@@ -381,13 +381,13 @@ class CliProvider:
             )
         except OSError as exc:
             raise ProviderError(f"{self.spec}: cannot start {argv[0]}: {exc.strerror}") from None
-        if stdin is not None and process.stdin is not None:
-            process.stdin.write(stdin)
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                await process.stdin.drain()
-            process.stdin.close()
         try:
-            reading = self._read(process, out, say, _secret_values(env))
+            # The prompt is fed while the output is read, both within the time limit: an
+            # agent that does not read its stdin (or prints a pipe's worth first) must not
+            # hold the attempt past it.
+            reading = asyncio.gather(
+                _feed(process, stdin), self._read(process, out, say, _secret_values(env))
+            )
             await asyncio.wait_for(reading, self.agent.timeout_s)
             return await process.wait(), False
         except TimeoutError:
@@ -433,6 +433,16 @@ class CliProvider:
                 fold(event, out, show)
             except (AttributeError, TypeError, ValueError):  # a shape we do not know
                 _text_line(_cut(line), out, say)
+
+
+async def _feed(process: asyncio.subprocess.Process, stdin: bytes | None) -> None:
+    """Write ``stdin`` to the agent and close it; an agent that exits unread is no error."""
+    if stdin is None or process.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.write(stdin)
+        await process.stdin.drain()
+    process.stdin.close()
 
 
 async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:

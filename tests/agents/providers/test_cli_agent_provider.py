@@ -4,8 +4,10 @@ real Claude Code stream-json and Codex exec --json shapes."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -422,3 +424,20 @@ async def test_an_event_of_an_unexpected_shape_is_a_line_of_the_log_not_a_crashe
     # A count that is not a number counts as none; the others still count.
     assert completion.usage.input_tokens == 0
     assert completion.usage.output_tokens == (3 if output == "codex-json" else 0)
+
+
+async def test_an_agent_that_never_reads_its_prompt_on_stdin_is_still_stopped_at_its_limit(
+    tmp_path: Path,
+):
+    """A prompt larger than a pipe holds, to an agent that does not read stdin (stuck on a
+    login prompt of its own): writing it must not wait past the agent's time limit."""
+    big = CompletionRequest(
+        system="You are an engineer.",
+        messages=(Message("user", "context line\n" * 20_000),),
+        labels={"workspace": str(tmp_path)},
+    )
+    stuck = CliAgent((sys.executable, "-c", "import time; time.sleep(20)"), "text", 0.5)
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match=r"timed out after 0.5s"):
+        await asyncio.wait_for(CliProvider("stuck", stuck).complete(big), 10)
+    assert time.monotonic() - started < 5
