@@ -318,9 +318,10 @@ class _LinkDown:
 
 
 def _until(seconds: float) -> str:
-    if math.isinf(seconds):
+    try:
+        at = datetime.fromtimestamp(time.time() + seconds).strftime("%H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # for good, or past any date (year 9999)
         return "for the rest of the run"
-    at = datetime.fromtimestamp(time.time() + seconds).strftime("%H:%M:%S")
     return f"for {seconds:.0f}s (until {at})"
 
 

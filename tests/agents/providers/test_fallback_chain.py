@@ -323,6 +323,28 @@ async def test_gemini_s_400_for_a_bad_key_is_a_dead_link(server: LoopbackServer)
     assert len(server.seen) == 1
 
 
+@pytest.mark.parametrize("wire_name", sorted(WIRES))
+async def test_a_server_asking_to_wait_beyond_any_date_puts_its_link_down_without_a_crash(
+    wire_name: str, server: LoopbackServer
+):
+    """A broken gateway's ``retry-after: 999999999999`` (31,000 years): the link is skipped;
+    saying until when must not raise (the date is past year 9999)."""
+    wire = WIRES[wire_name]
+    options = ProviderOptions(max_retries=2, retry_base_delay_s=0.01, env=wire.env(server.url))
+    primary = make_provider(wire.spec(server.url), options=options)
+    chain = FallbackProvider([primary, Link("backup", [])])
+    server.queue(wire.error(429, "quota", retry_after="999999999999"))
+    events: list[EventBase] = []
+    try:
+        assert (await session(chain, events, "critic").complete(ASK)).model == "backup"
+        assert (await chain.complete(ASK)).model == "backup"
+    finally:
+        await close_provider(primary)
+    assert len(server.seen) == 1
+    [(_, said)] = notices(events)
+    assert f"{primary.spec} is skipped for the rest of the run; falling back" in said
+
+
 # -- 2. What a failed link billed is counted when a later link answers --------------------------
 
 
