@@ -319,10 +319,11 @@ class _LinkDown:
 
 def _until(seconds: float) -> str:
     try:
-        at = datetime.fromtimestamp(time.time() + seconds).strftime("%H:%M:%S")
+        at = datetime.fromtimestamp(time.time() + seconds)
+        shown = at.strftime("%H:%M:%S" if seconds < 86400 else "%Y-%m-%d %H:%M")
     except (OverflowError, ValueError, OSError):  # for good, or past any date (year 9999)
         return "for the rest of the run"
-    return f"for {seconds:.0f}s (until {at})"
+    return f"for {seconds:.0f}s (until {shown})"
 
 
 @dataclass

@@ -345,6 +345,16 @@ async def test_a_server_asking_to_wait_beyond_any_date_puts_its_link_down_withou
     assert f"{primary.spec} is skipped for the rest of the run; falling back" in said
 
 
+async def test_a_cooldown_over_a_day_says_the_day_it_ends():
+    """A daily quota's ``retry-after`` of two days: "until 16:43:28" would read as today."""
+    hint = RetriesExhausted("HTTP 429 quota", retry_after=2 * 86400)
+    chain = FallbackProvider([Link("primary", [hint]), Link("backup", [])])
+    events: list[EventBase] = []
+    await session(chain, events, "critic").complete(ASK)
+    [(_, said)] = notices(events)
+    assert re.search(r"skipped for 172800s \(until \d{4}-\d\d-\d\d \d\d:\d\d\)", said), said
+
+
 # -- 2. What a failed link billed is counted when a later link answers --------------------------
 
 
