@@ -16,6 +16,7 @@ not pay a dead primary's round trip and retry waits on every call.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import math
 import random
 import re
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from agents.provider import Completion, CompletionRequest, Provider, ProviderError, with_paid
 from agents.providers.wrapper import ProviderWrapper
@@ -55,14 +56,22 @@ def one_line(text: str, secrets: Sequence[str] = ()) -> str:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``retry-after`` (or ``retry-after-ms``-style float) header value."""
+    """Seconds from a ``retry-after`` header value: a number of seconds (a float too, as
+    ``retry-after-ms``-style hints), or an HTTP date (RFC 9110; a gateway's), a past one
+    being now. None for no value, or one that says nothing usable (negative, inf, nan)."""
     if value is None:
         return None
     try:
         seconds = float(value.strip())
     except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, as the RFC's dates are
+            when = when.replace(tzinfo=UTC)
+        return float(max(0, math.ceil(when.timestamp() - time.time())))
+    return seconds if 0 <= seconds < math.inf else None
 
 
 def transient_status(status: int) -> bool:

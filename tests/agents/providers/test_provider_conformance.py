@@ -5,6 +5,8 @@ exactly as a run builds it (retries, timeouts, keys from the environment)."""
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -129,6 +131,19 @@ async def test_a_retry_after_beyond_the_limit_fails_at_once(
         await provider.complete(ASK)
     assert len(server.seen) == 1
     assert "\n" not in str(caught.value)
+
+
+async def test_a_retry_after_given_as_an_http_date_is_honoured(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    """RFC 9110 lets ``retry-after`` be a date (a proxy or gateway in front of the model):
+    an hour from now is an hour's wait, over the limit, so no retry spent in vain."""
+    wire = WIRES[wire_name]
+    in_an_hour = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    server.queue(*[wire.error(429, "quota exhausted", retry_after=in_an_hour)] * 3)
+    with pytest.raises(ProviderError, match=r"server asks to wait 3[56]\d\ds, over the 120s"):
+        await provider.complete(ASK)
+    assert len(server.seen) == 1
 
 
 async def test_overload_and_5xx_are_retried_then_succeed(

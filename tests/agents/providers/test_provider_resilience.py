@@ -253,3 +253,18 @@ async def test_a_fallback_answer_is_labelled_sim_exactly_when_a_sim_link_gave_it
         await session.complete(ASK)
         call = next(e for e in events if isinstance(e, LLMCallFinished))
         assert (call.provider, call.simulated) == (second.family, simulated)
+
+
+def test_retry_after_is_read_as_seconds_or_a_date_and_nonsense_is_no_hint():
+    import email.utils
+    import time
+
+    from agents.providers.resilience import parse_retry_after
+
+    assert parse_retry_after(" 30 ") == 30.0
+    assert parse_retry_after("0.25") == 0.25
+    ahead = parse_retry_after(email.utils.formatdate(time.time() + 120, usegmt=True))
+    assert ahead is not None and 115 <= ahead <= 121
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past: now
+    for nonsense in ("-5", "inf", "1e400", "nan", "30s", "soon", ""):
+        assert parse_retry_after(nonsense) is None, nonsense
