@@ -412,7 +412,7 @@ class FallbackProvider:
             return ""  # a call made at the same time already put it down and said so
         strikes = down.strikes + 1 if down is not None else 1
         seconds = self.cooldown.after(exc, strikes)
-        if seconds is None:
+        if seconds is None or not seconds > 0:  # a cooldown of 0: asked again next time
             return ""
         self._down[index] = _LinkDown(self.clock() + seconds, strikes)
         return f"; {self.providers[index].spec} is skipped {_until(seconds)}"

@@ -252,6 +252,18 @@ async def test_a_dead_links_cooldown_may_be_bounded_and_zero_never_skips_an_over
     assert busy.calls == 2
 
 
+async def test_a_dead_cooldown_of_zero_asks_the_link_every_time_and_says_no_skip():
+    """``fallback_dead_cooldown_s = 0``: a gateway's passing 403 is asked again at once; the
+    log must not claim, call after call, that the link "is skipped for 0s"."""
+    dead = Link("primary", [down(403)] * 2)
+    chain = FallbackProvider([dead, Link("b", [])], cooldown=Cooldown(dead_s=0))
+    events: list[EventBase] = []
+    for _ in range(2):
+        await session(chain, events, "critic").complete(ASK)
+    assert dead.calls == 2 and chain.skipped() == {}
+    assert [text for _, text in notices(events)] == ["HTTP 403 no; falling back to openai:b"] * 2
+
+
 def test_the_crew_shares_one_chain_per_spec_so_what_one_role_learns_spares_the_others():
     from agents.crew import build_crew
     from agents.routing import route
