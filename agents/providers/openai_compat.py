@@ -179,7 +179,10 @@ class OpenAICompatProvider:
                     self._schema_native = False
                     continue
                 raise ProviderError(refused.message) from None
-            return self._completion(data, request, time.monotonic() - started)
+            try:
+                return self._completion(data, request, time.monotonic() - started)
+            except _SHAPE_ERRORS as exc:  # a string where an object goes, "12k" tokens
+                raise self._malformed(f"unexpected shape ({exc})") from None
         raise ProviderError(f"{self.spec}: the server refused the request")
 
     async def _send(
@@ -202,7 +205,10 @@ class OpenAICompatProvider:
                     if not isinstance(data, dict):
                         raise self._malformed("body is not a JSON object")
                     return data
-                return await self._read_stream(response, on_text)
+                try:
+                    return await self._read_stream(response, on_text)
+                except _SHAPE_ERRORS as exc:
+                    raise self._malformed(f"unexpected shape in the stream ({exc})") from None
         except httpx.TimeoutException:
             raise TransientProviderError(f"{self.spec}: request timed out") from None
         except httpx.TransportError as exc:
@@ -211,7 +217,7 @@ class OpenAICompatProvider:
             ) from None
 
     def _malformed(self, why: str) -> ProviderError:
-        return ProviderError(f"{self.spec}: malformed response: {why}")
+        return ProviderError(one_line(f"{self.spec}: malformed response: {why}", self._secrets))
 
     def _status_error(self, response: httpx.Response, body: dict[str, Any]) -> Exception:
         detail = response.text
@@ -273,6 +279,8 @@ class OpenAICompatProvider:
                 delta = choice.get("delta") or {}
                 finish = choice.get("finish_reason") or finish
                 if delta.get("content"):
+                    if not isinstance(delta["content"], str):
+                        raise self._malformed("stream content is not text")
                     text.append(delta["content"])
                     on_text(delta["content"])
                 for piece in delta.get("tool_calls") or []:
@@ -368,6 +376,10 @@ def without_reasoning(content: str) -> str:
     if end != -1 and _THINK_OPEN not in content[:end]:
         return content[end + len(_THINK_CLOSE) :].lstrip()
     return content
+
+
+_SHAPE_ERRORS = (AttributeError, KeyError, TypeError, ValueError)
+"""What reading a JSON reply of an unexpected shape raises: a "malformed response"."""
 
 
 class _Refused(Exception):

@@ -620,3 +620,56 @@ async def test_openai_schema_uses_response_format_and_drops_it_when_refused(serv
     assert "response_format" not in server.seen[1].body
     assert json.dumps(SCHEMA) in server.seen[1].body["messages"][0]["content"]
     assert json.loads(completion.text)["score"] == 1
+
+
+def _chat(message: object, usage: object = None) -> dict[str, object]:
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    return {"model": "m", "choices": [choice], "usage": usage or {"prompt_tokens": 3}}
+
+
+def _chunks(*chunks: object) -> Reply:
+    return Reply(sse=[f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"])
+
+
+ODD_OPENAI_REPLIES = {
+    "function as a string": Reply(
+        json_body=_chat({"content": "x", "tool_calls": [{"id": "1", "function": "read_file"}]})
+    ),
+    "a count that is not a number": Reply(
+        json_body=_chat({"content": "x"}, {"prompt_tokens": "12k"})
+    ),
+    "a cached count that is not a number": Reply(
+        json_body=_chat(
+            {"content": "x"}, {"prompt_tokens": 3, "prompt_tokens_details": {"cached_tokens": "a"}}
+        )
+    ),
+    "stream: a choice that is a string": _chunks({"choices": ["oops"]}),
+    "stream: a delta that is a string": _chunks({"choices": [{"delta": "text"}]}),
+    "stream: a tool call index that is not a number": _chunks(
+        {"choices": [{"delta": {"tool_calls": [{"index": "a"}]}}]}
+    ),
+    "stream: content that is a list": _chunks({"choices": [{"delta": {"content": ["a"]}}]}),
+    "stream: usage that is not a number": _chunks(
+        {"choices": [{"delta": {"content": "hi"}}], "usage": {"prompt_tokens": "x"}}
+    ),
+}
+
+
+@pytest.mark.parametrize("why", sorted(ODD_OPENAI_REPLIES))
+async def test_an_openai_compatible_reply_of_an_unexpected_shape_is_a_one_line_error(
+    server: LoopbackServer, why: str
+):
+    """A local server's quirk (a string where an object goes, a count that is not a number)
+    is "malformed response", not an AttributeError or ValueError that fails the whole run."""
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    server.queue(ODD_OPENAI_REPLIES[why])
+    streamed = why.startswith("stream")
+    try:
+        with pytest.raises(ProviderError, match=r"^openai:m@.*: malformed response: ") as caught:
+            await provider.complete(
+                CompletionRequest(system="s", messages=conversation()[:1]),
+                (lambda _t: None) if streamed else None,
+            )
+    finally:
+        await provider.aclose()
+    assert "\n" not in str(caught.value)
