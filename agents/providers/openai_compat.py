@@ -266,13 +266,10 @@ class OpenAICompatProvider:
                 raise self._malformed(f"bad stream chunk {payload[:60]!r}") from None
             if not isinstance(chunk, dict):
                 raise self._malformed("stream chunk is not a JSON object")
-            if isinstance(chunk.get("error"), dict):
-                raise ProviderError(
-                    one_line(
-                        f"{self.spec}: stream error: {chunk['error'].get('message')}",
-                        self._secrets,
-                    )
-                )
+            error = chunk.get("error")
+            if error:  # an object with a message, or (llama.cpp, some proxies) a string
+                said = error.get("message") if isinstance(error, dict) else error
+                raise ProviderError(one_line(f"{self.spec}: stream error: {said}", self._secrets))
             usage = chunk.get("usage") or usage
             model = chunk.get("model") or model
             for choice in chunk.get("choices") or []:

@@ -673,3 +673,19 @@ async def test_an_openai_compatible_reply_of_an_unexpected_shape_is_a_one_line_e
     finally:
         await provider.aclose()
     assert "\n" not in str(caught.value)
+
+
+async def test_an_error_sent_as_a_string_in_the_stream_is_an_error_not_an_empty_answer(
+    server: LoopbackServer,
+):
+    """llama.cpp's server and some proxies put ``"error": "..."`` (a string) in a chunk; it
+    was passed over, and the call answered "" as if the model had nothing to say."""
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    server.queue(_chunks({"error": "the model ran out of memory"}))
+    try:
+        with pytest.raises(ProviderError, match=r"stream error: the model ran out of memory$"):
+            await provider.complete(
+                CompletionRequest(system="s", messages=conversation()[:1]), lambda _t: None
+            )
+    finally:
+        await provider.aclose()
