@@ -11,6 +11,7 @@ tool whose input schema is the schema. The SDK's own retries are off: resilience
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import warnings
@@ -230,7 +231,13 @@ class AnthropicProvider:
             raise TransientProviderError(
                 one_line(f"{self.spec}: connection failed: {cause}", self._secrets)
             ) from None
-        except (anthropic.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
+        except (
+            anthropic.APIResponseValidationError,
+            AttributeError,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
             raise ProviderError(
                 one_line(f"{self.spec}: malformed response: {exc}", self._secrets)
             ) from None
@@ -242,7 +249,16 @@ class AnthropicProvider:
             # A stream that ended before its message_delta: what came is cut short (a tool
             # call's input too), not an answer. The API always sets it on a whole message.
             raise TransientProviderError(f"{self.spec}: the stream ended before the message did")
-        return self._completion(message, request, time.monotonic() - started)
+        try:
+            return self._completion(message, request, time.monotonic() - started)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # The SDK builds its objects without checking them: a gateway's string where a
+            # block goes, or "12k" tokens, only shows here.
+            raise ProviderError(
+                one_line(
+                    f"{self.spec}: malformed response: unexpected shape ({exc})", self._secrets
+                )
+            ) from None
 
     def _status_error(self, exc: anthropic.APIStatusError) -> ProviderError:
         status = exc.status_code
@@ -291,12 +307,21 @@ class AnthropicProvider:
             text="".join(texts),
             tool_calls=tuple(calls),
             usage=Usage(
-                input_tokens=usage.input_tokens or 0,
-                output_tokens=usage.output_tokens or 0,
-                cache_read_tokens=usage.cache_read_input_tokens or 0,
-                cache_write_tokens=usage.cache_creation_input_tokens or 0,
+                input_tokens=_tokens(usage.input_tokens),
+                output_tokens=_tokens(usage.output_tokens),
+                cache_read_tokens=_tokens(usage.cache_read_input_tokens),
+                cache_write_tokens=_tokens(usage.cache_creation_input_tokens),
             ),
             stop_reason=stop,
             model=str(message.model or self._model),
             latency_s=latency_s,
         )
+
+
+def _tokens(count: object) -> int:
+    """A token count of the reply; ValueError for one that is not a number."""
+    if count is None:
+        return 0
+    if isinstance(count, bool) or not isinstance(count, int | float) or not math.isfinite(count):
+        raise ValueError(f"token count {str(count)[:40]!r} is not a number")
+    return int(count)

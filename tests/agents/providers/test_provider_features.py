@@ -689,3 +689,40 @@ async def test_an_error_sent_as_a_string_in_the_stream_is_an_error_not_an_empty_
             )
     finally:
         await provider.aclose()
+
+
+def _message(content: object, usage: object) -> dict[str, object]:
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "c",
+        "content": content,
+        "stop_reason": "end_turn",
+        "usage": usage,
+    }
+
+
+ODD_ANTHROPIC_REPLIES = {
+    "a content block that is a string": _message(["hi"], {"input_tokens": 1, "output_tokens": 1}),
+    "a count that is not a number": _message(
+        [{"type": "text", "text": "hi"}], {"input_tokens": "12k", "output_tokens": 1}
+    ),
+}
+
+
+@pytest.mark.parametrize("why", sorted(ODD_ANTHROPIC_REPLIES))
+async def test_an_anthropic_reply_of_an_unexpected_shape_is_a_one_line_error(
+    server: LoopbackServer, why: str
+):
+    """A gateway speaking the Messages API loosely: the SDK builds its objects without
+    checking, so a string block raised AttributeError, and "12k" tokens went on as a str to
+    fail the accounting, both failing the whole run."""
+    provider = AnthropicProvider("c", api_key=CANARY, base_url=server.url)
+    server.queue(Reply(json_body=ODD_ANTHROPIC_REPLIES[why]))
+    try:
+        with pytest.raises(ProviderError, match=r"^anthropic:c: malformed response: ") as caught:
+            await provider.complete(CompletionRequest(system="s", messages=conversation()[:1]))
+    finally:
+        await provider.aclose()
+    assert "\n" not in str(caught.value)
