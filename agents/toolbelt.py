@@ -198,6 +198,8 @@ class Toolbelt:
         """The real path inside the worktree for ``raw``, or :class:`ToolError`."""
         if not isinstance(raw, str) or not raw.strip():
             raise ToolError("path must be a non-empty string")
+        if "\0" in raw:
+            raise ToolError(f"a path may not hold a null byte: {raw!r}")
         pure = PurePosixPath(raw.replace("\\", "/"))
         if pure.is_absolute():
             raise ToolError(f"absolute paths are not allowed: {raw}")
@@ -283,6 +285,8 @@ class Toolbelt:
         extra = args.get("args") or []
         if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
             raise ToolError("args must be a list of strings")
+        if any("\0" in arg for arg in extra):
+            raise ToolError("an argument may not hold a null byte")
         for arg in extra:
             if not arg.startswith("-"):
                 self.resolve(arg.split("::")[0])
@@ -304,6 +308,8 @@ class Toolbelt:
             or not all(isinstance(a, str) and a for a in argv)
         ):
             raise ToolError("argv must be a non-empty list of non-empty strings")
+        if any("\0" in arg for arg in argv):
+            raise ToolError("an argument may not hold a null byte")
         if len(argv) > MAX_ARGS or any(len(a) > MAX_ARG_CHARS for a in argv):
             raise ToolError(
                 f"argv is limited to {MAX_ARGS} arguments of {MAX_ARG_CHARS} characters"

@@ -315,3 +315,23 @@ async def test_list_files_does_not_walk_into_a_symlinked_directory(
     (worktree / "vendor").symlink_to(outside, target_is_directory=True)
     result = await call(belt, "list_files")
     assert "secret.txt" not in result.text
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("read_file", {"path": "a.py\x00"}),
+        ("write_file", {"path": "a\x00.py", "content": "x"}),
+        ("edit_file", {"path": "a.py\x00", "search": "x", "replace": "y"}),
+        ("run_tests", {"args": ["tests/test_a.py\x00"]}),
+        ("run", {"argv": ["echo", "a\x00b"]}),
+        ("run", {"argv": ["./a\x00"]}),
+    ],
+)
+async def test_a_nul_byte_in_a_tool_call_is_an_error_result_not_an_exception(
+    belt: Toolbelt, name: str, args: dict[str, object]
+):
+    """A weak model's JSON may carry "\\u0000": ValueError (embedded null byte) escaped the
+    toolbelt and failed the whole run as an internal error."""
+    result = await belt.execute(ToolCall("c1", name, args))
+    assert result.is_error and "null byte" in result.text
