@@ -318,7 +318,7 @@ class Toolbelt:
         if "/" in program or "\\" in program:
             program = str(self.resolve(program))  # a script of the worktree, never outside it
         timeout = args.get("timeout_s", self.command_timeout_s)
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
             raise ToolError("timeout_s must be a positive number")
         self.commands_run += 1
         result = await self.sandbox.run(

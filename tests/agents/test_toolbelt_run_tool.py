@@ -58,6 +58,8 @@ async def test_the_time_limit_is_capped_by_the_toolbelt(tmp_path: Path, sandbox)
         ({"argv": ["../outside.sh"]}, "paths may not leave the repository"),
         ({"argv": ["/bin/sh", "-c", "id"]}, "absolute paths are not allowed"),
         ({"argv": ["ls"], "timeout_s": -1}, "timeout_s must be a positive number"),
+        # NaN parses from a model's JSON; it killed the command at once as "timed out".
+        ({"argv": ["ls"], "timeout_s": float("nan")}, "timeout_s must be a positive number"),
     ],
 )
 async def test_bad_or_escaping_commands_are_refused(tmp_path: Path, sandbox, args, message):
