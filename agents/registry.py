@@ -164,7 +164,8 @@ def _cli_agent(name: str, table: object) -> CliAgent:
 
 def _number(value: object, where: str, *, integer: bool = False) -> float:
     ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if not ok or isinstance(value, bool) or value < 0:  # type: ignore[operator]
+    # NaN (TOML has it) compares false with everything, so `value < 0` lets it through.
+    if not ok or isinstance(value, bool) or not value >= 0:  # type: ignore[operator]
         kind = "a whole number" if integer else "a number"
         raise ValueError(f"{where} must be {kind} >= 0, got {value!r}")
     return value  # type: ignore[return-value]

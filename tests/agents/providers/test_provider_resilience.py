@@ -268,3 +268,26 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_nonsense_is_no_hint():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past: now
     for nonsense in ("-5", "inf", "1e400", "nan", "30s", "soon", ""):
         assert parse_retry_after(nonsense) is None, nonsense
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "timeout_s",
+        "attempt_timeout_s",
+        "retry_base_delay_s",
+        "fallback_cooldown_s",
+        "fallback_dead_cooldown_s",
+    ],
+)
+def test_nan_in_the_providers_table_is_refused_in_one_line(key: str):
+    """TOML has ``nan``: as a timeout it raised ValueError mid-call, as the retry delay it
+    slept forever, as a cooldown it put a link down for good while saying nothing of it."""
+    import tomllib
+
+    raw = tomllib.loads(f"[providers]\n{key} = nan\n")["providers"]
+    with pytest.raises(ValueError, match=rf"^\[providers\] {key} must be a number >= 0, got nan"):
+        ProviderOptions.from_mapping(raw)
+    cli = tomllib.loads("[cli.mine]\nargv = ['mine']\ntimeout_s = nan\n")
+    with pytest.raises(ValueError, match=r"^\[providers.cli.mine\] timeout_s must be a number"):
+        ProviderOptions.from_mapping(cli)
