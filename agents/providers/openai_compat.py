@@ -375,7 +375,7 @@ def without_reasoning(content: str) -> str:
     return content
 
 
-_SHAPE_ERRORS = (AttributeError, KeyError, TypeError, ValueError)
+_SHAPE_ERRORS = (AttributeError, KeyError, OverflowError, TypeError, ValueError)
 """What reading a JSON reply of an unexpected shape raises: a "malformed response"."""
 
 

@@ -643,6 +643,12 @@ ODD_OPENAI_REPLIES = {
             {"content": "x"}, {"prompt_tokens": 3, "prompt_tokens_details": {"cached_tokens": "a"}}
         )
     ),
+    "a count past any number": Reply(
+        raw=json.dumps(_chat({"content": "x"}, {"prompt_tokens": 7}))
+        .replace("7", "1e400")
+        .encode(),
+        headers={"content-type": "application/json"},
+    ),
     "stream: a choice that is a string": _chunks({"choices": ["oops"]}),
     "stream: a delta that is a string": _chunks({"choices": [{"delta": "text"}]}),
     "stream: a tool call index that is not a number": _chunks(
