@@ -269,6 +269,9 @@ class CliProvider:
         self.cwd = cwd
         self._model = model
         self._env = dict(env) if env is not None else None
+        self._failed: set[tuple[str, str, str]] = set()
+        """The attempts (worktree, task, attempt) the agent failed: in a fallback chain a
+        model takes over, and its next turns must not start the agent from the task again."""
 
     @property
     def model(self) -> str:
@@ -318,6 +321,10 @@ class CliProvider:
         cwd = Path(raw_cwd) if raw_cwd else self.cwd
         if cwd is None or not cwd.is_dir():
             raise ProviderError(f"{self.spec}: no worktree to run in (label 'workspace')")
+        attempt = request.labels.get("attempt")
+        tried = (str(cwd), request.labels.get("task", ""), attempt) if attempt else None
+        if tried in self._failed:
+            raise ProviderError(f"{self.spec}: failed this attempt already; not started again")
         program = self.executable()
         if program is None:
             raise ProviderError(f"{self.spec}: command not found: {self.agent.argv[0]}")
@@ -331,6 +338,8 @@ class CliProvider:
         env = agent_env(self.agent, self._env if self._env is not None else os.environ)
         stdin = prompt.encode("utf-8") if via_stdin else None
         returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say)
+        if tried is not None and (timed_out or out.failed is not None or returncode != 0):
+            self._failed.add(tried)
         spent = Completion(
             text="",
             usage=out.spent(),

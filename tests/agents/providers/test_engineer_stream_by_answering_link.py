@@ -1,5 +1,7 @@
-"""The engineer follows a coding agent's lines as it works and says a model's reply whole, by
-the link of a fallback chain that actually answers — not by the chain's first link."""
+"""The engineer on a fallback chain of a coding agent and a model: it follows a coding agent's
+lines as it works and says a model's reply whole, by the link that actually answers — not by
+the chain's first link; and a coding agent that failed an attempt is not started again on
+each of the model's turns after it."""
 
 from __future__ import annotations
 
@@ -56,13 +58,15 @@ def coding_agent() -> CliProvider:
     return CliProvider("claude", CliAgent(argv, "claude-stream-json", 30.0, fence=False))
 
 
-async def work(chain: FallbackProvider, workspace: Path) -> list[EventBase]:
+async def work(chain: FallbackProvider, workspace: Path, attempt: int = 1) -> list[EventBase]:
     blueprint = Blueprint(
         spec="Say hi",
         acceptance_criteria=["hello.py prints hi"],
         tasks=[Task(id="hi", title="Write hello.py", files=["hello.py"])],
     )
-    job = EngineerJob("run-1", blueprint.tasks[0], blueprint, workspace, attempt=1, max_attempts=2)
+    job = EngineerJob(
+        "run-1", blueprint.tasks[0], blueprint, workspace, attempt=attempt, max_attempts=2
+    )
     events: list[EventBase] = []
     sandbox = ProcessSandbox(use_bwrap=False)
     try:
@@ -107,3 +111,40 @@ async def test_a_coding_agent_answering_after_a_failed_model_is_followed_line_by
     assert rest == said(alone)
     calls = [e for e in events if isinstance(e, LLMCallFinished)]
     assert [c.provider for c in calls] == ["cli"]
+
+
+class Turns(Model):
+    """A model that lists the files for two turns, then finishes."""
+
+    async def complete(
+        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        turn = sum(m.role == "assistant" for m in request.messages)
+        if turn < 2:
+            call = ToolCall(f"c{turn}", "list_files", {})
+            return Completion("looking", (call,), Usage(10, 5), "tool_use", self.model)
+        return await super().complete(request, on_text)
+
+
+async def test_a_coding_agent_that_failed_the_attempt_is_not_started_again_on_each_model_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """It failed after its whole run (its turn limit, billed); the model took over. Each of
+    the model's next turns started the agent again from the task, each run billed."""
+    monkeypatch.setenv("FAKE_AGENT_MODE", "fail")
+    events = await work(FallbackProvider([coding_agent(), Turns()]), tmp_path)
+    calls = [e for e in events if isinstance(e, LLMCallFinished)]
+    assert [c.provider for c in calls] == ["cli", "anthropic", "anthropic", "anthropic"]
+    started = [text for _, text in said(events) if text == "I will write hello.py."]
+    assert len(started) == 1
+
+
+async def test_the_next_attempt_starts_the_coding_agent_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FAKE_AGENT_MODE", "fail")
+    chain = FallbackProvider([coding_agent(), Turns()])
+    await work(chain, tmp_path)
+    again = await work(chain, tmp_path, attempt=2)
+    calls = [e for e in again if isinstance(e, LLMCallFinished)]
+    assert [c.provider for c in calls][:2] == ["cli", "anthropic"]
