@@ -480,25 +480,38 @@ def _cut(text: str, limit: int = MAX_SAID) -> str:
 
 
 _bwrap_works: bool | None = None
+_bwrap_pid = False
+
+
+PID_FENCE = ("--unshare-pid", "--proc", "/proc")
+"""The agent in a PID namespace of its own, with a /proc of its own: with the same user and
+the host's /proc it could read the factory's ``/proc/<pid>/environ``, the model keys and the
+GitHub token the factory withholds from it."""
 
 
 async def _bwrap() -> str | None:
     """bubblewrap's path if it can make a mount namespace here (once per process), else None:
-    containers without user namespaces refuse it."""
-    global _bwrap_works
+    containers without user namespaces refuse it. Whether it can also make a PID namespace
+    (:data:`PID_FENCE`) is probed at the same time."""
+    global _bwrap_works, _bwrap_pid
     program = shutil.which("bwrap")
     if program is None:
         return None
     if _bwrap_works is None:
-        try:
-            probe = await asyncio.create_subprocess_exec(
-                program, "--dev-bind", "/", "/", "true",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-            _bwrap_works = await probe.wait() == 0
-        except OSError:
-            _bwrap_works = False
+        _bwrap_pid = await _probe(program, *PID_FENCE)
+        _bwrap_works = _bwrap_pid or await _probe(program)
     return program if _bwrap_works else None
+
+
+async def _probe(program: str, *options: str) -> bool:
+    try:
+        probe = await asyncio.create_subprocess_exec(
+            program, "--dev-bind", "/", "/", *options, "true",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        return await probe.wait() == 0
+    except OSError:
+        return False
 
 
 async def _git_dirs(worktree: Path) -> tuple[Path, Path] | None:
@@ -538,7 +551,8 @@ async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
     read-only (:data:`READ_ONLY_IN_GIT_DIR`; a missing ``hooks/`` or ``info/`` is made first,
     so that the agent cannot create one), as do the files by which git in the worktree finds
     its repository. Refs and objects the agent may still change; the factory puts the refs
-    back and checks the objects afterwards (:mod:`engine.repo_guard`). Without a working
+    back and checks the objects afterwards (:mod:`engine.repo_guard`). Where bubblewrap can,
+    the agent also sees only its own processes (:data:`PID_FENCE`). Without a working
     bubblewrap, or outside a git worktree, ``argv`` is returned as it is.
     """
     bwrap = await _bwrap()
@@ -557,7 +571,8 @@ async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
     if own != git_dir:  # the worktree's own folder stays writable inside worktrees/
         binds += ["--bind", str(own), str(own)]
         binds += _read_only([own / "commondir", own / "gitdir", worktree / ".git"])
-    return [bwrap, "--dev-bind", "/", "/", *binds, "--die-with-parent", "--", *argv]
+    pid = PID_FENCE if _bwrap_pid else ()
+    return [bwrap, "--dev-bind", "/", "/", *pid, *binds, "--die-with-parent", "--", *argv]
 
 
 def _read_only(paths: Iterable[Path]) -> list[str]:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
 from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, fence_argv
@@ -330,6 +334,34 @@ async def test_the_fence_is_on_by_default_configurable_and_off_outside_a_git_wor
     with pytest.raises(ValueError, match=r"\[providers.cli.claude\] fence must be true or false"):
         ProviderOptions.from_mapping({"cli": {"claude": {"fence": "no"}}})
     assert await fence_argv(["claude", "-p", "x"], tmp_path) == ["claude", "-p", "x"]
+
+
+@pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
+def test_a_fenced_agent_cannot_read_the_factorys_environment(tmp_path: Path):
+    """The factory withholds the model keys from a coding agent's environment, but with the
+    same user and the host's /proc the agent read them from ``/proc/<factory>/environ``."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "A = 1\n"})
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
+    secret = "sk-ant-" + "s3cr3t" * 5
+    factory = subprocess.Popen(["sleep", "60"], env={**os.environ, "ANTHROPIC_API_KEY": secret})
+    try:
+        environ = Path(f"/proc/{factory.pid}/environ")
+        for _ in range(500):  # readable once the process has its memory from exec
+            if secret.encode() in environ.read_bytes():
+                break
+            time.sleep(0.01)
+        assert secret.encode() in environ.read_bytes()
+        snoop = f"cat /proc/{factory.pid}/environ; cat /proc/*/environ"
+        argv = asyncio.run(fence_argv(["sh", "-c", snoop], worktree))
+        assert Path(argv[0]).name == "bwrap"
+        done = subprocess.run(argv, capture_output=True, timeout=30)
+    finally:
+        factory.kill()
+        factory.wait()
+    assert secret.encode() not in done.stdout + done.stderr
 
 
 FLOOD = """
