@@ -37,6 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.secrets import secret_env_values
+
 HOOKLESS = (
     "core.hooksPath=/dev/null",
     "core.fsmonitor=false",
@@ -108,11 +110,23 @@ class PutBack:
     """Refs that could not be put back: the objects they pointed at are gone."""
 
 
+def without_secrets() -> dict[str, str]:
+    """Every secret-looking variable of this process's environment (:mod:`engine.secrets`)
+    set empty, for the factory's own git calls. They need none, and what they may run that
+    the agent chose — a ``filter``, ``diff`` or ``merge`` driver named by its worktree's
+    ``.gitattributes`` and defined in a global config it could write — must not see the
+    model keys and the token the agent was not given."""
+    secrets = set(secret_env_values(os.environ))
+    return {name: "" for name, value in os.environ.items() if value in secrets}
+
+
 def git_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``git ARGS`` in ``cwd`` without the repository's hooks, in a session of its own."""
+    """``git ARGS`` in ``cwd`` without the repository's hooks, in a session of its own, with
+    no secret in its environment (:func:`without_secrets`)."""
     return subprocess.run(
         ["git", *(part for option in HOOKLESS for part in ("-c", option)), *args],
         cwd=cwd,
+        env={**os.environ, **without_secrets()},
         input=stdin,
         capture_output=True,
         text=True,

@@ -74,11 +74,13 @@ class SessionRepo(git.Repo):
 class FactoryRepo(SessionRepo):
     """The factory's own view of the repository: an agent may have left a hook or a
     ``core.fsmonitor`` command in it, and neither runs inside the factory's git calls (nor
-    would the user's own: these calls are the factory's plumbing)."""
+    would the user's own: these calls are the factory's plumbing). What they run still,
+    a filter driver say, sees no secret of the factory's environment."""
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
         self.git.set_persistent_git_options(c=list(repo_guard.HOOKLESS))
+        self.git.update_environment(**repo_guard.without_secrets())
 
 
 @dataclass

@@ -607,3 +607,30 @@ async def test_the_factorys_git_never_packs_or_prunes_the_users_objects_on_its_o
     await land(ws, "a", commit, "Add a")
 
     assert set((user_repo / ".git" / "objects" / "pack").glob("*.pack")) == packs
+
+
+async def test_a_filter_an_agent_names_runs_in_the_factorys_git_without_its_secrets(
+    user_repo: Path, worktree_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An agent may write its worktree's ``.gitattributes`` and, under the fence, its home's
+    git config: a ``filter`` driver it defines there runs inside the factory's ``git add``.
+    The keys and the token the agent was not given must not be in that driver's environment."""
+    secret = "sk-ant-" + "k3y" * 10
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "t0ken" * 8)
+    seen = tmp_path / "seen-by-the-filter"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f'[filter "snoop"]\n\tclean = "env >> {seen}; cat"\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("core-a1", base)
+    (wt / ".gitattributes").write_text("*.py filter=snoop\n")
+    (wt / "b.py").write_text("B = 2\n")
+    assert await ws.commit_all(wt, "Add b") is not None
+
+    environment = seen.read_text()  # the filter ran
+    assert "PATH=" in environment
+    assert secret not in environment and "t0ken" not in environment
