@@ -19,6 +19,7 @@ import asyncio
 import functools
 import hashlib
 import json
+import os
 import subprocess
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.protocols import Gate, GateResult
+from engine.repo_guard import HOOKLESS, without_secrets
 from engine.workspace import JUNK_PATHSPECS
 from gates.tool_gate import fingerprint_of
 
@@ -66,10 +68,14 @@ def gate_fingerprint(gate: Gate) -> str:
 
 
 def _git(workspace: Path, *args: str) -> bytes | None:
+    # In an agent's worktree: none of the hooks, fsmonitor command or secrets an agent could
+    # have a ``git status`` run with (the factory's git calls' rules, engine.repo_guard).
+    options = [part for option in HOOKLESS for part in ("-c", option)]
     try:
         done = subprocess.run(
-            ["git", *args],
+            ["git", *options, *args],
             cwd=workspace,
+            env={**os.environ, **without_secrets()},
             capture_output=True,
             timeout=GIT_TIMEOUT_S,
             check=False,

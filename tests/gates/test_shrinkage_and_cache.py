@@ -227,3 +227,24 @@ def test_shopfloor_toml_gates_section(tmp_path: Path) -> None:
     path.write_text('[gates]\nenable = ["typos"]\n')
     with pytest.raises(ConfigError, match=r"shopfloor.toml: \[gates\] enable: unknown gate"):
         load_settings(path)
+
+
+def test_the_cache_key_runs_git_without_the_agents_fsmonitor_or_the_secrets(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache's ``git status`` in an agent's worktree ran a ``core.fsmonitor`` command an
+    agent can set in a global config it may write, with the model keys in its environment."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-" + "k3y" * 10)
+    ran = tmp_path / "fsmonitor-ran"
+    home = tmp_path / "home"
+    home.mkdir()
+    hook = home / "monitor.sh"
+    hook.write_text(f"#!/bin/sh\nenv >> {ran}\n")
+    hook.chmod(0o755)
+    (home / ".gitconfig").write_text(f"[core]\n\tfsmonitor = {hook}\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    (repo / "new.py").write_text("X = 1\n")
+
+    assert tree_key(repo) is not None
+    assert not ran.exists()
