@@ -249,6 +249,32 @@ def mypy_setup(repo: Path) -> tuple[bool, bool]:
     return False, False
 
 
+MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")
+
+
+def mypy_projects(repo: Path) -> dict[str, bool]:
+    """Where the types gate runs mypy: ``{folder: its configuration names its files}``.
+
+    The top alone when it configures mypy; else each outermost folder below that does — a
+    monorepo's projects, each with its own strictness, which mypy run at the top would not
+    read. Empty when nothing configures mypy.
+    """
+    configured, own_files = mypy_setup(repo)
+    if configured:
+        return {".": own_files}
+    found: dict[str, bool] = {}
+    for rel, _, _, _ in islice(_python_folders(repo), 5000):
+        if rel == "." or any(Path(rel).is_relative_to(outer) for outer in found):
+            continue
+        folder = repo / rel
+        if not any((folder / name).is_file() for name in MYPY_CONFIG_FILES):
+            continue
+        configured, own_files = mypy_setup(folder)
+        if configured:
+            found[rel.replace(os.sep, "/")] = own_files
+    return found
+
+
 @dataclass
 class GateSet:
     """The gates of each step, and the profile that chose them."""
@@ -292,9 +318,10 @@ def build_gates(
     if python:
         profiles.append("python")
         add(RuffGate(sandbox))
-        configured, own_files = mypy_setup(repo)
-        if configured or "types" in wanted:
-            add(MypyGate(sandbox, targets=() if own_files else (".",)))
+        places = mypy_projects(repo) or ({".": False} if "types" in wanted else {})
+        if places:
+            targets = {folder: () if own else (".",) for folder, own in places.items()}
+            add(MypyGate(sandbox, projects=targets))
         if wants_pytest(repo) or "tests" in wanted:
             add(
                 PytestGate(

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.protocols import CommandResult, Finding, Sandbox
-from gates.tool_gate import Parsed, ToolGate, ToolOutputError, extract_json, relative
+from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+from gates.tool_gate import (
+    MAX_FINDINGS,
+    OUTPUT_TAIL_CHARS,
+    Parsed,
+    ToolGate,
+    ToolOutputError,
+    extract_json,
+    relative,
+)
 
 SKIPPED_DIRS = (".git", ".venv", "venv", "node_modules", ".shopfloor", "build", "dist")
 """Directories no Python gate looks into."""
@@ -81,7 +90,9 @@ class MypyGate(ToolGate):
     """``mypy --output json``: the repo's mypy configuration decides strictness.
 
     ``targets`` are passed on the command line; leave them empty when the repo's configuration
-    names its own ``files``.
+    names its own ``files``. ``projects`` maps folders of the workspace to their targets when
+    mypy runs in each on its own (a monorepo whose projects each configure mypy); paths in
+    the findings are then relative to the workspace.
     """
 
     tool = "mypy"
@@ -92,16 +103,21 @@ class MypyGate(ToolGate):
         *,
         name: str = "types",
         targets: Sequence[str] = (".",),
+        projects: Mapping[str, Sequence[str]] | None = None,
         timeout_s: float = 300.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
         self.targets = tuple(targets)
+        self.projects = {p: tuple(t) for p, t in (projects or {".": self.targets}).items()}
 
     def settings(self) -> Sequence[object]:
-        return [list(self.targets)]
+        return [sorted((p, list(t)) for p, t in self.projects.items())]
 
     def argv(self, workspace: Path) -> list[str]:
+        return self._argv(self.projects.get(".", self.targets))
+
+    def _argv(self, targets: Sequence[str]) -> list[str]:
         excludes = "|".join(re.escape(d) for d in SKIPPED_DIRS)
         return [
             "mypy",
@@ -111,8 +127,32 @@ class MypyGate(ToolGate):
             "--hide-error-context",
             "--exclude",
             f"(^|/)({excludes})/",
-            *self.targets,
+            *targets,
         ]
+
+    async def check(self, workspace: Path) -> GateResult:
+        """mypy in the workspace, or in each project with its own settings; passed when
+        every project is clean."""
+        if list(self.projects) == ["."]:
+            return await super().check(workspace)
+        started = time.monotonic()
+        results: list[tuple[str, GateResult]] = []
+        for project, targets in self.projects.items():
+            folder = workspace / project
+            if not folder.is_dir():
+                continue  # the change removed it
+            left = self.timeout_s - (time.monotonic() - started)
+            if left <= 0:
+                message = f"{project}: not run, the {self.timeout_s:g}s for mypy ran out"
+                results.append((project, _failed(self.name, message)))
+                continue
+            begun = time.monotonic()
+            result = await self.sandbox.run(
+                self._argv(targets), folder, timeout_s=left, env=self.env or None
+            )
+            judged = self.judge(result, folder, time.monotonic() - begun)
+            results.append((project, _in_project(judged, project)))
+        return _merged(self.name, results, time.monotonic() - started)
 
     def parse(self, result: CommandResult, workspace: Path) -> Parsed:
         findings: list[Finding] = []
@@ -138,6 +178,42 @@ class MypyGate(ToolGate):
             raise ToolOutputError("mypy reported errors but printed none as JSON")
         summary = f"{len(findings)} type error(s)" if findings else ""
         return Parsed(findings, counts={"notes": notes}, summary=summary)
+
+
+def _failed(gate: str, message: str) -> GateResult:
+    return GateResult(gate=gate, passed=False, summary=message, findings=[Finding(message=message)])
+
+
+def _in_project(result: GateResult, project: str) -> GateResult:
+    """A project's result with its paths relative to the workspace (a finding with no file
+    names the project in its message)."""
+
+    def moved(finding: Finding) -> Finding:
+        if finding.file is None:
+            return finding.model_copy(update={"message": f"{project}: {finding.message}"})
+        if Path(finding.file).is_absolute():
+            return finding
+        return finding.model_copy(update={"file": f"{project}/{finding.file}"})
+
+    return result.model_copy(update={"findings": [moved(f) for f in result.findings]})
+
+
+def _merged(gate: str, results: list[tuple[str, GateResult]], duration: float) -> GateResult:
+    """One verdict over the projects: passed when each is."""
+    counts: dict[str, int] = {}
+    for _, result in results:
+        for key, value in result.counts.items():
+            counts[key] = counts.get(key, 0) + value
+    tail = "\n".join(f"== {p}\n{r.output_tail}" for p, r in results)
+    return GateResult(
+        gate=gate,
+        passed=all(r.passed for _, r in results),
+        summary="; ".join(f"{p}: {r.summary}" for p, r in results) or "no project left to check",
+        counts=counts,
+        findings=[f for _, r in results for f in r.findings][:MAX_FINDINGS],
+        duration_s=duration,
+        output_tail=tail[-OUTPUT_TAIL_CHARS:],
+    )
 
 
 class BanditGate(ToolGate):

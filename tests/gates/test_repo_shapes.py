@@ -173,3 +173,39 @@ async def test_a_tool_upgrade_is_a_cache_miss(
     monkeypatch.setattr(gates.cache, "tool_versions", lambda: "ruff==99.0")
     assert not (await GateCache(tmp_path / "cache").wrap(Counting()).check(repo)).cached
     assert Counting.runs == 2
+
+
+def two_typed_projects(root: Path) -> Path:
+    """A monorepo whose projects type-check differently: ``strict`` wants every function
+    annotated, ``loose`` imports a package with no stubs and says to ignore that."""
+    return write(
+        root,
+        {
+            "README.md": "# platform\n",
+            "strict/pyproject.toml": "[project]\nname = 'core'\n\n[tool.mypy]\nstrict = true\n",
+            "strict/core/__init__.py": "",
+            "strict/core/calc.py": "def double(x):\n    return x * 2\n",
+            "loose/pyproject.toml": "[project]\nname = 'app'\n\n"
+            "[tool.mypy]\nignore_missing_imports = true\n",
+            "loose/app/__init__.py": "",
+            "loose/app/main.py": "import not_installed_anywhere\n\n\n"
+            "def run(n: int) -> int:\n    return n\n",
+        },
+    )
+
+
+async def test_each_monorepo_project_is_type_checked_with_its_own_mypy_settings(
+    tmp_path: Path, process_sandbox: ProcessSandbox
+) -> None:
+    """Each project's ``[tool.mypy]`` is what its maintainers run: mypy from the top read
+    neither (the types gate was not even chosen; enabled, it missed ``strict``'s untyped
+    function and failed ``loose`` on the import its settings ignore)."""
+    repo = two_typed_projects(tmp_path / "repo")
+    gate_set = build_gates(repo, GatesConfig(), process_sandbox)
+    assert "types" in gate_set.names()["task"]
+    (types,) = [g for g in gate_set.task if g.name == "types"]
+    result = await types.check(repo)
+    assert not result.passed, result.summary
+    assert [(f.file, f.line) for f in result.findings] == [("strict/core/calc.py", 1)]
+    assert "[no-untyped-def]" in result.findings[0].message
+    assert "strict: 1 type error(s)" in result.summary and "loose: clean" in result.summary

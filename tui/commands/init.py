@@ -24,7 +24,7 @@ from rich.console import Console
 
 from agents.routing import SINGLE_ROLES, default_models, keys_present, route
 from engine.config import EngineConfig
-from gates.profiles import is_python_repo, mypy_setup
+from gates.profiles import is_python_repo, mypy_projects
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import ConfigError, load_settings
 
@@ -73,7 +73,7 @@ def detect_gates(repo: Path) -> list[str]:
     """Comment lines saying what the repository holds and which gates that implies."""
     lines = []
     if is_python_repo(repo):
-        configured, _ = mypy_setup(repo)
+        configured = bool(mypy_projects(repo))
         lines.append("# Detected a Python project: lint (ruff), tests (pytest), security (bandit),")
         lines.append("# secrets (detect-secrets), dead code (vulture) and the shrinkage gate run.")
         lines.append(
