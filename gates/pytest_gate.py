@@ -117,6 +117,7 @@ class PytestGate:
             "no:cacheprovider",
             "-o",
             "junit_family=xunit1",
+            "--continue-on-collection-errors",  # one unimportable module must not hide the rest
             f"--junitxml={junit}",
             *extra,
             *self.args,

@@ -116,6 +116,37 @@ async def test_a_baseline_test_failing_differently_is_not_new(
     assert tests.passed, tests.summary
 
 
+async def test_a_test_module_that_cannot_be_imported_does_not_hide_new_failures(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """A test module importing a package the gate's Python lacks stopped pytest at
+    collection: no test ran, at baseline or after, so the old import error was all either
+    run reported and a new failing test passed the guard as "nothing new"."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    needs = "import not_installed_here\n\n\ndef test_needs() -> None:\n    assert True\n"
+    files = {"app.py": APP, "tests/test_needs.py": needs, "pyproject.toml": ""}
+    commit(repo, {**files, "tests/test_app.py": TESTS.split("\n\n\ndef test_known")[0]}, "base")
+    tests_gate = gates(process_sandbox)[1]
+    baseline = await run_baseline([tests_gate], repo, lambda event: None)
+    (before,) = baseline.results
+    assert not before.passed and before.counts["passed"] == 1, before.summary
+    assert "No module named 'not_installed_here'" in before.findings[0].message
+
+    broken = attempt(
+        repo,
+        "broken",
+        {
+            "tests/test_double.py": "from app import total\n\n\ndef test_double() -> None:\n"
+            "    assert total([2, 2]) == 5\n",
+        },
+    )
+    tests = await BaselineGate(tests_gate, baseline).check(broken)
+    assert not tests.passed, tests.summary
+    assert [f.key for f in tests.findings] == ["tests/test_double.py::test_double"]
+
+
 async def test_old_problems_in_moved_files_are_not_new(
     process_sandbox: ProcessSandbox, red_repo: Path
 ) -> None:

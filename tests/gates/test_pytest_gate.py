@@ -113,7 +113,8 @@ async def test_import_error_at_collection(
     result = await PytestGate(process_sandbox).check(repo)
     assert not result.passed
     assert result.counts["errors"] == 1
-    assert "interrupted" in result.summary
+    assert result.counts["passed"] == 3, "the modules that import still run"
+    assert result.summary.startswith("3 passed, 1 error in ")
     [finding] = result.findings
     assert finding.message.startswith("tests/test_broken.py: error: collection failed: ")
     assert "No module named 'calculus_missing'" in finding.message
