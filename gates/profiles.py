@@ -1,10 +1,10 @@
 """Which gates a repository gets, detected from what it holds, and at which step each runs.
 
-A Python repo (pyproject.toml, setup.py, setup.cfg or ``.py`` files) gets lint (ruff), types
-(mypy — only when the repo configures mypy, because imposing a type checker on untyped code
-fails everything), tests (pytest), security (bandit), secrets (detect-secrets), dead code
-(vulture) and the shrinkage safety gate. A Node package gets its ``test`` and ``lint`` scripts.
-Any repo gets the custom command gates of its ``[gates]`` config.
+A Python repo (pyproject.toml, setup.py, setup.cfg, pytest.ini, tox.ini or ``.py`` files)
+gets lint (ruff), types (mypy — only when the repo configures mypy, because imposing a type
+checker on untyped code fails everything), tests (pytest), security (bandit), secrets
+(detect-secrets), dead code (vulture) and the shrinkage safety gate. A Node package gets its
+``test`` and ``lint`` scripts. Any repo gets the custom command gates of its ``[gates]`` config.
 
 Three steps run gates: **task** gates on an attempt's own tree (everything: cheap feedback for
 the engineer), **merge** gates on the merged tree before the integration branch moves (what a
@@ -165,8 +165,9 @@ def _custom(index: int, item: Any) -> CustomGateSpec:
 # -- detection ------------------------------------------------------------------------------
 
 
-PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
-"""What makes a folder a Python project."""
+PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", ".pytest.ini", "tox.ini")
+"""What makes a folder a Python project (a Django-style ``backend/`` may have no packaging,
+only the pytest.ini or tox.ini its tests are run by)."""
 SEARCH_DEPTH = 4
 """How deep detection looks for Python (``services/api/app/main.py`` is at depth 4)."""
 

@@ -209,3 +209,29 @@ async def test_each_monorepo_project_is_type_checked_with_its_own_mypy_settings(
     assert [(f.file, f.line) for f in result.findings] == [("strict/core/calc.py", 1)]
     assert "[no-untyped-def]" in result.findings[0].message
     assert "strict: 1 type error(s)" in result.summary and "loose: clean" in result.summary
+
+
+@pytest.mark.parametrize("config", ["pytest.ini", "tox.ini"])
+async def test_a_monorepo_project_configured_only_by_its_pytest_ini_is_tested_there(
+    tmp_path: Path, process_sandbox: ProcessSandbox, config: str
+) -> None:
+    """A Django-style ``backend/`` with a ``pytest.ini`` (or ``tox.ini``) and no
+    pyproject.toml was not taken for a project: pytest ran at the top, never read the
+    ``pythonpath`` it sets, and the tests failed to import the app."""
+    repo = write(
+        tmp_path / "repo",
+        {
+            "README.md": "# shop\n",
+            "web/package.json": '{"name": "web"}\n',
+            f"backend/{config}": "[pytest]\npythonpath = src\n",
+            "backend/requirements.txt": "",
+            "backend/src/shop/__init__.py": "",
+            "backend/src/shop/prices.py": "def net(gross: int) -> int:\n    return gross - 1\n",
+            "backend/tests/test_prices.py": "from shop.prices import net\n\n\n"
+            "def test_net() -> None:\n    assert net(10) == 9\n",
+        },
+    )
+    assert python_projects(repo) == ("backend",)
+    gate = PytestGate(process_sandbox, env=NO_PLUGINS, timeout_s=60, projects=("backend",))
+    result = await gate.check(repo)
+    assert result.passed and result.summary.startswith("backend: 1 passed"), result.summary
