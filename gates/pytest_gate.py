@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import re
 import sys
 import time
@@ -124,7 +125,10 @@ class PytestGate:
         ]
         try:
             result = await self.sandbox.run(
-                argv, workspace / project, timeout_s=timeout_s, env=self.env or None
+                argv,
+                workspace / project,
+                timeout_s=timeout_s,
+                env=_with_src_on_path(self.env, workspace / project) or None,
             )
         finally:
             xml_text = await asyncio.to_thread(report.collect)
@@ -186,6 +190,19 @@ class PytestGate:
                 message = f"pytest exited with code {result.returncode}: "
                 findings.append(Finding(message=message + _error_line(result.output)))
         return verdict(passed, summary, findings, report.counts())
+
+
+def _with_src_on_path(env: Mapping[str, str], project: Path) -> dict[str, str]:
+    """``env`` with the project's ``src`` first on PYTHONPATH when it is a src layout.
+
+    Its developers import the package after ``pip install -e .``; the gates' Python has
+    never installed it, so without this every test fails to import it.
+    """
+    src = project / "src"
+    if not src.is_dir() or (src / "__init__.py").exists():
+        return dict(env)  # no src folder, or one that is itself a package (``import src.x``)
+    held = env.get("PYTHONPATH", "")
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(src), held) if p)}
 
 
 def _failed(gate: str, message: str) -> GateResult:

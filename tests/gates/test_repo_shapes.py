@@ -235,3 +235,24 @@ async def test_a_monorepo_project_configured_only_by_its_pytest_ini_is_tested_th
     gate = PytestGate(process_sandbox, env=NO_PLUGINS, timeout_s=60, projects=("backend",))
     result = await gate.check(repo)
     assert result.passed and result.summary.startswith("backend: 1 passed"), result.summary
+
+
+async def test_a_src_layout_package_is_importable_by_its_tests(
+    tmp_path: Path, any_sandbox: ProcessSandbox
+) -> None:
+    """``src/shop`` with ``tests/`` importing ``shop``: its developers run the tests after
+    ``pip install -e .``, which the gates' Python has never done, so every test failed to
+    import the package (red at baseline, and each new test red as well). The gate puts the
+    project's ``src`` on the path, as an editable install would."""
+    repo = write(
+        tmp_path / "repo",
+        {
+            "pyproject.toml": "[project]\nname = 'shop'\nversion = '0.1'\n",
+            "src/shop/__init__.py": "def net(gross: int) -> int:\n    return gross - 1\n",
+            "tests/test_shop.py": "import shop\n\n\n"
+            "def test_net() -> None:\n    assert shop.net(10) == 9\n",
+        },
+    )
+    result = await PytestGate(any_sandbox, env=NO_PLUGINS, timeout_s=60).check(repo)
+    assert result.passed, result.failure_context()
+    assert result.counts["passed"] == 1
