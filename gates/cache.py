@@ -1,13 +1,13 @@
 """The gate cache: an unchanged tree never re-runs a gate.
 
-The key is (gate name, the gate's configuration fingerprint, the versions of shopfloor and of
-the tools the gates run, the workspace's content): the tree hash of HEAD (``git rev-parse
-HEAD^{tree}``) plus, when the checkout is dirty, a hash of ``git status`` and the bytes of
-every modified or untracked file (tool caches excluded). A hit returns the stored GateResult
-with ``cached=True`` and zero duration, so the engine's GateFinished says where the result
-came from. Results that depend on luck (a time-out, a crashed gate) are not stored. A gate
-that declares ``cacheable = False`` (its verdict depends on history, not only on the tree) is
-passed through untouched.
+The key is (gate name, the gate's configuration fingerprint, the versions of shopfloor, of
+the tools the gates run and of the Python they run on, the workspace's content): the tree
+hash of HEAD (``git rev-parse HEAD^{tree}``) plus, when the checkout is dirty, a hash of
+``git status`` and the bytes of every modified or untracked file (tool caches excluded). A
+hit returns the stored GateResult with ``cached=True`` and zero duration, so the engine's
+GateFinished says where the result came from. Results that depend on luck (a time-out, a
+crashed gate) are not stored. A gate that declares ``cacheable = False`` (its verdict
+depends on history, not only on the tree) is passed through untouched.
 
 Entries live in memory and, when a directory is given, as JSON files there — so a re-run of
 the same tree in a later process is a hit too.
@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import metadata
@@ -46,6 +47,11 @@ def tool_versions() -> str:
         except metadata.PackageNotFoundError:
             found.append(f"{name}:absent")
     return ";".join(found)
+
+
+def interpreter() -> str:
+    """The Python the gates run on (the tests and types gates judge a tree with it)."""
+    return f"{sys.implementation.name} {sys.version}"
 
 
 _UNSTABLE = ("timed out", "did not finish within", "gate crashed", "could not start")
@@ -170,8 +176,9 @@ class GateCache:
         return [self.wrap(g) for g in gates]
 
     def key(self, name: str, fingerprint: str, tree: str) -> str:
-        """The cache key of one gate (name and configuration) on one tree, with these tools."""
-        text = json.dumps([name, fingerprint, tree, tool_versions()])
+        """The cache key of one gate (name and configuration) on one tree, with these tools
+        on this Python."""
+        text = json.dumps([name, fingerprint, tree, tool_versions(), interpreter()])
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, key: str) -> GateResult | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,26 @@ async def test_a_src_layout_package_is_importable_by_its_tests(
     result = await PytestGate(any_sandbox, env=NO_PLUGINS, timeout_s=60).check(repo)
     assert result.passed, result.failure_context()
     assert result.counts["passed"] == 1
+
+
+async def test_another_python_is_a_cache_miss(
+    tmp_path: Path, committed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache lives on disk between runs, and the tests and types gates judge a tree with
+    the Python shopfloor runs on: after the user moved shopfloor to another Python (same
+    tool versions), a verdict stored under the old one was reused — a baseline said green
+    for tests that now fail, and each task was told it broke them."""
+
+    class Counting:
+        name = "tests"
+        runs = 0
+
+        async def check(self, workspace: Path) -> GateResult:
+            Counting.runs += 1
+            return GateResult(gate="tests", passed=True, summary="1 passed")
+
+    await GateCache(tmp_path / "cache").wrap(Counting()).check(committed)
+    assert (await GateCache(tmp_path / "cache").wrap(Counting()).check(committed)).cached
+    monkeypatch.setattr(sys, "version", "3.99.0 (main, Jan 1 2030, 00:00:00) [GCC 99]")
+    assert not (await GateCache(tmp_path / "cache").wrap(Counting()).check(committed)).cached
+    assert Counting.runs == 2
