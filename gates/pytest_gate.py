@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.junit import CaseProblem, JunitError, JunitReport, parse_junit
-from gates.tool_gate import fingerprint_of
+from gates.tool_gate import fingerprint_of, relative
 
 REPORT_DIR = ".shopfloor"
 """Inside the workspace (the only place a jailed command may write); never committed."""
@@ -36,6 +36,7 @@ EXIT_MEANINGS = {
 }
 """pytest's exit codes other than 0 (all passed) and 1 (some failed)."""
 
+_CONFTEST = re.compile(r"^ImportError while loading conftest '(?P<path>[^']+)'", re.MULTILINE)
 _ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
 
 
@@ -132,9 +133,11 @@ class PytestGate:
             )
         finally:
             xml_text = await asyncio.to_thread(report.collect)
-        return self._judge(result, xml_text, time.monotonic() - started)
+        return self._judge(result, xml_text, time.monotonic() - started, workspace / project)
 
-    def _judge(self, result: CommandResult, xml_text: str | None, duration: float) -> GateResult:
+    def _judge(
+        self, result: CommandResult, xml_text: str | None, duration: float, cwd: Path
+    ) -> GateResult:
         tail = result.output[-OUTPUT_TAIL_CHARS:]
 
         def verdict(
@@ -165,6 +168,10 @@ class PytestGate:
             zero = {"tests": 0, "passed": 0, "failures": 0, "errors": 0, "skipped": 0}
             return verdict(False, "no tests collected", [Finding(message=message)], zero)
         passed = result.returncode == 0
+        broken = None if passed or xml_text is not None else _conftest_failure(result.output, cwd)
+        if broken is not None:
+            summary = f"{broken.file} failed to load, so no test ran"
+            return verdict(False, summary, [broken])
         meaning = EXIT_MEANINGS.get(result.returncode, "crashed")
         try:
             if xml_text is None:
@@ -203,6 +210,24 @@ def _with_src_on_path(env: Mapping[str, str], project: Path) -> dict[str, str]:
         return dict(env)  # no src folder, or one that is itself a package (``import src.x``)
     held = env.get("PYTHONPATH", "")
     return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(src), held) if p)}
+
+
+def _conftest_failure(output: str, cwd: Path) -> Finding | None:
+    """The conftest.py pytest could not load (it then runs no test and writes no report),
+    named from ``cwd``, with the error it raised and the line that raised it."""
+    match = _CONFTEST.search(output)
+    if match is None:
+        return None
+    path = match.group("path")
+    file = relative(path, cwd)
+    line = None
+    for pattern in (rf'File "{re.escape(path)}", line (\d+)', rf"^{re.escape(file)}:(\d+): "):
+        found = re.findall(pattern, output, re.MULTILINE)
+        if found:
+            line = int(found[-1])
+            break
+    error = re.sub(r"^E\s+", "", _error_line(output[match.end() :]))
+    return Finding(message=f"pytest could not load {file}: {error}", file=file, line=line)
 
 
 def _failed(gate: str, message: str) -> GateResult:

@@ -140,10 +140,24 @@ async def test_crash_before_any_report(
     result = await PytestGate(process_sandbox).check(repo)
     assert not result.passed
     [finding] = result.findings
-    assert "wrote no report" in finding.message
-    assert "conftest is broken" in finding.message
+    assert finding.message == "pytest could not load conftest.py: RuntimeError: conftest is broken"
+    assert result.summary == "conftest.py failed to load, so no test ran"
     assert "conftest is broken" in result.output_tail
     assert "conftest is broken" in result.failure_context()
+
+
+async def test_a_conftest_with_a_syntax_error_is_named(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """pytest said "usage error (exit 4) and wrote no report: E   SyntaxError: invalid
+    syntax", naming no file: the user had to dig the conftest out of the output."""
+    repo = make_repo({"tests/conftest.py": "def broken(:\n", "tests/test_a.py": PASSING_TESTS})
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    [finding] = result.findings
+    assert finding.message == "pytest could not load tests/conftest.py: SyntaxError: invalid syntax"
+    assert (finding.file, finding.line) == ("tests/conftest.py", 1)
+    assert "usage error" not in result.summary
 
 
 async def test_timeout_and_extra_args(process_sandbox: ProcessSandbox, make_repo: MakeRepo) -> None:
