@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agents.provider import Message, ToolCall, ToolSpec
+from engine.layout import with_src_on_path
 from engine.protocols import Sandbox
 
 MAX_OUTPUT = 12_000
@@ -295,7 +296,7 @@ class Toolbelt:
             [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
             self.root,
             timeout_s=self.test_timeout_s,
-            env=self.test_env or None,
+            env=with_src_on_path(self.test_env, self.root) or None,
         )
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         return ToolResult(_bounded(f"$ pytest {' '.join(extra)}\n{result.output}\n[{status}]"))

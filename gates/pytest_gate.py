@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import re
 import sys
 import time
@@ -18,6 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from engine.layout import with_src_on_path
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.junit import CaseProblem, JunitError, JunitReport, parse_junit
 from gates.tool_gate import fingerprint_of, relative
@@ -129,7 +129,7 @@ class PytestGate:
                 argv,
                 workspace / project,
                 timeout_s=timeout_s,
-                env=_with_src_on_path(self.env, workspace / project) or None,
+                env=with_src_on_path(self.env, workspace / project) or None,
             )
         finally:
             xml_text = await asyncio.to_thread(report.collect)
@@ -197,19 +197,6 @@ class PytestGate:
                 message = f"pytest exited with code {result.returncode}: "
                 findings.append(Finding(message=message + _error_line(result.output)))
         return verdict(passed, summary, findings, report.counts())
-
-
-def _with_src_on_path(env: Mapping[str, str], project: Path) -> dict[str, str]:
-    """``env`` with the project's ``src`` first on PYTHONPATH when it is a src layout.
-
-    Its developers import the package after ``pip install -e .``; the gates' Python has
-    never installed it, so without this every test fails to import it.
-    """
-    src = project / "src"
-    if not src.is_dir() or (src / "__init__.py").exists():
-        return dict(env)  # no src folder, or one that is itself a package (``import src.x``)
-    held = env.get("PYTHONPATH", "")
-    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(src), held) if p)}
 
 
 def _conftest_failure(output: str, cwd: Path) -> Finding | None:

@@ -99,3 +99,21 @@ async def test_text_that_cannot_be_written_is_an_error_result(
     belt = Toolbelt(repo, sandbox)
     result = await call(belt, "write_file", path="odd.py", content="X = '\ud800'\n")
     assert result.is_error and result.text.startswith("write_file failed:")
+
+
+async def test_run_tests_imports_a_src_layout_package_as_the_tests_gate_does(
+    tmp_path: Path, sandbox: ProcessSandbox
+) -> None:
+    """The tests gate puts a src layout's ``src`` on the path (engine.layout); the engineer's
+    own ``run_tests`` did not, so it saw every test fail to import the package, a failure the
+    gate never reports, and set about "fixing" it."""
+    root = tmp_path / "shop"
+    (root / "src" / "shop").mkdir(parents=True)
+    (root / "src" / "shop" / "__init__.py").write_text("def total(xs):\n    return sum(xs)\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_total.py").write_text(
+        "from shop import total\n\n\ndef test_total():\n    assert total([1, 2]) == 3\n"
+    )
+    belt = Toolbelt(root, sandbox)
+    result = await call(belt, "run_tests")
+    assert "1 passed" in result.text, result.text

@@ -1,0 +1,23 @@
+"""How a Python project in the repository finds its own package: one rule for the tests gate
+and for the engineer's ``run_tests`` tool, which may not import each other
+(``agents`` and ``gates`` stay out of each other's internals), so both import this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def with_src_on_path(env: Mapping[str, str], project: Path) -> dict[str, str]:
+    """``env`` with the project's ``src`` first on PYTHONPATH when it is a src layout.
+
+    Its developers import the package after ``pip install -e .``; the factory's Python has
+    never installed it, so without this every test fails to import it.
+    """
+    src = project / "src"
+    if not src.is_dir() or (src / "__init__.py").exists():
+        return dict(env)  # no src folder, or one that is itself a package (``import src.x``)
+    held = env.get("PYTHONPATH", "")
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(src), held) if p)}
