@@ -159,7 +159,8 @@ def _cli_agent(name: str, table: object) -> CliAgent:
     fence = table.get("fence", bundled.fence)
     if not isinstance(fence, bool):
         raise ValueError(f"{where} fence must be true or false")
-    return CliAgent(tuple(argv), output, timeout, chosen, bundled.stdin_prompt, fence)
+    model_args = bundled.model_args if "argv" not in table else ()  # its own argv says where
+    return CliAgent(tuple(argv), output, timeout, chosen, bundled.stdin_prompt, fence, model_args)
 
 
 def _number(value: object, where: str, *, integer: bool = False) -> float:
@@ -227,7 +228,8 @@ def _build_one(
     if spec.family == "cli":
         if not spec.model:
             raise ProviderError("cli spec needs an agent name: cli:NAME (claude, codex, aider)")
-        return CliProvider(spec.model, options.cli_agents.get(spec.model))
+        model = (spec.base_url or "").strip()  # cli:NAME@MODEL: the model the agent uses
+        return CliProvider(spec.model, options.cli_agents.get(spec.model), model=model)
     inner: Provider
     if spec.family == "openai":
         base_url = spec.base_url or env.get("OPENAI_BASE_URL")

@@ -76,6 +76,9 @@ class CliAgent:
     fence: bool = True
     """Run the agent with the user's checkout read-only (:func:`fence_argv`), where bubblewrap
     works; ``fence = false`` in its table runs it as it is."""
+    model_args: tuple[str, ...] = ()
+    """Added to an argv without ``{model}`` when a model is asked for (``cli:NAME@MODEL``):
+    the bundled agents' own option, ``--model {model}``."""
 
 
 DEFAULT_AGENTS: dict[str, CliAgent] = {
@@ -93,16 +96,19 @@ DEFAULT_AGENTS: dict[str, CliAgent] = {
         "claude-stream-json",
         keys=("ANTHROPIC_API_KEY",),
         stdin_prompt=(),
+        model_args=("--model", "{model}"),
     ),
     "codex": CliAgent(
         ("codex", "exec", "--json", "--full-auto", "{prompt}"),
         "codex-json",
         keys=("OPENAI_API_KEY",),
         stdin_prompt=("-",),
+        model_args=("--model", "{model}"),
     ),
     "aider": CliAgent(
         ("aider", "--message", "{prompt}", "--yes-always", "--no-auto-commits", "--no-pretty"),
         "text",
+        model_args=("--model", "{model}"),
     ),
 }
 
@@ -264,6 +270,11 @@ class CliProvider:
             agent = DEFAULT_AGENTS[name]
         if not agent.argv:
             raise ProviderError(f"cli agent {name!r} has an empty command")
+        if model and not agent.model_args and not any("{model}" in a for a in agent.argv):
+            raise ProviderError(
+                f"cli:{name}@{model}: the agent's command takes no model; put {{model}} in "
+                f"[providers.cli.{name}] argv where its model option goes"
+            )
         self.name = name
         self.agent = agent
         self.cwd = cwd
@@ -279,7 +290,7 @@ class CliProvider:
 
     @property
     def spec(self) -> str:
-        return f"cli:{self.name}"
+        return f"cli:{self.name}@{self._model}" if self._model else f"cli:{self.name}"
 
     def executable(self) -> str | None:
         """The agent's program as found on PATH, or None."""
@@ -294,6 +305,8 @@ class CliProvider:
     def _argv(self, prompt: str) -> tuple[list[str], bool]:
         """The command line, and whether the prompt goes to stdin."""
         template = list(self.agent.argv)
+        if self._model and not any("{model}" in a for a in template):
+            template += self.agent.model_args
         uses_prompt = any("{prompt}" in a for a in template)
         size = len(prompt.encode("utf-8"))
         if uses_prompt and size > MAX_PROMPT_ARG:

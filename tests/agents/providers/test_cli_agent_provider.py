@@ -473,3 +473,29 @@ async def test_an_agent_that_never_reads_its_prompt_on_stdin_is_still_stopped_at
     with pytest.raises(ProviderError, match=r"timed out after 0.5s"):
         await asyncio.wait_for(CliProvider("stuck", stuck).complete(big), 10)
     assert time.monotonic() - started < 5
+
+
+async def test_cli_name_at_model_runs_the_agent_on_that_model(tmp_path: Path):
+    """``{model}`` was documented but nothing could set it: ``cli:claude@X`` passed X nowhere.
+    A bundled agent gets its own ``--model`` option; a configured argv says where with
+    ``{model}``; one that cannot take a model is refused in one line, not run on another."""
+    bundled = make_provider("cli:claude@claude-opus-4-1")
+    assert isinstance(bundled, CliProvider)
+    argv, _ = bundled._argv("do it")
+    assert argv[-2:] == ["--model", "claude-opus-4-1"] and argv[:3] == ["claude", "-p", "do it"]
+    assert bundled.spec == "cli:claude@claude-opus-4-1"
+    plain = make_provider("cli:claude")
+    assert isinstance(plain, CliProvider) and "--model" not in plain._argv("x")[0]
+
+    echo = "import sys; print(' '.join(sys.argv[1:]))"
+    options = ProviderOptions.from_mapping(
+        {"cli": {"mine": {"argv": [sys.executable, "-c", echo, "-m", "{model}", "{prompt}"]}}}
+    )
+    mine = make_provider("cli:mine@qwen3-coder", options=options)
+    said: list[str] = []
+    await mine.complete(ask(tmp_path), said.append)
+    assert said[0].startswith("-m qwen3-coder You are an engineer.")
+
+    bare = ProviderOptions.from_mapping({"cli": {"bare": {"argv": ["bare", "{prompt}"]}}})
+    with pytest.raises(ProviderError, match=r"^cli:bare@m1: the agent's command takes no model"):
+        make_provider("cli:bare@m1", options=bare)
