@@ -110,15 +110,23 @@ class ProviderError(RuntimeError):
     every turn before it gives up — accounted as a call of its own (with the failed calls it
     carries in :attr:`~Completion.paid_failures`: a whole chain that failed).
     ``status``: the HTTP status the server answered with, where there was one (a fallback
-    chain stops asking a link that answered 401, 403 or 404).
+    chain stops asking a link that answered 401, 403 or 404). ``missing``: the provider
+    cannot be there this run (a coding agent's command not installed): a chain stops asking
+    it as it does after a 404.
     """
 
     def __init__(
-        self, message: str, *, spent: Completion | None = None, status: int | None = None
+        self,
+        message: str,
+        *,
+        spent: Completion | None = None,
+        status: int | None = None,
+        missing: bool = False,
     ) -> None:
         super().__init__(message)
         self.spent = spent
         self.status = status
+        self.missing = missing
 
     def add_paid(self, paid: Sequence[Completion]) -> None:
         """Count the failed calls ``paid``, made before this failure, in :attr:`spent`."""

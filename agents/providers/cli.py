@@ -340,7 +340,9 @@ class CliProvider:
             raise ProviderError(f"{self.spec}: failed this attempt already; not started again")
         program = self.executable()
         if program is None:
-            raise ProviderError(f"{self.spec}: command not found: {self.agent.argv[0]}")
+            raise ProviderError(
+                f"{self.spec}: command not found: {self.agent.argv[0]}", missing=True
+            )
         prompt = self._prompt(request)
         argv, via_stdin = self._argv(prompt)
         argv[0] = program
@@ -402,7 +404,8 @@ class CliProvider:
                 start_new_session=True,
             )
         except OSError as exc:
-            raise ProviderError(f"{self.spec}: cannot start {argv[0]}: {exc.strerror}") from None
+            message = f"{self.spec}: cannot start {argv[0]}: {exc.strerror}"
+            raise ProviderError(message, missing=True) from None
         try:
             # The prompt is fed while the output is read, both within the time limit: an
             # agent that does not read its stdin (or prints a pipe's worth first) must not

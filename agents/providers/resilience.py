@@ -291,7 +291,8 @@ class Cooldown:
     after a cooldown, up to ``max_down_s`` (or as long as the server's ``retry-after`` asked,
     if longer); a success ends its cooldowns. ``down_s = 0`` never skips such a link.
 
-    A link that answered 401, 403 or 404 (:data:`DEAD_STATUSES`) is skipped for ``dead_s``
+    A link that answered 401, 403 or 404 (:data:`DEAD_STATUSES`), or whose program is not
+    installed (``ProviderError.missing``), is skipped for ``dead_s``
     seconds, and by default (None) for the rest of the process: the key is read once when
     the run starts and the model's name does not change, so asking again all night would
     only add a failed round trip to every call. After fixing the key or the model,
@@ -310,7 +311,7 @@ class Cooldown:
     def after(self, exc: ProviderError, strikes: int) -> float | None:
         """Seconds to skip a link that failed with ``exc`` for the ``strikes``-th time in a
         row (math.inf: for good); None: not a failure that puts a link down."""
-        if exc.status in DEAD_STATUSES:
+        if exc.status in DEAD_STATUSES or exc.missing:
             return math.inf if self.dead_s is None else self.dead_s
         if not isinstance(exc, RetriesExhausted | TransientProviderError) or not self.down_s:
             return None

@@ -117,6 +117,29 @@ async def test_a_dead_primary_is_asked_once_for_the_whole_run_and_said_once(stat
     assert len(calls) == 6 and {c.model for c in calls} == {"backup"}
 
 
+async def test_a_coding_agent_that_is_not_installed_is_tried_once_and_said_once(tmp_path: Path):
+    """``cli:claude | model`` on a machine without ``claude``: every turn of every attempt
+    tried the missing command again and said so again."""
+    missing = CliProvider("ghost", CliAgent(("shopfloor-no-such-agent", "{prompt}")))
+    backup = Link("backup", [])
+    chain = FallbackProvider([missing, backup])
+    events: list[EventBase] = []
+    ask = CompletionRequest(
+        system="s", messages=(Message("user", "hi"),), labels={"workspace": str(tmp_path)}
+    )
+    for n in range(4):
+        completion = await session(chain, events, f"engineer:t{n}").complete(ask)
+        assert completion.model == "backup"
+    assert backup.calls == 4
+    assert notices(events) == [
+        (
+            "engineer:t0",
+            "cli:ghost: command not found: shopfloor-no-such-agent; cli:ghost is skipped for "
+            "the rest of the run; falling back to openai:backup",
+        )
+    ]
+
+
 async def test_a_request_the_primary_refused_does_not_put_it_down():
     """A 400 is about this request (too long, a schema it did not take), not the model."""
     primary = Link("primary", [down(400), "fine again"])
