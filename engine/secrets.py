@@ -20,6 +20,11 @@ SECRET_NAME = re.compile(
 NOT_SECRET_NAMES = frozenset({"SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KEYTIMEOUT"})
 """Names that match :data:`SECRET_NAME` but hold paths or settings, not secrets."""
 
+NOT_SECRET_NAME = re.compile(r"GIT_CONFIG_KEY_\d+", re.IGNORECASE)
+"""Names of that kind by pattern: git's ``GIT_CONFIG_KEY_<n>`` names a setting
+(``safe.directory``), whose value is ``GIT_CONFIG_VALUE_<n>``; blanked as a secret, it made
+every git call fail with "empty config key"."""
+
 MIN_SECRET_LENGTH = 8
 """Shorter values (``1``, ``true``) would redact ordinary words; real secrets are longer."""
 
@@ -33,5 +38,6 @@ def secret_env_values(environ: Mapping[str, str]) -> list[str]:
         for name, value in environ.items()
         if SECRET_NAME.search(name)
         and name.upper() not in NOT_SECRET_NAMES
+        and not NOT_SECRET_NAME.fullmatch(name)
         and len(value.strip()) >= MIN_SECRET_LENGTH
     ]

@@ -634,3 +634,19 @@ async def test_a_filter_an_agent_names_runs_in_the_factorys_git_without_its_secr
     environment = seen.read_text()  # the filter ran
     assert "PATH=" in environment
     assert secret not in environment and "t0ken" not in environment
+
+
+async def test_git_config_the_user_gives_in_the_environment_reaches_the_factorys_git(
+    user_repo: Path, worktree_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``GIT_CONFIG_COUNT`` with ``GIT_CONFIG_KEY_<n>``/``GIT_CONFIG_VALUE_<n>`` is git's own
+    way to set config from the environment (a container's ``safe.directory``). The KEY names
+    a setting, not a secret: blanked with the secrets, every git call of the factory died
+    with "empty config key"."""
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "safe.directory")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "*")
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    commit = await task_commit(ws, "core-a1", {"a.py": "A = 1\n"}, "Add a")
+    assert ws.changed_files(commit) == ["a.py"]
