@@ -199,10 +199,13 @@ def _in_project(result: GateResult, project: str) -> GateResult:
 
 
 def _merged(gate: str, results: list[tuple[str, GateResult]], duration: float) -> GateResult:
-    """One verdict over the projects: passed when each is."""
+    """One verdict over the projects: passed when each is. A project whose mypy failed
+    outright counts no findings, yet its one finding blocks: it is counted so, or the
+    baseline's comparison (``counts["blocking"]``) would cut off another project's last."""
     counts: dict[str, int] = {}
     for _, result in results:
-        for key, value in result.counts.items():
+        found = {"findings": len(result.findings), "blocking": len(result.findings)}
+        for key, value in {**found, **result.counts}.items():
             counts[key] = counts.get(key, 0) + value
     tail = "\n".join(f"== {p}\n{r.output_tail}" for p, r in results)
     return GateResult(

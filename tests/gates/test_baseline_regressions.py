@@ -9,15 +9,17 @@ base commit it would judge the user's own last commit.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 from repo_helpers import commit, git
 
-from engine.protocols import Finding, Gate, GateResult
+from engine.protocols import CommandResult, Finding, Gate, GateResult
 from engine.recon import Baseline, BaselineGate, guard, run_baseline
 from gates.pytest_gate import PytestGate
-from gates.python_tools import RuffGate
+from gates.python_tools import MypyGate, RuffGate
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
 
@@ -229,3 +231,44 @@ async def test_a_new_advisory_finding_does_not_block_an_old_red_gate() -> None:
         Path(".")
     )
     assert advisory.passed, advisory.summary
+
+
+class MypyByProject:
+    """mypy's answers by project folder: a fatal error in one, JSON findings in the other."""
+
+    def __init__(self, errors_in_b: list[str]) -> None:
+        self.errors_in_b = errors_in_b
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        *,
+        timeout_s: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        if cwd.name == "a":
+            return CommandResult(tuple(argv), 2, "x.py: error: Duplicate module named 'x'\n", 0.1)
+        lines = [
+            json.dumps({"file": "m.py", "line": i + 1, "severity": "error", "message": message})
+            for i, message in enumerate(self.errors_in_b)
+        ]
+        return CommandResult(tuple(argv), 1, "\n".join(lines) + "\n", 0.1)
+
+
+async def test_a_project_mypy_could_not_check_does_not_hide_another_projects_new_error(
+    tmp_path: Path,
+):
+    """In a monorepo one project's mypy failed outright (one finding, no counts) beside
+    another's errors: the merged verdict counted only the errors as blocking, so the baseline
+    comparison cut the last of them off, named an old error as new and the new one not."""
+    for project in ("a", "b"):
+        (tmp_path / project).mkdir()
+    old = ['Name "alpha" is not defined', 'Name "beta" is not defined']
+    projects = {"a": (".",), "b": (".",)}
+    before = await MypyGate(MypyByProject(old), projects=projects).check(tmp_path)
+    assert before.counts["blocking"] == len(before.findings) == 3
+    after_gate = MypyGate(MypyByProject([*old, 'Name "gamma" is not defined']), projects=projects)
+    result = await BaselineGate(after_gate, Baseline((before,))).check(tmp_path)
+    assert not result.passed
+    assert [f.message for f in result.findings] == ['Name "gamma" is not defined']
