@@ -548,10 +548,12 @@ async def _git_dirs(worktree: Path) -> tuple[Path, Path] | None:
     return found[0], found[1]
 
 
-READ_ONLY_IN_GIT_DIR = (*PROTECTED, "HEAD", "index", "worktrees")
+READ_ONLY_IN_GIT_DIR = (*PROTECTED, "HEAD", "index", "worktrees", "logs/HEAD")
 """What of the writable git directory stays read-only to the agent: the config and hooks
 (commands the factory's own git calls would run, :mod:`engine.repo_guard`), ``info/``, the
-user's checkout's HEAD and index, and every other worktree's administrative folder."""
+user's checkout's HEAD, index and HEAD reflog (by which the repo guard tells the user's own
+commits and checkouts from an agent's moves: a forged line there would keep an agent's move
+of the user's branch), and every other worktree's administrative folder."""
 
 
 async def fence_argv(argv: list[str], worktree: Path) -> list[str]:

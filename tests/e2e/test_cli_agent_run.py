@@ -445,14 +445,16 @@ async def test_an_agent_running_git_gc_costs_nothing_the_repository_needs(
 ) -> None:
     """``git gc --prune=now`` packs the user's loose objects and prunes: the factory sees
     objects vanish, checks the repository with ``git fsck`` and, everything still there,
-    lands the work."""
+    lands the work. Under the fence gc cannot expire the checkout's read-only reflog and
+    stops before it packs anything."""
     repo = habits_repo(tmp_path)
     before = fingerprint(repo)
     done = await attempt_with(tmp_path, repo, ["gc"], fence)
     assert done.error is None, done.error
     assert set(FILES["core"]) <= set(done.shipped)
     assert fingerprint(repo) == before
-    assert any(line.startswith("objects were deleted") for line in done.notes), done.notes
+    vanished = any(line.startswith("objects were deleted") for line in done.notes)
+    assert vanished != fence, done.notes
     assert user_git(repo, "fsck", "--connectivity-only", "--no-dangling") == ""
 
 
@@ -462,10 +464,17 @@ async def test_an_agent_that_prunes_a_users_branch_away_fails_the_attempt_saying
 ) -> None:
     """The agent deletes the user's ``feature`` branch, expires the reflogs and prunes: the
     branch's commit is gone for good. The run used to ship as if nothing happened; now the
-    attempt fails with what could not be put back, and nothing of it is committed."""
+    attempt fails with what could not be put back, and nothing of it is committed. Under the
+    fence the checkout's reflog is read-only, so expiring it fails, the checkout's history
+    keeps the commit, and the branch is simply put back."""
     repo = habits_repo(tmp_path)
     feature = user_git(repo, "rev-parse", "feature")
     done = await attempt_with(tmp_path, repo, ["lose"], fence)
+    if fence:
+        assert done.error is None
+        assert user_git(repo, "rev-parse", "feature") == feature
+        assert any("refs/heads/feature" in note for note in done.notes), done.notes
+        return
     assert done.error is not None
     assert done.error.startswith("the agent deleted objects the repository needs")
     assert f"cannot put back refs/heads/feature at {feature[:10]}" in done.error

@@ -364,6 +364,25 @@ def test_a_fenced_agent_cannot_read_the_factorys_environment(tmp_path: Path):
     assert secret.encode() not in done.stdout + done.stderr
 
 
+@pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
+def test_a_fenced_agent_cannot_forge_the_checkouts_reflog(tmp_path: Path):
+    """The repo guard keeps a move of the user's branch that the user's checkout logged in
+    ``logs/HEAD`` (their own commit meanwhile); an agent that could append to that log could
+    pass its own move of the branch off as the user's."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "A = 1\n"})
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
+    reflog = repo / ".git" / "logs" / "HEAD"
+    before = reflog.read_bytes()
+    forge = f"echo 'x y forged 1 +0000\tcommit: mine' >> {reflog}"
+    argv = asyncio.run(fence_argv(["sh", "-c", forge], worktree))
+    done = subprocess.run(argv, capture_output=True, timeout=30)
+    assert done.returncode != 0
+    assert reflog.read_bytes() == before
+
+
 FLOOD = """
 import json, sys
 sys.stdout.write("x" * 5_000_000 + "\\n")  # past the longest line kept, no JSON event
