@@ -134,6 +134,21 @@ async def escalated(store):
     return store
 
 
+async def resolve_e2(store, decision: str, decided_by: str) -> None:
+    """The run logs e2's answer itself."""
+    resolved = EscalationResolved(
+        run_id="r-inbox", seq=12, escalation_id="e2", decision=decision, decided_by=decided_by
+    )
+    await store.append([resolved])
+
+
+async def nothing_arrives(store) -> None:
+    stream = store.decisions("r-inbox", poll_s=0.01)
+    async with contextlib.aclosing(stream):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(stream), timeout=0.3)
+
+
 async def test_a_posted_decision_reaches_the_run_once(escalated):
     store = escalated
     await store.post_decision("r-inbox", "e2", "approve", "human:bob", note="fine")
@@ -196,14 +211,8 @@ async def test_a_decision_overtaken_by_the_run_is_dropped(escalated):
     store = escalated
     await store.post_decision("r-inbox", "e2", "approve", "human:gus")
     # The run resolved e2 itself (the twin, a timeout) before taking the posted decision.
-    resolved = EscalationResolved(
-        run_id="r-inbox", seq=12, escalation_id="e2", decision="stop", decided_by="timeout"
-    )
-    await store.append([resolved])
-    stream = store.decisions("r-inbox", poll_s=0.01)
-    async with contextlib.aclosing(stream):
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(anext(stream), timeout=0.3)
+    await resolve_e2(store, "stop", "timeout")
+    await nothing_arrives(store)
     assert await store.open_escalations() == []
 
 
@@ -231,14 +240,8 @@ async def test_a_taken_decision_the_run_logged_is_not_handed_over_again(escalate
     store = escalated
     await store.post_decision("r-inbox", "e2", "approve", "human:ivy")
     await take_decisions(store.engine, "r-inbox")
-    resolved = EscalationResolved(
-        run_id="r-inbox", seq=12, escalation_id="e2", decision="approve", decided_by="human:ivy"
-    )
-    await store.append([resolved])
-    stream = store.decisions("r-inbox", poll_s=0.01)
-    async with contextlib.aclosing(stream):
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(anext(stream), timeout=0.3)
+    await resolve_e2(store, "approve", "human:ivy")
+    await nothing_arrives(store)
 
 
 async def test_open_escalations_across_runs(store):
