@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from demo_process import ROOT, cli, stored_events
+from stored_log import open_escalation_ids
 
 from engine.interrupt import ShutdownSignals, run_interruptible
 
@@ -172,7 +173,8 @@ def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(tmp_path: Pat
 
     def escalation_waits() -> bool:
         _, run_id = stored_events(db)
-        if run_id is not None:
+        if run_id is not None and open_escalation_ids(db, run_id):
+            # What a person would look at: the escalation as ``shopfloor escalations`` lists it.
             waiting[:] = json.loads(cli(home, "escalations", run_id, "--json").stdout or "[]")
         return bool(waiting)
 
@@ -277,13 +279,15 @@ def resume_answering_escalations(home: Path, run_id: str) -> subprocess.Complete
     resumed = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    approved: set[str] = set()
     try:
         deadline = time.monotonic() + 120
         while resumed.poll() is None and time.monotonic() < deadline:
-            listed = json.loads(cli(home, "escalations", run_id, "--json").stdout or "[]")
-            for escalation in listed:
-                cli(home, "approve", str(escalation["id"]), "--run", run_id)
-            time.sleep(0.3)
+            for escalation_id in open_escalation_ids(home / "shopfloor.db", run_id):
+                if escalation_id not in approved:
+                    if cli(home, "approve", escalation_id, "--run", run_id).returncode == 0:
+                        approved.add(escalation_id)
+            time.sleep(0.1)
         output, _ = resumed.communicate(timeout=60)
     finally:
         if resumed.poll() is None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from stored_log import open_escalation_ids
 
 from tui.commands.common import UsageError
 from tui.commands.escalations import choose_option
@@ -37,13 +38,17 @@ def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def wait_for_escalation(home: Path, demo: subprocess.Popen[str]) -> dict[str, object]:
+    """The escalation the demo waits on, as ``shopfloor escalations`` lists it once the log
+    has one (the log is polled directly: a poll of the command costs a process)."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and demo.poll() is None:
-        listed = shopfloor(home, "escalations", "--json")
-        if listed.returncode == 0 and json.loads(listed.stdout):
-            (escalation,) = json.loads(listed.stdout)
-            return dict(escalation)
-        time.sleep(0.3)
+        if open_escalation_ids(home / "shopfloor.db"):
+            listed = shopfloor(home, "escalations", "--json")
+            assert listed.returncode == 0, listed.stderr
+            if found := json.loads(listed.stdout):
+                (escalation,) = found
+                return dict(escalation)
+        time.sleep(0.1)
     raise AssertionError(f"no escalation was raised (demo exit {demo.poll()})")
 
 
