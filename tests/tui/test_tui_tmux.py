@@ -8,6 +8,8 @@ a human decided.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,9 +47,21 @@ def wait_for(session: str, *needles: str, timeout: float) -> str:
 def test_demo_in_tmux_waits_for_a_human_who_approves(tmp_path: Path) -> None:
     session = f"sf-{uuid.uuid4().hex[:8]}"
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    command = " ".join(
-        [*SHOPFLOOR, "demo", "--tui", "--speed", "50", "--db", db, "--out", str(tmp_path / "repo")]
-    )
+    # Its own data folder (worktrees, gate cache, the twin's copy of the DNA): the tmux server
+    # may be one started earlier, whose environment is not this test's.
+    home = tmp_path / "home"
+    argv = [
+        *SHOPFLOOR,
+        "demo",
+        "--tui",
+        "--speed",
+        "50",
+        "--db",
+        db,
+        "--out",
+        str(tmp_path / "repo"),
+    ]
+    command = shlex.join(["env", f"SHOPFLOOR_HOME={home}", *argv])
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
         check=True,
@@ -63,8 +77,13 @@ def test_demo_in_tmux_waits_for_a_human_who_approves(tmp_path: Path) -> None:
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
     runs = subprocess.run(
-        [*SHOPFLOOR, "runs", "--json", "--db", db], capture_output=True, text=True, check=True
+        [*SHOPFLOOR, "runs", "--json", "--db", db],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     run_id = json.loads(runs.stdout)[0]["run_id"]
     status = subprocess.run(
@@ -72,6 +91,7 @@ def test_demo_in_tmux_waits_for_a_human_who_approves(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     state = json.loads(status.stdout)
     assert state["outcome"] == "shipped"
