@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tui.compose import prepare_demo_repo
+
 pytestmark = pytest.mark.e2e
 
 
@@ -113,10 +115,8 @@ def test_user_working_tree_is_byte_identical(tmp_path: Path) -> None:
     """A run on a repo with an uncommitted user edit leaves that edit and HEAD alone."""
     home = tmp_path / "home"
     out = home / "repo"
-    shopfloor(
-        "demo", "--speed", "1000", "--out", str(out), "--workers", "1", home=home, check=False
-    )
-    # The demo made the repo; now run again on it with a dirty tree.
+    # The repository the demo makes (the example's seed, committed on main), with a dirty tree.
+    prepare_demo_repo("inventory", out)
     (out / "NOTES.txt").write_text("user's uncommitted notes\n")
     (out / "README.md").write_text((out / "README.md").read_text() + "\nuser edit\n")
     before, head = tree_hash(out), git(out, "rev-parse", "HEAD")
