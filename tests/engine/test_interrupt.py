@@ -145,7 +145,9 @@ def sigterm_once(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> str:
     return output
 
 
-def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
+def test_sigterm_stops_a_demo_which_resumes_to_shipped(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
     proc, home = start_headless_demo(tmp_path)
     db = home / "shopfloor.db"
     output = sigterm_once(proc, lambda: stored_events(db)[0] >= 40)
@@ -156,6 +158,7 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "running"  # stopped, resumable; not failed
     # The graceful stop removed the attempts' worktrees; nothing is left running.
+    share_gate_cache(home)
     resumed = cli(home, "resume", run_id, "--headless")
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
@@ -163,7 +166,9 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(tmp_path: Path) -> None:
     assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
 
 
-def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(tmp_path: Path) -> None:
+def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
     """A run left waiting on a human (``--escalations wait``, as a TUI run is) is stopped
     while it waits; ``resume --escalations twin`` carries it on unwatched, and the policy
     it resumed with is what the log says from then on."""
@@ -186,6 +191,7 @@ def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(tmp_path: Pat
     assert run_id is not None
 
     trace = tmp_path / "resumed-spans.jsonl"
+    share_gate_cache(home)
     resumed = cli(
         home, "resume", run_id, "--headless", "--escalations", "twin", "--trace-file", str(trace)
     )
@@ -206,7 +212,7 @@ def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(tmp_path: Pat
 
 @pytest.mark.parametrize("front", ["--headless", "--tui"])
 def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(
-    tmp_path: Path, front: str
+    tmp_path: Path, front: str, share_gate_cache: Callable[[Path], None]
 ) -> None:
     """The demo runs on a terminal of its own (a pty it controls, as a login shell's child
     does); closing the terminal's other end is an SSH connection dropping: the kernel sends
@@ -263,6 +269,7 @@ def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(
     assert run_id is not None
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "running"  # stopped, resumable
+    share_gate_cache(home)
     resumed = resume_answering_escalations(home, run_id)
     assert resumed.returncode == 0, resumed.stdout[-2000:]
     status = json.loads(cli(home, "status", run_id, "--json").stdout)

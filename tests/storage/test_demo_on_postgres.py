@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.postgres
 @pytest.mark.e2e
-async def test_the_demo_ships_with_postgresql_as_its_database(empty_pg_url, tmp_path):
+async def test_the_demo_ships_with_postgresql_as_its_database(
+    empty_pg_url, tmp_path, share_gate_cache
+):
+    share_gate_cache(tmp_path / "home")
     env = {
         **os.environ,
         "SHOPFLOOR_DB": empty_pg_url,

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,10 @@ def run_demo_and_decide(home: Path, *decide: str) -> tuple[int, str, dict[str, o
 
 
 @pytest.mark.e2e
-def test_approve_from_another_process_lets_the_run_ship(tmp_path: Path) -> None:
+def test_approve_from_another_process_lets_the_run_ship(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
+    share_gate_cache(tmp_path)
     code, out, escalation, answer = run_demo_and_decide(tmp_path, "approve", "--note", "fine")
     assert escalation["kind"] == "twin" and "accept" in escalation["options"]
     assert "accept posted for escalation" in answer

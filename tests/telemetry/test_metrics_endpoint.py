@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,10 @@ def total(found: dict, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in found.items() if n == name and set(labels.items()) <= set(ls))
 
 
-def test_scrape_metrics_during_a_demo_run(tmp_path: Path) -> None:
+def test_scrape_metrics_during_a_demo_run(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
+    share_gate_cache(tmp_path / "home")
     port = free_port()
     trace = tmp_path / "trace.jsonl"
     env = {

@@ -9,6 +9,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,10 @@ async def wait_for(predicate, limit_s: float, what: str) -> None:  # type: ignor
 
 
 async def test_a_tui_attached_from_another_process_approves_a_headless_run(
-    tmp_path: Path,
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
     home = tmp_path / "home"
+    share_gate_cache(home)
     db = home / "shopfloor.db"
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
     env.pop("SHOPFLOOR_DB", None)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,12 +45,15 @@ def wait_for(session: str, *needles: str, timeout: float) -> str:
     raise AssertionError(f"none of {needles} appeared; screen:\n{pane(session)}")
 
 
-def test_demo_in_tmux_waits_for_a_human_who_approves(tmp_path: Path) -> None:
+def test_demo_in_tmux_waits_for_a_human_who_approves(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
     session = f"sf-{uuid.uuid4().hex[:8]}"
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     # Its own data folder (worktrees, gate cache, the twin's copy of the DNA): the tmux server
     # may be one started earlier, whose environment is not this test's.
     home = tmp_path / "home"
+    share_gate_cache(home)
     argv = [
         *SHOPFLOOR,
         "demo",
