@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections import OrderedDict
@@ -204,7 +205,9 @@ class GateCache:
         while len(self._memory) > self.max_entries:
             self._memory.popitem(last=False)
         if self.directory is not None:
-            tmp = self.directory / f"{key}.json.tmp"
+            # A name of its own: two runs (or test workers) sharing the folder may store the
+            # same entry at once, and one writer's rename must not take the other's half file.
+            tmp = self.directory / f"{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
             try:
                 tmp.write_text(raw, encoding="utf-8")
                 tmp.replace(self.directory / f"{key}.json")
