@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
+from rich.console import RenderableType
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
@@ -76,6 +77,7 @@ class ShopfloorApp(App[None]):
         self.title = title
         self.run_error: BaseException | None = None
         """What ``run_task`` raised, if it did."""
+        self._leaving = False
         self._source = source
         self._run_task = run_task
         self._exit_when_done = exit_when_done
@@ -107,6 +109,17 @@ class ShopfloorApp(App[None]):
     def finished(self) -> bool:
         """True once the run's RunFinished event arrived."""
         return self.state.outcome is not Outcome.RUNNING
+
+    @property
+    def leaving(self) -> bool:
+        """True once the app was asked to exit (``q``, a stop signal, the run's end)."""
+        return self._leaving
+
+    def exit(
+        self, result: None = None, return_code: int = 0, message: RenderableType | None = None
+    ) -> None:
+        self._leaving = True
+        super().exit(result, return_code, message)
 
     def on_mount(self) -> None:
         # The app's widgets, styles and screens live as long as it does: once the first

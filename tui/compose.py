@@ -60,6 +60,8 @@ from tui.uncommitted import WARNING_KEY, uncommitted_warning
 if TYPE_CHECKING:
     from textual.app import App
 
+    from tui.app import ShopfloorApp
+
 Front = Literal["headless", "tui", "json"]
 
 
@@ -318,7 +320,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
                 store=store,
             )
             # SIGTERM, or SIGHUP from a dropped SSH session: quit as the quit key does.
-            with stop_signals_call(lambda: app.exit(return_code=EXIT_INTERRUPTED)):
+            with stop_signals_call(lambda: quit_or_exit_now(app)):
                 await app.run_async()
             if isinstance(app.run_error, StorageError):
                 # Shown in a toast while the app was up; once it is gone, the one line and
@@ -426,6 +428,16 @@ class StorageWatch:
             await self.writer_task
         except StorageError as exc:
             raise RunStopped(f"the run's last events could not be stored: {exc}") from exc
+
+
+def quit_or_exit_now(app: ShopfloorApp, hard_exit: Callable[[int], object] = os._exit) -> None:
+    """A stop signal to the TUI: quit as ``q`` does; but if the app was already leaving
+    (``q`` pressed) and is still here, its shutdown is stuck (a terminal that takes no more
+    output): exit at once, as a second Ctrl-C does. The run stays resumable."""
+    if app.leaving:
+        hard_exit(EXIT_INTERRUPTED)
+    else:
+        app.exit(return_code=EXIT_INTERRUPTED)
 
 
 async def _cancelled(task: asyncio.Future[RunState]) -> None:

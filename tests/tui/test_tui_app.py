@@ -21,6 +21,7 @@ from engine.events import (
     TaskStateChanged,
 )
 from tui.app import ShopfloorApp
+from tui.compose import quit_or_exit_now
 from tui.messages import EventsArrived, EventStreamEnded
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_table import AgentTable
@@ -313,3 +314,18 @@ async def test_the_app_keeps_the_collector_off_its_widgets_while_it_runs() -> No
         assert gc.get_freeze_count() > 0
         assert not any(o is dag for o in gc.get_objects())  # frozen: in no generation
     assert gc.get_freeze_count() == 0  # given back when the app ends
+
+
+async def test_a_stop_signal_after_q_ends_a_tui_whose_shutdown_is_stuck() -> None:
+    """``q`` was pressed, and the app never got out (a terminal that took no more output): a
+    SIGTERM then only asked it to exit again, and nothing but SIGKILL ended the process. A
+    stop signal to an app already leaving exits at once, as a second Ctrl-C does."""
+    exits: list[int] = []
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test() as pilot:
+        quit_or_exit_now(app, exits.append)  # the first signal: quit as q does
+        assert app.leaving and exits == []
+        quit_or_exit_now(app, exits.append)  # still here: out at once
+        assert exits == [130]
+        await pilot.pause()
