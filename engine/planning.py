@@ -47,6 +47,12 @@ def _role_failed(role: str, exc: Exception) -> StageFailed:
     return StageFailed(f"{role} failed: {lines[0] if lines else type(exc).__name__}")
 
 
+def _by_human(decided_by: str) -> bool:
+    """An escalation's decision was a person's, not the twin policy's, a timeout's or
+    another policy's (see :class:`~engine.escalations.EscalationBroker`)."""
+    return decided_by not in ("twin", "timeout") and not decided_by.startswith("policy:")
+
+
 @dataclass
 class Planning:
     """Critic -> blueprint -> review rounds -> twin, for one run."""
@@ -91,20 +97,31 @@ class Planning:
             raise RunKilled(f"kill gate {verdict.gate}: {verdict.reason}")
 
     async def approve(self) -> Blueprint:
-        """Draw the blueprint and take it through review and the twin until it is accepted."""
+        """Draw the blueprint and take it through review and the twin until it is accepted.
+
+        The twin may send the plan back ``twin_change_rounds`` times in all — with its own
+        CHANGE, or answering an escalation for the owner (the ``twin`` policy). One more
+        send-back that no human made ends the run, rather than re-planning for ever.
+        """
         notes, source = "", "planner"
         twin_changes = 0
         while True:
             blueprint = await self._draft(notes, source)
             reviewed = await self._review(blueprint)
-            if isinstance(reviewed, str):  # a human asked for a new plan with these notes
-                notes, source = reviewed, "human"
-                continue
-            route, change_notes, by_human = await self._twin(reviewed, twin_changes)
-            if route == "accept":
-                return reviewed
-            twin_changes += 1
-            notes, source = change_notes, ("human" if by_human else "twin")
+            if isinstance(reviewed, tuple):  # a new plan was asked for, with these notes
+                notes, by_human = reviewed
+            else:
+                route, notes, by_human = await self._twin(reviewed, twin_changes)
+                if route == "accept":
+                    return reviewed
+            if not by_human:
+                if twin_changes >= self.config.twin_change_rounds:
+                    raise RunKilled(
+                        f"the twin sent the plan back {twin_changes} times and asked again; "
+                        "a human must decide"
+                    )
+                twin_changes += 1
+            source = "human" if by_human else "twin"
 
     async def _draft(self, notes: str, source: Source) -> Blueprint:
         self._stage(Stage.BLUEPRINT)
@@ -134,9 +151,10 @@ class Planning:
             )
         )
 
-    async def _review(self, blueprint: Blueprint) -> Blueprint | str:
+    async def _review(self, blueprint: Blueprint) -> Blueprint | tuple[str, bool]:
         """Review rounds until a quorum approves; returns the (patched) blueprint, or notes
-        for a new plan when a human asks for one. Raises RunKilled when it is rejected."""
+        for a new plan when the escalation asks for one (and whether a human did). Raises
+        RunKilled when it is rejected."""
         if not self.reviewers:
             return blueprint
         self._stage(Stage.REVIEW)
@@ -199,7 +217,7 @@ class Planning:
             return blueprint
         if decision.decision == "revise":
             note = f"\n{decision.note}" if decision.note else ""
-            return review_notes(findings) + note
+            return review_notes(findings) + note, _by_human(decision.decided_by)
         raise RunKilled(f"the plan was rejected after review ({decision.decided_by})")
 
     async def _twin(self, blueprint: Blueprint, changes: int) -> tuple[str, str, bool]:
@@ -241,9 +259,10 @@ class Planning:
             default="reject",
             context=verdict.notes,
         )
+        by_human = _by_human(decision.decided_by)
         if decision.decision == "accept":
-            return "accept", "", True
+            return "accept", "", by_human
         if decision.decision == "change":
             notes = "\n".join(n for n in (verdict.notes, decision.note) if n)
-            return "change", notes, True
+            return "change", notes, by_human
         raise RunKilled(f"the plan was rejected at the twin gate ({decision.decided_by})")
