@@ -161,21 +161,30 @@ class Planning:
         threshold = self.config.review_threshold
         quorum = self.config.quorum_for(len(self.reviewers))
         findings: list[str] = []
+        failed: list[str] = []
         for round_no in range(1, self.config.review_rounds + 1):
-            try:
-                reports: list[ReviewReport] = list(
-                    await asyncio.gather(
-                        *(
-                            r.review(self.request, blueprint, round_no, self.bus.emit)
-                            for r in self.reviewers
-                        )
-                    )
-                )
-            except Exception as exc:
-                raise _role_failed("reviewer", exc) from exc
+            # A reviewer that fails (its provider gave up, no valid reply) is a missing vote:
+            # the quorum is still counted on the whole panel, so it cannot approve by absence.
+            replies: list[ReviewReport | BaseException] = await asyncio.gather(
+                *(
+                    r.review(self.request, blueprint, round_no, self.bus.emit)
+                    for r in self.reviewers
+                ),
+                return_exceptions=True,
+            )
+            failed = []
+            for reviewer, reply in zip(self.reviewers, replies, strict=True):
+                if isinstance(reply, BaseException) and not isinstance(reply, Exception):
+                    raise reply  # a cancellation, not a reviewer's failure
+                if isinstance(reply, Exception):
+                    failed.append(str(_role_failed(reviewer.reviewer_id, reply)))
+            if len(failed) == len(self.reviewers):
+                raise StageFailed("every reviewer failed: " + "; ".join(failed))
             scores: dict[str, int] = {}
             patched = False
-            for reviewer, report in zip(self.reviewers, reports, strict=True):
+            for reviewer, report in zip(self.reviewers, replies, strict=True):
+                if isinstance(report, BaseException):
+                    continue
                 result = apply_patches(blueprint, report.patches)
                 blueprint = result.blueprint
                 patched = patched or result.applied > 0
@@ -203,12 +212,13 @@ class Planning:
             if passed:
                 return blueprint
         last = self.bus.state.scores.latest_reviews()
-        summary = ", ".join(f"{r.reviewer} {r.score}" for r in last)
+        summary = ", ".join([*(f"{r.reviewer} {r.score}" for r in last), *failed])
         decision = await self.broker.ask(
             "review",
             f"After {self.config.review_rounds} review rounds only "
-            f"{sum(r.score >= threshold for r in last)} of {len(last)} reviewers reached "
-            f"{threshold} (quorum {quorum}; {summary}). Approve the plan, revise it, or reject?",
+            f"{sum(r.score >= threshold for r in last)} of {len(self.reviewers)} reviewers "
+            f"reached {threshold} (quorum {quorum}; {summary}). "
+            "Approve the plan, revise it, or reject?",
             ["approve", "revise", "reject"],
             default="reject",
             context=review_notes(findings),

@@ -14,11 +14,17 @@ from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
-from engine.events import BlueprintProposed, EventBase
+from engine.events import (
+    BlueprintProposed,
+    EscalationRaised,
+    EventBase,
+    ReviewRoundFinished,
+    ReviewScored,
+)
 from engine.planning import Planning
 from engine.protocols import EmitFn, PlanRequest
 from engine.roles import ReviewReport, TwinVerdict
-from engine.stages import RunKilled
+from engine.stages import RunKilled, StageFailed
 
 PLAN = Blueprint(spec="A greeter", tasks=[Task(id="core", title="Core")])
 
@@ -123,3 +129,48 @@ async def test_a_twin_policy_asking_for_revisions_after_every_review_is_bounded_
     assert len(planner.requests) == 2
     # the re-plan the twin asked for is not labelled as a human's
     assert [e.source for e in events if isinstance(e, BlueprintProposed)] == ["planner", "twin"]
+
+
+async def test_a_reviewer_whose_provider_fails_counts_as_a_missing_vote_not_a_failed_run():
+    planner = CountingPlanner()
+    down = Reviewer("r3", error=RuntimeError("HTTP 503 from the provider\nretry later"))
+    stage, events = planning(
+        config=EngineConfig(review_quorum=2),
+        planner=planner,
+        reviewers=[Reviewer("r1"), Reviewer("r2"), down],
+    )
+    assert await asyncio.wait_for(stage.approve(), 2) == PLAN
+    (finished,) = [e for e in events if isinstance(e, ReviewRoundFinished)]
+    assert (finished.scores, finished.quorum, finished.passed) == ({"r1": 99, "r2": 99}, 2, True)
+    assert [e.reviewer for e in events if isinstance(e, ReviewScored)] == ["r1", "r2"]
+
+
+async def test_a_failed_reviewer_cannot_make_up_the_quorum():
+    planner = CountingPlanner()
+    stage, events = planning(
+        config=EngineConfig(review_quorum=2, review_rounds=1, escalation_policy="reject"),
+        planner=planner,
+        reviewers=[Reviewer("r1"), Reviewer("r2", error=RuntimeError("HTTP 503"))],
+        policy="reject",
+    )
+    with pytest.raises(RunKilled, match="rejected after review"):
+        await asyncio.wait_for(stage.approve(), 2)
+    (raised,) = [e for e in events if isinstance(e, EscalationRaised)]
+    assert "only 1 of 2 reviewers reached 95" in raised.question
+    assert "r2 failed: HTTP 503" in raised.question
+
+
+async def test_every_reviewer_failing_fails_the_stage_in_one_line():
+    stage, _ = planning(
+        config=EngineConfig(),
+        planner=CountingPlanner(),
+        reviewers=[
+            Reviewer("r1", error=RuntimeError("HTTP 503\ntrace")),
+            Reviewer("r2", error=TimeoutError()),
+        ],
+    )
+    with pytest.raises(StageFailed) as failed:
+        await asyncio.wait_for(stage.approve(), 2)
+    assert str(failed.value) == (
+        "every reviewer failed: r1 failed: HTTP 503; r2 failed: TimeoutError"
+    )
