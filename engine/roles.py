@@ -13,13 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.blueprint import Blueprint, Task
 from engine.protocols import EmitFn, GateResult
 
 CRITIC_CRITERIA = ("value", "feasibility", "clarity", "scope", "testability")
 """The five criteria the critic scores 0-10."""
+
+
+_NOTHING = frozenset({"", "none", "null", "nil", "n/a", "na", "no", "nothing", "false", "-"})
+"""How a model writes "nothing" where null was asked for."""
 
 
 class _Answer(BaseModel):
@@ -31,6 +35,17 @@ class CriticReport(_Answer):
     compliance_risk: Literal["low", "medium", "high"] = "low"
     cannibalizes: str | None = None  # an existing capability of the repo this duplicates
     rationale: str = ""
+
+    @field_validator("cannibalizes", mode="before")
+    @classmethod
+    def _nothing_is_none(cls, value: object) -> object:
+        """A model asked for null often writes it as a word ("none", "N/A", "no"): that
+        says nothing is duplicated, and must not trip the cannibalization gate."""
+        if value is False:
+            return None
+        if isinstance(value, str) and value.strip().rstrip(".").lower() in _NOTHING:
+            return None
+        return value
 
     @property
     def total(self) -> float:

@@ -1,0 +1,41 @@
+"""What the judging roles make of replies a real model gives on a bad night: words where
+null was asked for, odd casing, out-of-range numbers. Each is either understood as meant or
+re-asked; none reaches the engine as a wrong decision."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from role_fakes import ScriptedProvider, collector
+
+from agents.roles.critic import CriticRole
+from engine.config import EngineConfig
+from engine.roles import CRITIC_CRITERIA
+from engine.stages import kill_gate
+
+SCORES = dict.fromkeys(CRITIC_CRITERIA, 8)
+
+
+def critique(**fields: object) -> str:
+    return json.dumps({"scores": SCORES, "rationale": "fine", **fields})
+
+
+@pytest.mark.parametrize("nothing", ["none", "None", "N/A", "null", "no", "No.", " ", "false"])
+async def test_a_critic_saying_in_words_that_nothing_is_duplicated_does_not_kill_the_run(
+    nothing: str,
+):
+    provider = ScriptedProvider([critique(cannibalizes=nothing)])
+    _, emit = collector()
+    report = await CriticRole(provider).critique("Build greet", [], emit)
+    assert report.cannibalizes is None
+    assert kill_gate(report, EngineConfig()) is None
+    assert len(provider.requests) == 1
+
+
+async def test_a_critic_naming_what_is_duplicated_still_trips_the_gate():
+    provider = ScriptedProvider([critique(cannibalizes="greet.core already greets")])
+    _, emit = collector()
+    report = await CriticRole(provider).critique("Build greet", [], emit)
+    verdict = kill_gate(report, EngineConfig())
+    assert verdict is not None and verdict.gate == "cannibalization"
