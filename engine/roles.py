@@ -36,6 +36,12 @@ class CriticReport(_Answer):
     cannibalizes: str | None = None  # an existing capability of the repo this duplicates
     rationale: str = ""
 
+    @field_validator("compliance_risk", mode="before")
+    @classmethod
+    def _risk_in_any_case(cls, value: object) -> object:
+        """``High`` or `` MEDIUM `` mean what they say; anything else is still refused."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("cannibalizes", mode="before")
     @classmethod
     def _nothing_is_none(cls, value: object) -> object:

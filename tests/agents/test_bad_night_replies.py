@@ -39,3 +39,25 @@ async def test_a_critic_naming_what_is_duplicated_still_trips_the_gate():
     report = await CriticRole(provider).critique("Build greet", [], emit)
     verdict = kill_gate(report, EngineConfig())
     assert verdict is not None and verdict.gate == "cannibalization"
+
+
+@pytest.mark.parametrize(
+    ("said", "risk"), [("High", "high"), (" MEDIUM ", "medium"), ("Low", "low")]
+)
+async def test_a_compliance_risk_in_any_casing_is_read_as_meant_without_a_re_ask(
+    said: str, risk: str
+):
+    provider = ScriptedProvider([critique(compliance_risk=said)])
+    _, emit = collector()
+    report = await CriticRole(provider).critique("Build greet", [], emit)
+    assert report.compliance_risk == risk
+    assert len(provider.requests) == 1
+    verdict = kill_gate(report, EngineConfig(max_compliance_risk="medium"))
+    assert (verdict.gate if verdict else None) == ("compliance_risk" if risk == "high" else None)
+
+
+async def test_an_unknown_compliance_risk_is_still_re_asked():
+    provider = ScriptedProvider([critique(compliance_risk="critical"), critique()])
+    _, emit = collector()
+    report = await CriticRole(provider).critique("Build greet", [], emit)
+    assert report.compliance_risk == "low" and len(provider.requests) == 2
