@@ -54,6 +54,14 @@ def test_each_kill_gate_trips_on_its_own_condition_and_a_good_request_passes():
     )
 
 
+def test_a_critic_score_exactly_at_the_minimum_passes_despite_float_rounding():
+    names = ("value", "feasibility", "clarity", "scope", "testability")
+    report = CriticReport(scores=dict(zip(names, (9.7, 5.6, 6.3, 7.0, 2.9), strict=True)))
+    assert kill_gate(report, EngineConfig(min_critic_score=6.3)) is None  # the mean is 6.3
+    below = kill_gate(report, EngineConfig(min_critic_score=6.31))
+    assert below is not None and "6.3/10 is below 6.31" in below.reason
+
+
 def test_patches_apply_to_the_blueprint_json_and_invalid_ones_are_refused():
     text = blueprint_text(BP)
     assert '"title": "CLI"' in text
