@@ -58,7 +58,7 @@ from engine.roles import (
     VerifierReport,
 )
 from engine.scheduler import Scheduler
-from engine.stages import RunKilled, StageFailed, learnings, passes
+from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError, slugify
 
@@ -371,7 +371,14 @@ class Factory:
                 await ws.remove_worktree(worktree)
         threshold = self.config.judge_threshold
         score = verdict.score if verdict is not None else (0 if attack.broken else 100)
-        passed = passes(score, threshold) and (verdict is not None or not attack.broken)
+        # The checklist is the verdict; a score above what it supports does not ship.
+        share = checklist_share(verdict.checklist) if verdict is not None else None
+        contradicted = share is not None and not passes(share, threshold)
+        passed = (
+            passes(score, threshold)
+            and not contradicted
+            and (verdict is not None or not attack.broken)
+        )
         self.bus.emit(
             VerificationFinished(
                 verifier_model=str(getattr(self.verifier, "model", "")),
@@ -385,6 +392,14 @@ class Factory:
         )
         if not passed:
             broken = f"; broken: {', '.join(attack.broken)}" if attack.broken else ""
+            if verdict is not None and contradicted and passes(score, threshold):
+                failed = [item for item, ok in verdict.checklist.items() if not ok]
+                raise StageFailed(
+                    f"the judge scored {score}/100 but its checklist passes "
+                    f"{len(verdict.checklist) - len(failed)} of {len(verdict.checklist)} items "
+                    f"({share}/100), below {threshold}; failed: {', '.join(failed[:3])}"
+                    f"{', ...' if len(failed) > 3 else ''}{broken}"
+                )
             raise StageFailed(f"the judge scored {score}/100, below {threshold}{broken}")
         return tip
 

@@ -133,6 +133,14 @@ def passes(score: int, threshold: int) -> bool:
     return score >= threshold
 
 
+def checklist_share(checklist: Mapping[str, bool]) -> int | None:
+    """The judge's checklist as a score out of 100: the share of its items that pass,
+    rounded down (None for an empty checklist)."""
+    if not checklist:
+        return None
+    return 100 * sum(1 for ok in checklist.values() if ok) // len(checklist)
+
+
 def review_notes(findings: Iterable[str], limit: int = 4000) -> str:
     """The reviewers' findings as notes for the planner."""
     text = "\n".join(f"- {f}" for f in dict.fromkeys(findings))

@@ -125,11 +125,15 @@ class FakeVerifier:
         return VerifierReport(tried=["empty input"])
 
 
+@dataclass
 class FakeJudge:
+    checklist: dict[str, bool] = field(default_factory=lambda: {"tests pass": True})
+    score: int = 93
+
     async def judge(
         self, bp: Blueprint, v: VerifierReport, gates: Sequence[GateResult], emit: EmitFn
     ) -> JudgeReport:
-        return JudgeReport(checklist={"tests pass": True}, score=93)
+        return JudgeReport(checklist=self.checklist, score=self.score)
 
 
 @dataclass
@@ -272,6 +276,21 @@ async def test_task_review_rejection_retries_and_qc_and_judge_pass(user_repo, wo
     assert (verified.score, verified.passed) == (93, True)
     assert result.state.scores.qc == 90
     assert any(lr.source == "retry:core" for lr in result.of(LearningRecorded))
+
+
+async def test_a_judge_whose_checklist_fails_does_not_ship_on_a_high_score(
+    user_repo, worktree_root
+):
+    checklist = {"greets": True, "refuses blank names": False, "tests cover it": False}
+    result = await run(user_repo, worktree_root, judge=FakeJudge(checklist, score=95))
+    assert result.state.outcome is Outcome.FAILED
+    assert result.state.branch is None
+    assert result.state.reason == (
+        "the judge scored 95/100 but its checklist passes 1 of 3 items (33/100), below 90; "
+        "failed: refuses blank names, tests cover it"
+    )
+    (verified,) = result.of(VerificationFinished)
+    assert (verified.score, verified.passed) == (95, False)
 
 
 async def test_code_qc_below_its_threshold_fails_the_run(user_repo, worktree_root):
