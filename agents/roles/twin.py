@@ -31,6 +31,13 @@ PRECEDENT_CONFIDENCE = 0.97
 _VERDICTS = {"accept": "ACCEPT", "approve": "ACCEPT", "change": "CHANGE", "revise": "CHANGE"}
 
 
+def check_verdict(verdict: TwinVerdict) -> None:
+    """A CHANGE names the change: the planner re-plans from these notes alone, and a blank
+    one would only buy the same plan again. Else ``ValueError``."""
+    if verdict.decision == "CHANGE" and not verdict.notes.strip():
+        raise ValueError("a CHANGE must say in its notes what to change; notes are empty")
+
+
 class TwinChoice(BaseModel):
     """The twin's answer to an escalation."""
 
@@ -85,6 +92,7 @@ class TwinRole(ModelRole):
                 + (f"; redlines: {', '.join(v.redlines)}" if v.redlines else "")
             ),
             max_repairs=self.max_repairs,
+            check=check_verdict,
         )
 
     async def answer(

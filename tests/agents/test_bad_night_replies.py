@@ -10,11 +10,14 @@ import pytest
 from role_fakes import ScriptedProvider, collector
 
 from agents.roles.critic import CriticRole
+from agents.roles.twin import TwinRole
+from engine.blueprint import Blueprint, Task
 from engine.config import EngineConfig
 from engine.roles import CRITIC_CRITERIA
 from engine.stages import kill_gate
 
 SCORES = dict.fromkeys(CRITIC_CRITERIA, 8)
+PLAN = Blueprint(spec="A greeter", tasks=[Task(id="core", title="Core")])
 
 
 def critique(**fields: object) -> str:
@@ -61,3 +64,16 @@ async def test_an_unknown_compliance_risk_is_still_re_asked():
     _, emit = collector()
     report = await CriticRole(provider).critique("Build greet", [], emit)
     assert report.compliance_risk == "low" and len(provider.requests) == 2
+
+
+async def test_a_twin_asking_for_a_change_without_saying_which_is_re_asked():
+    blank = json.dumps({"decision": "CHANGE", "confidence": 0.9, "notes": "  "})
+    said = json.dumps({"decision": "CHANGE", "confidence": 0.9, "notes": "split the CLI"})
+    provider = ScriptedProvider([blank, said])
+    _, emit = collector()
+    verdict = await TwinRole(provider).decide("Build greet", PLAN, emit)
+    assert (verdict.decision, verdict.notes) == ("CHANGE", "split the CLI")
+    assert len(provider.requests) == 2
+    assert "CHANGE must say in its notes what to change" in (
+        provider.requests[1].messages[-1].content
+    )
