@@ -6,7 +6,7 @@ meet. The model must mark exactly those items; a reply that drops or invents one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from agents.roles.common import ModelRole
 from agents.roles.task_reviewer import describe_gates
@@ -35,6 +35,35 @@ def checklist_items(blueprint: Blueprint) -> list[str]:
     return items
 
 
+def _item_key(text: str) -> str:
+    """An item as a model may echo it: case, spacing, the prompt's bullet and a final full
+    stop do not count."""
+    return " ".join(text.split()).casefold().lstrip("-*• ").rstrip(".;: ")
+
+
+def match_checklist(
+    checklist: Mapping[str, bool], items: Sequence[str]
+) -> tuple[dict[str, bool], list[str], list[str]]:
+    """The judge's marks under the items as asked, in their order, with the items left
+    unmarked and the keys that name no item (or one already marked). A key matches its item
+    exactly, else by :func:`_item_key` when that names one item only."""
+    by_key: dict[str, list[str]] = {}
+    for item in items:
+        by_key.setdefault(_item_key(item), []).append(item)
+    marks = {key: ok for key, ok in checklist.items() if key in items}
+    unknown: list[str] = []
+    for key, ok in checklist.items():
+        if key in items:
+            continue
+        found = by_key.get(_item_key(key), [])
+        if len(found) == 1 and found[0] not in marks:
+            marks[found[0]] = ok
+        else:
+            unknown.append(key)
+    missing = [item for item in items if item not in marks]
+    return {item: marks[item] for item in items if item in marks}, missing, unknown
+
+
 def _lines(items: Sequence[str]) -> str:
     return "\n".join(f"- {i}" for i in items) or "(nothing)"
 
@@ -61,15 +90,14 @@ class JudgeRole(ModelRole):
         )
 
         def check(report: JudgeReport) -> None:
-            missing = [i for i in items if i not in report.checklist]
-            extra = [i for i in report.checklist if i not in items]
+            _, missing, extra = match_checklist(report.checklist, items)
             if missing or extra:
                 raise ValueError(
                     f"checklist must have exactly the {len(items)} items given; "
                     f"missing {missing[:2]}, unknown {extra[:2]}"
                 )
 
-        return await answer_once(
+        report = await answer_once(
             session,
             JudgeReport,
             StructuredAsk(
@@ -81,3 +109,5 @@ class JudgeRole(ModelRole):
             max_repairs=self.max_repairs,
             check=check,
         )
+        marks, _, _ = match_checklist(report.checklist, items)
+        return report.model_copy(update={"checklist": marks})

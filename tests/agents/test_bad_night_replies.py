@@ -10,14 +10,19 @@ import pytest
 from role_fakes import ScriptedProvider, collector
 
 from agents.roles.critic import CriticRole
+from agents.roles.judge import JudgeRole, checklist_items
 from agents.roles.twin import TwinRole
 from engine.blueprint import Blueprint, Task
 from engine.config import EngineConfig
-from engine.roles import CRITIC_CRITERIA
+from engine.roles import CRITIC_CRITERIA, VerifierReport
 from engine.stages import kill_gate
 
 SCORES = dict.fromkeys(CRITIC_CRITERIA, 8)
-PLAN = Blueprint(spec="A greeter", tasks=[Task(id="core", title="Core")])
+PLAN = Blueprint(
+    spec="A greeter",
+    acceptance_criteria=["greet('x') returns 'hello x'.", "Blank names are refused"],
+    tasks=[Task(id="core", title="Core")],
+)
 
 
 def critique(**fields: object) -> str:
@@ -77,3 +82,29 @@ async def test_a_twin_asking_for_a_change_without_saying_which_is_re_asked():
     assert "CHANGE must say in its notes what to change" in (
         provider.requests[1].messages[-1].content
     )
+
+
+async def test_a_judge_echoing_checklist_items_with_bullets_case_or_stops_is_understood():
+    items = checklist_items(PLAN)
+    echoed = {
+        "greet('x') returns 'hello x'": True,  # its full stop dropped
+        "- blank names are refused.": False,  # the prompt's bullet kept, case and stop changed
+        **{f"  {item.upper()} ": True for item in items[2:]},
+    }
+    provider = ScriptedProvider([json.dumps({"checklist": echoed, "score": 70})])
+    _, emit = collector()
+    report = await JudgeRole(provider).judge(PLAN, VerifierReport(), [], emit)
+    assert list(report.checklist) == items  # the items as asked, in order
+    assert report.checklist["Blank names are refused"] is False
+    assert sum(report.checklist.values()) == len(items) - 1
+    assert len(provider.requests) == 1
+
+
+async def test_a_judge_dropping_an_item_is_still_re_asked():
+    items = checklist_items(PLAN)
+    short = json.dumps({"checklist": dict.fromkeys(items[1:], True), "score": 95})
+    full = json.dumps({"checklist": dict.fromkeys(items, True), "score": 95})
+    provider = ScriptedProvider([short, full])
+    _, emit = collector()
+    report = await JudgeRole(provider).judge(PLAN, VerifierReport(), [], emit)
+    assert list(report.checklist) == items and len(provider.requests) == 2
