@@ -194,12 +194,16 @@ async def answer_once(
 ) -> M:
     """A whole one-question agent: ask, report the answer's summary, finish the session.
 
-    On failure the session finishes not ok and :class:`StructuredReplyError` propagates.
+    On failure — no valid reply, or the provider gave up — the session finishes not ok and
+    the error propagates, so the agent is not shown running for the rest of the run.
     """
     try:
         value = await ask_structured(session, model, ask, max_repairs=max_repairs, check=check)
     except StructuredReplyError as exc:
         session.finish(False, str(exc))
+        raise
+    except Exception as exc:
+        session.finish(False, error_line(exc))
         raise
     summary = summarize(value)
     session.say(summary, kind="result")

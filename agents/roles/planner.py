@@ -13,7 +13,13 @@ from agents.learnings import Lesson, rank_lessons
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Provider
 from agents.roles.common import ModelRole
-from agents.structured import StructuredAsk, StructuredReplyError, ask_structured, extract_json
+from agents.structured import (
+    StructuredAsk,
+    StructuredReplyError,
+    ask_structured,
+    error_line,
+    extract_json,
+)
 from agents.templates import render_prompt
 from engine.blueprint import Blueprint
 from engine.dag import Dag, PlanError
@@ -68,6 +74,9 @@ class PlannerRole(ModelRole):
             raise PlanError(
                 f"the planner gave no valid blueprint after {exc.tries} tries: {exc.last_error}"
             ) from exc
+        except Exception as exc:  # the provider gave up: not left shown as running
+            session.finish(False, error_line(exc))
+            raise
         dag = Dag.from_blueprint(blueprint)
         session.say(
             f"blueprint: {len(blueprint.tasks)} tasks, critical path "

@@ -7,15 +7,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from role_fakes import ScriptedProvider, collector
+from role_fakes import ScriptedProvider, collector, of
 
+from agents.provider import CompletionRequest, ProviderError
 from agents.roles.critic import CriticRole
 from agents.roles.judge import JudgeRole, checklist_items
+from agents.roles.planner import PlannerRole
 from agents.roles.twin import TwinRole
 from engine.blueprint import Blueprint, Task
 from engine.config import EngineConfig
+from engine.events import AgentFinished
+from engine.protocols import PlanRequest
 from engine.roles import CRITIC_CRITERIA, VerifierReport
 from engine.stages import kill_gate
+from engine.state import RunState
 
 SCORES = dict.fromkeys(CRITIC_CRITERIA, 8)
 PLAN = Blueprint(
@@ -108,3 +113,26 @@ async def test_a_judge_dropping_an_item_is_still_re_asked():
     _, emit = collector()
     report = await JudgeRole(provider).judge(PLAN, VerifierReport(), [], emit)
     assert list(report.checklist) == items and len(provider.requests) == 2
+
+
+class DownProvider(ScriptedProvider):
+    """Fails every call the way a provider does once its retries are spent."""
+
+    async def complete(self, request: CompletionRequest, on_text=None):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        raise ProviderError("HTTP 503 from fake after 3 attempts")
+
+
+async def test_a_role_whose_provider_gives_up_is_reported_finished_not_left_running():
+    events, emit = collector()
+    with pytest.raises(ProviderError):
+        await CriticRole(DownProvider([])).critique("Build greet", [], emit)
+    with pytest.raises(ProviderError):
+        await PlannerRole(DownProvider([])).plan(PlanRequest("Build greet", []), emit)
+    finished = of(events, AgentFinished)
+    assert [(f.agent_id, f.ok) for f in finished] == [("critic", False), ("planner", False)]
+    assert all("HTTP 503" in f.summary for f in finished)
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    assert not state.agents["critic"].running and not state.agents["planner"].running
