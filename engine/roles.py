@@ -82,6 +82,18 @@ class TwinVerdict(_Answer):
     notes: str = ""
     redlines: list[str] = Field(default_factory=list)  # owner redlines the blueprint touches
 
+    @field_validator("redlines", mode="before")
+    @classmethod
+    def _no_redline_is_none(cls, value: object) -> object:
+        """``["none"]`` or ``[""]`` lists no redline: it must not send the plan to a human."""
+        if not isinstance(value, list):
+            return value
+        return [
+            v
+            for v in value
+            if not (isinstance(v, str) and v.strip().rstrip(".").lower() in _NOTHING)
+        ]
+
 
 class TaskReview(_Answer):
     approved: bool

@@ -19,7 +19,7 @@ from engine.config import EngineConfig
 from engine.events import AgentFinished
 from engine.protocols import PlanRequest
 from engine.roles import CRITIC_CRITERIA, VerifierReport
-from engine.stages import kill_gate
+from engine.stages import kill_gate, twin_route
 from engine.state import RunState
 
 SCORES = dict.fromkeys(CRITIC_CRITERIA, 8)
@@ -136,3 +136,22 @@ async def test_a_role_whose_provider_gives_up_is_reported_finished_not_left_runn
     for event in events:
         state.apply(event)
     assert not state.agents["critic"].running and not state.agents["planner"].running
+
+
+@pytest.mark.parametrize("nothing", [["none"], [""], ["N/A", " "], ["None."]])
+async def test_a_twin_listing_no_redline_in_words_is_not_escalated_for_it(nothing: list[str]):
+    reply = {"decision": "ACCEPT", "confidence": 0.95, "notes": "fine", "redlines": nothing}
+    provider = ScriptedProvider([json.dumps(reply)])
+    _, emit = collector()
+    verdict = await TwinRole(provider).decide("Build greet", PLAN, emit)
+    assert verdict.redlines == []
+    assert twin_route(verdict, EngineConfig(), 0) == "accept"
+
+
+async def test_a_twin_naming_a_redline_is_still_escalated():
+    reply = {"decision": "ACCEPT", "confidence": 0.95, "redlines": ["none", "no new deps"]}
+    provider = ScriptedProvider([json.dumps(reply)])
+    _, emit = collector()
+    verdict = await TwinRole(provider).decide("Build greet", PLAN, emit)
+    assert verdict.redlines == ["no new deps"]
+    assert twin_route(verdict, EngineConfig(), 0) == "escalate"
