@@ -27,6 +27,17 @@ _NOTHING = frozenset({"", "none", "null", "nil", "n/a", "na", "no", "nothing", "
 """How a model writes "nothing" where null was asked for."""
 
 
+def _without_nothing(value: object) -> object:
+    """A list a model was asked for, without the entries that say "nothing" (``["none"]``)."""
+    if not isinstance(value, list):
+        return value
+    return [v for v in value if not (isinstance(v, str) and _says_nothing(v))]
+
+
+def _says_nothing(text: str) -> bool:
+    return text.strip().rstrip(".").lower() in _NOTHING
+
+
 class _Answer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -50,7 +61,7 @@ class CriticReport(_Answer):
         says nothing is duplicated, and must not trip the cannibalization gate."""
         if value is False:
             return None
-        if isinstance(value, str) and value.strip().rstrip(".").lower() in _NOTHING:
+        if isinstance(value, str) and _says_nothing(value):
             return None
         return value
 
@@ -86,13 +97,7 @@ class TwinVerdict(_Answer):
     @classmethod
     def _no_redline_is_none(cls, value: object) -> object:
         """``["none"]`` or ``[""]`` lists no redline: it must not send the plan to a human."""
-        if not isinstance(value, list):
-            return value
-        return [
-            v
-            for v in value
-            if not (isinstance(v, str) and v.strip().rstrip(".").lower() in _NOTHING)
-        ]
+        return _without_nothing(value)
 
 
 class TaskReview(_Answer):
@@ -109,6 +114,12 @@ class QCReport(_Answer):
 class VerifierReport(_Answer):
     tried: list[str] = Field(default_factory=list)  # what the verifier attempted
     broken: list[str] = Field(default_factory=list)  # what it managed to break
+
+    @field_validator("broken", mode="before")
+    @classmethod
+    def _none_broken_is_nothing(cls, value: object) -> object:
+        """``["none"]`` broke nothing: it must not fail verification or read as a break."""
+        return _without_nothing(value)
 
 
 class JudgeReport(_Answer):

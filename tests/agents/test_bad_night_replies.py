@@ -5,18 +5,20 @@ re-asked; none reaches the engine as a wrong decision."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from role_fakes import ScriptedProvider, collector, of
+from role_fakes import RecordingSandbox, ScriptedProvider, collector, of
 
 from agents.provider import CompletionRequest, ProviderError
 from agents.roles.critic import CriticRole
 from agents.roles.judge import JudgeRole, checklist_items
 from agents.roles.planner import PlannerRole
 from agents.roles.twin import TwinRole
+from agents.roles.verifier import VerifierRole
 from engine.blueprint import Blueprint, Task
 from engine.config import EngineConfig
-from engine.events import AgentFinished
+from engine.events import AgentFinished, AgentOutput
 from engine.protocols import PlanRequest
 from engine.roles import CRITIC_CRITERIA, VerifierReport
 from engine.stages import kill_gate, twin_route
@@ -155,3 +157,12 @@ async def test_a_twin_naming_a_redline_is_still_escalated():
     verdict = await TwinRole(provider).decide("Build greet", PLAN, emit)
     assert verdict.redlines == ["no new deps"]
     assert twin_route(verdict, EngineConfig(), 0) == "escalate"
+
+
+async def test_a_verifier_reporting_it_broke_none_broke_nothing(tmp_path: Path):
+    report = {"tried": ["blank name", "huge input"], "broken": ["none", "Nothing."]}
+    provider = ScriptedProvider([json.dumps(report)])
+    events, emit = collector()
+    result = await VerifierRole(provider, RecordingSandbox()).attack(PLAN, tmp_path, emit)
+    assert result.broken == [] and result.tried == ["blank name", "huge input"]
+    assert not any(e.text.startswith("BROKE: ") for e in of(events, AgentOutput))
