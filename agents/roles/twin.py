@@ -116,8 +116,15 @@ class TwinRole(ModelRole):
             context=bounded(context, 8000, "context") or "(none)",
         )
 
+        def option(said: str) -> str | None:
+            """The option ``said`` names, in any casing and spacing."""
+            if said in choices:
+                return said
+            named = [c for c in choices if c.strip().casefold() == said.strip().casefold()]
+            return named[0] if len(named) == 1 else None
+
         def check(reply: TwinChoice) -> None:
-            if reply.choice not in choices:
+            if option(reply.choice) is None:
                 raise ValueError(f"choice {reply.choice!r} is not one of {choices}")
 
         reply = await answer_once(
@@ -134,4 +141,4 @@ class TwinRole(ModelRole):
             max_repairs=self.max_repairs,
             check=check,
         )
-        return reply.choice
+        return option(reply.choice) or reply.choice

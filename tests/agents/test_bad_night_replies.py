@@ -166,3 +166,12 @@ async def test_a_verifier_reporting_it_broke_none_broke_nothing(tmp_path: Path):
     result = await VerifierRole(provider, RecordingSandbox()).attack(PLAN, tmp_path, emit)
     assert result.broken == [] and result.tried == ["blank name", "huge input"]
     assert not any(e.text.startswith("BROKE: ") for e in of(events, AgentOutput))
+
+
+async def test_a_twin_answering_an_escalation_in_other_casing_picks_that_option():
+    provider = ScriptedProvider([json.dumps({"choice": " Revise ", "reason": "tests first"})])
+    _, emit = collector()
+    choice = await TwinRole(provider).answer(
+        "Approve the plan?", ["approve", "revise", "reject"], "", emit
+    )
+    assert choice == "revise" and len(provider.requests) == 1
