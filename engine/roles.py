@@ -93,6 +93,12 @@ class TwinVerdict(_Answer):
     notes: str = ""
     redlines: list[str] = Field(default_factory=list)  # owner redlines the blueprint touches
 
+    @field_validator("decision", mode="before")
+    @classmethod
+    def _decision_in_any_case(cls, value: object) -> object:
+        """``accept`` or `` Reject `` mean what they say; anything else is still refused."""
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("redlines", mode="before")
     @classmethod
     def _no_redline_is_none(cls, value: object) -> object:

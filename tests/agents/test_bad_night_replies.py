@@ -175,3 +175,12 @@ async def test_a_twin_answering_an_escalation_in_other_casing_picks_that_option(
         "Approve the plan?", ["approve", "revise", "reject"], "", emit
     )
     assert choice == "revise" and len(provider.requests) == 1
+
+
+@pytest.mark.parametrize(("said", "decision"), [("accept", "ACCEPT"), (" Reject ", "REJECT")])
+async def test_a_twin_decision_in_any_casing_is_read_as_meant(said: str, decision: str):
+    reply = {"decision": said, "confidence": 0.9, "notes": "as the owner would"}
+    provider = ScriptedProvider([json.dumps(reply)])
+    _, emit = collector()
+    verdict = await TwinRole(provider).decide("Build greet", PLAN, emit)
+    assert verdict.decision == decision and len(provider.requests) == 1
