@@ -18,6 +18,7 @@ from agents.templates import render_prompt
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn
 from engine.roles import ReviewReport
+from engine.stages import apply_patches
 
 SYSTEM = "You are an exacting reviewer of software plans. Reply with JSON only."
 CODE_SYSTEM = "You are an exacting auditor of source code. Reply with JSON only."
@@ -28,8 +29,11 @@ def blueprint_text(blueprint: Blueprint) -> str:
     return blueprint.model_dump_json(indent=2)
 
 
-def check_patches(report: ReviewReport, text: str) -> None:
-    """Every patch's search text occurs exactly once in ``text``; else ``ValueError``."""
+def check_patches(report: ReviewReport, text: str, blueprint: Blueprint | None = None) -> None:
+    """Every patch's search text occurs exactly once in ``text`` and, given the blueprint,
+    the patches leave a valid, buildable one (no cycle, no unknown task); else
+    ``ValueError``. A score given for a patched plan must not count for a plan the engine
+    would refuse to patch."""
     for number, patch in enumerate(report.patches, start=1):
         count = text.count(patch.search) if patch.search else 0
         if count != 1:
@@ -37,6 +41,10 @@ def check_patches(report: ReviewReport, text: str) -> None:
                 f"patch {number}: search text found {count} times in the blueprint JSON; "
                 "it must be copied exactly and occur once"
             )
+    if blueprint is not None and report.patches:
+        refused = apply_patches(blueprint, report.patches).refused
+        if refused:
+            raise ValueError(f"{refused[0]}; the patched blueprint must stay buildable")
 
 
 class ReviewerRole(ModelRole):
@@ -83,7 +91,7 @@ class ReviewerRole(ModelRole):
                 f"{len(r.findings)} finding(s), {len(r.patches)} patch(es)"
             ),
             max_repairs=self.max_repairs,
-            check=lambda r: check_patches(r, text),
+            check=lambda r: check_patches(r, text, blueprint),
         )
 
     async def review_code(

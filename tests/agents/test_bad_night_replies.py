@@ -14,6 +14,7 @@ from agents.provider import CompletionRequest, ProviderError
 from agents.roles.critic import CriticRole
 from agents.roles.judge import JudgeRole, checklist_items
 from agents.roles.planner import PlannerRole
+from agents.roles.reviewer import ReviewerRole, blueprint_text
 from agents.roles.twin import TwinRole
 from agents.roles.verifier import VerifierRole
 from engine.blueprint import Blueprint, Task
@@ -184,3 +185,32 @@ async def test_a_twin_decision_in_any_casing_is_read_as_meant(said: str, decisio
     _, emit = collector()
     verdict = await TwinRole(provider).decide("Build greet", PLAN, emit)
     assert verdict.decision == decision and len(provider.requests) == 1
+
+
+async def test_a_reviewer_patch_that_would_make_the_plan_unbuildable_is_re_asked():
+    two = Blueprint(
+        spec="A greeter",
+        tasks=[Task(id="core", title="Core"), Task(id="cli", title="CLI", depends_on=["core"])],
+    )
+    text = blueprint_text(two)
+    search = (
+        '"id": "core",\n      "title": "Core",\n      "description": "",\n      "depends_on": []'
+    )
+    assert text.count(search) == 1
+    cycle = {
+        "search": search,
+        "replace": search.replace('"depends_on": []', '"depends_on": ["cli"]'),
+    }
+    rename = {"search": '"title": "CLI"', "replace": '"title": "Command line"'}
+    provider = ScriptedProvider(
+        [
+            json.dumps({"score": 97, "patches": [cycle]}),
+            json.dumps({"score": 96, "patches": [rename]}),
+        ]
+    )
+    _, emit = collector()
+    report = await ReviewerRole(provider, "r1").review("Build greet", two, 1, emit)
+    assert report.score == 96 and report.patches[0].replace == '"title": "Command line"'
+    assert "patch 1: the plan has a dependency cycle: cli -> core -> cli" in (
+        provider.requests[1].messages[-1].content
+    )
