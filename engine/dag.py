@@ -23,6 +23,10 @@ def _check_path(task: Task, path: str) -> None:
     pure = PurePosixPath(path.replace("\\", "/"))
     if not path.strip():
         raise PlanError(f"task {task.id!r} names an empty file path")
+    if "\n" in path or "\r" in path:
+        raise PlanError(f"task {task.id!r} names a path with a line break: {path!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):  # a NUL would crash reading it
+        raise PlanError(f"task {task.id!r} names a path with a control character: {path!r}")
     if pure.is_absolute() or (len(path) > 1 and path[1] == ":"):
         raise PlanError(f"task {task.id!r} names a path outside the repo: {path!r} is absolute")
     if ".." in pure.parts:
@@ -115,8 +119,6 @@ class Dag:
                 _check_path(task, path)
             for path in task.removes:
                 _check_path(task, path)
-                if "\n" in path or "\r" in path:
-                    raise PlanError(f"task {task.id!r} names a path with a line break: {path!r}")
                 if not PurePosixPath(path.replace("\\", "/")).parts:
                     raise PlanError(f"task {task.id!r} removes the whole repository: {path!r}")
 

@@ -129,6 +129,8 @@ def test_an_empty_plan_is_refused():
         (".git/config", "task 'a' names a path inside .git: '.git/config'"),
         ("./.git/hooks/pre-commit", "task 'a' names a path inside .git: './.git/hooks/pre-commit'"),
         ("  ", "task 'a' names an empty file path"),
+        ("src/x\x00.py", "task 'a' names a path with a control character: 'src/x\\x00.py'"),
+        ("src/\ty.py", "task 'a' names a path with a control character: 'src/\\ty.py'"),
     ],
 )
 def test_file_paths_must_stay_inside_the_repository_and_out_of_git(path: str, expected: str):
