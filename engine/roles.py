@@ -86,6 +86,13 @@ class ReviewReport(_Answer):
     findings: list[str] = Field(default_factory=list)
     patches: list[BlueprintPatch] = Field(default_factory=list)
 
+    @field_validator("findings", mode="before")
+    @classmethod
+    def _no_empty_findings(cls, value: object) -> object:
+        """``["none"]`` or ``[""]`` is no finding: not a note for the planner, not a lesson
+        for later runs."""
+        return _without_nothing(value)
+
 
 class TwinVerdict(_Answer):
     decision: Literal["ACCEPT", "CHANGE", "REJECT"]

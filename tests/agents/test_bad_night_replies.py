@@ -214,3 +214,11 @@ async def test_a_reviewer_patch_that_would_make_the_plan_unbuildable_is_re_asked
     assert "patch 1: the plan has a dependency cycle: cli -> core -> cli" in (
         provider.requests[1].messages[-1].content
     )
+
+
+async def test_review_findings_that_say_nothing_are_not_findings():
+    reply = {"score": 60, "findings": ["None.", "", "  ", "split the CLI task"]}
+    provider = ScriptedProvider([json.dumps(reply)])
+    _, emit = collector()
+    report = await ReviewerRole(provider, "r1").review("Build greet", PLAN, 1, emit)
+    assert report.findings == ["split the CLI task"]
