@@ -28,6 +28,13 @@ def describe_gates(gates: Sequence[GateResult]) -> str:
     return "\n".join(f"- {g.gate}: {'PASS' if g.passed else 'FAIL'} - {g.summary}" for g in gates)
 
 
+def check_review(review: TaskReview) -> None:
+    """A request for changes names them: the engineer's next attempt starts from these notes,
+    and a blank one buys the same attempt again. Else ``ValueError``."""
+    if not review.approved and not review.notes.strip():
+        raise ValueError("a review requesting changes must say in its notes what to change")
+
+
 class TaskReviewerRole(ModelRole):
     """Implements engine.roles.TaskReviewer over any provider."""
 
@@ -71,4 +78,5 @@ class TaskReviewerRole(ModelRole):
                 f"({r.score}/100)" + (f" - {r.notes}" if r.notes else "")
             ),
             max_repairs=self.max_repairs,
+            check=check_review,
         )

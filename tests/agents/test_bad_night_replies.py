@@ -15,6 +15,7 @@ from agents.roles.critic import CriticRole
 from agents.roles.judge import JudgeRole, checklist_items
 from agents.roles.planner import PlannerRole
 from agents.roles.reviewer import ReviewerRole, blueprint_text
+from agents.roles.task_reviewer import TaskReviewerRole
 from agents.roles.twin import TwinRole
 from agents.roles.verifier import VerifierRole
 from engine.blueprint import Blueprint, Task
@@ -222,3 +223,14 @@ async def test_review_findings_that_say_nothing_are_not_findings():
     _, emit = collector()
     report = await ReviewerRole(provider, "r1").review("Build greet", PLAN, 1, emit)
     assert report.findings == ["split the CLI task"]
+
+
+async def test_a_task_review_requesting_changes_without_naming_them_is_re_asked():
+    blank = json.dumps({"approved": False, "score": 70, "notes": ""})
+    said = json.dumps({"approved": False, "score": 70, "notes": "test the blank name"})
+    provider = ScriptedProvider([blank, said])
+    _, emit = collector()
+    review = await TaskReviewerRole(provider).review_task(PLAN.tasks[0], "diff", [], emit)
+    assert (review.approved, review.notes) == (False, "test the blank name")
+    assert len(provider.requests) == 2
+    assert "must say in its notes what to change" in provider.requests[1].messages[-1].content
