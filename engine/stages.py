@@ -100,6 +100,8 @@ def apply_patches(blueprint: Blueprint, patches: Sequence[BlueprintPatch]) -> Pa
         except PlanError as exc:
             refused.append(f"patch {index}: {exc}")
             continue
+        if patched == current:  # not applied: a "new" revision equal to the old misleads
+            continue
         current = patched
         applied += 1
     return PatchResult(current, applied, refused)

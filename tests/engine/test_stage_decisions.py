@@ -81,6 +81,12 @@ def test_patches_apply_to_the_blueprint_json_and_invalid_ones_are_refused():
     assert "cycle" in result.refused[1]
 
 
+def test_a_patch_that_changes_nothing_is_not_counted_as_a_new_revision():
+    same = BlueprintPatch(search='"title": "CLI"', replace='"title":   "CLI"')  # spacing only
+    result = apply_patches(BP, [same])
+    assert (result.applied, result.blueprint, result.refused) == (0, BP, [])
+
+
 def test_quorum_counts_reviewers_at_or_above_the_threshold():
     assert quorum_reached({"a": 95, "b": 96, "c": 10}, 95, 2)
     assert not quorum_reached({"a": 94, "b": 96, "c": 10}, 95, 2)
