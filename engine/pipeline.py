@@ -46,7 +46,7 @@ from engine.merge_queue import MergeQueue
 from engine.planning import Planning
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
 from engine.recon import Baseline, Mode, RepoMapper, guard, recon_notes, run_baseline
-from engine.resume import UNDER_WAY, plan_resume, tasks_in_log
+from engine.resume import UNDER_WAY, check_repository, plan_resume, tasks_in_log
 from engine.roles import (
     CodeQC,
     Critic,
@@ -129,7 +129,11 @@ class Factory:
         return self.bus.state
 
     async def run(self) -> RunState:
-        """Run (or resume) the whole pipeline; returns the final state."""
+        """Run (or resume) the whole pipeline; returns the final state.
+
+        A resume the repository can no longer carry on (:func:`engine.resume.check_repository`)
+        raises its WorkspaceError before anything is logged: the run stays resumable.
+        """
         ws = self.workspaces
         if self.state.outcome is not Outcome.RUNNING:
             return self.state  # finished already: nothing to resume
@@ -148,6 +152,8 @@ class Factory:
                     settings=dict(self.settings),
                 )
             )
+        if resuming and self.state.mode != "audit":
+            check_repository(self.state, ws)
         try:
             if self.state.mode == "audit":  # read-only: no integration branch, no worktree
                 path = await self._audit()

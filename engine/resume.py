@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from engine.build import TASK_TRAILER
 from engine.events import TaskState
 from engine.state import RunState, TaskView
+from engine.workspace import GitWorkspaces, WorkspaceError
 
 UNDER_WAY = frozenset({TaskState.RUNNING, TaskState.GATES, TaskState.MERGING})
 
@@ -82,3 +83,19 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
         if task.state in UNDER_WAY and task.attempts >= 1:
             restarts[task.id] = (task.attempts, failure_before(task, task.attempts))
     return ResumePlan(merged_from_repo=lost, restarts=restarts)
+
+
+def check_repository(state: RunState, ws: GitWorkspaces) -> None:
+    """Refuse, in one line that says what to do, a resume the repository cannot carry on.
+
+    Between a killed run and its resume a user may have put another repository at the run's
+    path (a fresh clone), or rewritten its history and pruned the commit the run started
+    from: nothing the run did can go on there.
+    """
+    base = state.base_commit
+    if base and not ws.has_commit(base):
+        raise WorkspaceError(
+            f"commit {base[:10]} where run {state.run_id} started is not in {ws.path} "
+            "(another repository there, or its history rewritten and pruned?): "
+            "the run cannot go on there; start a new run"
+        )

@@ -230,6 +230,14 @@ class GitWorkspaces:
         except git.GitCommandError:
             return None
 
+    def has_commit(self, sha: str) -> bool:
+        """``sha`` names a commit this repository holds (not pruned, not another repo's)."""
+        try:
+            self.repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
+
     async def start(self, base_commit: str | None = None) -> str:
         """Create the integration branch at the base commit (or keep it if it exists)."""
         async with self._admin:

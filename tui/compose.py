@@ -34,6 +34,7 @@ from engine.bus import EventBus
 from engine.github import GitHubPublisher
 from engine.interrupt import EXIT_INTERRUPTED, ShutdownSignals, run_interruptible, stop_signals_call
 from engine.pipeline import Factory
+from engine.resume import check_repository
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
@@ -237,6 +238,8 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     telemetry = _start_telemetry(plan.telemetry)
     run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
     workspaces = GitWorkspaces(plan.repo, run_id, data_home() / "worktrees")
+    if plan.resume is not None and plan.resume.mode != "audit":
+        check_repository(plan.resume, workspaces)  # refused before anything starts or is said
     try:
         mode = resolve_mode(plan.mode, settings, workspaces, plan.resume)
     except ModeError as exc:
