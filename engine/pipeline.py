@@ -152,14 +152,15 @@ class Factory:
                     settings=dict(self.settings),
                 )
             )
-        if resuming and self.state.mode != "audit":
-            check_repository(self.state, ws)
+        restore = (
+            check_repository(self.state, ws) if resuming and self.state.mode != "audit" else None
+        )
         try:
             if self.state.mode == "audit":  # read-only: no integration branch, no worktree
                 path = await self._audit()
                 self._finish(Outcome.REPORTED, f"audit report: {path}")
                 return self.state
-            await ws.start(self.state.base_commit or None)
+            await ws.start(restore or self.state.base_commit or None)
             restarts = await self._resume() if resuming else {}
             self.broker.start()
             if self.state.mode == "update":
@@ -221,8 +222,7 @@ class Factory:
         merged: dict[str, str] = {}
         tip = ws.branch_tip(ws.integration_branch)
         if tip is not None and self.state.base_commit:
-            out = ws.repo.git.log("--format=%H%x00%B%x01", f"{self.state.base_commit}..{tip}")
-            merged = tasks_in_log(str(out))
+            merged = tasks_in_log(ws.task_log(self.state.base_commit, tip))
         plan = plan_resume(self.state, merged)
         self.bus.emit(
             RunResumed(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.build import TASK_TRAILER
-from engine.events import TaskState
+from engine.events import Stage, TaskState
 from engine.state import RunState, TaskView
 from engine.workspace import GitWorkspaces, WorkspaceError
 
@@ -85,17 +85,53 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
     return ResumePlan(merged_from_repo=lost, restarts=restarts)
 
 
-def check_repository(state: RunState, ws: GitWorkspaces) -> None:
+def check_repository(state: RunState, ws: GitWorkspaces) -> str | None:
     """Refuse, in one line that says what to do, a resume the repository cannot carry on.
 
-    Between a killed run and its resume a user may have put another repository at the run's
-    path (a fresh clone), or rewritten its history and pruned the commit the run started
-    from: nothing the run did can go on there.
+    Between a killed run and its resume a user may have replaced the repository, or deleted
+    or reset the integration branch. Made again at the base commit, the branch would lack
+    the tasks the log says were merged: their dependants would be built without them and the
+    run would ship without them. So the log's merged tasks must be on the branch; when they
+    are not, the line names the commit to put the branch back at, or says the work is gone.
+    The one branch put back here is the one the run itself deleted after shipping (killed
+    before its RunFinished): the commit returned is where to make it again; None otherwise.
     """
     base = state.base_commit
-    if base and not ws.has_commit(base):
+    if not base:
+        return None
+    if not ws.has_commit(base):
         raise WorkspaceError(
             f"commit {base[:10]} where run {state.run_id} started is not in {ws.path} "
             "(another repository there, or its history rewritten and pruned?): "
             "the run cannot go on there; start a new run"
         )
+    if not state.merged:
+        return None
+    branch = ws.integration_branch
+    tip = ws.branch_tip(branch)
+    found = tasks_in_log(ws.task_log(base, tip)) if tip is not None else {}
+    missing = [task_id for task_id in state.merged if task_id not in found]
+    if not missing:
+        return None
+    last = state.tasks[state.merged[-1]].merged_commit if state.merged[-1] in state.tasks else None
+    whole = (
+        last is not None
+        and ws.has_commit(last)
+        and set(state.merged) <= set(tasks_in_log(ws.task_log(base, last)))
+    )
+    stages = list(Stage)
+    if whole and tip is None and stages.index(state.stage) >= stages.index(Stage.SHIP):
+        return last
+    where = "is gone" if tip is None else f"is at {tip[:10]}"
+    lost = (
+        f"integration branch {branch} {where}, without task(s) {', '.join(missing)} the run merged"
+    )
+    if whole:
+        raise WorkspaceError(
+            f"{lost}: put it back with `git -C {ws.path} branch -f {branch} {last}` "
+            "and resume again"
+        )
+    raise WorkspaceError(
+        f"{lost}, and their commits are gone from {ws.path} too (git gc?): "
+        f"run {state.run_id} cannot go on; start a new run"
+    )

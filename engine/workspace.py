@@ -238,6 +238,11 @@ class GitWorkspaces:
             return False
         return True
 
+    def task_log(self, base: str, tip: str) -> str:
+        """``git log --format=%H%x00%B%x01 base..tip``: the commits the run put on ``base``,
+        for :func:`engine.resume.tasks_in_log`."""
+        return str(self.repo.git.log("--format=%H%x00%B%x01", f"{base}..{tip}"))
+
     async def start(self, base_commit: str | None = None) -> str:
         """Create the integration branch at the base commit (or keep it if it exists)."""
         async with self._admin:

@@ -11,6 +11,7 @@ refuses in one line that says what to do, and a refusal leaves the run resumable
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from test_full_pipeline import SCRIPTS, make_factory
 from test_pipeline import RUN_ID, FakeEngineer
 
 from engine.bus import EventBus
-from engine.events import EventBase, Outcome
+from engine.events import EventBase, Outcome, RunFinished, Stage
 from engine.state import RunState
 from engine.workspace import WorkspaceError
 
@@ -58,6 +59,61 @@ def subjects(repo: Path, branch: str) -> list[str]:
     return git(repo, "log", "--reverse", "--format=%s", f"main..{branch}").splitlines()
 
 
+@pytest.mark.parametrize("what", ["deleted", "reset to main"])
+async def test_a_resume_refuses_when_the_integration_branch_lost_a_merged_task_then_goes_on(
+    user_repo: Path, worktree_root: Path, what: str
+):
+    """Before, the branch was made again at the base commit: ``cli`` was built without the
+    ``core`` it depends on, and a run killed later shipped a branch without the merged tasks."""
+    state = await killed_after_core(user_repo, worktree_root)
+    merged_at = state.tasks["core"].merged_commit
+    assert merged_at is not None and git(user_repo, "rev-parse", WIP) == merged_at
+    if what == "deleted":
+        git(user_repo, "branch", "-D", WIP)
+        said = f"integration branch {WIP} is gone"
+    else:
+        git(user_repo, "branch", "-f", WIP, "main")
+        said = f"integration branch {WIP} is at {git(user_repo, 'rev-parse', 'main')[:10]}"
+    before = state.last_seq
+
+    with pytest.raises(WorkspaceError) as refused:
+        await resume(user_repo, worktree_root, state)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message == (
+        f"{said}, without task(s) core the run merged: put it back with "
+        f"`git -C {user_repo} branch -f {WIP} {merged_at}` and resume again"
+    )
+    assert state.outcome is Outcome.RUNNING and state.last_seq == before  # still resumable
+    assert git(user_repo, "branch", "--list", SHIPPED) == ""
+
+    git(user_repo, "branch", "-f", WIP, merged_at)  # what the line says to do
+    final, _ = await resume(user_repo, worktree_root, state)
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert final.merged == ["core", "cli"]
+    assert subjects(user_repo, SHIPPED) == ["Core", "CLI"]
+
+
+async def test_a_resume_whose_merged_work_was_pruned_away_says_to_start_a_new_run(
+    user_repo: Path, worktree_root: Path
+):
+    state = await killed_after_core(user_repo, worktree_root)
+    git(user_repo, "branch", "-D", WIP)
+    shutil.rmtree(worktree_root, ignore_errors=True)  # a reboot cleared /tmp, say
+    git(user_repo, "worktree", "prune")
+    git(user_repo, "reflog", "expire", "--expire=now", "--all")
+    git(user_repo, "gc", "-q", "--prune=now")
+
+    with pytest.raises(WorkspaceError) as refused:
+        await resume(user_repo, worktree_root, state)
+    assert str(refused.value) == (
+        f"integration branch {WIP} is gone, without task(s) core the run merged, and their "
+        f"commits are gone from {user_repo} too (git gc?): run {RUN_ID} cannot go on; "
+        "start a new run"
+    )
+    assert state.outcome is Outcome.RUNNING
+
+
 async def test_a_resume_in_another_repository_at_the_same_path_is_refused_in_one_line(
     tmp_path: Path, user_repo: Path, worktree_root: Path
 ):
@@ -79,3 +135,24 @@ async def test_a_resume_in_another_repository_at_the_same_path_is_refused_in_one
     )
     assert state.outcome is Outcome.RUNNING
     assert git(other, "branch", "--list", "shopfloor/*") == ""
+
+
+async def test_a_run_that_shipped_and_died_before_its_last_event_resumes_to_that_branch(
+    user_repo: Path, worktree_root: Path
+):
+    """Killed between shipping (branch made, integration branch deleted) and RunFinished."""
+    events: list[EventBase] = []
+    bus = EventBus(RUN_ID)
+    bus.listen(events.append)
+    done = await asyncio.wait_for(make_factory(user_repo, worktree_root, bus).run(), 60)
+    assert done.outcome is Outcome.SHIPPED and git(user_repo, "branch", "--list", WIP) == ""
+    cut = next(i for i, e in enumerate(events) if getattr(e, "stage", None) is Stage.LEARN)
+    state = RunState.fold(events[:cut])  # the SHIP stage is logged, nothing after it
+    tip = git(user_repo, "rev-parse", SHIPPED)
+
+    final, later = await resume(user_repo, worktree_root, state)
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    (finished,) = [e for e in later if isinstance(e, RunFinished)]
+    assert final.branch == SHIPPED and finished.commit == tip
+    assert git(user_repo, "rev-parse", SHIPPED) == tip
+    assert git(user_repo, "branch", "--list", "shopfloor/*").split() == [SHIPPED]
