@@ -412,10 +412,20 @@ class Factory:
     async def _ship(self, commit: str) -> str:
         self._stage(Stage.SHIP)
         ws = self.workspaces
-        branch = f"{self.config.branch_prefix}{slugify(self.request)}-{self.bus.run_id[:8]}"
+        name = f"{self.config.branch_prefix}{slugify(self.request)}-{self.bus.run_id[:8]}"
         await self.bus.durable()  # what we ship from is in the log before the branch exists
-        if ws.branch_tip(branch) != commit:  # a resumed run may have shipped already
+        # A branch of that name at another commit is someone else's (the user made it from
+        # the work in progress while the run was stopped, say): it stays, and the run ships
+        # beside it. One at ``commit`` is this run's: a resumed run may have shipped already.
+        branch, number = name, 1
+        while (tip := ws.branch_tip(branch)) is not None and tip != commit:
+            number += 1
+            branch = f"{name}-{number}"
+        if tip is None:
             await ws.ship(branch, commit)
+        if branch != name:
+            text = f"branch {name} exists already (not this run's): shipped as {branch}"
+            self.bus.emit(AgentOutput(agent_id="ship", kind="notice", text=text))  # without -v
         await ws.delete_integration_branch()
         await self._publish(branch, commit)
         return branch

@@ -156,3 +156,28 @@ async def test_a_run_that_shipped_and_died_before_its_last_event_resumes_to_that
     assert final.branch == SHIPPED and finished.commit == tip
     assert git(user_repo, "rev-parse", SHIPPED) == tip
     assert git(user_repo, "branch", "--list", "shopfloor/*").split() == [SHIPPED]
+
+
+async def test_a_branch_the_user_made_with_the_shipped_name_is_left_and_the_run_ships_beside_it(
+    user_repo: Path, worktree_root: Path
+):
+    """Before: 'branch ... already exists; refusing to move it' failed the finished run, for
+    good, after every task had merged."""
+    log = await killed_log(user_repo, worktree_root)
+    state = RunState.fold(log)
+    git(user_repo, "branch", SHIPPED, WIP)  # the user tried the work in progress
+    mine = git(user_repo, "rev-parse", SHIPPED)
+
+    final, later = await resume(user_repo, worktree_root, state)
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert final.branch == f"{SHIPPED}-2"
+    assert subjects(user_repo, f"{SHIPPED}-2") == ["Core", "CLI"]
+    assert git(user_repo, "rev-parse", SHIPPED) == mine  # the user's branch was not moved
+    said = [getattr(e, "text", "") for e in later]
+    assert f"branch {SHIPPED} exists already (not this run's): shipped as {SHIPPED}-2" in said
+
+    # Resumed again after a kill between that ship and RunFinished: the same branch, not -3.
+    cut = next(i for i, e in enumerate(later) if getattr(e, "stage", None) is Stage.LEARN)
+    again, _ = await resume(user_repo, worktree_root, RunState.fold([*log, *later[:cut]]))
+    assert again.branch == f"{SHIPPED}-2"
+    assert git(user_repo, "branch", "--list", f"{SHIPPED}-3") == ""
