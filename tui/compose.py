@@ -225,6 +225,11 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     console = console or Console(markup=False)
     settings = plan.settings
     if not plan.repo.is_dir():
+        if plan.resume is not None:  # its worktrees and branches are recorded with that path
+            raise SetupError(
+                f"repository not found: {plan.repo}, where run {plan.resume.run_id} works "
+                "(moved or deleted?): put it back at that path and resume again"
+            )
         raise SetupError(f"repository not found: {plan.repo}")
     routing = route_models(settings, os.environ)
     sandbox = ProcessSandbox()

@@ -1,7 +1,7 @@
 """``shopfloor resume`` of a run whose repository is no longer where, or what, it was.
 
 The run's log holds its RunStarted only (stopped at once); between the stop and the resume the
-user put another repository at its path. The resume refuses in
+user moved the repository away, or put another repository at its path. The resume refuses in
 one line on stderr that says what to do, exit code 2, before anything starts, and the run
 stays resumable.
 """
@@ -57,6 +57,23 @@ async def store_stopped_run(db: Path, repo: Path) -> str:
 def still_running(db: Path, capsys: pytest.CaptureFixture[str]) -> bool:
     assert main(["status", RUN_ID, "--json", "--db", str(db)]) == 0
     return bool(json.loads(capsys.readouterr().out)["outcome"] == "running")
+
+
+def test_a_moved_repository_is_named_with_what_to_do(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"README.md": "# shop\n"})
+    db = tmp_path / "runs.db"
+    event_loop.run(store_stopped_run(db, repo))
+    shutil.move(repo, tmp_path / "elsewhere")
+
+    assert main(["resume", RUN_ID, "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"shopfloor: repository not found: {repo}, where run {RUN_ID} works (moved or "
+        "deleted?): put it back at that path and resume again"
+    ]
+    assert still_running(db, capsys)
 
 
 def test_another_repository_at_the_path_is_refused_before_anything_is_said(
