@@ -340,6 +340,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
                 console,
                 verbose=plan.verbose,
                 json_lines=plan.front == "json",
+                resumed=plan.resume,  # nothing is emitted yet: the log as it was folded
             )
             reporter_task = asyncio.create_task(reporter.run(), name="console")
             try:

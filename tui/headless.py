@@ -14,6 +14,7 @@ redactor first, so a secret an agent echoed never reaches the log.
 
 from __future__ import annotations
 
+import copy
 import time
 
 from rich.console import Console
@@ -82,13 +83,15 @@ class ConsoleReporter:
         show_time: bool = True,
         live: bool | None = None,
         redactor: Redactor | None = None,
+        resumed: RunState | None = None,
     ) -> None:
         """``verbose`` adds agent starts, LLM calls and every agent output line (prefixed by
         the agent id; the provider layer's notices — retries, fallbacks, a model skipped
         while down — are printed either way); ``json_lines`` writes each event as one JSON
         line instead. ``live`` shows the summary line (default: when the console is a
         terminal and not in JSON mode). ``redactor`` defaults to one for this process's
-        secret-looking variables."""
+        secret-looking variables. ``resumed``: the run as its log had it before this process
+        resumed it (copied), so the counts take in the tasks merged before the stop."""
         self.subscription = subscription
         self.console = console if console is not None else Console(highlight=False, markup=False)
         self.verbose = verbose
@@ -96,7 +99,7 @@ class ConsoleReporter:
         self.show_time = show_time
         self.live = self.console.is_terminal and not json_lines if live is None else live
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
-        self.state = RunState()
+        self.state = copy.deepcopy(resumed) if resumed is not None else RunState()
         """The reporter's own fold of the run."""
         self._started = time.monotonic()
 

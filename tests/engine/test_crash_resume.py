@@ -81,6 +81,9 @@ def test_a_demo_killed_at_any_point_resumes_to_shipped_merging_each_task_once(
     assert status["outcome"] == "shipped", status["reason"]
     tasks = [t["id"] for t in status["tasks"]]
     assert sorted(status["merged"]) == sorted(tasks)  # each task merged exactly once
+    if kill_after != 45:  # the closing line counts the tasks merged before the kill too
+        (finished,) = [line for line in resumed.stdout.splitlines() if "run finished:" in line]
+        assert f"merged {len(tasks)}/{len(tasks)}" in finished, finished
     assert len(status["merged"]) == len(set(status["merged"]))
     subjects = subprocess.run(
         ["git", "log", "--format=%s", f"main..{status['branch']}"],
