@@ -88,11 +88,13 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
 def check_repository(state: RunState, ws: GitWorkspaces) -> str | None:
     """Refuse, in one line that says what to do, a resume the repository cannot carry on.
 
-    Between a killed run and its resume a user may have replaced the repository, or deleted
-    or reset the integration branch. Made again at the base commit, the branch would lack
-    the tasks the log says were merged: their dependants would be built without them and the
-    run would ship without them. So the log's merged tasks must be on the branch; when they
-    are not, the line names the commit to put the branch back at, or says the work is gone.
+    Between a killed run and its resume a user may have replaced the repository, checked
+    the integration branch out to look at the work (the run would move it under their
+    checkout, and delete it on shipping), or deleted or reset that branch. Made again at the
+    base commit, the branch would lack the tasks the log says were merged: their dependants
+    would be built without them and the run would ship without them. So the log's merged
+    tasks must be on the branch; when they are not, the line names the commit to put the
+    branch back at, or says the work is gone.
     The one branch put back here is the one the run itself deleted after shipping (killed
     before its RunFinished): the commit returned is where to make it again; None otherwise.
     """
@@ -105,9 +107,15 @@ def check_repository(state: RunState, ws: GitWorkspaces) -> str | None:
             "(another repository there, or its history rewritten and pruned?): "
             "the run cannot go on there; start a new run"
         )
+    branch = ws.integration_branch
+    checkout = ws.checked_out_at(branch)
+    if checkout is not None:
+        raise WorkspaceError(
+            f"integration branch {branch} is checked out in {checkout}: the run moves it, and "
+            "deletes it when it ships; switch that checkout to another branch and resume again"
+        )
     if not state.merged:
         return None
-    branch = ws.integration_branch
     tip = ws.branch_tip(branch)
     found = tasks_in_log(ws.task_log(base, tip)) if tip is not None else {}
     missing = [task_id for task_id in state.merged if task_id not in found]

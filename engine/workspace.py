@@ -238,6 +238,18 @@ class GitWorkspaces:
             return False
         return True
 
+    def checked_out_at(self, branch: str) -> Path | None:
+        """The checkout (the user's, or a worktree of theirs) that has ``branch`` as its HEAD;
+        None if none has (the factory's own worktrees are all detached)."""
+        listing = str(self.repo.git.worktree("list", "--porcelain"))
+        path: str | None = None
+        for line in listing.splitlines():
+            if line.startswith("worktree "):
+                path = line[len("worktree ") :]
+            elif line == f"branch {self._ref(branch)}" and path is not None:
+                return Path(path)
+        return None
+
     def task_log(self, base: str, tip: str) -> str:
         """``git log --format=%H%x00%B%x01 base..tip``: the commits the run put on ``base``,
         for :func:`engine.resume.tasks_in_log`."""

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from repo_helpers import git
+from repo_helpers import git, snapshot
 from test_full_pipeline import SCRIPTS, make_factory
 from test_pipeline import RUN_ID, FakeEngineer
 
@@ -181,3 +181,30 @@ async def test_a_branch_the_user_made_with_the_shipped_name_is_left_and_the_run_
     again, _ = await resume(user_repo, worktree_root, RunState.fold([*log, *later[:cut]]))
     assert again.branch == f"{SHIPPED}-2"
     assert git(user_repo, "branch", "--list", f"{SHIPPED}-3") == ""
+
+
+async def test_a_resume_refuses_while_the_user_has_the_integration_branch_checked_out(
+    user_repo: Path, worktree_root: Path
+):
+    """A user looks at the work in progress with ``git checkout shopfloor/wip/RUN``. Before,
+    the resume moved that branch under their checkout at each merge (their files went stale
+    against HEAD) and deleted it on shipping, leaving their checkout on a branch that no
+    longer exists, every file staged as new."""
+    state = await killed_after_core(user_repo, worktree_root)
+    git(user_repo, "checkout", "-q", WIP)
+    looking = snapshot(user_repo)
+
+    with pytest.raises(WorkspaceError) as refused:
+        await resume(user_repo, worktree_root, state)
+    assert str(refused.value) == (
+        f"integration branch {WIP} is checked out in {user_repo}: the run moves it, and "
+        "deletes it when it ships; switch that checkout to another branch and resume again"
+    )
+    assert snapshot(user_repo) == looking and state.outcome is Outcome.RUNNING
+
+    git(user_repo, "checkout", "-q", "main")
+    back = snapshot(user_repo)
+    final, _ = await resume(user_repo, worktree_root, state)
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert subjects(user_repo, SHIPPED) == ["Core", "CLI"]
+    assert snapshot(user_repo) == back
