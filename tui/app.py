@@ -9,7 +9,7 @@ leave through the ``on_decision`` callable it was given.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from engine import heap
 from engine.bus import Subscription
-from engine.events import Outcome
+from engine.events import EventBase, Outcome
 from engine.state import RunState
 from tui.bridge import EventSource, start_bridge
 from tui.messages import EventStreamEnded
@@ -63,6 +63,7 @@ class ShopfloorApp(App[None]):
         max_lines: int = DEFAULT_MAX_LINES,
         on_decision: OnDecision | None = None,
         store: RunHistory | None = None,
+        logged: Sequence[EventBase] = (),
     ) -> None:
         """``source`` must be taken from the bus before the run emits anything (or be an
         async iterator of stored events, when attached).
@@ -71,7 +72,9 @@ class ShopfloorApp(App[None]):
         with ``exit_when_done`` the app exits when the run finished and ``run_task``
         returned (return code 0 if the run shipped, 1 otherwise, 2 if ``run_task`` raised).
         ``on_decision`` delivers the human's decisions (None: escalations are read-only);
-        ``store`` enables the runs history (``R``).
+        ``store`` enables the runs history (``R``). ``logged``: what a resumed run's log
+        held before this process took it over, shown before ``source`` (which starts at the
+        resume), so the screen shows the run, not only what happens from now on.
         """
         super().__init__()
         self.title = title
@@ -79,6 +82,7 @@ class ShopfloorApp(App[None]):
         """What ``run_task`` raised, if it did."""
         self._leaving = False
         self._source = source
+        self._logged = logged
         self._run_task = run_task
         self._exit_when_done = exit_when_done
         self._store = store
@@ -126,7 +130,7 @@ class ShopfloorApp(App[None]):
         # screen is drawn, collections stop walking them (a full one took up to 135 ms in
         # the flood benchmark, between a key press and the screen answering it).
         self.call_after_refresh(heap.settle)
-        start_bridge(self, self._source, target=self._main)
+        start_bridge(self, self._source, target=self._main, history=self._logged)
         if self._run_task is not None:
             self._engine_worker = self.run_worker(
                 self._run_task(),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Protocol
 
 from textual.dom import DOMNode
@@ -133,9 +133,12 @@ async def pump_events(
     *,
     batch_limit: int = 512,
     in_flight: int | None = None,
+    history: Sequence[EventBase] = (),
 ) -> int:
     """Post every event of ``source`` to ``target`` until the source ends.
 
+    ``history`` is posted first: the events a resumed run logged before this process took
+    it over, which its live subscription never carries (it starts at the resume).
     Returns the number of events delivered; posts :class:`EventStreamEnded` at the end. If
     the pump stops early (the app quit, so its workers were cancelled), a subscription is
     closed so that the bus's ``drain``/``close`` do not wait for a reader that is gone.
@@ -143,10 +146,21 @@ async def pump_events(
     ``target`` (:meth:`EventsArrived.acknowledge`); without, posting never waits.
     """
     window = Window(in_flight)
-    if isinstance(source, Subscription):
-        return await _pump_subscription(source, target, batch_limit, window)
-    batches = IteratorBatches(source)
     delivered = 0
+    try:
+        for start in range(0, len(history), batch_limit):
+            await window.room()
+            logged = list(history[start : start + batch_limit])
+            target.post_message(window.message(logged))
+            delivered += len(logged)
+            await asyncio.sleep(0)
+    except BaseException:  # the app quit first: the live subscription must not hold the bus up
+        if isinstance(source, Subscription):
+            source.close()
+        raise
+    if isinstance(source, Subscription):
+        return await _pump_subscription(source, target, batch_limit, window, delivered)
+    batches = IteratorBatches(source)
     try:
         while True:
             await window.room()
@@ -167,9 +181,8 @@ def _describe(error: BaseException | None) -> str:
 
 
 async def _pump_subscription(
-    subscription: Subscription, target: MessagePump, limit: int, window: Window
+    subscription: Subscription, target: MessagePump, limit: int, window: Window, delivered: int
 ) -> int:
-    delivered = 0
     with subscription.reading():  # a pump that stops early does not hold up the bus
         while True:
             await window.room()
@@ -187,17 +200,21 @@ async def _pump_subscription(
 
 
 def start_bridge(
-    owner: DOMNode, source: EventSource, target: MessagePump | None = None
+    owner: DOMNode,
+    source: EventSource,
+    target: MessagePump | None = None,
+    history: Sequence[EventBase] = (),
 ) -> Worker[int]:
     """Start the bridge as ``owner``'s one exclusive worker of its group.
 
     Messages go to ``target`` (default: ``owner``), which acknowledges each batch it folded
     (the run screen does): at most :data:`IN_FLIGHT` wait unfolded. The worker lives as long
-    as ``owner`` (the app, or the screen that follows a run).
+    as ``owner`` (the app, or the screen that follows a run). ``history`` goes first
+    (:func:`pump_events`).
     """
     name = source.name if isinstance(source, Subscription) else type(source).__name__
     return owner.run_worker(
-        pump_events(source, target or owner, in_flight=IN_FLIGHT),
+        pump_events(source, target or owner, in_flight=IN_FLIGHT, history=history),
         name=BRIDGE_GROUP,
         group=BRIDGE_GROUP,
         description=f"event bridge reading {name!r}",

@@ -38,7 +38,7 @@ from engine.resume import check_repository
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
-from gates.profiles import build_gates
+from gates.profiles import build_gates, python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import RunStopped, StorageError
 from storage.lease import RunLease
@@ -190,7 +190,11 @@ def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:
 
 
 def _crew(
-    settings: Settings, routing: Routing, sandbox: ProcessSandbox, test_env: dict[str, str]
+    settings: Settings,
+    routing: Routing,
+    sandbox: ProcessSandbox,
+    test_env: dict[str, str],
+    test_projects: tuple[str, ...],
 ) -> Crew:
     """Every role over its provider; SetupError for a bad spec or a bad owner DNA file."""
     try:
@@ -202,6 +206,7 @@ def _crew(
             ),
             sandbox=sandbox,
             test_env=test_env,
+            test_projects=test_projects,
             prices=DEFAULT_PRICES.with_overrides(settings.pricing),
             dna=dna,
             context_budget=settings.context_budget,
@@ -234,7 +239,8 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     routing = route_models(settings, os.environ)
     sandbox = ProcessSandbox()
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    crew = _crew(settings, routing, sandbox, test_env)
+    # The agents' run_tests runs pytest where the tests gate does (each monorepo project).
+    crew = _crew(settings, routing, sandbox, test_env, python_projects(plan.repo))
     for warning in [*routing.warnings, *crew.deprecations()]:
         if plan.front == "json":
             logging.getLogger(__name__).warning("%s", warning)
@@ -320,12 +326,15 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
             from tui.app import ShopfloorApp
             from tui.screens.escalation import broker_decider
 
+            # A resumed run's screen shows the run from its start, then carries on live.
+            logged = await store.read(run_id) if plan.resume is not None else []
             app = ShopfloorApp(
                 bus.subscribe("tui"),
                 run_task=lambda: _announced(app, notices, lambda: watch.run(factory.run)),
                 title="shopfloor",
                 on_decision=broker_decider(factory.broker),
                 store=store,
+                logged=logged,
             )
             # SIGTERM, or SIGHUP from a dropped SSH session: quit as the quit key does.
             with stop_signals_call(lambda: quit_or_exit_now(app)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 
 import pytest
@@ -15,6 +16,7 @@ from engine.bus import EventBus
 from engine.events import (
     AgentOutput,
     AgentStarted,
+    EventBase,
     LLMCallFinished,
     Outcome,
     TaskState,
@@ -72,6 +74,33 @@ async def test_table_shows_task_states_as_they_change() -> None:
         assert "build" in header(app)
         assert "running" in header(app)
         assert sample_run.REQUEST in header(app)
+
+
+async def test_a_resumed_run_shows_what_its_log_held_then_carries_on_live() -> None:
+    """``shopfloor resume --tui``: the live subscription starts at the resume, so the app is
+    also handed the events logged before it; the screen shows the whole run, not a blank
+    DAG waiting for a blueprint that was drawn before the stop."""
+    before = EventBus(sample_run.RUN_ID)
+    logged: list[EventBase] = []
+    before.listen(logged.append)
+    sample_run.start(before)
+    sample_run.attempt(before, "t1", 1, sample_run.T1_LINES, passes=True)
+    bus = EventBus(sample_run.RUN_ID, state=copy.deepcopy(before.state))  # the resume's fold
+    app = ShopfloorApp(bus.subscribe("tui"), logged=logged)
+    async with app.run_test(size=SIZE) as pilot:
+        await caught_up(app, before, pilot)
+        assert states(app) == {"t1": "merged", "t2": "pending", "t3": "pending"}
+        assert log_lines(app) == sample_run.T1_LINES
+        assert "merged 1/3" in totals(app)
+
+        sample_run.attempt(bus, "t2", 1, sample_run.T2_SECOND_LINES, passes=True)
+        sample_run.attempt(bus, "t3", 1, sample_run.T3_LINES, passes=True)
+        sample_run.finish(bus)
+        await caught_up(app, bus, pilot)
+        assert states(app) == {"t1": "merged", "t2": "merged", "t3": "merged"}
+        assert "merged 3/3" in totals(app)
+        assert "shipped" in header(app)
+        assert app.state.last_seq == bus.state.last_seq  # each event folded once, in order
 
 
 async def test_selecting_a_task_shows_its_latest_engineer_log() -> None:

@@ -111,6 +111,44 @@ async def test_a_stopped_pump_does_not_hold_up_the_bus() -> None:
     await asyncio.wait_for(bus.close(), timeout=2)
 
 
+async def test_logged_history_goes_first_then_the_live_subscription() -> None:
+    before = EventBus(sample_run.RUN_ID)
+    logged: list[EventBase] = []
+    before.listen(logged.append)
+    sample_run.start(before)
+    bus = EventBus(sample_run.RUN_ID, state=before.state)
+    target = Collector()
+    pump = asyncio.create_task(
+        pump_events(bus.subscribe("tui"), target, batch_limit=3, history=logged)  # type: ignore[arg-type]
+    )
+    sample_run.build(bus)
+    sample_run.finish(bus)
+    await asyncio.wait_for(bus.close(), timeout=2)
+    assert await asyncio.wait_for(pump, timeout=2) == bus.state.last_seq
+    assert target.seqs() == list(range(1, bus.state.last_seq + 1))
+    ended = target.messages[-1]
+    assert isinstance(ended, EventStreamEnded) and ended.delivered == bus.state.last_seq
+
+
+async def test_a_pump_stopped_while_posting_history_does_not_hold_up_the_bus() -> None:
+    before = EventBus(sample_run.RUN_ID)
+    logged: list[EventBase] = []
+    before.listen(logged.append)
+    sample_run.whole_run(before)
+    bus = EventBus(sample_run.RUN_ID)
+    target = Collector()
+    # The screen never folds a batch: the pump waits in the history, the app quits.
+    pump = asyncio.create_task(
+        pump_events(bus.subscribe("tui"), target, batch_limit=2, in_flight=1, history=logged)  # type: ignore[arg-type]
+    )
+    await asyncio.sleep(0.01)
+    assert len(target.messages) == 1
+    pump.cancel()
+    await asyncio.gather(pump, return_exceptions=True)
+    sample_run.whole_run(bus)  # nobody reads these
+    await asyncio.wait_for(bus.close(), timeout=2)
+
+
 async def test_the_window_holds_batches_back_until_the_screen_folded_one() -> None:
     bus = EventBus(sample_run.RUN_ID)
     target = Collector()
