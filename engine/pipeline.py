@@ -30,7 +30,6 @@ from engine.events import (
     Merged,
     Outcome,
     QCScored,
-    RunFinished,
     RunResumed,
     RunStarted,
     Stage,
@@ -46,7 +45,7 @@ from engine.merge_queue import MergeQueue
 from engine.planning import Planning
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
 from engine.recon import Baseline, Mode, RepoMapper, guard, recon_notes, run_baseline
-from engine.resume import UNDER_WAY, check_repository, plan_resume, tasks_in_log
+from engine.resume import check_repository, emit_ending, plan_resume, tasks_in_log
 from engine.roles import (
     CodeQC,
     Critic,
@@ -157,8 +156,7 @@ class Factory:
         )
         try:
             if self.state.mode == "audit":  # read-only: no integration branch, no worktree
-                path = await self._audit()
-                self._finish(Outcome.REPORTED, f"audit report: {path}")
+                self._finish(Outcome.REPORTED, await self._audit())
                 return self.state
             await ws.start(restore or self.state.base_commit or None)
             restarts = await self._resume() if resuming else {}
@@ -201,19 +199,7 @@ class Factory:
         branch: str | None = None,
         commit: str | None = None,
     ) -> None:
-        if outcome not in (Outcome.SHIPPED, Outcome.REPORTED):
-            # Attempts cut short by the ending must not show as still under way.
-            for task in self.state.tasks.values():
-                if task.state in UNDER_WAY:
-                    self.bus.emit(
-                        TaskStateChanged(
-                            task_id=task.id,
-                            state=TaskState.FAILED,
-                            attempt=task.attempts,
-                            reason=f"interrupted: {reason}",
-                        )
-                    )
-        self.bus.emit(RunFinished(outcome=outcome, reason=reason, branch=branch, commit=commit))
+        emit_ending(self.bus, outcome, reason, branch, commit)
 
     async def _resume(self) -> dict[str, tuple[int, str]]:
         """Clear the dead process's worktrees, take merges from the integration branch."""
@@ -462,8 +448,9 @@ class Factory:
         text = f"recon: {len(files)} files; {self.baseline.describe()}"
         self.bus.emit(AgentOutput(agent_id="recon", kind="result", text=text))
 
-    async def _audit(self) -> Path:
-        """Audit mode: every gate and code reviewer on a snapshot; report, learn, no changes."""
+    async def _audit(self) -> str:
+        """Audit mode: every gate and code reviewer on a snapshot; report, learn, no changes.
+        Returns the run's reason: where the report is, and the reviewers that failed."""
         if self.report_dir is None:
             raise StageFailed("an audit needs a folder for its report")
         self._stage(Stage.REVIEW)
@@ -480,7 +467,7 @@ class Factory:
             )
         except (RunKilled, StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted):
             raise
-        except Exception as exc:  # a reviewer's provider gave up, say: the run fails, in a line
+        except Exception as exc:  # the snapshot or a gate broke: the run fails, in a line
             raise StageFailed(f"audit failed: {_one_line(str(exc)) or type(exc).__name__}") from exc
         try:
             markdown, _json = report.write(self.report_dir)
@@ -488,10 +475,23 @@ class Factory:
             raise StageFailed(
                 f"cannot write the audit report to {self.report_dir}: {exc.strerror or exc}"
             ) from exc
+        for failure in report.review_failures:
+            self.bus.emit(
+                AgentOutput(agent_id="audit", kind="error", text=f"not reviewed: {failure}")
+            )
+        if report.review_failures and not report.reviews:  # the gates' findings are kept
+            raise StageFailed(
+                f"audit failed: every code reviewer failed ({'; '.join(report.review_failures)}); "
+                f"the gates' report is at {markdown}"
+            )
+        missing = len(report.review_failures)
         text = f"audit report: {markdown} ({len(report.red_gates)} red gate(s))"
+        if missing:
+            text += f"; {missing} of {missing + len(report.reviews)} code reviewer(s) failed"
         self.bus.emit(AgentOutput(agent_id="audit", kind="result", text=text))
         self._learn(audit_learnings(report))
-        return markdown
+        reason = f"audit report: {markdown}"
+        return f"{reason} ({missing} code reviewer(s) failed)" if missing else reason
 
     def _learn(self, extra: Sequence[tuple[str, str, str, list[str]]] = ()) -> None:
         """Record what this run taught: retried tasks, tripped breakers, human decisions."""

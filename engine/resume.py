@@ -13,11 +13,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.build import TASK_TRAILER
-from engine.events import Stage, TaskState
+from engine.bus import EventBus
+from engine.events import Outcome, RunFinished, Stage, TaskState, TaskStateChanged
 from engine.state import RunState, TaskView
 from engine.workspace import GitWorkspaces, WorkspaceError
 
 UNDER_WAY = frozenset({TaskState.RUNNING, TaskState.GATES, TaskState.MERGING})
+
+
+def emit_ending(
+    bus: EventBus,
+    outcome: Outcome,
+    reason: str = "",
+    branch: str | None = None,
+    commit: str | None = None,
+) -> None:
+    """End the run on ``bus``: a run that did not ship first shows the attempts the ending
+    cut short as failed (none may look still under way), then its RunFinished. The engine
+    ends its runs so, and ``shopfloor abandon`` ends a stopped run the same way."""
+    if outcome not in (Outcome.SHIPPED, Outcome.REPORTED):
+        for task in bus.state.tasks.values():
+            if task.state in UNDER_WAY:
+                bus.emit(
+                    TaskStateChanged(
+                        task_id=task.id,
+                        state=TaskState.FAILED,
+                        attempt=task.attempts,
+                        reason=f"interrupted: {reason}",
+                    )
+                )
+    bus.emit(RunFinished(outcome=outcome, reason=reason, branch=branch, commit=commit))
 
 
 @dataclass(frozen=True)

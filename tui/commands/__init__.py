@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "change": "escalations",
     "serve-metrics": "metrics",
     "resume": "resume",
+    "abandon": "abandon",
     "attach": "attach",
     "db": "db",
     "export": "transfer",

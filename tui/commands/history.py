@@ -133,7 +133,8 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     if state.outcome is Outcome.RUNNING and driver is None:
         console.print(
             f"no process drives this run any more (stopped by a signal or a crash): "
-            f"`shopfloor resume {state.run_id}` carries it on"
+            f"`shopfloor resume {state.run_id}` carries it on, "
+            f"`shopfloor abandon {state.run_id}` ends it"
         )
     console.print(f"request: {state.request.splitlines()[0] if state.request else ''}")
     if state.branch:

@@ -1,0 +1,145 @@
+"""``shopfloor abandon``: a stopped run is ended for good, as the engine ends a run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TWO_TASKS, run_started
+
+from engine.bus import EventBus
+from engine.events import (
+    BlueprintProposed,
+    EscalationRaised,
+    EventBase,
+    Merged,
+    Stage,
+    StageChanged,
+    TaskState,
+    TaskStateChanged,
+)
+from storage.lease import RunLease
+from storage.store import SqlEventStore
+from tui.cli import main
+
+RUN = "r-stopped"
+
+
+def _git(repo: Path, *argv: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *argv], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def stopped_run(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run killed mid-build: one task merged, an attempt under way in the worktree it
+    left, an escalation open; the repository holds its integration branch."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(home))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("hello\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    base = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "branch", f"shopfloor/wip/{RUN}", base)
+    _git(repo, "worktree", "add", "-q", "--detach", str(home / "worktrees" / RUN / "cli-a2"))
+
+    bus = EventBus(RUN)
+    stamped: list[EventBase] = []
+    bus.listen(stamped.append)
+    bus.emit(run_started().model_copy(update={"repo": str(repo), "base_commit": base}))
+    bus.emit(StageChanged(stage=Stage.BLUEPRINT))
+    bus.emit(BlueprintProposed(blueprint=TWO_TASKS))
+    bus.emit(StageChanged(stage=Stage.BUILD))
+    first, second = (task.id for task in TWO_TASKS.tasks)
+    bus.emit(Merged(task_id=first, attempt=1, commit=base))
+    bus.emit(TaskStateChanged(task_id=first, state=TaskState.MERGED, attempt=1))
+    bus.emit(TaskStateChanged(task_id=second, state=TaskState.RUNNING, attempt=2))
+    bus.emit(EscalationRaised(escalation_id="e-1", question="go on?", options=["approve"]))
+
+    async def store_it() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            await store.append(stamped)
+
+    asyncio.run(store_it())
+    return repo
+
+
+def _status(db_url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    capsys.readouterr()
+    assert main(["status", RUN, "--json", "--db", db_url]) == 0
+    status: dict[str, object] = json.loads(capsys.readouterr().out)
+    return status
+
+
+def test_abandon_ends_the_run_clears_its_worktrees_and_keeps_its_branch(
+    stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = stopped_run
+    assert "`shopfloor abandon r-stopped` ends it" in _run(capsys, "status", RUN, "--db", db_url)
+    out = _run(capsys, "abandon", RUN, "--reason", "wrong idea\nafter all", "--db", db_url)
+    assert "run r-stopped abandoned: it will not be resumed" in out
+    assert f"stays on shopfloor/wip/{RUN}" in out
+    assert f"branch -D shopfloor/wip/{RUN}" in out
+
+    status = _status(db_url, capsys)
+    assert status["outcome"] == "failed"
+    assert status["reason"] == "abandoned: wrong idea after all"
+    tasks = {t["id"]: t for t in status["tasks"]}  # type: ignore[attr-defined]
+    assert [t["state"] for t in tasks.values()] == ["merged", "failed"]  # none left under way
+    assert status["merged"] == [TWO_TASKS.tasks[0].id]
+
+    assert _git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert _git(repo, "branch", "--list", f"shopfloor/wip/{RUN}")  # the work stays
+
+    async def open_escalations() -> int:
+        async with await SqlEventStore.open(db_url) as store:
+            return len(await store.open_escalations(RUN))
+
+    assert asyncio.run(open_escalations()) == 0  # nobody is asked any more
+
+    # Abandoned is finished: neither abandoned again nor resumed.
+    assert main(["abandon", RUN, "--db", db_url]) == 2
+    assert "run r-stopped already finished: failed" in capsys.readouterr().err
+    assert main(["resume", RUN, "--db", db_url]) == 1
+    assert "already finished: failed" in capsys.readouterr().out
+
+
+def test_a_run_a_process_drives_is_not_abandoned(
+    stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def take() -> RunLease:
+        async with await SqlEventStore.open(db_url) as store:
+            return await RunLease.take(store, RUN)
+
+    held = asyncio.run(take())
+    try:
+        assert main(["abandon", RUN, "--db", db_url]) == 2
+        assert "run r-stopped is still running (" in capsys.readouterr().err
+    finally:
+        asyncio.run(held.release())
+    assert _status(db_url, capsys)["outcome"] == "running"
+    assert _git(stopped_run, "worktree", "list", "--porcelain").count("worktree ") == 2
+
+
+def test_a_repository_gone_is_said_and_the_run_still_ends(
+    stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moved = stopped_run.with_name("elsewhere")
+    stopped_run.rename(moved)
+    out = _run(capsys, "abandon", RUN, "--db", db_url)
+    assert "run r-stopped abandoned" in out
+    assert f"its worktrees were not removed: not a git repository: {stopped_run}" in out
+    assert _status(db_url, capsys)["outcome"] == "failed"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    capsys.readouterr()
+    assert main(list(argv)) == 0, capsys.readouterr()
+    return capsys.readouterr().out
