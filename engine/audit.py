@@ -12,6 +12,7 @@ written to the repository or its refs: the scratch copy is deleted afterwards.
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
 import re
 import shutil
@@ -86,6 +87,8 @@ class AuditReport(BaseModel):
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     gates: list[AuditGate] = Field(default_factory=list)
     reviews: list[AuditReview] = Field(default_factory=list)
+    review_failures: list[str] = Field(default_factory=list)
+    """One line per code reviewer that could not review (its provider gave up, say)."""
     dead_code: list[Finding] = Field(default_factory=list)
     untested_modules: list[str] = Field(default_factory=list)
 
@@ -111,8 +114,10 @@ class AuditReport(BaseModel):
             lines.extend(f"- {_where(f)}{f.message}" for f in gate.findings)
             lines.append("")
         lines += ["## Code review", ""]
-        if not self.reviews:
+        if not self.reviews and not self.review_failures:
             lines.append("(no reviewer on this run reads code)")
+        for failure in self.review_failures:
+            lines += [f"### NOT REVIEWED {failure}", ""]
         for review in self.reviews:
             lines.append(f"### {review.reviewer} ({review.model}): {review.score}/100")
             lines.extend(f"- {_where(f)}{f.message}" for f in review.findings)
@@ -378,8 +383,21 @@ async def run_audit(
         if code_reviewers:
             repo_map = repo_mapper(tree, files) if repo_mapper else "\n".join(files)
             sources = numbered_sources(tree, files)
-            for reviewer in code_reviewers:
-                answer = await reviewer.review_code(request, repo_map, sources, emit)
+            # A reviewer that fails is said in the report; the others' reviews and the
+            # gates' findings are kept (the pipeline fails the run only if none reviewed).
+            answers: list[ReviewReport | BaseException] = await asyncio.gather(
+                *(r.review_code(request, repo_map, sources, emit) for r in code_reviewers),
+                return_exceptions=True,
+            )
+            for reviewer, answer in zip(code_reviewers, answers, strict=True):
+                if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                    raise answer  # a cancellation, not a reviewer's failure
+                if isinstance(answer, Exception):
+                    why = str(answer).strip().splitlines()
+                    report.review_failures.append(
+                        f"{reviewer.reviewer_id}: {why[0] if why else type(answer).__name__}"
+                    )
+                    continue
                 model = str(getattr(reviewer, "model", ""))
                 emit(
                     ReviewScored(

@@ -5,6 +5,7 @@ judge, and resuming a run whose process died."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.events import (
+    AgentOutput,
     BlueprintProposed,
     CircuitBreakerTripped,
     EventBase,
@@ -378,18 +380,70 @@ class GivingUpCodeReviewer:
         raise RuntimeError("anthropic:claude: connection failed (gave up after 4 attempts)\nmore")
 
 
-async def test_an_audit_whose_reviewer_gives_up_fails_in_one_line(user_repo, worktree_root):
+@dataclass
+class ScoringCodeReviewer:
+    """A code reviewer that reads the code and names one finding."""
+
+    reviewer_id: str = "r2"
+    model: str = "gemini:pro"
+
+    async def review(self, request: str, bp: Blueprint, round: int, emit: EmitFn) -> ReviewReport:
+        raise AssertionError("an audit reviews the code, not a blueprint")
+
+    async def review_code(
+        self, request: str, repo_map: str, sources: str, emit: EmitFn
+    ) -> ReviewReport:
+        return ReviewReport(score=70, findings=["README.md:1: says too little"])
+
+
+async def test_an_audit_whose_every_reviewer_gives_up_fails_in_one_line_and_keeps_the_report(
+    user_repo, worktree_root
+):
+    report_dir = worktree_root.parent / "report"
     result = await run(
         user_repo,
         worktree_root,
         mode="audit",
-        report_dir=worktree_root.parent / "report",
+        report_dir=report_dir,
         reviewers=[GivingUpCodeReviewer()],
     )
     assert result.state.outcome is Outcome.FAILED
     assert result.state.reason == (
-        "audit failed: anthropic:claude: connection failed (gave up after 4 attempts)"
+        "audit failed: every code reviewer failed (r1: anthropic:claude: connection failed "
+        f"(gave up after 4 attempts)); the gates' report is at {report_dir / 'audit.md'}"
     )
+    report = json.loads((report_dir / "audit.json").read_text())
+    assert report["reviews"] == [] and "gates" in report
+    assert report["review_failures"] == [
+        "r1: anthropic:claude: connection failed (gave up after 4 attempts)"
+    ]
+
+
+async def test_an_audit_keeps_the_reviews_it_got_when_one_reviewer_gives_up(
+    user_repo, worktree_root
+):
+    report_dir = worktree_root.parent / "report"
+    result = await run(
+        user_repo,
+        worktree_root,
+        mode="audit",
+        report_dir=report_dir,
+        reviewers=[GivingUpCodeReviewer(), ScoringCodeReviewer()],
+    )
+    assert result.state.outcome is Outcome.REPORTED
+    assert result.state.reason == (
+        f"audit report: {report_dir / 'audit.md'} (1 code reviewer(s) failed)"
+    )
+    markdown = (report_dir / "audit.md").read_text()
+    assert "### NOT REVIEWED r1: anthropic:claude: connection failed" in markdown
+    assert "### r2 (gemini:pro): 70/100" in markdown
+    assert "- `README.md:1` says too little" in markdown
+    said = [e.text for e in result.of(AgentOutput) if e.agent_id == "audit"]
+    assert (
+        said[0]
+        == "not reviewed: r1: anthropic:claude: connection failed (gave up after 4 attempts)"
+    )
+    assert said[-1].endswith("; 1 of 2 code reviewer(s) failed")
 
 
 async def test_an_audit_that_cannot_write_its_report_says_where(user_repo, worktree_root):
