@@ -131,6 +131,9 @@ class Scores:
     qc_threshold: int | None = None
     judge: int | None = None
     judge_threshold: int | None = None
+    judge_passed: bool | None = None
+    """The verdict, which the score alone does not make: a checklist that fails too many
+    items, or a result the verifier broke, fails a score at or above the bar."""
     checklist: dict[str, bool] = field(default_factory=dict)
 
     def latest_reviews(self) -> list[ReviewView]:
@@ -320,6 +323,7 @@ class RunState:
             case VerificationFinished():
                 self.scores.judge = event.score
                 self.scores.judge_threshold = event.threshold
+                self.scores.judge_passed = event.passed
                 self.scores.checklist = dict(event.checklist)
             case LearningRecorded():
                 self.learnings.append(event)
@@ -398,6 +402,7 @@ class RunState:
                 "twin_confidence": self.scores.twin_confidence,
                 "qc": self.scores.qc,
                 "judge": self.scores.judge,
+                "judge_passed": self.scores.judge_passed,
             },
             "learnings": [lr.learning_id for lr in self.learnings],
             "tokens": {

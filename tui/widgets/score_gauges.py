@@ -19,19 +19,28 @@ BAR_WIDTH = 12
 TWIN_STYLES = {"ACCEPT": "bold green", "CHANGE": "bold yellow", "REJECT": "bold red"}
 
 
-def _verdict(value: float, threshold: float | None) -> tuple[str, str]:
+def _verdict(value: float, threshold: float | None, passed: bool | None = None) -> tuple[str, str]:
+    if passed is not None:  # the stage's own verdict, where the score alone does not make it
+        return ("✓", "green") if passed else ("✗", "red")
     if threshold is None:
         return "", "cyan"
     return ("✓", "green") if value >= threshold else ("✗", "red")
 
 
-def gauge_line(label: str, value: float | None, top: float, threshold: float | None) -> Text:
-    """``label  ██████░░░░  value/top ≥ threshold ✓`` (a dash when there is no value yet)."""
+def gauge_line(
+    label: str,
+    value: float | None,
+    top: float,
+    threshold: float | None,
+    passed: bool | None = None,
+) -> Text:
+    """``label  ██████░░░░  value/top ≥ threshold ✓`` (a dash when there is no value yet);
+    ``passed``, when given, is the mark instead of the comparison."""
     text = Text(label.ljust(LABEL_WIDTH)[:LABEL_WIDTH])
     if value is None:
         text.append("░" * BAR_WIDTH + "  —", style="dim")
         return text
-    mark, style = _verdict(value, threshold)
+    mark, style = _verdict(value, threshold, passed)
     text.append(bar(value / top, BAR_WIDTH), style=style)
     shown = f"{value:.1f}" if top <= 10 else f"{value:.0f}"
     text.append(f"  {shown}/{top:g}")
@@ -61,17 +70,27 @@ def gauges_text(scores: Scores) -> Text:
             twin.append(f"{scores.twin_confidence:.2f}")
     lines.append(twin)
     lines.append(gauge_line("code QC", scores.qc, 100, scores.qc_threshold))
-    lines.append(gauge_line("judge", scores.judge, 100, scores.judge_threshold))
+    judge = gauge_line("judge", scores.judge, 100, scores.judge_threshold, scores.judge_passed)
+    if scores.checklist:
+        judge.append(f" checklist {checklist_count(scores)}")
+    lines.append(judge)
     return Text("\n").join(lines)
+
+
+def checklist_count(scores: Scores) -> str:
+    """``7/9``: the judge's checklist items that passed, of all."""
+    return f"{sum(scores.checklist.values())}/{len(scores.checklist)}"
 
 
 def compact_gauges_text(scores: Scores) -> Text:
     """The gauges on one line: ``critic 7.4 · rev 82 71/80 · twin ACCEPT .91 · qc 88 · judge —``."""
 
-    def value(v: float | None, fmt: str, threshold: float | None = None) -> Text:
+    def value(
+        v: float | None, fmt: str, threshold: float | None = None, passed: bool | None = None
+    ) -> Text:
         if v is None:
             return Text("—", style="dim")
-        _, style = _verdict(v, threshold)
+        _, style = _verdict(v, threshold, passed)
         return Text(format(v, fmt), style=style)
 
     parts = [Text.assemble("critic ", value(scores.critic, ".1f"))]
@@ -91,7 +110,8 @@ def compact_gauges_text(scores: Scores) -> Text:
         twin.append(f" {scores.twin_confidence:.2f}")
     parts.append(twin)
     parts.append(Text.assemble("qc ", value(scores.qc, "d", scores.qc_threshold)))
-    parts.append(Text.assemble("judge ", value(scores.judge, "d", scores.judge_threshold)))
+    judge = value(scores.judge, "d", scores.judge_threshold, scores.judge_passed)
+    parts.append(Text.assemble("judge ", judge))
     return Text(" · ", style="dim").join(parts)
 
 
