@@ -6,6 +6,10 @@ lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two processes opening a f
 at once cannot both create it. A database stamped with a revision this code has never heard of
 was written by a newer shopfloor; it is refused in one line rather than misread. A database
 made by shopfloor 0.1 (tables, but no ``alembic_version``) is stamped as revision 0001 first.
+
+A database already at :data:`HEAD_REVISION` — every open but the first after an upgrade —
+is recognised by one query, and Alembic is not even imported: it cost a quick command
+(``status``, ``approve`` from another shell) a fifth of its start.
 """
 
 from __future__ import annotations
@@ -13,21 +17,25 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.errors import StorageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 LEGACY_REVISION = "0001"
 """The revision a pre-Alembic database (events and runs only) is equivalent to."""
+HEAD_REVISION = "0003"
+"""The newest revision in ``migrations/versions`` (a test holds it to Alembic's head): a
+database stamped with it needs nothing, and is opened without loading Alembic."""
 
 _PG_LOCK_KEY = 0x5F5F_5348_4F50  # any constant; the key of the migration advisory lock
 
@@ -51,6 +59,8 @@ class Upgrade:
 
 def alembic_config() -> Config:
     """An Alembic config pointing at the migrations shipped with this package."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -60,6 +70,8 @@ def alembic_config() -> Config:
 def _scripts() -> ScriptDirectory:
     # Reading the migration scripts costs ~10 ms and they never change while running:
     # read them once per process, not on every open of a store.
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -72,10 +84,14 @@ def head_revision() -> str:
 
 
 def _current(sync_conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(sync_conn).get_current_revision()
 
 
 def _check_known(revision: str | None, where: str) -> None:
+    from alembic.util.exc import CommandError
+
     if revision is None:
         return
     try:
@@ -90,6 +106,8 @@ def _check_known(revision: str | None, where: str) -> None:
 
 
 def _upgrade_sync(sync_conn: Connection, where: str) -> Upgrade:
+    from alembic import command
+
     before = _current(sync_conn)
     _check_known(before, where)
     config = alembic_config()
@@ -117,6 +135,8 @@ async def upgrade(engine: AsyncEngine, where: str) -> Upgrade:
     ``where`` names the database in messages (a URL with the password masked). Raises
     :class:`NewerSchemaError` when the database is ahead of this code.
     """
+    if await _at_head(engine):
+        return Upgrade(before=HEAD_REVISION, after=HEAD_REVISION)
     async with engine.connect() as conn:
         await _lock(conn)
         try:
@@ -126,6 +146,17 @@ async def upgrade(engine: AsyncEngine, where: str) -> Upgrade:
             raise
         await conn.commit()
     return done
+
+
+async def _at_head(engine: AsyncEngine) -> bool:
+    """Whether the database is stamped with :data:`HEAD_REVISION` alone (one query; a
+    database without the stamp table is simply not at head)."""
+    async with engine.connect() as conn:
+        try:
+            stamped = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
+        except DBAPIError:
+            return False
+    return [row[0] for row in stamped] == [HEAD_REVISION]
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

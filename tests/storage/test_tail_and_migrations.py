@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,9 +16,11 @@ from sqlalchemy import text
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, Outcome, RunFinished
-from storage.migrate import NewerSchemaError, head_revision
+from storage.migrate import HEAD_REVISION, NewerSchemaError, head_revision
 from storage.schema import metadata
 from storage.store import SqlEventStore
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _collect(stream, into: list) -> None:
@@ -88,6 +93,34 @@ async def test_a_fresh_database_is_migrated_to_exactly_the_schema(backend_url):
     assert diff == []  # the migrations build what storage/schema.py declares
     async with await SqlEventStore.open(backend_url) as again:
         assert again.migrated is not None and not again.migrated.changed
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    assert HEAD_REVISION == head_revision()
+
+
+async def test_a_database_at_head_is_opened_without_loading_alembic(backend_url: str) -> None:
+    """The first open migrates (Alembic); every later one, in a quick command's process,
+    reads the stamp and leaves Alembic unloaded."""
+    probe = (
+        "import asyncio, sys\n"
+        "from storage.store import SqlEventStore\n"
+        "async def main():\n"
+        f"    async with await SqlEventStore.open({backend_url!r}) as store:\n"
+        "        print(store.migrated.changed, 'alembic' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+
+    def opened() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    # A fresh database: migrated, through Alembic; then opened at head without it.
+    assert await asyncio.to_thread(opened) == "True True"
+    assert await asyncio.to_thread(opened) == "False False"
 
 
 async def test_a_pre_alembic_database_is_upgraded_and_its_projections_filled(
