@@ -8,7 +8,7 @@ playbook is loaded once and a real provider's limits are shared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agents.dna import OwnerDNA
@@ -83,11 +83,14 @@ def build_crew(
     *,
     sandbox: Sandbox,
     test_env: Mapping[str, str] | None = None,
+    test_projects: Sequence[str] = (".",),
     prices: PriceTable = DEFAULT_PRICES,
     dna: OwnerDNA | None = None,
     context_budget: int = 6000,
 ) -> Crew:
-    """Build every role; ``make_provider`` is called once per distinct spec."""
+    """Build every role; ``make_provider`` is called once per distinct spec.
+    ``test_projects``: where the tests gate runs pytest; the agents' ``run_tests`` runs there
+    too."""
     providers: dict[str, Provider] = {}
 
     def provider(spec: str) -> Provider:
@@ -102,6 +105,7 @@ def build_crew(
             provider(spec("engineer")),
             sandbox,
             test_env=test_env,
+            test_projects=test_projects,
             context_budget=context_budget,
             prices=prices,
         ),
@@ -114,7 +118,11 @@ def build_crew(
         task_reviewer=TaskReviewerRole(provider(spec("task_reviewer")), prices=prices),
         qc=CodeQCRole(provider(spec("qc")), prices=prices),
         verifier=VerifierRole(
-            provider(spec("verifier")), sandbox, test_env=test_env, prices=prices
+            provider(spec("verifier")),
+            sandbox,
+            test_env=test_env,
+            test_projects=test_projects,
+            prices=prices,
         ),
         judge=JudgeRole(provider(spec("judge")), prices=prices),
         routing=routing,

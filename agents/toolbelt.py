@@ -176,6 +176,20 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
 )
 
 
+def _project_of(arg: str, projects: Sequence[str]) -> str:
+    """The innermost project holding the path ``arg`` names (``"."`` when none does)."""
+    path = PurePosixPath(arg.split("::")[0].replace("\\", "/"))
+    inside = [p for p in projects if p != "." and path.is_relative_to(p)]
+    return max(inside, key=len, default=".")
+
+
+def _relative(arg: str, project: str) -> str:
+    """``arg`` (a path, maybe with a ``::test`` node) relative to ``project``."""
+    path, sep, node = arg.replace("\\", "/").partition("::")
+    rel = str(PurePosixPath(path).relative_to(project))
+    return f"{rel}{sep}{node}"
+
+
 @dataclass
 class Toolbelt:
     """Tools bound to one worktree."""
@@ -185,6 +199,9 @@ class Toolbelt:
     python: str = sys.executable
     test_timeout_s: float = 300.0
     test_env: dict[str, str] = field(default_factory=dict)
+    test_projects: tuple[str, ...] = (".",)
+    """Where the tests gate runs pytest (``gates.profiles.python_projects``): ``run_tests``
+    runs each the same way, so an agent sees the failures the gate will see."""
     written: list[str] = field(default_factory=list)
     finished: bool = False
     summary: str = ""
@@ -292,14 +309,51 @@ class Toolbelt:
             if not arg.startswith("-"):
                 self.resolve(arg.split("::")[0])
         self.test_runs += 1
-        result = await self.sandbox.run(
-            [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
-            self.root,
-            timeout_s=self.test_timeout_s,
-            env=with_src_on_path(self.test_env, self.root) or None,
-        )
-        status = "timed out" if result.timed_out else f"exit code {result.returncode}"
-        return ToolResult(_bounded(f"$ pytest {' '.join(extra)}\n{result.output}\n[{status}]"))
+        spent = 0.0
+        sections: list[str] = []
+        for project, argv in self._test_runs(extra):
+            left = self.test_timeout_s - spent  # the projects share the time for tests
+            where = "" if project == "." else f"  (in {project})"
+            shown = " ".join(a for a in argv if not a.startswith("--ignore="))
+            if left <= 0:
+                sections.append(f"$ pytest {shown}{where}\n[not run: the time for tests ran out]")
+                continue
+            result = await self.sandbox.run(
+                [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv],
+                self.root / project,
+                timeout_s=left,
+                env=with_src_on_path(self.test_env, self.root / project) or None,
+            )
+            spent += result.duration_s
+            status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+            sections.append(f"$ pytest {shown}{where}\n{result.output}\n[{status}]")
+        return ToolResult(_bounded("\n\n".join(sections)))
+
+    def _test_runs(self, extra: list[str]) -> list[tuple[str, list[str]]]:
+        """Where pytest runs, and with what: each project the tests gate runs (a monorepo's
+        ``services/api`` with its own config and import paths), as the gate runs it.
+
+        Arguments naming a file or folder of the worktree run in the project holding it,
+        made relative to it; the other arguments (options, ``-k`` expressions) go to every
+        run. Without paths, every project runs; the top one leaves the others out.
+        """
+        projects = [p for p in self.test_projects if (self.root / p).is_dir()] or ["."]
+        if projects == ["."]:
+            return [(".", list(extra))]
+        is_path = [
+            not arg.startswith("-") and (self.root / arg.split("::")[0]).exists() for arg in extra
+        ]
+        options = [arg for arg, path in zip(extra, is_path, strict=True) if not path]
+        named: dict[str, list[str]] = {}
+        for arg, path in zip(extra, is_path, strict=True):
+            if path:
+                project = _project_of(arg, projects)
+                rel = arg if project == "." else _relative(arg, project)
+                named.setdefault(project, []).append(rel)
+        if named:
+            return [(project, [*options, *paths]) for project, paths in named.items()]
+        others = [f"--ignore={p}" for p in projects if p != "."]
+        return [(project, [*options, *(others if project == "." else [])]) for project in projects]
 
     async def _tool_run(self, args: dict[str, Any]) -> ToolResult:
         argv = args.get("argv")

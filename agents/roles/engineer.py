@@ -124,6 +124,7 @@ class EngineerRole:
         max_turns: int = 30,
         python: str = sys.executable,
         test_env: Mapping[str, str] | None = None,
+        test_projects: Sequence[str] = (".",),
         context_budget: int = 6000,
         prices: PriceTable = DEFAULT_PRICES,
         lessons: Sequence[Lesson] = (),
@@ -136,6 +137,7 @@ class EngineerRole:
         self.context_budget = context_budget
         self.prices = prices
         self.test_env = dict(test_env or {})
+        self.test_projects = tuple(test_projects)
         self.sandbox = sandbox
         self.max_turns = max_turns
         self.python = python
@@ -164,7 +166,13 @@ class EngineerRole:
                 f"{len(pack.files)} file(s) in full" + (", repo map" if pack.repo_map else ""),
                 kind="result",
             )
-        tools = Toolbelt(job.workspace, self.sandbox, python=self.python, test_env=self.test_env)
+        tools = Toolbelt(
+            job.workspace,
+            self.sandbox,
+            python=self.python,
+            test_env=self.test_env,
+            test_projects=self.test_projects,
+        )
         messages: list[Message] = [Message("user", build_prompt(job, context))]
         labels = {
             "role": "engineer",

@@ -9,7 +9,7 @@ its final reply goes through the same repair re-ask as every structured role.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
@@ -47,9 +47,11 @@ class VerifierRole(ModelRole):
         max_repairs: int = 2,
         python: str = sys.executable,
         test_env: Mapping[str, str] | None = None,
+        test_projects: Sequence[str] = (".",),
         prices: PriceTable = DEFAULT_PRICES,
     ) -> None:
         super().__init__(provider, max_repairs=max_repairs, prices=prices)
+        self.test_projects = tuple(test_projects)
         self.sandbox = sandbox
         self.max_turns = max_turns
         self.python = python
@@ -57,7 +59,13 @@ class VerifierRole(ModelRole):
 
     async def attack(self, blueprint: Blueprint, workspace: Path, emit: EmitFn) -> VerifierReport:
         session = self.session(emit, agent_id="verifier", role="verifier")
-        tools = Toolbelt(workspace, self.sandbox, python=self.python, test_env=self.test_env)
+        tools = Toolbelt(
+            workspace,
+            self.sandbox,
+            python=self.python,
+            test_env=self.test_env,
+            test_projects=self.test_projects,
+        )
         prompt = render_prompt(
             "verifier",
             spec=blueprint.spec,

@@ -335,3 +335,73 @@ async def test_a_nul_byte_in_a_tool_call_is_an_error_result_not_an_exception(
     toolbelt and failed the whole run as an internal error."""
     result = await belt.execute(ToolCall("c1", name, args))
     assert result.is_error and "null byte" in result.text
+
+
+# -- tests in a monorepo ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def monorepo(worktree: Path, sandbox: FakeSandbox) -> Toolbelt:
+    """Two projects with their own config, and top-level tests outside both."""
+    for project in ("services/api", "services/worker"):
+        (worktree / project / "tests").mkdir(parents=True)
+        (worktree / project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+        (worktree / project / "tests" / "test_it.py").write_text("def test_it(): pass\n")
+    (worktree / "tests").mkdir()
+    (worktree / "tests" / "test_top.py").write_text("def test_top(): pass\n")
+    return Toolbelt(
+        worktree,
+        sandbox,
+        python="/usr/bin/python3",
+        test_timeout_s=42.0,
+        test_projects=(".", "services/api", "services/worker"),
+    )
+
+
+def _runs(sandbox: FakeSandbox, root: Path) -> list[tuple[str, tuple[str, ...]]]:
+    return [(str(cwd.relative_to(root)), argv[6:]) for argv, cwd, _ in sandbox.calls]
+
+
+async def test_run_tests_runs_each_project_where_the_gate_does(
+    monorepo: Toolbelt, sandbox: FakeSandbox
+):
+    """pytest at a monorepo's top reads neither project's config nor its import paths: the
+    agent would chase failures the tests gate never sees. Each project runs in its own
+    folder, the top one leaving the projects out, as the gate runs them."""
+    result = await call(monorepo, "run_tests", args=["-x"])
+    assert _runs(sandbox, monorepo.root) == [
+        (".", ("-x", "--ignore=services/api", "--ignore=services/worker")),
+        ("services/api", ("-x",)),
+        ("services/worker", ("-x",)),
+    ]
+    sections = result.text.split("\n\n")
+    assert sections[0].startswith("$ pytest -x\n")  # the ignores are the tool's, not shown
+    assert sections[1].startswith("$ pytest -x  (in services/api)\n")
+    assert sections[2].endswith("[exit code 0]")
+
+
+async def test_run_tests_on_a_path_runs_in_the_project_holding_it(
+    monorepo: Toolbelt, sandbox: FakeSandbox
+):
+    await call(
+        monorepo,
+        "run_tests",
+        args=["-k", "greet", "services/api/tests/test_it.py::test_it", "tests/test_top.py"],
+    )
+    assert _runs(sandbox, monorepo.root) == [
+        ("services/api", ("-k", "greet", "tests/test_it.py::test_it")),  # "greet" is no path
+        (".", ("-k", "greet", "tests/test_top.py")),
+    ]
+
+
+async def test_the_projects_share_the_time_for_tests(monorepo: Toolbelt, sandbox: FakeSandbox):
+    sandbox.timed_out = True
+
+    async def slow(argv: Sequence[str], cwd: Path, **kw: object) -> CommandResult:
+        sandbox.calls.append((tuple(argv), cwd, float(kw["timeout_s"])))  # type: ignore[arg-type]
+        return CommandResult(tuple(argv), -9, "", 42.0, timed_out=True)
+
+    sandbox.run = slow  # type: ignore[method-assign]
+    result = await call(monorepo, "run_tests")
+    assert len(sandbox.calls) == 1  # the first project took all the time
+    assert result.text.count("[not run: the time for tests ran out]") == 2
