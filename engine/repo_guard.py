@@ -22,9 +22,13 @@ The user keeps working in their own checkout meanwhile, and what they do there i
 agent's: a commit, pull, reset or checkout there appends to the checkout's HEAD reflog
 (``logs/HEAD``), which an agent's git in its own worktree never writes. So HEAD and the branch
 it has checked out are put back to where the checkout last put them (:func:`checkout_moves`),
-never behind the user's commit. (An agent's porcelain git run in the user's checkout passes
-for the user's, its ``symbolic-ref`` there does not; a branch, tag or stash the user makes
-meanwhile has no such trace and is put back.)
+never behind the user's commit. A branch or stash the user makes or moves meanwhile, anywhere,
+is told apart by who logged it: every command an agent runs has the committer identity
+:data:`AGENT_IDENT` (the cli provider's environment, the sandbox's), which git writes into
+each reflog line, so a ref whose latest move was logged under another identity is the user's
+and stays (:func:`users_moves`). What leaves no reflog line — a tag, a deleted branch — is
+still put back, and an agent's porcelain git run in the user's checkout, or one that sets
+its own identity, passes for the user's.
 """
 
 from __future__ import annotations
@@ -70,6 +74,15 @@ STASH_LIST = "logs/refs/stash"
 FACTORY_REFS = "refs/heads/shopfloor/"
 """The factory's own branches (this run's integration branch, and those of another run on
 the same repository): they move while an agent works, and are not the guard's to put back."""
+
+AGENT_EMAIL = "agent@shopfloor.invalid"
+AGENT_IDENT = {"GIT_COMMITTER_NAME": "shopfloor agent", "GIT_COMMITTER_EMAIL": AGENT_EMAIL}
+"""The committer identity of every command an agent runs: git logs each ref it moves under
+it, which tells the agent's moves from the user's (:func:`users_moves`). The agent's own
+commits carry it too; the factory commits an attempt's work under its own."""
+
+LOG_TAIL = 65536
+"""How much of a reflog's end is read for its latest line."""
 
 MAX_NOTES = 20
 """Lines said about one attempt's put-back refs and files; the rest are counted."""
@@ -205,6 +218,34 @@ def checkout_moves(
     return {name: value for name, (_, value) in latest.items()}
 
 
+def users_moves(git_dir: Path, now: dict[str, str], names: Iterable[str]) -> dict[str, str]:
+    """The refs among ``names`` whose latest move was the user's: its reflog's last line
+    brought the ref to where it is now, under an identity that is not :data:`AGENT_IDENT`'s.
+    Branches and the stash have reflogs; tags and deleted refs have none, and are not here."""
+    kept: dict[str, str] = {}
+    for name in names:
+        value = now.get(name)
+        if value is None or _symbolic(value) or not name.startswith("refs/"):
+            continue
+        last = _last_line(git_dir / "logs" / name)
+        fields = last.partition("\t")[0].split(" ", 2)
+        if len(fields) == 3 and fields[1] == value and f"<{AGENT_EMAIL}>" not in fields[2]:
+            kept[name] = value
+    return kept
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - LOG_TAIL))
+            tail = log.read()
+    except OSError:
+        return ""
+    lines = tail.decode("utf-8", "replace").splitlines()
+    return lines[-1] if lines else ""
+
+
 def read_files(git_dir: Path) -> dict[str, FileState]:
     files: dict[str, FileState] = {}
     for rel in (*PROTECTED, STASH_LIST):
@@ -294,11 +335,13 @@ def put_back_files(git_dir: Path, before: RepoState, done: PutBack) -> None:
 def put_back_refs(repo: Path, git_dir: Path, before: RepoState, done: PutBack) -> None:
     """Restore every ref the agent created, moved or deleted, outside :data:`FACTORY_REFS`,
     in one ``git update-ref --stdin`` transaction (one call per ref only when that fails, or
-    for a symbolic ref), then the stash list. HEAD and its branch go back to where the user's
+    for a symbolic ref), then the stash list. What the user moved meanwhile stays: a ref
+    whose reflog says so (:func:`users_moves`), HEAD and its branch where the user's
     checkout last put them (:func:`checkout_moves`), not behind it."""
     now = read_state(repo, git_dir).refs
     moved = {n for n in before.refs.keys() | now.keys() if before.refs.get(n) != now.get(n)}
-    wanted = {**before.refs, **checkout_moves(git_dir, before, now, moved)}
+    users = users_moves(git_dir, now, moved)
+    wanted = {**before.refs, **users, **checkout_moves(git_dir, before, now, moved)}
     changes = [
         (name, wanted.get(name), now.get(name))
         for name in sorted(wanted.keys() | now.keys())
@@ -317,7 +360,7 @@ def put_back_refs(repo: Path, git_dir: Path, before: RepoState, done: PutBack) -
         done.notes.append(_ref_note(name, old, new))
     stash: dict[str, FileState] = {}
     _read_tree(git_dir, STASH_LIST, stash)
-    if before.files.get(STASH_LIST) != stash.get(STASH_LIST):
+    if before.files.get(STASH_LIST) != stash.get(STASH_LIST) and "refs/stash" not in users:
         _write_files(
             git_dir, {STASH_LIST: (before.files.get(STASH_LIST), stash.get(STASH_LIST))}, done
         )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.protocols import CommandResult
+from engine.repo_guard import AGENT_IDENT
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
@@ -33,7 +34,9 @@ ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 """A variable whose name contains one of these (any case) never reaches a command."""
 
-FIXED_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+FIXED_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", **AGENT_IDENT}
+"""Set for every command; the git identity tells the refs an agent's command moves from the
+user's (:mod:`engine.repo_guard`)."""
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 DRAIN_TIMEOUT_S = 2.0
 """How long to wait for output after the command ended and its group was killed."""

@@ -43,7 +43,7 @@ from typing import Any, Literal
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
 from agents.providers.resilience import one_line
 from agents.routing import KEY_VARIABLES
-from engine.repo_guard import PROTECTED
+from engine.repo_guard import AGENT_IDENT, PROTECTED
 from engine.secrets import REDACTED, secret_env_values
 
 OutputFormat = Literal["claude-stream-json", "codex-json", "text"]
@@ -122,7 +122,8 @@ def agent_env(agent: CliAgent, host: Mapping[str, str]) -> dict[str, str]:
     model_keys = {name for names in KEY_VARIABLES.values() for name in names}
     allowed = model_keys if agent.keys is None else set(agent.keys)
     withheld = (model_keys - allowed) | set(FACTORY_SECRETS)
-    return {name: value for name, value in host.items() if name not in withheld}
+    kept = {name: value for name, value in host.items() if name not in withheld}
+    return {**kept, **AGENT_IDENT}  # the refs its git moves are logged as the agent's
 
 
 @dataclass

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from repo_helpers import git, make_repo, snapshot
+from repo_helpers import agent_git, git, make_repo, snapshot
 
 from engine.workspace import GitWorkspaces, WorkspaceError, slugify
 
@@ -182,8 +182,8 @@ async def test_an_agent_that_commits_its_own_work_gets_one_commit_without_its_ju
     (wt / "greet" / "core.py").write_text("def greet(name):\n    return f'hi {name}'\n")
     (wt / "greet" / "__pycache__").mkdir()
     (wt / "greet" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"\x00junk")
-    git(wt, "add", "-A")
-    git(wt, "commit", "-q", "-m", "agent: friendlier greet")
+    agent_git(wt, "add", "-A")
+    agent_git(wt, "commit", "-q", "-m", "agent: friendlier greet")
     (wt / "notes.md").write_text("left untracked after its commit\n")
     commit = await ws.commit_all(wt, "Make greet friendlier")
     assert commit is not None
@@ -195,7 +195,7 @@ async def test_an_agent_that_commits_its_own_work_gets_one_commit_without_its_ju
     (wt2 / "greet" / "core.py").write_text("def greet(name):\n    return name\n")
     (wt2 / "greet" / "__pycache__").mkdir()
     (wt2 / "greet" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"\x00junk")
-    git(wt2, "add", "-A")
+    agent_git(wt2, "add", "-A")
     staged = await ws.commit_all(wt2, "Plainer greet")
     assert staged is not None and ws.changed_files(staged) == ["greet/core.py"]
 
@@ -210,18 +210,18 @@ async def test_a_branch_an_agent_checks_out_in_its_worktree_is_deleted_or_put_ba
     ws = open_ws(user_repo, worktree_root)
     base = await ws.start()
     wt = await ws.add_worktree("core-a1", base)
-    git(wt, "checkout", "-q", "-b", "claude/core")
+    agent_git(wt, "checkout", "-q", "-b", "claude/core")
     (wt / "a.py").write_text("A = 1\n")
-    git(wt, "add", "a.py")
-    git(wt, "commit", "-q", "-m", "agent: a")
+    agent_git(wt, "add", "a.py")
+    agent_git(wt, "commit", "-q", "-m", "agent: a")
     commit = await ws.commit_all(wt, "Add a")
     assert commit is not None and ws.changed_files(commit) == ["a.py"]
     assert git(user_repo, "branch", "--list", "claude/core") == ""
     wt2 = await ws.add_worktree("other-a1", base)
-    git(wt2, "checkout", "-q", "feature")
+    agent_git(wt2, "checkout", "-q", "feature")
     (wt2 / "b.py").write_text("B = 1\n")
-    git(wt2, "add", "b.py")
-    git(wt2, "commit", "-q", "-m", "agent: b on the user's branch")
+    agent_git(wt2, "add", "b.py")
+    agent_git(wt2, "commit", "-q", "-m", "agent: b on the user's branch")
     commit = await ws.commit_all(wt2, "Add b")
     assert commit is not None and ws.changed_files(commit) == ["b.py"]
     assert git(user_repo, "rev-parse", "feature") == feature
@@ -464,8 +464,8 @@ async def test_a_change_put_back_for_one_attempt_is_not_brought_back_by_another(
     ws = open_ws(user_repo, worktree_root)
     base = await ws.start()
     wt_a = await ws.add_worktree("a-a1", base)
-    git(wt_a, "tag", "agent-v1")
-    git(wt_a, "update-ref", "refs/heads/feature", "HEAD")
+    agent_git(wt_a, "tag", "agent-v1")
+    agent_git(wt_a, "update-ref", "refs/heads/feature", "HEAD")
     wt_b = await ws.add_worktree("b-a1", base)
     notes_a: list[str] = []
     notes_b: list[str] = []
@@ -491,7 +491,7 @@ async def test_the_integration_branch_an_agent_moved_is_put_back_where_the_run_l
     base = await ws.start()
     tip = await land(ws, "a", await task_commit(ws, "a-a1", {"a.txt": "a\n"}, "a"), "Add a")
     wt = await ws.add_worktree("b-a1", tip)
-    git(wt, "branch", "-f", ws.integration_branch, base)
+    agent_git(wt, "branch", "-f", ws.integration_branch, base)
     (wt / "b.txt").write_text("b\n")
     notes: list[str] = []
     commit = await ws.commit_all(wt, "Add b", note=notes.append)
@@ -511,8 +511,8 @@ async def test_an_attempt_that_ends_before_its_commit_still_has_its_refs_put_bac
     ws = open_ws(user_repo, worktree_root)
     base = await ws.start()
     wt = await ws.add_worktree("a-a1", base)
-    git(wt, "tag", "agent-v1")
-    git(wt, "stash", "list")
+    agent_git(wt, "tag", "agent-v1")
+    agent_git(wt, "stash", "list")
     await ws.remove_worktree(wt)
     assert git(user_repo, "tag", "--list") == ""
 
@@ -557,7 +557,7 @@ async def test_what_the_user_commits_or_checks_out_in_their_checkout_meanwhile_s
     git(user_repo, "commit", "-q", "-am", "the user's own work")
     mine = git(user_repo, "rev-parse", "HEAD")
     older = git(user_repo, "rev-parse", "HEAD~2")
-    git(wt_a, "update-ref", "refs/heads/main", older)  # an agent moves it after the user
+    agent_git(wt_a, "update-ref", "refs/heads/main", older)  # an agent moves it after the user
     notes: list[str] = []
     (wt_a / "a.py").write_text("A = 1\n")
     assert await ws.commit_all(wt_a, "Add a", note=notes.append) is not None
@@ -582,6 +582,48 @@ async def test_what_the_user_commits_or_checks_out_in_their_checkout_meanwhile_s
     assert git(user_repo, "symbolic-ref", "HEAD") == "refs/heads/spike"
     assert git(user_repo, "rev-parse", "spike") == topic
     assert notes == []
+
+
+async def test_a_branch_or_stash_the_user_makes_meanwhile_stays(
+    user_repo: Path, worktree_root: Path
+):
+    """The user branches, stashes and moves a branch of theirs while an attempt runs: none
+    of it is the agent's (the reflog line of each is the user's, not the agents'), and none
+    of it is put back. The agent's own branch, made at the same time, is deleted."""
+    git(user_repo, "branch", "old-topic", "HEAD~1")
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("a-a1", base)
+    agent_git(wt, "branch", "agent-scratch")
+    git(user_repo, "branch", "spike")
+    git(user_repo, "branch", "-f", "old-topic", "HEAD")
+    (user_repo / "greet" / "core.py").write_text("# the user's edit in progress\n")
+    git(user_repo, "stash", "push", "-q", "-m", "the user's stash")
+    stash = git(user_repo, "stash", "list")
+    (wt / "a.py").write_text("A = 1\n")
+    notes: list[str] = []
+    assert await ws.commit_all(wt, "Add a", note=notes.append) is not None
+    assert notes == ["deleted refs/heads/agent-scratch, which the agent created"]
+    assert git(user_repo, "rev-parse", "spike") == git(user_repo, "rev-parse", "main")
+    assert git(user_repo, "rev-parse", "old-topic") == git(user_repo, "rev-parse", "main")
+    assert git(user_repo, "stash", "list") == stash
+    assert "the user's stash" in stash
+
+
+async def test_a_stash_an_agent_pushes_is_put_back_with_the_stash_list(
+    user_repo: Path, worktree_root: Path
+):
+    git(user_repo, "stash", "list")
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("a-a1", base)
+    (wt / "greet" / "core.py").write_text("# the agent's scratch\n")
+    agent_git(wt, "stash", "push", "-q", "-m", "the agent's stash")
+    (wt / "a.py").write_text("A = 1\n")
+    notes: list[str] = []
+    assert await ws.commit_all(wt, "Add a", note=notes.append) is not None
+    assert git(user_repo, "stash", "list") == ""
+    assert any(note.startswith("deleted refs/stash") for note in notes), notes
 
 
 async def test_the_factorys_git_never_packs_or_prunes_the_users_objects_on_its_own(

@@ -202,6 +202,8 @@ def test_scrubbed_environment_is_an_allow_list() -> None:
         "TMPDIR": "/t",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
+        "GIT_COMMITTER_NAME": "shopfloor agent",  # the refs a command moves are the agent's
+        "GIT_COMMITTER_EMAIL": "agent@shopfloor.invalid",
         "FOO": "bar",
     }
     assert looks_secret("openai_api_key") and not looks_secret("GIT_AUTHOR_NAME")

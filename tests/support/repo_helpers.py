@@ -32,6 +32,22 @@ def git(repo: Path, *args: str, strip: bool = True) -> str:
     return done.stdout.strip() if strip else done.stdout
 
 
+def agent_git(worktree: Path, *args: str) -> str:
+    """Run git in ``worktree`` as an agent's command does: under the agents' committer
+    identity (``engine.repo_guard.AGENT_IDENT``), which the guard knows their moves by."""
+    from engine.repo_guard import AGENT_IDENT
+
+    done = subprocess.run(
+        ["git", *args],
+        cwd=worktree,
+        env={**os.environ, **GIT_ENV, **AGENT_IDENT},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def make_repo(path: Path, files: dict[str, str]) -> Path:
     """A fresh repository on ``main`` with ``files`` committed."""
     path.mkdir(parents=True, exist_ok=True)
