@@ -347,10 +347,13 @@ class CliProvider:
         prompt = self._prompt(request)
         argv, via_stdin = self._argv(prompt)
         argv[0] = program
-        if self.agent.fence:
-            argv = await fence_argv(argv, cwd)
         out = _Transcript()
         say = on_text or (lambda _text: None)
+        if self.agent.fence:
+            unfenced = argv
+            argv = await fence_argv(argv, cwd)
+            if said := fence_said(argv, fenced=argv is not unfenced, worktree=cwd):
+                say(said)
         env = agent_env(self.agent, self._env if self._env is not None else os.environ)
         stdin = prompt.encode("utf-8") if via_stdin else None
         returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say)
@@ -592,6 +595,28 @@ async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
         binds += _read_only([own / "commondir", own / "gitdir", worktree / ".git"])
     pid = PID_FENCE if _bwrap_pid else ()
     return [bwrap, "--dev-bind", "/", "/", *pid, *binds, "--die-with-parent", "--", *argv]
+
+
+def fence_said(argv: Sequence[str], *, fenced: bool, worktree: Path) -> str:
+    """The agent log's line when the fence is less than the README promises (empty when it
+    is whole, or when there is no checkout to fence): without bubblewrap the agent could
+    write into the user's checkout, without a PID namespace read the factory's environment.
+    """
+    if not fenced:
+        if not (worktree / ".git").exists():
+            return ""  # not a git worktree: no checkout of the user's to fence off
+        why = (
+            "bubblewrap is not installed"
+            if shutil.which("bwrap") is None
+            else "bubblewrap cannot make a namespace here"
+        )
+        return f"[fence] none: {why}; the agent runs with your rights"
+    if PID_FENCE[0] in argv:
+        return ""
+    return (
+        "[fence] bubblewrap cannot make a PID namespace here: the agent can see the "
+        "factory's processes"
+    )
 
 
 def _read_only(paths: Iterable[Path]) -> list[str]:

@@ -518,3 +518,49 @@ async def test_cli_name_at_model_runs_the_agent_on_that_model(tmp_path: Path):
     bare = ProviderOptions.from_mapping({"cli": {"bare": {"argv": ["bare", "{prompt}"]}}})
     with pytest.raises(ProviderError, match=r"^cli:bare@m1: the agent's command takes no model"):
         make_provider("cli:bare@m1", options=bare)
+
+
+def test_the_agents_log_says_when_the_fence_is_less_than_promised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without bubblewrap the agent could write into the checkout, without a PID namespace
+    read the factory's environment: its log says so. A whole fence, or a folder that is no
+    git worktree (nothing to fence), says nothing."""
+    from agents.providers import cli
+
+    worktree = tmp_path / "wt"
+    worktree.mkdir()
+    (worktree / ".git").write_text("gitdir: /elsewhere\n")
+    argv = ["claude", "-p", "x"]
+    fenced = ["/usr/bin/bwrap", "--dev-bind", "/", "/", *cli.PID_FENCE, "--", *argv]
+    assert cli.fence_said(fenced, fenced=True, worktree=worktree) == ""
+    without_pid = ["/usr/bin/bwrap", "--dev-bind", "/", "/", "--", *argv]
+    assert cli.fence_said(without_pid, fenced=True, worktree=worktree) == (
+        "[fence] bubblewrap cannot make a PID namespace here: the agent can see the "
+        "factory's processes"
+    )
+    assert cli.fence_said(argv, fenced=False, worktree=tmp_path) == ""
+    monkeypatch.setattr(cli.shutil, "which", lambda _name: None)
+    assert cli.fence_said(argv, fenced=False, worktree=worktree) == (
+        "[fence] none: bubblewrap is not installed; the agent runs with your rights"
+    )
+    monkeypatch.setattr(cli.shutil, "which", lambda _name: "/usr/bin/bwrap")
+    assert cli.fence_said(argv, fenced=False, worktree=worktree) == (
+        "[fence] none: bubblewrap cannot make a namespace here; the agent runs with your rights"
+    )
+
+
+async def test_an_agent_run_without_bubblewrap_says_so_in_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.providers import cli
+
+    repo = make_repo(tmp_path / "repo", {"a.py": "A = 1\n"})
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "bwrap" else name)
+    agent = CliAgent((sys.executable, "-c", "print('done')"), "text")
+    said: list[str] = []
+    await CliProvider("echo", agent).complete(ask(repo), said.append)
+    assert said == [
+        "[fence] none: bubblewrap is not installed; the agent runs with your rights",
+        "done",
+    ]
