@@ -365,26 +365,15 @@ async def test_a_resumed_run_finds_lost_merges_in_the_repo_and_never_merges_twic
     ]
 
 
-@dataclass
-class GivingUpCodeReviewer:
-    """A code reviewer whose provider gave up after its retries."""
-
-    reviewer_id: str = "r1"
-
-    async def review(self, request: str, bp: Blueprint, round: int, emit: EmitFn) -> ReviewReport:
-        raise AssertionError("an audit reviews the code, not a blueprint")
-
-    async def review_code(
-        self, request: str, repo_map: str, sources: str, emit: EmitFn
-    ) -> ReviewReport:
-        raise RuntimeError("anthropic:claude: connection failed (gave up after 4 attempts)\nmore")
+GAVE_UP = "anthropic:claude: connection failed (gave up after 4 attempts)"
 
 
 @dataclass
-class ScoringCodeReviewer:
-    """A code reviewer that reads the code and names one finding."""
+class FakeCodeReviewer:
+    """A code reviewer that answers ``answer``, or raises it (its provider gave up)."""
 
-    reviewer_id: str = "r2"
+    reviewer_id: str
+    answer: ReviewReport | Exception
     model: str = "gemini:pro"
 
     async def review(self, request: str, bp: Blueprint, round: int, emit: EmitFn) -> ReviewReport:
@@ -393,20 +382,26 @@ class ScoringCodeReviewer:
     async def review_code(
         self, request: str, repo_map: str, sources: str, emit: EmitFn
     ) -> ReviewReport:
-        return ReviewReport(score=70, findings=["README.md:1: says too little"])
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def giving_up() -> FakeCodeReviewer:
+    return FakeCodeReviewer("r1", RuntimeError(f"{GAVE_UP}\nmore"))
+
+
+async def audit(repo: Path, root: Path, reviewers: list[FakeCodeReviewer]) -> tuple[Run, Path]:
+    """An audit run of ``repo`` by ``reviewers``, and the folder of its report."""
+    report_dir = root.parent / "report"
+    result = await run(repo, root, mode="audit", report_dir=report_dir, reviewers=reviewers)
+    return result, report_dir
 
 
 async def test_an_audit_whose_every_reviewer_gives_up_fails_in_one_line_and_keeps_the_report(
     user_repo, worktree_root
 ):
-    report_dir = worktree_root.parent / "report"
-    result = await run(
-        user_repo,
-        worktree_root,
-        mode="audit",
-        report_dir=report_dir,
-        reviewers=[GivingUpCodeReviewer()],
-    )
+    result, report_dir = await audit(user_repo, worktree_root, [giving_up()])
     assert result.state.outcome is Outcome.FAILED
     assert result.state.reason == (
         "audit failed: every code reviewer failed (r1: anthropic:claude: connection failed "
@@ -422,14 +417,10 @@ async def test_an_audit_whose_every_reviewer_gives_up_fails_in_one_line_and_keep
 async def test_an_audit_keeps_the_reviews_it_got_when_one_reviewer_gives_up(
     user_repo, worktree_root
 ):
-    report_dir = worktree_root.parent / "report"
-    result = await run(
-        user_repo,
-        worktree_root,
-        mode="audit",
-        report_dir=report_dir,
-        reviewers=[GivingUpCodeReviewer(), ScoringCodeReviewer()],
+    scoring = FakeCodeReviewer(
+        "r2", ReviewReport(score=70, findings=["README.md:1: says too little"])
     )
+    result, report_dir = await audit(user_repo, worktree_root, [giving_up(), scoring])
     assert result.state.outcome is Outcome.REPORTED
     assert result.state.reason == (
         f"audit report: {report_dir / 'audit.md'} (1 code reviewer(s) failed)"

@@ -25,10 +25,10 @@ from engine.resume import emit_ending
 from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError
 from storage.errors import StorageError
-from storage.lease import RunInFlight, RunLease
+from storage.lease import RunLease
 from storage.paths import data_home
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
-from tui.commands.history import load_state_and_driver
+from tui.commands.history import load_stopped_run
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,11 +49,7 @@ def ending(state: RunState, reason: str) -> list[EventBase]:
 
 
 async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
-    state, driver = await load_state_and_driver(args, args.run_id)
-    if driver is not None:
-        raise RunInFlight(state.run_id, driver)
-    if not state.run_id:
-        raise UsageError(f"run {args.run_id} has no RunStarted event; nothing to abandon")
+    state = await load_stopped_run(args, args.run_id, "abandoned")
     if state.outcome is not Outcome.RUNNING:
         raise UsageError(f"run {state.run_id} already finished: {state.outcome.value}")
     reason = " ".join(args.reason.split())

@@ -12,9 +12,9 @@ from rich.text import Text
 
 from engine.events import Outcome
 from engine.state import RunState
-from storage.lease import live_runs
+from storage.lease import RunInFlight, live_runs
 from tui.argtypes import positive_int
-from tui.commands.common import EXIT_OK, add_db_option, open_store
+from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
 from tui.uncommitted import WARNING_KEY
 
@@ -111,6 +111,18 @@ async def load_state_and_driver(
         if state.outcome is not Outcome.RUNNING:
             return state, None
         return state, (await live_runs(store, [run_id])).get(run_id)
+
+
+async def load_stopped_run(args: argparse.Namespace, run_ref: str, doing: str) -> RunState:
+    """The folded log of a run no live process drives (:class:`RunInFlight` otherwise, and
+    a UsageError for a run that never started), for ``resume`` or ``abandon`` (``doing``:
+    "resumed", "abandoned"); it may have finished."""
+    state, driver = await load_state_and_driver(args, run_ref)
+    if driver is not None:
+        raise RunInFlight(state.run_id, driver)
+    if not state.run_id:
+        raise UsageError(f"run {run_ref} has no RunStarted event; it cannot be {doing}")
+    return state
 
 
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:

@@ -16,9 +16,8 @@ from pathlib import Path
 from rich.console import Console
 
 from engine.events import Outcome
-from storage.lease import RunInFlight
 from tui.commands.common import UsageError, add_db_option, db_url
-from tui.commands.history import load_state_and_driver
+from tui.commands.history import load_stopped_run
 from tui.commands.run import (
     add_telemetry_options,
     exit_code,
@@ -76,11 +75,7 @@ def settings_from_record(record: dict[str, str]) -> Settings:
 async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     # A run another process drives is refused before anything starts; the run takes its
     # lease again before it goes on, in case that process started in between.
-    state, driver = await load_state_and_driver(args, args.run_id)
-    if driver is not None:
-        raise RunInFlight(state.run_id, driver)
-    if not state.run_id:
-        raise UsageError(f"run {args.run_id} has no RunStarted event; it cannot be resumed")
+    state = await load_stopped_run(args, args.run_id, "resumed")
     if state.outcome is not Outcome.RUNNING:
         console.print(f"run {state.run_id} already finished: {state.outcome.value}")
         return exit_code(state)
