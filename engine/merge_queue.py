@@ -14,6 +14,20 @@ worktrees removed) and rebuilt on the new tip. With ``window=1`` the queue is se
 
 The integration branch only ever moves to a candidate whose own gates passed, and whose base
 is the branch's current tip — so it never points at a commit whose merge gates failed.
+
+Nor does it move while a checkout that is not the run's has it checked out (a user looking at
+the work in progress with ``git checkout shopfloor/wip/RUN``): moved there, it would leave
+that checkout's index and files behind its HEAD, ``git status`` showing the reverse of every
+merge as the user's own edits, for their next commit to record. The queue then waits with
+the green candidate in hand, says once (a notice, printed without ``-v``) which checkout
+holds the branch and the ``git checkout -`` that releases it, and lands the candidate by
+itself once it is released: the same guarded move, so nothing is lost or merged twice.
+Attempts and the candidates behind it go on meanwhile. Waiting, rather than the two other
+ways out: an escalation asks for a decision, and there is none to take — the twin or the
+``reject`` policy would answer at once while the branch is still checked out — only a fact
+the user changes; and stopping the run would cut short every attempt under way, to be paid
+for again on resume, for a look at the branch. A stop while it waits (Ctrl-C) leaves the run
+resumable as any stop does, and ``resume`` refuses until the branch is released.
 """
 
 from __future__ import annotations
@@ -25,16 +39,23 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from engine.events import MergeConflict, Merged, MergeQueued
+from engine.events import AgentOutput, MergeConflict, Merged, MergeQueued
 from engine.gate_runner import failure_context, run_gates
 from engine.protocols import EmitFn, EmitNewFn, Gate, GateResult, emit_new_via
-from engine.workspace import GitWorkspaces, MergeCandidate
+from engine.workspace import BranchCheckedOut, GitWorkspaces, MergeCandidate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 3
 """Candidates whose merge gates may run at once."""
+
+RELEASE_POLL_S = 1.0
+"""How often a queue waiting for a checkout to let go of the integration branch looks again."""
+
+AGENT_ID = "merge-queue"
+"""The agent id of the queue's notices."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +95,12 @@ class MergeQueue:
         keep_worktrees: bool = False,
         window: int = DEFAULT_WINDOW,
         emit_new: EmitNewFn | None = None,
+        release_poll_s: float = RELEASE_POLL_S,
     ) -> None:
         """``emit`` reports events (the merge gates' too); ``emit_new``, when the caller has
-        the bus's (``EventBus.emit_new``), builds the queue's own events stamped."""
+        the bus's (``EventBus.emit_new``), builds the queue's own events stamped.
+        ``release_poll_s``: how often a queue paused on a checked-out integration branch
+        looks whether it was released."""
         if window < 1:
             raise ValueError(f"merge window must be at least 1, got {window}")
         self._ws = workspaces
@@ -94,6 +118,9 @@ class MergeQueue:
         self.discarded = 0
         """Speculative candidates thrown away because one ahead of them failed."""
         self.landed = 0
+        self.release_poll_s = release_poll_s
+        self.paused_on: Path | None = None
+        """The checkout holding the integration branch while the queue waits for it."""
 
     async def submit(self, task_id: str, attempt: int, commit: str, message: str) -> MergeOutcome:
         """Queue ``commit`` and wait until it landed or was refused."""
@@ -211,7 +238,7 @@ class MergeQueue:
             results = [GateResult(gate="merge", passed=False, summary=f"gates crashed: {exc}")]
         if all(r.passed for r in results) and candidate.commit is not None:
             try:
-                await self._ws.advance(candidate.commit, candidate.base)
+                await self._advance(entry, candidate.commit, candidate.base)
             finally:
                 await self._remove(candidate)
             self.landed += 1
@@ -235,6 +262,29 @@ class MergeQueue:
                 "branch (other tasks landed meanwhile):\n" + failure_context(results),
             ),
         )
+
+    async def _advance(self, entry: _Entry, commit: str, base: str) -> None:
+        """Move the integration branch to a green candidate; while a checkout not the run's
+        has the branch checked out, wait for it to let go (see the module's docstring)."""
+        while True:
+            try:
+                await self._ws.advance(commit, base)
+            except BranchCheckedOut as exc:
+                if exc.checkout != self.paused_on:
+                    self.paused_on = exc.checkout
+                    self._notice(f"merging paused before task {entry.task_id}: {exc}")
+                await asyncio.sleep(self.release_poll_s)
+                continue
+            break
+        if self.paused_on is not None:
+            self._notice(
+                f"merging goes on: {self._ws.integration_branch} is no longer checked out "
+                f"in {self.paused_on}"
+            )
+            self.paused_on = None
+
+    def _notice(self, text: str) -> None:
+        self._emit_new(AgentOutput, agent_id=AGENT_ID, kind="notice", text=text)
 
     async def _discard(self, speculations: Sequence[_Speculation]) -> None:
         for spec in speculations:

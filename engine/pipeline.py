@@ -59,7 +59,7 @@ from engine.roles import (
 from engine.scheduler import Scheduler
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
-from engine.workspace import GitWorkspaces, WorkspaceError, slugify
+from engine.workspace import GitWorkspaces, WorkspaceError, release_hint, slugify
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,14 @@ class Factory:
         if branch != name:
             text = f"branch {name} exists already (not this run's): shipped as {branch}"
             self.bus.emit(AgentOutput(agent_id="ship", kind="notice", text=text))  # without -v
-        await ws.delete_integration_branch()
+        checkout = await ws.delete_integration_branch()
+        if checkout is not None:  # deleted under that checkout, it would be on no branch
+            text = (
+                f"{ws.integration_branch} is checked out in {checkout}, so it stays (at the "
+                f"shipped commit); {release_hint(checkout)}, then "
+                f"`git -C {ws.path} branch -D {ws.integration_branch}` deletes it"
+            )
+            self.bus.emit(AgentOutput(agent_id="ship", kind="notice", text=text))
         await self._publish(branch, commit)
         return branch
 

@@ -16,7 +16,7 @@ from engine.build import TASK_TRAILER
 from engine.bus import EventBus
 from engine.events import Outcome, RunFinished, Stage, TaskState, TaskStateChanged
 from engine.state import RunState, TaskView
-from engine.workspace import GitWorkspaces, WorkspaceError
+from engine.workspace import GitWorkspaces, WorkspaceError, release_hint
 
 UNDER_WAY = frozenset({TaskState.RUNNING, TaskState.GATES, TaskState.MERGING})
 
@@ -114,8 +114,9 @@ def check_repository(state: RunState, ws: GitWorkspaces) -> str | None:
     """Refuse, in one line that says what to do, a resume the repository cannot carry on.
 
     Between a killed run and its resume a user may have replaced the repository, checked
-    the integration branch out to look at the work (the run would move it under their
-    checkout, and delete it on shipping), or deleted or reset that branch. Made again at the
+    the integration branch out to look at the work (the run cannot merge until they let go
+    of it: the merge queue would wait, and it is better said now, while they are at the
+    command), or deleted or reset that branch. Made again at the
     base commit, the branch would lack the tasks the log says were merged: their dependants
     would be built without them and the run would ship without them. So the log's merged
     tasks must be on the branch; when they are not, the line names the commit to put the
@@ -136,8 +137,8 @@ def check_repository(state: RunState, ws: GitWorkspaces) -> str | None:
     checkout = ws.checked_out_at(branch)
     if checkout is not None:
         raise WorkspaceError(
-            f"integration branch {branch} is checked out in {checkout}: the run moves it, and "
-            "deletes it when it ships; switch that checkout to another branch and resume again"
+            f"integration branch {branch} is checked out in {checkout}, and the run cannot "
+            f"merge while it is: {release_hint(checkout)}, then resume again"
         )
     if not state.merged:
         return None

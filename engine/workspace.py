@@ -3,9 +3,11 @@
 Everything happens beside the user's checkout, never in it: attempts and merges run in
 detached worktrees under a folder of ours, and branches move with ``update-ref`` guarded by
 their expected old value. The user's checked-out branch, index and working tree are never
-read-modify-written. Git runs through GitPython; blocking calls go to a thread. None of the
-repository's hooks or fsmonitor commands runs inside the factory's git calls, and what an
-attempt's agent changed in the shared git directory is put back (:mod:`engine.repo_guard`).
+read-modify-written, and the integration branch neither moves nor is deleted while a checkout
+of the user's has it checked out (:class:`BranchCheckedOut`). Git runs through GitPython;
+blocking calls go to a thread. None of the repository's hooks or fsmonitor commands runs
+inside the factory's git calls, and what an attempt's agent changed in the shared git
+directory is put back (:mod:`engine.repo_guard`).
 
 The integration branch is linear — one squashed commit per merged task, whose message is the
 task's title and summary — so the shipped branch reads as one commit per task.
@@ -121,6 +123,30 @@ def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None
 
 class WorkspaceError(RuntimeError):
     """The repository cannot be used as asked. The message is one line."""
+
+
+def release_hint(checkout: Path) -> str:
+    """The command that takes a branch out of ``checkout``: back to the branch it was on
+    before, or, to keep looking at the same files, off any branch."""
+    return f"`git -C {checkout} checkout -` (or `checkout --detach` to keep looking)"
+
+
+class BranchCheckedOut(WorkspaceError):
+    """The integration branch is the HEAD of a checkout that is not the factory's.
+
+    Moving a branch with ``update-ref`` moves it under whoever has it checked out: their
+    index and files stay at the old commit, and ``git status`` shows the reverse of each
+    merge as their own edit, which their next commit would record. So the branch does not
+    move while it is checked out; the merge queue waits for the checkout to let go of it.
+    """
+
+    def __init__(self, branch: str, checkout: Path) -> None:
+        super().__init__(
+            f"integration branch {branch} is checked out in {checkout}; "
+            f"{release_hint(checkout)} lets the run move it"
+        )
+        self.branch = branch
+        self.checkout = checkout
 
 
 @dataclass(frozen=True)
@@ -240,14 +266,18 @@ class GitWorkspaces:
 
     def checked_out_at(self, branch: str) -> Path | None:
         """The checkout (the user's, or a worktree of theirs) that has ``branch`` as its HEAD;
-        None if none has (the factory's own worktrees are all detached)."""
+        None if none has. The run's own worktrees do not count: they start detached, and a
+        branch an agent checks out there is taken back after its attempt (see
+        :func:`_take_back_git`)."""
         listing = str(self.repo.git.worktree("list", "--porcelain"))
+        ours = self.root.resolve()
         path: str | None = None
         for line in listing.splitlines():
             if line.startswith("worktree "):
                 path = line[len("worktree ") :]
             elif line == f"branch {self._ref(branch)}" and path is not None:
-                return Path(path)
+                if not Path(path).resolve().is_relative_to(ours):
+                    return Path(path)
         return None
 
     def task_log(self, base: str, tip: str) -> str:
@@ -274,9 +304,19 @@ class GitWorkspaces:
         return tip
 
     async def advance(self, new: str, expected_old: str) -> None:
-        """Move the integration branch to ``new`` only if it still points at ``expected_old``."""
+        """Move the integration branch to ``new`` only if it still points at ``expected_old``,
+        and only while no checkout but the run's own has it checked out: then the branch
+        stays where it is and :class:`BranchCheckedOut` says where it is checked out.
+
+        The check and the move are two git commands, and a checkout between them (a few
+        milliseconds) is not seen; git offers no lock that both ``checkout`` and
+        ``update-ref`` take.
+        """
         async with self._admin:
             self._still_ours()
+            checkout = await asyncio.to_thread(self.checked_out_at, self.integration_branch)
+            if checkout is not None:
+                raise BranchCheckedOut(self.integration_branch, checkout)
             try:
                 await asyncio.to_thread(
                     self.repo.git.update_ref,
@@ -517,12 +557,23 @@ class GitWorkspaces:
                 shutil.rmtree(self.root, ignore_errors=True)
             await asyncio.to_thread(self.repo.git.worktree, "prune")
 
-    async def delete_integration_branch(self) -> None:
+    async def delete_integration_branch(self) -> Path | None:
+        """Delete the integration branch once the run shipped; returns None when it is gone.
+
+        A checkout that has the branch checked out keeps it: deleted under it, that checkout
+        would be on a branch that does not exist, every file staged as new. The branch is then
+        left where it is (at the shipped commit, so the checkout is consistent), and the
+        checkout is returned for the run to say so.
+        """
         async with self._admin:
             self._still_ours()
+            checkout = await asyncio.to_thread(self.checked_out_at, self.integration_branch)
+            if checkout is not None:
+                return checkout
             tip = self.branch_tip(self.integration_branch)
             if tip is not None:
                 await asyncio.to_thread(
                     self.repo.git.update_ref, "-d", self._ref(self.integration_branch), tip
                 )
             self._tip = None
+            return None

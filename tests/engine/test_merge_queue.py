@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from repo_helpers import git, snapshot
+from repo_helpers import agent_git, git, snapshot
 
-from engine.events import EventBase, MergeConflict, Merged
+from engine.events import AgentOutput, EventBase, MergeConflict, Merged
 from engine.merge_queue import MergeOutcome, MergeQueue
 from engine.protocols import GateResult
 from engine.workspace import GitWorkspaces
@@ -199,3 +199,87 @@ async def test_a_cancelled_submitter_stops_the_queue_cleanly(setup, user_repo: P
 def test_window_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="merge window must be at least 1"):
         MergeQueue(None, [], lambda e: None, window=0)  # type: ignore[arg-type]
+
+
+# -- a checkout that holds the integration branch ----------------------------------------------
+
+
+def checkout_view(path: Path) -> tuple[str, str, str]:
+    """What a checkout shows its user: the commit it is on, its status, what is staged."""
+    return (
+        git(path, "rev-parse", "HEAD"),
+        git(path, "status", "--porcelain=v1", "--untracked-files=all"),
+        git(path, "diff", "--cached", "--name-only"),
+    )
+
+
+def notices(events: list[EventBase]) -> list[str]:
+    return [e.text for e in events if isinstance(e, AgentOutput) and e.kind == "notice"]
+
+
+async def until(condition) -> None:
+    async with asyncio.timeout(10.0):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("where", ["the user's checkout", "a worktree of the user's"])
+async def test_a_merge_waits_while_the_integration_branch_is_checked_out_then_lands_once(
+    setup, user_repo: Path, tmp_path: Path, where: str
+) -> None:
+    """A user looks at the work in progress with ``git checkout shopfloor/wip/RUN`` while the
+    run goes on. Before, each merge's ``update-ref`` moved the branch under that checkout: its
+    HEAD went on, its index and files stayed, and ``git status`` showed the reverse of the
+    merge (``a.txt`` deleted, staged) as the user's own edit. Now the merge waits, says where
+    the branch is checked out and how to release it, and lands once it is released."""
+    ws, base, events = setup
+    wip = ws.integration_branch
+    commit_a = await task_commit(ws, "a", {"a.txt": "a\n"})
+    if where == "the user's checkout":
+        checkout, release = user_repo, ("checkout", "-q", "-")
+        git(user_repo, "checkout", "-q", wip)
+    else:
+        checkout, release = tmp_path / "peek", ("checkout", "-q", "--detach")
+        git(user_repo, "worktree", "add", "-q", str(checkout), wip)
+    looking = checkout_view(checkout)
+    user_before = snapshot(user_repo)
+    queue = MergeQueue(ws, [TreeGate()], events.append, release_poll_s=0.02)
+    submitted = asyncio.create_task(queue.submit("a", 1, commit_a, "Task a"))
+
+    await until(lambda: queue.paused_on is not None or submitted.done())
+    await asyncio.sleep(0.2)  # the queue looks again several times meanwhile
+    assert not submitted.done()
+    assert ws.integration_tip() == base
+    assert checkout_view(checkout) == looking  # nothing there for the user to commit
+    assert snapshot(user_repo) == user_before
+    hint = f"`git -C {checkout} checkout -` (or `checkout --detach` to keep looking)"
+    assert notices(events) == [
+        f"merging paused before task a: integration branch {wip} is checked out in "
+        f"{checkout}; {hint} lets the run move it"
+    ]
+
+    git(checkout, *release)
+    outcome = await asyncio.wait_for(submitted, 10)
+    assert outcome.merged and outcome.commit == ws.integration_tip()
+    assert reflog(user_repo, wip) == [outcome.commit, base]  # one move, from where it waited
+    assert [e.task_id for e in events if isinstance(e, Merged)] == ["a"]
+    assert notices(events)[1:] == [f"merging goes on: {wip} is no longer checked out in {checkout}"]
+    assert queue.paused_on is None
+    assert subjects(user_repo, ws, base) == ["Task a"]
+
+
+async def test_an_agents_checkout_of_the_integration_branch_in_its_worktree_holds_nothing(
+    setup, user_repo: Path
+) -> None:
+    """The run's own worktrees are the factory's: a branch an agent checks out there is taken
+    back after its attempt, so a merge meanwhile does not wait for it."""
+    ws, base, events = setup
+    commit_a = await task_commit(ws, "a", {"a.txt": "a\n"})
+    wt = await ws.add_worktree("b-a1", base)
+    agent_git(wt, "checkout", "-q", ws.integration_branch)
+    assert ws.checked_out_at(ws.integration_branch) is None
+    queue = MergeQueue(ws, [TreeGate()], events.append, release_poll_s=0.02)
+    outcome = await asyncio.wait_for(queue.submit("a", 1, commit_a, "Task a"), 10)
+    assert outcome.merged and notices(events) == []
+    await ws.remove_worktree(wt)
+    assert ws.integration_tip() == outcome.commit

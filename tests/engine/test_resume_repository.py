@@ -197,12 +197,13 @@ async def test_a_resume_refuses_while_the_user_has_the_integration_branch_checke
     with pytest.raises(WorkspaceError) as refused:
         await resume(user_repo, worktree_root, state)
     assert str(refused.value) == (
-        f"integration branch {WIP} is checked out in {user_repo}: the run moves it, and "
-        "deletes it when it ships; switch that checkout to another branch and resume again"
+        f"integration branch {WIP} is checked out in {user_repo}, and the run cannot merge "
+        f"while it is: `git -C {user_repo} checkout -` (or `checkout --detach` to keep "
+        "looking), then resume again"
     )
     assert snapshot(user_repo) == looking and state.outcome is Outcome.RUNNING
 
-    git(user_repo, "checkout", "-q", "main")
+    git(user_repo, "checkout", "-q", "-")  # what the line says
     back = snapshot(user_repo)
     final, _ = await resume(user_repo, worktree_root, state)
     assert final.outcome is Outcome.SHIPPED, final.reason
