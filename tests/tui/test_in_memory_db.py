@@ -59,6 +59,7 @@ COMMANDS = [
     ["change", "30d", "--note", "30d"],
     ["serve-metrics"],
     ["resume", "30d"],
+    ["abandon", "30d"],
     ["attach", "30d"],
     ["db", "upgrade"],
     ["db", "rebuild"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sample_run
@@ -358,3 +359,28 @@ async def test_a_stop_signal_after_q_ends_a_tui_whose_shutdown_is_stuck() -> Non
         quit_or_exit_now(app, exits.append)  # still here: out at once
         assert exits == [130]
         await pilot.pause()
+
+
+async def test_a_factory_notice_is_a_toast_a_logged_one_is_not() -> None:
+    """The merge queue waits for the user to let go of the integration branch and says so
+    in its own log, which nobody has open: the news shows as a toast. A model agent's
+    notice (a retry) stays in its log, and so does an old notice of a stored log."""
+    bus = EventBus(sample_run.RUN_ID)
+    stale = AgentOutput(
+        agent_id="merge-queue",
+        kind="notice",
+        text="merging paused before task t0",
+        run_id=sample_run.RUN_ID,
+        seq=1,
+        ts=datetime.now(UTC) - timedelta(hours=2),
+    )
+    app = ShopfloorApp(bus.subscribe("tui"), logged=[stale])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, sample_run.T1_LINES, passes=True)
+        bus.emit(AgentOutput(agent_id="engineer:t1:a1", kind="notice", text="retrying in 2 s"))
+        paused = "merging paused before task t2: integration branch is checked out in /r"
+        bus.emit(AgentOutput(agent_id="merge-queue", kind="notice", text=paused))
+        await caught_up(app, bus, pilot)
+        said = [n.message for n in app._notifications]  # type: ignore[attr-defined]
+        assert said == [paused]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from textual import events
@@ -48,6 +49,9 @@ THIN_WIDTH = 60
 """Below it the graph and the log are stacked, and the agent table folds away."""
 LOW_HEIGHT = 20
 """Below it the agent table, the pipeline strip and the gauges line fold away."""
+NOTICE_NEWS = timedelta(seconds=60)
+"""A factory notice younger than this is news, shown as a toast; an older one (a stored log
+replayed on resume or attach) stays in its agent's log."""
 SYNC_INTERVAL_S = 0.1
 """Least time between two redraws of the panels while events flood in."""
 STATE_FILTERS: tuple[TaskState | None, ...] = (
@@ -175,6 +179,12 @@ class RunScreen(Screen[None]):
             self.model.apply(message.events)
         finally:
             message.acknowledge()  # the bridge may post the next batch
+        for notice in self.model.take_notices():
+            # The factory's own word that needs the user (the merge queue waits for a
+            # checkout to let go of the integration branch, say) shows as a toast, not only
+            # in a log nobody has open; the news only, not a stored log's old notices.
+            if datetime.now(UTC) - notice.ts.replace(tzinfo=notice.ts.tzinfo or UTC) < NOTICE_NEWS:
+                self.notify(printable(notice.text), title=notice.agent_id, timeout=15, markup=False)
         # Output of agents not shown changes nothing on screen until one of them is shown.
         if self._log.unseen or any(not isinstance(e, AgentOutput) for e in message.events):
             self._schedule_sync()

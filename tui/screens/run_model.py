@@ -32,6 +32,9 @@ class RunModel:
     def __init__(self, max_lines: int = DEFAULT_MAX_LINES) -> None:
         self.state = RunState()
         self.lines = AgentLineBuffer(max_lines)
+        self.factory_notices: list[AgentOutput] = []
+        """Notices of the factory's own voices (the merge queue, the shipper: agents no
+        model plays) folded since the screen last took them, to be shown as toasts."""
 
     def apply(self, events: Iterable[EventBase]) -> None:
         """Fold events of any kind (agent output goes to the line buffer as well)."""
@@ -40,8 +43,15 @@ class RunModel:
             if isinstance(event, AgentOutput):
                 apply(event)
                 extend(event.agent_id, output_lines(event))
+                if event.kind == "notice" and event.agent_id not in self.state.agents:
+                    self.factory_notices.append(event)
             else:
                 apply(drawable(event))
+
+    def take_notices(self) -> list[AgentOutput]:
+        """The factory notices folded since the last call."""
+        taken, self.factory_notices = self.factory_notices, []
+        return taken
 
 
 def latest_agent_for_task(state: RunState, task_id: str | None) -> AgentView | None:
