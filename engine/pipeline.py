@@ -27,7 +27,6 @@ from engine.escalations import EscalationBroker
 from engine.events import (
     AgentOutput,
     LearningRecorded,
-    Merged,
     Outcome,
     QCScored,
     RunResumed,
@@ -45,7 +44,13 @@ from engine.merge_queue import MergeQueue
 from engine.planning import Planning
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
 from engine.recon import Baseline, Mode, RepoMapper, guard, recon_notes, run_baseline
-from engine.resume import check_repository, emit_ending, plan_resume, tasks_in_log
+from engine.resume import (
+    check_repository,
+    emit_ending,
+    emit_found_merged,
+    plan_resume,
+    tasks_in_log,
+)
 from engine.roles import (
     CodeQC,
     Critic,
@@ -217,14 +222,7 @@ class Factory:
                 settings=dict(self.settings),
             )
         )
-        for task_id, commit in plan.merged_from_repo.items():
-            attempt = self.state.tasks[task_id].attempts
-            self.bus.emit(Merged(task_id=task_id, attempt=attempt, commit=commit))
-            self.bus.emit(
-                TaskStateChanged(
-                    task_id=task_id, state=TaskState.MERGED, attempt=attempt, reason="found merged"
-                )
-            )
+        emit_found_merged(self.bus, plan.merged_from_repo)
         return plan.restarts
 
     # -- stages ----------------------------------------------------------------------------------

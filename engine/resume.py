@@ -10,11 +10,12 @@ rebuilt from the log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from engine.build import TASK_TRAILER
 from engine.bus import EventBus
-from engine.events import Outcome, RunFinished, Stage, TaskState, TaskStateChanged
+from engine.events import Merged, Outcome, RunFinished, Stage, TaskState, TaskStateChanged
 from engine.state import RunState, TaskView
 from engine.workspace import GitWorkspaces, WorkspaceError, release_hint
 
@@ -43,6 +44,21 @@ def emit_ending(
                     )
                 )
     bus.emit(RunFinished(outcome=outcome, reason=reason, branch=branch, commit=commit))
+
+
+def emit_found_merged(bus: EventBus, found: Mapping[str, str]) -> None:
+    """Log the merges ``found`` on the integration branch that the log lacks (task ->
+    commit, :attr:`ResumePlan.merged_from_repo`): a process killed between moving the branch
+    and logging its Merged. A resume logs them before it goes on, ``shopfloor abandon``
+    before the run's ending, so the log says what the branch holds."""
+    for task_id, commit in found.items():
+        attempt = bus.state.tasks[task_id].attempts
+        bus.emit(Merged(task_id=task_id, attempt=attempt, commit=commit))
+        bus.emit(
+            TaskStateChanged(
+                task_id=task_id, state=TaskState.MERGED, attempt=attempt, reason="found merged"
+            )
+        )
 
 
 @dataclass(frozen=True)

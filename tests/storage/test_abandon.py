@@ -139,6 +139,33 @@ def test_a_repository_gone_is_said_and_the_run_still_ends(
     assert _status(db_url, capsys)["outcome"] == "failed"
 
 
+def test_a_merge_the_killed_process_made_but_did_not_log_counts_as_merged(
+    stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed between moving the integration branch and logging Merged: the branch holds
+    the task, so the abandoned run's log says it was merged, as a resume would find it."""
+    repo = stopped_run
+    second = TWO_TASKS.tasks[1].id
+    wip = f"shopfloor/wip/{RUN}"
+    tree = _git(repo, "rev-parse", f"{wip}^{{tree}}")
+    message = f"Command line\n\nShopfloor-Task: {second}\n"
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+        + ["commit-tree", tree, "-p", wip, "-m", message],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    _git(repo, "update-ref", f"refs/heads/{wip}", commit)
+
+    _run(capsys, "abandon", RUN, "--db", db_url)
+    status = _status(db_url, capsys)
+    assert status["merged"] == [task.id for task in TWO_TASKS.tasks]
+    tasks = {t["id"]: t["state"] for t in status["tasks"]}  # type: ignore[attr-defined]
+    assert tasks == {task.id: "merged" for task in TWO_TASKS.tasks}
+    assert _git(repo, "rev-parse", wip) == commit  # the branch itself is left as it was
+
+
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     capsys.readouterr()
     assert main(list(argv)) == 0, capsys.readouterr()

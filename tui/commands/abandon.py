@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 
 import git
@@ -21,7 +22,7 @@ from rich.console import Console
 
 from engine.bus import EventBus
 from engine.events import EventBase, Outcome
-from engine.resume import emit_ending
+from engine.resume import emit_ending, emit_found_merged, plan_resume, tasks_in_log
 from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError
 from storage.errors import StorageError
@@ -39,13 +40,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_abandon)
 
 
-def ending(state: RunState, reason: str) -> list[EventBase]:
-    """The events that end ``state``'s run as abandoned, stamped after its last one."""
+def ending(
+    state: RunState, reason: str, found_merged: Mapping[str, str] | None = None
+) -> list[EventBase]:
+    """The events that end ``state``'s run as abandoned, stamped after its last one: first
+    the merges ``found_merged`` on its integration branch that its log lacks, as a resume
+    would log them (task -> commit)."""
     bus = EventBus(state.run_id, state=copy.deepcopy(state))
     stamped: list[EventBase] = []
     bus.listen(stamped.append)
+    emit_found_merged(bus, found_merged or {})
     emit_ending(bus, Outcome.FAILED, f"abandoned: {reason}" if reason else "abandoned")
     return stamped
+
+
+def merged_on_branch(state: RunState) -> dict[str, str]:
+    """The tasks the run's integration branch holds that its log does not say were merged
+    (the process was killed between moving the branch and logging it): task -> commit.
+    Nothing when the repository cannot be read; the ending then goes by the log alone."""
+    if state.mode == "audit" or not state.repo or not state.base_commit:
+        return {}
+    try:
+        workspaces = GitWorkspaces(Path(state.repo), state.run_id, data_home() / "worktrees")
+        tip = workspaces.branch_tip(workspaces.integration_branch)
+        if tip is None or not workspaces.has_commit(state.base_commit):
+            return {}
+        found = tasks_in_log(workspaces.task_log(state.base_commit, tip))
+    except (WorkspaceError, OSError, git.GitCommandError):
+        return {}
+    return plan_resume(state, found).merged_from_repo
 
 
 async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
@@ -61,7 +84,8 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
                     f"run {state.run_id} moved on while it was being abandoned; "
                     "see `shopfloor status` before abandoning it again"
                 )
-            await store.append(ending(state, reason))
+            found = await asyncio.to_thread(merged_on_branch, state)
+            await store.append(ending(state, reason, found))
         finally:
             await lease.release()
     console.print(f"run {state.run_id} abandoned: it will not be resumed", highlight=False)
