@@ -21,6 +21,7 @@ from engine.events import (
     TaskState,
     TaskStateChanged,
 )
+from engine.state import RunState
 from storage.lease import RunLease
 from storage.store import SqlEventStore
 from tui.cli import main
@@ -147,16 +148,7 @@ def test_a_merge_the_killed_process_made_but_did_not_log_counts_as_merged(
     repo = stopped_run
     second = TWO_TASKS.tasks[1].id
     wip = f"shopfloor/wip/{RUN}"
-    tree = _git(repo, "rev-parse", f"{wip}^{{tree}}")
-    message = f"Command line\n\nShopfloor-Task: {second}\n"
-    commit = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-        + ["commit-tree", tree, "-p", wip, "-m", message],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    _git(repo, "update-ref", f"refs/heads/{wip}", commit)
+    commit = _commit_task(repo, wip, second)
 
     _run(capsys, "abandon", RUN, "--db", db_url)
     status = _status(db_url, capsys)
@@ -164,6 +156,59 @@ def test_a_merge_the_killed_process_made_but_did_not_log_counts_as_merged(
     tasks = {t["id"]: t["state"] for t in status["tasks"]}  # type: ignore[attr-defined]
     assert tasks == {task.id: "merged" for task in TWO_TASKS.tasks}
     assert _git(repo, "rev-parse", wip) == commit  # the branch itself is left as it was
+
+
+def _commit_task(repo: Path, branch: str, task_id: str) -> str:
+    """A squashed task commit on ``branch``, as the merge queue makes one; its sha."""
+    tree = _git(repo, "rev-parse", f"{branch}^{{tree}}")
+    message = f"{task_id}\n\nShopfloor-Task: {task_id}\n"
+    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
+    commit = _git(repo, *identity, "commit-tree", tree, "-p", branch, "-m", message)
+    _git(repo, "update-ref", f"refs/heads/{branch}", commit)
+    return commit
+
+
+def _log_more(db_url: str, *events: EventBase) -> None:
+    async def append() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            bus = EventBus(RUN, state=RunState.fold(await store.read(RUN)))
+            stamped: list[EventBase] = []
+            bus.listen(stamped.append)
+            for event in events:
+                bus.emit(event)
+            await store.append(stamped)
+
+    asyncio.run(append())
+
+
+def test_a_run_killed_after_it_shipped_says_where_its_work_is(
+    stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed between making the shipped branch (the integration branch deleted) and logging
+    its RunFinished: abandoning it names the shipped branch, and its log keeps it."""
+    repo = stopped_run
+    second = TWO_TASKS.tasks[1].id
+    wip = f"shopfloor/wip/{RUN}"
+    tip = _commit_task(repo, wip, second)
+    _log_more(
+        db_url,
+        Merged(task_id=second, attempt=2, commit=tip),
+        TaskStateChanged(task_id=second, state=TaskState.MERGED, attempt=2),
+        StageChanged(stage=Stage.QC),
+        StageChanged(stage=Stage.VERIFY),
+        StageChanged(stage=Stage.SHIP),
+    )
+    shipped = f"shopfloor/build-a-greeting-cli-{RUN[:8]}"
+    _git(repo, "branch", shipped, tip)
+    _git(repo, "branch", "-D", wip)
+    _git(repo, "branch", "elsewhere", tip)  # the user's: not the run's shipped branch
+
+    out = _run(capsys, "abandon", RUN, "--db", db_url)
+    assert f"it had shipped {shipped} ({tip[:10]}) before it stopped" in out
+    status = _status(db_url, capsys)
+    assert status["outcome"] == "failed"
+    assert status["branch"] == shipped
+    assert _git(repo, "rev-parse", shipped) == tip  # the work stays where it is
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

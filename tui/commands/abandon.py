@@ -6,7 +6,10 @@ Abandoning it writes the ending the engine would have written — the attempts c
 failed, then RunFinished (failed, "abandoned: ...") — under the run's lease, so no resume
 drives it meanwhile; its open escalations stop waiting with it. The worktrees a killed
 process left behind are removed. The integration branch stays: what the run merged is
-there to read or build on, and the command that deletes it is printed.
+there to read or build on, and the command that deletes it is printed. What the process did
+in the repository but did not live to log — a merge on the integration branch, the shipped
+branch — is read from the repository first, as ``resume`` reads it, so the log agrees with
+the branches that stay.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-from collections.abc import Mapping
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
 from rich.console import Console
 
 from engine.bus import EventBus
-from engine.events import EventBase, Outcome
+from engine.events import EventBase, Outcome, Stage
 from engine.resume import emit_ending, emit_found_merged, plan_resume, tasks_in_log
 from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError
@@ -40,35 +44,66 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_abandon)
 
 
-def ending(
-    state: RunState, reason: str, found_merged: Mapping[str, str] | None = None
-) -> list[EventBase]:
+@dataclass(frozen=True)
+class LeftInRepository:
+    """What the killed process did in the repository that the run's log does not say."""
+
+    merged: dict[str, str] = field(default_factory=dict)
+    """Tasks the integration branch holds that the log lacks (killed between moving the
+    branch and logging Merged): task -> commit, as a resume would find them."""
+    shipped: tuple[str, str] | None = None
+    """The branch (and commit) it shipped before its RunFinished was logged."""
+
+
+def ending(state: RunState, reason: str, left: LeftInRepository | None = None) -> list[EventBase]:
     """The events that end ``state``'s run as abandoned, stamped after its last one: first
-    the merges ``found_merged`` on its integration branch that its log lacks, as a resume
-    would log them (task -> commit)."""
+    the merges ``left`` on its integration branch that its log lacks, as a resume would log
+    them; the ending names the branch it shipped, if it had."""
+    left = left or LeftInRepository()
     bus = EventBus(state.run_id, state=copy.deepcopy(state))
     stamped: list[EventBase] = []
     bus.listen(stamped.append)
-    emit_found_merged(bus, found_merged or {})
-    emit_ending(bus, Outcome.FAILED, f"abandoned: {reason}" if reason else "abandoned")
+    emit_found_merged(bus, left.merged)
+    branch, commit = left.shipped or (None, None)
+    text = f"abandoned: {reason}" if reason else "abandoned"
+    emit_ending(bus, Outcome.FAILED, text, branch, commit)
     return stamped
 
 
-def merged_on_branch(state: RunState) -> dict[str, str]:
-    """The tasks the run's integration branch holds that its log does not say were merged
-    (the process was killed between moving the branch and logging it): task -> commit.
-    Nothing when the repository cannot be read; the ending then goes by the log alone."""
+def left_in_repository(state: RunState) -> LeftInRepository:
+    """Read the run's repository for what its log lacks; nothing when it cannot be read
+    (moved away, its history rewritten): the ending then goes by the log alone."""
     if state.mode == "audit" or not state.repo or not state.base_commit:
-        return {}
+        return LeftInRepository()
     try:
         workspaces = GitWorkspaces(Path(state.repo), state.run_id, data_home() / "worktrees")
+        if not workspaces.has_commit(state.base_commit):
+            return LeftInRepository()
         tip = workspaces.branch_tip(workspaces.integration_branch)
-        if tip is None or not workspaces.has_commit(state.base_commit):
-            return {}
-        found = tasks_in_log(workspaces.task_log(state.base_commit, tip))
+        found = tasks_in_log(workspaces.task_log(state.base_commit, tip)) if tip else {}
+        merged = plan_resume(state, found).merged_from_repo
+        last = state.tasks[state.merged[-1]].merged_commit if state.merged else None
+        shipped = None
+        if state.stage in (Stage.SHIP, Stage.LEARN) and (tip or last):
+            shipped = _shipped_branch(workspaces, state.run_id, tip or str(last))
     except (WorkspaceError, OSError, git.GitCommandError):
-        return {}
-    return plan_resume(state, found).merged_from_repo
+        return LeftInRepository()
+    return LeftInRepository(merged=merged, shipped=shipped)
+
+
+def _shipped_branch(workspaces: GitWorkspaces, run_id: str, commit: str) -> tuple[str, str] | None:
+    """The branch the run shipped ``commit`` on: named ``…-RUNID8`` (or ``-RUNID8-N`` beside
+    someone else's branch of that name) and pointing at the commit."""
+    names = str(
+        workspaces.repo.git.for_each_ref(
+            f"--points-at={commit}", "--format=%(refname:short)", "refs/heads/"
+        )
+    ).split()
+    ours = re.compile(rf"-{re.escape(run_id[:8])}(-[0-9]+)?$")
+    for name in names:
+        if name != workspaces.integration_branch and ours.search(name):
+            return name, commit
+    return None
 
 
 async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
@@ -84,11 +119,19 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
                     f"run {state.run_id} moved on while it was being abandoned; "
                     "see `shopfloor status` before abandoning it again"
                 )
-            found = await asyncio.to_thread(merged_on_branch, state)
-            await store.append(ending(state, reason, found))
+            left = await asyncio.to_thread(left_in_repository, state)
+            await store.append(ending(state, reason, left))
         finally:
             await lease.release()
     console.print(f"run {state.run_id} abandoned: it will not be resumed", highlight=False)
+    if left.shipped is not None:
+        branch, commit = left.shipped
+        console.print(
+            f"it had shipped {branch} ({commit[:10]}) before it stopped: that branch stays",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if state.mode != "audit" and state.repo:
         await _leave_repository(state, console)
     return EXIT_OK
