@@ -45,3 +45,25 @@ def test_the_log_hint_runs_as_printed_in_a_repository_with_a_space(tmp_path: Pat
     shown = subprocess.run(shlex.split(hint), capture_output=True, text=True, check=True)
     # Only what the run shipped, though main moved on after the run started.
     assert [line.split(" ", 1)[1] for line in shown.stdout.splitlines()] == ["Task one"]
+
+
+def test_an_interrupted_run_ends_stopped_with_the_commands_that_resume_or_abandon_it() -> None:
+    state = RunState.fold(
+        [
+            RunStarted(
+                run_id="r2",
+                seq=1,
+                request="x",
+                repo="/repos/x",
+                base_branch="main",
+                base_commit="0" * 40,
+                integration_branch="shopfloor/wip/r2",
+            )
+        ]
+    )
+    out = io.StringIO()
+    print_ending(state, Console(file=out, width=80, markup=False))
+    text = out.getvalue()
+    assert text.splitlines()[0] == "run r2: stopped"  # as `runs` and `status` call it
+    assert "`shopfloor resume r2` carries it on" in text
+    assert "`shopfloor abandon r2` ends it" in text

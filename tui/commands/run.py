@@ -24,6 +24,7 @@ from tui.commands.common import (
     add_db_option,
     db_url,
 )
+from tui.commands.history import STOPPED
 from tui.compose import Front, RunPlan, demo_dna, example_config, execute_run, prepare_demo_repo
 from tui.config import Settings, load_settings
 
@@ -227,9 +228,9 @@ async def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def print_ending(state: RunState, console: Console) -> None:
     """The closing lines: run id, outcome, reason, where the shipped branch is."""
     sim = (" SIM", "bold magenta") if state.simulated else ""
-    console.print(
-        Text.assemble("run ", (state.run_id, "bold"), sim, ": ", (state.outcome.value, "bold"))
-    )
+    # Unfinished when this process ends is stopped, as ``runs`` and ``status`` call it.
+    outcome = STOPPED if state.outcome is Outcome.RUNNING else state.outcome.value
+    console.print(Text.assemble("run ", (state.run_id, "bold"), sim, ": ", (outcome, "bold")))
     if state.reason:
         console.print(f"reason: {state.reason}", highlight=False)
     console.print(f"repository: {state.repo}", soft_wrap=True, highlight=False)
@@ -246,4 +247,10 @@ def print_ending(state: RunState, console: Console) -> None:
             highlight=False,
         )
     elif state.outcome is Outcome.RUNNING:
-        console.print("the run was interrupted; its events are kept in the database")
+        console.print(
+            f"the run was interrupted; its events are kept in the database: "
+            f"`shopfloor resume {state.run_id}` carries it on, "
+            f"`shopfloor abandon {state.run_id}` ends it",
+            soft_wrap=True,
+            highlight=False,
+        )
