@@ -156,6 +156,9 @@ class RunState:
     models: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     stage: Stage = Stage.INTAKE
+    ended_in: Stage | None = None
+    """The stage the run was in when it finished (``stage`` is DONE from then on): where a
+    run that failed or was killed stopped."""
     outcome: Outcome = Outcome.RUNNING
     reason: str = ""
     branch: str | None = None
@@ -348,6 +351,8 @@ class RunState:
                 self.outcome = event.outcome
                 self.reason = event.reason
                 self.branch = event.branch
+                if self.stage is not Stage.DONE:
+                    self.ended_in = self.stage
                 self.stage = Stage.DONE
                 self.finished_at = event.ts.isoformat()
         return self

@@ -23,9 +23,11 @@ STAGES: tuple[Stage, ...] = tuple(stage for stage in Stage if stage is not Stage
 def pipeline_text(state: RunState) -> Text:
     """The strip: each stage passed/current/ahead, then the kill gate if one tripped."""
     text = Text()
-    current = state.stage
-    index = STAGES.index(current) if current in STAGES else len(STAGES)
     failed = state.outcome in (Outcome.FAILED, Outcome.KILLED)
+    # A finished run's stage is DONE; one that failed shows the stage it failed in, not the
+    # stages after it ticked as passed.
+    current = state.ended_in if failed and state.ended_in is not None else state.stage
+    index = STAGES.index(current) if current in STAGES else len(STAGES)
     for i, stage in enumerate(STAGES):
         if i:
             text.append(" › ", style="dim")  # noqa: RUF001

@@ -1,0 +1,48 @@
+"""The pipeline strip of a finished run: the stages it passed, and where it stopped."""
+
+from __future__ import annotations
+
+from engine.events import (
+    EventBase,
+    Outcome,
+    RunFinished,
+    RunStarted,
+    Stage,
+    StageChanged,
+)
+from engine.state import RunState
+from tui.widgets.pipeline_strip import STAGES, pipeline_text
+
+
+def _state(*events: EventBase) -> RunState:
+    started = RunStarted(
+        request="x",
+        repo="/repos/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/wip/r1",
+    )
+    script = [started, *events]
+    return RunState.fold(
+        event.model_copy(update={"run_id": "r1", "seq": seq})
+        for seq, event in enumerate(script, start=1)
+    )
+
+
+def _ticked(state: RunState) -> list[str]:
+    return [part.strip()[1:] for part in pipeline_text(state).plain.split("›") if "✓" in part]  # noqa: RUF001
+
+
+def test_a_run_that_failed_in_the_build_ticks_only_the_stages_before_it() -> None:
+    stages = [StageChanged(stage=stage) for stage in STAGES[: STAGES.index(Stage.BUILD) + 1]]
+    state = _state(*stages, RunFinished(outcome=Outcome.FAILED, reason="abandoned"))
+    assert _ticked(state) == ["intake", "critic", "blueprint", "review", "twin"]
+    strip = pipeline_text(state)
+    (build,) = [span for span in strip.spans if strip.plain[span.start : span.end] == " build "]
+    assert "red" in str(build.style)  # where it stopped, in red
+
+
+def test_a_shipped_run_ticks_every_stage() -> None:
+    stages = [StageChanged(stage=stage) for stage in STAGES]
+    state = _state(*stages, RunFinished(outcome=Outcome.SHIPPED, branch="b"))
+    assert _ticked(state) == [stage.value for stage in STAGES]
