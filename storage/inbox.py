@@ -65,12 +65,14 @@ async def post_decision(
             found = EscalationRecord.from_row(row)
             if not found.is_open:
                 raise StorageError(f"{what} was already answered: {logged_answer(found)}")
-            waiting = await waiting_decision(conn, run_id, escalation_id)
-            if waiting is not None:
-                raise StorageError(f"{what} was already answered: {waiting}")
+            # Before a decision waiting in the inbox: a run that ended (abandoned, say)
+            # will never take that one.
             ended = row._mapping["run_outcome"]
             if ended is not None and ended != Outcome.RUNNING.value:
                 raise StorageError(f"run {run_id} has ended ({ended}); {what} takes no answer")
+            waiting = await waiting_decision(conn, run_id, escalation_id)
+            if waiting is not None:
+                raise StorageError(f"{what} was already answered: {waiting}")
             if found.options and decision not in found.options:
                 raise StorageError(
                     f"{decision!r} is not an option of {what}; "

@@ -158,6 +158,20 @@ def test_a_merge_the_killed_process_made_but_did_not_log_counts_as_merged(
     assert _git(repo, "rev-parse", wip) == commit  # the branch itself is left as it was
 
 
+def test_an_answer_left_for_the_run_before_it_was_abandoned_is_not_said_to_wait(
+    stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Approved while stopped, then abandoned: the answer will never be taken, so a second
+    answer is refused because the run has ended, not because the first one waits for it."""
+    out = _run(capsys, "approve", "e-1", "--run", RUN, "--db", db_url)
+    assert "`shopfloor resume r-stopped` takes it" in out
+    _run(capsys, "abandon", RUN, "--db", db_url)
+    assert main(["reject", "e-1", "--run", RUN, "--reason", "no", "--db", db_url]) == 2
+    err = capsys.readouterr().err
+    assert "run r-stopped has ended (failed)" in err
+    assert "not taken it yet" not in err
+
+
 def _commit_task(repo: Path, branch: str, task_id: str) -> str:
     """A squashed task commit on ``branch``, as the merge queue makes one; its sha."""
     tree = _git(repo, "rev-parse", f"{branch}^{{tree}}")
