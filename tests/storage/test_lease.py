@@ -223,6 +223,7 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
     await asyncio.sleep(0.1)
     assert len(app.said) == 1
     assert "no process drives run r1" in app.said[0] and "shopfloor resume r1" in app.said[0]
+    assert "`shopfloor abandon r1` ends it" in app.said[0]
     held = await RunLease.take(store, "r1")  # resumed elsewhere: quiet while it is driven
     await asyncio.sleep(0.1)
     assert len(app.said) == 1
@@ -232,6 +233,35 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
     await store.append([bus.emit(RunFinished(outcome=Outcome.SHIPPED, reason="done"))])
     await asyncio.wait_for(watcher, 5)  # a finished run needs no watching
     assert len(app.said) == 2
+
+
+async def test_attach_closes_on_a_run_no_process_drives_saying_it_is_stopped(
+    store: SqlEventStore,
+):
+    """Leaving ``attach`` on a killed run said "r1: running"; it is stopped, as ``runs`` and
+    ``status`` say, and the commands that go on from there are given."""
+    import io
+
+    from rich.console import Console
+
+    from tui.commands.attach import print_closing
+
+    bus = EventBus("r1")
+    await store.append([bus.emit(started_r1())])
+
+    async def closing() -> str:
+        out = io.StringIO()
+        await print_closing(store, "r1", bus.state, Console(file=out, width=200))
+        return out.getvalue()
+
+    said = await closing()
+    assert said.splitlines()[0] == "run r1: stopped (stage intake)"
+    assert "`shopfloor resume r1` carries it on, `shopfloor abandon r1` ends it" in said
+    held = await RunLease.take(store, "r1")  # driven by a process: running
+    try:
+        assert (await closing()).splitlines() == ["run r1: running (stage intake)"]
+    finally:
+        await held.release()
 
 
 async def test_serve_metrics_counts_a_run_active_while_a_process_drives_it(store: SqlEventStore):

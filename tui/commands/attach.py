@@ -17,10 +17,12 @@ from rich.console import Console
 from rich.text import Text
 
 from engine.events import Outcome
+from engine.state import RunState
 from storage.errors import StorageError
 from storage.lease import live_runs
 from tui.bridge import tail_store
 from tui.commands.common import EXIT_FAILED, EXIT_OK, add_db_option, open_store
+from tui.commands.history import STOPPED
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
@@ -50,7 +52,8 @@ async def watch_driver(
         elif not said:
             app.notify(
                 f"no process drives run {run_id} (stopped by a signal or a crash): "
-                f"`shopfloor resume {run_id}` in a shell carries it on",
+                f"`shopfloor resume {run_id}` in a shell carries it on, "
+                f"`shopfloor abandon {run_id}` ends it",
                 title="run stopped",
                 severity="warning",
                 timeout=60,
@@ -81,10 +84,29 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
             store=store,
         )
         await app.run_async()
-    state = app.state
-    console.print(
-        Text.assemble(
-            "run ", (run_id, "bold"), f": {state.outcome.value} (stage {state.stage.value})"
-        )
-    )
+        await print_closing(store, run_id, app.state, console)
     return EXIT_OK if app.return_code in (None, 0) else EXIT_FAILED
+
+
+async def print_closing(
+    store: SqlEventStore, run_id: str, state: RunState, console: Console
+) -> None:
+    """How the run stands as the view closes: an unfinished run no process drives is
+    stopped (as ``runs`` and ``status`` say), with the commands that go on from there."""
+    outcome = state.outcome.value
+    stopped = False
+    if state.outcome is Outcome.RUNNING:
+        try:
+            stopped = run_id not in await live_runs(store, [run_id])
+        except StorageError:
+            stopped = False  # cannot tell: say what the log says
+        outcome = STOPPED if stopped else outcome
+    console.print(
+        Text.assemble("run ", (run_id, "bold"), f": {outcome} (stage {state.stage.value})")
+    )
+    if stopped:
+        console.print(
+            f"`shopfloor resume {run_id}` carries it on, `shopfloor abandon {run_id}` ends it",
+            highlight=False,
+            soft_wrap=True,
+        )
