@@ -38,8 +38,12 @@ from engine.stages import (
     review_notes,
     twin_route,
 )
+from engine.state import EscalationView
 
 Source = str
+
+TWIN_ESCALATION = "twin"
+"""The kind of the escalation the twin gate raises."""
 
 
 def _role_failed(role: str, exc: Exception) -> StageFailed:
@@ -96,24 +100,35 @@ class Planning:
             self.bus.emit(KillGateTripped(gate=verdict.gate, reason=verdict.reason))
             raise RunKilled(f"kill gate {verdict.gate}: {verdict.reason}")
 
-    async def approve(self) -> Blueprint:
+    async def approve(self, waiting: EscalationView | None = None) -> Blueprint:
         """Draw the blueprint and take it through review and the twin until it is accepted.
 
         The twin may send the plan back ``twin_change_rounds`` times in all — with its own
         CHANGE, or answering an escalation for the owner (the ``twin`` policy). One more
         send-back that no human made ends the run, rather than re-planning for ever.
+
+        ``waiting``: a resumed run stopped while the reviewed plan of its log waited on this
+        twin escalation. It is asked again (an answer posted meanwhile is taken) about that
+        plan; nothing is planned, reviewed or judged again unless the answer sends it back.
         """
         notes, source = "", "planner"
         twin_changes = 0
         while True:
-            blueprint = await self._draft(notes, source)
-            reviewed = await self._review(blueprint)
-            if isinstance(reviewed, tuple):  # a new plan was asked for, with these notes
-                notes, by_human = reviewed
-            else:
-                route, notes, by_human = await self._twin(reviewed, twin_changes)
+            if waiting is not None and self.bus.state.blueprint is not None:
+                reviewed = self.bus.state.blueprint
+                route, notes, by_human = await self._ask_owner(waiting.question, waiting.context)
+                waiting = None
                 if route == "accept":
                     return reviewed
+            else:
+                blueprint = await self._draft(notes, source)
+                reviewed_or_notes = await self._review(blueprint)
+                if isinstance(reviewed_or_notes, tuple):  # a new plan was asked for, with notes
+                    notes, by_human = reviewed_or_notes
+                else:
+                    route, notes, by_human = await self._twin(reviewed_or_notes, twin_changes)
+                    if route == "accept":
+                        return reviewed_or_notes
             if not by_human:
                 if twin_changes >= self.config.twin_change_rounds:
                     raise RunKilled(
@@ -262,17 +277,23 @@ class Planning:
             if verdict.confidence < self.config.twin_min_confidence
             else f"it asked for changes {changes + 1} times"
         )
+        question = f"The twin says {verdict.decision} on the plan, but {why}."
+        return await self._ask_owner(f"{question} Accept, change or reject?", verdict.notes)
+
+    async def _ask_owner(self, question: str, twin_notes: str) -> tuple[str, str, bool]:
+        """The twin's escalation: (``accept`` | ``change``, notes for the planner, by a
+        human). Raises RunKilled on a rejection."""
         decision = await self.broker.ask(
-            "twin",
-            f"The twin says {verdict.decision} on the plan, but {why}. Accept, change or reject?",
+            TWIN_ESCALATION,
+            question,
             ["accept", "change", "reject"],
             default="reject",
-            context=verdict.notes,
+            context=twin_notes,
         )
         by_human = _by_human(decision.decided_by)
         if decision.decision == "accept":
             return "accept", "", by_human
         if decision.decision == "change":
-            notes = "\n".join(n for n in (verdict.notes, decision.note) if n)
+            notes = "\n".join(n for n in (twin_notes, decision.note) if n)
             return "change", notes, by_human
         raise RunKilled(f"the plan was rejected at the twin gate ({decision.decided_by})")

@@ -210,6 +210,62 @@ def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(
     assert [r["settings"]["escalation_policy"] for r in resumes] == ["twin"]
 
 
+def test_a_run_stopped_while_its_plan_waits_for_a_human_is_not_planned_again(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
+    """Stopped while the reviewed plan waits on the twin's escalation, answered from another
+    shell meanwhile, resumed: the answer is taken for that plan. The critic, planner,
+    reviewers and twin are not run again (with real models: paid again, and a new plan with
+    a new question that the answer given to the old one would not reach)."""
+    proc, home = start_headless_demo(tmp_path, "--escalations", "wait")
+    db = home / "shopfloor.db"
+
+    def escalation_waits() -> bool:
+        _, run_id = stored_events(db)
+        return run_id is not None and bool(open_escalation_ids(db, run_id))
+
+    output = sigterm_once(proc, escalation_waits)
+    assert proc.returncode == 130, output[-2000:]
+    _, run_id = stored_events(db)
+    assert run_id is not None
+    (waiting,) = open_escalation_ids(db, run_id)
+
+    def exported() -> list[dict[str, object]]:
+        return [json.loads(line) for line in cli(home, "export", run_id).stdout.splitlines()]
+
+    def planning(events: list[dict[str, object]]) -> list[tuple[object, ...]]:
+        """What planning did: its agents, stages, plans and escalations."""
+        return [
+            (e["type"], e.get("role") or e.get("stage"))
+            for e in events
+            if e["type"] in ("EscalationRaised", "BlueprintProposed")
+            or (
+                e["type"] == "AgentStarted"
+                and e["role"] in ("critic", "planner", "reviewer", "twin")
+            )
+            or (
+                e["type"] == "StageChanged"
+                and e["stage"] in ("critic", "blueprint", "review", "twin")
+            )
+        ]
+
+    before = planning(exported())
+    approved = cli(home, "approve", waiting, "--run", run_id)
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    share_gate_cache(home)
+    resumed = cli(home, "resume", run_id, "--headless")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    events = exported()
+    resumed_at = next(i for i, e in enumerate(events) if e["type"] == "RunResumed")
+    assert planning(events[:resumed_at]) == before
+    assert planning(events[resumed_at:]) == []  # nothing of the planning is done again
+    decided = [e for e in events if e["type"] == "EscalationResolved"]
+    assert [(e["escalation_id"], e["decision"]) for e in decided] == [(waiting, "accept")]
+    assert str(decided[0]["decided_by"]).startswith("human:")
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "shipped", status["reason"]
+
+
 @pytest.mark.parametrize("front", ["--headless", "--tui"])
 def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(
     tmp_path: Path, front: str, share_gate_cache: Callable[[Path], None]
