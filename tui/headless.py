@@ -36,6 +36,7 @@ from engine.events import (
     Merged,
     Outcome,
     RunFinished,
+    RunResumed,
     RunStarted,
     StageChanged,
     TaskState,
@@ -205,25 +206,9 @@ class ConsoleReporter:
                     )
                 ]
             case EscalationRaised():
-                options = f" [{' / '.join(event.options)}]" if event.options else ""
-                lines = [
-                    Text.assemble(
-                        ("escalation ", "bold yellow"),
-                        event.escalation_id,
-                        f": {event.question}{options}",
-                    )
-                ]
-                if self.state.settings.get("escalation_policy") == "wait":
-                    # Nobody at this console can press a key: say where the answer comes from.
-                    run = self.state.run_id
-                    lines.append(
-                        Text(
-                            f"  waiting for a human: shopfloor approve|reject|change "
-                            f"{event.escalation_id} --run {run}, or shopfloor attach {run}",
-                            style="dim",
-                        )
-                    )
-                return lines
+                return self._escalation(event.escalation_id, event.question, event.options)
+            case RunResumed():
+                return self._run_resumed()
             case EscalationResolved():
                 return [
                     Text.assemble(
@@ -266,6 +251,40 @@ class ConsoleReporter:
                     text.append(*SIM_BADGE)
                 return [text]
         return []
+
+    def _escalation(self, escalation_id: str, question: str, options: list[str]) -> list[Text]:
+        shown = f" [{' / '.join(options)}]" if options else ""
+        lines = [
+            Text.assemble(("escalation ", "bold yellow"), escalation_id, f": {question}{shown}")
+        ]
+        if self.state.settings.get("escalation_policy") == "wait":
+            # Nobody at this console can press a key: say where the answer comes from.
+            run = self.state.run_id
+            lines.append(
+                Text(
+                    f"  waiting for a human: shopfloor approve|reject|change "
+                    f"{escalation_id} --run {run}, or shopfloor attach {run}",
+                    style="dim",
+                )
+            )
+        return lines
+
+    def _run_resumed(self) -> list[Text]:
+        """Where the resumed run goes on from, and the escalations still open in its log: a
+        run resumed while waiting on one asks it again without raising it anew, and would
+        otherwise sit silent."""
+        state = self.state
+        merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
+        lines = [
+            Text.assemble(
+                ("run ", "bold"),
+                (state.run_id, "bold"),
+                f" resumed at stage {state.stage.value} ({merged}/{len(state.tasks)} merged)",
+            )
+        ]
+        for view in state.open_escalations:
+            lines.extend(self._escalation(view.escalation_id, view.question, view.options))
+        return lines
 
     def _run_started(self, event: RunStarted) -> Text:
         text = Text()

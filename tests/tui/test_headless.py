@@ -14,6 +14,7 @@ from engine.events import (
     EscalationRaised,
     Outcome,
     RunFinished,
+    RunResumed,
     RunStarted,
     event_from_json,
 )
@@ -84,9 +85,7 @@ async def test_json_lines_writes_every_event_as_one_json_line() -> None:
     assert all(event.run_id == sample_run.RUN_ID for event in events)
 
 
-def escalation_output(policy: str) -> str:
-    console = Console(file=io.StringIO(), width=200)
-    reporter = ConsoleReporter(EventBus("r").subscribe("console"), console, show_time=False)
+def escalation_events(policy: str) -> tuple[RunStarted, EscalationRaised]:
     started = RunStarted(
         run_id="run-5",
         seq=1,
@@ -105,8 +104,14 @@ def escalation_output(policy: str) -> str:
         question="Accept the plan?",
         options=["accept", "change", "reject"],
     )
-    reporter.report(started)
-    reporter.report(raised)
+    return started, raised
+
+
+def escalation_output(policy: str) -> str:
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(EventBus("r").subscribe("console"), console, show_time=False)
+    for event in escalation_events(policy):
+        reporter.report(event)
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -118,6 +123,23 @@ def test_a_waiting_escalation_says_how_to_answer_it_from_another_shell() -> None
     # The twin or a reject policy answers at once: no hint to answer it by hand.
     for policy in ("twin", "reject"):
         assert "shopfloor approve" not in escalation_output(policy)
+
+
+def test_a_resumed_run_says_so_and_which_escalations_still_wait() -> None:
+    """Resumed while its plan waited on a human: the run asks the open escalation again
+    without raising it anew, so the console said nothing at all and sat silent."""
+    console = Console(file=io.StringIO(), width=200)
+    bus = EventBus("run-5")
+    for event in escalation_events("wait"):
+        bus.emit(event.model_copy(update={"run_id": "", "seq": 0}))
+    reporter = ConsoleReporter(
+        bus.subscribe("console"), console, show_time=False, resumed=bus.state
+    )
+    reporter.report(bus.emit(RunResumed(settings={"escalation_policy": "wait"})))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[0] == "run run-5 resumed at stage intake (0/0 merged)"
+    assert lines[1] == "escalation esc-1: Accept the plan? [accept / change / reject]"
+    assert "shopfloor approve|reject|change esc-1 --run run-5" in lines[2]
 
 
 def test_an_agents_escape_sequences_never_reach_the_terminal() -> None:
