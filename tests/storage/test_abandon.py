@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -137,6 +138,12 @@ def test_a_repository_gone_is_said_and_the_run_still_ends(
     out = _run(capsys, "abandon", RUN, "--db", db_url)
     assert "run r-stopped abandoned" in out
     assert f"its worktrees were not removed: not a git repository: {stopped_run}" in out
+    left = stopped_run.parent / "home" / "worktrees" / RUN
+    assert f"(in {left}: delete that folder, then `git worktree prune` in the repository" in out
+    # Done as said, the moved repository has no worktree of the run left.
+    shutil.rmtree(left)
+    _git(moved, "worktree", "prune")
+    assert _git(moved, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert _status(db_url, capsys)["outcome"] == "failed"
 
 

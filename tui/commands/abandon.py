@@ -144,7 +144,19 @@ async def _leave_repository(state: RunState, console: Console) -> None:
         await workspaces.cleanup()
         tip = await asyncio.to_thread(workspaces.branch_tip, workspaces.integration_branch)
     except (WorkspaceError, OSError, git.GitCommandError) as exc:
-        console.print(f"its worktrees were not removed: {exc}", highlight=False, markup=False)
+        left = data_home() / "worktrees" / state.run_id
+        how = (
+            f" (in {left}: delete that folder, then `git worktree prune` in the repository "
+            "wherever it is now)"
+            if left.is_dir()
+            else ""
+        )
+        console.print(
+            f"its worktrees were not removed: {exc}{how}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return
     if tip is not None:
         branch = workspaces.integration_branch
