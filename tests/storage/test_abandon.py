@@ -179,6 +179,22 @@ def test_an_answer_left_for_the_run_before_it_was_abandoned_is_not_said_to_wait(
     assert "not taken it yet" not in err
 
 
+def test_escape_sequences_in_a_reason_or_a_plan_never_reach_the_terminal(
+    stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A planner's task title and an abandon reason (another person's, on a shared database)
+    are printed by ``status``: an escape in them retitled or cleared the reader's terminal."""
+    first, second = TWO_TASKS.tasks
+    titled = second.model_copy(update={"title": "Command line\x1b]0;owned\x07\x1b[2J"})
+    plan = TWO_TASKS.model_copy(update={"tasks": [first, titled]})
+    _log_more(db_url, BlueprintProposed(blueprint=plan, revision=2, source="review"))
+    _run(capsys, "abandon", RUN, "--reason", "\x1b[2Jwrong\x1b]0;owned\x07 idea", "--db", db_url)
+    assert _status(db_url, capsys)["reason"] == "abandoned: wrong idea"
+    out = _run(capsys, "status", RUN, "--db", db_url)
+    assert "\x1b" not in out and "\x07" not in out
+    assert "Command line" in out and "reason: abandoned: wrong idea" in out
+
+
 def _commit_task(repo: Path, branch: str, task_id: str) -> str:
     """A squashed task commit on ``branch``, as the merge queue makes one; its sha."""
     tree = _git(repo, "rev-parse", f"{branch}^{{tree}}")

@@ -34,6 +34,7 @@ from storage.lease import RunLease
 from storage.paths import data_home
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.history import load_stopped_run
+from tui.text import one_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,7 +111,7 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
     state = await load_stopped_run(args, args.run_id, "abandoned")
     if state.outcome is not Outcome.RUNNING:
         raise UsageError(f"run {state.run_id} already finished: {state.outcome.value}")
-    reason = " ".join(args.reason.split())
+    reason = " ".join(one_line(args.reason).split())
     async with await open_store(args) as store:
         lease = await RunLease.take(store, state.run_id)  # a resume started meanwhile waits
         try:

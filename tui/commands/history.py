@@ -16,6 +16,7 @@ from storage.lease import RunInFlight, live_runs
 from tui.argtypes import positive_int
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
+from tui.text import one_line
 from tui.uncommitted import WARNING_KEY
 
 STOPPED = "stopped"
@@ -92,9 +93,10 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
         outcome = r.outcome.value
         if r.outcome is Outcome.RUNNING and r.run_id not in live:
             outcome = STOPPED  # its process is gone: ``resume`` carries it on
-        row = [r.run_id, outcome + sim, f"{r.tasks_merged}/{r.tasks_total}", r.branch or "-"]
+        branch = one_line(r.branch) if r.branch else "-"
+        row = [r.run_id, outcome + sim, f"{r.tasks_merged}/{r.tasks_total}", branch]
         if wide:
-            row.append(r.request.splitlines()[0] if r.request else "")
+            row.append(one_line(r.request.splitlines()[0]) if r.request else "")
         table.add_row(*row)
     console.print(table if records else "no runs yet")
     return EXIT_OK
@@ -148,15 +150,16 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
             f"`shopfloor resume {state.run_id}` carries it on, "
             f"`shopfloor abandon {state.run_id}` ends it"
         )
-    console.print(f"request: {state.request.splitlines()[0] if state.request else ''}")
+    # What a planner, a failure or another person wrote is drawn, never obeyed as escapes.
+    console.print(f"request: {one_line(state.request.splitlines()[0]) if state.request else ''}")
     if state.branch:
-        console.print(f"branch: {state.branch}")
+        console.print(f"branch: {one_line(state.branch)}")
     table = Table("task", "state", "attempts", "title", box=None)
     for task in state.tasks.values():
-        table.add_row(task.id, task.state.value, str(task.attempts), task.title)
+        table.add_row(one_line(task.id), task.state.value, str(task.attempts), one_line(task.title))
     console.print(table)
     if state.reason:
-        console.print(f"reason: {state.reason}")
+        console.print(f"reason: {one_line(state.reason)}")
     for warning in warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+        console.print(Text(f"warning: {one_line(warning)}", style="yellow"), soft_wrap=True)
     return EXIT_OK
