@@ -303,6 +303,30 @@ def test_words_that_look_like_markup_are_printed_as_they_are(db_url, capsys, mon
     assert f"Question {MARKUP}" in out and "approve / [reject]" in out
 
 
+def test_an_escalation_quoting_a_failure_with_escapes_is_listed_without_them(db_url, capsys):
+    """A circuit breaker's question quotes the failure, which the agent's code wrote: an
+    escape sequence in it reached the terminal of whoever listed the escalations."""
+
+    async def go() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            bus = EventBus("r-esc")
+            question = EscalationRaised(
+                escalation_id="e1",
+                kind="circuit_breaker",
+                task_id="core",
+                question="Task core failed the same way twice (boom\x1b]0;owned\x07\x1b[2J).",
+                options=["retry", "skip", "abort"],
+            )
+            await store.append([bus.emit(_started("r-esc", "/work/app", T0)), bus.emit(question)])
+
+    asyncio.run(go())
+    capsys.readouterr()
+    assert main(["escalations", "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "failed the same way twice (boom)." in out
+
+
 def test_a_config_error_keeps_the_section_it_names(tmp_path, capsys):
     config = tmp_path / "shopfloor.toml"
     config.write_text("[engine]\nwrokers = 3\n")

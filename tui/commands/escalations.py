@@ -31,6 +31,7 @@ from storage.lease import live_runs
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
+from tui.text import one_line
 
 CONFIRM_S = 3.0
 """How long ``approve`` waits to see the run take the decision (it polls its inbox every
@@ -164,9 +165,12 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
     table = Table("run", "id", "kind", "task", "options", "question", box=None)
     for r in records:
         options = Text(" / ").join(
-            Text(o, style="bold" if o == r.default else "") for o in r.options
+            Text(one_line(o), style="bold" if o == r.default else "") for o in r.options
         )
-        table.add_row(r.run_id, r.escalation_id, r.kind, r.task_id or "-", options, r.question)
+        # A breaker's question quotes the failure: text the agent's code wrote. Drawn, not
+        # obeyed as escapes.
+        where = (r.run_id, r.escalation_id, r.kind, r.task_id or "-")
+        table.add_row(*(one_line(cell) for cell in where), options, one_line(r.question))
     console.print(table)
     console.print("answer with: shopfloor approve|reject|change ID", style="dim")
     return EXIT_OK
