@@ -246,6 +246,7 @@ def test_a_full_run_folds_into_the_status_a_user_sees():
             "twin_confidence": None,
             "qc": None,
             "judge": None,
+            "judge_passed": None,
         },
         "learnings": [],
         "tokens": {"input": 2000, "cached": 0, "output": 500},

@@ -303,9 +303,12 @@ def test_words_that_look_like_markup_are_printed_as_they_are(db_url, capsys, mon
     assert f"Question {MARKUP}" in out and "approve / [reject]" in out
 
 
-def test_an_escalation_quoting_a_failure_with_escapes_is_listed_without_them(db_url, capsys):
+def test_an_escalation_quoting_a_failure_with_escapes_is_listed_without_them(
+    db_url, capsys, monkeypatch
+):
     """A circuit breaker's question quotes the failure, which the agent's code wrote: an
     escape sequence in it reached the terminal of whoever listed the escalations."""
+    monkeypatch.setenv("COLUMNS", "200")  # the whole question on one line, however run
 
     async def go() -> None:
         async with await SqlEventStore.open(db_url) as store:
