@@ -195,6 +195,42 @@ def test_escape_sequences_in_a_reason_or_a_plan_never_reach_the_terminal(
     assert "Command line" in out and "reason: abandoned: wrong idea" in out
 
 
+def test_a_run_that_merged_nothing_does_not_say_its_merges_stay(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stopped before its first merge (before its plan, say): its branch holds nothing of it."""
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(
+        repo,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "a",
+    )
+    base = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "branch", f"shopfloor/wip/{RUN}", base)
+    bus = EventBus(RUN)
+    started = run_started().model_copy(update={"repo": str(repo), "base_commit": base})
+    events = [bus.emit(started), bus.emit(StageChanged(stage=Stage.CRITIC))]
+
+    async def store_it() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            await store.append(events)
+
+    asyncio.run(store_it())
+    out = _run(capsys, "abandon", RUN, "--db", db_url)
+    assert "what it merged" not in out
+    assert f"it merged nothing: shopfloor/wip/{RUN} is at the commit it started from" in out
+
+
 def _commit_task(repo: Path, branch: str, task_id: str) -> str:
     """A squashed task commit on ``branch``, as the merge queue makes one; its sha."""
     tree = _git(repo, "rev-parse", f"{branch}^{{tree}}")

@@ -134,12 +134,13 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
             soft_wrap=True,
         )
     if state.mode != "audit" and state.repo:
-        await _leave_repository(state, console)
+        await _leave_repository(state, console, merged=bool(state.merged or left.merged))
     return EXIT_OK
 
 
-async def _leave_repository(state: RunState, console: Console) -> None:
-    """Remove the worktrees a killed process left; say where the run's work stays."""
+async def _leave_repository(state: RunState, console: Console, *, merged: bool) -> None:
+    """Remove the worktrees a killed process left; say where the run's work stays
+    (``merged``: whether the run merged anything at all)."""
     try:
         workspaces = GitWorkspaces(Path(state.repo), state.run_id, data_home() / "worktrees")
         await workspaces.cleanup()
@@ -161,9 +162,13 @@ async def _leave_repository(state: RunState, console: Console) -> None:
         return
     if tip is not None:
         branch = workspaces.integration_branch
+        what = (
+            f"what it merged stays on {branch} ({tip[:10]})"
+            if merged
+            else f"it merged nothing: {branch} is at the commit it started from ({tip[:10]})"
+        )
         console.print(
-            f"what it merged stays on {branch} ({tip[:10]}); "
-            f"`git -C {workspaces.path} branch -D {branch}` deletes it",
+            f"{what}; `git -C {workspaces.path} branch -D {branch}` deletes it",
             highlight=False,
             markup=False,
             soft_wrap=True,
