@@ -155,6 +155,8 @@ class MergeQueue:
     # -- the driver ---------------------------------------------------------------------------
 
     async def _drive(self) -> None:
+        # The head taken off the window to land: a failure there must answer it too.
+        landing: _Speculation | None = None
         try:
             while self._pending or self._active:
                 await self._fill()
@@ -167,13 +169,17 @@ class MergeQueue:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                self._active.pop(0)
+                landing = self._active.pop(0)
                 await self._land_or_refuse(head)
+                landing = None
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never leave a submitter waiting forever
             log.exception("merge queue failed")
-            for entry in [*self._pending, *(s.entry for s in self._active)]:
+            stranded = [*self._pending, *(s.entry for s in self._active)]
+            if landing is not None:
+                stranded.insert(0, landing.entry)
+            for entry in stranded:
                 if not entry.outcome.done():
                     entry.outcome.set_result(
                         MergeOutcome(

@@ -201,6 +201,29 @@ def test_window_must_be_positive(tmp_path: Path) -> None:
         MergeQueue(None, [], lambda e: None, window=0)  # type: ignore[arg-type]
 
 
+async def test_a_branch_moved_by_someone_else_fails_the_merge_instead_of_hanging(
+    setup, user_repo: Path
+) -> None:
+    """Another process (the same run resumed from an imported copy of its log, say) moved
+    the integration branch while a merge's gates ran: the merge could not land, the queue
+    failed — and the task whose merge it was waited for ever, so the run hung."""
+    ws, _, events = setup
+    ours = await task_commit(ws, "a", {"a.txt": "a"})
+    theirs = await task_commit(ws, "z", {"z.txt": "z"})
+
+    class MovesTheBranch(TreeGate):
+        async def check(self, workspace: Path) -> GateResult:
+            git(user_repo, "update-ref", f"refs/heads/{ws.integration_branch}", theirs)
+            return await super().check(workspace)
+
+    queue = MergeQueue(ws, [MovesTheBranch()], events.append, window=1)
+    outcome = await asyncio.wait_for(queue.submit("a", 1, ours, "Task a"), 10)
+    assert not outcome.merged
+    assert "did not move" in outcome.failure and "no longer points at" in outcome.failure
+    assert ws.branch_tip(ws.integration_branch) == theirs  # the other's move stands
+    assert not any(ws.root.glob("merge-*"))
+
+
 # -- a checkout that holds the integration branch ----------------------------------------------
 
 
