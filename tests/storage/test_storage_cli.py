@@ -152,6 +152,48 @@ def test_a_listing_whose_reader_left_stops_quietly(db_url, emit_little_run, caps
     assert capsys.readouterr().err == ""
 
 
+def test_importing_an_unfinished_run_warns_it_is_resumable_from_both_databases(
+    db_url, tmp_path, emit_little_run, capsys
+):
+    """Each database has its own lease: the same run resumed from both drove one repository
+    twice, every task merged twice on its branch."""
+
+    def stopped(bus: EventBus) -> list[object]:
+        return [e for e in emit_little_run(bus) if not isinstance(e, RunFinished)]
+
+    _seed(db_url, stopped)
+    dump = tmp_path / "r.jsonl"
+    assert main(["export", "r-shipped", "--db", db_url, "--out", str(dump)]) == 0
+    other = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    capsys.readouterr()
+    assert main(["import", str(dump), "--db", other]) == 0
+    out = capsys.readouterr().out
+    assert "warning: run r-shipped is unfinished, and resumable from this database" in out
+    assert "resume it from one of them only" in out
+
+    finished = tmp_path / "f.jsonl"
+    _seed(f"sqlite+aiosqlite:///{tmp_path / 'third.db'}", emit_little_run)
+    assert (
+        main(
+            [
+                "export",
+                "r-shipped",
+                "--db",
+                f"sqlite+aiosqlite:///{tmp_path / 'third.db'}",
+                "--out",
+                str(finished),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        main(["import", str(finished), "--db", f"sqlite+aiosqlite:///{tmp_path / 'fourth.db'}"])
+        == 0
+    )
+    assert "warning" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

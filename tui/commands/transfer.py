@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from engine.events import RunFinished
 from storage.errors import StorageError
 from storage.store import SqlEventStore
 from storage.transfer import export_lines, import_run, parse_lines
@@ -75,4 +76,13 @@ async def cmd_import(args: argparse.Namespace, console: Console) -> int:
     async with await SqlEventStore.open(database) as store:
         run_id = await import_run(store, events, source)
     console.print(f"imported run {run_id} ({len(events)} events)", highlight=False)
+    if not any(isinstance(event, RunFinished) for event in events):
+        # Each database has its own lease: two resumes of one run from two databases both
+        # drive its repository, and merge every task twice.
+        console.print(
+            f"warning: run {run_id} is unfinished, and resumable from this database and from "
+            "the one it was exported from: resume it from one of them only",
+            highlight=False,
+            soft_wrap=True,
+        )
     return EXIT_OK
