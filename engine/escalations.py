@@ -100,8 +100,10 @@ class EscalationBroker:
                 self.decide(ext.escalation_id, ext.decision, ext.decided_by, ext.note)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("the decision source of run %s failed", self.bus.run_id)
+        except Exception as exc:  # one line on the console; the traceback for a debug log
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            log.error("the decision source of run %s failed: %s", self.bus.run_id, why)
+            log.debug("decision source failure", exc_info=True)
 
     async def close(self) -> None:
         """Stop listening; escalations still waiting are cancelled."""

@@ -175,7 +175,10 @@ class MergeQueue:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never leave a submitter waiting forever
-            log.exception("merge queue failed")
+            # One line where the user reads it (each task gets the failure too); the
+            # traceback only for a debug log.
+            log.error("merge queue failed: %s: %s", type(exc).__name__, " ".join(str(exc).split()))
+            log.debug("merge queue failure", exc_info=True)
             stranded = [*self._pending, *(s.entry for s in self._active)]
             if landing is not None:
                 stranded.insert(0, landing.entry)

@@ -8,6 +8,7 @@ meet. Every value the integration branch ever took is read back from its reflog.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -202,7 +203,7 @@ def test_window_must_be_positive(tmp_path: Path) -> None:
 
 
 async def test_a_branch_moved_by_someone_else_fails_the_merge_instead_of_hanging(
-    setup, user_repo: Path
+    setup, user_repo: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Another process (the same run resumed from an imported copy of its log, say) moved
     the integration branch while a merge's gates ran: the merge could not land, the queue
@@ -222,6 +223,9 @@ async def test_a_branch_moved_by_someone_else_fails_the_merge_instead_of_hanging
     assert "did not move" in outcome.failure and "no longer points at" in outcome.failure
     assert ws.branch_tip(ws.integration_branch) == theirs  # the other's move stands
     assert not any(ws.root.glob("merge-*"))
+    (said,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said.getMessage().startswith("merge queue failed: WorkspaceError: integration")
+    assert said.exc_info is None  # one line on the console, no traceback
 
 
 # -- a checkout that holds the integration branch ----------------------------------------------
