@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TWO_TASKS, run_started
+from repo_helpers import git, make_repo
 
+from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.events import (
     BlueprintProposed,
     EscalationRaised,
     EventBase,
     Merged,
+    RunStarted,
     Stage,
     StageChanged,
     TaskState,
@@ -28,12 +29,29 @@ from storage.store import SqlEventStore
 from tui.cli import main
 
 RUN = "r-stopped"
+TWO_TASKS = Blueprint(
+    spec="A greeting CLI",
+    acceptance_criteria=["prints hello"],
+    tasks=[
+        Task(id="core", title="Greeting function", files=["greet.py"]),
+        Task(id="cli", title="Command line", depends_on=["core"], files=["cli.py"]),
+    ],
+)
 
 
 def _git(repo: Path, *argv: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *argv], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return git(repo, *argv)
+
+
+def _started(repo: Path, base: str) -> RunStarted:
+    return RunStarted(
+        request="Build a greeting CLI",
+        repo=str(repo),
+        base_branch="main",
+        base_commit=base,
+        integration_branch=f"shopfloor/wip/{RUN}",
+        simulated=True,
+    )
 
 
 @pytest.fixture
@@ -42,12 +60,7 @@ def stopped_run(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) ->
     left, an escalation open; the repository holds its integration branch."""
     home = tmp_path / "home"
     monkeypatch.setenv("SHOPFLOOR_HOME", str(home))
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("hello\n")
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    repo = make_repo(tmp_path / "repo", {"README.md": "hello\n"})
     base = _git(repo, "rev-parse", "HEAD")
     _git(repo, "branch", f"shopfloor/wip/{RUN}", base)
     _git(repo, "worktree", "add", "-q", "--detach", str(home / "worktrees" / RUN / "cli-a2"))
@@ -55,7 +68,7 @@ def stopped_run(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) ->
     bus = EventBus(RUN)
     stamped: list[EventBase] = []
     bus.listen(stamped.append)
-    bus.emit(run_started().model_copy(update={"repo": str(repo), "base_commit": base}))
+    bus.emit(_started(repo, base))
     bus.emit(StageChanged(stage=Stage.BLUEPRINT))
     bus.emit(BlueprintProposed(blueprint=TWO_TASKS))
     bus.emit(StageChanged(stage=Stage.BUILD))
@@ -200,26 +213,11 @@ def test_a_run_that_merged_nothing_does_not_say_its_merges_stay(
 ) -> None:
     """Stopped before its first merge (before its plan, say): its branch holds nothing of it."""
     monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    _git(
-        repo,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "a",
-    )
+    repo = make_repo(tmp_path / "repo", {"README.md": "hello\n"})
     base = _git(repo, "rev-parse", "HEAD")
     _git(repo, "branch", f"shopfloor/wip/{RUN}", base)
     bus = EventBus(RUN)
-    started = run_started().model_copy(update={"repo": str(repo), "base_commit": base})
-    events = [bus.emit(started), bus.emit(StageChanged(stage=Stage.CRITIC))]
+    events = [bus.emit(_started(repo, base)), bus.emit(StageChanged(stage=Stage.CRITIC))]
 
     async def store_it() -> None:
         async with await SqlEventStore.open(db_url) as store:
