@@ -21,10 +21,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from plans import TWO_TASKS
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.events import (
     AgentOutput,
@@ -43,15 +43,6 @@ from engine.events import (
 )
 from storage.paths import normalize_db_url
 from storage.store import SqlEventStore
-
-TWO_TASKS = Blueprint(
-    spec="A greeting CLI",
-    acceptance_criteria=["prints hello"],
-    tasks=[
-        Task(id="core", title="Greeting function", files=["greet.py"]),
-        Task(id="cli", title="Command line", depends_on=["core"], files=["cli.py"]),
-    ],
-)
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from plans import TWO_TASKS
 from repo_helpers import git, make_repo
 
-from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.events import (
     BlueprintProposed,
@@ -29,14 +29,6 @@ from storage.store import SqlEventStore
 from tui.cli import main
 
 RUN = "r-stopped"
-TWO_TASKS = Blueprint(
-    spec="A greeting CLI",
-    acceptance_criteria=["prints hello"],
-    tasks=[
-        Task(id="core", title="Greeting function", files=["greet.py"]),
-        Task(id="cli", title="Command line", depends_on=["core"], files=["cli.py"]),
-    ],
-)
 
 
 def _git(repo: Path, *argv: str) -> str:

@@ -8,6 +8,7 @@ import contextlib
 from datetime import timedelta
 
 import pytest
+from plans import TWO_TASKS
 
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
@@ -23,15 +24,6 @@ from engine.events import (
 from engine.protocols import ExternalDecision
 from storage.errors import StorageError
 from storage.inbox import take_decisions
-
-TWO_TASKS = Blueprint(
-    spec="A greeting CLI",
-    acceptance_criteria=["prints hello"],
-    tasks=[
-        Task(id="core", title="Greeting function", files=["greet.py"]),
-        Task(id="cli", title="Command line", depends_on=["core"], files=["cli.py"]),
-    ],
-)
 
 THREE_TASKS = Blueprint(
     spec="A greeting CLI, revised",
