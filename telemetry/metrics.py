@@ -59,6 +59,12 @@ def decided_by_kind(decided_by: str) -> str:
     return kind if kind in {"human", "twin", "policy", "timeout"} else "other"
 
 
+ACTIVE_TASK_STATES = frozenset(
+    {TaskState.READY, TaskState.RUNNING, TaskState.GATES, TaskState.MERGING}
+)
+"""Task states that say work is going on: a stopped run's tasks in them are not counted."""
+
+
 @dataclass
 class _RunFold:
     """What the metrics need to remember about one run between its events."""
@@ -73,6 +79,9 @@ class _RunFold:
     agent_roles: dict[str, str] = field(default_factory=dict)
     started: bool = False
     finished: bool = False
+    stopped: bool = False
+    """Its process is gone (:meth:`FactoryMetrics.set_stopped`): its stage and its tasks
+    under way are left out of the gauges until it goes on or ends."""
 
 
 class FactoryMetrics:
@@ -253,11 +262,29 @@ class FactoryMetrics:
             fold = self._runs[run_id] = _RunFold()
         return fold
 
+    def set_stopped(self, run_id: str, stopped: bool) -> None:
+        """Whether ``run_id``'s process is gone (SIGKILL writes nothing: ``serve-metrics``
+        tells by the run's lease). A stopped run is in no stage, and its tasks that were
+        under way are not running: the gauges show what goes on now. Its first event after
+        (a resume, ``abandon``) puts it back."""
+        run = self._runs.get(run_id)
+        if run is None or run.finished or run.stopped == stopped:
+            return
+        sign = -1 if stopped else 1
+        if run.stage is not None:
+            self.stage.labels(stage=run.stage.value).inc(sign)
+        for state in run.tasks.values():
+            if state in ACTIVE_TASK_STATES:
+                self.tasks.labels(state=state.value).inc(sign)
+        run.stopped = stopped
+
     def observe(self, event: EventBase) -> None:
         """Fold one event into the series."""
         run = self._run(event.run_id)
         if run.finished:
             return
+        if run.stopped:  # it goes on (resumed) or ends (abandoned): counted again first
+            self.set_stopped(event.run_id, False)
         match event:
             case RunStarted():
                 if not run.started:

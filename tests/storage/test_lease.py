@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.bus import EventBus
-from engine.events import RunStarted
+from engine.events import Outcome, RunStarted
 from storage import lease as lease_module
 from storage.lease import RunInFlight, RunLease, live_runs
 from storage.store import SqlEventStore
@@ -283,3 +283,46 @@ async def test_serve_metrics_counts_a_run_active_while_a_process_drives_it(store
     assert await active() == 1
     await held.release()
     assert await active() == 0
+
+
+async def test_serve_metrics_shows_no_work_under_way_in_a_stopped_run(store: SqlEventStore):
+    """A SIGKILLed run's task stayed in ``shopfloor_tasks{state="running"}`` and the run in
+    ``shopfloor_stage{stage="build"}`` until someone resumed or abandoned it: a dashboard
+    showed work going on that nobody did."""
+    from plans import TWO_TASKS
+
+    from engine.events import BlueprintProposed, Stage, StageChanged, TaskState, TaskStateChanged
+    from engine.resume import emit_ending
+    from telemetry.metrics import FactoryMetrics
+    from tui.commands.metrics import RecordedRuns
+
+    bus = EventBus("r1")
+    logged: list = []
+    bus.listen(logged.append)
+    bus.emit(started_r1())
+    bus.emit(BlueprintProposed(blueprint=TWO_TASKS))
+    bus.emit(StageChanged(stage=Stage.BUILD))
+    bus.emit(TaskStateChanged(task_id="core", state=TaskState.RUNNING, attempt=1))
+    await store.append(logged)
+    metrics = FactoryMetrics()
+    runs = RecordedRuns(store, metrics, limit=10)
+
+    async def gauges() -> tuple[float | None, ...]:
+        await runs.catch_up()
+        sample = metrics.registry.get_sample_value
+        return (
+            sample("shopfloor_stage", {"stage": "build"}),
+            sample("shopfloor_tasks", {"state": "running"}),
+            sample("shopfloor_tasks", {"state": "pending"}),
+            sample("shopfloor_tasks", {"state": "failed"}),
+        )
+
+    assert await gauges() == (0, 0, 1, 0)  # its process is gone: nothing under way
+    held = await RunLease.take(store, "r1")  # resumed: under way again
+    assert await gauges() == (1, 1, 1, 0)
+    await held.release()
+    assert await gauges() == (0, 0, 1, 0)
+    logged.clear()
+    emit_ending(bus, Outcome.FAILED, "abandoned")  # what `shopfloor abandon` stores
+    await store.append(logged)
+    assert await gauges() == (0, 0, 1, 1)

@@ -78,6 +78,8 @@ class RecordedRuns:
         unfinished = [r.run_id for r in records if r.outcome is Outcome.RUNNING]
         live = await live_runs(self.store, unfinished) if unfinished else {}
         self.metrics.runs_active.set(len(live))
+        for run_id in unfinished:  # a stopped run's stage and tasks do not look under way
+            self.metrics.set_stopped(run_id, run_id not in live)
         return folded
 
 
