@@ -9,6 +9,7 @@ leave through the ``on_decision`` callable it was given.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
@@ -20,6 +21,7 @@ from textual.worker import Worker, WorkerState
 from engine import heap
 from engine.bus import Subscription
 from engine.events import EventBase, Outcome
+from engine.interrupt import EXIT_INTERRUPTED
 from engine.state import RunState
 from tui.bridge import EventSource, start_bridge
 from tui.messages import EventStreamEnded
@@ -48,6 +50,9 @@ class ShopfloorApp(App[None]):
     COMMANDS = App.COMMANDS | {ShopfloorCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        # Ctrl-C stops the run as it does headless (resumable), not Textual's "press ctrl+q"
+        # hint; a second one while the app is still leaving exits at once.
+        Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("t", "toggle_dark_light", "Theme", show=False),
         Binding("R", "runs", "Runs", show=False),
@@ -124,6 +129,18 @@ class ShopfloorApp(App[None]):
     ) -> None:
         self._leaving = True
         super().exit(result, return_code, message)
+
+    def interrupt(self, hard_exit: Callable[[int], object] = os._exit) -> None:
+        """Ctrl-C, or a stop signal (SIGTERM, a hang-up): quit as ``q`` does, exit code 130,
+        the run resumable; but if the app was already leaving and is still here, its
+        shutdown is stuck (a terminal that takes no more output): exit at once."""
+        if self.leaving:
+            hard_exit(EXIT_INTERRUPTED)
+        else:
+            self.exit(return_code=EXIT_INTERRUPTED)
+
+    def action_interrupt(self) -> None:
+        self.interrupt()
 
     def on_mount(self) -> None:
         # The app's widgets, styles and screens live as long as it does: once the first

@@ -32,7 +32,7 @@ from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
-from engine.interrupt import EXIT_INTERRUPTED, ShutdownSignals, run_interruptible, stop_signals_call
+from engine.interrupt import ShutdownSignals, run_interruptible, stop_signals_call
 from engine.pipeline import Factory
 from engine.resume import check_repository
 from engine.state import RunState
@@ -452,10 +452,7 @@ def quit_or_exit_now(app: ShopfloorApp, hard_exit: Callable[[int], object] = os.
     """A stop signal to the TUI: quit as ``q`` does; but if the app was already leaving
     (``q`` pressed) and is still here, its shutdown is stuck (a terminal that takes no more
     output): exit at once, as a second Ctrl-C does. The run stays resumable."""
-    if app.leaving:
-        hard_exit(EXIT_INTERRUPTED)
-    else:
-        app.exit(return_code=EXIT_INTERRUPTED)
+    app.interrupt(hard_exit)
 
 
 async def _cancelled(task: asyncio.Future[RunState]) -> None:

@@ -384,3 +384,19 @@ async def test_a_factory_notice_is_a_toast_a_logged_one_is_not() -> None:
         await caught_up(app, bus, pilot)
         said = [n.message for n in app._notifications]  # type: ignore[attr-defined]
         assert said == [paused]
+
+
+async def test_ctrl_c_stops_the_run_as_it_does_headless() -> None:
+    """In the TUI, Ctrl-C is a key, not a signal: Textual answered it with a hint to press
+    ctrl+q, against the README's "Ctrl-C stops gracefully". It quits as ``q`` does, with
+    the interrupted exit code; the run stays resumable."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        sample_run.start(bus)
+        await caught_up(app, bus, pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.leaving
+        assert [n.message for n in app._notifications] == []  # type: ignore[attr-defined]
+    assert app.return_code == 130

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 from pathlib import Path
 
+import pytest
 import sample_run
 
 from engine.bus import EventBus
@@ -15,6 +16,7 @@ from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 from tui.app import ShopfloorApp
 from tui.bridge import tail_store
+from tui.cli import main
 from tui.screens.escalation import EscalationScreen, storage_decider
 
 
@@ -106,3 +108,29 @@ async def test_tail_store_polls_a_store_without_tail_and_stops_after_the_run_fin
     assert [e.seq for e in got] == list(range(1, bus.state.last_seq + 1))
     assert isinstance(got[-1], RunFinished)
     assert log.reads >= 2
+
+
+def test_ctrl_c_leaves_an_attached_view_with_the_interrupted_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in ``attach`` leaves the view (the run goes on in its own process): exit code
+    130, as an interrupted command's, not 1 as if the run had failed."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'runs.db'}"
+    bus = EventBus(sample_run.RUN_ID)
+    logged: list = []
+    bus.listen(logged.append)
+    sample_run.start(bus)
+
+    async def store_it() -> None:
+        async with await SqlEventStore.open(url) as store:
+            await store.append(logged)
+
+    asyncio.run(store_it())
+
+    async def pressed(app: ShopfloorApp) -> None:  # the real app and keys, on no terminal
+        async with app.run_test() as pilot:
+            await pilot.press("ctrl+c")
+            await pilot.pause()
+
+    monkeypatch.setattr(ShopfloorApp, "run_async", pressed)
+    assert main(["attach", sample_run.RUN_ID, "--db", url]) == 130

@@ -21,7 +21,7 @@ from engine.state import RunState
 from storage.errors import StorageError
 from storage.lease import live_runs
 from tui.bridge import tail_store
-from tui.commands.common import EXIT_FAILED, EXIT_OK, add_db_option, open_store
+from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_db_option, open_store
 from tui.commands.history import STOPPED
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
         )
         await app.run_async()
         await print_closing(store, run_id, app.state, console)
+    if app.return_code == EXIT_INTERRUPTED:  # Ctrl-C: left the view; the run goes on there
+        return EXIT_INTERRUPTED
     return EXIT_OK if app.return_code in (None, 0) else EXIT_FAILED
 
 
