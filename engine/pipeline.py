@@ -48,8 +48,8 @@ from engine.resume import (
     check_repository,
     emit_ending,
     emit_found_merged,
+    merges_on_branch,
     plan_resume,
-    tasks_in_log,
 )
 from engine.roles import (
     CodeQC,
@@ -210,11 +210,7 @@ class Factory:
         """Clear the dead process's worktrees, take merges from the integration branch."""
         ws = self.workspaces
         await ws.cleanup()
-        merged: dict[str, str] = {}
-        tip = ws.branch_tip(ws.integration_branch)
-        if tip is not None and self.state.base_commit:
-            merged = tasks_in_log(ws.task_log(self.state.base_commit, tip))
-        plan = plan_resume(self.state, merged)
+        plan = plan_resume(self.state, merges_on_branch(self.state, ws))
         self.bus.emit(
             RunResumed(
                 merged_from_repo=sorted(plan.merged_from_repo),

@@ -84,6 +84,16 @@ def tasks_in_log(log: str) -> dict[str, str]:
     return found
 
 
+def merges_on_branch(state: RunState, ws: GitWorkspaces) -> dict[str, str]:
+    """Task id -> commit of every task the run's integration branch holds (its
+    ``Shopfloor-Task`` trailers since the base commit): the repository's word on what was
+    merged, which ``resume`` and ``abandon`` read before they log anything."""
+    tip = ws.branch_tip(ws.integration_branch)
+    if tip is None or not state.base_commit:
+        return {}
+    return tasks_in_log(ws.task_log(state.base_commit, tip))
+
+
 def failure_before(task: TaskView, attempt: int) -> str:
     """The failure context attempt ``attempt`` was started with.
 

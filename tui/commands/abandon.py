@@ -26,7 +26,7 @@ from rich.console import Console
 
 from engine.bus import EventBus
 from engine.events import EventBase, Outcome, Stage
-from engine.resume import emit_ending, emit_found_merged, plan_resume, tasks_in_log
+from engine.resume import emit_ending, emit_found_merged, merges_on_branch, plan_resume
 from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError
 from storage.errors import StorageError
@@ -81,8 +81,7 @@ def left_in_repository(state: RunState) -> LeftInRepository:
         if not workspaces.has_commit(state.base_commit):
             return LeftInRepository()
         tip = workspaces.branch_tip(workspaces.integration_branch)
-        found = tasks_in_log(workspaces.task_log(state.base_commit, tip)) if tip else {}
-        merged = plan_resume(state, found).merged_from_repo
+        merged = plan_resume(state, merges_on_branch(state, workspaces)).merged_from_repo
         last = state.tasks[state.merged[-1]].merged_commit if state.merged else None
         shipped = None
         if state.stage in (Stage.SHIP, Stage.LEARN) and (tip or last):
