@@ -201,13 +201,19 @@ def started_r1() -> RunStarted:
 
 
 class _Notes:
-    """Stands in for the app: what the attached view would toast."""
+    """Stands in for the app: what the attached view would toast, and whether its header
+    says the run is stopped."""
 
     def __init__(self) -> None:
         self.said: list[str] = []
+        self.stopped: bool | None = None
+        self.main = self
 
     def notify(self, message: str, **_: object) -> None:
         self.said.append(message)
+
+    def show_stopped(self, stopped: bool) -> None:
+        self.stopped = stopped
 
 
 async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEventStore):
@@ -224,9 +230,11 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
     assert len(app.said) == 1
     assert "no process drives run r1" in app.said[0] and "shopfloor resume r1" in app.said[0]
     assert "`shopfloor abandon r1` ends it" in app.said[0]
+    assert app.stopped is True  # the header says so too, not "running"
     held = await RunLease.take(store, "r1")  # resumed elsewhere: quiet while it is driven
     await asyncio.sleep(0.1)
     assert len(app.said) == 1
+    assert app.stopped is False
     await held.release()
     await asyncio.sleep(0.1)
     assert len(app.said) == 2

@@ -177,6 +177,29 @@ async def test_outcome_shown_when_the_run_finishes() -> None:
         assert states(app) == {"t1": "merged", "t2": "merged", "t3": "merged"}
 
 
+async def test_the_header_says_stopped_while_no_process_drives_the_run() -> None:
+    """An attached view of a run whose process was killed said "running" in its header
+    while a toast said nobody drives it; the header now says "stopped" until a process
+    takes the run again."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        await caught_up(app, bus, pilot)
+        assert "running" in header(app)
+        app.main.show_stopped(True)
+        await pilot.pause()
+        assert "stopped" in header(app) and "running" not in header(app)
+        assert app.screen.query_one(RunHeader).has_class("-stopped")
+        assert not app.screen.query_one(RunHeader).has_class("-running")
+        sample_run.attempt(bus, "t1", 1, ["hi"], passes=True)  # later events keep it
+        await caught_up(app, bus, pilot)
+        assert "stopped" in header(app)
+        app.main.show_stopped(False)  # resumed elsewhere
+        await pilot.pause()
+        assert "running" in header(app) and "stopped" not in header(app)
+
+
 async def test_a_flood_of_output_arrives_in_few_messages_and_in_order() -> None:
     bus = EventBus(sample_run.RUN_ID)
     app = ShopfloorApp(bus.subscribe("tui"))

@@ -37,7 +37,8 @@ async def watch_driver(
     app: ShopfloorApp, store: SqlEventStore, run_id: str, poll_s: float = DRIVER_POLL_S
 ) -> None:
     """Say when no process drives the unfinished run (it never started here, or it was
-    stopped or killed while attached): the view would otherwise sit still for ever."""
+    stopped or killed while attached): the view would otherwise sit still for ever. The
+    header says "stopped" for as long as that lasts."""
     said = False
     while True:
         try:
@@ -47,6 +48,7 @@ async def watch_driver(
             live = run_id in await live_runs(store, [run_id])
         except StorageError:
             live = True  # the tail says what is wrong with the database
+        app.main.show_stopped(not live)
         if live:
             said = False
         elif not said:

@@ -119,6 +119,7 @@ class RunScreen(Screen[None]):
         self.synced_seq = 0
         """The last event (sequence number) every panel has been redrawn for."""
         self._announced = False
+        self._stopped = False
         self._follow_task = True
         self._queue: EscalationScreen | None = None
         self._applied_filter = ""
@@ -223,7 +224,7 @@ class RunScreen(Screen[None]):
         if not self._dag.is_mounted:
             return  # on_mount draws the then-current state
         state = self.model.state
-        self._header.show(state)
+        self._header.show(state, stopped=self._stopped)
         self._pipeline.show(state)
         self._banner.show(state)
         self._gauges.show(state)
@@ -247,6 +248,14 @@ class RunScreen(Screen[None]):
         if state.outcome is not Outcome.RUNNING and not self._announced:
             self._announced = True
             self.post_message(self.RunEnded(self, state.outcome))
+
+    def show_stopped(self, stopped: bool) -> None:
+        """Whether no process drives this unfinished run (``attach`` watches its lease):
+        the header says "stopped" instead of "running" until a process takes it again."""
+        if stopped != self._stopped:
+            self._stopped = stopped
+            if self._header.is_mounted:
+                self._header.show(self.model.state, stopped=stopped)
 
     def _show_log(self) -> None:
         # Cheap when nothing changed: the log reads the agent's lines where the model keeps

@@ -2,7 +2,8 @@
 
 Both render from a :class:`~engine.state.RunState` and nothing else. A simulated run is
 marked SIM in both, so a sim run can never be mistaken for a real one. The header toggles
-state classes (``-sim``, ``-running``, ``-shipped``, ``-failed``, ``-killed``) that the CSS
+state classes (``-sim``, ``-running``, ``-shipped``, ``-failed``, ``-killed``, and
+``-stopped`` for an unfinished run no process drives) that the CSS
 colours.
 """
 
@@ -24,8 +25,15 @@ OUTCOME_STYLES: dict[Outcome, str] = {
 }
 
 
-def header_text(state: RunState) -> Text:
-    """The header line: SIM marker, run id, stage, outcome and the request."""
+STOPPED_STYLE = "bold magenta"
+
+
+def header_text(state: RunState, *, stopped: bool = False) -> Text:
+    """The header line: SIM marker, run id, stage, outcome and the request.
+
+    ``stopped``: the run is unfinished and no process drives it (an attached view learns
+    it from the run's lease): it says "stopped", as ``runs`` and ``status`` do, not
+    "running"."""
     text = Text()
     if state.simulated:
         text.append(*SIM_BADGE)
@@ -38,7 +46,11 @@ def header_text(state: RunState) -> Text:
     text.append("  stage ")
     text.append(state.stage.value, style="bold")
     text.append("  ")
-    text.append(state.outcome.value, style=OUTCOME_STYLES[state.outcome])
+    if stopped and state.outcome is Outcome.RUNNING:
+        text.append("stopped", style=STOPPED_STYLE)
+        text.append(": no process drives it", style="dim")
+    else:
+        text.append(state.outcome.value, style=OUTCOME_STYLES[state.outcome])
     if state.outcome is Outcome.SHIPPED and state.branch:
         text.append(f" → {one_line(state.branch)}")
     elif state.outcome is not Outcome.RUNNING and state.reason:
@@ -129,14 +141,20 @@ class RunHeader(TextLine):
     RunHeader.-failed, RunHeader.-killed {
         background: $error 30%;
     }
+    RunHeader.-stopped {
+        background: $warning 30%;
+    }
     """
 
-    def show(self, state: RunState) -> None:
-        """Redraw from ``state``."""
-        self.show_text(header_text(state))
+    def show(self, state: RunState, *, stopped: bool = False) -> None:
+        """Redraw from ``state`` (``stopped``: no process drives the unfinished run)."""
+        self.show_text(header_text(state, stopped=stopped))
         self.set_class(state.simulated, "-sim")
+        stopped = stopped and state.outcome is Outcome.RUNNING
         for outcome in Outcome:
-            self.set_class(state.outcome is outcome and bool(state.run_id), f"-{outcome.value}")
+            shown = state.outcome is outcome and bool(state.run_id) and not stopped
+            self.set_class(shown, f"-{outcome.value}")
+        self.set_class(stopped and bool(state.run_id), "-stopped")
 
 
 class BudgetStrip(TextLine):
