@@ -16,6 +16,7 @@ from storage.lease import RunInFlight, live_runs
 from tui.argtypes import positive_int
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
+from tui.plan_text import plan_text
 from tui.text import one_line
 from tui.uncommitted import WARNING_KEY
 
@@ -43,6 +44,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser("status", help="one run's state, folded from its event log")
     status.add_argument("run_id", help="run id (a unique prefix is enough)")
     status.add_argument("--json", action="store_true", help="JSON instead of a table")
+    status.add_argument(
+        "--plan",
+        action="store_true",
+        help="also print the plan: spec, acceptance criteria, every task as planned",
+    )
     add_db_option(status)
     status.set_defaults(handler=cmd_status)
 
@@ -133,7 +139,11 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     warnings = str(state.settings.get(WARNING_KEY) or "").splitlines()
     if args.json:
         live = {"live": driver is not None, "driver": driver}
-        print(json.dumps({**state.to_status(), **live, "warnings": warnings}, indent=2))
+        report = {**state.to_status(), **live, "warnings": warnings}
+        if args.plan:
+            blueprint = state.blueprint
+            report["plan"] = blueprint.model_dump(mode="json") if blueprint else None
+        print(json.dumps(report, indent=2))
         return EXIT_OK
     sim = " SIM" if state.simulated else ""
     outcome = state.outcome.value
@@ -162,4 +172,10 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
         console.print(f"reason: {one_line(state.reason)}")
     for warning in warnings:
         console.print(Text(f"warning: {one_line(warning)}", style="yellow"), soft_wrap=True)
+    if args.plan:
+        console.print()
+        if state.blueprint is None:
+            console.print("no plan yet: the planner has not drawn one", highlight=False)
+        else:
+            console.print(plan_text(state.blueprint), highlight=False, soft_wrap=True)
     return EXIT_OK

@@ -2,10 +2,11 @@
 
 :class:`EscalationScreen` is a ``ModalScreen[Decision]``: it shows a waiting escalation —
 the question, its options, the context (a diff in syntax colours, failing gate output as
-plain text) — and returns the :class:`~tui.messages.Decision` taken: ``a`` approve, ``r``
-reject, ``c`` change (with a typed note), ``1``-``9`` any option by number. ``n``/``p`` move
-through the queue; escape closes it without deciding (the result is then None). Who
-decided is not the modal's business: whoever delivers the decision adds ``human:<user>``.
+plain text; for a question about the plan, the plan itself) — and returns the
+:class:`~tui.messages.Decision` taken: ``a`` approve, ``r`` reject, ``c`` change (with a
+typed note), ``1``-``9`` any option by number. ``n``/``p`` move through the queue; escape
+closes it without deciding (the result is then None). Who decided is not the modal's
+business: whoever delivers the decision adds ``human:<user>``.
 
 The queue follows the run while it is open (:meth:`EscalationScreen.follow`): an escalation
 decided elsewhere (``shopfloor approve``, the timeout) leaves it with a word saying how, one
@@ -35,6 +36,7 @@ from textual.widgets import Footer, Input, Static
 
 from engine.state import EscalationView, RunState
 from tui.messages import Decision
+from tui.plan_text import PLAN_ESCALATIONS, plan_text
 
 APPROVE = ("approve", "accept", "yes", "continue", "retry", "ship")
 REJECT = ("reject", "no", "abort", "stop", "skip", "fail")
@@ -207,7 +209,13 @@ class EscalationScreen(ModalScreen[Decision]):
         self._question.update(question_text(esc, self.index + 1, len(self._queue)))
         self._options.update(options_text(esc, self.read_only))
         dark = self.app.current_theme.dark
-        self._context_view.update(context_renderable(esc.context, dark=dark))
+        context = context_renderable(esc.context, dark=dark)
+        blueprint = self._state.blueprint
+        if esc.kind in PLAN_ESCALATIONS and blueprint is not None:
+            # A question about the plan: the plan itself, to read before answering.
+            heading = Text("\nthe plan in question", style="bold underline")
+            context = Group(context, heading, plan_text(blueprint))
+        self._context_view.update(context)
         self.query_one("#esc-dialog").border_title = "decision needed"
 
     def _shown_anew(self) -> None:

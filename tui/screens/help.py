@@ -31,7 +31,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "run screen",
         (
             ("↑ ↓  j k", "move through the task graph"),
-            ("enter", "task detail: attempts, gates, reviews, diff"),
+            ("enter", "task detail: the plan's word on it, attempts, gates, reviews, diff"),
+            ("b", "the plan: spec, acceptance criteria, every task as planned"),
             ("space", "fold / unfold a level of the graph"),
             ("- / +", "fold / unfold every level"),
             ("f", "filter tasks by text (enter applies, esc closes, empty clears)"),

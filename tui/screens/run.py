@@ -33,6 +33,7 @@ from engine.state import RunState
 from tui.bridge import EventSource, start_bridge
 from tui.messages import Decision, EventsArrived, EventStreamEnded
 from tui.screens.escalation import EscalationScreen, OnDecision
+from tui.screens.plan import PlanScreen
 from tui.screens.run_model import RunModel, latest_agent_for_task
 from tui.screens.task_detail import TaskDetailScreen
 from tui.text import printable
@@ -69,6 +70,7 @@ class RunScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "escalations", "Escalations"),
+        Binding("b", "plan", "Plan", show=False),
         Binding("enter", "task_detail", "Task detail", show=False),
         Binding("j", "next_task", "Next task", show=False),
         Binding("k", "previous_task", "Prev task", show=False),
@@ -318,6 +320,10 @@ class RunScreen(Screen[None]):
         """Push the detail screen of ``task_id``."""
         if task_id in self.model.state.tasks:
             self.app.push_screen(TaskDetailScreen(self.model, task_id))
+
+    def action_plan(self) -> None:
+        """Read the plan: spec, acceptance criteria, every task as the planner wrote it."""
+        self.app.push_screen(PlanScreen(self.model))
 
     def action_task_detail(self) -> None:
         """Open the selected task."""

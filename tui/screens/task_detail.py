@@ -1,7 +1,8 @@
 """The task detail screen: one task's whole story, attempt by attempt.
 
-State, dependencies, every attempt with the agents that worked on it and each gate's result
-and output, the task reviewer's notes, the circuit breaker's failure signature, and the diff
+State, dependencies, what the plan says of it (description, files, test plan), every
+attempt with the agents that worked on it and each gate's result and output, the task
+reviewer's notes, the circuit breaker's failure signature, and the diff
 when one is known (a unified diff an agent printed). Opened with enter on a task; escape
 goes back. Reads the run model only.
 """
@@ -20,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from engine.state import GateView, RunState, TaskView
+from tui.plan_text import task_plan_text
 from tui.screens.run_model import RunModel
 from tui.text import compact_count, printable
 from tui.widgets.dag_view import STATE_STYLES
@@ -127,7 +129,15 @@ class TaskDetailScreen(Screen[None]):
     def _body(self) -> RenderableType:
         state = self._model.state
         task = state.tasks[self.task_id]
-        parts: list[RenderableType] = [task_summary(state, task), attempts_text(state, task)]
+        parts: list[RenderableType] = [task_summary(state, task)]
+        blueprint = state.blueprint
+        planned = [t for t in blueprint.tasks if t.id == self.task_id] if blueprint else []
+        said = task_plan_text(planned[0]) if planned else Text()
+        if said:
+            said.rstrip()
+            parts.append(Text("\nthe plan", style="bold underline"))
+            parts.append(said)
+        parts.append(attempts_text(state, task))
         reviews = Text("task reviewer\n", style="bold underline")
         for note in task.reviews or ["no review yet"]:
             reviews.append(f"  {note}\n", style="" if task.reviews else "dim")
