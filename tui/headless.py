@@ -44,6 +44,7 @@ from engine.events import (
 )
 from engine.state import RunState
 from telemetry.redaction import Redactor
+from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import SIM_BADGE, compact_count, drawable
 
 PASS = ("✓", "bold green")
@@ -206,7 +207,9 @@ class ConsoleReporter:
                     )
                 ]
             case EscalationRaised():
-                return self._escalation(event.escalation_id, event.question, event.options)
+                return self._escalation(
+                    event.escalation_id, event.question, event.options, event.kind
+                )
             case RunResumed():
                 return self._run_resumed()
             case EscalationResolved():
@@ -252,7 +255,9 @@ class ConsoleReporter:
                 return [text]
         return []
 
-    def _escalation(self, escalation_id: str, question: str, options: list[str]) -> list[Text]:
+    def _escalation(
+        self, escalation_id: str, question: str, options: list[str], kind: str
+    ) -> list[Text]:
         shown = f" [{' / '.join(options)}]" if options else ""
         lines = [
             Text.assemble(("escalation ", "bold yellow"), escalation_id, f": {question}{shown}")
@@ -267,6 +272,8 @@ class ConsoleReporter:
                     style="dim",
                 )
             )
+            if kind in PLAN_ESCALATIONS:
+                lines.append(Text(f"  the plan: shopfloor status {run} --plan", style="dim"))
         return lines
 
     def _run_resumed(self) -> list[Text]:
@@ -283,7 +290,9 @@ class ConsoleReporter:
             )
         ]
         for view in state.open_escalations:
-            lines.extend(self._escalation(view.escalation_id, view.question, view.options))
+            lines.extend(
+                self._escalation(view.escalation_id, view.question, view.options, view.kind)
+            )
         return lines
 
     def _run_started(self, event: RunStarted) -> Text:

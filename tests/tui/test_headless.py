@@ -120,6 +120,7 @@ def test_a_waiting_escalation_says_how_to_answer_it_from_another_shell() -> None
     assert "escalation esc-1: Accept the plan? [accept / change / reject]" in output
     assert "shopfloor approve|reject|change esc-1 --run run-5" in output
     assert "shopfloor attach run-5" in output
+    assert "the plan: shopfloor status run-5 --plan" in output  # a question about the plan
     # The twin or a reject policy answers at once: no hint to answer it by hand.
     for policy in ("twin", "reject"):
         assert "shopfloor approve" not in escalation_output(policy)
