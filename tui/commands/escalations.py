@@ -26,12 +26,14 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.events import Outcome
+from engine.state import RunState
 from storage.answers import logged_answer
 from storage.lease import live_runs
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
-from tui.text import one_line
+from tui.plan_text import PLAN_ESCALATIONS
+from tui.text import one_line, printable
 
 CONFIRM_S = 3.0
 """How long ``approve`` waits to see the run take the decision (it polls its inbox every
@@ -50,6 +52,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = sub.add_parser("escalations", help="list escalations waiting for a human")
     listing.add_argument("run_id", nargs="?", help="only this run (a unique prefix is enough)")
     listing.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+    listing.add_argument(
+        "--context",
+        action="store_true",
+        help="also print each one's context: the diff, the failing output, the findings",
+    )
     add_db_option(listing)
     listing.set_defaults(handler=cmd_escalations)
 
@@ -156,8 +163,13 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
         run_id = await store.resolve_run_id(args.run_id) if args.run_id else None
         records = await store.open_escalations(run_id)
+        contexts = await escalation_contexts(store, records) if args.context else {}
     if args.json:
-        print(json.dumps([record_json(r) for r in records], indent=2))
+        listed = [record_json(r) for r in records]
+        if args.context:
+            for entry, r in zip(listed, records, strict=True):
+                entry["context"] = contexts.get((r.run_id, r.escalation_id), "")
+        print(json.dumps(listed, indent=2))
         return EXIT_OK
     if not records:
         console.print("no escalations waiting")
@@ -172,8 +184,33 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
         where = (r.run_id, r.escalation_id, r.kind, r.task_id or "-")
         table.add_row(*(one_line(cell) for cell in where), options, one_line(r.question))
     console.print(table)
+    for r in records if args.context else []:
+        console.print()
+        console.print(
+            Text.assemble((one_line(r.escalation_id), "bold"), f" (run {one_line(r.run_id)})"),
+            one_line(r.question),
+        )
+        # The context quotes a failure, a diff or a model's findings: drawn, not obeyed.
+        context = printable(contexts.get((r.run_id, r.escalation_id), "")).rstrip()
+        for line in context.splitlines() or ["(no context given)"]:
+            console.print(Text(f"  {line}"), soft_wrap=True)
+        if r.kind in PLAN_ESCALATIONS:
+            console.print(f"  the plan: shopfloor status {r.run_id} --plan", style="dim")
     console.print("answer with: shopfloor approve|reject|change ID", style="dim")
     return EXIT_OK
+
+
+async def escalation_contexts(
+    store: SqlEventStore, records: list[EscalationRecord]
+) -> dict[tuple[str, str], str]:
+    """(run, escalation id) -> the context it was raised with, read from each run's log
+    (the escalations table keeps the question, not the diff or output it quotes)."""
+    contexts: dict[tuple[str, str], str] = {}
+    for run_id in dict.fromkeys(r.run_id for r in records):
+        state = RunState.fold(await store.read(run_id))
+        for view in state.escalations.values():
+            contexts[(run_id, view.escalation_id)] = view.context
+    return contexts
 
 
 async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
