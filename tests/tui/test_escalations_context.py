@@ -11,23 +11,13 @@ import json
 from pathlib import Path
 
 import pytest
-from test_plan_view import RUN_ID, db, plan_events, store, twin_question
+from test_plan_view import BREAKER, RUN_ID, db, plan_events, store, twin_question
 
 from engine import loop as event_loop
-from engine.events import EscalationRaised, EscalationResolved
+from engine.events import EscalationResolved
 from tui.cli import main
 
 __all__ = ["db"]  # the fixture, shared
-
-BREAKER = EscalationRaised(
-    escalation_id="esc-2",
-    kind="circuit_breaker",
-    question="ledger failed twice the same way. Retry or skip?",
-    options=["retry", "skip"],
-    default="skip",
-    task_id="ledger",
-    context="FAILED tests/test_ledger.py::test_add\n\x1b]0;pwned\x07AssertionError: 3 != 4",
-)
 
 
 def test_context_prints_what_each_open_escalation_quotes(

@@ -73,6 +73,18 @@ def twin_question() -> EscalationRaised:
     )
 
 
+BREAKER = EscalationRaised(
+    escalation_id="esc-2",
+    kind="circuit_breaker",
+    question="ledger failed twice the same way. Retry or skip?",
+    options=["retry", "skip"],
+    default="skip",
+    task_id="ledger",
+    context="FAILED tests/test_ledger.py::test_add\n\x1b]0;pwned\x07AssertionError: 3 != 4",
+)
+"""A question about one task: the failing output is its context, the plan is not."""
+
+
 def plan_events() -> list[EventBase]:
     return [started(), BlueprintProposed(blueprint=PLAN), StageChanged(stage=Stage.TWIN)]
 
@@ -124,17 +136,7 @@ async def test_a_question_about_a_task_does_not_show_the_plan() -> None:
             bus.emit(event)
         bus.emit(StageChanged(stage=Stage.BUILD))
         sample_run.attempt(bus, "ledger", 1, ["boom"], passes=False)
-        bus.emit(
-            EscalationRaised(
-                escalation_id="esc-2",
-                kind="circuit_breaker",
-                question="ledger failed twice the same way",
-                options=["retry", "skip"],
-                default="skip",
-                task_id="ledger",
-                context="AssertionError: 3 != 4",
-            )
-        )
+        bus.emit(BREAKER)
         await caught_up(app, bus, pilot)
         await pilot.press("e")
         await pilot.pause()
