@@ -201,13 +201,12 @@ def started_r1() -> RunStarted:
 
 
 class _Notes:
-    """Stands in for the app: what the attached view would toast, and whether its header
+    """Stands in for the view: what it would toast, and whether its header
     says the run is stopped."""
 
     def __init__(self) -> None:
         self.said: list[str] = []
         self.stopped: bool | None = None
-        self.main = self
 
     def notify(self, message: str, **_: object) -> None:
         self.said.append(message)
@@ -220,7 +219,7 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
     """``attach`` to a run whose process was killed (before or while attached) sat still for
     ever; now it says so once, and says it again only after a driver came and went."""
     from engine.events import Outcome, RunFinished
-    from tui.commands.attach import watch_driver
+    from tui.driver_watch import watch_driver
 
     bus = EventBus("r1")
     await store.append([bus.emit(started_r1())])

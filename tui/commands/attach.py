@@ -10,7 +10,6 @@ records ``EscalationResolved`` itself: the run's log keeps a single writer.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -23,46 +22,10 @@ from storage.lease import live_runs
 from tui.bridge import tail_store
 from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_db_option, open_store
 from tui.commands.history import STOPPED
+from tui.driver_watch import watch_driver
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
-    from tui.app import ShopfloorApp
-
-
-DRIVER_POLL_S = 3.0
-"""How often an attached view checks that a process still drives the run."""
-
-
-async def watch_driver(
-    app: ShopfloorApp, store: SqlEventStore, run_id: str, poll_s: float = DRIVER_POLL_S
-) -> None:
-    """Say when no process drives the unfinished run (it never started here, or it was
-    stopped or killed while attached): the view would otherwise sit still for ever. The
-    header says "stopped" for as long as that lasts."""
-    said = False
-    while True:
-        try:
-            record = await store.get_run(run_id)
-            if record is None or record.outcome is not Outcome.RUNNING:
-                return
-            live = run_id in await live_runs(store, [run_id])
-        except StorageError:
-            live = True  # the tail says what is wrong with the database
-        app.main.show_stopped(not live)
-        if live:
-            said = False
-        elif not said:
-            app.notify(
-                f"no process drives run {run_id} (stopped by a signal or a crash): "
-                f"`shopfloor resume {run_id}` in a shell carries it on, "
-                f"`shopfloor abandon {run_id}` ends it",
-                title="run stopped",
-                severity="warning",
-                timeout=60,
-                markup=False,
-            )
-            said = True
-        await asyncio.sleep(poll_s)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,7 +44,7 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
         app = ShopfloorApp(
             tail_store(store, run_id),
             title=f"shopfloor · attached to {run_id}",
-            run_task=lambda: watch_driver(app, store, run_id),
+            run_task=lambda: watch_driver(app.main, store, run_id),
             on_decision=storage_decider(store)(run_id),
             store=store,
         )

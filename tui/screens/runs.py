@@ -8,7 +8,7 @@ output folded along. A run still going opens as a run screen following the store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar, Protocol
 
 from rich.text import Text
@@ -20,12 +20,16 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from engine.events import AgentOutput, EventBase, Outcome
-from storage.store import RunRecord
-from tui.bridge import EventLog, tail_store
+from storage.errors import StorageError
+from storage.lease import live_runs
+from storage.store import RunRecord, SqlEventStore
+from tui.bridge import EventLog, EventSource, tail_store
+from tui.driver_watch import watch_driver
 from tui.screens.escalation import OnDecision
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.text import one_line
+from tui.widgets.run_header import STOPPED_STYLE
 
 PLAY_INTERVAL_S = 0.2
 RUNS_SHOWN = 200
@@ -51,11 +55,31 @@ def step_points(events: Sequence[EventBase]) -> list[int]:
 
 
 class FollowedRunScreen(RunScreen):
-    """A live run opened from the history: the run screen, and escape back to the list."""
+    """A live run opened from the history: the run screen, and escape back to the list.
+
+    With the store (``watch``), its lease is watched as ``attach`` watches it: the header
+    says "stopped" while no process drives the run.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back to runs"),
     ]
+
+    def __init__(
+        self,
+        *,
+        source: EventSource,
+        on_decision: OnDecision | None,
+        watch: tuple[SqlEventStore, str] | None = None,
+    ) -> None:
+        super().__init__(source=source, on_decision=on_decision)
+        self._watch = watch
+
+    def on_mount(self) -> None:
+        # RunScreen's own on_mount runs too (Textual calls each class's handler).
+        if self._watch is not None:
+            store, run_id = self._watch
+            self.run_worker(watch_driver(self, store, run_id), group="driver", exit_on_error=False)
 
 
 class ReplayScreen(RunScreen):
@@ -149,9 +173,12 @@ class ReplayScreen(RunScreen):
         self.playing = not self.playing
 
 
-def run_row(record: RunRecord) -> tuple[str | Text, ...]:
-    """One line of the history table."""
-    outcome = Text(record.outcome.value, style=OUTCOME_STYLES.get(record.outcome, ""))
+def run_row(record: RunRecord, *, stopped: bool = False) -> tuple[str | Text, ...]:
+    """One line of the history table (``stopped``: unfinished, and no process drives it)."""
+    if stopped and record.outcome is Outcome.RUNNING:
+        outcome = Text("stopped", style=STOPPED_STYLE)
+    else:
+        outcome = Text(record.outcome.value, style=OUTCOME_STYLES.get(record.outcome, ""))
     if record.simulated:
         outcome.append(" SIM", style="bold magenta")
     request = one_line(record.request.splitlines()[0]) if record.request else ""
@@ -181,6 +208,7 @@ class RunsScreen(Screen[None]):
         self._decider = decider
         self._table: DataTable[str | Text] = DataTable(cursor_type="row", id="runs-table")
         self._records: dict[str, RunRecord] = {}
+        self._stopped: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield self._table
@@ -203,14 +231,29 @@ class RunsScreen(Screen[None]):
         except Exception as exc:  # storage errors are one line already
             self.notify(str(exc), title="cannot list runs", severity="error", markup=False)
             return
-        self.show_records(records)
+        unfinished = [r.run_id for r in records if r.outcome is Outcome.RUNNING]
+        driven = await self._driven(unfinished)
+        self.show_records(records, stopped={r for r in unfinished if r not in driven})
 
-    def show_records(self, records: Sequence[RunRecord]) -> None:
-        """Fill the table."""
+    async def _driven(self, run_ids: list[str]) -> Collection[str]:
+        """Of ``run_ids``, the runs a live process drives (all of them when the store
+        cannot tell: the log's word, "running", is then shown)."""
+        if not run_ids or not isinstance(self._store, SqlEventStore):
+            return run_ids
+        try:
+            return await live_runs(self._store, run_ids)
+        except StorageError:
+            return run_ids
+
+    def show_records(self, records: Sequence[RunRecord], stopped: Collection[str] = ()) -> None:
+        """Fill the table; ``stopped``: the unfinished runs no process drives (a signal or
+        a crash stopped them), shown as such, as ``shopfloor runs`` shows them."""
         self._table.clear()
         self._records = {r.run_id: r for r in records}
+        self._stopped = set(stopped)
         for record in records:
-            self._table.add_row(*run_row(record), key=record.run_id)
+            row = run_row(record, stopped=record.run_id in self._stopped)
+            self._table.add_row(*row, key=record.run_id)
         self._table.border_subtitle = f"{len(records)} runs · enter opens · g reloads"
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -223,7 +266,14 @@ class RunsScreen(Screen[None]):
         if record.outcome is Outcome.RUNNING:
             source = tail_store(self._store, record.run_id)
             decide = self._decider(record.run_id) if self._decider is not None else None
-            await self.app.push_screen(FollowedRunScreen(source=source, on_decision=decide))
+            store = self._store if isinstance(self._store, SqlEventStore) else None
+            followed = FollowedRunScreen(
+                source=source,
+                on_decision=decide,
+                watch=(store, record.run_id) if store is not None else None,
+            )
+            followed.show_stopped(record.run_id in self._stopped)
+            await self.app.push_screen(followed)
             return
         try:
             events = await self._store.read(record.run_id)

@@ -1,0 +1,72 @@
+"""Whether a process drives the run a view follows from storage, watched through its lease.
+
+A view that follows a run from the stored log (``shopfloor attach``, a live run opened from
+the runs history) would otherwise sit still for ever over a run whose process was stopped or
+killed, its header saying "running". The watcher says so once (a toast with the commands
+that go on from there) and has the header say "stopped" for as long as that lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from textual.notifications import SeverityLevel
+
+from engine.events import Outcome
+from storage.errors import StorageError
+from storage.lease import live_runs
+from storage.store import SqlEventStore
+
+DRIVER_POLL_S = 3.0
+"""How often a view checks that a process still drives the run."""
+
+
+class FollowingView(Protocol):
+    """What the watcher needs of the view: a toast, and the header's stopped state."""
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None: ...
+
+    def show_stopped(self, stopped: bool) -> None: ...
+
+
+async def watch_driver(
+    view: FollowingView, store: SqlEventStore, run_id: str, poll_s: float | None = None
+) -> None:
+    """Until the run finishes: say when no process drives it (it never started here, or it
+    was stopped or killed while watched), and show it stopped while that lasts; every
+    ``poll_s`` seconds (:data:`DRIVER_POLL_S` by default)."""
+    poll_s = DRIVER_POLL_S if poll_s is None else poll_s
+    said = False
+    while True:
+        try:
+            record = await store.get_run(run_id)
+            if record is None or record.outcome is not Outcome.RUNNING:
+                view.show_stopped(False)
+                return
+            live = run_id in await live_runs(store, [run_id])
+        except StorageError:
+            live = True  # the tail says what is wrong with the database
+        view.show_stopped(not live)
+        if live:
+            said = False
+        elif not said:
+            view.notify(
+                f"no process drives run {run_id} (stopped by a signal or a crash): "
+                f"`shopfloor resume {run_id}` in a shell carries it on, "
+                f"`shopfloor abandon {run_id}` ends it",
+                title="run stopped",
+                severity="warning",
+                timeout=60,
+                markup=False,
+            )
+            said = True
+        await asyncio.sleep(poll_s)
