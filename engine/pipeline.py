@@ -41,7 +41,7 @@ from engine.gate_runner import run_gates
 from engine.github import Publisher
 from engine.heap import long_lived
 from engine.merge_queue import MergeQueue
-from engine.planning import TWIN_ESCALATION, Planning
+from engine.planning import Planning, plan_resume_point
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
 from engine.recon import Baseline, Mode, RepoMapper, guard, recon_notes, run_baseline
 from engine.resume import (
@@ -63,7 +63,7 @@ from engine.roles import (
 )
 from engine.scheduler import Scheduler
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
-from engine.state import EscalationView, RunState
+from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError, release_hint, slugify
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class Factory:
             raise RunKilled(f"kill gate {self.state.kill_gate} tripped before the restart")
         if self.state.blueprint is not None and self._reached(Stage.BUILD):
             return self.state.blueprint  # approved before the restart
-        waiting = self._plan_waiting()
+        resume = plan_resume_point(self.state)
         planning = Planning(
             bus=self.bus,
             config=self.config,
@@ -242,19 +242,9 @@ class Factory:
             context_notes=self._recon_notes,
         )
         await self.budget.admit()
-        if waiting is None:
+        if resume is None:  # a plan in the log goes on where it stopped: see plan_resume_point
             await planning.critique()
-        return await planning.approve(waiting)
-
-    def _plan_waiting(self) -> EscalationView | None:
-        """The twin escalation a resumed run's reviewed plan was waiting on, if it stopped
-        there: asked again rather than critiquing, planning and reviewing all over (with
-        real models, another plan and another question, and the answer given meanwhile to
-        this one lost)."""
-        if self.state.stage is not Stage.TWIN or self.state.blueprint is None:
-            return None
-        waiting = [e for e in self.state.open_escalations if e.kind == TWIN_ESCALATION]
-        return waiting[-1] if waiting else None
+        return await planning.approve(resume)
 
     async def _build(
         self, blueprint: Blueprint, dag: Dag, restarts: dict[str, tuple[int, str]]

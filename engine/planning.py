@@ -38,12 +38,45 @@ from engine.stages import (
     review_notes,
     twin_route,
 )
-from engine.state import EscalationView
+from engine.state import EscalationView, RunState
 
 Source = str
 
 TWIN_ESCALATION = "twin"
 """The kind of the escalation the twin gate raises."""
+REVIEW_ESCALATION = "review"
+"""The kind of the escalation the review panel raises when its rounds reach no quorum."""
+
+
+@dataclass(frozen=True)
+class PlanResume:
+    """Where a resumed run's planning goes on from: the plan of its log, and the question
+    still open on it (None: the panel accepted the plan and the twin had not answered)."""
+
+    blueprint: Blueprint
+    waiting: EscalationView | None = None
+
+
+def plan_resume_point(state: RunState) -> PlanResume | None:
+    """Where the planning of a run stopped, when the log holds a plan to go on with.
+
+    Stopped on the review panel's escalation, or at the twin gate (its escalation open or
+    not), the run carries on with the plan in its log: the critic, the planner and the
+    panel are not run again (with real models: paid again, and a new plan with a new
+    question, which an answer given to the open one would not reach). Anywhere else before
+    the build — among the review rounds, say — planning starts over (None).
+    """
+    if state.blueprint is None or state.stage not in (Stage.REVIEW, Stage.TWIN):
+        return None
+    kind = REVIEW_ESCALATION if state.stage is Stage.REVIEW else TWIN_ESCALATION
+    waiting = [
+        e
+        for e in state.open_escalations
+        if e.kind == kind and e.task_id is None and e.raised_seq > state.blueprint_seq
+    ]
+    if waiting:
+        return PlanResume(state.blueprint, waiting[-1])
+    return PlanResume(state.blueprint) if state.stage is Stage.TWIN else None
 
 
 def _role_failed(role: str, exc: Exception) -> StageFailed:
@@ -100,35 +133,43 @@ class Planning:
             self.bus.emit(KillGateTripped(gate=verdict.gate, reason=verdict.reason))
             raise RunKilled(f"kill gate {verdict.gate}: {verdict.reason}")
 
-    async def approve(self, waiting: EscalationView | None = None) -> Blueprint:
+    async def approve(self, resume: PlanResume | None = None) -> Blueprint:
         """Draw the blueprint and take it through review and the twin until it is accepted.
 
         The twin may send the plan back ``twin_change_rounds`` times in all — with its own
         CHANGE, or answering an escalation for the owner (the ``twin`` policy). One more
         send-back that no human made ends the run, rather than re-planning for ever.
 
-        ``waiting``: a resumed run stopped while the reviewed plan of its log waited on this
-        twin escalation. It is asked again (an answer posted meanwhile is taken) about that
-        plan; nothing is planned, reviewed or judged again unless the answer sends it back.
+        ``resume``: a resumed run stopped with a plan in its log (:func:`plan_resume_point`).
+        The escalation open on it is asked again (an answer posted meanwhile is taken), or
+        the twin judges it; nothing is planned or reviewed again unless an answer sends the
+        plan back.
         """
         notes, source = "", "planner"
         twin_changes = 0
         while True:
-            if waiting is not None and self.bus.state.blueprint is not None:
-                reviewed = self.bus.state.blueprint
-                route, notes, by_human = await self._ask_owner(waiting.question, waiting.context)
-                waiting = None
+            waiting = resume.waiting if resume is not None else None
+            reviewed: Blueprint | tuple[str, bool]
+            if resume is None:
+                reviewed = await self._review(await self._draft(notes, source))
+            elif waiting is not None and waiting.kind == REVIEW_ESCALATION:
+                reviewed = await self._ask_panel(
+                    resume.blueprint, waiting.question, waiting.context
+                )
+            else:
+                reviewed = resume.blueprint
+            resume = None
+            if isinstance(reviewed, tuple):  # a new plan was asked for, with these notes
+                notes, by_human = reviewed
+            else:
+                if waiting is not None and waiting.kind == TWIN_ESCALATION:
+                    route, notes, by_human = await self._ask_owner(
+                        waiting.question, waiting.context
+                    )
+                else:
+                    route, notes, by_human = await self._twin(reviewed, twin_changes)
                 if route == "accept":
                     return reviewed
-            else:
-                blueprint = await self._draft(notes, source)
-                reviewed_or_notes = await self._review(blueprint)
-                if isinstance(reviewed_or_notes, tuple):  # a new plan was asked for, with notes
-                    notes, by_human = reviewed_or_notes
-                else:
-                    route, notes, by_human = await self._twin(reviewed_or_notes, twin_changes)
-                    if route == "accept":
-                        return reviewed_or_notes
             if not by_human:
                 if twin_changes >= self.config.twin_change_rounds:
                     raise RunKilled(
@@ -228,21 +269,32 @@ class Planning:
                 return blueprint
         last = self.bus.state.scores.latest_reviews()
         summary = ", ".join([*(f"{r.reviewer} {r.score}" for r in last), *failed])
-        decision = await self.broker.ask(
-            "review",
+        question = (
             f"After {self.config.review_rounds} review rounds only "
             f"{sum(r.score >= threshold for r in last)} of {len(self.reviewers)} reviewers "
             f"reached {threshold} (quorum {quorum}; {summary}). "
-            "Approve the plan, revise it, or reject?",
+            "Approve the plan, revise it, or reject?"
+        )
+        return await self._ask_panel(blueprint, question, review_notes(findings))
+
+    async def _ask_panel(
+        self, blueprint: Blueprint, question: str, findings: str
+    ) -> Blueprint | tuple[str, bool]:
+        """The panel's escalation: the plan approved as it stands, or the notes for a new
+        one (the panel's ``findings`` and the answer's note) and whether a human asked for it.
+        Raises RunKilled on a rejection."""
+        decision = await self.broker.ask(
+            REVIEW_ESCALATION,
+            question,
             ["approve", "revise", "reject"],
             default="reject",
-            context=review_notes(findings),
+            context=findings,
         )
         if decision.decision == "approve":
             return blueprint
         if decision.decision == "revise":
             note = f"\n{decision.note}" if decision.note else ""
-            return review_notes(findings) + note, _by_human(decision.decided_by)
+            return findings + note, _by_human(decision.decided_by)
         raise RunKilled(f"the plan was rejected after review ({decision.decided_by})")
 
     async def _twin(self, blueprint: Blueprint, changes: int) -> tuple[str, str, bool]:

@@ -165,6 +165,9 @@ class RunState:
     kill_gate: str | None = None
     blueprint: Blueprint | None = None
     blueprint_revision: int = 0
+    blueprint_seq: int = 0
+    """The sequence number of the latest BlueprintProposed: what was asked about the plan
+    after it (an escalation's ``raised_seq``) is about that plan."""
     scores: Scores = field(default_factory=Scores)
     budget: BudgetUpdated | None = None
     learnings: list[LearningRecorded] = field(default_factory=list)
@@ -294,6 +297,7 @@ class RunState:
             case BlueprintProposed():
                 self.blueprint = event.blueprint
                 self.blueprint_revision = event.revision
+                self.blueprint_seq = event.seq
                 old = self.tasks
                 self.tasks = {
                     t.id: old.get(t.id)
