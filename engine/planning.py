@@ -137,8 +137,9 @@ class Planning:
         """Draw the blueprint and take it through review and the twin until it is accepted.
 
         The twin may send the plan back ``twin_change_rounds`` times in all — with its own
-        CHANGE, or answering an escalation for the owner (the ``twin`` policy). One more
-        send-back that no human made ends the run, rather than re-planning for ever.
+        CHANGE, or answering an escalation for the owner (the ``twin`` policy) — counted
+        over the run's log, so a restart grants no more. One more send-back that no human
+        made ends the run, rather than re-planning for ever.
 
         ``resume``: a resumed run stopped with a plan in its log (:func:`plan_resume_point`).
         The escalation open on it is asked again (an answer posted meanwhile is taken), or
@@ -146,7 +147,7 @@ class Planning:
         plan back.
         """
         notes, source = "", "planner"
-        twin_changes = 0
+        twin_changes = self.bus.state.twin_sendbacks
         while True:
             waiting = resume.waiting if resume is not None else None
             reviewed: Blueprint | tuple[str, bool]

@@ -168,6 +168,9 @@ class RunState:
     blueprint_seq: int = 0
     """The sequence number of the latest BlueprintProposed: what was asked about the plan
     after it (an escalation's ``raised_seq``) is about that plan."""
+    twin_sendbacks: int = 0
+    """Plans drawn again because the twin, or an answer no human gave, sent one back (the
+    ``twin``-sourced proposals): what ``twin_change_rounds`` bounds over the run."""
     scores: Scores = field(default_factory=Scores)
     budget: BudgetUpdated | None = None
     learnings: list[LearningRecorded] = field(default_factory=list)
@@ -298,6 +301,8 @@ class RunState:
                 self.blueprint = event.blueprint
                 self.blueprint_revision = event.revision
                 self.blueprint_seq = event.seq
+                if event.source == "twin":
+                    self.twin_sendbacks += 1
                 old = self.tasks
                 self.tasks = {
                     t.id: old.get(t.id)

@@ -270,3 +270,31 @@ async def test_a_run_stopped_while_the_twin_judged_the_reviewed_plan_asks_only_t
     planning_roles = ("critic", "planner", "reviewer")
     assert [e for e in resumed.of(AgentStarted) if e.role in planning_roles] == []
     assert [e.decision for e in resumed.of(TwinDecided)] == ["ACCEPT"]
+
+
+async def test_a_resumed_twin_counts_the_send_backs_made_before_the_stop(
+    user_repo: Path, worktree_root: Path
+):
+    """``twin_change_rounds`` bounds the twin's send-backs over the run, a restart included:
+    the second CHANGE of a twin allowed one goes to a person, not to the planner."""
+    config = EngineConfig(workers=2, twin_change_rounds=1, escalation_policy="reject")
+    change = TwinVerdict(decision="CHANGE", confidence=0.9, notes="split the CLI")
+    log = await crash_when(
+        user_repo,
+        worktree_root,
+        lambda state: state.stage is Stage.TWIN and state.blueprint_revision == 2,
+        twin=ScriptedTwin([change], hold=True),
+        config=config,
+    )
+    assert [e.source for e in log if isinstance(e, BlueprintProposed)] == ["planner", "twin"]
+    planner = FakePlanner(PLAN)
+
+    resumed = await resume(
+        user_repo, worktree_root, log, planner=planner, twin=ScriptedTwin([change]), config=config
+    )
+
+    assert planner.requests == []
+    (asked,) = resumed.of(EscalationRaised)
+    assert asked.kind == "twin" and "it asked for changes 2 times" in asked.question
+    assert resumed.state.outcome is Outcome.KILLED
+    assert resumed.state.reason == "the plan was rejected at the twin gate (policy:reject)"
