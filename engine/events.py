@@ -356,6 +356,9 @@ class QCScored(EventBase):
     score: int
     threshold: int
     notes: str = ""
+    commit: str = ""
+    """The integration tip QC judged, so a resume on that tip need not judge it again;
+    empty in logs written before QC recorded it."""
 
 
 class VerificationFinished(EventBase):
@@ -369,6 +372,9 @@ class VerificationFinished(EventBase):
     score: int  # 0-100
     threshold: int
     passed: bool
+    commit: str = ""
+    """The integration tip verified, so a resume on that tip need not verify it again;
+    empty in logs written before verification recorded it."""
 
 
 class LearningRecorded(EventBase):

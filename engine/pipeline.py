@@ -50,6 +50,8 @@ from engine.resume import (
     emit_found_merged,
     merges_on_branch,
     plan_resume,
+    qc_passed_on,
+    verified_on,
 )
 from engine.roles import (
     CodeQC,
@@ -170,8 +172,9 @@ class Factory:
                 await self._recon()
             blueprint = await self._plan()
             await self._build(blueprint, Dag.from_blueprint(blueprint), restarts)
-            await self._qc(blueprint)
-            commit = await self._verify(blueprint)
+            tip = ws.integration_tip()
+            await self._qc(blueprint, tip)
+            commit = await self._verify(blueprint, tip)
             branch = await self._ship(commit)
             self._learn()
             self._finish(Outcome.SHIPPED, branch=branch, commit=commit)
@@ -295,19 +298,28 @@ class Factory:
             blocked = f"; blocked: {', '.join(result.blocked)}" if result.blocked else ""
             raise StageFailed(f"task(s) failed after all attempts: {failed}{blocked}")
 
-    def _change_diff(self, limit: int = 60000) -> str:
+    def _change_diff(self, tip: str, limit: int = 60000) -> str:
         ws = self.workspaces
         base = self.state.base_commit or ws.base_commit
-        text = str(ws.repo.git.diff("--stat", "--patch", base, ws.integration_tip()))
+        text = str(ws.repo.git.diff("--stat", "--patch", base, tip))
         return text if len(text) <= limit else text[:limit] + "\n... [diff truncated]"
 
-    async def _qc(self, blueprint: Blueprint) -> None:
+    def _passed_before(self, check: str, tip: str) -> None:
+        """Say that ``check`` passed on ``tip`` before the restart, and is not run again."""
+        text = f"{check} passed on {tip[:10]} before the restart: not run again"
+        self.bus.emit(AgentOutput(agent_id="resume", kind="notice", text=text))
+
+    async def _qc(self, blueprint: Blueprint, tip: str) -> None:
+        """Code QC of the change from the base commit to ``tip``, the integration tip."""
         if self.qc is None:
+            return
+        if qc_passed_on(self.state, tip, self.config.qc_threshold):
+            self._passed_before(f"code QC ({self.state.scores.qc}/100)", tip)
             return
         await self.budget.admit()
         self._stage(Stage.QC)
         try:
-            report = await self.qc.assess(blueprint, self._change_diff(), self.bus.emit)
+            report = await self.qc.assess(blueprint, self._change_diff(tip), self.bus.emit)
         except Exception as exc:
             raise StageFailed(
                 f"code QC failed: {_one_line(str(exc)) or type(exc).__name__}"
@@ -319,16 +331,21 @@ class Factory:
                 score=report.score,
                 threshold=threshold,
                 notes=report.notes,
+                commit=tip,
             )
         )
         if not passes(report.score, threshold):
             raise StageFailed(f"code QC scored {report.score}/100, below {threshold}")
 
-    async def _verify(self, blueprint: Blueprint) -> str:
+    async def _verify(self, blueprint: Blueprint, tip: str) -> str:
+        """Verify ``tip``, the integration tip: the verify gates, then the verifier and the
+        judge. Returns the commit to ship."""
+        if verified_on(self.state, tip, self.config.judge_threshold):
+            self._passed_before(f"verification ({self.state.scores.judge}/100)", tip)
+            return tip
         await self.budget.admit()
         self._stage(Stage.VERIFY)
         ws = self.workspaces
-        tip = ws.integration_tip()
         if not self.verify_gates and self.verifier is None and self.judge is None:
             return tip
         worktree = await ws.add_worktree("verify", tip)
@@ -376,6 +393,7 @@ class Factory:
                 score=score,
                 threshold=threshold,
                 passed=passed,
+                commit=tip,
             )
         )
         if not passed:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from engine.build import TASK_TRAILER
 from engine.bus import EventBus
 from engine.events import Merged, Outcome, RunFinished, Stage, TaskState, TaskStateChanged
+from engine.stages import passes
 from engine.state import RunState, TaskView
 from engine.workspace import GitWorkspaces, WorkspaceError, release_hint
 
@@ -134,6 +135,34 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
         if task.state in UNDER_WAY and task.attempts >= 1:
             restarts[task.id] = (task.attempts, failure_before(task, task.attempts))
     return ResumePlan(merged_from_repo=lost, restarts=restarts)
+
+
+def qc_passed_on(state: RunState, tip: str, threshold: int) -> bool:
+    """The log's code QC passed on the integration tip ``tip`` (at ``threshold``, today's
+    bar): a run resumed on that very tip has the same change, which need not be judged
+    again. A result on another commit (the branch moved while the run was stopped), or from
+    a log written before QC recorded its commit, is not this change's."""
+    scores = state.scores
+    return (
+        bool(tip)
+        and scores.qc_commit == tip
+        and scores.qc is not None
+        and passes(scores.qc, threshold)
+    )
+
+
+def verified_on(state: RunState, tip: str, threshold: int) -> bool:
+    """The log's verification passed on the integration tip ``tip``, its verdict taken at a
+    bar no lower than ``threshold`` (today's): as :func:`qc_passed_on`, for the verifier,
+    the judge and the verify gates they ran after."""
+    scores = state.scores
+    return (
+        bool(tip)
+        and scores.judge_commit == tip
+        and scores.judge_passed is True
+        and scores.judge_threshold is not None
+        and scores.judge_threshold >= threshold
+    )
 
 
 def check_repository(state: RunState, ws: GitWorkspaces) -> str | None:

@@ -129,11 +129,15 @@ class Scores:
     twin_confidence: float | None = None
     qc: int | None = None
     qc_threshold: int | None = None
+    qc_commit: str = ""
+    """The integration tip ``qc`` scored (empty in logs from before QC recorded it)."""
     judge: int | None = None
     judge_threshold: int | None = None
     judge_passed: bool | None = None
     """The verdict, which the score alone does not make: a checklist that fails too many
     items, or a result the verifier broke, fails a score at or above the bar."""
+    judge_commit: str = ""
+    """The integration tip the verdict is on (empty in logs from before it was recorded)."""
     checklist: dict[str, bool] = field(default_factory=dict)
 
     def latest_reviews(self) -> list[ReviewView]:
@@ -332,10 +336,12 @@ class RunState:
             case QCScored():
                 self.scores.qc = event.score
                 self.scores.qc_threshold = event.threshold
+                self.scores.qc_commit = event.commit
             case VerificationFinished():
                 self.scores.judge = event.score
                 self.scores.judge_threshold = event.threshold
                 self.scores.judge_passed = event.passed
+                self.scores.judge_commit = event.commit
                 self.scores.checklist = dict(event.checklist)
             case LearningRecorded():
                 self.learnings.append(event)
