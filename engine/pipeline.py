@@ -10,7 +10,10 @@ bus folded from that log (``EventBus(run_id, state=...)``) resumes it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +67,7 @@ from engine.roles import (
     VerifierReport,
 )
 from engine.scheduler import Scheduler
+from engine.secrets import REDACTED, secret_env_values
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError, release_hint, slugify
@@ -73,6 +77,14 @@ log = logging.getLogger(__name__)
 __all__ = ["Factory", "RunKilled", "StageFailed"]
 
 _ORDER = list(Stage)
+
+
+def _without_secrets(text: str) -> str:
+    """``text`` with the values of the environment's secret variables blanked: an internal
+    error's message can quote a request that carried a key, and it goes into the log."""
+    for secret in secret_env_values(os.environ):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def _one_line(text: str) -> str:
@@ -183,8 +195,8 @@ class Factory:
         except (StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted) as exc:
             self._finish(Outcome.FAILED, _one_line(str(exc)))
         except Exception as exc:
-            log.exception("run %s crashed", self.bus.run_id)
-            detail = _one_line(str(exc))
+            self._crashed(exc)
+            detail = _without_secrets(_one_line(str(exc)))
             self._finish(Outcome.FAILED, f"internal error: {type(exc).__name__}: {detail}")
         finally:
             await self.broker.close()
@@ -193,6 +205,21 @@ class Factory:
         return self.state
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    def _crashed(self, exc: Exception) -> None:
+        """A bug of ours ended the run: one line where the user reads it, and the traceback
+        in the run's log for the bug report (agent ``engine``: ``-v`` prints it, ``export``
+        keeps it), the environment's secrets blanked as the console blanks them."""
+        log.error(
+            "run %s crashed: %s: %s (a bug: its traceback is in the run's log, agent 'engine')",
+            self.bus.run_id,
+            type(exc).__name__,
+            _without_secrets(_one_line(str(exc))),
+        )
+        log.debug("run crash", exc_info=exc)
+        trace = _without_secrets("".join(traceback.format_exception(exc)))
+        with contextlib.suppress(Exception):  # the bus itself may be what failed
+            self.bus.emit(AgentOutput(agent_id="engine", kind="error", text=trace))
 
     def _stage(self, stage: Stage) -> None:
         self.bus.emit(StageChanged(stage=stage))

@@ -19,6 +19,7 @@ from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.events import (
+    AgentOutput,
     BlueprintProposed,
     EventBase,
     GateFinished,
@@ -518,7 +519,26 @@ async def test_a_crash_inside_the_engineer_fails_the_run_as_an_internal_error(
     count = len(run.events)
     await asyncio.sleep(0.05)
     assert len(run.events) == count
-    assert any(r.exc_info for r in caplog.records), "an internal error is logged with its traceback"
+    # One line where the user reads it; the traceback kept in the run's log, for the report.
+    (said,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert said.exc_info is None and "RuntimeError: boom" in said.getMessage()
+    (trace,) = [e.text for e in run.of(AgentOutput) if e.agent_id == "engine"]
+    assert trace.startswith("Traceback") and "RuntimeError: boom" in trace
+
+
+async def test_an_internal_errors_traceback_keeps_no_secret_of_the_environment(
+    user_repo: Path, worktree_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-not-a-real-key-0123456789")
+
+    def crash(job: EngineerJob) -> dict[str, str]:
+        raise RuntimeError("auth failed for sk-ant-not-a-real-key-0123456789")
+
+    planner = FakePlanner(blueprint(Task(id="value", title="Value")))
+    run = await run_factory(user_repo, worktree_root, planner, FakeEngineer({"value": crash}))
+    (trace,) = [e.text for e in run.of(AgentOutput) if e.agent_id == "engine"]
+    assert "sk-ant-not-a-real-key" not in trace and "[REDACTED]" in trace
+    assert run.state.reason == "internal error: RuntimeError: auth failed for [REDACTED]"
 
 
 async def test_an_internal_error_with_a_multi_line_message_still_gives_a_one_line_reason(
