@@ -13,21 +13,12 @@ tested on a tree that will never exist: they are discarded (their gates cancelle
 worktrees removed) and rebuilt on the new tip. With ``window=1`` the queue is serial.
 
 The integration branch only ever moves to a candidate whose own gates passed, and whose base
-is the branch's current tip — so it never points at a commit whose merge gates failed.
+is where the run last put the branch — so it never points at a commit whose merge gates
+failed.
 
-Nor does it move while a checkout that is not the run's has it checked out (a user looking at
-the work in progress with ``git checkout shopfloor/wip/RUN``): moved there, it would leave
-that checkout's index and files behind its HEAD, ``git status`` showing the reverse of every
-merge as the user's own edits, for their next commit to record. The queue then waits with
-the green candidate in hand, says once (a notice, printed without ``-v``) which checkout
-holds the branch and the ``git checkout -`` that releases it, and lands the candidate by
-itself once it is released: the same guarded move, so nothing is lost or merged twice.
-Attempts and the candidates behind it go on meanwhile. Waiting, rather than the two other
-ways out: an escalation asks for a decision, and there is none to take — the twin or the
-``reject`` policy would answer at once while the branch is still checked out — only a fact
-the user changes; and stopping the run would cut short every attempt under way, to be paid
-for again on resume, for a look at the branch. A stop while it waits (Ctrl-C) leaves the run
-resumable as any stop does, and ``resume`` refuses until the branch is released.
+Nor does it move under someone else: while a checkout of the user's has the branch checked
+out, or once the branch holds commits the run did not make, landing waits or asks
+(:mod:`engine.merge_wait`).
 """
 
 from __future__ import annotations
@@ -41,21 +32,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.escalations import EscalationBroker
 from engine.events import AgentOutput, MergeConflict, Merged, MergeQueued
 from engine.gate_runner import failure_context, run_gates
+from engine.merge_wait import AGENT_ID, RELEASE_POLL_S, MergeWait, StopRequested
 from engine.protocols import EmitFn, EmitNewFn, Gate, GateResult, emit_new_via
-from engine.workspace import BranchCheckedOut, GitWorkspaces, MergeCandidate
+from engine.workspace import GitWorkspaces, MergeCandidate
+
+__all__ = ["DEFAULT_WINDOW", "MergeOutcome", "MergeQueue", "StopRequested"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 3
 """Candidates whose merge gates may run at once."""
-
-RELEASE_POLL_S = 1.0
-"""How often a queue waiting for a checkout to let go of the integration branch looks again."""
-
-AGENT_ID = "merge-queue"
-"""The agent id of the queue's notices."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +85,13 @@ class MergeQueue:
         window: int = DEFAULT_WINDOW,
         emit_new: EmitNewFn | None = None,
         release_poll_s: float = RELEASE_POLL_S,
+        broker: EscalationBroker | None = None,
     ) -> None:
         """``emit`` reports events (the merge gates' too); ``emit_new``, when the caller has
         the bus's (``EventBus.emit_new``), builds the queue's own events stamped.
         ``release_poll_s``: how often a queue paused on a checked-out integration branch
-        looks whether it was released."""
+        looks whether it was released; ``broker`` takes the queue's questions (without one,
+        a question takes its default at once: stop)."""
         if window < 1:
             raise ValueError(f"merge window must be at least 1, got {window}")
         self._ws = workspaces
@@ -118,9 +109,17 @@ class MergeQueue:
         self.discarded = 0
         """Speculative candidates thrown away because one ahead of them failed."""
         self.landed = 0
-        self.release_poll_s = release_poll_s
-        self.paused_on: Path | None = None
+        self._wait = MergeWait(
+            workspaces,
+            self._notice,
+            broker=broker,
+            release_poll_s=release_poll_s,
+        )
+
+    @property
+    def paused_on(self) -> Path | None:
         """The checkout holding the integration branch while the queue waits for it."""
+        return self._wait.paused_on
 
     async def submit(self, task_id: str, attempt: int, commit: str, message: str) -> MergeOutcome:
         """Queue ``commit`` and wait until it landed or was refused."""
@@ -142,6 +141,8 @@ class MergeQueue:
                 self._pending.remove(entry)
             if not entry.outcome.done():
                 entry.outcome.cancel()
+            elif not entry.outcome.cancelled():
+                entry.outcome.exception()  # a stop no one is left to hear: retrieved
             if self._nobody_waiting() and self._driver is not None:
                 self._driver.cancel()
             raise
@@ -174,6 +175,14 @@ class MergeQueue:
                 landing = None
         except asyncio.CancelledError:
             raise
+        except StopRequested as exc:  # every submitter hears it: the run stops
+            stranded = [*self._pending, *(s.entry for s in self._active)]
+            if landing is not None:
+                stranded.insert(0, landing.entry)
+            for entry in stranded:
+                if not entry.outcome.done():
+                    entry.outcome.set_exception(StopRequested(str(exc)))
+            self._pending.clear()
         except Exception as exc:  # never leave a submitter waiting forever
             # One line where the user reads it (each task gets the failure too); the
             # traceback only for a debug log.
@@ -247,9 +256,20 @@ class MergeQueue:
             results = [GateResult(gate="merge", passed=False, summary=f"gates crashed: {exc}")]
         if all(r.passed for r in results) and candidate.commit is not None:
             try:
-                await self._advance(entry, candidate.commit, candidate.base)
+                landed = await self._wait.land(entry.task_id, candidate.commit, candidate.base)
             finally:
                 await self._remove(candidate)
+            if not landed:
+                # The branch took commits that are not the run's, and the run takes them in:
+                # this candidate and those behind it were built without them. Rebuild.
+                behind = list(self._active)
+                self._active.clear()
+                await self._discard(behind)
+                self.discarded += len(behind)
+                for spec in reversed(behind):
+                    self._pending.appendleft(spec.entry)
+                self._pending.appendleft(entry)
+                return
             self.landed += 1
             self._emit_new(
                 Merged, task_id=entry.task_id, attempt=entry.attempt, commit=candidate.commit
@@ -271,26 +291,6 @@ class MergeQueue:
                 "branch (other tasks landed meanwhile):\n" + failure_context(results),
             ),
         )
-
-    async def _advance(self, entry: _Entry, commit: str, base: str) -> None:
-        """Move the integration branch to a green candidate; while a checkout not the run's
-        has the branch checked out, wait for it to let go (see the module's docstring)."""
-        while True:
-            try:
-                await self._ws.advance(commit, base)
-            except BranchCheckedOut as exc:
-                if exc.checkout != self.paused_on:
-                    self.paused_on = exc.checkout
-                    self._notice(f"merging paused before task {entry.task_id}: {exc}")
-                await asyncio.sleep(self.release_poll_s)
-                continue
-            break
-        if self.paused_on is not None:
-            self._notice(
-                f"merging goes on: {self._ws.integration_branch} is no longer checked out "
-                f"in {self.paused_on}"
-            )
-            self.paused_on = None
 
     def _notice(self, text: str) -> None:
         self._emit_new(AgentOutput, agent_id=AGENT_ID, kind="notice", text=text)

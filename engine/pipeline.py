@@ -43,7 +43,7 @@ from engine.events import (
 from engine.gate_runner import run_gates
 from engine.github import Publisher
 from engine.heap import long_lived
-from engine.merge_queue import MergeQueue
+from engine.merge_queue import MergeQueue, StopRequested
 from engine.planning import Planning, plan_resume_point
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
 from engine.recon import Baseline, Mode, RepoMapper, guard, recon_notes, run_baseline
@@ -190,6 +190,8 @@ class Factory:
             branch = await self._ship(commit)
             self._learn()
             self._finish(Outcome.SHIPPED, branch=branch, commit=commit)
+        except StopRequested:
+            pass  # as a Ctrl-C stop: no RunFinished, the run stays resumable (said already)
         except RunKilled as exc:
             self._finish(Outcome.KILLED, _one_line(str(exc)))
         except (StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted) as exc:
@@ -286,6 +288,7 @@ class Factory:
             self.bus.emit,
             keep_worktrees=self.config.keep_worktrees,
             emit_new=self.bus.emit_new,
+            broker=self.broker,
         )
         runner = TaskRunner(
             run_id=self.bus.run_id,

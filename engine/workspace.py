@@ -149,6 +149,37 @@ class BranchCheckedOut(WorkspaceError):
         self.checkout = checkout
 
 
+class BranchMoved(WorkspaceError):
+    """The integration branch is not where the run left it, so a merge did not move it.
+
+    Someone else moved it: the user committed on it while it was checked out, reset it, or
+    another process of the run's merged there. ``added`` lists the commits (``sha subject``)
+    it now holds on top of the run's tip, oldest first; it is empty when the branch no longer
+    holds that tip (reset, rewritten, deleted). The branch stays as it is either way: what
+    is there may be the only copy of someone's work.
+    """
+
+    def __init__(
+        self, branch: str, new: str, expected: str, tip: str | None, added: list[str]
+    ) -> None:
+        where = "is gone" if tip is None else f"is at {tip[:10]}"
+        what = (
+            f"; it holds {len(added)} commit(s) on top that the run did not make: "
+            + ", ".join(added[:3])
+            + (", ..." if len(added) > 3 else "")
+            if added
+            else ""
+        )
+        super().__init__(
+            f"integration branch {branch} did not move to {new[:10]}: it no longer points at "
+            f"{expected[:10]} (it {where}){what}"
+        )
+        self.branch = branch
+        self.expected = expected
+        self.tip = tip
+        self.added = added
+
+
 @dataclass(frozen=True)
 class MergeCandidate:
     """A task's commit applied on top of the integration tip, not yet landed."""
@@ -298,15 +329,29 @@ class GitWorkspaces:
             return tip
 
     def integration_tip(self) -> str:
+        """The commit the run's work goes on from: where the run last put its integration
+        branch. A commit someone else put on the branch meanwhile (the user's, on a checkout
+        of it) is not the run's: attempts and merges are not built on it, nor does it ship,
+        unless the merge queue was told to take it in (:meth:`adopt`)."""
+        if self._tip is not None:
+            return self._tip
         tip = self.branch_tip(self.integration_branch)
         if tip is None:
             raise WorkspaceError(f"integration branch {self.integration_branch} is missing")
         return tip
 
+    async def adopt(self, tip: str) -> None:
+        """Take the commits someone else put on the integration branch in: ``tip`` (which
+        holds the run's tip, :attr:`BranchMoved.added` on top) becomes the run's tip."""
+        async with self._admin:
+            self._still_ours()
+            self._tip = tip
+
     async def advance(self, new: str, expected_old: str) -> None:
         """Move the integration branch to ``new`` only if it still points at ``expected_old``,
         and only while no checkout but the run's own has it checked out: then the branch
-        stays where it is and :class:`BranchCheckedOut` says where it is checked out.
+        stays where it is and :class:`BranchCheckedOut` says where it is checked out. A
+        branch that moved meanwhile stays where it was moved to: :class:`BranchMoved`.
 
         The check and the move are two git commands, and a checkout between them (a few
         milliseconds) is not seen; git offers no lock that both ``checkout`` and
@@ -328,10 +373,27 @@ class GitWorkspaces:
                 )
                 self._tip = new
             except git.GitCommandError as exc:
-                raise WorkspaceError(
-                    f"integration branch {self.integration_branch} did not move to {new[:10]}: "
-                    f"it no longer points at {expected_old[:10]}"
-                ) from exc
+                tip = self.branch_tip(self.integration_branch)
+                if tip == expected_old:  # not moved: the ref was locked, say
+                    why = " ".join(str(exc.stderr).split()) or "update-ref failed"
+                    raise WorkspaceError(
+                        f"integration branch {self.integration_branch} did not move to "
+                        f"{new[:10]}: {why}"
+                    ) from exc
+                added = await asyncio.to_thread(self._added, expected_old, tip)
+                raise BranchMoved(self.integration_branch, new, expected_old, tip, added) from exc
+
+    def _added(self, base: str, tip: str | None) -> list[str]:
+        """``sha subject`` of each commit ``tip`` holds on top of ``base``, oldest first;
+        none when ``tip`` does not hold ``base``."""
+        if tip is None or tip == base:
+            return []
+        try:
+            self.repo.git.merge_base("--is-ancestor", base, tip)
+        except git.GitCommandError:
+            return []
+        out = self.repo.git.log("--reverse", "--format=%h %s", f"{base}..{tip}")
+        return str(out).splitlines()
 
     # -- worktrees ---------------------------------------------------------------------------
 
@@ -399,10 +461,16 @@ class GitWorkspaces:
         return done
 
     def _put_back_integration(self, done: PutBack) -> None:
+        """Put the integration branch back where the run left it, if an agent moved it. A
+        move of the user's (a commit on their checkout of it: its reflog's last line, not
+        under the agents' identity) stays: the merge queue asks about those commits when it
+        next merges (:class:`BranchMoved`)."""
         now, known = self.branch_tip(self.integration_branch), self._tip
         if known is None or now == known:
             return
         ref = self._ref(self.integration_branch)
+        if now is not None and repo_guard.users_moves(self.git_dir, {ref: now}, [ref]):
+            return
         moved = repo_guard.git_run(self.path, "update-ref", ref, known, now or "")
         if moved.returncode == 0:
             what = "deleted it" if now is None else f"moved it to {now[:10]}"
@@ -558,12 +626,15 @@ class GitWorkspaces:
             await asyncio.to_thread(self.repo.git.worktree, "prune")
 
     async def delete_integration_branch(self) -> Path | None:
-        """Delete the integration branch once the run shipped; returns None when it is gone.
+        """Delete the integration branch once the run shipped; returns the checkout that
+        keeps it, if one does.
 
         A checkout that has the branch checked out keeps it: deleted under it, that checkout
         would be on a branch that does not exist, every file staged as new. The branch is then
         left where it is (at the shipped commit, so the checkout is consistent), and the
-        checkout is returned for the run to say so.
+        checkout is returned for the run to say so. A branch someone else moved (the user's
+        commits on it, which the run did not ship) is left too, with a warning: deleting it
+        would leave those commits on no branch.
         """
         async with self._admin:
             self._still_ours()
@@ -571,6 +642,22 @@ class GitWorkspaces:
             if checkout is not None:
                 return checkout
             tip = self.branch_tip(self.integration_branch)
+            if tip is not None and self._tip is not None and tip != self._tip:
+                added = await asyncio.to_thread(self._added, self._tip, tip)
+                what = (
+                    f"{len(added)} commit(s) the run did not ship: {', '.join(added[:3])}"
+                    + (", ..." if len(added) > 3 else "")
+                    if added
+                    else f"{tip[:10]}, where someone else moved it"
+                )
+                log.warning(
+                    "%s stays: it holds %s; `git -C %s branch -D %s` deletes it",
+                    self.integration_branch,
+                    what,
+                    self.path,
+                    self.integration_branch,
+                )
+                return None
             if tip is not None:
                 await asyncio.to_thread(
                     self.repo.git.update_ref, "-d", self._ref(self.integration_branch), tip

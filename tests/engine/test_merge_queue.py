@@ -16,7 +16,7 @@ import pytest
 from repo_helpers import agent_git, git, snapshot
 
 from engine.events import AgentOutput, EventBase, MergeConflict, Merged
-from engine.merge_queue import MergeOutcome, MergeQueue
+from engine.merge_queue import MergeOutcome, MergeQueue, StopRequested
 from engine.protocols import GateResult
 from engine.workspace import GitWorkspaces
 
@@ -202,12 +202,15 @@ def test_window_must_be_positive(tmp_path: Path) -> None:
         MergeQueue(None, [], lambda e: None, window=0)  # type: ignore[arg-type]
 
 
-async def test_a_branch_moved_by_someone_else_fails_the_merge_instead_of_hanging(
+async def test_a_branch_moved_by_someone_else_stops_the_run_instead_of_hanging(
     setup, user_repo: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Another process (the same run resumed from an imported copy of its log, say) moved
     the integration branch while a merge's gates ran: the merge could not land, the queue
-    failed — and the task whose merge it was waited for ever, so the run hung."""
+    failed — and the task whose merge it was waited for ever, so the run hung. Then it failed
+    the merge, and the task's next attempt took the other's commit in unasked. Now, with no
+    one to ask (no broker), the queue takes the question's default: the run stops, the
+    other's commit named and left where it is."""
     ws, _, events = setup
     ours = await task_commit(ws, "a", {"a.txt": "a"})
     theirs = await task_commit(ws, "z", {"z.txt": "z"})
@@ -218,14 +221,13 @@ async def test_a_branch_moved_by_someone_else_fails_the_merge_instead_of_hanging
             return await super().check(workspace)
 
     queue = MergeQueue(ws, [MovesTheBranch()], events.append, window=1)
-    outcome = await asyncio.wait_for(queue.submit("a", 1, ours, "Task a"), 10)
-    assert not outcome.merged
-    assert "did not move" in outcome.failure and "no longer points at" in outcome.failure
+    with pytest.raises(StopRequested) as stopped:
+        await asyncio.wait_for(queue.submit("a", 1, ours, "Task a"), 10)
+    assert f"holds 1 commit(s) it did not make ({theirs[:7]} work on z)" in str(stopped.value)
+    assert notices(events) == [str(stopped.value)]
     assert ws.branch_tip(ws.integration_branch) == theirs  # the other's move stands
     assert not any(ws.root.glob("merge-*"))
-    (said,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert said.getMessage().startswith("merge queue failed: WorkspaceError: integration")
-    assert said.exc_info is None  # one line on the console, no traceback
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # -- a checkout that holds the integration branch ----------------------------------------------

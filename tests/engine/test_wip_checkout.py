@@ -20,6 +20,7 @@ from test_pipeline import RUN_ID, WIP, ContentGate, FakeEngineer
 from test_resume_repository import SHIPPED, resume, subjects
 
 from engine.bus import EventBus
+from engine.config import EngineConfig
 from engine.events import AgentOutput, EventBase, Merged, Outcome, RunFinished
 from engine.protocols import EngineerJob, GateResult
 from engine.state import RunState
@@ -163,3 +164,59 @@ async def test_a_run_stopped_while_its_merge_waited_resumes_and_merges_each_task
     assert final.merged == ["core", "cli"]
     assert [e.task_id for e in later if isinstance(e, Merged)] == ["core", "cli"]
     assert subjects(user_repo, SHIPPED) == ["Core", "CLI"]
+
+
+def stop_unwatched() -> EngineConfig:
+    """Who answers when no person does: the reject policy, which takes ``stop``."""
+    return EngineConfig(workers=2, max_attempts=3, escalation_policy="reject")
+
+
+async def test_the_users_commit_on_the_checked_out_branch_is_kept_and_never_shipped_unasked(
+    user_repo: Path, worktree_root: Path
+):
+    """The user commits on their checkout of the branch while merging waits, then lets go.
+    Before: the merge failed with a queue error, core's second attempt started from the
+    user's commit, its put-back moved the branch off that commit as "the agent's" move, and
+    the commit's file shipped squashed into "Core". Now the run asks; unwatched, it stops
+    with the commit named and kept; the user keeps it on a branch of theirs, puts the run's
+    branch back as the notice says, and the resumed run ships without it."""
+    (user_repo / "mine.txt").write_text("mine\n")  # untracked: committed on the branch below
+
+    def look_and_commit(job: EngineerJob) -> dict[str, str]:
+        if job.attempt == 1:
+            git(user_repo, "checkout", "-q", WIP)
+        return SCRIPTS["core"](job)
+
+    engineer = FakeEngineer({**SCRIPTS, "core": look_and_commit})
+    bus = EventBus(RUN_ID)
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    factory = make_factory(
+        user_repo, worktree_root, bus, engineer=engineer, config=stop_unwatched()
+    )
+    run = asyncio.create_task(factory.run())
+    await until(lambda: bool(notices(events, "merge-queue")) or run.done())
+    assert not run.done()
+    git(user_repo, "add", "mine.txt")
+    git(user_repo, "commit", "-q", "-m", "my own fix")
+    mine = git(user_repo, "rev-parse", "HEAD")
+    git(user_repo, "checkout", "-q", "-")
+    state = await asyncio.wait_for(run, 60)
+
+    assert state.outcome is Outcome.RUNNING and state.merged == []
+    assert [t.attempts for t in state.tasks.values() if t.id == "core"] == [1]  # none wasted
+    (esc,) = state.escalations.values()
+    assert esc.options == ["accept", "stop"] and esc.decision == "stop"
+    assert "my own fix" in esc.question
+    assert git(user_repo, "rev-parse", WIP) == mine  # kept where the user put it
+    said = notices(events, "merge-queue")[-1]
+    assert "holds 1 commit(s) it did not make" in said and "they stay there" in said
+
+    base = git(user_repo, "rev-parse", "main")
+    git(user_repo, "branch", "mine", WIP)  # what the notice says
+    git(user_repo, "branch", "-f", WIP, base)
+    final, _ = await resume(user_repo, worktree_root, RunState.fold(events))
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert subjects(user_repo, SHIPPED) == ["Core", "CLI"]
+    assert "mine.txt" not in git(user_repo, "ls-tree", "-r", "--name-only", SHIPPED)
+    assert git(user_repo, "rev-parse", "mine") == mine

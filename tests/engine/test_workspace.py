@@ -503,6 +503,56 @@ async def test_the_integration_branch_an_agent_moved_is_put_back_where_the_run_l
     assert ws.commits_since_base(ws.integration_tip(), base) == ["Add a", "Add b"]
 
 
+async def test_the_users_commit_on_the_checked_out_integration_branch_is_not_put_back(
+    user_repo: Path, worktree_root: Path
+):
+    """A user committed on their checkout of the run's branch. Before, the next attempt's
+    put-back took it for an agent's move and moved the branch back under that checkout (the
+    commit on no branch, ``git status`` there showing its reverse), and attempts started
+    from it. The commit stays; the run's work goes on from the run's own tip."""
+    ws = open_ws(user_repo, worktree_root)
+    base = await ws.start()
+    git(user_repo, "checkout", "-q", ws.integration_branch)
+    (user_repo / "mine.txt").write_text("mine\n")
+    git(user_repo, "add", "mine.txt")
+    git(user_repo, "commit", "-q", "-m", "my own fix")
+    mine = git(user_repo, "rev-parse", "HEAD")
+    looking = git(user_repo, "status", "--porcelain=v1")
+    wt = await ws.add_worktree("a-a1", ws.integration_tip())
+    assert not (wt / "mine.txt").exists()  # not built on the user's commit
+    (wt / "a.txt").write_text("a\n")
+    notes: list[str] = []
+    assert await ws.commit_all(wt, "Add a", note=notes.append) is not None
+    assert notes == []
+    assert git(user_repo, "rev-parse", ws.integration_branch) == mine
+    assert git(user_repo, "status", "--porcelain=v1") == looking
+    assert ws.integration_tip() == base
+
+
+async def test_shipping_leaves_an_integration_branch_that_holds_the_users_commits(
+    user_repo: Path, worktree_root: Path, caplog: pytest.LogCaptureFixture
+):
+    """Deleted at ship time, the branch took the user's commits on it to no branch (its
+    reflog gone with it)."""
+    ws = open_ws(user_repo, worktree_root)
+    await ws.start()
+    tip = await land(ws, "a", await task_commit(ws, "a-a1", {"a.txt": "a\n"}, "a"), "Add a")
+    git(user_repo, "checkout", "-q", ws.integration_branch)
+    (user_repo / "mine.txt").write_text("mine\n")
+    git(user_repo, "add", "mine.txt")
+    git(user_repo, "commit", "-q", "-m", "my own fix")
+    mine = git(user_repo, "rev-parse", "HEAD")
+    git(user_repo, "checkout", "-q", "-")
+    assert ws.integration_tip() == tip != mine
+    assert await ws.delete_integration_branch() is None
+    assert ws.branch_tip(ws.integration_branch) == mine
+    short = git(user_repo, "rev-parse", "--short", mine)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{ws.integration_branch} stays: it holds 1 commit(s) the run did not ship: "
+        f"{short} my own fix; `git -C {user_repo} branch -D {ws.integration_branch}` deletes it"
+    ]
+
+
 async def test_an_attempt_that_ends_before_its_commit_still_has_its_refs_put_back(
     user_repo: Path, worktree_root: Path
 ):

@@ -1,0 +1,144 @@
+"""Landing a green merge when someone else has the integration branch: wait, then ask.
+
+The merge queue moves the integration branch only to a candidate built on the run's tip. Two
+things a user does with ``git checkout shopfloor/wip/RUN`` stand in the way, and this module
+is what the queue does about them.
+
+The branch is checked out. Moved there, it would leave that checkout's index and files behind
+its HEAD, ``git status`` showing the reverse of every merge as the user's own edits, for their
+next commit to record. So landing waits with the green candidate in hand, says once (a notice,
+printed without ``-v``) which checkout holds the branch and the ``git checkout -`` that
+releases it, and lands by itself once it is released: the same guarded move, so nothing is
+lost or merged twice. Attempts and the candidates behind it go on meanwhile. A stop while it
+waits (Ctrl-C) leaves the run resumable as any stop does, and ``resume`` refuses until the
+branch is released.
+
+The branch holds commits the run did not make: the user committed on their checkout of it.
+They are theirs: the branch is never moved off them (the guarded move fails:
+:class:`~engine.workspace.BranchMoved`), nor is the run's work built on them unasked (it goes
+on from the run's own tip, :meth:`~engine.workspace.GitWorkspaces.integration_tip`). The queue
+asks, naming them: ``accept`` (the candidate and those behind it are rebuilt on them, their
+merge gates run again, and they ship with the run) or ``stop`` (the default; they stay on the
+branch, and the notice says how to keep them out before resuming). A stop ends the run as
+Ctrl-C does (:class:`StopRequested`: no RunFinished, resumable). A branch that no longer holds
+the run's work (reset, rewritten, deleted) stops the run at once, with the command that puts
+it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.escalations import EscalationBroker
+from engine.workspace import BranchCheckedOut, BranchMoved, GitWorkspaces
+
+RELEASE_POLL_S = 1.0
+"""How often a queue waiting for a checkout to let go of the integration branch looks again."""
+
+AGENT_ID = "merge-queue"
+"""The agent id of the queue's notices."""
+
+ESCALATION_KIND = "merge"
+"""The kind of the queue's escalations: commits on the branch that are not the run's."""
+
+
+class StopRequested(Exception):
+    """A decision stopped the run part way (an escalation answered ``stop``): it ends as a
+    Ctrl-C stop does, with no RunFinished, so it stays resumable. The message is one line."""
+
+
+class MergeWait:
+    """Lands one green candidate at a time for the merge queue, waiting or asking as needed."""
+
+    def __init__(
+        self,
+        workspaces: GitWorkspaces,
+        notice: Callable[[str], object],
+        *,
+        broker: EscalationBroker | None = None,
+        release_poll_s: float = RELEASE_POLL_S,
+    ) -> None:
+        """``notice`` says a line to the user; ``broker`` takes the questions (without one,
+        each takes its default at once: stop)."""
+        self._ws = workspaces
+        self._notice = notice
+        self._broker = broker
+        self.release_poll_s = release_poll_s
+        self.paused_on: Path | None = None
+        """The checkout holding the integration branch while landing waits for it."""
+
+    async def land(self, task_id: str, commit: str, base: str) -> bool:
+        """Move the integration branch from ``base`` to the green candidate ``commit``;
+        False when it cannot land as built, because the branch took commits the run now
+        accepts (rebuild it on :meth:`GitWorkspaces.integration_tip`). Raises
+        :class:`StopRequested` when the answer to a question is to stop."""
+        while True:
+            try:
+                await self._ws.advance(commit, base)
+            except BranchCheckedOut as exc:
+                if exc.checkout != self.paused_on:
+                    self.paused_on = exc.checkout
+                    self._notice(f"merging paused before task {task_id}: {exc}")
+                await asyncio.sleep(self.release_poll_s)
+                continue
+            except BranchMoved as exc:
+                await self._ask_moved(task_id, exc)
+                return False
+            break
+        if self.paused_on is not None:
+            self._notice(
+                f"merging goes on: {self._ws.integration_branch} is no longer checked out "
+                f"in {self.paused_on}"
+            )
+            self.paused_on = None
+        return True
+
+    async def _ask_moved(self, task_id: str, exc: BranchMoved) -> None:
+        """The branch holds commits the run did not make: ask whether the run accepts them
+        (and builds on them) or stops; they stay on the branch either way. A branch that no
+        longer holds the run's work stops the run at once."""
+        branch, path = self._ws.integration_branch, self._ws.path
+        if not exc.added:
+            where = "was deleted" if exc.tip is None else f"was moved to {exc.tip[:10]}"
+            raise self._stop(
+                f"the run stops before merging task {task_id}: {branch} {where}, "
+                f"without {exc.expected[:10]} where the run left it; put it back with "
+                f"`git -C {path} branch -f {branch} {exc.expected}`, then resume it"
+            )
+        commits = ", ".join(exc.added[:3]) + (", ..." if len(exc.added) > 3 else "")
+        question = (
+            f"{branch} holds {len(exc.added)} commit(s) the run did not make, on top of what "
+            f"it merged: {commits}. Accept them (the run's tasks merge on top of them and "
+            "ship with them), or stop the run (it stays resumable)?"
+        )
+        stop = (
+            f"the run stops before merging task {task_id}: {branch} holds "
+            f"{len(exc.added)} commit(s) it did not make ({commits}); they stay there. "
+            f"Resumed as it is, the run builds on them; to leave them out, keep them on a "
+            f"branch of yours (`git -C {path} branch NAME {exc.tip}`), put {branch} back "
+            f"with `git -C {path} branch -f {branch} {exc.expected}`, then resume"
+        )
+        if self._broker is None:
+            raise self._stop(stop)
+        decision = await self._broker.ask(
+            ESCALATION_KIND,
+            question,
+            ["accept", "stop"],
+            default="stop",
+            task_id=task_id,
+            context="\n".join(exc.added),
+        )
+        if decision.decision != "accept":
+            raise self._stop(stop)
+        assert exc.tip is not None  # commits were added: the branch is there
+        await self._ws.adopt(exc.tip)
+        self._notice(
+            f"merging goes on on top of {len(exc.added)} commit(s) on {branch} that the run "
+            f"did not make ({commits}): they ship with the run"
+        )
+
+    def _stop(self, text: str) -> StopRequested:
+        self._notice(text)
+        return StopRequested(text)
