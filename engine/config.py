@@ -92,12 +92,20 @@ class EngineConfig:
     """Who answers escalations when no human does."""
     escalation_timeout_s: float | None = None
     """Take an escalation's default after this long (None = wait for ever)."""
+    checkout_wait_s: float | None = 1800.0
+    """How long merging waits for a checkout of the user's to let go of the run's integration
+    branch before it escalates (``retry`` or ``stop``, by default stop; None = wait for ever)."""
 
     def __post_init__(self) -> None:
         problem = branch_prefix_problem(self.branch_prefix)
         if problem is not None:
             raise ValueError(f"branch_prefix {self.branch_prefix!r} {problem}")
-        for name in ("escalation_timeout_s", "max_cost_usd", "task_max_cost_usd"):
+        for name in (
+            "escalation_timeout_s",
+            "checkout_wait_s",
+            "max_cost_usd",
+            "task_max_cost_usd",
+        ):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
@@ -130,6 +138,8 @@ class EngineConfig:
             )
         if self.escalation_timeout_s is not None and self.escalation_timeout_s <= 0:
             raise ValueError("escalation_timeout_s must be positive")
+        if self.checkout_wait_s is not None and self.checkout_wait_s <= 0:
+            raise ValueError("checkout_wait_s must be positive")
         for name in ("max_tokens", "max_cost_usd", "task_max_tokens", "task_max_cost_usd"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -86,12 +86,14 @@ class MergeQueue:
         emit_new: EmitNewFn | None = None,
         release_poll_s: float = RELEASE_POLL_S,
         broker: EscalationBroker | None = None,
+        checkout_wait_s: float | None = None,
     ) -> None:
         """``emit`` reports events (the merge gates' too); ``emit_new``, when the caller has
         the bus's (``EventBus.emit_new``), builds the queue's own events stamped.
         ``release_poll_s``: how often a queue paused on a checked-out integration branch
-        looks whether it was released; ``broker`` takes the queue's questions (without one,
-        a question takes its default at once: stop)."""
+        looks whether it was released; ``checkout_wait_s``: how long it waits before it
+        asks ``broker`` whether to go on waiting or stop the run (None: for ever). Without a
+        broker, a question takes its default at once: stop."""
         if window < 1:
             raise ValueError(f"merge window must be at least 1, got {window}")
         self._ws = workspaces
@@ -114,6 +116,7 @@ class MergeQueue:
             self._notice,
             broker=broker,
             release_poll_s=release_poll_s,
+            checkout_wait_s=checkout_wait_s,
         )
 
     @property

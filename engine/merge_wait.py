@@ -9,9 +9,15 @@ its HEAD, ``git status`` showing the reverse of every merge as the user's own ed
 next commit to record. So landing waits with the green candidate in hand, says once (a notice,
 printed without ``-v``) which checkout holds the branch and the ``git checkout -`` that
 releases it, and lands by itself once it is released: the same guarded move, so nothing is
-lost or merged twice. Attempts and the candidates behind it go on meanwhile. A stop while it
-waits (Ctrl-C) leaves the run resumable as any stop does, and ``resume`` refuses until the
-branch is released.
+lost or merged twice. Attempts and the candidates behind it go on meanwhile. A look at the
+branch is no decision to take, so the wait asks nothing at first; but a branch left checked
+out (an owner gone for the night) would hold the run for ever. Past ``checkout_wait_s``
+(``[engine]``, :class:`~engine.config.EngineConfig`) the wait becomes an escalation —
+``retry`` (look again, and wait that long again) or ``stop`` (the default) — answered as any
+other: by a person, the twin, the ``reject`` policy (stop) or the escalation timeout (stop).
+Released while it is open, the queue answers it ``retry`` itself and lands. A stop ends the
+run as Ctrl-C does (:class:`StopRequested`: no RunFinished, resumable), and ``resume``
+refuses until the branch is released.
 
 The branch holds commits the run did not make: the user committed on their checkout of it.
 They are theirs: the branch is never moved off them (the guarded move fails:
@@ -19,34 +25,38 @@ They are theirs: the branch is never moved off them (the guarded move fails:
 on from the run's own tip, :meth:`~engine.workspace.GitWorkspaces.integration_tip`). The queue
 asks, naming them: ``accept`` (the candidate and those behind it are rebuilt on them, their
 merge gates run again, and they ship with the run) or ``stop`` (the default; they stay on the
-branch, and the notice says how to keep them out before resuming). A stop ends the run as
-Ctrl-C does (:class:`StopRequested`: no RunFinished, resumable). A branch that no longer holds
-the run's work (reset, rewritten, deleted) stops the run at once, with the command that puts
-it back.
+branch, and the notice says how to keep them out before resuming). A branch that no longer
+holds the run's work (reset, rewritten, deleted) stops the run at once, with the command that
+puts it back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.escalations import EscalationBroker
-from engine.workspace import BranchCheckedOut, BranchMoved, GitWorkspaces
+from engine.workspace import BranchCheckedOut, BranchMoved, GitWorkspaces, release_hint
 
 RELEASE_POLL_S = 1.0
 """How often a queue waiting for a checkout to let go of the integration branch looks again."""
 
 AGENT_ID = "merge-queue"
-"""The agent id of the queue's notices."""
+"""The agent id of the queue's notices (and of its own answer to a release escalation)."""
 
 ESCALATION_KIND = "merge"
-"""The kind of the queue's escalations: commits on the branch that are not the run's."""
+"""The kind of the queue's escalations: the branch held too long, commits not the run's."""
 
 
 class StopRequested(Exception):
     """A decision stopped the run part way (an escalation answered ``stop``): it ends as a
     Ctrl-C stop does, with no RunFinished, so it stays resumable. The message is one line."""
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:g}s"
 
 
 class MergeWait:
@@ -59,13 +69,18 @@ class MergeWait:
         *,
         broker: EscalationBroker | None = None,
         release_poll_s: float = RELEASE_POLL_S,
+        checkout_wait_s: float | None = None,
     ) -> None:
         """``notice`` says a line to the user; ``broker`` takes the questions (without one,
-        each takes its default at once: stop)."""
+        each takes its default at once: stop); ``checkout_wait_s``: how long a checked-out
+        branch is waited for before the question (None: for ever)."""
+        if checkout_wait_s is not None and not checkout_wait_s > 0:
+            raise ValueError(f"checkout wait must be positive, got {checkout_wait_s}")
         self._ws = workspaces
         self._notice = notice
         self._broker = broker
         self.release_poll_s = release_poll_s
+        self.checkout_wait_s = checkout_wait_s
         self.paused_on: Path | None = None
         """The checkout holding the integration branch while landing waits for it."""
 
@@ -74,6 +89,8 @@ class MergeWait:
         False when it cannot land as built, because the branch took commits the run now
         accepts (rebuild it on :meth:`GitWorkspaces.integration_tip`). Raises
         :class:`StopRequested` when the answer to a question is to stop."""
+        loop = asyncio.get_running_loop()
+        since: float | None = None
         while True:
             try:
                 await self._ws.advance(commit, base)
@@ -81,6 +98,12 @@ class MergeWait:
                 if exc.checkout != self.paused_on:
                     self.paused_on = exc.checkout
                     self._notice(f"merging paused before task {task_id}: {exc}")
+                since = loop.time() if since is None else since
+                wait = self.checkout_wait_s
+                if wait is not None and loop.time() - since >= wait:
+                    await self._ask_release(task_id, exc.checkout, wait)
+                    since = loop.time()  # "retry": look now, and wait that long again
+                    continue
                 await asyncio.sleep(self.release_poll_s)
                 continue
             except BranchMoved as exc:
@@ -94,6 +117,48 @@ class MergeWait:
             )
             self.paused_on = None
         return True
+
+    async def _ask_release(self, task_id: str, checkout: Path, waited: float) -> None:
+        """The branch stayed checked out ``waited`` seconds: ask whether to retry (go on
+        waiting) or stop. Released while the question is open, the queue answers it
+        ``retry`` itself; an answer ``stop`` raises :class:`StopRequested`."""
+        branch = self._ws.integration_branch
+        question = (
+            f"Merging has waited over {_duration(waited)} before task {task_id}: "
+            f"{branch} is checked out in {checkout}. Retry (after "
+            f"{release_hint(checkout)}), or stop the run (it stays resumable)?"
+        )
+        stop = (
+            f"the run stops before merging task {task_id}: {branch} is checked out in "
+            f"{checkout}; {release_hint(checkout)}, then resume it"
+        )
+        if self._broker is None:
+            raise self._stop(stop)
+        asking = asyncio.ensure_future(
+            self._broker.ask(
+                ESCALATION_KIND,
+                question,
+                ["retry", "stop"],
+                default="stop",
+                task_id=task_id,
+                context=str(checkout),
+            )
+        )
+        try:
+            while not asking.done():
+                await asyncio.wait({asking}, timeout=self.release_poll_s)
+                if asking.done():
+                    break
+                if await asyncio.to_thread(self._ws.checked_out_at, branch) is None:
+                    self._answer(task_id, question, "retry", f"{branch} was released")
+            decision = asking.result()
+        finally:
+            if not asking.done():
+                asking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asking
+        if decision.decision == "stop":
+            raise self._stop(stop)
 
     async def _ask_moved(self, task_id: str, exc: BranchMoved) -> None:
         """The branch holds commits the run did not make: ask whether the run accepts them
@@ -138,6 +203,13 @@ class MergeWait:
             f"merging goes on on top of {len(exc.added)} commit(s) on {branch} that the run "
             f"did not make ({commits}): they ship with the run"
         )
+
+    def _answer(self, task_id: str, question: str, decision: str, note: str) -> None:
+        """Answer the queue's own open escalation (once it is raised)."""
+        assert self._broker is not None
+        for view in self._broker.bus.state.open_escalations:
+            if (view.kind, view.question, view.task_id) == (ESCALATION_KIND, question, task_id):
+                self._broker.decide(view.escalation_id, decision, AGENT_ID, note)
 
     def _stop(self, text: str) -> StopRequested:
         self._notice(text)

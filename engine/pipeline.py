@@ -289,6 +289,7 @@ class Factory:
             keep_worktrees=self.config.keep_worktrees,
             emit_new=self.bus.emit_new,
             broker=self.broker,
+            checkout_wait_s=self.config.checkout_wait_s,
         )
         runner = TaskRunner(
             run_id=self.bus.run_id,

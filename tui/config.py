@@ -67,6 +67,7 @@ _ENGINE_KEYS.update(  # the pipeline's thresholds, budgets and escalation policy
     task_max_cost_usd=float,
     escalation_policy=str,
     escalation_timeout_s=float,
+    checkout_wait_s=float,
 )
 _ROLES = SINGLE_ROLES
 

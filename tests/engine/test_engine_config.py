@@ -50,7 +50,9 @@ def test_a_branch_prefix_is_refused_exactly_when_git_would_refuse_the_branch(pre
             EngineConfig(branch_prefix=prefix)
 
 
-@pytest.mark.parametrize("name", ["escalation_timeout_s", "max_cost_usd", "task_max_cost_usd"])
+@pytest.mark.parametrize(
+    "name", ["escalation_timeout_s", "checkout_wait_s", "max_cost_usd", "task_max_cost_usd"]
+)
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_a_float_limit_must_be_finite(name: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"{name} must be a finite number"):

@@ -1,9 +1,11 @@
 """The merge queue and a user's checkout of the integration branch, past the first notice.
 
-A user who commits on their checkout of ``shopfloor/wip/RUN`` while merging waits: before,
-the merge failed, their commit was "put back" as an agent's move by the task's next attempt,
-and its changes were squashed into that task's commit. Real repositories, a real bus and
-escalation broker; the escalations are answered as a person would, with ``decide``."""
+Two things a user can do with ``git checkout shopfloor/wip/RUN`` that the queue's wait did
+not handle: leave it checked out (an owner gone for the night: the run sat there for ever,
+after one notice), and commit on it (their commit was "put back" as an agent's move by the
+next attempt, and its changes squashed into that task's commit). Real repositories, a real
+bus and escalation broker; the escalations are answered as a person would, with ``decide``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import NamedTuple
 
 import pytest
 from repo_helpers import git
-from test_merge_queue import TreeGate, notices, reflog, task_commit, until
+from test_merge_queue import TreeGate, checkout_view, notices, reflog, task_commit, until
 
 from engine.bus import EventBus
 from engine.escalations import EscalationBroker
@@ -47,6 +49,7 @@ def queue_for(
     gate: TreeGate | None = None,
     *,
     broker: EscalationBroker | None = None,
+    checkout_wait_s: float | None = None,
 ) -> MergeQueue:
     return MergeQueue(
         run.ws,
@@ -55,6 +58,7 @@ def queue_for(
         emit_new=run.bus.emit_new,
         release_poll_s=0.02,
         broker=broker or run.broker,
+        checkout_wait_s=checkout_wait_s,
     )
 
 
@@ -77,6 +81,107 @@ def submit(queue: MergeQueue, commit: str) -> asyncio.Task[MergeOutcome]:
 
 def hint(checkout: Path) -> str:
     return f"`git -C {checkout} checkout -` (or `checkout --detach` to keep looking)"
+
+
+# -- a branch left checked out -------------------------------------------------------------------
+
+
+async def test_a_branch_held_past_the_wait_asks_and_stop_stops_the_run(run, user_repo: Path):
+    ws, base, bus, events, _ = run
+    wip = ws.integration_branch
+    commit_a = await task_commit(ws, "a", {"a.txt": "a\n"})
+    git(user_repo, "checkout", "-q", wip)
+    looking = checkout_view(user_repo)
+    queue = queue_for(run, checkout_wait_s=0.3)
+    submitted = submit(queue, commit_a)
+
+    esc = await question(bus)
+    assert (esc.kind, esc.task_id, esc.options, esc.default) == (
+        "merge",
+        "a",
+        ["retry", "stop"],
+        "stop",
+    )
+    assert esc.question == (
+        f"Merging has waited over 0.3s before task a: {wip} is checked out in {user_repo}. "
+        f"Retry (after {hint(user_repo)}), or stop the run (it stays resumable)?"
+    )
+    assert len(notices(events)) == 1  # the notice is still said, once
+    assert not submitted.done()
+
+    answer(run, esc, "stop")
+    with pytest.raises(StopRequested) as stopped:
+        await asyncio.wait_for(submitted, 10)
+    assert str(stopped.value) == (
+        f"the run stops before merging task a: {wip} is checked out in {user_repo}; "
+        f"{hint(user_repo)}, then resume it"
+    )
+    assert notices(events)[1:] == [str(stopped.value)]
+    assert ws.branch_tip(wip) == base  # nothing moved under the user
+    assert checkout_view(user_repo) == looking
+    assert not any(ws.root.glob("merge-*"))
+    assert bus.state.escalations[esc.escalation_id].decision == "stop"
+
+
+async def test_released_while_the_question_is_open_the_queue_answers_it_and_lands(
+    run, user_repo: Path
+):
+    ws, base, bus, events, _ = run
+    wip = ws.integration_branch
+    commit_a = await task_commit(ws, "a", {"a.txt": "a\n"})
+    git(user_repo, "checkout", "-q", wip)
+    queue = queue_for(run, checkout_wait_s=0.2)
+    submitted = submit(queue, commit_a)
+    esc = await question(bus)
+
+    git(user_repo, "checkout", "-q", "-")
+    outcome = await asyncio.wait_for(submitted, 10)
+    assert outcome.merged and ws.branch_tip(wip) == outcome.commit
+    assert reflog(user_repo, wip) == [outcome.commit, base]
+    resolved = bus.state.escalations[esc.escalation_id]
+    assert (resolved.decision, resolved.decided_by) == ("retry", "merge-queue")
+    assert resolved.note == f"{wip} was released"
+    assert [e.task_id for e in events if isinstance(e, Merged)] == ["a"]
+    assert notices(events)[-1] == f"merging goes on: {wip} is no longer checked out in {user_repo}"
+
+
+async def test_retry_while_still_held_waits_that_long_again_then_asks_again(run, user_repo: Path):
+    ws, base, bus, _, _ = run
+    commit_a = await task_commit(ws, "a", {"a.txt": "a\n"})
+    git(user_repo, "checkout", "-q", ws.integration_branch)
+    queue = queue_for(run, checkout_wait_s=0.3)
+    submitted = submit(queue, commit_a)
+    first = await question(bus)
+    answer(run, first, "retry")
+    await until(lambda: bus.state.escalations[first.escalation_id].decision == "retry")
+    await asyncio.sleep(0.15)
+    assert len(asked(bus)) == 1  # not asked again before the wait is up again
+    second = await question(bus, 2)
+    assert second.question == first.question and second.decision is None
+    answer(run, second, "stop")
+    with pytest.raises(StopRequested):
+        await asyncio.wait_for(submitted, 10)
+    assert ws.branch_tip(ws.integration_branch) == base
+
+
+async def test_the_reject_policy_stops_a_run_held_past_the_wait_without_a_person(
+    run, user_repo: Path
+):
+    ws, base, bus, _, _ = run
+    commit_a = await task_commit(ws, "a", {"a.txt": "a\n"})
+    git(user_repo, "checkout", "-q", ws.integration_branch)
+    broker = EscalationBroker(bus, policy="reject")
+    queue = queue_for(run, broker=broker, checkout_wait_s=0.2)
+    with pytest.raises(StopRequested):
+        await asyncio.wait_for(queue.submit("a", 1, commit_a, "Task a"), 10)
+    (esc,) = asked(bus)
+    assert (esc.decision, esc.decided_by) == ("stop", "policy:reject")
+    assert ws.branch_tip(ws.integration_branch) == base
+
+
+def test_the_checkout_wait_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="checkout wait must be positive"):
+        MergeQueue(None, [], lambda e: None, checkout_wait_s=0)  # type: ignore[arg-type]
 
 
 # -- commits of the user's on the branch ---------------------------------------------------------

@@ -166,9 +166,49 @@ async def test_a_run_stopped_while_its_merge_waited_resumes_and_merges_each_task
     assert subjects(user_repo, SHIPPED) == ["Core", "CLI"]
 
 
-def stop_unwatched() -> EngineConfig:
+def stop_unwatched(**kw: object) -> EngineConfig:
     """Who answers when no person does: the reject policy, which takes ``stop``."""
-    return EngineConfig(workers=2, max_attempts=3, escalation_policy="reject")
+    return EngineConfig(workers=2, max_attempts=3, escalation_policy="reject", **kw)  # type: ignore[arg-type]
+
+
+async def test_a_branch_left_checked_out_escalates_after_the_wait_and_the_stopped_run_resumes(
+    user_repo: Path, worktree_root: Path
+):
+    """An owner gone for the night with the branch checked out: the run sat there for ever
+    after one notice. Past ``checkout_wait_s`` it asks; unwatched (the reject policy) it
+    stops, as Ctrl-C stops it — no RunFinished — and resumes once the branch is released."""
+    engineer = FakeEngineer({**SCRIPTS, "core": user_looks(user_repo, SCRIPTS["core"])})
+    bus = EventBus(RUN_ID)
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    factory = make_factory(
+        user_repo, worktree_root, bus, engineer=engineer, config=stop_unwatched(checkout_wait_s=0.5)
+    )
+    state = await asyncio.wait_for(factory.run(), 60)
+
+    assert state.outcome is Outcome.RUNNING and state.merged == []
+    assert not any(isinstance(e, (Merged, RunFinished)) for e in events)
+    (esc,) = state.escalations.values()
+    assert (esc.kind, esc.task_id, esc.decision, esc.decided_by) == (
+        "merge",
+        "core",
+        "stop",
+        "policy:reject",
+    )
+    assert notices(events, "merge-queue") == [
+        f"merging paused before task core: integration branch {WIP} is checked out in "
+        f"{user_repo}; {hint(user_repo)} lets the run move it",
+        f"the run stops before merging task core: {WIP} is checked out in {user_repo}; "
+        f"{hint(user_repo)}, then resume it",
+    ]
+    assert git(user_repo, "rev-parse", WIP) == git(user_repo, "rev-parse", "main")
+    assert not (worktree_root / RUN_ID).exists()
+
+    git(user_repo, "checkout", "-q", "-")
+    final, later = await resume(user_repo, worktree_root, RunState.fold(events))
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert [e.task_id for e in later if isinstance(e, Merged)] == ["core", "cli"]
+    assert subjects(user_repo, SHIPPED) == ["Core", "CLI"]
 
 
 async def test_the_users_commit_on_the_checked_out_branch_is_kept_and_never_shipped_unasked(

@@ -42,6 +42,14 @@ tokens_per_minute = 40000
     assert options.limits["anthropic"].tokens_per_minute == 40000
 
 
+def test_the_checkout_wait_is_an_engine_setting(tmp_path: Path) -> None:
+    """How long merging waits for a checkout of the user's to release the integration
+    branch before it asks (engine.merge_wait): set in [engine]; half an hour by default."""
+    assert load_settings(None).engine.checkout_wait_s == 1800.0
+    settings = load_settings(write(tmp_path, "[engine]\ncheckout_wait_s = 600\n"))
+    assert settings.engine.checkout_wait_s == 600.0
+
+
 def test_defaults_without_a_file() -> None:
     settings = load_settings(None)
     assert settings.engine.workers >= 1
@@ -63,6 +71,7 @@ def test_defaults_without_a_file() -> None:
         ("[engine]\nbranch_prefix = 'team..bot/'\n", "branch_prefix 'team..bot/' holds what"),
         ("[engine]\nescalation_timeout_s = nan\n", "escalation_timeout_s must be a finite"),
         ("[engine]\nmax_cost_usd = inf\n", "max_cost_usd must be a finite number"),
+        ("[engine]\ncheckout_wait_s = 0\n", "checkout_wait_s must be positive"),
     ],
 )
 def test_mistakes_are_one_line_naming_the_file(tmp_path: Path, text: str, expected: str) -> None:
