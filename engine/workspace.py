@@ -353,9 +353,14 @@ class GitWorkspaces:
         stays where it is and :class:`BranchCheckedOut` says where it is checked out. A
         branch that moved meanwhile stays where it was moved to: :class:`BranchMoved`.
 
-        The check and the move are two git commands, and a checkout between them (a few
-        milliseconds) is not seen; git offers no lock that both ``checkout`` and
-        ``update-ref`` take.
+        A window stays open, and is left: a ``git checkout`` of the branch that runs while
+        it moves is not seen. The check and the move are two git commands; and even git 2.46's
+        ``update-ref --stdin`` ``symref-verify``, which could hold every checkout's HEAD
+        locked around the move, would not close it, since ``git checkout`` itself reads the
+        branch's commit, writes the index and files, and only then takes ``HEAD.lock`` to
+        point HEAD at the branch, with no lock between the read and the write that a mover
+        could take. A move in that gap (milliseconds, against a checkout typed by a person)
+        leaves that checkout's files at the old commit under the new HEAD.
         """
         async with self._admin:
             self._still_ours()
