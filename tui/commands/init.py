@@ -56,6 +56,7 @@ _BUDGETS = (
     ("task_max_cost_usd", "3.0", "cost of one task, all attempts"),
     ("task_max_tokens", "800_000", "tokens of one task, all attempts"),
     ("escalation_timeout_s", "3600.0", "take an escalation's default after this long"),
+    ("checkout_wait_s", "1800.0", "merging waits this long for your checkout of the wip branch"),
 )
 
 
