@@ -102,6 +102,12 @@ class GatesConfig:
             if spec.name in names or spec.name in seen:
                 raise ValueError(f"custom: gate name {spec.name!r} is already taken")
             seen.add(spec.name)
+        for name in disable:  # a misspelt name would leave its gate running, unsaid
+            if name not in names and name not in seen:
+                raise ValueError(
+                    f"disable: unknown gate {name!r}; built-in: {sorted(names)}"
+                    + (f", custom: {sorted(seen)}" if seen else "")
+                )
         return cls(
             enable=enable,
             disable=disable,

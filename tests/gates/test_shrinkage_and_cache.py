@@ -200,6 +200,11 @@ def test_python_profile_and_config(process_sandbox: ProcessSandbox, repo: Path) 
     [
         ({"colour": 1}, "unknown key(s) ['colour']"),
         ({"enable": ["nope"]}, "enable: unknown gate 'nope'"),
+        ({"disable": ["vulture"]}, "disable: unknown gate 'vulture'; built-in: ["),
+        (
+            {"disable": ["doc"], "custom": [{"name": "docs", "argv": ["make"]}]},
+            "disable: unknown gate 'doc'; built-in: ['dead-code', ",
+        ),
         ({"custom": [{"name": "x"}]}, "custom[0] (x): argv must be a non-empty list"),
         ({"custom": [{"name": "lint", "argv": ["x"]}]}, "gate name 'lint' is already taken"),
         ({"custom": [{"name": "x", "argv": ["x"], "scopes": ["ship"]}]}, "scopes must list"),
@@ -211,6 +216,11 @@ def test_bad_gates_config_is_one_line(raw: dict[str, object], message: str) -> N
         GatesConfig.from_mapping(raw)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_disable_takes_a_custom_gates_name() -> None:
+    raw = {"disable": ["docs"], "custom": [{"name": "docs", "argv": ["make", "docs"]}]}
+    assert GatesConfig.from_mapping(raw).disable == ("docs",)
 
 
 def test_shopfloor_toml_gates_section(tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         *detect_gates(repo),
         "[gates]",
         'enable = []            # built-in gates to add, e.g. ["types"]',
-        'disable = []           # gates never to run, e.g. ["vulture"]',
+        'disable = []           # gates never to run, e.g. ["dead-code"]',
         "cache = true           # skip a gate whose inputs it has already passed",
         "test_timeout_s = 600",
         "# [[gates.custom]]     # any command that passes when it exits 0",
