@@ -46,6 +46,9 @@ class Settings:
     providers: ProviderOptions = field(default_factory=ProviderOptions)
     """[providers]: retries, timeouts, per-provider limits, cli agent command templates."""
     source: Path | None = None
+    engine_keys: frozenset[str] = frozenset()
+    """The [engine] keys the file sets. One it leaves out takes the front's default where the
+    front has its own: ``escalation_policy`` is ``twin`` headless, ``wait`` in the TUI."""
 
 
 _ENGINE_KEYS = {"workers": int, "max_attempts": int, "branch_prefix": str, "keep_worktrees": bool}
@@ -186,4 +189,5 @@ def load_settings(path: Path | None) -> Settings:
         pytest_autoload_plugins=autoload,
         gates=gates_config,
         source=path,
+        engine_keys=frozenset(engine_kwargs),
     )

@@ -39,6 +39,7 @@ async def test_init_writes_a_file_load_settings_accepts(tmp_path: Path, monkeypa
     assert settings.models["planner"] == "sim:"
     assert settings.reviewers == ("sim:", "sim:", "sim:")
     assert settings.context_budget == 6000
+    assert "escalation_policy" not in settings.engine_keys  # headless: the twin answers
     text = written.read_text()
     assert "No API key found" in text and "Detected a Python project" in text
     assert "# WARNING: only one model family (sim)" in text

@@ -105,3 +105,25 @@ def test_a_resumed_run_gets_back_the_settings_it_started_with() -> None:
     assert back.engine.workers == 3
     assert back.engine.escalation_policy == "wait"
     assert back.engine.escalation_timeout_s == 90.0
+
+
+@pytest.mark.parametrize(
+    ("file_text", "flags", "expected"),
+    [
+        ("", [], "twin"),  # headless: nobody watches, the twin answers
+        ("", ["--tui"], "wait"),
+        ('[engine]\nescalation_policy = "wait"\n', [], "wait"),  # the file beats the default
+        ('[engine]\nescalation_policy = "twin"\n', ["--tui"], "twin"),
+        ('[engine]\nescalation_policy = "wait"\n', ["--escalations", "reject"], "reject"),
+    ],
+)
+def test_who_answers_escalations_flag_then_file_then_the_fronts_default(
+    tmp_path: Path, file_text: str, flags: list[str], expected: str
+) -> None:
+    from tui.cli import build_parser
+    from tui.commands.run import settings_from_args
+
+    config = write(tmp_path, file_text)
+    argv = ["run", "x", "--repo", str(tmp_path), "--config", str(config), *flags]
+    args = build_parser("run").parse_args(argv)
+    assert settings_from_args(args).engine.escalation_policy == expected

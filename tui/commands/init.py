@@ -151,8 +151,9 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
             out.append(f"# {key} = {example}  # {note}")
     if "escalation_policy" in values:
         out += [
-            "# Who answers an escalation when no human does: wait | twin | reject",
-            f"escalation_policy = {_toml(values['escalation_policy'])}",
+            "# Who answers an escalation: wait (for a human) | twin | reject. Left out: the twin",
+            "# in a headless run, a human in the TUI; --escalations beats this file.",
+            '# escalation_policy = "wait"',
         ]
     out += [
         "",

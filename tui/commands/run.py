@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from engine.config import EngineConfig, EscalationPolicy
+from engine.config import EscalationPolicy
 from engine.events import Outcome
 from engine.state import RunState
 from telemetry.session import TelemetryOptions
@@ -142,8 +142,9 @@ def settings_from_args(
             raise UsageError(f"--workers must be at least 1, got {args.workers}")
         settings = replace(settings, engine=replace(settings.engine, workers=args.workers))
     policy = args.escalations
-    if policy is None and settings.engine.escalation_policy == EngineConfig.escalation_policy:
-        # Nobody watches a headless run: the twin answers unless told otherwise.
+    if policy is None and "escalation_policy" not in settings.engine_keys:
+        # Nobody watches a headless run: the twin answers unless told otherwise (a flag, or
+        # the config file's escalation_policy, even one that names the engine's default).
         policy = "wait" if args.tui else "twin"
     return with_escalation_options(settings, policy, args.escalation_timeout)
 
