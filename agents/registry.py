@@ -35,6 +35,25 @@ AVAILABLE_FAMILIES = FAMILIES
 _TOOLS_MODES = ("auto", "native", "text")
 _CLI_OUTPUTS = ("claude-stream-json", "codex-json", "text")
 
+PROVIDER_KEYS = frozenset(
+    {
+        "max_retries",
+        "timeout_s",
+        "attempt_timeout_s",
+        "retry_base_delay_s",
+        "openai_tools",
+        "fallback_cooldown_s",
+        "fallback_dead_cooldown_s",
+        "limits",
+        "cli",
+    }
+)
+"""The keys of ``[providers]``."""
+LIMIT_KEYS = frozenset({"max_concurrency", "tokens_per_minute"})
+"""The keys of a ``[providers.limits.TARGET]`` table."""
+CLI_AGENT_KEYS = frozenset({"argv", "output", "timeout_s", "keys", "fence"})
+"""The keys of a ``[providers.cli.NAME]`` table."""
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -84,18 +103,7 @@ class ProviderOptions:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ProviderOptions:
         """Options from a ``[providers]`` config table; ValueError (one line) when wrong."""
-        known = {
-            "max_retries",
-            "timeout_s",
-            "attempt_timeout_s",
-            "retry_base_delay_s",
-            "openai_tools",
-            "fallback_cooldown_s",
-            "fallback_dead_cooldown_s",
-            "limits",
-            "cli",
-        }
-        unknown = sorted(set(raw) - known)
+        unknown = sorted(set(raw) - PROVIDER_KEYS)
         if unknown:
             raise ValueError(f"unknown key(s) in [providers]: {unknown}")
         kwargs: dict[str, Any] = {}
@@ -117,10 +125,7 @@ class ProviderOptions:
             kwargs["openai_tools"] = raw["openai_tools"]
         limits: dict[str, Limits] = {}
         for target, table in dict(raw.get("limits", {})).items():
-            if not isinstance(table, Mapping) or set(table) - {
-                "max_concurrency",
-                "tokens_per_minute",
-            }:
+            if not isinstance(table, Mapping) or set(table) - LIMIT_KEYS:
                 raise ValueError(
                     f"[providers.limits] {target!r}: expected max_concurrency, tokens_per_minute"
                 )
@@ -142,6 +147,9 @@ def _cli_agent(name: str, table: object) -> CliAgent:
     where = f"[providers.cli.{name}]"
     if not isinstance(table, Mapping):
         raise ValueError(f"{where} must be a table")
+    unknown = sorted(set(table) - CLI_AGENT_KEYS)
+    if unknown:  # a misspelt key would be dropped unsaid: `timeout = 7200` kept the default
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(CLI_AGENT_KEYS)}")
     bundled = DEFAULT_AGENTS.get(name, CliAgent(()))
     argv = table.get("argv", list(bundled.argv) or None)
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):

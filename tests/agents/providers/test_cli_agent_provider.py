@@ -321,6 +321,10 @@ def test_configuring_a_bundled_agent_keeps_what_the_table_leaves_out():
     assert codex.output == "codex-json" and codex.keys == ("OPENAI_API_KEY",)
     with pytest.raises(ValueError, match=r"\[providers.cli.mine\] argv must be"):
         ProviderOptions.from_mapping({"cli": {"mine": {"timeout_s": 60}}})
+    with pytest.raises(
+        ValueError, match=r"\[providers.cli.claude\]: unknown key\(s\) \['timeout'\]"
+    ):
+        ProviderOptions.from_mapping({"cli": {"claude": {"timeout": 7200}}})
 
 
 async def test_the_fence_is_on_by_default_configurable_and_off_outside_a_git_worktree(
