@@ -111,19 +111,22 @@ class PriceTable:
 DEFAULT_PRICES = PriceTable()
 
 
+PRICE_KEYS = frozenset({"input", "output", "cache_read", "cache_write"})
+"""The keys of a ``[pricing]`` entry: USD per million tokens."""
+
+
 def parse_price_overrides(raw: Mapping[str, object], where: str) -> dict[str, Price]:
     """``[pricing]`` entries (``"family:model" = {input=.., output=.., ...}``) as prices.
 
     Raises ``ValueError`` with one line naming ``where`` and the entry on bad input.
     """
-    known = {"input", "output", "cache_read", "cache_write"}
     out: dict[str, Price] = {}
     for key, value in raw.items():
         if ":" not in key:
             raise ValueError(f"{where}: [pricing] {key!r} must be a model spec like 'family:model'")
         if not isinstance(value, Mapping):
             raise ValueError(f"{where}: [pricing] {key!r} must be a table of prices per Mtok")
-        unknown = sorted(set(value) - known)
+        unknown = sorted(set(value) - PRICE_KEYS)
         if unknown:
             raise ValueError(f"{where}: [pricing] {key!r} has unknown key(s) {unknown}")
         if "input" not in value or "output" not in value:

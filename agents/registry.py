@@ -125,9 +125,15 @@ class ProviderOptions:
             kwargs["openai_tools"] = raw["openai_tools"]
         limits: dict[str, Limits] = {}
         for target, table in dict(raw.get("limits", {})).items():
-            if not isinstance(table, Mapping) or set(table) - LIMIT_KEYS:
+            if not isinstance(table, Mapping):
                 raise ValueError(
                     f"[providers.limits] {target!r}: expected max_concurrency, tokens_per_minute"
+                )
+            unknown_limits = sorted(set(table) - LIMIT_KEYS)
+            if unknown_limits:
+                raise ValueError(
+                    f"[providers.limits] {target!r}: unknown key(s) {unknown_limits}; "
+                    "expected max_concurrency, tokens_per_minute"
                 )
             limits[str(target)] = Limits(
                 int(_number(table.get("max_concurrency", 0), "max_concurrency", integer=True)),

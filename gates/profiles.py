@@ -47,16 +47,21 @@ BUILTIN_SCOPES: dict[str, tuple[Scope, ...]] = {
 }
 """Every built-in gate's name and the steps it runs at."""
 
-_KNOWN_KEYS = {
-    "test_timeout_s",
-    "pytest_autoload_plugins",
-    "enable",
-    "disable",
-    "cache",
-    "shrinkage_max_share",
-    "shrinkage_min_deleted",
-    "custom",
-}
+GATES_KEYS = frozenset(
+    {
+        "test_timeout_s",
+        "pytest_autoload_plugins",
+        "enable",
+        "disable",
+        "cache",
+        "shrinkage_max_share",
+        "shrinkage_min_deleted",
+        "custom",
+    }
+)
+"""The keys of ``[gates]``."""
+CUSTOM_GATE_KEYS = frozenset({"name", "argv", "timeout_s", "scopes"})
+"""The keys of a ``[[gates.custom]]`` entry."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,9 @@ class GatesConfig:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> GatesConfig:
         """Read the section; raise ValueError naming the key when something is wrong."""
-        unknown = sorted(set(raw) - _KNOWN_KEYS)
+        unknown = sorted(set(raw) - GATES_KEYS)
         if unknown:
-            raise ValueError(f"unknown key(s) {unknown}; known: {sorted(_KNOWN_KEYS)}")
+            raise ValueError(f"unknown key(s) {unknown}; known: {sorted(GATES_KEYS)}")
         names = {*BUILTIN_SCOPES}
         enable = _names(raw, "enable")
         disable = _names(raw, "disable")
@@ -152,7 +157,7 @@ def _custom(index: int, item: Any) -> CustomGateSpec:
     where = f"custom[{index}]"
     if not isinstance(item, dict):
         raise ValueError(f"{where} must be a table with name and argv")
-    unknown = sorted(set(item) - {"name", "argv", "timeout_s", "scopes"})
+    unknown = sorted(set(item) - CUSTOM_GATE_KEYS)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}")
     name = item.get("name")

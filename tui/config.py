@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.pricing import Price, parse_price_overrides
-from agents.registry import ProviderOptions
+from agents.pricing import PRICE_KEYS, Price, parse_price_overrides
+from agents.registry import CLI_AGENT_KEYS, LIMIT_KEYS, PROVIDER_KEYS, ProviderOptions
 from agents.routing import SINGLE_ROLES
 from engine.config import EngineConfig
-from gates.profiles import GatesConfig
+from gates.profiles import CUSTOM_GATE_KEYS, GATES_KEYS, GatesConfig
 
 
 class ConfigError(ValueError):
@@ -74,6 +74,24 @@ _ENGINE_KEYS.update(  # the pipeline's thresholds, budgets and escalation policy
 )
 _ROLES = SINGLE_ROLES
 
+CONFIG_KEYS: dict[str, frozenset[str]] = {
+    "engine": frozenset(_ENGINE_KEYS),
+    "models": frozenset({*SINGLE_ROLES, "reviewers"}),
+    "providers": PROVIDER_KEYS,
+    "providers.limits.TARGET": LIMIT_KEYS,
+    "providers.cli.NAME": CLI_AGENT_KEYS,
+    "gates": GATES_KEYS,
+    "gates.custom": CUSTOM_GATE_KEYS,
+    "pricing.SPEC": PRICE_KEYS,
+    "twin": frozenset({"dna"}),
+    "context": frozenset({"budget_tokens"}),
+    "sim": frozenset({"playbook", "speed"}),
+}
+"""Every key shopfloor.toml may hold, by table (``TARGET``, ``NAME``, ``SPEC``: a name the
+user picks); ``pricing`` itself is keyed by model specs. The README's configuration section
+names each of them (tests/test_readme.py)."""
+_SECTIONS = frozenset(name.partition(".")[0] for name in CONFIG_KEYS)
+
 
 def _typed(path: Path, section: str, key: str, value: Any, kind: type) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -98,10 +116,9 @@ def load_settings(path: Path | None) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
-    known = {"engine", "models", "sim", "gates", "pricing", "twin", "context", "providers"}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - _SECTIONS)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"{path}: unknown section(s) {unknown}; known: {sorted(_SECTIONS)}")
     for section, value in raw.items():
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: [{section}] must be a table, got {value!r}")
@@ -139,20 +156,20 @@ def load_settings(path: Path | None) -> Settings:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     twin = raw.get("twin", {})
-    if sorted(set(twin) - {"dna"}):
+    if sorted(set(twin) - CONFIG_KEYS["twin"]):
         raise ConfigError(f"{path}: unknown key(s) in [twin]: {sorted(set(twin) - {'dna'})}")
     dna = twin.get("dna")
     twin_dna = (path.parent / _typed(path, "twin", "dna", dna, str)).resolve() if dna else None
     context = raw.get("context", {})
-    if sorted(set(context) - {"budget_tokens"}):
-        unknown_context = sorted(set(context) - {"budget_tokens"})
+    if sorted(set(context) - CONFIG_KEYS["context"]):
+        unknown_context = sorted(set(context) - CONFIG_KEYS["context"])
         raise ConfigError(f"{path}: unknown key(s) in [context]: {unknown_context}")
     budget = _typed(path, "context", "budget_tokens", context.get("budget_tokens", 6000), int)
     if budget < 0:
         raise ConfigError(f"{path}: [context] budget_tokens must not be negative, got {budget}")
 
     sim = raw.get("sim", {})
-    unknown_sim = sorted(set(sim) - {"playbook", "speed"})
+    unknown_sim = sorted(set(sim) - CONFIG_KEYS["sim"])
     if unknown_sim:
         raise ConfigError(f"{path}: unknown key(s) in [sim]: {unknown_sim}")
     playbook = sim.get("playbook")
