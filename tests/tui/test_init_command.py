@@ -104,3 +104,35 @@ def test_a_reviewer_on_the_planners_family_is_a_setup_error():
     )
     with pytest.raises(SetupError, match="must use another family"):
         route_models(settings, {})
+
+
+def test_every_key_init_writes_loads_commented_or_not_and_its_values_are_the_defaults(
+    tmp_path: Path,
+):
+    """The file as written is the defaults (a run with it is a run without it); and each
+    commented example, uncommented, is a key the loader takes."""
+    from agents.registry import ProviderOptions
+    from engine.config import EngineConfig
+    from gates.profiles import GatesConfig
+    from tui.config import CONFIG_KEYS
+
+    text = render_config(repo(tmp_path), {})
+    written = tmp_path / "as-written.toml"
+    written.write_text(text)
+    settings, defaults = load_settings(written), Settings()
+    assert settings.engine == EngineConfig() and settings.providers == ProviderOptions()
+    assert settings.gates == GatesConfig() and settings.test_timeout_s == defaults.test_timeout_s
+    assert settings.context_budget == defaults.context_budget
+    assert settings.engine_keys <= CONFIG_KEYS["engine"] - {"escalation_policy"}
+
+    example = re.compile(r'^# (\[|"|[a-z_]+ = )')
+    lines = [line[2:] if example.match(line) else line for line in text.splitlines()]
+    uncommented = tmp_path / "uncommented.toml"
+    uncommented.write_text("\n".join(lines) + "\n")
+    everything = load_settings(uncommented)
+    assert "escalation_policy" in everything.engine_keys and everything.twin_dna is not None
+    assert everything.providers.limits and everything.providers.cli_agents
+    assert everything.gates.custom and everything.pricing and everything.playbook is not None
+    for table in CONFIG_KEYS:
+        head = table.split(".")[0]
+        assert f"[{head}" in text or f"[[{head}" in text, f"init writes no [{table}]"

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import textwrap
 from collections.abc import Mapping
 from dataclasses import fields
@@ -22,9 +23,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from agents.registry import ProviderOptions
 from agents.routing import SINGLE_ROLES, default_models, keys_present, route
 from engine.config import EngineConfig
-from gates.profiles import is_python_repo, mypy_projects
+from gates.profiles import GatesConfig, is_python_repo, mypy_projects
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import ConfigError, load_settings
 
@@ -97,7 +99,8 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
     defaults = EngineConfig()
     out = [
         f"# shopfloor.toml for {repo.name}, written by `shopfloor init` on {stamp}.",
-        "# Read it top to bottom; delete a key to get its default back.",
+        "# Read it top to bottom; delete a key to get its default back. A run reads it when",
+        "# told to: `shopfloor run --config FILE` (doctor and dna take --config too).",
         "# Precedence: command-line flags > environment variables > this file > defaults.",
         "",
         "# == Models: which model plays which role =====================================",
@@ -121,23 +124,37 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         out.append(f"{role} = {_toml(models[role])}  # {_ROLE_NOTES.get(role, '')}".rstrip())
     out.append("# The blueprint review panel: one reviewer per spec; never the planner's family.")
     out.append(f"reviewers = {_toml(models['reviewers'])}")
+    out += ["", *_providers_section(), ""]
+    gates = GatesConfig()
     out += [
-        "",
         "# == Gates: what every task must pass ========================================",
         *detect_gates(repo),
         "[gates]",
         'enable = []            # built-in gates to add, e.g. ["types"]',
         'disable = []           # gates never to run, e.g. ["dead-code"]',
-        "cache = true           # skip a gate whose inputs it has already passed",
-        "test_timeout_s = 600",
+        f"cache = {_toml(gates.cache)}           # skip a gate whose inputs it has already passed",
+        f"test_timeout_s = {gates.test_timeout_s:g}",
+        f"pytest_autoload_plugins = {_toml(gates.pytest_autoload_plugins)}  # false: "
+        "pytest skips the plugins installed beside it",
+        f"shrinkage_max_share = {gates.shrinkage_max_share}  # refuse a task deleting more "
+        "than this share of the lines it touches",
+        f"shrinkage_min_deleted = {gates.shrinkage_min_deleted}  # ...once it deletes at least "
+        "this many lines",
         "# [[gates.custom]]     # any command that passes when it exits 0",
         '# name = "docs"',
         '# argv = ["make", "docs"]',
+        "# timeout_s = 600",
+        '# scopes = ["task", "merge"]  # task, merge, verify',
         "",
         "# == Limits =====================================================================",
         "[engine]",
         f"workers = {defaults.workers}          # attempts that may run at once",
         f"max_attempts = {defaults.max_attempts}     # per task, the first one included",
+        "# provider_limits = { anthropic = 4 }  # calls at once per family; left out: workers",
+        f"branch_prefix = {_toml(defaults.branch_prefix)}  # the shipped branch is "
+        "PREFIX<request>-<run id>",
+        f"keep_worktrees = {_toml(defaults.keep_worktrees)}  # leave attempts' worktrees on "
+        "disk after the run",
         "",
         "# -- Thresholds: where each stage passes or stops --",
     ]
@@ -145,6 +162,10 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
     for key, note in _THRESHOLDS:
         if key in values:
             out.append(f"{key} = {_toml(values[key])}  # {note}")
+        if key == "review_threshold":
+            out.append(
+                "# review_quorum = 2  # approvals needed; left out: all but one of 3+, else all"
+            )
     out += ["", "# -- Budgets: none by default; uncomment to cap a run --"]
     for key, example, note in _BUDGETS:
         if key in values:
@@ -169,8 +190,37 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         "# [pricing]",
         '# "openai:qwen2.5-coder" = { input = 0.0, output = 0.0 }',
         "",
+        "# == SIM: the offline provider's playbook and pace ============================",
+        "# [sim]",
+        '# playbook = "playbook.yaml"  # what sim: models play (--playbook beats it)',
+        "# speed = 1.0                 # latencies divided by this (--speed beats it)",
+        "",
     ]
     return "\n".join(out)
+
+
+def _providers_section() -> list[str]:
+    """The ``[providers]`` block: the defaults, and a commented limit and cli agent."""
+    p = ProviderOptions()
+    return [
+        "# == Providers: retries, time limits, fallback chains, coding agents ==========",
+        "[providers]",
+        f"max_retries = {p.max_retries}  # per call, on 429/529/503/5xx and timeouts",
+        f"retry_base_delay_s = {p.retry_base_delay_s}  # first backoff (jittered, doubling; "
+        "retry-after wins)",
+        f"timeout_s = {p.timeout_s}  # one HTTP request",
+        f"attempt_timeout_s = {p.attempt_timeout_s}  # one try of a call, its whole answer",
+        f"openai_tools = {_toml(p.openai_tools)}  # openai: tool calls: auto | native | text "
+        "(SEARCH/REPLACE)",
+        f"fallback_cooldown_s = {p.fallback_cooldown_s}  # a chain skips an overloaded link "
+        "this long, doubling; 0 = never",
+        "# fallback_dead_cooldown_s = 3600.0  # after 401/403/404; left out: the rest of the run",
+        "# [providers.limits.anthropic]  # a family or a whole spec",
+        "# max_concurrency = 4",
+        "# tokens_per_minute = 400_000",
+        "# [providers.cli.claude]  # cli:claude's command: argv, output, timeout_s, keys, fence",
+        "# timeout_s = 1800.0",
+    ]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -209,5 +259,9 @@ async def cmd_init(args: argparse.Namespace, console: Console) -> int:
     except ConfigError as exc:
         console.print(f"init wrote a file its own loader refuses: {exc}", highlight=False)
         return EXIT_BAD_INPUT
-    console.print(f"wrote {target}", highlight=False)
+    console.print(
+        f"wrote {target}; a run reads it with --config {shlex.quote(str(target))}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return EXIT_OK
