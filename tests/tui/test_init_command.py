@@ -124,6 +124,9 @@ def test_every_key_init_writes_loads_commented_or_not_and_its_values_are_the_def
     assert settings.gates == GatesConfig() and settings.test_timeout_s == defaults.test_timeout_s
     assert settings.context_budget == defaults.context_budget
     assert settings.engine_keys <= CONFIG_KEYS["engine"] - {"escalation_policy"}
+    budgets = text[text.index("# -- Budgets") : text.index("# Who answers")]
+    for key in re.findall(r"^# ([a-z_]+) = ", budgets, re.MULTILINE):  # "none by default"
+        assert getattr(EngineConfig(), key) is None, f"{key} has a default; it is no budget"
 
     example = re.compile(r'^# (\[|"|[a-z_]+ = )')
     lines = [line[2:] if example.match(line) else line for line in text.splitlines()]

@@ -58,7 +58,6 @@ _BUDGETS = (
     ("task_max_cost_usd", "3.0", "cost of one task, all attempts"),
     ("task_max_tokens", "800_000", "tokens of one task, all attempts"),
     ("escalation_timeout_s", "3600.0", "take an escalation's default after this long"),
-    ("checkout_wait_s", "1800.0", "merging waits this long for your checkout of the wip branch"),
 )
 
 
@@ -155,6 +154,8 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         "PREFIX<request>-<run id>",
         f"keep_worktrees = {_toml(defaults.keep_worktrees)}  # leave attempts' worktrees on "
         "disk after the run",
+        f"checkout_wait_s = {_toml(defaults.checkout_wait_s)}  # merging waits this long for "
+        "your checkout of the wip branch, then asks",
         "",
         "# -- Thresholds: where each stage passes or stops --",
     ]
