@@ -23,13 +23,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.protocols import Gate, Sandbox
+from engine.protocols import Gate, GateResult, Sandbox
 from gates.cache import GateCache
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
 from gates.pytest_gate import PytestGate
 from gates.python_tools import SKIPPED_DIRS, BanditGate, MypyGate, RuffGate, VultureGate
 from gates.secrets_gate import SecretsGate
 from gates.shrinkage import ShrinkageGate
+from gates.tool_gate import fingerprint_of
 
 Scope = Literal["task", "merge", "verify"]
 SCOPES: tuple[Scope, ...] = ("task", "merge", "verify")
@@ -205,6 +206,23 @@ def _python_folders(repo: Path) -> Iterator[tuple[str, bool, bool, bool]]:
         yield rel, project, has_py, has_py and any(_is_test_file(n) for n in files)
 
 
+TEXT_SUFFIXES = frozenset({"", ".md", ".markdown", ".rst", ".txt", ".adoc", ".org"})
+"""What a repository holds before it holds code: a README, a LICENSE, notes."""
+
+
+def holds_no_code(repo: Path) -> bool:
+    """True for a repository that holds nothing but text (a README, a LICENSE, dotfiles such
+    as ``.gitignore``): a greenfield one, whose project the run will lay down."""
+    for folder, dirs, files in os.walk(repo):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS]
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() not in TEXT_SUFFIXES:
+                return False
+        if folder.count(os.sep) - str(repo).count(os.sep) >= SEARCH_DEPTH:
+            dirs[:] = []
+    return True
+
+
 def is_python_repo(repo: Path) -> bool:
     """True when the repo holds a Python project or Python files (a few folders deep: a
     monorepo's ``services/api``, a ``src/`` layout)."""
@@ -305,6 +323,109 @@ class GateSet:
         }
 
 
+def detected_gates(
+    tree: Path,
+    config: GatesConfig,
+    sandbox: Sandbox,
+    *,
+    test_env: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Gate], list[str]]:
+    """The gates what ``tree`` holds calls for (a Python project, a Node package), by name,
+    and the profiles that chose them; none for a tree that holds neither."""
+    chosen: dict[str, Gate] = {}
+    profiles: list[str] = []
+    wanted = set(config.enable)
+    python = is_python_repo(tree)
+    if python:
+        profiles.append("python")
+        chosen["lint"] = RuffGate(sandbox)
+        places = mypy_projects(tree) or ({".": False} if "types" in wanted else {})
+        if places:
+            targets = {folder: () if own else (".",) for folder, own in places.items()}
+            chosen["types"] = MypyGate(sandbox, projects=targets)
+        if wants_pytest(tree) or "tests" in wanted:
+            chosen["tests"] = PytestGate(
+                sandbox,
+                timeout_s=config.test_timeout_s,
+                env=test_env,
+                projects=python_projects(tree),
+            )
+        chosen["security"] = BanditGate(sandbox)
+        chosen["secrets"] = SecretsGate(sandbox)
+        chosen["dead-code"] = VultureGate(sandbox)
+    scripts = package_scripts(tree)
+    if (tree / "package.json").is_file():
+        profiles.append("node")
+        for script in ("test", "lint"):
+            if script in scripts or f"node-{script}" in wanted:
+                gate = NodeScriptGate(sandbox, script=script, timeout_s=config.test_timeout_s)
+                chosen[gate.name] = gate
+        if not python:
+            chosen["secrets"] = SecretsGate(sandbox)
+    return chosen, profiles
+
+
+TREE_DETECTED = tuple(name for name in BUILTIN_SCOPES if name != "shrinkage")
+"""The gates a profile brings, which a repository with no project yet gets as
+:class:`TreeDetectedGate`: chosen again on each tree they check."""
+
+
+class TreeDetectedGate:
+    """A profile's gate for a repository that held no project when the run started.
+
+    Detected once on the empty start, a greenfield run ("Build X" on a new repository) had
+    the shrinkage gate alone: its tasks' code merged unlinted and untested. This gate looks
+    at the tree it checks — the attempt's worktree, the merged candidate, the final result —
+    and runs the profile's gate of its name there (the Python project the first task laid
+    down, its mypy configuration, its test folders), or passes, saying why, on a tree that
+    still holds no such project.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: GatesConfig,
+        sandbox: Sandbox,
+        *,
+        test_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._config = config
+        self._sandbox = sandbox
+        self._test_env = test_env
+
+    def fingerprint(self) -> str:
+        """The configuration that chooses and runs the gate (the tree is the cache's part)."""
+        return fingerprint_of(
+            type(self).__name__,
+            self.name,
+            sorted(self._config.enable),
+            self._config.test_timeout_s,
+            sorted(self._test_env or {}),
+        )
+
+    async def check(self, workspace: Path) -> GateResult:
+        chosen, _ = detected_gates(workspace, self._config, self._sandbox, test_env=self._test_env)
+        gate = chosen.get(self.name)
+        if gate is None:
+            return GateResult(
+                gate=self.name, passed=True, summary=f"not run: {self._why(workspace)}"
+            )
+        return await gate.check(workspace)
+
+    def _why(self, tree: Path) -> str:
+        """Why this tree calls for no gate of this name, in the words of its detection."""
+        if self.name.startswith("node-"):
+            if not (tree / "package.json").is_file():
+                return "no Node package in this tree"
+            return f"package.json has no {self.name.removeprefix('node-')} script"
+        if not is_python_repo(tree):
+            return "no Python project in this tree"
+        if self.name == "types":
+            return "nothing in this tree configures mypy"
+        return "no Python tests in this tree"
+
+
 def build_gates(
     repo: Path,
     config: GatesConfig,
@@ -315,45 +436,23 @@ def build_gates(
 ) -> GateSet:
     """The gates for ``repo``: detected profiles, then config's enable/disable/custom.
 
+    A repository that holds no code yet (a new one, a README: :func:`holds_no_code`) gets
+    every profile's gate as a :class:`TreeDetectedGate`, chosen on each tree it checks.
     When ``cache`` is given (and ``config.cache`` is on), every cacheable gate runs behind it.
     """
-    chosen: dict[str, Gate] = {}
     scopes: dict[str, Sequence[Scope]] = {}
-    profiles: list[str] = []
     wanted = set(config.enable)
+    chosen, profiles = detected_gates(repo, config, sandbox, test_env=test_env)
+    if not profiles and holds_no_code(repo):
+        profiles.append("detected per tree")
+        for name in TREE_DETECTED:
+            chosen[name] = TreeDetectedGate(name, config, sandbox, test_env=test_env)
+    scopes.update((name, BUILTIN_SCOPES[name]) for name in chosen)
 
     def add(gate: Gate, steps: Sequence[Scope] | None = None) -> None:
         chosen[gate.name] = gate
         scopes[gate.name] = steps or BUILTIN_SCOPES[gate.name]
 
-    python = is_python_repo(repo)
-    if python:
-        profiles.append("python")
-        add(RuffGate(sandbox))
-        places = mypy_projects(repo) or ({".": False} if "types" in wanted else {})
-        if places:
-            targets = {folder: () if own else (".",) for folder, own in places.items()}
-            add(MypyGate(sandbox, projects=targets))
-        if wants_pytest(repo) or "tests" in wanted:
-            add(
-                PytestGate(
-                    sandbox,
-                    timeout_s=config.test_timeout_s,
-                    env=test_env,
-                    projects=python_projects(repo),
-                )
-            )
-        add(BanditGate(sandbox))
-        add(SecretsGate(sandbox))
-        add(VultureGate(sandbox))
-    scripts = package_scripts(repo)
-    if (repo / "package.json").is_file():
-        profiles.append("node")
-        for script in ("test", "lint"):
-            if script in scripts or f"node-{script}" in wanted:
-                add(NodeScriptGate(sandbox, script=script, timeout_s=config.test_timeout_s))
-        if not python:
-            add(SecretsGate(sandbox))
     if "secrets" in wanted and "secrets" not in chosen:
         add(SecretsGate(sandbox))
     add(

@@ -26,7 +26,7 @@ from rich.console import Console
 from agents.registry import ProviderOptions
 from agents.routing import SINGLE_ROLES, default_models, keys_present, route
 from engine.config import EngineConfig
-from gates.profiles import GatesConfig, is_python_repo, mypy_projects
+from gates.profiles import GatesConfig, holds_no_code, is_python_repo, mypy_projects
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import ConfigError, load_settings
 
@@ -85,7 +85,10 @@ def detect_gates(repo: Path) -> list[str]:
         )
     if (repo / "package.json").is_file():
         lines.append("# Detected a Node package: its `test` and `lint` scripts run as gates.")
-    if not lines:
+    if not lines and holds_no_code(repo):
+        lines.append("# No code yet: each tree's gates are chosen from what it holds then (the")
+        lines.append("# Python project or Node package the run's first tasks lay down).")
+    elif not lines:
         lines.append("# No Python project or Node package detected: add [[gates.custom]] commands.")
     return lines
 
