@@ -70,6 +70,28 @@ def test_runs_filters(db_url, emit_little_run, capsys):
     ]
 
 
+def test_runs_outcome_stopped_and_running_go_by_the_lease(db_url, emit_little_run, capsys):
+    """The table says "stopped" for an unfinished run nobody drives, but ``--outcome`` knew
+    only the log's "running": ``--outcome stopped`` was refused and ``running`` listed the
+    stopped ones too."""
+    from storage.lease import RunLease
+
+    _seed(db_url, emit_little_run)
+    assert _runs(capsys, "--db", db_url, "--outcome", "stopped") == ["r-old"]
+    assert _runs(capsys, "--db", db_url, "--outcome", "running") == []
+
+    async def driven(outcome: str) -> list[str]:
+        async with await SqlEventStore.open(db_url) as store:
+            lease = await RunLease.take(store, "r-old")
+            try:
+                return await asyncio.to_thread(_runs, capsys, "--db", db_url, "--outcome", outcome)
+            finally:
+                await lease.release()
+
+    assert asyncio.run(driven("running")) == ["r-old"]
+    assert asyncio.run(driven("stopped")) == []
+
+
 def test_a_bad_since_is_a_usage_error(db_url, capsys):
     with pytest.raises(SystemExit) as info:
         main(["runs", "--db", db_url, "--since", "last tuesday"])

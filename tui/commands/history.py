@@ -24,13 +24,20 @@ STOPPED = "stopped"
 """What ``runs`` and ``status`` call an unfinished run no live process drives."""
 
 
+UNFINISHED_READ = 10_000
+"""How many unfinished runs ``runs --outcome running|stopped`` reads before it sorts them."""
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true", help="a JSON list instead of a table")
     runs.add_argument("--limit", type=positive_int, default=50, help="at most this many runs")
     runs.add_argument("--repo", help="only runs on this repository (its path or last part)")
     runs.add_argument(
-        "--outcome", choices=[o.value for o in Outcome], help="only runs that ended this way"
+        "--outcome",
+        choices=[*(o.value for o in Outcome), STOPPED],
+        help="only runs that ended this way, or are under way (running: a process drives "
+        "it; stopped: none does)",
     )
     runs.add_argument(
         "--since",
@@ -74,15 +81,25 @@ def since_time(text: str) -> datetime:
 
 
 async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
+    under_way = args.outcome in (Outcome.RUNNING.value, STOPPED)
     async with await open_store(args) as store:
         records = await store.list_runs(
-            limit=args.limit,
+            # Which unfinished runs are stopped only the leases tell: all of them are read
+            # (they are few), then the limit applies to the ones asked for.
+            limit=UNFINISHED_READ if under_way else args.limit,
             repo=args.repo,
-            outcome=Outcome(args.outcome) if args.outcome else None,
+            outcome=Outcome.RUNNING
+            if under_way
+            else Outcome(args.outcome)
+            if args.outcome
+            else None,
             since=args.since,
         )
         unfinished = [r.run_id for r in records if r.outcome is Outcome.RUNNING]
         live = await live_runs(store, unfinished) if unfinished else {}
+    if under_way:
+        driven = args.outcome == Outcome.RUNNING.value
+        records = [r for r in records if (r.run_id in live) is driven][: args.limit]
     if args.json:
         print(json.dumps([{**r.to_json(), "live": r.run_id in live} for r in records], indent=2))
         return EXIT_OK
