@@ -9,6 +9,7 @@ variable to set, and no key ever appears in an error message.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -118,7 +119,8 @@ class ProviderOptions:
             "fallback_dead_cooldown_s",
         ):
             if key in raw:
-                kwargs[key] = float(_number(raw[key], f"[providers] {key}"))
+                positive = key in TIME_LIMIT_KEYS
+                kwargs[key] = float(_number(raw[key], f"[providers] {key}", positive=positive))
         if "openai_tools" in raw:
             if raw["openai_tools"] not in _TOOLS_MODES:
                 raise ValueError(f"[providers] openai_tools must be one of {list(_TOOLS_MODES)}")
@@ -163,7 +165,9 @@ def _cli_agent(name: str, table: object) -> CliAgent:
     output = table.get("output", bundled.output)
     if output not in _CLI_OUTPUTS:
         raise ValueError(f"{where} output must be one of {list(_CLI_OUTPUTS)}")
-    timeout = float(_number(table.get("timeout_s", bundled.timeout_s), f"{where} timeout_s"))
+    timeout = float(
+        _number(table.get("timeout_s", bundled.timeout_s), f"{where} timeout_s", positive=True)
+    )
     keys = table.get("keys", list(bundled.keys) if bundled.keys is not None else None)
     if keys is not None and (
         not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
@@ -177,12 +181,19 @@ def _cli_agent(name: str, table: object) -> CliAgent:
     return CliAgent(tuple(argv), output, timeout, chosen, bundled.stdin_prompt, fence, model_args)
 
 
-def _number(value: object, where: str, *, integer: bool = False) -> float:
+TIME_LIMIT_KEYS = frozenset({"timeout_s", "attempt_timeout_s"})
+"""Keys whose value is a time limit: zero would fail every call at once, so it is refused."""
+
+
+def _number(value: object, where: str, *, integer: bool = False, positive: bool = False) -> float:
+    """``value`` if it is a number >= 0 (> 0 and finite when ``positive``: a time limit)."""
     ok = isinstance(value, int) if integer else isinstance(value, int | float)
     # NaN (TOML has it) compares false with everything, so `value < 0` lets it through.
     if not ok or isinstance(value, bool) or not value >= 0:  # type: ignore[operator]
         kind = "a whole number" if integer else "a number"
         raise ValueError(f"{where} must be {kind} >= 0, got {value!r}")
+    if positive and not 0 < value < math.inf:  # type: ignore[operator]
+        raise ValueError(f"{where} is a time limit: a number of seconds > 0, got {value!r}")
     return value  # type: ignore[return-value]
 
 

@@ -72,6 +72,9 @@ def test_defaults_without_a_file() -> None:
         ("[engine]\nescalation_timeout_s = nan\n", "escalation_timeout_s must be a finite"),
         ("[engine]\nmax_cost_usd = inf\n", "max_cost_usd must be a finite number"),
         ("[engine]\ncheckout_wait_s = 0\n", "checkout_wait_s must be positive"),
+        ("[providers]\ntimeout_s = 0\n", "[providers] timeout_s is a time limit"),
+        ("[providers]\nattempt_timeout_s = inf\n", "attempt_timeout_s is a time limit"),
+        ("[providers.cli.claude]\ntimeout_s = 0\n", "[providers.cli.claude] timeout_s is a"),
     ],
 )
 def test_mistakes_are_one_line_naming_the_file(tmp_path: Path, text: str, expected: str) -> None:
