@@ -16,7 +16,7 @@ from engine.blueprint import Blueprint
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.dag import Dag, PlanError
-from engine.escalations import EscalationBroker
+from engine.escalations import Decision, EscalationBroker
 from engine.events import (
     BlueprintProposed,
     CriticScored,
@@ -50,33 +50,50 @@ REVIEW_ESCALATION = "review"
 
 @dataclass(frozen=True)
 class PlanResume:
-    """Where a resumed run's planning goes on from: the plan of its log, and the question
-    still open on it (None: the panel accepted the plan and the twin had not answered)."""
+    """Where a resumed run's planning goes on from: the plan of its log and what was said
+    about it since (all None: the twin judges the plan)."""
 
     blueprint: Blueprint
     waiting: EscalationView | None = None
+    """The panel's or the twin's question on the plan, open or answered."""
+    verdict: TwinDecided | None = None
+    """The twin's verdict on the plan."""
 
 
 def plan_resume_point(state: RunState) -> PlanResume | None:
     """Where the planning of a run stopped, when the log holds a plan to go on with.
 
-    Stopped on the review panel's escalation, or at the twin gate (its escalation open or
-    not), the run carries on with the plan in its log: the critic, the planner and the
-    panel are not run again (with real models: paid again, and a new plan with a new
-    question, which an answer given to the open one would not reach). Anywhere else before
-    the build — among the review rounds, say — planning starts over (None).
+    A run stopped on the panel's question, or at the twin gate, carries on from there; one
+    stopped while the planner redrew a plan the twin or a person sent back draws it again
+    with the notes it was sent back with. The critic, the planner and the panel are not run
+    again (with real models: paid again; and a question asked again of a new plan, which an
+    answer given to the open one would not reach). Anywhere else before the build — among
+    the review rounds, say — planning starts over (None).
     """
-    if state.blueprint is None or state.stage not in (Stage.REVIEW, Stage.TWIN):
+    plan = state.blueprint
+    if plan is None or state.stage not in (Stage.BLUEPRINT, Stage.REVIEW, Stage.TWIN):
         return None
-    kind = REVIEW_ESCALATION if state.stage is Stage.REVIEW else TWIN_ESCALATION
-    waiting = [
+    after = state.blueprint_seq
+    verdict = state.twin_verdict if state.twin_verdict and state.twin_verdict.seq > after else None
+    asked = [
         e
-        for e in state.open_escalations
-        if e.kind == kind and e.task_id is None and e.raised_seq > state.blueprint_seq
+        for e in state.escalations.values()
+        if e.kind in (REVIEW_ESCALATION, TWIN_ESCALATION)
+        and e.task_id is None
+        and e.raised_seq > after
     ]
-    if waiting:
-        return PlanResume(state.blueprint, waiting[-1])
-    return PlanResume(state.blueprint) if state.stage is Stage.TWIN else None
+    if asked:
+        return PlanResume(plan, asked[-1], verdict)
+    if verdict is not None:
+        return PlanResume(plan, verdict=verdict)
+    return PlanResume(plan) if state.stage is Stage.TWIN else None
+
+
+def _answered(view: EscalationView) -> Decision | None:
+    """The answer the log holds to an escalation (None: still open)."""
+    if view.decision is None:
+        return None
+    return Decision(view.escalation_id, view.decision, view.decided_by or "", view.note)
 
 
 def _role_failed(role: str, exc: Exception) -> StageFailed:
@@ -142,35 +159,19 @@ class Planning:
         made ends the run, rather than re-planning for ever.
 
         ``resume``: a resumed run stopped with a plan in its log (:func:`plan_resume_point`).
-        The escalation open on it is asked again (an answer posted meanwhile is taken), or
-        the twin judges it; nothing is planned or reviewed again unless an answer sends the
-        plan back.
+        It goes on from there: the open question asked again (an answer posted meanwhile is
+        taken), an answer or a verdict the log holds taken as
+        given, or the twin asked; nothing is planned or reviewed again unless that sends the
+        plan back, and then with the notes it was sent back with.
         """
         notes, source = "", "planner"
         twin_changes = self.bus.state.twin_sendbacks
         while True:
-            waiting = resume.waiting if resume is not None else None
-            reviewed: Blueprint | tuple[str, bool]
-            if resume is None:
-                reviewed = await self._review(await self._draft(notes, source))
-            elif waiting is not None and waiting.kind == REVIEW_ESCALATION:
-                reviewed = await self._ask_panel(
-                    resume.blueprint, waiting.question, waiting.context
-                )
-            else:
-                reviewed = resume.blueprint
+            outcome = await self._one_plan(resume, notes, source, twin_changes)
             resume = None
-            if isinstance(reviewed, tuple):  # a new plan was asked for, with these notes
-                notes, by_human = reviewed
-            else:
-                if waiting is not None and waiting.kind == TWIN_ESCALATION:
-                    route, notes, by_human = await self._ask_owner(
-                        waiting.question, waiting.context
-                    )
-                else:
-                    route, notes, by_human = await self._twin(reviewed, twin_changes)
-                if route == "accept":
-                    return reviewed
+            if isinstance(outcome, Blueprint):
+                return outcome
+            notes, by_human = outcome  # a new plan was asked for, with these notes
             if not by_human:
                 if twin_changes >= self.config.twin_change_rounds:
                     raise RunKilled(
@@ -179,6 +180,35 @@ class Planning:
                     )
                 twin_changes += 1
             source = "human" if by_human else "twin"
+
+    async def _one_plan(
+        self, resume: PlanResume | None, notes: str, source: Source, twin_changes: int
+    ) -> Blueprint | tuple[str, bool]:
+        """One plan through the panel and the twin (drawn with ``notes``, or the resumed
+        one): the plan accepted, or the notes for the next and whether a human sent it back."""
+        waiting = resume.waiting if resume is not None else None
+        reviewed: Blueprint | tuple[str, bool]
+        if resume is None:
+            reviewed = await self._review(await self._draft(notes, source))
+        elif waiting is not None and waiting.kind == REVIEW_ESCALATION:
+            reviewed = await self._ask_panel(
+                resume.blueprint, waiting.question, waiting.context, _answered(waiting)
+            )
+        else:
+            reviewed = resume.blueprint
+        if isinstance(reviewed, tuple):
+            return reviewed
+        verdict = resume.verdict if resume is not None else None
+        if waiting is not None and waiting.kind == TWIN_ESCALATION:
+            twin_notes = verdict.notes if verdict is not None else waiting.context
+            route, notes, by_human = await self._ask_owner(
+                waiting.question, twin_notes, _answered(waiting)
+            )
+        elif verdict is not None:
+            route, notes, by_human = await self._twin_routed(verdict, twin_changes)
+        else:
+            route, notes, by_human = await self._twin(reviewed, twin_changes)
+        return reviewed if route == "accept" else (notes, by_human)
 
     async def _draft(self, notes: str, source: Source) -> Blueprint:
         self._stage(Stage.BLUEPRINT)
@@ -279,12 +309,16 @@ class Planning:
         return await self._ask_panel(blueprint, question, review_notes(findings))
 
     async def _ask_panel(
-        self, blueprint: Blueprint, question: str, findings: str
+        self,
+        blueprint: Blueprint,
+        question: str,
+        findings: str,
+        answered: Decision | None = None,
     ) -> Blueprint | tuple[str, bool]:
         """The panel's escalation: the plan approved as it stands, or the notes for a new
         one (the panel's ``findings`` and the answer's note) and whether a human asked for it.
-        Raises RunKilled on a rejection."""
-        decision = await self.broker.ask(
+        Raises RunKilled on a rejection. ``answered``: the answer the log holds already."""
+        decision = answered or await self.broker.ask(
             REVIEW_ESCALATION,
             question,
             ["approve", "revise", "reject"],
@@ -309,15 +343,19 @@ class Planning:
         except Exception as exc:
             raise _role_failed("twin", exc) from exc
         route = twin_route(verdict, self.config, changes)
-        self.bus.emit(
-            TwinDecided(
-                decision=verdict.decision,
-                confidence=verdict.confidence,
-                notes=verdict.notes,
-                redlines=list(verdict.redlines),
-                escalated=route == "escalate",
-            )
+        decided = TwinDecided(
+            decision=verdict.decision,
+            confidence=verdict.confidence,
+            notes=verdict.notes,
+            redlines=list(verdict.redlines),
+            escalated=route == "escalate",
         )
+        self.bus.emit(decided)
+        return await self._twin_routed(decided, changes)
+
+    async def _twin_routed(self, verdict: TwinDecided, changes: int) -> tuple[str, str, bool]:
+        """Where the twin's verdict (as logged) sends the plan: as :meth:`_twin` says."""
+        route = "escalate" if verdict.escalated else verdict.decision.lower()
         if route == "reject":
             raise RunKilled(f"the twin rejected the plan: {verdict.notes}".strip().rstrip(":"))
         if route != "escalate":
@@ -333,10 +371,12 @@ class Planning:
         question = f"The twin says {verdict.decision} on the plan, but {why}."
         return await self._ask_owner(f"{question} Accept, change or reject?", verdict.notes)
 
-    async def _ask_owner(self, question: str, twin_notes: str) -> tuple[str, str, bool]:
+    async def _ask_owner(
+        self, question: str, twin_notes: str, answered: Decision | None = None
+    ) -> tuple[str, str, bool]:
         """The twin's escalation: (``accept`` | ``change``, notes for the planner, by a
-        human). Raises RunKilled on a rejection."""
-        decision = await self.broker.ask(
+        human). Raises RunKilled on a rejection. ``answered``: the answer the log holds."""
+        decision = answered or await self.broker.ask(
             TWIN_ESCALATION,
             question,
             ["accept", "change", "reject"],

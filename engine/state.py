@@ -175,6 +175,9 @@ class RunState:
     twin_sendbacks: int = 0
     """Plans drawn again because the twin, or an answer no human gave, sent one back (the
     ``twin``-sourced proposals): what ``twin_change_rounds`` bounds over the run."""
+    twin_verdict: TwinDecided | None = None
+    """The twin's latest verdict; one after ``blueprint_seq`` is on the current plan, and a
+    resumed run takes it (a CHANGE's notes, say) instead of asking the twin again."""
     scores: Scores = field(default_factory=Scores)
     budget: BudgetUpdated | None = None
     learnings: list[LearningRecorded] = field(default_factory=list)
@@ -327,6 +330,7 @@ class RunState:
                 self.scores.review_round = event.round
                 self.scores.review_threshold = event.threshold
             case TwinDecided():
+                self.twin_verdict = event
                 self.scores.twin_decision = event.decision
                 self.scores.twin_confidence = event.confidence
             case CircuitBreakerTripped():
