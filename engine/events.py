@@ -170,6 +170,10 @@ class ReviewScored(EventBase):
     findings: list[str] = Field(default_factory=list)
     patches: int = 0  # SEARCH/REPLACE patches it proposed
     patches_applied: int = 0
+    patches_refused: int = 0
+    """How many of ``findings`` (the last ones) are the engine's refusals of its patches, not
+    the reviewer's words; 0 in logs written before it was recorded, whose refusals read as
+    findings."""
 
 
 class ReviewRoundFinished(EventBase):

@@ -49,6 +49,14 @@ REVIEW_ESCALATION = "review"
 
 
 @dataclass(frozen=True)
+class PanelProgress:
+    """The review rounds held on a plan before a stop, and their findings."""
+
+    rounds_done: int
+    findings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PlanResume:
     """Where a resumed run's planning goes on from: the plan of its log and what was said
     about it since (all None: the twin judges the plan)."""
@@ -58,17 +66,20 @@ class PlanResume:
     """The panel's or the twin's question on the plan, open or answered."""
     verdict: TwinDecided | None = None
     """The twin's verdict on the plan."""
+    panel: PanelProgress | None = None
+    """The review rounds stopped among: the next one reviews the plan."""
 
 
 def plan_resume_point(state: RunState) -> PlanResume | None:
     """Where the planning of a run stopped, when the log holds a plan to go on with.
 
-    A run stopped on the panel's question, or at the twin gate, carries on from there; one
-    stopped while the planner redrew a plan the twin or a person sent back draws it again
-    with the notes it was sent back with. The critic, the planner and the panel are not run
-    again (with real models: paid again; and a question asked again of a new plan, which an
-    answer given to the open one would not reach). Anywhere else before the build — among
-    the review rounds, say — planning starts over (None).
+    A run stopped among the review rounds goes on with the next round on the plan as the
+    panel's patches left it; one stopped on the panel's question, or at the twin gate,
+    carries on from there; one stopped while the planner redrew a plan the twin or a person
+    sent back draws it again with the notes it was sent back with. The critic, the planner
+    and the rounds held are not run again (with real models: paid again; and a question
+    asked again of a new plan, which an answer given to the open one would not reach).
+    None: nothing to go on with (no plan yet), planning starts over.
     """
     plan = state.blueprint
     if plan is None or state.stage not in (Stage.BLUEPRINT, Stage.REVIEW, Stage.TWIN):
@@ -86,7 +97,9 @@ def plan_resume_point(state: RunState) -> PlanResume | None:
         return PlanResume(plan, asked[-1], verdict)
     if verdict is not None:
         return PlanResume(plan, verdict=verdict)
-    return PlanResume(plan) if state.stage is Stage.TWIN else None
+    if state.stage is Stage.REVIEW and not state.review_passed:
+        return PlanResume(plan, panel=PanelProgress(state.review_rounds, (*state.review_findings,)))
+    return PlanResume(plan) if state.stage is not Stage.BLUEPRINT else None
 
 
 def _answered(view: EscalationView) -> Decision | None:
@@ -159,8 +172,8 @@ class Planning:
         made ends the run, rather than re-planning for ever.
 
         ``resume``: a resumed run stopped with a plan in its log (:func:`plan_resume_point`).
-        It goes on from there: the open question asked again (an answer posted meanwhile is
-        taken), an answer or a verdict the log holds taken as
+        It goes on from there: the next review round, the open question asked again (an
+        answer posted meanwhile is taken), an answer or a verdict the log holds taken as
         given, or the twin asked; nothing is planned or reviewed again unless that sends the
         plan back, and then with the notes it was sent back with.
         """
@@ -194,6 +207,8 @@ class Planning:
             reviewed = await self._ask_panel(
                 resume.blueprint, waiting.question, waiting.context, _answered(waiting)
             )
+        elif resume.panel is not None:
+            reviewed = await self._review(resume.blueprint, resume.panel)
         else:
             reviewed = resume.blueprint
         if isinstance(reviewed, tuple):
@@ -238,18 +253,22 @@ class Planning:
             )
         )
 
-    async def _review(self, blueprint: Blueprint) -> Blueprint | tuple[str, bool]:
+    async def _review(
+        self, blueprint: Blueprint, held: PanelProgress | None = None
+    ) -> Blueprint | tuple[str, bool]:
         """Review rounds until a quorum approves; returns the (patched) blueprint, or notes
         for a new plan when the escalation asks for one (and whether a human did). Raises
-        RunKilled when it is rejected."""
+        RunKilled when it is rejected. ``held``: the rounds held on ``blueprint`` before a
+        restart; the next round goes on from them."""
         if not self.reviewers:
             return blueprint
         self._stage(Stage.REVIEW)
         threshold = self.config.review_threshold
         quorum = self.config.quorum_for(len(self.reviewers))
-        findings: list[str] = []
+        findings: list[str] = list(held.findings) if held is not None else []
         failed: list[str] = []
-        for round_no in range(1, self.config.review_rounds + 1):
+        first = held.rounds_done + 1 if held is not None else 1
+        for round_no in range(first, self.config.review_rounds + 1):
             # A reviewer that fails (its provider gave up, no valid reply) is a missing vote:
             # the quorum is still counted on the whole panel, so it cannot approve by absence.
             replies: list[ReviewReport | BaseException] = await asyncio.gather(
@@ -286,6 +305,7 @@ class Planning:
                         findings=[*report.findings, *result.refused],
                         patches=len(report.patches),
                         patches_applied=result.applied,
+                        patches_refused=len(result.refused),
                     )
                 )
             if patched:

@@ -178,6 +178,14 @@ class RunState:
     twin_verdict: TwinDecided | None = None
     """The twin's latest verdict; one after ``blueprint_seq`` is on the current plan, and a
     resumed run takes it (a CHANGE's notes, say) instead of asking the twin again."""
+    review_rounds: int = 0
+    """Review rounds finished on the plan the planner drew last (the panel's own patches do
+    not start a new count): a resumed panel goes on with the next one."""
+    review_passed: bool = False
+    """The latest of those rounds reached the quorum."""
+    review_findings: list[str] = field(default_factory=list)
+    """The reviewers' findings over those rounds, in order, without the engine's refusals of
+    their patches: what the panel's escalation after its last round quotes."""
     scores: Scores = field(default_factory=Scores)
     budget: BudgetUpdated | None = None
     learnings: list[LearningRecorded] = field(default_factory=list)
@@ -310,6 +318,9 @@ class RunState:
                 self.blueprint_seq = event.seq
                 if event.source == "twin":
                     self.twin_sendbacks += 1
+                if event.source != "review":  # a new plan: its review starts at round 1
+                    self.review_rounds, self.review_passed = 0, False
+                    self.review_findings = []
                 old = self.tasks
                 self.tasks = {
                     t.id: old.get(t.id)
@@ -326,9 +337,12 @@ class RunState:
                     )
                 )
                 self.scores.review_round = max(self.scores.review_round, event.round)
+                said = len(event.findings) - event.patches_refused
+                self.review_findings.extend(event.findings[: max(said, 0)])
             case ReviewRoundFinished():
                 self.scores.review_round = event.round
                 self.scores.review_threshold = event.threshold
+                self.review_rounds, self.review_passed = event.round, event.passed
             case TwinDecided():
                 self.twin_verdict = event
                 self.scores.twin_decision = event.decision

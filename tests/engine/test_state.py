@@ -507,3 +507,34 @@ def test_prompt_tokens_read_from_or_written_to_a_cache_count_as_input():
     assert (state.input_tokens, state.cached_tokens, state.output_tokens) == (15_023, 14_000, 500)
     assert state.agents["e"].input_tokens == 15_023
     assert state.to_status()["tokens"] == {"input": 15_023, "cached": 14_000, "output": 500}
+
+
+def test_the_review_rounds_count_on_the_drawn_plan_and_keep_the_reviewers_words():
+    """What a resumed panel goes on from: the rounds finished on the plan the planner drew
+    (the panel's patches do not restart them, a new plan does) and the reviewers' findings,
+    without the engine's refusals of their patches."""
+
+    def round_one(refused: int) -> list[EventBase]:
+        said = ["too big", "patch 1: SEARCH text not found"]
+        return [
+            ReviewScored(
+                reviewer="r1", model="m", round=1, score=70, findings=said, patches_refused=refused
+            ),
+            BlueprintProposed(blueprint=BLUEPRINT, revision=2, source="review"),
+            ReviewRoundFinished(round=1, scores={"r1": 70}, threshold=90, quorum=1, passed=False),
+        ]
+
+    drawn = BlueprintProposed(blueprint=BLUEPRINT, source="planner")
+    state = RunState.fold(stamp([drawn, *round_one(refused=1)]))
+    assert (state.review_rounds, state.review_passed) == (1, False)
+    assert state.review_findings == ["too big"]
+    # A log written before refusals were counted reads them as findings.
+    old = json.loads(event_to_json(round_one(refused=0)[0]))
+    del old["patches_refused"]
+    assert RunState.fold([drawn, event_from_dict(old)]).review_findings == [
+        "too big",
+        "patch 1: SEARCH text not found",
+    ]
+    # A plan drawn again is reviewed from round 1.
+    state.apply(BlueprintProposed(blueprint=BLUEPRINT, revision=3, source="twin", seq=9))
+    assert (state.review_rounds, state.review_findings) == (0, [])
