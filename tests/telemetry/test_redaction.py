@@ -56,6 +56,22 @@ def test_known_key_shapes_are_removed_without_the_environment() -> None:
     )
 
 
+def test_words_that_hold_a_key_prefix_are_no_keys() -> None:
+    """``task-dependency-resolver`` holds ``sk-`` and sixteen characters more: the console
+    printed the task as ``ta[REDACTED]``, and so did metrics labels and spans."""
+    redactor = Redactor(())
+    ordinary = (
+        "task-dependency-resolver merged; risk-assessment-module blocked; "
+        "ask-the-user-before-merging; the disk-usage-monitoring tool; EURASIAPACIFICREGIONS1; "
+        "sk-learn-style-estimators"
+    )
+    assert redactor.redact(ordinary) == ordinary
+    keys = "(sk-abcdefghijklmnopqrstuvwxyz0123456789) key=AKIAIOSFODNN7EXAMPLE"
+    assert redactor.redact(keys) == f"({REDACTED}) key={REDACTED}"
+    # A key right after a word that held the prefix is still found.
+    assert redactor.redact("mask-sk-abcdefghij0123456789") == f"mask-{REDACTED}"
+
+
 def test_json_stays_valid_when_a_secret_touches_an_escape() -> None:
     redactor = Redactor(["nabcdefgh", 'quo"te-secret'])
     doc = json.dumps({"text": 'line\nabcdefgh and quo"te-secret', "n": 1})
