@@ -67,7 +67,7 @@ from engine.roles import (
     VerifierReport,
 )
 from engine.scheduler import Scheduler
-from engine.secrets import REDACTED, secret_env_values
+from engine.secrets import without_secrets
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
 from engine.workspace import GitWorkspaces, WorkspaceError, release_hint, slugify
@@ -82,9 +82,7 @@ _ORDER = list(Stage)
 def _without_secrets(text: str) -> str:
     """``text`` with the values of the environment's secret variables blanked: an internal
     error's message can quote a request that carried a key, and it goes into the log."""
-    for secret in secret_env_values(os.environ):
-        text = text.replace(secret, REDACTED)
-    return text
+    return without_secrets(text, os.environ)
 
 
 def _one_line(text: str) -> str:

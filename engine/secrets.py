@@ -1,9 +1,9 @@
 """Which environment variables hold secrets: one rule for every place that keeps them out.
 
 The console and telemetry redact these values from what they print and export
-(``telemetry/redaction.py``); a coding agent's output is cleaned of them before it reaches the
-event log (``agents/providers/cli.py``). Both packages import this module, since neither may
-import the other.
+(``telemetry/redaction.py``); a coding agent's output (``agents/providers/cli.py``) and a
+sandboxed command's (``gates/sandbox.py``) are cleaned of them before they reach the event log
+or a model. Those packages import this module, since none may import the others.
 """
 
 from __future__ import annotations
@@ -41,3 +41,12 @@ def secret_env_values(environ: Mapping[str, str]) -> list[str]:
         and not NOT_SECRET_NAME.fullmatch(name)
         and len(value.strip()) >= MIN_SECRET_LENGTH
     ]
+
+
+def without_secrets(text: str, environ: Mapping[str, str]) -> str:
+    """``text`` with the values of ``environ``'s secret variables replaced by
+    :data:`REDACTED`, the longest first (so a secret holding another goes whole)."""
+    for secret in sorted({v.strip() for v in secret_env_values(environ)}, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text

@@ -5,6 +5,11 @@ group (so a timeout or a cancelled task kills the whole tree, never leaving orph
 scrubbed environment built from an allow-list (API keys never reach it), a private ``HOME``,
 and — when bubblewrap works on this machine — a jail with a read-only system, a writable
 worktree and no network. A failing command is a result, never an exception.
+
+Without the jail a command still runs as the user, and can read the factory's own
+``/proc/<pid>/environ`` with every key in it: its output is cleaned of the environment's secret
+values before anyone sees it (the gate's result, its cache entry, the run's log, the model
+that asked for the command).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Literal
 
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
+from engine.secrets import without_secrets
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
@@ -257,6 +263,7 @@ class ProcessSandbox:
         if timed_out:
             protocol.note(f"timed out after {timeout_s:g}s; its processes were killed")
         output, truncated = protocol.capture.result()
+        output = without_secrets(output, os.environ)
         if self._bwrap is not None and returncode == 1 and output.startswith("bwrap: execvp"):
             returncode = 127
         return CommandResult(

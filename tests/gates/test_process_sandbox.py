@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -183,6 +184,57 @@ async def test_secrets_never_reach_the_command(
     assert env["TMPDIR"] == ("/tmp" if any_sandbox.kind == "bwrap" else str(any_sandbox.tmpdir))
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+
+
+READ_PARENT_ENVIRON = """
+import os
+with open(f"/proc/{os.getppid()}/environ", "rb") as environ:
+    print(environ.read().replace(b"\\0", b"\\n").decode())
+"""
+
+RUN_IN_FACTORY = """
+import asyncio, sys
+from pathlib import Path
+from gates.sandbox import ProcessSandbox
+
+async def main():
+    sandbox = ProcessSandbox(use_bwrap=False)
+    result = await sandbox.run([sys.executable, "-c", sys.argv[1]], Path.cwd())
+    print(result.output)
+
+asyncio.run(main())
+"""
+
+
+def test_a_command_without_the_jail_cannot_show_the_factorys_keys(tmp_path: Path) -> None:
+    """Without bubblewrap a gate or an agent's command runs as the user and reads the
+    factory's own ``/proc/<pid>/environ``: every key was in its output, hence in the gate's
+    result, its cache entry, the run's log and the model's next prompt."""
+    canary = f"sk-fake-{uuid.uuid4().hex}"
+    env = {**os.environ, "FAKE_PROVIDER_API_KEY": canary, "PYTHONPATH": str(Path.cwd())}
+    factory = subprocess.run(
+        [sys.executable, "-c", RUN_IN_FACTORY, READ_PARENT_ENVIRON],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert factory.returncode == 0, factory.stderr
+    assert "FAKE_PROVIDER_API_KEY=[REDACTED]" in factory.stdout  # it did read the environ
+    assert canary not in factory.stdout
+
+
+async def test_a_key_a_command_prints_is_blanked(
+    any_sandbox: ProcessSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However a command came by a key (a file, another process), it never leaves in its
+    output."""
+    canary = f"canary-{uuid.uuid4().hex}"
+    monkeypatch.setenv("FAKE_API_KEY", canary)
+    (tmp_path / "found.txt").write_text(f"key={canary}\n")
+    result = await any_sandbox.run(["cat", "found.txt"], tmp_path)
+    assert result.output == "key=[REDACTED]\n"
 
 
 def test_scrubbed_environment_is_an_allow_list() -> None:
