@@ -16,8 +16,9 @@ login (unlike gate commands, whose environment is scrubbed) — but only its own
 providers' API keys, the GitHub token the factory publishes with and the database URL are
 withheld (:func:`agent_env`). Claude Code sees ``ANTHROPIC_API_KEY``, Codex
 ``OPENAI_API_KEY``; Aider, which talks to any provider, sees every model key; a configured
-agent declares its ``keys``. What it does see, it may echo: secret-looking values of its
-environment are redacted from its output before anything reaches the event log.
+agent declares its ``keys``. What it does see, it may echo, and a withheld key may still come
+its way: the secret-looking values of the factory's environment are redacted from its output
+before anything reaches the event log.
 
 Where bubblewrap works, the user's checkout and its git config and hooks are read-only to the
 agent (:func:`fence_argv`).
@@ -354,9 +355,13 @@ class CliProvider:
             argv = await fence_argv(argv, cwd)
             if said := fence_said(argv, fenced=argv is not unfenced, worktree=cwd):
                 say(said)
-        env = agent_env(self.agent, self._env if self._env is not None else os.environ)
+        host = self._env if self._env is not None else os.environ
+        env = agent_env(self.agent, host)
         stdin = prompt.encode("utf-8") if via_stdin else None
-        returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say)
+        # The host's secrets, not only the agent's: a key withheld from it can still come its
+        # way (the factory's /proc/<pid>/environ where no fence stands, a token file).
+        secrets = _secret_values(host)
+        returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say, secrets)
         if tried is not None and (timed_out or out.failed is not None or returncode != 0):
             self._failed.add(tried)
         spent = Completion(
@@ -396,6 +401,7 @@ class CliProvider:
         stdin: bytes | None,
         out: _Transcript,
         say: Callable[[str], None],
+        secrets: Sequence[str],
     ) -> tuple[int, bool]:
         try:
             process = await asyncio.create_subprocess_exec(
@@ -414,9 +420,7 @@ class CliProvider:
             # The prompt is fed while the output is read, both within the time limit: an
             # agent that does not read its stdin (or prints a pipe's worth first) must not
             # hold the attempt past it.
-            reading = asyncio.gather(
-                _feed(process, stdin), self._read(process, out, say, _secret_values(env))
-            )
+            reading = asyncio.gather(_feed(process, stdin), self._read(process, out, say, secrets))
             await asyncio.wait_for(reading, self.agent.timeout_s)
             return await process.wait(), False
         except TimeoutError:
@@ -624,9 +628,12 @@ def _read_only(paths: Iterable[Path]) -> list[str]:
 
 
 def _secret_values(env: Mapping[str, str]) -> list[str]:
-    """The secret-looking values of the agent's environment (the console's and telemetry's
-    rule, :mod:`engine.secrets`), longest first."""
-    return sorted({v.strip() for v in secret_env_values(env)}, key=len, reverse=True)
+    """The secret-looking values of ``env`` (the console's and telemetry's rule,
+    :mod:`engine.secrets`), longest first, each also as it is written inside a JSON string
+    (a password's quote or backslash comes escaped in a JSON event line)."""
+    values = {v.strip() for v in secret_env_values(env)}
+    escaped = {json.dumps(v, ensure_ascii=ascii)[1:-1] for v in values for ascii in (True, False)}
+    return sorted(values | escaped, key=len, reverse=True)
 
 
 def _kill_group(pid: int) -> None:

@@ -304,6 +304,39 @@ async def test_an_agent_echoing_its_own_key_does_not_put_it_in_the_log(tmp_path:
     assert completion.text == "used [REDACTED]"
 
 
+async def test_a_key_withheld_from_the_agent_is_redacted_when_it_prints_it(tmp_path: Path):
+    """The GitHub token is withheld from a coding agent, but where no fence stands it reads
+    the factory's ``/proc/<pid>/environ`` (or a token file): cleaned of its own keys only,
+    its output put the token in the log and the commit message."""
+    token = "ghp_" + "T0ken" * 8
+    (tmp_path / "found.txt").write_text(f"GITHUB_TOKEN={token}\n")
+    show = "print(open('found.txt').read().strip()); print('done with ' + open('found.txt').read())"
+    agent = CliAgent((sys.executable, "-c", show), "text", 30.0)
+    said: list[str] = []
+    provider = CliProvider("aider", agent, env={**HOST, "GITHUB_TOKEN": token})
+    completion = await provider.complete(ask(tmp_path), said.append)
+    assert said == ["GITHUB_TOKEN=[REDACTED]", "done with GITHUB_TOKEN=[REDACTED]"]
+    assert token not in completion.text
+
+
+async def test_a_password_echoed_inside_a_json_event_is_redacted(tmp_path: Path):
+    """A quote or a backslash in a secret comes escaped in a stream-json line, where the
+    plain value is not found; decoded, the line said it whole."""
+    password = 'pa"ss\\word-0042'
+    echo = (
+        "import json, os; pw = os.environ['DB_PASSWORD'];"
+        "print(json.dumps({'type': 'user', 'message': {'content': [{'type': 'tool_result',"
+        " 'content': 'DB_PASSWORD=' + pw}]}}));"
+        "print(json.dumps({'type': 'result', 'subtype': 'success', 'result': 'used ' + pw}))"
+    )
+    agent = CliAgent((sys.executable, "-c", echo), "claude-stream-json", 30.0)
+    said: list[str] = []
+    provider = CliProvider("claude", agent, env={**HOST, "DB_PASSWORD": password})
+    completion = await provider.complete(ask(tmp_path), said.append)
+    assert said == ["[result] DB_PASSWORD=[REDACTED]"]
+    assert completion.text == "used [REDACTED]"
+
+
 def test_configuring_a_bundled_agent_keeps_what_the_table_leaves_out():
     """A longer time limit or another model for Claude Code keeps its command, its output
     format and above all its one key; a new agent still needs a command."""
