@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -71,6 +72,31 @@ def _arguments(raw: object) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"_unparsed_arguments": raw}
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown: the credentials a proxy's URL can carry
+    (``https://user:password@host/v1``, or a bare token before the ``@``) masked, and any
+    query (``?key=...``), since the spec naming it goes into every error, notice and event
+    that names the model."""
+    split = urlsplit(url)
+    if "@" in split.netloc:
+        split = split._replace(netloc="***@" + split.netloc.rpartition("@")[2])
+    if split.query or split.fragment:
+        split = split._replace(query="***" if split.query else "", fragment="")
+    return urlunsplit(split)
+
+
+def url_credentials(url: str) -> tuple[str, ...]:
+    """The secrets in ``url``'s user part, as written and decoded: its password, or the user
+    itself where there is no password (a bare token)."""
+    split = urlsplit(url)
+    userinfo = split.netloc.rpartition("@")[0]
+    if not userinfo:
+        return ()
+    user, colon, password = userinfo.partition(":")
+    secret = password if colon else user
+    return tuple(dict.fromkeys(v for v in (secret, unquote(secret)) if v))
+
+
 class OpenAICompatProvider:
     """A chat-completions endpoint; ``api_key`` is optional (local servers need none)."""
 
@@ -90,10 +116,17 @@ class OpenAICompatProvider:
         if not model or not base_url:
             raise ProviderError("openai spec needs a model and a base URL: openai:MODEL@URL")
         if not base_url.startswith(("http://", "https://")):
-            raise ProviderError(f"openai base URL must start with http:// or https://: {base_url}")
+            raise ProviderError(
+                f"openai base URL must start with http:// or https://: {shown_url(base_url)}"
+            )
+        if urlsplit(base_url).query or "#" in base_url:
+            raise ProviderError(
+                "openai base URL must not carry a query or a fragment (the provider appends "
+                f"/chat/completions to it; a key goes in OPENAI_API_KEY): {shown_url(base_url)}"
+            )
         self._model = model
         self.base_url = base_url.rstrip("/")
-        self._secrets = (api_key,) if api_key else ()
+        self._secrets = (*((api_key,) if api_key else ()), *url_credentials(base_url))
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self._owns_client = http_client is None
         self._client = http_client or httpx.AsyncClient()
@@ -108,7 +141,7 @@ class OpenAICompatProvider:
 
     @property
     def spec(self) -> str:
-        return f"openai:{self._model}@{self.base_url}"
+        return f"openai:{self._model}@{shown_url(self.base_url)}"
 
     async def aclose(self) -> None:
         """Close the HTTP client if this provider made it."""
@@ -233,7 +266,8 @@ class OpenAICompatProvider:
         status = response.status_code
         if status == 404 and not httpx.URL(self.base_url).path.strip("/"):
             # Ollama, vLLM, llama.cpp and LM Studio all serve the API under /v1.
-            detail += f" (OpenAI-compatible servers answer under /v1: try {self.base_url}/v1)"
+            shown = shown_url(self.base_url)
+            detail += f" (OpenAI-compatible servers answer under /v1: try {shown}/v1)"
         text = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
         lowered = detail.lower()
         if status in (400, 422, 501) and "tools" in body and "tool" in lowered:

@@ -4,6 +4,7 @@ streamed tool calls and its text fallback for models without tool support."""
 
 from __future__ import annotations
 
+import base64
 import json
 import warnings
 from collections.abc import Iterator
@@ -603,6 +604,38 @@ async def test_openai_a_stream_error_that_echoes_the_key_is_masked(server: Loopb
         )
     await provider.aclose()
     assert CANARY not in str(raised.value) and "invalid key *** for this model" in str(raised.value)
+
+
+async def test_a_proxy_password_in_an_openai_url_is_never_shown(server: LoopbackServer):
+    """``openai:MODEL@https://user:password@proxy/v1`` (a gateway behind basic auth): the spec
+    names the model in every error, retry notice, event and span, and carried the password
+    into each. It still reaches the server, as basic auth."""
+    password = "pw-" + "Zq8" * 6
+    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
+    url = server.url.replace("http://", f"http://gateway:{password}@") + "/v1"
+    provider = OpenAICompatProvider("qwen", base_url=url, api_key=CANARY)
+    server.queue(Reply(401, json_body={"error": {"message": f"bad login gateway:{password}"}}))
+    with pytest.raises(ProviderError) as failure:
+        await provider.complete(ask)
+    await provider.aclose()
+    assert provider.spec == f"openai:qwen@{server.url.replace('http://', 'http://***@')}/v1"
+    assert str(failure.value) == f"{provider.spec}: HTTP 401 bad login gateway:***"
+    sent = base64.b64decode(server.seen[0].headers["authorization"].removeprefix("Basic "))
+    assert sent.decode() == f"gateway:{password}"
+    dead = OpenAICompatProvider("qwen", base_url=f"http://{password}@127.0.0.1:9/v1")
+    assert password not in dead.spec  # a bare token before the @ too
+    await dead.aclose()
+
+
+def test_an_openai_url_with_a_query_is_refused_without_showing_it():
+    """``…/v1?key=...`` cannot work (``/chat/completions`` lands in the query) and is one line
+    that does not repeat the key."""
+    with pytest.raises(ProviderError) as refused:
+        OpenAICompatProvider("qwen", base_url=f"http://127.0.0.1:9/v1?key={CANARY}")
+    assert str(refused.value) == (
+        "openai base URL must not carry a query or a fragment (the provider appends "
+        "/chat/completions to it; a key goes in OPENAI_API_KEY): http://127.0.0.1:9/v1?***"
+    )
 
 
 async def test_openai_schema_uses_response_format_and_drops_it_when_refused(server: LoopbackServer):
