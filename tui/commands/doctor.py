@@ -4,8 +4,9 @@ Each configured model (``--config``'s [models], else the defaults for the keys p
 each ``--model SPEC`` gets one short request through the same registry a run uses. One line
 per model: provider, model, latency, tokens (in/out), OK or FAIL with the reason. The sandbox
 commands will run in is reported too. A ``cli:`` agent is found on PATH and asked its version
-rather than paid for a run. Keys are never printed: errors are masked by the providers. Exit code
-1 when any model fails.
+rather than paid for a run. Keys are never printed: errors are masked by the providers, a spec
+shows no credentials its URL carries, and every row passes the console's redactor (a gateway
+that echoes the key in its reply, an agent's version line). Exit code 1 when any model fails.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.routing import default_models
 from engine.loop import loop_name
 from gates.sandbox import ProcessSandbox
+from telemetry.redaction import Redactor
 from tui.argtypes import positive_float
 from tui.commands.common import EXIT_FAILED, EXIT_OK
 from tui.config import load_settings
@@ -67,6 +70,15 @@ class Check:
     latency_s: float | None = None
     tokens: str = "-"
     detail: str = ""
+
+
+_URL_USER = re.compile(r"(?<=://)[^\s/?#@]+@")
+
+
+def shown_spec(spec: str) -> str:
+    """``spec`` as written, without the credentials a URL in it carries
+    (``openai:m@https://user:password@gateway/v1``)."""
+    return _URL_USER.sub("***@", spec)
 
 
 def configured_models(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -175,17 +187,15 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
             for spec, roles in models.items()
         )
     )
+    redactor = Redactor.from_environ()
     for check in checks:
         status = ("OK  ", "green") if check.ok else ("FAIL", "bold red")
         latency = f"{check.latency_s:.2f}s" if check.latency_s is not None else "-"
-        console.print(
-            Text.assemble(
-                status,
-                f" {check.spec}  roles={','.join(check.roles)}  provider={check.family}  "
-                f"model={check.model}  latency={latency}  tokens={check.tokens}  {check.detail}",
-            ),
-            soft_wrap=True,
+        row = (
+            f" {shown_spec(check.spec)}  roles={','.join(check.roles)}  provider={check.family}  "
+            f"model={check.model}  latency={latency}  tokens={check.tokens}  {check.detail}"
         )
+        console.print(Text.assemble(status, redactor.redact(row)), soft_wrap=True)
     console.print(_sandbox_line(), highlight=False)
     console.print(f"event loop: {loop_name()}", highlight=False)
     failed = sum(1 for c in checks if not c.ok)

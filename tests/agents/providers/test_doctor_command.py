@@ -83,6 +83,22 @@ def test_doctor_fails_clearly_on_a_bad_spec_a_missing_key_and_a_dead_server(
     assert CANARY not in out
 
 
+def test_doctor_shows_no_key_a_gateway_echoes_nor_a_password_in_its_url(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """A gateway that answers with the key it was sent, behind a URL with a password: the
+    row quoted the reply and the spec as given."""
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    password = "pw-" + "Zq8" * 6
+    url = server.url.replace("http://", f"http://gateway:{password}@")
+    server.queue(WIRES["openai"].text(f"OK, you are {CANARY}"))
+    code, out = run_doctor(["--model", f"openai:qwen@{url}/v1", "--timeout", "5"], capsys)
+    assert code == 0, out
+    assert out.startswith(f"OK   openai:qwen@http://***@{server.url.removeprefix('http://')}/v1")
+    assert "replied 'OK, you are [REDACTED]'" in out
+    assert CANARY not in out and password not in out
+
+
 def test_doctor_reads_the_models_of_a_config_file_and_checks_cli_agents(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
