@@ -4,8 +4,9 @@ A stage that cannot decide alone calls :meth:`EscalationBroker.ask`. The broker 
 EscalationRaised, makes sure the log holds it (``await bus.durable()``), then takes the first
 decision that arrives from:
 
-- the policy: ``twin`` asks :meth:`Twin.answer`; ``reject`` takes the reject-like option at
-  once; ``wait`` leaves it to people;
+- the policy: ``twin`` asks :meth:`Twin.answer` (never about a budget: a limit the owner set
+  is loosened only by a person, and a model raising it would double it each time it is
+  crossed); ``reject`` takes the reject-like option at once; ``wait`` leaves it to people;
 - people: :meth:`EscalationBroker.decide` (the TUI, in process) or the run's
   :class:`~engine.protocols.DecisionSource` (another shell or host, through storage);
 - the clock: after the timeout, the escalation's default (decided by ``timeout``).
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 EscalationKind = str
 REJECT_LIKE = ("reject", "stop", "skip", "abort")
 """Options the ``reject`` policy takes, first present wins."""
+PEOPLE_ONLY = frozenset({"budget"})
+"""Kinds the ``twin`` policy leaves to people (and the timeout): the twin decides as the owner
+would about the product, but spending past a limit the owner set is the owner's own call."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ class EscalationBroker:
             if early is not None and early.decision in options:
                 fut.set_result(early)
             if not fut.done():
-                answer = await self._policy_answer(escalation_id, question, options, context)
+                answer = await self._policy_answer(escalation_id, kind, question, options, context)
                 if answer is not None and not fut.done():
                     fut.set_result(answer)
             if timeout is not None and default is not None and not fut.done():
@@ -191,14 +195,19 @@ class EscalationBroker:
         return decision
 
     async def _policy_answer(
-        self, escalation_id: str, question: str, options: Sequence[str], context: str
+        self,
+        escalation_id: str,
+        kind: str,
+        question: str,
+        options: Sequence[str],
+        context: str,
     ) -> Decision | None:
         if self.policy == "reject":
             for option in REJECT_LIKE:
                 if option in options:
                     return Decision(escalation_id, option, "policy:reject")
             return None
-        if self.policy == "twin" and self.twin is not None:
+        if self.policy == "twin" and self.twin is not None and kind not in PEOPLE_ONLY:
             try:
                 choice = await self.twin.answer(question, options, context, self.bus.emit)
             except Exception as exc:

@@ -14,7 +14,7 @@ tests/e2e/scripted_factory.py, and then checks what a user would look at the nex
   model) ships on the second model, says which model answered and prices it as that model;
   the dead primary is asked once for the whole run, not once per call.
 - Token and cost budgets crossed by the wire's real usage pause the run on an escalation that
-  ``shopfloor approve`` from another process (or the twin) answers, or ``reject`` ends.
+  ``shopfloor approve`` from another process answers (never the twin), or ``reject`` ends.
 """
 
 from __future__ import annotations
@@ -488,10 +488,19 @@ def test_a_token_budget_crossed_on_the_wire_waits_for_an_approval_and_stays_rais
         finally:
             answerer.stop()
         assert answerer.errors == []
-        # Carried on unwatched: the twin answers from now on.
-        resumed = shopfloor("resume", run, "--headless", "--escalations", "twin", env=project.env)
+        # Carried on headless under the twin policy: the twin never raises a budget, so the
+        # budget question of the resumed run waits for a person, who approves it again.
+        again = Answerer(project, {"twin": "approve", "budget": "approve"})
+        again.start()
+        try:
+            resumed = shopfloor(
+                "resume", run, "--headless", "--escalations", "twin", env=project.env
+            )
+        finally:
+            again.stop()
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert server.model.problems == []
+        assert [kind for kind, _ in again.answered] == ["budget"]
 
     status = status_of(project, run)
     assert status["outcome"] == "shipped", status
@@ -502,7 +511,7 @@ def test_a_token_budget_crossed_on_the_wire_waits_for_an_approval_and_stays_rais
     assert len(questions) == 2, questions
     assert "of 18000" in questions[1], questions
     deciders = [e["decided_by"].split(":")[0] for e in status["escalations"]]
-    assert deciders == ["human", "human", "twin"]
+    assert deciders == ["human", "human", "human"]
     spent = status["tokens"]["input"] + status["tokens"]["output"]
     assert spent == server.billed["input"] + server.billed["output"]
 

@@ -187,6 +187,22 @@ async def test_the_twin_policy_asks_the_twin_and_falls_back_to_waiting_on_a_bad_
     assert (late.decision, late.decided_by) == ("reject", "timeout")
 
 
+async def test_the_twin_policy_never_raises_a_budget_a_person_or_the_timeout_decides():
+    bus = EventBus("r2b")
+    twin = FakeTwin("raise")  # a model would happily spend more of the owner's money
+    broker = EscalationBroker(bus, policy="twin", twin=twin, timeout_s=0.05)
+    decision = await broker.ask("budget", "raise?", ["raise", "stop"], default="stop")
+    assert (decision.decision, decision.decided_by) == ("stop", "timeout")
+    assert twin.asked == []
+
+    broker2 = EscalationBroker(bus, policy="twin", twin=twin)
+    ask = asyncio.create_task(broker2.ask("budget", "again?", ["raise", "stop"]))
+    await asyncio.sleep(0.01)
+    assert not ask.done()  # waits for a person
+    assert broker2.decide("esc-2", "raise", "human:ann")
+    assert (await asyncio.wait_for(ask, 2)).decided_by == "human:ann"
+
+
 async def test_wait_policy_times_out_to_the_default():
     bus = EventBus("r3")
     broker = EscalationBroker(bus, policy="wait", timeout_s=0.05)
