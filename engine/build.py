@@ -15,6 +15,7 @@ import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from engine.blueprint import Blueprint, Task
 from engine.breaker import CircuitBreaker
@@ -142,14 +143,14 @@ class TaskRunner:
         attempt, failure = self.resume.get(task_id, (1, ""))
         limit = max(self.config.max_attempts, attempt)
         while attempt <= limit:
-            if self.budget is not None:
-                try:
+            try:
+                if self.budget is not None:
                     await self.budget.admit(task_id)
-                except BudgetStop as exc:
-                    if exc.scope == "run":
-                        raise
-                    return self._fail(task_id, attempt, str(exc))
-            outcome = await self._attempt(task, attempt, failure)
+                outcome = await self._attempt(task, attempt, failure)
+            except BudgetStop as exc:  # before the attempt, or paused inside it
+                if exc.scope == "run":
+                    raise
+                return self._fail(task_id, attempt, str(exc))
             if outcome is None:
                 return True
             failure = outcome
@@ -221,6 +222,7 @@ class TaskRunner:
                 attempt=attempt,
                 max_attempts=self.config.max_attempts,
                 failure_context=failure,
+                admit=None if self.budget is None else partial(self.budget.admit, task_id),
             )
             async with self._hold(self.engineer_family):
                 report = await self.engineer.work(job, self.emit)

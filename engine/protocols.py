@@ -6,7 +6,7 @@ composition root (tui/compose.py) hands it implementations. Tests hand it fakes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -143,6 +143,11 @@ class EngineerJob:
     max_attempts: int
     failure_context: str = ""
     context: Mapping[str, Any] = field(default_factory=dict)
+    admit: Callable[[], Awaitable[None]] | None = None
+    """Awaited before each model call after the attempt's first: returns when the budgets let
+    work go on, and raises (:class:`~engine.budget.BudgetStop`) when a person said stop. An
+    attempt of many turns thus pauses at its next call once a budget is crossed, instead of
+    spending on to its last turn. None: no budgets."""
 
 
 @dataclass(frozen=True)

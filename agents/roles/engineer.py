@@ -186,7 +186,13 @@ class EngineerRole:
         # fallback chain, the link that answers decides, not the first.
         live = StreamFrom(session.say, frozenset({"cli"}))
         last_text = ""
-        for _ in range(self.max_turns):
+        for turn in range(self.max_turns):
+            if turn and job.admit is not None:
+                try:  # a budget crossed meanwhile (by this attempt or another) pauses it here
+                    await job.admit()
+                except Exception as exc:
+                    session.finish(False, str(exc))
+                    raise
             try:
                 completion = await session.complete(
                     CompletionRequest(

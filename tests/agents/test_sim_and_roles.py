@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,11 @@ from agents.roles.engineer import EngineerRole, build_prompt
 from agents.roles.planner import PlannerRole
 from agents.sim import SimProvider
 from engine.blueprint import Blueprint, Task
+from engine.budget import BudgetStop, BudgetTracker
+from engine.bus import EventBus
+from engine.config import EngineConfig
 from engine.dag import PlanError
+from engine.escalations import EscalationBroker
 from engine.events import (
     AgentFinished,
     AgentOutput,
@@ -270,6 +276,33 @@ def job(
         max_attempts=3,
         failure_context=failure,
     )
+
+
+async def test_an_engineer_attempt_pauses_at_its_next_call_once_a_budget_is_crossed(
+    tmp_path: Path,
+):
+    """Budgets gate each model call of a many-turn attempt, not only its start: a crossed
+    budget pauses the attempt at its next call on one escalation, raise goes on, stop ends it."""
+    bus = EventBus("run-1")
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    broker = EscalationBroker(bus, policy="wait")
+    tracker = BudgetTracker(bus, EngineConfig(max_tokens=1), broker)
+    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox(), python="py")
+    attempt = dataclasses.replace(job(tmp_path), admit=partial(tracker.admit, "greet"))
+    work = asyncio.create_task(role.work(attempt, bus.emit))
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if bus.state.open_escalations:
+            break
+    assert len(of(events, LLMCallFinished)) == 1  # the first call crossed it; no second one
+    (question,) = bus.state.open_escalations
+    assert question.kind == "budget" and not work.done()
+    assert broker.decide(question.escalation_id, "stop", "human:ann")
+    with pytest.raises(BudgetStop, match="budget exceeded: the run"):
+        await asyncio.wait_for(work, 2)
+    assert len(of(events, LLMCallFinished)) == 1
+    assert [e.ok for e in of(events, AgentFinished)] == [False]  # the agent ended, not left open
 
 
 async def test_the_engineer_plays_the_script_writes_real_files_and_finishes(tmp_path: Path):

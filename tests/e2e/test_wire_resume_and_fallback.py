@@ -577,11 +577,19 @@ def test_a_cost_budget_crossed_on_the_wire_and_rejected_from_another_shell_ends_
     status = status_of(project, run)
     assert status["outcome"] == "failed", status
     assert status["reason"].startswith("budget exceeded: the run spent"), status["reason"]
-    assert status["merged"] == ["core"]
+    # The first task's calls crossed the budget: its attempt paused at its next call, and the
+    # stop ended it there, rather than letting it run to its last turn.
+    assert status["merged"] == []
     assert [(t["id"], t["state"]) for t in status["tasks"]] == [
-        ("core", "merged"),
-        ("shout", "ready"),
+        ("core", "failed"),
+        ("shout", "pending"),
     ]
+    [core] = [
+        e
+        for e in events_of(project, run)
+        if e["type"] == "TaskStateChanged" and e["state"] == "failed"
+    ]
+    assert core["reason"].startswith("interrupted: budget exceeded: the run spent"), core
     [decision] = status["escalations"]
     assert (decision["decision"], decision["decided_by"].split(":")[0]) == ("stop", "human")
     # Money spent is money counted: every call the server billed, priced.
