@@ -230,11 +230,15 @@ def _codex_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], No
         out.failed = str(message or kind)
 
 
-_AIDER_TOKENS = re.compile(r"Tokens: ([\d.]+)(k?) sent, ([\d.]+)(k?) received")
+_AIDER_TOKENS = re.compile(
+    # "Tokens: 12k sent, 1.1k cache write, 9.8k cache hit, 310 received." (cache parts with
+    # prompt caching on; counts of a million and more end in M)
+    r"Tokens: ([\d.]+)([kM]?) sent(?:, [\d.]+[kM]? cache (?:write|hit))*, ([\d.]+)([kM]?) received"
+)
 
 
-def _aider_count(number: str, kilo: str) -> int:
-    return int(float(number) * (1000 if kilo else 1))
+def _aider_count(number: str, unit: str) -> int:
+    return round(float(number) * {"k": 1000, "M": 1_000_000}.get(unit, 1))
 
 
 def _text_line(line: str, out: _Transcript, say: Callable[[str], None]) -> None:

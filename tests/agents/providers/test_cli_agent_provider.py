@@ -98,6 +98,19 @@ async def test_a_text_agent_gets_its_prompt_on_stdin_and_its_token_line_counted(
     assert "got 3 prompt lines" in completion.text
 
 
+async def test_an_aider_token_line_with_cache_parts_or_millions_is_counted(tmp_path: Path):
+    script = tmp_path.parent / "fake_aider_cached.py"
+    script.write_text(
+        "print('Tokens: 12k sent, 1.1k cache write, 9.8k cache hit, 310 received. Cost: $0.02 "
+        "message, $0.05 session.')\n"
+        "print('Tokens: 1.2M sent, 2.5k received. Cost: $3.70 message, $3.75 session.')\n"
+    )
+    agent = CliAgent((sys.executable, str(script)), "text")
+    completion = await CliProvider("aider", agent).complete(ask(tmp_path))
+    assert completion.usage.input_tokens == 12_000 + 1_200_000
+    assert completion.usage.output_tokens == 310 + 2500
+
+
 async def test_missing_worktree_program_or_agent_is_one_line(tmp_path: Path):
     no_label = CompletionRequest(system="", messages=(Message("user", "x"),))
     with pytest.raises(ProviderError, match="no worktree to run in"):
