@@ -8,7 +8,7 @@ playbook is loaded once and a real provider's limits are shared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from agents.dna import OwnerDNA
@@ -53,9 +53,36 @@ class Crew:
         """Warnings for the configured models their SDKs list as deprecated."""
         return deprecations(self.providers.values())
 
+    def unpriced(self) -> list[str]:
+        """The configured models the price table does not know, behind retries, limits and
+        fallback chains too: their calls cost nothing on the run's bill, which a cost budget
+        cannot see (a coding-agent CLI is left out: whether it bills is known per call)."""
+        prices = self.planner.prices
+        found = {
+            str(provider.spec)
+            for provider in _leaves(self.providers.values())
+            if not provider.simulated
+            and provider.family not in ("sim", "cli")
+            and prices.lookup(provider.family, provider.model) is None
+        }
+        return sorted(found)
+
     def models(self) -> dict[str, str]:
         """Role -> the spec its provider reports (reviewers as ``reviewer-N``)."""
         return {role: self.providers[spec].spec for role, spec in self.routing.as_dict().items()}
+
+
+def _leaves(providers: Iterable[Provider]) -> Iterator[Provider]:
+    """Each provider that calls a model, behind wrappers (retries, limits, an ``inner``) and
+    fallback chains (their ``providers``)."""
+    stack: list[Provider] = list(providers)
+    while stack:
+        provider = stack.pop()
+        links = list(getattr(provider, "providers", ()))
+        inner = getattr(provider, "inner", None)
+        stack += links + ([inner] if inner is not None else [])
+        if not links and inner is None:
+            yield provider
 
 
 def deprecations(providers: Iterable[Provider]) -> list[str]:
@@ -63,13 +90,7 @@ def deprecations(providers: Iterable[Provider]) -> list[str]:
     Anthropic model near or past its end of life), behind retries, limits and fallback
     chains too; empty when there is none."""
     found: dict[str, str] = {}
-    stack: list[object] = list(providers)
-    while stack:
-        provider = stack.pop()
-        stack += getattr(provider, "providers", ())  # a fallback chain's links
-        inner = getattr(provider, "inner", None)  # a wrapper (retries, limits)
-        if inner is not None:
-            stack.append(inner)
+    for provider in _leaves(providers):
         when = getattr(provider, "deprecation", None)
         if isinstance(when, str):
             spec = str(getattr(provider, "spec", "?"))

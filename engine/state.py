@@ -199,6 +199,9 @@ class RunState:
     """Of ``input_tokens``, those the providers read from their prompt caches."""
     output_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced_models: dict[str, int] = field(default_factory=dict)
+    """Models whose calls nothing priced (``provider:model`` -> calls): ``cost_usd`` leaves
+    them out, and a cost budget cannot see them."""
     last_seq: int = 0
     started_at: str = ""
     finished_at: str = ""
@@ -236,6 +239,9 @@ class RunState:
                 self.cached_tokens += event.cache_read_tokens
                 self.output_tokens += event.output_tokens
                 self.cost_usd += event.cost_usd
+                if not event.priced:
+                    model = f"{event.provider}:{event.model}"
+                    self.unpriced_models[model] = self.unpriced_models.get(model, 0) + 1
                 agent = self.agents.get(event.agent_id)
                 if agent is not None:
                     agent.calls += 1
@@ -449,6 +455,7 @@ class RunState:
                 "output": self.output_tokens,
             },
             "cost_usd": round(self.cost_usd, 6),
+            "unpriced_models": dict(self.unpriced_models),
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }

@@ -241,7 +241,17 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     # The agents' run_tests runs pytest where the tests gate does (each monorepo project).
     crew = _crew(settings, routing, sandbox, test_env, python_projects(plan.repo))
-    for warning in [*routing.warnings, *crew.deprecations()]:
+    engine = settings.engine
+    unpriced = (
+        [
+            f"{spec} has no price: a cost budget does not see its calls "
+            f'([pricing] "{spec.partition("@")[0]}" = {{input = ..., output = ...}} gives it one)'
+            for spec in crew.unpriced()
+        ]
+        if engine.max_cost_usd or engine.task_max_cost_usd
+        else []
+    )
+    for warning in [*routing.warnings, *crew.deprecations(), *unpriced]:
         if plan.front == "json":
             logging.getLogger(__name__).warning("%s", warning)
         else:

@@ -45,7 +45,7 @@ from engine.events import (
 from engine.state import RunState
 from telemetry.redaction import Redactor
 from tui.plan_text import PLAN_ESCALATIONS
-from tui.text import SIM_BADGE, compact_count, drawable
+from tui.text import SIM_BADGE, compact_count, cost_text, drawable
 
 PASS = ("✓", "bold green")
 FAIL = ("✗", "bold red")
@@ -150,7 +150,7 @@ class ConsoleReporter:
         text.append(
             f" │ tokens {compact_count(state.input_tokens)} in"
             f" / {compact_count(state.output_tokens)} out"
-            f" │ ${state.cost_usd:.4f}"
+            f" │ {cost_text(state.cost_usd, state.unpriced_models)}"
         )
         waiting = len(state.open_escalations)
         if waiting:
@@ -246,7 +246,8 @@ class ConsoleReporter:
                 text = Text(
                     f"  {event.agent_id} llm {event.model} "
                     f"{event.prompt_tokens} in{cached} / {event.output_tokens} out "
-                    f"{event.latency_s:.2f}s ${event.cost_usd:.4f}",
+                    f"{event.latency_s:.2f}s "
+                    + (f"${event.cost_usd:.4f}" if event.priced else "$? (no price)"),
                     style="dim",
                 )
                 if event.simulated:
@@ -366,7 +367,7 @@ class ConsoleReporter:
         text.append(
             f"  merged {merged}/{len(state.tasks)}  tokens {state.input_tokens} in"
             + (f" ({state.cached_tokens} cached)" if state.cached_tokens else "")
-            + f" / {state.output_tokens} out  ${state.cost_usd:.4f}",
+            + f" / {state.output_tokens} out  {cost_text(state.cost_usd, state.unpriced_models)}",
             style="dim",
         )
         if state.simulated:

@@ -12,6 +12,7 @@ terminal would obey them: the screen cleared, colours left on, the title rewritt
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -86,3 +87,13 @@ def compact_count(value: int) -> str:
     if value >= 1_000:
         return f"{value / 1_000:.1f}k"
     return str(value)
+
+
+UNPRICED = " + unpriced"
+"""Said after a cost that leaves out calls nothing priced (a model not in the price table)."""
+
+
+def cost_text(cost_usd: float, unpriced: Mapping[str, int]) -> str:
+    """``$0.1234``, and ``+ unpriced`` when some calls (of ``unpriced``'s models) had no price:
+    their cost is unknown, not zero, and a cost budget does not see it."""
+    return f"${cost_usd:.4f}{UNPRICED if unpriced else ''}"

@@ -91,7 +91,8 @@ class AgentSession:
         # A fallback chain's later link may have answered: account the call as that model.
         family = completion.family or self.provider.family
         simulated = self.provider.simulated or family == "sim"
-        cost = self.prices.cost(family, model, usage, simulated=simulated).usd
+        priced = self.prices.cost(family, model, usage, simulated=simulated)
+        cost = priced.usd
         if completion.cost_usd is not None and not simulated:
             cost = completion.cost_usd  # what the provider itself billed
         self.emit(
@@ -107,6 +108,7 @@ class AgentSession:
                 cache_write_tokens=usage.cache_write_tokens,
                 latency_s=completion.latency_s,
                 cost_usd=cost,
+                priced=priced.priced or (completion.cost_usd is not None and not simulated),
             )
         )
 

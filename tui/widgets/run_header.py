@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from engine.events import Outcome, TaskState
 from engine.state import RunState
-from tui.text import SIM_BADGE, compact_count, one_line
+from tui.text import SIM_BADGE, UNPRICED, compact_count, one_line
 
 OUTCOME_STYLES: dict[Outcome, str] = {
     Outcome.RUNNING: "bold yellow",
@@ -86,6 +86,8 @@ def budget_text(state: RunState) -> Text:
         text.append(f" {bar(used, 8)}", style=style)
         text.append(f" {used:.0%} of {compact_count(budget.max_tokens)}")
     text.append(f"  ${state.cost_usd:.4f}")
+    if state.unpriced_models:
+        text.append(UNPRICED, style="yellow")
     if budget is not None and budget.max_cost_usd:
         used = budget.cost_usd / budget.max_cost_usd
         style = "red" if budget.exceeded == "cost" or used >= 0.9 else "green"

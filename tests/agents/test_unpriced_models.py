@@ -1,0 +1,78 @@
+"""A model the price table does not know costs an unknown amount, not $0.00.
+
+Its calls were recorded at cost 0 with nothing to say so: ``status --json``, the TUI's strip
+and the console said $0.0000 for a night on a new Anthropic id or an unpriced gateway model,
+and a cost budget never tripped. Now each such call is marked unpriced, the run keeps which
+models they were, every place that shows the cost says "+ unpriced", and a run with a cost
+budget is warned at its start about the models the budget cannot see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+
+from role_fakes import ScriptedProvider, collector, of
+
+from agents.crew import Crew
+from agents.pricing import DEFAULT_PRICES
+from agents.provider import CompletionRequest, Message
+from agents.roles.common import AgentSession
+from engine.events import LLMCallFinished, event_from_json
+from engine.state import RunState
+from tui.text import cost_text
+from tui.widgets.run_header import budget_text
+
+
+def call(provider: ScriptedProvider) -> list[LLMCallFinished]:
+    events, emit = collector()
+    session = AgentSession(provider, emit, agent_id="planner", role="planner")
+    request = CompletionRequest(system="you plan", messages=[Message(role="user", content="plan")])
+    asyncio.run(session.complete(request))
+    return of(events, LLMCallFinished)
+
+
+def test_a_call_on_a_model_without_a_price_is_marked_unpriced() -> None:
+    (known,) = call(ScriptedProvider(["ok"], family="anthropic", model="claude-sonnet-4-5"))
+    assert known.priced and known.cost_usd > 0
+    (unknown,) = call(ScriptedProvider(["ok"], family="openai", model="qwen3-coder"))
+    assert not unknown.priced and unknown.cost_usd == 0
+    (sim,) = call(ScriptedProvider(["ok"], family="sim", model="inventory", simulated=True))
+    assert sim.priced  # the SIM is free: nothing it says was bought
+
+
+def test_the_run_keeps_the_unpriced_models_and_every_cost_says_so() -> None:
+    (unknown,) = call(ScriptedProvider(["ok"], family="openai", model="qwen3-coder"))
+    (known,) = call(ScriptedProvider(["ok"], family="anthropic", model="claude-sonnet-4-5"))
+    state = RunState.fold([known, unknown, unknown])
+    assert state.unpriced_models == {"openai:qwen3-coder": 2}
+    assert state.to_status()["unpriced_models"] == {"openai:qwen3-coder": 2}
+    assert cost_text(state.cost_usd, state.unpriced_models).endswith("+ unpriced")
+    assert "+ unpriced" in str(budget_text(state))
+    priced_only = RunState.fold([known])
+    assert "unpriced" not in str(budget_text(priced_only))
+
+
+def test_a_call_logged_before_the_field_existed_loads_as_priced() -> None:
+    (known,) = call(ScriptedProvider(["ok"], family="anthropic", model="claude-sonnet-4-5"))
+    body = known.model_dump(mode="json")
+    del body["priced"]
+    old = event_from_json(json.dumps(body))
+    assert isinstance(old, LLMCallFinished) and old.priced
+    assert RunState.fold([old]).unpriced_models == {}
+
+
+def test_the_crew_names_its_models_the_price_table_does_not_know() -> None:
+    class Role:
+        prices = DEFAULT_PRICES
+
+    unknown = ScriptedProvider([], family="openai", model="qwen3-coder")
+    known = ScriptedProvider([], family="anthropic", model="claude-sonnet-4-5")
+    cli = ScriptedProvider([], family="cli", model="codex")
+    crew = Crew.__new__(Crew)
+    object.__setattr__(crew, "planner", Role())
+    object.__setattr__(
+        crew, "providers", {p.spec: p for p in (unknown, known, cli, replace(unknown))}
+    )
+    assert crew.unpriced() == ["openai:qwen3-coder"]
