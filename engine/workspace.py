@@ -125,6 +125,17 @@ class WorkspaceError(RuntimeError):
     """The repository cannot be used as asked. The message is one line."""
 
 
+def git_complaint(exc: git.GitCommandError) -> str:
+    """What git said when it failed, in one line: its stderr without GitPython's framing
+    (``stderr: '...'``) or git's ``fatal:``/``error:`` prefixes, else its exit code."""
+    text = str(exc.stderr or "").strip()
+    if text.startswith("stderr:"):
+        text = text[len("stderr:") :].strip().removeprefix("'").removesuffix("'")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    words = " ".join(line.removeprefix("fatal: ").removeprefix("error: ") for line in lines)
+    return words[:600] or f"git exited with {exc.status}"
+
+
 def release_hint(checkout: Path) -> str:
     """The command that takes a branch out of ``checkout``: back to the branch it was on
     before, or, to keep looking at the same files, off any branch."""
@@ -191,6 +202,21 @@ class MergeCandidate:
     conflict: str = ""
 
 
+def _not_a_repository(path: Path) -> str:
+    """Why ``path`` is no repository: a folder inside one names the repository to give."""
+    try:
+        with git.Repo(path, search_parent_directories=True) as outer:
+            top = outer.working_tree_dir
+    except (git.NoSuchPathError, git.InvalidGitRepositoryError):
+        top = None
+    if top is None or Path(top).resolve() == Path(path).resolve():
+        return f"not a git repository: {path}"
+    return (
+        f"{path} is a folder inside the git repository {top}, not its top level: "
+        f"give the repository itself ({top})"
+    )
+
+
 def slugify(text: str, limit: int = 32) -> str:
     """A branch-name-safe slug of ``text``."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -204,9 +230,15 @@ class GitWorkspaces:
         try:
             self.repo = FactoryRepo(repo_path)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
-            raise WorkspaceError(f"not a git repository: {repo_path}") from exc
+            raise WorkspaceError(_not_a_repository(repo_path)) from exc
         if self.repo.bare:
             raise WorkspaceError(f"bare repositories are not supported: {repo_path}")
+        try:  # GitPython reads the files itself; git may still refuse (safe.directory)
+            self.repo.git.rev_parse("--git-dir")
+        except git.GitCommandError as exc:
+            raise WorkspaceError(
+                f"git refuses the repository {repo_path}: {git_complaint(exc)}"
+            ) from exc
         self.unborn = not self.repo.head.is_valid()
         """The repository has no commits yet (``git init`` and nothing more): the run starts
         from :meth:`base_commit`'s empty root commit, and the user's branch stays unborn."""
