@@ -202,6 +202,12 @@ class MergeCandidate:
     conflict: str = ""
 
 
+def _names(output: str) -> list[str]:
+    """Paths from git's ``-z`` output: as they are, where without ``-z`` git quotes a name
+    with a tab, a newline or a non-ASCII byte (``"\\303\\274ber.py"``)."""
+    return [name for name in output.split("\0") if name]
+
+
 def _not_a_repository(path: Path) -> str:
     """Why ``path`` is no repository: a folder inside one names the repository to give."""
     try:
@@ -305,8 +311,8 @@ class GitWorkspaces:
 
     def tracked_files(self, limit: int = 2000) -> list[str]:
         """Files at the base commit (for the planner's view of the repo)."""
-        out = self.repo.git.ls_tree("-r", "--name-only", self.base_commit)
-        return str(out).splitlines()[:limit]
+        out = self.repo.git.ls_tree("-r", "--name-only", "-z", self.base_commit)
+        return _names(out)[:limit]
 
     # -- integration branch ----------------------------------------------------------------
 
@@ -587,8 +593,8 @@ class GitWorkspaces:
 
     def changed_files(self, commit: str) -> list[str]:
         """Paths a commit changed relative to its parent."""
-        out = self.repo.git.diff_tree("--no-commit-id", "--name-only", "-r", commit)
-        return str(out).splitlines()
+        out = self.repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", commit)
+        return _names(out)
 
     def diff(self, commit: str, limit: int = 20000) -> str:
         text = str(self.repo.git.show("--stat", "--patch", "--format=%s", commit))

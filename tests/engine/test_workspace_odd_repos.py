@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from repo_helpers import make_repo
+from repo_helpers import commit, make_repo
 
 from engine.workspace import GitWorkspaces, WorkspaceError
 
@@ -56,3 +56,21 @@ def test_git_refusing_the_repository_is_one_line_with_its_reason(
     text = one_line(exc)
     assert text.startswith(f"git refuses the repository {repo}: detected dubious ownership")
     assert "safe.directory" in text
+
+
+# -- names git quotes ----------------------------------------------------------------------------
+
+
+def test_file_names_are_listed_as_they_are_not_as_git_quotes_them(
+    tmp_path: Path, worktree_root: Path
+):
+    """``git ls-tree --name-only`` quotes a name with non-ASCII bytes, a tab or a newline
+    (``"\\303\\274ber.py"``): the planner and the repo map were given names no file has."""
+    names = ["über.py", "dir with space/mod.py", "tab\there.txt", "new\nline.txt", "plain.py"]
+    repo = make_repo(tmp_path / "repo", {"README.md": "# names\n"})
+    commit(repo, dict.fromkeys(names, "x = 1\n"), "odd names")
+    ws = open_ws(repo, worktree_root)
+    assert sorted(ws.tracked_files()) == sorted([*names, "README.md"])
+    assert sorted(ws.changed_files(ws.base_commit)) == sorted(names)
+    for name in ws.tracked_files():
+        assert (repo / name).is_file()
