@@ -131,9 +131,12 @@ def git_complaint(exc: git.GitCommandError) -> str:
     text = str(exc.stderr or "").strip()
     if text.startswith("stderr:"):
         text = text[len("stderr:") :].strip().removeprefix("'").removesuffix("'")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    words = " ".join(line.removeprefix("fatal: ").removeprefix("error: ") for line in lines)
-    return words[:600] or f"git exited with {exc.status}"
+    words = ""
+    for line in (line.strip() for line in text.splitlines()):
+        if line:
+            line = line.removeprefix("fatal: ").removeprefix("error: ")
+            words += (" " if not words or words.endswith(":") else "; ") + line
+    return words.strip()[:600] or f"git exited with {exc.status}"
 
 
 def release_hint(checkout: Path) -> str:
@@ -361,10 +364,31 @@ class GitWorkspaces:
             if tip is None:
                 tip = base_commit or self.base_commit
                 await asyncio.to_thread(
-                    self.repo.git.update_ref, self._ref(self.integration_branch), tip, ""
+                    self._create_branch, self.integration_branch, tip, "the integration branch"
                 )
             self._tip = tip
             return tip
+
+    def _create_branch(self, branch: str, commit: str, what: str) -> None:
+        """Create ``branch`` at ``commit`` (never moving one that exists).
+
+        git keeps a branch as a file under ``refs/heads/``, so a branch ``shopfloor`` and a
+        branch ``shopfloor/wip/RUN`` cannot both exist: the one in the way is named, with
+        the command that moves it aside.
+        """
+        try:
+            self.repo.git.update_ref(self._ref(branch), commit, "")
+        except git.GitCommandError as exc:
+            parts = branch.split("/")
+            for end in range(1, len(parts)):
+                prefix = "/".join(parts[:end])
+                if self.branch_tip(prefix) is not None:
+                    raise WorkspaceError(
+                        f"cannot create {what} {branch}: the branch {prefix} is in the way "
+                        f"(git cannot have both); rename it with "
+                        f"`git branch -m {prefix} NEW-NAME`"
+                    ) from exc
+            raise WorkspaceError(f"cannot create {what} {branch}: {git_complaint(exc)}") from exc
 
     def integration_tip(self) -> str:
         """The commit the run's work goes on from: where the run last put its integration
@@ -455,9 +479,15 @@ class GitWorkspaces:
             if path.exists():
                 await asyncio.to_thread(self._remove_worktree_sync, path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            await asyncio.to_thread(
-                self.repo.git.worktree, "add", "--detach", "--quiet", str(path), commit
-            )
+            try:  # a filter the checkout needs may be missing (LFS not installed), say
+                await asyncio.to_thread(
+                    self.repo.git.worktree, "add", "--detach", "--quiet", str(path), commit
+                )
+            except git.GitCommandError as exc:
+                raise WorkspaceError(
+                    f"cannot check out {commit[:10]} in a worktree of {self.path}: "
+                    f"{git_complaint(exc)}"
+                ) from exc
             if guard:
                 try:
                     state = await asyncio.to_thread(repo_guard.read_state, self.path, self.git_dir)
@@ -649,7 +679,7 @@ class GitWorkspaces:
             self._still_ours()
             if self.branch_tip(branch) is not None:
                 raise WorkspaceError(f"branch {branch} already exists; refusing to move it")
-            await asyncio.to_thread(self.repo.git.update_ref, self._ref(branch), commit, "")
+            await asyncio.to_thread(self._create_branch, branch, commit, "the branch")
         return branch
 
     def commits_since_base(self, commit: str, base: str) -> list[str]:

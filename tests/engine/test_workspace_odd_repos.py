@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from repo_helpers import commit, make_repo
+from repo_helpers import commit, git, make_repo
 
 from engine.workspace import GitWorkspaces, WorkspaceError
 
@@ -74,3 +74,72 @@ def test_file_names_are_listed_as_they_are_not_as_git_quotes_them(
     assert sorted(ws.changed_files(ws.base_commit)) == sorted(names)
     for name in ws.tracked_files():
         assert (repo / name).is_file()
+
+
+# -- checkouts that fail -------------------------------------------------------------------------
+
+
+async def test_a_checkout_its_filter_cannot_make_is_a_one_line_workspace_error(
+    tmp_path: Path, worktree_root: Path
+):
+    """``.gitattributes`` names a filter (LFS-like) whose program is not installed and that
+    the config marks required: ``git worktree add`` fails, and the run crashed with an
+    "internal error: GitCommandError" and a traceback."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {".gitattributes": "*.bin filter=big\n", "data.bin": "payload\n", "a.py": "x = 1\n"},
+    )
+    git(repo, "config", "filter.big.smudge", "shopfloor-no-such-filter smudge %f")
+    git(repo, "config", "filter.big.clean", "shopfloor-no-such-filter clean %f")
+    git(repo, "config", "filter.big.required", "true")
+    # git status fails here too (the filter cleans a file it cannot stat as unchanged):
+    # the refs and the index say the user's checkout was left alone.
+    index = (repo / ".git" / "index").read_bytes()
+    refs = git(repo, "for-each-ref", "refs/tags", "refs/heads/main")
+    ws = open_ws(repo, worktree_root)
+    await ws.start()
+    with pytest.raises(WorkspaceError) as exc:
+        await ws.add_worktree("t1", ws.integration_tip())
+    text = one_line(exc)
+    assert text.startswith(f"cannot check out {ws.base_commit[:10]} in a worktree of {repo}: ")
+    assert "smudge filter big failed" in text
+    await ws.cleanup()
+    assert (repo / ".git" / "index").read_bytes() == index
+    assert git(repo, "for-each-ref", "refs/tags", "refs/heads/main") == refs
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+# -- branch names ----------------------------------------------------------------------------
+
+
+async def test_a_branch_named_shopfloor_is_said_to_be_in_the_way(
+    tmp_path: Path, worktree_root: Path
+):
+    """git cannot have a branch ``shopfloor`` and a branch ``shopfloor/wip/RUN``: the run
+    crashed with a GitCommandError ("cannot lock ref") as its internal error."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    git(repo, "branch", "shopfloor")
+    ws = open_ws(repo, worktree_root)
+    with pytest.raises(WorkspaceError) as exc:
+        await ws.start()
+    text = one_line(exc)
+    assert text == (
+        "cannot create the integration branch shopfloor/wip/run1: the branch shopfloor is in "
+        "the way (git cannot have both); rename it with `git branch -m shopfloor NEW-NAME`"
+    )
+    assert git(repo, "rev-parse", "shopfloor") == git(repo, "rev-parse", "main")
+
+
+async def test_a_shipped_branch_a_branch_is_in_the_way_of_is_refused_in_one_line(
+    tmp_path: Path, worktree_root: Path
+):
+    repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    ws = open_ws(repo, worktree_root)
+    tip = await ws.start()
+    git(repo, "branch", "shopfloor/feature")
+    with pytest.raises(WorkspaceError) as exc:
+        await ws.ship("shopfloor/feature/add-x", tip)
+    assert one_line(exc).startswith(
+        "cannot create the branch shopfloor/feature/add-x: the branch shopfloor/feature is in "
+        "the way"
+    )
