@@ -99,6 +99,29 @@ class _Attempt:
     """Put back once after the agent (by :meth:`GitWorkspaces.commit_all`)."""
 
 
+def head_ref(repo: git.Repo) -> str | None:
+    """The ref the checkout's HEAD names (``refs/heads/main``, maybe unborn); None when it
+    is detached.
+
+    HEAD and the commits are read through git, never through GitPython's own parsing, which
+    takes an object name of 40 hex digits only: in a repository of SHA-256 names (64) it
+    failed on every detached HEAD, and each worktree of the run's is one.
+    """
+    try:
+        return str(repo.git.symbolic_ref("--quiet", "HEAD")) or None
+    except git.GitCommandError:
+        return None
+
+
+def resolve(repo: git.Repo, name: str) -> str | None:
+    """The commit ``name`` (``HEAD``, a ref) points at; None when it does not resolve (an
+    unborn branch)."""
+    try:
+        return str(repo.git.rev_parse("--verify", "--quiet", f"{name}^{{commit}}")) or None
+    except git.GitCommandError:
+        return None
+
+
 def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None:
     """Undo what an agent did with git in its worktree, keeping its work in the files.
 
@@ -109,9 +132,9 @@ def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None
     checked out is left: one it created is deleted, one that existed (a branch of the user's)
     is put back where it was.
     """
-    if not wt.head.is_detached:
-        ref = wt.head.reference.path
-        tip = str(wt.git.rev_parse("--verify", "--quiet", ref)) if wt.head.is_valid() else ""
+    ref = head_ref(wt)
+    if ref is not None:
+        tip = resolve(wt, ref) or ""
         wt.git.update_ref("--no-deref", "HEAD", base)  # detached again; files untouched
         before = branch_tips.get(ref)
         if tip and before is None:
@@ -248,7 +271,7 @@ class GitWorkspaces:
             raise WorkspaceError(
                 f"git refuses the repository {repo_path}: {git_complaint(exc)}"
             ) from exc
-        self.unborn = not self.repo.head.is_valid()
+        self.unborn = resolve(self.repo, "HEAD") is None
         """The repository has no commits yet (``git init`` and nothing more): the run starts
         from :meth:`base_commit`'s empty root commit, and the user's branch stays unborn."""
         self._empty_base: str | None = None
@@ -286,9 +309,8 @@ class GitWorkspaces:
     def base_branch(self) -> str:
         """The user's checked-out branch name (or ``HEAD`` when detached); in a repository
         without commits, the branch its first commit will be on."""
-        if self.unborn:
-            return str(self.repo.head.reference.name)
-        return "HEAD" if self.repo.head.is_detached else self.repo.active_branch.name
+        ref = head_ref(self.repo)
+        return "HEAD" if ref is None else ref.removeprefix("refs/heads/")
 
     @property
     def base_commit(self) -> str:
@@ -299,7 +321,10 @@ class GitWorkspaces:
         grows from it and the user's checkout is left as it was.
         """
         if not self.unborn:
-            return str(self.repo.head.commit.hexsha)
+            head = resolve(self.repo, "HEAD")
+            if head is None:
+                raise WorkspaceError(f"HEAD of {self.path} names no commit any more")
+            return head
         if self._empty_base is None:
             empty_tree = self.repo.git.hash_object("-t", "tree", "-w", "/dev/null")
             self._empty_base = str(
@@ -617,7 +642,7 @@ class GitWorkspaces:
             if not wt.git.diff("--cached", "--name-only").strip():
                 return None
             wt.git.commit("-q", "--no-verify", "-m", message, env=_IDENTITY)
-            return str(wt.head.commit.hexsha)
+            return str(wt.git.rev_parse("--verify", "HEAD^{commit}"))
 
         return await asyncio.to_thread(_commit)
 
@@ -667,7 +692,8 @@ class GitWorkspaces:
                 detail = f"cherry-pick onto {base[:10]} conflicted:\n{status}\n{exc.stderr}"
                 return MergeCandidate(task_id, path, None, base, conflict=detail.strip())
             wt.git.commit("-q", "--no-verify", "--allow-empty", "-m", message, env=_IDENTITY)
-            return MergeCandidate(task_id, path, str(wt.head.commit.hexsha), base)
+            commit = str(wt.git.rev_parse("--verify", "HEAD^{commit}"))
+            return MergeCandidate(task_id, path, commit, base)
 
         return await asyncio.to_thread(_apply)
 

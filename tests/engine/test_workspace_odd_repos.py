@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from repo_helpers import commit, git, make_repo
+from repo_helpers import commit, git, make_repo, snapshot
 
 from engine.workspace import GitWorkspaces, WorkspaceError
 
@@ -143,3 +143,48 @@ async def test_a_shipped_branch_a_branch_is_in_the_way_of_is_refused_in_one_line
         "cannot create the branch shopfloor/feature/add-x: the branch shopfloor/feature is in "
         "the way"
     )
+
+
+# -- SHA-256 repositories -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sha256_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo256"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", "--object-format=sha256")
+    (repo / "a.py").write_text("x = 1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
+async def test_a_sha256_repository_builds_and_ships(sha256_repo: Path, worktree_root: Path):
+    """GitPython reads a HEAD of 40 hex digits only: in a worktree of a SHA-256 repository
+    (a detached HEAD of 64) the first attempt crashed with "Failed to parse reference
+    information from 'HEAD'". The factory reads HEAD through git."""
+    before = snapshot(sha256_repo)
+    ws = open_ws(sha256_repo, worktree_root)
+    head = git(sha256_repo, "rev-parse", "HEAD")
+    assert len(head) == 64 and ws.base_commit == head and ws.base_branch == "main"
+    await ws.start()
+    wt = await ws.add_worktree("t1", ws.integration_tip())
+    (wt / "b.py").write_text("y = 2\n")
+    commit = await ws.commit_all(wt, "Task b")
+    assert commit is not None and len(commit) == 64
+    await ws.remove_worktree(wt)
+    candidate = await ws.prepare_merge("b", commit, "Task b")
+    assert candidate.commit is not None and len(candidate.commit) == 64
+    await ws.advance(candidate.commit, candidate.base)
+    await ws.remove_worktree(candidate.worktree)
+    await ws.ship("shopfloor/b", candidate.commit)
+    await ws.cleanup()
+    assert git(sha256_repo, "show", "shopfloor/b:b.py") == "y = 2"
+    assert snapshot(sha256_repo) == before
+
+
+async def test_a_detached_sha256_checkout_is_read(sha256_repo: Path, worktree_root: Path):
+    git(sha256_repo, "checkout", "-q", "--detach")
+    ws = open_ws(sha256_repo, worktree_root)
+    assert ws.base_branch == "HEAD"
+    assert ws.base_commit == git(sha256_repo, "rev-parse", "HEAD")
