@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 
 from rich.console import Console
 from rich.text import Text
@@ -29,6 +29,39 @@ for ``git log | head``."""
 PIPE_WIDTH = 200
 """Columns for output that goes to a pipe or a file: rich would fold tables at 80, and a
 branch name broken over two lines is one ``grep`` cannot find."""
+
+
+OUTER_REPOSITORY_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+    "GIT_INTERNAL_SUPER_PREFIX",
+    "GIT_GRAFT_FILE",
+    "GIT_SHALLOW_FILE",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_REPLACE_REF_BASE",
+)
+"""The variables by which git tells what it runs which repository it works on (``git
+rev-parse --local-env-vars``, less the ``-c`` config it passes on): set when shopfloor is
+started from a hook, ``git rebase --exec`` or ``git bisect run``."""
+
+
+def forget_outer_repository(environ: MutableMapping[str, str]) -> None:
+    """Drop :data:`OUTER_REPOSITORY_ENV` from ``environ``.
+
+    Every git command the factory runs — in a scratch copy, in an attempt's worktree, in the
+    gates and the agents — inherits this process's environment, and would work on the
+    repository those variables name (an audit's ``git add -A`` staged the user's whole
+    checkout into their index). The repository is the one ``--repo`` names, or the
+    run's; git does the same when it moves into another repository (a submodule).
+    """
+    for name in OUTER_REPOSITORY_ENV:
+        environ.pop(name, None)
 
 
 def stdout_console() -> Console:
@@ -101,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     command = words[0] if words and not words[0].startswith("-") else None
     args = build_parser(command).parse_args(words)
+    forget_outer_repository(os.environ)
     settle()  # the loaded program is permanent: collections skip it (engine.heap)
     console = stdout_console()
     errors = Console(file=LosableStream(sys.stderr), markup=False)  # type: ignore[arg-type]
