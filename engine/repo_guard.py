@@ -50,12 +50,15 @@ HOOKLESS = (
     "tag.gpgsign=false",
     "gc.auto=0",
     "maintenance.auto=false",
+    "core.sparseCheckout=false",
 )
 """Config of the factory's own git calls (``-c``): no hook and no fsmonitor command of the
 repository's runs inside them, and its commits are not signed with the user's key (a signing
 user's every attempt failed, or waited on a passphrase prompt no one sees). Nor do they pack
 or prune on their own (``gc --auto``): loose objects vanishing into a pack looked like an
-agent deleting objects, and cost a ``git fsck`` of the whole history."""
+agent deleting objects, and cost a ``git fsck`` of the whole history. Nor does the user's
+sparse checkout reach the run's worktrees: an attempt and its gates see the whole tree (a
+worktree of the user's sparse ``pkg/`` had no ``tests/``, and refused to commit a new test)."""
 
 PROTECTED = ("config", "config.worktree", "hooks", "info")
 """What under the common git directory the agent may not change: the repository's config,

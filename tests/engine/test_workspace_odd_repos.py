@@ -188,3 +188,38 @@ async def test_a_detached_sha256_checkout_is_read(sha256_repo: Path, worktree_ro
     ws = open_ws(sha256_repo, worktree_root)
     assert ws.base_branch == "HEAD"
     assert ws.base_commit == git(sha256_repo, "rev-parse", "HEAD")
+
+
+# -- a sparse checkout ---------------------------------------------------------------------------
+
+
+async def test_a_sparse_checkout_of_the_users_leaves_the_runs_worktrees_whole(
+    tmp_path: Path, worktree_root: Path
+):
+    """The user works on ``pkg/`` only (``git sparse-checkout set pkg``): each attempt's
+    worktree followed that, so its gates ran without ``tests/``, and its commit failed
+    ("paths ... exist outside of your sparse-checkout definition": a GitCommandError, the
+    run's internal error) as soon as the engineer wrote a test."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {"pkg/mod.py": "x = 1\n", "tests/test_mod.py": "def test_x():\n    pass\n"},
+    )
+    git(repo, "sparse-checkout", "set", "--cone", "pkg")
+    assert not (repo / "tests").exists()
+    before = snapshot(repo)
+    config = (repo / ".git" / "config").read_bytes()
+    ws = open_ws(repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("t1", ws.integration_tip())
+    assert (wt / "tests" / "test_mod.py").is_file()
+    (wt / "tests" / "test_new.py").write_text("def test_new():\n    pass\n")
+    commit = await ws.commit_all(wt, "Task new test")
+    assert commit is not None
+    assert ws.changed_files(commit) == ["tests/test_new.py"]
+    await ws.remove_worktree(wt)
+    candidate = await ws.prepare_merge("new", commit, "Task new test")
+    assert candidate.commit is not None, candidate.conflict
+    await ws.cleanup()
+    assert snapshot(repo) == before
+    assert (repo / ".git" / "config").read_bytes() == config
+    assert git(repo, "sparse-checkout", "list") == "pkg"
