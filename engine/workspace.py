@@ -73,11 +73,30 @@ class SessionRepo(git.Repo):
     GitCommandWrapperType = SessionGit
 
 
+class FactoryGit(SessionGit):
+    """``git`` for the factory's own calls, whose diffs are git's own patches.
+
+    The user's ``diff.external`` (difftastic's set-up sets one) replaced the patch that QC
+    and the task reviewer read with another program's output, and failed the run when that
+    program was gone; ``color.ui=always`` put escape codes in it. The user's own ``git
+    diff`` keeps both.
+    """
+
+    def diff(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call_process("diff", "--no-ext-diff", "--no-color", *args, **kwargs)
+
+    def show(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call_process("show", "--no-ext-diff", "--no-color", *args, **kwargs)
+
+
 class FactoryRepo(SessionRepo):
     """The factory's own view of the repository: an agent may have left a hook or a
     ``core.fsmonitor`` command in it, and neither runs inside the factory's git calls (nor
     would the user's own: these calls are the factory's plumbing). What they run still,
-    a filter driver say, sees no secret of the factory's environment."""
+    a filter driver say, sees no secret of the factory's environment. Its diffs are plain
+    patches (:class:`FactoryGit`)."""
+
+    GitCommandWrapperType = FactoryGit
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
@@ -684,7 +703,7 @@ class GitWorkspaces:
             try:
                 wt.git.cherry_pick("--no-commit", f"{start}..{task_commit}", env=_IDENTITY)
             except git.GitCommandError as exc:
-                status = wt.git.status("--short")
+                status = wt.git.status("--porcelain")  # never in colour
                 try:
                     wt.git.cherry_pick("--abort")
                 except git.GitCommandError:

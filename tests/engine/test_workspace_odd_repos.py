@@ -223,3 +223,34 @@ async def test_a_sparse_checkout_of_the_users_leaves_the_runs_worktrees_whole(
     assert snapshot(repo) == before
     assert (repo / ".git" / "config").read_bytes() == config
     assert git(repo, "sparse-checkout", "list") == "pkg"
+
+
+# -- the user's diff settings --------------------------------------------------------------------
+
+
+async def test_the_diffs_the_reviewers_read_are_patches_whatever_the_users_diff_settings(
+    tmp_path: Path, worktree_root: Path
+):
+    """``diff.external`` (difftastic's set-up) and ``color.ui=always`` in the user's config:
+    the task reviewer's diff (:meth:`GitWorkspaces.diff`) and QC's (``ws.repo.git.diff``)
+    were the external program's output in colour; with that program gone, QC failed the run
+    ("code QC failed: Cmd('git') failed")."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    tool = tmp_path / "difft"
+    tool.write_text("#!/bin/sh\necho 'EXTERNAL DIFF OF' \"$1\"\n")
+    tool.chmod(0o755)
+    git(repo, "config", "diff.external", str(tool))
+    git(repo, "config", "color.ui", "always")
+    ws = open_ws(repo, worktree_root)
+    base = await ws.start()
+    wt = await ws.add_worktree("t1", base)
+    (wt / "a.py").write_text("x = 2\n")
+    commit = await ws.commit_all(wt, "Task a")
+    assert commit is not None
+    for text in (ws.diff(commit), str(ws.repo.git.diff("--stat", "--patch", base, commit))):
+        assert "-x = 1\n+x = 2" in text
+        assert "EXTERNAL" not in text and "\x1b[" not in text
+    assert "EXTERNAL DIFF OF a.py" in git(wt, "diff", "HEAD~1")  # the user's git diff
+    tool.unlink()  # uninstalled since
+    assert "+x = 2" in ws.diff(commit)
+    await ws.cleanup()
