@@ -241,6 +241,10 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     # The agents' run_tests runs pytest where the tests gate does (each monorepo project).
     crew = _crew(settings, routing, sandbox, test_env, python_projects(plan.repo))
+    # A repository that cannot be used is refused in its one line, before any warning
+    # about the models is said or a telemetry port taken.
+    run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
+    workspaces = GitWorkspaces(plan.repo, run_id, data_home() / "worktrees")
     engine = settings.engine
     unpriced = (
         [
@@ -257,8 +261,6 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         else:
             console.print(Text(warning, style="bold red"))
     telemetry = _start_telemetry(plan.telemetry)
-    run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
-    workspaces = GitWorkspaces(plan.repo, run_id, data_home() / "worktrees")
     if plan.resume is not None and plan.resume.mode != "audit":
         check_repository(plan.resume, workspaces)  # refused before anything starts or is said
     try:
