@@ -231,6 +231,7 @@ class TaskRunner:
             commit = await self.workspaces.commit_all(
                 worktree,
                 message,
+                keep=task.files,  # committed even where the repository's .gitignore says not
                 note=lambda text: self.emit(  # shown without -v: the user's repo was touched
                     AgentOutput(agent_id=agent_id, kind="notice", text=text)
                 ),

@@ -20,7 +20,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,17 @@ def _names(output: str) -> list[str]:
     """Paths from git's ``-z`` output: as they are, where without ``-z`` git quotes a name
     with a tab, a newline or a non-ASCII byte (``"\\303\\274ber.py"``)."""
     return [name for name in output.split("\0") if name]
+
+
+def _inside(worktree: Path, paths: Sequence[str]) -> list[str]:
+    """The ``paths`` that exist in ``worktree`` and lie inside it (none through ``..``)."""
+    root = worktree.resolve()
+    found = []
+    for rel in paths:
+        path = worktree / rel
+        if path.exists() and path.resolve().is_relative_to(root) and path.resolve() != root:
+            found.append(rel)
+    return found
 
 
 def _not_a_repository(path: Path) -> str:
@@ -633,7 +644,12 @@ class GitWorkspaces:
             await asyncio.to_thread(self._remove_worktree_sync, path)
 
     async def commit_all(
-        self, worktree: Path, message: str, *, note: Callable[[str], object] | None = None
+        self,
+        worktree: Path,
+        message: str,
+        *,
+        note: Callable[[str], object] | None = None,
+        keep: Sequence[str] = (),
     ) -> str | None:
         """Commit everything the attempt changed in ``worktree``; None if nothing changed.
 
@@ -643,6 +659,11 @@ class GitWorkspaces:
         back first, and ``note`` hears each thing put back. Objects the repository needs
         that the agent deleted raise a WorkspaceError: nothing built on a broken repository
         ships.
+
+        ``keep``: the paths the task names (its blueprint's ``files``), committed even where
+        the repository's ignore rules match them — the classic Python ``.gitignore`` ignores
+        ``lib/``, and a task's ``src/pkg/lib/util.py`` was left out of its commit while its
+        gates, run on the worktree, passed with it there.
         """
         self._still_ours()
         started = self._started.get(worktree)
@@ -658,6 +679,9 @@ class GitWorkspaces:
         def _commit() -> str | None:
             wt = FactoryRepo(worktree)
             wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
+            named = _inside(worktree, keep)
+            if named:
+                wt.git.add("--force", "--", *named, *JUNK_PATHSPECS)
             if not wt.git.diff("--cached", "--name-only").strip():
                 return None
             wt.git.commit("-q", "--no-verify", "-m", message, env=_IDENTITY)

@@ -254,3 +254,32 @@ async def test_the_diffs_the_reviewers_read_are_patches_whatever_the_users_diff_
     tool.unlink()  # uninstalled since
     assert "+x = 2" in ws.diff(commit)
     await ws.cleanup()
+
+
+# -- files the repository ignores ----------------------------------------------------------------
+
+
+async def test_the_files_a_task_names_are_committed_where_gitignore_ignores_them(
+    tmp_path: Path, worktree_root: Path
+):
+    """The classic Python ``.gitignore`` ignores ``lib/``: a task's ``pkg/lib/util.py`` was
+    left out of its commit (``git add -A``), while its gates, run on the worktree, passed
+    with the file there; the shipped branch did not import."""
+    repo = make_repo(
+        tmp_path / "repo", {".gitignore": "lib/\n*.log\n", "pkg/__init__.py": "", "a.py": ""}
+    )
+    ws = open_ws(repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("t1", ws.integration_tip())
+    (wt / "pkg" / "lib").mkdir()
+    (wt / "pkg" / "lib" / "util.py").write_text("def util():\n    return 1\n")
+    (wt / "pkg" / "lib" / "__pycache__").mkdir()
+    (wt / "pkg" / "lib" / "__pycache__" / "util.cpython-311.pyc").write_bytes(b"junk")
+    (wt / "pkg" / "use.py").write_text("from pkg.lib.util import util\n")
+    (wt / "debug.log").write_text("ignored, and named by no task\n")
+    commit = await ws.commit_all(
+        wt, "Task util", keep=["pkg/lib/util.py", "pkg/use.py", "pkg/gone.py", "../outside"]
+    )
+    assert commit is not None
+    assert sorted(ws.changed_files(commit)) == ["pkg/lib/util.py", "pkg/use.py"]
+    assert git(repo, "show", f"{commit}:pkg/lib/util.py").startswith("def util")
