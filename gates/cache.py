@@ -3,7 +3,8 @@
 The key is (gate name, the gate's configuration fingerprint, the versions of shopfloor, of
 the tools the gates run and of the Python they run on, the workspace's content): the tree
 hash of HEAD (``git rev-parse HEAD^{tree}``) plus, when the checkout is dirty, a hash of
-``git status`` and the bytes of every modified or untracked file (tool caches excluded). A
+``git status`` and the bytes of every modified, untracked or ignored file (tool caches
+excluded): a file the repository's ignore rules match is still one the gates see. A
 hit returns the stored GateResult with ``cached=True`` and zero duration, so the engine's
 GateFinished says where the result came from. Results that depend on luck (a time-out, a
 crashed gate) are not stored. A gate that declares ``cacheable = False`` (its verdict
@@ -104,6 +105,7 @@ def tree_key(workspace: Path) -> str | None:
         "--porcelain=v1",
         "-z",
         "--untracked-files=all",
+        "--ignored",  # each file the ignore rules match (tool caches still excluded)
         "--",
         ".",
         *JUNK_PATHSPECS,
