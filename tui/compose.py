@@ -56,7 +56,7 @@ from tui.memory import (
     propose_decisions,
     resolve_mode,
 )
-from tui.uncommitted import WARNING_KEY, uncommitted_warning
+from tui.uncommitted import WARNING_KEY, in_progress_warning, uncommitted_warning
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -269,7 +269,15 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         raise SetupError(str(exc)) from exc
     record = settings_record(settings)
     notices: list[str] = []  # also shown inside the TUI, whose full screen hides the console
-    warnings = [w for w in (_uncommitted(plan, workspaces, mode), _moved_on(plan, workspaces)) if w]
+    warnings = [
+        w
+        for w in (
+            _in_progress(plan, workspaces, mode),
+            _uncommitted(plan, workspaces, mode),
+            _moved_on(plan, workspaces),
+        )
+        if w
+    ]
     if warnings:
         record[WARNING_KEY] = "\n".join(warnings)  # kept in the run's log: ``status`` shows it
     for warning in warnings:
@@ -482,6 +490,16 @@ def _uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | N
     return uncommitted_warning(
         workspaces.path, base, resumed=plan.resume is not None, audit=mode == "audit"
     )
+
+
+def _in_progress(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:
+    """A new run on a checkout where a rebase, merge or the like stopped half-way: what it
+    builds from is HEAD as that left it (see tui.uncommitted). A resume builds on from where
+    it started, whatever the checkout does since."""
+    if plan.resume is not None:
+        return None
+    head = None if workspaces.unborn else workspaces.base_commit
+    return in_progress_warning(workspaces.path, head, audit=mode == "audit")
 
 
 def _moved_on(plan: RunPlan, workspaces: GitWorkspaces) -> str | None:

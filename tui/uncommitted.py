@@ -111,3 +111,56 @@ def uncommitted_warning(
         f"{files} in {repo} {are} not in this run: it {verb} {source}; "
         f"commit {them} to have {them} {'audited' if audit else 'built'}"
     )
+
+
+IN_PROGRESS = (
+    ("rebase-merge", "a rebase"),
+    ("rebase-apply", "a rebase (or git am)"),
+    ("MERGE_HEAD", "a merge"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick"),
+    ("REVERT_HEAD", "a revert"),
+    ("BISECT_LOG", "a bisect"),
+)
+"""What git leaves in a checkout's git directory while an operation stops half-way."""
+
+
+def operation_in_progress(repo: Path) -> str | None:
+    """The git operation stopped half-way in the checkout at ``repo`` (``"a rebase"``), or
+    None. Files git keeps in the checkout's own git directory say so (a worktree's is its
+    own folder), as ``git status`` finds them."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--absolute-git-dir"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=GIT_STATUS_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    git_dir = Path(done.stdout.strip())
+    return next((what for name, what in IN_PROGRESS if (git_dir / name).exists()), None)
+
+
+def in_progress_warning(repo: Path, head: str | None, *, audit: bool = False) -> str | None:
+    """One line saying that a git operation stopped half-way in ``repo`` and what the run
+    takes from it: a rebase stopped on a conflict leaves HEAD detached on the commits
+    rewritten so far, a merge leaves HEAD before the merge, and a run from there ships a
+    branch grown from neither the old branch nor the new one. None when nothing is in
+    progress. ``head``: the commit the run builds from (None: no commits yet)."""
+    what = operation_in_progress(repo)
+    if what is None:
+        return None
+    if audit:
+        return (
+            f"{what} is in progress in {repo}: the audit reads the checkout as it left it, "
+            "part-way; finish or abort it first to audit its result"
+        )
+    source = "an empty tree" if head is None else f"HEAD as it left it, commit {head[:7]}"
+    return (
+        f"{what} is in progress in {repo}: the run builds from {source}, not from what it "
+        "will make; finish or abort it first to build on its result"
+    )
