@@ -92,8 +92,9 @@ def uncommitted_warning(
     repo: Path, base_commit: str | None, *, resumed: bool = False, audit: bool = False
 ) -> str | None:
     """One line saying how many uncommitted files the run leaves out and which commit it
-    works from (None for a clean checkout). ``base_commit`` None: the repository has no
-    commits, and the run starts from an empty tree."""
+    works from, or, for an audit, that they are in it (None for a clean checkout).
+    ``base_commit`` None: the repository has no commits, and the run starts from an empty
+    tree."""
     found = uncommitted_changes(repo)
     if found is None or not found.total:
         return None
@@ -105,11 +106,15 @@ def uncommitted_warning(
         source = f"commit {base_commit[:7]}, where it started"
     else:
         source = f"commit {base_commit[:7]} (HEAD)"
-    verb = "audits" if audit else "builds from"
     are, them = ("are", "them") if n != 1 else ("is", "it")
+    if audit:  # an audit copies the checkout's files as they are (engine.audit.snapshot)
+        return (
+            f"{files} in {repo} {are} in this audit: it reads the checkout as it is, not "
+            f"{source} alone"
+        )
     return (
-        f"{files} in {repo} {are} not in this run: it {verb} {source}; "
-        f"commit {them} to have {them} {'audited' if audit else 'built'}"
+        f"{files} in {repo} {are} not in this run: it builds from {source}; "
+        f"commit {them} to have {them} built"
     )
 
 
