@@ -295,6 +295,12 @@ class GitWorkspaces:
             raise WorkspaceError(_not_a_repository(repo_path)) from exc
         if self.repo.bare:
             raise WorkspaceError(f"bare repositories are not supported: {repo_path}")
+        top = Path(self.repo.working_tree_dir or repo_path).resolve()
+        if top != Path(repo_path).resolve():  # its .git folder: git finds the checkout
+            raise WorkspaceError(
+                f"{repo_path} is the git folder of the repository {top}: "
+                f"give the repository itself ({top})"
+            )
         try:  # GitPython reads the files itself; git may still refuse (safe.directory)
             self.repo.git.rev_parse("--git-dir")
         except git.GitCommandError as exc:

@@ -32,6 +32,11 @@ def _bare(tmp_path: Path) -> Path:
 CASES = [
     ("inside", lambda t: make_repo(t / "repo", {"pkg/a.py": ""}) / "pkg", "is a folder inside"),
     ("bare", _bare, "bare repositories are not supported"),
+    (
+        "git-folder",  # the gates' profile was read off .git: no tests, no lint
+        lambda t: make_repo(t / "repo", {"pyproject.toml": "[project]\nname='a'\n"}) / ".git",
+        "is the git folder of the repository",
+    ),
     ("plain", lambda t: (t / "plain").mkdir() or t / "plain", "not a git repository"),
 ]
 
