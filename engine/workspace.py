@@ -539,6 +539,8 @@ class GitWorkspaces:
             self._still_ours()
             if path.exists():
                 await asyncio.to_thread(self._remove_worktree_sync, path)
+            else:  # a folder deleted under a registered worktree: git would refuse its name
+                await asyncio.to_thread(self._prune_ours)
             path.parent.mkdir(parents=True, exist_ok=True)
             try:  # a filter the checkout needs may be missing (LFS not installed), say
                 await asyncio.to_thread(
@@ -629,7 +631,29 @@ class GitWorkspaces:
             self.repo.git.worktree("remove", "--force", str(path))
         except git.GitCommandError:
             shutil.rmtree(path, ignore_errors=True)
-            self.repo.git.worktree("prune")
+            self._prune_ours()
+
+    def _prune_ours(self) -> None:
+        """Forget the factory's worktrees whose folders are gone.
+
+        Not ``git worktree prune``: that forgets every worktree whose folder is missing, the
+        user's too — one on a drive not mounted just now, or moved, lost its link to the
+        repository and answered "not a git repository" when it came back.
+        """
+        admin = self.git_dir / "worktrees"
+        factory = self.root.parent.resolve()
+        try:
+            entries = sorted(admin.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                dot_git = Path((entry / "gitdir").read_text(encoding="utf-8").strip())
+            except (OSError, UnicodeDecodeError):
+                continue
+            checkout = dot_git.parent
+            if checkout.resolve().is_relative_to(factory) and not checkout.exists():
+                shutil.rmtree(entry, ignore_errors=True)
 
     async def remove_worktree(self, path: Path) -> None:
         """Remove ``path``; what an agent did in the repository there and nobody put back
@@ -771,7 +795,7 @@ class GitWorkspaces:
                 for child in sorted(self.root.iterdir()):
                     await asyncio.to_thread(self._remove_worktree_sync, child)
                 shutil.rmtree(self.root, ignore_errors=True)
-            await asyncio.to_thread(self.repo.git.worktree, "prune")
+            await asyncio.to_thread(self._prune_ours)
 
     async def delete_integration_branch(self) -> Path | None:
         """Delete the integration branch once the run shipped; returns the checkout that

@@ -5,6 +5,7 @@ reason), never a GitCommandError's traceback, and the user's checkout stays as i
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,32 @@ async def test_the_files_a_task_names_are_committed_where_gitignore_ignores_them
     assert commit is not None
     assert sorted(ws.changed_files(commit)) == ["pkg/lib/util.py", "pkg/use.py"]
     assert git(repo, "show", f"{commit}:pkg/lib/util.py").startswith("def util")
+
+
+# -- the user's own worktrees ----------------------------------------------------------------
+
+
+async def test_a_users_worktree_whose_folder_is_away_is_not_pruned(
+    tmp_path: Path, worktree_root: Path
+):
+    """``git worktree prune`` at the end of each run forgot every worktree whose folder was
+    missing: the user's on a drive not mounted just now came back as "not a git
+    repository". The factory forgets only its own."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    side = tmp_path / "usb" / "side"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(side))
+    side.rename(tmp_path / "away")  # unmounted
+    ws = open_ws(repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("t1", ws.integration_tip())
+    (wt / "b.py").write_text("y = 2\n")
+    await ws.commit_all(wt, "Task b")
+    gone = await ws.add_worktree("t2", ws.integration_tip())
+    shutil.rmtree(gone)  # one of the run's, its folder deleted under it
+    again = await ws.add_worktree("t2", ws.integration_tip())  # its name is free again
+    assert (again / "a.py").is_file()
+    await ws.cleanup()
+    (tmp_path / "away").rename(side)  # mounted again
+    assert git(side, "rev-parse", "--abbrev-ref", "HEAD") == "side"
+    listed = git(repo, "worktree", "list", "--porcelain")
+    assert listed.count("worktree ") == 2 and str(worktree_root) not in listed
