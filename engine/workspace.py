@@ -288,7 +288,14 @@ def slugify(text: str, limit: int = 32) -> str:
 class GitWorkspaces:
     """The git side of one run."""
 
-    def __init__(self, repo_path: Path, run_id: str, worktree_root: Path) -> None:
+    def __init__(
+        self, repo_path: Path, run_id: str, worktree_root: Path, *, agents_jailed: bool = False
+    ) -> None:
+        """``agents_jailed``: every command an attempt's agent runs is jailed with the
+        repository's git directory read-only (bubblewrap, for the built-in engineer's
+        toolbelt), so nothing it could change there is put back: whatever changed meanwhile
+        in the refs, config and hooks is the user's (a tag, the upstream ``git push -u``
+        sets, a ``git remote add``), and was undone as "the agent's"."""
         try:
             self.repo = FactoryRepo(repo_path)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
@@ -322,6 +329,7 @@ class GitWorkspaces:
         self._tip: str | None = None
         """Where this run last put its integration branch: an agent's move is put back."""
         self._relinquished = False
+        self.agents_jailed = agents_jailed
         """Another process drives the run now (:meth:`relinquish`): hands off the repository."""
 
     def relinquish(self) -> None:
@@ -574,7 +582,11 @@ class GitWorkspaces:
         ``gc``, ``prune`` or ``rm``: ``git fsck`` then checks the repository is whole.
         """
         done = PutBack()
-        repo_guard.put_back_pointers(attempt.pointers, done)
+        repo_guard.put_back_pointers(attempt.pointers, done)  # in the worktree: writable
+        if self.agents_jailed:  # the git directory was read-only to the agent
+            if worktree.is_dir():
+                _take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
+            return done
         repo_guard.put_back_files(self.git_dir, attempt.state, done)
         if worktree.is_dir():
             _take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)

@@ -215,6 +215,15 @@ def _crew(
         raise SetupError(str(exc)) from exc
 
 
+def agents_jailed(sandbox_kind: str, engineer_spec: str) -> bool:
+    """Whether every command an attempt's agent runs is jailed with the repository's git
+    directory read-only: the built-in engineer's toolbelt under bubblewrap. An external
+    coding agent (``cli:``, maybe in a fallback chain) runs outside the toolbelt, with its
+    own fence that leaves refs and objects writable, so the repository is guarded."""
+    links = [link.strip() for link in engineer_spec.split("|")]
+    return sandbox_kind == "bwrap" and not any(link.startswith("cli:") for link in links)
+
+
 async def _take_lease(store: SqlEventStore, run_id: str, resumed: RunState | None) -> RunLease:
     """The run's lease; for a resume, also sure that nothing was logged since its fold (the
     process that held the lease a moment ago may have written its last events)."""
@@ -244,7 +253,12 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     # A repository that cannot be used is refused in its one line, before any warning
     # about the models is said or a telemetry port taken.
     run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
-    workspaces = GitWorkspaces(plan.repo, run_id, data_home() / "worktrees")
+    workspaces = GitWorkspaces(
+        plan.repo,
+        run_id,
+        data_home() / "worktrees",
+        agents_jailed=agents_jailed(sandbox.kind, crew.models().get("engineer", "")),
+    )
     engine = settings.engine
     unpriced = (
         [

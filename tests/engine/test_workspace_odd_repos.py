@@ -313,3 +313,48 @@ async def test_a_users_worktree_whose_folder_is_away_is_not_pruned(
     assert git(side, "rev-parse", "--abbrev-ref", "HEAD") == "side"
     listed = git(repo, "worktree", "list", "--porcelain")
     assert listed.count("worktree ") == 2 and str(worktree_root) not in listed
+
+
+# -- what the user does in the repository while an attempt runs -----------------------------
+
+
+def users_doings(repo: Path) -> None:
+    """What a user does in their repository while a run goes on: a tag, the upstream a
+    ``git push -u`` records, a remote, a hook."""
+    git(repo, "tag", "v1.0")
+    git(repo, "config", "branch.main.remote", "origin")
+    git(repo, "remote", "add", "upstream", "https://example.invalid/upstream.git")
+    hook = repo / ".git" / "hooks" / "pre-push"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    hook.chmod(0o755)
+
+
+@pytest.mark.parametrize("jailed", [True, False])
+async def test_what_the_user_does_meanwhile_stays_when_agents_are_jailed(
+    tmp_path: Path, worktree_root: Path, jailed: bool
+):
+    """Under bubblewrap the built-in engineer's commands see the git directory read-only:
+    nothing changed there during its attempt is the agent's. The guard put it all back and
+    blamed the agent ("deleted refs/tags/v1.0, which the agent created"). An agent that is
+    not jailed (an external coding agent) is still guarded, the user's tag with it."""
+    repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    ws = GitWorkspaces(repo, "run1", worktree_root, agents_jailed=jailed)
+    await ws.start()
+    wt = await ws.add_worktree("t1", ws.integration_tip())
+    (wt / "b.py").write_text("y = 2\n")
+    users_doings(repo)
+    notes: list[str] = []
+    assert await ws.commit_all(wt, "Task b", note=notes.append) is not None
+    await ws.cleanup()
+    kept = {
+        "tag": git(repo, "tag") == "v1.0",
+        "upstream": "origin" in (repo / ".git" / "config").read_text(),
+        "remote": "upstream" in git(repo, "remote"),
+        "hook": (repo / ".git" / "hooks" / "pre-push").is_file(),
+    }
+    if jailed:
+        assert all(kept.values()), kept
+        assert notes == []
+    else:
+        assert not any(kept.values()), kept
+        assert "deleted refs/tags/v1.0, which the agent created" in notes
