@@ -16,7 +16,7 @@ import os
 import random
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,12 @@ class FakeWorkspaces:
         return None
 
     async def commit_all(
-        self, worktree: Path, message: str, *, note: Callable[[str], object] | None = None
+        self,
+        worktree: Path,
+        message: str,
+        *,
+        note: Callable[[str], object] | None = None,
+        keep: Sequence[str] = (),
     ) -> str | None:
         return self._sha()
 
