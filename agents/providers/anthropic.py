@@ -218,10 +218,13 @@ class AnthropicProvider:
                     warnings.simplefilter("ignore", DeprecationWarning)
                     manager = self._client.messages.stream(**params)
                 async with manager as stream:
-                    async for text in stream.text_stream:
-                        if on_text is not None:
-                            on_text(text)
-                    message = await stream.get_final_message()
+                    if not _event_stream(stream.response):
+                        message = await self._whole_reply(stream.response, on_text)
+                    else:
+                        async for text in stream.text_stream:
+                            if on_text is not None:
+                                on_text(text)
+                        message = await self._final_message(stream)
         except anthropic.APIStatusError as exc:
             raise self._status_error(exc) from None
         except anthropic.APITimeoutError:
@@ -260,6 +263,47 @@ class AnthropicProvider:
                 )
             ) from None
 
+    async def _whole_reply(
+        self, response: httpx2.Response, on_text: Callable[[str], None] | None
+    ) -> anthropic.types.Message:
+        """A streamed request answered with one JSON body (a gateway that does not stream):
+        a whole Messages API message is the answer, told to ``on_text`` at once; an error
+        body is the error it names; anything else is malformed (ValueError)."""
+        await response.aread()
+        data = json.loads(response.content)
+        if not isinstance(data, dict):
+            raise ValueError("a streamed request was answered with JSON that is not an object")
+        error = data.get("error")
+        if data.get("type") == "error" and isinstance(error, dict):
+            kind = str(error.get("type") or "api_error")
+            raise self._error(
+                _STREAM_ERROR_STATUS.get(kind, 500),
+                f"HTTP {response.status_code} {kind}: {error.get('message')}",
+                response.headers.get("retry-after"),
+            )
+        if data.get("type") != "message":
+            raise ValueError(
+                "a streamed request was answered with JSON that is not a Messages API message"
+            )
+        message = anthropic.types.Message.model_validate(data)
+        text = "".join(b.text for b in message.content if b.type == "text")
+        if on_text is not None and text:
+            on_text(text)
+        return message
+
+    async def _final_message(self, stream: Any) -> anthropic.types.Message:
+        try:
+            message: anthropic.types.Message = await stream.get_final_message()
+        except AssertionError:  # the SDK's own check: not one message event in the stream
+            raise ValueError("the event stream carried no message") from None
+        return message
+
+    def _error(self, status: int, detail: str, retry_after: str | None) -> ProviderError:
+        text = one_line(f"{self.spec}: {detail}", self._secrets)
+        if transient_status(status):
+            return TransientProviderError(text, retry_after=parse_retry_after(retry_after))
+        return ProviderError(text, status=status)
+
     def _status_error(self, exc: anthropic.APIStatusError) -> ProviderError:
         status = exc.status_code
         detail = exc.message
@@ -275,11 +319,7 @@ class AnthropicProvider:
             # overload mid-stream): judged by the error's type, as the API's status for it.
             status = _STREAM_ERROR_STATUS.get(str(kind), 500)
             where = "error in the stream:"
-        text = one_line(f"{self.spec}: {where} {detail}", self._secrets)
-        if transient_status(status):
-            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-            return TransientProviderError(text, retry_after=retry_after)
-        return ProviderError(text, status=status)
+        return self._error(status, f"{where} {detail}", exc.response.headers.get("retry-after"))
 
     def _completion(
         self, message: anthropic.types.Message, request: CompletionRequest, latency_s: float
@@ -316,6 +356,11 @@ class AnthropicProvider:
             model=str(message.model or self._model),
             latency_s=latency_s,
         )
+
+
+def _event_stream(response: httpx2.Response) -> bool:
+    """Whether ``response`` is the event stream a streamed request asked for."""
+    return "text/event-stream" in response.headers.get("content-type", "").lower()
 
 
 def _tokens(count: object) -> int:

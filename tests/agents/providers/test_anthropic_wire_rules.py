@@ -15,7 +15,12 @@ from provider_wires import CANARY, WIRES
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
 from agents.providers.anthropic import AnthropicProvider
-from agents.providers.resilience import RetryingProvider, RetryPolicy, TransientProviderError
+from agents.providers.resilience import (
+    RetryingProvider,
+    RetryPolicy,
+    TransientProviderError,
+    retry_notices,
+)
 from agents.toolbelt import TOOL_SPECS
 
 
@@ -130,3 +135,79 @@ async def test_whitespace_only_text_never_goes_as_a_text_block(server: LoopbackS
     assert [b["type"] for b in turns[1]["content"]] == ["tool_use"]
     assert turns[3]["content"] == "(empty)"
     assert turns[4]["content"][0]["text"] == "(empty)"
+
+
+async def test_a_streamed_request_answered_with_one_json_message_is_that_answer(
+    server: LoopbackServer,
+):
+    """A gateway that does not stream answers a streamed request with the whole message as
+    JSON: the SDK found no events and raised a bare AssertionError."""
+    provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
+    server.queue(WIRES["anthropic"].text("Whole at once."))
+    said: list[str] = []
+    completion = await provider.complete(ASK, said.append)
+    await provider.aclose()
+    assert completion.text == "Whole at once." and said == ["Whole at once."]
+    assert completion.stop_reason == "end_turn"
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (12, 5)
+    assert server.seen[0].body["stream"] is True
+
+
+async def test_a_json_error_for_a_streamed_request_is_judged_by_its_type(server: LoopbackServer):
+    provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
+    retrying = RetryingProvider(provider, RetryPolicy(max_retries=1, base_delay_s=0))
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    server.queue(Reply(json_body=overloaded), WIRES["anthropic"].text("Back."))
+    completion = await retrying.complete(ASK, lambda _text: None)
+    await provider.aclose()
+    assert completion.text == "Back." and retrying.attempts == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        Reply(json_body={"unexpected": True}),
+        Reply(raw=b"<html>Bad gateway</html>", headers={"content-type": "text/html"}),
+        Reply(json_body={"type": "message", "content": "nope"}),
+        # An event stream in name only: the SDK sees no event.
+        Reply(sse=[json.dumps({"type": "message", "content": []})]),
+    ],
+)
+async def test_a_streamed_request_answered_with_something_else_is_one_malformed_line(
+    server: LoopbackServer, body: Reply
+):
+    provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
+    retrying = RetryingProvider(provider, RetryPolicy(max_retries=2, base_delay_s=0))
+    server.queue(body)
+    with pytest.raises(ProviderError) as raised:
+        await retrying.complete(ASK, lambda _text: None)
+    await provider.aclose()
+    assert not isinstance(raised.value, TransientProviderError)
+    message = str(raised.value)
+    assert message.startswith("anthropic:claude-sonnet-4-6: malformed response: ")
+    assert "\n" not in message and retrying.attempts == 1
+
+
+async def test_an_overload_after_some_text_says_that_text_is_cut_off(server: LoopbackServer):
+    provider = AnthropicProvider("claude-sonnet-4-6", api_key=CANARY, base_url=server.url)
+    retrying = RetryingProvider(provider, RetryPolicy(max_retries=1, base_delay_s=0))
+    text = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "Ha"},
+    }
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    server.queue(sse([began(), text, delta, error]), WIRES["anthropic"].stream(["Whole."]))
+    notices: list[str] = []
+    said: list[str] = []
+    with retry_notices(notices.append):
+        completion = await retrying.complete(ASK, said.append)
+    await provider.aclose()
+    assert completion.text == "Whole." and said == ["Ha", "Whole."]
+    assert len(notices) == 1 and "overloaded_error: Overloaded" in notices[0]
+    assert "streamed above is cut off" in notices[0]
