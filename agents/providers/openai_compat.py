@@ -282,17 +282,29 @@ class OpenAICompatProvider:
     async def _read_stream(
         self, response: httpx.Response, on_text: Callable[[str], None]
     ) -> dict[str, Any]:
-        """Fold SSE chunks into one non-streamed response body."""
+        """Fold SSE chunks into one non-streamed response body.
+
+        A server or proxy that ignores ``stream: true`` answers with the whole completion
+        as JSON: that body is the answer (told to ``on_text`` at once). A stream that stops
+        before its finish reason and its ``[DONE]`` is cut off, not an answer.
+        """
         text: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         finish: str | None = None
         usage: dict[str, Any] | None = None
         model = self._model
+        events = done = False
+        whole: list[str] = []
         async for line in response.aiter_lines():
+            if line.startswith(("data:", "event:")):
+                events = True
+            elif not events:
+                whole.append(line)
             if not line.startswith("data:"):
                 continue
             payload = line[5:].strip()
             if payload == "[DONE]":
+                done = True
                 break
             try:
                 chunk = json.loads(payload)
@@ -300,11 +312,14 @@ class OpenAICompatProvider:
                 raise self._malformed(f"bad stream chunk {payload[:60]!r}") from None
             if not isinstance(chunk, dict):
                 raise self._malformed("stream chunk is not a JSON object")
-            error = chunk.get("error")
-            if error:  # an object with a message, or (llama.cpp, some proxies) a string
-                said = error.get("message") if isinstance(error, dict) else error
-                raise ProviderError(one_line(f"{self.spec}: stream error: {said}", self._secrets))
-            usage = chunk.get("usage") or usage
+            self._raise_error_in(chunk, "stream error")
+            # Groq sends the stream's usage in its own field of the last chunk.
+            groq = chunk.get("x_groq")
+            usage = (
+                chunk.get("usage")
+                or (groq.get("usage") if isinstance(groq, dict) else None)
+                or usage
+            )
             model = chunk.get("model") or model
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
@@ -322,6 +337,10 @@ class OpenAICompatProvider:
                     slot["id"] = piece.get("id") or slot["id"]
                     slot["name"] = function.get("name") or slot["name"]
                     slot["args"] += function.get("arguments") or ""
+        if not events:
+            return self._whole_reply("\n".join(whole), on_text)
+        if not done and finish is None:
+            raise TransientProviderError(f"{self.spec}: the stream ended before the answer did")
         tool_calls = [
             {
                 "id": c["id"],
@@ -338,6 +357,34 @@ class OpenAICompatProvider:
             "choices": [{"message": message, "finish_reason": finish}],
             "usage": usage,
         }
+
+    def _raise_error_in(self, data: dict[str, Any], what: str) -> None:
+        error = data.get("error")
+        if error:  # an object with a message, or (llama.cpp, some proxies) a string
+            said = error.get("message") if isinstance(error, dict) else error
+            raise ProviderError(one_line(f"{self.spec}: {what}: {said}", self._secrets))
+
+    def _whole_reply(self, body: str, on_text: Callable[[str], None]) -> dict[str, Any]:
+        """A streamed request answered with one body: the completion it holds."""
+        if not body.strip():
+            raise self._malformed("a streamed request was answered with an empty body")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise self._malformed(
+                "a streamed request was answered with neither an event stream nor JSON"
+            ) from None
+        if not isinstance(data, dict):
+            raise self._malformed("body is not a JSON object")
+        self._raise_error_in(data, "error")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise self._malformed("a streamed request was answered with JSON without choices")
+        message = choices[0].get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and content:
+            on_text(content)
+        return data
 
     def _completion(
         self, data: dict[str, Any], request: CompletionRequest, latency_s: float

@@ -17,7 +17,7 @@ from agents.provider import CompletionRequest, Message, ProviderError, ToolCall,
 from agents.providers.anthropic import AnthropicProvider
 from agents.providers.gemini import GeminiProvider, output_limit
 from agents.providers.openai_compat import OpenAICompatProvider, without_reasoning
-from agents.providers.resilience import RetryingProvider, RetryPolicy
+from agents.providers.resilience import RetryingProvider, RetryPolicy, retry_notices
 from agents.toolbelt import TOOL_SPECS
 
 SCHEMA = {
@@ -765,3 +765,95 @@ async def test_an_anthropic_reply_of_an_unexpected_shape_is_a_one_line_error(
     finally:
         await provider.aclose()
     assert "\n" not in str(caught.value)
+
+
+async def test_openai_a_streamed_request_answered_with_one_json_completion_is_that_answer(
+    server: LoopbackServer,
+):
+    """A server or proxy that ignores ``stream: true`` answers with the whole completion as
+    JSON: it was read as an empty event stream, an empty answer with no usage."""
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    server.queue(WIRES["openai"].text("Whole at once."))
+    call = WIRES["openai"].tool_call("call_1", "read_file", {"path": "a.py"})
+    server.queue(call)
+    said: list[str] = []
+    ask = CompletionRequest(system="s", messages=conversation()[:1], tools=TOOL_SPECS)
+    first = await provider.complete(ask, said.append)
+    second = await provider.complete(ask, said.append)
+    await provider.aclose()
+    assert server.seen[0].body["stream"] is True
+    assert first.text == "Whole at once." and first.stop_reason == "end_turn"
+    assert (first.usage.input_tokens, first.usage.output_tokens) == (12, 5)
+    assert first.usage.cache_read_tokens == 7
+    assert [(c.id, c.name, c.arguments) for c in second.tool_calls] == [
+        ("call_1", "read_file", {"path": "a.py"})
+    ]
+    assert second.stop_reason == "tool_use" and said == ["Whole at once.", "Reading."]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (Reply(json_body={"unexpected": True}), "malformed response: .* JSON without choices"),
+        (
+            Reply(raw=b"<html>Bad gateway</html>", headers={"content-type": "text/html"}),
+            "malformed response: .* neither an event stream nor JSON",
+        ),
+        (Reply(raw=b""), "malformed response: .* an empty body"),
+        (Reply(json_body={"error": {"message": "no such model"}}), ": error: no such model$"),
+    ],
+)
+async def test_openai_a_streamed_request_answered_with_something_else_is_one_line(
+    server: LoopbackServer, body: Reply, said: str
+):
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    retrying = RetryingProvider(provider, RetryPolicy(max_retries=2, base_delay_s=0))
+    server.queue(body)
+    with pytest.raises(ProviderError, match=said) as raised:
+        await retrying.complete(
+            CompletionRequest(system="s", messages=conversation()[:1]), lambda _t: None
+        )
+    await provider.aclose()
+    assert "\n" not in str(raised.value) and retrying.attempts == 1
+
+
+async def test_openai_a_stream_cut_off_before_its_finish_is_not_an_answer(server: LoopbackServer):
+    """No finish reason and no ``[DONE]``: the connection ended mid-answer (a proxy's idle
+    timeout, a server restart). Taken as the answer, half a reply went on as a whole one."""
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    retrying = RetryingProvider(provider, RetryPolicy(max_retries=1, base_delay_s=0))
+    cut = WIRES["openai"].stream(["The first half", " and the second."])
+    assert cut.sse is not None
+    server.queue(Reply(sse=cut.sse[:1]), WIRES["openai"].stream(["Whole."]))
+    notices: list[str] = []
+    with retry_notices(notices.append):
+        completion = await retrying.complete(
+            CompletionRequest(system="s", messages=conversation()[:1]), lambda _t: None
+        )
+    await provider.aclose()
+    assert completion.text == "Whole." and retrying.attempts == 2
+    assert "the stream ended before the answer did" in notices[0]
+    assert "streamed above is cut off" in notices[0]
+
+
+async def test_openai_a_stream_whose_usage_comes_in_groqs_field_is_counted(
+    server: LoopbackServer,
+):
+    """Groq reports a stream's usage in ``x_groq.usage`` of its last chunk; it was 0 tokens."""
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    usage = {"prompt_tokens": 30, "completion_tokens": 4}
+    server.queue(
+        _chunks(
+            {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]},
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "x_groq": {"id": "req_1", "usage": usage},
+            },
+        )
+    )
+    completion = await provider.complete(
+        CompletionRequest(system="s", messages=conversation()[:1]), lambda _t: None
+    )
+    await provider.aclose()
+    assert completion.text == "hi"
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (30, 4)
