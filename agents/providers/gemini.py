@@ -225,7 +225,14 @@ class GeminiProvider:
             raise ProviderError(
                 one_line(f"{self.spec}: malformed response: {exc}", self._secrets)
             ) from None
-        return self._completion(responses, time.monotonic() - started)
+        completion = self._completion(responses, time.monotonic() - started)
+        if on_text is not None and not any(
+            r.candidates and r.candidates[0].finish_reason for r in responses
+        ):
+            # Gemini's last chunk carries the finish reason: without it the connection ended
+            # mid-answer (a proxy's idle timeout), and what came is cut short, not an answer.
+            raise TransientProviderError(f"{self.spec}: the stream ended before the answer did")
+        return completion
 
     def _api_error(self, exc: errors.APIError) -> ProviderError:
         status = int(exc.code or 0)

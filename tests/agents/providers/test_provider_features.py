@@ -353,6 +353,65 @@ async def test_gemini_asks_again_when_the_models_function_call_was_malformed(
     await inner.aclose()
 
 
+async def test_gemini_a_streamed_request_answered_with_one_json_response_is_that_answer(
+    server: LoopbackServer,
+):
+    provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    server.queue(WIRES["gemini"].text("Whole at once."))
+    said: list[str] = []
+    completion = await provider.complete(
+        CompletionRequest(system="s", messages=conversation()[:1]), said.append
+    )
+    await provider.aclose()
+    assert "streamGenerateContent" in server.seen[0].path
+    assert completion.text == "Whole at once." and said == ["Whole at once."]
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (12, 5)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        Reply(json_body={"unexpected": True}),
+        Reply(raw=b"<html>Bad gateway</html>", headers={"content-type": "text/html"}),
+    ],
+)
+async def test_gemini_a_streamed_request_answered_with_something_else_is_one_line(
+    server: LoopbackServer, body: Reply
+):
+    provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    retrying = RetryingProvider(provider, RetryPolicy(max_retries=2, base_delay_s=0))
+    server.queue(body)
+    with pytest.raises(
+        ProviderError, match=r"^gemini:gemini-2\.5-pro: malformed response"
+    ) as raised:
+        await retrying.complete(
+            CompletionRequest(system="s", messages=conversation()[:1]), lambda _t: None
+        )
+    await provider.aclose()
+    assert "\n" not in str(raised.value) and retrying.attempts == 1
+
+
+async def test_gemini_a_stream_cut_off_before_its_finish_reason_is_not_an_answer(
+    server: LoopbackServer,
+):
+    """Gemini's last chunk carries the finish reason; a stream that ends without one was cut
+    off mid-answer, and half a reply was taken as a whole one."""
+    provider = GeminiProvider("gemini-2.5-pro", api_key=CANARY, base_url=server.url)
+    retrying = RetryingProvider(provider, RetryPolicy(max_retries=1, base_delay_s=0))
+    cut = WIRES["gemini"].stream(["The first half", " and", " the second."])
+    assert cut.sse is not None
+    server.queue(Reply(sse=cut.sse[:2]), WIRES["gemini"].stream(["Whole."]))
+    notices: list[str] = []
+    with retry_notices(notices.append):
+        completion = await retrying.complete(
+            CompletionRequest(system="s", messages=conversation()[:1]), lambda _t: None
+        )
+    await provider.aclose()
+    assert completion.text == "Whole." and retrying.attempts == 2
+    assert "the stream ended before the answer did" in notices[0]
+    assert "streamed above is cut off" in notices[0]
+
+
 # -- openai-compatible -----------------------------------------------------------------------
 
 
