@@ -97,6 +97,12 @@ def url_credentials(url: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in (secret, unquote(secret)) if v))
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` without the ``user:password@`` before its host."""
+    split = urlsplit(url)
+    return urlunsplit(split._replace(netloc=split.netloc.rpartition("@")[2]))
+
+
 class OpenAICompatProvider:
     """A chat-completions endpoint; ``api_key`` is optional (local servers need none)."""
 
@@ -128,6 +134,13 @@ class OpenAICompatProvider:
         self.base_url = base_url.rstrip("/")
         self._secrets = (*((api_key,) if api_key else ()), *url_credentials(base_url))
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        # Credentials in the URL go as basic auth, in the same Authorization header as the
+        # key: httpx put them in place of the Bearer key. The key wins; the URL's user part
+        # is used only where there is no key (and a 401 or 403 says it was not sent).
+        self._unsent_userinfo = bool(api_key) and bool(url_credentials(base_url))
+        self._post_to = (
+            without_userinfo(self.base_url) if self._unsent_userinfo else self.base_url
+        ) + "/chat/completions"
         self._owns_client = http_client is None
         self._client = http_client or httpx.AsyncClient()
         self._headers = headers
@@ -221,7 +234,7 @@ class OpenAICompatProvider:
     async def _send(
         self, body: dict[str, Any], on_text: Callable[[str], None] | None
     ) -> dict[str, Any]:
-        url = f"{self.base_url}/chat/completions"
+        url = self._post_to
         try:
             async with self._client.stream(
                 "POST", url, json=body, headers=self._headers, timeout=self._timeout
@@ -268,6 +281,11 @@ class OpenAICompatProvider:
             # Ollama, vLLM, llama.cpp and LM Studio all serve the API under /v1.
             shown = shown_url(self.base_url)
             detail += f" (OpenAI-compatible servers answer under /v1: try {shown}/v1)"
+        if status in (401, 403) and self._unsent_userinfo:
+            detail += (
+                " (the credentials in the base URL were not sent: with an API key set, the"
+                " key goes in the Authorization header)"
+            )
         text = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
         lowered = detail.lower()
         if status in (400, 422, 501) and "tools" in body and "tool" in lowered:

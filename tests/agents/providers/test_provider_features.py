@@ -668,11 +668,11 @@ async def test_openai_a_stream_error_that_echoes_the_key_is_masked(server: Loopb
 async def test_a_proxy_password_in_an_openai_url_is_never_shown(server: LoopbackServer):
     """``openai:MODEL@https://user:password@proxy/v1`` (a gateway behind basic auth): the spec
     names the model in every error, retry notice, event and span, and carried the password
-    into each. It still reaches the server, as basic auth."""
+    into each. Without an API key it still reaches the server, as basic auth."""
     password = "pw-" + "Zq8" * 6
     ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
     url = server.url.replace("http://", f"http://gateway:{password}@") + "/v1"
-    provider = OpenAICompatProvider("qwen", base_url=url, api_key=CANARY)
+    provider = OpenAICompatProvider("qwen", base_url=url)
     server.queue(Reply(401, json_body={"error": {"message": f"bad login gateway:{password}"}}))
     with pytest.raises(ProviderError) as failure:
         await provider.complete(ask)
@@ -684,6 +684,28 @@ async def test_a_proxy_password_in_an_openai_url_is_never_shown(server: Loopback
     dead = OpenAICompatProvider("qwen", base_url=f"http://{password}@127.0.0.1:9/v1")
     assert password not in dead.spec  # a bare token before the @ too
     await dead.aclose()
+
+
+async def test_an_openai_api_key_is_sent_even_when_the_url_carries_credentials(
+    server: LoopbackServer,
+):
+    """Both go in the Authorization header: httpx sent the URL's basic auth in place of the
+    Bearer key. The key is sent; a refusal says the URL's credentials were not."""
+    password = "pw-" + "Zq8" * 6
+    ask = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens=64)
+    url = server.url.replace("http://", f"http://gateway:{password}@") + "/v1"
+    provider = OpenAICompatProvider("qwen", base_url=url, api_key=CANARY)
+    server.queue(WIRES["openai"].text("hi"), Reply(401, json_body={"error": "bad login"}))
+    assert (await provider.complete(ask)).text == "hi"
+    with pytest.raises(ProviderError) as refused:
+        await provider.complete(ask)
+    await provider.aclose()
+    assert [seen.headers["authorization"] for seen in server.seen] == [f"Bearer {CANARY}"] * 2
+    assert str(refused.value) == (
+        f"{provider.spec}: HTTP 401 bad login (the credentials in the base URL were not sent: "
+        "with an API key set, the key goes in the Authorization header)"
+    )
+    assert password not in str(refused.value) and "***@" in provider.spec
 
 
 def test_an_openai_url_with_a_query_is_refused_without_showing_it():
