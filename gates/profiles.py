@@ -258,8 +258,15 @@ def python_projects(repo: Path) -> tuple[str, ...]:
     return (".", *found) if loose or not found else tuple(found)
 
 
+MYPY_TARGET_KEYS = ("files", "packages", "modules")
+"""The configuration keys that name what mypy checks when run with no targets."""
+
+
 def mypy_setup(repo: Path) -> tuple[bool, bool]:
-    """``(configured, names_its_files)``: whether the repo configures mypy, and its targets."""
+    """``(configured, names_its_targets)``: whether the repo configures mypy, and whether
+    that configuration names what to check (``files``, ``packages`` or ``modules``: mypy is
+    then run as the maintainers run it, with no targets; ``.`` would check every script
+    beside the packages and can stop at once on a duplicate module name)."""
     pyproject = repo / "pyproject.toml"
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
@@ -267,7 +274,7 @@ def mypy_setup(repo: Path) -> tuple[bool, bool]:
         data = {}
     section = data.get("tool", {}).get("mypy")
     if isinstance(section, dict):
-        return True, bool(section.get("files"))
+        return True, any(section.get(key) for key in MYPY_TARGET_KEYS)
     for name, header in (("mypy.ini", "mypy"), (".mypy.ini", "mypy"), ("setup.cfg", "mypy")):
         parser = configparser.ConfigParser()
         try:
@@ -275,7 +282,9 @@ def mypy_setup(repo: Path) -> tuple[bool, bool]:
         except (configparser.Error, UnicodeDecodeError):
             continue
         if parser.has_section(header):
-            return True, bool(parser.get(header, "files", fallback=""))
+            return True, any(
+                parser.get(header, key, fallback="").strip() for key in MYPY_TARGET_KEYS
+            )
     return False, False
 
 
@@ -283,7 +292,7 @@ MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")
 
 
 def mypy_projects(repo: Path) -> dict[str, bool]:
-    """Where the types gate runs mypy: ``{folder: its configuration names its files}``.
+    """Where the types gate runs mypy: ``{folder: its configuration names its targets}``.
 
     The top alone when it configures mypy; else each outermost folder below that does — a
     monorepo's projects, each with its own strictness, which mypy run at the top would not

@@ -280,3 +280,35 @@ async def test_another_python_is_a_cache_miss(
     monkeypatch.setattr(sys, "version", "3.99.0 (main, Jan 1 2030, 00:00:00) [GCC 99]")
     assert not (await GateCache(tmp_path / "cache").wrap(Counting()).check(committed)).cached
     assert Counting.runs == 2
+
+
+@pytest.mark.parametrize(
+    ("config_file", "config"),
+    [
+        ("pyproject.toml", '[tool.mypy]\npackages = ["app"]\n'),
+        ("pyproject.toml", '[tool.mypy]\nmodules = ["app.calc"]\n'),
+        ("mypy.ini", "[mypy]\npackages = app\n"),
+    ],
+)
+async def test_mypy_configured_with_its_packages_checks_them_as_the_maintainers_do(
+    tmp_path: Path, process_sandbox: ProcessSandbox, config_file: str, config: str
+) -> None:
+    """A repository whose mypy configuration names ``packages`` (or ``modules``) runs plain
+    ``mypy``; the types gate ran ``mypy .`` there, which also read a ``bench/app.py`` script
+    beside the ``app`` package and stopped at once on 'Duplicate module named "app"' (exit
+    2, no type checked): shopfloor's own repository audited so."""
+    repo = write(
+        tmp_path / "repo",
+        {
+            config_file: config,
+            "app/__init__.py": "",
+            "app/calc.py": "def double(x: int) -> int:\n    return str(x)\n",
+            "bench/app.py": "print('a benchmark script, not checked by mypy')\n",
+        },
+    )
+    gate_set = build_gates(repo, GatesConfig(), process_sandbox)
+    (types,) = [g for g in gate_set.task if g.name == "types"]
+    result = await types.check(repo)
+    assert not result.passed
+    assert [(f.file, f.line) for f in result.findings] == [("app/calc.py", 2)], result.summary
+    assert "Duplicate module" not in result.summary
