@@ -93,6 +93,11 @@ class Gate(Protocol):
     async def check(self, workspace: Path) -> GateResult: ...
 
 
+Rerun = Callable[[Path, Sequence[str]], Awaitable[GateResult]]
+"""A gate's optional ``rerun(workspace, keys)``: the findings ``keys`` names (a tests gate:
+node ids) checked once more, to tell a flaky failure from one that comes back."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """The outcome of one sandboxed command."""

@@ -217,10 +217,22 @@ class BaselineGate:
         if result.passed or before is None:
             return result
         if before.passed:
+            failing = _blocking(result)[0]
+            flaky = await self._flaky(workspace, failing)
+            if flaky and all(f.key in flaky for f in failing):
+                return result.model_copy(
+                    update={
+                        "passed": True,
+                        "summary": f"{_flaky_note(flaky)}: {result.summary}",
+                        "findings": [f for f in result.findings if f.key not in flaky],
+                    }
+                )
+            note = f" ({_flaky_note(flaky)})" if flaky else ""
             return result.model_copy(
                 update={
-                    "summary": f"you broke {self.name}, which was green before this run: "
-                    f"{result.summary}"
+                    "summary": f"you broke {self.name}, which was green before this run{note}: "
+                    f"{result.summary}",
+                    "findings": [f for f in result.findings if f.key not in flaky],
                 }
             )
         moved = (
@@ -229,6 +241,16 @@ class BaselineGate:
             else {}
         )
         new = new_findings(before, result, moved)
+        flaky = await self._flaky(workspace, new or [])
+        if flaky and new is not None:
+            new = [f for f in new if f.key not in flaky]
+            result = result.model_copy(
+                update={
+                    "summary": f"{result.summary} ({_flaky_note(flaky)})",
+                    "findings": [f for f in result.findings if f.key not in flaky],
+                    "counts": {**result.counts, "flaky": len(flaky)},
+                }
+            )
         kept, total = _blocking(result)
         if new is None or (not new and total > len(kept)):
             # Too many findings to tell the new ones apart: more than at baseline is new.
@@ -253,6 +275,51 @@ class BaselineGate:
                 f"{result.summary}",
             }
         )
+
+    async def _flaky(self, workspace: Path, failing: Sequence[Finding]) -> list[str]:
+        """The tests among ``failing`` that pass when run again: flaky, not the run's doing.
+
+        Only tests the inner gate can run again (it has ``rerun``) whose file is as it was
+        at baseline: a test the run wrote or changed that fails now and then is the run's,
+        and blocks. Nothing is excused when a failure is not a test's (a crash, a timeout)."""
+        rerun = getattr(self.inner, "rerun", None)
+        if rerun is None or not failing or not self.baseline.commit:
+            return []
+        if any(f.key is None for f in failing):
+            return []
+        keys = await asyncio.to_thread(
+            _unchanged, workspace, self.baseline.commit, [f.key for f in failing if f.key]
+        )
+        if not keys:
+            return []
+        again: GateResult = await rerun(workspace, keys)
+        if any(f.key is None for f in again.findings):
+            return []  # it crashed or timed out: nothing is told flaky
+        still = {f.key for f in again.findings}
+        return [key for key in dict.fromkeys(keys) if key not in still]
+
+
+def _unchanged(workspace: Path, commit: str, keys: Sequence[str]) -> list[str]:
+    """The test ids of ``keys`` whose file is in ``commit`` and unchanged in the workspace."""
+    kept: list[str] = []
+    verdicts: dict[str, bool] = {}
+    for key in dict.fromkeys(keys):
+        rel = key.partition("::")[0]
+        if rel not in verdicts:
+            there = git_run(workspace, "cat-file", "-e", f"{commit}:{rel}").returncode == 0
+            same = git_run(workspace, "diff", "--quiet", commit, "--", rel).returncode == 0
+            verdicts[rel] = there and same
+        if verdicts[rel]:
+            kept.append(key)
+    return kept
+
+
+def _flaky_note(flaky: Sequence[str]) -> str:
+    shown = ", ".join(flaky[:3]) + (f" and {len(flaky) - 3} more" if len(flaky) > 3 else "")
+    return (
+        f"flaky, not blocking: {shown} failed, then passed when run again, "
+        "in a file the run did not change"
+    )
 
 
 def guard(gates: Sequence[Gate], baseline: Baseline | None) -> list[Gate]:

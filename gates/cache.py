@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from engine.protocols import Gate, GateResult
+from engine.protocols import Gate, GateResult, Rerun
 from engine.repo_guard import HOOKLESS, without_secrets
 from engine.workspace import JUNK_PATHSPECS
 from gates.tool_gate import fingerprint_of
@@ -225,6 +225,8 @@ class CachedGate:
         self.cache = cache
         self.name = gate.name
         self.fingerprint = gate_fingerprint(gate)  # configuration is fixed at construction
+        self.rerun: Rerun | None = getattr(gate, "rerun", None)
+        """The inner gate's, uncached: it asks whether a failure comes back."""
 
     async def check(self, workspace: Path) -> GateResult:
         """The stored result for this tree, or the gate's fresh one (then stored)."""

@@ -98,8 +98,38 @@ class PytestGate:
             results.append((project, _in_project(result, project)))
         return _merged(self.name, results, time.monotonic() - started)
 
+    async def rerun(self, workspace: Path, keys: Sequence[str]) -> GateResult:
+        """Run only the tests ``keys`` names (node ids as this gate's findings carry them,
+        relative to the workspace) once more: how a failure is told flaky. Findings keep
+        those ids; a test no project holds is not run."""
+        started = time.monotonic()
+        by_project: dict[str, list[str]] = {}
+        for key in dict.fromkeys(keys):
+            project = _project_of(key, self.projects)
+            if project is not None:
+                prefix = "" if project == "." else project + "/"
+                by_project.setdefault(project, []).append(key.removeprefix(prefix))
+        results: list[tuple[str, GateResult]] = []
+        for project, ids in by_project.items():
+            left = self.timeout_s - (time.monotonic() - started)
+            if left <= 0:
+                message = f"{project}: not run again, the {self.timeout_s:g}s ran out"
+                results.append((project, _failed(self.name, message)))
+                continue
+            result = await self._check_project(workspace, project, left, ids, rerun=True)
+            results.append((project, _in_project(result, project)))
+        if not results:
+            return _failed(self.name, "none of the tests to run again is in a tested project")
+        return _merged(self.name, results, time.monotonic() - started)
+
     async def _check_project(
-        self, workspace: Path, project: str, timeout_s: float, extra: Sequence[str] = ()
+        self,
+        workspace: Path,
+        project: str,
+        timeout_s: float,
+        extra: Sequence[str] = (),
+        *,
+        rerun: bool = False,
     ) -> GateResult:
         started = time.monotonic()
         report = _ReportFile(workspace / project)  # under bwrap only the project is writable
@@ -122,7 +152,7 @@ class PytestGate:
             "--continue-on-collection-errors",  # one unimportable module must not hide the rest
             f"--junitxml={junit}",
             *extra,
-            *self.args,
+            *(() if rerun else self.args),  # node ids alone: args may name whole folders
         ]
         try:
             result = await self.sandbox.run(
@@ -215,6 +245,13 @@ def _conftest_failure(output: str, cwd: Path) -> Finding | None:
             break
     error = re.sub(r"^E\s+", "", _error_line(output[match.end() :]))
     return Finding(message=f"pytest could not load {file}: {error}", file=file, line=line)
+
+
+def _project_of(key: str, projects: Sequence[str]) -> str | None:
+    """The project (of ``projects``) a test's node id lies in: the deepest that holds it."""
+    path = key.partition("::")[0]
+    inside = [p for p in projects if p == "." or path.startswith(p.rstrip("/") + "/")]
+    return max(inside, key=lambda p: 0 if p == "." else len(p), default=None)
 
 
 def _failed(gate: str, message: str) -> GateResult:

@@ -272,3 +272,60 @@ async def test_a_project_mypy_could_not_check_does_not_hide_another_projects_new
     result = await BaselineGate(after_gate, Baseline((before,))).check(tmp_path)
     assert not result.passed
     assert [f.message for f in result.findings] == ['Name "gamma" is not defined']
+
+
+FLAKY = (
+    "import os\n"
+    "from pathlib import Path\n"
+    "\n"
+    "\n"
+    "def test_sometimes() -> None:\n"
+    "    # Every other run fails (the 1st passes, the 2nd fails, the 3rd passes): a test that\n"
+    "    # hits a race, a port in use, a clock; its counter lives outside the repository.\n"
+    "    counter = Path(os.environ['FLAKY_COUNTER'])\n"
+    "    runs = int(counter.read_text()) + 1 if counter.exists() else 1\n"
+    "    counter.write_text(str(runs))\n"
+    "    assert runs % 2 == 1, f'run {runs}'\n"
+)
+
+
+@pytest.mark.parametrize("red_before", [True, False])
+async def test_a_flaky_test_the_run_did_not_touch_does_not_fail_the_attempt(
+    process_sandbox: ProcessSandbox, tmp_path: Path, red_before: bool
+) -> None:
+    """A test that passed at baseline and fails on an attempt that never touched it, then
+    passes when run again, is flaky: it is named, and does not block (it failed a correct
+    attempt, then all its retries, then the run: 'kelvin failed after 3 attempt(s)'). A test
+    that fails again, or a flaky one the attempt changed, still blocks."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    tests = TESTS if red_before else TESTS.split("\n\n\ndef test_known")[0] + "\n"
+    base = {"app.py": APP, "tests/test_app.py": tests, "tests/test_flaky.py": FLAKY}
+    commit(repo, {**base, "pyproject.toml": ""}, "base")
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "FLAKY_COUNTER": str(tmp_path / "count")}
+    gate = PytestGate(process_sandbox, env=env, timeout_s=60)
+    baseline = await run_baseline([gate], repo, lambda event: None)  # run 1: passes
+    assert baseline.was_green("tests") is not red_before
+    guarded = BaselineGate(gate, baseline)
+
+    added = "from app import total\n\n\ndef test_pair() -> None:\n    assert total([2, 2]) == 4\n"
+    fine = attempt(repo, "fine", {"tests/test_pair.py": added})
+    result = await guarded.check(fine)  # run 2 fails, run 3 (again) passes
+    assert result.passed, result.summary
+    assert "flaky, not blocking: tests/test_flaky.py::test_sometimes" in result.summary
+    assert not [f for f in result.findings if f.key == "tests/test_flaky.py::test_sometimes"]
+
+    # A real regression beside the flaky failure: only the regression is reported, and blocks.
+    wrong = attempt(repo, "wrong", {"tests/test_pair.py": added.replace("== 4", "== 5")})
+    result = await guarded.check(wrong)  # run 4 fails, run 5 passes; test_pair fails twice
+    assert not result.passed, result.summary
+    assert "tests/test_pair.py::test_pair" in [f.key for f in result.findings]
+    assert "tests/test_flaky.py::test_sometimes" not in [f.key for f in result.findings]
+
+    # The attempt edited the flaky test: its failure is the attempt's, not excused.
+    edited = attempt(repo, "edited", {"tests/test_flaky.py": FLAKY + "\n\nX = 1\n"})
+    result = await guarded.check(edited)  # run 6 fails, not run again
+    assert not result.passed, result.summary
+    assert "flaky" not in result.summary
+    assert (tmp_path / "count").read_text() == "6"
