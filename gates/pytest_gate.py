@@ -188,10 +188,11 @@ class PytestGate:
 
         if result.timed_out:
             message = f"pytest did not finish within {self.timeout_s:g}s and was killed"
+            progress = _progress(result.output)
             return verdict(
                 False,
-                f"timed out after {self.timeout_s:g}s",
-                [Finding(message=message, detail=_bounded(tail))],
+                f"timed out after {self.timeout_s:g}s{progress}",
+                [Finding(message=message + progress, detail=_bounded(tail))],
             )
         if result.returncode == 5:
             message = "pytest collected no tests (add test_*.py files with test_* functions)"
@@ -227,6 +228,29 @@ class PytestGate:
                 message = f"pytest exited with code {result.returncode}: "
                 findings.append(Finding(message=message + _error_line(result.output)))
         return verdict(passed, summary, findings, report.counts())
+
+
+_PROGRESS = re.compile(r"^(?P<marks>[.FEsxX]+)(?:\s+\[\s*(?P<percent>\d+)%\])?$")
+
+
+def _progress(output: str) -> str:
+    """How far a killed ``pytest -q`` got, from its progress lines (``....F.. [ 37%]``):
+    a suite too slow for the time limit says how much of it ran and what failed by then."""
+    percent = None
+    marks = ""
+    for line in output.splitlines():
+        match = _PROGRESS.match(line.strip())
+        if match is not None:
+            marks += match["marks"]
+            percent = match["percent"] or percent
+    if not marks:
+        return ""
+    failed = marks.count("F") + marks.count("E")
+    share = f", about {percent}% of the suite" if percent is not None else ""
+    return (
+        f" ({len(marks)} test(s) had run{share}; {failed} of them failed or errored; "
+        "give the tests more time with [gates] test_timeout_s)"
+    )
 
 
 def _conftest_failure(output: str, cwd: Path) -> Finding | None:

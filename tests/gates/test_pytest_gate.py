@@ -167,9 +167,26 @@ async def test_timeout_and_extra_args(process_sandbox: ProcessSandbox, make_repo
     assert only_fast.passed and only_fast.counts["tests"] == 3
     result = await PytestGate(process_sandbox, timeout_s=2).check(repo)
     assert not result.passed
-    assert result.summary == "timed out after 2s"
+    assert result.summary.startswith("timed out after 2s"), result.summary
     assert "did not finish within 2s" in result.findings[0].message
     assert not (repo / ".shopfloor").exists()
+
+
+async def test_a_suite_killed_at_its_time_limit_says_how_far_it_got(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """A suite longer than the limit (shopfloor's own, audited: 'timed out after 600s' and
+    nothing else after ten minutes) says how many tests ran, how much of the suite that
+    was (when pytest printed it), how many failed by then, and which setting gives it more
+    time."""
+    quick = "".join(f"def test_{n}():\n    assert {n} != 3\n\n\n" for n in range(8))
+    slow = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
+    repo = make_repo({"tests/test_a_quick.py": quick, "tests/test_b_slow.py": slow})
+    result = await PytestGate(process_sandbox, timeout_s=4).check(repo)
+    assert not result.passed
+    assert result.summary.startswith("timed out after 4s (8 test(s) had run"), result.summary
+    assert "; 1 of them failed or errored" in result.summary
+    assert "test_timeout_s" in result.findings[0].message
 
 
 async def test_missing_workspace(process_sandbox: ProcessSandbox, tmp_path: Path) -> None:
