@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from engine.events import ReviewScored
 from engine.gate_runner import run_gates
 from engine.protocols import EmitFn, Finding, Gate, GateResult
-from engine.recon import RepoMapper
+from engine.recon import RepoMapper, judges_revision
 from engine.roles import ReviewReport
 from engine.workspace import SessionRepo
 
@@ -367,7 +367,10 @@ async def run_audit(
     try:
         tree = snapshot(repo, scratch)
         files = sorted(checkout_files(tree))
-        results = await run_gates(gates, tree, scope="verify", emit=emit)
+        # A gate that judges a commit (shrinkage: what it deletes) has nothing to judge in
+        # an audit: the snapshot's one commit is the factory's copy, not the user's change.
+        tree_gates = [g for g in gates if not judges_revision(g)]
+        results = await run_gates(tree_gates, tree, scope="verify", emit=emit)
         report = AuditReport(
             run_id=run_id,
             request=request,

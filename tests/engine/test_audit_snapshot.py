@@ -16,6 +16,7 @@ from repo_helpers import git
 from engine.audit import run_audit, snapshot
 from gates.pytest_gate import PytestGate
 from gates.sandbox import ProcessSandbox
+from gates.shrinkage import ShrinkageGate
 
 
 @pytest.fixture
@@ -83,3 +84,27 @@ async def test_a_symlinked_module_is_audited_like_the_code_it_points_at(
     (tests,) = report.gates
     assert tests.passed, (tests.summary, [f.message for f in tests.findings])
     assert tests.summary.startswith("1 passed")
+
+
+async def test_an_audit_leaves_out_the_gate_that_judges_a_commit(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Shrinkage judges what a commit deletes; the audit's one commit is its own copy of the
+    checkout, so the report said 'PASS shrinkage: no base commit 'HEAD~1' to compare with'
+    (shopfloor's own repository audited so): a verdict on nothing, counted as green."""
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        gate = PytestGate(sandbox, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=60)
+        report = await run_audit(
+            run_id="r1",
+            request="Audit",
+            repo=repo,
+            commit=git(repo, "rev-parse", "HEAD"),
+            gates=[gate, ShrinkageGate(sandbox)],
+            reviewers=[],
+            emit=lambda event: None,
+        )
+    finally:
+        sandbox.close()
+    assert [g.name for g in report.gates] == ["tests"]
+    assert "- gates: 1 green, 0 red" in report.to_markdown()
