@@ -63,11 +63,24 @@ def located(text: str) -> Finding:
     )
 
 
+UNTESTED_MEANS = (
+    "No test file imports these; one tested only through another module or through a "
+    "command line a test runs is listed too."
+)
+
+REPORTED_FINDINGS = 50
+"""A gate's findings the report lists (the rest are counted)."""
+
+
 class AuditGate(BaseModel):
     name: str
     passed: bool
     summary: str
     findings: list[Finding] = Field(default_factory=list)
+    total: int | None = None
+    """How many findings the gate counted (None: as many as listed)."""
+    blocking: int | None = None
+    """How many of them fail the gate, listed first (None: all); the rest are advisory."""
 
 
 class AuditReview(BaseModel):
@@ -111,7 +124,7 @@ class AuditReport(BaseModel):
         for gate in self.gates:
             mark = "PASS" if gate.passed else "FAIL"
             lines.append(f"### {mark} {gate.name}: {gate.summary}")
-            lines.extend(f"- {_where(f)}{f.message}" for f in gate.findings)
+            lines.extend(_gate_findings(gate))
             lines.append("")
         lines += ["## Code review", ""]
         if not self.reviews and not self.review_failures:
@@ -126,7 +139,7 @@ class AuditReport(BaseModel):
         lines.extend(f"- {_where(f)}{f.message}" for f in self.dead_code)
         if not self.dead_code:
             lines.append("(none found)")
-        lines += ["", "## Untested modules", ""]
+        lines += ["", "## Untested modules", "", UNTESTED_MEANS, ""]
         lines.extend(f"- {m}" for m in self.untested_modules)
         if not self.untested_modules:
             lines.append("(every module is imported by a test)")
@@ -141,6 +154,21 @@ class AuditReport(BaseModel):
         return md, js
 
 
+def _gate_findings(gate: AuditGate) -> list[str]:
+    """A gate's findings as list lines: the blocking ones, then the advisory ones under their
+    own heading, then how many were left out."""
+    blocking = len(gate.findings) if gate.blocking is None else gate.blocking
+    lines = [f"- {_where(f)}{f.message}" for f in gate.findings[:blocking]]
+    advisory = gate.findings[blocking:]
+    if advisory:
+        lines.append("- advisory (below the gate's bar, not counted as failing):")
+        lines.extend(f"  - {_where(f)}{f.message}" for f in advisory)
+    total = gate.total if gate.total is not None else len(gate.findings)
+    if total > len(gate.findings):
+        lines.append(f"- ... and {total - len(gate.findings)} more, not listed")
+    return lines
+
+
 def _where(finding: Finding) -> str:
     if finding.file and finding.line:
         return f"`{finding.file}:{finding.line}` "
@@ -148,11 +176,16 @@ def _where(finding: Finding) -> str:
 
 
 def gate_entry(result: GateResult) -> AuditGate:
+    counts = result.counts
+    total = max(counts.get("findings", len(result.findings)), len(result.findings))
+    blocking = counts.get("blocking")
     return AuditGate(
         name=result.gate,
         passed=result.passed,
         summary=result.summary,
-        findings=list(result.findings[:50]),
+        findings=list(result.findings[:REPORTED_FINDINGS]),
+        total=total,
+        blocking=None if blocking is None else min(blocking, REPORTED_FINDINGS),
     )
 
 

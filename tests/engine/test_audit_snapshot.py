@@ -15,6 +15,7 @@ from repo_helpers import git
 
 from engine.audit import run_audit, snapshot
 from gates.pytest_gate import PytestGate
+from gates.python_tools import BanditGate, RuffGate
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
 
@@ -108,3 +109,46 @@ async def test_an_audit_leaves_out_the_gate_that_judges_a_commit(
         sandbox.close()
     assert [g.name for g in report.gates] == ["tests"]
     assert "- gates: 1 green, 0 red" in report.to_markdown()
+
+
+async def test_the_report_tells_failing_findings_from_advisory_ones_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Bandit fails on medium issues and lists the low ones after them: the report listed all
+    fifty as the gate's failures under '5 security issue(s) at or above medium' (shopfloor's
+    own audit); a gate with more findings than the report lists said nothing of the rest; and
+    'Untested modules' did not say it means 'no test file imports them'."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "risky.py").write_text(
+        "import subprocess\n\n\ndef run(cmd: str) -> None:\n"
+        "    assert cmd\n    subprocess.call(cmd, shell=True)\n"
+    )
+    (root / "imports.py").write_text("".join(f"import mod{n}\n" for n in range(60)))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        report = await run_audit(
+            run_id="r1",
+            request="Audit",
+            repo=root,
+            commit=git(root, "rev-parse", "HEAD"),
+            gates=[BanditGate(sandbox), RuffGate(sandbox)],
+            reviewers=[],
+            emit=lambda event: None,
+        )
+    finally:
+        sandbox.close()
+    text = report.to_markdown()
+    security = text.split("### FAIL security")[1].split("###")[0]
+    failing, advisory = security.split("- advisory (below the gate's bar")
+    assert "B602" in failing and "B101" not in failing and "B404" not in failing
+    assert "B101" in advisory and "B404" in advisory
+    lint = text.split("### FAIL lint")[1].split("##")[0]
+    assert lint.count("F401") == 50
+    assert "- ... and 10 more, not listed" in lint
+    untested = text.split("## Untested modules")[1]
+    assert "No test file imports these" in untested  # what 'untested' is judged by
+    assert "- imports.py" in untested and "- risky.py" in untested
