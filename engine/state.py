@@ -199,6 +199,9 @@ class RunState:
     """Of ``input_tokens``, those the providers read from their prompt caches."""
     output_tokens: int = 0
     cost_usd: float = 0.0
+    baseline_red: dict[str, str] = field(default_factory=dict)
+    """Update mode: the gates already red on the base commit before the run changed anything
+    (gate -> its summary there), which the run did not cause and did not have to fix."""
     unpriced_models: dict[str, int] = field(default_factory=dict)
     """Models whose calls nothing priced (``provider:model`` -> calls): ``cost_usd`` leaves
     them out, and a cost budget cannot see them."""
@@ -249,6 +252,11 @@ class RunState:
                     agent.output_tokens += event.output_tokens
                     agent.cost_usd += event.cost_usd
             case GateFinished():
+                if self._is_baseline(event):
+                    if event.passed:
+                        self.baseline_red.pop(event.gate, None)
+                    else:
+                        self.baseline_red[event.gate] = event.summary
                 if event.task_id is not None and event.task_id in self.tasks:
                     self.tasks[event.task_id].gates.append(
                         GateView(
@@ -396,6 +404,14 @@ class RunState:
                 self.finished_at = event.ts.isoformat()
         return self
 
+    def _is_baseline(self, event: GateFinished) -> bool:
+        """An update's recon gates: no task, before verification (a resumed run checks the
+        base commit again before it goes on; the final verification is no baseline)."""
+        if self.mode != "update" or event.task_id is not None or event.scope != "verify":
+            return False
+        stages = list(Stage)
+        return stages.index(self.stage) < stages.index(Stage.VERIFY)
+
     @property
     def open_escalations(self) -> list[EscalationView]:
         return [e for e in self.escalations.values() if e.decision is None]
@@ -456,6 +472,7 @@ class RunState:
             },
             "cost_usd": round(self.cost_usd, 6),
             "unpriced_models": dict(self.unpriced_models),
+            "baseline_red": dict(self.baseline_red),
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }

@@ -224,3 +224,41 @@ async def test_the_audit_example_demo_writes_its_report(tmp_path: Path, home: Pa
     reports = list((home / "reports").glob("*/audit.md"))
     assert len(reports) == 1 and str(reports[0]) in out.replace("\n", "")
     assert "F401" in reports[0].read_text()
+
+
+async def test_an_update_on_a_repository_already_red_says_so_in_its_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gates already red on the base commit are the user's, not the run's: the run
+    builds on them (they block only what is new), and its status says which were red and
+    how (it said nothing of them: a shipped run over a red lint gate read as all green)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES / "units" / "seed", repo)
+    (repo / "units" / "legacy.py").write_text("import os\n\n\ndef old() -> int:\n    return 1\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "seed with an unused import")
+    code, out = await cli(
+        "run",
+        (EXAMPLES / "units" / "request.md").read_text(),
+        "--repo",
+        str(repo),
+        "--playbook",
+        str(EXAMPLES / "units" / "playbook.yaml"),
+        "--config",
+        str(EXAMPLES / "units" / "shopfloor.toml"),
+        "--speed",
+        "200",
+    )
+    assert code == 0, out
+    run_id = out.split("run ", 1)[1].split()[0]
+    code, status = await cli("status", run_id)
+    assert code == 0
+    said = [line for line in status.splitlines() if line.startswith("already red")]
+    assert len(said) == 1, status
+    assert "lint (1 lint problem(s))" in said[0] and "dead-code" in said[0]
+    assert "tests" not in said[0]  # green at baseline
+    capsys.readouterr()
+    code, _ = await cli("status", run_id, "--json")
+    red = json.loads(capsys.readouterr().out)["baseline_red"]
+    assert sorted(red) == ["dead-code", "lint"]

@@ -252,6 +252,7 @@ def test_a_full_run_folds_into_the_status_a_user_sees():
         "tokens": {"input": 2000, "cached": 0, "output": 500},
         "cost_usd": 0.375,
         "unpriced_models": {},
+        "baseline_red": {},
         "started_at": (T0 + timedelta(seconds=1)).isoformat(),
         "finished_at": (T0 + timedelta(seconds=len(events))).isoformat(),
     }

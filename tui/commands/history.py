@@ -187,6 +187,14 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     if state.reason:
         console.print(f"reason: {one_line(state.reason)}")
+    if state.baseline_red:
+        red = "; ".join(f"{gate} ({summary})" for gate, summary in state.baseline_red.items())
+        console.print(
+            f"already red before this run (on the base commit; not the run's doing): "
+            f"{one_line(red)}",
+            soft_wrap=True,
+            highlight=False,
+        )
     for warning in warnings:
         console.print(Text(f"warning: {one_line(warning)}", style="yellow"), soft_wrap=True)
     if args.plan:
