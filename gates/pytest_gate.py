@@ -187,12 +187,16 @@ class PytestGate:
             )
 
         if result.timed_out:
-            message = f"pytest did not finish within {self.timeout_s:g}s and was killed"
-            progress = _progress(result.output)
+            # How far it got goes in the summary only: the finding's message stays the same
+            # from run to run, so a suite that timed out at baseline is not new after a task.
+            message = (
+                f"pytest did not finish within {self.timeout_s:g}s and was killed "
+                "(give the tests more time with [gates] test_timeout_s)"
+            )
             return verdict(
                 False,
-                f"timed out after {self.timeout_s:g}s{progress}",
-                [Finding(message=message + progress, detail=_bounded(tail))],
+                f"timed out after {self.timeout_s:g}s{_progress(result.output)}",
+                [Finding(message=message, detail=_bounded(tail))],
             )
         if result.returncode == 5:
             message = "pytest collected no tests (add test_*.py files with test_* functions)"
@@ -247,10 +251,7 @@ def _progress(output: str) -> str:
         return ""
     failed = marks.count("F") + marks.count("E")
     share = f", about {percent}% of the suite" if percent is not None else ""
-    return (
-        f" ({len(marks)} test(s) had run{share}; {failed} of them failed or errored; "
-        "give the tests more time with [gates] test_timeout_s)"
-    )
+    return f" ({len(marks)} test(s) had run{share}; {failed} of them failed or errored)"
 
 
 def _conftest_failure(output: str, cwd: Path) -> Finding | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.protocols import Gate
+from engine.recon import Baseline, BaselineGate
 from gates.pytest_gate import PytestGate
 from gates.sandbox import ProcessSandbox
 
@@ -187,6 +188,25 @@ async def test_a_suite_killed_at_its_time_limit_says_how_far_it_got(
     assert result.summary.startswith("timed out after 4s (8 test(s) had run"), result.summary
     assert "; 1 of them failed or errored" in result.summary
     assert "test_timeout_s" in result.findings[0].message
+
+
+async def test_a_suite_too_slow_at_baseline_is_not_new_when_it_gets_further(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """How far a killed suite got is in the summary; its finding reads the same each time,
+    so a suite already too slow at baseline does not block a task under which it ran more
+    tests (past pytest's first progress line, which alone prints a percentage)."""
+    slow = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
+    quick = "".join(f"def test_{n}():\n    pass\n\n\n" for n in range(40))
+    repo = make_repo({"tests/test_a_quick.py": quick, "tests/test_b_slow.py": slow})
+    before = await PytestGate(process_sandbox, timeout_s=4).check(repo)
+    assert "40 test(s) had run;" in before.summary, before.summary
+    (repo / "tests" / "test_a_more.py").write_text(quick)
+    after = await BaselineGate(PytestGate(process_sandbox, timeout_s=4), Baseline((before,))).check(
+        repo
+    )
+    assert "80 test(s) had run, about " in after.summary, after.summary
+    assert after.passed and "nothing new since the baseline" in after.summary, after.summary
 
 
 async def test_missing_workspace(process_sandbox: ProcessSandbox, tmp_path: Path) -> None:
