@@ -91,9 +91,10 @@ class AgentSession:
         # A fallback chain's later link may have answered: account the call as that model.
         family = completion.family or self.provider.family
         simulated = self.provider.simulated or family == "sim"
-        priced = self.prices.cost(family, model, usage, simulated=simulated)
-        cost = priced.usd
-        if completion.cost_usd is not None and not simulated:
+        from_table = self.prices.cost(family, model, usage, simulated=simulated)
+        cost = from_table.usd
+        billed = completion.cost_usd is not None and not simulated
+        if completion.cost_usd is not None and billed:
             cost = completion.cost_usd  # what the provider itself billed
         self.emit(
             LLMCallFinished(
@@ -108,7 +109,7 @@ class AgentSession:
                 cache_write_tokens=usage.cache_write_tokens,
                 latency_s=completion.latency_s,
                 cost_usd=cost,
-                priced=priced.priced or (completion.cost_usd is not None and not simulated),
+                priced=from_table.priced or billed,
             )
         )
 
