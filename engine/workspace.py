@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,50 @@ def _names(output: str) -> list[str]:
     """Paths from git's ``-z`` output: as they are, where without ``-z`` git quotes a name
     with a tab, a newline or a non-ASCII byte (``"\\303\\274ber.py"``)."""
     return [name for name in output.split("\0") if name]
+
+
+SOURCE_SUFFIXES = frozenset(
+    {".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".go", ".rs", ".java", ".rb", ".c"}
+    | {".h", ".cc", ".cpp", ".hpp", ".cs", ".php", ".sh", ".sql", ".toml", ".cfg", ".ini"}
+)
+"""Files whose loss breaks a build: an ignored one of these an attempt wrote is said."""
+TOOL_FOLDERS = frozenset(
+    {"node_modules", ".venv", "venv", "env", "build", "dist", "target", ".tox", ".nox"}
+    | {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".cache", "htmlcov"}
+    | {".shopfloor", ".git", ".eggs", "site-packages"}
+)
+"""Ignored folders that tools fill (dependencies, builds, caches): never the task's code."""
+LEFT_OUT_SHOWN = 10
+
+
+def _ignored_sources(worktree: Path) -> list[str]:
+    """Source files in ``worktree`` that its ignore rules keep out of a commit (``lib/``
+    in Python's template): an attempt that wrote them would ship without them."""
+    out = FactoryRepo(worktree).git.ls_files(
+        "--others", "--ignored", "--exclude-standard", "--directory", "-z"
+    )
+    found: list[str] = []
+    for name in _names(out):
+        path = worktree / name
+        if any(part in TOOL_FOLDERS or part.endswith(".egg-info") for part in Path(name).parts):
+            continue
+        if path.is_file():
+            if path.suffix in SOURCE_SUFFIXES:
+                found.append(name)
+            continue
+        for folder, dirs, files in _walk(path):
+            dirs[:] = [d for d in dirs if d not in TOOL_FOLDERS and not d.endswith(".egg-info")]
+            rel = folder.relative_to(worktree)
+            found += [str(rel / f) for f in sorted(files) if Path(f).suffix in SOURCE_SUFFIXES]
+            if len(found) > LEFT_OUT_SHOWN:
+                return found
+    return found
+
+
+def _walk(path: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """``os.walk`` with the folders as paths (``Path.walk`` is Python 3.12's)."""
+    for folder, dirs, files in os.walk(path):
+        yield Path(folder), dirs, files
 
 
 def _inside(worktree: Path, paths: Sequence[str]) -> list[str]:
@@ -708,13 +753,14 @@ class GitWorkspaces:
         gates, run on the worktree, passed with it there.
         """
         self._still_ours()
+        tell = note or (lambda line: log.warning("%s: %s", worktree.name, line))
         started = self._started.get(worktree)
         if started is not None:
             async with self._admin:  # never beside a merge's update-ref or another put-back
                 self._still_ours()
                 done = await asyncio.to_thread(self._put_back, worktree, started)
                 started.settled = True
-            self._say(done, note or (lambda line: log.warning("%s: %s", worktree.name, line)))
+            self._say(done, tell)
             if done.lost:
                 raise self._damage(done)
 
@@ -724,6 +770,14 @@ class GitWorkspaces:
             named = _inside(worktree, keep)
             if named:
                 wt.git.add("--force", "--", *named, *JUNK_PATHSPECS)
+            left_out = _ignored_sources(worktree)
+            if left_out:
+                shown = ", ".join(left_out[:LEFT_OUT_SHOWN])
+                more = ", ..." if len(left_out) > LEFT_OUT_SHOWN else ""
+                tell(
+                    f"not committed, the repository's ignore rules match them: {shown}{more}"
+                    " (a file the task's plan names is committed all the same)"
+                )
             if not wt.git.diff("--cached", "--name-only").strip():
                 return None
             wt.git.commit("-q", "--no-verify", "-m", message, env=_IDENTITY)

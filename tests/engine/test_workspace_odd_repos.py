@@ -286,6 +286,38 @@ async def test_the_files_a_task_names_are_committed_where_gitignore_ignores_them
     assert git(repo, "show", f"{commit}:pkg/lib/util.py").startswith("def util")
 
 
+async def test_an_ignored_source_file_no_task_names_is_said_when_it_is_left_out(
+    tmp_path: Path, worktree_root: Path
+):
+    """An engineer's ``lib/helpers.py`` that the plan did not name was dropped from the
+    commit without a word: the merge gates failed on the import, and nothing said why."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "lib/\n*.log\nnode_modules/\n", "a.py": ""})
+    ws = open_ws(repo, worktree_root)
+    await ws.start()
+    wt = await ws.add_worktree("t1", ws.integration_tip())
+    (wt / "lib").mkdir()
+    (wt / "lib" / "helpers.py").write_text("def helper():\n    return 1\n")
+    (wt / "lib" / "__pycache__").mkdir()
+    (wt / "lib" / "__pycache__" / "helpers.cpython-311.pyc").write_bytes(b"junk")
+    (wt / "node_modules" / "left").mkdir(parents=True)
+    (wt / "node_modules" / "left" / "index.js").write_text("module.exports = 1\n")
+    (wt / "debug.log").write_text("a log, not code\n")
+    (wt / "a.py").write_text("from lib.helpers import helper\n")
+    said: list[str] = []
+    commit = await ws.commit_all(wt, "Task a", note=said.append)
+    assert commit is not None and ws.changed_files(commit) == ["a.py"]
+    (line,) = [s for s in said if "not committed" in s]
+    assert "lib/helpers.py" in line
+    assert "node_modules" not in line and ".pyc" not in line and "debug.log" not in line
+
+    said.clear()  # named by the task's plan: committed, and nothing to say
+    wt2 = await ws.add_worktree("t2", ws.integration_tip())
+    (wt2 / "lib").mkdir()
+    (wt2 / "lib" / "helpers.py").write_text("def helper():\n    return 1\n")
+    assert await ws.commit_all(wt2, "Task b", note=said.append, keep=["lib/helpers.py"])
+    assert not [s for s in said if "not committed" in s]
+
+
 # -- the user's own worktrees ----------------------------------------------------------------
 
 
