@@ -50,6 +50,26 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    estimated: bool = False
+    """The server reported no usage, so the counts are estimated from the text (about four
+    characters a token): a token budget sees the call, if not to the token."""
+
+
+CHARS_PER_TOKEN = 4
+"""The rough size of a token in English text and code, for a server that reports none."""
+
+
+def estimated_usage(request: CompletionRequest, answer: str, calls: tuple[ToolCall, ...]) -> Usage:
+    """Usage estimated from the text of ``request`` and of its answer."""
+    sent = len(request.system) + sum(
+        len(m.content) + sum(len(str(c.arguments)) for c in m.tool_calls) for m in request.messages
+    )
+    said = len(answer) + sum(len(c.name) + len(str(c.arguments)) for c in calls)
+    return Usage(
+        input_tokens=max(1, sent // CHARS_PER_TOKEN),
+        output_tokens=max(1, said // CHARS_PER_TOKEN) if said else 0,
+        estimated=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -287,6 +287,8 @@ class LLMCallFinished(EventBase):
     cache_write_tokens: int = 0
     latency_s: float = 0.0
     cost_usd: float = 0.0
+    tokens_estimated: bool = False
+    """The provider reported no usage: the token counts are estimated from the text."""
     priced: bool = True
     """False when nothing priced the call: its model is not in the price table and the
     provider billed nothing, so ``cost_usd`` is 0 for want of a price, not because it was

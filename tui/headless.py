@@ -245,7 +245,8 @@ class ConsoleReporter:
                 cached = f" ({event.cache_read_tokens} cached)" if event.cache_read_tokens else ""
                 text = Text(
                     f"  {event.agent_id} llm {event.model} "
-                    f"{event.prompt_tokens} in{cached} / {event.output_tokens} out "
+                    f"{'≈' if event.tokens_estimated else ''}{event.prompt_tokens} in{cached}"
+                    f" / {event.output_tokens} out "
                     f"{event.latency_s:.2f}s "
                     + (f"${event.cost_usd:.4f}" if event.priced else "$? (no price)"),
                     style="dim",

@@ -17,7 +17,15 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.provider import (
+    Completion,
+    CompletionRequest,
+    Message,
+    ProviderError,
+    ToolCall,
+    Usage,
+    estimated_usage,
+)
 from agents.providers.resilience import (
     TransientProviderError,
     one_line,
@@ -437,14 +445,19 @@ class OpenAICompatProvider:
             stop = "tool_use"
         elif stop == "tool_use":
             stop = "end_turn"
+        reported = Usage(
+            input_tokens=max(0, int(usage.get("prompt_tokens") or 0) - cached),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            cache_read_tokens=cached,
+        )
+        if not usage.get("prompt_tokens") and not usage.get("completion_tokens"):
+            # A server that ignores stream_options.include_usage (or a proxy that strips
+            # it) says nothing: 0 tokens would hide the call from every token budget.
+            reported = estimated_usage(request, content, calls)
         return Completion(
             text=content,
             tool_calls=calls,
-            usage=Usage(
-                input_tokens=max(0, int(usage.get("prompt_tokens") or 0) - cached),
-                output_tokens=int(usage.get("completion_tokens") or 0),
-                cache_read_tokens=cached,
-            ),
+            usage=reported,
             stop_reason=stop,
             model=str(data.get("model") or self._model),
             latency_s=latency_s,

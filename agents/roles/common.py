@@ -110,6 +110,7 @@ class AgentSession:
                 latency_s=completion.latency_s,
                 cost_usd=cost,
                 priced=from_table.priced or billed,
+                tokens_estimated=usage.estimated,
             )
         )
 

@@ -17,7 +17,7 @@ from role_fakes import ScriptedProvider, collector, of
 
 from agents.crew import Crew
 from agents.pricing import DEFAULT_PRICES
-from agents.provider import CompletionRequest, Message
+from agents.provider import CompletionRequest, Message, Usage
 from agents.roles.common import AgentSession
 from engine.events import LLMCallFinished, event_from_json
 from engine.state import RunState
@@ -52,6 +52,15 @@ def test_the_run_keeps_the_unpriced_models_and_every_cost_says_so() -> None:
     assert "+ unpriced" in str(budget_text(state))
     priced_only = RunState.fold([known])
     assert "unpriced" not in str(budget_text(priced_only))
+
+
+def test_a_call_whose_usage_was_estimated_says_so() -> None:
+    estimated = Usage(input_tokens=120, output_tokens=10, estimated=True)
+    provider = ScriptedProvider(["ok"], family="anthropic", model="claude-sonnet-4-5")
+    (call_,) = call(replace(provider, usage=estimated))
+    assert call_.tokens_estimated and call_.input_tokens == 120
+    (exact,) = call(provider)
+    assert not exact.tokens_estimated
 
 
 def test_a_call_logged_before_the_field_existed_loads_as_priced() -> None:

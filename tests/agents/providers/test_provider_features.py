@@ -938,3 +938,38 @@ async def test_openai_a_stream_whose_usage_comes_in_groqs_field_is_counted(
     await provider.aclose()
     assert completion.text == "hi"
     assert (completion.usage.input_tokens, completion.usage.output_tokens) == (30, 4)
+
+
+async def test_openai_a_server_that_reports_no_usage_has_its_tokens_estimated(
+    server: LoopbackServer,
+):
+    """A server that ignores ``stream_options.include_usage`` (or a proxy that strips it)
+    said nothing, and the call counted 0 tokens: no token budget saw it. The counts are now
+    estimated from the text (about four characters a token) and marked as estimated."""
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    answer = "A plan of about forty characters long..."
+    server.queue(
+        _chunks(
+            {"choices": [{"index": 0, "delta": {"content": answer}, "finish_reason": None}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        )
+    )
+    request = CompletionRequest(system="s" * 400, messages=conversation()[:1])
+    completion = await provider.complete(request, lambda _t: None)
+    await provider.aclose()
+    usage = completion.usage
+    assert usage.estimated
+    assert usage.input_tokens >= 100 and usage.output_tokens == len(answer) // 4
+
+    server.queue(
+        _chunks(
+            {
+                "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 30, "completion_tokens": 4},
+            }
+        )
+    )
+    provider = OpenAICompatProvider("m", base_url=f"{server.url}/v1")
+    reported = await provider.complete(request, lambda _t: None)
+    await provider.aclose()
+    assert not reported.usage.estimated and reported.usage.input_tokens == 30
