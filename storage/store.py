@@ -11,7 +11,7 @@ run as it is written, the decisions inbox, rebuilding projections, export/import
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -166,9 +166,15 @@ class SqlEventStore:
         return True
 
     async def read(
-        self, run_id: str, after_seq: int = 0, limit: int | None = None
+        self,
+        run_id: str,
+        after_seq: int = 0,
+        limit: int | None = None,
+        *,
+        types: Collection[str] | None = None,
     ) -> list[EventBase]:
-        """The events of ``run_id`` with a sequence number above ``after_seq``, in order.
+        """The events of ``run_id`` with a sequence number above ``after_seq``, in order;
+        only those of ``types`` (``"EscalationRaised"``, ...) when given.
 
         Each is parsed back into its concrete class (``RunStarted``, ``Merged``, ...).
         """
@@ -177,6 +183,8 @@ class SqlEventStore:
             .where(events_table.c.run_id == run_id, events_table.c.seq > after_seq)
             .order_by(events_table.c.seq)
         )
+        if types is not None:
+            query = query.where(events_table.c.type.in_(list(types)))
         if limit is not None:
             query = query.limit(limit)
         stored = await self._fetch(query, f"read events of run {run_id}")

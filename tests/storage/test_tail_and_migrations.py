@@ -153,3 +153,12 @@ async def test_a_database_from_a_newer_shopfloor_is_refused(backend_url):
     assert "\n" not in message
     assert "schema revision '0099_future', newer than this shopfloor knows" in message
     assert message.endswith("upgrade shopfloor to use it")
+
+
+async def test_read_can_take_only_the_events_of_some_types(store, emit_little_run):
+    """``escalations --context`` reads a run's questions, not its every log line."""
+    emitted = emit_little_run(EventBus("r-types"))
+    await store.append(emitted)
+    wanted = {"RunStarted", "Merged"}
+    assert await store.read("r-types", types=wanted) == [e for e in emitted if e.type in wanted]
+    assert await store.read("r-types", types=()) == []

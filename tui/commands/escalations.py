@@ -25,8 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.events import Outcome
-from engine.state import RunState
+from engine.events import EscalationRaised, Outcome
 from storage.answers import logged_answer
 from storage.lease import live_runs
 from storage.records import EscalationRecord
@@ -203,13 +202,14 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
 async def escalation_contexts(
     store: SqlEventStore, records: list[EscalationRecord]
 ) -> dict[tuple[str, str], str]:
-    """(run, escalation id) -> the context it was raised with, read from each run's log
-    (the escalations table keeps the question, not the diff or output it quotes)."""
+    """(run, escalation id) -> the context it was raised with, read from each run's
+    EscalationRaised events (the escalations table keeps the question, not the diff or
+    output it quotes; the rest of the log is not read)."""
     contexts: dict[tuple[str, str], str] = {}
     for run_id in dict.fromkeys(r.run_id for r in records):
-        state = RunState.fold(await store.read(run_id))
-        for view in state.escalations.values():
-            contexts[(run_id, view.escalation_id)] = view.context
+        for raised in await store.read(run_id, types=("EscalationRaised",)):
+            if isinstance(raised, EscalationRaised):
+                contexts[(run_id, raised.escalation_id)] = raised.context
     return contexts
 
 
