@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -224,6 +225,21 @@ def agents_jailed(sandbox_kind: str, engineer_spec: str) -> bool:
     return sandbox_kind == "bwrap" and not any(link.startswith("cli:") for link in links)
 
 
+def _unread_config(plan: RunPlan) -> str | None:
+    """The warning that the repository's own shopfloor.toml is not read, when it has one and
+    a new run reads no config file (None otherwise).
+
+    ``shopfloor init`` writes REPO/shopfloor.toml, and a run that quietly ignored it would
+    run on the defaults the user had edited away. It is still not read unasked: the file
+    names agent commands and provider URLs, and a cloned repository's file would then choose
+    where the user's keys are sent.
+    """
+    found = plan.repo / "shopfloor.toml"
+    if plan.resume is not None or plan.settings.source is not None or not found.is_file():
+        return None
+    return f"{found} is not read: `--config {shlex.quote(str(found))}` runs with it"
+
+
 async def _take_lease(store: SqlEventStore, run_id: str, resumed: RunState | None) -> RunLease:
     """The run's lease; for a resume, also sure that nothing was logged since its fold (the
     process that held the lease a moment ago may have written its last events)."""
@@ -289,6 +305,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
             _in_progress(plan, workspaces, mode),
             _uncommitted(plan, workspaces, mode),
             _moved_on(plan, workspaces),
+            _unread_config(plan),
         )
         if w
     ]
