@@ -18,6 +18,7 @@ import asyncio
 import codecs
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,13 +26,13 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
-from engine.secrets import without_secrets
+from engine.secrets import REDACTED, secret_env_values
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
@@ -85,12 +86,26 @@ def scrubbed_environment(
 
 
 class _Capture:
-    """Keeps the head and the tail of a stream of text, bounded to ``limit`` characters."""
+    """Keeps the head and the tail of a stream of text, bounded to ``limit`` characters, with
+    ``secrets`` redacted.
 
-    def __init__(self, limit: int) -> None:
+    Cleaned after the cut, a key across it left its first characters at the end of the head
+    (or its last at the start of the tail), no longer the whole value, so nothing replaced
+    them. So each end keeps as many characters more as the longest secret has, the secrets
+    are found in those, and a key the cut crosses is replaced whole.
+    """
+
+    def __init__(self, limit: int, secrets: Iterable[str] = ()) -> None:
         self.limit = max(limit, 0)
         self._head_limit = self.limit // 2
         self._tail_limit = self.limit - self._head_limit
+        longest_first = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = (
+            re.compile("|".join(map(re.escape, longest_first))) if longest_first else None
+        )
+        margin = len(longest_first[0]) if longest_first else 0
+        self._head_cap = self._head_limit + margin
+        self._tail_cap = self._tail_limit + margin
         self._head: list[str] = []
         self._head_len = 0
         self._tail = ""
@@ -98,21 +113,42 @@ class _Capture:
 
     def feed(self, text: str) -> None:
         self.total += len(text)
-        room = self._head_limit - self._head_len
+        room = self._head_cap - self._head_len
         if room > 0:
             self._head.append(text[:room])
             self._head_len += len(text[:room])
             text = text[room:]
-        if text and self._tail_limit:
-            self._tail = (self._tail + text)[-self._tail_limit :]
+        if text and self._tail_cap:
+            self._tail = (self._tail + text)[-self._tail_cap :]
 
     def result(self) -> tuple[str, bool]:
         head = "".join(self._head)
-        if self.total <= self.limit:
-            return head + self._tail, False
-        dropped = self.total - len(head) - len(self._tail)
+        if len(head) + len(self._tail) == self.total:  # all of it is here
+            whole = head + self._tail
+            if self.total <= self.limit:
+                return self._cleaned(whole, 0, self.total), False
+            head = self._cleaned(whole, 0, self._head_limit)
+            tail = self._cleaned(whole, self.total - self._tail_limit, self.total)
+        else:
+            head = self._cleaned(head, 0, self._head_limit)
+            tail = self._cleaned(self._tail, len(self._tail) - self._tail_limit, len(self._tail))
+        dropped = self.total - self._head_limit - self._tail_limit
         note = f"\n... [shopfloor sandbox: {dropped} characters of output truncated] ...\n"
-        return head + note + self._tail, True
+        return head + note + tail, True
+
+    def _cleaned(self, text: str, start: int, stop: int) -> str:
+        """``text[start:stop]`` with each secret it touches replaced whole, one the range's
+        ends cut through as well."""
+        if self._secrets is None:
+            return text[start:stop]
+        parts, pos = [], start
+        for found in self._secrets.finditer(text):
+            if found.end() <= start or found.start() >= stop:
+                continue
+            parts += [text[pos : max(found.start(), pos)], REDACTED]
+            pos = min(found.end(), stop)
+        parts.append(text[pos:stop])
+        return "".join(parts)
 
 
 class _Refused(Exception):
@@ -221,7 +257,8 @@ class ProcessSandbox:
         except _Refused as refusal:
             return refuse(refusal.code, refusal.message)
         loop = asyncio.get_running_loop()
-        protocol = _Collector(self.output_limit)
+        secrets = [value.strip() for value in secret_env_values(os.environ)]
+        protocol = _Collector(self.output_limit, secrets)
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: protocol,
@@ -262,8 +299,7 @@ class ProcessSandbox:
             returncode = -signal.SIGKILL
         if timed_out:
             protocol.note(f"timed out after {timeout_s:g}s; its processes were killed")
-        output, truncated = protocol.capture.result()
-        output = without_secrets(output, os.environ)
+        output, truncated = protocol.capture.result()  # cleaned of the secrets
         if self._bwrap is not None and returncode == 1 and output.startswith("bwrap: execvp"):
             returncode = 127
         return CommandResult(
@@ -312,8 +348,8 @@ class _Collector(asyncio.SubprocessProtocol):
     stdout would hold up the caller; ``process_exited`` fires when the command itself ends.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.capture = _Capture(limit)
+    def __init__(self, limit: int, secrets: Iterable[str] = ()) -> None:
+        self.capture = _Capture(limit, secrets)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.exited = asyncio.Event()
         self.closed = asyncio.Event()

@@ -237,6 +237,27 @@ async def test_a_key_a_command_prints_is_blanked(
     assert result.output == "key=[REDACTED]\n"
 
 
+async def test_a_key_across_the_output_cut_is_blanked_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output over the cap was cut, then cleaned: a key the cut went through was no longer
+    the whole value, and its first (or last) characters stayed in the gate's output."""
+    canary = f"canary-{uuid.uuid4().hex}"
+    monkeypatch.setenv("FAKE_API_KEY", canary)
+    # The cap of 1000 keeps the first 500 characters and the last 500: a key across each cut.
+    script = f"print('a' * 490 + {canary!r} + 'b' * 5000 + {canary!r} + 'c' * 490, end='')"
+    sandbox = ProcessSandbox(use_bwrap=False, output_limit=1000)
+    try:
+        result = await sandbox.run(["python", "-c", script], tmp_path)
+    finally:
+        sandbox.close()
+    assert result.truncated
+    head, _, tail = result.output.partition("\n... [shopfloor sandbox:")
+    assert head == "a" * 490 + "[REDACTED]"
+    assert tail.endswith("...\n[REDACTED]" + "c" * 490)
+    assert canary[:8] not in result.output and canary[-8:] not in result.output
+
+
 def test_scrubbed_environment_is_an_allow_list() -> None:
     host = {"PATH": "/usr/bin", "LANG": "en_US.UTF-8", "AWS_SECRET_ACCESS_KEY": "x", "USER": "me"}
     host["TMPDIR"] = "/host-tmp"
