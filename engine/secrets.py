@@ -4,11 +4,18 @@ The console and telemetry redact these values from what they print and export
 (``telemetry/redaction.py``); a coding agent's output (``agents/providers/cli.py``) and a
 sandboxed command's (``gates/sandbox.py``) are cleaned of them before they reach the event log
 or a model. Those packages import this module, since none may import the others.
+
+:func:`hide_process_environment` keeps the commands the factory starts from reading its keys
+where it keeps them: its own environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import re
+import sys
 from collections.abc import Mapping
 
 SECRET_NAME = re.compile(
@@ -31,15 +38,21 @@ MIN_SECRET_LENGTH = 8
 REDACTED = "[REDACTED]"
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable of this name holds a secret."""
+    return bool(
+        SECRET_NAME.search(name)
+        and name.upper() not in NOT_SECRET_NAMES
+        and not NOT_SECRET_NAME.fullmatch(name)
+    )
+
+
 def secret_env_values(environ: Mapping[str, str]) -> list[str]:
     """The values of ``environ`` that look like secrets, by their variable's name."""
     return [
         value
         for name, value in environ.items()
-        if SECRET_NAME.search(name)
-        and name.upper() not in NOT_SECRET_NAMES
-        and not NOT_SECRET_NAME.fullmatch(name)
-        and len(value.strip()) >= MIN_SECRET_LENGTH
+        if is_secret_name(name) and len(value.strip()) >= MIN_SECRET_LENGTH
     ]
 
 
@@ -50,3 +63,41 @@ def without_secrets(text: str, environ: Mapping[str, str]) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+DUMPABLE_ENV = "SHOPFLOOR_DUMPABLE"
+"""Set to ``1``, a shopfloor process stays dumpable: py-spy, gdb or ``strace -p`` run as the
+user can attach to it, and so can every command it starts."""
+PR_SET_DUMPABLE = 4
+"""``prctl`` option from ``<linux/prctl.h>``."""
+
+
+def hide_process_environment(environ: Mapping[str, str] | None = None) -> bool:
+    """Mark this process non-dumpable, so the commands it starts cannot read its keys.
+
+    Without bubblewrap, a gate's or an agent's command runs as the user, and any process of
+    the user may read ``/proc/<pid>/environ`` (and ``/proc/<pid>/mem``) of the others: the
+    factory's holds the environment it was started with, every API key in it, however
+    ``os.environ`` is cleaned later, and a command could copy a key into a file or send it
+    away, where no redaction of its output sees it. A non-dumpable process
+    (``prctl(PR_SET_DUMPABLE, 0)``) is one only a process with ``CAP_SYS_PTRACE`` (root) may
+    read that way. The same setting also means:
+
+    - no core dump is written when the process crashes (``fs.suid_dumpable`` decides, 0 by
+      default);
+    - its ``/proc/<pid>/*`` files belong to root, so the user's own ``ps e``, ``lsof`` or a
+      look at ``/proc/<pid>/fd`` sees less of it (``ps`` still lists it, and its command
+      line stays readable to everyone);
+    - the user cannot ptrace it: py-spy, gdb and ``strace -p`` need root, or
+      ``SHOPFLOOR_DUMPABLE=1`` (:data:`DUMPABLE_ENV`) when the process starts.
+
+    Forked children keep the setting; a program that is executed starts dumpable again (the
+    storage writer process calls this itself). Returns whether it was set: False off Linux,
+    with ``SHOPFLOOR_DUMPABLE=1``, or when the call failed.
+    """
+    environ = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux") or environ.get(DUMPABLE_ENV, "").strip() == "1":
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        return bool(ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    return False

@@ -35,7 +35,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from engine import loop as event_loop
@@ -43,6 +43,7 @@ from engine.bus import Subscription
 from engine.events import EventBase, event_from_json, event_json_bytes
 from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
+from engine.secrets import hide_process_environment, is_secret_name
 from storage.connect import sqlite_file
 from storage.errors import StorageError, one_line
 from storage.paths import parse_db_url
@@ -114,6 +115,7 @@ class ProcessStorageWriter:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 limit=LINE_LIMIT,
+                env=writer_environment(os.environ),
             )
         except OSError as exc:
             raise StorageError(f"cannot start the storage writer: {one_line(exc)}") from exc
@@ -350,6 +352,18 @@ class _AppendWithBodies:
         return await self.store.holds(events, self.inbox.batch_bodies)
 
 
+def writer_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The writer process's environment: ``environ`` without its secrets (the model
+    providers' keys, a GitHub token), which it has no use for and which a command of the
+    run could read while it starts (:func:`~engine.secrets.hide_process_environment`).
+    PostgreSQL's own variables stay: the store may log in with ``PGPASSWORD``."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name.upper().startswith("PG") or not is_secret_name(name)
+    }
+
+
 def _reply(line: str) -> None:
     sys.stdout.buffer.write(f"{line}\n".encode())
     sys.stdout.buffer.flush()
@@ -397,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 2 or not args[1].isdigit():
         print("usage: python -m storage.process_writer URL PARENT_PID", file=sys.stderr)
         return 2
+    hide_process_environment()  # an executed program starts dumpable again
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     _die_with_parent(int(args[1]))

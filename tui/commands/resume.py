@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from engine.events import Outcome
+from engine.secrets import hide_process_environment
 from tui.commands.common import UsageError, add_db_option, db_url
 from tui.commands.history import load_stopped_run
 from tui.commands.run import (
@@ -73,6 +74,7 @@ def settings_from_record(record: dict[str, str]) -> Settings:
 
 
 async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
+    hide_process_environment()  # before any command starts: none may read this one's keys
     # A run another process drives is refused before anything starts; the run takes its
     # lease again before it goes on, in case that process started in between.
     state = await load_stopped_run(args, args.run_id, "resumed")

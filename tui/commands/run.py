@@ -12,6 +12,7 @@ from rich.text import Text
 
 from engine.config import EscalationPolicy
 from engine.events import Outcome
+from engine.secrets import hide_process_environment
 from engine.state import RunState
 from telemetry.session import TelemetryOptions
 from tui.argtypes import positive_float
@@ -197,6 +198,7 @@ def _request(args: argparse.Namespace) -> str:
 
 
 async def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    hide_process_environment()  # before any command starts: none may read this one's keys
     database = db_url(args)  # a bad --db is refused before a demo repository is made
     if args.command == "demo":
         repo, request, playbook = prepare_demo_repo(args.example, args.out)
