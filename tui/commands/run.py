@@ -14,6 +14,7 @@ from engine.config import EscalationPolicy
 from engine.events import Outcome
 from engine.secrets import hide_process_environment
 from engine.state import RunState
+from telemetry.redaction import Redactor
 from telemetry.session import TelemetryOptions
 from tui.argtypes import positive_float
 from tui.commands.common import (
@@ -234,8 +235,8 @@ def print_ending(state: RunState, console: Console) -> None:
     # Unfinished when this process ends is stopped, as ``runs`` and ``status`` call it.
     outcome = STOPPED if state.outcome is Outcome.RUNNING else state.outcome.value
     console.print(Text.assemble("run ", (state.run_id, "bold"), sim, ": ", (outcome, "bold")))
-    if state.reason:
-        console.print(f"reason: {state.reason}", highlight=False)
+    if state.reason:  # a reason may quote an agent, a gate or a provider's error
+        console.print(f"reason: {Redactor.from_environ().redact(state.reason)}", highlight=False)
     console.print(f"repository: {state.repo}", soft_wrap=True, highlight=False)
     if state.branch:
         console.print(

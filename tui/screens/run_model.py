@@ -8,6 +8,10 @@ What the model folds is made safe to draw on the way in (:func:`drawable`): a re
 task title, an escalation's question or a gate's output may hold terminal escape sequences,
 and every screen shows the model's words. Agent output, the flood, is kept as it came and
 cleaned line by line as the log draws it.
+
+Everything is also redacted on the way in (:class:`~telemetry.redaction.Redactor`): an
+agent's line, a gate's output or a run's reason may hold an API key (one the agent echoed, a
+key-shaped string a model wrote), and the screen is no place for it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TypeVar
 
 from engine.events import AgentOutput, EventBase
 from engine.state import AgentView, RunState
+from telemetry.redaction import Redactor
 from tui.messages import output_lines
 from tui.text import drawable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
@@ -29,7 +34,11 @@ T = TypeVar("T")
 class RunModel:
     """One run as the TUI knows it: the folded state and every agent's recent lines."""
 
-    def __init__(self, max_lines: int = DEFAULT_MAX_LINES) -> None:
+    def __init__(
+        self, max_lines: int = DEFAULT_MAX_LINES, redactor: Redactor | None = None
+    ) -> None:
+        """``redactor`` defaults to one for this process's secret-looking variables."""
+        self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self.state = RunState()
         self.lines = AgentLineBuffer(max_lines)
         self.factory_notices: list[AgentOutput] = []
@@ -39,14 +48,19 @@ class RunModel:
     def apply(self, events: Iterable[EventBase]) -> None:
         """Fold events of any kind (agent output goes to the line buffer as well)."""
         apply, extend = self.state.apply, self.lines.extend
+        redact, redact_event = self.redactor.redact, self.redactor.redact_event
         for event in events:
             if isinstance(event, AgentOutput):
+                # The flood: its text alone is searched, not the event's JSON.
+                text = redact(event.text)
+                if text is not event.text:
+                    event = event.model_copy(update={"text": text})
                 apply(event)
                 extend(event.agent_id, output_lines(event))
                 if event.kind == "notice" and event.agent_id not in self.state.agents:
                     self.factory_notices.append(event)
             else:
-                apply(drawable(event))
+                apply(drawable(redact_event(event)))
 
     def take_notices(self) -> list[AgentOutput]:
         """The factory notices folded since the last call."""
