@@ -35,6 +35,14 @@ SYSTEM = (
 VERIFIER_TOOLS = tuple(t for t in TOOL_SPECS if t.name != "finish")
 
 
+def check_report(report: VerifierReport) -> None:
+    """The report says what was broken, if only ``[]``: a reply without ``broken`` (another
+    role's JSON, a misspelt key, an object from the model's thinking) would otherwise read as
+    "broke nothing" and let the judge pass what the verifier broke. Else ``ValueError``."""
+    if "broken" not in report.model_fields_set:
+        raise ValueError('the report must list what you broke under "broken" ([] if nothing)')
+
+
 class VerifierRole(ModelRole):
     """Implements engine.roles.Verifier over any tool-calling provider."""
 
@@ -73,7 +81,7 @@ class VerifierRole(ModelRole):
         )
         messages: list[Message] = [Message("user", prompt)]
         labels = {"role": "verifier"}
-        final = ""
+        final: str | None = None  # the reply that ended the loop, if one did
         try:
             for _ in range(self.max_turns):
                 completion = await session.complete(
@@ -107,7 +115,8 @@ class VerifierRole(ModelRole):
                 VerifierReport,
                 StructuredAsk(SYSTEM, "", labels, noun="verifier report", history=messages),
                 max_repairs=self.max_repairs,
-                reply=final or None,
+                check=check_report,
+                reply=final,
             )
         except (ProviderError, StructuredReplyError) as exc:
             session.finish(False, str(exc))

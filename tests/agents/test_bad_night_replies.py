@@ -18,6 +18,7 @@ from agents.roles.reviewer import ReviewerRole, blueprint_text
 from agents.roles.task_reviewer import TaskReviewerRole
 from agents.roles.twin import TwinRole
 from agents.roles.verifier import VerifierRole
+from agents.structured import StructuredReplyError
 from engine.blueprint import Blueprint, Task
 from engine.config import EngineConfig
 from engine.events import AgentFinished, AgentOutput
@@ -168,6 +169,33 @@ async def test_a_verifier_reporting_it_broke_none_broke_nothing(tmp_path: Path):
     result = await VerifierRole(provider, RecordingSandbox()).attack(PLAN, tmp_path, emit)
     assert result.broken == [] and result.tried == ["blank name", "huge input"]
     assert not any(e.text.startswith("BROKE: ") for e in of(events, AgentOutput))
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"score": 90, "notes": "looks solid"},  # the QC's schema
+        {"tried": ["blank name"], "broke": ["greet('') returns 'hello '"]},  # a misspelt key
+        {"x": 1},  # an object out of its thinking
+    ],
+)
+async def test_a_verifier_report_that_does_not_say_what_broke_is_re_asked(
+    reply: dict[str, object], tmp_path: Path
+):
+    fixed = {"tried": ["blank name"], "broken": ["greet('') returns 'hello '"]}
+    provider = ScriptedProvider([json.dumps(reply), json.dumps(fixed)])
+    _, emit = collector()
+    result = await VerifierRole(provider, RecordingSandbox()).attack(PLAN, tmp_path, emit)
+    assert result.broken == ["greet('') returns 'hello '"]
+    assert 'under "broken"' in provider.requests[1].messages[-1].content
+
+
+async def test_an_empty_final_verifier_reply_counts_as_a_try(tmp_path: Path):
+    provider = ScriptedProvider([""])
+    _, emit = collector()
+    with pytest.raises(StructuredReplyError, match="after 3 tries"):
+        await VerifierRole(provider, RecordingSandbox()).attack(PLAN, tmp_path, emit)
+    assert len(provider.requests) == 3
 
 
 async def test_a_twin_answering_an_escalation_in_other_casing_picks_that_option():
