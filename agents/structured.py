@@ -1,10 +1,12 @@
 """Asking a model for a reply of a known shape: one helper every structured role uses.
 
 A role names a pydantic model; :func:`ask_structured` sends the prompt with the model's JSON
-schema as the request's ``response_schema``, pulls the JSON object out of the reply (code
-fences and prose around it are tolerated), validates it, runs the role's own extra check, and
-on a failure re-asks — quoting the validation error — a bounded number of times. After that it
-raises :class:`StructuredReplyError` with one line, having reported every bad reply as an
+schema as the request's ``response_schema``, pulls the JSON object out of the reply (a
+thinking model's ``<think>`` block, code fences, prose, comments and trailing commas are
+tolerated: they cannot change what the object says), validates it, runs the role's own
+extra check, and on a failure re-asks — quoting the validation error, and no more than a
+screenful of the bad reply — a bounded number of times. After that it raises
+:class:`StructuredReplyError` with one line, having reported every bad reply as an
 ``AgentOutput`` error event. A malformed model reply never reaches the engine.
 """
 
@@ -35,13 +37,114 @@ class StructuredReplyError(ValueError):
         self.tries = tries
 
 
+_THINKING_TAGS = ("think", "thinking", "reasoning")
+_ECHO_LIMIT = 16_000
+"""How much of a bad reply the repair re-ask quotes back (a 1 MB one would not fit)."""
+
+
+def strip_thinking(text: str) -> str:
+    """A reply without the reasoning a thinking model writes before its answer
+    (``<think>...</think>``, as qwen and deepseek do when the server leaves it in the text).
+
+    Everything up to the last closing tag is thinking (some chat templates open the block in
+    the prompt, so the reply has only ``</think>``); an opening tag left unclosed means the
+    reply was cut while thinking, and nothing from it on is an answer."""
+    lower = text.lower()
+    for tag in _THINKING_TAGS:
+        close = lower.rfind(f"</{tag}>")
+        if close != -1:
+            text, lower = text[close + len(tag) + 3 :], lower[close + len(tag) + 3 :]
+    for tag in _THINKING_TAGS:
+        opened = lower.find(f"<{tag}>")
+        if opened != -1:
+            text, lower = text[:opened], lower[:opened]
+    return text
+
+
+def _candidates(text: str) -> list[str]:
+    """Where the JSON object may be: each fenced block, then the whole text."""
+    return [m.group(1) for m in _FENCE.finditer(text)] + [text]
+
+
 def extract_json(text: str) -> str:
-    """The JSON object in a model's reply, tolerating code fences and prose around it."""
+    """The JSON object in a model's reply, tolerating thinking, code fences and prose (even
+    prose with braces in it) around it: the first object that decodes, else the text from the
+    first ``{`` to the last ``}`` (whose error then says what is wrong)."""
+    text = strip_thinking(text)
+    decoder = json.JSONDecoder()
+    for candidate in _candidates(text):
+        start = candidate.find("{")
+        if start == -1:
+            continue
+        try:
+            _, end = decoder.raw_decode(candidate, start)
+        except ValueError:
+            continue
+        return candidate[start:end]
     fenced = _FENCE.search(text)
     if fenced:
         text = fenced.group(1)
     start, end = text.find("{"), text.rfind("}")
     return text[start : end + 1] if start != -1 and end > start else text
+
+
+def _relaxed(text: str) -> str:
+    """``text`` without what JSON forbids but means nothing: ``//`` and ``/* */`` comments
+    and a comma before a closing bracket, strings left as they are."""
+    out: list[str] = []
+    i, n, in_string = 0, len(text), False
+    while i < n:
+        c = text[i]
+        if in_string:
+            out.append(text[i : i + 2] if c == "\\" else c)
+            i += 2 if c == "\\" else 1
+            in_string = c != '"'
+            continue
+        if text.startswith("//", i):
+            stop = text.find("\n", i)
+            i = n if stop == -1 else stop
+            continue
+        if text.startswith("/*", i):
+            stop = text.find("*/", i + 2)
+            i = n if stop == -1 else stop + 2
+            continue
+        if c == ",":
+            after = i + 1
+            while after < n and text[after].isspace():
+                after += 1
+            if after < n and text[after] in "}]":
+                i += 1
+                continue
+        in_string = c == '"'
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def parse_reply(text: str) -> Any:
+    """The JSON object a model's reply holds, or ``ValueError`` saying on one line what is
+    wrong with it. What is unambiguous is tolerated: thinking, fences and prose around the
+    object, comments, trailing commas. Single quotes are not: ``'greet('')'`` has no one
+    meaning, so the model is told what JSON wants."""
+    answer = strip_thinking(text)
+    if not answer.strip():
+        if answer != text:
+            raise ValueError("the reply has only thinking (<think>...</think>) and no JSON object")
+        raise ValueError("the reply is empty; it must be a JSON object")
+    body = extract_json(answer)
+    if "{" not in body:
+        try:  # JSON, but not an object: the validation error says what was expected
+            return json.loads(body)
+        except ValueError:
+            raise ValueError("the reply has no JSON object") from None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        strict = exc
+    try:
+        return json.loads(_relaxed(body))
+    except ValueError:
+        raise strict from None
 
 
 def error_line(exc: Exception) -> str:
@@ -110,12 +213,12 @@ async def ask_structured(
             )
             text = completion.text
             cut = completion.stop_reason == "max_tokens"
-            if cut and not text.strip():  # a thinking model that spent the limit on thoughts
+            if cut and not strip_thinking(text).strip():  # the limit spent on thoughts
                 last_error = f"empty: cut at the output limit ({ask.max_tokens} tokens)"
                 session.say(f"invalid {ask.noun}: {last_error}", kind="error")
                 continue  # the same question again: no empty turn in the history
         try:
-            value = model.model_validate(json.loads(extract_json(text)))
+            value = model.model_validate(parse_reply(text))
             if check is not None:
                 check(value)
         except (ValueError, ValidationError) as exc:
@@ -124,7 +227,7 @@ async def ask_structured(
                 last_error = f"cut at the output limit ({ask.max_tokens} tokens): {last_error}"
             session.say(f"invalid {ask.noun}: {last_error}", kind="error")
             messages += [
-                Message("assistant", text),
+                Message("assistant", bounded(text, _ECHO_LIMIT, "reply")),
                 Message(
                     "user",
                     f"That reply is not a valid {ask.noun}: {last_error}\n"

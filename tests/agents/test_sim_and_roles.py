@@ -219,7 +219,9 @@ async def test_the_planner_re_asks_quoting_the_error_until_the_blueprint_is_vali
     second = provider.requests[1].messages
     assert [m.role for m in second] == ["user", "assistant", "user"]
     assert second[1].content == "Sure! I think we should start with the core module."
-    assert second[2].content.startswith("That reply is not a valid blueprint: Expecting value")
+    assert second[2].content.startswith(
+        "That reply is not a valid blueprint: the reply has no JSON object\n"
+    )
     third = provider.requests[2].messages
     assert "the plan has a dependency cycle: a -> b -> a" in third[-1].content
     assert len(of(events, LLMCallFinished)) == 3

@@ -38,6 +38,19 @@ def test_extract_json_tolerates_fences_and_prose():
     assert extract_json("no json") == "no json"
 
 
+def test_extract_json_skips_thinking_and_braces_in_the_prose_around_the_object():
+    assert extract_json('<think>like {"score": 0}?</think>{"score": 3}') == '{"score": 3}'
+    assert extract_json('seems {ok}\n</think>\n{"score": 4}') == '{"score": 4}'
+    assert extract_json('{"score": 5} (a {rough} guess)') == '{"score": 5}'
+
+
+async def test_a_thinking_model_that_always_thinks_first_is_answered_in_one_call():
+    provider = ScriptedProvider(['<think>\nThey want {score}. 85?\n</think>\n{"score": 85}'])
+    _, emit = collector()
+    assert (await ask_structured(session(provider, emit), Verdict, ASK)).score == 85
+    assert len(provider.requests) == 1
+
+
 async def test_a_valid_reply_is_returned_and_the_schema_is_sent():
     provider = ScriptedProvider(['{"score": 91, "notes": "ok"}'])
     events, emit = collector()
