@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.blueprint import Blueprint, Task
 from engine.protocols import EmitFn, GateResult
@@ -74,11 +74,40 @@ class CriticReport(_Answer):
         return round(math.fsum(self.scores.values()) / len(self.scores), 9)
 
 
+_MARKERS = ("<<<<<<< SEARCH\n", "\n=======\n", "\n>>>>>>> REPLACE")
+
+
 class BlueprintPatch(_Answer):
     """A SEARCH/REPLACE edit on the blueprint's JSON text (indent=2)."""
 
     search: str
     replace: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_markers(cls, value: object) -> object:
+        """A patch written as a string in the SEARCH/REPLACE marker format (as coding agents
+        write edits) is that patch; a string without all three markers is refused, naming
+        them."""
+        if not isinstance(value, str):
+            return value
+        text = value.replace("\r\n", "\n")
+        start, middle, end = _MARKERS
+        if text.startswith(start) and text.rstrip().endswith(end.strip()):
+            body = text[len(start) :].rstrip()[: -len(end.strip())]
+            search, found, replace = body.partition(middle)
+            if found:
+                return {"search": search, "replace": replace.removesuffix("\n")}
+        raise ValueError(
+            'a patch is {"search": ..., "replace": ...}, or one string of the lines '
+            "<<<<<<< SEARCH, the search text, =======, the new text, >>>>>>> REPLACE"
+        )
+
+    @field_validator("search", "replace")
+    @classmethod
+    def _line_ends(cls, value: str) -> str:
+        """CRLF line ends are LF: the blueprint's JSON text has no CR to match."""
+        return value.replace("\r\n", "\n")
 
 
 class ReviewReport(_Answer):

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from small_model_harness import (
+    PATCH,
     ROLES,
     MutatingProvider,
     Mutation,
@@ -91,6 +92,36 @@ TOLERATED: dict[str, Mutation] = {
     "two fenced copies": lambda t: f"```json\n{t}\n```\nor again:\n```json\n{t}\n```",
 }
 
+MULTI_LINE = '"id": "core",\n      "title": "Core greeting"'
+
+
+def _patched(patch: object) -> Mutation:
+    return edit(lambda d: d.update(patches=[patch]))
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        f"<<<<<<< SEARCH\n{PATCH.search}\n=======\n{PATCH.replace}\n>>>>>>> REPLACE",
+        f"<<<<<<< SEARCH\r\n{PATCH.search}\r\n=======\r\n{PATCH.replace}\r\n>>>>>>> REPLACE\r\n",
+    ],
+    ids=["LF", "CRLF"],
+)
+async def test_a_patch_written_in_search_replace_markers_is_that_patch(patch: str, tmp_path: Path):
+    outcome = await run_role("reviewer", _patched(patch), tmp_path, times=99)
+    assert outcome.error is None, outcome.error
+    assert outcome.value == await valid_answer("reviewer", tmp_path)
+    assert outcome.calls == 1
+
+
+async def test_a_multi_line_patch_with_crlf_line_ends_matches_the_blueprint(tmp_path: Path):
+    crlf = MULTI_LINE.replace("\n", "\r\n")
+    patch = {"search": crlf, "replace": crlf.replace("Core greeting", "Core greeter")}
+    outcome = await run_role("reviewer", _patched(patch), tmp_path, times=99)
+    assert outcome.error is None, outcome.error
+    assert outcome.value.patches[0].search == MULTI_LINE
+    assert outcome.calls == 1
+
 
 @pytest.mark.parametrize("mutation", TOLERATED, ids=str)
 @pytest.mark.parametrize("role", ROLES)
@@ -129,7 +160,41 @@ def _re_asked(role: str) -> dict[str, Mutation]:
         cases["critic score out of 100"] = score_to(85)
     if role == "twin":
         cases["confidence as a percentage"] = score_to(90)
+    if role == "planner":
+        cases.update(PLAN_GRAPHS)
+    if role == "reviewer":
+        cases.update(PATCHES)
     return cases
+
+
+def _task(index: int, **fields: object) -> Mutation:
+    return edit(lambda d: d["tasks"][index].update(fields))
+
+
+PLAN_GRAPHS: dict[str, Mutation] = {
+    "duplicate task ids": _task(1, id="core"),
+    "a task depending on itself": _task(0, depends_on=["core"]),
+    "a task depending on an unknown id": _task(1, depends_on=["kore"]),
+    "a cycle": _task(0, depends_on=["cli"]),
+    "an accented id": _task(0, id="cœur"),
+    "an emoji id": _task(1, id="cli🚀"),
+    "depends_on as a string": _task(1, depends_on="core"),
+    "a misnamed depends_on": edit(
+        lambda d: d["tasks"][1].update(dependencies=d["tasks"][1].pop("depends_on"))
+    ),
+    "a path outside the repo": _task(0, files=["/etc/passwd"]),
+}
+"""Blueprints a small model gets wrong: each is re-asked, never built as a guess."""
+
+PATCHES: dict[str, Mutation] = {
+    "a patch matching twice": edit(
+        lambda d: d.update(patches=[{"search": '"removes": []', "replace": '"removes": ["x"]'}])
+    ),
+    "a patch in markers without the REPLACE marker": edit(
+        lambda d: d.update(patches=['<<<<<<< SEARCH\n"test_plan": "unit"\n=======\n"x"'])
+    ),
+    "a patch as a pair": edit(lambda d: d.update(patches=[[PATCH.search, PATCH.replace]])),
+}
 
 
 def _wrong_type(value: object) -> object:
