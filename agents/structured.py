@@ -286,6 +286,28 @@ def schema_checklist(schema: dict[str, Any] | None) -> list[str]:
         return []
 
 
+def out_of_100(
+    score_of: Callable[[M], int], check: Callable[[M], object] | None = None
+) -> Callable[[M], object]:
+    """``check``, and a 0-100 score of 1 to 10 questioned once: a small model often scores
+    out of 10 where 100 is asked, and its 9 would read as a failing 9/100. Repeated, the
+    score stands: the model meant it."""
+    questioned: set[int] = set()
+
+    def checked(value: M) -> None:
+        if check is not None:
+            check(value)
+        score = score_of(value)
+        if 1 <= score <= 10 and score not in questioned:
+            questioned.add(score)
+            raise ValueError(
+                f"score {score} is read out of 100; give the score out of 100 "
+                f"({score * 10} for {score}/10), or {score} again if you meant {score}/100"
+            )
+
+    return checked
+
+
 async def answer_once(
     session: AgentSession,
     model: type[M],

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from agents.roles.common import ModelRole
 from agents.roles.task_reviewer import describe_gates
-from agents.structured import StructuredAsk, answer_once, checklist_schema
+from agents.structured import StructuredAsk, answer_once, checklist_schema, out_of_100
 from agents.templates import render_prompt
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn, GateResult
@@ -107,7 +107,7 @@ class JudgeRole(ModelRole):
                 f"judge {r.score}/100, {sum(r.checklist.values())}/{len(r.checklist)} items pass"
             ),
             max_repairs=self.max_repairs,
-            check=check,
+            check=out_of_100(lambda r: r.score, check),
         )
         marks, _, _ = match_checklist(report.checklist, items)
         return report.model_copy(update={"checklist": marks})

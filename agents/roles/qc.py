@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.roles.common import ModelRole
-from agents.structured import StructuredAsk, answer_once, bounded
+from agents.structured import StructuredAsk, answer_once, bounded, out_of_100
 from agents.templates import render_prompt
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn
@@ -30,4 +30,5 @@ class CodeQCRole(ModelRole):
             StructuredAsk(SYSTEM, prompt, {"role": "qc"}, noun="QC report"),
             summarize=lambda r: f"code QC {r.score}/100" + (f" - {r.notes}" if r.notes else ""),
             max_repairs=self.max_repairs,
+            check=out_of_100(lambda r: r.score),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Provider
 from agents.roles.common import ModelRole
-from agents.structured import StructuredAsk, answer_once, bounded
+from agents.structured import StructuredAsk, answer_once, bounded, out_of_100
 from agents.templates import render_prompt
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn
@@ -91,7 +91,7 @@ class ReviewerRole(ModelRole):
                 f"{len(r.findings)} finding(s), {len(r.patches)} patch(es)"
             ),
             max_repairs=self.max_repairs,
-            check=lambda r: check_patches(r, text, blueprint),
+            check=out_of_100(lambda r: r.score, lambda r: check_patches(r, text, blueprint)),
         )
 
     async def review_code(
@@ -115,4 +115,5 @@ class ReviewerRole(ModelRole):
                 f"{self.reviewer_id} code review: {r.score}/100, {len(r.findings)} finding(s)"
             ),
             max_repairs=self.max_repairs,
+            check=out_of_100(lambda r: r.score),
         )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Provider
 from agents.roles.common import ModelRole
-from agents.structured import StructuredAsk, answer_once, bounded
+from agents.structured import StructuredAsk, answer_once, bounded, out_of_100
 from agents.templates import render_prompt
 from engine.blueprint import Task
 from engine.protocols import EmitFn, GateResult
@@ -78,5 +78,5 @@ class TaskReviewerRole(ModelRole):
                 f"({r.score}/100)" + (f" - {r.notes}" if r.notes else "")
             ),
             max_repairs=self.max_repairs,
-            check=check_review,
+            check=out_of_100(lambda r: r.score, check_review),
         )
