@@ -246,9 +246,7 @@ async def test_a_1_mb_reply_is_not_quoted_back_whole_in_the_re_ask(tmp_path: Pat
 
 
 @pytest.mark.parametrize("role", OUT_OF_100)
-async def test_a_score_out_of_10_where_100_is_asked_is_questioned_once(
-    role: str, tmp_path: Path
-):
+async def test_a_score_out_of_10_where_100_is_asked_is_questioned_once(role: str, tmp_path: Path):
     outcome = await run_role(role, score_to(9), tmp_path)
     assert outcome.error is None, outcome.error
     assert outcome.value == await valid_answer(role, tmp_path)
