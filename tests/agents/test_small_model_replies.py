@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from role_fakes import RecordingSandbox, Reply, ScriptedProvider
 from small_model_harness import (
     PATCH,
+    PLAN,
     ROLES,
     MutatingProvider,
     Mutation,
@@ -28,8 +30,11 @@ from small_model_harness import (
     valid_answer,
 )
 
+from agents.provider import ToolCall
+from agents.roles.engineer import EngineerRole
 from agents.structured import StructuredReplyError
 from engine.dag import PlanError
+from engine.protocols import EngineerJob
 
 KEY = {
     "critic": "scores",
@@ -259,3 +264,33 @@ async def test_a_low_score_said_twice_stands(role: str, tmp_path: Path):
     assert outcome.error is None, outcome.error
     assert outcome.value.score == 9
     assert outcome.calls == 2
+
+
+BAD_TOOL_CALLS = [
+    ("write_file", {"path": ["greet/core.py"], "content": "x"}),
+    ("write_file", {"path": "greet/core.py", "content": ["x"]}),
+    ("write_file", {}),
+    ("read_file", {"path": None}),
+    ("read_file", {"path": "🚀.py"}),
+    ("edit_file", {"path": "greet/core.py", "search": ["x"], "replace": "y"}),
+    ("run_tests", {"args": "tests -x"}),
+    ("Write_File", {"path": "greet/core.py", "content": "x"}),
+    ("write_file", {"path": "greet/core.py", "content": "x" * 1_100_000}),
+    ("write_file", {"path": "a\x00.py", "content": "x"}),
+]
+
+
+@pytest.mark.parametrize(("tool", "args"), BAD_TOOL_CALLS, ids=lambda v: str(v)[:30])
+async def test_an_engineer_tool_call_with_wrong_arguments_is_answered_with_an_error(
+    tool: str, args: dict[str, Any], tmp_path: Path
+):
+    bad = Reply(calls=(ToolCall(id="c1", name=tool, arguments=args),))
+    done = Reply(calls=(ToolCall(id="c2", name="finish", arguments={"summary": "done"}),))
+    provider = ScriptedProvider([bad, done])
+    job = EngineerJob("run-1", PLAN.tasks[0], PLAN, tmp_path, attempt=1, max_attempts=3)
+    engineer = EngineerRole(provider, RecordingSandbox(), python="py", context_budget=0)
+    report = await engineer.work(job, lambda event: None)
+    answer = provider.requests[1].messages[-1]
+    assert answer.role == "tool" and answer.is_error
+    assert "\n" not in answer.content and "Traceback" not in answer.content
+    assert report.finished and not (tmp_path / "greet" / "core.py").exists()
