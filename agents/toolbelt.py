@@ -287,7 +287,9 @@ class Toolbelt:
         if not path.is_file():
             raise ToolError(f"no such file: {args.get('path')}")
         loaded = _load(path)
-        if loaded.crlf:
+        if loaded.crlf or ("\r\n" in search and search not in loaded.text):
+            # The text is read with LF line ends (a CRLF file is written back as CRLF); a
+            # model writing CRLF into an LF file's search meant the same lines.
             search, replace = search.replace("\r\n", "\n"), replace.replace("\r\n", "\n")
         count = loaded.text.count(search)
         if count != 1:

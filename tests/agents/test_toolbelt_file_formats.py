@@ -58,6 +58,24 @@ async def test_a_one_line_edit_of_a_crlf_file_stays_one_line(
     assert result.passed and result.counts["deleted"] == 1, result.summary
 
 
+async def test_a_crlf_edit_of_an_lf_file_is_the_same_lines_with_lf_ends(
+    repo: Path, sandbox: ProcessSandbox
+) -> None:
+    """A model on Windows-style line ends wrote CRLF into the search: it was "found 0 times"
+    in the LF file and re-asked until the attempt gave up."""
+    (repo / "unix.py").write_bytes(b"A = 1\nB = 2\nC = 3\n")
+    belt = Toolbelt(repo, sandbox)
+    edited = await call(
+        belt,
+        "edit_file",
+        path="unix.py",
+        search="A = 1\r\nB = 2\r\n",
+        replace="A = 1\r\nB = 20\r\n",
+    )
+    assert not edited.is_error, edited.text
+    assert (repo / "unix.py").read_bytes() == b"A = 1\nB = 20\nC = 3\n"
+
+
 async def test_rewriting_a_crlf_file_keeps_its_line_endings(
     repo: Path, sandbox: ProcessSandbox
 ) -> None:
