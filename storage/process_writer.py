@@ -15,8 +15,10 @@ ahead it gets), and the child commits whatever has arrived in one transaction.
 
 The protocol is lines of UTF-8 on the child's stdin and stdout:
 
-- parent: ``B <n> <bytes>`` then ``n`` lines of event JSON (JSON has no raw newlines), ``bytes``
-  long with their newlines, so the child reads a frame in one piece; EOF ends it;
+- parent: the database URL on the first line (never in the child's arguments: a URL may
+  hold a password, and any local user reads ``/proc/PID/cmdline``); then frames, each
+  ``B <n> <bytes>`` and ``n`` lines of event JSON (JSON has no raw newlines), ``bytes`` long
+  with their newlines, so the child reads a frame in one piece; EOF ends it;
 - child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events, and
   ``error <one line>`` then exit status 1 when a batch cannot be stored.
 
@@ -109,7 +111,6 @@ class ProcessStorageWriter:
                 sys.executable,
                 "-m",
                 "storage.process_writer",
-                url,
                 str(os.getpid()),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -120,6 +121,9 @@ class ProcessStorageWriter:
         except OSError as exc:
             raise StorageError(f"cannot start the storage writer: {one_line(exc)}") from exc
         writer = cls(process, subscription, batch_limit=batch_limit)
+        # The URL goes down the pipe, not in the child's arguments: a PostgreSQL URL may hold
+        # its password, and any local user reads a process's /proc/PID/cmdline.
+        writer._stdin.write(url.encode() + b"\n")
         try:
             reply = await asyncio.wait_for(writer._stdout.readline(), START_TIMEOUT_S)
         except TimeoutError:
@@ -378,10 +382,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-async def _serve(url: str) -> int:
+async def _serve() -> int:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    url = (await reader.readline()).decode("utf-8", "replace").strip()
+    if not url:
+        _reply("error no database URL came on stdin")
+        return 1
     try:
         store = await SqlEventStore.open(url)
     except StorageError as exc:
@@ -406,19 +414,20 @@ async def _serve(url: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m storage.process_writer URL PARENT_PID``: store what the parent sends."""
+    """``python -m storage.process_writer PARENT_PID``: store what the parent sends on stdin
+    (the database URL on its first line, then the frames)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or not args[1].isdigit():
-        print("usage: python -m storage.process_writer URL PARENT_PID", file=sys.stderr)
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m storage.process_writer PARENT_PID", file=sys.stderr)
         return 2
     hide_process_environment()  # an executed program starts dumpable again
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
-    _die_with_parent(int(args[1]))
+    _die_with_parent(int(args[0]))
     # Full collections walked the loaded modules (SQLAlchemy, the event models) over and
     # over: 340 ms of a 10,000-task run's storing, 45 ms with them frozen (engine.heap).
     settle()
-    return event_loop.run(_serve(args[0]))
+    return event_loop.run(_serve())
 
 
 if __name__ == "__main__":

@@ -216,3 +216,28 @@ async def test_a_frame_cut_short_by_the_parents_death_is_dropped() -> None:
 async def test_a_malformed_frame_is_one_line(data: bytes, words: str) -> None:
     with pytest.raises(StorageError, match=re.escape(words)):
         await _read(data)
+
+
+async def test_the_database_url_is_not_in_the_writer_processs_arguments(
+    tmp_path: Path, emit_little_run
+) -> None:
+    """Any local user reads /proc/PID/cmdline: a PostgreSQL URL's password was there."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'pass-word-in-url.db'}"
+    await (await SqlEventStore.open(url)).close()
+    bus = EventBus("r-argv")
+    writer = await ProcessStorageWriter.start(url, bus.subscribe("storage", durable=True))
+    running = asyncio.create_task(writer.run())
+    try:
+        cmdline = await asyncio.to_thread(Path(f"/proc/{writer.process.pid}/cmdline").read_bytes)
+        assert b"pass-word-in-url" not in cmdline
+        assert cmdline.split(b"\0")[-2] == str(os.getpid()).encode()
+        emitted = emit_little_run(bus)
+        await bus.durable()
+    finally:
+        await bus.close()
+        await running
+    store = await SqlEventStore.open(url)
+    try:
+        assert await store.count_events("r-argv") == len(emitted)
+    finally:
+        await store.close()
