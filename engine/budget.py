@@ -7,23 +7,41 @@ caching on are nearly all — and its output. It reports the new totals as Budge
 events (emitted on the next loop turn, so they never overtake the call that caused them).
 Work asks :meth:`BudgetTracker.admit` before it starts: while a limit is crossed, new work
 pauses on an escalation — raise the budget, or stop.
+
+A stop of the run's budget (a person's answer, or the escalation timeout's default) stops the
+run as Ctrl-C does: no RunFinished, every merged task kept, resumable. Its owner resumes it
+with higher limits (:class:`BudgetLimits`, ``shopfloor resume RUN --max-cost 10``), which the
+log keeps (BudgetLimitsSet). A resume that raises nothing the run is over is refused at once
+(:func:`still_crossed`): it could only ask the question again, or stop again, and an owner
+who resumes a run stopped on its budget overnight means to pay for more, or would rather hear
+now that they forgot to. A stop of one task's budget fails that task alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
-from engine.events import AgentStarted, BudgetUpdated, EventBase, LLMCallFinished
+from engine.events import (
+    AgentStarted,
+    BudgetLimitsSet,
+    BudgetUpdated,
+    EventBase,
+    LLMCallFinished,
+)
+from engine.state import RunState
 
 
 class BudgetStop(Exception):
     """A budget was crossed and the decision was to stop. The message is one line.
 
-    ``scope`` is ``"run"`` (the whole run stops) or ``"task"`` (only that task fails).
+    ``scope`` is ``"run"`` (the whole run stops, resumable) or ``"task"`` (only that task
+    fails).
     """
 
     def __init__(self, message: str, scope: str = "run") -> None:
@@ -72,6 +90,131 @@ class Spend:
             self.max_cost_usd = max(self.max_cost_usd * 2, self.cost_usd * 1.5)
 
 
+@dataclass(frozen=True)
+class BudgetLimits:
+    """Budgets set by hand when a run is resumed; each one given replaces the run's limit (as
+    configured, or as an escalation raised it), lower or higher; None leaves it as it is.
+    The per-task ones hold for every task not merged yet."""
+
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    task_max_tokens: int | None = None
+    task_max_cost_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{item.name} must be a positive number, got {value}")
+
+    def given(self) -> bool:
+        """Whether any limit is set."""
+        return any(getattr(self, item.name) is not None for item in fields(self))
+
+
+@dataclass(frozen=True)
+class Crossed:
+    """What a stopped run is over, and the limits that a ``raise`` would set (to suggest)."""
+
+    text: str
+    """One line: each budget crossed, with its spend."""
+    raised: BudgetLimits
+
+
+def still_crossed(
+    state: RunState, config: EngineConfig | None = None, limits: BudgetLimits | None = None
+) -> Crossed | None:
+    """The budgets a run resumed from ``state`` with ``config`` and ``limits`` would be over
+    before it spent anything: the run's, and those of its tasks not merged yet (each would
+    ask at once and, unanswered, stop again). None when there are none. Without ``config``,
+    the limits are those the log last reported: what a stopped run was over."""
+    run, tasks, task_max_tokens, task_max_cost = _spends(state, config)
+    if limits is not None:
+        task_max_tokens, task_max_cost = _set(run, tasks, limits, task_max_tokens, task_max_cost)
+    over: list[str] = []
+    raised: dict[str, float | int] = {}
+    if (crossed := run.exceeded()) is not None:
+        over.append(f"over its {crossed} budget ({run.describe()})")
+        raised.update(_raised(run, "max_tokens", "max_cost_usd"))
+    for task_id, spend in tasks.items():
+        if task_id in state.merged or (crossed := spend.exceeded()) is None:
+            continue
+        over.append(f"task {task_id} is over its {crossed} budget ({spend.describe()})")
+        for name, value in _raised(spend, "task_max_tokens", "task_max_cost_usd").items():
+            raised[name] = max(raised.get(name, value), value)
+    if not over:
+        return None
+    return Crossed("; ".join(over), BudgetLimits(**raised))  # type: ignore[arg-type]
+
+
+def _raised(spend: Spend, tokens: str, cost: str) -> dict[str, float | int]:
+    """The limits of ``spend`` that a ``raise`` would lift, named ``tokens`` and ``cost``,
+    at what it would lift them to (a cost rounded up to the cent)."""
+    after = Spend(spend.tokens, spend.cost_usd, spend.max_tokens, spend.max_cost_usd)
+    after.raise_limits()
+    out: dict[str, float | int] = {}
+    if after.max_tokens != spend.max_tokens and after.max_tokens is not None:
+        out[tokens] = after.max_tokens
+    if after.max_cost_usd != spend.max_cost_usd and after.max_cost_usd is not None:
+        out[cost] = math.ceil(after.max_cost_usd * 100) / 100
+    return out
+
+
+def _spends(
+    state: RunState, config: EngineConfig | None
+) -> tuple[Spend, dict[str, Spend], int | None, float | None]:
+    """The run's spend and limits, each task's, and the per-task limits of tasks yet to
+    spend, as a run resumed from ``state`` starts with them: the spend its log counted; the
+    limits a resume set by hand (else ``config``'s), raised where its log says they were.
+    Without ``config`` (and nothing set by hand), the limits the log last reported."""
+    source = state.budget_limits or config
+    task_max_tokens = source.task_max_tokens if source is not None else None
+    task_max_cost = source.task_max_cost_usd if source is not None else None
+    run = Spend(tokens=state.input_tokens + state.output_tokens, cost_usd=state.cost_usd)
+    if source is not None:
+        run.max_tokens, run.max_cost_usd = source.max_tokens, source.max_cost_usd
+    _keep(run, state.budget, reported=source is None)
+    tasks: dict[str, Spend] = {}
+    for task in state.tasks.values():
+        spend = tasks[task.id] = Spend(task.tokens, task.cost_usd, task_max_tokens, task_max_cost)
+        _keep(spend, task.budget, reported=source is None)
+    return run, tasks, task_max_tokens, task_max_cost
+
+
+def _keep(spend: Spend, update: BudgetUpdated | None, *, reported: bool) -> None:
+    """Keep the limits ``update`` raised; with ``reported``, take its limits as they are."""
+    if update is None:
+        return
+    if reported:
+        spend.max_tokens, spend.max_cost_usd = update.max_tokens, update.max_cost_usd
+    else:
+        spend.keep_raised(update)
+
+
+def _set(
+    run: Spend,
+    tasks: dict[str, Spend],
+    limits: BudgetLimits,
+    task_max_tokens: int | None,
+    task_max_cost: float | None,
+) -> tuple[int | None, float | None]:
+    """Put ``limits`` on ``run`` and ``tasks``; returns the per-task limits from then on."""
+    if limits.max_tokens is not None:
+        run.max_tokens = limits.max_tokens
+    if limits.max_cost_usd is not None:
+        run.max_cost_usd = limits.max_cost_usd
+    if limits.task_max_tokens is not None:
+        task_max_tokens = limits.task_max_tokens
+    if limits.task_max_cost_usd is not None:
+        task_max_cost = limits.task_max_cost_usd
+    for spend in tasks.values():
+        if limits.task_max_tokens is not None:
+            spend.max_tokens = task_max_tokens
+        if limits.task_max_cost_usd is not None:
+            spend.max_cost_usd = task_max_cost
+    return task_max_tokens, task_max_cost
+
+
 class BudgetTracker:
     """Adds up spend from the bus and gates new work on the limits."""
 
@@ -79,34 +222,51 @@ class BudgetTracker:
         self.bus = bus
         self.config = config
         self.broker = broker
-        self.run = Spend(max_tokens=config.max_tokens, max_cost_usd=config.max_cost_usd)
-        self.tasks: dict[str, Spend] = {}
+        # A resumed run starts from what its log already spent, raised and set.
+        self.run, self.tasks, self._task_max_tokens, self._task_max_cost = _spends(
+            bus.state, config
+        )
         self._agent_task: dict[str, str] = {}
         self._lock = asyncio.Lock()
-        state = bus.state  # a resumed run starts from what its log already spent and raised
-        self.run.tokens = state.input_tokens + state.output_tokens
-        self.run.cost_usd = state.cost_usd
-        if state.budget is not None:
-            self.run.keep_raised(state.budget)
-        for agent in state.agents.values():
+        for agent in bus.state.agents.values():
             if agent.task_id is not None:
                 self._agent_task[agent.agent_id] = agent.task_id
-        for task in state.tasks.values():
-            self._task(task.id).tokens = task.tokens
-            self._task(task.id).cost_usd = task.cost_usd
-            if task.budget is not None:
-                self._task(task.id).keep_raised(task.budget)
         bus.listen(self._on_event)
 
     def _task(self, task_id: str) -> Spend:
         spend = self.tasks.get(task_id)
         if spend is None:
-            spend = Spend(
-                max_tokens=self.config.task_max_tokens,
-                max_cost_usd=self.config.task_max_cost_usd,
-            )
+            spend = Spend(max_tokens=self._task_max_tokens, max_cost_usd=self._task_max_cost)
             self.tasks[task_id] = spend
         return spend
+
+    def crossed(self, unfinished: Iterable[str] = ()) -> bool:
+        """Whether the run's budget, or that of a task in ``unfinished``, is crossed."""
+        return self.run.exceeded() is not None or any(
+            task_id in self.tasks and self.tasks[task_id].exceeded() is not None
+            for task_id in unfinished
+        )
+
+    def set_limits(self, limits: BudgetLimits) -> None:
+        """Put the budgets a resume was given on the run and log them: BudgetLimitsSet, then
+        the run's report, and each unmerged task's when the per-task limits changed."""
+        self._task_max_tokens, self._task_max_cost = _set(
+            self.run, self.tasks, limits, self._task_max_tokens, self._task_max_cost
+        )
+        self.bus.emit(
+            BudgetLimitsSet(
+                max_tokens=self.run.max_tokens,
+                max_cost_usd=self.run.max_cost_usd,
+                task_max_tokens=self._task_max_tokens,
+                task_max_cost_usd=self._task_max_cost,
+            )
+        )
+        self.bus.emit(self._update("run", None, self.run))
+        if limits.task_max_tokens is not None or limits.task_max_cost_usd is not None:
+            merged = set(self.bus.state.merged)
+            for task_id, spend in self.tasks.items():
+                if task_id not in merged:
+                    self.bus.emit(self._update("task", task_id, spend))
 
     def _on_event(self, event: EventBase) -> None:
         if isinstance(event, AgentStarted) and event.task_id is not None:
@@ -159,9 +319,11 @@ class BudgetTracker:
     async def _settle(self, scope: str, task_id: str | None, spend: Spend) -> None:
         while (crossed := spend.exceeded()) is not None:
             what = "the run" if task_id is None else f"task {task_id}"
+            stop = "it stays resumable" if task_id is None else "only this task fails"
             decision = await self.broker.ask(
                 "budget",
-                f"{what} crossed its {crossed} budget ({spend.describe()}): raise it or stop?",
+                f"{what} crossed its {crossed} budget ({spend.describe()}): raise it or stop "
+                f"({stop})?",
                 ["raise", "stop"],
                 default="stop",
                 task_id=task_id,

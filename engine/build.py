@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -85,7 +85,43 @@ def removals_in_message(message: str) -> list[str]:
     return [line[len(prefix) :].strip() for line in block if line.startswith(prefix)]
 
 
-_NO_SLOT: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+class Slot:
+    """One provider slot of a family, held in ``async with``; :meth:`lent` gives it back for
+    a while (to wait on a question) and takes it again after."""
+
+    def __init__(self, sem: asyncio.Semaphore | None) -> None:
+        self._sem = sem
+        self._held = False
+
+    async def __aenter__(self) -> Slot:
+        if self._sem is not None:
+            await self._sem.acquire()
+            self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._sem is not None and self._held:
+            self._held = False
+            self._sem.release()
+
+    @contextlib.asynccontextmanager
+    async def lent(self) -> AsyncIterator[None]:
+        """Without the slot inside (if it was held), with it again after: a cancellation
+        while it is taken again leaves it not held, and not given back twice."""
+        if self._sem is None or not self._held:
+            yield
+            return
+        self._held = False
+        self._sem.release()
+        try:
+            yield
+        finally:
+            await self._sem.acquire()
+            self._held = True
+
+
+_NO_SLOT = Slot(None)
+"""The slot of a family without a limit: nothing to hold, shared."""
 
 
 class ProviderSlots:
@@ -95,16 +131,15 @@ class ProviderSlots:
         self._config = config
         self._sems: dict[str, asyncio.Semaphore] = {}
 
-    def hold(self, family: str) -> contextlib.AbstractAsyncContextManager[object]:
+    def hold(self, family: str) -> Slot:
         """One of ``family``'s slots, to hold in ``async with``; families without a limit
-        share none, and holding nothing costs nothing (a shared null context rather than
-        a generator-based context manager per attempt)."""
+        share none, and holding nothing costs nothing (one shared null slot)."""
         if not family or family not in self._config.provider_limits:
             return _NO_SLOT
         sem = self._sems.get(family)
         if sem is None:
             sem = self._sems[family] = asyncio.Semaphore(self._config.provider_limit(family))
-        return sem
+        return Slot(sem)
 
 
 @dataclass
@@ -134,9 +169,20 @@ class TaskRunner:
         self._tasks = {task.id: task for task in self.blueprint.tasks}
         self._emit_new = self.emit_new or emit_new_via(self.emit)
 
-    def _hold(self, family: str) -> contextlib.AbstractAsyncContextManager[object]:
+    def _hold(self, family: str) -> Slot:
         """One of ``family``'s provider slots (nothing to hold without ``slots``)."""
         return self.slots.hold(family) if self.slots is not None else _NO_SLOT
+
+    async def _admit(self, task_id: str, slot: Slot) -> None:
+        """An attempt's engineer, before each model call after its first: as
+        :meth:`BudgetTracker.admit`, but a wait on a budget question gives the engineer's
+        provider slot back meanwhile, so that under a provider limit the other tasks go on
+        rather than stall behind a question about one of them."""
+        assert self.budget is not None
+        if not self.budget.crossed([task_id]):
+            return
+        async with slot.lent():
+            await self.budget.admit(task_id)
 
     async def run(self, task_id: str) -> bool:
         task = self._tasks[task_id]
@@ -214,6 +260,7 @@ class TaskRunner:
             f"{task_id}-a{attempt}", self.workspaces.integration_tip()
         )
         try:
+            slot = self._hold(self.engineer_family)
             job = EngineerJob(
                 run_id=self.run_id,
                 task=task,
@@ -222,9 +269,9 @@ class TaskRunner:
                 attempt=attempt,
                 max_attempts=self.config.max_attempts,
                 failure_context=failure,
-                admit=None if self.budget is None else partial(self.budget.admit, task_id),
+                admit=None if self.budget is None else partial(self._admit, task_id, slot),
             )
-            async with self._hold(self.engineer_family):
+            async with slot:
                 report = await self.engineer.work(job, self.emit)
             message = commit_message(task, report.summary)
             agent_id = f"engineer:{task_id}:a{attempt}"  # what the agent did outside its files

@@ -241,6 +241,18 @@ class BudgetUpdated(EventBase):
     exceeded: Literal["tokens", "cost"] | None = None
 
 
+class BudgetLimitsSet(EventBase):
+    """A resume set the run's budgets by hand (``shopfloor resume --max-cost``): the limits
+    from here on, each replacing the one before (the config's, or as an escalation raised it).
+    The per-task ones apply to every task that has not merged; None is no limit."""
+
+    type: Literal["BudgetLimitsSet"] = "BudgetLimitsSet"
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    task_max_tokens: int | None = None
+    task_max_cost_usd: float | None = None
+
+
 class AgentStarted(EventBase):
     type: Literal["AgentStarted"] = "AgentStarted"
     agent_id: str
@@ -418,6 +430,7 @@ Event = Annotated[
     | TaskReviewed
     | CircuitBreakerTripped
     | BudgetUpdated
+    | BudgetLimitsSet
     | AgentStarted
     | AgentFinished
     | AgentOutput

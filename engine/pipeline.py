@@ -21,7 +21,7 @@ from pathlib import Path
 from engine.audit import audit_learnings, run_audit, unique_gates
 from engine.blueprint import Blueprint
 from engine.breaker import CircuitBreaker
-from engine.budget import BudgetStop, BudgetTracker
+from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
 from engine.build import ProviderSlots, RunAborted, TaskRunner
 from engine.bus import EventBus
 from engine.config import EngineConfig
@@ -125,6 +125,8 @@ class Factory:
     """Builds the repo map recon shows the planner (agents.context.repo_map)."""
     report_dir: Path | None = None
     """Where an audit writes audit.md and audit.json."""
+    budget_limits: BudgetLimits | None = None
+    """Budgets a resume sets by hand (``shopfloor resume --max-cost``): logged, then obeyed."""
     broker: EscalationBroker = field(init=False)
     baseline: Baseline | None = field(init=False, default=None)
     _recon_notes: str = field(init=False, default="")
@@ -148,7 +150,11 @@ class Factory:
         """Run (or resume) the whole pipeline; returns the final state.
 
         A resume the repository can no longer carry on (:func:`engine.resume.check_repository`)
-        raises its WorkspaceError before anything is logged: the run stays resumable.
+        raises its WorkspaceError before anything is logged: the run stays resumable. So does
+        a resume over a budget that ``budget_limits`` does not raise: BudgetStop.
+
+        A person's (or the timeout's) "stop" on the run's budget stops it resumable, as
+        Ctrl-C does: no RunFinished, a notice, merged tasks kept.
         """
         ws = self.workspaces
         if self.state.outcome is not Outcome.RUNNING:
@@ -171,6 +177,8 @@ class Factory:
         restore = (
             check_repository(self.state, ws) if resuming and self.state.mode != "audit" else None
         )
+        if resuming and (crossed := still_crossed(self.state, self.config, self.budget_limits)):
+            raise BudgetStop(f"run {self.bus.run_id} is {crossed.text}: raise it to go on")
         try:
             if self.state.mode == "audit":  # read-only: no integration branch, no worktree
                 self._finish(Outcome.REPORTED, await self._audit())
@@ -190,9 +198,12 @@ class Factory:
             self._finish(Outcome.SHIPPED, branch=branch, commit=commit)
         except StopRequested:
             pass  # as a Ctrl-C stop: no RunFinished, the run stays resumable (said already)
+        except BudgetStop as exc:  # the run's (a task's stops that task alone): as above
+            text = f"the run stops: {exc}; it stays resumable, with a higher budget"
+            self.bus.emit(AgentOutput(agent_id="budget", kind="notice", text=text))
         except RunKilled as exc:
             self._finish(Outcome.KILLED, _one_line(str(exc)))
-        except (StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted) as exc:
+        except (StageFailed, PlanError, WorkspaceError, RunAborted) as exc:
             self._finish(Outcome.FAILED, _one_line(str(exc)))
         except Exception as exc:
             self._crashed(exc)
@@ -249,6 +260,8 @@ class Factory:
             )
         )
         emit_found_merged(self.bus, plan.merged_from_repo)
+        if self.budget_limits is not None and self.budget_limits.given():
+            self.budget.set_limits(self.budget_limits)
         return plan.restarts
 
     # -- stages ----------------------------------------------------------------------------------
@@ -316,10 +329,12 @@ class Factory:
                 TaskStateChanged, task_id=task_id, state=TaskState.BLOCKED, reason=f"{by} failed"
             )
 
-        workers = self.config.workers
-        if self.engineer_family in self.config.provider_limits:
-            workers = min(workers, self.config.provider_limit(self.engineer_family))
-        scheduler = Scheduler(dag, workers, runner.run, on_ready=on_ready, on_blocked=on_blocked)
+        # ``workers`` tasks run at once even where the engineer's family allows fewer calls:
+        # the provider slots bound its calls, and a task paused on a question about its own
+        # budget gives its slot back (TaskRunner._admit) while the others go on.
+        scheduler = Scheduler(
+            dag, self.config.workers, runner.run, on_ready=on_ready, on_blocked=on_blocked
+        )
         with long_lived():  # the plan, the state and the build's machinery: see engine.heap
             result = await scheduler.run(already_merged=self.state.merged)
         if not result.complete:

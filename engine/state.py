@@ -17,6 +17,7 @@ from engine.events import (
     AgentOutput,
     AgentStarted,
     BlueprintProposed,
+    BudgetLimitsSet,
     BudgetUpdated,
     CircuitBreakerTripped,
     CriticScored,
@@ -188,6 +189,9 @@ class RunState:
     their patches: what the panel's escalation after its last round quotes."""
     scores: Scores = field(default_factory=Scores)
     budget: BudgetUpdated | None = None
+    budget_limits: BudgetLimitsSet | None = None
+    """The budgets a resume last set by hand (``shopfloor resume --max-cost``), if any: they
+    replace the config's for the rest of the run."""
     learnings: list[LearningRecorded] = field(default_factory=list)
     tasks: dict[str, TaskView] = field(default_factory=dict)
     merged: list[str] = field(default_factory=list)
@@ -276,6 +280,8 @@ class RunState:
                     self.tasks[event.task_id].tokens = event.tokens
                     self.tasks[event.task_id].cost_usd = event.cost_usd
                     self.tasks[event.task_id].budget = event
+            case BudgetLimitsSet():
+                self.budget_limits = event
             case AgentStarted():
                 self.agents[event.agent_id] = AgentView(
                     agent_id=event.agent_id,
@@ -416,6 +422,22 @@ class RunState:
     def open_escalations(self) -> list[EscalationView]:
         return [e for e in self.escalations.values() if e.decision is None]
 
+    def _budget_status(self) -> dict[str, Any] | None:
+        """The run's budgets as far as its log says (None: it says nothing of them): the run's
+        limits as last reported (raised, or set by a resume), the crossed one, and the
+        per-task limits a resume set (None there: as configured)."""
+        run, limits = self.budget, self.budget_limits
+        latest = run or limits  # a resume's limits are followed by the run's report of them
+        if latest is None:
+            return None
+        return {
+            "max_tokens": latest.max_tokens,
+            "max_cost_usd": latest.max_cost_usd,
+            "exceeded": run.exceeded if run is not None else None,
+            "task_max_tokens": limits.task_max_tokens if limits is not None else None,
+            "task_max_cost_usd": limits.task_max_cost_usd if limits is not None else None,
+        }
+
     def to_status(self) -> dict[str, Any]:
         """The JSON shape ``shopfloor status --json`` prints."""
         return {
@@ -471,6 +493,7 @@ class RunState:
                 "output": self.output_tokens,
             },
             "cost_usd": round(self.cost_usd, 6),
+            "budget": self._budget_status(),
             "unpriced_models": dict(self.unpriced_models),
             "baseline_red": dict(self.baseline_red),
             "started_at": self.started_at,

@@ -15,6 +15,7 @@ from engine.events import (
     AgentOutput,
     AgentStarted,
     BlueprintProposed,
+    BudgetLimitsSet,
     BudgetUpdated,
     CircuitBreakerTripped,
     CriticScored,
@@ -251,6 +252,7 @@ def test_a_full_run_folds_into_the_status_a_user_sees():
         "learnings": [],
         "tokens": {"input": 2000, "cached": 0, "output": 500},
         "cost_usd": 0.375,
+        "budget": None,
         "unpriced_models": {},
         "baseline_red": {},
         "started_at": (T0 + timedelta(seconds=1)).isoformat(),
@@ -414,6 +416,9 @@ def one_of_each() -> list[EventBase]:
         TaskReviewed(task_id="core", attempt=2, model="m", approved=False, score=40, notes="n"),
         CircuitBreakerTripped(task_id="core", attempt=2, signature="sig"),
         BudgetUpdated(tokens=10, cost_usd=0.5, max_tokens=100, max_cost_usd=1.0, exceeded="cost"),
+        BudgetLimitsSet(
+            max_tokens=200, max_cost_usd=2.0, task_max_tokens=50, task_max_cost_usd=0.5
+        ),
         QCScored(model="m", score=80, threshold=85, notes="n"),
         VerificationFinished(
             verifier_model="v",

@@ -1,0 +1,206 @@
+"""A run stopped on its budget stays resumable, and goes on with the budget raised by hand.
+
+An overnight run crosses its cost budget; the budget's question ("raise / stop") is answered
+stop (here by the ``reject`` policy, as the escalation timeout or ``shopfloor reject`` from
+another shell would). The run stops as Ctrl-C stops it — no RunFinished, its merged tasks
+kept — and its owner resumes it in the morning with a higher limit
+(``shopfloor resume RUN --max-cost 5``: :class:`BudgetLimits`). A resume that raises nothing
+is refused before anything is logged. And a task paused on a question about its own budget
+gives its provider slot back, so under a provider limit the other tasks go on meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+from test_full_pipeline import SCRIPTS, make_factory
+from test_pipeline import RUN_ID, FakeEngineer, FakePlanner, blueprint
+
+from engine.blueprint import Task
+from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
+from engine.bus import EventBus
+from engine.config import EngineConfig
+from engine.escalations import EscalationBroker
+from engine.events import (
+    AgentOutput,
+    AgentStarted,
+    BlueprintProposed,
+    BudgetLimitsSet,
+    BudgetUpdated,
+    EventBase,
+    LLMCallFinished,
+    Merged,
+    Outcome,
+    RunFinished,
+)
+from engine.protocols import EmitFn, EngineerJob, EngineerReport
+from engine.state import RunState
+
+
+@dataclass
+class SpendingEngineer(FakeEngineer):
+    """A FakeEngineer whose attempts make ``calls`` model calls of ``cost`` dollars each,
+    asking ``job.admit`` before each call after the first, as the real engineer does."""
+
+    cost: dict[str, float] = field(default_factory=dict)
+    calls: int = 2
+    family: str = "fake"
+
+    async def work(self, job: EngineerJob, emit: EmitFn) -> EngineerReport:
+        agent = f"engineer:{job.task.id}:a{job.attempt}"
+        emit(AgentStarted(agent_id=agent, role="engineer", model="fake", task_id=job.task.id))
+        for turn in range(self.calls):
+            if turn and job.admit is not None:
+                await job.admit()
+            emit(
+                LLMCallFinished(
+                    agent_id=agent,
+                    role="engineer",
+                    provider="fake",
+                    model="fake",
+                    input_tokens=100,
+                    output_tokens=10,
+                    cost_usd=self.cost.get(job.task.id, 0.4),
+                )
+            )
+            await asyncio.sleep(0.01)  # the BudgetUpdated it causes comes on the next turn
+        return await super().work(job, emit)
+
+
+def spending() -> SpendingEngineer:
+    return SpendingEngineer(dict(SCRIPTS))
+
+
+STOP_ON_BUDGET = EngineConfig(workers=2, max_cost_usd=1.0, escalation_policy="reject")
+"""core spends $0.80 and merges; cli's first call crosses $1.00 and its second is refused."""
+
+
+async def stopped_on_budget(repo, root) -> list[EventBase]:
+    bus = EventBus(RUN_ID)
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    factory = make_factory(repo, root, bus, engineer=spending(), config=STOP_ON_BUDGET)
+    state = await asyncio.wait_for(factory.run(), 30)
+    assert state.outcome is Outcome.RUNNING, state.reason
+    return events
+
+
+async def resume(repo, root, log: list[EventBase], **kw: object):
+    bus = EventBus(RUN_ID, state=RunState.fold(log))
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    factory = make_factory(repo, root, bus, config=STOP_ON_BUDGET, **kw)
+    return await asyncio.wait_for(factory.run(), 30), events
+
+
+async def test_a_budget_stop_keeps_the_run_resumable_and_a_raised_budget_finishes_it(
+    user_repo, worktree_root
+):
+    """Before, the stop ended the run failed ("budget exceeded"): it could not be resumed,
+    and the merged work was stranded on the integration branch."""
+    log = await stopped_on_budget(user_repo, worktree_root)
+    state = RunState.fold(log)
+    assert not any(isinstance(e, RunFinished) for e in log)
+    assert state.merged == ["core"]
+    [esc] = state.escalations.values()
+    assert (esc.kind, esc.decision) == ("budget", "stop")
+    assert "stays resumable" in esc.question
+    [notice] = [e for e in log if isinstance(e, AgentOutput) and e.agent_id == "budget"]
+    assert notice.kind == "notice"
+    assert notice.text.startswith("the run stops: budget exceeded: the run spent")
+    assert "stays resumable, with a higher budget" in notice.text
+
+    # Resumed as it is, it would only ask again (or stop again): refused, nothing logged.
+    with pytest.raises(BudgetStop, match=r"is over its cost budget \(.*\$1\.2000 of \$1\.0000"):
+        await resume(user_repo, worktree_root, log, engineer=spending())
+    crossed = still_crossed(state, STOP_ON_BUDGET)
+    assert crossed is not None and crossed.raised == BudgetLimits(max_cost_usd=2.0)
+    # Nor is a limit set lower than the spend.
+    with pytest.raises(BudgetStop):
+        await resume(user_repo, worktree_root, log, budget_limits=BudgetLimits(max_cost_usd=1.1))
+
+    engineer = spending()
+    final, later = await resume(
+        user_repo,
+        worktree_root,
+        log,
+        engineer=engineer,
+        budget_limits=BudgetLimits(max_cost_usd=5.0),
+    )
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert [j.task.id for j in engineer.jobs] == ["cli"]  # core was not built again
+    assert [e.task_id for e in [*log, *later] if isinstance(e, Merged)] == ["core", "cli"]
+    [limits] = [e for e in later if isinstance(e, BudgetLimitsSet)]
+    assert (limits.max_cost_usd, limits.max_tokens, limits.task_max_cost_usd) == (5.0, None, None)
+    assert final.to_status()["budget"] == {
+        "max_tokens": None,
+        "max_cost_usd": 5.0,
+        "exceeded": None,
+        "task_max_tokens": None,
+        "task_max_cost_usd": None,
+    }
+
+
+async def test_limits_set_on_a_resume_replace_raised_ones_and_hold_at_the_next_resume():
+    """Set by hand, a limit is what the owner said, lower than a raise too; a later resume
+    keeps it over the config file's, and over nothing raised since."""
+    plan = blueprint(Task(id="core", title="Core"))
+    state = RunState.fold(
+        [
+            BlueprintProposed(run_id="r", seq=1, blueprint=plan),
+            BudgetUpdated(run_id="r", seq=2, scope="run", tokens=0, cost_usd=3.0, max_cost_usd=20),
+        ]
+    )
+    bus = EventBus("r", state)
+    config = EngineConfig(max_cost_usd=5.0, task_max_cost_usd=1.0)
+    tracker = BudgetTracker(bus, config, EscalationBroker(bus, policy="wait"))
+    assert tracker.run.max_cost_usd == 20  # raised before: kept over the config's
+    tracker.set_limits(BudgetLimits(max_cost_usd=8.0, task_max_cost_usd=2.0))
+    assert (tracker.run.max_cost_usd, tracker.tasks["core"].max_cost_usd) == (8.0, 2.0)
+    assert bus.state.budget is not None and bus.state.budget.max_cost_usd == 8.0
+    assert bus.state.tasks["core"].budget is not None
+    # The next resume, its config file edited meanwhile: the limits set by hand hold.
+    later = BudgetTracker(bus, EngineConfig(max_cost_usd=50.0), EscalationBroker(bus))
+    assert (later.run.max_cost_usd, later._task("new").max_cost_usd) == (8.0, 2.0)
+
+
+async def test_a_task_paused_on_its_own_budget_lets_the_other_tasks_use_the_provider(
+    user_repo, worktree_root
+):
+    """Before, the paused attempt held the engineer's one provider slot, and the scheduler
+    ran no more tasks than that limit: every other task stalled behind the question."""
+    plan = blueprint(
+        Task(id="core", title="Core", files=["core.txt"]),
+        Task(id="cli", title="CLI", files=["cli.txt"]),
+    )
+    config = EngineConfig(workers=2, provider_limits={"fake": 1}, task_max_cost_usd=0.5)
+    engineer = SpendingEngineer(dict(SCRIPTS), cost={"core": 0.6, "cli": 0.1})
+    bus = EventBus(RUN_ID)
+    factory = make_factory(
+        user_repo,
+        worktree_root,
+        bus,
+        planner=FakePlanner(plan),
+        engineer=engineer,
+        engineer_family="fake",
+        config=config,
+    )
+    run = asyncio.create_task(factory.run())
+    try:
+        async with asyncio.timeout(20):
+            while not bus.state.open_escalations:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            [esc] = bus.state.open_escalations
+            assert (esc.kind, esc.task_id) == ("budget", "core")
+            while "cli" not in bus.state.merged:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert bus.state.open_escalations == [esc]  # cli merged while core's question waited
+        factory.broker.decide(esc.escalation_id, "stop", "human:test")
+        state = await asyncio.wait_for(run, 20)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    assert state.tasks["core"].state.value == "failed"  # a task's stop fails that task alone
+    assert state.merged == ["cli"]
