@@ -126,7 +126,8 @@ class Factory:
     report_dir: Path | None = None
     """Where an audit writes audit.md and audit.json."""
     budget_limits: BudgetLimits | None = None
-    """Budgets a resume sets by hand (``shopfloor resume --max-cost``): logged, then obeyed."""
+    """Budgets set by hand (``--max-cost`` of ``run`` or ``resume``): they replace the
+    config's, are logged (BudgetLimitsSet) and hold at later resumes."""
     broker: EscalationBroker = field(init=False)
     baseline: Baseline | None = field(init=False, default=None)
     _recon_notes: str = field(init=False, default="")
@@ -174,6 +175,8 @@ class Factory:
                     settings=dict(self.settings),
                 )
             )
+            if self.budget_limits is not None and self.budget_limits.given():
+                self.budget.set_limits(self.budget_limits)
         restore = (
             check_repository(self.state, ws) if resuming and self.state.mode != "audit" else None
         )

@@ -31,6 +31,7 @@ from agents.pricing import DEFAULT_PRICES
 from agents.provider import ProviderError
 from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
+from engine.budget import BudgetLimits, still_crossed
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
 from engine.interrupt import ShutdownSignals, run_interruptible, stop_signals_call
@@ -47,6 +48,7 @@ from storage.paths import data_home
 from storage.process_writer import start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
+from tui.budget_flags import resume_command
 from tui.config import Settings
 from tui.headless import ConsoleReporter
 from tui.memory import (
@@ -157,6 +159,8 @@ class RunPlan:
     """create | update | audit; None = the playbook's, else detected from the repository."""
     report_dir: Path | None = None
     """Where an audit writes its report (default: reports/<run id> in the data folder)."""
+    budget: BudgetLimits | None = None
+    """Budgets set on the command line (``--max-cost``...), over the config's and the log's."""
 
 
 def settings_record(settings: Settings) -> dict[str, str]:
@@ -261,6 +265,14 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
                 "(moved or deleted?): put it back at that path and resume again"
             )
         raise SetupError(f"repository not found: {plan.repo}")
+    if plan.resume is not None:  # said first: it would only ask again, or stop again
+        crossed = still_crossed(plan.resume, settings.engine, plan.budget)
+        if crossed is not None:
+            run = plan.resume.run_id
+            raise SetupError(
+                f"run {run} is {crossed.text}; resumed as it is, it would stop again at "
+                f"once: raise it, e.g. `{resume_command(run, crossed)}`"
+            )
     routing = route_models(settings, os.environ)
     sandbox = ProcessSandbox()
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -282,7 +294,9 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
             f'([pricing] "{spec.partition("@")[0]}" = {{input = ..., output = ...}} gives it one)'
             for spec in crew.unpriced()
         ]
-        if engine.max_cost_usd or engine.task_max_cost_usd
+        if engine.max_cost_usd
+        or engine.task_max_cost_usd
+        or (plan.budget is not None and (plan.budget.max_cost_usd or plan.budget.task_max_cost_usd))
         else []
     )
     for warning in [*routing.warnings, *crew.deprecations(), *unpriced]:
@@ -367,6 +381,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         mode=mode,
         repo_mapper=repo_map,
         report_dir=plan.report_dir or data_home() / "reports" / run_id,
+        budget_limits=plan.budget,
     )
     watch = StorageWatch(
         asyncio.create_task(writer.run(), name="storage-writer"), lease, workspaces.relinquish

@@ -27,6 +27,7 @@ from engine.events import (
     AgentOutput,
     AgentStarted,
     BlueprintProposed,
+    BudgetLimitsSet,
     EscalationRaised,
     EscalationResolved,
     EventBase,
@@ -212,6 +213,8 @@ class ConsoleReporter:
                 )
             case RunResumed():
                 return self._run_resumed()
+            case BudgetLimitsSet():
+                return [Text.assemble(("budget ", "bold"), f"set by hand: {_limits(event)}")]
             case EscalationResolved():
                 return [
                     Text.assemble(
@@ -375,3 +378,17 @@ class ConsoleReporter:
             text.append(" ")
             text.append(*SIM_BADGE)
         return text
+
+
+def _limits(event: BudgetLimitsSet) -> str:
+    """The limits a BudgetLimitsSet holds, in words ("run $10.00, each task 800000 tokens")."""
+    parts = []
+    for scope, tokens, cost in (
+        ("run", event.max_tokens, event.max_cost_usd),
+        ("each task", event.task_max_tokens, event.task_max_cost_usd),
+    ):
+        said = [f"{tokens} tokens"] if tokens is not None else []
+        said += [f"${cost:.2f}"] if cost is not None else []
+        if said:
+            parts.append(f"{scope} {' and '.join(said)}")
+    return ", ".join(parts) or "no limits"

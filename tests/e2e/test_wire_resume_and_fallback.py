@@ -14,7 +14,8 @@ tests/e2e/scripted_factory.py, and then checks what a user would look at the nex
   model) ships on the second model, says which model answered and prices it as that model;
   the dead primary is asked once for the whole run, not once per call.
 - Token and cost budgets crossed by the wire's real usage pause the run on an escalation that
-  ``shopfloor approve`` from another process answers (never the twin), or ``reject`` ends.
+  ``shopfloor approve`` from another process answers (never the twin), or ``reject`` stops
+  (resumable with a higher budget).
 """
 
 from __future__ import annotations
@@ -548,7 +549,7 @@ async def test_budgets_raised_before_a_restart_stay_raised_for_the_run_and_each_
     assert unset.run.max_tokens is None  # a budget the config no longer sets stays off
 
 
-def test_a_cost_budget_crossed_on_the_wire_and_rejected_from_another_shell_ends_the_run_cleanly(
+def test_a_cost_budget_crossed_on_the_wire_and_rejected_from_another_shell_stops_the_run_cleanly(
     tmp_path: Path,
 ) -> None:
     project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
@@ -571,25 +572,21 @@ def test_a_cost_budget_crossed_on_the_wire_and_rejected_from_another_shell_ends_
     assert answerer.errors == []
     assert [kind for kind, _ in answerer.answered] == ["budget"]
     assert "crossed its cost budget" in answerer.answered[0][1]
-    assert proc.returncode == 1, out + err
+    # Stopped as Ctrl-C stops it (exit code 130): resumable with a higher budget.
+    assert proc.returncode == 130, out + err
     assert "Traceback (most recent call last)" not in out + err
     run = only_run_id(project)
+    assert f"`shopfloor resume {run} --max-cost " in out
     status = status_of(project, run)
-    assert status["outcome"] == "failed", status
-    assert status["reason"].startswith("budget exceeded: the run spent"), status["reason"]
+    assert (status["outcome"], status["live"]) == ("running", False), status
+    assert status["budget"]["exceeded"] == "cost", status["budget"]
     # The first task's calls crossed the budget: its attempt paused at its next call, and the
-    # stop ended it there, rather than letting it run to its last turn.
+    # stop ended it there, rather than letting it run to its last turn (it restarts on resume).
     assert status["merged"] == []
     assert [(t["id"], t["state"]) for t in status["tasks"]] == [
-        ("core", "failed"),
+        ("core", "running"),
         ("shout", "pending"),
     ]
-    [core] = [
-        e
-        for e in events_of(project, run)
-        if e["type"] == "TaskStateChanged" and e["state"] == "failed"
-    ]
-    assert core["reason"].startswith("interrupted: budget exceeded: the run spent"), core
     [decision] = status["escalations"]
     assert (decision["decision"], decision["decided_by"].split(":")[0]) == ("stop", "human")
     # Money spent is money counted: every call the server billed, priced.
@@ -604,7 +601,7 @@ def test_a_cost_budget_crossed_on_the_wire_and_rejected_from_another_shell_ends_
     assert worktrees == 1
     assert git(project.repo, "rev-parse", "HEAD").strip() == project.base
     assert git(project.repo, "status", "--porcelain") == ""
-    # Ended as documented: a failed run is over; resume says so with the same exit code.
+    # Resumed without a higher budget, it would only stop again: refused in one line.
     again = shopfloor("resume", run, "--headless", env=project.env)
-    assert again.returncode == 1
-    assert f"run {run} already finished: failed" in again.stdout
+    assert again.returncode == 2
+    assert f"shopfloor: run {run} is over its cost budget" in again.stderr

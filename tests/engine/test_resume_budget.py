@@ -12,9 +12,14 @@ gives its provider slot back, so under a provider limit the other tasks go on me
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from demo_process import ROOT, cli
 from test_full_pipeline import SCRIPTS, make_factory
 from test_pipeline import RUN_ID, FakeEngineer, FakePlanner, blueprint
 
@@ -204,3 +209,48 @@ async def test_a_task_paused_on_its_own_budget_lets_the_other_tasks_use_the_prov
         await asyncio.gather(run, return_exceptions=True)
     assert state.tasks["core"].state.value == "failed"  # a task's stop fails that task alone
     assert state.merged == ["cli"]
+
+
+def test_a_demo_stopped_overnight_on_its_token_budget_is_resumed_with_more_and_ships(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+):
+    """The story end to end, with real ``shopfloor`` processes: the budget's question times
+    out overnight and its "stop" applies; ``runs`` lists the run stopped; ``resume`` without
+    a higher budget is refused in one line naming the command; with one, the run ships, each
+    task merged once. Before, the run ended failed and ``resume`` said it had finished."""
+    home = tmp_path / "home"
+    share_gate_cache(home)
+    example = ROOT / "examples" / "inventory"
+    config = tmp_path / "shopfloor.toml"
+    shutil.copy(example / "owner.toml", tmp_path / "owner.toml")
+    text = (example / "shopfloor.toml").read_text()
+    config.write_text(text.replace("[engine]\n", "[engine]\nmax_tokens = 60000\n", 1))
+    demo = cli(
+        home,
+        *("demo", "--headless", "--speed", "50", "--out", str(tmp_path / "repo")),
+        *("--config", str(config), "--escalations", "twin", "--escalation-timeout", "1"),
+    )
+    assert demo.returncode == 130, demo.stdout[-2000:] + demo.stderr[-2000:]
+    assert "budget: the run stops: budget exceeded: the run spent" in demo.stdout
+    [run_id] = [r["run_id"] for r in json.loads(cli(home, "runs", "--json").stdout)]
+    assert f"{run_id}  stopped SIM" in cli(home, "runs", "--outcome", "stopped").stdout
+    command = f"`shopfloor resume {run_id} --max-tokens "
+    assert command in demo.stdout
+    before = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert before["budget"]["exceeded"] == "tokens" and before["merged"]
+
+    refused = cli(home, "resume", run_id)
+    assert refused.returncode == 2
+    [line] = refused.stderr.splitlines()
+    assert line.startswith(f"shopfloor: run {run_id} is over its tokens budget (")
+    assert command in line
+
+    resumed = cli(home, "resume", run_id, "--max-tokens", "5000000")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "budget set by hand: run 5000000 tokens" in resumed.stdout
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "shipped", status["reason"]
+    assert status["budget"]["max_tokens"] == 5000000
+    tasks = [t["id"] for t in status["tasks"]]
+    assert sorted(status["merged"]) == sorted(tasks)  # each task merged exactly once
+    assert status["merged"][: len(before["merged"])] == before["merged"]

@@ -14,6 +14,7 @@ from engine.events import Outcome
 from engine.state import RunState
 from storage.lease import RunInFlight, live_runs
 from tui.argtypes import positive_int
+from tui.budget_flags import stopped_line
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
 from tui.plan_text import plan_text
@@ -172,11 +173,8 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
         )
     )
     if state.outcome is Outcome.RUNNING and driver is None:
-        console.print(
-            f"no process drives this run any more (stopped by a signal or a crash): "
-            f"`shopfloor resume {state.run_id}` carries it on, "
-            f"`shopfloor abandon {state.run_id}` ends it"
-        )
+        why = "no process drives this run any more (stopped by a signal or a crash)"
+        console.print(stopped_line(state, why), soft_wrap=True, highlight=False)
     # What a planner, a failure or another person wrote is drawn, never obeyed as escapes.
     console.print(f"request: {one_line(state.request.splitlines()[0]) if state.request else ''}")
     if state.branch:

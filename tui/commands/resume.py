@@ -1,10 +1,18 @@
-"""``shopfloor resume RUN_ID``: carry on a run that was killed or interrupted.
+"""``shopfloor resume RUN_ID``: carry on a run that was killed, interrupted or stopped.
 
 The run's log is folded back into its RunState; the settings it started with (config file,
 playbook, speed, workers, who answers escalations) come from its RunStarted, or from its
 last RunResumed where a resume changed them (``--escalations``). Telemetry (``/metrics``,
 traces) is per process and is asked for again here. The engine then reconciles the log with
 the integration branch, restarts the attempts that were under way and goes on to the end.
+
+A run stopped on its budget (its question answered "stop", or timed out overnight) goes on
+with a higher one: ``--max-cost``, ``--max-tokens`` and the per-task ``--task-max-cost``,
+``--task-max-tokens`` replace its limits (as configured, or as a "raise" left them), are
+logged and hold at later resumes. Resumed without raising what it is over, it is refused
+at once, with the command that raises it, rather than started only to ask the same question
+again: unanswered overnight, that question stops the run again, having spent nothing but
+the owner's time, and an owner who is at the command right now can say the number there.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from rich.console import Console
 
 from engine.events import Outcome
 from engine.secrets import hide_process_environment
+from tui.budget_flags import add_budget_options, budget_from_args
 from tui.commands.common import UsageError, add_db_option, db_url
 from tui.commands.history import load_stopped_run
 from tui.commands.run import (
@@ -32,7 +41,7 @@ from tui.config import Settings, load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("resume", help="carry on a run that was killed or interrupted")
+    p = sub.add_parser("resume", help="carry on a run that was killed, interrupted or stopped")
     p.add_argument("run_id", help="run id (a unique prefix is enough)")
     front = p.add_mutually_exclusive_group()
     front.add_argument("--headless", action="store_true", help="print progress lines (default)")
@@ -45,6 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="also print every agent line")
     add_telemetry_options(p, escalations_default="as the run started, or as it was last resumed")
+    add_budget_options(p, resuming=True)
     add_db_option(p)
     p.set_defaults(handler=cmd_resume)
 
@@ -95,6 +105,7 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
         verbose=args.verbose,
         telemetry=telemetry_from_args(args),
         resume=state,
+        budget=budget_from_args(args),
     )
     final = await execute_run(plan, console)
     if front != "json":

@@ -17,6 +17,7 @@ from engine.state import RunState
 from telemetry.redaction import Redactor
 from telemetry.session import TelemetryOptions
 from tui.argtypes import positive_float
+from tui.budget_flags import add_budget_options, budget_from_args, stopped_line
 from tui.commands.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -40,6 +41,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     add_db_option(p)
     p.add_argument("--speed", type=positive_float, help="SIM latency divisor (2 = twice as fast)")
     p.add_argument("--workers", type=int, help="attempts that may run at once")
+    add_budget_options(p)
     p.add_argument(
         "--log-format",
         choices=["text", "json"],
@@ -221,6 +223,7 @@ async def cmd_run(args: argparse.Namespace, console: Console) -> int:
         verbose=args.verbose,
         telemetry=telemetry_from_args(args),
         mode=args.mode,
+        budget=budget_from_args(args),
         report_dir=args.out.resolve() if args.command == "run" and args.out else None,
     )
     state = await execute_run(plan, console)
@@ -251,10 +254,4 @@ def print_ending(state: RunState, console: Console) -> None:
             highlight=False,
         )
     elif state.outcome is Outcome.RUNNING:
-        console.print(
-            f"the run was interrupted; its events are kept in the database: "
-            f"`shopfloor resume {state.run_id}` carries it on, "
-            f"`shopfloor abandon {state.run_id}` ends it",
-            soft_wrap=True,
-            highlight=False,
-        )
+        console.print(stopped_line(state), soft_wrap=True, highlight=False)

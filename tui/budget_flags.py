@@ -1,0 +1,78 @@
+"""The budget flags of ``run`` and ``resume`` (``--max-cost`` and its kin), and the resume
+command that names the ones a run stopped on its budget needs to go on."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from engine.budget import BudgetLimits, Crossed, still_crossed
+from engine.state import RunState
+from tui.argtypes import positive_float, positive_int
+
+FLAGS = {
+    "max_tokens": "--max-tokens",
+    "max_cost_usd": "--max-cost",
+    "task_max_tokens": "--task-max-tokens",
+    "task_max_cost_usd": "--task-max-cost",
+}
+"""Each :class:`BudgetLimits` field and its flag (``[engine]`` keys of the same names)."""
+
+
+def add_budget_options(p: argparse.ArgumentParser, *, resuming: bool = False) -> None:
+    """``--max-tokens``, ``--max-cost``, ``--task-max-tokens``, ``--task-max-cost``."""
+    over = "the run's limit (as configured or raised)" if resuming else "[engine] max_*"
+    p.add_argument(
+        "--max-tokens", type=positive_int, metavar="N", help=f"token budget of the run; over {over}"
+    )
+    p.add_argument(
+        "--max-cost",
+        type=positive_float,
+        metavar="USD",
+        help=f"cost budget of the run; over {over}",
+    )
+    p.add_argument(
+        "--task-max-tokens", type=positive_int, metavar="N", help="token budget of each task"
+    )
+    p.add_argument(
+        "--task-max-cost", type=positive_float, metavar="USD", help="cost budget of each task"
+    )
+
+
+def budget_from_args(args: argparse.Namespace) -> BudgetLimits | None:
+    """The budgets the command line set, or None when it set none."""
+    limits = BudgetLimits(
+        max_tokens=args.max_tokens,
+        max_cost_usd=args.max_cost,
+        task_max_tokens=args.task_max_tokens,
+        task_max_cost_usd=args.task_max_cost,
+    )
+    return limits if limits.given() else None
+
+
+def resume_command(run_id: str, crossed: Crossed | None = None) -> str:
+    """``shopfloor resume RUN``, with the flags that lift each budget ``crossed`` names to
+    where a "raise" would (the owner may give more)."""
+    words = ["shopfloor", "resume", run_id]
+    if crossed is not None:
+        for name, flag in FLAGS.items():
+            value = getattr(crossed.raised, name)
+            if value is not None:
+                words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words)
+
+
+def stopped_line(state: RunState, why: str | None = None) -> str:
+    """How to go on with a run no process drives (``why``: how it came to stop): the resume
+    command, with the budgets it needs when it stopped over one, and the abandon command."""
+    crossed = still_crossed(state)
+    carries = "carries it on"
+    if crossed is not None:
+        why = f"the run stopped on its budget: it is {crossed.text}"
+        carries = "carries it on with a higher budget"
+    elif why is None:
+        why = "the run was interrupted; its events are kept in the database"
+    return (
+        f"{why}: `{resume_command(state.run_id, crossed)}` {carries}, "
+        f"`shopfloor abandon {state.run_id}` ends it"
+    )
