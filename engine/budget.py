@@ -40,8 +40,9 @@ from engine.state import RunState
 class BudgetStop(Exception):
     """A budget was crossed and the decision was to stop. The message is one line.
 
-    ``scope`` is ``"run"`` (the whole run stops, resumable) or ``"task"`` (only that task
-    fails).
+    ``scope`` is ``"run"`` (the whole run stops, resumable) or ``"task"`` (that task fails
+    and the others go on; a run whose only failures are such stops ends stopped, resumable
+    with a higher task budget, not failed).
     """
 
     def __init__(self, message: str, scope: str = "run") -> None:
@@ -319,7 +320,11 @@ class BudgetTracker:
     async def _settle(self, scope: str, task_id: str | None, spend: Spend) -> None:
         while (crossed := spend.exceeded()) is not None:
             what = "the run" if task_id is None else f"task {task_id}"
-            stop = "it stays resumable" if task_id is None else "only this task fails"
+            stop = (
+                "it stays resumable"
+                if task_id is None
+                else "this task stops; the others go on, and the run stays resumable"
+            )
             decision = await self.broker.ask(
                 "budget",
                 f"{what} crossed its {crossed} budget ({spend.describe()}): raise it or stop "

@@ -168,6 +168,8 @@ class TaskRunner:
     def __post_init__(self) -> None:
         self._tasks = {task.id: task for task in self.blueprint.tasks}
         self._emit_new = self.emit_new or emit_new_via(self.emit)
+        self.budget_stopped: set[str] = set()
+        """Tasks failed because a person (or the timeout) said stop at their own budget."""
 
     def _hold(self, family: str) -> Slot:
         """One of ``family``'s provider slots (nothing to hold without ``slots``)."""
@@ -196,6 +198,7 @@ class TaskRunner:
             except BudgetStop as exc:  # before the attempt, or paused inside it
                 if exc.scope == "run":
                     raise
+                self.budget_stopped.add(task_id)
                 return self._fail(task_id, attempt, str(exc))
             if outcome is None:
                 return True

@@ -341,6 +341,12 @@ class Factory:
         with long_lived():  # the plan, the state and the build's machinery: see engine.heap
             result = await scheduler.run(already_merged=self.state.merged)
         if not result.complete:
+            if result.failed and set(result.failed) <= runner.budget_stopped:
+                # Stopped at their own budgets and nothing else went wrong: the run stops
+                # resumable, as at its own budget; a resume with a higher task budget
+                # builds them (and what they blocked) instead of the run ending failed.
+                stopped = ", ".join(result.failed)
+                raise BudgetStop(f"task(s) stopped at their budget: {stopped}", "task")
             failed = ", ".join(result.failed)
             blocked = f"; blocked: {', '.join(result.blocked)}" if result.blocked else ""
             raise StageFailed(f"task(s) failed after all attempts: {failed}{blocked}")

@@ -211,6 +211,51 @@ async def test_a_task_paused_on_its_own_budget_lets_the_other_tasks_use_the_prov
     assert state.merged == ["cli"]
 
 
+async def test_a_task_stopped_at_its_own_budget_leaves_the_run_resumable(user_repo, worktree_root):
+    """Before, the task's stop failed the task and the run ended failed at the build ("task(s)
+    failed after all attempts"): no resume with a higher task budget could build it. Now a
+    run whose only failures are such stops stops resumable, and a resume with the task
+    budget raised builds the stopped task alone and ships."""
+    plan = blueprint(
+        Task(id="core", title="Core", files=["core.txt"]),
+        Task(id="cli", title="CLI", files=["cli.txt"]),
+    )
+    config = EngineConfig(workers=2, task_max_cost_usd=0.5, escalation_policy="reject")
+    bus = EventBus(RUN_ID)
+    log: list[EventBase] = []
+    bus.listen(log.append)
+    engineer = SpendingEngineer(dict(SCRIPTS), cost={"core": 0.6, "cli": 0.1})
+    factory = make_factory(
+        user_repo, worktree_root, bus, planner=FakePlanner(plan), engineer=engineer, config=config
+    )
+    state = await asyncio.wait_for(factory.run(), 30)
+    assert state.outcome is Outcome.RUNNING, state.reason
+    assert not any(isinstance(e, RunFinished) for e in log)
+    assert state.merged == ["cli"] and state.tasks["core"].state.value == "failed"
+    [notice] = [e for e in log if isinstance(e, AgentOutput) and e.agent_id == "budget"]
+    assert "task(s) stopped at their budget: core" in notice.text
+    crossed = still_crossed(state, config)
+    assert crossed is not None and crossed.raised.task_max_cost_usd is not None
+
+    resumed_bus = EventBus(RUN_ID, state=RunState.fold(log))
+    later: list[EventBase] = []
+    resumed_bus.listen(later.append)
+    again = SpendingEngineer(dict(SCRIPTS), cost={"core": 0.6, "cli": 0.1})
+    factory = make_factory(
+        user_repo,
+        worktree_root,
+        resumed_bus,
+        planner=FakePlanner(plan),
+        engineer=again,
+        config=config,
+        budget_limits=BudgetLimits(task_max_cost_usd=5.0),
+    )
+    final = await asyncio.wait_for(factory.run(), 30)
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert [j.task.id for j in again.jobs] == ["core"]  # cli was not built again
+    assert [e.task_id for e in [*log, *later] if isinstance(e, Merged)] == ["cli", "core"]
+
+
 def test_a_demo_stopped_overnight_on_its_token_budget_is_resumed_with_more_and_ships(
     tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ):
