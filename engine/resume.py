@@ -132,9 +132,26 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
     for task in state.tasks.values():
         if task.id in lost or task.id in state.merged:
             continue
-        if task.state in UNDER_WAY and task.attempts >= 1:
+        if task.attempts < 1:
+            continue
+        if task.state in UNDER_WAY or (
+            task.state is TaskState.FAILED and stopped_at_budget(state, task.id)
+        ):  # cut short, not failed on its work: that attempt again
             restarts[task.id] = (task.attempts, failure_before(task, task.attempts))
+        elif task.state is TaskState.FAILED:
+            # Failed on its work before the run stopped: built again from the next attempt,
+            # after that failure (from attempt 1 it redid its first attempt's work blind, and
+            # its attempts' agents took the ids of the failed ones).
+            restarts[task.id] = (task.attempts + 1, failure_before(task, task.attempts + 1))
     return ResumePlan(merged_from_repo=lost, restarts=restarts)
+
+
+def stopped_at_budget(state: RunState, task_id: str) -> bool:
+    """A person (or the escalation timeout) answered stop to ``task_id``'s own budget."""
+    return any(
+        e.kind == "budget" and e.task_id == task_id and e.decision == "stop"
+        for e in state.escalations.values()
+    )
 
 
 def qc_passed_on(state: RunState, tip: str, threshold: int) -> bool:

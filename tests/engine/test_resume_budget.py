@@ -34,13 +34,19 @@ from engine.events import (
     BlueprintProposed,
     BudgetLimitsSet,
     BudgetUpdated,
+    EscalationRaised,
+    EscalationResolved,
     EventBase,
+    GateFinished,
     LLMCallFinished,
     Merged,
     Outcome,
     RunFinished,
+    TaskState,
+    TaskStateChanged,
 )
 from engine.protocols import EmitFn, EngineerJob, EngineerReport
+from engine.resume import plan_resume
 from engine.state import RunState
 
 
@@ -253,6 +259,7 @@ async def test_a_task_stopped_at_its_own_budget_leaves_the_run_resumable(user_re
     final = await asyncio.wait_for(factory.run(), 30)
     assert final.outcome is Outcome.SHIPPED, final.reason
     assert [j.task.id for j in again.jobs] == ["core"]  # cli was not built again
+    assert [j.attempt for j in again.jobs] == [1]  # its cut-short attempt again, not a failure
     assert [e.task_id for e in [*log, *later] if isinstance(e, Merged)] == ["cli", "core"]
 
 
@@ -299,3 +306,53 @@ def test_a_demo_stopped_overnight_on_its_token_budget_is_resumed_with_more_and_s
     tasks = [t["id"] for t in status["tasks"]]
     assert sorted(status["merged"]) == sorted(tasks)  # each task merged exactly once
     assert status["merged"][: len(before["merged"])] == before["merged"]
+
+
+def test_a_task_failed_on_its_work_before_a_stop_is_resumed_at_its_next_attempt():
+    """A run stopped on its budget after a task had failed its attempts: the resume built that
+    task again from attempt 1, with no word of why it failed, and its agents took the failed
+    attempts' ids (engineer:t:a1 twice in the log). It goes on from the next attempt, after
+    that failure; a task stopped at its own budget redoes the attempt the stop cut short."""
+    plan = blueprint(Task(id="core", title="Core"), Task(id="cli", title="CLI"))
+    events: list[EventBase] = [
+        BlueprintProposed(blueprint=plan),
+        TaskStateChanged(task_id="core", state=TaskState.RUNNING, attempt=1),
+        GateFinished(
+            gate="tests",
+            scope="task",
+            task_id="core",
+            attempt=1,
+            passed=False,
+            summary="1 failed",
+            findings=["test_core.py:3: expected 2"],
+        ),
+        TaskStateChanged(
+            task_id="core",
+            state=TaskState.FAILED,
+            attempt=1,
+            reason="out of attempts: Gate 'tests' failed: 1 failed",
+        ),
+        TaskStateChanged(task_id="cli", state=TaskState.RUNNING, attempt=1),
+        EscalationRaised(
+            escalation_id="esc-1",
+            kind="budget",
+            task_id="cli",
+            question="task cli crossed its cost budget",
+            options=["raise", "stop"],
+        ),
+        EscalationResolved(escalation_id="esc-1", decision="stop", decided_by="timeout"),
+        TaskStateChanged(
+            task_id="cli",
+            state=TaskState.FAILED,
+            attempt=1,
+            reason="budget exceeded: task cli spent $0.6000",
+        ),
+    ]
+    state = RunState.fold(
+        [e.model_copy(update={"run_id": RUN_ID, "seq": n}) for n, e in enumerate(events, 1)]
+    )
+    restarts = plan_resume(state, {}).restarts
+    assert restarts["cli"] == (1, "")
+    attempt, context = restarts["core"]
+    assert attempt == 2
+    assert "Gate 'tests' failed: 1 failed" in context and "expected 2" in context
