@@ -17,18 +17,9 @@ from pathlib import Path
 import pytest
 from repo_helpers import git, make_repo
 
-from engine import loop as event_loop
 from tui.cli import OUTER_REPOSITORY_ENV, main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
-    monkeypatch.delenv(event_loop.LOOP_VARIABLE, raising=False)
-    return tmp_path / "home"
 
 
 @pytest.mark.parametrize(

@@ -26,14 +26,6 @@ PLAYBOOK = ROOT / "examples" / "inventory" / "playbook.yaml"
 RUN_ID = "r-refused-resume"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
-    monkeypatch.delenv(event_loop.LOOP_VARIABLE, raising=False)
-    return tmp_path / "home"
-
-
 async def store_stopped_run(db: Path, repo: Path) -> str:
     """A run started on ``repo``'s HEAD and stopped before anything else was logged."""
     base = git(repo, "rev-parse", "HEAD")

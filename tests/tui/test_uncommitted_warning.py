@@ -31,14 +31,6 @@ EXIT_KILLED = 3
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
-    monkeypatch.delenv(event_loop.LOOP_VARIABLE, raising=False)
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def kill_config(tmp_path: Path) -> Path:
     """The inventory critic scores 8.0: a run under this config is killed at once."""
     path = tmp_path / "kill.toml"

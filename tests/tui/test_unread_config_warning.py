@@ -19,21 +19,12 @@ from pathlib import Path
 import pytest
 from repo_helpers import make_repo
 
-from engine import loop as event_loop
 from tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "examples" / "inventory" / "playbook.yaml"
 EXIT_KILLED = 3
 STRICT = "[engine]\nmin_critic_score = 9.5\n"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
-    monkeypatch.delenv(event_loop.LOOP_VARIABLE, raising=False)
-    return tmp_path / "home"
 
 
 def run_on(repo: Path, db: Path, *extra: str) -> int:
