@@ -425,11 +425,10 @@ class CliProvider:
             # agent that does not read its stdin (or prints a pipe's worth first) must not
             # hold the attempt past it.
             reading = asyncio.gather(_feed(process, stdin), self._read(process, out, say, secrets))
-            await asyncio.wait_for(reading, self.agent.timeout_s)
-            return await process.wait(), False
+            return await asyncio.wait_for(_finished(process, reading), self.agent.timeout_s), False
         except TimeoutError:
             _kill_group(process.pid)
-            await process.wait()
+            await _exited(process)
             return -signal.SIGKILL, True
         except asyncio.CancelledError:
             _kill_group(process.pid)
@@ -470,6 +469,43 @@ class CliProvider:
                 fold(event, out, show)
             except (AttributeError, TypeError, ValueError):  # a shape we do not know
                 _text_line(_cut(line), out, say)
+
+
+EXIT_GRACE_S = 2.0
+"""Seconds the output of an agent that has exited is still read for (what it printed last is
+in the pipe) before what it left running in the background is killed."""
+
+
+async def _finished(process: asyncio.subprocess.Process, reading: asyncio.Future[Any]) -> int:
+    """The agent's exit code, once it has exited and its output is read.
+
+    A process it left behind (a dev server or a watcher started in the background) holds its
+    output open: the attempt waited for it to its time limit and failed as timed out, however
+    well the agent had done. Once the agent has exited, what is left of its process group is
+    given :data:`EXIT_GRACE_S`, then killed.
+    """
+    exited = asyncio.ensure_future(_exited(process))
+    try:
+        await asyncio.wait({reading, exited}, return_when=asyncio.FIRST_COMPLETED)
+        for _ in range(2):  # the output's end, else killing the group closes it
+            if (await asyncio.wait({reading}, timeout=EXIT_GRACE_S))[0]:
+                break
+            _kill_group(process.pid)
+        else:  # held open from outside the group (a child that made a session of its own)
+            reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        return await exited
+    finally:
+        exited.cancel()
+
+
+async def _exited(process: asyncio.subprocess.Process) -> int:
+    """The exit code, once the process has exited: ``process.wait()`` also waits for its
+    pipes to close, which a process left behind holds open."""
+    while process.returncode is None:  # noqa: ASYNC110 (asyncio tells an exit only by wait())
+        await asyncio.sleep(0.05)
+    return process.returncode
 
 
 async def _feed(process: asyncio.subprocess.Process, stdin: bytes | None) -> None:

@@ -74,6 +74,34 @@ async def test_a_hung_agent_is_killed_at_its_time_limit(
         await CliProvider("claude", claude_agent(timeout_s=0.5)).complete(ask(tmp_path))
 
 
+async def test_an_agent_that_leaves_a_process_running_is_done_when_it_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The agent started a dev server in the background and finished: the server held its
+    output open, so the attempt waited to the time limit and failed as timed out, its work
+    lost. It is done when it exits; what it left running is killed."""
+    monkeypatch.setenv("FAKE_AGENT_MODE", "background")
+    started = time.monotonic()
+    completion = await CliProvider("claude", claude_agent(timeout_s=20)).complete(ask(tmp_path))
+    assert completion.text == "Wrote hello.py printing hi."
+    assert time.monotonic() - started < 10
+    assert not still_running(int((tmp_path / "server.pid").read_text()))
+
+
+def still_running(pid: int, wait_s: float = 2.0) -> bool:
+    """Whether process ``pid`` runs ``wait_s`` on (killed: gone, or a zombie until reaped)."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().split(") ")[1][0] in "ZX":
+                return False
+        except FileNotFoundError:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 async def test_codex_json_events_are_parsed(tmp_path: Path):
     agent = CliAgent((sys.executable, str(FAKES / "fake_codex.py"), "{prompt}"), "codex-json")
     said: list[str] = []

@@ -3,6 +3,7 @@ working directory and streams the real stream-json event shapes, line by line.""
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -85,6 +86,10 @@ if mode == "fail":
         }
     )
     sys.exit(1)
+if mode == "background":  # its Bash tool ran `npm run dev &`: it keeps Claude Code's stdout
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    with open("server.pid", "w") as handle:
+        handle.write(str(server.pid))
 emit(
     {
         "type": "result",
