@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
-from agents.providers.resilience import one_line
+from agents.providers.resilience import TransientProviderError, one_line
 from agents.routing import KEY_VARIABLES
 from engine.repo_guard import AGENT_IDENT, PROTECTED
 from engine.secrets import REDACTED, secret_env_values
@@ -142,6 +142,8 @@ class _Transcript:
     time limit, crashed) had used, for want of the final ``result``'s totals."""
     finished: bool = False
     """The final tally arrived (Claude Code's ``result``)."""
+    resets_at: float | None = None
+    """When the agent's usage limit resets (epoch seconds), where it said so."""
 
     def spent(self) -> Usage:
         """The run's usage: the final tally, else the sum of the turns seen."""
@@ -201,8 +203,16 @@ def _claude_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], N
         out.finished = True
         cost = event.get("total_cost_usd")
         out.cost_usd = float(cost) if isinstance(cost, int | float) else None
-        if event.get("is_error") or event.get("subtype") not in (None, "success"):
-            out.failed = f"{event.get('subtype', 'error')}: {out.summary or 'no result'}"
+        subtype = event.get("subtype")
+        if event.get("is_error") or subtype not in (None, "success"):
+            # An API error (a rate limit, a refused key) comes as is_error with the subtype
+            # "success": the result's text is the reason.
+            said = out.summary or "no result"
+            out.failed = said if subtype in (None, "success") else f"{subtype}: {said}"
+    elif kind == "rate_limit_event":
+        info = event.get("rate_limit_info") or {}
+        if info.get("status") == "rejected" and isinstance(info.get("resetsAt"), int | float):
+            out.resets_at = float(info["resetsAt"])
 
 
 def _codex_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], None]) -> None:
@@ -381,14 +391,10 @@ class CliProvider:
                 f"{self.spec}: timed out after {self.agent.timeout_s:g}s", spent=spent
             )
         if out.failed is not None:
-            raise ProviderError(
-                one_line(f"{self.spec}: the agent failed: {out.failed}"), spent=spent
-            )
+            raise _failure(self.spec, "the agent failed", out.failed, out, spent)
         if returncode != 0:
             tail = " / ".join(out.tail[-3:]) or "no output"
-            raise ProviderError(
-                one_line(f"{self.spec}: exit code {returncode}: {tail}"), spent=spent
-            )
+            raise _failure(self.spec, f"exit code {returncode}", tail, out, spent)
         summary = _cut(out.summary or "\n".join(out.tail[-10:]) or f"{self.name} finished")
         return replace(
             spent,
@@ -469,6 +475,45 @@ class CliProvider:
                 fold(event, out, show)
             except (AttributeError, TypeError, ValueError):  # a shape we do not know
                 _text_line(_cut(line), out, say)
+
+
+_LOGIN_REFUSED = re.compile(
+    r"invalid (?:x-)?api[ _-]?key|incorrect api key|api key not valid|please run /login"
+    r"|authentication_?error|unauthori[sz]ed|oauth token has expired|not logged in"
+    r"|token has been invalidated|please set an auth method",
+    re.IGNORECASE,
+)
+"""How Claude Code, Codex, Gemini CLI and Aider say that their key or login was refused
+(a bare 401 is not enough: a stack trace's line numbers have them)."""
+_LIMITED = re.compile(
+    r"rate[ _-]?limit|usage[ _]limit|hit your (?:usage )?limit|quota|too many requests"
+    r"|resource_exhausted|overloaded",
+    re.IGNORECASE,
+)
+"""How they say that they are rate limited, out of quota or overloaded."""
+_RESETS = re.compile(r"\|(\d{10})\b")
+"""Claude Code's "Claude AI usage limit reached|1774447200": when the limit resets."""
+
+
+def _failure(spec: str, what: str, said: str, out: _Transcript, spent: Completion) -> ProviderError:
+    """The failed run as one line, of the kind a fallback chain acts on: a refused login
+    (as an HTTP 401: the chain skips the agent for the rest of the run, rather than start
+    it again for every attempt) or a rate limit (transient, with when it resets where the
+    agent said)."""
+    resets = out.resets_at
+    verdict = said if out.failed is not None else said.rsplit(" / ", 1)[-1]  # its last line
+    if found := _RESETS.search(verdict):
+        resets = float(found[1])
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(resets))
+        said = _RESETS.sub(f" (resets {stamp})", said)
+    if _LOGIN_REFUSED.search(verdict):
+        message = one_line(f"{spec}: the agent's login was refused ({what}): {said}")
+        return ProviderError(message, spent=spent, status=401)
+    if _LIMITED.search(verdict) or resets is not None:
+        wait = max(0.0, resets - time.time()) if resets is not None else None
+        message = one_line(f"{spec}: the agent is rate limited ({what}): {said}")
+        return TransientProviderError(message, retry_after=wait, spent=spent)
+    return ProviderError(one_line(f"{spec}: {what}: {said}"), spent=spent)
 
 
 EXIT_GRACE_S = 2.0

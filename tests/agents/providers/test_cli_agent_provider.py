@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
 from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, fence_argv
+from agents.providers.resilience import TransientProviderError
 from agents.registry import ProviderOptions, make_provider
 
 FAKES = Path(__file__).parent / "fake_agents"
@@ -100,6 +102,48 @@ def still_running(pid: int, wait_s: float = 2.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+REFUSALS = [
+    # Codex: its turn fails after the API refused the key, or its retries ran out on a 429.
+    (
+        "codex-json",
+        {
+            "type": "turn.failed",
+            "error": {"message": "unexpected status 401 Unauthorized: Incorrect API key provided"},
+        },
+        "login",
+    ),
+    (
+        "codex-json",
+        {"type": "error", "message": "exceeded retry limit, last status: 429 Too Many Requests"},
+        "limit",
+    ),
+    # Aider (text): litellm's error is its last line, and it exits 1.
+    (
+        "text",
+        "litellm.AuthenticationError: AnthropicException - invalid x-api-key",
+        "login",
+    ),
+    # A crash whose stack trace has a 401 and a 429 in its line numbers is neither.
+    ("text", "    at Q (file:///usr/lib/node_modules/cli.js:401:429)", "other"),
+]
+
+
+@pytest.mark.parametrize(("output", "line", "kind"), REFUSALS)
+async def test_a_refused_login_or_a_rate_limit_is_said_as_such(
+    tmp_path: Path, output: str, line: object, kind: str
+):
+    """A refused key was an ordinary failure, so a fallback chain started the agent again for
+    every attempt; a rate limit did not cool it down."""
+    text = line if isinstance(line, str) else json.dumps(line)
+    agent = CliAgent((sys.executable, "-c", f"print({text!r}); raise SystemExit(1)"), output)
+    with pytest.raises(ProviderError) as failed:
+        await CliProvider("agent", agent).complete(ask(tmp_path))
+    error = failed.value
+    assert (error.status == 401) == (kind == "login")
+    assert isinstance(error, TransientProviderError) == (kind == "limit")
+    assert "\n" not in str(error) and str(error).startswith("cli:agent: ")
 
 
 async def test_codex_json_events_are_parsed(tmp_path: Path):

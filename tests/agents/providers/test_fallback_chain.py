@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -138,6 +140,52 @@ async def test_a_coding_agent_that_is_not_installed_is_tried_once_and_said_once(
             "the rest of the run; falling back to openai:backup",
         )
     ]
+
+
+async def test_a_coding_agent_whose_login_is_refused_is_skipped_for_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``cli:claude | model`` with an expired key: Claude Code answers "Invalid API key ·
+    Please run /login" (is_error, exit 1). Every attempt of every task started it again, and
+    its log said the same failure each time; it is now a refused login, skipped for the run."""
+    monkeypatch.setenv("FAKE_AGENT_MODE", "login")
+    backup = Link("backup", [])
+    chain = FallbackProvider([coding_agent(), backup])
+    events: list[EventBase] = []
+    for n in range(3):
+        ask = in_worktree(tmp_path)
+        ask = replace(ask, labels={**ask.labels, "task": f"t{n}", "attempt": "1"})
+        completion = await session(chain, events, f"engineer:t{n}:a1").complete(ask)
+        assert completion.model == "backup"
+    assert backup.calls == 3
+    assert notices(events) == [
+        (
+            "engineer:t0:a1",
+            "cli:claude: the agent's login was refused (the agent failed): Invalid API key · "
+            "Please run /login; cli:claude is skipped for the rest of the run; "
+            "falling back to openai:backup",
+        )
+    ]
+
+
+async def test_a_coding_agent_at_its_usage_limit_is_skipped_until_the_limit_resets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Claude Code's "Claude AI usage limit reached|<epoch>": a rate limit, not a failure
+    of the task, and the chain leaves the agent alone until the time it gave."""
+    resets = int(time.time()) + 3 * 3600
+    monkeypatch.setenv("FAKE_AGENT_MODE", "limit")
+    monkeypatch.setenv("FAKE_AGENT_RESETS", str(resets))
+    chain = FallbackProvider([coding_agent(), Link("backup", [])])
+    events: list[EventBase] = []
+    await session(chain, events, "engineer:t1:a1").complete(in_worktree(tmp_path))
+    [(_, said)] = notices(events)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(resets))
+    assert said.startswith(
+        f"cli:claude: the agent is rate limited (the agent failed): Claude AI usage limit "
+        f"reached (resets {stamp}); cli:claude is skipped for "
+    ), said
+    assert chain.skipped()["cli:claude"] == pytest.approx(3 * 3600, abs=60)
 
 
 async def test_a_request_the_primary_refused_does_not_put_it_down():

@@ -30,6 +30,30 @@ emit(
 )
 if mode == "hang":
     time.sleep(30)
+if mode in ("login", "limit"):  # what Claude Code prints when the API refuses it
+    if mode == "limit":
+        resets = int(os.environ.get("FAKE_AGENT_RESETS", "1774447200"))
+        info = {"status": "rejected", "resetsAt": resets, "rateLimitType": "five_hour"}
+        emit({"type": "rate_limit_event", "rate_limit_info": info, "session_id": "s1"})
+        said = f"Claude AI usage limit reached|{resets}"
+    else:
+        said = "Invalid API key · Please run /login"
+    block = {"type": "text", "text": said}
+    message = {"id": "m0", "model": "<synthetic>", "role": "assistant", "content": [block]}
+    emit({"type": "assistant", "message": message, "session_id": "s1"})
+    zero = {"input_tokens": 0, "output_tokens": 0}
+    emit(
+        {
+            "type": "result",
+            "subtype": "success",  # as Claude Code says it: is_error tells the failure
+            "is_error": True,
+            "result": said,
+            "total_cost_usd": 0,
+            "usage": zero,
+            "session_id": "s1",
+        }
+    )
+    sys.exit(1)
 emit(
     {
         "type": "assistant",
