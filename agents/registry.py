@@ -34,7 +34,7 @@ AVAILABLE_FAMILIES = FAMILIES
 """Every family routing knows has a provider built here."""
 
 _TOOLS_MODES = ("auto", "native", "text")
-_CLI_OUTPUTS = ("claude-stream-json", "codex-json", "text")
+_CLI_OUTPUTS = ("claude-stream-json", "codex-json", "gemini-stream-json", "text")
 
 PROVIDER_KEYS = frozenset(
     {
@@ -148,7 +148,7 @@ class ProviderOptions:
 
 
 def _cli_agent(name: str, table: object) -> CliAgent:
-    """A ``[providers.cli.NAME]`` table as an agent. For a bundled agent (claude, codex,
+    """A ``[providers.cli.NAME]`` table as an agent. For a bundled agent (claude, codex, gemini,
     aider) what the table leaves out is the bundled agent's — above all the keys it may see:
     changing Claude Code's time limit or adding ``--model`` must not hand it every model key.
     """
@@ -252,7 +252,9 @@ def _build_one(
         return SimProvider(Playbook.load(path), speed=speed)
     if spec.family == "cli":
         if not spec.model:
-            raise ProviderError("cli spec needs an agent name: cli:NAME (claude, codex, aider)")
+            raise ProviderError(
+                "cli spec needs an agent name: cli:NAME (claude, codex, gemini, aider)"
+            )
         model = (spec.base_url or "").strip()  # cli:NAME@MODEL: the model the agent uses
         return CliProvider(spec.model, options.cli_agents.get(spec.model), model=model)
     inner: Provider

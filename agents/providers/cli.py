@@ -1,24 +1,25 @@
-"""``cli:NAME`` — an external coding agent (Claude Code, Codex, Aider) run in the worktree.
+"""``cli:NAME`` — an external coding agent (Claude Code, Codex, Gemini CLI, Aider) run in the
+worktree.
 
 The agent does the whole task in one call: it reads and edits the files itself. We start it
 in the task's worktree (``labels["workspace"]``, or the provider's ``cwd``) in its own process
 group with a time limit, read its output line by line — Claude Code's ``stream-json``, Codex's
-``exec --json`` events, or plain text — stream what it says to ``on_text``, and add up its
-usage. The completion carries a ``finish`` tool call with the agent's summary, so the
-engineer's loop ends cleanly on the same path as a tool-calling model. The call costs what
-the agent billed (Claude Code's ``total_cost_usd``), and a failed run (an error result, a
-crash, the time limit) still carries what it used in ``ProviderError.spent``. A line of
-output is cut to a readable size for the log, however long the agent printed it; a prompt too
-long for one argument goes to the agent's stdin.
+``exec --json`` events, Gemini CLI's ``stream-json``, or plain text — stream what it says to
+``on_text``, and add up its usage. The completion carries a ``finish`` tool call with the
+agent's summary, so the engineer's loop ends cleanly on the same path as a tool-calling
+model. The call costs what the agent billed (Claude Code's ``total_cost_usd``), and a failed
+run (an error result, a crash, the time limit) still carries what it used in
+``ProviderError.spent``. A line of output is cut to a readable size for the log, however long
+the agent printed it; a prompt too long for one argument goes to the agent's stdin.
 
 The agent is the model client itself, so it keeps the host environment it needs for its own
 login (unlike gate commands, whose environment is scrubbed) — but only its own key: the other
 providers' API keys, the GitHub token the factory publishes with and the database URL are
 withheld (:func:`agent_env`). Claude Code sees ``ANTHROPIC_API_KEY``, Codex
-``OPENAI_API_KEY``; Aider, which talks to any provider, sees every model key; a configured
-agent declares its ``keys``. What it does see, it may echo, and a withheld key may still come
-its way: the secret-looking values of the factory's environment are redacted from its output
-before anything reaches the event log.
+``OPENAI_API_KEY``, Gemini CLI ``GEMINI_API_KEY`` and ``GOOGLE_API_KEY``; Aider, which talks
+to any provider, sees every model key; a configured agent declares its ``keys``. What it does
+see, it may echo, and a withheld key may still come its way: the secret-looking values of the
+factory's environment are redacted from its output before anything reaches the event log.
 
 Where bubblewrap works, the user's checkout and its git config and hooks are read-only to the
 agent (:func:`fence_argv`).
@@ -47,7 +48,7 @@ from agents.routing import KEY_VARIABLES
 from engine.repo_guard import AGENT_IDENT, PROTECTED
 from engine.secrets import REDACTED, secret_env_values
 
-OutputFormat = Literal["claude-stream-json", "codex-json", "text"]
+OutputFormat = Literal["claude-stream-json", "codex-json", "gemini-stream-json", "text"]
 MAX_LINE = 4_000_000
 """Bytes of one output line kept (a JSON event longer than this is read as text)."""
 MAX_PROMPT_ARG = 100_000
@@ -106,6 +107,13 @@ DEFAULT_AGENTS: dict[str, CliAgent] = {
         stdin_prompt=("-",),
         model_args=("--model", "{model}"),
     ),
+    "gemini": CliAgent(
+        ("gemini", "-p", "{prompt}", "--output-format", "stream-json", "--yolo"),
+        "gemini-stream-json",
+        keys=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        stdin_prompt=("",),  # `gemini -p ""` takes the prompt piped to it
+        model_args=("--model", "{model}"),
+    ),
     "aider": CliAgent(
         ("aider", "--message", "{prompt}", "--yes-always", "--no-auto-commits", "--no-pretty"),
         "text",
@@ -143,6 +151,8 @@ class _Transcript:
     finished: bool = False
     """The final tally arrived (Claude Code's ``result``)."""
     resets_at: float | None = None
+    pending: str = ""
+    """A reply streamed in pieces (Gemini CLI's ``delta`` messages), said whole once it ends."""
     """When the agent's usage limit resets (epoch seconds), where it said so."""
 
     def spent(self) -> Usage:
@@ -238,6 +248,49 @@ def _codex_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], No
         error = event.get("error")
         message = error.get("message") if isinstance(error, dict) else event.get("message")
         out.failed = str(message or kind)
+
+
+def _reply_ended(out: _Transcript, say: Callable[[str], None]) -> None:
+    """Say the reply streamed in pieces so far, whole; it is the summary so far."""
+    if out.pending.strip():
+        out.summary = out.pending.strip()
+        say(out.summary)
+    out.pending = ""
+
+
+def _gemini_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], None]) -> None:
+    kind = event.get("type")
+    if kind == "message" and event.get("role") == "assistant":
+        out.pending += str(event.get("content") or "")
+        if not event.get("delta"):
+            _reply_ended(out, say)
+        return
+    _reply_ended(out, say)  # what the agent does next ends its reply
+    if kind == "init":
+        out.model = str(event.get("model") or out.model)
+    elif kind == "tool_use":
+        shown = json.dumps(event.get("parameters") or {})[:200]
+        say(f"[{event.get('tool_name')}] {shown}")
+    elif kind == "tool_result":
+        error = event.get("error")
+        failed = event.get("status") == "error"
+        text = (error.get("message") if isinstance(error, dict) else "") if failed else ""
+        say(f"[{'error' if failed else 'result'}] {str(text or event.get('output') or '')[:300]}")
+    elif kind == "error":
+        say(f"[{event.get('severity') or 'error'}] {event.get('message')}")
+    elif kind == "result":
+        stats = event.get("stats") or {}
+        cached = _count(stats.get("cached"))  # a part of input_tokens
+        out.usage = Usage(
+            input_tokens=max(0, _count(stats.get("input_tokens")) - cached),
+            output_tokens=_count(stats.get("output_tokens")),
+            cache_read_tokens=cached,
+        )
+        out.finished = True
+        if event.get("status") == "error":
+            error = event.get("error")
+            said = error.get("message") or error.get("type") if isinstance(error, dict) else None
+            out.failed = str(said or "error")
 
 
 _AIDER_TOKENS = re.compile(
@@ -470,11 +523,12 @@ class CliProvider:
             if not isinstance(event, dict):
                 _text_line(_cut(line), out, say)  # a warning or log line between the events
                 continue
-            fold = _claude_line if self.agent.output == "claude-stream-json" else _codex_line
+            fold = _FOLDS[self.agent.output]
             try:
                 fold(event, out, show)
             except (AttributeError, TypeError, ValueError):  # a shape we do not know
                 _text_line(_cut(line), out, say)
+        _reply_ended(out, show)
 
 
 _LOGIN_REFUSED = re.compile(
@@ -551,6 +605,13 @@ async def _exited(process: asyncio.subprocess.Process) -> int:
     while process.returncode is None:  # noqa: ASYNC110 (asyncio tells an exit only by wait())
         await asyncio.sleep(0.05)
     return process.returncode
+
+
+_FOLDS = {
+    "claude-stream-json": _claude_line,
+    "codex-json": _codex_line,
+    "gemini-stream-json": _gemini_line,
+}
 
 
 async def _feed(process: asyncio.subprocess.Process, stdin: bytes | None) -> None:

@@ -157,6 +157,49 @@ async def test_codex_json_events_are_parsed(tmp_path: Path):
     assert said[:2] == ["[command] bash -lc ls", "[edit] hello.py"]
 
 
+async def test_gemini_cli_is_a_bundled_agent_with_its_stream_and_tokens_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``cli:gemini`` was refused ("unknown cli agent"); run as a text agent, Gemini CLI's
+    tokens counted for nothing, so no budget saw them. Its ``stream-json`` is read: the reply
+    streamed in pieces is said whole, tools and warnings are lines of the log, and the
+    result's stats are the usage (``cached`` is a part of ``input_tokens``)."""
+    bundled = make_provider("cli:gemini@gemini-2.5-flash")
+    assert isinstance(bundled, CliProvider)
+    argv, via_stdin = bundled._argv("do it")
+    assert argv == [
+        "gemini", "-p", "do it", "--output-format", "stream-json", "--yolo",
+        "--model", "gemini-2.5-flash",
+    ]  # fmt: skip
+    assert not via_stdin and bundled.agent.keys == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+    fake = (sys.executable, str(FAKES / "fake_gemini.py"), *DEFAULT_AGENTS["gemini"].argv[1:])
+    agent = dataclasses.replace(DEFAULT_AGENTS["gemini"], argv=fake, fence=False)
+    said: list[str] = []
+    completion = await CliProvider("gemini", agent).complete(ask(tmp_path), said.append)
+    assert (tmp_path / "hello.py").read_text().startswith("# Task t1: add hello.py")
+    assert completion.text == "Wrote hello.py printing hi."
+    assert completion.model == "gemini-2.5-pro"
+    usage = completion.usage
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens) == (1000, 9000, 450)
+    assert said[0] == "I will write hello.py first."
+    assert said[1].startswith("[write_file] ") and "[result] Wrote hello.py" in said
+    assert "[error] exit 5" in said and "[warning] Loop detected, stopping execution" in said
+
+    big = CompletionRequest(
+        system="You are an engineer.",
+        messages=(Message("user", "context line\n" * 20_000 + "Task t2: big"),),
+        labels={"workspace": str(tmp_path)},
+    )
+    assert (await CliProvider("gemini", agent).complete(big)).text.startswith("Wrote hello.py")
+    assert (tmp_path / "hello.py").read_text().startswith("# Task t2: big")
+
+    monkeypatch.setenv("FAKE_AGENT_MODE", "login")
+    with pytest.raises(ProviderError, match=r"login was refused.*API key not valid") as refused:
+        await CliProvider("gemini", agent).complete(ask(tmp_path))
+    assert refused.value.status == 401
+
+
 async def test_a_text_agent_gets_its_prompt_on_stdin_and_its_token_line_counted(tmp_path: Path):
     script = tmp_path.parent / "fake_aider.py"
     script.write_text(
