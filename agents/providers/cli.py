@@ -30,6 +30,7 @@ also takes the network away, which an agent needs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -57,6 +58,10 @@ argument over 128 KiB: "Argument list too long")."""
 MAX_SAID = 4000
 """Characters of one line of the agent's log (and of its summary, the commit message's body)."""
 KEEP_TEXT_LINES = 40
+MAX_LINES_SAID = 5000
+"""Lines of one run's output that reach the agent's log (an event each) before the rest is
+only counted; its last :data:`LAST_LINES_SAID` lines are said at the end."""
+LAST_LINES_SAID = 20
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,41 @@ def agent_env(agent: CliAgent, host: Mapping[str, str]) -> dict[str, str]:
     withheld = (model_keys - allowed) | set(FACTORY_SECRETS)
     kept = {name: value for name, value in host.items() if name not in withheld}
     return {**kept, **AGENT_IDENT}  # the refs its git moves are logged as the agent's
+
+
+class _Capped:
+    """What of an agent's output reaches its log: the first :data:`MAX_LINES_SAID` lines, how
+    many more there were, and the last of them.
+
+    An agent at a verbose log level, or a build that prints a line per step, printed a
+    hundred thousand lines: each became an event, the run's database grew by 30 MB and the run
+    took a minute longer; a night of it would fill the disk.
+    """
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._said = 0
+        self._unsaid = 0
+        self._last: collections.deque[str] = collections.deque(maxlen=LAST_LINES_SAID)
+
+    def __call__(self, text: str) -> None:
+        if self._said < MAX_LINES_SAID:
+            self._said += 1
+            self._say(text)
+        else:
+            self._unsaid += 1
+            self._last.append(text)
+
+    def end(self) -> None:
+        """Say how much was left out, and the last lines."""
+        if self._unsaid:
+            left_out = self._unsaid - len(self._last)
+            if left_out:
+                self._say(f"[{left_out} lines of the agent's output not shown]")
+            for text in self._last:
+                self._say(text)
+        self._unsaid = 0
+        self._last.clear()
 
 
 @dataclass
@@ -416,7 +456,7 @@ class CliProvider:
         argv, via_stdin = self._argv(prompt)
         argv[0] = program
         out = _Transcript()
-        say = on_text or (lambda _text: None)
+        say = _Capped(on_text or (lambda _text: None))
         if self.agent.fence:
             unfenced = argv
             argv = await fence_argv(argv, cwd)
@@ -428,7 +468,10 @@ class CliProvider:
         # The host's secrets, not only the agent's: a key withheld from it can still come its
         # way (the factory's /proc/<pid>/environ where no fence stands, a token file).
         secrets = _secret_values(host)
-        returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say, secrets)
+        try:
+            returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say, secrets)
+        finally:
+            say.end()
         if tried is not None and (timed_out or out.failed is not None or returncode != 0):
             self._failed.add(tried)
         spent = Completion(

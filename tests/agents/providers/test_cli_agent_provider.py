@@ -569,6 +569,32 @@ async def test_an_agent_flooding_one_line_costs_neither_the_attempt_nor_the_log(
     assert completion.text.startswith("zzz") and len(completion.text) < 4100
 
 
+CHATTY = """
+import json, sys
+print(json.dumps({"type": "system", "subtype": "init", "model": "claude-sonnet-4-6"}))
+sys.stdout.writelines(f"[DEBUG] fetched chunk {n}\\n" for n in range(100_000))
+block = {"type": "text", "text": "All done."}
+print(json.dumps({"type": "assistant", "message": {"id": "m", "content": [block]}}))
+print(json.dumps({"type": "result", "subtype": "success", "result": "done"}))
+"""
+
+
+async def test_an_agent_printing_a_hundred_thousand_lines_fills_neither_log_nor_disk(
+    tmp_path: Path,
+):
+    """Each line became an event: a hundred thousand of them grew the run's database by
+    30 MB and its run by a minute. The log keeps the first lines, says how many more there
+    were, and ends with the last ones (where a failure says why)."""
+    agent = CliAgent((sys.executable, "-c", CHATTY), "claude-stream-json", 30.0)
+    said: list[str] = []
+    completion = await CliProvider("claude", agent).complete(ask(tmp_path), said.append)
+    assert completion.text == "done"
+    assert len(said) < 5100
+    assert said[0] == "[DEBUG] fetched chunk 0"
+    assert said[-1] == "All done." and said[-2] == "[DEBUG] fetched chunk 99999"
+    assert "[94981 lines of the agent's output not shown]" in said
+
+
 async def test_a_prompt_too_long_for_the_command_line_goes_to_stdin(tmp_path: Path):
     """A large context budget makes a prompt over Linux's 128 KiB limit for one argument:
     Claude Code then gets it on stdin rather than failing every attempt to start; an agent
