@@ -16,6 +16,7 @@ import asyncio
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
-from agents.providers.cli import CliProvider
+from agents.providers.cli import CliAgent, CliProvider
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.routing import default_models
 from engine.loop import loop_name
@@ -105,13 +106,16 @@ async def _check_cli(provider: CliProvider, timeout_s: float) -> tuple[bool, str
     program = provider.executable()
     if program is None:
         return False, f"command not found: {provider.agent.argv[0]}"
-    process = await asyncio.create_subprocess_exec(
-        program,
-        "--version",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            program,
+            "--version",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+    except OSError as exc:  # not executable, a script whose interpreter is missing
+        return False, f"cannot start {program}: {exc.strerror}"
     try:
         output, _ = await asyncio.wait_for(process.communicate(), timeout_s)
     except TimeoutError:
@@ -126,10 +130,21 @@ async def _check_cli(provider: CliProvider, timeout_s: float) -> tuple[bool, str
 
 
 async def check_model(
-    spec: str, roles: list[str], *, timeout_s: float, playbook: Path | None
+    spec: str,
+    roles: list[str],
+    *,
+    timeout_s: float,
+    playbook: Path | None,
+    cli_agents: Mapping[str, CliAgent] | None = None,
 ) -> Check:
-    """Build the provider for ``spec`` and send it one short request."""
-    options = ProviderOptions(max_retries=1, timeout_s=timeout_s, attempt_timeout_s=timeout_s * 2)
+    """Build the provider for ``spec`` and send it one short request; ``cli_agents``: the
+    config's ``[providers.cli.NAME]`` commands, which a ``cli:NAME`` spec runs."""
+    options = ProviderOptions(
+        max_retries=1,
+        timeout_s=timeout_s,
+        attempt_timeout_s=timeout_s * 2,
+        cli_agents=dict(cli_agents or {}),
+    )
     if spec.strip() in ("sim", "sim:") and playbook is None:
         # The default without keys: nothing to reach. A playbook is needed to run, not to check.
         detail = "SIM: offline, scripted by a playbook at run time; no call made"
@@ -181,9 +196,14 @@ def _sandbox_line() -> str:
 
 async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     models = configured_models(args)
+    # The agents the config names run its commands: a configured agent was "unknown", and
+    # a bundled one configured at its own path was looked for on PATH.
+    agents = load_settings(args.config).providers.cli_agents if args.config is not None else {}
     checks = await asyncio.gather(
         *(
-            check_model(spec, roles, timeout_s=args.timeout, playbook=args.playbook)
+            check_model(
+                spec, roles, timeout_s=args.timeout, playbook=args.playbook, cli_agents=agents
+            )
             for spec, roles in models.items()
         )
     )

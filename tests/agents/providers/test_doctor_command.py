@@ -3,6 +3,7 @@ with a one-line reason, exit 1 when anything fails, and never a key on screen.""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,3 +117,31 @@ def test_doctor_reads_the_models_of_a_config_file_and_checks_cli_agents(
     code, out = run_doctor(["--config", str(config)], capsys)
     assert code == 0, out
     assert "codex-cli 0.99.0" in out and "1 of 1 model(s) OK" in out
+
+
+def test_doctor_checks_the_agent_commands_the_config_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """``[providers.cli.NAME]`` was not read: an agent of the user's own was "unknown", and
+    Claude Code installed outside PATH was "command not found" where the run would find it.
+    An agent that is there but cannot start is one line, not a traceback."""
+    git = shutil.which("git")
+    assert git is not None
+    monkeypatch.setenv("PATH", str(Path(git).parent))  # git, but no claude
+    claude = tmp_path / "opt" / "claude"
+    claude.parent.mkdir()
+    claude.write_text("#!/bin/sh\necho '2.1.0 (Claude Code)'\n")
+    claude.chmod(0o755)
+    mine = tmp_path / "mine.py"
+    mine.write_text("print('not executable')\n")
+    config = tmp_path / "shopfloor.toml"
+    config.write_text(
+        '[models]\nengineer = "cli:claude"\nplanner = "cli:mine"\n'
+        f'[providers.cli.claude]\nargv = ["{claude}", "-p", "{{prompt}}"]\n'
+        f'[providers.cli.mine]\nargv = ["{mine}", "{{prompt}}"]\n'
+    )
+    code, out = run_doctor(["--config", str(config)], capsys)
+    assert code == 1 and "Traceback" not in out
+    assert f"found {claude} (2.1.0 (Claude Code))" in out
+    assert f"cannot start {mine}: Permission denied" in out
+    assert "1 of 2 model(s) OK" in out
