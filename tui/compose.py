@@ -29,6 +29,7 @@ from agents.crew import Crew, build_crew
 from agents.dna import DnaError
 from agents.pricing import DEFAULT_PRICES
 from agents.provider import ProviderError
+from agents.providers.cli import CliProvider
 from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.budget import BudgetLimits, still_crossed
@@ -220,6 +221,20 @@ def _crew(
         raise SetupError(str(exc)) from exc
 
 
+def _agent_installed(crew: Crew) -> None:
+    """SetupError when the engineer is a coding agent (``cli:``, not in a fallback chain)
+    whose command is not installed: the run paid for its critic, plan and reviews, then
+    failed every attempt of its first task, its reason "task(s) failed after all attempts".
+    """
+    provider = crew.engineer.provider
+    if isinstance(provider, CliProvider) and provider.executable() is None:
+        raise SetupError(
+            f"{provider.spec}: command not found: {provider.agent.argv[0]} (the engineer's "
+            f"coding agent): install it, or give its path in [providers.cli.{provider.name}] "
+            "argv"
+        )
+
+
 def agents_jailed(sandbox_kind: str, engineer_spec: str) -> bool:
     """Whether every command an attempt's agent runs is jailed with the repository's git
     directory read-only: the built-in engineer's toolbelt under bubblewrap. An external
@@ -311,6 +326,8 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         mode = resolve_mode(plan.mode, settings, workspaces, plan.resume)
     except ModeError as exc:
         raise SetupError(str(exc)) from exc
+    if mode != "audit":  # an audit builds nothing
+        _agent_installed(crew)
     record = settings_record(settings)
     notices: list[str] = []  # also shown inside the TUI, whose full screen hides the console
     warnings = [

@@ -249,6 +249,21 @@ def test_an_agent_that_crashes_hangs_or_floods_its_output_costs_an_attempt_not_t
     assert db.stat().st_size < 5_000_000
 
 
+def test_an_engineer_agent_that_is_not_installed_stops_the_run_before_anything_is_paid(
+    tmp_path: Path,
+) -> None:
+    """``claude`` not on PATH: the run paid for its critic, plan, reviews and twin, then
+    failed every attempt of its first task ("task(s) failed after all attempts"). It is
+    refused at the start, in one line that says what to do."""
+    project, _ = claude_project(tmp_path, {})
+    (tmp_path / "bin" / "claude").unlink()
+    with ModelServer() as server:
+        run = run_factory(project, server)
+        assert server.model.seen == []
+    assert run.returncode != 0
+    assert "cli:claude: command not found: claude (the engineer's coding agent)" in run.stderr
+
+
 @needs_bwrap
 def test_an_agent_cannot_write_into_the_users_checkout(tmp_path: Path) -> None:
     """An agent runs with the user's rights and a shell: by the checkout's absolute path it
