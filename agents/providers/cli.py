@@ -490,7 +490,7 @@ class CliProvider:
             raise _failure(self.spec, "the agent failed", out.failed, out, spent)
         if returncode != 0:
             tail = " / ".join(out.tail[-3:]) or "no output"
-            raise _failure(self.spec, f"exit code {returncode}", tail, out, spent)
+            raise _failure(self.spec, _exit_said(returncode), tail, out, spent)
         summary = _cut(out.summary or "\n".join(out.tail[-10:]) or f"{self.name} finished")
         return replace(
             spent,
@@ -611,6 +611,21 @@ def _failure(spec: str, what: str, said: str, out: _Transcript, spent: Completio
         message = one_line(f"{spec}: the agent is rate limited ({what}): {said}")
         return TransientProviderError(message, retry_after=wait, spent=spent)
     return ProviderError(one_line(f"{spec}: {what}: {said}"), spent=spent)
+
+
+def _exit_said(code: int) -> str:
+    """An exit code as a person reads it: a signal by its name (the kernel's out-of-memory
+    killer sends SIGKILL; a shell, or bubblewrap, reports a signal as 128 + its number)."""
+    number = -code if code < 0 else code - 128 if 128 < code < 160 else 0
+    try:
+        name = signal.Signals(number).name if number else ""
+    except ValueError:
+        name = ""
+    if not name:
+        return f"exit code {code}"
+    if code > 0:
+        return f"exit code {code} (killed by {name}?)"
+    return f"killed by {name}" + (" (out of memory?)" if number == signal.SIGKILL else "")
 
 
 EXIT_GRACE_S = 2.0

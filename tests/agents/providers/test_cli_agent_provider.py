@@ -146,6 +146,23 @@ async def test_a_refused_login_or_a_rate_limit_is_said_as_such(
     assert "\n" not in str(error) and str(error).startswith("cli:agent: ")
 
 
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        ("import os; os.kill(os.getpid(), 9)", "killed by SIGKILL (out of memory?)"),
+        ("import os; os.kill(os.getpid(), 11)", "killed by SIGSEGV"),
+        ("raise SystemExit(139)", "exit code 139 (killed by SIGSEGV?)"),
+        ("raise SystemExit(3)", "exit code 3"),
+    ],
+)
+async def test_an_agent_killed_by_a_signal_is_said_so(tmp_path: Path, script: str, said: str):
+    """The kernel's out-of-memory killer ended the agent: its log said "exit code -9"."""
+    agent = CliAgent((sys.executable, "-c", f"print('working', flush=True); {script}"), "text")
+    with pytest.raises(ProviderError) as failed:
+        await CliProvider("agent", agent).complete(ask(tmp_path))
+    assert str(failed.value) == f"cli:agent: {said}: working"
+
+
 async def test_codex_json_events_are_parsed(tmp_path: Path):
     agent = CliAgent((sys.executable, str(FAKES / "fake_codex.py"), "{prompt}"), "codex-json")
     said: list[str] = []
