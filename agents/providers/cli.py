@@ -344,7 +344,23 @@ def _aider_count(number: str, unit: str) -> int:
     return round(float(number) * {"k": 1000, "M": 1_000_000}.get(unit, 1))
 
 
+_ESCAPE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erasing the line
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: a terminal title, a link
+    r"|\x1b[ -/]*[0-~]"  # any other escape
+)
+
+
+def _plain(line: str) -> str:
+    """A line of a terminal program's output as its terminal would show it: without colour
+    codes, and a progress bar redrawn with ``\\r`` as its last state."""
+    text = _ESCAPE.sub("", line)
+    drawn = [part for part in text.split("\r") if part.strip()]
+    return drawn[-1] if drawn else text
+
+
 def _text_line(line: str, out: _Transcript, say: Callable[[str], None]) -> None:
+    line = _plain(line)
     say(line)
     match = _AIDER_TOKENS.search(line)
     if match:

@@ -243,6 +243,31 @@ async def test_an_aider_token_line_with_cache_parts_or_millions_is_counted(tmp_p
     assert completion.usage.output_tokens == 310 + 2500
 
 
+COLOURED = [
+    "\x1b[32mAdded hello.py to the chat\x1b[0m",
+    "Scanning repo:  10%\rScanning repo:  60%\rScanning repo: 100%",
+    "\x1b]0;aider\x07Tokens: \x1b[1m12k\x1b[0m sent, 1.1k cache write, 310 received.",
+]
+
+
+async def test_a_text_agent_printing_colours_and_progress_bars_is_read_as_shown(
+    tmp_path: Path,
+):
+    """An agent that colours its output (FORCE_COLOR in the user's environment): its token
+    line went uncounted, and its escape codes went into the summary, the commit's body,
+    which ``git log`` then played on the user's terminal."""
+    agent = CliAgent((sys.executable, "-c", f"print(*{COLOURED!r}, sep='\\n')"), "text")
+    said: list[str] = []
+    completion = await CliProvider("aider", agent).complete(ask(tmp_path), said.append)
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (12000, 310)
+    assert said == [
+        "Added hello.py to the chat",
+        "Scanning repo: 100%",
+        "Tokens: 12k sent, 1.1k cache write, 310 received.",
+    ]
+    assert "\x1b" not in completion.text and "\r" not in completion.text
+
+
 async def test_missing_worktree_program_or_agent_is_one_line(tmp_path: Path):
     no_label = CompletionRequest(system="", messages=(Message("user", "x"),))
     with pytest.raises(ProviderError, match="no worktree to run in"):
