@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from agents.dna import OwnerDNA
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Provider
+from agents.providers.cli import CliProvider
 from agents.roles.critic import CriticRole
 from agents.roles.engineer import EngineerRole
 from agents.roles.judge import JudgeRole
@@ -56,13 +57,16 @@ class Crew:
     def unpriced(self) -> list[str]:
         """The configured models the price table does not know, behind retries, limits and
         fallback chains too: their calls cost nothing on the run's bill, which a cost budget
-        cannot see (a coding-agent CLI is left out: whether it bills is known per call)."""
+        cannot see. A coding agent that bills its runs itself (Claude Code) is left out; one
+        that says only tokens (Codex, Gemini CLI, Aider) is not: with no ``cli:NAME`` price,
+        a cost budget did not see the engineer, the run's largest spender."""
         prices = self.planner.prices
         found = {
             str(provider.spec)
             for provider in _leaves(self.providers.values())
             if not provider.simulated
-            and provider.family not in ("sim", "cli")
+            and provider.family != "sim"
+            and (provider.family != "cli" or _says_no_cost(provider))
             and prices.lookup(provider.family, provider.model) is None
         }
         return sorted(found)
@@ -70,6 +74,10 @@ class Crew:
     def models(self) -> dict[str, str]:
         """Role -> the spec its provider reports (reviewers as ``reviewer-N``)."""
         return {role: self.providers[spec].spec for role, spec in self.routing.as_dict().items()}
+
+
+def _says_no_cost(provider: Provider) -> bool:
+    return isinstance(provider, CliProvider) and not provider.bills
 
 
 def _leaves(providers: Iterable[Provider]) -> Iterator[Provider]:

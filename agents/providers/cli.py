@@ -417,6 +417,12 @@ class CliProvider:
     def spec(self) -> str:
         return f"cli:{self.name}@{self._model}" if self._model else f"cli:{self.name}"
 
+    @property
+    def bills(self) -> bool:
+        """Whether the agent says what each run cost (Claude Code's ``total_cost_usd``);
+        Codex, Gemini CLI and Aider say only tokens, which the price table prices."""
+        return self.agent.output == "claude-stream-json"
+
     def executable(self) -> str | None:
         """The agent's program as found on PATH, or None."""
         program = self.agent.argv[0]

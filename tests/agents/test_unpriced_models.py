@@ -16,8 +16,9 @@ from dataclasses import replace
 from role_fakes import ScriptedProvider, collector, of
 
 from agents.crew import Crew
-from agents.pricing import DEFAULT_PRICES
+from agents.pricing import DEFAULT_PRICES, Price
 from agents.provider import CompletionRequest, Message, Usage
+from agents.providers.cli import CliProvider
 from agents.roles.common import AgentSession
 from engine.events import LLMCallFinished, event_from_json
 from engine.state import RunState
@@ -85,3 +86,24 @@ def test_the_crew_names_its_models_the_price_table_does_not_know() -> None:
         crew, "providers", {p.spec: p for p in (unknown, known, cli, replace(unknown))}
     )
     assert crew.unpriced() == ["openai:qwen3-coder"]
+
+
+def test_a_coding_agent_that_says_only_tokens_is_named_unless_priced() -> None:
+    """``cli:codex`` (and ``cli:gemini``, ``cli:aider``) say tokens, not dollars: a run with
+    a cost budget was not warned that the budget could not see its engineer. Claude Code,
+    which bills each run, and a priced agent are not named."""
+    agents = [CliProvider(name) for name in ("claude", "codex", "gemini", "aider")]
+    crew = Crew.__new__(Crew)
+
+    class Role:
+        prices = DEFAULT_PRICES
+
+    object.__setattr__(crew, "planner", Role())
+    object.__setattr__(crew, "providers", {p.spec: p for p in agents})
+    assert crew.unpriced() == ["cli:aider", "cli:codex", "cli:gemini"]
+
+    class Priced:
+        prices = DEFAULT_PRICES.with_overrides({"cli:codex": Price(1.25, 10.0)})
+
+    object.__setattr__(crew, "planner", Priced())
+    assert crew.unpriced() == ["cli:aider", "cli:gemini"]
