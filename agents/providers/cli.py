@@ -276,6 +276,8 @@ def _codex_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], No
     elif kind == "item.completed" and item.get("type") == "file_change":
         paths = [c.get("path", "") for c in item.get("changes") or [] if isinstance(c, dict)]
         say(f"[edit] {', '.join(paths)}")
+    elif kind == "item.completed" and item.get("type") == "error":  # a warning
+        say(f"[warning] {item.get('message', '')}")
     elif kind == "turn.completed":
         usage = _usage(event.get("usage"), cached_key="cached_input_tokens")
         cached = usage.cache_read_tokens
@@ -284,10 +286,13 @@ def _codex_line(event: dict[str, Any], out: _Transcript, say: Callable[[str], No
             output_tokens=out.usage.output_tokens + usage.output_tokens,
             cache_read_tokens=out.usage.cache_read_tokens + cached,
         )
+        out.failed = None  # an error before it was retried ("Reconnecting... 1/5")
     elif kind in ("turn.failed", "error"):
         error = event.get("error")
         message = error.get("message") if isinstance(error, dict) else event.get("message")
         out.failed = str(message or kind)
+        if kind == "error":  # Codex goes on after some (a reconnect): the turn's end decides
+            say(f"[error] {out.failed}")
 
 
 def _reply_ended(out: _Transcript, say: Callable[[str], None]) -> None:

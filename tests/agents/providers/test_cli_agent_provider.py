@@ -217,6 +217,35 @@ async def test_gemini_cli_is_a_bundled_agent_with_its_stream_and_tokens_read(
     assert refused.value.status == 401
 
 
+RECONNECTED = [
+    {"type": "thread.started", "thread_id": "t1"},
+    {"type": "turn.started"},
+    {"type": "item.completed", "item": {"id": "item_0", "type": "error",
+                                        "message": "model rerouted: gpt-5 -> gpt-5-mini"}},
+    {"type": "error", "message": "Reconnecting... 1/5 (stream disconnected before completion)"},
+    {"type": "item.completed", "item": {"id": "item_1", "type": "agent_message",
+                                        "text": "Wrote hello.py."}},
+    {"type": "turn.completed",
+     "usage": {"input_tokens": 900, "cached_input_tokens": 600, "output_tokens": 40}},
+]  # fmt: skip
+
+
+async def test_codex_that_reconnected_and_finished_its_turn_is_not_a_failure(tmp_path: Path):
+    """Codex prints an ``error`` event for a stream it will retry, then completes its turn:
+    the attempt was failed ("the agent failed: Reconnecting... 1/5") with its work done.
+    The error and Codex's warnings are lines of the log; the turn's end decides."""
+    lines = [json.dumps(event) for event in RECONNECTED]
+    agent = CliAgent((sys.executable, "-c", f"print(*{lines!r}, sep='\\n')"), "codex-json")
+    said: list[str] = []
+    completion = await CliProvider("codex", agent).complete(ask(tmp_path), said.append)
+    assert completion.text == "Wrote hello.py."
+    assert completion.usage.input_tokens == 300 and completion.usage.cache_read_tokens == 600
+    assert said[:2] == [
+        "[warning] model rerouted: gpt-5 -> gpt-5-mini",
+        "[error] Reconnecting... 1/5 (stream disconnected before completion)",
+    ]
+
+
 async def test_a_text_agent_gets_its_prompt_on_stdin_and_its_token_line_counted(tmp_path: Path):
     script = tmp_path.parent / "fake_aider.py"
     script.write_text(
