@@ -99,6 +99,11 @@ DEFAULT_AGENTS: dict[str, CliAgent] = {
             "--verbose",
             "--permission-mode",
             "acceptEdits",
+            # acceptEdits approves edits alone: in print mode every other shell command
+            # (pytest, ruff) was denied, so the engineer could neither see its tests fail
+            # first nor pass. Codex's --full-auto and Gemini's --yolo run commands too.
+            "--allowedTools",
+            "Bash",
         ),
         "claude-stream-json",
         keys=("ANTHROPIC_API_KEY",),

@@ -228,6 +228,7 @@ def parse(argv: list[str]) -> tuple[str, list[str]]:
     """The prompt and the argv as logged; exits 1 as the real CLI does on a bad command line."""
     flags = {"-p", "--print", "--verbose"}
     valued = {"--output-format", "--permission-mode", "--model", "--max-turns"}
+    variadic = {"--allowedTools", "--allowed-tools", "--disallowedTools"}
     positional: list[str] = []
     options: dict[str, str] = {}
     index = 0
@@ -235,6 +236,15 @@ def parse(argv: list[str]) -> tuple[str, list[str]]:
         arg = argv[index]
         if arg in flags:
             options[arg] = ""
+        elif arg in variadic:  # takes every word up to the next option, a prompt too
+            taken = []
+            while index + 1 < len(argv) and not argv[index + 1].startswith("-"):
+                taken.append(argv[index + 1])
+                index += 1
+            if not taken:
+                print(f"error: option '{arg} <tools...>' argument missing", file=sys.stderr)
+                sys.exit(1)
+            options[arg] = ",".join(taken)
         elif arg in valued:
             options[arg] = argv[index + 1]
             index += 1

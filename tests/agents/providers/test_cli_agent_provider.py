@@ -314,6 +314,10 @@ async def test_missing_worktree_program_or_agent_is_one_line(tmp_path: Path):
 def test_default_agents_and_configured_commands():
     assert DEFAULT_AGENTS["claude"].argv[:2] == ("claude", "-p")
     assert "stream-json" in DEFAULT_AGENTS["claude"].argv
+    # Claude Code's acceptEdits denies every shell command in print mode unless allowed:
+    # without this the engineer could not run its tests (each pytest an [error] line).
+    claude = DEFAULT_AGENTS["claude"].argv
+    assert claude[claude.index("--allowedTools") + 1] == "Bash"
     assert DEFAULT_AGENTS["codex"].argv[:3] == ("codex", "exec", "--json")
     assert DEFAULT_AGENTS["aider"].argv[:2] == ("aider", "--message")
     options = ProviderOptions.from_mapping(
