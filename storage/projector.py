@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Integer, Table, and_, bindparam, case, delete, insert, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, case, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Delete, Insert, Update
@@ -300,7 +300,12 @@ async def rebuild(conn: AsyncConnection) -> int:
     """Empty every projection and replay the whole log into them; returns the runs replayed.
 
     Runs on ``conn``'s transaction: readers see the old projections until it commits.
+    Appends wait for it: on PostgreSQL a batch committed after the replay read the log would
+    otherwise update rows the rebuild had deleted (its task counts and states lost), so the
+    log is locked against writers first, as SQLite's one writer lock does by itself.
     """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"LOCK TABLE {events.name} IN SHARE MODE"))
     for table in PROJECTIONS:
         await conn.execute(delete(table))
     run_ids = (await conn.execute(select(events.c.run_id).distinct())).scalars().all()
