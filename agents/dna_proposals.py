@@ -12,9 +12,13 @@ decided on — not the escalation's wording, which carries the twin's passing co
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import secrets
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,11 +88,25 @@ def proposals_from_state(state: RunState) -> list[Proposal]:
 
 
 class ProposalBook:
-    """The proposals file of one DNA file."""
+    """The proposals file of one DNA file.
+
+    Runs sharing a DNA file (every run of one data folder does) add to it as they end, and
+    ``shopfloor dna accept`` takes from it: each change holds a lock on the file beside it,
+    so two at once take turns instead of one losing the other's proposals, and the file is
+    replaced whole, so a reader never sees it half written.
+    """
 
     def __init__(self, dna_file: Path) -> None:
         self.dna_file = dna_file
         self.path = proposals_path(dna_file)
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the proposals file's lock (released when the process ends, however)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.with_name(self.path.name + ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def load(self) -> list[Proposal]:
         """Every pending proposal; DnaError when the file is unreadable."""
@@ -104,12 +122,20 @@ class ProposalBook:
             raise DnaError(f"proposals file {self.path} has a bad entry: {exc}") from exc
 
     def _save(self, proposals: Sequence[Proposal]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = [p.model_dump() for p in proposals]
-        self.path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def add(self, proposals: Iterable[Proposal]) -> list[Proposal]:
         """Keep new proposals (an id or a question already pending is skipped)."""
+        with self._changing():
+            return self._add(proposals)
+
+    def _add(self, proposals: Iterable[Proposal]) -> list[Proposal]:
         pending = self.load()
         ids = {p.proposal_id for p in pending}
         questions = {(p.kind, normalize_question(p.question), p.decision) for p in pending}
@@ -127,6 +153,10 @@ class ProposalBook:
 
     def accept(self, ids: Sequence[str] | None = None) -> list[Proposal]:
         """Move the proposals named by ``ids`` (id prefixes; None = all) into the DNA file."""
+        with self._changing():
+            return self._accept(ids)
+
+    def _accept(self, ids: Sequence[str] | None) -> list[Proposal]:
         pending = self.load()
         if ids is None:
             chosen = list(pending)
