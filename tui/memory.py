@@ -9,7 +9,10 @@ wiring and nothing else.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import secrets
 from pathlib import Path
 
 from agents.dna import DnaError, OwnerDNA
@@ -107,10 +110,22 @@ def retired_ids() -> set[str]:
 
 
 def retire(ids: set[str]) -> int:
-    """Retire ``ids``; returns how many were not retired before."""
-    before = retired_ids()
-    after = before | ids
+    """Retire ``ids``; returns how many were not retired before.
+
+    Two prunes at once take turns under a lock beside the file (neither loses the other's
+    ids), and the file is replaced whole: a run starting meanwhile never reads it half
+    written, which read as nothing retired and brought every pruned learning back.
+    """
     path = retired_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sorted(after), indent=2) + "\n", encoding="utf-8")
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = retired_ids()
+        after = before | ids
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.write_text(json.dumps(sorted(after), indent=2) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return len(after) - len(before)
