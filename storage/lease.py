@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,11 @@ KEEPALIVE_S = 10.0
 RETRY_S = 1.0
 """How often a PostgreSQL lease tries to take its lock again while the server cannot be
 reached."""
+PROBE_GRACE_S = 0.25
+"""How long taking a SQLite lease tries again while its file is locked. ``status``, ``runs``
+and an attached control room tell a live run from a stopped one by locking its file shared
+for a moment (:func:`live_runs`); a resume that tried just then was refused as if a live
+process drove the run, naming the dead one. A live driver holds the lock for good."""
 
 
 class RunInFlight(StorageError):
@@ -150,7 +156,7 @@ class RunLease:
         """Take the lease on ``run_id``; :class:`RunInFlight` if a live process holds it."""
         folder = _lease_folder(store)
         if folder is not None:
-            return cls(run_id, _fd=_take_file(folder, run_id))
+            return cls(run_id, _fd=await _take_file_past_probes(folder, run_id))
         lease = cls(run_id, _store=store)
         lease._taken = asyncio.get_running_loop().create_future()
         await lease._hold(await _take_advisory(store, run_id))
@@ -240,6 +246,18 @@ async def _drop(conn: AsyncConnection) -> None:
         await conn.invalidate()
     with contextlib.suppress(*DB_ERRORS):
         await conn.close()
+
+
+async def _take_file_past_probes(folder: Path, run_id: str) -> int:
+    """:func:`_take_file`, tried again for :data:`PROBE_GRACE_S` while the lock is held."""
+    deadline = time.monotonic() + PROBE_GRACE_S
+    while True:
+        try:
+            return _take_file(folder, run_id)
+        except RunInFlight:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.005)
 
 
 def _take_file(folder: Path, run_id: str) -> int:

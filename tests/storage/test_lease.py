@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -333,3 +334,41 @@ async def test_serve_metrics_shows_no_work_under_way_in_a_stopped_run(store: Sql
     emit_ending(bus, Outcome.FAILED, "abandoned")  # what `shopfloor abandon` stores
     await store.append(logged)
     assert await gauges() == (0, 0, 1, 1)
+
+
+async def test_a_stopped_run_is_taken_while_other_shells_look_at_it(db_url: str):
+    """``status``, ``runs`` or an attached control room look at a run's lease (a shared lock
+    held for a moment) over and over; ``resume`` of the stopped run is not refused for it."""
+    store = await SqlEventStore.open(db_url)
+    try:
+        gone = await RunLease.take(store, "r1")
+        await gone.release()  # its process ended
+        looking = threading.Event()
+        done = threading.Event()
+
+        def other_shell() -> None:
+            async def look() -> None:
+                while not done.is_set():
+                    await live_runs(store, ["r1"])
+                    looking.set()
+
+            asyncio.run(look())
+
+        shell = threading.Thread(target=other_shell)
+        shell.start()
+        refused: list[str] = []
+        try:
+            assert await asyncio.to_thread(looking.wait, 10)
+            for _ in range(2000):
+                try:
+                    lease = await RunLease.take(store, "r1")
+                except RunInFlight as exc:
+                    refused.append(str(exc))
+                else:
+                    await lease.release()
+        finally:
+            done.set()
+            shell.join()
+        assert refused == []
+    finally:
+        await store.close()
