@@ -45,6 +45,12 @@ _PG_NAMESPACE = 0x53484F50  # "SHOP": the first key of every run's advisory lock
 _APP_PREFIX = "shopfloor run "
 KEEPALIVE_S = 10.0
 """How often a PostgreSQL lease checks its connection, and takes the lock again if it fell."""
+DEAD_PEER = {"tcp_keepalives_idle": 15, "tcp_keepalives_interval": 5, "tcp_keepalives_count": 6}
+"""The server-side TCP keepalive of a lease's session. A process killed with its host (a
+crash, a power cut, a cable) closes no connection, and the server kept its lease until its
+own keepalive gave up on the silent peer: two hours and more by default, every resume
+meanwhile refused as "still running". With these it gives up within 45 seconds (a live
+host's kernel answers the probes, however busy or stopped the process)."""
 RETRY_S = 1.0
 """How often a PostgreSQL lease tries to take its lock again while the server cannot be
 reached."""
@@ -293,6 +299,10 @@ async def _take_advisory(store: SqlEventStore, run_id: str) -> AsyncConnection:
             name = f"{_APP_PREFIX}{run_id} {os.getpid()}@{socket.gethostname()}"[:63]
             naming = text("SELECT set_config('application_name', :n, false)")
             await conn.execute(naming, {"n": name})
+            for setting, value in DEAD_PEER.items():  # ignored over a Unix socket
+                await conn.execute(
+                    text("SELECT set_config(:s, :v, false)"), {"s": setting, "v": str(value)}
+                )
             await conn.commit()
             return conn
         holders = await _pg_holders(conn)

@@ -372,3 +372,35 @@ async def test_a_stopped_run_is_taken_while_other_shells_look_at_it(db_url: str)
         assert refused == []
     finally:
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_the_server_gives_up_on_a_lease_whose_host_went_silent_within_a_minute(
+    empty_pg_url: str,
+):
+    """A host that crashes closes no connection: the server holds its session, and the run's
+    lease, until its TCP keepalive gives up on the silent peer. The lease's session asks for a
+    keepalive that gives up within a minute, not the server's two hours and more."""
+    store = await SqlEventStore.open(empty_pg_url)
+    try:
+        held = await RunLease.take(store, "r1")
+        try:
+            assert held._conn is not None
+            shown = {}
+            for setting in (
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+            ):
+                shown[setting] = int(
+                    (await held._conn.exec_driver_sql(f"SHOW {setting}")).scalar_one()
+                )
+        finally:
+            await held.release()
+    finally:
+        await store.close()
+    assert all(shown.values())  # a TCP session: 0 would mean the system's default
+    gives_up = shown["tcp_keepalives_idle"] + (
+        shown["tcp_keepalives_interval"] * shown["tcp_keepalives_count"]
+    )
+    assert gives_up <= 60
