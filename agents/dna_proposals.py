@@ -91,7 +91,7 @@ class ProposalBook:
     """The proposals file of one DNA file.
 
     Runs sharing a DNA file (every run of one data folder does) add to it as they end, and
-    ``shopfloor dna accept`` takes from it: each change holds a lock on the file beside it,
+    ``shopfloor dna accept`` takes from it: each change holds a lock on the file's folder,
     so two at once take turns instead of one losing the other's proposals, and the file is
     replaced whole, so a reader never sees it half written.
     """
@@ -102,11 +102,15 @@ class ProposalBook:
 
     @contextlib.contextmanager
     def _changing(self) -> Iterator[None]:
-        """Hold the proposals file's lock (released when the process ends, however)."""
+        """Hold the lock of the folder the proposals file is in (no lock file is left beside
+        a DNA kept in a repository; the kernel lets go when the process ends, however)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.with_name(self.path.name + ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(folder)
 
     def load(self) -> list[Proposal]:
         """Every pending proposal; DnaError when the file is unreadable."""

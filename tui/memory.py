@@ -112,14 +112,15 @@ def retired_ids() -> set[str]:
 def retire(ids: set[str]) -> int:
     """Retire ``ids``; returns how many were not retired before.
 
-    Two prunes at once take turns under a lock beside the file (neither loses the other's
+    Two prunes at once take turns under a lock on the data folder (neither loses the other's
     ids), and the file is replaced whole: a run starting meanwhile never reads it half
     written, which read as nothing retired and brought every pruned learning back.
     """
     path = retired_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_name(path.name + ".lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)  # the data folder's: no lock file left behind
         before = retired_ids()
         after = before | ids
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -128,4 +129,6 @@ def retire(ids: set[str]) -> int:
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)
+    finally:
+        os.close(folder)
     return len(after) - len(before)

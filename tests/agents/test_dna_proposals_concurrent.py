@@ -50,3 +50,5 @@ def test_runs_ending_at_once_keep_every_proposal(tmp_path: Path) -> None:
     assert errors == []
     kept = {p.proposal_id for p in ProposalBook(dna_file).load()}
     assert kept == {proposal(n).proposal_id for n in range(writers * rounds)}
+    # Nothing else is left beside a DNA file, which may well live in the user's repository.
+    assert [p.name for p in tmp_path.iterdir()] == ["dna.proposals.json"]
