@@ -57,6 +57,33 @@ async def waiting_decision(
     return WaitingDecision(row.decision, row.decided_by, row.posted_at) if row else None
 
 
+async def waiting_decisions(
+    engine: AsyncEngine, run_id: str | None
+) -> dict[tuple[str, str], WaitingDecision]:
+    """(run, escalation id) -> the decision waiting in the inbox for it, of one run or all:
+    answered, and not taken by a run yet (a stopped run takes it when resumed)."""
+    query = select(
+        decisions.c.run_id,
+        decisions.c.escalation_id,
+        decisions.c.decision,
+        decisions.c.decided_by,
+        decisions.c.posted_at,
+    ).where(decisions.c.consumed_at.is_(None))
+    if run_id is not None:
+        query = query.where(decisions.c.run_id == run_id)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+    except DB_ERRORS as exc:
+        raise StorageError(f"cannot read the decisions inbox: {one_line(exc)}") from exc
+    return {
+        (row.run_id, row.escalation_id): WaitingDecision(
+            row.decision, row.decided_by, row.posted_at
+        )
+        for row in rows
+    }
+
+
 async def find_escalations(
     engine: AsyncEngine, escalation_id: str, run_id: str | None
 ) -> list[tuple[EscalationRecord, Outcome]]:

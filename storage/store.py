@@ -335,6 +335,12 @@ class SqlEventStore:
         run that has ended has none (nothing would take the answer)."""
         return await inbox.open_escalations(self._engine, run_id)
 
+    async def waiting_decisions(
+        self, run_id: str | None = None
+    ) -> dict[tuple[str, str], answers.WaitingDecision]:
+        """(run, escalation id) -> the answer posted for it that no run has taken yet."""
+        return await answers.waiting_decisions(self._engine, run_id)
+
     async def find_escalations(
         self, escalation_id: str, run_id: str | None = None
     ) -> list[tuple[EscalationRecord, Outcome]]:

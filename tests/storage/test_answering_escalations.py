@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 
 import pytest
@@ -242,3 +243,38 @@ def test_the_command_line_exits_2_with_one_line(
         rf"at {WHEN}",
         line,
     )
+
+
+async def test_the_list_says_which_question_was_answered_and_waits_for_its_run(
+    backend_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A teammate answered a stopped run's question from another shell: the list says so,
+    rather than showing it as waiting for a human, which had the next person answer again."""
+    async with await SqlEventStore.open(backend_url) as store:
+        await store.append(started("r-down"))
+        await store.append(started("r-up"))
+    await decide(backend_url, "approve", "esc-1", "--run", "r-down")
+    listed = await decide(backend_url, "escalations")
+    down, up = (
+        next(line for line in listed.splitlines() if line.strip().startswith(run))
+        for run in ("r-down", "r-up")
+    )
+    assert "answered: accept by human:me, waits for `shopfloor resume r-down`" in down
+    assert "accept / change / reject" in up and "answered" not in up
+    capsys.readouterr()
+    await decide(backend_url, "escalations", "--json")
+    entries = json.loads(capsys.readouterr().out)
+    answered = {entry["run_id"]: entry["answered"] for entry in entries}
+    assert answered["r-up"] is None
+    assert (answered["r-down"]["decision"], answered["r-down"]["decided_by"]) == (
+        "accept",
+        "human:me",
+    )
+    async with await SqlEventStore.open(backend_url) as store:
+        lease = await RunLease.take(store, "r-up")  # a live process drives r-up
+        try:
+            await decide(backend_url, "reject", "esc-1", "--run", "r-up")
+            listed = await decide(backend_url, "escalations", "r-up")
+        finally:
+            await lease.release()
+    assert "answered: reject by human:me, the run takes it" in listed

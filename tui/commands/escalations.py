@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.events import EscalationRaised, Outcome
-from storage.answers import logged_answer
+from storage.answers import WaitingDecision, logged_answer
 from storage.lease import live_runs
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
@@ -112,6 +112,15 @@ def record_json(record: EscalationRecord) -> dict[str, Any]:
     }
 
 
+def waiting_json(waiting: WaitingDecision) -> dict[str, Any]:
+    """An answer posted but not taken yet, as ``escalations --json`` prints it."""
+    return {
+        "decision": waiting.decision,
+        "decided_by": waiting.decided_by,
+        "posted_at": waiting.posted_at.isoformat(),
+    }
+
+
 async def find_target(
     store: SqlEventStore, escalation_id: str, run_ref: str | None
 ) -> tuple[EscalationRecord, bool]:
@@ -162,9 +171,16 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
         run_id = await store.resolve_run_id(args.run_id) if args.run_id else None
         records = await store.open_escalations(run_id)
+        # Answered from another shell, not taken yet (its run stopped): said, so that nobody
+        # answers it again.
+        answered = await store.waiting_decisions(run_id) if records else {}
+        driven = await live_runs(store, sorted({run for run, _ in answered}))
         contexts = await escalation_contexts(store, records) if args.context else {}
     if args.json:
         listed = [record_json(r) for r in records]
+        for entry, r in zip(listed, records, strict=True):
+            waiting = answered.get((r.run_id, r.escalation_id))
+            entry["answered"] = None if waiting is None else waiting_json(waiting)
         if args.context:
             for entry, r in zip(listed, records, strict=True):
                 entry["context"] = contexts.get((r.run_id, r.escalation_id), "")
@@ -178,6 +194,18 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
         options = Text(" / ").join(
             Text(one_line(o), style="bold" if o == r.default else "") for o in r.options
         )
+        waiting = answered.get((r.run_id, r.escalation_id))
+        if waiting is not None:
+            taker = (
+                "the run takes it"
+                if r.run_id in driven
+                else f"waits for `shopfloor resume {r.run_id}`"
+            )
+            options = Text(
+                f"answered: {one_line(waiting.decision)} by {one_line(waiting.decided_by)}, "
+                + taker,
+                style="dim",
+            )
         # A breaker's question quotes the failure: text the agent's code wrote. Drawn, not
         # obeyed as escapes.
         where = (r.run_id, r.escalation_id, r.kind, r.task_id or "-")
