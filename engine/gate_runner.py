@@ -1,7 +1,14 @@
-"""Running a list of gates on a workspace and reporting each result as an event."""
+"""Running a list of gates on a workspace and reporting each result as an event.
+
+Gates that only read the tree (``reads_only = True``: linters, scanners, the shrinkage diff)
+run beside each other; any other gate (the tests, a custom command, which may write files a
+later gate reads) waits for the gates before it and holds back the ones after it. Results and
+events keep the list's order either way.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,6 +16,41 @@ from typing import Literal
 
 from engine.events import GateFinished
 from engine.protocols import EmitFn, Finding, Gate, GateResult
+
+PARALLEL_GATES = 4
+"""At most this many read-only gates of one list run at once."""
+
+
+def reads_only(gate: Gate) -> bool:
+    """True for a gate that may run beside others: it reads the tree and writes nothing
+    another gate reads (``reads_only``; a gate that does not say is run alone)."""
+    return bool(getattr(gate, "reads_only", False))
+
+
+def batches(gates: Sequence[Gate]) -> list[list[Gate]]:
+    """The gates in order, grouped: each run of read-only gates together, every other gate
+    alone."""
+    groups: list[list[Gate]] = []
+    for gate in gates:
+        if reads_only(gate) and groups and reads_only(groups[-1][0]):
+            groups[-1].append(gate)
+        else:
+            groups.append([gate])
+    return groups
+
+
+async def _checked(gate: Gate, workspace: Path, slots: asyncio.Semaphore) -> GateResult:
+    async with slots:
+        started = time.monotonic()
+        try:
+            return await gate.check(workspace)
+        except Exception as exc:  # a broken gate fails its check; the run goes on
+            return GateResult(
+                gate=gate.name,
+                passed=False,
+                summary=f"gate crashed: {type(exc).__name__}: {exc}",
+                duration_s=time.monotonic() - started,
+            )
 
 
 async def run_gates(
@@ -19,40 +61,40 @@ async def run_gates(
     emit: EmitFn,
     task_id: str | None = None,
     attempt: int = 0,
+    parallel: int = PARALLEL_GATES,
 ) -> list[GateResult]:
     """Run every gate (all of them, so a retry sees every failure) and emit GateFinished.
 
     A gate that raises is reported as a failed result carrying the error, never lost.
     """
     results: list[GateResult] = []
-    for gate in gates:
-        started = time.monotonic()
-        try:
-            result = await gate.check(workspace)
-        except Exception as exc:  # a broken gate fails its check; the run goes on
-            result = GateResult(
-                gate=gate.name,
-                passed=False,
-                summary=f"gate crashed: {type(exc).__name__}: {exc}",
-                duration_s=time.monotonic() - started,
-            )
-        results.append(result)
-        emit(
-            GateFinished(
-                gate=result.gate,
-                scope=scope,
-                task_id=task_id,
-                attempt=attempt,
-                passed=result.passed,
-                summary=result.summary,
-                duration_s=result.duration_s,
-                counts=dict(result.counts),
-                findings=[_located(f) for f in result.findings[:10]],
-                output_tail=result.output_tail[-4000:],
-                cached=result.cached,
-            )
-        )
+    slots = asyncio.Semaphore(max(1, parallel))
+    for group in batches(gates):
+        async with asyncio.TaskGroup() as running:
+            checks = [running.create_task(_checked(g, workspace, slots)) for g in group]
+            for check in checks:  # in order: each as soon as it and those before it are done
+                result = await check
+                results.append(result)
+                emit(_finished(result, scope, task_id, attempt))
     return results
+
+
+def _finished(
+    result: GateResult, scope: Literal["task", "merge", "verify"], task_id: str | None, attempt: int
+) -> GateFinished:
+    return GateFinished(
+        gate=result.gate,
+        scope=scope,
+        task_id=task_id,
+        attempt=attempt,
+        passed=result.passed,
+        summary=result.summary,
+        duration_s=result.duration_s,
+        counts=dict(result.counts),
+        findings=[_located(f) for f in result.findings[:10]],
+        output_tail=result.output_tail[-4000:],
+        cached=result.cached,
+    )
 
 
 def _located(finding: Finding) -> str:

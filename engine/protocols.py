@@ -86,7 +86,11 @@ class GateResult(BaseModel):
 
 @runtime_checkable
 class Gate(Protocol):
-    """Checks a workspace (a directory holding a checkout) and reports."""
+    """Checks a workspace (a directory holding a checkout) and reports.
+
+    A gate that sets ``reads_only = True`` (it reads the tree and writes nothing another gate
+    reads) may run beside the other such gates of its list (:mod:`engine.gate_runner`).
+    """
 
     name: str
 

@@ -211,6 +211,11 @@ class BaselineGate:
     def __post_init__(self) -> None:
         self.name = self.inner.name
 
+    @property
+    def reads_only(self) -> bool:
+        """The inner gate's: whether it may run beside others (``engine.gate_runner``)."""
+        return bool(getattr(self.inner, "reads_only", False))
+
     async def check(self, workspace: Path) -> GateResult:
         result = await self.inner.check(workspace)
         before = self.baseline.result(self.name)

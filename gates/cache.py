@@ -227,6 +227,8 @@ class CachedGate:
         self.fingerprint = gate_fingerprint(gate)  # configuration is fixed at construction
         self.rerun: Rerun | None = getattr(gate, "rerun", None)
         """The inner gate's, uncached: it asks whether a failure comes back."""
+        self.reads_only: bool = bool(getattr(gate, "reads_only", False))
+        """The inner gate's: whether it may run beside others (``engine.gate_runner``)."""
 
     async def check(self, workspace: Path) -> GateResult:
         """The stored result for this tree, or the gate's fresh one (then stored)."""

@@ -31,6 +31,7 @@ class CommandGate(ToolGate):
     """A custom gate: runs ``argv`` in the workspace; passes exactly when it exits 0."""
 
     ok_codes = frozenset(range(-64, 256))  # every exit is a verdict, not a tool failure
+    reads_only = False  # a build or generate step may write what the next gate reads
 
     def __init__(
         self,

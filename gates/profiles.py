@@ -374,6 +374,10 @@ def detected_gates(
     return chosen, profiles
 
 
+READ_ONLY_PROFILE_GATES = frozenset({"lint", "types", "security", "secrets", "dead-code"})
+"""The profile gates that only read the tree (linters and scanners); the tests and the
+package's scripts may write files, so they run alone."""
+
 TREE_DETECTED = tuple(name for name in BUILTIN_SCOPES if name != "shrinkage")
 """The gates a profile brings, which a repository with no project yet gets as
 :class:`TreeDetectedGate`: chosen again on each tree they check."""
@@ -402,6 +406,8 @@ class TreeDetectedGate:
         self._config = config
         self._sandbox = sandbox
         self._test_env = test_env
+        self.reads_only = name in READ_ONLY_PROFILE_GATES
+        """Whether the gate it picks may run beside others (``engine.gate_runner``)."""
 
     def fingerprint(self) -> str:
         """The configuration that chooses and runs the gate (the tree is the cache's part)."""

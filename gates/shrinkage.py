@@ -97,6 +97,7 @@ class ShrinkageGate:
     cacheable = False  # the verdict depends on the base commit, not only on the tree
     judges_revision = True
     """No baseline: on the base commit it would judge the user's own last commit."""
+    reads_only = True  # git diff and git grep of commits
 
     def __init__(
         self,

@@ -142,6 +142,9 @@ class ToolGate:
     tool = "tool"
     ok_codes: frozenset[int] = frozenset({0, 1})
     cacheable = True
+    reads_only = True
+    """The tool reads the tree and writes only its caches: it may run beside other such gates
+    (``engine.gate_runner``)."""
 
     def __init__(
         self,
