@@ -150,6 +150,7 @@ class GateCache:
         self.bypassed = 0
         """Checks that could not be keyed (not a git checkout) or were not worth storing."""
         self._memory: OrderedDict[str, str] = OrderedDict()
+        self._keying: dict[Path, asyncio.Future[str | None]] = {}
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -177,6 +178,20 @@ class GateCache:
     def wrap_all(self, gates: Sequence[Gate]) -> list[Gate]:
         """Every gate of a list behind this cache."""
         return [self.wrap(g) for g in gates]
+
+    async def tree(self, workspace: Path) -> str | None:
+        """:func:`tree_key` of ``workspace``; gates that ask while it is being read (the
+        read-only gates ``engine.gate_runner`` starts together) share that one reading."""
+        pending = self._keying.get(workspace)
+        if pending is None or pending.done():  # a finished reading may be out of date
+            pending = asyncio.ensure_future(asyncio.to_thread(tree_key, workspace))
+            self._keying[workspace] = pending
+            pending.add_done_callback(functools.partial(self._keyed, workspace))
+        return await asyncio.shield(pending)
+
+    def _keyed(self, place: Path, done: asyncio.Future[str | None]) -> None:
+        if self._keying.get(place) is done:
+            del self._keying[place]
 
     def key(self, name: str, fingerprint: str, tree: str) -> str:
         """The cache key of one gate (name and configuration) on one tree, with these tools
@@ -232,7 +247,7 @@ class CachedGate:
 
     async def check(self, workspace: Path) -> GateResult:
         """The stored result for this tree, or the gate's fresh one (then stored)."""
-        tree = await asyncio.to_thread(tree_key, workspace)
+        tree = await self.cache.tree(workspace)
         if tree is None:
             self.cache.bypassed += 1
             return await self.inner.check(workspace)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from repo_helpers import commit
 
+from engine.gate_runner import run_gates
 from engine.protocols import GateResult
 from gates.cache import GateCache, tree_key
 from gates.command_gate import CommandGate
@@ -258,3 +259,46 @@ def test_the_cache_key_runs_git_without_the_agents_fsmonitor_or_the_secrets(
 
     assert tree_key(repo) is not None
     assert not ran.exists()
+
+
+class NamedGate:
+    """A read-only gate that passes; only its name tells it from the others."""
+
+    reads_only = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def check(self, workspace: Path) -> GateResult:
+        return GateResult(gate=self.name, passed=True, summary="ok")
+
+
+def tree_readings(trace: Path) -> int:
+    """How many ``git rev-parse HEAD^{tree}`` a GIT_TRACE2_EVENT file records."""
+    if not trace.exists():
+        return 0
+    return sum(
+        1
+        for line in trace.read_text().splitlines()
+        if '"event":"start"' in line and '"HEAD^{tree}"' in line
+    )
+
+
+async def test_gates_started_together_read_the_tree_once(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-only gates of a list start together; each read the tree's key with two git
+    processes of its own (ten for a task's five cached gates) where one reading serves all."""
+    trace = tmp_path / "trace2"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    cache = GateCache()
+    gates = cache.wrap_all([NamedGate(n) for n in ("lint", "security", "secrets", "dead-code")])
+    results = await run_gates(gates, repo, scope="task", emit=lambda event: None)
+    assert [r.cached for r in results] == [False] * 4
+    assert tree_readings(trace) == 1
+    again = await run_gates(gates, repo, scope="merge", emit=lambda event: None)
+    assert [r.cached for r in again] == [True] * 4
+    assert tree_readings(trace) == 2, "a later run reads the tree afresh"
+    (repo / "app.py").write_text("changed\n")
+    changed = await run_gates(gates, repo, scope="merge", emit=lambda event: None)
+    assert [r.cached for r in changed] == [False] * 4, "a finished reading is never reused"
