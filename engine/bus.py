@@ -1,9 +1,11 @@
 """The in-process event bus.
 
 ``emit`` stamps an event with the run id, the next sequence number and the time (``emit_new``
-builds one with its stamp), folds it
+builds one with its stamp), removes the secrets from its free text (an API key a model wrote,
+a provider's error quoting a header: :meth:`~engine.redaction.Redactor.clean`), folds it
 into the run's :class:`~engine.state.RunState` at once (so the engine always decides on
-current state), and hands it to every subscriber's queue. Subscribers — the storage writer,
+current state), and hands it to every subscriber's queue: every subscriber, and whatever
+reads the stored log, sees it without its secrets. Subscribers — the storage writer,
 telemetry, the TUI bridge, the headless console — drain their queues at their own pace; a
 slow subscriber never blocks the engine. ``drain()`` waits until all of them caught up.
 """
@@ -17,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from engine.events import E, EventBase, stamped, utcnow
+from engine.redaction import Redactor
 from engine.state import RunState
 
 _CLOSED = object()
@@ -126,8 +129,13 @@ class Subscription:
 class EventBus:
     """Stamps, folds and fans out the events of one run."""
 
-    def __init__(self, run_id: str, state: RunState | None = None) -> None:
+    def __init__(
+        self, run_id: str, state: RunState | None = None, *, redactor: Redactor | None = None
+    ) -> None:
+        """``redactor`` defaults to one for this process's secret-looking variables."""
         self.run_id = run_id
+        self.redactor = redactor if redactor is not None else Redactor.from_environ()
+        self._clean = self.redactor.clean
         self.state = state if state is not None else RunState()
         self._seq = self.state.last_seq
         self._subs: list[Subscription] = []
@@ -150,11 +158,12 @@ class EventBus:
         self._listeners.append(callback)
 
     def emit(self, event: E) -> E:
-        """Stamp ``event``, apply it to the run state and deliver it. Returns the stamped event."""
+        """Stamp ``event``, clean it of secrets, apply it to the run state and deliver it.
+        Returns the event as delivered."""
         if self.closed:
             raise RuntimeError("event bus is closed")
         self._seq += 1
-        stamped_event = stamped(event, self.run_id, self._seq, utcnow())
+        stamped_event = self._clean(stamped(event, self.run_id, self._seq, utcnow()))
         self._deliver(stamped_event)
         return stamped_event
 
@@ -169,7 +178,7 @@ class EventBus:
         if self.closed:
             raise RuntimeError("event bus is closed")
         seq = self._seq + 1
-        event = cls(run_id=self.run_id, seq=seq, ts=utcnow(), **fields)
+        event = self._clean(cls(run_id=self.run_id, seq=seq, ts=utcnow(), **fields))
         self._seq = seq
         self._deliver(event)
         return event

@@ -1,7 +1,7 @@
 """Which environment variables hold secrets: one rule for every place that keeps them out.
 
 The console and telemetry redact these values from what they print and export
-(``telemetry/redaction.py``); a coding agent's output (``agents/providers/cli.py``) and a
+(``engine/redaction.py``); a coding agent's output (``agents/providers/cli.py``) and a
 sandboxed command's (``gates/sandbox.py``) are cleaned of them before they reach the event log
 or a model. Those packages import this module, since none may import the others.
 

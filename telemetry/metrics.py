@@ -44,8 +44,8 @@ from engine.events import (
     TaskState,
     TaskStateChanged,
 )
+from engine.redaction import Redactor
 from engine.state import RunState
-from telemetry.redaction import Redactor
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 GATE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)

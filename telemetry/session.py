@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client.exposition import start_http_server
 
 from engine.bus import EventBus
+from engine.redaction import Redactor
 from telemetry.metrics import FactoryMetrics
-from telemetry.redaction import Redactor
 from telemetry.tracing import RunTracer, make_tracer_provider
 
 

@@ -68,8 +68,8 @@ from engine.events import (
     TwinDecided,
     VerificationFinished,
 )
+from engine.redaction import Redactor
 from engine.state import RunState
-from telemetry.redaction import Redactor
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTRIBUTE_LENGTH = 4096

@@ -43,8 +43,8 @@ from engine.events import (
     TaskState,
     TaskStateChanged,
 )
+from engine.redaction import Redactor
 from engine.state import RunState
-from telemetry.redaction import Redactor
 from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import SIM_BADGE, compact_count, cost_text, drawable
 

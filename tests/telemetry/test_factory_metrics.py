@@ -7,8 +7,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.bus import EventBus
+from engine.redaction import Redactor
 from telemetry.metrics import FactoryMetrics, decided_by_kind
-from telemetry.redaction import Redactor
 
 
 def samples(metrics: FactoryMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

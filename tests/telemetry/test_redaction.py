@@ -15,8 +15,8 @@ from rich.console import Console
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, event_from_json
+from engine.redaction import REDACTED, Redactor, secret_env_values
 from telemetry.metrics import FactoryMetrics
-from telemetry.redaction import REDACTED, Redactor, secret_env_values
 from telemetry.tracing import RunTracer
 from tui.headless import ConsoleReporter
 

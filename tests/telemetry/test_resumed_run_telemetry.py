@@ -14,8 +14,8 @@ from test_factory_metrics import samples, value
 
 from engine.bus import EventBus
 from engine.events import EventBase, Outcome, RunFinished, RunResumed, Stage, StageChanged
+from engine.redaction import Redactor
 from engine.state import RunState
-from telemetry.redaction import Redactor
 from telemetry.session import RunTelemetry, TelemetryOptions
 
 

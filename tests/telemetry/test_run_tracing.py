@@ -19,7 +19,7 @@ from opentelemetry.trace import StatusCode
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, TaskState, TaskStateChanged
-from telemetry.redaction import Redactor
+from engine.redaction import Redactor
 from telemetry.session import RunTelemetry, TelemetryOptions
 from telemetry.tracing import RunTracer, make_tracer_provider
 

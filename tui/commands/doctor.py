@@ -28,8 +28,8 @@ from agents.providers.cli import CliAgent, CliProvider
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.routing import default_models
 from engine.loop import loop_name
+from engine.redaction import Redactor
 from gates.sandbox import ProcessSandbox
-from telemetry.redaction import Redactor
 from tui.argtypes import positive_float
 from tui.commands.common import EXIT_FAILED, EXIT_OK
 from tui.config import load_settings

@@ -12,9 +12,9 @@ from rich.text import Text
 
 from engine.config import EscalationPolicy
 from engine.events import Outcome
+from engine.redaction import Redactor
 from engine.secrets import hide_process_environment
 from engine.state import RunState
-from telemetry.redaction import Redactor
 from telemetry.session import TelemetryOptions
 from tui.argtypes import positive_float
 from tui.budget_flags import add_budget_options, budget_from_args, stopped_line

@@ -9,7 +9,7 @@ task title, an escalation's question or a gate's output may hold terminal escape
 and every screen shows the model's words. Agent output, the flood, is kept as it came and
 cleaned line by line as the log draws it.
 
-Everything is also redacted on the way in (:class:`~telemetry.redaction.Redactor`): an
+Everything is also redacted on the way in (:class:`~engine.redaction.Redactor`): an
 agent's line, a gate's output or a run's reason may hold an API key (one the agent echoed, a
 key-shaped string a model wrote), and the screen is no place for it.
 """
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from engine.events import AgentOutput, EventBase
+from engine.redaction import Redactor
 from engine.state import AgentView, RunState
-from telemetry.redaction import Redactor
 from tui.messages import output_lines
 from tui.text import drawable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer

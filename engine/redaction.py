@@ -1,9 +1,10 @@
-"""Secrets never leave the process through telemetry, logs or the console.
+"""Secrets never reach an event, nor leave the process through telemetry, logs or the console.
 
 Agents echo what they see, gates print their environment on failure, and a provider error may
-quote a request header: any text shopfloor exports could carry an API key. :class:`Redactor`
-removes two kinds of secret from text before it is printed, written as a JSON line, used as a
-metric label value or set as a span attribute:
+quote a request header: any text shopfloor records or exports could carry an API key.
+:class:`Redactor` removes two kinds of secret from text before it enters an event (the bus
+cleans every event's free text, :data:`FREE_TEXT`, as it emits it), is printed, written as a
+JSON line, used as a metric label value or set as a span attribute:
 
 - the values of environment variables whose names look secret (``*KEY*``, ``*TOKEN*``,
   ``*SECRET*``, ``*PASSWORD*``, ...), so a key is caught whatever its shape;
@@ -19,7 +20,40 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from engine.events import EventBase, event_from_json, event_to_json
+from engine.blueprint import Blueprint, Task
+from engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    BlueprintProposed,
+    BudgetLimitsSet,
+    BudgetUpdated,
+    CircuitBreakerTripped,
+    CriticScored,
+    EscalationRaised,
+    EscalationResolved,
+    EventBase,
+    GateFinished,
+    KillGateTripped,
+    LearningRecorded,
+    LLMCallFinished,
+    MergeConflict,
+    Merged,
+    MergeQueued,
+    QCScored,
+    ReviewRoundFinished,
+    ReviewScored,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StageChanged,
+    TaskReviewed,
+    TaskStateChanged,
+    TwinDecided,
+    VerificationFinished,
+    event_from_json,
+    event_to_json,
+)
 from engine.secrets import (
     MIN_SECRET_LENGTH,
     REDACTED,
@@ -27,6 +61,51 @@ from engine.secrets import (
 )
 
 E = TypeVar("E", bound=EventBase)
+T = TypeVar("T")
+
+FREE_TEXT: dict[type[object], tuple[str, ...]] = {
+    AgentOutput: ("text",),
+    TaskStateChanged: ("reason", "context"),
+    GateFinished: ("summary", "findings", "output_tail"),
+    AgentFinished: ("summary",),
+    TaskReviewed: ("notes",),
+    CircuitBreakerTripped: ("signature",),
+    MergeConflict: ("detail",),
+    EscalationRaised: ("question", "context"),
+    EscalationResolved: ("note",),
+    RunStarted: ("request",),
+    CriticScored: ("rationale", "cannibalizes"),
+    KillGateTripped: ("reason",),
+    BlueprintProposed: ("blueprint",),
+    Blueprint: ("spec", "acceptance_criteria", "tasks"),
+    Task: ("title", "description", "test_plan"),
+    ReviewScored: ("findings",),
+    TwinDecided: ("notes", "redlines"),
+    QCScored: ("notes",),
+    VerificationFinished: ("broken", "checklist"),
+    LearningRecorded: ("text",),
+    RunFinished: ("reason",),
+}
+"""The fields of each event (and of the models inside one) that hold text from outside the
+engine — a model's words, a gate's output, an exception's message, a person's note — which
+:meth:`Redactor.clean` searches. Ids, model names, paths and the engine's own options are
+left as they are: they key the run's state, and a task id cleaned in one event and not in
+the next would be two tasks."""
+
+NO_FREE_TEXT: frozenset[type[EventBase]] = frozenset(
+    {
+        RunResumed,
+        StageChanged,
+        ReviewRoundFinished,
+        BudgetUpdated,
+        BudgetLimitsSet,
+        AgentStarted,
+        LLMCallFinished,
+        MergeQueued,
+        Merged,
+    }
+)
+"""The events with no such text (a test checks every event type is in one of the two)."""
 
 KEY_SHAPES: tuple[re.Pattern[str], ...] = (
     # Each begins with a literal prefix, which ``re`` finds with a fast scan; an alternation
@@ -122,6 +201,43 @@ class Redactor:
                     last = end
                 text = "".join([*parts, text[last:]])
         return text
+
+    def clean(self, value: T) -> T:
+        """``value`` with the secrets in its free text (:data:`FREE_TEXT`) replaced: the same
+        object when it holds none, else a copy.
+
+        The bus calls this on every event it emits. An event without such fields costs a
+        dictionary look-up, an empty field a truth test, and a text the literal scans of
+        :meth:`redact`: what the engine emits most (its task states, the merge queue's
+        events) carries little or no text.
+        """
+        fields = FREE_TEXT.get(type(value))
+        if fields is not None:
+            values = value.__dict__
+            update: dict[str, Any] | None = None
+            for name in fields:
+                old = values[name]
+                if old:
+                    new = self.clean(old)
+                    if new is not old:
+                        update = update or {}
+                        update[name] = new
+            if update is None:
+                return value
+            return value.model_copy(update=update)  # type: ignore[attr-defined, no-any-return]
+        if isinstance(value, str):
+            return self.redact(value)  # type: ignore[return-value]
+        if isinstance(value, list):
+            items = [self.clean(item) for item in value]
+            same = all(new is old for new, old in zip(items, value, strict=True))
+            return value if same else items  # type: ignore[return-value]
+        if isinstance(value, dict):
+            pairs = [(self.clean(k), self.clean(v)) for k, v in value.items()]
+            same = all(
+                nk is k and nv is v for (nk, nv), (k, v) in zip(pairs, value.items(), strict=True)
+            )
+            return value if same else dict(pairs)  # type: ignore[return-value]
+        return value
 
     def redact_value(self, value: Any) -> Any:
         """A decoded JSON value (dicts, lists, strings...) with every string redacted."""
