@@ -186,8 +186,11 @@ class ShopfloorApp(App[None]):
             return
         if event.state is WorkerState.ERROR:
             self.run_error = event.worker.error
+            # An exception's message is no event: nothing cleaned it (a provider's error may
+            # quote the request's key).
+            error = f"{type(self.run_error).__name__}: {self.run_error}"
             self.notify(
-                printable(f"{type(self.run_error).__name__}: {self.run_error}"),
+                printable(self._main.model.redactor.redact(error)),
                 title="engine error",
                 severity="error",
                 timeout=30,

@@ -29,6 +29,7 @@ from engine.events import (
 from engine.state import RunState
 from tui.app import ShopfloorApp
 from tui.commands.run import print_ending
+from tui.messages import EventStreamEnded
 
 SHAPED = "sk-ant-api03-" + "Q7x" * 12
 """A key by its shape: in no variable of this process."""
@@ -105,3 +106,22 @@ async def test_the_tui_shows_no_key_in_an_agents_lines_or_the_runs_reason() -> N
         assert SHAPED[:12] not in screen and LITERAL not in screen
         kept = "\n".join(app.lines.lines(agent)) + (app.state.reason or "")
         assert SHAPED[:12] not in kept and LITERAL not in kept
+
+
+async def test_the_error_toasts_show_no_key() -> None:
+    """An engine's crash and a failed event feed are exceptions, not events: the bus never
+    cleaned their words, and a provider's error may quote the request's key."""
+    bus = EventBus("r-toasts")
+
+    async def run() -> None:
+        raise RuntimeError(f"401 from the provider: x-api-key {SHAPED} ({LITERAL})")
+
+    app = ShopfloorApp(bus.subscribe("tui"), run_task=run)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await pilot.pause()
+        app.main.post_message(EventStreamEnded(0, error=f"OperationalError: {LITERAL} {SHAPED}"))
+        await pilot.pause()
+        said = "\n".join(str(n.message) for n in app._notifications)  # type: ignore[attr-defined]
+    assert "RuntimeError: 401 from the provider: x-api-key [REDACTED] ([REDACTED])" in said
+    assert "OperationalError: [REDACTED] [REDACTED]" in said
+    assert SHAPED[:12] not in said and LITERAL not in said

@@ -197,7 +197,7 @@ class RunScreen(Screen[None]):
     def on_event_stream_ended(self, message: EventStreamEnded) -> None:
         if message.error:
             self.notify(
-                printable(message.error),
+                printable(self.model.redactor.redact(message.error)),  # an exception's words
                 title="event feed stopped",
                 severity="error",
                 timeout=30,
