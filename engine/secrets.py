@@ -1,9 +1,10 @@
 """Which environment variables hold secrets: one rule for every place that keeps them out.
 
-The console and telemetry redact these values from what they print and export
-(``engine/redaction.py``); a coding agent's output (``agents/providers/cli.py``) and a
-sandboxed command's (``gates/sandbox.py``) are cleaned of them before they reach the event log
-or a model. Those packages import this module, since none may import the others.
+The event bus removes these values from every event's free text as it emits it, and the
+console and telemetry from what they print and export (``engine/redaction.py``); a coding
+agent's output (``agents/providers/cli.py``) and a sandboxed command's (``gates/sandbox.py``)
+are cleaned of them before they reach the event log or a model. Those packages import this
+module, since none may import the others.
 
 :func:`hide_process_environment` keeps the commands the factory starts from reading its keys
 where it keeps them: its own environment.

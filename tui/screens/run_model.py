@@ -11,7 +11,8 @@ cleaned line by line as the log draws it.
 
 Everything is also redacted on the way in (:class:`~engine.redaction.Redactor`): an
 agent's line, a gate's output or a run's reason may hold an API key (one the agent echoed, a
-key-shaped string a model wrote), and the screen is no place for it.
+key-shaped string a model wrote), and the screen is no place for it. The bus cleaned the free
+text of what it emitted already; this also covers logs stored before it did.
 """
 
 from __future__ import annotations
