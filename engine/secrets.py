@@ -17,7 +17,8 @@ import ctypes
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import AnyStr
 
 SECRET_NAME = re.compile(
     r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH(?!OR(?!IZ))", re.IGNORECASE
@@ -64,6 +65,41 @@ def without_secrets(text: str, environ: Mapping[str, str]) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def secrets_pattern(secrets: Iterable[AnyStr]) -> re.Pattern[AnyStr] | None:
+    """One pattern finding any of ``secrets`` (text, or bytes to clean bytes), the longest
+    first, so a secret holding another goes whole; None when there are none."""
+    longest_first = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not longest_first:
+        return None
+    escaped = [re.escape(s) for s in longest_first]
+    bar = "|" if isinstance(escaped[0], str) else b"|"
+    return re.compile(bar.join(escaped))
+
+
+def redacted_slice(
+    text: AnyStr, start: int, stop: int, secrets: re.Pattern[AnyStr] | None, mark: AnyStr
+) -> AnyStr:
+    """``text[start:stop]`` with each secret it touches replaced whole by ``mark``, one the
+    range's ends cut through as well.
+
+    Output kept to a limit is cleaned before it is cut, not after: cut first, a key across
+    the cut kept its first characters (or its last), no longer the whole value, so nothing
+    replaced them. So ``text`` holds as many characters past the range as the longest secret
+    has, and a secret the cut crosses is found in them and blanked whole.
+    """
+    if secrets is None:
+        return text[start:stop]
+    parts: list[AnyStr] = []
+    pos = start
+    for found in secrets.finditer(text):
+        if found.end() <= start or found.start() >= stop:
+            continue
+        parts += [text[pos : max(found.start(), pos)], mark]
+        pos = min(found.end(), stop)
+    parts.append(text[pos:stop])
+    return mark[:0].join(parts)
 
 
 DUMPABLE_ENV = "SHOPFLOOR_DUMPABLE"

@@ -18,7 +18,6 @@ import asyncio
 import codecs
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -32,7 +31,7 @@ from typing import Literal
 
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
-from engine.secrets import REDACTED, secret_env_values
+from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
@@ -91,19 +90,18 @@ class _Capture:
 
     Cleaned after the cut, a key across it left its first characters at the end of the head
     (or its last at the start of the tail), no longer the whole value, so nothing replaced
-    them. So each end keeps as many characters more as the longest secret has, the secrets
-    are found in those, and a key the cut crosses is replaced whole.
+    them. So each end keeps as many characters more as the longest secret has, and each is
+    cleaned before it is cut (:func:`~engine.secrets.redacted_slice`): a key the cut crosses
+    is replaced whole.
     """
 
     def __init__(self, limit: int, secrets: Iterable[str] = ()) -> None:
         self.limit = max(limit, 0)
         self._head_limit = self.limit // 2
         self._tail_limit = self.limit - self._head_limit
-        longest_first = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self._secrets = (
-            re.compile("|".join(map(re.escape, longest_first))) if longest_first else None
-        )
-        margin = len(longest_first[0]) if longest_first else 0
+        kept = tuple(secrets)
+        self._secrets = secrets_pattern(kept)
+        margin = max(map(len, kept), default=0)
         self._head_cap = self._head_limit + margin
         self._tail_cap = self._tail_limit + margin
         self._head: list[str] = []
@@ -137,18 +135,7 @@ class _Capture:
         return head + note + tail, True
 
     def _cleaned(self, text: str, start: int, stop: int) -> str:
-        """``text[start:stop]`` with each secret it touches replaced whole, one the range's
-        ends cut through as well."""
-        if self._secrets is None:
-            return text[start:stop]
-        parts, pos = [], start
-        for found in self._secrets.finditer(text):
-            if found.end() <= start or found.start() >= stop:
-                continue
-            parts += [text[pos : max(found.start(), pos)], REDACTED]
-            pos = min(found.end(), stop)
-        parts.append(text[pos:stop])
-        return "".join(parts)
+        return redacted_slice(text, start, stop, self._secrets, REDACTED)
 
 
 class _Refused(Exception):

@@ -47,7 +47,7 @@ from agents.provider import Completion, CompletionRequest, ProviderError, ToolCa
 from agents.providers.resilience import TransientProviderError, one_line
 from agents.routing import KEY_VARIABLES
 from engine.repo_guard import AGENT_IDENT, PROTECTED
-from engine.secrets import REDACTED, secret_env_values
+from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
 
 OutputFormat = Literal["claude-stream-json", "codex-json", "gemini-stream-json", "text"]
 MAX_LINE = 4_000_000
@@ -582,12 +582,11 @@ class CliProvider:
         def show(text: str) -> None:  # one line of the log stays a line, however long
             say(_cut(text))
 
-        async for raw in _lines(process.stdout):
+        # The agent echoed its own key (a command's output, an error), or one it read.
+        async for raw in _lines(process.stdout, [s.encode("utf-8") for s in secrets]):
             line = raw.decode("utf-8", "replace").rstrip("\r")
             if not line.strip():
                 continue
-            for secret in secrets:  # the agent echoed its own key (a command's output, an error)
-                line = line.replace(secret, REDACTED)
             if self.agent.output == "text":
                 _text_line(_cut(line), out, say)
                 continue
@@ -714,21 +713,33 @@ async def _feed(process: asyncio.subprocess.Process, stdin: bytes | None) -> Non
     process.stdin.close()
 
 
-async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """The lines of ``stream``, each cut to its first MAX_LINE bytes: an agent that prints one
-    enormous line (Node prints the minified source line of a crash) costs memory, not the
-    attempt."""
+_REDACTED = REDACTED.encode()
+
+
+async def _lines(
+    stream: asyncio.StreamReader, secrets: Sequence[bytes] = ()
+) -> AsyncIterator[bytes]:
+    """The lines of ``stream`` cleaned of ``secrets``, each cut to its first MAX_LINE bytes:
+    an agent that prints one enormous line (Node prints the minified source line of a crash)
+    costs memory, not the attempt.
+
+    A line is cleaned before it is cut (:func:`~engine.secrets.redacted_slice`): cut first, a
+    key across the cut kept its first characters, which no longer matched it. So a line keeps
+    as many bytes past the cut as the longest secret has until it is cleaned.
+    """
+    found = secrets_pattern(secrets)
+    keep = MAX_LINE + max(map(len, secrets), default=0)
     line = bytearray()
     while chunk := await stream.read(1 << 16):
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
-            line += chunk[start : start + max(0, min(end - start, MAX_LINE - len(line)))]
-            yield bytes(line)
+            line += chunk[start : start + max(0, min(end - start, keep - len(line)))]
+            yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED)
             line.clear()
             start = end + 1
-        line += chunk[start : start + max(0, MAX_LINE - len(line))]
+        line += chunk[start : start + max(0, keep - len(line))]
     if line:
-        yield bytes(line)
+        yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED)
 
 
 _PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")

@@ -19,6 +19,7 @@ import pytest
 from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
+from agents.providers import cli
 from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, fence_argv
 from agents.providers.resilience import TransientProviderError
 from agents.registry import ProviderOptions, make_provider
@@ -538,6 +539,23 @@ async def test_a_password_echoed_inside_a_json_event_is_redacted(tmp_path: Path)
     completion = await provider.complete(ask(tmp_path), said.append)
     assert said == ["[result] DB_PASSWORD=[REDACTED]"]
     assert completion.text == "used [REDACTED]"
+
+
+@pytest.mark.parametrize("output", ["text", "claude-stream-json"])
+async def test_a_key_across_the_cut_of_an_overlong_line_is_redacted_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
+):
+    """A line over MAX_LINE was cut before it was cleaned: a key across the cut kept its
+    first characters, which no longer matched the key, so they reached the log."""
+    monkeypatch.setattr(cli, "MAX_LINE", 100)
+    key = "sk-ant-api03-" + "k3y" * 10
+    show = "import os; print('x' * 90 + os.environ['ANTHROPIC_API_KEY'] + ' and more')"
+    agent = CliAgent((sys.executable, "-c", show), output, 30.0)  # not JSON: a line of text
+    said: list[str] = []
+    provider = CliProvider("claude", agent, env={**HOST, "ANTHROPIC_API_KEY": key})
+    completion = await provider.complete(ask(tmp_path), said.append)
+    assert said == ["x" * 90 + "[REDACTED]"]
+    assert key[:5] not in completion.text
 
 
 def test_configuring_a_bundled_agent_keeps_what_the_table_leaves_out():
