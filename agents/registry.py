@@ -3,8 +3,9 @@
 
 A spec is ``family:rest``. Network providers are wrapped for resilience (bounded retries with
 backoff, a per-attempt time limit) and, when configured, for limits shared by every provider
-on the same endpoint. Keys come from the environment; a missing key is one line naming the
-variable to set, and no key ever appears in an error message.
+on the same endpoint; one outside a fallback chain (a coding agent too) waits out its usage
+limit. Keys come from the environment; a missing key is one line naming the variable to set,
+and no key ever appears in an error message.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from agents.providers.resilience import (
     RetryingProvider,
     RetryPolicy,
 )
+from agents.providers.usage_wait import DEFAULT_MAX_WAIT_S, UsageLimitWait
 from agents.routing import FAMILIES, KEY_VARIABLES, chain_parts
 from agents.sim import SimProvider
 
@@ -45,6 +47,7 @@ PROVIDER_KEYS = frozenset(
         "openai_tools",
         "fallback_cooldown_s",
         "fallback_dead_cooldown_s",
+        "usage_limit_wait_s",
         "limits",
         "cli",
     }
@@ -88,6 +91,8 @@ class ProviderOptions:
     spec wins. ``env`` replaces ``os.environ`` as the source of keys and base URLs.
     ``fallback_cooldown_s`` and ``fallback_dead_cooldown_s`` (None: the rest of the run) are
     :class:`~agents.providers.resilience.Cooldown`'s ``down_s`` and ``dead_s``.
+    ``usage_limit_wait_s``: how long a call of a provider outside a chain waits out its usage
+    or rate limit (:class:`~agents.providers.usage_wait.UsageLimitWait`); 0 fails it at once.
     """
 
     max_retries: int = 3
@@ -99,6 +104,7 @@ class ProviderOptions:
     openai_tools: ToolsMode = "auto"
     fallback_cooldown_s: float = 60.0
     fallback_dead_cooldown_s: float | None = None
+    usage_limit_wait_s: float = DEFAULT_MAX_WAIT_S
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -117,10 +123,13 @@ class ProviderOptions:
             "retry_base_delay_s",
             "fallback_cooldown_s",
             "fallback_dead_cooldown_s",
+            "usage_limit_wait_s",
         ):
             if key in raw:
                 positive = key in TIME_LIMIT_KEYS
                 kwargs[key] = float(_number(raw[key], f"[providers] {key}", positive=positive))
+        if not kwargs.get("usage_limit_wait_s", 0) < math.inf:
+            raise ValueError("[providers] usage_limit_wait_s must be a number of seconds, not inf")
         if "openai_tools" in raw:
             if raw["openai_tools"] not in _TOOLS_MODES:
                 raise ValueError(f"[providers] openai_tools must be one of {list(_TOOLS_MODES)}")
@@ -300,7 +309,10 @@ def make_provider(
         _build_one(p, playbook=playbook, speed=speed, options=options, limiters=pool) for p in parts
     ]
     if len(built) == 1:
-        return built[0]
+        lone = built[0]
+        if lone.family == "sim" or not options.usage_limit_wait_s:
+            return lone
+        return UsageLimitWait(lone, options.usage_limit_wait_s)
     cooldown = Cooldown(down_s=options.fallback_cooldown_s, dead_s=options.fallback_dead_cooldown_s)
     return FallbackProvider(built, cooldown=cooldown)
 

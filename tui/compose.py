@@ -30,6 +30,7 @@ from agents.dna import DnaError
 from agents.pricing import DEFAULT_PRICES
 from agents.provider import ProviderError
 from agents.providers.cli import CliProvider
+from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.budget import BudgetLimits, still_crossed
@@ -227,6 +228,8 @@ def _agent_installed(crew: Crew) -> None:
     failed every attempt of its first task, its reason "task(s) failed after all attempts".
     """
     provider = crew.engineer.provider
+    if isinstance(provider, UsageLimitWait):
+        provider = provider.inner
     if isinstance(provider, CliProvider) and provider.executable() is None:
         raise SetupError(
             f"{provider.spec}: command not found: {provider.agent.argv[0]} (the engineer's "

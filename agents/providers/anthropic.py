@@ -301,7 +301,9 @@ class AnthropicProvider:
     def _error(self, status: int, detail: str, retry_after: str | None) -> ProviderError:
         text = one_line(f"{self.spec}: {detail}", self._secrets)
         if transient_status(status):
-            return TransientProviderError(text, retry_after=parse_retry_after(retry_after))
+            return TransientProviderError(
+                text, retry_after=parse_retry_after(retry_after), status=status
+            )
         return ProviderError(text, status=status)
 
     def _status_error(self, exc: anthropic.APIStatusError) -> ProviderError:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
-from agents.providers.resilience import TransientProviderError, one_line
+from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
 from agents.routing import KEY_VARIABLES
 from engine.repo_guard import AGENT_IDENT, PROTECTED
 from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
@@ -415,7 +415,7 @@ class CliProvider:
         self.cwd = cwd
         self._model = model
         self._env = dict(env) if env is not None else None
-        self._failed: set[tuple[str, str, str]] = set()
+        self._failed: set[tuple[str, str, str, str]] = set()
         """The attempts (worktree, task, attempt) the agent failed: in a fallback chain a
         model takes over, and its next turns must not start the agent from the task again."""
 
@@ -476,7 +476,8 @@ class CliProvider:
         if cwd is None or not cwd.is_dir():
             raise ProviderError(f"{self.spec}: no worktree to run in (label 'workspace')")
         attempt = request.labels.get("attempt")
-        tried = (str(cwd), request.labels.get("task", ""), attempt) if attempt else None
+        again = request.labels.get(AFTER_LIMIT, "")  # the agent, started again after its limit
+        tried = (str(cwd), request.labels.get("task", ""), attempt, again) if attempt else None
         if tried in self._failed:
             raise ProviderError(f"{self.spec}: failed this attempt already; not started again")
         program = self.executable()
@@ -615,10 +616,13 @@ _LOGIN_REFUSED = re.compile(
 (a bare 401 is not enough: a stack trace's line numbers have them)."""
 _LIMITED = re.compile(
     r"rate[ _-]?limit|usage[ _]limit|hit your (?:usage )?limit|quota|too many requests"
-    r"|resource_exhausted|overloaded",
+    r"|resource_exhausted",
     re.IGNORECASE,
 )
-"""How they say that they are rate limited, out of quota or overloaded."""
+"""How they say that they are rate limited or out of quota: a limit of the user's, which
+lifts at a time (said as a 429, which a lone agent waits out)."""
+_OVERLOADED = re.compile(r"overloaded", re.IGNORECASE)
+"""How they say that the service is busy for everyone."""
 _RESETS = re.compile(r"\|(\d{10})\b")
 """Claude Code's "Claude AI usage limit reached|1774447200": when the limit resets."""
 
@@ -626,8 +630,8 @@ _RESETS = re.compile(r"\|(\d{10})\b")
 def _failure(spec: str, what: str, said: str, out: _Transcript, spent: Completion) -> ProviderError:
     """The failed run as one line, of the kind a fallback chain acts on: a refused login
     (as an HTTP 401: the chain skips the agent for the rest of the run, rather than start
-    it again for every attempt) or a rate limit (transient, with when it resets where the
-    agent said)."""
+    it again for every attempt) or a rate limit (transient, as a 429 with when it resets
+    where the agent said, which a lone agent waits out; an overload is transient alone)."""
     resets = out.resets_at
     verdict = said if out.failed is not None else said.rsplit(" / ", 1)[-1]  # its last line
     if found := _RESETS.search(verdict):
@@ -637,10 +641,12 @@ def _failure(spec: str, what: str, said: str, out: _Transcript, spent: Completio
     if _LOGIN_REFUSED.search(verdict):
         message = one_line(f"{spec}: the agent's login was refused ({what}): {said}")
         return ProviderError(message, spent=spent, status=401)
-    if _LIMITED.search(verdict) or resets is not None:
+    limited = resets is not None or _LIMITED.search(verdict) is not None
+    if limited or _OVERLOADED.search(verdict):
         wait = max(0.0, resets - time.time()) if resets is not None else None
         message = one_line(f"{spec}: the agent is rate limited ({what}): {said}")
-        return TransientProviderError(message, retry_after=wait, spent=spent)
+        status = LIMITED if limited else None
+        return TransientProviderError(message, retry_after=wait, spent=spent, status=status)
     return ProviderError(one_line(f"{spec}: {what}: {said}"), spent=spent)
 
 

@@ -244,7 +244,7 @@ class GeminiProvider:
             hint = parse_retry_after(headers.get("retry-after")) if headers else None
             if hint is None:
                 hint = _retry_info_delay(exc.details)
-            return TransientProviderError(text, retry_after=hint)
+            return TransientProviderError(text, retry_after=hint, status=status)
         if status == 400 and "API_KEY_INVALID" in str(exc.details):
             status = 401  # Gemini answers a bad key with 400 INVALID_ARGUMENT
         return ProviderError(text, status=status)

@@ -302,7 +302,7 @@ class OpenAICompatProvider:
             return _Refused("response_format", text)
         if transient_status(status):
             hint = parse_retry_after(response.headers.get("retry-after"))
-            return TransientProviderError(text, retry_after=hint)
+            return TransientProviderError(text, retry_after=hint, status=status)
         return ProviderError(text, status=status)
 
     async def _read_stream(

@@ -37,12 +37,19 @@ MAX_MESSAGE = 300
 
 
 class TransientProviderError(ProviderError):
-    """A failure another attempt may fix; ``retry_after`` is the server's hint in seconds."""
+    """A failure another attempt may fix; ``retry_after`` is the server's hint in seconds.
+    ``status`` 429 (:data:`LIMITED`) is a rate or usage limit, which a lone provider waits out
+    (:mod:`agents.providers.usage_wait`)."""
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, spent: Completion | None = None
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        spent: Completion | None = None,
+        status: int | None = None,
     ) -> None:
-        super().__init__(message, spent=spent)
+        super().__init__(message, spent=spent, status=status)
         self.retry_after = retry_after
 
 
@@ -84,15 +91,30 @@ DEAD_STATUSES = frozenset({401, 403, 404})
 unknown model (or a base URL without the API). A fallback chain stops asking such a link."""
 
 
+LIMITED = 429
+"""The status of a rate or usage limit ("Too Many Requests"): an API's 429, and a coding
+agent's "usage limit reached" said as one."""
+
+AFTER_LIMIT = "after_limit"
+"""The label of a call asked again once a limit has lifted (how many times): a coding agent
+that failed the attempt at its limit is started again for it (:mod:`agents.providers.cli`
+starts it once per attempt otherwise)."""
+
+
 class RetriesExhausted(ProviderError):
     """A provider kept failing in a way worth another try (429, 5xx, timeouts, dropped
     connections) until the retries ran out, or asked to wait longer than we would
-    (``retry_after``: what it asked, in seconds)."""
+    (``retry_after``: what it asked, in seconds); ``status``: the last failure's."""
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, spent: Completion | None = None
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        spent: Completion | None = None,
+        status: int | None = None,
     ) -> None:
-        super().__init__(message, spent=spent)
+        super().__init__(message, spent=spent, status=status)
         self.retry_after = retry_after
 
 
@@ -126,10 +148,12 @@ class RetryPolicy:
 _retry_notices: ContextVar[Callable[[str], None] | None] = ContextVar("retry_notices", default=None)
 
 
-def _notify(line: str) -> None:
-    notify = _retry_notices.get()
-    if notify is not None:
-        notify(line)
+def notify(line: str) -> None:
+    """Tell ``line`` to the agent whose call this is (:func:`retry_notices`), if anyone
+    listens."""
+    told = _retry_notices.get()
+    if told is not None:
+        told(line)
 
 
 class _Streamed:
@@ -260,16 +284,18 @@ class RetryingProvider(ProviderWrapper):
                         f"{self.policy.max_retry_after_s:g}s limit; not retrying)",
                         retry_after=hint,
                         spent=with_paid(paid[:-1], paid[-1]) if paid else None,
+                        status=exc.status,
                     ) from None
                 if retry == retries:
                     raise RetriesExhausted(
                         f"{exc} (gave up after {retries + 1} attempt"
                         f"{'s' if retries else ''} in {time.monotonic() - started:.1f}s)",
                         spent=with_paid(paid[:-1], paid[-1]) if paid else None,
+                        status=exc.status,
                     ) from None
                 wait = self.policy.delay(retry, hint, self._rng)
                 self.delays.append(wait)
-                _notify(
+                notify(
                     f"{exc}{_cut_off(streamed, self.spec)}; retrying in {wait:.1f}s "
                     f"(attempt {retry + 2} of {retries + 1})"
                 )
@@ -445,12 +471,12 @@ class FallbackProvider:
                 said += self._failed(index, exc, before)
                 if step + 1 < len(plan):
                     said += f"; falling back to {self.providers[plan[step + 1]].spec}"
-                    _notify(said)
+                    notify(said)
                 elif said != str(exc):  # the chain's error says the rest
-                    _notify(said)
+                    notify(said)
                 continue
             if self._down.pop(index, None) is not None:
-                _notify(f"{provider.spec} answers again after its cooldown")
+                notify(f"{provider.spec} answers again after its cooldown")
             self.last_used = provider
             return with_paid(paid, self._made_by(completion, index))
         said = "; ".join(errors[i] for i in sorted(errors))

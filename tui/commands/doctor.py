@@ -144,6 +144,7 @@ async def check_model(
         timeout_s=timeout_s,
         attempt_timeout_s=timeout_s * 2,
         cli_agents=dict(cli_agents or {}),
+        usage_limit_wait_s=0.0,  # a check says a limit; it does not wait it out
     )
     if spec.strip() in ("sim", "sim:") and playbook is None:
         # The default without keys: nothing to reach. A playbook is needed to run, not to check.

@@ -219,6 +219,8 @@ def _providers_section() -> list[str]:
         f"fallback_cooldown_s = {p.fallback_cooldown_s}  # a chain skips an overloaded link "
         "this long, doubling; 0 = never",
         "# fallback_dead_cooldown_s = 3600.0  # after 401/403/404; left out: the rest of the run",
+        f"usage_limit_wait_s = {p.usage_limit_wait_s}  # outside a chain, a usage limit is "
+        "waited out this long at most; 0 = never",
         "# [providers.limits.anthropic]  # a family or a whole spec",
         "# max_concurrency = 4",
         "# tokens_per_minute = 400_000",

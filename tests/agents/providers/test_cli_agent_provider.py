@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from repo_helpers import git, make_repo
 
-from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
+from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall
 from agents.providers import cli
 from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, fence_argv
 from agents.providers.resilience import TransientProviderError
+from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import ProviderOptions, make_provider
 
 FAKES = Path(__file__).parent / "fake_agents"
@@ -30,6 +31,12 @@ FAKES = Path(__file__).parent / "fake_agents"
 def claude_agent(timeout_s: float = 30.0) -> CliAgent:
     argv = (sys.executable, str(FAKES / "fake_claude.py"), "-p", "{prompt}", "--verbose")
     return CliAgent(argv, "claude-stream-json", timeout_s)
+
+
+def unwaited(provider: Provider) -> Provider:
+    """The provider behind the wait on its usage limit that a lone provider is given."""
+    assert isinstance(provider, UsageLimitWait)
+    return provider.inner
 
 
 def ask(workspace: Path) -> CompletionRequest:
@@ -182,7 +189,7 @@ async def test_gemini_cli_is_a_bundled_agent_with_its_stream_and_tokens_read(
     tokens counted for nothing, so no budget saw them. Its ``stream-json`` is read: the reply
     streamed in pieces is said whole, tools and warnings are lines of the log, and the
     result's stats are the usage (``cached`` is a part of ``input_tokens``)."""
-    bundled = make_provider("cli:gemini@gemini-2.5-flash")
+    bundled = unwaited(make_provider("cli:gemini@gemini-2.5-flash"))
     assert isinstance(bundled, CliProvider)
     argv, via_stdin = bundled._argv("do it")
     assert argv == [
@@ -324,7 +331,7 @@ def test_default_agents_and_configured_commands():
     options = ProviderOptions.from_mapping(
         {"cli": {"mine": {"argv": ["my-agent", "--do", "{prompt}"], "output": "text"}}}
     )
-    provider = make_provider("cli:mine", options=options)
+    provider = unwaited(make_provider("cli:mine", options=options))
     assert isinstance(provider, CliProvider)
     assert provider.agent.argv == ("my-agent", "--do", "{prompt}")
     with pytest.raises(ValueError, match=r"\[providers.cli.bad\] argv must be"):
@@ -782,12 +789,12 @@ async def test_cli_name_at_model_runs_the_agent_on_that_model(tmp_path: Path):
     """``{model}`` was documented but nothing could set it: ``cli:claude@X`` passed X nowhere.
     A bundled agent gets its own ``--model`` option; a configured argv says where with
     ``{model}``; one that cannot take a model is refused in one line, not run on another."""
-    bundled = make_provider("cli:claude@claude-opus-4-1")
+    bundled = unwaited(make_provider("cli:claude@claude-opus-4-1"))
     assert isinstance(bundled, CliProvider)
     argv, _ = bundled._argv("do it")
     assert argv[-2:] == ["--model", "claude-opus-4-1"] and argv[:3] == ["claude", "-p", "do it"]
     assert bundled.spec == "cli:claude@claude-opus-4-1"
-    plain = make_provider("cli:claude")
+    plain = unwaited(make_provider("cli:claude"))
     assert isinstance(plain, CliProvider) and "--model" not in plain._argv("x")[0]
 
     echo = "import sys; print(' '.join(sys.argv[1:]))"

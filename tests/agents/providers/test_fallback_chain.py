@@ -37,6 +37,8 @@ from engine.state import RunState
 ASK = CompletionRequest(system="s", messages=(Message("user", "hi"),), max_tokens=64)
 FAKES = Path(__file__).parent / "fake_agents"
 PLAYBOOK = Path(__file__).parents[3] / "examples" / "units" / "playbook.yaml"
+IN_A_CHAIN = {"usage_limit_wait_s": 0.0}
+"""A link built alone and put in a chain by hand: a chain's link does not wait out a limit."""
 
 
 class Link:
@@ -370,7 +372,9 @@ async def test_each_provider_says_its_status_so_a_dead_link_is_not_asked_again(
     wire_name: str, why: str, server: LoopbackServer
 ):
     wire = WIRES[wire_name]
-    options = ProviderOptions(max_retries=2, retry_base_delay_s=0.01, env=wire.env(server.url))
+    options = ProviderOptions(
+        max_retries=2, retry_base_delay_s=0.01, env=wire.env(server.url), **IN_A_CHAIN
+    )
     primary = make_provider(wire.spec(server.url), options=options)
     chain = FallbackProvider([primary, Link("backup", [])])
     server.queue(DEAD_REPLIES[why](wire), wire.text("never asked"))
@@ -395,7 +399,7 @@ async def test_gemini_s_400_for_a_bad_key_is_a_dead_link(server: LoopbackServer)
         ],
     }
     server.queue(Reply(status=400, json_body={"error": error}))
-    options = ProviderOptions(max_retries=0, env=wire.env(server.url))
+    options = ProviderOptions(max_retries=0, env=wire.env(server.url), **IN_A_CHAIN)
     primary = make_provider(wire.spec(server.url), options=options)
     chain = FallbackProvider([primary, Link("backup", [])])
     try:
@@ -413,7 +417,9 @@ async def test_a_server_asking_to_wait_beyond_any_date_puts_its_link_down_withou
     """A broken gateway's ``retry-after: 999999999999`` (31,000 years): the link is skipped;
     saying until when must not raise (the date is past year 9999)."""
     wire = WIRES[wire_name]
-    options = ProviderOptions(max_retries=2, retry_base_delay_s=0.01, env=wire.env(server.url))
+    options = ProviderOptions(
+        max_retries=2, retry_base_delay_s=0.01, env=wire.env(server.url), **IN_A_CHAIN
+    )
     primary = make_provider(wire.spec(server.url), options=options)
     chain = FallbackProvider([primary, Link("backup", [])])
     server.queue(wire.error(429, "quota", retry_after="999999999999"))

@@ -39,7 +39,11 @@ def server() -> Iterator[LoopbackServer]:
 async def provider(wire_name: str, server: LoopbackServer) -> AsyncIterator[Provider]:
     wire = WIRES[wire_name]
     options = ProviderOptions(
-        max_retries=2, timeout_s=0.5, retry_base_delay_s=0.01, env=wire.env(server.url)
+        max_retries=2,
+        timeout_s=0.5,
+        retry_base_delay_s=0.01,
+        env=wire.env(server.url),
+        usage_limit_wait_s=0,  # the wire and its retries; a limit's wait is tested apart
     )
     built = make_provider(wire.spec(server.url), options=options)
     yield built

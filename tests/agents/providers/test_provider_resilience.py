@@ -18,6 +18,7 @@ from agents.providers.resilience import (
     TransientProviderError,
     retry_notices,
 )
+from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import AVAILABLE_FAMILIES, ProviderOptions, make_provider
 
 ASK = CompletionRequest(system="s", messages=(Message("user", "x" * 400),), max_tokens=100)
@@ -207,7 +208,9 @@ def test_a_chain_spec_builds_a_fallback_and_limits_come_from_options():
             limits={written: Limits(max_concurrency=2)},
             env={"ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k"},
         )
-        built = make_provider(written, options=keyed)  # their spec names no URL; still keyed
+        waits = make_provider(written, options=keyed)  # their spec names no URL; still keyed
+        assert isinstance(waits, UsageLimitWait)  # alone: it waits out a usage limit
+        built = waits.inner
         assert isinstance(built, RetryingProvider) and isinstance(built.inner, LimitedProvider)
         assert built.inner.limiter.limits == Limits(max_concurrency=2)
     with pytest.raises(ValueError, match=r"unknown key\(s\) in \[providers\]: \['retries'\]"):
