@@ -33,7 +33,11 @@ _SEVERITY = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "UNDEFINED": 0}
 
 
 class RuffGate(ToolGate):
-    """``ruff check --output-format json``: the repo's own ruff config, or ruff's defaults."""
+    """``ruff check --output-format json``: the repo's own ruff config, or ruff's defaults.
+
+    Always ``--no-fix``: a repository whose config says ``fix = true`` (click's does) had
+    its tree rewritten by the gate judging it, and the findings fixed away were not reported.
+    """
 
     tool = "ruff"
 
@@ -50,10 +54,10 @@ class RuffGate(ToolGate):
         self.select = tuple(select)
 
     def settings(self) -> Sequence[object]:
-        return [list(self.select)]
+        return [list(self.select), "no-fix"]  # cached verdicts of the fixing gate are stale
 
     def argv(self, workspace: Path) -> list[str]:
-        argv = ["ruff", "check", "--output-format", "json", "--no-cache", "--quiet"]
+        argv = ["ruff", "check", "--output-format", "json", "--no-cache", "--no-fix", "--quiet"]
         if self.select:
             argv += ["--select", ",".join(self.select)]
         return [*argv, "--extend-exclude", ",".join(SKIPPED_DIRS), "."]

@@ -70,6 +70,21 @@ async def test_ruff_finds_a_lint_error_with_its_line(
     assert not (repo / ".ruff_cache").exists()
 
 
+async def test_ruff_reports_and_leaves_the_code_alone_when_the_repo_says_fix(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # click's pyproject.toml has `fix = true` under [tool.ruff]: the gate's `ruff check`
+    # removed the unused import from the tree it judged and said "clean".
+    util = "import os\n\nX = 1\n"
+    repo = make_repo({**CLEAN, "pyproject.toml": "[tool.ruff]\nfix = true\n", "pkg/util.py": util})
+    result = await RuffGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert [(f.file, f.line, f.message.split()[0]) for f in result.findings] == [
+        ("pkg/util.py", 1, "F401")
+    ]
+    assert (repo / "pkg/util.py").read_text(encoding="utf-8") == util
+
+
 async def test_ruff_passes_a_clean_repo(
     process_sandbox: ProcessSandbox, make_repo: MakeRepo
 ) -> None:
