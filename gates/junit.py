@@ -19,6 +19,10 @@ _LOCATION = re.compile(r"^(?P<file>[^\s/][^\s:]*\.py):(?P<line>\d+): ", re.MULTI
 
 _ERROR_LINE = re.compile(r"^E\s+(?P<text>\S.*)$", re.MULTILINE)
 
+_AT_LOCATION = re.compile(r'^(?P<when>failed on \w+ with )"file .+, line \d+$')
+"""The first line pytest writes for a fixture it could not set up (one not found, a
+recursive one): the test's absolute location; what went wrong is on an ``E`` line below."""
+
 
 class JunitError(ValueError):
     """The report cannot be read (empty, cut short, not JUnit XML)."""
@@ -133,6 +137,11 @@ def _problem(
 def _headline(message: str, text: str, kind: str) -> str:
     """The one line that says what went wrong."""
     first = message.strip().splitlines()[0].strip() if message.strip() else ""
+    located = _AT_LOCATION.match(first)
+    if located is not None:
+        said = [m.group("text").strip() for m in _ERROR_LINE.finditer(message or text)]
+        if said:
+            return f'{located.group("when")}"{said[0]}"'
     if first and first != "collection failure":
         return first
     errors = [m.group("text").strip() for m in _ERROR_LINE.finditer(text)]

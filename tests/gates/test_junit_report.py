@@ -62,3 +62,21 @@ def test_node_id_fallbacks() -> None:
 def test_unreadable_reports(text: str, error: str) -> None:
     with pytest.raises(JunitError, match=error):
         parse_junit(text)
+
+
+def test_a_fixture_missing_at_setup_is_said_not_its_location() -> None:
+    # pytest puts the test's absolute location first in this message: requests' suite without
+    # its pytest-httpbin plugin read 205 times 'failed on setup with "file /tmp/..., line 289'.
+    xml = (
+        '<testsuite time="0.1"><testcase classname="tests.test_r" name="test_get" '
+        'file="tests/test_r.py" line="288"><error message="failed on setup with &quot;file '
+        "/tmp/shopfloor-audit-x/tree/tests/test_r.py, line 289&#10;  def test_get(httpbin):"
+        "&#10;E       fixture 'httpbin' not found&#10;&gt;       available fixtures: capsys, "
+        "tmp_path&#10;&gt;       use 'pytest --fixtures [testpath]' for help on them.&#10;&#10;"
+        '/tmp/shopfloor-audit-x/tree/tests/test_r.py:289&quot;">file '
+        "/tmp/shopfloor-audit-x/tree/tests/test_r.py, line 289&#10;  def test_get(httpbin):"
+        "&#10;E       fixture 'httpbin' not found</error></testcase></testsuite>"
+    )
+    [problem] = parse_junit(xml).problems
+    assert problem.headline == "failed on setup with \"fixture 'httpbin' not found\""
+    assert (problem.file, problem.line) == ("tests/test_r.py", 289)
