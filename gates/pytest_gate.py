@@ -8,22 +8,16 @@ at the line that raised and carries the traceback — so the retry an engineer g
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import re
 import sys
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine.layout import with_src_on_path
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.junit import CaseProblem, JunitError, JunitReport, parse_junit
-from gates.tool_gate import fingerprint_of, relative
-
-REPORT_DIR = ".shopfloor"
-"""Inside the workspace (the only place a jailed command may write); never committed."""
+from gates.tool_gate import ReportFile, fingerprint_of, relative
 
 OUTPUT_TAIL_CHARS = 4000
 DETAIL_CHARS = 3000
@@ -132,7 +126,7 @@ class PytestGate:
         rerun: bool = False,
     ) -> GateResult:
         started = time.monotonic()
-        report = _ReportFile(workspace / project)  # under bwrap only the project is writable
+        report = ReportFile(workspace / project, "junit", ".xml")  # bwrap: the project is writable
         try:
             junit = report.prepare()
         except OSError as exc:
@@ -335,36 +329,6 @@ def _finding(problem: CaseProblem) -> Finding:
         detail=_bounded(problem.text),
         key=problem.node_id,
     )
-
-
-class _ReportFile:
-    """The JUnit file of one check: made inside the workspace, read, then removed."""
-
-    def __init__(self, workspace: Path) -> None:
-        self.workspace = workspace
-        self.directory = workspace / REPORT_DIR
-        self.path = self.directory / f"junit-{uuid.uuid4().hex}.xml"
-        self._created_dir = False
-
-    def prepare(self) -> Path:
-        """Make the report directory; raise OSError when the workspace is unusable."""
-        if not self.workspace.is_dir():
-            raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.workspace))
-        self._created_dir = not self.directory.exists()
-        self.directory.mkdir(exist_ok=True)
-        return self.path
-
-    def collect(self) -> str | None:
-        """The report's text if pytest wrote one; leaves no trace in the workspace."""
-        try:
-            return self.path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-        finally:
-            self.path.unlink(missing_ok=True)
-            if self._created_dir:
-                with contextlib.suppress(OSError):
-                    self.directory.rmdir()
 
 
 def _summary(report: JunitReport) -> str:

@@ -40,6 +40,7 @@ class RuffGate(ToolGate):
     """
 
     tool = "ruff"
+    report_option = "--output-file"
 
     def __init__(
         self,
@@ -227,6 +228,7 @@ class BanditGate(ToolGate):
     """``bandit -f json``: issues at or above the severity and confidence floors block."""
 
     tool = "bandit"
+    report_option = "-o"
 
     def __init__(
         self,

@@ -9,10 +9,15 @@ dance once; a concrete gate supplies ``argv`` and ``parse``. Each gate also stat
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import errno
 import hashlib
 import json
 import re
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +26,8 @@ from typing import Any
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 
 OUTPUT_TAIL_CHARS = 4000
+REPORT_DIR = ".shopfloor"
+"""Inside the workspace (the only place a jailed command may write); never committed."""
 MAX_FINDINGS = 200
 """A gate keeps at most this many findings (the count still says how many there were)."""
 
@@ -132,6 +139,37 @@ def fingerprint_of(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class ReportFile:
+    """The file a tool writes its report to in one check: made inside the workspace, read,
+    then removed."""
+
+    def __init__(self, workspace: Path, kind: str, suffix: str) -> None:
+        self.workspace = workspace
+        self.directory = workspace / REPORT_DIR
+        self.path = self.directory / f"{kind}-{uuid.uuid4().hex}{suffix}"
+        self._created_dir = False
+
+    def prepare(self) -> Path:
+        """Make the report directory; raise OSError when the workspace is unusable."""
+        if not self.workspace.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.workspace))
+        self._created_dir = not self.directory.exists()
+        self.directory.mkdir(exist_ok=True)
+        return self.path
+
+    def collect(self) -> str | None:
+        """The report's text if the tool wrote one; leaves no trace in the workspace."""
+        try:
+            return self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        finally:
+            self.path.unlink(missing_ok=True)
+            if self._created_dir:
+                with contextlib.suppress(OSError):
+                    self.directory.rmdir()
+
+
 class ToolGate:
     """Base of the gates that run one command. Implements ``engine.protocols.Gate``.
 
@@ -145,6 +183,10 @@ class ToolGate:
     reads_only = True
     """The tool reads the tree and writes only its caches: it may run beside other such gates
     (``engine.gate_runner``)."""
+    report_option: str | None = None
+    """The tool's option naming a file to write its report to (ruff's ``--output-file``).
+    Read from there, a large report is whole: printed, it was cut at the sandbox's output
+    cap and could not be parsed (rich's 1.1 MB of ruff JSON failed the lint gate)."""
 
     def __init__(
         self,
@@ -182,13 +224,31 @@ class ToolGate:
     async def check(self, workspace: Path) -> GateResult:
         """Run the tool in ``workspace`` and judge what it printed."""
         started = time.monotonic()
-        result = await self.sandbox.run(
-            self.argv(workspace), workspace, timeout_s=self.timeout_s, env=self.env or None
-        )
-        return self.judge(result, workspace, time.monotonic() - started)
+        argv = self.argv(workspace)
+        report = None
+        if self.report_option is not None:
+            report = ReportFile(workspace, self.tool, ".out")
+            try:
+                argv += [self.report_option, str(report.prepare())]
+            except OSError:
+                report = None  # the tool prints it, and the run says what is wrong there
+        try:
+            result = await self.sandbox.run(
+                argv, workspace, timeout_s=self.timeout_s, env=self.env or None
+            )
+        finally:
+            written = None if report is None else await asyncio.to_thread(report.collect)
+        return self.judge(result, workspace, time.monotonic() - started, written)
 
-    def judge(self, result: CommandResult, workspace: Path, duration: float) -> GateResult:
-        """Turn one command's result into this gate's verdict."""
+    def judge(
+        self,
+        result: CommandResult,
+        workspace: Path,
+        duration: float,
+        report: str | None = None,
+    ) -> GateResult:
+        """Turn one command's result into this gate's verdict; ``report`` is what the tool
+        wrote to its report file, parsed in place of its printed output."""
         tail = result.output[-OUTPUT_TAIL_CHARS:]
 
         def fail(summary: str, detail: str = "") -> GateResult:
@@ -212,7 +272,8 @@ class ToolGate:
                 detail=tail,
             )
         try:
-            parsed = self.parse(result, workspace)
+            written = result if report is None else dataclasses.replace(result, output=report)
+            parsed = self.parse(written, workspace)
         except ToolOutputError as exc:
             return fail(f"cannot read {self.tool}'s output: {exc}", detail=tail)
         blocking = len(parsed.findings) if parsed.blocking is None else parsed.blocking

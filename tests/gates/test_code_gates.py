@@ -225,3 +225,24 @@ def test_json_is_found_after_warnings_and_locations_stay_inside(tmp_path: Path) 
     text = "src/m.ts(3,5): error TS2322\n/etc/passwd:1: nope\nmissing.py:2: gone\n"
     found = located_lines(text, tmp_path)
     assert [(f.file, f.line) for f in found] == [("src/m.ts", 3)]
+
+
+async def test_lint_and_security_reports_larger_than_the_output_cap_are_read_whole(
+    make_repo: MakeRepo,
+) -> None:
+    # rich's 1,512 ruff findings are 1.1 MB of JSON and its bandit report 455 KB: cut at the
+    # sandbox's output cap, neither parsed, and both gates failed with "cannot read ...".
+    imports = "".join(f"import os as os{i}\n" for i in range(40))
+    asserts = "".join(f"assert os{i}\n" for i in range(0, 40, 2))  # the odd ones are unused
+    repo = make_repo({"pkg/__init__.py": "", "pkg/many.py": imports + asserts})
+    sandbox = ProcessSandbox(use_bwrap=False, output_limit=2000)
+    try:
+        lint = await RuffGate(sandbox).check(repo)
+        security = await BanditGate(sandbox, min_severity="low", min_confidence="low").check(repo)
+    finally:
+        sandbox.close()
+    unused = {f.line for f in lint.findings if f.message.startswith("F401")}
+    assert unused == {i + 1 for i in range(1, 40, 2)}, lint.summary
+    assert security.counts["findings"] == 20, security.summary
+    assert {f.message.split()[0] for f in security.findings} == {"B101"}
+    assert not (repo / ".shopfloor").exists()
