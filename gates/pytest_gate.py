@@ -31,6 +31,12 @@ EXIT_MEANINGS = {
 """pytest's exit codes other than 0 (all passed) and 1 (some failed)."""
 
 _CONFTEST = re.compile(r"^ImportError while loading conftest '(?P<path>[^']+)'", re.MULTILINE)
+_NO_MODULE = re.compile(r"No module named '(?P<name>[\w.]+)'")
+_NO_FIXTURE = re.compile(
+    r"fixture '(?P<name>\w+)' not found|recursive dependency involving fixture '(?P<own>\w+)'"
+)
+"""A fixture pytest has no definition of, or only the conftest's of the same name that asks
+for a plugin's (requests' ``httpbin`` without pytest-httpbin): its plugin is not installed."""
 _ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
 
 
@@ -219,7 +225,7 @@ class PytestGate:
                 [Finding(message=message, detail=_bounded(tail))],
             )
         findings = [_finding(problem) for problem in report.problems]
-        summary = _summary(report)
+        summary = _summary(report) + _unmet_dependencies(report.problems, cwd, self.python)
         if result.returncode not in (0, 1):
             summary += f" (pytest exit {result.returncode}: {meaning})"
             if not findings:
@@ -264,6 +270,40 @@ def _conftest_failure(output: str, cwd: Path) -> Finding | None:
             break
     error = re.sub(r"^E\s+", "", _error_line(output[match.end() :]))
     return Finding(message=f"pytest could not load {file}: {error}", file=file, line=line)
+
+
+def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) -> str:
+    """How many of ``problems`` are a module or a pytest plugin's fixture that the Python
+    running the tests lacks, and which: requests' suite, run without its test dependencies,
+    read as 205 errors of the code's. A module the project itself holds is not counted (its
+    absence is the code's)."""
+    wanted: dict[str, None] = {}
+    count = 0
+    for problem in problems:
+        module = _NO_MODULE.search(problem.headline)
+        if module is not None:
+            top = module["name"].partition(".")[0]
+            if any(
+                (cwd / where / top).exists() or (cwd / where / f"{top}.py").exists()
+                for where in (".", "src")
+            ):
+                continue
+            wanted[f"module {top!r}"] = None
+            count += 1
+            continue
+        fixture = _NO_FIXTURE.search(problem.headline)
+        if fixture is not None:
+            wanted[f"fixture {fixture['name'] or fixture['own']!r} (a pytest plugin's?)"] = None
+            count += 1
+    if not count:
+        return ""
+    names = list(wanted)
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return (
+        f"; {count} of them could not run, dependencies not installed for {python}: "
+        + ", ".join(names[:5])
+        + more
+    )
 
 
 def _project_of(key: str, projects: Sequence[str]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,3 +223,28 @@ async def test_existing_report_dir_is_kept(
     result = await PytestGate(process_sandbox).check(repo)
     assert result.passed
     assert sorted(p.name for p in (repo / ".shopfloor").iterdir()) == ["keep"]
+
+
+async def test_tests_that_lack_dependencies_are_said_to_lack_them(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # requests' suite run without its test dependencies read '410 passed, 4 failed, 205
+    # errors', every error blamed on the code; a missing module of the project's own is the
+    # code's, and stays uncounted.
+    repo = make_repo(
+        {
+            "calc.py": CALC,
+            "tests/test_calc.py": PASSING_TESTS,
+            "tests/test_tls.py": "import trustme_not_here\n\n\ndef test_tls():\n    pass\n",
+            "tests/test_web.py": "def test_get(httpbin):\n    pass\n\n\n"
+            "def test_post(httpbin):\n    pass\n",
+            "tests/test_own.py": "import calc.gone\n\n\ndef test_gone():\n    pass\n",
+        }
+    )
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert result.summary.startswith("3 passed, 4 errors in ")
+    assert result.summary.endswith(
+        f"; 3 of them could not run, dependencies not installed for {sys.executable}: "
+        "module 'trustme_not_here', fixture 'httpbin' (a pytest plugin's?)"
+    )
