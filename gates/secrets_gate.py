@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,19 @@ EXCLUDED = (
     r"(^|/)(\.git|\.venv|venv|node_modules|\.shopfloor|__pycache__|\.mypy_cache|"
     r"\.ruff_cache|\.pytest_cache)/"
 )
+
+REPORT_OPTION = "--shopfloor-report"
+_SCAN = f"""
+import sys
+from detect_secrets.main import main
+args = sys.argv[1:]
+if args[-2:-1] == [{REPORT_OPTION!r}]:
+    sys.stdout = open(args.pop(), "w", encoding="utf-8")
+    args.pop()
+sys.exit(main(args))
+"""
+"""detect-secrets only prints its report: this runs it with what it prints sent to the
+gate's report file, named last after :data:`REPORT_OPTION`."""
 
 
 def accepted_hashes(workspace: Path) -> set[str]:
@@ -47,6 +61,7 @@ class SecretsGate(ToolGate):
 
     tool = "detect-secrets"
     ok_codes = frozenset({0})
+    report_option = REPORT_OPTION
 
     def __init__(
         self,
@@ -69,7 +84,7 @@ class SecretsGate(ToolGate):
         return [list(self.exclude_files)]
 
     def argv(self, workspace: Path) -> list[str]:
-        argv = ["detect-secrets", "scan", "--all-files", "--exclude-files", EXCLUDED]
+        argv = [sys.executable, "-c", _SCAN, "scan", "--all-files", "--exclude-files", EXCLUDED]
         argv += ["--exclude-files", re.escape(BASELINE) + "$"]
         for pattern in self.exclude_files:
             argv += ["--exclude-files", pattern]

@@ -3,6 +3,7 @@ passes a clean tree."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -231,16 +232,23 @@ async def test_lint_and_security_reports_larger_than_the_output_cap_are_read_who
     make_repo: MakeRepo,
 ) -> None:
     # rich's 1,512 ruff findings are 1.1 MB of JSON and its bandit report 455 KB: cut at the
-    # sandbox's output cap, neither parsed, and both gates failed with "cannot read ...".
+    # sandbox's output cap, none parsed, and the gates failed with "cannot read ...".
     imports = "".join(f"import os as os{i}\n" for i in range(40))
     asserts = "".join(f"assert os{i}\n" for i in range(0, 40, 2))  # the odd ones are unused
-    repo = make_repo({"pkg/__init__.py": "", "pkg/many.py": imports + asserts})
+    digests = "".join(
+        f'DIGEST_{i} = "{hashlib.sha1(str(i).encode()).hexdigest()}"\n' for i in range(40)
+    )  # rich's benchmark results: 5,510 hex strings detect-secrets takes for secrets, 1.6 MB
+    repo = make_repo(
+        {"pkg/__init__.py": "", "pkg/many.py": imports + asserts, "data/digests.txt": digests}
+    )
     sandbox = ProcessSandbox(use_bwrap=False, output_limit=2000)
     try:
         lint = await RuffGate(sandbox).check(repo)
         security = await BanditGate(sandbox, min_severity="low", min_confidence="low").check(repo)
+        secrets = await SecretsGate(sandbox).check(repo)
     finally:
         sandbox.close()
+    assert {f.line for f in secrets.findings} == set(range(1, 41)), secrets.summary
     unused = {f.line for f in lint.findings if f.message.startswith("F401")}
     assert unused == {i + 1 for i in range(1, 40, 2)}, lint.summary
     assert security.counts["findings"] == 20, security.summary
