@@ -293,6 +293,19 @@ def _is_test(rel: str) -> bool:
     )
 
 
+TOOLING = frozenset({"setup.py", "noxfile.py"})
+"""Files at the top that a tool runs (packaging, nox), not modules of the code."""
+
+
+def _is_tooling(rel: str) -> bool:
+    """A build or task runner's file, or a Sphinx ``conf.py`` under docs/ (click's and
+    sampleproject's audits listed docs/conf.py and noxfile.py as untested modules)."""
+    path = PurePosixPath(rel)
+    if len(path.parts) == 1 and path.name in TOOLING:
+        return True
+    return path.name == "conf.py" and any(p in ("doc", "docs") for p in path.parts[:-1])
+
+
 def _imports(source: str) -> set[str]:
     try:
         tree = ast.parse(source)
@@ -323,7 +336,7 @@ def untested_modules(root: Path, files: Sequence[str]) -> list[str]:
         if _is_test(rel):
             imported |= _imports(source)
             continue
-        if rel.endswith("__init__.py") or rel in ("setup.py", "conftest.py"):
+        if rel.endswith("__init__.py") or _is_tooling(rel):
             continue
         modules[rel.removesuffix(".py").replace("/", ".")] = rel
 

@@ -91,6 +91,22 @@ def test_untested_modules_are_those_no_test_imports(tmp_path: Path) -> None:
     assert untested_modules(tmp_path, sorted(files)) == ["pkg/extra.py"]
 
 
+def test_files_a_tool_runs_are_not_untested_modules(tmp_path: Path) -> None:
+    # click's audit listed docs/conf.py, sampleproject's noxfile.py, as modules no test imports
+    files = {
+        "noxfile.py": "import nox\n",
+        "setup.py": "from setuptools import setup\n",
+        "docs/conf.py": "project = 'x'\n",
+        "doc/source/conf.py": "project = 'x'\n",
+        "pkg/conf.py": "LIMIT = 3\n",
+        "tools/noxfile.py": "X = 1\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert untested_modules(tmp_path, sorted(files)) == ["pkg/conf.py", "tools/noxfile.py"]
+
+
 def test_a_reviewer_finding_is_located_when_it_names_file_and_line() -> None:
     finding = located("billing/gateway.py:5: a live key is committed")
     assert (finding.file, finding.line, finding.message) == (
