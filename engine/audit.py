@@ -124,7 +124,10 @@ class AuditReport(BaseModel):
         for gate in self.gates:
             mark = "PASS" if gate.passed else "FAIL"
             lines.append(f"### {mark} {gate.name}: {gate.summary}")
-            lines.extend(_gate_findings(gate))
+            if gate.name == DEAD_CODE_GATE and gate.findings and self.dead_code:
+                lines.append("- listed under Dead code below")  # not the same list twice
+            else:
+                lines.extend(_gate_findings(gate))
             lines.append("")
         lines += ["## Code review", ""]
         if not self.reviews and not self.review_failures:

@@ -15,7 +15,7 @@ from repo_helpers import git
 
 from engine.audit import run_audit, snapshot
 from gates.pytest_gate import PytestGate
-from gates.python_tools import BanditGate, RuffGate
+from gates.python_tools import BanditGate, RuffGate, VultureGate
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
 
@@ -152,3 +152,32 @@ async def test_the_report_tells_failing_findings_from_advisory_ones_and_counts_t
     untested = text.split("## Untested modules")[1]
     assert "No test file imports these" in untested  # what 'untested' is judged by
     assert "- imports.py" in untested and "- risky.py" in untested
+
+
+async def test_dead_code_is_listed_once(tmp_path: Path) -> None:
+    # click's audit.md listed its twenty unused items under the dead-code gate and again,
+    # the same lines, under 'Dead code'.
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "lib.py").write_text("def f() -> int:\n    return 1\n    print('never')\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        report = await run_audit(
+            run_id="r1",
+            request="Audit",
+            repo=root,
+            commit=git(root, "rev-parse", "HEAD"),
+            gates=[VultureGate(sandbox)],
+            reviewers=[],
+            emit=lambda event: None,
+        )
+    finally:
+        sandbox.close()
+    text = report.to_markdown()
+    assert text.count("`lib.py:3` unreachable code after 'return'") == 1
+    gate = text.split("### FAIL dead-code")[1].split("##")[0]
+    assert "- listed under Dead code below" in gate
+    assert "`lib.py:3` unreachable" in text.split("## Dead code")[1]
