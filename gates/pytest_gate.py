@@ -277,7 +277,8 @@ def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str)
     running the tests lacks, and which: requests' suite, run without its test dependencies,
     read as 205 errors of the code's. A module the project itself holds is not counted (its
     absence is the code's)."""
-    wanted: dict[str, None] = {}
+    modules: dict[str, None] = {}
+    fixtures: dict[str, None] = {}
     count = 0
     for problem in problems:
         module = _NO_MODULE.search(problem.headline)
@@ -288,22 +289,29 @@ def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str)
                 for where in (".", "src")
             ):
                 continue
-            wanted[f"module {top!r}"] = None
+            modules[repr(top)] = None
             count += 1
             continue
         fixture = _NO_FIXTURE.search(problem.headline)
         if fixture is not None:
-            wanted[f"fixture {fixture['name'] or fixture['own']!r} (a pytest plugin's?)"] = None
+            fixtures[repr(fixture["name"] or fixture["own"])] = None
             count += 1
     if not count:
         return ""
-    names = list(wanted)
-    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-    return (
-        f"; {count} of them could not run, dependencies not installed for {python}: "
-        + ", ".join(names[:5])
-        + more
-    )
+    lacking = [
+        _some("module", list(modules)),
+        _some("fixture", list(fixtures)) + (" (a pytest plugin's?)" if fixtures else ""),
+    ]
+    lacks = "; ".join(part for part in lacking if part)
+    return f"; {count} of them could not run, dependencies not installed for {python}: {lacks}"
+
+
+def _some(kind: str, names: list[str], shown: int = 5) -> str:
+    """``fixtures 'a', 'b'`` (at most ``shown`` named, the rest counted); empty for none."""
+    if not names:
+        return ""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names[:shown])}{more}"
 
 
 def _project_of(key: str, projects: Sequence[str]) -> str | None:

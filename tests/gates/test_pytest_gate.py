@@ -237,7 +237,7 @@ async def test_tests_that_lack_dependencies_are_said_to_lack_them(
             "tests/test_calc.py": PASSING_TESTS,
             "tests/test_tls.py": "import trustme_not_here\n\n\ndef test_tls():\n    pass\n",
             "tests/test_web.py": "def test_get(httpbin):\n    pass\n\n\n"
-            "def test_post(httpbin):\n    pass\n",
+            "def test_post(cert):\n    pass\n",
             "tests/test_own.py": "import calc.gone\n\n\ndef test_gone():\n    pass\n",
         }
     )
@@ -246,5 +246,5 @@ async def test_tests_that_lack_dependencies_are_said_to_lack_them(
     assert result.summary.startswith("3 passed, 4 errors in ")
     assert result.summary.endswith(
         f"; 3 of them could not run, dependencies not installed for {sys.executable}: "
-        "module 'trustme_not_here', fixture 'httpbin' (a pytest plugin's?)"
+        "module 'trustme_not_here'; fixtures 'httpbin', 'cert' (a pytest plugin's?)"
     )
