@@ -179,10 +179,12 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     console.print(f"request: {one_line(state.request.splitlines()[0]) if state.request else ''}")
     if state.branch:
         console.print(f"branch: {one_line(state.branch)}")
-    table = Table("task", "state", "attempts", "title", box=None)
-    for task in state.tasks.values():
-        table.add_row(one_line(task.id), task.state.value, str(task.attempts), one_line(task.title))
-    console.print(table)
+    if state.tasks:  # an audit has none, nor a run stopped before its plan: no bare header
+        table = Table("task", "state", "attempts", "title", box=None)
+        for task in state.tasks.values():
+            row = (one_line(task.id), task.state.value, str(task.attempts), one_line(task.title))
+            table.add_row(*row)
+        console.print(table)
     if state.reason:
         console.print(f"reason: {one_line(state.reason)}")
     if state.baseline_red:
