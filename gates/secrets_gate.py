@@ -22,6 +22,9 @@ EXCLUDED = (
     r"(^|/)(\.git|\.venv|venv|node_modules|\.shopfloor|__pycache__|\.mypy_cache|"
     r"\.ruff_cache|\.pytest_cache)/"
 )
+PINNED_REVISION = r"""^\s*-?\s*rev:\s*["']?[0-9a-f]{40}["']?\s*(#.*)?$"""
+"""A ``rev:`` line pinning a git commit (pre-commit's configuration): a commit name, not a
+secret; click's four pinned hooks failed the gate as "Hex High Entropy String"."""
 
 REPORT_OPTION = "--shopfloor-report"
 _SCAN = f"""
@@ -81,11 +84,11 @@ class SecretsGate(ToolGate):
         self.exclude_files = tuple(exclude_files)
 
     def settings(self) -> Sequence[object]:
-        return [list(self.exclude_files)]
+        return [list(self.exclude_files), PINNED_REVISION]
 
     def argv(self, workspace: Path) -> list[str]:
         argv = [sys.executable, "-c", _SCAN, "scan", "--all-files", "--exclude-files", EXCLUDED]
-        argv += ["--exclude-files", re.escape(BASELINE) + "$"]
+        argv += ["--exclude-files", re.escape(BASELINE) + "$", "--exclude-lines", PINNED_REVISION]
         for pattern in self.exclude_files:
             argv += ["--exclude-files", pattern]
         return [*argv, "."]

@@ -137,6 +137,28 @@ async def test_secrets_finds_a_hard_coded_key_without_printing_it(
     assert clean.passed, clean.failure_context()
 
 
+async def test_a_pinned_commit_in_a_pre_commit_config_is_no_secret(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # click's .pre-commit-config.yaml pins each hook to a commit: four "Hex High Entropy
+    # String" findings failed its audit's secrets gate. The same digest in code still counts.
+    sha = hashlib.sha1(b"v0.15.9").hexdigest()
+    config = f"""
+        repos:
+          - repo: https://example.org/ruff-pre-commit
+            rev: {sha}  # frozen: v0.15.9
+            hooks:
+              - id: ruff
+          - repo: https://example.org/hooks
+            rev: "{sha}"
+    """
+    repo = make_repo(
+        {**CLEAN, ".pre-commit-config.yaml": config, "pkg/token.py": f'TOKEN = "{sha}"\n'}
+    )
+    result = await SecretsGate(process_sandbox).check(repo)
+    assert [(f.file, f.line) for f in result.findings] == [("pkg/token.py", 1)]
+
+
 async def test_secrets_accepted_in_the_baseline_do_not_block(
     process_sandbox: ProcessSandbox, make_repo: MakeRepo
 ) -> None:
