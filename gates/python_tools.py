@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -304,6 +305,17 @@ class BanditGate(ToolGate):
 _VULTURE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<message>.+?) \((?P<conf>\d+)% confidence")
 
 
+def _vulture_settings(workspace: Path) -> dict[str, Any]:
+    """The ``[tool.vulture]`` table of the workspace's pyproject.toml (empty if none)."""
+    try:
+        data = tomllib.loads((workspace / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    tool = data.get("tool")
+    section = tool.get("vulture") if isinstance(tool, dict) else None
+    return section if isinstance(section, dict) else {}
+
+
 class VultureGate(ToolGate):
     """``vulture``: code nothing uses, at or above ``min_confidence`` percent."""
 
@@ -328,15 +340,19 @@ class VultureGate(ToolGate):
         return [self.min_confidence]
 
     def argv(self, workspace: Path) -> list[str]:
-        excludes = ",".join(f"*/{d}/*" for d in SKIPPED_DIRS)
-        return [
-            "vulture",
-            ".",
-            "--min-confidence",
-            str(self.min_confidence),
-            "--exclude",
-            excludes,
-        ]
+        """Vulture as the repository configures it in ``[tool.vulture]``, tool folders left
+        out: given on the command line, an option replaces the configuration's, so the
+        folders a repository excludes (generated code, say) were read and their unused names
+        reported; and ``.`` in place of its ``paths`` read what it keeps out."""
+        own = _vulture_settings(workspace)
+        theirs = own.get("exclude")
+        excludes = [f"*/{d}/*" for d in SKIPPED_DIRS]
+        if isinstance(theirs, list):
+            excludes += [str(pattern) for pattern in theirs]
+        argv = ["vulture"] if own.get("paths") else ["vulture", "."]
+        if "min_confidence" not in own:
+            argv += ["--min-confidence", str(self.min_confidence)]
+        return [*argv, "--exclude", ",".join(excludes)]
 
     def parse(self, result: CommandResult, workspace: Path) -> Parsed:
         findings = []

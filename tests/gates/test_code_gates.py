@@ -184,6 +184,26 @@ async def test_vulture_finds_unreachable_code(
     assert clean.passed, clean.failure_context()
 
 
+async def test_vulture_reads_what_the_repo_excludes_and_scans(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # The gate's --exclude replaced [tool.vulture]'s: generated code the repository keeps
+    # out of vulture was reported as dead code, and '.' read folders its paths leave out.
+    dead = "def f() -> int:\n    return 1\n    print('never')\n"
+    config = """
+        [tool.vulture]
+        exclude = ["pkg/generated/"]
+        paths = ["pkg"]
+    """
+    files = {"pkg/generated/api.py": dead, "scripts/tool.py": dead, "pkg/dead.py": dead}
+    repo = make_repo({**CLEAN, **files, "pyproject.toml": config})
+    result = await VultureGate(process_sandbox).check(repo)
+    assert [(f.file, f.line) for f in result.findings] == [("pkg/dead.py", 3)]
+    loose = make_repo({**CLEAN, **files, "pyproject.toml": "[tool.vulture]\nmin_confidence = 90\n"})
+    found = await VultureGate(process_sandbox).check(loose)
+    assert {f.file for f in found.findings} == set(files)
+
+
 async def test_custom_command_passes_on_exit_zero_and_locates_failures(
     process_sandbox: ProcessSandbox, make_repo: MakeRepo
 ) -> None:
