@@ -225,6 +225,17 @@ def _merged(gate: str, results: list[tuple[str, GateResult]], duration: float) -
     )
 
 
+def _tool_settings(workspace: Path, tool: str) -> dict[str, Any]:
+    """The ``[tool.TOOL]`` table of the workspace's pyproject.toml (empty if none)."""
+    try:
+        data = tomllib.loads((workspace / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    tables = data.get("tool")
+    section = tables.get(tool) if isinstance(tables, dict) else None
+    return section if isinstance(section, dict) else {}
+
+
 class BanditGate(ToolGate):
     """``bandit -f json``: issues at or above the severity and confidence floors block."""
 
@@ -258,6 +269,8 @@ class BanditGate(ToolGate):
     def argv(self, workspace: Path) -> list[str]:
         excluded = [f"./{d}" for d in (*SKIPPED_DIRS, *self.exclude)]
         argv = ["bandit", "-q", "-f", "json", "-r", ".", "-x", ",".join(excluded)]
+        if _tool_settings(workspace, "bandit"):  # bandit reads pyproject.toml only when told
+            argv += ["-c", "pyproject.toml"]
         if self.skip:
             argv += ["--skip", ",".join(self.skip)]
         return argv
@@ -305,17 +318,6 @@ class BanditGate(ToolGate):
 _VULTURE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<message>.+?) \((?P<conf>\d+)% confidence")
 
 
-def _vulture_settings(workspace: Path) -> dict[str, Any]:
-    """The ``[tool.vulture]`` table of the workspace's pyproject.toml (empty if none)."""
-    try:
-        data = tomllib.loads((workspace / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-    tool = data.get("tool")
-    section = tool.get("vulture") if isinstance(tool, dict) else None
-    return section if isinstance(section, dict) else {}
-
-
 class VultureGate(ToolGate):
     """``vulture``: code nothing uses, at or above ``min_confidence`` percent."""
 
@@ -344,7 +346,7 @@ class VultureGate(ToolGate):
         out: given on the command line, an option replaces the configuration's, so the
         folders a repository excludes (generated code, say) were read and their unused names
         reported; and ``.`` in place of its ``paths`` read what it keeps out."""
-        own = _vulture_settings(workspace)
+        own = _tool_settings(workspace, "vulture")
         theirs = own.get("exclude")
         excludes = [f"*/{d}/*" for d in SKIPPED_DIRS]
         if isinstance(theirs, list):

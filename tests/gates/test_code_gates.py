@@ -123,6 +123,28 @@ async def test_bandit_blocks_shell_injection_but_not_low_noise(
     assert clean.passed, clean.failure_context()
 
 
+async def test_bandit_reads_the_repos_own_configuration(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # bandit reads [tool.bandit] only when given -c: a repository's exclude_dirs and skips
+    # were ignored, and the gate failed on the folder its maintainers keep out.
+    risky = (
+        "import subprocess\n\n\ndef run(cmd: str) -> None:\n    subprocess.call(cmd, shell=True)\n"
+    )
+    config = """
+        [tool.bandit]
+        exclude_dirs = ["vendored"]
+        skips = ["B101"]
+    """
+    asserted = "def check(x: int) -> None:\n    assert x\n"
+    files = {"vendored/shell.py": risky, "pkg/check.py": asserted, "pyproject.toml": config}
+    result = await BanditGate(process_sandbox, min_severity="low").check(
+        make_repo({**CLEAN, **files})
+    )
+    assert result.passed, result.failure_context()
+    assert result.findings == []
+
+
 async def test_secrets_finds_a_hard_coded_key_without_printing_it(
     process_sandbox: ProcessSandbox, make_repo: MakeRepo
 ) -> None:
