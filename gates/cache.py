@@ -7,8 +7,9 @@ hash of HEAD (``git rev-parse HEAD^{tree}``) plus, when the checkout is dirty, a
 excluded): a file the repository's ignore rules match is still one the gates see. A
 hit returns the stored GateResult with ``cached=True`` and zero duration, so the engine's
 GateFinished says where the result came from. Results that depend on luck (a time-out, a
-crashed gate) are not stored. A gate that declares ``cacheable = False`` (its verdict
-depends on history, not only on the tree) is passed through untouched.
+crashed gate, a tool's output that could not be read) are not stored. A gate that declares
+``cacheable = False`` (its verdict depends on history, not only on the tree) is passed
+through untouched.
 
 Entries live in memory and, when a directory is given, as JSON files there — so a re-run of
 the same tree in a later process is a hit too.
@@ -56,7 +57,9 @@ def interpreter() -> str:
     return f"{sys.implementation.name} {sys.version}"
 
 
-_UNSTABLE = ("timed out", "did not finish within", "gate crashed", "could not start")
+_UNSTABLE = ("timed out", "did not finish within", "gate crashed", "could not start", "cannot read")
+"""Summaries of a gate that gave no verdict on the tree (``cannot read``: a tool's output
+that could not be parsed, cut short or garbled)."""
 
 
 def gate_fingerprint(gate: Gate) -> str:

@@ -10,12 +10,13 @@ import pytest
 from repo_helpers import commit
 
 from engine.gate_runner import run_gates
-from engine.protocols import GateResult
+from engine.protocols import CommandResult, GateResult
 from gates.cache import GateCache, tree_key
 from gates.command_gate import CommandGate
 from gates.profiles import GatesConfig, build_gates
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
+from gates.tool_gate import Parsed, ToolGate, extract_json
 
 ENV = {
     **os.environ,
@@ -172,6 +173,31 @@ async def test_time_outs_are_not_cached_and_shrinkage_is_never_wrapped(
     assert not (await slow.check(repo)).cached
     shrink = ShrinkageGate(process_sandbox)
     assert cache.wrap(shrink) is shrink
+
+
+class GarbledTool(ToolGate):
+    """A tool that prints something other than the JSON it promises."""
+
+    tool = "garbled"
+
+    def argv(self, workspace: Path) -> list[str]:
+        return ["echo", "[ cut short"]
+
+    def parse(self, result: CommandResult, workspace: Path) -> Parsed:
+        extract_json(result.output)
+        return Parsed()
+
+
+async def test_an_unreadable_tool_output_is_not_cached(
+    process_sandbox: ProcessSandbox, repo: Path
+) -> None:
+    # rich's ruff report, cut at the output cap, was stored as "cannot read ruff's output":
+    # every later audit of the same tree repeated that failure without running ruff again.
+    cache = GateCache()
+    garbled = cache.wrap(GarbledTool(process_sandbox, name="g"))
+    first = await garbled.check(repo)
+    assert first.summary.startswith("cannot read garbled's output")
+    assert not (await garbled.check(repo)).cached
 
 
 def test_python_profile_and_config(process_sandbox: ProcessSandbox, repo: Path) -> None:
