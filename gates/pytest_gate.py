@@ -206,6 +206,9 @@ class PytestGate:
         broken = None if passed or xml_text is not None else _conftest_failure(result.output, cwd)
         if broken is not None:
             summary = f"{broken.file} failed to load, so no test ran"
+            lacking = _lacking_module(broken.message, cwd)
+            if lacking is not None:
+                summary += f": dependencies not installed for {self.python}: module {lacking!r}"
             return verdict(False, summary, [broken])
         meaning = EXIT_MEANINGS.get(result.returncode, "crashed")
         try:
@@ -219,11 +222,12 @@ class PytestGate:
                 f"pytest exited with code {result.returncode} ({meaning}) and {exc}: "
                 f"{_error_line(result.output)}"
             )
-            return verdict(
-                False,
-                f"pytest {meaning} (exit {result.returncode})",
-                [Finding(message=message, detail=_bounded(tail))],
-            )
+            summary = f"pytest {meaning} (exit {result.returncode})"
+            lacking = _lacking_module(message, cwd)
+            if lacking is not None:  # a plugin or a warning filter's category (httpx's trio)
+                summary += f", no test ran: dependencies not installed for {self.python}: "
+                summary += f"module {lacking!r}"
+            return verdict(False, summary, [Finding(message=message, detail=_bounded(tail))])
         findings = [_finding(problem) for problem in report.problems]
         summary = _summary(report) + _unmet_dependencies(report.problems, cwd, self.python)
         if result.returncode not in (0, 1):
@@ -272,6 +276,19 @@ def _conftest_failure(output: str, cwd: Path) -> Finding | None:
     return Finding(message=f"pytest could not load {file}: {error}", file=file, line=line)
 
 
+def _lacking_module(text: str, cwd: Path) -> str | None:
+    """The top-level module ``text`` says cannot be found, unless the project holds it (then
+    its absence is the code's, not a dependency's)."""
+    module = _NO_MODULE.search(text)
+    if module is None:
+        return None
+    top = module["name"].partition(".")[0]
+    for where in (cwd, cwd / "src"):
+        if (where / top).exists() or (where / f"{top}.py").exists():
+            return None
+    return top
+
+
 def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) -> str:
     """How many of ``problems`` are a module or a pytest plugin's fixture that the Python
     running the tests lacks, and which: requests' suite, run without its test dependencies,
@@ -281,16 +298,11 @@ def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str)
     fixtures: dict[str, None] = {}
     count = 0
     for problem in problems:
-        module = _NO_MODULE.search(problem.headline)
-        if module is not None:
-            top = module["name"].partition(".")[0]
-            if any(
-                (cwd / where / top).exists() or (cwd / where / f"{top}.py").exists()
-                for where in (".", "src")
-            ):
-                continue
-            modules[repr(top)] = None
-            count += 1
+        if _NO_MODULE.search(problem.headline) is not None:
+            lacking = _lacking_module(problem.headline, cwd)
+            if lacking is not None:
+                modules[repr(lacking)] = None
+                count += 1
             continue
         fixture = _NO_FIXTURE.search(problem.headline)
         if fixture is not None:
@@ -298,11 +310,11 @@ def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str)
             count += 1
     if not count:
         return ""
-    lacking = [
+    parts = [
         _some("module", list(modules)),
         _some("fixture", list(fixtures)) + (" (a pytest plugin's?)" if fixtures else ""),
     ]
-    lacks = "; ".join(part for part in lacking if part)
+    lacks = "; ".join(part for part in parts if part)
     return f"; {count} of them could not run, dependencies not installed for {python}: {lacks}"
 
 

@@ -248,3 +248,32 @@ async def test_tests_that_lack_dependencies_are_said_to_lack_them(
         f"; 3 of them could not run, dependencies not installed for {sys.executable}: "
         "module 'trustme_not_here'; fixtures 'httpbin', 'cert' (a pytest plugin's?)"
     )
+
+
+LACKING = f"dependencies not installed for {sys.executable}: module 'trio_not_here'"
+
+
+async def test_a_suite_that_cannot_start_for_a_missing_module_says_so(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # httpx's suite, without its test dependencies: its pyproject's warning filter names
+    # trio's warning class, and pytest stopped before collecting: 'pytest usage error (exit 4)'
+    config = """
+        [tool.pytest.ini_options]
+        filterwarnings = ["error", "ignore::trio_not_here.TrioDeprecationWarning"]
+    """
+    repo = make_repo(
+        {"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, "pyproject.toml": config}
+    )
+    result = await PytestGate(process_sandbox).check(repo)
+    assert result.summary == f"pytest usage error (exit 4), no test ran: {LACKING}"
+
+
+async def test_a_conftest_that_lacks_a_module_says_so(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # httpx's conftest imports trustme: 'tests/conftest.py failed to load, so no test ran'
+    conftest = "import trio_not_here\n"
+    files = {"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, "tests/conftest.py": conftest}
+    result = await PytestGate(process_sandbox).check(make_repo(files))
+    assert result.summary == f"tests/conftest.py failed to load, so no test ran: {LACKING}"
