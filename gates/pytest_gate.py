@@ -37,6 +37,11 @@ _NO_FIXTURE = re.compile(
 )
 """A fixture pytest has no definition of, or only the conftest's of the same name that asks
 for a plugin's (requests' ``httpbin`` without pytest-httpbin): its plugin is not installed."""
+_OFFLINE = re.compile(
+    r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
+    r"|No address associated with hostname|nodename nor servname provided"
+)
+"""What a test that reaches for the network says in a sandbox without one."""
 _ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
 
 
@@ -230,6 +235,9 @@ class PytestGate:
             return verdict(False, summary, [Finding(message=message, detail=_bounded(tail))])
         findings = [_finding(problem) for problem in report.problems]
         summary = _summary(report) + _unmet_dependencies(report.problems, cwd, self.python)
+        offline = sum(1 for problem in report.problems if _OFFLINE.search(problem.headline))
+        if offline:  # requests' connect-timeout tests, say: the sandbox has no network
+            summary += f"; {offline} of them could not reach the network"
         if result.returncode not in (0, 1):
             summary += f" (pytest exit {result.returncode}: {meaning})"
             if not findings:

@@ -277,3 +277,29 @@ async def test_a_conftest_that_lacks_a_module_says_so(
     files = {"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, "tests/conftest.py": conftest}
     result = await PytestGate(process_sandbox).check(make_repo(files))
     assert result.summary == f"tests/conftest.py failed to load, so no test ran: {LACKING}"
+
+
+async def test_tests_that_reach_for_the_network_are_said_to(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # requests' connect-timeout tests failed in the sandbox, which has no network, with
+    # '[Errno 101] Network is unreachable', counted among the code's failures unsaid.
+    offline = """
+        import errno
+
+
+        def test_connect():
+            raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+
+        def test_resolve():
+            raise OSError(-3, "Temporary failure in name resolution")
+
+
+        def test_wrong():
+            assert 1 == 2
+    """
+    repo = make_repo({"calc.py": CALC, "tests/test_web.py": offline})
+    result = await PytestGate(process_sandbox).check(repo)
+    assert result.summary.startswith("0 passed, 3 failed in ")
+    assert result.summary.endswith("s; 2 of them could not reach the network")
