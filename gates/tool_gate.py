@@ -16,12 +16,13 @@ import errno
 import hashlib
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 
@@ -141,20 +142,36 @@ def fingerprint_of(*parts: object) -> str:
 
 class ReportFile:
     """The file a tool writes its report to in one check: made inside the workspace, read,
-    then removed."""
+    then removed.
+
+    Gates of one workspace run side by side (``engine.gate_runner``), each with a report of
+    its own in the one report directory: the directory is removed by the last report in it,
+    and only if a report made it (the first check to finish removed it under the others,
+    whose tools then had nowhere to write and their gates failed as unreadable).
+    """
+
+    _lock = threading.Lock()
+    _users: ClassVar[dict[Path, int]] = {}
+    """Reports prepared and not yet collected, by directory."""
+    _made: ClassVar[set[Path]] = set()
+    """Directories a report made (removed when their last report is collected)."""
 
     def __init__(self, workspace: Path, kind: str, suffix: str) -> None:
         self.workspace = workspace
         self.directory = workspace / REPORT_DIR
         self.path = self.directory / f"{kind}-{uuid.uuid4().hex}{suffix}"
-        self._created_dir = False
+        self._prepared = False
 
     def prepare(self) -> Path:
         """Make the report directory; raise OSError when the workspace is unusable."""
         if not self.workspace.is_dir():
             raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.workspace))
-        self._created_dir = not self.directory.exists()
-        self.directory.mkdir(exist_ok=True)
+        with self._lock:
+            if not self.directory.exists():
+                self.directory.mkdir()
+                self._made.add(self.directory)
+            self._users[self.directory] = self._users.get(self.directory, 0) + 1
+            self._prepared = True
         return self.path
 
     def collect(self) -> str | None:
@@ -165,7 +182,18 @@ class ReportFile:
             return None
         finally:
             self.path.unlink(missing_ok=True)
-            if self._created_dir:
+            self._release()
+
+    def _release(self) -> None:
+        if not self._prepared:
+            return
+        self._prepared = False
+        with self._lock:
+            left = self._users.pop(self.directory, 1) - 1
+            if left:
+                self._users[self.directory] = left
+            elif self.directory in self._made:
+                self._made.discard(self.directory)
                 with contextlib.suppress(OSError):
                     self.directory.rmdir()
 

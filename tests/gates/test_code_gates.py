@@ -3,6 +3,7 @@ passes a clean tree."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shutil
 import textwrap
@@ -15,7 +16,7 @@ from gates.command_gate import CommandGate, NodeScriptGate
 from gates.python_tools import BanditGate, MypyGate, RuffGate, VultureGate
 from gates.sandbox import ProcessSandbox
 from gates.secrets_gate import SecretsGate
-from gates.tool_gate import extract_json, located_lines
+from gates.tool_gate import ReportFile, extract_json, located_lines
 
 MakeRepo = Callable[[dict[str, str]], Path]
 
@@ -317,4 +318,36 @@ async def test_lint_and_security_reports_larger_than_the_output_cap_are_read_who
     assert unused == {i + 1 for i in range(1, 40, 2)}, lint.summary
     assert security.counts["findings"] == 20, security.summary
     assert {f.message.split()[0] for f in security.findings} == {"B101"}
+    assert not (repo / ".shopfloor").exists()
+
+
+async def test_gates_writing_reports_side_by_side_each_read_their_own(
+    make_repo: MakeRepo,
+) -> None:
+    """ruff, bandit and detect-secrets run side by side (engine.gate_runner), each writing its
+    report into the workspace's report folder: the first to finish removed the folder under
+    the others, whose tools then had nowhere to write, and their gates read nothing."""
+    repo = make_repo({"pkg/__init__.py": "", "pkg/a.py": "import os\nassert os\n"})
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        first = ReportFile(repo, "one", ".out")
+        second = ReportFile(repo, "two", ".out")
+        first.prepare().write_text("1")
+        second.prepare()
+        assert first.collect() == "1"
+        assert second.path.parent.is_dir()  # still there for the report not yet written
+        second.path.write_text("2")
+        assert second.collect() == "2"
+        assert not (repo / ".shopfloor").exists()  # the last one out removed it
+        results = await asyncio.gather(
+            *(RuffGate(sandbox).check(repo) for _ in range(3)),
+            *(
+                BanditGate(sandbox, min_severity="low", min_confidence="low").check(repo)
+                for _ in range(3)
+            ),
+        )
+    finally:
+        sandbox.close()
+    assert [r.summary for r in results[:3]] == [results[0].summary] * 3
+    assert all(r.counts.get("findings") == 1 for r in results[3:]), [r.summary for r in results]
     assert not (repo / ".shopfloor").exists()
