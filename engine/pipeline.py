@@ -465,7 +465,10 @@ class Factory:
     async def _ship(self, commit: str) -> str:
         self._stage(Stage.SHIP)
         ws = self.workspaces
-        name = f"{self.config.branch_prefix}{slugify(self.request)}-{self.bus.run_id[:8]}"
+        # The request as the log keeps it, cleaned of secrets: a key pasted into it would
+        # otherwise name a branch (and title a pull request) for good.
+        request = self.bus.redactor.redact(self.request)
+        name = f"{self.config.branch_prefix}{slugify(request)}-{self.bus.run_id[:8]}"
         await self.bus.durable()  # what we ship from is in the log before the branch exists
         # A branch of that name at another commit is someone else's (the user made it from
         # the work in progress while the run was stopped, say): it stays, and the run ships
@@ -497,7 +500,7 @@ class Factory:
         base = self.state.base_commit or self.workspaces.base_commit
         tasks = self.workspaces.commits_since_base(commit, base)
         body = "One commit per task:\n\n" + "\n".join(f"- {t}" for t in tasks)
-        title = _one_line(self.request)[:120] or branch
+        title = _one_line(self.bus.redactor.redact(self.request))[:120] or branch
         try:
             url = await self.publisher.publish(branch, self.workspaces.base_branch, title, body)
         except Exception as exc:  # the branch is shipped locally either way

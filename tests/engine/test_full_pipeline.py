@@ -443,3 +443,39 @@ async def test_an_audit_that_cannot_write_its_report_says_where(user_repo, workt
     result = await run(user_repo, worktree_root, mode="audit", report_dir=report_dir)
     assert result.state.outcome is Outcome.FAILED
     assert result.state.reason.startswith(f"cannot write the audit report to {report_dir}: ")
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def publish(self, branch: str, base: str, title: str, body: str) -> str:
+        self.calls.append((branch, title))
+        return "https://example.invalid/pull/1"
+
+
+async def test_a_key_pasted_into_the_request_names_no_branch_and_titles_no_pull_request(
+    user_repo, worktree_root
+):
+    """The log kept the request cleaned, but the shipped branch was named from it as typed
+    (``shopfloor/add-sk-proj-...``) and the pull request titled with it: a key in git for good,
+    and on GitHub."""
+    key = "sk-proj-" + "Zx9Q" * 6
+    publisher = RecordingPublisher()
+    bus = EventBus(RUN_ID)
+    factory = Factory(
+        bus=bus,
+        workspaces=GitWorkspaces(user_repo, RUN_ID, worktree_root),
+        request=f"Call with {key} the greeting",
+        planner=FakePlanner(PLAN),
+        engineer=FakeEngineer(dict(SCRIPTS)),
+        config=EngineConfig(workers=2, max_attempts=3),
+        publisher=publisher,
+    )
+    state = await asyncio.wait_for(factory.run(), 60)
+    assert state.outcome is Outcome.SHIPPED, state.reason
+    assert state.branch is not None and key.lower()[:12] not in state.branch.lower()
+    assert "redacted" in state.branch
+    [(branch, title)] = publisher.calls
+    assert branch == state.branch and key not in title and "[REDACTED]" in title
+    assert key not in git(user_repo, "for-each-ref", "--format=%(refname)")
