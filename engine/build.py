@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -164,6 +164,9 @@ class TaskRunner:
     """Tasks restarting after a crash: the attempt to restart and its failure context."""
     emit_new: EmitNewFn | None = None
     """The bus's ``emit_new``, for the task's own states (built stamped); else via ``emit``."""
+    redact: Callable[[str], str] = str
+    """Cleans the engineer's summary of secrets before it goes into the commit's message (the
+    bus's redactor; events are cleaned on the bus, but git keeps a message for good)."""
 
     def __post_init__(self) -> None:
         self._tasks = {task.id: task for task in self.blueprint.tasks}
@@ -276,7 +279,7 @@ class TaskRunner:
             )
             async with slot:
                 report = await self.engineer.work(job, self.emit)
-            message = commit_message(task, report.summary)
+            message = commit_message(task, self.redact(report.summary))
             agent_id = f"engineer:{task_id}:a{attempt}"  # what the agent did outside its files
             commit = await self.workspaces.commit_all(
                 worktree,

@@ -322,6 +322,7 @@ class Factory:
             engineer_family=self.engineer_family,
             resume=restarts,
             emit_new=self.bus.emit_new,
+            redact=self.bus.redactor.redact,
         )
 
         def on_ready(task_id: str) -> None:

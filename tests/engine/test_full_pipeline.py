@@ -5,6 +5,7 @@ judge, and resuming a run whose process died."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -479,3 +480,27 @@ async def test_a_key_pasted_into_the_request_names_no_branch_and_titles_no_pull_
     [(branch, title)] = publisher.calls
     assert branch == state.branch and key not in title and "[REDACTED]" in title
     assert key not in git(user_repo, "for-each-ref", "--format=%(refname)")
+
+
+@dataclass
+class KeyQuotingEngineer(FakeEngineer):
+    """Says in its summary the key it used, as a model's ``finish`` may."""
+
+    key: str = ""
+
+    async def work(self, job, emit):
+        report = await super().work(job, emit)
+        return dataclasses.replace(report, summary=f"{report.summary}; called it with {self.key}")
+
+
+async def test_a_key_in_the_engineers_summary_stays_out_of_the_commit_message(
+    user_repo, worktree_root
+):
+    """The summary is the commit message's body: a key an engineer quoted went into git, in
+    every task commit of the shipped branch (the events were cleaned, the message not)."""
+    key = "sk-proj-" + "Qw3E" * 6
+    engineer = KeyQuotingEngineer(dict(SCRIPTS), key=key)
+    result = await run(user_repo, worktree_root, engineer=engineer)
+    assert result.state.outcome is Outcome.SHIPPED, result.state.reason
+    messages = git(user_repo, "log", "--format=%B", f"main..{result.state.branch}")
+    assert key not in messages and "called it with [REDACTED]" in messages
