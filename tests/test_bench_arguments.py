@@ -56,3 +56,22 @@ def test_the_overhead_bench_runs_the_real_factory_to_its_end(capsys: pytest.Capt
     main(["--only-overhead", "--overhead-tasks", "20", "--overhead-runs", "1", "--json"])
     printed = json.loads(capsys.readouterr().out)
     assert printed["overhead"]["tasks"] == 20 and printed["overhead_us_per_task"] > 0
+
+
+def test_the_cases_with_retries_are_the_same_graphs_with_longer_tasks() -> None:
+    """The retried cases must differ from the plain ones in the tasks' times alone: the same
+    graph draw, each task's time at least its first attempt's."""
+    import random
+
+    from engine.dag import Dag
+
+    bench = importlib.import_module("bench.scheduler")
+    plain_rng, retried_rng = random.Random("7-layered"), random.Random("7-layered")
+    plain_dag = Dag.build(bench.layered(200, plain_rng))
+    retried_dag = Dag.build(bench.layered(200, retried_rng))
+    assert plain_dag.order == retried_dag.order
+    plain = bench.latencies(plain_dag, random.Random(1))
+    retried = bench.latencies(retried_dag, random.Random(1), bench.RETRY_RATE)
+    assert all(retried[t] >= plain[t] for t in plain_dag.order[:1])  # the first draw agrees
+    assert sum(retried.values()) > sum(plain.values())
+    assert bench.latencies(plain_dag, random.Random(1), 0.0) == plain
