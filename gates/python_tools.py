@@ -9,6 +9,7 @@ file and a line, so an engineer's retry sees exactly where to look.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import tomllib
@@ -32,12 +33,43 @@ SKIPPED_DIRS = (".git", ".venv", "venv", "node_modules", ".shopfloor", "build", 
 
 _SEVERITY = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "UNDEFINED": 0}
 
+CLASSIC_RUFF_RULES = ("E4", "E7", "E9", "F")
+"""The rules ruff selected by default until its defaults grew (pyflakes and the pycodestyle
+errors no formatter settles): what a repository that configures no ruff is linted with."""
+RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
+RUFF_SEARCH_DEPTH = 4
+"""How deep :func:`ruff_configured` looks (a monorepo's ``services/api/pyproject.toml``)."""
+
+
+def ruff_configured(tree: Path) -> bool:
+    """True when ``tree`` configures ruff anywhere (``ruff.toml``, ``.ruff.toml``, a
+    pyproject.toml with ``[tool.ruff]``) down to :data:`RUFF_SEARCH_DEPTH`: a ``--select`` on
+    the command line would override a monorepo project's own selection."""
+    for folder, dirs, files in os.walk(tree):
+        rel = os.path.relpath(folder, tree)
+        depth = 0 if rel == "." else rel.count(os.sep) + 1
+        dirs[:] = [
+            d
+            for d in dirs
+            if depth + 1 < RUFF_SEARCH_DEPTH and not d.startswith(".") and d not in SKIPPED_DIRS
+        ]
+        if any(name in files for name in RUFF_CONFIG_FILES):
+            return True
+        if "pyproject.toml" in files and _tool_settings(Path(folder), "ruff"):
+            return True
+    return False
+
 
 class RuffGate(ToolGate):
-    """``ruff check --output-format json``: the repo's own ruff config, or ruff's defaults.
+    """``ruff check --output-format json``: the repo's own ruff config, or the classic rules.
 
-    Always ``--no-fix``: a repository whose config says ``fix = true`` (click's does) had
-    its tree rewritten by the gate judging it, and the findings fixed away were not reported.
+    A repository that configures no ruff is checked with :data:`CLASSIC_RUFF_RULES`, and the
+    summary says so: ruff's own defaults now enable some 400 rules (pyupgrade, isort, the
+    pylint ports), and a repository that never chose them got 1,512 findings (UP045, I001)
+    that no attempt of its tasks could clear.
+
+    Always ``--no-fix``: a repository whose config says ``fix = true`` (click's does) had its
+    tree rewritten by the gate judging it, and the findings fixed away were not reported.
     """
 
     tool = "ruff"
@@ -56,12 +88,21 @@ class RuffGate(ToolGate):
         self.select = tuple(select)
 
     def settings(self) -> Sequence[object]:
-        return [list(self.select), "no-fix"]  # cached verdicts of the fixing gate are stale
+        # cached verdicts of the fixing gate, and of ruff's defaults, are stale
+        return [list(self.select), "no-fix", "classic"]
+
+    def _select(self, workspace: Path) -> tuple[str, ...]:
+        """The rules given on the command line: the gate's own, else the classic ones for a
+        repository with no ruff configuration, else none (the repository's choice)."""
+        if self.select:
+            return self.select
+        return () if ruff_configured(workspace) else CLASSIC_RUFF_RULES
 
     def argv(self, workspace: Path) -> list[str]:
         argv = ["ruff", "check", "--output-format", "json", "--no-cache", "--no-fix", "--quiet"]
-        if self.select:
-            argv += ["--select", ",".join(self.select)]
+        select = self._select(workspace)
+        if select:
+            argv += ["--select", ",".join(select)]
         return [*argv, "--extend-exclude", ",".join(SKIPPED_DIRS), "."]
 
     def parse(self, result: CommandResult, workspace: Path) -> Parsed:
@@ -79,7 +120,11 @@ class RuffGate(ToolGate):
                     line=location.get("row"),
                 )
             )
-        return Parsed(findings, summary=f"{len(findings)} lint problem(s)" if findings else "")
+        summary = f"{len(findings)} lint problem(s)" if findings else "clean"
+        if not self.select and self._select(workspace) == CLASSIC_RUFF_RULES:
+            rules = ",".join(CLASSIC_RUFF_RULES)
+            summary += f" (ruff's classic rules {rules}: the repository configures no ruff)"
+        return Parsed(findings, summary=summary)
 
 
 def _mypy_line(line: str) -> dict[str, Any] | None:

@@ -256,7 +256,7 @@ async def test_an_update_on_a_repository_already_red_says_so_in_its_status(
     assert code == 0
     said = [line for line in status.splitlines() if line.startswith("already red")]
     assert len(said) == 1, status
-    assert "lint (1 lint problem(s))" in said[0] and "dead-code" in said[0]
+    assert "lint (1 lint problem(s) (ruff's classic rules" in said[0] and "dead-code" in said[0]
     assert "tests" not in said[0]  # green at baseline
     capsys.readouterr()
     code, _ = await cli("status", run_id, "--json")

@@ -73,7 +73,7 @@ async def test_an_old_red_gate_blocks_only_what_the_attempt_adds(
         red_repo,
         "clean",
         {
-            "app.py": '"""Totals."""\n\nLIMIT = 10\n\n' + APP,
+            "app.py": '"""Totals."""\n\n' + APP + "\n\nLIMIT = 10\n",
             "tests/test_limit.py": "from app import LIMIT\n\n\ndef test_limit() -> None:\n"
             "    assert LIMIT == 10\n",
         },

@@ -68,7 +68,9 @@ async def test_ruff_finds_a_lint_error_with_its_line(
     assert ("pkg/util.py", 1, "F401") in where
     assert ("pkg/util.py", 5, "F821") in where
     assert result.counts["findings"] == 2
-    assert "2 lint problem(s)" == result.summary
+    assert result.summary == (
+        "2 lint problem(s) (ruff's classic rules E4,E7,E9,F: the repository configures no ruff)"
+    )
     assert not (repo / ".ruff_cache").exists()
 
 
@@ -92,7 +94,39 @@ async def test_ruff_passes_a_clean_repo(
 ) -> None:
     result = await RuffGate(process_sandbox).check(make_repo(CLEAN))
     assert result.passed, result.failure_context()
-    assert result.summary == "clean"
+    assert result.summary.startswith("clean (ruff's classic rules E4,E7,E9,F")
+
+
+MODERN = {
+    "pkg/__init__.py": "",
+    "pkg/opt.py": "from typing import Optional\nimport sys\n\n\ndef f(x: Optional[int]) -> None:\n"
+    "    print(x, sys.argv)\n",
+}
+"""Code ruff's classic rules pass and its newer defaults do not (I001, UP045)."""
+
+
+async def test_ruff_without_configuration_uses_the_classic_rules_not_hundreds(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    # A repository with no ruff configuration got ruff's current defaults (some 400 rules):
+    # 1,512 findings such as UP045 and I001 on a real one, which no task could clear.
+    result = await RuffGate(process_sandbox).check(make_repo(MODERN))
+    assert result.passed, result.failure_context()
+    assert "classic rules E4,E7,E9,F" in result.summary
+
+
+async def test_ruff_configured_anywhere_in_the_repo_keeps_its_own_rules(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    own = {**MODERN, "ruff.toml": "[lint]\nselect = ['UP']\n"}
+    result = await RuffGate(process_sandbox).check(make_repo(own))
+    assert [f.message.split()[0] for f in result.findings] == ["UP045"]
+    assert result.summary == "1 lint problem(s)"
+    # A monorepo project's own [tool.ruff]: a --select would override its selection.
+    nested = {f"services/api/{k}": v for k, v in MODERN.items()}
+    nested["services/api/pyproject.toml"] = "[tool.ruff.lint]\nselect = ['I']\n"
+    result = await RuffGate(process_sandbox).check(make_repo(nested))
+    assert [f.message.split()[0] for f in result.findings] == ["I001"]
 
 
 async def test_mypy_finds_a_type_error(
