@@ -8,6 +8,7 @@ playbook is loaded once and a real provider's limits are shared.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -113,13 +114,14 @@ def build_crew(
     sandbox: Sandbox,
     test_env: Mapping[str, str] | None = None,
     test_projects: Sequence[str] = (".",),
+    test_python: str = sys.executable,
     prices: PriceTable = DEFAULT_PRICES,
     dna: OwnerDNA | None = None,
     context_budget: int = 6000,
 ) -> Crew:
     """Build every role; ``make_provider`` is called once per distinct spec.
     ``test_projects``: where the tests gate runs pytest; the agents' ``run_tests`` runs there
-    too."""
+    too, on ``test_python`` (the project's interpreter, as the gate)."""
     providers: dict[str, Provider] = {}
 
     def provider(spec: str) -> Provider:
@@ -135,6 +137,7 @@ def build_crew(
             sandbox,
             test_env=test_env,
             test_projects=test_projects,
+            python=test_python,
             context_budget=context_budget,
             prices=prices,
         ),
@@ -151,6 +154,7 @@ def build_crew(
             sandbox,
             test_env=test_env,
             test_projects=test_projects,
+            python=test_python,
             prices=prices,
         ),
         judge=JudgeRole(provider(spec("judge")), prices=prices),

@@ -139,7 +139,9 @@ def bwrap_argv(
 
     The order of mounts matters: the system read-only, then a tmpfs over each ``hidden``
     directory (``/tmp``, the real home), then the ``readable`` paths that live inside a hidden
-    one bound back read-only, then the worktree writable, then the private ``home`` as a tmpfs.
+    one bound back read-only, then the worktree writable, then the ``readable`` paths inside
+    the worktree bound read-only over it (a project's ``.venv`` the tests run on is never the
+    jailed command's to change), then the private ``home`` as a tmpfs.
     """
     cwd = cwd.resolve()
     hidden_dirs = sorted({h.resolve() for h in hidden if h.resolve() != Path("/")})
@@ -147,6 +149,7 @@ def bwrap_argv(
     for directory in hidden_dirs:
         if directory.is_dir():
             args += ["--tmpfs", str(directory)]
+    readable = list(readable)
     rebinds: set[Path] = set()
     for path in readable:
         real = path.resolve()
@@ -155,6 +158,9 @@ def bwrap_argv(
     for real in sorted(rebinds):
         args += ["--ro-bind", str(real), str(real)]
     args += ["--bind", str(cwd), str(cwd)]
+    for path in sorted({p.resolve() for p in readable}):
+        if path != cwd and cwd in path.parents and path.exists():
+            args += ["--ro-bind", str(path), str(path)]
     args += ["--tmpfs", str(home)]
     args += [*ISOLATION_FLAGS, "--chdir", str(cwd), "--", *command]
     return args

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ GATES_KEYS = frozenset(
         "shrinkage_max_share",
         "shrinkage_min_deleted",
         "custom",
+        "python",
     }
 )
 """The keys of ``[gates]``."""
@@ -89,6 +91,9 @@ class GatesConfig:
     test_timeout_s: float = 600.0
     pytest_autoload_plugins: bool = True
     custom: tuple[CustomGateSpec, ...] = ()
+    python: str | None = None
+    """The interpreter the tests, the agents' run_tests and mypy use (absolute, or relative to
+    the repository); ``None``: the repository's own virtualenv (``gates.interpreter``)."""
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> GatesConfig:
@@ -123,6 +128,7 @@ class GatesConfig:
             test_timeout_s=_number(raw, "test_timeout_s", 600.0),
             pytest_autoload_plugins=_typed(raw, "pytest_autoload_plugins", bool, True),
             custom=custom,
+            python=_python(raw),
         )
 
 
@@ -138,6 +144,15 @@ def _number(raw: Mapping[str, Any], key: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"{key} must be a positive number, got {value!r}")
     return float(value)
+
+
+def _python(raw: Mapping[str, Any]) -> str | None:
+    value = raw.get("python")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"python must be the path of an interpreter, got {value!r}")
+    return value.strip()
 
 
 def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
@@ -338,9 +353,11 @@ def detected_gates(
     sandbox: Sandbox,
     *,
     test_env: Mapping[str, str] | None = None,
+    interpreter: str = sys.executable,
 ) -> tuple[dict[str, Gate], list[str]]:
     """The gates what ``tree`` holds calls for (a Python project, a Node package), by name,
-    and the profiles that chose them; none for a tree that holds neither."""
+    and the profiles that chose them; none for a tree that holds neither. ``interpreter``:
+    the project's Python (``gates.interpreter``), which pytest and mypy's imports run on."""
     chosen: dict[str, Gate] = {}
     profiles: list[str] = []
     wanted = set(config.enable)
@@ -351,13 +368,17 @@ def detected_gates(
         places = mypy_projects(tree) or ({".": False} if "types" in wanted else {})
         if places:
             targets = {folder: () if own else (".",) for folder, own in places.items()}
-            chosen["types"] = MypyGate(sandbox, projects=targets)
+            own = interpreter == sys.executable
+            chosen["types"] = MypyGate(
+                sandbox, projects=targets, python_executable=None if own else interpreter
+            )
         if wants_pytest(tree) or "tests" in wanted:
             chosen["tests"] = PytestGate(
                 sandbox,
                 timeout_s=config.test_timeout_s,
                 env=test_env,
                 projects=python_projects(tree),
+                python=interpreter,
             )
         chosen["security"] = BanditGate(sandbox)
         chosen["secrets"] = SecretsGate(sandbox)
@@ -401,11 +422,13 @@ class TreeDetectedGate:
         sandbox: Sandbox,
         *,
         test_env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.name = name
         self._config = config
         self._sandbox = sandbox
         self._test_env = test_env
+        self._python = python
         self.reads_only = name in READ_ONLY_PROFILE_GATES
         """Whether the gate it picks may run beside others (``engine.gate_runner``)."""
 
@@ -417,10 +440,17 @@ class TreeDetectedGate:
             sorted(self._config.enable),
             self._config.test_timeout_s,
             sorted(self._test_env or {}),
+            self._python,
         )
 
     async def check(self, workspace: Path) -> GateResult:
-        chosen, _ = detected_gates(workspace, self._config, self._sandbox, test_env=self._test_env)
+        chosen, _ = detected_gates(
+            workspace,
+            self._config,
+            self._sandbox,
+            test_env=self._test_env,
+            interpreter=self._python,
+        )
         gate = chosen.get(self.name)
         if gate is None:
             return GateResult(
@@ -448,20 +478,22 @@ def build_gates(
     *,
     test_env: Mapping[str, str] | None = None,
     cache: GateCache | None = None,
+    python: str = sys.executable,
 ) -> GateSet:
     """The gates for ``repo``: detected profiles, then config's enable/disable/custom.
 
     A repository that holds no code yet (a new one, a README: :func:`holds_no_code`) gets
     every profile's gate as a :class:`TreeDetectedGate`, chosen on each tree it checks.
     When ``cache`` is given (and ``config.cache`` is on), every cacheable gate runs behind it.
+    ``python`` is the project's interpreter (``gates.interpreter.find_project_python``).
     """
     scopes: dict[str, Sequence[Scope]] = {}
     wanted = set(config.enable)
-    chosen, profiles = detected_gates(repo, config, sandbox, test_env=test_env)
+    chosen, profiles = detected_gates(repo, config, sandbox, test_env=test_env, interpreter=python)
     if not profiles and holds_no_code(repo):
         profiles.append("detected per tree")
         for name in TREE_DETECTED:
-            chosen[name] = TreeDetectedGate(name, config, sandbox, test_env=test_env)
+            chosen[name] = TreeDetectedGate(name, config, sandbox, test_env=test_env, python=python)
     scopes.update((name, BUILTIN_SCOPES[name]) for name in chosen)
 
     def add(gate: Gate, steps: Sequence[Scope] | None = None) -> None:

@@ -157,13 +157,17 @@ class MypyGate(ToolGate):
         projects: Mapping[str, Sequence[str]] | None = None,
         timeout_s: float = 300.0,
         env: Mapping[str, str] | None = None,
+        python_executable: str | None = None,
     ) -> None:
         super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
+        self.python_executable = python_executable
+        """The project's interpreter, whose installed packages mypy reads (``None``: the
+        Python mypy runs on, where the project's third-party imports are not installed)."""
         self.targets = tuple(targets)
         self.projects = {p: tuple(t) for p, t in (projects or {".": self.targets}).items()}
 
     def settings(self) -> Sequence[object]:
-        return [sorted((p, list(t)) for p, t in self.projects.items())]
+        return [sorted((p, list(t)) for p, t in self.projects.items()), self.python_executable]
 
     def argv(self, workspace: Path) -> list[str]:
         return self._argv(self.projects.get(".", self.targets))
@@ -178,6 +182,7 @@ class MypyGate(ToolGate):
             "--hide-error-context",
             "--exclude",
             f"(^|/)({excludes})/",
+            *(("--python-executable", self.python_executable) if self.python_executable else ()),
             *targets,
         ]
 

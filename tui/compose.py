@@ -42,7 +42,8 @@ from engine.resume import check_repository
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
-from gates.profiles import build_gates, python_projects
+from gates.interpreter import InterpreterError, ProjectPython, find_project_python, readable_dirs
+from gates.profiles import build_gates, is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import RunStopped, StorageError
 from storage.lease import RunLease
@@ -196,12 +197,27 @@ def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:
         raise SetupError(f"{where}{exc}") from exc
 
 
+PYTHON_KEY = "gates_python"
+"""The run's settings record key naming the interpreter the tests and mypy run on."""
+
+
+def _python_notes(repo: Path, python: ProjectPython) -> list[str]:
+    """What to say about the interpreter the gates use, for a Python repository: the line
+    naming it, then the warnings (shopfloor's own Python, pytest missing from the project's);
+    nothing for a repository without Python, whose gates run none."""
+    if not is_python_repo(repo):
+        return []
+    notes = [f"python for the tests and mypy: {python.describe()}"]
+    return [*notes, *(w for w in (python.warning, python.pytest_missing()) if w)]
+
+
 def _crew(
     settings: Settings,
     routing: Routing,
     sandbox: ProcessSandbox,
     test_env: dict[str, str],
     test_projects: tuple[str, ...],
+    test_python: str,
 ) -> Crew:
     """Every role over its provider; SetupError for a bad spec or a bad owner DNA file."""
     try:
@@ -214,6 +230,7 @@ def _crew(
             sandbox=sandbox,
             test_env=test_env,
             test_projects=test_projects,
+            test_python=test_python,
             prices=DEFAULT_PRICES.with_overrides(settings.pricing),
             dna=dna,
             context_budget=settings.context_budget,
@@ -292,10 +309,18 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
                 f"once: raise it, e.g. `{resume_command(run, crossed)}`"
             )
     routing = route_models(settings, os.environ)
-    sandbox = ProcessSandbox()
+    # The project's virtualenv is shown read-only in the jail: the tests run on it.
+    sandbox = ProcessSandbox(extra_readable=readable_dirs(plan.repo, settings.gates.python))
+    try:
+        python = await find_project_python(plan.repo, settings.gates.python, sandbox)
+    except InterpreterError as exc:
+        sandbox.close()
+        source = f"{settings.source}: " if settings.source is not None else ""
+        raise SetupError(f"{source}{exc}") from exc
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    # The agents' run_tests runs pytest where the tests gate does (each monorepo project).
-    crew = _crew(settings, routing, sandbox, test_env, python_projects(plan.repo))
+    # The agents' run_tests runs pytest where the tests gate does (each monorepo project),
+    # on the same interpreter.
+    crew = _crew(settings, routing, sandbox, test_env, python_projects(plan.repo), python.path)
     # A repository that cannot be used is refused in its one line, before any warning
     # about the models is said or a telemetry port taken.
     run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
@@ -333,6 +358,14 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         _agent_installed(crew)
     record = settings_record(settings)
     notices: list[str] = []  # also shown inside the TUI, whose full screen hides the console
+    said = _python_notes(plan.repo, python)
+    if said:
+        record[PYTHON_KEY] = python.describe()  # ``status`` says which Python the tests ran on
+        notices.append(said[0])
+        if plan.front == "json":
+            logging.getLogger(__name__).info("%s", said[0])
+        else:
+            console.print(Text(said[0]), soft_wrap=True, highlight=False)
     warnings = [
         w
         for w in (
@@ -340,6 +373,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
             _uncommitted(plan, workspaces, mode),
             _moved_on(plan, workspaces),
             _unread_config(plan),
+            *said[1:],
         )
         if w
     ]
@@ -374,6 +408,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
         sandbox,
         test_env=test_env,
         cache=GateCache(data_home() / "gate-cache"),
+        python=python.path,
     )
     factory = Factory(
         bus=bus,

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,9 @@ async def test_an_update_on_a_repository_already_red_says_so_in_its_status(
     said = [line for line in status.splitlines() if line.startswith("already red")]
     assert len(said) == 1, status
     assert "lint (1 lint problem(s) (ruff's classic rules" in said[0] and "dead-code" in said[0]
+    # The seed has no virtualenv: the run said, and status says, whose Python the tests used.
+    assert f"python for the tests and mypy: {sys.executable} (" in status, status
+    assert "warning: no virtualenv in" in out and "shopfloor's own Python" in out, out
     assert "tests" not in said[0]  # green at baseline
     capsys.readouterr()
     code, _ = await cli("status", run_id, "--json")

@@ -17,6 +17,7 @@ from tui.argtypes import positive_int
 from tui.budget_flags import stopped_line
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
+from tui.compose import PYTHON_KEY
 from tui.plan_text import plan_text
 from tui.text import one_line
 from tui.uncommitted import WARNING_KEY
@@ -179,6 +180,9 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     console.print(f"request: {one_line(state.request.splitlines()[0]) if state.request else ''}")
     if state.branch:
         console.print(f"branch: {one_line(state.branch)}")
+    python = state.settings.get(PYTHON_KEY)
+    if python:
+        console.print(f"python for the tests and mypy: {one_line(str(python))}", highlight=False)
     if state.tasks:  # an audit has none, nor a run stopped before its plan: no bare header
         table = Table("task", "state", "attempts", "title", box=None)
         for task in state.tasks.values():

@@ -26,6 +26,7 @@ from rich.console import Console
 from agents.registry import ProviderOptions
 from agents.routing import SINGLE_ROLES, default_models, keys_present, route
 from engine.config import EngineConfig
+from gates.interpreter import candidates
 from gates.profiles import GatesConfig, holds_no_code, is_python_repo, mypy_projects
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import ConfigError, load_settings
@@ -93,6 +94,12 @@ def detect_gates(repo: Path) -> list[str]:
     return lines
 
 
+def _venv_python(repo: Path) -> str:
+    """The repository's own virtualenv interpreter (relative), or the usual place for one."""
+    found = candidates(repo, None)
+    return str(Path(found[0][0]).relative_to(repo)) if found else ".venv/bin/python"
+
+
 def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = None) -> str:
     """The commented shopfloor.toml for ``repo`` given the environment's keys."""
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
@@ -142,6 +149,10 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         "than this share of the lines it touches",
         f"shrinkage_min_deleted = {gates.shrinkage_min_deleted}  # ...once it deletes at least "
         "this many lines",
+        "# The Python the tests, the agents' run_tests and mypy run on (absolute, or relative",
+        "# to the repository); unset: the repository's .venv or venv, else shopfloor's own,",
+        "# which lacks the project's dependencies.",
+        f'# python = "{_venv_python(repo)}"',
         "# [[gates.custom]]     # any command that passes when it exits 0",
         '# name = "docs"',
         '# argv = ["make", "docs"]',
