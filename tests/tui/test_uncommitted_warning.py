@@ -12,6 +12,7 @@ ends at its first stage (killed by the kill gate) within a second or two.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ EXIT_KILLED = 3
 
 @pytest.fixture
 def kill_config(tmp_path: Path) -> Path:
-    """The inventory critic scores 8.0: a run under this config is killed at once."""
+    """The inventory critic scores 8.0: a run under this config is killed at once. The
+    tests' Python is named, so the only warnings said are the uncommitted files'."""
     path = tmp_path / "kill.toml"
-    path.write_text("[engine]\nmin_critic_score = 9.5\n", encoding="utf-8")
+    gates = f"[gates]\npython = {json.dumps(sys.executable)}\n"
+    path.write_text("[engine]\nmin_critic_score = 9.5\n" + gates, encoding="utf-8")
     return path
 
 
