@@ -18,6 +18,7 @@ import asyncio
 import platform
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,8 @@ class ProjectPython:
     version: str = ""
     has_pytest: bool = True
     warning: str = ""
-    """Why shopfloor's own is used, when the project has no environment that runs."""
+    """Why shopfloor's own is used, when the project declares dependencies (or has an
+    environment that does not run) and no environment of its own was found that runs."""
 
     @property
     def own(self) -> bool:
@@ -138,14 +140,54 @@ async def find_project_python(
         if configured:
             raise InterpreterError(f"[gates] python: {python} {problem}")
         tried.append(f"{python} {problem}")
-    reason = "; ".join(tried) or f"no virtualenv in {repo} ({', '.join(VENV_DIRS)})"
-    warning = (
-        f"{reason}: the tests and mypy use shopfloor's own Python ({sys.executable}), which "
-        "lacks the project's dependencies; set [gates] python to the project's interpreter"
-    )
+    warning = ""
+    declared = await asyncio.to_thread(declared_dependencies, repo)
+    if tried or declared:  # a project of the standard library alone needs no other Python
+        reason = "; ".join(tried) or f"no virtualenv in {repo} ({', '.join(VENV_DIRS)})"
+        warning = (
+            f"{reason}: the tests and mypy use shopfloor's own Python ({sys.executable}), "
+            f"which may lack the project's dependencies ({declared or 'its own'}); set "
+            "[gates] python to the project's interpreter"
+        )
     return ProjectPython(
         sys.executable, "shopfloor's own", platform.python_version(), True, warning
     )
+
+
+def declared_dependencies(repo: Path) -> str:
+    """Where ``repo`` declares third-party dependencies (``pyproject.toml``,
+    ``requirements.txt``...), or "" when it declares none: a greenfield repository or a
+    project of the standard library alone runs as well on shopfloor's Python, and a warning
+    that its dependencies are missing would be wrong (the bundled demo's was)."""
+    found: list[str] = []
+    pyproject = repo / "pyproject.toml"
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = {}
+    project = data.get("project")
+    project = project if isinstance(project, dict) else {}
+    tool = data.get("tool")
+    poetry = tool.get("poetry") if isinstance(tool, dict) else None
+    poetry_deps = poetry.get("dependencies") if isinstance(poetry, dict) else None
+    if (
+        project.get("dependencies")
+        or project.get("optional-dependencies")
+        or data.get("dependency-groups")
+        or (isinstance(poetry_deps, dict) and set(poetry_deps) - {"python"})
+    ):
+        found.append("pyproject.toml")
+    for name in ("requirements.txt", "requirements-dev.txt", "setup.py", "setup.cfg", "Pipfile"):
+        try:
+            text = (repo / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if name.startswith("requirements") and not any(
+            line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()
+        ):
+            continue
+        found.append(name)
+    return ", ".join(found)
 
 
 async def _probe(python: str, sandbox: Sandbox) -> tuple[str, bool, str | None]:

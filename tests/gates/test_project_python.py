@@ -16,7 +16,12 @@ import pytest
 
 from agents.provider import ToolCall
 from agents.toolbelt import Toolbelt
-from gates.interpreter import InterpreterError, find_project_python, readable_dirs
+from gates.interpreter import (
+    InterpreterError,
+    declared_dependencies,
+    find_project_python,
+    readable_dirs,
+)
 from gates.profiles import GatesConfig, build_gates
 from gates.sandbox import ProcessSandbox
 from tests.gates.conftest import needs_bwrap
@@ -72,14 +77,42 @@ async def test_the_tests_gate_runs_on_the_repositorys_venv(tmp_path: Path, jail:
 
 
 async def test_without_a_venv_shopfloors_own_python_is_used_and_said(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "repo", {"app.py": ""})
+    repo = make_repo(
+        tmp_path / "repo",
+        {"app.py": "", "pyproject.toml": '[project]\nname = "app"\ndependencies = ["httpx"]\n'},
+    )
     sandbox = sandbox_for(repo, jail=False)
     try:
         python = await find_project_python(repo, None, sandbox)
     finally:
         sandbox.close()
     assert python.own and "shopfloor's own Python" in python.warning
-    assert "set [gates] python" in python.warning
+    assert "set [gates] python" in python.warning and "(pyproject.toml)" in python.warning
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"app.py": ""},  # greenfield: the bundled demo's repository
+        {"app.py": "", "pyproject.toml": '[project]\nname = "app"\ndependencies = []\n'},
+        {"app.py": "", "requirements.txt": "# none yet\n"},
+    ],
+    ids=["no-declaration", "empty-dependencies", "commented-requirements"],
+)
+async def test_a_project_declaring_no_dependencies_gets_no_warning_on_shopfloors_python(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    """The demo said its (standard-library) project lacked its dependencies on every run."""
+    repo = make_repo(tmp_path / "repo", files)
+    sandbox = sandbox_for(repo, jail=False)
+    try:
+        python = await find_project_python(repo, None, sandbox)
+    finally:
+        sandbox.close()
+    assert python.own and python.warning == ""
+    assert declared_dependencies(repo) == ""
+    (repo / "requirements.txt").write_text("httpx>=0.27\n")
+    assert declared_dependencies(repo) == "requirements.txt"
 
 
 async def test_a_configured_python_relative_to_the_repo_is_used_and_a_missing_one_refused(
