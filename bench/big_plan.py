@@ -1,0 +1,258 @@
+"""A generated plan of N tasks, the size users run overnight, for the SIM provider.
+
+It writes a seed repository (a git repository holding an empty ``mesh`` package), a request,
+a shopfloor.toml and a playbook whose blueprint has N tasks in a DAG: a few roots that fan out,
+fan-in tasks that need three others, interleaved chains N/3 long. Task ``mNN`` writes
+``mesh/mNN.py`` (``value_NN()``: its number plus its dependencies' values) and
+``tests/test_mNN.py``; each engineer turn is scripted as the bundled playbooks script them:
+the test first, a red run, the code, a green run, finish. A few tasks fail their first attempt
+on a gate (a wrong value the tests gate catches, an unused import the lint gate catches); the
+retry plays only when the failure reached the engineer's prompt.
+
+    python bench/big_plan.py --tasks 36 --out DIR [--seed 7]
+    shopfloor run --repo DIR/repo --request-file DIR/request.md --playbook DIR/playbook.yaml \
+        --config DIR/shopfloor.toml --speed 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@shopfloor.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@shopfloor.invalid",
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+}
+MODULUS = 1009
+ROOTS = 3
+
+SEED_FILES = {
+    "README.md": "# mesh\n\nA generated package: each module adds its number to its "
+    "dependencies' values.\nRun the tests with `python -m pytest`.\n",
+    ".gitignore": "__pycache__/\n*.pyc\n.pytest_cache/\n.shopfloor/\n",
+    "pyproject.toml": '[project]\nname = "mesh"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+    'dependencies = []\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n',
+    "mesh/__init__.py": '"""A generated package of small modules."""\n',
+}
+CONFIG = """\
+[engine]
+workers = 4
+max_attempts = 3
+
+[gates]
+pytest_autoload_plugins = false
+test_timeout_s = 300
+"""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The generated DAG: each task's dependencies, value, and how its first attempt fails."""
+
+    deps: dict[str, list[str]]
+    values: dict[str, int]
+    fails: dict[str, str]
+    """Task id -> "tests" or "lint": the gate its first attempt fails."""
+
+
+def name(i: int) -> str:
+    return f"m{i:02d}"
+
+
+def make_plan(tasks: int, seed: int = 7) -> Plan:
+    """Roots m00..m02; every later task extends the chain three back, the first ones also
+    hang off m00 (fan-out), every sixth joins the three before it (fan-in), and a seeded
+    third also takes a random earlier task."""
+    if tasks < ROOTS + 1:
+        raise ValueError(f"a plan needs at least {ROOTS + 1} tasks, got {tasks}")
+    rng = random.Random(seed)
+    deps: dict[str, list[str]] = {}
+    values: dict[str, int] = {}
+    for i in range(tasks):
+        picked: set[int] = set()
+        if i >= ROOTS:
+            picked.add(i - ROOTS)
+            if i < 2 * ROOTS + 3:
+                picked.add(0)
+            if i % 6 == 0:
+                picked.update((i - 1, i - 2))
+            if rng.random() < 0.33:
+                picked.add(rng.randrange(i))
+        deps[name(i)] = [name(j) for j in sorted(picked)]
+        values[name(i)] = (i + sum(values[d] for d in deps[name(i)])) % MODULUS
+    ids = list(deps)
+    fails = {ids[len(ids) // 3]: "tests", ids[len(ids) // 2]: "lint"}
+    fails[ids[-4]] = "tests"
+    return Plan(deps, values, fails)
+
+
+def module_source(task: str, plan: Plan, *, wrong: bool = False, unused: bool = False) -> str:
+    number = int(task[1:])
+    deps = plan.deps[task]
+    lines = [f'"""Module {number} of the generated plan."""', ""]
+    if unused:
+        lines.append("import os")
+    lines += [f"from mesh.{d} import value_{d[1:]}" for d in deps]
+    if unused or deps:
+        lines.append("")
+    terms = " + ".join([str(number + (1 if wrong else 0)), *(f"value_{d[1:]}()" for d in deps)])
+    lines += [
+        "",
+        f"def value_{task[1:]}() -> int:",
+        f'    """{number} plus the values of its dependencies, modulo {MODULUS}."""',
+        f"    return ({terms}) % {MODULUS}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def test_source(task: str, plan: Plan) -> str:
+    suffix = task[1:]
+    return (
+        f"from mesh.{task} import value_{suffix}\n\n\n"
+        f"def test_value_{suffix}():\n"
+        f"    assert value_{suffix}() == {plan.values[task]}\n"
+    )
+
+
+def _attempt(task: str, plan: Plan, *, wrong: bool = False, unused: bool = False) -> list[Any]:
+    test_path, code_path = f"tests/test_{task}.py", f"mesh/{task}.py"
+    run = {"tool": "run_tests", "args": {"args": [test_path]}}
+    return [
+        {
+            "say": f"Tests first: value_{task[1:]}() is {plan.values[task]}.",
+            "calls": [
+                {
+                    "tool": "write_file",
+                    "args": {"path": test_path, "content": test_source(task, plan)},
+                }
+            ],
+        },
+        {"say": f"Red run: mesh.{task} does not exist yet.", "calls": [run]},
+        {
+            "say": "Failing on the missing module, as expected. Writing it.",
+            "calls": [
+                {
+                    "tool": "write_file",
+                    "args": {
+                        "path": code_path,
+                        "content": module_source(task, plan, wrong=wrong, unused=unused),
+                    },
+                }
+            ],
+        },
+        {"say": "Re-running the test.", "calls": [run]},
+        {
+            "say": "Done.",
+            "calls": [
+                {
+                    "tool": "finish",
+                    "args": {"summary": f"Added {code_path} and {test_path}."},
+                }
+            ],
+        },
+    ]
+
+
+def playbook(plan: Plan) -> dict[str, Any]:
+    """The playbook as YAML-ready data: blueprint and the engineer's scripts."""
+    tasks = [
+        {
+            "id": task,
+            "title": f"Module {task}",
+            "description": f"mesh/{task}.py: value_{task[1:]}() returns {int(task[1:])} plus "
+            f"the values of {', '.join(deps) or 'nothing'}, modulo {MODULUS}.",
+            "depends_on": deps,
+            "files": [f"mesh/{task}.py", f"tests/test_{task}.py"],
+            "test_plan": f"value_{task[1:]}() equals {plan.values[task]}.",
+        }
+        for task, deps in plan.deps.items()
+    ]
+    engineer: dict[str, Any] = {}
+    for task in plan.deps:
+        kind = plan.fails.get(task)
+        if kind is None:
+            engineer[task] = {"attempts": [{"turns": _attempt(task, plan)}]}
+            continue
+        first = _attempt(task, plan, wrong=kind == "tests", unused=kind == "lint")
+        expect = f"test_value_{task[1:]}" if kind == "tests" else "F401"
+        retry = {"expect_in_prompt": [expect], "turns": _attempt(task, plan)}
+        engineer[task] = {"attempts": [{"turns": first}, retry]}
+    return {
+        "name": f"mesh-{len(plan.deps)}",
+        "mode": "create",
+        "timing": {"median_s": 0.8, "sigma": 0.35, "seed": 7},
+        "blueprint": {
+            "spec": f"A package, mesh, of {len(plan.deps)} small modules; each module's value "
+            "is its number plus its dependencies' values. Standard library only; every module "
+            "has its own pytest file.",
+            "acceptance_criteria": ["`python -m pytest` passes."],
+            "tasks": tasks,
+        },
+        "engineer": engineer,
+    }
+
+
+def write_plan(out: Path, tasks: int, seed: int = 7) -> Plan:
+    """Write ``out``/repo (a git repository), request.md, shopfloor.toml and playbook.yaml."""
+    plan = make_plan(tasks, seed)
+    repo = out / "repo"
+    for path, text in SEED_FILES.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text, encoding="utf-8")
+    for argv in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "Seed of the generated plan"],
+    ):
+        subprocess.run(argv, cwd=repo, check=True, env=GIT_ENV, capture_output=True)
+    (out / "request.md").write_text(
+        f"Build mesh: {tasks} small modules, each adding its number to its dependencies' "
+        "values, each with a pytest file.\n",
+        encoding="utf-8",
+    )
+    (out / "shopfloor.toml").write_text(CONFIG, encoding="utf-8")
+    (out / "playbook.yaml").write_text(
+        yaml.safe_dump(playbook(plan), sort_keys=False, width=100), encoding="utf-8"
+    )
+    return plan
+
+
+def depth(plan: Plan) -> int:
+    """Tasks on the longest chain."""
+    level: dict[str, int] = {}
+    for task, deps in plan.deps.items():
+        level[task] = 1 + max((level[d] for d in deps), default=0)
+    return max(level.values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=36)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    args = parser.parse_args(argv)
+    if args.tasks < ROOTS + 1:
+        parser.error(f"--tasks: must be at least {ROOTS + 1}: {args.tasks!r}")
+    if args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"--out: {args.out} is not empty")
+    plan = write_plan(args.out, args.tasks, args.seed)
+    fan_out = max(sum(t in d for d in plan.deps.values()) for t in plan.deps)
+    fan_in = max(len(d) for d in plan.deps.values())
+    print(
+        f"{args.tasks} tasks, longest chain {depth(plan)}, max fan-out {fan_out}, "
+        f"max fan-in {fan_in}, first attempts failing: {plan.fails}"
+    )
+
+
+if __name__ == "__main__":
+    main()
