@@ -9,7 +9,7 @@ the test first, a red run, the code, a green run, finish. A few tasks fail their
 on a gate (a wrong value the tests gate catches, an unused import the lint gate catches); the
 retry plays only when the failure reached the engineer's prompt.
 
-    python bench/big_plan.py --tasks 36 --out DIR [--seed 7]
+    python bench/big_plan.py --tasks 36 --out DIR [--chains 3] [--seed 7]
     shopfloor run --repo DIR/repo --request-file DIR/request.md --playbook DIR/playbook.yaml \
         --config DIR/shopfloor.toml --speed 1000
 """
@@ -33,7 +33,6 @@ GIT_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
 }
 MODULUS = 1009
-ROOTS = 3
 
 SEED_FILES = {
     "README.md": "# mesh\n\nA generated package: each module adds its number to its "
@@ -68,20 +67,21 @@ def name(i: int) -> str:
     return f"m{i:02d}"
 
 
-def make_plan(tasks: int, seed: int = 7) -> Plan:
-    """Roots m00..m02; every later task extends the chain three back, the first ones also
-    hang off m00 (fan-out), every sixth joins the three before it (fan-in), and a seeded
-    third also takes a random earlier task."""
-    if tasks < ROOTS + 1:
-        raise ValueError(f"a plan needs at least {ROOTS + 1} tasks, got {tasks}")
+def make_plan(tasks: int, seed: int = 7, chains: int = 3) -> Plan:
+    """``chains`` roots (m00, m01, ...); every later task extends the chain ``chains`` back
+    (so chains are about tasks/chains long), the first ones also hang off m00 (fan-out),
+    every sixth joins the two before it too (fan-in), and a seeded third also takes a random
+    earlier task."""
+    if chains < 1 or tasks < chains + 1:
+        raise ValueError(f"a plan of {chains} chain(s) needs at least {chains + 1} tasks")
     rng = random.Random(seed)
     deps: dict[str, list[str]] = {}
     values: dict[str, int] = {}
     for i in range(tasks):
         picked: set[int] = set()
-        if i >= ROOTS:
-            picked.add(i - ROOTS)
-            if i < 2 * ROOTS + 3:
+        if i >= chains:
+            picked.add(i - chains)
+            if i < 2 * chains + 3:
                 picked.add(0)
             if i % 6 == 0:
                 picked.update((i - 1, i - 2))
@@ -202,9 +202,9 @@ def playbook(plan: Plan) -> dict[str, Any]:
     }
 
 
-def write_plan(out: Path, tasks: int, seed: int = 7) -> Plan:
+def write_plan(out: Path, tasks: int, seed: int = 7, chains: int = 3) -> Plan:
     """Write ``out``/repo (a git repository), request.md, shopfloor.toml and playbook.yaml."""
-    plan = make_plan(tasks, seed)
+    plan = make_plan(tasks, seed, chains)
     repo = out / "repo"
     for path, text in SEED_FILES.items():
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
@@ -239,13 +239,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=36)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--chains", type=int, default=3, help="roots, and interleaved chains")
     parser.add_argument("--out", type=Path, required=True, help="a new or empty folder")
     args = parser.parse_args(argv)
-    if args.tasks < ROOTS + 1:
-        parser.error(f"--tasks: must be at least {ROOTS + 1}: {args.tasks!r}")
+    if args.chains < 1:
+        parser.error(f"--chains: must be at least 1: {args.chains!r}")
+    if args.tasks < args.chains + 1:
+        parser.error(f"--tasks: must be at least --chains + 1: {args.tasks!r}")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out: {args.out} is not empty")
-    plan = write_plan(args.out, args.tasks, args.seed)
+    plan = write_plan(args.out, args.tasks, args.seed, args.chains)
     fan_out = max(sum(t in d for d in plan.deps.values()) for t in plan.deps)
     fan_in = max(len(d) for d in plan.deps.values())
     print(
