@@ -6,8 +6,9 @@ fan-in tasks that need three others, interleaved chains N/3 long. Task ``mNN`` w
 ``mesh/mNN.py`` (``value_NN()``: its number plus its dependencies' values) and
 ``tests/test_mNN.py``; each engineer turn is scripted as the bundled playbooks script them:
 the test first, a red run, the code, a green run, finish. A few tasks fail their first attempt
-on a gate (a wrong value the tests gate catches, an unused import the lint gate catches); the
-retry plays only when the failure reached the engineer's prompt.
+on a gate (a wrong value the tests gate catches, an unused import the lint gate catches), and
+two roots edit the same line of ``mesh/__init__.py``, so the one that lands second conflicts in
+the merge queue; each retry plays only when the failure reached the engineer's prompt.
 
     python bench/big_plan.py --tasks 36 --out DIR [--chains 3] [--seed 7]
     shopfloor run --repo DIR/repo --request-file DIR/request.md --playbook DIR/playbook.yaml \
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,9 @@ class Plan:
     values: dict[str, int]
     fails: dict[str, str]
     """Task id -> "tests" or "lint": the gate its first attempt fails."""
+    conflicting: tuple[str, str] = ("m01", "m02")
+    """Two roots that both edit mesh/__init__.py's one line: whichever lands second
+    conflicts in the merge queue, and its retry, on the new tip, writes both names."""
 
 
 def name(i: int) -> str:
@@ -117,16 +122,43 @@ def module_source(task: str, plan: Plan, *, wrong: bool = False, unused: bool = 
 
 def test_source(task: str, plan: Plan) -> str:
     suffix = task[1:]
-    return (
+    source = (
         f"from mesh.{task} import value_{suffix}\n\n\n"
         f"def test_value_{suffix}():\n"
         f"    assert value_{suffix}() == {plan.values[task]}\n"
     )
+    if task in plan.conflicting:
+        source = f"import mesh\n{source}\n\ndef test_{task}_is_a_root():\n"
+        source += f'    assert "{task}" in mesh.ROOT_TASKS\n'
+    return source
 
 
-def _attempt(task: str, plan: Plan, *, wrong: bool = False, unused: bool = False) -> list[Any]:
+def package_source(roots: Sequence[str]) -> str:
+    """mesh/__init__.py as a conflicting task writes it."""
+    return f"{SEED_FILES['mesh/__init__.py']}\nROOT_TASKS = {list(roots)!r}\n"
+
+
+def _attempt(
+    task: str, plan: Plan, *, wrong: bool = False, unused: bool = False, roots: Sequence[str] = ()
+) -> list[Any]:
     test_path, code_path = f"tests/test_{task}.py", f"mesh/{task}.py"
     run = {"tool": "run_tests", "args": {"args": [test_path]}}
+    code = [
+        {
+            "tool": "write_file",
+            "args": {
+                "path": code_path,
+                "content": module_source(task, plan, wrong=wrong, unused=unused),
+            },
+        }
+    ]
+    if roots:
+        code.append(
+            {
+                "tool": "write_file",
+                "args": {"path": "mesh/__init__.py", "content": package_source(roots)},
+            }
+        )
     return [
         {
             "say": f"Tests first: value_{task[1:]}() is {plan.values[task]}.",
@@ -140,15 +172,7 @@ def _attempt(task: str, plan: Plan, *, wrong: bool = False, unused: bool = False
         {"say": f"Red run: mesh.{task} does not exist yet.", "calls": [run]},
         {
             "say": "Failing on the missing module, as expected. Writing it.",
-            "calls": [
-                {
-                    "tool": "write_file",
-                    "args": {
-                        "path": code_path,
-                        "content": module_source(task, plan, wrong=wrong, unused=unused),
-                    },
-                }
-            ],
+            "calls": code,
         },
         {"say": "Re-running the test.", "calls": [run]},
         {
@@ -180,13 +204,20 @@ def playbook(plan: Plan) -> dict[str, Any]:
     engineer: dict[str, Any] = {}
     for task in plan.deps:
         kind = plan.fails.get(task)
-        if kind is None:
+        if task in plan.conflicting:
+            first = _attempt(task, plan, roots=[task])
+            expect = "Merge conflict"
+            retry = _attempt(task, plan, roots=plan.conflicting)
+        elif kind is not None:
+            first = _attempt(task, plan, wrong=kind == "tests", unused=kind == "lint")
+            expect = f"test_value_{task[1:]}" if kind == "tests" else "F401"
+            retry = _attempt(task, plan)
+        else:
             engineer[task] = {"attempts": [{"turns": _attempt(task, plan)}]}
             continue
-        first = _attempt(task, plan, wrong=kind == "tests", unused=kind == "lint")
-        expect = f"test_value_{task[1:]}" if kind == "tests" else "F401"
-        retry = {"expect_in_prompt": [expect], "turns": _attempt(task, plan)}
-        engineer[task] = {"attempts": [{"turns": first}, retry]}
+        engineer[task] = {
+            "attempts": [{"turns": first}, {"expect_in_prompt": [expect], "turns": retry}]
+        }
     return {
         "name": f"mesh-{len(plan.deps)}",
         "mode": "create",

@@ -1,6 +1,7 @@
 """bench/big_plan.py's generated plan is one the SIM can play: the playbook loads, the DAG has
 the shape its docstring promises, the scripted code passes its scripted tests, and exactly the
-tasks meant to fail their first attempt do, on the gate they are meant to fail.
+tasks meant to fail their first attempt do, on the gate they are meant to fail; the two roots
+that edit the same line retry on a merge conflict with both their names.
 
 (Playing the whole 36-task plan through the CLI takes 60-80 s on two busy cores, too slow for
 the suite: bench/big_plan.py's docstring says how to run it.)
@@ -55,7 +56,7 @@ def test_the_generated_plan_is_playable_and_fails_where_it_means_to(tmp_path: Pa
         for path, text in _files(raw[task]["attempts"][-1]).items():
             (repo / path).parent.mkdir(parents=True, exist_ok=True)
             (repo / path).write_text(text)
-    assert "36 passed" in _pytest(repo).stdout
+    assert "38 passed" in _pytest(repo).stdout  # one per task, two for the roots
 
     for task, gate in plan.fails.items():
         first = raw[task]["attempts"][0]
@@ -72,3 +73,9 @@ def test_the_generated_plan_is_playable_and_fails_where_it_means_to(tmp_path: Pa
             result = _pytest(repo).stdout
             assert f"FAILED tests/test_{task}.py::test_value_{task[1:]} - assert" in result
             (repo / f"mesh/{task}.py").write_text(_files(retry)[f"mesh/{task}.py"])
+
+    for task in plan.conflicting:
+        first, retry = raw[task]["attempts"]
+        assert "ROOT_TASKS = ['" + task + "']" in _files(first)["mesh/__init__.py"]
+        assert retry["expect_in_prompt"] == ["Merge conflict"]
+        assert "ROOT_TASKS = ['m01', 'm02']" in _files(retry)["mesh/__init__.py"]
