@@ -6,7 +6,9 @@ characters for the guides, virtualised rendering, so 200+ tasks scroll smoothly)
 line shows its state in colour, its dependencies and its attempts. The critical path — the
 longest chain of work still to do — is marked. Filters by state and by text narrow the
 view; :meth:`DagView.sync` relabels changed tasks only and rebuilds only when the shape or
-the filter changed.
+the filter changed. When the graph is taller than its panel, a level folds to its summary
+line once all its tasks have merged, so the tasks at work stay in view (once per level: one
+the user unfolds stays open).
 """
 
 from __future__ import annotations
@@ -194,6 +196,8 @@ class DagView(Tree[str]):
         self._labels: dict[str, Text] = {}
         self._level_nodes: dict[int, TreeNode[str]] = {}
         self._critical: list[str] = []
+        self._folded: set[int] = set()
+        """Levels folded because they were done: never folded again, so they may be reopened."""
 
     @property
     def critical(self) -> list[str]:
@@ -233,14 +237,29 @@ class DagView(Tree[str]):
         if shape != self._shape:
             self._rebuild(shown)
             self._shape = shape
-            return
-        critical = set(self._critical)
-        for task in shown:
-            label = task_label(task, task.id in critical)
-            if label != self._labels.get(task.id):
-                self._labels[task.id] = label
-                self._task_nodes[task.id].set_label(label)
-        self._relabel_levels(shown)
+        else:
+            critical = set(self._critical)
+            for task in shown:
+                label = task_label(task, task.id in critical)
+                if label != self._labels.get(task.id):
+                    self._labels[task.id] = label
+                    self._task_nodes[task.id].set_label(label)
+            self._relabel_levels(shown)
+        self._fold_done_levels()
+
+    def _fold_done_levels(self) -> None:
+        """Fold each level whose tasks have all merged, while the graph overflows its panel
+        (a 36-task plan's running tasks were below a screenful of merged ones)."""
+        cursor = self.cursor_node.parent if self.cursor_node is not None else None
+        for level, node in self._level_nodes.items():
+            if self.last_line < self.size.height:
+                return
+            if level in self._folded or not node.is_expanded or node is cursor:
+                continue
+            ids = [child.data for child in node.children]
+            if ids and all(self._tasks[str(i)].state is TaskState.MERGED for i in ids):
+                self._folded.add(level)
+                node.collapse()
 
     def _rebuild(self, shown: list[TaskView]) -> None:
         keep = self.highlighted_task_id

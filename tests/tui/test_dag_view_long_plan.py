@@ -1,0 +1,72 @@
+"""A plan of 36 tasks in twelve levels is taller than the graph's panel. Midway through the
+run the tasks at work used to sit below a screenful of merged ones, off screen: the merged
+levels now fold to their summary line, and a level the user unfolds again stays open."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from engine.events import TaskState
+from engine.state import TaskView
+from tui.widgets.dag_view import DagView
+
+
+class GraphApp(App[None]):
+    CSS = "DagView { height: 20; }"
+
+    def compose(self) -> ComposeResult:
+        yield DagView()
+
+
+def plan(merged_levels: int) -> dict[str, TaskView]:
+    """Three chains of twelve; the first ``merged_levels`` levels merged, the next running."""
+    tasks: dict[str, TaskView] = {}
+    for i in range(36):
+        level = i // 3
+        state = TaskState.PENDING
+        if level < merged_levels:
+            state = TaskState.MERGED
+        elif level == merged_levels:
+            state = TaskState.RUNNING
+        deps = [f"m{i - 3:02d}"] if i >= 3 else []
+        tasks[f"m{i:02d}"] = TaskView(f"m{i:02d}", f"Module {i}", deps, state, attempts=1)
+    return tasks
+
+
+def on_screen(dag: DagView, task_id: str) -> bool:
+    line = next(
+        n for n in range(dag.last_line + 1) if (dag.get_node_at_line(n) or dag.root).data == task_id
+    )
+    return dag.scroll_offset.y <= line < dag.scroll_offset.y + dag.size.height
+
+
+async def test_merged_levels_fold_so_the_running_tasks_are_on_screen() -> None:
+    app = GraphApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        dag = app.query_one(DagView)
+        dag.sync(plan(0))
+        await pilot.pause()
+        assert on_screen(dag, "m00")
+        dag.sync(plan(8))  # levels 0-7 merged, level 8 (m24-m26) running
+        await pilot.pause()
+        assert on_screen(dag, "m24") and on_screen(dag, "m26")
+        assert dag.highlighted_task_id == "m00"  # the cursor's level stays open
+        assert on_screen(dag, "m00")
+
+        level_1 = dag.get_node_at_line(4)
+        assert level_1 is not None and level_1.data == "level:1" and not level_1.is_expanded
+        level_1.expand()  # the user opens a finished level again: it stays open
+        dag.sync(plan(9))
+        await pilot.pause()
+        assert level_1.is_expanded
+
+
+async def test_a_graph_that_fits_is_not_folded() -> None:
+    app = GraphApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        dag = app.query_one(DagView)
+        small = {k: v for k, v in plan(2).items() if int(k[1:]) < 12}  # 4 levels, 16 lines
+        dag.sync(small)
+        await pilot.pause()
+        folded = [n.data for n in dag.root.children if not n.is_expanded]
+        assert folded == []
