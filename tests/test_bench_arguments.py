@@ -22,6 +22,8 @@ CASES = [
     ("tui", ["--others", "-1"], "--others: must not be negative: '-1'"),
     ("tui", ["--agents", "many"], "--agents: not a whole number: 'many'"),
     ("context", ["--budget", "-1"], "--budget: must not be negative: '-1'"),
+    ("_big_plan", ["--out", "x", "--chains", "0"], "--chains: must be at least 1: '0'"),
+    ("_big_plan", ["--out", "x", "--tasks", "3", "--chains", "3"], "--tasks: must be at least"),
 ]
 
 

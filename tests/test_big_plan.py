@@ -1,10 +1,10 @@
-"""bench/big_plan.py's generated plan is one the SIM can play: the playbook loads, the DAG has
+"""bench/_big_plan.py's generated plan is one the SIM can play: the playbook loads, the DAG has
 the shape its docstring promises, the scripted code passes its scripted tests, and exactly the
 tasks meant to fail their first attempt do, on the gate they are meant to fail; the two roots
 that edit the same line retry on a merge conflict with both their names.
 
 (Playing the whole 36-task plan through the CLI takes 60-80 s on two busy cores, too slow for
-the suite: bench/big_plan.py's docstring says how to run it.)
+the suite: bench/_big_plan.py's docstring says how to run it.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from agents.playbook import Playbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.big_plan import depth, write_plan
+from bench._big_plan import depth, write_plan
 
 
 def _files(attempt: dict[str, object]) -> dict[str, str]:
