@@ -8,7 +8,8 @@ fan-in tasks that need three others, interleaved chains N/3 long. Task ``mNN`` w
 the test first, a red run, the code, a green run, finish. A few tasks fail their first attempt
 on a gate (a wrong value the tests gate catches, an unused import the lint gate catches), and
 two roots edit the same line of ``mesh/__init__.py``, so the one that lands second conflicts in
-the merge queue; each retry plays only when the failure reached the engineer's prompt.
+the merge queue, and two tasks add test modules of one name, so the later one's tests fail
+("import file mismatch"); each retry plays only when the failure reached the engineer's prompt.
 
 A generator, not a side-by-side benchmark (so ``make bench`` skips it): run the plan it writes
 and time it. Measured on two shared cores (load 3-7), headless, --speed 1000: 36 tasks ship in
@@ -75,6 +76,11 @@ class Plan:
     fails: dict[str, str]
     """Task id -> "tests" or "lint": the gate its first attempt fails."""
     conflicting: tuple[str, str] = ("m01", "m02")
+    clashing: tuple[str, str] = ("m03", "m04")
+    """Two tasks that each add tests/extra_<task>/test_extra.py: each tree passes alone, but
+    pytest refuses two test modules of one name ("import file mismatch"): the second is red on
+    the merged tree, or on its own when it starts after the first landed (m04 waits on m01,
+    whose conflict usually delays it); its retry names its file after the task."""
     """Two roots that both edit mesh/__init__.py's one line: whichever lands second
     conflicts in the merge queue, and its retry, on the new tip, writes both names."""
 
@@ -88,6 +94,8 @@ def make_plan(tasks: int, seed: int = 7, chains: int = 3) -> Plan:
     (so chains are about tasks/chains long), the first ones also hang off m00 (fan-out),
     every sixth joins the two before it too (fan-in), and a seeded third also takes a random
     earlier task."""
+    if tasks < 12:  # the failing, conflicting and clashing tasks are distinct from m12 on
+        raise ValueError(f"a plan needs at least 12 tasks, got {tasks}")
     if chains < 1 or tasks < chains + 1:
         raise ValueError(f"a plan of {chains} chain(s) needs at least {chains + 1} tasks")
     rng = random.Random(seed)
@@ -149,11 +157,34 @@ def package_source(roots: Sequence[str]) -> str:
     return f"{SEED_FILES['mesh/__init__.py']}\nROOT_TASKS = {list(roots)!r}\n"
 
 
+def extra_test_path(task: str, *, renamed: bool) -> str:
+    """The second test file of a clashing task: one name for both at first, then its own."""
+    return f"tests/extra_{task}/test_extra{'_' + task if renamed else ''}.py"
+
+
 def _attempt(
-    task: str, plan: Plan, *, wrong: bool = False, unused: bool = False, roots: Sequence[str] = ()
+    task: str,
+    plan: Plan,
+    *,
+    wrong: bool = False,
+    unused: bool = False,
+    roots: Sequence[str] = (),
+    renamed: bool = False,
 ) -> list[Any]:
     test_path, code_path = f"tests/test_{task}.py", f"mesh/{task}.py"
     run = {"tool": "run_tests", "args": {"args": [test_path]}}
+    tests = [
+        {"tool": "write_file", "args": {"path": test_path, "content": test_source(task, plan)}}
+    ]
+    if task in plan.clashing:
+        extra = f"from mesh.{task} import value_{task[1:]}\n\n\ndef test_extra():\n"
+        extra += f"    assert value_{task[1:]}() >= 0\n"
+        tests.append(
+            {
+                "tool": "write_file",
+                "args": {"path": extra_test_path(task, renamed=renamed), "content": extra},
+            }
+        )
     code = [
         {
             "tool": "write_file",
@@ -173,12 +204,7 @@ def _attempt(
     return [
         {
             "say": f"Tests first: value_{task[1:]}() is {plan.values[task]}.",
-            "calls": [
-                {
-                    "tool": "write_file",
-                    "args": {"path": test_path, "content": test_source(task, plan)},
-                }
-            ],
+            "calls": tests,
         },
         {"say": f"Red run: mesh.{task} does not exist yet.", "calls": [run]},
         {
@@ -219,6 +245,10 @@ def playbook(plan: Plan) -> dict[str, Any]:
             first = _attempt(task, plan, roots=[task])
             expect = "Merge conflict"
             retry = _attempt(task, plan, roots=plan.conflicting)
+        elif task in plan.clashing:
+            first = _attempt(task, plan)
+            expect = "import file mismatch"
+            retry = _attempt(task, plan, renamed=True)
         elif kind is not None:
             first = _attempt(task, plan, wrong=kind == "tests", unused=kind == "lint")
             expect = f"test_value_{task[1:]}" if kind == "tests" else "F401"

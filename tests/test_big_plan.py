@@ -1,7 +1,8 @@
 """bench/_big_plan.py's generated plan is one the SIM can play: the playbook loads, the DAG has
 the shape its docstring promises, the scripted code passes its scripted tests, and exactly the
 tasks meant to fail their first attempt do, on the gate they are meant to fail; the two roots
-that edit the same line retry on a merge conflict with both their names.
+that edit the same line retry on a merge conflict with both their names; the two that add
+test modules of one name fail together and retry with their own names.
 
 (Playing the whole 36-task plan through the CLI takes 60-80 s on two busy cores, too slow for
 the suite: bench/_big_plan.py's docstring says how to run it.)
@@ -56,7 +57,7 @@ def test_the_generated_plan_is_playable_and_fails_where_it_means_to(tmp_path: Pa
         for path, text in _files(raw[task]["attempts"][-1]).items():
             (repo / path).parent.mkdir(parents=True, exist_ok=True)
             (repo / path).write_text(text)
-    assert "38 passed" in _pytest(repo).stdout  # one per task, two for the roots
+    assert "40 passed" in _pytest(repo).stdout  # one per task, two roots', two extra modules
 
     for task, gate in plan.fails.items():
         first = raw[task]["attempts"][0]
@@ -79,3 +80,9 @@ def test_the_generated_plan_is_playable_and_fails_where_it_means_to(tmp_path: Pa
         assert "ROOT_TASKS = ['" + task + "']" in _files(first)["mesh/__init__.py"]
         assert retry["expect_in_prompt"] == ["Merge conflict"]
         assert "ROOT_TASKS = ['m01', 'm02']" in _files(retry)["mesh/__init__.py"]
+
+    extra = [_files(raw[t]["attempts"][0])[f"tests/extra_{t}/test_extra.py"] for t in plan.clashing]
+    for task, text in zip(plan.clashing, extra, strict=True):
+        (repo / f"tests/extra_{task}/test_extra.py").write_text(text)
+        assert raw[task]["attempts"][1]["expect_in_prompt"] == ["import file mismatch"]
+    assert "import file mismatch" in _pytest(repo).stdout
