@@ -47,8 +47,8 @@ from gates.profiles import build_gates, is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import RunStopped, StorageError
 from storage.lease import RunLease
-from storage.paths import data_home
-from storage.process_writer import start_writer
+from storage.paths import data_home, is_in_memory
+from storage.process_writer import WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
 from tui.budget_flags import resume_command
@@ -289,9 +289,25 @@ async def _take_lease(store: SqlEventStore, run_id: str, resumed: RunState | Non
     return lease
 
 
-async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState:
-    """Wire everything and run the factory to its end. Raises SetupError on bad input."""
-    console = console or Console(markup=False)
+async def execute_run(
+    plan: RunPlan, console: Console | None = None, launch: WriterLaunch | None = None
+) -> RunState:
+    """Wire everything and run the factory to its end. Raises SetupError on bad input.
+
+    ``launch``: the storage writer's process, spawned ahead by the caller, who discards it
+    (:class:`~storage.process_writer.WriterLaunch`); without one, it is spawned here first,
+    so that it starts while the run sets up, and discarded if the set-up fails.
+    """
+    if launch is not None or is_in_memory(plan.db_url):
+        return await _execute_run(plan, console or Console(markup=False), launch)
+    own = await WriterLaunch.spawn()
+    try:
+        return await _execute_run(plan, console or Console(markup=False), own)
+    finally:
+        await own.discard()
+
+
+async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | None) -> RunState:
     settings = plan.settings
     if not plan.repo.is_dir():
         if plan.resume is not None:  # its worktrees and branches are recorded with that path
@@ -395,7 +411,7 @@ async def execute_run(plan: RunPlan, console: Console | None = None) -> RunState
     crew.planner.lessons = crew.engineer.lessons = lessons
     bus = EventBus(run_id, state=plan.resume)
     try:  # the events go to a writer process: storage never holds up the run's loop
-        writer = await start_writer(store, bus.subscribe("storage", durable=True))
+        writer = await start_writer(store, bus.subscribe("storage", durable=True), launch)
     except StorageError:
         await lease.release()
         await store.close()

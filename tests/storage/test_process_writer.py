@@ -23,7 +23,13 @@ import pytest
 from engine.bus import DurabilityLost, EventBus
 from engine.events import AgentOutput, Outcome, event_to_json
 from storage.errors import StorageError
-from storage.process_writer import ProcessStorageWriter, _Inbox, encode_frame, start_writer
+from storage.process_writer import (
+    ProcessStorageWriter,
+    WriterLaunch,
+    _Inbox,
+    encode_frame,
+    start_writer,
+)
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 
@@ -97,6 +103,53 @@ async def test_an_in_memory_database_keeps_the_writer_in_process() -> None:
         assert isinstance(writer, StorageWriter)
     finally:
         await store.close()
+
+
+async def test_a_writer_spawned_before_its_store_exists_opens_it_once_told(
+    tmp_path: Path, emit_little_run
+) -> None:
+    """A run spawns its writer before its own set-up (the child imports meanwhile): the
+    child touches no database until the URL of the migrated store comes down its pipe."""
+    launch = await WriterLaunch.spawn()
+    path = tmp_path / "made-after-the-spawn.db"
+    await asyncio.sleep(0.2)
+    assert not path.exists()
+    store = await SqlEventStore.open(str(path))
+    try:
+        bus = EventBus("r-early")
+        writer = await start_writer(store, bus.subscribe("storage", durable=True), launch)
+        assert isinstance(writer, ProcessStorageWriter) and writer.process is launch.process
+        writing = asyncio.create_task(writer.run())
+        emitted = emit_little_run(bus)
+        await bus.close()
+        await asyncio.wait_for(writing, 30)
+        await launch.discard()  # the writer's now: discarding it is a no-op
+        assert writer.process.returncode == 0
+        assert await store.read("r-early") == emitted
+    finally:
+        await store.close()
+
+
+async def test_a_discarded_writer_process_is_gone() -> None:
+    """A run whose set-up failed (a refused repository) leaves no writer process behind."""
+    launch = await WriterLaunch.spawn()
+    await launch.discard()
+    await launch.discard()
+    assert launch.process.returncode is not None and not _alive(launch.process.pid)
+    with pytest.raises(RuntimeError, match="already opened or discarded"):
+        await launch.open("sqlite+aiosqlite:///unused.db", EventBus("r-gone").subscribe("s"))
+
+
+async def test_an_in_memory_store_leaves_a_spawned_writer_process_unused() -> None:
+    store = await SqlEventStore.open("sqlite+aiosqlite://")
+    launch = await WriterLaunch.spawn()
+    try:
+        writer = await start_writer(store, EventBus("r-mem").subscribe("storage"), launch)
+        assert isinstance(writer, StorageWriter)
+    finally:
+        await launch.discard()
+        await store.close()
+    assert launch.process.returncode is not None
 
 
 def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """A repository the factory cannot work on is refused before anything else is said: one
 line on stderr, exit code 2, nothing on stdout (the warnings about the models came first,
-and a telemetry port was taken, before the refusal)."""
+and a telemetry port was taken, before the refusal). The storage writer's process, spawned
+before the set-up so that it starts meanwhile, is gone with the refusal."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,23 @@ from repo_helpers import git, make_repo
 from tui.cli import main
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "examples" / "units" / "playbook.yaml"
+
+
+def _writer_processes() -> list[int]:
+    """This process's children that are storage writers (zombies included: none is reaped)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        pids += [int(pid) for pid in (task / "children").read_text().split()]
+    return [pid for pid in pids if _writer_or_zombie(pid)]
+
+
+def _writer_or_zombie(pid: int) -> bool:
+    try:
+        if b"storage.process_writer" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return True
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except FileNotFoundError:  # it ended (and was reaped) meanwhile
+        return False
 
 
 def _bare(tmp_path: Path) -> Path:
@@ -38,6 +57,7 @@ def test_a_repository_that_cannot_be_used_is_the_only_line(
     tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str], make, expected: str, mode: str
 ) -> None:
     repo = make(tmp_path)
+    before = _writer_processes()
     code = main(
         [
             *("run", "Add Kelvin", "--repo", str(repo), "--playbook", str(PLAYBOOK)),
@@ -49,3 +69,4 @@ def test_a_repository_that_cannot_be_used_is_the_only_line(
     assert out == ""
     assert err.startswith("shopfloor: ") and err.count("\n") == 1, err
     assert expected in err
+    assert _writer_processes() == before

@@ -6,6 +6,7 @@ import argparse
 import shlex
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -15,6 +16,7 @@ from engine.events import Outcome
 from engine.redaction import Redactor
 from engine.secrets import hide_process_environment
 from engine.state import RunState
+from storage.process_writer import WriterLaunch
 from telemetry.session import TelemetryOptions
 from tui.argtypes import positive_float
 from tui.budget_flags import add_budget_options, budget_from_args, stopped_line
@@ -28,8 +30,10 @@ from tui.commands.common import (
     db_url,
 )
 from tui.commands.history import STOPPED
-from tui.compose import Front, RunPlan, demo_dna, example_config, execute_run, prepare_demo_repo
 from tui.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tui.compose import Front
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -203,6 +207,22 @@ def _request(args: argparse.Namespace) -> str:
 async def cmd_run(args: argparse.Namespace, console: Console) -> int:
     hide_process_environment()  # before any command starts: none may read this one's keys
     database = db_url(args)  # a bad --db is refused before a demo repository is made
+    # The storage writer's process starts first (the database is a file or PostgreSQL): it
+    # imports while this one imports the composition root and sets the run up.
+    launch = await WriterLaunch.spawn()
+    try:
+        return await _run(args, console, database, launch)
+    finally:
+        await launch.discard()  # set-up failed before the run took it: no child is left
+
+
+async def _run(
+    args: argparse.Namespace, console: Console, database: str, launch: WriterLaunch
+) -> int:
+    # Imported here, not at the top: with every provider, gate and exporter a run wires up,
+    # it takes 400 ms, which the writer process's start overlaps.
+    from tui.compose import RunPlan, demo_dna, example_config, execute_run, prepare_demo_repo
+
     if args.command == "demo":
         repo, request, playbook = prepare_demo_repo(args.example, args.out)
         settings = demo_dna(
@@ -226,7 +246,7 @@ async def cmd_run(args: argparse.Namespace, console: Console) -> int:
         budget=budget_from_args(args),
         report_dir=args.out.resolve() if args.command == "run" and args.out else None,
     )
-    state = await execute_run(plan, console)
+    state = await execute_run(plan, console, launch)
     if plan.front != "json":
         print_ending(state, console)
     return exit_code(state)
