@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 
 import pytest
 
@@ -42,3 +44,16 @@ def test_bad_input_is_recognised_by_the_classes_named() -> None:
     assert is_bad_input(UsageError("x"))
     assert is_bad_input(RunNotFound("no run matches 'x'"))  # a subclass counts
     assert not is_bad_input(RuntimeError("a bug: shown as a traceback, not one line"))
+
+
+def test_the_run_commands_load_the_composition_root_only_to_run() -> None:
+    """``run`` spawns the storage writer's process before it imports the composition root
+    (400 ms of providers, gates, exporters), so the child starts meanwhile; and
+    ``serve-metrics``, which borrows ``run``'s port option, never loads it."""
+    probe = (
+        "import sys, tui.commands.run, tui.commands.metrics; print('tui.compose' in sys.modules)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "False"
