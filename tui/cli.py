@@ -17,9 +17,8 @@ from rich.console import Console
 from rich.text import Text
 
 from engine import loop as event_loop
-from engine.heap import settle
+from engine.heap import loading
 from tui.commands import command_modules
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from tui.output import LosableStream
 
 EXIT_BROKEN_PIPE = 141
@@ -133,9 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopfloor`` console script."""
     words = list(sys.argv[1:] if argv is None else argv)
     command = words[0] if words and not words[0].startswith("-") else None
-    args = build_parser(command).parse_args(words)
+    # The command's modules (the store, SQLAlchemy, the event models) load with no
+    # collection; the loaded program is permanent: later collections skip it (engine.heap).
+    with loading():
+        args = build_parser(command).parse_args(words)
+    from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
+
     forget_outer_repository(os.environ)
-    settle()  # the loaded program is permanent: collections skip it (engine.heap)
     console = stdout_console()
     errors = Console(file=LosableStream(sys.stderr), markup=False)  # type: ignore[arg-type]
     try:
