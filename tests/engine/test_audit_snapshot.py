@@ -8,16 +8,46 @@ part in it. A module that is a symlink to another file of the checkout is part o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from repo_helpers import git
 
-from engine.audit import run_audit, snapshot
+from engine.audit import AuditReport, run_audit, snapshot
+from engine.protocols import Gate
 from gates.pytest_gate import PytestGate
 from gates.python_tools import BanditGate, RuffGate, VultureGate
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
+
+
+async def audit(repo: Path, *gates: Callable[[ProcessSandbox], Gate]) -> AuditReport:
+    """Audit ``repo``'s HEAD with the gates each factory makes on a plain (unjailed) sandbox."""
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        return await run_audit(
+            run_id="r1",
+            request="Audit",
+            repo=repo,
+            commit=git(repo, "rev-parse", "HEAD"),
+            gates=[make(sandbox) for make in gates],
+            reviewers=[],
+            emit=lambda event: None,
+        )
+    finally:
+        sandbox.close()
+
+
+def pytest_gate_of(sandbox: ProcessSandbox) -> Gate:
+    return PytestGate(sandbox, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=60)
+
+
+def committed(root: Path) -> Path:
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root
 
 
 @pytest.fixture
@@ -34,10 +64,7 @@ def repo(tmp_path: Path) -> Path:
     )
     (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
     (root / "outside.txt").symlink_to(tmp_path)  # leaves the checkout: not copied
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    return root
+    return committed(root)
 
 
 @pytest.fixture
@@ -68,20 +95,7 @@ def test_the_snapshot_commit_ignores_the_users_hooks_and_signing(
 async def test_a_symlinked_module_is_audited_like_the_code_it_points_at(
     repo: Path, tmp_path: Path
 ) -> None:
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        gate = PytestGate(sandbox, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=60)
-        report = await run_audit(
-            run_id="r1",
-            request="Audit",
-            repo=repo,
-            commit=git(repo, "rev-parse", "HEAD"),
-            gates=[gate],
-            reviewers=[],
-            emit=lambda event: None,
-        )
-    finally:
-        sandbox.close()
+    report = await audit(repo, pytest_gate_of)
     (tests,) = report.gates
     assert tests.passed, (tests.summary, [f.message for f in tests.findings])
     assert tests.summary.startswith("1 passed")
@@ -93,20 +107,7 @@ async def test_an_audit_leaves_out_the_gate_that_judges_a_commit(
     """Shrinkage judges what a commit deletes; the audit's one commit is its own copy of the
     checkout, so the report said 'PASS shrinkage: no base commit 'HEAD~1' to compare with'
     (shopfloor's own repository audited so): a verdict on nothing, counted as green."""
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        gate = PytestGate(sandbox, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=60)
-        report = await run_audit(
-            run_id="r1",
-            request="Audit",
-            repo=repo,
-            commit=git(repo, "rev-parse", "HEAD"),
-            gates=[gate, ShrinkageGate(sandbox)],
-            reviewers=[],
-            emit=lambda event: None,
-        )
-    finally:
-        sandbox.close()
+    report = await audit(repo, pytest_gate_of, ShrinkageGate)
     assert [g.name for g in report.gates] == ["tests"]
     assert "- gates: 1 green, 0 red" in report.to_markdown()
 
@@ -125,22 +126,7 @@ async def test_the_report_tells_failing_findings_from_advisory_ones_and_counts_t
         "    assert cmd\n    subprocess.call(cmd, shell=True)\n"
     )
     (root / "imports.py").write_text("".join(f"import mod{n}\n" for n in range(60)))
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        report = await run_audit(
-            run_id="r1",
-            request="Audit",
-            repo=root,
-            commit=git(root, "rev-parse", "HEAD"),
-            gates=[BanditGate(sandbox), RuffGate(sandbox)],
-            reviewers=[],
-            emit=lambda event: None,
-        )
-    finally:
-        sandbox.close()
+    report = await audit(committed(root), BanditGate, RuffGate)
     text = report.to_markdown()
     security = text.split("### FAIL security")[1].split("###")[0]
     failing, advisory = security.split("- advisory (below the gate's bar")
@@ -160,22 +146,7 @@ async def test_dead_code_is_listed_once(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     root.mkdir()
     (root / "lib.py").write_text("def f() -> int:\n    return 1\n    print('never')\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        report = await run_audit(
-            run_id="r1",
-            request="Audit",
-            repo=root,
-            commit=git(root, "rev-parse", "HEAD"),
-            gates=[VultureGate(sandbox)],
-            reviewers=[],
-            emit=lambda event: None,
-        )
-    finally:
-        sandbox.close()
+    report = await audit(committed(root), VultureGate)
     text = report.to_markdown()
     assert text.count("`lib.py:3` unreachable code after 'return'") == 1
     gate = text.split("### FAIL dead-code")[1].split("##")[0]
