@@ -42,7 +42,13 @@ from engine.resume import check_repository
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
-from gates.interpreter import InterpreterError, ProjectPython, find_project_python, readable_dirs
+from gates.interpreter import (
+    PYTHON_KEY,
+    InterpreterError,
+    ProjectPython,
+    find_project_python,
+    readable_dirs,
+)
 from gates.profiles import build_gates, is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import RunStopped, StorageError
@@ -195,10 +201,6 @@ def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:
     except RoutingError as exc:
         where = f"{settings.source}: " if settings.source is not None else ""
         raise SetupError(f"{where}{exc}") from exc
-
-
-PYTHON_KEY = "gates_python"
-"""The run's settings record key naming the interpreter the tests and mypy run on."""
 
 
 def _python_notes(repo: Path, python: ProjectPython) -> list[str]:

@@ -12,12 +12,12 @@ from rich.text import Text
 
 from engine.events import Outcome
 from engine.state import RunState
+from gates.interpreter import PYTHON_KEY
 from storage.lease import RunInFlight, live_runs
 from tui.argtypes import positive_int
 from tui.budget_flags import stopped_line
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
-from tui.compose import PYTHON_KEY
 from tui.plan_text import plan_text
 from tui.text import one_line
 from tui.uncommitted import WARNING_KEY
