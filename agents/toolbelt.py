@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agents.provider import Message, ToolCall, ToolSpec
-from engine.layout import with_src_on_path
+from engine.layout import with_project_python, with_src_on_path
 from engine.protocols import Sandbox
 
 MAX_OUTPUT = 12_000
@@ -324,7 +324,10 @@ class Toolbelt:
                 [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv],
                 self.root / project,
                 timeout_s=left,
-                env=with_src_on_path(self.test_env, self.root / project) or None,
+                env=with_project_python(
+                    with_src_on_path(self.test_env, self.root / project), self.python
+                )
+                or None,
             )
             spent += result.duration_s
             status = "timed out" if result.timed_out else f"exit code {result.returncode}"

@@ -6,6 +6,7 @@ and for the engineer's ``run_tests`` tool, which may not import each other
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,3 +22,17 @@ def with_src_on_path(env: Mapping[str, str], project: Path) -> dict[str, str]:
         return dict(env)  # no src folder, or one that is itself a package (``import src.x``)
     held = env.get("PYTHONPATH", "")
     return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(src), held) if p)}
+
+
+def with_project_python(env: Mapping[str, str], python: str) -> dict[str, str]:
+    """``env`` with ``VIRTUAL_ENV`` naming ``python``'s virtualenv, when it is one other than
+    the factory's own: the sandbox then puts that environment's ``bin`` first on ``PATH``.
+
+    A project's test that runs ``python`` (or a console script of the project's) by name got
+    the factory's interpreter, first on the sandbox's ``PATH``, which lacks the project's
+    dependencies — while pytest itself ran on the project's.
+    """
+    root = Path(python).parent.parent
+    if python == sys.executable or not (root / "pyvenv.cfg").is_file():
+        return dict(env)
+    return {**env, "VIRTUAL_ENV": str(root)}

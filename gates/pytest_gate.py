@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from engine.layout import with_src_on_path
+from engine.layout import with_project_python, with_src_on_path
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.interpreter import pytest_missing_line
 from gates.junit import CaseProblem, JunitError, JunitReport, parse_junit
@@ -167,7 +167,10 @@ class PytestGate:
                 argv,
                 workspace / project,
                 timeout_s=timeout_s,
-                env=with_src_on_path(self.env, workspace / project) or None,
+                env=with_project_python(
+                    with_src_on_path(self.env, workspace / project), self.python
+                )
+                or None,
             )
         finally:
             xml_text = await asyncio.to_thread(report.collect)

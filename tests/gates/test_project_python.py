@@ -76,6 +76,38 @@ async def test_the_tests_gate_runs_on_the_repositorys_venv(tmp_path: Path, jail:
         sandbox.close()
 
 
+SPAWNS = (
+    "import subprocess\n\n\ndef test_python_by_name_is_the_projects() -> None:\n"
+    "    subprocess.run(['python', '-c', 'import fakedep'], check=True)\n"
+)
+
+
+@pytest.mark.parametrize("jail", [False, pytest.param(True, marks=needs_bwrap)])
+async def test_a_test_running_python_by_name_gets_the_projects_venv(
+    tmp_path: Path, jail: bool
+) -> None:
+    """pytest ran on the project's venv, but shopfloor's venv came first on the sandbox's
+    PATH: a test spawning ``python`` (or the project's console script) got shopfloor's
+    interpreter, without the project's dependencies, and failed."""
+    files = {"app.py": "", "tests/test_spawn.py": SPAWNS}
+    repo = make_repo(tmp_path / "repo", files)
+    make_venv(repo / ".venv")
+    tree = make_repo(tmp_path / "worktree", files)
+    sandbox = sandbox_for(repo, jail=jail)
+    try:
+        python = await find_project_python(repo, None, sandbox)
+        gates = build_gates(repo, GatesConfig(), sandbox, python=python.path)
+        tests = next(g for g in gates.task if g.name == "tests")
+        result = await tests.check(tree)
+        assert result.passed, (result.summary, result.output_tail[-600:])
+        said = await Toolbelt(tree, sandbox, python=python.path).execute(
+            ToolCall("1", "run_tests", {})
+        )
+        assert "1 passed" in said.text, said.text
+    finally:
+        sandbox.close()
+
+
 async def test_without_a_venv_shopfloors_own_python_is_used_and_said(tmp_path: Path) -> None:
     repo = make_repo(
         tmp_path / "repo",
