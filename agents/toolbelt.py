@@ -20,7 +20,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agents.provider import Message, ToolCall, ToolSpec
-from engine.layout import with_project_python, with_src_on_path
+from engine.layout import (
+    NO_PYTEST,
+    pytest_missing_line,
+    with_project_python,
+    with_src_on_path,
+)
 from engine.protocols import Sandbox
 
 MAX_OUTPUT = 12_000
@@ -331,6 +336,8 @@ class Toolbelt:
             )
             spent += result.duration_s
             status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+            if result.returncode == 1 and NO_PYTEST.search(result.output):
+                status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
             sections.append(f"$ pytest {shown}{where}\n{result.output}\n[{status}]")
         return ToolResult(_bounded("\n\n".join(sections)))
 

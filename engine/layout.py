@@ -6,6 +6,7 @@ and for the engineer's ``run_tests`` tool, which may not import each other
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,3 +37,23 @@ def with_project_python(env: Mapping[str, str], python: str) -> dict[str, str]:
     if python == sys.executable or not (root / "pyvenv.cfg").is_file():
         return dict(env)
     return {**env, "VIRTUAL_ENV": str(root)}
+
+
+NO_PYTEST = re.compile(r"No module named pytest\b|No module named 'pytest'$", re.MULTILINE)
+"""What ``python -m pytest`` says on an interpreter without pytest."""
+
+
+def pytest_missing_line(python: str) -> str:
+    """``tests: pytest is not installed in /repo/.venv (...)``: the environment named by its
+    folder when the interpreter is a virtualenv's (the tests gate's summary, and what the
+    engineer's ``run_tests`` adds under Python's bare "No module named pytest")."""
+    return (
+        f"tests: pytest is not installed in {environment_of(python)} "
+        "(python -m pip install pytest there, or set [gates] python)"
+    )
+
+
+def environment_of(python: str) -> str:
+    """The virtualenv folder ``python`` belongs to, else the interpreter itself."""
+    prefix = Path(python).parent.parent
+    return str(prefix) if (prefix / "pyvenv.cfg").is_file() else python

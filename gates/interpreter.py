@@ -22,6 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.layout import pytest_missing_line
 from engine.protocols import Sandbox
 
 VENV_DIRS = (".venv", "venv")
@@ -69,21 +70,6 @@ class ProjectPython:
         if self.has_pytest:
             return ""
         return pytest_missing_line(self.path)
-
-
-def pytest_missing_line(python: str) -> str:
-    """``tests: pytest is not installed in /repo/.venv (...)``: the environment named by its
-    folder when the interpreter is a virtualenv's."""
-    return (
-        f"tests: pytest is not installed in {environment_of(python)} "
-        "(python -m pip install pytest there, or set [gates] python)"
-    )
-
-
-def environment_of(python: str) -> str:
-    """The virtualenv folder ``python`` belongs to, else the interpreter itself."""
-    prefix = Path(python).parent.parent
-    return str(prefix) if (prefix / "pyvenv.cfg").is_file() else python
 
 
 def interpreter_dirs(python: str) -> list[Path]:

@@ -14,9 +14,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from engine.layout import with_project_python, with_src_on_path
+from engine.layout import (
+    NO_PYTEST,
+    pytest_missing_line,
+    with_project_python,
+    with_src_on_path,
+)
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
-from gates.interpreter import pytest_missing_line
 from gates.junit import CaseProblem, JunitError, JunitReport, parse_junit
 from gates.tool_gate import ReportFile, fingerprint_of, relative
 
@@ -43,8 +47,6 @@ _OFFLINE = re.compile(
     r"|No address associated with hostname|nodename nor servname provided"
 )
 """What a test that reaches for the network says in a sandbox without one."""
-_NO_PYTEST = re.compile(r"No module named pytest\b|No module named 'pytest'$", re.MULTILINE)
-"""What ``python -m pytest`` says on an interpreter without pytest."""
 _ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
 
 
@@ -209,7 +211,7 @@ class PytestGate:
                 f"timed out after {self.timeout_s:g}s{_progress(result.output)}",
                 [Finding(message=message, detail=_bounded(tail))],
             )
-        if xml_text is None and result.returncode == 1 and _NO_PYTEST.search(result.output):
+        if xml_text is None and result.returncode == 1 and NO_PYTEST.search(result.output):
             message = pytest_missing_line(self.python)  # the project's venv, lacking pytest
             return verdict(False, message, [Finding(message=message)])
         if result.returncode == 5:

@@ -175,9 +175,15 @@ async def test_a_venv_without_pytest_is_said_in_one_line(tmp_path: Path) -> None
         assert python.pytest_missing().startswith(line)
         gates = build_gates(repo, GatesConfig(), sandbox, python=python.path)
         result = await next(g for g in gates.task if g.name == "tests").check(repo)
+        # The engineer's run_tests said Python's bare "No module named pytest": the model
+        # took it for its own code's failure and rewrote the code.
+        said = await Toolbelt(repo, sandbox, python=python.path).execute(
+            ToolCall("1", "run_tests", {})
+        )
     finally:
         sandbox.close()
     assert not result.passed and result.summary.startswith(line), result.summary
+    assert f"[exit code 1; {line}" in said.text, said.text
 
 
 async def test_mypy_reads_the_projects_installed_packages(tmp_path: Path) -> None:
