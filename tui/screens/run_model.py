@@ -48,20 +48,18 @@ class RunModel:
 
     def apply(self, events: Iterable[EventBase]) -> None:
         """Fold events of any kind (agent output goes to the line buffer as well)."""
-        apply, extend = self.state.apply, self.lines.extend
-        redact, redact_event = self.redactor.redact, self.redactor.redact_event
+        apply, extend, clean = self.state.apply, self.lines.extend, self.redactor.clean
         for event in events:
+            # Its free text alone (engine.redaction.FREE_TEXT), as the bus cleans it: a log
+            # stored before the bus did, or a feed from another process, is cleaned here.
+            event = clean(event)
             if isinstance(event, AgentOutput):
-                # The flood: its text alone is searched, not the event's JSON.
-                text = redact(event.text)
-                if text is not event.text:
-                    event = event.model_copy(update={"text": text})
                 apply(event)
                 extend(event.agent_id, output_lines(event))
                 if event.kind == "notice" and event.agent_id not in self.state.agents:
                     self.factory_notices.append(event)
             else:
-                apply(drawable(redact_event(event)))
+                apply(drawable(event))
 
     def take_notices(self) -> list[AgentOutput]:
         """The factory notices folded since the last call."""
