@@ -332,7 +332,7 @@ class TaskRunner:
         diff = self.workspaces.diff(commit)
         family = str(getattr(reviewer, "family", ""))
         async with self._hold(family):
-            review = await reviewer.review_task(task, diff, results, self.emit)
+            review = await reviewer.review_task(task, diff, results, self.emit, attempt=attempt)
         self.emit(
             TaskReviewed(
                 task_id=task.id,

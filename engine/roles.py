@@ -206,8 +206,11 @@ class Twin(Protocol):
 
 class TaskReviewer(Protocol):
     async def review_task(
-        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn
-    ) -> TaskReview: ...
+        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn, *, attempt: int
+    ) -> TaskReview:
+        """Review ``attempt``'s diff of ``task`` (its gates passed); the reviewer's agent is
+        that attempt's, as the engineer's is."""
+        ...
 
 
 class CodeQC(Protocol):

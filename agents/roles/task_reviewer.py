@@ -45,15 +45,19 @@ class TaskReviewerRole(ModelRole):
         self._asked: dict[str, int] = {}
 
     async def review_task(
-        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn
+        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn, *, attempt: int
     ) -> TaskReview:
+        # The agent is the attempt's, named as the engineer's is (``engineer:T:a2``): a review
+        # runs only on an attempt whose gates passed, so the task's first review may be its
+        # second attempt's, and a resumed process, counting reviews afresh, must not reuse a
+        # stored review's agent id. The count of reviews picks the SIM's scripted one.
         review_number = self._asked[task.id] = self._asked.get(task.id, 0) + 1
         session = self.session(
             emit,
-            agent_id=f"task_reviewer:{task.id}:{review_number}",
+            agent_id=f"task_reviewer:{task.id}:a{attempt}",
             role="task_reviewer",
             task_id=task.id,
-            attempt=review_number,
+            attempt=attempt,
         )
         prompt = render_prompt(
             "task_reviewer",

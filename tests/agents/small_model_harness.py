@@ -171,7 +171,9 @@ def _runner(
             "core is stuck: retry or skip?", ["retry", "skip"], "", emit
         )
     if role == "task_reviewer":
-        return lambda emit: TaskReviewerRole(provider).review_task(PLAN.tasks[0], "+x", [], emit)
+        return lambda emit: TaskReviewerRole(provider).review_task(
+            PLAN.tasks[0], "+x", [], emit, attempt=1
+        )
     if role == "qc":
         return lambda emit: CodeQCRole(provider).assess(PLAN, "+x", emit)
     if role == "verifier":

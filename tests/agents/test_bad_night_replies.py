@@ -258,7 +258,9 @@ async def test_a_task_review_requesting_changes_without_naming_them_is_re_asked(
     said = json.dumps({"approved": False, "score": 70, "notes": "test the blank name"})
     provider = ScriptedProvider([blank, said])
     _, emit = collector()
-    review = await TaskReviewerRole(provider).review_task(PLAN.tasks[0], "diff", [], emit)
+    review = await TaskReviewerRole(provider).review_task(
+        PLAN.tasks[0], "diff", [], emit, attempt=1
+    )
     assert (review.approved, review.notes) == (False, "test the blank name")
     assert len(provider.requests) == 2
     assert "must say in its notes what to change" in provider.requests[1].messages[-1].content

@@ -156,13 +156,18 @@ async def test_twin_on_the_sim_without_a_script_picks_the_first_option():
 async def test_task_reviewer_sees_the_task_its_diff_and_the_gates():
     provider = ScriptedProvider(['{"approved": true, "score": 92, "notes": "clean"}'])
     events, emit = collector()
-    review = await TaskReviewerRole(provider).review_task(TASK, "+def greet(): ...", GATES, emit)
+    review = await TaskReviewerRole(provider).review_task(
+        TASK, "+def greet(): ...", GATES, emit, attempt=2
+    )
     assert review.approved and review.score == 92
     prompt = provider.requests[0].messages[0].content
     assert "+def greet(): ..." in prompt and "- tests: PASS - 3 passed" in prompt
     assert "Write greet()" in prompt
+    # The task's first review was of its second attempt (the first failed its gates): the
+    # agent is that attempt's, not "review 1" reported as attempt 1.
     started = of(events, AgentStarted)[0]
-    assert (started.task_id, started.agent_id) == ("greet", "task_reviewer:greet:1")
+    assert (started.task_id, started.attempt) == ("greet", 2)
+    assert started.agent_id == "task_reviewer:greet:a2"
 
 
 async def test_code_qc_scores_the_whole_change():

@@ -104,7 +104,7 @@ class FakeTaskReviewer:
     seen: list[str] = field(default_factory=list)
 
     async def review_task(
-        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn
+        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn, *, attempt: int
     ) -> TaskReview:
         self.seen.append(task.id)
         if task.id in self.reject_first:
