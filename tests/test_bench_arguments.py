@@ -23,6 +23,7 @@ CASES = [
     ("tui", ["--agents", "many"], "--agents: not a whole number: 'many'"),
     ("context", ["--budget", "-1"], "--budget: must not be negative: '-1'"),
     ("_big_plan", ["--out", "x", "--chains", "0"], "--chains: must be at least 1: '0'"),
+    ("retries", ["--tasks", "0"], "--tasks: must be at least 1: '0'"),
     ("_big_plan", ["--out", "x", "--tasks", "3", "--chains", "3"], "--tasks: must be at least"),
 ]
 
@@ -77,3 +78,44 @@ def test_the_cases_with_retries_are_the_same_graphs_with_longer_tasks() -> None:
     assert all(retried[t] >= plain[t] for t in plain_dag.order[:1])  # the first draw agrees
     assert sum(retried.values()) > sum(plain.values())
     assert bench.latencies(plain_dag, random.Random(1), 0.0) == plain
+
+
+def _events(*rows: tuple[str, dict[str, object]]) -> list[dict[str, object]]:
+    return [{"type": kind, **fields} for kind, fields in rows]
+
+
+def test_the_retries_bench_counts_each_attempts_tokens_from_the_log() -> None:
+    """Task a fails once (its first attempt 100 tokens, the retry 150 with its reviewer's
+    50), task b passes at once (200): one clean pass is 200 + 200 tokens, the retry 200."""
+    from bench.retries import measure
+
+    def call(agent: str, tokens: int) -> tuple[str, dict[str, object]]:
+        return ("LLMCallFinished", {"agent_id": agent, "input_tokens": tokens, "simulated": True})
+
+    def agent(agent_id: str, task: str | None, attempt: int) -> tuple[str, dict[str, object]]:
+        return ("AgentStarted", {"agent_id": agent_id, "task_id": task, "attempt": attempt})
+
+    events = _events(
+        agent("planner", None, 0),
+        call("planner", 1000),
+        agent("engineer:a:a1", "a", 1),
+        call("engineer:a:a1", 60),
+        call("engineer:a:a1", 40),
+        agent("engineer:b:a1", "b", 1),
+        call("engineer:b:a1", 200),
+        ("Merged", {"task_id": "b", "attempt": 1}),
+        agent("engineer:a:a2", "a", 2),
+        call("engineer:a:a2", 150),
+        agent("task_reviewer:a:a2", "a", 2),
+        call("task_reviewer:a:a2", 50),
+        ("Merged", {"task_id": "a", "attempt": 2}),
+        ("RunFinished", {"outcome": "shipped"}),
+    )
+    case = measure("two", events)
+    assert (case["tasks"], case["attempts"], case["retries"]) == (2, 3, 1)
+    assert (case["pass_tokens"], case["retry_tokens"], case["run_tokens"]) == (400, 200, 1500)
+    assert case["savings_vs_whole_project_retry"] == 0.5 and case["retry_growth"] == 2.0
+    assert case["failed_share"] == round(100 / 1500, 4)
+    assert case["retried_tasks"] == {"a": [100, 200]}
+    with pytest.raises(SystemExit, match="failed, not shipped"):
+        measure("red", [*events[:-1], {"type": "RunFinished", "outcome": "failed"}])
