@@ -26,17 +26,22 @@ def with_src_on_path(env: Mapping[str, str], project: Path) -> dict[str, str]:
 
 
 def with_project_python(env: Mapping[str, str], python: str) -> dict[str, str]:
-    """``env`` with ``VIRTUAL_ENV`` naming ``python``'s virtualenv, when it is one other than
-    the factory's own: the sandbox then puts that environment's ``bin`` first on ``PATH``.
+    """``env`` with ``VIRTUAL_ENV`` (or ``CONDA_PREFIX``) naming ``python``'s environment,
+    when it is one other than the factory's own: the sandbox then puts that environment's
+    ``bin`` first on ``PATH``.
 
     A project's test that runs ``python`` (or a console script of the project's) by name got
     the factory's interpreter, first on the sandbox's ``PATH``, which lacks the project's
     dependencies — while pytest itself ran on the project's.
     """
     root = Path(python).parent.parent
-    if python == sys.executable or not (root / "pyvenv.cfg").is_file():
+    if python == sys.executable:
         return dict(env)
-    return {**env, "VIRTUAL_ENV": str(root)}
+    if (root / "pyvenv.cfg").is_file():
+        return {**env, "VIRTUAL_ENV": str(root)}
+    if (root / "conda-meta").is_dir():  # a conda environment is no virtualenv: no pyvenv.cfg
+        return {**env, "CONDA_PREFIX": str(root)}
+    return dict(env)
 
 
 NO_PYTEST = re.compile(r"No module named pytest\b|No module named 'pytest'$", re.MULTILINE)
@@ -54,6 +59,7 @@ def pytest_missing_line(python: str) -> str:
 
 
 def environment_of(python: str) -> str:
-    """The virtualenv folder ``python`` belongs to, else the interpreter itself."""
+    """The virtualenv (or conda environment) ``python`` belongs to, else the interpreter."""
     prefix = Path(python).parent.parent
-    return str(prefix) if (prefix / "pyvenv.cfg").is_file() else python
+    marked = (prefix / "pyvenv.cfg").is_file() or (prefix / "conda-meta").is_dir()
+    return str(prefix) if marked else python

@@ -5,7 +5,10 @@ Poetry or uv env, a system interpreter), not in shopfloor's. Run on shopfloor's 
 test of a real project errored "dependencies not installed ... module 'httpx'" and no attempt
 could pass the tests gate; mypy left every third-party import unresolved. So the interpreter
 is ``[gates] python`` when set, else the repository's own virtualenv when it has one that
-runs, else shopfloor's own — said at the start of the run, since missing dependencies follow.
+runs, else the environment the project's Poetry, PDM, Pipenv or Hatch keeps outside it
+(``gates.env_tools``), else the virtualenv or conda environment activated where shopfloor
+started, else shopfloor's own — said at the start of the run, in ``status`` and by ``doctor``,
+since missing dependencies follow.
 
 The chosen interpreter is tried in the sandbox itself: the jail hides ``/tmp`` and the home
 folder, where virtualenvs and pyenv or uv interpreters live, and shows the directories
@@ -15,15 +18,19 @@ folder, where virtualenvs and pyenv or uv interpreters live, and shows the direc
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import platform
 import sys
 import tempfile
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.layout import pytest_missing_line
 from engine.protocols import Sandbox
+from gates.env_tools import tool_environments
 
 VENV_DIRS = (".venv", "venv")
 """Where a repository keeps its own virtualenv (untracked: looked for in the user's checkout,
@@ -34,7 +41,8 @@ reads it without loading the composition root)."""
 PROBE_TIMEOUT_S = 30.0
 _PROBE = (
     "import importlib.util, sys; print(sys.version.split()[0]); "
-    "print(importlib.util.find_spec('pytest') is not None)"
+    "print(importlib.util.find_spec('pytest') is not None); "
+    "print(importlib.util.find_spec('mypy') is not None)"
 )
 
 
@@ -53,7 +61,11 @@ class ProjectPython:
     has_pytest: bool = True
     warning: str = ""
     """Why shopfloor's own is used, when the project declares dependencies (or has an
-    environment that does not run) and no environment of its own was found that runs."""
+    environment that does not run) and no environment of its own was found that runs; or
+    which environment found does not run, when a later one is used."""
+    has_mypy: bool = False
+    """mypy is importable there (the types gate runs shopfloor's own mypy all the same,
+    reading this interpreter's packages)."""
 
     @property
     def own(self) -> bool:
@@ -91,55 +103,131 @@ def interpreter_dirs(python: str) -> list[Path]:
     return sorted(found)
 
 
-def candidates(repo: Path, configured: str | None) -> list[tuple[str, str]]:
-    """``(interpreter, origin)`` to try, in order: the configured one (absolute, or relative
-    to the repository), else the repository's virtualenvs that exist."""
+@dataclass(frozen=True)
+class Candidates:
+    """The interpreters to try for a repository, in order, and what was found on the way
+    that is not one (a Pipenv declared but not installed, a broken ``.venv``)."""
+
+    repo: Path
+    configured: str | None
+    found: tuple[tuple[str, str], ...]
+    """``(interpreter, origin)``."""
+    notes: tuple[str, ...] = ()
+
+    def readable_dirs(self) -> list[Path]:
+        """What the sandbox must show read-only for any of them to run."""
+        return sorted({d for python, _ in self.found for d in interpreter_dirs(python)})
+
+
+def candidates(
+    repo: Path, configured: str | None, environ: Mapping[str, str] | None = None
+) -> Candidates:
+    """What to try, in order: the configured interpreter (absolute, or relative to the
+    repository) alone; else the repository's virtualenvs, the environment the project's
+    Poetry, PDM, Pipenv or Hatch keeps (asked only when the repository has no virtualenv that
+    is there), then the virtualenv or conda environment activated where shopfloor started.
+
+    Blocks while a tool answers (:data:`gates.env_tools.TOOL_TIMEOUT_S` at most each): call
+    it in a thread from async code.
+    """
+    environ = os.environ if environ is None else environ
     if configured:
         path = Path(configured).expanduser()
-        return [(str(path if path.is_absolute() else repo / path), "[gates] python")]
-    found = []
+        given = str(path if path.is_absolute() else repo / path)
+        return Candidates(repo, configured, ((given, "[gates] python"),))
+    found: list[tuple[str, str]] = []
+    notes: list[str] = []
     for name in VENV_DIRS:
-        python = repo / name / "bin" / "python"
-        if python.is_file():
+        folder = repo / name
+        python = folder / "bin" / "python"
+        if python.is_file() or python.is_symlink():  # a broken link is said, not skipped
             found.append((str(python), f"the repository's {name}"))
+        elif folder.is_file():
+            named, note = _named_by_file(repo, folder, environ)
+            found += named
+            notes += [note] if note else []
+        elif folder.is_dir():
+            notes.append(f"{folder} holds no bin/python")
+    if not any(Path(python).is_file() for python, _ in found):
+        for tool in tool_environments(repo, environ):
+            if tool.python:
+                found.append((tool.python, tool.origin))
+            else:
+                notes.append(tool.note)
+    found += _activated(environ)
+    return Candidates(repo, None, tuple(dict.fromkeys(found)), tuple(notes))
+
+
+def _named_by_file(
+    repo: Path, file: Path, environ: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], str]:
+    """``.venv`` as a file naming the environment (Pipenv's and virtualenvwrapper's habit): a
+    path, absolute or relative to the repository, or a name under ``$WORKON_HOME``."""
+    try:
+        text = file.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError):
+        text = []
+    named = text[0].strip() if text else ""
+    places = []
+    if named:
+        given = Path(named).expanduser()
+        places.append(given if given.is_absolute() else repo / given)
+        if "/" not in named:
+            workon = environ.get("WORKON_HOME") or str(Path.home() / ".virtualenvs")
+            places.append(Path(workon).expanduser() / named)
+    for place in places:
+        python = place / "bin" / "python"
+        if python.is_file():
+            return [(str(python), f"the environment {file} names")], ""
+    what = f"names {named!r}, which holds no bin/python" if named else "is empty"
+    return [], f"{file} is a file, not a virtualenv, and {what}"
+
+
+def _activated(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The virtualenv or conda environment activated where shopfloor started, unless it is
+    shopfloor's own (conda's ``base`` is active in every shell of some installs: it says
+    nothing about the project)."""
+    found = []
+    venv = environ.get("VIRTUAL_ENV", "")
+    own = {Path(sys.prefix).resolve(), Path(sys.executable).parent.parent.resolve()}
+    if venv and Path(venv).resolve() not in own:
+        found.append((str(Path(venv) / "bin" / "python"), "the activated virtualenv (VIRTUAL_ENV)"))
+    conda = environ.get("CONDA_PREFIX", "")
+    if conda and environ.get("CONDA_DEFAULT_ENV") != "base" and Path(conda).resolve() not in own:
+        found.append((str(Path(conda) / "bin" / "python"), "the activated conda environment"))
     return found
 
 
-def readable_dirs(repo: Path, configured: str | None) -> list[Path]:
-    """What the sandbox must show read-only for any of :func:`candidates` to run."""
-    return sorted(
-        {d for python, _ in candidates(repo, configured) for d in interpreter_dirs(python)}
-    )
+async def find_project_python(found: Candidates, sandbox: Sandbox) -> ProjectPython:
+    """The interpreter for the repository's tests and mypy: the first of ``found`` that runs
+    in ``sandbox`` (built to show :meth:`Candidates.readable_dirs`).
 
-
-async def find_project_python(
-    repo: Path, configured: str | None, sandbox: Sandbox
-) -> ProjectPython:
-    """The interpreter for ``repo``'s tests and mypy, tried in ``sandbox``.
-
-    Raises :class:`InterpreterError` when ``configured`` is missing or does not run (the user
-    asked for it: falling back would hide the mistake). A detected virtualenv that does not
-    run is passed over, and shopfloor's own is used with a warning saying so.
+    Raises :class:`InterpreterError` when the configured one is missing or does not run (the
+    user asked for it: falling back would hide the mistake). One detected that does not run
+    is passed over, and said.
     """
     tried: list[str] = []
-    for python, origin in candidates(repo, configured):
-        version, has_pytest, problem = await _probe(python, sandbox)
+    for python, origin in found.found:
+        version, has_pytest, has_mypy, problem = await _probe(python, sandbox)
         if problem is None:
-            return ProjectPython(python, origin, version, has_pytest)
-        if configured:
+            warning = f"{'; '.join(tried)}: used {python} instead" if tried else ""
+            return ProjectPython(python, origin, version, has_pytest, warning, has_mypy)
+        if found.configured:
             raise InterpreterError(f"[gates] python: {python} {problem}")
         tried.append(f"{python} {problem}")
     warning = ""
-    declared = await asyncio.to_thread(declared_dependencies, repo)
-    if tried or declared:  # a project of the standard library alone needs no other Python
-        reason = "; ".join(tried) or f"no virtualenv in {repo} ({', '.join(VENV_DIRS)})"
+    declared = await asyncio.to_thread(declared_dependencies, found.repo)
+    reasons = [*tried, *found.notes]
+    if reasons or declared:  # a project of the standard library alone needs no other Python
+        reason = "; ".join(reasons) or f"no virtualenv in {found.repo} ({', '.join(VENV_DIRS)})"
         warning = (
             f"{reason}: the tests and mypy use shopfloor's own Python ({sys.executable}), "
             f"which may lack the project's dependencies ({declared or 'its own'}); set "
             "[gates] python to the project's interpreter"
         )
+    mypy = importlib.util.find_spec("mypy") is not None
     return ProjectPython(
-        sys.executable, "shopfloor's own", platform.python_version(), True, warning
+        sys.executable, "shopfloor's own", platform.python_version(), True, warning, mypy
     )
 
 
@@ -179,17 +267,21 @@ def declared_dependencies(repo: Path) -> str:
     return ", ".join(found)
 
 
-async def _probe(python: str, sandbox: Sandbox) -> tuple[str, bool, str | None]:
-    """``(version, has_pytest, problem)`` of ``python`` run in the sandbox."""
-    if not await asyncio.to_thread(Path(python).is_file):
-        return "", False, "does not exist"
+async def _probe(python: str, sandbox: Sandbox) -> tuple[str, bool, bool, str | None]:
+    """``(version, has_pytest, has_mypy, problem)`` of ``python`` run in the sandbox."""
+    path = Path(python)
+    if not await asyncio.to_thread(path.is_file):
+        if await asyncio.to_thread(path.is_symlink):  # its Python removed, or a moved venv
+            target = await asyncio.to_thread(os.readlink, path)
+            return "", False, False, f"is a broken link to {target}: recreate that environment"
+        return "", False, False, "does not exist"
     with tempfile.TemporaryDirectory(prefix="shopfloor-python-") as where:
         result = await sandbox.run(
             [python, "-I", "-c", _PROBE], Path(where), timeout_s=PROBE_TIMEOUT_S
         )
     lines = result.output.split()
-    if result.timed_out or result.returncode != 0 or len(lines) != 2:
+    if result.timed_out or result.returncode != 0 or len(lines) != 3:
         said = result.output.strip().splitlines()
         detail = said[-1][:200] if said else f"exit {result.returncode}"
-        return "", False, f"does not run ({detail})"
-    return lines[0], lines[1] == "True", None
+        return "", False, False, f"does not run ({detail})"
+    return lines[0], lines[1] == "True", lines[2] == "True", None

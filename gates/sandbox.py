@@ -69,7 +69,8 @@ def scrubbed_environment(
     Allow-listed host variables, the fixed Python settings, the caller's ``extra``, then our
     private ``HOME`` and ``TMPDIR``; any secret-looking name is dropped, whoever supplied it.
     The interpreter's directory comes first on ``PATH`` so ``python`` and the venv's tools
-    resolve — after a ``VIRTUAL_ENV`` the caller names, the project's own environment.
+    resolve — after a ``VIRTUAL_ENV`` or ``CONDA_PREFIX`` the caller names, the project's own
+    environment.
     """
     env = {name: host[name] for name in ALLOWED_ENV if name in host}
     env.setdefault("LANG", "C.UTF-8")
@@ -79,8 +80,8 @@ def scrubbed_environment(
     env["HOME"] = str(home)
     env["TMPDIR"] = str(tmpdir)
     parts = [str(interpreter_dir)]
-    if venv := env.get("VIRTUAL_ENV"):  # the project's environment (engine.layout) goes first
-        parts.insert(0, str(Path(venv) / "bin"))
+    # The project's environment (engine.layout.with_project_python) goes first.
+    parts[:0] = [str(Path(p) / "bin") for n in ("VIRTUAL_ENV", "CONDA_PREFIX") if (p := env.get(n))]
     parts += [p for p in env.get("PATH", DEFAULT_PATH).split(os.pathsep) if p]
     env["PATH"] = os.pathsep.join(dict.fromkeys(parts))
     return {name: value for name, value in env.items() if not looks_secret(name)}

@@ -46,8 +46,8 @@ from gates.interpreter import (
     PYTHON_KEY,
     InterpreterError,
     ProjectPython,
+    candidates,
     find_project_python,
-    readable_dirs,
 )
 from gates.profiles import build_gates, is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
@@ -328,9 +328,11 @@ async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | N
             )
     routing = route_models(settings, os.environ)
     # The project's virtualenv is shown read-only in the jail: the tests run on it.
-    sandbox = ProcessSandbox(extra_readable=readable_dirs(plan.repo, settings.gates.python))
+    # The project's environment manager (Poetry, Pipenv...) is asked where it keeps it.
+    found = await asyncio.to_thread(candidates, plan.repo, settings.gates.python)
+    sandbox = ProcessSandbox(extra_readable=found.readable_dirs())
     try:
-        python = await find_project_python(plan.repo, settings.gates.python, sandbox)
+        python = await find_project_python(found, sandbox)
     except InterpreterError as exc:
         sandbox.close()
         source = f"{settings.source}: " if settings.source is not None else ""

@@ -17,10 +17,11 @@ import pytest
 from agents.provider import ToolCall
 from agents.toolbelt import Toolbelt
 from gates.interpreter import (
+    Candidates,
     InterpreterError,
+    candidates,
     declared_dependencies,
     find_project_python,
-    readable_dirs,
 )
 from gates.profiles import GatesConfig, build_gates
 from gates.sandbox import ProcessSandbox
@@ -50,8 +51,13 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def sandbox_for(repo: Path, configured: str | None = None, *, jail: bool) -> ProcessSandbox:
-    return ProcessSandbox(use_bwrap=jail, extra_readable=readable_dirs(repo, configured))
+def sandbox_for(
+    repo: Path, configured: str | None = None, *, jail: bool
+) -> tuple[Candidates, ProcessSandbox]:
+    """What to try for ``repo`` (in an environment with nothing activated, no tool on PATH),
+    and a sandbox that shows it."""
+    found = candidates(repo, configured, {})
+    return found, ProcessSandbox(use_bwrap=jail, extra_readable=found.readable_dirs())
 
 
 @pytest.mark.parametrize("jail", [False, pytest.param(True, marks=needs_bwrap)])
@@ -60,9 +66,9 @@ async def test_the_tests_gate_runs_on_the_repositorys_venv(tmp_path: Path, jail:
     venv_python = make_venv(repo / ".venv")
     # The worktree has no .venv (it is untracked): the repository's is the one found.
     tree = make_repo(tmp_path / "worktree", {"app.py": "", "tests/test_app.py": TESTS})
-    sandbox = sandbox_for(repo, jail=jail)  # bwrap hides /tmp, where this venv lies
+    found, sandbox = sandbox_for(repo, jail=jail)  # bwrap hides /tmp, where this venv lies
     try:
-        python = await find_project_python(repo, None, sandbox)
+        python = await find_project_python(found, sandbox)
         assert python.path == str(venv_python) and python.origin == "the repository's .venv"
         assert python.has_pytest and not python.warning
         gates = build_gates(repo, GatesConfig(), sandbox, python=python.path)
@@ -93,9 +99,9 @@ async def test_a_test_running_python_by_name_gets_the_projects_venv(
     repo = make_repo(tmp_path / "repo", files)
     make_venv(repo / ".venv")
     tree = make_repo(tmp_path / "worktree", files)
-    sandbox = sandbox_for(repo, jail=jail)
+    found, sandbox = sandbox_for(repo, jail=jail)
     try:
-        python = await find_project_python(repo, None, sandbox)
+        python = await find_project_python(found, sandbox)
         gates = build_gates(repo, GatesConfig(), sandbox, python=python.path)
         tests = next(g for g in gates.task if g.name == "tests")
         result = await tests.check(tree)
@@ -113,9 +119,9 @@ async def test_without_a_venv_shopfloors_own_python_is_used_and_said(tmp_path: P
         tmp_path / "repo",
         {"app.py": "", "pyproject.toml": '[project]\nname = "app"\ndependencies = ["httpx"]\n'},
     )
-    sandbox = sandbox_for(repo, jail=False)
+    found, sandbox = sandbox_for(repo, jail=False)
     try:
-        python = await find_project_python(repo, None, sandbox)
+        python = await find_project_python(found, sandbox)
     finally:
         sandbox.close()
     assert python.own and "shopfloor's own Python" in python.warning
@@ -136,9 +142,9 @@ async def test_a_project_declaring_no_dependencies_gets_no_warning_on_shopfloors
 ) -> None:
     """The demo said its (standard-library) project lacked its dependencies on every run."""
     repo = make_repo(tmp_path / "repo", files)
-    sandbox = sandbox_for(repo, jail=False)
+    found, sandbox = sandbox_for(repo, jail=False)
     try:
-        python = await find_project_python(repo, None, sandbox)
+        python = await find_project_python(found, sandbox)
     finally:
         sandbox.close()
     assert python.own and python.warning == ""
@@ -152,12 +158,12 @@ async def test_a_configured_python_relative_to_the_repo_is_used_and_a_missing_on
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"app.py": ""})
     venv_python = make_venv(tmp_path / "repo" / "envs" / "dev")
-    sandbox = sandbox_for(repo, "envs/dev/bin/python", jail=False)
+    found, sandbox = sandbox_for(repo, "envs/dev/bin/python", jail=False)
     try:
-        python = await find_project_python(repo, "envs/dev/bin/python", sandbox)
+        python = await find_project_python(found, sandbox)
         assert python.path == str(venv_python) and python.origin == "[gates] python"
         with pytest.raises(InterpreterError, match="nowhere/python does not exist"):
-            await find_project_python(repo, "nowhere/python", sandbox)
+            await find_project_python(candidates(repo, "nowhere/python", {}), sandbox)
     finally:
         sandbox.close()
     with pytest.raises(ValueError, match="python must be the path"):
@@ -167,9 +173,9 @@ async def test_a_configured_python_relative_to_the_repo_is_used_and_a_missing_on
 async def test_a_venv_without_pytest_is_said_in_one_line(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"app.py": "", "tests/test_app.py": TESTS})
     make_venv(repo / ".venv", with_pytest=False)
-    sandbox = sandbox_for(repo, jail=False)
+    found, sandbox = sandbox_for(repo, jail=False)
     try:
-        python = await find_project_python(repo, None, sandbox)
+        python = await find_project_python(found, sandbox)
         assert not python.has_pytest
         line = f"tests: pytest is not installed in {repo / '.venv'} (python -m pip install"
         assert python.pytest_missing().startswith(line)
@@ -190,9 +196,9 @@ async def test_mypy_reads_the_projects_installed_packages(tmp_path: Path) -> Non
     files = {"pyproject.toml": "[tool.mypy]\nstrict = true\n", "app.py": "import fakedep\n"}
     repo = make_repo(tmp_path / "repo", files)
     make_venv(repo / ".venv", with_pytest=False)
-    sandbox = sandbox_for(repo, jail=False)
+    found, sandbox = sandbox_for(repo, jail=False)
     try:
-        python = await find_project_python(repo, None, sandbox)
+        python = await find_project_python(found, sandbox)
         gates = build_gates(repo, GatesConfig(), sandbox, python=python.path)
         result = await next(g for g in gates.task if g.name == "types").check(repo)
     finally:
@@ -206,7 +212,7 @@ async def test_the_jailed_command_cannot_write_into_the_venv(tmp_path: Path) -> 
     # bound read-only over it.
     repo = make_repo(tmp_path / "repo", {"app.py": ""})
     venv_python = make_venv(repo / ".venv", with_pytest=False)
-    sandbox = sandbox_for(repo, jail=True)
+    _, sandbox = sandbox_for(repo, jail=True)
     try:
         script = "import pathlib; pathlib.Path('.venv/planted').write_text('x')"
         result = await sandbox.run([str(venv_python), "-c", script], repo)

@@ -139,3 +139,18 @@ def test_every_key_init_writes_loads_commented_or_not_and_its_values_are_the_def
     for table in CONFIG_KEYS:
         head = table.split(".")[0]
         assert f"[{head}" in text or f"[[{head}" in text, f"init writes no [{table}]"
+
+
+def test_init_suggests_the_interpreter_poetry_keeps_outside_the_repository(tmp_path: Path):
+    """The example ``python`` was the found interpreter made relative to the repository: one
+    Poetry keeps in its cache folder raised ValueError there."""
+    from tests.gates.test_env_tools import answers, tool
+    from tests.gates.test_project_python import make_venv
+
+    project = repo(tmp_path)
+    (project / "pyproject.toml").write_text('[tool.poetry]\nname = "app"\n')
+    cache = tmp_path / "cache" / "virtualenvs" / "app-Zk1-py3.11"
+    venv_python = make_venv(cache, with_pytest=False)
+    tool(tmp_path / "bin", "poetry", answers("env info --path", f"echo {cache}"))
+    text = render_config(project, {"PATH": str(tmp_path / "bin")})
+    assert f'# python = "{venv_python}"' in text.splitlines()

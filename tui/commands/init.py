@@ -94,10 +94,14 @@ def detect_gates(repo: Path) -> list[str]:
     return lines
 
 
-def _venv_python(repo: Path) -> str:
-    """The repository's own virtualenv interpreter (relative), or the usual place for one."""
-    found = candidates(repo, None)
-    return str(Path(found[0][0]).relative_to(repo)) if found else ".venv/bin/python"
+def _venv_python(repo: Path, env: Mapping[str, str]) -> str:
+    """The project's interpreter (relative when in the repository: its virtualenv; absolute
+    when Poetry, Pipenv... keep it elsewhere), or the usual place for one."""
+    found = candidates(repo, None, env).found
+    if not found:
+        return ".venv/bin/python"
+    python = Path(found[0][0])
+    return str(python.relative_to(repo)) if python.is_relative_to(repo) else str(python)
 
 
 def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = None) -> str:
@@ -150,9 +154,10 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         f"shrinkage_min_deleted = {gates.shrinkage_min_deleted}  # ...once it deletes at least "
         "this many lines",
         "# The Python the tests, the agents' run_tests and mypy run on (absolute, or relative",
-        "# to the repository); unset: the repository's .venv or venv, else shopfloor's own,",
-        "# which lacks the project's dependencies.",
-        f'# python = "{_venv_python(repo)}"',
+        "# to the repository); unset: the repository's .venv or venv, else the environment",
+        "# its Poetry, PDM, Pipenv or Hatch keeps, else an activated virtualenv or conda",
+        "# environment, else shopfloor's own, which lacks the project's dependencies.",
+        f'# python = "{_venv_python(repo, env)}"',
         "# [[gates.custom]]     # any command that passes when it exits 0",
         '# name = "docs"',
         '# argv = ["make", "docs"]',
