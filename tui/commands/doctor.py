@@ -2,11 +2,13 @@
 
 Each configured model (``--config``'s [models], else the defaults for the keys present) or
 each ``--model SPEC`` gets one short request through the same registry a run uses. One line
-per model: provider, model, latency, tokens (in/out), OK or FAIL with the reason. The sandbox
-commands will run in is reported too. A ``cli:`` agent is found on PATH and asked its version
-rather than paid for a run. Keys are never printed: errors are masked by the providers, a spec
-shows no credentials its URL carries, and every row passes the console's redactor (a gateway
-that echoes the key in its reply, an agent's version line). Exit code 1 when any model fails.
+per model: provider, model, latency, tokens (in/out), OK or FAIL with the reason. A ``cli:``
+agent is found on PATH and asked its version rather than paid for a run; each link of a
+fallback chain is checked on its own. The sandbox and the Python the gates would use for
+``--repo`` (and whether pytest and mypy are installed there) are said too. Keys are never
+printed: errors are masked by the providers, a spec shows no credentials its URL carries,
+and every row passes the console's redactor (a gateway that echoes the key in its reply, an
+agent's version line). Exit code 1 when any model fails, or the configured Python.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from rich.text import Text
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.providers.cli import CliAgent, CliProvider
 from agents.registry import ProviderOptions, close_provider, make_provider
-from agents.routing import default_models
+from agents.routing import chain_parts, default_models
 from engine.loop import loop_name
 from engine.redaction import Redactor
+from gates.interpreter import Candidates, InterpreterError, candidates, find_project_python
+from gates.profiles import is_python_repo
 from gates.sandbox import ProcessSandbox
 from tui.argtypes import positive_float
 from tui.commands.common import EXIT_FAILED, EXIT_OK
@@ -51,7 +55,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SPEC",
         help="check this model spec (repeatable); default: the configured models",
     )
-    p.add_argument("--config", type=Path, help="shopfloor.toml whose [models] to check")
+    p.add_argument(
+        "--config", type=Path, help="shopfloor.toml whose [models] and [gates] python to check"
+    )
+    p.add_argument(
+        "--repo",
+        type=Path,
+        default=Path(),
+        help="the repository whose Python the gates would use (default: the current folder)",
+    )
     p.add_argument("--playbook", type=Path, help="playbook for sim: specs")
     p.add_argument(
         "--timeout", type=positive_float, default=30.0, help="seconds per request (default 30)"
@@ -83,10 +95,18 @@ def shown_spec(spec: str) -> str:
 
 
 def configured_models(args: argparse.Namespace) -> dict[str, list[str]]:
-    """spec -> the roles that use it, from --model, else the config file, else defaults."""
-    if args.models:
-        return {spec: ["given"] for spec in dict.fromkeys(args.models)}
+    """spec -> the roles that use it, from --model, else the config file, else defaults.
+
+    Each link of a fallback chain ``A | B`` is checked on its own (``engineer (fallback)``
+    for B): checked as one, a chain whose first link answered hid a dead fallback, and a
+    coding agent in it was sent the ping as a run (it has no worktree: FAIL) rather than
+    found on PATH and asked its version.
+    """
     by_spec: dict[str, list[str]] = {}
+    if args.models:
+        for spec in dict.fromkeys(args.models):
+            _add_links(by_spec, spec, "given")
+        return by_spec
     if args.config is not None:
         settings = load_settings(args.config)
         roles: dict[str, str | list[str]] = dict(settings.models)
@@ -96,9 +116,17 @@ def configured_models(args: argparse.Namespace) -> dict[str, list[str]]:
         roles = default_models(os.environ)
     for role, value in roles.items():
         for spec in [value] if isinstance(value, str) else value:
-            if spec and role not in by_spec.setdefault(spec, []):
-                by_spec[spec].append(role)
+            if spec:
+                _add_links(by_spec, spec, role)
     return by_spec
+
+
+def _add_links(by_spec: dict[str, list[str]], spec: str, role: str) -> None:
+    parts = chain_parts(spec)
+    for index, part in enumerate(parts):
+        as_role = role if index == 0 or len(parts) == 1 else f"{role} (fallback)"
+        if as_role not in by_spec.setdefault(part or spec, []):
+            by_spec[part or spec].append(as_role)
 
 
 async def _check_cli(provider: CliProvider, timeout_s: float) -> tuple[bool, str]:
@@ -185,6 +213,40 @@ async def check_model(
         await close_provider(provider)
 
 
+def _yes(flag: bool) -> str:
+    return "installed" if flag else "NOT installed"
+
+
+def _locate(repo: Path, configured: str | None) -> Candidates | tuple[bool, list[str]]:
+    """The interpreters to try for ``repo``, or what doctor says when there is none to try."""
+    if not repo.is_dir():
+        return False, [f"python: repository not found: {repo}"]
+    if not is_python_repo(repo):
+        return True, [f"python: no Python project in {repo.resolve()} (--repo names one)"]
+    return candidates(repo.resolve(), configured)
+
+
+async def _python_lines(repo: Path, configured: str | None) -> tuple[bool, list[str]]:
+    """Which Python the gates would use for ``repo``, and why; whether pytest and mypy are
+    importable there. False when the configured one does not run (a run would refuse it)."""
+    found = await asyncio.to_thread(_locate, repo, configured)
+    if isinstance(found, tuple):
+        return found
+    sandbox = ProcessSandbox(extra_readable=found.readable_dirs())
+    try:
+        python = await find_project_python(found, sandbox)
+    except InterpreterError as exc:
+        return False, [f"python: {exc}"]
+    finally:
+        sandbox.close()
+    mypy = "" if python.has_mypy else " (the types gate runs shopfloor's own on its packages)"
+    lines = [
+        f"python for the tests and mypy: {python.describe()}; pytest {_yes(python.has_pytest)}, "
+        f"mypy {_yes(python.has_mypy).lower()}{mypy}"
+    ]
+    return True, [*lines, *(w for w in (python.warning, python.pytest_missing()) if w)]
+
+
 def _sandbox_line() -> str:
     sandbox = ProcessSandbox()
     try:
@@ -199,7 +261,11 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     models = configured_models(args)
     # The agents the config names run its commands: a configured agent was "unknown", and
     # a bundled one configured at its own path was looked for on PATH.
-    agents = load_settings(args.config).providers.cli_agents if args.config is not None else {}
+    settings = load_settings(args.config) if args.config is not None else None
+    agents = settings.providers.cli_agents if settings is not None else {}
+    python_ok, python_lines = await _python_lines(
+        args.repo, settings.gates.python if settings is not None else None
+    )
     checks = await asyncio.gather(
         *(
             check_model(
@@ -218,10 +284,12 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
         )
         console.print(Text.assemble(status, redactor.redact(row)), soft_wrap=True)
     console.print(_sandbox_line(), highlight=False)
+    for line in python_lines:
+        console.print(Text(redactor.redact(line)), soft_wrap=True)
     console.print(f"event loop: {loop_name()}", highlight=False)
     failed = sum(1 for c in checks if not c.ok)
     console.print(
         f"{len(checks) - failed} of {len(checks)} model(s) OK" if checks else "no models to check",
         highlight=False,
     )
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed or not python_ok else EXIT_OK

@@ -3,6 +3,7 @@ with a one-line reason, exit 1 when anything fails, and never a key on screen.""
 
 from __future__ import annotations
 
+import platform
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +146,52 @@ def test_doctor_checks_the_agent_commands_the_config_names(
     assert f"found {claude} (2.1.0 (Claude Code))" in out
     assert f"cannot start {mine}: Permission denied" in out
     assert "1 of 2 model(s) OK" in out
+
+
+def test_doctor_checks_each_link_of_a_fallback_chain_and_its_coding_agents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """A chain was checked as one provider: its coding agents were sent the ping as a run
+    ("no worktree to run in": FAIL for an agent that is installed), and a chain whose first
+    link answered hid a fallback that is not there."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    codex = tmp_path / "codex"
+    codex.write_text("#!/bin/sh\necho 'codex-cli 0.99.0'\n")
+    codex.chmod(0o755)
+    config = tmp_path / "shopfloor.toml"
+    config.write_text('[models]\nengineer = "cli:codex | cli:claude"\n')
+    code, out = run_doctor(["--config", str(config), "--repo", str(tmp_path)], capsys)
+    assert code == 1 and "Traceback" not in out and "no worktree" not in out, out
+    rows = [line for line in out.splitlines() if line.startswith(("OK", "FAIL"))]
+    assert rows[0].startswith("OK   cli:codex  roles=engineer  ") and "codex-cli 0.99.0" in rows[0]
+    assert rows[1].startswith("FAIL cli:claude  roles=engineer (fallback)  ")
+    assert rows[1].endswith("command not found: claude")
+    assert "1 of 2 model(s) OK" in out
+
+
+def test_doctor_names_the_python_the_gates_would_use_and_what_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from tests.gates.test_project_python import make_venv
+
+    repo = tmp_path / "repo"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "app.py").write_text("")
+    (repo / "tests" / "test_app.py").write_text("def test_ok() -> None:\n    pass\n")
+    venv_python = make_venv(repo / ".venv", with_pytest=False)
+    code, out = run_doctor(["--model", "sim:", "--repo", str(repo)], capsys)
+    assert code == 0, out
+    assert (
+        f"python for the tests and mypy: {venv_python} (Python {platform.python_version()}, "
+        "the repository's .venv); pytest NOT installed, mypy not installed (the types gate "
+        "runs shopfloor's own on its packages)"
+    ) in out.replace("\n", " ")
+    assert f"tests: pytest is not installed in {repo / '.venv'}" in out
+
+    config = tmp_path / "shopfloor.toml"
+    config.write_text('[gates]\npython = "nowhere/bin/python"\n[models]\nplanner = "sim:"\n')
+    code, out = run_doctor(["--config", str(config), "--repo", str(repo)], capsys)
+    assert code == 1 and "Traceback" not in out
+    assert f"python: [gates] python: {repo / 'nowhere/bin/python'} does not exist" in out
+    code, out = run_doctor(["--model", "sim:", "--repo", str(tmp_path / "gone")], capsys)
+    assert code == 1 and f"python: repository not found: {tmp_path / 'gone'}" in out
