@@ -306,6 +306,28 @@ def mypy_setup(repo: Path) -> tuple[bool, bool]:
 MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")
 
 
+def mypy_pins_version(folder: Path) -> bool:
+    """Whether ``folder``'s mypy configuration sets ``python_version`` (the types gate then
+    leaves the version to it rather than to the project's interpreter)."""
+    try:
+        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = {}
+    tool = data.get("tool")
+    section = tool.get("mypy") if isinstance(tool, dict) else None
+    if isinstance(section, dict):
+        return "python_version" in section
+    for name in ("mypy.ini", ".mypy.ini", "setup.cfg"):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(folder / name, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if parser.has_section("mypy"):
+            return parser.has_option("mypy", "python_version")
+    return False
+
+
 def mypy_projects(repo: Path) -> dict[str, bool]:
     """Where the types gate runs mypy: ``{folder: its configuration names its targets}``.
 
@@ -370,7 +392,10 @@ def detected_gates(
             targets = {folder: () if own else (".",) for folder, own in places.items()}
             own = interpreter == sys.executable
             chosen["types"] = MypyGate(
-                sandbox, projects=targets, python_executable=None if own else interpreter
+                sandbox,
+                projects=targets,
+                python_executable=None if own else interpreter,
+                pinned=[folder for folder in places if mypy_pins_version(tree / folder)],
             )
         if wants_pytest(tree) or "tests" in wanted:
             chosen["tests"] = PytestGate(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,22 +159,32 @@ class MypyGate(ToolGate):
         timeout_s: float = 300.0,
         env: Mapping[str, str] | None = None,
         python_executable: str | None = None,
+        pinned: Iterable[str] = (),
     ) -> None:
         super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
         self.python_executable = python_executable
         """The project's interpreter, whose installed packages mypy reads (``None``: the
         Python mypy runs on, where the project's third-party imports are not installed)."""
+        self.python_version = _target_version(python_executable)
+        """The interpreter's ``X.Y``, which mypy checks against. Without it mypy took the
+        version it runs on, shopfloor's: a 3.12 project's ``type`` statements and
+        ``itertools.batched`` were type errors, and no attempt could pass."""
+        self.pinned = frozenset(pinned)
+        """Projects whose configuration sets ``python_version``: theirs wins (a command-line
+        ``--python-version`` would override it)."""
         self.targets = tuple(targets)
         self.projects = {p: tuple(t) for p, t in (projects or {".": self.targets}).items()}
 
     def settings(self) -> Sequence[object]:
-        return [sorted((p, list(t)) for p, t in self.projects.items()), self.python_executable]
+        projects = sorted((p, list(t)) for p, t in self.projects.items())
+        return [projects, self.python_executable, self.python_version, sorted(self.pinned)]
 
     def argv(self, workspace: Path) -> list[str]:
-        return self._argv(self.projects.get(".", self.targets))
+        return self._argv(self.projects.get(".", self.targets), ".")
 
-    def _argv(self, targets: Sequence[str]) -> list[str]:
+    def _argv(self, targets: Sequence[str], project: str) -> list[str]:
         excludes = "|".join(re.escape(d) for d in SKIPPED_DIRS)
+        version = self.python_version if project not in self.pinned else None
         return [
             "mypy",
             "--output",
@@ -183,6 +194,7 @@ class MypyGate(ToolGate):
             "--exclude",
             f"(^|/)({excludes})/",
             *(("--python-executable", self.python_executable) if self.python_executable else ()),
+            *(("--python-version", version) if version else ()),
             *targets,
         ]
 
@@ -204,7 +216,7 @@ class MypyGate(ToolGate):
                 continue
             begun = time.monotonic()
             result = await self.sandbox.run(
-                self._argv(targets), folder, timeout_s=left, env=self.env or None
+                self._argv(targets, project), folder, timeout_s=left, env=self.env or None
             )
             judged = self.judge(result, folder, time.monotonic() - begun)
             results.append((project, _in_project(judged, project)))
@@ -234,6 +246,36 @@ class MypyGate(ToolGate):
             raise ToolOutputError("mypy reported errors but printed none as JSON")
         summary = f"{len(findings)} type error(s)" if findings else ""
         return Parsed(findings, counts={"notes": notes}, summary=summary)
+
+
+_PYVENV_VERSION = re.compile(r"^\s*version(?:_info)?\s*=\s*(\d+)\.(\d+)", re.MULTILINE)
+_VERSIONED_NAME = re.compile(r"python(\d+)\.(\d+)$")
+
+
+def python_version_of(python: str) -> tuple[int, int] | None:
+    """``(3, 12)`` for the interpreter ``python``, read without running it: from its
+    virtualenv's ``pyvenv.cfg``, else from the versioned name its links lead to
+    (``python3.12``: pyenv, uv, conda and system installs); None when neither says."""
+    try:
+        cfg = (Path(python).parent.parent / "pyvenv.cfg").read_text("utf-8", errors="replace")
+    except OSError:
+        cfg = ""
+    found = _PYVENV_VERSION.search(cfg) or _VERSIONED_NAME.search(os.path.realpath(python))
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def _target_version(python: str | None) -> str | None:
+    """The ``--python-version`` for mypy to check code written for ``python``: None for its
+    own interpreter, one of unknown version, or one older than mypy can target (it then
+    refuses to run at all; its oldest target is the closest it can check)."""
+    if python is None:
+        return None
+    version = python_version_of(python)
+    if version is None or version == sys.version_info[:2]:
+        return None
+    from mypy.defaults import PYTHON3_VERSION_MIN  # shopfloor's own mypy, as run
+
+    return "{}.{}".format(*max(version, PYTHON3_VERSION_MIN[:2]))
 
 
 def _failed(gate: str, message: str) -> GateResult:
