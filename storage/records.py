@@ -8,9 +8,10 @@ the same way.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
 
@@ -135,3 +136,25 @@ class LearningRecord:
         values = _columns(cls, row)
         values["tags"] = tuple(json.loads(values["tags"]))
         return cls(**values)
+
+
+R = TypeVar("R", RunRecord, TaskRecord, EscalationRecord, LearningRecord)
+
+FREE_TEXT: dict[type, tuple[str, ...]] = {
+    RunRecord: ("request", "reason"),
+    TaskRecord: ("title", "reason"),
+    EscalationRecord: ("question", "note"),
+    LearningRecord: ("text",),
+}
+"""The columns of each record copied from an event's free text
+(:data:`engine.redaction.FREE_TEXT`): what :func:`cleaned` redacts."""
+
+
+def cleaned(record: R, redact: Callable[[str], str]) -> R:
+    """``record`` with its free text (:data:`FREE_TEXT`) passed through ``redact``: the same
+    record when nothing changed, else a copy."""
+    values = record.__dict__
+    update: dict[str, Any] = {
+        name: new for name in FREE_TEXT[type(record)] if (new := redact(old := values[name])) != old
+    }
+    return replace(record, **update) if update else record

@@ -7,6 +7,15 @@ notification for tailers, in one transaction: the log and the projections never 
 a batch is stored whole or not at all. Opening a store migrates its schema to the head
 revision. The rest serves the CLI and other processes: run listing and short ids, tailing a
 run as it is written, the decisions inbox, rebuilding projections, export/import and pruning.
+
+Everything read back is cleaned of secrets on the way out, the events' free text
+(:meth:`~engine.redaction.Redactor.clean`) and the projections' columns copied from it
+(:func:`~storage.records.cleaned`): the bus cleans what a run emits, but a log stored before
+it did, written by an older shopfloor or imported from one holds keys as they came, and
+every reader — ``status``, ``escalations``, ``export``, ``runs``, the TUI, a resume, the
+lessons a later run's models are told — reads through here. Nothing is rewritten in the
+database; cleaning an event that holds no secret costs a dictionary look-up, or one scan of
+its text.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.events import EventBase, Outcome, event_to_json
 from engine.protocols import ExternalDecision
+from engine.redaction import Redactor
 from storage import answers, inbox, migrate
 from storage.connect import make_engine
 from storage.errors import (
@@ -37,7 +47,14 @@ from storage.event_rows import insert_events
 from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, notify
 from storage.paths import normalize_db_url, safe_url
 from storage.projector import parse_row, project, rebuild
-from storage.records import EscalationRecord, LearningRecord, RunRecord, TaskRecord
+from storage.records import (
+    EscalationRecord,
+    LearningRecord,
+    R,
+    RunRecord,
+    TaskRecord,
+    cleaned,
+)
 from storage.schema import PROJECTIONS, decisions, escalations, learnings, runs, tasks
 from storage.schema import events as events_table
 from storage.tail import tail_run
@@ -68,21 +85,29 @@ class SqlEventStore:
     """
 
     def __init__(
-        self, engine: AsyncEngine, url: str, migrated: migrate.Upgrade | None = None
+        self,
+        engine: AsyncEngine,
+        url: str,
+        migrated: migrate.Upgrade | None = None,
+        *,
+        redactor: Redactor | None = None,
     ) -> None:
-        """Wrap an engine whose schema is current; prefer :meth:`open`."""
+        """Wrap an engine whose schema is current; prefer :meth:`open`. ``redactor`` cleans
+        what is read back (default: one for this process's secret-looking variables)."""
         self._engine = engine
         self.url = url
         self.migrated = migrated
         """What opening did to the schema (revision before and after), if it migrated."""
+        self.redactor = redactor if redactor is not None else Redactor.from_environ()
 
     @classmethod
-    async def open(cls, url: str) -> SqlEventStore:
+    async def open(cls, url: str, *, redactor: Redactor | None = None) -> SqlEventStore:
         """Connect to ``url`` (a URL or a SQLite file path) and migrate its schema to head.
 
         A database written by a newer shopfloor is refused
         (:class:`~storage.migrate.NewerSchemaError`). Crossing the revision that added the
-        tasks/escalations/learnings projections rebuilds them from the log.
+        tasks/escalations/learnings projections rebuilds them from the log. ``redactor``
+        cleans what is read back (the default: one for this process's environment).
         """
         url = normalize_db_url(url)
         engine = make_engine(url)
@@ -97,7 +122,7 @@ class SqlEventStore:
         except DB_ERRORS as exc:
             await engine.dispose()
             raise StorageError(f"cannot open database {safe_url(url)}: {one_line(exc)}") from exc
-        return cls(engine, url, done)
+        return cls(engine, url, done, redactor=redactor)
 
     @property
     def backend(self) -> str:
@@ -176,7 +201,8 @@ class SqlEventStore:
         """The events of ``run_id`` with a sequence number above ``after_seq``, in order;
         only those of ``types`` (``"EscalationRaised"``, ...) when given.
 
-        Each is parsed back into its concrete class (``RunStarted``, ``Merged``, ...).
+        Each is parsed back into its concrete class (``RunStarted``, ``Merged``, ...), its
+        free text cleaned of secrets.
         """
         query = (
             select(events_table.c.seq, events_table.c.body)
@@ -188,7 +214,8 @@ class SqlEventStore:
         if limit is not None:
             query = query.limit(limit)
         stored = await self._fetch(query, f"read events of run {run_id}")
-        return [parse_row(run_id, row.seq, row.body) for row in stored]
+        clean = self.redactor.clean
+        return [clean(parse_row(run_id, row.seq, row.body)) for row in stored]
 
     def tail(
         self,
@@ -237,18 +264,20 @@ class SqlEventStore:
         if since is not None:
             query = query.where(runs.c.created_at >= since)
         query = query.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
-        return [RunRecord.from_row(row) for row in await self._fetch(query, "list runs")]
+        rows = await self._fetch(query, "list runs")
+        return [self._clean(RunRecord.from_row(row)) for row in rows]
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run with exactly this id, or None."""
         query = select(runs).where(runs.c.run_id == run_id)
         rows = await self._fetch(query, f"read run {run_id}")
-        return RunRecord.from_row(rows[0]) if rows else None
+        return self._clean(RunRecord.from_row(rows[0])) if rows else None
 
     async def tasks(self, run_id: str) -> list[TaskRecord]:
         """The ``tasks`` projection of a run, by task id."""
         query = select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.task_id)
-        return [TaskRecord.from_row(r) for r in await self._fetch(query, f"read tasks of {run_id}")]
+        rows = await self._fetch(query, f"read tasks of {run_id}")
+        return [self._clean(TaskRecord.from_row(r)) for r in rows]
 
     async def escalations(self, run_id: str) -> list[EscalationRecord]:
         """Every escalation of a run, open or decided, in the order raised."""
@@ -258,7 +287,7 @@ class SqlEventStore:
             .order_by(escalations.c.raised_seq)
         )
         rows = await self._fetch(query, f"read escalations of {run_id}")
-        return [EscalationRecord.from_row(r) for r in rows]
+        return [self._clean(EscalationRecord.from_row(r)) for r in rows]
 
     async def learnings(self, run_id: str | None = None) -> list[LearningRecord]:
         """Learnings of one run, or of all runs, oldest first."""
@@ -267,7 +296,8 @@ class SqlEventStore:
         )
         if run_id is not None:
             query = query.where(learnings.c.run_id == run_id)
-        return [LearningRecord.from_row(r) for r in await self._fetch(query, "read learnings")]
+        rows = await self._fetch(query, "read learnings")
+        return [self._clean(LearningRecord.from_row(r)) for r in rows]
 
     async def projection_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every projection table's rows, sorted: what a rebuild must reproduce exactly."""
@@ -333,7 +363,7 @@ class SqlEventStore:
     async def open_escalations(self, run_id: str | None = None) -> list[EscalationRecord]:
         """Undecided escalations of ``run_id``, or of every run when None, oldest first; a
         run that has ended has none (nothing would take the answer)."""
-        return await inbox.open_escalations(self._engine, run_id)
+        return [self._clean(r) for r in await inbox.open_escalations(self._engine, run_id)]
 
     async def waiting_decisions(
         self, run_id: str | None = None
@@ -346,7 +376,8 @@ class SqlEventStore:
     ) -> list[tuple[EscalationRecord, Outcome]]:
         """Every escalation with this id (of ``run_id``, or of every run), open or answered,
         each with its run's outcome, oldest first."""
-        return await answers.find_escalations(self._engine, escalation_id, run_id)
+        found = await answers.find_escalations(self._engine, escalation_id, run_id)
+        return [(self._clean(record), outcome) for record, outcome in found]
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -387,6 +418,10 @@ class SqlEventStore:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    def _clean(self, record: R) -> R:
+        """A projection's record with the secrets in its free text replaced."""
+        return cleaned(record, self.redactor.redact)
 
     async def _fetch(self, query: Any, what: str) -> Sequence[Row[Any]]:
         """Run a read; once more on a fresh connection if the pooled one had died.

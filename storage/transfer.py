@@ -1,10 +1,12 @@
 """Moving one run between databases as JSON lines: one event per line, in sequence order.
 
-The export is the log itself (each line is exactly what ``event_to_json`` stores), so it can be
-read by ``jq``, replayed, or imported into another database — SQLite to PostgreSQL and back.
-Importing checks the whole file before writing anything: every line parses, all events belong
-to one run, sequence numbers run 1, 2, 3, ... from its RunStarted, and the run is not stored
-yet. It is then appended in one transaction, projections included, or not at all.
+The export is the log itself (each line is what ``event_to_json`` stores, as the store reads
+it back: its free text cleaned of secrets), so it can be read by ``jq``, replayed, or imported
+into another database — SQLite to PostgreSQL and back. Importing checks the whole file before
+writing anything: every line parses, all events belong to one run, sequence numbers run 1, 2,
+3, ... from its RunStarted, and the run is not stored yet. It is then cleaned as the bus
+cleans a run's events (an export written by an older shopfloor holds keys as they came) and
+appended in one transaction, projections included, or not at all.
 """
 
 from __future__ import annotations
@@ -72,5 +74,6 @@ async def import_run(store: SqlEventStore, events: list[EventBase], source: str)
     run_id = check_run(events, source)
     if await store.get_run(run_id) is not None or await store.count_events(run_id):
         raise StorageError(f"run {run_id} is already stored in this database; nothing imported")
-    await store.append(events)
+    clean = store.redactor.clean
+    await store.append([clean(event) for event in events])
     return run_id

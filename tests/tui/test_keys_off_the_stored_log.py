@@ -27,6 +27,7 @@ from engine.events import (
     EscalationRaised,
     EventBase,
     GateFinished,
+    LearningRecorded,
     Outcome,
     RunFinished,
     RunStarted,
@@ -34,6 +35,7 @@ from engine.events import (
     StageChanged,
     TaskState,
     TaskStateChanged,
+    event_to_json,
 )
 from engine.state import RunState
 from storage.process_writer import start_writer
@@ -186,7 +188,7 @@ def test_the_tui_shows_no_key_from_a_stored_run(db: Path) -> None:
     events, row = event_loop.run(read())
     assert "Build it; my key is [REDACTED]" in row  # the runs screen's line for the run
     no_key_in(row)
-    state = RunState.fold(events)  # what a replay or an attach folds, before any redaction
+    state = RunState.fold(events)  # what a replay or an attach folds, as the store reads it
     model = RunModel()
     model.apply(events)
     shown = "\n".join(
@@ -199,3 +201,75 @@ def test_the_tui_shows_no_key_from_a_stored_run(db: Path) -> None:
     )
     assert "export OPENAI_API_KEY=[REDACTED]" in shown
     no_key_in(shown)
+
+
+def stamped(events: list[EventBase], first: int = 1) -> list[EventBase]:
+    """``events`` numbered as the bus would number them, without passing through it."""
+    return [
+        event.model_copy(update={"run_id": RUN_ID, "seq": seq})
+        for seq, event in enumerate(events, start=first)
+    ]
+
+
+async def store_as_it_came(db: Path, events: list[EventBase]) -> None:
+    """Store ``events`` straight into the database, uncleaned: a log written before the bus
+    cleaned events, by an older shopfloor, or imported from one."""
+    async with await SqlEventStore.open(str(db)) as store:
+        await store.append(events)
+
+
+LEARNED = LearningRecorded(
+    learning_id="l-1", kind="trap", text=f"the tests need {SHAPED} set", source="retry:t1"
+)
+
+
+def test_a_log_stored_uncleaned_is_cleaned_by_every_command_that_reads_it(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Runs stored before the bus cleaned events keep their keys in the database; every
+    reader (the commands, the runs screen, a later run's lessons) cleaned nothing and
+    printed them as stored."""
+    raw = stamped([*leaky_run(), LEARNED])
+    event_loop.run(store_as_it_came(db, raw))
+    assert SHAPED in stored_rows(db) and LITERAL in stored_rows(db)  # the bus was bypassed
+    printed(
+        capsys,
+        db,
+        ["status", RUN_ID],
+        ["status", RUN_ID, "--json", "--plan"],
+        ["escalations", "--context"],
+        ["escalations", "--context", "--json"],
+        ["runs", "--json"],
+        ["learnings", "list"],
+        ["export", RUN_ID],
+    )
+    event_loop.run(store_as_it_came(db, stamped([ENDING], first=len(raw) + 1)))
+    printed(capsys, db, ["status", RUN_ID], ["runs", "--json"], ["export", RUN_ID])
+
+    async def read() -> tuple[str, list[EventBase], str]:
+        async with await SqlEventStore.open(str(db)) as store:
+            record = await store.get_run(RUN_ID)
+            assert record is not None
+            lessons = " ".join(x.text for x in await store.learnings())
+            return " ".join(str(c) for c in run_row(record)), await store.read(RUN_ID), lessons
+
+    row, events, lessons = event_loop.run(read())
+    assert "Build it; my key is [REDACTED]" in row
+    no_key_in(row)
+    no_key_in(lessons)  # what the next run's planner and engineers are told
+    no_key_in(repr(RunState.fold(events)))  # what status, attach, replay and resume fold
+
+
+def test_an_export_with_keys_is_imported_without_them(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export written by an older shopfloor holds keys as they came; importing it stored
+    them in the new database as they were."""
+    export = tmp_path / "old-run.jsonl"
+    lines = [event_to_json(e) for e in stamped([*leaky_run(), LEARNED, ENDING])]
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert SHAPED in export.read_text() and LITERAL in export.read_text()
+    assert main(["import", str(export), "--db", str(db)]) == 0
+    stored = stored_rows(db)
+    assert "export OPENAI_API_KEY=[REDACTED]" in stored
+    no_key_in(stored)

@@ -9,10 +9,11 @@ task title, an escalation's question or a gate's output may hold terminal escape
 and every screen shows the model's words. Agent output, the flood, is kept as it came and
 cleaned line by line as the log draws it.
 
-Everything is also redacted on the way in (:class:`~engine.redaction.Redactor`): an
-agent's line, a gate's output or a run's reason may hold an API key (one the agent echoed, a
-key-shaped string a model wrote), and the screen is no place for it. The bus cleaned the free
-text of what it emitted already; this also covers logs stored before it did.
+No event reaches it holding an API key: an agent's line, a gate's output or a run's reason
+may quote one, and the bus cleans the free text of what it emits (a live run), the store of
+what it reads back (attach, replay, a resumed run's past: a log stored before the bus cleaned
+events included). Cleaning each event here again cost the fold a second scan of every line;
+the model's redactor is for the words that are no event (an engine's crash, a failed feed).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class RunModel:
     def __init__(
         self, max_lines: int = DEFAULT_MAX_LINES, redactor: Redactor | None = None
     ) -> None:
-        """``redactor`` defaults to one for this process's secret-looking variables."""
+        """``redactor`` (for error messages; default: one for this process's secret-looking
+        variables)."""
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self.state = RunState()
         self.lines = AgentLineBuffer(max_lines)
@@ -48,11 +50,8 @@ class RunModel:
 
     def apply(self, events: Iterable[EventBase]) -> None:
         """Fold events of any kind (agent output goes to the line buffer as well)."""
-        apply, extend, clean = self.state.apply, self.lines.extend, self.redactor.clean
+        apply, extend = self.state.apply, self.lines.extend
         for event in events:
-            # Its free text alone (engine.redaction.FREE_TEXT), as the bus cleans it: a log
-            # stored before the bus did, or a feed from another process, is cleaned here.
-            event = clean(event)
             if isinstance(event, AgentOutput):
                 apply(event)
                 extend(event.agent_id, output_lines(event))
