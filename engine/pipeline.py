@@ -134,6 +134,14 @@ class Factory:
     budget: BudgetTracker = field(init=False)
 
     def __post_init__(self) -> None:
+        # The request is cleaned of secrets once, here, before anything reads it: it goes to
+        # third-party models (critic, planner, reviewers, twin, an audit's reviewers), into
+        # the log (RunStarted) and from there into a branch name and a pull request's title.
+        # A key pasted into it ("our key is sk-ant-...") is never what a model needs — the
+        # code it writes reads keys from the environment — so every reader gets the same
+        # "[REDACTED]" in its place, and what the models worked from is what the log shows.
+        # A resume reads the request back from the log, cleaned already.
+        self.request = self.bus.redactor.redact(self.request)
         self.broker = EscalationBroker(
             self.bus,
             policy=self.config.escalation_policy,
@@ -466,10 +474,9 @@ class Factory:
     async def _ship(self, commit: str) -> str:
         self._stage(Stage.SHIP)
         ws = self.workspaces
-        # The request as the log keeps it, cleaned of secrets: a key pasted into it would
+        # The request was cleaned of secrets (__post_init__): a key pasted into it would
         # otherwise name a branch (and title a pull request) for good.
-        request = self.bus.redactor.redact(self.request)
-        name = f"{self.config.branch_prefix}{slugify(request)}-{self.bus.run_id[:8]}"
+        name = f"{self.config.branch_prefix}{slugify(self.request)}-{self.bus.run_id[:8]}"
         await self.bus.durable()  # what we ship from is in the log before the branch exists
         # A branch of that name at another commit is someone else's (the user made it from
         # the work in progress while the run was stopped, say): it stays, and the run ships
@@ -501,7 +508,7 @@ class Factory:
         base = self.state.base_commit or self.workspaces.base_commit
         tasks = self.workspaces.commits_since_base(commit, base)
         body = "One commit per task:\n\n" + "\n".join(f"- {t}" for t in tasks)
-        title = _one_line(self.bus.redactor.redact(self.request))[:120] or branch
+        title = _one_line(self.request)[:120] or branch
         try:
             url = await self.publisher.publish(branch, self.workspaces.base_branch, title, body)
         except Exception as exc:  # the branch is shipped locally either way
