@@ -9,7 +9,11 @@ JSON line, used as a metric label value or set as a span attribute:
 - the values of environment variables whose names look secret (``*KEY*``, ``*TOKEN*``,
   ``*SECRET*``, ``*PASSWORD*``, ...), so a key is caught whatever its shape;
 - well-known key shapes (``sk-ant-...``, ``sk-...``, ``AIza...``, ``ghp_...``, ``AKIA...``,
-  Slack tokens), so a key that never was in this process's environment is caught too.
+  Slack tokens), so a key that never was in this process's environment is caught too;
+- credentials by where they stand, whatever their shape: the password of a URL
+  (``https://user:PASSWORD@host``, as a proxy's or a local server's base URL in a model spec
+  carries it), a query parameter named like a secret (``?api_key=VALUE``), a bearer token
+  (``Authorization: Bearer TOKEN``). The name stays, the value goes.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from engine.events import (
 from engine.secrets import (
     MIN_SECRET_LENGTH,
     REDACTED,
+    is_secret_name,
     secret_env_values,
 )
 
@@ -134,6 +139,13 @@ _PREFIXES: tuple[str, ...] = ("sk-", "AIza", "gh", "github_pat_", "AKIA", "ASIA"
 is not searched for that shape (an ``in`` test is a C scan; seven regex searches on each
 line an agent prints were most of the redaction's cost per line)."""
 
+_URL_PASSWORD = re.compile(r"(://[^\s/@:'\"]*:)[^\s/@'\"]+(?=@)")
+"""The password of a URL's user part: ``https://alice:PASSWORD@host``."""
+_URL_QUERY = re.compile(r"([?&][A-Za-z0-9_.\-]+=)([^\s&#'\"]+)")
+"""A query parameter and its value, kept when its name is no secret's (``?api-version=``)."""
+_BEARER = re.compile(r"(\b[Bb]earer\s+)[A-Za-z0-9._~+/=\-]{8,}")
+"""A bearer token, as an ``Authorization`` header quotes it."""
+
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
@@ -147,6 +159,28 @@ def _keys(shape: re.Pattern[str], text: str) -> Iterator[tuple[int, int]]:
             continue
         yield start, found.end()
         pos = found.end()
+
+
+def _query_value(found: re.Match[str]) -> str:
+    name = found[1][1:-1]
+    return found[1] + REDACTED if is_secret_name(name) else found[0]
+
+
+def _credentials(text: str) -> str:
+    """``text`` with the credentials named by their context replaced (module docstring)."""
+    if "://" in text:  # each pattern only where its literal is (as the key shapes)
+        if "@" in text:
+            text = _URL_PASSWORD.sub(r"\1" + REDACTED, text)
+        if "=" in text:
+            text = _URL_QUERY.sub(_query_value, text)
+    if "earer" in text:
+        text = _BEARER.sub(r"\1" + REDACTED, text)
+    return text
+
+
+def _has_credentials(text: str) -> bool:
+    """Whether :func:`_credentials` would change ``text``."""
+    return ("://" in text or "earer" in text) and _credentials(text) != text
 
 
 def _free_texts(value: object, into: list[str]) -> None:
@@ -200,10 +234,14 @@ class Redactor:
 
     def contains_secret(self, text: str) -> bool:
         """Whether ``text`` holds anything this redactor would remove."""
-        return any(secret in text for secret in self._literals) or any(
-            next(_keys(shape, text), None) is not None
-            for prefix, shape in self._shapes
-            if prefix in text
+        return (
+            any(secret in text for secret in self._literals)
+            or any(
+                next(_keys(shape, text), None) is not None
+                for prefix, shape in self._shapes
+                if prefix in text
+            )
+            or (bool(self._shapes) and _has_credentials(text))
         )
 
     def redact(self, text: str) -> str:
@@ -223,7 +261,7 @@ class Redactor:
                     parts += [text[last:start], REDACTED]
                     last = end
                 text = "".join([*parts, text[last:]])
-        return text
+        return _credentials(text) if self._shapes else text
 
     def clean(self, value: T) -> T:
         """``value`` with the secrets in its free text (:data:`FREE_TEXT`) replaced: the same

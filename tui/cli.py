@@ -152,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not stopped and not is_bad_input(exc):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # A config error quotes what the file says (a model spec with a URL's password), a
+        # provider's or a database's error what it was sent: the line is printed cleaned.
+        from engine.redaction import Redactor
+
+        message = Redactor.from_environ().redact(message)
         errors.print(Text.assemble(("shopfloor:", "bold red"), f" {message}"), soft_wrap=True)
         return EXIT_FAILED if stopped else EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -72,6 +72,36 @@ def test_words_that_hold_a_key_prefix_are_no_keys() -> None:
     assert redactor.redact("mask-sk-abcdefghij0123456789") == f"mask-{REDACTED}"
 
 
+def test_credentials_are_removed_by_where_they_stand_whatever_their_shape() -> None:
+    """A local server's or a proxy's key in a model spec's URL, a secret-named query
+    parameter, a bearer token: no known shape and in no variable, they were kept as they
+    were wherever they were quoted (a config error, a provider's error, a gate's output)."""
+    redactor = Redactor(())
+    cases = {
+        "openai:qwen@http://alice:tok-9f8e7d6c5b4a@127.0.0.1:9/v1": (
+            f"openai:qwen@http://alice:{REDACTED}@127.0.0.1:9/v1"
+        ),
+        "git push https://x-access-token:abc%40d3f@github.com/o/r.git": (
+            f"git push https://x-access-token:{REDACTED}@github.com/o/r.git"
+        ),
+        "GET https://h/v1/models?api_key=s3cr3t-v4lue&api-version=2024-06-01 -> 401": (
+            f"GET https://h/v1/models?api_key={REDACTED}&api-version=2024-06-01 -> 401"
+        ),
+        "headers: {'Authorization': 'Bearer loc4l-t0ken-xyz'}": (
+            f"headers: {{'Authorization': 'Bearer {REDACTED}'}}"
+        ),
+    }
+    for text, cleaned in cases.items():
+        assert redactor.contains_secret(text), text
+        assert redactor.redact(text) == cleaned
+    ordinary = (
+        "served on http://127.0.0.1:8000/v1 and ssh://git@github.com/o/r; "
+        "see https://docs.example.org/search?q=retry&page=2; the bearer of bad news"
+    )
+    assert not redactor.contains_secret(ordinary)
+    assert redactor.redact(ordinary) == ordinary
+
+
 def test_json_stays_valid_when_a_secret_touches_an_escape() -> None:
     redactor = Redactor(["nabcdefgh", 'quo"te-secret'])
     doc = json.dumps({"text": 'line\nabcdefgh and quo"te-secret', "n": 1})

@@ -9,10 +9,12 @@ and reasons as they came.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 import sample_run
 from pilot_helpers import caught_up
+from repo_helpers import make_repo
 from rich.console import Console
 
 from engine.blueprint import Blueprint, Task
@@ -28,6 +30,7 @@ from engine.events import (
 )
 from engine.state import RunState
 from tui.app import ShopfloorApp
+from tui.cli import main
 from tui.commands.run import print_ending
 from tui.messages import EventStreamEnded
 
@@ -125,3 +128,31 @@ async def test_the_error_toasts_show_no_key() -> None:
     assert "RuntimeError: 401 from the provider: x-api-key [REDACTED] ([REDACTED])" in said
     assert "OperationalError: [REDACTED] [REDACTED]" in said
     assert SHAPED[:12] not in said and LITERAL not in said
+
+
+URL_TOKEN = "tok-9f8e7d6c5b4a"
+"""A local server's key in its base URL: no known shape, in no variable."""
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        f'[models]\ncritic = "opneai:qwen@http://alice:{URL_TOKEN}@127.0.0.1:9/v1"\n',
+        f'[providers.limits."openai:qwen@http://alice:{URL_TOKEN}@127.0.0.1:9/v1"]\n'
+        "max_concurency = 2\n",
+    ],
+    ids=["misspelt family", "misspelt limit"],
+)
+def test_a_config_error_shows_no_password_of_a_models_url(
+    config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config error quotes the spec as the file wrote it: a proxy's or local server's
+    password went to the terminal (and to CI logs) in the one-line error."""
+    repo = make_repo(tmp_path / "repo", {"README.md": "# x\n"})
+    toml = tmp_path / "shopfloor.toml"
+    toml.write_text(config)
+    db = tmp_path / "runs.db"
+    assert main(["run", "x", "--repo", str(repo), "--config", str(toml), "--db", str(db)]) == 2
+    said = capsys.readouterr().err
+    assert "alice:[REDACTED]@127.0.0.1" in said
+    assert URL_TOKEN not in said
