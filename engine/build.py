@@ -165,8 +165,9 @@ class TaskRunner:
     emit_new: EmitNewFn | None = None
     """The bus's ``emit_new``, for the task's own states (built stamped); else via ``emit``."""
     redact: Callable[[str], str] = str
-    """Cleans the engineer's summary of secrets before it goes into the commit's message (the
-    bus's redactor; events are cleaned on the bus, but git keeps a message for good)."""
+    """Cleans of secrets the engineer's summary before it goes into the commit's message and
+    a failure before it goes into the next attempt's prompt (the bus's redactor; events are
+    cleaned on the bus, but git keeps a message for good and a prompt goes to a model)."""
 
     def __post_init__(self) -> None:
         self._tasks = {task.id: task for task in self.blueprint.tasks}
@@ -205,7 +206,10 @@ class TaskRunner:
                 return self._fail(task_id, attempt, str(exc))
             if outcome is None:
                 return True
-            failure = outcome
+            # The next attempt's prompt, cleaned as the log keeps it: a gate's output, a
+            # reviewer's notes or a merge's failure may quote a key, and the prompt goes to
+            # the engineer's model (the breaker's signature and a resume see the same text).
+            failure = self.redact(outcome)
             if attempt < limit:
                 signature = self.breaker.record(task_id, failure)
                 if signature is not None:

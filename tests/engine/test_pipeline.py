@@ -286,6 +286,33 @@ async def test_a_plan_ships_as_a_branch_with_one_commit_per_task_in_dependency_o
     assert snapshot(user_repo) == before  # the user's checkout was never touched
 
 
+async def test_a_key_in_a_gates_output_stays_out_of_the_engineers_retry_prompt(
+    user_repo: Path, worktree_root: Path
+):
+    """A gate quoting a key (a test printing a fixture's token, a value the engineer wrote)
+    had it cleaned in the log, but the next attempt's prompt was built from the gate's raw
+    words: the key went to the engineer's model."""
+    key = "sk-ant-api03-" + "Zp7" * 12
+
+    def value_task(job: EngineerJob) -> dict[str, str]:
+        fixed = "expected 'good'" in job.failure_context
+        return {"value.txt": "good\n" if fixed else f"token {key}\n"}
+
+    engineer = FakeEngineer({"value": value_task})
+    planner = FakePlanner(blueprint(Task(id="value", title="Value", files=["value.txt"])))
+    run = await run_factory(
+        user_repo,
+        worktree_root,
+        planner,
+        engineer,
+        task_gates=(ContentGate("tests", "value.txt", "good"),),
+    )
+    assert run.state.outcome is Outcome.SHIPPED, run.state.reason
+    _, second = engineer.attempts("value")
+    assert "value.txt says 'token [REDACTED]', expected 'good'" in second.failure_context
+    assert key[:12] not in second.failure_context
+
+
 async def test_a_repository_straight_from_git_init_ships_and_stays_unborn(
     tmp_path: Path, worktree_root: Path
 ):
