@@ -70,3 +70,47 @@ async def test_a_graph_that_fits_is_not_folded() -> None:
         await pilot.pause()
         folded = [n.data for n in dag.root.children if not n.is_expanded]
         assert folded == []
+
+
+async def test_the_merged_filter_shows_the_merged_tasks_of_folded_levels() -> None:
+    app = GraphApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        dag = app.query_one(DagView)
+        dag.sync(plan(0))
+        await pilot.pause()
+        dag.sync(plan(8))  # levels 1-7 fold (level 0 holds the cursor)
+        await pilot.pause()
+        folded = [n.data for n in dag.root.children if not n.is_expanded]
+        assert folded == [f"level:{n}" for n in range(1, 8)]
+
+        dag.state_filter = TaskState.MERGED
+        await pilot.pause()
+        assert all(n.is_expanded for n in dag.root.children)  # what the filter asks for
+        lines = [(dag.get_node_at_line(n) or dag.root).data for n in range(dag.last_line + 1)]
+        assert [line for line in lines if not str(line).startswith("level:")] == [
+            f"m{i:02d}" for i in range(24)
+        ]
+        dag.sync(plan(9))  # a level merges meanwhile: still every merged task is shown
+        await pilot.pause()
+        assert all(n.is_expanded for n in dag.root.children)
+        assert len(dag.shown_task_ids) == 27
+
+        dag.state_filter = None  # back to every task: the done levels fold again
+        await pilot.pause()
+        folded = [n.data for n in dag.root.children if not n.is_expanded]
+        assert folded == [f"level:{n}" for n in range(1, 9)]
+
+
+async def test_a_level_the_user_folded_stays_folded_under_a_filter() -> None:
+    app = GraphApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        dag = app.query_one(DagView)
+        dag.sync({k: v for k, v in plan(2).items() if int(k[1:]) < 12})  # fits: none folds
+        await pilot.pause()
+        dag.root.children[1].collapse()  # the user folds level 1 (3 merged tasks)
+        dag.state_filter = TaskState.MERGED
+        await pilot.pause()
+        assert [n.is_expanded for n in dag.root.children] == [True, False]  # levels 0, 1
+        dag.state_filter = None
+        await pilot.pause()
+        assert not dag.root.children[1].is_expanded

@@ -8,7 +8,8 @@ longest chain of work still to do — is marked. Filters by state and by text na
 view; :meth:`DagView.sync` relabels changed tasks only and rebuilds only when the shape or
 the filter changed. When the graph is taller than its panel, a level folds to its summary
 line once all its tasks have merged, so the tasks at work stay in view (once per level: one
-the user unfolds stays open).
+the user unfolds stays open); a filter shows such levels open, and the unfiltered view
+folds them again.
 """
 
 from __future__ import annotations
@@ -198,6 +199,10 @@ class DagView(Tree[str]):
         self._critical: list[str] = []
         self._folded: set[int] = set()
         """Levels folded because they were done: never folded again, so they may be reopened."""
+        self._auto_folded: set[int] = set()
+        self._was_filtered = False
+        """Of those, the levels the unfiltered view keeps folded (the user has not reopened
+        them): a filter shows them open, as it shows what it asks for."""
 
     @property
     def critical(self) -> list[str]:
@@ -247,9 +252,17 @@ class DagView(Tree[str]):
             self._relabel_levels(shown)
         self._fold_done_levels()
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter (by state or by text) narrows the graph."""
+        return self.state_filter is not None or bool(self.filter_text.strip())
+
     def _fold_done_levels(self) -> None:
-        """Fold each level whose tasks have all merged, while the graph overflows its panel
-        (a 36-task plan's running tasks were below a screenful of merged ones)."""
+        """Fold each level whose tasks have all merged, while the unfiltered graph overflows
+        its panel (a 36-task plan's running tasks were below a screenful of merged ones).
+        A filtered graph shows what the filter asks for (the merged filter: merged levels)."""
+        if self.filtered:
+            return
         cursor = self.cursor_node.parent if self.cursor_node is not None else None
         for level, node in self._level_nodes.items():
             if self.last_line < self.size.height:
@@ -259,11 +272,20 @@ class DagView(Tree[str]):
             ids = [child.data for child in node.children]
             if ids and all(self._tasks[str(i)].state is TaskState.MERGED for i in ids):
                 self._folded.add(level)
+                self._auto_folded.add(level)
                 node.collapse()
 
     def _rebuild(self, shown: list[TaskView]) -> None:
         keep = self.highlighted_task_id
         collapsed = {n for n, node in self._level_nodes.items() if not node.is_expanded}
+        if not self._was_filtered:  # leaving the unfiltered view: the levels still folded
+            self._auto_folded &= collapsed
+        # Folded for being done is the unfiltered view's own: a filter opens those levels,
+        # and the unfiltered view gets them back folded (what the user folded stays folded).
+        collapsed = (
+            collapsed | self._auto_folded if not self.filtered else collapsed - self._auto_folded
+        )
+        self._was_filtered = self.filtered
         self.clear()
         self._task_nodes, self._labels, self._level_nodes = {}, {}, {}
         levels = task_levels(self._tasks)
