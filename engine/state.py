@@ -8,7 +8,7 @@ copy of the truth. The fold is deterministic and does no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.blueprint import Blueprint
@@ -91,6 +91,18 @@ class AgentView:
     cost_usd: float = 0.0
     calls: int = 0
     last_line: str = ""
+
+
+@dataclass(frozen=True)
+class AgentTally:
+    """How the run's agents stand: at work, finished well, finished failing, cut off."""
+
+    running: int = 0
+    done: int = 0
+    failed: int = 0
+    cut_off: int = 0
+    """Started, never finished, and no process drives them any more (the run stopped or
+    was resumed by another process, or ended around them)."""
 
 
 @dataclass
@@ -418,6 +430,24 @@ class RunState:
         stages = list(Stage)
         return stages.index(self.stage) < stages.index(Stage.VERIFY)
 
+    def agent_tally(self, *, live: bool = True) -> AgentTally:
+        """The agents by how they stand. ``live``: a process drives the run (not so for a
+        stopped run): agents without an end are running only in a live, unfinished run, and
+        were cut off otherwise. An agent the log restarted (a resumed attempt takes its
+        agent id again) counts once, as its latest start."""
+        live = live and self.outcome is Outcome.RUNNING
+        running = done = failed = 0
+        for agent in self.agents.values():
+            if agent.running:
+                running += 1
+            elif agent.ok:
+                done += 1
+            else:
+                failed += 1
+        if live:
+            return AgentTally(running, done, failed)
+        return AgentTally(0, done, failed, cut_off=running)
+
     @property
     def open_escalations(self) -> list[EscalationView]:
         return [e for e in self.escalations.values() if e.decision is None]
@@ -493,6 +523,7 @@ class RunState:
                 "output": self.output_tokens,
             },
             "cost_usd": round(self.cost_usd, 6),
+            "agents": asdict(self.agent_tally()),  # `status` knows whether the run is live
             "budget": self._budget_status(),
             "unpriced_models": dict(self.unpriced_models),
             "baseline_red": dict(self.baseline_red),

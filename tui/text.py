@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel
+from rich.text import Text
+
+from engine.state import AgentTally
 
 SIM_BADGE = (" SIM ", "bold reverse magenta")
 """How the simulated-provider marker looks wherever it appears."""
@@ -97,3 +100,18 @@ def cost_text(cost_usd: float, unpriced: Mapping[str, int]) -> str:
     """``$0.1234``, and ``+ unpriced`` when some calls (of ``unpriced``'s models) had no price:
     their cost is unknown, not zero, and a cost budget does not see it."""
     return f"${cost_usd:.4f}{UNPRICED if unpriced else ''}"
+
+
+def agents_text(tally: AgentTally, separator: str = " · ") -> Text:
+    """How the run's agents stand: "2 running · 54 done · 1 failed" (the agents at work
+    always; the others when there are any), as the run screen and ``status`` say it."""
+    text = Text(f"{tally.running} running", style="bold yellow" if tally.running else "")
+    for count, word, style in (
+        (tally.done, "done", ""),
+        (tally.failed, "failed", "yellow"),  # an attempt that failed: its task may retry
+        (tally.cut_off, "cut off", "magenta"),
+    ):
+        if count:
+            text.append(separator)
+            text.append(f"{count} {word}", style=style)
+    return text

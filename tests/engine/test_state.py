@@ -252,6 +252,7 @@ def test_a_full_run_folds_into_the_status_a_user_sees():
         "learnings": [],
         "tokens": {"input": 2000, "cached": 0, "output": 500},
         "cost_usd": 0.375,
+        "agents": {"running": 0, "done": 2, "failed": 0, "cut_off": 0},
         "budget": None,
         "unpriced_models": {},
         "baseline_red": {},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -19,7 +20,7 @@ from tui.budget_flags import stopped_line
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
 from tui.plan_text import plan_text
-from tui.text import one_line
+from tui.text import agents_text, one_line
 from tui.uncommitted import WARNING_KEY
 
 STOPPED = "stopped"
@@ -159,6 +160,7 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         live = {"live": driver is not None, "driver": driver}
         report = {**state.to_status(), **live, "warnings": warnings}
+        report["agents"] = asdict(state.agent_tally(live=driver is not None))
         if args.plan:
             blueprint = state.blueprint
             report["plan"] = blueprint.model_dump(mode="json") if blueprint else None
@@ -189,6 +191,9 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
             row = (one_line(task.id), task.state.value, str(task.attempts), one_line(task.title))
             table.add_row(*row)
         console.print(table)
+    if state.agents:  # the same counts as the run screen's budget line
+        tally = agents_text(state.agent_tally(live=driver is not None), separator=", ")
+        console.print(Text.assemble("agents: ", tally), highlight=False)
     if state.reason:
         console.print(f"reason: {one_line(state.reason)}")
     if state.baseline_red:

@@ -231,7 +231,7 @@ class RunScreen(Screen[None]):
         self._banner.show(state)
         self._gauges.show(state)
         self._gauges_line.show(state)
-        self._budget.show(state)
+        self._budget.show(state, stopped=self._stopped)
         self._dag.sync(state.tasks)
         self._agents.sync(state.agents)
         if self.selected_task not in state.tasks:
@@ -258,6 +258,7 @@ class RunScreen(Screen[None]):
             self._stopped = stopped
             if self._header.is_mounted:
                 self._header.show(self.model.state, stopped=stopped)
+                self._budget.show(self.model.state, stopped=stopped)
 
     def _show_log(self) -> None:
         # Cheap when nothing changed: the log reads the agent's lines where the model keeps

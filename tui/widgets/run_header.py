@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from engine.events import Outcome, TaskState
 from engine.state import RunState
-from tui.text import SIM_BADGE, UNPRICED, compact_count, one_line
+from tui.text import SIM_BADGE, UNPRICED, agents_text, compact_count, one_line
 
 OUTCOME_STYLES: dict[Outcome, str] = {
     Outcome.RUNNING: "bold yellow",
@@ -66,15 +66,23 @@ def bar(fraction: float, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def budget_text(state: RunState) -> Text:
-    """The budget line: merged/total tasks, tokens and cost against their limits, SIM marker."""
+def budget_text(state: RunState, *, stopped: bool = False) -> Text:
+    """The budget line: merged/total tasks, how the agents stand, tokens and cost against
+    their limits, the SIM marker first. ``stopped``: no process drives the unfinished run, so its
+    unfinished agents were cut off, not running."""
     total = len(state.tasks)
     merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
     failed = sum(1 for task in state.tasks.values() if task.state is TaskState.FAILED)
     text = Text()
+    if state.simulated:  # first, so a line cut short on a narrow terminal keeps it
+        text.append(*SIM_BADGE)
+        text.append(" ")
     text.append(f"merged {merged}/{total}", style="bold green" if total and merged == total else "")
     if failed:
         text.append(f"  failed {failed}", style="bold red")
+    # Before tokens and cost: what a person checks first, kept on an 80-column line.
+    text.append("  agents ")
+    text.append_text(agents_text(state.agent_tally(live=not stopped)))
     text.append(
         f"  tokens {compact_count(state.input_tokens)} in"
         f" / {compact_count(state.output_tokens)} out"
@@ -95,11 +103,6 @@ def budget_text(state: RunState) -> Text:
         text.append(f" of ${budget.max_cost_usd:.2f}")
     if budget is not None and budget.exceeded:
         text.append(f"  {budget.exceeded} budget exceeded", style="bold red")
-    running = sum(1 for agent in state.agents.values() if agent.running)
-    text.append(f"  agents {running} running / {len(state.agents)}")
-    if state.simulated:
-        text.append("  ")
-        text.append(*SIM_BADGE)
     return text
 
 
@@ -171,8 +174,8 @@ class BudgetStrip(TextLine):
     }
     """
 
-    def show(self, state: RunState) -> None:
-        """Redraw from ``state``."""
-        self.show_text(budget_text(state))
+    def show(self, state: RunState, *, stopped: bool = False) -> None:
+        """Redraw from ``state`` (``stopped``: no process drives the unfinished run)."""
+        self.show_text(budget_text(state, stopped=stopped))
         exceeded = state.budget is not None and state.budget.exceeded is not None
         self.set_class(exceeded, "-exceeded")
