@@ -38,6 +38,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("f", "filter tasks by text (enter applies, esc closes, empty clears)"),
             ("s", "cycle the state filter: all, running, failed, pending, merged"),
             ("[ / ]", "previous / next agent's log"),
+            ("p", "pin the log: it stays on its task's agent while the cursor moves; p unpins"),
             ("tab", "move focus: graph, agents, log"),
             ("/", "search the log; n / N next / previous match; esc clears"),
             ("e", "answer the escalations that wait"),

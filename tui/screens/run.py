@@ -76,6 +76,8 @@ class RunScreen(Screen[None]):
         Binding("k", "previous_task", "Prev task", show=False),
         Binding("right_square_bracket", "next_agent", "Next agent"),
         Binding("left_square_bracket", "previous_agent", "Prev agent", show=False),
+        Binding("p", "pin_log", "Pin log"),
+        Binding("p", "unpin_log", "Unpin log"),
         Binding("slash", "search_log", "Search log"),
         Binding("f", "filter_tasks", "Filter"),
         Binding("s", "cycle_state_filter", "State filter", show=False),
@@ -100,6 +102,10 @@ class RunScreen(Screen[None]):
     """The task under the graph's cursor."""
     selected_agent: var[str | None] = var[str | None](None, init=False)
     """The agent whose log is shown."""
+    log_pinned: var[bool] = var(False, init=False)
+    """The log stays on what it showed when pinned (``p``) while the graph's cursor moves:
+    on that task's latest agent (a retry's new attempt comes into view), or on the agent
+    chosen with ``[``/``]`` or in the agent table."""
 
     def __init__(
         self,
@@ -123,6 +129,9 @@ class RunScreen(Screen[None]):
         self._announced = False
         self._stopped = False
         self._follow_task = True
+        """The log shows the cursor's task (unpinned, until an agent is chosen)."""
+        self._pinned_task: str | None = None
+        """The task whose latest agent a pinned log shows (None: a pinned agent)."""
         self._queue: EscalationScreen | None = None
         self._applied_filter = ""
         self._header = RunHeader(id="run-header")
@@ -173,6 +182,9 @@ class RunScreen(Screen[None]):
         self.set_class(height < SHORT_HEIGHT, "-short")
         self.set_class(width < THIN_WIDTH, "-thin")
         self.set_class(height < LOW_HEIGHT, "-low")
+        # The palette's hint gives way on a narrow terminal, so "? Help" stays on an
+        # 80-column footer (ctrl+p still opens it, and the help lists it).
+        self.query_one(Footer).show_command_palette = width >= NARROW_WIDTH
 
     # -- feed -------------------------------------------------------------------------
 
@@ -236,8 +248,9 @@ class RunScreen(Screen[None]):
         self._agents.sync(state.agents)
         if self.selected_task not in state.tasks:
             self.selected_task = self._dag.highlighted_task_id
-        if self._follow_task and self.selected_task is not None:
-            agent = latest_agent_for_task(state, self.selected_task)
+        followed = self._followed_task()
+        if followed is not None:
+            agent = latest_agent_for_task(state, followed)
             if agent is not None:
                 self.selected_agent = agent.agent_id
         elif self.selected_agent is None and state.agents:
@@ -260,14 +273,20 @@ class RunScreen(Screen[None]):
                 self._header.show(self.model.state, stopped=stopped)
                 self._budget.show(self.model.state, stopped=stopped)
 
+    def _followed_task(self) -> str | None:
+        """The task whose latest agent the log shows (None: the log shows a chosen agent)."""
+        if self.log_pinned:
+            return self._pinned_task
+        return self.selected_task if self._follow_task else None
+
     def _show_log(self) -> None:
         # Cheap when nothing changed: the log reads the agent's lines where the model keeps
         # them, so showing an agent costs one screenful whether it is new or not.
         state = self.model.state
         agent = state.agents.get(self.selected_agent) if self.selected_agent else None
-        task_id = agent.task_id if agent is not None else self.selected_task
-        if self._follow_task:
-            task_id = self.selected_task
+        task_id = self._followed_task()
+        if task_id is None:
+            task_id = agent.task_id if agent is not None else self.selected_task
         agent_id = agent.agent_id if agent is not None else None
         switched = agent_id != self._log.agent_id
         lines = self.model.lines.ring(agent_id) if agent_id is not None else None
@@ -276,7 +295,7 @@ class RunScreen(Screen[None]):
             self._agents.show_agent(agent_id)
 
     def watch_selected_task(self) -> None:
-        if self._follow_task:
+        if self._follow_task and not self.log_pinned:
             agent = latest_agent_for_task(self.model.state, self.selected_task)
             self.selected_agent = agent.agent_id if agent is not None else None
             self._show_log()
@@ -285,18 +304,29 @@ class RunScreen(Screen[None]):
         if self._log.is_mounted:
             self._show_log()
 
+    def watch_log_pinned(self, pinned: bool) -> None:
+        self._log.border_title = "agent log · pinned" if pinned else "agent log"
+        self._log.set_class(pinned, "-pinned")
+        self.refresh_bindings()  # the footer offers the other of pin / unpin
+
     # -- widgets' messages --------------------------------------------------------------
 
     def on_dag_view_task_highlighted(self, message: DagView.TaskHighlighted) -> None:
-        self._follow_task = True
+        if not self.log_pinned:  # a pinned log stays where it is while the cursor looks around
+            self._follow_task = True
         self.selected_task = message.task_id
 
     def on_dag_view_task_chosen(self, message: DagView.TaskChosen) -> None:
         self.open_task(message.task_id)
 
     def on_agent_table_agent_highlighted(self, message: AgentTable.AgentHighlighted) -> None:
+        self._choose_agent(message.agent_id)
+
+    def _choose_agent(self, agent_id: str) -> None:
+        # An agent chosen by hand: the log shows it (a pinned log is pinned to it now).
         self._follow_task = False
-        self.selected_agent = message.agent_id
+        self._pinned_task = None
+        self.selected_agent = agent_id
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input is self._filter:
@@ -352,8 +382,30 @@ class RunScreen(Screen[None]):
         if not ids:
             return
         current = ids.index(self.selected_agent) if self.selected_agent in ids else -step
-        self._follow_task = False
-        self.selected_agent = ids[(current + step) % len(ids)]
+        self._choose_agent(ids[(current + step) % len(ids)])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer pin or unpin, whichever applies."""
+        if action == "pin_log":
+            return not self.log_pinned
+        if action == "unpin_log":
+            return self.log_pinned
+        return True
+
+    def action_pin_log(self) -> None:
+        """Keep the log on what it shows while the graph's cursor moves: the shown task's
+        latest agent (a retry comes into view), or the agent chosen by hand."""
+        self._pinned_task = self.selected_task if self._follow_task else None
+        self.log_pinned = True
+
+    def action_unpin_log(self) -> None:
+        """Let the log follow the graph's cursor again (it shows the cursor's task now)."""
+        self.log_pinned = False
+        self._pinned_task = None
+        self._follow_task = True
+        agent = latest_agent_for_task(self.model.state, self.selected_task)
+        self.selected_agent = agent.agent_id if agent is not None else None
+        self._show_log()
 
     def action_search_log(self) -> None:
         """Open the log's search box."""
