@@ -114,3 +114,26 @@ async def test_a_level_the_user_folded_stays_folded_under_a_filter() -> None:
         dag.state_filter = None
         await pilot.pause()
         assert not dag.root.children[1].is_expanded
+
+
+class ShortGraphApp(GraphApp):
+    CSS = "DagView { height: 10; }"  # the graph's panel on an 80x24 terminal
+
+
+async def test_on_a_short_panel_the_fold_brings_the_running_tasks_into_view() -> None:
+    """At 80x24 the panel has ten lines: the cursor's level (kept open) and seven folded
+    levels filled it, and the running tasks stayed below it all night."""
+    app = ShortGraphApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dag = app.query_one(DagView)
+        dag.sync(plan(0))
+        await pilot.pause()
+        dag.sync(plan(8))  # levels 0-7 merged, level 8 (m24-m26) running
+        await pilot.pause()
+        assert on_screen(dag, "m24") and on_screen(dag, "m26")
+        assert dag.highlighted_task_id == "m00"  # the cursor (and so the log) stays
+
+        dag.scroll_home(animate=False)  # the user scrolls back up to read: left there
+        dag.sync({**plan(8), "m24": TaskView("m24", "Module 24", ["m21"], TaskState.GATES)})
+        await pilot.pause()
+        assert dag.scroll_offset.y == 0

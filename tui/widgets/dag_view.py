@@ -264,9 +264,10 @@ class DagView(Tree[str]):
         if self.filtered:
             return
         cursor = self.cursor_node.parent if self.cursor_node is not None else None
+        folded = False
         for level, node in self._level_nodes.items():
             if self.last_line < self.size.height:
-                return
+                break
             if level in self._folded or not node.is_expanded or node is cursor:
                 continue
             ids = [child.data for child in node.children]
@@ -274,6 +275,21 @@ class DagView(Tree[str]):
                 self._folded.add(level)
                 self._auto_folded.add(level)
                 node.collapse()
+                folded = True
+        if folded:
+            self._scroll_to_work()
+
+    def _scroll_to_work(self) -> None:
+        """Scroll the first level with work left to the top when it is below the panel: on
+        a short panel (80x24) the cursor's level, kept open, and the folded levels filled
+        it. The cursor stays (so does the log); only when levels fold, not on every sync."""
+        _ = self.last_line  # lays the folded lines out, so the nodes know their lines
+        for node in self._level_nodes.values():
+            ids = [str(child.data) for child in node.children]
+            if any(self._tasks[i].state is not TaskState.MERGED for i in ids):
+                if node.line >= self.scroll_offset.y + self.size.height - len(ids):
+                    self.scroll_to(y=node.line, animate=False, immediate=True)
+                return
 
     def _rebuild(self, shown: list[TaskView]) -> None:
         keep = self.highlighted_task_id
