@@ -50,6 +50,29 @@ class BudgetStop(Exception):
         self.scope = scope
 
 
+def dollars(usd: float) -> str:
+    """Money as a person reads it: cents (``$0.60``, ``$1,234.50``), and two significant
+    digits below a cent (``$0.0042``: a call's cost, or a tiny budget), never ``$0.0000``."""
+    if usd == 0 or abs(usd) >= 0.005:
+        return f"${usd:,.2f}"
+    if abs(usd) < 1e-8:
+        return "<$0.00000001"
+    places = min(8, 1 - math.floor(math.log10(abs(usd))))
+    return f"${usd:.{places}f}".rstrip("0")
+
+
+def _over(usd: float, limit: float) -> str:
+    """``usd`` spent against ``limit``: as :func:`dollars` says it, with the places it takes
+    to read over the limit when it is (``$1.004`` of ``$1.00``, not ``$1.00`` of it)."""
+    text = dollars(usd)
+    if usd <= limit or float(text.lstrip("<$").replace(",", "")) > limit:
+        return text
+    for places in range(3, 7):
+        if round(usd, places) > limit:
+            return f"${usd:,.{places}f}"
+    return f"${math.ceil(usd * 1e6) / 1e6:,.6f}"
+
+
 @dataclass
 class Spend:
     """Spend against (mutable) limits."""
@@ -67,13 +90,15 @@ class Spend:
         return None
 
     def describe(self) -> str:
+        """``1100 tokens of 1000, $0.60 of $5.00``: the cost part only when something was
+        priced or a cost limit is set (a sim run's, or one on unpriced models, says none)."""
         tokens = f"{self.tokens} tokens" + (
             f" of {self.max_tokens}" if self.max_tokens is not None else ""
         )
-        cost = f"${self.cost_usd:.4f}" + (
-            f" of ${self.max_cost_usd:.4f}" if self.max_cost_usd is not None else ""
-        )
-        return f"{tokens}, {cost}"
+        if self.max_cost_usd is None:
+            return f"{tokens}, {dollars(self.cost_usd)}" if self.cost_usd else tokens
+        cost = _over(self.cost_usd, self.max_cost_usd)
+        return f"{tokens}, {cost} of {dollars(self.max_cost_usd)}"
 
     def keep_raised(self, update: BudgetUpdated) -> None:
         """Keep the limits ``update`` (a report from before a restart) says were raised to: a

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from engine.budget import dollars
 from engine.bus import Subscription
 from engine.events import (
     AgentFinished,
@@ -251,7 +252,7 @@ class ConsoleReporter:
                     f"{'≈' if event.tokens_estimated else ''}{event.prompt_tokens} in{cached}"
                     f" / {event.output_tokens} out "
                     f"{event.latency_s:.2f}s "
-                    + (f"${event.cost_usd:.4f}" if event.priced else "$? (no price)"),
+                    + (dollars(event.cost_usd) if event.priced else "$? (no price)"),
                     style="dim",
                 )
                 if event.simulated:
@@ -388,7 +389,7 @@ def _limits(event: BudgetLimitsSet) -> str:
         ("each task", event.task_max_tokens, event.task_max_cost_usd),
     ):
         said = [f"{tokens} tokens"] if tokens is not None else []
-        said += [f"${cost:.2f}"] if cost is not None else []
+        said += [dollars(cost)] if cost is not None else []
         if said:
             parts.append(f"{scope} {' and '.join(said)}")
     return ", ".join(parts) or "no limits"

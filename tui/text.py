@@ -18,6 +18,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 from rich.text import Text
 
+from engine.budget import dollars
 from engine.state import AgentTally
 
 SIM_BADGE = (" SIM ", "bold reverse magenta")
@@ -97,9 +98,10 @@ UNPRICED = " + unpriced"
 
 
 def cost_text(cost_usd: float, unpriced: Mapping[str, int]) -> str:
-    """``$0.1234``, and ``+ unpriced`` when some calls (of ``unpriced``'s models) had no price:
-    their cost is unknown, not zero, and a cost budget does not see it."""
-    return f"${cost_usd:.4f}{UNPRICED if unpriced else ''}"
+    """``$0.12`` (:func:`~engine.budget.dollars`), and ``+ unpriced`` when some calls (of
+    ``unpriced``'s models) had no price: their cost is unknown, not zero, and a cost budget
+    does not see it."""
+    return f"{dollars(cost_usd)}{UNPRICED if unpriced else ''}"
 
 
 def agents_text(tally: AgentTally, separator: str = " · ") -> Text:

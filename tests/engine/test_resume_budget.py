@@ -124,7 +124,7 @@ async def test_a_budget_stop_keeps_the_run_resumable_and_a_raised_budget_finishe
     assert "stays resumable, with a higher budget" in notice.text
 
     # Resumed as it is, it would only ask again (or stop again): refused, nothing logged.
-    with pytest.raises(BudgetStop, match=r"is over its cost budget \(.*\$1\.2000 of \$1\.0000"):
+    with pytest.raises(BudgetStop, match=r"is over its cost budget \(.*\$1\.20 of \$1\.00"):
         await resume(user_repo, worktree_root, log, engineer=spending())
     crossed = still_crossed(state, STOP_ON_BUDGET)
     assert crossed is not None and crossed.raised == BudgetLimits(max_cost_usd=2.0)
@@ -345,7 +345,7 @@ def test_a_task_failed_on_its_work_before_a_stop_is_resumed_at_its_next_attempt(
             task_id="cli",
             state=TaskState.FAILED,
             attempt=1,
-            reason="budget exceeded: task cli spent $0.6000",
+            reason="budget exceeded: task cli spent $0.60",
         ),
     ]
     state = RunState.fold(

@@ -20,6 +20,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from engine.budget import dollars
 from engine.state import GateView, RunState, TaskView
 from tui.plan_text import task_plan_text
 from tui.screens.run_model import RunModel
@@ -76,7 +77,7 @@ def task_summary(state: RunState, task: TaskView) -> Text:
     if dependants:
         text.append(f"   needed by {', '.join(dependants)}")
     if task.tokens or task.cost_usd:
-        text.append(f"\ntokens {compact_count(task.tokens)}   ${task.cost_usd:.4f}")
+        text.append(f"\ntokens {compact_count(task.tokens)}   {dollars(task.cost_usd)}")
     if task.merged_commit:
         text.append(f"\nmerged as {task.merged_commit[:12]}", style="green")
     if task.breaker:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from engine.budget import dollars
 from engine.events import Outcome, TaskState
 from engine.state import RunState
 from tui.text import SIM_BADGE, UNPRICED, agents_text, compact_count, one_line
@@ -93,14 +94,14 @@ def budget_text(state: RunState, *, stopped: bool = False) -> Text:
         style = "red" if budget.exceeded == "tokens" or used >= 0.9 else "green"
         text.append(f" {bar(used, 8)}", style=style)
         text.append(f" {used:.0%} of {compact_count(budget.max_tokens)}")
-    text.append(f"  ${state.cost_usd:.4f}")
+    text.append(f"  {dollars(state.cost_usd)}")
     if state.unpriced_models:
         text.append(UNPRICED, style="yellow")
     if budget is not None and budget.max_cost_usd:
         used = budget.cost_usd / budget.max_cost_usd
         style = "red" if budget.exceeded == "cost" or used >= 0.9 else "green"
         text.append(f" {bar(used, 8)}", style=style)
-        text.append(f" of ${budget.max_cost_usd:.2f}")
+        text.append(f" of {dollars(budget.max_cost_usd)}")
     if budget is not None and budget.exceeded:
         text.append(f"  {budget.exceeded} budget exceeded", style="bold red")
     return text
