@@ -6,7 +6,9 @@ are all of its prompt — those a provider read from its cache or wrote to it to
 caching on are nearly all — and its output. It reports the new totals as BudgetUpdated
 events (emitted on the next loop turn, so they never overtake the call that caused them).
 Work asks :meth:`BudgetTracker.admit` before it starts: while a limit is crossed, new work
-pauses on an escalation — raise the budget, or stop.
+pauses on an escalation — raise the budget, or stop. Each crossing is one question, shared by
+all the work it pauses; the run's and each task's are asked side by side, never one behind
+another, so whoever answers sees every question pending.
 
 A stop of the run's budget (a person's answer, or the escalation timeout's default) stops the
 run as Ctrl-C does: no RunFinished, every merged task kept, resumable. Its owner resumes it
@@ -253,7 +255,8 @@ class BudgetTracker:
             bus.state, config
         )
         self._agent_task: dict[str, str] = {}
-        self._lock = asyncio.Lock()
+        self._asking: dict[tuple[str, str | None], asyncio.Future[str | None]] = {}
+        """The budget question open for each scope (``("task", id)``), to share."""
         for agent in bus.state.agents.values():
             if agent.task_id is not None:
                 self._agent_task[agent.agent_id] = agent.task_id
@@ -329,37 +332,61 @@ class BudgetTracker:
     async def admit(self, task_id: str | None = None) -> None:
         """Return when new work may start; raises :class:`BudgetStop` if told to stop.
 
-        While the run's (or ``task_id``'s) limit is crossed this waits on a budget escalation;
-        concurrent callers share it. Work within its limits never waits: a task over its own
-        budget pauses alone, not every task that starts while its escalation is open.
+        While the run's limit is crossed this waits on the run's budget question, then, while
+        ``task_id``'s is, on that task's. Each crossing is asked once: work paused on the
+        same one shares its question and its answer (a "stop" stops every one of them, and
+        is not asked again). Questions of different scopes never wait on each other: one
+        task's open question holds back neither another task's nor the run's, so a person
+        sees every question pending. Work within its limits never waits.
         """
         if self.run.exceeded() is None and (
             task_id is None or self._task(task_id).exceeded() is None
         ):
-            return  # nothing crossed: no lock, so no wait behind another task's escalation
-        async with self._lock:
-            await self._settle("run", None, self.run)
-            if task_id is not None:
-                await self._settle("task", task_id, self._task(task_id))
+            return
+        await self._settle("run", None, self.run)
+        if task_id is not None:
+            await self._settle("task", task_id, self._task(task_id))
 
     async def _settle(self, scope: str, task_id: str | None, spend: Spend) -> None:
-        while (crossed := spend.exceeded()) is not None:
-            what = "the run" if task_id is None else f"task {task_id}"
-            stop = (
-                "it stays resumable"
-                if task_id is None
-                else "this task stops; the others go on, and the run stays resumable"
-            )
-            decision = await self.broker.ask(
-                "budget",
-                f"{what} crossed its {crossed} budget ({spend.describe()}): raise it or stop "
-                f"({stop})?",
-                ["raise", "stop"],
-                default="stop",
-                task_id=task_id,
-                context=spend.describe(),
-            )
-            if decision.decision != "raise":
-                raise BudgetStop(f"budget exceeded: {what} spent {spend.describe()}", scope)
-            spend.raise_limits()
-            self.bus.emit(self._update(scope, task_id, spend))
+        key = (scope, task_id)
+        while spend.exceeded() is not None:
+            asked = self._asking.get(key)
+            if asked is not None:  # someone asks this already: wait for its answer
+                await asyncio.wait([asked])
+                stop = None if asked.cancelled() else asked.result()
+            else:
+                asked = self._asking[key] = asyncio.get_running_loop().create_future()
+                try:
+                    stop = await self._ask(scope, task_id, spend)
+                except BaseException:
+                    asked.cancel()  # a waiter asks again: the broker re-attaches to it
+                    raise
+                finally:
+                    del self._asking[key]
+                asked.set_result(stop)
+            if stop is not None:
+                raise BudgetStop(stop, scope)
+
+    async def _ask(self, scope: str, task_id: str | None, spend: Spend) -> str | None:
+        """Ask whether to raise ``spend``'s crossed limit; None when raised (and reported),
+        else the stop's one-line message."""
+        crossed = spend.exceeded()
+        what = "the run" if task_id is None else f"task {task_id}"
+        stop = (
+            "it stays resumable"
+            if task_id is None
+            else "this task stops; the others go on, and the run stays resumable"
+        )
+        decision = await self.broker.ask(
+            "budget",
+            f"{what} crossed its {crossed} budget ({spend.describe()}): raise it or stop ({stop})?",
+            ["raise", "stop"],
+            default="stop",
+            task_id=task_id,
+            context=spend.describe(),
+        )
+        if decision.decision != "raise":
+            return f"budget exceeded: {what} spent {spend.describe()}"
+        spend.raise_limits()
+        self.bus.emit(self._update(scope, task_id, spend))
+        return None
