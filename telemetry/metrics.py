@@ -227,16 +227,26 @@ class FactoryMetrics:
         for event in events:
             self.observe(event)
 
-    def resume(self, state: RunState) -> None:
+    def resume(self, state: RunState, history: Iterable[EventBase] = ()) -> None:
         """Take over a run that an earlier process started (``shopfloor resume``).
 
         The resumed process sees no RunStarted and no earlier task states on its bus, so
         without this the run was not counted active and the task gauges held only what this
-        process changed. The gauges start where the log left the run; counters stay per
-        process, as Prometheus counters do across a restart.
+        process changed. The gauges start where the log left the run.
+
+        ``history``, the run's stored events, is folded first, as ``serve-metrics`` folds
+        it: the counters and histograms start at the run's totals so far (its spend, tokens,
+        model calls, attempts, gate runs) instead of at zero, so a dashboard of one run
+        shows the run's totals across a stop and resume, and live and replayed numbers stay
+        the same. A prometheus-client counter only goes up, so this is the one clean way to
+        seed it: an ``inc`` by what the log holds, before the first scrape. A scraper then
+        sees the counter go on from (at least) where the earlier process left it, not reset
+        (it is lower only by what that process counted but never logged). Without
+        ``history``, counters count this process alone, as Prometheus allows across a restart.
         """
         if not state.run_id or state.outcome is not Outcome.RUNNING:
             return
+        self.observe_all(e for e in history if e.run_id == state.run_id)
         run = self._run(state.run_id)
         if run.started or run.finished:
             return

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client.exposition import start_http_server
 
 from engine.bus import EventBus
+from engine.events import EventBase
 from engine.redaction import Redactor
 from telemetry.metrics import FactoryMetrics
 from telemetry.tracing import RunTracer, make_tracer_provider
@@ -113,14 +114,22 @@ class RunTelemetry:
         )
         self._tasks: list[asyncio.Task[None]] = []
 
-    def attach(self, bus: EventBus) -> None:
+    @property
+    def serves_metrics(self) -> bool:
+        """Whether /metrics is served: only then is a resumed run's log worth reading again
+        for :meth:`attach` (``history``)."""
+        return self.server is not None
+
+    def attach(self, bus: EventBus, history: Sequence[EventBase] = ()) -> None:
         """Subscribe the metrics and the tracer to ``bus``; they run until it closes.
 
         A bus that starts from a stored run's state (a resume) is taken over first: the run
-        is counted active, its gauges start where its log left them, and its spans get a root.
+        is counted active, its gauges start where its log left them, its counters at the
+        run's totals in ``history`` (its stored events, :meth:`FactoryMetrics.resume`), and
+        its spans get a root.
         """
         if bus.state.run_id:
-            self.metrics.resume(bus.state)
+            self.metrics.resume(bus.state, history)
             if self.tracer is not None:
                 self.tracer.resume(bus.state)
         self._tasks.append(

@@ -413,6 +413,9 @@ async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | N
         raise
     lessons = await load_lessons(store)  # what earlier runs learned, for planner and engineers
     crew.planner.lessons = crew.engineer.lessons = lessons
+    # A resumed run's counters go on from its totals so far (what it spent), not from zero.
+    served = telemetry is not None and telemetry.serves_metrics
+    history = await store.read(run_id) if plan.resume is not None and served else []
     bus = EventBus(run_id, state=plan.resume)
     try:  # the events go to a writer process: storage never holds up the run's loop
         writer = await start_writer(store, bus.subscribe("storage", durable=True), launch)
@@ -421,7 +424,7 @@ async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | N
         await store.close()
         raise
     if telemetry is not None:
-        telemetry.attach(bus)
+        telemetry.attach(bus, history)
     gate_set = build_gates(
         plan.repo,
         settings.gates,

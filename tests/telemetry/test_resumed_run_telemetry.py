@@ -8,6 +8,7 @@ missing), and its trace had no root: every stage it went through became a trace 
 
 from __future__ import annotations
 
+import pytest
 import telemetry_sample
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_factory_metrics import samples, value
@@ -16,6 +17,7 @@ from engine.bus import EventBus
 from engine.events import EventBase, Outcome, RunFinished, RunResumed, Stage, StageChanged
 from engine.redaction import Redactor
 from engine.state import RunState
+from telemetry.metrics import FactoryMetrics
 from telemetry.session import RunTelemetry, TelemetryOptions
 
 
@@ -83,3 +85,51 @@ async def test_a_run_started_here_is_not_taken_over_twice() -> None:
     roots = [s for s in exporter.get_finished_spans() if s.parent is None]
     assert [r.name for r in roots] == ["run create"]
     assert "shopfloor.resumed" not in roots[0].attributes
+
+
+def total(found: dict, name: str, **labels: str) -> float:
+    return sum(v for (n, ls), v in found.items() if n == name and set(labels.items()) <= set(ls))
+
+
+async def test_a_resumed_runs_counters_go_on_from_its_totals_in_the_log() -> None:
+    """Before, a resumed process's spend and token counters restarted at zero: a dashboard
+    of the run showed what the last process spent, not the run. Now they start from the
+    stored events and end where ``serve-metrics`` (a replay of the whole log) ends them."""
+    stored = first_process()
+    state = RunState.fold(stored)
+    telemetry = RunTelemetry(TelemetryOptions(), redactor=Redactor(()))
+    bus = EventBus(telemetry_sample.RUN_ID, state=state)
+    later: list[EventBase] = []
+    bus.listen(later.append)
+    telemetry.attach(bus, stored)
+    at_resume = samples(telemetry.metrics)
+    assert total(at_resume, "shopfloor_llm_cost_usd_total") == pytest.approx(state.cost_usd)
+    assert state.cost_usd > 0
+    tokens = (
+        total(at_resume, "shopfloor_llm_tokens_total", kind="input")
+        + total(at_resume, "shopfloor_llm_tokens_total", kind="cache_read")
+        + total(at_resume, "shopfloor_llm_tokens_total", kind="cache_write")
+    )
+    assert tokens == state.input_tokens
+    assert value(at_resume, "shopfloor_runs_active") == 1  # counted once, not twice
+
+    bus.emit(RunResumed(restarted=["b"]))
+    telemetry_sample.attempt(bus, "b", 2, passes=True)
+    bus.emit(RunFinished(outcome=Outcome.SHIPPED, branch="shopfloor/done"))
+    await bus.close()
+    await telemetry.close()
+    live = samples(telemetry.metrics)
+    replayed = FactoryMetrics(redactor=Redactor(()))
+    replayed.observe_all([*stored, *later])
+    from_log = samples(replayed)
+    for name in (
+        "shopfloor_llm_cost_usd_total",
+        "shopfloor_llm_tokens_total",
+        "shopfloor_llm_requests_total",
+        "shopfloor_attempts_total",
+        "shopfloor_gate_runs_total",
+        "shopfloor_runs_active",
+        "shopfloor_tasks",
+    ):
+        assert total(live, name) == pytest.approx(total(from_log, name)), name
+    assert total(live, "shopfloor_llm_cost_usd_total") == pytest.approx(bus.state.cost_usd)
