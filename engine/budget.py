@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 
 from engine.bus import EventBus
@@ -33,10 +33,11 @@ from engine.events import (
     AgentStarted,
     BudgetLimitsSet,
     BudgetUpdated,
+    EscalationResolved,
     EventBase,
     LLMCallFinished,
 )
-from engine.state import RunState
+from engine.state import EscalationView, RunState
 
 
 class BudgetStop(Exception):
@@ -150,15 +151,27 @@ class Crossed:
 
 
 def still_crossed(
-    state: RunState, config: EngineConfig | None = None, limits: BudgetLimits | None = None
+    state: RunState,
+    config: EngineConfig | None = None,
+    limits: BudgetLimits | None = None,
+    answers: Mapping[str, str] | None = None,
 ) -> Crossed | None:
     """The budgets a run resumed from ``state`` with ``config`` and ``limits`` would be over
     before it spent anything: the run's, and those of its tasks not merged yet (each would
     ask at once and, unanswered, stop again). None when there are none. Without ``config``,
-    the limits are those the log last reported: what a stopped run was over."""
+    the limits are those the log last reported: what a stopped run was over.
+
+    ``answers`` are the decisions posted (``shopfloor approve``) to the run's open
+    escalations while no process drove it (escalation id -> decision): a budget question
+    left open by the stop and answered "raise" is raised, as the resumed run takes it."""
     run, tasks, task_max_tokens, task_max_cost = _spends(state, config)
     if limits is not None:
         task_max_tokens, task_max_cost = _set(run, tasks, limits, task_max_tokens, task_max_cost)
+    for view in state.open_escalations:
+        if view.kind == "budget" and (answers or {}).get(view.escalation_id) == "raise":
+            spend = run if view.task_id is None else tasks.get(view.task_id)
+            if spend is not None:
+                spend.raise_limits()
     over: list[str] = []
     raised: dict[str, float | int] = {}
     if (crossed := run.exceeded()) is not None:
@@ -367,9 +380,36 @@ class BudgetTracker:
             if stop is not None:
                 raise BudgetStop(stop, scope)
 
+    def _open_question(self, task_id: str | None) -> EscalationView | None:
+        """The budget question of ``task_id``'s scope (None: the run's) the log has open:
+        one asked before the run stopped, since this process asks each scope's once."""
+        for view in self.bus.state.open_escalations:
+            if view.kind == "budget" and view.task_id == task_id:
+                return view
+        return None
+
+    def close_stale_questions(self) -> None:
+        """Resolve the budget questions a stopped run left open that a resume's higher
+        limits answered: no longer crossed, nobody should be asked them (``shopfloor
+        escalations`` listed them as waiting, and an answer to them went nowhere)."""
+        for view in self.bus.state.open_escalations:
+            if view.kind != "budget":
+                continue
+            spend = self.run if view.task_id is None else self.tasks.get(view.task_id)
+            if spend is not None and spend.exceeded() is None:
+                self.bus.emit(
+                    EscalationResolved(
+                        escalation_id=view.escalation_id,
+                        decision="raise",
+                        decided_by="resume",
+                        note=f"the resume's limits are above the spend ({spend.describe()})",
+                    )
+                )
+
     async def _ask(self, scope: str, task_id: str | None, spend: Spend) -> str | None:
         """Ask whether to raise ``spend``'s crossed limit; None when raised (and reported),
-        else the stop's one-line message."""
+        else the stop's one-line message. A question the run left open when it stopped is
+        asked again as it was, so an answer posted to it meanwhile is taken."""
         crossed = spend.exceeded()
         what = "the run" if task_id is None else f"task {task_id}"
         stop = (
@@ -377,9 +417,16 @@ class BudgetTracker:
             if task_id is None
             else "this task stops; the others go on, and the run stays resumable"
         )
+        left_open = self._open_question(task_id)
+        question = (
+            left_open.question
+            if left_open is not None
+            else f"{what} crossed its {crossed} budget ({spend.describe()}): raise it or stop "
+            f"({stop})?"
+        )
         decision = await self.broker.ask(
             "budget",
-            f"{what} crossed its {crossed} budget ({spend.describe()}): raise it or stop ({stop})?",
+            question,
             ["raise", "stop"],
             default="stop",
             task_id=task_id,

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,6 +128,10 @@ class Factory:
     budget_limits: BudgetLimits | None = None
     """Budgets set by hand (``--max-cost`` of ``run`` or ``resume``): they replace the
     config's, are logged (BudgetLimitsSet) and hold at later resumes."""
+    budget_answers: Mapping[str, str] = field(default_factory=dict)
+    """Decisions posted to the run's open escalations while no process drove it (escalation
+    id -> decision): a budget question answered "raise" lets a resume go on
+    (:func:`still_crossed`)."""
     broker: EscalationBroker = field(init=False)
     baseline: Baseline | None = field(init=False, default=None)
     _recon_notes: str = field(init=False, default="")
@@ -188,7 +192,11 @@ class Factory:
         restore = (
             check_repository(self.state, ws) if resuming and self.state.mode != "audit" else None
         )
-        if resuming and (crossed := still_crossed(self.state, self.config, self.budget_limits)):
+        if resuming and (
+            crossed := still_crossed(
+                self.state, self.config, self.budget_limits, self.budget_answers
+            )
+        ):
             raise BudgetStop(f"run {self.bus.run_id} is {crossed.text}: raise it to go on")
         try:
             if self.state.mode == "audit":  # read-only: no integration branch, no worktree
@@ -273,6 +281,7 @@ class Factory:
         emit_found_merged(self.bus, plan.merged_from_repo)
         if self.budget_limits is not None and self.budget_limits.given():
             self.budget.set_limits(self.budget_limits)
+        self.budget.close_stale_questions()  # those the limits just set answered
         return plan.restarts
 
     # -- stages ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -170,6 +170,9 @@ class RunPlan:
     """Where an audit writes its report (default: reports/<run id> in the data folder)."""
     budget: BudgetLimits | None = None
     """Budgets set on the command line (``--max-cost``...), over the config's and the log's."""
+    answers: Mapping[str, str] = field(default_factory=dict)
+    """Resume: decisions posted to the run's open escalations while no process drove it
+    (escalation id -> decision); a budget question answered "raise" lets it go on."""
 
 
 def settings_record(settings: Settings) -> dict[str, str]:
@@ -319,7 +322,7 @@ async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | N
             )
         raise SetupError(f"repository not found: {plan.repo}")
     if plan.resume is not None:  # said first: it would only ask again, or stop again
-        crossed = still_crossed(plan.resume, settings.engine, plan.budget)
+        crossed = still_crossed(plan.resume, settings.engine, plan.budget, plan.answers)
         if crossed is not None:
             run = plan.resume.run_id
             raise SetupError(
@@ -460,6 +463,7 @@ async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | N
         repo_mapper=repo_map,
         report_dir=plan.report_dir or data_home() / "reports" / run_id,
         budget_limits=plan.budget,
+        budget_answers=plan.answers,
     )
     watch = StorageWatch(
         asyncio.create_task(writer.run(), name="storage-writer"), lease, workspaces.relinquish

@@ -11,11 +11,12 @@ import asyncio
 
 import pytest
 
-from engine.budget import BudgetStop, BudgetTracker
+from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
-from engine.events import AgentStarted, LLMCallFinished
+from engine.events import AgentStarted, EventBase, LLMCallFinished
+from engine.state import RunState
 
 
 def spend(bus: EventBus, task_id: str, tokens: int, cost: float = 0.0) -> None:
@@ -107,3 +108,62 @@ async def test_a_cancelled_asker_leaves_its_question_to_those_still_waiting():
     broker.decide(question.escalation_id, "raise", "human:ann")
     await asyncio.wait_for(second, 2)
     assert budget.run.max_tokens == 2000
+
+
+async def stopped_while_asking() -> list[EventBase]:
+    """A run over its token budget (1200 of 1000) stopped while its question was open, and
+    spent more meanwhile (calls in flight): its log holds the question, still open."""
+    bus = EventBus("q4")
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    budget = BudgetTracker(bus, EngineConfig(max_tokens=1000), EscalationBroker(bus))
+    spend(bus, "a", 1200)
+    asking = asyncio.create_task(budget.admit("a"))
+    await until(lambda: len(bus.state.open_escalations) == 1)
+    spend(bus, "b", 300)  # the question says 1200; the log ends at 1500
+    asking.cancel()  # Ctrl-C
+    await asyncio.gather(asking, return_exceptions=True)
+    return events
+
+
+async def test_a_raise_posted_while_the_run_was_stopped_is_taken_by_its_resume():
+    """Before, ``shopfloor approve`` of the open budget question of a stopped run said
+    "`shopfloor resume RUN` takes it", but the resume was refused as still over budget; and
+    had it gone on, it asked a new question (the spend in the text had changed), so the
+    posted raise was never taken."""
+    log = await stopped_while_asking()
+    state = RunState.fold(log)
+    [question] = state.open_escalations
+    config = EngineConfig(max_tokens=1000)
+    assert still_crossed(state, config) is not None  # unanswered: refused, as before
+    assert still_crossed(state, config, answers={question.escalation_id: "stop"}) is not None
+    assert still_crossed(state, config, answers={question.escalation_id: "raise"}) is None
+
+    bus = EventBus("q4", state=state)
+    broker = EscalationBroker(bus, policy="wait")
+    budget = BudgetTracker(bus, config, broker)
+    assert broker.decide(question.escalation_id, "raise", "human:ann")  # from the inbox
+    await asyncio.wait_for(budget.admit("a"), 2)
+    assert len(bus.state.escalations) == 1  # the open question, taken: no second one
+    resolved = bus.state.escalations[question.escalation_id]
+    assert (resolved.decision, resolved.decided_by) == ("raise", "human:ann")
+    assert budget.run.max_tokens == 2250  # as a "raise" lifts 1500 spent over 1000
+
+
+async def test_a_resume_with_higher_limits_closes_the_budget_question_left_open():
+    """Before, the question stayed open for good: listed by ``shopfloor escalations`` as
+    waiting, counted in shopfloor_escalations_open, and an answer to it went nowhere."""
+    state = RunState.fold(await stopped_while_asking())
+    [question] = state.open_escalations
+    bus = EventBus("q4", state=state)
+    budget = BudgetTracker(bus, EngineConfig(max_tokens=1000), EscalationBroker(bus))
+    budget.set_limits(BudgetLimits(max_tokens=5000))  # shopfloor resume RUN --max-tokens 5000
+    budget.close_stale_questions()
+    assert bus.state.open_escalations == []
+    closed = bus.state.escalations[question.escalation_id]
+    assert (closed.decision, closed.decided_by) == ("raise", "resume")
+
+    still_over = EventBus("q4", state=RunState.fold(await stopped_while_asking()))
+    budget = BudgetTracker(still_over, EngineConfig(max_tokens=1000), EscalationBroker(bus))
+    budget.close_stale_questions()
+    assert len(still_over.state.open_escalations) == 1  # still crossed: left to be answered
