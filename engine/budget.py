@@ -180,7 +180,7 @@ def still_crossed(
     for task_id, spend in tasks.items():
         if task_id in state.merged or (crossed := spend.exceeded()) is None:
             continue
-        over.append(f"task {task_id} is over its {crossed} budget ({spend.describe()})")
+        over.append(f"over task {task_id}'s {crossed} budget ({spend.describe()})")
         for name, value in _raised(spend, "task_max_tokens", "task_max_cost_usd").items():
             raised[name] = max(raised.get(name, value), value)
     if not over:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine.budget import Spend, dollars
+from engine.blueprint import Blueprint, Task
+from engine.budget import Spend, dollars, still_crossed
+from engine.bus import EventBus
+from engine.config import EngineConfig
+from engine.events import BlueprintProposed, BudgetUpdated
 
 
 @pytest.mark.parametrize(
@@ -40,3 +44,16 @@ def test_a_spend_just_over_its_cost_limit_does_not_read_as_at_it():
     assert Spend(10, 1.004, max_cost_usd=1.0).describe() == "10 tokens, $1.004 of $1.00"
     assert Spend(10, 1.0000004, max_cost_usd=1.0).describe() == ("10 tokens, $1.000001 of $1.00")
     assert Spend(10, 0.55, max_cost_usd=1.0).describe() == "10 tokens, $0.55 of $1.00"
+
+
+def test_a_run_stopped_over_a_tasks_budget_reads_as_a_sentence():
+    """Before: "run R is task stock is over its tokens budget (...)" (``resume`` refusing)
+    and "the run stopped on its budget: it is task stock is over ..." (``status``)."""
+    bus = EventBus("t1")
+    bus.emit(BlueprintProposed(blueprint=Blueprint(spec="s", tasks=[Task(id="stock", title="S")])))
+    bus.emit(BudgetUpdated(scope="task", task_id="stock", tokens=700, cost_usd=0.0))
+    crossed = still_crossed(bus.state, EngineConfig(task_max_tokens=500))
+    assert crossed is not None
+    assert f"run R is {crossed.text}" == (
+        "run R is over task stock's tokens budget (700 tokens of 500)"
+    )
