@@ -47,6 +47,7 @@ from storage.event_rows import insert_events
 from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, notify
 from storage.paths import normalize_db_url, safe_url
 from storage.projector import parse_row, project, rebuild
+from storage.rebuild_aside import rebuild_aside
 from storage.records import (
     EscalationRecord,
     LearningRecord,
@@ -308,10 +309,11 @@ class SqlEventStore:
         return snapshot
 
     async def rebuild_projections(self) -> int:
-        """Recompute every projection from the log, in one transaction; returns runs replayed."""
+        """Recompute every projection from the log; returns the runs replayed. The log is
+        replayed aside, with runs appending meanwhile; the live projections are replaced in
+        one short transaction at the end (:mod:`storage.rebuild_aside`)."""
         try:
-            async with self._engine.begin() as conn:
-                return await rebuild(conn)
+            return await rebuild_aside(self._engine)
         except StorageError:
             raise
         except DB_ERRORS as exc:

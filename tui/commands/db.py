@@ -2,9 +2,10 @@
 
 ``upgrade`` migrates the schema to this version's head (opening a store does that too; the
 command makes it an explicit, reported step for a team's shared PostgreSQL). ``rebuild``
-recomputes the projections from the event log. ``prune --older-than 30d`` deletes runs that
-finished longer ago than that — never a run still going — and, beside a SQLite database, the
-lease files no live process holds (one is left behind by every run that ever started).
+recomputes the projections from the event log, while runs go on writing to it. ``prune
+--older-than 30d`` deletes runs that finished longer ago than that — never a run still
+going — and, beside a SQLite database, the lease files no live process holds (one is left
+behind by every run that ever started).
 """
 
 from __future__ import annotations
