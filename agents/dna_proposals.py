@@ -87,6 +87,31 @@ def proposals_from_state(state: RunState) -> list[Proposal]:
     return found
 
 
+@contextlib.contextmanager
+def dna_lock(dna_file: Path) -> Iterator[None]:
+    """Hold the lock every change to ``dna_file`` or its proposals takes: the lock of the
+    folder they are in (no lock file is left beside a DNA kept in a repository; the kernel
+    lets go when the process ends, however)."""
+    dna_file.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(dna_file.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to a scratch file beside ``path``, then rename it over ``path``: a
+    reader sees the old file or the new one, never one half written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class ProposalBook:
     """The proposals file of one DNA file.
 
@@ -100,17 +125,9 @@ class ProposalBook:
         self.dna_file = dna_file
         self.path = proposals_path(dna_file)
 
-    @contextlib.contextmanager
-    def _changing(self) -> Iterator[None]:
-        """Hold the lock of the folder the proposals file is in (no lock file is left beside
-        a DNA kept in a repository; the kernel lets go when the process ends, however)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            fcntl.flock(folder, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(folder)
+    def _changing(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the DNA's lock (:func:`dna_lock`), which ``dna edit`` takes to save too."""
+        return dna_lock(self.dna_file)
 
     def load(self) -> list[Proposal]:
         """Every pending proposal; DnaError when the file is unreadable."""
@@ -127,12 +144,7 @@ class ProposalBook:
 
     def _save(self, proposals: Sequence[Proposal]) -> None:
         data = [p.model_dump() for p in proposals]
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        try:
-            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-            tmp.replace(self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        replace_file(self.path, json.dumps(data, indent=2) + "\n")
 
     def add(self, proposals: Iterable[Proposal]) -> list[Proposal]:
         """Keep new proposals (an id or a question already pending is skipped)."""
@@ -229,6 +241,4 @@ def save_dna(path: Path, dna: OwnerDNA) -> None:
     if OwnerDNA.model_validate(tomllib.loads(text)) != dna:
         raise DnaError(f"refusing to write {path}: the DNA would not read back the same")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    replace_file(path, text)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
 from agents.dna import DnaError, OwnerDNA
-from agents.dna_proposals import ProposalBook
+from agents.dna_proposals import ProposalBook, dna_lock, replace_file
 from tui.commands.common import EXIT_FAILED, EXIT_OK, UsageError
 from tui.config import load_settings
 from tui.memory import dna_file
@@ -93,35 +95,82 @@ def _show(path: Path, book: ProposalBook, console: Console) -> int:
 
 
 def _edit(path: Path, console: Console) -> int:
+    """Edit a copy, then save it over the DNA only if nobody changed the DNA meanwhile.
+
+    The editor works on a scratch copy for as long as the person takes: the DNA is never
+    half written while the twin or ``dna accept`` reads it. Saving takes the DNA's lock
+    and compares the file with what the copy started from; when a ``dna accept`` or
+    another edit changed it in between, the edit is refused in one line naming where the
+    person's version is kept, rather than one of the two changes silently lost.
+    """
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(TEMPLATE, encoding="utf-8")
     try:
         command = shlex.split(editor)
     except ValueError as exc:
         raise UsageError(f"cannot parse the editor command {editor!r}: {exc}") from exc
     if not command:
         raise UsageError("the editor command ($VISUAL or $EDITOR) is blank")
+    with dna_lock(path):
+        if not path.exists():
+            replace_file(path, TEMPLATE)
+        original = _read(path)
+    scratch = Path(tempfile.mkdtemp(prefix="shopfloor-dna-"))
+    copy = scratch / path.name
+    copy.write_text(original, encoding="utf-8")
+    kept = False
     try:
-        code = subprocess.run([*command, str(path)], check=False).returncode
-    except OSError as exc:
-        raise UsageError(f"cannot start the editor {editor!r}: {exc.strerror}") from exc
-    if code != 0:
-        console.print(f"the editor exited with {code}; the DNA was left as it is")
-        return EXIT_FAILED
-    try:
-        dna = OwnerDNA.load(path)
-    except DnaError as exc:
-        console.print(
-            Text.assemble(("the DNA does not load:", "bold red"), f" {exc}"), soft_wrap=True
-        )
-        return EXIT_FAILED
+        try:
+            code = subprocess.run([*command, str(copy)], check=False).returncode
+        except OSError as exc:
+            raise UsageError(f"cannot start the editor {editor!r}: {exc.strerror}") from exc
+        if code != 0:
+            console.print(f"the editor exited with {code}; the DNA was left as it is")
+            return EXIT_FAILED
+        edited = _read(copy)
+        try:
+            dna = OwnerDNA.load(copy)
+        except DnaError as exc:
+            kept = edited != original
+            where = f"; your version is kept at {copy}" if kept else ""
+            console.print(
+                Text.assemble(("the DNA does not load:", "bold red"), f" {exc}{where}"),
+                soft_wrap=True,
+            )
+            return EXIT_FAILED
+        if edited != original:
+            with dna_lock(path):
+                if _read(path) != original:
+                    kept = True
+                    console.print(
+                        Text.assemble(
+                            ("the DNA changed while you edited it", "bold red"),
+                            f" (a `shopfloor dna accept` or another edit); it was left as it "
+                            f"is, and your version is kept at {copy}: edit again and carry "
+                            "your changes over",
+                        ),
+                        soft_wrap=True,
+                    )
+                    return EXIT_FAILED
+                replace_file(path, edited)
+        else:  # nothing to save; an accept meanwhile is what the DNA now says
+            dna = _load(path)
+    finally:
+        if not kept:
+            shutil.rmtree(scratch, ignore_errors=True)
     console.print(
         f"DNA ok: {len(dna.decisions)} decision(s), {len(dna.heuristics)} heuristic(s), "
         f"{len(dna.redlines)} redline(s)"
     )
     return EXIT_OK
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
 
 
 def _accept(args: argparse.Namespace, book: ProposalBook, console: Console) -> int:
