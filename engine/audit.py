@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import fcntl
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -149,12 +151,33 @@ class AuditReport(BaseModel):
         return "\n".join(lines).rstrip() + "\n"
 
     def write(self, folder: Path) -> tuple[Path, Path]:
-        """Write ``audit.md`` and ``audit.json`` into ``folder``; returns both paths."""
+        """Write ``audit.md`` and ``audit.json`` into ``folder``; returns both paths.
+
+        Two audits may share an ``--out`` folder: each file is replaced whole (a reader
+        sees one report or the other, never a mix), and both under the folder's lock, so
+        that the two files left are one audit's.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         md, js = folder / "audit.md", folder / "audit.json"
-        md.write_text(self.to_markdown(), encoding="utf-8")
-        js.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        texts = ((md, self.to_markdown()), (js, self.model_dump_json(indent=2)))
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # on the folder: no lock file left in it
+            for path, text in texts:
+                _replace_file(path, text)
+        finally:
+            os.close(handle)
         return md, js
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write beside ``path`` under a scratch name, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _gate_findings(gate: AuditGate) -> list[str]:
