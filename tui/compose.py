@@ -284,14 +284,23 @@ def _unread_config(plan: RunPlan) -> str | None:
     return f"{found} is not read: `--config {shlex.quote(str(found))}` runs with it"
 
 
-async def _take_lease(store: SqlEventStore, run_id: str, resumed: RunState | None) -> RunLease:
-    """The run's lease; for a resume, also sure that nothing was logged since its fold (the
-    process that held the lease a moment ago may have written its last events)."""
-    lease = await RunLease.take(store, run_id)
+async def _open_and_lease(
+    db_url: str, run_id: str, resumed: RunState | None
+) -> tuple[SqlEventStore, RunLease]:
+    """The store and the run's lease; for a resume, also sure that nothing was logged since
+    its fold (the process that held the lease a moment ago may have written its last
+    events). One process drives a run: a second ``resume`` of it is refused, not run twice."""
+    store = await SqlEventStore.open(db_url)
+    try:
+        lease = await RunLease.take(store, run_id)
+    except StorageError:
+        await store.close()
+        raise
     if resumed is not None and await store.count_events(run_id) > resumed.last_seq:
         await lease.release()
+        await store.close()
         raise StorageError(f"run {run_id} moved on while this resume started; resume it again")
-    return lease
+    return store, lease
 
 
 async def execute_run(
@@ -313,6 +322,25 @@ async def execute_run(
 
 
 async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | None) -> RunState:
+    if plan.resume is None:
+        return await _set_up_and_run(plan, console, launch, None)
+    # A resume takes the run's lease before anything is said: of two resumes racing for
+    # it, the loser says only that the run is held, not the warnings of a run set to start.
+    held = await _open_and_lease(plan.db_url, plan.resume.run_id, plan.resume)
+    try:
+        return await _set_up_and_run(plan, console, launch, held)
+    finally:  # a set-up that failed; after a run, both are let go already (idempotent)
+        store, lease = held
+        await lease.release()
+        await store.close()
+
+
+async def _set_up_and_run(
+    plan: RunPlan,
+    console: Console,
+    launch: WriterLaunch | None,
+    held: tuple[SqlEventStore, RunLease] | None,
+) -> RunState:
     settings = plan.settings
     if not plan.repo.is_dir():
         if plan.resume is not None:  # its worktrees and branches are recorded with that path
@@ -408,12 +436,7 @@ async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | N
             logging.getLogger(__name__).warning("%s", notices[-1])
         else:
             console.print(Text(notices[-1], style="bold yellow"), soft_wrap=True)
-    store = await SqlEventStore.open(plan.db_url)
-    try:  # one process drives a run: a second ``resume`` of it is refused, not run twice
-        lease = await _take_lease(store, run_id, plan.resume)
-    except StorageError:
-        await store.close()
-        raise
+    store, lease = held or await _open_and_lease(plan.db_url, run_id, None)
     lessons = await load_lessons(store)  # what earlier runs learned, for planner and engineers
     crew.planner.lessons = crew.engineer.lessons = lessons
     # A resumed run's counters go on from its totals so far (what it spent), not from zero.
