@@ -279,8 +279,14 @@ def _take_file(folder: Path, run_id: str) -> int:
             raise StorageError(f"cannot take the lease on run {run_id} in {folder}: {exc}") from exc
     if fd is None:
         raise RunInFlight(run_id, _read_holder(path))
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, _holder_text().encode(), 0)
+    try:  # a full disk fails here first: the run could store none of its events either
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _holder_text().encode(), 0)
+    except OSError as exc:
+        os.close(fd)
+        raise StorageError(
+            f"cannot take the lease on run {run_id} in {folder}: {exc.strerror or exc}"
+        ) from exc
     return fd
 
 
