@@ -8,8 +8,15 @@ excluded): a file the repository's ignore rules match is still one the gates see
 hit returns the stored GateResult with ``cached=True`` and zero duration, so the engine's
 GateFinished says where the result came from. Results that depend on luck (a time-out, a
 crashed gate, a tool's output that could not be read) are not stored. A gate that declares
-``cacheable = False`` (its verdict depends on history, not only on the tree) is passed
-through untouched.
+``cacheable = False`` is passed through untouched.
+
+A gate whose verdict depends on more than the tree (the shrinkage gate judges what a commit
+deletes from its base) names that too: its ``cache_context(workspace)`` returns what else
+decides the verdict (the base's tree, the paths the commit declares removed), which joins the
+key; ``None`` there means it cannot be told, and the gate runs uncached. So the merge of a
+task onto an integration branch that did not move since the task's worktree was cut, which
+holds the task's tree on the task's base, reuses the verdict the task gates reached, and a
+revision on another base never does.
 
 Entries live in memory and, when a directory is given, as JSON files there — so a re-run of
 the same tree in a later process is a hit too.
@@ -26,7 +33,7 @@ import secrets
 import subprocess
 import sys
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -247,10 +254,18 @@ class CachedGate:
         """The inner gate's, uncached: it asks whether a failure comes back."""
         self.reads_only: bool = bool(getattr(gate, "reads_only", False))
         """The inner gate's: whether it may run beside others (``engine.gate_runner``)."""
+        self.judges_revision: bool = bool(getattr(gate, "judges_revision", False))
+        """The inner gate's: a gate about a commit is left out of baselines and audits."""
+        self._context: Callable[[Path], Awaitable[str | None]] | None = getattr(
+            gate, "cache_context", None
+        )
 
     async def check(self, workspace: Path) -> GateResult:
         """The stored result for this tree, or the gate's fresh one (then stored)."""
         tree = await self.cache.tree(workspace)
+        if tree is not None and self._context is not None:
+            context = await self._context(workspace)
+            tree = None if context is None else f"{tree}\0{context}"
         if tree is None:
             self.cache.bypassed += 1
             return await self.inner.check(workspace)

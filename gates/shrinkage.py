@@ -17,6 +17,8 @@ always, so an unexpected mass deletion beside a declared one is still refused.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from engine.build import removals_in_message
 from engine.protocols import Finding, GateResult, Sandbox
+from engine.repo_guard import git_run
 from gates.tool_gate import fingerprint_of
 
 
@@ -92,9 +95,12 @@ def is_declared(path: str, declared: list[str]) -> bool:
 
 
 class ShrinkageGate:
-    """Implements ``engine.protocols.Gate``: refuse a revision that deletes too much."""
+    """Implements ``engine.protocols.Gate``: refuse a revision that deletes too much.
 
-    cacheable = False  # the verdict depends on the base commit, not only on the tree
+    Its verdict depends on the base commit's tree and the commit's declared removals beside
+    the tree: :meth:`cache_context` gives them to the gate cache (``gates.cache``).
+    """
+
     judges_revision = True
     """No baseline: on the base commit it would judge the user's own last commit."""
     reads_only = True  # git diff and git grep of commits
@@ -127,6 +133,23 @@ class ShrinkageGate:
         return fingerprint_of(
             "ShrinkageGate", self.name, self.max_share, self.min_deleted, self.base
         )
+
+    async def cache_context(self, workspace: Path) -> str | None:
+        """What decides the verdict beside the workspace's tree: the base's tree and the
+        paths HEAD's message declares removed; None when git cannot say."""
+        return await asyncio.to_thread(self._context, workspace)
+
+    def _context(self, workspace: Path) -> str | None:
+        base = self.base or "HEAD~1"
+        tree = git_run(workspace, "rev-parse", "--verify", "--quiet", f"{base}^{{tree}}")
+        if tree.returncode not in (0, 1):
+            return None
+        # No base (a root commit): the verdict is "no base commit", whatever the tree.
+        base_tree = tree.stdout.strip() if tree.returncode == 0 else "<no base>"
+        message = git_run(workspace, "log", "-1", "--format=%B", "HEAD")
+        if message.returncode != 0:
+            return None
+        return json.dumps([base_tree, sorted(declared_paths(message.stdout))])
 
     async def _git(self, workspace: Path, *args: str) -> tuple[int, str]:
         result = await self.sandbox.run(
