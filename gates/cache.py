@@ -1,7 +1,10 @@
 """The gate cache: an unchanged tree never re-runs a gate.
 
-The key is (gate name, the gate's configuration fingerprint, the versions of shopfloor, of
-the tools the gates run and of the Python they run on, the workspace's content): the tree
+The key is (gate name, the gate's configuration fingerprint, the gates' own code, the versions
+of the tools the gates run and of the Python they run on, the workspace's content). The
+gates' code is a hash of their source files (:func:`gate_code`), not shopfloor's version: an
+editable install (a developer's, a user's git checkout) keeps its version while its gates
+change, and a verdict reached by the old code was reused. The content is the tree
 hash of HEAD (``git rev-parse HEAD^{tree}``) plus, when the checkout is dirty, a hash of
 ``git status`` and the bytes of every modified, untracked or ignored file (tool caches
 excluded): a file the repository's ignore rules match is still one the gates see. A
@@ -29,6 +32,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -37,19 +41,43 @@ from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
+import engine
 from engine.protocols import Gate, GateResult, Rerun
 from engine.repo_guard import HOOKLESS, without_secrets
 from engine.workspace import JUNK_PATHSPECS
 from gates.tool_gate import fingerprint_of
 
 GIT_TIMEOUT_S = 30.0
-TOOL_DISTRIBUTIONS = ("shopfloor", "ruff", "mypy", "bandit", "vulture", "detect-secrets", "pytest")
+TOOL_DISTRIBUTIONS = ("ruff", "mypy", "bandit", "vulture", "detect-secrets", "pytest")
 """Whose versions are part of every key: an upgraded ruff may judge the same tree otherwise."""
+_ENGINE_IMPORT = re.compile(rb"^\s*(?:from|import)\s+engine\.(\w+)", re.MULTILINE)
+
+
+def source_digest(gates_dir: Path, engine_dir: Path) -> str:
+    """A hash of the gates' code: every module of the gates package and each engine module
+    one of them imports (the helpers a verdict is made with), by name and bytes."""
+    files = {f"gates/{p.relative_to(gates_dir).as_posix()}": p for p in gates_dir.rglob("*.py")}
+    for path in list(files.values()):
+        for name in _ENGINE_IMPORT.findall(path.read_bytes()):
+            module = name.decode()
+            for candidate in (engine_dir / f"{module}.py", engine_dir / module / "__init__.py"):
+                if candidate.is_file():
+                    files[f"engine/{candidate.relative_to(engine_dir).as_posix()}"] = candidate
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + files[rel].read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def gate_code() -> str:
+    """:func:`source_digest` of the running gates, read once per process."""
+    return source_digest(Path(__file__).resolve().parent, Path(engine.__file__).resolve().parent)
 
 
 @functools.cache
 def tool_versions() -> str:
-    """The installed versions of shopfloor and the tools its gates run."""
+    """The installed versions of the tools the gates run."""
     found = []
     for name in TOOL_DISTRIBUTIONS:
         try:
@@ -204,9 +232,9 @@ class GateCache:
             del self._keying[place]
 
     def key(self, name: str, fingerprint: str, tree: str) -> str:
-        """The cache key of one gate (name and configuration) on one tree, with these tools
-        on this Python."""
-        text = json.dumps([name, fingerprint, tree, tool_versions(), interpreter()])
+        """The cache key of one gate (name and configuration) on one tree, with this code of
+        the gates and these tools, on this Python."""
+        text = json.dumps([name, fingerprint, tree, gate_code(), tool_versions(), interpreter()])
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, key: str) -> GateResult | None:

@@ -5,8 +5,9 @@ bundled demo builds the same trees in every test that runs it, so its gates' ver
 same too; a test whose point is not the gates (an escalation answered from another process, a
 run resumed after a signal, metrics scraped during a run) may reuse them rather than run
 pytest, bandit and detect-secrets again on every tree (about half the CPU a demo costs). The
-cache's key holds each gate's configuration and the tools' versions, and a session starts
-with an empty one, so nothing crosses from one version of the code to the next.
+cache's key holds each gate's configuration, the gates' code and the tools' versions, and a
+session starts with an empty one, so nothing crosses from one version of the code to the
+next.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from repo_helpers import commit
 
 from engine.gate_runner import run_gates
 from engine.protocols import CommandResult, GateResult
-from gates.cache import GateCache, tree_key
+from gates.cache import GateCache, gate_code, source_digest, tree_key
 from gates.command_gate import CommandGate
 from gates.profiles import GatesConfig, build_gates
 from gates.sandbox import ProcessSandbox
@@ -329,3 +331,61 @@ async def test_gates_started_together_read_the_tree_once(
     (repo / "app.py").write_text("changed\n")
     changed = await run_gates(gates, repo, scope="merge", emit=lambda event: None)
     assert [r.cached for r in changed] == [False] * 4, "a finished reading is never reused"
+
+
+CHECK_ONCE = """
+import asyncio, sys
+from pathlib import Path
+from engine.protocols import GateResult
+from gates.cache import GateCache
+
+class Gate:
+    name = "g"
+    async def check(self, workspace):
+        return GateResult(gate="g", passed=True, summary="ran")
+
+result = asyncio.run(GateCache(Path(sys.argv[1])).wrap(Gate()).check(Path(sys.argv[2])))
+print("cached" if result.cached else "ran")
+"""
+
+
+def test_a_change_to_the_gates_code_is_a_miss_though_the_version_is_the_same(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The key held shopfloor's version, which an editable install keeps while its gates
+    change: a verdict the old code reached was reused by the new one."""
+    source = tmp_path / "source"
+    for package in ("engine", "gates"):
+        shutil.copytree(
+            Path(__file__).parents[2] / package,
+            source / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+
+    def check() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", CHECK_ONCE, str(tmp_path / "cache"), str(repo)],
+            env={**os.environ, "PYTHONPATH": str(source)},
+            cwd=tmp_path,  # not the checkout's own packages, which python -c finds first
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert (check(), check()) == ("ran", "cached")
+    with (source / "engine" / "dag.py").open("a") as module:  # no gate imports it
+        module.write("# a change elsewhere\n")
+    assert check() == "cached"
+    with (source / "engine" / "build.py").open("a") as module:  # the shrinkage gate's trailers
+        module.write("# a helper the gates call\n")
+    assert check() == "ran"
+    with (source / "gates" / "shrinkage.py").open("a") as module:
+        module.write("# a gate's own code\n")
+    assert (check(), check()) == ("ran", "cached")
+
+
+def test_the_gates_code_digest_names_its_files(tmp_path: Path) -> None:
+    root = Path(__file__).parents[2]
+    assert source_digest(root / "gates", root / "engine") == gate_code()
+    assert gate_code() == source_digest(root / "gates", root / "engine")  # read once
