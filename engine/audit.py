@@ -224,6 +224,13 @@ def unique_gates(*groups: Sequence[Gate]) -> list[Gate]:
     return list(seen.values())
 
 
+def tree_gates(*groups: Sequence[Gate]) -> list[Gate]:
+    """:func:`unique_gates` of the gates that judge a tree: one that judges a revision gives
+    way to a tree gate of its name (a task's secrets scan of what it changed, to the final
+    verification's scan of the whole tree), and is left out where there is none (shrinkage)."""
+    return unique_gates(*([g for g in group if not judges_revision(g)] for group in groups))
+
+
 def checkout_files(repo: Path) -> list[str]:
     """The files of the checkout as it is: tracked (minus deleted) and untracked but not
     ignored — what ``git status`` would call the project. Read-only."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.audit import audit_learnings, run_audit, unique_gates
+from engine.audit import audit_learnings, run_audit, tree_gates
 from engine.blueprint import Blueprint
 from engine.breaker import CircuitBreaker
 from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
@@ -533,7 +533,9 @@ class Factory:
         try:
             files = ws.tracked_files()
             repo_map = self.repo_mapper(checkout, files) if self.repo_mapper else "\n".join(files)
-            gates = unique_gates(self.task_gates, self.merge_gates)
+            # The verify gates too: they are guarded by the baseline as well, and a gate that
+            # judges a revision gives way to the tree gate of its name (the secrets scan).
+            gates = tree_gates(self.task_gates, self.merge_gates, self.verify_gates)
             self.baseline = await run_baseline(gates, checkout, self.bus.emit)
         finally:
             if not self.config.keep_worktrees:
@@ -554,7 +556,7 @@ class Factory:
                 request=self.request,
                 repo=self.workspaces.path,
                 commit=self.state.base_commit or self.workspaces.base_commit,
-                gates=unique_gates(self.task_gates, self.merge_gates, self.verify_gates),
+                gates=tree_gates(self.task_gates, self.merge_gates, self.verify_gates),
                 reviewers=self.reviewers,
                 emit=self.bus.emit,
                 repo_mapper=self.repo_mapper,

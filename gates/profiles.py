@@ -9,7 +9,8 @@ checker on untyped code fails everything), tests (pytest), security (bandit), se
 Three steps run gates: **task** gates on an attempt's own tree (everything: cheap feedback for
 the engineer), **merge** gates on the merged tree before the integration branch moves (what a
 merge can break: lint, types, tests, shrinkage, the package's tests), and **verify** gates on
-the final result (tests and the whole-tree scans: security, secrets).
+the final result (tests and the whole-tree scans: security, secrets). The task's secrets
+scan reads only the files the revision changed (``SecretsGate.on_changes``).
 """
 
 from __future__ import annotations
@@ -548,6 +549,15 @@ def build_gates(
     gate_set = GateSet(profiles=profiles or ["generic"])
     for name, gate in chosen.items():
         wrapped = cache.wrap(gate) if use_cache and cache is not None else gate
+        on_changes: Gate | None = None
         for step in scopes[name]:
+            if step != "verify" and isinstance(gate, SecretsGate):
+                # A task's or merge's scan reads what the revision changed: only that can
+                # bring a secret in (verify, the baseline and audits scan the whole tree).
+                if on_changes is None:
+                    changes = gate.on_changes()
+                    on_changes = cache.wrap(changes) if use_cache and cache is not None else changes
+                getattr(gate_set, step).append(on_changes)
+                continue
             getattr(gate_set, step).append(wrapped)
     return gate_set

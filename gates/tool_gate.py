@@ -251,8 +251,15 @@ class ToolGate:
 
     async def check(self, workspace: Path) -> GateResult:
         """Run the tool in ``workspace`` and judge what it printed."""
-        started = time.monotonic()
-        argv = self.argv(workspace)
+        return await self.run_tool(workspace, self.argv(workspace))
+
+    async def run_tool(
+        self, workspace: Path, argv: list[str], started: float | None = None
+    ) -> GateResult:
+        """Run ``argv`` (this gate's tool) in ``workspace`` and judge what it printed; a gate
+        whose command depends on more than the workspace's path builds it in its ``check``
+        (``started``: when that began, for the duration)."""
+        started = time.monotonic() if started is None else started
         report = None
         if self.report_option is not None:
             report = ReportFile(workspace, self.tool, ".out")
