@@ -10,7 +10,7 @@ Three steps run gates: **task** gates on an attempt's own tree (everything: chea
 the engineer), **merge** gates on the merged tree before the integration branch moves (what a
 merge can break: lint, types, tests, shrinkage, the package's tests), and **verify** gates on
 the final result (tests and the whole-tree scans: security, secrets). The task's secrets
-scan reads only the files the revision changed (``SecretsGate.on_changes``).
+and security scans read only the files the revision changed (``gates.changes``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from engine.protocols import Gate, GateResult, Sandbox
 from gates.cache import GateCache
+from gates.changes import ChangeScanGate
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
 from gates.pytest_gate import PytestGate
 from gates.python_tools import SKIPPED_DIRS, BanditGate, MypyGate, RuffGate, VultureGate
@@ -551,9 +552,10 @@ def build_gates(
         wrapped = cache.wrap(gate) if use_cache and cache is not None else gate
         on_changes: Gate | None = None
         for step in scopes[name]:
-            if step != "verify" and isinstance(gate, SecretsGate):
-                # A task's or merge's scan reads what the revision changed: only that can
-                # bring a secret in (verify, the baseline and audits scan the whole tree).
+            if step != "verify" and isinstance(gate, ChangeScanGate):
+                # A task's or merge's scan of files one at a time (secrets, security) reads
+                # what the revision changed: only that can bring a finding in (verify, the
+                # baseline and audits scan the whole tree; gates.changes).
                 if on_changes is None:
                     changes = gate.on_changes()
                     on_changes = cache.wrap(changes) if use_cache and cache is not None else changes

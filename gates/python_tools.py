@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+from gates.changes import ChangeScanGate
 from gates.tool_gate import (
     MAX_FINDINGS,
     OUTPUT_TAIL_CHARS,
@@ -328,8 +329,12 @@ def _tool_settings(workspace: Path, tool: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
-class BanditGate(ToolGate):
-    """``bandit -f json``: issues at or above the severity and confidence floors block."""
+class BanditGate(ChangeScanGate):
+    """``bandit -f json``: issues at or above the severity and confidence floors block.
+
+    Bandit judges each module alone: a task's gate (``on_changes()``) reads the Python files
+    the task changed (``gates.changes``), the final verification the whole tree.
+    """
 
     tool = "bandit"
     report_option = "-o"
@@ -356,11 +361,23 @@ class BanditGate(ToolGate):
         self.skip = tuple(skip)
 
     def settings(self) -> Sequence[object]:
-        return [self.min_severity, self.min_confidence, list(self.exclude), list(self.skip)]
+        return [
+            self.min_severity,
+            self.min_confidence,
+            list(self.exclude),
+            list(self.skip),
+            self.since,
+        ]
 
-    def argv(self, workspace: Path) -> list[str]:
+    def wants(self, path: str) -> bool:
+        # What ``-r .`` reads (bandit's own *.py,*.pyw); given by name, any file is parsed.
+        return path.endswith((".py", ".pyw"))
+
+    def argv_for(self, workspace: Path, files: Sequence[str] | None) -> list[str]:
+        # Named files as "./path", as -r . names them: the -x paths match them alike.
         excluded = [f"./{d}" for d in (*SKIPPED_DIRS, *self.exclude)]
-        argv = ["bandit", "-q", "-f", "json", "-r", ".", "-x", ",".join(excluded)]
+        targets = ["-r", "."] if files is None else [f"./{name}" for name in files]
+        argv = ["bandit", "-q", "-f", "json", *targets, "-x", ",".join(excluded)]
         if _tool_settings(workspace, "bandit"):  # bandit reads pyproject.toml only when told
             argv += ["-c", "pyproject.toml"]
         if self.skip:

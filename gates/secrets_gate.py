@@ -19,25 +19,19 @@ secrets it lists (matched by hash) do not block; nor does a line marked
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.protocols import CommandResult, Finding, GateResult, Sandbox
-from engine.repo_guard import git_run
-from engine.workspace import JUNK_PATHSPECS
-from gates.tool_gate import Parsed, ToolGate, ToolOutputError, extract_json, relative
+from engine.protocols import CommandResult, Finding, Sandbox
+from gates.changes import SKIPPED, ChangeScanGate
+from gates.tool_gate import Parsed, ToolOutputError, extract_json, relative
 
 BASELINE = ".secrets.baseline"
-EXCLUDED = (
-    r"(^|/)(\.git|\.venv|venv|node_modules|\.shopfloor|__pycache__|\.mypy_cache|"
-    r"\.ruff_cache|\.pytest_cache)/"
-)
+EXCLUDED = SKIPPED.pattern
 PINNED_REVISION = r"""^\s*-?\s*rev:\s*["']?[0-9a-f]{40}["']?\s*(#.*)?$"""
 """A ``rev:`` line pinning a git commit (pre-commit's configuration): a commit name, not a
 secret; click's four pinned hooks failed the gate as "Hex High Entropy String"."""
@@ -78,8 +72,6 @@ out.close()
 """detect-secrets' scan, with what it found written to the gate's report file (named last
 after :data:`REPORT_OPTION`) and never into the repository's baseline: ``scan --baseline``
 rewrites that file, and the gate only reads it."""
-MAX_LISTED_FILES = 2000
-"""A revision changing more files than this is scanned whole (the command line stays short)."""
 
 
 def read_baseline(workspace: Path) -> dict[str, Any] | None:
@@ -108,61 +100,7 @@ def accepted_hashes(workspace: Path) -> set[str]:
     }
 
 
-_SKIPPED = re.compile(EXCLUDED)
-TEXT_SNIFF_BYTES = 8000
-"""How much of an untracked file is read to tell text from binary (git's own measure)."""
-
-
-def changed_text_files(workspace: Path, since: str) -> list[str] | None:
-    """The text files of ``workspace`` that differ from ``since``: added, modified or
-    retyped (``git diff``: what its numstat does not call binary) and untracked ones git
-    does not ignore; tool caches and vendored trees left out. None when ``since`` is not a
-    revision of the workspace or git cannot tell."""
-    diff = git_run(
-        workspace,
-        "-c",
-        "core.quotepath=off",
-        "diff",
-        "--numstat",
-        "-z",
-        "--no-renames",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--diff-filter=AMT",
-        since,
-        "--",
-        ".",
-        *JUNK_PATHSPECS,
-    )
-    others = git_run(
-        workspace, "ls-files", "-z", "--others", "--exclude-standard", "--", ".", *JUNK_PATHSPECS
-    )
-    if diff.returncode != 0 or others.returncode != 0:
-        return None
-    files: list[str] = []
-    for record in diff.stdout.split("\0"):
-        added, _, rest = record.partition("\t")
-        _deleted, _, path = rest.partition("\t")
-        if path and added != "-":  # "-": a binary file
-            files.append(path)
-    for path in others.stdout.split("\0"):
-        if not path:
-            continue
-        try:
-            with (workspace / path).open("rb") as handle:
-                if b"\0" in handle.read(TEXT_SNIFF_BYTES):
-                    continue
-        except OSError:
-            continue
-        files.append(path)
-    return sorted(
-        p
-        for p in set(files)
-        if not _SKIPPED.search(p) and not p.endswith(BASELINE) and (workspace / p).is_file()
-    )
-
-
-class SecretsGate(ToolGate):
+class SecretsGate(ChangeScanGate):
     """Implements ``engine.protocols.Gate`` with detect-secrets."""
 
     tool = "detect-secrets"
@@ -184,7 +122,6 @@ class SecretsGate(ToolGate):
         super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
         self.since = since
         self.judges_revision = since is not None
-        """A scan of what a revision changed has no baseline (``engine.recon``)."""
         for pattern in exclude_files:
             try:
                 re.compile(pattern)
@@ -192,36 +129,13 @@ class SecretsGate(ToolGate):
                 raise ValueError(f"gate {name!r}: bad exclude pattern {pattern!r}: {exc}") from None
         self.exclude_files = tuple(exclude_files)
 
-    def on_changes(self, since: str = "HEAD~1") -> SecretsGate:
-        """This gate scanning only what a revision changed against ``since``."""
-        return SecretsGate(
-            self.sandbox,
-            name=self.name,
-            exclude_files=self.exclude_files,
-            timeout_s=self.timeout_s,
-            env=self.env,
-            since=since,
-        )
-
     def settings(self) -> Sequence[object]:
         return [list(self.exclude_files), PINNED_REVISION, self.since, 2]
 
-    async def cache_context(self, workspace: Path) -> str | None:
-        """What decides the verdict beside the tree: for a scan of the changes, the tree of
-        the revision they are taken against (see gates.cache)."""
-        if self.since is None:
-            return "whole tree"
-        done = await asyncio.to_thread(
-            git_run, workspace, "rev-parse", "--verify", "--quiet", f"{self.since}^{{tree}}"
-        )
-        if done.returncode not in (0, 1):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else "<no base>"
+    def wants(self, path: str) -> bool:
+        return not path.endswith(BASELINE)
 
-    def argv(self, workspace: Path) -> list[str]:
-        return self._argv(workspace, None)
-
-    def _argv(self, workspace: Path, files: Sequence[str] | None) -> list[str]:
+    def argv_for(self, workspace: Path, files: Sequence[str] | None) -> list[str]:
         # A pool of processes (detect-secrets' default) costs more than it saves on a few.
         cores = ["--cores", "1"] if files is not None and len(files) < 8 else []
         argv = [sys.executable, "-c", _SCAN, *cores, "scan", "--exclude-files", EXCLUDED]
@@ -233,25 +147,6 @@ class SecretsGate(ToolGate):
         if files is None:
             return [*argv, "--all-files", "."]
         return [*argv, *(f"./{name}" for name in files)]
-
-    async def check(self, workspace: Path) -> GateResult:
-        """Scan the whole tree, or (``since``) the text files changed against ``since``."""
-        if self.since is None:
-            return await super().check(workspace)
-        started = time.monotonic()
-        files = await asyncio.to_thread(changed_text_files, workspace, self.since)
-        if files is None or len(files) > MAX_LISTED_FILES:
-            return await self.run_tool(workspace, self._argv(workspace, None), started)
-        if not files:
-            return GateResult(
-                gate=self.name,
-                passed=True,
-                summary=f"clean: no text file changed since {self.since}",
-                counts={"findings": 0, "blocking": 0, "scanned": 0},
-                duration_s=time.monotonic() - started,
-            )
-        result = await self.run_tool(workspace, self._argv(workspace, files), started)
-        return result.model_copy(update={"counts": {**result.counts, "scanned": len(files)}})
 
     def parse(self, result: CommandResult, workspace: Path) -> Parsed:
         data = extract_json(result.output)

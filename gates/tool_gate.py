@@ -58,7 +58,9 @@ class Parsed:
 
 def relative(path: str, workspace: Path) -> str:
     """``path`` relative to the workspace when it lies inside it; as given otherwise."""
-    text = path.removeprefix("./")
+    text = path
+    while text.startswith("./"):  # bandit names a file given as ./x.py "././x.py"
+        text = text[2:]
     candidate = Path(text)
     if not candidate.is_absolute():
         return text

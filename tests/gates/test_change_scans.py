@@ -1,6 +1,6 @@
-"""The secrets gate at a task reads what the task changed; the repository's own
+"""The secrets and security gates at a task read what the task changed; the repository's own
 ``.secrets.baseline`` settings and ``# pragma: allowlist secret`` are honoured. Real git, real
-detect-secrets."""
+detect-secrets and bandit."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from repo_helpers import commit, git, make_repo
 from engine.audit import tree_gates
 from engine.protocols import Gate
 from gates.cache import GateCache
+from gates.changes import changed_text_files
 from gates.profiles import GatesConfig, build_gates
 from gates.sandbox import ProcessSandbox
-from gates.secrets_gate import SecretsGate, changed_text_files
+from gates.secrets_gate import SecretsGate
 
 KEY = "AKIA" + "IOSFODNN7" + "EXAMPLF"
 """An AWS access key's shape (detect-secrets' AWS plugin), split so no scanner flags this file."""
@@ -94,3 +95,44 @@ async def test_the_repositorys_baseline_settings_and_allowlist_pragmas_are_honou
     for scan in (gate, gate.on_changes()):
         caught = await scan.check(repo)
         assert [(f.file, f.line) for f in caught.findings] == [("src/app.py", 1)]
+
+
+RISKY = "import subprocess\n\n\ndef run(cmd: str) -> None:\n    subprocess.call(cmd, shell=True)\n"
+
+
+async def test_a_tasks_security_gate_reads_only_the_python_it_changed(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """Bandit ran over the whole tree at every task (7-10 s on shopfloor's own, 392 files);
+    an issue the repository already had failed every task that never touched it."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "pyproject.toml": "[project]\nname = 'p'\nversion = '0'\n",
+            "pkg/__init__.py": "",
+            "pkg/legacy.py": RISKY,
+            "pkg/core.py": "X = 1\n",
+        },
+    )
+    gate_set = build_gates(repo, GatesConfig(), process_sandbox, cache=GateCache())
+    task, verify = (
+        next(g for g in s if g.name == "security") for s in (gate_set.task, gate_set.verify)
+    )
+    commit(
+        repo,
+        {
+            "pkg/core.py": "X = 2\n",
+            "README.md": "not python: bandit would fail to parse it\n",
+            "tests/test_core.py": RISKY,  # bandit's excluded tests folder, named or not
+        },
+        "task",
+    )
+    clean = await task.check(repo)
+    assert clean.passed, clean.failure_context()
+    assert clean.counts["scanned"] == 2 and clean.findings == []
+    assert {f.file for f in (await verify.check(repo)).findings} == {"pkg/legacy.py"}
+
+    commit(repo, {"pkg/core.py": RISKY}, "a shell call")
+    caught = await task.check(repo)
+    assert not caught.passed
+    assert [(f.file, f.line) for f in caught.findings[:1]] == [("pkg/core.py", 5)]
