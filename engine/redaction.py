@@ -12,7 +12,8 @@ JSON line, used as a metric label value or set as a span attribute:
   Slack tokens), so a key that never was in this process's environment is caught too;
 - credentials by where they stand, whatever their shape: the password of a URL
   (``https://user:PASSWORD@host``, as a proxy's or a local server's base URL in a model spec
-  carries it), a query parameter named like a secret (``?api_key=VALUE``), a bearer token
+  carries it), a query parameter named like a secret (``?api_key=VALUE``, by a whole part
+  of its name: :func:`is_secret_parameter`), a bearer token
   (``Authorization: Bearer TOKEN``). The name stays, the value goes.
 """
 
@@ -61,7 +62,6 @@ from engine.events import (
 from engine.secrets import (
     MIN_SECRET_LENGTH,
     REDACTED,
-    is_secret_name,
     secret_env_values,
 )
 
@@ -161,9 +161,31 @@ def _keys(shape: re.Pattern[str], text: str) -> Iterator[tuple[int, int]]:
         pos = found.end()
 
 
+SECRET_PARAM_WORDS = frozenset(
+    {
+        "key", "token", "secret", "password", "passwd", "pwd", "signature", "sig", "auth",
+        "authorization", "credential", "credentials", "apikey", "apitoken", "accesskey",
+        "secretkey", "privatekey", "authtoken", "accesstoken", "refreshtoken", "idtoken",
+        "sessiontoken", "clientsecret",
+    }
+)  # fmt: skip
+"""The words that make a query parameter's name a secret's when one of the name's parts is
+one of them: a whole part, never a piece of one (``?monkey=1``, ``?keyword=``,
+``?tokenizer=``, ``?author=`` are ordinary; ``sig`` is an Azure SAS signature)."""
+
+_NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+"""The parts of a parameter's name: ``X-Amz-Signature`` is x, amz, signature; ``accessToken``
+access, token; ``api_key`` api, key."""
+
+
+def is_secret_parameter(name: str) -> bool:
+    """Whether a query parameter of this name carries a secret (:data:`SECRET_PARAM_WORDS`)."""
+    return any(part.lower() in SECRET_PARAM_WORDS for part in _NAME_PARTS.findall(name))
+
+
 def _query_value(found: re.Match[str]) -> str:
     name = found[1][1:-1]
-    return found[1] + REDACTED if is_secret_name(name) else found[0]
+    return found[1] + REDACTED if is_secret_parameter(name) else found[0]
 
 
 def _credentials(text: str) -> str:

@@ -180,3 +180,43 @@ async def test_live_summary_on_a_terminal() -> None:
     # Not a terminal: no summary line, only event lines.
     plain = ConsoleReporter(EventBus("x").subscribe("c"), Console(file=io.StringIO()))
     assert not plain.live
+
+
+def test_query_parameters_are_secret_by_a_whole_name_part_not_a_substring() -> None:
+    """A query parameter was masked when its name merely held ``key``, ``token`` or
+    ``auth`` (``?monkey=1``, ``?keyword=retry``, ``?tokenizer=bpe``): ordinary URLs in a
+    gate's output or a model's words lost their values. A name is a secret's when one of
+    its parts (split at ``_``, ``-``, ``.`` and camelCase) is one: ``api_key``,
+    ``access-token``, ``X-Amz-Signature``, ``accessToken``, ``apikey``."""
+    redactor = Redactor(())
+    ordinary = [
+        "https://zoo.example.org/animals?monkey=1&donkey=2",
+        "https://docs.example.org/search?keyword=retry&page=2",
+        "https://hf.example.org/models?tokenizer=bpe&tokens=512",
+        "https://blog.example.org/posts?author=ana&authored=2024",
+        "https://shop.example.org/kb?hotkey=F5&keys=a,b&passwordless=true",
+        "https://x.example.org/p?secretary=bob&signatures=3&keynote=on",
+    ]
+    for url in ordinary:
+        assert redactor.redact(url) == url, url
+        assert not redactor.contains_secret(url), url
+    secret = {
+        "https://h/v1?api_key=s3cr3tv4lue": f"https://h/v1?api_key={REDACTED}",
+        "https://h/v1?apikey=s3cr3tv4lue&x=1": f"https://h/v1?apikey={REDACTED}&x=1",
+        "https://h/v1?access-token=s3cr3tv4lue": f"https://h/v1?access-token={REDACTED}",
+        "https://h/v1?accessToken=s3cr3tv4lue": f"https://h/v1?accessToken={REDACTED}",
+        "https://b.s3.example/o?X-Amz-Signature=abc123&X-Amz-Date=20240101": (
+            f"https://b.s3.example/o?X-Amz-Signature={REDACTED}&X-Amz-Date=20240101"
+        ),
+        "https://a.blob.example/c?sv=2022&sig=abc%2Fdef": (
+            f"https://a.blob.example/c?sv=2022&sig={REDACTED}"
+        ),
+        "https://h/cb?client_secret=s3cr3t&auth=xyz": (
+            f"https://h/cb?client_secret={REDACTED}&auth={REDACTED}"
+        ),
+        "https://h/?key=AIza-not-long&password=hunter22": (
+            f"https://h/?key={REDACTED}&password={REDACTED}"
+        ),
+    }
+    for url, cleaned in secret.items():
+        assert redactor.redact(url) == cleaned, url
