@@ -355,8 +355,19 @@ class SqlEventStore:
         self, run_id: str, escalation_id: str, decision: str, decided_by: str, note: str = ""
     ) -> None:
         """Post a decision on an open escalation for the run's engine to take (one-line
-        StorageError if the escalation is unknown, decided, or ``decision`` is no option)."""
-        await inbox.post_decision(self._engine, run_id, escalation_id, decision, decided_by, note)
+        StorageError if the escalation is unknown, decided, or ``decision`` is no option).
+
+        The note is a person's words and is stored cleaned (:meth:`posted_note`), as the run
+        logs it: the decisions table is read by everyone sharing the database."""
+        await inbox.post_decision(
+            self._engine, run_id, escalation_id, decision, decided_by, self.posted_note(note)
+        )
+
+    def posted_note(self, note: str) -> str:
+        """``note`` as :meth:`post_decision` stores it and the run logs it: cleaned of
+        secrets (a key pasted into "use the staging key ..."). What a poster compares the
+        logged answer with to know the run took its own."""
+        return self.redactor.redact(note)
 
     def decisions(self, run_id: str, *, poll_s: float = 0.2) -> AsyncIterator[ExternalDecision]:
         """Decisions posted for ``run_id``, each yielded once and marked consumed; never ends."""

@@ -278,3 +278,38 @@ async def test_the_list_says_which_question_was_answered_and_waits_for_its_run(
         finally:
             await lease.release()
     assert "answered: reject by human:me, the run takes it" in listed
+
+
+NOTE_KEY = "sk-ant-api03-n0te5ecret0123456789abcdef"
+"""A key a person pasted into a decision's note ("use the staging key sk-...")."""
+
+
+async def test_a_note_holding_a_key_is_kept_cleaned_and_the_run_taking_it_is_said(
+    backend_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox kept a decision's note as it was typed: a key in it stayed in the
+    decisions table (read by everyone sharing a PostgreSQL database) after the run had logged
+    the note cleaned. And the run's logged note, cleaned, no longer equalled the note the
+    command had posted, so a run that took the answer was said to have taken another one:
+    "answered meanwhile ... your change was not used"."""
+    from sqlalchemy import select
+
+    from storage.schema import decisions
+
+    monkeypatch.setattr(commands, "CONFIRM_S", 10.0, raising=False)
+    note = f"use the staging key {NOTE_KEY} for the smoke test"
+    async with await SqlEventStore.open(backend_url) as store:
+        log = started("r-noted")
+        await store.append(log)
+        lease = await RunLease.take(store, "r-noted")
+        run = asyncio.ensure_future(play_the_run(store, "r-noted", log))
+        said = await decide(backend_url, "change", "esc-1", "--note", note)
+        await run
+        await lease.release()
+        async with store.engine.connect() as conn:
+            stored = (await conn.execute(select(decisions.c.note))).scalars().all()
+        with pytest.raises(REFUSED) as info:  # and a second answer is refused without it
+            await decide(backend_url, "reject", "esc-1", "--reason", note)
+    assert said == "change posted for escalation esc-1 of run r-noted; the run took it"
+    assert stored == ["use the staging key [REDACTED] for the smoke test"]
+    assert NOTE_KEY not in str(info.value)

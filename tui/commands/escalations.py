@@ -259,8 +259,10 @@ async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
         # No process drives the run (stopped, killed): nothing will take the answer before a
         # resume, so there is nothing to wait for.
         answered = await until_answered(store, record, CONFIRM_S) if driven else None
+    # The run logs the note as the store kept it, cleaned of secrets: compared with the
+    # note as typed, an answer the run took was said to be another's.
     if answered is not None and (answered.decision, answered.decided_by, answered.note) != (
-        (decision, who, note)
+        (decision, who, store.posted_note(note))
     ):
         # The run took another answer first (a person, the twin, a timeout) and dropped ours.
         raise UsageError(
