@@ -19,7 +19,7 @@ from typing import Any
 
 from agents.playbook import Playbook
 from agents.provider import Provider, ProviderError
-from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider
+from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, argv_key_warning
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
 from agents.providers.resilience import (
@@ -154,6 +154,16 @@ class ProviderOptions:
         for name, table in dict(raw.get("cli", {})).items():
             agents[str(name)] = _cli_agent(str(name), table)
         return cls(limits=limits, cli_agents=agents, **kwargs)
+
+    def warnings(self) -> list[str]:
+        """One line per configured coding agent whose argv holds a key
+        (:func:`~agents.providers.cli.argv_key_warning`): said when a run or ``doctor``
+        sets up, since a command line is every local user's to read."""
+        return [
+            warning
+            for name, agent in sorted(self.cli_agents.items())
+            if (warning := argv_key_warning(name, agent)) is not None
+        ]
 
 
 def _cli_agent(name: str, table: object) -> CliAgent:

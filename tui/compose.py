@@ -393,11 +393,16 @@ async def _set_up_and_run(
         or (plan.budget is not None and (plan.budget.max_cost_usd or plan.budget.task_max_cost_usd))
         else []
     )
-    for warning in [*routing.warnings, *crew.deprecations(), *unpriced]:
+    for warning in [
+        *routing.warnings,
+        *settings.providers.warnings(),
+        *crew.deprecations(),
+        *unpriced,
+    ]:
         if plan.front == "json":
             logging.getLogger(__name__).warning("%s", warning)
         else:
-            console.print(Text(warning, style="bold red"))
+            console.print(Text(warning, style="bold red"), soft_wrap=True)  # one line each
     telemetry = _start_telemetry(plan.telemetry)
     if plan.resume is not None and plan.resume.mode != "audit":
         check_repository(plan.resume, workspaces)  # refused before anything starts or is said

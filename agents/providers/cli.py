@@ -46,8 +46,15 @@ from typing import Any, Literal
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
 from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
 from agents.routing import KEY_VARIABLES
+from engine.redaction import Redactor, is_secret_parameter
 from engine.repo_guard import AGENT_IDENT, PROTECTED
-from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
+from engine.secrets import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    redacted_slice,
+    secret_env_values,
+    secrets_pattern,
+)
 
 OutputFormat = Literal["claude-stream-json", "codex-json", "gemini-stream-json", "text"]
 MAX_LINE = 4_000_000
@@ -143,6 +150,56 @@ def agent_env(agent: CliAgent, host: Mapping[str, str]) -> dict[str, str]:
     withheld = (model_keys - allowed) | set(FACTORY_SECRETS)
     kept = {name: value for name, value in host.items() if name not in withheld}
     return {**kept, **AGENT_IDENT}  # the refs its git moves are logged as the agent's
+
+
+_KEY_OPTION_NOT_KEY = re.compile(r"[-_](file|path|env|var|name|helper|cmd|command|dir)$", re.I)
+"""An option named like a key whose value says where a key is, not the key
+(``--api-key-file PATH``, ``--token-env NAME``)."""
+
+
+def argv_keys(argv: Sequence[str]) -> list[tuple[str, str]]:
+    """``(option, value)`` for each key a configured argv holds: the value of an option
+    named like a secret (``--api-key VALUE``, ``--openai-api-key=VALUE``, ``--token V``,
+    by :func:`~engine.redaction.is_secret_parameter`), and any argument of a known key
+    shape (``sk-...``), as ``("a key-shaped argument", arg)``. Placeholders are no keys.
+
+    An argv is every local user's to read (``ps``, ``/proc/<pid>/cmdline``) while the
+    agent runs: :func:`argv_key_warning` says so at set-up, and these values are redacted
+    from what the agent prints (:meth:`CliProvider.complete`)."""
+    shapes = Redactor(())
+    found: list[tuple[str, str]] = []
+    for index, arg in enumerate(argv):
+        if arg.startswith("-"):
+            option, eq, value = arg.partition("=")
+            if not eq:
+                following = argv[index + 1] if index + 1 < len(argv) else ""
+                value = "" if following.startswith("-") else following
+            name = option.lstrip("-")
+            if (
+                value.strip()
+                and "{" not in value
+                and is_secret_parameter(name)
+                and not _KEY_OPTION_NOT_KEY.search(name)
+            ):
+                found.append((option, value))
+                continue
+        if shapes.contains_secret(arg) and not any(arg.endswith(v) for _, v in found):
+            found.append(("a key-shaped argument", arg))
+    return found
+
+
+def argv_key_warning(name: str, agent: CliAgent) -> str | None:
+    """The one-line warning for an agent whose configured argv holds a key (naming the
+    agent and the option, never the value); None when it holds none."""
+    options = list(dict.fromkeys(option for option, _ in argv_keys(agent.argv)))
+    if not options:
+        return None
+    return (
+        f"[providers.cli.{name}] argv holds a key ({', '.join(options)}): every local user "
+        "can read it with ps while the agent runs. Keys belong in the environment: the "
+        "agent inherits shopfloor's, and a model key (OPENAI_API_KEY, ...) when its keys "
+        "setting names it"
+    )
 
 
 class _Capped:
@@ -500,7 +557,8 @@ class CliProvider:
         stdin = prompt.encode("utf-8") if via_stdin else None
         # The host's secrets, not only the agent's: a key withheld from it can still come its
         # way (the factory's /proc/<pid>/environ where no fence stands, a token file).
-        secrets = _secret_values(host)
+        # And the keys its own argv holds (argv_keys), which are in no environment.
+        secrets = _secret_values(host, (value for _, value in argv_keys(self.agent.argv)))
         try:
             returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say, secrets)
         finally:
@@ -880,11 +938,12 @@ def _read_only(paths: Iterable[Path]) -> list[str]:
     return [arg for path in paths if path.exists() for arg in ("--ro-bind", str(path), str(path))]
 
 
-def _secret_values(env: Mapping[str, str]) -> list[str]:
+def _secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
     """The secret-looking values of ``env`` (the console's and telemetry's rule,
-    :mod:`engine.secrets`), longest first, each also as it is written inside a JSON string
-    (a password's quote or backslash comes escaped in a JSON event line)."""
-    values = {v.strip() for v in secret_env_values(env)}
+    :mod:`engine.secrets`) and ``extra``, longest first, each also as it is written inside a
+    JSON string (a password's quote or backslash comes escaped in a JSON event line)."""
+    values = {v.strip() for v in [*secret_env_values(env), *extra]}
+    values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
     escaped = {json.dumps(v, ensure_ascii=ascii)[1:-1] for v in values for ascii in (True, False)}
     return sorted(values | escaped, key=len, reverse=True)
 

@@ -210,3 +210,26 @@ def test_git_status_entries_are_counted_once_per_file() -> None:
     )
     assert parse_porcelain(porcelain) == Uncommitted(staged=3, modified=4, untracked=2)
     assert parse_porcelain(b"") == Uncommitted()
+
+
+def test_a_run_warns_of_a_key_in_a_coding_agents_argv_before_it_starts(
+    home: Path, repo: Path, kill_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key written into ``[providers.cli.NAME] argv`` is every local user's to read with
+    ``ps`` while the agent runs: the run says so in one line as it sets up, naming the agent
+    and the option, never the key (the SIM plays the roles: the agent need not be used)."""
+    token = "gw-local-7f3a9c2e5b1d4f60"
+    kill_config.write_text(
+        kill_config.read_text(encoding="utf-8")
+        + f'[providers.cli.aider]\nargv = ["aider", "--api-key", "{token}", "{{prompt}}"]\n',
+        encoding="utf-8",
+    )
+    assert run_on(repo, tmp_path / "runs.db", kill_config) == EXIT_KILLED
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    (warned,) = [i for i, line in enumerate(lines) if line.startswith("[providers.cli.aider]")]
+    assert "(--api-key)" in lines[warned] and lines[warned].endswith(
+        "when its keys setting names it"
+    )
+    assert warned < next(i for i, line in enumerate(lines) if " started (" in line)
+    assert token not in out

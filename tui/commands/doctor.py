@@ -275,6 +275,8 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
         )
     )
     redactor = Redactor.from_environ()
+    for warning in settings.providers.warnings() if settings is not None else []:
+        console.print(Text(warning, style="bold red"), soft_wrap=True)
     for check in checks:
         status = ("OK  ", "green") if check.ok else ("FAIL", "bold red")
         latency = f"{check.latency_s:.2f}s" if check.latency_s is not None else "-"

@@ -855,3 +855,48 @@ async def test_an_agent_run_without_bubblewrap_says_so_in_its_log(
         "[fence] none: bubblewrap is not installed; the agent runs with your rights",
         "done",
     ]
+
+
+GATEWAY_TOKEN = "gw-local-7f3a9c2e5b1d4f60"
+"""A local gateway's token: no known key shape, and in no variable of the environment."""
+
+
+async def test_a_key_in_the_agents_argv_is_redacted_from_what_it_prints(tmp_path: Path):
+    """``argv = ["aider", "--api-key", TOKEN]``: the agent printing its own command line
+    (a banner, a usage error) put the token in the log and the summary, since only the
+    environment's secrets and known key shapes were redacted from its output."""
+    show = "import sys; print('started with', *sys.argv[1:]); print('done, key was', sys.argv[2])"
+    agent = CliAgent((sys.executable, "-c", show, "--api-key", GATEWAY_TOKEN), "text", 30.0)
+    said: list[str] = []
+    completion = await CliProvider("mine", agent, env=HOST).complete(ask(tmp_path), said.append)
+    assert said == ["started with --api-key [REDACTED]", "done, key was [REDACTED]"]
+    assert GATEWAY_TOKEN not in completion.text
+
+
+def test_an_argv_holding_a_key_is_warned_about_in_one_line_naming_the_agent():
+    """Every local user reads a command line with ``ps``: a key configured in an agent's
+    argv is said at set-up, by agent and option, never the key itself; an option that
+    only says where a key is (``--api-key-file``), or a placeholder, is no key."""
+    options = ProviderOptions.from_mapping(
+        {
+            "cli": {
+                "aider": {"argv": ["aider", "--api-key", GATEWAY_TOKEN, "--message", "{prompt}"]},
+                "gate": {"argv": ["gw", "--openai-api-key=sk-" + "a1" * 12, "{prompt}"]},
+                "bare": {"argv": ["tool", "sk-ant-api03-" + "k3y" * 6, "{prompt}"]},
+                "filed": {"argv": ["tool", "--api-key-file", "/run/keys/k", "{prompt}"]},
+                "plain": {"argv": ["tool", "--model", "{model}", "--token-env", "GW_TOKEN"]},
+                "monkey": {"argv": ["tool", "--monkey", "business-as-usual", "{prompt}"]},
+            }
+        }
+    )
+    warnings = options.warnings()
+    assert [w.split(" argv ")[0] for w in warnings] == [
+        "[providers.cli.aider]",
+        "[providers.cli.bare]",
+        "[providers.cli.gate]",
+    ]
+    assert "(--api-key)" in warnings[0] and "(a key-shaped argument)" in warnings[1]
+    assert "(--openai-api-key)" in warnings[2]
+    for warning in warnings:
+        assert "\n" not in warning and "ps" in warning and "keys setting" in warning
+        assert GATEWAY_TOKEN not in warning and "sk-" not in warning

@@ -195,3 +195,18 @@ def test_doctor_names_the_python_the_gates_would_use_and_what_it_lacks(
     assert f"python: [gates] python: {repo / 'nowhere/bin/python'} does not exist" in out
     code, out = run_doctor(["--model", "sim:", "--repo", str(tmp_path / "gone")], capsys)
     assert code == 1 and f"python: repository not found: {tmp_path / 'gone'}" in out
+
+
+def test_doctor_warns_of_a_key_in_a_coding_agents_argv_without_showing_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    token = "gw-local-7f3a9c2e5b1d4f60"
+    config = tmp_path / "shopfloor.toml"
+    config.write_text(
+        '[models]\nplanner = "sim:"\n'
+        f'[providers.cli.aider]\nargv = ["aider", "--api-key", "{token}", "{{prompt}}"]\n'
+    )
+    _code, out = run_doctor(["--config", str(config)], capsys)
+    warned = [line for line in out.splitlines() if line.startswith("[providers.cli.aider]")]
+    assert len(warned) == 1 and "(--api-key)" in warned[0] and "ps" in warned[0]
+    assert token not in out
