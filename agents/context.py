@@ -9,6 +9,12 @@ An attempt's context is built from, in order of priority:
 4. the other files, ranked by BM25 relevance to the task's text, while the budget lasts
    (only those scoring at least a share of the best match).
 
+Files that hold secrets (:func:`engine.secret_files.is_secret_file`: a ``.env``, a private
+key, ``credentials.json``...) go to a third-party model only masked: the repo map names them
+with no symbols, the ranking never picks one, and one the blueprint names is included with its
+values masked and a note saying so. Every file included has its key-shaped values masked
+(:func:`engine.secret_files.masked_for_model`).
+
 The failure context of a retry is put in the prompt by the engineer role itself; its tokens
 are reserved from the same budget here. BM25 is implemented below (Robertson/Sparck Jones
 with the usual k1 = 1.5, b = 0.75 and the non-negative idf ``ln(1 + (N - df + .5)/(df + .5))``);
@@ -24,6 +30,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from engine.secret_files import MASK_NOTE, is_secret_file, masked_for_model
 
 MAX_FILE_BYTES = 200_000
 SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache"})
@@ -86,7 +94,9 @@ def repo_map(root: Path, files: Sequence[str]) -> str:
     """One line per file: Python files with their symbols, other files by name."""
     lines = []
     for rel in files:
-        if rel.endswith(".py"):
+        if is_secret_file(rel):
+            lines.append(f"{rel} (holds secrets: values not shown)")
+        elif rel.endswith(".py"):
             source = read_text(root, rel)
             symbols = python_symbols(source) if source is not None else []
             lines.append(f"{rel}: {'; '.join(symbols)}" if symbols else rel)
@@ -151,7 +161,10 @@ def _section(title: str, body: str) -> str:
 
 
 def _file_block(rel: str, text: str) -> str:
-    return _section(f"File {rel}", f"```\n{text.rstrip()}\n```")
+    """A file as the prompt shows it: masked as a model may see it, with a note when it is."""
+    shown = masked_for_model(rel, text)
+    note = f"{MASK_NOTE}\n" if shown != text else ""
+    return _section(f"File {rel}", f"{note}```\n{shown.rstrip()}\n```")
 
 
 def select_context(
@@ -197,7 +210,9 @@ def select_context(
             if text is not None and take(_file_block(rel, text)):
                 included.append(rel)
     has_map = bool(files) and take(_section("Repository map", repo_map(root, files)))
-    candidates = [f for f in files if f not in included and f not in skip]
+    # A file holding secrets is shown only when the task names it (masked), never on a
+    # match of words: its values are no help to the task and should not travel.
+    candidates = [f for f in files if f not in included and f not in skip and not is_secret_file(f)]
     scored = rank_files(root, candidates, task_text)
     floor = scored[0][1] * min_relevance if scored else 0.0
     ranked = [rel for rel, score in scored if score >= floor]

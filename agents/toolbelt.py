@@ -8,6 +8,13 @@ Files are the user's, so an edit changes only what it says: a file with Windows 
 keeps them (the model reads and writes ``\n``; a one-line edit must not rewrite every line,
 which the shrinkage gate would refuse as a deletion), bytes that are not UTF-8 (a Latin-1
 comment) survive an edit untouched, and a binary file is named as such instead of decoded.
+
+What the tools answer goes to a third-party model, so it is masked as
+:mod:`engine.secret_files` says: ``read_file`` of a ``.env``, a private key or a
+``credentials.json`` shows its names and structure with the values as ``[REDACTED]`` (any
+file's key-shaped values too, and the output of commands and tests), with a note that the file
+keeps the real ones. An edit or a write that would put ``[REDACTED]`` into a file is refused
+with the reason: copied back, the mask would replace the user's real value.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from engine.layout import (
     with_src_on_path,
 )
 from engine.protocols import Sandbox
+from engine.secret_files import MASK_NOTE, mask_text, masked_for_model, writes_mask
+from engine.secrets import REDACTED
 
 MAX_OUTPUT = 12_000
 MAX_FILE_BYTES = 1_000_000
@@ -263,7 +272,22 @@ class Toolbelt:
         path = self.resolve(args.get("path"))
         if not path.is_file():
             raise ToolError(f"no such file: {args.get('path')}")
-        return ToolResult(_bounded(_shown(_load(path))))
+        text = _shown(_load(path))
+        shown = masked_for_model(path.relative_to(self.root).as_posix(), text)
+        if shown != text:
+            shown = f"{MASK_NOTE}\n{shown}"
+        return ToolResult(_bounded(shown))
+
+    def _refuse_mask(self, path: Path, before: str, after: str) -> None:
+        """:class:`ToolError` for a change that would write the mask into ``path``."""
+        if writes_mask(before, after):
+            rel = path.relative_to(self.root).as_posix()
+            raise ToolError(
+                f"refused: this would write {REDACTED} into {rel}. {REDACTED} stands for a "
+                "secret value hidden from you; the file keeps the real one. Edit around it "
+                "(leave that value out of search and replace), or read the secret from an "
+                "environment variable"
+            )
 
     async def _tool_write_file(self, args: dict[str, Any]) -> ToolResult:
         path = self.resolve(args.get("path"))
@@ -273,11 +297,14 @@ class Toolbelt:
         if len(content.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
             raise ToolError(f"content over {MAX_FILE_BYTES} bytes")
         crlf = False
+        before = ""
         if path.is_file():
             try:
-                crlf = _load(path).crlf  # an overwritten file keeps its line endings
+                loaded = _load(path)
+                crlf, before = loaded.crlf, loaded.text  # an overwritten file keeps its line ends
             except ToolError:
                 crlf = False
+        self._refuse_mask(path, before, content)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_FileText("", crlf, True).encode(content))
         rel = str(path.relative_to(self.root))
@@ -296,7 +323,14 @@ class Toolbelt:
             # The text is read with LF line ends (a CRLF file is written back as CRLF); a
             # model writing CRLF into an LF file's search meant the same lines.
             search, replace = search.replace("\r\n", "\n"), replace.replace("\r\n", "\n")
+        self._refuse_mask(path, search, replace)
         count = loaded.text.count(search)
+        if count == 0 and REDACTED in search and REDACTED not in loaded.text:
+            raise ToolError(
+                f"search text not found in {args.get('path')}: it holds {REDACTED}, which "
+                "stands for a secret value hidden from you and is not in the file; search for "
+                "the text around it"
+            )
         if count != 1:
             raise ToolError(
                 f"search text found {count} times in {args.get('path')}; it must be exactly once"
@@ -339,7 +373,8 @@ class Toolbelt:
             if result.returncode == 1 and NO_PYTEST.search(result.output):
                 status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
             sections.append(f"$ pytest {shown}{where}\n{result.output}\n[{status}]")
-        return ToolResult(_bounded("\n\n".join(sections)))
+        # A failing test may print a key (a fixture's, a config's): the output goes to a model.
+        return ToolResult(_bounded(mask_text("\n\n".join(sections))))
 
     def _test_runs(self, extra: list[str]) -> list[tuple[str, list[str]]]:
         """Where pytest runs, and with what: each project the tests gate runs (a monorepo's
@@ -396,7 +431,7 @@ class Toolbelt:
         )
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         return ToolResult(
-            _bounded(f"$ {' '.join(argv)}\n{result.output}\n[{status}]"),
+            _bounded(mask_text(f"$ {' '.join(argv)}\n{result.output}\n[{status}]")),
             is_error=result.returncode != 0,
         )
 

@@ -32,6 +32,7 @@ from engine.gate_runner import run_gates
 from engine.protocols import EmitFn, Finding, Gate, GateResult
 from engine.recon import RepoMapper, judges_revision
 from engine.roles import ReviewReport
+from engine.secret_files import masked_for_model
 from engine.workspace import SessionRepo
 
 SKIP = frozenset(
@@ -391,6 +392,7 @@ def numbered_sources(root: Path, files: Sequence[str], limit: int = 40000) -> st
             text = (root / rel).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
+        text = masked_for_model(rel, text)  # the reviewers are third-party models
         body = "\n".join(f"{n:4d} {line}" for n, line in enumerate(text.splitlines(), 1))
         block = f"### {rel}\n{body}\n"
         if used + len(block) > limit:

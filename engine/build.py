@@ -41,6 +41,7 @@ from engine.protocols import (
     emit_new_via,
 )
 from engine.roles import TaskReviewer
+from engine.secret_files import mask_diff
 from engine.workspace import GitWorkspaces
 
 TASK_TRAILER = "Shopfloor-Task"
@@ -333,7 +334,9 @@ class TaskRunner:
     ) -> str | None:
         assert self.task_reviewer is not None
         reviewer = self.task_reviewer
-        diff = self.workspaces.diff(commit)
+        # The reviewer is a third-party model: a secret file's values and key-shaped values
+        # the task added are masked (the secrets gate blocks such a key all the same).
+        diff = self.redact(mask_diff(self.workspaces.diff(commit)))
         family = str(getattr(reviewer, "family", ""))
         async with self._hold(family):
             review = await reviewer.review_task(task, diff, results, self.emit, attempt=attempt)

@@ -67,6 +67,7 @@ from engine.roles import (
     VerifierReport,
 )
 from engine.scheduler import Scheduler
+from engine.secret_files import mask_diff
 from engine.secrets import without_secrets
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
@@ -373,6 +374,7 @@ class Factory:
         ws = self.workspaces
         base = self.state.base_commit or ws.base_commit
         text = str(ws.repo.git.diff("--stat", "--patch", base, tip))
+        text = self.bus.redactor.redact(mask_diff(text))  # QC is a third-party model
         return text if len(text) <= limit else text[:limit] + "\n... [diff truncated]"
 
     def _passed_before(self, check: str, tip: str) -> None:

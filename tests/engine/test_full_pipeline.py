@@ -504,3 +504,45 @@ async def test_a_key_in_the_engineers_summary_stays_out_of_the_commit_message(
     assert result.state.outcome is Outcome.SHIPPED, result.state.reason
     messages = git(user_repo, "log", "--format=%B", f"main..{result.state.branch}")
     assert key not in messages and "called it with [REDACTED]" in messages
+
+
+@dataclass
+class DiffReader:
+    """A task reviewer and a code QC that keep the diffs they were sent."""
+
+    diffs: list[str] = field(default_factory=list)
+
+    async def review_task(
+        self, task: Task, diff: str, gates: Sequence[GateResult], emit: EmitFn, *, attempt: int
+    ) -> TaskReview:
+        self.diffs.append(diff)
+        return TaskReview(approved=True, score=95)
+
+    async def assess(self, bp: Blueprint, diff: str, emit: EmitFn) -> QCReport:
+        self.diffs.append(diff)
+        return QCReport(score=95)
+
+
+async def test_the_diffs_models_judge_have_secret_values_masked(user_repo, worktree_root):
+    """A task's diff went to the task reviewer and to code QC, third-party models, as it
+    was: a key-shaped value it added, and the values of a ``.env`` it wrote. Now both are
+    masked in what they are sent (the names and the rest of the change stay)."""
+    key = "sk-ant-api03-addedbythetask0123456789"
+    scripts = {
+        "core": writes({"core.txt": f"hello\nKEY={key}\n", ".env": "DB_PASSWORD=hunter2hunter2\n"}),
+        "cli": writes({"cli.txt": "cli\n"}),
+    }
+    reader = DiffReader()
+    result = await run(
+        user_repo,
+        worktree_root,
+        engineer=FakeEngineer(scripts),
+        task_reviewer=reader,
+        qc=reader,
+    )
+    assert result.state.outcome is Outcome.SHIPPED, result.state.reason
+    assert len(reader.diffs) == 3  # two tasks reviewed, one change judged by QC
+    for diff in (reader.diffs[0], reader.diffs[-1]):
+        assert "+KEY=[REDACTED]" in diff and "+DB_PASSWORD=[REDACTED]" in diff
+    for diff in reader.diffs:
+        assert key not in diff and "hunter2hunter2" not in diff
