@@ -29,22 +29,29 @@ from engine.events import (
     AgentStarted,
     BlueprintProposed,
     BudgetLimitsSet,
+    CriticScored,
     EscalationRaised,
     EscalationResolved,
     EventBase,
     GateFinished,
+    KillGateTripped,
     LLMCallFinished,
     MergeConflict,
     Merged,
     Outcome,
+    QCScored,
+    ReviewRoundFinished,
     RunFinished,
     RunResumed,
     RunStarted,
     StageChanged,
     TaskState,
     TaskStateChanged,
+    TwinDecided,
+    VerificationFinished,
 )
 from engine.redaction import Redactor
+from engine.stages import passes
 from engine.state import RunState
 from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import SIM_BADGE, compact_count, cost_text, drawable
@@ -184,7 +191,40 @@ class ConsoleReporter:
             case BlueprintProposed():
                 ids = [task.id for task in event.blueprint.tasks]
                 shown = ", ".join(ids) if len(ids) <= 8 else ", ".join(ids[:8]) + ", …"
-                return [Text.assemble(("blueprint", "bold"), f": {len(ids)} tasks ({shown})")]
+                # A later revision says who made it: the reviewers' patches, the twin's or a
+                # person's change (a second bare "blueprint:" line read as a repeat).
+                label = (
+                    f"blueprint revision {event.revision} ({event.source})"
+                    if event.revision > 1
+                    else "blueprint"
+                )
+                return [Text.assemble((label, "bold"), f": {len(ids)} tasks ({shown})")]
+            # The decisions of the stages before and after the build, with their scores: an
+            # overnight log read in the morning says why the run went on or stopped.
+            case CriticScored():
+                return [self._critic(event)]
+            case KillGateTripped():
+                return [
+                    Text.assemble(FAIL, (f" kill gate {event.gate}", "bold"), f": {event.reason}")
+                ]
+            case ReviewRoundFinished():
+                return [self._review_round(event)]
+            case TwinDecided():
+                escalated = ", below its threshold: asked" if event.escalated else ""
+                return [
+                    Text.assemble(
+                        ("twin ", "bold"),
+                        (event.decision, "bold"),
+                        f" (confidence {event.confidence:.2f}{escalated})",
+                    )
+                ]
+            case QCScored():
+                mark = PASS if passes(event.score, event.threshold) else FAIL
+                return [
+                    Text.assemble(mark, f" qc {event.score}/100 (≥ {event.threshold} to go on)")
+                ]
+            case VerificationFinished():
+                return [self._verification(event)]
             case TaskStateChanged():
                 return self._task_state(event)
             case GateFinished():
@@ -260,6 +300,44 @@ class ConsoleReporter:
                     text.append(*SIM_BADGE)
                 return [text]
         return []
+
+    @staticmethod
+    def _critic(event: CriticScored) -> Text:
+        scores = ", ".join(f"{name} {value:g}" for name, value in event.scores.items())
+        text = Text.assemble(("critic ", "bold"), f"{event.total:.1f}/10")
+        if scores:
+            text.append(f" ({scores})")
+        text.append(f"; compliance risk {event.compliance_risk}")
+        if event.cannibalizes:
+            text.append(f"; duplicates {event.cannibalizes}")
+        return text
+
+    @staticmethod
+    def _review_round(event: ReviewRoundFinished) -> Text:
+        at_or_above = sum(passes(score, event.threshold) for score in event.scores.values())
+        scores = ", ".join(str(score) for score in event.scores.values())
+        return Text.assemble(
+            PASS if event.passed else FAIL,
+            (f" review round {event.round}", "bold"),
+            f": {scores} — {at_or_above} of {len(event.scores)} at ≥ {event.threshold}"
+            f" ({event.quorum} needed): {'quorum' if event.passed else 'no quorum'}",
+        )
+
+    @staticmethod
+    def _verification(event: VerificationFinished) -> Text:
+        checks = sum(event.checklist.values())
+        broken = (
+            f"the verifier broke {len(event.broken)}: {first_line(event.broken[0])}"
+            + (" …" if len(event.broken) > 1 else "")
+            if event.broken
+            else "the verifier broke nothing"
+        )
+        return Text.assemble(
+            PASS if event.passed else FAIL,
+            (" verification", "bold"),
+            f": judge {event.score}/100 (≥ {event.threshold} to ship),"
+            f" {checks}/{len(event.checklist)} checks; {broken}",
+        )
 
     def _escalation(
         self, escalation_id: str, question: str, options: list[str], kind: str

@@ -11,11 +11,15 @@ from rich.console import Console
 from engine.bus import EventBus
 from engine.events import (
     AgentOutput,
+    BlueprintProposed,
     EscalationRaised,
+    KillGateTripped,
     Outcome,
+    QCScored,
     RunFinished,
     RunResumed,
     RunStarted,
+    VerificationFinished,
     event_from_json,
 )
 from tui.headless import ConsoleReporter
@@ -169,3 +173,46 @@ def test_an_agents_escape_sequences_never_reach_the_terminal() -> None:
     assert "\x1b" not in output and "\x07" not in output
     assert "engineer:t1:a1 │ cleared ok" in output
     assert "Merge this?" in output
+
+
+async def test_the_stages_decisions_are_said_with_their_scores() -> None:
+    """Before, the console printed "stage critic", "stage review" and "stage qc" and nothing
+    of what they decided: a log read in the morning could not say why the run went on, or
+    that the second "blueprint:" line was the reviewers' revision."""
+    bus = EventBus(sample_run.RUN_ID)
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(bus.subscribe("console"), console)
+    task = asyncio.create_task(reporter.run())
+    sample_run.start(bus)
+    sample_run.front_stages(bus)
+    bus.emit(BlueprintProposed(blueprint=sample_run.BLUEPRINT, revision=2, source="review"))
+    bus.emit(QCScored(model="sim:", score=91, threshold=85))
+    bus.emit(
+        VerificationFinished(
+            verifier_model="sim:",
+            judge_model="sim:",
+            broken=["greet('') prints 'Hello, !'\nwith a traceback", "a second break"],
+            checklist={"tests": True, "docs": True, "edge cases": False},
+            score=88,
+            threshold=90,
+            passed=False,
+        )
+    )
+    bus.emit(QCScored(model="sim:", score=70, threshold=85))
+    bus.emit(KillGateTripped(gate="min_critic_score", reason="critic 3.1/10 is below 5.0"))
+    await bus.close()
+    await asyncio.wait_for(task, timeout=5)
+    body = [line[9:] for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
+    assert (
+        "critic 7.6/10 (value 8, clarity 7, feasibility 8, risk 7, fit 8); compliance risk low"
+        in body
+    )
+    assert "✓ review round 1: 86, 72 — 1 of 2 at ≥ 80 (1 needed): quorum" in body
+    assert "twin ACCEPT (confidence 0.62, below its threshold: asked)" in body
+    assert "blueprint revision 2 (review): 3 tasks (t1, t2, t3)" in body
+    assert "✓ qc 91/100 (≥ 85 to go on)" in body and "✗ qc 70/100 (≥ 85 to go on)" in body
+    assert (
+        "✗ verification: judge 88/100 (≥ 90 to ship), 2/3 checks;"
+        " the verifier broke 2: greet('') prints 'Hello, !' …"
+    ) in body
+    assert "✗ kill gate min_critic_score: critic 3.1/10 is below 5.0" in body
