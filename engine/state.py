@@ -452,7 +452,7 @@ class RunState:
     def open_escalations(self) -> list[EscalationView]:
         return [e for e in self.escalations.values() if e.decision is None]
 
-    def _budget_status(self) -> dict[str, Any] | None:
+    def budget_status(self) -> dict[str, Any] | None:
         """The run's budgets as far as its log says (None: it says nothing of them): the run's
         limits as last reported (raised, or set by a resume), the crossed one, and the
         per-task limits a resume set (None there: as configured)."""
@@ -524,7 +524,7 @@ class RunState:
             },
             "cost_usd": round(self.cost_usd, 6),
             "agents": asdict(self.agent_tally()),  # `status` knows whether the run is live
-            "budget": self._budget_status(),
+            "budget": self.budget_status(),
             "unpriced_models": dict(self.unpriced_models),
             "baseline_red": dict(self.baseline_red),
             "started_at": self.started_at,

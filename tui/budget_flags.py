@@ -1,14 +1,25 @@
 """The budget flags of ``run`` and ``resume`` (``--max-cost`` and its kin), and the resume
-command that names the ones a run stopped on its budget needs to go on."""
+command that names the ones a run stopped on its budget needs to go on.
+
+:func:`stopped_line` is the one sentence saying how to go on with a run no process drives,
+whoever says it: the end of ``run``, ``status``, and ``attach`` (its toast and its closing
+line). It counts the answers waiting in the run's inbox (``shopfloor approve`` while the run
+was stopped), which ``resume`` takes: a raise waiting there needs no ``--max-tokens``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from engine.budget import BudgetLimits, Crossed, still_crossed
 from engine.state import RunState
 from tui.argtypes import positive_float, positive_int
+
+if TYPE_CHECKING:
+    from storage.store import SqlEventStore
 
 FLAGS = {
     "max_tokens": "--max-tokens",
@@ -62,17 +73,42 @@ def resume_command(run_id: str, crossed: Crossed | None = None) -> str:
     return shlex.join(words)
 
 
-def stopped_line(state: RunState, why: str | None = None) -> str:
+def stopped_line(
+    state: RunState, why: str | None = None, answers: Mapping[str, str] | None = None
+) -> str:
     """How to go on with a run no process drives (``why``: how it came to stop): the resume
-    command, with the budgets it needs when it stopped over one, and the abandon command."""
+    command, with the budgets it needs when it stopped over one, and the abandon command.
+
+    ``answers``: the decisions waiting in the run's inbox (escalation id -> decision, as
+    :func:`posted_answers` reads them), which the resume takes: a "raise" of the budget
+    question the stop left open lifts that budget, so the command needs no flag for it."""
     crossed = still_crossed(state)
     carries = "carries it on"
     if crossed is not None:
         why = f"the run stopped on its budget: it is {crossed.text}"
-        carries = "carries it on with a higher budget"
+        after = still_crossed(state, answers=answers) if answers else crossed
+        if after is None:
+            carries = "takes the raise waiting in its inbox and carries it on"
+        elif after != crossed:
+            carries = "takes the raise waiting in its inbox, and carries it on with a higher budget"
+        else:
+            carries = "carries it on with a higher budget"
+        crossed = after
     elif why is None:
         why = "the run was interrupted; its events are kept in the database"
     return (
         f"{why}: `{resume_command(state.run_id, crossed)}` {carries}, "
         f"`shopfloor abandon {state.run_id}` ends it"
     )
+
+
+async def posted_answers(store: SqlEventStore, run_id: str) -> dict[str, str]:
+    """Decisions posted (``shopfloor approve``) to the run's open escalations while no
+    process drove it, which its resume takes: escalation id -> decision."""
+    waiting = await store.waiting_decisions(run_id)
+    return {escalation_id: answer.decision for (_, escalation_id), answer in waiting.items()}
+
+
+async def go_on_line(store: SqlEventStore, state: RunState, why: str | None = None) -> str:
+    """:func:`stopped_line` for a stored run, with the answers waiting in its inbox."""
+    return stopped_line(state, why, await posted_answers(store, state.run_id))

@@ -14,9 +14,11 @@ from typing import Protocol
 from textual.notifications import SeverityLevel
 
 from engine.events import Outcome
+from engine.state import RunState
 from storage.errors import StorageError
 from storage.lease import live_runs
 from storage.store import SqlEventStore
+from tui.budget_flags import go_on_line, stopped_line
 
 DRIVER_POLL_S = 3.0
 """How often a view checks that a process still drives the run."""
@@ -36,6 +38,18 @@ class FollowingView(Protocol):
     ) -> None: ...
 
     def show_stopped(self, stopped: bool) -> None: ...
+
+
+async def go_on_in_a_shell(store: SqlEventStore, run_id: str) -> str:
+    """Why the run stopped and the commands that go on from there, as ``status`` says it
+    (the budgets it needs, or that a raise waits in its inbox), from the stored log: the
+    view may still be reading it."""
+    why = f"no process drives run {run_id} (stopped by a signal or a crash)"
+    try:
+        state = RunState.fold(await store.read(run_id))
+        return await go_on_line(store, state, why)
+    except StorageError:
+        return stopped_line(RunState(run_id=run_id), why)
 
 
 async def watch_driver(
@@ -60,9 +74,7 @@ async def watch_driver(
             said = False
         elif not said:
             view.notify(
-                f"no process drives run {run_id} (stopped by a signal or a crash): "
-                f"`shopfloor resume {run_id}` in a shell carries it on, "
-                f"`shopfloor abandon {run_id}` ends it",
+                await go_on_in_a_shell(store, run_id),
                 title="run stopped",
                 severity="warning",
                 timeout=60,

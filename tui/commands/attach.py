@@ -20,8 +20,9 @@ from engine.state import RunState
 from storage.errors import StorageError
 from storage.lease import live_runs
 from tui.bridge import tail_store
+from tui.budget_flags import go_on_line, stopped_line
 from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_db_option, open_store
-from tui.commands.history import STOPPED
+from tui.commands.history import NO_DRIVER, STOPPED
 from tui.driver_watch import watch_driver
 
 if TYPE_CHECKING:
@@ -72,8 +73,8 @@ async def print_closing(
         Text.assemble("run ", (run_id, "bold"), f": {outcome} (stage {state.stage.value})")
     )
     if stopped:
-        console.print(
-            f"`shopfloor resume {run_id}` carries it on, `shopfloor abandon {run_id}` ends it",
-            highlight=False,
-            soft_wrap=True,
-        )
+        try:
+            line = await go_on_line(store, state, NO_DRIVER)
+        except StorageError:
+            line = stopped_line(state, NO_DRIVER)  # the inbox unread: what the log says
+        console.print(line, highlight=False, soft_wrap=True)

@@ -11,20 +11,26 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from engine.budget import dollars
 from engine.events import Outcome
 from engine.state import RunState
 from gates.interpreter import PYTHON_KEY
 from storage.lease import RunInFlight, live_runs
+from storage.store import SqlEventStore
 from tui.argtypes import positive_int
-from tui.budget_flags import stopped_line
+from tui.budget_flags import go_on_line
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
 from tui.plan_text import plan_text
-from tui.text import agents_text, one_line
+from tui.text import agents_text, cost_text, one_line
 from tui.uncommitted import WARNING_KEY
 
 STOPPED = "stopped"
 """What ``runs`` and ``status`` call an unfinished run no live process drives."""
+
+
+NO_DRIVER = "no process drives this run any more (stopped by a signal or a crash)"
+"""How ``status`` and ``attach`` say why an unfinished run is stopped."""
 
 
 UNFINISHED_READ = 10_000
@@ -134,11 +140,22 @@ async def load_state_and_driver(
     """The folded log, and for an unfinished run the live process driving it (pid, host,
     since), or None when there is none: a run stopped by a signal or a crash."""
     async with await open_store(args) as store:
-        run_id = await store.resolve_run_id(run_ref)
-        state = RunState.fold(await store.read(run_id))
-        if state.outcome is not Outcome.RUNNING:
-            return state, None
-        return state, (await live_runs(store, [run_id])).get(run_id)
+        state, driver, _ = await _state_and_driver(store, run_ref)
+        return state, driver
+
+
+async def _state_and_driver(
+    store: SqlEventStore, run_ref: str, *, go_on: bool = False
+) -> tuple[RunState, str | None, str | None]:
+    """The folded log, the live process driving the unfinished run (None: none does), and
+    with ``go_on``, for a stopped run, how to go on with it (:func:`go_on_line`)."""
+    run_id = await store.resolve_run_id(run_ref)
+    state = RunState.fold(await store.read(run_id))
+    if state.outcome is not Outcome.RUNNING:
+        return state, None, None
+    driver = (await live_runs(store, [run_id])).get(run_id)
+    line = await go_on_line(store, state, NO_DRIVER) if go_on and driver is None else None
+    return state, driver, line
 
 
 async def load_stopped_run(args: argparse.Namespace, run_ref: str, doing: str) -> RunState:
@@ -153,8 +170,38 @@ async def load_stopped_run(args: argparse.Namespace, run_ref: str, doing: str) -
     return state
 
 
+def spend_text(state: RunState) -> str:
+    """What the run spent (tokens: in, of them cached, and out; its cost, ``+ unpriced`` when
+    some calls had no price) and the limits its log reports, as ``status --json`` has them:
+    the run's, and the per-task ones a resume set."""
+    cached = f" with {state.cached_tokens:,} cached" if state.cached_tokens else ""
+    tokens = state.input_tokens + state.output_tokens
+    text = (
+        f"spent: {tokens:,} tokens ({state.input_tokens:,} in{cached}, "
+        f"{state.output_tokens:,} out), {cost_text(state.cost_usd, state.unpriced_models)}"
+    )
+    budget = state.budget_status()
+    if budget is None:
+        return text
+    limits = []
+    for scope, tokens, cost in (
+        ("run", budget["max_tokens"], budget["max_cost_usd"]),
+        ("each task", budget["task_max_tokens"], budget["task_max_cost_usd"]),
+    ):
+        said = [f"{tokens:,} tokens"] if tokens is not None else []
+        said += [dollars(cost)] if cost is not None else []
+        if said:
+            limits.append(f"{scope} {', '.join(said)}")
+    if limits:
+        text += f"; budget: {', '.join(limits)}"
+    if budget["exceeded"]:
+        text += f"; {budget['exceeded']} budget exceeded"
+    return text
+
+
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:
-    state, driver = await load_state_and_driver(args, args.run_id)
+    async with await open_store(args) as store:
+        state, driver, go_on = await _state_and_driver(store, args.run_id, go_on=not args.json)
     # Said when the run (or its latest resume) started: uncommitted files it left out.
     warnings = str(state.settings.get(WARNING_KEY) or "").splitlines()
     if args.json:
@@ -175,9 +222,8 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
             "run ", (state.run_id, "bold"), f"{sim} — {outcome} (stage {state.stage.value})"
         )
     )
-    if state.outcome is Outcome.RUNNING and driver is None:
-        why = "no process drives this run any more (stopped by a signal or a crash)"
-        console.print(stopped_line(state, why), soft_wrap=True, highlight=False)
+    if go_on is not None:
+        console.print(go_on, soft_wrap=True, highlight=False)
     # What a planner, a failure or another person wrote is drawn, never obeyed as escapes.
     console.print(f"request: {one_line(state.request.splitlines()[0]) if state.request else ''}")
     if state.branch:
@@ -194,6 +240,7 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     if state.agents:  # the same counts as the run screen's budget line
         tally = agents_text(state.agent_tally(live=driver is not None), separator=", ")
         console.print(Text.assemble("agents: ", tally), highlight=False)
+    console.print(spend_text(state), soft_wrap=True, highlight=False)
     if state.reason:
         console.print(f"reason: {one_line(state.reason)}")
     if state.baseline_red:

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from engine.events import Outcome
 from engine.secrets import hide_process_environment
-from tui.budget_flags import add_budget_options, budget_from_args
+from tui.budget_flags import add_budget_options, budget_from_args, posted_answers
 from tui.commands.common import UsageError, add_db_option, db_url, open_store
 from tui.commands.history import load_stopped_run
 from tui.commands.run import (
@@ -83,12 +83,10 @@ def settings_from_record(record: dict[str, str]) -> Settings:
     return settings
 
 
-async def posted_answers(args: argparse.Namespace, run_id: str) -> dict[str, str]:
-    """Decisions posted (``shopfloor approve``) to the run's open escalations while no process
-    drove it: escalation id -> decision."""
+async def waiting_answers(args: argparse.Namespace, run_id: str) -> dict[str, str]:
+    """The answers posted to the run's open escalations while it was stopped."""
     async with await open_store(args) as store:
-        waiting = await store.waiting_decisions(run_id)
-    return {escalation_id: answer.decision for (_, escalation_id), answer in waiting.items()}
+        return await posted_answers(store, run_id)
 
 
 async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
@@ -114,7 +112,7 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
         telemetry=telemetry_from_args(args),
         resume=state,
         budget=budget_from_args(args),
-        answers=await posted_answers(args, state.run_id),
+        answers=await waiting_answers(args, state.run_id),
     )
     final = await execute_run(plan, console)
     if front != "json":
