@@ -91,6 +91,19 @@ class AgentView:
     cost_usd: float = 0.0
     calls: int = 0
     last_line: str = ""
+    cut_off: bool = False
+    """Started, never finished, and the process that ran it is gone: the run was resumed
+    (RunResumed) by another process, which restarts the attempt under a new start."""
+
+    def standing(self, live: bool = True) -> str:
+        """ "running", "done", "failed" or "cut off". ``live``: a process drives the run
+        and it is unfinished (:meth:`RunState.agents_live`); otherwise an agent without an
+        end was cut off, as is one whose process a resume replaced."""
+        if self.cut_off or (self.running and not live):
+            return "cut off"
+        if self.running:
+            return "running"
+        return "done" if self.ok else "failed"
 
 
 @dataclass(frozen=True)
@@ -306,7 +319,7 @@ class RunState:
             case AgentFinished():
                 agent = self.agents.get(event.agent_id)
                 if agent is not None:
-                    agent.running = False
+                    agent.running, agent.cut_off = False, False
                     agent.ok = event.ok
             case MergeQueued():
                 pass
@@ -339,6 +352,9 @@ class RunState:
             case RunResumed():
                 if event.settings:
                     self.settings = dict(event.settings)
+                for agent in self.agents.values():  # the killed process's: none will finish
+                    if agent.running:
+                        agent.running, agent.cut_off = False, True
             case CriticScored():
                 self.scores.critic = event.total
                 self.scores.critic_scores = dict(event.scores)
@@ -430,23 +446,22 @@ class RunState:
         stages = list(Stage)
         return stages.index(self.stage) < stages.index(Stage.VERIFY)
 
+    def agents_live(self, driven: bool = True) -> bool:
+        """Whether an agent without an end is at work: a process drives the run (``driven``;
+        not so for a stopped run) and it is unfinished."""
+        return driven and self.outcome is Outcome.RUNNING
+
     def agent_tally(self, *, live: bool = True) -> AgentTally:
-        """The agents by how they stand. ``live``: a process drives the run (not so for a
-        stopped run): agents without an end are running only in a live, unfinished run, and
-        were cut off otherwise. An agent the log restarted (a resumed attempt takes its
-        agent id again) counts once, as its latest start."""
-        live = live and self.outcome is Outcome.RUNNING
-        running = done = failed = 0
+        """The agents by how they stand (:meth:`AgentView.standing`). ``live``: a process
+        drives the run (not so for a stopped run): agents without an end are running only in
+        a live, unfinished run, and were cut off otherwise, as are those of a process a
+        resume replaced. An agent the log restarted (a resumed attempt takes its agent id
+        again) counts once, as its latest start."""
+        live = self.agents_live(live)
+        counts = {"running": 0, "done": 0, "failed": 0, "cut off": 0}
         for agent in self.agents.values():
-            if agent.running:
-                running += 1
-            elif agent.ok:
-                done += 1
-            else:
-                failed += 1
-        if live:
-            return AgentTally(running, done, failed)
-        return AgentTally(0, done, failed, cut_off=running)
+            counts[agent.standing(live)] += 1
+        return AgentTally(counts["running"], counts["done"], counts["failed"], counts["cut off"])
 
     @property
     def open_escalations(self) -> list[EscalationView]:

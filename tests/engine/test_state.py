@@ -493,6 +493,39 @@ def test_a_resume_that_records_settings_replaces_those_the_run_started_with() ->
     assert state.settings == {"escalation_policy": "wait", "workers": "4"}
 
 
+def test_agents_of_the_process_a_resume_replaced_are_cut_off_not_running() -> None:
+    """Before, an agent the killed process never finished stayed "running" in the fold of
+    the resumed run for good: in the agent table, the log's title and the agent counts of a
+    run that was live again. A resume cuts them off; the attempt it restarts under the same
+    agent id runs again, and one that had finished stays as it ended."""
+    start = RunStarted(
+        request="r",
+        repo="/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/wip/x",
+    )
+
+    def began(agent_id: str, attempt: int = 1) -> AgentStarted:
+        return AgentStarted(
+            agent_id=agent_id, role="engineer", model="m", task_id=agent_id, attempt=attempt
+        )
+
+    before = [start, began("a"), began("b"), began("c")]
+    before.append(AgentFinished(agent_id="c", ok=True, summary=""))
+    state = RunState.fold(stamp([*before, RunResumed(restarted=["a"])]))
+    assert state.agent_tally().running == 0 and state.agent_tally().cut_off == 2  # was 2, 0
+    assert [state.agents[a].standing() for a in "abc"] == ["cut off", "cut off", "done"]
+    state.apply(stamp([began("a")])[0])  # the resume restarts a's attempt
+    assert [state.agents[a].standing() for a in "abc"] == ["running", "cut off", "done"]
+    tally = state.agent_tally()
+    assert (tally.running, tally.done, tally.failed, tally.cut_off) == (1, 1, 0, 1)
+    # A run that ended around an agent (or that no process drives) cut it off too.
+    ended = RunState.fold(stamp([*before, RunFinished(outcome=Outcome.FAILED, reason="x")]))
+    live = ended.agents_live()
+    assert [ended.agents[a].standing(live) for a in "abc"] == ["cut off", "cut off", "done"]
+
+
 def test_prompt_tokens_read_from_or_written_to_a_cache_count_as_input():
     """With prompt caching on, a provider's ``input_tokens`` are only the few it neither read
     from its cache nor wrote there: counted alone, a run showed 23 tokens in for ~15k sent,

@@ -18,11 +18,12 @@ from test_plan_view import RUN_ID, db, started
 
 from engine import loop as event_loop
 from engine.bus import EventBus
-from engine.events import AgentFinished, AgentStarted, EventBase
+from engine.events import AgentFinished, AgentStarted, EventBase, Outcome, RunFinished, RunResumed
 from storage.lease import RunLease
 from storage.store import SqlEventStore
 from tui.app import ShopfloorApp
 from tui.cli import main
+from tui.widgets.agent_table import AgentTable
 from tui.widgets.run_header import BudgetStrip
 
 __all__ = ["db"]  # the fixture, imported for the status tests
@@ -68,6 +69,47 @@ async def test_the_budget_line_counts_agents_at_work_done_and_failed() -> None:
         app.main.show_stopped(False)  # resumed elsewhere
         await pilot.pause()
         assert "agents 2 running · 5 done · 1 failed  tokens" in totals(app)
+
+
+def standing(app: ShopfloorApp, agent_id: str) -> tuple[str, str]:
+    """How the agent table's row and the log's title say ``agent_id`` stands."""
+    row = str(app.screen.query_one(AgentTable).row_cells(agent_id)[1])
+    title = str(app.screen.query_one(".agent-log--title").content)  # type: ignore[attr-defined]
+    assert agent_id in title
+    return row, next(w for w in ("running", "done", "failed", "cut off") if w in title)
+
+
+async def test_the_agent_table_and_the_log_title_say_cut_off_as_the_budget_line_does() -> None:
+    """Before, a stopped or ended run's agents without an end were "running" in the agent
+    table and the log's title while the line below counted them cut off; and after a
+    resume, the killed process's agents stayed running in the fold for good."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    cut = sample_run.engineer_id("t1", 2)  # started, never finished: t1's log shows it
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        for event in agents(running=1, done=1, failed=0):
+            bus.emit(event)
+        await caught_up(app, bus, pilot)
+        assert standing(app, cut) == ("running", "running")
+        app.main.show_stopped(True)  # attached, and the run's process was killed
+        await pilot.pause(0.3)
+        assert standing(app, cut) == ("cut off", "cut off")
+        assert "· 1 cut off" in totals(app)
+        app.main.show_stopped(False)  # resumed elsewhere: the log shows what it restarts
+        bus.emit(RunResumed(restarted=["t1"]))
+        await caught_up(app, bus, pilot)
+        assert standing(app, cut) == ("cut off", "cut off")
+        assert "agents 0 running · 1 done · 1 cut off" in totals(app)
+        restarted = AgentStarted(
+            agent_id=cut, role="engineer", model="sim:", simulated=True, task_id="t1", attempt=2
+        )
+        bus.emit(restarted)  # the resume restarts the attempt under its agent id
+        await caught_up(app, bus, pilot)
+        assert standing(app, cut) == ("running", "running")
+        bus.emit(RunFinished(outcome=Outcome.FAILED, reason="disk full"))  # ended around it
+        await caught_up(app, bus, pilot)
+        assert standing(app, cut) == ("cut off", "cut off")
 
 
 async def test_the_budget_line_keeps_sim_and_the_agents_on_80_columns() -> None:

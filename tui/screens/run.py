@@ -245,7 +245,7 @@ class RunScreen(Screen[None]):
         self._gauges_line.show(state)
         self._budget.show(state, stopped=self._stopped)
         self._dag.sync(state.tasks)
-        self._agents.sync(state.agents)
+        self._agents.sync(state.agents, live=state.agents_live(not self._stopped))
         if self.selected_task not in state.tasks:
             self.selected_task = self._dag.highlighted_task_id
         followed = self._followed_task()
@@ -266,12 +266,14 @@ class RunScreen(Screen[None]):
 
     def show_stopped(self, stopped: bool) -> None:
         """Whether no process drives this unfinished run (``attach`` watches its lease):
-        the header says "stopped" instead of "running" until a process takes it again."""
+        the header says "stopped" instead of "running", and the agents without an end
+        "cut off", until a process takes it again."""
         if stopped != self._stopped:
             self._stopped = stopped
             if self._header.is_mounted:
                 self._header.show(self.model.state, stopped=stopped)
                 self._budget.show(self.model.state, stopped=stopped)
+                self._schedule_sync()  # the agents without an end: cut off, or running again
 
     def _followed_task(self) -> str | None:
         """The task whose latest agent the log shows (None: the log shows a chosen agent)."""
@@ -290,7 +292,7 @@ class RunScreen(Screen[None]):
         agent_id = agent.agent_id if agent is not None else None
         switched = agent_id != self._log.agent_id
         lines = self.model.lines.ring(agent_id) if agent_id is not None else None
-        self._log.show(agent, task_id, lines)
+        self._log.show(agent, task_id, lines, live=state.agents_live(not self._stopped))
         if switched:
             self._agents.show_agent(agent_id)
 

@@ -94,7 +94,7 @@ def attempts_text(state: RunState, task: TaskView) -> Text:
         text.append(f"\nattempt {n}\n", style="bold underline")
         for agent in state.agents.values():
             if agent.task_id == task.id and agent.attempt == n:
-                status = "running" if agent.running else ("done" if agent.ok else "failed")
+                status = agent.standing(state.agents_live())
                 sim = " SIM" if agent.simulated else ""
                 text.append(f"  {agent.role} {agent.agent_id} on {agent.model}{sim}: {status}\n")
         for gate in (g for g in task.gates if g.attempt == n):

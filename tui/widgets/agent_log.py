@@ -88,8 +88,13 @@ class AgentLineBuffer:
         return agent_id in self._agents
 
 
-def agent_title(agent: AgentView | None, task_id: str | None) -> Text:
-    """The line above the log: which task, which agent, which model, and SIM if simulated."""
+TITLE_STYLES = {"running": "yellow", "done": "green", "failed": "red", "cut off": "magenta"}
+"""How the title colours each of :meth:`~engine.state.AgentView.standing`'s words."""
+
+
+def agent_title(agent: AgentView | None, task_id: str | None, live: bool = True) -> Text:
+    """The line above the log: which task, which agent, how it stands (``live``: as for
+    :meth:`~engine.state.AgentView.standing`), which model, and SIM if simulated."""
     if agent is None and task_id is None:
         return Text("no agent selected", style="dim")
     title = Text()
@@ -106,12 +111,8 @@ def agent_title(agent: AgentView | None, task_id: str | None) -> Text:
     if agent.attempt:
         title.append(f"  attempt {agent.attempt}")
     title.append(" ")
-    if agent.running:
-        title.append("running", style="yellow")
-    elif agent.ok:
-        title.append("done", style="green")
-    else:
-        title.append("failed", style="red")
+    standing = agent.standing(live)
+    title.append(standing, style=TITLE_STYLES[standing])
     role = "" if agent.role in agent.agent_id else f"{agent.role} on "
     title.append(f"  {role}{agent.model}", style="dim")
     return title
@@ -211,12 +212,20 @@ class AgentLog(Vertical):
         """The line the last jump landed on (-1: none)."""
         return self._match
 
-    def show(self, agent: AgentView | None, task_id: str | None, lines: AgentLines | None) -> None:
-        """Show ``agent`` (of ``task_id``) and its ``lines`` as they grow.
+    def show(
+        self,
+        agent: AgentView | None,
+        task_id: str | None,
+        lines: AgentLines | None,
+        *,
+        live: bool = True,
+    ) -> None:
+        """Show ``agent`` (of ``task_id``) and its ``lines`` as they grow (``live``: a
+        process drives the unfinished run; if not, an agent without an end was cut off).
 
         Showing the agent already shown only redraws the title and its new lines.
         """
-        self.set_title(agent, task_id)
+        self.set_title(agent, task_id, live=live)
         self.set_class(agent is not None and agent.simulated, "-sim")
         source = lines if lines is not None else NO_LINES
         agent_id = agent.agent_id if agent is not None else None
@@ -227,9 +236,9 @@ class AgentLog(Vertical):
         self._view.show(source)
         self._match = -1
 
-    def set_title(self, agent: AgentView | None, task_id: str | None) -> None:
+    def set_title(self, agent: AgentView | None, task_id: str | None, *, live: bool = True) -> None:
         """Redraw the title line (e.g. when the agent finished)."""
-        self._title.show_text(agent_title(agent, task_id))
+        self._title.show_text(agent_title(agent, task_id, live))
 
     def flush(self) -> None:
         """Draw the shown agent's new lines.

@@ -48,13 +48,20 @@ CELL_PADDING = 1
 """Blank cells on each side of every cell."""
 
 
-def agent_state(agent: AgentView) -> Text:
-    """running / done / failed, coloured."""
-    if agent.running:
-        return Text("running", style="bold yellow")
-    if agent.ok:
-        return Text("done", style="green")
-    return Text("failed", style="bold red")
+STANDING_STYLES = {
+    "running": "bold yellow",
+    "done": "green",
+    "failed": "bold red",
+    "cut off": "magenta",
+}
+"""How each of :meth:`~engine.state.AgentView.standing`'s words is coloured."""
+
+
+def agent_state(agent: AgentView, live: bool = True) -> Text:
+    """running / done / failed / cut off, coloured (``live``: as for
+    :meth:`~engine.state.AgentView.standing`)."""
+    standing = agent.standing(live)
+    return Text(standing, style=STANDING_STYLES[standing])
 
 
 def model_cell(agent: AgentView) -> Text:
@@ -69,12 +76,12 @@ def model_cell(agent: AgentView) -> Text:
     return text
 
 
-def agent_cells(agent: AgentView) -> tuple[Cell, ...]:
-    """The row of one agent."""
+def agent_cells(agent: AgentView, live: bool = True) -> tuple[Cell, ...]:
+    """The row of one agent (``live``: a process drives the unfinished run)."""
     tokens = compact_count(agent.input_tokens + agent.output_tokens)
     return (
         agent.agent_id,
-        agent_state(agent),
+        agent_state(agent, live),
         model_cell(agent),
         Text(tokens, justify="right"),
         Text(f"${agent.cost_usd:.3f}", justify="right"),
@@ -192,13 +199,15 @@ class AgentTable(ScrollView, can_focus=True):
 
     # -- keeping up with the run --------------------------------------------------------
 
-    def sync(self, agents: Mapping[str, AgentView]) -> None:
-        """Make the rows match ``agents`` (new agents are appended)."""
+    def sync(self, agents: Mapping[str, AgentView], *, live: bool = True) -> None:
+        """Make the rows match ``agents`` (new agents are appended). ``live``: a process
+        drives the unfinished run (:meth:`~engine.state.RunState.agents_live`); if not, an
+        agent without an end shows as cut off."""
         changed: list[int] = []
         added = False
         widths = list(self._widths)
         for agent_id, agent in agents.items():
-            cells = agent_cells(agent)
+            cells = agent_cells(agent, live)
             old = self._shown.get(agent_id)
             if old == cells:
                 continue
