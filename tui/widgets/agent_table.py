@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from engine.budget import dollars
 from engine.state import AgentView
 from tui.text import SIM_BADGE, compact_count
 from tui.widgets.scrolling import resize_quietly
@@ -84,7 +85,7 @@ def agent_cells(agent: AgentView, live: bool = True) -> tuple[Cell, ...]:
         agent_state(agent, live),
         model_cell(agent),
         Text(tokens, justify="right"),
-        Text(f"${agent.cost_usd:.3f}", justify="right"),
+        Text(dollars(agent.cost_usd), justify="right"),
         agent.role,
     )
 
