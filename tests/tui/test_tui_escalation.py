@@ -139,3 +139,35 @@ async def test_without_on_decision_the_queue_is_read_only() -> None:
         await pilot.press("e", "a")
         assert isinstance(app.screen, EscalationScreen)
         assert app.screen.read_only
+
+
+def footer_keys(app: ShopfloorApp) -> dict[str, str]:
+    """The keys the footer shows: key -> what it says it does."""
+    active = app.screen.active_bindings.items()
+    return {key: bound.binding.description for key, bound in active if bound.binding.show}
+
+
+async def test_the_footer_says_enter_sends_the_change_note_while_it_is_typed() -> None:
+    """Before, typing a note showed only "esc Close": the letters the dialog binds type
+    into the box, and Input's enter is hidden, so nothing said that enter sends it."""
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+    app = app_with(bus, decisions)
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.full_pipeline(bus)
+        await caught_up(app, bus, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        assert footer_keys(app)["a"] == "Approve" and footer_keys(app)["escape"] == "Close"
+        await pilot.press("c", *"use argparse")
+        await pilot.pause()
+        shown = footer_keys(app)
+        assert (shown["enter"], shown["escape"]) == ("Send note", "Cancel note")
+        assert "a" not in shown  # a letter types into the note
+        await pilot.press("escape")  # leaves the box, the question stays
+        await pilot.pause()
+        assert isinstance(app.screen, EscalationScreen)
+        assert footer_keys(app)["escape"] == "Close"
+        await pilot.press("c", *"use argparse", "enter")
+        await until(lambda: bool(decisions), pilot)
+    assert decisions == [Decision(sample_run.ESCALATION_ID, "change", "use argparse")]

@@ -134,6 +134,17 @@ def options_text(esc: EscalationView, read_only: bool) -> Text:
     return text
 
 
+class NoteInput(Input):
+    """The box a "change" note is typed in. Its keys are in the footer while it is open:
+    the dialog's own (approve, reject, next...) type letters there, so Textual leaves them
+    out, and Input's enter is hidden; a person should not have to guess that enter sends."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "submit", "Send note"),
+        Binding("escape", "screen.close", "Cancel note"),
+    ]
+
+
 class EscalationScreen(ModalScreen[Decision]):
     """One waiting escalation, and one key per decision."""
 
@@ -169,7 +180,7 @@ class EscalationScreen(ModalScreen[Decision]):
         self._question = Static(id="esc-question")
         self._options = Static(id="esc-options")
         self._context_view = Static(id="esc-context")
-        self._note = Input(
+        self._note = NoteInput(
             placeholder="what should change? (enter sends, esc cancels)", id="esc-note"
         )
 
