@@ -134,3 +134,47 @@ def test_ctrl_c_leaves_an_attached_view_with_the_interrupted_exit_code(
 
     monkeypatch.setattr(ShopfloorApp, "run_async", pressed)
     assert main(["attach", sample_run.RUN_ID, "--db", url]) == 130
+
+
+@pytest.mark.parametrize(
+    "keys", [("a",), ("c", *"use argparse", "enter")], ids=["approve", "change"]
+)
+async def test_an_attached_view_opens_the_next_waiting_question_after_any_decision(
+    tmp_path: Path, keys: tuple[str, ...]
+) -> None:
+    """Reported: after a "change" in an attached view the next escalation was not opened,
+    after an approve it was. Both reopen the queue on a question already waiting (this
+    passed before too); a question the run raises only after taking the answer (the plan
+    redrawn after a change) opens after neither: the banner announces it, ``e`` opens it."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'runs.db'}"
+    writer_store = await SqlEventStore.open(url)
+    tui_store = await SqlEventStore.open(url)
+    bus = EventBus(sample_run.RUN_ID)
+    writer_task = asyncio.create_task(
+        StorageWriter(writer_store, bus.subscribe("storage", durable=True)).run()
+    )
+    app = ShopfloorApp(
+        tail_store(tui_store, sample_run.RUN_ID),
+        on_decision=storage_decider(tui_store)(sample_run.RUN_ID),
+        store=tui_store,
+    )
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            sample_run.full_pipeline(bus)
+            sample_run.escalate(bus, "esc-2", task_id="t3")
+            await bus.durable()
+            for _ in range(500):
+                if len(app.main.waiting_escalations()) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.1)
+            await pilot.press("e", *keys)
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, EscalationScreen)
+            assert app.screen.current is not None
+            assert app.screen.current.escalation_id == "esc-2"
+    finally:
+        await bus.close()
+        await writer_task
+        await writer_store.close()
+        await tui_store.close()
