@@ -59,6 +59,13 @@ from tui.text import SIM_BADGE, compact_count, cost_text, drawable
 PASS = ("✓", "bold green")
 FAIL = ("✗", "bold red")
 NOTICE = ("»", "bold yellow")
+REVISED_BY = {
+    "planner": "redrawn by the planner",
+    "review": "the reviewers' patches",
+    "twin": "redrawn on the twin's notes",
+    "human": "redrawn on a person's notes",
+}
+"""Who made a blueprint revision, as the console says it."""
 OUTCOME_STYLES = {
     Outcome.RUNNING: "yellow",
     Outcome.SHIPPED: "bold green",
@@ -194,7 +201,7 @@ class ConsoleReporter:
                 # A later revision says who made it: the reviewers' patches, the twin's or a
                 # person's change (a second bare "blueprint:" line read as a repeat).
                 label = (
-                    f"blueprint revision {event.revision} ({event.source})"
+                    f"blueprint revision {event.revision} ({REVISED_BY[event.source]})"
                     if event.revision > 1
                     else "blueprint"
                 )

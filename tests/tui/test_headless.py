@@ -209,7 +209,7 @@ async def test_the_stages_decisions_are_said_with_their_scores() -> None:
     )
     assert "✓ review round 1: 86, 72 — 1 of 2 at ≥ 80 (1 needed): quorum" in body
     assert "twin ACCEPT (confidence 0.62, below its threshold: asked)" in body
-    assert "blueprint revision 2 (review): 3 tasks (t1, t2, t3)" in body
+    assert "blueprint revision 2 (the reviewers' patches): 3 tasks (t1, t2, t3)" in body
     assert "✓ qc 91/100 (≥ 85 to go on)" in body and "✗ qc 70/100 (≥ 85 to go on)" in body
     assert (
         "✗ verification: judge 88/100 (≥ 90 to ship), 2/3 checks;"
