@@ -63,6 +63,7 @@ def probe_sqlite_file(path: Path, url: str) -> None:
 def make_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (already normalised), its folder created for SQLite."""
     parsed = parse_db_url(url)
+    target: str | URL = url
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_file(parsed)
@@ -73,9 +74,14 @@ def make_engine(url: str) -> AsyncEngine:
             ensure_folder(path.parent, "database folder")
             probe_sqlite_file(path, url)
     else:
-        kwargs["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT_S}
+        # asyncpg takes its timeout as a number; a URL's query holds text.
+        timeout = parsed.query.get("timeout")
+        kwargs["connect_args"] = {
+            "timeout": float(timeout) if isinstance(timeout, str) else PG_CONNECT_TIMEOUT_S
+        }
+        target = parsed.difference_update_query(["timeout"])
     try:
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(target, **kwargs)
     except (ArgumentError, ImportError) as exc:
         raise StorageError(f"cannot use database {safe_url(url)}: {one_line(exc)}") from exc
     if parsed.get_backend_name() == "sqlite":

@@ -4,12 +4,16 @@ One place decides the database URL so that ``run``, ``status``, ``attach`` and `
 always agree: the ``--db`` flag wins, then ``$SHOPFLOOR_DB``, then a SQLite file in the data
 home (``$SHOPFLOOR_HOME`` or the platform's user data directory). Users may give a plain
 file path instead of a URL; it becomes a SQLite URL. Only the async drivers the store runs
-on are accepted, and anything else is refused with one line saying what would work.
+on are accepted, and anything else is refused with one line saying what would work — so is a
+URL that lost its ``//`` or a server address without its scheme, which would have made a new
+database under a folder of that name. A PostgreSQL URL may carry libpq's ``sslmode`` and
+``connect_timeout``; they are passed to asyncpg by its own names.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import platformdirs
@@ -37,6 +41,24 @@ _DRIVERS: dict[str, str] = {
 _URL_HINT = (
     "use a file path, sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
 )
+
+_SCHEME_TYPO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
+"""The scheme of a URL written without its ``//`` (``sqlite:/srv/shop.db``)."""
+_HOST_PORT = re.compile(r"[^/]*(@|:[0-9]+$)")
+"""A first path component that reads as ``user@host`` or ``host:port``."""
+
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_PG_QUERY: dict[str, str] = {
+    "sslmode": "ssl",  # libpq's name, in every DSN an operator hands out
+    "ssl": "ssl",
+    "connect_timeout": "timeout",
+    "timeout": "timeout",
+    "target_session_attrs": "target_session_attrs",
+    "prepared_statement_cache_size": "prepared_statement_cache_size",  # 0 behind pgbouncer
+}
+"""The query parameters of a PostgreSQL URL the store passes on, by the name the user may
+write (libpq's or asyncpg's) and the name asyncpg takes. Any other one reached asyncpg's
+``connect()`` as a keyword it does not take: a traceback at the first query."""
 
 
 def data_home() -> Path:
@@ -108,12 +130,77 @@ def normalize_db_url(value: str) -> str:
     if not text:
         raise StorageError(f"empty database URL ({_URL_HINT})")
     if "://" not in text:
-        return sqlite_url(Path(text))
+        return sqlite_url(_plain_path(text))
     url = parse_db_url(text)
     driver = _DRIVERS[url.drivername]
-    if driver == url.drivername:
+    if driver == POSTGRES_DRIVER and url.query:
+        url = url.set(query=_pg_query(url))
+    elif driver == SQLITE_DRIVER and url.host:
+        raise StorageError(
+            f"malformed SQLite URL {url.drivername}://{url.host}/...: a SQLite URL has no "
+            f"host; write {url.drivername}:///relative/path.db, "
+            f"{url.drivername}:////absolute/path.db or just the file's path"
+        )
+    elif driver == url.drivername:
         return text
     return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _plain_path(text: str) -> Path:
+    """The file a plain ``--db`` value names, or a one-line error for a URL that lost its
+    ``//`` or a server address without its scheme: either would silently have made a new,
+    empty database in a folder named ``sqlite:`` or ``user@host``."""
+    typo = _SCHEME_TYPO.match(text)
+    if typo is not None:
+        scheme = typo["scheme"].lower()
+        if scheme in _DRIVERS or scheme.startswith(("sqlite", "postgres")):
+            raise StorageError(
+                f"malformed database URL {typo['scheme']}:...: a URL is written "
+                f"{typo['scheme']}://... ({_URL_HINT})"
+            )
+    path = Path(text)
+    first = text.split("/", 1)[0]  # "./user@host/x.db" is a file: "." reads as no address
+    if _HOST_PORT.match(first) and not expand_home(path).parent.exists():
+        raise StorageError(
+            f"database {first.rsplit('@', 1)[-1]}/... reads as a server address without its "
+            "scheme: write postgresql://user@host:port/db, or ./name for a file of that name"
+        )
+    return path
+
+
+def _pg_query(url: URL) -> dict[str, str]:
+    """The query of a PostgreSQL URL in asyncpg's names, or a one-line error naming the
+    parameter to fix (never the URL, which may hold a password)."""
+    query: dict[str, str] = {}
+    for name, value in url.query.items():
+        if name not in _PG_QUERY:
+            known = ", ".join(n for n in _PG_QUERY if n not in ("ssl", "timeout"))
+            raise StorageError(
+                f"unsupported parameter {name!r} in the PostgreSQL URL (it takes {known})"
+            )
+        if not isinstance(value, str):
+            raise StorageError(f"parameter {name!r} is given twice in the PostgreSQL URL")
+        target = _PG_QUERY[name]
+        if target == "ssl" and value not in _SSL_MODES:
+            raise StorageError(
+                f"{name}={value!r} in the PostgreSQL URL is not an SSL mode "
+                f"(one of {', '.join(_SSL_MODES)})"
+            )
+        if target == "timeout" and not _positive_number(value):
+            raise StorageError(
+                f"{name}={value!r} in the PostgreSQL URL is not a number of seconds above 0"
+            )
+        if target == "prepared_statement_cache_size" and not value.isdigit():
+            raise StorageError(f"{name}={value!r} in the PostgreSQL URL is not a whole number")
+        query[target] = value
+    return query
+
+
+def _positive_number(value: str) -> bool:
+    try:
+        return float(value) > 0
+    except ValueError:
+        return False
 
 
 def parse_db_url(text: str) -> URL:

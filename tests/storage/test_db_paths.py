@@ -102,3 +102,76 @@ def test_bad_env_url_is_refused_too(monkeypatch):
     monkeypatch.setenv("SHOPFLOOR_DB", "oracle://scott:tiger@host/db")
     with pytest.raises(StorageError, match="unsupported database URL scheme 'oracle'"):
         default_db_url()
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # A URL that lost its "//" made a folder named "sqlite:" and a new, empty database.
+        ("sqlite:/srv/shop.db", "malformed database URL sqlite:...: a URL is written sqlite://"),
+        ("postgresql:/runs", "malformed database URL postgresql:...: a URL is written post"),
+        # A server address without its scheme made a folder named after the server.
+        ("shop:s3cret@db.internal/runs", "database db.internal/... reads as a server address"),
+        ("db.internal:5432/runs", "database db.internal:5432/... reads as a server address"),
+        # Two slashes: "tmp" read as a host, and SQLAlchemy's words said nothing to do.
+        ("sqlite://srv/shop.db", "malformed SQLite URL sqlite://srv/...: a SQLite URL has no"),
+    ],
+)
+def test_a_mistyped_url_is_refused_instead_of_making_a_database(
+    monkeypatch, tmp_path, typed, expected
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StorageError) as info:
+        default_db_url(typed)
+    message = str(info.value)
+    assert message.startswith(expected)
+    assert "\n" not in message and "s3cret" not in message
+    assert list(tmp_path.iterdir()) == []  # no folder "sqlite:", no "db.internal:5432"
+
+
+def test_a_file_whose_name_looks_like_an_address_can_still_be_named(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert default_db_url("./db.internal:5432/runs") == (
+        f"sqlite+aiosqlite:///{tmp_path / 'db.internal:5432' / 'runs'}"
+    )
+    (tmp_path / "user@host").mkdir()  # an existing folder is a folder, whatever its name
+    assert default_db_url("user@host/x.db") == f"sqlite+aiosqlite:///{tmp_path / 'user@host/x.db'}"
+
+
+def test_libpq_parameters_are_passed_in_asyncpgs_names():
+    assert normalize_db_url("postgresql://shop@db/runs?sslmode=require&connect_timeout=3") == (
+        "postgresql+asyncpg://shop@db/runs?ssl=require&timeout=3"
+    )
+    assert normalize_db_url("postgres://db/runs?prepared_statement_cache_size=0") == (
+        "postgresql+asyncpg://db/runs?prepared_statement_cache_size=0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("bogus=1", "unsupported parameter 'bogus' in the PostgreSQL URL (it takes sslmode,"),
+        ("sslmode=on", "sslmode='on' in the PostgreSQL URL is not an SSL mode (one of disable,"),
+        ("connect_timeout=soon", "connect_timeout='soon' in the PostgreSQL URL is not a number"),
+        ("ssl=require&ssl=disable", "parameter 'ssl' is given twice in the PostgreSQL URL"),
+    ],
+)
+def test_a_bad_postgresql_parameter_is_one_line_without_the_password(query, expected):
+    with pytest.raises(StorageError) as info:
+        normalize_db_url(f"postgresql://shop:s3cret@db/runs?{query}")
+    message = str(info.value)
+    assert message.startswith(expected)
+    assert "\n" not in message and "s3cret" not in message
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_url_with_libpq_parameters_opens(pg_url):
+    """``?sslmode=disable&connect_timeout=5``, as an operator's DSN reads, reached asyncpg's
+    connect() as keywords it does not take: a TypeError traceback on every command."""
+    from storage.store import SqlEventStore
+
+    url = pg_url.replace("postgresql+asyncpg://", "postgresql://") + (
+        "?sslmode=disable&connect_timeout=5&prepared_statement_cache_size=0"
+    )
+    async with await SqlEventStore.open(url) as store:
+        assert await store.list_runs() == []
