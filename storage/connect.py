@@ -9,6 +9,7 @@ server is one line rather than a hang. Nothing here creates tables; migrations d
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,33 @@ def probe_sqlite_file(path: Path, url: str) -> None:
     try:
         sqlite3.connect(path).close()
     except sqlite3.Error as exc:
-        raise StorageError(f"cannot open database {safe_url(url)}: {exc}") from exc
+        raise StorageError(why_not_opened(url, exc)) from exc
+
+
+def why_not_opened(url: str, exc: BaseException) -> str:
+    """The one line saying why the database at ``url`` could not be opened.
+
+    SQLite says only "unable to open database file" when the file's folder is read-only: a
+    database in WAL mode (shopfloor's) cannot be read without the ``-wal`` and ``-shm`` files
+    beside it, which it must create. Opening it ``?mode=ro`` fails the same way, and
+    ``?immutable=1`` would read it without them, missing what a writer elsewhere committed
+    and not yet checkpointed (or pages it moves meanwhile), so the user is told what to do.
+    """
+    parsed = parse_db_url(url)
+    path = sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if path is not None and not os.access(path.parent, os.W_OK):
+        if not path.exists():
+            return (
+                f"cannot create database {safe_url(url)}: its folder {path.parent} is "
+                "read-only; use --db with a file in a folder you can write"
+            )
+        return (
+            f"cannot open database {safe_url(url)}: its folder {path.parent} is read-only, "
+            f"and SQLite must create {path.name}-wal and {path.name}-shm beside it to read a "
+            "database in WAL mode; make the folder writable, or copy the database (with "
+            f"any {path.name}-wal) to a folder you can write and use --db on the copy"
+        )
+    return f"cannot open database {safe_url(url)}: {one_line(exc)}"
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -34,7 +34,7 @@ from engine.events import EventBase, Outcome, event_to_json
 from engine.protocols import ExternalDecision
 from engine.redaction import Redactor
 from storage import answers, inbox, migrate
-from storage.connect import make_engine
+from storage.connect import make_engine, why_not_opened
 from storage.errors import (
     DB_ERRORS,
     AlreadyStored,
@@ -122,7 +122,7 @@ class SqlEventStore:
             raise
         except DB_ERRORS as exc:
             await engine.dispose()
-            raise StorageError(f"cannot open database {safe_url(url)}: {one_line(exc)}") from exc
+            raise StorageError(why_not_opened(url, exc)) from exc
         return cls(engine, url, done, redactor=redactor)
 
     @property
