@@ -494,7 +494,10 @@ async def _set_up_and_run(
         budget_answers=plan.answers,
     )
     watch = StorageWatch(
-        asyncio.create_task(writer.run(), name="storage-writer"), lease, workspaces.relinquish
+        asyncio.create_task(writer.run(), name="storage-writer"),
+        lease,
+        workspaces.relinquish,
+        run_id=run_id,
     )
     shutdown = ShutdownSignals()
     try:
@@ -575,11 +578,15 @@ class StorageWatch:
         writer_task: asyncio.Task[None],
         lease: RunLease | None = None,
         relinquish: Callable[[], object] | None = None,
+        *,
+        run_id: str = "",
     ) -> None:
         """``relinquish``: called on a takeover before the run is cancelled, so that its
         cancelled attempts leave the repository to the other process
-        (:meth:`~engine.workspace.GitWorkspaces.relinquish`)."""
+        (:meth:`~engine.workspace.GitWorkspaces.relinquish`). ``run_id`` names the run in
+        the line saying how to carry it on."""
         self.writer_task = writer_task
+        self.run_id = run_id
         self.lease = lease
         self.relinquish = relinquish
         self.stopped_run = False
@@ -612,7 +619,15 @@ class StorageWatch:
             raise lost.result()
         await _cancelled(run_task)
         problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
-        raise RunStopped(f"the run stopped because its events could not be stored: {problem}")
+        raise RunStopped(
+            f"the run stopped because its events could not be stored: {problem}{self._resume()}"
+        )
+
+    def _resume(self) -> str:
+        # Overnight, the line is all a person finds: say which run, and that it is not lost.
+        if not self.run_id:
+            return ""
+        return f"; once the database takes writes, `shopfloor resume {self.run_id}` carries it on"
 
     async def finish(self) -> None:
         """Wait for the writer's last batch; raises if it could not be stored."""
@@ -621,7 +636,9 @@ class StorageWatch:
         try:
             await self.writer_task
         except StorageError as exc:
-            raise RunStopped(f"the run's last events could not be stored: {exc}") from exc
+            raise RunStopped(
+                f"the run's last events could not be stored: {exc}{self._resume()}"
+            ) from exc
 
 
 def quit_or_exit_now(app: ShopfloorApp, hard_exit: Callable[[int], object] = os._exit) -> None:

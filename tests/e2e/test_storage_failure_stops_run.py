@@ -41,7 +41,17 @@ def test_a_failing_database_stops_the_run_instead_of_hanging(
         )
     demo = ["demo", "--headless", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
     assert main(demo) == 1  # the run failed here; 2 would say the input was wrong
-    assert_stopped_in_one_line(capsys, db)
+    run_id = assert_stopped_in_one_line(capsys, db)
+
+    # Space is freed; the command the line gave carries the run on to the end.
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER disk_full")
+    assert main(["resume", run_id, "--headless", "--db", url]) == 0
+    with sqlite3.connect(db) as conn:
+        seqs = [row[0] for row in conn.execute("SELECT seq FROM events ORDER BY seq")]
+        outcome = conn.execute("SELECT outcome FROM runs").fetchone()[0]
+    assert seqs == list(range(1, len(seqs) + 1))  # nothing lost, nothing stored twice
+    assert outcome == "shipped"
 
 
 def test_in_the_tui_a_failing_database_is_said_on_leaving_and_exits_1(
@@ -88,11 +98,17 @@ def fill_up(db: Path) -> None:
         )
 
 
-def assert_stopped_in_one_line(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+def assert_stopped_in_one_line(capsys: pytest.CaptureFixture[str], db: Path) -> str:
+    """The run's id, from the one line that says how to carry it on."""
     err = capsys.readouterr().err.strip()
     assert "\n" not in err  # one line, no traceback
     assert err.startswith("shopfloor: the run stopped because its events could not be stored")
     assert "disk full (injected)" in err
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        (run_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
     assert 0 < stored <= 20  # what was stored before the refusal stays: the run can resume
+    assert err.endswith(
+        f"; once the database takes writes, `shopfloor resume {run_id}` carries it on"
+    )
+    return str(run_id)
