@@ -10,13 +10,14 @@ server is one line rather than a hang. Nothing here creates tables; migrations d
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -84,7 +85,40 @@ def why_not_opened(url: str, exc: BaseException) -> str:
             "database in WAL mode; make the folder writable, or copy the database (with "
             f"any {path.name}-wal) to a folder you can write and use --db on the copy"
         )
+    if parsed.get_backend_name() == "postgresql":
+        problem = _server_problem(parsed, exc)
+        if problem is not None:
+            return f"cannot open database {safe_url(url)}: {problem}"
     return f"cannot open database {safe_url(url)}: {one_line(exc)}"
+
+
+def _server_problem(url: URL, exc: BaseException) -> str | None:
+    """What to check when no PostgreSQL server could be reached at ``url``'s address, or it
+    has no such database; None when the failure is something else. The driver's words
+    were "[Errno 111] Connection refused", "[Errno -2] Name or service not known" and,
+    from a server that never answers, only "TimeoutError"."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if str(getattr(cause, "sqlstate", "")) == "3D000":  # invalid_catalog_name
+        return (
+            f"there is no database {url.database!r} on {where}; create it (createdb) or "
+            "check the database name in the URL"
+        )
+    if isinstance(cause, socket.gaierror):
+        return f"cannot find host {url.host!r} ({cause.strerror}); check the host in the URL"
+    if isinstance(cause, ConnectionRefusedError):
+        return (
+            f"nothing accepts connections at {where} (connection refused); is PostgreSQL "
+            "running there, on that port?"
+        )
+    if isinstance(cause, TimeoutError):
+        timeout = url.query.get("timeout")
+        seconds = float(timeout) if isinstance(timeout, str) else PG_CONNECT_TIMEOUT_S
+        return (
+            f"no answer from {where} within {seconds:g}s; is PostgreSQL running there and "
+            "reachable from here? (?connect_timeout=N in the URL waits longer)"
+        )
+    return None
 
 
 def make_engine(url: str) -> AsyncEngine:

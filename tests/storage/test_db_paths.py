@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from storage import paths
 from storage.errors import StorageError
@@ -175,3 +178,59 @@ async def test_a_postgresql_url_with_libpq_parameters_opens(pg_url):
     )
     async with await SqlEventStore.open(url) as store:
         assert await store.list_runs() == []
+
+
+async def _open_fails(url: str) -> str:
+    from storage.store import SqlEventStore
+
+    with pytest.raises(StorageError) as info:
+        await SqlEventStore.open(url)
+    message = str(info.value)
+    assert "\n" not in message and "s3cret" not in message
+    return message
+
+
+async def test_nothing_listening_at_the_address_says_what_to_check():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    message = await _open_fails(f"postgresql://shop:s3cret@127.0.0.1:{port}/runs")
+    assert message.endswith(
+        f"nothing accepts connections at 127.0.0.1:{port} (connection refused); is PostgreSQL "
+        "running there, on that port?"
+    )  # before: "[Errno 111] Connection refused"
+
+
+async def test_a_server_that_never_answers_says_how_long_it_waited():
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accept, read, never answer
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        message = await _open_fails(
+            f"postgresql://shop:s3cret@127.0.0.1:{port}/runs?connect_timeout=0.5"
+        )
+    finally:
+        server.close()
+    assert message.endswith(
+        f"no answer from 127.0.0.1:{port} within 0.5s; is PostgreSQL running there and "
+        "reachable from here? (?connect_timeout=N in the URL waits longer)"
+    )  # before: "TimeoutError", and nothing else
+
+
+async def test_a_host_that_does_not_resolve_is_named():
+    message = await _open_fails("postgresql://shop:s3cret@no-such-host.invalid/runs")
+    assert "cannot find host 'no-such-host.invalid' (" in message
+    assert message.endswith("); check the host in the URL")
+
+
+@pytest.mark.postgres
+async def test_a_database_that_does_not_exist_says_to_create_it(pg_url):
+    url = make_url(pg_url).set(password="s3cret", database="h_no_such_db_here")
+    message = await _open_fails(url.render_as_string(hide_password=False))
+    assert message.endswith(
+        f"there is no database 'h_no_such_db_here' on {url.host}:{url.port or 5432}; create "
+        "it (createdb) or check the database name in the URL"
+    )
