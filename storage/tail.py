@@ -5,9 +5,11 @@ engine's, possibly on other hosts. They read what is already stored, then wait f
 PostgreSQL the append transaction NOTIFYs the run id and the tailer wakes at commit; on SQLite
 the tailer polls by sequence number. The sequence number is the cursor either way, so nothing
 is skipped or repeated whatever the wake-ups. Following ends after the run's RunFinished
-(unless asked to keep going, for a run that may be resumed). A database that stops answering
-(its connection killed, a restart) is tried again for :data:`RECONNECT_S` before the tail
-raises: a follower overnight should not end on a hiccup.
+(unless asked to keep going, for a run that may be resumed). A database that cannot be
+reached (its connection killed, a restart, a failover) is waited for however long it takes:
+a follower overnight must not end on an outage, nor sit still after it. A database that
+answers but fails every read (a dropped table) is tried again for :data:`RECONNECT_S`, then
+the tail raises.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from engine.events import EventBase, Outcome, RunFinished
-from storage.errors import StorageError
+from storage.errors import StorageError, lost_connection
 from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, Wakeup
 from storage.reconnect import Reconnecting
 
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
 
 TAIL_PAGE = 1000
 RECONNECT_S = 30.0
-"""How long a tail keeps trying a database that fails every read before it raises."""
+"""How long a tail keeps trying a database that answers but fails every read before it
+raises (one it cannot reach is waited for without end)."""
 
 
 async def tail_run(
@@ -41,7 +44,8 @@ async def tail_run(
 
     Stops after RunFinished unless ``follow``; a run already finished before ``after_seq``
     ends at once. A run not stored yet is waited for. Reads that fail are tried again with
-    a growing pause; after ``reconnect_s`` of failures the last StorageError is raised.
+    a growing pause: for as long as the database cannot be reached, else for
+    ``reconnect_s``, after which the last StorageError is raised.
     """
     async with Wakeup(store.engine, EVENTS_CHANNEL, run_id, poll_s=poll_s) as wakeup:
         cursor = after_seq
@@ -50,13 +54,17 @@ async def tail_run(
             if run is not None and run.outcome is not Outcome.RUNNING and run.last_seq <= cursor:
                 return
         retry = Reconnecting(f"following run {run_id}", give_up_s=reconnect_s)
+        # A server restart or failover may take minutes; a view attached overnight waits it
+        # out however long, and reads from its cursor on: nothing skipped, nothing twice.
+        outage = Reconnecting(f"following run {run_id}")
         while True:
             try:
                 page = await store.read(run_id, after_seq=cursor, limit=TAIL_PAGE)
             except StorageError as exc:
-                await retry.failed(exc)
+                await (outage if lost_connection(exc) else retry).failed(exc)
                 continue
             retry.ok()
+            outage.ok()
             for event in page:
                 yield event
                 cursor = event.seq

@@ -3,7 +3,9 @@
 A view that follows a run from the stored log (``shopfloor attach``, a live run opened from
 the runs history) would otherwise sit still for ever over a run whose process was stopped or
 killed, its header saying "running". The watcher says so once (a toast with the commands
-that go on from there) and has the header say "stopped" for as long as that lasts.
+that go on from there) and has the header say "stopped" for as long as that lasts. It also
+says when the database stops answering (the view then waits for it, however long) and when
+it answers again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from textual.notifications import SeverityLevel
 
 from engine.events import Outcome
 from engine.state import RunState
-from storage.errors import StorageError
+from storage.errors import StorageError, lost_connection
 from storage.lease import live_runs
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line, stopped_line
@@ -60,6 +62,7 @@ async def watch_driver(
     ``poll_s`` seconds (:data:`DRIVER_POLL_S` by default)."""
     poll_s = DRIVER_POLL_S if poll_s is None else poll_s
     said = False
+    unreachable = False  # said that the database does not answer
     while True:
         try:
             record = await store.get_run(run_id)
@@ -67,8 +70,23 @@ async def watch_driver(
                 view.show_stopped(False)
                 return
             live = run_id in await live_runs(store, [run_id])
-        except StorageError:
-            live = True  # the tail says what is wrong with the database
+        except StorageError as exc:
+            live = True  # cannot tell; the tail says what else is wrong with the database
+            if lost_connection(exc) and not unreachable:
+                # The feed waits for the database without end: say why the view stands still.
+                view.notify(
+                    f"the database does not answer ({exc}); this view carries on when it does",
+                    title="database unreachable",
+                    severity="warning",
+                    timeout=60,
+                    markup=False,
+                )
+                unreachable = True
+            await asyncio.sleep(poll_s)
+            continue
+        if unreachable:
+            view.notify("the database answers again", title="database", timeout=10)
+            unreachable = False
         view.show_stopped(not live)
         if live:
             said = False

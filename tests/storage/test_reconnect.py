@@ -266,3 +266,91 @@ async def test_a_read_after_the_servers_connections_were_killed_just_works(empty
         assert await kill_backends(empty_pg_url) >= 1
         assert [r.run_id for r in await store.list_runs()] == ["r-read"]
         assert [e.seq for e in await store.read("r-read")] == [1]
+
+
+@pytest.mark.postgres
+async def test_a_tail_waits_out_an_outage_longer_than_it_retries_a_failing_read(empty_pg_url):
+    """``attach`` overnight: a server restart or failover longer than the tail's
+    ``reconnect_s`` ended the feed ("event feed stopped"), and the control room sat still
+    over a run that went on once the server was back. An unreachable database is now waited
+    for however long; the tail reads on from its cursor."""
+    proxy = await PgProxy(empty_pg_url).start()
+    try:
+        async with (
+            await SqlEventStore.open(empty_pg_url) as writer,
+            await SqlEventStore.open(proxy.url) as reader,
+        ):
+            bus = EventBus("r-long-outage")
+            await writer.append([bus.emit(run_started())])
+            seen: list[int] = []
+            tail = tail_run(reader, "r-long-outage", reconnect_s=0.5, poll_s=0.01)
+
+            async def follow() -> None:
+                async for event in tail:
+                    seen.append(event.seq)  # noqa: PERF401 - read while it grows
+
+            following = asyncio.ensure_future(follow())
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+            await proxy.cut()
+            await asyncio.sleep(5)  # ten times reconnect_s without the server
+            assert not following.done(), "the tail gave up on an outage"
+            more = [bus.emit(AgentOutput(agent_id="eng-1", text=f"line {i}")) for i in range(3)]
+            more.append(bus.emit(RunFinished(outcome=Outcome.SHIPPED)))
+            await writer.append(more)  # the run went on meanwhile (another route to it)
+            await proxy.restore()
+            await asyncio.wait_for(following, timeout=15)  # ends at RunFinished, no error
+    finally:
+        await proxy.close()
+    assert seen == [1, 2, 3, 4, 5]
+
+
+class _Notes:
+    """Stands in for the attached view: what it would toast."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def notify(self, message: str, **_: object) -> None:
+        self.said.append(message)
+
+    def show_stopped(self, stopped: bool) -> None:
+        pass
+
+
+@pytest.mark.postgres
+async def test_an_attached_view_says_the_database_does_not_answer_and_when_it_does(
+    empty_pg_url,
+):
+    """The feed waits out an outage without end, so the view says why it stands still."""
+    from storage.lease import RunLease
+    from tui.driver_watch import watch_driver
+
+    proxy = await PgProxy(empty_pg_url).start()
+    try:
+        async with (
+            await SqlEventStore.open(empty_pg_url) as writer,
+            await SqlEventStore.open(proxy.url) as reader,
+        ):
+            await writer.append([EventBus("r-view").emit(run_started())])
+            lease = await RunLease.take(writer, "r-view")  # a process drives it elsewhere
+            view = _Notes()
+            watching = asyncio.ensure_future(watch_driver(view, reader, "r-view", poll_s=0.05))  # type: ignore[arg-type]
+            await asyncio.sleep(0.3)
+            assert view.said == []
+            await proxy.cut()
+            await asyncio.sleep(1.0)
+            assert len(view.said) == 1, view.said  # said once, not on every poll
+            assert view.said[0].startswith("the database does not answer (")
+            assert view.said[0].endswith("); this view carries on when it does")
+            await proxy.restore()
+            await asyncio.sleep(1.0)
+            assert view.said[1:] == ["the database answers again"]
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            await lease.release()
+    finally:
+        await proxy.close()
