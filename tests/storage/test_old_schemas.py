@@ -108,17 +108,19 @@ def _status(url: str, run_id: str, capsys: pytest.CaptureFixture[str]) -> object
 @pytest.mark.parametrize("how", ["on open", "db upgrade"])
 @pytest.mark.parametrize("revision", ["0001", "0002"])
 def test_runs_stored_at_an_older_revision_read_back_the_same(
-    backend_url, tmp_path: Path, emit_little_run, capsys, revision, how
+    backend_url, tmp_path: Path, emit_little_run, capsys, monkeypatch, revision, how
 ):
     reference = f"sqlite+aiosqlite:///{tmp_path / 'head.db'}"
     asyncio.run(_stored_at_head(reference, emit_little_run))
     asyncio.run(_build_at(backend_url, revision, reference))
 
     if how == "db upgrade":
+        monkeypatch.setenv("COLUMNS", "80")  # a terminal's width: the line stays one line
         capsys.readouterr()
         assert main(["db", "upgrade", "--db", backend_url]) == 0
         said = capsys.readouterr().out
-        assert f"schema upgraded from {revision} to {head_revision()}" in said
+        assert said.endswith(f": schema upgraded from {revision} to {head_revision()}\n")
+        assert said.count("\n") == 1
     expected = asyncio.run(_read_back(reference))
     if revision == "0001":
         expected["decisions"] = []  # 0001 had no inbox: the posted decision was not kept

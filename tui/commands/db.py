@@ -69,11 +69,15 @@ async def cmd_upgrade(args: argparse.Namespace, console: Console) -> int:
         done = store.migrated
         if done is None or not done.changed:
             head = done.after if done else "head"
-            console.print(f"{where}: schema already at revision {head}", highlight=False)
+            console.print(
+                f"{where}: schema already at revision {head}", highlight=False, soft_wrap=True
+            )
         else:
             before = done.before or "empty"
             console.print(
-                f"{where}: schema upgraded from {before} to {done.after}", highlight=False
+                f"{where}: schema upgraded from {before} to {done.after}",
+                highlight=False,
+                soft_wrap=True,  # one line however long the URL, for grep and logs
             )
     return EXIT_OK
 
