@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.dna import DnaDecision, DnaError, OwnerDNA, normalize_question
+from engine.files import replace_file
 from engine.state import RunState
 
 DEFAULT_DNA_NAME = "dna.toml"
@@ -99,17 +99,6 @@ def dna_lock(dna_file: Path) -> Iterator[None]:
         yield
     finally:
         os.close(folder)
-
-
-def replace_file(path: Path, text: str) -> None:
-    """Write ``text`` to a scratch file beside ``path``, then rename it over ``path``: a
-    reader sees the old file or the new one, never one half written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class ProposalBook:

@@ -16,7 +16,6 @@ import asyncio
 import fcntl
 import os
 import re
-import secrets
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import git
 from pydantic import BaseModel, Field
 
 from engine.events import ReviewScored
+from engine.files import replace_file
 from engine.gate_runner import run_gates
 from engine.protocols import EmitFn, Finding, Gate, GateResult
 from engine.recon import RepoMapper, judges_revision
@@ -165,20 +165,10 @@ class AuditReport(BaseModel):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)  # on the folder: no lock file left in it
             for path, text in texts:
-                _replace_file(path, text)
+                replace_file(path, text)
         finally:
             os.close(handle)
         return md, js
-
-
-def _replace_file(path: Path, text: str) -> None:
-    """Write beside ``path`` under a scratch name, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _gate_findings(gate: AuditGate) -> list[str]:

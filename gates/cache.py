@@ -28,12 +28,12 @@ the same tree in a later process is a hit too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 from collections import OrderedDict
@@ -42,6 +42,7 @@ from importlib import metadata
 from pathlib import Path
 
 import engine
+from engine.files import replace_file
 from engine.protocols import Gate, GateResult, Rerun
 from engine.repo_guard import HOOKLESS, without_secrets
 from engine.workspace import JUNK_PATHSPECS
@@ -260,14 +261,11 @@ class GateCache:
         while len(self._memory) > self.max_entries:
             self._memory.popitem(last=False)
         if self.directory is not None:
-            # A name of its own: two runs (or test workers) sharing the folder may store the
-            # same entry at once, and one writer's rename must not take the other's half file.
-            tmp = self.directory / f"{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-            try:
-                tmp.write_text(raw, encoding="utf-8")
-                tmp.replace(self.directory / f"{key}.json")
-            except OSError:
-                tmp.unlink(missing_ok=True)
+            # A scratch name of its own: two runs (or test workers) sharing the folder may
+            # store the same entry at once, and one writer's rename must not take the other's
+            # half file. An entry that cannot be stored is only a miss next time.
+            with contextlib.suppress(OSError):
+                replace_file(self.directory / f"{key}.json", raw)
 
 
 class CachedGate:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 from pathlib import Path
 
 from agents.dna import DnaError, OwnerDNA
 from agents.dna_proposals import ProposalBook, dna_path, proposals_from_state
 from agents.learnings import Lesson, lessons_from_records
 from agents.playbook import Playbook, PlaybookError
+from engine.files import replace_file
 from engine.recon import MODES, Mode, detect_repo_mode
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
@@ -123,12 +123,7 @@ def retire(ids: set[str]) -> int:
         fcntl.flock(folder, fcntl.LOCK_EX)  # the data folder's: no lock file left behind
         before = retired_ids()
         after = before | ids
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        try:
-            tmp.write_text(json.dumps(sorted(after), indent=2) + "\n", encoding="utf-8")
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        replace_file(path, json.dumps(sorted(after), indent=2) + "\n")
     finally:
         os.close(folder)
     return len(after) - len(before)
