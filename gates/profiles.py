@@ -277,6 +277,44 @@ def python_projects(repo: Path) -> tuple[str, ...]:
 
 MYPY_TARGET_KEYS = ("files", "packages", "modules")
 """The configuration keys that name what mypy checks when run with no targets."""
+MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")
+"""Where mypy reads its configuration, in its own order (``mypy.defaults.CONFIG_NAMES``,
+then ``SHARED_CONFIG_NAMES``)."""
+
+
+def mypy_config(folder: Path) -> Mapping[str, Any] | None:
+    """The ``[mypy]`` settings mypy itself reads in ``folder``, None when it reads none.
+
+    mypy takes the first of :data:`MYPY_CONFIG_FILES` that it can parse, ``mypy.ini`` and
+    ``.mypy.ini`` whenever they exist (one without a ``[mypy]`` section configures nothing,
+    and the files after it are not read), ``pyproject.toml`` only with a ``[tool.mypy]``
+    table and ``setup.cfg`` only with a ``[mypy]`` section. Read in another order, a
+    repository with both a mypy.ini and a ``[tool.mypy]`` table was checked as the table said.
+    """
+    for name in MYPY_CONFIG_FILES:
+        path = folder / name
+        if name == "pyproject.toml":
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            tool = data.get("tool")
+            section = tool.get("mypy") if isinstance(tool, dict) else None
+            if isinstance(section, dict):
+                return section
+            continue
+        if not path.is_file():
+            continue
+        parser = configparser.RawConfigParser()  # as mypy reads it: no interpolation
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue  # mypy says so and goes on to the next file
+        if parser.has_section("mypy"):
+            return dict(parser.items("mypy"))
+        if name != "setup.cfg":
+            return None
+    return None
 
 
 def mypy_setup(repo: Path) -> tuple[bool, bool]:
@@ -284,50 +322,18 @@ def mypy_setup(repo: Path) -> tuple[bool, bool]:
     that configuration names what to check (``files``, ``packages`` or ``modules``: mypy is
     then run as the maintainers run it, with no targets; ``.`` would check every script
     beside the packages and can stop at once on a duplicate module name)."""
-    pyproject = repo / "pyproject.toml"
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        data = {}
-    section = data.get("tool", {}).get("mypy")
-    if isinstance(section, dict):
-        return True, any(section.get(key) for key in MYPY_TARGET_KEYS)
-    for name, header in (("mypy.ini", "mypy"), (".mypy.ini", "mypy"), ("setup.cfg", "mypy")):
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(repo / name, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            continue
-        if parser.has_section(header):
-            return True, any(
-                parser.get(header, key, fallback="").strip() for key in MYPY_TARGET_KEYS
-            )
-    return False, False
-
-
-MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")
+    section = mypy_config(repo)
+    if section is None:
+        return False, False
+    named = (section.get(key) for key in MYPY_TARGET_KEYS)
+    return True, any(value.strip() if isinstance(value, str) else value for value in named)
 
 
 def mypy_pins_version(folder: Path) -> bool:
     """Whether ``folder``'s mypy configuration sets ``python_version`` (the types gate then
     leaves the version to it rather than to the project's interpreter)."""
-    try:
-        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        data = {}
-    tool = data.get("tool")
-    section = tool.get("mypy") if isinstance(tool, dict) else None
-    if isinstance(section, dict):
-        return "python_version" in section
-    for name in ("mypy.ini", ".mypy.ini", "setup.cfg"):
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(folder / name, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            continue
-        if parser.has_section("mypy"):
-            return parser.has_option("mypy", "python_version")
-    return False
+    section = mypy_config(folder)
+    return section is not None and "python_version" in section
 
 
 def mypy_projects(repo: Path) -> dict[str, bool]:
