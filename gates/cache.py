@@ -13,6 +13,10 @@ GateFinished says where the result came from. Results that depend on luck (a tim
 crashed gate, a tool's output that could not be read) are not stored. A gate that declares
 ``cacheable = False`` is passed through untouched.
 
+A gate that runs on the project's interpreter (the tests and types gates) names it as
+``runs_on``: a fingerprint of what is installed there (``gates.installed``) joins its key, so
+a dependency installed, upgraded or removed is a miss, not the verdict from before.
+
 A gate whose verdict depends on more than the tree (the shrinkage gate judges what a commit
 deletes from its base) names that too: its ``cache_context(workspace)`` returns what else
 decides the verdict (the base's tree, the paths the commit declares removed), which joins the
@@ -46,6 +50,7 @@ from engine.files import replace_file
 from engine.protocols import Gate, GateResult, Rerun
 from engine.repo_guard import HOOKLESS, without_secrets
 from engine.workspace import JUNK_PATHSPECS
+from gates.installed import environment_fingerprint
 from gates.tool_gate import fingerprint_of
 
 GIT_TIMEOUT_S = 30.0
@@ -285,6 +290,8 @@ class CachedGate:
         self._context: Callable[[Path], Awaitable[str | None]] | None = getattr(
             gate, "cache_context", None
         )
+        self.runs_on: str | None = getattr(gate, "runs_on", None)
+        """The interpreter whose installed packages the inner gate's verdict depends on."""
 
     async def check(self, workspace: Path) -> GateResult:
         """The stored result for this tree, or the gate's fresh one (then stored)."""
@@ -292,6 +299,8 @@ class CachedGate:
         if tree is not None and self._context is not None:
             context = await self._context(workspace)
             tree = None if context is None else f"{tree}\0{context}"
+        if tree is not None and self.runs_on:
+            tree = f"{tree}\0{environment_fingerprint(self.runs_on)}"
         if tree is None:
             self.cache.bypassed += 1
             return await self.inner.check(workspace)

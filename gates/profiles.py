@@ -463,6 +463,8 @@ class TreeDetectedGate:
         self._test_env = test_env
         self._python = python
         self.reads_only = name in READ_ONLY_PROFILE_GATES
+        self.runs_on = python if name in ("tests", "types") else None
+        """Whose installed packages the gate it picks reads (``gates.cache`` keys on them)."""
         """Whether the gate it picks may run beside others (``engine.gate_runner``)."""
 
     def fingerprint(self) -> str:

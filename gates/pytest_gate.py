@@ -70,6 +70,8 @@ class PytestGate:
         self.args = tuple(args)
         self.timeout_s = timeout_s
         self.python = python
+        self.runs_on = python
+        """Whose installed packages the verdict depends on (``gates.cache`` keys on them)."""
         self.projects = tuple(projects) or (".",)
         """Folders of the workspace pytest runs in, each on its own (a monorepo's projects,
         each with its own configuration); ``"."`` is the workspace itself."""

@@ -166,6 +166,8 @@ class MypyGate(ToolGate):
         self.python_executable = python_executable
         """The project's interpreter, whose installed packages mypy reads (``None``: the
         Python mypy runs on, where the project's third-party imports are not installed)."""
+        self.runs_on = python_executable or sys.executable
+        """Whose installed packages mypy reads (``gates.cache`` keys on them)."""
         self.python_version = _target_version(python_executable)
         """The interpreter's ``X.Y``, which mypy checks against. Without it mypy took the
         version it runs on, shopfloor's: a 3.12 project's ``type`` statements and
