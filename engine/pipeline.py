@@ -537,7 +537,10 @@ class Factory:
             repo_map = self.repo_mapper(checkout, files) if self.repo_mapper else "\n".join(files)
             # The verify gates too: they are guarded by the baseline as well, and a gate that
             # judges a revision gives way to the tree gate of its name (the secrets scan).
-            gates = tree_gates(self.task_gates, self.merge_gates, self.verify_gates)
+            # The merge step's gates first: where a step has a gate of its own, the merge's
+            # is the one for the factory's own checkouts (the types gate's publishes its cache
+            # for the attempts to start from, gates.mypy_seed).
+            gates = tree_gates(self.merge_gates, self.task_gates, self.verify_gates)
             self.baseline = await run_baseline(gates, checkout, self.bus.emit)
         finally:
             if not self.config.keep_worktrees:
@@ -558,7 +561,7 @@ class Factory:
                 request=self.request,
                 repo=self.workspaces.path,
                 commit=self.state.base_commit or self.workspaces.base_commit,
-                gates=tree_gates(self.task_gates, self.merge_gates, self.verify_gates),
+                gates=tree_gates(self.merge_gates, self.task_gates, self.verify_gates),
                 reviewers=self.reviewers,
                 emit=self.bus.emit,
                 repo_mapper=self.repo_mapper,

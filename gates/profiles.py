@@ -29,6 +29,7 @@ from engine.protocols import Gate, GateResult, Sandbox
 from gates.cache import GateCache
 from gates.changes import ChangeScanGate
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
+from gates.mypy_seed import MypySeeds
 from gates.pytest_gate import PytestGate
 from gates.python_tools import SKIPPED_DIRS, BanditGate, MypyGate, RuffGate, VultureGate
 from gates.secrets_gate import SecretsGate
@@ -384,10 +385,12 @@ def detected_gates(
     *,
     test_env: Mapping[str, str] | None = None,
     interpreter: str = sys.executable,
+    mypy_seeds: MypySeeds | None = None,
 ) -> tuple[dict[str, Gate], list[str]]:
     """The gates what ``tree`` holds calls for (a Python project, a Node package), by name,
     and the profiles that chose them; none for a tree that holds neither. ``interpreter``:
-    the project's Python (``gates.interpreter``), which pytest and mypy's imports run on."""
+    the project's Python (``gates.interpreter``), which pytest and mypy's imports run on;
+    ``mypy_seeds``: where the types gate keeps warm caches (``gates.mypy_seed``)."""
     chosen: dict[str, Gate] = {}
     profiles: list[str] = []
     wanted = set(config.enable)
@@ -404,6 +407,7 @@ def detected_gates(
                 projects=targets,
                 python_executable=None if own else interpreter,
                 pinned=[folder for folder in places if mypy_pins_version(tree / folder)],
+                seeds=mypy_seeds,
             )
         if wants_pytest(tree) or "tests" in wanted:
             chosen["tests"] = PytestGate(
@@ -514,6 +518,7 @@ def build_gates(
     test_env: Mapping[str, str] | None = None,
     cache: GateCache | None = None,
     python: str = sys.executable,
+    mypy_seeds: MypySeeds | None = None,
 ) -> GateSet:
     """The gates for ``repo``: detected profiles, then config's enable/disable/custom.
 
@@ -521,10 +526,14 @@ def build_gates(
     every profile's gate as a :class:`TreeDetectedGate`, chosen on each tree it checks.
     When ``cache`` is given (and ``config.cache`` is on), every cacheable gate runs behind it.
     ``python`` is the project's interpreter (``gates.interpreter.find_project_python``).
+    With ``mypy_seeds``, the types gate starts from a warm cache, which only its merge
+    step's runs (the factory's own checkouts) publish.
     """
     scopes: dict[str, Sequence[Scope]] = {}
     wanted = set(config.enable)
-    chosen, profiles = detected_gates(repo, config, sandbox, test_env=test_env, interpreter=python)
+    chosen, profiles = detected_gates(
+        repo, config, sandbox, test_env=test_env, interpreter=python, mypy_seeds=mypy_seeds
+    )
     if not profiles and holds_no_code(repo):
         profiles.append("detected per tree")
         for name in TREE_DETECTED:
@@ -559,7 +568,16 @@ def build_gates(
     for name, gate in chosen.items():
         wrapped = cache.wrap(gate) if use_cache and cache is not None else gate
         on_changes: Gate | None = None
+        publisher: Gate | None = None
         for step in scopes[name]:
+            if step == "merge" and isinstance(gate, MypyGate) and gate.seeds is not None:
+                # The merge candidates' trees are the factory's own: their caches seed the
+                # attempts' (gates.mypy_seed). The verdicts are shared through the cache.
+                if publisher is None:
+                    own = gate.publisher()
+                    publisher = cache.wrap(own) if use_cache and cache is not None else own
+                gate_set.merge.append(publisher)
+                continue
             if step != "verify" and isinstance(gate, ChangeScanGate):
                 # A task's or merge's scan of files one at a time (secrets, security) reads
                 # what the revision changed: only that can bring a finding in (verify, the

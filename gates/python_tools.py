@@ -8,6 +8,8 @@ file and a line, so an engineer's retry sees exactly where to look.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
@@ -20,6 +22,7 @@ from typing import Any
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.changes import ChangeScanGate
+from gates.mypy_seed import MypySeeds, run_mypy
 from gates.tool_gate import (
     MAX_FINDINGS,
     OUTPUT_TAIL_CHARS,
@@ -27,6 +30,7 @@ from gates.tool_gate import (
     ToolGate,
     ToolOutputError,
     extract_json,
+    fingerprint_of,
     relative,
 )
 
@@ -161,8 +165,13 @@ class MypyGate(ToolGate):
         env: Mapping[str, str] | None = None,
         python_executable: str | None = None,
         pinned: Iterable[str] = (),
+        seeds: MypySeeds | None = None,
     ) -> None:
         super().__init__(sandbox, name=name, timeout_s=timeout_s, env=env)
+        self.seeds = seeds
+        """Warm caches each run starts from (``gates.mypy_seed``); None: each starts cold."""
+        self.publishes = False
+        """Whether a finished run's cache becomes the newest seed (:meth:`publisher`)."""
         self.python_executable = python_executable
         """The project's interpreter, whose installed packages mypy reads (``None``: the
         Python mypy runs on, where the project's third-party imports are not installed)."""
@@ -182,8 +191,34 @@ class MypyGate(ToolGate):
         projects = sorted((p, list(t)) for p, t in self.projects.items())
         return [projects, self.python_executable, self.python_version, sorted(self.pinned)]
 
+    def publisher(self) -> MypyGate:
+        """This gate, publishing its finished runs' caches as seeds: for the factory's own
+        checkouts (merge candidates, the baseline), never an agent's worktree. Its verdicts
+        are this gate's (same fingerprint: the gate cache shares them)."""
+        twin = copy.copy(self)
+        twin.publishes = True
+        return twin
+
     def argv(self, workspace: Path) -> list[str]:
         return self._argv(self.projects.get(".", self.targets), ".")
+
+    def _seed_key(self, project: str) -> str:
+        return fingerprint_of(self.fingerprint(), project, mypy_version())
+
+    async def _run(
+        self, workspace: Path, project: str, targets: Sequence[str], timeout_s: float
+    ) -> CommandResult:
+        return await run_mypy(
+            self.sandbox,
+            self._argv(targets, project),
+            workspace / project,
+            workspace,
+            timeout_s=timeout_s,
+            env=self.env or None,
+            seeds=self.seeds,
+            key=self._seed_key(project),
+            publish=self.publishes,
+        )
 
     def _argv(self, targets: Sequence[str], project: str) -> list[str]:
         excludes = "|".join(re.escape(d) for d in SKIPPED_DIRS)
@@ -204,9 +239,10 @@ class MypyGate(ToolGate):
     async def check(self, workspace: Path) -> GateResult:
         """mypy in the workspace, or in each project with its own settings; passed when
         every project is clean."""
-        if list(self.projects) == ["."]:
-            return await super().check(workspace)
         started = time.monotonic()
+        if list(self.projects) == ["."]:
+            result = await self._run(workspace, ".", self.projects["."], self.timeout_s)
+            return self.judge(result, workspace, time.monotonic() - started)
         results: list[tuple[str, GateResult]] = []
         for project, targets in self.projects.items():
             folder = workspace / project
@@ -218,9 +254,7 @@ class MypyGate(ToolGate):
                 results.append((project, _failed(self.name, message)))
                 continue
             begun = time.monotonic()
-            result = await self.sandbox.run(
-                self._argv(targets, project), folder, timeout_s=left, env=self.env or None
-            )
+            result = await self._run(workspace, project, targets, left)
             judged = self.judge(result, folder, time.monotonic() - begun)
             results.append((project, _in_project(judged, project)))
         return _merged(self.name, results, time.monotonic() - started)
@@ -249,6 +283,14 @@ class MypyGate(ToolGate):
             raise ToolOutputError("mypy reported errors but printed none as JSON")
         summary = f"{len(findings)} type error(s)" if findings else ""
         return Parsed(findings, counts={"notes": notes}, summary=summary)
+
+
+@functools.cache
+def mypy_version() -> str:
+    """The version of the mypy the types gate runs (shopfloor's own)."""
+    from mypy.version import __version__  # shopfloor's own mypy, as run
+
+    return __version__
 
 
 _PYVENV_VERSION = re.compile(r"^\s*version(?:_info)?\s*=\s*(\d+)\.(\d+)", re.MULTILINE)

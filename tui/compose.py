@@ -49,6 +49,7 @@ from gates.interpreter import (
     candidates,
     find_project_python,
 )
+from gates.mypy_seed import MypySeeds
 from gates.profiles import build_gates, is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import RunStopped, StorageError
@@ -463,6 +464,7 @@ async def _set_up_and_run(
         test_env=test_env,
         cache=GateCache(data_home() / "gate-cache"),
         python=python.path,
+        mypy_seeds=MypySeeds.for_repo(data_home() / "mypy-seeds", plan.repo),
     )
     factory = Factory(
         bus=bus,

@@ -267,3 +267,39 @@ async def test_an_update_on_a_repository_already_red_says_so_in_its_status(
     code, _ = await cli("status", run_id, "--json")
     red = json.loads(capsys.readouterr().out)["baseline_red"]
     assert sorted(red) == ["dead-code", "lint"]
+
+
+async def test_an_audits_types_run_seeds_the_next_runs_mypy_cache(
+    tmp_path: Path, home: Path
+) -> None:
+    """The baseline and audit run the merge step's gates where a step has its own: the types
+    gate there publishes its mypy cache (``gates.mypy_seed``) for later checks to start warm;
+    the task step's, which runs in agents' worktrees, never does."""
+    repo = tmp_path / "billing"
+    shutil.copytree(EXAMPLES / "audit" / "seed", repo)
+    with (repo / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("\n[tool.mypy]\nfiles = ['billing']\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "billing")
+    code, out = await cli(
+        "run",
+        (EXAMPLES / "audit" / "request.md").read_text(),
+        "--repo",
+        str(repo),
+        "--mode",
+        "audit",
+        "--playbook",
+        str(EXAMPLES / "audit" / "playbook.yaml"),
+        "--config",
+        str(EXAMPLES / "audit" / "shopfloor.toml"),
+        "--out",
+        str(tmp_path / "report"),
+        "--speed",
+        "200",
+    )
+    assert code == 0, out
+    report = json.loads((tmp_path / "report" / "audit.json").read_text())
+    assert "types" in {g["name"] for g in report["gates"]}
+    seeds = sorted((home / "mypy-seeds").glob("*/*/current"))
+    assert len(seeds) == 1, "the audit's types run published no seed"
