@@ -85,7 +85,7 @@ async def watch_driver(
             await asyncio.sleep(poll_s)
             continue
         if unreachable:
-            view.notify("the database answers again", title="database", timeout=10)
+            view.notify("the database answers again", title="database", timeout=10, markup=False)
             unreachable = False
         view.show_stopped(not live)
         if live:

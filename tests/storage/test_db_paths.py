@@ -168,12 +168,13 @@ def test_a_bad_postgresql_parameter_is_one_line_without_the_password(query, expe
 
 
 @pytest.mark.postgres
-async def test_a_postgresql_url_with_libpq_parameters_opens(pg_url):
+async def test_a_postgresql_url_with_libpq_parameters_opens(empty_pg_url):
     """``?sslmode=disable&connect_timeout=5``, as an operator's DSN reads, reached asyncpg's
-    connect() as keywords it does not take: a TypeError traceback on every command."""
+    connect() as keywords it does not take: a TypeError traceback on every command. (The
+    session's scratch database emptied first: other tests store runs in it.)"""
     from storage.store import SqlEventStore
 
-    url = pg_url.replace("postgresql+asyncpg://", "postgresql://") + (
+    url = empty_pg_url.replace("postgresql+asyncpg://", "postgresql://") + (
         "?sslmode=disable&connect_timeout=5&prepared_statement_cache_size=0"
     )
     async with await SqlEventStore.open(url) as store:
