@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from engine.events import E, EventBase, stamped, utcnow
@@ -141,6 +141,15 @@ class EventBus:
         self._subs: list[Subscription] = []
         self._listeners: list[Callable[[EventBase], None]] = []
         self.closed = False
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Clean every event emitted from now on of ``values`` too (the literal values of the
+        repository's secret files, :mod:`engine.secret_values`: a gate's output or an agent's
+        command quoting ``.env`` has no key shape to be told by)."""
+        values = list(values)
+        if values:
+            self.redactor = self.redactor.extended(values)
+            self._clean = self.redactor.clean
 
     def subscribe(self, name: str, *, durable: bool = False) -> Subscription:
         """A new subscription that receives every event emitted from now on.

@@ -68,6 +68,7 @@ from engine.roles import (
 )
 from engine.scheduler import Scheduler
 from engine.secret_files import mask_diff
+from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
@@ -199,6 +200,12 @@ class Factory:
             )
         ):
             raise BudgetStop(f"run {self.bus.run_id} is {crossed.text}: raise it to go on")
+        # The values of the repository's secret files (.env, credentials.json): a gate's
+        # output or an agent's command quoting one is cleaned of them in every event, and in
+        # what the bus's redactor cleans for a model (a retry's failure, a diff).
+        self.bus.add_secrets(
+            committed_secret_values(ws.path, self.state.base_commit or ws.base_commit)
+        )
         try:
             if self.state.mode == "audit":  # read-only: no integration branch, no worktree
                 self._finish(Outcome.REPORTED, await self._audit())

@@ -249,6 +249,19 @@ class Redactor:
         """A redactor for the secrets in ``environ`` (default: this process's environment)."""
         return cls(secret_env_values(os.environ if environ is None else environ))
 
+    def extended(self, values: Iterable[str]) -> Redactor:
+        """This redactor with ``values`` (a repository's secret files' values,
+        :mod:`engine.secret_values`, filtered there) removed too, whatever their length."""
+        wider = Redactor((), shapes=False)
+        wider._shapes = self._shapes
+        literal = set(self._literals)
+        for value in values:
+            if value.strip():
+                literal.add(value.strip())
+                literal.add(json.dumps(value.strip())[1:-1])
+        wider._literals = sorted(literal, key=len, reverse=True)
+        return wider
+
     @property
     def secret_count(self) -> int:
         """How many literal secret values (in their plain and JSON forms) are known."""

@@ -99,8 +99,8 @@ _SHAPES = Redactor(())
 in any file (no environment: what a file holds is the same for every run)."""
 
 _BEGIN_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
-_BEGIN_ANY = re.compile(r"-----BEGIN [A-Z0-9 ]+-----")
-_END = re.compile(r"-----END [A-Z0-9 ]+-----")
+BEGIN_ANY = re.compile(r"-----BEGIN [A-Z0-9 ]+-----")
+END = re.compile(r"-----END [A-Z0-9 ]+-----")
 _TRIVIAL = re.compile(
     r"""(?ix)
     (?:["']?)(?:true|false|yes|no|on|off|null|none|~|-?\d{1,6}(?:\.\d+)?|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?
@@ -130,7 +130,7 @@ def _masked_value(value: str) -> str:
     return f"{lead}{REDACTED}{tail}"
 
 
-def _masked_line(line: str) -> str:
+def masked_line(line: str) -> str:
     """One line of a secret file with its value masked (see the module docstring)."""
     stripped = line.strip()
     if not stripped or _COMMENT.match(line) or _STRUCTURE.fullmatch(line):
@@ -162,18 +162,18 @@ def _mask_lines(lines: Iterable[str], secret: bool) -> Iterator[str]:
     in_block = False
     for line in lines:
         if in_block:
-            if _END.search(line):
+            if END.search(line):
                 in_block = False
                 yield line
             elif line.strip():
                 yield REDACTED
             continue
-        begins = _BEGIN_ANY.search(line) if secret else _BEGIN_KEY.search(line)
-        if begins and not _END.search(line, begins.end()):
+        begins = BEGIN_ANY.search(line) if secret else _BEGIN_KEY.search(line)
+        if begins and not END.search(line, begins.end()):
             in_block = True
             yield line
             continue
-        yield _masked_line(line) if secret else line
+        yield masked_line(line) if secret else line
 
 
 def mask_text(text: str) -> str:

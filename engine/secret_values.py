@@ -1,0 +1,231 @@
+"""The literal values a repository's secret files hold, so output quoting them is masked.
+
+:mod:`engine.secret_files` masks a ``.env`` or a ``credentials.json`` where a model reads the
+file. The same values still came back through what commands print: ``cat .env``, ``grep -r
+PASSWORD .``, a test printing its settings, a gate's failure quoting a config. Only key
+*shapes* were masked there, and ``DB_PASSWORD=hunter2-prod`` has none. So the values the
+masking hides are collected (:func:`file_secret_values`) from the secret files a repository
+tracks (:func:`tracked_secret_files`, :func:`committed_secret_values`) and replaced, as
+literals, in the output that goes to a model or into the run's log
+(:class:`WorktreeSecrets` for one worktree's tool output; the run's event bus for the rest).
+
+Not every masked value is taken: a value shorter than :data:`MIN_VALUE_LENGTH`, a trivial one
+(a number, a boolean, a ``${VAR}``), and, under a key whose name is no secret's
+(``DB_HOST``, ``REGION``), a plain word or a URL or path without a password (``localhost``,
+``postgres``, ``https://api.example.com``): replaced in every line a test prints, those would
+blind the model to ordinary output. Under a secret-named key (``DB_PASSWORD``) any value is
+taken, and so is each line of a private key's body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from engine.repo_guard import HOOKLESS, without_secrets
+from engine.secret_files import BEGIN_ANY, END, is_secret_file, masked_line
+from engine.secrets import REDACTED, is_secret_name
+
+MIN_VALUE_LENGTH = 6
+"""Shorter values (``admin``, ``5432``) would mask ordinary words in every output."""
+MAX_FILE_BYTES = 1_000_000
+"""A secret file larger than this (a ``.tfstate`` of a big estate) is read up to here."""
+BINARY_SNIFF_BYTES = 8192
+_PLAIN = re.compile(
+    r"[A-Za-z]+(?:[-_. ][A-Za-z]+)*|[a-z][a-z0-9+.\-]*://[^\s@:/]+(?:[/?#]\S*)?|/\S*"
+)
+"""A value that is no secret by its look: words without a digit, a URL without a user part,
+an absolute path."""
+_URL_PASSWORD = re.compile(r"://[^\s/@:'\"]*:([^\s/@'\"]+)@")
+_KEY_END = re.compile(r"[\w.\-/:]+$")
+_SKIPPED_DIRS = frozenset(
+    {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", ".nox"}
+)
+
+
+def _key_before(text: str) -> str:
+    """The name a value stands under, from the text before it (``DB_PASSWORD=``,
+    ``  "client_secret": "``, ``login``): its last word."""
+    found = _KEY_END.search(text.rstrip(" \t=:\"'"))
+    return found[0].rstrip(":") if found else ""
+
+
+def _line_values(line: str, masked: str) -> list[tuple[str, str]]:
+    """``(key, value)`` for each value of ``line`` its ``masked`` form replaces."""
+    parts = masked.split(REDACTED)
+    if len(parts) < 2:
+        return []
+    pattern = "^" + "(.*?)".join(re.escape(part) for part in parts) + "$"
+    found = re.match(pattern, line, re.DOTALL)
+    if found is None:
+        return []
+    pairs: list[tuple[str, str]] = []
+    pos = 0
+    for index in range(1, len(parts)):
+        start = found.start(index)
+        pairs.append((_key_before(line[pos:start]), found[index]))
+        pos = found.end(index)
+    return pairs
+
+
+def _taken(key: str, value: str) -> bool:
+    value = value.strip()
+    if len(value) < MIN_VALUE_LENGTH or REDACTED in value:
+        return False
+    return not key or is_secret_name(key) or not _PLAIN.fullmatch(value)
+
+
+def file_secret_values(text: str) -> list[str]:
+    """The values of a secret file's ``text`` that output quoting them must not show: what
+    :func:`~engine.secret_files.mask_secret_text` masks, less what the module docstring
+    leaves out."""
+    values: dict[str, None] = {}
+    in_block = False
+    for line in text.splitlines():
+        if in_block:
+            if END.search(line):
+                in_block = False
+            elif len(line.strip()) >= MIN_VALUE_LENGTH:
+                values[line.strip()] = None  # a private key's body, line by line
+            continue
+        begins = BEGIN_ANY.search(line)
+        if begins and not END.search(line, begins.end()):
+            in_block = True
+            continue
+        for key, value in _line_values(line, masked_line(line)):
+            if _taken(key, value):
+                values[value.strip()] = None
+            password = _URL_PASSWORD.search(value)
+            if password and len(password[1]) >= MIN_VALUE_LENGTH:
+                values[password[1]] = None  # printed alone too (a client's connect log)
+    return list(values)
+
+
+def _is_text(raw: bytes) -> bool:
+    return b"\0" not in raw[:BINARY_SNIFF_BYTES]
+
+
+def _git(root: Path, *args: str) -> bytes | None:
+    try:
+        done = subprocess.run(
+            ["git", *(part for option in HOOKLESS for part in ("-c", option)), *args],
+            cwd=root,
+            env={**os.environ, **without_secrets()},
+            capture_output=True,
+            check=False,
+            start_new_session=True,
+        )
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def tracked_secret_files(root: Path) -> list[str]:
+    """The secret files of the worktree at ``root`` (relative POSIX paths): those git
+    tracks there, or, outside a git worktree, those found walking it."""
+    if (root / ".git").exists():
+        listed = _git(root, "ls-files", "-z", "--cached")
+        if listed is not None:
+            names = listed.decode("utf-8", "surrogateescape").split("\0")
+            return [name for name in names if name and is_secret_file(name)]
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
+        rel = Path(folder).relative_to(root)
+        found += [
+            (rel / name).as_posix() for name in files if is_secret_file((rel / name).as_posix())
+        ]
+    return sorted(found)
+
+
+def committed_secret_values(repo: Path, commit: str) -> list[str]:
+    """The secret values (:func:`file_secret_values`) of the secret files ``commit`` of the
+    repository at ``repo`` holds; none when git cannot say."""
+    listed = _git(repo, "ls-tree", "-r", "-z", "--name-only", commit)
+    if listed is None:
+        return []
+    names = [n for n in listed.decode("utf-8", "surrogateescape").split("\0") if n]
+    values: dict[str, None] = {}
+    for name in (n for n in names if is_secret_file(n)):
+        raw = _git(repo, "cat-file", "blob", f"{commit}:{name}")
+        if raw and _is_text(raw):
+            text = raw[:MAX_FILE_BYTES].decode("utf-8", "replace")
+            values.update(dict.fromkeys(file_secret_values(text)))
+    return list(values)
+
+
+def quoted_forms(values: Iterable[str]) -> list[str]:
+    """``values`` and each as it is written inside a JSON string (a quote or a backslash
+    escaped, a non-ASCII character as ``\\uXXXX`` too), longest first."""
+    forms: set[str] = set()
+    for value in values:
+        forms.add(value)
+        forms.update(json.dumps(value, ensure_ascii=ascii)[1:-1] for ascii in (True, False))
+    return sorted(forms, key=len, reverse=True)
+
+
+def replace_values(text: str, forms: Iterable[str]) -> str:
+    """``text`` with each of ``forms`` (longest first) as :data:`~engine.secrets.REDACTED`.
+
+    One ``in`` test per value, a C scan each: for the few dozen values a repository's secret
+    files hold this is faster than one alternation of them all, which ``re`` tries branch by
+    branch at every character (measured in the commit that added this module)."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+class WorktreeSecrets:
+    """The secret values of one worktree's secret files, and their masking.
+
+    The files are listed once, on first use; each :meth:`mask` checks their modification
+    times (a ``stat`` each) and reads again only a file that changed. A value once seen stays
+    masked: an agent that edits ``.env`` does not unmask the value it replaced.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: list[str] | None = None
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._values: dict[str, None] = {}
+        self._forms: list[str] = []
+
+    def values(self) -> list[str]:
+        """The values known now (the files read again where they changed)."""
+        if self._files is None:
+            self._files = tracked_secret_files(self.root)
+        changed = False
+        for rel in self._files:
+            path = self.root / rel
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            stamp = (info.st_mtime_ns, info.st_size)
+            if self._seen.get(rel) == stamp:
+                continue
+            self._seen[rel] = stamp
+            try:
+                with path.open("rb") as handle:
+                    raw = handle.read(MAX_FILE_BYTES)
+            except OSError:
+                continue
+            if _is_text(raw):
+                for value in file_secret_values(raw.decode("utf-8", "replace")):
+                    if value not in self._values:
+                        self._values[value] = None
+                        changed = True
+        if changed:
+            self._forms = quoted_forms(self._values)
+        return list(self._values)
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret value of the worktree's secret files as
+        :data:`~engine.secrets.REDACTED`."""
+        self.values()
+        return replace_values(text, self._forms)
