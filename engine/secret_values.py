@@ -188,9 +188,10 @@ class WorktreeSecrets:
     masked: an agent that edits ``.env`` does not unmask the value it replaced.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, files: Iterable[str] | None = None) -> None:
+        """``files``: the secret files of ``root`` when known (else listed on first use)."""
         self.root = root
-        self._files: list[str] | None = None
+        self._files: list[str] | None = None if files is None else list(files)
         self._seen: dict[str, tuple[int, int]] = {}
         self._values: dict[str, None] = {}
         self._forms: list[str] = []

@@ -37,6 +37,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -47,7 +49,9 @@ from agents.provider import Completion, CompletionRequest, ProviderError, ToolCa
 from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
 from agents.routing import KEY_VARIABLES
 from engine.redaction import Redactor, is_secret_parameter
-from engine.repo_guard import AGENT_IDENT, PROTECTED
+from engine.repo_guard import AGENT_IDENT, HOOKLESS, PROTECTED
+from engine.secret_files import mask_secret_text
+from engine.secret_values import WorktreeSecrets, quoted_forms, tracked_secret_files
 from engine.secrets import (
     MIN_SECRET_LENGTH,
     REDACTED,
@@ -547,22 +551,44 @@ class CliProvider:
         argv[0] = program
         out = _Transcript()
         say = _Capped(on_text or (lambda _text: None))
-        if self.agent.fence:
-            unfenced = argv
-            argv = await fence_argv(argv, cwd)
-            if said := fence_said(argv, fenced=argv is not unfenced, worktree=cwd):
-                say(said)
-        host = self._env if self._env is not None else os.environ
-        env = agent_env(self.agent, host)
-        stdin = prompt.encode("utf-8") if via_stdin else None
-        # The host's secrets, not only the agent's: a key withheld from it can still come its
-        # way (the factory's /proc/<pid>/environ where no fence stands, a token file).
-        # And the keys its own argv holds (argv_keys), which are in no environment.
-        secrets = _secret_values(host, (value for _, value in argv_keys(self.agent.argv)))
+        secret_files = await asyncio.to_thread(_secret_files, cwd)
+        scratch = Path(tempfile.mkdtemp(prefix="shopfloor-masked-"))
+        hidden: list[str] = []
+        shown_masked = False
         try:
-            returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say, secrets)
+            if self.agent.fence:
+                unfenced = argv
+                masks = await asyncio.to_thread(_masked_copies, cwd, secret_files, scratch)
+                argv = await fence_argv(argv, cwd, masked=masks)
+                fenced = argv is not unfenced
+                if said := fence_said(argv, fenced=fenced, worktree=cwd):
+                    say(said)
+                shown_masked = fenced and bool(masks)
+                if shown_masked:
+                    names = [target.relative_to(cwd).as_posix() for _, target in masks]
+                    hidden = await asyncio.to_thread(_skip_worktree, cwd, names, True)
+            if said := secrets_said(secret_files, masked=shown_masked):
+                say(said)
+            host = self._env if self._env is not None else os.environ
+            env = agent_env(self.agent, host)
+            stdin = prompt.encode("utf-8") if via_stdin else None
+            # The host's secrets, not only the agent's: a key withheld from it can still come
+            # its way (the factory's /proc/<pid>/environ where no fence stands, a token file).
+            # And the keys its own argv holds (argv_keys), which are in no environment. And
+            # the values of the worktree's secret files: it reads the real ones unfenced, and
+            # fenced too through git (``git show HEAD:.env``).
+            secrets = [
+                *_secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
+                *quoted_forms(await asyncio.to_thread(WorktreeSecrets(cwd, secret_files).values)),
+            ]
+            try:
+                returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say, secrets)
+            finally:
+                say.end()
         finally:
-            say.end()
+            if hidden:
+                await asyncio.to_thread(_skip_worktree, cwd, hidden, False)
+            shutil.rmtree(scratch, ignore_errors=True)
         if tried is not None and (timed_out or out.failed is not None or returncode != 0):
             self._failed.add(tried)
         spent = Completion(
@@ -875,7 +901,9 @@ commits and checkouts from an agent's moves: a forged line there would keep an a
 of the user's branch), and every other worktree's administrative folder."""
 
 
-async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
+async def fence_argv(
+    argv: list[str], worktree: Path, *, masked: Sequence[tuple[Path, Path]] = ()
+) -> list[str]:
     """``argv`` run so the agent cannot write into the user's checkout or its git config.
 
     A coding agent runs with the user's rights and its own shell: by an absolute path it
@@ -891,6 +919,11 @@ async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
     back and checks the objects afterwards (:mod:`engine.repo_guard`). Where bubblewrap can,
     the agent also sees only its own processes (:data:`PID_FENCE`). Without a working
     bubblewrap, or outside a git worktree, ``argv`` is returned as it is.
+
+    ``masked``: ``(copy, file)`` pairs, each copy bound read-only over its file of the
+    worktree (a secret file's masked text, :func:`_masked_copies`): the agent reads the
+    masked values, and its writes to the file fail, so the mask never reaches the attempt's
+    commit (outside the jail the file was never changed).
     """
     bwrap = await _bwrap()
     dirs = await _git_dirs(worktree) if bwrap else None
@@ -908,6 +941,8 @@ async def fence_argv(argv: list[str], worktree: Path) -> list[str]:
     if own != git_dir:  # the worktree's own folder stays writable inside worktrees/
         binds += ["--bind", str(own), str(own)]
         binds += _read_only([own / "commondir", own / "gitdir", worktree / ".git"])
+    for copy, target in masked:  # after the worktree's bind, so they win inside it
+        binds += ["--ro-bind", str(copy), str(target)]
     pid = PID_FENCE if _bwrap_pid else ()
     return [bwrap, "--dev-bind", "/", "/", *pid, *binds, "--die-with-parent", "--", *argv]
 
@@ -931,6 +966,72 @@ def fence_said(argv: Sequence[str], *, fenced: bool, worktree: Path) -> str:
     return (
         "[fence] bubblewrap cannot make a PID namespace here: the agent can see the "
         "factory's processes"
+    )
+
+
+def _secret_files(worktree: Path) -> list[str]:
+    """The secret files git tracks in ``worktree`` (none outside a git worktree)."""
+    return tracked_secret_files(worktree) if (worktree / ".git").exists() else []
+
+
+def _masked_copies(worktree: Path, files: Sequence[str], scratch: Path) -> list[tuple[Path, Path]]:
+    """A masked copy (:func:`~engine.secret_files.mask_secret_text`) in ``scratch`` of each
+    of ``files`` of the worktree, with the file it stands for; a binary one (a keystore)
+    becomes the mask alone. A symlink is left out: its target is not the worktree's."""
+    pairs: list[tuple[Path, Path]] = []
+    for index, rel in enumerate(files):
+        target = worktree / rel
+        if target.is_symlink() or not target.is_file():
+            continue
+        raw = target.read_bytes()
+        if b"\0" in raw[:8192]:
+            shown = f"{REDACTED}\n".encode()
+        else:
+            text = raw.decode("utf-8", "surrogateescape")
+            shown = mask_secret_text(text).encode("utf-8", "surrogateescape")
+        copy = scratch / f"{index}-{target.name}"
+        copy.write_bytes(shown)
+        pairs.append((copy, target))
+    return pairs
+
+
+def _skip_worktree(worktree: Path, files: Sequence[str], on: bool) -> list[str]:
+    """Set (or clear) git's skip-worktree bit of ``files`` in the worktree's index; the files
+    it was set on. Set, ``git status``, ``git diff`` and ``git add -A`` run by the agent pass
+    over the masked copy: a diff of it against the real file would print the real values,
+    and an ``add`` would stage the mask."""
+    if not files:
+        return []
+    flag = "--skip-worktree" if on else "--no-skip-worktree"
+    hookless = [part for option in HOOKLESS for part in ("-c", option)]
+    try:
+        done = subprocess.run(
+            ["git", *hookless, "update-index", flag, "--", *files],
+            cwd=worktree,
+            capture_output=True,
+            check=False,
+            start_new_session=True,
+        )
+    except OSError:
+        return []
+    return list(files) if done.returncode == 0 else []
+
+
+def secrets_said(files: Sequence[str], *, masked: bool) -> str:
+    """The agent log's line about the worktree's secret files (empty when it has none):
+    shown masked and read-only, or, without the fence, read as they are."""
+    if not files:
+        return ""
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    if masked:
+        return (
+            f"[fence] secret files shown to the agent masked and read-only: {shown}; an edit "
+            "to one fails and the file keeps its real values (git status and diff leave them "
+            "out; git show HEAD:.env still prints them to the agent; its log is cleaned of them)"
+        )
+    return (
+        f"[fence] secret files reach the agent unmasked: {shown} (masking them needs the "
+        "bubblewrap fence)"
     )
 
 

@@ -1,0 +1,93 @@
+"""A ``cli:`` coding agent reads the worktree's secret files masked, where the fence stands.
+
+Claude Code, Codex, Gemini CLI and Aider read the worktree themselves: a tracked ``.env``
+reached their model as it was, whatever the factory's own context selection masked. Under
+bubblewrap a masked copy is bound read-only over each tracked secret file: the agent reads
+``DB_PASSWORD=[REDACTED]``, its writes to the file fail, git in the jail passes over it, and
+the attempt's commit keeps the real file. Without bubblewrap the log says they go unmasked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from repo_helpers import git, make_repo
+
+from agents.provider import CompletionRequest, Message
+from agents.providers import cli
+from agents.providers.cli import CliAgent, CliProvider
+from engine.workspace import GitWorkspaces
+
+SECRET = "hunter2-prod"
+ENV = f"# settings\nDB_HOST=localhost\nDB_PASSWORD={SECRET}\n"
+AGENT = """
+cat .env
+echo 'DB_PASSWORD=[REDACTED]' > .env && echo wrote .env || echo "edit of .env failed"
+rm -f .env || echo "removal of .env failed"
+echo "X = 1" > app.py
+echo "status: $(git status --porcelain | tr '\\n' ' ')"
+git diff
+git show HEAD:.env
+git add -A && git -c user.name=a -c user.email=a@a commit -qm agent && echo committed
+git show --stat --format= HEAD
+"""
+
+
+def ask(workspace: Path) -> CompletionRequest:
+    return CompletionRequest(
+        system="You are an engineer.",
+        messages=(Message("user", "Do the task."),),
+        labels={"workspace": str(workspace), "task": "t1", "attempt": "1"},
+    )
+
+
+@pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
+async def test_a_fenced_agent_reads_secret_files_masked_and_cannot_commit_the_mask(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "repo", {".env": ENV, "app.py": "X = 0\n"})
+    ws = GitWorkspaces(repo, "r-mask", tmp_path / "worktrees")
+    await ws.start()
+    worktree = await ws.add_worktree("t1-a1", ws.integration_tip())
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", AGENT), "text", 60.0)
+    await CliProvider("shell", agent).complete(ask(worktree), said.append)
+    log = "\n".join(said)
+    assert SECRET not in log
+    assert said[0].startswith("[fence] secret files shown to the agent masked and read-only: .env")
+    assert "DB_PASSWORD=[REDACTED]" in log and "DB_HOST=localhost" in log  # what it read
+    assert "edit of .env failed" in log and "removal of .env failed" in log
+    # git in the jail passes over the masked copy: no diff of it, nothing of it staged.
+    assert "status:  M app.py \n" in log and "diff --git a/.env" not in log
+    assert "committed" in log and " app.py | 2 +-" in log and ".env |" not in log
+    # Outside the jail the file was never changed; git sees it again; the commit is real.
+    assert (worktree / ".env").read_text() == ENV
+    assert git(worktree, "ls-files", "-v", ".env") == "H .env"  # skip-worktree cleared
+    commit = await ws.commit_all(worktree, "the attempt")
+    assert commit is not None
+    assert git(worktree, "show", f"{commit}:.env", strip=False) == ENV
+    assert git(worktree, "diff-tree", "--no-commit-id", "--name-only", "-r", commit) == "app.py"
+
+
+async def test_without_bubblewrap_the_log_says_secret_files_go_unmasked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo", {".env": ENV, "config/credentials.json": "{}\n"})
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "bwrap" else name)
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", "cat .env"), "text", 60.0)
+    await CliProvider("shell", agent).complete(ask(worktree), said.append)
+    assert said[:2] == [
+        "[fence] none: bubblewrap is not installed; the agent runs with your rights",
+        "[fence] secret files reach the agent unmasked: .env, config/credentials.json "
+        "(masking them needs the bubblewrap fence)",
+    ]
+    # What it printed of them is still cleaned before the log.
+    assert "DB_PASSWORD=[REDACTED]" in said and SECRET not in "\n".join(said)
