@@ -39,10 +39,13 @@ JUNK_PATHSPECS = (
     ":(exclude,glob).pytest_cache/**",
     ":(exclude,glob)**/.pytest_cache/**",
     ":(exclude,glob).mypy_cache/**",
+    ":(exclude,glob)**/.mypy_cache/**",
     ":(exclude,glob).ruff_cache/**",
+    ":(exclude,glob)**/.ruff_cache/**",
     ":(exclude,glob).shopfloor/**",
 )
-"""Paths an attempt's tools leave behind that never belong in a commit."""
+"""Paths an attempt's tools leave behind that never belong in a commit (the caches at any
+depth: a monorepo's subproject runs its tools in its own folder)."""
 
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "shopfloor",

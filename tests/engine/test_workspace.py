@@ -148,6 +148,8 @@ async def test_commit_all_commits_the_work_and_leaves_tool_junk_out(
         "tests/.pytest_cache/README.md",
         ".mypy_cache/3.11/x.json",
         ".ruff_cache/0.6/abc",
+        "greet/.mypy_cache/3.11/core.data.json",  # a subproject's tools, run in its folder
+        "greet/.ruff_cache/0.6/def",
     ]
     for rel in junk:
         (wt / rel).parent.mkdir(parents=True, exist_ok=True)
