@@ -11,7 +11,9 @@ when its terminal goes away (an SSH session that dropped outside tmux, ``tmux
 kill-session``), so both are handled like a first Ctrl-C. After the run's task ended,
 :class:`ShutdownSignals` keeps the same promise for the closing steps: a signal there cuts
 the metrics linger short instead of killing the process before its last events and spans
-are written.
+are written. The signal that stopped the run counts as the first there too
+(``run_interruptible(on_stop=...)``): the closing steps do not linger for it, and the next
+signal exits at once even while they wait on a slow database.
 """
 
 from __future__ import annotations
@@ -54,14 +56,20 @@ async def run_interruptible(
     run: Callable[[], Awaitable[T]],
     *,
     hard_exit: Callable[[int], object] = os._exit,
+    on_stop: Callable[[], object] | None = None,
 ) -> T | None:
-    """Run ``run()``; returns its result, or None when a first stop signal stopped it."""
+    """Run ``run()``; returns its result, or None when a first stop signal stopped it.
+
+    ``on_stop`` is called with that first signal (before the run is cancelled).
+    """
     task: asyncio.Future[T] = asyncio.ensure_future(run())
     stopped = False
 
     def stop() -> None:
         nonlocal stopped
         stopped = True
+        if on_stop is not None:
+            on_stop()
         task.cancel()
 
     with stop_signals_call(stop, hard_exit=hard_exit):
@@ -101,14 +109,21 @@ def stop_signals_call(
 class ShutdownSignals:
     """While a finished run closes down: the first signal asks to hurry, a second exits.
 
-    ``stopping`` is set by the first SIGINT/SIGTERM; closing steps that only wait (the
-    metrics linger) watch it and end early, steps that write (the last batch of events, the
-    trace flush) finish regardless. A second signal exits at once with 128 + its number.
+    ``stopping`` is set by the first SIGINT/SIGTERM, or by :meth:`stopped_by_person` when
+    a signal (or the TUI's Ctrl-C) already stopped the run; closing steps that only wait
+    (the metrics linger) watch it and end early, steps that write (the last batch of events,
+    the trace flush) finish regardless. A second signal exits at once with 128 + its number.
     """
 
     def __init__(self, *, hard_exit: Callable[[int], object] = os._exit) -> None:
         self.stopping = asyncio.Event()
         self._hard_exit = hard_exit
+
+    def stopped_by_person(self) -> None:
+        """The run was stopped by a first Ctrl-C or stop signal: that one counts, so the
+        closing steps hurry and the next signal exits at once (a person pressing Ctrl-C
+        twice, systemd sending SIGTERM twice, is not kept waiting on a stuck database)."""
+        self.stopping.set()
 
     def _on_signal(self, signum: signal.Signals) -> None:
         if self.stopping.is_set():

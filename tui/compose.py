@@ -36,7 +36,12 @@ from agents.routing import Routing, RoutingError, route
 from engine.budget import BudgetLimits, still_crossed
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
-from engine.interrupt import ShutdownSignals, run_interruptible, stop_signals_call
+from engine.interrupt import (
+    EXIT_INTERRUPTED,
+    ShutdownSignals,
+    run_interruptible,
+    stop_signals_call,
+)
 from engine.pipeline import Factory
 from engine.resume import check_repository
 from engine.state import RunState
@@ -520,6 +525,8 @@ async def _set_up_and_run(
             # SIGTERM, or SIGHUP from a dropped SSH session: quit as the quit key does.
             with stop_signals_call(lambda: quit_or_exit_now(app)):
                 await app.run_async()
+            if app.return_code == EXIT_INTERRUPTED:  # Ctrl-C or a stop signal left the app
+                shutdown.stopped_by_person()
             if isinstance(app.run_error, StorageError):
                 # Shown in a toast while the app was up; once it is gone, the one line and
                 # its exit code say why the run stopped (not "interrupted").
@@ -535,7 +542,9 @@ async def _set_up_and_run(
             reporter_task = asyncio.create_task(reporter.run(), name="console")
             try:
                 # Ctrl-C: stop, stay resumable; a failing database stops the run too.
-                await run_interruptible(lambda: watch.run(factory.run))
+                await run_interruptible(
+                    lambda: watch.run(factory.run), on_stop=shutdown.stopped_by_person
+                )
             finally:
                 with shutdown.installed():
                     await bus.close()

@@ -15,6 +15,7 @@ import json
 import os
 import pty
 import signal
+import sqlite3
 import subprocess
 import sys
 import termios
@@ -164,6 +165,71 @@ def test_sigterm_stops_a_demo_which_resumes_to_shipped(
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "shipped", status["reason"]
     assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
+
+
+def test_a_second_sigterm_exits_at_once_while_the_stop_waits_on_the_database(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
+    """``systemctl stop`` sends SIGTERM, and a person who sees it hang sends another (or
+    presses Ctrl-C twice). The graceful stop waits for the last events to be stored; with
+    the database locked by another process, the second signal only asked it to hurry (the
+    signal that stopped the run did not count), and the process stayed until the lock was
+    let go. Now it exits at once with 143, and the run resumes from what was committed."""
+    proc, home = start_headless_demo(tmp_path)
+    db = home / "shopfloor.db"
+    lock: sqlite3.Connection | None = None
+    try:
+        deadline = time.monotonic() + 90
+        while stored_events(db)[0] < 40:
+            assert proc.poll() is None and time.monotonic() < deadline, "the demo never got far"
+            time.sleep(0.02)
+        lock = sqlite3.connect(db, isolation_level=None, timeout=30)
+        lock.execute("BEGIN IMMEDIATE")  # the writer's next batch waits for this
+        time.sleep(1.0)  # the run goes on, its events pile up unstored
+        assert proc.poll() is None, "the demo finished before the signal; send it earlier"
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still storing its last events, as it should
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=5)  # before: alive until the lock went
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        if lock is not None:
+            lock.execute("COMMIT")
+            lock.close()
+        if proc.poll() is None:
+            proc.kill()
+        output, _ = proc.communicate(timeout=10)
+    assert "Traceback" not in output, output[-2000:]
+    _, run_id = stored_events(db)
+    assert run_id is not None
+    share_gate_cache(home)
+    resumed = cli(home, "resume", run_id, "--headless")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    status = json.loads(cli(home, "status", run_id, "--json").stdout)
+    assert status["outcome"] == "shipped", status["reason"]
+    assert sorted(status["merged"]) == sorted(t["id"] for t in status["tasks"])
+
+
+def test_a_run_stopped_by_sigterm_does_not_wait_out_the_metrics_linger(tmp_path: Path) -> None:
+    """``--metrics-linger`` keeps /metrics up after a run ends for a last scrape; a run that
+    ``systemctl stop`` stopped is not one to linger for (systemd kills what is still there
+    after its grace period). Before, the process stayed the whole linger (20.8 s for 20)."""
+    proc, home = start_headless_demo(tmp_path, "--metrics-port", "0", "--metrics-linger", "60")
+    db = home / "shopfloor.db"
+    deadline = time.monotonic() + 90
+    try:
+        while stored_events(db)[0] < 40:
+            assert proc.poll() is None and time.monotonic() < deadline, "the demo never got far"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130, output[-2000:]
+    assert "shopfloor resume" in output and "Traceback" not in output, output[-2000:]
 
 
 def test_a_run_waiting_for_a_human_resumes_with_the_twin_answering(
