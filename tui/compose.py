@@ -74,6 +74,7 @@ from tui.memory import (
     propose_decisions,
     resolve_mode,
 )
+from tui.output import say_when_lost
 from tui.uncommitted import WARNING_KEY, in_progress_warning, uncommitted_warning
 
 if TYPE_CHECKING:
@@ -381,6 +382,8 @@ async def _set_up_and_run(
     # A repository that cannot be used is refused in its one line, before any warning
     # about the models is said or a telemetry port taken.
     run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
+    if plan.front != "tui":  # a reader gone (``| head``), a full disk: the run goes on
+        say_when_lost(console, run_id)
     workspaces = GitWorkspaces(
         plan.repo,
         run_id,

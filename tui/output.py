@@ -8,13 +8,21 @@ events, flush the traces and exit with the code that says "resumable", and a fai
 wraps stdout or stderr for the consoles: on the first failed write the stream's descriptor
 is pointed at ``/dev/null`` (as ``nohup`` would have done), so later writes — ours, the
 interpreter's final flush, a last log line — succeed and go nowhere.
+
+The same holds for a reader that goes away (``shopfloor demo | head``) or a file that fills
+up: a run is a long job, so it goes on with its progress lines dropped, and
+:func:`say_when_lost` has that said once, on stderr (when stderr still works).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from collections.abc import Callable
 from typing import Any, TextIO
+
+from rich.console import Console
 
 
 class LosableStream:
@@ -24,6 +32,8 @@ class LosableStream:
         self._stream = stream
         self.lost: str | None = None
         """Why output stopped (the first write's error), or None while it works."""
+        self.on_lost: Callable[[str], object] | None = None
+        """Called once, with :attr:`lost`, when output stops."""
 
     def write(self, text: str) -> int:
         try:
@@ -39,9 +49,12 @@ class LosableStream:
             self._lose(exc)
 
     def _lose(self, exc: OSError) -> None:
+        first = self.lost is None
         if self.lost is None:
             self.lost = exc.strerror or str(exc)
         self.lose_quietly()
+        if first and self.on_lost is not None:
+            self.on_lost(self.lost)
 
     def lose_quietly(self) -> None:
         """Send the stream's file and what is buffered for it to /dev/null (so that
@@ -57,3 +70,22 @@ class LosableStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def say_when_lost(console: Console, run_id: str) -> None:
+    """When ``console``'s output is lost, say so once on stderr: the run's progress lines
+    are dropped from then on, and where to see the run instead. Nothing if the console
+    does not write to a :class:`LosableStream`."""
+    stream = console.file
+    if not isinstance(stream, LosableStream):
+        return
+
+    def say(why: str) -> None:
+        errors = LosableStream(sys.stderr)  # gone too (one terminal, ``2>&1``): quiet
+        errors.write(
+            f"shopfloor: the output is gone ({why}): run {run_id}'s progress lines are "
+            f"dropped from here on; `shopfloor status {run_id}` shows where it is\n"
+        )
+        errors.flush()
+
+    stream.on_lost = say
