@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -223,6 +224,63 @@ def test_a_command_without_the_jail_cannot_show_the_factorys_keys(tmp_path: Path
     assert factory.returncode == 0, factory.stderr
     assert "FAKE_PROVIDER_API_KEY=[REDACTED]" in factory.stdout  # it did read the environ
     assert canary not in factory.stdout
+
+
+SIGKILLED_FACTORY = """
+import asyncio, sys
+from pathlib import Path
+from gates.sandbox import ProcessSandbox
+
+async def main():
+    sandbox = ProcessSandbox(use_bwrap=sys.argv[2] == "bwrap")
+    print(sandbox.kind, flush=True)
+    script = "import time; open('started', 'w').close(); time.sleep(60)"
+    await sandbox.run([sys.executable, "-c", script, sys.argv[1]], Path.cwd(), timeout_s=60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kind", ["process", "bwrap"])
+def test_a_command_dies_with_a_factory_killed_by_sigkill(tmp_path: Path, kind: str) -> None:
+    """A run SIGKILLed (``kill -9``, the OOM killer, systemd's kill after the grace) cannot
+    kill its commands' groups, and each has a session of its own: without the jail a gate
+    (a hung test) went on running alone, for ever, in a worktree the next ``resume``
+    removes. bwrap's ``--die-with-parent`` stopped it in the jail; now so does the
+    parent-death signal outside it."""
+    if kind == "bwrap" and not probe_bwrap().usable:
+        pytest.skip("bwrap is not usable here")
+    token = f"orphan-{uuid.uuid4().hex}"
+
+    def left_after(seconds: float) -> list[int]:
+        deadline = time.monotonic() + seconds
+        while (found := processes_with(token)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
+    with subprocess.Popen(
+        [sys.executable, "-c", SIGKILLED_FACTORY, token, kind],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as factory:
+        try:
+            assert factory.stdout is not None
+            assert factory.stdout.readline().strip() == kind
+            deadline = time.monotonic() + 10
+            while not (tmp_path / "started").exists():  # past the jail's set-up
+                assert time.monotonic() < deadline, "the command never started"
+                time.sleep(0.05)
+            assert processes_with(token)
+            factory.kill()
+            factory.wait(10)
+            left = left_after(3)
+        finally:
+            factory.kill()
+            for pid in processes_with(token):
+                os.kill(pid, signal.SIGKILL)
+    assert left == []
 
 
 async def test_a_key_a_command_prints_is_blanked(
