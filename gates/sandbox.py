@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -26,10 +25,11 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from engine.parent_death import dies_with_us
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
 from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
@@ -47,9 +47,6 @@ user's (:mod:`engine.repo_guard`)."""
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 DRAIN_TIMEOUT_S = 2.0
 """How long to wait for output after the command ended and its group was killed."""
-
-PR_SET_PDEATHSIG = 1
-"""prctl's option for the signal a process gets when its parent dies (linux/prctl.h)."""
 
 SandboxKind = Literal["bwrap", "process"]
 
@@ -169,31 +166,6 @@ def _resolve(program: str, cwd: Path, path: str) -> str:
     return found
 
 
-def _dies_with_us() -> Callable[[], None] | None:
-    """For a command outside the jail: a ``preexec_fn`` that has Linux SIGKILL it when this
-    process dies (``PR_SET_PDEATHSIG``), as bwrap's ``--die-with-parent`` does in the jail.
-
-    The command has its own session, so a run SIGKILLed (``kill -9``, the OOM killer, a
-    second stop after the grace) left it running on its own — a hung test for ever — in a
-    worktree the next ``resume`` removes. Only the command itself is covered, not what it
-    starts in turn. None where there is no ``prctl``.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # died before that took hold
-            os._exit(1)
-
-    return preexec
-
-
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -288,7 +260,7 @@ class ProcessSandbox:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=None if self._bwrap is not None else _dies_with_us(),
+                preexec_fn=dies_with_us(),  # with the jail's start-up, and without a jail
             )
         except FileNotFoundError:
             return refuse(127, f"command not found: {args[0]}")

@@ -48,6 +48,7 @@ from typing import Any, Literal
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
 from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
 from agents.routing import KEY_VARIABLES
+from engine.parent_death import dies_with_us
 from engine.redaction import Redactor, is_secret_parameter
 from engine.repo_guard import AGENT_IDENT, HOOKLESS, PROTECTED
 from engine.secret_files import mask_secret_text
@@ -635,6 +636,7 @@ class CliProvider:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=dies_with_us(),  # a SIGKILLed run leaves no agent calling its model
             )
         except OSError as exc:
             message = f"{self.spec}: cannot start {argv[0]}: {exc.strerror}"

@@ -84,6 +84,65 @@ async def test_a_hung_agent_is_killed_at_its_time_limit(
         await CliProvider("claude", claude_agent(timeout_s=0.5)).complete(ask(tmp_path))
 
 
+KILLED_FACTORY = """
+import asyncio, os, sys
+from pathlib import Path
+from agents.provider import CompletionRequest, Message
+from agents.providers.cli import CliAgent, CliProvider
+
+async def main():
+    argv = (sys.executable, sys.argv[1], "-p", "{prompt}", "--verbose")
+    agent = CliProvider("claude", CliAgent(argv, "claude-stream-json", 60))
+    await agent.complete(CompletionRequest(
+        system="You are an engineer.",
+        messages=(Message("user", os.environ["AGENT_TOKEN"]),),
+        labels={"role": "engineer", "task": "t1", "workspace": str(Path.cwd())},
+    ))
+
+asyncio.run(main())
+"""
+
+
+def test_a_coding_agent_dies_with_a_factory_killed_by_sigkill(tmp_path: Path):
+    """The agent runs in a session of its own; a run SIGKILLed (``kill -9``, the OOM killer)
+    without bubblewrap's fence around the agent left it working alone — calling its model,
+    billing, editing a worktree the next ``resume`` removes. It dies with the factory now."""
+    token = f"agent-{os.getpid()}-{time.monotonic_ns()}"
+
+    def agents() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if token.encode() in (entry / "cmdline").read_bytes() and state != "Z":
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+        return found
+
+    env = {**os.environ, "AGENT_TOKEN": token, "FAKE_AGENT_MODE": "hang"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_FACTORY, str(FAKES / "fake_claude.py")], cwd=tmp_path, env=env
+    ) as factory:
+        try:
+            deadline = time.monotonic() + 10
+            while not agents():
+                assert time.monotonic() < deadline and factory.poll() is None, "no agent ran"
+                time.sleep(0.05)
+            factory.kill()
+            factory.wait(10)
+            deadline = time.monotonic() + 3
+            while agents() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            left = agents()
+        finally:
+            factory.kill()
+            for pid in agents():
+                os.kill(pid, 9)
+    assert left == []
+
+
 async def test_an_agent_that_leaves_a_process_running_is_done_when_it_exits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
