@@ -166,6 +166,22 @@ def _resolve(program: str, cwd: Path, path: str) -> str:
     return found
 
 
+def _exited(pid: int) -> bool:
+    """Whether our child ``pid`` has ended, left for the loop's watcher to reap.
+
+    The command runs in a session of its own, so it goes on while this process is stopped
+    (Ctrl-Z, SIGSTOP) and may end meanwhile; after ``fg`` its time limit fires at once,
+    and a gate that passed within it was reported "did not finish within 600s and was
+    killed": a red verdict, a retry of the task.
+    """
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already
+        return True
+    except OSError:
+        return False
+
+
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -273,8 +289,11 @@ class ProcessSandbox:
             try:
                 await asyncio.wait_for(protocol.exited.wait(), timeout_s)
             except TimeoutError:
-                timed_out = True
-                await self._terminate(pgid, protocol)
+                if _exited(pgid):  # in time, seen late: this process was stopped (Ctrl-Z)
+                    await protocol.exited.wait()
+                else:
+                    timed_out = True
+                    await self._terminate(pgid, protocol)
             # The command is over: take down anything it left running in its group.
             _killpg(pgid, signal.SIGKILL)
             try:

@@ -283,6 +283,51 @@ def test_a_command_dies_with_a_factory_killed_by_sigkill(tmp_path: Path, kind: s
     assert left == []
 
 
+STOPPED_FACTORY = """
+import asyncio, sys
+from pathlib import Path
+from gates.sandbox import ProcessSandbox
+
+async def main():
+    sandbox = ProcessSandbox(use_bwrap=sys.argv[1] == "bwrap")
+    print(sandbox.kind, flush=True)
+    result = await sandbox.run(["sleep", "0.5"], Path.cwd(), timeout_s=1.5)
+    print(result.timed_out, result.returncode, flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kind", ["process", "bwrap"])
+def test_a_command_that_ended_while_the_factory_was_stopped_did_not_time_out(
+    tmp_path: Path, kind: str
+) -> None:
+    """Ctrl-Z stops the run's process, not its commands (sessions of their own): a gate
+    ends meanwhile, and on ``fg`` its time limit had passed. It was reported as killed at
+    the limit (``did not finish within 600s``): a red verdict for a green tree, and a retry
+    of the task. Here a 0.5 s command has 1.5 s, and its factory is stopped for 2.5 s."""
+    if kind == "bwrap" and not probe_bwrap().usable:
+        pytest.skip("bwrap is not usable here")
+    with subprocess.Popen(
+        [sys.executable, "-c", STOPPED_FACTORY, kind],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as factory:
+        try:
+            assert factory.stdout is not None
+            assert factory.stdout.readline().strip() == kind
+            time.sleep(0.1)  # the command has started
+            factory.send_signal(signal.SIGSTOP)
+            time.sleep(2.5)
+            factory.send_signal(signal.SIGCONT)
+            said = factory.stdout.readline().split()
+        finally:
+            factory.kill()
+    assert said == ["False", "0"]  # ended in time, with its own exit code
+
+
 async def test_a_key_a_command_prints_is_blanked(
     any_sandbox: ProcessSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
