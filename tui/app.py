@@ -53,6 +53,9 @@ class ShopfloorApp(App[None]):
         # Ctrl-C stops the run as it does headless (resumable), not Textual's "press ctrl+q"
         # hint; a second one while the app is still leaving exits at once.
         Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True),
+        # Ctrl-Z suspends as it does headless (the terminal back to the shell, `fg` brings
+        # the screen back); the run's process stops meanwhile and keeps its lease.
+        Binding("ctrl+z", "suspend_process", "Suspend", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("t", "toggle_dark_light", "Theme", show=False),
         Binding("R", "runs", "Runs", show=False),

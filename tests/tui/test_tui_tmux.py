@@ -101,3 +101,40 @@ def test_demo_in_tmux_waits_for_a_human_who_approves(
     assert state["outcome"] == "shipped"
     decided = [e["decided_by"] for e in state["escalations"]]
     assert decided and all(d.startswith("human:") for d in decided)
+
+
+def test_ctrl_z_suspends_the_tui_to_the_shell_and_fg_brings_it_back_to_ship(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
+    """Ctrl-Z in the control room did nothing (the screen read it as a key and dropped it),
+    where the headless run, and every other program on the terminal, stops and gives the
+    shell back; ``fg`` brings the screen back and the run goes on to ship."""
+    session = f"sf-{uuid.uuid4().hex[:8]}"
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    home = tmp_path / "home"
+    share_gate_cache(home)
+    argv = [*SHOPFLOOR, "demo", "--tui", "--speed", "50", "--escalations", "twin", "--db", db]
+    command = shlex.join(["env", f"SHOPFLOOR_HOME={home}", *argv, "--out", str(tmp_path / "repo")])
+    shell = ["bash", "--norc", "--noprofile"]
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", *shell],
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        subprocess.run(["tmux", "send-keys", "-t", session, command, "Enter"], check=True)
+        wait_for(session, "SIM", timeout=60)
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-z"], check=True)
+        wait_for(session, "Stopped", timeout=10)  # bash's word for a suspended job
+        subprocess.run(["tmux", "send-keys", "-t", session, "fg", "Enter"], check=True)
+        wait_for(session, "run finished", timeout=90)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(session, "shipped branch:", timeout=30)  # the app left; the summary lines
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
+    runs = subprocess.run(
+        [*SHOPFLOOR, "runs", "--json", "--db", db], capture_output=True, text=True, env=env
+    )
+    (run,) = json.loads(runs.stdout)
+    assert run["outcome"] == "shipped"
