@@ -29,9 +29,10 @@ from engine.protocols import Gate, GateResult, Sandbox
 from gates.cache import GateCache
 from gates.changes import ChangeScanGate
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
+from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
 from gates.pytest_gate import PytestGate
-from gates.python_tools import SKIPPED_DIRS, BanditGate, MypyGate, RuffGate, VultureGate
+from gates.python_tools import SKIPPED_DIRS, BanditGate, RuffGate, VultureGate
 from gates.secrets_gate import SecretsGate
 from gates.shrinkage import ShrinkageGate
 from gates.tool_gate import fingerprint_of

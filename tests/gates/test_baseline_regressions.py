@@ -18,8 +18,9 @@ from repo_helpers import commit, git
 
 from engine.protocols import CommandResult, Finding, Gate, GateResult
 from engine.recon import Baseline, BaselineGate, guard, run_baseline
+from gates.mypy_gate import MypyGate
 from gates.pytest_gate import PytestGate
-from gates.python_tools import MypyGate, RuffGate
+from gates.python_tools import RuffGate
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from gates.command_gate import CommandGate, NodeScriptGate
-from gates.python_tools import BanditGate, MypyGate, RuffGate, VultureGate
+from gates.mypy_gate import MypyGate
+from gates.python_tools import BanditGate, RuffGate, VultureGate
 from gates.sandbox import ProcessSandbox
 from gates.secrets_gate import SecretsGate
 from gates.tool_gate import ReportFile, extract_json, located_lines

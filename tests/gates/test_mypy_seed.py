@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 from engine.protocols import GateResult
+from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
 from gates.profiles import GatesConfig, build_gates
-from gates.python_tools import MypyGate
 from gates.sandbox import ProcessSandbox
 
 CONFIG = "[tool.mypy]\nstrict = true\n"

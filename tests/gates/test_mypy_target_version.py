@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from gates.interpreter import candidates, find_project_python
+from gates.mypy_gate import python_version_of
 from gates.profiles import GatesConfig, build_gates
-from gates.python_tools import python_version_of
 from gates.sandbox import ProcessSandbox
 from tests.gates.test_project_python import make_repo
 
