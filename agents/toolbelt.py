@@ -217,7 +217,7 @@ class Toolbelt:
     test_timeout_s: float = 300.0
     test_env: dict[str, str] = field(default_factory=dict)
     test_projects: tuple[str, ...] = (".",)
-    """Where the tests gate runs pytest (``gates.profiles.python_projects``): ``run_tests``
+    """Where the tests gate runs pytest (``gates.repo_shape.python_projects``): ``run_tests``
     runs each the same way, so an agent sees the failures the gate will see."""
     written: list[str] = field(default_factory=list)
     finished: bool = False

@@ -30,7 +30,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from engine.gate_runner import run_gates  # noqa: E402
 from engine.protocols import Gate  # noqa: E402
 from gates.cache import GateCache  # noqa: E402
-from gates.profiles import GatesConfig, build_gates  # noqa: E402
+from gates.config import GatesConfig  # noqa: E402
+from gates.profiles import build_gates  # noqa: E402
 from gates.sandbox import ProcessSandbox  # noqa: E402
 
 GIT_ENV = {

@@ -11,354 +11,36 @@ the engineer), **merge** gates on the merged tree before the integration branch 
 merge can break: lint, types, tests, shrinkage, the package's tests), and **verify** gates on
 the final result (tests and the whole-tree scans: security, secrets). The task's secrets
 and security scans read only the files the revision changed (``gates.changes``).
+
+What a repository holds is read by ``gates.repo_shape`` and ``gates.mypy_config``; the
+``[gates]`` section that adds, drops and defines gates is ``gates.config``.
 """
 
 from __future__ import annotations
 
-import configparser
-import os
 import sys
-import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
 
 from engine.protocols import Gate, GateResult, Sandbox
 from gates.cache import GateCache
 from gates.changes import ChangeScanGate
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
+from gates.config import BUILTIN_SCOPES, GatesConfig, Scope
+from gates.mypy_config import mypy_pins_version, mypy_projects
 from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
 from gates.pytest_gate import PytestGate
-from gates.python_tools import SKIPPED_DIRS, BanditGate, RuffGate, VultureGate
+from gates.python_tools import BanditGate, RuffGate, VultureGate
+from gates.repo_shape import holds_no_code, wants_pytest
+
+# tui/compose.py imports these two from here (re-exported until it imports gates.repo_shape)
+from gates.repo_shape import is_python_repo as is_python_repo
+from gates.repo_shape import python_projects as python_projects
 from gates.secrets_gate import SecretsGate
 from gates.shrinkage import ShrinkageGate
 from gates.tool_gate import fingerprint_of
-
-Scope = Literal["task", "merge", "verify"]
-SCOPES: tuple[Scope, ...] = ("task", "merge", "verify")
-
-BUILTIN_SCOPES: dict[str, tuple[Scope, ...]] = {
-    "lint": ("task", "merge"),
-    "types": ("task", "merge"),
-    "tests": ("task", "merge", "verify"),
-    "security": ("task", "verify"),
-    "secrets": ("task", "verify"),
-    "dead-code": ("task",),
-    "shrinkage": ("task", "merge"),
-    "node-test": ("task", "merge", "verify"),
-    "node-lint": ("task", "merge"),
-}
-"""Every built-in gate's name and the steps it runs at."""
-
-GATES_KEYS = frozenset(
-    {
-        "test_timeout_s",
-        "pytest_autoload_plugins",
-        "enable",
-        "disable",
-        "cache",
-        "shrinkage_max_share",
-        "shrinkage_min_deleted",
-        "custom",
-        "python",
-    }
-)
-"""The keys of ``[gates]``."""
-CUSTOM_GATE_KEYS = frozenset({"name", "argv", "timeout_s", "scopes"})
-"""The keys of a ``[[gates.custom]]`` entry."""
-
-
-@dataclass(frozen=True)
-class CustomGateSpec:
-    """One ``[[gates.custom]]`` entry: a command that passes when it exits 0."""
-
-    name: str
-    argv: tuple[str, ...]
-    timeout_s: float = 600.0
-    scopes: tuple[Scope, ...] = ("task", "merge")
-
-
-@dataclass(frozen=True)
-class GatesConfig:
-    """The ``[gates]`` section of shopfloor.toml."""
-
-    enable: tuple[str, ...] = ()
-    """Built-in gates to run even when the profile would not pick them (e.g. ``types``)."""
-    disable: tuple[str, ...] = ()
-    """Gates (built-in or custom) never to run."""
-    cache: bool = True
-    shrinkage_max_share: float = 0.5
-    shrinkage_min_deleted: int = 20
-    test_timeout_s: float = 600.0
-    pytest_autoload_plugins: bool = True
-    custom: tuple[CustomGateSpec, ...] = ()
-    python: str | None = None
-    """The interpreter the tests, the agents' run_tests and mypy use (absolute, or relative to
-    the repository); ``None``: the repository's own virtualenv (``gates.interpreter``)."""
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> GatesConfig:
-        """Read the section; raise ValueError naming the key when something is wrong."""
-        unknown = sorted(set(raw) - GATES_KEYS)
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown}; known: {sorted(GATES_KEYS)}")
-        names = {*BUILTIN_SCOPES}
-        enable = _names(raw, "enable")
-        disable = _names(raw, "disable")
-        for name in enable:
-            if name not in names:
-                raise ValueError(f"enable: unknown gate {name!r}; built-in: {sorted(names)}")
-        custom = tuple(_custom(i, item) for i, item in enumerate(_list(raw, "custom")))
-        seen: set[str] = set()
-        for spec in custom:
-            if spec.name in names or spec.name in seen:
-                raise ValueError(f"custom: gate name {spec.name!r} is already taken")
-            seen.add(spec.name)
-        for name in disable:  # a misspelt name would leave its gate running, unsaid
-            if name not in names and name not in seen:
-                raise ValueError(
-                    f"disable: unknown gate {name!r}; built-in: {sorted(names)}"
-                    + (f", custom: {sorted(seen)}" if seen else "")
-                )
-        return cls(
-            enable=enable,
-            disable=disable,
-            cache=_typed(raw, "cache", bool, True),
-            shrinkage_max_share=_number(raw, "shrinkage_max_share", 0.5),
-            shrinkage_min_deleted=_typed(raw, "shrinkage_min_deleted", int, 20),
-            test_timeout_s=_number(raw, "test_timeout_s", 600.0),
-            pytest_autoload_plugins=_typed(raw, "pytest_autoload_plugins", bool, True),
-            custom=custom,
-            python=_python(raw),
-        )
-
-
-def _typed(raw: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
-    value = raw.get(key, default)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{key} must be {kind.__name__}, got {value!r}")
-    return value
-
-
-def _number(raw: Mapping[str, Any], key: str, default: float) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{key} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _python(raw: Mapping[str, Any]) -> str | None:
-    value = raw.get("python")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"python must be the path of an interpreter, got {value!r}")
-    return value.strip()
-
-
-def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
-    value = raw.get(key, [])
-    if not isinstance(value, list):
-        raise ValueError(f"{key} must be a list, got {value!r}")
-    return value
-
-
-def _names(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = _list(raw, key)
-    if not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"{key} must be a list of gate names, got {value!r}")
-    return tuple(value)
-
-
-def _custom(index: int, item: Any) -> CustomGateSpec:
-    where = f"custom[{index}]"
-    if not isinstance(item, dict):
-        raise ValueError(f"{where} must be a table with name and argv")
-    unknown = sorted(set(item) - CUSTOM_GATE_KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}")
-    name = item.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{where}: name must be a non-empty string")
-    argv = item.get("argv")
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
-        raise ValueError(f"{where} ({name}): argv must be a non-empty list of strings")
-    scopes = item.get("scopes", ["task", "merge"])
-    if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
-        raise ValueError(f"{where} ({name}): scopes must list some of {list(SCOPES)}")
-    timeout = _number(item, "timeout_s", 600.0)
-    return CustomGateSpec(name, tuple(argv), timeout, tuple(scopes))
-
-
-# -- detection ------------------------------------------------------------------------------
-
-
-PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", ".pytest.ini", "tox.ini")
-"""What makes a folder a Python project (a Django-style ``backend/`` may have no packaging,
-only the pytest.ini or tox.ini its tests are run by)."""
-SEARCH_DEPTH = 4
-"""How deep detection looks for Python (``services/api/app/main.py`` is at depth 4)."""
-
-
-def _is_test_file(name: str) -> bool:
-    return name == "conftest.py" or (
-        name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
-    )
-
-
-def _python_folders(repo: Path) -> Iterator[tuple[str, bool, bool, bool]]:
-    """``(folder, is_project, has_py, has_tests)`` for each folder down to
-    :data:`SEARCH_DEPTH`, top first, skipping hidden folders, virtualenvs and vendored trees."""
-    for folder, dirs, files in os.walk(repo):
-        rel = os.path.relpath(folder, repo)
-        depth = 0 if rel == "." else rel.count(os.sep) + 1
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if depth + 1 < SEARCH_DEPTH and not d.startswith(".") and d not in SKIPPED_DIRS
-        )
-        project = any(name in files for name in PROJECT_FILES)
-        has_py = any(name.endswith(".py") for name in files)
-        yield rel, project, has_py, has_py and any(_is_test_file(n) for n in files)
-
-
-TEXT_SUFFIXES = frozenset({"", ".md", ".markdown", ".rst", ".txt", ".adoc", ".org"})
-"""What a repository holds before it holds code: a README, a LICENSE, notes."""
-
-
-def holds_no_code(repo: Path) -> bool:
-    """True for a repository that holds nothing but text (a README, a LICENSE, dotfiles such
-    as ``.gitignore``): a greenfield one, whose project the run will lay down."""
-    for folder, dirs, files in os.walk(repo):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS]
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() not in TEXT_SUFFIXES:
-                return False
-        if folder.count(os.sep) - str(repo).count(os.sep) >= SEARCH_DEPTH:
-            dirs[:] = []
-    return True
-
-
-def is_python_repo(repo: Path) -> bool:
-    """True when the repo holds a Python project or Python files (a few folders deep: a
-    monorepo's ``services/api``, a ``src/`` layout)."""
-    return any(project or has_py for _, project, has_py, _ in islice(_python_folders(repo), 5000))
-
-
-def wants_pytest(repo: Path) -> bool:
-    """False for a Node package whose Python is a few scripts: no Python project and no
-    test file anywhere, so pytest would only say "no tests collected" about a JS suite."""
-    if not (repo / "package.json").is_file():
-        return True
-    return any(project or tests for _, project, _, tests in islice(_python_folders(repo), 5000))
-
-
-def python_projects(repo: Path) -> tuple[str, ...]:
-    """Where the tests gate runs pytest: ``(".",)`` for a repo whose top is a Python
-    project (or holds Python files), else each Python project below it — a monorepo's
-    ``services/api`` keeps its own ``[tool.pytest.ini_options]`` and import paths, which
-    pytest run at the top would not read — and ``"."`` first when test files lie outside
-    every project (a monorepo's top-level ``tests/``), which pytest runs there without them."""
-    found: list[str] = []
-    loose = False
-    for rel, project, has_py, has_tests in islice(_python_folders(repo), 5000):
-        if rel == ".":
-            if project or has_py:
-                return (".",)
-            continue
-        inside = any(Path(rel).is_relative_to(outer) for outer in found)
-        if project and not inside:
-            found.append(rel.replace(os.sep, "/"))
-        elif has_tests and not inside:
-            loose = True
-    return (".", *found) if loose or not found else tuple(found)
-
-
-MYPY_TARGET_KEYS = ("files", "packages", "modules")
-"""The configuration keys that name what mypy checks when run with no targets."""
-MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")
-"""Where mypy reads its configuration, in its own order (``mypy.defaults.CONFIG_NAMES``,
-then ``SHARED_CONFIG_NAMES``)."""
-
-
-def mypy_config(folder: Path) -> Mapping[str, Any] | None:
-    """The ``[mypy]`` settings mypy itself reads in ``folder``, None when it reads none.
-
-    mypy takes the first of :data:`MYPY_CONFIG_FILES` that it can parse, ``mypy.ini`` and
-    ``.mypy.ini`` whenever they exist (one without a ``[mypy]`` section configures nothing,
-    and the files after it are not read), ``pyproject.toml`` only with a ``[tool.mypy]``
-    table and ``setup.cfg`` only with a ``[mypy]`` section. Read in another order, a
-    repository with both a mypy.ini and a ``[tool.mypy]`` table was checked as the table said.
-    """
-    for name in MYPY_CONFIG_FILES:
-        path = folder / name
-        if name == "pyproject.toml":
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                continue
-            tool = data.get("tool")
-            section = tool.get("mypy") if isinstance(tool, dict) else None
-            if isinstance(section, dict):
-                return section
-            continue
-        if not path.is_file():
-            continue
-        parser = configparser.RawConfigParser()  # as mypy reads it: no interpolation
-        try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            continue  # mypy says so and goes on to the next file
-        if parser.has_section("mypy"):
-            return dict(parser.items("mypy"))
-        if name != "setup.cfg":
-            return None
-    return None
-
-
-def mypy_setup(repo: Path) -> tuple[bool, bool]:
-    """``(configured, names_its_targets)``: whether the repo configures mypy, and whether
-    that configuration names what to check (``files``, ``packages`` or ``modules``: mypy is
-    then run as the maintainers run it, with no targets; ``.`` would check every script
-    beside the packages and can stop at once on a duplicate module name)."""
-    section = mypy_config(repo)
-    if section is None:
-        return False, False
-    named = (section.get(key) for key in MYPY_TARGET_KEYS)
-    return True, any(value.strip() if isinstance(value, str) else value for value in named)
-
-
-def mypy_pins_version(folder: Path) -> bool:
-    """Whether ``folder``'s mypy configuration sets ``python_version`` (the types gate then
-    leaves the version to it rather than to the project's interpreter)."""
-    section = mypy_config(folder)
-    return section is not None and "python_version" in section
-
-
-def mypy_projects(repo: Path) -> dict[str, bool]:
-    """Where the types gate runs mypy: ``{folder: its configuration names its targets}``.
-
-    The top alone when it configures mypy; else each outermost folder below that does — a
-    monorepo's projects, each with its own strictness, which mypy run at the top would not
-    read. Empty when nothing configures mypy.
-    """
-    configured, own_files = mypy_setup(repo)
-    if configured:
-        return {".": own_files}
-    found: dict[str, bool] = {}
-    for rel, _, _, _ in islice(_python_folders(repo), 5000):
-        if rel == "." or any(Path(rel).is_relative_to(outer) for outer in found):
-            continue
-        folder = repo / rel
-        if not any((folder / name).is_file() for name in MYPY_CONFIG_FILES):
-            continue
-        configured, own_files = mypy_setup(folder)
-        if configured:
-            found[rel.replace(os.sep, "/")] = own_files
-    return found
 
 
 @dataclass
@@ -468,9 +150,9 @@ class TreeDetectedGate:
         self._test_env = test_env
         self._python = python
         self.reads_only = name in READ_ONLY_PROFILE_GATES
+        """Whether the gate it picks may run beside others (``engine.gate_runner``)."""
         self.runs_on = python if name in ("tests", "types") else None
         """Whose installed packages the gate it picks reads (``gates.cache`` keys on them)."""
-        """Whether the gate it picks may run beside others (``engine.gate_runner``)."""
 
     def fingerprint(self) -> str:
         """The configuration that chooses and runs the gate (the tree is the cache's part)."""

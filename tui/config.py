@@ -16,7 +16,7 @@ from agents.pricing import PRICE_KEYS, Price, parse_price_overrides
 from agents.registry import CLI_AGENT_KEYS, LIMIT_KEYS, PROVIDER_KEYS, ProviderOptions
 from agents.routing import SINGLE_ROLES
 from engine.config import EngineConfig
-from gates.profiles import CUSTOM_GATE_KEYS, GATES_KEYS, GatesConfig
+from gates.config import CUSTOM_GATE_KEYS, GATES_KEYS, GatesConfig
 
 
 class ConfigError(ValueError):

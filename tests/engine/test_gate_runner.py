@@ -15,7 +15,8 @@ from engine.gate_runner import run_gates
 from engine.protocols import GateResult
 from gates.cache import GateCache
 from gates.command_gate import CommandGate
-from gates.profiles import GatesConfig, TreeDetectedGate
+from gates.config import GatesConfig
+from gates.profiles import TreeDetectedGate
 from gates.pytest_gate import PytestGate
 from gates.python_tools import RuffGate
 from gates.sandbox import ProcessSandbox

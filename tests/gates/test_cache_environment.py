@@ -16,8 +16,9 @@ import zipfile
 from pathlib import Path
 
 from gates.cache import GateCache
+from gates.config import GatesConfig
 from gates.installed import environment_fingerprint
-from gates.profiles import GatesConfig, build_gates
+from gates.profiles import build_gates
 from gates.pytest_gate import PytestGate
 from gates.sandbox import ProcessSandbox
 from tests.gates.test_repo_shapes import GIT_ENV

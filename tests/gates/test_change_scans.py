@@ -12,7 +12,8 @@ from engine.audit import tree_gates
 from engine.protocols import Gate
 from gates.cache import GateCache
 from gates.changes import changed_text_files
-from gates.profiles import GatesConfig, build_gates
+from gates.config import GatesConfig
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from gates.secrets_gate import SecretsGate
 

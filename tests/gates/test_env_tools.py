@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from engine.layout import with_project_python
+from gates.config import GatesConfig
 from gates.env_tools import declared_tools
 from gates.interpreter import candidates, find_project_python
-from gates.profiles import GatesConfig, build_gates
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from tests.gates.conftest import needs_bwrap
 from tests.gates.test_project_python import TESTS, make_repo, make_venv

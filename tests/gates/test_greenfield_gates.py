@@ -14,7 +14,9 @@ import pytest
 from test_repo_shapes import GIT_ENV, NO_PLUGINS, write
 
 from gates.cache import GateCache
-from gates.profiles import GatesConfig, build_gates, holds_no_code
+from gates.config import GatesConfig
+from gates.profiles import build_gates
+from gates.repo_shape import holds_no_code
 from gates.sandbox import ProcessSandbox
 
 PRICES_BROKEN = {

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gates.profiles import GatesConfig, build_gates, mypy_pins_version, mypy_setup
+from gates.config import GatesConfig
+from gates.mypy_config import mypy_pins_version, mypy_setup
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 
 

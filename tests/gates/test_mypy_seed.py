@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 
 from engine.protocols import GateResult
+from gates.config import GatesConfig
 from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
-from gates.profiles import GatesConfig, build_gates
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 
 CONFIG = "[tool.mypy]\nstrict = true\n"

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from gates.config import GatesConfig
 from gates.interpreter import candidates, find_project_python
 from gates.mypy_gate import python_version_of
-from gates.profiles import GatesConfig, build_gates
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from tests.gates.test_project_python import make_repo
 

@@ -16,6 +16,7 @@ import pytest
 
 from agents.provider import ToolCall
 from agents.toolbelt import Toolbelt
+from gates.config import GatesConfig
 from gates.interpreter import (
     Candidates,
     InterpreterError,
@@ -23,7 +24,7 @@ from gates.interpreter import (
     declared_dependencies,
     find_project_python,
 )
-from gates.profiles import GatesConfig, build_gates
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from tests.gates.conftest import needs_bwrap
 

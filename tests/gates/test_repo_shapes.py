@@ -17,8 +17,10 @@ from engine.protocols import GateResult
 from engine.recon import Baseline, BaselineGate
 from gates.cache import GateCache
 from gates.command_gate import CommandGate
-from gates.profiles import GatesConfig, build_gates, is_python_repo, python_projects
+from gates.config import GatesConfig
+from gates.profiles import build_gates
 from gates.pytest_gate import PytestGate
+from gates.repo_shape import is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
 
 NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}

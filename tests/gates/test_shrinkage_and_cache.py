@@ -15,7 +15,8 @@ from engine.gate_runner import run_gates
 from engine.protocols import CommandResult, GateResult
 from gates.cache import GateCache, gate_code, source_digest, tree_key
 from gates.command_gate import CommandGate
-from gates.profiles import GatesConfig, build_gates
+from gates.config import GatesConfig
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
 from gates.tool_gate import Parsed, ToolGate, extract_json

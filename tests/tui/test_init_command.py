@@ -113,7 +113,7 @@ def test_every_key_init_writes_loads_commented_or_not_and_its_values_are_the_def
     commented example, uncommented, is a key the loader takes."""
     from agents.registry import ProviderOptions
     from engine.config import EngineConfig
-    from gates.profiles import GatesConfig
+    from gates.config import GatesConfig
     from tui.config import CONFIG_KEYS
 
     text = render_config(repo(tmp_path), {})

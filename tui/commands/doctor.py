@@ -32,7 +32,7 @@ from agents.routing import chain_parts, default_models
 from engine.loop import loop_name
 from engine.redaction import Redactor
 from gates.interpreter import Candidates, InterpreterError, candidates, find_project_python
-from gates.profiles import is_python_repo
+from gates.repo_shape import is_python_repo
 from gates.sandbox import ProcessSandbox
 from tui.argtypes import positive_float
 from tui.commands.common import EXIT_FAILED, EXIT_OK

@@ -26,8 +26,10 @@ from rich.console import Console
 from agents.registry import ProviderOptions
 from agents.routing import SINGLE_ROLES, default_models, keys_present, route
 from engine.config import EngineConfig
+from gates.config import GatesConfig
 from gates.interpreter import candidates
-from gates.profiles import GatesConfig, holds_no_code, is_python_repo, mypy_projects
+from gates.mypy_config import mypy_projects
+from gates.repo_shape import holds_no_code, is_python_repo
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import ConfigError, load_settings
 

@@ -1,0 +1,101 @@
+"""Where and how a repository configures mypy, read as mypy itself reads it.
+
+The types gate runs only on code whose maintainers chose mypy (imposing a type checker on
+untyped code fails everything): in the folder that configures it, with no targets when the
+configuration names its own, and with the Python version the configuration pins.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import tomllib
+from collections.abc import Mapping
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from gates.repo_shape import python_folders
+
+MYPY_TARGET_KEYS = ("files", "packages", "modules")
+"""The configuration keys that name what mypy checks when run with no targets."""
+MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")
+"""Where mypy reads its configuration, in its own order (``mypy.defaults.CONFIG_NAMES``,
+then ``SHARED_CONFIG_NAMES``)."""
+
+
+def mypy_config(folder: Path) -> Mapping[str, Any] | None:
+    """The ``[mypy]`` settings mypy itself reads in ``folder``, None when it reads none.
+
+    mypy takes the first of :data:`MYPY_CONFIG_FILES` that it can parse, ``mypy.ini`` and
+    ``.mypy.ini`` whenever they exist (one without a ``[mypy]`` section configures nothing,
+    and the files after it are not read), ``pyproject.toml`` only with a ``[tool.mypy]``
+    table and ``setup.cfg`` only with a ``[mypy]`` section. Read in another order, a
+    repository with both a mypy.ini and a ``[tool.mypy]`` table was checked as the table said.
+    """
+    for name in MYPY_CONFIG_FILES:
+        path = folder / name
+        if name == "pyproject.toml":
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            tool = data.get("tool")
+            section = tool.get("mypy") if isinstance(tool, dict) else None
+            if isinstance(section, dict):
+                return section
+            continue
+        if not path.is_file():
+            continue
+        parser = configparser.RawConfigParser()  # as mypy reads it: no interpolation
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue  # mypy says so and goes on to the next file
+        if parser.has_section("mypy"):
+            return dict(parser.items("mypy"))
+        if name != "setup.cfg":
+            return None
+    return None
+
+
+def mypy_setup(repo: Path) -> tuple[bool, bool]:
+    """``(configured, names_its_targets)``: whether the repo configures mypy, and whether
+    that configuration names what to check (``files``, ``packages`` or ``modules``: mypy is
+    then run as the maintainers run it, with no targets; ``.`` would check every script
+    beside the packages and can stop at once on a duplicate module name)."""
+    section = mypy_config(repo)
+    if section is None:
+        return False, False
+    named = (section.get(key) for key in MYPY_TARGET_KEYS)
+    return True, any(value.strip() if isinstance(value, str) else value for value in named)
+
+
+def mypy_pins_version(folder: Path) -> bool:
+    """Whether ``folder``'s mypy configuration sets ``python_version`` (the types gate then
+    leaves the version to it rather than to the project's interpreter)."""
+    section = mypy_config(folder)
+    return section is not None and "python_version" in section
+
+
+def mypy_projects(repo: Path) -> dict[str, bool]:
+    """Where the types gate runs mypy: ``{folder: its configuration names its targets}``.
+
+    The top alone when it configures mypy; else each outermost folder below that does — a
+    monorepo's projects, each with its own strictness, which mypy run at the top would not
+    read. Empty when nothing configures mypy.
+    """
+    configured, own_files = mypy_setup(repo)
+    if configured:
+        return {".": own_files}
+    found: dict[str, bool] = {}
+    for rel, _, _, _ in islice(python_folders(repo), 5000):
+        if rel == "." or any(Path(rel).is_relative_to(outer) for outer in found):
+            continue
+        folder = repo / rel
+        if not any((folder / name).is_file() for name in MYPY_CONFIG_FILES):
+            continue
+        configured, own_files = mypy_setup(folder)
+        if configured:
+            found[rel.replace(os.sep, "/")] = own_files
+    return found
