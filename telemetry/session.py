@@ -25,7 +25,8 @@ from engine.bus import EventBus
 from engine.events import EventBase
 from engine.redaction import Redactor
 from telemetry.metrics import FactoryMetrics
-from telemetry.tracing import RunTracer, make_tracer_provider
+from telemetry.span_export import make_tracer_provider
+from telemetry.tracing import RunTracer
 
 
 class TelemetryError(ValueError):

@@ -19,7 +19,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from test_run_tracing import Receiver
 
-from telemetry.tracing import make_tracer_provider, otlp_endpoint
+from telemetry.span_export import make_tracer_provider, otlp_endpoint
 
 OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 

@@ -21,7 +21,8 @@ from engine.bus import EventBus
 from engine.events import AgentOutput, TaskState, TaskStateChanged
 from engine.redaction import Redactor
 from telemetry.session import RunTelemetry, TelemetryOptions
-from telemetry.tracing import RunTracer, make_tracer_provider
+from telemetry.span_export import make_tracer_provider
+from telemetry.tracing import RunTracer
 
 
 def traced(*, content: bool = False, finish: bool = True) -> list[ReadableSpan]:

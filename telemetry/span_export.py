@@ -1,0 +1,177 @@
+"""Where a run's spans go: OTLP/HTTP, a JSON lines file, or nowhere.
+
+:func:`make_tracer_provider` builds the tracer's own ``TracerProvider`` (never the global one)
+with an exporter for each destination configured: OTLP/HTTP when ``OTEL_EXPORTER_OTLP_*``
+names an endpoint, a JSON lines file for ``--trace-file``. A collector that stops answering
+is said once, with its endpoint (credentials left out) and the first reason, and once more
+when it answers again, instead of the OTLP exporter's log lines on every retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit, urlunsplit
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+
+log = logging.getLogger(__name__)
+OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Writes each finished span as one JSON line (``--trace-file``)."""
+
+    def __init__(self, path: Path) -> None:
+        """Open ``path`` for appending; raises OSError when it cannot be written."""
+        self.path = path
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Append ``spans``, one JSON object per line."""
+        with self._lock:
+            if self._file is None:
+                return SpanExportResult.FAILURE
+            for span in spans:
+                self._file.write(span.to_json(indent=None) + "\n")
+            self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Close the file."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Everything is flushed after each export already."""
+        return True
+
+
+OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+"""Where the OTLP/HTTP span exporter logs every retry and every failed batch."""
+
+
+class _ExportLog(logging.Filter):
+    """Holds back the OTLP exporter's own log records and keeps the first of each export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.first is None:
+            args = record.args
+            if str(record.msg).startswith("Transient error") and isinstance(args, tuple) and args:
+                self.first = str(args[0])  # "Transient error %s encountered while ...": why
+            else:
+                self.first = record.getMessage()
+        return False
+
+
+class OutageReportingExporter(SpanExporter):
+    """An exporter that says once when its collector stops answering, and once when it is back.
+
+    While a collector is down, OpenTelemetry's OTLP exporter logs each retry of each batch:
+    four long lines every few seconds, for as long as the run lasts, between the headless
+    console's lines. Here they are held back; the first failure of an outage is one line
+    with the endpoint and the first reason, the first success after it another.
+    """
+
+    def __init__(self, inner: SpanExporter, endpoint: str, logger_name: str = OTLP_LOGGER) -> None:
+        self.inner = inner
+        self.endpoint = endpoint
+        self.failing = False
+        self._held = _ExportLog()
+        self._logger = logging.getLogger(logger_name)
+        self._logger.addFilter(self._held)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export through the inner exporter; report the outage's start and end."""
+        self._held.first = None
+        result = self.inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            if self.failing:
+                self.failing = False
+                log.warning("traces: %s answers again; exporting spans", self.endpoint)
+        elif not self.failing:
+            self.failing = True
+            why = (self._held.first or "no reason given")[:300]
+            log.warning(
+                "traces: cannot export spans to %s (%s); spans are dropped until it answers",
+                self.endpoint,
+                why,
+            )
+        return result
+
+    def shutdown(self) -> None:
+        """Shut the inner exporter down and let its logger speak again."""
+        try:
+            self.inner.shutdown()
+        finally:
+            self._logger.removeFilter(self._held)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the inner exporter."""
+        return self.inner.force_flush(timeout_millis)
+
+
+def otlp_endpoint(environ: Mapping[str, str] | None = None) -> str:
+    """The traces endpoint the OTLP exporter posts to, as the standard variables name it,
+    without any user or password it carries (it is shown in the log)."""
+    env = os.environ if environ is None else environ
+    url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if not url:
+        url = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") + "/v1/traces"
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment names an OTLP endpoint to export traces to."""
+    env = os.environ if environ is None else environ
+    return any(env.get(name, "").strip() for name in OTLP_ENV)
+
+
+def make_tracer_provider(
+    trace_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    exporters: Sequence[SpanExporter] = (),
+) -> TracerProvider | None:
+    """A private tracer provider exporting where configured, or None when nothing is.
+
+    OTLP/HTTP (the exporter reads the standard ``OTEL_EXPORTER_OTLP_*`` variables) when an
+    endpoint is set; a JSON lines file when ``trace_file`` is given; plus any ``exporters``
+    (tests pass an in-memory one).
+    """
+    chosen: list[SpanExporter] = list(exporters)
+    if otlp_configured(environ):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        chosen.append(OutageReportingExporter(OTLPSpanExporter(), otlp_endpoint(environ)))
+    if trace_file is not None:
+        chosen.append(JsonLinesSpanExporter(trace_file))
+    if not chosen:
+        return None
+    env = os.environ if environ is None else environ
+    attributes: dict[str, str] = {"service.namespace": "shopfloor"}
+    if not env.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = "shopfloor"
+    provider = TracerProvider(resource=Resource.create(attributes))
+    for exporter in chosen:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
