@@ -33,11 +33,7 @@ from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
 from gates.pytest_gate import PytestGate
 from gates.python_tools import BanditGate, RuffGate, VultureGate
-from gates.repo_shape import holds_no_code, wants_pytest
-
-# tui/compose.py imports these two from here (re-exported until it imports gates.repo_shape)
-from gates.repo_shape import is_python_repo as is_python_repo
-from gates.repo_shape import python_projects as python_projects
+from gates.repo_shape import holds_no_code, is_python_repo, python_projects, wants_pytest
 from gates.secrets_gate import SecretsGate
 from gates.shrinkage import ShrinkageGate
 from gates.tool_gate import fingerprint_of

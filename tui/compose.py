@@ -55,7 +55,8 @@ from gates.interpreter import (
     find_project_python,
 )
 from gates.mypy_seed import MypySeeds
-from gates.profiles import build_gates, is_python_repo, python_projects
+from gates.profiles import build_gates
+from gates.repo_shape import is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import RunStopped, StorageError
 from storage.lease import RunLease
