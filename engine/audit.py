@@ -27,13 +27,13 @@ import git
 from pydantic import BaseModel, Field
 
 from engine.events import ReviewScored
+from engine.factory_git import SessionRepo
 from engine.files import replace_file
 from engine.gate_runner import run_gates
 from engine.protocols import EmitFn, Finding, Gate, GateResult
 from engine.recon import RepoMapper, judges_revision
 from engine.roles import ReviewReport
 from engine.secret_files import masked_for_model
-from engine.workspace import SessionRepo
 
 SKIP = frozenset(
     {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv", "venv"}

@@ -21,7 +21,7 @@ from typing import Protocol
 import git
 import httpx
 
-from engine.workspace import SessionRepo
+from engine.factory_git import SessionRepo
 
 DEFAULT_API_URL = "https://api.github.com"
 PUSH_TIMEOUT_S = 120.0

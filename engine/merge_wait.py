@@ -21,7 +21,7 @@ refuses until the branch is released.
 
 The branch holds commits the run did not make: the user committed on their checkout of it.
 They are theirs: the branch is never moved off them (the guarded move fails:
-:class:`~engine.workspace.BranchMoved`), nor is the run's work built on them unasked (it goes
+:class:`~engine.workspace_errors.BranchMoved`), nor is the run's work built on them unasked (it goes
 on from the run's own tip, :meth:`~engine.workspace.GitWorkspaces.integration_tip`). The queue
 asks, naming them: ``accept`` (the candidate and those behind it are rebuilt on them, their
 merge gates run again, and they ship with the run) or ``stop`` (the default; they stay on the
@@ -38,7 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.escalations import EscalationBroker
-from engine.workspace import BranchCheckedOut, BranchMoved, GitWorkspaces, release_hint
+from engine.workspace import GitWorkspaces
+from engine.workspace_errors import BranchCheckedOut, BranchMoved, release_hint
 
 RELEASE_POLL_S = 1.0
 """How often a queue waiting for a checkout to let go of the integration branch looks again."""

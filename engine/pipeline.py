@@ -72,7 +72,8 @@ from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
-from engine.workspace import GitWorkspaces, WorkspaceError, release_hint, slugify
+from engine.workspace import GitWorkspaces, slugify
+from engine.workspace_errors import WorkspaceError, release_hint
 
 log = logging.getLogger(__name__)
 

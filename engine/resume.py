@@ -18,7 +18,8 @@ from engine.bus import EventBus
 from engine.events import Merged, Outcome, RunFinished, Stage, TaskState, TaskStateChanged
 from engine.stages import passes
 from engine.state import RunState, TaskView
-from engine.workspace import GitWorkspaces, WorkspaceError, release_hint
+from engine.workspace import GitWorkspaces
+from engine.workspace_errors import WorkspaceError, release_hint
 
 UNDER_WAY = frozenset({TaskState.RUNNING, TaskState.GATES, TaskState.MERGING})
 

@@ -24,12 +24,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import git
 
 from engine import repo_guard
+from engine.factory_git import IDENTITY, FactoryRepo, head_ref, names, resolve
 from engine.repo_guard import MAX_NOTES, PutBack, RepoState
+from engine.workspace_errors import (
+    BranchCheckedOut,
+    BranchMoved,
+    WorkspaceError,
+    git_complaint,
+    not_a_repository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,66 +54,6 @@ JUNK_PATHSPECS = (
 """Paths an attempt's tools leave behind that never belong in a commit (the caches at any
 depth: a monorepo's subproject runs its tools in its own folder)."""
 
-_IDENTITY = {
-    "GIT_AUTHOR_NAME": "shopfloor",
-    "GIT_AUTHOR_EMAIL": "factory@shopfloor.invalid",
-    "GIT_COMMITTER_NAME": "shopfloor",
-    "GIT_COMMITTER_EMAIL": "factory@shopfloor.invalid",
-}
-
-
-class SessionGit(git.Git):
-    """``git`` commands in a session of their own.
-
-    A terminal sends Ctrl-C's SIGINT and a hang-up's SIGHUP to its whole foreground process
-    group. A git command the run started would die of the same signal that starts the run's
-    graceful stop, and the run could see the dead command first: a WorkspaceError, and a
-    run finished as failed instead of stopped and resumable. Out of the terminal's group the
-    command finishes, and the run stops on its own terms (the agents' and the gates'
-    processes start the same way).
-    """
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("start_new_session", True)
-        return super().execute(*args, **kwargs)
-
-
-class SessionRepo(git.Repo):
-    """A ``git.Repo`` whose commands run in a session of their own (:class:`SessionGit`)."""
-
-    GitCommandWrapperType = SessionGit
-
-
-class FactoryGit(SessionGit):
-    """``git`` for the factory's own calls, whose diffs are git's own patches.
-
-    The user's ``diff.external`` (difftastic's set-up sets one) replaced the patch that QC
-    and the task reviewer read with another program's output, and failed the run when that
-    program was gone; ``color.ui=always`` put escape codes in it. The user's own ``git
-    diff`` keeps both.
-    """
-
-    def diff(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call_process("diff", "--no-ext-diff", "--no-color", *args, **kwargs)
-
-    def show(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call_process("show", "--no-ext-diff", "--no-color", *args, **kwargs)
-
-
-class FactoryRepo(SessionRepo):
-    """The factory's own view of the repository: an agent may have left a hook or a
-    ``core.fsmonitor`` command in it, and neither runs inside the factory's git calls (nor
-    would the user's own: these calls are the factory's plumbing). What they run still,
-    a filter driver say, sees no secret of the factory's environment. Its diffs are plain
-    patches (:class:`FactoryGit`)."""
-
-    GitCommandWrapperType = FactoryGit
-
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path)
-        self.git.set_persistent_git_options(c=list(repo_guard.HOOKLESS))
-        self.git.update_environment(**repo_guard.without_secrets())
-
 
 @dataclass
 class _Attempt:
@@ -120,29 +67,6 @@ class _Attempt:
     in the worktree follows them to a config, which the agent could make one of its own."""
     settled: bool = False
     """Put back once after the agent (by :meth:`GitWorkspaces.commit_all`)."""
-
-
-def head_ref(repo: git.Repo) -> str | None:
-    """The ref the checkout's HEAD names (``refs/heads/main``, maybe unborn); None when it
-    is detached.
-
-    HEAD and the commits are read through git, never through GitPython's own parsing, which
-    takes an object name of 40 hex digits only: in a repository of SHA-256 names (64) it
-    failed on every detached HEAD, and each worktree of the run's is one.
-    """
-    try:
-        return str(repo.git.symbolic_ref("--quiet", "HEAD")) or None
-    except git.GitCommandError:
-        return None
-
-
-def resolve(repo: git.Repo, name: str) -> str | None:
-    """The commit ``name`` (``HEAD``, a ref) points at; None when it does not resolve (an
-    unborn branch)."""
-    try:
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{name}^{{commit}}")) or None
-    except git.GitCommandError:
-        return None
 
 
 def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None:
@@ -167,79 +91,6 @@ def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None
     wt.git.reset("-q", base)  # --mixed: HEAD and the index back to the start, files as they are
 
 
-class WorkspaceError(RuntimeError):
-    """The repository cannot be used as asked. The message is one line."""
-
-
-def git_complaint(exc: git.GitCommandError) -> str:
-    """What git said when it failed, in one line: its stderr without GitPython's framing
-    (``stderr: '...'``) or git's ``fatal:``/``error:`` prefixes, else its exit code."""
-    text = str(exc.stderr or "").strip()
-    if text.startswith("stderr:"):
-        text = text[len("stderr:") :].strip().removeprefix("'").removesuffix("'")
-    words = ""
-    for line in (line.strip() for line in text.splitlines()):
-        if line:
-            line = line.removeprefix("fatal: ").removeprefix("error: ")
-            words += (" " if not words or words.endswith(":") else "; ") + line
-    return words.strip()[:600] or f"git exited with {exc.status}"
-
-
-def release_hint(checkout: Path) -> str:
-    """The command that takes a branch out of ``checkout``: back to the branch it was on
-    before, or, to keep looking at the same files, off any branch."""
-    return f"`git -C {checkout} checkout -` (or `checkout --detach` to keep looking)"
-
-
-class BranchCheckedOut(WorkspaceError):
-    """The integration branch is the HEAD of a checkout that is not the factory's.
-
-    Moving a branch with ``update-ref`` moves it under whoever has it checked out: their
-    index and files stay at the old commit, and ``git status`` shows the reverse of each
-    merge as their own edit, which their next commit would record. So the branch does not
-    move while it is checked out; the merge queue waits for the checkout to let go of it.
-    """
-
-    def __init__(self, branch: str, checkout: Path) -> None:
-        super().__init__(
-            f"integration branch {branch} is checked out in {checkout}; "
-            f"{release_hint(checkout)} lets the run move it"
-        )
-        self.branch = branch
-        self.checkout = checkout
-
-
-class BranchMoved(WorkspaceError):
-    """The integration branch is not where the run left it, so a merge did not move it.
-
-    Someone else moved it: the user committed on it while it was checked out, reset it, or
-    another process of the run's merged there. ``added`` lists the commits (``sha subject``)
-    it now holds on top of the run's tip, oldest first; it is empty when the branch no longer
-    holds that tip (reset, rewritten, deleted). The branch stays as it is either way: what
-    is there may be the only copy of someone's work.
-    """
-
-    def __init__(
-        self, branch: str, new: str, expected: str, tip: str | None, added: list[str]
-    ) -> None:
-        where = "is gone" if tip is None else f"is at {tip[:10]}"
-        what = (
-            f"; it holds {len(added)} commit(s) on top that the run did not make: "
-            + ", ".join(added[:3])
-            + (", ..." if len(added) > 3 else "")
-            if added
-            else ""
-        )
-        super().__init__(
-            f"integration branch {branch} did not move to {new[:10]}: it no longer points at "
-            f"{expected[:10]} (it {where}){what}"
-        )
-        self.branch = branch
-        self.expected = expected
-        self.tip = tip
-        self.added = added
-
-
 @dataclass(frozen=True)
 class MergeCandidate:
     """A task's commit applied on top of the integration tip, not yet landed."""
@@ -249,12 +100,6 @@ class MergeCandidate:
     commit: str | None  # None on conflict
     base: str  # the integration tip it was built on
     conflict: str = ""
-
-
-def _names(output: str) -> list[str]:
-    """Paths from git's ``-z`` output: as they are, where without ``-z`` git quotes a name
-    with a tab, a newline or a non-ASCII byte (``"\\303\\274ber.py"``)."""
-    return [name for name in output.split("\0") if name]
 
 
 SOURCE_SUFFIXES = frozenset(
@@ -278,7 +123,7 @@ def _ignored_sources(worktree: Path) -> list[str]:
         "--others", "--ignored", "--exclude-standard", "--directory", "-z"
     )
     found: list[str] = []
-    for name in _names(out):
+    for name in names(out):
         path = worktree / name
         if any(part in TOOL_FOLDERS or part.endswith(".egg-info") for part in Path(name).parts):
             continue
@@ -312,21 +157,6 @@ def _inside(worktree: Path, paths: Sequence[str]) -> list[str]:
     return found
 
 
-def _not_a_repository(path: Path) -> str:
-    """Why ``path`` is no repository: a folder inside one names the repository to give."""
-    try:
-        with git.Repo(path, search_parent_directories=True) as outer:
-            top = outer.working_tree_dir
-    except (git.NoSuchPathError, git.InvalidGitRepositoryError):
-        top = None
-    if top is None or Path(top).resolve() == Path(path).resolve():
-        return f"not a git repository: {path}"
-    return (
-        f"{path} is a folder inside the git repository {top}, not its top level: "
-        f"give the repository itself ({top})"
-    )
-
-
 def slugify(text: str, limit: int = 32) -> str:
     """A branch-name-safe slug of ``text``."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -347,7 +177,7 @@ class GitWorkspaces:
         try:
             self.repo = FactoryRepo(repo_path)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
-            raise WorkspaceError(_not_a_repository(repo_path)) from exc
+            raise WorkspaceError(not_a_repository(repo_path)) from exc
         if self.repo.bare:
             raise WorkspaceError(f"bare repositories are not supported: {repo_path}")
         top = Path(self.repo.working_tree_dir or repo_path).resolve()
@@ -424,7 +254,7 @@ class GitWorkspaces:
                     empty_tree,
                     "-m",
                     "shopfloor: empty base (the repository had no commits)",
-                    env=_IDENTITY,
+                    env=IDENTITY,
                 )
             )
         return self._empty_base
@@ -432,7 +262,7 @@ class GitWorkspaces:
     def tracked_files(self, limit: int = 2000) -> list[str]:
         """Files at the base commit (for the planner's view of the repo)."""
         out = self.repo.git.ls_tree("-r", "--name-only", "-z", self.base_commit)
-        return _names(out)[:limit]
+        return names(out)[:limit]
 
     # -- integration branch ----------------------------------------------------------------
 
@@ -783,7 +613,7 @@ class GitWorkspaces:
                 )
             if not wt.git.diff("--cached", "--name-only").strip():
                 return None
-            wt.git.commit("-q", "--no-verify", "-m", message, env=_IDENTITY)
+            wt.git.commit("-q", "--no-verify", "-m", message, env=IDENTITY)
             return str(wt.git.rev_parse("--verify", "HEAD^{commit}"))
 
         return await asyncio.to_thread(_commit)
@@ -791,7 +621,7 @@ class GitWorkspaces:
     def changed_files(self, commit: str) -> list[str]:
         """Paths a commit changed relative to its parent."""
         out = self.repo.git.diff_tree("--no-commit-id", "--name-only", "-r", "-z", commit)
-        return _names(out)
+        return names(out)
 
     def diff(self, commit: str, limit: int = 20000) -> str:
         text = str(self.repo.git.show("--stat", "--patch", "--format=%s", commit))
@@ -824,7 +654,7 @@ class GitWorkspaces:
             # just its last one (an agent may commit on its own).
             start = wt.git.merge_base(base, task_commit)
             try:
-                wt.git.cherry_pick("--no-commit", f"{start}..{task_commit}", env=_IDENTITY)
+                wt.git.cherry_pick("--no-commit", f"{start}..{task_commit}", env=IDENTITY)
             except git.GitCommandError as exc:
                 status = wt.git.status("--porcelain")  # never in colour
                 try:
@@ -833,7 +663,7 @@ class GitWorkspaces:
                     wt.git.reset("--hard", "-q", base)
                 detail = f"cherry-pick onto {base[:10]} conflicted:\n{status}\n{exc.stderr}"
                 return MergeCandidate(task_id, path, None, base, conflict=detail.strip())
-            wt.git.commit("-q", "--no-verify", "--allow-empty", "-m", message, env=_IDENTITY)
+            wt.git.commit("-q", "--no-verify", "--allow-empty", "-m", message, env=IDENTITY)
             commit = str(wt.git.rev_parse("--verify", "HEAD^{commit}"))
             return MergeCandidate(task_id, path, commit, base)
 

@@ -89,7 +89,7 @@ BAD_INPUT: tuple[tuple[str, str], ...] = (
     ("agents.provider", "ProviderError"),
     ("engine.dag", "PlanError"),
     ("engine.loop", "LoopChoiceError"),
-    ("engine.workspace", "WorkspaceError"),
+    ("engine.workspace_errors", "WorkspaceError"),
     ("storage.errors", "StorageError"),
 )
 """Errors that mean the input was wrong (module, class): reported in one line, exit code 2.

@@ -45,7 +45,8 @@ from wire_run import (
 
 from agents.provider import CompletionRequest, Message
 from agents.providers.cli import DEFAULT_AGENTS, CliProvider
-from engine.workspace import GitWorkspaces, WorkspaceError
+from engine.workspace import GitWorkspaces
+from engine.workspace_errors import WorkspaceError
 
 pytestmark = pytest.mark.e2e
 needs_bwrap = pytest.mark.skipif(

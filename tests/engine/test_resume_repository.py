@@ -22,7 +22,7 @@ from test_pipeline import RUN_ID, FakeEngineer
 from engine.bus import EventBus
 from engine.events import EventBase, Outcome, RunFinished, Stage
 from engine.state import RunState
-from engine.workspace import WorkspaceError
+from engine.workspace_errors import WorkspaceError
 
 WIP = f"shopfloor/wip/{RUN_ID}"
 SHIPPED = f"shopfloor/build-a-greeting-cli-{RUN_ID[:8]}"

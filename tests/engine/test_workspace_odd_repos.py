@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from repo_helpers import commit, git, make_repo, snapshot
 
-from engine.workspace import GitWorkspaces, WorkspaceError
+from engine.workspace import GitWorkspaces
+from engine.workspace_errors import WorkspaceError
 
 
 def open_ws(repo: Path, worktree_root: Path, run_id: str = "run1") -> GitWorkspaces:

@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from engine.events import Outcome, RunFinished
 from engine.state import RunState
-from engine.workspace import GitWorkspaces, WorkspaceError
+from engine.workspace import GitWorkspaces
+from engine.workspace_errors import WorkspaceError
 from storage import lease as lease_module
 from storage.errors import RunStopped
 from storage.lease import RunTakenOver, live_runs

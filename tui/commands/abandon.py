@@ -28,7 +28,8 @@ from engine.bus import EventBus
 from engine.events import EventBase, Outcome, Stage
 from engine.resume import emit_ending, emit_found_merged, merges_on_branch, plan_resume
 from engine.state import RunState
-from engine.workspace import GitWorkspaces, WorkspaceError
+from engine.workspace import GitWorkspaces
+from engine.workspace_errors import WorkspaceError
 from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home
