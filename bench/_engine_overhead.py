@@ -24,9 +24,9 @@ from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.heap import settle
+from engine.merge_candidate import MergeCandidate
 from engine.pipeline import Factory
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, PlanRequest
-from engine.workspace import MergeCandidate
 from storage.process_writer import start_writer
 from storage.store import SqlEventStore
 

@@ -35,9 +35,10 @@ from pathlib import Path
 from engine.escalations import EscalationBroker
 from engine.events import AgentOutput, MergeConflict, Merged, MergeQueued
 from engine.gate_runner import failure_context, run_gates
+from engine.merge_candidate import MergeCandidate
 from engine.merge_wait import AGENT_ID, RELEASE_POLL_S, MergeWait, StopRequested
 from engine.protocols import EmitFn, EmitNewFn, Gate, GateResult, emit_new_via
-from engine.workspace import GitWorkspaces, MergeCandidate
+from engine.workspace import GitWorkspaces
 
 __all__ = ["DEFAULT_WINDOW", "MergeOutcome", "MergeQueue", "StopRequested"]
 

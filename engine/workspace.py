@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
 from engine import repo_guard
+from engine.attempt_commit import commit_worktree, take_back_git
 from engine.factory_git import IDENTITY, FactoryRepo, head_ref, names, resolve
+from engine.merge_candidate import MergeCandidate, apply_task_commit
 from engine.repo_guard import MAX_NOTES, PutBack, RepoState
 from engine.workspace_errors import (
     BranchCheckedOut,
@@ -39,20 +40,6 @@ from engine.workspace_errors import (
 )
 
 log = logging.getLogger(__name__)
-
-JUNK_PATHSPECS = (
-    ":(exclude,glob)**/__pycache__/**",
-    ":(exclude,glob)**/*.pyc",
-    ":(exclude,glob).pytest_cache/**",
-    ":(exclude,glob)**/.pytest_cache/**",
-    ":(exclude,glob).mypy_cache/**",
-    ":(exclude,glob)**/.mypy_cache/**",
-    ":(exclude,glob).ruff_cache/**",
-    ":(exclude,glob)**/.ruff_cache/**",
-    ":(exclude,glob).shopfloor/**",
-)
-"""Paths an attempt's tools leave behind that never belong in a commit (the caches at any
-depth: a monorepo's subproject runs its tools in its own folder)."""
 
 
 @dataclass
@@ -67,94 +54,6 @@ class _Attempt:
     in the worktree follows them to a config, which the agent could make one of its own."""
     settled: bool = False
     """Put back once after the agent (by :meth:`GitWorkspaces.commit_all`)."""
-
-
-def _take_back_git(wt: git.Repo, base: str, branch_tips: dict[str, str]) -> None:
-    """Undo what an agent did with git in its worktree, keeping its work in the files.
-
-    Coding agents stage and commit on their own (Claude Code often ends with ``git add -A``
-    and ``git commit``, which sweeps in ``__pycache__``), and some first check out a branch of
-    their own. Their commits become changes in the tree again and the index is emptied, so
-    the attempt's one commit holds every change and none of the junk. A branch the agent
-    checked out is left: one it created is deleted, one that existed (a branch of the user's)
-    is put back where it was.
-    """
-    ref = head_ref(wt)
-    if ref is not None:
-        tip = resolve(wt, ref) or ""
-        wt.git.update_ref("--no-deref", "HEAD", base)  # detached again; files untouched
-        before = branch_tips.get(ref)
-        if tip and before is None:
-            wt.git.update_ref("-d", ref, tip)
-        elif tip and before != tip:
-            wt.git.update_ref("-m", "shopfloor: undo an agent's commit", ref, before, tip)
-    wt.git.reset("-q", base)  # --mixed: HEAD and the index back to the start, files as they are
-
-
-@dataclass(frozen=True)
-class MergeCandidate:
-    """A task's commit applied on top of the integration tip, not yet landed."""
-
-    task_id: str
-    worktree: Path
-    commit: str | None  # None on conflict
-    base: str  # the integration tip it was built on
-    conflict: str = ""
-
-
-SOURCE_SUFFIXES = frozenset(
-    {".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".go", ".rs", ".java", ".rb", ".c"}
-    | {".h", ".cc", ".cpp", ".hpp", ".cs", ".php", ".sh", ".sql", ".toml", ".cfg", ".ini"}
-)
-"""Files whose loss breaks a build: an ignored one of these an attempt wrote is said."""
-TOOL_FOLDERS = frozenset(
-    {"node_modules", ".venv", "venv", "env", "build", "dist", "target", ".tox", ".nox"}
-    | {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".cache", "htmlcov"}
-    | {".shopfloor", ".git", ".eggs", "site-packages"}
-)
-"""Ignored folders that tools fill (dependencies, builds, caches): never the task's code."""
-LEFT_OUT_SHOWN = 10
-
-
-def _ignored_sources(worktree: Path) -> list[str]:
-    """Source files in ``worktree`` that its ignore rules keep out of a commit (``lib/``
-    in Python's template): an attempt that wrote them would ship without them."""
-    out = FactoryRepo(worktree).git.ls_files(
-        "--others", "--ignored", "--exclude-standard", "--directory", "-z"
-    )
-    found: list[str] = []
-    for name in names(out):
-        path = worktree / name
-        if any(part in TOOL_FOLDERS or part.endswith(".egg-info") for part in Path(name).parts):
-            continue
-        if path.is_file():
-            if path.suffix in SOURCE_SUFFIXES:
-                found.append(name)
-            continue
-        for folder, dirs, files in _walk(path):
-            dirs[:] = [d for d in dirs if d not in TOOL_FOLDERS and not d.endswith(".egg-info")]
-            rel = folder.relative_to(worktree)
-            found += [str(rel / f) for f in sorted(files) if Path(f).suffix in SOURCE_SUFFIXES]
-            if len(found) > LEFT_OUT_SHOWN:
-                return found
-    return found
-
-
-def _walk(path: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """``os.walk`` with the folders as paths (``Path.walk`` is Python 3.12's)."""
-    for folder, dirs, files in os.walk(path):
-        yield Path(folder), dirs, files
-
-
-def _inside(worktree: Path, paths: Sequence[str]) -> list[str]:
-    """The ``paths`` that exist in ``worktree`` and lie inside it (none through ``..``)."""
-    root = worktree.resolve()
-    found = []
-    for rel in paths:
-        path = worktree / rel
-        if path.exists() and path.resolve().is_relative_to(root) and path.resolve() != root:
-            found.append(rel)
-    return found
 
 
 def slugify(text: str, limit: int = 32) -> str:
@@ -287,7 +186,7 @@ class GitWorkspaces:
         """The checkout (the user's, or a worktree of theirs) that has ``branch`` as its HEAD;
         None if none has. The run's own worktrees do not count: they start detached, and a
         branch an agent checks out there is taken back after its attempt (see
-        :func:`_take_back_git`)."""
+        :func:`take_back_git`)."""
         listing = str(self.repo.git.worktree("list", "--porcelain"))
         ours = self.root.resolve()
         path: str | None = None
@@ -455,7 +354,7 @@ class GitWorkspaces:
         """Put back what the agent in ``worktree`` did to the repository outside its files.
 
         First what git in the worktree reads before anything else (the worktree's pointers,
-        the config, the hooks), then its own branch and HEAD (:func:`_take_back_git`), then
+        the config, the hooks), then its own branch and HEAD (:func:`take_back_git`), then
         every other ref, this run's integration branch included. Objects that vanished mean
         ``gc``, ``prune`` or ``rm``: ``git fsck`` then checks the repository is whole.
         """
@@ -463,11 +362,11 @@ class GitWorkspaces:
         repo_guard.put_back_pointers(attempt.pointers, done)  # in the worktree: writable
         if self.agents_jailed:  # the git directory was read-only to the agent
             if worktree.is_dir():
-                _take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
+                take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
             return done
         repo_guard.put_back_files(self.git_dir, attempt.state, done)
         if worktree.is_dir():
-            _take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
+            take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
         repo_guard.put_back_refs(self.path, self.git_dir, attempt.state, done)
         self._put_back_integration(done)
         objects = repo_guard.object_names(self.git_dir)
@@ -574,7 +473,7 @@ class GitWorkspaces:
         """Commit everything the attempt changed in ``worktree``; None if nothing changed.
 
         The commit holds the worktree's files as they are, on top of the commit the worktree
-        started from, whatever the agent did with git meanwhile (see :func:`_take_back_git`).
+        started from, whatever the agent did with git meanwhile (see :func:`take_back_git`).
         What it changed in the repository beyond its worktree (refs, config, hooks) is put
         back first, and ``note`` hears each thing put back. Objects the repository needs
         that the agent deleted raise a WorkspaceError: nothing built on a broken repository
@@ -597,26 +496,7 @@ class GitWorkspaces:
             if done.lost:
                 raise self._damage(done)
 
-        def _commit() -> str | None:
-            wt = FactoryRepo(worktree)
-            wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
-            named = _inside(worktree, keep)
-            if named:
-                wt.git.add("--force", "--", *named, *JUNK_PATHSPECS)
-            left_out = _ignored_sources(worktree)
-            if left_out:
-                shown = ", ".join(left_out[:LEFT_OUT_SHOWN])
-                more = ", ..." if len(left_out) > LEFT_OUT_SHOWN else ""
-                tell(
-                    f"not committed, the repository's ignore rules match them: {shown}{more}"
-                    " (a file the task's plan names is committed all the same)"
-                )
-            if not wt.git.diff("--cached", "--name-only").strip():
-                return None
-            wt.git.commit("-q", "--no-verify", "-m", message, env=IDENTITY)
-            return str(wt.git.rev_parse("--verify", "HEAD^{commit}"))
-
-        return await asyncio.to_thread(_commit)
+        return await asyncio.to_thread(commit_worktree, worktree, message, keep, tell)
 
     def changed_files(self, commit: str) -> list[str]:
         """Paths a commit changed relative to its parent."""
@@ -648,26 +528,7 @@ class GitWorkspaces:
         base = base or self.integration_tip()
         path = await self._add_worktree(name or f"merge-{task_id}", base, guard=False)
 
-        def _apply() -> MergeCandidate:
-            wt = FactoryRepo(path)
-            # Every commit the attempt made since it forked from the integration branch, not
-            # just its last one (an agent may commit on its own).
-            start = wt.git.merge_base(base, task_commit)
-            try:
-                wt.git.cherry_pick("--no-commit", f"{start}..{task_commit}", env=IDENTITY)
-            except git.GitCommandError as exc:
-                status = wt.git.status("--porcelain")  # never in colour
-                try:
-                    wt.git.cherry_pick("--abort")
-                except git.GitCommandError:
-                    wt.git.reset("--hard", "-q", base)
-                detail = f"cherry-pick onto {base[:10]} conflicted:\n{status}\n{exc.stderr}"
-                return MergeCandidate(task_id, path, None, base, conflict=detail.strip())
-            wt.git.commit("-q", "--no-verify", "--allow-empty", "-m", message, env=IDENTITY)
-            commit = str(wt.git.rev_parse("--verify", "HEAD^{commit}"))
-            return MergeCandidate(task_id, path, commit, base)
-
-        return await asyncio.to_thread(_apply)
+        return await asyncio.to_thread(apply_task_commit, path, task_id, task_commit, base, message)
 
     # -- shipping ----------------------------------------------------------------------------
 

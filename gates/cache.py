@@ -46,10 +46,10 @@ from importlib import metadata
 from pathlib import Path
 
 import engine
+from engine.attempt_commit import JUNK_PATHSPECS
 from engine.files import replace_file
 from engine.protocols import Gate, GateResult, Rerun
 from engine.repo_guard import HOOKLESS, without_secrets
-from engine.workspace import JUNK_PATHSPECS
 from gates.installed import environment_fingerprint
 from gates.tool_gate import fingerprint_of
 

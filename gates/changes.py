@@ -18,9 +18,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.attempt_commit import JUNK_PATHSPECS
 from engine.protocols import GateResult
 from engine.repo_guard import git_run
-from engine.workspace import JUNK_PATHSPECS
 from gates.tool_gate import ToolGate
 
 MAX_LISTED_FILES = 2000
