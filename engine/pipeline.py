@@ -66,13 +66,14 @@ from engine.roles import (
     Verifier,
     VerifierReport,
 )
+from engine.run_branches import slugify
 from engine.scheduler import Scheduler
 from engine.secret_files import mask_diff
 from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
 from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
 from engine.state import RunState
-from engine.workspace import GitWorkspaces, slugify
+from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError, release_hint
 
 log = logging.getLogger(__name__)

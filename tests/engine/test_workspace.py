@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from repo_helpers import agent_git, git, make_repo, snapshot
 
-from engine.workspace import GitWorkspaces, slugify
+from engine.run_branches import slugify
+from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
