@@ -9,7 +9,10 @@ worktree and no network. A failing command is a result, never an exception.
 Without the jail a command still runs as the user, and can read the factory's own
 ``/proc/<pid>/environ`` with every key in it: its output is cleaned of the environment's secret
 values before anyone sees it (the gate's result, its cache entry, the run's log, the model
-that asked for the command).
+that asked for the command). So it is of the values the worktree's secret files hold
+(:mod:`engine.secret_values`: ``cat .env``), and both before the output is cut to its cap:
+cleaned after the cut, a value the cut went through kept its first characters, which no
+later masking (the toolbelt's, the event bus's) could recognise.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Literal
 from engine.parent_death import dies_with_us
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
+from engine.secret_values import WorktreeSecrets, quoted_forms
 from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
 
@@ -104,6 +108,7 @@ class _Capture:
         self._head_limit = self.limit // 2
         self._tail_limit = self.limit - self._head_limit
         kept = tuple(secrets)
+        self._kept = kept
         self._secrets = secrets_pattern(kept)
         margin = max(map(len, kept), default=0)
         self._head_cap = self._head_limit + margin
@@ -122,6 +127,13 @@ class _Capture:
             text = text[room:]
         if text and self._tail_cap:
             self._tail = (self._tail + text)[-self._tail_cap :]
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        """Clean of ``secrets`` too (values a command wrote into a secret file as it ran).
+        The margin stays the one set at the start: a new value longer than every value known
+        then is blanked whole where the output is not cut, in part where a cut crosses it."""
+        self._kept = (*self._kept, *secrets)
+        self._secrets = secrets_pattern(self._kept)
 
     def result(self) -> tuple[str, bool]:
         head = "".join(self._head)
@@ -222,6 +234,7 @@ class ProcessSandbox:
         self.tmpdir = private / "tmp"
         self.home.mkdir()
         self.tmpdir.mkdir()
+        self._file_secrets: dict[Path, WorktreeSecrets] = {}
 
     @property
     def kind(self) -> SandboxKind:
@@ -265,6 +278,9 @@ class ProcessSandbox:
             return refuse(refusal.code, refusal.message)
         loop = asyncio.get_running_loop()
         secrets = [value.strip() for value in secret_env_values(os.environ)]
+        in_files = self._worktree_secrets(cwd)
+        if in_files is not None:
+            secrets += quoted_forms(await asyncio.to_thread(in_files.values))
         protocol = _Collector(self.output_limit, secrets)
         try:
             transport, _ = await loop.subprocess_exec(
@@ -310,6 +326,10 @@ class ProcessSandbox:
             returncode = -signal.SIGKILL
         if timed_out:
             protocol.note(f"timed out after {timeout_s:g}s; its processes were killed")
+        if in_files is not None:  # a secret file the command wrote (``echo X >> .env``)
+            known = set(secrets)
+            now = quoted_forms(await asyncio.to_thread(in_files.values))
+            protocol.capture.add_secrets(form for form in now if form not in known)
         output, truncated = protocol.capture.result()  # cleaned of the secrets
         if self._bwrap is not None and returncode == 1 and output.startswith("bwrap: execvp"):
             returncode = 127
@@ -321,6 +341,17 @@ class ProcessSandbox:
             timed_out=timed_out,
             truncated=truncated,
         )
+
+    def _worktree_secrets(self, cwd: Path) -> WorktreeSecrets | None:
+        """The secret values of the git worktree ``cwd`` is in (a project below its top, as
+        a monorepo's tests gate runs), kept per worktree; None outside one."""
+        for folder in (cwd.absolute(), *cwd.absolute().parents):
+            if (folder / ".git").exists():
+                found = self._file_secrets.get(folder)
+                if found is None:
+                    found = self._file_secrets[folder] = WorktreeSecrets(folder)
+                return found
+        return None
 
     def _command(self, args: tuple[str, ...], cwd: Path, path: str) -> list[str]:
         """The argv to start, jailed when bwrap is in use; raise _Refused when it cannot run."""

@@ -402,3 +402,38 @@ def test_kind_and_fallback_reason() -> None:
         assert (auto.fallback_reason is None) == (auto.kind == "bwrap")
     finally:
         auto.close()
+
+
+def repo_with_env(root: Path, value: str) -> Path:
+    """A git repository at ``root`` tracking a ``.env`` that holds ``value``."""
+    (root / "pkg").mkdir(parents=True)
+    (root / ".env").write_text(f"DB_PASSWORD={value}\n")
+    for args in (["init", "-q"], ["add", ".env"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    return root
+
+
+async def test_a_secret_file_value_across_the_output_cut_is_blanked_whole(tmp_path: Path) -> None:
+    """The values of the worktree's secret files (``.env``) were masked after the sandbox
+    had cut the output to its cap (by the toolbelt, the event bus): a value the cut went
+    through kept its first characters, which those no longer recognised."""
+    value = f"hunter2-{uuid.uuid4().hex}"
+    repo = repo_with_env(tmp_path / "repo", value)
+    # The cap of 1000 keeps the first 500 characters and the last 500: the value across each.
+    script = f"print('a' * 490 + {value!r} + 'b' * 5000 + {value!r} + 'c' * 490, end='')"
+    sandbox = ProcessSandbox(use_bwrap=False, output_limit=1000)
+    try:
+        result = await sandbox.run(["python", "-c", script], repo / "pkg")  # a project below
+        whole = await sandbox.run(["python", "-c", f"print({value!r})"], repo)
+        written = await sandbox.run(  # a value the command itself writes is masked too
+            ["sh", "-c", "echo 'API_TOKEN=fresh-0123456789' >> .env; cat .env"], repo
+        )
+    finally:
+        sandbox.close()
+    assert result.truncated
+    head, _, tail = result.output.partition("\n... [shopfloor sandbox:")
+    assert head == "a" * 490 + "[REDACTED]"
+    assert tail.endswith("...\n[REDACTED]" + "c" * 490)
+    assert value[:8] not in result.output and value[-8:] not in result.output
+    assert whole.output == "[REDACTED]\n"
+    assert written.output == "DB_PASSWORD=[REDACTED]\nAPI_TOKEN=[REDACTED]\n"
