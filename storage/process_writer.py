@@ -19,8 +19,10 @@ The protocol is lines of UTF-8 on the child's stdin and stdout:
   hold a password, and any local user reads ``/proc/PID/cmdline``); then frames, each
   ``B <n> <bytes>`` and ``n`` lines of event JSON (JSON has no raw newlines), ``bytes`` long
   with their newlines, so the child reads a frame in one piece; EOF ends it;
-- child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events, and
-  ``error <one line>`` then exit status 1 when a batch cannot be stored.
+- child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events,
+  ``notice <one line>`` when storing starts being retried and when it recovers (for the
+  person watching: the child's log goes nowhere they look), and ``error <one line>`` then
+  exit status 1 when a batch cannot be stored.
 
 The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and
 ``systemctl stop`` reach the whole process group; the parent decides when writing ends) and
@@ -37,7 +39,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from engine import loop as event_loop
@@ -80,13 +82,16 @@ class ProcessStorageWriter:
         subscription: Subscription,
         *,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
+        on_notice: Callable[[str], object] | None = None,
     ) -> None:
-        """Wrap a started child; prefer :meth:`start`."""
+        """Wrap a started child; prefer :meth:`start`. ``on_notice`` gets the child's
+        notices (storing is being retried; it recovered), one line each."""
         if process.stdin is None or process.stdout is None or process.stderr is None:
             raise ValueError("the writer process needs pipes for stdin, stdout and stderr")
         self.process = process
         self.subscription = subscription
         self.batch_limit = batch_limit
+        self.on_notice = on_notice
         self.batches = 0
         """Transactions the child committed."""
         self.events_written = 0
@@ -103,12 +108,19 @@ class ProcessStorageWriter:
 
     @classmethod
     async def start(
-        cls, url: str, subscription: Subscription, *, batch_limit: int = DEFAULT_BATCH_LIMIT
+        cls,
+        url: str,
+        subscription: Subscription,
+        *,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
+        on_notice: Callable[[str], object] | None = None,
     ) -> ProcessStorageWriter:
         """Start the child on ``url`` (a migrated store) and wait until it has it open."""
         launch = await WriterLaunch.spawn()
         try:
-            return await launch.open(url, subscription, batch_limit=batch_limit)
+            return await launch.open(
+                url, subscription, batch_limit=batch_limit, on_notice=on_notice
+            )
         finally:
             await launch.discard()
 
@@ -119,8 +131,9 @@ class ProcessStorageWriter:
         url: str,
         subscription: Subscription,
         batch_limit: int,
+        on_notice: Callable[[str], object] | None = None,
     ) -> ProcessStorageWriter:
-        writer = cls(process, subscription, batch_limit=batch_limit)
+        writer = cls(process, subscription, batch_limit=batch_limit, on_notice=on_notice)
         # The URL goes down the pipe, not in the child's arguments: a PostgreSQL URL may hold
         # its password, and any local user reads a process's /proc/PID/cmdline.
         writer._stdin.write(url.encode() + b"\n")
@@ -198,6 +211,10 @@ class ProcessStorageWriter:
             if not reply and self.events_written == self.events_sent:
                 return
             kind, _, count = reply.decode(errors="replace").strip().partition(" ")
+            if kind == "notice":  # ``count`` is its text
+                if self.on_notice is not None:
+                    self.on_notice(count)
+                continue
             if kind != "ok" or not count.isdigit():
                 self.subscription.close()
                 if not reply:
@@ -285,14 +302,21 @@ class WriterLaunch:
         return cls(process)
 
     async def open(
-        self, url: str, subscription: Subscription, *, batch_limit: int = DEFAULT_BATCH_LIMIT
+        self,
+        url: str,
+        subscription: Subscription,
+        *,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
+        on_notice: Callable[[str], object] | None = None,
     ) -> ProcessStorageWriter:
         """The writer of ``subscription`` on ``url`` (a migrated store), once the child has
         it open; the child is the writer's from here on, whatever happens."""
         if self._taken:
             raise RuntimeError("this writer process was already opened or discarded")
         self._taken = True
-        return await ProcessStorageWriter._open(self.process, url, subscription, batch_limit)
+        return await ProcessStorageWriter._open(
+            self.process, url, subscription, batch_limit, on_notice
+        )
 
     async def discard(self) -> None:
         """Kill and reap the child unless :meth:`open` took it; idempotent."""
@@ -312,20 +336,25 @@ class RunWriter(Protocol):
 
 
 async def start_writer(
-    store: SqlEventStore, subscription: Subscription, launch: WriterLaunch | None = None
+    store: SqlEventStore,
+    subscription: Subscription,
+    launch: WriterLaunch | None = None,
+    *,
+    on_notice: Callable[[str], object] | None = None,
 ) -> RunWriter:
     """The storage writer of a run on ``store``.
 
     A writer process wherever another process can open the database (a SQLite file,
     PostgreSQL) — ``launch``'s when one was spawned ahead (:class:`WriterLaunch`) —; the
     in-process :class:`~storage.writer.StorageWriter` for an in-memory SQLite database,
-    which only this process can see.
+    which only this process can see. ``on_notice`` is told, in one line, when storing starts
+    being retried and when it recovers.
     """
     if store.backend == "sqlite" and sqlite_file(parse_db_url(store.url)) is None:
-        return StorageWriter(store, subscription)
+        return StorageWriter(store, subscription, on_notice=on_notice)
     if launch is not None:
-        return await launch.open(store.url, subscription)
-    return await ProcessStorageWriter.start(store.url, subscription)
+        return await launch.open(store.url, subscription, on_notice=on_notice)
+    return await ProcessStorageWriter.start(store.url, subscription, on_notice=on_notice)
 
 
 # -- the child's side ------------------------------------------------------------------------
@@ -435,6 +464,10 @@ def _reply(line: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def _notice(text: str) -> None:
+    _reply(f"notice {' '.join(text.split())}")
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent exits; exit now if it already has."""
     with contextlib.suppress(OSError, AttributeError):
@@ -461,7 +494,7 @@ async def _serve() -> int:
     inbox = _Inbox()
     reading = asyncio.create_task(inbox.read(reader))
     try:
-        await StorageWriter(_AppendWithBodies(store, inbox), inbox).run()
+        await StorageWriter(_AppendWithBodies(store, inbox), inbox, on_notice=_notice).run()
         await reading
     except StorageError as exc:
         _reply(f"error {one_line(exc)}")

@@ -11,6 +11,9 @@ should not fail on a blip it can ride out.
 A connection lost during COMMIT leaves the writer not knowing whether the batch was stored.
 Its retry is then refused as a duplicate when it was; the writer checks that the stored
 events are this batch's, byte for byte, and goes on instead of failing the run.
+
+A person watching the run is told (``on_notice``) once when a batch starts being retried and
+once when it is stored after all: the warnings of each attempt go to the log only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine.events import EventBase
@@ -63,7 +66,10 @@ class StorageWriter:
         retries: int = 3,
         backoff_s: float = 0.05,
         outage_s: float = OUTAGE_S,
+        on_notice: Callable[[str], object] | None = None,
     ) -> None:
+        """``on_notice``: called with one line when appending starts failing and being
+        retried, and with one when it succeeds again."""
         if batch_limit < 1:
             raise ValueError("batch_limit must be at least 1")
         if retries < 0:
@@ -74,6 +80,7 @@ class StorageWriter:
         self.retries = retries
         self.backoff_s = backoff_s
         self.outage_s = outage_s
+        self.on_notice = on_notice
         self.batches = 0
         """Transactions committed."""
         self.events_written = 0
@@ -100,10 +107,12 @@ class StorageWriter:
         while True:
             try:
                 await self.store.append(batch)
+                self._recovered(batch, failing_since)
                 return
             except AlreadyStored:
                 if unknown and await self._stored(batch):
                     log.warning("%d events were stored; their commit's answer was lost", len(batch))
+                    self._recovered(batch, failing_since)
                     return
                 self._give_up()  # a second writer, or a replay: retrying cannot help
                 raise
@@ -117,6 +126,9 @@ class StorageWriter:
                     raise
                 attempt += 1
                 self.retried += 1
+                if attempt == 1:
+                    wait = f" for up to {self.outage_s:g}s" if lost_connection(exc) else ""
+                    self._notice(f"storing the run's events failed; retrying{wait}: {exc}")
                 log.warning(
                     "storing %d events failed (attempt %d), retrying in %.2fs: %s",
                     len(batch),
@@ -126,6 +138,15 @@ class StorageWriter:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
+
+    def _notice(self, text: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(" ".join(text.split()))
+
+    def _recovered(self, batch: Sequence[EventBase], failing_since: float | None) -> None:
+        if failing_since is not None:
+            took = time.monotonic() - failing_since
+            self._notice(f"recovered: {len(batch)} events stored after {took:.1f}s of retries")
 
     async def _stored(self, batch: Sequence[EventBase]) -> bool:
         try:

@@ -35,6 +35,7 @@ from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.budget import BudgetLimits, still_crossed
 from engine.bus import EventBus
+from engine.events import AgentOutput
 from engine.github import GitHubPublisher
 from engine.interrupt import (
     EXIT_INTERRUPTED,
@@ -459,7 +460,9 @@ async def _set_up_and_run(
     history = await store.read(run_id) if plan.resume is not None and served else []
     bus = EventBus(run_id, state=plan.resume)
     try:  # the events go to a writer process: storage never holds up the run's loop
-        writer = await start_writer(store, bus.subscribe("storage", durable=True), launch)
+        writer = await start_writer(
+            store, bus.subscribe("storage", durable=True), launch, on_notice=storage_notices(bus)
+        )
     except StorageError:
         await lease.release()
         await store.close()
@@ -575,6 +578,19 @@ async def _set_up_and_run(
             highlight=False,
         )
     return bus.state
+
+
+def storage_notices(bus: EventBus) -> Callable[[str], None]:
+    """What the storage writer says while it rides out a database that does not answer
+    (retrying; recovered), as the run's notices: the headless console prints them at once,
+    the TUI shows them, and the run's log keeps them once the database is back. Before, the
+    console said nothing until the run stopped 30 s later."""
+
+    def say(text: str) -> None:
+        if not bus.closed:
+            bus.emit_new(AgentOutput, agent_id="storage", kind="notice", text=text)
+
+    return say
 
 
 class StorageWatch:

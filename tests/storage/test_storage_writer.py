@@ -91,7 +91,10 @@ class FlakyStore:
 async def test_a_failed_append_is_retried_and_nothing_is_lost(store, caplog):
     bus = EventBus("r-flaky")
     flaky = FlakyStore(store, failures=2)
-    writer = StorageWriter(flaky, bus.subscribe("storage"), retries=3, backoff_s=0.001)
+    notices: list[str] = []
+    writer = StorageWriter(
+        flaky, bus.subscribe("storage"), retries=3, backoff_s=0.001, on_notice=notices.append
+    )
     writing = asyncio.create_task(writer.run())
 
     emitted = [bus.emit(AgentOutput(agent_id="a", text=str(i))) for i in range(10)]
@@ -101,6 +104,10 @@ async def test_a_failed_append_is_retried_and_nothing_is_lost(store, caplog):
     assert await store.read("r-flaky") == emitted
     assert (writer.retried, writer.batches, flaky.calls) == (2, 1, 3)
     assert "retrying" in caplog.text
+    # The person is told once of the retries (not per attempt) and once of the recovery.
+    assert notices[0] == "storing the run's events failed; retrying: database is locked"
+    assert notices[1].startswith("recovered: 10 events stored after ")
+    assert len(notices) == 2
 
 
 async def test_an_append_that_keeps_failing_raises_and_is_not_acknowledged(store):
