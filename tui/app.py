@@ -23,6 +23,7 @@ from engine.bus import Subscription
 from engine.events import EventBase, Outcome
 from engine.interrupt import EXIT_INTERRUPTED
 from engine.state import RunState
+from storage.errors import StorageError
 from tui.bridge import EventSource, start_bridge
 from tui.messages import EventStreamEnded
 from tui.screens.escalation import OnDecision, storage_decider
@@ -199,6 +200,11 @@ class ShopfloorApp(App[None]):
                 timeout=30,
                 markup=False,
             )
+            # Nothing drives the run any more: the header says so, and why, at once (it
+            # said "running" until the person left). A one-line error (the events could
+            # not be stored) is said as it is; another with its type, as in the toast.
+            said = str(self.run_error) if isinstance(self.run_error, StorageError) else error
+            self._main.show_stopped(True, printable(self._main.model.redactor.redact(said)))
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
             self.run_worker(self._settle_engine(), name="settle", group="settle", exclusive=True)
         elif event.state is WorkerState.CANCELLED:

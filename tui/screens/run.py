@@ -128,6 +128,7 @@ class RunScreen(Screen[None]):
         """The last event (sequence number) every panel has been redrawn for."""
         self._announced = False
         self._stopped = False
+        self._stopped_why = ""
         self._follow_task = True
         """The log shows the cursor's task (unpinned, until an agent is chosen)."""
         self._pinned_task: str | None = None
@@ -238,7 +239,7 @@ class RunScreen(Screen[None]):
         if not self._dag.is_mounted:
             return  # on_mount draws the then-current state
         state = self.model.state
-        self._header.show(state, stopped=self._stopped)
+        self._header.show(state, stopped=self._stopped, why=self._stopped_why)
         self._pipeline.show(state)
         self._banner.show(state)
         self._gauges.show(state)
@@ -264,14 +265,17 @@ class RunScreen(Screen[None]):
             self._announced = True
             self.post_message(self.RunEnded(self, state.outcome))
 
-    def show_stopped(self, stopped: bool) -> None:
-        """Whether no process drives this unfinished run (``attach`` watches its lease):
-        the header says "stopped" instead of "running", and the agents without an end
-        "cut off", until a process takes it again."""
-        if stopped != self._stopped:
+    def show_stopped(self, stopped: bool, why: str = "") -> None:
+        """Whether no process drives this unfinished run (``attach`` watches its lease; the
+        run's own view, its engine): the header says "stopped" (and ``why`` when given)
+        instead of "running", and the agents without an end "cut off", until a process
+        takes it again."""
+        why = why if stopped else ""
+        if stopped != self._stopped or why != self._stopped_why:
             self._stopped = stopped
+            self._stopped_why = why
             if self._header.is_mounted:
-                self._header.show(self.model.state, stopped=stopped)
+                self._header.show(self.model.state, stopped=stopped, why=why)
                 self._budget.show(self.model.state, stopped=stopped)
                 self._schedule_sync()  # the agents without an end: cut off, or running again
 

@@ -29,12 +29,12 @@ OUTCOME_STYLES: dict[Outcome, str] = {
 STOPPED_STYLE = "bold magenta"
 
 
-def header_text(state: RunState, *, stopped: bool = False) -> Text:
+def header_text(state: RunState, *, stopped: bool = False, why: str = "") -> Text:
     """The header line: SIM marker, run id, stage, outcome and the request.
 
     ``stopped``: the run is unfinished and no process drives it (an attached view learns
-    it from the run's lease): it says "stopped", as ``runs`` and ``status`` do, not
-    "running"."""
+    it from the run's lease; the run's own view, from its engine having stopped with an
+    error, ``why``): it says "stopped", as ``runs`` and ``status`` do, not "running"."""
     text = Text()
     if state.simulated:
         text.append(*SIM_BADGE)
@@ -49,7 +49,7 @@ def header_text(state: RunState, *, stopped: bool = False) -> Text:
     text.append("  ")
     if stopped and state.outcome is Outcome.RUNNING:
         text.append("stopped", style=STOPPED_STYLE)
-        text.append(": no process drives it", style="dim")
+        text.append(f": {one_line(why)}" if why else ": no process drives it", style="dim")
     else:
         text.append(state.outcome.value, style=OUTCOME_STYLES[state.outcome])
     if state.outcome is Outcome.SHIPPED and state.branch:
@@ -152,9 +152,10 @@ class RunHeader(TextLine):
     }
     """
 
-    def show(self, state: RunState, *, stopped: bool = False) -> None:
-        """Redraw from ``state`` (``stopped``: no process drives the unfinished run)."""
-        self.show_text(header_text(state, stopped=stopped))
+    def show(self, state: RunState, *, stopped: bool = False, why: str = "") -> None:
+        """Redraw from ``state`` (``stopped``: no process drives the unfinished run, for
+        the reason ``why`` when known)."""
+        self.show_text(header_text(state, stopped=stopped, why=why))
         self.set_class(state.simulated, "-sim")
         stopped = stopped and state.outcome is Outcome.RUNNING
         for outcome in Outcome:
