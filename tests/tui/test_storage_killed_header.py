@@ -57,7 +57,7 @@ async def test_a_killed_storage_writer_shows_the_run_stopped_and_why_at_once(
         assert isinstance(app.run_error, RunStopped)
         said = str(run_header.content)
         assert "running" not in said
-        assert "stopped: the run stopped because its events could not be stored" in said
+        assert "stopped: because its events could not be stored" in said
         assert run_header.has_class("-stopped") and not run_header.has_class("-running")
         totals = str(app.screen.query_one(BudgetStrip).content)
         assert "1 running" not in totals and "1 cut off" in totals  # its engineer, stopped

@@ -49,7 +49,9 @@ def header_text(state: RunState, *, stopped: bool = False, why: str = "") -> Tex
     text.append("  ")
     if stopped and state.outcome is Outcome.RUNNING:
         text.append("stopped", style=STOPPED_STYLE)
-        text.append(f": {one_line(why)}" if why else ": no process drives it", style="dim")
+        # "stopped: the run stopped because X" says it twice: the reason alone follows.
+        reason = one_line(why).removeprefix("the run stopped ").removeprefix("the run ")
+        text.append(f": {reason}" if why else ": no process drives it", style="dim")
     else:
         text.append(state.outcome.value, style=OUTCOME_STYLES[state.outcome])
     if state.outcome is Outcome.SHIPPED and state.branch:
