@@ -19,7 +19,8 @@ from typing import Any
 
 from agents.playbook import Playbook
 from agents.provider import Provider, ProviderError
-from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, argv_key_warning
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, argv_key_warning
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
 from agents.providers.resilience import (
@@ -157,7 +158,7 @@ class ProviderOptions:
 
     def warnings(self) -> list[str]:
         """One line per configured coding agent whose argv holds a key
-        (:func:`~agents.providers.cli.argv_key_warning`): said when a run or ``doctor``
+        (:func:`~agents.providers.cli_agents.argv_key_warning`): said when a run or ``doctor``
         sets up, since a command line is every local user's to read."""
         return [
             warning

@@ -43,14 +43,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
+from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
 from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
-from agents.routing import KEY_VARIABLES
 from engine.parent_death import dies_with_us
-from engine.redaction import Redactor, is_secret_parameter
-from engine.repo_guard import AGENT_IDENT, HOOKLESS, PROTECTED
+from engine.repo_guard import HOOKLESS, PROTECTED
 from engine.secret_files import mask_secret_text
 from engine.secret_values import WorktreeSecrets, quoted_forms, tracked_secret_files
 from engine.secrets import (
@@ -61,7 +60,6 @@ from engine.secrets import (
     secrets_pattern,
 )
 
-OutputFormat = Literal["claude-stream-json", "codex-json", "gemini-stream-json", "text"]
 MAX_LINE = 4_000_000
 """Bytes of one output line kept (a JSON event longer than this is read as text)."""
 MAX_PROMPT_ARG = 100_000
@@ -74,137 +72,6 @@ MAX_LINES_SAID = 5000
 """Lines of one run's output that reach the agent's log (an event each) before the rest is
 only counted; its last :data:`LAST_LINES_SAID` lines are said at the end."""
 LAST_LINES_SAID = 20
-
-
-@dataclass(frozen=True)
-class CliAgent:
-    """How to start one agent: an argv template (``{prompt}``, ``{model}``) and its output.
-
-    Without a ``{prompt}`` placeholder the prompt is written to the agent's stdin.
-    """
-
-    argv: tuple[str, ...]
-    output: OutputFormat = "text"
-    timeout_s: float = 1800.0
-    keys: tuple[str, ...] | None = None
-    """The model API key variables the agent may see; None: every model key."""
-    stdin_prompt: tuple[str, ...] | None = None
-    """What stands for a ``{prompt}`` argument when the prompt is too long for one (Linux
-    takes at most 128 KiB in a single argument) and goes to stdin instead: ``()`` drops it
-    (Claude Code reads its prompt from stdin), ``("-",)`` is Codex's; None: no such way."""
-    fence: bool = True
-    """Run the agent with the user's checkout read-only (:func:`fence_argv`), where bubblewrap
-    works; ``fence = false`` in its table runs it as it is."""
-    model_args: tuple[str, ...] = ()
-    """Added to an argv without ``{model}`` when a model is asked for (``cli:NAME@MODEL``):
-    the bundled agents' own option, ``--model {model}``."""
-
-
-DEFAULT_AGENTS: dict[str, CliAgent] = {
-    "claude": CliAgent(
-        (
-            "claude",
-            "-p",
-            "{prompt}",
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--permission-mode",
-            "acceptEdits",
-            # acceptEdits approves edits alone: in print mode every other shell command
-            # (pytest, ruff) was denied, so the engineer could neither see its tests fail
-            # first nor pass. Codex's --full-auto and Gemini's --yolo run commands too.
-            "--allowedTools",
-            "Bash",
-        ),
-        "claude-stream-json",
-        keys=("ANTHROPIC_API_KEY",),
-        stdin_prompt=(),
-        model_args=("--model", "{model}"),
-    ),
-    "codex": CliAgent(
-        ("codex", "exec", "--json", "--full-auto", "{prompt}"),
-        "codex-json",
-        keys=("OPENAI_API_KEY",),
-        stdin_prompt=("-",),
-        model_args=("--model", "{model}"),
-    ),
-    "gemini": CliAgent(
-        ("gemini", "-p", "{prompt}", "--output-format", "stream-json", "--yolo"),
-        "gemini-stream-json",
-        keys=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        stdin_prompt=("",),  # `gemini -p ""` takes the prompt piped to it
-        model_args=("--model", "{model}"),
-    ),
-    "aider": CliAgent(
-        ("aider", "--message", "{prompt}", "--yes-always", "--no-auto-commits", "--no-pretty"),
-        "text",
-        model_args=("--model", "{model}"),
-    ),
-}
-
-
-FACTORY_SECRETS = ("GITHUB_TOKEN", "GH_TOKEN", "SHOPFLOOR_DB")
-"""What no agent sees: the factory publishes and stores; agents only edit the worktree."""
-
-
-def agent_env(agent: CliAgent, host: Mapping[str, str]) -> dict[str, str]:
-    """The environment ``agent`` runs with: ``host`` without the keys it has no need of."""
-    model_keys = {name for names in KEY_VARIABLES.values() for name in names}
-    allowed = model_keys if agent.keys is None else set(agent.keys)
-    withheld = (model_keys - allowed) | set(FACTORY_SECRETS)
-    kept = {name: value for name, value in host.items() if name not in withheld}
-    return {**kept, **AGENT_IDENT}  # the refs its git moves are logged as the agent's
-
-
-_KEY_OPTION_NOT_KEY = re.compile(r"[-_](file|path|env|var|name|helper|cmd|command|dir)$", re.I)
-"""An option named like a key whose value says where a key is, not the key
-(``--api-key-file PATH``, ``--token-env NAME``)."""
-
-
-def argv_keys(argv: Sequence[str]) -> list[tuple[str, str]]:
-    """``(option, value)`` for each key a configured argv holds: the value of an option
-    named like a secret (``--api-key VALUE``, ``--openai-api-key=VALUE``, ``--token V``,
-    by :func:`~engine.redaction.is_secret_parameter`), and any argument of a known key
-    shape (``sk-...``), as ``("a key-shaped argument", arg)``. Placeholders are no keys.
-
-    An argv is every local user's to read (``ps``, ``/proc/<pid>/cmdline``) while the
-    agent runs: :func:`argv_key_warning` says so at set-up, and these values are redacted
-    from what the agent prints (:meth:`CliProvider.complete`)."""
-    shapes = Redactor(())
-    found: list[tuple[str, str]] = []
-    for index, arg in enumerate(argv):
-        if arg.startswith("-"):
-            option, eq, value = arg.partition("=")
-            if not eq:
-                following = argv[index + 1] if index + 1 < len(argv) else ""
-                value = "" if following.startswith("-") else following
-            name = option.lstrip("-")
-            if (
-                value.strip()
-                and "{" not in value
-                and is_secret_parameter(name)
-                and not _KEY_OPTION_NOT_KEY.search(name)
-            ):
-                found.append((option, value))
-                continue
-        if shapes.contains_secret(arg) and not any(arg.endswith(v) for _, v in found):
-            found.append(("a key-shaped argument", arg))
-    return found
-
-
-def argv_key_warning(name: str, agent: CliAgent) -> str | None:
-    """The one-line warning for an agent whose configured argv holds a key (naming the
-    agent and the option, never the value); None when it holds none."""
-    options = list(dict.fromkeys(option for option, _ in argv_keys(agent.argv)))
-    if not options:
-        return None
-    return (
-        f"[providers.cli.{name}] argv holds a key ({', '.join(options)}): every local user "
-        "can read it with ps while the agent runs. Keys belong in the environment: the "
-        "agent inherits shopfloor's, and a model key (OPENAI_API_KEY, ...) when its keys "
-        "setting names it"
-    )
 
 
 class _Capped:

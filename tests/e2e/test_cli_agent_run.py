@@ -44,7 +44,8 @@ from wire_run import (
 )
 
 from agents.provider import CompletionRequest, Message
-from agents.providers.cli import DEFAULT_AGENTS, CliProvider
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import DEFAULT_AGENTS
 from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError
 

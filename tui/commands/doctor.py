@@ -26,7 +26,8 @@ from rich.console import Console
 from rich.text import Text
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
-from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.routing import chain_parts, default_models
 from engine.loop import loop_name

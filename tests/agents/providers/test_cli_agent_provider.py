@@ -20,7 +20,8 @@ from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall
 from agents.providers import cli
-from agents.providers.cli import DEFAULT_AGENTS, CliAgent, CliProvider, fence_argv
+from agents.providers.cli import CliProvider, fence_argv
+from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent
 from agents.providers.resilience import TransientProviderError
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import ProviderOptions, make_provider
@@ -88,7 +89,8 @@ KILLED_FACTORY = """
 import asyncio, os, sys
 from pathlib import Path
 from agents.provider import CompletionRequest, Message
-from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
 
 async def main():
     argv = (sys.executable, sys.argv[1], "-p", "{prompt}", "--verbose")

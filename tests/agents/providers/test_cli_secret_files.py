@@ -18,7 +18,8 @@ from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message
 from agents.providers import cli
-from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
 from engine.workspace import GitWorkspaces
 
 SECRET = "hunter2-prod"

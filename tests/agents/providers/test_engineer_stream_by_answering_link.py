@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from agents.provider import Completion, CompletionRequest, ToolCall, Usage
-from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
 from agents.providers.resilience import FallbackProvider, RetriesExhausted
 from agents.roles.engineer import EngineerRole
 from engine.blueprint import Blueprint, Task

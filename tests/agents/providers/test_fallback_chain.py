@@ -20,7 +20,8 @@ from provider_loopback import LoopbackServer, Reply
 from provider_wires import WIRES
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
-from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
 from agents.providers.resilience import (
     Cooldown,
     FallbackProvider,

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
-from agents.providers.cli import CliAgent, CliProvider
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
 from agents.providers.resilience import (
     LIMITED,
     FallbackProvider,
