@@ -30,7 +30,6 @@ also takes the network away, which an agent needs.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import os
@@ -40,13 +39,13 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
+from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
 from agents.providers.cli_streams import FOLDS, Transcript, reply_ended, text_line
 from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
 from engine.parent_death import dies_with_us
@@ -56,57 +55,14 @@ from engine.secret_values import WorktreeSecrets, quoted_forms, tracked_secret_f
 from engine.secrets import (
     MIN_SECRET_LENGTH,
     REDACTED,
-    redacted_slice,
     secret_env_values,
-    secrets_pattern,
 )
 
-MAX_LINE = 4_000_000
-"""Bytes of one output line kept (a JSON event longer than this is read as text)."""
 MAX_PROMPT_ARG = 100_000
 """Bytes of prompt passed as an argument; a longer one goes to stdin (Linux refuses one
 argument over 128 KiB: "Argument list too long")."""
 MAX_SAID = 4000
 """Characters of one line of the agent's log (and of its summary, the commit message's body)."""
-MAX_LINES_SAID = 5000
-"""Lines of one run's output that reach the agent's log (an event each) before the rest is
-only counted; its last :data:`LAST_LINES_SAID` lines are said at the end."""
-LAST_LINES_SAID = 20
-
-
-class _Capped:
-    """What of an agent's output reaches its log: the first :data:`MAX_LINES_SAID` lines, how
-    many more there were, and the last of them.
-
-    An agent at a verbose log level, or a build that prints a line per step, printed a
-    hundred thousand lines: each became an event, the run's database grew by 30 MB and the run
-    took a minute longer; a night of it would fill the disk.
-    """
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self._say = say
-        self._said = 0
-        self._unsaid = 0
-        self._last: collections.deque[str] = collections.deque(maxlen=LAST_LINES_SAID)
-
-    def __call__(self, text: str) -> None:
-        if self._said < MAX_LINES_SAID:
-            self._said += 1
-            self._say(text)
-        else:
-            self._unsaid += 1
-            self._last.append(text)
-
-    def end(self) -> None:
-        """Say how much was left out, and the last lines."""
-        if self._unsaid:
-            left_out = self._unsaid - len(self._last)
-            if left_out:
-                self._say(f"[{left_out} lines of the agent's output not shown]")
-            for text in self._last:
-                self._say(text)
-        self._unsaid = 0
-        self._last.clear()
 
 
 class CliProvider:
@@ -217,7 +173,7 @@ class CliProvider:
         argv, via_stdin = self._argv(prompt)
         argv[0] = program
         out = Transcript()
-        say = _Capped(on_text or (lambda _text: None))
+        say = Capped(on_text or (lambda _text: None))
         secret_files = await asyncio.to_thread(_secret_files, cwd)
         scratch = Path(tempfile.mkdtemp(prefix="shopfloor-masked-"))
         hidden: list[str] = []
@@ -311,17 +267,17 @@ class CliProvider:
             # The prompt is fed while the output is read, both within the time limit: an
             # agent that does not read its stdin (or prints a pipe's worth first) must not
             # hold the attempt past it.
-            reading = asyncio.gather(_feed(process, stdin), self._read(process, out, say, secrets))
-            return await asyncio.wait_for(_finished(process, reading), self.agent.timeout_s), False
+            reading = asyncio.gather(feed(process, stdin), self._read(process, out, say, secrets))
+            return await asyncio.wait_for(finished(process, reading), self.agent.timeout_s), False
         except TimeoutError:
-            _kill_group(process.pid)
-            await _exited(process)
+            kill_group(process.pid)
+            await exit_code(process)
             return -signal.SIGKILL, True
         except asyncio.CancelledError:
-            _kill_group(process.pid)
+            kill_group(process.pid)
             raise
         finally:
-            _kill_group(process.pid)
+            kill_group(process.pid)
 
     async def _read(
         self,
@@ -336,7 +292,7 @@ class CliProvider:
             say(_cut(text))
 
         # The agent echoed its own key (a command's output, an error), or one it read.
-        async for raw in _lines(process.stdout, [s.encode("utf-8") for s in secrets]):
+        async for raw in lines(process.stdout, [s.encode("utf-8") for s in secrets]):
             line = raw.decode("utf-8", "replace").rstrip("\r")
             if not line.strip():
                 continue
@@ -415,82 +371,6 @@ def _exit_said(code: int) -> str:
     if code > 0:
         return f"exit code {code} (killed by {name}?)"
     return f"killed by {name}" + (" (out of memory?)" if number == signal.SIGKILL else "")
-
-
-EXIT_GRACE_S = 2.0
-"""Seconds the output of an agent that has exited is still read for (what it printed last is
-in the pipe) before what it left running in the background is killed."""
-
-
-async def _finished(process: asyncio.subprocess.Process, reading: asyncio.Future[Any]) -> int:
-    """The agent's exit code, once it has exited and its output is read.
-
-    A process it left behind (a dev server or a watcher started in the background) holds its
-    output open: the attempt waited for it to its time limit and failed as timed out, however
-    well the agent had done. Once the agent has exited, what is left of its process group is
-    given :data:`EXIT_GRACE_S`, then killed.
-    """
-    exited = asyncio.ensure_future(_exited(process))
-    try:
-        await asyncio.wait({reading, exited}, return_when=asyncio.FIRST_COMPLETED)
-        for _ in range(2):  # the output's end, else killing the group closes it
-            if (await asyncio.wait({reading}, timeout=EXIT_GRACE_S))[0]:
-                break
-            _kill_group(process.pid)
-        else:  # held open from outside the group (a child that made a session of its own)
-            reading.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reading
-        return await exited
-    finally:
-        exited.cancel()
-
-
-async def _exited(process: asyncio.subprocess.Process) -> int:
-    """The exit code, once the process has exited: ``process.wait()`` also waits for its
-    pipes to close, which a process left behind holds open."""
-    while process.returncode is None:  # noqa: ASYNC110 (asyncio tells an exit only by wait())
-        await asyncio.sleep(0.05)
-    return process.returncode
-
-
-async def _feed(process: asyncio.subprocess.Process, stdin: bytes | None) -> None:
-    """Write ``stdin`` to the agent and close it; an agent that exits unread is no error."""
-    if stdin is None or process.stdin is None:
-        return
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        process.stdin.write(stdin)
-        await process.stdin.drain()
-    process.stdin.close()
-
-
-_REDACTED = REDACTED.encode()
-
-
-async def _lines(
-    stream: asyncio.StreamReader, secrets: Sequence[bytes] = ()
-) -> AsyncIterator[bytes]:
-    """The lines of ``stream`` cleaned of ``secrets``, each cut to its first MAX_LINE bytes:
-    an agent that prints one enormous line (Node prints the minified source line of a crash)
-    costs memory, not the attempt.
-
-    A line is cleaned before it is cut (:func:`~engine.secrets.redacted_slice`): cut first, a
-    key across the cut kept its first characters, which no longer matched it. So a line keeps
-    as many bytes past the cut as the longest secret has until it is cleaned.
-    """
-    found = secrets_pattern(secrets)
-    keep = MAX_LINE + max(map(len, secrets), default=0)
-    line = bytearray()
-    while chunk := await stream.read(1 << 16):
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            line += chunk[start : start + max(0, min(end - start, keep - len(line)))]
-            yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED)
-            line.clear()
-            start = end + 1
-        line += chunk[start : start + max(0, keep - len(line))]
-    if line:
-        yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED)
 
 
 _PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")
@@ -708,8 +588,3 @@ def _secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[st
     values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
     escaped = {json.dumps(v, ensure_ascii=ascii)[1:-1] for v in values for ascii in (True, False)}
     return sorted(values | escaped, key=len, reverse=True)
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)

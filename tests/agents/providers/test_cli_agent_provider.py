@@ -19,7 +19,7 @@ import pytest
 from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall
-from agents.providers import cli
+from agents.providers import cli_process
 from agents.providers.cli import CliProvider, fence_argv
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent
 from agents.providers.resilience import TransientProviderError
@@ -615,7 +615,7 @@ async def test_a_key_across_the_cut_of_an_overlong_line_is_redacted_whole(
 ):
     """A line over MAX_LINE was cut before it was cleaned: a key across the cut kept its
     first characters, which no longer matched the key, so they reached the log."""
-    monkeypatch.setattr(cli, "MAX_LINE", 100)
+    monkeypatch.setattr(cli_process, "MAX_LINE", 100)
     key = "sk-ant-api03-" + "k3y" * 10
     show = "import os; print('x' * 90 + os.environ['ANTHROPIC_API_KEY'] + ' and more')"
     agent = CliAgent((sys.executable, "-c", show), output, 30.0)  # not JSON: a line of text
