@@ -44,8 +44,9 @@ class CliAgent:
     takes at most 128 KiB in a single argument) and goes to stdin instead: ``()`` drops it
     (Claude Code reads its prompt from stdin), ``("-",)`` is Codex's; None: no such way."""
     fence: bool = True
-    """Run the agent with the user's checkout read-only (:func:`fence_argv`), where bubblewrap
-    works; ``fence = false`` in its table runs it as it is."""
+    """Run the agent with the user's checkout read-only
+    (:func:`~agents.providers.cli_fence.fence_argv`), where bubblewrap works; ``fence = false``
+    in its table runs it as it is."""
     model_args: tuple[str, ...] = ()
     """Added to an argv without ``{model}`` when a model is asked for (``cli:NAME@MODEL``):
     the bundled agents' own option, ``--model {model}``."""

@@ -20,8 +20,9 @@ from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall
 from agents.providers import cli_process
-from agents.providers.cli import CliProvider, fence_argv
+from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent
+from agents.providers.cli_fence import fence_argv
 from agents.providers.resilience import TransientProviderError
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import ProviderOptions, make_provider
@@ -878,26 +879,26 @@ def test_the_agents_log_says_when_the_fence_is_less_than_promised(
     """Without bubblewrap the agent could write into the checkout, without a PID namespace
     read the factory's environment: its log says so. A whole fence, or a folder that is no
     git worktree (nothing to fence), says nothing."""
-    from agents.providers import cli
+    from agents.providers import cli_fence
 
     worktree = tmp_path / "wt"
     worktree.mkdir()
     (worktree / ".git").write_text("gitdir: /elsewhere\n")
     argv = ["claude", "-p", "x"]
-    fenced = ["/usr/bin/bwrap", "--dev-bind", "/", "/", *cli.PID_FENCE, "--", *argv]
-    assert cli.fence_said(fenced, fenced=True, worktree=worktree) == ""
+    fenced = ["/usr/bin/bwrap", "--dev-bind", "/", "/", *cli_fence.PID_FENCE, "--", *argv]
+    assert cli_fence.fence_said(fenced, fenced=True, worktree=worktree) == ""
     without_pid = ["/usr/bin/bwrap", "--dev-bind", "/", "/", "--", *argv]
-    assert cli.fence_said(without_pid, fenced=True, worktree=worktree) == (
+    assert cli_fence.fence_said(without_pid, fenced=True, worktree=worktree) == (
         "[fence] bubblewrap cannot make a PID namespace here: the agent can see the "
         "factory's processes"
     )
-    assert cli.fence_said(argv, fenced=False, worktree=tmp_path) == ""
-    monkeypatch.setattr(cli.shutil, "which", lambda _name: None)
-    assert cli.fence_said(argv, fenced=False, worktree=worktree) == (
+    assert cli_fence.fence_said(argv, fenced=False, worktree=tmp_path) == ""
+    monkeypatch.setattr(cli_fence.shutil, "which", lambda _name: None)
+    assert cli_fence.fence_said(argv, fenced=False, worktree=worktree) == (
         "[fence] none: bubblewrap is not installed; the agent runs with your rights"
     )
-    monkeypatch.setattr(cli.shutil, "which", lambda _name: "/usr/bin/bwrap")
-    assert cli.fence_said(argv, fenced=False, worktree=worktree) == (
+    monkeypatch.setattr(cli_fence.shutil, "which", lambda _name: "/usr/bin/bwrap")
+    assert cli_fence.fence_said(argv, fenced=False, worktree=worktree) == (
         "[fence] none: bubblewrap cannot make a namespace here; the agent runs with your rights"
     )
 
@@ -905,10 +906,10 @@ def test_the_agents_log_says_when_the_fence_is_less_than_promised(
 async def test_an_agent_run_without_bubblewrap_says_so_in_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agents.providers import cli
+    from agents.providers import cli_fence
 
     repo = make_repo(tmp_path / "repo", {"a.py": "A = 1\n"})
-    monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "bwrap" else name)
+    monkeypatch.setattr(cli_fence.shutil, "which", lambda name: None if name == "bwrap" else name)
     agent = CliAgent((sys.executable, "-c", "print('done')"), "text")
     said: list[str] = []
     await CliProvider("echo", agent).complete(ask(repo), said.append)

@@ -17,7 +17,7 @@ import pytest
 from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message
-from agents.providers import cli
+from agents.providers import cli_fence
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
 from engine.workspace import GitWorkspaces
@@ -81,7 +81,7 @@ async def test_without_bubblewrap_the_log_says_secret_files_go_unmasked(
     repo = make_repo(tmp_path / "repo", {".env": ENV, "config/credentials.json": "{}\n"})
     worktree = tmp_path / "worktree"
     git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
-    monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "bwrap" else name)
+    monkeypatch.setattr(cli_fence.shutil, "which", lambda name: None if name == "bwrap" else name)
     said: list[str] = []
     agent = CliAgent(("sh", "-c", "cat .env"), "text", 60.0)
     await CliProvider("shell", agent).complete(ask(worktree), said.append)
