@@ -35,10 +35,9 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,17 +45,17 @@ from agents.provider import Completion, CompletionRequest, ProviderError, ToolCa
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
 from agents.providers.cli_fence import fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
+from agents.providers.cli_secret_files import (
+    masked_copies,
+    secret_values,
+    secrets_said,
+    skip_worktree,
+    worktree_secret_files,
+)
 from agents.providers.cli_streams import FOLDS, Transcript, reply_ended, text_line
 from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
 from engine.parent_death import dies_with_us
-from engine.repo_guard import HOOKLESS
-from engine.secret_files import mask_secret_text
-from engine.secret_values import WorktreeSecrets, quoted_forms, tracked_secret_files
-from engine.secrets import (
-    MIN_SECRET_LENGTH,
-    REDACTED,
-    secret_env_values,
-)
+from engine.secret_values import WorktreeSecrets, quoted_forms
 
 MAX_PROMPT_ARG = 100_000
 """Bytes of prompt passed as an argument; a longer one goes to stdin (Linux refuses one
@@ -174,14 +173,14 @@ class CliProvider:
         argv[0] = program
         out = Transcript()
         say = Capped(on_text or (lambda _text: None))
-        secret_files = await asyncio.to_thread(_secret_files, cwd)
+        secret_files = await asyncio.to_thread(worktree_secret_files, cwd)
         scratch = Path(tempfile.mkdtemp(prefix="shopfloor-masked-"))
         hidden: list[str] = []
         shown_masked = False
         try:
             if self.agent.fence:
                 unfenced = argv
-                masks = await asyncio.to_thread(_masked_copies, cwd, secret_files, scratch)
+                masks = await asyncio.to_thread(masked_copies, cwd, secret_files, scratch)
                 argv = await fence_argv(argv, cwd, masked=masks)
                 fenced = argv is not unfenced
                 if said := fence_said(argv, fenced=fenced, worktree=cwd):
@@ -189,7 +188,7 @@ class CliProvider:
                 shown_masked = fenced and bool(masks)
                 if shown_masked:
                     names = [target.relative_to(cwd).as_posix() for _, target in masks]
-                    hidden = await asyncio.to_thread(_skip_worktree, cwd, names, True)
+                    hidden = await asyncio.to_thread(skip_worktree, cwd, names, True)
             if said := secrets_said(secret_files, masked=shown_masked):
                 say(said)
             host = self._env if self._env is not None else os.environ
@@ -201,7 +200,7 @@ class CliProvider:
             # the values of the worktree's secret files: it reads the real ones unfenced, and
             # fenced too through git (``git show HEAD:.env``).
             secrets = [
-                *_secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
+                *secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
                 *quoted_forms(await asyncio.to_thread(WorktreeSecrets(cwd, secret_files).values)),
             ]
             try:
@@ -210,7 +209,7 @@ class CliProvider:
                 say.end()
         finally:
             if hidden:
-                await asyncio.to_thread(_skip_worktree, cwd, hidden, False)
+                await asyncio.to_thread(skip_worktree, cwd, hidden, False)
             shutil.rmtree(scratch, ignore_errors=True)
         if tried is not None and (timed_out or out.failed is not None or returncode != 0):
             self._failed.add(tried)
@@ -379,79 +378,3 @@ _PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")
 def _cut(text: str, limit: int = MAX_SAID) -> str:
     """``text``, or its start and how much was left out."""
     return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
-
-
-def _secret_files(worktree: Path) -> list[str]:
-    """The secret files git tracks in ``worktree`` (none outside a git worktree)."""
-    return tracked_secret_files(worktree) if (worktree / ".git").exists() else []
-
-
-def _masked_copies(worktree: Path, files: Sequence[str], scratch: Path) -> list[tuple[Path, Path]]:
-    """A masked copy (:func:`~engine.secret_files.mask_secret_text`) in ``scratch`` of each
-    of ``files`` of the worktree, with the file it stands for; a binary one (a keystore)
-    becomes the mask alone. A symlink is left out: its target is not the worktree's."""
-    pairs: list[tuple[Path, Path]] = []
-    for index, rel in enumerate(files):
-        target = worktree / rel
-        if target.is_symlink() or not target.is_file():
-            continue
-        raw = target.read_bytes()
-        if b"\0" in raw[:8192]:
-            shown = f"{REDACTED}\n".encode()
-        else:
-            text = raw.decode("utf-8", "surrogateescape")
-            shown = mask_secret_text(text).encode("utf-8", "surrogateescape")
-        copy = scratch / f"{index}-{target.name}"
-        copy.write_bytes(shown)
-        pairs.append((copy, target))
-    return pairs
-
-
-def _skip_worktree(worktree: Path, files: Sequence[str], on: bool) -> list[str]:
-    """Set (or clear) git's skip-worktree bit of ``files`` in the worktree's index; the files
-    it was set on. Set, ``git status``, ``git diff`` and ``git add -A`` run by the agent pass
-    over the masked copy: a diff of it against the real file would print the real values,
-    and an ``add`` would stage the mask."""
-    if not files:
-        return []
-    flag = "--skip-worktree" if on else "--no-skip-worktree"
-    hookless = [part for option in HOOKLESS for part in ("-c", option)]
-    try:
-        done = subprocess.run(
-            ["git", *hookless, "update-index", flag, "--", *files],
-            cwd=worktree,
-            capture_output=True,
-            check=False,
-            start_new_session=True,
-        )
-    except OSError:
-        return []
-    return list(files) if done.returncode == 0 else []
-
-
-def secrets_said(files: Sequence[str], *, masked: bool) -> str:
-    """The agent log's line about the worktree's secret files (empty when it has none):
-    shown masked and read-only, or, without the fence, read as they are."""
-    if not files:
-        return ""
-    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-    if masked:
-        return (
-            f"[fence] secret files shown to the agent masked and read-only: {shown}; an edit "
-            "to one fails and the file keeps its real values (git status and diff leave them "
-            "out; git show HEAD:.env still prints them to the agent; its log is cleaned of them)"
-        )
-    return (
-        f"[fence] secret files reach the agent unmasked: {shown} (masking them needs the "
-        "bubblewrap fence)"
-    )
-
-
-def _secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
-    """The secret-looking values of ``env`` (the console's and telemetry's rule,
-    :mod:`engine.secrets`) and ``extra``, longest first, each also as it is written inside a
-    JSON string (a password's quote or backslash comes escaped in a JSON event line)."""
-    values = {v.strip() for v in [*secret_env_values(env), *extra]}
-    values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
-    escaped = {json.dumps(v, ensure_ascii=ascii)[1:-1] for v in values for ascii in (True, False)}
-    return sorted(values | escaped, key=len, reverse=True)

@@ -98,7 +98,8 @@ async def fence_argv(
     bubblewrap, or outside a git worktree, ``argv`` is returned as it is.
 
     ``masked``: ``(copy, file)`` pairs, each copy bound read-only over its file of the
-    worktree (a secret file's masked text, :func:`_masked_copies`): the agent reads the
+    worktree (a secret file's masked text,
+    :func:`~agents.providers.cli_secret_files.masked_copies`): the agent reads the
     masked values, and its writes to the file fail, so the mask never reaches the attempt's
     commit (outside the jail the file was never changed).
     """
