@@ -12,19 +12,16 @@ run (an error result, a crash, the time limit) still carries what it used in
 ``ProviderError.spent``. A line of output is cut to a readable size for the log, however long
 the agent printed it; a prompt too long for one argument goes to the agent's stdin.
 
-The agent is the model client itself, so it keeps the host environment it needs for its own
-login (unlike gate commands, whose environment is scrubbed) — but only its own key: the other
-providers' API keys, the GitHub token the factory publishes with and the database URL are
-withheld (:func:`agent_env`). Claude Code sees ``ANTHROPIC_API_KEY``, Codex
-``OPENAI_API_KEY``, Gemini CLI ``GEMINI_API_KEY`` and ``GOOGLE_API_KEY``; Aider, which talks
-to any provider, sees every model key; a configured agent declares its ``keys``. What it does
-see, it may echo, and a withheld key may still come its way: the secret-looking values of the
-factory's environment are redacted from its output before anything reaches the event log.
-
+The agent keeps the host environment it needs for its own login, but only its own key
+(:mod:`agents.providers.cli_agents`). What it does see, it may echo, and a withheld key may
+still come its way: the secret-looking values of the factory's environment are redacted from
+its output before anything reaches the event log (:mod:`agents.providers.cli_secret_files`).
 Where bubblewrap works, the user's checkout and its git config and hooks are read-only to the
-agent (:func:`fence_argv`).
-This module probes bubblewrap itself: ``agents`` does not reach into ``gates``, whose sandbox
-also takes the network away, which an agent needs.
+agent (:mod:`agents.providers.cli_fence`).
+
+This module is the provider: it builds the command, runs it
+(:mod:`agents.providers.cli_process`), folds its output (:mod:`agents.providers.cli_streams`)
+and says a failed run as one line (:mod:`agents.providers.cli_failures`).
 """
 
 from __future__ import annotations
@@ -43,6 +40,7 @@ from pathlib import Path
 
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
+from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
 from agents.providers.cli_secret_files import (
@@ -53,7 +51,7 @@ from agents.providers.cli_secret_files import (
     worktree_secret_files,
 )
 from agents.providers.cli_streams import FOLDS, Transcript, reply_ended, text_line
-from agents.providers.resilience import AFTER_LIMIT, LIMITED, TransientProviderError, one_line
+from agents.providers.resilience import AFTER_LIMIT
 from engine.parent_death import dies_with_us
 from engine.secret_values import WorktreeSecrets, quoted_forms
 
@@ -226,10 +224,10 @@ class CliProvider:
                 f"{self.spec}: timed out after {self.agent.timeout_s:g}s", spent=spent
             )
         if out.failed is not None:
-            raise _failure(self.spec, "the agent failed", out.failed, out, spent)
+            raise failure(self.spec, "the agent failed", out.failed, out, spent)
         if returncode != 0:
             tail = " / ".join(out.tail[-3:]) or "no output"
-            raise _failure(self.spec, _exit_said(returncode), tail, out, spent)
+            raise failure(self.spec, exit_said(returncode), tail, out, spent)
         summary = _cut(out.summary or "\n".join(out.tail[-10:]) or f"{self.name} finished")
         return replace(
             spent,
@@ -311,65 +309,6 @@ class CliProvider:
             except (AttributeError, TypeError, ValueError):  # a shape we do not know
                 text_line(_cut(line), out, say)
         reply_ended(out, show)
-
-
-_LOGIN_REFUSED = re.compile(
-    r"invalid (?:x-)?api[ _-]?key|incorrect api key|api key not valid|please run /login"
-    r"|authentication_?error|unauthori[sz]ed|oauth token has expired|not logged in"
-    r"|token has been invalidated|please set an auth method",
-    re.IGNORECASE,
-)
-"""How Claude Code, Codex, Gemini CLI and Aider say that their key or login was refused
-(a bare 401 is not enough: a stack trace's line numbers have them)."""
-_LIMITED = re.compile(
-    r"rate[ _-]?limit|usage[ _]limit|hit your (?:usage )?limit|quota|too many requests"
-    r"|resource_exhausted",
-    re.IGNORECASE,
-)
-"""How they say that they are rate limited or out of quota: a limit of the user's, which
-lifts at a time (said as a 429, which a lone agent waits out)."""
-_OVERLOADED = re.compile(r"overloaded", re.IGNORECASE)
-"""How they say that the service is busy for everyone."""
-_RESETS = re.compile(r"\|(\d{10})\b")
-"""Claude Code's "Claude AI usage limit reached|1774447200": when the limit resets."""
-
-
-def _failure(spec: str, what: str, said: str, out: Transcript, spent: Completion) -> ProviderError:
-    """The failed run as one line, of the kind a fallback chain acts on: a refused login
-    (as an HTTP 401: the chain skips the agent for the rest of the run, rather than start
-    it again for every attempt) or a rate limit (transient, as a 429 with when it resets
-    where the agent said, which a lone agent waits out; an overload is transient alone)."""
-    resets = out.resets_at
-    verdict = said if out.failed is not None else said.rsplit(" / ", 1)[-1]  # its last line
-    if found := _RESETS.search(verdict):
-        resets = float(found[1])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(resets))
-        said = _RESETS.sub(f" (resets {stamp})", said)
-    if _LOGIN_REFUSED.search(verdict):
-        message = one_line(f"{spec}: the agent's login was refused ({what}): {said}")
-        return ProviderError(message, spent=spent, status=401)
-    limited = resets is not None or _LIMITED.search(verdict) is not None
-    if limited or _OVERLOADED.search(verdict):
-        wait = max(0.0, resets - time.time()) if resets is not None else None
-        message = one_line(f"{spec}: the agent is rate limited ({what}): {said}")
-        status = LIMITED if limited else None
-        return TransientProviderError(message, retry_after=wait, spent=spent, status=status)
-    return ProviderError(one_line(f"{spec}: {what}: {said}"), spent=spent)
-
-
-def _exit_said(code: int) -> str:
-    """An exit code as a person reads it: a signal by its name (the kernel's out-of-memory
-    killer sends SIGKILL; a shell, or bubblewrap, reports a signal as 128 + its number)."""
-    number = -code if code < 0 else code - 128 if 128 < code < 160 else 0
-    try:
-        name = signal.Signals(number).name if number else ""
-    except ValueError:
-        name = ""
-    if not name:
-        return f"exit code {code}"
-    if code > 0:
-        return f"exit code {code} (killed by {name}?)"
-    return f"killed by {name}" + (" (out of memory?)" if number == signal.SIGKILL else "")
 
 
 _PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")
