@@ -15,7 +15,7 @@ later git calls (a merge's ``worktree add`` runs ``post-checkout``, each ``updat
 ``reference-transaction``), outside any fence and with the factory's environment. So the
 factory's git calls switch both off (:data:`HOOKLESS`), the files are put back before the
 factory runs git again, and where bubblewrap works the agent cannot write them at all
-(``fence_argv`` in agents/providers/cli.py). Refs and objects have no fence: this module is
+(``fence_argv`` in agents/providers/cli_fence.py). Refs and objects have no fence: this module is
 their only guard.
 
 The user keeps working in their own checkout meanwhile, and what they do there is not the
