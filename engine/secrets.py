@@ -2,9 +2,9 @@
 
 The event bus removes these values from every event's free text as it emits it, and the
 console and telemetry from what they print and export (``engine/redaction.py``); a coding
-agent's output (``agents/providers/cli_process.py``) and a sandboxed command's (``gates/sandbox.py``)
-are cleaned of them before they reach the event log or a model. Those packages import this
-module, since none may import the others.
+agent's output (``agents/providers/cli_process.py``) and a sandboxed command's
+(``gates/sandbox.py``) are cleaned of them before they reach the event log or a model. Those
+packages import this module, since none may import the others.
 
 :func:`hide_process_environment` keeps the commands the factory starts from reading its keys
 where it keeps them: its own environment.
