@@ -71,7 +71,14 @@ from engine.scheduler import Scheduler
 from engine.secret_files import mask_diff
 from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
-from engine.stages import RunKilled, StageFailed, checklist_share, learnings, passes
+from engine.stages import (
+    RunKilled,
+    StageFailed,
+    checklist_share,
+    learnings,
+    one_line,
+    passes,
+)
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError, release_hint
@@ -87,11 +94,6 @@ def _without_secrets(text: str) -> str:
     """``text`` with the values of the environment's secret variables blanked: an internal
     error's message can quote a request that carried a key, and it goes into the log."""
     return without_secrets(text, os.environ)
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else ""
 
 
 @dataclass
@@ -231,12 +233,12 @@ class Factory:
             text = f"the run stops: {exc}; it stays resumable, with a higher budget"
             self.bus.emit(AgentOutput(agent_id="budget", kind="notice", text=text))
         except RunKilled as exc:
-            self._finish(Outcome.KILLED, _one_line(str(exc)))
+            self._finish(Outcome.KILLED, one_line(str(exc)))
         except (StageFailed, PlanError, WorkspaceError, RunAborted) as exc:
-            self._finish(Outcome.FAILED, _one_line(str(exc)))
+            self._finish(Outcome.FAILED, one_line(str(exc)))
         except Exception as exc:
             self._crashed(exc)
-            detail = _without_secrets(_one_line(str(exc)))
+            detail = _without_secrets(one_line(str(exc)))
             self._finish(Outcome.FAILED, f"internal error: {type(exc).__name__}: {detail}")
         finally:
             await self.broker.close()
@@ -254,7 +256,7 @@ class Factory:
             "run %s crashed: %s: %s (a bug: its traceback is in the run's log, agent 'engine')",
             self.bus.run_id,
             type(exc).__name__,
-            _without_secrets(_one_line(str(exc))),
+            _without_secrets(one_line(str(exc))),
         )
         log.debug("run crash", exc_info=exc)
         trace = _without_secrets("".join(traceback.format_exception(exc)))
@@ -404,7 +406,7 @@ class Factory:
             report = await self.qc.assess(blueprint, self._change_diff(tip), self.bus.emit)
         except Exception as exc:
             raise StageFailed(
-                f"code QC failed: {_one_line(str(exc)) or type(exc).__name__}"
+                f"code QC failed: {one_line(str(exc)) or type(exc).__name__}"
             ) from exc
         threshold = self.config.qc_threshold
         self.bus.emit(
@@ -451,7 +453,7 @@ class Factory:
                     else None
                 )
             except Exception as exc:
-                detail = _one_line(str(exc)) or type(exc).__name__
+                detail = one_line(str(exc)) or type(exc).__name__
                 raise StageFailed(f"verification failed: {detail}") from exc
         finally:
             if not self.config.keep_worktrees:
@@ -528,11 +530,11 @@ class Factory:
         base = self.state.base_commit or self.workspaces.base_commit
         tasks = self.workspaces.commits_since_base(commit, base)
         body = "One commit per task:\n\n" + "\n".join(f"- {t}" for t in tasks)
-        title = _one_line(self.request)[:120] or branch
+        title = one_line(self.request)[:120] or branch
         try:
             url = await self.publisher.publish(branch, self.workspaces.base_branch, title, body)
         except Exception as exc:  # the branch is shipped locally either way
-            text = f"pull request not opened: {_one_line(str(exc))}"
+            text = f"pull request not opened: {one_line(str(exc))}"
             self.bus.emit(AgentOutput(agent_id="publisher", kind="error", text=text))
             return
         self.bus.emit(AgentOutput(agent_id="publisher", kind="result", text=f"pull request: {url}"))
@@ -578,7 +580,7 @@ class Factory:
         except (RunKilled, StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted):
             raise
         except Exception as exc:  # the snapshot or a gate broke: the run fails, in a line
-            raise StageFailed(f"audit failed: {_one_line(str(exc)) or type(exc).__name__}") from exc
+            raise StageFailed(f"audit failed: {one_line(str(exc)) or type(exc).__name__}") from exc
         try:
             markdown, _json = report.write(self.report_dir)
         except OSError as exc:

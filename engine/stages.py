@@ -31,6 +31,12 @@ class RunKilled(Exception):
     """Ends the run as killed (a kill gate, a rejected plan) with a one-line reason."""
 
 
+def one_line(text: str) -> str:
+    """The first line of ``text`` (stripped): a run's reason is one line, never a traceback."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
 KillGate = Literal["min_critic_score", "compliance_risk", "cannibalization"]
 
 
