@@ -31,16 +31,13 @@ from engine.events import (
     AgentOutput,
     LearningRecorded,
     Outcome,
-    QCScored,
     RunResumed,
     RunStarted,
     Stage,
     StageChanged,
     TaskState,
     TaskStateChanged,
-    VerificationFinished,
 )
-from engine.gate_runner import run_gates
 from engine.github import Publisher
 from engine.heap import long_lived
 from engine.merge_queue import MergeQueue, StopRequested
@@ -53,8 +50,6 @@ from engine.resume import (
     emit_found_merged,
     merges_on_branch,
     plan_resume,
-    qc_passed_on,
-    verified_on,
 )
 from engine.roles import (
     CodeQC,
@@ -64,22 +59,19 @@ from engine.roles import (
     TaskReviewer,
     Twin,
     Verifier,
-    VerifierReport,
 )
 from engine.run_branches import slugify
 from engine.scheduler import Scheduler
-from engine.secret_files import mask_diff
 from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
 from engine.stages import (
     RunKilled,
     StageFailed,
-    checklist_share,
     learnings,
     one_line,
-    passes,
 )
 from engine.state import RunState
+from engine.tip_checks import run_qc, run_verification
 from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError, release_hint
 
@@ -222,8 +214,27 @@ class Factory:
             blueprint = await self._plan()
             await self._build(blueprint, Dag.from_blueprint(blueprint), restarts)
             tip = ws.integration_tip()
-            await self._qc(blueprint, tip)
-            commit = await self._verify(blueprint, tip)
+            await run_qc(
+                bus=self.bus,
+                budget=self.budget,
+                workspaces=ws,
+                config=self.config,
+                qc=self.qc,
+                blueprint=blueprint,
+                tip=tip,
+            )
+            commit = await run_verification(
+                bus=self.bus,
+                budget=self.budget,
+                workspaces=ws,
+                config=self.config,
+                verify_gates=self.verify_gates,
+                baseline=self.baseline,
+                verifier=self.verifier,
+                judge=self.judge,
+                blueprint=blueprint,
+                tip=tip,
+            )
             branch = await self._ship(commit)
             self._learn()
             self._finish(Outcome.SHIPPED, branch=branch, commit=commit)
@@ -380,118 +391,6 @@ class Factory:
             failed = ", ".join(result.failed)
             blocked = f"; blocked: {', '.join(result.blocked)}" if result.blocked else ""
             raise StageFailed(f"task(s) failed after all attempts: {failed}{blocked}")
-
-    def _change_diff(self, tip: str, limit: int = 60000) -> str:
-        ws = self.workspaces
-        base = self.state.base_commit or ws.base_commit
-        text = str(ws.repo.git.diff("--stat", "--patch", base, tip))
-        text = self.bus.redactor.redact(mask_diff(text))  # QC is a third-party model
-        return text if len(text) <= limit else text[:limit] + "\n... [diff truncated]"
-
-    def _passed_before(self, check: str, tip: str) -> None:
-        """Say that ``check`` passed on ``tip`` before the restart, and is not run again."""
-        text = f"{check} passed on {tip[:10]} before the restart: not run again"
-        self.bus.emit(AgentOutput(agent_id="resume", kind="notice", text=text))
-
-    async def _qc(self, blueprint: Blueprint, tip: str) -> None:
-        """Code QC of the change from the base commit to ``tip``, the integration tip."""
-        if self.qc is None:
-            return
-        if qc_passed_on(self.state, tip, self.config.qc_threshold):
-            self._passed_before(f"code QC ({self.state.scores.qc}/100)", tip)
-            return
-        await self.budget.admit()
-        self._stage(Stage.QC)
-        try:
-            report = await self.qc.assess(blueprint, self._change_diff(tip), self.bus.emit)
-        except Exception as exc:
-            raise StageFailed(
-                f"code QC failed: {one_line(str(exc)) or type(exc).__name__}"
-            ) from exc
-        threshold = self.config.qc_threshold
-        self.bus.emit(
-            QCScored(
-                model=str(getattr(self.qc, "model", "")),
-                score=report.score,
-                threshold=threshold,
-                notes=report.notes,
-                commit=tip,
-            )
-        )
-        if not passes(report.score, threshold):
-            raise StageFailed(f"code QC scored {report.score}/100, below {threshold}")
-
-    async def _verify(self, blueprint: Blueprint, tip: str) -> str:
-        """Verify ``tip``, the integration tip: the verify gates, then the verifier and the
-        judge. Returns the commit to ship."""
-        if verified_on(self.state, tip, self.config.judge_threshold):
-            self._passed_before(f"verification ({self.state.scores.judge}/100)", tip)
-            return tip
-        await self.budget.admit()
-        self._stage(Stage.VERIFY)
-        ws = self.workspaces
-        if not self.verify_gates and self.verifier is None and self.judge is None:
-            return tip
-        worktree = await ws.add_worktree("verify", tip)
-        try:
-            gates = guard(self.verify_gates, self.baseline)
-            results = await run_gates(gates, worktree, scope="verify", emit=self.bus.emit)
-            red = [r for r in results if not r.passed]
-            if red:
-                raise StageFailed(f"verification failed: {red[0].gate}: {red[0].summary}")
-            if self.verifier is None and self.judge is None:
-                return tip
-            try:
-                attack = (
-                    await self.verifier.attack(blueprint, worktree, self.bus.emit)
-                    if self.verifier is not None
-                    else VerifierReport()
-                )
-                verdict = (
-                    await self.judge.judge(blueprint, attack, results, self.bus.emit)
-                    if self.judge is not None
-                    else None
-                )
-            except Exception as exc:
-                detail = one_line(str(exc)) or type(exc).__name__
-                raise StageFailed(f"verification failed: {detail}") from exc
-        finally:
-            if not self.config.keep_worktrees:
-                await ws.remove_worktree(worktree)
-        threshold = self.config.judge_threshold
-        score = verdict.score if verdict is not None else (0 if attack.broken else 100)
-        # The checklist is the verdict; a score above what it supports does not ship.
-        share = checklist_share(verdict.checklist) if verdict is not None else None
-        contradicted = share is not None and not passes(share, threshold)
-        passed = (
-            passes(score, threshold)
-            and not contradicted
-            and (verdict is not None or not attack.broken)
-        )
-        self.bus.emit(
-            VerificationFinished(
-                verifier_model=str(getattr(self.verifier, "model", "")),
-                judge_model=str(getattr(self.judge, "model", "")),
-                broken=list(attack.broken),
-                checklist=dict(verdict.checklist) if verdict is not None else {},
-                score=score,
-                threshold=threshold,
-                passed=passed,
-                commit=tip,
-            )
-        )
-        if not passed:
-            broken = f"; broken: {', '.join(attack.broken)}" if attack.broken else ""
-            if verdict is not None and contradicted and passes(score, threshold):
-                failed = [item for item, ok in verdict.checklist.items() if not ok]
-                raise StageFailed(
-                    f"the judge scored {score}/100 but its checklist passes "
-                    f"{len(verdict.checklist) - len(failed)} of {len(verdict.checklist)} items "
-                    f"({share}/100), below {threshold}; failed: {', '.join(failed[:3])}"
-                    f"{', ...' if len(failed) > 3 else ''}{broken}"
-                )
-            raise StageFailed(f"the judge scored {score}/100, below {threshold}{broken}")
-        return tip
 
     async def _ship(self, commit: str) -> str:
         self._stage(Stage.SHIP)
