@@ -29,7 +29,6 @@ from engine.dag import Dag, PlanError
 from engine.escalations import EscalationBroker
 from engine.events import (
     AgentOutput,
-    LearningRecorded,
     Outcome,
     RunResumed,
     RunStarted,
@@ -40,6 +39,7 @@ from engine.events import (
 )
 from engine.github import Publisher
 from engine.heap import long_lived
+from engine.learn import record_learnings
 from engine.merge_queue import MergeQueue, StopRequested
 from engine.planning import Planning, plan_resume_point
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
@@ -60,20 +60,19 @@ from engine.roles import (
     Twin,
     Verifier,
 )
-from engine.run_branches import slugify
 from engine.scheduler import Scheduler
 from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
+from engine.ship import ship
 from engine.stages import (
     RunKilled,
     StageFailed,
-    learnings,
     one_line,
 )
 from engine.state import RunState
 from engine.tip_checks import run_qc, run_verification
 from engine.workspace import GitWorkspaces
-from engine.workspace_errors import WorkspaceError, release_hint
+from engine.workspace_errors import WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +234,15 @@ class Factory:
                 blueprint=blueprint,
                 tip=tip,
             )
-            branch = await self._ship(commit)
-            self._learn()
+            branch = await ship(
+                bus=self.bus,
+                workspaces=ws,
+                config=self.config,
+                request=self.request,
+                publisher=self.publisher,
+                commit=commit,
+            )
+            record_learnings(self.bus)
             self._finish(Outcome.SHIPPED, branch=branch, commit=commit)
         except StopRequested:
             pass  # as a Ctrl-C stop: no RunFinished, the run stays resumable (said already)
@@ -392,52 +398,6 @@ class Factory:
             blocked = f"; blocked: {', '.join(result.blocked)}" if result.blocked else ""
             raise StageFailed(f"task(s) failed after all attempts: {failed}{blocked}")
 
-    async def _ship(self, commit: str) -> str:
-        self._stage(Stage.SHIP)
-        ws = self.workspaces
-        # The request was cleaned of secrets (__post_init__): a key pasted into it would
-        # otherwise name a branch (and title a pull request) for good.
-        name = f"{self.config.branch_prefix}{slugify(self.request)}-{self.bus.run_id[:8]}"
-        await self.bus.durable()  # what we ship from is in the log before the branch exists
-        # A branch of that name at another commit is someone else's (the user made it from
-        # the work in progress while the run was stopped, say): it stays, and the run ships
-        # beside it. One at ``commit`` is this run's: a resumed run may have shipped already.
-        branch, number = name, 1
-        while (tip := ws.branch_tip(branch)) is not None and tip != commit:
-            number += 1
-            branch = f"{name}-{number}"
-        if tip is None:
-            await ws.ship(branch, commit)
-        if branch != name:
-            text = f"branch {name} exists already (not this run's): shipped as {branch}"
-            self.bus.emit(AgentOutput(agent_id="ship", kind="notice", text=text))  # without -v
-        checkout = await ws.delete_integration_branch()
-        if checkout is not None:  # deleted under that checkout, it would be on no branch
-            text = (
-                f"{ws.integration_branch} is checked out in {checkout}, so it stays (at the "
-                f"shipped commit); {release_hint(checkout)}, then "
-                f"`git -C {ws.path} branch -D {ws.integration_branch}` deletes it"
-            )
-            self.bus.emit(AgentOutput(agent_id="ship", kind="notice", text=text))
-        await self._publish(branch, commit)
-        return branch
-
-    async def _publish(self, branch: str, commit: str) -> None:
-        """Push the shipped branch and open a pull request; a refusal does not unship."""
-        if self.publisher is None:
-            return
-        base = self.state.base_commit or self.workspaces.base_commit
-        tasks = self.workspaces.commits_since_base(commit, base)
-        body = "One commit per task:\n\n" + "\n".join(f"- {t}" for t in tasks)
-        title = one_line(self.request)[:120] or branch
-        try:
-            url = await self.publisher.publish(branch, self.workspaces.base_branch, title, body)
-        except Exception as exc:  # the branch is shipped locally either way
-            text = f"pull request not opened: {one_line(str(exc))}"
-            self.bus.emit(AgentOutput(agent_id="publisher", kind="error", text=text))
-            return
-        self.bus.emit(AgentOutput(agent_id="publisher", kind="result", text=f"pull request: {url}"))
-
     async def _recon(self) -> None:
         """Update mode: the repo map and the gates on the untouched base commit (baseline)."""
         ws = self.workspaces
@@ -500,22 +460,6 @@ class Factory:
         if missing:
             text += f"; {missing} of {missing + len(report.reviews)} code reviewer(s) failed"
         self.bus.emit(AgentOutput(agent_id="audit", kind="result", text=text))
-        self._learn(audit_learnings(report))
+        record_learnings(self.bus, audit_learnings(report))
         reason = f"audit report: {markdown}"
         return f"{reason} ({missing} code reviewer(s) failed)" if missing else reason
-
-    def _learn(self, extra: Sequence[tuple[str, str, str, list[str]]] = ()) -> None:
-        """Record what this run taught: retried tasks, tripped breakers, human decisions."""
-        self._stage(Stage.LEARN)
-        known = {lr.source for lr in self.state.learnings}
-        found = [*learnings(self.state), *(x for x in extra if x[2] not in known)]
-        for kind, text, source, tags in found:
-            self.bus.emit(
-                LearningRecorded(
-                    learning_id=f"{self.bus.run_id}-L{len(self.state.learnings) + 1}",
-                    kind=kind,
-                    text=text,
-                    source=source,
-                    tags=tags,
-                )
-            )
