@@ -6,6 +6,11 @@ on private copies. Every judging role is optional — a missing one skips its st
 (a plan with a cycle, a failing planner) ends the run with a one-line reason, never a
 traceback. A cancelled run emits no finish: its log stays resumable, and a Factory built on a
 bus folded from that log (``EventBus(run_id, state=...)``) resumes it.
+
+The loop keeps planning and the build; the other stages are functions the loop calls with
+what they need: code QC and verification in :mod:`engine.tip_checks`, shipping in
+:mod:`engine.ship`, learning in :mod:`engine.learn`, and the stages of one mode (update's
+recon, audit's report) in :mod:`engine.mode_stages`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.audit import audit_learnings, run_audit, tree_gates
 from engine.blueprint import Blueprint
 from engine.breaker import CircuitBreaker
 from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
@@ -41,9 +45,10 @@ from engine.github import Publisher
 from engine.heap import long_lived
 from engine.learn import record_learnings
 from engine.merge_queue import MergeQueue, StopRequested
+from engine.mode_stages import run_audit_stage, run_recon
 from engine.planning import Planning, plan_resume_point
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
-from engine.recon import Baseline, Mode, RepoMapper, guard, recon_notes, run_baseline
+from engine.recon import Baseline, Mode, RepoMapper, guard
 from engine.resume import (
     check_repository,
     emit_ending,
@@ -51,24 +56,12 @@ from engine.resume import (
     merges_on_branch,
     plan_resume,
 )
-from engine.roles import (
-    CodeQC,
-    Critic,
-    Judge,
-    Reviewer,
-    TaskReviewer,
-    Twin,
-    Verifier,
-)
+from engine.roles import CodeQC, Critic, Judge, Reviewer, TaskReviewer, Twin, Verifier
 from engine.scheduler import Scheduler
 from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
 from engine.ship import ship
-from engine.stages import (
-    RunKilled,
-    StageFailed,
-    one_line,
-)
+from engine.stages import RunKilled, StageFailed, one_line
 from engine.state import RunState
 from engine.tip_checks import run_qc, run_verification
 from engine.workspace import GitWorkspaces
@@ -203,13 +196,32 @@ class Factory:
         )
         try:
             if self.state.mode == "audit":  # read-only: no integration branch, no worktree
-                self._finish(Outcome.REPORTED, await self._audit())
+                reason = await run_audit_stage(
+                    bus=self.bus,
+                    workspaces=ws,
+                    request=self.request,
+                    report_dir=self.report_dir,
+                    repo_mapper=self.repo_mapper,
+                    reviewers=self.reviewers,
+                    merge_gates=self.merge_gates,
+                    task_gates=self.task_gates,
+                    verify_gates=self.verify_gates,
+                )
+                self._finish(Outcome.REPORTED, reason)
                 return self.state
             await ws.start(restore or self.state.base_commit or None)
             restarts = await self._resume() if resuming else {}
             self.broker.start()
             if self.state.mode == "update":
-                await self._recon()
+                self.baseline, self._recon_notes = await run_recon(
+                    bus=self.bus,
+                    workspaces=ws,
+                    config=self.config,
+                    repo_mapper=self.repo_mapper,
+                    merge_gates=self.merge_gates,
+                    task_gates=self.task_gates,
+                    verify_gates=self.verify_gates,
+                )
             blueprint = await self._plan()
             await self._build(blueprint, Dag.from_blueprint(blueprint), restarts)
             tip = ws.integration_tip()
@@ -397,69 +409,3 @@ class Factory:
             failed = ", ".join(result.failed)
             blocked = f"; blocked: {', '.join(result.blocked)}" if result.blocked else ""
             raise StageFailed(f"task(s) failed after all attempts: {failed}{blocked}")
-
-    async def _recon(self) -> None:
-        """Update mode: the repo map and the gates on the untouched base commit (baseline)."""
-        ws = self.workspaces
-        checkout = await ws.add_worktree("baseline", self.state.base_commit or ws.base_commit)
-        try:
-            files = ws.tracked_files()
-            repo_map = self.repo_mapper(checkout, files) if self.repo_mapper else "\n".join(files)
-            # The verify gates too: they are guarded by the baseline as well, and a gate that
-            # judges a revision gives way to the tree gate of its name (the secrets scan).
-            # The merge step's gates first: where a step has a gate of its own, the merge's
-            # is the one for the factory's own checkouts (the types gate's publishes its cache
-            # for the attempts to start from, gates.mypy_seed).
-            gates = tree_gates(self.merge_gates, self.task_gates, self.verify_gates)
-            self.baseline = await run_baseline(gates, checkout, self.bus.emit)
-        finally:
-            if not self.config.keep_worktrees:
-                await ws.remove_worktree(checkout)
-        self._recon_notes = recon_notes(repo_map, self.baseline)
-        text = f"recon: {len(files)} files; {self.baseline.describe()}"
-        self.bus.emit(AgentOutput(agent_id="recon", kind="result", text=text))
-
-    async def _audit(self) -> str:
-        """Audit mode: every gate and code reviewer on a snapshot; report, learn, no changes.
-        Returns the run's reason: where the report is, and the reviewers that failed."""
-        if self.report_dir is None:
-            raise StageFailed("an audit needs a folder for its report")
-        self._stage(Stage.REVIEW)
-        try:
-            report = await run_audit(
-                run_id=self.bus.run_id,
-                request=self.request,
-                repo=self.workspaces.path,
-                commit=self.state.base_commit or self.workspaces.base_commit,
-                gates=tree_gates(self.merge_gates, self.task_gates, self.verify_gates),
-                reviewers=self.reviewers,
-                emit=self.bus.emit,
-                repo_mapper=self.repo_mapper,
-            )
-        except (RunKilled, StageFailed, PlanError, WorkspaceError, BudgetStop, RunAborted):
-            raise
-        except Exception as exc:  # the snapshot or a gate broke: the run fails, in a line
-            raise StageFailed(f"audit failed: {one_line(str(exc)) or type(exc).__name__}") from exc
-        try:
-            markdown, _json = report.write(self.report_dir)
-        except OSError as exc:
-            raise StageFailed(
-                f"cannot write the audit report to {self.report_dir}: {exc.strerror or exc}"
-            ) from exc
-        for failure in report.review_failures:
-            self.bus.emit(
-                AgentOutput(agent_id="audit", kind="error", text=f"not reviewed: {failure}")
-            )
-        if report.review_failures and not report.reviews:  # the gates' findings are kept
-            raise StageFailed(
-                f"audit failed: every code reviewer failed ({'; '.join(report.review_failures)}); "
-                f"the gates' report is at {markdown}"
-            )
-        missing = len(report.review_failures)
-        text = f"audit report: {markdown} ({len(report.red_gates)} red gate(s))"
-        if missing:
-            text += f"; {missing} of {missing + len(report.reviews)} code reviewer(s) failed"
-        self.bus.emit(AgentOutput(agent_id="audit", kind="result", text=text))
-        record_learnings(self.bus, audit_learnings(report))
-        reason = f"audit report: {markdown}"
-        return f"{reason} ({missing} code reviewer(s) failed)" if missing else reason
