@@ -4,6 +4,7 @@ Whatever the agent did with git in its worktree is taken back first (its commits
 changes in the tree again, a branch it checked out is put back), then everything is staged
 but the caches (:data:`JUNK_PATHSPECS`), the files the task's plan names are staged even where
 the repository's ignore rules match them, and the ignored source files nobody named are said.
+An attempt whose files gained the secret mask (:class:`MaskWritten`) is not committed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import git
 
 from engine.factory_git import IDENTITY, FactoryRepo, head_ref, names, resolve
+from engine.secrets import REDACTED
 
 JUNK_PATHSPECS = (
     ":(exclude,glob)**/__pycache__/**",
@@ -108,11 +110,55 @@ def inside(worktree: Path, paths: Sequence[str]) -> list[str]:
     return found
 
 
+class MaskWritten(ValueError):
+    """The attempt wrote the secret mask into files; its message is one line for the retry.
+
+    A coding agent shown a secret file masked (``[REDACTED]`` for each value, the cli
+    provider's fence) that copies it (``cp .env .env.bak``) or pastes its values elsewhere
+    would replace the user's real values with the mask. The toolbelt refuses such a write;
+    this is the same rule for whatever wrote the file.
+    """
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = list(paths)
+        shown = ", ".join(self.paths[:LEFT_OUT_SHOWN]) + (
+            ", ..." if len(self.paths) > LEFT_OUT_SHOWN else ""
+        )
+        super().__init__(
+            f"not committed: the attempt wrote {REDACTED} into {shown}. {REDACTED} stands for "
+            "a secret value hidden from the agent (the file keeps the real one): never copy a "
+            "masked file or paste its values; edit around them, or read the secret from an "
+            "environment variable"
+        )
+
+
+def _count_mask(wt: FactoryRepo, spec: str) -> int:
+    """How often the mask occurs in the blob ``spec`` names (0 when there is none)."""
+    try:
+        raw = wt.git.cat_file("blob", spec, stdout_as_string=False)
+    except git.GitCommandError:
+        return 0
+    return int(bytes(raw).count(REDACTED.encode()))
+
+
+def mask_added(wt: FactoryRepo) -> list[str]:
+    """The staged files holding the mask more often than the commit they start from: a
+    file that held the text ``[REDACTED]`` already (a redactor's own code) may keep it."""
+    changed = names(
+        wt.git.diff("--cached", "--no-renames", "--name-only", "-z", "--text", "-S", REDACTED)
+    )
+    return [
+        name for name in changed if _count_mask(wt, f":{name}") > _count_mask(wt, f"HEAD:{name}")
+    ]
+
+
 def commit_worktree(
     worktree: Path, message: str, keep: Sequence[str], tell: Callable[[str], object]
 ) -> str | None:
     """Commit everything changed in ``worktree`` but the junk, the ``keep`` paths even where
-    ignored; None if nothing changed. ``tell`` hears the ignored source files left out."""
+    ignored; None if nothing changed. ``tell`` hears the ignored source files left out.
+    :class:`MaskWritten` when the changes add the secret mask to a file (nothing is
+    committed, the index is emptied again)."""
     wt = FactoryRepo(worktree)
     wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
     named = inside(worktree, keep)
@@ -128,5 +174,9 @@ def commit_worktree(
         )
     if not wt.git.diff("--cached", "--name-only").strip():
         return None
+    masked = mask_added(wt)
+    if masked:
+        wt.git.reset("-q")
+        raise MaskWritten(masked)
     wt.git.commit("-q", "--no-verify", "-m", message, env=IDENTITY)
     return str(wt.git.rev_parse("--verify", "HEAD^{commit}"))

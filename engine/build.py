@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from engine.attempt_commit import MaskWritten
 from engine.blueprint import Blueprint, Task
 from engine.breaker import CircuitBreaker
 from engine.budget import BudgetStop, BudgetTracker
@@ -286,14 +287,17 @@ class TaskRunner:
                 report = await self.engineer.work(job, self.emit)
             message = commit_message(task, self.redact(report.summary))
             agent_id = f"engineer:{task_id}:a{attempt}"  # what the agent did outside its files
-            commit = await self.workspaces.commit_all(
-                worktree,
-                message,
-                keep=task.files,  # committed even where the repository's .gitignore says not
-                note=lambda text: self.emit(  # shown without -v: the user's repo was touched
-                    AgentOutput(agent_id=agent_id, kind="notice", text=text)
-                ),
-            )
+            try:
+                commit = await self.workspaces.commit_all(
+                    worktree,
+                    message,
+                    keep=task.files,  # committed even where the repository's .gitignore says not
+                    note=lambda text: self.emit(  # shown without -v: the user's repo was touched
+                        AgentOutput(agent_id=agent_id, kind="notice", text=text)
+                    ),
+                )
+            except MaskWritten as exc:  # a masked secret file copied: the next attempt is told
+                return str(exc)
             if commit is None:
                 return "The previous attempt changed no files. " + (
                     "It ended early: " + report.summary if not report.finished else ""

@@ -20,6 +20,7 @@ from agents.provider import CompletionRequest, Message
 from agents.providers import cli_fence
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
+from engine.attempt_commit import MaskWritten
 from engine.workspace import GitWorkspaces
 
 SECRET = "hunter2-prod"
@@ -92,3 +93,21 @@ async def test_without_bubblewrap_the_log_says_secret_files_go_unmasked(
     ]
     # What it printed of them is still cleaned before the log.
     assert "DB_PASSWORD=[REDACTED]" in said and SECRET not in "\n".join(said)
+
+
+@pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
+async def test_a_fenced_agents_copy_of_a_masked_file_is_refused_at_the_attempts_commit(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "repo", {".env": ENV, "app.py": "X = 0\n"})
+    ws = GitWorkspaces(repo, "r-copy", tmp_path / "worktrees")
+    await ws.start()
+    worktree = await ws.add_worktree("t1-a1", ws.integration_tip())
+    agent = CliAgent(("sh", "-c", "cp .env .env.bak && echo 'X = 1' > app.py"), "text", 60.0)
+    await CliProvider("shell", agent).complete(ask(worktree), [].append)
+    assert "DB_PASSWORD=[REDACTED]" in (worktree / ".env.bak").read_text()  # the fence's copy
+    with pytest.raises(MaskWritten, match=r"wrote \[REDACTED\] into \.env\.bak\."):
+        await ws.commit_all(worktree, "the attempt")
+    assert "the attempt" not in git(worktree, "log", "--format=%s")
