@@ -97,3 +97,31 @@ async def test_a_value_replaced_in_the_file_stays_masked(belt: Toolbelt, worktre
     out = await _run(belt, "run", argv=["sh", "-c", "cat .env; git show HEAD:.env"])
     assert "hunter2-prod" not in out and "rotated-pw-2" not in out
     assert out.count("DB_PASSWORD=[REDACTED]") == 2
+
+
+async def test_a_secret_file_written_after_first_use_is_masked_in_later_output(
+    belt: Toolbelt, worktree: Path
+) -> None:
+    (worktree / ".gitignore").write_text(".env.local\n")
+    assert "exit code 0" in await _run(belt, "run", argv=["true"])  # listed on first use
+    # An ignored one at the top, an untracked one a folder down: neither tracked by git.
+    (worktree / ".env.local").write_text("API_SECRET=local-s3cret-1\n")
+    (worktree / "tests" / "prod.env").write_text("DB_PW=nested-pw-2\n")
+    top = await _run(belt, "run", argv=["cat", ".env.local"])
+    nested = await _run(belt, "run", argv=["cat", "tests/prod.env"])
+    assert "local-s3cret-1" not in top and "API_SECRET=[REDACTED]" in top
+    assert "nested-pw-2" not in nested and "DB_PW=[REDACTED]" in nested
+
+
+async def test_the_sandbox_masks_a_secret_file_the_command_itself_wrote(worktree: Path) -> None:
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        await sandbox.run(["true"], worktree)  # the worktree's secret files listed
+        script = "echo 'DB_PASSWORD=fresh-pw-77' > prod.env; cat prod.env"
+        wrote = await sandbox.run(["sh", "-c", script], worktree)
+        later = await sandbox.run(["cat", "prod.env"], worktree)
+    finally:
+        sandbox.close()
+    for result in (wrote, later):
+        assert "fresh-pw-77" not in result.output
+        assert "DB_PASSWORD=[REDACTED]" in result.output
