@@ -246,7 +246,7 @@ class RunScreen(Screen[None]):
         self._gauges_line.show(state)
         self._budget.show(state, stopped=self._stopped)
         self._dag.sync(state.tasks)
-        self._agents.sync(state.agents, live=state.agents_live(not self._stopped))
+        self._agents.sync(state.agents, live=state.agents_live(self.driven))
         if self.selected_task not in state.tasks:
             self.selected_task = self._dag.highlighted_task_id
         followed = self._followed_task()
@@ -264,6 +264,12 @@ class RunScreen(Screen[None]):
         if state.outcome is not Outcome.RUNNING and not self._announced:
             self._announced = True
             self.post_message(self.RunEnded(self, state.outcome))
+
+    @property
+    def driven(self) -> bool:
+        """Whether a process drives this run, as far as this view knows (:meth:`show_stopped`):
+        what the agents' standing follows here and on the task detail screen."""
+        return not self._stopped
 
     def show_stopped(self, stopped: bool, why: str = "") -> None:
         """Whether no process drives this unfinished run (``attach`` watches its lease; the
@@ -296,7 +302,7 @@ class RunScreen(Screen[None]):
         agent_id = agent.agent_id if agent is not None else None
         switched = agent_id != self._log.agent_id
         lines = self.model.lines.ring(agent_id) if agent_id is not None else None
-        self._log.show(agent, task_id, lines, live=state.agents_live(not self._stopped))
+        self._log.show(agent, task_id, lines, live=state.agents_live(self.driven))
         if switched:
             self._agents.show_agent(agent_id)
 
@@ -356,7 +362,7 @@ class RunScreen(Screen[None]):
     def open_task(self, task_id: str) -> None:
         """Push the detail screen of ``task_id``."""
         if task_id in self.model.state.tasks:
-            self.app.push_screen(TaskDetailScreen(self.model, task_id))
+            self.app.push_screen(TaskDetailScreen(self.model, task_id, driven=self.driven))
 
     def action_plan(self) -> None:
         """Read the plan: spec, acceptance criteria, every task as the planner wrote it."""

@@ -130,6 +130,11 @@ class ReplayScreen(RunScreen):
             self._applied = 0
         self.model.apply(self._events[self._applied : target])
         self._applied = target
+        # At its end, a log without an ending is a stopped run's: its agents without an end
+        # were cut off, not running (before, they said "running" for good). On the way there,
+        # a process drove the run.
+        unfinished = self.model.state.outcome is Outcome.RUNNING
+        self.show_stopped(position >= self.steps and unfinished and self._applied > 0)
         self.sync()
         self._redraw_bar()
 

@@ -86,15 +86,18 @@ def task_summary(state: RunState, task: TaskView) -> Text:
     return text
 
 
-def attempts_text(state: RunState, task: TaskView) -> Text:
-    """Every attempt: its agents, then its gates in order."""
+def attempts_text(state: RunState, task: TaskView, *, driven: bool = True) -> Text:
+    """Every attempt: its agents, then its gates in order (``driven``: a process drives
+    the run, as for :meth:`~engine.state.RunState.agents_live`; if not, an agent without an
+    end is cut off, as the agent table says)."""
+    live = state.agents_live(driven)
     text = Text()
     attempts = sorted({g.attempt for g in task.gates} | set(range(1, task.attempts + 1)))
     for n in attempts:
         text.append(f"\nattempt {n}\n", style="bold underline")
         for agent in state.agents.values():
             if agent.task_id == task.id and agent.attempt == n:
-                status = agent.standing(state.agents_live())
+                status = agent.standing(live)
                 sim = " SIM" if agent.simulated else ""
                 text.append(f"  {agent.role} {agent.agent_id} on {agent.model}{sim}: {status}\n")
         for gate in (g for g in task.gates if g.attempt == n):
@@ -113,11 +116,13 @@ class TaskDetailScreen(Screen[None]):
         Binding("q", "app.pop_screen", "Back", show=False),
     ]
 
-    def __init__(self, model: RunModel, task_id: str) -> None:
-        """``model``: the run the task belongs to."""
+    def __init__(self, model: RunModel, task_id: str, *, driven: bool = True) -> None:
+        """``model``: the run the task belongs to; ``driven``: a process drives it (the run
+        screen's word: not so for a stopped run, or at the end of a replay of one)."""
         super().__init__()
         self._model = model
         self.task_id = task_id
+        self._driven = driven
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
@@ -138,7 +143,7 @@ class TaskDetailScreen(Screen[None]):
             said.rstrip()
             parts.append(Text("\nthe plan", style="bold underline"))
             parts.append(said)
-        parts.append(attempts_text(state, task))
+        parts.append(attempts_text(state, task, driven=self._driven))
         reviews = Text("task reviewer\n", style="bold underline")
         for note in task.reviews or ["no review yet"]:
             reviews.append(f"  {note}\n", style="" if task.reviews else "dim")
