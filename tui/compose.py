@@ -8,7 +8,6 @@ Both ``run`` and ``demo`` come through :func:`execute_run`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -35,7 +34,6 @@ from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.budget import BudgetLimits, still_crossed
 from engine.bus import EventBus
-from engine.events import AgentOutput
 from engine.github import GitHubPublisher
 from engine.interrupt import (
     EXIT_INTERRUPTED,
@@ -59,7 +57,7 @@ from gates.mypy_seed import MypySeeds
 from gates.profiles import build_gates
 from gates.repo_shape import is_python_repo, python_projects
 from gates.sandbox import ProcessSandbox
-from storage.errors import RunStopped, StorageError
+from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home, is_in_memory
 from storage.process_writer import WriterLaunch, start_writer
@@ -77,6 +75,7 @@ from tui.memory import (
     resolve_mode,
 )
 from tui.output import say_when_lost
+from tui.storage_watch import StorageWatch, open_and_lease, storage_notices
 from tui.uncommitted import WARNING_KEY, in_progress_warning, uncommitted_warning
 
 if TYPE_CHECKING:
@@ -293,25 +292,6 @@ def _unread_config(plan: RunPlan) -> str | None:
     return f"{found} is not read: `--config {shlex.quote(str(found))}` runs with it"
 
 
-async def _open_and_lease(
-    db_url: str, run_id: str, resumed: RunState | None
-) -> tuple[SqlEventStore, RunLease]:
-    """The store and the run's lease; for a resume, also sure that nothing was logged since
-    its fold (the process that held the lease a moment ago may have written its last
-    events). One process drives a run: a second ``resume`` of it is refused, not run twice."""
-    store = await SqlEventStore.open(db_url)
-    try:
-        lease = await RunLease.take(store, run_id)
-    except StorageError:
-        await store.close()
-        raise
-    if resumed is not None and await store.count_events(run_id) > resumed.last_seq:
-        await lease.release()
-        await store.close()
-        raise StorageError(f"run {run_id} moved on while this resume started; resume it again")
-    return store, lease
-
-
 async def execute_run(
     plan: RunPlan, console: Console | None = None, launch: WriterLaunch | None = None
 ) -> RunState:
@@ -335,7 +315,7 @@ async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | N
         return await _set_up_and_run(plan, console, launch, None)
     # A resume takes the run's lease before anything is said: of two resumes racing for
     # it, the loser says only that the run is held, not the warnings of a run set to start.
-    held = await _open_and_lease(plan.db_url, plan.resume.run_id, plan.resume)
+    held = await open_and_lease(plan.db_url, plan.resume.run_id, plan.resume)
     try:
         return await _set_up_and_run(plan, console, launch, held)
     finally:  # a set-up that failed; after a run, both are let go already (idempotent)
@@ -452,7 +432,7 @@ async def _set_up_and_run(
             logging.getLogger(__name__).warning("%s", notices[-1])
         else:
             console.print(Text(notices[-1], style="bold yellow"), soft_wrap=True)
-    store, lease = held or await _open_and_lease(plan.db_url, run_id, None)
+    store, lease = held or await open_and_lease(plan.db_url, run_id, None)
     lessons = await load_lessons(store)  # what earlier runs learned, for planner and engineers
     crew.planner.lessons = crew.engineer.lessons = lessons
     # A resumed run's counters go on from its totals so far (what it spent), not from zero.
@@ -580,109 +560,11 @@ async def _set_up_and_run(
     return bus.state
 
 
-def storage_notices(bus: EventBus) -> Callable[[str], None]:
-    """What the storage writer says while it rides out a database that does not answer
-    (retrying; recovered), as the run's notices: the headless console prints them at once,
-    the TUI shows them, and the run's log keeps them once the database is back. Before, the
-    console said nothing until the run stopped 30 s later."""
-
-    def say(text: str) -> None:
-        if not bus.closed:
-            bus.emit_new(AgentOutput, agent_id="storage", kind="notice", text=text)
-
-    return say
-
-
-class StorageWatch:
-    """Runs the factory while watching the storage writer and the run's lease.
-
-    Nothing the engine does may outlive its record: if the writer fails while the run is
-    going, the run is cancelled (it stays resumable from what was committed) and the failure
-    is raised once, as one line. Nor may two processes drive one run: if the lease was lost
-    and another process took the run over, the writer is stopped first (its events would
-    take the sequence numbers the other process writes), the repository is left to that
-    process, then the run is cancelled as by Ctrl-C, and that is raised as one line.
-    """
-
-    def __init__(
-        self,
-        writer_task: asyncio.Task[None],
-        lease: RunLease | None = None,
-        relinquish: Callable[[], object] | None = None,
-        *,
-        run_id: str = "",
-    ) -> None:
-        """``relinquish``: called on a takeover before the run is cancelled, so that its
-        cancelled attempts leave the repository to the other process
-        (:meth:`~engine.workspace.GitWorkspaces.relinquish`). ``run_id`` names the run in
-        the line saying how to carry it on."""
-        self.writer_task = writer_task
-        self.run_id = run_id
-        self.lease = lease
-        self.relinquish = relinquish
-        self.stopped_run = False
-
-    async def run(self, run: Callable[[], Awaitable[RunState]]) -> RunState:
-        run_task = asyncio.ensure_future(run())
-        lost = asyncio.ensure_future(self.lease.taken_over() if self.lease else asyncio.Future())
-        try:
-            await asyncio.wait(
-                {run_task, self.writer_task, lost}, return_when=asyncio.FIRST_COMPLETED
-            )
-        except asyncio.CancelledError:  # Ctrl-C, SIGTERM: the run stops with us, cleanly
-            run_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run_task
-            raise
-        finally:
-            if not lost.done():
-                lost.cancel()
-        if run_task.done():
-            return run_task.result()
-        self.stopped_run = True
-        if lost.done() and not lost.cancelled():
-            self.writer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.writer_task
-            if self.relinquish is not None:
-                self.relinquish()
-            await _cancelled(run_task)
-            raise lost.result()
-        await _cancelled(run_task)
-        problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
-        raise RunStopped(
-            f"the run stopped because its events could not be stored: {problem}{self._resume()}"
-        )
-
-    def _resume(self) -> str:
-        # Overnight, the line is all a person finds: say which run, and that it is not lost.
-        if not self.run_id:
-            return ""
-        return f"; once the database takes writes, `shopfloor resume {self.run_id}` carries it on"
-
-    async def finish(self) -> None:
-        """Wait for the writer's last batch; raises if it could not be stored."""
-        if self.stopped_run:
-            return
-        try:
-            await self.writer_task
-        except StorageError as exc:
-            raise RunStopped(
-                f"the run's last events could not be stored: {exc}{self._resume()}"
-            ) from exc
-
-
 def quit_or_exit_now(app: ShopfloorApp, hard_exit: Callable[[int], object] = os._exit) -> None:
     """A stop signal to the TUI: quit as ``q`` does; but if the app was already leaving
     (``q`` pressed) and is still here, its shutdown is stuck (a terminal that takes no more
     output): exit at once, as a second Ctrl-C does. The run stays resumable."""
     app.interrupt(hard_exit)
-
-
-async def _cancelled(task: asyncio.Future[RunState]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
 
 
 def _uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:

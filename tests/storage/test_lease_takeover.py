@@ -26,8 +26,9 @@ from storage import lease as lease_module
 from storage.errors import RunStopped
 from storage.lease import RunTakenOver, live_runs
 from storage.store import SqlEventStore
-from tui.compose import RunPlan, StorageWatch, execute_run, prepare_demo_repo
+from tui.compose import RunPlan, execute_run, prepare_demo_repo
 from tui.config import load_settings
+from tui.storage_watch import StorageWatch
 
 
 async def _lease_taken(store: SqlEventStore) -> str:

@@ -19,8 +19,8 @@ from engine.bus import EventBus
 from engine.events import AgentOutput, RunStarted
 from storage.process_writer import ProcessStorageWriter, start_writer
 from storage.store import SqlEventStore
-from tui.compose import storage_notices
 from tui.headless import ConsoleReporter
+from tui.storage_watch import storage_notices
 
 
 def run_started() -> RunStarted:

@@ -3,7 +3,7 @@
 The storage writer process killed (SIGKILL) mid-run stopped the run with a toast, but the
 header went on saying "running" (and the agents "running") until the person pressed ``q``.
 Here the writer is the real child process on a SQLite file, watched as a run watches it
-(:class:`~tui.compose.StorageWatch`), and it is killed for real.
+(:class:`~tui.storage_watch.StorageWatch`), and it is killed for real.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from storage.errors import RunStopped
 from storage.process_writer import ProcessStorageWriter
 from storage.store import SqlEventStore
 from tui.app import ShopfloorApp
-from tui.compose import StorageWatch
+from tui.storage_watch import StorageWatch
 from tui.widgets.run_header import BudgetStrip, RunHeader
 
 

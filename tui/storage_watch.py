@@ -1,0 +1,137 @@
+"""The run's storage wiring: its store and lease, the writer's notices, and the watch on both.
+
+One process drives a run and nothing the engine does may outlive its record: the lease is
+taken before a run starts, and :class:`StorageWatch` stops the run when the storage writer
+fails or another process takes the run over. Kept out of tui/compose.py, which wires the
+rest of a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from engine.bus import EventBus
+from engine.events import AgentOutput
+from engine.state import RunState
+from storage.errors import RunStopped, StorageError
+from storage.lease import RunLease
+from storage.store import SqlEventStore
+
+
+async def open_and_lease(
+    db_url: str, run_id: str, resumed: RunState | None
+) -> tuple[SqlEventStore, RunLease]:
+    """The store and the run's lease; for a resume, also sure that nothing was logged since
+    its fold (the process that held the lease a moment ago may have written its last
+    events). One process drives a run: a second ``resume`` of it is refused, not run twice."""
+    store = await SqlEventStore.open(db_url)
+    try:
+        lease = await RunLease.take(store, run_id)
+    except StorageError:
+        await store.close()
+        raise
+    if resumed is not None and await store.count_events(run_id) > resumed.last_seq:
+        await lease.release()
+        await store.close()
+        raise StorageError(f"run {run_id} moved on while this resume started; resume it again")
+    return store, lease
+
+
+def storage_notices(bus: EventBus) -> Callable[[str], None]:
+    """What the storage writer says while it rides out a database that does not answer
+    (retrying; recovered), as the run's notices: the headless console prints them at once,
+    the TUI shows them, and the run's log keeps them once the database is back. Before, the
+    console said nothing until the run stopped 30 s later."""
+
+    def say(text: str) -> None:
+        if not bus.closed:
+            bus.emit_new(AgentOutput, agent_id="storage", kind="notice", text=text)
+
+    return say
+
+
+class StorageWatch:
+    """Runs the factory while watching the storage writer and the run's lease.
+
+    Nothing the engine does may outlive its record: if the writer fails while the run is
+    going, the run is cancelled (it stays resumable from what was committed) and the failure
+    is raised once, as one line. Nor may two processes drive one run: if the lease was lost
+    and another process took the run over, the writer is stopped first (its events would
+    take the sequence numbers the other process writes), the repository is left to that
+    process, then the run is cancelled as by Ctrl-C, and that is raised as one line.
+    """
+
+    def __init__(
+        self,
+        writer_task: asyncio.Task[None],
+        lease: RunLease | None = None,
+        relinquish: Callable[[], object] | None = None,
+        *,
+        run_id: str = "",
+    ) -> None:
+        """``relinquish``: called on a takeover before the run is cancelled, so that its
+        cancelled attempts leave the repository to the other process
+        (:meth:`~engine.workspace.GitWorkspaces.relinquish`). ``run_id`` names the run in
+        the line saying how to carry it on."""
+        self.writer_task = writer_task
+        self.run_id = run_id
+        self.lease = lease
+        self.relinquish = relinquish
+        self.stopped_run = False
+
+    async def run(self, run: Callable[[], Awaitable[RunState]]) -> RunState:
+        run_task = asyncio.ensure_future(run())
+        lost = asyncio.ensure_future(self.lease.taken_over() if self.lease else asyncio.Future())
+        try:
+            await asyncio.wait(
+                {run_task, self.writer_task, lost}, return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:  # Ctrl-C, SIGTERM: the run stops with us, cleanly
+            run_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run_task
+            raise
+        finally:
+            if not lost.done():
+                lost.cancel()
+        if run_task.done():
+            return run_task.result()
+        self.stopped_run = True
+        if lost.done() and not lost.cancelled():
+            self.writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.writer_task
+            if self.relinquish is not None:
+                self.relinquish()
+            await _cancelled(run_task)
+            raise lost.result()
+        await _cancelled(run_task)
+        problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
+        raise RunStopped(
+            f"the run stopped because its events could not be stored: {problem}{self._resume()}"
+        )
+
+    def _resume(self) -> str:
+        # Overnight, the line is all a person finds: say which run, and that it is not lost.
+        if not self.run_id:
+            return ""
+        return f"; once the database takes writes, `shopfloor resume {self.run_id}` carries it on"
+
+    async def finish(self) -> None:
+        """Wait for the writer's last batch; raises if it could not be stored."""
+        if self.stopped_run:
+            return
+        try:
+            await self.writer_task
+        except StorageError as exc:
+            raise RunStopped(
+                f"the run's last events could not be stored: {exc}{self._resume()}"
+            ) from exc
+
+
+async def _cancelled(task: asyncio.Future[RunState]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
