@@ -83,7 +83,7 @@ def stdout_console() -> Console:
 
 BAD_INPUT: tuple[tuple[str, str], ...] = (
     ("tui.commands.common", "UsageError"),
-    ("tui.compose", "SetupError"),
+    ("tui.run_plan", "SetupError"),
     ("tui.config", "ConfigError"),
     ("agents.playbook", "PlaybookError"),
     ("agents.provider", "ProviderError"),

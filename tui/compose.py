@@ -15,10 +15,10 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -32,7 +32,7 @@ from agents.providers.cli import CliProvider
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import close_provider, make_provider
 from agents.routing import Routing, RoutingError, route
-from engine.budget import BudgetLimits, still_crossed
+from engine.budget import still_crossed
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
 from engine.interrupt import (
@@ -75,6 +75,7 @@ from tui.memory import (
     resolve_mode,
 )
 from tui.output import say_when_lost
+from tui.run_plan import RunPlan, SetupError, new_run_id, settings_record
 from tui.storage_watch import StorageWatch, open_and_lease, storage_notices
 from tui.uncommitted import WARNING_KEY, in_progress_warning, uncommitted_warning
 
@@ -82,17 +83,6 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.app import ShopfloorApp
-
-Front = Literal["headless", "tui", "json"]
-
-
-class SetupError(ValueError):
-    """Bad input found before the run starts (missing repo, example, playbook)."""
-
-
-def new_run_id() -> str:
-    """A unique run id whose first few characters already tell runs apart (users type prefixes)."""
-    return secrets.token_hex(6)
 
 
 def examples_dir() -> Path:
@@ -157,48 +147,6 @@ def prepare_demo_repo(example: str, out: Path | None) -> tuple[Path, str, Path]:
         subprocess.run(argv, cwd=out, check=True, env=env, capture_output=True)
     request = (source / "request.md").read_text(encoding="utf-8").strip()
     return out, request, source / "playbook.yaml"
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """A run, fully specified, before anything starts."""
-
-    request: str
-    repo: Path
-    db_url: str
-    settings: Settings
-    front: Front = "headless"
-    verbose: bool = False
-    telemetry: TelemetryOptions | None = None
-    resume: RunState | None = None
-    """The folded log of an unfinished run to resume (``shopfloor resume``), or None."""
-    mode: str | None = None
-    """create | update | audit; None = the playbook's, else detected from the repository."""
-    report_dir: Path | None = None
-    """Where an audit writes its report (default: reports/<run id> in the data folder)."""
-    budget: BudgetLimits | None = None
-    """Budgets set on the command line (``--max-cost``...), over the config's and the log's."""
-    answers: Mapping[str, str] = field(default_factory=dict)
-    """Resume: decisions posted to the run's open escalations while no process drove it
-    (escalation id -> decision); a budget question answered "raise" lets it go on."""
-
-
-def settings_record(settings: Settings) -> dict[str, str]:
-    """What ``resume`` needs to rebuild a run's settings (stored in RunStarted; no secrets)."""
-    record = {
-        "speed": repr(settings.speed),
-        "workers": str(settings.engine.workers),
-        "escalation_policy": settings.engine.escalation_policy,
-    }
-    if settings.engine.escalation_timeout_s is not None:
-        record["escalation_timeout_s"] = repr(settings.engine.escalation_timeout_s)
-    if settings.source is not None:
-        record["config"] = str(settings.source.resolve())
-    if settings.playbook is not None:
-        record["playbook"] = str(settings.playbook)
-    if settings.twin_dna is not None:
-        record["twin_dna"] = str(settings.twin_dna)
-    return record
 
 
 def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tui.commands.resume import settings_from_record
-from tui.compose import settings_record
 from tui.config import ConfigError, load_settings
+from tui.run_plan import settings_record
 
 
 def write(tmp_path: Path, text: str) -> Path:

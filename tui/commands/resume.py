@@ -36,8 +36,9 @@ from tui.commands.run import (
     telemetry_from_args,
     with_escalation_options,
 )
-from tui.compose import RunPlan, execute_run
+from tui.compose import execute_run
 from tui.config import Settings, load_settings
+from tui.run_plan import RunPlan
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

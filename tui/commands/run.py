@@ -33,7 +33,7 @@ from tui.commands.history import STOPPED
 from tui.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from tui.compose import Front
+    from tui.run_plan import Front
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -221,7 +221,8 @@ async def _run(
 ) -> int:
     # Imported here, not at the top: with every provider, gate and exporter a run wires up,
     # it takes 400 ms, which the writer process's start overlaps.
-    from tui.compose import RunPlan, demo_dna, example_config, execute_run, prepare_demo_repo
+    from tui.compose import demo_dna, example_config, execute_run, prepare_demo_repo
+    from tui.run_plan import RunPlan
 
     if args.command == "demo":
         repo, request, playbook = prepare_demo_repo(args.example, args.out)

@@ -1,0 +1,73 @@
+"""What a run is before anything starts: its plan, its id, the settings it records.
+
+:class:`RunPlan` is what the ``run``, ``demo`` and ``resume`` commands hand to the
+composition root (tui/compose.py); :class:`SetupError` is the bad input found while a run is
+set up, reported in one line. Kept apart so the modules that check and wire a run share these
+without importing the composition root.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from engine.budget import BudgetLimits
+from engine.state import RunState
+from telemetry.session import TelemetryOptions
+from tui.config import Settings
+
+Front = Literal["headless", "tui", "json"]
+
+
+class SetupError(ValueError):
+    """Bad input found before the run starts (missing repo, example, playbook)."""
+
+
+def new_run_id() -> str:
+    """A unique run id whose first few characters already tell runs apart (users type prefixes)."""
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run, fully specified, before anything starts."""
+
+    request: str
+    repo: Path
+    db_url: str
+    settings: Settings
+    front: Front = "headless"
+    verbose: bool = False
+    telemetry: TelemetryOptions | None = None
+    resume: RunState | None = None
+    """The folded log of an unfinished run to resume (``shopfloor resume``), or None."""
+    mode: str | None = None
+    """create | update | audit; None = the playbook's, else detected from the repository."""
+    report_dir: Path | None = None
+    """Where an audit writes its report (default: reports/<run id> in the data folder)."""
+    budget: BudgetLimits | None = None
+    """Budgets set on the command line (``--max-cost``...), over the config's and the log's."""
+    answers: Mapping[str, str] = field(default_factory=dict)
+    """Resume: decisions posted to the run's open escalations while no process drove it
+    (escalation id -> decision); a budget question answered "raise" lets it go on."""
+
+
+def settings_record(settings: Settings) -> dict[str, str]:
+    """What ``resume`` needs to rebuild a run's settings (stored in RunStarted; no secrets)."""
+    record = {
+        "speed": repr(settings.speed),
+        "workers": str(settings.engine.workers),
+        "escalation_policy": settings.engine.escalation_policy,
+    }
+    if settings.engine.escalation_timeout_s is not None:
+        record["escalation_timeout_s"] = repr(settings.engine.escalation_timeout_s)
+    if settings.source is not None:
+        record["config"] = str(settings.source.resolve())
+    if settings.playbook is not None:
+        record["playbook"] = str(settings.playbook)
+    if settings.twin_dna is not None:
+        record["twin_dna"] = str(settings.twin_dna)
+    return record
