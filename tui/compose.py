@@ -10,13 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import shlex
-import shutil
-import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,70 +78,6 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.app import ShopfloorApp
-
-
-def examples_dir() -> Path:
-    """The bundled examples folder (beside the packages in a checkout)."""
-    here = Path(__file__).resolve().parent.parent / "examples"
-    if not here.is_dir():
-        raise SetupError(f"bundled examples not found at {here}")
-    return here
-
-
-def example_config(example: str) -> Path | None:
-    """The example's own shopfloor.toml, if it ships one."""
-    path = examples_dir() / example / "shopfloor.toml"
-    return path if path.is_file() else None
-
-
-def demo_dna(example: str, settings: Settings) -> Settings:
-    """Point a demo's twin at its own copy of the example's DNA, outside the source tree.
-
-    Accepted decisions and proposals are written beside the DNA file; a demo must never write
-    into the bundled examples, so the first demo of an example copies its DNA to the data
-    folder and later demos of it keep learning there.
-    """
-    if settings.twin_dna is None or not settings.twin_dna.is_relative_to(examples_dir()):
-        return settings
-    copy = data_home() / "demos" / "dna" / f"{example}.toml"
-    if not copy.is_file():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(settings.twin_dna, copy)
-    return replace(settings, twin_dna=copy)
-
-
-def prepare_demo_repo(example: str, out: Path | None) -> tuple[Path, str, Path]:
-    """Copy an example's seed into a fresh git repository; returns (repo, request, playbook)."""
-    source = examples_dir() / example
-    if not (source / "playbook.yaml").is_file():
-        names = sorted(p.name for p in examples_dir().iterdir() if (p / "playbook.yaml").is_file())
-        raise SetupError(f"no example named {example!r}; bundled: {', '.join(names)}")
-    if out is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-        out = data_home() / "demos" / f"{example}-{stamp}"
-    if out.exists() and not out.is_dir():
-        raise SetupError(f"demo folder {out} is a file")
-    if out.exists() and any(out.iterdir()):
-        raise SetupError(f"demo folder {out} exists and is not empty")
-    try:
-        shutil.copytree(source / "seed", out, dirs_exist_ok=True)
-    except OSError as exc:
-        raise SetupError(f"cannot create demo folder {out}: {exc.strerror or exc}") from exc
-    env = {
-        "GIT_AUTHOR_NAME": "shopfloor demo",
-        "GIT_AUTHOR_EMAIL": "demo@shopfloor.invalid",
-        "GIT_COMMITTER_NAME": "shopfloor demo",
-        "GIT_COMMITTER_EMAIL": "demo@shopfloor.invalid",
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-    }
-    for argv in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-q", "-m", f"Seed of the {example} example"],
-    ):
-        subprocess.run(argv, cwd=out, check=True, env=env, capture_output=True)
-    request = (source / "request.md").read_text(encoding="utf-8").strip()
-    return out, request, source / "playbook.yaml"
 
 
 def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:

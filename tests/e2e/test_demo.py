@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.compose import prepare_demo_repo
+from tui.demo_repo import prepare_demo_repo
 
 pytestmark = pytest.mark.e2e
 

@@ -26,8 +26,9 @@ from storage import lease as lease_module
 from storage.errors import RunStopped
 from storage.lease import RunTakenOver, live_runs
 from storage.store import SqlEventStore
-from tui.compose import execute_run, prepare_demo_repo
+from tui.compose import execute_run
 from tui.config import load_settings
+from tui.demo_repo import prepare_demo_repo
 from tui.run_plan import RunPlan
 from tui.storage_watch import StorageWatch
 

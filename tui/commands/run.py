@@ -221,7 +221,8 @@ async def _run(
 ) -> int:
     # Imported here, not at the top: with every provider, gate and exporter a run wires up,
     # it takes 400 ms, which the writer process's start overlaps.
-    from tui.compose import demo_dna, example_config, execute_run, prepare_demo_repo
+    from tui.compose import execute_run
+    from tui.demo_repo import demo_dna, example_config, prepare_demo_repo
     from tui.run_plan import RunPlan
 
     if args.command == "demo":
