@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -44,13 +42,12 @@ from gates.cache import GateCache
 from gates.interpreter import (
     PYTHON_KEY,
     InterpreterError,
-    ProjectPython,
     candidates,
     find_project_python,
 )
 from gates.mypy_seed import MypySeeds
 from gates.profiles import build_gates
-from gates.repo_shape import is_python_repo, python_projects
+from gates.repo_shape import python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
 from storage.lease import RunLease
@@ -70,9 +67,10 @@ from tui.memory import (
     resolve_mode,
 )
 from tui.output import say_when_lost
+from tui.run_checks import in_progress, moved_on, python_notes, uncommitted, unread_config
 from tui.run_plan import RunPlan, SetupError, new_run_id, settings_record
 from tui.storage_watch import StorageWatch, open_and_lease, storage_notices
-from tui.uncommitted import WARNING_KEY, in_progress_warning, uncommitted_warning
+from tui.uncommitted import WARNING_KEY
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -91,16 +89,6 @@ def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:
     except RoutingError as exc:
         where = f"{settings.source}: " if settings.source is not None else ""
         raise SetupError(f"{where}{exc}") from exc
-
-
-def _python_notes(repo: Path, python: ProjectPython) -> list[str]:
-    """What to say about the interpreter the gates use, for a Python repository: the line
-    naming it, then the warnings (shopfloor's own Python, pytest missing from the project's);
-    nothing for a repository without Python, whose gates run none."""
-    if not is_python_repo(repo):
-        return []
-    notes = [f"python for the tests and mypy: {python.describe()}"]
-    return [*notes, *(w for w in (python.warning, python.pytest_missing()) if w)]
 
 
 def _crew(
@@ -154,21 +142,6 @@ def agents_jailed(sandbox_kind: str, engineer_spec: str) -> bool:
     own fence that leaves refs and objects writable, so the repository is guarded."""
     links = [link.strip() for link in engineer_spec.split("|")]
     return sandbox_kind == "bwrap" and not any(link.startswith("cli:") for link in links)
-
-
-def _unread_config(plan: RunPlan) -> str | None:
-    """The warning that the repository's own shopfloor.toml is not read, when it has one and
-    a new run reads no config file (None otherwise).
-
-    ``shopfloor init`` writes REPO/shopfloor.toml, and a run that quietly ignored it would
-    run on the defaults the user had edited away. It is still not read unasked: the file
-    names agent commands and provider URLs, and a cloned repository's file would then choose
-    where the user's keys are sent.
-    """
-    found = plan.repo / "shopfloor.toml"
-    if plan.resume is not None or plan.settings.source is not None or not found.is_file():
-        return None
-    return f"{found} is not read: `--config {shlex.quote(str(found))}` runs with it"
 
 
 async def execute_run(
@@ -284,7 +257,7 @@ async def _set_up_and_run(
         _agent_installed(crew)
     record = settings_record(settings)
     notices: list[str] = []  # also shown inside the TUI, whose full screen hides the console
-    said = _python_notes(plan.repo, python)
+    said = python_notes(plan.repo, python)
     if said:
         record[PYTHON_KEY] = python.describe()  # ``status`` says which Python the tests ran on
         notices.append(said[0])
@@ -295,10 +268,10 @@ async def _set_up_and_run(
     warnings = [
         w
         for w in (
-            _in_progress(plan, workspaces, mode),
-            _uncommitted(plan, workspaces, mode),
-            _moved_on(plan, workspaces),
-            _unread_config(plan),
+            in_progress(plan, workspaces, mode),
+            uncommitted(plan, workspaces, mode),
+            moved_on(plan, workspaces),
+            unread_config(plan),
             *said[1:],
         )
         if w
@@ -444,44 +417,6 @@ def quit_or_exit_now(app: ShopfloorApp, hard_exit: Callable[[int], object] = os.
     (``q`` pressed) and is still here, its shutdown is stuck (a terminal that takes no more
     output): exit at once, as a second Ctrl-C does. The run stays resumable."""
     app.interrupt(hard_exit)
-
-
-def _uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:
-    """The warning about uncommitted files the run leaves out, or None (see tui.uncommitted)."""
-    if plan.resume is not None:
-        base: str | None = plan.resume.base_commit or None
-    else:
-        base = None if workspaces.unborn else workspaces.base_commit
-    return uncommitted_warning(
-        workspaces.path, base, resumed=plan.resume is not None, audit=mode == "audit"
-    )
-
-
-def _in_progress(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:
-    """A new run on a checkout where a rebase, merge or the like stopped half-way: what it
-    builds from is HEAD as that left it (see tui.uncommitted). A resume builds on from where
-    it started, whatever the checkout does since."""
-    if plan.resume is not None:
-        return None
-    head = None if workspaces.unborn else workspaces.base_commit
-    return in_progress_warning(workspaces.path, head, audit=mode == "audit")
-
-
-def _moved_on(plan: RunPlan, workspaces: GitWorkspaces) -> str | None:
-    """On resume: the user's HEAD is no longer the commit the run started from (they
-    committed, pulled or switched branches meanwhile). The run goes on from where it started,
-    so the shipped branch holds none of that; said, not refused."""
-    started = plan.resume.base_commit if plan.resume is not None else ""
-    if not started or workspaces.unborn:
-        return None
-    head = workspaces.base_commit
-    if head == started:
-        return None
-    return (
-        f"your HEAD in {workspaces.path} is now {head[:7]}, not {started[:7]} where this run "
-        f"started: the run goes on from {started[:7]}, and its branch will not hold what "
-        "came since (rebase the shipped branch, or start a new run)"
-    )
 
 
 async def _announced(
