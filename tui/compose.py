@@ -10,21 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
 
 from agents.context import repo_map
-from agents.crew import Crew, build_crew
-from agents.dna import DnaError
-from agents.pricing import DEFAULT_PRICES
-from agents.provider import ProviderError
-from agents.providers.cli import CliProvider
-from agents.providers.usage_wait import UsageLimitWait
-from agents.registry import close_provider, make_provider
-from agents.routing import Routing, RoutingError, route
+from agents.registry import close_provider
 from engine.budget import still_crossed
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
@@ -56,12 +49,11 @@ from storage.process_writer import WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
 from tui.budget_flags import resume_command
-from tui.config import Settings
+from tui.crew_setup import agent_installed, agents_jailed, make_crew, route_models
 from tui.headless import ConsoleReporter
 from tui.memory import (
     ModeError,
     dna_file,
-    load_dna,
     load_lessons,
     propose_decisions,
     resolve_mode,
@@ -76,72 +68,6 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.app import ShopfloorApp
-
-
-def route_models(settings: Settings, env: Mapping[str, str]) -> Routing:
-    """Role -> model spec: [models] over the defaults (the SIM when a playbook is given or no
-    key is set; current models for the keys present). Raises SetupError on a bad routing."""
-    configured: dict[str, str | list[str]] = dict(settings.models)
-    if settings.reviewers:
-        configured["reviewers"] = list(settings.reviewers)
-    try:
-        return route(configured, {} if settings.playbook else env)
-    except RoutingError as exc:
-        where = f"{settings.source}: " if settings.source is not None else ""
-        raise SetupError(f"{where}{exc}") from exc
-
-
-def _crew(
-    settings: Settings,
-    routing: Routing,
-    sandbox: ProcessSandbox,
-    test_env: dict[str, str],
-    test_projects: tuple[str, ...],
-    test_python: str,
-) -> Crew:
-    """Every role over its provider; SetupError for a bad spec or a bad owner DNA file."""
-    try:
-        dna = load_dna(settings)
-        return build_crew(
-            routing,
-            lambda spec: make_provider(
-                spec, playbook=settings.playbook, speed=settings.speed, options=settings.providers
-            ),
-            sandbox=sandbox,
-            test_env=test_env,
-            test_projects=test_projects,
-            test_python=test_python,
-            prices=DEFAULT_PRICES.with_overrides(settings.pricing),
-            dna=dna,
-            context_budget=settings.context_budget,
-        )
-    except (ProviderError, DnaError) as exc:
-        raise SetupError(str(exc)) from exc
-
-
-def _agent_installed(crew: Crew) -> None:
-    """SetupError when the engineer is a coding agent (``cli:``, not in a fallback chain)
-    whose command is not installed: the run paid for its critic, plan and reviews, then
-    failed every attempt of its first task, its reason "task(s) failed after all attempts".
-    """
-    provider = crew.engineer.provider
-    if isinstance(provider, UsageLimitWait):
-        provider = provider.inner
-    if isinstance(provider, CliProvider) and provider.executable() is None:
-        raise SetupError(
-            f"{provider.spec}: command not found: {provider.agent.argv[0]} (the engineer's "
-            f"coding agent): install it, or give its path in [providers.cli.{provider.name}] "
-            "argv"
-        )
-
-
-def agents_jailed(sandbox_kind: str, engineer_spec: str) -> bool:
-    """Whether every command an attempt's agent runs is jailed with the repository's git
-    directory read-only: the built-in engineer's toolbelt under bubblewrap. An external
-    coding agent (``cli:``, maybe in a fallback chain) runs outside the toolbelt, with its
-    own fence that leaves refs and objects writable, so the repository is guarded."""
-    links = [link.strip() for link in engineer_spec.split("|")]
-    return sandbox_kind == "bwrap" and not any(link.startswith("cli:") for link in links)
 
 
 async def execute_run(
@@ -212,7 +138,7 @@ async def _set_up_and_run(
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     # The agents' run_tests runs pytest where the tests gate does (each monorepo project),
     # on the same interpreter.
-    crew = _crew(settings, routing, sandbox, test_env, python_projects(plan.repo), python.path)
+    crew = make_crew(settings, routing, sandbox, test_env, python_projects(plan.repo), python.path)
     # A repository that cannot be used is refused in its one line, before any warning
     # about the models is said or a telemetry port taken.
     run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
@@ -254,7 +180,7 @@ async def _set_up_and_run(
     except ModeError as exc:
         raise SetupError(str(exc)) from exc
     if mode != "audit":  # an audit builds nothing
-        _agent_installed(crew)
+        agent_installed(crew)
     record = settings_record(settings)
     notices: list[str] = []  # also shown inside the TUI, whose full screen hides the console
     said = python_notes(plan.repo, python)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-import tui.compose
+import tui.crew_setup
 from agents.provider import CompletionRequest
 from engine.events import Outcome
 from engine.state import RunState
@@ -95,7 +95,7 @@ class Recording:
 
 
 def recording(log: list[CompletionRequest]) -> Callable[..., Any]:
-    real = tui.compose.make_provider
+    real = tui.crew_setup.make_provider
 
     def make(spec: str, **kwargs: Any) -> Any:
         return Recording(real(spec, **kwargs), log)
@@ -138,7 +138,7 @@ async def test_update_mode_guards_the_baseline_and_a_later_run_uses_what_it_lear
     assert "which was green before" in lesson["text"] and lesson["run_id"] == run_id
 
     log: list[CompletionRequest] = []
-    monkeypatch.setattr(tui.compose, "make_provider", recording(log))
+    monkeypatch.setattr(tui.crew_setup, "make_provider", recording(log))
     code, out = await cli(
         "demo", "--example", "units", "--out", str(tmp_path / "two"), "--speed", "200", "-v"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.compose import agents_jailed
+from tui.crew_setup import agents_jailed
 
 
 @pytest.mark.parametrize(

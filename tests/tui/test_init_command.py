@@ -12,8 +12,8 @@ from rich.console import Console
 
 from tui.commands.common import EXIT_OK, UsageError
 from tui.commands.init import cmd_init, render_config
-from tui.compose import route_models
 from tui.config import ConfigError, Settings, load_settings
+from tui.crew_setup import route_models
 from tui.run_plan import SetupError
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "inventory" / "seed"
