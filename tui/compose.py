@@ -18,7 +18,6 @@ from rich.text import Text
 
 from agents.context import repo_map
 from agents.registry import close_provider
-from engine.budget import still_crossed
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
 from engine.interrupt import (
@@ -48,7 +47,6 @@ from storage.paths import data_home, is_in_memory
 from storage.process_writer import WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
-from tui.budget_flags import resume_command
 from tui.crew_setup import agent_installed, agents_jailed, make_crew, route_models
 from tui.headless import ConsoleReporter
 from tui.memory import (
@@ -59,7 +57,14 @@ from tui.memory import (
     resolve_mode,
 )
 from tui.output import say_when_lost
-from tui.run_checks import in_progress, moved_on, python_notes, uncommitted, unread_config
+from tui.run_checks import (
+    in_progress,
+    moved_on,
+    python_notes,
+    refuse_unusable,
+    uncommitted,
+    unread_config,
+)
 from tui.run_plan import RunPlan, SetupError, new_run_id, settings_record
 from tui.storage_watch import StorageWatch, open_and_lease, storage_notices
 from tui.uncommitted import WARNING_KEY
@@ -109,21 +114,7 @@ async def _set_up_and_run(
     held: tuple[SqlEventStore, RunLease] | None,
 ) -> RunState:
     settings = plan.settings
-    if not plan.repo.is_dir():
-        if plan.resume is not None:  # its worktrees and branches are recorded with that path
-            raise SetupError(
-                f"repository not found: {plan.repo}, where run {plan.resume.run_id} works "
-                "(moved or deleted?): put it back at that path and resume again"
-            )
-        raise SetupError(f"repository not found: {plan.repo}")
-    if plan.resume is not None:  # said first: it would only ask again, or stop again
-        crossed = still_crossed(plan.resume, settings.engine, plan.budget, plan.answers)
-        if crossed is not None:
-            run = plan.resume.run_id
-            raise SetupError(
-                f"run {run} is {crossed.text}; resumed as it is, it would stop again at "
-                f"once: raise it, e.g. `{resume_command(run, crossed)}`"
-            )
+    refuse_unusable(plan)
     routing = route_models(settings, os.environ)
     # The project's virtualenv is shown read-only in the jail: the tests run on it.
     # The project's environment manager (Poetry, Pipenv...) is asked where it keeps it.

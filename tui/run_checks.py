@@ -1,9 +1,11 @@
-"""What is said about a run before it starts: the warnings about the repository and its Python.
+"""What is checked and said about a run before it starts.
 
-Uncommitted files the run leaves out, a rebase stopped half-way, a HEAD that moved on since a
+A missing repository, or a resumed run whose budget is still crossed, is refused at once in
+one line (:func:`refuse_unusable`). The rest are warnings:
+uncommitted files the run leaves out, a rebase stopped half-way, a HEAD that moved on since a
 resumed run started, the repository's own shopfloor.toml that is not read, the interpreter
 the gates run the tests on: each is a line the composition root (tui/compose.py) prints
-before the run, keeps in the run's log and shows inside the TUI. None refuses the run.
+before the run, keeps in the run's log and shows inside the TUI; none refuses the run.
 """
 
 from __future__ import annotations
@@ -11,11 +13,34 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from engine.budget import still_crossed
 from engine.workspace import GitWorkspaces
 from gates.interpreter import ProjectPython
 from gates.repo_shape import is_python_repo
-from tui.run_plan import RunPlan
+from tui.budget_flags import resume_command
+from tui.run_plan import RunPlan, SetupError
 from tui.uncommitted import in_progress_warning, uncommitted_warning
+
+
+def refuse_unusable(plan: RunPlan) -> None:
+    """SetupError when the run cannot start: its repository is missing, or a resumed run's
+    budget is still crossed (it would only stop again). Said before anything else."""
+    settings = plan.settings
+    if not plan.repo.is_dir():
+        if plan.resume is not None:  # its worktrees and branches are recorded with that path
+            raise SetupError(
+                f"repository not found: {plan.repo}, where run {plan.resume.run_id} works "
+                "(moved or deleted?): put it back at that path and resume again"
+            )
+        raise SetupError(f"repository not found: {plan.repo}")
+    if plan.resume is not None:  # said first: it would only ask again, or stop again
+        crossed = still_crossed(plan.resume, settings.engine, plan.budget, plan.answers)
+        if crossed is not None:
+            run = plan.resume.run_id
+            raise SetupError(
+                f"run {run} is {crossed.text}; resumed as it is, it would stop again at "
+                f"once: raise it, e.g. `{resume_command(run, crossed)}`"
+            )
 
 
 def python_notes(repo: Path, python: ProjectPython) -> list[str]:
