@@ -47,7 +47,13 @@ from storage.paths import data_home, is_in_memory
 from storage.process_writer import WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
-from tui.crew_setup import agent_installed, agents_jailed, make_crew, route_models
+from tui.crew_setup import (
+    agent_installed,
+    agents_jailed,
+    make_crew,
+    route_models,
+    unpriced_warnings,
+)
 from tui.headless import ConsoleReporter
 from tui.memory import (
     ModeError,
@@ -141,18 +147,7 @@ async def _set_up_and_run(
         data_home() / "worktrees",
         agents_jailed=agents_jailed(sandbox.kind, crew.models().get("engineer", "")),
     )
-    engine = settings.engine
-    unpriced = (
-        [
-            f"{spec} has no price: a cost budget does not see its calls "
-            f'([pricing] "{spec.partition("@")[0]}" = {{input = ..., output = ...}} gives it one)'
-            for spec in crew.unpriced()
-        ]
-        if engine.max_cost_usd
-        or engine.task_max_cost_usd
-        or (plan.budget is not None and (plan.budget.max_cost_usd or plan.budget.task_max_cost_usd))
-        else []
-    )
+    unpriced = unpriced_warnings(crew, settings.engine, plan.budget)
     for warning in [
         *routing.warnings,
         *settings.providers.warnings(),

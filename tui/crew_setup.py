@@ -1,9 +1,9 @@
 """The run's crew: which model plays each role, and every role over its provider.
 
-Routes roles to model specs, builds the crew over the providers the registry makes, and
-refuses in one line what would only fail later (a bad spec or DNA file, a coding agent whose
-command is not installed). Kept out of the composition root (tui/compose.py), which hands
-the crew to the engine.
+Routes roles to model specs, builds the crew over the providers the registry makes, warns
+of the models a cost budget cannot see, and refuses in one line what would only fail later (a
+bad spec or DNA file, a coding agent whose command is not installed). Kept out of the
+composition root (tui/compose.py), which hands the crew to the engine.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from agents.providers.cli import CliProvider
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import make_provider
 from agents.routing import Routing, RoutingError, route
+from engine.budget import BudgetLimits
+from engine.config import EngineConfig
 from gates.sandbox import ProcessSandbox
 from tui.config import Settings
 from tui.memory import load_dna
@@ -88,3 +90,19 @@ def agents_jailed(sandbox_kind: str, engineer_spec: str) -> bool:
     own fence that leaves refs and objects writable, so the repository is guarded."""
     links = [link.strip() for link in engineer_spec.split("|")]
     return sandbox_kind == "bwrap" and not any(link.startswith("cli:") for link in links)
+
+
+def unpriced_warnings(crew: Crew, engine: EngineConfig, budget: BudgetLimits | None) -> list[str]:
+    """One warning per model with no price, when a cost budget is set (in the config or on
+    the command line): the budget does not see that model's calls."""
+    return (
+        [
+            f"{spec} has no price: a cost budget does not see its calls "
+            f'([pricing] "{spec.partition("@")[0]}" = {{input = ..., output = ...}} gives it one)'
+            for spec in crew.unpriced()
+        ]
+        if engine.max_cost_usd
+        or engine.task_max_cost_usd
+        or (budget is not None and (budget.max_cost_usd or budget.task_max_cost_usd))
+        else []
+    )
