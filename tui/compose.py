@@ -3,6 +3,11 @@
 The engine receives a planner, an engineer, gates, git workspaces and an event bus; the
 storage writer and the front end (headless console or the Textual app) subscribe to the bus.
 Both ``run`` and ``demo`` come through :func:`execute_run`.
+
+Its parts live beside it: the plan of a run (tui/run_plan.py), a demo's repository
+(tui/demo_repo.py), the crew (tui/crew_setup.py), what is checked and said before a run
+(tui/run_checks.py) and the storage wiring that watches the writer and the lease
+(tui/storage_watch.py). This module puts them together, in the order they must happen.
 """
 
 from __future__ import annotations
