@@ -62,6 +62,28 @@ async def cli(*argv: str) -> tuple[int, str]:
     return code, out.export_text()
 
 
+async def audit_example(repo: Path, out: Path) -> tuple[int, str]:
+    """The bundled audit example (its request, SIM playbook and config) run on ``repo``,
+    its report written to ``out``."""
+    audit = EXAMPLES / "audit"
+    return await cli(
+        "run",
+        (audit / "request.md").read_text(),
+        "--repo",
+        str(repo),
+        "--mode",
+        "audit",
+        "--playbook",
+        str(audit / "playbook.yaml"),
+        "--config",
+        str(audit / "shopfloor.toml"),
+        "--out",
+        str(out),
+        "--speed",
+        "200",
+    )
+
+
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV}
@@ -174,22 +196,7 @@ async def test_an_audit_names_each_planted_problem_and_changes_nothing(tmp_path:
     refs = git(repo, "for-each-ref")
 
     out_dir = tmp_path / "report"
-    code, out = await cli(
-        "run",
-        (EXAMPLES / "audit" / "request.md").read_text(),
-        "--repo",
-        str(repo),
-        "--mode",
-        "audit",
-        "--playbook",
-        str(EXAMPLES / "audit" / "playbook.yaml"),
-        "--config",
-        str(EXAMPLES / "audit" / "shopfloor.toml"),
-        "--out",
-        str(out_dir),
-        "--speed",
-        "200",
-    )
+    code, out = await audit_example(repo, out_dir)
     assert code == 0, out
     assert ": reported" in out  # an audit ships nothing: it ends with its report
     assert f"audit report: {out_dir / 'audit.md'}" in out
@@ -282,22 +289,7 @@ async def test_an_audits_types_run_seeds_the_next_runs_mypy_cache(
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "billing")
-    code, out = await cli(
-        "run",
-        (EXAMPLES / "audit" / "request.md").read_text(),
-        "--repo",
-        str(repo),
-        "--mode",
-        "audit",
-        "--playbook",
-        str(EXAMPLES / "audit" / "playbook.yaml"),
-        "--config",
-        str(EXAMPLES / "audit" / "shopfloor.toml"),
-        "--out",
-        str(tmp_path / "report"),
-        "--speed",
-        "200",
-    )
+    code, out = await audit_example(repo, tmp_path / "report")
     assert code == 0, out
     report = json.loads((tmp_path / "report" / "audit.json").read_text())
     assert "types" in {g["name"] for g in report["gates"]}

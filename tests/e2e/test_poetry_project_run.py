@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_modes_and_learning import EXAMPLES, cli, git
+from tests.e2e.test_modes_and_learning import EXAMPLES, audit_example, cli, git
 from tests.gates.test_env_tools import answers, tool
 from tests.gates.test_project_python import make_venv
 
@@ -33,22 +33,7 @@ async def test_a_poetry_projects_run_names_poetrys_environment(
     tool(tmp_path / "bin", "poetry", answers("env info --path", f"echo {cache}"))
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{Path(shutil.which('git') or '').parent}")
 
-    code, out = await cli(
-        "run",
-        (EXAMPLES / "audit" / "request.md").read_text(),
-        "--repo",
-        str(repo),
-        "--mode",
-        "audit",
-        "--playbook",
-        str(EXAMPLES / "audit" / "playbook.yaml"),
-        "--config",
-        str(EXAMPLES / "audit" / "shopfloor.toml"),
-        "--out",
-        str(tmp_path / "report"),
-        "--speed",
-        "200",
-    )
+    code, out = await audit_example(repo, tmp_path / "report")
     assert code == 0, out
     said = f"python for the tests and mypy: {venv_python} (Python "
     why = "Poetry's environment (poetry env info --path))"
