@@ -27,6 +27,7 @@ and says a failed run as one line (:mod:`agents.providers.cli_failures`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -265,7 +266,16 @@ class CliProvider:
             # agent that does not read its stdin (or prints a pipe's worth first) must not
             # hold the attempt past it.
             reading = asyncio.gather(feed(process, stdin), self._read(process, out, say, secrets))
-            return await asyncio.wait_for(finished(process, reading), self.agent.timeout_s), False
+            done = asyncio.ensure_future(finished(process, reading))
+            try:
+                if not await _within_running_time(done, self.agent.timeout_s):
+                    raise TimeoutError
+            finally:
+                if not done.done():
+                    done.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await done
+            return done.result(), False
         except TimeoutError:
             kill_group(process.pid)
             await exit_code(process)
@@ -312,6 +322,31 @@ class CliProvider:
 
 
 _PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")
+TICK_S = 1.0
+"""Seconds between the looks at the clock that tell a stopped factory (Ctrl-Z) apart."""
+
+
+async def _within_running_time(task: asyncio.Future[int], limit_s: float) -> bool:
+    """Whether ``task`` ended within ``limit_s`` seconds of this process's running time.
+
+    The agent runs in a session of its own and goes on while the factory is stopped (Ctrl-Z,
+    then ``fg``), but the monotonic clock counts the stop: after a long pause an agent that
+    had run for seconds was killed as timed out. The deadline is looked at every
+    :data:`TICK_S`; a wake-up later than that by over half a tick means the loop was not
+    running, and the deadline moves on by the gap.
+    """
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = time.monotonic()
+        wait = min(TICK_S, deadline - before)
+        if wait <= 0:
+            return False
+        done, _ = await asyncio.wait({task}, timeout=wait)
+        if done:
+            return True
+        late = time.monotonic() - before - wait
+        if late > TICK_S / 2:  # stopped (or starved) meanwhile: not the agent's time
+            deadline += late
 
 
 def _cut(text: str, limit: int = MAX_SAID) -> str:

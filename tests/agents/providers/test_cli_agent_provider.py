@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -962,3 +963,50 @@ def test_an_argv_holding_a_key_is_warned_about_in_one_line_naming_the_agent():
     for warning in warnings:
         assert "\n" not in warning and "ps" in warning and "keys setting" in warning
         assert GATEWAY_TOKEN not in warning and "sk-" not in warning
+
+
+STOPPED_FACTORY = """
+import asyncio, sys
+from pathlib import Path
+from agents.provider import CompletionRequest, Message, ProviderError
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
+
+async def main():
+    agent = CliAgent(("sh", "-c", "sleep 1; echo done"), "text", 1.5, fence=False)
+    request = CompletionRequest(
+        system="", messages=(Message("user", "go"),), labels={"workspace": str(Path.cwd())}
+    )
+    print("started", flush=True)
+    try:
+        completion = await CliProvider("mine", agent).complete(request)
+    except ProviderError as exc:
+        print(exc, flush=True)
+    else:
+        print(completion.text, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_an_agent_is_not_timed_out_for_the_time_its_factory_was_stopped(tmp_path: Path):
+    """The agent's limit counted the time the factory was stopped (Ctrl-Z, then ``fg``): a
+    1 s agent with 1.5 s, its factory stopped for 2.5 s, was 'timed out after 1.5s'."""
+    with subprocess.Popen(
+        [sys.executable, "-c", STOPPED_FACTORY],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as factory:
+        try:
+            assert factory.stdout is not None
+            assert factory.stdout.readline().strip() == "started"
+            time.sleep(0.3)  # the agent has started
+            factory.send_signal(signal.SIGSTOP)
+            time.sleep(2.5)
+            factory.send_signal(signal.SIGCONT)
+            said = factory.stdout.readline().strip()
+        finally:
+            factory.kill()
+    assert said == "done"
