@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -228,9 +230,15 @@ class WorktreeSecrets:
     masked: an agent that edits ``.env`` does not unmask the value it replaced.
     """
 
-    def __init__(self, root: Path, files: Iterable[str] | None = None) -> None:
-        """``files``: the secret files of ``root`` when known (then never listed again)."""
+    def __init__(
+        self, root: Path, files: Iterable[str] | None = None, *, every_s: float = 0.0
+    ) -> None:
+        """``files``: the secret files of ``root`` when known (then never listed again).
+        ``every_s``: :meth:`mask` looks at the files at most this often (a stream of lines,
+        each masked)."""
         self.root = root
+        self._every_s = every_s
+        self._looked = -math.inf
         self._files: list[str] | None = None if files is None else list(files)
         self._relist = files is None
         self._stamp: tuple[int, ...] | None = None
@@ -272,5 +280,8 @@ class WorktreeSecrets:
     def mask(self, text: str) -> str:
         """``text`` with every secret value of the worktree's secret files as
         :data:`~engine.secrets.REDACTED`."""
-        self.values()
+        now = time.monotonic()
+        if now - self._looked >= self._every_s:
+            self._looked = now
+            self.values()
         return replace_values(text, self._forms)

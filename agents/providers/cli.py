@@ -59,6 +59,9 @@ from engine.secret_values import WorktreeSecrets, quoted_forms
 MAX_PROMPT_ARG = 100_000
 """Bytes of prompt passed as an argument; a longer one goes to stdin (Linux refuses one
 argument over 128 KiB: "Argument list too long")."""
+FILES_LOOK_S = 0.5
+"""Seconds between the looks at the worktree's secret files while the agent's output is read
+(a ``.env`` it writes is masked in what it prints after)."""
 MAX_SAID = 4000
 """Characters of one line of the agent's log (and of its summary, the commit message's body)."""
 
@@ -198,12 +201,17 @@ class CliProvider:
             # And the keys its own argv holds (argv_keys), which are in no environment. And
             # the values of the worktree's secret files: it reads the real ones unfenced, and
             # fenced too through git (``git show HEAD:.env``).
+            # The worktree's are looked at again while the agent runs (a ``.env`` it writes),
+            # at most every FILES_LOOK_S.
+            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S)
             secrets = [
                 *secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
-                *quoted_forms(await asyncio.to_thread(WorktreeSecrets(cwd, secret_files).values)),
+                *quoted_forms(await asyncio.to_thread(files.values)),
             ]
             try:
-                returncode, timed_out = await self._run(argv, cwd, env, stdin, out, say, secrets)
+                returncode, timed_out = await self._run(
+                    argv, cwd, env, stdin, out, say, secrets, files.mask
+                )
             finally:
                 say.end()
         finally:
@@ -246,6 +254,7 @@ class CliProvider:
         out: Transcript,
         say: Callable[[str], None],
         secrets: Sequence[str],
+        mask: Callable[[str], str] = str,
     ) -> tuple[int, bool]:
         try:
             process = await asyncio.create_subprocess_exec(
@@ -265,7 +274,9 @@ class CliProvider:
             # The prompt is fed while the output is read, both within the time limit: an
             # agent that does not read its stdin (or prints a pipe's worth first) must not
             # hold the attempt past it.
-            reading = asyncio.gather(feed(process, stdin), self._read(process, out, say, secrets))
+            reading = asyncio.gather(
+                feed(process, stdin), self._read(process, out, say, secrets, mask)
+            )
             done = asyncio.ensure_future(finished(process, reading))
             try:
                 if not await _within_running_time(done, self.agent.timeout_s):
@@ -292,6 +303,7 @@ class CliProvider:
         out: Transcript,
         say: Callable[[str], None],
         secrets: Sequence[str] = (),
+        mask: Callable[[str], str] = str,
     ) -> None:
         assert process.stdout is not None
 
@@ -300,7 +312,7 @@ class CliProvider:
 
         # The agent echoed its own key (a command's output, an error), or one it read.
         async for raw in lines(process.stdout, [s.encode("utf-8") for s in secrets]):
-            line = raw.decode("utf-8", "replace").rstrip("\r")
+            line = mask(raw.decode("utf-8", "replace").rstrip("\r"))
             if not line.strip():
                 continue
             if self.agent.output == "text":

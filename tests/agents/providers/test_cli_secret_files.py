@@ -111,3 +111,19 @@ async def test_a_fenced_agents_copy_of_a_masked_file_is_refused_at_the_attempts_
     with pytest.raises(MaskWritten, match=r"wrote \[REDACTED\] into \.env\.bak\."):
         await ws.commit_all(worktree, "the attempt")
     assert "the attempt" not in git(worktree, "log", "--format=%s")
+
+
+async def test_a_secret_file_the_agent_writes_is_masked_in_what_it_prints_after(
+    tmp_path: Path,
+) -> None:
+    """The worktree's secret values were taken once, before the agent ran: a ``.env`` it
+    wrote (ignored by git, as it should be) was printed to the log as it was. Its output is
+    now cleaned of the files as they are, looked at again at most every 0.5 s."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": ".env\n", "app.py": "X = 0\n"})
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
+    script = f"echo start; printf 'DB_PASSWORD={SECRET}\\n' > .env; sleep 0.6; cat .env"
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", script), "text", 60.0, fence=False)
+    await CliProvider("shell", agent).complete(ask(worktree), said.append)
+    assert said == ["start", "DB_PASSWORD=[REDACTED]"]
