@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
+from recording_provider import Recording
 from repo_helpers import git
 
 from agents.crew import build_crew
-from agents.provider import Completion, CompletionRequest, Provider
+from agents.provider import Provider
 from agents.registry import make_provider
 from agents.routing import route
 from engine.bus import EventBus
@@ -28,22 +28,6 @@ from gates.sandbox import ProcessSandbox
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "units"
 SHAPED = "sk-ant-api03-" + "Kq4" * 12
 LITERAL = "plain-secret-value-8e2d41"
-
-
-class Recording:
-    """A provider that keeps what each call sent, and lets ``inner`` answer it."""
-
-    def __init__(self, inner: Provider) -> None:
-        self.inner = inner
-        self.sent: list[str] = []
-        self.family, self.model = inner.family, inner.model
-        self.simulated, self.spec = inner.simulated, inner.spec
-
-    async def complete(
-        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
-    ) -> Completion:
-        self.sent.append(request.system + "\n".join(m.content for m in request.messages))
-        return await self.inner.complete(request, on_text)
 
 
 async def test_a_key_in_the_request_reaches_no_model_and_no_event(tmp_path: Path, monkeypatch):

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from factory_process import factory_process
 
 from gates.bwrap import probe_bwrap
 from gates.sandbox import ProcessSandbox, looks_secret, scrubbed_environment
@@ -258,13 +259,7 @@ def test_a_command_dies_with_a_factory_killed_by_sigkill(tmp_path: Path, kind: s
             time.sleep(0.05)
         return found
 
-    with subprocess.Popen(
-        [sys.executable, "-c", SIGKILLED_FACTORY, token, kind],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as factory:
+    with factory_process(SIGKILLED_FACTORY, token, kind, cwd=tmp_path) as factory:
         try:
             assert factory.stdout is not None
             assert factory.stdout.readline().strip() == kind
@@ -308,13 +303,7 @@ def test_a_command_that_ended_while_the_factory_was_stopped_did_not_time_out(
     of the task. Here a 0.5 s command has 1.5 s, and its factory is stopped for 2.5 s."""
     if kind == "bwrap" and not probe_bwrap().usable:
         pytest.skip("bwrap is not usable here")
-    with subprocess.Popen(
-        [sys.executable, "-c", STOPPED_FACTORY, kind],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as factory:
+    with factory_process(STOPPED_FACTORY, kind, cwd=tmp_path) as factory:
         try:
             assert factory.stdout is not None
             assert factory.stdout.readline().strip() == kind

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factory_process import factory_process
 from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall
@@ -992,13 +993,7 @@ asyncio.run(main())
 def test_an_agent_is_not_timed_out_for_the_time_its_factory_was_stopped(tmp_path: Path):
     """The agent's limit counted the time the factory was stopped (Ctrl-Z, then ``fg``): a
     1 s agent with 1.5 s, its factory stopped for 2.5 s, was 'timed out after 1.5s'."""
-    with subprocess.Popen(
-        [sys.executable, "-c", STOPPED_FACTORY],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as factory:
+    with factory_process(STOPPED_FACTORY, cwd=tmp_path) as factory:
         try:
             assert factory.stdout is not None
             assert factory.stdout.readline().strip() == "started"
