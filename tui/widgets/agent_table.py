@@ -48,6 +48,33 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 CELL_PADDING = 1
 """Blank cells on each side of every cell."""
 
+MODEL_COLUMN = 2
+KEPT_COLUMNS = 5
+"""The columns kept on screen when the table is wider than its panel: the agent to its
+cost (the role is also in the agent's name)."""
+
+MODEL_MIN_WIDTH = 5
+"""The narrowest the model column gets: the SIM badge, or the start of the provider's name
+(``open…``, ``anth…``)."""
+
+
+def fitted_widths(widths: tuple[int, ...], room: int) -> tuple[int, ...]:
+    """``widths`` with the model column narrowed, to :data:`MODEL_MIN_WIDTH` at the least,
+    so that the columns up to the cost fit in ``room`` cells.
+
+    The model's spec is the widest cell after the agent's name (`` SIM  sim:inventory``,
+    ``openai:qwen2.5-coder-32b-instruct``), and in a half-screen panel of a 120-column
+    terminal it pushed the tokens and the cost out of sight; the full spec is in the agent
+    log's title. A panel too narrow even so scrolls sideways as before.
+    """
+    needed = sum(w + 2 * CELL_PADDING for w in widths[:KEPT_COLUMNS])
+    over = needed - room
+    natural = widths[MODEL_COLUMN]
+    if over <= 0 or natural <= MODEL_MIN_WIDTH:
+        return widths
+    model = max(MODEL_MIN_WIDTH, natural - over)
+    return (*widths[:MODEL_COLUMN], model, *widths[MODEL_COLUMN + 1 :])
+
 
 STANDING_STYLES = {
     "running": "bold yellow",
@@ -174,6 +201,9 @@ class AgentTable(ScrollView, can_focus=True):
         self._shown: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
         self._widths: tuple[int, ...] = tuple(len(label) for _, label in COLUMNS)
+        """Each column's natural width: its widest cell."""
+        self._shown_widths = self._widths
+        """The widths drawn: :func:`fitted_widths` of the natural ones."""
         self._versions: dict[str, int] = {}
         self._strips: dict[tuple[object, ...], Strip] = {}
 
@@ -301,8 +331,23 @@ class AgentTable(ScrollView, can_focus=True):
 
     # -- drawing --------------------------------------------------------------------------
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self._fit():
+            self._resize()
+            self.refresh()
+
+    def _fit(self) -> bool:
+        """Fit the shown widths to the panel's width; whether they changed."""
+        shown = fitted_widths(self._widths, self.scrollable_content_region.width)
+        if shown == self._shown_widths:
+            return False
+        self._shown_widths = shown
+        self._strips.clear()
+        return True
+
     def _resize(self) -> None:
-        width = sum(w + 2 * CELL_PADDING for w in self._widths)
+        self._fit()
+        width = sum(w + 2 * CELL_PADDING for w in self._shown_widths)
         # Its own size comes from the stylesheet, not from its rows: no screen layout.
         resize_quietly(self, Size(width, len(self._order) + 1))
 
@@ -334,7 +379,7 @@ class AgentTable(ScrollView, can_focus=True):
     def _strip(
         self, key: tuple[object, ...], base: Style, agent_id: str | None, *, header: bool
     ) -> Strip:
-        full_key = (*key, base, self._widths)
+        full_key = (*key, base, self._shown_widths)
         strip = self._strips.get(full_key)
         if strip is not None:
             return strip
@@ -342,11 +387,11 @@ class AgentTable(ScrollView, can_focus=True):
             self._strips.clear()
         post: Style | None = None
         if header:
-            text = row_text(tuple(label for _, label in COLUMNS), self._widths)
+            text = row_text(tuple(label for _, label in COLUMNS), self._shown_widths)
             base = base + self.get_component_rich_style("agent-table--header")
         else:
             assert agent_id is not None
-            text = row_text(self._shown[agent_id], self._widths)
+            text = row_text(self._shown[agent_id], self._shown_widths)
             if key[-1]:
                 post = self.get_component_rich_style("agent-table--cursor")
         segments = list(text.render(self.app.console))
