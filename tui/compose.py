@@ -340,9 +340,19 @@ async def _announced(
     app: App[None], notices: Sequence[str], run: Callable[[], Awaitable[RunState]]
 ) -> RunState:
     """Run ``run`` in the app's engine worker after showing ``notices`` as notifications."""
-    for notice in notices:
-        app.notify(notice, severity="warning", timeout=30, markup=False)
+    show_notices(app, notices)
     return await run()
+
+
+def show_notices(app: App[None], notices: Sequence[str]) -> None:
+    """The start's notices as toasts: a ``warning: …`` for 30 s, what is only said (the
+    Python the gates use) for 8 s as information; it stood over the escalation dialog for
+    30 s as a warning."""
+    for notice in notices:
+        if notice.startswith("warning: "):
+            app.notify(notice, severity="warning", timeout=30, markup=False)
+        else:
+            app.notify(notice, severity="information", timeout=8, markup=False)
 
 
 def _start_telemetry(options: TelemetryOptions | None) -> RunTelemetry | None:
