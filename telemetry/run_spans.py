@@ -9,12 +9,12 @@ events refer to them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from engine.redaction import Redactor
 
@@ -55,6 +55,7 @@ class SpanWriter:
         start: int,
         attributes: Mapping[str, AttrValue | None],
         kind: SpanKind = SpanKind.INTERNAL,
+        links: Sequence[Link] = (),
     ) -> Span:
         """A span started at ``start`` (ns) under ``parent``; a root span when None."""
         context = trace.set_span_in_context(parent) if parent is not None else None
@@ -63,6 +64,7 @@ class SpanWriter:
             context=context,
             kind=kind,
             attributes=self.attrs(attributes),
+            links=links,
             start_time=start,
         )
 

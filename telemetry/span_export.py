@@ -2,9 +2,10 @@
 
 :func:`make_tracer_provider` builds the tracer's own ``TracerProvider`` (never the global one)
 with an exporter for each destination configured: OTLP/HTTP when ``OTEL_EXPORTER_OTLP_*``
-names an endpoint, a JSON lines file for ``--trace-file``. A collector that stops answering
-is said once, with its endpoint (credentials left out) and the first reason, and once more
-when it answers again, instead of the OTLP exporter's log lines on every retry.
+names an endpoint, a JSON lines file for ``--trace-file``; ids from ``telemetry.trace_ids``
+(a run's trace id derived from the run). A collector that stops answering is said once, with
+its endpoint (credentials left out) and the first reason, and once more when it answers
+again, instead of the OTLP exporter's log lines on every retry.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+
+from telemetry.trace_ids import RunTraceIds
 
 log = logging.getLogger(__name__)
 OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -171,7 +174,7 @@ def make_tracer_provider(
     attributes: dict[str, str] = {"service.namespace": "shopfloor"}
     if not env.get("OTEL_SERVICE_NAME"):
         attributes["service.name"] = "shopfloor"
-    provider = TracerProvider(resource=Resource.create(attributes))
+    provider = TracerProvider(resource=Resource.create(attributes), id_generator=RunTraceIds())
     for exporter in chosen:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider

@@ -18,16 +18,18 @@ attribute passes through the redactor either way.
 The tracer uses its own ``TracerProvider``, never the global one: exporting is decided by
 ``telemetry.span_export.make_tracer_provider`` (OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT``
 is set, a JSON lines file when asked, else none). Starting and ending spans at event times,
-with redacted attributes, is ``telemetry.run_spans``.
+with redacted attributes, is ``telemetry.run_spans``; a run's trace id, the same in every
+process that resumes it, is ``telemetry.trace_ids``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind
 
 from engine.bus import Subscription
 from engine.events import (
@@ -58,12 +60,14 @@ from engine.events import (
 from engine.redaction import Redactor
 from engine.state import RunState
 from telemetry.run_spans import AttrValue, RunSpans, SpanWriter, ns
+from telemetry.trace_ids import RunRoot, RunTraceIds
 
 TRACER_NAME = "shopfloor"
 
 
 class RunTracer:
-    """Builds one trace per run from the run's events."""
+    """Builds one trace per run from the run's events; with a provider whose ids are
+    :class:`RunTraceIds` (``make_tracer_provider``'s), the processes that resume it add to it."""
 
     def __init__(
         self,
@@ -77,6 +81,8 @@ class RunTracer:
         self.content = content
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self.writer = SpanWriter(self.tracer, self.redactor)
+        ids = getattr(provider, "id_generator", None)
+        self.ids = ids if isinstance(ids, RunTraceIds) else None
         self._runs: dict[str, RunSpans] = {}
 
     async def consume(self, subscription: Subscription) -> None:
@@ -91,8 +97,9 @@ class RunTracer:
         """Open the root span of a run an earlier process started (``shopfloor resume``).
 
         The resumed process's bus carries no RunStarted: without a root, each stage it went
-        through became a trace of its own. The root is named as the run's first one and
-        marked ``shopfloor.resumed``; search both by ``shopfloor.run_id``.
+        through became a trace of its own. The root is named as the run's first one, marked
+        ``shopfloor.resumed``, and (with :class:`RunTraceIds`) is a second root in the run's
+        own trace, linked to the first process's root.
         """
         if not state.run_id or state.outcome is not Outcome.RUNNING:
             return
@@ -101,23 +108,47 @@ class RunTracer:
             return
         start = ns(at or datetime.now(UTC))
         run.last_ns = max(run.last_ns, start)
-        run.run = self.writer.start(
-            f"run {state.mode}",
-            None,
-            start,
-            {
-                "shopfloor.run_id": state.run_id,
-                "shopfloor.mode": state.mode,
-                "shopfloor.repo": state.repo,
-                "shopfloor.base_branch": state.base_branch,
-                "shopfloor.integration_branch": state.integration_branch,
-                "shopfloor.simulated": state.simulated,
-                "shopfloor.resumed": True,
-                "shopfloor.resumed_at_seq": state.last_seq,
-                "shopfloor.request": state.request if self.content else None,
-            },
-            SpanKind.SERVER,
+        root = (
+            RunRoot.of(state.run_id, datetime.fromisoformat(state.started_at))
+            if state.started_at
+            else None
         )
+        resumed = {"shopfloor.resumed": True, "shopfloor.resumed_at_seq": state.last_seq}
+        self._open_root(run, state, start, root, resumed)
+
+    def _open_root(
+        self,
+        run: RunSpans,
+        source: RunStarted | RunState,
+        at: int,
+        root: RunRoot | None,
+        resumed: Mapping[str, AttrValue] | None = None,
+    ) -> None:
+        """Start ``run``'s root span at ``at``: in ``root``'s trace when the provider's ids are
+        :class:`RunTraceIds` (a resumed root linked to the first), else in a random one."""
+        ids: AbstractContextManager[None] = nullcontext()
+        links: list[Link] = []
+        if self.ids is not None and root is not None:
+            ids = self.ids.root(root, first=resumed is None)
+            links = [Link(root.first_root())] if resumed is not None else []
+        with ids:
+            run.run = self.writer.start(
+                f"run {source.mode}",
+                None,
+                at,
+                {
+                    "shopfloor.run_id": source.run_id,
+                    "shopfloor.mode": source.mode,
+                    "shopfloor.repo": source.repo,
+                    "shopfloor.base_branch": source.base_branch,
+                    "shopfloor.integration_branch": source.integration_branch,
+                    "shopfloor.simulated": source.simulated,
+                    **(resumed or {}),
+                    "shopfloor.request": source.request if self.content else None,
+                },
+                SpanKind.SERVER,
+                links,
+            )
 
     # -- the fold ---------------------------------------------------------------------------
 
@@ -128,21 +159,7 @@ class RunTracer:
         run.last_ns = max(run.last_ns, at)
         match event:
             case RunStarted():
-                run.run = self.writer.start(
-                    f"run {event.mode}",
-                    None,
-                    at,
-                    {
-                        "shopfloor.run_id": event.run_id,
-                        "shopfloor.mode": event.mode,
-                        "shopfloor.repo": event.repo,
-                        "shopfloor.base_branch": event.base_branch,
-                        "shopfloor.integration_branch": event.integration_branch,
-                        "shopfloor.simulated": event.simulated,
-                        "shopfloor.request": event.request if self.content else None,
-                    },
-                    SpanKind.SERVER,
-                )
+                self._open_root(run, event, at, RunRoot.of(event.run_id, event.ts))
             case StageChanged():
                 self.writer.end(run.stage, at)
                 run.stage = self.writer.start(

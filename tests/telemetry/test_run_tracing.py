@@ -22,12 +22,13 @@ from engine.events import AgentOutput, TaskState, TaskStateChanged
 from engine.redaction import Redactor
 from telemetry.session import RunTelemetry, TelemetryOptions
 from telemetry.span_export import make_tracer_provider
+from telemetry.trace_ids import RunTraceIds
 from telemetry.tracing import RunTracer
 
 
 def traced(*, content: bool = False, finish: bool = True) -> list[ReadableSpan]:
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(id_generator=RunTraceIds())  # as make_tracer_provider's
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = RunTracer(provider, content=content, redactor=Redactor(()))
     bus = EventBus(telemetry_sample.RUN_ID)
