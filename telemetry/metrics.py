@@ -1,10 +1,7 @@
 """Prometheus metrics of the factory, derived from the event bus.
 
-:class:`FactoryMetrics` owns its own ``CollectorRegistry`` (never the process-global one, so
-two runs or a test never collide) and folds events into series named by Prometheus
-conventions: a ``shopfloor_`` prefix, base units in the name (``_seconds``, ``_usd``), ``_total``
-on counters. Label values are bounded: gate names, scopes, results, providers, models, roles,
-states, never a task id or run id. Label values pass through the redactor.
+:class:`FactoryMetrics` folds events into the series of ``telemetry.metric_series``. Label
+values pass through the redactor and are cut to :data:`MAX_LABEL_LENGTH`.
 
 It serves ``shopfloor --metrics-port`` for one live run and ``shopfloor serve-metrics`` for
 every run recorded in a database: the same ``observe(event)`` folds both, so a run's numbers
@@ -18,8 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client import CollectorRegistry
 
 from engine.bus import Subscription
 from engine.events import (
@@ -46,10 +42,8 @@ from engine.events import (
 )
 from engine.redaction import Redactor
 from engine.state import RunState
+from telemetry.metric_series import MetricSeries
 
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
-GATE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
-MERGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
 MAX_LABEL_LENGTH = 80
 
 
@@ -84,129 +78,16 @@ class _RunFold:
     under way are left out of the gauges until it goes on or ends."""
 
 
-class FactoryMetrics:
+class FactoryMetrics(MetricSeries):
     """Prometheus series for every run whose events it observes."""
 
     def __init__(
         self, registry: CollectorRegistry | None = None, redactor: Redactor | None = None
     ) -> None:
         """A fresh set of series on ``registry`` (a new private one by default)."""
-        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        super().__init__(registry)
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self._runs: dict[str, _RunFold] = {}
-        r = self.registry
-        self.runs_total = Counter(
-            "shopfloor_runs_total", "Runs that finished, by outcome", ["outcome"], registry=r
-        )
-        self.runs_active = Gauge("shopfloor_runs_active", "Runs under way", registry=r)
-        self.stage = Gauge(
-            "shopfloor_stage", "Runs under way in each pipeline stage", ["stage"], registry=r
-        )
-        self.tasks = Gauge("shopfloor_tasks", "Tasks in each state", ["state"], registry=r)
-        self.attempts = Counter(
-            "shopfloor_attempts_total",
-            "Engineer attempts that ended, by outcome",
-            ["outcome"],
-            registry=r,
-        )
-        self.retries = Counter(
-            "shopfloor_retries_total", "Attempts beyond a task's first", registry=r
-        )
-        self.gate_runs = Counter(
-            "shopfloor_gate_runs_total", "Gate runs", ["gate", "scope", "result"], registry=r
-        )
-        self.gate_duration = Histogram(
-            "shopfloor_gate_duration_seconds",
-            "Wall time of gate runs (cache hits excluded)",
-            ["gate"],
-            buckets=GATE_BUCKETS,
-            registry=r,
-        )
-        self.gate_cache_hits = Counter(
-            "shopfloor_gate_cache_hits_total",
-            "Gate results served from the gate cache",
-            ["gate"],
-            registry=r,
-        )
-        llm = ["provider", "model", "role"]
-        self.llm_requests = Counter("shopfloor_llm_requests_total", "Model calls", llm, registry=r)
-        self.llm_tokens = Counter(
-            "shopfloor_llm_tokens_total",
-            "Tokens by kind (input, output, cache_read, cache_write)",
-            [*llm, "kind"],
-            registry=r,
-        )
-        self.llm_cost = Counter(
-            "shopfloor_llm_cost_usd_total", "Model spend in US dollars", llm, registry=r
-        )
-        self.llm_latency = Histogram(
-            "shopfloor_llm_latency_seconds",
-            "Model call latency",
-            ["provider", "model"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.escalations_open = Gauge(
-            "shopfloor_escalations_open", "Escalations waiting for a decision", registry=r
-        )
-        self.escalations_raised = Counter(
-            "shopfloor_escalations_raised_total",
-            "Escalations raised, by kind",
-            ["kind"],
-            registry=r,
-        )
-        self.escalations_decided = Counter(
-            "shopfloor_escalations_decided_total",
-            "Escalations decided, by who decided",
-            ["decided_by_kind"],
-            registry=r,
-        )
-        self.merge_queue_depth = Gauge(
-            "shopfloor_merge_queue_depth",
-            "Tasks queued for or inside the merge queue",
-            registry=r,
-        )
-        self.budget_used = Gauge(
-            "shopfloor_budget_used_ratio",
-            "Latest run's spend over its limit (1 = at the limit)",
-            ["limit"],
-            registry=r,
-        )
-        self.time_to_merge = Histogram(
-            "shopfloor_task_time_to_merge_seconds",
-            "From a task's first attempt starting to its merge",
-            buckets=MERGE_BUCKETS,
-            registry=r,
-        )
-        self.tasks_finished = Counter(
-            "shopfloor_tasks_finished_total", "Tasks that merged or failed", ["result"], registry=r
-        )
-        self.first_attempt_merges = Counter(
-            "shopfloor_tasks_merged_first_attempt_total",
-            "Tasks merged on their first attempt",
-            registry=r,
-        )
-        self.acceptance_ratio = Gauge(
-            "shopfloor_first_attempt_acceptance_ratio",
-            "Finished tasks merged on their first attempt, over all finished tasks",
-            registry=r,
-        )
-        self.rework_ratio = Gauge(
-            "shopfloor_rework_ratio", "Attempts beyond the first over all attempts", registry=r
-        )
-        self.agent_runs = Counter(
-            "shopfloor_agent_runs_total",
-            "Agent runs that ended, by role and result",
-            ["role", "result"],
-            registry=r,
-        )
-        self.task_reviews = Counter(
-            "shopfloor_task_reviews_total", "Task reviewer verdicts", ["result"], registry=r
-        )
-        for stage in Stage:
-            self.stage.labels(stage=stage.value)
-        for state in TaskState:
-            self.tasks.labels(state=state.value)
         self._attempts_started = 0
         self._retries = 0
         self._finished = Tally[str]()
@@ -258,10 +139,6 @@ class FactoryMetrics:
         for escalation in state.open_escalations:
             run.open_escalations.add(escalation.escalation_id)
             self.escalations_open.inc()
-
-    def render(self) -> bytes:
-        """The text exposition format, as /metrics serves it."""
-        return generate_latest(self.registry)
 
     def _label(self, value: str) -> str:
         return self.redactor.redact(value)[:MAX_LABEL_LENGTH] or "unknown"
