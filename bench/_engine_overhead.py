@@ -27,7 +27,7 @@ from engine.heap import settle
 from engine.merge_candidate import MergeCandidate
 from engine.pipeline import Factory
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, PlanRequest
-from storage.process_writer import start_writer
+from storage.run_writer import start_writer
 from storage.store import SqlEventStore
 
 

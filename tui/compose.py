@@ -49,7 +49,7 @@ from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home, is_in_memory
-from storage.process_writer import WriterLaunch, start_writer
+from storage.run_writer import WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
 from tui.crew_setup import (
@@ -92,7 +92,7 @@ async def execute_run(
     """Wire everything and run the factory to its end. Raises SetupError on bad input.
 
     ``launch``: the storage writer's process, spawned ahead by the caller, who discards it
-    (:class:`~storage.process_writer.WriterLaunch`); without one, it is spawned here first,
+    (:class:`~storage.run_writer.WriterLaunch`); without one, it is spawned here first,
     so that it starts while the run sets up, and discarded if the set-up fails.
     """
     if launch is not None or is_in_memory(plan.db_url):

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, RunStarted
-from storage.process_writer import ProcessStorageWriter, start_writer
+from storage.run_writer import ProcessStorageWriter, start_writer
 from storage.store import SqlEventStore
 from tui.headless import ConsoleReporter
 from tui.storage_watch import storage_notices

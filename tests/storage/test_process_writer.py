@@ -23,13 +23,8 @@ import pytest
 from engine.bus import DurabilityLost, EventBus
 from engine.events import AgentOutput, Outcome, event_to_json
 from storage.errors import StorageError
-from storage.process_writer import (
-    ProcessStorageWriter,
-    WriterLaunch,
-    _Inbox,
-    encode_frame,
-    start_writer,
-)
+from storage.process_writer import _Inbox, encode_frame
+from storage.run_writer import ProcessStorageWriter, WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 
@@ -164,7 +159,7 @@ def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
         f"""
         import asyncio, subprocess
         from engine.bus import EventBus
-        from storage.process_writer import ProcessStorageWriter
+        from storage.run_writer import ProcessStorageWriter
         from storage.store import SqlEventStore
 
         async def main():

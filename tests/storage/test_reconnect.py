@@ -31,8 +31,8 @@ from engine.events import (
 )
 from storage.errors import StorageError
 from storage.notify import EVENTS_CHANNEL, Wakeup, notify
-from storage.process_writer import ProcessStorageWriter
 from storage.reconnect import Reconnecting
+from storage.run_writer import ProcessStorageWriter
 from storage.store import SqlEventStore
 from storage.tail import tail_run
 

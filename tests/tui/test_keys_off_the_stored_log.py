@@ -38,7 +38,7 @@ from engine.events import (
     event_to_json,
 )
 from engine.state import RunState
-from storage.process_writer import start_writer
+from storage.run_writer import start_writer
 from storage.store import SqlEventStore
 from tui.cli import main
 from tui.screens.run_model import RunModel

@@ -18,7 +18,7 @@ from pilot_helpers import caught_up
 from engine.bus import EventBus
 from engine.events import AgentStarted, TaskState, TaskStateChanged
 from storage.errors import RunStopped
-from storage.process_writer import ProcessStorageWriter
+from storage.run_writer import ProcessStorageWriter
 from storage.store import SqlEventStore
 from tui.app import ShopfloorApp
 from tui.storage_watch import StorageWatch

@@ -16,7 +16,7 @@ from engine.events import Outcome
 from engine.redaction import Redactor
 from engine.secrets import hide_process_environment
 from engine.state import RunState
-from storage.process_writer import WriterLaunch
+from storage.run_writer import WriterLaunch
 from telemetry.session import TelemetryOptions
 from tui.argtypes import positive_float
 from tui.budget_flags import add_budget_options, budget_from_args, stopped_line
