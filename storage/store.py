@@ -1,12 +1,11 @@
 """The durable event store: SQLAlchemy 2 async over SQLite (default) or PostgreSQL.
 
 :class:`SqlEventStore` implements the engine's ``EventStore`` and ``DecisionSource``
-protocols; the URL alone picks the backend, and both pass one conformance suite. ``append``
-writes a batch of events, every projection derived from them and (on PostgreSQL) a
-notification for tailers, in one transaction: the log and the projections never disagree and
-a batch is stored whole or not at all. Opening a store migrates its schema to the head
-revision. The rest serves the CLI and other processes: run listing and short ids, tailing a
-run as it is written, the decisions inbox, rebuilding projections, export/import and pruning.
+protocols; the URL alone picks the backend, and both pass one conformance suite. Opening a
+store migrates its schema to the head revision. Appending to the log and reading it back are
+:class:`~storage.event_log.EventLog`'s; this module holds the rest, which serves the CLI and
+other processes: run listing and short ids, tailing a run as it is written, the decisions
+inbox, rebuilding projections and pruning (export/import: :mod:`storage.transfer`).
 
 Everything read back is cleaned of secrets on the way out, the events' free text
 (:meth:`~engine.redaction.Redactor.clean`) and the projections' columns copied from it
@@ -20,33 +19,29 @@ its text.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, select
 
-from engine.events import EventBase, Outcome, event_to_json
+from engine.events import EventBase, Outcome
 from engine.protocols import ExternalDecision
 from engine.redaction import Redactor
 from storage import answers, inbox, migrate
 from storage.connect import make_engine, why_not_opened
 from storage.errors import (
     DB_ERRORS,
-    AlreadyStored,
     AmbiguousRunId,
     RunNotFound,
     StorageError,
     one_line,
 )
-from storage.event_rows import insert_events
-from storage.notify import DEFAULT_POLL_S, EVENTS_CHANNEL, notify
+from storage.event_log import EventLog
+from storage.notify import DEFAULT_POLL_S
 from storage.paths import normalize_db_url, safe_url
-from storage.projector import parse_row, project, rebuild
+from storage.projector import rebuild
 from storage.rebuild_aside import rebuild_aside
 from storage.records import (
     EscalationRecord,
@@ -68,38 +63,12 @@ __all__ = ["RunRecord", "SqlEventStore"]
 _AMBIGUOUS_SHOWN = 5
 
 
-def _is_duplicate(exc: IntegrityError) -> bool:
-    """Whether ``exc`` is a unique-key violation (SQLite's error name, PostgreSQL's 23505)."""
-    driver = exc.orig
-    return (
-        getattr(driver, "sqlite_errorname", None)
-        in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
-        or getattr(driver, "sqlstate", None) == "23505"
-    )
-
-
-class SqlEventStore:
+class SqlEventStore(EventLog):
     """Append-only event log plus its projections and the decisions inbox, on one database.
 
     Open with ``await SqlEventStore.open(url)``; close with ``await store.close()`` (or use
     ``async with``). All failures surface as :class:`~storage.errors.StorageError`.
     """
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        url: str,
-        migrated: migrate.Upgrade | None = None,
-        *,
-        redactor: Redactor | None = None,
-    ) -> None:
-        """Wrap an engine whose schema is current; prefer :meth:`open`. ``redactor`` cleans
-        what is read back (default: one for this process's secret-looking variables)."""
-        self._engine = engine
-        self.url = url
-        self.migrated = migrated
-        """What opening did to the schema (revision before and after), if it migrated."""
-        self.redactor = redactor if redactor is not None else Redactor.from_environ()
 
     @classmethod
     async def open(cls, url: str, *, redactor: Redactor | None = None) -> SqlEventStore:
@@ -125,98 +94,7 @@ class SqlEventStore:
             raise StorageError(why_not_opened(url, exc)) from exc
         return cls(engine, url, done, redactor=redactor)
 
-    @property
-    def backend(self) -> str:
-        """``"sqlite"`` or ``"postgresql"``."""
-        return self._engine.dialect.name
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The SQLAlchemy engine (for maintenance code and tests)."""
-        return self._engine
-
-    # -- the log -----------------------------------------------------------------------------
-
-    async def append(
-        self, events: Sequence[EventBase], bodies: Sequence[str] | None = None
-    ) -> None:
-        """Store ``events`` and update every projection, in one transaction.
-
-        The events must have been stamped by the bus (a run id and a sequence number);
-        a sequence number already stored for the run is refused and nothing is written.
-        On PostgreSQL the commit also wakes every process tailing these runs. ``bodies``
-        are the events' JSON when the caller has it already (the writer process does).
-        """
-        if not events:
-            return
-        for ev in events:
-            if not ev.run_id or ev.seq <= 0:
-                raise StorageError(
-                    f"cannot store an unstamped {type(ev).__name__} (no run id or sequence "
-                    "number); emit it through the EventBus"
-                )
-        try:
-            async with self._engine.begin() as conn:
-                await insert_events(conn, events, bodies)
-                await project(conn, events)
-                await notify(conn, EVENTS_CHANNEL, {ev.run_id for ev in events})
-        except IntegrityError as exc:
-            if not _is_duplicate(exc):  # a CHECK constraint, a trigger: the database's words
-                raise StorageError(f"cannot write events: {one_line(exc)}") from exc
-            first, last = events[0], events[-1]
-            raise AlreadyStored(
-                f"refused a batch of {len(events)} events ({first.run_id} #{first.seq}..."
-                f"{last.run_id} #{last.seq}): an event or run is already stored"
-            ) from exc
-        except DB_ERRORS as exc:
-            raise StorageError(f"cannot write events: {one_line(exc)}") from exc
-
-    async def holds(self, events: Sequence[EventBase], bodies: Sequence[str] | None = None) -> bool:
-        """Whether every event of ``events`` is stored, each exactly as it would be written:
-        an append refused as :class:`AlreadyStored` after a commit whose answer was lost had
-        in fact gone through."""
-        if not events:
-            return True
-        if bodies is None:
-            bodies = [event_to_json(ev) for ev in events]
-        wanted: dict[str, dict[int, str]] = {}
-        for ev, body in zip(events, bodies, strict=True):
-            wanted.setdefault(ev.run_id, {})[ev.seq] = body
-        for run_id, by_seq in wanted.items():
-            query = select(events_table.c.seq, events_table.c.body).where(
-                events_table.c.run_id == run_id, events_table.c.seq.in_(list(by_seq))
-            )
-            stored = await self._fetch(query, f"read events of run {run_id}")
-            if {row.seq: row.body for row in stored} != by_seq:
-                return False
-        return True
-
-    async def read(
-        self,
-        run_id: str,
-        after_seq: int = 0,
-        limit: int | None = None,
-        *,
-        types: Collection[str] | None = None,
-    ) -> list[EventBase]:
-        """The events of ``run_id`` with a sequence number above ``after_seq``, in order;
-        only those of ``types`` (``"EscalationRaised"``, ...) when given.
-
-        Each is parsed back into its concrete class (``RunStarted``, ``Merged``, ...), its
-        free text cleaned of secrets.
-        """
-        query = (
-            select(events_table.c.seq, events_table.c.body)
-            .where(events_table.c.run_id == run_id, events_table.c.seq > after_seq)
-            .order_by(events_table.c.seq)
-        )
-        if types is not None:
-            query = query.where(events_table.c.type.in_(list(types)))
-        if limit is not None:
-            query = query.limit(limit)
-        stored = await self._fetch(query, f"read events of run {run_id}")
-        clean = self.redactor.clean
-        return [clean(parse_row(run_id, row.seq, row.body)) for row in stored]
+    # -- following the log (appending and reading it: EventLog) ------------------------------
 
     def tail(
         self,
@@ -233,14 +111,6 @@ class SqlEventStore:
         early with ``contextlib.aclosing`` to release its listening connection at once.
         """
         return tail_run(self, run_id, after_seq, follow=follow, poll_s=poll_s)
-
-    async def count_events(self, run_id: str | None = None) -> int:
-        """How many events are stored, for one run or in all."""
-        query = select(func.count()).select_from(events_table)
-        if run_id is not None:
-            query = query.where(events_table.c.run_id == run_id)
-        rows = await self._fetch(query, "count events")
-        return int(rows[0][0])
 
     # -- projections -------------------------------------------------------------------------
 
@@ -435,25 +305,6 @@ class SqlEventStore:
     def _clean(self, record: R) -> R:
         """A projection's record with the secrets in its free text replaced."""
         return cleaned(record, self.redactor.redact)
-
-    async def _fetch(self, query: Any, what: str) -> Sequence[Row[Any]]:
-        """Run a read; once more on a fresh connection if the pooled one had died.
-
-        A pooled connection the server dropped since its last use (a restart, an idle
-        timeout, ``pg_terminate_backend``) fails at its first statement; SQLAlchemy then
-        invalidates the pool, and the same read on a new connection is what the caller
-        meant. A second failure is the database's answer.
-        """
-        for last in (False, True):
-            try:
-                async with self._engine.connect() as conn:
-                    result = await conn.execute(query)
-                    return result.all()
-            except DB_ERRORS as exc:
-                if not last and isinstance(exc, DBAPIError) and exc.connection_invalidated:
-                    continue
-                raise StorageError(f"cannot {what}: {one_line(exc)}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 if TYPE_CHECKING:
