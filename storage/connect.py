@@ -4,7 +4,8 @@ SQLite (aiosqlite) runs in WAL mode so other processes can read — tail, attach
 while a run writes, with ``synchronous=FULL`` so that a commit the writer acknowledged
 survives even a power cut (group commit keeps the fsyncs few), and a busy timeout so that two
 writers queue rather than fail. PostgreSQL (asyncpg) gets a connect timeout, so an unreachable
-server is one line rather than a hang. Nothing here creates tables; migrations do that.
+server is one line rather than a hang, and a URL's ``application_name`` and ``options`` as
+its server settings. Nothing here creates tables; migrations do that.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import StorageError, one_line
-from storage.paths import ensure_folder, expand_home, parse_db_url, safe_url
+from storage.paths import (
+    PG_SERVER_SETTINGS,
+    ensure_folder,
+    expand_home,
+    parse_db_url,
+    safe_url,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 10.0
@@ -140,7 +147,14 @@ def make_engine(url: str) -> AsyncEngine:
         kwargs["connect_args"] = {
             "timeout": float(timeout) if isinstance(timeout, str) else PG_CONNECT_TIMEOUT_S
         }
-        target = parsed.difference_update_query(["timeout"])
+        settings = {
+            name: value
+            for name in PG_SERVER_SETTINGS
+            if isinstance(value := parsed.query.get(name), str)
+        }
+        if settings:
+            kwargs["connect_args"]["server_settings"] = settings
+        target = parsed.difference_update_query(["timeout", *PG_SERVER_SETTINGS])
     try:
         engine = create_async_engine(target, **kwargs)
     except (ArgumentError, ImportError) as exc:

@@ -7,7 +7,8 @@ file path instead of a URL; it becomes a SQLite URL. Only the async drivers the 
 on are accepted, and anything else is refused with one line saying what would work — so is a
 URL that lost its ``//`` or a server address without its scheme, which would have made a new
 database under a folder of that name. A PostgreSQL URL may carry libpq's ``sslmode`` and
-``connect_timeout``; they are passed to asyncpg by its own names.
+``connect_timeout``, passed to asyncpg by its own names, and ``application_name`` and
+``options``, which asyncpg sends the server as settings when it connects.
 """
 
 from __future__ import annotations
@@ -55,10 +56,15 @@ _PG_QUERY: dict[str, str] = {
     "timeout": "timeout",
     "target_session_attrs": "target_session_attrs",
     "prepared_statement_cache_size": "prepared_statement_cache_size",  # 0 behind pgbouncer
+    "application_name": "application_name",
+    "options": "options",  # "-csearch_path=app": the server's command-line options
 }
 """The query parameters of a PostgreSQL URL the store passes on, by the name the user may
 write (libpq's or asyncpg's) and the name asyncpg takes. Any other one reached asyncpg's
 ``connect()`` as a keyword it does not take: a traceback at the first query."""
+PG_SERVER_SETTINGS = ("application_name", "options")
+"""The parameters of :data:`_PG_QUERY` that are the server's settings, not ``connect()``'s
+keywords: the engine hands them to asyncpg as its ``server_settings``."""
 
 
 def data_home() -> Path:
@@ -181,6 +187,11 @@ def _pg_query(url: URL) -> dict[str, str]:
         if not isinstance(value, str):
             raise StorageError(f"parameter {name!r} is given twice in the PostgreSQL URL")
         target = _PG_QUERY[name]
+        if target in query:  # sslmode and ssl, connect_timeout and timeout
+            first = next(n for n in url.query if _PG_QUERY.get(n) == target)
+            raise StorageError(
+                f"parameters {first!r} and {name!r} in the PostgreSQL URL say the same; keep one"
+            )
         if target == "ssl" and value not in _SSL_MODES:
             raise StorageError(
                 f"{name}={value!r} in the PostgreSQL URL is not an SSL mode "

@@ -157,6 +157,7 @@ def test_libpq_parameters_are_passed_in_asyncpgs_names():
         ("sslmode=on", "sslmode='on' in the PostgreSQL URL is not an SSL mode (one of disable,"),
         ("connect_timeout=soon", "connect_timeout='soon' in the PostgreSQL URL is not a number"),
         ("ssl=require&ssl=disable", "parameter 'ssl' is given twice in the PostgreSQL URL"),
+        ("sslmode=require&ssl=disable", "parameters 'sslmode' and 'ssl' in the PostgreSQL URL"),
     ],
 )
 def test_a_bad_postgresql_parameter_is_one_line_without_the_password(query, expected):
@@ -179,6 +180,41 @@ async def test_a_postgresql_url_with_libpq_parameters_opens(empty_pg_url):
     )
     async with await SqlEventStore.open(url) as store:
         assert await store.list_runs() == []
+
+
+@pytest.mark.postgres
+async def test_a_pasted_postgresql_url_with_application_name_and_options_opens(empty_pg_url):
+    """A URL as a hosting dashboard hands it out, with libpq's ``application_name`` and
+    ``options`` (``-csearch_path=...``) besides ``sslmode``, ``connect_timeout`` and
+    ``target_session_attrs``, was refused ("unsupported parameter 'application_name'"),
+    though asyncpg sends both to the server when it connects. Both reach the server now: the
+    connection carries the name, and the store's tables are made in the schema named."""
+    from sqlalchemy import text
+
+    from storage.store import SqlEventStore
+
+    schema = "shop_pasted"
+    admin = await SqlEventStore.open(empty_pg_url)
+    async with admin.engine.begin() as conn:
+        await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        await conn.execute(text(f"CREATE SCHEMA {schema}"))
+    pasted = empty_pg_url.replace("postgresql+asyncpg://", "postgresql://") + (
+        "?sslmode=prefer&connect_timeout=5&application_name=shop-x"
+        f"&target_session_attrs=read-write&options=-csearch_path%3D{schema}"
+    )
+    try:
+        async with await SqlEventStore.open(pasted) as store:
+            assert await store.list_runs() == []
+            async with store.engine.connect() as conn:
+                seen = await conn.execute(
+                    text("SELECT current_setting('application_name'), to_regclass(:events)"),
+                    {"events": f"{schema}.events"},
+                )
+                assert tuple(seen.one()) == ("shop-x", "events")
+    finally:
+        async with admin.engine.begin() as conn:
+            await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        await admin.close()
 
 
 async def _open_fails(url: str) -> str:
