@@ -300,7 +300,8 @@ class CachedGate:
             context = await self._context(workspace)
             tree = None if context is None else f"{tree}\0{context}"
         if tree is not None and self.runs_on:
-            tree = f"{tree}\0{environment_fingerprint(self.runs_on)}"
+            installed = await asyncio.to_thread(environment_fingerprint, self.runs_on)
+            tree = f"{tree}\0{installed}"
         if tree is None:
             self.cache.bypassed += 1
             return await self.inner.check(workspace)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from gates.cache import GateCache
 from gates.config import GatesConfig
@@ -156,5 +160,98 @@ async def test_tests_gate_cache_misses_when_a_pth_file_is_added(tmp_path: Path) 
         after = await gate.check(repo)
         assert not after.cached
         assert after.passed, after.summary
+    finally:
+        sandbox.close()
+
+
+def editable_install(site: Path, lib: Path, form: str) -> None:
+    """``sib`` (its source in ``lib``) installed in editable mode, written as the installers
+    write it: ``pth`` a path line (flit, hatchling, setuptools' lenient mode), ``finder`` an
+    import line whose finder holds the path and ``direct_url.json`` saying ``editable``
+    (setuptools' strict mode), ``egg-link`` the old ``setup.py develop``."""
+    if form == "pth":
+        (site / "_sib.pth").write_text(f"{lib}\n", encoding="utf-8")
+    elif form == "egg-link":
+        (site / "sib.egg-link").write_text(f"{lib}\n.\n", encoding="utf-8")
+        (site / "easy-install.pth").write_text(f"{lib}\n", encoding="utf-8")
+    else:
+        (site / "__editable___sib_finder.py").write_text(
+            f"import sys\n\n\ndef install():\n    sys.path.append({str(lib)!r})\n",
+            encoding="utf-8",
+        )
+        (site / "__editable__.sib-0.1.pth").write_text(
+            "import __editable___sib_finder; __editable___sib_finder.install()\n",
+            encoding="utf-8",
+        )
+    info = site / "sib-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sib\nVersion: 0.1\n")
+    url = {"url": lib.as_uri(), "dir_info": {"editable": True}}
+    (info / "direct_url.json").write_text(json.dumps(url), encoding="utf-8")
+
+
+@pytest.mark.parametrize("form", ["pth", "finder", "egg-link"])
+def test_fingerprint_sees_an_editable_installs_sources_change(tmp_path: Path, form: str) -> None:
+    """A package installed in editable mode is imported from its source folder: an edit
+    there, a file added or removed, changes what the tests and mypy see, so the fingerprint."""
+    venv = make_venv(tmp_path / "venv")
+    python = str(venv / "bin" / "python")
+    (site,) = venv.glob("lib/python*/site-packages")
+    lib = tmp_path / "sib"
+    (lib / "sib").mkdir(parents=True)
+    module = lib / "sib" / "__init__.py"
+    module.write_text("X = 1\n", encoding="utf-8")
+    editable_install(site, lib, form)
+    first = environment_fingerprint(python)
+    module.write_text("X = 2\n", encoding="utf-8")
+    os.utime(module, ns=(module.stat().st_mtime_ns + 10**6,) * 2)  # a coarse clock's tick
+    edited = environment_fingerprint(python)
+    assert edited != first, "an edit of the editable package's source kept the fingerprint"
+    (lib / "sib" / "extra.py").write_text("Y = 1\n", encoding="utf-8")
+    added = environment_fingerprint(python)
+    assert added not in (first, edited)
+    # Bytecode, tool caches and hidden folders are not sources.
+    (lib / "sib" / "__pycache__").mkdir()
+    (lib / "sib" / "__pycache__" / "extra.cpython-311.pyc").write_bytes(b"\0")
+    (lib / ".mypy_cache").mkdir()
+    (lib / ".mypy_cache" / "x.json").write_text("{}", encoding="utf-8")
+    assert environment_fingerprint(python) == added
+
+
+async def test_tests_gate_cache_misses_when_an_editable_sibling_changes(tmp_path: Path) -> None:
+    """A monorepo's sibling package installed editable (setuptools' finder: no path in the
+    ``.pth``) broke its contract: the tests importing it are run again, not reused green."""
+    repo = git_repo(
+        tmp_path / "repo",
+        {"test_app.py": "import sib\n\n\ndef test_x() -> None:\n    assert sib.X == 1\n"},
+    )
+    venv = make_venv(tmp_path / "venv")
+    (site,) = venv.glob("lib/python*/site-packages")
+    own = [p for p in sys.path if p.endswith("site-packages")]
+    (site / "shared.pth").write_text("\n".join(own) + "\n", encoding="utf-8")
+    lib = tmp_path / "sib"
+    (lib / "sib").mkdir(parents=True)
+    module = lib / "sib" / "__init__.py"
+    module.write_text("X = 1\n", encoding="utf-8")
+    editable_install(site, lib, "finder")
+    sandbox = ProcessSandbox(use_bwrap=False, extra_readable=[venv, lib, *map(Path, own)])
+    cache = GateCache(tmp_path / "gate-cache")
+    try:
+        gate = cache.wrap(
+            PytestGate(
+                sandbox,
+                python=str(venv / "bin" / "python"),
+                env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                timeout_s=120,
+            )
+        )
+        before = await gate.check(repo)
+        assert before.passed, before.summary
+        assert (await gate.check(repo)).cached  # nothing changed: the verdict is reused
+        module.write_text("X = 2\n", encoding="utf-8")
+        os.utime(module, ns=(module.stat().st_mtime_ns + 10**6,) * 2)
+        after = await gate.check(repo)
+        assert not after.cached, "the green verdict from before the sibling's edit was reused"
+        assert not after.passed, after.summary
     finally:
         sandbox.close()
