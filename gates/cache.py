@@ -17,6 +17,11 @@ A gate that runs on the project's interpreter (the tests and types gates) names 
 ``runs_on``: a fingerprint of what is installed there (``gates.installed``) joins its key, so
 a dependency installed, upgraded or removed is a miss, not the verdict from before.
 
+A gate whose run is worth more than its verdict says so with ``wants_run(workspace)``: a
+stored verdict is then not enough and the gate runs (the types gate of the merge step when it
+has no warm cache yet to publish, ``gates.mypy_seed``: its verdict was most often the
+attempt's, on the same tree, and no seed was ever made).
+
 A gate whose verdict depends on more than the tree (the shrinkage gate judges what a commit
 deletes from its base) names that too: its ``cache_context(workspace)`` returns what else
 decides the verdict (the base's tree, the paths the commit declares removed), which joins the
@@ -292,6 +297,7 @@ class CachedGate:
         )
         self.runs_on: str | None = getattr(gate, "runs_on", None)
         """The interpreter whose installed packages the inner gate's verdict depends on."""
+        self._wants_run: Callable[[Path], bool] | None = getattr(gate, "wants_run", None)
 
     async def check(self, workspace: Path) -> GateResult:
         """The stored result for this tree, or the gate's fresh one (then stored)."""
@@ -307,7 +313,9 @@ class CachedGate:
             return await self.inner.check(workspace)
         key = self.cache.key(self.name, self.fingerprint, tree)
         stored = self.cache.get(key)
-        if stored is not None:
+        if stored is not None and not (
+            self._wants_run is not None and await asyncio.to_thread(self._wants_run, workspace)
+        ):
             self.cache.hits += 1
             return stored.model_copy(update={"cached": True, "duration_s": 0.0})
         self.cache.misses += 1

@@ -100,6 +100,18 @@ class MypyGate(ToolGate):
         twin.publishes = True
         return twin
 
+    def wants_run(self, workspace: Path) -> bool:
+        """Whether a cached verdict would leave a project without a seed: a publisher runs
+        then (``gates.cache``), or the attempts of a run whose tasks merge one after another
+        (each merge's tree is its attempt's, its verdict cached) all start cold."""
+        if not self.publishes or self.seeds is None:
+            return False
+        return any(
+            self.seeds.current(self._seed_key(project)) is None
+            for project in self.projects
+            if (workspace / project).is_dir()
+        )
+
     def argv(self, workspace: Path) -> list[str]:
         return self._argv(self.projects.get(".", self.targets), ".")
 

@@ -18,6 +18,7 @@ What a repository holds is read by ``gates.repo_shape`` and ``gates.mypy_config`
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,12 +140,17 @@ class TreeDetectedGate:
         *,
         test_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
+        mypy_seeds: MypySeeds | None = None,
     ) -> None:
         self.name = name
         self._config = config
         self._sandbox = sandbox
         self._test_env = test_env
         self._python = python
+        self.seeds = mypy_seeds if name == "types" else None
+        """The warm caches the types gate it picks starts from (``gates.mypy_seed``)."""
+        self.publishes = False
+        """Whether that gate publishes its finished runs' caches (:meth:`publisher`)."""
         self.reads_only = name in READ_ONLY_PROFILE_GATES
         """Whether the gate it picks may run beside others (``engine.gate_runner``)."""
         self.runs_on = python if name in ("tests", "types") else None
@@ -161,15 +167,36 @@ class TreeDetectedGate:
             self._python,
         )
 
-    async def check(self, workspace: Path) -> GateResult:
+    def publisher(self) -> TreeDetectedGate:
+        """This gate, its types gate publishing seeds: for the merge step (the factory's own
+        checkouts), as :meth:`MypyGate.publisher`. Its verdicts are this gate's."""
+        twin = copy.copy(self)
+        twin.publishes = True
+        return twin
+
+    def _picked(self, workspace: Path) -> Gate | None:
         chosen, _ = detected_gates(
             workspace,
             self._config,
             self._sandbox,
             test_env=self._test_env,
             interpreter=self._python,
+            mypy_seeds=self.seeds,
         )
         gate = chosen.get(self.name)
+        if self.publishes and isinstance(gate, MypyGate):
+            return gate.publisher()
+        return gate
+
+    def wants_run(self, workspace: Path) -> bool:
+        """The picked types gate's :meth:`MypyGate.wants_run` (``gates.cache``)."""
+        if not self.publishes:
+            return False
+        gate = self._picked(workspace)
+        return isinstance(gate, MypyGate) and gate.wants_run(workspace)
+
+    async def check(self, workspace: Path) -> GateResult:
+        gate = self._picked(workspace)
         if gate is None:
             return GateResult(
                 gate=self.name, passed=True, summary=f"not run: {self._why(workspace)}"
@@ -216,7 +243,9 @@ def build_gates(
     if not profiles and holds_no_code(repo):
         profiles.append("detected per tree")
         for name in TREE_DETECTED:
-            chosen[name] = TreeDetectedGate(name, config, sandbox, test_env=test_env, python=python)
+            chosen[name] = TreeDetectedGate(
+                name, config, sandbox, test_env=test_env, python=python, mypy_seeds=mypy_seeds
+            )
     scopes.update((name, BUILTIN_SCOPES[name]) for name in chosen)
 
     def add(gate: Gate, steps: Sequence[Scope] | None = None) -> None:
@@ -249,7 +278,11 @@ def build_gates(
         on_changes: Gate | None = None
         publisher: Gate | None = None
         for step in scopes[name]:
-            if step == "merge" and isinstance(gate, MypyGate) and gate.seeds is not None:
+            if (
+                step == "merge"
+                and isinstance(gate, MypyGate | TreeDetectedGate)
+                and gate.seeds is not None
+            ):
                 # The merge candidates' trees are the factory's own: their caches seed the
                 # attempts' (gates.mypy_seed). The verdicts are shared through the cache.
                 if publisher is None:

@@ -18,7 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from test_repo_shapes import GIT_ENV
+
 from engine.protocols import GateResult
+from gates.cache import GateCache
 from gates.config import GatesConfig
 from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
@@ -186,4 +190,40 @@ async def test_only_the_merge_steps_types_gate_publishes(
     assert seeds.published == 1
     again = write(tmp_path / "t2-a1", CLEAN)
     assert (await task.check(again)).passed
+    assert seeds.primed == 1
+
+
+def committed(root: Path, files: dict[str, str]) -> Path:
+    """``files`` in a new git repository, committed (the gate cache keys a git tree)."""
+    write(root, files)
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "task"]):
+        subprocess.run(["git", *argv], cwd=root, env=GIT_ENV, check=True)
+    return root
+
+
+@pytest.mark.parametrize("start", ["greenfield", "with code"])
+async def test_the_first_merge_seeds_even_when_its_verdict_is_cached(
+    tmp_path: Path, process_sandbox: ProcessSandbox, start: str
+) -> None:
+    """A task merged onto a branch that did not move since its worktree was cut holds the
+    attempt's tree: the merge's types verdict comes from the cache, and no seed was ever
+    published — every attempt of a run whose tasks merge one after another ran mypy cold. A
+    new repository had no seeds at all: its types gate, chosen on each tree, took none."""
+    files = {"README.md": "# shop\n"} if start == "greenfield" else CLEAN
+    repo = committed(tmp_path / "repo", files)
+    seeds = MypySeeds(tmp_path / "seeds")
+    cache = GateCache()
+    gate_set = build_gates(repo, GatesConfig(), process_sandbox, mypy_seeds=seeds, cache=cache)
+    (task,) = [g for g in gate_set.task if g.name == "types"]
+    (merge,) = [g for g in gate_set.merge if g.name == "types"]
+    assert (await task.check(committed(tmp_path / "t1-a1", CLEAN))).passed
+    assert seeds.published == 0  # an attempt's worktree never publishes
+    candidate = await merge.check(committed(tmp_path / "merge-t1", CLEAN))
+    assert candidate.passed
+    assert seeds.published == 1, "the first merge candidate left no seed"
+    # With a seed there, a cached verdict is enough again.
+    assert (await merge.check(committed(tmp_path / "merge-t1-again", CLEAN))).cached
+    assert seeds.published == 1
+    next_task = {**CLEAN, "more.py": "from app import f\n\nX: int = f()\n"}
+    assert (await task.check(committed(tmp_path / "t2-a1", next_task))).passed
     assert seeds.primed == 1
