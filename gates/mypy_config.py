@@ -81,17 +81,15 @@ def mypy_pins_version(folder: Path) -> bool:
 def mypy_projects(repo: Path) -> dict[str, bool]:
     """Where the types gate runs mypy: ``{folder: its configuration names its targets}``.
 
-    The top alone when it configures mypy; else each outermost folder below that does — a
-    monorepo's projects, each with its own strictness, which mypy run at the top would not
-    read. Empty when nothing configures mypy.
+    Each folder that configures mypy, the top first: mypy run in a folder reads the first
+    configuration it finds there or above it (up to the checkout's top), so a monorepo's
+    project with its own configuration is checked by that, not by a configured folder around
+    it (whose run leaves the project out: ``MypyGate``'s excludes). Only the outermost were
+    kept: a strict project inside a lax top was judged by the top's settings, and its
+    untyped functions passed. Empty when nothing configures mypy.
     """
-    configured, own_files = mypy_setup(repo)
-    if configured:
-        return {".": own_files}
     found: dict[str, bool] = {}
     for rel, _, _, _ in islice(python_folders(repo), 5000):
-        if rel == "." or any(Path(rel).is_relative_to(outer) for outer in found):
-            continue
         folder = repo / rel
         if not any((folder / name).is_file() for name in MYPY_CONFIG_FILES):
             continue

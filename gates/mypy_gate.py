@@ -49,8 +49,9 @@ class MypyGate(ToolGate):
 
     ``targets`` are passed on the command line; leave them empty when the repo's configuration
     names its own ``files``. ``projects`` maps folders of the workspace to their targets when
-    mypy runs in each on its own (a monorepo whose projects each configure mypy); paths in
-    the findings are then relative to the workspace.
+    mypy runs in each on its own (a monorepo whose projects each configure mypy, one inside
+    another too: the outer run leaves the inner project to its own); paths in the findings
+    are then relative to the workspace.
     """
 
     tool = "mypy"
@@ -133,8 +134,21 @@ class MypyGate(ToolGate):
             publish=self.publishes,
         )
 
+    def _inner(self, project: str) -> list[str]:
+        """The projects inside ``project``, relative to it: each is checked by a run of its
+        own, with its own configuration, as mypy run there would (``gates.mypy_config``)."""
+        prefix = "" if project == "." else project.rstrip("/") + "/"
+        return [
+            p.removeprefix(prefix)
+            for p in self.projects
+            if p not in (project, ".") and p.startswith(prefix)
+        ]
+
     def _argv(self, targets: Sequence[str], project: str) -> list[str]:
         excludes = "|".join(re.escape(d) for d in SKIPPED_DIRS)
+        # Only from a run shopfloor points at the whole folder: files a configuration names
+        # itself are checked as its maintainers' run checks them.
+        inner = "|".join(re.escape(p) for p in self._inner(project)) if "." in targets else ""
         version = self.python_version if project not in self.pinned else None
         return [
             "mypy",
@@ -144,6 +158,7 @@ class MypyGate(ToolGate):
             "--hide-error-context",
             "--exclude",
             f"(^|/)({excludes})/",
+            *(("--exclude", f"^({inner})/") if inner else ()),
             *(("--python-executable", self.python_executable) if self.python_executable else ()),
             *(("--python-version", version) if version else ()),
             *targets,
@@ -243,6 +258,8 @@ def _failed(gate: str, message: str) -> GateResult:
 def _in_project(result: GateResult, project: str) -> GateResult:
     """A project's result with its paths relative to the workspace (a finding with no file
     names the project in its message)."""
+    if project == ".":
+        return result
 
     def moved(finding: Finding) -> Finding:
         if finding.file is None:

@@ -314,3 +314,61 @@ async def test_mypy_configured_with_its_packages_checks_them_as_the_maintainers_
     assert not result.passed
     assert [(f.file, f.line) for f in result.findings] == [("app/calc.py", 2)], result.summary
     assert "Duplicate module" not in result.summary
+
+
+UNTYPED = "def double(x):\n    return x * 2\n"
+STRICT = "[project]\nname = 'core'\n\n[tool.mypy]\nstrict = true\n"
+LAX = "[tool.mypy]\nwarn_unused_configs = true\n"
+
+
+def git_init(repo: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+
+
+def mypy_from(folder: Path, cache: Path) -> list[tuple[str, int]]:
+    """``(file, line)`` of each error mypy reports run in ``folder`` as its maintainers run it
+    (``mypy .``: the configuration it finds from there)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary", "--cache-dir", str(cache), "."],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = []
+    for line in done.stdout.splitlines():
+        file, _, rest = line.partition(":")
+        number, _, kind = rest.partition(":")
+        if kind.strip().startswith("error"):
+            found.append((file, int(number)))
+    return found
+
+
+@pytest.mark.parametrize("outer", [".", "services"])
+async def test_a_project_with_its_own_mypy_config_inside_a_configured_one_is_checked_by_it(
+    tmp_path: Path, process_sandbox: ProcessSandbox, outer: str
+) -> None:
+    """mypy run in a subproject reads the subproject's own configuration (it looks upwards
+    from where it runs). The types gate ran the outer configured folder alone, whose lax
+    settings then judged the strict subproject: its untyped function passed."""
+    at = "" if outer == "." else f"{outer}/"
+    repo = write(
+        tmp_path / "repo",
+        {
+            "README.md": "# platform\n",
+            f"{at}pyproject.toml": LAX,
+            f"{at}app.py": UNTYPED,  # fine by the outer, lax settings
+            f"{at}bad.py": 'x: int = "one"\n',  # an error by any
+            f"{at}core/pyproject.toml": STRICT,
+            f"{at}core/calc.py": UNTYPED,
+        },
+    )
+    git_init(repo)  # where mypy stops looking upwards for a configuration
+    gate_set = build_gates(repo, GatesConfig(), process_sandbox)
+    (types,) = [g for g in gate_set.task if g.name == "types"]
+    result = await types.check(repo)
+    found = [(f.file, f.line) for f in result.findings]
+    assert found == [(f"{at}bad.py", 1), (f"{at}core/calc.py", 1)]
+    assert not result.passed
+    assert mypy_from(repo / at / "core", tmp_path / "c1") == [("calc.py", 1)]
+    assert mypy_from(repo / outer, tmp_path / "c2") == [("bad.py", 1)]  # not calc.py
