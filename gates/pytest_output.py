@@ -1,0 +1,163 @@
+"""What a pytest run printed and reported, read into the words an engineer acts on.
+
+The tests gate (``gates.pytest_gate``) hands over pytest's output and its JUnit report; this
+module finds in them what went wrong: the conftest.py that failed to load, the module or the
+plugin's fixture the project's Python lacks, how far a killed suite got, each failing test as
+a Finding with its traceback bounded, and the one-line summary of a run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.protocols import Finding
+from gates.junit import CaseProblem, JunitReport
+from gates.tool_gate import relative
+
+DETAIL_CHARS = 3000
+
+_CONFTEST = re.compile(r"^ImportError while loading conftest '(?P<path>[^']+)'", re.MULTILINE)
+_NO_MODULE = re.compile(r"No module named '(?P<name>[\w.]+)'")
+_NO_FIXTURE = re.compile(
+    r"fixture '(?P<name>\w+)' not found|recursive dependency involving fixture '(?P<own>\w+)'"
+)
+"""A fixture pytest has no definition of, or only the conftest's of the same name that asks
+for a plugin's (requests' ``httpbin`` without pytest-httpbin): its plugin is not installed."""
+_OFFLINE = re.compile(
+    r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
+    r"|No address associated with hostname|nodename nor servname provided"
+)
+"""What a test that reaches for the network says in a sandbox without one."""
+_ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
+
+
+_PROGRESS = re.compile(r"^(?P<marks>[.FEsxX]+)(?:\s+\[\s*(?P<percent>\d+)%\])?$")
+
+
+def _progress(output: str) -> str:
+    """How far a killed ``pytest -q`` got, from its progress lines (``....F.. [ 37%]``):
+    a suite too slow for the time limit says how much of it ran and what failed by then."""
+    percent = None
+    marks = ""
+    for line in output.splitlines():
+        match = _PROGRESS.match(line.strip())
+        if match is not None:
+            marks += match["marks"]
+            percent = match["percent"] or percent
+    if not marks:
+        return ""
+    failed = marks.count("F") + marks.count("E")
+    share = f", about {percent}% of the suite" if percent is not None else ""
+    return f" ({len(marks)} test(s) had run{share}; {failed} of them failed or errored)"
+
+
+def _conftest_failure(output: str, cwd: Path) -> Finding | None:
+    """The conftest.py pytest could not load (it then runs no test and writes no report),
+    named from ``cwd``, with the error it raised and the line that raised it."""
+    match = _CONFTEST.search(output)
+    if match is None:
+        return None
+    path = match.group("path")
+    file = relative(path, cwd)
+    line = None
+    for pattern in (rf'File "{re.escape(path)}", line (\d+)', rf"^{re.escape(file)}:(\d+): "):
+        found = re.findall(pattern, output, re.MULTILINE)
+        if found:
+            line = int(found[-1])
+            break
+    error = re.sub(r"^E\s+", "", _error_line(output[match.end() :]))
+    return Finding(message=f"pytest could not load {file}: {error}", file=file, line=line)
+
+
+def _lacking_module(text: str, cwd: Path) -> str | None:
+    """The top-level module ``text`` says cannot be found, unless the project holds it (then
+    its absence is the code's, not a dependency's)."""
+    module = _NO_MODULE.search(text)
+    if module is None:
+        return None
+    top = module["name"].partition(".")[0]
+    for where in (cwd, cwd / "src"):
+        if (where / top).exists() or (where / f"{top}.py").exists():
+            return None
+    return top
+
+
+def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) -> str:
+    """How many of ``problems`` are a module or a pytest plugin's fixture that the Python
+    running the tests lacks, and which: requests' suite, run without its test dependencies,
+    read as 205 errors of the code's. A module the project itself holds is not counted (its
+    absence is the code's)."""
+    modules: dict[str, None] = {}
+    fixtures: dict[str, None] = {}
+    count = 0
+    for problem in problems:
+        if _NO_MODULE.search(problem.headline) is not None:
+            lacking = _lacking_module(problem.headline, cwd)
+            if lacking is not None:
+                modules[repr(lacking)] = None
+                count += 1
+            continue
+        fixture = _NO_FIXTURE.search(problem.headline)
+        if fixture is not None:
+            fixtures[repr(fixture["name"] or fixture["own"])] = None
+            count += 1
+    if not count:
+        return ""
+    parts = [
+        _some("module", list(modules)),
+        _some("fixture", list(fixtures)) + (" (a pytest plugin's?)" if fixtures else ""),
+    ]
+    lacks = "; ".join(part for part in parts if part)
+    return f"; {count} of them could not run, dependencies not installed for {python}: {lacks}"
+
+
+def _some(kind: str, names: list[str], shown: int = 5) -> str:
+    """``fixtures 'a', 'b'`` (at most ``shown`` named, the rest counted); empty for none."""
+    if not names:
+        return ""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names[:shown])}{more}"
+
+
+def _finding(problem: CaseProblem) -> Finding:
+    """One failing or erroring test as a Finding: id, headline, location, traceback."""
+    label = "" if problem.kind == "failure" else "error: "
+    return Finding(
+        message=f"{problem.node_id}: {label}{problem.headline}",
+        file=problem.file,
+        line=problem.line,
+        detail=_bounded(problem.text),
+        key=problem.node_id,
+    )
+
+
+def _summary(report: JunitReport) -> str:
+    """``12 passed, 1 failed, 2 errors, 1 skipped in 0.84s``."""
+    parts = [f"{report.passed} passed"]
+    if report.failures:
+        parts.append(f"{report.failures} failed")
+    if report.errors:
+        parts.append(f"{report.errors} error" + ("s" if report.errors > 1 else ""))
+    if report.skipped:
+        parts.append(f"{report.skipped} skipped")
+    return ", ".join(parts) + f" in {report.time_s:.2f}s"
+
+
+def _bounded(text: str, limit: int = DETAIL_CHARS) -> str:
+    """Keep a traceback's head and its (more telling) tail within ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    tail = limit - head - 40
+    return text[:head] + "\n... [traceback truncated] ...\n" + text[-tail:]
+
+
+def _error_line(output: str) -> str:
+    """The last line of output that looks like an error, else the last non-empty line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ERRORISH.search(line):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
