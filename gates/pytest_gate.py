@@ -24,15 +24,15 @@ from engine.layout import (
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.junit import JunitError, parse_junit
 from gates.pytest_output import (
-    _OFFLINE,
-    _bounded,
-    _conftest_failure,
-    _error_line,
-    _finding,
-    _lacking_module,
-    _progress,
-    _summary,
-    _unmet_dependencies,
+    OFFLINE,
+    bounded_detail,
+    conftest_failure,
+    first_error_line,
+    junit_summary,
+    lacking_module,
+    problem_finding,
+    progress_said,
+    unmet_dependencies,
 )
 from gates.tool_gate import ReportFile, fingerprint_of
 
@@ -207,8 +207,8 @@ class PytestGate:
             )
             return verdict(
                 False,
-                f"timed out after {self.timeout_s:g}s{_progress(result.output)}",
-                [Finding(message=message, detail=_bounded(tail))],
+                f"timed out after {self.timeout_s:g}s{progress_said(result.output)}",
+                [Finding(message=message, detail=bounded_detail(tail))],
             )
         if xml_text is None and result.returncode == 1 and NO_PYTEST.search(result.output):
             message = pytest_missing_line(self.python)  # the project's venv, lacking pytest
@@ -218,10 +218,10 @@ class PytestGate:
             zero = {"tests": 0, "passed": 0, "failures": 0, "errors": 0, "skipped": 0}
             return verdict(False, "no tests collected", [Finding(message=message)], zero)
         passed = result.returncode == 0
-        broken = None if passed or xml_text is not None else _conftest_failure(result.output, cwd)
+        broken = None if passed or xml_text is not None else conftest_failure(result.output, cwd)
         if broken is not None:
             summary = f"{broken.file} failed to load, so no test ran"
-            lacking = _lacking_module(broken.message, cwd)
+            lacking = lacking_module(broken.message, cwd)
             if lacking is not None:
                 summary += f": dependencies not installed for {self.python}: module {lacking!r}"
             return verdict(False, summary, [broken])
@@ -235,24 +235,24 @@ class PytestGate:
                 return verdict(True, f"passed ({exc})")
             message = (
                 f"pytest exited with code {result.returncode} ({meaning}) and {exc}: "
-                f"{_error_line(result.output)}"
+                f"{first_error_line(result.output)}"
             )
             summary = f"pytest {meaning} (exit {result.returncode})"
-            lacking = _lacking_module(message, cwd)
+            lacking = lacking_module(message, cwd)
             if lacking is not None:  # a plugin or a warning filter's category (httpx's trio)
                 summary += f", no test ran: dependencies not installed for {self.python}: "
                 summary += f"module {lacking!r}"
-            return verdict(False, summary, [Finding(message=message, detail=_bounded(tail))])
-        findings = [_finding(problem) for problem in report.problems]
-        summary = _summary(report) + _unmet_dependencies(report.problems, cwd, self.python)
-        offline = sum(1 for problem in report.problems if _OFFLINE.search(problem.headline))
+            return verdict(False, summary, [Finding(message=message, detail=bounded_detail(tail))])
+        findings = [problem_finding(problem) for problem in report.problems]
+        summary = junit_summary(report) + unmet_dependencies(report.problems, cwd, self.python)
+        offline = sum(1 for problem in report.problems if OFFLINE.search(problem.headline))
         if offline:  # requests' connect-timeout tests, say: the sandbox has no network
             summary += f"; {offline} of them could not reach the network"
         if result.returncode not in (0, 1):
             summary += f" (pytest exit {result.returncode}: {meaning})"
             if not findings:
                 message = f"pytest exited with code {result.returncode}: "
-                findings.append(Finding(message=message + _error_line(result.output)))
+                findings.append(Finding(message=message + first_error_line(result.output)))
         return verdict(passed, summary, findings, report.counts())
 
 

@@ -25,7 +25,7 @@ _NO_FIXTURE = re.compile(
 )
 """A fixture pytest has no definition of, or only the conftest's of the same name that asks
 for a plugin's (requests' ``httpbin`` without pytest-httpbin): its plugin is not installed."""
-_OFFLINE = re.compile(
+OFFLINE = re.compile(
     r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
     r"|No address associated with hostname|nodename nor servname provided"
 )
@@ -36,7 +36,7 @@ _ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
 _PROGRESS = re.compile(r"^(?P<marks>[.FEsxX]+)(?:\s+\[\s*(?P<percent>\d+)%\])?$")
 
 
-def _progress(output: str) -> str:
+def progress_said(output: str) -> str:
     """How far a killed ``pytest -q`` got, from its progress lines (``....F.. [ 37%]``):
     a suite too slow for the time limit says how much of it ran and what failed by then."""
     percent = None
@@ -53,7 +53,7 @@ def _progress(output: str) -> str:
     return f" ({len(marks)} test(s) had run{share}; {failed} of them failed or errored)"
 
 
-def _conftest_failure(output: str, cwd: Path) -> Finding | None:
+def conftest_failure(output: str, cwd: Path) -> Finding | None:
     """The conftest.py pytest could not load (it then runs no test and writes no report),
     named from ``cwd``, with the error it raised and the line that raised it."""
     match = _CONFTEST.search(output)
@@ -67,11 +67,11 @@ def _conftest_failure(output: str, cwd: Path) -> Finding | None:
         if found:
             line = int(found[-1])
             break
-    error = re.sub(r"^E\s+", "", _error_line(output[match.end() :]))
+    error = re.sub(r"^E\s+", "", first_error_line(output[match.end() :]))
     return Finding(message=f"pytest could not load {file}: {error}", file=file, line=line)
 
 
-def _lacking_module(text: str, cwd: Path) -> str | None:
+def lacking_module(text: str, cwd: Path) -> str | None:
     """The top-level module ``text`` says cannot be found, unless the project holds it (then
     its absence is the code's, not a dependency's)."""
     module = _NO_MODULE.search(text)
@@ -84,7 +84,7 @@ def _lacking_module(text: str, cwd: Path) -> str | None:
     return top
 
 
-def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) -> str:
+def unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) -> str:
     """How many of ``problems`` are a module or a pytest plugin's fixture that the Python
     running the tests lacks, and which: requests' suite, run without its test dependencies,
     read as 205 errors of the code's. A module the project itself holds is not counted (its
@@ -94,7 +94,7 @@ def _unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str)
     count = 0
     for problem in problems:
         if _NO_MODULE.search(problem.headline) is not None:
-            lacking = _lacking_module(problem.headline, cwd)
+            lacking = lacking_module(problem.headline, cwd)
             if lacking is not None:
                 modules[repr(lacking)] = None
                 count += 1
@@ -121,19 +121,19 @@ def _some(kind: str, names: list[str], shown: int = 5) -> str:
     return f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names[:shown])}{more}"
 
 
-def _finding(problem: CaseProblem) -> Finding:
+def problem_finding(problem: CaseProblem) -> Finding:
     """One failing or erroring test as a Finding: id, headline, location, traceback."""
     label = "" if problem.kind == "failure" else "error: "
     return Finding(
         message=f"{problem.node_id}: {label}{problem.headline}",
         file=problem.file,
         line=problem.line,
-        detail=_bounded(problem.text),
+        detail=bounded_detail(problem.text),
         key=problem.node_id,
     )
 
 
-def _summary(report: JunitReport) -> str:
+def junit_summary(report: JunitReport) -> str:
     """``12 passed, 1 failed, 2 errors, 1 skipped in 0.84s``."""
     parts = [f"{report.passed} passed"]
     if report.failures:
@@ -145,7 +145,7 @@ def _summary(report: JunitReport) -> str:
     return ", ".join(parts) + f" in {report.time_s:.2f}s"
 
 
-def _bounded(text: str, limit: int = DETAIL_CHARS) -> str:
+def bounded_detail(text: str, limit: int = DETAIL_CHARS) -> str:
     """Keep a traceback's head and its (more telling) tail within ``limit`` characters."""
     if len(text) <= limit:
         return text
@@ -154,7 +154,7 @@ def _bounded(text: str, limit: int = DETAIL_CHARS) -> str:
     return text[:head] + "\n... [traceback truncated] ...\n" + text[-tail:]
 
 
-def _error_line(output: str) -> str:
+def first_error_line(output: str) -> str:
     """The last line of output that looks like an error, else the last non-empty line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
