@@ -120,6 +120,8 @@ class ConsoleReporter:
         self.state = copy.deepcopy(resumed) if resumed is not None else RunState()
         """The reporter's own fold of the run."""
         self._started = time.monotonic()
+        self._after_round: list[Text] = []
+        """The reviewers' revision, said after the round's scores that led to it."""
 
     async def run(self) -> RunState:
         """Report every event until the subscription ends; returns the folded run state."""
@@ -127,6 +129,7 @@ class ConsoleReporter:
             if not self.live:
                 async for event in self.subscription:
                     self.report(event)
+                self._say_held()
                 return self.state
             # Refreshed from this task only (auto_refresh would read the state from a thread).
             with Live(
@@ -139,6 +142,7 @@ class ConsoleReporter:
                         self.report(event)
                     live.update(self.summary(), refresh=True)
                     self.subscription.task_done(len(batch))
+                self._say_held()
         return self.state
 
     def summary(self) -> Text:
@@ -183,10 +187,28 @@ class ConsoleReporter:
             self.console.file.write(as_json + "\n")
             self.console.file.flush()
             return
-        for line in self.describe(drawable(event)):  # an agent's escapes stay off the terminal
-            if self.show_time:
-                line = Text.assemble((event.ts.astimezone().strftime("%H:%M:%S "), "dim"), line)
+        lines = self.describe(drawable(event))  # an agent's escapes stay off the terminal
+        if self.show_time:
+            stamp = (event.ts.astimezone().strftime("%H:%M:%S "), "dim")
+            lines = [Text.assemble(stamp, line) for line in lines]
+        if isinstance(event, BlueprintProposed) and event.source == "review":
+            # The engine announces the patched plan before the round's scores: said after
+            # them, as cause and effect (the round, then the revision it led to).
+            self._say_held()
+            self._after_round = lines
+            return
+        if not isinstance(event, ReviewRoundFinished):
+            self._say_held()  # no round came after it (a run stopped in between)
+        self._say(lines)
+        self._say_held()
+
+    def _say(self, lines: list[Text]) -> None:
+        for line in lines:
             self.console.print(line, highlight=False, soft_wrap=True)
+
+    def _say_held(self) -> None:
+        held, self._after_round = self._after_round, []
+        self._say(held)
 
     def describe(self, event: EventBase) -> list[Text]:
         """The lines ``event`` prints as (after it was folded into :attr:`state`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
 import sample_run
 from rich.console import Console
 
@@ -16,9 +17,13 @@ from engine.events import (
     KillGateTripped,
     Outcome,
     QCScored,
+    ReviewRoundFinished,
+    ReviewScored,
     RunFinished,
     RunResumed,
     RunStarted,
+    Stage,
+    StageChanged,
     VerificationFinished,
     event_from_json,
 )
@@ -216,3 +221,62 @@ async def test_the_stages_decisions_are_said_with_their_scores() -> None:
         " the verifier broke 2: greet('') prints 'Hello, !' …"
     ) in body
     assert "✗ kill gate min_critic_score: critic 3.1/10 is below 5.0" in body
+
+
+def review_round(bus: EventBus, round_no: int, scores: dict[str, int], *, patched: bool) -> None:
+    """One review round in the order engine/planning.py emits it: the reviewers' scores, the
+    blueprint their patches made (when they patched), then the round's result."""
+    for reviewer, score in scores.items():
+        bus.emit(ReviewScored(reviewer=reviewer, model="sim:", round=round_no, score=score))
+    if patched:
+        revision = bus.state.blueprint_revision + 1
+        bus.emit(
+            BlueprintProposed(blueprint=sample_run.BLUEPRINT, revision=revision, source="review")
+        )
+    passed = sum(score >= 95 for score in scores.values()) == len(scores)
+    bus.emit(
+        ReviewRoundFinished(round=round_no, scores=scores, threshold=95, quorum=3, passed=passed)
+    )
+
+
+@pytest.mark.parametrize("live", [False, True])
+async def test_a_review_round_is_said_before_the_revision_it_led_to(live: bool) -> None:
+    """Before, "blueprint revision 2 (the reviewers' patches)" came before "review round 1",
+    the round whose patches made it (the engine announces the patched plan first)."""
+    bus = EventBus(sample_run.RUN_ID)
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(bus.subscribe("console"), console, show_time=False, live=live)
+    task = asyncio.create_task(reporter.run())
+    sample_run.start(bus)
+    bus.emit(StageChanged(stage=Stage.REVIEW))
+    review_round(bus, 1, {"reviewer-1": 96, "reviewer-2": 88, "reviewer-3": 95}, patched=True)
+    review_round(bus, 2, {"reviewer-1": 97, "reviewer-2": 90, "reviewer-3": 96}, patched=True)
+    review_round(bus, 3, {"reviewer-1": 97, "reviewer-2": 96, "reviewer-3": 96}, patched=False)
+    bus.emit(StageChanged(stage=Stage.TWIN))
+    await bus.close()
+    await asyncio.wait_for(task, timeout=5)
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    said = [line.split(":")[0] for line in lines if "review round" in line or "revision" in line]
+    assert said == [
+        "✗ review round 1",
+        "blueprint revision 2 (the reviewers' patches)",
+        "✗ review round 2",
+        "blueprint revision 3 (the reviewers' patches)",
+        "✓ review round 3",
+    ]
+    assert lines[-1] == "stage twin"
+
+
+async def test_a_revision_without_its_round_is_still_said() -> None:
+    """A run stopped between the patched plan and the round's result: the revision is said
+    when the feed ends, not lost."""
+    bus = EventBus(sample_run.RUN_ID)
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(bus.subscribe("console"), console, show_time=False, live=False)
+    task = asyncio.create_task(reporter.run())
+    sample_run.start(bus)
+    bus.emit(BlueprintProposed(blueprint=sample_run.BLUEPRINT, revision=3, source="review"))
+    await bus.close()
+    await asyncio.wait_for(task, timeout=5)
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[-1].startswith("blueprint revision 3 (the reviewers' patches): 3 tasks")
