@@ -8,6 +8,7 @@ import sample_run
 from pilot_helpers import caught_up, until
 
 from engine.bus import EventBus
+from engine.events import EscalationRaised, EscalationResolved
 from tui.app import ShopfloorApp
 from tui.messages import Decision
 from tui.screens.escalation import EscalationScreen, broker_decider, decided_by_human
@@ -171,3 +172,75 @@ async def test_the_footer_says_enter_sends_the_change_note_while_it_is_typed() -
         await pilot.press("c", *"use argparse", "enter")
         await until(lambda: bool(decisions), pilot)
     assert decisions == [Decision(sample_run.ESCALATION_ID, "change", "use argparse")]
+
+
+def twin_asks(bus: EventBus, escalation_id: str) -> None:
+    """The twin's question on the plan, as the engine raises it (again after a change)."""
+    bus.emit(
+        EscalationRaised(
+            escalation_id=escalation_id,
+            kind="twin",
+            question="The twin says ACCEPT on the plan, but its confidence 0.62 is below 0.70.",
+            options=["accept", "change", "reject"],
+            default="reject",
+        )
+    )
+
+
+def answered(bus: EventBus, decision: Decision) -> None:
+    bus.emit(
+        EscalationResolved(
+            escalation_id=decision.escalation_id,
+            decision=decision.decision,
+            decided_by="human:someone",
+            note=decision.note,
+        )
+    )
+
+
+async def test_after_a_change_note_the_question_on_the_revised_plan_opens_by_itself() -> None:
+    """Before, the queue reopened only on a question that already waited when the answer
+    was sent: a change note sends the plan back to the planner and the twin asks again a
+    moment later, and that question sat behind the banner until ``e``."""
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+    app = app_with(bus, decisions)
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        twin_asks(bus, "esc-1")
+        await caught_up(app, bus, pilot)
+        await pilot.press("e", "c", *"use argparse", "enter")
+        await until(lambda: bool(decisions), pilot)
+        assert not isinstance(app.screen, EscalationScreen)  # nothing waits yet
+        answered(bus, decisions[0])
+        twin_asks(bus, "esc-2")  # on the revised plan
+        await caught_up(app, bus, pilot)
+        assert isinstance(app.screen, EscalationScreen)
+        assert app.screen.current is not None and app.screen.current.escalation_id == "esc-2"
+    assert decisions == [Decision("esc-1", "change", "use argparse")]
+
+
+async def test_a_question_raised_later_waits_for_a_box_being_typed_in_or_a_closed_queue() -> None:
+    """The queue opening by itself must not take keys typed for the task filter, and a
+    queue closed with escape stays closed until ``e``."""
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+    app = app_with(bus, decisions)
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        twin_asks(bus, "esc-1")
+        await caught_up(app, bus, pilot)
+        await pilot.press("e", "a")
+        await until(lambda: bool(decisions), pilot)
+        await pilot.press("f", "t")  # the task filter takes the keys
+        answered(bus, decisions[0])
+        twin_asks(bus, "esc-2")
+        await caught_up(app, bus, pilot)
+        assert not isinstance(app.screen, EscalationScreen)
+        await pilot.press("escape")  # the filter closes: the question opens now
+        await pilot.pause()
+        assert isinstance(app.screen, EscalationScreen)
+        await pilot.press("escape")  # closed without an answer
+        twin_asks(bus, "esc-3")
+        await caught_up(app, bus, pilot)
+        assert not isinstance(app.screen, EscalationScreen)

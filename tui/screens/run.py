@@ -134,6 +134,10 @@ class RunScreen(Screen[None]):
         self._pinned_task: str | None = None
         """The task whose latest agent a pinned log shows (None: a pinned agent)."""
         self._queue: EscalationScreen | None = None
+        self._answering = False
+        """A decision was sent from the queue: the next question to wait opens it again,
+        whether it waits already or is raised after (a change note sends the plan back to
+        the planner, and the twin asks again on the revised one)."""
         self._applied_filter = ""
         self._header = RunHeader(id="run-header")
         self._pipeline = PipelineStrip(id="pipeline")
@@ -260,6 +264,8 @@ class RunScreen(Screen[None]):
         if self._queue_open():
             assert self._queue is not None
             self._queue.follow(state, self.waiting_escalations())
+        elif self._answering:
+            self._reopen_queue()
         self.synced_seq = state.last_seq
         if state.outcome is not Outcome.RUNNING and not self._announced:
             self._announced = True
@@ -471,6 +477,7 @@ class RunScreen(Screen[None]):
                 self.notify("no escalation waits for a decision", timeout=3, markup=False)
             return
         read_only = self._on_decision is None
+        self._answering = False
         self._queue = EscalationScreen(
             self.model.state, waiting, read_only=read_only, settle=settle
         )
@@ -479,13 +486,29 @@ class RunScreen(Screen[None]):
     def _decided(self, decision: Decision | None) -> None:
         self._queue = None
         if decision is None or self._on_decision is None:
+            self._answering = False  # closed without an answer: the questions wait for e
             return
         self._sent.add(decision.escalation_id)
         self.run_worker(self._deliver(decision), group="decisions")
-        if self.waiting_escalations():
-            # The next question replaces the answered one; a key already on its way
-            # (a double press) must not answer it unseen.
-            self.call_later(self._open_queue, settle=True)
+        # The next question replaces the answered one, now or when it is raised; a key
+        # already on its way (a double press) must not answer it unseen.
+        self._answering = True
+        self.call_later(self._reopen_queue)
+
+    def _reopen_queue(self) -> None:
+        # Once this screen is on top and no box takes the keys (the task filter, the log's
+        # search): the queue must not take keys typed for something else.
+        if not self._answering or self.app.screen is not self:
+            return
+        if isinstance(self.focused, Input) or not self.waiting_escalations():
+            return
+        self._open_queue(settle=True)
+
+    def on_screen_resume(self) -> None:
+        self._reopen_queue()
+
+    def on_descendant_blur(self) -> None:
+        self.call_later(self._reopen_queue)  # a text box let go of the keys, maybe
 
     async def _deliver(self, decision: Decision) -> None:
         assert self._on_decision is not None
@@ -493,6 +516,7 @@ class RunScreen(Screen[None]):
             await self._on_decision(decision)
         except Exception as exc:  # shown to the person, who can try again
             self._sent.discard(decision.escalation_id)
+            self._answering = False  # the question waits again: for e, not on its own
             self.notify(
                 f"{type(exc).__name__}: {exc}",
                 title="decision not delivered",
