@@ -25,8 +25,8 @@ from engine.interrupt import EXIT_INTERRUPTED
 from engine.state import RunState
 from storage.errors import StorageError
 from tui.bridge import EventSource, start_bridge
+from tui.decision_delivery import OnDecision, storage_decider
 from tui.messages import EventStreamEnded
-from tui.screens.escalation import OnDecision, storage_decider
 from tui.screens.help import HelpScreen
 from tui.screens.palette import ShopfloorCommands
 from tui.screens.run import RunScreen

@@ -266,7 +266,7 @@ async def _set_up_and_run(
     try:
         if plan.front == "tui":
             from tui.app import ShopfloorApp
-            from tui.screens.escalation import broker_decider
+            from tui.decision_delivery import broker_decider
 
             # A resumed run's screen shows the run from its start, then carries on live.
             logged = await store.read(run_id) if plan.resume is not None else []

@@ -17,7 +17,8 @@ from storage.writer import StorageWriter
 from tui.app import ShopfloorApp
 from tui.bridge import tail_store
 from tui.cli import main
-from tui.screens.escalation import EscalationScreen, storage_decider
+from tui.decision_delivery import storage_decider
+from tui.screens.escalation import EscalationScreen
 
 
 async def test_attached_tui_follows_the_stored_log_and_approves_through_storage(

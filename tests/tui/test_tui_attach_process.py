@@ -19,7 +19,8 @@ from engine.state import RunState
 from storage.store import SqlEventStore
 from tui.app import ShopfloorApp
 from tui.bridge import tail_store
-from tui.screens.escalation import EscalationScreen, storage_decider
+from tui.decision_delivery import storage_decider
+from tui.screens.escalation import EscalationScreen
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,9 @@ from pilot_helpers import caught_up, until
 from engine.bus import EventBus
 from engine.events import EscalationRaised, EscalationResolved
 from tui.app import ShopfloorApp
+from tui.decision_delivery import broker_decider, decided_by_human
 from tui.messages import Decision
-from tui.screens.escalation import EscalationScreen, broker_decider, decided_by_human
+from tui.screens.escalation import EscalationScreen
 from tui.widgets.pipeline_strip import EscalationBanner
 
 SIZE = (120, 40)

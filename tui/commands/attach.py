@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
     from tui.app import ShopfloorApp
-    from tui.screens.escalation import storage_decider
+    from tui.decision_delivery import storage_decider
 
     async with await open_store(args) as store:
         run_id = await store.resolve_run_id(args.run_id)

@@ -6,7 +6,7 @@ plain text; for a question about the plan, the plan itself) — and returns the
 :class:`~tui.messages.Decision` taken: ``a`` approve, ``r`` reject, ``c`` change (with a
 typed note), ``1``-``9`` any option by number. ``n``/``p`` move through the queue; escape
 closes it without deciding (the result is then None). Who decided is not the modal's
-business: whoever delivers the decision adds ``human:<user>``.
+business: whoever delivers the decision adds ``human:<user>`` (tui/decision_delivery.py).
 
 The queue follows the run while it is open (:meth:`EscalationScreen.follow`): an escalation
 decided elsewhere (``shopfloor approve``, the timeout) leaves it with a word saying how, one
@@ -18,10 +18,8 @@ unseen.
 
 from __future__ import annotations
 
-import getpass
 import time
-from collections.abc import Awaitable, Callable
-from typing import ClassVar, Protocol, cast
+from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -46,18 +44,6 @@ SETTLE_S = 0.5
 """How long a question that replaced another on screen ignores the decision keys."""
 SMALL_WIDTH, SMALL_HEIGHT = 60, 20
 """Below either, the dialog takes the whole terminal and drops its blank lines."""
-
-OnDecision = Callable[[Decision], Awaitable[None]]
-"""Delivers a human's decision (to the engine's broker, or to storage when attached)."""
-
-
-def decided_by_human() -> str:
-    """``human:<login>`` for the person at this terminal."""
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no login name in the environment or the password database
-        user = "unknown"
-    return f"human:{user}"
 
 
 def option_for(options: list[str], synonyms: tuple[str, ...]) -> str | None:
@@ -375,55 +361,3 @@ class EscalationScreen(ModalScreen[Decision]):
             )
             return
         self.dismiss(decision)
-
-
-class DecisionInbox(Protocol):
-    """Storage's side of decisions made outside the run's process."""
-
-    async def post_decision(
-        self, run_id: str, escalation_id: str, decision: str, decided_by: str, note: str = ""
-    ) -> None: ...
-
-
-def storage_decider(store: object) -> Callable[[str], OnDecision | None]:
-    """For a run id, a callable posting a human's decisions to ``store``'s inbox (the run's
-    engine takes them from there); None for every run when the store has no inbox."""
-
-    def for_run(run_id: str) -> OnDecision | None:
-        if not hasattr(store, "post_decision"):
-            return None
-        inbox = cast(DecisionInbox, store)
-
-        async def post(decision: Decision) -> None:
-            await inbox.post_decision(
-                run_id,
-                decision.escalation_id,
-                decision.decision,
-                decided_by_human(),
-                decision.note,
-            )
-
-        return post
-
-    return for_run
-
-
-class DecisionBroker(Protocol):
-    """The engine's escalation broker, as the in-process TUI uses it."""
-
-    def decide(self, escalation_id: str, decision: str, decided_by: str, note: str = "") -> bool:
-        """Take a decision; False when the escalation is unknown or already decided."""
-        ...
-
-
-def broker_decider(broker: DecisionBroker) -> OnDecision:
-    """Deliver decisions straight to the engine's broker (engine and TUI in one process)."""
-
-    async def decide(decision: Decision) -> None:
-        taken = broker.decide(
-            decision.escalation_id, decision.decision, decided_by_human(), decision.note
-        )
-        if not taken:
-            raise ValueError(f"escalation {decision.escalation_id} is no longer waiting")
-
-    return decide

@@ -31,8 +31,9 @@ from textual.widgets import Footer, Input
 from engine.events import AgentOutput, Outcome, TaskState
 from engine.state import RunState
 from tui.bridge import EventSource, start_bridge
+from tui.decision_delivery import OnDecision
 from tui.messages import Decision, EventsArrived, EventStreamEnded
-from tui.screens.escalation import EscalationScreen, OnDecision
+from tui.screens.escalation import EscalationScreen
 from tui.screens.plan import PlanScreen
 from tui.screens.run_model import RunModel, latest_agent_for_task
 from tui.screens.task_detail import TaskDetailScreen

@@ -24,8 +24,8 @@ from storage.errors import StorageError
 from storage.lease import live_runs
 from storage.store import RunRecord, SqlEventStore
 from tui.bridge import EventLog, EventSource, tail_store
+from tui.decision_delivery import OnDecision
 from tui.driver_watch import watch_driver
-from tui.screens.escalation import OnDecision
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.text import one_line
