@@ -1,0 +1,376 @@
+"""What each event of a run says on the headless console: one concise line per meaningful
+event, the stages' decisions with their scores.
+
+:class:`EventLines` turns an event into rich :class:`~rich.text.Text` lines (none for the
+events that are noise), reading the run folded so far for task titles, attempt counts and
+the escalation policy. :class:`~tui.headless.ConsoleReporter` folds the run, then prints
+these lines. It never imports Textual.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from engine.budget import dollars
+from engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    BlueprintProposed,
+    BudgetLimitsSet,
+    CriticScored,
+    EscalationRaised,
+    EscalationResolved,
+    EventBase,
+    GateFinished,
+    KillGateTripped,
+    LLMCallFinished,
+    MergeConflict,
+    Merged,
+    Outcome,
+    QCScored,
+    ReviewRoundFinished,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StageChanged,
+    TaskState,
+    TaskStateChanged,
+    TwinDecided,
+    VerificationFinished,
+)
+from engine.stages import passes
+from engine.state import RunState
+from tui.plan_text import PLAN_ESCALATIONS
+from tui.text import SIM_BADGE, cost_text
+
+PASS = ("✓", "bold green")
+FAIL = ("✗", "bold red")
+NOTICE = ("»", "bold yellow")
+REVISED_BY = {
+    "planner": "redrawn by the planner",
+    "review": "the reviewers' patches",
+    "twin": "redrawn on the twin's notes",
+    "human": "redrawn on a person's notes",
+}
+"""Who made a blueprint revision, as the console says it."""
+OUTCOME_STYLES = {
+    Outcome.RUNNING: "yellow",
+    Outcome.SHIPPED: "bold green",
+    Outcome.REPORTED: "bold green",
+    Outcome.FAILED: "bold red",
+    Outcome.KILLED: "bold red",
+}
+TASK_STATE_STYLES = {
+    TaskState.READY: "cyan",
+    TaskState.RUNNING: "yellow",
+    TaskState.GATES: "magenta",
+    TaskState.MERGING: "blue",
+    TaskState.FAILED: "bold red",
+    TaskState.BLOCKED: "red",
+}
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of ``text``, stripped ('' if none)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+class EventLines:
+    """The lines each event prints as, on the run as folded so far."""
+
+    state: RunState
+    """The run, with the event to describe already folded in."""
+    verbose: bool
+    """Also agent starts, LLM calls and every agent output line."""
+
+    def describe(self, event: EventBase) -> list[Text]:
+        """The lines ``event`` prints as (after it was folded into :attr:`state`)."""
+        match event:
+            case RunStarted():
+                return [self._run_started(event)]
+            case StageChanged():
+                return [Text.assemble("stage ", (event.stage.value, "bold"))]
+            case BlueprintProposed():
+                ids = [task.id for task in event.blueprint.tasks]
+                shown = ", ".join(ids) if len(ids) <= 8 else ", ".join(ids[:8]) + ", …"
+                # A later revision says who made it: the reviewers' patches, the twin's or a
+                # person's change (a second bare "blueprint:" line read as a repeat).
+                label = (
+                    f"blueprint revision {event.revision} ({REVISED_BY[event.source]})"
+                    if event.revision > 1
+                    else "blueprint"
+                )
+                return [Text.assemble((label, "bold"), f": {len(ids)} tasks ({shown})")]
+            # The decisions of the stages before and after the build, with their scores: an
+            # overnight log read in the morning says why the run went on or stopped.
+            case CriticScored():
+                return [self._critic(event)]
+            case KillGateTripped():
+                return [
+                    Text.assemble(FAIL, (f" kill gate {event.gate}", "bold"), f": {event.reason}")
+                ]
+            case ReviewRoundFinished():
+                return [self._review_round(event)]
+            case TwinDecided():
+                escalated = ", below its threshold: asked" if event.escalated else ""
+                return [
+                    Text.assemble(
+                        ("twin ", "bold"),
+                        (event.decision, "bold"),
+                        f" (confidence {event.confidence:.2f}{escalated})",
+                    )
+                ]
+            case QCScored():
+                mark = PASS if passes(event.score, event.threshold) else FAIL
+                return [
+                    Text.assemble(mark, f" qc {event.score}/100 (≥ {event.threshold} to go on)")
+                ]
+            case VerificationFinished():
+                return [self._verification(event)]
+            case TaskStateChanged():
+                return self._task_state(event)
+            case GateFinished():
+                return [self._gate(event)]
+            case Merged():
+                return [
+                    Text.assemble(
+                        PASS,
+                        " ",
+                        (event.task_id, "bold"),
+                        " merged",
+                        f" @{event.commit[:10]} (attempt {event.attempt})",
+                    )
+                ]
+            case MergeConflict():
+                return [
+                    Text.assemble(
+                        FAIL,
+                        " ",
+                        (event.task_id, "bold"),
+                        f" merge conflict (attempt {event.attempt}): {first_line(event.detail)}",
+                    )
+                ]
+            case EscalationRaised():
+                return self._escalation(
+                    event.escalation_id, event.question, event.options, event.kind
+                )
+            case RunResumed():
+                return self._run_resumed()
+            case BudgetLimitsSet():
+                return [Text.assemble(("budget ", "bold"), f"set by hand: {_limits(event)}")]
+            case EscalationResolved():
+                return [
+                    Text.assemble(
+                        ("escalation ", "bold"),
+                        event.escalation_id,
+                        f" → {event.decision} (by {event.decided_by})",
+                    )
+                ]
+            case RunFinished():
+                return [self._run_finished(event)]
+            case AgentOutput(kind="notice"):
+                # A retry's wait, a fallback, a model skipped while down: said even without
+                # -v, in one line, since it explains a slow or differently priced run.
+                return [
+                    Text.assemble(
+                        NOTICE, " ", (event.agent_id, "bold"), f": {' '.join(event.text.split())}"
+                    )
+                ]
+            case AgentOutput() if self.verbose:
+                return [
+                    Text.assemble((f"  {event.agent_id} │ ", "dim"), line)
+                    for line in event.text.splitlines() or [""]
+                ]
+            case AgentStarted() if self.verbose:
+                return [self._agent_started(event)]
+            case AgentFinished() if self.verbose or not event.ok:
+                mark = PASS if event.ok else FAIL
+                summary = f": {event.summary}" if event.summary else ""
+                return [Text.assemble(mark, f" agent {event.agent_id} finished{summary}")]
+            case LLMCallFinished() if self.verbose:
+                cached = f" ({event.cache_read_tokens} cached)" if event.cache_read_tokens else ""
+                text = Text(
+                    f"  {event.agent_id} llm {event.model} "
+                    f"{'≈' if event.tokens_estimated else ''}{event.prompt_tokens} in{cached}"
+                    f" / {event.output_tokens} out "
+                    f"{event.latency_s:.2f}s "
+                    + (dollars(event.cost_usd) if event.priced else "$? (no price)"),
+                    style="dim",
+                )
+                if event.simulated:
+                    text.append(" ")
+                    text.append(*SIM_BADGE)
+                return [text]
+        return []
+
+    @staticmethod
+    def _critic(event: CriticScored) -> Text:
+        scores = ", ".join(f"{name} {value:g}" for name, value in event.scores.items())
+        text = Text.assemble(("critic ", "bold"), f"{event.total:.1f}/10")
+        if scores:
+            text.append(f" ({scores})")
+        text.append(f"; compliance risk {event.compliance_risk}")
+        if event.cannibalizes:
+            text.append(f"; duplicates {event.cannibalizes}")
+        return text
+
+    @staticmethod
+    def _review_round(event: ReviewRoundFinished) -> Text:
+        at_or_above = sum(passes(score, event.threshold) for score in event.scores.values())
+        scores = ", ".join(str(score) for score in event.scores.values())
+        return Text.assemble(
+            PASS if event.passed else FAIL,
+            (f" review round {event.round}", "bold"),
+            f": {scores} — {at_or_above} of {len(event.scores)} at ≥ {event.threshold}"
+            f" ({event.quorum} needed): {'quorum' if event.passed else 'no quorum'}",
+        )
+
+    @staticmethod
+    def _verification(event: VerificationFinished) -> Text:
+        checks = sum(event.checklist.values())
+        broken = (
+            f"the verifier broke {len(event.broken)}: {first_line(event.broken[0])}"
+            + (" …" if len(event.broken) > 1 else "")
+            if event.broken
+            else "the verifier broke nothing"
+        )
+        return Text.assemble(
+            PASS if event.passed else FAIL,
+            (" verification", "bold"),
+            f": judge {event.score}/100 (≥ {event.threshold} to ship),"
+            f" {checks}/{len(event.checklist)} checks; {broken}",
+        )
+
+    def _escalation(
+        self, escalation_id: str, question: str, options: list[str], kind: str
+    ) -> list[Text]:
+        shown = f" [{' / '.join(options)}]" if options else ""
+        lines = [
+            Text.assemble(("escalation ", "bold yellow"), escalation_id, f": {question}{shown}")
+        ]
+        if self.state.settings.get("escalation_policy") == "wait":
+            # Nobody at this console can press a key: say where the answer comes from.
+            run = self.state.run_id
+            lines.append(
+                Text(
+                    f"  waiting for a human: shopfloor approve|reject|change "
+                    f"{escalation_id} --run {run}, or shopfloor attach {run}",
+                    style="dim",
+                )
+            )
+            if kind in PLAN_ESCALATIONS:
+                lines.append(Text(f"  the plan: shopfloor status {run} --plan", style="dim"))
+        return lines
+
+    def _run_resumed(self) -> list[Text]:
+        """Where the resumed run goes on from, and the escalations still open in its log: a
+        run resumed while waiting on one asks it again without raising it anew, and would
+        otherwise sit silent."""
+        state = self.state
+        merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
+        lines = [
+            Text.assemble(
+                ("run ", "bold"),
+                (state.run_id, "bold"),
+                f" resumed at stage {state.stage.value} ({merged}/{len(state.tasks)} merged)",
+            )
+        ]
+        for view in state.open_escalations:
+            lines.extend(
+                self._escalation(view.escalation_id, view.question, view.options, view.kind)
+            )
+        return lines
+
+    def _run_started(self, event: RunStarted) -> Text:
+        text = Text()
+        if event.simulated:
+            text.append(*SIM_BADGE)
+            text.append(" ")
+        text.append("run ", style="bold")
+        text.append(event.run_id, style="bold")
+        first = event.request.strip().splitlines()[0] if event.request.strip() else ""
+        if len(first) > 90 or "\n" in event.request.strip():
+            first = first[:89].rstrip() + "…"
+        text.append(f" started ({event.mode}): {first}")
+        text.append(f"  repo {event.repo} @ {event.base_branch}", style="dim")
+        return text
+
+    def _task_state(self, event: TaskStateChanged) -> list[Text]:
+        # PENDING is every task's first state and MERGED is reported by the Merged event.
+        if event.state in (TaskState.PENDING, TaskState.MERGED):
+            return []
+        text = Text.assemble((event.task_id, "bold"), " ")
+        text.append(event.state.value, style=TASK_STATE_STYLES.get(event.state, ""))
+        if event.state in (TaskState.RUNNING, TaskState.GATES) and event.attempt:
+            text.append(f" (attempt {event.attempt})")
+        elif event.state is TaskState.FAILED:
+            text.append(
+                f" after {self.state.tasks[event.task_id].attempts} attempt(s)"
+                if event.task_id in self.state.tasks
+                else ""
+            )
+        if event.reason:
+            text.append(f": {event.reason}")
+        return [text]
+
+    def _gate(self, event: GateFinished) -> Text:
+        text = Text.assemble(PASS if event.passed else FAIL, " ")
+        where = f"{event.scope} gate" if event.scope != "task" else "gate"
+        text.append(f"{where} {event.gate}")
+        if event.task_id is not None:
+            text.append(" ")
+            text.append(f"{event.task_id}#{event.attempt}", style="bold")
+        text.append(f": {event.summary}")
+        if not event.passed:
+            finding = event.findings[0] if event.findings else first_line(event.output_tail)
+            if finding:
+                text.append(f" — {finding}", style="red")
+        return text
+
+    def _agent_started(self, event: AgentStarted) -> Text:
+        text = Text.assemble(("agent ", "dim"), (event.agent_id, "bold"))
+        text.append(f" {event.role} on {event.model}")
+        if event.task_id is not None:
+            text.append(f" for {event.task_id}#{event.attempt}")
+        if event.simulated:
+            text.append(" ")
+            text.append(*SIM_BADGE)
+        return text
+
+    def _run_finished(self, event: RunFinished) -> Text:
+        state = self.state
+        text = Text.assemble(
+            ("run finished: ", "bold"), (event.outcome.value, OUTCOME_STYLES[event.outcome])
+        )
+        if event.reason:
+            text.append(f" ({event.reason})")
+        if event.branch:
+            text.append(f"  branch {event.branch}")
+        if event.commit:
+            text.append(f" @{event.commit[:10]}")
+        merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
+        text.append(
+            f"  merged {merged}/{len(state.tasks)}  tokens {state.input_tokens} in"
+            + (f" ({state.cached_tokens} cached)" if state.cached_tokens else "")
+            + f" / {state.output_tokens} out  {cost_text(state.cost_usd, state.unpriced_models)}",
+            style="dim",
+        )
+        if state.simulated:
+            text.append(" ")
+            text.append(*SIM_BADGE)
+        return text
+
+
+def _limits(event: BudgetLimitsSet) -> str:
+    """The limits a BudgetLimitsSet holds, in words ("run $10.00, each task 800000 tokens")."""
+    parts = []
+    for scope, tokens, cost in (
+        ("run", event.max_tokens, event.max_cost_usd),
+        ("each task", event.task_max_tokens, event.task_max_cost_usd),
+    ):
+        said = [f"{tokens} tokens"] if tokens is not None else []
+        said += [dollars(cost)] if cost is not None else []
+        if said:
+            parts.append(f"{scope} {' and '.join(said)}")
+    return ", ".join(parts) or "no limits"
