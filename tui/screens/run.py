@@ -9,7 +9,9 @@ followed from the runs screen and a replay are all this screen; only the feed di
 The screen is a view: widgets never touch the engine. Events arrive as messages from the
 bridge; the screen folds them, then redraws once per burst (``call_later`` runs after every
 message already queued, so a flood costs one redraw). Decisions leave through the
-``on_decision`` callable the screen was given (none: read-only).
+``on_decision`` callable the screen was given (none: read-only). Two parts live beside it:
+which agent's log shows (tui/screens/run_log_follow.py) and the escalation queue
+(tui/screens/run_escalations.py); this module builds the panels and keeps them current.
 """
 
 from __future__ import annotations
@@ -24,17 +26,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.reactive import var
-from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from engine.events import AgentOutput, Outcome, TaskState
 from engine.state import RunState
 from tui.bridge import EventSource, start_bridge
 from tui.decision_delivery import OnDecision
-from tui.messages import Decision, EventsArrived, EventStreamEnded
+from tui.messages import EventsArrived, EventStreamEnded
 from tui.screens.escalation import EscalationScreen
 from tui.screens.plan import PlanScreen
+from tui.screens.run_escalations import RunEscalations
+from tui.screens.run_log_follow import LogFollowing
 from tui.screens.run_model import RunModel, latest_agent_for_task
 from tui.screens.task_detail import TaskDetailScreen
 from tui.text import printable
@@ -66,7 +68,7 @@ STATE_FILTERS: tuple[TaskState | None, ...] = (
 """What ``s`` cycles through on the task graph."""
 
 
-class RunScreen(Screen[None]):
+class RunScreen(LogFollowing, RunEscalations):
     """Pipeline, graph, agents, gauges, log and budget of one run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -98,15 +100,6 @@ class RunScreen(Screen[None]):
         def control(self) -> RunScreen:
             """The screen whose run ended."""
             return self.screen
-
-    selected_task: var[str | None] = var[str | None](None, init=False)
-    """The task under the graph's cursor."""
-    selected_agent: var[str | None] = var[str | None](None, init=False)
-    """The agent whose log is shown."""
-    log_pinned: var[bool] = var(False, init=False)
-    """The log stays on what it showed when pinned (``p``) while the graph's cursor moves:
-    on that task's latest agent (a retry's new attempt comes into view), or on the agent
-    chosen with ``[``/``]`` or in the agent table."""
 
     def __init__(
         self,
@@ -272,12 +265,6 @@ class RunScreen(Screen[None]):
             self._announced = True
             self.post_message(self.RunEnded(self, state.outcome))
 
-    @property
-    def driven(self) -> bool:
-        """Whether a process drives this run, as far as this view knows (:meth:`show_stopped`):
-        what the agents' standing follows here and on the task detail screen."""
-        return not self._stopped
-
     def show_stopped(self, stopped: bool, why: str = "") -> None:
         """Whether no process drives this unfinished run (``attach`` watches its lease; the
         run's own view, its engine): the header says "stopped" (and ``why`` when given)
@@ -292,60 +279,10 @@ class RunScreen(Screen[None]):
                 self._budget.show(self.model.state, stopped=stopped)
                 self._schedule_sync()  # the agents without an end: cut off, or running again
 
-    def _followed_task(self) -> str | None:
-        """The task whose latest agent the log shows (None: the log shows a chosen agent)."""
-        if self.log_pinned:
-            return self._pinned_task
-        return self.selected_task if self._follow_task else None
-
-    def _show_log(self) -> None:
-        # Cheap when nothing changed: the log reads the agent's lines where the model keeps
-        # them, so showing an agent costs one screenful whether it is new or not.
-        state = self.model.state
-        agent = state.agents.get(self.selected_agent) if self.selected_agent else None
-        task_id = self._followed_task()
-        if task_id is None:
-            task_id = agent.task_id if agent is not None else self.selected_task
-        agent_id = agent.agent_id if agent is not None else None
-        switched = agent_id != self._log.agent_id
-        lines = self.model.lines.ring(agent_id) if agent_id is not None else None
-        self._log.show(agent, task_id, lines, live=state.agents_live(self.driven))
-        if switched:
-            self._agents.show_agent(agent_id)
-
-    def watch_selected_task(self) -> None:
-        if self._follow_task and not self.log_pinned:
-            agent = latest_agent_for_task(self.model.state, self.selected_task)
-            self.selected_agent = agent.agent_id if agent is not None else None
-            self._show_log()
-
-    def watch_selected_agent(self) -> None:
-        if self._log.is_mounted:
-            self._show_log()
-
-    def watch_log_pinned(self, pinned: bool) -> None:
-        self._log.border_title = "agent log · pinned" if pinned else "agent log"
-        self._log.set_class(pinned, "-pinned")
-        self.refresh_bindings()  # the footer offers the other of pin / unpin
-
     # -- widgets' messages --------------------------------------------------------------
-
-    def on_dag_view_task_highlighted(self, message: DagView.TaskHighlighted) -> None:
-        if not self.log_pinned:  # a pinned log stays where it is while the cursor looks around
-            self._follow_task = True
-        self.selected_task = message.task_id
 
     def on_dag_view_task_chosen(self, message: DagView.TaskChosen) -> None:
         self.open_task(message.task_id)
-
-    def on_agent_table_agent_highlighted(self, message: AgentTable.AgentHighlighted) -> None:
-        self._choose_agent(message.agent_id)
-
-    def _choose_agent(self, agent_id: str) -> None:
-        # An agent chosen by hand: the log shows it (a pinned log is pinned to it now).
-        self._follow_task = False
-        self._pinned_task = None
-        self.selected_agent = agent_id
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input is self._filter:
@@ -388,48 +325,6 @@ class RunScreen(Screen[None]):
         """Move the graph's cursor to the previous task."""
         self._dag.step_task(-1)
 
-    def action_next_agent(self) -> None:
-        """Show the next agent's log (in the agent table's order)."""
-        self._step_agent(1)
-
-    def action_previous_agent(self) -> None:
-        """Show the previous agent's log."""
-        self._step_agent(-1)
-
-    def _step_agent(self, step: int) -> None:
-        ids = list(self.model.state.agents)
-        if not ids:
-            return
-        current = ids.index(self.selected_agent) if self.selected_agent in ids else -step
-        self._choose_agent(ids[(current + step) % len(ids)])
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer pin or unpin, whichever applies."""
-        if action == "pin_log":
-            return not self.log_pinned
-        if action == "unpin_log":
-            return self.log_pinned
-        return True
-
-    def action_pin_log(self) -> None:
-        """Keep the log on what it shows while the graph's cursor moves: the shown task's
-        latest agent (a retry comes into view), or the agent chosen by hand."""
-        self._pinned_task = self.selected_task if self._follow_task else None
-        self.log_pinned = True
-
-    def action_unpin_log(self) -> None:
-        """Let the log follow the graph's cursor again (it shows the cursor's task now)."""
-        self.log_pinned = False
-        self._pinned_task = None
-        self._follow_task = True
-        agent = latest_agent_for_task(self.model.state, self.selected_task)
-        self.selected_agent = agent.agent_id if agent is not None else None
-        self._show_log()
-
-    def action_search_log(self) -> None:
-        """Open the log's search box."""
-        self._log.action_search()
-
     def action_filter_tasks(self) -> None:
         """Open the task filter box (enter applies, an empty filter shows every task;
         escape closes it and keeps the filter applied before)."""
@@ -450,84 +345,3 @@ class RunScreen(Screen[None]):
     def action_expand_levels(self) -> None:
         """Unfold every level of the graph."""
         self._dag.expand_levels()
-
-    def waiting_escalations(self) -> list[str]:
-        """Ids of the escalations still waiting (not yet decided here or elsewhere); none
-        once the run finished, as nothing will take a decision any more."""
-        state, sent = self.model.state, self._sent
-        if state.outcome is not Outcome.RUNNING:
-            return []
-        return [e.escalation_id for e in state.open_escalations if e.escalation_id not in sent]
-
-    def action_escalations(self) -> None:
-        """Open the escalation queue at its oldest question."""
-        self._open_queue(settle=False)
-
-    def _queue_open(self) -> bool:
-        # The queue this screen opened, unless it went without a result (its screens popped).
-        if self._queue is not None and self._queue not in self.app.screen_stack:
-            self._queue = None
-        return self._queue is not None
-
-    def _open_queue(self, *, settle: bool) -> None:
-        if self._queue_open():
-            return  # already open (a reopen queued behind a key that opened it)
-        waiting = self.waiting_escalations()
-        if not waiting:
-            if not settle:
-                self.notify("no escalation waits for a decision", timeout=3, markup=False)
-            return
-        read_only = self._on_decision is None
-        self._answering = False
-        self._queue = EscalationScreen(
-            self.model.state, waiting, read_only=read_only, settle=settle
-        )
-        self.app.push_screen(self._queue, self._decided)
-
-    def _decided(self, decision: Decision | None) -> None:
-        self._queue = None
-        if decision is None or self._on_decision is None:
-            self._answering = False  # closed without an answer: the questions wait for e
-            return
-        self._sent.add(decision.escalation_id)
-        self.run_worker(self._deliver(decision), group="decisions")
-        # The next question replaces the answered one, now or when it is raised; a key
-        # already on its way (a double press) must not answer it unseen.
-        self._answering = True
-        self.call_later(self._reopen_queue)
-
-    def _reopen_queue(self) -> None:
-        # Once this screen is on top and no box takes the keys (the task filter, the log's
-        # search): the queue must not take keys typed for something else.
-        if not self._answering or self.app.screen is not self:
-            return
-        if isinstance(self.focused, Input) or not self.waiting_escalations():
-            return
-        self._open_queue(settle=True)
-
-    def on_screen_resume(self) -> None:
-        self._reopen_queue()
-
-    def on_descendant_blur(self) -> None:
-        self.call_later(self._reopen_queue)  # a text box let go of the keys, maybe
-
-    async def _deliver(self, decision: Decision) -> None:
-        assert self._on_decision is not None
-        try:
-            await self._on_decision(decision)
-        except Exception as exc:  # shown to the person, who can try again
-            self._sent.discard(decision.escalation_id)
-            self._answering = False  # the question waits again: for e, not on its own
-            self.notify(
-                f"{type(exc).__name__}: {exc}",
-                title="decision not delivered",
-                severity="error",
-                markup=False,
-            )
-            return
-        self.notify(
-            f"{decision.decision} → {decision.escalation_id}",
-            title="decision sent",
-            timeout=4,
-            markup=False,
-        )
