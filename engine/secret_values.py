@@ -277,11 +277,31 @@ class WorktreeSecrets:
             self._forms = quoted_forms(self._values)
         return list(self._values)
 
-    def mask(self, text: str) -> str:
+    def mask(self, text: str, *, cut: bool = False) -> str:
         """``text`` with every secret value of the worktree's secret files as
-        :data:`~engine.secrets.REDACTED`."""
+        :data:`~engine.secrets.REDACTED`. ``cut``: ``text`` is the start of a longer one (a
+        line cut to its first bytes), and a value the cut went through goes too."""
         now = time.monotonic()
         if now - self._looked >= self._every_s:
             self._looked = now
             self.values()
-        return replace_values(text, self._forms)
+        text = replace_values(text, self._forms)
+        return cut_value_start(text, self._forms) if cut else text
+
+
+def cut_value_start(text: str, forms: Iterable[str]) -> str:
+    """``text``, the start of a longer text, with its end as :data:`~engine.secrets.REDACTED`
+    where it is the start of one of ``forms``: a cut through a value left its first
+    characters, which no whole value matches. A character the cut split (decoded as U+FFFD)
+    is looked through."""
+    body = text.removesuffix("\ufffd")
+    start = len(body)
+    for form in forms:
+        window = max(0, len(body) - len(form) + 1)
+        at = body.find(form[:1], window)
+        while 0 <= at < start:
+            if form.startswith(body[at:]):
+                start = at
+                break
+            at = body.find(form[:1], at + 1)
+    return text if start == len(body) else body[:start] + REDACTED

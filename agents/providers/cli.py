@@ -210,7 +210,7 @@ class CliProvider:
             ]
             try:
                 returncode, timed_out = await self._run(
-                    argv, cwd, env, stdin, out, say, secrets, files.mask
+                    argv, cwd, env, stdin, out, say, secrets, files
                 )
             finally:
                 say.end()
@@ -254,7 +254,7 @@ class CliProvider:
         out: Transcript,
         say: Callable[[str], None],
         secrets: Sequence[str],
-        mask: Callable[[str], str] = str,
+        files: WorktreeSecrets | None = None,
     ) -> tuple[int, bool]:
         try:
             process = await asyncio.create_subprocess_exec(
@@ -275,7 +275,7 @@ class CliProvider:
             # agent that does not read its stdin (or prints a pipe's worth first) must not
             # hold the attempt past it.
             reading = asyncio.gather(
-                feed(process, stdin), self._read(process, out, say, secrets, mask)
+                feed(process, stdin), self._read(process, out, say, secrets, files)
             )
             done = asyncio.ensure_future(finished(process, reading))
             try:
@@ -303,7 +303,7 @@ class CliProvider:
         out: Transcript,
         say: Callable[[str], None],
         secrets: Sequence[str] = (),
-        mask: Callable[[str], str] = str,
+        files: WorktreeSecrets | None = None,
     ) -> None:
         assert process.stdout is not None
 
@@ -311,8 +311,10 @@ class CliProvider:
             say(_cut(text))
 
         # The agent echoed its own key (a command's output, an error), or one it read.
-        async for raw in lines(process.stdout, [s.encode("utf-8") for s in secrets]):
-            line = mask(raw.decode("utf-8", "replace").rstrip("\r"))
+        async for raw, cut in lines(process.stdout, [s.encode("utf-8") for s in secrets]):
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            if files is not None:  # values of the worktree's secret files, a cut one's start
+                line = files.mask(line, cut=cut)
             if not line.strip():
                 continue
             if self.agent.output == "text":

@@ -114,28 +114,34 @@ _REDACTED = REDACTED.encode()
 
 async def lines(
     stream: asyncio.StreamReader, secrets: Sequence[bytes] = ()
-) -> AsyncIterator[bytes]:
-    """The lines of ``stream`` cleaned of ``secrets``, each cut to its first MAX_LINE bytes:
-    an agent that prints one enormous line (Node prints the minified source line of a crash)
-    costs memory, not the attempt.
+) -> AsyncIterator[tuple[bytes, bool]]:
+    """The lines of ``stream`` cleaned of ``secrets``, each cut to its first MAX_LINE bytes,
+    and whether it was cut: an agent that prints one enormous line (Node prints the minified
+    source line of a crash) costs memory, not the attempt.
 
     A line is cleaned before it is cut (:func:`~engine.secrets.redacted_slice`): cut first, a
     key across the cut kept its first characters, which no longer matched it. So a line keeps
-    as many bytes past the cut as the longest secret has until it is cleaned.
+    as many bytes past the cut as the longest secret has until it is cleaned. A secret not
+    among ``secrets`` (a value of a ``.env`` the agent writes) is cleaned after, where a cut
+    line's end is looked at for its start (``WorktreeSecrets.mask(cut=True)``).
     """
     found = secrets_pattern(secrets)
     keep = MAX_LINE + max(map(len, secrets), default=0)
     line = bytearray()
+    size = 0  # of the whole line, what was not kept included
     while chunk := await stream.read(1 << 16):
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
             line += chunk[start : start + max(0, min(end - start, keep - len(line)))]
-            yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED)
+            size += end - start
+            yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED), size > MAX_LINE
             line.clear()
+            size = 0
             start = end + 1
         line += chunk[start : start + max(0, keep - len(line))]
-    if line:
-        yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED)
+        size += len(chunk) - start
+    if size:
+        yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED), size > MAX_LINE
 
 
 def kill_group(pid: int) -> None:

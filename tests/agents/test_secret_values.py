@@ -16,7 +16,7 @@ from repo_helpers import git
 
 from agents.provider import ToolCall
 from agents.toolbelt import Toolbelt
-from engine.secret_values import file_secret_values
+from engine.secret_values import cut_value_start, file_secret_values
 from gates.sandbox import ProcessSandbox
 
 ENV = (
@@ -125,3 +125,16 @@ async def test_the_sandbox_masks_a_secret_file_the_command_itself_wrote(worktree
     for result in (wrote, later):
         assert "fresh-pw-77" not in result.output
         assert "DB_PASSWORD=[REDACTED]" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("line: hunter2-pr", "line: [REDACTED]"),  # the value's start at the cut's end
+        ("line: p\ufffd", "line: [REDACTED]"),  # and a character the cut split
+        ("line: hunter2-prod and", "line: hunter2-prod and"),  # whole ones: the mask's job
+        ("line: plain", "line: plain"),
+    ],
+)
+def test_a_cut_through_a_secret_value_leaves_none_of_it(text: str, shown: str) -> None:
+    assert cut_value_start(text, ["hunter2-prod", "pässword-42"]) == shown

@@ -17,7 +17,7 @@ import pytest
 from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message
-from agents.providers import cli_fence
+from agents.providers import cli_fence, cli_process
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
 from engine.attempt_commit import MaskWritten
@@ -127,3 +127,24 @@ async def test_a_secret_file_the_agent_writes_is_masked_in_what_it_prints_after(
     agent = CliAgent(("sh", "-c", script), "text", 60.0, fence=False)
     await CliProvider("shell", agent).complete(ask(worktree), said.append)
     assert said == ["start", "DB_PASSWORD=[REDACTED]"]
+
+
+@pytest.mark.parametrize("before", [4, 8, 11])
+async def test_a_secret_files_value_across_the_cut_of_an_overlong_line_leaves_no_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: int
+) -> None:
+    """A line over MAX_LINE is cut, and a value the agent's ``.env`` holds (written while it
+    ran: not among the values cleaned before the cut) kept its first characters at the cut's
+    end, where no whole value matched them. Cut at 100 bytes here, below the 4000 characters
+    of a log line (at 4 MB the cut's end lies past what a log line shows)."""
+    monkeypatch.setattr(cli_process, "MAX_LINE", 100)
+    script = (
+        f"printf 'DB_PASSWORD={SECRET}\\n' > .env; sleep 0.6; "
+        f"printf '%0{100 - before}d{SECRET}%0200d\\n' 0 0; echo done"
+    )
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", script), "text", 60.0, fence=False)
+    await CliProvider("shell", agent).complete(ask(tmp_path), said.append)
+    assert said[-1] == "done" and said[0].startswith("0" * (100 - before))
+    assert said[0].endswith("[REDACTED]")
+    assert SECRET[:before] not in "\n".join(said)
