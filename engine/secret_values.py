@@ -26,7 +26,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from engine.repo_guard import HOOKLESS, without_secrets
@@ -45,7 +45,7 @@ _PLAIN = re.compile(
 an absolute path."""
 _URL_PASSWORD = re.compile(r"://[^\s/@:'\"]*:([^\s/@'\"]+)@")
 _KEY_END = re.compile(r"[\w.\-/:]+$")
-_SKIPPED_DIRS = frozenset(
+SKIPPED_DIRS = frozenset(
     {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", ".nox"}
 )
 
@@ -137,7 +137,7 @@ def tracked_secret_files(root: Path) -> list[str]:
             return [name for name in names if name and is_secret_file(name)]
     found: list[str] = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
         rel = Path(folder).relative_to(root)
         found += [
             (rel / name).as_posix() for name in files if is_secret_file((rel / name).as_posix())
@@ -172,7 +172,7 @@ def top_level_stamp(root: Path) -> tuple[int, ...]:
         stamps.append(root.stat().st_mtime_ns)
         with os.scandir(root) as entries:
             for entry in entries:
-                if entry.name not in _SKIPPED_DIRS and entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED_DIRS and entry.is_dir(follow_symlinks=False):
                     with contextlib.suppress(OSError):
                         stamps.append(entry.stat(follow_symlinks=False).st_mtime_ns)
     except OSError:
@@ -231,13 +231,20 @@ class WorktreeSecrets:
     """
 
     def __init__(
-        self, root: Path, files: Iterable[str] | None = None, *, every_s: float = 0.0
+        self,
+        root: Path,
+        files: Iterable[str] | None = None,
+        *,
+        every_s: float = 0.0,
+        listed: Callable[[], list[str]] | None = None,
     ) -> None:
         """``files``: the secret files of ``root`` when known (then never listed again).
         ``every_s``: :meth:`mask` looks at the files at most this often (a stream of lines,
-        each masked)."""
+        each masked). ``listed``: says the secret files of ``root`` at each look, in place
+        of the top-level times and a listing (a caller's index of them)."""
         self.root = root
         self._every_s = every_s
+        self._listed = listed
         self._looked = -math.inf
         self._files: list[str] | None = None if files is None else list(files)
         self._relist = files is None
@@ -248,7 +255,9 @@ class WorktreeSecrets:
 
     def values(self) -> list[str]:
         """The values known now (the files read again where they changed)."""
-        if self._relist:
+        if self._listed is not None:
+            self._files = self._listed()
+        elif self._relist:
             stamp = top_level_stamp(self.root)  # before listing: a change meanwhile is seen
             if self._files is None or stamp != self._stamp:
                 self._files, self._stamp = present_secret_files(self.root), stamp

@@ -45,6 +45,7 @@ from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
 from agents.providers.cli_secret_files import (
+    SecretFileIndex,
     masked_copies,
     secret_values,
     secrets_said,
@@ -202,8 +203,10 @@ class CliProvider:
             # the values of the worktree's secret files: it reads the real ones unfenced, and
             # fenced too through git (``git show HEAD:.env``).
             # The worktree's are looked at again while the agent runs (a ``.env`` it writes),
-            # at most every FILES_LOOK_S.
-            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S)
+            # at most every FILES_LOOK_S; outside git, by an index of its folders.
+            index = None if (cwd / ".git").exists() else SecretFileIndex(cwd)
+            listed = index.files if index is not None else None
+            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S, listed=listed)
             secrets = [
                 *secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
                 *quoted_forms(await asyncio.to_thread(files.values)),

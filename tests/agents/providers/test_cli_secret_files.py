@@ -9,8 +9,11 @@ the attempt's commit keeps the real file. Without bubblewrap the log says they g
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,58 @@ async def test_a_secret_files_value_across_the_cut_of_an_overlong_line_leaves_no
     assert said[-1] == "done" and said[0].startswith("0" * (100 - before))
     assert said[0].endswith("[REDACTED]")
     assert SECRET[:before] not in "\n".join(said)
+
+
+WRITER = """
+import sys, time
+for n in range(30):
+    open(f"out{n}.txt", "w").close()  # a new file at the top: the top folder's time moves
+    print(f"step {n}", flush=True)
+    time.sleep(0.05)
+print(open(".env").read().strip(), flush=True)
+"""
+
+
+async def test_an_agent_writing_files_in_a_big_folder_outside_git_is_not_stalled(
+    tmp_path: Path,
+) -> None:
+    """Outside a git worktree the secret files were listed again by walking the whole folder
+    whenever a top-level time moved: some 0.6 s for 20,000 files on this machine, on the
+    event loop, at each look (every 0.5 s) while the agent wrote files, so its log came in
+    bursts behind the walks. Only the folders that changed are listed again now."""
+    for d in range(200):
+        folder = tmp_path / f"pkg{d}" / "src"
+        folder.mkdir(parents=True)
+        for n in range(100):
+            (folder / f"m{n}.py").touch()
+    (tmp_path / ".env").write_text(ENV)
+    arrived: list[float] = []
+    said: list[str] = []
+
+    def heard(text: str) -> None:
+        arrived.append(time.monotonic())
+        said.append(text)
+
+    agent = CliAgent((sys.executable, "-c", WRITER), "text", 60.0, fence=False)
+    await CliProvider("writer", agent).complete(ask(tmp_path), heard)
+    steps = [at for at, text in zip(arrived, said, strict=True) if text.startswith("step ")]
+    assert len(steps) == 30 and said[-1] == "DB_PASSWORD=[REDACTED]"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(steps)]
+    assert max(gaps) < 0.3, f"the log stalled {max(gaps):.2f} s"
+
+
+async def test_a_secret_file_written_deep_in_a_folder_outside_git_is_masked_after(
+    tmp_path: Path,
+) -> None:
+    """Outside git the files were listed again only when the top folder's time or one of its
+    folders' moved: a ``.env`` written three folders down was found at the next change up
+    there, and printed as it was until then. Every folder's time is looked at now."""
+    (tmp_path / "services" / "api" / "config").mkdir(parents=True)
+    script = (
+        "echo start; printf 'DB_PASSWORD=%s\\n' "
+        f"{SECRET} > services/api/config/.env; sleep 0.6; cat services/api/config/.env"
+    )
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", script), "text", 60.0, fence=False)
+    await CliProvider("shell", agent).complete(ask(tmp_path), said.append)
+    assert said == ["start", "DB_PASSWORD=[REDACTED]"]
