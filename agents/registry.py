@@ -21,14 +21,10 @@ from agents.playbook import Playbook
 from agents.provider import Provider, ProviderError
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, argv_key_warning
+from agents.providers.fallback_chain import Cooldown, FallbackProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
-from agents.providers.resilience import (
-    Cooldown,
-    FallbackProvider,
-    RetryingProvider,
-    RetryPolicy,
-)
+from agents.providers.retrying import RetryingProvider, RetryPolicy
 from agents.providers.usage_wait import DEFAULT_MAX_WAIT_S, UsageLimitWait
 from agents.routing import FAMILIES, KEY_VARIABLES, chain_parts
 from agents.sim import SimProvider
@@ -91,7 +87,7 @@ class ProviderOptions:
     ``limits`` is keyed by a spec (``openai:qwen@http://...``) or a family (``gemini``); the
     spec wins. ``env`` replaces ``os.environ`` as the source of keys and base URLs.
     ``fallback_cooldown_s`` and ``fallback_dead_cooldown_s`` (None: the rest of the run) are
-    :class:`~agents.providers.resilience.Cooldown`'s ``down_s`` and ``dead_s``.
+    :class:`~agents.providers.fallback_chain.Cooldown`'s ``down_s`` and ``dead_s``.
     ``usage_limit_wait_s``: how long a call of a provider outside a chain waits out its usage
     or rate limit (:class:`~agents.providers.usage_wait.UsageLimitWait`); 0 fails it at once.
     """

@@ -5,7 +5,7 @@ tool results ``tool_result`` blocks in the next user turn). The stable prefix is
 prompt caching: the system prompt (which covers the tools before it), the first user message
 (the task, its repo map and context) and the newest message, so each turn of an agent's loop
 reads the previous turn's prefix from the cache. A response schema is enforced with a forced
-tool whose input schema is the schema. The SDK's own retries are off: resilience.py retries.
+tool whose input schema is the schema. The SDK's own retries are off: retrying.py retries.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import httpx2
 from anthropic.resources.messages.messages import DEPRECATED_MODELS
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
-from agents.providers.resilience import (
+from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
     parse_retry_after,

@@ -53,7 +53,7 @@ from agents.providers.cli_secret_files import (
     worktree_secret_files,
 )
 from agents.providers.cli_streams import FOLDS, Transcript, reply_ended, text_line
-from agents.providers.resilience import AFTER_LIMIT
+from agents.providers.provider_errors import AFTER_LIMIT
 from engine.parent_death import dies_with_us
 from engine.secret_values import WorktreeSecrets, quoted_forms
 

@@ -12,7 +12,7 @@ import time
 
 from agents.provider import Completion, ProviderError
 from agents.providers.cli_streams import Transcript
-from agents.providers.resilience import LIMITED, TransientProviderError, one_line
+from agents.providers.provider_errors import LIMITED, TransientProviderError, one_line
 
 _LOGIN_REFUSED = re.compile(
     r"invalid (?:x-)?api[ _-]?key|incorrect api key|api key not valid|please run /login"

@@ -7,7 +7,7 @@ parts that must be sent back verbatim on the next turn; our ToolCall has no slot
 the provider keeps the model's original parts by call id and replays them (a call it did not
 make goes with the sentinel Gemini documents for unsigned calls). A response schema
 uses JSON mode (``response_mime_type`` + ``response_json_schema``). The SDK's retries are off
-(its default), so resilience.py is the only retry loop.
+(its default), so retrying.py is the only retry loop.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from google import genai
 from google.genai import errors, types
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
-from agents.providers.resilience import (
+from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
     parse_retry_after,

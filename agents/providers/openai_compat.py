@@ -26,7 +26,7 @@ from agents.provider import (
     Usage,
     estimated_usage,
 )
-from agents.providers.resilience import (
+from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
     parse_retry_after,

@@ -4,13 +4,14 @@ A Claude Max subscriber's engineer (``cli:claude``, no fallback chain) reached i
 at 2 a.m., to reset at 7. Each attempt after it failed at once, the tasks ran out of attempts,
 the circuit breaker tripped and the night's run ended failed, over a limit that lifts in the
 morning; an API's long rate limit did the same. A lone provider is now wrapped in
-:class:`UsageLimitWait`: a limit (a 429, :data:`~agents.providers.resilience.LIMITED`) pauses
-the provider's calls until it resets, and the call goes on from there, so no attempt is
+:class:`UsageLimitWait`: a limit (a 429,
+:data:`~agents.providers.provider_errors.LIMITED`) pauses the provider's calls until it
+resets, and the call goes on from there, so no attempt is
 spent and no failure is recorded. Other providers' calls go on meanwhile. A limit that resets
 later than the wait allowed (``[providers] usage_limit_wait_s``) fails the call as before.
 
 A fallback chain is not wrapped: it goes on with its next link, and skips the limited one
-until its reset (:class:`~agents.providers.resilience.Cooldown`).
+until its reset (:class:`~agents.providers.fallback_chain.Cooldown`).
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from agents.provider import Completion, CompletionRequest, Provider, ProviderError, with_paid
-from agents.providers.resilience import (
+from agents.providers.provider_errors import (
     AFTER_LIMIT,
     LIMITED,
-    OnText,
     RetriesExhausted,
-    Sleep,
     TransientProviderError,
-    notify,
 )
+from agents.providers.retrying import OnText, Sleep, notify
 from agents.providers.wrapper import ProviderWrapper
 
 DEFAULT_MAX_WAIT_S = 6 * 3600.0
@@ -64,7 +63,7 @@ class UsageLimitWait(ProviderWrapper):
 
     The pause is the provider's: a call made while it lasts waits for its end before it
     starts, rather than start a coding agent only to hear the limit again. Each call that
-    waits says so once in its agent's log (:func:`~agents.providers.resilience.retry_notices`),
+    waits says so once in its agent's log (:func:`~agents.providers.retrying.retry_notices`),
     with when it goes on. ``sleep`` and ``clock`` (seconds) are the test's to give; ``wall``
     tells the time of day the wait ends.
     """

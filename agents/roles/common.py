@@ -12,7 +12,8 @@ from typing import Literal
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Completion, CompletionRequest, Provider, ProviderError, paid_calls
-from agents.providers.resilience import retry_notices, stream_to
+from agents.providers.fallback_chain import stream_to
+from agents.providers.retrying import retry_notices
 from engine.events import AgentFinished, AgentOutput, AgentStarted, LLMCallFinished
 from engine.protocols import EmitFn
 
@@ -68,7 +69,7 @@ class AgentSession:
         What the provider layer did on the way (a retry's wait, a step down a fallback chain,
         a link skipped while it is down) reaches this agent's log as a ``notice``.
 
-        ``on_text`` may be a :class:`~agents.providers.resilience.StreamFrom`: it is then
+        ``on_text`` may be a :class:`~agents.providers.fallback_chain.StreamFrom`: it is then
         streamed to only by a provider of its families (in a chain, by the link answering).
         """
         with retry_notices(lambda line: self.say(line, kind="notice")):

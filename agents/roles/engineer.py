@@ -16,7 +16,7 @@ from agents.context import ContextPack, select_context
 from agents.learnings import Lesson, common_words, rank_lessons
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
-from agents.providers.resilience import StreamFrom
+from agents.providers.fallback_chain import StreamFrom
 from agents.roles.common import AgentSession
 from agents.templates import render_prompt
 from agents.toolbelt import (

@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
-from agents.providers.resilience import FallbackProvider
+from agents.providers.fallback_chain import FallbackProvider
 from agents.roles.common import AgentSession
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus

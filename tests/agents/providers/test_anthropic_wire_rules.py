@@ -15,12 +15,8 @@ from provider_wires import CANARY, WIRES
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
 from agents.providers.anthropic import AnthropicProvider
-from agents.providers.resilience import (
-    RetryingProvider,
-    RetryPolicy,
-    TransientProviderError,
-    retry_notices,
-)
+from agents.providers.provider_errors import TransientProviderError
+from agents.providers.retrying import RetryingProvider, RetryPolicy, retry_notices
 from agents.toolbelt import TOOL_SPECS
 
 

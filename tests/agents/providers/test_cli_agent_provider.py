@@ -25,7 +25,7 @@ from agents.providers import cli_process
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent
 from agents.providers.cli_fence import fence_argv
-from agents.providers.resilience import TransientProviderError
+from agents.providers.provider_errors import TransientProviderError
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import ProviderOptions, make_provider
 

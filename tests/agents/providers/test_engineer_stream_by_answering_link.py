@@ -14,7 +14,8 @@ import pytest
 from agents.provider import Completion, CompletionRequest, ToolCall, Usage
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
-from agents.providers.resilience import FallbackProvider, RetriesExhausted
+from agents.providers.fallback_chain import FallbackProvider
+from agents.providers.provider_errors import RetriesExhausted
 from agents.roles.engineer import EngineerRole
 from engine.blueprint import Blueprint, Task
 from engine.events import AgentOutput, EventBase, LLMCallFinished

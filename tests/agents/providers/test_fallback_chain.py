@@ -22,14 +22,9 @@ from provider_wires import WIRES
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
-from agents.providers.resilience import (
-    Cooldown,
-    FallbackProvider,
-    RetriesExhausted,
-    RetryingProvider,
-    RetryPolicy,
-    TransientProviderError,
-)
+from agents.providers.fallback_chain import Cooldown, FallbackProvider
+from agents.providers.provider_errors import RetriesExhausted, TransientProviderError
+from agents.providers.retrying import RetryingProvider, RetryPolicy
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.roles.common import AgentSession
 from engine.events import AgentOutput, EventBase, LLMCallFinished, event_from_json

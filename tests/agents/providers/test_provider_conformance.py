@@ -14,7 +14,7 @@ from provider_loopback import LoopbackServer, Reply
 from provider_wires import CANARY, WIRES
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall, ToolSpec
-from agents.providers.resilience import RetryingProvider
+from agents.providers.retrying import RetryingProvider
 from agents.registry import ProviderOptions, close_provider, make_provider
 
 READ = ToolSpec(

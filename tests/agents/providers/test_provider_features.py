@@ -17,7 +17,7 @@ from agents.provider import CompletionRequest, Message, ProviderError, ToolCall,
 from agents.providers.anthropic import AnthropicProvider
 from agents.providers.gemini import GeminiProvider, output_limit
 from agents.providers.openai_compat import OpenAICompatProvider, without_reasoning
-from agents.providers.resilience import RetryingProvider, RetryPolicy, retry_notices
+from agents.providers.retrying import RetryingProvider, RetryPolicy, retry_notices
 from agents.toolbelt import TOOL_SPECS
 
 SCHEMA = {

@@ -10,14 +10,10 @@ from collections.abc import Callable
 import pytest
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
+from agents.providers.fallback_chain import FallbackProvider
 from agents.providers.limits import LimitedProvider, Limiter, LimiterPool, Limits
-from agents.providers.resilience import (
-    FallbackProvider,
-    RetryingProvider,
-    RetryPolicy,
-    TransientProviderError,
-    retry_notices,
-)
+from agents.providers.provider_errors import TransientProviderError
+from agents.providers.retrying import RetryingProvider, RetryPolicy, retry_notices
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import AVAILABLE_FAMILIES, ProviderOptions, make_provider
 
@@ -262,7 +258,7 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_nonsense_is_no_hint():
     import email.utils
     import time
 
-    from agents.providers.resilience import parse_retry_after
+    from agents.providers.provider_errors import parse_retry_after
 
     assert parse_retry_after(" 30 ") == 30.0
     assert parse_retry_after("0.25") == 0.25

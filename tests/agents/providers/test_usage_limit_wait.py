@@ -16,12 +16,8 @@ import pytest
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
-from agents.providers.resilience import (
-    LIMITED,
-    FallbackProvider,
-    RetriesExhausted,
-    TransientProviderError,
-)
+from agents.providers.fallback_chain import FallbackProvider
+from agents.providers.provider_errors import LIMITED, RetriesExhausted, TransientProviderError
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import ProviderOptions, make_provider
 from agents.roles.common import AgentSession
