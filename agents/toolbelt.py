@@ -17,18 +17,20 @@ keeps the real ones. What commands and tests print is cleaned of those files' va
 (:class:`~engine.secret_values.WorktreeSecrets`: ``cat .env``, a test printing its settings).
 An edit or a write that would put ``[REDACTED]`` into a file is refused
 with the reason: copied back, the mask would replace the user's real value.
+
+The tools as the model is offered them are in :mod:`agents.tool_specs`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from agents.provider import Message, ToolCall, ToolSpec
+from agents.provider import ToolCall
+from agents.tool_specs import ToolResult
 from engine.layout import (
     NO_PYTEST,
     pytest_missing_line,
@@ -48,38 +50,6 @@ MAX_ARG_CHARS = 4000
 
 class ToolError(ValueError):
     """A tool call the toolbelt refuses; the message goes back to the model."""
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    text: str
-    is_error: bool = False
-
-
-CUT_NOTICE = (
-    "Your reply was cut off at the output limit, so none of its tool calls was run. "
-    "Go on in smaller steps: a large file in parts (its start with write_file, the rest "
-    "added with edit_file)."
-)
-
-
-def answers_to_a_cut_reply(calls: Sequence[ToolCall]) -> list[Message]:
-    """What a tool loop sends back for a reply cut at the output limit: the last call's
-    arguments may be half there (a file's content cut off), so none is run; each gets
-    :data:`CUT_NOTICE` as its error, or, for a reply of text alone, the next user turn."""
-    return [Message("tool", CUT_NOTICE, tool_call_id=call.id, is_error=True) for call in calls] or [
-        Message("user", CUT_NOTICE)
-    ]
-
-
-def describe_call(call: ToolCall) -> str:
-    """A tool call as the agent's log shows it: long text arguments (a file's content, an
-    edit) by their length, not in full."""
-    shown = {
-        k: (v if not isinstance(v, str) or len(v) < 60 else f"<{len(v)} chars>")
-        for k, v in call.arguments.items()
-    }
-    return f"{call.name} {json.dumps(shown)}" if shown else call.name
 
 
 BINARY_SNIFF_BYTES = 8192
@@ -134,63 +104,6 @@ def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:
     tail = limit - head
     cut = len(text) - limit
     return f"{text[:head]}\n... [{cut} characters cut] ...\n{text[-tail:]}"
-
-
-TOOL_SPECS: tuple[ToolSpec, ...] = (
-    ToolSpec(
-        "list_files", "List the files of the repository.", {"type": "object", "properties": {}}
-    ),
-    ToolSpec(
-        "read_file",
-        "Read a text file of the repository.",
-        {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
-    ),
-    ToolSpec(
-        "write_file",
-        "Create or overwrite a file with the given content.",
-        {
-            "type": "object",
-            "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-            "required": ["path", "content"],
-        },
-    ),
-    ToolSpec(
-        "edit_file",
-        "Replace exactly one occurrence of `search` with `replace` in a file.",
-        {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string"},
-                "search": {"type": "string"},
-                "replace": {"type": "string"},
-            },
-            "required": ["path", "search", "replace"],
-        },
-    ),
-    ToolSpec(
-        "run_tests",
-        "Run pytest in the repository; optional extra pytest arguments.",
-        {"type": "object", "properties": {"args": {"type": "array", "items": {"type": "string"}}}},
-    ),
-    ToolSpec(
-        "run",
-        "Run one command in the repository, as an argv list without a shell, e.g. "
-        '["python", "-m", "ruff", "check", "."]. No network; long output is cut.',
-        {
-            "type": "object",
-            "properties": {
-                "argv": {"type": "array", "items": {"type": "string"}},
-                "timeout_s": {"type": "number"},
-            },
-            "required": ["argv"],
-        },
-    ),
-    ToolSpec(
-        "finish",
-        "End the attempt with a one-paragraph summary of what was done.",
-        {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]},
-    ),
-)
 
 
 def _project_of(arg: str, projects: Sequence[str]) -> str:

@@ -19,13 +19,8 @@ from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.providers.fallback_chain import StreamFrom
 from agents.roles.common import AgentSession
 from agents.templates import render_prompt
-from agents.toolbelt import (
-    CUT_NOTICE,
-    TOOL_SPECS,
-    Toolbelt,
-    answers_to_a_cut_reply,
-    describe_call,
-)
+from agents.tool_specs import CUT_NOTICE, TOOL_SPECS, answers_to_a_cut_reply, describe_call
+from agents.toolbelt import Toolbelt
 from engine.blueprint import Task
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, Sandbox
 

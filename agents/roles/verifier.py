@@ -17,13 +17,8 @@ from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.roles.common import ModelRole
 from agents.structured import StructuredAsk, StructuredReplyError, ask_structured
 from agents.templates import render_prompt
-from agents.toolbelt import (
-    CUT_NOTICE,
-    TOOL_SPECS,
-    Toolbelt,
-    answers_to_a_cut_reply,
-    describe_call,
-)
+from agents.tool_specs import CUT_NOTICE, TOOL_SPECS, answers_to_a_cut_reply, describe_call
+from agents.toolbelt import Toolbelt
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn, Sandbox
 from engine.roles import VerifierReport

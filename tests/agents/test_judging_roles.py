@@ -210,7 +210,7 @@ async def test_verifier_probes_through_the_toolbelt_then_reports(tmp_path: Path)
 
 
 async def test_verifier_reply_cut_at_the_output_limit_runs_none_of_its_calls(tmp_path: Path):
-    from agents.toolbelt import CUT_NOTICE
+    from agents.tool_specs import CUT_NOTICE
 
     half = ToolCall("c1", "write_file", {"path": "tests/test_probe.py"})  # content cut off
     report = {"tried": ["blank name"], "broken": []}

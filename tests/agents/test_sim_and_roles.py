@@ -596,7 +596,7 @@ async def test_a_reply_cut_at_the_output_limit_runs_none_of_its_calls_and_says_w
     from role_fakes import Reply, ScriptedProvider
 
     from agents.provider import ToolCall
-    from agents.toolbelt import CUT_NOTICE
+    from agents.tool_specs import CUT_NOTICE
 
     half = ToolCall("c1", "write_file", {"path": "greet.py"})  # its content never arrived
     whole = ToolCall("c2", "write_file", {"path": "greet.py", "content": CODE_FILE})

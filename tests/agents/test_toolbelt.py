@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from agents.provider import ToolCall
-from agents.toolbelt import MAX_OUTPUT, TOOL_SPECS, Toolbelt, ToolResult
+from agents.tool_specs import TOOL_SPECS, ToolResult
+from agents.toolbelt import MAX_OUTPUT, Toolbelt
 from engine.protocols import CommandResult, Sandbox
 
 

@@ -11,7 +11,8 @@ import pytest
 from repo_helpers import git
 
 from agents.provider import ToolCall
-from agents.toolbelt import Toolbelt, ToolResult
+from agents.tool_specs import ToolResult
+from agents.toolbelt import Toolbelt
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
 

@@ -17,7 +17,7 @@ from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
 from agents.providers.anthropic import AnthropicProvider
 from agents.providers.provider_errors import TransientProviderError
 from agents.providers.retrying import RetryingProvider, RetryPolicy, retry_notices
-from agents.toolbelt import TOOL_SPECS
+from agents.tool_specs import TOOL_SPECS
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from agents.providers.gemini import GeminiProvider, output_limit
 from agents.providers.openai_compat import OpenAICompatProvider
 from agents.providers.openai_wire import without_reasoning
 from agents.providers.retrying import RetryingProvider, RetryPolicy, retry_notices
-from agents.toolbelt import TOOL_SPECS
+from agents.tool_specs import TOOL_SPECS
 
 SCHEMA = {
     "type": "object",
