@@ -55,7 +55,7 @@ from agents.providers.cli_secret_files import (
 from agents.providers.cli_streams import FOLDS, Transcript, reply_ended, text_line
 from agents.providers.provider_errors import AFTER_LIMIT
 from engine.parent_death import dies_with_us
-from engine.secret_values import WorktreeSecrets, quoted_forms
+from engine.secret_values import WorktreeSecrets, quoted_forms, replace_values
 
 MAX_PROMPT_ARG = 100_000
 """Bytes of prompt passed as an argument; a longer one goes to stdin (Linux refuses one
@@ -310,8 +310,14 @@ class CliProvider:
     ) -> None:
         assert process.stdout is not None
 
+        def clean(text: str) -> str:
+            # What a fold says may join several lines, each cleaned alone: Gemini CLI's reply
+            # streamed in pieces, a key split across them.
+            text = replace_values(text, secrets)
+            return files.mask(text) if files is not None else text
+
         def show(text: str) -> None:  # one line of the log stays a line, however long
-            say(_cut(text))
+            say(_cut(clean(text)))
 
         # The agent echoed its own key (a command's output, an error), or one it read.
         async for raw, cut in lines(process.stdout, [s.encode("utf-8") for s in secrets]):
@@ -336,6 +342,7 @@ class CliProvider:
             except (AttributeError, TypeError, ValueError):  # a shape we do not know
                 text_line(_cut(line), out, say)
         reply_ended(out, show)
+        out.summary = clean(out.summary)
 
 
 _PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")

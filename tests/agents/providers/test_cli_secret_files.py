@@ -206,3 +206,32 @@ async def test_a_secret_file_written_deep_in_a_folder_outside_git_is_masked_afte
     agent = CliAgent(("sh", "-c", script), "text", 60.0, fence=False)
     await CliProvider("shell", agent).complete(ask(tmp_path), said.append)
     assert said == ["start", "DB_PASSWORD=[REDACTED]"]
+
+
+DELTAS = """
+import json, os, time
+key = os.environ["GEMINI_API_KEY"]
+open(".env", "w").write("DB_PASSWORD={secret}\\n")
+time.sleep(0.6)
+said = "the key is " + key + " and the password {secret}."
+for at in range(0, len(said), 7):  # a reply streamed in pieces, a secret across them
+    piece = {{"type": "message", "role": "assistant", "content": said[at : at + 7], "delta": True}}
+    print(json.dumps(piece), flush=True)
+print(json.dumps({{"type": "result", "status": "success", "stats": {{}}}}), flush=True)
+"""
+
+
+async def test_a_secret_split_across_gemini_deltas_is_masked_in_the_reply(
+    tmp_path: Path,
+) -> None:
+    """Gemini CLI streams its reply in pieces, each line cleaned alone, and says the reply
+    whole once it ends: a key or a ``.env`` value split across the pieces matched in none,
+    and reached the log and the summary (the commit message's body) whole."""
+    key = "AIzaSy" + "Q" * 33
+    script = DELTAS.format(secret=SECRET)
+    agent = CliAgent((sys.executable, "-c", script), "gemini-stream-json", 60.0, fence=False)
+    provider = CliProvider("gemini", agent, env={"PATH": "/usr/bin:/bin", "GEMINI_API_KEY": key})
+    said: list[str] = []
+    completion = await provider.complete(ask(tmp_path), said.append)
+    reply = "the key is [REDACTED] and the password [REDACTED]."
+    assert said == [reply] and completion.text == reply
