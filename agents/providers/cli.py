@@ -52,7 +52,7 @@ from agents.providers.cli_secret_files import (
     skip_worktree,
     worktree_secret_files,
 )
-from agents.providers.cli_streams import FOLDS, Transcript, reply_ended, text_line
+from agents.providers.cli_streams import FOLDS, Transcript, as_drawn, reply_ended, text_line
 from agents.providers.provider_errors import AFTER_LIMIT
 from engine.parent_death import dies_with_us
 from engine.secret_values import WorktreeSecrets, quoted_forms, replace_values
@@ -319,6 +319,11 @@ class CliProvider:
         def show(text: str) -> None:  # one line of the log stays a line, however long
             say(_cut(clean(text)))
 
+        def as_text(line: str) -> None:
+            # Cleaned again as a terminal draws it: a colour code inside a value (``grep
+            # --color=always``) split it where the line was cleaned.
+            text_line(_cut(clean(as_drawn(line))), out, say)
+
         # The agent echoed its own key (a command's output, an error), or one it read.
         async for raw, cut in lines(process.stdout, [s.encode("utf-8") for s in secrets]):
             line = raw.decode("utf-8", "replace").rstrip("\r")
@@ -327,20 +332,20 @@ class CliProvider:
             if not line.strip():
                 continue
             if self.agent.output == "text":
-                text_line(_cut(line), out, say)
+                as_text(line)
                 continue
             try:
                 event = json.loads(line)
             except ValueError:
                 event = None
             if not isinstance(event, dict):
-                text_line(_cut(line), out, say)  # a warning or log line between the events
+                as_text(line)  # a warning or log line between the events
                 continue
             fold = FOLDS[self.agent.output]
             try:
                 fold(event, out, show)
             except (AttributeError, TypeError, ValueError):  # a shape we do not know
-                text_line(_cut(line), out, say)
+                as_text(line)
         reply_ended(out, show)
         out.summary = clean(out.summary)
 

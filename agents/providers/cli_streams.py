@@ -200,7 +200,7 @@ _ESCAPE = re.compile(
 )
 
 
-def _plain(line: str) -> str:
+def as_drawn(line: str) -> str:
     """A line of a terminal program's output as its terminal would show it: without colour
     codes, and a progress bar redrawn with ``\\r`` as its last state."""
     text = _ESCAPE.sub("", line)
@@ -209,7 +209,7 @@ def _plain(line: str) -> str:
 
 
 def text_line(line: str, out: Transcript, say: Callable[[str], None]) -> None:
-    line = _plain(line)
+    line = as_drawn(line)
     say(line)
     match = _AIDER_TOKENS.search(line)
     if match:

@@ -235,3 +235,18 @@ async def test_a_secret_split_across_gemini_deltas_is_masked_in_the_reply(
     completion = await provider.complete(ask(tmp_path), said.append)
     reply = "the key is [REDACTED] and the password [REDACTED]."
     assert said == [reply] and completion.text == reply
+
+
+async def test_a_secret_value_printed_in_colours_is_masked_as_the_terminal_shows_it(
+    tmp_path: Path,
+) -> None:
+    """A text agent's line is shown as a terminal draws it, without its colour codes, but was
+    cleaned before they were taken out: ``grep --color=always hunter .env`` colours the part
+    of the value it matched, which split the value, so it reached the log and the summary
+    whole once the codes were gone."""
+    (tmp_path / ".env").write_text(ENV)
+    script = "printf 'DB_PASSWORD=\\033[01;31m\\033[Khunter\\033[m\\033[K2-prod\\n'"
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", script), "text", 60.0, fence=False)
+    completion = await CliProvider("aider", agent).complete(ask(tmp_path), said.append)
+    assert said == ["DB_PASSWORD=[REDACTED]"] and completion.text == "DB_PASSWORD=[REDACTED]"
