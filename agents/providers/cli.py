@@ -45,13 +45,13 @@ from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
 from agents.providers.cli_secret_files import (
-    SecretFileIndex,
     masked_copies,
     secret_values,
     secrets_said,
     skip_worktree,
     worktree_secret_files,
 )
+from agents.providers.cli_secret_index import SecretFileIndex, ignored_folders
 from agents.providers.cli_streams import FOLDS, Transcript, as_drawn, reply_ended, text_line
 from agents.providers.provider_errors import AFTER_LIMIT
 from engine.parent_death import dies_with_us
@@ -203,10 +203,9 @@ class CliProvider:
             # the values of the worktree's secret files: it reads the real ones unfenced, and
             # fenced too through git (``git show HEAD:.env``).
             # The worktree's are looked at again while the agent runs (a ``.env`` it writes),
-            # at most every FILES_LOOK_S; outside git, by an index of its folders.
-            index = None if (cwd / ".git").exists() else SecretFileIndex(cwd)
-            listed = index.files if index is not None else None
-            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S, listed=listed)
+            # at most every FILES_LOOK_S, by an index of its folders (a bounded look).
+            index = SecretFileIndex(cwd, await asyncio.to_thread(ignored_folders, cwd))
+            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S, listed=index.files)
             secrets = [
                 *secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
                 *quoted_forms(await asyncio.to_thread(files.values)),

@@ -6,23 +6,20 @@ are shown to a fenced agent as masked, read-only copies (:func:`masked_copies`, 
 :func:`~agents.providers.cli_fence.fence_argv`) that git in the worktree passes over
 (:func:`skip_worktree`). What the agent may still see — the host's secret-looking values,
 a withheld key that comes its way — is redacted from its output (:func:`secret_values`),
-and so are the values of the secret files it writes, outside git found by a
-:class:`SecretFileIndex`.
+and so are the values of the secret files it writes
+(:class:`~agents.providers.cli_secret_index.SecretFileIndex` finds them).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.repo_guard import HOOKLESS
-from engine.secret_files import is_secret_file, mask_secret_text
-from engine.secret_values import SKIPPED_DIRS, tracked_secret_files
+from engine.secret_files import mask_secret_text
+from engine.secret_values import tracked_secret_files
 from engine.secrets import MIN_SECRET_LENGTH, REDACTED, secret_env_values
 
 
@@ -100,107 +97,3 @@ def secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str
     values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
     escaped = {json.dumps(v, ensure_ascii=ascii)[1:-1] for v in values for ascii in (True, False)}
     return sorted(values | escaped, key=len, reverse=True)
-
-
-LOOK_BUDGET_S = 0.005
-"""Seconds of one look of a :class:`SecretFileIndex` at its folders' times; the next look
-goes on where it stopped."""
-
-
-@dataclass
-class _Folder:
-    mtime_ns: int = -1
-    names: set[str] = field(default_factory=set)
-    dirs: set[str] = field(default_factory=set)
-    secrets: list[str] = field(default_factory=list)
-
-
-class SecretFileIndex:
-    """The secret files of a folder tree outside git, kept up to date at a bounded cost.
-
-    Outside a git worktree, the secret files were listed again by walking the whole tree
-    whenever a top-level time moved: 0.6 s for 20,000 files in 400 folders, on the event
-    loop, at every look while an agent wrote files, which held its output back. The index
-    keeps each folder's modification time and names: a look stats the folders (a file made,
-    removed or renamed moves its folder's time, at any depth), lists again only those that
-    changed and checks only their new names; a new folder is walked. The stats stop after
-    :data:`LOOK_BUDGET_S` and the next look goes on from there.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._folders: dict[str, _Folder] = {}
-        self._order: list[str] = []
-        self._next = 0
-        self._files: list[str] | None = None
-
-    def files(self) -> list[str]:
-        """The secret files (relative POSIX paths) as the folders looked at so far say."""
-        if not self._folders:
-            self._scan("")
-        else:
-            self._look()
-        if self._files is None:
-            self._files = sorted(f for folder in self._folders.values() for f in folder.secrets)
-        return self._files
-
-    def _look(self) -> None:
-        deadline = time.monotonic() + LOOK_BUDGET_S
-        checked = 0
-        while checked < len(self._order) and time.monotonic() < deadline:
-            self._next %= len(self._order)
-            rel = self._order[self._next]
-            self._next += 1
-            checked += 1
-            folder = self._folders.get(rel)
-            if folder is None:
-                continue
-            try:
-                mtime_ns = os.stat(self.root / rel).st_mtime_ns
-            except OSError:
-                mtime_ns = -1
-            if mtime_ns != folder.mtime_ns:
-                self._scan(rel)
-
-    def _scan(self, top: str) -> None:
-        """List the folder ``top`` again, and walk each new folder in it."""
-        pending = [top]
-        while pending:
-            rel = pending.pop()
-            folder = self._folders.get(rel)
-            if folder is None:
-                folder = self._folders[rel] = _Folder()
-                self._order.append(rel)
-            names: set[str] = set()
-            dirs: set[str] = set()
-            try:
-                folder.mtime_ns = os.stat(self.root / rel).st_mtime_ns  # first: a change shows
-                with os.scandir(self.root / rel) as entries:
-                    for entry in entries:
-                        names.add(entry.name)
-                        if entry.is_dir(follow_symlinks=False):
-                            dirs.add(entry.name)
-            except OSError:  # gone meanwhile
-                self._forget(rel)
-                continue
-            prefix = f"{rel}/" if rel else ""
-            plain = names - dirs
-            kept = [path for path in folder.secrets if path[len(prefix) :] in plain]
-            added = [prefix + name for name in plain - folder.names]
-            folder.secrets = kept + [path for path in added if is_secret_file(path)]
-            for name in folder.dirs - dirs:  # a folder removed, or renamed
-                self._forget(prefix + name)
-            folder.names, folder.dirs = names, dirs
-            self._files = None
-            pending += [
-                prefix + name
-                for name in dirs
-                if name not in SKIPPED_DIRS and prefix + name not in self._folders
-            ]
-
-    def _forget(self, rel: str) -> None:
-        inside = f"{rel}/"
-        for known in [k for k in self._folders if k == rel or k.startswith(inside)]:
-            del self._folders[known]
-        self._order = [k for k in self._order if k in self._folders]
-        self._files = None
