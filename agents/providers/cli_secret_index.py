@@ -8,7 +8,8 @@ the agent wrote files, and the agent's output waited behind it. :class:`SecretFi
 keeps each folder's modification time and names instead: a look stats the folders (a file
 made, removed or renamed moves its folder's time, at any depth, so a ``.env`` written deep in
 a folder that existed is found too), lists again only those that changed, checks only their
-new names, and stops after :data:`LOOK_BUDGET_S`; the next look goes on where it stopped.
+new names, and stops after :data:`LOOK_BUDGET_S` (as many again to walk new folders); the
+next look goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from engine.secret_files import is_secret_file
 from engine.secret_values import SKIPPED_DIRS
 
 LOOK_BUDGET_S = 0.005
-"""Seconds of one look of a :class:`SecretFileIndex` (statting folders, listing changed or
-new ones); the next look goes on where it stopped."""
+"""Seconds of one look of a :class:`SecretFileIndex` at the folders it knows (statting them,
+listing again those that changed), and as many at the new ones; the next look goes on where
+it stopped."""
 
 
 @dataclass
@@ -59,20 +61,23 @@ class SecretFileIndex:
         if not self._folders:
             self._pending[""] = None
             self._scan_pending(math.inf)
-        else:
-            self._look(time.monotonic() + LOOK_BUDGET_S)
+        else:  # the folders known, then the new ones: a big new tree (a build's output)
+            self._look(time.monotonic() + LOOK_BUDGET_S)  # must not hold back the rest
+            self._scan_pending(time.monotonic() + LOOK_BUDGET_S)
         if self._files is None:
             self._files = sorted(f for folder in self._folders.values() for f in folder.secrets)
         return self._files
 
     def _look(self, deadline: float) -> None:
-        self._scan_pending(deadline)
-        checked = 0
-        while checked < len(self._order) and time.monotonic() < deadline:
-            self._next %= len(self._order)
-            rel = self._order[self._next]
-            self._next += 1
-            checked += 1
+        """Stat the folders known, from where the last look stopped, until ``deadline``;
+        list again those that changed."""
+        order = list(self._order)  # a folder removed meanwhile drops out of self._order
+        start = self._next % len(order) if order else 0
+        for step in range(len(order)):
+            if time.monotonic() >= deadline:
+                break
+            rel = order[(start + step) % len(order)]
+            self._next = start + step + 1
             folder = self._folders.get(rel)
             if folder is None:
                 continue
@@ -82,7 +87,6 @@ class SecretFileIndex:
                 mtime_ns = -1
             if mtime_ns != folder.mtime_ns:
                 self._scan(rel)
-        self._scan_pending(deadline)
 
     def _scan_pending(self, deadline: float) -> None:
         """Walk the new folders found so far, until ``deadline``."""

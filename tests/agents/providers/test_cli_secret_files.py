@@ -23,6 +23,7 @@ from agents.provider import CompletionRequest, Message
 from agents.providers import cli_fence, cli_process
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
+from agents.providers.cli_secret_index import SecretFileIndex
 from engine.attempt_commit import MaskWritten
 from engine.workspace import GitWorkspaces
 
@@ -255,3 +256,24 @@ async def test_a_secret_value_printed_in_colours_is_masked_as_the_terminal_shows
     agent = CliAgent(("sh", "-c", script), "text", 60.0, fence=False)
     completion = await CliProvider("aider", agent).complete(ask(tmp_path), said.append)
     assert said == ["DB_PASSWORD=[REDACTED]"] and completion.text == "DB_PASSWORD=[REDACTED]"
+
+
+def test_the_secret_file_index_follows_files_made_moved_and_removed(tmp_path: Path) -> None:
+    """What the agent does to the tree between two looks is in the next: a folder renamed, a
+    key written in a new folder deep down, a folder removed; the folders git ignores (and
+    ``node_modules``) are left out, as git's listing leaves them out."""
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / ".env").write_text(ENV)
+    for skipped in ("build", "node_modules"):
+        (tmp_path / skipped).mkdir()
+        (tmp_path / skipped / ".env").write_text(ENV)
+    index = SecretFileIndex(tmp_path, ["build"])
+    assert index.files() == ["a/b/.env"]
+    (tmp_path / "a" / "b").rename(tmp_path / "a" / "c")
+    assert index.files() == ["a/c/.env"]
+    (tmp_path / "a" / "c" / "d" / "e").mkdir(parents=True)
+    (tmp_path / "a" / "c" / "d" / "e" / "id_rsa").write_text("key")
+    assert index.files() == ["a/c/.env", "a/c/d/e/id_rsa"]
+    shutil.rmtree(tmp_path / "a")
+    (tmp_path / "top.pem").write_text("key")
+    assert index.files() == ["top.pem"]
