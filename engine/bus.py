@@ -16,13 +16,41 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
-from engine.events import E, EventBase, stamped, utcnow
+from engine.events import E, EventBase, utcnow
 from engine.redaction import Redactor
 from engine.state import RunState
 
 _CLOSED = object()
+
+_STAMPED_FIELDS = frozenset({"run_id", "seq", "ts"})
+_set = object.__setattr__
+
+
+def stamped(event: E, run_id: str, seq: int, ts: datetime) -> E:
+    """A copy of ``event`` with the bus's stamp: ``event.model_copy(update=...)`` for these
+    three fields, at half its cost.
+
+    The bus stamps every event, and ``model_copy`` goes through ``copy.copy`` three times
+    for the generality of models with extras and private attributes, which events do not
+    have (``extra="forbid"``, no private fields). The copy is built the way pydantic builds
+    one — a new instance with its own ``__dict__`` and fields-set — and a test checks it
+    equals ``model_copy``'s for every event type, so a pydantic release that lays instances
+    out differently fails there rather than here.
+    """
+    cls = type(event)
+    copy = cls.__new__(cls)
+    values = event.__dict__.copy()
+    values["run_id"] = run_id
+    values["seq"] = seq
+    values["ts"] = ts
+    _set(copy, "__dict__", values)
+    _set(copy, "__pydantic_fields_set__", event.__pydantic_fields_set__ | _STAMPED_FIELDS)
+    _set(copy, "__pydantic_extra__", None)
+    _set(copy, "__pydantic_private__", None)
+    return copy
 
 
 class DurabilityLost(RuntimeError):

@@ -1,8 +1,9 @@
 """The one language of shopfloor: every state change is an immutable, typed event.
 
-Events are pydantic models in a discriminated union keyed by ``type``. The engine creates
-them without a run id or sequence number; the :class:`~engine.bus.EventBus` stamps both (and
-the time) when it emits them, so a per-run sequence is gap-free and ordered. Everything that
+Events are pydantic models, each tagged by its ``type``; their discriminated union and their
+JSON form live in :mod:`engine.event_codec`. The engine creates them without a run id or
+sequence number; the :class:`~engine.bus.EventBus` stamps both (and the time) when it emits
+them, so a per-run sequence is gap-free and ordered. Everything that
 shows or stores a run — RunState, storage, telemetry, the TUI — reads these and nothing else.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.blueprint import Blueprint
 
@@ -72,34 +73,6 @@ class EventBase(BaseModel):
 
 
 E = TypeVar("E", bound=EventBase)
-
-
-_STAMPED_FIELDS = frozenset({"run_id", "seq", "ts"})
-_set = object.__setattr__
-
-
-def stamped(event: E, run_id: str, seq: int, ts: datetime) -> E:
-    """A copy of ``event`` with the bus's stamp: ``event.model_copy(update=...)`` for these
-    three fields, at half its cost.
-
-    The bus stamps every event, and ``model_copy`` goes through ``copy.copy`` three times
-    for the generality of models with extras and private attributes, which events do not
-    have (``extra="forbid"``, no private fields). The copy is built the way pydantic builds
-    one — a new instance with its own ``__dict__`` and fields-set — and a test checks it
-    equals ``model_copy``'s for every event type, so a pydantic release that lays instances
-    out differently fails there rather than here.
-    """
-    cls = type(event)
-    copy = cls.__new__(cls)
-    values = event.__dict__.copy()
-    values["run_id"] = run_id
-    values["seq"] = seq
-    values["ts"] = ts
-    _set(copy, "__dict__", values)
-    _set(copy, "__pydantic_fields_set__", event.__pydantic_fields_set__ | _STAMPED_FIELDS)
-    _set(copy, "__pydantic_extra__", None)
-    _set(copy, "__pydantic_private__", None)
-    return copy
 
 
 class RunStarted(EventBase):
@@ -414,64 +387,3 @@ class RunFinished(EventBase):
     reason: str = ""
     branch: str | None = None
     commit: str | None = None
-
-
-Event = Annotated[
-    RunStarted
-    | RunResumed
-    | StageChanged
-    | CriticScored
-    | KillGateTripped
-    | BlueprintProposed
-    | ReviewScored
-    | ReviewRoundFinished
-    | TwinDecided
-    | TaskStateChanged
-    | TaskReviewed
-    | CircuitBreakerTripped
-    | BudgetUpdated
-    | BudgetLimitsSet
-    | AgentStarted
-    | AgentFinished
-    | AgentOutput
-    | LLMCallFinished
-    | GateFinished
-    | MergeQueued
-    | Merged
-    | MergeConflict
-    | EscalationRaised
-    | EscalationResolved
-    | QCScored
-    | VerificationFinished
-    | LearningRecorded
-    | RunFinished,
-    Field(discriminator="type"),
-]
-
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-
-
-def event_from_json(data: str | bytes) -> Event:
-    """Parse one event from its JSON form (as stored or exported)."""
-    return EVENT_ADAPTER.validate_json(data)
-
-
-def event_from_dict(data: dict[str, Any]) -> Event:
-    """Parse one event from a decoded JSON object."""
-    return EVENT_ADAPTER.validate_python(data)
-
-
-def event_to_json(event: EventBase) -> str:
-    """The JSON form of an event, as stored and exported."""
-    return event.model_dump_json()
-
-
-def event_json_bytes(event: EventBase) -> bytes:
-    """:func:`event_to_json` as UTF-8 bytes, straight from the model's serializer.
-
-    For the run's storage pipe, which sends every event: ``model_dump_json`` spends about a
-    third of its time passing its default options through Python (1.6 against 2.5 µs here)
-    and returns text the pipe would encode again. A test checks the bytes equal
-    ``event_to_json``'s for every event type.
-    """
-    return type(event).__pydantic_serializer__.to_json(event)

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from engine.blueprint import Blueprint, Task
+from engine.event_codec import event_from_json, event_to_json
 from engine.events import (
     AgentFinished,
     AgentOutput,
@@ -56,8 +57,6 @@ from engine.events import (
     TaskStateChanged,
     TwinDecided,
     VerificationFinished,
-    event_from_json,
-    event_to_json,
 )
 from engine.secrets import (
     MIN_SECRET_LENGTH,

@@ -21,7 +21,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.events import EventBase, event_to_json
+from engine.event_codec import event_to_json
+from engine.events import EventBase
 from engine.redaction import Redactor
 from storage import migrate
 from storage.errors import DB_ERRORS, AlreadyStored, StorageError, one_line

@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-from engine.events import EventBase, event_to_json
+from engine.event_codec import event_to_json
+from engine.events import EventBase
 from storage.errors import StorageError
 from storage.schema import as_utc
 from storage.schema import events as events_table
@@ -118,7 +119,7 @@ def event_rows(
 ) -> list[tuple[Any, ...]]:
     """The rows of ``events`` (already stamped), as the driver takes them.
 
-    ``bodies`` are the events' JSON (:func:`~engine.events.event_to_json`) when the caller
+    ``bodies`` are the events' JSON (:func:`~engine.event_codec.event_to_json`) when the caller
     has it already; otherwise each event is serialised here.
     """
     ts = _timestamp_for(dialect)

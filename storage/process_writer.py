@@ -35,7 +35,8 @@ from collections import deque
 from collections.abc import Sequence
 
 from engine import loop as event_loop
-from engine.events import EventBase, event_from_json
+from engine.event_codec import event_from_json
+from engine.events import EventBase
 from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from engine.secrets import hide_process_environment

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
+from engine.event_codec import event_from_json
 from engine.events import (
     BlueprintProposed,
     EscalationRaised,
@@ -34,7 +35,6 @@ from engine.events import (
     LearningRecorded,
     TaskState,
     TaskStateChanged,
-    event_from_json,
 )
 from storage.errors import StorageError
 from storage.event_rows import driver_sql

@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from engine.bus import Subscription
-from engine.events import EventBase, event_json_bytes
+from engine.event_codec import event_json_bytes
+from engine.events import EventBase
 from engine.secrets import is_secret_name
 from storage.connect import sqlite_file
 from storage.errors import StorageError, one_line

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Iterable
 
 from pydantic import ValidationError
 
-from engine.events import EventBase, RunStarted, event_from_json, event_to_json
+from engine.event_codec import event_from_json, event_to_json
+from engine.events import EventBase, RunStarted
 from storage.errors import StorageError
 from storage.store import SqlEventStore
 

@@ -20,7 +20,8 @@ from agents.pricing import DEFAULT_PRICES, Price
 from agents.provider import CompletionRequest, Message, Usage
 from agents.providers.cli import CliProvider
 from agents.roles.common import AgentSession
-from engine.events import LLMCallFinished, event_from_json
+from engine.event_codec import event_from_json
+from engine.events import LLMCallFinished
 from engine.state import RunState
 from tui.text import cost_text
 from tui.widgets.run_header import budget_text

@@ -14,11 +14,11 @@ import pytest
 
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
+from engine.event_codec import Event
 from engine.events import (
     AgentOutput,
     BlueprintProposed,
     EscalationRaised,
-    Event,
     GateFinished,
     Merged,
     TaskState,

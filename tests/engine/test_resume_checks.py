@@ -18,6 +18,7 @@ from test_pipeline import RUN_ID
 from test_resume_planning import crash_when, resume
 
 from engine.blueprint import Blueprint
+from engine.event_codec import event_from_dict
 from engine.events import (
     AgentOutput,
     EventBase,
@@ -25,7 +26,6 @@ from engine.events import (
     Stage,
     StageChanged,
     VerificationFinished,
-    event_from_dict,
 )
 from engine.protocols import EmitFn
 from engine.roles import QCReport, VerifierReport

@@ -10,6 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from engine.blueprint import Blueprint, Task
+from engine.bus import stamped
+from engine.event_codec import (
+    Event,
+    event_from_dict,
+    event_from_json,
+    event_json_bytes,
+    event_to_json,
+)
 from engine.events import (
     AgentFinished,
     AgentOutput,
@@ -21,7 +29,6 @@ from engine.events import (
     CriticScored,
     EscalationRaised,
     EscalationResolved,
-    Event,
     EventBase,
     GateFinished,
     KillGateTripped,
@@ -44,11 +51,6 @@ from engine.events import (
     TaskStateChanged,
     TwinDecided,
     VerificationFinished,
-    event_from_dict,
-    event_from_json,
-    event_json_bytes,
-    event_to_json,
-    stamped,
 )
 from engine.state import RunState
 

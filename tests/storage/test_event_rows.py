@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from engine.events import AgentOutput, EventBase, Stage, StageChanged, event_to_json
+from engine.event_codec import event_to_json
+from engine.events import AgentOutput, EventBase, Stage, StageChanged
 from storage.errors import StorageError
 from storage.event_rows import SQLITE_ROWS, sqlite_ts, sqlite_ts_of_body
 from storage.schema import events as events_table

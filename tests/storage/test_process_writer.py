@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from engine.bus import DurabilityLost, EventBus
-from engine.events import AgentOutput, Outcome, event_to_json
+from engine.event_codec import event_to_json
+from engine.events import AgentOutput, Outcome
 from storage.errors import StorageError
 from storage.process_writer import _Inbox, encode_frame
 from storage.run_writer import ProcessStorageWriter, WriterLaunch, start_writer

@@ -14,7 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rich.console import Console
 
 from engine.bus import EventBus
-from engine.events import AgentOutput, event_from_json
+from engine.event_codec import event_from_json
+from engine.events import AgentOutput
 from engine.redaction import REDACTED, Redactor, secret_env_values
 from telemetry.metrics import FactoryMetrics
 from telemetry.tracing import RunTracer

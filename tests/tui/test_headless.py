@@ -10,6 +10,7 @@ import sample_run
 from rich.console import Console
 
 from engine.bus import EventBus
+from engine.event_codec import event_from_json
 from engine.events import (
     AgentOutput,
     BlueprintProposed,
@@ -25,7 +26,6 @@ from engine.events import (
     Stage,
     StageChanged,
     VerificationFinished,
-    event_from_json,
 )
 from tui.headless import ConsoleReporter
 

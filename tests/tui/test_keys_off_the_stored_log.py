@@ -20,6 +20,7 @@ from test_keys_off_the_screen import LITERAL, SHAPED
 from engine import loop as event_loop
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
+from engine.event_codec import event_to_json
 from engine.events import (
     AgentOutput,
     AgentStarted,
@@ -35,7 +36,6 @@ from engine.events import (
     StageChanged,
     TaskState,
     TaskStateChanged,
-    event_to_json,
 )
 from engine.state import RunState
 from storage.run_writer import start_writer

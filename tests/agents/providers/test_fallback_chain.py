@@ -27,7 +27,8 @@ from agents.providers.provider_errors import RetriesExhausted, TransientProvider
 from agents.providers.retrying import RetryingProvider, RetryPolicy
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.roles.common import AgentSession
-from engine.events import AgentOutput, EventBase, LLMCallFinished, event_from_json
+from engine.event_codec import event_from_json
+from engine.events import AgentOutput, EventBase, LLMCallFinished
 from engine.state import RunState
 
 ASK = CompletionRequest(system="s", messages=(Message("user", "hi"),), max_tokens=64)
