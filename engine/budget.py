@@ -37,7 +37,8 @@ from engine.events import (
     EventBase,
     LLMCallFinished,
 )
-from engine.state import EscalationView, RunState
+from engine.run_views import EscalationView
+from engine.state import RunState
 
 
 class BudgetStop(Exception):

@@ -29,6 +29,7 @@ from engine.events import (
 )
 from engine.protocols import Planner, PlanRequest
 from engine.roles import Critic, Reviewer, ReviewReport, Twin
+from engine.run_views import EscalationView
 from engine.stages import (
     RunKilled,
     StageFailed,
@@ -38,7 +39,7 @@ from engine.stages import (
     review_notes,
     twin_route,
 )
-from engine.state import EscalationView, RunState
+from engine.state import RunState
 
 Source = str
 

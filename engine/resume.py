@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from engine.build import TASK_TRAILER
 from engine.bus import EventBus
 from engine.events import Merged, Outcome, RunFinished, Stage, TaskState, TaskStateChanged
+from engine.run_views import TaskView
 from engine.stages import passes
-from engine.state import RunState, TaskView
+from engine.state import RunState
 from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError, release_hint
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from rich.text import Text
 
 from engine.budget import dollars
-from engine.state import AgentTally
+from engine.run_views import AgentTally
 
 SIM_BADGE = (" SIM ", "bold reverse magenta")
 """How the simulated-provider marker looks wherever it appears."""

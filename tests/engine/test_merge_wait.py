@@ -21,7 +21,7 @@ from engine.bus import EventBus
 from engine.escalations import EscalationBroker
 from engine.events import EventBase, Merged
 from engine.merge_queue import MergeOutcome, MergeQueue, StopRequested
-from engine.state import EscalationView
+from engine.run_views import EscalationView
 from engine.workspace import GitWorkspaces
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from engine.events import TaskState
-from engine.state import TaskView
+from engine.run_views import TaskView
 from tui.widgets.dag_view import DagView
 
 

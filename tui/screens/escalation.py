@@ -32,7 +32,8 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
-from engine.state import EscalationView, RunState
+from engine.run_views import EscalationView
+from engine.state import RunState
 from tui.messages import Decision
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 

@@ -23,7 +23,8 @@ from typing import TypeVar
 
 from engine.events import AgentOutput, EventBase
 from engine.redaction import Redactor
-from engine.state import AgentView, RunState
+from engine.run_views import AgentView
+from engine.state import RunState
 from tui.messages import output_lines
 from tui.text import drawable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer

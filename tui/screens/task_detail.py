@@ -21,7 +21,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from engine.budget import dollars
-from engine.state import GateView, RunState, TaskView
+from engine.run_views import GateView, TaskView
+from engine.state import RunState
 from tui.plan_text import task_plan_text
 from tui.screens.run_model import RunModel
 from tui.text import compact_count, printable

@@ -25,7 +25,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Input
 
-from engine.state import AgentView
+from engine.run_views import AgentView
 from tui.messages import OUTPUT_PREFIX
 from tui.text import SIM_BADGE
 from tui.widgets.line_view import NO_LINES, LineView
@@ -89,12 +89,12 @@ class AgentLineBuffer:
 
 
 TITLE_STYLES = {"running": "yellow", "done": "green", "failed": "red", "cut off": "magenta"}
-"""How the title colours each of :meth:`~engine.state.AgentView.standing`'s words."""
+"""How the title colours each of :meth:`~engine.run_views.AgentView.standing`'s words."""
 
 
 def agent_title(agent: AgentView | None, task_id: str | None, live: bool = True) -> Text:
     """The line above the log: which task, which agent, how it stands (``live``: as for
-    :meth:`~engine.state.AgentView.standing`), which model, and SIM if simulated."""
+    :meth:`~engine.run_views.AgentView.standing`), which model, and SIM if simulated."""
     if agent is None and task_id is None:
         return Text("no agent selected", style="dim")
     title = Text()

@@ -29,7 +29,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.budget import dollars
-from engine.state import AgentView
+from engine.run_views import AgentView
 from tui.text import SIM_BADGE, compact_count
 from tui.widgets.scrolling import resize_quietly
 
@@ -82,12 +82,12 @@ STANDING_STYLES = {
     "failed": "bold red",
     "cut off": "magenta",
 }
-"""How each of :meth:`~engine.state.AgentView.standing`'s words is coloured."""
+"""How each of :meth:`~engine.run_views.AgentView.standing`'s words is coloured."""
 
 
 def agent_state(agent: AgentView, live: bool = True) -> Text:
     """running / done / failed / cut off, coloured (``live``: as for
-    :meth:`~engine.state.AgentView.standing`)."""
+    :meth:`~engine.run_views.AgentView.standing`)."""
     standing = agent.standing(live)
     return Text(standing, style=STANDING_STYLES[standing])
 

@@ -26,7 +26,7 @@ from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
 from engine.events import TaskState
-from engine.state import TaskView
+from engine.run_views import TaskView
 from tui.text import one_line
 
 STATE_STYLES: dict[TaskState, str] = {

@@ -11,7 +11,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.reactive import reactive
 
-from engine.state import RunState, Scores
+from engine.run_views import Scores
+from engine.state import RunState
 from tui.widgets.run_header import TextLine, bar
 
 LABEL_WIDTH = 11
