@@ -2,7 +2,7 @@
 
 What to learn is decided by the pure :func:`engine.stages.learnings` on the folded state
 (retried tasks, tripped breakers, human decisions); an audit adds its own findings
-(:func:`engine.audit.audit_learnings`). This module only emits them, each once: a resumed run
+(:func:`engine.audit_report.audit_learnings`). This module only emits them, each once: a resumed run
 does not record again what its log holds already.
 """
 

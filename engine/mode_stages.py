@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.audit import audit_learnings, run_audit, tree_gates
+from engine.audit import run_audit, tree_gates
+from engine.audit_report import audit_learnings
 from engine.budget import BudgetStop
 from engine.build import RunAborted
 from engine.bus import EventBus

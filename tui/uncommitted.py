@@ -107,7 +107,7 @@ def uncommitted_warning(
     else:
         source = f"commit {base_commit[:7]} (HEAD)"
     are, them = ("are", "them") if n != 1 else ("is", "it")
-    if audit:  # an audit copies the checkout's files as they are (engine.audit.snapshot)
+    if audit:  # an audit copies the checkout's files as they are (engine.audit_checkout.snapshot)
         return (
             f"{files} in {repo} {are} in this audit: it reads the checkout as it is, not "
             f"{source} alone"

@@ -18,7 +18,7 @@ from agents.context import repo_map, select_context
 from agents.provider import ToolCall
 from agents.tool_specs import ToolResult
 from agents.toolbelt import Toolbelt
-from engine.audit import numbered_sources
+from engine.audit_checkout import numbered_sources
 from engine.secret_files import MASK_NOTE, is_secret_file
 from gates.sandbox import ProcessSandbox
 

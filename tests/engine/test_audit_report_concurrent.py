@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.audit import AuditGate, AuditReport
+from engine.audit_report import AuditGate, AuditReport
 from engine.protocols import Finding
 
 WRITER = """\

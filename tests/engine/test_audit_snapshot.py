@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from repo_helpers import git
 
-from engine.audit import AuditReport, run_audit, snapshot
+from engine.audit import run_audit
+from engine.audit_checkout import snapshot
+from engine.audit_report import AuditReport
 from engine.protocols import Gate
 from gates.pytest_gate import PytestGate
 from gates.python_tools import BanditGate, RuffGate, VultureGate

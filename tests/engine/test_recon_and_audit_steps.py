@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.audit import (
-    AuditGate,
-    AuditReport,
-    AuditReview,
-    audit_learnings,
-    located,
-    untested_modules,
-)
+from engine.audit_checkout import untested_modules
+from engine.audit_report import AuditGate, AuditReport, AuditReview, audit_learnings, located
 from engine.blueprint import Blueprint, Task
 from engine.events import (
     BlueprintProposed,

@@ -1,0 +1,198 @@
+"""The audit's read-only look at a checkout: its files, a committed scratch copy of them, the
+modules no test imports, and the sources as a code reviewer reads them.
+
+Nothing here writes to the repository or its refs: the checkout is listed with ``git
+ls-files`` and copied, uncommitted edits included, into a scratch folder that the caller
+removes (:func:`engine.audit.run_audit`).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+import git
+
+from engine.factory_git import SessionRepo
+from engine.secret_files import masked_for_model
+
+SKIP = frozenset(
+    {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv", "venv"}
+)
+
+
+def checkout_files(repo: Path) -> list[str]:
+    """The files of the checkout as it is: tracked (minus deleted) and untracked but not
+    ignored — what ``git status`` would call the project. Read-only."""
+    handle = SessionRepo(repo)
+    try:
+        out = handle.git.ls_files("-z", "--cached", "--others", "--exclude-standard")
+    finally:
+        handle.close()
+    names = [n for n in dict.fromkeys(str(out).split("\0")) if n]
+    return [n for n in names if not any(p in SKIP for p in PurePosixPath(n).parts)]
+
+
+_SNAPSHOT_GIT = (
+    "-c",
+    "commit.gpgsign=false",  # the user's signing key (and its passphrase prompt) stays out
+    "-c",
+    "core.hooksPath=/dev/null",  # so do the user's global hooks: none runs on the copy
+)
+
+
+_SNAPSHOT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "shopfloor audit",
+    "GIT_AUTHOR_EMAIL": "audit@shopfloor.invalid",
+    "GIT_COMMITTER_NAME": "shopfloor audit",
+    "GIT_COMMITTER_EMAIL": "audit@shopfloor.invalid",
+}
+
+
+def _copy_link(repo: Path, source: Path, target: Path) -> None:
+    """Copy a symlink that stays inside the checkout as a link relative to its own folder
+    (so it points at the copy); one that leaves the checkout or dangles is left out."""
+    root = repo.resolve()
+    try:
+        real = source.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return
+    if real != root and not real.is_relative_to(root):
+        return
+    link_dir = source.parent.resolve()
+    target.symlink_to(os.path.relpath(real, link_dir))
+
+
+def snapshot(repo: Path, scratch: Path) -> Path:
+    """Copy the checkout's files (uncommitted edits included; ignored files, .git and caches
+    left out) to ``scratch/tree`` and commit them there, so gates see a plain git checkout.
+    Symlinks inside the checkout are kept as links; the user's git hooks and commit signing
+    play no part in the copy's commit."""
+    tree = scratch / "tree"
+    tree.mkdir(parents=True)
+    for rel in checkout_files(repo):
+        source = repo / rel
+        target = tree / rel
+        if source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _copy_link(repo, source, target)
+            continue
+        if not source.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    git.Repo.init(tree).close()
+    copy = git.Repo(tree)
+    try:
+        copy.git.execute(["git", *_SNAPSHOT_GIT, "add", "-A"])
+        copy.git.execute(
+            [
+                "git",
+                *_SNAPSHOT_GIT,
+                "commit",
+                "-q",
+                "--no-verify",
+                "--allow-empty",
+                "-m",
+                "audit snapshot",
+            ],
+            env=_SNAPSHOT_IDENTITY,
+        )
+    finally:
+        copy.close()
+    return tree
+
+
+def scratch_folder() -> Path:
+    """A fresh temporary folder for a snapshot (the caller removes it)."""
+    return Path(tempfile.mkdtemp(prefix="shopfloor-audit-"))
+
+
+def _is_test(rel: str) -> bool:
+    path = PurePosixPath(rel)
+    return (
+        path.name.startswith("test_")
+        or path.name.endswith("_test.py")
+        or path.name == "conftest.py"
+        or any(p in ("tests", "test") for p in path.parts[:-1])
+    )
+
+
+TOOLING = frozenset({"setup.py", "noxfile.py"})
+"""Files at the top that a tool runs (packaging, nox), not modules of the code."""
+
+
+def _is_tooling(rel: str) -> bool:
+    """A build or task runner's file, or a Sphinx ``conf.py`` under docs/ (click's and
+    sampleproject's audits listed docs/conf.py and noxfile.py as untested modules)."""
+    path = PurePosixPath(rel)
+    if len(path.parts) == 1 and path.name in TOOLING:
+        return True
+    return path.name == "conf.py" and any(p in ("doc", "docs") for p in path.parts[:-1])
+
+
+def _imports(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def untested_modules(root: Path, files: Sequence[str]) -> list[str]:
+    """Python modules (not tests, not ``__init__``) that no test file imports (by their
+    dotted path or any dotted suffix of it, so ``src/pkg/mod.py`` is ``pkg.mod``)."""
+    imported: set[str] = set()
+    modules: dict[str, str] = {}
+    for rel in files:
+        if not rel.endswith(".py"):
+            continue
+        try:
+            source = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if _is_test(rel):
+            imported |= _imports(source)
+            continue
+        if rel.endswith("__init__.py") or _is_tooling(rel):
+            continue
+        modules[rel.removesuffix(".py").replace("/", ".")] = rel
+
+    def tested(name: str) -> bool:  # by any dotted suffix: src/ layouts, nested projects
+        parts = name.split(".")
+        return any(".".join(parts[i:]) in imported for i in range(len(parts)))
+
+    return sorted(rel for name, rel in modules.items() if not tested(name))
+
+
+def numbered_sources(root: Path, files: Sequence[str], limit: int = 40000) -> str:
+    """The Python sources with line numbers (what a code reviewer cites), bounded."""
+    parts: list[str] = []
+    used = 0
+    for rel in files:
+        if not rel.endswith(".py"):
+            continue
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        text = masked_for_model(rel, text)  # the reviewers are third-party models
+        body = "\n".join(f"{n:4d} {line}" for n, line in enumerate(text.splitlines(), 1))
+        block = f"### {rel}\n{body}\n"
+        if used + len(block) > limit:
+            parts.append(f"### {rel}\n(omitted: the sources exceed the review budget)\n")
+            continue
+        parts.append(block)
+        used += len(block)
+    return "\n".join(parts)
