@@ -20,7 +20,7 @@ from pathlib import Path
 
 import git
 
-from engine import repo_guard
+from engine import repo_guard, repo_put_back
 from engine.factory_git import IDENTITY, FactoryRepo, head_ref, names, resolve
 from engine.repo_guard import PutBack
 from engine.workspace_errors import (
@@ -287,7 +287,7 @@ class RunBranches:
         if known is None or now == known:
             return
         ref = self._ref(self.integration_branch)
-        if now is not None and repo_guard.users_moves(self.git_dir, {ref: now}, [ref]):
+        if now is not None and repo_put_back.users_moves(self.git_dir, {ref: now}, [ref]):
             return
         moved = repo_guard.git_run(self.path, "update-ref", ref, known, now or "")
         if moved.returncode == 0:

@@ -5,7 +5,7 @@ detached worktrees under a folder of ours, on top of the run's branches
 (:class:`engine.run_branches.RunBranches`). Git runs through GitPython; blocking calls go to
 a thread. None of the repository's hooks or fsmonitor commands runs inside the factory's git
 calls (:mod:`engine.factory_git`), and what an attempt's agent changed in the shared git
-directory is put back (:mod:`engine.repo_guard`) before its one commit is made
+directory is put back (:mod:`engine.repo_put_back`) before its one commit is made
 (:mod:`engine.attempt_commit`).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import git
 
-from engine import repo_guard
+from engine import repo_guard, repo_put_back
 from engine.attempt_commit import commit_worktree, take_back_git
 from engine.factory_git import FactoryRepo
 from engine.merge_candidate import MergeCandidate, apply_task_commit
@@ -113,20 +113,20 @@ class GitWorkspaces(RunBranches):
         ``gc``, ``prune`` or ``rm``: ``git fsck`` then checks the repository is whole.
         """
         done = PutBack()
-        repo_guard.put_back_pointers(attempt.pointers, done)  # in the worktree: writable
+        repo_put_back.put_back_pointers(attempt.pointers, done)  # in the worktree: writable
         if self.agents_jailed:  # the git directory was read-only to the agent
             if worktree.is_dir():
                 take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
             return done
-        repo_guard.put_back_files(self.git_dir, attempt.state, done)
+        repo_put_back.put_back_files(self.git_dir, attempt.state, done)
         if worktree.is_dir():
             take_back_git(FactoryRepo(worktree), attempt.base, attempt.state.refs)
-        repo_guard.put_back_refs(self.path, self.git_dir, attempt.state, done)
+        repo_put_back.put_back_refs(self.path, self.git_dir, attempt.state, done)
         self._put_back_integration(done)
         objects = repo_guard.object_names(self.git_dir)
         for other in self._started.values():
             if other is not attempt:
-                repo_guard.forget(other.state, done)
+                repo_put_back.forget(other.state, done)
                 other.state.objects &= objects  # checked here, not again there
         if not attempt.state.objects <= objects:
             started = time.monotonic()

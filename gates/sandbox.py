@@ -47,7 +47,7 @@ SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 
 FIXED_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", **AGENT_IDENT}
 """Set for every command; the git identity tells the refs an agent's command moves from the
-user's (:mod:`engine.repo_guard`)."""
+user's (:mod:`engine.repo_put_back`)."""
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 DRAIN_TIMEOUT_S = 2.0
 """How long to wait for output after the command ended and its group was killed."""

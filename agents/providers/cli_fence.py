@@ -93,9 +93,10 @@ async def fence_argv(
     read-only (:data:`READ_ONLY_IN_GIT_DIR`; a missing ``hooks/`` or ``info/`` is made first,
     so that the agent cannot create one), as do the files by which git in the worktree finds
     its repository. Refs and objects the agent may still change; the factory puts the refs
-    back and checks the objects afterwards (:mod:`engine.repo_guard`). Where bubblewrap can,
-    the agent also sees only its own processes (:data:`PID_FENCE`). Without a working
-    bubblewrap, or outside a git worktree, ``argv`` is returned as it is.
+    back (:mod:`engine.repo_put_back`) and checks the objects afterwards
+    (:mod:`engine.repo_guard`). Where bubblewrap can, the agent also sees only its own
+    processes (:data:`PID_FENCE`). Without a working bubblewrap, or outside a git worktree,
+    ``argv`` is returned as it is.
 
     ``masked``: ``(copy, file)`` pairs, each copy bound read-only over its file of the
     worktree (a secret file's masked text,
