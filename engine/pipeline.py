@@ -25,7 +25,7 @@ from pathlib import Path
 
 from engine.blueprint import Blueprint
 from engine.breaker import CircuitBreaker
-from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
+from engine.budget import BudgetStop, BudgetTracker
 from engine.build import ProviderSlots, RunAborted, TaskRunner
 from engine.bus import EventBus
 from engine.config import EngineConfig
@@ -61,6 +61,7 @@ from engine.scheduler import Scheduler
 from engine.secret_values import committed_secret_values
 from engine.secrets import without_secrets
 from engine.ship import ship
+from engine.spend import BudgetLimits, still_crossed
 from engine.stages import RunKilled, StageFailed, one_line
 from engine.state import RunState
 from engine.tip_checks import run_qc, run_verification

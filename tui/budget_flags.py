@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from engine.budget import BudgetLimits, Crossed, still_crossed
+from engine.spend import BudgetLimits, Crossed, still_crossed
 from engine.state import RunState
 from tui.argtypes import positive_float, positive_int
 

@@ -18,8 +18,8 @@ from agents.providers.cli import CliProvider
 from agents.providers.usage_wait import UsageLimitWait
 from agents.registry import make_provider
 from agents.routing import Routing, RoutingError, route
-from engine.budget import BudgetLimits
 from engine.config import EngineConfig
+from engine.spend import BudgetLimits
 from gates.sandbox import ProcessSandbox
 from tui.config import Settings
 from tui.memory import load_dna

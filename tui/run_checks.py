@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from engine.budget import still_crossed
+from engine.spend import still_crossed
 from engine.workspace import GitWorkspaces
 from gates.interpreter import ProjectPython
 from gates.repo_shape import is_python_repo

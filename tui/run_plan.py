@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from engine.budget import BudgetLimits
+from engine.spend import BudgetLimits
 from engine.state import RunState
 from telemetry.session import TelemetryOptions
 from tui.config import Settings

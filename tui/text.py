@@ -18,8 +18,8 @@ from typing import TypeVar
 from pydantic import BaseModel
 from rich.text import Text
 
-from engine.budget import dollars
 from engine.run_views import AgentTally
+from engine.spend import dollars
 
 SIM_BADGE = (" SIM ", "bold reverse magenta")
 """How the simulated-provider marker looks wherever it appears."""
@@ -98,7 +98,7 @@ UNPRICED = " + unpriced"
 
 
 def cost_text(cost_usd: float, unpriced: Mapping[str, int]) -> str:
-    """``$0.12`` (:func:`~engine.budget.dollars`), and ``+ unpriced`` when some calls (of
+    """``$0.12`` (:func:`~engine.spend.dollars`), and ``+ unpriced`` when some calls (of
     ``unpriced``'s models) had no price: their cost is unknown, not zero, and a cost budget
     does not see it."""
     return f"{dollars(cost_usd)}{UNPRICED if unpriced else ''}"

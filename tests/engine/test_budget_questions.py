@@ -11,11 +11,12 @@ import asyncio
 
 import pytest
 
-from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
+from engine.budget import BudgetStop, BudgetTracker
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
 from engine.events import AgentStarted, EventBase, LLMCallFinished
+from engine.spend import BudgetLimits, still_crossed
 from engine.state import RunState
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from engine.blueprint import Blueprint, Task
-from engine.budget import Spend, dollars, still_crossed
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.events import BlueprintProposed, BudgetUpdated
+from engine.spend import Spend, dollars, still_crossed
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from test_full_pipeline import SCRIPTS, make_factory
 from test_pipeline import RUN_ID, FakeEngineer, FakePlanner, blueprint
 
 from engine.blueprint import Task
-from engine.budget import BudgetLimits, BudgetStop, BudgetTracker, still_crossed
+from engine.budget import BudgetStop, BudgetTracker
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
@@ -47,6 +47,7 @@ from engine.events import (
 )
 from engine.protocols import EmitFn, EngineerJob, EngineerReport
 from engine.resume import plan_resume
+from engine.spend import BudgetLimits, still_crossed
 from engine.state import RunState
 
 

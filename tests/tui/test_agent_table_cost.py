@@ -2,7 +2,7 @@
 
 It said ``$0.004`` (three places: a call of $0.0042 lost a digit, $1,234.50 read
 ``$1234.500``) while the budget line, ``status`` and the escalations say
-:func:`engine.budget.dollars`. The column stays right-aligned, so the cents line up.
+:func:`engine.spend.dollars`. The column stays right-aligned, so the cents line up.
 """
 
 from __future__ import annotations

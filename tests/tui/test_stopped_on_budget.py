@@ -19,11 +19,12 @@ from rich.console import Console
 from test_plan_view import db, started
 
 from engine import loop as event_loop
-from engine.budget import BudgetTracker, still_crossed
+from engine.budget import BudgetTracker
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
 from engine.events import AgentStarted, EventBase, LLMCallFinished
+from engine.spend import still_crossed
 from engine.state import RunState
 from storage.store import SqlEventStore
 from tui.cli import main

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.budget import dollars
 from engine.events import Outcome
+from engine.spend import dollars
 from engine.state import RunState
 from gates.interpreter import PYTHON_KEY
 from storage.lease import RunInFlight, live_runs

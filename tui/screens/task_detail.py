@@ -20,8 +20,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine.budget import dollars
 from engine.run_views import GateView, TaskView
+from engine.spend import dollars
 from engine.state import RunState
 from tui.plan_text import task_plan_text
 from tui.screens.run_model import RunModel

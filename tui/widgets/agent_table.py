@@ -28,8 +28,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from engine.budget import dollars
 from engine.run_views import AgentView
+from engine.spend import dollars
 from tui.text import SIM_BADGE, compact_count
 from tui.widgets.scrolling import resize_quietly
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.budget import dollars
 from engine.events import Outcome, TaskState
+from engine.spend import dollars
 from engine.state import RunState
 from tui.text import SIM_BADGE, UNPRICED, agents_text, compact_count, one_line
 
