@@ -13,7 +13,9 @@ decision that arrives from:
 
 It then emits EscalationResolved itself, so the run's log keeps a single writer. A resumed run
 that asks the same question again re-attaches to the escalation still open in its log, so a
-decision posted while the process was down is not lost.
+decision posted while the process was down is not lost; so does work in this process that asks
+again after the one asking was cancelled, and it takes an answer that reached the cancelled
+asker before it could read it.
 """
 
 from __future__ import annotations
@@ -180,6 +182,12 @@ class EscalationBroker:
                     decision = Decision(escalation_id, default, "timeout", note)
             else:
                 decision = await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                # Answered, but the asker was cancelled before it read the answer (the
+                # person was told it was taken): whoever asks this escalation next takes it.
+                self._early[escalation_id] = fut.result()
+            raise
         finally:
             self._waiting.pop(escalation_id, None)
             if not fut.done():
