@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from engine.budget import dollars
 from engine.events import (
     AgentFinished,
     AgentOutput,
@@ -39,6 +38,7 @@ from engine.events import (
     TwinDecided,
     VerificationFinished,
 )
+from engine.spend import dollars
 from engine.stages import passes
 from engine.state import RunState
 from tui.plan_text import PLAN_ESCALATIONS
