@@ -37,7 +37,7 @@ from engine.events import (
     LLMCallFinished,
 )
 from engine.run_views import EscalationView
-from engine.spend import BudgetLimits, Spend, _set, _spends
+from engine.spend import BudgetLimits, Spend, logged_spends, put_limits
 
 
 class BudgetStop(Exception):
@@ -61,7 +61,7 @@ class BudgetTracker:
         self.config = config
         self.broker = broker
         # A resumed run starts from what its log already spent, raised and set.
-        self.run, self.tasks, self._task_max_tokens, self._task_max_cost = _spends(
+        self.run, self.tasks, self._task_max_tokens, self._task_max_cost = logged_spends(
             bus.state, config
         )
         self._agent_task: dict[str, str] = {}
@@ -89,7 +89,7 @@ class BudgetTracker:
     def set_limits(self, limits: BudgetLimits) -> None:
         """Put the budgets a resume was given on the run and log them: BudgetLimitsSet, then
         the run's report, and each unmerged task's when the per-task limits changed."""
-        self._task_max_tokens, self._task_max_cost = _set(
+        self._task_max_tokens, self._task_max_cost = put_limits(
             self.run, self.tasks, limits, self._task_max_tokens, self._task_max_cost
         )
         self.bus.emit(

@@ -165,10 +165,10 @@ def read_state(repo: Path, git_dir: Path) -> RepoState:
     head = _read_head(git_dir)
     if head is not None:
         refs["HEAD"] = head
-    return RepoState(refs, read_files(git_dir), object_names(git_dir), _log_size(git_dir))
+    return RepoState(refs, read_files(git_dir), object_names(git_dir), log_size(git_dir))
 
 
-def _log_size(git_dir: Path) -> int:
+def log_size(git_dir: Path) -> int:
     try:
         return (git_dir / CHECKOUT_LOG).stat().st_size
     except OSError:
@@ -178,7 +178,7 @@ def _log_size(git_dir: Path) -> int:
 def read_files(git_dir: Path) -> dict[str, FileState]:
     files: dict[str, FileState] = {}
     for rel in (*PROTECTED, STASH_LIST):
-        _read_tree(git_dir, rel, files)
+        read_tree(git_dir, rel, files)
     return files
 
 
@@ -190,7 +190,7 @@ def _read_head(git_dir: Path) -> str | None:
     return "ref:" + text[4:].strip() if text.startswith("ref:") else text
 
 
-def _read_tree(git_dir: Path, rel: str, into: dict[str, FileState]) -> None:
+def read_tree(git_dir: Path, rel: str, into: dict[str, FileState]) -> None:
     if rel in GENERATED:
         return
     path = git_dir / rel
@@ -200,7 +200,7 @@ def _read_tree(git_dir: Path, rel: str, into: dict[str, FileState]) -> None:
             into[rel] = (info.st_mode, os.fsencode(os.readlink(path)))
         elif stat.S_ISDIR(info.st_mode):
             for child in sorted(os.listdir(path)):
-                _read_tree(git_dir, f"{rel}/{child}", into)
+                read_tree(git_dir, f"{rel}/{child}", into)
         elif stat.S_ISREG(info.st_mode):
             into[rel] = (info.st_mode, path.read_bytes())
     except FileNotFoundError:

@@ -25,11 +25,11 @@ from engine.repo_guard import (
     FileState,
     PutBack,
     RepoState,
-    _log_size,
-    _read_tree,
     git_run,
+    log_size,
     read_files,
     read_state,
+    read_tree,
 )
 
 # -- whose move ----------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def checkout_moves(
             added = log.read().decode("utf-8", "replace").splitlines()
     except OSError:
         return {}
-    if _log_size(git_dir) < before.checkout_log:
+    if log_size(git_dir) < before.checkout_log:
         return {}  # the reflog expired and was rewritten: nothing to tell
     entries = [line for line in added if len(line.split()) > 2]
     latest: dict[str, tuple[int, str]] = {}
@@ -161,7 +161,7 @@ def put_back_refs(repo: Path, git_dir: Path, before: RepoState, done: PutBack) -
         done.refs[name] = (old, new)
         done.notes.append(_ref_note(name, old, new))
     stash: dict[str, FileState] = {}
-    _read_tree(git_dir, STASH_LIST, stash)
+    read_tree(git_dir, STASH_LIST, stash)
     if before.files.get(STASH_LIST) != stash.get(STASH_LIST) and "refs/stash" not in users:
         _write_files(
             git_dir, {STASH_LIST: (before.files.get(STASH_LIST), stash.get(STASH_LIST))}, done

@@ -130,9 +130,11 @@ def still_crossed(
     ``answers`` are the decisions posted (``shopfloor approve``) to the run's open
     escalations while no process drove it (escalation id -> decision): a budget question
     left open by the stop and answered "raise" is raised, as the resumed run takes it."""
-    run, tasks, task_max_tokens, task_max_cost = _spends(state, config)
+    run, tasks, task_max_tokens, task_max_cost = logged_spends(state, config)
     if limits is not None:
-        task_max_tokens, task_max_cost = _set(run, tasks, limits, task_max_tokens, task_max_cost)
+        task_max_tokens, task_max_cost = put_limits(
+            run, tasks, limits, task_max_tokens, task_max_cost
+        )
     for view in state.open_escalations:
         if view.kind == "budget" and (answers or {}).get(view.escalation_id) == "raise":
             spend = run if view.task_id is None else tasks.get(view.task_id)
@@ -167,7 +169,7 @@ def _raised(spend: Spend, tokens: str, cost: str) -> dict[str, float | int]:
     return out
 
 
-def _spends(
+def logged_spends(
     state: RunState, config: EngineConfig | None
 ) -> tuple[Spend, dict[str, Spend], int | None, float | None]:
     """The run's spend and limits, each task's, and the per-task limits of tasks yet to
@@ -198,7 +200,7 @@ def _keep(spend: Spend, update: BudgetUpdated | None, *, reported: bool) -> None
         spend.keep_raised(update)
 
 
-def _set(
+def put_limits(
     run: Spend,
     tasks: dict[str, Spend],
     limits: BudgetLimits,
