@@ -176,7 +176,11 @@ class EscalationBroker:
                     fut.set_result(answer)
             if timeout is not None and default is not None and not fut.done():
                 try:
-                    decision = await asyncio.wait_for(asyncio.shield(fut), timeout)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the
+                    # answer and drops a cancellation that lands in the same step (a stop
+                    # as the person answers), and the asker carried on.
+                    async with asyncio.timeout(timeout):
+                        decision = await asyncio.shield(fut)
                 except TimeoutError:
                     note = f"no answer in {timeout:g}s"
                     decision = Decision(escalation_id, default, "timeout", note)

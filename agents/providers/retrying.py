@@ -132,9 +132,10 @@ class RetryingProvider(ProviderWrapper):
         if self.attempt_timeout_s is None:
             return await self.inner.complete(request, on_text)
         try:
-            return await asyncio.wait_for(
-                self.inner.complete(request, on_text), self.attempt_timeout_s
-            )
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns a reply that
+            # lands in the step a stop cancels the call, dropping the cancellation.
+            async with asyncio.timeout(self.attempt_timeout_s):
+                return await self.inner.complete(request, on_text)
         except TimeoutError:
             raise TransientProviderError(
                 f"{self.spec}: no answer within {self.attempt_timeout_s:g}s"
