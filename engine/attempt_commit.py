@@ -16,6 +16,7 @@ from pathlib import Path
 import git
 
 from engine.factory_git import IDENTITY, FactoryRepo, head_ref, names, resolve
+from engine.generated_files import generated_files
 from engine.secrets import REDACTED
 
 JUNK_PATHSPECS = (
@@ -71,23 +72,29 @@ LEFT_OUT_SHOWN = 10
 
 def ignored_sources(worktree: Path) -> list[str]:
     """Source files in ``worktree`` that its ignore rules keep out of a commit (``lib/``
-    in Python's template): an attempt that wrote them would ship without them."""
+    in Python's template): an attempt that wrote them would ship without them. The version
+    file the project's build writes (:func:`generated_files`) is not one of them."""
     out = FactoryRepo(worktree).git.ls_files(
         "--others", "--ignored", "--exclude-standard", "--directory", "-z"
     )
+    generated = set(generated_files(worktree))
     found: list[str] = []
     for name in names(out):
         path = worktree / name
         if any(part in TOOL_FOLDERS or part.endswith(".egg-info") for part in Path(name).parts):
             continue
         if path.is_file():
-            if path.suffix in SOURCE_SUFFIXES:
+            if path.suffix in SOURCE_SUFFIXES and name not in generated:
                 found.append(name)
             continue
         for folder, dirs, files in _walk(path):
             dirs[:] = [d for d in dirs if d not in TOOL_FOLDERS and not d.endswith(".egg-info")]
             rel = folder.relative_to(worktree)
-            found += [str(rel / f) for f in sorted(files) if Path(f).suffix in SOURCE_SUFFIXES]
+            found += [
+                str(rel / f)
+                for f in sorted(files)
+                if Path(f).suffix in SOURCE_SUFFIXES and (rel / f).as_posix() not in generated
+            ]
             if len(found) > LEFT_OUT_SHOWN:
                 return found
     return found

@@ -24,6 +24,7 @@ import git
 from engine import repo_guard, repo_put_back
 from engine.attempt_commit import commit_worktree, take_back_git
 from engine.factory_git import FactoryRepo
+from engine.generated_files import copy_generated_files
 from engine.merge_candidate import MergeCandidate, apply_task_commit
 from engine.repo_guard import MAX_NOTES, PutBack, RepoState
 from engine.run_branches import RunBranches
@@ -90,6 +91,7 @@ class GitWorkspaces(RunBranches):
                     f"cannot check out {commit[:10]} in a worktree of {self.path}: "
                     f"{git_complaint(exc)}"
                 ) from exc
+            await asyncio.to_thread(copy_generated_files, self.path, path)
             if guard:
                 try:
                     state = await asyncio.to_thread(repo_guard.read_state, self.path, self.git_dir)
