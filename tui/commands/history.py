@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from engine.events import Outcome
+from engine.repo_guard import git_run
 from engine.spend import dollars
 from engine.state import RunState
 from gates.interpreter import PYTHON_KEY
@@ -199,6 +202,31 @@ def spend_text(state: RunState) -> str:
     return text
 
 
+def left_branch_line(state: RunState) -> str | None:
+    """For a run that failed or was killed: the integration branch it leaves in the
+    repository, what is on it and the command that deletes it (None when it is gone)."""
+    ended = state.outcome in (Outcome.FAILED, Outcome.KILLED)
+    if not ended or state.mode == "audit" or not state.integration_branch or not state.repo:
+        return None
+    branch = state.integration_branch
+    try:
+        found = git_run(
+            Path(state.repo), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"
+        )
+    except OSError:  # the repository's folder is gone
+        return None
+    if found.returncode != 0:
+        return None
+    merged = list(dict.fromkeys(state.merged))
+    what = (
+        f"with the {len(merged)} task(s) the run merged ({', '.join(merged)})"
+        if merged
+        else "at the commit the run started from"
+    )
+    delete = f"git -C {shlex.quote(state.repo)} branch -D {shlex.quote(branch)}"
+    return f"left in the repository: {branch}, {what}; `{delete}` deletes it"
+
+
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
         state, driver, go_on = await _state_and_driver(store, args.run_id, go_on=not args.json)
@@ -243,6 +271,9 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     console.print(spend_text(state), soft_wrap=True, highlight=False)
     if state.reason:
         console.print(f"reason: {one_line(state.reason)}")
+    left = left_branch_line(state)
+    if left:
+        console.print(one_line(left), soft_wrap=True, highlight=False, markup=False)
     if state.baseline_red:
         red = "; ".join(f"{gate} ({summary})" for gate, summary in state.baseline_red.items())
         console.print(

@@ -29,7 +29,7 @@ from tui.commands.common import (
     add_db_option,
     db_url,
 )
-from tui.commands.history import STOPPED
+from tui.commands.history import STOPPED, left_branch_line
 from tui.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -277,3 +277,5 @@ def print_ending(state: RunState, console: Console) -> None:
         )
     elif state.outcome is Outcome.RUNNING:
         console.print(stopped_line(state), soft_wrap=True, highlight=False)
+    elif left := left_branch_line(state):
+        console.print(left, soft_wrap=True, highlight=False, markup=False)
