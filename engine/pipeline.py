@@ -265,6 +265,9 @@ class Factory:
         except RunKilled as exc:
             self._finish(Outcome.KILLED, one_line(str(exc)))
         except (StageFailed, PlanError, WorkspaceError, RunAborted) as exc:
+            # What failed the run (a tripped breaker, a retried task) is the lesson later
+            # runs most need; a resumed run records none of it twice.
+            record_learnings(self.bus)
             self._finish(Outcome.FAILED, one_line(str(exc)))
         except Exception as exc:
             self._crashed(exc)

@@ -157,10 +157,10 @@ def review_notes(findings: Iterable[str], limit: int = 4000) -> str:
 
 def learnings(state: RunState) -> list[tuple[str, str, str, list[str]]]:
     """What a run taught, as (kind, text, source, tags): tasks that needed retries (with what
-    failed first), tripped circuit breakers, review findings that held a plan back and human
-    decisions. Tags name the task and its files, so later runs can find the lesson again.
-    Deterministic; sources already recorded are skipped, so a resumed run does not record a
-    lesson twice."""
+    failed first) or failed every attempt (with what failed last), tripped circuit breakers,
+    review findings that held a plan back and human decisions. Tags name the task and its
+    files, so later runs can find the lesson again. Deterministic; sources already recorded
+    are skipped, so a resumed run does not record a lesson twice."""
     known = {lr.source for lr in state.learnings}
     found: list[tuple[str, str, str, list[str]]] = []
     files: dict[str, list[str]] = {}
@@ -179,6 +179,16 @@ def learnings(state: RunState) -> list[tuple[str, str, str, list[str]]]:
             text = f"task {task.id} needed {task.attempts} attempts; first failure: {why}"
             text += f" ({detail})" if detail else ""
             found.append(("trap", text, f"retry:{task.id}", ["retry", task.id, *about]))
+        elif task.attempts > 0 and task.state.value == "failed":
+            last = next(
+                (g for g in reversed(task.gates) if g.attempt == task.attempts and not g.passed),
+                None,
+            )
+            why = f"{last.gate}: {last.summary}" if last else task.reason or "its attempts failed"
+            detail = "; ".join(last.findings[:2]) if last else ""
+            text = f"task {task.id} failed after {task.attempts} attempt(s); last failure: {why}"
+            text += f" ({detail})" if detail else ""
+            found.append(("trap", text, f"failed:{task.id}", ["failed", task.id, *about]))
     threshold = state.scores.review_threshold
     for review in state.scores.reviews:
         if threshold is None or review.score >= threshold:

@@ -579,3 +579,29 @@ async def test_an_internal_error_with_a_multi_line_message_still_gives_a_one_lin
         run = await run_factory(user_repo, worktree_root, planner, FakeEngineer({"value": crash}))
     assert run.state.reason == "internal error: OSError: disk full"
     assert_finished_cleanly(run)
+
+
+async def test_a_failed_run_records_what_it_learned(user_repo: Path, worktree_root: Path):
+    """A run that failed recorded no learnings: the learn stage came only after shipping, so
+    the trap that failed it (a task failing every attempt) was lost to later runs, which
+    are the ones that need it; and a failed task, unlike one a retry fixed, taught nothing."""
+    engineer = FakeEngineer(
+        {"core": writes({"core.txt": "goodbye\n"}), "docs": writes({"docs.txt": "fine\n"})}
+    )
+    planner = FakePlanner(
+        blueprint(Task(id="core", title="Core", files=["core.txt"]), Task(id="docs", title="Docs"))
+    )
+    run = await run_factory(
+        user_repo,
+        worktree_root,
+        planner,
+        engineer,
+        config=EngineConfig(workers=2, max_attempts=2),
+        task_gates=(ContentGate("tests", "core.txt", "hello"),),
+    )
+    assert run.state.outcome is Outcome.FAILED
+    learned = {lr.source: lr.text for lr in run.state.learnings}
+    assert list(learned) == ["failed:core"]
+    assert learned["failed:core"].startswith(
+        "task core failed after 2 attempt(s); last failure: tests: "
+    )
