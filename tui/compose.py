@@ -69,6 +69,7 @@ from tui.memory import (
 )
 from tui.output import say_when_lost
 from tui.run_checks import (
+    audit_request,
     in_progress,
     moved_on,
     python_notes,
@@ -185,6 +186,7 @@ async def _set_up_and_run(
     warnings = [
         w
         for w in (
+            audit_request(plan, mode),
             in_progress(plan, workspaces, mode),
             uncommitted(plan, workspaces, mode),
             moved_on(plan, workspaces),

@@ -1,15 +1,17 @@
 """What is checked and said about a run before it starts.
 
 A missing repository, or a resumed run whose budget is still crossed, is refused at once in
-one line (:func:`refuse_unusable`). The rest are warnings:
-uncommitted files the run leaves out, a rebase stopped half-way, a HEAD that moved on since a
-resumed run started, the repository's own shopfloor.toml that is not read, the interpreter
-the gates run the tests on: each is a line the composition root (tui/compose.py) prints
-before the run, keeps in the run's log and shows inside the TUI; none refuses the run.
+one line (:func:`refuse_unusable`). The rest are warnings: a request worded "Audit X" on a
+run that is not an audit, uncommitted files the run leaves out, a rebase stopped half-way, a
+HEAD that moved on since a resumed run started, the repository's own shopfloor.toml that is
+not read, the interpreter the gates run the tests on: each is a line the composition root
+(tui/compose.py) prints before the run, keeps in the run's log and shows inside the TUI; none
+refuses the run.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -66,6 +68,24 @@ def unread_config(plan: RunPlan) -> str | None:
     if plan.resume is not None or plan.settings.source is not None or not found.is_file():
         return None
     return f"{found} is not read: `--config {shlex.quote(str(found))}` runs with it"
+
+
+AUDIT_REQUEST = re.compile(r"\s*audit\b(?!\s+(?:log|logs|logging|trail|trails)\b)", re.I)
+"""A request worded as an audit ("Audit X"), not one about an audit log."""
+
+
+def audit_request(plan: RunPlan, mode: str) -> str | None:
+    """The warning that a request worded "Audit X" runs as a build: the mode comes from
+    ``--mode``, the playbook or the repository (update on one with code), never from the
+    request's words, so without ``--mode audit`` it plans changes and ships them."""
+    if plan.resume is not None or plan.mode is not None or mode == "audit":
+        return None
+    if not AUDIT_REQUEST.match(plan.request):
+        return None
+    return (
+        f'the request starts with "Audit", but this run is no audit ({mode} mode): it plans '
+        "changes and ships them on a branch; `--mode audit` reports and changes nothing"
+    )
 
 
 def uncommitted(plan: RunPlan, workspaces: GitWorkspaces, mode: str) -> str | None:
