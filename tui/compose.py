@@ -62,8 +62,8 @@ from tui.crew_setup import (
 from tui.headless import ConsoleReporter
 from tui.memory import (
     ModeError,
-    dna_file,
     load_lessons,
+    proposals_line,
     propose_decisions,
     resolve_mode,
 )
@@ -321,13 +321,7 @@ async def _set_up_and_run(
                 await close_provider(provider)
     proposed, where = propose_decisions(bus.state, settings)
     if proposed and plan.front != "json":
-        dna = f" --dna {dna_file(settings)}" if settings.twin_dna else ""
-        console.print(
-            f"{proposed} human decision(s) proposed for the owner's DNA ({where}); "
-            f"review them with `shopfloor dna show{dna}`, accept with `shopfloor dna accept{dna}`",
-            soft_wrap=True,
-            highlight=False,
-        )
+        console.print(proposals_line(proposed, where, settings), soft_wrap=True, highlight=False)
     return bus.state
 
 

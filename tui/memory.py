@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 from pathlib import Path
 
 from agents.dna import DnaError, OwnerDNA
@@ -89,6 +90,17 @@ def propose_decisions(state: RunState, settings: Settings) -> tuple[int, Path]:
     except (DnaError, OSError):
         return 0, book.path
     return len(added), book.path
+
+
+def proposals_line(proposed: int, where: Path, settings: Settings) -> str:
+    """What a run that proposed DNA entries says at its end: where they are and the commands
+    that show and accept them, each one that runs as printed."""
+    dna = f" --dna {shlex.quote(str(dna_file(settings)))}" if settings.twin_dna else ""
+    return (
+        f"{proposed} human decision(s) proposed for the owner's DNA ({where}); "
+        f"review them with `shopfloor dna show{dna}`, accept every pending one with "
+        f"`shopfloor dna accept{dna} --all` (or give the ids `dna show` lists)"
+    )
 
 
 def retired_path() -> Path:

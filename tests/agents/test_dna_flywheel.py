@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shlex
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from engine.roles import TwinVerdict
 from engine.workspace import GitWorkspaces
 from tui.cli import build_parser, main
 from tui.config import Settings
-from tui.memory import propose_decisions
+from tui.memory import proposals_line, propose_decisions
 
 REQUEST = "Add a farewell command to the greeter"
 PLAN = Blueprint(
@@ -197,3 +198,24 @@ def test_dna_edit_runs_the_editor_and_checks_the_result(
     (tmp_path / "owner.toml").write_text("decisions = 3\n")
     assert main(["dna", "edit", "--config", str(config)]) == 1
     assert "does not load" in capsys.readouterr().out
+
+
+async def test_the_accept_command_a_run_ends_with_accepts_its_proposals(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A run that proposed DNA entries ended with 'accept with `shopfloor dna accept --dna
+    F`', which refused in one line: 'name the proposals to accept, or give --all'."""
+    dna_file = tmp_path / "my dna" / "owner.toml"  # a space: the path is quoted
+    dna_file.parent.mkdir()
+    save_dna(dna_file, OwnerDNA(owner={"name": "Ada"}))
+    state, _events, _person = await run(repo, "run3cccccccc", OwnerDNA.load(dna_file), "accept")
+    settings = Settings(twin_dna=dna_file)
+    added, where = propose_decisions(state, settings)
+    line = proposals_line(added, where, settings)
+    show, accept = [part for i, part in enumerate(line.split("`")) if i % 2][:2]
+    code, shown = await cli(*shlex.split(show)[1:])
+    assert code == 0 and "1 proposed entry" in shown
+    code, output = await cli(*shlex.split(accept)[1:])
+    assert code == 0 and "accepted " in output, output
+    assert ProposalBook(dna_file).load() == []
+    assert OwnerDNA.load(dna_file).precedent(REQUEST, "twin") is not None
