@@ -195,7 +195,7 @@ def route(
     # author's could end up reviewing that family's work.
     families = {f for s in (*models.values(), *reviewers) for f in families_of(s)}
     families -= set(ENGINEER_ONLY_FAMILIES)
-    warnings: list[str] = []
+    alone: list[tuple[str, str, str]] = []  # (who reviews, whose work, the one family)
     for role, author in _AUTHOR_OF.items():
         author_family = family_of(models[author])
         author_families = families_of(models[author])
@@ -221,9 +221,25 @@ def route(
                 f"family — {pick}"
             )
         who = "review panel" if role == "reviewers" else "task reviewer"
-        warnings.append(
-            f"WARNING: only one model family ({author_family}) is configured: the {who} "
-            f"reviews the {author}'s work on its own family, so the review is not independent; "
-            "configure a second family in [models]"
+        alone.append((who, author, author_family))
+    return Routing(models=models, reviewers=reviewers, warnings=_one_family_warnings(alone))
+
+
+def _one_family_warnings(alone: list[tuple[str, str, str]]) -> tuple[str, ...]:
+    """The warning that reviews are not independent: one line, naming each review that runs
+    on its author's family (the panel and the task reviewer were two near-identical lines
+    at the start of every SIM run)."""
+    families = sorted({family for _, _, family in alone})
+    if len(alone) == 2 and len(families) == 1:
+        (panel, planner, _), (reviewer, engineer, _) = alone
+        return (
+            f"WARNING: only one model family ({families[0]}) is configured: the {panel} and "
+            f"the {reviewer} review the {planner}'s and the {engineer}'s work on their own "
+            "family, so the reviews are not independent; configure a second family in [models]",
         )
-    return Routing(models=models, reviewers=reviewers, warnings=tuple(warnings))
+    return tuple(
+        f"WARNING: only one model family ({family}) is configured: the {who} reviews the "
+        f"{author}'s work on its own family, so the review is not independent; configure a "
+        "second family in [models]"
+        for who, author, family in alone
+    )
