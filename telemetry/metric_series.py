@@ -10,14 +10,27 @@ models, roles, states, never a task id or run id. What moves the series is
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from engine.events import Stage, TaskState
+from engine.events import EscalationRaised, Stage, TaskState
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 GATE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 MERGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+ATTEMPT_OUTCOMES = (
+    "merged",
+    "merge_conflict",
+    "review_rejected",
+    "failed",
+    "gates_failed",
+    "merge_gates_failed",
+    "verify_gates_failed",
+)
+"""How an engineer's attempt ends (``shopfloor_attempts_total``'s ``outcome``)."""
+ESCALATION_KINDS: tuple[str, ...] = get_args(EscalationRaised.model_fields["kind"].annotation)
 
 
 class MetricSeries:
@@ -135,10 +148,58 @@ class MetricSeries:
         self.task_reviews = Counter(
             "shopfloor_task_reviews_total", "Task reviewer verdicts", ["result"], registry=r
         )
+        self._declare_watch_series()
         for stage in Stage:
             self.stage.labels(stage=stage.value)
         for state in TaskState:
             self.tasks.labels(state=state.value)
+        # Counters whose label values are known up front start at 0, so an alert's
+        # increase() sees their first step (a series born at 1 has no increase to show).
+        for outcome in ATTEMPT_OUTCOMES:
+            self.attempts.labels(outcome=outcome)
+        for kind in ESCALATION_KINDS:
+            self.escalations_raised.labels(kind=kind)
+        for result in ("merged", "failed"):
+            self.tasks_finished.labels(result=result)
+
+    def _declare_watch_series(self) -> None:
+        """What an operator's alerts watch overnight: when things last moved, and whether
+        a run's process or its storage is in trouble. Timestamps are the events' own (Unix
+        seconds), so a run replayed by ``serve-metrics`` shows the times it had live."""
+        r = self.registry
+        self.last_progress = Gauge(
+            "shopfloor_last_progress_timestamp_seconds",
+            "When the run under way that has gone longest without progress last made some "
+            "(a stage, a task's state, a gate, a merge, an agent's turn, a decision); runs "
+            "waiting for a decision or whose process is gone are left out; 0 when none",
+            registry=r,
+        )
+        self.escalation_oldest = Gauge(
+            "shopfloor_escalations_oldest_open_timestamp_seconds",
+            "When the escalation waiting longest for a decision was raised; 0 when none waits",
+            registry=r,
+        )
+        self.merge_queue_since = Gauge(
+            "shopfloor_merge_queue_waiting_since_timestamp_seconds",
+            "Since when the merge queue has not moved: the later of its oldest entry and the "
+            "last task to leave it; 0 when it is empty",
+            registry=r,
+        )
+        self.runs_stopped = Gauge(
+            "shopfloor_runs_stopped",
+            "Runs under way whose process is gone (serve-metrics: no live lease)",
+            registry=r,
+        )
+        self.storage_retrying = Gauge(
+            "shopfloor_storage_retrying",
+            "1 while the storage writer is retrying a batch of the run's events",
+            registry=r,
+        )
+        self.storage_retries = Counter(
+            "shopfloor_storage_write_retries_total",
+            "Batches of events whose storing failed and was retried",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The text exposition format, as /metrics serves it."""

@@ -6,6 +6,10 @@ values pass through the redactor and are cut to :data:`MAX_LABEL_LENGTH`.
 It serves ``shopfloor --metrics-port`` for one live run and ``shopfloor serve-metrics`` for
 every run recorded in a database: the same ``observe(event)`` folds both, so a run's numbers
 are the same whether scraped live or replayed from the log.
+
+The series an overnight alert watches are kept here too: when each run last made progress,
+when its open escalations were raised, since when its merge queue has not moved (read at
+scrape time, so they cost the event loop nothing), its storage writer's retries.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from engine.bus import Subscription
 from engine.events import (
     AgentFinished,
+    AgentOutput,
     AgentStarted,
     BlueprintProposed,
     BudgetUpdated,
@@ -39,6 +44,7 @@ from engine.events import (
     TaskReviewed,
     TaskState,
     TaskStateChanged,
+    utcnow,
 )
 from engine.redaction import Redactor
 from engine.state import RunState
@@ -58,6 +64,13 @@ ACTIVE_TASK_STATES = frozenset(
 )
 """Task states that say work is going on: a stopped run's tasks in them are not counted."""
 
+NOT_PROGRESS = (AgentOutput, LLMCallFinished, BudgetUpdated, EscalationRaised)
+"""Events that do not move a run on: an agent's words and model calls, spend, a question
+(its answer does). Every other event of a run is progress."""
+
+STORAGE_AGENT = "storage"
+"""The agent id of the storage writer's notices (retrying; ``recovered: ...``) on the bus."""
+
 
 @dataclass
 class _RunFold:
@@ -68,14 +81,23 @@ class _RunFold:
     attempts_seen: set[tuple[str, int]] = field(default_factory=set)
     attempts_ended: set[tuple[str, int]] = field(default_factory=set)
     first_running: dict[str, datetime] = field(default_factory=dict)
-    queued: set[str] = field(default_factory=set)
-    open_escalations: set[str] = field(default_factory=set)
+    queued: dict[str, datetime] = field(default_factory=dict)
+    queue_moved: datetime | None = None
+    open_escalations: dict[str, datetime] = field(default_factory=dict)
+    last_progress: datetime | None = None
     agent_roles: dict[str, str] = field(default_factory=dict)
     started: bool = False
     finished: bool = False
     stopped: bool = False
     """Its process is gone (:meth:`FactoryMetrics.set_stopped`): its stage and its tasks
     under way are left out of the gauges until it goes on or ends."""
+
+    def queue_waiting_since(self) -> datetime | None:
+        """Since when its merge queue has not moved (None when it is empty)."""
+        oldest = min(self.queued.values(), default=None)
+        if oldest is None:
+            return None
+        return oldest if self.queue_moved is None else max(oldest, self.queue_moved)
 
 
 class FactoryMetrics(MetricSeries):
@@ -88,6 +110,10 @@ class FactoryMetrics(MetricSeries):
         super().__init__(registry)
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self._runs: dict[str, _RunFold] = {}
+        self._unfinished: dict[str, _RunFold] = {}
+        self.last_progress.set_function(self._stalest_progress)
+        self.escalation_oldest.set_function(self._oldest_escalation)
+        self.merge_queue_since.set_function(self._queue_waiting_since)
         self._attempts_started = 0
         self._retries = 0
         self._finished = Tally[str]()
@@ -136,9 +162,11 @@ class FactoryMetrics(MetricSeries):
         self._set_stage(run, state.stage)
         for task in state.tasks.values():
             self._set_task(run, task.id, task.state)
+        now = utcnow()  # without the log, this process's start is the earliest it knows
         for escalation in state.open_escalations:
-            run.open_escalations.add(escalation.escalation_id)
+            run.open_escalations[escalation.escalation_id] = now
             self.escalations_open.inc()
+        run.last_progress = now
 
     def _label(self, value: str) -> str:
         return self.redactor.redact(value)[:MAX_LABEL_LENGTH] or "unknown"
@@ -146,7 +174,7 @@ class FactoryMetrics(MetricSeries):
     def _run(self, run_id: str) -> _RunFold:
         fold = self._runs.get(run_id)
         if fold is None:
-            fold = self._runs[run_id] = _RunFold()
+            fold = self._runs[run_id] = self._unfinished[run_id] = _RunFold()
         return fold
 
     def set_stopped(self, run_id: str, stopped: bool) -> None:
@@ -163,6 +191,7 @@ class FactoryMetrics(MetricSeries):
         for state in run.tasks.values():
             if state in ACTIVE_TASK_STATES:
                 self.tasks.labels(state=state.value).inc(sign)
+        self.runs_stopped.inc(-sign)
         run.stopped = stopped
 
     def observe(self, event: EventBase) -> None:
@@ -191,14 +220,14 @@ class FactoryMetrics(MetricSeries):
                 self._gate(run, event)
             case MergeQueued():
                 if event.task_id not in run.queued:
-                    run.queued.add(event.task_id)
+                    run.queued[event.task_id] = event.ts
                     self.merge_queue_depth.inc()
             case Merged():
-                self._unqueue(run, event.task_id)
+                self._unqueue(run, event.task_id, event.ts)
                 self._end_attempt(run, event.task_id, event.attempt, "merged")
                 self._task_finished(run, event.task_id, event.attempt, event.ts, merged=True)
             case MergeConflict():
-                self._unqueue(run, event.task_id)
+                self._unqueue(run, event.task_id, event.ts)
                 self._end_attempt(run, event.task_id, event.attempt, "merge_conflict")
             case TaskReviewed():
                 self.task_reviews.labels(result="approved" if event.approved else "rejected").inc()
@@ -206,6 +235,8 @@ class FactoryMetrics(MetricSeries):
                     self._end_attempt(run, event.task_id, event.attempt, "review_rejected")
             case LLMCallFinished():
                 self._llm(event)
+            case AgentOutput(agent_id=agent, kind="notice") if agent == STORAGE_AGENT:
+                self._storage_notice(event.text)
             case AgentStarted():
                 run.agent_roles[event.agent_id] = self._label(event.role)
             case AgentFinished():
@@ -214,14 +245,13 @@ class FactoryMetrics(MetricSeries):
             case EscalationRaised():
                 self.escalations_raised.labels(kind=event.kind).inc()
                 if event.escalation_id not in run.open_escalations:
-                    run.open_escalations.add(event.escalation_id)
+                    run.open_escalations[event.escalation_id] = event.ts
                     self.escalations_open.inc()
             case EscalationResolved():
                 self.escalations_decided.labels(
                     decided_by_kind=decided_by_kind(event.decided_by)
                 ).inc()
-                if event.escalation_id in run.open_escalations:
-                    run.open_escalations.discard(event.escalation_id)
+                if run.open_escalations.pop(event.escalation_id, None) is not None:
                     self.escalations_open.dec()
             case BudgetUpdated() if event.scope == "run":
                 if event.max_tokens:
@@ -229,7 +259,9 @@ class FactoryMetrics(MetricSeries):
                 if event.max_cost_usd:
                     self.budget_used.labels(limit="cost").set(event.cost_usd / event.max_cost_usd)
             case RunFinished():
-                self._run_finished(run, event)
+                self._run_finished(event.run_id, run, event)
+        if not isinstance(event, NOT_PROGRESS):
+            run.last_progress = event.ts
 
     # -- pieces ------------------------------------------------------------------------------
 
@@ -261,7 +293,7 @@ class FactoryMetrics(MetricSeries):
                 self.retries.inc()
             self.rework_ratio.set(self._retries / self._attempts_started)
         if event.state is not TaskState.MERGING:
-            self._unqueue(run, event.task_id)
+            self._unqueue(run, event.task_id, event.ts)
         if event.state is TaskState.FAILED:
             self._end_attempt(run, event.task_id, event.attempt, "failed")
             self._task_finished(run, event.task_id, event.attempt, event.ts, merged=False)
@@ -284,10 +316,44 @@ class FactoryMetrics(MetricSeries):
             run.attempts_ended.add(key)
             self.attempts.labels(outcome=outcome).inc()
 
-    def _unqueue(self, run: _RunFold, task_id: str) -> None:
-        if task_id in run.queued:
-            run.queued.discard(task_id)
+    def _unqueue(self, run: _RunFold, task_id: str, ts: datetime) -> None:
+        if run.queued.pop(task_id, None) is not None:
+            run.queue_moved = ts
             self.merge_queue_depth.dec()
+
+    def _storage_notice(self, text: str) -> None:
+        if text.startswith("recovered"):
+            self.storage_retrying.set(0)
+        else:
+            self.storage_retrying.set(1)
+            self.storage_retries.inc()
+
+    # -- read at scrape time (the endpoint's thread): each ``min`` reads a dict in one step
+
+    def _runs_now(self) -> list[_RunFold]:
+        return list(self._unfinished.values())  # finished runs leave it: a handful
+
+    def _stalest_progress(self) -> float:
+        """When the run under way that waits for nobody and has gone longest without
+        progress last made some (0: none)."""
+        times = [
+            run.last_progress
+            for run in self._runs_now()
+            if run.started and not run.stopped and not run.open_escalations and run.last_progress
+        ]
+        return min(times).timestamp() if times else 0.0
+
+    def _oldest_escalation(self) -> float:
+        """When the escalation waiting longest was raised (0: none waits)."""
+        times = [
+            t for run in self._runs_now() if (t := min(run.open_escalations.values(), default=None))
+        ]
+        return min(times).timestamp() if times else 0.0
+
+    def _queue_waiting_since(self) -> float:
+        """Since when the merge queue that moved least recently has not moved (0: empty)."""
+        times = [t for run in self._runs_now() if (t := run.queue_waiting_since())]
+        return min(times).timestamp() if times else 0.0
 
     def _task_finished(
         self, run: _RunFold, task_id: str, attempt: int, ts: datetime, *, merged: bool
@@ -327,16 +393,17 @@ class FactoryMetrics(MetricSeries):
             self.llm_cost.labels(provider=provider, model=model, role=role)
         self.llm_latency.labels(provider=provider, model=model).observe(max(event.latency_s, 0.0))
 
-    def _run_finished(self, run: _RunFold, event: RunFinished) -> None:
+    def _run_finished(self, run_id: str, run: _RunFold, event: RunFinished) -> None:
         self.runs_total.labels(outcome=event.outcome.value).inc()
         if run.started:
             self.runs_active.dec()
         self._set_stage(run, None)
         for task_id in list(run.queued):
-            self._unqueue(run, task_id)
+            self._unqueue(run, task_id, event.ts)
         self.escalations_open.dec(len(run.open_escalations))
         run.open_escalations.clear()
         run.finished = True
+        self._unfinished.pop(run_id, None)
         # Keep only what the gauges still count (task states); the rest is history.
         run.attempts_seen.clear()
         run.attempts_ended.clear()

@@ -3,22 +3,27 @@
 The writer process rode out a database that did not answer for up to 30 s, warning at each
 attempt into its own log, which nobody watching the console sees: the console said nothing
 until the run stopped, 30 s later. Here the database goes away for real (a proxy in front of
-PostgreSQL stops listening) under the real writer process and the headless console.
+PostgreSQL stops listening) under the real writer process and the headless console; the
+same notices drive the /metrics series an operator's alert watches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import urllib.request
 
 import pytest
 from pg_proxy import PgProxy
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, RunStarted
+from engine.redaction import Redactor
 from storage.run_writer import ProcessStorageWriter, start_writer
 from storage.store import SqlEventStore
+from telemetry.session import RunTelemetry, TelemetryOptions
 from tui.headless import ConsoleReporter
 from tui.storage_watch import storage_notices
 
@@ -78,3 +83,48 @@ async def test_the_headless_console_says_once_that_storage_retries_and_once_that
             if isinstance(e, AgentOutput) and e.agent_id == "storage"
         ]
     assert len(notices) == 2
+
+
+def scraped(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+@pytest.mark.postgres
+async def test_metrics_show_storage_retrying_and_count_the_batches_retried(
+    empty_pg_url: str,
+) -> None:
+    proxy = await PgProxy(empty_pg_url).start()
+    telemetry = RunTelemetry(TelemetryOptions(metrics_port=0), redactor=Redactor(()))
+    assert telemetry.server is not None
+    url = telemetry.server.url
+    try:
+        store = await SqlEventStore.open(proxy.url)
+        bus = EventBus("r-notice-metrics")
+        telemetry.attach(bus)
+        writer = await start_writer(
+            store, bus.subscribe("storage", durable=True), on_notice=storage_notices(bus)
+        )
+        writing = asyncio.create_task(writer.run())
+        bus.emit(run_started())
+        await asyncio.wait_for(bus.durable(), 10)
+        before = await asyncio.to_thread(scraped, url)
+        await proxy.cut()
+        bus.emit(AgentOutput(agent_id="eng-1", text="a line"))
+        await asyncio.sleep(2.5)  # several attempts meet the outage
+        during = await asyncio.to_thread(scraped, url)
+        await proxy.restore()
+        await asyncio.wait_for(bus.durable(), 15)
+        await asyncio.sleep(0.2)  # the recovery notice reaches the metrics' subscription
+        after = await asyncio.to_thread(scraped, url)
+        await bus.close()
+        await asyncio.wait_for(writing, 15)
+        await store.close()
+    finally:
+        await telemetry.close()
+        await proxy.close()
+    retrying, retried = "shopfloor_storage_retrying", "shopfloor_storage_write_retries_total"
+    assert (before[retrying], before[retried]) == (0, 0)
+    assert (during[retrying], during[retried]) == (1, 1)  # one batch, however many attempts
+    assert (after[retrying], after[retried]) == (0, 1)
