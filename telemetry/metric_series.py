@@ -15,7 +15,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from engine.events import EscalationRaised, Stage, TaskState
+from engine.events import EscalationRaised, Outcome, Stage, TaskState
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 GATE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
@@ -30,6 +30,8 @@ ATTEMPT_OUTCOMES = (
     "verify_gates_failed",
 )
 """How an engineer's attempt ends (``shopfloor_attempts_total``'s ``outcome``)."""
+DECIDED_BY_KINDS = ("human", "twin", "policy", "timeout", "other")
+"""Who decided an escalation (``shopfloor_escalations_decided_total``'s ``decided_by_kind``)."""
 ESCALATION_KINDS: tuple[str, ...] = get_args(EscalationRaised.model_fields["kind"].annotation)
 
 
@@ -161,6 +163,13 @@ class MetricSeries:
             self.escalations_raised.labels(kind=kind)
         for result in ("merged", "failed"):
             self.tasks_finished.labels(result=result)
+        for result in ("approved", "rejected"):
+            self.task_reviews.labels(result=result)
+        for decided_by in DECIDED_BY_KINDS:
+            self.escalations_decided.labels(decided_by_kind=decided_by)
+        for outcome in Outcome:
+            if outcome is not Outcome.RUNNING:
+                self.runs_total.labels(outcome=outcome.value)
 
     def _declare_watch_series(self) -> None:
         """What an operator's alerts watch overnight: when things last moved, and whether

@@ -48,7 +48,7 @@ from engine.events import (
 )
 from engine.redaction import Redactor
 from engine.state import RunState
-from telemetry.metric_series import MetricSeries
+from telemetry.metric_series import DECIDED_BY_KINDS, MetricSeries
 
 MAX_LABEL_LENGTH = 80
 
@@ -56,7 +56,7 @@ MAX_LABEL_LENGTH = 80
 def decided_by_kind(decided_by: str) -> str:
     """``human:ana`` -> ``human``; ``twin``, ``policy:reject`` -> ``policy``, ``timeout``."""
     kind = decided_by.split(":", 1)[0].strip().lower()
-    return kind if kind in {"human", "twin", "policy", "timeout"} else "other"
+    return kind if kind in DECIDED_BY_KINDS else "other"
 
 
 ACTIVE_TASK_STATES = frozenset(

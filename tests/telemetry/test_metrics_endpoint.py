@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from monitoring_examples import Served, alert_rules, dashboard_queries, problems
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e
@@ -28,9 +29,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape_text(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+        return str(response.read().decode())
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = scrape_text(port)
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -58,6 +63,7 @@ def test_scrape_metrics_during_a_demo_run(
     env.pop("SHOPFLOOR_DB", None)
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]
+    argv += ["--max-tokens", "100000000", "--max-cost", "1000"]  # as overnight: a budget
     argv += ["--metrics-port", str(port), "--metrics-linger", "60", "--trace-file", str(trace)]
     proc = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -83,6 +89,7 @@ def test_scrape_metrics_during_a_demo_run(
         assert during is not None, "".join(lines)
         assert any("run finished: shipped" in line for line in lines), "".join(lines)
         final = scrape(port)
+        served = Served.parse(scrape_text(port))
     finally:
         # SIGTERM while the endpoint lingers: it cuts the linger short, after the flush.
         proc.terminate()
@@ -123,3 +130,8 @@ def test_scrape_metrics_during_a_demo_run(
     assert sum(1 for s in spans if s["name"].startswith("task ")) == 6
     output = "".join(lines)
     assert CANARY not in output and CANARY not in trace.read_text()
+    # The example alerts and dashboard ask for nothing the demo's endpoint does not serve.
+    queries = [str(rule["expr"]) for rule in alert_rules()]
+    queries += [expr for _, expr in dashboard_queries()]
+    missing = [problems(expr, served) for expr in queries]
+    assert not [found for found in missing if found]
