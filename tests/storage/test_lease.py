@@ -323,17 +323,18 @@ async def test_serve_metrics_shows_no_work_under_way_in_a_stopped_run(store: Sql
             sample("shopfloor_tasks", {"state": "running"}),
             sample("shopfloor_tasks", {"state": "pending"}),
             sample("shopfloor_tasks", {"state": "failed"}),
+            sample("shopfloor_runs_stopped"),
         )
 
-    assert await gauges() == (0, 0, 1, 0)  # its process is gone: nothing under way
+    assert await gauges() == (0, 0, 1, 0, 1)  # its process is gone: nothing under way
     held = await RunLease.take(store, "r1")  # resumed: under way again
-    assert await gauges() == (1, 1, 1, 0)
+    assert await gauges() == (1, 1, 1, 0, 0)
     await held.release()
-    assert await gauges() == (0, 0, 1, 0)
+    assert await gauges() == (0, 0, 1, 0, 1)
     logged.clear()
     emit_ending(bus, Outcome.FAILED, "abandoned")  # what `shopfloor abandon` stores
     await store.append(logged)
-    assert await gauges() == (0, 0, 1, 1)
+    assert await gauges() == (0, 0, 1, 1, 0)
 
 
 async def test_a_stopped_run_is_taken_while_other_shells_look_at_it(db_url: str):
