@@ -355,9 +355,11 @@ def promtool() -> str:
     return found
 
 
-def test_promtool_accepts_the_rules(promtool: str) -> None:
-    done = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_promtool_accepts_the_rules_and_the_config_that_loads_them(promtool: str) -> None:
+    for argv in (["check", "rules", str(ALERTS)], ["check", "config", str(SCRAPE_CONFIG)]):
+        done = subprocess.run([promtool, *argv], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 rule files found" in done.stdout
 
 
 def test_each_alert_fires_when_it_should_and_only_then(promtool: str, tmp_path: Path) -> None:
