@@ -79,6 +79,7 @@ from tui.run_checks import (
 )
 from tui.run_plan import RunPlan, SetupError, new_run_id, settings_record
 from tui.storage_watch import StorageWatch, open_and_lease, storage_notices
+from tui.systemd_notify import SystemdNotifier
 from tui.uncommitted import WARNING_KEY
 
 if TYPE_CHECKING:
@@ -265,6 +266,14 @@ async def _set_up_and_run(
         run_id=run_id,
     )
     shutdown = ShutdownSignals()
+    # Under systemd: READY once the run started, its status, watchdog pings, its stop.
+    notifier = SystemdNotifier.attach(plan.notify, bus) if plan.notify is not None else None
+
+    def stopped_by_person() -> None:
+        shutdown.stopped_by_person()
+        if notifier is not None:
+            notifier.stopping()  # said at once: the closing steps may take a while
+
     try:
         if plan.front == "tui":
             from tui.app import ShopfloorApp
@@ -284,7 +293,7 @@ async def _set_up_and_run(
             with stop_signals_call(lambda: quit_or_exit_now(app)):
                 await app.run_async()
             if app.return_code == EXIT_INTERRUPTED:  # Ctrl-C or a stop signal left the app
-                shutdown.stopped_by_person()
+                stopped_by_person()
             if isinstance(app.run_error, StorageError):
                 # Shown in a toast while the app was up; once it is gone, the one line and
                 # its exit code say why the run stopped (not "interrupted").
@@ -300,9 +309,7 @@ async def _set_up_and_run(
             reporter_task = asyncio.create_task(reporter.run(), name="console")
             try:
                 # Ctrl-C: stop, stay resumable; a failing database stops the run too.
-                await run_interruptible(
-                    lambda: watch.run(factory.run), on_stop=shutdown.stopped_by_person
-                )
+                await run_interruptible(lambda: watch.run(factory.run), on_stop=stopped_by_person)
             finally:
                 with shutdown.installed():
                     await bus.close()
@@ -312,13 +319,19 @@ async def _set_up_and_run(
         # events are stored and the trace is flushed before the process exits.
         with shutdown.installed():
             await bus.close()
-            await watch.finish()
-            await lease.release()
-            await store.close()
-            if telemetry is not None:
-                await telemetry.close(stop=shutdown.stopping)
-            for provider in crew.providers.values():
-                await close_provider(provider)
+            if notifier is not None:  # the outcome, or how to resume; pings go on till the end
+                notifier.stopping()
+            try:
+                await watch.finish()
+                await lease.release()
+                await store.close()
+                if telemetry is not None:
+                    await telemetry.close(stop=shutdown.stopping)
+                for provider in crew.providers.values():
+                    await close_provider(provider)
+            finally:
+                if notifier is not None:
+                    await notifier.close()
     proposed, where = propose_decisions(bus.state, settings)
     if proposed and plan.front != "json":
         console.print(proposals_line(proposed, where, settings), soft_wrap=True, highlight=False)

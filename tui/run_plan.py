@@ -18,6 +18,7 @@ from engine.spend import BudgetLimits
 from engine.state import RunState
 from telemetry.session import TelemetryOptions
 from tui.config import Settings
+from tui.systemd_notify import NotifyTarget
 
 Front = Literal["headless", "tui", "json"]
 
@@ -53,6 +54,9 @@ class RunPlan:
     answers: Mapping[str, str] = field(default_factory=dict)
     """Resume: decisions posted to the run's open escalations while no process drove it
     (escalation id -> decision); a budget question answered "raise" lets it go on."""
+    notify: NotifyTarget | None = None
+    """Under systemd (``$NOTIFY_SOCKET``): where the run says it is ready, its status, its
+    watchdog pings and its stop (tui/systemd_notify.py); None sends nothing."""
 
 
 def settings_record(settings: Settings) -> dict[str, str]:

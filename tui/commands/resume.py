@@ -18,6 +18,7 @@ the owner's time, and an owner who is at the command right now can say the numbe
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from tui.commands.run import (
 from tui.compose import execute_run
 from tui.config import Settings, load_settings
 from tui.run_plan import RunPlan
+from tui.systemd_notify import NotifyTarget
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,6 +94,7 @@ async def waiting_answers(args: argparse.Namespace, run_id: str) -> dict[str, st
 
 async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     hide_process_environment()  # before any command starts: none may read this one's keys
+    notify = NotifyTarget.take(os.environ)  # nothing the run starts inherits it
     # A run another process drives is refused before anything starts; the run takes its
     # lease again before it goes on, in case that process started in between.
     state = await load_stopped_run(args, args.run_id, "resumed")
@@ -114,6 +117,7 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
         resume=state,
         budget=budget_from_args(args),
         answers=await waiting_answers(args, state.run_id),
+        notify=notify,
     )
     final = await execute_run(plan, console)
     if front != "json":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from tui.commands.common import (
 )
 from tui.commands.history import STOPPED, left_branch_line
 from tui.config import Settings, load_settings
+from tui.systemd_notify import NotifyTarget
 
 if TYPE_CHECKING:
     from tui.run_plan import Front
@@ -206,18 +208,23 @@ def _request(args: argparse.Namespace) -> str:
 
 async def cmd_run(args: argparse.Namespace, console: Console) -> int:
     hide_process_environment()  # before any command starts: none may read this one's keys
+    notify = NotifyTarget.take(os.environ)  # nothing the run starts inherits it
     database = db_url(args)  # a bad --db is refused before a demo repository is made
     # The storage writer's process starts first (the database is a file or PostgreSQL): it
     # imports while this one imports the composition root and sets the run up.
     launch = await WriterLaunch.spawn()
     try:
-        return await _run(args, console, database, launch)
+        return await _run(args, console, database, launch, notify)
     finally:
         await launch.discard()  # set-up failed before the run took it: no child is left
 
 
 async def _run(
-    args: argparse.Namespace, console: Console, database: str, launch: WriterLaunch
+    args: argparse.Namespace,
+    console: Console,
+    database: str,
+    launch: WriterLaunch,
+    notify: NotifyTarget | None,
 ) -> int:
     # Imported here, not at the top: with every provider, gate and exporter a run wires up,
     # it takes 400 ms, which the writer process's start overlaps.
@@ -247,6 +254,7 @@ async def _run(
         mode=args.mode,
         budget=budget_from_args(args),
         report_dir=args.out.resolve() if args.command == "run" and args.out else None,
+        notify=notify,
     )
     state = await execute_run(plan, console, launch)
     if plan.front != "json":

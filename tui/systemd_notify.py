@@ -1,0 +1,211 @@
+"""The sd_notify protocol: what a run under systemd tells its service manager.
+
+A unit of ``Type=notify`` hands the service a datagram socket in ``$NOTIFY_SOCKET`` (a path,
+or an abstract name written with a leading ``@``); the service sends it lines of
+``NAME=value``. A run sends ``READY=1`` once it has really started (its lease taken, its
+RunStarted or RunResumed emitted), ``STATUS=`` one line that ``systemctl status`` shows
+(the stage, tasks merged, an escalation waiting and how to answer it, the outcome),
+``WATCHDOG=1`` every half of ``$WATCHDOG_USEC`` from the run's event loop (so a loop that
+hangs stops the pings and systemd restarts the service), and ``STOPPING=1`` once it begins
+to shut down. No library is needed: the protocol is one ``sendto`` per message.
+
+:meth:`NotifyTarget.take` removes the variables from the environment as it reads them (as
+``sd_notify(unset_environment=1)`` does), before any child process starts: a gate, a coding
+agent or the storage writer never inherits them, so nothing the run starts can speak for it.
+Without ``$NOTIFY_SOCKET`` nothing is sent and nothing is subscribed. A manager that went away
+is not the run's problem: a failed send is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from engine.bus import EventBus, Subscription
+from engine.events import (
+    BlueprintProposed,
+    EscalationRaised,
+    EscalationResolved,
+    Merged,
+    Outcome,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StageChanged,
+    TaskState,
+    TaskStateChanged,
+)
+from engine.state import RunState
+from tui.text import one_line
+
+NOTIFY_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+"""What systemd sets for the service's main process; taken out of the environment."""
+
+STATUS_LIMIT = 400
+"""Characters of a STATUS line at most (a reason can be long; the journal has the rest)."""
+
+SAID_BY = (
+    RunStarted,
+    RunResumed,
+    StageChanged,
+    BlueprintProposed,
+    TaskStateChanged,
+    Merged,
+    EscalationRaised,
+    EscalationResolved,
+    RunFinished,
+)
+"""The events that can change the status line; the others (agent output) are skipped."""
+
+UNDER_WAY = (TaskState.RUNNING, TaskState.GATES, TaskState.MERGING)
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """Where to send the notifications, and how often to ping the watchdog (None: never)."""
+
+    address: str
+    """A socket path, or an abstract name starting with a NUL byte."""
+    watchdog_s: float | None = None
+
+    @classmethod
+    def take(cls, environ: MutableMapping[str, str], pid: int | None = None) -> NotifyTarget | None:
+        """Read and remove :data:`NOTIFY_VARIABLES` from ``environ``; None when there is no
+        usable ``NOTIFY_SOCKET`` (unset, or neither an absolute path nor ``@name``).
+
+        The watchdog is on when ``WATCHDOG_USEC`` is a positive number and ``WATCHDOG_PID``
+        is unset or this process's ``pid`` (systemd may mean another process)."""
+        name, usec, watchdog_pid = (environ.pop(n, "").strip() for n in NOTIFY_VARIABLES)
+        if name.startswith("@") and len(name) > 1:
+            address = "\0" + name[1:]
+        elif name.startswith("/"):
+            address = name
+        else:
+            return None
+        own = os.getpid() if pid is None else pid
+        try:
+            interval = int(usec) / 2_000_000 if usec else None
+            if watchdog_pid and int(watchdog_pid) != own:
+                interval = None
+        except ValueError:
+            interval = None
+        return cls(address, interval if interval is not None and interval > 0 else None)
+
+
+def status_line(state: RunState) -> str:
+    """What ``systemctl status`` says of the run: ``run ID: STAGE, merged N/M``, the tasks
+    under way, the first escalation waiting with the command that answers it; at the end,
+    the outcome with the branch shipped or the reason."""
+    run = state.run_id
+    sim = " SIM" if state.simulated else ""
+    tasks = state.tasks.values()
+    merged = sum(1 for task in tasks if task.state is TaskState.MERGED)
+    counts = f", merged {merged}/{len(state.tasks)}" if state.tasks else ""
+    if state.outcome is not Outcome.RUNNING:
+        text = f"run {run}{sim}: {state.outcome.value}{counts}"
+        if state.branch:
+            text += f", branch {state.branch}"
+        elif state.reason:
+            text += f": {state.reason}"
+        return _fit(text)
+    text = f"run {run}{sim}: {state.stage.value}{counts}"
+    under_way = sum(1 for task in tasks if task.state in UNDER_WAY)
+    if under_way:
+        text += f", {under_way} under way"
+    waiting = state.open_escalations
+    if waiting:
+        first = waiting[0].escalation_id
+        text += f"; escalation {first} waiting: shopfloor approve|reject|change {first} --run {run}"
+        if len(waiting) > 1:
+            text += f" ({len(waiting) - 1} more: shopfloor escalations {run})"
+    return _fit(text)
+
+
+def stopping_line(state: RunState) -> str:
+    """The status line as the process shuts down: the outcome, or how to go on with a run
+    that stops unfinished."""
+    if state.outcome is not Outcome.RUNNING:
+        return status_line(state)
+    said = status_line(state).split(";")[0]  # the escalation waits for the resume
+    return _fit(f"{said}; stopping, resumable: shopfloor resume {state.run_id}")
+
+
+def _fit(text: str) -> str:
+    text = " ".join(one_line(text).split())
+    return text if len(text) <= STATUS_LIMIT else text[: STATUS_LIMIT - 1] + "…"
+
+
+class SystemdNotifier:
+    """Sends a run's notifications to its service manager, from a bus subscription."""
+
+    def __init__(self, target: NotifyTarget, state: RunState) -> None:
+        """``state``: the run's live state (the bus's), read when a status is said."""
+        self.target = target
+        self.state = state
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+        self._ready = False
+        self._stopping = False
+        self._said = ""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def attach(cls, target: NotifyTarget, bus: EventBus) -> SystemdNotifier:
+        """A notifier reading ``bus`` until it closes, pinging the watchdog if asked to."""
+        notifier = cls(target, bus.state)
+        notifier._tasks.append(
+            asyncio.create_task(notifier.consume(bus.subscribe("systemd")), name="systemd")
+        )
+        if target.watchdog_s is not None:
+            notifier._tasks.append(
+                asyncio.create_task(notifier._watchdog(target.watchdog_s), name="watchdog")
+            )
+        return notifier
+
+    def send(self, *assignments: str) -> None:
+        """One datagram of ``NAME=value`` lines; dropped if the manager does not take it."""
+        with contextlib.suppress(OSError):
+            self._socket.sendto("\n".join(assignments).encode(), self.target.address)
+
+    async def consume(self, subscription: Subscription) -> None:
+        """Say READY once the run started or resumed, then each new status line."""
+        with subscription.reading():
+            while (batch := await subscription.get_batch()) is not None:
+                said = any(isinstance(event, SAID_BY) for event in batch)
+                started = any(isinstance(event, RunStarted | RunResumed) for event in batch)
+                subscription.task_done(len(batch))
+                if started and not self._ready:
+                    self._ready = True
+                    self.send("READY=1", f"STATUS={self._status(status_line(self.state))}")
+                elif said and self._ready and not self._stopping:
+                    line = status_line(self.state)
+                    if line != self._said:
+                        self.send(f"STATUS={self._status(line)}")
+
+    def _status(self, line: str) -> str:
+        self._said = line
+        return line
+
+    def stopping(self) -> None:
+        """Say the service is shutting down (once), with the outcome or how to resume."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.send("STOPPING=1", f"STATUS={self._status(stopping_line(self.state))}")
+
+    async def _watchdog(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.send("WATCHDOG=1")
+
+    async def close(self) -> None:
+        """Stop reading and pinging, and close the socket (after :meth:`stopping`, which
+        says the last status whether or not the reader saw the last events)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._socket.close()
