@@ -18,17 +18,25 @@ the owner's time, and an owner who is at the command right now can say the numbe
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
+from engine.budget import BudgetLimits
 from engine.events import Outcome
+from engine.redaction import Redactor
 from engine.secrets import hide_process_environment
+from engine.state import RunState
+from storage.lease import live_runs
+from storage.paths import parse_db_url
+from storage.process_writer import WriterLaunch
+from storage.records import RunRecord
 from tui.budget_flags import add_budget_options, budget_from_args, posted_answers
 from tui.commands.common import UsageError, add_db_option, db_url, open_store
-from tui.commands.history import load_stopped_run
+from tui.commands.history import UNFINISHED_READ, load_stopped_run
 from tui.commands.run import (
     add_telemetry_options,
     exit_code,
@@ -101,6 +109,56 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     if state.outcome is not Outcome.RUNNING:
         console.print(f"run {state.run_id} already finished: {state.outcome.value}")
         return exit_code(state)
+    return await resume_run(args, console, state, budget_from_args(args), notify)
+
+
+async def newest_unfinished(
+    args: argparse.Namespace, request: str, repo: Path
+) -> tuple[RunRecord, str | None] | None:
+    """The newest unfinished run of ``request`` on ``repo``, and the live process driving it
+    (None: none does, it was stopped or killed); None when there is no such run.
+
+    A unit's ``Restart=`` runs the same command again after a crash: the run it started
+    then is the newest one of that request on that repository that has not ended."""
+    url = parse_db_url(db_url(args))
+    file = url.database or ""
+    if url.get_backend_name() == "sqlite" and not file.startswith("file:"):
+        if not await asyncio.to_thread(os.path.exists, file):  # no run yet, none made here
+            return None
+    masked = Redactor.from_environ().redact(request)  # as the run's log holds it
+    async with await open_store(args) as store:
+        records = await store.list_runs(UNFINISHED_READ, outcome=Outcome.RUNNING)
+        same = [r for r in records if r.request in (request, masked) and Path(r.repo) == repo]
+        if not same:
+            return None
+        return same[0], (await live_runs(store, [same[0].run_id])).get(same[0].run_id)
+
+
+def unfinished_warning(record: RunRecord, driver: str | None) -> str:
+    """What a new run says when the same request on the same repository is unfinished."""
+    run, merged = record.run_id, f"{record.tasks_merged}/{record.tasks_total} merged"
+    if driver is not None:
+        return (
+            f"run {run} of this same request on this repository is still running ({driver}, "
+            f"{merged}): this starts another; `shopfloor attach {run}` follows that one"
+        )
+    return (
+        f"run {run} of this same request on this repository is unfinished (stopped, {merged}): "
+        f"this starts another; `shopfloor resume {run}` carries that one on, as `run "
+        "--resume-unfinished` would"
+    )
+
+
+async def resume_run(
+    args: argparse.Namespace,
+    console: Console,
+    state: RunState,
+    budget: BudgetLimits | None,
+    notify: NotifyTarget | None,
+    launch: WriterLaunch | None = None,
+) -> int:
+    """Carry on the stopped run ``state`` to its end with this command's front, telemetry
+    and escalation options; ``budget``: the limits that replace the run's (None: as they are)."""
     front = front_from_args(args)
     # --escalations: say, a run started in the TUI carries on unwatched.
     settings = with_escalation_options(
@@ -115,11 +173,11 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
         verbose=args.verbose,
         telemetry=telemetry_from_args(args),
         resume=state,
-        budget=budget_from_args(args),
+        budget=budget,
         answers=await waiting_answers(args, state.run_id),
         notify=notify,
     )
-    final = await execute_run(plan, console)
+    final = await execute_run(plan, console, launch)
     if front != "json":
         print_ending(final, console)
     return exit_code(final)

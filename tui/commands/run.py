@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 from dataclasses import replace
@@ -134,6 +135,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--request-file", type=Path, help="read the request from a file")
     run.add_argument("--playbook", type=Path, help="script the SIM provider with this playbook")
     run.add_argument("--out", type=Path, help="folder for an audit's report (audit.md, .json)")
+    run.add_argument(
+        "--resume-unfinished",
+        action="store_true",
+        help="if a run of this same request on this repository is unfinished (stopped or "
+        "killed), resume it instead of starting a new one, as `shopfloor resume` would: with "
+        "the settings it started with and its own budgets (for a unit's Restart=)",
+    )
     add_run_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -219,6 +227,35 @@ async def cmd_run(args: argparse.Namespace, console: Console) -> int:
         await launch.discard()  # set-up failed before the run took it: no child is left
 
 
+async def _resume_unfinished(
+    args: argparse.Namespace,
+    console: Console,
+    launch: WriterLaunch,
+    notify: NotifyTarget | None,
+) -> int | None:
+    """With ``--resume-unfinished``, the newest unfinished run of the same request on the
+    same repository carried on to its end (its exit code), as ``shopfloor resume`` does with
+    its settings and budgets; refused while a live process drives it. Without the flag, a
+    warning that such a run exists. None: a new run starts."""
+    from tui.commands.history import load_stopped_run
+    from tui.commands.resume import newest_unfinished, resume_run, unfinished_warning
+
+    found = await newest_unfinished(args, _request(args), args.repo.resolve())
+    if found is None:
+        return None
+    if not args.resume_unfinished:
+        warning = f"warning: {unfinished_warning(*found)}"
+        if front_from_args(args) == "json":
+            logging.getLogger(__name__).warning("%s", warning)
+        else:
+            console.print(Text(warning, style="bold yellow"), soft_wrap=True)
+        return None
+    state = await load_stopped_run(args, found[0].run_id, "resumed")  # refuses a live one
+    if state.outcome is not Outcome.RUNNING:  # it ended since: a new run
+        return None
+    return await resume_run(args, console, state, None, notify, launch)
+
+
 async def _run(
     args: argparse.Namespace,
     console: Console,
@@ -243,6 +280,10 @@ async def _run(
         if args.out is not None and args.out.exists() and not args.out.is_dir():
             raise UsageError(f"--out {args.out} is a file; an audit's report needs a folder")
         settings = settings_from_args(args, args.playbook)
+        # Checked once the command is known to be good: a restarted unit's carries on its run.
+        resumed = await _resume_unfinished(args, console, launch, notify)
+        if resumed is not None:
+            return resumed
     plan = RunPlan(
         request=request,
         repo=repo,
