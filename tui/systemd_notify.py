@@ -25,6 +25,7 @@ import socket
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
+from engine.budget import still_crossed
 from engine.bus import EventBus, Subscription
 from engine.events import (
     BlueprintProposed,
@@ -40,6 +41,7 @@ from engine.events import (
     TaskStateChanged,
 )
 from engine.state import RunState
+from tui.budget_flags import resume_command
 from tui.text import one_line
 
 NOTIFY_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
@@ -131,7 +133,10 @@ def stopping_line(state: RunState) -> str:
     if state.outcome is not Outcome.RUNNING:
         return status_line(state)
     said = status_line(state).split(";")[0]  # the escalation waits for the resume
-    return _fit(f"{said}; stopping, resumable: shopfloor resume {state.run_id}")
+    # A run stopped on its budget is resumed with a higher one: the command names it.
+    return _fit(
+        f"{said}; stopping, resumable: {resume_command(state.run_id, still_crossed(state))}"
+    )
 
 
 def _fit(text: str) -> str:

@@ -196,3 +196,43 @@ def test_a_stop_signal_says_stopping_at_once_with_the_resume_command(
     assert len(stopping) == 1 and stopping[0] == said[-1], said[-3:]
     assert stopping[0].startswith(f"STOPPING=1\nSTATUS=run {run} SIM: build, merged ")
     assert stopping[0].endswith(f"; stopping, resumable: shopfloor resume {run}")
+
+
+def test_a_run_stopped_on_its_budget_says_the_resume_that_raises_it(
+    tmp_path: Path, listener: tuple[str, NotifyListener], share_gate_cache: Callable[[Path], None]
+):
+    address, heard = listener
+    home = tmp_path / "home"
+    share_gate_cache(home)
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NOTIFY_SOCKET": address}
+    env.pop("SHOPFLOOR_DB", None)
+    # Nobody answers the budget's question: its timeout stops the run, resumable.
+    ended = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "demo",
+            "--headless",
+            "--speed",
+            "50",
+            "--max-tokens",
+            "1000",
+            "--escalation-timeout",
+            "0.5",
+            "--out",
+            str(tmp_path / "repo"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ended.returncode == 130, ended.stdout[-2000:] + ended.stderr[-2000:]
+    time.sleep(0.2)
+    said = [text for _, text in heard.messages]
+    command = re.search(r"`(shopfloor resume \w+ --max-tokens \d+)` carries it on", ended.stdout)
+    assert command is not None, ended.stdout[-2000:]
+    assert said[-1].startswith("STOPPING=1\nSTATUS="), said[-3:]
+    assert said[-1].endswith(f"; stopping, resumable: {command.group(1)}"), said[-1]
