@@ -6,6 +6,7 @@ names, run a real ``shopfloor demo`` with it, and read what the run sent, in ord
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 from demo_process import ROOT, cli
 
-from tui.systemd_notify import NotifyTarget
+from engine.bus import EventBus
+from tui.systemd_notify import NotifyTarget, SystemdNotifier
 
 
 class NotifyListener:
@@ -57,6 +59,23 @@ class NotifyListener:
         self._stop.set()
         self._thread.join(5)
         self.sock.close()
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid``, from /proc (whatever their depth)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
 
 
 @pytest.fixture
@@ -108,6 +127,17 @@ def test_a_demo_under_systemd_says_ready_its_status_the_escalation_pings_and_sto
     try:
         asked = heard.wait_for(r"escalation (\S+) waiting: (shopfloor approve\|reject\|change .*)")
         escalation, how = asked.group(1), asked.group(2)
+        # Meanwhile the run's children (its storage writer) inherited none of the variables.
+        children = descendants(proc.pid)
+        assert children, "the run has its storage writer"
+        for child in children:
+            try:
+                environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            except PermissionError:
+                pytest.skip("a non-dumpable process's environ is root's to read")
+            except FileNotFoundError:
+                continue
+            assert not [v for v in environ if v.startswith((b"NOTIFY_", b"WATCHDOG_"))]
         assert how == f"shopfloor approve|reject|change {escalation} --run {how.split()[-1]}"
         answered = cli(home, "approve", escalation, "--run", how.split()[-1])
         assert answered.returncode == 0, answered.stdout + answered.stderr
@@ -236,3 +266,24 @@ def test_a_run_stopped_on_its_budget_says_the_resume_that_raises_it(
     assert command is not None, ended.stdout[-2000:]
     assert said[-1].startswith("STOPPING=1\nSTATUS="), said[-3:]
     assert said[-1].endswith(f"; stopping, resumable: {command.group(1)}"), said[-1]
+
+
+async def test_the_watchdog_pings_from_the_runs_loop_so_a_hung_loop_stops_them(
+    listener: tuple[str, NotifyListener],
+):
+    address, heard = listener
+    bus = EventBus("0123456789ab")
+    notifier = SystemdNotifier.attach(NotifyTarget("\0" + address[1:], 0.05), bus)
+    try:
+        await asyncio.sleep(0.3)
+        hung = time.monotonic()
+        time.sleep(0.6)  # noqa: ASYNC251 - the loop hangs; a ping from a thread would not stop
+        woke = time.monotonic()
+        await asyncio.sleep(0.3)
+    finally:
+        await bus.close()
+        await notifier.close()
+    pings = [at for at, text in heard.messages if text == "WATCHDOG=1"]
+    assert len([at for at in pings if at < hung]) >= 3
+    assert [at for at in pings if hung + 0.1 < at < woke] == []
+    assert len([at for at in pings if at > woke]) >= 3
