@@ -20,7 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from demo_process import ROOT, cli
+from notify_listener import listening
 
 from engine.events import RunStarted
 from storage.lease import RunLease
@@ -43,7 +45,7 @@ def merges_stored(db: Path) -> int:
 
 
 def test_the_same_run_command_after_a_sigkill_resumes_the_run_to_shipped(
-    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+    tmp_path: Path, share_gate_cache: Callable[[Path], None], monkeypatch: pytest.MonkeyPatch
 ):
     home = tmp_path / "home"
     share_gate_cache(home)
@@ -105,7 +107,15 @@ def test_the_same_run_command_after_a_sigkill_resumes_the_run_to_shipped(
 
     asyncio.run(refused_while_driven())
 
-    again = cli(home, *words, timeout=150)  # what systemd does: the same ExecStart
+    # What systemd does: the same ExecStart, with the unit's notify socket. The restarted
+    # process must say READY (on resuming), or systemd would time its start out.
+    with listening() as (address, heard), monkeypatch.context() as patch:
+        patch.setenv("NOTIFY_SOCKET", address)
+        again = cli(home, *words, timeout=150)
+        time.sleep(0.2)
+    said = [text for _, text in heard.messages]
+    assert said[0].startswith(f"READY=1\nSTATUS=run {run_id} SIM: build, merged "), said[:2]
+    assert said[-1].startswith(f"STOPPING=1\nSTATUS=run {run_id} SIM: shipped, merged 6/6")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     assert f"run {run_id} resumed at stage build" in again.stdout, again.stdout[:2000]
     runs = json.loads(cli(home, "runs", "--json").stdout)

@@ -9,56 +9,25 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from demo_process import ROOT, cli
+from notify_listener import NotifyListener, listening
 
 from engine.bus import EventBus
 from tui.systemd_notify import NotifyTarget, SystemdNotifier
 
 
-class NotifyListener:
-    """The service manager's end: a datagram socket collecting what the run sends."""
-
-    def __init__(self, address: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(address)
-        self.sock.settimeout(0.1)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def wait_for(self, pattern: str, timeout: float = 90) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for _, message in list(self.messages):
-                if found := re.search(pattern, message):
-                    return found
-            time.sleep(0.05)
-        raise AssertionError(f"no {pattern!r} in {self.messages}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
+@pytest.fixture
+def listener() -> Iterator[tuple[str, NotifyListener]]:
+    with listening() as heard:
+        yield heard
 
 
 def descendants(pid: int) -> list[int]:
@@ -76,16 +45,6 @@ def descendants(pid: int) -> list[int]:
         found += below
         frontier = below
     return found
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[str, NotifyListener]]:
-    name = f"shopfloor-test-{secrets.token_hex(4)}"
-    heard = NotifyListener("\0" + name)  # an abstract socket, as systemd's may be
-    try:
-        yield "@" + name, heard
-    finally:
-        heard.close()
 
 
 def test_a_demo_under_systemd_says_ready_its_status_the_escalation_pings_and_stopping(
