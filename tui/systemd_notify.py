@@ -25,7 +25,6 @@ import socket
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
-from engine.budget import still_crossed
 from engine.bus import EventBus, Subscription
 from engine.events import (
     BlueprintProposed,
@@ -40,6 +39,7 @@ from engine.events import (
     TaskState,
     TaskStateChanged,
 )
+from engine.spend import still_crossed
 from engine.state import RunState
 from tui.budget_flags import resume_command
 from tui.text import one_line

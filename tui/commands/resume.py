@@ -25,15 +25,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from engine.budget import BudgetLimits
 from engine.events import Outcome
 from engine.redaction import Redactor
 from engine.secrets import hide_process_environment
+from engine.spend import BudgetLimits
 from engine.state import RunState
 from storage.lease import live_runs
 from storage.paths import parse_db_url
-from storage.process_writer import WriterLaunch
 from storage.records import RunRecord
+from storage.run_writer import WriterLaunch
 from tui.budget_flags import add_budget_options, budget_from_args, posted_answers
 from tui.commands.common import UsageError, add_db_option, db_url, open_store
 from tui.commands.history import UNFINISHED_READ, load_stopped_run
