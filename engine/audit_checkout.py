@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import git
 
 from engine.factory_git import SessionRepo
+from engine.generated_files import copy_generated_files
 from engine.secret_files import masked_for_model
 
 SKIP = frozenset(
@@ -70,8 +71,9 @@ def _copy_link(repo: Path, source: Path, target: Path) -> None:
 def snapshot(repo: Path, scratch: Path) -> Path:
     """Copy the checkout's files (uncommitted edits included; ignored files, .git and caches
     left out) to ``scratch/tree`` and commit them there, so gates see a plain git checkout.
-    Symlinks inside the checkout are kept as links; the user's git hooks and commit signing
-    play no part in the copy's commit."""
+    Symlinks inside the checkout are kept as links; the version file the build wrote into the
+    package is copied though git ignores it (:mod:`engine.generated_files`); the user's git
+    hooks and commit signing play no part in the copy's commit."""
     tree = scratch / "tree"
     tree.mkdir(parents=True)
     for rel in checkout_files(repo):
@@ -86,6 +88,9 @@ def snapshot(repo: Path, scratch: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
     git.Repo.init(tree).close()
+    # the version module the build wrote (hatch-vcs, setuptools-scm) is ignored, so not
+    # listed above; without it the package does not import and types and tests fail
+    copy_generated_files(repo, tree)
     copy = git.Repo(tree)
     try:
         copy.git.execute(["git", *_SNAPSHOT_GIT, "add", "-A"])

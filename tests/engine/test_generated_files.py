@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from repo_helpers import git, make_repo
 
+from engine.audit import run_audit
+from engine.audit_checkout import snapshot
 from engine.generated_files import generated_files
 from engine.workspace import GitWorkspaces
 from gates.pytest_gate import PytestGate
@@ -100,3 +102,75 @@ def test_the_generated_files_come_from_pyproject(
 ) -> None:
     (tmp_path / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     assert generated_files(tmp_path) == expected
+
+
+async def test_the_audit_snapshot_carries_the_version_file(
+    tmp_path: Path, sandbox: ProcessSandbox
+) -> None:
+    """'Audit humanize' reported types and tests red on a green project: the audit's copy
+    of the checkout left out the ignored humanize/_version.py, so no test file collected."""
+    repo = project(tmp_path / "repo", HATCH)
+    gate = PytestGate(sandbox, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=60)
+    report = await run_audit(
+        run_id="r1",
+        request="Audit",
+        repo=repo,
+        commit=git(repo, "rev-parse", "HEAD"),
+        gates=[gate],
+        reviewers=[],
+        emit=lambda event: None,
+    )
+    (entry,) = report.gates
+    assert entry.passed, entry.summary
+    assert "1 passed" in entry.summary
+    scratch = tmp_path / "scratch"
+    tree = snapshot(repo, scratch)
+    assert (tree / "src/pkg/_version.py").read_text() == "__version__ = '1.2.3'\n"
+    assert git(tree, "ls-files", "src/pkg").split() == ["src/pkg/__init__.py"]  # not committed
+
+
+def test_a_monorepo_subprojects_version_files_are_found(tmp_path: Path) -> None:
+    """The detection read only the top pyproject.toml: a monorepo's services/api kept its
+    hatch-vcs setting in its own, and its worktrees lacked the file."""
+    files = {
+        "pyproject.toml": "[tool.ruff]\n",
+        "services/api/pyproject.toml": HATCH,
+        "libs/core/setup.py": (
+            "from setuptools import setup\n\n"
+            "SCM = {'write_to': 'core/_version.py', 'local_scheme': 'no-local-version'}\n"
+            "setup(name='core', use_scm_version=SCM)\n"
+        ),
+        "libs/util/setup.py": (
+            "from setuptools import setup\n"
+            "setup(use_scm_version={'version_file': 'util/version.py'})\n"
+        ),
+        "libs/plain/setup.py": "from setuptools import setup\nsetup(use_scm_version=True)\n",
+        "a/b/c/d/pyproject.toml": HATCH,  # deeper than detection looks
+        "node_modules/x/pyproject.toml": HATCH,
+        ".hidden/pyproject.toml": HATCH,
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    assert sorted(generated_files(tmp_path)) == [
+        "libs/core/core/_version.py",
+        "libs/util/util/version.py",
+        "services/api/src/pkg/_version.py",
+    ]
+
+
+async def test_a_subprojects_version_file_reaches_the_worktree(
+    tmp_path: Path, worktree_root: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "services/api/pyproject.toml": HATCH,
+            ".gitignore": "_version.py\n",
+            "services/api/src/pkg/__init__.py": INIT,
+        },
+    )
+    (repo / "services/api/src/pkg/_version.py").write_text("__version__ = '2'\n")
+    ws = GitWorkspaces(repo, "run1", worktree_root)
+    worktree = await ws.add_worktree("attempt", ws.base_commit)
+    assert (worktree / "services/api/src/pkg/_version.py").read_text() == "__version__ = '2'\n"
