@@ -5,7 +5,8 @@ This module runs the audit. It copies the checkout as it is (uncommitted edits i
 gate sees an ordinary git checkout (:mod:`engine.audit_checkout`), and runs every gate of the
 repository's profile on the copy. Reviewers that can read code (:class:`CodeReviewer`) score
 the repository and name findings as ``path:line: message``. Dead code comes from the
-dead-code gate; untested modules are the Python modules no test file imports. The result is
+dead-code gate; untested modules are the Python modules no test file imports (directly or
+through a name their package's ``__init__`` re-exports). The result is
 an :class:`~engine.audit_report.AuditReport`, written as Markdown and JSON. Nothing is
 written to the repository or its refs: the scratch copy is deleted afterwards.
 """

@@ -141,25 +141,78 @@ def _is_tooling(rel: str) -> bool:
 
 
 def _imports(source: str) -> set[str]:
+    """The dotted names a test file imports, and the attributes it reads off them:
+    ``import humanize`` then ``humanize.naturalsize(...)`` gives ``humanize.naturalsize``."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return set()
     found: set[str] = set()
+    bound: dict[str, str] = {}  # a name the file binds -> the dotted name it stands for
+    reads: list[tuple[str, str]] = []  # name.attr
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name):
+                reads.append((node.value.id, node.attr))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                found.add(alias.name)
+                top = alias.name.partition(".")[0]
+                bound[alias.asname or top] = alias.name if alias.asname else top
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            for alias in node.names:
+                found.add(f"{node.module}.{alias.name}")
+                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    found.update(f"{bound[name]}.{attr}" for name, attr in reads if name in bound)
     return found
+
+
+def _re_exports(package: str, source: str) -> list[tuple[str, str]]:
+    """``(name, module)`` for each name a package's ``__init__`` (dotted ``package``) takes
+    from another module: ``from .filesize import naturalsize`` gives
+    ``("naturalsize", "<package>.filesize")``, ``from . import lists`` gives
+    ``("lists", "<package>.lists")``; a star import gives ``("*", module)``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    parts = package.split(".") if package else []
+    found: list[tuple[str, str]] = []
+    for node in tree.body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            if node.level - 1 > len(parts):
+                continue
+            kept = parts[: len(parts) - (node.level - 1)]
+            base = ".".join([*kept, node.module] if node.module else kept)
+            if node.module is None:  # from . import lists: the names may be modules
+                found += [(a.asname or a.name, f"{base}.{a.name}") for a in node.names]
+                continue
+        elif node.module:
+            base = node.module
+        else:
+            continue
+        found += [(a.asname or a.name, base) for a in node.names]
+    return found
+
+
+def _suffixes(name: str) -> list[str]:
+    """``name`` and each dotted tail of it (``src/pkg/mod.py`` is imported as ``pkg.mod``)."""
+    parts = name.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts))]
 
 
 def untested_modules(root: Path, files: Sequence[str]) -> list[str]:
     """Python modules (not tests, not ``__init__``) that no test file imports (by their
-    dotted path or any dotted suffix of it, so ``src/pkg/mod.py`` is ``pkg.mod``)."""
+    dotted path or any dotted suffix of it, so ``src/pkg/mod.py`` is ``pkg.mod``), directly
+    or as a name its package's ``__init__`` re-exports (``import humanize`` then
+    ``humanize.naturalsize``, where ``__init__`` has ``from .filesize import naturalsize``,
+    tests ``humanize/filesize.py``)."""
     imported: set[str] = set()
     modules: dict[str, str] = {}
+    exports: dict[str, list[tuple[str, str]]] = {}
     for rel in files:
         if not rel.endswith(".py"):
             continue
@@ -170,15 +223,38 @@ def untested_modules(root: Path, files: Sequence[str]) -> list[str]:
         if _is_test(rel):
             imported |= _imports(source)
             continue
-        if rel.endswith("__init__.py") or _is_tooling(rel):
+        if rel.endswith("__init__.py"):
+            package = ".".join(PurePosixPath(rel).parent.parts)
+            if "from" in source:
+                exports[package] = _re_exports(package, source)
+            continue
+        if _is_tooling(rel):
             continue
         modules[rel.removesuffix(".py").replace("/", ".")] = rel
 
-    def tested(name: str) -> bool:  # by any dotted suffix: src/ layouts, nested projects
-        parts = name.split(".")
-        return any(".".join(parts[i:]) in imported for i in range(len(parts)))
+    def used(name: str) -> bool:  # by any dotted suffix: src/ layouts, nested projects
+        return any(tail in imported for tail in _suffixes(name))
 
-    return sorted(rel for name, rel in modules.items() if not tested(name))
+    grown = True
+    while grown:  # a package re-exporting a subpackage's names: follow it down
+        grown = False
+        for package, names in exports.items():
+            tails = tuple(f"{tail}." for tail in _suffixes(package))
+            for name, module in names:
+                if name != "*":
+                    reached = {module} if used(f"{package}.{name}") else set()
+                else:  # package.X stands for module.X (one name deep: no cycle)
+                    reached = {
+                        f"{module}.{n.removeprefix(t)}"
+                        for n in imported
+                        for t in tails
+                        if n.startswith(t) and n[len(t) :].isidentifier()
+                    }
+                    reached |= {module} if used(package) else set()
+                if not reached <= imported:
+                    imported |= reached
+                    grown = True
+    return sorted(rel for name, rel in modules.items() if not used(name))
 
 
 def numbered_sources(root: Path, files: Sequence[str], limit: int = 40000) -> str:

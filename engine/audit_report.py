@@ -37,8 +37,8 @@ def located(text: str) -> Finding:
 
 
 UNTESTED_MEANS = (
-    "No test file imports these; one tested only through another module or through a "
-    "command line a test runs is listed too."
+    "No test file imports these, nor a name their package re-exports from them; one tested "
+    "only through another module or through a command line a test runs is listed too."
 )
 
 

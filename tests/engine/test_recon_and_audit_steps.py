@@ -178,3 +178,39 @@ def test_a_run_learns_its_retries_with_the_first_failure_and_the_reviews_that_he
     assert {"pricing", "Pricing rounding", "inv/pricing.py"} <= set(tags)
     assert by_source["review:reviewer-1:r1:1"][:2] == ("rule", "plan review: too big")
     assert not any(s.startswith("review:reviewer-2") for s in by_source)
+
+
+def test_a_module_tested_through_its_packages_re_exports_is_not_untested(
+    tmp_path: Path,
+) -> None:
+    """humanize's audit listed filesize.py, i18n.py and lists.py as untested: its tests call
+    humanize.naturalsize(...), which humanize/__init__.py takes from humanize.filesize."""
+    files = {
+        "src/humanize/__init__.py": (
+            "from humanize.filesize import naturalsize\n"
+            "from .lists import natural_list as natlist\n"
+            "from . import i18n\n"
+            "from .sub import *\n"
+            "from .other import *\n"  # two star imports: package.X is tried in each, once
+            "from .unused import nothing_tests_use\n"
+        ),
+        "src/humanize/filesize.py": "def naturalsize(n):\n    return str(n)\n",
+        "src/humanize/lists.py": "def natural_list(xs):\n    return xs\n",
+        "src/humanize/i18n.py": "def activate(x):\n    return x\n",
+        "src/humanize/unused.py": "def nothing_tests_use():\n    return 0\n",
+        "src/humanize/sub/__init__.py": "from .deep import helper\n",
+        "src/humanize/sub/deep.py": "def helper():\n    return 1\n",
+        "src/humanize/sub/lonely.py": "X = 1\n",
+        "src/humanize/other.py": "from humanize.sub import *\n",
+        "tests/test_filesize.py": "import humanize\n\n\ndef test():\n    humanize.naturalsize(1)\n",
+        "tests/test_lists.py": "from humanize import natlist\n",
+        "tests/test_i18n.py": "import humanize as h\n\n\ndef test():\n    h.i18n.activate('x')\n",
+        "tests/test_deep.py": "from humanize import helper\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert untested_modules(tmp_path, sorted(files)) == [
+        "src/humanize/sub/lonely.py",
+        "src/humanize/unused.py",
+    ]
