@@ -90,7 +90,7 @@ async def run_audit(
             request=request,
             repo=str(repo),
             commit=commit,
-            gates=[gate_entry(r) for r in results],
+            gates=[gate_entry(r, tree) for r in results],
             untested_modules=untested_modules(tree, files),
         )
         report.dead_code = [

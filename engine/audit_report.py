@@ -163,15 +163,32 @@ def _where(finding: Finding) -> str:
     return f"`{finding.file}` " if finding.file else ""
 
 
-def gate_entry(result: GateResult) -> AuditGate:
+def _relative(text: str, tree: Path | None) -> str:
+    """``text`` with the audited copy's path taken out of the paths it quotes: the copy is
+    deleted once the audit ends, and the report reads relative to the repository."""
+    if tree is None:
+        return text
+    for spelling in dict.fromkeys((str(tree), str(tree.resolve()))):
+        text = text.replace(f"{spelling}/", "")
+    return text
+
+
+def gate_entry(result: GateResult, tree: Path | None = None) -> AuditGate:
+    """A gate's verdict as the report keeps it; paths into ``tree`` (the audited copy) are
+    given relative to the repository."""
     counts = result.counts
     total = max(counts.get("findings", len(result.findings)), len(result.findings))
     blocking = counts.get("blocking")
     return AuditGate(
         name=result.gate,
         passed=result.passed,
-        summary=result.summary,
-        findings=list(result.findings[:REPORTED_FINDINGS]),
+        summary=_relative(result.summary, tree),
+        findings=[
+            f.model_copy(
+                update={"message": _relative(f.message, tree), "detail": _relative(f.detail, tree)}
+            )
+            for f in result.findings[:REPORTED_FINDINGS]
+        ],
         total=total,
         blocking=None if blocking is None else min(blocking, REPORTED_FINDINGS),
     )

@@ -31,7 +31,9 @@ holds the task's tree on the task's base, reuses the verdict the task gates reac
 revision on another base never does.
 
 Entries live in memory and, when a directory is given, as JSON files there — so a re-run of
-the same tree in a later process is a hit too.
+the same tree in a later process is a hit too. A verdict is stored with the workspace's path
+taken out of it and given back with the path of the workspace that asks: pytest quotes a
+test module by its absolute path, and a hit quoted another run's worktree, long deleted.
 """
 
 from __future__ import annotations
@@ -188,6 +190,26 @@ def tree_key(workspace: Path) -> str | None:
     return digest.hexdigest()
 
 
+WORKSPACE = "<shopfloor:workspace>"
+"""What stands for the checked workspace's path in a stored verdict."""
+
+
+def _path_pattern(workspace: Path) -> re.Pattern[str]:
+    """The workspace's path as JSON spells it (given and resolved), not as the start of a
+    longer name (``…/baseline`` in ``…/baseline2``)."""
+    spellings = {str(workspace), str(workspace.resolve())}
+    escaped = sorted((json.dumps(s)[1:-1] for s in spellings), key=len, reverse=True)
+    return re.compile("(?:" + "|".join(map(re.escape, escaped)) + r")(?![\w-]|\.\w)")
+
+
+def _unplaced(raw: str, workspace: Path) -> str:
+    return _path_pattern(workspace).sub(lambda _: WORKSPACE, raw)
+
+
+def _placed(raw: str, workspace: Path) -> str:
+    return raw.replace(WORKSPACE, json.dumps(str(workspace))[1:-1])
+
+
 class GateCache:
     """Stores GateResults by (gate, configuration, tree); counts hits and misses."""
 
@@ -248,8 +270,9 @@ class GateCache:
         text = json.dumps([name, fingerprint, tree, gate_code(), tool_versions(), interpreter()])
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def get(self, key: str) -> GateResult | None:
-        """The stored result for ``key``, if any."""
+    def get(self, key: str, workspace: Path | None = None) -> GateResult | None:
+        """The stored result for ``key``, if any (quoting ``workspace`` where the stored
+        one quoted the path of the workspace it was reached in)."""
         raw = self._memory.get(key)
         if raw is None and self.directory is not None:
             try:
@@ -258,14 +281,18 @@ class GateCache:
                 raw = None
         if raw is None:
             return None
+        if workspace is not None:
+            raw = _placed(raw, workspace)
         try:
             return GateResult.model_validate_json(raw)
         except ValueError:
             return None
 
-    def put(self, key: str, result: GateResult) -> None:
-        """Store ``result`` under ``key``."""
+    def put(self, key: str, result: GateResult, workspace: Path | None = None) -> None:
+        """Store ``result`` under ``key``, without ``workspace``'s path."""
         raw = result.model_dump_json()
+        if workspace is not None:
+            raw = _unplaced(raw, workspace)
         self._memory[key] = raw
         self._memory.move_to_end(key)
         while len(self._memory) > self.max_entries:
@@ -312,7 +339,7 @@ class CachedGate:
             self.cache.bypassed += 1
             return await self.inner.check(workspace)
         key = self.cache.key(self.name, self.fingerprint, tree)
-        stored = self.cache.get(key)
+        stored = self.cache.get(key, workspace)
         if stored is not None and not (
             self._wants_run is not None and await asyncio.to_thread(self._wants_run, workspace)
         ):
@@ -321,5 +348,5 @@ class CachedGate:
         self.cache.misses += 1
         result = await self.inner.check(workspace)
         if result.passed or not any(word in result.summary for word in _UNSTABLE):
-            self.cache.put(key, result.model_copy(update={"cached": False}))
+            self.cache.put(key, result.model_copy(update={"cached": False}), workspace)
         return result
