@@ -167,7 +167,7 @@ class RunState:
                     agent.output_tokens += event.output_tokens
                     agent.cost_usd += event.cost_usd
             case GateFinished():
-                if self._is_baseline(event):
+                if self.is_baseline(event):
                     if event.passed:
                         self.baseline_red.pop(event.gate, None)
                     else:
@@ -324,7 +324,7 @@ class RunState:
                 self.finished_at = event.ts.isoformat()
         return self
 
-    def _is_baseline(self, event: GateFinished) -> bool:
+    def is_baseline(self, event: GateFinished) -> bool:
         """An update's recon gates: no task, before verification (a resumed run checks the
         base commit again before it goes on; the final verification is no baseline)."""
         if self.mode != "update" or event.task_id is not None or event.scope != "verify":

@@ -316,8 +316,7 @@ class EventLines:
 
     def _gate(self, event: GateFinished) -> Text:
         text = Text.assemble(PASS if event.passed else FAIL, " ")
-        where = f"{event.scope} gate" if event.scope != "task" else "gate"
-        text.append(f"{where} {event.gate}")
+        text.append(f"{self._gate_label(event)} {event.gate}")
         if event.task_id is not None:
             text.append(" ")
             text.append(f"{event.task_id}#{event.attempt}", style="bold")
@@ -327,6 +326,20 @@ class EventLines:
             if finding:
                 text.append(f" — {finding}", style="red")
         return text
+
+    def _gate_label(self, event: GateFinished) -> str:
+        """What a gate checked: a task's attempt ("gate"), a merge, the final verification,
+        an update's base commit before it changes anything, or the audited checkout (the
+        last two carry the verification's scope: an update's printed "verify gate" before
+        its critic stage, an audit's under "stage review")."""
+        if event.scope == "task":
+            return "gate"
+        if event.scope == "verify" and event.task_id is None:
+            if self.state.mode == "audit":
+                return "audit gate"
+            if self.state.is_baseline(event):
+                return "baseline gate"
+        return f"{event.scope} gate"
 
     def _agent_started(self, event: AgentStarted) -> Text:
         text = Text.assemble(("agent ", "dim"), (event.agent_id, "bold"))

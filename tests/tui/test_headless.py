@@ -15,6 +15,7 @@ from engine.events import (
     AgentOutput,
     BlueprintProposed,
     EscalationRaised,
+    GateFinished,
     KillGateTripped,
     Outcome,
     QCScored,
@@ -280,3 +281,41 @@ async def test_a_revision_without_its_round_is_still_said() -> None:
     await asyncio.wait_for(task, timeout=5)
     lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert lines[-1].startswith("blueprint revision 3 (the reviewers' patches): 3 tasks")
+
+
+@pytest.mark.parametrize("mode", ["update", "audit"])
+def test_a_gate_says_what_it_checked(mode: str) -> None:
+    """An update's baseline gates printed as "verify gate …" before its critic stage, and an
+    audit's under "stage review": neither is the final verification."""
+    console = Console(file=io.StringIO(), width=200)
+    bus = EventBus("run-6")
+    reporter = ConsoleReporter(bus.subscribe("console"), console, show_time=False)
+    events = [
+        RunStarted(
+            request="Add a flag",
+            repo="/r",
+            mode=mode,  # type: ignore[arg-type]
+            base_branch="main",
+            base_commit="c0ffee",
+            integration_branch="shopfloor/wip/run-6",
+        ),
+        GateFinished(gate="tests", scope="verify", passed=True, summary="3 passed"),
+        StageChanged(stage=Stage.CRITIC if mode == "update" else Stage.REVIEW),
+        GateFinished(gate="lint", scope="verify", passed=False, summary="1 error"),
+        GateFinished(gate="tests", scope="task", task_id="t1", attempt=1, passed=True, summary="4"),
+        GateFinished(gate="tests", scope="merge", task_id="t1", attempt=1, passed=True, summary=""),
+        StageChanged(stage=Stage.VERIFY),
+        GateFinished(gate="tests", scope="verify", passed=True, summary="4 passed"),
+    ]
+    for event in events:
+        reporter.report(bus.emit(event))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    gates = [line[2:].partition(":")[0] for line in lines if line[:2] in ("✓ ", "✗ ")]
+    first = "baseline" if mode == "update" else "audit"
+    assert gates == [
+        f"{first} gate tests",
+        f"{first} gate lint",
+        "gate tests t1#1",
+        "merge gate tests t1#1",
+        "verify gate tests" if mode == "update" else "audit gate tests",
+    ]
