@@ -171,7 +171,8 @@ class Factory:
                     repo=str(ws.path),
                     base_branch=ws.base_branch,
                     base_commit=ws.base_commit,
-                    integration_branch=ws.integration_branch,
+                    # an audit merges nothing: no integration branch is ever made
+                    integration_branch="" if self.mode == "audit" else ws.integration_branch,
                     mode=self.mode,
                     models=dict(self.models),
                     simulated=self.simulated,

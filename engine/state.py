@@ -381,7 +381,9 @@ class RunState:
             "mode": self.mode,
             "simulated": self.simulated,
             "branch": self.branch,
-            "integration_branch": self.integration_branch,
+            "integration_branch": (
+                self.integration_branch or None if self.mode != "audit" else None
+            ),  # an audit makes none (an older audit's log names one)
             "tasks": [
                 {
                     "id": t.id,

@@ -60,7 +60,9 @@ class RunRecord:
             "repo": self.repo,
             "mode": self.mode,
             "branch": self.branch,
-            "integration_branch": self.integration_branch,
+            "integration_branch": (
+                self.integration_branch or None if self.mode != "audit" else None
+            ),  # an audit makes none
             "tasks": self.tasks_total,
             "tasks_merged": self.tasks_merged,
             "request": self.request,

@@ -44,3 +44,32 @@ def test_an_audit_says_the_uncommitted_files_are_in_it(
     assert [line for line in out.splitlines() if "warning" in line] == [f"warning: {expected}"]
     report = json.loads((tmp_path / "report" / "audit.json").read_text())
     assert "billing/fresh.py" in json.dumps(report)  # the file it named is audited
+
+
+def test_an_audit_names_no_integration_branch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`runs --json` and `status --json` gave an audit the integration branch
+    shopfloor/wip/RUN, which an audit never makes: `git branch` in the repository had none."""
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
+    monkeypatch.delenv(event_loop.LOOP_VARIABLE, raising=False)
+    repo = make_repo(tmp_path / "repo", {"billing/__init__.py": "", "README.md": "# b\n"})
+    db = ("--db", str(tmp_path / "runs.db"))
+    code = main(
+        [
+            *("run", "Audit billing", "--repo", str(repo), "--mode", "audit"),
+            *("--playbook", str(AUDIT / "playbook.yaml")),
+            *("--config", str(AUDIT / "shopfloor.toml")),
+            *("--speed", "200", *db, "--out", str(tmp_path / "report")),
+        ]
+    )
+    assert code == 0, capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["runs", "--json", *db]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["mode"], listed["integration_branch"]) == ("audit", None)
+    assert main(["status", listed["run_id"], "--json", *db]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["mode"], status["integration_branch"]) == ("audit", None)
+    assert git(repo, "branch", "--list", "shopfloor/*") == ""
