@@ -26,6 +26,7 @@ from agents.roles.task_reviewer import TaskReviewerRole
 from agents.roles.twin import TwinRole
 from agents.roles.verifier import VerifierRole
 from agents.routing import Routing
+from agents.sim import SimProvider
 from engine.protocols import Sandbox
 
 
@@ -71,6 +72,17 @@ class Crew:
             and prices.lookup(provider.family, provider.model) is None
         }
         return sorted(found)
+
+    def unscripted_planner(self) -> str | None:
+        """The name of the SIM playbook the planner plays when it scripts no blueprint (an
+        audit's, which plans nothing): a run that plans would fail at its planner, after
+        its whole baseline. None when the planner has a blueprint or is a real model."""
+        provider: object = self.planner.provider
+        while getattr(provider, "inner", None) is not None:  # retries, limits; not a chain
+            provider = provider.inner  # type: ignore[attr-defined]
+        if isinstance(provider, SimProvider) and provider.playbook.blueprint is None:
+            return provider.playbook.name
+        return None
 
     def models(self) -> dict[str, str]:
         """Role -> the spec its provider reports (reviewers as ``reviewer-N``)."""

@@ -172,6 +172,12 @@ async def _set_up_and_run(
         mode = resolve_mode(plan.mode, settings, workspaces, plan.resume)
     except ModeError as exc:
         raise SetupError(str(exc)) from exc
+    unscripted = crew.unscripted_planner() if mode != "audit" else None
+    if unscripted is not None:  # else the planner fails after the whole baseline
+        raise SetupError(
+            f"the SIM playbook {unscripted!r} scripts no blueprint (an audit's), so this "
+            f"{mode} run could not plan: give --mode audit, or a playbook with a blueprint"
+        )
     if mode != "audit":  # an audit builds nothing
         agent_installed(crew)
     record = settings_record(settings)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from repo_helpers import git, make_repo
 
 from engine import loop as event_loop
 from tui.cli import main
@@ -172,3 +173,22 @@ def test_an_age_older_than_the_calendar_means_every_run(
 ) -> None:
     assert main(["runs", "--json", "--since", "999999999d"]) == 0
     assert capsys.readouterr().out.strip() == "[]"
+
+
+@pytest.mark.parametrize("mode", ["update", "create"])
+def test_an_audit_playbook_on_a_run_that_plans_is_refused_at_once(
+    place: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    """`run --mode update --playbook <an audit's>` ran humanize's whole baseline (six gates,
+    33 s) and then failed 'planner failed: SIM playbook ... scripts no blueprint'."""
+    repo = make_repo(place / "repo", {"app.py": "X = 1\n", "tests/test_app.py": "import app\n"})
+    audit = Path(__file__).resolve().parents[2] / "examples" / "audit" / "playbook.yaml"
+    argv = ["run", "Add a flag", "--repo", str(repo), "--mode", mode, "--playbook", str(audit)]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err == (
+        f"shopfloor: the SIM playbook 'audit' scripts no blueprint (an audit's), so this {mode}"
+        " run could not plan: give --mode audit, or a playbook with a blueprint\n"
+    )
+    assert "gate" not in out  # refused before the baseline
+    assert git(repo, "branch", "--list", "shopfloor/*") == ""
