@@ -10,12 +10,17 @@ package defines it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+from gates.node_packages import NODE_MODULES, borrowed_node_modules
 from gates.tool_gate import (
+    MAX_FINDINGS,
+    OUTPUT_TAIL_CHARS,
     Parsed,
     ToolGate,
     last_meaningful_line,
@@ -87,7 +92,14 @@ def package_scripts(workspace: Path) -> dict[str, str]:
 
 
 class NodeScriptGate(CommandGate):
-    """``npm run --silent <script>`` for one script of the package (``test``, ``lint``)."""
+    """``npm run --silent <script>`` for one script (``test``, ``lint``) of each Node package.
+
+    ``packages`` are the package folders (``"."``, a front end's ``"web"``:
+    ``gates.node_packages.node_packages``), each run in its own folder with the
+    dependencies installed for it in ``checkout`` (the user's repository) borrowed, since a
+    worktree has none (``gates.node_packages.borrowed_node_modules``). A package's findings
+    are named from the repository's top.
+    """
 
     def __init__(
         self,
@@ -97,6 +109,8 @@ class NodeScriptGate(CommandGate):
         name: str | None = None,
         timeout_s: float = 600.0,
         env: Mapping[str, str] | None = None,
+        packages: Sequence[str] = (".",),
+        checkout: Path | None = None,
     ) -> None:
         env = {"CI": "1", "NO_COLOR": "1", "npm_config_update_notifier": "false", **(env or {})}
         super().__init__(
@@ -108,14 +122,96 @@ class NodeScriptGate(CommandGate):
         )
         self.script = script
         self.tool = f"npm run {script}"
+        self.packages = tuple(packages) or (".",)
+        self.checkout = checkout
+
+    def settings(self) -> Sequence[object]:
+        return [*super().settings(), list(self.packages), *self._installed_state()]
+
+    def _installed_state(self) -> list[str]:
+        """What npm last installed for each package in the checkout (its hidden lockfile's
+        time and size): an upgraded dependency may judge the same tree otherwise."""
+        if self.checkout is None:
+            return []
+        states = []
+        for folder in self.packages:
+            lock = self.checkout / folder / NODE_MODULES / ".package-lock.json"
+            with contextlib.suppress(OSError):
+                stat = lock.stat()
+                states.append(f"{folder}:{stat.st_mtime_ns}:{stat.st_size}")
+        return states
 
     async def check(self, workspace: Path) -> GateResult:
-        """Run the script; a package without it passes with a note (the tree has no such check)."""
-        scripts = await asyncio.to_thread(package_scripts, workspace)
-        if self.script not in scripts:
+        """Run the script in each package that has it; a tree where none does passes with a
+        note (the tree has no such check)."""
+        started = time.monotonic()
+        ran: list[tuple[str, GateResult]] = []
+        for folder in self.packages:
+            place = workspace / folder
+            scripts = await asyncio.to_thread(package_scripts, place)
+            if self.script not in scripts:
+                continue
+            installed = None if self.checkout is None else self.checkout / folder / NODE_MODULES
+            with borrowed_node_modules(place, installed):
+                result = await self.run_tool(place, self.argv(place))
+                if result.counts.get("exit") == 127 and not (place / NODE_MODULES).is_dir():
+                    result = _not_installed(result, installed or place / NODE_MODULES)
+                ran.append((folder, result))
+        if not ran:
+            where = "package.json" if self.packages == (".",) else "any package.json"
             return GateResult(
                 gate=self.name,
                 passed=True,
-                summary=f"no {self.script!r} script in package.json; nothing to run",
+                summary=f"no {self.script!r} script in {where}; nothing to run",
             )
-        return await super().check(workspace)
+        if [folder for folder, _ in ran] == ["."]:
+            return ran[0][1]
+        return _joined(self.name, ran, time.monotonic() - started)
+
+
+def _not_installed(result: GateResult, modules: Path) -> GateResult:
+    """A script whose command was not found where no dependencies are installed, said as
+    such: ``sh: vitest: not found`` was a finding of the code, red at the baseline and
+    therefore never blocking again."""
+    note = f"the package's dependencies are not installed (no {modules}): run npm ci there"
+    return result.model_copy(
+        update={
+            "summary": f"{result.summary}: {note}",
+            "findings": [
+                finding.model_copy(update={"message": f"{finding.message} ({note})"})
+                if index == 0
+                else finding
+                for index, finding in enumerate(result.findings)
+            ],
+        }
+    )
+
+
+def _joined(name: str, ran: Sequence[tuple[str, GateResult]], duration: float) -> GateResult:
+    """One verdict from each package's: passed when all did, findings named from the top."""
+    findings: list[Finding] = []
+    counts: dict[str, int] = {}
+    for folder, result in ran:
+        prefix = "" if folder == "." else f"{folder}/"
+        findings.extend(
+            finding.model_copy(
+                update={
+                    "message": f"{folder}: {finding.message}",
+                    "file": None if finding.file is None else prefix + finding.file,
+                }
+            )
+            for finding in result.findings
+        )
+        for key, value in result.counts.items():
+            counts[key] = counts.get(key, 0) + value
+    return GateResult(
+        gate=name,
+        passed=all(result.passed for _, result in ran),
+        summary="; ".join(f"{folder}: {result.summary}" for folder, result in ran),
+        counts=counts,
+        findings=findings[:MAX_FINDINGS],
+        duration_s=duration,
+        output_tail="\n".join(f"[{folder}]\n{result.output_tail}" for folder, result in ran)[
+            -OUTPUT_TAIL_CHARS:
+        ],
+    )

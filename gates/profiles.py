@@ -4,7 +4,9 @@ A Python repo (pyproject.toml, setup.py, setup.cfg, pytest.ini, tox.ini or ``.py
 gets lint (ruff), types (mypy — only when the repo configures mypy, because imposing a type
 checker on untyped code fails everything), tests (pytest), security (bandit), secrets
 (detect-secrets), dead code (vulture) and the shrinkage safety gate. A Node package gets its
-``test`` and ``lint`` scripts. Any repo gets the custom command gates of its ``[gates]`` config.
+``test`` and ``lint`` scripts, in each package a few folders down (a ``web/`` front end
+beside a Python project gets both profiles). Any repo gets the custom command gates of its
+``[gates]`` config.
 
 Three steps run gates: **task** gates on an attempt's own tree (everything: cheap feedback for
 the engineer), **merge** gates on the merged tree before the integration branch moves (what a
@@ -32,6 +34,7 @@ from gates.config import BUILTIN_SCOPES, GatesConfig, Scope
 from gates.mypy_config import mypy_pins_version, mypy_projects
 from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
+from gates.node_packages import node_packages
 from gates.pytest_gate import PytestGate
 from gates.python_tools import BanditGate, RuffGate, VultureGate
 from gates.repo_shape import holds_no_code, is_python_repo, python_projects, wants_pytest
@@ -100,12 +103,19 @@ def detected_gates(
         chosen["security"] = BanditGate(sandbox)
         chosen["secrets"] = SecretsGate(sandbox)
         chosen["dead-code"] = VultureGate(sandbox)
-    scripts = package_scripts(tree)
-    if (tree / "package.json").is_file():
+    packages = node_packages(tree)
+    if packages:
         profiles.append("node")
+        scripts = {name for folder in packages for name in package_scripts(tree / folder)}
         for script in ("test", "lint"):
             if script in scripts or f"node-{script}" in wanted:
-                gate = NodeScriptGate(sandbox, script=script, timeout_s=config.test_timeout_s)
+                gate = NodeScriptGate(
+                    sandbox,
+                    script=script,
+                    timeout_s=config.test_timeout_s,
+                    packages=packages,
+                    checkout=tree,
+                )
                 chosen[gate.name] = gate
         if not python:
             chosen["secrets"] = SecretsGate(sandbox)
@@ -206,7 +216,7 @@ class TreeDetectedGate:
     def _why(self, tree: Path) -> str:
         """Why this tree calls for no gate of this name, in the words of its detection."""
         if self.name.startswith("node-"):
-            if not (tree / "package.json").is_file():
+            if not node_packages(tree):
                 return "no Node package in this tree"
             return f"package.json has no {self.name.removeprefix('node-')} script"
         if not is_python_repo(tree):

@@ -43,6 +43,7 @@ from gates.interpreter import (
     find_project_python,
 )
 from gates.mypy_seed import MypySeeds
+from gates.node_packages import installed_node_modules
 from gates.profiles import build_gates
 from gates.repo_shape import python_projects
 from gates.sandbox import ProcessSandbox
@@ -132,7 +133,9 @@ async def _set_up_and_run(
     # The project's virtualenv is shown read-only in the jail: the tests run on it.
     # The project's environment manager (Poetry, Pipenv...) is asked where it keeps it.
     found = await asyncio.to_thread(candidates, plan.repo, settings.gates.python)
-    sandbox = ProcessSandbox(extra_readable=found.readable_dirs())
+    # So are the Node packages' installed dependencies, which their gates borrow.
+    modules = await asyncio.to_thread(installed_node_modules, plan.repo)
+    sandbox = ProcessSandbox(extra_readable=[*found.readable_dirs(), *modules])
     try:
         python = await find_project_python(found, sandbox)
     except InterpreterError as exc:

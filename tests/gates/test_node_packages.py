@@ -1,0 +1,155 @@
+"""The Node gates on real packages: they run the tools the user installed, from a worktree that
+has none, and they find a package below the top (a Python project's ``web/`` front end)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gates.command_gate import NodeScriptGate
+from gates.config import GatesConfig
+from gates.node_packages import installed_node_modules, node_packages
+from gates.profiles import build_gates
+from gates.sandbox import ProcessSandbox
+from tests.gates.conftest import BWRAP_USABLE
+
+pytestmark = pytest.mark.skipif(shutil.which("npm") is None, reason="npm not installed")
+
+RUNNER = """#!/usr/bin/env node
+// What vitest does: run from node_modules/.bin, load an installed library, write its cache
+// into node_modules, then run the package's test file.
+const fs = require("fs");
+const path = require("path");
+require("fake-lib");
+fs.mkdirSync("node_modules/.cache", { recursive: true });
+fs.writeFileSync("node_modules/.cache/last-run", "x");
+require(path.resolve(process.argv[2]));
+"""
+LIB = "exports.double = (n) => n * 2;\n"
+TEST = """const assert = require("assert");
+const { double } = require("fake-lib");
+assert.strictEqual(double(2), WANTED);
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def install(package: Path) -> None:
+    """What ``npm ci`` leaves: an installed runner with its command in ``.bin``, a library."""
+    modules = package / "node_modules"
+    write(
+        modules,
+        {
+            "fake-runner/package.json": '{"name": "fake-runner", "bin": "cli.js"}\n',
+            "fake-runner/cli.js": RUNNER,
+            "fake-lib/package.json": '{"name": "fake-lib", "main": "index.js"}\n',
+            "fake-lib/index.js": LIB,
+            ".package-lock.json": "{}\n",
+        },
+    )
+    (modules / "fake-runner" / "cli.js").chmod(0o755)
+    (modules / ".bin").mkdir()
+    (modules / ".bin" / "fake-runner").symlink_to("../fake-runner/cli.js")
+
+
+def committed_repo(root: Path, package_dir: str, wanted: int) -> Path:
+    """A repository with a Node package in ``package_dir``, its dependencies installed in the
+    checkout (and ignored, as ``node_modules/`` always is), and a worktree of its commit."""
+    package = '{"name": "p", "scripts": {"test": "fake-runner test.js"}}\n'
+    write(
+        root,
+        {
+            ".gitignore": "node_modules/\n",
+            f"{package_dir}/package.json": package,
+            f"{package_dir}/test.js": TEST.replace("WANTED", str(wanted)),
+        },
+    )
+    install(root / package_dir)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    return root
+
+
+@pytest.mark.parametrize("kind", ["process", "bwrap"])
+async def test_a_worktree_runs_the_tools_installed_in_the_checkout(
+    tmp_path: Path, kind: str
+) -> None:
+    """A worktree is a checkout of a commit: the ``node_modules`` npm filled in the user's
+    checkout is not in it, so ``npm run test`` failed "fake-runner: not found" (exit 127), at
+    the baseline as on every attempt, and no broken test ever counted. The gate borrows the
+    checkout's installed packages (read-only in the jail) for the time of the script."""
+    if kind == "bwrap" and not BWRAP_USABLE:
+        pytest.skip("bubblewrap unusable")
+    repo = committed_repo(tmp_path / "repo", ".", wanted=4)
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "-q", "--detach", str(worktree), "HEAD")
+    assert not (worktree / "node_modules").exists()
+    sandbox = ProcessSandbox(use_bwrap=kind == "bwrap", extra_readable=installed_node_modules(repo))
+    try:
+        gate = NodeScriptGate(sandbox, script="test", timeout_s=60, checkout=repo)
+        result = await gate.check(worktree)
+        assert result.passed, (result.summary, result.output_tail)
+        (worktree / "test.js").write_text(TEST.replace("WANTED", "5"), encoding="utf-8")
+        broken = await gate.check(worktree)
+    finally:
+        sandbox.close()
+    assert not broken.passed and broken.summary == "exit 1", broken.output_tail
+    assert "not found" not in broken.output_tail
+    # Nothing left in the worktree for the attempt's commit, nothing written in the checkout.
+    assert not (worktree / "node_modules").exists()
+    assert git(worktree, "status", "--porcelain", "--ignored") == " M test.js\n"
+    assert not (repo / "node_modules" / ".cache").exists()
+
+
+async def test_a_front_end_below_a_python_project_gets_its_node_gates(tmp_path: Path) -> None:
+    """A Python package with its front end in ``web/`` (its own package.json) had only the
+    Python gates: package.json was looked for at the top alone, so the front end's tests
+    never ran and a task that broke them shipped. Its scripts run in ``web/``, and what they
+    find is named from the repository's top."""
+    repo = committed_repo(tmp_path / "repo", "web", wanted=5)
+    write(repo, {"pyproject.toml": '[project]\nname = "app"\n', "app/__init__.py": ""})
+    write(repo, {"node_modules/ignored/package.json": "{}\n"})  # never a package of its own
+    assert node_packages(repo) == ("web",)
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        gate_set = build_gates(repo, GatesConfig(), sandbox)
+        assert gate_set.profiles[:2] == ["python", "node"]
+        assert "node-test" in gate_set.names()["merge"]
+        node = next(g for g in gate_set.task if g.name == "node-test")
+        result = await node.check(repo)
+    finally:
+        sandbox.close()
+    assert not result.passed
+    assert result.summary == "web: exit 1", result.summary
+    assert any(f.file == "web/test.js" and f.line == 3 for f in result.findings), result.findings
+
+
+async def test_a_package_whose_dependencies_are_not_installed_is_told_so(
+    tmp_path: Path, process_sandbox: ProcessSandbox
+) -> None:
+    """Without ``npm ci`` in the checkout the gate said only "exit 127 — sh: fake-runner: not
+    found", which the run took for a test suite already red before it."""
+    repo = committed_repo(tmp_path / "repo", ".", wanted=4)
+    shutil.rmtree(repo / "node_modules")
+    result = await NodeScriptGate(process_sandbox, script="test", checkout=repo).check(repo)
+    assert not result.passed
+    note = f"the package's dependencies are not installed (no {repo / 'node_modules'})"
+    assert result.summary == f"exit 127: {note}: run npm ci there", result.summary
+    assert "fake-runner: not found" in result.findings[0].message
+    assert note in result.findings[0].message
