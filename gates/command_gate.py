@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +30,12 @@ from gates.tool_gate import (
     without_workspace,
 )
 
+TEST_TIMED_OUT = re.compile(
+    r"Test timed out in \d+ ?ms|Exceeded timeout of \d+ ?ms|Timeout of \d+ ?ms exceeded",
+    re.IGNORECASE,
+)
+"""A test runner's words for a test that ran out of its time (vitest, jest, mocha): on a
+busy machine, luck rather than the code's verdict."""
 NPM_PLACEHOLDER_TEST = 'echo "Error: no test specified" && exit 1'
 """What ``npm init`` writes as the test script: not a test suite."""
 
@@ -127,6 +135,14 @@ class NodeScriptGate(CommandGate):
 
     def settings(self) -> Sequence[object]:
         return [*super().settings(), list(self.packages), *self._installed_state()]
+
+    def parse(self, result: CommandResult, workspace: Path) -> Parsed:
+        parsed = super().parse(result, workspace)
+        if result.returncode != 0 and TEST_TIMED_OUT.search(result.output):
+            # "timed out" keeps the verdict out of the gate cache (gates.cache): a retry of
+            # the same tree runs the tests again instead of replaying a busy moment.
+            return dataclasses.replace(parsed, summary=f"{parsed.summary} (a test timed out)")
+        return parsed
 
     def _installed_state(self) -> list[str]:
         """What npm last installed for each package in the checkout (its hidden lockfile's

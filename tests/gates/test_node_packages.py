@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gates.cache import GateCache
 from gates.command_gate import NodeScriptGate
 from gates.config import GatesConfig
 from gates.node_packages import installed_node_modules, node_packages
@@ -153,3 +154,23 @@ async def test_a_package_whose_dependencies_are_not_installed_is_told_so(
     assert result.summary == f"exit 127: {note}: run npm ci there", result.summary
     assert "fake-runner: not found" in result.findings[0].message
     assert note in result.findings[0].message
+
+
+async def test_a_test_that_timed_out_is_run_again_not_replayed_from_the_cache(
+    tmp_path: Path, process_sandbox: ProcessSandbox
+) -> None:
+    """path-to-regexp's redos tests (10 s each) time out on a busy machine: the failed verdict
+    was cached, and the retry of the same tree failed at once from the cache, the task out of
+    attempts with its own code green. Such a failure is said and not kept."""
+    repo = committed_repo(tmp_path / "repo", ".", wanted=4)
+    slow = 'console.log("Error: Test timed out in 10000ms.");\nprocess.exit(1);\n'
+    write(repo, {"slow.js": slow})
+    write(repo, {"package.json": '{"name": "p", "scripts": {"test": "node slow.js"}}\n'})
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "slow")
+    cache = GateCache(tmp_path / "cache")
+    gate = cache.wrap(NodeScriptGate(process_sandbox, script="test", checkout=repo))
+    first = await gate.check(repo)
+    again = await gate.check(repo)
+    assert not first.passed and first.summary == "exit 1 (a test timed out)", first.summary
+    assert not again.cached
