@@ -9,7 +9,8 @@ therefore borrows the checkout's ``node_modules`` for the time of its command
 (:func:`borrowed_node_modules`): a folder of links to the installed packages, the folder
 itself the worktree's own (vite and vitest write their caches into it), removed afterwards.
 The packages are read where they are installed; the jail shows them read-only
-(:func:`installed_node_modules` lists them for the sandbox).
+(:func:`installed_node_modules` lists them for the sandbox), and a package with nothing
+installed is said at the run's start (:func:`uninstalled_warnings`).
 
 A repository may hold its package below the top (a Python project with a ``web/`` front end):
 :func:`node_packages` finds each package a few folders down, as Python projects are found.
@@ -18,6 +19,7 @@ A repository may hold its package below the top (a Python project with a ``web/`
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -90,3 +92,28 @@ def borrowed_node_modules(package: Path, installed: Path | None) -> Iterator[boo
         yield True
     finally:
         shutil.rmtree(target, ignore_errors=True)  # the links, never what they point at
+
+
+def _declares_dependencies(package: Path) -> bool:
+    try:
+        data = json.loads((package / "package.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and any(
+        isinstance(data.get(key), dict) and data[key] for key in ("dependencies", "devDependencies")
+    )
+
+
+def uninstalled_warnings(repo: Path) -> list[str]:
+    """One line for each Node package that declares dependencies and has none installed in
+    the checkout: its scripts' tools are "not found" at the baseline and in every attempt."""
+    lines: list[str] = []
+    for folder in node_packages(repo):
+        package = repo / folder
+        if _declares_dependencies(package) and not (package / NODE_MODULES).is_dir():
+            where = "the Node package" if folder == "." else f"the Node package in {folder}/"
+            lines.append(
+                f"{where} has no {NODE_MODULES}: its test and lint scripts cannot run their "
+                f"tools, at the baseline or after any task; run npm ci in {package.resolve()}"
+            )
+    return lines

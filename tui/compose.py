@@ -43,7 +43,7 @@ from gates.interpreter import (
     find_project_python,
 )
 from gates.mypy_seed import MypySeeds
-from gates.node_packages import installed_node_modules
+from gates.node_packages import installed_node_modules, uninstalled_warnings
 from gates.profiles import build_gates
 from gates.repo_shape import python_projects
 from gates.sandbox import ProcessSandbox
@@ -202,6 +202,7 @@ async def _set_up_and_run(
             moved_on(plan, workspaces),
             unread_config(plan),
             *said[1:],
+            *uninstalled_warnings(plan.repo),
         )
         if w
     ]

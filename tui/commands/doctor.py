@@ -33,6 +33,7 @@ from agents.routing import chain_parts, default_models
 from engine.loop import loop_name
 from engine.redaction import Redactor
 from gates.interpreter import Candidates, InterpreterError, candidates, find_project_python
+from gates.node_packages import uninstalled_warnings
 from gates.repo_shape import is_python_repo
 from gates.sandbox import ProcessSandbox
 from tui.argtypes import positive_float
@@ -289,6 +290,8 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     console.print(_sandbox_line(), highlight=False)
     for line in python_lines:
         console.print(Text(redactor.redact(line)), soft_wrap=True)
+    for line in uninstalled_warnings(args.repo) if args.repo.is_dir() else []:
+        console.print(Text(f"node: {line}"), soft_wrap=True)
     console.print(f"event loop: {loop_name()}", highlight=False)
     failed = sum(1 for c in checks if not c.ok)
     console.print(
