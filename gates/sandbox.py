@@ -48,6 +48,10 @@ SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 FIXED_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", **AGENT_IDENT}
 """Set for every command; the git identity tells the refs an agent's command moves from the
 user's (:mod:`engine.repo_put_back`)."""
+JAILED_ENV = {"npm_config_offline": "true"}
+"""Set for a jailed command, which has no network: npm and npx (an agent's ``npx vitest`` in a
+worktree without ``node_modules``) retried the package registry for 71 s before failing;
+offline, they fail in about a second, saying the package is not cached."""
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 DRAIN_TIMEOUT_S = 2.0
 """How long to wait for output after the command ended and its group was killed."""
@@ -247,13 +251,16 @@ class ProcessSandbox:
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The scrubbed environment a command run now would get."""
-        return scrubbed_environment(
+        env = scrubbed_environment(
             os.environ,
             extra,
             home=self.home,
             interpreter_dir=self.interpreter_dir,
             tmpdir=Path("/tmp") if self._bwrap else self.tmpdir,
         )
+        if self._bwrap is not None:
+            env.update(JAILED_ENV)
+        return env
 
     async def run(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -190,6 +191,7 @@ async def test_secrets_never_reach_the_command(
 
 READ_PARENT_ENVIRON = """
 import os
+import shutil
 with open(f"/proc/{os.getppid()}/environ", "rb") as environ:
     print(environ.read().replace(b"\\0", b"\\n").decode())
 """
@@ -426,3 +428,17 @@ async def test_a_secret_file_value_across_the_output_cut_is_blanked_whole(tmp_pa
     assert value[:8] not in result.output and value[-8:] not in result.output
     assert whole.output == "[REDACTED]\n"
     assert written.output == "DB_PASSWORD=[REDACTED]\nAPI_TOKEN=[REDACTED]\n"
+
+
+@pytest.mark.skipif(shutil.which("npx") is None, reason="npm not installed")
+async def test_npx_in_the_jail_fails_at_once_instead_of_retrying_a_network_it_has_not(
+    bwrap_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """An engineer's ``npx vitest run`` in a worktree without node_modules: npx looked for
+    vitest in the package registry, which the jail cannot reach, and retried for 71 s (each
+    attempt on path-to-regexp spent that) before failing. Offline, it fails in a second."""
+    result = await bwrap_sandbox.run(
+        ["npx", "--yes", "vitest", "--version"], tmp_path, timeout_s=20
+    )
+    assert not result.timed_out and result.duration_s < 20
+    assert result.returncode != 0 and "ENOTCACHED" in result.output, result.output
