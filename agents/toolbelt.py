@@ -14,8 +14,9 @@ What the tools answer goes to a third-party model, so it is masked as
 ``credentials.json`` shows its names and structure with the values as ``[REDACTED]`` (any
 file's key-shaped values too, and the output of commands and tests), with a note that the file
 keeps the real ones. What commands and tests print is cleaned of those files' values as well
-(:class:`~engine.secret_values.WorktreeSecrets`: ``cat .env``, a test printing its settings).
-An edit or a write that would put ``[REDACTED]`` into a file is refused
+(:class:`~engine.secret_values.WorktreeSecrets`: ``cat .env``, a test printing its settings),
+the files looked for in a thread, off the event loop every agent shares. An edit or a write
+that would put ``[REDACTED]`` into a file is refused
 with the reason: copied back, the mask would replace the user's real value.
 
 The tools as the model is offered them are in :mod:`agents.tool_specs`.
@@ -23,6 +24,7 @@ The tools as the model is offered them are in :mod:`agents.tool_specs`.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from engine.layout import (
 )
 from engine.protocols import Sandbox
 from engine.secret_files import MASK_NOTE, mask_text, masked_for_model, writes_mask
-from engine.secret_values import WorktreeSecrets
+from engine.secret_values import WorktreeSecrets, replace_values
 from engine.secrets import REDACTED
 
 MAX_OUTPUT = 12_000
@@ -143,10 +145,13 @@ class Toolbelt:
         self.root = self.root.resolve()
         self._secrets = WorktreeSecrets(self.root)
 
-    def _masked_output(self, text: str) -> str:
+    async def _masked_output(self, text: str) -> str:
         """A command's output as the model may see it: key shapes, and the values of the
-        worktree's secret files (``cat .env``, a test printing its settings)."""
-        return self._secrets.mask(mask_text(text))
+        worktree's secret files (``cat .env``, a test printing its settings). The files are
+        looked for in a thread: the first look walks the whole worktree, the later ones
+        only the folders that changed."""
+        await asyncio.to_thread(self._secrets.values)
+        return replace_values(mask_text(text), self._secrets.forms)
 
     def resolve(self, raw: object) -> Path:
         """The real path inside the worktree for ``raw``, or :class:`ToolError`."""
@@ -296,7 +301,7 @@ class Toolbelt:
                 status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
             sections.append(f"$ pytest {shown}{where}\n{result.output}\n[{status}]")
         # A failing test may print a key (a fixture's, a config's): the output goes to a model.
-        return ToolResult(_bounded(self._masked_output("\n\n".join(sections))))
+        return ToolResult(_bounded(await self._masked_output("\n\n".join(sections))))
 
     def _test_runs(self, extra: list[str]) -> list[tuple[str, list[str]]]:
         """Where pytest runs, and with what: each project the tests gate runs (a monorepo's
@@ -353,7 +358,7 @@ class Toolbelt:
         )
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         return ToolResult(
-            _bounded(self._masked_output(f"$ {' '.join(argv)}\n{result.output}\n[{status}]")),
+            _bounded(await self._masked_output(f"$ {' '.join(argv)}\n{result.output}\n[{status}]")),
             is_error=result.returncode != 0,
         )
 

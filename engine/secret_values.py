@@ -19,18 +19,19 @@ taken, and so is each line of a private key's body.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from engine.repo_guard import HOOKLESS, without_secrets
 from engine.secret_files import BEGIN_ANY, END, is_secret_file, masked_line
+from engine.secret_index import SKIPPED_DIRS, SecretFileIndex, ignored_folders
 from engine.secrets import REDACTED, is_secret_name
 
 MIN_VALUE_LENGTH = 6
@@ -45,9 +46,6 @@ _PLAIN = re.compile(
 an absolute path."""
 _URL_PASSWORD = re.compile(r"://[^\s/@:'\"]*:([^\s/@'\"]+)@")
 _KEY_END = re.compile(r"[\w.\-/:]+$")
-SKIPPED_DIRS = frozenset(
-    {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", ".nox"}
-)
 
 
 def _key_before(text: str) -> str:
@@ -145,41 +143,6 @@ def tracked_secret_files(root: Path) -> list[str]:
     return sorted(found)
 
 
-def present_secret_files(root: Path) -> list[str]:
-    """The secret files in the worktree at ``root`` now: those git tracks, and those written
-    since that git does not (a new ``.env``, ignored or not; none inside an ignored folder
-    such as ``node_modules/``); outside a git worktree, those found walking it."""
-    if not (root / ".git").exists():
-        return tracked_secret_files(root)
-    found = set(tracked_secret_files(root))
-    for listing in (
-        ("--others", "--exclude-standard"),
-        ("--others", "--ignored", "--exclude-standard", "--directory"),
-    ):
-        listed = _git(root, "ls-files", "-z", *listing)
-        if listed is not None:
-            names = listed.decode("utf-8", "surrogateescape").split("\0")
-            found.update(n for n in names if n and not n.endswith("/") and is_secret_file(n))
-    return sorted(found)
-
-
-def top_level_stamp(root: Path) -> tuple[int, ...]:
-    """The modification times of ``root`` and of its folders (not their files): a file
-    created at the top or one folder down changes one of them. Some 0.05 ms for a dozen
-    folders, where listing the files with git takes some 7 ms (measured on this repository)."""
-    stamps = []
-    try:
-        stamps.append(root.stat().st_mtime_ns)
-        with os.scandir(root) as entries:
-            for entry in entries:
-                if entry.name not in SKIPPED_DIRS and entry.is_dir(follow_symlinks=False):
-                    with contextlib.suppress(OSError):
-                        stamps.append(entry.stat(follow_symlinks=False).st_mtime_ns)
-    except OSError:
-        return ()
-    return tuple(stamps)
-
-
 def committed_secret_values(repo: Path, commit: str) -> list[str]:
     """The secret values (:func:`file_secret_values`) of the secret files ``commit`` of the
     repository at ``repo`` holds; none when git cannot say."""
@@ -221,48 +184,51 @@ def replace_values(text: str, forms: Iterable[str]) -> str:
 class WorktreeSecrets:
     """The secret values of one worktree's secret files, and their masking.
 
-    The files are listed on first use (:func:`present_secret_files`) and again whenever the
-    modification times of the worktree and its top folders changed
-    (:func:`top_level_stamp`): a ``.env`` an agent writes at the top or one folder down is
-    masked in the output of the commands after; one deeper in a folder that existed is found
-    at the next change up there. Each :meth:`mask` checks the files' modification times (a
-    ``stat`` each) and reads again only a file that changed. A value once seen stays
-    masked: an agent that edits ``.env`` does not unmask the value it replaced.
+    The files are found by a :class:`~engine.secret_index.SecretFileIndex` of the worktree's
+    folders (leaving out those git ignores): the whole tree at the first look (give
+    :meth:`values` a thread), then at each look only the folders whose time moved, within a
+    few milliseconds, so a ``.env`` an agent writes at any depth is masked in the output of
+    the commands after. Each look checks the files' modification times (a ``stat`` each) and
+    reads again only a file that changed. A value once seen stays masked: an agent that
+    edits ``.env`` does not unmask the value it replaced. Looks from several threads (the
+    sandbox's commands in one worktree) take turns.
     """
 
     def __init__(
-        self,
-        root: Path,
-        files: Iterable[str] | None = None,
-        *,
-        every_s: float = 0.0,
-        listed: Callable[[], list[str]] | None = None,
+        self, root: Path, files: Iterable[str] | None = None, *, every_s: float = 0.0
     ) -> None:
         """``files``: the secret files of ``root`` when known (then never listed again).
         ``every_s``: :meth:`mask` looks at the files at most this often (a stream of lines,
-        each masked). ``listed``: says the secret files of ``root`` at each look, in place
-        of the top-level times and a listing (a caller's index of them)."""
+        each masked)."""
         self.root = root
         self._every_s = every_s
-        self._listed = listed
         self._looked = -math.inf
         self._files: list[str] | None = None if files is None else list(files)
-        self._relist = files is None
-        self._stamp: tuple[int, ...] | None = None
+        self._index: SecretFileIndex | None = None
+        self._lock = threading.Lock()
         self._seen: dict[str, tuple[int, int]] = {}
         self._values: dict[str, None] = {}
         self._forms: list[str] = []
 
+    @property
+    def forms(self) -> list[str]:
+        """The values known at the last look, each also as a JSON string holds it, longest
+        first (:func:`quoted_forms`)."""
+        return self._forms
+
     def values(self) -> list[str]:
         """The values known now (the files read again where they changed)."""
-        if self._listed is not None:
-            self._files = self._listed()
-        elif self._relist:
-            stamp = top_level_stamp(self.root)  # before listing: a change meanwhile is seen
-            if self._files is None or stamp != self._stamp:
-                self._files, self._stamp = present_secret_files(self.root), stamp
+        with self._lock:
+            return self._look()
+
+    def _look(self) -> list[str]:
+        files = self._files
+        if files is None:
+            if self._index is None:
+                self._index = SecretFileIndex(self.root, ignored_folders(self.root))
+            files = self._index.files()
         changed = False
-        for rel in self._files or ():
+        for rel in files:
             path = self.root / rel
             try:
                 info = path.stat()

@@ -51,7 +51,6 @@ from agents.providers.cli_secret_files import (
     skip_worktree,
     worktree_secret_files,
 )
-from agents.providers.cli_secret_index import SecretFileIndex, ignored_folders
 from agents.providers.cli_streams import FOLDS, Transcript, as_drawn, reply_ended, text_line
 from agents.providers.provider_errors import AFTER_LIMIT
 from engine.parent_death import dies_with_us
@@ -204,8 +203,7 @@ class CliProvider:
             # fenced too through git (``git show HEAD:.env``).
             # The worktree's are looked at again while the agent runs (a ``.env`` it writes),
             # at most every FILES_LOOK_S, by an index of its folders (a bounded look).
-            index = SecretFileIndex(cwd, await asyncio.to_thread(ignored_folders, cwd))
-            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S, listed=index.files)
+            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S)
             secrets = [
                 *secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
                 *quoted_forms(await asyncio.to_thread(files.values)),

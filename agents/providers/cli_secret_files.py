@@ -7,7 +7,7 @@ are shown to a fenced agent as masked, read-only copies (:func:`masked_copies`, 
 (:func:`skip_worktree`). What the agent may still see — the host's secret-looking values,
 a withheld key that comes its way — is redacted from its output (:func:`secret_values`),
 and so are the values of the secret files it writes
-(:class:`~agents.providers.cli_secret_index.SecretFileIndex` finds them).
+(:class:`~engine.secret_index.SecretFileIndex` finds them).
 """
 
 from __future__ import annotations

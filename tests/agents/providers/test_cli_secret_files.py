@@ -23,8 +23,8 @@ from agents.provider import CompletionRequest, Message
 from agents.providers import cli_fence, cli_process
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
-from agents.providers.cli_secret_index import SecretFileIndex
 from engine.attempt_commit import MaskWritten
+from engine.secret_index import SecretFileIndex
 from engine.workspace import GitWorkspaces
 
 SECRET = "hunter2-prod"

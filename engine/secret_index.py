@@ -1,5 +1,6 @@
-"""Where a coding agent's worktree holds secret files while the agent runs, found at a
-bounded cost, so what it prints after writing one is cleaned of its values.
+"""Where a worktree holds secret files while an agent works in it, found at a bounded
+cost, so what is printed after the agent writes one is cleaned of its values (a ``cli:``
+agent's log, the engineer's tool output, a sandboxed command's).
 
 The files were listed again whenever a top-level time of the worktree moved: by walking the
 whole tree outside git, by three ``git ls-files`` inside, each name checked again. For 20,000
@@ -24,7 +25,11 @@ from pathlib import Path
 
 from engine.repo_guard import HOOKLESS, without_secrets
 from engine.secret_files import is_secret_file
-from engine.secret_values import SKIPPED_DIRS
+
+SKIPPED_DIRS = frozenset(
+    {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", ".nox"}
+)
+"""Folders never walked for secret files."""
 
 LOOK_BUDGET_S = 0.005
 """Seconds of one look of a :class:`SecretFileIndex` at the folders it knows (statting them,
@@ -43,7 +48,7 @@ class _Folder:
 class SecretFileIndex:
     """The secret files of the folder tree at ``root`` (relative POSIX paths), kept up to
     date by :meth:`files`. ``skipped``: folders (relative) not walked, besides the usual
-    :data:`~engine.secret_values.SKIPPED_DIRS` (the folders git ignores: what git lists of a
+    :data:`SKIPPED_DIRS` (the folders git ignores: what git lists of a
     worktree leaves their files out too)."""
 
     def __init__(self, root: Path, skipped: Iterable[str] = ()) -> None:

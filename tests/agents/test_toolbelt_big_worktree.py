@@ -1,0 +1,90 @@
+"""The engineer's tool calls in a big git worktree do not stall the factory.
+
+The toolbelt cleans what commands print of the worktree's secret values. It listed the
+secret files again whenever a top-level time moved (three ``git ls-files``, every name
+checked), on the event loop: after each file the engineer wrote, its next ``run`` held every
+agent, the TUI and the event writer for 0.3-0.6 s in a 20,000-file worktree. The files are
+now found by the folder index, in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from repo_helpers import make_repo
+
+from agents.provider import ToolCall
+from agents.tool_specs import ToolResult
+from agents.toolbelt import Toolbelt
+from gates.sandbox import ProcessSandbox
+
+SECRET = "hunter2-prod"
+DEEP_SECRET = "s3cr3t-deep-value"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[ProcessSandbox]:
+    made = ProcessSandbox(use_bwrap=False)
+    yield made
+    made.close()
+
+
+def big_worktree(root: Path, folders: int = 400, files: int = 100) -> Path:
+    for d in range(folders):
+        folder = root / f"pkg{d}" / "src"
+        folder.mkdir(parents=True)
+        for n in range(files):
+            (folder / f"m{n}.py").touch()
+    make_repo(root, {".gitignore": ".env\n.env.*\nout*.txt\n"})
+    (root / ".env").write_text(f"DB_PASSWORD={SECRET}\n")
+    return root
+
+
+async def call(belt: Toolbelt, name: str, **args: object) -> ToolResult:
+    return await belt.execute(ToolCall("c1", name, dict(args)))
+
+
+async def test_tool_calls_after_writes_in_a_big_worktree_do_not_stall_the_loop(
+    tmp_path: Path, sandbox: ProcessSandbox
+) -> None:
+    root = big_worktree(tmp_path / "wt")
+    belt = Toolbelt(root, sandbox, python=sys.executable)
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:  # what every other agent, the TUI and the writer see
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    took: list[float] = []
+    try:
+        for n in range(8):
+            written = await call(belt, "write_file", path=f"out{n}.txt", content="x\n")
+            assert not written.is_error
+            started = time.monotonic()
+            shown = await call(belt, "run", argv=["cat", ".env"])
+            took.append(time.monotonic() - started)
+            assert "DB_PASSWORD=[REDACTED]" in shown.text and SECRET not in shown.text
+        # A secret file written deep in a folder that existed is found too.
+        deep = "pkg123/src/.env.local"
+        await call(belt, "write_file", path=deep, content=f"API_TOKEN={DEEP_SECRET}\n")
+        shown = await call(belt, "run", argv=["cat", deep])
+        assert "API_TOKEN=[REDACTED]" in shown.text and DEEP_SECRET not in shown.text
+    finally:
+        done.set()
+        await ticker
+    assert max(gaps) < 0.2, f"the event loop stalled {max(gaps):.2f} s"
+    # The first call lists the whole worktree (in a thread); the later ones cost a command.
+    print("took", [f"{t:.3f}" for t in took], "max gap", f"{max(gaps):.3f}")
+    assert statistics.median(took[1:]) < 0.15, [f"{t:.3f}" for t in took]
