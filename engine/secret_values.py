@@ -143,6 +143,24 @@ def tracked_secret_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+def present_secret_files(root: Path) -> list[str]:
+    """The secret files in the worktree at ``root`` now: those git tracks, and those written
+    since that git does not (a new ``.env``, ignored or not; none inside an ignored folder
+    such as ``node_modules/``); outside a git worktree, those found walking it."""
+    if not (root / ".git").exists():
+        return tracked_secret_files(root)
+    found = set(tracked_secret_files(root))
+    for listing in (
+        ("--others", "--exclude-standard"),
+        ("--others", "--ignored", "--exclude-standard", "--directory"),
+    ):
+        listed = _git(root, "ls-files", "-z", *listing)
+        if listed is not None:
+            names = listed.decode("utf-8", "surrogateescape").split("\0")
+            found.update(n for n in names if n and not n.endswith("/") and is_secret_file(n))
+    return sorted(found)
+
+
 def committed_secret_values(repo: Path, commit: str) -> list[str]:
     """The secret values (:func:`file_secret_values`) of the secret files ``commit`` of the
     repository at ``repo`` holds; none when git cannot say."""

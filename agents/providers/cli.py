@@ -42,9 +42,11 @@ from pathlib import Path
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
 from agents.providers.cli_failures import exit_said, failure
-from agents.providers.cli_fence import fence_argv, fence_said
+from agents.providers.cli_fence import checkout_of, fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
 from agents.providers.cli_secret_files import (
+    checkout_secret_files,
+    checkout_secret_values,
     masked_copies,
     secret_values,
     secrets_said,
@@ -176,6 +178,8 @@ class CliProvider:
         out = Transcript()
         say = Capped(on_text or (lambda _text: None))
         secret_files = await asyncio.to_thread(worktree_secret_files, cwd)
+        checkout = await checkout_of(cwd)  # readable to the agent, fenced or not
+        theirs = await asyncio.to_thread(checkout_secret_files, checkout) if checkout else []
         scratch = Path(tempfile.mkdtemp(prefix="shopfloor-masked-"))
         hidden: list[str] = []
         shown_masked = False
@@ -183,7 +187,13 @@ class CliProvider:
             if self.agent.fence:
                 unfenced = argv
                 masks = await asyncio.to_thread(masked_copies, cwd, secret_files, scratch)
-                argv = await fence_argv(argv, cwd, masked=masks)
+                in_checkout: list[tuple[Path, Path]] = []
+                if checkout is not None and theirs:
+                    (scratch / "checkout").mkdir()
+                    in_checkout = await asyncio.to_thread(
+                        masked_copies, checkout, theirs, scratch / "checkout"
+                    )
+                argv = await fence_argv(argv, cwd, masked=[*masks, *in_checkout])
                 fenced = argv is not unfenced
                 if said := fence_said(argv, fenced=fenced, worktree=cwd):
                     say(said)
@@ -208,6 +218,9 @@ class CliProvider:
                 *secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
                 *quoted_forms(await asyncio.to_thread(files.values)),
             ]
+            if checkout is not None and theirs:  # the checkout's, as the fence masks them
+                secrets += await asyncio.to_thread(checkout_secret_values, checkout, theirs)
+            secrets.sort(key=len, reverse=True)  # a value inside a longer one goes after it
             try:
                 returncode, timed_out = await self._run(
                     argv, cwd, env, stdin, out, say, secrets, files

@@ -70,6 +70,13 @@ async def _git_dirs(worktree: Path) -> tuple[Path, Path] | None:
     return found[0], found[1]
 
 
+async def checkout_of(worktree: Path) -> Path | None:
+    """The user's checkout the git worktree ``worktree`` belongs to (the folder holding its
+    repository's ``.git``), or None (outside git, a bare repository)."""
+    dirs = await _git_dirs(worktree)
+    return dirs[0].parent if dirs is not None and dirs[0].name == ".git" else None
+
+
 READ_ONLY_IN_GIT_DIR = (*PROTECTED, "HEAD", "index", "worktrees", "logs/HEAD")
 """What of the writable git directory stays read-only to the agent: the config and hooks
 (commands the factory's own git calls would run, :mod:`engine.repo_guard`), ``info/``, the
@@ -99,7 +106,7 @@ async def fence_argv(
     ``argv`` is returned as it is.
 
     ``masked``: ``(copy, file)`` pairs, each copy bound read-only over its file of the
-    worktree (a secret file's masked text,
+    worktree or of the checkout (a secret file's masked text,
     :func:`~agents.providers.cli_secret_files.masked_copies`): the agent reads the
     masked values, and its writes to the file fail, so the mask never reaches the attempt's
     commit (outside the jail the file was never changed).

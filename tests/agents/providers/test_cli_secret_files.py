@@ -99,6 +99,60 @@ async def test_without_bubblewrap_the_log_says_secret_files_go_unmasked(
     assert "DB_PASSWORD=[REDACTED]" in said and SECRET not in "\n".join(said)
 
 
+CHECKOUT_READER = """
+top="$(git rev-parse --path-format=absolute --git-common-dir)/.."
+cat "$top/.env" "$top/services/api/.env"
+cp "$top/.env" seen.txt
+echo more >> "$top/.env" || echo "edit of the checkout's .env failed"
+"""
+
+
+def checkout_with_env(tmp_path: Path) -> tuple[Path, Path]:
+    """The user's checkout, its ``.env`` files ignored (in no worktree), and a worktree."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": ".env\n", "app.py": "X = 0\n"})
+    (repo / ".env").write_text(ENV)
+    (repo / "services" / "api").mkdir(parents=True)
+    (repo / "services" / "api" / ".env").write_text("API_TOKEN=tok-deep-0f1e2d3c\n")
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
+    return repo, worktree
+
+
+@pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
+async def test_a_fenced_agent_reads_the_checkouts_untracked_env_masked(tmp_path: Path) -> None:
+    """The fence binds the user's checkout read-only, and readable: its ``.env`` (ignored, so
+    in no worktree, and so never masked) was read by its absolute path, which the agent finds
+    with ``git rev-parse --git-common-dir``, and its values went to the agent's model and its
+    log. Masked copies are bound over the checkout's secret files now."""
+    repo, worktree = checkout_with_env(tmp_path)
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", CHECKOUT_READER), "text", 60.0)
+    await CliProvider("shell", agent).complete(ask(worktree), said.append)
+    log = "\n".join(said)
+    seen = (worktree / "seen.txt").read_text()  # what the agent read, as it read it
+    assert seen == "# settings\nDB_HOST=[REDACTED]\nDB_PASSWORD=[REDACTED]\n"  # the mask
+    assert "API_TOKEN=[REDACTED]" in log and "DB_PASSWORD=[REDACTED]" in log
+    assert SECRET not in log and "tok-deep-0f1e2d3c" not in log
+    assert "edit of the checkout's .env failed" in log
+    assert (repo / ".env").read_text() == ENV
+
+
+async def test_an_unfenced_agents_log_is_cleaned_of_the_checkouts_secret_values(
+    tmp_path: Path,
+) -> None:
+    """Without the fence the agent reads the checkout's ``.env`` as it is; what it prints of
+    it is cleaned before the log, as the worktree's are."""
+    _, worktree = checkout_with_env(tmp_path)
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", CHECKOUT_READER), "text", 60.0, fence=False)
+    await CliProvider("shell", agent).complete(ask(worktree), said.append)
+    log = "\n".join(said)
+    assert "DB_PASSWORD=[REDACTED]" in log and "API_TOKEN=[REDACTED]" in log
+    assert SECRET not in log and "tok-deep-0f1e2d3c" not in log
+
+
 @pytest.mark.skipif(
     not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
 )
