@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISREG
 
 from engine.repo_guard import HOOKLESS, without_secrets
 from engine.secret_files import BEGIN_ANY, END, is_secret_file, masked_line
@@ -108,6 +109,23 @@ def file_secret_values(text: str) -> list[str]:
 
 def _is_text(raw: bytes) -> bool:
     return b"\0" not in raw[:BINARY_SNIFF_BYTES]
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The first :data:`MAX_FILE_BYTES` of the regular file at ``path``; None for anything
+    else: a named pipe an agent made (``mkfifo .env``) would hold a plain open for good,
+    waiting for a writer, and a device would never end."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            return handle.read(MAX_FILE_BYTES)
+        except OSError:
+            return None
 
 
 def _git(root: Path, *args: str) -> bytes | None:
@@ -256,12 +274,8 @@ class WorktreeSecrets:
             if self._seen.get(rel) == stamp:
                 continue
             self._seen[rel] = stamp
-            try:
-                with path.open("rb") as handle:
-                    raw = handle.read(MAX_FILE_BYTES)
-            except OSError:
-                continue
-            if _is_text(raw):
+            raw = _read_regular(path)
+            if raw is not None and _is_text(raw):
                 for value in file_secret_values(raw.decode("utf-8", "replace")):
                     if value not in self._values:
                         self._values[value] = None

@@ -10,6 +10,8 @@ now found by the folder index, in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import statistics
 import sys
 import time
@@ -88,3 +90,23 @@ async def test_tool_calls_after_writes_in_a_big_worktree_do_not_stall_the_loop(
     # The first call lists the whole worktree (in a thread); the later ones cost a command.
     print("took", [f"{t:.3f}" for t in took], "max gap", f"{max(gaps):.3f}")
     assert statistics.median(took[1:]) < 0.15, [f"{t:.3f}" for t in took]
+
+
+async def test_a_fifo_named_like_a_secret_file_does_not_hang_the_tool_calls(
+    tmp_path: Path, sandbox: ProcessSandbox
+) -> None:
+    """A ``.env`` the engineer made as a named pipe (``mkfifo .env``) was opened to read its
+    values, and the open waited for a writer that never came: the tool call hung, and with
+    it, for good, a thread of the factory. Only regular files are read now."""
+    belt = Toolbelt(tmp_path, sandbox, python=sys.executable)
+
+    async def calls() -> tuple[ToolResult, ToolResult]:
+        made = await call(belt, "run", argv=["mkfifo", ".env"])
+        return made, await call(belt, "run", argv=["echo", "done"])
+
+    try:
+        made, shown = await asyncio.wait_for(calls(), 10)
+    finally:
+        with contextlib.suppress(OSError):  # a reader still waiting gets its end of file
+            os.close(os.open(tmp_path / ".env", os.O_WRONLY | os.O_NONBLOCK))
+    assert not made.is_error and "done" in shown.text
