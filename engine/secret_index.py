@@ -60,15 +60,16 @@ class SecretFileIndex:
         self._pending: dict[str, None] = {}
         self._files: list[str] | None = None
 
-    def files(self) -> list[str]:
+    def files(self, budget_s: float = LOOK_BUDGET_S) -> list[str]:
         """The secret files as the folders looked at so far say: the whole tree at the first
-        call (give it a thread), at most :data:`LOOK_BUDGET_S` of looking after."""
+        call (give it a thread), at most ``budget_s`` of looking after (on the event loop;
+        ``math.inf`` in a thread: every folder looked at, whatever the machine's load)."""
         if not self._folders:
             self._pending[""] = None
             self._scan_pending(math.inf)
         else:  # the folders known, then the new ones: a big new tree (a build's output)
-            self._look(time.monotonic() + LOOK_BUDGET_S)  # must not hold back the rest
-            self._scan_pending(time.monotonic() + LOOK_BUDGET_S)
+            self._look(time.monotonic() + budget_s)  # must not hold back the rest
+            self._scan_pending(time.monotonic() + budget_s)
         if self._files is None:
             self._files = sorted(f for folder in self._folders.values() for f in folder.secrets)
         return self._files

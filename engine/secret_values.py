@@ -222,22 +222,30 @@ class WorktreeSecrets:
 
     The files are found by a :class:`~engine.secret_index.SecretFileIndex` of the worktree's
     folders (leaving out those git ignores): the whole tree at the first look (give
-    :meth:`values` a thread), then at each look only the folders whose time moved, within a
-    few milliseconds, so a ``.env`` an agent writes at any depth is masked in the output of
-    the commands after. Each look checks the files' modification times (a ``stat`` each) and
-    reads again only a file that changed. A value once seen stays masked: an agent that
-    edits ``.env`` does not unmask the value it replaced. Looks from several threads (the
-    sandbox's commands in one worktree) take turns.
+    :meth:`values` a thread), then at each look only the folders whose time moved (a stat
+    of each folder: a few milliseconds for thousands), so a ``.env`` an agent writes at any
+    depth is masked in the output of the commands after. Each look checks the files'
+    modification times (a ``stat`` each) and reads again only a file that changed. A value
+    once seen stays masked: an agent that edits ``.env`` does not unmask the value it
+    replaced. Looks from several threads (the sandbox's commands in one worktree) take turns.
     """
 
     def __init__(
-        self, root: Path, files: Iterable[str] | None = None, *, every_s: float = 0.0
+        self,
+        root: Path,
+        files: Iterable[str] | None = None,
+        *,
+        every_s: float = 0.0,
+        look_s: float = math.inf,
     ) -> None:
         """``files``: the secret files of ``root`` when known (then never listed again).
         ``every_s``: :meth:`mask` looks at the files at most this often (a stream of lines,
-        each masked)."""
+        each masked). ``look_s``: the most time a look after the first spends finding
+        files (:meth:`~engine.secret_index.SecretFileIndex.files`); a look in a thread
+        looks at every folder."""
         self.root = root
         self._every_s = every_s
+        self._look_s = look_s
         self._looked = -math.inf
         self._files: list[str] | None = None if files is None else list(files)
         self._index: SecretFileIndex | None = None
@@ -262,7 +270,7 @@ class WorktreeSecrets:
         if files is None:
             if self._index is None:
                 self._index = SecretFileIndex(self.root, ignored_folders(self.root))
-            files = self._index.files()
+            files = self._index.files(self._look_s)
         changed = False
         for rel in files:
             path = self.root / rel

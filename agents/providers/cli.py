@@ -56,6 +56,7 @@ from agents.providers.cli_secret_files import (
 from agents.providers.cli_streams import FOLDS, Transcript, as_drawn, reply_ended, text_line
 from agents.providers.provider_errors import AFTER_LIMIT
 from engine.parent_death import dies_with_us
+from engine.secret_index import LOOK_BUDGET_S
 from engine.secret_values import WorktreeSecrets, quoted_forms, replace_values
 
 MAX_PROMPT_ARG = 100_000
@@ -213,7 +214,7 @@ class CliProvider:
             # fenced too through git (``git show HEAD:.env``).
             # The worktree's are looked at again while the agent runs (a ``.env`` it writes),
             # at most every FILES_LOOK_S, by an index of its folders (a bounded look).
-            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S)
+            files = WorktreeSecrets(cwd, every_s=FILES_LOOK_S, look_s=LOOK_BUDGET_S)
             secrets = [
                 *secret_values(host, (value for _, value in argv_keys(self.agent.argv))),
                 *quoted_forms(await asyncio.to_thread(files.values)),

@@ -24,6 +24,7 @@ from repo_helpers import make_repo
 from agents.provider import ToolCall
 from agents.tool_specs import ToolResult
 from agents.toolbelt import Toolbelt
+from engine import secret_index
 from gates.sandbox import ProcessSandbox
 
 SECRET = "hunter2-prod"
@@ -88,7 +89,6 @@ async def test_tool_calls_after_writes_in_a_big_worktree_do_not_stall_the_loop(
         await ticker
     assert max(gaps) < 0.2, f"the event loop stalled {max(gaps):.2f} s"
     # The first call lists the whole worktree (in a thread); the later ones cost a command.
-    print("took", [f"{t:.3f}" for t in took], "max gap", f"{max(gaps):.3f}")
     assert statistics.median(took[1:]) < 0.15, [f"{t:.3f}" for t in took]
 
 
@@ -110,3 +110,22 @@ async def test_a_fifo_named_like_a_secret_file_does_not_hang_the_tool_calls(
         with contextlib.suppress(OSError):  # a reader still waiting gets its end of file
             os.close(os.open(tmp_path / ".env", os.O_WRONLY | os.O_NONBLOCK))
     assert not made.is_error and "done" in shown.text
+
+
+async def test_a_secret_file_written_deep_is_masked_however_slow_the_looks_are(
+    tmp_path: Path, sandbox: ProcessSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look of the folder index stops after 5 ms, for the event loop's sake. The toolbelt
+    and the sandbox look in threads, where stopping early only left a secret file written
+    meanwhile unfound: on a machine too loaded to stat the folders in time (a budget of 0
+    here), ``cat`` of a ``.env`` just written deep down showed its value to the model. Their
+    looks take in every folder now."""
+    monkeypatch.setattr(secret_index, "LOOK_BUDGET_S", 0.0)
+    for d in range(50):
+        (tmp_path / f"pkg{d}" / "src").mkdir(parents=True)
+    belt = Toolbelt(tmp_path, sandbox, python=sys.executable)
+    assert not (await call(belt, "run", argv=["true"])).is_error  # the first listing
+    deep = "pkg40/src/.env"
+    await call(belt, "write_file", path=deep, content=f"DB_PASSWORD={SECRET}\n")
+    shown = await call(belt, "run", argv=["cat", deep])
+    assert "DB_PASSWORD=[REDACTED]" in shown.text and SECRET not in shown.text
