@@ -179,6 +179,22 @@ def present_secret_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+MAX_CHECKOUT_FILES = 100
+"""At most this many of the checkout's secret files are masked (the shallowest first): each
+is a bind of the fence and a file read at every agent start."""
+
+
+def checkout_secret_files(checkout: Path) -> list[str]:
+    """The secret files of the user's checkout (relative to it), which a worktree's agent or
+    command can read by their absolute path where nothing hides the checkout (it finds the
+    checkout with ``git rev-parse --git-common-dir``). Its untracked ``.env``, ignored
+    as it should be and so in no worktree, is the common one; those git tracks, and those it
+    does not (none inside a folder git ignores, such as ``node_modules/``), count too. The
+    shallowest :data:`MAX_CHECKOUT_FILES`."""
+    found = sorted(present_secret_files(checkout), key=lambda rel: (rel.count("/"), rel))
+    return found[:MAX_CHECKOUT_FILES]
+
+
 def committed_secret_values(repo: Path, commit: str) -> list[str]:
     """The secret values (:func:`file_secret_values`) of the secret files ``commit`` of the
     repository at ``repo`` holds; none when git cannot say."""

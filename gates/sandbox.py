@@ -35,7 +35,7 @@ from typing import Literal
 from engine.parent_death import dies_with_us
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
-from engine.secret_values import WorktreeSecrets, quoted_forms
+from engine.secret_values import WorktreeSecrets, checkout_secret_files, quoted_forms
 from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
 
@@ -239,6 +239,7 @@ class ProcessSandbox:
         self.home.mkdir()
         self.tmpdir.mkdir()
         self._file_secrets: dict[Path, WorktreeSecrets] = {}
+        self._checkout_secrets: dict[Path, WorktreeSecrets] = {}
 
     @property
     def kind(self) -> SandboxKind:
@@ -288,6 +289,7 @@ class ProcessSandbox:
         in_files = self._worktree_secrets(cwd)
         if in_files is not None:
             secrets += quoted_forms(await asyncio.to_thread(in_files.values))
+            secrets += await self._checkout_values(in_files.root)
         protocol = _Collector(self.output_limit, secrets)
         try:
             transport, _ = await loop.subprocess_exec(
@@ -359,6 +361,22 @@ class ProcessSandbox:
                     found = self._file_secrets[folder] = WorktreeSecrets(folder)
                 return found
         return None
+
+    async def _checkout_values(self, worktree: Path) -> list[str]:
+        """The secret values (:func:`~engine.secret_values.quoted_forms`) of the user's
+        checkout the git worktree ``worktree`` belongs to, its secret files listed once: a
+        command reads them by their absolute path (an ignored ``.env``, in no worktree)
+        wherever the checkout is not hidden (outside the home, or without a jail)."""
+        common = git_common_dir(worktree)
+        if common is None or common.name != ".git":
+            return []
+        checkout = common.parent
+        found = self._checkout_secrets.get(checkout)
+        if found is None:
+            files = await asyncio.to_thread(checkout_secret_files, checkout)
+            found = self._checkout_secrets[checkout] = WorktreeSecrets(checkout, files)
+        await asyncio.to_thread(found.values)
+        return found.forms
 
     def _command(self, args: tuple[str, ...], cwd: Path, path: str) -> list[str]:
         """The argv to start, jailed when bwrap is in use; raise _Refused when it cannot run."""

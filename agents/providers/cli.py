@@ -45,7 +45,6 @@ from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import checkout_of, fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
 from agents.providers.cli_secret_files import (
-    checkout_secret_files,
     checkout_secret_values,
     masked_copies,
     secret_values,
@@ -57,7 +56,12 @@ from agents.providers.cli_streams import FOLDS, Transcript, as_drawn, reply_ende
 from agents.providers.provider_errors import AFTER_LIMIT
 from engine.parent_death import dies_with_us
 from engine.secret_index import LOOK_BUDGET_S
-from engine.secret_values import WorktreeSecrets, quoted_forms, replace_values
+from engine.secret_values import (
+    WorktreeSecrets,
+    checkout_secret_files,
+    quoted_forms,
+    replace_values,
+)
 
 MAX_PROMPT_ARG = 100_000
 """Bytes of prompt passed as an argument; a longer one goes to stdin (Linux refuses one

@@ -4,11 +4,12 @@ cleaned of.
 The secret files git tracks in the worktree (``.env``, ``credentials.json``, a private key)
 are shown to a fenced agent as masked, read-only copies (:func:`masked_copies`, bound by
 :func:`~agents.providers.cli_fence.fence_argv`) that git in the worktree passes over
-(:func:`skip_worktree`); so are the user's checkout's (:func:`checkout_secret_files`), which
-the fence leaves readable. What the agent may still see — the host's secret-looking values,
-a withheld key that comes its way — is redacted from its output (:func:`secret_values`),
-and so are the values of the secret files it writes
-(:class:`~engine.secret_index.SecretFileIndex` finds them).
+(:func:`skip_worktree`); so are the user's checkout's
+(:func:`~engine.secret_values.checkout_secret_files`), which the fence leaves readable. What
+the agent may still see — the host's secret-looking values, a withheld key that comes its
+way — is redacted from its output (:func:`secret_values`), and so are the values of the
+secret files it writes (:class:`~engine.secret_index.SecretFileIndex` finds them) and of
+the checkout's (:func:`checkout_secret_values`).
 """
 
 from __future__ import annotations
@@ -20,29 +21,13 @@ from pathlib import Path
 
 from engine.repo_guard import HOOKLESS
 from engine.secret_files import mask_secret_text
-from engine.secret_values import WorktreeSecrets, present_secret_files, tracked_secret_files
+from engine.secret_values import WorktreeSecrets, tracked_secret_files
 from engine.secrets import MIN_SECRET_LENGTH, REDACTED, secret_env_values
 
 
 def worktree_secret_files(worktree: Path) -> list[str]:
     """The secret files git tracks in ``worktree`` (none outside a git worktree)."""
     return tracked_secret_files(worktree) if (worktree / ".git").exists() else []
-
-
-MAX_CHECKOUT_FILES = 100
-"""At most this many of the checkout's secret files are masked (the shallowest first): each
-is a bind of the fence and a file read at every agent start."""
-
-
-def checkout_secret_files(checkout: Path) -> list[str]:
-    """The secret files of the user's checkout (relative to it), which the fence binds
-    read-only and readable to the agent: an agent finds the checkout with ``git rev-parse
-    --git-common-dir`` and reads them by their absolute path. Its untracked ``.env``, ignored
-    as it should be and so in no worktree, is the common one; those git tracks, and those it
-    does not (none inside a folder git ignores, such as ``node_modules/``), count too. The
-    shallowest :data:`MAX_CHECKOUT_FILES`."""
-    found = sorted(present_secret_files(checkout), key=lambda rel: (rel.count("/"), rel))
-    return found[:MAX_CHECKOUT_FILES]
 
 
 def checkout_secret_values(checkout: Path, files: Sequence[str]) -> list[str]:
