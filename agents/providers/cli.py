@@ -196,7 +196,7 @@ class CliProvider:
                 if checkout is not None and theirs:
                     (scratch / "checkout").mkdir()
                     in_checkout = await asyncio.to_thread(
-                        masked_copies, checkout, theirs, scratch / "checkout"
+                        masked_copies, checkout, theirs, scratch / "checkout", links=True
                     )
                 argv = await fence_argv(argv, cwd, masked=[*masks, *in_checkout])
                 fenced = argv is not unfenced

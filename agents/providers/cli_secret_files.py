@@ -38,14 +38,18 @@ def checkout_secret_values(checkout: Path, files: Sequence[str]) -> list[str]:
     return secrets.forms
 
 
-def masked_copies(worktree: Path, files: Sequence[str], scratch: Path) -> list[tuple[Path, Path]]:
+def masked_copies(
+    worktree: Path, files: Sequence[str], scratch: Path, *, links: bool = False
+) -> list[tuple[Path, Path]]:
     """A masked copy (:func:`~engine.secret_files.mask_secret_text`) in ``scratch`` of each
     of ``files`` of the worktree, with the file it stands for; a binary one (a keystore)
-    becomes the mask alone. A symlink is left out: its target is not the worktree's."""
+    becomes the mask alone. A symlink is left out (its target is not the worktree's) unless
+    ``links`` (the user's checkout, whose ``.env`` may link to a file kept elsewhere): then
+    the copy stands for the link's target (bubblewrap cannot bind over an absolute link)."""
     pairs: list[tuple[Path, Path]] = []
     for index, rel in enumerate(files):
         target = worktree / rel
-        if target.is_symlink() or not target.is_file():
+        if (target.is_symlink() and not links) or not target.is_file():
             continue
         raw = target.read_bytes()
         if b"\0" in raw[:8192]:
@@ -55,7 +59,7 @@ def masked_copies(worktree: Path, files: Sequence[str], scratch: Path) -> list[t
             shown = mask_secret_text(text).encode("utf-8", "surrogateescape")
         copy = scratch / f"{index}-{target.name}"
         copy.write_bytes(shown)
-        pairs.append((copy, target))
+        pairs.append((copy, target.resolve() if links else target))
     return pairs
 
 

@@ -139,6 +139,26 @@ async def test_a_fenced_agent_reads_the_checkouts_untracked_env_masked(tmp_path:
     assert (repo / ".env").read_text() == ENV
 
 
+@pytest.mark.skipif(
+    not shutil.which("bwrap") and os.environ.get("CI") != "true", reason="needs bubblewrap"
+)
+async def test_a_fenced_agent_reads_a_checkouts_env_linked_elsewhere_masked(
+    tmp_path: Path,
+) -> None:
+    """A checkout's ``.env`` may be a link to a file kept outside it; the masked copy is
+    bound over the link, which masks its target."""
+    repo, worktree = checkout_with_env(tmp_path)
+    (repo / ".env").unlink()
+    (tmp_path / "kept.env").write_text(ENV)
+    (repo / ".env").symlink_to(tmp_path / "kept.env")
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", CHECKOUT_READER), "text", 60.0)
+    await CliProvider("shell", agent).complete(ask(worktree), said.append)
+    seen = (worktree / "seen.txt").read_text()
+    assert seen == "# settings\nDB_HOST=[REDACTED]\nDB_PASSWORD=[REDACTED]\n"
+    assert SECRET not in "\n".join(said) and (tmp_path / "kept.env").read_text() == ENV
+
+
 async def test_an_unfenced_agents_log_is_cleaned_of_the_checkouts_secret_values(
     tmp_path: Path,
 ) -> None:
