@@ -222,6 +222,10 @@ def parse_db_url(text: str) -> URL:
         raise StorageError(
             f"malformed database URL {text.split('://', 1)[0]}://... ({_URL_HINT})"
         ) from exc
+    except ValueError as exc:  # SQLAlchemy's int() of the port: a traceback, exit 1, before
+        raise StorageError(
+            f"malformed database URL {text.split('://', 1)[0]}://...: its port is not a number"
+        ) from exc
     if url.drivername not in _DRIVERS:
         raise StorageError(f"unsupported database URL scheme {url.drivername!r} ({_URL_HINT})")
     return url
@@ -246,5 +250,5 @@ def safe_url(url: str) -> str:
     """A URL fit for messages and logs: the password, if any, is masked."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return url.split("://", 1)[0] + "://..."
