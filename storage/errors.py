@@ -8,6 +8,9 @@ as ``__cause__`` for debugging.
 
 from __future__ import annotations
 
+import socket
+import ssl
+
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
@@ -26,6 +29,13 @@ class RunStopped(StorageError):
     """A run's process stopped driving it part way: its events could not be stored, or
     another process took the run over. What was committed stays, so the run is resumable;
     this is the run failing in this process, not bad input (the CLI exits 1, not 2)."""
+
+
+class DatabaseUnreachable(StorageError):
+    """The database could not be reached (refused, no answer in time, a server starting up
+    or shutting down, out of connections, a SQLite file another process keeps locked): an
+    outage the same command may outlast when tried again later — the CLI exits 75
+    (EX_TEMPFAIL) — unlike a malformed URL, a wrong password or database name (exit 2)."""
 
 
 class RunNotFound(StorageError):
@@ -73,3 +83,52 @@ def lost_connection(exc: BaseException) -> bool:
         return True
     state = str(getattr(cause, "sqlstate", "") or "")
     return state.startswith(_CONNECTION_SQLSTATES)
+
+
+_UNREACHABLE_SQLSTATES = frozenset(
+    {"08000", "08001", "08003", "08006", "57P01", "57P02", "57P03", "53300"}
+)
+"""Connection exceptions that say nothing about the URL (not 08004, the server refusing the
+client, nor 08P01, a protocol violation), the server shutting down or starting up, and
+too_many_connections."""
+
+_SQLITE_BUSY = frozenset({5, 6})
+"""SQLITE_BUSY and SQLITE_LOCKED: another connection held the lock past the busy timeout."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether the driver's error under ``exc`` says the database could not be reached for
+    now (see :class:`DatabaseUnreachable`), not that the URL, login or database is wrong.
+
+    Narrower than :func:`lost_connection`, which a run rides out: a host name that does not
+    resolve (except "try again": a resolver not up yet), a refused certificate and a socket
+    it may not open are the URL's or the set-up's to fix, and trying again cannot help.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc.__cause__ if isinstance(exc, StorageError) else exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if _unreachable_here(cause):
+            return True
+        cause = cause.orig if isinstance(cause, DBAPIError) else cause.__cause__
+    return False
+
+
+def failure(message: str, exc: BaseException) -> StorageError:
+    """The error to raise, from ``exc``, for a database call that failed: a
+    :class:`DatabaseUnreachable` when it could not reach the database, else a StorageError."""
+    return (DatabaseUnreachable if unreachable(exc) else StorageError)(message)
+
+
+def _unreachable_here(cause: BaseException) -> bool:
+    if isinstance(cause, socket.gaierror):
+        return cause.errno == socket.EAI_AGAIN
+    if isinstance(cause, ssl.SSLError | PermissionError):
+        return False
+    if isinstance(cause, OSError | TimeoutError):
+        return True
+    if str(getattr(cause, "sqlstate", "") or "") in _UNREACHABLE_SQLSTATES:
+        return True
+    return getattr(cause, "sqlite_errorcode", None) in _SQLITE_BUSY

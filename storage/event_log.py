@@ -25,7 +25,13 @@ from engine.event_codec import event_to_json
 from engine.events import EventBase
 from engine.redaction import Redactor
 from storage import migrate
-from storage.errors import DB_ERRORS, AlreadyStored, StorageError, one_line
+from storage.errors import (
+    DB_ERRORS,
+    AlreadyStored,
+    StorageError,
+    failure,
+    one_line,
+)
 from storage.event_rows import insert_events
 from storage.notify import EVENTS_CHANNEL, notify
 from storage.projector import parse_row, project
@@ -106,7 +112,7 @@ class EventLog:
                 f"{last.run_id} #{last.seq}): an event or run is already stored"
             ) from exc
         except DB_ERRORS as exc:
-            raise StorageError(f"cannot write events: {one_line(exc)}") from exc
+            raise failure(f"cannot write events: {one_line(exc)}", exc) from exc
 
     async def holds(self, events: Sequence[EventBase], bodies: Sequence[str] | None = None) -> bool:
         """Whether every event of ``events`` is stored, each exactly as it would be written:
@@ -179,5 +185,5 @@ class EventLog:
             except DB_ERRORS as exc:
                 if not last and isinstance(exc, DBAPIError) and exc.connection_invalidated:
                     continue
-                raise StorageError(f"cannot {what}: {one_line(exc)}") from exc
+                raise failure(f"cannot {what}: {one_line(exc)}", exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.events import Outcome
 from engine.protocols import ExternalDecision
 from storage.answers import logged_answer, waiting_decision
-from storage.errors import DB_ERRORS, StorageError, one_line
+from storage.errors import DB_ERRORS, StorageError, failure, one_line
 from storage.notify import DECISIONS_CHANNEL, DEFAULT_POLL_S, Wakeup, notify
 from storage.reconnect import Reconnecting
 from storage.records import EscalationRecord
@@ -99,7 +99,7 @@ async def post_decision(
         winner = waiting or "another decision waits for the run to take it"
         raise StorageError(f"{what} was already answered: {winner}") from exc
     except DB_ERRORS as exc:
-        raise StorageError(f"cannot post a decision for {what}: {one_line(exc)}") from exc
+        raise failure(f"cannot post a decision for {what}: {one_line(exc)}", exc) from exc
 
 
 async def untaken_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecision]:
@@ -123,7 +123,7 @@ async def untaken_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDe
         async with engine.connect() as conn:
             rows = (await conn.execute(orphans)).all()
     except DB_ERRORS as exc:
-        raise StorageError(f"cannot read decisions of run {run_id}: {one_line(exc)}") from exc
+        raise failure(f"cannot read decisions of run {run_id}: {one_line(exc)}", exc) from exc
     newest = {row.escalation_id: row for row in rows}  # a later answer replaces an earlier one
     return [
         ExternalDecision(
@@ -170,7 +170,7 @@ async def take_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecis
                     )
                 )
     except DB_ERRORS as exc:
-        raise StorageError(f"cannot read decisions of run {run_id}: {one_line(exc)}") from exc
+        raise failure(f"cannot read decisions of run {run_id}: {one_line(exc)}", exc) from exc
     return taken
 
 
@@ -231,5 +231,5 @@ async def open_escalations(engine: AsyncEngine, run_id: str | None) -> list[Esca
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
     except DB_ERRORS as exc:
-        raise StorageError(f"cannot list escalations: {one_line(exc)}") from exc
+        raise failure(f"cannot list escalations: {one_line(exc)}", exc) from exc
     return [EscalationRecord.from_row(row) for row in rows]

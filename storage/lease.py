@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.errors import DB_ERRORS, RunStopped, StorageError, one_line
+from storage.errors import (
+    DB_ERRORS,
+    RunStopped,
+    StorageError,
+    failure,
+    one_line,
+)
 from storage.paths import parse_db_url
 
 if TYPE_CHECKING:
@@ -294,7 +300,7 @@ async def _take_advisory(store: SqlEventStore, run_id: str) -> AsyncConnection:
     try:
         conn = await store.engine.connect()
     except DB_ERRORS as exc:
-        raise StorageError(f"cannot take the lease on run {run_id}: {one_line(exc)}") from exc
+        raise failure(f"cannot take the lease on run {run_id}: {one_line(exc)}", exc) from exc
     try:
         got = await conn.scalar(
             text("SELECT pg_try_advisory_lock(:ns, :key)"),
@@ -317,7 +323,7 @@ async def _take_advisory(store: SqlEventStore, run_id: str) -> AsyncConnection:
         # a cancelled task's, left to the garbage collector, for as long as it liked).
         await _drop(conn)
         if isinstance(exc, DB_ERRORS):
-            raise StorageError(f"cannot take the lease on run {run_id}: {one_line(exc)}") from exc
+            raise failure(f"cannot take the lease on run {run_id}: {one_line(exc)}", exc) from exc
         raise
     with contextlib.suppress(*DB_ERRORS):
         await conn.close()
@@ -356,7 +362,7 @@ async def live_runs(store: SqlEventStore, run_ids: list[str]) -> dict[str, str]:
             async with store.engine.connect() as conn:
                 held = await _pg_holders(conn)
         except DB_ERRORS as exc:
-            raise StorageError(f"cannot read the runs' leases: {one_line(exc)}") from exc
+            raise failure(f"cannot read the runs' leases: {one_line(exc)}", exc) from exc
         return {run_id: held[run_id] for run_id in run_ids if run_id in held}
     live: dict[str, str] = {}
     for run_id in run_ids:

@@ -36,6 +36,7 @@ from storage.errors import (
     AmbiguousRunId,
     RunNotFound,
     StorageError,
+    failure,
     one_line,
 )
 from storage.event_log import EventLog
@@ -91,7 +92,7 @@ class SqlEventStore(EventLog):
             raise
         except DB_ERRORS as exc:
             await engine.dispose()
-            raise StorageError(why_not_opened(url, exc)) from exc
+            raise failure(why_not_opened(url, exc), exc) from exc
         return cls(engine, url, done, redactor=redactor)
 
     # -- following the log (appending and reading it: EventLog) ------------------------------

@@ -21,6 +21,7 @@ from tui.commands.common import (
     EXIT_INTERRUPTED,
     EXIT_KILLED,
     EXIT_OK,
+    EXIT_TRY_LATER,
 )
 from tui.config import CONFIG_KEYS, ConfigError, load_settings
 
@@ -134,8 +135,19 @@ def test_every_option_of_every_command_is_in_the_command_list() -> None:
 def test_the_exit_codes_are_the_clis() -> None:
     bullet = COMMANDS[COMMANDS.index("- Exit codes:") :].split("\n- ")[0]
     listed = {int(n) for n in re.findall(r"(?<![\w/-])(\d+)\s+(?=[a-z(])", bullet)}
-    codes = {EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED, EXIT_INTERRUPTED}
+    codes = {EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED, EXIT_TRY_LATER, EXIT_INTERRUPTED}
     assert listed == codes | {EXIT_BROKEN_PIPE}
+
+
+def test_the_systemd_unit_restarts_on_an_outage_and_not_on_a_failure_or_bad_input() -> None:
+    unit = COMMANDS[COMMANDS.index("    [Service]") :].split("\n\n")[0]
+    settings = dict(line.strip().split("=", 1) for line in unit.splitlines()[1:] if "=" in line)
+    prevented = {int(code) for code in settings["RestartPreventExitStatus"].split()}
+    assert settings["Restart"] == "on-failure"
+    assert prevented == {EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED}  # 75 restarts
+    assert EXIT_TRY_LATER not in prevented
+    assert settings["SuccessExitStatus"] == str(EXIT_INTERRUPTED)
+    assert int(settings["RestartSec"]) >= 3  # five quick refusals would hit the start limit
 
 
 CONFIG = section("Configuration")

@@ -2,8 +2,9 @@
 
 Exit codes: 0 shipped (or a query answered), 1 the run failed (or stopped part way: its events
 could not be stored, or another process took it over; it stays resumable), 2 bad input, 3
-killed by a gate, 130 interrupted, 141 the output's reader closed the pipe. Bad input and a
-run stopped part way are one line on stderr, never a traceback.
+killed by a gate, 75 try again later (the database could not be reached), 130 interrupted, 141
+the output's reader closed the pipe. Bad input, a database out of reach and a run stopped part
+way are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ Named rather than imported, so a quick command does not load the modules of the 
 class whose module was never loaded cannot have been raised."""
 
 
+TRY_LATER: tuple[tuple[str, str], ...] = (("storage.errors", "DatabaseUnreachable"),)
+"""Errors an outage causes (the database could not be reached): one line, exit code 75, and
+the same command works once the database is back. Checked first: they are StorageErrors."""
+
 RUN_STOPPED: tuple[tuple[str, str], ...] = (("storage.errors", "RunStopped"),)
 """Errors that stopped a run part way (its events could not be stored, another process took it
 over): one line, exit code 1.
@@ -136,7 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # collection; the loaded program is permanent: later collections skip it (engine.heap).
     with loading():
         args = build_parser(command).parse_args(words)
-    from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
+    from tui.commands.common import (
+        EXIT_BAD_INPUT,
+        EXIT_FAILED,
+        EXIT_INTERRUPTED,
+        EXIT_TRY_LATER,
+    )
 
     forget_outer_repository(os.environ)
     console = stdout_console()
@@ -148,8 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         LosableStream(sys.stdout).lose_quietly()
         return EXIT_BROKEN_PIPE
     except Exception as exc:
+        later = _is_one_of(exc, TRY_LATER)
         stopped = _is_one_of(exc, RUN_STOPPED)
-        if not stopped and not is_bad_input(exc):
+        if not later and not stopped and not is_bad_input(exc):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         # A config error quotes what the file says (a model spec with a URL's password), a
@@ -158,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         message = Redactor.from_environ().redact(message)
         errors.print(Text.assemble(("shopfloor:", "bold red"), f" {message}"), soft_wrap=True)
-        return EXIT_FAILED if stopped else EXIT_BAD_INPUT
+        return EXIT_TRY_LATER if later else EXIT_FAILED if stopped else EXIT_BAD_INPUT
     except KeyboardInterrupt:
         errors.print("shopfloor: interrupted")
         return EXIT_INTERRUPTED

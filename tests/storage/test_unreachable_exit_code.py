@@ -1,21 +1,31 @@
-"""A database URL that is wrong exits 2 (bad input) in one line.
+"""A database out of reach when a command starts exits 75 (EX_TEMPFAIL, "try again later"); a
+database URL that is wrong exits 2 (bad input).
 
-A PostgreSQL URL whose port is not a number (``...@127.0.0.1:54x/shopfloor``) was a
-traceback and exit 1 (SQLAlchemy's ``int()`` of the port); a host name that does not resolve
-and a database that does not exist on a live server say what to fix, and exit 2.
+At boot a systemd unit may start before PostgreSQL does: "connection refused" said exit 2,
+"bad input", and a unit that rightly does not restart on bad input stayed down. Each command
+that opens the store runs here as a real process against a port nothing listens on, and
+against one that accepts and never answers; a malformed URL (its port not a number: a
+traceback and exit 1 before) and a database that does not exist on a live server stay 2.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_proxy import PgProxy
 from sqlalchemy.engine import make_url
 
-from tui.commands.common import EXIT_BAD_INPUT
+from storage.errors import DatabaseUnreachable
+from storage.lease import live_runs
+from storage.store import SqlEventStore
+from tui.commands.common import EXIT_BAD_INPUT, EXIT_TRY_LATER
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +41,64 @@ def shopfloor(home: Path, db: str, *args: str) -> subprocess.CompletedProcess[st
         text=True,
         timeout=120,
     )
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound for a moment, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never says a word."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+def commands(tmp_path: Path) -> dict[str, list[str]]:
+    """Every command that opens the store, with the arguments it needs to get that far."""
+    repo = tmp_path / "repo"
+    repo.mkdir(exist_ok=True)
+    return {
+        "run": ["run", "Build a greeting CLI", "--repo", str(repo), "--headless"],
+        "demo": ["demo", "--headless", "--out", str(tmp_path / "demo")],
+        "resume": ["resume", "5e5e5e5e5e5e", "--headless"],
+        "status": ["status", "5e5e5e5e5e5e"],
+        "attach": ["attach", "5e5e5e5e5e5e"],
+        "approve": ["approve", "e1", "--run", "5e5e5e5e5e5e"],
+        "serve-metrics": ["serve-metrics", "--port", "9"],
+    }
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "demo", "resume", "status", "attach", "approve", "serve-metrics"]
+)
+def test_a_command_pointed_at_a_closed_port_exits_75_in_one_line(
+    tmp_path: Path, closed_port: int, command: str
+) -> None:
+    url = f"postgresql+asyncpg://postgres:hunter2-secret@127.0.0.1:{closed_port}/shopfloor"
+    done = shopfloor(tmp_path / "home", url, *commands(tmp_path)[command])
+    said = done.stderr.strip().splitlines()
+    assert done.returncode == EXIT_TRY_LATER, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(said) == 1, done.stderr  # one line, no traceback
+    assert (
+        f"nothing accepts connections at 127.0.0.1:{closed_port} (connection refused)" in (said[0])
+    )
+    assert "hunter2-secret" not in done.stdout + done.stderr
+
+
+def test_a_server_that_never_answers_exits_75(tmp_path: Path, silent_port: int) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{silent_port}/shopfloor?connect_timeout=1"
+    done = shopfloor(tmp_path / "home", url, "runs")
+    assert done.returncode == EXIT_TRY_LATER, done.stdout + done.stderr
+    assert f"no answer from 127.0.0.1:{silent_port} within 1s" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_a_malformed_url_exits_2_in_one_line(tmp_path: Path) -> None:
@@ -59,3 +127,51 @@ def test_a_database_that_does_not_exist_exits_2(tmp_path: Path, pg_url: str) -> 
     assert done.returncode == EXIT_BAD_INPUT, done.stdout + done.stderr
     assert "there is no database 'no_such_shopfloor_db'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_sqlite_database_another_process_keeps_locked_exits_75(tmp_path: Path) -> None:
+    """Past the busy timeout, "database is locked" is another process's lock, not a wrong
+    path: the same command goes through once that process lets go."""
+    db = tmp_path / "runs.db"
+    made = shopfloor(tmp_path / "home", str(db), "runs")
+    assert made.returncode == 0, made.stderr
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("DELETE FROM events WHERE 0")  # takes the lock; changes nothing
+        done = shopfloor(tmp_path / "home", str(db), "runs")
+    finally:
+        holder.close()
+    assert done.returncode == EXIT_TRY_LATER, done.stdout + done.stderr
+    assert done.stderr.strip().endswith("database is locked"), done.stderr
+    assert shopfloor(tmp_path / "home", str(db), "runs").returncode == 0
+
+
+@pytest.mark.postgres
+async def test_what_a_command_reads_or_posts_after_the_database_went_away_is_a_try_later(
+    empty_pg_url: str,
+) -> None:
+    """Opened, then cut off: ``status``, ``escalations``, ``approve`` and ``runs`` meet the
+    outage in a read or a post rather than in the open, and say "try again later" as well."""
+    proxy = await PgProxy(empty_pg_url).start()
+    try:
+        store = await SqlEventStore.open(proxy.url)
+        try:
+            await proxy.cut()
+            reads = {
+                "runs": store.list_runs(),
+                "status": store.read("5e5e5e5e5e5e"),
+                "escalations": store.open_escalations(),
+                "approve": store.post_decision("5e5e5e5e5e5e", "e1", "approve", "human:me"),
+                "waiting answers": store.waiting_decisions(),
+                "leases": live_runs(store, ["5e5e5e5e5e5e"]),
+            }
+            for name, call in reads.items():
+                with pytest.raises(DatabaseUnreachable):
+                    await call
+                    pytest.fail(f"{name} went through a database that is gone")
+        finally:
+            await store.close()
+    finally:
+        await proxy.close()
