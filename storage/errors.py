@@ -28,7 +28,8 @@ class AlreadyStored(StorageError):
 class RunStopped(StorageError):
     """A run's process stopped driving it part way: its events could not be stored, or
     another process took the run over. What was committed stays, so the run is resumable;
-    this is the run failing in this process, not bad input (the CLI exits 1, not 2)."""
+    this is the run failing in this process, not bad input (the CLI exits 1, not 2; 75 for
+    :class:`EventsNotStored`, which the same command outlasts)."""
 
 
 class DatabaseUnreachable(StorageError):
@@ -36,6 +37,12 @@ class DatabaseUnreachable(StorageError):
     or shutting down, out of connections, a SQLite file another process keeps locked): an
     outage the same command may outlast when tried again later — the CLI exits 75
     (EX_TEMPFAIL) — unlike a malformed URL, a wrong password or database name (exit 2)."""
+
+
+class EventsNotStored(RunStopped):
+    """A run stopped because its events could not be stored (the writer gave up): what was
+    committed stays, and the same command carries the run on once the database takes writes
+    again — the CLI exits 75, as for :class:`DatabaseUnreachable`."""
 
 
 class RunNotFound(StorageError):

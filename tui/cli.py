@@ -1,10 +1,11 @@
 """The ``shopfloor`` command line: parse, dispatch to a command module, map errors.
 
-Exit codes: 0 shipped (or a query answered), 1 the run failed (or stopped part way: its events
-could not be stored, or another process took it over; it stays resumable), 2 bad input, 3
-killed by a gate, 75 try again later (the database could not be reached), 130 interrupted, 141
-the output's reader closed the pipe. Bad input, a database out of reach and a run stopped part
-way are one line on stderr, never a traceback.
+Exit codes: 0 shipped (or a query answered), 1 the run failed (or stopped part way because
+another process took it over), 2 bad input, 3 killed by a gate, 75 try again later (the
+database could not be reached, or the run stopped because its events could not be stored; it
+stays resumable and the same command carries it on), 130 interrupted, 141 the output's reader
+closed the pipe. Bad input, a database out of reach and a run stopped part way are one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -99,13 +100,16 @@ Named rather than imported, so a quick command does not load the modules of the 
 class whose module was never loaded cannot have been raised."""
 
 
-TRY_LATER: tuple[tuple[str, str], ...] = (("storage.errors", "DatabaseUnreachable"),)
-"""Errors an outage causes (the database could not be reached): one line, exit code 75, and
-the same command works once the database is back. Checked first: they are StorageErrors."""
+TRY_LATER: tuple[tuple[str, str], ...] = (
+    ("storage.errors", "DatabaseUnreachable"),
+    ("storage.errors", "EventsNotStored"),
+)
+"""Errors an outage causes (the database could not be reached; a run stopped because its
+events could not be stored): one line, exit code 75, and the same command works once the
+database is back. Checked first: they are StorageErrors, EventsNotStored a RunStopped."""
 
 RUN_STOPPED: tuple[tuple[str, str], ...] = (("storage.errors", "RunStopped"),)
-"""Errors that stopped a run part way (its events could not be stored, another process took it
-over): one line, exit code 1.
+"""Errors that stopped a run part way (another process took it over): one line, exit code 1.
 Checked before :data:`BAD_INPUT`, whose StorageError they are a kind of."""
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from engine.bus import EventBus
 from engine.events import AgentOutput
 from engine.state import RunState
-from storage.errors import RunStopped, StorageError
+from storage.errors import EventsNotStored, StorageError
 from storage.lease import RunLease
 from storage.store import SqlEventStore
 
@@ -109,7 +109,7 @@ class StorageWatch:
             raise lost.result()
         await _cancelled(run_task)
         problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
-        raise RunStopped(
+        raise EventsNotStored(
             f"the run stopped because its events could not be stored: {problem}{self._resume()}"
         )
 
@@ -126,7 +126,7 @@ class StorageWatch:
         try:
             await self.writer_task
         except StorageError as exc:
-            raise RunStopped(
+            raise EventsNotStored(
                 f"the run's last events could not be stored: {exc}{self._resume()}"
             ) from exc
 

@@ -2,8 +2,10 @@
 
 The refusal is real: a SQLite trigger aborts every insert once the run has stored a few
 events (as a full disk or a revoked grant would), so the storage writer process meets it
-where it would meet the real thing. The run failed in this process (exit code 1, as the
-README says); it is not bad input (2), and what was stored keeps it resumable.
+where it would meet the real thing. The run stopped in this process with exit code 75
+(EX_TEMPFAIL, as the README says: the same command carries it on once the database takes
+writes; a systemd unit restarts on it); it is neither bad input (2) nor a failed run (1), and
+what was stored keeps it resumable.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def test_a_failing_database_stops_the_run_instead_of_hanging(
             " BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END"
         )
     demo = ["demo", "--headless", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
-    assert main(demo) == 1  # the run failed here; 2 would say the input was wrong
+    assert main(demo) == 75  # try again later; 1 would say the run failed, 2 the input was wrong
     run_id = assert_stopped_in_one_line(capsys, db)
 
     # Space is freed; the command the line gave carries the run on to the end.
@@ -54,10 +56,10 @@ def test_a_failing_database_stops_the_run_instead_of_hanging(
     assert outcome == "shipped"
 
 
-def test_in_the_tui_a_failing_database_is_said_on_leaving_and_exits_1(
+def test_in_the_tui_a_failing_database_is_said_on_leaving_and_exits_75(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The TUI shows the failure; quitting it then says why the run stopped and exits 1,
+    """The TUI shows the failure; quitting it then says why the run stopped and exits 75,
     not 130 and "interrupted" as if the person had stopped it."""
     monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
     db = tmp_path / "db.sqlite"
@@ -80,7 +82,7 @@ def test_in_the_tui_a_failing_database_is_said_on_leaving_and_exits_1(
 
     monkeypatch.setattr(ShopfloorApp, "run_async", headless)
     demo = ["demo", "--tui", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
-    assert main(demo) == 1
+    assert main(demo) == 75
     assert_stopped_in_one_line(capsys, db)
 
 

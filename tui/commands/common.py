@@ -10,8 +10,9 @@ from storage.store import SqlEventStore
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_TRY_LATER = 75
-"""EX_TEMPFAIL (sysexits.h): the database could not be reached; the same command works once
-it is back (a systemd unit restarts on it)."""
+"""EX_TEMPFAIL (sysexits.h): the database could not be reached, or a run stopped because its
+events could not be stored; the same command carries on once the database is back (a
+systemd unit restarts on it)."""
 
 
 class UsageError(ValueError):
