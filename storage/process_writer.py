@@ -15,7 +15,9 @@ The protocol is lines of UTF-8 on the child's stdin and stdout:
 - child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events,
   ``notice <one line>`` when storing starts being retried and when it recovers (for the
   person watching: the child's log goes nowhere they look), and ``error <one line>`` then
-  exit status 1 when a batch cannot be stored.
+  exit status 1 when a batch cannot be stored, or the store cannot be opened
+  (``unreachable <one line>`` when that is because the database cannot be reached, which
+  the parent raises as :class:`~storage.errors.DatabaseUnreachable`).
 
 The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and
 ``systemctl stop`` reach the whole process group; the parent decides when writing ends) and
@@ -40,7 +42,7 @@ from engine.events import EventBase
 from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from engine.secrets import hide_process_environment
-from storage.errors import StorageError, one_line
+from storage.errors import DatabaseUnreachable, StorageError, one_line
 from storage.store import SqlEventStore
 from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter
 
@@ -164,7 +166,7 @@ async def _serve() -> int:
     try:
         store = await SqlEventStore.open(url)
     except StorageError as exc:
-        _reply(f"error {exc}")
+        _reply(f"{'unreachable' if isinstance(exc, DatabaseUnreachable) else 'error'} {exc}")
         return 1
     _reply("ready")
     inbox = _Inbox()

@@ -23,7 +23,7 @@ import pytest
 from engine.bus import DurabilityLost, EventBus
 from engine.event_codec import event_to_json
 from engine.events import AgentOutput, Outcome
-from storage.errors import StorageError
+from storage.errors import DatabaseUnreachable, StorageError
 from storage.process_writer import _Inbox, encode_frame
 from storage.run_writer import ProcessStorageWriter, WriterLaunch, start_writer
 from storage.store import SqlEventStore
@@ -90,6 +90,8 @@ async def test_a_database_the_child_cannot_open_fails_the_start_in_one_line() ->
         await ProcessStorageWriter.start(closed_port, bus.subscribe("storage"))
     assert "cannot open database" in str(info.value) and "\n" not in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
+    # Nothing listens there yet: a run that got that far exits 75 (try again later), not 2.
+    assert isinstance(info.value, DatabaseUnreachable)
 
 
 async def test_an_in_memory_database_keeps_the_writer_in_process() -> None:
