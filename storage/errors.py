@@ -108,8 +108,9 @@ def unreachable(exc: BaseException) -> bool:
     now (see :class:`DatabaseUnreachable`), not that the URL, login or database is wrong.
 
     Narrower than :func:`lost_connection`, which a run rides out: a host name that does not
-    resolve (except "try again": a resolver not up yet), a refused certificate and a socket
-    it may not open are the URL's or the set-up's to fix, and trying again cannot help.
+    resolve (except "try again": a resolver not up yet), a refused certificate, a server that
+    refuses the SSL the URL requires and a socket it may not open are the URL's or the
+    set-up's to fix, and trying again cannot help.
     """
     seen: set[int] = set()
     cause: BaseException | None = exc.__cause__ if isinstance(exc, StorageError) else exc
@@ -133,6 +134,9 @@ def _unreachable_here(cause: BaseException) -> bool:
     if isinstance(cause, socket.gaierror):
         return cause.errno == socket.EAI_AGAIN
     if isinstance(cause, ssl.SSLError | PermissionError):
+        return False
+    if type(cause) is ConnectionError and "SSL" in str(cause):
+        # asyncpg's "rejected SSL upgrade": sslmode=require on a server without SSL
         return False
     if isinstance(cause, OSError | TimeoutError):
         return True

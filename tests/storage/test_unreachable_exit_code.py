@@ -10,6 +10,7 @@ traceback and exit 1 before) and a database that does not exist on a live server
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sqlite3
@@ -18,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from pg_proxy import PgProxy
 from sqlalchemy.engine import make_url
@@ -175,3 +177,36 @@ async def test_what_a_command_reads_or_posts_after_the_database_went_away_is_a_t
             await store.close()
     finally:
         await proxy.close()
+
+
+@pytest.mark.postgres
+def test_a_url_requiring_ssl_of_a_server_without_it_exits_2(tmp_path: Path, pg_url: str) -> None:
+    """asyncpg says so with a bare ConnectionError, as it does a connection lost in the
+    handshake; this one is the URL's to fix, and trying again cannot help."""
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    if asyncio.run(_server_has_ssl(dsn)):
+        pytest.skip("this PostgreSQL server speaks SSL")
+    url = make_url(pg_url).update_query_dict({"sslmode": "require"})
+    done = shopfloor(tmp_path / "home", url.render_as_string(hide_password=False), "runs")
+    assert done.returncode == EXIT_BAD_INPUT, done.stdout + done.stderr
+    assert "rejected SSL upgrade" in done.stderr
+
+
+async def _server_has_ssl(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn, timeout=5, ssl=False)
+    try:
+        return bool(await conn.fetchval("SHOW ssl") == "on")
+    finally:
+        await conn.close()
+
+
+async def test_a_proxy_whose_server_is_down_exits_75(tmp_path: Path, closed_port: int) -> None:
+    """A pooler or load balancer in front of a server not up yet accepts the connection and
+    closes it: asyncpg's bare ConnectionError, which is an outage, not the URL's fault."""
+    proxy = await PgProxy(f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/x").start()
+    try:
+        done = await asyncio.to_thread(shopfloor, tmp_path / "home", proxy.url, "runs")
+    finally:
+        await proxy.close()
+    assert done.returncode == EXIT_TRY_LATER, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
