@@ -45,7 +45,7 @@ import selectors
 import statistics
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,7 @@ def lower_bound(dag: Dag, dur: dict[str, float], workers: int) -> float:
 # -- the three schedules ---------------------------------------------------------------------
 
 
-def _sleeper(dur: dict[str, float], scale: float) -> Callable[[str], Awaitable[bool]]:
+def _sleeper(dur: dict[str, float], scale: float) -> Callable[[str], Coroutine[Any, Any, bool]]:
     async def run(task_id: str) -> bool:
         await asyncio.sleep(dur[task_id] * scale)
         return True
