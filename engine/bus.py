@@ -215,7 +215,10 @@ class EventBus:
         if self.closed:
             raise RuntimeError("event bus is closed")
         seq = self._seq + 1
-        event = self._clean(cls(run_id=self.run_id, seq=seq, ts=utcnow(), **fields))
+        # ``cls(**fields)`` validated the same dict through BaseModel.__init__, a Python frame
+        # per event around the validator (as ``model_validate`` does, without its checks).
+        fields.update(run_id=self.run_id, seq=seq, ts=utcnow())
+        event: E = self._clean(cls.__pydantic_validator__.validate_python(fields))
         self._seq = seq
         self._deliver(event)
         return event
