@@ -33,11 +33,10 @@ import ctypes
 import os
 import signal
 import sys
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from engine import loop as event_loop
-from engine.event_codec import event_from_json
+from engine.event_codec import EVENT_ADAPTER
 from engine.events import EventBase
 from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
@@ -49,6 +48,11 @@ from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter
 LINE_LIMIT = 256 * 1024 * 1024
 """Longest line either side reads: one event's JSON (a blueprint, a large agent output)."""
 
+_parse_event: Callable[[str], EventBase] = EVENT_ADAPTER.validator.validate_json
+""":func:`~engine.event_codec.event_from_json` without its two Python frames (its own and the
+TypeAdapter's, which passes its default options on): the same validator, for every event the
+run sends (~3k of the ~110k instructions the writer spent per event)."""
+
 
 class _Inbox:
     """The child's batch source for ``StorageWriter``: the events that arrived so far.
@@ -59,8 +63,8 @@ class _Inbox:
     """
 
     def __init__(self) -> None:
-        self.events: deque[EventBase] = deque()
-        self.bodies: deque[str] = deque()
+        self.events: list[EventBase] = []
+        self.bodies: list[str] = []
         self.ended = False
         self.batch_bodies: list[str] = []
         """The JSON of the batch last taken, as the parent sent it (it is stored as is)."""
@@ -86,9 +90,10 @@ class _Inbox:
                         f"malformed frame from the run: {count} events announced, "
                         f"{len(lines) - 1} sent"
                     )
+                events, bodies = self.events, self.bodies
                 for body in lines[:-1]:
-                    self.events.append(event_from_json(body))
-                    self.bodies.append(body)
+                    events.append(_parse_event(body))
+                    bodies.append(body)
                 self._arrived.set()
         finally:
             self.ended = True
@@ -100,9 +105,10 @@ class _Inbox:
                 return None
             self._arrived.clear()
             await self._arrived.wait()
-        count = min(limit, len(self.events))
-        batch = [self.events.popleft() for _ in range(count)]
-        self.batch_bodies = [self.bodies.popleft() for _ in range(count)]
+        # Sliced, not popped one by one: a batch is usually all that arrived.
+        batch = self.events[:limit]
+        self.batch_bodies = self.bodies[:limit]
+        del self.events[:limit], self.bodies[:limit]
         return batch
 
     def task_done(self, count: int = 1) -> None:
