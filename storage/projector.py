@@ -148,7 +148,7 @@ class _Pending:
         self.task_states[key] = {
             "k_run": event.run_id,
             "k_task": event.task_id,
-            "v_state": event.state.value,
+            "v_state": event.state._value_,  # not .value: two Python frames (enum property)
             "v_reason": event.reason,
             "v_attempt": attempt,
         }
