@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+from gates.node_output import node_headline
 from gates.node_packages import NODE_MODULES, borrowed_node_modules
 from gates.tool_gate import (
     MAX_FINDINGS,
@@ -138,6 +139,13 @@ class NodeScriptGate(CommandGate):
 
     def parse(self, result: CommandResult, workspace: Path) -> Parsed:
         parsed = super().parse(result, workspace)
+        headline = None if result.returncode == 0 else node_headline(result.output)
+        if headline is not None:
+            # The script's last line is a runner's timing or a wrapper's exit; the headline
+            # names the failing test, its error and the count (gates.node_output).
+            said = f"{' '.join(self.command)[:120]} exited {result.returncode}: "
+            first = Finding(message=said + without_workspace(headline, workspace))
+            parsed = dataclasses.replace(parsed, findings=[first, *parsed.findings[1:]])
         if result.returncode != 0 and TEST_TIMED_OUT.search(result.output):
             # "timed out" keeps the verdict out of the gate cache (gates.cache): a retry of
             # the same tree runs the tests again instead of replaying a busy moment.
