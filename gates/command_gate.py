@@ -149,7 +149,7 @@ class NodeScriptGate(CommandGate):
         if result.returncode != 0 and TEST_TIMED_OUT.search(result.output):
             # "timed out" keeps the verdict out of the gate cache (gates.cache): a retry of
             # the same tree runs the tests again instead of replaying a busy moment.
-            return dataclasses.replace(parsed, summary=f"{parsed.summary} (a test timed out)")
+            return dataclasses.replace(parsed, summary=f"{parsed.summary}: a test timed out")
         return parsed
 
     def _installed_state(self) -> list[str]:

@@ -172,5 +172,5 @@ async def test_a_test_that_timed_out_is_run_again_not_replayed_from_the_cache(
     gate = cache.wrap(NodeScriptGate(process_sandbox, script="test", checkout=repo))
     first = await gate.check(repo)
     again = await gate.check(repo)
-    assert not first.passed and first.summary == "exit 1 (a test timed out)", first.summary
+    assert not first.passed and first.summary == "exit 1: a test timed out", first.summary
     assert not again.cached
