@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from engine.audit_checkout import (
     checkout_files,
+    not_python_parts,
     numbered_sources,
     scratch_folder,
     snapshot,
@@ -92,6 +93,8 @@ async def run_audit(
             commit=commit,
             gates=[gate_entry(r, tree) for r in results],
             untested_modules=untested_modules(tree, files),
+            not_python=not_python_parts(files),
+            dead_code_ran=any(r.gate == DEAD_CODE_GATE for r in results),
         )
         report.dead_code = [
             f for r in results if r.gate == DEAD_CODE_GATE for f in r.findings[:100]

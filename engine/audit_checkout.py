@@ -257,6 +257,35 @@ def untested_modules(root: Path, files: Sequence[str]) -> list[str]:
     return sorted(rel for name, rel in modules.items() if not used(name))
 
 
+OTHER_LANGUAGE_MANIFESTS = frozenset(
+    {"package.json", "go.mod", "Cargo.toml", "pom.xml", "build.gradle", "Gemfile", "composer.json"}
+)
+"""Files that make their folder a package of another language (a ``web/`` front end)."""
+
+
+def not_python_parts(files: Sequence[str]) -> list[str]:
+    """What of the checkout the Python-only checks (dead code, untested modules) cannot
+    read: ``["."]`` when no file is a Python module, else each outermost folder holding
+    another language's package (:data:`OTHER_LANGUAGE_MANIFESTS`) and no Python module."""
+    python = [rel for rel in files if rel.endswith(".py")]
+    if not python:
+        return ["."]
+    parts: list[str] = []
+    for rel in sorted(files):
+        path = PurePosixPath(rel)
+        folder = path.parent.as_posix()
+        if (
+            path.name not in OTHER_LANGUAGE_MANIFESTS
+            or folder == "."
+            or "node_modules" in path.parts
+            or any(folder.startswith(f"{outer}/") for outer in parts)
+            or any(module.startswith(f"{folder}/") for module in python)
+        ):
+            continue
+        parts.append(folder)
+    return parts
+
+
 def numbered_sources(root: Path, files: Sequence[str], limit: int = 40000) -> str:
     """The Python sources with line numbers (what a code reviewer cites), bounded."""
     parts: list[str] = []

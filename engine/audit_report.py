@@ -42,6 +42,8 @@ UNTESTED_MEANS = (
 )
 
 
+NO_PYTHON = "(not analysed: no Python in this repository; the check reads Python only)"
+
 REPORTED_FINDINGS = 50
 """A gate's findings the report lists (the rest are counted)."""
 
@@ -78,6 +80,12 @@ class AuditReport(BaseModel):
     """One line per code reviewer that could not review (its provider gave up, say)."""
     dead_code: list[Finding] = Field(default_factory=list)
     untested_modules: list[str] = Field(default_factory=list)
+    not_python: list[str] = Field(default_factory=list)
+    """The parts of the repository the Python-only checks (dead code, untested modules)
+    cannot read: ``"."`` for a repository with no Python module, else each package folder
+    of another language with none in it (a ``web/`` front end)."""
+    dead_code_ran: bool = True
+    """Whether the dead-code gate ran (it is the Python profile's)."""
 
     @property
     def red_gates(self) -> list[AuditGate]:
@@ -113,14 +121,28 @@ class AuditReport(BaseModel):
             lines.extend(f"- {_where(f)}{f.message}" for f in review.findings)
             lines.append("")
         lines += ["", "## Dead code", ""]
-        lines.extend(f"- {_where(f)}{f.message}" for f in self.dead_code)
-        if not self.dead_code:
-            lines.append("(none found)")
-        lines += ["", "## Untested modules", "", UNTESTED_MEANS, ""]
-        lines.extend(f"- {m}" for m in self.untested_modules)
-        if not self.untested_modules:
-            lines.append("(every module is imported by a test)")
+        if "." in self.not_python:
+            lines.append(NO_PYTHON)
+        elif not self.dead_code_ran:
+            lines.append("(not analysed: the dead-code gate did not run)")
+        else:
+            lines.extend(f"- {_where(f)}{f.message}" for f in self.dead_code)
+            if not self.dead_code:
+                lines.append("(none found in the Python code)")
+            lines.extend(self._unread_parts())
+        lines += ["", "## Untested modules", ""]
+        if "." in self.not_python:
+            lines.append(NO_PYTHON)
+        else:
+            lines += [UNTESTED_MEANS, ""]
+            lines.extend(f"- {m}" for m in self.untested_modules)
+            if not self.untested_modules:
+                lines.append("(every Python module is imported by a test)")
+            lines.extend(self._unread_parts())
         return "\n".join(lines).rstrip() + "\n"
+
+    def _unread_parts(self) -> list[str]:
+        return [f"({folder}/ not analysed: no Python there)" for folder in self.not_python]
 
     def write(self, folder: Path) -> tuple[Path, Path]:
         """Write ``audit.md`` and ``audit.json`` into ``folder``; returns both paths.
