@@ -61,8 +61,18 @@ def unique_gates(*groups: Sequence[Gate]) -> list[Gate]:
 def tree_gates(*groups: Sequence[Gate]) -> list[Gate]:
     """:func:`unique_gates` of the gates that judge a tree: one that judges a revision gives
     way to a tree gate of its name (a task's secrets scan of what it changed, to the final
-    verification's scan of the whole tree), and is left out where there is none (shrinkage)."""
-    return unique_gates(*([g for g in group if not judges_revision(g)] for group in groups))
+    verification's scan of the whole tree), or to its own ``tree_gate`` where no step has
+    one (a task's gate that runs only on changes it reads, ``gates.parts``), and is left out
+    where there is neither (shrinkage)."""
+    trees = unique_gates(*([g for g in group if not judges_revision(g)] for group in groups))
+    own = unique_gates(
+        *(
+            [tree for g in group if (tree := getattr(g, "tree_gate", None)) is not None]
+            for group in groups
+        )
+    )
+    named = {g.name for g in trees}
+    return trees + [g for g in own if g.name not in named]
 
 
 async def run_audit(

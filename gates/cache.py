@@ -13,6 +13,10 @@ GateFinished says where the result came from. Results that depend on luck (a tim
 crashed gate, a tool's output that could not be read) are not stored. A gate that declares
 ``cacheable = False`` is passed through untouched.
 
+In a Python project with a Node package below it, a profile gate's content is only the
+files its language's gates read (``gates.parts.part_tree_key``: the front end's verdict is
+kept while only Python changes, and the other way round); a dirty checkout is keyed whole.
+
 A gate that runs on the project's interpreter (the tests and types gates) names it as
 ``runs_on``: a fingerprint of what is installed there (``gates.installed``) joins its key, so
 a dependency installed, upgraded or removed is a miss, not the verdict from before.
@@ -58,6 +62,7 @@ from engine.files import replace_file
 from engine.protocols import Gate, GateResult, Rerun
 from engine.repo_guard import HOOKLESS, without_secrets
 from gates.installed import environment_fingerprint
+from gates.parts import Part, part_tree_key
 from gates.tool_gate import fingerprint_of
 
 GIT_TIMEOUT_S = 30.0
@@ -240,11 +245,12 @@ class GateCache:
             "hit_rate": round(self.hit_rate, 4),
         }
 
-    def wrap(self, gate: Gate) -> Gate:
-        """``gate`` behind this cache (a non-cacheable gate is returned as it is)."""
+    def wrap(self, gate: Gate, part: Part | None = None) -> Gate:
+        """``gate`` behind this cache (a non-cacheable gate is returned as it is); with
+        ``part``, its verdicts are keyed on that part's files (``gates.parts``)."""
         if not getattr(gate, "cacheable", True) or isinstance(gate, CachedGate):
             return gate
-        return CachedGate(gate, self)
+        return CachedGate(gate, self, part)
 
     def wrap_all(self, gates: Sequence[Gate]) -> list[Gate]:
         """Every gate of a list behind this cache."""
@@ -308,9 +314,11 @@ class GateCache:
 class CachedGate:
     """A gate behind a :class:`GateCache`. Implements ``engine.protocols.Gate``."""
 
-    def __init__(self, gate: Gate, cache: GateCache) -> None:
+    def __init__(self, gate: Gate, cache: GateCache, part: Part | None = None) -> None:
         self.inner = gate
         self.cache = cache
+        self.part = part
+        """The share of a two-language repository the gate reads: its key (``gates.parts``)."""
         self.name = gate.name
         self.fingerprint = gate_fingerprint(gate)  # configuration is fixed at construction
         self.rerun: Rerun | None = getattr(gate, "rerun", None)
@@ -328,7 +336,11 @@ class CachedGate:
 
     async def check(self, workspace: Path) -> GateResult:
         """The stored result for this tree, or the gate's fresh one (then stored)."""
-        tree = await self.cache.tree(workspace)
+        tree = None
+        if self.part is not None:
+            tree = await asyncio.to_thread(part_tree_key, workspace, self.part)
+        if tree is None:
+            tree = await self.cache.tree(workspace)
         if tree is not None and self._context is not None:
             context = await self._context(workspace)
             tree = None if context is None else f"{tree}\0{context}"

@@ -35,6 +35,7 @@ from gates.mypy_config import mypy_pins_version, mypy_projects
 from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
 from gates.node_packages import node_packages
+from gates.parts import ScopedGate, part_of, parts_for
 from gates.pytest_gate import PytestGate
 from gates.python_tools import BanditGate, RuffGate, VultureGate
 from gates.repo_shape import holds_no_code, is_python_repo, python_projects, wants_pytest
@@ -125,6 +126,10 @@ def detected_gates(
 READ_ONLY_PROFILE_GATES = frozenset({"lint", "types", "security", "secrets", "dead-code"})
 """The profile gates that only read the tree (linters and scanners); the tests and the
 package's scripts may write files, so they run alone."""
+
+SCOPED_GATES = frozenset({"lint", "types", "tests", "dead-code", "node-test", "node-lint"})
+"""The profile gates that read one language's files (``gates.parts``); secrets and
+security at a task already read only the changed files, shrinkage judges the commit."""
 
 TREE_DETECTED = tuple(name for name in BUILTIN_SCOPES if name != "shrinkage")
 """The gates a profile brings, which a repository with no project yet gets as
@@ -283,8 +288,13 @@ def build_gates(
 
     use_cache = cache is not None and config.cache
     gate_set = GateSet(profiles=profiles or ["generic"])
+    parts = parts_for(profiles, node_packages(repo))
     for name, gate in chosen.items():
-        wrapped = cache.wrap(gate) if use_cache and cache is not None else gate
+        # A Python project with a Node front end: a gate reads its language's files, runs
+        # at a task only when those changed, and is cached on them (gates.parts). The
+        # scans of what a revision changed, shrinkage and custom gates read everything.
+        part = parts[part_of(name)] if parts is not None and name in SCOPED_GATES else None
+        wrapped = cache.wrap(gate, part) if use_cache and cache is not None else gate
         on_changes: Gate | None = None
         publisher: Gate | None = None
         for step in scopes[name]:
@@ -297,7 +307,7 @@ def build_gates(
                 # attempts' (gates.mypy_seed). The verdicts are shared through the cache.
                 if publisher is None:
                     own = gate.publisher()
-                    publisher = cache.wrap(own) if use_cache and cache is not None else own
+                    publisher = cache.wrap(own, part) if use_cache and cache is not None else own
                 gate_set.merge.append(publisher)
                 continue
             if step != "verify" and isinstance(gate, ChangeScanGate):
@@ -308,6 +318,9 @@ def build_gates(
                     changes = gate.on_changes()
                     on_changes = cache.wrap(changes) if use_cache and cache is not None else changes
                 getattr(gate_set, step).append(on_changes)
+                continue
+            if step == "task" and part is not None:
+                gate_set.task.append(ScopedGate(wrapped, part))
                 continue
             getattr(gate_set, step).append(wrapped)
     return gate_set
