@@ -18,9 +18,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from engine.borrowed_modules import NODE_MODULES, borrowed_node_modules
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.node_output import node_headline
-from gates.node_packages import NODE_MODULES, borrowed_node_modules
 from gates.tool_gate import (
     MAX_FINDINGS,
     OUTPUT_TAIL_CHARS,
@@ -107,10 +107,10 @@ class NodeScriptGate(CommandGate):
     ``packages`` are the package folders (``"."``, a front end's ``"web"``:
     ``gates.node_packages.node_packages``), each run in its own folder with the
     dependencies installed for it in ``checkout`` (the user's repository) borrowed, since a
-    worktree has none (``gates.node_packages.borrowed_node_modules``). A package's findings
-    are named from the repository's top. A run in which a test timed out is run once more,
-    and that run decides (a test runner's timeouts are a busy machine's more often than the
-    code's; the script runs whole: npm passes no list of failing files through to it).
+    worktree has none (``engine.borrowed_modules.borrowed_node_modules``). A package's
+    findings are named from the repository's top. A run in which a test timed out is run once
+    more, and that run decides (a test runner's timeouts are a busy machine's more often than
+    the code's; the script runs whole: npm passes no list of failing files through to it).
     """
 
     def __init__(

@@ -6,8 +6,9 @@ attempt's, a merge candidate's, the baseline's) are checkouts of commits, so the
 every script failed "not found" (exit 127), at the baseline too, where it read as a gate
 already red before the run, and no later failure of the package's tests counted. A Node gate
 therefore borrows the checkout's ``node_modules`` for the time of its command
-(:func:`borrowed_node_modules`): a folder of links to the installed packages, the folder
-itself the worktree's own (vite and vitest write their caches into it), removed afterwards.
+(:func:`engine.borrowed_modules.borrowed_node_modules`): a folder of links to the installed
+packages, the folder itself the worktree's own (vite and vitest write their caches into
+it), removed afterwards.
 The packages are read where they are installed; the jail shows them read-only
 (:func:`installed_node_modules` lists them for the sandbox), and a package with nothing
 installed is said at the run's start (:func:`uninstalled_warnings`).
@@ -18,21 +19,13 @@ A repository may hold its package below the top (a Python project with a ``web/`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
+from engine.borrowed_modules import NODE_MODULES
 from gates.python_tools import SKIPPED_DIRS
 from gates.repo_shape import SEARCH_DEPTH
-
-NODE_MODULES = "node_modules"
-LINKED_DOT_ENTRIES = frozenset({".bin"})
-"""The only hidden entries of ``node_modules`` a borrowed one links: the installed tools'
-commands. The others are npm's bookkeeping or tools' caches (``.vite``, ``.cache``), which
-the worktree's commands write in a folder of their own."""
 
 
 def node_packages(repo: Path) -> tuple[str, ...]:
@@ -63,35 +56,6 @@ def installed_node_modules(repo: Path) -> list[Path]:
         for folder in node_packages(repo)
         if (repo / folder / NODE_MODULES).is_dir()
     ]
-
-
-@contextlib.contextmanager
-def borrowed_node_modules(package: Path, installed: Path | None) -> Iterator[bool]:
-    """Give the package folder ``package`` (in a worktree) the dependencies ``installed``
-    holds, for the time of the block; yields whether it did.
-
-    Nothing is done where the package has a ``node_modules`` of its own, or there is none
-    installed to borrow (``installed`` missing, or the same folder). The borrowed folder
-    holds a link to each installed package and to ``.bin``, and is removed afterwards, with
-    whatever the commands wrote into it; the installed packages are never written.
-    """
-    target = package / NODE_MODULES
-    if (
-        installed is None
-        or not installed.is_dir()
-        or os.path.lexists(target)
-        or target.resolve() == installed.resolve()
-    ):
-        yield False
-        return
-    target.mkdir()
-    try:
-        for entry in os.scandir(installed):
-            if not entry.name.startswith(".") or entry.name in LINKED_DOT_ENTRIES:
-                (target / entry.name).symlink_to(Path(entry.path).absolute())
-        yield True
-    finally:
-        shutil.rmtree(target, ignore_errors=True)  # the links, never what they point at
 
 
 def _declares_dependencies(package: Path) -> bool:
