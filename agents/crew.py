@@ -9,11 +9,12 @@ playbook is loaded once and a real provider's limits are shared.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from agents.dna import OwnerDNA
 from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.project_tests import ProjectTests
 from agents.provider import Provider
 from agents.providers.cli import CliProvider
 from agents.roles.critic import CriticRole
@@ -125,15 +126,16 @@ def build_crew(
     *,
     sandbox: Sandbox,
     test_env: Mapping[str, str] | None = None,
-    test_projects: Sequence[str] = (".",),
+    tests: ProjectTests | None = None,
     test_python: str = sys.executable,
     prices: PriceTable = DEFAULT_PRICES,
     dna: OwnerDNA | None = None,
     context_budget: int = 6000,
 ) -> Crew:
     """Build every role; ``make_provider`` is called once per distinct spec.
-    ``test_projects``: where the tests gate runs pytest; the agents' ``run_tests`` runs there
-    too, on ``test_python`` (the project's interpreter, as the gate)."""
+    ``tests``: where the gates run the project's tests (pytest's projects, the Node
+    packages); the agents' ``run_tests`` runs there too, pytest on ``test_python`` (the
+    project's interpreter, as the gate)."""
     providers: dict[str, Provider] = {}
 
     def provider(spec: str) -> Provider:
@@ -148,7 +150,7 @@ def build_crew(
             provider(spec("engineer")),
             sandbox,
             test_env=test_env,
-            test_projects=test_projects,
+            tests=tests,
             python=test_python,
             context_budget=context_budget,
             prices=prices,
@@ -165,7 +167,7 @@ def build_crew(
             provider(spec("verifier")),
             sandbox,
             test_env=test_env,
-            test_projects=test_projects,
+            tests=tests,
             python=test_python,
             prices=prices,
         ),

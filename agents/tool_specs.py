@@ -81,7 +81,9 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         "run_tests",
-        "Run pytest in the repository; optional extra pytest arguments.",
+        "Run the project's tests as the gates do: pytest for Python, each package.json's "
+        "test script (npm test) for Node; optional extra arguments for the test runner "
+        "(a file or folder runs in the project or package holding it).",
         {"type": "object", "properties": {"args": {"type": "array", "items": {"type": "string"}}}},
     ),
     ToolSpec(

@@ -26,13 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from agents.project_tests import (
+    NODE_TEST_ENV,
+    PlannedRun,
+    ProjectTests,
+    npm_test_argv,
+    planned_runs,
+    test_script,
+)
 from agents.provider import ToolCall
 from agents.tool_specs import ToolResult
+from engine.borrowed_modules import NODE_MODULES, lent_node_modules
 from engine.layout import (
     NO_PYTEST,
     pytest_missing_line,
@@ -108,20 +116,6 @@ def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:
     return f"{text[:head]}\n... [{cut} characters cut] ...\n{text[-tail:]}"
 
 
-def _project_of(arg: str, projects: Sequence[str]) -> str:
-    """The innermost project holding the path ``arg`` names (``"."`` when none does)."""
-    path = PurePosixPath(arg.split("::")[0].replace("\\", "/"))
-    inside = [p for p in projects if p != "." and path.is_relative_to(p)]
-    return max(inside, key=len, default=".")
-
-
-def _relative(arg: str, project: str) -> str:
-    """``arg`` (a path, maybe with a ``::test`` node) relative to ``project``."""
-    path, sep, node = arg.replace("\\", "/").partition("::")
-    rel = str(PurePosixPath(path).relative_to(project))
-    return f"{rel}{sep}{node}"
-
-
 @dataclass
 class Toolbelt:
     """Tools bound to one worktree."""
@@ -131,9 +125,9 @@ class Toolbelt:
     python: str = sys.executable
     test_timeout_s: float = 300.0
     test_env: dict[str, str] = field(default_factory=dict)
-    test_projects: tuple[str, ...] = (".",)
-    """Where the tests gate runs pytest (``gates.repo_shape.python_projects``): ``run_tests``
-    runs each the same way, so an agent sees the failures the gate will see."""
+    tests: ProjectTests = field(default_factory=ProjectTests)
+    """Where the gates run the project's tests (pytest's projects, the Node packages):
+    ``run_tests`` runs each the same way, so an agent sees the failures the gates will see."""
     written: list[str] = field(default_factory=list)
     finished: bool = False
     summary: str = ""
@@ -279,55 +273,65 @@ class Toolbelt:
         self.test_runs += 1
         spent = 0.0
         sections: list[str] = []
-        for project, argv in self._test_runs(extra):
-            left = self.test_timeout_s - spent  # the projects share the time for tests
-            where = "" if project == "." else f"  (in {project})"
-            shown = " ".join(a for a in argv if not a.startswith("--ignore="))
-            if left <= 0:
-                sections.append(f"$ pytest {shown}{where}\n[not run: the time for tests ran out]")
-                continue
-            result = await self.sandbox.run(
-                [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv],
-                self.root / project,
-                timeout_s=left,
-                env=with_project_python(
-                    with_src_on_path(self.test_env, self.root / project), self.python
-                )
-                or None,
+        runs = planned_runs(self.root, self.tests, extra)
+        if not runs:
+            sections.append(
+                "[nothing to run: no Python tests, and no package.json here has a test script]"
             )
-            spent += result.duration_s
-            status = "timed out" if result.timed_out else f"exit code {result.returncode}"
-            if result.returncode == 1 and NO_PYTEST.search(result.output):
-                status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
-            sections.append(f"$ pytest {shown}{where}\n{result.output}\n[{status}]")
+        for run in runs:
+            left = self.test_timeout_s - spent  # the places share the time for tests
+            shown = self._shown(run)
+            if left <= 0:
+                sections.append(f"{shown}\n[not run: the time for tests ran out]")
+                continue
+            text, duration = await (
+                self._pytest(run, left) if run.runner == "pytest" else self._npm_test(run, left)
+            )
+            spent += duration
+            sections.append(f"{shown}\n{text}")
         # A failing test may print a key (a fixture's, a config's): the output goes to a model.
         return ToolResult(_bounded(await self._masked_output("\n\n".join(sections))))
 
-    def _test_runs(self, extra: list[str]) -> list[tuple[str, list[str]]]:
-        """Where pytest runs, and with what: each project the tests gate runs (a monorepo's
-        ``services/api`` with its own config and import paths), as the gate runs it.
+    @staticmethod
+    def _shown(run: PlannedRun) -> str:
+        where = "" if run.folder == "." else f"  (in {run.folder})"
+        if run.runner == "pytest":
+            shown = " ".join(a for a in run.args if not a.startswith("--ignore="))
+            return f"$ pytest {shown}{where}"
+        return f"$ npm test{' -- ' if run.args else ''}{' '.join(run.args)}{where}"
 
-        Arguments naming a file or folder of the worktree run in the project holding it,
-        made relative to it; the other arguments (options, ``-k`` expressions) go to every
-        run. Without paths, every project runs; the top one leaves the others out.
-        """
-        projects = [p for p in self.test_projects if (self.root / p).is_dir()] or ["."]
-        if projects == ["."]:
-            return [(".", list(extra))]
-        is_path = [
-            not arg.startswith("-") and (self.root / arg.split("::")[0]).exists() for arg in extra
-        ]
-        options = [arg for arg, path in zip(extra, is_path, strict=True) if not path]
-        named: dict[str, list[str]] = {}
-        for arg, path in zip(extra, is_path, strict=True):
-            if path:
-                project = _project_of(arg, projects)
-                rel = arg if project == "." else _relative(arg, project)
-                named.setdefault(project, []).append(rel)
-        if named:
-            return [(project, [*options, *paths]) for project, paths in named.items()]
-        others = [f"--ignore={p}" for p in projects if p != "."]
-        return [(project, [*options, *(others if project == "." else [])]) for project in projects]
+    async def _pytest(self, run: PlannedRun, left: float) -> tuple[str, float]:
+        result = await self.sandbox.run(
+            [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *run.args],
+            self.root / run.folder,
+            timeout_s=left,
+            env=with_project_python(
+                with_src_on_path(self.test_env, self.root / run.folder), self.python
+            )
+            or None,
+        )
+        status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+        if result.returncode == 1 and NO_PYTEST.search(result.output):
+            status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
+        return f"{result.output}\n[{status}]", result.duration_s
+
+    async def _npm_test(self, run: PlannedRun, left: float) -> tuple[str, float]:
+        """The package's test script, as the Node gate runs it, with the dependencies the
+        user installed in the checkout borrowed for its time."""
+        place = self.root / run.folder
+        argv, note = npm_test_argv(test_script(place) or "", run.args)
+        with lent_node_modules(self.root, self.tests.checkout, [run.folder]):
+            result = await self.sandbox.run(
+                argv, place, timeout_s=left, env={**NODE_TEST_ENV, **self.test_env}
+            )
+            installed = (place / NODE_MODULES).is_dir()
+        status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+        if result.returncode == 127 and not installed:
+            status += (
+                "; the package's dependencies are not installed in the checkout: the user "
+                "must run npm ci there"
+            )
+        return "\n".join(filter(None, [note, result.output, f"[{status}]"])), result.duration_s
 
     async def _tool_run(self, args: dict[str, Any]) -> ToolResult:
         argv = args.get("argv")

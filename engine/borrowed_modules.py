@@ -4,7 +4,8 @@ A package's scripts and the commands run in a worktree (vitest, eslint, tsc) nee
 package's ``node_modules``, which npm fills in the user's checkout and git ignores: a
 worktree, a checkout of a commit, has none. :func:`borrowed_node_modules` gives it a folder of
 links to the installed packages for the time of a command. The Node gates
-(``gates.command_gate``) and the agents' commands borrow them the same way.
+(``gates.command_gate``) and the agents' commands borrow them the same way
+(:func:`lent_node_modules`: every package of a worktree at once).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 NODE_MODULES = "node_modules"
@@ -49,3 +50,24 @@ def borrowed_node_modules(package: Path, installed: Path | None) -> Iterator[boo
         yield True
     finally:
         shutil.rmtree(target, ignore_errors=True)  # the links, never what they point at
+
+
+@contextlib.contextmanager
+def lent_node_modules(
+    worktree: Path, checkout: Path | None, packages: Sequence[str]
+) -> Iterator[list[str]]:
+    """Each Node package folder of ``worktree`` in ``packages`` (``"."``, ``"web"``) given the
+    dependencies installed for it in ``checkout`` (:func:`borrowed_node_modules`) for the
+    time of the block; yields the folders that borrowed. Nothing is lent without a checkout.
+    """
+    with contextlib.ExitStack() as stack:
+        lent = [
+            folder
+            for folder in packages
+            if checkout is not None
+            and (worktree / folder).is_dir()
+            and stack.enter_context(
+                borrowed_node_modules(worktree / folder, checkout / folder / NODE_MODULES)
+            )
+        ]
+        yield lent

@@ -45,7 +45,6 @@ from gates.interpreter import (
 from gates.mypy_seed import MypySeeds
 from gates.node_packages import installed_node_modules, uninstalled_warnings
 from gates.profiles import build_gates
-from gates.repo_shape import python_projects
 from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
 from storage.lease import RunLease
@@ -57,6 +56,7 @@ from tui.crew_setup import (
     agent_installed,
     agents_jailed,
     make_crew,
+    project_tests,
     route_models,
     unpriced_warnings,
 )
@@ -143,9 +143,10 @@ async def _set_up_and_run(
         source = f"{settings.source}: " if settings.source is not None else ""
         raise SetupError(f"{source}{exc}") from exc
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    # The agents' run_tests runs pytest where the tests gate does (each monorepo project),
-    # on the same interpreter.
-    crew = make_crew(settings, routing, sandbox, test_env, python_projects(plan.repo), python.path)
+    # The agents' run_tests runs the tests where the gates do (each monorepo project, each
+    # Node package), pytest on the same interpreter.
+    tests = project_tests(plan.repo, settings.gates)
+    crew = make_crew(settings, routing, sandbox, test_env, tests, python.path)
     # A repository that cannot be used is refused in its one line, before any warning
     # about the models is said or a telemetry port taken.
     run_id = plan.resume.run_id if plan.resume is not None else new_run_id()

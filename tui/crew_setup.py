@@ -9,10 +9,12 @@ composition root (tui/compose.py), which hands the crew to the engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from agents.crew import Crew, build_crew
 from agents.dna import DnaError
 from agents.pricing import DEFAULT_PRICES
+from agents.project_tests import ProjectTests
 from agents.provider import ProviderError
 from agents.providers.cli import CliProvider
 from agents.providers.usage_wait import UsageLimitWait
@@ -20,6 +22,9 @@ from agents.registry import make_provider
 from agents.routing import Routing, RoutingError, route
 from engine.config import EngineConfig
 from engine.spend import BudgetLimits
+from gates.config import GatesConfig
+from gates.node_packages import node_packages
+from gates.repo_shape import is_python_repo, python_projects, wants_pytest
 from gates.sandbox import ProcessSandbox
 from tui.config import Settings
 from tui.memory import load_dna
@@ -44,7 +49,7 @@ def make_crew(
     routing: Routing,
     sandbox: ProcessSandbox,
     test_env: dict[str, str],
-    test_projects: tuple[str, ...],
+    tests: ProjectTests,
     test_python: str,
 ) -> Crew:
     """Every role over its provider; SetupError for a bad spec or a bad owner DNA file."""
@@ -57,7 +62,7 @@ def make_crew(
             ),
             sandbox=sandbox,
             test_env=test_env,
-            test_projects=test_projects,
+            tests=tests,
             test_python=test_python,
             prices=DEFAULT_PRICES.with_overrides(settings.pricing),
             dna=dna,
@@ -65,6 +70,22 @@ def make_crew(
         )
     except (ProviderError, DnaError) as exc:
         raise SetupError(str(exc)) from exc
+
+
+def project_tests(repo: Path, config: GatesConfig) -> ProjectTests:
+    """Where the gates run ``repo``'s tests, for the agents' ``run_tests``: pytest in each
+    Python project (none in a Node package whose Python is a few scripts, where pytest only
+    says "no tests ran"), each Node package's test script, their dependencies borrowed from
+    ``repo``."""
+    packages = node_packages(repo)
+    pytest = not packages or (
+        is_python_repo(repo) and (wants_pytest(repo) or "tests" in config.enable)
+    )
+    return ProjectTests(
+        pytest_projects=python_projects(repo) if pytest else (),
+        node_packages=packages,
+        checkout=repo,
+    )
 
 
 def agent_installed(crew: Crew) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from agents.context import ContextPack, select_context
 from agents.learnings import Lesson, common_words, rank_lessons
 from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.project_tests import ProjectTests
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.providers.fallback_chain import StreamFrom
 from agents.roles.common import AgentSession
@@ -119,7 +120,7 @@ class EngineerRole:
         max_turns: int = 30,
         python: str = sys.executable,
         test_env: Mapping[str, str] | None = None,
-        test_projects: Sequence[str] = (".",),
+        tests: ProjectTests | None = None,
         context_budget: int = 6000,
         prices: PriceTable = DEFAULT_PRICES,
         lessons: Sequence[Lesson] = (),
@@ -132,7 +133,7 @@ class EngineerRole:
         self.context_budget = context_budget
         self.prices = prices
         self.test_env = dict(test_env or {})
-        self.test_projects = tuple(test_projects)
+        self.tests = tests or ProjectTests()
         self.sandbox = sandbox
         self.max_turns = max_turns
         self.python = python
@@ -166,7 +167,7 @@ class EngineerRole:
             self.sandbox,
             python=self.python,
             test_env=self.test_env,
-            test_projects=self.test_projects,
+            tests=self.tests,
         )
         messages: list[Message] = [Message("user", build_prompt(job, context))]
         labels = {

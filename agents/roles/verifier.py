@@ -9,10 +9,11 @@ its final reply goes through the same repair re-ask as every structured role.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.project_tests import ProjectTests
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.roles.common import ModelRole
 from agents.structured import StructuredAsk, StructuredReplyError, ask_structured
@@ -50,11 +51,11 @@ class VerifierRole(ModelRole):
         max_repairs: int = 2,
         python: str = sys.executable,
         test_env: Mapping[str, str] | None = None,
-        test_projects: Sequence[str] = (".",),
+        tests: ProjectTests | None = None,
         prices: PriceTable = DEFAULT_PRICES,
     ) -> None:
         super().__init__(provider, max_repairs=max_repairs, prices=prices)
-        self.test_projects = tuple(test_projects)
+        self.tests = tests or ProjectTests()
         self.sandbox = sandbox
         self.max_turns = max_turns
         self.python = python
@@ -67,7 +68,7 @@ class VerifierRole(ModelRole):
             self.sandbox,
             python=self.python,
             test_env=self.test_env,
-            test_projects=self.test_projects,
+            tests=self.tests,
         )
         prompt = render_prompt(
             "verifier",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.project_tests import ProjectTests
 from agents.provider import ToolCall
 from agents.tool_specs import TOOL_SPECS, ToolResult
 from agents.toolbelt import MAX_OUTPUT, Toolbelt
@@ -355,7 +356,7 @@ def monorepo(worktree: Path, sandbox: FakeSandbox) -> Toolbelt:
         sandbox,
         python="/usr/bin/python3",
         test_timeout_s=42.0,
-        test_projects=(".", "services/api", "services/worker"),
+        tests=ProjectTests(pytest_projects=(".", "services/api", "services/worker")),
     )
 
 
