@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 NODE_TEST_ENV = {"CI": "1", "NO_COLOR": "1", "npm_config_update_notifier": "false"}
 """What the Node gate runs a package's scripts with: ``CI`` keeps vitest and jest from
 watching for changes until their time runs out."""
+NODE_PACKAGES_LABEL = "node_packages"
+"""The request label that tells a coding agent's provider (``cli:``) the worktree's Node
+packages, whose installed dependencies it borrows for the agent's run."""
 COMPOUND = re.compile(r"&&|\|\||[;|]")
 """A script of several commands (``ts-scripts test && npm run size``): npm appends extra
 arguments to its last command, not to the test runner."""
@@ -37,6 +40,15 @@ class ProjectTests:
     pytest_projects: tuple[str, ...] = (".",)
     node_packages: tuple[str, ...] = ()
     checkout: Path | None = None
+
+    def labels(self) -> dict[str, str]:
+        """The request labels saying the Node packages (:data:`NODE_PACKAGES_LABEL`)."""
+        return {NODE_PACKAGES_LABEL: "\n".join(self.node_packages)} if self.node_packages else {}
+
+
+def labelled_packages(labels: Mapping[str, str]) -> list[str]:
+    """The Node packages a request's labels name (:meth:`ProjectTests.labels`)."""
+    return [p for p in labels.get(NODE_PACKAGES_LABEL, "").split("\n") if p]
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,8 @@ class Toolbelt:
     test_env: dict[str, str] = field(default_factory=dict)
     tests: ProjectTests = field(default_factory=ProjectTests)
     """Where the gates run the project's tests (pytest's projects, the Node packages):
-    ``run_tests`` runs each the same way, so an agent sees the failures the gates will see."""
+    ``run_tests`` runs each the same way, so an agent sees the failures the gates will see,
+    and ``run`` lends the Node packages their installed dependencies."""
     written: list[str] = field(default_factory=list)
     finished: bool = False
     summary: str = ""
@@ -354,12 +355,15 @@ class Toolbelt:
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
             raise ToolError("timeout_s must be a positive number")
         self.commands_run += 1
-        result = await self.sandbox.run(
-            [program, *argv[1:]],
-            self.root,
-            timeout_s=min(float(timeout), self.command_timeout_s),
-            env=self.test_env or None,
-        )
+        # npx vitest, npm test: the Node packages' installed dependencies, for the command's
+        # time (a worktree has none; the borrowed folders are gone before anything commits).
+        with lent_node_modules(self.root, self.tests.checkout, self.tests.node_packages):
+            result = await self.sandbox.run(
+                [program, *argv[1:]],
+                self.root,
+                timeout_s=min(float(timeout), self.command_timeout_s),
+                env=self.test_env or None,
+            )
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         return ToolResult(
             _bounded(await self._masked_output(f"$ {' '.join(argv)}\n{result.output}\n[{status}]")),

@@ -5,7 +5,9 @@ package's ``node_modules``, which npm fills in the user's checkout and git ignor
 worktree, a checkout of a commit, has none. :func:`borrowed_node_modules` gives it a folder of
 links to the installed packages for the time of a command. The Node gates
 (``gates.command_gate``) and the agents' commands borrow them the same way
-(:func:`lent_node_modules`: every package of a worktree at once).
+(:func:`lent_node_modules`: every package of a worktree at once). A borrowed folder ignores
+itself (a ``.gitignore`` of ``*``, as a virtualenv's): in a repository that does not ignore
+``node_modules``, an agent's ``git status`` or ``git add -A`` does not see it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ LINKED_DOT_ENTRIES = frozenset({".bin"})
 """The only hidden entries of ``node_modules`` a borrowed one links: the installed tools'
 commands. The others are npm's bookkeeping or tools' caches (``.vite``, ``.cache``), which
 the worktree's commands write in a folder of their own."""
+IGNORE_ALL = "*\n"
+"""The ``.gitignore`` of a borrowed folder: git sees none of it."""
 
 
 @contextlib.contextmanager
@@ -44,6 +48,7 @@ def borrowed_node_modules(package: Path, installed: Path | None) -> Iterator[boo
         return
     target.mkdir()
     try:
+        (target / ".gitignore").write_text(IGNORE_ALL, encoding="utf-8")
         for entry in os.scandir(installed):
             if not entry.name.startswith(".") or entry.name in LINKED_DOT_ENTRIES:
                 (target / entry.name).symlink_to(Path(entry.path).absolute())

@@ -17,7 +17,8 @@ The agent keeps the host environment it needs for its own login, but only its ow
 still come its way: the secret-looking values of the factory's environment are redacted from
 its output before anything reaches the event log (:mod:`agents.providers.cli_secret_files`).
 Where bubblewrap works, the user's checkout and its git config and hooks are read-only to the
-agent (:mod:`agents.providers.cli_fence`).
+agent (:mod:`agents.providers.cli_fence`). The Node packages' installed dependencies are lent
+to its worktree for its run (:mod:`engine.borrowed_modules`), so it can run their tests.
 
 This module is the provider: it builds the command, runs it
 (:mod:`agents.providers.cli_process`), folds its output (:mod:`agents.providers.cli_streams`)
@@ -39,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from agents.project_tests import labelled_packages
 from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
 from agents.providers.cli_failures import exit_said, failure
@@ -54,6 +56,7 @@ from agents.providers.cli_secret_files import (
 )
 from agents.providers.cli_streams import FOLDS, Transcript, as_drawn, reply_ended, text_line
 from agents.providers.provider_errors import AFTER_LIMIT
+from engine.borrowed_modules import lent_node_modules
 from engine.parent_death import dies_with_us
 from engine.secret_index import LOOK_BUDGET_S
 from engine.secret_values import (
@@ -226,10 +229,14 @@ class CliProvider:
             if checkout is not None and theirs:  # the checkout's, as the fence masks them
                 secrets += await asyncio.to_thread(checkout_secret_values, checkout, theirs)
             secrets.sort(key=len, reverse=True)  # a value inside a longer one goes after it
+            # The Node packages' installed dependencies, read-only in the fence (the checkout's),
+            # for the agent's run only: the borrowed folders are gone before the commit.
+            packages = labelled_packages(request.labels)
             try:
-                returncode, timed_out = await self._run(
-                    argv, cwd, env, stdin, out, say, secrets, files
-                )
+                with lent_node_modules(cwd, checkout, packages):
+                    returncode, timed_out = await self._run(
+                        argv, cwd, env, stdin, out, say, secrets, files
+                    )
             finally:
                 say.end()
         finally:

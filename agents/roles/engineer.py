@@ -175,6 +175,7 @@ class EngineerRole:
             "task": task.id,
             "attempt": str(job.attempt),
             "workspace": str(job.workspace),  # where a cli: agent runs
+            **self.tests.labels(),  # whose installed dependencies a cli: agent borrows
         }
         # A coding agent (cli:) does the whole attempt in one call that may last many minutes:
         # what it does goes to the log line by line as it happens, its summary included. A

@@ -14,7 +14,9 @@ import pytest
 from repo_helpers import git, make_repo
 
 from agents.project_tests import PlannedRun, ProjectTests, npm_test_argv, planned_runs
-from agents.provider import ToolCall
+from agents.provider import CompletionRequest, Message, ToolCall
+from agents.providers.cli import CliProvider
+from agents.providers.cli_agents import CliAgent
 from agents.toolbelt import Toolbelt
 from gates.sandbox import ProcessSandbox
 from tests.gates.conftest import BWRAP_USABLE
@@ -119,6 +121,61 @@ async def test_run_tests_runs_a_node_packages_test_script(
     assert not (worktree / "node_modules").exists()
     assert git(worktree, "status", "--porcelain") == "M test.js\n?? more.test.js"
     assert not (repo / "node_modules" / ".cache").exists()
+
+
+async def test_the_engineers_commands_run_the_checkouts_installed_tools(
+    tmp_path: Path, installed: Path, sandbox: ProcessSandbox
+) -> None:
+    """``npx vitest`` and ``npm test`` through the engineer's ``run`` failed in a worktree,
+    which has no ``node_modules``. Its commands borrow the checkout's for their time, and
+    git in them does not see the borrowed folder, even where nothing ignores it."""
+    repo = checkout(tmp_path / "repo", installed)
+    worktree = tmp_path / "worktree"
+    git(tmp_path, "clone", "-q", str(repo), str(worktree))
+    tools = belt(repo, worktree, sandbox)
+    npx = await call(tools, "run", argv=["npx", "--no", "fake-runner"])
+    assert "ran test.js" in npx and npx.endswith("[exit code 0]"), npx
+    npm = await call(tools, "run", argv=["npm", "run", "--silent", "test"])
+    assert "ran test.js" in npm and npm.endswith("[exit code 0]"), npm
+    status = await call(tools, "run", argv=["git", "status", "--porcelain", "--untracked=all"])
+    assert status == "$ git status --porcelain --untracked=all\n\n[exit code 0]", status
+    assert not (worktree / "node_modules").exists()
+    assert git(worktree, "status", "--porcelain", "--ignored") == ""
+
+
+CLI_AGENT = """
+npm run --silent test
+echo "status: $(git status --porcelain)"
+echo x > node_modules/fake-runner/cli.js || echo "write refused"
+"""
+
+
+@pytest.mark.parametrize("fence", [True, False])
+async def test_a_coding_agent_runs_the_packages_tests_in_its_worktree(
+    tmp_path: Path, installed: Path, fence: bool
+) -> None:
+    """A ``cli:`` agent (Claude Code, Codex) runs the package's tests itself: in a worktree
+    they failed "fake-runner: not found". The checkout's installed packages are lent to its
+    worktree for its run, read-only inside the fence, and gone before the attempt commits."""
+    if fence and not BWRAP_USABLE:
+        pytest.skip("bubblewrap unusable")
+    repo = checkout(tmp_path / "repo", installed)
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
+    labels = {"workspace": str(worktree), "task": "t1", "attempt": "1"}
+    labels |= ProjectTests(node_packages=(".",)).labels()
+    request = CompletionRequest(
+        system="You are an engineer.", messages=(Message("user", "Test."),), labels=labels
+    )
+    said: list[str] = []
+    agent = CliAgent(("sh", "-c", CLI_AGENT), "text", 60.0, fence=fence)
+    await CliProvider("shell", agent).complete(request, said.append)
+    assert "ran test.js" in said, said
+    assert "status: " in said, said  # git saw no node_modules
+    if fence:
+        assert "write refused" in said, said
+        assert (repo / "node_modules" / "fake-runner" / "cli.js").read_text() == RUNNER
+    assert not (worktree / "node_modules").exists()
 
 
 def test_a_mixed_repositorys_arguments_run_where_they_lie(tmp_path: Path) -> None:
