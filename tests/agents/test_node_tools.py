@@ -14,10 +14,14 @@ import pytest
 from repo_helpers import git, make_repo
 
 from agents.project_tests import PlannedRun, ProjectTests, npm_test_argv, planned_runs
-from agents.provider import CompletionRequest, Message, ToolCall
+from agents.provider import ToolCall
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
+from agents.roles.engineer import EngineerRole
 from agents.toolbelt import Toolbelt
+from engine.blueprint import Blueprint, Task
+from engine.events import AgentOutput, EventBase
+from engine.protocols import EngineerJob
 from gates.sandbox import ProcessSandbox
 from tests.gates.conftest import BWRAP_USABLE
 
@@ -162,14 +166,21 @@ async def test_a_coding_agent_runs_the_packages_tests_in_its_worktree(
     repo = checkout(tmp_path / "repo", installed)
     worktree = tmp_path / "worktree"
     git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
-    labels = {"workspace": str(worktree), "task": "t1", "attempt": "1"}
-    labels |= ProjectTests(node_packages=(".",)).labels()
-    request = CompletionRequest(
-        system="You are an engineer.", messages=(Message("user", "Test."),), labels=labels
+    blueprint = Blueprint(
+        spec="Test", acceptance_criteria=["green"], tasks=[Task(id="t1", title="T")]
     )
-    said: list[str] = []
+    job = EngineerJob("run-1", blueprint.tasks[0], blueprint, worktree, attempt=1, max_attempts=1)
     agent = CliAgent(("sh", "-c", CLI_AGENT), "text", 60.0, fence=fence)
-    await CliProvider("shell", agent).complete(request, said.append)
+    tests = ProjectTests(pytest_projects=(), node_packages=(".",), checkout=repo)
+    events: list[EventBase] = []
+    box = ProcessSandbox(use_bwrap=False)
+    try:  # the engineer names the worktree's Node packages to its coding agent's provider
+        engineer = EngineerRole(CliProvider("shell", agent), box, tests=tests, context_budget=0)
+        report = await engineer.work(job, events.append)
+    finally:
+        box.close()
+    assert report.finished
+    said = [line for e in events if isinstance(e, AgentOutput) for line in e.text.splitlines()]
     assert "ran test.js" in said, said
     assert "status: " in said, said  # git saw no node_modules
     if fence:
