@@ -2,7 +2,10 @@
 
 Every path is confined to the worktree — no absolute paths, no ``..``, no ``.git``, no symlink
 that resolves outside — and every output is bounded with a note saying so. Commands run
-through the sandbox the composition root hands in (gates/sandbox.py), never directly.
+through the sandbox the composition root hands in (gates/sandbox.py), never directly, with the
+Node packages the user installed in the checkout lent for their time
+(:mod:`engine.borrowed_modules`); ``run_tests`` runs the tests where the gates do
+(:mod:`agents.project_tests`).
 
 Files are the user's, so an edit changes only what it says: a file with Windows line endings
 keeps them (the model reads and writes ``\n``; a one-line edit must not rewrite every line,

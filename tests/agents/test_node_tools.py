@@ -223,3 +223,18 @@ def test_arguments_a_compound_test_script_cannot_pass_on_are_said() -> None:
         ["npm", "run", "--silent", "test", "--", "src/a.spec.ts"],
         "",
     )
+
+
+async def test_run_tests_in_a_package_without_a_test_script_says_there_is_nothing_to_run(
+    tmp_path: Path,
+) -> None:
+    """No Python tests and no test script: pytest would only say ``no tests ran``; the
+    engineer is told there is nothing to run, and nothing is."""
+    (tmp_path / "package.json").write_text('{"name": "p", "scripts": {"build": "tsc"}}')
+    box = ProcessSandbox(use_bwrap=False)
+    try:
+        tests = ProjectTests(pytest_projects=(), node_packages=(".",), checkout=tmp_path)
+        said = await call(Toolbelt(tmp_path, box, tests=tests), "run_tests")
+    finally:
+        box.close()
+    assert said == "[nothing to run: no Python tests, and no package.json here has a test script]"
