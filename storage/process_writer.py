@@ -9,7 +9,8 @@ too (:func:`encode_frame`), beside the code that reads them.
 The protocol is lines of UTF-8 on the child's stdin and stdout:
 
 - parent: the database URL on the first line (never in the child's arguments: a URL may
-  hold a password, and any local user reads ``/proc/PID/cmdline``); then frames, each
+  hold a password, and any local user reads ``/proc/PID/cmdline``), the seconds the writer
+  waits out a database it cannot reach (``outage_s``) on the second; then frames, each
   ``B <n> <bytes>`` and ``n`` lines of event JSON (JSON has no raw newlines), ``bytes`` long
   with their newlines, so the child reads a frame in one piece; EOF ends it;
 - child: ``ready`` once the store is open, ``ok <n>`` for each commit of ``n`` events,
@@ -43,7 +44,7 @@ from engine.interrupt import STOP_SIGNALS
 from engine.secrets import hide_process_environment
 from storage.errors import DatabaseUnreachable, StorageError, one_line
 from storage.store import SqlEventStore
-from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter
+from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter, outage_seconds
 
 LINE_LIMIT = 256 * 1024 * 1024
 """Longest line either side reads: one event's JSON (a blueprint, a large agent output)."""
@@ -169,6 +170,10 @@ async def _serve() -> int:
     if not url:
         _reply("error no database URL came on stdin")
         return 1
+    outage_s = outage_seconds((await reader.readline()).decode("utf-8", "replace").strip())
+    if outage_s is None:
+        _reply("error no outage window (a positive number of seconds) came on stdin")
+        return 1
     try:
         store = await SqlEventStore.open(url)
     except StorageError as exc:
@@ -178,7 +183,9 @@ async def _serve() -> int:
     inbox = _Inbox()
     reading = asyncio.create_task(inbox.read(reader))
     try:
-        await StorageWriter(_AppendWithBodies(store, inbox), inbox, on_notice=_notice).run()
+        await StorageWriter(
+            _AppendWithBodies(store, inbox), inbox, outage_s=outage_s, on_notice=_notice
+        ).run()
         await reading
     except StorageError as exc:
         _reply(f"error {one_line(exc)}")
@@ -194,7 +201,7 @@ async def _serve() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m storage.process_writer PARENT_PID``: store what the parent sends on stdin
-    (the database URL on its first line, then the frames)."""
+    (the database URL on its first line, the outage window on its second, then the frames)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m storage.process_writer PARENT_PID", file=sys.stderr)

@@ -36,7 +36,7 @@ from storage.errors import DatabaseUnreachable, StorageError, one_line
 from storage.paths import parse_db_url
 from storage.process_writer import LINE_LIMIT, encode_frame
 from storage.store import SqlEventStore
-from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter
+from storage.writer import DEFAULT_BATCH_LIMIT, OUTAGE_S, StorageWriter
 
 START_TIMEOUT_S = 60.0
 """How long the child may take to open the store before the run gives up on it."""
@@ -92,13 +92,15 @@ class ProcessStorageWriter:
         subscription: Subscription,
         *,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
+        outage_s: float = OUTAGE_S,
         on_notice: Callable[[str], object] | None = None,
     ) -> ProcessStorageWriter:
-        """Start the child on ``url`` (a migrated store) and wait until it has it open."""
+        """Start the child on ``url`` (a migrated store) and wait until it has it open;
+        ``outage_s``: how long it waits out a database it cannot reach."""
         launch = await WriterLaunch.spawn()
         try:
             return await launch.open(
-                url, subscription, batch_limit=batch_limit, on_notice=on_notice
+                url, subscription, batch_limit=batch_limit, outage_s=outage_s, on_notice=on_notice
             )
         finally:
             await launch.discard()
@@ -110,12 +112,13 @@ class ProcessStorageWriter:
         url: str,
         subscription: Subscription,
         batch_limit: int,
+        outage_s: float = OUTAGE_S,
         on_notice: Callable[[str], object] | None = None,
     ) -> ProcessStorageWriter:
         writer = cls(process, subscription, batch_limit=batch_limit, on_notice=on_notice)
         # The URL goes down the pipe, not in the child's arguments: a PostgreSQL URL may hold
         # its password, and any local user reads a process's /proc/PID/cmdline.
-        writer._stdin.write(url.encode() + b"\n")
+        writer._stdin.write(url.encode() + b"\n" + repr(float(outage_s)).encode() + b"\n")
         try:
             reply = await asyncio.wait_for(writer._stdout.readline(), START_TIMEOUT_S)
         except TimeoutError:
@@ -288,15 +291,17 @@ class WriterLaunch:
         subscription: Subscription,
         *,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
+        outage_s: float = OUTAGE_S,
         on_notice: Callable[[str], object] | None = None,
     ) -> ProcessStorageWriter:
         """The writer of ``subscription`` on ``url`` (a migrated store), once the child has
-        it open; the child is the writer's from here on, whatever happens."""
+        it open; the child is the writer's from here on, whatever happens. ``outage_s``: how
+        long it waits out a database it cannot reach before it gives up."""
         if self._taken:
             raise RuntimeError("this writer process was already opened or discarded")
         self._taken = True
         return await ProcessStorageWriter._open(
-            self.process, url, subscription, batch_limit, on_notice
+            self.process, url, subscription, batch_limit, outage_s, on_notice
         )
 
     async def discard(self) -> None:
@@ -321,6 +326,7 @@ async def start_writer(
     subscription: Subscription,
     launch: WriterLaunch | None = None,
     *,
+    outage_s: float = OUTAGE_S,
     on_notice: Callable[[str], object] | None = None,
 ) -> RunWriter:
     """The storage writer of a run on ``store``.
@@ -328,14 +334,17 @@ async def start_writer(
     A writer process wherever another process can open the database (a SQLite file,
     PostgreSQL) — ``launch``'s when one was spawned ahead (:class:`WriterLaunch`) —; the
     in-process :class:`~storage.writer.StorageWriter` for an in-memory SQLite database,
-    which only this process can see. ``on_notice`` is told, in one line, when storing starts
-    being retried and when it recovers.
+    which only this process can see. ``outage_s``: how long it waits out a database it
+    cannot reach before the run stops. ``on_notice`` is told, in one line, when storing
+    starts being retried and when it recovers.
     """
     if store.backend == "sqlite" and sqlite_file(parse_db_url(store.url)) is None:
-        return StorageWriter(store, subscription, on_notice=on_notice)
+        return StorageWriter(store, subscription, outage_s=outage_s, on_notice=on_notice)
     if launch is not None:
-        return await launch.open(store.url, subscription, on_notice=on_notice)
-    return await ProcessStorageWriter.start(store.url, subscription, on_notice=on_notice)
+        return await launch.open(store.url, subscription, outage_s=outage_s, on_notice=on_notice)
+    return await ProcessStorageWriter.start(
+        store.url, subscription, outage_s=outage_s, on_notice=on_notice
+    )
 
 
 def writer_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -31,8 +32,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_LIMIT = 512
 OUTAGE_S = 30.0
-"""How long the writer waits out a database that cannot be reached before the run fails."""
+"""How long the writer waits out a database that cannot be reached before the run stops, by
+default (a run's ``[storage] outage_wait_s`` or ``$SHOPFLOOR_OUTAGE_WAIT_S`` sets another)."""
 MAX_BACKOFF_S = 2.0
+
+
+def outage_seconds(text: str) -> float | None:
+    """``text`` as an outage window: a positive, finite number of seconds; else None."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 class _Appender(Protocol):
@@ -74,6 +85,8 @@ class StorageWriter:
             raise ValueError("batch_limit must be at least 1")
         if retries < 0:
             raise ValueError("retries must not be negative")
+        if not (math.isfinite(outage_s) and outage_s > 0):
+            raise ValueError("outage_s must be a positive number of seconds")
         self.store = store
         self.subscription = subscription
         self.batch_limit = batch_limit

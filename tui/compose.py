@@ -224,7 +224,11 @@ async def _set_up_and_run(
     bus = EventBus(run_id, state=plan.resume)
     try:  # the events go to a writer process: storage never holds up the run's loop
         writer = await start_writer(
-            store, bus.subscribe("storage", durable=True), launch, on_notice=storage_notices(bus)
+            store,
+            bus.subscribe("storage", durable=True),
+            launch,
+            outage_s=settings.outage_wait_s,
+            on_notice=storage_notices(bus),
         )
     except StorageError:
         await lease.release()

@@ -7,7 +7,9 @@ one clear line (which file, which key, what is wrong), never a traceback.
 from __future__ import annotations
 
 import math
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,12 @@ from agents.registry import CLI_AGENT_KEYS, LIMIT_KEYS, PROVIDER_KEYS, ProviderO
 from agents.routing import SINGLE_ROLES
 from engine.config import EngineConfig
 from gates.config import CUSTOM_GATE_KEYS, GATES_KEYS, GatesConfig
+
+OUTAGE_S = 30.0
+"""The default of ``[storage] outage_wait_s``: storage.writer.OUTAGE_S, which is not imported
+here, since the storage package loads SQLAlchemy (0.4 s) into ``init`` and ``dna``."""
+OUTAGE_ENV = "SHOPFLOOR_OUTAGE_WAIT_S"
+"""Overrides ``[storage] outage_wait_s`` (the environment beats the file)."""
 
 
 class ConfigError(ValueError):
@@ -45,6 +53,9 @@ class Settings:
     """[gates]: which gates run (profile detected from the repo), custom ones, the cache."""
     providers: ProviderOptions = field(default_factory=ProviderOptions)
     """[providers]: retries, timeouts, per-provider limits, cli agent command templates."""
+    outage_wait_s: float = OUTAGE_S
+    """[storage] outage_wait_s (or ``$SHOPFLOOR_OUTAGE_WAIT_S``): how long the storage writer
+    waits out a database it cannot reach before the run stops, resumable (exit 75)."""
     source: Path | None = None
     engine_keys: frozenset[str] = frozenset()
     """The [engine] keys the file sets. One it leaves out takes the front's default where the
@@ -86,6 +97,7 @@ CONFIG_KEYS: dict[str, frozenset[str]] = {
     "twin": frozenset({"dna"}),
     "context": frozenset({"budget_tokens"}),
     "sim": frozenset({"playbook", "speed"}),
+    "storage": frozenset({"outage_wait_s"}),
 }
 """Every key shopfloor.toml may hold, by table (``TARGET``, ``NAME``, ``SPEC``: a name the
 user picks); ``pricing`` itself is keyed by model specs. The README's configuration section
@@ -101,10 +113,35 @@ def _typed(path: Path, section: str, key: str, value: Any, kind: type) -> Any:
     return value
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Read a config file (or defaults when ``path`` is None)."""
+def _outage_wait_s(where: str, value: object) -> float:
+    """A positive, finite number of seconds, or a one-line ConfigError naming ``where``."""
+    seconds = (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    )
+    if seconds is None or not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"{where} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _environment_outage(environ: Mapping[str, str]) -> float | None:
+    """``$SHOPFLOOR_OUTAGE_WAIT_S`` as seconds; None when unset or empty."""
+    text = environ.get(OUTAGE_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value: object = float(text)
+    except ValueError:
+        value = text
+    return _outage_wait_s(f"${OUTAGE_ENV}", value)
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read a config file (or defaults when ``path`` is None), with the environment's
+    overrides on top (``environ``, default ``os.environ``; ``{}`` reads the file alone)."""
+    environ = os.environ if environ is None else environ
+    outage = _environment_outage(environ)
     if path is None:
-        return Settings()
+        return Settings() if outage is None else Settings(outage_wait_s=outage)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -179,6 +216,14 @@ def load_settings(path: Path | None) -> Settings:
     speed = _typed(path, "sim", "speed", sim.get("speed", 1.0), float)
     if not (math.isfinite(speed) and speed > 0):
         raise ConfigError(f"{path}: [sim] speed must be a positive number, got {speed}")
+    storage = raw.get("storage", {})
+    unknown_storage = sorted(set(storage) - CONFIG_KEYS["storage"])
+    if unknown_storage:
+        raise ConfigError(f"{path}: unknown key(s) in [storage]: {unknown_storage}")
+    if outage is None:
+        outage = _outage_wait_s(
+            f"{path}: [storage] outage_wait_s", storage.get("outage_wait_s", OUTAGE_S)
+        )
     try:
         providers = ProviderOptions.from_mapping(raw.get("providers", {}))
     except ValueError as exc:
@@ -205,6 +250,7 @@ def load_settings(path: Path | None) -> Settings:
         test_timeout_s=timeout,
         pytest_autoload_plugins=autoload,
         gates=gates_config,
+        outage_wait_s=outage,
         source=path,
         engine_keys=frozenset(engine_kwargs),
     )

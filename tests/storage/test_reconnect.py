@@ -35,6 +35,7 @@ from storage.reconnect import Reconnecting
 from storage.run_writer import ProcessStorageWriter
 from storage.store import SqlEventStore
 from storage.tail import tail_run
+from storage.writer import OUTAGE_S
 
 
 def run_started() -> RunStarted:
@@ -253,6 +254,30 @@ async def test_a_run_rides_out_a_database_outage_without_losing_events(empty_pg_
         await proxy.close()
     async with await SqlEventStore.open(empty_pg_url) as store:
         assert await store.read("r-blip") == emitted
+
+
+@pytest.mark.postgres
+async def test_the_writer_process_gives_up_after_the_outage_window_it_was_given(empty_pg_url):
+    """``outage_s`` reaches the writer process: given 1 s, it stops storing a cut database
+    after a second or so of retries, not after the default 30 s."""
+    proxy = await PgProxy(empty_pg_url).start()
+    try:
+        bus = EventBus("r-window")
+        writer = await ProcessStorageWriter.start(
+            proxy.url, bus.subscribe("storage", durable=True), outage_s=1.0
+        )
+        writing = asyncio.create_task(writer.run())
+        bus.emit(run_started())
+        await asyncio.wait_for(bus.durable(), 10)
+        await proxy.cut()
+        cut_at = time.monotonic()
+        bus.emit(AgentOutput(agent_id="eng-1", text="into the outage"))
+        with pytest.raises(StorageError):
+            await asyncio.wait_for(writing, OUTAGE_S)
+        gave_up_after = time.monotonic() - cut_at
+    finally:
+        await proxy.close()
+    assert 1.0 <= gave_up_after < OUTAGE_S / 3, gave_up_after
 
 
 @pytest.mark.postgres

@@ -131,7 +131,10 @@ async def test_an_append_that_keeps_failing_raises_and_is_not_acknowledged(store
     assert await store.count_events("r-broken") == 0
 
 
-@pytest.mark.parametrize(("option", "value"), [("batch_limit", 0), ("retries", -1)])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("batch_limit", 0), ("retries", -1), ("outage_s", 0.0), ("outage_s", float("nan"))],
+)
 def test_nonsense_settings_are_refused(option, value):
     bus = EventBus("r-x")
     with pytest.raises(ValueError, match=option):

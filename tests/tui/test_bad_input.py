@@ -35,6 +35,7 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "empty.md").write_text("  \n\n", encoding="utf-8")
     (tmp_path / "a-folder").mkdir()
     (tmp_path / "engine-scalar.toml").write_text("engine = 3\n", encoding="utf-8")
+    (tmp_path / "no-outage.toml").write_text("[storage]\noutage_wait_s = 0\n", encoding="utf-8")
     return tmp_path
 
 
@@ -58,6 +59,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
         "config section not a table",
         lambda p: _run(p, "--config", str(p / "engine-scalar.toml")),
         "[engine] must be a table, got 3",
+    ),
+    (
+        "outage window not positive",
+        lambda p: _run(p, "--config", str(p / "no-outage.toml")),
+        "[storage] outage_wait_s must be a positive number of seconds, got 0",
     ),
     ("playbook not UTF-8", lambda p: _run(p, "--playbook", str(p / "latin1.txt")), "not UTF-8"),
     (
@@ -120,6 +126,7 @@ ENVIRONMENTS = [
     ("SHOPFLOOR_HOME", f"{NO_SUCH_USER}/data", "cannot find the home folder"),
     ("SHOPFLOOR_DB", f"{NO_SUCH_USER}/shop.db", "cannot find the home folder"),
     ("EDITOR", 'vi "unclosed', "cannot parse the editor command"),
+    ("SHOPFLOOR_OUTAGE_WAIT_S", "0", "$SHOPFLOOR_OUTAGE_WAIT_S must be a positive number"),
 ]
 
 
@@ -136,7 +143,10 @@ def test_a_bad_environment_variable_is_one_line(
 ) -> None:
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setenv(name, value)
-    argv = ["dna", "edit", "--dna", str(place / "dna.toml")] if name == "EDITOR" else ["runs"]
+    argv = {
+        "EDITOR": ["dna", "edit", "--dna", str(place / "dna.toml")],
+        "SHOPFLOOR_OUTAGE_WAIT_S": _run(place),  # read with the settings of a run
+    }.get(name, ["runs"])
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("shopfloor: ") and err.count("\n") == 1, err

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import storage.writer
 from tui.commands.resume import settings_from_record
 from tui.config import ConfigError, load_settings
 from tui.run_plan import settings_record
@@ -50,6 +51,26 @@ def test_the_checkout_wait_is_an_engine_setting(tmp_path: Path) -> None:
     assert settings.engine.checkout_wait_s == 600.0
 
 
+def test_the_outage_window_is_a_storage_setting_the_environment_beats(tmp_path: Path) -> None:
+    """How long the storage writer waits out a database it cannot reach: [storage]
+    outage_wait_s, beaten by $SHOPFLOOR_OUTAGE_WAIT_S (empty = unset); 30 s by default."""
+    assert load_settings(None, {}).outage_wait_s == storage.writer.OUTAGE_S == 30.0
+    path = write(tmp_path, "[storage]\noutage_wait_s = 90\n")
+    assert load_settings(path, {}).outage_wait_s == 90.0
+    assert load_settings(path, {"SHOPFLOOR_OUTAGE_WAIT_S": "2.5"}).outage_wait_s == 2.5
+    assert load_settings(None, {"SHOPFLOOR_OUTAGE_WAIT_S": "4"}).outage_wait_s == 4.0
+    assert load_settings(path, {"SHOPFLOOR_OUTAGE_WAIT_S": " "}).outage_wait_s == 90.0
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "soon", "1e999"])
+def test_a_bad_outage_window_in_the_environment_is_one_line(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"SHOPFLOOR_OUTAGE_WAIT_S": value})
+    message = str(info.value)
+    assert message.startswith("$SHOPFLOOR_OUTAGE_WAIT_S must be a positive number of seconds")
+    assert "\n" not in message
+
+
 def test_defaults_without_a_file() -> None:
     settings = load_settings(None)
     assert settings.engine.workers >= 1
@@ -75,6 +96,12 @@ def test_defaults_without_a_file() -> None:
         ("[providers]\ntimeout_s = 0\n", "[providers] timeout_s is a time limit"),
         ("[providers]\nattempt_timeout_s = inf\n", "attempt_timeout_s is a time limit"),
         ("[providers.cli.claude]\ntimeout_s = 0\n", "[providers.cli.claude] timeout_s is a"),
+        ("[storage]\noutage_wait_s = 0\n", "[storage] outage_wait_s must be a positive"),
+        ("[storage]\noutage_wait_s = -1.5\n", "[storage] outage_wait_s must be a positive"),
+        ("[storage]\noutage_wait_s = nan\n", "[storage] outage_wait_s must be a positive"),
+        ("[storage]\noutage_wait_s = '60s'\n", "[storage] outage_wait_s must be a positive"),
+        ("[storage]\noutage_wait_s = true\n", "[storage] outage_wait_s must be a positive"),
+        ("[storage]\noutage = 60\n", "unknown key(s) in [storage]: ['outage']"),
     ],
 )
 def test_mistakes_are_one_line_naming_the_file(tmp_path: Path, text: str, expected: str) -> None:

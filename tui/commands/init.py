@@ -31,7 +31,7 @@ from gates.interpreter import candidates
 from gates.mypy_config import mypy_projects
 from gates.repo_shape import holds_no_code, is_python_repo
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
-from tui.config import ConfigError, load_settings
+from tui.config import OUTAGE_S, ConfigError, load_settings
 
 _ROLE_NOTES = {
     "planner": "draws the blueprint",
@@ -200,6 +200,12 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         ]
     out += [
         "",
+        "# == Storage: the database behind the run's event log ==========================",
+        "# The writer waits out a database it cannot reach (a restart, a failover) this many",
+        "# seconds, then the run stops resumable (exit 75); $SHOPFLOOR_OUTAGE_WAIT_S beats it.",
+        "[storage]",
+        f"outage_wait_s = {OUTAGE_S}",
+        "",
         "# == Context: what each engineer attempt is shown ==============================",
         "[context]",
         "budget_tokens = 6000   # repo map + the files it builds on + relevant files; 0 = off",
@@ -265,7 +271,7 @@ def write_config(repo: Path, target: Path, *, force: bool, env: Mapping[str, str
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
-        load_settings(tmp)
+        load_settings(tmp, environ={})  # the file alone: the environment is not written
         tmp.replace(target)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
