@@ -5,8 +5,9 @@ Under systemd, exit 1 (what such a run said before) is "failed" and, rightly, no
 the run waited for a person's ``systemctl start`` although nothing was wrong with it. Here a
 real ``shopfloor run --resume-unfinished`` stores into PostgreSQL through a proxy the test
 takes away (:class:`~pg_proxy.PgProxy`) once a task has merged, for longer than the
-storage writer's retry window (:data:`storage.writer.OUTAGE_S`, 30 s: no setting shortens
-it), then runs the very same command, as ``Restart=`` would.
+storage writer's retry window — its config file's ``[storage] outage_wait_s``, 2 s here
+instead of the default :data:`storage.writer.OUTAGE_S` (30 s), which also shows the setting
+reaches the writer process — then runs the very same command, as ``Restart=`` would.
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ from engine.events import Merged
 from storage.store import SqlEventStore
 from storage.writer import OUTAGE_S
 from tui.commands.common import EXIT_TRY_LATER
+from tui.config import OUTAGE_ENV
 from tui.demo_repo import prepare_demo_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "inventory"
+WINDOW_S = 2.0
+"""The run's ``[storage] outage_wait_s``."""
 
 
 def shopfloor(home: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "SHOPFLOOR_DB": db, "NO_COLOR": "1"}
+    env = {**environment(), "SHOPFLOOR_HOME": str(home), "SHOPFLOOR_DB": db, "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
         cwd=ROOT,
@@ -44,6 +48,11 @@ def shopfloor(home: Path, db: str, *args: str) -> subprocess.CompletedProcess[st
         text=True,
         timeout=150,
     )
+
+
+def environment() -> dict[str, str]:
+    """This process's environment without an outage window that would beat the file's."""
+    return {k: v for k, v in os.environ.items() if k != OUTAGE_ENV}
 
 
 async def first_merge(store: SqlEventStore, deadline: float) -> str:
@@ -69,6 +78,8 @@ async def test_a_run_cut_off_its_database_exits_75_and_the_same_command_ships_it
     config.mkdir()
     for name in ("shopfloor.toml", "owner.toml"):  # the twin's DNA stays out of the checkout
         shutil.copy(EXAMPLE / name, config / name)
+    with (config / "shopfloor.toml").open("a", encoding="utf-8") as toml:
+        toml.write(f"\n[storage]\noutage_wait_s = {WINDOW_S}\n")
     words = [
         "run",
         *("--request-file", str(EXAMPLE / "request.md"), "--repo", str(repo)),
@@ -84,7 +95,7 @@ async def test_a_run_cut_off_its_database_exits_75_and_the_same_command_ships_it
             "tui.cli",
             *words,
             cwd=ROOT,
-            env={**os.environ, "SHOPFLOOR_HOME": str(home), "SHOPFLOOR_DB": proxy.url},
+            env={**environment(), "SHOPFLOOR_HOME": str(home), "SHOPFLOOR_DB": proxy.url},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -96,7 +107,8 @@ async def test_a_run_cut_off_its_database_exits_75_and_the_same_command_ships_it
         stopped_after = time.monotonic() - cut_at
         said = err.decode().strip().splitlines()
         assert factory.returncode == EXIT_TRY_LATER, said[-20:]
-        assert stopped_after >= OUTAGE_S  # the writer rode the outage out first
+        assert stopped_after >= WINDOW_S  # the writer rode the outage out first
+        assert stopped_after < OUTAGE_S / 2, stopped_after  # the run's window, not 30 s
         assert said[-1].startswith("shopfloor: the run"), said[-20:]
         assert "events could not be stored" in said[-1]
         assert said[-1].endswith(

@@ -1,6 +1,7 @@
 """A factory SIGKILLed during a PostgreSQL outage resumes to shipped, merging no task twice.
 
-While the database is away for less than the writer's 30 s of retries, the engine goes on:
+While the database is away for less than the writer's window of retries (set to 120 s here,
+``$SHOPFLOOR_OUTAGE_WAIT_S``, so that it outlasts the test's wait), the engine goes on:
 tasks merge onto the integration branch while their Merged events wait in the writer
 process's retry. Killed then, the factory and its writer take those events with them; the
 branch holds merges the log never heard of. Here a real demo stores into PostgreSQL through
@@ -27,7 +28,9 @@ from storage.store import SqlEventStore
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_S = 25.0
-"""How long the test waits, database away, for a merge the log lacks: under the writer's 30 s."""
+"""How long the test waits, database away, for a merge the log lacks: under the writer's."""
+WINDOW_S = "120"
+"""The factory's storage writer's outage window: the factory must outlive the test's wait."""
 
 
 def shopfloor(home: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -94,7 +97,12 @@ async def test_a_factory_killed_during_a_storage_outage_resumes_merging_each_tas
                 "tui.cli",
                 *("demo", "--headless", "--speed", "50", "--out", str(repo)),
                 cwd=ROOT,
-                env={**os.environ, "SHOPFLOOR_HOME": str(home), "SHOPFLOOR_DB": proxy.url},
+                env={
+                    **os.environ,
+                    "SHOPFLOOR_HOME": str(home),
+                    "SHOPFLOOR_DB": proxy.url,
+                    "SHOPFLOOR_OUTAGE_WAIT_S": WINDOW_S,
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
