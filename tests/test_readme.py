@@ -188,7 +188,8 @@ def test_the_keys_the_configuration_section_names_are_the_loaders() -> None:
             if table == t or table.startswith(t + ".")
             for k in CONFIG_KEYS[t]
         }
-        for key in re.findall(r"(?<![\w-])[a-z]+(?:_[a-z0-9]+)+(?![\w-])", text):
+        # A snake_case word is a key, unless a slash follows it (a folder: node_modules/).
+        for key in re.findall(r"(?<![\w-])[a-z]+(?:_[a-z0-9]+)+(?![\w/-])", text):
             assert key in known, f"README's [{table}] names {key}; the loader does not know it"
 
 
