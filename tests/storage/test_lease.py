@@ -8,6 +8,7 @@ import signal
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -208,12 +209,26 @@ class _Notes:
     def __init__(self) -> None:
         self.said: list[str] = []
         self.stopped: bool | None = None
+        self.polls = 0  # the watcher sets the header once a poll
 
     def notify(self, message: str, **_: object) -> None:
         self.said.append(message)
 
     def show_stopped(self, stopped: bool) -> None:
         self.stopped = stopped
+        self.polls += 1
+
+    async def until(self, check: Callable[[], bool], what: str) -> None:
+        """Wait for the watcher to get there however slow the machine is, then for three
+        more polls, so that what it must not do twice had the chance to."""
+        deadline = asyncio.get_running_loop().time() + 60
+        while not check():
+            assert asyncio.get_running_loop().time() < deadline, f"60 s without {what}"
+            await asyncio.sleep(0.01)
+        polls = self.polls
+        while self.polls < polls + 3:
+            assert asyncio.get_running_loop().time() < deadline, "60 s without 3 more polls"
+            await asyncio.sleep(0.01)
 
 
 async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEventStore):
@@ -226,20 +241,21 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
     await store.append([bus.emit(started_r1())])
     app = _Notes()
     watcher = asyncio.create_task(watch_driver(app, store, "r1", poll_s=0.01))  # type: ignore[arg-type]
-    await asyncio.sleep(0.1)
+    await app.until(lambda: bool(app.said), "the watcher saying the run is not driven")
     assert len(app.said) == 1
     assert "no process drives run r1" in app.said[0] and "shopfloor resume r1" in app.said[0]
     assert "`shopfloor abandon r1` ends it" in app.said[0]
     assert app.stopped is True  # the header says so too, not "running"
     held = await RunLease.take(store, "r1")  # resumed elsewhere: quiet while it is driven
-    await asyncio.sleep(0.1)
+    await app.until(lambda: app.stopped is False, "the header saying the run is driven")
     assert len(app.said) == 1
     assert app.stopped is False
     await held.release()
-    await asyncio.sleep(0.1)
+    await app.until(lambda: len(app.said) > 1, "the watcher saying the driver went")
     assert len(app.said) == 2
+    assert app.stopped is True
     await store.append([bus.emit(RunFinished(outcome=Outcome.SHIPPED, reason="done"))])
-    await asyncio.wait_for(watcher, 5)  # a finished run needs no watching
+    await asyncio.wait_for(watcher, 60)  # a finished run needs no watching
     assert len(app.said) == 2
 
 
