@@ -1,5 +1,5 @@
 """What the Pilot tests share: waiting until the app has caught up with the bus, and
-counting how often a screen was laid out."""
+counting how often a screen was laid out (from a quiet screen)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def layouts_of(screen: Screen[object]) -> Iterator[list[int]]:
     """Count the screen's layouts (``[count]``, read it after the block): each lays out every
     widget, tens of milliseconds on a slow machine."""
     count = [0]
+    nested = "_refresh_layout" in vars(screen)  # counted already, by an outer block
     relayout = screen._refresh_layout
 
     def counted(*args: object, **kwargs: object) -> None:
@@ -46,7 +47,26 @@ def layouts_of(screen: Screen[object]) -> Iterator[list[int]]:
     try:
         yield count
     finally:
-        del screen._refresh_layout
+        if nested:
+            screen._refresh_layout = relayout  # type: ignore[method-assign]
+        else:
+            del screen._refresh_layout
+
+
+async def screen_quiet(pilot: Pilot[None], limit_s: float = 60.0) -> None:
+    """Pause until the screen goes three pauses in a row without a layout. What is still
+    queued lays the screen out within two: Textual's start-up, for one, recomposes the footer
+    once for each change of bindings, each after a refresh, which a busy machine stretches
+    well past :data:`SETTLE_S`. Counting layouts from a quiet screen counts only the test's."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        with layouts_of(pilot.app.screen) as layouts:
+            for _ in range(3):
+                await pilot.pause()
+        if layouts == [0]:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the screen still lays itself out after {limit_s:.0f} s")
 
 
 async def until(condition: Callable[[], bool], pilot: Pilot[None]) -> None:
