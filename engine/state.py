@@ -3,7 +3,8 @@
 ``state.apply(event)`` is the only way state changes. The engine, the TUI, ``status``,
 ``resume`` and replay all build their picture of a run this way, so there is never a second
 copy of the truth. The fold is deterministic and does no I/O. The records it keeps of each
-task, agent, escalation and score are :mod:`engine.run_views`.
+task, agent, escalation and score are :mod:`engine.run_views`; how each event changes it,
+:mod:`engine.state_fold`.
 """
 
 from __future__ import annotations
@@ -14,47 +15,23 @@ from typing import Any
 
 from engine.blueprint import Blueprint
 from engine.events import (
-    AgentFinished,
-    AgentOutput,
-    AgentStarted,
-    BlueprintProposed,
     BudgetLimitsSet,
     BudgetUpdated,
-    CircuitBreakerTripped,
-    CriticScored,
-    EscalationRaised,
-    EscalationResolved,
     EventBase,
     GateFinished,
-    KillGateTripped,
     LearningRecorded,
-    LLMCallFinished,
-    Merged,
-    MergeQueued,
     Outcome,
-    QCScored,
-    ReviewRoundFinished,
-    ReviewScored,
-    RunFinished,
-    RunResumed,
-    RunStarted,
     Stage,
-    StageChanged,
-    TaskReviewed,
-    TaskState,
-    TaskStateChanged,
     TwinDecided,
-    VerificationFinished,
 )
 from engine.run_views import (
     AgentTally,
     AgentView,
     EscalationView,
-    GateView,
-    ReviewView,
     Scores,
     TaskView,
 )
+from engine.state_fold import FOLDS, fold_for
 
 
 @dataclass
@@ -136,192 +113,8 @@ class RunState:
         """Apply one event; returns ``self`` so folds can chain."""
         if event.seq > self.last_seq:
             self.last_seq = event.seq
-        # A match tries its cases in turn: the frequent events come first (agent output
-        # by far, then task states, model calls, gates and budgets).
-        match event:
-            case AgentOutput():
-                agent = self.agents.get(event.agent_id)
-                if agent is not None:
-                    agent.last_line = event.text.splitlines()[-1] if event.text else ""
-            case TaskStateChanged():
-                task = self.tasks.get(event.task_id)
-                if task is not None:
-                    task.state = event.state
-                    task.attempts = max(task.attempts, event.attempt)
-                    task.reason = event.reason
-                    if event.state is TaskState.RUNNING:
-                        task.context = event.context
-            case LLMCallFinished():
-                prompt = event.prompt_tokens
-                self.input_tokens += prompt
-                self.cached_tokens += event.cache_read_tokens
-                self.output_tokens += event.output_tokens
-                self.cost_usd += event.cost_usd
-                if not event.priced:
-                    model = f"{event.provider}:{event.model}"
-                    self.unpriced_models[model] = self.unpriced_models.get(model, 0) + 1
-                agent = self.agents.get(event.agent_id)
-                if agent is not None:
-                    agent.calls += 1
-                    agent.input_tokens += prompt
-                    agent.output_tokens += event.output_tokens
-                    agent.cost_usd += event.cost_usd
-            case GateFinished():
-                if self.is_baseline(event):
-                    if event.passed:
-                        self.baseline_red.pop(event.gate, None)
-                    else:
-                        self.baseline_red[event.gate] = event.summary
-                if event.task_id is not None and event.task_id in self.tasks:
-                    self.tasks[event.task_id].gates.append(
-                        GateView(
-                            gate=event.gate,
-                            scope=event.scope,
-                            attempt=event.attempt,
-                            passed=event.passed,
-                            summary=event.summary,
-                            output_tail=event.output_tail,
-                            findings=list(event.findings),
-                        )
-                    )
-            case BudgetUpdated():
-                if event.scope == "run":
-                    self.budget = event
-                elif event.task_id in self.tasks:
-                    self.tasks[event.task_id].tokens = event.tokens
-                    self.tasks[event.task_id].cost_usd = event.cost_usd
-                    self.tasks[event.task_id].budget = event
-            case BudgetLimitsSet():
-                self.budget_limits = event
-            case AgentStarted():
-                self.agents[event.agent_id] = AgentView(
-                    agent_id=event.agent_id,
-                    role=event.role,
-                    model=event.model,
-                    simulated=event.simulated,
-                    task_id=event.task_id,
-                    attempt=event.attempt,
-                )
-            case AgentFinished():
-                agent = self.agents.get(event.agent_id)
-                if agent is not None:
-                    agent.running, agent.cut_off = False, False
-                    agent.ok = event.ok
-            case MergeQueued():
-                pass
-            case Merged():
-                self.merged.append(event.task_id)
-                task = self.tasks.get(event.task_id)
-                if task is not None:
-                    task.merged_commit = event.commit
-            case TaskReviewed():
-                task = self.tasks.get(event.task_id)
-                if task is not None:
-                    verdict = "approved" if event.approved else "changes requested"
-                    task.reviews.append(
-                        f"attempt {event.attempt}: {verdict} ({event.score}) {event.notes}"
-                    )
-            case RunStarted():
-                self.run_id = event.run_id
-                self.request = event.request
-                self.repo = event.repo
-                self.mode = event.mode
-                self.base_branch = event.base_branch
-                self.base_commit = event.base_commit
-                self.integration_branch = event.integration_branch
-                self.simulated = event.simulated
-                self.models = dict(event.models)
-                self.settings = dict(event.settings)
-                self.started_at = event.ts.isoformat()
-            case StageChanged():
-                self.stage = event.stage
-            case RunResumed():
-                if event.settings:
-                    self.settings = dict(event.settings)
-                for agent in self.agents.values():  # the killed process's: none will finish
-                    if agent.running:
-                        agent.running, agent.cut_off = False, True
-            case CriticScored():
-                self.scores.critic = event.total
-                self.scores.critic_scores = dict(event.scores)
-            case KillGateTripped():
-                self.kill_gate = event.gate
-            case BlueprintProposed():
-                self.blueprint = event.blueprint
-                self.blueprint_revision = event.revision
-                self.blueprint_seq = event.seq
-                if event.source == "twin":
-                    self.twin_sendbacks += 1
-                if event.source != "review":  # a new plan: its review starts at round 1
-                    self.review_rounds, self.review_passed = 0, False
-                    self.review_findings = []
-                old = self.tasks
-                self.tasks = {
-                    t.id: old.get(t.id)
-                    or TaskView(id=t.id, title=t.title, depends_on=list(t.depends_on))
-                    for t in event.blueprint.tasks
-                }
-                for t in event.blueprint.tasks:
-                    self.tasks[t.id].title = t.title
-                    self.tasks[t.id].depends_on = list(t.depends_on)
-            case ReviewScored():
-                self.scores.reviews.append(
-                    ReviewView(
-                        event.reviewer, event.model, event.round, event.score, event.findings
-                    )
-                )
-                self.scores.review_round = max(self.scores.review_round, event.round)
-                said = len(event.findings) - event.patches_refused
-                self.review_findings.extend(event.findings[: max(said, 0)])
-            case ReviewRoundFinished():
-                self.scores.review_round = event.round
-                self.scores.review_threshold = event.threshold
-                self.review_rounds, self.review_passed = event.round, event.passed
-            case TwinDecided():
-                self.twin_verdict = event
-                self.scores.twin_decision = event.decision
-                self.scores.twin_confidence = event.confidence
-            case CircuitBreakerTripped():
-                task = self.tasks.get(event.task_id)
-                if task is not None:
-                    task.breaker = event.signature
-            case QCScored():
-                self.scores.qc = event.score
-                self.scores.qc_threshold = event.threshold
-                self.scores.qc_commit = event.commit
-            case VerificationFinished():
-                self.scores.judge = event.score
-                self.scores.judge_threshold = event.threshold
-                self.scores.judge_passed = event.passed
-                self.scores.judge_commit = event.commit
-                self.scores.checklist = dict(event.checklist)
-            case LearningRecorded():
-                self.learnings.append(event)
-            case EscalationRaised():
-                self.escalations[event.escalation_id] = EscalationView(
-                    escalation_id=event.escalation_id,
-                    question=event.question,
-                    options=list(event.options),
-                    task_id=event.task_id,
-                    kind=event.kind,
-                    context=event.context,
-                    default=event.default,
-                    raised_seq=event.seq,
-                )
-            case EscalationResolved():
-                esc = self.escalations.get(event.escalation_id)
-                if esc is not None:
-                    esc.decision = event.decision
-                    esc.decided_by = event.decided_by
-                    esc.note = event.note
-            case RunFinished():
-                self.outcome = event.outcome
-                self.reason = event.reason
-                self.branch = event.branch
-                if self.stage is not Stage.DONE:
-                    self.ended_in = self.stage
-                self.stage = Stage.DONE
-                self.finished_at = event.ts.isoformat()
+        kind = type(event)
+        (FOLDS.get(kind) or fold_for(kind))(self, event)
         return self
 
     def is_baseline(self, event: GateFinished) -> bool:

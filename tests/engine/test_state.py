@@ -581,3 +581,20 @@ def test_the_review_rounds_count_on_the_drawn_plan_and_keep_the_reviewers_words(
     # A plan drawn again is reviewed from round 1.
     state.apply(BlueprintProposed(blueprint=BLUEPRINT, revision=3, source="twin", seq=9))
     assert (state.review_rounds, state.review_findings) == (0, [])
+
+
+def test_an_event_class_the_fold_does_not_know_changes_only_the_last_seq() -> None:
+    """The fold finds an event's handler by its class (engine.state_fold); a class it has no
+    handler for, here one outside the union, moves ``last_seq`` and nothing else, also the
+    second time (when the table has remembered the class)."""
+
+    class Unknown(EventBase):
+        note: str = ""
+
+    events = stamp(one_of_each())
+    expected = RunState.fold(events).to_status()
+    state = RunState.fold(events)
+    for seq in (len(events) + 1, len(events) + 2):
+        state.apply(Unknown(run_id="run-1", seq=seq, note="x"))
+        assert state.last_seq == seq
+        assert state.to_status() == expected
