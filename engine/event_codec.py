@@ -10,6 +10,7 @@ union here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
@@ -80,10 +81,14 @@ Event = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
+_validate_json: Callable[[str | bytes], Event] = EVENT_ADAPTER.validator.validate_json
+"""The union's validator itself: ``EVENT_ADAPTER.validate_json`` is a Python frame that
+passes its default options on to it (~3k instructions of the ~19k one parse costs)."""
+
 
 def event_from_json(data: str | bytes) -> Event:
     """Parse one event from its JSON form (as stored or exported)."""
-    return EVENT_ADAPTER.validate_json(data)
+    return _validate_json(data)
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
