@@ -20,6 +20,7 @@ from engine.events import (
     EscalationRaised,
     EscalationResolved,
     EventBase,
+    GateFinished,
     LLMCallFinished,
     Merged,
     MergeQueued,
@@ -177,3 +178,25 @@ def test_runs_whose_process_is_gone_are_counted(
     feed(metrics, "A", 5, running("a"))  # resumed
     feed(metrics, "B", 5, RunFinished(outcome=Outcome.KILLED))
     assert scrape(server)["shopfloor_runs_stopped"] == 0
+
+
+def test_a_gate_whose_every_run_was_a_cache_hit_serves_its_duration_series(
+    served: tuple[FactoryMetrics, MetricsServer],
+) -> None:
+    """The example dashboard's gate-duration panels read ``shopfloor_gate_duration_seconds``
+    by gate; a run whose gates all came from the gate cache observed no duration, and the
+    series did not exist at all (the demo-scrape test failed whenever an earlier test had
+    warmed the shared gate cache). Now it is served at count 0."""
+    metrics, server = served
+    feed(metrics, "r1", 0, started())
+    hit = GateFinished(gate="lint", scope="task", task_id="t1", passed=True, summary="ok")
+    feed(metrics, "r1", 1, hit.model_copy(update={"cached": True}))
+    with urllib.request.urlopen(server.url, timeout=5) as response:
+        text = response.read().decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("shopfloor_gate_duration_seconds_count", (("gate", "lint"),))] == 0
+    assert samples[("shopfloor_gate_cache_hits_total", (("gate", "lint"),))] == 1
