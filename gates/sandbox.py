@@ -30,7 +30,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from engine.parent_death import dies_with_us
 from engine.protocols import CommandResult
@@ -198,6 +198,21 @@ def _exited(pid: int) -> bool:
         return False
 
 
+async def _kill_spawned(spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, Any]]) -> None:
+    """Take down the process group of a command whose caller was cancelled while it started.
+
+    Cancelled inside ``subprocess_exec``, once the process is forked, asyncio kills the
+    process it started and nothing else: what that shell had already put in the background
+    (``sleep 60 & wait``, a test server) lived on. Here the start is let finish, and the
+    whole group is killed."""
+    try:
+        transport, _ = await spawn
+    except (OSError, asyncio.CancelledError):
+        return  # it never started
+    _killpg(transport.get_pid(), signal.SIGKILL)
+    transport.close()
+
+
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -291,8 +306,8 @@ class ProcessSandbox:
             secrets += quoted_forms(await asyncio.to_thread(in_files.values))
             secrets += await self._checkout_values(in_files.root)
         protocol = _Collector(self.output_limit, secrets)
-        try:
-            transport, _ = await loop.subprocess_exec(
+        spawn = asyncio.ensure_future(
+            loop.subprocess_exec(
                 lambda: protocol,
                 *command,
                 cwd=cwd,
@@ -303,6 +318,12 @@ class ProcessSandbox:
                 start_new_session=True,
                 preexec_fn=dies_with_us(),  # with the jail's start-up, and without a jail
             )
+        )
+        try:
+            transport, _ = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            await _kill_spawned(spawn)
+            raise
         except FileNotFoundError:
             return refuse(127, f"command not found: {args[0]}")
         except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -146,6 +147,30 @@ async def test_cancelling_the_caller_kills_the_group(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await wait_gone(token) == []
+
+
+async def test_a_caller_cancelled_while_its_command_starts_leaves_nothing_running(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """Cancelled inside ``subprocess_exec`` (the process forked, the call not yet returned),
+    asyncio killed the shell it started and nothing else: the shell's background sleeper lived
+    on, 21 times in 40 with the cancel 0 to 20 ms after the start. A run stopped as a gate or an
+    agent's command started left its processes running."""
+    left = []
+    for step in range(20):
+        token = f"shopfloor-early-cancel-{uuid.uuid4().hex}"
+        command = f"python -c 'import time; time.sleep(60)' {token} & wait"
+        task = asyncio.create_task(process_sandbox.run(["sh", "-c", command], tmp_path))
+        await asyncio.sleep(0.001 * step)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.3)  # a sleeper the shell had started is up by now
+        found = await wait_gone(token)
+        for pid in found:
+            os.kill(pid, signal.SIGKILL)
+        left += found
+    assert left == []
 
 
 async def test_output_over_the_cap_keeps_head_and_tail(tmp_path: Path) -> None:
