@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from demo_process import ROOT, cli, stored_events
+from demo_process import ROOT, cli, kill_when, stored_events
 
 from storage.lease import RunLease
 from storage.store import SqlEventStore
@@ -50,21 +48,9 @@ def test_a_demo_killed_at_any_point_resumes_to_shipped_merging_each_task_once(
         stderr=subprocess.DEVNULL,
     )
     db = home / "shopfloor.db"
-    deadline = time.monotonic() + 90
-    run_id = None
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            count, run_id = stored_events(db)
-            if count >= kill_after:
-                break
-            time.sleep(0.02)
-    finally:
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+    killed = kill_when(proc, lambda: stored_events(db)[0] >= kill_after)
     assert killed, "the demo finished before the kill point; choose an earlier one"
-    count, run_id = stored_events(db)
+    _, run_id = stored_events(db)
     assert run_id is not None
 
     status = json.loads(cli(home, "status", run_id, "--json").stdout)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,3 +37,22 @@ def stored_events(db: Path) -> tuple[int, str | None]:
     except sqlite3.Error:
         return 0, None
     return int(count), (row[0] if row else None)
+
+
+def kill_when(
+    proc: subprocess.Popen[str] | subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    within_s: float = 90,
+) -> bool:
+    """SIGKILL ``proc`` once ``ready()`` holds (looked at every 20 ms, for ``within_s`` at
+    most); whether it was still running to be killed (False: it ended first)."""
+    deadline = time.monotonic() + within_s
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and not ready():
+            time.sleep(0.02)
+    finally:
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    return killed

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import telemetry_sample
-from demo_process import ROOT, cli, stored_events
+from demo_process import ROOT, cli, kill_when, stored_events
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import ReadableSpan
@@ -220,17 +218,10 @@ def test_a_demo_killed_and_resumed_writes_one_trace(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if stored_events(home / "shopfloor.db")[0] >= 45 and trace_lines(spans_file) > 5:
-                break
-            time.sleep(0.02)
-    finally:
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+    killed = kill_when(
+        proc,
+        lambda: stored_events(home / "shopfloor.db")[0] >= 45 and trace_lines(spans_file) > 5,
+    )
     assert killed, "the demo finished before the kill point; choose an earlier one"
     _, run_id = stored_events(home / "shopfloor.db")
     assert run_id is not None

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from demo_process import ROOT, cli
+from demo_process import ROOT, cli, kill_when
 from notify_listener import listening
 
 from engine.events import RunStarted
@@ -79,15 +79,7 @@ def test_the_same_run_command_after_a_sigkill_resumes_the_run_to_shipped(
         stderr=subprocess.DEVNULL,
     )
     db = home / "shopfloor.db"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None and merges_stored(db) < 2:
-            time.sleep(0.02)
-    finally:
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+    killed = kill_when(proc, lambda: merges_stored(db) >= 2, within_s=120)
     assert killed, "the run finished before two tasks merged"
     (first,) = json.loads(cli(home, "runs", "--json").stdout)
     run_id = first["run_id"]
