@@ -42,7 +42,7 @@ from engine.spend import dollars
 from engine.stages import passes
 from engine.state import RunState
 from tui.plan_text import PLAN_ESCALATIONS
-from tui.text import SIM_BADGE, cost_text
+from tui.text import SIM_BADGE, answer_command, cost_text
 
 PASS = ("✓", "bold green")
 FAIL = ("✗", "bold red")
@@ -254,8 +254,8 @@ class EventLines:
             run = self.state.run_id
             lines.append(
                 Text(
-                    f"  waiting for a human: shopfloor approve|reject|change "
-                    f"{escalation_id} --run {run}, or shopfloor attach {run}",
+                    f"  waiting for a human: {answer_command(escalation_id, run)}, "
+                    f"or shopfloor attach {run}",
                     style="dim",
                 )
             )

@@ -42,7 +42,7 @@ from engine.events import (
 from engine.spend import still_crossed
 from engine.state import RunState
 from tui.budget_flags import resume_command
-from tui.text import one_line
+from tui.text import answer_command, one_line
 
 NOTIFY_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 """What systemd sets for the service's main process; taken out of the environment."""
@@ -121,7 +121,7 @@ def status_line(state: RunState) -> str:
     waiting = state.open_escalations
     if waiting:
         first = waiting[0].escalation_id
-        text += f"; escalation {first} waiting: shopfloor approve|reject|change {first} --run {run}"
+        text += f"; escalation {first} waiting: {answer_command(first, run)}"
         if len(waiting) > 1:
             text += f" ({len(waiting) - 1} more: shopfloor escalations {run})"
     return _fit(text)

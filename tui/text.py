@@ -117,3 +117,9 @@ def agents_text(tally: AgentTally, separator: str = " · ") -> Text:
             text.append(separator)
             text.append(f"{count} {word}", style=style)
     return text
+
+
+def answer_command(escalation_id: str, run_id: str) -> str:
+    """The command that answers an escalation from another shell (the headless console's
+    line and the status systemd shows say it alike)."""
+    return f"shopfloor approve|reject|change {escalation_id} --run {run_id}"
