@@ -105,7 +105,9 @@ def status_line(state: RunState) -> str:
     run = state.run_id
     sim = " SIM" if state.simulated else ""
     tasks = state.tasks.values()
-    merged = sum(1 for task in tasks if task.state is TaskState.MERGED)
+    # The merged list, as ``status`` counts: a merge a resume found on the branch (its
+    # Merged event lost with the killed process) leaves its task's state behind.
+    merged = len({task_id for task_id in state.merged if task_id in state.tasks})
     counts = f", merged {merged}/{len(state.tasks)}" if state.tasks else ""
     if state.outcome is not Outcome.RUNNING:
         text = f"run {run}{sim}: {state.outcome.value}{counts}"
