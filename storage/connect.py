@@ -4,8 +4,9 @@ SQLite (aiosqlite) runs in WAL mode so other processes can read — tail, attach
 while a run writes, with ``synchronous=FULL`` so that a commit the writer acknowledged
 survives even a power cut (group commit keeps the fsyncs few), and a busy timeout so that two
 writers queue rather than fail. PostgreSQL (asyncpg) gets a connect timeout, so an unreachable
-server is one line rather than a hang, and a URL's ``application_name`` and ``options`` as
-its server settings. Nothing here creates tables; migrations do that.
+server is one line rather than a hang, a URL's ``application_name`` and ``options`` as
+its server settings, and its TLS files checked and handed to asyncpg (:mod:`storage.pg_tls`).
+Nothing here creates tables; migrations do that.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from storage.paths import (
     parse_db_url,
     safe_url,
 )
+from storage.pg_tls import TLS_PARAMS, check_tls_files, tls_dsn
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 10.0
@@ -63,10 +66,31 @@ def probe_sqlite_file(path: Path, url: str) -> None:
     """
     if path.is_dir():
         raise StorageError(f"cannot open database {safe_url(url)}: {path} is a folder")
+    if not _may_be_sqlite(path):
+        # SQLite takes a file of fewer than 8 bytes for a new database and overwrites it.
+        raise StorageError(
+            f"cannot open database {safe_url(url)}: {path} is not a SQLite database; "
+            "use --db with a database file or a new path"
+        )
     try:
         sqlite3.connect(path).close()
     except sqlite3.Error as exc:
         raise StorageError(why_not_opened(url, exc)) from exc
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first bytes of every SQLite database file."""
+
+
+def _may_be_sqlite(path: Path) -> bool:
+    """False when ``path`` holds bytes that cannot start a SQLite database. An empty file
+    may be one: a WAL database's main file is empty until its first checkpoint."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return True  # missing or unreadable: sqlite3 says which
+    return SQLITE_HEADER.startswith(start)
 
 
 def why_not_opened(url: str, exc: BaseException) -> str:
@@ -111,6 +135,8 @@ def _server_problem(url: URL, exc: BaseException) -> str | None:
             f"there is no database {url.database!r} on {where}; create it (createdb) or "
             "check the database name in the URL"
         )
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return _refused_certificate(url, where, cause)
     if isinstance(cause, socket.gaierror):
         return f"cannot find host {url.host!r} ({cause.strerror}); check the host in the URL"
     if isinstance(cause, ConnectionRefusedError):
@@ -126,6 +152,26 @@ def _server_problem(url: URL, exc: BaseException) -> str | None:
             "reachable from here? (?connect_timeout=N in the URL waits longer)"
         )
     return None
+
+
+_NAME_MISMATCH = (62, 64)
+"""OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH."""
+
+
+def _refused_certificate(url: URL, where: str, cause: ssl.SSLCertVerificationError) -> str:
+    """What a certificate the client refused (``verify-ca``, ``verify-full``, ``require``
+    with a root certificate) means: asyncpg's words are OpenSSL's, "[SSL:
+    CERTIFICATE_VERIFY_FAILED] certificate verify failed: ... (_ssl.c:1006)"."""
+    reason = str(cause.verify_message or cause.reason or cause).rstrip(".")
+    if cause.verify_code in _NAME_MISMATCH:
+        return (
+            f"the server's certificate is not for {url.host!r} ({reason}); connect by a name "
+            "the certificate holds, or with sslmode=verify-ca to check only who signed it"
+        )
+    return (
+        f"the certificate of the server at {where} was refused ({reason}); is sslrootcert "
+        "the CA that signed it?"
+    )
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -154,7 +200,11 @@ def make_engine(url: str) -> AsyncEngine:
         }
         if settings:
             kwargs["connect_args"]["server_settings"] = settings
-        target = parsed.difference_update_query(["timeout", *PG_SERVER_SETTINGS])
+        check_tls_files(parsed.query)
+        dsn = tls_dsn(parsed.query)
+        if dsn is not None:
+            kwargs["connect_args"]["dsn"] = dsn
+        target = parsed.difference_update_query(["timeout", *PG_SERVER_SETTINGS, *TLS_PARAMS])
     try:
         engine = create_async_engine(target, **kwargs)
     except (ArgumentError, ImportError) as exc:

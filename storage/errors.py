@@ -86,6 +86,10 @@ def lost_connection(exc: BaseException) -> bool:
         if cause.connection_invalidated:
             return True
         cause = cause.orig
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        # An OSError too, but the server's certificate is refused (rotated to one the URL's
+        # CA did not sign, say): waiting the outage window out would not change it.
+        return False
     if isinstance(cause, OSError | TimeoutError):
         return True
     state = str(getattr(cause, "sqlstate", "") or "")
@@ -130,13 +134,21 @@ def failure(message: str, exc: BaseException) -> StorageError:
     return (DatabaseUnreachable if unreachable(exc) else StorageError)(message)
 
 
+_NO_SSL_THERE = "rejected SSL upgrade"
+"""asyncpg's words for a server that answered the SSLRequest of a URL requiring SSL with "no
+SSL here": the URL's (or the server's set-up) to fix. asyncpg raises the same bare
+ConnectionError for a server that sent an error in place of that answer (PostgreSQL does so
+only when it could not start a process for the connection) and for a connection lost in the
+handshake, both outages: no exception type tells this one apart, so its words do."""
+
+
 def _unreachable_here(cause: BaseException) -> bool:
     if isinstance(cause, socket.gaierror):
         return cause.errno == socket.EAI_AGAIN
     if isinstance(cause, ssl.SSLError | PermissionError):
+        # a certificate refused (SSLCertVerificationError) or a TLS alert from the server
         return False
-    if type(cause) is ConnectionError and "SSL" in str(cause):
-        # asyncpg's "rejected SSL upgrade": sslmode=require on a server without SSL
+    if type(cause) is ConnectionError and _NO_SSL_THERE in str(cause):
         return False
     if isinstance(cause, OSError | TimeoutError):
         return True

@@ -72,7 +72,8 @@ class RunInFlight(StorageError):
 
     def __init__(self, run_id: str, holder: str) -> None:
         super().__init__(
-            f"run {run_id} is still running ({holder}); follow it with `shopfloor attach {run_id}`"
+            f"run {run_id} is still running ({holder}); follow it with `shopfloor attach "
+            f"{run_id}` (the screen) or `shopfloor tail {run_id}` (its lines)"
         )
         self.run_id = run_id
         self.holder = holder

@@ -7,8 +7,10 @@ file path instead of a URL; it becomes a SQLite URL. Only the async drivers the 
 on are accepted, and anything else is refused with one line saying what would work — so is a
 URL that lost its ``//`` or a server address without its scheme, which would have made a new
 database under a folder of that name. A PostgreSQL URL may carry libpq's ``sslmode`` and
-``connect_timeout``, passed to asyncpg by its own names, and ``application_name`` and
-``options``, which asyncpg sends the server as settings when it connects.
+``connect_timeout``, passed to asyncpg by its own names, libpq's TLS files (``sslrootcert``,
+``sslcert``, ``sslkey``, ``sslcrl``) and ``sslpassword`` (see :mod:`storage.pg_tls`), and
+``application_name`` and ``options``, which asyncpg sends the server as settings when it
+connects.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from storage.errors import StorageError
+from storage.pg_tls import SSL_MODES, TLS_PARAMS
 
 HOME_ENV = "SHOPFLOOR_HOME"
 DB_ENV = "SHOPFLOOR_DB"
@@ -48,7 +52,6 @@ _SCHEME_TYPO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
 _HOST_PORT = re.compile(r"[^/]*(@|:[0-9]+$)")
 """A first path component that reads as ``user@host`` or ``host:port``."""
 
-_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _PG_QUERY: dict[str, str] = {
     "sslmode": "ssl",  # libpq's name, in every DSN an operator hands out
     "ssl": "ssl",
@@ -58,6 +61,7 @@ _PG_QUERY: dict[str, str] = {
     "prepared_statement_cache_size": "prepared_statement_cache_size",  # 0 behind pgbouncer
     "application_name": "application_name",
     "options": "options",  # "-csearch_path=app": the server's command-line options
+    **{name: name for name in TLS_PARAMS},  # sslrootcert=/etc/ssl/corp-ca.pem, ...
 }
 """The query parameters of a PostgreSQL URL the store passes on, by the name the user may
 write (libpq's or asyncpg's) and the name asyncpg takes. Any other one reached asyncpg's
@@ -70,12 +74,14 @@ keywords: the engine hands them to asyncpg as its ``server_settings``."""
 def data_home() -> Path:
     """The folder shopfloor keeps its data in, created if missing.
 
-    ``$SHOPFLOOR_HOME`` when set (``~`` is expanded), else the platform's user data
-    directory for ``shopfloor``.
+    ``$SHOPFLOOR_HOME`` when set (``~`` is expanded; a relative path is taken from the
+    current folder and made absolute: the worktrees under it are used from other folders,
+    and a relative home crashed the run at its first worktree), else the platform's user
+    data directory for ``shopfloor``.
     """
     configured = os.environ.get(HOME_ENV, "").strip()
     home = (
-        expand_home(Path(configured))
+        expand_home(Path(configured)).absolute()
         if configured
         else Path(platformdirs.user_data_dir("shopfloor"))
     )
@@ -192,10 +198,10 @@ def _pg_query(url: URL) -> dict[str, str]:
             raise StorageError(
                 f"parameters {first!r} and {name!r} in the PostgreSQL URL say the same; keep one"
             )
-        if target == "ssl" and value not in _SSL_MODES:
+        if target == "ssl" and value not in SSL_MODES:
             raise StorageError(
                 f"{name}={value!r} in the PostgreSQL URL is not an SSL mode "
-                f"(one of {', '.join(_SSL_MODES)})"
+                f"(one of {', '.join(SSL_MODES)})"
             )
         if target == "timeout" and not _positive_number(value):
             raise StorageError(
@@ -247,8 +253,13 @@ def is_in_memory(url: str) -> bool:
 
 
 def safe_url(url: str) -> str:
-    """A URL fit for messages and logs: the password, if any, is masked."""
+    """A URL fit for messages and logs: the password and any ``sslpassword`` (the client
+    key's passphrase) are masked, and the query is shown as written, not percent-encoded."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if "sslpassword" in parsed.query:
+            parsed = parsed.update_query_dict({"sslpassword": "***"})
+        base, mark, query = parsed.render_as_string(hide_password=True).partition("?")
+        return base + mark + unquote_plus(query)  # sslrootcert=/etc/ssl/ca.pem, not %2Fetc...
     except (ArgumentError, ValueError):
         return url.split("://", 1)[0] + "://..."

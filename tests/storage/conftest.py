@@ -5,6 +5,8 @@ a SQLite file in ``tmp_path``, and a scratch PostgreSQL database — so every te
 part of the one conformance suite both backends pass. PostgreSQL tests use a real server:
 ``$SHOPFLOOR_TEST_PG_URL``, else a database this session creates (and drops) on
 127.0.0.1:5432; without a server they skip, except under CI=true where they fail.
+``tls_pg`` is a throw-away cluster of this session that speaks TLS with certificates made
+for it (``tls_cluster``): the machine's server is never reconfigured.
 ``backend_url`` is the same fresh database as a URL, for tests that open stores (or start
 processes) of their own; ``db_url`` is a SQLite file's URL. ``emit_little_run`` plays a short,
 complete run through an EventBus.
@@ -18,6 +20,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -43,6 +46,9 @@ from engine.events import (
 )
 from storage.paths import normalize_db_url
 from storage.store import SqlEventStore
+
+if TYPE_CHECKING:
+    from tls_cluster import TlsCluster
 
 
 @pytest.fixture
@@ -115,6 +121,22 @@ def pg_url() -> Iterator[str]:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     finally:
         _admin_now(PG_SERVER, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def tls_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster]:
+    """The session's TLS cluster; skipped without initdb, except under CI=true."""
+    from tls_cluster import pg_bin, start_tls_cluster  # cryptography: for these tests only
+
+    if pg_bin("initdb") is None or pg_bin("pg_ctl") is None:
+        if in_ci():
+            pytest.fail("PostgreSQL's initdb is required when CI=true and is not installed")
+        pytest.skip("no initdb: cannot start a PostgreSQL cluster with TLS")
+    cluster, process = start_tls_cluster(tmp_path_factory.mktemp("tls-client"))
+    try:
+        yield cluster
+    finally:
+        process.stop()
 
 
 async def reset_pg(url: str) -> None:

@@ -30,6 +30,17 @@ def test_data_home_is_created_under_shopfloor_home(monkeypatch, tmp_path):
     assert home.is_dir()
 
 
+def test_a_relative_shopfloor_home_is_made_absolute(monkeypatch, tmp_path):
+    """Before, ``SHOPFLOOR_HOME=rel/home`` stayed relative and the run crashed at its first
+    worktree ("FileNotFoundError ... 'rel/home/worktrees/<id>/models-a1/.git' (a bug)"):
+    git is run in the worktree, where the relative path names nothing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOPFLOOR_HOME", "rel/home")
+    home = data_home()
+    assert home == tmp_path / "rel" / "home" and home.is_absolute() and home.is_dir()
+    assert default_db_url().endswith(str(tmp_path / "rel" / "home" / "shopfloor.db"))
+
+
 def test_data_home_falls_back_to_the_platform_folder(tmp_path):
     home = data_home()
     assert home == tmp_path / "platform" / "shopfloor"
@@ -148,6 +159,23 @@ def test_libpq_parameters_are_passed_in_asyncpgs_names():
     assert normalize_db_url("postgres://db/runs?prepared_statement_cache_size=0") == (
         "postgresql+asyncpg://db/runs?prepared_statement_cache_size=0"
     )
+
+
+def test_libpqs_tls_parameters_are_taken():
+    """``sslrootcert`` and its kin were "unsupported parameter": no verify-full DSN worked."""
+    url = normalize_db_url(
+        "postgresql://shop@db/runs?sslmode=verify-full&sslrootcert=/etc/ssl/corp-ca.pem"
+        "&sslcert=/etc/shop/client.crt&sslkey=/etc/shop/client.key&sslcrl=/etc/ssl/corp.crl"
+        "&sslpassword=pw"
+    )
+    assert make_url(url).query == {
+        "ssl": "verify-full",
+        "sslrootcert": "/etc/ssl/corp-ca.pem",
+        "sslcert": "/etc/shop/client.crt",
+        "sslkey": "/etc/shop/client.key",
+        "sslcrl": "/etc/ssl/corp.crl",
+        "sslpassword": "pw",
+    }
 
 
 @pytest.mark.parametrize(

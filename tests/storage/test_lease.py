@@ -33,6 +33,7 @@ async def test_one_process_drives_a_run_and_lets_go_when_it_is_done(store: SqlEv
             await RunLease.take(store, "r1")
         assert f"run r1 is still running (pid {os.getpid()} on " in str(caught.value)
         assert "shopfloor attach r1" in str(caught.value)
+        assert "shopfloor tail r1" in str(caught.value)  # a shell without the screen
         other = await RunLease.take(store, "r2")  # other runs are free
         await other.release()
     finally:

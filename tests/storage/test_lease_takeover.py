@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from repo_helpers import git, make_repo
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.events import Outcome, RunFinished
 from engine.state import RunState
@@ -43,6 +44,21 @@ async def _lease_taken(store: SqlEventStore) -> str:
     raise AssertionError("the run never took its lease")
 
 
+async def _queued_for_the_lock(admin: AsyncConnection, pid: int) -> None:
+    """Once the session ``pid`` waits in an advisory lock's queue."""
+    for _ in range(600):
+        waiting = await admin.execute(
+            text(
+                "SELECT 1 FROM pg_locks WHERE pid = :pid AND locktype = 'advisory' AND NOT granted"
+            ),
+            {"pid": pid},
+        )
+        if waiting.first() is not None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the other session never asked for the run's lock")
+
+
 @pytest.mark.postgres
 @pytest.mark.e2e
 async def test_a_run_taken_over_by_another_process_stops_driving_it(
@@ -64,24 +80,31 @@ async def test_a_run_taken_over_by_another_process_stops_driving_it(
         except BaseException:
             running.cancel()
             raise
-        async with other.engine.connect() as conn:  # the other process, on another host
+        key = {"ns": lease_module._PG_NAMESPACE, "key": lease_module._pg_key(run_id)}
+        async with other.engine.connect() as conn, other.engine.connect() as admin:
+            # The other process, on another host, asks for the run's lock and waits in the
+            # lock's queue; then the lease's backend is terminated. Queued first, the other
+            # session gets the lock when the terminated one lets go. (Terminated first, the
+            # run's process could take its lock again before the other session asked: under
+            # load it did, and the test waited for a takeover that never came.)
             name = f"shopfloor run {run_id} 4242@elsewhere"
             await conn.execute(
                 text("SELECT set_config('application_name', :n, false)"), {"n": name}
             )
-            await conn.execute(
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            locking = asyncio.ensure_future(
+                conn.execute(text("SELECT pg_advisory_lock(:ns, :key)"), key)
+            )
+            await _queued_for_the_lock(admin, pid)
+            await admin.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name LIKE :like AND pid <> pg_backend_pid()"
+                    " WHERE application_name LIKE :like AND pid <> :waiting"
                     " AND datname = current_database()"
                 ),
-                {"like": f"shopfloor run {run_id} %"},
+                {"like": f"shopfloor run {run_id} %", "waiting": pid},
             )
-            # Waits for the terminated session to let go, then holds the run's lock.
-            key = {"ns": lease_module._PG_NAMESPACE, "key": lease_module._pg_key(run_id)}
-            await asyncio.wait_for(
-                conn.execute(text("SELECT pg_advisory_lock(:ns, :key)"), key), timeout=10
-            )
+            await asyncio.wait_for(locking, timeout=30)
             await conn.commit()
             with pytest.raises(RunStopped) as stopped:
                 await asyncio.wait_for(running, timeout=30)

@@ -78,7 +78,7 @@ def test_a_database_in_a_read_only_folder_says_the_folder_is_read_only(tmp_path,
 def test_a_new_database_in_a_read_only_folder_says_so(tmp_path):
     folder = tmp_path / "team"
     folder.mkdir()
-    done = _read_only(folder, "runs", "--db", str(folder / "new.db"))
+    done = _read_only(folder, "db", "upgrade", "--db", str(folder / "new.db"))
     assert done.returncode == 2
     assert done.stderr == (
         f"shopfloor: cannot create database sqlite+aiosqlite:///{folder / 'new.db'}: its "

@@ -11,12 +11,13 @@ traceback and exit 1 before) and a database that does not exist on a live server
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -135,7 +136,7 @@ def test_a_sqlite_database_another_process_keeps_locked_exits_75(tmp_path: Path)
     """Past the busy timeout, "database is locked" is another process's lock, not a wrong
     path: the same command goes through once that process lets go."""
     db = tmp_path / "runs.db"
-    made = shopfloor(tmp_path / "home", str(db), "runs")
+    made = shopfloor(tmp_path / "home", str(db), "db", "upgrade")
     assert made.returncode == 0, made.stderr
     holder = sqlite3.connect(db, isolation_level=None)
     try:
@@ -209,4 +210,44 @@ async def test_a_proxy_whose_server_is_down_exits_75(tmp_path: Path, closed_port
     finally:
         await proxy.close()
     assert done.returncode == EXIT_TRY_LATER, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@contextlib.asynccontextmanager
+async def answering_ssl_request(reply: bytes) -> AsyncIterator[int]:
+    """A loopback port whose server answers the client's SSLRequest with ``reply`` (a byte
+    of the protocol: ``N`` no SSL here, ``E`` an error message in place of an answer)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(8)  # SSLRequest: length and code
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_a_server_that_says_no_to_ssl_the_url_requires_exits_2(tmp_path: Path) -> None:
+    """The real-server test above skips where the server speaks SSL; this one always runs."""
+    async with answering_ssl_request(b"N") as port:
+        url = f"postgresql://postgres@127.0.0.1:{port}/x?sslmode=require"
+        done = await asyncio.to_thread(shopfloor, tmp_path / "home", url, "runs")
+    assert done.returncode == EXIT_BAD_INPUT, done.stdout + done.stderr
+    assert done.stderr.strip().endswith(f'server at "127.0.0.1:{port}" rejected SSL upgrade')
+
+
+async def test_a_server_that_sends_an_error_for_an_answer_to_ssl_exits_75(tmp_path: Path) -> None:
+    """PostgreSQL answers an SSLRequest with an error only when it could not start a process
+    for the connection (out of processes or memory): an outage. Its text has "SSL" in it
+    ("server sent an error response during SSL exchange"), which was taken for a URL that
+    asks for SSL the server does not have, and exited 2."""
+    async with answering_ssl_request(b"E") as port:
+        url = f"postgresql://postgres@127.0.0.1:{port}/x?sslmode=require"
+        done = await asyncio.to_thread(shopfloor, tmp_path / "home", url, "runs")
+    assert done.returncode == EXIT_TRY_LATER, done.stdout + done.stderr
+    assert "server sent an error response during SSL exchange" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr

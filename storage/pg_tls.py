@@ -1,0 +1,184 @@
+"""libpq's TLS parameters (``sslrootcert``, ``sslcert``, ``sslkey``, ``sslpassword``,
+``sslcrl``) on the way from a shopfloor URL to asyncpg.
+
+asyncpg builds its SSLContext the libpq way itself: ``verify-ca`` checks the chain,
+``verify-full`` the host name too, ``require`` with a root certificate behaves as
+``verify-ca``; a parameter the URL leaves out is read from ``$PGSSLROOTCERT``, ``$PGSSLCERT``,
+``$PGSSLKEY``, ``$PGSSLCRL`` (``$PGSSLMODE`` when there is no ``sslmode``), then from
+``~/.postgresql/``, as libpq does. It takes these parameters only from a DSN's query, though,
+and SQLAlchemy's dialect calls ``connect()`` with keywords, none of which they are. So the
+engine hands them over as a DSN that is nothing but that query; the host, port, user and
+database stay keywords, which asyncpg prefers to a DSN's.
+
+What asyncpg leaves to the caller is checked here, before the first connection, each a
+one-line :class:`StorageError` naming the file and what named it: a file it would load that is
+missing or unreadable, ``~/.postgresql/``'s included (its FileNotFoundError or
+IsADirectoryError under the connection read as an outage, exit 75), no root certificate at
+all for a ``verify-*`` mode, a client certificate that its key or ``sslpassword`` does not
+open, a ``$PGSSLMODE`` that is no mode, and — as libpq refuses it — a private key with group
+or world access.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from storage.errors import StorageError
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq's (and asyncpg's) values of ``sslmode``."""
+TLS_PARAMS = ("sslrootcert", "sslcert", "sslkey", "sslpassword", "sslcrl")
+"""libpq's TLS parameters a PostgreSQL URL may carry, by libpq's (and asyncpg's) names."""
+
+_ENV = {
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+}
+"""Where asyncpg (like libpq) looks for a file the URL does not name."""
+_DEFAULT = {
+    "sslrootcert": "root.crt",
+    "sslcert": "postgresql.crt",
+    "sslkey": "postgresql.key",
+    "sslcrl": "root.crl",
+}
+"""The file in ``~/.postgresql/`` asyncpg (like libpq) loads when it exists and nothing is
+named."""
+_WHAT = {
+    "sslrootcert": "root certificate",
+    "sslcert": "client certificate",
+    "sslkey": "client key",
+    "sslcrl": "certificate revocation list",
+}
+_VERIFYING = ("require", "verify-ca", "verify-full")
+"""The modes in which asyncpg loads the root certificate and the revocation list."""
+
+
+def tls_dsn(query: Mapping[str, object]) -> str | None:
+    """The DSN that carries the URL's TLS parameters to asyncpg, or None when it has none.
+
+    ``query`` is the URL's (already checked) query; the DSN holds no host, user or
+    password, only ``?sslrootcert=...&...``.
+    """
+    named = {name: value for name in TLS_PARAMS if isinstance(value := query.get(name), str)}
+    return f"postgresql://?{urlencode(named)}" if named else None
+
+
+@dataclass(frozen=True)
+class _File:
+    """A TLS file asyncpg will load: where it is, and which setting named it."""
+
+    param: str
+    path: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{_WHAT[self.param]} {self.path} ({self.source})"
+
+
+def _named(param: str, query: Mapping[str, object]) -> _File | None:
+    value = query.get(param)
+    if isinstance(value, str) and value:
+        return _File(param, value, f"{param} in the PostgreSQL URL")
+    env = os.environ.get(_ENV[param], "")
+    if env:
+        return _File(param, env, f"${_ENV[param]}")
+    return None
+
+
+def _default(param: str) -> _File | None:
+    try:
+        path = Path.home() / ".postgresql" / _DEFAULT[param]
+    except (RuntimeError, KeyError):  # no home folder: asyncpg skips the default too
+        return None
+    return _File(param, str(path), f"libpq's default for {param}") if path.exists() else None
+
+
+def check_tls_files(query: Mapping[str, object]) -> None:
+    """Raise a one-line :class:`StorageError` naming the file and the parameter when a file
+    asyncpg would load for this URL is missing, unreadable or (a private key) open to others.
+
+    ``query`` is the URL's query in asyncpg's names (``ssl`` for ``sslmode``).
+    """
+    mode = query.get("ssl") or os.environ.get("PGSSLMODE") or "prefer"
+    if mode not in SSL_MODES:  # the URL's was checked with the rest of it
+        raise StorageError(
+            f"$PGSSLMODE={mode!r} is not an SSL mode (one of {', '.join(SSL_MODES)})"
+        )
+    if mode == "disable":
+        return
+    if mode in _VERIFYING:
+        for param in ("sslrootcert", "sslcrl"):
+            file = _named(param, query) or _default(param)
+            if file is not None and file.path == "system" and param == "sslrootcert":
+                raise StorageError(
+                    f"sslrootcert=system ({file.source}), libpq's 'the system's CAs', is not "
+                    "known to asyncpg, which would look for a file named 'system': name the "
+                    "CA bundle's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
+                )
+            if file is not None:
+                _readable(file)
+        if mode != "require" and _named("sslrootcert", query) is None:
+            if _default("sslrootcert") is None:
+                raise StorageError(
+                    f"sslmode={mode} checks the server's certificate against a CA and none is "
+                    "given: name the CA's certificate file with sslrootcert=/path/to/ca.pem in "
+                    "the PostgreSQL URL (or $PGSSLROOTCERT, or ~/.postgresql/root.crt)"
+                )
+    cert = _named("sslcert", query) or _default("sslcert")
+    if cert is None:
+        return
+    _readable(cert)
+    key = _named("sslkey", query) or _default("sslkey")
+    if key is not None:
+        _readable(key)
+        _private(key)
+    password = query.get("sslpassword")
+    _loadable(cert, key, password if isinstance(password, str) else "")
+
+
+def _readable(file: _File) -> None:
+    try:
+        with open(file.path, "rb"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StorageError(f"cannot read the {file}: {reason}") from exc
+
+
+def _private(key: _File) -> None:
+    """libpq's rule for a private key file: a regular file, with no access for group or
+    others — except that a file root owns may be read by its group (``0640``)."""
+    status = os.stat(key.path)
+    if not stat.S_ISREG(status.st_mode):
+        raise StorageError(f"the {key} is not a regular file")
+    others = stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO if status.st_uid == 0 else 0o077
+    if status.st_mode & others:
+        allowed = "640" if status.st_uid == 0 else "600"
+        raise StorageError(
+            f"the {key} has group or world access (mode {stat.S_IMODE(status.st_mode):04o}), "
+            f"which libpq refuses too: chmod {allowed} {key.path}"
+        )
+
+
+def _loadable(cert: _File, key: _File | None, password: str) -> None:
+    """Load the certificate and its key as asyncpg will, to say which files do not fit:
+    there, the ssl module's "PEM lib" under the connection says neither."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_cert_chain(
+            cert.path, keyfile=key.path if key else None, password=lambda: password
+        )
+    except ssl.SSLError as exc:
+        files = f"{cert} with the {key}" if key else f"{cert}, which holds no key (no sslkey)"
+        raise StorageError(
+            f"cannot use the {files}: {exc.reason or exc}; is the key the certificate's, "
+            "and sslpassword its passphrase?"
+        ) from exc
