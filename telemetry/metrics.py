@@ -1,7 +1,8 @@
 """Prometheus metrics of the factory, derived from the event bus.
 
-:class:`FactoryMetrics` folds events into the series of ``telemetry.metric_series``. Label
-values pass through the redactor and are cut to :data:`MAX_LABEL_LENGTH`.
+:class:`FactoryMetrics` folds events into the series of ``telemetry.metric_series``,
+remembering what it needs of each run in a ``telemetry.run_fold.RunFold``. Label values pass
+through the redactor and are cut to :data:`MAX_LABEL_LENGTH`.
 
 It serves ``shopfloor --metrics-port`` for one live run and ``shopfloor serve-metrics`` for
 every run recorded in a database: the same ``observe(event)`` folds both, so a run's numbers
@@ -14,9 +15,9 @@ scrape time, so they cost the event loop nothing), its storage writer's retries.
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Tally
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry
@@ -49,6 +50,7 @@ from engine.events import (
 from engine.redaction import Redactor
 from engine.state import RunState
 from telemetry.metric_series import DECIDED_BY_KINDS, MetricSeries
+from telemetry.run_fold import ACTIVE_TASK_STATES, NOT_PROGRESS, RunFold
 
 MAX_LABEL_LENGTH = 80
 
@@ -59,45 +61,8 @@ def decided_by_kind(decided_by: str) -> str:
     return kind if kind in DECIDED_BY_KINDS else "other"
 
 
-ACTIVE_TASK_STATES = frozenset(
-    {TaskState.READY, TaskState.RUNNING, TaskState.GATES, TaskState.MERGING}
-)
-"""Task states that say work is going on: a stopped run's tasks in them are not counted."""
-
-NOT_PROGRESS = (AgentOutput, LLMCallFinished, BudgetUpdated, EscalationRaised)
-"""Events that do not move a run on: an agent's words and model calls, spend, a question
-(its answer does). Every other event of a run is progress."""
-
 STORAGE_AGENT = "storage"
 """The agent id of the storage writer's notices (retrying; ``recovered: ...``) on the bus."""
-
-
-@dataclass
-class _RunFold:
-    """What the metrics need to remember about one run between its events."""
-
-    stage: Stage | None = None
-    tasks: dict[str, TaskState] = field(default_factory=dict)
-    attempts_seen: set[tuple[str, int]] = field(default_factory=set)
-    attempts_ended: set[tuple[str, int]] = field(default_factory=set)
-    first_running: dict[str, datetime] = field(default_factory=dict)
-    queued: dict[str, datetime] = field(default_factory=dict)
-    queue_moved: datetime | None = None
-    open_escalations: dict[str, datetime] = field(default_factory=dict)
-    last_progress: datetime | None = None
-    agent_roles: dict[str, str] = field(default_factory=dict)
-    started: bool = False
-    finished: bool = False
-    stopped: bool = False
-    """Its process is gone (:meth:`FactoryMetrics.set_stopped`): its stage and its tasks
-    under way are left out of the gauges until it goes on or ends."""
-
-    def queue_waiting_since(self) -> datetime | None:
-        """Since when its merge queue has not moved (None when it is empty)."""
-        oldest = min(self.queued.values(), default=None)
-        if oldest is None:
-            return None
-        return oldest if self.queue_moved is None else max(oldest, self.queue_moved)
 
 
 class FactoryMetrics(MetricSeries):
@@ -109,8 +74,8 @@ class FactoryMetrics(MetricSeries):
         """A fresh set of series on ``registry`` (a new private one by default)."""
         super().__init__(registry)
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
-        self._runs: dict[str, _RunFold] = {}
-        self._unfinished: dict[str, _RunFold] = {}
+        self._runs: dict[str, RunFold] = {}
+        self._unfinished: dict[str, RunFold] = {}
         self.last_progress.set_function(self._stalest_progress)
         self.escalation_oldest.set_function(self._oldest_escalation)
         self.merge_queue_since.set_function(self._queue_waiting_since)
@@ -118,6 +83,9 @@ class FactoryMetrics(MetricSeries):
         self._retries = 0
         self._finished = Tally[str]()
         self._first_attempt = 0
+        self.changed_at = 0.0
+        """When (``time.monotonic()``) the series last took events from :meth:`consume`, or
+        :meth:`let_go` changed them: a scrape that started later saw their final values."""
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -127,6 +95,7 @@ class FactoryMetrics(MetricSeries):
             while (batch := await subscription.get_batch()) is not None:
                 for event in batch:
                     self.observe(event)
+                self.changed_at = time.monotonic()
                 subscription.task_done(len(batch))
 
     def observe_all(self, events: Iterable[EventBase]) -> None:
@@ -171,10 +140,10 @@ class FactoryMetrics(MetricSeries):
     def _label(self, value: str) -> str:
         return self.redactor.redact(value)[:MAX_LABEL_LENGTH] or "unknown"
 
-    def _run(self, run_id: str) -> _RunFold:
+    def _run(self, run_id: str) -> RunFold:
         fold = self._runs.get(run_id)
         if fold is None:
-            fold = self._runs[run_id] = self._unfinished[run_id] = _RunFold()
+            fold = self._runs[run_id] = self._unfinished[run_id] = RunFold()
         return fold
 
     def set_stopped(self, run_id: str, stopped: bool) -> None:
@@ -186,13 +155,29 @@ class FactoryMetrics(MetricSeries):
         if run is None or run.finished or run.stopped == stopped:
             return
         sign = -1 if stopped else 1
+        self._count_under_way(run, sign)
+        self.runs_stopped.inc(-sign)
+        run.stopped = stopped
+
+    def _count_under_way(self, run: RunFold, sign: int) -> None:
+        """Count ``run``'s stage and its tasks under way in the gauges (1) or out (-1)."""
         if run.stage is not None:
             self.stage.labels(stage=run.stage.value).inc(sign)
         for state in run.tasks.values():
             if state in ACTIVE_TASK_STATES:
                 self.tasks.labels(state=state.value).inc(sign)
-        self.runs_stopped.inc(-sign)
-        run.stopped = stopped
+
+    def let_go(self) -> None:
+        """This process ends: a run it leaves unfinished (a "stop" answer, a signal, a database
+        out of reach) is no longer counted active, in a stage or with work under way, so the
+        endpoint's last scrape does not say a run goes on. Another process may resume it."""
+        for run_id, run in list(self._unfinished.items()):
+            if run.started and not run.stopped:
+                self._count_under_way(run, -1)
+                self.runs_active.dec()
+            run.finished = True  # nothing more is folded into it
+            del self._unfinished[run_id]
+            self.changed_at = time.monotonic()
 
     def observe(self, event: EventBase) -> None:
         """Fold one event into the series."""
@@ -265,14 +250,14 @@ class FactoryMetrics(MetricSeries):
 
     # -- pieces ------------------------------------------------------------------------------
 
-    def _set_stage(self, run: _RunFold, stage: Stage | None) -> None:
+    def _set_stage(self, run: RunFold, stage: Stage | None) -> None:
         if run.stage is not None:
             self.stage.labels(stage=run.stage.value).dec()
         run.stage = stage
         if stage is not None:
             self.stage.labels(stage=stage.value).inc()
 
-    def _set_task(self, run: _RunFold, task_id: str, state: TaskState) -> None:
+    def _set_task(self, run: RunFold, task_id: str, state: TaskState) -> None:
         old = run.tasks.get(task_id)
         if old is state:
             return
@@ -281,7 +266,7 @@ class FactoryMetrics(MetricSeries):
         run.tasks[task_id] = state
         self.tasks.labels(state=state.value).inc()
 
-    def _task_state(self, run: _RunFold, event: TaskStateChanged) -> None:
+    def _task_state(self, run: RunFold, event: TaskStateChanged) -> None:
         self._set_task(run, event.task_id, event.state)
         key = (event.task_id, event.attempt)
         if event.state is TaskState.RUNNING and event.attempt and key not in run.attempts_seen:
@@ -298,7 +283,7 @@ class FactoryMetrics(MetricSeries):
             self._end_attempt(run, event.task_id, event.attempt, "failed")
             self._task_finished(run, event.task_id, event.attempt, event.ts, merged=False)
 
-    def _gate(self, run: _RunFold, event: GateFinished) -> None:
+    def _gate(self, run: RunFold, event: GateFinished) -> None:
         gate = self._label(event.gate)
         result = "passed" if event.passed else "failed"
         self.gate_runs.labels(gate=gate, scope=event.scope, result=result).inc()
@@ -313,13 +298,13 @@ class FactoryMetrics(MetricSeries):
             outcome = "gates_failed" if event.scope == "task" else f"{event.scope}_gates_failed"
             self._end_attempt(run, event.task_id, event.attempt, outcome)
 
-    def _end_attempt(self, run: _RunFold, task_id: str, attempt: int, outcome: str) -> None:
+    def _end_attempt(self, run: RunFold, task_id: str, attempt: int, outcome: str) -> None:
         key = (task_id, attempt)
         if attempt and key not in run.attempts_ended:
             run.attempts_ended.add(key)
             self.attempts.labels(outcome=outcome).inc()
 
-    def _unqueue(self, run: _RunFold, task_id: str, ts: datetime) -> None:
+    def _unqueue(self, run: RunFold, task_id: str, ts: datetime) -> None:
         if run.queued.pop(task_id, None) is not None:
             run.queue_moved = ts
             self.merge_queue_depth.dec()
@@ -333,7 +318,7 @@ class FactoryMetrics(MetricSeries):
 
     # -- read at scrape time (the endpoint's thread): each ``min`` reads a dict in one step
 
-    def _runs_now(self) -> list[_RunFold]:
+    def _runs_now(self) -> list[RunFold]:
         return list(self._unfinished.values())  # finished runs leave it: a handful
 
     def _stalest_progress(self) -> float:
@@ -359,7 +344,7 @@ class FactoryMetrics(MetricSeries):
         return min(times).timestamp() if times else 0.0
 
     def _task_finished(
-        self, run: _RunFold, task_id: str, attempt: int, ts: datetime, *, merged: bool
+        self, run: RunFold, task_id: str, attempt: int, ts: datetime, *, merged: bool
     ) -> None:
         result = "merged" if merged else "failed"
         self.tasks_finished.labels(result=result).inc()
@@ -396,7 +381,7 @@ class FactoryMetrics(MetricSeries):
             self.llm_cost.labels(provider=provider, model=model, role=role)
         self.llm_latency.labels(provider=provider, model=model).observe(max(event.latency_s, 0.0))
 
-    def _run_finished(self, run_id: str, run: _RunFold, event: RunFinished) -> None:
+    def _run_finished(self, run_id: str, run: RunFold, event: RunFinished) -> None:
         self.runs_total.labels(outcome=event.outcome.value).inc()
         if run.started:
             self.runs_active.dec()

@@ -83,6 +83,10 @@ class RunSpans:
     """The spans of one run that are still open, keyed the way events refer to them."""
 
     run: Span | None = None
+    """The run's root: only its context (the root is written when the run finishes), or,
+    without derived ids, the root span itself."""
+    process: Span | None = None
+    """This process's own span (``drive MODE``, ``resume MODE``), a child of the root."""
     stage: Span | None = None
     tasks: dict[str, Span] = field(default_factory=dict)
     attempts: dict[str, tuple[int, Span]] = field(default_factory=dict)
@@ -102,7 +106,24 @@ class RunSpans:
 
     def parent(self) -> Span | None:
         """Where a span that belongs to no task goes: the current stage, else the run."""
-        return self.stage or self.run
+        return self.stage or self.run or self.process
+
+    def open_spans(self) -> list[Span]:
+        """The open spans but the run's and the process's, parents before their children."""
+        return [
+            *([self.stage] if self.stage is not None else []),
+            *self.tasks.values(),
+            *(span for _, span in self.attempts.values()),
+            *self.merges.values(),
+            *self.agents.values(),
+            *self.escalations.values(),
+        ]
+
+    def forget_open(self) -> None:
+        """Forget the open spans but the run's and the process's, without ending them."""
+        self.stage = None
+        for spans in (self.tasks, self.attempts, self.merges, self.agents, self.escalations):
+            spans.clear()
 
     def end_open(self, at: int, error: str | None) -> None:
         """End, at ``at``, every open span but the run's own (the stage's without ``error``)."""

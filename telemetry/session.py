@@ -3,23 +3,39 @@
 The composition root asks for :class:`RunTelemetry` with the command line's options before
 the run starts (so a port already in use is a clear error before any work is done), attaches
 it to the bus, and closes it after the bus closed: the subscribers drain, the trace is
-flushed to its exporters, and the /metrics endpoint stays up ``metrics_linger_s`` longer so a
-scraper can collect the final values of a short run.
+flushed to its exporters, and the /metrics endpoint stays up until a scraper has collected the
+run's final values.
+
+Prometheus only knows what its last scrape of a run's endpoint said. A process that exited
+as soon as its run ended left ``shopfloor_runs_active 1`` as that last word, nearly always
+(the run ended between two scrapes), and ``ShopfloorFactoryDown`` paged for a run that had
+shipped. So an endpoint that has been scraped waits, at the end, for one scrape that started
+after the final values were folded: at most two scrape intervals as observed so far (60 s
+while only one scrape has come, and never more), cut short by a stop signal. One never
+scraped exits at once, as does a run stopped by a signal (Ctrl-C, SIGTERM: a person or
+systemd asked for it now). ``metrics_linger_s`` (``--metrics-linger``) replaces the wait by
+a fixed time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import socket
+import statistics
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
-from prometheus_client.exposition import start_http_server
+from prometheus_client import make_wsgi_app
 
 from engine.bus import EventBus
 from engine.events import EventBase
@@ -42,11 +58,70 @@ class TelemetryOptions:
     metrics_host: str = "127.0.0.1"
     """Address to bind the metrics endpoint to."""
     metrics_linger_s: float = 0.0
-    """Keep serving /metrics this long after the run ended."""
+    """Keep serving /metrics this long after the run ended (0: until a last scrape)."""
     trace_file: Path | None = None
     """Also write spans as JSON lines to this file."""
     otel_content: bool = False
     """Put the request and agents' completions on spans (off: metadata only)."""
+
+
+LAST_SCRAPE_MAX_S = 60.0
+"""The longest a run's end waits for its last scrape."""
+
+
+class Scrapes:
+    """When the endpoint's scrapes started, counted once each response was sent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._starts: deque[float] = deque(maxlen=8)  # time.monotonic(), the latest last
+        self.count = 0
+
+    def served(self, started: float) -> None:
+        """A scrape that started at ``started`` has been answered."""
+        with self._lock:
+            self._starts.append(started)
+            self.count += 1
+
+    def since(self, mark: float) -> bool:
+        """Whether a scrape that started at ``mark`` or later has been answered."""
+        with self._lock:
+            return any(start >= mark for start in self._starts)
+
+    def interval(self) -> float | None:
+        """The scraper's interval: the median gap between the latest scrapes (None: fewer
+        than two so far)."""
+        with self._lock:
+            starts = sorted(self._starts)
+        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+        return statistics.median(gaps) if gaps else None
+
+    def wait_bound(self) -> float:
+        """How long to wait for the next scrape: two intervals, :data:`LAST_SCRAPE_MAX_S`
+        at most (and when only one scrape has come, the interval unknown)."""
+        interval = self.interval()
+        return LAST_SCRAPE_MAX_S if interval is None else min(2 * interval, LAST_SCRAPE_MAX_S)
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a scrape in flight does not hold the process
+    scrapes: Scrapes
+
+
+class _ScrapeHandler(WSGIRequestHandler):
+    """Serves one request quietly; a GET (every path but the favicon is /metrics) counts as
+    a scrape once its response is sent."""
+
+    server: _ThreadingServer
+
+    def handle(self) -> None:
+        started = time.monotonic()
+        super().handle()
+        if getattr(self, "command", None) == "GET" and not self.path.startswith("/favicon.ico"):
+            self.server.scrapes.served(started)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Log nothing: a scrape every few seconds is not news."""
 
 
 class MetricsServer:
@@ -55,12 +130,28 @@ class MetricsServer:
     def __init__(self, metrics: FactoryMetrics, host: str, port: int) -> None:
         """Bind ``host:port`` and start serving; raises TelemetryError when it cannot bind."""
         try:
-            server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+            # As prometheus_client's start_http_server: the address family the host asks for.
+            family, *_, sockaddr = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            server_class: type[_ThreadingServer] = type(
+                "MetricsHTTPServer", (_ThreadingServer,), {"address_family": family}
+            )
+            server = make_server(
+                str(sockaddr[0]),
+                port,
+                make_wsgi_app(metrics.registry),
+                server_class,
+                handler_class=_ScrapeHandler,
+            )
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise TelemetryError(f"cannot serve metrics on {host}:{port}: {reason}") from exc
+        self.scrapes = server.scrapes = Scrapes()
         self._server: WSGIServer = server
-        self._thread: threading.Thread = thread
+        # Polled for shutdown every 0.1 s (the default 0.5 s held every run's exit that long).
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
+        self._thread.start()
         self.host = host
         self.port = int(server.server_address[1])
 
@@ -116,10 +207,11 @@ class RunTelemetry:
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
-    def serves_metrics(self) -> bool:
-        """Whether /metrics is served: only then is a resumed run's log worth reading again
-        for :meth:`attach` (``history``)."""
-        return self.server is not None
+    def reads_history(self) -> bool:
+        """Whether a resumed run's log is worth reading again for :meth:`attach`
+        (``history``): for the counters /metrics serves, and for the spans the process before
+        left open, which the trace gets from this one."""
+        return self.server is not None or self.tracer is not None
 
     def attach(self, bus: EventBus, history: Sequence[EventBase] = ()) -> None:
         """Subscribe the metrics and the tracer to ``bus``; they run until it closes.
@@ -127,30 +219,37 @@ class RunTelemetry:
         A bus that starts from a stored run's state (a resume) is taken over first: the run
         is counted active, its gauges start where its log left them, its counters at the
         run's totals in ``history`` (its stored events, :meth:`FactoryMetrics.resume`), and
-        its spans get a root.
+        the tracer writes the spans the process before left open (:meth:`RunTracer.resume`).
         """
         if bus.state.run_id:
             self.metrics.resume(bus.state, history)
             if self.tracer is not None:
-                self.tracer.resume(bus.state)
+                self.tracer.resume(bus.state, history)
         self._tasks.append(
             asyncio.create_task(self.metrics.consume(bus.subscribe("metrics")), name="metrics")
         )
         if self.tracer is not None:
             self._tasks.append(
-                asyncio.create_task(self.tracer.consume(bus.subscribe("tracing")), name="tracing")
+                asyncio.create_task(
+                    self.tracer.consume(bus.subscribe("tracing"), bus.durable), name="tracing"
+                )
             )
 
-    async def close(self, stop: asyncio.Event | None = None) -> None:
+    async def close(
+        self, stop: asyncio.Event | None = None, say: Callable[[str], object] | None = None
+    ) -> None:
         """Wait for the subscribers (after the bus closed), flush traces, stop the endpoint.
 
-        The endpoint lingers ``metrics_linger_s`` after the flush, or until ``stop`` is set.
+        A run this process leaves unfinished is no longer counted active. The endpoint then
+        waits for a last scrape (:meth:`last_scrape`, said through ``say``), or lingers
+        ``metrics_linger_s``; either ends early when ``stop`` is set.
         """
         try:
             if self._tasks:
                 await asyncio.gather(*self._tasks)
         finally:
             self._tasks.clear()
+            self.metrics.let_go()
             try:
                 if self.tracer is not None:
                     self.tracer.close()
@@ -158,8 +257,41 @@ class RunTelemetry:
                     await asyncio.to_thread(self.provider.shutdown)
                 if self.server is not None and self.options.metrics_linger_s > 0:
                     await _linger(self.options.metrics_linger_s, stop)
+                elif self.server is not None:
+                    await self.last_scrape(stop, say)
             finally:
                 self._stop_server()
+
+    async def last_scrape(
+        self, stop: asyncio.Event | None = None, say: Callable[[str], object] | None = None
+    ) -> bool:
+        """Wait until a scrape has collected the final values (one that started after the
+        metrics last changed), two scrape intervals at most; whether one did.
+
+        Returns at once when the endpoint was never scraped, when a scrape since the last
+        change was served already (a TUI left open after its run ended), or when ``stop`` is
+        set (the run was stopped by a signal, or one comes while waiting).
+        """
+        server = self.server
+        if server is None or server.scrapes.count == 0:
+            return False
+        if server.scrapes.since(self.metrics.changed_at):
+            return True
+        if stop is not None and stop.is_set():
+            return False
+        bound = server.scrapes.wait_bound()
+        if say is not None:
+            say(
+                f"waiting up to {max(1, round(bound))} s for a last scrape of {server.url}, "
+                "so Prometheus sees the run end (Ctrl-C skips)"
+            )
+        deadline = time.monotonic() + bound
+        while not server.scrapes.since(self.metrics.changed_at):
+            left = deadline - time.monotonic()
+            if left <= 0 or (stop is not None and stop.is_set()):
+                return False
+            await _linger(min(left, 0.05), stop)
+        return True
 
     def _stop_server(self) -> None:
         if self.server is not None:

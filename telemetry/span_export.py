@@ -22,6 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
+    SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
@@ -176,5 +177,11 @@ def make_tracer_provider(
         attributes["service.name"] = "shopfloor"
     provider = TracerProvider(resource=Resource.create(attributes), id_generator=RunTraceIds())
     for exporter in chosen:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        # A file is written as each span ends: a SIGKILL loses none that ended, so the spans
+        # the file holds are the ones the run's log says ended (telemetry.span_replay). A
+        # collector gets batches: what ended in the last batch's interval is lost in a kill.
+        if isinstance(exporter, JsonLinesSpanExporter):
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+        else:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider

@@ -18,20 +18,50 @@ attribute passes through the redactor either way.
 The tracer uses its own ``TracerProvider``, never the global one: exporting is decided by
 ``telemetry.span_export.make_tracer_provider`` (OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT``
 is set, a JSON lines file when asked, else none). Starting and ending spans at event times,
-with redacted attributes, is ``telemetry.run_spans``; a run's trace id, the same in every
-process that resumes it, is ``telemetry.trace_ids``.
+with redacted attributes, is ``telemetry.run_spans``; the spans of a task's work (its
+attempts, gates and model calls), ``telemetry.work_spans``; a run's trace id, the same in
+every process that resumes it, is ``telemetry.trace_ids``.
+
+One run, one tree, one root, however its processes end. A run may be driven by several
+processes (stopped by a signal or SIGKILLed, then resumed), and an open span is never
+exported: before, the first process's top span was the root, so a SIGKILL lost it, the
+resumed run's trace had no root and the killed process's finished spans hung under spans
+that did not exist. Now, with :class:`RunTraceIds` ids:
+
+- The root ``run MODE`` (ids derived from the run, start at its RunStarted, the run's
+  attributes, its outcome, reason and branch) is written by the process that records the
+  run's RunFinished, whichever that is: one process per finished run, never two.
+- Each process's own span, ``drive MODE`` (the first) or ``resume MODE`` (random ids), is a
+  child of the root, from when it took the run on to when it left it; it parents nothing:
+  a SIGKILL loses it, and what hung under it would have hung under nothing.
+- The stages hang on the root directly. The spans under them get ids derived from the event
+  that started them (:meth:`RunTraceIds.event`), and a process that stops without finishing
+  leaves the spans it has open unwritten, as a SIGKILL does: the next process cannot tell a
+  stop from a kill, so it writes them, as the run's log says they were open, with those ids
+  (:mod:`telemetry.span_replay`). The tracer follows the log (:meth:`RunTracer.consume`), so
+  no span it ended is written again and no derived id is given twice.
+- A run stopped and never resumed has no root: its spans (the process's, interrupted, and the
+  stages it finished) hang under the root it will have once a resume finishes it. So does a
+  run ended by ``shopfloor abandon``, which records RunFinished but has no tracer. A kill
+  also loses what a collector had not been sent yet (the last batch, ``OTEL_BSP_SCHEDULE_DELAY``);
+  a ``--trace-file`` is written as each span ends.
+
+Without :class:`RunTraceIds` (a provider of the caller's), nothing can be derived: the root
+is opened at RunStarted and each process's trace is its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import copy
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
-from engine.bus import Subscription
+from engine.bus import DurabilityLost, Subscription
 from engine.events import (
     AgentFinished,
     AgentOutput,
@@ -50,17 +80,20 @@ from engine.events import (
     QCScored,
     ReviewRoundFinished,
     RunFinished,
+    RunResumed,
     RunStarted,
     StageChanged,
-    TaskState,
     TaskStateChanged,
     TwinDecided,
     VerificationFinished,
 )
 from engine.redaction import Redactor
 from engine.state import RunState
-from telemetry.run_spans import AttrValue, RunSpans, SpanWriter, ns
+from telemetry.run_spans import RunSpans, SpanWriter, ns
+from telemetry.run_top import RunTop, process_attributes, run_attributes
+from telemetry.span_replay import ReplayWriter, write_left_open
 from telemetry.trace_ids import RunRoot, RunTraceIds
+from telemetry.work_spans import gate, llm_call, score, span_event, task_state
 
 TRACER_NAME = "shopfloor"
 
@@ -80,75 +113,100 @@ class RunTracer:
         self.tracer = provider.get_tracer(TRACER_NAME)
         self.content = content
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
-        self.writer = SpanWriter(self.tracer, self.redactor)
+        self.writer: SpanWriter = SpanWriter(self.tracer, self.redactor)
         ids = getattr(provider, "id_generator", None)
         self.ids = ids if isinstance(ids, RunTraceIds) else None
+        self.replaying = False
         self._runs: dict[str, RunSpans] = {}
+        self._tops: dict[str, RunTop] = {}
 
-    async def consume(self, subscription: Subscription) -> None:
-        """Trace every event of a bus subscription until the bus closes."""
+    async def consume(
+        self,
+        subscription: Subscription,
+        committed: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Trace every event of a bus subscription until the bus closes; with ``committed``
+        (the bus's :meth:`~engine.bus.EventBus.durable`), only once it is in the run's log.
+
+        The trace follows the log so that the process resuming a killed run, which writes
+        the spans left open as the log says, writes none that was written already (ended by
+        an event the tracer saw but the log lost), and the ids it derives from its events'
+        sequence numbers were never given to another process's spans.
+        """
         with subscription.reading():
             while (batch := await subscription.get_batch()) is not None:
+                if committed is not None:
+                    with contextlib.suppress(DurabilityLost):  # not stored: traced anyway
+                        await committed()
                 for event in batch:
                     self.observe(event)
                 subscription.task_done(len(batch))
 
-    def resume(self, state: RunState, at: datetime | None = None) -> None:
-        """Open the root span of a run an earlier process started (``shopfloor resume``).
+    def resume(
+        self, state: RunState, history: Sequence[EventBase] = (), at: datetime | None = None
+    ) -> None:
+        """Open this process's span for a run an earlier process started (``shopfloor
+        resume``), and write the spans the earlier process left open (``history``, the run's
+        stored events, says which: :mod:`telemetry.span_replay`).
 
-        The resumed process's bus carries no RunStarted: without a root, each stage it went
-        through became a trace of its own. The root is named as the run's first one, marked
-        ``shopfloor.resumed``, and (with :class:`RunTraceIds`) is a second root in the run's
-        own trace, linked to the first process's root.
+        The span is named ``resume MODE``, marked ``shopfloor.resumed``, and (with
+        :class:`RunTraceIds`) is a child of the run's root, whose ids are derived from the
+        run, as are the stages this process goes through.
         """
         if not state.run_id or state.outcome is not Outcome.RUNNING:
             return
         run = self._runs.setdefault(state.run_id, RunSpans())
-        if run.run is not None:
+        if run.process is not None:
             return
         start = ns(at or datetime.now(UTC))
         run.last_ns = max(run.last_ns, start)
-        root = (
-            RunRoot.of(state.run_id, datetime.fromisoformat(state.started_at))
-            if state.started_at
-            else None
+        started = datetime.fromisoformat(state.started_at) if state.started_at else None
+        ids = RunRoot.of(state.run_id, started) if started and self.ids is not None else None
+        self._tops[state.run_id] = RunTop(state, ns(started) if started else start, ids)
+        if ids is not None:
+            run.run = NonRecordingSpan(ids.root_context())
+            self._write_left_open(state.run_id, ids, history)
+        run.process = self.writer.start(
+            f"resume {state.mode}",
+            run.run,
+            start,
+            {
+                **process_attributes(state),
+                "shopfloor.resumed": True,
+                "shopfloor.resumed_at_seq": state.last_seq,
+            },
         )
-        resumed = {"shopfloor.resumed": True, "shopfloor.resumed_at_seq": state.last_seq}
-        self._open_root(run, state, start, root, resumed)
 
-    def _open_root(
-        self,
-        run: RunSpans,
-        source: RunStarted | RunState,
-        at: int,
-        root: RunRoot | None,
-        resumed: Mapping[str, AttrValue] | None = None,
-    ) -> None:
-        """Start ``run``'s root span at ``at``: in ``root``'s trace when the provider's ids are
-        :class:`RunTraceIds` (a resumed root linked to the first), else in a random one."""
-        ids: AbstractContextManager[None] = nullcontext()
-        links: list[Link] = []
-        if self.ids is not None and root is not None:
-            ids = self.ids.root(root, first=resumed is None)
-            links = [Link(root.first_root())] if resumed is not None else []
-        with ids:
-            run.run = self.writer.start(
-                f"run {source.mode}",
-                None,
-                at,
-                {
-                    "shopfloor.run_id": source.run_id,
-                    "shopfloor.mode": source.mode,
-                    "shopfloor.repo": source.repo,
-                    "shopfloor.base_branch": source.base_branch,
-                    "shopfloor.integration_branch": source.integration_branch,
-                    "shopfloor.simulated": source.simulated,
-                    **(resumed or {}),
-                    "shopfloor.request": source.request if self.content else None,
-                },
-                SpanKind.SERVER,
-                links,
+    def _write_left_open(self, run_id: str, ids: RunRoot, history: Sequence[EventBase]) -> None:
+        """Fold ``history`` without writing, then write what was open at its end."""
+        assert self.ids is not None
+        replay = copy.copy(self)
+        replay._runs, replay._tops, replay.replaying, replay.content = {}, {}, True, False
+        writer = replay.writer = ReplayWriter(self.tracer, self.redactor, self.ids, ids)
+        for event in history:
+            if event.run_id == run_id and not isinstance(event, RunFinished):
+                replay.observe(event)
+        left = replay._runs.get(run_id)
+        if left is not None:
+            write_left_open(self.writer, self.ids, writer, left, left.last_ns)
+
+    def _start(self, run: RunSpans, event: RunStarted, at: int) -> None:
+        """The run starts: remember what its root is written from, open this process's
+        ``drive MODE`` span under it (without derived ids, the root is opened now)."""
+        ids = RunRoot.of(event.run_id, event.ts) if self.ids is not None else None
+        self._tops[event.run_id] = RunTop(event, at, ids)
+        if ids is not None:
+            run.run = NonRecordingSpan(ids.root_context())
+        else:
+            run.run = self._root(event, at)
+        if not self.replaying:
+            run.process = self.writer.start(
+                f"drive {event.mode}", run.run, at, process_attributes(event)
             )
+
+    def _root(self, source: RunStarted | RunState, at: int) -> Span:
+        attributes = run_attributes(source, content=self.content)
+        return self.writer.start(f"run {source.mode}", None, at, attributes, SpanKind.SERVER)
 
     # -- the fold ---------------------------------------------------------------------------
 
@@ -157,9 +215,20 @@ class RunTracer:
         run = self._runs.setdefault(event.run_id, RunSpans())
         at = ns(event.ts)
         run.last_ns = max(run.last_ns, at)
+        if isinstance(event, RunStarted):
+            self._start(run, event, at)
+            return
+        top = self._tops.get(event.run_id)
+        derived: AbstractContextManager[None] = nullcontext()
+        if self.ids is not None and top is not None and top.ids is not None:
+            derived = self.ids.event(top.ids, event.seq)  # the ids a replay gives them too
+        with derived:
+            self._fold(run, event, at)
+
+    def _fold(self, run: RunSpans, event: EventBase, at: int) -> None:
         match event:
-            case RunStarted():
-                self._open_root(run, event, at, RunRoot.of(event.run_id, event.ts))
+            case RunResumed():  # a replay: the spans open before were written by this resume
+                run.forget_open()
             case StageChanged():
                 self.writer.end(run.stage, at)
                 run.stage = self.writer.start(
@@ -169,7 +238,7 @@ class RunTracer:
                     {"shopfloor.stage": event.stage.value},
                 )
             case TaskStateChanged():
-                self._task_state(run, event, at)
+                task_state(self.writer, run, event, at)
             case AgentStarted():
                 parent = run.attempt_span(event.task_id, event.attempt) or run.parent()
                 run.agents[event.agent_id] = self.writer.start(
@@ -206,9 +275,9 @@ class RunTracer:
                         )
                     self.writer.end(agent, at, None if event.ok else "agent failed")
             case LLMCallFinished():
-                self._llm_call(run, event, at)
+                llm_call(self.writer, run, event, at)
             case GateFinished():
-                self._gate(run, event, at)
+                gate(self.writer, run, event, at)
             case MergeQueued():
                 parent = run.attempt_span(event.task_id, event.attempt) or run.parent()
                 run.merges[event.task_id] = self.writer.start(
@@ -248,9 +317,10 @@ class RunTracer:
                     )
                 self.writer.end(span, at)
             case CriticScored() | QCScored() | VerificationFinished() | TwinDecided():
-                self._score(run, event, at)
+                score(self.writer, run, event, at)
             case ReviewRoundFinished():
-                self._span_event(
+                span_event(
+                    self.writer,
                     run,
                     "review round",
                     at,
@@ -260,7 +330,8 @@ class RunTracer:
                     },
                 )
             case KillGateTripped():
-                self._span_event(
+                span_event(
+                    self.writer,
                     run,
                     "kill gate",
                     at,
@@ -270,142 +341,43 @@ class RunTracer:
                 self._run_finished(run, event, at)
                 del self._runs[event.run_id]
 
-    def _span_event(
-        self, run: RunSpans, name: str, at: int, attributes: Mapping[str, AttrValue | None]
-    ) -> None:
-        parent = run.parent()
-        if parent is not None:
-            parent.add_event(name, self.writer.attrs(attributes), timestamp=at)
-
-    def _score(
-        self,
-        run: RunSpans,
-        event: CriticScored | QCScored | VerificationFinished | TwinDecided,
-        at: int,
-    ) -> None:
-        match event:
-            case CriticScored():
-                self._span_event(run, "critic scored", at, {"shopfloor.score": event.total})
-            case QCScored():
-                self._span_event(run, "qc scored", at, {"shopfloor.score": event.score})
-            case VerificationFinished():
-                self._span_event(
-                    run,
-                    "verification",
-                    at,
-                    {"shopfloor.score": event.score, "shopfloor.passed": event.passed},
-                )
-            case TwinDecided():
-                self._span_event(
-                    run,
-                    "twin decided",
-                    at,
-                    {
-                        "shopfloor.decision": event.decision,
-                        "shopfloor.confidence": event.confidence,
-                    },
-                )
-
-    def _task_state(self, run: RunSpans, event: TaskStateChanged, at: int) -> None:
-        task_id = event.task_id
-        if event.state is TaskState.PENDING:
-            return
-        task = run.tasks.get(task_id)
-        if task is None:
-            task = run.tasks[task_id] = self.writer.start(
-                f"task {task_id}", run.parent(), at, {"shopfloor.task.id": task_id}
-            )
-        if event.state is TaskState.RUNNING and event.attempt:
-            current = run.attempts.get(task_id)
-            if current is None or current[0] != event.attempt:
-                if current is not None:
-                    self.writer.end(current[1], at, "retried")
-                run.attempts[task_id] = (
-                    event.attempt,
-                    self.writer.start(
-                        f"attempt {task_id}#{event.attempt}",
-                        task,
-                        at,
-                        {"shopfloor.task.id": task_id, "shopfloor.attempt": event.attempt},
-                    ),
-                )
-                task.set_attribute("shopfloor.task.attempts", event.attempt)
-        if event.state in (TaskState.MERGED, TaskState.FAILED, TaskState.BLOCKED):
-            error = None if event.state is TaskState.MERGED else event.reason or event.state.value
-            self.writer.end(run.merges.pop(task_id, None), at, error)
-            attempt = run.attempts.pop(task_id, None)
-            if attempt is not None:
-                self.writer.end(attempt[1], at, error)
-            task.set_attribute("shopfloor.task.state", event.state.value)
-            self.writer.end(run.tasks.pop(task_id), at, error)
-
-    def _llm_call(self, run: RunSpans, event: LLMCallFinished, at: int) -> None:
-        parent = run.agents.get(event.agent_id) or run.parent()
-        start = at - int(max(event.latency_s, 0.0) * 1e9)
-        span = self.writer.start(
-            f"chat {event.model}",
-            parent,
-            start,
-            {
-                "gen_ai.operation.name": "chat",
-                "gen_ai.system": event.provider,
-                "gen_ai.provider.name": event.provider,
-                "gen_ai.request.model": event.model,
-                "gen_ai.response.model": event.model,
-                "gen_ai.usage.input_tokens": event.input_tokens,
-                "gen_ai.usage.output_tokens": event.output_tokens,
-                "gen_ai.usage.cache_read.input_tokens": event.cache_read_tokens,
-                "gen_ai.usage.cache_creation.input_tokens": event.cache_write_tokens,
-                "gen_ai.agent.id": event.agent_id,
-                "shopfloor.role": event.role,
-                "shopfloor.cost_usd": event.cost_usd,
-                "shopfloor.simulated": event.simulated,
-            },
-            SpanKind.CLIENT,
-        )
-        self.writer.end(span, at)
-
-    def _gate(self, run: RunSpans, event: GateFinished, at: int) -> None:
-        if event.scope == "merge" and event.task_id in run.merges:
-            parent: Span | None = run.merges[event.task_id]
-        elif event.scope == "task":
-            parent = run.attempt_span(event.task_id, event.attempt) or run.parent()
-        else:
-            parent = run.parent()
-        attributes: dict[str, AttrValue | None] = {
-            "shopfloor.gate.name": event.gate,
-            "shopfloor.gate.scope": event.scope,
-            "shopfloor.gate.passed": event.passed,
-            "shopfloor.gate.cached": event.cached,
-            "shopfloor.gate.summary": event.summary,
-            "shopfloor.task.id": event.task_id,
-            "shopfloor.attempt": event.attempt or None,
-        }
-        for key, count in event.counts.items():
-            attributes[f"shopfloor.gate.count.{key}"] = count
-        start = at - int(max(event.duration_s, 0.0) * 1e9)
-        span = self.writer.start(f"gate {event.gate}", parent, start, attributes)
-        self.writer.end(span, at, None if event.passed else event.summary)
-        if not event.passed and event.scope == "merge" and event.task_id is not None:
-            self.writer.end(run.merges.pop(event.task_id, None), at, "merge gates failed")
-
     def _run_finished(self, run: RunSpans, event: RunFinished, at: int) -> None:
+        """End what is open, this process's span, and write the run's root (this process
+        records the run's end: no other writes it)."""
         failed = event.outcome in (Outcome.FAILED, Outcome.KILLED)
-        run.end_open(at, event.reason or event.outcome.value if failed else None)
-        if run.run is not None:
-            run.run.set_attribute("shopfloor.outcome", event.outcome.value)
-            if event.reason:
-                run.run.set_attribute("shopfloor.reason", self.writer.text(event.reason))
-            if event.branch:
-                run.run.set_attribute("shopfloor.branch", event.branch)
-            self.writer.end(run.run, at, event.reason or event.outcome.value if failed else None)
-            run.run = None
+        error = event.reason or event.outcome.value if failed else None
+        run.end_open(at, error)
+        self.writer.end(run.process, at, error)
+        run.process = None
+        top = self._tops.pop(event.run_id, None)
+        root = run.run
+        if top is not None and top.ids is not None and self.ids is not None:
+            with self.ids.root(top.ids):
+                root = self._root(top.source, top.start)
+        if root is None:
+            return
+        root.set_attribute("shopfloor.outcome", event.outcome.value)
+        if event.reason:
+            root.set_attribute("shopfloor.reason", self.writer.text(event.reason))
+        if event.branch:
+            root.set_attribute("shopfloor.branch", event.branch)
+        self.writer.end(root, at, error)
+        run.run = None
 
     def close(self) -> None:
-        """End the spans of runs that never finished (a killed or interrupted run)."""
-        for run in self._runs.values():
-            run.end_open(run.last_ns, "interrupted")
-            if run.run is not None:
-                run.run.set_attribute("shopfloor.interrupted", True)
-                self.writer.end(run.run, run.last_ns, "interrupted")
+        """End this process's span of each run it leaves unfinished (stopped or interrupted),
+        marked ``shopfloor.interrupted``; no root is written for such a run. With derived ids
+        the spans still open are left to the process that resumes the run (it writes them:
+        :mod:`telemetry.span_replay`); without, they end here, and so does the root."""
+        for run_id, run in self._runs.items():
+            top = self._tops.get(run_id)
+            if top is None or top.ids is None:
+                run.end_open(run.last_ns, "interrupted")
+                if run.run is not None and run.run is not run.process:
+                    run.run.set_attribute("shopfloor.interrupted", True)
+                    self.writer.end(run.run, run.last_ns, "interrupted")
+            if run.process is not None:
+                run.process.set_attribute("shopfloor.interrupted", True)
+                self.writer.end(run.process, run.last_ns, "interrupted")
         self._runs.clear()
+        self._tops.clear()

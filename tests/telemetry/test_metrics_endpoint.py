@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -135,3 +136,55 @@ def test_scrape_metrics_during_a_demo_run(
     queries += [expr for _, expr in dashboard_queries()]
     missing = [problems(expr, served) for expr in queries]
     assert not [found for found in missing if found]
+
+
+def test_a_scraped_demo_exits_once_a_scrape_saw_it_end(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
+    """No --metrics-linger, scraped every 3 s from the start as Prometheus would: the
+    process's last answer says the run ended (runs_active 0), so ShopfloorFactoryDown stays
+    quiet. Before, the process exited right after the run and the last scrape said 1."""
+    share_gate_cache(tmp_path / "home")
+    port = free_port()
+    env = {**os.environ, "SHOPFLOOR_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
+    env["COLUMNS"] = "200"
+    env.pop("SHOPFLOOR_DB", None)
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    argv = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]
+    proc = subprocess.Popen(
+        [*argv, "--metrics-port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[float] = []
+
+    def scrape_every_3_seconds() -> None:
+        while proc.poll() is None:
+            try:
+                seen.append(total(scrape(port), "shopfloor_runs_active"))
+            except OSError:
+                pass
+            time.sleep(3)
+
+    scraper = threading.Thread(target=scrape_every_3_seconds, daemon=True)
+    scraper.start()
+    try:
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        scraper.join(5)
+    assert proc.returncode == 0, output[-2000:]
+    assert 1 in seen, "never scraped while the run went on"
+    assert seen[-1] == 0, seen[-5:]
+    # It waited, and said so, unless a scrape came during its closing steps already.
+    said = [line for line in output.splitlines() if "for a last scrape of" in line]
+    assert len(said) <= 1, said
+    # Two intervals as measured between the scrapes seen (3 s apart, and later under load:
+    # a clean clone's line did not say 6), or the 60 s cap when only one was seen.
+    waits = [re.match(r"waiting up to (\d+) s for a last scrape of http://", line) for line in said]
+    assert all(m is not None and 6 <= int(m.group(1)) <= 60 for m in waits), said

@@ -308,7 +308,7 @@ SCENARIOS = [
         [series("up", "1 1 1 0 0 0 0 0 0"), series("shopfloor_runs_active", "1 1 1 stale")],
         RUN,
     ),
-    # Ended, and lingered long enough for a scrape to see it end: quiet.
+    # Ended, and its endpoint waited for a scrape to see it end (runs_active 0): quiet.
     fires(
         "ShopfloorFactoryDown",
         "8m",

@@ -62,13 +62,16 @@ async def test_a_resumed_run_is_active_with_its_stored_progress_and_one_rooted_t
 
     spans = list(exporter.get_finished_spans())
     assert len({s.context.trace_id for s in spans}) == 1
+    # This process records the run's end, so it writes the run's root; its own span and
+    # its stages hang on it.
     (root,) = [s for s in spans if s.parent is None]
-    assert root.name == "run create"
-    assert root.attributes["shopfloor.resumed"] is True
-    assert root.attributes["shopfloor.run_id"] == telemetry_sample.RUN_ID
-    assert root.attributes["shopfloor.outcome"] == "shipped"
+    assert root.name == "run create" and root.attributes["shopfloor.outcome"] == "shipped"
+    (top,) = [s for s in spans if s.attributes.get("shopfloor.resumed")]
+    assert top.name == "resume create"
+    assert top.attributes["shopfloor.run_id"] == telemetry_sample.RUN_ID
+    assert top.parent is not None and top.parent.span_id == root.context.span_id
     stages = [s.name for s in spans if s.parent and s.parent.span_id == root.context.span_id]
-    assert stages == ["stage build", "stage ship"]
+    assert sorted(stages) == ["resume create", "stage build", "stage ship"]
 
 
 async def test_a_run_started_here_is_not_taken_over_twice() -> None:
@@ -85,6 +88,7 @@ async def test_a_run_started_here_is_not_taken_over_twice() -> None:
     roots = [s for s in exporter.get_finished_spans() if s.parent is None]
     assert [r.name for r in roots] == ["run create"]
     assert "shopfloor.resumed" not in roots[0].attributes
+    assert [s.name for s in exporter.get_finished_spans() if "resume" in s.name] == []
 
 
 def total(found: dict, name: str, **labels: str) -> float:

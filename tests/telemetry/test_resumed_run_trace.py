@@ -1,28 +1,30 @@
-"""One run, one trace: the process that resumes a run adds its spans to the run's trace.
+"""One run, one trace, one root: the process that resumes a run adds its spans under the
+run's root.
 
 Before, ``shopfloor resume`` opened a fresh trace (a root marked ``shopfloor.resumed``), so a
 run stopped or SIGKILLed and resumed showed in Jaeger or Tempo as two unrelated traces, found
-together only by searching ``shopfloor.run_id``. Now the trace id is derived from the run, the
-resumed root is a second root of that trace, and it links to the first process's root.
+together only by searching ``shopfloor.run_id``; then a second root of the run's trace, linked
+to the first, so a stopped and resumed run showed two roots. Now the trace id and the root's
+span id are derived from the run, and the resumed process's top span is the root's child.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import telemetry_sample
 from demo_process import ROOT, cli, kill_when, stored_events
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_run_tracing import Receiver, receiver
+from trace_tree import Node, children, from_file, from_otlp, one_tree
 
 from engine.bus import EventBus
 from engine.events import EventBase, Outcome, RunFinished, RunResumed, Stage, StageChanged
@@ -62,9 +64,22 @@ async def as_stored(events: list[EventBase], tmp_path: Path) -> RunState:
         await store.close()
 
 
-async def test_a_stopped_and_resumed_run_is_one_trace_at_the_collector(
+def received() -> list[Node]:
+    return from_otlp(
+        span
+        for request in Receiver.received
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    )
+
+
+async def test_a_stopped_and_resumed_run_is_one_tree_at_the_collector(
     receiver: str, tmp_path: Path
 ) -> None:
+    """Stopped (its telemetry closed) and resumed: one root, written by the resume that
+    finished the run and carrying its outcome; the stopped process's span under it, marked
+    interrupted. Before, the root was the stopped process's and the outcome on the resume's."""
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver}
     with pytest.MonkeyPatch.context() as mp:  # the OTLP exporter reads its endpoint from here
         mp.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
@@ -76,88 +91,72 @@ async def test_a_stopped_and_resumed_run_is_one_trace_at_the_collector(
         first.attach(bus)
         first_process(bus)
         await bus.close()
-        await first.close()  # stopped: its root ends, marked interrupted
+        await first.close()  # stopped: its own span ends, marked interrupted
 
         second = RunTelemetry(TelemetryOptions(), environ=env, redactor=Redactor(()))
         bus = EventBus(telemetry_sample.RUN_ID, state=await as_stored(stored, tmp_path))
-        second.attach(bus)
+        second.attach(bus, stored)
         second_process(bus)
         await bus.close()
         await second.close()
 
-    spans = [
-        span
-        for request in Receiver.received
-        for resource in request.resource_spans
-        for scope in resource.scope_spans
-        for span in scope.spans
+    nodes = received()
+    root = one_tree(nodes)
+    assert root.name == "run create" and root.attributes["shopfloor.outcome"] == "shipped"
+    (drive,) = [n for n in nodes if n.name == "drive create"]
+    (again,) = [n for n in nodes if n.attributes.get("shopfloor.resumed")]
+    assert again.name == "resume create"
+    assert drive.parent_id == again.parent_id == root.span_id
+    assert drive.attributes["shopfloor.interrupted"] is True
+    assert children(nodes, root) == [
+        "drive create",
+        "resume create",
+        "stage blueprint",
+        "stage build",  # the stopped process's, written by the resume
+        "stage build",
+        "stage ship",
     ]
-    assert len({span.trace_id for span in spans}) == 1, "one run, one trace"
-    roots = {resumed(span): span for span in spans if not span.parent_span_id}
-    assert sorted(roots) == [False, True]  # two roots: the first process's, the resumed one's
-    first, again = roots[False], roots[True]
-    assert first.name == again.name == "run create"
-    assert attribute(first, "shopfloor.interrupted").bool_value
-    assert attribute(again, "shopfloor.outcome").string_value == "shipped"
-    (link,) = again.links
-    assert (link.trace_id, link.span_id) == (first.trace_id, first.span_id)
-    stages = {
-        root.span_id: sorted(s.name for s in spans if s.parent_span_id == root.span_id)
-        for root in (first, again)
-    }
-    assert stages == {
-        first.span_id: ["stage blueprint", "stage build"],
-        again.span_id: ["stage build", "stage ship"],
-    }
 
 
-def attribute(span: Span, key: str) -> AnyValue:
-    (value,) = [a.value for a in span.attributes if a.key == key]
-    return value
-
-
-def resumed(span: Span) -> bool:
-    return any(a.key == "shopfloor.resumed" and a.value.bool_value for a in span.attributes)
-
-
-async def test_a_killed_runs_resumed_root_links_to_the_root_it_never_exported(
-    tmp_path: Path,
+async def test_a_killed_and_resumed_run_is_one_tree_at_the_collector(
+    receiver: str, tmp_path: Path
 ) -> None:
-    """SIGKILL: the first process's root never ended, so never reached the collector; the spans
-    it did export (the batches sent before the kill) point at it, and so does the new root."""
-    before = InMemorySpanExporter()
-    provider = make_tracer_provider(environ={}, exporters=[before])
-    assert provider is not None
-    killed = RunTracer(provider, redactor=Redactor(()))
-    bus = EventBus(telemetry_sample.RUN_ID)
-    stored: list[EventBase] = []
-    bus.listen(stored.append)
-    bus.listen(killed.observe)
-    first_process(bus)
-    provider.force_flush()  # what the batch processor had sent when the process was killed
-    exported = list(before.get_finished_spans())
-    assert exported and all(span.parent is not None for span in exported)  # no root
+    """SIGKILL: the killed process exported what it had ended (its batches sent before the
+    kill), nothing open. The resume writes what it left open and, finishing the run, the
+    root: every span at the collector has its parent there. Before, the root was never
+    written and the killed process's spans hung under it."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+        mp.setenv("NO_PROXY", "127.0.0.1")
+        provider = make_tracer_provider(environ=env)
+        assert provider is not None
+        killed = RunTracer(provider, redactor=Redactor(()))
+        bus = EventBus(telemetry_sample.RUN_ID)
+        stored: list[EventBase] = []
+        bus.listen(stored.append)
+        bus.listen(killed.observe)
+        first_process(bus)
+        provider.force_flush()  # what the batch processor had sent when the process was killed
+        exported = len(received())
+        assert exported and all(n.parent_id is not None for n in received())
 
-    after = InMemorySpanExporter()
-    telemetry = RunTelemetry(TelemetryOptions(), redactor=Redactor(()), exporters=[after])
-    bus = EventBus(telemetry_sample.RUN_ID, state=await as_stored(stored, tmp_path))
-    telemetry.attach(bus)
-    second_process(bus)
-    await bus.close()
-    await telemetry.close()
-    provider.shutdown()
+        second = RunTelemetry(TelemetryOptions(), environ=env, redactor=Redactor(()))
+        bus = EventBus(telemetry_sample.RUN_ID, state=await as_stored(stored, tmp_path))
+        second.attach(bus, stored)
+        second_process(bus)
+        await bus.close()
+        await second.close()
+        provider.shutdown()  # its open spans were never ended: nothing more is sent
 
-    resumed = list(after.get_finished_spans())
-    assert {s.context.trace_id for s in exported} == {s.context.trace_id for s in resumed}
-    (root,) = [s for s in resumed if s.parent is None]
-    assert root.attributes["shopfloor.resumed"] is True
-    (link,) = root.links
-    (stage,) = [s for s in exported if s.name == "stage blueprint"]
-    assert stage.parent is not None
-    assert (link.context.trace_id, link.context.span_id) == (
-        stage.context.trace_id,
-        stage.parent.span_id,  # the killed process's root
-    )
+    nodes = received()
+    root = one_tree(nodes)
+    assert root.name == "run create" and root.attributes["shopfloor.outcome"] == "shipped"
+    assert "drive create" not in {n.name for n in nodes}  # open at the kill, lost
+    (again,) = [n for n in nodes if n.attributes.get("shopfloor.resumed")]
+    assert again.parent_id == root.span_id and again.name == "resume create"
+    left_open = [n.name for n in nodes[exported:] if n.attributes.get("shopfloor.interrupted")]
+    assert sorted(left_open) == ["attempt b#1", "stage build", "task b"]
 
 
 def traced_runs(*run_ids: str) -> list[ReadableSpan]:
@@ -197,19 +196,25 @@ def test_the_same_run_id_started_again_is_another_trace() -> None:
 
 
 @pytest.mark.e2e
-def test_a_demo_killed_and_resumed_writes_one_trace(
-    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+@pytest.mark.parametrize(
+    ("events", "lines"),
+    [(12, 1), (45, 5)],
+    ids=["killed-early", "killed-mid-build"],
+)
+def test_a_demo_killed_and_resumed_writes_one_tree_under_one_root(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None], events: int, lines: int
 ) -> None:
-    """A real ``shopfloor demo`` SIGKILLed mid-build and ``shopfloor resume``d, both writing
-    to one ``--trace-file``: every span is in one trace, the only root is the resumed one, it
-    links to the killed process's root, and a parent missing from the file is a span of the
-    killed process's that was open at the kill (its root, the stage under way), never one of
-    the resumed process's."""
+    """A real ``shopfloor demo`` SIGKILLed (once ``events`` are stored and ``lines`` spans
+    written) and ``shopfloor resume``d, both writing to one ``--trace-file``: one tree under
+    one root, the resume's, which carries the outcome; every span's parent in the file, the
+    spans the killed process had open written by the resume; no span id twice. Before, no
+    root was in the file and the killed process's spans hung under missing parents."""
     home, spans_file = tmp_path / "home", tmp_path / "trace.jsonl"
     home.mkdir()
     share_gate_cache(home)
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "OTEL_BSP_SCHEDULE_DELAY": "50"}
     env.pop("SHOPFLOOR_DB", None)
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     demo = ["demo", "--headless", "--speed", "50", "--out", str(tmp_path / "repo")]
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", *demo, "--trace-file", str(spans_file)],
@@ -220,27 +225,73 @@ def test_a_demo_killed_and_resumed_writes_one_trace(
     )
     killed = kill_when(
         proc,
-        lambda: stored_events(home / "shopfloor.db")[0] >= 45 and trace_lines(spans_file) > 5,
+        lambda: (
+            stored_events(home / "shopfloor.db")[0] >= events and trace_lines(spans_file) >= lines
+        ),
     )
     assert killed, "the demo finished before the kill point; choose an earlier one"
+    before = trace_lines(spans_file)
     _, run_id = stored_events(home / "shopfloor.db")
     assert run_id is not None
     resumed = cli(home, "resume", run_id, "--headless", "--trace-file", str(spans_file))
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
 
-    spans = [json.loads(line) for line in spans_file.read_text().splitlines()]
-    assert len({span["context"]["trace_id"] for span in spans}) == 1, "one run, one trace"
-    (root,) = [span for span in spans if span["parent_id"] is None]
-    assert root["attributes"]["shopfloor.resumed"] is True
-    assert root["attributes"]["shopfloor.outcome"] == "shipped"
-    ids = {span["context"]["span_id"] for span in spans}
-    missing = {span["parent_id"] for span in spans} - ids - {None}
-    (link,) = root["links"]
-    assert link["context"]["span_id"] in missing  # the killed root, never written
-    # Spans still open at the SIGKILL (the root, the stage under way) are never written, so
-    # their finished children point at nothing: each such child is the killed process's.
-    orphans = [span for span in spans if span["parent_id"] in missing]
-    assert all(span["start_time"] < root["start_time"] for span in orphans), orphans
+    nodes = from_file(spans_file)
+    root = one_tree(nodes)
+    assert root.name == "run create" and root.attributes["shopfloor.outcome"] == "shipped"
+    assert "drive create" not in {n.name for n in nodes}  # open at the kill: lost with it
+    (top,) = [n for n in nodes if n.attributes.get("shopfloor.resumed")]
+    assert top.name == "resume create" and top.parent_id == root.span_id
+    assert any(n.attributes.get("shopfloor.interrupted") for n in nodes[before:])
+
+
+@pytest.mark.e2e
+def test_a_demo_stopped_and_resumed_writes_one_tree_under_one_root(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
+    """A real ``shopfloor demo`` stopped by SIGTERM mid-build and ``shopfloor resume``d, both
+    writing to one ``--trace-file``: one root, written by the resume, with the outcome; the
+    stopped process's span under it, interrupted; every span's parent in the file. Before,
+    the root was the stopped process's and the outcome on the resume's span."""
+    home, spans_file = tmp_path / "home", tmp_path / "trace.jsonl"
+    home.mkdir()
+    share_gate_cache(home)
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
+    env.pop("SHOPFLOOR_DB", None)
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    demo = ["demo", "--headless", "--speed", "50", "--out", str(tmp_path / "repo")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", *demo, "--trace-file", str(spans_file)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while stored_events(home / "shopfloor.db")[0] < 60:
+            assert proc.poll() is None and time.monotonic() < deadline, "the demo never got far"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    stopped = from_file(spans_file)
+    assert [n.name for n in stopped if n.parent_id is None] == []  # stopped: no root
+    (drive,) = [n for n in stopped if n.name == "drive create"]
+    assert drive.attributes["shopfloor.interrupted"]
+    _, run_id = stored_events(home / "shopfloor.db")
+    assert run_id is not None
+    resumed = cli(home, "resume", run_id, "--headless", "--trace-file", str(spans_file))
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+
+    nodes = from_file(spans_file)
+    root = one_tree(nodes)
+    assert root.name == "run create" and root.attributes["shopfloor.outcome"] == "shipped"
+    (top,) = [n for n in nodes if n.attributes.get("shopfloor.resumed")]
+    assert top.name == "resume create" and top.parent_id == root.span_id == drive.parent_id
 
 
 def trace_lines(path: Path) -> int:

@@ -1,0 +1,89 @@
+"""The spans a stopped or killed process left open, written by the process that resumes the run.
+
+A process killed by SIGKILL exports nothing that was still open (its stage under way, the
+tasks and attempts in flight, a merge, an agent), yet it did export what had finished under
+them: a gate under the attempt, a chat under the agent. A stopped process could write its open
+spans, but the process that resumes the run cannot tell from the log whether the one before
+it was stopped or killed, and two processes must never write one span. So a process that
+stops without finishing leaves its open spans unwritten, like a killed one, and the process
+that resumes the run writes them: it folds the run's stored events through a tracer whose
+:class:`ReplayWriter` starts no span but gives each the id the live process gave it (ids
+derived from the event, :meth:`telemetry.trace_ids.RunTraceIds.event`), and
+:func:`write_left_open` writes the spans still open at the end of the log, ended at its last
+event, marked ``shopfloor.interrupted``. What each span said after it started (an attribute
+set later, a span event) is not in the replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind
+
+from engine.redaction import Redactor
+from telemetry.run_spans import AttrValue, RunSpans, SpanWriter
+from telemetry.trace_ids import RunRoot, RunTraceIds, span_context
+
+
+@dataclass(frozen=True)
+class Unwritten:
+    """A span as the live process started it, not written yet."""
+
+    name: str
+    parent: Span | None
+    start: int
+    attributes: Mapping[str, AttrValue | None]
+    kind: SpanKind
+
+
+class ReplayWriter(SpanWriter):
+    """Starts no span: returns one known by the id the live process gave it, and keeps how
+    it was started, for :func:`write_left_open`."""
+
+    def __init__(
+        self, tracer: trace.Tracer, redactor: Redactor, ids: RunTraceIds, run: RunRoot
+    ) -> None:
+        super().__init__(tracer, redactor)
+        self.ids = ids
+        self.run = run
+        self.started: dict[int, Unwritten] = {}
+
+    def start(
+        self,
+        name: str,
+        parent: Span | None,
+        start: int,
+        attributes: Mapping[str, AttrValue | None],
+        kind: SpanKind = SpanKind.INTERNAL,
+        links: Sequence[Link] = (),
+    ) -> Span:
+        """A span with the next id derived from the event being replayed."""
+        span_id = self.ids.generate_span_id()
+        self.started[span_id] = Unwritten(name, parent, start, dict(attributes), kind)
+        return NonRecordingSpan(span_context(self.run.trace_id, span_id))
+
+
+def write_left_open(
+    writer: SpanWriter, ids: RunTraceIds, replay: ReplayWriter, left: RunSpans, at: int
+) -> int:
+    """Write the spans open in ``left`` (a replay's fold), with their ids, ended at ``at`` as
+    interrupted; how many."""
+    written = 0
+    for span in left.open_spans():
+        span_id = span.get_span_context().span_id
+        unwritten = replay.started.get(span_id)
+        if unwritten is None:
+            continue
+        with ids.root(RunRoot(replay.run.trace_id, span_id)):
+            real = writer.start(
+                unwritten.name,
+                unwritten.parent,
+                unwritten.start,
+                {**unwritten.attributes, "shopfloor.interrupted": True},
+                unwritten.kind,
+            )
+        writer.end(real, max(at, unwritten.start), "interrupted")
+        written += 1
+    return written
