@@ -23,7 +23,8 @@ from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, argv_key_warning
 from agents.providers.fallback_chain import Cooldown, FallbackProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
-from agents.providers.openai_compat import OpenAICompatProvider, ToolsMode
+from agents.providers.openai_compat import OpenAICompatProvider
+from agents.providers.openai_wire import ToolsMode
 from agents.providers.retrying import RetryingProvider, RetryPolicy
 from agents.providers.usage_wait import DEFAULT_MAX_WAIT_S, UsageLimitWait
 from agents.routing import FAMILIES, KEY_VARIABLES, chain_parts
@@ -125,14 +126,15 @@ class ProviderOptions:
             if key in raw:
                 positive = key in TIME_LIMIT_KEYS
                 kwargs[key] = float(_number(raw[key], f"[providers] {key}", positive=positive))
-        if not kwargs.get("usage_limit_wait_s", 0) < math.inf:
-            raise ValueError("[providers] usage_limit_wait_s must be a number of seconds, not inf")
+        for key in ("usage_limit_wait_s", "retry_base_delay_s"):  # an inf waits for ever
+            if not kwargs.get(key, 0) < math.inf:
+                raise ValueError(f"[providers] {key} must be a number of seconds, not inf")
         if "openai_tools" in raw:
             if raw["openai_tools"] not in _TOOLS_MODES:
                 raise ValueError(f"[providers] openai_tools must be one of {list(_TOOLS_MODES)}")
             kwargs["openai_tools"] = raw["openai_tools"]
         limits: dict[str, Limits] = {}
-        for target, table in dict(raw.get("limits", {})).items():
+        for target, table in _table(raw, "limits").items():
             if not isinstance(table, Mapping):
                 raise ValueError(
                     f"[providers.limits] {target!r}: expected max_concurrency, tokens_per_minute"
@@ -148,7 +150,7 @@ class ProviderOptions:
                 int(_number(table.get("tokens_per_minute", 0), "tokens_per_minute", integer=True)),
             )
         agents: dict[str, CliAgent] = {}
-        for name, table in dict(raw.get("cli", {})).items():
+        for name, table in _table(raw, "cli").items():
             agents[str(name)] = _cli_agent(str(name), table)
         return cls(limits=limits, cli_agents=agents, **kwargs)
 
@@ -161,6 +163,22 @@ class ProviderOptions:
             for name, agent in sorted(self.cli_agents.items())
             if (warning := argv_key_warning(name, agent)) is not None
         ]
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``[providers.KEY]``, a table of tables (by target or agent name); ValueError when the
+    file gives it another value (``limits = 4``: dict() raised a TypeError, a traceback)."""
+    table = raw.get(key, {})
+    if not isinstance(table, Mapping):
+        example = (
+            "[providers.limits.anthropic] max_concurrency = 4"
+            if key == "limits"
+            else ('[providers.cli.claude] argv = ["claude", "-p"]')
+        )
+        raise ValueError(
+            f"[providers] {key} must be a table of tables, got {table!r}; e.g. {example}"
+        )
+    return table
 
 
 def _cli_agent(name: str, table: object) -> CliAgent:

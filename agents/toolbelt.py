@@ -18,8 +18,10 @@ What the tools answer goes to a third-party model, so it is masked as
 file's key-shaped values too, and the output of commands and tests), with a note that the file
 keeps the real ones. What commands and tests print is cleaned of those files' values as well
 (:class:`~engine.secret_values.WorktreeSecrets`: ``cat .env``, a test printing its settings),
-the files looked for in a thread, off the event loop every agent shares. An edit or a write
-that would put ``[REDACTED]`` into a file is refused
+once: by the sandbox where its result says it cleaned with this worktree's index (the
+sandbox keeps one per worktree, for the gates too), here otherwise, with an index of the
+toolbelt's own looked at in a thread, off the event loop every agent shares. An edit or a
+write that would put ``[REDACTED]`` into a file is refused
 with the reason: copied back, the mask would replace the user's real value.
 
 The tools as the model is offered them are in :mod:`agents.tool_specs`.
@@ -50,7 +52,7 @@ from engine.layout import (
     with_project_python,
     with_src_on_path,
 )
-from engine.protocols import Sandbox
+from engine.protocols import CommandResult, Sandbox
 from engine.secret_files import MASK_NOTE, mask_text, masked_for_model, writes_mask
 from engine.secret_values import WorktreeSecrets, replace_values
 from engine.secrets import REDACTED
@@ -141,15 +143,27 @@ class Toolbelt:
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self._secrets = WorktreeSecrets(self.root)
+        self._secrets: WorktreeSecrets | None = None
 
-    async def _masked_output(self, text: str) -> str:
-        """A command's output as the model may see it: key shapes, and the values of the
-        worktree's secret files (``cat .env``, a test printing its settings). The files are
-        looked for in a thread: the first look walks the whole worktree, the later ones
-        only the folders that changed."""
+    async def _output(self, result: CommandResult) -> str:
+        """What the command printed, cleaned of the values of the worktree's secret files
+        (``cat .env``, a test printing its settings) once: by the sandbox when its result
+        says so with this worktree's index, which is then the toolbelt's too; here when not
+        (a sandbox that does not clean), the files looked for in a thread: the first look
+        walks the whole worktree, the later ones only the folders that changed."""
+        used = result.cleaned_with
+        if used is not None and used.root == self.root:
+            self._secrets = used
+            return result.output
+        if self._secrets is None:
+            self._secrets = WorktreeSecrets(self.root)
         await asyncio.to_thread(self._secrets.values)
-        return replace_values(mask_text(text), self._secrets.forms)
+        return replace_values(result.output, self._secrets.forms)
+
+    def _known_cleaned(self, text: str) -> str:
+        """``text`` the toolbelt shows beside an output (the argv, a test run's arguments)
+        cleaned of the secret values known at the last look."""
+        return text if self._secrets is None else replace_values(text, self._secrets.forms)
 
     def resolve(self, raw: object) -> Path:
         """The real path inside the worktree for ``raw``, or :class:`ToolError`."""
@@ -284,17 +298,17 @@ class Toolbelt:
             )
         for run in runs:
             left = self.test_timeout_s - spent  # the places share the time for tests
-            shown = self._shown(run)
             if left <= 0:
+                shown = self._known_cleaned(self._shown(run))
                 sections.append(f"{shown}\n[not run: the time for tests ran out]")
                 continue
             text, duration = await (
                 self._pytest(run, left) if run.runner == "pytest" else self._npm_test(run, left)
             )
             spent += duration
-            sections.append(f"{shown}\n{text}")
+            sections.append(f"{self._known_cleaned(self._shown(run))}\n{text}")
         # A failing test may print a key (a fixture's, a config's): the output goes to a model.
-        return ToolResult(_bounded(await self._masked_output("\n\n".join(sections))))
+        return ToolResult(_bounded(mask_text("\n\n".join(sections))))
 
     @staticmethod
     def _shown(run: PlannedRun) -> str:
@@ -317,7 +331,7 @@ class Toolbelt:
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         if result.returncode == 1 and NO_PYTEST.search(result.output):
             status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
-        return f"{result.output}\n[{status}]", result.duration_s
+        return f"{await self._output(result)}\n[{status}]", result.duration_s
 
     async def _npm_test(self, run: PlannedRun, left: float) -> tuple[str, float]:
         """The package's test script, as the Node gate runs it, with the dependencies the
@@ -335,7 +349,9 @@ class Toolbelt:
                 "; the package's dependencies are not installed in the checkout: the user "
                 "must run npm ci there"
             )
-        return "\n".join(filter(None, [note, result.output, f"[{status}]"])), result.duration_s
+        output = await self._output(result)
+        said = [self._known_cleaned(note), output, f"[{status}]"]
+        return "\n".join(filter(None, said)), result.duration_s
 
     async def _tool_run(self, args: dict[str, Any]) -> ToolResult:
         argv = args.get("argv")
@@ -368,8 +384,10 @@ class Toolbelt:
                 env=self.test_env or None,
             )
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+        output = await self._output(result)
+        shown = f"$ {self._known_cleaned(' '.join(argv))}\n{output}\n[{status}]"
         return ToolResult(
-            _bounded(await self._masked_output(f"$ {' '.join(argv)}\n{result.output}\n[{status}]")),
+            _bounded(mask_text(shown)),
             is_error=result.returncode != 0,
         )
 

@@ -7,6 +7,7 @@ naming it rather than a gate that silently runs, or does not.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -101,8 +102,8 @@ class GatesConfig:
             enable=enable,
             disable=disable,
             cache=_typed(raw, "cache", bool, True),
-            shrinkage_max_share=_number(raw, "shrinkage_max_share", 0.5),
-            shrinkage_min_deleted=_typed(raw, "shrinkage_min_deleted", int, 20),
+            shrinkage_max_share=_share(raw, "shrinkage_max_share", 0.5),
+            shrinkage_min_deleted=_count(raw, "shrinkage_min_deleted", 20),
             test_timeout_s=_number(raw, "test_timeout_s", 600.0),
             pytest_autoload_plugins=_typed(raw, "pytest_autoload_plugins", bool, True),
             custom=custom,
@@ -119,9 +120,30 @@ def _typed(raw: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
 
 def _number(raw: Mapping[str, Any], key: str, default: float) -> float:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)  # nan passed "<= 0"; a gate then had no time limit
+        or value <= 0
+    ):
         raise ValueError(f"{key} must be a positive number, got {value!r}")
     return float(value)
+
+
+def _share(raw: Mapping[str, Any], key: str, default: float) -> float:
+    """A share within (0, 1]: checked here, not where the gate is built mid-run (a
+    ValueError's traceback after the setup)."""
+    value = _number(raw, key, default)
+    if value > 1:
+        raise ValueError(f"{key} must be a share within (0, 1] (0.5 = half), got {value!r}")
+    return value
+
+
+def _count(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value: int = _typed(raw, key, int, default)
+    if value < 0:
+        raise ValueError(f"{key} must not be negative, got {value!r}")
+    return value
 
 
 def _python(raw: Mapping[str, Any]) -> str | None:
@@ -163,5 +185,8 @@ def _custom(index: int, item: Any) -> CustomGateSpec:
     scopes = item.get("scopes", ["task", "merge"])
     if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
         raise ValueError(f"{where} ({name}): scopes must list some of {list(SCOPES)}")
-    timeout = _number(item, "timeout_s", 600.0)
+    try:
+        timeout = _number(item, "timeout_s", 600.0)
+    except ValueError as exc:
+        raise ValueError(f"{where} ({name}): {exc}") from None
     return CustomGateSpec(name, tuple(argv), timeout, tuple(scopes))

@@ -10,15 +10,14 @@ Without the jail a command still runs as the user, and can read the factory's ow
 ``/proc/<pid>/environ`` with every key in it: its output is cleaned of the environment's secret
 values before anyone sees it (the gate's result, its cache entry, the run's log, the model
 that asked for the command). So it is of the values the worktree's secret files hold
-(:mod:`engine.secret_values`: ``cat .env``), and both before the output is cut to its cap:
-cleaned after the cut, a value the cut went through kept its first characters, which no
-later masking (the toolbelt's, the event bus's) could recognise.
+(:mod:`engine.secret_values`: ``cat .env``), and both before the output is cut to its cap
+(:mod:`gates.sandbox_output`): cleaned after the cut, a value the cut went through kept its
+first characters, which no later masking (the toolbelt's, the event bus's) could recognise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import os
 import shutil
@@ -28,7 +27,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,8 +35,9 @@ from engine.parent_death import dies_with_us
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
 from engine.secret_values import WorktreeSecrets, checkout_secret_files, quoted_forms
-from engine.secrets import REDACTED, redacted_slice, secret_env_values, secrets_pattern
+from engine.secrets import secret_env_values
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
+from gates.sandbox_output import Collector
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
 """Host variables passed through; everything else is dropped (HOME and TMPDIR are ours)."""
@@ -94,68 +94,6 @@ def scrubbed_environment(
     parts += [p for p in env.get("PATH", DEFAULT_PATH).split(os.pathsep) if p]
     env["PATH"] = os.pathsep.join(dict.fromkeys(parts))
     return {name: value for name, value in env.items() if not looks_secret(name)}
-
-
-class _Capture:
-    """Keeps the head and the tail of a stream of text, bounded to ``limit`` characters, with
-    ``secrets`` redacted.
-
-    Cleaned after the cut, a key across it left its first characters at the end of the head
-    (or its last at the start of the tail), no longer the whole value, so nothing replaced
-    them. So each end keeps as many characters more as the longest secret has, and each is
-    cleaned before it is cut (:func:`~engine.secrets.redacted_slice`): a key the cut crosses
-    is replaced whole.
-    """
-
-    def __init__(self, limit: int, secrets: Iterable[str] = ()) -> None:
-        self.limit = max(limit, 0)
-        self._head_limit = self.limit // 2
-        self._tail_limit = self.limit - self._head_limit
-        kept = tuple(secrets)
-        self._kept = kept
-        self._secrets = secrets_pattern(kept)
-        margin = max(map(len, kept), default=0)
-        self._head_cap = self._head_limit + margin
-        self._tail_cap = self._tail_limit + margin
-        self._head: list[str] = []
-        self._head_len = 0
-        self._tail = ""
-        self.total = 0
-
-    def feed(self, text: str) -> None:
-        self.total += len(text)
-        room = self._head_cap - self._head_len
-        if room > 0:
-            self._head.append(text[:room])
-            self._head_len += len(text[:room])
-            text = text[room:]
-        if text and self._tail_cap:
-            self._tail = (self._tail + text)[-self._tail_cap :]
-
-    def add_secrets(self, secrets: Iterable[str]) -> None:
-        """Clean of ``secrets`` too (values a command wrote into a secret file as it ran).
-        The margin stays the one set at the start: a new value longer than every value known
-        then is blanked whole where the output is not cut, in part where a cut crosses it."""
-        self._kept = (*self._kept, *secrets)
-        self._secrets = secrets_pattern(self._kept)
-
-    def result(self) -> tuple[str, bool]:
-        head = "".join(self._head)
-        if len(head) + len(self._tail) == self.total:  # all of it is here
-            whole = head + self._tail
-            if self.total <= self.limit:
-                return self._cleaned(whole, 0, self.total), False
-            head = self._cleaned(whole, 0, self._head_limit)
-            tail = self._cleaned(whole, self.total - self._tail_limit, self.total)
-        else:
-            head = self._cleaned(head, 0, self._head_limit)
-            tail = self._cleaned(self._tail, len(self._tail) - self._tail_limit, len(self._tail))
-        dropped = self.total - self._head_limit - self._tail_limit
-        note = f"\n... [shopfloor sandbox: {dropped} characters of output truncated] ...\n"
-        return head + note + tail, True
-
-    def _cleaned(self, text: str, start: int, stop: int) -> str:
-        return redacted_slice(text, start, stop, self._secrets, REDACTED)
 
 
 class _Refused(Exception):
@@ -289,10 +227,13 @@ class ProcessSandbox:
         """Run ``argv`` in ``cwd``; kill its whole process tree after ``timeout_s``."""
         started = time.monotonic()
         args = tuple(argv)
+        in_files = self._worktree_secrets(cwd)
 
         def refuse(code: int, message: str) -> CommandResult:
-            output = f"shopfloor sandbox: {message}\n"
-            return CommandResult(args, code, output, time.monotonic() - started)
+            output = f"shopfloor sandbox: {message}\n"  # ours: nothing of a secret file
+            return CommandResult(
+                args, code, output, time.monotonic() - started, cleaned_with=in_files
+            )
 
         full_env = self.environment(env)
         try:
@@ -301,11 +242,10 @@ class ProcessSandbox:
             return refuse(refusal.code, refusal.message)
         loop = asyncio.get_running_loop()
         secrets = [value.strip() for value in secret_env_values(os.environ)]
-        in_files = self._worktree_secrets(cwd)
         if in_files is not None:
             secrets += quoted_forms(await asyncio.to_thread(in_files.values))
             secrets += await self._checkout_values(in_files.root)
-        protocol = _Collector(self.output_limit, secrets)
+        protocol = Collector(self.output_limit, secrets)
         spawn = asyncio.ensure_future(
             loop.subprocess_exec(
                 lambda: protocol,
@@ -370,15 +310,22 @@ class ProcessSandbox:
             duration_s=time.monotonic() - started,
             timed_out=timed_out,
             truncated=truncated,
+            cleaned_with=in_files,
         )
 
     def _worktree_secrets(self, cwd: Path) -> WorktreeSecrets | None:
         """The secret values of the git worktree ``cwd`` is in (a project below its top, as
-        a monorepo's tests gate runs), kept per worktree; None outside one."""
+        a monorepo's tests gate runs), kept per worktree; None outside one.
+
+        A run's sandbox sees every attempt's worktree: the indexes of worktrees removed
+        since are let go when a new one is made (one of a 30,000-file tree holds ~4.6 MB;
+        kept, a long run's sandbox grew by one per attempt)."""
         for folder in (cwd.absolute(), *cwd.absolute().parents):
             if (folder / ".git").exists():
                 found = self._file_secrets.get(folder)
                 if found is None:
+                    for gone in [f for f in self._file_secrets if not f.exists()]:
+                        del self._file_secrets[gone]
                     found = self._file_secrets[folder] = WorktreeSecrets(folder)
                 return found
         return None
@@ -419,7 +366,7 @@ class ProcessSandbox:
             self._bwrap, command, cwd=cwd, home=self.home, hidden=hidden, readable=readable
         )
 
-    async def _terminate(self, pgid: int, protocol: _Collector) -> None:
+    async def _terminate(self, pgid: int, protocol: Collector) -> None:
         """SIGTERM the group, give it a short grace, then SIGKILL what is left."""
         _killpg(pgid, signal.SIGTERM)
         try:
@@ -427,31 +374,3 @@ class ProcessSandbox:
         except TimeoutError:
             _killpg(pgid, signal.SIGKILL)
             await protocol.exited.wait()
-
-
-class _Collector(asyncio.SubprocessProtocol):
-    """Collects merged output and signals exit (the process) and close (its pipes) apart.
-
-    ``Process.wait()`` only returns once every pipe is closed, so a background child holding
-    stdout would hold up the caller; ``process_exited`` fires when the command itself ends.
-    """
-
-    def __init__(self, limit: int, secrets: Iterable[str] = ()) -> None:
-        self.capture = _Capture(limit, secrets)
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.exited = asyncio.Event()
-        self.closed = asyncio.Event()
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self.capture.feed(self._decoder.decode(data))
-
-    def process_exited(self) -> None:
-        self.exited.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.capture.feed(self._decoder.decode(b"", final=True))
-        self.closed.set()
-
-    def note(self, message: str) -> None:
-        """Append a line of our own to the output."""
-        self.capture.feed(f"\n[shopfloor sandbox: {message}]\n")

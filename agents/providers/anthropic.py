@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import anthropic
 import httpx2
-from anthropic.resources.messages.messages import DEPRECATED_MODELS
+from anthropic.resources.messages import messages as sdk_messages
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
 from agents.providers.provider_errors import (
@@ -30,6 +30,9 @@ from agents.providers.provider_errors import (
     transient_status,
 )
 
+DEPRECATED_MODELS: dict[str, str] = dict(getattr(sdk_messages, "DEPRECATED_MODELS", {}))
+"""The models the SDK warns are deprecated, with their end-of-life dates: the list its
+messages module checks (imported there, not exported, since 2.13; absent in old releases)."""
 RESPOND_TOOL = "respond"
 STREAM_ABOVE_TOKENS = 16_000
 CACHE = {"type": "ephemeral"}

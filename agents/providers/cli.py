@@ -21,8 +21,10 @@ agent (:mod:`agents.providers.cli_fence`). The Node packages' installed dependen
 to its worktree for its run (:mod:`engine.borrowed_modules`), so it can run their tests.
 
 This module is the provider: it builds the command, runs it
-(:mod:`agents.providers.cli_process`), folds its output (:mod:`agents.providers.cli_streams`)
-and says a failed run as one line (:mod:`agents.providers.cli_failures`).
+(:mod:`agents.providers.cli_process`) within its time limit
+(:mod:`agents.providers.cli_running_time`), folds its output
+(:mod:`agents.providers.cli_streams`) and says a failed run as one line
+(:mod:`agents.providers.cli_failures`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, arg
 from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import checkout_of, fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
+from agents.providers.cli_running_time import within_running_time
 from agents.providers.cli_secret_files import (
     checkout_secret_values,
     masked_copies,
@@ -304,7 +307,7 @@ class CliProvider:
             )
             done = asyncio.ensure_future(finished(process, reading))
             try:
-                if not await _within_running_time(done, self.agent.timeout_s):
+                if not await within_running_time(done, self.agent.timeout_s):
                     raise TimeoutError
             finally:
                 if not done.done():
@@ -373,31 +376,6 @@ class CliProvider:
 
 
 _PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")
-TICK_S = 1.0
-"""Seconds between the looks at the clock that tell a stopped factory (Ctrl-Z) apart."""
-
-
-async def _within_running_time(task: asyncio.Future[int], limit_s: float) -> bool:
-    """Whether ``task`` ended within ``limit_s`` seconds of this process's running time.
-
-    The agent runs in a session of its own and goes on while the factory is stopped (Ctrl-Z,
-    then ``fg``), but the monotonic clock counts the stop: after a long pause an agent that
-    had run for seconds was killed as timed out. The deadline is looked at every
-    :data:`TICK_S`; a wake-up later than that by over half a tick means the loop was not
-    running, and the deadline moves on by the gap.
-    """
-    deadline = time.monotonic() + limit_s
-    while True:
-        before = time.monotonic()
-        wait = min(TICK_S, deadline - before)
-        if wait <= 0:
-            return False
-        done, _ = await asyncio.wait({task}, timeout=wait)
-        if done:
-            return True
-        late = time.monotonic() - before - wait
-        if late > TICK_S / 2:  # stopped (or starved) meanwhile: not the agent's time
-            deadline += late
 
 
 def _cut(text: str, limit: int = MAX_SAID) -> str:

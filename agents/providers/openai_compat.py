@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,7 +28,8 @@ from agents.provider import (
 )
 from agents.providers.openai_wire import (
     STOP_REASONS,
-    native_messages,
+    ToolsMode,
+    request_body,
     shown_url,
     tool_arguments,
     url_credentials,
@@ -41,9 +42,7 @@ from agents.providers.provider_errors import (
     parse_retry_after,
     transient_status,
 )
-from agents.providers.text_tools import describe_tools, parse_actions, render_history
-
-ToolsMode = Literal["auto", "native", "text"]
+from agents.providers.text_tools import parse_actions
 
 
 class OpenAICompatProvider:
@@ -104,54 +103,6 @@ class OpenAICompatProvider:
         if self._owns_client:
             await self._client.aclose()
 
-    def _body(self, request: CompletionRequest, stream: bool) -> dict[str, Any]:
-        text_mode = self.tools_mode == "text" and bool(request.tools)
-        # A request without tools may still carry a tool loop's turns (the verifier's report,
-        # re-asked after its loop): in text mode those go as text too, never as native tool
-        # calls to a server that refused them.
-        text_history = text_mode or (
-            self.tools_mode == "text"
-            and any(m.role == "tool" or m.tool_calls for m in request.messages)
-        )
-        system = request.system
-        if request.response_schema is not None:
-            schema = json.dumps(request.response_schema)
-            system = f"{system}\n\nWhen you answer, reply with JSON matching: {schema}".strip()
-        if text_mode:
-            system = f"{system}\n\n{describe_tools(request.tools)}".strip()
-        if text_history:
-            messages = render_history(request.messages)
-            if system:
-                messages.insert(0, {"role": "system", "content": system})
-        else:
-            messages = native_messages(system, request.messages)
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": messages,
-            "max_tokens": request.max_tokens,
-        }
-        if request.tools and not text_mode:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": t.parameters,
-                    },
-                }
-                for t in request.tools
-            ]
-        if request.response_schema is not None and self._schema_native and not request.tools:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": request.response_schema},
-            }
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        return body
-
     async def complete(
         self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
     ) -> Completion:
@@ -159,7 +110,14 @@ class OpenAICompatProvider:
         started = time.monotonic()
         for _ in range(3):
             try:
-                data = await self._send(self._body(request, on_text is not None), on_text)
+                body = request_body(
+                    request,
+                    on_text is not None,
+                    model=self._model,
+                    tools_mode=self.tools_mode,
+                    schema_native=self._schema_native,
+                )
+                data = await self._send(body, on_text)
             except _Refused as refused:
                 if refused.about == "tools" and self.tools_mode == "auto" and request.tools:
                     self.tools_mode = "text"

@@ -1,13 +1,14 @@
 """The chat-completions format, apart from the HTTP exchange: our conversation in it, and what
 the parts of a reply mean.
 
-:class:`~agents.providers.openai_compat.OpenAICompatProvider` sends the conversation as
-:func:`native_messages` builds it (native tool calls and their results), and reads a reply's
-finish reason (:data:`STOP_REASONS`), its tool calls' arguments (:func:`tool_arguments`,
-which a server may send as a JSON string, an object, or text that is no JSON) and its text,
-less a reasoning model's ``<think>`` block (:func:`without_reasoning`). The base URL is
-shown and sent without the credentials it may carry (:func:`shown_url`,
-:func:`url_credentials`, :func:`without_userinfo`).
+:class:`~agents.providers.openai_compat.OpenAICompatProvider` sends the request body
+:func:`request_body` builds — the conversation as :func:`native_messages` builds it (native
+tool calls and their results), or in the text edit format of text_tools.py where tools are
+refused (:data:`ToolsMode`) — and reads a reply's finish reason (:data:`STOP_REASONS`), its
+tool calls' arguments (:func:`tool_arguments`, which a server may send as a JSON string, an
+object, or text that is no JSON) and its text, less a reasoning model's ``<think>`` block
+(:func:`without_reasoning`). The base URL is shown and sent without the credentials it may
+carry (:func:`shown_url`, :func:`url_credentials`, :func:`without_userinfo`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import json
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from agents.provider import Message
+from agents.provider import CompletionRequest, Message
+from agents.providers.text_tools import describe_tools, render_history
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
+ToolsMode = Literal["auto", "native", "text"]
 
 
 STOP_REASONS: dict[str, StopReason] = {
@@ -51,6 +54,64 @@ def native_messages(system: str, messages: tuple[Message, ...]) -> list[dict[str
         else:
             out.append({"role": "user", "content": m.content})
     return out
+
+
+def request_body(
+    request: CompletionRequest,
+    stream: bool,
+    *,
+    model: str,
+    tools_mode: ToolsMode,
+    schema_native: bool,
+) -> dict[str, Any]:
+    """The body of a chat-completions request for ``request``: tools native or described in
+    the text format (``tools_mode`` "text"), a response schema as ``response_format`` where
+    the server takes it (``schema_native``) and in the system prompt, streamed or not."""
+    text_mode = tools_mode == "text" and bool(request.tools)
+    # A request without tools may still carry a tool loop's turns (the verifier's report,
+    # re-asked after its loop): in text mode those go as text too, never as native tool
+    # calls to a server that refused them.
+    text_history = text_mode or (
+        tools_mode == "text" and any(m.role == "tool" or m.tool_calls for m in request.messages)
+    )
+    system = request.system
+    if request.response_schema is not None:
+        schema = json.dumps(request.response_schema)
+        system = f"{system}\n\nWhen you answer, reply with JSON matching: {schema}".strip()
+    if text_mode:
+        system = f"{system}\n\n{describe_tools(request.tools)}".strip()
+    if text_history:
+        messages = render_history(request.messages)
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+    else:
+        messages = native_messages(system, request.messages)
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+    }
+    if request.tools and not text_mode:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                },
+            }
+            for t in request.tools
+        ]
+    if request.response_schema is not None and schema_native and not request.tools:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": request.response_schema},
+        }
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
 
 
 def tool_arguments(raw: object) -> dict[str, Any]:

@@ -19,6 +19,8 @@ import pytest
 from repo_helpers import git
 from repo_helpers import make_repo as make_git_repo
 
+from engine.secret_values import checkout_secret_files
+from gates import sandbox as sandbox_module
 from gates.sandbox import ProcessSandbox
 
 SECRET = "hunter2-prod"
@@ -46,3 +48,27 @@ async def test_a_command_is_cleaned_of_the_checkouts_secret_values(
     result = await any_sandbox.run(["sh", "-c", READ_CHECKOUT], worktree)
     assert result.returncode == 0, result.output
     assert "DB_PASSWORD=[REDACTED]" in result.output and SECRET not in result.output
+
+
+async def test_the_checkouts_secret_files_are_listed_once_for_every_worktree_and_command(
+    process_sandbox: ProcessSandbox, outside_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's one sandbox (the composition root makes one, for the gates and the agents)
+    lists the checkout's secret files at its first command in a worktree of it, not at each
+    command or for each worktree: a listing is three ``git ls-files`` of the whole checkout."""
+    listed: list[Path] = []
+
+    def counted(checkout: Path) -> list[str]:
+        listed.append(checkout)
+        return checkout_secret_files(checkout)
+
+    monkeypatch.setattr(sandbox_module, "checkout_secret_files", counted)
+    repo = make_git_repo(outside_tmp / "repo", {".gitignore": ".env\n", "app.py": "X = 0\n"})
+    (repo / ".env").write_text(f"DB_PASSWORD={SECRET}\n")
+    for name in ("a1", "b1"):
+        worktree = outside_tmp / name
+        git(repo, "worktree", "add", "--detach", "--quiet", str(worktree))
+        for _ in range(3):
+            result = await process_sandbox.run(["sh", "-c", READ_CHECKOUT], worktree)
+            assert "DB_PASSWORD=[REDACTED]" in result.output and SECRET not in result.output
+    assert listed == [repo.resolve()]

@@ -216,19 +216,27 @@ def test_a_chain_spec_builds_a_fallback_and_limits_come_from_options():
 
 
 def test_deprecated_models_are_named_behind_wrappers_and_in_fallback_chains():
+    """Two models the installed SDK lists as deprecated (the list changes with each SDK
+    release: old models leave it once retired), one behind a fallback chain, one named twice:
+    each said once, with its end-of-life date; a current model not at all."""
     from agents.crew import deprecations
+    from agents.providers.anthropic import DEPRECATED_MODELS
 
+    assert len(DEPRECATED_MODELS) >= 2, "the SDK lists no deprecated models to test with"
+    first, second = sorted(DEPRECATED_MODELS)[:2]
     options = ProviderOptions(env={"ANTHROPIC_API_KEY": "k"})
     providers = [
-        make_provider("anthropic:claude-3-opus-20240229", options=options),
-        make_provider("openai:qwen@http://127.0.0.1:9/v1 | anthropic:claude-2.1", options=options),
-        make_provider("anthropic:claude-3-opus-20240229", options=options),  # named once
+        make_provider(f"anthropic:{second}", options=options),
+        make_provider(f"openai:qwen@http://127.0.0.1:9/v1 | anthropic:{first}", options=options),
+        make_provider(f"anthropic:{second}", options=options),  # named once
         make_provider("anthropic:claude-sonnet-4-6", options=options),
     ]
+    assert "claude-sonnet-4-6" not in DEPRECATED_MODELS
     assert deprecations(providers) == [
-        "anthropic:claude-2.1 is deprecated: it reaches its end of life on July 21st, 2025",
-        "anthropic:claude-3-opus-20240229 is deprecated: it reaches its end of life on "
-        "January 5th, 2026",
+        f"anthropic:{first} is deprecated: it reaches its end of life on "
+        f"{DEPRECATED_MODELS[first]}",
+        f"anthropic:{second} is deprecated: it reaches its end of life on "
+        f"{DEPRECATED_MODELS[second]}",
     ]
 
 
