@@ -23,7 +23,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -33,6 +33,19 @@ EXIT_INTERRUPTED = 130
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Ctrl-C; ``systemctl stop`` and ``docker stop``; a terminal hanging up (an SSH session that
 dropped, ``tmux kill-session``)."""
+
+
+def exit_saying(line: str) -> Callable[[int], NoReturn]:
+    """An ``os._exit`` that first writes ``line`` to stderr: a second signal leaves no time
+    for the closing lines that say how the run goes on, and the process ended silent."""
+    said = (line.rstrip("\n") + "\n").encode()
+
+    def hard_exit(code: int) -> NoReturn:
+        with contextlib.suppress(OSError):
+            os.write(2, said)
+        os._exit(code)
+
+    return hard_exit
 
 
 @contextlib.contextmanager

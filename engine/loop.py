@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -59,5 +61,33 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except LoopChoiceError:
         main.close()  # never started: no "was never awaited" warning
         raise
-    with asyncio.Runner(loop_factory=factory) as runner:
+    runner = asyncio.Runner(loop_factory=factory)
+    try:
         return runner.run(main)
+    finally:
+        close_holding_interrupts(runner)
+
+
+def close_holding_interrupts(runner: asyncio.Runner) -> None:
+    """Close ``runner``'s loop; a Ctrl-C meanwhile is raised once it is closed.
+
+    Closing waits for the default executor's threads (the interpreter's exit would wait for
+    them too). A KeyboardInterrupt raised inside that wait closed uvloop's loop under the
+    thread that joins the executor, which then died on "Event loop is closed" with two
+    tracebacks on the terminal, after a run had stopped cleanly on a first Ctrl-C.
+    """
+    holds = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if not holds:
+        runner.close()
+        return
+    interrupted: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: interrupted.append(signum))
+    try:
+        runner.close()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if interrupted:
+        raise KeyboardInterrupt

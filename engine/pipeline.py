@@ -10,15 +10,12 @@ bus folded from that log (``EventBus(run_id, state=...)``) resumes it.
 The loop keeps planning and the build; the other stages are functions the loop calls with
 what they need: code QC and verification in :mod:`engine.tip_checks`, shipping in
 :mod:`engine.ship`, learning in :mod:`engine.learn`, and the stages of one mode (update's
-recon, audit's report) in :mod:`engine.mode_stages`.
+recon, audit's report) in :mod:`engine.mode_stages`. What a bug of ours that ends a run
+leaves (a line, a traceback in the log) is :mod:`engine.crash_report`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +26,7 @@ from engine.budget import BudgetStop, BudgetTracker
 from engine.build import ProviderSlots, RunAborted, TaskRunner
 from engine.bus import EventBus
 from engine.config import EngineConfig
+from engine.crash_report import report_crash, without_env_secrets
 from engine.dag import Dag, PlanError
 from engine.escalations import EscalationBroker
 from engine.events import (
@@ -46,7 +44,8 @@ from engine.heap import long_lived
 from engine.learn import record_learnings
 from engine.merge_queue import MergeQueue, StopRequested
 from engine.mode_stages import run_audit_stage, run_recon
-from engine.planning import Planning, plan_resume_point
+from engine.planning import Planning
+from engine.planning_resume import plan_resume_point
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
 from engine.recon import Baseline, Mode, RepoMapper, guard
 from engine.resume import (
@@ -59,7 +58,6 @@ from engine.resume import (
 from engine.roles import CodeQC, Critic, Judge, Reviewer, TaskReviewer, Twin, Verifier
 from engine.scheduler import Scheduler
 from engine.secret_values import committed_secret_values
-from engine.secrets import without_secrets
 from engine.ship import ship
 from engine.spend import BudgetLimits, still_crossed
 from engine.stages import RunKilled, StageFailed, one_line
@@ -68,17 +66,9 @@ from engine.tip_checks import run_qc, run_verification
 from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError
 
-log = logging.getLogger(__name__)
-
 __all__ = ["Factory", "RunKilled", "StageFailed"]
 
 _ORDER = list(Stage)
-
-
-def _without_secrets(text: str) -> str:
-    """``text`` with the values of the environment's secret variables blanked: an internal
-    error's message can quote a request that carried a key, and it goes into the log."""
-    return without_secrets(text, os.environ)
 
 
 @dataclass
@@ -271,8 +261,8 @@ class Factory:
             record_learnings(self.bus)
             self._finish(Outcome.FAILED, one_line(str(exc)))
         except Exception as exc:
-            self._crashed(exc)
-            detail = _without_secrets(one_line(str(exc)))
+            report_crash(self.bus, exc)
+            detail = without_env_secrets(one_line(str(exc)))
             self._finish(Outcome.FAILED, f"internal error: {type(exc).__name__}: {detail}")
         finally:
             await self.broker.close()
@@ -281,21 +271,6 @@ class Factory:
         return self.state
 
     # -- plumbing ------------------------------------------------------------------------------
-
-    def _crashed(self, exc: Exception) -> None:
-        """A bug of ours ended the run: one line where the user reads it, and the traceback
-        in the run's log for the bug report (agent ``engine``: ``-v`` prints it, ``export``
-        keeps it), the environment's secrets blanked as the console blanks them."""
-        log.error(
-            "run %s crashed: %s: %s (a bug: its traceback is in the run's log, agent 'engine')",
-            self.bus.run_id,
-            type(exc).__name__,
-            _without_secrets(one_line(str(exc))),
-        )
-        log.debug("run crash", exc_info=exc)
-        trace = _without_secrets("".join(traceback.format_exception(exc)))
-        with contextlib.suppress(Exception):  # the bus itself may be what failed
-            self.bus.emit(AgentOutput(agent_id="engine", kind="error", text=trace))
 
     def _stage(self, stage: Stage) -> None:
         self.bus.emit(StageChanged(stage=stage))

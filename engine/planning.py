@@ -27,6 +27,12 @@ from engine.events import (
     StageChanged,
     TwinDecided,
 )
+from engine.planning_resume import (
+    REVIEW_ESCALATION,
+    TWIN_ESCALATION,
+    PanelProgress,
+    PlanResume,
+)
 from engine.protocols import Planner, PlanRequest
 from engine.roles import Critic, Reviewer, ReviewReport, Twin
 from engine.run_views import EscalationView
@@ -35,72 +41,13 @@ from engine.stages import (
     StageFailed,
     apply_patches,
     kill_gate,
+    one_line,
     quorum_reached,
     review_notes,
     twin_route,
 )
-from engine.state import RunState
 
 Source = str
-
-TWIN_ESCALATION = "twin"
-"""The kind of the escalation the twin gate raises."""
-REVIEW_ESCALATION = "review"
-"""The kind of the escalation the review panel raises when its rounds reach no quorum."""
-
-
-@dataclass(frozen=True)
-class PanelProgress:
-    """The review rounds held on a plan before a stop, and their findings."""
-
-    rounds_done: int
-    findings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlanResume:
-    """Where a resumed run's planning goes on from: the plan of its log and what was said
-    about it since (all None: the twin judges the plan)."""
-
-    blueprint: Blueprint
-    waiting: EscalationView | None = None
-    """The panel's or the twin's question on the plan, open or answered."""
-    verdict: TwinDecided | None = None
-    """The twin's verdict on the plan."""
-    panel: PanelProgress | None = None
-    """The review rounds stopped among: the next one reviews the plan."""
-
-
-def plan_resume_point(state: RunState) -> PlanResume | None:
-    """Where the planning of a run stopped, when the log holds a plan to go on with.
-
-    A run stopped among the review rounds goes on with the next round on the plan as the
-    panel's patches left it; one stopped on the panel's question, or at the twin gate,
-    carries on from there; one stopped while the planner redrew a plan the twin or a person
-    sent back draws it again with the notes it was sent back with. The critic, the planner
-    and the rounds held are not run again (with real models: paid again; and a question
-    asked again of a new plan, which an answer given to the open one would not reach).
-    None: nothing to go on with (no plan yet), planning starts over.
-    """
-    plan = state.blueprint
-    if plan is None or state.stage not in (Stage.BLUEPRINT, Stage.REVIEW, Stage.TWIN):
-        return None
-    after = state.blueprint_seq
-    verdict = state.twin_verdict if state.twin_verdict and state.twin_verdict.seq > after else None
-    asked = [
-        e
-        for e in state.escalations.values()
-        if e.kind in (REVIEW_ESCALATION, TWIN_ESCALATION)
-        and e.task_id is None
-        and e.raised_seq > after
-    ]
-    if asked:
-        return PlanResume(plan, asked[-1], verdict)
-    if verdict is not None:
-        return PlanResume(plan, verdict=verdict)
-    if state.stage is Stage.REVIEW and not state.review_passed:
-        return PlanResume(plan, panel=PanelProgress(state.review_rounds, (*state.review_findings,)))
-    return PlanResume(plan) if state.stage is not Stage.BLUEPRINT else None
 
 
 def _answered(view: EscalationView) -> Decision | None:
@@ -119,6 +66,14 @@ def _by_human(decided_by: str) -> bool:
     """An escalation's decision was a person's, not the twin policy's, a timeout's or
     another policy's (see :class:`~engine.escalations.EscalationBroker`)."""
     return decided_by not in ("twin", "timeout") and not decided_by.startswith("policy:")
+
+
+def rejected(what: str, decision: Decision) -> str:
+    """A run's reason for a rejection: who decided, and why when they said (a person's
+    ``reject --reason``; the run's reason was all that ``status`` and ``runs`` showed, and it
+    left the why out)."""
+    why = one_line(decision.note)
+    return f"{what} ({decision.decided_by})" + (f": {why}" if why else "")
 
 
 @dataclass
@@ -172,11 +127,12 @@ class Planning:
         over the run's log, so a restart grants no more. One more send-back that no human
         made ends the run, rather than re-planning for ever.
 
-        ``resume``: a resumed run stopped with a plan in its log (:func:`plan_resume_point`).
-        It goes on from there: the next review round, the open question asked again (an
-        answer posted meanwhile is taken), an answer or a verdict the log holds taken as
-        given, or the twin asked; nothing is planned or reviewed again unless that sends the
-        plan back, and then with the notes it was sent back with.
+        ``resume``: a resumed run stopped with a plan in its log
+        (:func:`~engine.planning_resume.plan_resume_point`). It goes on from there: the next
+        review round, the open question asked again (an answer posted meanwhile is taken),
+        an answer or a verdict the log holds taken as given, or the twin asked; nothing is
+        planned or reviewed again unless that sends the plan back, and then with the notes
+        it was sent back with.
         """
         notes, source = "", "planner"
         twin_changes = self.bus.state.twin_sendbacks
@@ -351,7 +307,7 @@ class Planning:
         if decision.decision == "revise":
             note = f"\n{decision.note}" if decision.note else ""
             return findings + note, _by_human(decision.decided_by)
-        raise RunKilled(f"the plan was rejected after review ({decision.decided_by})")
+        raise RunKilled(rejected("the plan was rejected after review", decision))
 
     async def _twin(self, blueprint: Blueprint, changes: int) -> tuple[str, str, bool]:
         """The twin gate: returns (``accept`` | ``change``, notes for the planner, by a human).
@@ -410,4 +366,4 @@ class Planning:
         if decision.decision == "change":
             notes = "\n".join(n for n in (twin_notes, decision.note) if n)
             return "change", notes, by_human
-        raise RunKilled(f"the plan was rejected at the twin gate ({decision.decided_by})")
+        raise RunKilled(rejected("the plan was rejected at the twin gate", decision))

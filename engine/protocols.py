@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.blueprint import Blueprint, Task
 from engine.events import E, EventBase
+from engine.secret_values import WorktreeSecrets
 
 EmitFn = Callable[[EventBase], object]
 
@@ -112,10 +113,18 @@ class CommandResult:
     duration_s: float
     timed_out: bool = False
     truncated: bool = False
+    cleaned_with: WorktreeSecrets | None = field(default=None, compare=False, repr=False)
+    """The index of the worktree's secret files whose values ``output`` holds none of: the
+    sandbox cleaned it of them (or, the command refused, wrote it itself). None: not cleaned
+    of them; whoever shows the output to a model cleans it (``agents.toolbelt``)."""
 
 
 class Sandbox(Protocol):
-    """Runs a command inside a workspace with limits and a scrubbed environment."""
+    """Runs a command inside a workspace with limits and a scrubbed environment.
+
+    One that cleans the output of the values of the worktree's secret files says so, and
+    with which index, in :attr:`CommandResult.cleaned_with`: a caller then neither keeps an
+    index of its own of that worktree (a walk of the whole tree) nor cleans it again."""
 
     async def run(
         self,

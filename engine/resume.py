@@ -53,7 +53,12 @@ def emit_found_merged(bus: EventBus, found: Mapping[str, str]) -> None:
     """Log the merges ``found`` on the integration branch that the log lacks (task ->
     commit, :attr:`ResumePlan.merged_from_repo`): a process killed between moving the branch
     and logging its Merged. A resume logs them before it goes on, ``shopfloor abandon``
-    before the run's ending, so the log says what the branch holds."""
+    before the run's ending, so the log says what the branch holds.
+
+    A process killed between logging a Merged and its task's MERGED state (two events, the
+    second written after the merge queue hands the result back) left a task in the merged
+    list whose state still says merging: it would stay so for ever in the DAG and in
+    ``status``, and an ending would mark it failed as cut short. Its state is logged too."""
     for task_id, commit in found.items():
         attempt = bus.state.tasks[task_id].attempts
         bus.emit(Merged(task_id=task_id, attempt=attempt, commit=commit))
@@ -62,6 +67,17 @@ def emit_found_merged(bus: EventBus, found: Mapping[str, str]) -> None:
                 task_id=task_id, state=TaskState.MERGED, attempt=attempt, reason="found merged"
             )
         )
+    for task_id in dict.fromkeys(bus.state.merged):
+        task = bus.state.tasks.get(task_id)
+        if task is not None and task.state is not TaskState.MERGED:
+            bus.emit(
+                TaskStateChanged(
+                    task_id=task_id,
+                    state=TaskState.MERGED,
+                    attempt=task.attempts,
+                    reason="merged before the restart",
+                )
+            )
 
 
 @dataclass(frozen=True)

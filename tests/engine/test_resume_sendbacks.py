@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from test_full_pipeline import PLAN, FakeReviewer
+from test_full_pipeline import PLAN, FakeReviewer, run
 from test_pipeline import FakePlanner
 from test_resume_planning import (
     ACCEPT,
@@ -156,3 +156,22 @@ async def test_a_panels_revise_answer_reaches_the_plan_drawn_after_the_resume(
     assert request.notes == stopped.requests[1].notes
     assert request.notes == "- r1 r1\n- r2 r1\nname the CLI module"
     assert [(e.revision, e.source) for e in resumed.of(BlueprintProposed)] == [(2, "human")]
+
+
+async def test_a_persons_reject_reason_is_in_the_runs_reason(user_repo, worktree_root):
+    """Before, the reason said only who rejected ("... at the twin gate (human:ann)"): the
+    why a person gave with ``reject --reason`` was kept in the escalation's note alone, and
+    ``status`` and ``runs`` show the run's reason."""
+    unsure = TwinVerdict(decision="ACCEPT", confidence=0.3)
+    why = "we buy this, we do not build it\n(the second line stays in the note)"
+    result = await run(
+        user_repo,
+        worktree_root,
+        twin=ScriptedTwin([unsure]),
+        decisions=Inbox(ExternalDecision("esc-1", "reject", "human:ann", why)),
+        config=EngineConfig(workers=2, escalation_policy="wait"),
+    )
+    assert result.state.outcome is Outcome.KILLED
+    assert result.state.reason == (
+        "the plan was rejected at the twin gate (human:ann): we buy this, we do not build it"
+    )
