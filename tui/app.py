@@ -10,12 +10,14 @@ leave through the ``on_decision`` callable it was given.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 from rich.console import RenderableType
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.worker import Worker, WorkerState
 
 from engine import heap
@@ -34,6 +36,7 @@ from tui.screens.run_model import RunModel
 from tui.screens.runs import RunHistory, RunsScreen
 from tui.text import printable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
+from tui.widgets.run_header import WAITING
 
 ENGINE_GROUP = "engine"
 """Worker group (and name) of the engine's run coroutine."""
@@ -73,6 +76,7 @@ class ShopfloorApp(App[None]):
         on_decision: OnDecision | None = None,
         store: RunHistory | None = None,
         logged: Sequence[EventBase] = (),
+        waiting: str = WAITING,
     ) -> None:
         """``source`` must be taken from the bus before the run emits anything (or be an
         async iterator of stored events, when attached).
@@ -84,6 +88,7 @@ class ShopfloorApp(App[None]):
         ``store`` enables the runs history (``R``). ``logged``: what a resumed run's log
         held before this process took it over, shown before ``source`` (which starts at the
         resume), so the screen shows the run, not only what happens from now on.
+        ``waiting``: what the header says before the run's first event.
         """
         super().__init__()
         self.title = title
@@ -98,7 +103,15 @@ class ShopfloorApp(App[None]):
         self._engine_worker: Worker[object] | None = None
         self._engine_done = run_task is None
         self._stream_ended = False
-        self._main = RunScreen(RunModel(max_lines), on_decision=on_decision)
+        self._main = RunScreen(RunModel(max_lines), on_decision=on_decision, waiting=waiting)
+
+    def get_driver_class(self) -> type[Driver]:
+        """On a terminal: Textual's driver, made to outlive a hang-up (tui.terminal_driver)."""
+        if sys.platform == "win32":
+            return super().get_driver_class()
+        from tui.terminal_driver import TerminalDriver
+
+        return TerminalDriver
 
     def get_default_screen(self) -> RunScreen:
         return self._main

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import MutableMapping, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -126,9 +127,29 @@ def _is_one_of(exc: BaseException, kinds: tuple[tuple[str, str], ...]) -> bool:
     return False
 
 
+class DescribedSubParsers(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Sub-commands whose own ``--help`` starts with what they do: the line the list of
+    commands gives each (``shopfloor attach --help`` printed its usage and options and
+    never said what attach does), unless the command has a description of its own."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        said = kwargs.get("help")
+        if said and "description" not in kwargs:
+            kwargs["description"] = f"{said[0].upper()}{said[1:]}."
+        return super().add_parser(name, **kwargs)  # type: ignore[no-any-return]
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The CLI's parser: its sub-commands, at every level, are :class:`DescribedSubParsers`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", DescribedSubParsers)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with ``command``'s sub-commands, or with all of them (None)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="shopfloor", description="The control room of an autonomous code factory."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -7,7 +7,8 @@ Both ``run`` and ``demo`` come through :func:`execute_run`.
 Its parts live beside it: the plan of a run (tui/run_plan.py), a demo's repository
 (tui/demo_repo.py), the crew (tui/crew_setup.py), what is checked and said before a run
 (tui/run_checks.py) and the storage wiring that watches the writer and the lease
-(tui/storage_watch.py). This module puts them together, in the order they must happen.
+(tui/storage_watch.py), and what the Textual front does at a run's start and on a stop
+signal (tui/app_front.py). This module puts them together, in the order they must happen.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -28,6 +28,7 @@ from engine.github import GitHubPublisher
 from engine.interrupt import (
     EXIT_INTERRUPTED,
     ShutdownSignals,
+    exit_saying,
     run_interruptible,
     stop_signals_call,
 )
@@ -52,6 +53,7 @@ from storage.paths import data_home, is_in_memory
 from storage.run_writer import WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
+from tui.app_front import announced, quit_or_exit_now
 from tui.crew_setup import (
     agent_installed,
     agents_jailed,
@@ -84,9 +86,7 @@ from tui.systemd_notify import SystemdNotifier
 from tui.uncommitted import WARNING_KEY
 
 if TYPE_CHECKING:
-    from textual.app import App
-
-    from tui.app import ShopfloorApp
+    pass
 
 
 async def execute_run(
@@ -218,9 +218,10 @@ async def _set_up_and_run(
     store, lease = held or await open_and_lease(plan.db_url, run_id, None)
     lessons = await load_lessons(store)  # what earlier runs learned, for planner and engineers
     crew.planner.lessons = crew.engineer.lessons = lessons
-    # A resumed run's counters go on from its totals so far (what it spent), not from zero.
-    served = telemetry is not None and telemetry.serves_metrics
-    history = await store.read(run_id) if plan.resume is not None and served else []
+    # A resumed run's counters go on from its totals so far (what it spent), not from zero,
+    # and its trace gets the spans the process before left open.
+    read = telemetry is not None and telemetry.reads_history
+    history = await store.read(run_id) if plan.resume is not None and read else []
     bus = EventBus(run_id, state=plan.resume)
     try:  # the events go to a writer process: storage never holds up the run's loop
         writer = await start_writer(
@@ -280,7 +281,11 @@ async def _set_up_and_run(
         workspaces.relinquish,
         run_id=run_id,
     )
-    shutdown = ShutdownSignals()
+    # A second Ctrl-C (or stop signal) exits at once: it still says how to go on.
+    hard_exit = exit_saying(
+        f"shopfloor: exited at once; `shopfloor resume {run_id}` carries the run on"
+    )
+    shutdown = ShutdownSignals(hard_exit=hard_exit)
     # Under systemd: READY once the run started, its status, watchdog pings, its stop.
     notifier = SystemdNotifier.attach(plan.notify, bus) if plan.notify is not None else None
 
@@ -298,14 +303,14 @@ async def _set_up_and_run(
             logged = await store.read(run_id) if plan.resume is not None else []
             app = ShopfloorApp(
                 bus.subscribe("tui"),
-                run_task=lambda: _announced(app, notices, lambda: watch.run(factory.run)),
+                run_task=lambda: announced(app, notices, lambda: watch.run(factory.run)),
                 title="shopfloor",
                 on_decision=broker_decider(factory.broker),
                 store=store,
                 logged=logged,
             )
             # SIGTERM, or SIGHUP from a dropped SSH session: quit as the quit key does.
-            with stop_signals_call(lambda: quit_or_exit_now(app)):
+            with stop_signals_call(lambda: quit_or_exit_now(app, hard_exit), hard_exit=hard_exit):
                 await app.run_async()
             if app.return_code == EXIT_INTERRUPTED:  # Ctrl-C or a stop signal left the app
                 stopped_by_person()
@@ -320,11 +325,14 @@ async def _set_up_and_run(
                 verbose=plan.verbose,
                 json_lines=plan.front == "json",
                 resumed=plan.resume,  # nothing is emitted yet: the log as it was folded
+                answered=plan.answers,
             )
             reporter_task = asyncio.create_task(reporter.run(), name="console")
             try:
                 # Ctrl-C: stop, stay resumable; a failing database stops the run too.
-                await run_interruptible(lambda: watch.run(factory.run), on_stop=stopped_by_person)
+                await run_interruptible(
+                    lambda: watch.run(factory.run), on_stop=stopped_by_person, hard_exit=hard_exit
+                )
             finally:
                 with shutdown.installed():
                     await bus.close()
@@ -340,8 +348,10 @@ async def _set_up_and_run(
                 await watch.finish()
                 await lease.release()
                 await store.close()
-                if telemetry is not None:
-                    await telemetry.close(stop=shutdown.stopping)
+                if telemetry is not None:  # an ended run's endpoint waits for a last scrape
+                    await telemetry.close(
+                        shutdown.stopping, lambda line: say_line(plan, console, line)
+                    )
                 for provider in crew.providers.values():
                     await close_provider(provider)
             finally:
@@ -353,30 +363,12 @@ async def _set_up_and_run(
     return bus.state
 
 
-def quit_or_exit_now(app: ShopfloorApp, hard_exit: Callable[[int], object] = os._exit) -> None:
-    """A stop signal to the TUI: quit as ``q`` does; but if the app was already leaving
-    (``q`` pressed) and is still here, its shutdown is stuck (a terminal that takes no more
-    output): exit at once, as a second Ctrl-C does. The run stays resumable."""
-    app.interrupt(hard_exit)
-
-
-async def _announced(
-    app: App[None], notices: Sequence[str], run: Callable[[], Awaitable[RunState]]
-) -> RunState:
-    """Run ``run`` in the app's engine worker after showing ``notices`` as notifications."""
-    show_notices(app, notices)
-    return await run()
-
-
-def show_notices(app: App[None], notices: Sequence[str]) -> None:
-    """The start's notices as toasts: a ``warning: …`` for 30 s, what is only said (the
-    Python the gates use) for 8 s as information; it stood over the escalation dialog for
-    30 s as a warning."""
-    for notice in notices:
-        if notice.startswith("warning: "):
-            app.notify(notice, severity="warning", timeout=30, markup=False)
-        else:
-            app.notify(notice, severity="information", timeout=8, markup=False)
+def say_line(plan: RunPlan, console: Console, line: str) -> None:
+    """One line about the run's closing: logged with the JSON front, else printed."""
+    if plan.front == "json":
+        logging.getLogger(__name__).info("%s", line)
+    else:
+        console.print(Text(line), soft_wrap=True, highlight=False)
 
 
 def _start_telemetry(options: TelemetryOptions | None) -> RunTelemetry | None:

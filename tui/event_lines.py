@@ -9,6 +9,8 @@ these lines. It never imports Textual.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 
 from engine.events import (
@@ -83,6 +85,9 @@ class EventLines:
     """The run, with the event to describe already folded in."""
     verbose: bool
     """Also agent starts, LLM calls and every agent output line."""
+    answered: Mapping[str, str]
+    """A resume: the answers posted to the run's open escalations while it was stopped,
+    which it takes (escalation id -> decision)."""
 
     def describe(self, event: EventBase) -> list[Text]:
         """The lines ``event`` prints as (after it was folded into :attr:`state`)."""
@@ -160,11 +165,15 @@ class EventLines:
             case BudgetLimitsSet():
                 return [Text.assemble(("budget ", "bold"), f"set by hand: {_limits(event)}")]
             case EscalationResolved():
+                # A person's reason or note ("reject --reason ...") is why the run goes
+                # on as it does: said with the answer, as status --json keeps it.
+                note = first_line(event.note)
                 return [
                     Text.assemble(
                         ("escalation ", "bold"),
                         event.escalation_id,
                         f" → {event.decision} (by {event.decided_by})",
+                        f": {note}" if note else "",
                     )
                 ]
             case RunFinished():
@@ -277,9 +286,11 @@ class EventLines:
             )
         ]
         for view in state.open_escalations:
-            lines.extend(
-                self._escalation(view.escalation_id, view.question, view.options, view.kind)
-            )
+            asked = self._escalation(view.escalation_id, view.question, view.options, view.kind)
+            posted = self.answered.get(view.escalation_id)
+            # Answered from another shell while stopped, it is taken at once: not asked again.
+            said = f"  answered while the run was stopped: {posted}"
+            lines.extend(asked if posted is None else [asked[0], Text(said, style="dim")])
         return lines
 
     def _run_started(self, event: RunStarted) -> Text:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Mapping
 
 from rich.console import Console
 from rich.live import Live
@@ -34,7 +35,7 @@ class ConsoleReporter(EventLines):
 
     def __init__(
         self,
-        subscription: Subscription,
+        subscription: Subscription | None,
         console: Console | None = None,
         *,
         verbose: bool = False,
@@ -43,6 +44,7 @@ class ConsoleReporter(EventLines):
         live: bool | None = None,
         redactor: Redactor | None = None,
         resumed: RunState | None = None,
+        answered: Mapping[str, str] | None = None,
     ) -> None:
         """``verbose`` adds agent starts, LLM calls and every agent output line (prefixed by
         the agent id; the provider layer's notices — retries, fallbacks, a model skipped
@@ -50,7 +52,11 @@ class ConsoleReporter(EventLines):
         line instead. ``live`` shows the summary line (default: when the console is a
         terminal and not in JSON mode). ``redactor`` defaults to one for this process's
         secret-looking variables. ``resumed``: the run as its log had it before this process
-        resumed it (copied), so the counts take in the tasks merged before the stop."""
+        resumed it (copied), so the counts take in the tasks merged before the stop.
+        ``answered``: a resume's answers posted while the run was stopped (escalation id ->
+        decision), said as such rather than asked again. ``subscription`` None: a reporter
+        fed by :meth:`report` alone (``shopfloor tail`` reads the stored log), whose
+        :meth:`run` is never called."""
         self.subscription = subscription
         self.console = console if console is not None else Console(highlight=False, markup=False)
         self.verbose = verbose
@@ -59,6 +65,7 @@ class ConsoleReporter(EventLines):
         self.live = self.console.is_terminal and not json_lines if live is None else live
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self.state = copy.deepcopy(resumed) if resumed is not None else RunState()
+        self.answered = dict(answered or {})
         """The reporter's own fold of the run."""
         self._started = time.monotonic()
         self._after_round: list[Text] = []
@@ -66,6 +73,7 @@ class ConsoleReporter(EventLines):
 
     async def run(self) -> RunState:
         """Report every event until the subscription ends; returns the folded run state."""
+        assert self.subscription is not None, "a reporter fed by report() alone"
         with self.subscription.reading():
             if not self.live:
                 async for event in self.subscription:

@@ -14,7 +14,8 @@ from pilot_helpers import caught_up
 from engine.bus import EventBus
 from engine.events import AgentStarted, LLMCallFinished
 from tui.app import ShopfloorApp
-from tui.widgets.agent_table import MODEL_MIN_WIDTH, AgentTable, fitted_widths
+from tui.widgets.agent_rows import MODEL_MIN_WIDTH, fitted_widths
+from tui.widgets.agent_table import AgentTable
 
 AGENTS = {
     "task_reviewer:pricing:a2": "openai:qwen2.5-coder-32b-instruct",

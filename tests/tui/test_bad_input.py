@@ -202,3 +202,74 @@ def test_an_audit_playbook_on_a_run_that_plans_is_refused_at_once(
     )
     assert "gate" not in out  # refused before the baseline
     assert git(repo, "branch", "--list", "shopfloor/*") == ""
+
+
+@pytest.mark.parametrize("held", [b"x", b"todo\n", b"SQLite format 3\x00 but not quite"])
+def test_a_file_that_is_no_database_is_refused_and_left_as_it_was(
+    place: Path, capsys: pytest.CaptureFixture[str], held: bytes
+) -> None:
+    # SQLite took a file of fewer than 8 bytes for a new database and wrote one over it.
+    named = place / "notes.txt"
+    named.write_bytes(held)
+    assert main(["runs", "--db", str(named)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shopfloor: ") and err.count("\n") == 1, err
+    assert "notes.txt" in err and "database" in err
+    assert named.read_bytes() == held
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["limits = 4", "limits = [1]", "limits = nan", 'limits = "x"', "cli = inf", 'cli = "claude"'],
+)
+def test_a_provider_table_given_as_a_value_is_one_line(
+    place: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    # dict(4) in the [providers] reader: a TypeError's traceback, or a ValueError's
+    # "dictionary update sequence element #0 has length 1" that named no key.
+    config = place / "providers.toml"
+    config.write_text(f"[providers]\n{line}\n", encoding="utf-8")
+    assert main(_run(place, "--config", str(config))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shopfloor: ") and err.count("\n") == 1, err
+    key = line.partition(" ")[0]
+    assert f"[providers] {key} must be a table of tables" in err
+
+
+@pytest.mark.parametrize("key", ["retry_base_delay_s", "usage_limit_wait_s"])
+def test_a_provider_wait_of_inf_is_refused(
+    place: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    # retry_base_delay_s = inf was taken: the first retry of a model call waited for ever.
+    config = place / "providers.toml"
+    config.write_text(f"[providers]\n{key} = inf\n", encoding="utf-8")
+    assert main(_run(place, "--config", str(config))) == 2
+    err = capsys.readouterr().err
+    assert err == f"shopfloor: {config}: [providers] {key} must be a number of seconds, not inf\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("test_timeout_s = nan", "[gates] test_timeout_s must be a positive number, got nan"),
+        ("test_timeout_s = inf", "[gates] test_timeout_s must be a positive number, got inf"),
+        ("shrinkage_max_share = nan", "[gates] shrinkage_max_share must be a positive number"),
+        ("shrinkage_max_share = 2", "[gates] shrinkage_max_share must be a share within (0, 1]"),
+        ("shrinkage_min_deleted = -1", "[gates] shrinkage_min_deleted must not be negative"),
+        (
+            "custom = [{name = 'g', argv = ['true'], timeout_s = nan}]",
+            "[gates] custom[0] (g): timeout_s must be a positive number, got nan",
+        ),
+    ],
+)
+def test_a_gate_number_out_of_range_is_refused_when_the_config_is_read(
+    place: Path, capsys: pytest.CaptureFixture[str], line: str, expected: str
+) -> None:
+    # NaN passed "<= 0" (a gate with no time limit); a share above 1 or a negative count
+    # passed the file and raised a ValueError's traceback where the gates were built.
+    config = place / "gates.toml"
+    config.write_text(f"[gates]\n{line}\n", encoding="utf-8")
+    assert main(_run(place, "--config", str(config))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shopfloor: ") and err.count("\n") == 1, err
+    assert expected in err

@@ -41,6 +41,39 @@ def test_each_command_parses_with_its_module_alone(command: str) -> None:
     assert set(sub.choices) == {c for c, m in COMMANDS.items() if m == COMMANDS[command]}
 
 
+def help_of(words: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        build_parser(words[0]).parse_args([*words, "--help"])
+    return capsys.readouterr().out
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices) if found else {}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_commands_help_says_what_it_does(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``shopfloor attach --help`` printed a usage line and the options, and never what
+    attach does; only ``shopfloor --help``'s list said it. Now each command's help (and
+    each action's: ``db prune``) starts with that line, as a sentence."""
+    parser = build_parser(command)
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    listed = {choice.dest: choice.help for choice in sub._choices_actions}
+    said = help_of([command], capsys)
+    paragraphs = said.split("\n\n")
+    assert paragraphs[0].startswith(f"usage: shopfloor {command}")
+    description = " ".join(paragraphs[1].split())
+    summary = str(listed[command])
+    assert description.lower().startswith(summary.lower()), (command, description)
+    for action, child in subcommands(subcommands(parser)[command]).items():
+        nested = " ".join(help_of([command, action], capsys).split("\n\n")[1].split())
+        assert nested.endswith(".") and nested[0].isupper(), (command, action, nested)
+        assert child.description == nested
+
+
 def test_bad_input_is_recognised_by_the_classes_named() -> None:
     assert is_bad_input(UsageError("x"))
     assert is_bad_input(RunNotFound("no run matches 'x'"))  # a subclass counts
@@ -50,9 +83,13 @@ def test_bad_input_is_recognised_by_the_classes_named() -> None:
 def test_the_run_commands_load_the_composition_root_only_to_run() -> None:
     """``run`` spawns the storage writer's process before it imports the composition root
     (400 ms of providers, gates, exporters), so the child starts meanwhile; and
-    ``serve-metrics``, which borrows ``run``'s port option, never loads it."""
+    ``serve-metrics``, which borrows ``run``'s port option, never loads it. Nor does
+    ``resume``'s module until it resumes: imported at its top, it loaded the composition
+    root for ``shopfloor --help`` and every command listed with it, and a resume started
+    its writer only after."""
     probe = (
-        "import sys, tui.commands.run, tui.commands.metrics; print('tui.compose' in sys.modules)"
+        "import sys, tui.commands.run, tui.commands.metrics, tui.commands.resume; "
+        "print('tui.compose' in sys.modules)"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
@@ -63,6 +100,7 @@ def test_the_run_commands_load_the_composition_root_only_to_run() -> None:
 def test_no_collection_walks_a_quick_commands_modules_as_they_load(tmp_path: Path) -> None:
     """``shopfloor runs`` loads the store, SQLAlchemy and the event models with the collector
     off: ~180 collections walked them as they loaded, ~80 ms of the command's CPU."""
+    (tmp_path / "runs.db").touch()  # an empty SQLite database: runs refuses a missing file
     probe = (
         "import gc, sys\n"
         "walks = []\n"  # collections after SQLAlchemy began to load, before the program settled

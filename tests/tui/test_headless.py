@@ -15,6 +15,7 @@ from engine.events import (
     AgentOutput,
     BlueprintProposed,
     EscalationRaised,
+    EscalationResolved,
     GateFinished,
     KillGateTripped,
     Outcome,
@@ -136,6 +137,27 @@ def test_a_waiting_escalation_says_how_to_answer_it_from_another_shell() -> None
         assert "shopfloor approve" not in escalation_output(policy)
 
 
+def test_an_answer_is_said_with_its_reason() -> None:
+    """``reject esc-1 --reason "…"`` from another shell: the console said "esc-1 → reject
+    (by human:ana)" and the run then ended killed; why was only in ``status --json``."""
+    console = Console(file=io.StringIO(), width=200)
+    reporter = ConsoleReporter(EventBus("r").subscribe("console"), console, show_time=False)
+    for event in escalation_events("wait"):
+        reporter.report(event)
+    reporter.report(
+        EscalationResolved(
+            escalation_id="esc-1",
+            decision="reject",
+            decided_by="human:ana",
+            note="the CLI must not print tracebacks\nsecond line",
+        )
+    )
+    reporter.report(EscalationResolved(escalation_id="esc-2", decision="retry", decided_by="twin"))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert "escalation esc-1 → reject (by human:ana): the CLI must not print tracebacks" in lines
+    assert "escalation esc-2 → retry (by twin)" in lines  # no note: nothing after it
+
+
 def test_a_resumed_run_says_so_and_which_escalations_still_wait() -> None:
     """Resumed while its plan waited on a human: the run asks the open escalation again
     without raising it anew, so the console said nothing at all and sat silent."""
@@ -151,6 +173,29 @@ def test_a_resumed_run_says_so_and_which_escalations_still_wait() -> None:
     assert lines[0] == "run run-5 resumed at stage intake (0/0 merged)"
     assert lines[1] == "escalation esc-1: Accept the plan? [accept / change / reject]"
     assert "shopfloor approve|reject|change esc-1 --run run-5" in lines[2]
+
+
+def test_a_resumed_run_does_not_ask_again_what_was_answered_while_it_was_stopped() -> None:
+    """``approve esc-1`` while the run was stopped, then ``resume``: the console asked
+    "waiting for a human: shopfloor approve|reject|change esc-1 ..." and, the same second,
+    logged the answer it took from the inbox."""
+    console = Console(file=io.StringIO(), width=200)
+    bus = EventBus("run-5")
+    for event in escalation_events("wait"):
+        bus.emit(event.model_copy(update={"run_id": "", "seq": 0}))
+    reporter = ConsoleReporter(
+        bus.subscribe("console"),
+        console,
+        show_time=False,
+        resumed=bus.state,
+        answered={"esc-1": "accept"},
+    )
+    reporter.report(bus.emit(RunResumed(settings={"escalation_policy": "wait"})))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[1:] == [
+        "escalation esc-1: Accept the plan? [accept / change / reject]",
+        "  answered while the run was stopped: accept",
+    ]
 
 
 def test_an_agents_escape_sequences_never_reach_the_terminal() -> None:

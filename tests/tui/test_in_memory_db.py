@@ -61,6 +61,7 @@ COMMANDS = [
     ["resume", "30d"],
     ["abandon", "30d"],
     ["attach", "30d"],
+    ["tail", "30d"],
     ["db", "upgrade"],
     ["db", "rebuild"],
     ["db", "prune", "--older-than", "30d"],
@@ -123,6 +124,8 @@ def test_an_in_memory_shopfloor_db_is_refused_too(
 def test_a_database_file_is_still_fine(place: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Named like the in-memory spellings, but files: these keep their runs."""
     for name in ("memory.db", "file-memory.db"):
+        assert main(["db", "upgrade", "--db", name]) == 0
+        capsys.readouterr()
         assert main(["runs", "--db", name]) == 0
         assert capsys.readouterr().out.strip() == "no runs yet"
         assert (place / name).is_file()

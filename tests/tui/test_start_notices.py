@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.app import App
 
-from tui.compose import show_notices
+from tui.app_front import show_notices
 
 
 async def test_information_is_brief_and_warnings_stay() -> None:

@@ -24,7 +24,7 @@ from engine.events import (
     TaskStateChanged,
 )
 from tui.app import ShopfloorApp
-from tui.compose import quit_or_exit_now
+from tui.app_front import quit_or_exit_now
 from tui.messages import EventsArrived, EventStreamEnded
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_table import AgentTable

@@ -15,10 +15,10 @@ from engine.events import RunFinished
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 from tui.app import ShopfloorApp
-from tui.bridge import tail_store
 from tui.cli import main
 from tui.decision_delivery import storage_decider
 from tui.screens.escalation import EscalationScreen
+from tui.stored_feed import tail_store
 
 
 async def test_attached_tui_follows_the_stored_log_and_approves_through_storage(

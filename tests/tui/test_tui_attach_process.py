@@ -18,9 +18,9 @@ from engine.events import Outcome
 from engine.state import RunState
 from storage.store import SqlEventStore
 from tui.app import ShopfloorApp
-from tui.bridge import tail_store
 from tui.decision_delivery import storage_decider
 from tui.screens.escalation import EscalationScreen
+from tui.stored_feed import tail_store
 
 pytestmark = pytest.mark.e2e
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "resume": "resume",
     "abandon": "abandon",
     "attach": "attach",
+    "tail": "tail",
     "db": "db",
     "export": "transfer",
     "import": "transfer",

@@ -19,11 +19,12 @@ from engine.events import Outcome
 from engine.state import RunState
 from storage.errors import StorageError
 from storage.lease import live_runs
-from tui.bridge import tail_store
 from tui.budget_flags import go_on_line, stopped_line
 from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_db_option, open_store
 from tui.commands.history import NO_DRIVER, STOPPED
 from tui.driver_watch import watch_driver
+from tui.stored_feed import tail_store
+from tui.widgets.run_header import reading_the_log
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
@@ -48,6 +49,7 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
             run_task=lambda: watch_driver(app.main, store, run_id),
             on_decision=storage_decider(store)(run_id),
             store=store,
+            waiting=reading_the_log(run_id),
         )
         await app.run_async()
         await print_closing(store, run_id, app.state, console)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
-from storage.paths import DB_ENV, default_db_url, is_in_memory
+from storage.paths import DB_ENV, default_db_url, is_in_memory, parse_db_url
 from storage.store import SqlEventStore
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -43,6 +44,33 @@ def db_url(args: argparse.Namespace) -> str:
     return url
 
 
-async def open_store(args: argparse.Namespace) -> SqlEventStore:
-    """The event store named by ``--db`` / $SHOPFLOOR_DB / the default (see :func:`db_url`)."""
-    return await SqlEventStore.open(db_url(args))
+async def open_store(args: argparse.Namespace, *, create: bool = False) -> SqlEventStore:
+    """The event store named by ``--db`` / $SHOPFLOOR_DB / the default (see :func:`db_url`).
+
+    A SQLite file named by ``--db`` or $SHOPFLOOR_DB must exist unless ``create`` (``db
+    upgrade``, ``serve-metrics``): ``runs --db factroy.db``, or a PostgreSQL database's bare
+    name, made an empty SQLite file in the current folder and said "no runs yet".
+    """
+    url = db_url(args)
+    if not create:
+        refuse_a_missing_sqlite_file(args, url)
+    return await SqlEventStore.open(url)
+
+
+def refuse_a_missing_sqlite_file(args: argparse.Namespace, url: str) -> None:
+    """UsageError when the database named (not the data folder's default) is a SQLite file
+    that does not exist: a typo, or a PostgreSQL database given by its name."""
+    explicit: str | None = getattr(args, "db", None)
+    given = (explicit if explicit is not None else os.environ.get(DB_ENV, "")).strip()
+    parsed = parse_db_url(url)
+    if not given or parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    path = Path(parsed.database)
+    if path.exists():
+        return
+    where = f"--db {given}" if explicit is not None else f"${DB_ENV}={given}"
+    raise UsageError(
+        f"{where}: no database at {path} (a plain path names a SQLite file; a PostgreSQL "
+        "database is postgresql+asyncpg://user@host/db); `shopfloor run` or `shopfloor db "
+        "upgrade` creates one"
+    )

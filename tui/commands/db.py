@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def cmd_upgrade(args: argparse.Namespace, console: Console) -> int:
-    async with await open_store(args) as store:
+    async with await open_store(args, create=True) as store:
         where = safe_url(store.url)
         done = store.migrated
         if done is None or not done.changed:

@@ -223,7 +223,10 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
             console.print(Text(f"  {line}"), soft_wrap=True)
         if r.kind in PLAN_ESCALATIONS:
             console.print(f"  the plan: shopfloor status {r.run_id} --plan", style="dim")
-    console.print("answer with: shopfloor approve|reject|change ID", style="dim")
+    # One id waiting in two runs (each run numbers its own from esc-1) needs the run named.
+    shared = len({r.escalation_id for r in records}) < len(records)
+    hint = "shopfloor approve|reject|change ID" + (" --run RUN" if shared else "")
+    console.print(f"answer with: {hint}", style="dim", highlight=False)
     return EXIT_OK
 
 

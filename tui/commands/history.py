@@ -18,18 +18,26 @@ from engine.repo_guard import git_run
 from engine.spend import dollars
 from engine.state import RunState
 from gates.interpreter import PYTHON_KEY
+from storage.answers import WaitingDecision
 from storage.lease import RunInFlight, live_runs
 from storage.store import SqlEventStore
 from tui.argtypes import positive_int
 from tui.budget_flags import go_on_line
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.db import duration
-from tui.plan_text import plan_text
-from tui.text import agents_text, cost_text, one_line
+from tui.plan_text import PLAN_ESCALATIONS, plan_text
+from tui.text import agents_text, answer_command, cost_text, one_line
 from tui.uncommitted import WARNING_KEY
 
 STOPPED = "stopped"
 """What ``runs`` and ``status`` call an unfinished run no live process drives."""
+
+
+def standing(outcome: Outcome, live: bool) -> str:
+    """The word ``runs`` and ``status`` show for a run: its outcome, or :data:`STOPPED` for
+    an unfinished run no live process drives (``--json``'s ``standing``: scripts read it
+    rather than combine ``outcome`` and ``live``)."""
+    return STOPPED if outcome is Outcome.RUNNING and not live else outcome.value
 
 
 NO_DRIVER = "no process drives this run any more (stopped by a signal or a crash)"
@@ -113,7 +121,15 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
         driven = args.outcome == Outcome.RUNNING.value
         records = [r for r in records if (r.run_id in live) is driven][: args.limit]
     if args.json:
-        print(json.dumps([{**r.to_json(), "live": r.run_id in live} for r in records], indent=2))
+        rows = [
+            {
+                **r.to_json(),
+                "live": r.run_id in live,
+                "standing": standing(r.outcome, r.run_id in live),
+            }
+            for r in records
+        ]
+        print(json.dumps(rows, indent=2))
         return EXIT_OK
     table = Table(box=None)
     table.add_column("run", no_wrap=True, min_width=12)
@@ -227,13 +243,53 @@ def left_branch_line(state: RunState) -> str | None:
     return f"left in the repository: {branch}, {what}; `{delete}` deletes it"
 
 
+def open_question_lines(
+    state: RunState, driven: bool, answered: dict[tuple[str, str], WaitingDecision]
+) -> list[Text]:
+    """What ``status`` says of the run's open escalations: each question, and the command
+    that answers it from this shell (or the answer already posted that the run has not
+    taken). ``status`` said "stage twin, running" and nothing of the human it waited for."""
+    lines: list[Text] = []
+    run = state.run_id
+    for e in state.open_escalations:
+        options = f" [{' / '.join(e.options)}]" if e.options else ""
+        task = f", task {e.task_id}" if e.task_id else ""
+        head = "waiting for a human" if driven else "open when the run stopped"
+        lines.append(
+            Text.assemble(
+                (f"{head}: ", "bold yellow"),
+                (e.escalation_id, "bold"),
+                f" ({e.kind}{task}) {one_line(e.question)}{options}",
+            )
+        )
+        waiting = answered.get((run, e.escalation_id))
+        if waiting is not None:
+            taker = "the run takes it" if driven else f"`shopfloor resume {run}` takes it"
+            how = f"answered: {one_line(str(waiting.decision))} by "
+            how += f"{one_line(waiting.decided_by)}, {taker}"
+        else:
+            how = f"answer with: {answer_command(e.escalation_id, run)}"
+            if not driven:
+                how += f" (`shopfloor resume {run}` takes it; else it is asked again)"
+        if e.kind in PLAN_ESCALATIONS:
+            how += f"; the plan: shopfloor status {run} --plan"
+        lines.append(Text(f"  {how}", style="dim"))
+    return lines
+
+
 async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
         state, driver, go_on = await _state_and_driver(store, args.run_id, go_on=not args.json)
+        asks = not args.json and state.outcome is Outcome.RUNNING and state.open_escalations
+        answered = await store.waiting_decisions(state.run_id) if asks else {}
     # Said when the run (or its latest resume) started: uncommitted files it left out.
     warnings = str(state.settings.get(WARNING_KEY) or "").splitlines()
     if args.json:
-        live = {"live": driver is not None, "driver": driver}
+        live = {
+            "live": driver is not None,
+            "driver": driver,
+            "standing": standing(state.outcome, driver is not None),
+        }
         report = {**state.to_status(), **live, "warnings": warnings}
         report["agents"] = asdict(state.agent_tally(live=driver is not None))
         if args.plan:
@@ -252,6 +308,9 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     )
     if go_on is not None:
         console.print(go_on, soft_wrap=True, highlight=False)
+    if state.outcome is Outcome.RUNNING:
+        for line in open_question_lines(state, driver is not None, answered):
+            console.print(line, soft_wrap=True, highlight=False)
     # What a planner, a failure or another person wrote is drawn, never obeyed as escapes.
     console.print(f"request: {one_line(state.request.splitlines()[0]) if state.request else ''}")
     if state.branch:

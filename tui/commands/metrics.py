@@ -5,7 +5,8 @@ factories overnight wants one long-lived endpoint instead. This command folds th
 the runs recorded in a database (SQLite or a shared PostgreSQL) into the same series a live
 run exposes, then keeps polling the runs projection and folds each run's new events as they
 are committed, so the endpoint follows runs of other processes and hosts, and outlives a
-database that stops answering for a while.
+database that stops answering for a while. It serves until a stop signal (SIGTERM, Ctrl-C, a
+hang-up), says it stopped, and exits 130 as a stopped run does.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import asyncio
 from rich.console import Console
 
 from engine.events import Outcome
+from engine.interrupt import EXIT_INTERRUPTED, run_interruptible
 from storage.errors import StorageError
 from storage.lease import live_runs
 from storage.store import SqlEventStore
 from telemetry.metrics import FactoryMetrics
 from telemetry.session import MetricsServer, TelemetryError
 from tui.argtypes import positive_float
-from tui.commands.common import EXIT_OK, UsageError, open_store
+from tui.commands.common import UsageError, open_store
 from tui.commands.run import port_number
 
 DEFAULT_PORT = 9464
@@ -112,7 +114,8 @@ async def follow(runs: RecordedRuns, poll_s: float, console: Console) -> None:
 async def cmd_serve_metrics(args: argparse.Namespace, console: Console) -> int:
     if args.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {args.runs}")
-    async with await open_store(args) as store:
+    # Started before the first run (a unit at boot): an empty database to serve from.
+    async with await open_store(args, create=True) as store:
         metrics = FactoryMetrics()
         runs = RecordedRuns(store, metrics, args.runs)
         folded = await runs.catch_up()
@@ -126,7 +129,10 @@ async def cmd_serve_metrics(args: argparse.Namespace, console: Console) -> int:
                 highlight=False,
                 soft_wrap=True,
             )
-            await follow(runs, args.poll, console)
+            # SIGTERM (``systemctl stop``), Ctrl-C or a hang-up: said, as a run's stop is, and
+            # the same exit code; a second signal exits at once.
+            await run_interruptible(lambda: follow(runs, args.poll, console))
         finally:
             server.close()
-    return EXIT_OK
+    console.print(f"stopped serving metrics at {server.url}", highlight=False, soft_wrap=True)
+    return EXIT_INTERRUPTED

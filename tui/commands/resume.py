@@ -45,7 +45,6 @@ from tui.commands.run import (
     telemetry_from_args,
     with_escalation_options,
 )
-from tui.compose import execute_run
 from tui.config import Settings, load_settings
 from tui.run_plan import RunPlan
 from tui.systemd_notify import NotifyTarget
@@ -109,7 +108,14 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     if state.outcome is not Outcome.RUNNING:
         console.print(f"run {state.run_id} already finished: {state.outcome.value}")
         return exit_code(state)
-    return await resume_run(args, console, state, budget_from_args(args), notify)
+    budget = budget_from_args(args)
+    # The storage writer's process starts first, as ``run``'s does: it imports while this
+    # one imports the composition root and sets the run up.
+    launch = await WriterLaunch.spawn()
+    try:
+        return await resume_run(args, console, state, budget, notify, launch)
+    finally:
+        await launch.discard()  # set-up failed before the run took it: no child is left
 
 
 async def newest_unfinished(
@@ -177,6 +183,10 @@ async def resume_run(
         answers=await waiting_answers(args, state.run_id),
         notify=notify,
     )
+    # Imported here, not at the top: every provider, gate and exporter a run wires up
+    # (``shopfloor --help`` and every other command loaded them with this module).
+    from tui.compose import execute_run
+
     final = await execute_run(plan, console, launch)
     if front != "json":
         print_ending(final, console)

@@ -90,7 +90,8 @@ def add_telemetry_options(
         "--metrics-linger",
         type=positive_float,
         metavar="SECONDS",
-        help="keep serving /metrics this long after the run ends (for a last scrape)",
+        help="keep serving /metrics this long after the run ends (default: until one more "
+        "scrape, if it was scraped; two scrape intervals at most)",
     )
     p.add_argument("--trace-file", type=Path, help="also write trace spans as JSON lines here")
     p.add_argument(

@@ -44,7 +44,7 @@ from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_table import AgentTable
 from tui.widgets.dag_view import DagView, TaskFilter
 from tui.widgets.pipeline_strip import EscalationBanner, PipelineStrip
-from tui.widgets.run_header import BudgetStrip, RunHeader
+from tui.widgets.run_header import WAITING, BudgetStrip, RunHeader
 from tui.widgets.score_gauges import ScoreGauges
 
 NARROW_WIDTH = 100
@@ -108,9 +108,11 @@ class RunScreen(LogFollowing, RunEscalations):
         on_decision: OnDecision | None = None,
         source: EventSource | None = None,
         name: str | None = None,
+        waiting: str = WAITING,
     ) -> None:
         """``source``: events to follow (started on mount); ``on_decision``: where decisions
-        go (None: the escalation queue is read-only)."""
+        go (None: the escalation queue is read-only); ``waiting``: what the header says
+        before the run's first event."""
         super().__init__(name=name)
         self.model = model or RunModel()
         self._on_decision = on_decision
@@ -134,6 +136,7 @@ class RunScreen(LogFollowing, RunEscalations):
         the planner, and the twin asks again on the revised one)."""
         self._applied_filter = ""
         self._header = RunHeader(id="run-header")
+        self._header.waiting = waiting
         self._pipeline = PipelineStrip(id="pipeline")
         self._banner = EscalationBanner(id="banner")
         self._dag = DagView(id="dag")

@@ -23,13 +23,14 @@ from engine.events import AgentOutput, EventBase, Outcome
 from storage.errors import StorageError
 from storage.lease import live_runs
 from storage.store import RunRecord, SqlEventStore
-from tui.bridge import EventLog, EventSource, tail_store
+from tui.bridge import EventSource
 from tui.decision_delivery import OnDecision
 from tui.driver_watch import watch_driver
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
+from tui.stored_feed import EventLog, tail_store
 from tui.text import one_line
-from tui.widgets.run_header import STOPPED_STYLE
+from tui.widgets.run_header import STOPPED_STYLE, WAITING, reading_the_log
 
 PLAY_INTERVAL_S = 0.2
 RUNS_SHOWN = 200
@@ -71,8 +72,9 @@ class FollowedRunScreen(RunScreen):
         source: EventSource,
         on_decision: OnDecision | None,
         watch: tuple[SqlEventStore, str] | None = None,
+        waiting: str = WAITING,
     ) -> None:
-        super().__init__(source=source, on_decision=on_decision)
+        super().__init__(source=source, on_decision=on_decision, waiting=waiting)
         self._watch = watch
 
     def on_mount(self) -> None:
@@ -276,6 +278,7 @@ class RunsScreen(Screen[None]):
                 source=source,
                 on_decision=decide,
                 watch=(store, record.run_id) if store is not None else None,
+                waiting=reading_the_log(record.run_id),
             )
             followed.show_stopped(record.run_id in self._stopped)
             await self.app.push_screen(followed)

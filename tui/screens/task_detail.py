@@ -26,7 +26,7 @@ from engine.state import RunState
 from tui.plan_text import task_plan_text
 from tui.screens.run_model import RunModel
 from tui.text import compact_count, printable
-from tui.widgets.dag_view import STATE_STYLES
+from tui.widgets.task_lines import STATE_STYLES
 
 OUTPUT_LINES_SHOWN = 30
 

@@ -8,7 +8,8 @@ It is drawn with Textual's line API instead of a ``DataTable``: during a flood t
 and cost cells of some agent change several times a second, and a ``DataTable`` re-renders
 every visible cell on any change (its caches are keyed by a table-wide update counter),
 which cost tens of milliseconds per frame. Here each row is one cached strip, so a changed
-agent or a cursor move redraws one or two lines.
+agent or a cursor move redraws one or two lines. A row's text is made by
+:mod:`tui.widgets.agent_rows`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import ClassVar
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -29,112 +29,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.run_views import AgentView
-from engine.spend import dollars
-from tui.text import SIM_BADGE, compact_count
+from tui.widgets.agent_rows import CELL_PADDING, COLUMNS, Cell, agent_cells, fitted_widths, row_text
 from tui.widgets.scrolling import resize_quietly
-
-Cell = str | Text
-
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("agent", "agent"),
-    ("state", "state"),
-    ("model", "model"),
-    ("tokens", "tokens"),
-    ("cost", "cost"),
-    ("role", "role"),
-)
-"""Column keys and labels; the most telling first, so narrow terminals keep them."""
-
-CELL_PADDING = 1
-"""Blank cells on each side of every cell."""
-
-MODEL_COLUMN = 2
-KEPT_COLUMNS = 5
-"""The columns kept on screen when the table is wider than its panel: the agent to its
-cost (the role is also in the agent's name)."""
-
-MODEL_MIN_WIDTH = 5
-"""The narrowest the model column gets: the SIM badge, or the start of the provider's name
-(``open…``, ``anth…``)."""
-
-
-def fitted_widths(widths: tuple[int, ...], room: int) -> tuple[int, ...]:
-    """``widths`` with the model column narrowed, to :data:`MODEL_MIN_WIDTH` at the least,
-    so that the columns up to the cost fit in ``room`` cells.
-
-    The model's spec is the widest cell after the agent's name (`` SIM  sim:inventory``,
-    ``openai:qwen2.5-coder-32b-instruct``), and in a half-screen panel of a 120-column
-    terminal it pushed the tokens and the cost out of sight; the full spec is in the agent
-    log's title. A panel too narrow even so scrolls sideways as before.
-    """
-    needed = sum(w + 2 * CELL_PADDING for w in widths[:KEPT_COLUMNS])
-    over = needed - room
-    natural = widths[MODEL_COLUMN]
-    if over <= 0 or natural <= MODEL_MIN_WIDTH:
-        return widths
-    model = max(MODEL_MIN_WIDTH, natural - over)
-    return (*widths[:MODEL_COLUMN], model, *widths[MODEL_COLUMN + 1 :])
-
-
-STANDING_STYLES = {
-    "running": "bold yellow",
-    "done": "green",
-    "failed": "bold red",
-    "cut off": "magenta",
-}
-"""How each of :meth:`~engine.run_views.AgentView.standing`'s words is coloured."""
-
-
-def agent_state(agent: AgentView, live: bool = True) -> Text:
-    """running / done / failed / cut off, coloured (``live``: as for
-    :meth:`~engine.run_views.AgentView.standing`)."""
-    standing = agent.standing(live)
-    return Text(standing, style=STANDING_STYLES[standing])
-
-
-def model_cell(agent: AgentView) -> Text:
-    """The model spec, with the SIM badge in front for a simulated agent."""
-    if agent.simulated and agent.model in ("sim", "sim:"):
-        return Text(*SIM_BADGE)
-    text = Text()
-    if agent.simulated:
-        text.append(*SIM_BADGE)
-        text.append(" ")
-    text.append(agent.model, style="dim")
-    return text
-
-
-def agent_cells(agent: AgentView, live: bool = True) -> tuple[Cell, ...]:
-    """The row of one agent (``live``: a process drives the unfinished run)."""
-    tokens = compact_count(agent.input_tokens + agent.output_tokens)
-    return (
-        agent.agent_id,
-        agent_state(agent, live),
-        model_cell(agent),
-        Text(tokens, justify="right"),
-        Text(dollars(agent.cost_usd), justify="right"),
-        agent.role,
-    )
-
-
-def cell_text(cell: Cell, width: int) -> Text:
-    """``cell`` cut or padded to ``width`` cells, justified as the cell asks."""
-    text = Text(cell) if isinstance(cell, str) else cell.copy()
-    justify = text.justify if text.justify in ("left", "center", "right") else "left"
-    text.truncate(width, overflow="ellipsis")
-    text.align(justify, width)
-    return text
-
-
-def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...]) -> Text:
-    """One table line: every cell padded to its column's width."""
-    pad = " " * CELL_PADDING
-    line = Text(no_wrap=True, end="")
-    for cell, width in zip(cells, widths, strict=True):
-        line.append(pad)
-        line.append_text(cell_text(cell, width))
-        line.append(pad)
-    return line
 
 
 class AgentTable(ScrollView, can_focus=True):
@@ -203,7 +99,7 @@ class AgentTable(ScrollView, can_focus=True):
         self._widths: tuple[int, ...] = tuple(len(label) for _, label in COLUMNS)
         """Each column's natural width: its widest cell."""
         self._shown_widths = self._widths
-        """The widths drawn: :func:`fitted_widths` of the natural ones."""
+        """The widths drawn: :func:`~tui.widgets.agent_rows.fitted_widths` of the natural ones."""
         self._versions: dict[str, int] = {}
         self._strips: dict[tuple[object, ...], Strip] = {}
 

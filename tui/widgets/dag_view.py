@@ -3,13 +3,13 @@
 Level 0 holds the tasks with no dependencies; a task sits one level below its deepest
 dependency. Each level is a collapsible branch of a :class:`~textual.widgets.Tree` (box
 characters for the guides, virtualised rendering, so 200+ tasks scroll smoothly); each task
-line shows its state in colour, its dependencies and its attempts. The critical path — the
-longest chain of work still to do — is marked. Filters by state and by text narrow the
-view; :meth:`DagView.sync` relabels changed tasks only and rebuilds only when the shape or
-the filter changed. When the graph is taller than its panel, a level folds to its summary
-line once all its tasks have merged, so the tasks at work stay in view (once per level: one
-the user unfolds stays open); a filter shows such levels open, and the unfiltered view
-folds them again.
+line shows its state in colour, its dependencies and its attempts (drawn by
+:mod:`tui.widgets.task_lines`). The critical path — the longest chain of work still to do —
+is marked. Filters by state and by text narrow the view; :meth:`DagView.sync` relabels
+changed tasks only and rebuilds only when the shape or the filter changed. When the graph
+is taller than its panel, a level folds to its summary line once all its tasks have
+merged, so the tasks at work stay in view (once per level: one the user unfolds stays
+open); a filter shows such levels open, and the unfiltered view folds them again.
 """
 
 from __future__ import annotations
@@ -27,36 +27,7 @@ from textual.widgets.tree import TreeNode
 
 from engine.events import TaskState
 from engine.run_views import TaskView
-from tui.text import one_line
-
-STATE_STYLES: dict[TaskState, str] = {
-    TaskState.PENDING: "dim",
-    TaskState.READY: "cyan",
-    TaskState.RUNNING: "bold yellow",
-    TaskState.GATES: "bold magenta",
-    TaskState.MERGING: "bold blue",
-    TaskState.MERGED: "bold green",
-    TaskState.FAILED: "bold red",
-    TaskState.BLOCKED: "red",
-}
-"""How each task state is coloured (named ANSI colours: readable on 16-colour terminals)."""
-
-STATE_GLYPHS: dict[TaskState, str] = {
-    TaskState.PENDING: "○",
-    TaskState.READY: "◌",
-    TaskState.RUNNING: "◐",
-    TaskState.GATES: "◑",
-    TaskState.MERGING: "◒",
-    TaskState.MERGED: "●",
-    TaskState.FAILED: "✗",
-    TaskState.BLOCKED: "⊘",
-}
-
-CRITICAL_MARK = ("▌", "bold yellow")
-"""The mark in front of a task on the critical path."""
-
-TITLE_WIDTH = 28
-DEPS_SHOWN = 3
+from tui.widgets.task_lines import level_label, task_label
 
 
 def task_levels(tasks: Mapping[str, TaskView]) -> dict[str, int]:
@@ -112,38 +83,6 @@ def critical_path(tasks: Mapping[str, TaskView]) -> list[str]:
             path.append(node)
         node = best[node][1]
     return path[::-1]
-
-
-def task_label(task: TaskView, critical: bool) -> Text:
-    """One task's line: critical mark, state glyph, id, title, dependencies, state, tries."""
-    style = STATE_STYLES.get(task.state, "")
-    text = Text()
-    text.append(*CRITICAL_MARK) if critical else text.append(" ")
-    text.append(STATE_GLYPHS.get(task.state, "?") + " ", style=style)
-    text.append(task.id, style="bold" if critical else "")
-    title = one_line(task.title)
-    title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 1] + "…"
-    text.append(f" {title}")
-    if task.depends_on:
-        deps = ",".join(task.depends_on[:DEPS_SHOWN])
-        more = f"+{len(task.depends_on) - DEPS_SHOWN}" if len(task.depends_on) > DEPS_SHOWN else ""
-        text.append(f" ◂{deps}{more}", style="dim")
-    text.append(f" {task.state.value}", style=style)
-    if task.attempts > 1:
-        text.append(f" x{task.attempts}", style="yellow")
-    if task.breaker:
-        text.append(" ⚡breaker", style="bold red")
-    return text
-
-
-def level_label(level: int, tasks: list[TaskView]) -> Text:
-    """A level's branch line: its number and how many of its tasks are merged or failed."""
-    merged = sum(1 for t in tasks if t.state is TaskState.MERGED)
-    failed = sum(1 for t in tasks if t.state in (TaskState.FAILED, TaskState.BLOCKED))
-    text = Text.assemble((f"level {level}", "bold"), f"  {merged}/{len(tasks)} merged")
-    if failed:
-        text.append(f"  {failed} failed", style="bold red")
-    return text
 
 
 def matches(task: TaskView, text: str, state: TaskState | None) -> bool:

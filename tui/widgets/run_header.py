@@ -28,19 +28,31 @@ OUTCOME_STYLES: dict[Outcome, str] = {
 
 STOPPED_STYLE = "bold magenta"
 
+WAITING = "waiting for the run to start…"
+"""The header before the run's first event: a run this process starts."""
 
-def header_text(state: RunState, *, stopped: bool = False, why: str = "") -> Text:
+
+def reading_the_log(run_id: str) -> str:
+    """The header of a view that follows a stored run (``attach``, a live run opened from
+    the runs screen) until its log's first event is read: the run started long ago."""
+    return f"reading the log of run {run_id}…"
+
+
+def header_text(
+    state: RunState, *, stopped: bool = False, why: str = "", waiting: str = WAITING
+) -> Text:
     """The header line: SIM marker, run id, stage, outcome and the request.
 
     ``stopped``: the run is unfinished and no process drives it (an attached view learns
     it from the run's lease; the run's own view, from its engine having stopped with an
-    error, ``why``): it says "stopped", as ``runs`` and ``status`` do, not "running"."""
+    error, ``why``): it says "stopped", as ``runs`` and ``status`` do, not "running".
+    ``waiting``: what it says before the run's first event."""
     text = Text()
     if state.simulated:
         text.append(*SIM_BADGE)
         text.append(" ")
     if not state.run_id:
-        text.append("waiting for the run to start…", style="dim")
+        text.append(waiting, style="dim")
         return text
     text.append("run ")
     text.append(state.run_id, style="bold")
@@ -133,7 +145,9 @@ class TextLine(Static):
 
 
 class RunHeader(TextLine):
-    """The run's header line."""
+    """The run's header line; ``waiting``: what it says before the run's first event."""
+
+    waiting: str = WAITING
 
     DEFAULT_CSS = """
     RunHeader {
@@ -157,7 +171,7 @@ class RunHeader(TextLine):
     def show(self, state: RunState, *, stopped: bool = False, why: str = "") -> None:
         """Redraw from ``state`` (``stopped``: no process drives the unfinished run, for
         the reason ``why`` when known)."""
-        self.show_text(header_text(state, stopped=stopped, why=why))
+        self.show_text(header_text(state, stopped=stopped, why=why, waiting=self.waiting))
         self.set_class(state.simulated, "-sim")
         stopped = stopped and state.outcome is Outcome.RUNNING
         for outcome in Outcome:
