@@ -8,6 +8,16 @@ pytest, bandit and detect-secrets again on every tree (about half the CPU a demo
 cache's key holds each gate's configuration, the gates' code and the tools' versions, and a
 session starts with an empty one, so nothing crosses from one version of the code to the
 next.
+
+The tests that run the whole factory (marked ``e2e``, or taking ``share_gate_cache``) take
+a minute or more each under load and are most of the suite's time. Collected in folder
+order, several came last (the tmux, attach and restart tests live in tests/tui), and
+pytest-xdist's default ``load`` mode handed them out at the end, so one worker ran them alone
+while the other sat idle. They are moved to the front (their order among themselves kept),
+and ``-n`` distributes by work stealing instead of ``load`` (whose first chunk would now hand
+all of them to one worker): each worker starts on half the queue and an idle one takes half
+of what the other has left, so the suite ends on short tests on both workers. Another
+``--dist`` mode asked for by name is left as it is.
 """
 
 from __future__ import annotations
@@ -16,8 +26,31 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+
+def runs_the_whole_factory(item: pytest.Item) -> bool:
+    """Whether ``item`` runs the whole factory: marked ``e2e`` or sharing the gate cache."""
+    return item.get_closest_marker("e2e") is not None or "share_gate_cache" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The whole-factory tests first, each group in its collected order (see above)."""
+    items.sort(key=lambda item: not runs_the_whole_factory(item))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Work stealing where pytest-xdist would use ``load`` (see above)."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import WorkStealingScheduling
+
+    return WorkStealingScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -64,13 +65,20 @@ OTHERS = {
 COST = 0.0421  # what the fake reports per successful run (fake_coding_agent.COST)
 
 
-def claude_project(tmp_path: Path, plan: dict[str, list[str]]) -> tuple[Project, Path]:
+def claude_project(
+    tmp_path: Path,
+    plan: dict[str, list[str]],
+    share_gate_cache: Callable[[Path], None] | None = None,
+) -> tuple[Project, Path]:
     """A fresh project whose PATH finds the fake ``claude`` and ``codex``, told to follow
-    ``plan``; the
-    path of the log where each of its runs leaves a line."""
+    ``plan``; the path of the log where each of its runs leaves a line. A test whose point is
+    not the gates passes ``share_gate_cache`` (tests/conftest.py): the fakes write the same
+    trees in every test, so the session's verdicts on them serve."""
     db = f"sqlite+aiosqlite:///{tmp_path / 'home' / 'factory.db'}"
     keys = {"OPENAI_API_KEY": OPENAI_KEY, "ANTHROPIC_API_KEY": CLAUDE_KEY, **OTHERS}
     project = new_project(tmp_path, {**keys, "SHOPFLOOR_DB": db})
+    if share_gate_cache is not None:
+        share_gate_cache(project.home)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name in ("claude", "codex"):
@@ -126,12 +134,14 @@ def agent_lines(events: list[dict[str, Any]], task: str, attempt: int) -> list[s
     return [e["text"] for e in events if e["type"] == "AgentOutput" and e["agent_id"] == agent]
 
 
-def test_claude_code_as_the_engineer_ships_committing_its_own_work(tmp_path: Path) -> None:
+def test_claude_code_as_the_engineer_ships_committing_its_own_work(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
     """core's agent commits its work itself (``git add -A``, ``git commit``, after running
     pytest: ``__pycache__`` in the index); shout's agent checks out a branch of its own, commits
     there, and leaves a scratch file; it also echoes its key and writes on stderr."""
     plan = {"core/1": ["commit", "noise", "tag"], "shout/1": ["branch", "show_key"]}
-    project, log = claude_project(tmp_path, plan)
+    project, log = claude_project(tmp_path, plan, share_gate_cache)
     with ModelServer() as server:
         run = run_factory(project, server)
         assert run.returncode == 0, run.stdout + run.stderr
@@ -171,7 +181,9 @@ def test_claude_code_as_the_engineer_ships_committing_its_own_work(tmp_path: Pat
     assert "I'll start with the test for task core." in lines
     assert any(line.startswith("[Bash] ") and "pytest" in line for line in lines)
     assert any("Warning: an experimental feature" in line for line in lines)  # its stderr
-    assert_nowhere(CLAUDE_KEY, [*project.home.rglob("*"), *(repo / ".git").rglob("*")])
+    cache = project.home / "gate-cache"  # a link to the session's, which rglob does not follow
+    stored = [*project.home.rglob("*"), *cache.rglob("*"), *(repo / ".git").rglob("*")]
+    assert_nowhere(CLAUDE_KEY, stored)
     for secret in (OPENAI_KEY, *OTHERS.values()):
         assert secret not in shipped.output
 
@@ -220,14 +232,14 @@ def test_failed_attempts_are_retried_with_their_gate_failure_and_still_paid_for(
 
 
 def test_an_agent_that_crashes_hangs_or_floods_its_output_costs_an_attempt_not_the_run(
-    tmp_path: Path,
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
     """core's first agent crashes as Node does (a stack trace on stderr, exit 1, no result);
     its second prints one enormous line, then finishes its work; shout's first agent hangs
     and is killed at the time limit set for claude in the config, its second ships. (The
     limit leaves the flooding agent room on a loaded machine: at 4 s it was cut short too.)"""
     plan = {"core/1": ["crash"], "core/2": ["huge", "noise"], "shout/1": ["hang"]}
-    project, _ = claude_project(tmp_path, plan)
+    project, _ = claude_project(tmp_path, plan, share_gate_cache)
     project.env["FAKE_AGENT_HUGE"] = "1500000"
     with ModelServer() as server:
         run = run_factory(project, server, extra="[providers.cli.claude]\ntimeout_s = 8\n")
@@ -285,11 +297,11 @@ def test_an_agent_cannot_write_into_the_users_checkout(tmp_path: Path) -> None:
 
 
 def test_codex_as_the_engineer_ships_with_only_its_own_key_and_its_tokens_priced(
-    tmp_path: Path,
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
     """The same run with ``cli:codex`` (``codex exec --json``): core's agent commits its work
     itself; Codex reports no dollars, so its tokens are priced from the config's entry."""
-    project, log = claude_project(tmp_path, {"core/1": ["commit"]})
+    project, log = claude_project(tmp_path, {"core/1": ["commit"]}, share_gate_cache)
     price = '[pricing]\n"cli:codex" = { input = 1.25, output = 10.0, cache_read = 0.125 }\n'
     with ModelServer() as server:
         run = run_factory(project, server, engineer="cli:codex", extra=price)

@@ -36,6 +36,7 @@ from anthropic_model import MODEL as ANTHROPIC_MODEL
 from anthropic_model import ModelServer as AnthropicServer
 from openai_model import MODEL, LoopbackModel, ModelServer, first_user_text, role_of
 from scripted_factory import FILES, REFUSALS, Answer, WireServer
+from stored_log import open_escalation_ids
 from wire_run import (
     REQUEST,
     Project,
@@ -166,13 +167,20 @@ def branch_files(project: Project, branch: str) -> set[str]:
 ENGINEER_FILES = {path for files in FILES.values() for path in files}
 
 
+def stored_files(project: Project) -> list[Path]:
+    """Every file of the project's data folder, the session's gate cache it links to included
+    (``rglob`` does not follow the link)."""
+    return [*project.home.rglob("*"), *(project.home / "gate-cache").rglob("*")]
+
+
 # -- 1. SIGKILL while an engineer's request is in flight ---------------------------------------
 
 
 def test_a_run_killed_mid_request_on_the_openai_wire_resumes_to_shipped_counting_tokens_once(
-    tmp_path: Path,
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
     project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
+    share_gate_cache(tmp_path / "home")  # the point is the wire, not the gates
     with HoldingServer(hold=engineer_turn_of("shout", 1)) as server:
         spec = f"openai:{MODEL}@{server.base_url}"
         config = write_config(
@@ -211,16 +219,17 @@ def test_a_run_killed_mid_request_on_the_openai_wire_resumes_to_shipped_counting
     assert status["tokens"]["output"] == server.billed["output"]
     expected_cost = (server.billed["input"] * 2.0 + server.billed["output"] * 8.0) / 1e6
     assert status["cost_usd"] == pytest.approx(expected_cost, rel=1e-3)
-    assert_nowhere(KEY, [*project.home.rglob("*")])
+    assert_nowhere(KEY, [*stored_files(project)])
 
 
 # -- 4. Ctrl-C while a request is in flight ----------------------------------------------------
 
 
 def test_ctrl_c_during_a_wire_request_stops_at_once_and_the_run_resumes_to_shipped(
-    tmp_path: Path,
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
     project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
+    share_gate_cache(tmp_path / "home")  # the point is the wire, not the gates
     with HoldingServer(hold=engineer_turn_of("core", 2)) as server:
         spec = f"openai:{MODEL}@{server.base_url}"
         config = write_config(project.folder / "shopfloor.toml", spec)
@@ -254,7 +263,7 @@ def test_ctrl_c_during_a_wire_request_stops_at_once_and_the_run_resumes_to_shipp
     assert status["tokens"]["input"] == server.billed["input"]
     assert status["tokens"]["output"] == server.billed["output"]
     assert KEY not in out + err + resumed.stdout + resumed.stderr
-    assert_nowhere(KEY, [*project.home.rglob("*"), *(project.repo / ".git").rglob("*")])
+    assert_nowhere(KEY, [*stored_files(project), *(project.repo / ".git").rglob("*")])
 
 
 # -- 2. Fallback chains ------------------------------------------------------------------------
@@ -319,9 +328,13 @@ JUDGES = ("critic", "qc", "judge")
     [("bad-key", "refused"), ("overloaded", "unknown-model")],
 )
 def test_a_fallback_chain_ships_when_its_primary_is_down_and_says_who_answered(
-    tmp_path: Path, authors_primary: str, judges_primary: str
+    tmp_path: Path,
+    authors_primary: str,
+    judges_primary: str,
+    share_gate_cache: Callable[[Path], None],
 ) -> None:
     project = new_project(tmp_path, {"OPENAI_API_KEY": KEY, "ANTHROPIC_API_KEY": ANTHROPIC_KEY})
+    share_gate_cache(tmp_path / "home")  # the point is the chain, not the gates
     primaries = {
         kind: FailingServer(kind) for kind in (authors_primary, judges_primary) if kind != "refused"
     }
@@ -350,7 +363,7 @@ def test_a_fallback_chain_ships_when_its_primary_is_down_and_says_who_answered(
 
     shipped = check_shipped(run, project, KEY)
     assert ANTHROPIC_KEY not in shipped.output
-    assert_nowhere(ANTHROPIC_KEY, [*project.home.rglob("*"), *(project.repo / ".git").rglob("*")])
+    assert_nowhere(ANTHROPIC_KEY, [*stored_files(project), *(project.repo / ".git").rglob("*")])
     calls = shipped.of_type("LLMCallFinished")
     answered = {(e["role"], e["provider"], e["model"]) for e in calls}
     # Each call names the model that answered it, and is priced as that model.
@@ -435,7 +448,13 @@ class Answerer(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._done.wait(0.5):
+        db = Path(self.project.env["SHOPFLOOR_HOME"]) / "shopfloor.db"
+        while not self._done.wait(0.05):
+            # The log says when one is open; the command then lists it. Polling the command
+            # itself cost a process every half second, the CPU of the run being answered.
+            posted = {escalation for _, escalation in self._posted}
+            if not set(open_escalation_ids(db)) - posted:
+                continue
             listed = shopfloor("escalations", "--json", env=self.project.env)
             if listed.returncode != 0:
                 continue  # no database yet
@@ -463,9 +482,10 @@ def budget_questions(status: dict[str, Any]) -> list[str]:
 
 
 def test_a_token_budget_crossed_on_the_wire_waits_for_an_approval_and_stays_raised_after_a_kill(
-    tmp_path: Path,
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
     project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
+    share_gate_cache(tmp_path / "home")  # the point is the wire, not the gates
     answerer = Answerer(project, {"twin": "approve", "budget": "approve"})
     with HoldingServer(hold=engineer_turn_of("shout", 1)) as server:
         spec = f"openai:{MODEL}@{server.base_url}"
