@@ -68,14 +68,18 @@ class SpanWriter:
             start_time=start,
         )
 
-    @staticmethod
-    def end(span: Span | None, end: int, error: str | None = None) -> None:
+    def end(self, span: Span | None, end: int, error: str | None = None) -> None:
         """End ``span`` (if any) at ``end`` (ns), marked as an error when ``error`` says why."""
-        if span is None:
-            return
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, error))
-        span.end(end_time=end)
+        end_span(span, end, error)
+
+
+def end_span(span: Span | None, end: int, error: str | None = None) -> None:
+    """End ``span`` (if any) at ``end`` (ns), marked as an error when ``error`` says why."""
+    if span is None:
+        return
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, error))
+    span.end(end_time=end)
 
 
 @dataclass
@@ -128,15 +132,15 @@ class RunSpans:
     def end_open(self, at: int, error: str | None) -> None:
         """End, at ``at``, every open span but the run's own (the stage's without ``error``)."""
         for span in [*self.agents.values(), *self.merges.values(), *self.escalations.values()]:
-            SpanWriter.end(span, at, error)
+            end_span(span, at, error)
         for _, span in self.attempts.values():
-            SpanWriter.end(span, at, error)
+            end_span(span, at, error)
         for span in self.tasks.values():
-            SpanWriter.end(span, at, error)
+            end_span(span, at, error)
         self.agents.clear()
         self.merges.clear()
         self.escalations.clear()
         self.attempts.clear()
         self.tasks.clear()
-        SpanWriter.end(self.stage, at)
+        end_span(self.stage, at)
         self.stage = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import socket
 import statistics
@@ -41,7 +42,7 @@ from engine.bus import EventBus
 from engine.events import EventBase
 from engine.redaction import Redactor
 from telemetry.metrics import FactoryMetrics
-from telemetry.span_export import make_tracer_provider
+from telemetry.span_export import make_tracer_provider, span_ids_in
 from telemetry.tracing import RunTracer
 
 
@@ -200,7 +201,16 @@ class RunTelemetry:
                 f"cannot write trace file {options.trace_file}: {exc.strerror or exc}"
             ) from exc
         self.tracer = (
-            RunTracer(self.provider, content=options.otel_content, redactor=self.redactor)
+            RunTracer(
+                self.provider,
+                content=options.otel_content,
+                redactor=self.redactor,
+                written=(
+                    functools.partial(span_ids_in, options.trace_file)
+                    if options.trace_file is not None
+                    else None
+                ),
+            )
             if self.provider is not None
             else None
         )

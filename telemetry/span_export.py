@@ -10,6 +10,7 @@ again, instead of the OTLP exporter's log lines on every retry.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -37,10 +38,14 @@ class JsonLinesSpanExporter(SpanExporter):
     """Writes each finished span as one JSON line (``--trace-file``)."""
 
     def __init__(self, path: Path) -> None:
-        """Open ``path`` for appending; raises OSError when it cannot be written."""
+        """Open ``path`` for appending; raises OSError when it cannot be written. A last
+        line cut short (a process killed while writing it) is ended first, so the next
+        span starts a line of its own."""
         self.path = path
         self._lock = threading.Lock()
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        if not ends_a_line(path):
+            self._file.write("\n")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Append ``spans``, one JSON object per line."""
@@ -62,6 +67,37 @@ class JsonLinesSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Everything is flushed after each export already."""
         return True
+
+
+def ends_a_line(path: Path) -> bool:
+    """Whether ``path`` is empty or its last byte ends a line."""
+    with path.open("rb") as file:
+        if file.seek(0, os.SEEK_END) == 0:
+            return True
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
+
+
+def span_ids_in(path: Path, trace_id: int) -> set[int] | None:
+    """The ids of the spans of trace ``trace_id`` in the JSON lines file ``path``: None when
+    it holds none of them or cannot be read (then which were written is not known). A line
+    cut short by a kill is not a span written."""
+    marker = f'"0x{trace_id:032x}"'
+    ids: set[int] = set()
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            for line in file:
+                if marker not in line:
+                    continue
+                try:
+                    context = json.loads(line)["context"]
+                    if int(context["trace_id"], 16) == trace_id:
+                        ids.add(int(context["span_id"], 16))
+                except (ValueError, KeyError, TypeError):
+                    continue
+    except OSError:
+        return None
+    return ids or None
 
 
 OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"

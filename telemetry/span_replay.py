@@ -12,12 +12,20 @@ derived from the event, :meth:`telemetry.trace_ids.RunTraceIds.event`), and
 :func:`write_left_open` writes the spans still open at the end of the log, ended at its last
 event, marked ``shopfloor.interrupted``. What each span said after it started (an attribute
 set later, a span event) is not in the replay.
+
+The live process traces an event only once the log holds it (so no span is written twice),
+which leaves a window: a SIGKILL after the log took an event and before the tracer wrote the
+spans it ended loses them, and their children, written before, hang under a missing parent.
+When the resume writes to the ``--trace-file`` the killed process wrote to, it reads which of
+the run's spans the file holds (``written``) and also writes, as the log ended them, those
+the replay saw end that the file lacks. Without that knowledge (spans only sent to a
+collector, or a new file) the window stays, as does a collector's unsent batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, replace
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind
@@ -36,6 +44,9 @@ class Unwritten:
     start: int
     attributes: Mapping[str, AttrValue | None]
     kind: SpanKind
+    end: int | None = None
+    """When the log ended it (None: open at the end of the log, or forgotten at a resume)."""
+    error: str | None = None
 
 
 class ReplayWriter(SpanWriter):
@@ -64,26 +75,47 @@ class ReplayWriter(SpanWriter):
         self.started[span_id] = Unwritten(name, parent, start, dict(attributes), kind)
         return NonRecordingSpan(span_context(self.run.trace_id, span_id))
 
+    def end(self, span: Span | None, end: int, error: str | None = None) -> None:
+        """Keep when the log ended ``span`` and why it failed, writing nothing."""
+        if span is None:
+            return
+        unwritten = self.started.get(span.get_span_context().span_id)
+        if unwritten is not None:
+            self.started[span.get_span_context().span_id] = replace(unwritten, end=end, error=error)
+
 
 def write_left_open(
-    writer: SpanWriter, ids: RunTraceIds, replay: ReplayWriter, left: RunSpans, at: int
+    writer: SpanWriter,
+    ids: RunTraceIds,
+    replay: ReplayWriter,
+    left: RunSpans,
+    at: int,
+    written: Set[int] | None = None,
 ) -> int:
     """Write the spans open in ``left`` (a replay's fold), with their ids, ended at ``at`` as
-    interrupted; how many."""
-    written = 0
-    for span in left.open_spans():
-        span_id = span.get_span_context().span_id
-        unwritten = replay.started.get(span_id)
-        if unwritten is None:
+    interrupted; with ``written`` (the ids of the run's spans at the destination already),
+    also the spans the replay saw end that it lacks, as the log ended them. How many,
+    parents before children."""
+    still_open = {span.get_span_context().span_id for span in left.open_spans()}
+    count = 0
+    for span_id, unwritten in replay.started.items():
+        if written is not None and span_id in written:
+            continue
+        error: str | None
+        if span_id in still_open:
+            end, error, interrupted = max(at, unwritten.start), "interrupted", True
+        elif written is not None and unwritten.end is not None:
+            end, error, interrupted = unwritten.end, unwritten.error, False
+        else:
             continue
         with ids.root(RunRoot(replay.run.trace_id, span_id)):
             real = writer.start(
                 unwritten.name,
                 unwritten.parent,
                 unwritten.start,
-                {**unwritten.attributes, "shopfloor.interrupted": True},
+                {**unwritten.attributes, "shopfloor.interrupted": interrupted or None},
                 unwritten.kind,
             )
-        writer.end(real, max(at, unwritten.start), "interrupted")
-        written += 1
-    return written
+        writer.end(real, end, error)
+        count += 1
+    return count

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence, Set
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
@@ -108,14 +108,18 @@ class RunTracer:
         *,
         content: bool = False,
         redactor: Redactor | None = None,
+        written: Callable[[int], Set[int] | None] | None = None,
     ) -> None:
-        """``content`` records the run's request and what agents said on the spans."""
+        """``content`` records the run's request and what agents said on the spans;
+        ``written`` tells which spans of a trace its destination holds already, when that
+        can be read (a ``--trace-file``): a resume writes the ones a killed process lost."""
         self.tracer = provider.get_tracer(TRACER_NAME)
         self.content = content
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self.writer: SpanWriter = SpanWriter(self.tracer, self.redactor)
         ids = getattr(provider, "id_generator", None)
         self.ids = ids if isinstance(ids, RunTraceIds) else None
+        self.written = written
         self.replaying = False
         self._runs: dict[str, RunSpans] = {}
         self._tops: dict[str, RunTop] = {}
@@ -188,7 +192,8 @@ class RunTracer:
                 replay.observe(event)
         left = replay._runs.get(run_id)
         if left is not None:
-            write_left_open(self.writer, self.ids, writer, left, left.last_ns)
+            done = self.written(ids.trace_id) if self.written is not None else None
+            write_left_open(self.writer, self.ids, writer, left, left.last_ns, done)
 
     def _start(self, run: RunSpans, event: RunStarted, at: int) -> None:
         """The run starts: remember what its root is written from, open this process's
