@@ -19,6 +19,7 @@ its text.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
 __all__ = ["RunRecord", "SqlEventStore"]
 
 _AMBIGUOUS_SHOWN = 5
+CLOSE_WAIT_S = 2.0
+"""How long :meth:`SqlEventStore.close` waits for connections still checked out to come
+back (a cancelled query unwinding) before it closes them."""
 
 
 class SqlEventStore(EventLog):
@@ -289,7 +293,21 @@ class SqlEventStore(EventLog):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close every pooled connection. The store is unusable afterwards."""
+        """Close every pooled connection. The store is unusable afterwards.
+
+        A query cancelled just before (a view's worker, cancelled as the app quits) still
+        holds its connection while it unwinds: first the connections checked out are given a
+        moment to come back (:data:`CLOSE_WAIT_S` at most). Closed under it, the cancelled
+        query's cleanup awaited an answer from a connection that was gone, for ever, and so
+        did the event loop's close (``shopfloor attach`` quitting; a TUI test's teardown).
+        """
+        pool = self._engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        if callable(checked_out):
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + CLOSE_WAIT_S
+            while checked_out() and loop.time() < deadline:  # noqa: ASYNC110 (the pool has nothing to await)
+                await asyncio.sleep(0.005)
         await self._engine.dispose()
 
     async def __aenter__(self) -> SqlEventStore:
