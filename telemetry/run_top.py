@@ -1,8 +1,8 @@
 """The run's root span and each process's own span: what they are written from and carry.
 
 :class:`telemetry.tracing.RunTracer` writes the root (``run MODE``) when the run finishes,
-from :class:`RunTop`, and opens a process's span (``drive MODE``, ``resume MODE``) as the
-process takes the run on; ``telemetry.tracing`` says why.
+from :class:`RunTop`, and opens a process's span (``drive MODE``, ``resume MODE``,
+``abandon MODE``) as the process takes the run on; ``telemetry.tracing`` says why.
 """
 
 from __future__ import annotations

@@ -66,6 +66,33 @@ class TelemetryOptions:
     """Put the request and agents' completions on spans (off: metadata only)."""
 
 
+def open_run_tracer(
+    trace_file: Path | None,
+    *,
+    content: bool = False,
+    redactor: Redactor | None = None,
+    environ: Mapping[str, str] | None = None,
+    exporters: Sequence[SpanExporter] = (),
+) -> tuple[TracerProvider, RunTracer] | None:
+    """A run's tracer and the provider it exports through (shut it down when done), or None
+    when no trace is configured (no ``trace_file``, no OTLP endpoint, no ``exporters``).
+
+    Raises :class:`TelemetryError` when ``trace_file`` cannot be written, before any span is.
+    With a ``trace_file``, the tracer reads which spans it holds already (a resume writes
+    those a killed process lost: ``RunTracer``'s ``written``).
+    """
+    try:
+        provider = make_tracer_provider(trace_file, environ, exporters)
+    except OSError as exc:
+        raise TelemetryError(
+            f"cannot write trace file {trace_file}: {exc.strerror or exc}"
+        ) from exc
+    if provider is None:
+        return None
+    written = functools.partial(span_ids_in, trace_file) if trace_file is not None else None
+    return provider, RunTracer(provider, content=content, redactor=redactor, written=written)
+
+
 LAST_SCRAPE_MAX_S = 60.0
 """The longest a run's end waits for its last scrape."""
 
@@ -192,28 +219,18 @@ class RunTelemetry:
         if options.metrics_port is not None:
             self.server = MetricsServer(self.metrics, options.metrics_host, options.metrics_port)
         try:
-            self.provider: TracerProvider | None = make_tracer_provider(
-                options.trace_file, environ, exporters
-            )
-        except OSError as exc:
-            self._stop_server()
-            raise TelemetryError(
-                f"cannot write trace file {options.trace_file}: {exc.strerror or exc}"
-            ) from exc
-        self.tracer = (
-            RunTracer(
-                self.provider,
+            traced = open_run_tracer(
+                options.trace_file,
                 content=options.otel_content,
                 redactor=self.redactor,
-                written=(
-                    functools.partial(span_ids_in, options.trace_file)
-                    if options.trace_file is not None
-                    else None
-                ),
+                environ=environ,
+                exporters=exporters,
             )
-            if self.provider is not None
-            else None
-        )
+        except TelemetryError:
+            self._stop_server()
+            raise
+        self.provider: TracerProvider | None = traced[0] if traced is not None else None
+        self.tracer: RunTracer | None = traced[1] if traced is not None else None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -28,10 +27,10 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+from telemetry.otlp_env import otlp_configured, otlp_endpoint
 from telemetry.trace_ids import RunTraceIds
 
 log = logging.getLogger(__name__)
-OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -166,25 +165,6 @@ class OutageReportingExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush the inner exporter."""
         return self.inner.force_flush(timeout_millis)
-
-
-def otlp_endpoint(environ: Mapping[str, str] | None = None) -> str:
-    """The traces endpoint the OTLP exporter posts to, as the standard variables name it,
-    without any user or password it carries (it is shown in the log)."""
-    env = os.environ if environ is None else environ
-    url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
-    if not url:
-        url = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") + "/v1/traces"
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the environment names an OTLP endpoint to export traces to."""
-    env = os.environ if environ is None else environ
-    return any(env.get(name, "").strip() for name in OTLP_ENV)
 
 
 def make_tracer_provider(

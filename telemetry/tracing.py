@@ -31,9 +31,9 @@ that did not exist. Now, with :class:`RunTraceIds` ids:
 - The root ``run MODE`` (ids derived from the run, start at its RunStarted, the run's
   attributes, its outcome, reason and branch) is written by the process that records the
   run's RunFinished, whichever that is: one process per finished run, never two.
-- Each process's own span, ``drive MODE`` (the first) or ``resume MODE`` (random ids), is a
-  child of the root, from when it took the run on to when it left it; it parents nothing:
-  a SIGKILL loses it, and what hung under it would have hung under nothing.
+- Each process's own span, ``drive MODE`` (the first), ``resume MODE`` or ``abandon MODE``
+  (random ids), is a child of the root, from when it took the run on to when it left it; it
+  parents nothing: a SIGKILL loses it, and what hung under it would have hung under nothing.
 - The stages hang on the root directly. The spans under them get ids derived from the event
   that started them (:meth:`RunTraceIds.event`), and a process that stops without finishing
   leaves the spans it has open unwritten, as a SIGKILL does: the next process cannot tell a
@@ -41,10 +41,11 @@ that did not exist. Now, with :class:`RunTraceIds` ids:
   (:mod:`telemetry.span_replay`). The tracer follows the log (:meth:`RunTracer.consume`), so
   no span it ended is written again and no derived id is given twice.
 - A run stopped and never resumed has no root: its spans (the process's, interrupted, and the
-  stages it finished) hang under the root it will have once a resume finishes it. So does a
-  run ended by ``shopfloor abandon``, which records RunFinished but has no tracer. A kill
-  also loses what a collector had not been sent yet (the last batch, ``OTEL_BSP_SCHEDULE_DELAY``);
-  a ``--trace-file`` is written as each span ends.
+  stages it finished) hang under the root it will have once a resume finishes it, or
+  ``shopfloor abandon`` does, which takes the trace over as a resume would when tracing is
+  configured (without, the run ends with no root). A kill also loses what a collector had
+  not been sent yet (the last batch, ``OTEL_BSP_SCHEDULE_DELAY``); a ``--trace-file`` is
+  written as each span ends.
 
 Without :class:`RunTraceIds` (a provider of the caller's), nothing can be derived: the root
 is opened at RunStarted and each process's trace is its own.
@@ -147,7 +148,12 @@ class RunTracer:
                 subscription.task_done(len(batch))
 
     def resume(
-        self, state: RunState, history: Sequence[EventBase] = (), at: datetime | None = None
+        self,
+        state: RunState,
+        history: Sequence[EventBase] = (),
+        at: datetime | None = None,
+        *,
+        abandoning: bool = False,
     ) -> None:
         """Open this process's span for a run an earlier process started (``shopfloor
         resume``), and write the spans the earlier process left open (``history``, the run's
@@ -155,7 +161,9 @@ class RunTracer:
 
         The span is named ``resume MODE``, marked ``shopfloor.resumed``, and (with
         :class:`RunTraceIds`) is a child of the run's root, whose ids are derived from the
-        run, as are the stages this process goes through.
+        run, as are the stages this process goes through. ``abandoning`` (``shopfloor
+        abandon``, which only logs the run's ending): ``abandon MODE``, marked
+        ``shopfloor.abandoned``, so the trace does not say the run went on.
         """
         if not state.run_id or state.outcome is not Outcome.RUNNING:
             return
@@ -171,12 +179,12 @@ class RunTracer:
             run.run = NonRecordingSpan(ids.root_context())
             self._write_left_open(state.run_id, ids, history)
         run.process = self.writer.start(
-            f"resume {state.mode}",
+            f"{'abandon' if abandoning else 'resume'} {state.mode}",
             run.run,
             start,
             {
                 **process_attributes(state),
-                "shopfloor.resumed": True,
+                "shopfloor.abandoned" if abandoning else "shopfloor.resumed": True,
                 "shopfloor.resumed_at_seq": state.last_seq,
             },
         )

@@ -19,7 +19,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from test_run_tracing import Receiver
 
-from telemetry.span_export import make_tracer_provider, otlp_endpoint
+from telemetry.otlp_env import otlp_endpoint
+from telemetry.span_export import make_tracer_provider
 
 OTLP_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 

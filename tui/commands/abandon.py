@@ -10,6 +10,12 @@ there to read or build on, and the command that deletes it is printed. What the 
 in the repository but did not live to log — a merge on the integration branch, the shipped
 branch — is read from the repository first, as ``resume`` reads it, so the log agrees with
 the branches that stay.
+
+With tracing configured (``--trace-file``, an OTLP endpoint in the environment), the run's
+trace ends as a resume that ended the run would end it: the spans the stopped process left
+open are written, then this process's ``abandon MODE`` span and the root, with the outcome
+and the reason (``telemetry.tracing``). Without, the trace keeps no root, and nothing of
+OpenTelemetry is loaded.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ import argparse
 import asyncio
 import copy
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
 from rich.console import Console
@@ -33,15 +42,22 @@ from engine.workspace_errors import WorkspaceError
 from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home
+from telemetry.otlp_env import otlp_configured
 from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
 from tui.commands.history import load_stopped_run
 from tui.text import one_line
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from telemetry.tracing import RunTracer
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("abandon", help="end a stopped run for good (it is not resumed)")
     p.add_argument("run_id", help="run id (a unique prefix is enough)")
     p.add_argument("--reason", default="", help="why, kept as the run's reason")
+    p.add_argument("--trace-file", type=Path, help="also write trace spans as JSON lines here")
     add_db_option(p)
     p.set_defaults(handler=cmd_abandon)
 
@@ -112,18 +128,28 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
     if state.outcome is not Outcome.RUNNING:
         raise UsageError(f"run {state.run_id} already finished: {state.outcome.value}")
     reason = " ".join(one_line(args.reason).split())
-    async with await open_store(args) as store:
-        lease = await RunLease.take(store, state.run_id)  # a resume started meanwhile waits
-        try:
-            if await store.count_events(state.run_id) > state.last_seq:
-                raise StorageError(
-                    f"run {state.run_id} moved on while it was being abandoned; "
-                    "see `shopfloor status` before abandoning it again"
-                )
-            left = await asyncio.to_thread(left_in_repository, state)
-            await store.append(ending(state, reason, left))
-        finally:
-            await lease.release()
+    traced = open_trace(args.trace_file)  # a trace file that cannot be written: refused now
+    try:
+        async with await open_store(args) as store:
+            lease = await RunLease.take(store, state.run_id)  # a resume started meanwhile waits
+            took = datetime.now(UTC)
+            try:
+                if await store.count_events(state.run_id) > state.last_seq:
+                    raise StorageError(
+                        f"run {state.run_id} moved on while it was being abandoned; "
+                        "see `shopfloor status` before abandoning it again"
+                    )
+                history = await store.read(state.run_id) if traced is not None else []
+                left = await asyncio.to_thread(left_in_repository, state)
+                ended = ending(state, reason, left)
+                await store.append(ended)
+            finally:
+                await lease.release()
+        if traced is not None:
+            trace_ending(traced[1], state, history, ended, took)
+    finally:
+        if traced is not None:
+            await asyncio.to_thread(traced[0].shutdown)  # flushed to the file, the collector
     console.print(f"run {state.run_id} abandoned: it will not be resumed", highlight=False)
     if left.shipped is not None:
         branch, commit = left.shipped
@@ -136,6 +162,37 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
     if state.mode != "audit" and state.repo:
         await _leave_repository(state, console, merged=bool(state.merged or left.merged))
     return EXIT_OK
+
+
+def open_trace(trace_file: Path | None) -> tuple[TracerProvider, RunTracer] | None:
+    """The run's tracer and its provider when tracing is configured (``trace_file``, an OTLP
+    endpoint), else None, with OpenTelemetry not loaded; a UsageError when ``trace_file``
+    cannot be written."""
+    if trace_file is None and not otlp_configured():
+        return None
+    from telemetry.session import TelemetryError, open_run_tracer
+
+    try:
+        return open_run_tracer(trace_file)
+    except TelemetryError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def trace_ending(
+    tracer: RunTracer,
+    state: RunState,
+    history: Sequence[EventBase],
+    ended: Sequence[EventBase],
+    took: datetime,
+) -> None:
+    """Finish ``state``'s trace with the events that ``ended`` it, as a resume that ended the
+    run would: the spans ``history`` (the run's stored events) says were left open are
+    written, then this process's span (from ``took``, when it took the run's lease) and, at
+    the RunFinished, the run's root, with its outcome and reason."""
+    tracer.resume(state, history, took, abandoning=True)
+    for event in ended:
+        tracer.observe(event)
+    tracer.close()
 
 
 async def _leave_repository(state: RunState, console: Console, *, merged: bool) -> None:
