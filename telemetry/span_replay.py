@@ -91,19 +91,26 @@ def write_left_open(
     left: RunSpans,
     at: int,
     written: Set[int] | None = None,
+    adopt: RunSpans | None = None,
 ) -> int:
     """Write the spans open in ``left`` (a replay's fold), with their ids, ended at ``at`` as
     interrupted; with ``written`` (the ids of the run's spans at the destination already),
     also the spans the replay saw end that it lacks, as the log ended them. How many,
-    parents before children."""
+    parents before children.
+
+    With ``adopt`` (``shopfloor abandon``, which logs the run's ending itself), the open
+    spans are started but not ended: they take their places in ``adopt`` and the ending's
+    events end them (a task failed, the stage with the run), instead of each being written
+    twice, once interrupted and once as the ending's span."""
     still_open = {span.get_span_context().span_id for span in left.open_spans()}
+    adopted: dict[int, Span] = {}
     count = 0
     for span_id, unwritten in replay.started.items():
         if written is not None and span_id in written:
             continue
         error: str | None
         if span_id in still_open:
-            end, error, interrupted = max(at, unwritten.start), "interrupted", True
+            end, error, interrupted = max(at, unwritten.start), "interrupted", adopt is None
         elif written is not None and unwritten.end is not None:
             end, error, interrupted = unwritten.end, unwritten.error, False
         else:
@@ -116,6 +123,30 @@ def write_left_open(
                 {**unwritten.attributes, "shopfloor.interrupted": interrupted or None},
                 unwritten.kind,
             )
+        if adopt is not None and span_id in still_open:
+            adopted[span_id] = real
+            continue
         writer.end(real, end, error)
         count += 1
+    if adopt is not None:
+        take_over(left, adopt, adopted)
     return count
+
+
+def take_over(left: RunSpans, into: RunSpans, real: Mapping[int, Span]) -> None:
+    """Put the started spans ``real`` (by span id) where ``left`` kept their replays."""
+
+    def of(span: Span) -> Span | None:
+        return real.get(span.get_span_context().span_id)
+
+    if left.stage is not None:
+        into.stage = of(left.stage)
+    for tasks, targets in ((left.tasks, into.tasks), (left.merges, into.merges)):
+        targets.update({key: r for key, span in tasks.items() if (r := of(span)) is not None})
+    into.agents.update({k: r for k, span in left.agents.items() if (r := of(span)) is not None})
+    into.escalations.update(
+        {k: r for k, span in left.escalations.items() if (r := of(span)) is not None}
+    )
+    into.attempts.update(
+        {k: (n, r) for k, (n, span) in left.attempts.items() if (r := of(span)) is not None}
+    )

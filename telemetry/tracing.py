@@ -177,7 +177,7 @@ class RunTracer:
         self._tops[state.run_id] = RunTop(state, ns(started) if started else start, ids)
         if ids is not None:
             run.run = NonRecordingSpan(ids.root_context())
-            self._write_left_open(state.run_id, ids, history)
+            self._write_left_open(state.run_id, ids, history, run if abandoning else None)
         run.process = self.writer.start(
             f"{'abandon' if abandoning else 'resume'} {state.mode}",
             run.run,
@@ -189,8 +189,15 @@ class RunTracer:
             },
         )
 
-    def _write_left_open(self, run_id: str, ids: RunRoot, history: Sequence[EventBase]) -> None:
-        """Fold ``history`` without writing, then write what was open at its end."""
+    def _write_left_open(
+        self,
+        run_id: str,
+        ids: RunRoot,
+        history: Sequence[EventBase],
+        adopt: RunSpans | None = None,
+    ) -> None:
+        """Fold ``history`` without writing, then write what was open at its end (or, with
+        ``adopt``, open it again there: :func:`telemetry.span_replay.write_left_open`)."""
         assert self.ids is not None
         replay = copy.copy(self)
         replay._runs, replay._tops, replay.replaying, replay.content = {}, {}, True, False
@@ -201,7 +208,7 @@ class RunTracer:
         left = replay._runs.get(run_id)
         if left is not None:
             done = self.written(ids.trace_id) if self.written is not None else None
-            write_left_open(self.writer, self.ids, writer, left, left.last_ns, done)
+            write_left_open(self.writer, self.ids, writer, left, left.last_ns, done, adopt)
 
     def _start(self, run: RunSpans, event: RunStarted, at: int) -> None:
         """The run starts: remember what its root is written from, open this process's

@@ -83,8 +83,16 @@ def assert_abandoned_tree(nodes: list[Node], written_before: int) -> None:
     assert top.name == "abandon create" and top.parent_id == root.span_id
     assert not any(n.attributes.get("shopfloor.resumed") for n in nodes)
     assert "stage build" in children(nodes, root)
-    left_open = [n for n in nodes[written_before:] if n.attributes.get("shopfloor.interrupted")]
-    assert sorted(n.name for n in left_open) == ["attempt b#1", "stage build", "task b"]
+    # The spans the killed process left open are ended by the abandon's ending, each once:
+    # before, each was written interrupted and the ending wrote a second ``task b``.
+    names = [n.name for n in nodes]
+    for name in ("stage build", "task b", "attempt b#1"):
+        assert names.count(name) == 1, name
+    assert not any(n.attributes.get("shopfloor.interrupted") for n in nodes[written_before:])
+    (task_b,) = [n for n in nodes if n.name == "task b"]
+    (stage,) = [n for n in nodes if n.name == "stage build"]
+    assert task_b.parent_id == stage.span_id
+    assert task_b.attributes["shopfloor.task.state"] == "failed"
 
 
 def test_a_killed_run_abandoned_into_its_trace_file_is_one_tree_under_one_root(
