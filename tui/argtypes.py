@@ -1,12 +1,17 @@
-"""argparse types for numbers: a count or a time that makes no sense at zero, or a NaN, is
-refused on the command line in one line rather than failing deep inside a run. The commands
-and the benchmarks share them; the module imports nothing heavy, so a benchmark pays nothing
-for it."""
+"""argparse types: a count or a time that makes no sense at zero, or a NaN, an age, a date,
+a port, is refused on the command line in one line rather than failing deep inside a run.
+The commands' parsers and the benchmarks share them; the module imports nothing heavy, so a
+benchmark, or ``shopfloor --help``, pays nothing for it."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
+from datetime import UTC, datetime, timedelta
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 
 
 def positive_float(text: str) -> float:
@@ -40,4 +45,50 @@ def non_negative_int(text: str) -> int:
     value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def duration(text: str) -> timedelta:
+    """argparse type: ``30d``, ``12h``, ``90m`` or ``2w`` as a timedelta."""
+    match = _DURATION.match(text.lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (use a number and m, h, d or w, e.g. 30d)"
+        )
+    if int(match.group(1)) == 0:  # `prune --older-than 0d` would delete every finished run
+        raise argparse.ArgumentTypeError(f"a duration must be more than zero: {text!r}")
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"duration too long: {text!r}") from None
+
+
+def since_time(text: str) -> datetime:
+    """argparse type: an age like ``7d`` (before now) or an ISO date/time (UTC if naive)."""
+    try:
+        age = duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    else:
+        try:
+            return datetime.now(UTC) - age
+        except OverflowError:
+            return datetime.min.replace(tzinfo=UTC)  # before any run: every run is since then
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an age or a date: {text!r} (e.g. 7d, 12h, 2025-03-01)"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0-65535 (0 = any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be within 0-65535: {text!r}")
     return value

@@ -1,5 +1,6 @@
-"""The budget flags of ``run`` and ``resume`` (``--max-cost`` and its kin), and the resume
-command that names the ones a run stopped on its budget needs to go on.
+"""What ``run`` and ``resume`` make of their budget flags (``--max-cost`` and its kin, added
+by :func:`tui.parsers.run.add_budget_options`), and the resume command that names the ones a
+run stopped on its budget needs to go on.
 
 :func:`stopped_line` is the one sentence saying how to go on with a run no process drives,
 whoever says it: the end of ``run``, ``status``, and ``attach`` (its toast and its closing
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from engine.spend import BudgetLimits, Crossed, still_crossed
 from engine.state import RunState
-from tui.argtypes import positive_float, positive_int
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
@@ -28,26 +28,6 @@ FLAGS = {
     "task_max_cost_usd": "--task-max-cost",
 }
 """Each :class:`BudgetLimits` field and its flag (``[engine]`` keys of the same names)."""
-
-
-def add_budget_options(p: argparse.ArgumentParser, *, resuming: bool = False) -> None:
-    """``--max-tokens``, ``--max-cost``, ``--task-max-tokens``, ``--task-max-cost``."""
-    over = "the run's limit (as configured or raised)" if resuming else "[engine] max_*"
-    p.add_argument(
-        "--max-tokens", type=positive_int, metavar="N", help=f"token budget of the run; over {over}"
-    )
-    p.add_argument(
-        "--max-cost",
-        type=positive_float,
-        metavar="USD",
-        help=f"cost budget of the run; over {over}",
-    )
-    p.add_argument(
-        "--task-max-tokens", type=positive_int, metavar="N", help="token budget of each task"
-    )
-    p.add_argument(
-        "--task-max-cost", type=positive_float, metavar="USD", help="cost budget of each task"
-    )
 
 
 def budget_from_args(args: argparse.Namespace) -> BudgetLimits | None:

@@ -14,15 +14,13 @@ import argparse
 import os
 import sys
 from collections.abc import MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
-
-from engine import loop as event_loop
 from engine.heap import loading
-from tui.commands import command_modules
-from tui.output import LosableStream
+from tui.parsers import parser_modules
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_BROKEN_PIPE = 141
 """Exit code when the output's reader closed the pipe: 128 + SIGPIPE, what a shell reports
@@ -75,6 +73,10 @@ def stdout_console() -> Console:
     style (rich raised on the one and swallowed the other). Styled lines are
     :class:`~rich.text.Text`.
     """
+    from rich.console import Console
+
+    from tui.output import LosableStream
+
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     # A dropped SSH session fails every write to the terminal: the run still stops gracefully.
     return Console(
@@ -153,7 +155,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="shopfloor", description="The control room of an autonomous code factory."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in command_modules(command):
+    for module in parser_modules(command):
         module.register(sub)
     return parser
 
@@ -162,22 +164,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopfloor`` console script."""
     words = list(sys.argv[1:] if argv is None else argv)
     command = words[0] if words and not words[0].startswith("-") else None
-    # The command's modules (the store, SQLAlchemy, the event models) load with no
-    # collection; the loaded program is permanent: later collections skip it (engine.heap).
+    # Parsing loads only the parsers (tui.parsers); the command's handler loads what it runs
+    # on (the store, SQLAlchemy, the event models) here, with no collection; the loaded
+    # program is permanent: later collections skip it (engine.heap).
     with loading():
         args = build_parser(command).parse_args(words)
-    from tui.commands.common import (
-        EXIT_BAD_INPUT,
-        EXIT_FAILED,
-        EXIT_INTERRUPTED,
-        EXIT_TRY_LATER,
-    )
+        handler = args.handler.load()
+        from rich.console import Console
+        from rich.text import Text
+
+        from engine import loop as event_loop
+        from tui.commands.common import (
+            EXIT_BAD_INPUT,
+            EXIT_FAILED,
+            EXIT_INTERRUPTED,
+            EXIT_TRY_LATER,
+        )
+        from tui.output import LosableStream
 
     forget_outer_repository(os.environ)
     console = stdout_console()
     errors = Console(file=LosableStream(sys.stderr), markup=False)  # type: ignore[arg-type]
     try:
-        code: int = event_loop.run(args.handler(args, console))
+        code: int = event_loop.run(handler(args, console))
     except BrokenPipeError:
         # The reader went away (``shopfloor export RUN | head``): stop quietly, as git does.
         LosableStream(sys.stdout).lose_quietly()

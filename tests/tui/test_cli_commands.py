@@ -1,22 +1,27 @@
-"""The CLI registers only the invoked command's module; the table naming them stays true."""
+"""The CLI registers only the invoked command's module; the table naming them stays true;
+parsing loads none of what the commands run on."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from engine.events import Outcome
 from storage.errors import RunNotFound
 from tui.cli import build_parser, is_bad_input
-from tui.commands import COMMANDS, command_modules
 from tui.commands.common import UsageError
+from tui.commands.history import STOPPED
+from tui.parsers import COMMANDS, Handler, parser_modules
+from tui.parsers.history import OUTCOME_CHOICES
 
 
 def registered_by(module_name: str) -> list[str]:
-    (module,) = [m for m in command_modules() if m.__name__ == f"tui.commands.{module_name}"]
+    (module,) = [m for m in parser_modules() if m.__name__ == f"tui.parsers.{module_name}"]
     sub = argparse.ArgumentParser().add_subparsers()
     module.register(sub)
     return list(sub.choices)
@@ -39,6 +44,45 @@ def test_each_command_parses_with_its_module_alone(command: str) -> None:
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert command in sub.choices
     assert set(sub.choices) == {c for c, m in COMMANDS.items() if m == COMMANDS[command]}
+
+
+HEAVY = ("sqlalchemy", "textual", "opentelemetry", "anthropic", "google", "git", "pydantic")
+
+
+def test_building_the_parser_loads_nothing_a_command_runs_on() -> None:
+    """``shopfloor --help`` and ``shopfloor status --help`` build the parser and stop:
+    they took 0.5-0.9 s, importing the store (SQLAlchemy), the event models
+    (pydantic), the config (every provider) and Textual, because each command's module
+    registered its options beside the code that runs it."""
+    probe = (
+        "import sys, tui.cli; tui.cli.build_parser(); tui.cli.build_parser('status'); "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
+
+
+def handlers(parser: argparse.ArgumentParser) -> list[Handler]:
+    """Every handler the parser's commands, and their actions', name."""
+    found = [parser.get_default("handler")]
+    for child in subcommands(parser).values():
+        found += handlers(child)
+    return [h for h in found if h is not None]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_handler_named_is_a_command_function(command: str) -> None:
+    """A handler is named by strings: one misspelt would fail only when its command ran."""
+    named = handlers(subcommands(build_parser(command))[command])
+    assert named
+    for handler in named:
+        assert inspect.iscoroutinefunction(handler.load()), handler
+
+
+def test_the_outcome_choices_are_the_outcomes_and_stopped() -> None:
+    assert OUTCOME_CHOICES == (*(o.value for o in Outcome), STOPPED)
 
 
 def help_of(words: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -83,10 +127,9 @@ def test_bad_input_is_recognised_by_the_classes_named() -> None:
 def test_the_run_commands_load_the_composition_root_only_to_run() -> None:
     """``run`` spawns the storage writer's process before it imports the composition root
     (400 ms of providers, gates, exporters), so the child starts meanwhile; and
-    ``serve-metrics``, which borrows ``run``'s port option, never loads it. Nor does
-    ``resume``'s module until it resumes: imported at its top, it loaded the composition
-    root for ``shopfloor --help`` and every command listed with it, and a resume started
-    its writer only after."""
+    ``serve-metrics`` never loads it. Nor does ``resume``'s module until it resumes:
+    imported at its top, it loaded the composition root before a resume started its
+    writer."""
     probe = (
         "import sys, tui.commands.run, tui.commands.metrics, tui.commands.resume; "
         "print('tui.compose' in sys.modules)"

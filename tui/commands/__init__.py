@@ -1,47 +1,8 @@
-"""The CLI's commands, one module per group. Each module has ``register(subparsers)``,
-which adds its sub-commands and sets ``handler`` (an ``async (args, console) -> int``).
+"""What the CLI's commands do, one module per group: each command's handler, an ``async
+(args, console) -> int``, with what it shares with the others.
 
-The modules are imported when a command needs them: ``shopfloor status`` loads the history
-module and the store, not the composition root with every provider, gate and exporter a
-run wires up (that took a third of a quick command's start). :data:`COMMANDS` names each
-sub-command's module; a test checks it against what the modules register.
+:mod:`tui.parsers` builds the command line and names these handlers; a module here is
+imported only when one of its commands runs: ``shopfloor status`` loads the history module
+and the store, not the composition root with every provider, gate and exporter a run wires
+up, and ``shopfloor --help`` loads none of them.
 """
-
-from __future__ import annotations
-
-import importlib
-from types import ModuleType
-
-COMMANDS: dict[str, str] = {
-    "demo": "run",
-    "run": "run",
-    "runs": "history",
-    "status": "history",
-    "escalations": "escalations",
-    "approve": "escalations",
-    "reject": "escalations",
-    "change": "escalations",
-    "serve-metrics": "metrics",
-    "resume": "resume",
-    "abandon": "abandon",
-    "attach": "attach",
-    "tail": "tail",
-    "db": "db",
-    "export": "transfer",
-    "import": "transfer",
-    "doctor": "doctor",
-    "init": "init",
-    "dna": "dna",
-    "learnings": "learnings",
-}
-"""Each sub-command and the module of this package that registers it, in help order."""
-
-
-def command_modules(command: str | None = None) -> list[ModuleType]:
-    """The modules to register: ``command``'s alone, or every one (no command, or an
-    unknown name, for which argparse lists them all)."""
-    if command in COMMANDS:
-        names = [COMMANDS[command]]
-    else:
-        names = list(dict.fromkeys(COMMANDS.values()))
-    return [importlib.import_module(f"tui.commands.{name}") for name in names]

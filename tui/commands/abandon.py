@@ -43,7 +43,7 @@ from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home
 from telemetry.otlp_env import otlp_configured
-from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
+from tui.commands.common import EXIT_OK, UsageError, open_store
 from tui.commands.history import load_stopped_run
 from tui.text import one_line
 
@@ -51,15 +51,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from telemetry.tracing import RunTracer
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("abandon", help="end a stopped run for good (it is not resumed)")
-    p.add_argument("run_id", help="run id (a unique prefix is enough)")
-    p.add_argument("--reason", default="", help="why, kept as the run's reason")
-    p.add_argument("--trace-file", type=Path, help="also write trace spans as JSON lines here")
-    add_db_option(p)
-    p.set_defaults(handler=cmd_abandon)
 
 
 @dataclass(frozen=True)

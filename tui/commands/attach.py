@@ -20,7 +20,7 @@ from engine.state import RunState
 from storage.errors import StorageError
 from storage.lease import live_runs
 from tui.budget_flags import go_on_line, stopped_line
-from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_db_option, open_store
+from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, open_store
 from tui.commands.history import NO_DRIVER, STOPPED
 from tui.driver_watch import watch_driver
 from tui.stored_feed import tail_store
@@ -28,13 +28,6 @@ from tui.widgets.run_header import reading_the_log
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    attach = sub.add_parser("attach", help="open the control room on a run another process runs")
-    attach.add_argument("run_id", help="run id (a unique prefix is enough)")
-    add_db_option(attach)
-    attach.set_defaults(handler=cmd_attach)
 
 
 async def cmd_attach(args: argparse.Namespace, console: Console) -> int:

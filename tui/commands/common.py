@@ -20,10 +20,6 @@ class UsageError(ValueError):
     """Wrong arguments; one line."""
 
 
-def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="database URL (default: $SHOPFLOOR_DB or the data directory)")
-
-
 def db_url(args: argparse.Namespace) -> str:
     """The database URL named by ``--db`` / $SHOPFLOOR_DB / the default.
 

@@ -36,7 +36,6 @@ from gates.interpreter import Candidates, InterpreterError, candidates, find_pro
 from gates.node_packages import uninstalled_warnings
 from gates.repo_shape import is_python_repo
 from gates.sandbox import ProcessSandbox
-from tui.argtypes import positive_float
 from tui.commands.common import EXIT_FAILED, EXIT_OK
 from tui.config import load_settings
 
@@ -46,31 +45,6 @@ PING = CompletionRequest(
     max_tokens=16,
     labels={"role": "doctor"},
 )
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("doctor", help="check each configured model with a short request")
-    p.add_argument(
-        "--model",
-        action="append",
-        dest="models",
-        metavar="SPEC",
-        help="check this model spec (repeatable); default: the configured models",
-    )
-    p.add_argument(
-        "--config", type=Path, help="shopfloor.toml whose [models] and [gates] python to check"
-    )
-    p.add_argument(
-        "--repo",
-        type=Path,
-        default=Path(),
-        help="the repository whose Python the gates would use (default: the current folder)",
-    )
-    p.add_argument("--playbook", type=Path, help="playbook for sim: specs")
-    p.add_argument(
-        "--timeout", type=positive_float, default=30.0, help="seconds per request (default 30)"
-    )
-    p.set_defaults(handler=cmd_doctor)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from storage.answers import WaitingDecision, logged_answer
 from storage.lease import live_runs
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
+from tui.commands.common import EXIT_OK, UsageError, open_store
 from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import one_line, printable
 
@@ -45,37 +45,6 @@ VERBS: dict[str, tuple[str, ...]] = {
     "change": ("change", "revise"),
 }
 """Each command's decision, as the first of these that the escalation offers."""
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    listing = sub.add_parser("escalations", help="list escalations waiting for a human")
-    listing.add_argument("run_id", nargs="?", help="only this run (a unique prefix is enough)")
-    listing.add_argument("--json", action="store_true", help="a JSON list instead of a table")
-    listing.add_argument(
-        "--context",
-        action="store_true",
-        help="also print each one's context: the diff, the failing output, the findings",
-    )
-    add_db_option(listing)
-    listing.set_defaults(handler=cmd_escalations)
-
-    helps = {
-        "approve": "approve an escalation (accept, retry, raise the budget: its yes)",
-        "reject": "reject an escalation (reject, skip, stop: its no)",
-        "change": "ask for changes (change, revise) with a note",
-    }
-    for verb, text in helps.items():
-        p = sub.add_parser(verb, help=text)
-        p.add_argument("escalation_id", metavar="ID", help="escalation id, as listed")
-        p.add_argument("--run", help="the run it belongs to, when several runs have this id")
-        if verb == "reject":
-            p.add_argument("--reason", default="", help="why (kept in the run's log)")
-        elif verb == "change":
-            p.add_argument("--note", required=True, help="what to change")
-        else:
-            p.add_argument("--note", default="", help="a note kept in the run's log")
-        add_db_option(p)
-        p.set_defaults(handler=cmd_decide, verb=verb)
 
 
 def decider() -> str:

@@ -6,7 +6,6 @@ import argparse
 import json
 import shlex
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -21,10 +20,8 @@ from gates.interpreter import PYTHON_KEY
 from storage.answers import WaitingDecision
 from storage.lease import RunInFlight, live_runs
 from storage.store import SqlEventStore
-from tui.argtypes import positive_int
 from tui.budget_flags import go_on_line
-from tui.commands.common import EXIT_OK, UsageError, add_db_option, open_store
-from tui.commands.db import duration
+from tui.commands.common import EXIT_OK, UsageError, open_store
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.text import agents_text, answer_command, cost_text, one_line
 from tui.uncommitted import WARNING_KEY
@@ -46,58 +43,6 @@ NO_DRIVER = "no process drives this run any more (stopped by a signal or a crash
 
 UNFINISHED_READ = 10_000
 """How many unfinished runs ``runs --outcome running|stopped`` reads before it sorts them."""
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    runs = sub.add_parser("runs", help="list runs, newest first")
-    runs.add_argument("--json", action="store_true", help="a JSON list instead of a table")
-    runs.add_argument("--limit", type=positive_int, default=50, help="at most this many runs")
-    runs.add_argument("--repo", help="only runs on this repository (its path or last part)")
-    runs.add_argument(
-        "--outcome",
-        choices=[*(o.value for o in Outcome), STOPPED],
-        help="only runs that ended this way, or are under way (running: a process drives "
-        "it; stopped: none does)",
-    )
-    runs.add_argument(
-        "--since",
-        type=since_time,
-        metavar="WHEN",
-        help="only runs started since: an age (7d, 12h) or a date (2025-03-01)",
-    )
-    add_db_option(runs)
-    runs.set_defaults(handler=cmd_runs)
-
-    status = sub.add_parser("status", help="one run's state, folded from its event log")
-    status.add_argument("run_id", help="run id (a unique prefix is enough)")
-    status.add_argument("--json", action="store_true", help="JSON instead of a table")
-    status.add_argument(
-        "--plan",
-        action="store_true",
-        help="also print the plan: spec, acceptance criteria, every task as planned",
-    )
-    add_db_option(status)
-    status.set_defaults(handler=cmd_status)
-
-
-def since_time(text: str) -> datetime:
-    """argparse type: an age like ``7d`` (before now) or an ISO date/time (UTC if naive)."""
-    try:
-        age = duration(text)
-    except argparse.ArgumentTypeError:
-        pass
-    else:
-        try:
-            return datetime.now(UTC) - age
-        except OverflowError:
-            return datetime.min.replace(tzinfo=UTC)  # before any run: every run is since then
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an age or a date: {text!r} (e.g. 7d, 12h, 2025-03-01)"
-        ) from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 async def cmd_runs(args: argparse.Namespace, console: Console) -> int:

@@ -253,14 +253,6 @@ def _providers_section() -> list[str]:
     ]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("init", help="write a commented shopfloor.toml for a repository")
-    p.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
-    p.add_argument("--output", type=Path, help="where to write (default: REPO/shopfloor.toml)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.set_defaults(handler=cmd_init)
-
-
 def write_config(repo: Path, target: Path, *, force: bool, env: Mapping[str, str]) -> None:
     """Render, write beside ``target``, check with the run's loader, then move into place."""
     if not repo.is_dir():

@@ -34,11 +34,10 @@ from storage.lease import live_runs
 from storage.paths import parse_db_url
 from storage.records import RunRecord
 from storage.run_writer import WriterLaunch
-from tui.budget_flags import add_budget_options, budget_from_args, posted_answers
-from tui.commands.common import UsageError, add_db_option, db_url, open_store
+from tui.budget_flags import budget_from_args, posted_answers
+from tui.commands.common import UsageError, db_url, open_store
 from tui.commands.history import UNFINISHED_READ, load_stopped_run
 from tui.commands.run import (
-    add_telemetry_options,
     exit_code,
     front_from_args,
     print_ending,
@@ -48,25 +47,6 @@ from tui.commands.run import (
 from tui.config import Settings, load_settings
 from tui.run_plan import RunPlan
 from tui.systemd_notify import NotifyTarget
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("resume", help="carry on a run that was killed, interrupted or stopped")
-    p.add_argument("run_id", help="run id (a unique prefix is enough)")
-    front = p.add_mutually_exclusive_group()
-    front.add_argument("--headless", action="store_true", help="print progress lines (default)")
-    front.add_argument("--tui", action="store_true", help="run with the full-screen control room")
-    p.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        default="text",
-        help="headless output: text lines or one JSON event per line",
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="also print every agent line")
-    add_telemetry_options(p, escalations_default="as the run started, or as it was last resumed")
-    add_budget_options(p, resuming=True)
-    add_db_option(p)
-    p.set_defaults(handler=cmd_resume)
 
 
 def settings_from_record(record: dict[str, str]) -> Settings:

@@ -20,15 +20,13 @@ from engine.secrets import hide_process_environment
 from engine.state import RunState
 from storage.run_writer import WriterLaunch
 from telemetry.session import TelemetryOptions
-from tui.argtypes import positive_float
-from tui.budget_flags import add_budget_options, budget_from_args, stopped_line
+from tui.budget_flags import budget_from_args, stopped_line
 from tui.commands.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_KILLED,
     EXIT_OK,
     UsageError,
-    add_db_option,
     db_url,
 )
 from tui.commands.history import STOPPED, left_branch_line
@@ -37,79 +35,6 @@ from tui.systemd_notify import NotifyTarget
 
 if TYPE_CHECKING:
     from tui.run_plan import Front
-
-
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that runs the factory."""
-    front = p.add_mutually_exclusive_group()
-    front.add_argument("--headless", action="store_true", help="print progress lines (default)")
-    front.add_argument("--tui", action="store_true", help="run with the full-screen control room")
-    p.add_argument("--config", type=Path, help="shopfloor.toml to read")
-    add_db_option(p)
-    p.add_argument("--speed", type=positive_float, help="SIM latency divisor (2 = twice as fast)")
-    p.add_argument("--workers", type=int, help="attempts that may run at once")
-    add_budget_options(p)
-    p.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        default="text",
-        help="headless output: text lines or one JSON event per line",
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="also print every agent line")
-    p.add_argument(
-        "--mode",
-        choices=["create", "update", "audit"],
-        help="create (new code), update (a delta on existing code, nothing green may break) "
-        "or audit (a report, no changes); default: the example's, else create on an empty "
-        "repository and update otherwise",
-    )
-    add_telemetry_options(p)
-
-
-def add_telemetry_options(
-    p: argparse.ArgumentParser, *, escalations_default: str = "twin headless, wait in the TUI"
-) -> None:
-    """Escalation policy, metrics endpoint and trace options of a run."""
-    p.add_argument(
-        "--escalations",
-        choices=["wait", "twin", "reject"],
-        help="who answers escalations: wait for a human, the twin, or reject "
-        f"(default: {escalations_default})",
-    )
-    p.add_argument(
-        "--escalation-timeout",
-        type=positive_float,
-        metavar="SECONDS",
-        help="take an escalation's default after this many seconds",
-    )
-    p.add_argument("--metrics-port", type=port_number, metavar="N", help="serve /metrics on N")
-    p.add_argument(
-        "--metrics-host", default="127.0.0.1", help="address for /metrics (default 127.0.0.1)"
-    )
-    p.add_argument(
-        "--metrics-linger",
-        type=positive_float,
-        metavar="SECONDS",
-        help="keep serving /metrics this long after the run ends (default: until one more "
-        "scrape, if it was scraped; two scrape intervals at most)",
-    )
-    p.add_argument("--trace-file", type=Path, help="also write trace spans as JSON lines here")
-    p.add_argument(
-        "--otel-content",
-        action="store_true",
-        help="put the request and agents' completions on trace spans (off by default)",
-    )
-
-
-def port_number(text: str) -> int:
-    """argparse type: a TCP port, 0-65535 (0 = any free port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be within 0-65535: {text!r}")
-    return value
 
 
 def telemetry_from_args(args: argparse.Namespace) -> TelemetryOptions:
@@ -121,30 +46,6 @@ def telemetry_from_args(args: argparse.Namespace) -> TelemetryOptions:
         trace_file=args.trace_file,
         otel_content=args.otel_content,
     )
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = sub.add_parser("demo", help="run the factory on a bundled example with the SIM provider")
-    demo.add_argument("--example", default="inventory", help="bundled example (default: inventory)")
-    demo.add_argument("--out", type=Path, help="folder for the demo repository (new or empty)")
-    add_run_options(demo)
-    demo.set_defaults(handler=cmd_run)
-
-    run = sub.add_parser("run", help="run the factory on a repository")
-    run.add_argument("request", nargs="?", help="what to build, in plain words")
-    run.add_argument("--repo", type=Path, required=True, help="the git repository to work on")
-    run.add_argument("--request-file", type=Path, help="read the request from a file")
-    run.add_argument("--playbook", type=Path, help="script the SIM provider with this playbook")
-    run.add_argument("--out", type=Path, help="folder for an audit's report (audit.md, .json)")
-    run.add_argument(
-        "--resume-unfinished",
-        action="store_true",
-        help="if a run of this same request on this repository is unfinished (stopped or "
-        "killed), resume it instead of starting a new one, as `shopfloor resume` would: with "
-        "the settings it started with and its own budgets (for a unit's Restart=)",
-    )
-    add_run_options(run)
-    run.set_defaults(handler=cmd_run)
 
 
 def settings_from_args(

@@ -21,20 +21,7 @@ from engine.events import RunFinished
 from storage.errors import StorageError
 from storage.store import SqlEventStore
 from storage.transfer import export_lines, import_run, parse_lines
-from tui.commands.common import EXIT_OK, add_db_option, db_url, open_store
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = sub.add_parser("export", help="write a run's events as JSON lines")
-    export.add_argument("run_id", help="run id (a unique prefix is enough)")
-    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
-    add_db_option(export)
-    export.set_defaults(handler=cmd_export)
-
-    imp = sub.add_parser("import", help="store a run exported with `shopfloor export`")
-    imp.add_argument("file", help="JSON lines file, or - for stdin")
-    add_db_option(imp)
-    imp.set_defaults(handler=cmd_import)
+from tui.commands.common import EXIT_OK, db_url, open_store
 
 
 async def cmd_export(args: argparse.Namespace, console: Console) -> int:
