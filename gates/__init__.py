@@ -1,6 +1,5 @@
-"""Validation gates: each checks a workspace and returns a GateResult; and their sandbox."""
+"""Validation gates: each checks a workspace and returns a GateResult; and their sandbox.
 
-from gates.pytest_gate import PytestGate
-from gates.sandbox import ProcessSandbox
-
-__all__ = ["ProcessSandbox", "PytestGate"]
+Import each from its module (``gates.pytest_gate``, ``gates.sandbox``): the package itself
+loads nothing, so ``shopfloor status``, which reads one key from :mod:`gates.interpreter`,
+does not load every gate and its parsers."""
