@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from storage.errors import StorageError, one_line
+from storage.errors import StorageError, one_line, tls_alert
 from storage.paths import (
     PG_SERVER_SETTINGS,
     ensure_folder,
@@ -32,6 +32,7 @@ from storage.paths import (
     parse_db_url,
     safe_url,
 )
+from storage.pg_cert_refusal import refusal
 from storage.pg_tls import TLS_PARAMS, check_tls_files, tls_dsn
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -137,6 +138,9 @@ def _server_problem(url: URL, exc: BaseException) -> str | None:
         )
     if isinstance(cause, ssl.SSLCertVerificationError):
         return _refused_certificate(url, where, cause)
+    alert = tls_alert(exc)
+    if alert is not None:
+        return refusal(url, alert)
     if isinstance(cause, socket.gaierror):
         return f"cannot find host {url.host!r} ({cause.strerror}); check the host in the URL"
     if isinstance(cause, ConnectionRefusedError):

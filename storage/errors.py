@@ -82,6 +82,8 @@ def lost_connection(exc: BaseException) -> bool:
     be reached or dropped the connection — an outage worth waiting out — rather than refusing
     what was asked."""
     cause: BaseException | None = exc.__cause__ if isinstance(exc, StorageError) else exc
+    if tls_alert(cause) is not None:
+        return False
     if isinstance(cause, DBAPIError):
         if cause.connection_invalidated:
             return True
@@ -118,6 +120,8 @@ def unreachable(exc: BaseException) -> bool:
     """
     seen: set[int] = set()
     cause: BaseException | None = exc.__cause__ if isinstance(exc, StorageError) else exc
+    if tls_alert(cause) is not None:
+        return False
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, DBAPIError) and cause.connection_invalidated:
@@ -126,6 +130,25 @@ def unreachable(exc: BaseException) -> bool:
             return True
         cause = cause.orig if isinstance(cause, DBAPIError) else cause.__cause__
     return False
+
+
+def tls_alert(exc: BaseException | None) -> ssl.SSLError | None:
+    """The TLS alert the server ended the connection with, anywhere under ``exc``, or None.
+
+    Under TLS 1.3 the server judges the client's certificate after the client's side of the
+    handshake is done, so its refusal ("tlsv1 alert unknown ca", "sslv3 alert bad
+    certificate", "tlsv13 alert certificate required") arrives on the first read, and
+    asyncpg reports it as the connection lost — ConnectionDoesNotExistError (08003) with the
+    SSLError as its cause — which on its own reads as an outage. An alert is the server's
+    verdict, not a server gone: waiting cannot change it.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ssl.SSLError) and "ALERT" in str(getattr(exc, "reason", "") or ""):
+            return exc
+        exc = exc.orig if isinstance(exc, DBAPIError) else exc.__cause__
+    return None
 
 
 def failure(message: str, exc: BaseException) -> StorageError:

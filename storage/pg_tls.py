@@ -72,7 +72,7 @@ def tls_dsn(query: Mapping[str, object]) -> str | None:
 
 
 @dataclass(frozen=True)
-class _File:
+class TlsFile:
     """A TLS file asyncpg will load: where it is, and which setting named it."""
 
     param: str
@@ -83,22 +83,30 @@ class _File:
         return f"{_WHAT[self.param]} {self.path} ({self.source})"
 
 
-def _named(param: str, query: Mapping[str, object]) -> _File | None:
+def _named(param: str, query: Mapping[str, object]) -> TlsFile | None:
     value = query.get(param)
     if isinstance(value, str) and value:
-        return _File(param, value, f"{param} in the PostgreSQL URL")
+        return TlsFile(param, value, f"{param} in the PostgreSQL URL")
     env = os.environ.get(_ENV[param], "")
     if env:
-        return _File(param, env, f"${_ENV[param]}")
+        return TlsFile(param, env, f"${_ENV[param]}")
     return None
 
 
-def _default(param: str) -> _File | None:
+def _default(param: str) -> TlsFile | None:
     try:
         path = Path.home() / ".postgresql" / _DEFAULT[param]
     except (RuntimeError, KeyError):  # no home folder: asyncpg skips the default too
         return None
-    return _File(param, str(path), f"libpq's default for {param}") if path.exists() else None
+    return TlsFile(param, str(path), f"libpq's default for {param}") if path.exists() else None
+
+
+def client_certificate(query: Mapping[str, object]) -> tuple[TlsFile | None, TlsFile | None]:
+    """The client certificate and key asyncpg presents for this URL (``query`` in asyncpg's
+    names), each None when none is named and libpq's default file does not exist."""
+    cert = _named("sslcert", query) or _default("sslcert")
+    key = _named("sslkey", query) or _default("sslkey")
+    return cert, key
 
 
 def check_tls_files(query: Mapping[str, object]) -> None:
@@ -144,7 +152,7 @@ def check_tls_files(query: Mapping[str, object]) -> None:
     _loadable(cert, key, password if isinstance(password, str) else "")
 
 
-def _readable(file: _File) -> None:
+def _readable(file: TlsFile) -> None:
     try:
         with open(file.path, "rb"):
             pass
@@ -153,7 +161,7 @@ def _readable(file: _File) -> None:
         raise StorageError(f"cannot read the {file}: {reason}") from exc
 
 
-def _private(key: _File) -> None:
+def _private(key: TlsFile) -> None:
     """libpq's rule for a private key file: a regular file, with no access for group or
     others — except that a file root owns may be read by its group (``0640``)."""
     status = os.stat(key.path)
@@ -168,7 +176,7 @@ def _private(key: _File) -> None:
         )
 
 
-def _loadable(cert: _File, key: _File | None, password: str) -> None:
+def _loadable(cert: TlsFile, key: TlsFile | None, password: str) -> None:
     """Load the certificate and its key as asyncpg will, to say which files do not fit:
     there, the ssl module's "PEM lib" under the connection says neither."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -42,7 +42,8 @@ from storage.errors import (
 )
 from storage.event_log import EventLog
 from storage.notify import DEFAULT_POLL_S
-from storage.paths import normalize_db_url, safe_url
+from storage.paths import normalize_db_url, parse_db_url, safe_url
+from storage.pg_cert_refusal import refused_certificate
 from storage.projector import rebuild
 from storage.rebuild_aside import rebuild_aside
 from storage.records import (
@@ -96,6 +97,9 @@ class SqlEventStore(EventLog):
             raise
         except DB_ERRORS as exc:
             await engine.dispose()
+            refused = await refused_certificate(parse_db_url(url), exc)
+            if refused is not None:
+                raise StorageError(f"cannot open database {safe_url(url)}: {refused}") from exc
             raise failure(why_not_opened(url, exc), exc) from exc
         return cls(engine, url, done, redactor=redactor)
 

@@ -19,14 +19,19 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+from asyncpg.exceptions import ConnectionDoesNotExistError
 from tls_cluster import (
     CERT_USER,
     KEY_PASSPHRASE,
     TlsCluster,
+    free_port,
 )
 
 from engine.bus import EventBus
 from engine.events import EventBase
+from storage.errors import DatabaseUnreachable, StorageError, unreachable
+from storage.paths import parse_db_url
+from storage.pg_cert_refusal import refused_certificate
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_BAD_INPUT
 
@@ -177,3 +182,55 @@ def test_client_certificate_files_from_the_environment_log_in_as_libpqs_do(
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _stranger_url(tls_pg: TlsCluster, user: str = CERT_USER) -> str:
+    return tls_pg.url(
+        user=user,
+        sslmode="verify-full",
+        sslrootcert=tls_pg.ca,
+        sslcert=tls_pg.stranger.cert,
+        sslkey=tls_pg.stranger.key,
+    )
+
+
+def test_a_client_certificate_the_server_refuses_is_one_line_and_exit_2_not_75(
+    tls_pg: TlsCluster, tmp_path: Path
+) -> None:
+    """Under TLS 1.3 the server's "unknown ca" alert comes after the handshake, as the
+    connection lost (or reset, the alert dropped): it read as an outage, exit 75."""
+    line = refused(shopfloor(tmp_path, _stranger_url(tls_pg), "runs"))
+    assert f"the server at localhost:{tls_pg.port} refused the client certificate" in line
+    assert "(tlsv1 alert unknown ca)" in line
+    assert f"the client certificate {tls_pg.stranger.cert} (sslcert in the PostgreSQL URL)" in line
+    assert f"with the client key {tls_pg.stranger.key}" in line
+
+
+async def test_the_refusal_is_told_every_time_though_the_alert_races_a_reset(
+    tls_pg: TlsCluster,
+) -> None:
+    """About one connection in four the server's kernel resets the connection before the
+    alert is read: opening must still say the certificate was refused, never unreachable —
+    for a user the server takes without a certificate too (pg_hba ``trust``)."""
+    for attempt in range(16):
+        url = _stranger_url(tls_pg, user=CERT_USER if attempt % 2 else "postgres")
+        with pytest.raises(StorageError) as info:
+            await SqlEventStore.open(url)
+        assert not isinstance(info.value, DatabaseUnreachable), (attempt, info.value)
+        assert "refused the client certificate (tlsv1 alert unknown ca)" in str(info.value)
+
+
+async def test_a_reset_is_asked_again_and_only_an_alert_makes_it_a_refusal(
+    tls_pg: TlsCluster,
+) -> None:
+    """The reset that dropped the alert, as asyncpg raises it (the server is real): the second
+    handshake hears the server's verdict. The same reset from a port nothing listens on stays
+    an outage."""
+    lost = ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    lost.__cause__ = ConnectionResetError(104, "Connection reset by peer")
+    said = await refused_certificate(parse_db_url(_stranger_url(tls_pg)), lost)
+    assert said is not None
+    assert said.startswith(f"the server at localhost:{tls_pg.port} refused the client")
+    gone = _stranger_url(tls_pg).replace(f":{tls_pg.port}/", f":{free_port()}/")
+    assert await refused_certificate(parse_db_url(gone), lost) is None
+    assert unreachable(lost)

@@ -64,6 +64,9 @@ class TlsCluster:
     """A CA that signed neither."""
     client: Issued
     """A certificate for :data:`CERT_USER` from :attr:`ca`, its key mode 0600."""
+    stranger: Issued
+    """A certificate for :data:`CERT_USER` from :attr:`other_ca`, which the server (trusting
+    :attr:`ca` only) refuses in the handshake."""
     client_key_encrypted: Path
     """The client's key encrypted with :data:`KEY_PASSPHRASE`."""
     crl: Path
@@ -236,7 +239,8 @@ def start_tls_cluster(client_folder: Path) -> tuple[TlsCluster, ClusterProcess]:
     cluster = ClusterProcess(folder, pg_ctl, as_postgres)
     try:
         ca_files, ca_cert, ca_key = issue(client_folder, "ca", "shopfloor test CA", None)
-        other_ca, _, _ = issue(client_folder, "other-ca", "some other CA", None)
+        other_ca, other_cert, other_key = issue(client_folder, "other-ca", "some other CA", None)
+        stranger, _, _ = issue(client_folder, "stranger", CERT_USER, (other_cert, other_key))
         client, _, client_key = issue(client_folder, "client", CERT_USER, (ca_cert, ca_key))
         locked = encrypted_key(client_key, client_folder / "client-locked.key", KEY_PASSPHRASE)
         server, server_cert, _ = issue(
@@ -281,4 +285,5 @@ def start_tls_cluster(client_folder: Path) -> tuple[TlsCluster, ClusterProcess]:
             cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return TlsCluster(port, ca_files.cert, other_ca.cert, client, locked, crl, revoking), cluster
+    clients = (client, stranger, locked)
+    return TlsCluster(port, ca_files.cert, other_ca.cert, *clients, crl, revoking), cluster
