@@ -33,7 +33,7 @@ from storage.paths import (
     safe_url,
 )
 from storage.pg_cert_refusal import refusal
-from storage.pg_tls import TLS_PARAMS, check_tls_files, tls_dsn
+from storage.pg_tls import TLS_PARAMS, check_tls_files, system_context, tls_dsn
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 10.0
@@ -205,10 +205,14 @@ def make_engine(url: str) -> AsyncEngine:
         if settings:
             kwargs["connect_args"]["server_settings"] = settings
         check_tls_files(parsed.query)
-        dsn = tls_dsn(parsed.query)
-        if dsn is not None:
+        dropped = ["timeout", *PG_SERVER_SETTINGS, *TLS_PARAMS]
+        context = system_context(parsed.query)
+        if context is not None:  # it carries every TLS setting, sslmode's included
+            kwargs["connect_args"]["ssl"] = context
+            dropped.append("ssl")
+        elif (dsn := tls_dsn(parsed.query)) is not None:
             kwargs["connect_args"]["dsn"] = dsn
-        target = parsed.difference_update_query(["timeout", *PG_SERVER_SETTINGS, *TLS_PARAMS])
+        target = parsed.difference_update_query(dropped)
     try:
         engine = create_async_engine(target, **kwargs)
     except (ArgumentError, ImportError) as exc:

@@ -17,6 +17,10 @@ IsADirectoryError under the connection read as an outage, exit 75), no root cert
 all for a ``verify-*`` mode, a client certificate that its key or ``sslpassword`` does not
 open, a ``$PGSSLMODE`` that is no mode, and — as libpq refuses it — a private key with group
 or world access.
+
+``sslrootcert=system`` (libpq 16's "the system's trusted CAs") asyncpg would take for a file
+named ``system``: for it the engine hands asyncpg an SSLContext of its own
+(:func:`system_context`), ``verify-full`` as libpq implies, and refuses a weaker sslmode.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from storage.errors import StorageError
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 """libpq's (and asyncpg's) values of ``sslmode``."""
+SYSTEM_ROOT = "system"
+"""libpq's (16+) ``sslrootcert`` for the system's trusted CAs, which implies ``verify-full``."""
 TLS_PARAMS = ("sslrootcert", "sslcert", "sslkey", "sslpassword", "sslcrl")
 """libpq's TLS parameters a PostgreSQL URL may carry, by libpq's (and asyncpg's) names."""
 
@@ -115,23 +121,25 @@ def check_tls_files(query: Mapping[str, object]) -> None:
 
     ``query`` is the URL's query in asyncpg's names (``ssl`` for ``sslmode``).
     """
-    mode = query.get("ssl") or os.environ.get("PGSSLMODE") or "prefer"
-    if mode not in SSL_MODES:  # the URL's was checked with the rest of it
+    explicit = query.get("ssl") or os.environ.get("PGSSLMODE")
+    if explicit is not None and explicit not in SSL_MODES:  # the URL's was checked already
         raise StorageError(
-            f"$PGSSLMODE={mode!r} is not an SSL mode (one of {', '.join(SSL_MODES)})"
+            f"$PGSSLMODE={explicit!r} is not an SSL mode (one of {', '.join(SSL_MODES)})"
         )
+    root = _system_root(query)
+    if root is not None and explicit not in (None, "verify-full"):
+        raise StorageError(
+            f"sslmode={explicit} does not go with sslrootcert=system ({root.source}), as libpq "
+            "says too: the system's CAs sign certificates for any host, so only verify-full "
+            "(the default with sslrootcert=system) checks the server's name"
+        )
+    mode = explicit or ("verify-full" if root is not None else "prefer")
     if mode == "disable":
         return
     if mode in _VERIFYING:
         for param in ("sslrootcert", "sslcrl"):
             file = _named(param, query) or _default(param)
-            if file is not None and file.path == "system" and param == "sslrootcert":
-                raise StorageError(
-                    f"sslrootcert=system ({file.source}), libpq's 'the system's CAs', is not "
-                    "known to asyncpg, which would look for a file named 'system': name the "
-                    "CA bundle's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
-                )
-            if file is not None:
+            if file is not None and file != root:
                 _readable(file)
         if mode != "require" and _named("sslrootcert", query) is None:
             if _default("sslrootcert") is None:
@@ -150,6 +158,40 @@ def check_tls_files(query: Mapping[str, object]) -> None:
         _private(key)
     password = query.get("sslpassword")
     _loadable(cert, key, password if isinstance(password, str) else "")
+
+
+def _system_root(query: Mapping[str, object]) -> TlsFile | None:
+    """``sslrootcert=system`` (or ``$PGSSLROOTCERT=system``), or None."""
+    root = _named("sslrootcert", query)
+    return root if root is not None and root.path == SYSTEM_ROOT else None
+
+
+def system_context(query: Mapping[str, object]) -> ssl.SSLContext | None:
+    """The SSLContext for ``sslrootcert=system`` (None for any other root certificate):
+    libpq's "the system's trusted CAs", with ``verify-full``'s checks.
+
+    asyncpg would look for a file named ``system``; this context trusts OpenSSL's default
+    verify paths instead (``$SSL_CERT_FILE`` and ``$SSL_CERT_DIR`` when set, as for libpq),
+    checks the server's host name, and carries what asyncpg would otherwise load from the
+    URL: the revocation list and the client certificate. Call it after
+    :func:`check_tls_files`, which has said in one line what does not load.
+    """
+    if _system_root(query) is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    crl = _named("sslcrl", query) or _default("sslcrl")
+    if crl is not None:
+        context.load_verify_locations(cafile=crl.path)
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN  # as asyncpg does with sslcrl
+    cert, key = client_certificate(query)
+    if cert is not None:
+        password = query.get("sslpassword")
+        context.load_cert_chain(
+            cert.path,
+            keyfile=key.path if key else None,
+            password=lambda: password if isinstance(password, str) else "",
+        )
+    return context
 
 
 def _readable(file: TlsFile) -> None:

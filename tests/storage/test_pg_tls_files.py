@@ -22,6 +22,7 @@ from tls_cluster import Issued, encrypted_key, issue
 from storage.connect import make_engine
 from storage.errors import StorageError, lost_connection
 from storage.paths import normalize_db_url, safe_url
+from storage.pg_tls import check_tls_files, system_context
 from tui.commands.common import EXIT_BAD_INPUT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,9 +162,29 @@ def test_a_pgsslmode_that_is_no_mode_is_named(monkeypatch: pytest.MonkeyPatch) -
     )
 
 
-def test_sslrootcert_system_which_asyncpg_does_not_know_is_one_line() -> None:
-    message = refusal("postgresql://db/runs?sslmode=verify-full&sslrootcert=system")
-    assert message.startswith("sslrootcert=system (sslrootcert in the PostgreSQL URL)")
+@pytest.mark.parametrize("mode", ["require", "verify-ca", "prefer"])
+def test_sslrootcert_system_with_a_mode_weaker_than_verify_full_is_refused_as_libpq_does(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = refusal(f"postgresql://db/runs?sslmode={mode}&sslrootcert=system")
+    assert message.startswith(
+        f"sslmode={mode} does not go with sslrootcert=system (sslrootcert in the PostgreSQL URL)"
+    )
+    monkeypatch.setenv("PGSSLMODE", mode)
+    monkeypatch.setenv("PGSSLROOTCERT", "system")
+    assert "($PGSSLROOTCERT)" in refusal("postgresql://db/runs")
+
+
+def test_sslrootcert_system_alone_means_verify_full_against_the_system_store() -> None:
+    """No file named 'system' is looked for: asyncpg gets an SSLContext that checks the
+    chain against the system's CAs and the host name, though the URL names no sslmode."""
+    query = {"sslrootcert": "system"}
+    check_tls_files(query)
+    context = system_context(query)
+    assert context is not None
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert system_context({"sslrootcert": "/etc/ssl/corp-ca.pem"}) is None
 
 
 def test_files_are_not_read_when_the_url_turns_tls_off(tmp_path: Path) -> None:

@@ -40,8 +40,11 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres
 
 
-def shopfloor(home: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
+def shopfloor(
+    home: Path, db: str, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1", "HOME": str(home)}
+    env.update(extra_env or {})
     for name in ("SHOPFLOOR_DB", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"):
         env.pop(name, None)
     return subprocess.run(
@@ -234,3 +237,47 @@ async def test_a_reset_is_asked_again_and_only_an_alert_makes_it_a_refusal(
     gone = _stranger_url(tls_pg).replace(f":{tls_pg.port}/", f":{free_port()}/")
     assert await refused_certificate(parse_db_url(gone), lost) is None
     assert unreachable(lost)
+
+
+def system_store(ca: Path, tmp_path: Path) -> dict[str, str]:
+    """An environment whose "system's trusted CAs" (OpenSSL's default verify paths, as for
+    libpq) are ``ca`` alone."""
+    empty = tmp_path / "no-certs"
+    empty.mkdir(exist_ok=True)
+    return {"SSL_CERT_FILE": str(ca), "SSL_CERT_DIR": str(empty)}
+
+
+async def test_sslrootcert_system_verifies_the_server_against_the_system_store(
+    tls_pg: TlsCluster,
+    emit_little_run: Callable[[EventBus], list[EventBase]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """libpq's ``sslrootcert=system``, no sslmode (it means verify-full), with the cluster's
+    CA as the system's: it was refused, asyncpg looking for a file named 'system'. With a
+    client certificate too: the context carries it."""
+    for name, value in system_store(tls_pg.ca, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    await stores_a_run(tls_pg.url(sslrootcert="system"), emit_little_run)
+    await stores_a_run(tls_pg.url(sslmode="verify-full", sslrootcert="system"), emit_little_run)
+    with_cert = tls_pg.url(
+        user=CERT_USER, sslrootcert="system", sslcert=tls_pg.client.cert, sslkey=tls_pg.client.key
+    )
+    await stores_a_run(with_cert, emit_little_run)
+
+
+def test_sslrootcert_system_refuses_a_server_the_system_store_does_not_vouch_for(
+    tls_pg: TlsCluster, tmp_path: Path
+) -> None:
+    """The system's CAs without the cluster's: the certificate is refused in one line
+    (exit 2, not an outage); and verify-full's name check holds (127.0.0.1 is not named).
+    Before, with no sslmode, asyncpg's default 'prefer' connected checking nothing."""
+    stranger = system_store(tls_pg.other_ca, tmp_path)
+    line = refused(
+        shopfloor(tmp_path, tls_pg.url(sslrootcert="system"), "runs", extra_env=stranger)
+    )
+    assert f"the certificate of the server at localhost:{tls_pg.port} was refused" in line
+    trusted = system_store(tls_pg.ca, tmp_path)
+    by_address = tls_pg.url(host="127.0.0.1", sslrootcert="system")
+    line = refused(shopfloor(tmp_path, by_address, "runs", extra_env=trusted))
+    assert "the server's certificate is not for '127.0.0.1'" in line
