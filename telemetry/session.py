@@ -3,14 +3,15 @@
 The composition root asks for :class:`RunTelemetry` with the command line's options before
 the run starts (so a port already in use is a clear error before any work is done), attaches
 it to the bus, and closes it after the bus closed: the subscribers drain, the trace is
-flushed to its exporters, and the /metrics endpoint stays up until a scraper has collected the
-run's final values.
+flushed to its exporters, and the /metrics endpoint stays up until its scrapers have collected
+the run's final values.
 
 Prometheus only knows what its last scrape of a run's endpoint said. A process that exited
 as soon as its run ended left ``shopfloor_runs_active 1`` as that last word, nearly always
 (the run ended between two scrapes), and ``ShopfloorFactoryDown`` paged for a run that had
 shipped. So an endpoint that has been scraped waits, at the end, for one scrape that started
-after the final values were folded: at most two scrape intervals as observed so far (60 s
+after the final values were folded, by each scraper still around (both servers of an HA
+pair; :mod:`telemetry.scrapes`): at most two scrape intervals of the slowest, as observed (60 s
 while only one scrape has come, and never more), cut short by a stop signal. One never
 scraped exits at once, as does a run stopped by a signal (Ctrl-C, SIGTERM: a person or
 systemd asked for it now). ``metrics_linger_s`` (``--metrics-linger``) replaces the wait by
@@ -22,12 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import socket
-import statistics
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +40,7 @@ from engine.bus import EventBus
 from engine.events import EventBase
 from engine.redaction import Redactor
 from telemetry.metrics import FactoryMetrics
+from telemetry.scrapes import Scrapes
 from telemetry.span_export import make_tracer_provider, span_ids_in
 from telemetry.tracing import RunTracer
 
@@ -93,44 +92,6 @@ def open_run_tracer(
     return provider, RunTracer(provider, content=content, redactor=redactor, written=written)
 
 
-LAST_SCRAPE_MAX_S = 60.0
-"""The longest a run's end waits for its last scrape."""
-
-
-class Scrapes:
-    """When the endpoint's scrapes started, counted once each response was sent."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._starts: deque[float] = deque(maxlen=8)  # time.monotonic(), the latest last
-        self.count = 0
-
-    def served(self, started: float) -> None:
-        """A scrape that started at ``started`` has been answered."""
-        with self._lock:
-            self._starts.append(started)
-            self.count += 1
-
-    def since(self, mark: float) -> bool:
-        """Whether a scrape that started at ``mark`` or later has been answered."""
-        with self._lock:
-            return any(start >= mark for start in self._starts)
-
-    def interval(self) -> float | None:
-        """The scraper's interval: the median gap between the latest scrapes (None: fewer
-        than two so far)."""
-        with self._lock:
-            starts = sorted(self._starts)
-        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-        return statistics.median(gaps) if gaps else None
-
-    def wait_bound(self) -> float:
-        """How long to wait for the next scrape: two intervals, :data:`LAST_SCRAPE_MAX_S`
-        at most (and when only one scrape has come, the interval unknown)."""
-        interval = self.interval()
-        return LAST_SCRAPE_MAX_S if interval is None else min(2 * interval, LAST_SCRAPE_MAX_S)
-
-
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a scrape in flight does not hold the process
     scrapes: Scrapes
@@ -138,7 +99,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 class _ScrapeHandler(WSGIRequestHandler):
     """Serves one request quietly; a GET (every path but the favicon is /metrics) counts as
-    a scrape once its response is sent."""
+    a scrape by its client address and User-Agent once its response is sent."""
 
     server: _ThreadingServer
 
@@ -146,7 +107,9 @@ class _ScrapeHandler(WSGIRequestHandler):
         started = time.monotonic()
         super().handle()
         if getattr(self, "command", None) == "GET" and not self.path.startswith("/favicon.ico"):
-            self.server.scrapes.served(started)
+            headers = getattr(self, "headers", None)  # unset when they could not be parsed
+            agent = headers.get("User-Agent", "") if headers is not None else ""
+            self.server.scrapes.served(started, (str(self.client_address[0]), agent))
 
     def log_message(self, format: str, *args: object) -> None:
         """Log nothing: a scrape every few seconds is not news."""
@@ -292,28 +255,32 @@ class RunTelemetry:
     async def last_scrape(
         self, stop: asyncio.Event | None = None, say: Callable[[str], object] | None = None
     ) -> bool:
-        """Wait until a scrape has collected the final values (one that started after the
-        metrics last changed), two scrape intervals at most; whether one did.
+        """Wait until every scraper has collected the final values (a scrape of its that
+        started after the metrics last changed), two of its scrape intervals at most, the
+        longest of them; whether each did (:mod:`telemetry.scrapes` says who is awaited).
 
-        Returns at once when the endpoint was never scraped, when a scrape since the last
-        change was served already (a TUI left open after its run ended), or when ``stop`` is
-        set (the run was stopped by a signal, or one comes while waiting).
+        Returns at once when the endpoint was never scraped, when each scraper still around
+        has scraped since the last change already (a TUI left open after its run ended), or
+        when ``stop`` is set (the run was stopped by a signal, or one comes while waiting).
         """
         server = self.server
         if server is None or server.scrapes.count == 0:
             return False
-        if server.scrapes.since(self.metrics.changed_at):
+        changed = self.metrics.changed_at
+        bounds = server.scrapes.awaited(changed)
+        if not bounds:
             return True
         if stop is not None and stop.is_set():
             return False
-        bound = server.scrapes.wait_bound()
+        bound = max(bounds)
         if say is not None:
+            each = f" by each of {len(bounds)} scrapers" if len(bounds) > 1 else ""
             say(
-                f"waiting up to {max(1, round(bound))} s for a last scrape of {server.url}, "
-                "so Prometheus sees the run end (Ctrl-C skips)"
+                f"waiting up to {max(1, round(bound))} s for a last scrape of {server.url}"
+                f"{each}, so Prometheus sees the run end (Ctrl-C skips)"
             )
         deadline = time.monotonic() + bound
-        while not server.scrapes.since(self.metrics.changed_at):
+        while server.scrapes.awaited(changed):
             left = deadline - time.monotonic()
             if left <= 0 or (stop is not None and stop.is_set()):
                 return False

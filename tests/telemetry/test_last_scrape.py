@@ -5,17 +5,21 @@ its run ended, so the last scrape nearly always said ``shopfloor_runs_active 1``
 ``ShopfloorFactoryDown`` (examples/prometheus/shopfloor-alerts.yml) paged for a run that had
 shipped, unless it was started with ``--metrics-linger``. Now an endpoint that has been
 scraped waits for one scrape of the final values, two observed scrape intervals at most; one
-never scraped does not wait, and a stop signal cuts the wait. These tests scrape the real
-endpoint over HTTP from a thread, as Prometheus would.
+never scraped does not wait, and a stop signal cuts the wait. With an HA pair of Prometheus
+servers it waits for a scrape by each. These tests scrape the real endpoint over HTTP from
+threads, as Prometheus would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import re
 import threading
 import time
-import urllib.request
+import urllib.parse
 
+import pytest
 import telemetry_sample
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,11 +30,16 @@ from telemetry.session import RunTelemetry, TelemetryOptions
 
 
 class Scraper:
-    """Scrapes ``url`` every ``every`` seconds from a thread; keeps what each scrape said."""
+    """Scrapes ``url`` every ``every`` seconds from a thread; keeps what each scrape said.
 
-    def __init__(self, url: str, every: float) -> None:
-        self.url = url
+    ``agent`` is its User-Agent header (none by default), ``source`` the address it connects
+    from (127.0.0.2 is another host on Linux's loopback)."""
+
+    def __init__(self, url: str, every: float, agent: str | None = None, source: str = "") -> None:
+        self.url = urllib.parse.urlsplit(url)
         self.every = every
+        self.headers = {"User-Agent": agent} if agent is not None else {}
+        self.source = source
         self.seen: list[dict[str, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -45,10 +54,13 @@ class Scraper:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            connection = http.client.HTTPConnection(
+                self.url.hostname or "", self.url.port, timeout=2, source_address=(self.source, 0)
+            )
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
-                    text = response.read().decode()
-            except OSError:
+                connection.request("GET", self.url.path, headers=self.headers)
+                text = connection.getresponse().read().decode()
+            except (OSError, http.client.HTTPException):
                 pass  # the endpoint is gone: what it said last is in seen
             else:
                 sums: dict[str, float] = {}
@@ -56,6 +68,8 @@ class Scraper:
                     for sample in family.samples:
                         sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
                 self.seen.append(sums)
+            finally:
+                connection.close()
             self._stop.wait(self.every)
 
     async def scraped(self, times: int) -> None:
@@ -185,3 +199,77 @@ async def test_a_scrape_after_the_end_already_served_means_no_wait() -> None:
         assert time.monotonic() - began < 1.0
     assert said == []  # it did not wait
     assert scraper.seen[-1]["shopfloor_runs_active"] == 0
+
+
+def ends_seen(scraper: Scraper) -> int:
+    """How many of ``scraper``'s answers said the run was no longer active, once one had
+    said it was (a first scrape may come before the run's start is folded)."""
+    active = [said["shopfloor_runs_active"] for said in scraper.seen]
+    return active[active.index(1) :].count(0) if 1 in active else 0
+
+
+@pytest.mark.parametrize(
+    ("fast", "slow"),
+    [
+        pytest.param(
+            ("127.0.0.1", "Prometheus/3.1.0"), ("127.0.0.2", "Prometheus/3.1.0"), id="two-hosts"
+        ),
+        pytest.param(
+            ("127.0.0.1", "Prometheus/2.53.0"), ("127.0.0.1", "Prometheus/3.1.0"), id="one-host"
+        ),
+    ],
+)
+async def test_each_server_of_an_ha_pair_sees_the_run_end(
+    fast: tuple[str, str], slow: tuple[str, str]
+) -> None:
+    """Two Prometheus servers scrape the run on their own schedules, and each evaluates
+    ShopfloorFactoryDown: the end waits for a scrape by both, and stops once both did.
+    Before, the fast one's scrape ended the wait, and the slow one's last word, runs_active
+    1, paged for a run that had shipped."""
+    telemetry, bus = served_run()
+    where = url(telemetry)
+    said: list[str] = []
+    with (
+        Scraper(where, 0.1, agent=fast[1], source=fast[0]) as quick,
+        Scraper(where, 0.8, agent=slow[1], source=slow[0]) as sluggish,
+    ):
+        await sluggish.scraped(2)
+        finish(bus)
+        await bus.close()
+        await telemetry.close(say=said.append)
+        answered = len(quick.seen), len(sluggish.seen)
+    assert quick.seen[-1]["shopfloor_runs_active"] == 0, quick.seen[-3:]
+    assert sluggish.seen[-1]["shopfloor_runs_active"] == 0, sluggish.seen[-3:]
+    # It stopped at the slow one's first scrape after the end, not at its next one.
+    assert ends_seen(sluggish) == 1, sluggish.seen[-3:]
+    assert answered == (len(quick.seen), len(sluggish.seen))  # none once close() returned
+    assert len(said) == 1
+    assert said[0].startswith("waiting up to "), said
+    assert f"for a last scrape of {where} by each of 2 scrapers, so Prometheus" in said[0]
+
+
+async def test_a_scraper_gone_silent_before_the_end_is_not_waited_for() -> None:
+    """A Prometheus replaced or stopped mid-run scrapes no more: the end waits for the one
+    still scraping, not two of the gone one's intervals, saying so as for a single one."""
+    telemetry, bus = served_run()
+    where = url(telemetry)
+    said: list[str] = []
+    with Scraper(where, 0.3, agent="Prometheus/3.1.0", source="127.0.0.1") as staying:
+        with Scraper(where, 0.1, agent="Prometheus/3.1.0", source="127.0.0.2") as gone:
+            await gone.scraped(3)
+        # 0.9 s and more: far more than a few of the gone one's intervals.
+        await staying.scraped(len(staying.seen) + 3)
+        finish(bus)
+        await bus.close()
+        await telemetry.close(say=said.append)
+    assert ends_seen(gone) == 0
+    assert staying.seen[-1]["shopfloor_runs_active"] == 0, staying.seen[-3:]
+    # It stopped at the first scrape after the end (the bound, two of its intervals, had
+    # allowed a second one).
+    assert ends_seen(staying) == 1, staying.seen[-3:]
+    assert len(said) == 1
+    assert re.fullmatch(
+        rf"waiting up to \d+ s for a last scrape of {re.escape(where)}, so Prometheus sees "
+        r"the run end \(Ctrl-C skips\)",
+        said[0],
+    ), said
