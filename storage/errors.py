@@ -39,6 +39,13 @@ class DatabaseUnreachable(StorageError):
     (EX_TEMPFAIL) — unlike a malformed URL, a wrong password or database name (exit 2)."""
 
 
+class WritesRefused(StorageError):
+    """The database refuses the run's events for a reason waiting does not cure: the role
+    lost its privilege, a table was dropped, the file is no longer a database or may not be
+    written (see :func:`refused_for_good`). A run meeting it stops at once, resumable, with
+    exit code 1: under systemd, 75 restarted it into the same refusal all night."""
+
+
 class EventsNotStored(RunStopped):
     """A run stopped because its events could not be stored (the writer gave up): what was
     committed stays, and the same command carries the run on once the database takes writes
@@ -178,3 +185,34 @@ def _unreachable_here(cause: BaseException) -> bool:
     if str(getattr(cause, "sqlstate", "") or "") in _UNREACHABLE_SQLSTATES:
         return True
     return getattr(cause, "sqlite_errorcode", None) in _SQLITE_BUSY
+
+
+_REFUSING_SQLSTATE_CLASSES = ("42", "28", "3D", "3F")
+"""PostgreSQL's refusals a person must fix: syntax error or access rule violation (42501 a
+privilege revoked, 42P01 a table dropped), invalid authorization (the role may no longer log
+in), a database or schema that no longer exists."""
+
+_SQLITE_REFUSING = frozenset({1, 8, 11, 26})
+"""SQLite's primary result codes a person must fix: SQLITE_ERROR (what the store writes no
+longer compiles: a table or column dropped), SQLITE_READONLY (a read-only file or mount),
+SQLITE_CORRUPT and SQLITE_NOTADB (the file was overwritten). Not SQLITE_FULL, SQLITE_IOERR
+nor SQLITE_CANTOPEN: space freed, a disk back, a file handle closed cure them."""
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """Whether the driver's error under ``exc`` says the database refuses the write for a
+    reason waiting does not cure (see :class:`WritesRefused`), as opposed to an outage, a
+    full disk or a lock (retried, then exit 75) or a refusal the store does not know (a
+    trigger's, a CHECK constraint's: exit 75 as before)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        state = str(getattr(cause, "sqlstate", "") or "")
+        if state.startswith(_REFUSING_SQLSTATE_CLASSES):
+            return True
+        code = getattr(cause, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _SQLITE_REFUSING:
+            return True
+        cause = cause.orig if isinstance(cause, DBAPIError) else cause.__cause__
+    return False

@@ -18,7 +18,9 @@ The protocol is lines of UTF-8 on the child's stdin and stdout:
   person watching: the child's log goes nowhere they look), and ``error <one line>`` then
   exit status 1 when a batch cannot be stored, or the store cannot be opened
   (``unreachable <one line>`` when that is because the database cannot be reached, which
-  the parent raises as :class:`~storage.errors.DatabaseUnreachable`).
+  the parent raises as :class:`~storage.errors.DatabaseUnreachable`; ``refused <one line>``
+  when the database refuses the batch for a reason waiting does not cure, raised as
+  :class:`~storage.errors.WritesRefused`).
 
 The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and
 ``systemctl stop`` reach the whole process group; the parent decides when writing ends) and
@@ -42,7 +44,7 @@ from engine.events import EventBase
 from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from engine.secrets import hide_process_environment
-from storage.errors import DatabaseUnreachable, StorageError, one_line
+from storage.errors import DatabaseUnreachable, StorageError, WritesRefused, one_line
 from storage.store import SqlEventStore
 from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter, outage_seconds
 
@@ -183,7 +185,7 @@ async def _serve() -> int:
         ).run()
         await reading
     except StorageError as exc:
-        _reply(f"error {one_line(exc)}")
+        _reply(f"{'refused' if isinstance(exc, WritesRefused) else 'error'} {one_line(exc)}")
         return 1
     except ValueError as exc:  # an event that does not parse: a bug in the parent
         _reply(f"error the storage writer got an unreadable event: {one_line(exc)}")

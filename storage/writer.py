@@ -6,7 +6,8 @@ commit). Under load the batches grow, so the number of commits stays small while
 is still stored, in order. A failed append is retried with a short backoff; if it keeps
 failing the writer raises — events are never dropped quietly. A database that cannot be
 reached (a restart, a failover) is waited for up to ``outage_s`` before that: a run overnight
-should not fail on a blip it can ride out.
+should not fail on a blip it can ride out. A refusal waiting cannot cure (a privilege revoked,
+a table dropped) is raised at once, as :class:`~storage.errors.WritesRefused`.
 
 A connection lost during COMMIT leaves the writer not knowing whether the batch was stored.
 Its retry is then refused as a duplicate when it was; the writer checks that the stored
@@ -26,7 +27,13 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine.events import EventBase
-from storage.errors import AlreadyStored, StorageError, lost_connection
+from storage.errors import (
+    AlreadyStored,
+    StorageError,
+    WritesRefused,
+    lost_connection,
+    refused_for_good,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +137,9 @@ class StorageWriter:
                 self._give_up()  # a second writer, or a replay: retrying cannot help
                 raise
             except StorageError as exc:
+                if refused_for_good(exc):  # a revoked privilege, a dropped table: say so now
+                    self._give_up()
+                    raise WritesRefused(str(exc)) from exc
                 unknown = unknown or lost_connection(exc)
                 now = time.monotonic()
                 failing_since = now if failing_since is None else failing_since

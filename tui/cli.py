@@ -112,7 +112,8 @@ events could not be stored): one line, exit code 75, and the same command works 
 database is back. Checked first: they are StorageErrors, EventsNotStored a RunStopped."""
 
 RUN_STOPPED: tuple[tuple[str, str], ...] = (("storage.errors", "RunStopped"),)
-"""Errors that stopped a run part way (another process took it over): one line, exit code 1.
+"""Errors that stopped a run part way (another process took it over; the database refuses its
+events for a reason waiting does not cure): one line, exit code 1.
 Checked before :data:`BAD_INPUT`, whose StorageError they are a kind of."""
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from engine.bus import EventBus
 from engine.events import AgentOutput
 from engine.state import RunState
-from storage.errors import EventsNotStored, StorageError
+from storage.errors import EventsNotStored, RunStopped, StorageError, WritesRefused
 from storage.lease import RunLease
 from storage.store import SqlEventStore
 
@@ -109,8 +109,22 @@ class StorageWatch:
             raise lost.result()
         await _cancelled(run_task)
         problem = self.writer_task.exception() if not self.writer_task.cancelled() else None
+        if isinstance(problem, WritesRefused):
+            raise self._refused(problem) from problem
         raise EventsNotStored(
             f"the run stopped because its events could not be stored: {problem}{self._resume()}"
+        )
+
+    def _refused(self, problem: WritesRefused) -> RunStopped:
+        """A refusal waiting does not cure stops the run as failed (exit 1), not as an outage
+        (75): restarted, the same command met the same refusal, all night under systemd."""
+        carry_on = (
+            f", then `shopfloor resume {self.run_id}` carries the run on" if self.run_id else ""
+        )
+        return RunStopped(
+            f"the run stopped because the database refuses its events, which waiting will not "
+            f"change: {problem}; fix the database (the role's privileges, its tables, the "
+            f"file){carry_on}"
         )
 
     def _resume(self) -> str:
@@ -125,6 +139,8 @@ class StorageWatch:
             return
         try:
             await self.writer_task
+        except WritesRefused as exc:
+            raise self._refused(exc) from exc
         except StorageError as exc:
             raise EventsNotStored(
                 f"the run's last events could not be stored: {exc}{self._resume()}"

@@ -1,0 +1,186 @@
+"""A database that refuses a run's events for good stops the run at once with exit 1, not 75.
+
+Exit 75 (EX_TEMPFAIL) says the same command works once the database is back, and systemd
+units restart on it. A role that lost its INSERT privilege or a dropped table is not an
+outage: the run exited 75 and was restarted into the same refusal all night. Here a real
+``shopfloor demo`` writes to a real database that starts refusing mid-run — a REVOKE on
+PostgreSQL, a dropped table on SQLite — and must stop in one line that says waiting will not
+help, well within its outage window; once the grant is back, ``resume`` ships the run.
+Transient failures (an outage, a full disk) keep exit 75: test_outage_exit_try_later.py,
+tests/e2e/test_storage_failure_stops_run.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from engine.bus import EventBus
+from engine.events import AgentOutput
+from storage.errors import WritesRefused
+from storage.store import SqlEventStore
+from storage.writer import StorageWriter
+from tui.commands.common import EXIT_FAILED
+from tui.config import OUTAGE_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+WINDOW_S = 20.0
+"""The runs' outage window: a refusal must not wait it out."""
+
+
+async def demo_cut_off(
+    tmp_path: Path,
+    url: str,
+    stored: Callable[[], Awaitable[int]],
+    refuse: Callable[[], Awaitable[None]],
+) -> tuple[int, list[str], float]:
+    """Run ``shopfloor demo`` on ``url``; once it stored 30 events, ``refuse``. Its exit
+    code, its stderr's lines and how long it took to stop after the refusal."""
+    env = {**os.environ, "SHOPFLOOR_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
+    env[OUTAGE_ENV] = str(WINDOW_S)
+    demo = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "20"),
+        *("--out", str(tmp_path / "repo"), "--db", url),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while await stored() < 30:
+            assert demo.returncode is None and time.monotonic() < deadline, "no 30 events"
+            await asyncio.sleep(0.02)
+        await refuse()
+        refused_at = time.monotonic()
+        _, err = await asyncio.wait_for(demo.communicate(), WINDOW_S + 30)
+    finally:
+        if demo.returncode is None:
+            demo.kill()
+            await demo.wait()
+    assert demo.returncode is not None
+    return demo.returncode, err.decode().strip().splitlines(), time.monotonic() - refused_at
+
+
+def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+async def writer_role(empty_pg_url: str) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+    """The migrated scratch database's URL as a role of its own with every privilege on its
+    tables, and an admin connection to it."""
+    await (await SqlEventStore.open(empty_pg_url)).close()
+    role = f"shopfloor_writer_{secrets.token_hex(3)}"
+    admin_dsn = make_url(empty_pg_url).set(drivername="postgresql").render_as_string(False)
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+        await admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        url = make_url(empty_pg_url).set(username=role).render_as_string(False)
+        yield url, admin
+    finally:
+        await admin.execute(f'DROP OWNED BY "{role}"')
+        await admin.execute(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        )
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+async def test_a_role_that_lost_insert_stops_the_run_with_exit_1_and_resume_ships_it(
+    tmp_path: Path, writer_role: tuple[str, asyncpg.Connection]
+) -> None:
+    url, admin = writer_role
+    role = make_url(url).username
+
+    async def stored() -> int:
+        return int(await admin.fetchval("SELECT count(*) FROM events"))
+
+    async def revoke() -> None:
+        await admin.execute(f'REVOKE INSERT ON events FROM "{role}"')
+
+    code, said, took = await demo_cut_off(tmp_path, url, stored, revoke)
+    assert code == EXIT_FAILED, said[-10:]  # not 75: restarting cannot help
+    assert took < WINDOW_S / 4, took  # stopped at once, not after the outage window
+    (run_id,) = await admin.fetchval("SELECT array_agg(run_id) FROM runs")
+    assert said[-1] == (
+        "shopfloor: the run stopped because the database refuses its events, which waiting "
+        "will not change: cannot write events: permission denied for table events; fix the "
+        "database (the role's privileges, its tables, the file), then "
+        f"`shopfloor resume {run_id}` carries the run on"
+    ), said[-10:]
+
+    await admin.execute(f'GRANT INSERT ON events TO "{role}"')
+    again = await asyncio.to_thread(
+        shopfloor, tmp_path / "home", "resume", run_id, "--headless", "--db", url
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert await admin.fetchval("SELECT outcome FROM runs") == "shipped"
+    seqs = [r["seq"] for r in await admin.fetch("SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, len(seqs) + 1))  # nothing lost, nothing stored twice
+
+
+@pytest.mark.timeout(120)
+async def test_a_dropped_sqlite_table_stops_the_run_with_exit_1(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "shop.db"
+    db.parent.mkdir()
+
+    async def stored() -> int:
+        try:
+            with sqlite3.connect(db, timeout=5) as conn:
+                return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
+
+    async def drop() -> None:
+        with sqlite3.connect(db, timeout=5) as conn:
+            conn.execute("DROP TABLE events")
+
+    code, said, took = await demo_cut_off(tmp_path, str(db), stored, drop)
+    assert code == EXIT_FAILED, said[-10:]
+    assert took < WINDOW_S / 4, took
+    assert said[-1].startswith(
+        "shopfloor: the run stopped because the database refuses its events, which waiting "
+        "will not change: cannot write events: no such table: events; fix the database"
+    ), said[-10:]
+
+
+async def test_the_writer_gives_up_on_a_refusal_at_once_without_retrying(tmp_path: Path) -> None:
+    """In process (an in-memory database's writer) too: no retries, :class:`WritesRefused`."""
+    db = tmp_path / "shop.db"
+    store = await SqlEventStore.open(str(db))
+    try:
+        with sqlite3.connect(db) as conn:
+            conn.execute("DROP TABLE events")
+        bus = EventBus("r-refused")
+        writer = StorageWriter(store, bus.subscribe("storage"), outage_s=WINDOW_S)
+        writing = asyncio.create_task(writer.run())
+        bus.emit(AgentOutput(agent_id="eng-1", text="hello"))
+        with pytest.raises(WritesRefused, match="no such table: events"):
+            await asyncio.wait_for(writing, 5)
+        assert writer.retried == 0
+    finally:
+        await store.close()
