@@ -204,6 +204,8 @@ def refused_for_good(exc: BaseException) -> bool:
     reason waiting does not cure (see :class:`WritesRefused`), as opposed to an outage, a
     full disk or a lock (retried, then exit 75) or a refusal the store does not know (a
     trigger's, a CHECK constraint's: exit 75 as before)."""
+    if isinstance(exc, WritesRefused):
+        return True
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:

@@ -37,6 +37,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from engine import loop as event_loop
 from engine.event_codec import event_from_json
@@ -44,7 +45,9 @@ from engine.events import EventBase
 from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from engine.secrets import hide_process_environment
+from storage.connect import sqlite_file
 from storage.errors import DatabaseUnreachable, StorageError, WritesRefused, one_line
+from storage.paths import parse_db_url
 from storage.store import SqlEventStore
 from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter, outage_seconds
 
@@ -128,17 +131,40 @@ def _frame_header(header: bytes) -> tuple[int, int]:
 
 
 class _AppendWithBodies:
-    """Appends through the store, keeping the parent's JSON as each stored body."""
+    """Appends through the store, keeping the parent's JSON as each stored body.
+
+    On a SQLite file it also checks, after each commit, that the file's path still names
+    the file it opened. In WAL mode SQLite goes on committing into a database file that was
+    deleted or replaced under it, and nothing says so: a run whose file was deleted shipped
+    with exit 0 and every event gone with the file.
+    """
 
     def __init__(self, store: SqlEventStore, inbox: _Inbox) -> None:
         self.store = store
         self.inbox = inbox
+        path = sqlite_file(parse_db_url(store.url)) if store.backend == "sqlite" else None
+        self.path = path
+        self.identity = _identity(path) if path is not None else None
 
     async def append(self, events: Sequence[EventBase]) -> None:
         await self.store.append(events, self.inbox.batch_bodies)
+        if self.path is not None and _identity(self.path) != self.identity:
+            raise WritesRefused(
+                f"the database file {self.path} was deleted or replaced during the run: the "
+                "run's events went into the file it opened, which no name reaches any more"
+            )
 
     async def holds(self, events: Sequence[EventBase]) -> bool:
         return await self.store.holds(events, self.inbox.batch_bodies)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode ``path`` names, or None when it names nothing."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _reply(line: str) -> None:

@@ -139,6 +139,8 @@ class StorageWriter:
             except StorageError as exc:
                 if refused_for_good(exc):  # a revoked privilege, a dropped table: say so now
                     self._give_up()
+                    if isinstance(exc, WritesRefused):
+                        raise
                     raise WritesRefused(str(exc)) from exc
                 unknown = unknown or lost_connection(exc)
                 now = time.monotonic()

@@ -143,8 +143,37 @@ async def test_a_role_that_lost_insert_stops_the_run_with_exit_1_and_resume_ship
     assert seqs == list(range(1, len(seqs) + 1))  # nothing lost, nothing stored twice
 
 
+def drop_the_table(db: Path) -> None:
+    with sqlite3.connect(db, timeout=5) as conn:
+        conn.execute("DROP TABLE events")
+
+
+def delete_the_file(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink()
+
+
+def replace_the_file(db: Path) -> None:
+    """Renamed over with something that is not a database (a restore gone wrong)."""
+    stray = db.with_name("stray")
+    stray.write_bytes(b"not a database\n" * 4096)
+    stray.replace(db)
+
+
 @pytest.mark.timeout(120)
-async def test_a_dropped_sqlite_table_stops_the_run_with_exit_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("refuse", "words"),
+    [
+        (drop_the_table, "cannot write events: no such table: events"),
+        (delete_the_file, "was deleted or replaced during the run"),
+        (replace_the_file, "was deleted or replaced during the run"),
+    ],
+)
+async def test_a_sqlite_file_that_refuses_for_good_stops_the_run_with_exit_1(
+    tmp_path: Path, refuse: Callable[[Path], None], words: str
+) -> None:
+    """Deleted or replaced, the file took every event after it with it, silently: the run
+    shipped with exit 0, its log in no file. A dropped table exited 75."""
     db = tmp_path / "data" / "shop.db"
     db.parent.mkdir()
 
@@ -155,17 +184,17 @@ async def test_a_dropped_sqlite_table_stops_the_run_with_exit_1(tmp_path: Path) 
         except sqlite3.OperationalError:  # not migrated yet
             return 0
 
-    async def drop() -> None:
-        with sqlite3.connect(db, timeout=5) as conn:
-            conn.execute("DROP TABLE events")
+    async def inject() -> None:
+        refuse(db)
 
-    code, said, took = await demo_cut_off(tmp_path, str(db), stored, drop)
+    code, said, took = await demo_cut_off(tmp_path, str(db), stored, inject)
     assert code == EXIT_FAILED, said[-10:]
     assert took < WINDOW_S / 4, took
     assert said[-1].startswith(
         "shopfloor: the run stopped because the database refuses its events, which waiting "
-        "will not change: cannot write events: no such table: events; fix the database"
+        "will not change: "
     ), said[-10:]
+    assert words in said[-1], said[-10:]
 
 
 async def test_the_writer_gives_up_on_a_refusal_at_once_without_retrying(tmp_path: Path) -> None:
