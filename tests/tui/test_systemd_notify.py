@@ -20,8 +20,19 @@ import pytest
 from demo_process import ROOT, cli
 from notify_listener import NotifyListener, listening
 
+from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
-from tui.systemd_notify import NotifyTarget, SystemdNotifier
+from engine.events import (
+    BlueprintProposed,
+    Merged,
+    Outcome,
+    RunFinished,
+    RunStarted,
+    TaskState,
+    TaskStateChanged,
+)
+from engine.state import RunState
+from tui.systemd_notify import NotifyTarget, SystemdNotifier, status_line
 
 
 @pytest.fixture
@@ -246,3 +257,35 @@ async def test_the_watchdog_pings_from_the_runs_loop_so_a_hung_loop_stops_them(
     assert len([at for at in pings if at < hung]) >= 3
     assert [at for at in pings if hung + 0.1 < at < woke] == []
     assert len([at for at in pings if at > woke]) >= 3
+
+
+def test_the_status_counts_a_merge_whose_task_state_the_log_lacks() -> None:
+    """A process killed between a task's Merged and its MERGED state leaves the task in the
+    merged list still merging; the status counts the merged list, as ``status`` does (it
+    said "merged 1/2" for a run that shipped both)."""
+    plan = Blueprint(
+        spec="Greet.",
+        acceptance_criteria=["greets"],
+        tasks=[Task(id="core", title="Greet"), Task(id="cli", title="CLI", depends_on=["core"])],
+    )
+    merging = TaskStateChanged(task_id="cli", state=TaskState.MERGING, attempt=1)
+    events = [
+        RunStarted(
+            request="Greet",
+            repo="/r",
+            base_branch="main",
+            base_commit="0" * 40,
+            integration_branch="shopfloor/wip/run-1",
+        ),
+        BlueprintProposed(blueprint=plan),
+        Merged(task_id="core", attempt=1, commit="c" * 40),
+        TaskStateChanged(task_id="core", state=TaskState.MERGED, attempt=1),
+        merging,
+        Merged(task_id="cli", attempt=1, commit="e" * 40),
+        RunFinished(outcome=Outcome.SHIPPED, branch="shopfloor/greet", commit="e" * 40),
+    ]
+    state = RunState.fold(
+        e.model_copy(update={"run_id": "run-1", "seq": i}) for i, e in enumerate(events, 1)
+    )
+    assert state.tasks["cli"].state is TaskState.MERGING
+    assert status_line(state) == "run run-1: shipped, merged 2/2, branch shopfloor/greet"
