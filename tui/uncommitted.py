@@ -6,13 +6,24 @@ committed is therefore not in the build, and nothing in the run would show it. T
 goes ahead (the user may mean it), but says so once before it starts, and the warning is
 kept in the run's log for ``status``. One ``git status`` finds the files: its cost is a few
 milliseconds on a typical repository, paid once per run.
+
+Untracked files that installing or running the project makes are not counted: a virtualenv
+in the checkout (a folder holding ``pyvenv.cfg``, or one the audit's snapshot leaves out by
+name), a setuptools ``*.egg-info`` folder, a tool's cache. A ``python -m venv .venv`` made by
+Python before 3.13 does not ignore itself in git, and was counted file by file: python-slugify
+with its test dependencies installed gave "2479 uncommitted files ... commit them to have them
+built", advice to commit the environment the gates run on (and, for an audit, "are in this
+audit", though the snapshot leaves them out).
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from engine.audit_checkout import SKIP
 
 WARNING_KEY = "uncommitted"
 """The key of the warning in the settings record a run stores in RunStarted/RunResumed."""
@@ -44,8 +55,11 @@ class Uncommitted:
         return ", ".join(f"{n} {what}" for what, n in parts if n)
 
 
-def parse_porcelain(output: bytes) -> Uncommitted:
-    """Count the entries of ``git status --porcelain=v1 -z`` output."""
+def parse_porcelain(
+    output: bytes, left_out: Callable[[str], bool] = lambda _path: False
+) -> Uncommitted:
+    """Count the entries of ``git status --porcelain=v1 -z`` output; an untracked path
+    ``left_out`` says yes to is not counted."""
     staged = modified = untracked = 0
     fields = output.split(b"\0")
     i = 0
@@ -58,7 +72,7 @@ def parse_porcelain(output: bytes) -> Uncommitted:
         if x in "RC":
             i += 1  # a rename or copy: the next field is the path it came from
         if x == "?":
-            untracked += 1
+            untracked += not left_out(entry[3:].decode("utf-8", "surrogateescape"))
         elif x == "!":
             continue  # ignored (only listed when asked for)
         elif y != " ":
@@ -66,6 +80,28 @@ def parse_porcelain(output: bytes) -> Uncommitted:
         else:
             staged += 1
     return Uncommitted(staged=staged, modified=modified, untracked=untracked)
+
+
+def environment_filter(repo: Path) -> Callable[[str], bool]:
+    """Whether an untracked path of ``repo`` lies in what installing or running the project
+    made: a folder named in :data:`engine.audit_checkout.SKIP` (``.venv``, caches), a
+    ``*.egg-info`` folder, or a virtualenv of any name (its folder holds ``pyvenv.cfg``).
+    Each folder is looked at once."""
+    venv: dict[str, bool] = {}
+
+    def left_out(rel: str) -> bool:
+        folders = PurePosixPath(rel).parts[:-1]
+        for depth, name in enumerate(folders, 1):
+            if name in SKIP or name.endswith(".egg-info"):
+                return True
+            folder = "/".join(folders[:depth])
+            if folder not in venv:
+                venv[folder] = (repo / folder / "pyvenv.cfg").is_file()
+            if venv[folder]:
+                return True
+        return False
+
+    return left_out
 
 
 def uncommitted_changes(repo: Path) -> Uncommitted | None:
@@ -85,7 +121,9 @@ def uncommitted_changes(repo: Path) -> Uncommitted | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return parse_porcelain(done.stdout) if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return parse_porcelain(done.stdout, environment_filter(repo))
 
 
 def uncommitted_warning(
@@ -112,10 +150,13 @@ def uncommitted_warning(
             f"{files} in {repo} {are} in this audit: it reads the checkout as it is, not "
             f"{source} alone"
         )
-    return (
-        f"{files} in {repo} {are} not in this run: it builds from {source}; "
-        f"commit {them} to have {them} built"
+    # a resumed run goes on from where it started: a commit now is for a new run
+    advice = (
+        f"a new run builds {them} once committed"
+        if resumed
+        else f"commit {them} to have {them} built"
     )
+    return f"{files} in {repo} {are} not in this run: it builds from {source}; {advice}"
 
 
 IN_PROGRESS = (

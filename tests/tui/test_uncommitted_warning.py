@@ -12,6 +12,7 @@ ends at its first stage (killed by the kill gate) within a second or two.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -139,6 +140,33 @@ async def store_interrupted_run(db: Path, repo: Path, kill_config: Path) -> tupl
     return bus.run_id, base
 
 
+def test_a_virtualenv_and_egg_info_in_the_checkout_are_not_counted(
+    home: Path, repo: Path, kill_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """python-slugify with ``python -m venv .venv`` and ``pip install -e .`` (Python 3.11: the
+    venv does not ignore itself in git) was warned of "2479 uncommitted files ... commit them
+    to have them built". A virtualenv of any name (``pyvenv.cfg``) and setuptools' egg-info are
+    what installing the project made: only the file the user wrote is counted."""
+    for name in (".venv", "env"):
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(repo / name)], check=True
+        )
+        (repo / name / "lib" / "site.py").write_text("# an installed module\n")
+    egg = repo / "shop.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Name: shop\n")
+    (egg / "SOURCES.txt").write_text("shop/__init__.py\n")
+    (repo / "notes.txt").write_text("todo\n")
+    head = git(repo, "rev-parse", "HEAD")
+    db = tmp_path / "runs.db"
+    assert run_on(repo, db, kill_config) == EXIT_KILLED
+    warned = [line for line in capsys.readouterr().out.splitlines() if "uncommitted" in line]
+    assert warned == [
+        f"warning: 1 uncommitted file (1 untracked) in {repo} is not in this run: it builds "
+        f"from commit {head[:7]} (HEAD); commit it to have it built"
+    ]
+
+
 def test_resume_says_its_base_commit_leaves_the_edits_out(
     home: Path, repo: Path, kill_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -150,7 +178,7 @@ def test_resume_says_its_base_commit_leaves_the_edits_out(
     out = capsys.readouterr().out
     expected = (
         f"2 uncommitted files (1 modified, 1 untracked) in {repo} are not in this run: "
-        f"it builds from commit {base[:7]}, where it started; commit them to have them built"
+        f"it builds from commit {base[:7]}, where it started; a new run builds them once committed"
     )
     head = git(repo, "rev-parse", "HEAD")
     moved = (
