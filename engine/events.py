@@ -199,6 +199,7 @@ class CircuitBreakerTripped(EventBase):
     task_id: str
     attempt: int
     signature: str
+    """How it failed, as a person reads it (``engine.breaker.failure_headline``)."""
 
 
 class BudgetUpdated(EventBase):

@@ -126,6 +126,31 @@ def test_failure_signatures_ignore_line_numbers_addresses_and_timings():
     assert breaker.record("t", two) is None
 
 
+def test_a_tripped_breaker_says_the_failure_as_written_not_its_signature():
+    """python-slugify's export task failed the lint gate twice; the question put to a person
+    read "Gate 'lint' failed: _ new problem(s) ... (ruff's classic rules E_,E_,E_,F ...) / -
+    slugify/__init__.py:_: F_ ...": the signature, with every number made "_"."""
+    lint = (
+        "Gate 'lint' failed: 1 new problem(s) since the baseline, which must go (10 already "
+        "there before this run do not block): 11 lint problem(s) (ruff's classic rules "
+        "E4,E7,E9,F: the repository configures no ruff)\n"
+        "- slugify/__init__.py:3: F401 `.unique.unique_slugify` imported but unused; consider "
+        "removing, adding to `__all__`, or using a redundant alias\n"
+    )
+    breaker = CircuitBreaker()
+    assert breaker.record("export", lint) is None
+    said = breaker.record("export", lint)
+    assert said is not None
+    assert "rules E4,E7,E9,F" in said and "slugify/__init__.py:3: F401" in said
+    assert "_ new problem(s)" not in said
+    assert len(said) <= 300 and said.endswith("…")
+    params = "FAILED tests/test_x.py::test_total[EUR-2] - AssertionError"
+    assert breaker.record("p", params) is None
+    assert breaker.record("p", params.replace("EUR-2", "USD-3")) == (
+        "tests/test_x.py::test_total[USD-3] | AssertionError"
+    )
+
+
 # -- escalations ---------------------------------------------------------------------------------
 
 
