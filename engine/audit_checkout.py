@@ -140,9 +140,25 @@ def _is_tooling(rel: str) -> bool:
     return path.name == "conf.py" and any(p in ("doc", "docs") for p in path.parts[:-1])
 
 
+def _imported_by_call(node: ast.AST) -> str | None:
+    """The module a call imports by a literal name: ``importlib.import_module("pkg.mod")``,
+    ``import_module("pkg.mod")`` or ``__import__("pkg.mod")`` (a relative name: None)."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func, name = node.func, node.args[0]
+    by_name = (isinstance(func, ast.Name) and func.id in ("import_module", "__import__")) or (
+        isinstance(func, ast.Attribute) and func.attr == "import_module"
+    )
+    if not by_name or not isinstance(name, ast.Constant) or not isinstance(name.value, str):
+        return None
+    return name.value if name.value and not name.value.startswith(".") else None
+
+
 def _imports(source: str) -> set[str]:
     """The dotted names a test file imports, and the attributes it reads off them:
-    ``import humanize`` then ``humanize.naturalsize(...)`` gives ``humanize.naturalsize``."""
+    ``import humanize`` then ``humanize.naturalsize(...)`` gives ``humanize.naturalsize``;
+    ``legacy = importlib.import_module("slugify._legacy")`` imports ``slugify._legacy``
+    (python-slugify's tests reach two of its modules so; its audit listed one untested)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -159,11 +175,17 @@ def _imports(source: str) -> set[str]:
                 found.add(alias.name)
                 top = alias.name.partition(".")[0]
                 bound[alias.asname or top] = alias.name if alias.asname else top
+        elif (module := _imported_by_call(node)) is not None:
+            found.add(module)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             for alias in node.names:
                 found.add(f"{node.module}.{alias.name}")
                 bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, module = node.targets[0], _imported_by_call(node.value)
+            if isinstance(target, ast.Name) and module is not None:
+                bound[target.id] = module
     found.update(f"{bound[name]}.{attr}" for name, attr in reads if name in bound)
     return found
 

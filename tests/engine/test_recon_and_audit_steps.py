@@ -180,6 +180,36 @@ def test_a_run_learns_its_retries_with_the_first_failure_and_the_reviews_that_he
     assert not any(s.startswith("review:reviewer-2") for s in by_source)
 
 
+def test_a_module_a_test_imports_by_its_name_is_not_untested(tmp_path: Path) -> None:
+    """python-slugify's tests take slugify._legacy with importlib.import_module("...") and
+    call it; its audit listed slugify/_legacy.py as a module no test imports."""
+    files = {
+        "slugify/__init__.py": "",
+        "slugify/_legacy.py": "def slugify(t):\n    return t\n",
+        "slugify/core.py": "X = 1\n",
+        "slugify/dunder.py": "Y = 2\n",
+        "slugify/inner.py": "Z = 3\n",
+        "slugify/relative.py": "W = 4\n",
+        "tests/test_legacy.py": (
+            "import importlib\n\nlegacy = importlib.import_module('slugify._legacy')\n\n\n"
+            "def test():\n    legacy.slugify('a')\n"
+        ),
+        "tests/test_core.py": (
+            "from importlib import import_module\n\n\ndef test():\n"
+            "    assert import_module('slugify.core').X == 1\n"
+            "    __import__('slugify.dunder')\n"
+            "    import_module('.relative', 'slugify')\n"
+        ),
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert untested_modules(tmp_path, sorted(files)) == [
+        "slugify/inner.py",
+        "slugify/relative.py",  # relative to a package given apart: not followed
+    ]
+
+
 def test_a_module_tested_through_its_packages_re_exports_is_not_untested(
     tmp_path: Path,
 ) -> None:
