@@ -116,6 +116,10 @@ class Scores:
     critic_scores: dict[str, float] = field(default_factory=dict)
     reviews: list[ReviewView] = field(default_factory=list)  # every reviewer, every round
     review_round: int = 0
+    plan_reviews_from: int = 0
+    """Where in ``reviews`` the reviews of the plan drawn last begin: a plan drawn again (a
+    change note, the twin's send-back) is reviewed from round 1, and the rounds of the one
+    before are not its."""
     review_threshold: int | None = None
     twin_decision: str | None = None
     twin_confidence: float | None = None
@@ -133,5 +137,6 @@ class Scores:
     checklist: dict[str, bool] = field(default_factory=dict)
 
     def latest_reviews(self) -> list[ReviewView]:
-        """The reviews of the latest round."""
-        return [r for r in self.reviews if r.round == self.review_round]
+        """The reviews of the latest round on the plan drawn last."""
+        drawn = self.reviews[self.plan_reviews_from :]
+        return [r for r in drawn if r.round == self.review_round]

@@ -193,6 +193,8 @@ def _blueprint_proposed(state: RunState, event: BlueprintProposed) -> None:
     if event.source != "review":  # a new plan: its review starts at round 1
         state.review_rounds, state.review_passed = 0, False
         state.review_findings = []
+        state.scores.plan_reviews_from = len(state.scores.reviews)
+        state.scores.review_round = 0
     old = state.tasks
     state.tasks = {
         t.id: old.get(t.id) or TaskView(id=t.id, title=t.title, depends_on=list(t.depends_on))

@@ -598,3 +598,40 @@ def test_an_event_class_the_fold_does_not_know_changes_only_the_last_seq() -> No
         state.apply(Unknown(run_id="run-1", seq=seq, note="x"))
         assert state.last_seq == seq
         assert state.to_status() == expected
+
+
+def test_a_plan_drawn_again_has_no_latest_reviews_of_the_plan_before_it():
+    """A change note sends the plan back to the planner and the panel reviews the new one
+    from round 1: the latest round was the same number on both plans, and the gauges (and
+    the panel's escalation, "only 5 of 3 reviewers reached ...") counted the earlier plan's
+    reviews with the new one's."""
+
+    def panel_round(round_no: int, scores: dict[str, int]) -> list[EventBase]:
+        said: list[EventBase] = [
+            ReviewScored(reviewer=name, model="m", round=round_no, score=score)
+            for name, score in scores.items()
+        ]
+        finished = ReviewRoundFinished(
+            round=round_no, scores=scores, threshold=90, quorum=2, passed=False
+        )
+        return [*said, finished]
+
+    events = [
+        BlueprintProposed(blueprint=BLUEPRINT, source="planner"),
+        *panel_round(1, {"reviewer-1": 80, "reviewer-2": 85}),
+        *panel_round(2, {"reviewer-1": 88, "reviewer-2": 89}),
+        BlueprintProposed(blueprint=BLUEPRINT, revision=2, source="human"),
+    ]
+    state = RunState.fold(stamp(events))
+    assert state.scores.latest_reviews() == []  # the new plan is not reviewed yet
+    assert state.to_status()["scores"]["reviews"] == {}
+    first = len(events)
+    state.apply(ReviewScored(reviewer="reviewer-1", model="m", round=1, score=93, seq=first + 1))
+    assert [(r.reviewer, r.round, r.score) for r in state.scores.latest_reviews()] == [
+        ("reviewer-1", 1, 93)
+    ]
+    for i, event in enumerate(panel_round(2, {"reviewer-1": 95, "reviewer-2": 96}), first + 2):
+        state.apply(event.model_copy(update={"seq": i}))
+    latest = [(r.reviewer, r.score) for r in state.scores.latest_reviews()]
+    assert latest == [("reviewer-1", 95), ("reviewer-2", 96)]
+    assert len(state.scores.reviews) == 7  # every review is kept
