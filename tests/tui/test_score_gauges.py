@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.events import VerificationFinished
+from engine.events import ReviewRoundFinished, ReviewScored, VerificationFinished
 from engine.state import RunState
 from tui.widgets.score_gauges import compact_gauges_text, gauges_text
 
@@ -49,3 +49,23 @@ def test_a_passing_verdict_shows_its_checklist() -> None:
 
 def test_no_verdict_yet_is_a_dash() -> None:
     assert _judge_line(RunState()).endswith("—")
+
+
+def test_a_reviewers_gauge_says_its_round() -> None:
+    """The label was cut to eleven cells: "reviewer-1 r2" read "reviewer-1", and a second
+    round could not be told from the first."""
+    state = RunState()
+    for seq, (name, score) in enumerate((("reviewer-1", 97), ("reviewer-10", 91)), 1):
+        state.apply(
+            ReviewScored(run_id="r", seq=seq, reviewer=name, model="m", round=2, score=score)
+        )
+    state.apply(
+        ReviewRoundFinished(
+            run_id="r", seq=3, round=2, scores={}, threshold=95, quorum=1, passed=True
+        )
+    )
+    lines = gauges_text(state.scores).plain.splitlines()
+    assert any(line.startswith("reviewer-1 r2 ") and "97/100 ≥95 ✓" in line for line in lines)
+    assert any(line.startswith("reviewer-10 r2 ") and "91/100 ≥95 ✗" in line for line in lines)
+    # The bars stay in one column.
+    assert len({line.index("█") for line in lines if "█" in line}) == 1

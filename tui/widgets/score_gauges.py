@@ -34,10 +34,12 @@ def gauge_line(
     top: float,
     threshold: float | None,
     passed: bool | None = None,
+    *,
+    width: int = LABEL_WIDTH,
 ) -> Text:
     """``label  ██████░░░░  value/top ≥ threshold ✓`` (a dash when there is no value yet);
-    ``passed``, when given, is the mark instead of the comparison."""
-    text = Text(label.ljust(LABEL_WIDTH)[:LABEL_WIDTH])
+    ``passed``, when given, is the mark instead of the comparison; ``width``: the labels'."""
+    text = Text(label.ljust(width)[:width])
     if value is None:
         text.append("░" * BAR_WIDTH + "  —", style="dim")
         return text
@@ -52,16 +54,19 @@ def gauge_line(
 
 
 def gauges_text(scores: Scores) -> Text:
-    """Every gauge, one per line."""
-    lines = [gauge_line("critic", scores.critic, 10, None)]
+    """Every gauge, one per line, the bars in one column."""
     threshold = scores.review_threshold
     reviews = scores.latest_reviews()
-    for review in reviews:
-        label = f"{review.reviewer} r{review.round}"
-        lines.append(gauge_line(label, review.score, 100, threshold))
+    # A reviewer's label holds its round ("reviewer-1 r2"): cut to the others' width, the
+    # round was lost and a second round read as the first.
+    labels = [f"{review.reviewer} r{review.round}" for review in reviews]
+    width = max([LABEL_WIDTH, *(len(label) + 1 for label in labels)])
+    lines = [gauge_line("critic", scores.critic, 10, None, width=width)]
+    for label, review in zip(labels, reviews, strict=True):
+        lines.append(gauge_line(label, review.score, 100, threshold, width=width))
     if not reviews:
-        lines.append(gauge_line("reviewers", None, 100, threshold))
-    twin = Text("twin".ljust(LABEL_WIDTH))
+        lines.append(gauge_line("reviewers", None, 100, threshold, width=width))
+    twin = Text("twin".ljust(width))
     if scores.twin_decision is None:
         twin.append("—", style="dim")
     else:
@@ -70,8 +75,10 @@ def gauges_text(scores: Scores) -> Text:
             twin.append(f"  confidence {bar(scores.twin_confidence, 6)} ")
             twin.append(f"{scores.twin_confidence:.2f}")
     lines.append(twin)
-    lines.append(gauge_line("code QC", scores.qc, 100, scores.qc_threshold))
-    judge = gauge_line("judge", scores.judge, 100, scores.judge_threshold, scores.judge_passed)
+    lines.append(gauge_line("code QC", scores.qc, 100, scores.qc_threshold, width=width))
+    judge = gauge_line(
+        "judge", scores.judge, 100, scores.judge_threshold, scores.judge_passed, width=width
+    )
     if scores.checklist:
         judge.append(f" checklist {checklist_count(scores)}")
     lines.append(judge)
