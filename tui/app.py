@@ -34,6 +34,7 @@ from tui.screens.palette import ShopfloorCommands
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.screens.runs import RunHistory, RunsScreen
+from tui.terminal_colours import legible_ansi_theme
 from tui.text import printable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
 from tui.widgets.run_header import WAITING
@@ -164,6 +165,8 @@ class ShopfloorApp(App[None]):
         # screen is drawn, collections stop walking them (a full one took up to 135 ms in
         # the flood benchmark, between a key press and the screen answering it).
         self.call_after_refresh(heap.settle)
+        if not self.is_headless:  # tests draw as on a true-colour terminal, wherever they run
+            self._use_legible_colours()
         start_bridge(self, self._source, target=self._main, history=self._logged)
         if self._run_task is not None:
             self._engine_worker = self.run_worker(
@@ -173,6 +176,16 @@ class ShopfloorApp(App[None]):
                 description="the engine's run coroutine",
                 exit_on_error=False,
             )
+
+    def _use_legible_colours(self) -> None:
+        # Named colours on a 16-colour terminal and under NO_COLOR (tui.terminal_colours).
+        depth = self.console.color_system
+        dark = legible_ansi_theme(depth, no_color=self.no_color, dark=True)
+        light = legible_ansi_theme(depth, no_color=self.no_color, dark=False)
+        if dark is not None:
+            self.ansi_theme_dark = dark
+        if light is not None:
+            self.ansi_theme_light = light
 
     def on_unmount(self) -> None:
         heap.release()  # the app's objects go with it; their cycles can be collected again

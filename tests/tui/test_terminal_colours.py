@@ -1,0 +1,164 @@
+"""Named colours on a 16-colour terminal and under NO_COLOR, in a real terminal (tmux).
+
+On ``TERM=xterm`` the header's "running", the current stage and a running task came out
+bright red (Monokai's orange yellow matched to the nearest of 16 colours), like a failure;
+under NO_COLOR a failed task and the SIM badge were grey 59 on a background near 30.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from rich.color import Color, ColorSystem
+from textual.color import Color as TextualColor
+
+from tui.terminal_colours import (
+    GREY_ON_DARK,
+    GREY_ON_LIGHT,
+    STANDARD_THEME,
+    legible_ansi_theme,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+APP = """
+import asyncio, sys
+sys.path[:0] = [{repo!r}]
+from engine.blueprint import Blueprint, Task
+from engine.bus import EventBus
+from engine.events import (
+    AgentStarted, BlueprintProposed, RunStarted, Stage, StageChanged, TaskState,
+    TaskStateChanged,
+)
+from tui.app import ShopfloorApp
+
+bus = EventBus("r-colours")
+
+async def feed() -> None:
+    await asyncio.sleep(0.5)
+    bus.emit(RunStarted(request="Add a greeting", repo="/srv", base_branch="main",
+                        base_commit="0" * 40, integration_branch="wip", simulated=True))
+    tasks = [Task(id="t1", title="Greeting"), Task(id="t2", title="Farewell")]
+    bus.emit(BlueprintProposed(blueprint=Blueprint(spec="s", tasks=tasks)))
+    bus.emit(StageChanged(stage=Stage.BUILD))
+    bus.emit(TaskStateChanged(task_id="t1", state=TaskState.RUNNING, attempt=1))
+    bus.emit(TaskStateChanged(task_id="t2", state=TaskState.FAILED, attempt=1))
+    bus.emit(AgentStarted(agent_id="engineer:t1:a1", role="engineer", model="sim:",
+                          simulated=True, task_id="t1", attempt=1))
+    await asyncio.sleep(3600)
+
+ShopfloorApp(bus.subscribe("tui"), run_task=feed).run()
+"""
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def foregrounds(line: str) -> list[tuple[str, str]]:
+    """``line``'s text runs, each with the foreground in force: ``"33"``, ``"38;5;252"``."""
+    runs: list[tuple[str, str]] = []
+    fg, at = "", 0
+    for match in SGR.finditer(line):
+        if match.start() > at:
+            runs.append((line[at : match.start()], fg))
+        at = match.end()
+        codes = match.group(1).split(";") if match.group(1) else ["0"]
+        i = 0
+        while i < len(codes):
+            code = codes[i]
+            if code in ("0", "39"):
+                fg = ""
+            elif code == "38" and i + 2 < len(codes) and codes[i + 1] == "5":
+                fg, i = f"38;5;{codes[i + 2]}", i + 2
+            elif code.isdigit() and (30 <= int(code) <= 37 or 90 <= int(code) <= 97):
+                fg = code
+            elif code == "48" and i + 2 < len(codes):
+                i += 2
+            i += 1
+    runs.append((line[at:], fg))
+    return runs
+
+
+def foreground_of(screen: str, word: str) -> str:
+    for line in screen.splitlines():
+        for text, fg in foregrounds(line):
+            if word in text:
+                return fg
+    raise AssertionError(f"{word!r} is not on the screen:\n{SGR.sub('', screen)}")
+
+
+def grey_level(fg: str) -> int:
+    """The brightness (0-255) of a 256-colour grey or colour-cube foreground."""
+    number = int(fg.rsplit(";", 1)[1])
+    if number >= 232:
+        return 8 + 10 * (number - 232)
+    red, green, blue = Color.from_ansi(number).get_truecolor()
+    return (red + green + blue) // 3
+
+
+def run_in_tmux(tmp_path: Path, env: list[str]) -> str:
+    script = tmp_path / "app.py"
+    script.write_text(APP.format(repo=str(REPO)), encoding="utf-8")
+    session = f"sf-col-{uuid.uuid4().hex[:8]}"
+    command = ["env", *env, sys.executable, str(script)]
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", *command],
+        check=True,
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-e", "-t", session],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if "Farewell" in screen and "engineer:t1:a1" in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"the run never showed:\n{screen}")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_running_is_yellow_on_a_16_colour_terminal(tmp_path: Path) -> None:
+    screen = run_in_tmux(tmp_path, ["-u", "NO_COLOR", "-u", "COLORTERM", "TERM=xterm"])
+    assert foreground_of(screen, "running") == "33"  # the header: yellow, not bright red
+    assert foreground_of(screen, " build ") == "33"  # the current stage
+    assert foreground_of(screen, "✓intake") == "32"
+    assert foreground_of(screen, "failed") in ("31", "91")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_a_failed_task_and_the_sim_badge_stay_readable_under_no_color(tmp_path: Path) -> None:
+    screen = run_in_tmux(tmp_path, ["-u", "COLORTERM", "TERM=tmux-256color", "NO_COLOR=1"])
+    for word in ("failed", " SIM ", "running"):
+        fg = foreground_of(screen, word)
+        assert fg.startswith("38;5;") and grey_level(fg) >= 200, (word, fg)
+
+
+def test_each_named_colour_comes_back_as_itself_on_16_colours() -> None:
+    assert legible_ansi_theme("standard", no_color=False, dark=True) is STANDARD_THEME
+    assert legible_ansi_theme("truecolor", no_color=False, dark=True) is None
+    assert legible_ansi_theme("256", no_color=False, dark=False) is None
+    for number in range(16):
+        triplet = STANDARD_THEME.ansi_colors[number]
+        assert Color.from_triplet(triplet).downgrade(ColorSystem.STANDARD).number == number
+
+
+def test_no_color_greys_every_colour_apart_from_the_background() -> None:
+    assert legible_ansi_theme("standard", no_color=True, dark=True) is GREY_ON_DARK
+    assert legible_ansi_theme(None, no_color=True, dark=False) is GREY_ON_LIGHT
+    for number in range(1, 7):  # red, green, yellow, blue, magenta, cyan
+        on_dark = TextualColor(*GREY_ON_DARK.ansi_colors[number]).monochrome
+        on_light = TextualColor(*GREY_ON_LIGHT.ansi_colors[number]).monochrome
+        assert on_dark.brightness > 0.8 and on_light.brightness < 0.2

@@ -1,0 +1,75 @@
+"""The named colours of the screen's text, kept readable on 16-colour terminals and under
+NO_COLOR.
+
+Textual turns a named ANSI colour of a Rich style (``"bold yellow"``, ``"red"``) into the
+RGB of its ANSI theme (Monokai on the dark theme) before it meets the terminal. On a
+16-colour terminal (``TERM=xterm``, ``TERM=screen``) Rich then picks the nearest of the 16
+standard colours: Monokai's orange yellow came out bright red, so a running task, the
+current stage and the header's "running" read as failures. Under NO_COLOR Textual greys
+each colour by its brightness: Monokai's red and magenta (244, 0, 95) became grey 59 on a
+background near 30, and a failed task, a ✗, an error line and the SIM badge all but
+vanished.
+
+:func:`legible_ansi_theme` is the ANSI theme that avoids both: on a 16-colour terminal the
+standard colours themselves (each named colour comes back as itself, drawn in the
+terminal's own palette), and under NO_COLOR every colour as one grey that stands out from
+the theme's background (the meaning is in the glyphs and words: ✓ ✗ ● ◐, "failed").
+"""
+
+from __future__ import annotations
+
+from rich.terminal_theme import TerminalTheme
+
+STANDARD_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0),
+    (170, 0, 0),
+    (0, 170, 0),
+    (170, 85, 0),
+    (0, 0, 170),
+    (170, 0, 170),
+    (0, 170, 170),
+    (170, 170, 170),
+    (85, 85, 85),
+    (255, 85, 85),
+    (85, 255, 85),
+    (255, 255, 85),
+    (85, 85, 255),
+    (255, 85, 255),
+    (85, 255, 255),
+    (255, 255, 255),
+)
+"""The 16 colours Rich matches RGB against for a 16-colour terminal, in ANSI order: a
+colour given as one of these comes back as its own number."""
+
+STANDARD_THEME = TerminalTheme(
+    (0, 0, 0), (255, 255, 255), list(STANDARD_COLOURS[:8]), list(STANDARD_COLOURS[8:])
+)
+
+GREY_ON_DARK = TerminalTheme(
+    (0, 0, 0),
+    (255, 255, 255),
+    [(0, 0, 0), *[(215, 215, 215)] * 7],
+    [(128, 128, 128), *[(240, 240, 240)] * 7],
+)
+"""Under NO_COLOR with a dark theme: every colour but black a light grey."""
+
+GREY_ON_LIGHT = TerminalTheme(
+    (255, 255, 255),
+    (0, 0, 0),
+    [*[(40, 40, 40)] * 7, (215, 215, 215)],
+    [(128, 128, 128), *[(20, 20, 20)] * 6, (255, 255, 255)],
+)
+"""Under NO_COLOR with a light theme: every colour but white a dark grey."""
+
+
+def legible_ansi_theme(
+    color_system: str | None, *, no_color: bool, dark: bool
+) -> TerminalTheme | None:
+    """The ANSI theme for a terminal of ``color_system`` (Rich's name: ``"standard"`` is 16
+    colours), under NO_COLOR or not, for a ``dark`` or light app theme; None: Textual's own
+    (true colour and 256 colours show Monokai's as they are)."""
+    if no_color:
+        return GREY_ON_DARK if dark else GREY_ON_LIGHT
+    if color_system == "standard":
+        return STANDARD_THEME
+    return None
