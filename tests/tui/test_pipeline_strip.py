@@ -46,3 +46,33 @@ def test_a_shipped_run_ticks_every_stage() -> None:
     stages = [StageChanged(stage=stage) for stage in STAGES]
     state = _state(*stages, RunFinished(outcome=Outcome.SHIPPED, branch="b"))
     assert _ticked(state) == [stage.value for stage in STAGES]
+
+
+def test_an_audit_shows_only_the_stages_it_runs() -> None:
+    """An audit reviews, reports and learns: its finished strip ticked blueprint, build, qc,
+    verify and ship too, as if it had changed the code."""
+    started = RunStarted(
+        request="Audit x",
+        repo="/repos/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/wip/r1",
+        mode="audit",
+    )
+    script = [
+        started,
+        StageChanged(stage=Stage.REVIEW),
+        StageChanged(stage=Stage.LEARN),
+        RunFinished(outcome=Outcome.REPORTED, reason="audit report: r.md"),
+    ]
+    state = RunState.fold(
+        event.model_copy(update={"run_id": "r1", "seq": seq})
+        for seq, event in enumerate(script, start=1)
+    )
+    assert _ticked(state) == ["intake", "review", "learn"]
+    assert pipeline_text(state).plain == "✓intake › ✓review › ✓learn"  # noqa: RUF001
+    during = RunState.fold(
+        event.model_copy(update={"run_id": "r1", "seq": seq})
+        for seq, event in enumerate(script[:2], start=1)
+    )
+    assert pipeline_text(during).plain == "✓intake ›  review  › learn"  # noqa: RUF001

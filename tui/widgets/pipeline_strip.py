@@ -19,6 +19,14 @@ from tui.widgets.run_header import TextLine
 STAGES: tuple[Stage, ...] = tuple(stage for stage in Stage if stage is not Stage.DONE)
 """The stages shown, in pipeline order (DONE is the state after the last one)."""
 
+AUDIT_STAGES = (Stage.INTAKE, Stage.REVIEW, Stage.LEARN)
+"""The stages an audit passes (engine.mode_stages): it plans, builds and ships nothing."""
+
+
+def run_stages(state: RunState) -> tuple[Stage, ...]:
+    """The stages ``state``'s run goes through: an audit's own, or the whole pipeline."""
+    return AUDIT_STAGES if state.mode == "audit" else STAGES
+
 
 def pipeline_text(state: RunState) -> Text:
     """The strip: each stage passed/current/ahead, then the kill gate if one tripped."""
@@ -27,8 +35,9 @@ def pipeline_text(state: RunState) -> Text:
     # A finished run's stage is DONE; one that failed shows the stage it failed in, not the
     # stages after it ticked as passed.
     current = state.ended_in if failed and state.ended_in is not None else state.stage
-    index = STAGES.index(current) if current in STAGES else len(STAGES)
-    for i, stage in enumerate(STAGES):
+    stages = run_stages(state)
+    index = stages.index(current) if current in stages else len(stages)
+    for i, stage in enumerate(stages):
         if i:
             text.append(" › ", style="dim")  # noqa: RUF001
         if i < index:
