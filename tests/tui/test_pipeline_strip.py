@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sample_run
+from pilot_helpers import caught_up
+
+from engine.bus import EventBus
 from engine.events import (
     EventBase,
     Outcome,
@@ -11,7 +15,8 @@ from engine.events import (
     StageChanged,
 )
 from engine.state import RunState
-from tui.widgets.pipeline_strip import STAGES, pipeline_text
+from tui.app import ShopfloorApp
+from tui.widgets.pipeline_strip import STAGES, PipelineStrip, pipeline_text
 
 
 def _state(*events: EventBase) -> RunState:
@@ -76,3 +81,21 @@ def test_an_audit_shows_only_the_stages_it_runs() -> None:
         for seq, event in enumerate(script[:2], start=1)
     )
     assert pipeline_text(during).plain == "✓intake ›  review  › learn"  # noqa: RUF001
+
+
+async def test_at_80_columns_the_strip_keeps_the_last_stages_in_sight() -> None:
+    """At 80 columns the strip's end was cut: a run in its ship stage showed no highlighted
+    stage, and ✓learn never appeared. Wider again, the strip has its arrows back."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.start(bus)
+        bus.emit(StageChanged(stage=Stage.SHIP))
+        await caught_up(app, bus, pilot)
+        strip = app.screen.query_one(PipelineStrip)
+        shown = strip.render_line(0).text
+        assert " ship " in shown and "learn" in shown and "…" not in shown
+        assert "✓verify" in shown
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
+        assert "› ✓verify ›  ship  › learn" in strip.render_line(0).text  # noqa: RUF001

@@ -28,8 +28,18 @@ def run_stages(state: RunState) -> tuple[Stage, ...]:
     return AUDIT_STAGES if state.mode == "audit" else STAGES
 
 
-def pipeline_text(state: RunState) -> Text:
-    """The strip: each stage passed/current/ahead, then the kill gate if one tripped."""
+def pipeline_text(state: RunState, room: int | None = None) -> Text:
+    """The strip: each stage passed/current/ahead, then the kill gate if one tripped.
+
+    In fewer than ``room`` cells the stages are parted by a space instead of an arrow: at 80
+    columns the full strip cut off ship and learn, and the current stage with them."""
+    text = _strip_text(state, " › ")  # noqa: RUF001
+    if room is not None and text.cell_len > room:
+        text = _strip_text(state, " ")
+    return text
+
+
+def _strip_text(state: RunState, between: str) -> Text:
     text = Text()
     failed = state.outcome in (Outcome.FAILED, Outcome.KILLED)
     # A finished run's stage is DONE; one that failed shows the stage it failed in, not the
@@ -39,7 +49,7 @@ def pipeline_text(state: RunState) -> Text:
     index = stages.index(current) if current in stages else len(stages)
     for i, stage in enumerate(stages):
         if i:
-            text.append(" › ", style="dim")  # noqa: RUF001
+            text.append(between, style="dim")
         if i < index:
             text.append(f"✓{stage.value}", style="green")
         elif i == index and failed:
@@ -69,10 +79,17 @@ class PipelineStrip(TextLine):
     }
     """
 
+    _state: RunState | None = None
+
     def show(self, state: RunState) -> None:
         """Redraw from ``state``."""
-        self.show_text(pipeline_text(state))
+        self._state = state
+        self.show_text(pipeline_text(state, self.content_size.width or None))
         self.set_class(state.kill_gate is not None, "-killed")
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
 
 
 class EscalationBanner(TextLine):
