@@ -167,9 +167,13 @@ class DagView(Tree[str]):
 
     def sync(self, tasks: Mapping[str, TaskView]) -> None:
         """Make the graph match ``tasks`` (nothing is redrawn when nothing shown changed)."""
-        look = tuple(
-            (t.id, t.title, tuple(t.depends_on), t.state, t.attempts, t.breaker)
-            for t in tasks.values()
+        room = self._label_room()
+        look = (
+            room,
+            *(
+                (t.id, t.title, tuple(t.depends_on), t.state, t.attempts, t.breaker)
+                for t in tasks.values()
+            ),
         )
         if look == self._look:
             return
@@ -184,12 +188,22 @@ class DagView(Tree[str]):
         else:
             critical = set(self._critical)
             for task in shown:
-                label = task_label(task, task.id in critical)
+                label = task_label(task, task.id in critical, room)
                 if label != self._labels.get(task.id):
                     self._labels[task.id] = label
                     self._task_nodes[task.id].set_label(label)
             self._relabel_levels(shown)
         self._fold_done_levels()
+
+    def _label_room(self) -> int | None:
+        """Cells a task's label has: the panel's width less the guide in front of it (None
+        before the panel is laid out)."""
+        width = self.scrollable_content_region.width
+        return width - self.guide_depth if width > self.guide_depth else None
+
+    def on_resize(self) -> None:
+        if self._tasks:
+            self.sync(self._tasks)  # the labels fit the new width
 
     @property
     def filtered(self) -> bool:
@@ -256,7 +270,7 @@ class DagView(Tree[str]):
             )
             self._level_nodes[level] = branch
             for task in by_level[level]:
-                label = task_label(task, task.id in critical)
+                label = task_label(task, task.id in critical, self._label_room())
                 self._labels[task.id] = label
                 self._task_nodes[task.id] = branch.add_leaf(label, data=task.id)
         target = self._task_nodes.get(keep) if keep is not None else None

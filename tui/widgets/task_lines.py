@@ -43,28 +43,45 @@ CRITICAL_MARK = ("▌", "bold yellow")
 
 TITLE_WIDTH = 28
 DEPS_SHOWN = 3
+TITLE_KEPT_WITH_DEPS = 12
+"""In a narrow panel the title gives way first; when fewer cells than this are left for
+it, the dependencies go (the task detail lists them) and the title takes their room."""
 
 
-def task_label(task: TaskView, critical: bool) -> Text:
-    """One task's line: critical mark, state glyph, id, title, dependencies, state, tries."""
+def task_label(task: TaskView, critical: bool, room: int | None = None) -> Text:
+    """One task's line: critical mark, state glyph, id, title, dependencies, state, tries.
+
+    In ``room`` cells (None: no limit) the title is shortened, then the dependencies left
+    out, so that the state, the tries and the breaker stay in sight: the panel does not
+    scroll sideways, and at 80 columns they were cut off every line."""
     style = STATE_STYLES.get(task.state, "")
-    text = Text()
-    text.append(*CRITICAL_MARK) if critical else text.append(" ")
-    text.append(STATE_GLYPHS.get(task.state, "?") + " ", style=style)
-    text.append(task.id, style="bold" if critical else "")
-    title = one_line(task.title)
-    title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 1] + "…"
-    text.append(f" {title}")
+    head = Text()
+    head.append(*CRITICAL_MARK) if critical else head.append(" ")
+    head.append(STATE_GLYPHS.get(task.state, "?") + " ", style=style)
+    head.append(task.id, style="bold" if critical else "")
+    deps = Text()
     if task.depends_on:
-        deps = ",".join(task.depends_on[:DEPS_SHOWN])
+        shown = ",".join(task.depends_on[:DEPS_SHOWN])
         more = f"+{len(task.depends_on) - DEPS_SHOWN}" if len(task.depends_on) > DEPS_SHOWN else ""
-        text.append(f" ◂{deps}{more}", style="dim")
-    text.append(f" {task.state.value}", style=style)
+        deps.append(f" ◂{shown}{more}", style="dim")
+    tail = Text(f" {task.state.value}", style=style)
     if task.attempts > 1:
-        text.append(f" x{task.attempts}", style="yellow")
+        tail.append(f" x{task.attempts}", style="yellow")
     if task.breaker:
-        text.append(" ⚡breaker", style="bold red")
-    return text
+        tail.append(" ⚡breaker", style="bold red")
+    title = one_line(task.title)
+    width = min(len(title), TITLE_WIDTH)
+    if room is not None:
+        left = room - head.cell_len - deps.cell_len - tail.cell_len - 1
+        if left < min(width, TITLE_KEPT_WITH_DEPS):
+            deps = Text()
+            left = room - head.cell_len - tail.cell_len - 1
+        width = min(width, left)
+    if width >= len(title):
+        head.append(f" {title}")
+    elif width >= 4:  # what is left of a shorter one does not say more than its id
+        head.append(f" {title[: width - 1]}…")
+    return Text.assemble(head, deps, tail)
 
 
 def level_label(level: int, tasks: list[TaskView]) -> Text:
