@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_DURATION = re.compile(r"^\s*([-+]?\d+)\s*([mhdw])\s*$")
 
 
 def positive_float(text: str) -> float:
@@ -55,7 +55,7 @@ def duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(
             f"not a duration: {text!r} (use a number and m, h, d or w, e.g. 30d)"
         )
-    if int(match.group(1)) == 0:  # `prune --older-than 0d` would delete every finished run
+    if int(match.group(1)) <= 0:  # `prune --older-than 0d` would delete every finished run
         raise argparse.ArgumentTypeError(f"a duration must be more than zero: {text!r}")
     try:
         return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -130,6 +131,10 @@ def _is_one_of(exc: BaseException, kinds: tuple[tuple[str, str], ...]) -> bool:
     return False
 
 
+NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+"""A command-line word that is a value although it starts with a minus: ``-1``, ``-1d``."""
+
+
 class DescribedSubParsers(argparse._SubParsersAction):  # type: ignore[type-arg]
     """Sub-commands whose own ``--help`` starts with what they do: the line the list of
     commands gives each (``shopfloor attach --help`` printed its usage and options and
@@ -148,6 +153,11 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.register("action", "parsers", DescribedSubParsers)
+        # A word that starts with a minus and a digit is a value, not an option: argparse
+        # takes only plain numbers so (``-1``), and ``--older-than -1d`` failed "expected one
+        # argument" instead of reaching the AGE type, which says what is wrong with it. No
+        # option of ours starts with a digit. (The attribute is argparse's own, 3.6 to 3.13.)
+        self._negative_number_matcher = NEGATIVE_VALUE
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -162,6 +162,12 @@ PARSER_CASES = [
     (["db", "prune", "--older-than", "0d"], "a duration must be more than zero"),
     (["db", "prune", "--older-than", "99999999999999999999d"], "duration too long"),
     (["learnings", "prune", "--older-than", "0m"], "a duration must be more than zero"),
+    # A negative age reaches the AGE type (argparse took ``-1d`` for an option: "expected one
+    # argument"), which says what is wrong with it, given as one word or two.
+    (["db", "prune", "--older-than", "-1d"], "--older-than: a duration must be more than zero"),
+    (["db", "prune", "--older-than=-1d"], "--older-than: a duration must be more than zero"),
+    (["learnings", "prune", "--older-than", "-2w"], "a duration must be more than zero: '-2w'"),
+    (["runs", "--since", "-1d"], "--since: not an age or a date: '-1d'"),
 ]
 
 
