@@ -80,10 +80,13 @@ def ends_a_line(path: Path) -> bool:
 def span_ids_in(path: Path, trace_id: int) -> set[int] | None:
     """The ids of the spans of trace ``trace_id`` in the JSON lines file ``path``: None when
     it holds none of them or cannot be read (then which were written is not known). A line
-    cut short by a kill is not a span written."""
+    cut short by a kill is not a span written. Only a regular file is read: a device or a
+    pipe given as the trace file (``/dev/full``) would be read for ever, or wait for a writer."""
     marker = f'"0x{trace_id:032x}"'
     ids: set[int] = set()
     try:
+        if not path.is_file():
+            return None
         with path.open(encoding="utf-8", errors="replace") as file:
             for line in file:
                 if marker not in line:

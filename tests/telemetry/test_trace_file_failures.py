@@ -1,0 +1,36 @@
+"""A ``--trace-file`` that is no regular file, or that stops taking writes.
+
+Measured before: ``shopfloor abandon RUN --trace-file /dev/full`` read the "file" for the
+spans it held (``span_ids_in``), an endless run of zero bytes with no line end, and was
+killed by the kernel at 22 GB; on a full disk, every span was a traceback on stderr, then the
+abandon itself ended in one (exit 1) after the run was abandoned, without saying so.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import telemetry_sample
+
+from telemetry.span_export import span_ids_in
+
+RUN = telemetry_sample.RUN_ID
+TRACE = 0x0123456789ABCDEF0123456789ABCDEF
+
+
+@pytest.fixture(autouse=True)
+def no_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+
+
+@pytest.mark.timeout(10)
+def test_a_trace_file_that_is_a_pipe_is_not_read(tmp_path: Path) -> None:
+    """Which spans a pipe holds cannot be known: not read (it waited for a writer for ever;
+    a device such as /dev/full was read for ever)."""
+    fifo = tmp_path / "spans"
+    os.mkfifo(fifo)
+    assert span_ids_in(fifo, TRACE) is None
