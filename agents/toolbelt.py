@@ -18,11 +18,11 @@ What the tools answer goes to a third-party model, so it is masked as
 file's key-shaped values too, and the output of commands and tests), with a note that the file
 keeps the real ones. What commands and tests print is cleaned of those files' values as well
 (:class:`~engine.secret_values.WorktreeSecrets`: ``cat .env``, a test printing its settings),
-once: by the sandbox where its result says it cleaned with this worktree's index (the
-sandbox keeps one per worktree, for the gates too), here otherwise, with an index of the
-toolbelt's own looked at in a thread, off the event loop every agent shares. An edit or a
-write that would put ``[REDACTED]`` into a file is refused
-with the reason: copied back, the mask would replace the user's real value.
+once, whatever the sandbox: by the sandbox where its receipt proves it
+(``CommandResult.cleaned``; it keeps one index per worktree, for the gates too, which the
+toolbelt takes on), here otherwise, looked at in a thread, off the event loop every agent
+shares. An edit or a write that would put ``[REDACTED]`` into a file is refused with the
+reason: copied back, the mask would replace the user's real value.
 
 The tools as the model is offered them are in :mod:`agents.tool_specs`.
 """
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -143,27 +144,24 @@ class Toolbelt:
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self._secrets: WorktreeSecrets | None = None
+        self._secrets = WorktreeSecrets(self.root)  # walked at its first look, if any
 
-    async def _output(self, result: CommandResult) -> str:
-        """What the command printed, cleaned of the values of the worktree's secret files
-        (``cat .env``, a test printing its settings) once: by the sandbox when its result
-        says so with this worktree's index, which is then the toolbelt's too; here when not
-        (a sandbox that does not clean), the files looked for in a thread: the first look
-        walks the whole worktree, the later ones only the folders that changed."""
-        used = result.cleaned_with
-        if used is not None and used.root == self.root:
-            self._secrets = used
+    async def _output(self, result: CommandResult, since: float) -> str:
+        """What the command run from ``since`` (``time.monotonic()``) printed, cleaned of the
+        values of the worktree's secret files once: by the sandbox when its receipt shows it
+        (:meth:`~engine.secret_values.Cleaned.covers`), whose index is then the toolbelt's;
+        here when not (a sandbox that does not clean, or claims it unprovably), in a thread:
+        a first look walks the worktree, the later ones the folders that changed."""
+        receipt = result.cleaned
+        if receipt is not None and receipt.covers(result.output, self.root, since):
+            self._secrets = receipt.index
             return result.output
-        if self._secrets is None:
-            self._secrets = WorktreeSecrets(self.root)
-        await asyncio.to_thread(self._secrets.values)
-        return replace_values(result.output, self._secrets.forms)
+        return (await asyncio.to_thread(self._secrets.clean, result.output)).text
 
     def _known_cleaned(self, text: str) -> str:
         """``text`` the toolbelt shows beside an output (the argv, a test run's arguments)
         cleaned of the secret values known at the last look."""
-        return text if self._secrets is None else replace_values(text, self._secrets.forms)
+        return replace_values(text, self._secrets.forms)
 
     def resolve(self, raw: object) -> Path:
         """The real path inside the worktree for ``raw``, or :class:`ToolError`."""
@@ -319,6 +317,7 @@ class Toolbelt:
         return f"$ npm test{' -- ' if run.args else ''}{' '.join(run.args)}{where}"
 
     async def _pytest(self, run: PlannedRun, left: float) -> tuple[str, float]:
+        since = time.monotonic()
         result = await self.sandbox.run(
             [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *run.args],
             self.root / run.folder,
@@ -331,7 +330,7 @@ class Toolbelt:
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         if result.returncode == 1 and NO_PYTEST.search(result.output):
             status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
-        return f"{await self._output(result)}\n[{status}]", result.duration_s
+        return f"{await self._output(result, since)}\n[{status}]", result.duration_s
 
     async def _npm_test(self, run: PlannedRun, left: float) -> tuple[str, float]:
         """The package's test script, as the Node gate runs it, with the dependencies the
@@ -339,6 +338,7 @@ class Toolbelt:
         place = self.root / run.folder
         argv, note = npm_test_argv(test_script(place) or "", run.args)
         with lent_node_modules(self.root, self.tests.checkout, [run.folder]):
+            since = time.monotonic()
             result = await self.sandbox.run(
                 argv, place, timeout_s=left, env={**NODE_TEST_ENV, **self.test_env}
             )
@@ -349,7 +349,7 @@ class Toolbelt:
                 "; the package's dependencies are not installed in the checkout: the user "
                 "must run npm ci there"
             )
-        output = await self._output(result)
+        output = await self._output(result, since)
         said = [self._known_cleaned(note), output, f"[{status}]"]
         return "\n".join(filter(None, said)), result.duration_s
 
@@ -377,6 +377,7 @@ class Toolbelt:
         # npx vitest, npm test: the Node packages' installed dependencies, for the command's
         # time (a worktree has none; the borrowed folders are gone before anything commits).
         with lent_node_modules(self.root, self.tests.checkout, self.tests.node_packages):
+            since = time.monotonic()
             result = await self.sandbox.run(
                 [program, *argv[1:]],
                 self.root,
@@ -384,7 +385,7 @@ class Toolbelt:
                 env=self.test_env or None,
             )
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
-        output = await self._output(result)
+        output = await self._output(result, since)
         shown = f"$ {self._known_cleaned(' '.join(argv))}\n{output}\n[{status}]"
         return ToolResult(
             _bounded(mask_text(shown)),

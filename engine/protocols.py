@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.blueprint import Blueprint, Task
 from engine.events import E, EventBase
-from engine.secret_values import WorktreeSecrets
+from engine.secret_values import Cleaned
 
 EmitFn = Callable[[EventBase], object]
 
@@ -113,18 +113,23 @@ class CommandResult:
     duration_s: float
     timed_out: bool = False
     truncated: bool = False
-    cleaned_with: WorktreeSecrets | None = field(default=None, compare=False, repr=False)
-    """The index of the worktree's secret files whose values ``output`` holds none of: the
-    sandbox cleaned it of them (or, the command refused, wrote it itself). None: not cleaned
-    of them; whoever shows the output to a model cleans it (``agents.toolbelt``)."""
+    cleaned: Cleaned | None = field(default=None, compare=False, repr=False)
+    """The receipt (:meth:`WorktreeSecrets.clean <engine.secret_values.WorktreeSecrets.clean>`)
+    of the index of the worktree's secret files that cleaned ``output`` of their values once
+    the command ended. None: not cleaned of them."""
 
 
 class Sandbox(Protocol):
     """Runs a command inside a workspace with limits and a scrubbed environment.
 
-    One that cleans the output of the values of the worktree's secret files says so, and
-    with which index, in :attr:`CommandResult.cleaned_with`: a caller then neither keeps an
-    index of its own of that worktree (a walk of the whole tree) nor cleans it again."""
+    A sandbox is any implementation, so whoever shows its output to a model
+    (``agents.toolbelt``) trusts no claim that it was cleaned of the values of the worktree's
+    secret files: it checks :attr:`CommandResult.cleaned` (:meth:`Cleaned.covers
+    <engine.secret_values.Cleaned.covers>`: given by an index of that worktree, from a look
+    after the call began, for exactly this output), and cleans what fails the check with an
+    index of its own. A sandbox that cleans with its index of the worktree (one per worktree,
+    for the gates too) therefore hands the caller that index with the receipt: the worktree is
+    walked once, and the output cleaned once."""
 
     async def run(
         self,

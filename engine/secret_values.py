@@ -26,7 +26,9 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
@@ -269,6 +271,7 @@ class WorktreeSecrets:
         self._seen: dict[str, tuple[int, int]] = {}
         self._values: dict[str, None] = {}
         self._forms: list[str] = []
+        self._issued: weakref.WeakSet[Cleaned] = weakref.WeakSet()
 
     @property
     def forms(self) -> list[str]:
@@ -281,12 +284,12 @@ class WorktreeSecrets:
         with self._lock:
             return self._look()
 
-    def _look(self) -> list[str]:
+    def _look(self, look_s: float | None = None) -> list[str]:
         files = self._files
         if files is None:
             if self._index is None:
                 self._index = SecretFileIndex(self.root, ignored_folders(self.root))
-            files = self._index.files(self._look_s)
+            files = self._index.files(self._look_s if look_s is None else look_s)
         changed = False
         for rel in files:
             path = self.root / rel
@@ -308,6 +311,26 @@ class WorktreeSecrets:
             self._forms = quoted_forms(self._values)
         return list(self._values)
 
+    def clean(self, output: str | Callable[[list[str]], str]) -> Cleaned:
+        """Look at the files (give it a thread), then ``output`` with every value known as
+        :data:`~engine.secrets.REDACTED`, and a receipt saying so. ``output`` may be a
+        function of the forms known (:attr:`forms`) that makes the text after the look: a
+        sandbox that cleans before it cuts (:mod:`gates.sandbox_output`). Called once the
+        command has ended, the look sees every secret file it wrote."""
+        with self._lock:
+            looked_at = time.monotonic()
+            self._look(math.inf)  # every folder, whatever ``look_s`` says
+            forms = self._forms
+            text = output(forms) if callable(output) else output
+        receipt = Cleaned(self, replace_values(text, forms), looked_at)
+        self._issued.add(receipt)
+        return receipt
+
+    def issued(self, receipt: Cleaned) -> bool:
+        """Whether ``receipt`` is one :meth:`clean` of this index gave (not one made by
+        hand, nor another index's)."""
+        return receipt in self._issued
+
     def mask(self, text: str, *, cut: bool = False) -> str:
         """``text`` with every secret value of the worktree's secret files as
         :data:`~engine.secrets.REDACTED`. ``cut``: ``text`` is the start of a longer one (a
@@ -318,6 +341,32 @@ class WorktreeSecrets:
             self.values()
         text = replace_values(text, self._forms)
         return cut_value_start(text, self._forms) if cut else text
+
+
+@dataclass(frozen=True, eq=False)
+class Cleaned:
+    """A receipt: ``text`` holds none of the secret values ``index`` knew after a look that
+    started at ``looked_at`` (``time.monotonic()``).
+
+    Only :meth:`WorktreeSecrets.clean` gives one (:meth:`WorktreeSecrets.issued` tells it
+    from one made by hand), so whoever holds a command's output and its receipt can check,
+    without trusting whoever ran the command, that the output was cleaned with an index of
+    its worktree (``index.root``), after the call began (``looked_at``), and is the text that
+    was cleaned (``text``): ``engine.protocols.CommandResult.cleaned``."""
+
+    index: WorktreeSecrets
+    text: str
+    looked_at: float
+
+    def covers(self, output: str, root: Path, since: float) -> bool:
+        """Whether this receipt shows that ``output``, made by a call that began at
+        ``since``, was cleaned of the values of the secret files of the worktree ``root``."""
+        return (
+            self.index.root == root
+            and self.looked_at >= since
+            and self.text == output
+            and self.index.issued(self)
+        )
 
 
 def cut_value_start(text: str, forms: Iterable[str]) -> str:

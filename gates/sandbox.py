@@ -229,17 +229,16 @@ class ProcessSandbox:
         args = tuple(argv)
         in_files = self._worktree_secrets(cwd)
 
-        def refuse(code: int, message: str) -> CommandResult:
-            output = f"shopfloor sandbox: {message}\n"  # ours: nothing of a secret file
-            return CommandResult(
-                args, code, output, time.monotonic() - started, cleaned_with=in_files
-            )
+        async def refuse(code: int, message: str) -> CommandResult:
+            output = f"shopfloor sandbox: {message}\n"  # ours, and said cleaned of the files
+            cleaned = None if in_files is None else await asyncio.to_thread(in_files.clean, output)
+            return CommandResult(args, code, output, time.monotonic() - started, cleaned=cleaned)
 
         full_env = self.environment(env)
         try:
             command = self._command(args, cwd, full_env["PATH"])
         except _Refused as refusal:
-            return refuse(refusal.code, refusal.message)
+            return await refuse(refusal.code, refusal.message)
         loop = asyncio.get_running_loop()
         secrets = [value.strip() for value in secret_env_values(os.environ)]
         if in_files is not None:
@@ -265,9 +264,9 @@ class ProcessSandbox:
             await _kill_spawned(spawn)
             raise
         except FileNotFoundError:
-            return refuse(127, f"command not found: {args[0]}")
+            return await refuse(127, f"command not found: {args[0]}")
         except OSError as exc:
-            return refuse(126, f"cannot execute {args[0]}: {exc.strerror or exc}")
+            return await refuse(126, f"cannot execute {args[0]}: {exc.strerror or exc}")
 
         pgid = transport.get_pid()
         timed_out = False
@@ -296,11 +295,18 @@ class ProcessSandbox:
             returncode = -signal.SIGKILL
         if timed_out:
             protocol.note(f"timed out after {timeout_s:g}s; its processes were killed")
-        if in_files is not None:  # a secret file the command wrote (``echo X >> .env``)
-            known = set(secrets)
-            now = quoted_forms(await asyncio.to_thread(in_files.values))
-            protocol.capture.add_secrets(form for form in now if form not in known)
-        output, truncated = protocol.capture.result()  # cleaned of the secrets
+        cleaned = None
+        if in_files is None:
+            output = protocol.capture.result()[0]  # cleaned of the secrets
+        else:  # and of a secret file the command wrote (``echo X >> .env``): the look after
+            known = set(secrets)  # it, and the receipt the caller checks (engine.protocols)
+
+            def cut(forms: list[str]) -> str:
+                protocol.capture.add_secrets(form for form in forms if form not in known)
+                return protocol.capture.result()[0]
+
+            cleaned = await asyncio.to_thread(in_files.clean, cut)
+            output = cleaned.text
         if self._bwrap is not None and returncode == 1 and output.startswith("bwrap: execvp"):
             returncode = 127
         return CommandResult(
@@ -309,8 +315,8 @@ class ProcessSandbox:
             output=output,
             duration_s=time.monotonic() - started,
             timed_out=timed_out,
-            truncated=truncated,
-            cleaned_with=in_files,
+            truncated=protocol.capture.truncated,
+            cleaned=cleaned,
         )
 
     def _worktree_secrets(self, cwd: Path) -> WorktreeSecrets | None:

@@ -59,6 +59,11 @@ class Capture:
         self._kept = (*self._kept, *secrets)
         self._secrets = secrets_pattern(self._kept)
 
+    @property
+    def truncated(self) -> bool:
+        """Whether :meth:`result` cuts the text."""
+        return self.total > self.limit
+
     def result(self) -> tuple[str, bool]:
         head = "".join(self._head)
         if len(head) + len(self._tail) == self.total:  # all of it is here
