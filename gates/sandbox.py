@@ -13,6 +13,9 @@ that asked for the command). So it is of the values the worktree's secret files 
 (:mod:`engine.secret_values`: ``cat .env``), and both before the output is cut to its cap
 (:mod:`gates.sandbox_output`): cleaned after the cut, a value the cut went through kept its
 first characters, which no later masking (the toolbelt's, the event bus's) could recognise.
+The worktree's secret files are looked at once a command, after it ended (a ``.env`` it wrote
+is found too), with the index kept per worktree, and the result carries that look's receipt
+(``CommandResult.cleaned``): the toolbelt, which checks it, needs no index of its own.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any, Literal
 from engine.parent_death import dies_with_us
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
-from engine.secret_values import WorktreeSecrets, checkout_secret_files, quoted_forms
+from engine.secret_values import WorktreeSecrets, checkout_secret_files
 from engine.secrets import secret_env_values
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
 from gates.sandbox_output import Collector
@@ -241,8 +244,8 @@ class ProcessSandbox:
             return await refuse(refusal.code, refusal.message)
         loop = asyncio.get_running_loop()
         secrets = [value.strip() for value in secret_env_values(os.environ)]
-        if in_files is not None:
-            secrets += quoted_forms(await asyncio.to_thread(in_files.values))
+        if in_files is not None:  # the values known; the files are looked at after it ran
+            secrets += in_files.forms
             secrets += await self._checkout_values(in_files.root)
         protocol = Collector(self.output_limit, secrets)
         spawn = asyncio.ensure_future(

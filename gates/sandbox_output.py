@@ -15,6 +15,11 @@ from collections.abc import Iterable
 
 from engine.secrets import REDACTED, redacted_slice, secrets_pattern
 
+MIN_MARGIN = 4096
+"""Characters each end of the output keeps past its cap at least, so a secret added after the
+command (:meth:`Capture.add_secrets`) that the cut crosses is blanked whole: a secret file's
+values are lines (a private key's body: 64 characters each); 8 KB more per command."""
+
 
 class Capture:
     """Keeps the head and the tail of a stream of text, bounded to ``limit`` characters, with
@@ -22,9 +27,9 @@ class Capture:
 
     Cleaned after the cut, a key across it left its first characters at the end of the head
     (or its last at the start of the tail), no longer the whole value, so nothing replaced
-    them. So each end keeps as many characters more as the longest secret has, and each is
-    cleaned before it is cut (:func:`~engine.secrets.redacted_slice`): a key the cut crosses
-    is replaced whole.
+    them. So each end keeps as many characters more as the longest secret has (at least
+    :data:`MIN_MARGIN`: secrets added once the command ended), and each is cleaned before it
+    is cut (:func:`~engine.secrets.redacted_slice`): a key the cut crosses is replaced whole.
     """
 
     def __init__(self, limit: int, secrets: Iterable[str] = ()) -> None:
@@ -34,7 +39,7 @@ class Capture:
         kept = tuple(secrets)
         self._kept = kept
         self._secrets = secrets_pattern(kept)
-        margin = max(map(len, kept), default=0)
+        margin = max([MIN_MARGIN, *map(len, kept)])
         self._head_cap = self._head_limit + margin
         self._tail_cap = self._tail_limit + margin
         self._head: list[str] = []
@@ -53,9 +58,10 @@ class Capture:
             self._tail = (self._tail + text)[-self._tail_cap :]
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
-        """Clean of ``secrets`` too (values a command wrote into a secret file as it ran).
-        The margin stays the one set at the start: a new value longer than every value known
-        then is blanked whole where the output is not cut, in part where a cut crosses it."""
+        """Clean of ``secrets`` too (the values of the worktree's secret files, looked for once
+        the command ended). The margin stays the one set at the start: a new value longer
+        than it and than every value known then is blanked whole where the output is not
+        cut, in part where a cut crosses it."""
         self._kept = (*self._kept, *secrets)
         self._secrets = secrets_pattern(self._kept)
 

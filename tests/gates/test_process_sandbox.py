@@ -467,3 +467,26 @@ async def test_npx_in_the_jail_fails_at_once_instead_of_retrying_a_network_it_ha
     )
     assert not result.timed_out and result.duration_s < 20
     assert result.returncode != 0 and "ENOTCACHED" in result.output, result.output
+
+
+async def test_a_value_first_seen_after_the_command_is_blanked_whole_across_the_cut(
+    tmp_path: Path,
+) -> None:
+    """The ends of the output were kept as many characters past the cap as the longest value
+    known before the command: a value found only by the look after it (one the command
+    wrote, longer than those known) kept its first characters where the cut went through
+    it. Values are now looked for once, after the command, and each end keeps a margin."""
+    value = f"fresh-{uuid.uuid4().hex}{uuid.uuid4().hex}"  # 70 characters
+    repo = repo_with_env(tmp_path / "repo", "hunter2-short")
+    write = f"open('.env', 'a').write('API_TOKEN={value}\\n')\n"
+    shown = f"print('a' * 490 + {value!r} + 'b' * 5000 + {value!r} + 'c' * 490, end='')"
+    sandbox = ProcessSandbox(use_bwrap=False, output_limit=1000)
+    try:
+        result = await sandbox.run(["python", "-c", write + shown], repo)
+    finally:
+        sandbox.close()
+    assert result.truncated
+    head, _, tail = result.output.partition("\n... [shopfloor sandbox:")
+    assert head == "a" * 490 + "[REDACTED]", head
+    assert tail.endswith("...\n[REDACTED]" + "c" * 490), tail
+    assert value[:8] not in result.output and value[-8:] not in result.output
