@@ -56,6 +56,18 @@ class RunNotFound(StorageError):
     """No stored run matches the given id or prefix."""
 
 
+class RunInFlight(StorageError):
+    """Another live process drives this run; ``holder`` says which."""
+
+    def __init__(self, run_id: str, holder: str) -> None:
+        super().__init__(
+            f"run {run_id} is still running ({holder}); follow it with `shopfloor attach "
+            f"{run_id}` (the screen) or `shopfloor tail {run_id}` (its lines)"
+        )
+        self.run_id = run_id
+        self.holder = holder
+
+
 class AmbiguousRunId(StorageError):
     """A run id prefix matches more than one stored run."""
 

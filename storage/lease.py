@@ -24,10 +24,8 @@ import hashlib
 import logging
 import os
 import socket
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -35,12 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.errors import (
     DB_ERRORS,
+    RunInFlight,
     RunStopped,
     StorageError,
     failure,
     one_line,
 )
-from storage.paths import parse_db_url
+from storage.lease_files import lease_folder, read_holder, take_file_past_probes, try_flock
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
@@ -60,78 +59,12 @@ host's kernel answers the probes, however busy or stopped the process)."""
 RETRY_S = 1.0
 """How often a PostgreSQL lease tries to take its lock again while the server cannot be
 reached."""
-PROBE_GRACE_S = 0.25
-"""How long taking a SQLite lease tries again while its file is locked. ``status``, ``runs``
-and an attached control room tell a live run from a stopped one by locking its file shared
-for a moment (:func:`live_runs`); a resume that tried just then was refused as if a live
-process drove the run, naming the dead one. A live driver holds the lock for good."""
-
-
-class RunInFlight(StorageError):
-    """Another live process drives this run; ``holder`` says which."""
-
-    def __init__(self, run_id: str, holder: str) -> None:
-        super().__init__(
-            f"run {run_id} is still running ({holder}); follow it with `shopfloor attach "
-            f"{run_id}` (the screen) or `shopfloor tail {run_id}` (its lines)"
-        )
-        self.run_id = run_id
-        self.holder = holder
-
-
-def _holder_text() -> str:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    return f"pid {os.getpid()} on {socket.gethostname()}, since {now}"
 
 
 def _pg_key(run_id: str) -> int:
     """The run's second lock key: a signed 32-bit number from its id."""
     digest = int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=4).digest(), "big")
     return digest - (1 << 32) if digest >= 1 << 31 else digest
-
-
-def _lease_folder(store: SqlEventStore) -> Path | None:
-    """Where a SQLite database keeps its leases; None for PostgreSQL."""
-    if store.backend != "sqlite":
-        return None
-    database = parse_db_url(store.url).database or ""
-    return Path(database).with_name(Path(database).name + ".leases")
-
-
-# -- SQLite ----------------------------------------------------------------------------------
-
-
-def _try_flock(path: Path, mode: int, *, create: bool = True) -> int | None:
-    """An open descriptor of ``path`` locked with ``mode``, or None if another holds it
-    (FileNotFoundError when ``path`` is missing and not ``create``)."""
-    fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
-    try:
-        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _still_named(fd: int, path: Path) -> bool:
-    """Whether ``path`` still names the file open as ``fd``: a lock on a file that a prune
-    unlinked meanwhile locks nothing anyone else will look at."""
-    try:
-        named = path.stat()
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
-
-
-def _read_holder(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
-    except OSError:
-        return "another process"
 
 
 # -- the lease -------------------------------------------------------------------------------
@@ -167,9 +100,9 @@ class RunLease:
     @classmethod
     async def take(cls, store: SqlEventStore, run_id: str) -> RunLease:
         """Take the lease on ``run_id``; :class:`RunInFlight` if a live process holds it."""
-        folder = _lease_folder(store)
+        folder = lease_folder(store)
         if folder is not None:
-            return cls(run_id, _fd=await _take_file_past_probes(folder, run_id))
+            return cls(run_id, _fd=await take_file_past_probes(folder, run_id))
         lease = cls(run_id, _store=store)
         lease._taken = asyncio.get_running_loop().create_future()
         await lease._hold(await _take_advisory(store, run_id))
@@ -261,42 +194,6 @@ async def _drop(conn: AsyncConnection) -> None:
         await conn.close()
 
 
-async def _take_file_past_probes(folder: Path, run_id: str) -> int:
-    """:func:`_take_file`, tried again for :data:`PROBE_GRACE_S` while the lock is held."""
-    deadline = time.monotonic() + PROBE_GRACE_S
-    while True:
-        try:
-            return _take_file(folder, run_id)
-        except RunInFlight:
-            if time.monotonic() >= deadline:
-                raise
-            await asyncio.sleep(0.005)
-
-
-def _take_file(folder: Path, run_id: str) -> int:
-    path = folder / run_id
-    while True:
-        try:
-            folder.mkdir(mode=0o700, exist_ok=True)
-            fd = _try_flock(path, fcntl.LOCK_EX)
-            if fd is None or _still_named(fd, path):
-                break
-            os.close(fd)  # `db prune` removed the file between our open and our lock
-        except OSError as exc:
-            raise StorageError(f"cannot take the lease on run {run_id} in {folder}: {exc}") from exc
-    if fd is None:
-        raise RunInFlight(run_id, _read_holder(path))
-    try:  # a full disk fails here first: the run could store none of its events either
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, _holder_text().encode(), 0)
-    except OSError as exc:
-        os.close(fd)
-        raise StorageError(
-            f"cannot take the lease on run {run_id} in {folder}: {exc.strerror or exc}"
-        ) from exc
-    return fd
-
-
 async def _take_advisory(store: SqlEventStore, run_id: str) -> AsyncConnection:
     try:
         conn = await store.engine.connect()
@@ -357,7 +254,7 @@ async def _pg_holders(conn: AsyncConnection) -> dict[str, str]:
 
 async def live_runs(store: SqlEventStore, run_ids: list[str]) -> dict[str, str]:
     """Of ``run_ids``, those a live process drives now: run id -> who (pid, host, since)."""
-    folder = _lease_folder(store)
+    folder = lease_folder(store)
     if folder is None:
         try:
             async with store.engine.connect() as conn:
@@ -371,41 +268,11 @@ async def live_runs(store: SqlEventStore, run_ids: list[str]) -> dict[str, str]:
         if not path.exists():
             continue
         try:
-            fd = _try_flock(path, fcntl.LOCK_SH, create=False)
+            fd = try_flock(path, fcntl.LOCK_SH, create=False)
         except OSError:
             continue
         if fd is None:
-            live[run_id] = _read_holder(path)
+            live[run_id] = read_holder(path)
         else:
             os.close(fd)
     return live
-
-
-def prune_leases(store: SqlEventStore) -> int:
-    """Remove the lease files (SQLite) that no live process holds; returns how many.
-
-    A run leaves its file behind when its process ends: one per run ever started. A file is
-    removed only while locked here, and a process taking a lease checks that the file it
-    locked is still the one its path names (:func:`_take_file`), so a lease taken during a
-    prune is never a lock on a removed file. PostgreSQL leases leave nothing behind.
-    """
-    folder = _lease_folder(store)
-    if folder is None or not folder.is_dir():
-        return 0
-    removed = 0
-    for path in sorted(folder.iterdir()):
-        try:
-            fd = _try_flock(path, fcntl.LOCK_EX, create=False)
-        except OSError:  # gone meanwhile, a folder, unreadable: not ours to remove
-            continue
-        if fd is None:
-            continue  # a live process drives that run
-        try:
-            if _still_named(fd, path):
-                path.unlink()
-                removed += 1
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return removed

@@ -16,7 +16,8 @@ import pytest
 from engine.bus import EventBus
 from engine.events import Outcome, RunStarted
 from storage import lease as lease_module
-from storage.lease import RunInFlight, RunLease, live_runs
+from storage.errors import RunInFlight
+from storage.lease import RunLease, live_runs
 from storage.store import SqlEventStore
 
 ROOT = Path(__file__).resolve().parents[2]

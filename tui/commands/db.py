@@ -14,7 +14,7 @@ import argparse
 
 from rich.console import Console
 
-from storage.lease import prune_leases
+from storage.lease_files import prune_leases
 from storage.paths import safe_url
 from tui.commands.common import EXIT_OK, open_store
 

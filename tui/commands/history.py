@@ -18,7 +18,8 @@ from engine.spend import dollars
 from engine.state import RunState
 from gates.interpreter import PYTHON_KEY
 from storage.answers import WaitingDecision
-from storage.lease import RunInFlight, live_runs
+from storage.errors import RunInFlight
+from storage.lease import live_runs
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
 from tui.commands.common import EXIT_OK, UsageError, open_store
