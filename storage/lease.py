@@ -265,8 +265,13 @@ async def live_runs(store: SqlEventStore, run_ids: list[str]) -> dict[str, str]:
     live: dict[str, str] = {}
     for run_id in run_ids:
         path = folder / run_id
-        if not path.exists():
-            continue
+        try:  # a folder another user made (0700) cannot be looked into: say so, in one line
+            if not path.exists():
+                continue
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read the runs' leases in {folder}: {exc.strerror or exc}"
+            ) from exc
         try:
             fd = try_flock(path, fcntl.LOCK_SH, create=False)
         except OSError:
