@@ -46,6 +46,20 @@ class WritesRefused(StorageError):
     exit code 1: under systemd, 75 restarted it into the same refusal all night."""
 
 
+class LogGone(WritesRefused):
+    """The database no longer holds the run's log: its events table was dropped, or its
+    SQLite file deleted or replaced during the run. ``resume`` on it has nothing to carry on
+    from (:data:`LOG_GONE_REMEDY` says what does)."""
+
+
+LOG_GONE_REMEDY = (
+    "restore the database from a backup, or `shopfloor import` an export of the run into a "
+    "new database (--db)"
+)
+"""What brings a run's log back once its database lost it: ``db upgrade`` does not (its
+revision is still stamped), and a new, empty database knows no run."""
+
+
 class EventsNotStored(RunStopped):
     """A run stopped because its events could not be stored (the writer gave up): what was
     committed stays, and the same command carries the run on once the database takes writes
@@ -209,6 +223,23 @@ _SQLITE_REFUSING = frozenset({1, 8, 11, 26})
 longer compiles: a table or column dropped), SQLITE_READONLY (a read-only file or mount),
 SQLITE_CORRUPT and SQLITE_NOTADB (the file was overwritten). Not SQLITE_FULL, SQLITE_IOERR
 nor SQLITE_CANTOPEN: space freed, a disk back, a file handle closed cure them."""
+
+
+def events_table_missing(exc: BaseException) -> bool:
+    """Whether the driver's error under ``exc`` says the ``events`` table does not exist
+    (SQLite's "no such table: events", PostgreSQL's 42P01 naming it): every run's log went
+    with it."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        said = str(cause)
+        if "no such table: events" in said:
+            return True
+        if getattr(cause, "sqlstate", None) == "42P01" and '"events"' in said:
+            return True
+        cause = cause.orig if isinstance(cause, DBAPIError) else cause.__cause__
+    return False
 
 
 def refused_for_good(exc: BaseException) -> bool:

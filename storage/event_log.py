@@ -27,8 +27,10 @@ from engine.redaction import Redactor
 from storage import migrate
 from storage.errors import (
     DB_ERRORS,
+    LOG_GONE_REMEDY,
     AlreadyStored,
     StorageError,
+    events_table_missing,
     failure,
     one_line,
 )
@@ -185,5 +187,10 @@ class EventLog:
             except DB_ERRORS as exc:
                 if not last and isinstance(exc, DBAPIError) and exc.connection_invalidated:
                     continue
+                if events_table_missing(exc):  # `resume`, `status`: say what brings it back
+                    raise StorageError(
+                        f"cannot {what}: the database has no events table, so no run's log is "
+                        f"in it; {LOG_GONE_REMEDY}, and use that"
+                    ) from exc
                 raise failure(f"cannot {what}: {one_line(exc)}", exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover

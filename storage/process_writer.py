@@ -20,7 +20,8 @@ The protocol is lines of UTF-8 on the child's stdin and stdout:
   (``unreachable <one line>`` when that is because the database cannot be reached, which
   the parent raises as :class:`~storage.errors.DatabaseUnreachable`; ``refused <one line>``
   when the database refuses the batch for a reason waiting does not cure, raised as
-  :class:`~storage.errors.WritesRefused`).
+  :class:`~storage.errors.WritesRefused`; ``gone <one line>`` when, besides, the run's log
+  is no longer in it, raised as :class:`~storage.errors.LogGone`).
 
 The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and
 ``systemctl stop`` reach the whole process group; the parent decides when writing ends) and
@@ -46,7 +47,7 @@ from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from engine.secrets import hide_process_environment
 from storage.connect import sqlite_file
-from storage.errors import DatabaseUnreachable, StorageError, WritesRefused, one_line
+from storage.errors import DatabaseUnreachable, LogGone, StorageError, WritesRefused, one_line
 from storage.paths import parse_db_url
 from storage.store import SqlEventStore
 from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter, outage_seconds
@@ -149,7 +150,7 @@ class _AppendWithBodies:
     async def append(self, events: Sequence[EventBase]) -> None:
         await self.store.append(events, self.inbox.batch_bodies)
         if self.path is not None and _identity(self.path) != self.identity:
-            raise WritesRefused(
+            raise LogGone(
                 f"the database file {self.path} was deleted or replaced during the run: the "
                 "run's events went into the file it opened, which no name reaches any more"
             )
@@ -165,6 +166,13 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return found.st_dev, found.st_ino
+
+
+def _reply_kind(exc: StorageError) -> str:
+    """The first word of the reply that says why a batch could not be stored."""
+    if isinstance(exc, LogGone):
+        return "gone"
+    return "refused" if isinstance(exc, WritesRefused) else "error"
 
 
 def _reply(line: str) -> None:
@@ -211,7 +219,7 @@ async def _serve() -> int:
         ).run()
         await reading
     except StorageError as exc:
-        _reply(f"{'refused' if isinstance(exc, WritesRefused) else 'error'} {one_line(exc)}")
+        _reply(f"{_reply_kind(exc)} {one_line(exc)}")
         return 1
     except ValueError as exc:  # an event that does not parse: a bug in the parent
         _reply(f"error the storage writer got an unreadable event: {one_line(exc)}")

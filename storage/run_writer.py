@@ -32,7 +32,7 @@ from engine.event_codec import event_json_bytes
 from engine.events import EventBase
 from engine.secrets import is_secret_name
 from storage.connect import sqlite_file
-from storage.errors import DatabaseUnreachable, StorageError, WritesRefused, one_line
+from storage.errors import DatabaseUnreachable, LogGone, StorageError, WritesRefused, one_line
 from storage.paths import parse_db_url
 from storage.process_writer import LINE_LIMIT, encode_frame
 from storage.store import SqlEventStore
@@ -217,6 +217,8 @@ class ProcessStorageWriter:
             return DatabaseUnreachable(text.removeprefix("unreachable "))
         if text.startswith("refused "):  # waiting will not change it
             return WritesRefused(text.removeprefix("refused "))
+        if text.startswith("gone "):  # nor will resuming from this database
+            return LogGone(text.removeprefix("gone "))
         said = self._stderr_tail[-1] if self._stderr_tail else ""
         status = self.process.returncode
         why = f" (exit status {status})" if status is not None else ""

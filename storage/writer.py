@@ -29,8 +29,10 @@ from typing import Protocol
 from engine.events import EventBase
 from storage.errors import (
     AlreadyStored,
+    LogGone,
     StorageError,
     WritesRefused,
+    events_table_missing,
     lost_connection,
     refused_for_good,
 )
@@ -141,7 +143,8 @@ class StorageWriter:
                     self._give_up()
                     if isinstance(exc, WritesRefused):
                         raise
-                    raise WritesRefused(str(exc)) from exc
+                    gone = events_table_missing(exc)  # the run's log went with the table
+                    raise (LogGone if gone else WritesRefused)(str(exc)) from exc
                 unknown = unknown or lost_connection(exc)
                 now = time.monotonic()
                 failing_since = now if failing_since is None else failing_since

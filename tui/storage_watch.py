@@ -15,7 +15,14 @@ from collections.abc import Awaitable, Callable
 from engine.bus import EventBus
 from engine.events import AgentOutput
 from engine.state import RunState
-from storage.errors import EventsNotStored, RunStopped, StorageError, WritesRefused
+from storage.errors import (
+    LOG_GONE_REMEDY,
+    EventsNotStored,
+    LogGone,
+    RunStopped,
+    StorageError,
+    WritesRefused,
+)
 from storage.lease import RunLease
 from storage.store import SqlEventStore
 
@@ -118,6 +125,12 @@ class StorageWatch:
     def _refused(self, problem: WritesRefused) -> RunStopped:
         """A refusal waiting does not cure stops the run as failed (exit 1), not as an outage
         (75): restarted, the same command met the same refusal, all night under systemd."""
+        if isinstance(problem, LogGone):  # a resume on this database finds no log to go on
+            resume = f"`shopfloor resume {self.run_id}` there" if self.run_id else "a resume there"
+            return RunStopped(
+                f"the run stopped because the database no longer holds its log, which waiting "
+                f"will not change: {problem}; {LOG_GONE_REMEDY}, then {resume} carries it on"
+            )
         carry_on = (
             f", then `shopfloor resume {self.run_id}` carries the run on" if self.run_id else ""
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -24,14 +25,15 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from engine.bus import EventBus
-from engine.events import AgentOutput
-from storage.errors import WritesRefused
+from engine.events import AgentOutput, EventBase
+from storage.errors import LOG_GONE_REMEDY, LogGone, StorageError, WritesRefused
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
-from tui.commands.common import EXIT_FAILED
+from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED
 from tui.config import OUTAGE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,20 +164,30 @@ def replace_the_file(db: Path) -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    ("refuse", "words"),
+    ("refuse", "words", "resume_says"),
     [
-        (drop_the_table, "cannot write events: no such table: events"),
-        (delete_the_file, "was deleted or replaced during the run"),
-        (replace_the_file, "was deleted or replaced during the run"),
+        (
+            drop_the_table,
+            "cannot write events: no such table: events",
+            f"the database has no events table, so no run's log is in it; {LOG_GONE_REMEDY}",
+        ),
+        (
+            delete_the_file,
+            "was deleted or replaced during the run",
+            f"though runs were driven on one there (their leases are in {{leases}}): it was "
+            f"deleted or moved; {LOG_GONE_REMEDY}",
+        ),
+        (replace_the_file, "was deleted or replaced during the run", "is not a SQLite database"),
     ],
 )
 async def test_a_sqlite_file_that_refuses_for_good_stops_the_run_with_exit_1(
-    tmp_path: Path, refuse: Callable[[Path], None], words: str
+    tmp_path: Path, refuse: Callable[[Path], None], words: str, resume_says: str
 ) -> None:
     """Deleted or replaced, the file took every event after it with it, silently: the run
     shipped with exit 0, its log in no file. A dropped table exited 75."""
     db = tmp_path / "data" / "shop.db"
     db.parent.mkdir()
+    resume_says = resume_says.format(leases=db.with_name("shop.db.leases"))
 
     async def stored() -> int:
         try:
@@ -191,10 +203,19 @@ async def test_a_sqlite_file_that_refuses_for_good_stops_the_run_with_exit_1(
     assert code == EXIT_FAILED, said[-10:]
     assert took < WINDOW_S / 4, took
     assert said[-1].startswith(
-        "shopfloor: the run stopped because the database refuses its events, which waiting "
-        "will not change: "
+        "shopfloor: the run stopped because the database no longer holds its log, which "
+        "waiting will not change: "
     ), said[-10:]
     assert words in said[-1], said[-10:]
+    # The log went with the table or the file: "fix the database, then resume" was advice
+    # nothing could follow; what brings the log back is a backup or an export.
+    run_id = re.findall(r"`shopfloor resume (\w+)` there carries it on$", said[-1])
+    assert run_id, said[-1]
+    assert f"{LOG_GONE_REMEDY}, then `shopfloor resume {run_id[0]}` there" in said[-1]
+    again = shopfloor(tmp_path / "home", "resume", run_id[0], "--db", str(db))
+    assert again.returncode == EXIT_BAD_INPUT, again.stderr[-2000:]
+    assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr, again.stderr
+    assert resume_says in again.stderr, again.stderr
 
 
 async def test_the_writer_gives_up_on_a_refusal_at_once_without_retrying(tmp_path: Path) -> None:
@@ -211,5 +232,31 @@ async def test_the_writer_gives_up_on_a_refusal_at_once_without_retrying(tmp_pat
         with pytest.raises(WritesRefused, match="no such table: events"):
             await asyncio.wait_for(writing, 5)
         assert writer.retried == 0
+    finally:
+        await store.close()
+
+
+async def test_a_dropped_events_table_is_a_lost_log_on_each_backend(
+    backend_url: str, emit_little_run: Callable[[EventBus], list[EventBase]]
+) -> None:
+    """The writer says the log is gone (:class:`LogGone`, whose stop line does not promise a
+    resume), and reading the run says what brings its log back, on SQLite and PostgreSQL."""
+    store = await SqlEventStore.open(backend_url)
+    try:
+        await store.append(emit_little_run(EventBus("r-lost"))[:3])
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE events"))
+        bus = EventBus("r-next")
+        writer = StorageWriter(store, bus.subscribe("storage"), outage_s=WINDOW_S)
+        writing = asyncio.create_task(writer.run())
+        bus.emit(AgentOutput(agent_id="eng-1", text="hello"))
+        with pytest.raises(LogGone):
+            await asyncio.wait_for(writing, 5)
+        with pytest.raises(StorageError) as read:
+            await store.read("r-lost")
+        assert str(read.value) == (
+            "cannot read events of run r-lost: the database has no events table, so no run's "
+            f"log is in it; {LOG_GONE_REMEDY}, and use that"
+        )
     finally:
         await store.close()

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from storage.errors import LOG_GONE_REMEDY
 from storage.paths import DB_ENV, default_db_url, is_in_memory, parse_db_url
 from storage.store import SqlEventStore
 
@@ -65,6 +66,12 @@ def refuse_a_missing_sqlite_file(args: argparse.Namespace, url: str) -> None:
     if path.exists():
         return
     where = f"--db {given}" if explicit is not None else f"${DB_ENV}={given}"
+    leases = path.with_name(path.name + ".leases")
+    if leases.is_dir():  # runs were driven on it: not a typo, a database that went
+        raise UsageError(
+            f"{where}: no database at {path}, though runs were driven on one there (their "
+            f"leases are in {leases}): it was deleted or moved; {LOG_GONE_REMEDY}"
+        )
     raise UsageError(
         f"{where}: no database at {path} (a plain path names a SQLite file; a PostgreSQL "
         "database is postgresql+asyncpg://user@host/db); `shopfloor run` or `shopfloor db "
