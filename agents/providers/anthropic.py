@@ -23,6 +23,7 @@ import httpx2
 from anthropic.resources.messages import messages as sdk_messages
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.providers.context_overflow import ContextOverflow, overflow_in
 from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
@@ -303,6 +304,9 @@ class AnthropicProvider:
 
     def _error(self, status: int, detail: str, retry_after: str | None) -> ProviderError:
         text = one_line(f"{self.spec}: {detail}", self._secrets)
+        overflow = overflow_in(detail)
+        if overflow is not None:
+            return ContextOverflow(text, overflow, status=status)
         if transient_status(status):
             return TransientProviderError(
                 text, retry_after=parse_retry_after(retry_after), status=status

@@ -28,6 +28,7 @@ from google import genai
 from google.genai import errors, types
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.providers.context_overflow import ContextOverflow, overflow_in
 from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
@@ -239,6 +240,9 @@ class GeminiProvider:
         text = one_line(
             f"{self.spec}: HTTP {status} {exc.status or ''} {exc.message or ''}", self._secrets
         )
+        overflow = overflow_in(exc.message or "")
+        if overflow is not None:
+            return ContextOverflow(text, overflow, status=status)
         if transient_status(status):
             headers = getattr(exc.response, "headers", None)
             hint = parse_retry_after(headers.get("retry-after")) if headers else None

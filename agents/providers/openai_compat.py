@@ -26,6 +26,7 @@ from agents.provider import (
     Usage,
     estimated_usage,
 )
+from agents.providers.context_overflow import ContextOverflow, overflow_in
 from agents.providers.openai_wire import (
     STOP_REASONS,
     ToolsMode,
@@ -168,16 +169,22 @@ class OpenAICompatProvider:
 
     def _status_error(self, response: httpx.Response, body: dict[str, Any]) -> Exception:
         detail = response.text
+        fields: dict[str, Any] = {}
         try:
             payload = response.json()
             error = payload.get("error") if isinstance(payload, dict) else None
             if isinstance(error, dict):
                 detail = str(error.get("message", detail))
+                fields = error
             elif isinstance(error, str):
                 detail = error
         except ValueError:
             pass
         status = response.status_code
+        overflow = overflow_in(detail, fields)
+        if overflow is not None:  # before all else: llama.cpp says it with a 500
+            said = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
+            return ContextOverflow(said, overflow, status=status)
         if status == 404 and not httpx.URL(self.base_url).path.strip("/"):
             # Ollama, vLLM, llama.cpp and LM Studio all serve the API under /v1.
             shown = shown_url(self.base_url)

@@ -1,0 +1,117 @@
+"""A request longer than the model's context window, told apart from every other refusal.
+
+Each server says it its own way, and not always with a 400: vLLM ("This model's maximum
+context length is N tokens. However, you requested M tokens (P in the messages, C in the
+completion)", or since 2025 "... your prompt contains at least P input tokens ..."), OpenAI
+(the same words, code ``context_length_exceeded``), llama.cpp's server (type
+``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``, sent under HTTP 500 by
+some builds), Ollama ("the input length exceeds the context length"), Anthropic ("prompt is
+too long: P tokens > M maximum"), Gemini ("The input token count (P) exceeds the maximum
+number of tokens allowed (M)"). Asking again unchanged fails the same way, so such a refusal
+is a :class:`ContextOverflow` — never a transient failure to retry, nor a reason to put a
+fallback link down — carrying the sizes the server gave;
+:mod:`agents.providers.context_fit` compacts the conversation and asks again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agents.provider import Completion, ProviderError
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """What a server said of a request too long for it, in its own tokens (None: not said).
+
+    ``window``: the context window; ``prompt``: the request's prompt as the server counted it
+    (vLLM counts "at least" so many once it stops counting); ``total``: the prompt and the
+    answer's ``max_tokens`` together, where that is all it said.
+    """
+
+    window: int | None = None
+    prompt: int | None = None
+    total: int | None = None
+
+
+_MARKS = (
+    "maximum context length",  # OpenAI, vLLM, LM Studio
+    "context_length_exceeded",  # OpenAI's code
+    "prompt is too long",  # Anthropic
+    "exceed context limit",  # Anthropic: input length and `max_tokens` together
+    "exceeds the maximum number of tokens allowed",  # Gemini
+    "exceeds the available context size",  # llama.cpp's server
+    "exceed_context_size_error",
+    "exceeds the context length",  # Ollama
+    "is longer than the maximum model length",  # vLLM's engine
+    "is too long and exceeds limit of",  # vLLM's scheduler (older)
+)
+_WINDOW = (
+    r"maximum context length is (\d+)",
+    r"tokens > (\d+) maximum",
+    r"maximum number of tokens allowed \((\d+)\)",
+    r"maximum model length of (\d+)",
+    r"exceeds limit of (\d+)",
+    r"context limit: \d+ \+ \d+ > (\d+)",
+    r"context length of only (\d+)",
+)
+_PROMPT = (
+    r"\((\d+) in the messages",
+    r"prompt contains (?:at least )?(\d+) input tokens",
+    r"your messages resulted in (\d+) tokens",
+    r"your request has (?:at least )?(\d+) (?:input )?tokens",
+    r"prompt is too long: (\d+) tokens",
+    r"input token count \((\d+)\)",
+    r"input token count of (\d+)",
+    r"prompt \(length (\d+)\)",
+    r"input prompt \((\d+) tokens\)",
+    r"context limit: (\d+) \+",
+)
+_TOTAL = (r"you requested (\d+) tokens", r"for a total of (?:at least )?(\d+) tokens")
+
+
+def _first(patterns: tuple[str, ...], text: str) -> int | None:
+    for pattern in patterns:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _count(fields: Mapping[str, object], key: str) -> int | None:
+    value = fields.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def overflow_in(message: str, fields: Mapping[str, object] | None = None) -> Overflow | None:
+    """The overflow ``message`` (a server's error message) tells of, or None when it tells
+    of something else. ``fields``: the error object's other fields (``code``, ``type``, and
+    llama.cpp's ``n_prompt_tokens`` and ``n_ctx``)."""
+    fields = fields or {}
+    said = " ".join([message, str(fields.get("code", "")), str(fields.get("type", ""))])
+    lowered = said.lower()
+    if not any(mark in lowered for mark in _MARKS):
+        return None
+    return Overflow(
+        window=_count(fields, "n_ctx") or _first(_WINDOW, message),
+        prompt=_count(fields, "n_prompt_tokens") or _first(_PROMPT, message),
+        total=_first(_TOTAL, message),
+    )
+
+
+class ContextOverflow(ProviderError):
+    """A request the model refused as longer than its context window (:class:`Overflow`):
+    asked again unchanged, it fails the same way."""
+
+    def __init__(
+        self,
+        message: str,
+        overflow: Overflow,
+        *,
+        status: int | None = None,
+        spent: Completion | None = None,
+    ) -> None:
+        super().__init__(message, status=status, spent=spent)
+        self.overflow = overflow
