@@ -10,6 +10,7 @@ again, instead of the OTLP exporter's log lines on every retry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -47,20 +48,42 @@ class JsonLinesSpanExporter(SpanExporter):
             self._file.write("\n")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Append ``spans``, one JSON object per line."""
+        """Append ``spans``, one JSON object per line; after a write that failed (a full
+        disk), none (:meth:`give_up`)."""
         with self._lock:
             if self._file is None:
                 return SpanExportResult.FAILURE
-            for span in spans:
-                self._file.write(span.to_json(indent=None) + "\n")
-            self._file.flush()
+            try:
+                for span in spans:
+                    self._file.write(span.to_json(indent=None) + "\n")
+                self._file.flush()
+            except OSError as exc:
+                self.give_up(exc)
+                return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+    def give_up(self, exc: OSError) -> None:
+        """Say in one line that the file cannot be written, and write no more to it: the
+        line a failed write cut short stays the last (before, each span was a traceback on
+        stderr, and the file's close at the end another, which ended the command)."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # it flushes what failed once more
+                file.close()
+        log.warning(
+            "traces: cannot write trace file %s (%s); its spans are dropped from here",
+            self.path,
+            exc.strerror or exc,
+        )
 
     def shutdown(self) -> None:
         """Close the file."""
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    self.give_up(exc)
                 self._file = None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

@@ -9,11 +9,16 @@ abandon itself ended in one (exit 1) after the run was abandoned, without saying
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import telemetry_sample
+from demo_process import ROOT
+from test_abandoned_run_trace import killed_run, stored_state
 
+from engine.events import Outcome
 from telemetry.span_export import span_ids_in
 
 RUN = telemetry_sample.RUN_ID
@@ -34,3 +39,25 @@ def test_a_trace_file_that_is_a_pipe_is_not_read(tmp_path: Path) -> None:
     fifo = tmp_path / "spans"
     os.mkfifo(fifo)
     assert span_ids_in(fifo, TRACE) is None
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full: every write fails")
+def test_an_abandon_whose_trace_file_is_full_says_so_in_one_line(tmp_path: Path) -> None:
+    """Every write fails as on a full disk: one line says the spans are dropped, and the
+    abandon goes on and says what it did (exit 0)."""
+    db = tmp_path / "runs.db"
+    killed_run(db, {}, tmp_path / "trace.jsonl")
+    script = (
+        "import sys\nfrom tui.cli import main\n"
+        f"sys.exit(main(['abandon', {RUN!r}, '--db', {str(db)!r}, '--trace-file', '/dev/full']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "traces: cannot write trace file /dev/full (No space left on device); "
+        "its spans are dropped from here\n"
+    )
+    assert f"run {RUN} abandoned: it will not be resumed" in done.stdout
+    assert stored_state(db).outcome is Outcome.FAILED
