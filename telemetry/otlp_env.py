@@ -15,12 +15,18 @@ OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 def otlp_endpoint(environ: Mapping[str, str] | None = None) -> str:
     """The traces endpoint the OTLP exporter posts to, as the standard variables name it,
-    without any user or password it carries (it is shown in the log)."""
+    without any user or password it carries (it is shown in the log).
+
+    Raises ValueError, naming the variable but not its value (it may carry a password), when
+    it cannot be a URL (``http://[::1``)."""
     env = os.environ if environ is None else environ
-    url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    name, url = OTLP_ENV[1], env.get(OTLP_ENV[1], "").strip()
     if not url:
-        url = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") + "/v1/traces"
-    parts = urlsplit(url)
+        name, url = OTLP_ENV[0], env.get(OTLP_ENV[0], "").strip().rstrip("/") + "/v1/traces"
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"${name} is not a URL: {exc}") from None
     if parts.username is None and parts.password is None:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

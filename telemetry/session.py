@@ -76,7 +76,8 @@ def open_run_tracer(
     """A run's tracer and the provider it exports through (shut it down when done), or None
     when no trace is configured (no ``trace_file``, no OTLP endpoint, no ``exporters``).
 
-    Raises :class:`TelemetryError` when ``trace_file`` cannot be written, before any span is.
+    Raises :class:`TelemetryError` when ``trace_file`` cannot be written, or the OTLP
+    endpoint the environment names is no URL, before any span is.
     With a ``trace_file``, the tracer reads which spans it holds already (a resume writes
     those a killed process lost: ``RunTracer``'s ``written``).
     """
@@ -86,6 +87,8 @@ def open_run_tracer(
         raise TelemetryError(
             f"cannot write trace file {trace_file}: {exc.strerror or exc}"
         ) from exc
+    except ValueError as exc:  # otlp_endpoint's: a variable that is no URL
+        raise TelemetryError(str(exc)) from exc
     if provider is None:
         return None
     written = functools.partial(span_ids_in, trace_file) if trace_file is not None else None

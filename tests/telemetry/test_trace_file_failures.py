@@ -20,6 +20,7 @@ from test_abandoned_run_trace import killed_run, stored_state
 
 from engine.events import Outcome
 from telemetry.span_export import span_ids_in
+from tui.cli import main
 
 RUN = telemetry_sample.RUN_ID
 TRACE = 0x0123456789ABCDEF0123456789ABCDEF
@@ -61,3 +62,25 @@ def test_an_abandon_whose_trace_file_is_full_says_so_in_one_line(tmp_path: Path)
     )
     assert f"run {RUN} abandoned: it will not be resumed" in done.stdout
     assert stored_state(db).outcome is Outcome.FAILED
+
+
+@pytest.mark.parametrize(
+    "name", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+)
+def test_an_otlp_endpoint_that_is_no_url_is_refused_in_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+) -> None:
+    """Before: a traceback from urlsplit (``ValueError: Invalid IPv6 URL``), for a run as for
+    an abandon. Now one line naming the variable, not its value (it may hold a password),
+    and the run is left as it was."""
+    db = tmp_path / "runs.db"
+    killed_run(db, {}, tmp_path / "trace.jsonl")
+    capsys.readouterr()
+    monkeypatch.setenv(name, "http://user:s3cret@[::1")
+    assert main(["abandon", RUN, "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"shopfloor: ${name} is not a URL: Invalid IPv6 URL\n"
+    assert stored_state(db).outcome is Outcome.RUNNING
