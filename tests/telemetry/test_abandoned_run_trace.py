@@ -137,6 +137,20 @@ def test_a_killed_run_abandoned_is_one_tree_at_the_collector(
     assert {"stage blueprint", "task a"} <= {n.name for n in nodes[:written]}  # the killed one's
 
 
+@pytest.mark.parametrize("content", [True, False])
+def test_abandon_puts_the_request_on_the_root_with_otel_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bool
+) -> None:
+    """``--otel-content`` as run's and resume's: the root the abandon writes carries the
+    run's request (before, abandon refused the option: "unrecognized arguments")."""
+    db, spans_file = tmp_path / "runs.db", tmp_path / "trace.jsonl"
+    killed_run(db, {}, spans_file)
+    flag = ["--otel-content"] if content else []
+    assert main(["abandon", RUN, "--db", str(db), "--trace-file", str(spans_file), *flag]) == 0
+    root = one_tree(from_file(spans_file))
+    assert root.attributes.get("shopfloor.request") == ("build two things" if content else None)
+
+
 def test_a_trace_file_that_cannot_be_written_is_refused_before_the_run_is_abandoned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,8 +14,8 @@ the branches that stay.
 With tracing configured (``--trace-file``, an OTLP endpoint in the environment), the run's
 trace ends as a resume that ended the run would end it: the spans the stopped process left
 open are written, then this process's ``abandon MODE`` span and the root, with the outcome
-and the reason (``telemetry.tracing``). Without, the trace keeps no root, and nothing of
-OpenTelemetry is loaded.
+and the reason (``telemetry.tracing``), and the run's request with ``--otel-content``, as
+a run's. Without, the trace keeps no root, and nothing of OpenTelemetry is loaded.
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
     if state.outcome is not Outcome.RUNNING:
         raise UsageError(f"run {state.run_id} already finished: {state.outcome.value}")
     reason = " ".join(one_line(args.reason).split())
-    traced = open_trace(args.trace_file)  # a trace file that cannot be written: refused now
+    # A trace file that cannot be written: refused now.
+    traced = open_trace(args.trace_file, content=args.otel_content)
     try:
         async with await open_store(args) as store:
             lease = await RunLease.take(store, state.run_id)  # a resume started meanwhile waits
@@ -155,16 +156,19 @@ async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def open_trace(trace_file: Path | None) -> tuple[TracerProvider, RunTracer] | None:
+def open_trace(
+    trace_file: Path | None, *, content: bool = False
+) -> tuple[TracerProvider, RunTracer] | None:
     """The run's tracer and its provider when tracing is configured (``trace_file``, an OTLP
     endpoint), else None, with OpenTelemetry not loaded; a UsageError when ``trace_file``
-    cannot be written."""
+    cannot be written. ``content`` (``--otel-content``) puts the run's request on its root,
+    as a run's or a resume's does."""
     if trace_file is None and not otlp_configured():
         return None
     from telemetry.session import TelemetryError, open_run_tracer
 
     try:
-        return open_run_tracer(trace_file)
+        return open_run_tracer(trace_file, content=content)
     except TelemetryError as exc:
         raise UsageError(str(exc)) from exc
 

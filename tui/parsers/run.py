@@ -85,6 +85,12 @@ def add_telemetry_options(
         help="keep serving /metrics this long after the run ends (default: until one more "
         "scrape, if it was scraped; two scrape intervals at most)",
     )
+    add_trace_options(p)
+
+
+def add_trace_options(p: argparse.ArgumentParser) -> None:
+    """``--trace-file`` and ``--otel-content``: a run's, and ``abandon``'s, which ends the
+    run's trace."""
     p.add_argument("--trace-file", type=Path, help="also write trace spans as JSON lines here")
     p.add_argument(
         "--otel-content",
