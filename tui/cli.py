@@ -11,10 +11,13 @@ stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import sys
-from collections.abc import MutableMapping, Sequence
+import threading
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.heap import loading
@@ -171,6 +174,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED_LOADING = 130
+"""The exit code of a command stopped while it loads: ``engine.interrupt.EXIT_INTERRUPTED``,
+which is not loaded yet."""
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """For the block, SIGTERM and a hang-up interrupt as Ctrl-C does (KeyboardInterrupt).
+
+    A command loads for a second or more (``serve-metrics``: the store, SQLAlchemy,
+    Prometheus, ~1.5 s) before its event loop handles stop signals; ``systemctl stop`` then
+    killed it with no line, and a Ctrl-C printed an import's traceback. A signal ignored
+    (``nohup``'s hang-up) stays ignored; outside the main thread nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    taken = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) is signal.SIG_DFL]
+    for signum in taken:
+        signal.signal(signum, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopfloor`` console script."""
     words = list(sys.argv[1:] if argv is None else argv)
@@ -178,20 +208,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Parsing loads only the parsers (tui.parsers); the command's handler loads what it runs
     # on (the store, SQLAlchemy, the event models) here, with no collection; the loaded
     # program is permanent: later collections skip it (engine.heap).
-    with loading():
-        args = build_parser(command).parse_args(words)
-        handler = args.handler.load()
-        from rich.console import Console
-        from rich.text import Text
+    try:
+        with stop_signals_interrupt(), loading():
+            args = build_parser(command).parse_args(words)
+            handler = args.handler.load()
+            from rich.console import Console
+            from rich.text import Text
 
-        from engine import loop as event_loop
-        from tui.commands.common import (
-            EXIT_BAD_INPUT,
-            EXIT_FAILED,
-            EXIT_INTERRUPTED,
-            EXIT_TRY_LATER,
-        )
-        from tui.output import LosableStream
+            from engine import loop as event_loop
+            from tui.commands.common import (
+                EXIT_BAD_INPUT,
+                EXIT_FAILED,
+                EXIT_INTERRUPTED,
+                EXIT_TRY_LATER,
+            )
+            from tui.output import LosableStream
+    except KeyboardInterrupt:
+        sys.stderr.write("shopfloor: interrupted\n")
+        return INTERRUPTED_LOADING
 
     forget_outer_repository(os.environ)
     console = stdout_console()

@@ -88,25 +88,33 @@ async def follow(runs: RecordedRuns, poll_s: float, console: Console) -> None:
 async def cmd_serve_metrics(args: argparse.Namespace, console: Console) -> int:
     if args.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {args.runs}")
-    # Started before the first run (a unit at boot): an empty database to serve from.
-    async with await open_store(args, create=True) as store:
-        metrics = FactoryMetrics()
-        runs = RecordedRuns(store, metrics, args.runs)
-        folded = await runs.catch_up()
-        try:
-            server = MetricsServer(metrics, args.host, args.port)
-        except TelemetryError as exc:
-            raise UsageError(str(exc)) from exc
-        try:
-            console.print(
-                f"serving metrics of {len(runs.seen)} run(s) ({folded} events) at {server.url}",
-                highlight=False,
-                soft_wrap=True,
-            )
-            # SIGTERM (``systemctl stop``), Ctrl-C or a hang-up: said, as a run's stop is, and
-            # the same exit code; a second signal exits at once.
-            await run_interruptible(lambda: follow(runs, args.poll, console))
-        finally:
-            server.close()
-    console.print(f"stopped serving metrics at {server.url}", highlight=False, soft_wrap=True)
+    served: list[str] = []
+
+    async def serve() -> None:
+        # Started before the first run (a unit at boot): an empty database to serve from.
+        async with await open_store(args, create=True) as store:
+            metrics = FactoryMetrics()
+            runs = RecordedRuns(store, metrics, args.runs)
+            folded = await runs.catch_up()
+            try:
+                server = MetricsServer(metrics, args.host, args.port)
+            except TelemetryError as exc:
+                raise UsageError(str(exc)) from exc
+            try:
+                served.append(server.url)
+                console.print(
+                    f"serving metrics of {len(runs.seen)} run(s) ({folded} events) at {server.url}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                await follow(runs, args.poll, console)
+            finally:
+                server.close()
+
+    # SIGTERM (``systemctl stop``), Ctrl-C or a hang-up: said, as a run's stop is, and the
+    # same exit code; a second signal exits at once. From the start: opening the database
+    # and folding its runs may take a while, and a signal meanwhile killed it with no line.
+    await run_interruptible(serve)
+    where = f"at {served[0]}" if served else "before it served any"
+    console.print(f"stopped serving metrics {where}", highlight=False, soft_wrap=True)
     return EXIT_INTERRUPTED
