@@ -94,7 +94,18 @@ from telemetry.run_spans import RunSpans, SpanWriter, ns
 from telemetry.run_top import RunTop, process_attributes, run_attributes
 from telemetry.span_replay import ReplayWriter, write_left_open
 from telemetry.trace_ids import RunRoot, RunTraceIds
-from telemetry.work_spans import gate, llm_call, score, span_event, task_state
+from telemetry.work_spans import (
+    agent_finished,
+    agent_output,
+    agent_started,
+    gate,
+    llm_call,
+    merge_queued,
+    merged,
+    score,
+    span_event,
+    task_state,
+)
 
 TRACER_NAME = "shopfloor"
 
@@ -260,57 +271,19 @@ class RunTracer:
             case TaskStateChanged():
                 task_state(self.writer, run, event, at)
             case AgentStarted():
-                parent = run.attempt_span(event.task_id, event.attempt) or run.parent()
-                run.agents[event.agent_id] = self.writer.start(
-                    f"invoke_agent {event.role}",
-                    parent,
-                    at,
-                    {
-                        "gen_ai.operation.name": "invoke_agent",
-                        "gen_ai.agent.name": event.role,
-                        "gen_ai.agent.id": event.agent_id,
-                        "gen_ai.request.model": event.model,
-                        "shopfloor.simulated": event.simulated,
-                        "shopfloor.task.id": event.task_id,
-                        "shopfloor.attempt": event.attempt or None,
-                    },
-                )
+                agent_started(self.writer, run, event, at)
             case AgentOutput() if self.content:
-                agent = run.agents.get(event.agent_id)
-                if agent is not None:
-                    agent.add_event(
-                        "gen_ai.choice",
-                        self.writer.attrs(
-                            {"shopfloor.output.kind": event.kind, "gen_ai.completion": event.text}
-                        ),
-                        timestamp=at,
-                    )
+                agent_output(self.writer, run, event, at)
             case AgentFinished():
-                agent = run.agents.pop(event.agent_id, None)
-                if agent is not None:
-                    agent.set_attribute("shopfloor.agent.ok", event.ok)
-                    if self.content and event.summary:
-                        agent.set_attribute(
-                            "shopfloor.agent.summary", self.writer.text(event.summary)
-                        )
-                    self.writer.end(agent, at, None if event.ok else "agent failed")
+                agent_finished(self.writer, run, event, at, content=self.content)
             case LLMCallFinished():
                 llm_call(self.writer, run, event, at)
             case GateFinished():
                 gate(self.writer, run, event, at)
             case MergeQueued():
-                parent = run.attempt_span(event.task_id, event.attempt) or run.parent()
-                run.merges[event.task_id] = self.writer.start(
-                    f"merge {event.task_id}",
-                    parent,
-                    at,
-                    {"shopfloor.task.id": event.task_id, "shopfloor.attempt": event.attempt},
-                )
+                merge_queued(self.writer, run, event, at)
             case Merged():
-                merge = run.merges.pop(event.task_id, None)
-                if merge is not None:
-                    merge.set_attribute("shopfloor.merge.commit", event.commit)
-                self.writer.end(merge, at)
+                merged(self.writer, run, event, at)
             case MergeConflict():
                 self.writer.end(run.merges.pop(event.task_id, None), at, "merge conflict")
             case EscalationRaised():

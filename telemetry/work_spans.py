@@ -1,9 +1,11 @@
-"""The spans of a run's work: a task and its attempts, a model call, a gate.
+"""The spans of a run's work: a task and its attempts, an agent and its model calls, a
+merge, a gate.
 
 :class:`telemetry.tracing.RunTracer` hands these events here; each function starts and ends
 its spans with the run's :class:`SpanWriter` under the open spans of :class:`RunSpans`
-(a task under the stage, an attempt under its task, a gate under its attempt or merge, a
-model call under its agent), and the span events of scores and decisions.
+(a task under the stage, an attempt under its task, an agent or a merge under its attempt,
+a gate under its attempt or merge, a model call under its agent), and the span events of
+scores and decisions.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from collections.abc import Mapping
 from opentelemetry.trace import Span, SpanKind
 
 from engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
     CriticScored,
     GateFinished,
     LLMCallFinished,
+    Merged,
+    MergeQueued,
     QCScored,
     TaskState,
     TaskStateChanged,
@@ -59,6 +66,67 @@ def task_state(writer: SpanWriter, run: RunSpans, event: TaskStateChanged, at: i
             writer.end(attempt[1], at, error)
         task.set_attribute("shopfloor.task.state", event.state.value)
         writer.end(run.tasks.pop(task_id), at, error)
+
+
+def agent_started(writer: SpanWriter, run: RunSpans, event: AgentStarted, at: int) -> None:
+    """An agent's span opens, under its attempt (else the stage)."""
+    parent = run.attempt_span(event.task_id, event.attempt) or run.parent()
+    run.agents[event.agent_id] = writer.start(
+        f"invoke_agent {event.role}",
+        parent,
+        at,
+        {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": event.role,
+            "gen_ai.agent.id": event.agent_id,
+            "gen_ai.request.model": event.model,
+            "shopfloor.simulated": event.simulated,
+            "shopfloor.task.id": event.task_id,
+            "shopfloor.attempt": event.attempt or None,
+        },
+    )
+
+
+def agent_output(writer: SpanWriter, run: RunSpans, event: AgentOutput, at: int) -> None:
+    """What an agent said, as a span event on its span (only when content is recorded)."""
+    agent = run.agents.get(event.agent_id)
+    if agent is not None:
+        agent.add_event(
+            "gen_ai.choice",
+            writer.attrs({"shopfloor.output.kind": event.kind, "gen_ai.completion": event.text}),
+            timestamp=at,
+        )
+
+
+def agent_finished(
+    writer: SpanWriter, run: RunSpans, event: AgentFinished, at: int, *, content: bool
+) -> None:
+    """An agent's span ends, failed unless it was ok; its summary only with ``content``."""
+    agent = run.agents.pop(event.agent_id, None)
+    if agent is not None:
+        agent.set_attribute("shopfloor.agent.ok", event.ok)
+        if content and event.summary:
+            agent.set_attribute("shopfloor.agent.summary", writer.text(event.summary))
+        writer.end(agent, at, None if event.ok else "agent failed")
+
+
+def merge_queued(writer: SpanWriter, run: RunSpans, event: MergeQueued, at: int) -> None:
+    """A merge's span opens, under its attempt (else the stage)."""
+    parent = run.attempt_span(event.task_id, event.attempt) or run.parent()
+    run.merges[event.task_id] = writer.start(
+        f"merge {event.task_id}",
+        parent,
+        at,
+        {"shopfloor.task.id": event.task_id, "shopfloor.attempt": event.attempt},
+    )
+
+
+def merged(writer: SpanWriter, run: RunSpans, event: Merged, at: int) -> None:
+    """A merge's span ends with the commit it made."""
+    merge = run.merges.pop(event.task_id, None)
+    if merge is not None:
+        merge.set_attribute("shopfloor.merge.commit", event.commit)
+    writer.end(merge, at)
 
 
 def llm_call(writer: SpanWriter, run: RunSpans, event: LLMCallFinished, at: int) -> None:
