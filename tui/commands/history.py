@@ -18,8 +18,9 @@ from engine.spend import dollars
 from engine.state import RunState
 from gates.interpreter import PYTHON_KEY
 from storage.answers import WaitingDecision
-from storage.errors import RunInFlight
+from storage.errors import LOG_GONE_REMEDY, RunInFlight, RunNotFound
 from storage.lease import live_runs
+from storage.lease_files import lease_folder
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
 from tui.commands.common import EXIT_OK, UsageError, open_store
@@ -114,13 +115,35 @@ async def _state_and_driver(
 ) -> tuple[RunState, str | None, str | None]:
     """The folded log, the live process driving the unfinished run (None: none does), and
     with ``go_on``, for a stopped run, how to go on with it (:func:`go_on_line`)."""
-    run_id = await store.resolve_run_id(run_ref)
+    try:
+        run_id = await store.resolve_run_id(run_ref)
+    except RunNotFound as exc:
+        raise RunNotFound(f"{exc}{lost_log(store, run_ref)}") from exc
     state = RunState.fold(await store.read(run_id))
     if state.outcome is not Outcome.RUNNING:
         return state, None, None
     driver = (await live_runs(store, [run_id])).get(run_id)
     line = await go_on_line(store, state, NO_DRIVER) if go_on and driver is None else None
     return state, driver, line
+
+
+def lost_log(store: SqlEventStore, run_ref: str) -> str:
+    """Why a run the database does not know was not a typo, when its lease file (SQLite)
+    says a process drove it on this database: its log went (a deleted file, a new database
+    made in its place by the default path), and what brings it back; else nothing."""
+    folder = lease_folder(store)
+    if folder is None:  # PostgreSQL: its leases leave nothing behind
+        return ""
+    try:
+        leased = sorted(p.name for p in folder.iterdir() if p.name.startswith(run_ref.strip()))
+    except OSError:  # no folder, or none this user may look into
+        return ""
+    if len(leased) != 1:
+        return ""
+    return (
+        f", though run {leased[0]} was driven on this database (its lease is in {folder}): "
+        f"its log is not in it any more; {LOG_GONE_REMEDY}"
+    )
 
 
 async def load_stopped_run(args: argparse.Namespace, run_ref: str, doing: str) -> RunState:

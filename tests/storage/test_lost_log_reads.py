@@ -1,0 +1,71 @@
+"""Reading a run whose log its SQLite database lost says so, and what brings it back.
+
+A run's database file deleted under it (or a new, empty one made in its place, as the data
+folder's default database is): ``resume``/``status`` said "no database at P; `shopfloor run`
+or `shopfloor db upgrade` creates one" — after which they said "no run matches", as they did
+at once on a new database — advice that led nowhere. The run's lease file, left beside the
+database, says a process drove it there, so the line says the log is gone: a backup, or an
+export imported into a new database, is what brings it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.bus import EventBus
+from engine.events import EventBase
+from storage.errors import LOG_GONE_REMEDY
+from storage.lease import RunLease
+from storage.store import SqlEventStore
+from tui.cli import main
+
+
+@pytest.fixture
+def lost(
+    db_url: str, db_path: Path, emit_little_run: Callable[[EventBus], list[EventBase]]
+) -> Path:
+    """A database that held a stopped run ``r-lost`` (its lease released), then deleted."""
+
+    async def seed() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            await store.append(emit_little_run(EventBus("r-lost"))[:3])
+            await (await RunLease.take(store, "r-lost")).release()
+
+    asyncio.run(seed())
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    return db_path.with_name(db_path.name + ".leases")
+
+
+@pytest.mark.parametrize("command", ["resume", "status"])
+def test_a_deleted_database_file_says_the_log_is_gone(
+    lost: Path, db_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "r-lost", "--db", str(db_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"shopfloor: --db {db_path}: no database at {db_path}, though runs were driven on one "
+        f"there (their leases are in {lost}): it was deleted or moved; {LOG_GONE_REMEDY}"
+    ]
+
+
+@pytest.mark.parametrize("ref", ["r-lost", "r-lo"])
+def test_a_new_database_in_its_place_says_the_log_is_gone(
+    lost: Path, db_url: str, db_path: Path, ref: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_made(db_url))
+    assert main(["resume", ref, "--db", str(db_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"shopfloor: no run matches {ref!r}, though run r-lost was driven on this database "
+        f"(its lease is in {lost}): its log is not in it any more; {LOG_GONE_REMEDY}"
+    ]
+    assert main(["resume", "r-other", "--db", str(db_path)]) == 2  # a typo stays a typo
+    assert capsys.readouterr().err.splitlines() == ["shopfloor: no run matches 'r-other'"]
+
+
+async def _made(url: str) -> None:
+    """A new database at ``url``, as the data folder's default is made when missing."""
+    await (await SqlEventStore.open(url)).close()
