@@ -21,6 +21,7 @@ from agents.playbook import Playbook
 from agents.provider import Provider, ProviderError
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, argv_key_warning
+from agents.providers.context_fit import ContextFit
 from agents.providers.fallback_chain import Cooldown, FallbackProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
 from agents.providers.openai_compat import OpenAICompatProvider
@@ -51,7 +52,7 @@ PROVIDER_KEYS = frozenset(
     }
 )
 """The keys of ``[providers]``."""
-LIMIT_KEYS = frozenset({"max_concurrency", "tokens_per_minute"})
+LIMIT_KEYS = frozenset({"max_concurrency", "tokens_per_minute", "context_tokens"})
 """The keys of a ``[providers.limits.TARGET]`` table."""
 CLI_AGENT_KEYS = frozenset({"argv", "output", "timeout_s", "keys", "fence"})
 """The keys of a ``[providers.cli.NAME]`` table."""
@@ -135,20 +136,19 @@ class ProviderOptions:
             kwargs["openai_tools"] = raw["openai_tools"]
         limits: dict[str, Limits] = {}
         for target, table in _table(raw, "limits").items():
+            expected = "expected max_concurrency, tokens_per_minute, context_tokens"
             if not isinstance(table, Mapping):
-                raise ValueError(
-                    f"[providers.limits] {target!r}: expected max_concurrency, tokens_per_minute"
-                )
+                raise ValueError(f"[providers.limits] {target!r}: {expected}")
             unknown_limits = sorted(set(table) - LIMIT_KEYS)
             if unknown_limits:
                 raise ValueError(
-                    f"[providers.limits] {target!r}: unknown key(s) {unknown_limits}; "
-                    "expected max_concurrency, tokens_per_minute"
+                    f"[providers.limits] {target!r}: unknown key(s) {unknown_limits}; {expected}"
                 )
-            limits[str(target)] = Limits(
-                int(_number(table.get("max_concurrency", 0), "max_concurrency", integer=True)),
-                int(_number(table.get("tokens_per_minute", 0), "tokens_per_minute", integer=True)),
-            )
+            counts = {
+                key: int(_number(table.get(key, 0), f"[providers.limits] {key}", integer=True))
+                for key in sorted(LIMIT_KEYS)
+            }
+            limits[str(target)] = Limits(**counts)
         agents: dict[str, CliAgent] = {}
         for name, table in _table(raw, "cli").items():
             agents[str(name)] = _cli_agent(str(name), table)
@@ -314,7 +314,9 @@ def _build_one(
     if key is not None and limits is not None and not limits.unlimited:
         inner = LimitedProvider(inner, limiters.get(key, limits))
     policy = RetryPolicy(max_retries=options.max_retries, base_delay_s=options.retry_base_delay_s)
-    return RetryingProvider(inner, policy, attempt_timeout_s=options.attempt_timeout_s)
+    retrying = RetryingProvider(inner, policy, attempt_timeout_s=options.attempt_timeout_s)
+    window = limits.context_tokens if limits is not None else 0
+    return ContextFit(retrying, context_tokens=window or None)
 
 
 def make_provider(

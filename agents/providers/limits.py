@@ -23,17 +23,21 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Limits:
-    """``max_concurrency`` calls at once (0 = unbounded); ``tokens_per_minute`` (0 = none)."""
+    """``max_concurrency`` calls at once (0 = unbounded); ``tokens_per_minute`` (0 = none);
+    ``context_tokens``: the model's context window, prompt and answer (0 = learnt from the
+    server's refusal; :mod:`agents.providers.context_fit`)."""
 
     max_concurrency: int = 0
     tokens_per_minute: int = 0
+    context_tokens: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_concurrency < 0 or self.tokens_per_minute < 0:
+        if self.max_concurrency < 0 or self.tokens_per_minute < 0 or self.context_tokens < 0:
             raise ValueError("limits must be >= 0")
 
     @property
     def unlimited(self) -> bool:
+        """No limit a :class:`Limiter` keeps (the context window is kept elsewhere)."""
         return self.max_concurrency == 0 and self.tokens_per_minute == 0
 
 

@@ -147,6 +147,10 @@ class LoopbackModel(Ledger):
             if not isinstance(body, dict):
                 raise Refusal("the body is not a JSON object")
             check_request(body, self.model)
+            prompt = self.over_context(raw, 0)  # the API counts the prompt alone here
+            if prompt is not None:
+                said = f"prompt is too long: {prompt} tokens > {self.context_tokens} maximum"
+                return Answer.json(400, error_body("invalid_request_error", said))
             role = role_of(system_text(body))
             streamed = body.get("stream") is True
             if role in FAULTS and self._first(role, "{} {}".format(*FAULTS[role])):

@@ -147,6 +147,13 @@ class GeminiModel(Ledger):
             if headers.get("x-goog-api-key") != self.key or "key=" in url.query:
                 return error(400, "INVALID_ARGUMENT", "API key not valid. Pass a valid API key.")
             body = json.loads(raw)
+            prompt = self.over_context(raw, 0)  # the input limit: the answer has its own
+            if prompt is not None:
+                said = (
+                    f"The input token count ({prompt}) exceeds the maximum number of tokens "
+                    f"allowed ({self.context_tokens})."
+                )
+                return error(400, "INVALID_ARGUMENT", said)
             role = role_of(body)
             where = fault_key(role, body)
             with self._lock:

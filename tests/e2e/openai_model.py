@@ -78,6 +78,14 @@ class LoopbackModel(Ledger):
     """Native tool calls and response_format; False: refuse both, act through text."""
     refused: list[str] = field(default_factory=list)
     """The features refused (``tools``, ``response_format``), one entry per refusal."""
+    overflow_style: str = "vllm"
+    """How a request over :attr:`context_tokens` is refused: ``vllm`` (400, its message),
+    ``openai`` (400, ``context_length_exceeded``), ``llama.cpp`` (its
+    ``exceed_context_size_error`` with the counts, under HTTP 500 as its builds of 2025 sent
+    it: a status that reads as a server fault), ``llama.cpp-counts-unsaid`` (a 400 that
+    gives neither the window nor the prompt's size) or ``ollama``: no refusal at all — it
+    keeps the window's worth of the prompt and bills that (this server still answers from the
+    whole request)."""
 
     # -- the wire ---------------------------------------------------------------------------
 
@@ -90,6 +98,11 @@ class LoopbackModel(Ledger):
             if not isinstance(body, dict):
                 raise Refusal("the body is not a JSON object")
             check_request(body)
+            counts_answer = self.overflow_style in ("vllm", "openai")
+            answer = body["max_tokens"] if counts_answer else 0
+            prompt = self.over_context(raw, answer)  # llama.cpp counts the prompt alone
+            if prompt is not None and self.overflow_style != "ollama":
+                return too_long(self.overflow_style, prompt, answer, self.context_tokens)
             if not self.native:
                 for feature in ("tools", "response_format"):
                     if feature in body:
@@ -109,6 +122,8 @@ class LoopbackModel(Ledger):
             return 400, {"error": {"message": self.refuse(exc), "type": "invalid_request_error"}}
         finish = "tool_calls" if message.get("tool_calls") else "stop"
         prompt_tokens = len(raw) // 4
+        if self.overflow_style == "ollama" and self.context_tokens is not None:
+            prompt_tokens = min(prompt_tokens, self.context_tokens)  # what it kept of it
         completion_tokens = max(1, len(json.dumps(message)) // 4)
         return 200, {
             "id": f"chatcmpl-{number}",
@@ -148,6 +163,33 @@ class LoopbackModel(Ledger):
         if role == "judge" and not repair:  # a first verdict that skips an item: asked again
             reply["checklist"] = dict(list(reply["checklist"].items())[:-1])
         return text_message(json.dumps(reply))
+
+
+def too_long(style: str, prompt: int, answer: int, window: int) -> tuple[int, dict[str, Any]]:
+    """A request over the context window, refused as ``style``'s server words it."""
+    if style == "llama.cpp-counts-unsaid":  # its builds before the error gave them
+        message = "the request exceeds the available context size, try increasing it"
+        return 400, {"error": {"code": 400, "message": message, "type": "invalid_request_error"}}
+    if style == "llama.cpp":
+        message = (
+            "the request exceeds the available context size. try increasing the context size "
+            "or enable context shift"
+        )
+        error = {"code": 500, "message": message, "type": "exceed_context_size_error"}
+        return 500, {"error": {**error, "n_prompt_tokens": prompt, "n_ctx": window}}
+    if style == "openai":
+        message = (
+            f"This model's maximum context length is {window} tokens. However, your messages "
+            f"resulted in {prompt} tokens. Please reduce the length of the messages."
+        )
+        error = {"type": "invalid_request_error", "param": "messages"}
+        return 400, {"error": {"message": message, **error, "code": "context_length_exceeded"}}
+    message = (
+        f"This model's maximum context length is {window} tokens. However, you requested "
+        f"{prompt + answer} tokens ({prompt} in the messages, {answer} in the completion). "
+        "Please reduce the length of the messages or completion."
+    )
+    return 400, {"error": {"message": message, "type": "BadRequestError", "code": 400}}
 
 
 def text_message(content: str) -> dict[str, Any]:

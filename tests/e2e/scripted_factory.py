@@ -160,8 +160,26 @@ class Ledger:
 
     seen: list[Any] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    context_tokens: int | None = None
+    """The model's context window: a request whose prompt (its body's bytes / 4, as the
+    servers bill it) and ``max_tokens`` exceed it is refused as the server would say so."""
+    prompts: list[int] = field(default_factory=list)
+    """The prompt tokens of each request measured against it."""
+    overflows: list[int] = field(default_factory=list)
+    """The prompt tokens of each request refused for its size."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _count: int = 0
+
+    def over_context(self, raw: bytes, answer_tokens: int) -> int | None:
+        """The prompt's tokens when it and the answer do not fit :attr:`context_tokens`."""
+        prompt = len(raw) // 4
+        with self._lock:
+            self.prompts.append(prompt)
+        if self.context_tokens is None or prompt + answer_tokens <= self.context_tokens:
+            return None
+        with self._lock:
+            self.overflows.append(prompt)
+        return prompt
 
     def roles_seen(self) -> set[str]:
         with self._lock:

@@ -248,6 +248,7 @@ def _providers_section() -> list[str]:
         "# [providers.limits.anthropic]  # a family or a whole spec",
         "# max_concurrency = 4",
         "# tokens_per_minute = 400_000",
+        "# context_tokens = 32_768  # the model's window: compact before sending (Ollama)",
         "# [providers.cli.claude]  # cli:claude's command: argv, output, timeout_s, keys, fence",
         "# timeout_s = 1800.0",
     ]

@@ -14,6 +14,8 @@ from provider_loopback import LoopbackServer, Reply
 from provider_wires import CANARY, WIRES
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall, ToolSpec
+from agents.providers.context_fit import ContextFit
+from agents.providers.context_overflow import ContextOverflow
 from agents.providers.retrying import RetryingProvider
 from agents.registry import ProviderOptions, close_provider, make_provider
 
@@ -122,8 +124,32 @@ async def test_429_is_retried_after_the_servers_retry_after(
     completion = await provider.complete(ASK)
     assert completion.text == "Made it."
     assert len(server.seen) == 2
-    assert isinstance(provider, RetryingProvider)
-    assert provider.delays[0] >= 0.2
+    assert isinstance(provider, ContextFit)
+    retrying = provider.inner
+    assert isinstance(retrying, RetryingProvider)
+    assert retrying.delays[0] >= 0.2
+
+
+OVERFLOWS = {
+    "anthropic": "prompt is too long: 9000 tokens > 8192 maximum",
+    "gemini": "The input token count (9000) exceeds the maximum number of tokens allowed (8192).",
+    "openai": "This model's maximum context length is 8192 tokens. However, you requested 9064 "
+    "tokens (9000 in the messages, 64 in the completion). Please reduce the length of the "
+    "messages or completion.",
+}
+
+
+async def test_a_request_over_the_context_window_is_not_retried_and_says_the_sizes(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    """Nothing in a one-message conversation can be shortened: one request, no retry."""
+    server.queue(WIRES[wire_name].error(400, OVERFLOWS[wire_name]), WIRES[wire_name].text("no"))
+    with pytest.raises(ContextOverflow) as caught:
+        await provider.complete(ASK)
+    assert len(server.seen) == 1
+    assert caught.value.overflow.window == 8192 and caught.value.overflow.prompt == 9000
+    said = "the conversation does not fit the model's context window of 8192 tokens: a prompt "
+    assert said + "of 9000 tokens" in str(caught.value), caught.value
 
 
 async def test_a_retry_after_beyond_the_limit_fails_at_once(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
+from agents.providers.context_fit import ContextFit
 from agents.providers.fallback_chain import FallbackProvider
 from agents.providers.limits import LimitedProvider, Limiter, LimiterPool, Limits
 from agents.providers.provider_errors import TransientProviderError
@@ -195,7 +196,9 @@ def test_a_chain_spec_builds_a_fallback_and_limits_come_from_options():
         ),
     )
     assert isinstance(chain, FallbackProvider)
-    first = chain.providers[0]
+    fit = chain.providers[0]
+    assert isinstance(fit, ContextFit) and fit.window is None  # learnt from a refusal
+    first = fit.inner
     assert isinstance(first, RetryingProvider) and first.policy.max_retries == 1
     assert isinstance(first.inner, LimitedProvider)
     assert first.inner.limiter.limits == Limits(max_concurrency=4)
@@ -206,7 +209,8 @@ def test_a_chain_spec_builds_a_fallback_and_limits_come_from_options():
         )
         waits = make_provider(written, options=keyed)  # their spec names no URL; still keyed
         assert isinstance(waits, UsageLimitWait)  # alone: it waits out a usage limit
-        built = waits.inner
+        assert isinstance(waits.inner, ContextFit)
+        built = waits.inner.inner
         assert isinstance(built, RetryingProvider) and isinstance(built.inner, LimitedProvider)
         assert built.inner.limiter.limits == Limits(max_concurrency=2)
     with pytest.raises(ValueError, match=r"unknown key\(s\) in \[providers\]: \['retries'\]"):
@@ -298,3 +302,17 @@ def test_nan_in_the_providers_table_is_refused_in_one_line(key: str):
     cli = tomllib.loads("[cli.mine]\nargv = ['mine']\ntimeout_s = nan\n")
     with pytest.raises(ValueError, match=r"^\[providers.cli.mine\] timeout_s must be a number"):
         ProviderOptions.from_mapping(cli)
+
+
+def test_a_context_window_is_configured_per_spec_or_family_and_checked():
+    spec = "openai:qwen@http://127.0.0.1:9/v1"
+    options = ProviderOptions.from_mapping({"limits": {spec: {"context_tokens": 8192}}})
+    assert options.limits[spec] == Limits(context_tokens=8192)
+    built = make_provider(spec, options=options)
+    assert isinstance(built, UsageLimitWait) and isinstance(built.inner, ContextFit)
+    assert built.inner.window == 8192
+    assert not isinstance(built.inner.inner.inner, LimitedProvider)  # a window limits no rate
+    with pytest.raises(ValueError, match=r"^\[providers.limits\] context_tokens must be a whole"):
+        ProviderOptions.from_mapping({"limits": {"openai": {"context_tokens": "32k"}}})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['num_ctx'\]; expected max_conc"):
+        ProviderOptions.from_mapping({"limits": {"openai": {"num_ctx": 8192}}})

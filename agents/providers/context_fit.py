@@ -1,0 +1,204 @@
+"""Conversations kept within the model's context window.
+
+A :class:`ContextFit` wraps one model (outside its retries: an overflow is not retried). When
+the server refuses a request as longer than its window
+(:class:`~agents.providers.context_overflow.ContextOverflow`), it learns the window and how the
+server's tokens compare with the estimate (:mod:`agents.compaction` counts about four
+characters a token; a code tokenizer makes more of them), compacts the conversation to fit
+and asks again — a bounded number of times, tighter each time. What it learnt holds for the
+model's later calls, so a long tool loop does not pay a refused round trip on every turn.
+With ``context_tokens`` configured (a local server whose window is known, above all Ollama,
+which cuts an over-long prompt from the front without a word, system prompt and task first),
+it compacts before the first request is sent. A conversation that does not fit even so fails
+in one line naming the model, its window and the sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from agents.compaction import Compacted, compact, request_tokens
+from agents.provider import Completion, CompletionRequest, Provider
+from agents.providers.context_overflow import ContextOverflow, Overflow
+from agents.providers.retrying import notify
+from agents.providers.wrapper import ProviderWrapper
+
+OnText = Callable[[str], None] | None
+
+CODE_RATIO = 1.25
+"""The server's tokens per estimated token assumed until a server says: a code tokenizer
+makes a token of about 3.2 characters, not the estimate's 4."""
+MAX_REFITS = 3
+"""How many times a refused conversation is compacted and asked again."""
+MARGIN = 0.95
+"""The share of the room left for the prompt that a compacted prompt is aimed at."""
+TIGHTER = 0.85
+"""How much tighter each further try aims, when the last compacted one was refused too."""
+UNSAID = 0.75
+"""How much of a refused request's estimate the next try aims at, when the server said no
+window."""
+CUT_SHARE = 0.5
+"""A server that counts fewer than this share of the estimated prompt has cut it (the
+estimate's four characters a token count fewer tokens than any tokenizer makes)."""
+CUT_MIN_TOKENS = 1024
+"""Below this estimate, a server's count is not judged (a short prompt's template tokens)."""
+ANSWER_SHARE = 4
+"""When ``max_tokens`` would leave the prompt less than a 1/ANSWER_SHARE of the window, the
+answer is given that share instead (a 4096-token answer on a 4096-token llama.cpp)."""
+
+
+class ContextFit(ProviderWrapper):
+    """Compacts a conversation the model refused as too long, and asks again.
+
+    ``context_tokens``: the model's window as configured (the server's tokens, answer
+    included), to compact before sending; None: learnt from the first refusal.
+    """
+
+    def __init__(
+        self, inner: Provider, *, context_tokens: int | None = None, max_refits: int = MAX_REFITS
+    ) -> None:
+        super().__init__(inner)
+        self.window = context_tokens
+        self.ratio = CODE_RATIO
+        """The server's tokens per estimated token: :data:`CODE_RATIO` until a refusal
+        says more."""
+        self.max_refits = max_refits
+        self.refits = 0
+        """Requests asked again after a refusal, over the provider's life."""
+        self.warned_cut = False
+        """Whether a server that cut a prompt without a word has been said."""
+
+    def _room(self, request: CompletionRequest, window: int) -> tuple[CompletionRequest, int]:
+        """``request`` with an answer that leaves the prompt room, and that room (the
+        server's tokens)."""
+        answer = request.max_tokens
+        if window - answer < window // ANSWER_SHARE:
+            answer = max(1, window // ANSWER_SHARE)
+            request = CompletionRequest(
+                request.system,
+                request.messages,
+                request.tools,
+                request.response_schema,
+                answer,
+                request.labels,
+            )
+        return request, window - answer
+
+    def _fit(
+        self, request: CompletionRequest, window: int, tighter: float
+    ) -> tuple[Compacted, int]:
+        """``request`` compacted to fit ``window``; and the estimate it had to reach."""
+        request, room = self._room(request, window)
+        budget = max(1, math.floor(room * MARGIN * tighter / self.ratio))
+        return compact(request, budget), budget
+
+    def _learn(self, overflow: Overflow, sent: CompletionRequest) -> int | None:
+        """Learn the window and the server's count from ``overflow`` (of ``sent``); the
+        server's count of the prompt, where it said."""
+        if overflow.window is not None:
+            self.window = overflow.window
+        prompt = overflow.prompt
+        if prompt is None and overflow.total is not None:
+            prompt = overflow.total - sent.max_tokens
+        if prompt is not None and prompt > 0:
+            self.ratio = max(self.ratio, prompt / max(1, request_tokens(sent)))
+        return prompt
+
+    async def complete(self, request: CompletionRequest, on_text: OnText = None) -> Completion:
+        """Ask with ``request`` compacted to the window known so far; on a refusal as too
+        long, compact tighter and ask again, up to :attr:`max_refits` times."""
+        sent, tighter, refused = request, 1.0, 0
+        if self.window is not None:
+            fitted, budget = self._fit(request, self.window, tighter)
+            if fitted.tokens > budget:
+                raise self._does_not_fit(request, fitted, None, 0, None)
+            sent = fitted.request
+        while True:
+            try:
+                completion = await self.inner.complete(sent, on_text)
+            except ContextOverflow as exc:
+                refused += 1
+                said = self._learn(exc.overflow, sent)
+                if refused > self.max_refits:
+                    raise self._does_not_fit(request, None, exc, refused, said) from None
+                if sent is not request:  # a fitted request was refused: aim tighter
+                    tighter *= TIGHTER
+                if self.window is not None:
+                    fitted, budget = self._fit(request, self.window, tighter)
+                else:  # no window said: a quarter shorter than what was refused
+                    budget = max(1, math.floor(request_tokens(sent) * UNSAID))
+                    fitted = compact(sent, budget)
+                if fitted.tokens > budget or fitted.request == sent:
+                    raise self._does_not_fit(request, fitted, exc, refused, said) from None
+                self.refits += 1
+                notify(
+                    f"{self.spec}: the conversation ({_said(said)}) is over the model's "
+                    f"context window{_of(self.window)}; asking again with {fitted.cut} older "
+                    f"message(s) shortened (about {self._server(fitted.tokens)} tokens)"
+                )
+                sent = fitted.request
+                continue
+            self._check_counted(sent, completion)
+            return completion
+
+    def _check_counted(self, sent: CompletionRequest, completion: Completion) -> None:
+        """Say once when the server counted far fewer prompt tokens than were sent: it cut
+        the prompt to its window without a word (Ollama, from the front: the system prompt
+        and the task first), so the model answered something else than was asked."""
+        usage = completion.usage
+        if usage.estimated or self.window is not None or self.warned_cut:
+            return
+        counted = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+        sent_tokens = request_tokens(sent)
+        if counted <= 0 or sent_tokens < CUT_MIN_TOKENS or counted >= sent_tokens * CUT_SHARE:
+            return
+        self.warned_cut = True
+        notify(
+            f"{self.spec}: the server counted {counted} prompt tokens for a prompt of about "
+            f"{sent_tokens}: it cut the prompt to fit its context window (Ollama does so from "
+            f"the front, system prompt and task first); set context_tokens in "
+            f'[providers.limits."{self.spec}"] to the window it runs with'
+        )
+
+    def _server(self, estimate: int) -> int:
+        """An estimate of tokens as the server would count them."""
+        return math.ceil(estimate * self.ratio)
+
+    def _does_not_fit(
+        self,
+        request: CompletionRequest,
+        fitted: Compacted | None,
+        refusal: ContextOverflow | None,
+        refused: int,
+        said: int | None,
+    ) -> ContextOverflow:
+        """The one line saying the conversation cannot be made to fit."""
+        if refusal is None:
+            where = f"the context_tokens = {self.window} configured for it"
+        else:
+            where = f"the model's context window{_of(self.window)}"
+        prompt = (
+            _said(said)
+            if said is not None
+            else f"about {self._server(request_tokens(request))} tokens"
+        )
+        answer = fitted.request.max_tokens if fitted is not None else request.max_tokens
+        short = ""
+        if fitted is not None:
+            short = f", about {self._server(fitted.tokens)} with every older message shortened"
+        asked = f" (refused {refused} time{'s' if refused > 1 else ''})" if refused else ""
+        overflow = refusal.overflow if refusal is not None else Overflow(self.window)
+        line = (
+            f"{self.spec}: the conversation does not fit {where}: a prompt of {prompt}{short}, "
+            f"and up to {answer} tokens of answer{asked}"
+        )
+        return ContextOverflow(line, overflow, status=refusal.status if refusal else None)
+
+
+def _said(count: int | None) -> str:
+    return f"{count} tokens" if count is not None else "size not said"
+
+
+def _of(window: int | None) -> str:
+    return f" of {window} tokens" if window is not None else ""
