@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agents.provider import Completion, CompletionRequest, Provider
+from agents.providers.context_overflow import ContextOverflow
 from agents.providers.wrapper import ProviderWrapper
 
 Clock = Callable[[], float]
@@ -109,6 +110,9 @@ class Limiter:
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
                 completion = await call()
+            except ContextOverflow:  # refused before any work: the compacted retry counts
+                self.settle(estimated_tokens, 0)
+                raise
             finally:
                 self.in_flight -= 1
             usage = completion.usage

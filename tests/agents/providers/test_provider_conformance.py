@@ -16,6 +16,7 @@ from provider_wires import CANARY, WIRES
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall, ToolSpec
 from agents.providers.context_fit import ContextFit
 from agents.providers.context_overflow import ContextOverflow
+from agents.providers.limits import LimiterPool, Limits
 from agents.providers.retrying import RetryingProvider
 from agents.registry import ProviderOptions, close_provider, make_provider
 
@@ -278,3 +279,28 @@ async def test_assistant_turns_with_calls_and_errors_go_back_in_the_wire_format(
     if wire_name != "gemini":  # gemini replays an unknown call by name; ids are optional there
         call_id, content = wire.sent_tool_result(body)
         assert call_id == "call_b2" and "no such file" in str(content)
+
+
+async def test_a_request_refused_as_too_long_gives_its_tokens_back_to_the_minute(
+    wire_name: str, server: LoopbackServer
+):
+    """A refused request took the whole minute's tokens; they come back, so the next request
+    waits for nothing (before: about 4 s, for tokens the refused one never used)."""
+    wire = WIRES[wire_name]
+    spec = wire.spec(server.url)
+    options = ProviderOptions(
+        limits={spec: Limits(tokens_per_minute=60_000)}, env=wire.env(server.url)
+    )
+    pool = LimiterPool()
+    provider = make_provider(spec, options=options, limiters=pool)
+    huge = CompletionRequest(system="", messages=(Message("user", "x" * 240_000),), max_tokens=64)
+    fits = CompletionRequest(system="", messages=(Message("user", "y" * 16_000),), max_tokens=64)
+    server.queue(wire.error(400, OVERFLOWS[wire_name]), wire.text("Read it."))
+    try:
+        with pytest.raises(ContextOverflow):
+            await provider.complete(huge)
+        assert (await provider.complete(fits)).text == "Read it."
+    finally:
+        await close_provider(provider)
+    assert len(server.seen) == 2
+    assert pool.get(spec, Limits()).waited_s == 0
