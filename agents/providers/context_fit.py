@@ -132,10 +132,13 @@ class ContextFit(ProviderWrapper):
                 if fitted.tokens > budget or fitted.request == sent:
                     raise self._does_not_fit(request, fitted, exc, refused, said) from None
                 self.refits += 1
+                changes = [f"{fitted.cut} older message(s) shortened"] if fitted.cut else []
+                if fitted.request.max_tokens < request.max_tokens:
+                    changes.append(f"the answer limited to {fitted.request.max_tokens} tokens")
                 notify(
                     f"{self.spec}: the conversation ({_said(said)}) is over the model's "
-                    f"context window{_of(self.window)}; asking again with {fitted.cut} older "
-                    f"message(s) shortened (about {self._server(fitted.tokens)} tokens)"
+                    f"context window{_of(self.window)}; asking again with "
+                    f"{' and '.join(changes)} (about {self._server(fitted.tokens)} tokens)"
                 )
                 sent = fitted.request
                 continue

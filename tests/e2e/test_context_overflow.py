@@ -140,7 +140,7 @@ async def test_an_engineer_whose_conversation_outgrows_the_window_still_finishes
         said.startswith(spec.split("@")[0])
         and (
             f": the conversation ({sizes[2]} tokens) is over the model's context window of "
-            f"{window} tokens; asking again with 1 older message(s) shortened (about "
+            f"{window} tokens; asking again with 1 older message(s) shortened"
         )
         in said
     ), said

@@ -23,6 +23,13 @@ SAID = [
         {},
         Overflow(32768, 28673, 32769),
     ),
+    (  # vLLM, an answer too large for what the prompt leaves (compacting lowers it)
+        "'max_tokens' or 'max_completion_tokens' is too large: 4096. This model's maximum "
+        "context length is 4096 tokens and your request has 100 input tokens (4096 > 4096 - "
+        "100).",
+        {},
+        Overflow(4096, 100, None),
+    ),
     (  # vLLM's engine
         "The decoder prompt (length 40000) is longer than the maximum model length of 32768. "
         "Make sure that `max_model_len` is no smaller than the number of text tokens.",

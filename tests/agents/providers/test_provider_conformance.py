@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import pytest
 from provider_loopback import LoopbackServer, Reply
@@ -17,7 +18,7 @@ from agents.provider import CompletionRequest, Message, Provider, ProviderError,
 from agents.providers.context_fit import ContextFit
 from agents.providers.context_overflow import ContextOverflow
 from agents.providers.limits import LimiterPool, Limits
-from agents.providers.retrying import RetryingProvider
+from agents.providers.retrying import RetryingProvider, retry_notices
 from agents.registry import ProviderOptions, close_provider, make_provider
 
 READ = ToolSpec(
@@ -304,3 +305,31 @@ async def test_a_request_refused_as_too_long_gives_its_tokens_back_to_the_minute
         await close_provider(provider)
     assert len(server.seen) == 2
     assert pool.get(spec, Limits()).waited_s == 0
+
+
+ANSWER_TOO_LARGE = {
+    "anthropic": "input length and `max_tokens` exceed context limit: 100 + 4096 > 4096, "
+    "decrease input length or `max_tokens` and try again",
+    "openai": "'max_tokens' or 'max_completion_tokens' is too large: 4096. This model's "
+    "maximum context length is 4096 tokens and your request has 100 input tokens "
+    "(4096 > 4096 - 100).",
+}
+
+
+async def test_an_answer_too_large_for_the_window_is_asked_again_smaller(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    """vLLM refuses a max_tokens the prompt leaves no room for (Gemini's answer has a limit
+    of its own): asked again with the answer a quarter of the window, and said so."""
+    if wire_name not in ANSWER_TOO_LARGE:
+        pytest.skip("Gemini limits the answer apart from the window")
+    wire = WIRES[wire_name]
+    server.queue(wire.error(400, ANSWER_TOO_LARGE[wire_name]), wire.text("Short."))
+    said: list[str] = []
+    with retry_notices(said.append):
+        completion = await provider.complete(replace(ASK, max_tokens=4096))
+    assert completion.text == "Short."
+    assert [s.body["max_tokens"] for s in server.seen] == [4096, 1024]
+    [line] = said
+    told = "is over the model's context window of 4096 tokens; asking again with the answer "
+    assert told + "limited to 1024 tokens (about " in line, line
