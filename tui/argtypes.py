@@ -9,6 +9,7 @@ import argparse
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^\s*([-+]?\d+)\s*([mhdw])\s*$")
@@ -92,3 +93,11 @@ def port_number(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be within 0-65535: {text!r}")
     return value
+
+
+def given_path(text: str) -> Path:
+    """argparse type: a path that is not empty. ``--repo ""`` (``--repo "$REPO"`` with the
+    variable unset) was ``Path("")``, the current folder, and the run went ahead there."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?); give one, e.g. .")
+    return Path(text)

@@ -34,6 +34,8 @@ def refuse_unusable(plan: RunPlan) -> None:
                 f"repository not found: {plan.repo}, where run {plan.resume.run_id} works "
                 "(moved or deleted?): put it back at that path and resume again"
             )
+        if plan.repo.exists():
+            raise SetupError(f"the repository is a file, not a folder: {plan.repo}")
         raise SetupError(f"repository not found: {plan.repo}")
     if plan.resume is not None:  # said first: it would only ask again, or stop again
         crossed = still_crossed(plan.resume, settings.engine, plan.budget, plan.answers)

@@ -73,6 +73,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ),
     ("demo folder is a file", lambda p: ["demo", "--out", str(p / "a-file")], "is a file"),
     (
+        "repository is a file",
+        lambda p: ["run", "add a feature", "--repo", str(p / "a-file")],
+        "the repository is a file, not a folder",
+    ),
+    (
         "demo folder inside a file",
         lambda p: ["demo", "--out", str(p / "a-file" / "demo")],
         "cannot create demo folder",
@@ -155,6 +160,7 @@ def test_a_bad_environment_variable_is_one_line(
 
 PARSER_CASES = [
     (["run", "x", "--repo", ".", "--speed", "nan"], "--speed: must be a positive number"),
+    (["run", "x", "--repo", ""], "--repo: an empty path (an unset variable?)"),
     (["run", "x", "--repo", ".", "--escalation-timeout", "inf"], "must be a positive number"),
     (["runs", "--limit", "0"], "--limit: must be at least 1"),
     (["runs", "--limit", "-1"], "--limit: must be at least 1"),
@@ -175,8 +181,13 @@ PARSER_CASES = [
     ("argv", "expected"), PARSER_CASES, ids=[" ".join(c[0]) for c in PARSER_CASES]
 )
 def test_out_of_range_arguments_are_refused_by_the_parser(
-    place: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+    place: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
 ) -> None:
+    monkeypatch.chdir(place)  # a `--repo ""` let through would run on the current folder
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tui.argtypes import port_number, positive_float, positive_int
+from tui.argtypes import given_path, port_number, positive_float, positive_int
 from tui.parsers import Handler, add_db_option
 
 
@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     run = sub.add_parser("run", help="run the factory on a repository")
     run.add_argument("request", nargs="?", help="what to build, in plain words")
-    run.add_argument("--repo", type=Path, required=True, help="the git repository to work on")
+    run.add_argument("--repo", type=given_path, required=True, help="the git repository to work on")
     run.add_argument("--request-file", type=Path, help="read the request from a file")
     run.add_argument("--playbook", type=Path, help="script the SIM provider with this playbook")
     run.add_argument("--out", type=Path, help="folder for an audit's report (audit.md, .json)")
