@@ -92,6 +92,17 @@ def test_runs_outcome_stopped_and_running_go_by_the_lease(db_url, emit_little_ru
     assert asyncio.run(driven("stopped")) == []
 
 
+def test_runs_says_which_filter_matched_nothing(db_url, emit_little_run, capsys):
+    """``runs --outcome stopped`` said "no runs yet" beside stored runs."""
+    _seed(db_url, emit_little_run)
+    assert main(["runs", "--db", db_url, "--outcome", "killed"]) == 0
+    assert capsys.readouterr().out.strip() == "no runs match --outcome killed"
+    assert main(["runs", "--db", db_url, "--repo", "pi", "--since", "2025-02-01"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "no runs match --repo pi --since 2025-02-01 00:00 UTC"
+    )
+
+
 def test_a_bad_since_is_a_usage_error(db_url, capsys):
     with pytest.raises(SystemExit) as info:
         main(["runs", "--db", db_url, "--since", "last tuesday"])

@@ -96,8 +96,22 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
         if wide:
             row.append(one_line(r.request.splitlines()[0]) if r.request else "")
         table.add_row(*row)
-    console.print(table if records else "no runs yet")
+    console.print(table if records else no_runs_line(args))
     return EXIT_OK
+
+
+def no_runs_line(args: argparse.Namespace) -> str:
+    """What ``runs`` says when it lists nothing: "no runs yet" only when no filter was
+    given; with one, which filters matched nothing (python-slugify's trial: ``runs
+    --outcome stopped`` said "no runs yet" beside eleven stored runs)."""
+    asked = [
+        f"--{flag} {value}"
+        for flag, value in (("repo", args.repo), ("outcome", args.outcome))
+        if value
+    ]
+    if args.since is not None:
+        asked.append(f"--since {args.since:%Y-%m-%d %H:%M} UTC")
+    return f"no runs match {' '.join(asked)}" if asked else "no runs yet"
 
 
 async def load_state_and_driver(
