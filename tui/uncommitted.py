@@ -21,7 +21,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from engine.audit_checkout import SKIP
 
@@ -90,7 +90,7 @@ def environment_filter(repo: Path) -> Callable[[str], bool]:
     venv: dict[str, bool] = {}
 
     def left_out(rel: str) -> bool:
-        folders = PurePosixPath(rel).parts[:-1]
+        folders = rel.split("/")[:-1]  # git's paths: "/"-separated, relative
         for depth, name in enumerate(folders, 1):
             if name in SKIP or name.endswith(".egg-info"):
                 return True
