@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agents.tool_specs import TOOL_SPECS
 from engine.blueprint import Blueprint
 from engine.roles import (
     CriticReport,
@@ -44,11 +45,24 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
+TOOL_NAMES = tuple(spec.name for spec in TOOL_SPECS)
+
+
 class ToolCallScript(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tool")
+    @classmethod
+    def _a_known_tool(cls, tool: str) -> str:
+        """A tool the engineer and verifier are offered: a typo (``write_fil``) was played
+        as a model calling a tool that does not exist, so the file was never written and
+        the run went on without it (python-slugify's trial merged a task without its tests)."""
+        if tool not in TOOL_NAMES:
+            raise ValueError(f"unknown tool {tool!r}; the tools: {', '.join(TOOL_NAMES)}")
+        return tool
 
 
 class Turn(BaseModel):

@@ -533,6 +533,17 @@ def test_a_playbook_with_a_bad_field_names_where(tmp_path: Path):
     assert message.startswith(f"playbook {path}: engineer.greet.attempts.0.turns: ")
 
 
+def test_a_playbook_calling_a_tool_that_does_not_exist_is_refused_at_load(tmp_path: Path):
+    """A typo in a scripted call (``write_fil``) was played as the model calling a missing
+    tool: the test file was never written and the task merged without it."""
+    data = playbook().model_dump(mode="json")
+    data["engineer"]["greet"]["attempts"][0]["turns"][0]["calls"][0]["tool"] = "write_fil"
+    path = dump(tmp_path / "typo.yaml", data)
+    message = one_line_error(path)
+    assert message.startswith(f"playbook {path}: engineer.greet.attempts.0.turns.0.calls.0.tool: ")
+    assert "unknown tool 'write_fil'; the tools: list_files, read_file, write_file" in message
+
+
 def test_an_empty_playbook_file_is_a_one_line_error(tmp_path: Path):
     path = tmp_path / "empty.yaml"
     path.write_text("")
