@@ -10,7 +10,10 @@ it is a SIM default. A script is a list of turns; each turn is what the model sa
 with its real toolbelt, so files are really written and tests really run. A script may name
 text it expects in its prompt (``expect_in_prompt``): the sim plays it only when that text
 reached the model — e.g. the retry that fixes a bug only plays if the failing test's output
-was passed back. Otherwise it plays ``fallback`` (or fails loudly).
+was passed back. Otherwise it plays ``fallback`` (or fails loudly). Each attempt starts in a
+fresh worktree of the run's integration branch, as a real model's does: a retry's script
+writes again what it keeps of the failed attempt (whose files are gone), rather than editing
+them (an ``edit_file`` of one answers "no such file").
 """
 
 from __future__ import annotations
