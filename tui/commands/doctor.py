@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import re
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -223,6 +224,35 @@ async def _python_lines(repo: Path, configured: str | None) -> tuple[bool, list[
     return True, [*lines, *(w for w in (python.warning, python.pytest_missing()) if w)]
 
 
+def git_refusal(repo: Path) -> str | None:
+    """What git says when it refuses the repository at ``repo`` (a checkout owned by
+    another user, which its safe.directory check turns away), or None: a run would be
+    refused at once, and doctor said "1 of 1 model(s) OK" before it (python-slugify's sdist
+    unpacked by root keeps its author's uid). A folder that is no repository is not said
+    here: doctor also runs outside one."""
+    if not repo.is_dir():
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--git-dir"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    said = [line.strip().removeprefix("fatal: ") for line in done.stderr.splitlines()]
+    said = [line for line in said if line]
+    if done.returncode == 0 or not said or "not a git repository" in said[0]:
+        return None
+    words = said[0]
+    for line in said[1:]:  # "... call:" then the command: as git_complaint joins them
+        words += (" " if words.endswith(":") else "; ") + line
+    return f"repository: git refuses {repo.resolve()}: {words}"
+
+
 def _sandbox_line() -> str:
     sandbox = ProcessSandbox()
     try:
@@ -266,10 +296,13 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
         console.print(Text(redactor.redact(line)), soft_wrap=True)
     for line in uninstalled_warnings(args.repo) if args.repo.is_dir() else []:
         console.print(Text(f"node: {line}"), soft_wrap=True)
+    refused = await asyncio.to_thread(git_refusal, args.repo)
+    if refused is not None:
+        console.print(Text(refused, style="bold red"), soft_wrap=True)
     console.print(f"event loop: {loop_name()}", highlight=False)
     failed = sum(1 for c in checks if not c.ok)
     console.print(
         f"{len(checks) - failed} of {len(checks)} model(s) OK" if checks else "no models to check",
         highlight=False,
     )
-    return EXIT_FAILED if failed or not python_ok else EXIT_OK
+    return EXIT_FAILED if failed or not python_ok or refused is not None else EXIT_OK

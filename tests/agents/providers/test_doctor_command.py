@@ -3,8 +3,10 @@ with a one-line reason, exit 1 when anything fails, and never a key on screen.""
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,6 +197,33 @@ def test_doctor_names_the_python_the_gates_would_use_and_what_it_lacks(
     assert f"python: [gates] python: {repo / 'nowhere/bin/python'} does not exist" in out
     code, out = run_doctor(["--model", "sim:", "--repo", str(tmp_path / "gone")], capsys)
     assert code == 1 and f"python: repository not found: {tmp_path / 'gone'}" in out
+
+
+def test_doctor_says_git_refuses_the_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """An sdist unpacked by root keeps its author's uid: git's safe.directory check refuses
+    the repository and a run stops at once, but doctor said "1 of 1 model(s) OK", exit 0."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to give the repository to another user")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "app.py").write_text("")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[safe]\n\tdirectory = /nowhere\n", encoding="utf-8")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    code, out = run_doctor(["--model", "sim:", "--repo", str(repo)], capsys)
+    assert code == 0 and "git refuses" not in out
+    os.chown(repo, 12345, 12345)  # owned by someone else
+    code, out = run_doctor(["--model", "sim:", "--repo", str(repo)], capsys)
+    assert code == 1 and "Traceback" not in out
+    said = " ".join(out.split())
+    assert f"repository: git refuses {repo}: detected dubious ownership" in said
+    assert f"call: git config --global --add safe.directory {repo}" in said
+    code, out = run_doctor(["--model", "sim:", "--repo", str(tmp_path)], capsys)
+    assert code == 0 and "git refuses" not in out  # no repository at all: not said
 
 
 def test_doctor_warns_of_a_key_in_a_coding_agents_argv_without_showing_it(
