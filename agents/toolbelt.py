@@ -49,6 +49,7 @@ from agents.tool_specs import ToolResult
 from engine.borrowed_modules import NODE_MODULES, lent_node_modules
 from engine.layout import (
     NO_PYTEST,
+    PYTEST_PLAIN_OUTPUT,
     pytest_missing_line,
     with_project_python,
     with_src_on_path,
@@ -319,7 +320,10 @@ class Toolbelt:
     async def _pytest(self, run: PlannedRun, left: float) -> tuple[str, float]:
         since = time.monotonic()
         result = await self.sandbox.run(
-            [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *run.args],
+            [
+                *(self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+                *(*PYTEST_PLAIN_OUTPUT, *run.args),
+            ],
             self.root / run.folder,
             timeout_s=left,
             env=with_project_python(

@@ -11,6 +11,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+PYTEST_PLAIN_OUTPUT = ("--color=no",)
+"""Given to pytest by the tests gate and ``run_tests`` after the project's own ``addopts``,
+which they override: output without colour. python-slugify's configuration says
+``--color=yes``: every dot, the summary line and each assertion diff came wrapped in ANSI
+escapes, in the engineer's ``run_tests`` results and, written by JUnit as ``#x1B[91m``, in
+the failure a retry is shown (its ``- hello-world-2`` diff read
+``#x1B[0m#x1B[91m- hello-world-2#x1B[39;49;00m#x1B[90m#x1B[39;49;00m``)."""
+
 
 def with_src_on_path(env: Mapping[str, str], project: Path) -> dict[str, str]:
     """``env`` with the project's ``src`` first on PYTHONPATH when it is a src layout.

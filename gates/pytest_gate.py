@@ -17,6 +17,7 @@ from pathlib import Path
 
 from engine.layout import (
     NO_PYTEST,
+    PYTEST_PLAIN_OUTPUT,
     pytest_missing_line,
     with_project_python,
     with_src_on_path,
@@ -159,6 +160,7 @@ class PytestGate:
             "-o",
             "junit_family=xunit1",
             "--continue-on-collection-errors",  # one unimportable module must not hide the rest
+            *PYTEST_PLAIN_OUTPUT,
             f"--junitxml={junit}",
             *extra,
             *(() if rerun else self.args),  # node ids alone: args may name whole folders

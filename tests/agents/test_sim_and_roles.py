@@ -319,8 +319,8 @@ async def test_the_engineer_plays_the_script_writes_real_files_and_finishes(tmp_
     assert (tmp_path / "tests" / "test_greet.py").read_text() == TEST_FILE
     assert (tmp_path / "greet.py").read_text() == CODE_FILE
     assert [argv[5:] for argv, _cwd in sandbox.calls] == [
-        ("no:cacheprovider",),
-        ("no:cacheprovider", "-x"),
+        ("no:cacheprovider", "--color=no"),
+        ("no:cacheprovider", "--color=no", "-x"),
     ]
     assert {cwd for _argv, cwd in sandbox.calls} == {role_root(tmp_path)}
 

@@ -251,6 +251,7 @@ async def test_run_tests_goes_through_the_sandbox_in_the_worktree(
         "-q",
         "-p",
         "no:cacheprovider",
+        "--color=no",  # over the project's addopts: no ANSI escapes for the model
         "-x",
         "tests/test_app.py::test_one",
     )
@@ -269,7 +270,7 @@ async def test_run_tests_reports_a_timeout(belt: Toolbelt, sandbox: FakeSandbox)
     sandbox.returncode = -9
     result = await call(belt, "run_tests")
     assert result.text.endswith("[timed out]")
-    assert sandbox.calls[0][0][-1] == "no:cacheprovider"  # no extra args
+    assert sandbox.calls[0][0][-1] == "--color=no"  # no extra args
 
 
 async def test_run_tests_refuses_test_paths_outside_the_worktree(
@@ -361,7 +362,7 @@ def monorepo(worktree: Path, sandbox: FakeSandbox) -> Toolbelt:
 
 
 def _runs(sandbox: FakeSandbox, root: Path) -> list[tuple[str, tuple[str, ...]]]:
-    return [(str(cwd.relative_to(root)), argv[6:]) for argv, cwd, _ in sandbox.calls]
+    return [(str(cwd.relative_to(root)), argv[7:]) for argv, cwd, _ in sandbox.calls]
 
 
 async def test_run_tests_runs_each_project_where_the_gate_does(

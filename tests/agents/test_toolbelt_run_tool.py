@@ -76,3 +76,16 @@ async def test_a_script_of_the_worktree_runs_by_relative_path(tmp_path: Path, sa
     script.chmod(0o755)
     result = await run(Toolbelt(tmp_path, sandbox), argv=["tools/check.sh"])
     assert not result.is_error and "checked" in result.text
+
+
+async def test_run_tests_output_is_plain_where_the_project_asks_pytest_for_colour(
+    tmp_path: Path, sandbox
+):
+    """python-slugify's ``addopts = "--color=yes"`` wrapped every dot and each diff line of
+    the engineer's run_tests results in ANSI escapes: tokens for nothing."""
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "--color=yes"\n')
+    (tmp_path / "test_slug.py").write_text("def test_suffix():\n    assert 'a-1' == 'a-2'\n")
+    belt = Toolbelt(tmp_path, sandbox, python=sys.executable)
+    result = await belt.execute(ToolCall("c1", "run_tests", {}))
+    assert "1 failed" in result.text and "- a-2" in result.text
+    assert "\x1b" not in result.text, result.text

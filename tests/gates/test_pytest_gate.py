@@ -102,6 +102,30 @@ async def test_failing_assertion_is_named_and_explained(
     assert "tests/test_calc.py:10:" in context
 
 
+COLOURED = {
+    "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "--color=yes"\n',
+    "slug.py": "def unique(text):\n    return text + '-1'\n",
+    "tests/test_slug.py": (
+        "from slug import unique\n\n\ndef test_suffix():\n"
+        "    assert unique('hello-world') == 'hello-world-2'\n"
+    ),
+}
+"""python-slugify's pytest configuration asks for colour, which pytest then writes into
+its output and, as ``#x1B[91m``, into each assertion diff of its JUnit report."""
+
+
+async def test_a_project_asking_pytest_for_colour_gets_plain_findings(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(COLOURED)
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    context = result.failure_context()
+    assert "- hello-world-2" in context and "+ hello-world-1" in context
+    for text in (context, result.output_tail):
+        assert "\x1b" not in text and "#x1B" not in text, text
+
+
 async def test_import_error_at_collection(
     process_sandbox: ProcessSandbox, make_repo: MakeRepo
 ) -> None:
