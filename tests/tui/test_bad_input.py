@@ -50,6 +50,20 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
         "is empty",
     ),
     (
+        "a request given twice",
+        lambda p: [
+            *(
+                "run",
+                "Add x",
+                "--request-file",
+                str(p / "latin1.txt"),
+                "--repo",
+                str(p / "a-folder"),
+            ),
+        ],
+        "give the request as an argument or with --request-file, not both ('Add x' and",
+    ),
+    (
         "request file not UTF-8",
         lambda p: ["run", "--request-file", str(p / "latin1.txt"), "--repo", str(p / "a-folder")],
         "is not UTF-8 text",

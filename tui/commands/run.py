@@ -99,6 +99,12 @@ def exit_code(state: RunState) -> int:
 
 
 def _request(args: argparse.Namespace) -> str:
+    if args.request_file is not None and args.request:
+        # one of the two was dropped without a word: the file's request ran, not the words
+        raise UsageError(
+            f"give the request as an argument or with --request-file, not both "
+            f"({args.request!r} and {args.request_file})"
+        )
     if args.request_file is not None:
         try:
             text = str(args.request_file.read_text(encoding="utf-8").strip())
