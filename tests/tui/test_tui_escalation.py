@@ -245,3 +245,22 @@ async def test_a_question_raised_later_waits_for_a_box_being_typed_in_or_a_close
         twin_asks(bus, "esc-3")
         await caught_up(app, bus, pilot)
         assert not isinstance(app.screen, EscalationScreen)
+
+
+async def test_next_with_one_escalation_and_an_unlisted_number_say_so() -> None:
+    """In tmux, n and p on the only escalation, and 9 on one of three options, did nothing
+    and said nothing: the footer lists n Next, p Previous, and the help 1-9."""
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+    app = app_with(bus, decisions)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        sample_run.full_pipeline(bus)
+        await caught_up(app, bus, pilot)
+        await pilot.press("e")
+        assert isinstance(app.screen, EscalationScreen)
+        await pilot.press("n", "p", "9")
+        await pilot.pause()
+        said = [str(n.message) for n in app._notifications]  # type: ignore[attr-defined]
+        assert said.count("this is the only escalation that waits") == 2
+        assert "no option 9: 1 approve, 2 reject, 3 change" in said
+        assert isinstance(app.screen, EscalationScreen) and decisions == []

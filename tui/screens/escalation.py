@@ -289,7 +289,9 @@ class EscalationScreen(ModalScreen[Decision]):
 
     def action_step(self, step: int) -> None:
         """Show the next (1) or previous (-1) escalation of the queue."""
-        if self._queue:
+        if len(self._queue) == 1:  # the key did nothing, and said nothing
+            self.notify("this is the only escalation that waits", timeout=3, markup=False)
+        elif self._queue:
             self.index = (self.index + step) % len(self._queue)
 
     def action_decide(self, kind: str) -> None:
@@ -310,7 +312,13 @@ class EscalationScreen(ModalScreen[Decision]):
     def action_pick(self, number: int) -> None:
         """Take option ``number`` (1-based) as listed."""
         esc = self.current
-        if esc is not None and 1 <= number <= len(esc.options):
+        if esc is not None and not 1 <= number <= len(esc.options):
+            listed = ", ".join(f"{i} {option}" for i, option in enumerate(esc.options, 1))
+            self.notify(
+                f"no option {number}: {listed or 'it lists none (a, r or c answer it)'}",
+                markup=False,
+            )
+        elif esc is not None:
             option = esc.options[number - 1]
             if option_for([option], CHANGE):
                 self.action_change()
