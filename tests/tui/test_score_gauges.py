@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from engine.events import ReviewRoundFinished, ReviewScored, VerificationFinished
+from engine.blueprint import Blueprint, Task
+from engine.events import (
+    BlueprintProposed,
+    ReviewRoundFinished,
+    ReviewScored,
+    VerificationFinished,
+)
 from engine.state import RunState
 from tui.widgets.score_gauges import compact_gauges_text, gauges_text
 
@@ -69,3 +75,24 @@ def test_a_reviewers_gauge_says_its_round() -> None:
     assert any(line.startswith("reviewer-10 r2 ") and "91/100 ≥95 ✗" in line for line in lines)
     # The bars stay in one column.
     assert len({line.index("█") for line in lines if "█" in line}) == 1
+
+
+def test_the_compact_line_has_a_dash_for_reviews_not_in_yet() -> None:
+    """At 80x24 the line read "critic 8.0 · rev  · twin —" while the panel reviewed, and
+    "rev /95" once a plan drawn again was under review."""
+    assert compact_gauges_text(RunState().scores).plain.startswith("critic — · rev — · twin —")
+    state = RunState()
+    state.apply(
+        ReviewRoundFinished(
+            run_id="r", seq=1, round=1, scores={}, threshold=95, quorum=1, passed=False
+        )
+    )
+    state.apply(
+        BlueprintProposed(
+            run_id="r",
+            seq=2,
+            blueprint=Blueprint(spec="s", tasks=[Task(id="t1", title="t")]),
+            source="human",
+        )
+    )
+    assert "· rev —/95 ·" in compact_gauges_text(state.scores).plain

@@ -103,10 +103,13 @@ def compact_gauges_text(scores: Scores) -> Text:
 
     parts = [Text.assemble("critic ", value(scores.critic, ".1f"))]
     reviews = Text("rev ")
-    for i, review in enumerate(scores.latest_reviews()):
+    latest = scores.latest_reviews()
+    for i, review in enumerate(latest):
         if i:
             reviews.append(" ")
         reviews.append_text(value(review.score, "d", scores.review_threshold))
+    if not latest:  # a dash, as for the others ("rev  ·" before the first review)
+        reviews.append_text(value(None, "d"))
     if scores.review_threshold is not None:
         reviews.append(f"/{scores.review_threshold}", style="dim")
     parts.append(reviews)
