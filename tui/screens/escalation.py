@@ -36,6 +36,7 @@ from engine.run_views import EscalationView
 from engine.state import RunState
 from tui.messages import Decision
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
+from tui.type_ahead import type_ahead
 
 APPROVE = ("approve", "accept", "yes", "continue", "retry", "ship")
 REJECT = ("reject", "no", "abort", "stop", "skip", "fail")
@@ -168,7 +169,9 @@ class EscalationScreen(ModalScreen[Decision]):
         self._options = Static(id="esc-options")
         self._context_view = Static(id="esc-context")
         self._note = NoteInput(
-            placeholder="what should change? (enter sends, esc cancels)", id="esc-note"
+            placeholder="what should change? (enter sends, esc cancels)",
+            id="esc-note",
+            select_on_focus=False,  # what was typed before the focus came stays
         )
 
     @property
@@ -338,6 +341,21 @@ class EscalationScreen(ModalScreen[Decision]):
         self.add_class("-changing")
         self._note.value = ""
         self._note.focus()
+
+    async def on_key(self, event: events.Key) -> None:
+        # The note box opens when c reaches the screen, not later as a binding, and takes
+        # the keys that come before its focus (tui.type_ahead): as bindings, the a of "add
+        # a test" typed fast after c approved the plan.
+        if self.has_class("-changing") and self.focused is not self._note:
+            if event.key == "escape":
+                event.stop()
+                self.action_close()
+            else:
+                await type_ahead(self._note, event)
+        elif event.key == "c":
+            event.stop()
+            event.prevent_default()
+            self.action_change()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -1,0 +1,95 @@
+"""In a real terminal (tmux), keys typed in one burst right after the key that opens a text
+box go into the box, not to the screen's bindings.
+
+tmux's send-keys writes them in one go, as a paste does, or SSH when keys pile up: ``c``
+then "add a test" in the escalation dialog approved the plan (the ``a`` of "add").
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+
+APP = """
+import asyncio, sys
+sys.path[:0] = [{repo!r}]
+from engine.blueprint import Blueprint, Task
+from engine.bus import EventBus
+from engine.events import BlueprintProposed, EscalationRaised, RunStarted, Stage, StageChanged
+from tui.app import ShopfloorApp
+
+bus = EventBus("r-type-ahead")
+out = open({out!r}, "a", encoding="utf-8")
+
+async def feed() -> None:
+    await asyncio.sleep(0.5)
+    bus.emit(RunStarted(request="Add a greeting", repo="/srv", base_branch="main",
+                        base_commit="0" * 40, integration_branch="wip", simulated=True))
+    bus.emit(BlueprintProposed(blueprint=Blueprint(spec="s", tasks=[Task(id="t1", title="Hi")])))
+    bus.emit(StageChanged(stage=Stage.TWIN))
+    bus.emit(EscalationRaised(escalation_id="esc-1", kind="twin", question="Accept the plan?",
+                              options=["accept", "change", "reject"], default="reject"))
+    await asyncio.sleep(3600)
+
+async def on_decision(decision) -> None:
+    out.write(f"{{decision.decision}}|{{decision.note}}\\n")
+    out.flush()
+
+ShopfloorApp(bus.subscribe("tui"), run_task=feed, on_decision=on_decision).run()
+"""
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(
+        ["tmux", *args], capture_output=True, text=True, check=False, timeout=10
+    ).stdout
+
+
+def wait_for(session: str, needle: str) -> str:
+    deadline = time.monotonic() + 30
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux("capture-pane", "-p", "-t", session)
+        if needle in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} never appeared:\n{screen}")
+
+
+def test_a_note_typed_fast_after_c_is_the_note_not_an_approval(tmp_path: Path) -> None:
+    decided = tmp_path / "decided.txt"
+    script = tmp_path / "app.py"
+    script.write_text(APP.format(repo=str(REPO), out=str(decided)), encoding="utf-8")
+    session = f"sf-ahead-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, str(script)]
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", *command],
+        check=True,
+        cwd=REPO,
+    )
+    try:
+        wait_for(session, "press e to answer")
+        tmux("send-keys", "-t", session, "e")
+        wait_for(session, "decision needed")
+        # One write: c, the note (its a, r and 1 are the dialog's keys), backspace, enter.
+        tmux("send-keys", "-t", session, "-l", "cadd a test for r1 x")
+        tmux("send-keys", "-t", session, "BSpace", "BSpace", "Enter")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not decided.exists():
+            time.sleep(0.2)
+        time.sleep(0.5)  # a second decision, if one were sent
+        assert decided.read_text(encoding="utf-8").splitlines() == ["change|add a test for r1"]
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
