@@ -24,7 +24,10 @@ async def type_ahead(box: Input, event: events.Key) -> bool:
     elif event.key == "backspace":
         box.action_delete_left()
     elif event.is_printable and event.character:
-        box.insert_text_at_cursor(event.character)
+        if box.selection.is_empty:
+            box.insert_text_at_cursor(event.character)
+        else:  # what the box selected on opening (the filter applied before) is replaced
+            box.replace(event.character, *box.selection)
     else:
         return False
     event.stop()

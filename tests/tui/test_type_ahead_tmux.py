@@ -37,7 +37,8 @@ async def feed() -> None:
     await asyncio.sleep(0.5)
     bus.emit(RunStarted(request="Add a greeting", repo="/srv", base_branch="main",
                         base_commit="0" * 40, integration_branch="wip", simulated=True))
-    bus.emit(BlueprintProposed(blueprint=Blueprint(spec="s", tasks=[Task(id="t1", title="Hi")])))
+    tasks = [Task(id="t1", title="Hi"), Task(id="t2", title="Bye")]
+    bus.emit(BlueprintProposed(blueprint=Blueprint(spec="s", tasks=tasks)))
     bus.emit(StageChanged(stage=Stage.TWIN))
     bus.emit(EscalationRaised(escalation_id="esc-1", kind="twin", question="Accept the plan?",
                               options=["accept", "change", "reject"], default="reject"))
@@ -91,5 +92,39 @@ def test_a_note_typed_fast_after_c_is_the_note_not_an_approval(tmp_path: Path) -
             time.sleep(0.2)
         time.sleep(0.5)  # a second decision, if one were sent
         assert decided.read_text(encoding="utf-8").splitlines() == ["change|add a test for r1"]
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def test_a_search_typed_fast_after_slash_is_the_search_not_an_answer(tmp_path: Path) -> None:
+    """ "/release" in one burst: its e opened the waiting escalation and its a approved it."""
+    decided = tmp_path / "decided.txt"
+    script = tmp_path / "app.py"
+    script.write_text(APP.format(repo=str(REPO), out=str(decided)), encoding="utf-8")
+    session = f"sf-ahead-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, str(script)]
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", *command],
+        check=True,
+        cwd=REPO,
+    )
+    try:
+        wait_for(session, "press e to answer")
+        tmux("send-keys", "-t", session, "-l", "/release")
+        wait_for(session, "release")
+        time.sleep(1.0)  # a decision, if one were sent
+        screen = tmux("capture-pane", "-p", "-t", session)
+        assert decided.read_text(encoding="utf-8") == ""
+        assert "decision needed" not in screen and "press e to answer" in screen
+        # The task filter takes its keys too: escape leaves the search, f opens the filter.
+        tmux("send-keys", "-t", session, "Escape")
+        time.sleep(0.3)
+        tmux("send-keys", "-t", session, "-l", "fBye")
+        time.sleep(0.8)
+        tmux("send-keys", "-t", session, "Enter")
+        time.sleep(0.5)
+        screen = tmux("capture-pane", "-p", "-t", session)
+        assert "t2 Bye" in screen and "t1 Hi" not in screen  # the filter applied
+        assert decided.read_text(encoding="utf-8") == ""
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)

@@ -344,9 +344,9 @@ class EscalationScreen(ModalScreen[Decision]):
 
     async def on_key(self, event: events.Key) -> None:
         # The note box opens when c reaches the screen, not later as a binding, and takes
-        # the keys that come before its focus (tui.type_ahead): as bindings, the a of "add
-        # a test" typed fast after c approved the plan.
-        if self.has_class("-changing") and self.focused is not self._note:
+        # the keys that were on their way before its focus came (tui.type_ahead): as
+        # bindings, the a of "add a test" typed fast after c approved the plan.
+        if self.has_class("-changing"):
             if event.key == "escape":
                 event.stop()
                 self.action_close()

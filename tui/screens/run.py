@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -40,6 +40,7 @@ from tui.screens.run_log_follow import LogFollowing
 from tui.screens.run_model import RunModel, latest_agent_for_task
 from tui.screens.task_detail import TaskDetailScreen
 from tui.text import printable
+from tui.type_ahead import type_ahead
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_table import AgentTable
 from tui.widgets.dag_view import DagView, TaskFilter
@@ -140,7 +141,11 @@ class RunScreen(LogFollowing, RunEscalations):
         self._pipeline = PipelineStrip(id="pipeline")
         self._banner = EscalationBanner(id="banner")
         self._dag = DagView(id="dag")
-        self._filter = TaskFilter(placeholder="filter tasks by id or title", id="dag-filter")
+        self._filter = TaskFilter(
+            placeholder="filter tasks by id or title", id="dag-filter", select_on_focus=False
+        )
+        self._typed_into: Input | None = None
+        """The box / or f opened, until it has the focus (see on_key)."""
         self._agents = AgentTable(id="agents")
         self._gauges = ScoreGauges(id="gauges")
         self._gauges_line = ScoreGauges(compact=True, id="gauges-line")
@@ -304,6 +309,43 @@ class RunScreen(LogFollowing, RunEscalations):
         self.remove_class("-filtering")
         self._dag.focus()
 
+    async def on_key(self, event: events.Key) -> None:
+        # / and f open their box when the key reaches this screen, not later as bindings,
+        # and the box takes the keys that were on their way before its focus came
+        # (tui.type_ahead): as bindings, "/release" typed fast opened the escalation (e)
+        # and approved it (a). A key the focused box let through is not one of those.
+        box = self._typed_into
+        searching = box is self._log.search_box and self._log.has_class("-searching")
+        filtering = box is self._filter and self.has_class("-filtering")
+        if box is not None and (searching or filtering):
+            if event.key == "escape":
+                event.stop()
+                self._typed_into = None
+                if filtering:
+                    self._filter.action_cancel()
+                else:
+                    self._log.action_clear_search()
+            else:
+                await type_ahead(box, event)
+            return
+        self._typed_into = None
+        if event.key == "slash":
+            self.action_search_log()
+            self._typed_into = self._log.search_box
+        elif event.key == "f":
+            self.action_filter_tasks()
+            self._typed_into = self._filter
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    @on(events.DescendantBlur)
+    def forget_typed_into(self, event: events.DescendantBlur) -> None:
+        """Once the box opened by / or f loses the focus, the keys are the others' again."""
+        if event.widget is self._typed_into:
+            self._typed_into = None
+
     # -- actions ------------------------------------------------------------------------
 
     def open_task(self, task_id: str) -> None:
@@ -332,6 +374,7 @@ class RunScreen(LogFollowing, RunEscalations):
         """Open the task filter box (enter applies, an empty filter shows every task;
         escape closes it and keeps the filter applied before)."""
         self.add_class("-filtering")
+        self._filter.select_all()  # typing replaces the filter applied before
         self._filter.focus()
 
     def action_cycle_state_filter(self) -> None:

@@ -183,7 +183,11 @@ class AgentLog(Vertical):
         self._agent_id: str | None = None
         self._title = TextLine(agent_title(None, None), classes="agent-log--title")
         self._view = LineView(marks=LINE_MARKS)
-        self._search = Input(placeholder="search this log (enter: find, esc: close)")
+        # Selected when the box opens, not when it gets the focus: keys typed before the
+        # focus came would be selected too (tui.type_ahead).
+        self._search = Input(
+            placeholder="search this log (enter: find, esc: close)", select_on_focus=False
+        )
         self._match = -1
 
     def compose(self) -> ComposeResult:
@@ -206,6 +210,11 @@ class AgentLog(Vertical):
     def unseen(self) -> int:
         """Lines the shown agent wrote since they were last drawn (:meth:`flush`)."""
         return self._view.unseen
+
+    @property
+    def search_box(self) -> Input:
+        """The search box (shown while searching)."""
+        return self._search
 
     @property
     def current_match(self) -> int:
@@ -251,6 +260,7 @@ class AgentLog(Vertical):
     def action_search(self) -> None:
         """Open the search box."""
         self.add_class("-searching")
+        self._search.select_all()
         self._search.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
