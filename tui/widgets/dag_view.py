@@ -292,11 +292,14 @@ class DagView(Tree[str]):
                 node.set_label(label)
 
     def watch_filter_text(self) -> None:
-        self._shape = self._look = ()
-        self.sync(self._tasks)
+        self._redraw_all()
 
     def watch_state_filter(self) -> None:
-        self._shape = self._look = ()
+        self._redraw_all()
+
+    def _redraw_all(self) -> None:
+        # A shape no graph has: an empty one (a filter nothing matches) is drawn too.
+        self._shape, self._look = (None,), ()
         self.sync(self._tasks)
 
     def select_task(self, task_id: str) -> None:
