@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from agents.file_listing import listed_files
 from agents.project_tests import (
     NODE_TEST_ENV,
     PlannedRun,
@@ -197,13 +198,7 @@ class Toolbelt:
         return result
 
     async def _tool_list_files(self, args: dict[str, Any]) -> ToolResult:
-        files = sorted(
-            str(p.relative_to(self.root))
-            for p in self.root.rglob("*")
-            if p.is_file()
-            and ".git" not in p.relative_to(self.root).parts
-            and "__pycache__" not in p.parts
-        )
+        files = await listed_files(self.root)  # in a thread, by git's index where it can
         return ToolResult(_bounded("\n".join(files) or "(empty repository)"))
 
     async def _tool_read_file(self, args: dict[str, Any]) -> ToolResult:
