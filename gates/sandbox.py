@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.parent_death import dies_with_us
+from engine.parent_death import dying_with_us, setpriv_wrapper
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
 from engine.secret_values import WorktreeSecrets, checkout_secret_files
@@ -194,6 +194,7 @@ class ProcessSandbox:
         self.tmpdir = private / "tmp"
         self.home.mkdir()
         self.tmpdir.mkdir()
+        setpriv_wrapper()  # tried now, not on the event loop at the first command
         self._file_secrets: dict[Path, WorktreeSecrets] = {}
         self._checkout_secrets: dict[Path, WorktreeSecrets] = {}
 
@@ -248,17 +249,18 @@ class ProcessSandbox:
             secrets += in_files.forms
             secrets += await self._checkout_values(in_files.root)
         protocol = Collector(self.output_limit, secrets)
+        start = dying_with_us(command, full_env)  # with the jail's start-up, and without one
         spawn = asyncio.ensure_future(
             loop.subprocess_exec(
                 lambda: protocol,
-                *command,
+                *start.argv,
                 cwd=cwd,
                 env=full_env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=dies_with_us(),  # with the jail's start-up, and without a jail
+                preexec_fn=start.preexec_fn,  # None through setpriv: the loop waits less
             )
         )
         try:
