@@ -263,7 +263,7 @@ class EventLines:
             run = self.state.run_id
             lines.append(
                 Text(
-                    f"  waiting for a human: {answer_command(escalation_id, run)}, "
+                    f"  waiting for a human: {answer_command(escalation_id, run, options)}, "
                     f"or shopfloor attach {run}",
                     style="dim",
                 )

@@ -123,7 +123,8 @@ def status_line(state: RunState) -> str:
     waiting = state.open_escalations
     if waiting:
         first = waiting[0].escalation_id
-        text += f"; escalation {first} waiting: {answer_command(first, run)}"
+        how = answer_command(first, run, waiting[0].options)
+        text += f"; escalation {first} waiting: {how}"
         if len(waiting) > 1:
             text += f" ({len(waiting) - 1} more: shopfloor escalations {run})"
     return _fit(text)

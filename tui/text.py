@@ -12,7 +12,7 @@ terminal would obey them: the screen cleared, colours left on, the title rewritt
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -119,7 +119,9 @@ def agents_text(tally: AgentTally, separator: str = " · ") -> Text:
     return text
 
 
-def answer_command(escalation_id: str, run_id: str) -> str:
-    """The command that answers an escalation from another shell (the headless console's
-    line and the status systemd shows say it alike)."""
-    return f"shopfloor approve|reject|change {escalation_id} --run {run_id}"
+def answer_command(escalation_id: str, run_id: str, options: Sequence[str]) -> str:
+    """The command that answers an escalation from another shell, with its options to pick
+    from (the headless console's line and the status systemd shows say it alike):
+    ``shopfloor answer esc-2 retry|skip|abort --run RUN``."""
+    choices = "|".join(options) or "OPTION"
+    return f"shopfloor answer {escalation_id} {choices} --run {run_id}"

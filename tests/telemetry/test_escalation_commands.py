@@ -1,4 +1,5 @@
-"""Approve or reject, from a second process, an escalation of a running headless demo."""
+"""Approve, reject or answer with a named option, from a second process, an escalation of a
+running headless demo."""
 
 from __future__ import annotations
 
@@ -53,8 +54,9 @@ def wait_for_escalation(home: Path, demo: subprocess.Popen[str]) -> dict[str, ob
     raise AssertionError(f"no escalation was raised (demo exit {demo.poll()})")
 
 
-def run_demo_and_decide(home: Path, *decide: str) -> tuple[int, str, dict[str, object], str]:
-    demo = subprocess.Popen(
+def start_demo(home: Path) -> subprocess.Popen[str]:
+    """The headless demo, waiting for a human, its events as JSON lines."""
+    return subprocess.Popen(
         [*DEMO, "--escalations", "wait", "--log-format", "json"],
         cwd=ROOT,
         env=env_for(home),
@@ -62,6 +64,11 @@ def run_demo_and_decide(home: Path, *decide: str) -> tuple[int, str, dict[str, o
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def run_demo_and_decide(home: Path, *decide: str) -> tuple[int, str, dict[str, object], str]:
+    """The demo answered by ``shopfloor DECIDE... ID``."""
+    demo = start_demo(home)
     try:
         escalation = wait_for_escalation(home, demo)
         answer = shopfloor(home, *decide, str(escalation["id"]))
@@ -102,6 +109,40 @@ def test_reject_from_another_process_ends_the_run(tmp_path: Path) -> None:
     assert events[-1]["outcome"] in ("killed", "failed")
     assert code in (1, 3)
     assert not any(e["type"] == "Merged" for e in events)
+
+
+@pytest.mark.e2e
+def test_answer_names_the_option_and_refuses_one_not_offered(tmp_path: Path) -> None:
+    """``answer ID OPTION`` picks any of the escalation's options; one it does not offer
+    (the twin's question has no ``abort``) is refused in one line naming those it does,
+    and the run goes on waiting for a right one."""
+    demo = start_demo(tmp_path)
+    try:
+        escalation = wait_for_escalation(tmp_path, demo)
+        esc = str(escalation["id"])
+        assert escalation["commands"] == {
+            o: f"shopfloor answer {esc} {o}{' --note TEXT' if o == 'change' else ''}"
+            f" --run {escalation['run_id']}"
+            for o in ("accept", "change", "reject")
+        }
+        refused = shopfloor(tmp_path, "answer", esc, "abort")
+        assert refused.returncode == 2
+        assert refused.stderr.splitlines() == [
+            f"shopfloor: escalation {esc} has no option 'abort'; its options: "
+            "accept, change, reject"
+        ]
+        answer = shopfloor(tmp_path, "answer", esc, "reject", "--note", "not now")
+        assert answer.returncode == 0, answer.stderr
+        assert f"reject posted for escalation {esc}" in answer.stdout
+        out, _ = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    events = [json.loads(line) for line in out.splitlines()]
+    (resolved,) = [e for e in events if e["type"] == "EscalationResolved"]
+    assert (resolved["decision"], resolved["note"]) == ("reject", "not now")
+    assert events[-1]["type"] == "RunFinished" and events[-1]["outcome"] in ("killed", "failed")
 
 
 def test_deciding_an_unknown_escalation_is_one_line(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Two runs on one team database each wait on their own ``esc-1``.
 
 ``shopfloor escalations`` listed both and ended "answer with: shopfloor approve|reject|change
-ID"; doing just that was refused ("open in several runs; give --run RUN_ID"). The hint now
-says ``--run RUN`` when an id waits in more than one run, and stays short when none does.
+ID"; doing just that was refused ("open in several runs; give --run RUN_ID"). The commands it
+lists now say ``--run RUN`` when an id waits in more than one run, and stay short when none
+does.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def test_the_hint_says_run_when_one_id_waits_in_two_runs(
     assert main(["escalations", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert f" {RUN_ID} " in out and f" {OTHER} " in out
-    assert "answer with: shopfloor approve|reject|change ID --run RUN\n" in out
+    assert f"  shopfloor answer esc-1 accept --run {RUN_ID}\n" in out
+    assert f"  shopfloor answer esc-1 change --note TEXT --run {OTHER}\n" in out
+    assert "or: shopfloor approve|reject|change ID --run RUN (its yes, its no," in out
     # ... which is what the refusal asks for
     assert main(["approve", "esc-1", "--db", str(db)]) == 2
     assert "give --run RUN_ID" in capsys.readouterr().err
@@ -52,4 +55,6 @@ def test_the_hint_stays_short_when_every_id_is_its_runs_own(
 ) -> None:
     event_loop.run(store(db, [*plan_events(), twin_question()]))
     assert main(["escalations", "--db", str(db)]) == 0
-    assert "answer with: shopfloor approve|reject|change ID\n" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "  shopfloor answer esc-1 reject\n" in out
+    assert "or: shopfloor approve|reject|change ID (its yes, its no," in out

@@ -129,12 +129,12 @@ def escalation_output(policy: str) -> str:
 def test_a_waiting_escalation_says_how_to_answer_it_from_another_shell() -> None:
     output = escalation_output("wait")
     assert "escalation esc-1: Accept the plan? [accept / change / reject]" in output
-    assert "shopfloor approve|reject|change esc-1 --run run-5" in output
+    assert "shopfloor answer esc-1 accept|change|reject --run run-5" in output
     assert "shopfloor attach run-5" in output
     assert "the plan: shopfloor status run-5 --plan" in output  # a question about the plan
     # The twin or a reject policy answers at once: no hint to answer it by hand.
     for policy in ("twin", "reject"):
-        assert "shopfloor approve" not in escalation_output(policy)
+        assert "shopfloor answer" not in escalation_output(policy)
 
 
 def test_an_answer_is_said_with_its_reason() -> None:
@@ -172,7 +172,7 @@ def test_a_resumed_run_says_so_and_which_escalations_still_wait() -> None:
     lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert lines[0] == "run run-5 resumed at stage intake (0/0 merged)"
     assert lines[1] == "escalation esc-1: Accept the plan? [accept / change / reject]"
-    assert "shopfloor approve|reject|change esc-1 --run run-5" in lines[2]
+    assert "shopfloor answer esc-1 accept|change|reject --run run-5" in lines[2]
 
 
 def test_a_resumed_run_does_not_ask_again_what_was_answered_while_it_was_stopped() -> None:

@@ -54,6 +54,7 @@ COMMANDS = [
     ["runs"],
     ["status", "30d"],
     ["escalations"],
+    ["answer", "30d", "30d"],
     ["approve", "30d"],
     ["reject", "30d"],
     ["change", "30d", "--note", "30d"],

@@ -21,7 +21,7 @@ from tui.cli import main
 
 __all__ = ["db"]  # the fixture
 
-ANSWER = f"answer with: shopfloor approve|reject|change esc-1 --run {RUN_ID}"
+ANSWER = f"answer with: shopfloor answer esc-1 accept|change|reject --run {RUN_ID}"
 
 
 def status(db: Path, capsys: pytest.CaptureFixture[str]) -> str:

@@ -95,7 +95,7 @@ def test_a_demo_under_systemd_says_ready_its_status_the_escalation_pings_and_sto
         text=True,
     )
     try:
-        asked = heard.wait_for(r"escalation (\S+) waiting: (shopfloor approve\|reject\|change .*)")
+        asked = heard.wait_for(r"escalation (\S+) waiting: (shopfloor answer .*)")
         escalation, how = asked.group(1), asked.group(2)
         # Meanwhile the run's children (its storage writer) inherited none of the variables.
         children = descendants(proc.pid)
@@ -108,8 +108,10 @@ def test_a_demo_under_systemd_says_ready_its_status_the_escalation_pings_and_sto
             except FileNotFoundError:
                 continue
             assert not [v for v in environ if v.startswith((b"NOTIFY_", b"WATCHDOG_"))]
-        assert how == f"shopfloor approve|reject|change {escalation} --run {how.split()[-1]}"
-        answered = cli(home, "approve", escalation, "--run", how.split()[-1])
+        run = how.split()[-1]
+        assert how == f"shopfloor answer {escalation} accept|change|reject --run {run}"
+        # What the status says, typed with one of the options it names.
+        answered = cli(home, "answer", escalation, "accept", "--run", run)
         assert answered.returncode == 0, answered.stdout + answered.stderr
         out, _ = proc.communicate(timeout=150)
     finally:

@@ -1,4 +1,5 @@
-"""``shopfloor escalations``, ``approve``, ``reject``, ``change``: answer a run from elsewhere.
+"""``shopfloor escalations``, ``answer``, ``approve``, ``reject``, ``change``: answer a run
+from elsewhere.
 
 A headless run waiting on a human (``--escalations wait``) is answered through storage, not
 through its process: these commands read the open escalations from the database and post a
@@ -44,7 +45,11 @@ VERBS: dict[str, tuple[str, ...]] = {
     "reject": ("reject", "skip", "stop", "abort", "no"),
     "change": ("change", "revise"),
 }
-"""Each command's decision, as the first of these that the escalation offers."""
+"""Each command's decision, as the first of these that the escalation offers. ``answer``
+names the option itself: the one way to pick an option none of these verbs reaches (a
+circuit breaker's ``abort``, which ``reject`` does not mean: it skips)."""
+NEEDS_NOTE = VERBS["change"]
+"""Options that ask for changes: the note says which, so answering with one needs it."""
 
 
 def decider() -> str:
@@ -67,6 +72,24 @@ def choose_option(verb: str, record: EscalationRecord) -> str:
     )
 
 
+def check_option(record: EscalationRecord, option: str) -> str:
+    """``option`` when the escalation offers it; UsageError naming those it does."""
+    if record.options and option not in record.options:
+        raise UsageError(
+            f"escalation {record.escalation_id} has no option {option!r}; "
+            f"its options: {', '.join(record.options)}"
+        )
+    return option
+
+
+def option_command(record: EscalationRecord, option: str, *, with_run: bool) -> str:
+    """The command that answers the escalation with ``option`` (``--run`` when asked for:
+    an id that waits in several runs needs it)."""
+    note = " --note TEXT" if option in NEEDS_NOTE else ""
+    run = f" --run {record.run_id}" if with_run else ""
+    return f"shopfloor answer {record.escalation_id} {option}{note}{run}"
+
+
 def record_json(record: EscalationRecord) -> dict[str, Any]:
     """An open escalation as ``shopfloor escalations --json`` prints it."""
     return {
@@ -76,6 +99,7 @@ def record_json(record: EscalationRecord) -> dict[str, Any]:
         "question": record.question,
         "options": list(record.options),
         "default": record.default,
+        "commands": {o: option_command(record, o, with_run=True) for o in record.options},
         "task_id": record.task_id,
         "raised_at": record.raised_at.isoformat(),
     }
@@ -194,8 +218,21 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
             console.print(f"  the plan: shopfloor status {r.run_id} --plan", style="dim")
     # One id waiting in two runs (each run numbers its own from esc-1) needs the run named.
     shared = len({r.escalation_id for r in records}) < len(records)
+    for r in records:
+        if (r.run_id, r.escalation_id) in answered or not r.options:
+            continue
+        console.print()
+        console.print(
+            Text.assemble("answer ", (one_line(r.escalation_id), "bold"), f" of run {r.run_id}:")
+        )
+        for option in r.options:
+            command = one_line(option_command(r, option, with_run=shared))
+            console.print(Text(f"  {command}"), soft_wrap=True)
     hint = "shopfloor approve|reject|change ID" + (" --run RUN" if shared else "")
-    console.print(f"answer with: {hint}", style="dim", highlight=False)
+    console.print()
+    console.print(
+        f"or: {hint} (its yes, its no, changes with --note)", style="dim", highlight=False
+    )
     return EXIT_OK
 
 
@@ -215,12 +252,15 @@ async def escalation_contexts(
 
 async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
     note = str(getattr(args, "reason", "") or getattr(args, "note", "") or "")
-    if args.verb == "change" and not note.strip():
-        raise UsageError("change needs a --note saying what to change")
+    named = str(args.option) if args.verb == "answer" else None
+    if (args.verb == "change" or named in NEEDS_NOTE) and not note.strip():
+        raise UsageError(f"{named or 'change'} needs a --note saying what to change")
     who = decider()
     async with await open_store(args) as store:
         record, waits = await find_target(store, args.escalation_id, args.run)
-        if waits:
+        if named is not None:
+            decision = check_option(record, named) if waits else named
+        elif waits:
             decision = choose_option(args.verb, record)
         else:  # refused below, for the reason that matters more than the options
             decision = next((o for o in VERBS[args.verb] if o in record.options), args.verb)

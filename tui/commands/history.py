@@ -251,7 +251,7 @@ def open_question_lines(
             how = f"answered: {one_line(str(waiting.decision))} by "
             how += f"{one_line(waiting.decided_by)}, {taker}"
         else:
-            how = f"answer with: {answer_command(e.escalation_id, run)}"
+            how = f"answer with: {answer_command(e.escalation_id, run, e.options)}"
             if not driven:
                 how += f" (`shopfloor resume {run}` takes it; else it is asked again)"
         if e.kind in PLAN_ESCALATIONS:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "runs": "history",
     "status": "history",
     "escalations": "escalations",
+    "answer": "escalations",
     "approve": "escalations",
     "reject": "escalations",
     "change": "escalations",

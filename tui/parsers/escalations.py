@@ -1,4 +1,5 @@
-"""``shopfloor escalations``, ``approve``, ``reject`` and ``change``'s command lines."""
+"""``shopfloor escalations``, ``answer``, ``approve``, ``reject`` and ``change``'s command
+lines."""
 
 from __future__ import annotations
 
@@ -18,6 +19,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_db_option(listing)
     listing.set_defaults(handler=Handler("escalations", "cmd_escalations"))
+
+    answer = sub.add_parser(
+        "answer",
+        help="answer an escalation with any of its options (retry, skip, abort, ...)",
+        description="Answer an escalation with any of its options (retry, skip, abort, ...): "
+        "`shopfloor escalations` lists each escalation's options and the command for each.",
+    )
+    answer.add_argument("escalation_id", metavar="ID", help="escalation id, as listed")
+    answer.add_argument("option", metavar="OPTION", help="one of the escalation's options")
+    answer.add_argument("--run", help="the run it belongs to, when several runs have this id")
+    answer.add_argument(
+        "--note", default="", help="a note kept in the run's log (change and revise need one)"
+    )
+    add_db_option(answer)
+    answer.set_defaults(handler=Handler("escalations", "cmd_decide"), verb="answer")
 
     helps = {
         "approve": "approve an escalation (accept, retry, raise the budget: its yes)",
