@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from engine.files import replace_file
 from engine.protocols import Finding, GateResult
+from engine.request_title import request_title
 
 DEAD_CODE_GATE = "dead-code"
 
@@ -97,7 +98,7 @@ class AuditReport(BaseModel):
             f"# Audit of {self.repo}",
             "",
             f"- run: `{self.run_id}`  commit: `{self.commit[:12]}`  at {self.generated_at}",
-            f"- request: {self.request.strip().splitlines()[0] if self.request.strip() else ''}",
+            f"- request: {request_title(self.request)}",
             f"- gates: {len(self.gates) - len(self.red_gates)} green, {len(self.red_gates)} red",
             "",
             "## Gates",

@@ -87,6 +87,9 @@ class RunStarted(EventBase):
     simulated: bool = False
     settings: dict[str, str] = Field(default_factory=dict)
     """What the front end needs to resume the run (config file, playbook, speed); no secrets."""
+    ship_branch: str = ""
+    """The branch the run ships as, named when it starts; empty in an audit, and in a log
+    written before it was recorded (such a run ships named after its whole request)."""
 
 
 class RunResumed(EventBase):

@@ -58,7 +58,7 @@ from engine.resume import (
 from engine.roles import CodeQC, Critic, Judge, Reviewer, TaskReviewer, Twin, Verifier
 from engine.scheduler import Scheduler
 from engine.secret_values import committed_secret_values
-from engine.ship import ship
+from engine.ship import branch_name, ship
 from engine.spend import BudgetLimits, still_crossed
 from engine.stages import RunKilled, StageFailed, one_line
 from engine.state import RunState
@@ -163,6 +163,9 @@ class Factory:
                     base_commit=ws.base_commit,
                     # an audit merges nothing: no integration branch is ever made
                     integration_branch="" if self.mode == "audit" else ws.integration_branch,
+                    ship_branch=""
+                    if self.mode == "audit"
+                    else branch_name(self.config, self.request, self.bus.run_id),
                     mode=self.mode,
                     models=dict(self.models),
                     simulated=self.simulated,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from pathlib import Path
 
 import git
@@ -32,12 +31,6 @@ from engine.workspace_errors import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def slugify(text: str, limit: int = 32) -> str:
-    """A branch-name-safe slug of ``text``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return (slug[:limit].rstrip("-")) or "run"
 
 
 class RunBranches:

@@ -13,12 +13,18 @@ from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.events import AgentOutput, Stage, StageChanged
 from engine.github import Publisher
-from engine.run_branches import slugify
+from engine.request_title import branch_slug, slugify, split_request
 from engine.stages import one_line
 from engine.workspace import GitWorkspaces
 from engine.workspace_errors import release_hint
 
-__all__ = ["publish", "ship"]
+__all__ = ["branch_name", "publish", "ship"]
+
+
+def branch_name(config: EngineConfig, request: str, run_id: str) -> str:
+    """The branch a new run ships as, recorded in its RunStarted: named after the request's
+    leading Markdown heading when it has one (:func:`~engine.request_title.branch_slug`)."""
+    return f"{config.branch_prefix}{branch_slug(request)}-{run_id[:8]}"
 
 
 async def ship(
@@ -34,8 +40,10 @@ async def ship(
     bus.emit(StageChanged(stage=Stage.SHIP))
     ws = workspaces
     # The request was cleaned of secrets (Factory.__post_init__): a key pasted into it would
-    # otherwise name a branch (and title a pull request) for good.
-    name = f"{config.branch_prefix}{slugify(request)}-{bus.run_id[:8]}"
+    # otherwise name a branch (and title a pull request) for good. The name was fixed when
+    # the run started; a run whose log does not record it is named as runs were then, after
+    # the whole request, so a resume ships it as it would have before.
+    name = bus.state.ship_branch or f"{config.branch_prefix}{slugify(request)}-{bus.run_id[:8]}"
     await bus.durable()  # what we ship from is in the log before the branch exists
     # A branch of that name at another commit is someone else's (the user made it from
     # the work in progress while the run was stopped, say): it stays, and the run ships
@@ -83,7 +91,8 @@ async def publish(
     base = bus.state.base_commit or workspaces.base_commit
     tasks = workspaces.commits_since_base(commit, base)
     body = "One commit per task:\n\n" + "\n".join(f"- {t}" for t in tasks)
-    title = one_line(request)[:120] or branch
+    heading, _, headed = split_request(request)  # a request file's "# Title" titles it
+    title = one_line(heading if headed else request)[:120] or branch
     try:
         url = await publisher.publish(branch, workspaces.base_branch, title, body)
     except Exception as exc:  # the branch is shipped locally either way

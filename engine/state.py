@@ -45,6 +45,7 @@ class RunState:
     base_branch: str = ""
     base_commit: str = ""
     integration_branch: str = ""
+    ship_branch: str = ""
     simulated: bool = False
     models: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)

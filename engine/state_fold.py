@@ -157,6 +157,7 @@ def _run_started(state: RunState, event: RunStarted) -> None:
     state.base_branch = event.base_branch
     state.base_commit = event.base_commit
     state.integration_branch = event.integration_branch
+    state.ship_branch = event.ship_branch
     state.simulated = event.simulated
     state.models = dict(event.models)
     state.settings = dict(event.settings)

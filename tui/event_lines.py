@@ -40,6 +40,7 @@ from engine.events import (
     TwinDecided,
     VerificationFinished,
 )
+from engine.request_title import split_request
 from engine.spend import dollars
 from engine.stages import passes
 from engine.state import RunState
@@ -300,8 +301,9 @@ class EventLines:
             text.append(" ")
         text.append("run ", style="bold")
         text.append(event.run_id, style="bold")
-        first = event.request.strip().splitlines()[0] if event.request.strip() else ""
-        if len(first) > 90 or "\n" in event.request.strip():
+        # A request file's leading Markdown heading is its title, without the #s.
+        first, rest, _ = split_request(event.request)
+        if len(first) > 90 or rest:
             first = first[:89].rstrip() + "…"
         text.append(f" started ({event.mode}): {first}")
         text.append(f"  repo {event.repo} @ {event.base_branch}", style="dim")

@@ -148,12 +148,14 @@ class Run:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def make_factory(repo: Path, root: Path, bus: EventBus, **kw: object) -> Factory:
+def make_factory(
+    repo: Path, root: Path, bus: EventBus, request: str = REQUEST, **kw: object
+) -> Factory:
     kw.setdefault("planner", FakePlanner(PLAN))
     kw.setdefault("engineer", FakeEngineer(dict(SCRIPTS)))
     kw.setdefault("config", EngineConfig(workers=2, max_attempts=3))
     workspaces = GitWorkspaces(repo, RUN_ID, root)
-    return Factory(bus=bus, workspaces=workspaces, request=REQUEST, **kw)  # type: ignore[arg-type]
+    return Factory(bus=bus, workspaces=workspaces, request=request, **kw)  # type: ignore[arg-type]
 
 
 async def run(repo: Path, root: Path, **kw: object) -> Run:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from repo_helpers import agent_git, git, make_repo, snapshot
 
-from engine.run_branches import slugify
+from engine.request_title import slugify
 from engine.workspace import GitWorkspaces
 from engine.workspace_errors import WorkspaceError
 

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from engine.events import Outcome
 from engine.repo_guard import git_run
+from engine.request_title import request_title
 from engine.spend import dollars
 from engine.state import RunState
 from gates.interpreter import PYTHON_KEY
@@ -94,7 +95,7 @@ async def cmd_runs(args: argparse.Namespace, console: Console) -> int:
         branch = one_line(r.branch) if r.branch else "-"
         row = [r.run_id, outcome + sim, f"{r.tasks_merged}/{r.tasks_total}", branch]
         if wide:
-            row.append(one_line(r.request.splitlines()[0]) if r.request else "")
+            row.append(one_line(request_title(r.request)))
         table.add_row(*row)
     console.print(table if records else no_runs_line(args))
     return EXIT_OK
@@ -295,7 +296,7 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
         for line in open_question_lines(state, driver is not None, answered):
             console.print(line, soft_wrap=True, highlight=False)
     # What a planner, a failure or another person wrote is drawn, never obeyed as escapes.
-    console.print(f"request: {one_line(state.request.splitlines()[0]) if state.request else ''}")
+    console.print(f"request: {one_line(request_title(state.request))}")
     if state.branch:
         console.print(f"branch: {one_line(state.branch)}")
     python = state.settings.get(PYTHON_KEY)

@@ -20,6 +20,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from engine.events import AgentOutput, EventBase, Outcome
+from engine.request_title import request_title
 from storage.errors import StorageError
 from storage.lease import live_runs
 from storage.store import RunRecord, SqlEventStore
@@ -188,7 +189,7 @@ def run_row(record: RunRecord, *, stopped: bool = False) -> tuple[str | Text, ..
         outcome = Text(record.outcome.value, style=OUTCOME_STYLES.get(record.outcome, ""))
     if record.simulated:
         outcome.append(" SIM", style="bold magenta")
-    request = one_line(record.request.splitlines()[0]) if record.request else ""
+    request = one_line(request_title(record.request))
     return (
         record.run_id,
         outcome,
