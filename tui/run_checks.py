@@ -15,6 +15,7 @@ import re
 import shlex
 from pathlib import Path
 
+from engine.request_title import request_title
 from engine.spend import still_crossed
 from engine.workspace import GitWorkspaces
 from gates.interpreter import ProjectPython
@@ -82,7 +83,7 @@ def audit_request(plan: RunPlan, mode: str) -> str | None:
     request's words, so without ``--mode audit`` it plans changes and ships them."""
     if plan.resume is not None or plan.mode is not None or mode == "audit":
         return None
-    if not AUDIT_REQUEST.match(plan.request):
+    if not AUDIT_REQUEST.match(request_title(plan.request)):  # '# Audit X' too
         return None
     return (
         f'the request starts with "Audit", but this run is no audit ({mode} mode): it plans '

@@ -34,12 +34,16 @@ def run_on(repo: Path, db: Path, request: str, *extra: str) -> int:
     )
 
 
+@pytest.mark.parametrize(
+    "request_text",
+    ["Audit the stock room code", "# Audit the stock room code\n\nEvery module, please.\n"],
+)
 def test_an_audit_worded_request_on_a_build_is_said_and_kept(
-    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], request_text: str
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"README.md": "# shop\n"})
     db = tmp_path / "runs.db"
-    assert run_on(repo, db, "Audit the stock room code") == EXIT_KILLED
+    assert run_on(repo, db, request_text) == EXIT_KILLED
     assert SAID in capsys.readouterr().out.splitlines()
     assert main(["runs", "--json", "--db", str(db)]) == 0
     run = json.loads(capsys.readouterr().out)[0]
