@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from storage.errors import StorageError, one_line, tls_alert
+from storage.errors import LOG_GONE_REMEDY, StorageError, one_line, tls_alert
 from storage.paths import (
     PG_SERVER_SETTINGS,
     ensure_folder,
@@ -69,6 +69,13 @@ def probe_sqlite_file(path: Path, url: str) -> None:
     if path.is_dir():
         raise StorageError(f"cannot open database {safe_url(url)}: {path} is a folder")
     if not _may_be_sqlite(path):
+        leases = path.with_name(path.name + ".leases")
+        if leases.is_dir():  # runs were driven on a database there: not a --db typo
+            raise StorageError(
+                f"cannot open database {safe_url(url)}: {path} is not a SQLite database any "
+                f"more, though runs were driven on one there (their leases are in {leases}): "
+                f"it was overwritten or replaced; {LOG_GONE_REMEDY}"
+            )
         # SQLite takes a file of fewer than 8 bytes for a new database and overwrites it.
         raise StorageError(
             f"cannot open database {safe_url(url)}: {path} is not a SQLite database; "

@@ -66,6 +66,27 @@ def test_a_new_database_in_its_place_says_the_log_is_gone(
     assert capsys.readouterr().err.splitlines() == ["shopfloor: no run matches 'r-other'"]
 
 
+@pytest.mark.parametrize("command", ["resume", "status", "runs"])
+def test_a_database_file_replaced_by_no_database_says_the_log_is_gone(
+    lost: Path, db_url: str, db_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Overwritten by something that is no database (a restore gone wrong): "use --db with a
+    database file or a new path" is the advice for a typo, and led nowhere here."""
+    db_path.write_bytes(b"not a database\n" * 4096)
+    assert main([command, *(["r-lost"] if command != "runs" else []), "--db", str(db_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"shopfloor: cannot open database {db_url}: {db_path} is not a SQLite database any "
+        f"more, though runs were driven on one there (their leases are in {lost}): it was "
+        f"overwritten or replaced; {LOG_GONE_REMEDY}"
+    ]
+    other = db_path.with_name("notes.txt")  # a typo in --db stays a typo
+    other.write_bytes(b"not a database\n")
+    assert main([command, *(["r-lost"] if command != "runs" else []), "--db", str(other)]) == 2
+    assert capsys.readouterr().err.endswith(
+        "is not a SQLite database; use --db with a database file or a new path\n"
+    )
+
+
 async def _made(url: str) -> None:
     """A new database at ``url``, as the data folder's default is made when missing."""
     await (await SqlEventStore.open(url)).close()

@@ -177,7 +177,12 @@ def replace_the_file(db: Path) -> None:
             f"though runs were driven on one there (their leases are in {{leases}}): it was "
             f"deleted or moved; {LOG_GONE_REMEDY}",
         ),
-        (replace_the_file, "was deleted or replaced during the run", "is not a SQLite database"),
+        (
+            replace_the_file,
+            "was deleted or replaced during the run",
+            f"is not a SQLite database any more, though runs were driven on one there (their "
+            f"leases are in {{leases}}): it was overwritten or replaced; {LOG_GONE_REMEDY}",
+        ),
     ],
 )
 async def test_a_sqlite_file_that_refuses_for_good_stops_the_run_with_exit_1(
