@@ -8,6 +8,7 @@ as ``__cause__`` for debugging.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 
@@ -58,6 +59,23 @@ LOG_GONE_REMEDY = (
 )
 """What brings a run's log back once its database lost it: ``db upgrade`` does not (its
 revision is still stamped), and a new, empty database knows no run."""
+
+
+class ProjectionGone(WritesRefused):
+    """A projection table (``runs``, ``tasks``, ``escalations``, ``learnings``) is gone
+    while the log is not: ``shopfloor db rebuild`` recreates it from the log
+    (:data:`REBUILD_REMEDY`), and the run carries on from there."""
+
+
+REBUILD_REMEDY = (
+    "`shopfloor db rebuild` recreates it from the events table (a projection of the log: "
+    "nothing is lost)"
+)
+"""What brings back a projection table that was dropped: the log it derives from holds it."""
+
+PROJECTION_TABLES = frozenset({"runs", "tasks", "escalations", "learnings"})
+"""The names of :data:`storage.schema.PROJECTIONS` (not imported: this module is loaded by
+commands that never touch a table; a test pins them equal)."""
 
 
 class EventsNotStored(RunStopped):
@@ -225,21 +243,45 @@ SQLITE_CORRUPT and SQLITE_NOTADB (the file was overwritten). Not SQLITE_FULL, SQ
 nor SQLITE_CANTOPEN: space freed, a disk back, a file handle closed cure them."""
 
 
-def events_table_missing(exc: BaseException) -> bool:
-    """Whether the driver's error under ``exc`` says the ``events`` table does not exist
-    (SQLite's "no such table: events", PostgreSQL's 42P01 naming it): every run's log went
-    with it."""
+_NO_SUCH_TABLE = re.compile(r"no such table: (?:\w+\.)?(\w+)")
+_PG_NO_RELATION = re.compile(r'relation "(?:\w+\.)?(\w+)" does not exist')
+
+
+def missing_table(exc: BaseException) -> str | None:
+    """The table the driver's error under ``exc`` says does not exist (SQLite's "no such
+    table", PostgreSQL's 42P01), or None."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         said = str(cause)
-        if "no such table: events" in said:
-            return True
-        if getattr(cause, "sqlstate", None) == "42P01" and '"events"' in said:
-            return True
+        found = _NO_SUCH_TABLE.search(said)
+        if found is None and getattr(cause, "sqlstate", None) == "42P01":
+            found = _PG_NO_RELATION.search(said)
+        if found is not None:
+            return found.group(1)
         cause = cause.orig if isinstance(cause, DBAPIError) else cause.__cause__
-    return False
+    return None
+
+
+def events_table_missing(exc: BaseException) -> bool:
+    """Whether the driver's error under ``exc`` says the ``events`` table does not exist:
+    every run's log went with it."""
+    return missing_table(exc) == "events"
+
+
+def missing_projection(exc: BaseException) -> str | None:
+    """The projection table the driver's error under ``exc`` says does not exist, or None."""
+    table = missing_table(exc)
+    return table if table in PROJECTION_TABLES else None
+
+
+def refusal(exc: BaseException) -> type[WritesRefused]:
+    """The kind of :class:`WritesRefused` a refusal for good (:func:`refused_for_good`) is:
+    the log gone, a projection gone, or neither."""
+    if events_table_missing(exc):
+        return LogGone
+    return ProjectionGone if missing_projection(exc) else WritesRefused
 
 
 def refused_for_good(exc: BaseException) -> bool:

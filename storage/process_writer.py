@@ -21,7 +21,9 @@ The protocol is lines of UTF-8 on the child's stdin and stdout:
   the parent raises as :class:`~storage.errors.DatabaseUnreachable`; ``refused <one line>``
   when the database refuses the batch for a reason waiting does not cure, raised as
   :class:`~storage.errors.WritesRefused`; ``gone <one line>`` when, besides, the run's log
-  is no longer in it, raised as :class:`~storage.errors.LogGone`).
+  is no longer in it, raised as :class:`~storage.errors.LogGone`; ``rebuild <one line>``
+  when a projection table is gone but the log is not, raised as
+  :class:`~storage.errors.ProjectionGone`).
 
 The child ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C or hang-up and
 ``systemctl stop`` reach the whole process group; the parent decides when writing ends) and
@@ -47,7 +49,14 @@ from engine.heap import settle
 from engine.interrupt import STOP_SIGNALS
 from engine.secrets import hide_process_environment
 from storage.connect import sqlite_file
-from storage.errors import DatabaseUnreachable, LogGone, StorageError, WritesRefused, one_line
+from storage.errors import (
+    DatabaseUnreachable,
+    LogGone,
+    ProjectionGone,
+    StorageError,
+    WritesRefused,
+    one_line,
+)
 from storage.paths import parse_db_url
 from storage.store import SqlEventStore
 from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter, outage_seconds
@@ -172,6 +181,8 @@ def _reply_kind(exc: StorageError) -> str:
     """The first word of the reply that says why a batch could not be stored."""
     if isinstance(exc, LogGone):
         return "gone"
+    if isinstance(exc, ProjectionGone):
+        return "rebuild"
     return "refused" if isinstance(exc, WritesRefused) else "error"
 
 

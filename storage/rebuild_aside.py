@@ -98,7 +98,9 @@ async def rebuild_aside(engine: AsyncEngine) -> int:
                     # catch-up and the swap (their rows would be overwritten).
                     await live.execute(text(f"LOCK TABLE {events.name} IN SHARE MODE"))
                 # On SQLite the first write takes the database's write lock, before the
-                # catch-up reads: nothing is appended between them either.
+                # catch-up reads: nothing is appended between them either. A projection
+                # table that was dropped is made again, empty, then filled like the others.
+                await live.run_sync(metadata.create_all, tables=list(PROJECTIONS))
                 for table in PROJECTIONS:
                     await live.execute(delete(table))
                 await _catch_up(live, aside, marks)

@@ -32,7 +32,14 @@ from engine.event_codec import event_json_bytes
 from engine.events import EventBase
 from engine.secrets import is_secret_name
 from storage.connect import sqlite_file
-from storage.errors import DatabaseUnreachable, LogGone, StorageError, WritesRefused, one_line
+from storage.errors import (
+    DatabaseUnreachable,
+    LogGone,
+    ProjectionGone,
+    StorageError,
+    WritesRefused,
+    one_line,
+)
 from storage.paths import parse_db_url
 from storage.process_writer import LINE_LIMIT, encode_frame
 from storage.store import SqlEventStore
@@ -219,6 +226,8 @@ class ProcessStorageWriter:
             return WritesRefused(text.removeprefix("refused "))
         if text.startswith("gone "):  # nor will resuming from this database
             return LogGone(text.removeprefix("gone "))
+        if text.startswith("rebuild "):  # a projection gone: its log rebuilds it
+            return ProjectionGone(text.removeprefix("rebuild "))
         said = self._stderr_tail[-1] if self._stderr_tail else ""
         status = self.process.returncode
         why = f" (exit status {status})" if status is not None else ""

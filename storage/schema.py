@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.sql.naming import conv
 from sqlalchemy.types import TypeDecorator
 
 from engine.events import Outcome
@@ -115,7 +116,9 @@ runs = Table(
     Column("last_seq", Integer, nullable=False, default=0),
     CheckConstraint(
         "outcome IN (" + ", ".join(f"'{value}'" for value in OUTCOMES) + ")",
-        name="outcome",
+        # The name migration 0001 gave it (the convention applied twice), which 0003 and
+        # any later change refer to: ``db rebuild`` makes a dropped ``runs`` from here.
+        name=conv("ck_runs_ck_runs_outcome"),
     ),
     Index("ix_runs_created_at", "created_at"),
     Index("ix_runs_repo", "repo"),

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select
 
 from engine.events import EventBase, Outcome
 from engine.protocols import ExternalDecision
@@ -186,6 +186,15 @@ class SqlEventStore(EventLog):
             rows = await self._fetch(select(table), f"read {table.name}")
             snapshot[table.name] = sorted((tuple(r) for r in rows), key=repr)
         return snapshot
+
+    async def missing_projections(self) -> list[str]:
+        """The projection tables the database lacks (dropped): a rebuild recreates them."""
+        try:
+            async with self._engine.connect() as conn:
+                there = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        except DB_ERRORS as exc:
+            raise failure(f"cannot list the tables: {one_line(exc)}", exc) from exc
+        return [table.name for table in PROJECTIONS if table.name not in there]
 
     async def rebuild_projections(self) -> int:
         """Recompute every projection from the log; returns the runs replayed. The log is

@@ -29,11 +29,10 @@ from typing import Protocol
 from engine.events import EventBase
 from storage.errors import (
     AlreadyStored,
-    LogGone,
     StorageError,
     WritesRefused,
-    events_table_missing,
     lost_connection,
+    refusal,
     refused_for_good,
 )
 
@@ -143,8 +142,7 @@ class StorageWriter:
                     self._give_up()
                     if isinstance(exc, WritesRefused):
                         raise
-                    gone = events_table_missing(exc)  # the run's log went with the table
-                    raise (LogGone if gone else WritesRefused)(str(exc)) from exc
+                    raise refusal(exc)(str(exc)) from exc  # the log, or a projection, gone?
                 unknown = unknown or lost_connection(exc)
                 now = time.monotonic()
                 failing_since = now if failing_since is None else failing_since

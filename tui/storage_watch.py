@@ -17,8 +17,10 @@ from engine.events import AgentOutput
 from engine.state import RunState
 from storage.errors import (
     LOG_GONE_REMEDY,
+    REBUILD_REMEDY,
     EventsNotStored,
     LogGone,
+    ProjectionGone,
     RunStopped,
     StorageError,
     WritesRefused,
@@ -123,22 +125,7 @@ class StorageWatch:
         )
 
     def _refused(self, problem: WritesRefused) -> RunStopped:
-        """A refusal waiting does not cure stops the run as failed (exit 1), not as an outage
-        (75): restarted, the same command met the same refusal, all night under systemd."""
-        if isinstance(problem, LogGone):  # a resume on this database finds no log to go on
-            resume = f"`shopfloor resume {self.run_id}` there" if self.run_id else "a resume there"
-            return RunStopped(
-                f"the run stopped because the database no longer holds its log, which waiting "
-                f"will not change: {problem}; {LOG_GONE_REMEDY}, then {resume} carries it on"
-            )
-        carry_on = (
-            f", then `shopfloor resume {self.run_id}` carries the run on" if self.run_id else ""
-        )
-        return RunStopped(
-            f"the run stopped because the database refuses its events, which waiting will not "
-            f"change: {problem}; fix the database (the role's privileges, its tables, the "
-            f"file){carry_on}"
-        )
+        return refused_line(problem, self.run_id)
 
     def _resume(self) -> str:
         # Overnight, the line is all a person finds: say which run, and that it is not lost.
@@ -158,6 +145,29 @@ class StorageWatch:
             raise EventsNotStored(
                 f"the run's last events could not be stored: {exc}{self._resume()}"
             ) from exc
+
+
+def refused_line(problem: WritesRefused, run_id: str) -> RunStopped:
+    """A refusal waiting does not cure stops the run as failed (exit 1), not as an outage
+    (75): restarted, the same command met the same refusal, all night under systemd.
+    ``run_id`` names the run a resume carries on ("": nothing of the run is stored)."""
+    if isinstance(problem, LogGone):  # a resume on this database finds no log to go on
+        resume = f"`shopfloor resume {run_id}` there" if run_id else "a resume there"
+        return RunStopped(
+            f"the run stopped because the database no longer holds its log, which waiting "
+            f"will not change: {problem}; {LOG_GONE_REMEDY}, then {resume} carries it on"
+        )
+    carry_on = f", then `shopfloor resume {run_id}` carries the run on" if run_id else ""
+    if isinstance(problem, ProjectionGone):  # the log is whole: a rebuild is all it takes
+        return RunStopped(
+            f"the run stopped because the database lost a table its log rebuilds, which "
+            f"waiting will not change: {problem}; {REBUILD_REMEDY}{carry_on}"
+        )
+    return RunStopped(
+        f"the run stopped because the database refuses its events, which waiting will not "
+        f"change: {problem}; fix the database (the role's privileges, its tables, the "
+        f"file){carry_on}"
+    )
 
 
 async def _cancelled(task: asyncio.Future[RunState]) -> None:

@@ -2,10 +2,10 @@
 
 ``upgrade`` migrates the schema to this version's head (opening a store does that too; the
 command makes it an explicit, reported step for a team's shared PostgreSQL). ``rebuild``
-recomputes the projections from the event log, while runs go on writing to it. ``prune
---older-than 30d`` deletes runs that finished longer ago than that — never a run still
-going — and, beside a SQLite database, the lease files no live process holds (one is left
-behind by every run that ever started).
+recomputes the projections from the event log, while runs go on writing to it, and makes
+again a projection table that was dropped. ``prune --older-than 30d`` deletes runs that
+finished longer ago than that — never a run still going — and, beside a SQLite database,
+the lease files no live process holds (one is left behind by every run that ever started).
 """
 
 from __future__ import annotations
@@ -40,8 +40,12 @@ async def cmd_upgrade(args: argparse.Namespace, console: Console) -> int:
 
 async def cmd_rebuild(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
+        missing = await store.missing_projections()
         replayed = await store.rebuild_projections()
         events = await store.count_events()
+    if missing:
+        tables = ", ".join(missing)
+        console.print(f"recreated the table(s) the database had lost: {tables}")
     console.print(f"rebuilt projections of {replayed} run(s) from {events} event(s)")
     return EXIT_OK
 
