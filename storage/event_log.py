@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,10 +35,13 @@ from storage.errors import (
     failure,
     missing_projection,
     one_line,
+    refusal,
+    refused_for_good,
 )
 from storage.event_rows import insert_events
 from storage.notify import EVENTS_CHANNEL, notify
 from storage.projector import parse_row, project
+from storage.schema import PROJECTIONS
 from storage.schema import events as events_table
 
 
@@ -117,6 +120,25 @@ class EventLog:
             ) from exc
         except DB_ERRORS as exc:
             raise failure(f"cannot write events: {one_line(exc)}", exc) from exc
+
+    async def check_writes(self) -> None:
+        """Raise :class:`~storage.errors.WritesRefused` (:class:`~storage.errors.LogGone`,
+        :class:`~storage.errors.ProjectionGone`) now if the database would refuse a run's
+        events: a run finds out before it does any work, not at its first batch. Writes
+        nothing: an INSERT of no rows into the log and each projection, rolled back, which
+        takes SQLite's write lock (refused on a read-only file) and PostgreSQL's INSERT
+        privilege checks, and names a table that is gone."""
+        try:
+            async with self._engine.connect() as conn:
+                for table in (events_table, *PROJECTIONS):
+                    nothing = select(table).where(false())
+                    await conn.execute(insert(table).from_select(list(table.c), nothing))
+                await conn.rollback()
+        except DB_ERRORS as exc:
+            said = f"cannot write events: {one_line(exc)}"
+            if refused_for_good(exc):
+                raise refusal(exc)(said) from exc
+            raise failure(said, exc) from exc
 
     async def holds(self, events: Sequence[EventBase], bodies: Sequence[str] | None = None) -> bool:
         """Whether every event of ``events`` is stored, each exactly as it would be written:

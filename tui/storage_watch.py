@@ -41,6 +41,15 @@ async def open_and_lease(
     except StorageError:
         await store.close()
         raise
+    try:  # a database that refuses the run's events stops it before it does anything
+        await store.check_writes()
+    except StorageError as exc:
+        await lease.release()
+        await store.close()
+        if isinstance(exc, WritesRefused):
+            # A new run has nothing stored a resume could carry on from.
+            raise refused_line(exc, run_id if resumed is not None else "") from exc
+        raise
     if resumed is not None and await store.count_events(run_id) > resumed.last_seq:
         await lease.release()
         await store.close()

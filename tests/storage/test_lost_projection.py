@@ -61,6 +61,8 @@ async def test_db_rebuild_recreates_a_dropped_projection_from_the_log(
         before = await store.projection_rows()
         async with store.engine.begin() as conn:
             await conn.execute(text(f'DROP TABLE "{table}"'))
+        with pytest.raises(ProjectionGone, match=f'no such table: {table}|"{table}"'):
+            await store.check_writes()  # what a run or a resume asks before it starts
 
     if table == "runs":  # what reads it says what brings it back
         for command in (["status", "r-kept"], ["runs"]):
@@ -79,6 +81,7 @@ async def test_db_rebuild_recreates_a_dropped_projection_from_the_log(
     ]
     async with await SqlEventStore.open(backend_url) as store:
         assert await store.projection_rows() == before
+        await store.check_writes()
         # Made as the migrations made it: a later migration finds what it refers to.
         async with store.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
@@ -121,3 +124,14 @@ async def test_a_run_whose_projection_is_dropped_stops_naming_db_rebuild(
         f"will not change: {refused.value}; {REBUILD_REMEDY}, then `shopfloor resume r-cut` "
         "carries the run on"
     )
+
+
+async def test_checking_writes_writes_nothing(
+    backend_url: str, emit_little_run: Callable[[EventBus], list[EventBase]]
+) -> None:
+    async with await SqlEventStore.open(backend_url) as store:
+        await store.append(emit_little_run(EventBus("r-kept"))[:4])
+        before = await store.projection_rows()
+        await store.check_writes()
+        assert await store.count_events() == 4
+        assert await store.projection_rows() == before
