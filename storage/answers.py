@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.events import Outcome
-from storage.errors import DB_ERRORS, failure, one_line
+from storage.errors import DB_ERRORS, failure, one_line, read_failure
 from storage.records import EscalationRecord
 from storage.schema import decisions, escalations, runs
 
@@ -101,7 +101,7 @@ async def find_escalations(
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
     except DB_ERRORS as exc:
-        raise failure(f"cannot look up escalation {escalation_id!r}: {one_line(exc)}", exc) from exc
+        raise read_failure(f"look up escalation {escalation_id!r}", exc) from exc
     return [
         (EscalationRecord.from_row(row), Outcome(row._mapping["run_outcome"] or Outcome.RUNNING))
         for row in rows

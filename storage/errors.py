@@ -208,6 +208,15 @@ def failure(message: str, exc: BaseException) -> StorageError:
     return (DatabaseUnreachable if unreachable(exc) else StorageError)(message)
 
 
+def read_failure(what: str, exc: BaseException) -> StorageError:
+    """The error to raise for a read (``cannot {what}``) that failed: :func:`failure`'s, but
+    a projection table that is gone is named with what brings it back, the log being whole."""
+    table = missing_projection(exc)
+    if table is not None:
+        return StorageError(f"cannot {what}: the database has no {table} table; {REBUILD_REMEDY}")
+    return failure(f"cannot {what}: {one_line(exc)}", exc)
+
+
 _NO_SSL_THERE = "rejected SSL upgrade"
 """asyncpg's words for a server that answered the SSLRequest of a URL requiring SSL with "no
 SSL here": the URL's (or the server's set-up) to fix. asyncpg raises the same bare

@@ -28,13 +28,12 @@ from storage import migrate
 from storage.errors import (
     DB_ERRORS,
     LOG_GONE_REMEDY,
-    REBUILD_REMEDY,
     AlreadyStored,
     StorageError,
     events_table_missing,
     failure,
-    missing_projection,
     one_line,
+    read_failure,
     refusal,
     refused_for_good,
 )
@@ -216,10 +215,5 @@ class EventLog:
                         f"cannot {what}: the database has no events table, so no run's log is "
                         f"in it; {LOG_GONE_REMEDY}, and use that"
                     ) from exc
-                table = missing_projection(exc)
-                if table is not None:  # the log is whole: a rebuild brings the table back
-                    raise StorageError(
-                        f"cannot {what}: the database has no {table} table; {REBUILD_REMEDY}"
-                    ) from exc
-                raise failure(f"cannot {what}: {one_line(exc)}", exc) from exc
+                raise read_failure(what, exc) from exc  # a projection gone: says what to do
         raise AssertionError("unreachable")  # pragma: no cover

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.events import Outcome
 from engine.protocols import ExternalDecision
 from storage.answers import logged_answer, waiting_decision
-from storage.errors import DB_ERRORS, StorageError, failure, one_line
+from storage.errors import DB_ERRORS, StorageError, failure, one_line, read_failure
 from storage.notify import DECISIONS_CHANNEL, DEFAULT_POLL_S, Wakeup, notify
 from storage.reconnect import Reconnecting
 from storage.records import EscalationRecord
@@ -231,5 +231,5 @@ async def open_escalations(engine: AsyncEngine, run_id: str | None) -> list[Esca
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
     except DB_ERRORS as exc:
-        raise failure(f"cannot list escalations: {one_line(exc)}", exc) from exc
+        raise read_failure("list escalations", exc) from exc
     return [EscalationRecord.from_row(row) for row in rows]
