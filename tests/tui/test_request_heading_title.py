@@ -12,8 +12,10 @@ from test_plan_view import RUN_ID, db, started, store
 
 from engine import loop as event_loop
 from engine.bus import EventBus
+from engine.state import RunState
 from tui.cli import main
 from tui.headless import ConsoleReporter
+from tui.widgets.run_header import header_text
 
 __all__ = ["db"]  # the fixture, shared
 
@@ -38,3 +40,11 @@ def test_runs_and_status_title_the_run_by_its_heading(
     assert "Add unique_slugify" in out and "#" not in out
     assert main(["status", RUN_ID, "--db", str(db)]) == 0
     assert "request: Add unique_slugify\n" in capsys.readouterr().out
+
+
+def test_the_control_rooms_header_titles_the_run_by_its_heading() -> None:
+    state = RunState.fold([started().model_copy(update={"request": HEADED, "run_id": RUN_ID})])
+    header = header_text(state).plain
+    assert header.endswith("│ Add unique_slugify"), header
+    plain = RunState.fold([started().model_copy(update={"request": "Add x\nto y", "run_id": "r"})])
+    assert header_text(plain).plain.endswith("│ Add x to y")

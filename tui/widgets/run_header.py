@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engine.events import Outcome, TaskState
+from engine.request_title import split_request
 from engine.spend import dollars
 from engine.state import RunState
 from tui.text import SIM_BADGE, UNPRICED, agents_text, compact_count, one_line
@@ -41,7 +42,8 @@ def reading_the_log(run_id: str) -> str:
 def header_text(
     state: RunState, *, stopped: bool = False, why: str = "", waiting: str = WAITING
 ) -> Text:
-    """The header line: SIM marker, run id, stage, outcome and the request.
+    """The header line: SIM marker, run id, stage, outcome and the request (its heading alone
+    when it starts with one).
 
     ``stopped``: the run is unfinished and no process drives it (an attached view learns
     it from the run's lease; the run's own view, from its engine having stopped with an
@@ -71,7 +73,8 @@ def header_text(
     elif state.outcome is not Outcome.RUNNING and state.reason:
         text.append(f": {one_line(state.reason)}")
     text.append("  │ ", style="dim")
-    text.append(one_line(state.request))
+    title, _, heading = split_request(state.request)
+    text.append(title if heading else one_line(state.request))
     return text
 
 
