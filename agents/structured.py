@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from agents.compaction import tokens_of
+from agents.prompt_fit import message_room
 from agents.provider import Completion, CompletionRequest, Message
+from agents.providers.context_overflow import ContextOverflow
 from agents.roles.common import AgentSession
 
 M = TypeVar("M", bound=BaseModel)
@@ -171,6 +174,10 @@ class StructuredAsk:
     history: Sequence[Message] = field(default_factory=tuple)
     """Earlier turns of the conversation (a tool loop's), sent before ``prompt``."""
     max_tokens: int = 4096
+    fit: Callable[[int | None], str] | None = None
+    """The prompt for a budget of estimated tokens (None: no limit), used instead of
+    ``prompt``: built for the model's window known before the first request
+    (:func:`agents.prompt_fit.message_room`), and once more for the window a refusal taught."""
 
 
 async def ask_structured(
@@ -191,26 +198,44 @@ async def ask_structured(
     but wrong for the role — a blueprint with a cycle, a choice not among the options; its
     message is quoted to the model like a validation error.
     """
-    messages: list[Message] = [*ask.history]
-    if ask.prompt:
-        messages.append(Message("user", ask.prompt))
     schema = ask.schema if ask.schema is not None else model.model_json_schema()
+    shape = CompletionRequest(ask.system, (), (), schema, ask.max_tokens, dict(ask.labels))
+    room = message_room(session.provider, shape) if ask.fit is not None else None
+    prompt = ask.fit(room) if ask.fit is not None else ask.prompt
+    messages: list[Message] = [*ask.history]
+    if prompt:
+        messages.append(Message("user", prompt))
     tries = 1 + max(0, max_repairs)
     last_error = ""
     cut = False
+
+    async def call(first: bool) -> Completion:
+        """The model's answer to ``messages``; the first question, refused as over the
+        window, asked once more with the prompt built for the window the refusal taught."""
+        request = replace(shape, messages=tuple(messages))
+        try:
+            return await session.complete(request)
+        except ContextOverflow:
+            learnt = message_room(session.provider, shape)
+            taught = learnt is not None and (room is None or learnt < room)
+            if ask.fit is None or not first or not taught:
+                raise
+        assert ask.fit is not None and learnt is not None
+        fitted = ask.fit(learnt)
+        session.say(
+            f"the prompt (about {tokens_of(len(messages[-1].content))} tokens) is over the "
+            f"model's context window: asking again with it cut to about "
+            f"{tokens_of(len(fitted))} tokens",
+            kind="notice",
+        )
+        messages[-1] = Message("user", fitted)
+        return await session.complete(replace(shape, messages=tuple(messages)))
+
     for number in range(tries):
         if number == 0 and reply is not None:
             text = reply
         else:
-            completion: Completion = await session.complete(
-                CompletionRequest(
-                    system=ask.system,
-                    messages=tuple(messages),
-                    response_schema=schema,
-                    max_tokens=ask.max_tokens,
-                    labels=dict(ask.labels),
-                )
-            )
+            completion: Completion = await call(number == 0)
             text = completion.text
             cut = completion.stop_reason == "max_tokens"
             if cut and not strip_thinking(text).strip():  # the limit spent on thoughts

@@ -189,7 +189,8 @@ class Planning:
                 PlanRequest(
                     request=self.request,
                     repo_files=self.repo_files,
-                    notes="\n\n".join(n for n in (self.context_notes, notes) if n),
+                    notes=notes,
+                    context=self.context_notes,
                 ),
                 self.bus.emit,
             )

@@ -148,6 +148,8 @@ class PlanRequest:
     request: str
     repo_files: list[str]
     notes: str = ""
+    context: str = ""
+    """What recon found in the repository (its map): cut first to the model's window."""
 
 
 class Planner(Protocol):

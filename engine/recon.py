@@ -334,11 +334,15 @@ def guard(gates: Sequence[Gate], baseline: Baseline | None) -> list[Gate]:
     return [BaselineGate(g, baseline) for g in gates]
 
 
-def recon_notes(repo_map: str, baseline: Baseline, limit: int = 12000) -> str:
+MAP_HEADING = "Repository map (file: symbols):"
+"""The line in recon's notes the repository map follows."""
+
+
+def recon_notes(repo_map: str, baseline: Baseline, limit: int = 200_000) -> str:
     """What the planner of an update run is told about the code it changes."""
     body = repo_map if len(repo_map) <= limit else repo_map[:limit] + "\n... [map truncated]"
     return (
         "UPDATE MODE: this repository already has code. Plan a delta: change only what the "
         "request needs, reuse the existing modules, and keep every gate that is green now "
-        f"green.\n{baseline.describe()}\nRepository map (file: symbols):\n{body}"
+        f"green.\n{baseline.describe()}\n{MAP_HEADING}\n{body}"
     )

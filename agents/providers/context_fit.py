@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from agents.compaction import Compacted, compact, request_tokens
+from agents.compaction import Compacted, compact, fixed_chars, request_tokens, tokens_of
 from agents.provider import Completion, CompletionRequest, Provider
 from agents.providers.context_overflow import ContextOverflow, Overflow
 from agents.providers.retrying import notify
@@ -60,6 +60,8 @@ class ContextFit(ProviderWrapper):
     ) -> None:
         super().__init__(inner)
         self.window = context_tokens
+        self.configured = context_tokens is not None
+        """Whether the window was configured, not learnt."""
         self.ratio = CODE_RATIO
         """The server's tokens per estimated token: :data:`CODE_RATIO` until a refusal
         says more."""
@@ -84,6 +86,16 @@ class ContextFit(ProviderWrapper):
                 request.labels,
             )
         return request, window - answer
+
+    def message_room(self, request: CompletionRequest) -> int | None:
+        """The estimated tokens ``request``'s messages may take and still be sent whole to
+        the window known so far (configured, or learnt from a refusal); None when no window
+        is known. The system prompt, tools and schema are taken off."""
+        if self.window is None:
+            return None
+        request, room = self._room(request, self.window)
+        budget = math.floor(room * MARGIN / self.ratio)
+        return max(0, budget - tokens_of(fixed_chars(request)))
 
     def _fit(
         self, request: CompletionRequest, window: int, tighter: float
@@ -177,7 +189,7 @@ class ContextFit(ProviderWrapper):
         said: int | None,
     ) -> ContextOverflow:
         """The one line saying the conversation cannot be made to fit."""
-        if refusal is None:
+        if refusal is None and self.configured:
             where = f"the context_tokens = {self.window} configured for it"
         else:
             where = f"the model's context window{_of(self.window)}"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agents.prompt_fit import Part, fit_prompt
 from agents.roles.common import ModelRole
+from agents.roles.planner import FILES_CAP
 from agents.structured import StructuredAsk, answer_once
-from agents.templates import render_prompt
 from engine.protocols import EmitFn
 from engine.roles import CRITIC_CRITERIA, CriticReport
 
@@ -35,16 +36,18 @@ class CriticRole(ModelRole):
 
     async def critique(self, request: str, repo_files: Sequence[str], emit: EmitFn) -> CriticReport:
         session = self.session(emit, agent_id="critic", role="critic")
-        prompt = render_prompt(
-            "critic",
-            request=request,
-            files="\n".join(repo_files[:400]) or "(empty)",
-            criteria=", ".join(CRITIC_CRITERIA),
-        )
+        files = Part("\n".join(repo_files), request, empty="(empty)", cap=FILES_CAP)
+        fixed = {"request": request, "criteria": ", ".join(CRITIC_CRITERIA)}
         return await answer_once(
             session,
             CriticReport,
-            StructuredAsk(SYSTEM, prompt, {"role": "critic"}, noun="critique"),
+            StructuredAsk(
+                SYSTEM,
+                "",
+                {"role": "critic"},
+                noun="critique",
+                fit=lambda budget: fit_prompt("critic", fixed, {"files": files}, budget),
+            ),
             summarize=lambda r: (
                 f"critic {r.total:.1f}/10 ("
                 + ", ".join(f"{k} {v:g}" for k, v in r.scores.items())

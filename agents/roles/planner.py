@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from agents.learnings import Lesson, rank_lessons
 from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.prompt_fit import Blocks, Part, fit_prompt
 from agents.provider import Provider
 from agents.roles.common import ModelRole
 from agents.structured import (
@@ -20,12 +21,24 @@ from agents.structured import (
     error_line,
     extract_json,
 )
-from agents.templates import render_prompt
 from engine.blueprint import Blueprint
 from engine.dag import Dag, PlanError
 from engine.protocols import EmitFn, PlanRequest
+from engine.recon import MAP_HEADING
+
+
+def map_head(context: str) -> int:
+    """The lines of recon's notes before and with its map's heading: kept whole."""
+    at = context.find(MAP_HEADING)
+    return context[: at + len(MAP_HEADING)].count("\n") + 1 if at != -1 else 0
+
 
 __all__ = ["PlannerRole", "extract_json"]
+
+FILES_CAP = 11_000
+"""The most of the file list shown (about 400 paths), the most relevant to the request."""
+CONTEXT_CAP = 12_500
+"""The most of recon's notes shown (its repository map), the most relevant lines."""
 
 
 class PlannerRole(ModelRole):
@@ -53,17 +66,21 @@ class PlannerRole(ModelRole):
             session.say(f"learnings used: {', '.join(x.learning_id for x in used)}", kind="result")
             lines = "\n".join(f"- {x.line()}" for x in used)
             notes = f"{notes}\n\nLearnings from earlier runs (avoid these traps):\n{lines}"
-        prompt = render_prompt(
-            "planner",
-            request=request.request,
-            files="\n".join(request.repo_files[:400]) or "(empty)",
-            notes=notes,
-        )
+        query = f"{request.request}\n{notes}"
+        parts = {
+            "files": Part("\n".join(request.repo_files), query, empty="(empty)", cap=FILES_CAP),
+            "context": Part(
+                request.context, query, Blocks(pinned=map_head(request.context)), "", CONTEXT_CAP
+            ),
+        }
         ask = StructuredAsk(
             system="You are a precise software planner. Reply with JSON only.",
-            prompt=prompt,
+            prompt="",
             labels={"role": "planner"},
             noun="blueprint",
+            fit=lambda budget: fit_prompt(
+                "planner", {"request": request.request, "notes": notes}, parts, budget
+            ),
         )
         try:
             blueprint = await ask_structured(

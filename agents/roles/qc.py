@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from agents.prompt_fit import Part, diff_blocks, fit_prompt
 from agents.roles.common import ModelRole
-from agents.structured import StructuredAsk, answer_once, bounded, out_of_100
-from agents.templates import render_prompt
+from agents.structured import StructuredAsk, answer_once, out_of_100
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn
 from engine.roles import QCReport
@@ -18,16 +18,20 @@ class CodeQCRole(ModelRole):
 
     async def assess(self, blueprint: Blueprint, diff: str, emit: EmitFn) -> QCReport:
         session = self.session(emit, agent_id="qc", role="qc")
-        prompt = render_prompt(
-            "qc",
-            spec=blueprint.spec,
-            criteria="\n".join(f"- {c}" for c in blueprint.acceptance_criteria) or "(none)",
-            diff=bounded(diff, MAX_DIFF_CHARS, "diff") or "(empty diff)",
-        )
+        criteria = "\n".join(f"- {c}" for c in blueprint.acceptance_criteria) or "(none)"
+        fixed = {"spec": blueprint.spec, "criteria": criteria}
+        query = f"{blueprint.spec}\n{criteria}"
+        part = Part(diff, query, diff_blocks(), "(empty diff)", MAX_DIFF_CHARS)
         return await answer_once(
             session,
             QCReport,
-            StructuredAsk(SYSTEM, prompt, {"role": "qc"}, noun="QC report"),
+            StructuredAsk(
+                SYSTEM,
+                "",
+                {"role": "qc"},
+                noun="QC report",
+                fit=lambda budget: fit_prompt("qc", fixed, {"diff": part}, budget),
+            ),
             summarize=lambda r: f"code QC {r.score}/100" + (f" - {r.notes}" if r.notes else ""),
             max_repairs=self.max_repairs,
             check=out_of_100(lambda r: r.score),

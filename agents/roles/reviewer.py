@@ -11,9 +11,10 @@ CodeReviewer): it scores the repository and names each finding as ``path:line: m
 from __future__ import annotations
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.prompt_fit import Part, fit_prompt, source_blocks
 from agents.provider import Provider
 from agents.roles.common import ModelRole
-from agents.structured import StructuredAsk, answer_once, bounded, out_of_100
+from agents.structured import StructuredAsk, answer_once, out_of_100
 from agents.templates import render_prompt
 from engine.blueprint import Blueprint
 from engine.protocols import EmitFn
@@ -99,18 +100,22 @@ class ReviewerRole(ModelRole):
     ) -> ReviewReport:
         """Score a repository's code; findings read ``path:line: message``."""
         session = self.session(emit, agent_id=f"{self.reviewer_id}:code", role="reviewer")
-        prompt = render_prompt(
-            "reviewer_code",
-            reviewer_id=self.reviewer_id,
-            request=request,
-            repo_map=bounded(repo_map, 12000, "repo map"),
-            sources=sources or "(no Python sources)",
-        )
+        fixed = {"reviewer_id": self.reviewer_id, "request": request}
+        parts = {
+            "repo_map": Part(repo_map, request, cap=12_000),
+            "sources": Part(sources, request, source_blocks(), "(no Python sources)"),
+        }
         labels = {"role": "reviewer", "reviewer": self.reviewer_id, "mode": "code"}
         return await answer_once(
             session,
             ReviewReport,
-            StructuredAsk(CODE_SYSTEM, prompt, labels, noun="code review"),
+            StructuredAsk(
+                CODE_SYSTEM,
+                "",
+                labels,
+                noun="code review",
+                fit=lambda budget: fit_prompt("reviewer_code", fixed, parts, budget),
+            ),
             summarize=lambda r: (
                 f"{self.reviewer_id} code review: {r.score}/100, {len(r.findings)} finding(s)"
             ),

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agents.pricing import DEFAULT_PRICES, PriceTable
+from agents.prompt_fit import Part, diff_blocks, fit_prompt
 from agents.provider import Provider
 from agents.roles.common import ModelRole
-from agents.structured import StructuredAsk, answer_once, bounded, out_of_100
-from agents.templates import render_prompt
+from agents.structured import StructuredAsk, answer_once, out_of_100
 from engine.blueprint import Task
 from engine.protocols import EmitFn, GateResult
 from engine.roles import TaskReview
@@ -59,24 +59,30 @@ class TaskReviewerRole(ModelRole):
             task_id=task.id,
             attempt=attempt,
         )
-        prompt = render_prompt(
-            "task_reviewer",
-            task_id=task.id,
-            title=task.title,
-            description=task.description or "(none)",
-            files=", ".join(task.files) or "(not specified)",
-            removes=f"\nFiles or folders it should delete: {', '.join(task.removes)}"
+        fixed = {
+            "task_id": task.id,
+            "title": task.title,
+            "description": task.description or "(none)",
+            "files": ", ".join(task.files) or "(not specified)",
+            "removes": f"\nFiles or folders it should delete: {', '.join(task.removes)}"
             if task.removes
             else "",
-            test_plan=task.test_plan or "(not specified)",
-            gates=describe_gates(gates),
-            diff=bounded(diff, MAX_DIFF_CHARS, "diff") or "(empty diff)",
-        )
+            "test_plan": task.test_plan or "(not specified)",
+            "gates": describe_gates(gates),
+        }
+        query = " ".join([task.title, task.description, *task.files, task.test_plan])
+        part = Part(diff, query, diff_blocks(), "(empty diff)", MAX_DIFF_CHARS)
         labels = {"role": "task_reviewer", "task": task.id, "review": str(review_number)}
         return await answer_once(
             session,
             TaskReview,
-            StructuredAsk(SYSTEM, prompt, labels, noun="task review"),
+            StructuredAsk(
+                SYSTEM,
+                "",
+                labels,
+                noun="task review",
+                fit=lambda budget: fit_prompt("task_reviewer", fixed, {"diff": part}, budget),
+            ),
             summarize=lambda r: (
                 f"{task.id}: {'approved' if r.approved else 'changes requested'} "
                 f"({r.score}/100)" + (f" - {r.notes}" if r.notes else "")

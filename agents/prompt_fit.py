@@ -1,0 +1,210 @@
+"""A role's one big prompt made to fit the model's context window.
+
+The planner, the critic, the review panel, the task reviewer and QC each send one user message:
+the request or the spec, and then what they are shown of the repository — its file list and
+map, its sources, a diff. :mod:`agents.compaction` cannot shorten it (the task message stays
+whole), so a local model with an 8k-32k window refused it. Here the prompt is built for the
+window the model is known to have (``context_tokens`` configured, or learnt by
+:class:`~agents.providers.context_fit.ContextFit` from a refusal): what the role must see whole
+(the request, the spec, the acceptance criteria, the instructions) stays, and each variable
+part (:class:`Part`) is cut to its share of what is left — its lines or blocks (a file's diff,
+a file's sources) ranked by BM25 relevance to the role's question, the best kept in their
+order, each run of what was cut replaced by a ``[… N lines left out …]`` marker so the model
+knows. With no window known, the prompt is as it always was. One the fixed text alone does not
+fit is sent all the same, and ContextFit fails it in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agents.context import BM25, tokenize
+from agents.provider import CHARS_PER_TOKEN, CompletionRequest, Provider
+from agents.providers.context_fit import ContextFit
+from agents.providers.fallback_chain import FallbackProvider
+from agents.templates import render_prompt
+
+MIN_PARTIAL_CHARS = 400
+"""A block is cut to its head only when at least this much room is left for it."""
+MAX_NAMED = 4
+"""How many left-out blocks a marker names."""
+
+
+def message_room(provider: Provider, request: CompletionRequest) -> int | None:
+    """The estimated tokens ``request``'s messages may take on ``provider`` (None: no window
+    known). A fallback chain's is its largest link's, and None while a link's is unknown: a
+    link that cannot take a prompt passes it on, unsent, to one that can take it whole."""
+    if isinstance(provider, ContextFit):
+        return provider.message_room(request)
+    if isinstance(provider, FallbackProvider):
+        rooms = [message_room(p, request) for p in provider.providers]
+        known = [r for r in rooms if r is not None]
+        return max(known) if known and len(known) == len(rooms) else None
+    inner = getattr(provider, "inner", None)
+    return message_room(inner, request) if inner is not None else None
+
+
+def left_out(lines: int, names: Sequence[str] = ()) -> str:
+    """The marker standing for ``lines`` lines cut out (of the blocks ``names``)."""
+    named = ""
+    if names:
+        more = f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else ""
+        named = ": " + ", ".join(names[:MAX_NAMED]) + more
+    return f"[… {lines} lines left out{named} …]"
+
+
+def _line_count(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") else 1) if text else 0
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """How a part is cut: where its blocks start, and what names a left-out one."""
+
+    starts: Callable[[str], bool] | None = None
+    """A line that starts a new block (None: each line is a block)."""
+    name: Callable[[str], str] | None = None
+    """A block's name from its first line, for the marker (None: unnamed)."""
+    pinned: int = 0
+    """Leading lines always kept (a heading the blocks follow)."""
+
+
+LINES = Blocks()
+
+
+def split_blocks(text: str, how: Blocks) -> tuple[str, list[str]]:
+    """``text`` as its pinned head and its blocks (each ending with its newline)."""
+    lines = text.splitlines(keepends=True)
+    head = "".join(lines[: how.pinned])
+    blocks: list[str] = []
+    for line in lines[how.pinned :]:
+        if how.starts is None or not blocks or how.starts(line):
+            blocks.append(line)
+        else:
+            blocks[-1] += line
+    return head, blocks
+
+
+def _head_of(block: str, keep: int) -> str:
+    """The whole lines of ``block`` that fit ``keep`` characters, and a marker for the rest."""
+    lines = block.splitlines(keepends=True)
+    keep -= len(left_out(len(lines))) + 1  # the marker's own room
+    taken, size = [], 0
+    for line in lines:
+        if size + len(line) > keep:
+            break
+        taken.append(line)
+        size += len(line)
+    rest = len(lines) - len(taken)
+    return "".join(taken) + (left_out(rest) + "\n" if rest else "")
+
+
+def _pick(text: str, keep: int, query: str, how: Blocks) -> str:
+    head, blocks = split_blocks(text, how)
+    room = keep - len(head)
+    index = BM25([tokenize(b) for b in blocks])
+    terms = tokenize(query)
+    order = sorted(range(len(blocks)), key=lambda i: (-index.score(terms, i), i))
+    chosen: dict[int, str] = {}
+    partial = False
+    for i in order:
+        size = len(blocks[i])
+        if size <= room:
+            chosen[i], room = blocks[i], room - size
+        elif not partial and how.starts is not None and room >= MIN_PARTIAL_CHARS:
+            chosen[i] = _head_of(blocks[i], room)
+            room, partial = 0, True
+    out = [head]
+    gap_lines, gap_names = 0, list[str]()
+    for i, block in enumerate(blocks):
+        if i in chosen:
+            if gap_lines:
+                out.append(left_out(gap_lines, gap_names) + "\n")
+                gap_lines, gap_names = 0, list[str]()
+            out.append(chosen[i])
+            continue
+        gap_lines += _line_count(block)
+        if how.name is not None:
+            gap_names.append(how.name(block.split("\n", 1)[0]))
+    if gap_lines:
+        out.append(left_out(gap_lines, gap_names) + "\n")
+    return "".join(out)
+
+
+def cut_to(text: str, keep: int, query: str, how: Blocks = LINES) -> str:
+    """``text`` within about ``keep`` characters: its most relevant blocks to ``query`` (BM25;
+    in their order when none is), the runs of those left out each a marker; as it is when it
+    fits."""
+    if len(text) <= keep:
+        return text
+    aim = keep
+    while True:  # the markers take room too: aim lower until the result fits
+        cut = _pick(text, max(0, aim), query, how)
+        if len(cut) <= keep or aim <= 0:
+            return cut
+        aim -= max(len(cut) - keep, 64)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A variable part of a prompt: its text, what it is ranked against, how it is cut."""
+
+    text: str
+    query: str
+    how: Blocks = LINES
+    empty: str = "(none)"
+    """What the prompt shows when the text is empty."""
+    cap: int | None = None
+    """The most characters it ever takes, window or not (cut the same way)."""
+
+    @property
+    def capped(self) -> str:
+        if self.cap is None:
+            return self.text
+        return cut_to(self.text, self.cap, self.query, self.how)
+
+
+def shares(sizes: Mapping[str, int], room: int) -> dict[str, int]:
+    """``room`` characters shared among parts of ``sizes``: a part smaller than an even share
+    keeps its size, the others split what is left evenly."""
+    given: dict[str, int] = {}
+    left, names = max(0, room), sorted(sizes, key=lambda n: sizes[n])
+    for number, name in enumerate(names):
+        share = left // (len(names) - number)
+        given[name] = min(sizes[name], share)
+        left -= given[name]
+    return given
+
+
+def fit_prompt(
+    template: str, fixed: Mapping[str, str], parts: Mapping[str, Part], budget: int | None
+) -> str:
+    """Template ``template`` filled with ``fixed`` whole and ``parts`` cut to share what
+    ``budget`` (estimated tokens; None: no limit) leaves after the fixed text."""
+    texts = {name: part.capped for name, part in parts.items()}
+    whole = {name: texts[name] or part.empty for name, part in parts.items()}
+    prompt = render_prompt(template, **fixed, **whole)
+    if budget is None or len(prompt) <= budget * CHARS_PER_TOKEN:
+        return prompt
+    bare = render_prompt(template, **fixed, **dict.fromkeys(parts, ""))
+    room = budget * CHARS_PER_TOKEN - len(bare)
+    given = shares({name: len(text) for name, text in texts.items()}, room)
+    cut = {
+        name: cut_to(texts[name], given[name], part.query, part.how) if texts[name] else part.empty
+        for name, part in parts.items()
+    }
+    return render_prompt(template, **fixed, **cut)
+
+
+def diff_blocks() -> Blocks:
+    """A unified diff cut file by file (``diff --git a/X b/X``), named by its path."""
+    return Blocks(
+        starts=lambda line: line.startswith("diff --git "),
+        name=lambda line: line.rsplit(" b/", 1)[-1].strip(),
+    )
+
+
+def source_blocks() -> Blocks:
+    """Numbered sources cut file by file (``### path``), named by their path."""
+    return Blocks(starts=lambda line: line.startswith("### "), name=lambda line: line[4:].strip())
