@@ -16,7 +16,9 @@ from agents.context import ContextPack, select_context
 from agents.learnings import Lesson, common_words, rank_lessons
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.project_tests import ProjectTests
+from agents.prompt_fit import message_room
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
+from agents.providers.context_overflow import ContextOverflow
 from agents.providers.fallback_chain import StreamFrom
 from agents.roles.common import AgentSession
 from agents.templates import render_prompt
@@ -149,27 +151,6 @@ class EngineerRole:
             attempt=job.attempt,
             prices=self.prices,
         )
-        context = ""
-        if self.context_budget > 0:
-            used = relevant_lessons(job, self.lessons, self.lesson_limit)
-            if used:
-                ids = ", ".join(lesson.learning_id for lesson in used)
-                session.say(f"learnings used: {ids}", kind="result")
-            pack = select_job_context(job, self.context_budget, used)
-            context = pack.text
-            session.say(
-                f"context: {pack.tokens} tokens of {pack.budget}, "
-                f"{len(pack.files)} file(s) in full" + (", repo map" if pack.repo_map else ""),
-                kind="result",
-            )
-        tools = Toolbelt(
-            job.workspace,
-            self.sandbox,
-            python=self.python,
-            test_env=self.test_env,
-            tests=self.tests,
-        )
-        messages: list[Message] = [Message("user", build_prompt(job, context))]
         labels = {
             "role": "engineer",
             "task": task.id,
@@ -177,6 +158,35 @@ class EngineerRole:
             "workspace": str(job.workspace),  # where a cli: agent runs
             **self.tests.labels(),  # whose installed dependencies a cli: agent borrows
         }
+        shape = CompletionRequest(system=SYSTEM, messages=(), tools=TOOL_SPECS, labels=labels)
+        used: Sequence[Lesson] = ()
+        if self.context_budget > 0:
+            used = relevant_lessons(job, self.lessons, self.lesson_limit)
+            if used:
+                ids = ", ".join(lesson.learning_id for lesson in used)
+                session.say(f"learnings used: {ids}", kind="result")
+
+        def task_message(budget: int) -> Message:
+            context = ""
+            if budget > 0:
+                pack = select_job_context(job, budget, used)
+                context = pack.text
+                session.say(
+                    f"context: {pack.tokens} tokens of {pack.budget}, "
+                    f"{len(pack.files)} file(s) in full" + (", repo map" if pack.repo_map else ""),
+                    kind="result",
+                )
+            return Message("user", build_prompt(job, context))
+
+        budget = self.context_tokens(shape)
+        tools = Toolbelt(
+            job.workspace,
+            self.sandbox,
+            python=self.python,
+            test_env=self.test_env,
+            tests=self.tests,
+        )
+        messages: list[Message] = [task_message(budget)]
         # A coding agent (cli:) does the whole attempt in one call that may last many minutes:
         # what it does goes to the log line by line as it happens, its summary included. A
         # model's reply is said whole once it is in (streaming would say every delta). In a
@@ -197,10 +207,19 @@ class EngineerRole:
                     ),
                     live,
                 )
+            except ContextOverflow as exc:
+                smaller = self.context_tokens(shape) if turn == 0 else budget
+                if smaller >= budget:  # the window was known: the task itself is too long
+                    return self._failed(session, exc, tools)
+                session.say(
+                    f"the task is over the model's context window: asking again with the "
+                    f"repository context cut from {budget} to {smaller} tokens",
+                    kind="notice",
+                )
+                budget, messages[0] = smaller, task_message(smaller)
+                continue
             except ProviderError as exc:
-                session.say(f"model call failed: {exc}", kind="error")
-                session.finish(False, str(exc))
-                return EngineerReport(False, f"model call failed: {exc}", tuple(tools.written))
+                return self._failed(session, exc, tools)
             last_text = completion.text.strip() or last_text
             if (completion.family or self.provider.family) not in live.families:
                 session.say(completion.text)  # a model's reply, not streamed
@@ -224,3 +243,16 @@ class EngineerRole:
         reason = f"stopped without calling finish: {last_text[:300]}"
         session.finish(False, reason)
         return EngineerReport(False, reason, tuple(tools.written))
+
+    def context_tokens(self, shape: CompletionRequest) -> int:
+        """An attempt's repository context budget: ``context_budget``, within half of what
+        the model's known window leaves the messages of ``shape`` (the other half for the
+        task's own text and the tool loop's latest turn)."""
+        room = message_room(self.provider, shape)
+        return self.context_budget if room is None else min(self.context_budget, room // 2)
+
+    @staticmethod
+    def _failed(session: AgentSession, exc: ProviderError, tools: Toolbelt) -> EngineerReport:
+        session.say(f"model call failed: {exc}", kind="error")
+        session.finish(False, str(exc))
+        return EngineerReport(False, f"model call failed: {exc}", tuple(tools.written))

@@ -12,24 +12,29 @@ tests/e2e, refusing a request over its window as vLLM does.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from openai_model import MODEL, LoopbackModel, ModelServer
 from scripted_factory import BLUEPRINT, FILES
+from wire_run import git, make_repo
 
 from agents.provider import ProviderError
 from agents.providers.context_overflow import ContextOverflow
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.roles.critic import CriticRole
+from agents.roles.engineer import EngineerRole
 from agents.roles.planner import PlannerRole
 from agents.roles.qc import CodeQCRole
 from agents.roles.task_reviewer import TaskReviewerRole
 from engine.blueprint import Blueprint
 from engine.events import AgentOutput, EventBase
-from engine.protocols import PlanRequest
+from engine.protocols import EngineerJob, PlanRequest
 from engine.recon import Baseline, recon_notes
+from gates.sandbox import ProcessSandbox
 
 KEY = "test-key-123"
 WINDOW = 8192
@@ -161,3 +166,41 @@ async def test_a_request_over_the_window_by_itself_still_fails_in_one_line():
     # Refused whole; cut, it is still over the window learnt: not sent again.
     assert len(model.prompts) == 1 and model.overflows == model.prompts
     assert isinstance(caught.value, ProviderError)
+
+
+def project(path: Path) -> Path:
+    """The greetings project with 640 documents beside it, the first 40 of them notes on how
+    to greet a person by name: what the engineer's context ranks high, 6000 tokens of it."""
+    repo = make_repo(path)
+    for number, rel in enumerate(r for r in big_tree() if r.startswith("docs/")):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        line = "How greet in greetings core greets a person by name.\n" if number < 40 else ""
+        (repo / rel).write_text(f"# {rel}\n{line * 30}" + "Words about a topic.\n" * 20)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Documents")
+    return repo
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["configured", "learnt"])
+async def test_an_engineer_gets_a_repository_context_that_fits_an_8k_window(
+    tmp_path: Path, configured: bool
+):
+    blueprint = Blueprint.model_validate(BLUEPRINT)
+    repo = project(tmp_path / "repo")
+    job = EngineerJob("run-1", blueprint.tasks[0], blueprint, repo, attempt=1, max_attempts=2)
+    with ModelServer(LoopbackModel(context_tokens=WINDOW)) as server:
+        spec = f"openai:{MODEL}@{server.base_url}"
+        provider = make_provider(spec, options=options(WINDOW if configured else None, spec))
+        sandbox = ProcessSandbox(use_bwrap=False)
+        events: list[EventBase] = []
+        try:
+            report = await EngineerRole(provider, sandbox).work(job, events.append)
+        finally:
+            sandbox.close()
+            await close_provider(provider)
+        model = server.model
+    assert report.finished, report.summary
+    assert model.overflows == ([] if configured else [model.prompts[0]])
+    said = notices(events)
+    assert said == [] if configured else "repository context cut from 6000 to" in said[0]
+    assert "Your task (core, attempt 1 of 2)" in json.dumps(model.seen[0].body)
