@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agents.compaction import tokens_of
+from agents.compaction import message_chars, tokens_of
 from agents.prompt_fit import message_room
 from agents.provider import Completion, CompletionRequest, Message
 from agents.providers.context_overflow import ContextOverflow
@@ -200,42 +200,49 @@ async def ask_structured(
     """
     schema = ask.schema if ask.schema is not None else model.model_json_schema()
     shape = CompletionRequest(ask.system, (), (), schema, ask.max_tokens, dict(ask.labels))
-    room = message_room(session.provider, shape) if ask.fit is not None else None
-    prompt = ask.fit(room) if ask.fit is not None else ask.prompt
     messages: list[Message] = [*ask.history]
-    if prompt:
-        messages.append(Message("user", prompt))
+    at = len(messages)  # where the prompt is; a fitted one is built for each call
+    if ask.prompt or ask.fit is not None:
+        messages.append(Message("user", ask.prompt))
     tries = 1 + max(0, max_repairs)
     last_error = ""
     cut = False
 
-    async def call(first: bool) -> Completion:
-        """The model's answer to ``messages``; the first question, refused as over the
-        window, asked once more with the prompt built for the window the refusal taught."""
-        request = replace(shape, messages=tuple(messages))
+    def fitted(room: int | None) -> tuple[Message, ...]:
+        """``messages`` with the prompt built for ``room``, less what the repair turns
+        after it take (the prompt is the one message compaction cannot shorten)."""
+        assert ask.fit is not None
+        later = tokens_of(sum(message_chars(m) for m in messages[at + 1 :]))
+        prompt = ask.fit(None if room is None else max(0, room - later))
+        return (*messages[:at], Message("user", prompt), *messages[at + 1 :])
+
+    async def call() -> Completion:
+        """The model's answer to ``messages``, the prompt fitted to the window known; refused
+        as over the window, asked once more with it fitted to the window the refusal taught."""
+        if ask.fit is None:
+            return await session.complete(replace(shape, messages=tuple(messages)))
+        room = message_room(session.provider, shape)
+        sent = fitted(room)
         try:
-            return await session.complete(request)
+            return await session.complete(replace(shape, messages=sent))
         except ContextOverflow:
             learnt = message_room(session.provider, shape)
-            taught = learnt is not None and (room is None or learnt < room)
-            if ask.fit is None or not first or not taught:
+            if learnt is None or (room is not None and learnt >= room):
                 raise
-        assert ask.fit is not None and learnt is not None
-        fitted = ask.fit(learnt)
+        again = fitted(learnt)
         session.say(
-            f"the prompt (about {tokens_of(len(messages[-1].content))} tokens) is over the "
+            f"the prompt (about {tokens_of(len(sent[at].content))} tokens) is over the "
             f"model's context window: asking again with it cut to about "
-            f"{tokens_of(len(fitted))} tokens",
+            f"{tokens_of(len(again[at].content))} tokens",
             kind="notice",
         )
-        messages[-1] = Message("user", fitted)
-        return await session.complete(replace(shape, messages=tuple(messages)))
+        return await session.complete(replace(shape, messages=again))
 
     for number in range(tries):
         if number == 0 and reply is not None:
             text = reply
         else:
-            completion: Completion = await call(number == 0)
+            completion: Completion = await call()
             text = completion.text
             cut = completion.stop_reason == "max_tokens"
             if cut and not strip_thinking(text).strip():  # the limit spent on thoughts

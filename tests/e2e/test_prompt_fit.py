@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_model import MODEL, LoopbackModel, ModelServer
-from scripted_factory import BLUEPRINT, FILES
+from openai_model import MODEL, LoopbackModel, ModelServer, last_user_text, text_message
+from scripted_factory import BLUEPRINT, FILES, REPAIR
 from wire_run import git, make_repo
 
 from agents.provider import ProviderError
@@ -67,10 +67,21 @@ def notices(events: list[EventBase]) -> list[str]:
     return [e.text for e in events if isinstance(e, AgentOutput) and e.kind == "notice"]
 
 
-async def plan(configured: bool) -> tuple[LoopbackModel, Blueprint, list[EventBase]]:
+class Rambling(LoopbackModel):
+    """A model whose planner answers first with 8,400 characters of prose and no JSON."""
+
+    def answer(self, role: str, body: dict[str, Any]) -> dict[str, Any]:
+        if role == "planner" and not last_user_text(body["messages"]).startswith(REPAIR):
+            return text_message("Let me think about the plan first. " * 240)
+        return super().answer(role, body)
+
+
+async def plan(
+    configured: bool, model: LoopbackModel | None = None
+) -> tuple[LoopbackModel, Blueprint, list[EventBase]]:
     files = big_tree()
     context = recon_notes("\n".join(f"{f}: def page" for f in files), Baseline())
-    with ModelServer(LoopbackModel(context_tokens=WINDOW)) as server:
+    with ModelServer(model or LoopbackModel(context_tokens=WINDOW)) as server:
         spec = f"openai:{MODEL}@{server.base_url}"
         provider = make_provider(spec, options=options(WINDOW if configured else None, spec))
         events: list[EventBase] = []
@@ -104,6 +115,17 @@ async def test_a_configured_window_fits_the_planner_before_the_first_request():
     assert model.overflows == [] and len(model.prompts) == 1
     assert model.prompts[0] + ANSWER <= WINDOW
     assert LEFT_OUT in first_user(model.seen[0].body) and notices(events) == []
+
+
+async def test_a_repair_re_ask_cuts_the_prompt_to_leave_room_for_the_bad_reply():
+    """The re-ask quotes the bad reply back: the prompt before it, the one message that
+    cannot be compacted, is cut further so the three fit the window together."""
+    model, blueprint, _ = await plan(configured=True, model=Rambling(context_tokens=WINDOW))
+    assert len(blueprint.tasks) == 2
+    assert model.overflows == [] and len(model.prompts) == 2
+    assert model.prompts[1] + ANSWER <= WINDOW
+    first, second = (first_user(s.body) for s in model.seen)
+    assert len(second) < len(first) - 6000 and REQUEST in second and NOTES in second
 
 
 def big_diff() -> str:
