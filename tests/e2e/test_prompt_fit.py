@@ -18,9 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_model import MODEL, LoopbackModel, ModelServer, last_user_text, text_message
+from openai_model import (
+    MODEL,
+    ROLES,
+    LoopbackModel,
+    ModelServer,
+    last_user_text,
+    text_message,
+)
 from scripted_factory import BLUEPRINT, FILES, REPAIR
-from wire_run import git, make_repo
+from wire_run import (
+    REQUEST as RUN_REQUEST,
+)
+from wire_run import (
+    git,
+    make_repo,
+    new_project,
+    run_id,
+    shopfloor,
+    write_config,
+)
 
 from agents.provider import ProviderError
 from agents.providers.context_overflow import ContextOverflow
@@ -191,9 +208,13 @@ async def test_a_request_over_the_window_by_itself_still_fails_in_one_line():
 
 
 def project(path: Path) -> Path:
-    """The greetings project with 640 documents beside it, the first 40 of them notes on how
-    to greet a person by name: what the engineer's context ranks high, 6000 tokens of it."""
-    repo = make_repo(path)
+    """The greetings project with 640 documents beside it."""
+    return add_documents(make_repo(path))
+
+
+def add_documents(repo: Path) -> Path:
+    """640 documents committed in ``repo``, the first 40 of them notes on how to greet a
+    person by name: what an engineer's context ranks high, 6000 tokens of it."""
     for number, rel in enumerate(r for r in big_tree() if r.startswith("docs/")):
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         line = "How greet in greetings core greets a person by name.\n" if number < 40 else ""
@@ -226,3 +247,28 @@ async def test_an_engineer_gets_a_repository_context_that_fits_an_8k_window(
     said = notices(events)
     assert said == [] if configured else "repository context cut from 6000 to" in said[0]
     assert "Your task (core, attempt 1 of 2)" in json.dumps(model.seen[0].body)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("configured", [True, False], ids=["configured", "learnt"])
+def test_a_whole_run_on_an_8k_window_ships(tmp_path: Path, configured: bool) -> None:
+    """Every role on one model with an 8k window, the repository 643 files: before, the run
+    failed at the critic (its file list over the window; configured, nothing was sent)."""
+    project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
+    add_documents(project.repo)
+    with ModelServer(LoopbackModel(context_tokens=WINDOW)) as server:
+        spec = f"openai:{MODEL}@{server.base_url}"
+        limits = f'[providers.limits."{spec}"]\ncontext_tokens = {WINDOW}\n'
+        config = write_config(tmp_path / "shopfloor.toml", spec, extra=limits if configured else "")
+        argv = ["run", RUN_REQUEST, "--repo", str(project.repo), "--config", str(config)]
+        run = shopfloor(*argv, "--headless", "-v", env=project.env)
+        model = server.model
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert model.problems == []
+    status = json.loads(shopfloor("status", "--json", run_id(run.stdout), env=project.env).stdout)
+    assert (status["outcome"], status["mode"]) == ("shipped", "update")
+    assert status["merged"] == ["core", "shout"] and status["simulated"] is False
+    assert {s.role for s in model.seen} == set(ROLES)
+    # Configured, nothing was refused; learnt, the planner's first request only.
+    assert len(model.overflows) == (0 if configured else 1)
+    assert all(size + ANSWER <= WINDOW for size in model.prompts if size not in model.overflows)
