@@ -28,11 +28,13 @@ from gates.pytest_output import (
     OFFLINE,
     bounded_detail,
     conftest_failure,
+    counts_summary,
     first_error_line,
     junit_summary,
     lacking_module,
     problem_finding,
     progress_said,
+    stats_said,
     unmet_dependencies,
 )
 from gates.tool_gate import ReportFile, fingerprint_of
@@ -75,11 +77,11 @@ class PytestGate:
         each with its own configuration); ``"."`` is the workspace itself."""
 
     def fingerprint(self) -> str:
-        """The gate's configuration, hashed (see gates.cache); ``2``: findings carry their
-        test's node id as key, which results cached before did not."""
+        """The gate's configuration, hashed (see gates.cache); ``3``: counts are the ones
+        pytest's last line says (subtests' too), which results cached before did not carry."""
         return fingerprint_of(
             "PytestGate",
-            2,
+            3,
             self.name,
             list(self.args),
             self.timeout_s,
@@ -246,7 +248,10 @@ class PytestGate:
                 summary += f"module {lacking!r}"
             return verdict(False, summary, [Finding(message=message, detail=bounded_detail(tail))])
         findings = [problem_finding(problem) for problem in report.problems]
-        summary = junit_summary(report) + unmet_dependencies(report.problems, cwd, self.python)
+        said = stats_said(result.output)  # the counts pytest says; the report's per test
+        counts = said[0] if said is not None else report.counts()
+        summary = counts_summary(*said) if said is not None else junit_summary(report)
+        summary += unmet_dependencies(report.problems, cwd, self.python)
         offline = sum(1 for problem in report.problems if OFFLINE.search(problem.headline))
         if offline:  # requests' connect-timeout tests, say: the sandbox has no network
             summary += f"; {offline} of them could not reach the network"
@@ -255,7 +260,7 @@ class PytestGate:
             if not findings:
                 message = f"pytest exited with code {result.returncode}: "
                 findings.append(Finding(message=message + first_error_line(result.output)))
-        return verdict(passed, summary, findings, report.counts())
+        return verdict(passed, summary, findings, counts)
 
 
 def _project_of(key: str, projects: Sequence[str]) -> str | None:

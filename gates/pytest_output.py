@@ -133,16 +133,80 @@ def problem_finding(problem: CaseProblem) -> Finding:
     )
 
 
+_STATS = re.compile(
+    r"^(?:=+ )?(?P<parts>\d+ [a-z]+(?: [a-z]+)?(?:, \d+ [a-z]+(?: [a-z]+)?)*|no tests ran)"
+    r" in (?P<took>\d+\.\d+s(?: \(\d+:\d\d:\d\d\))?)(?: =+)?$",
+    re.MULTILINE,
+)
+"""pytest's last line: ``=== 4 failed, 6 passed, 3 skipped, 6 subtests passed in 0.05s ===``
+(no ``=`` under ``-q``)."""
+_SAID_AS = {
+    "passed": "passed",
+    "failed": "failures",
+    "error": "errors",
+    "errors": "errors",
+    "skipped": "skipped",
+    "xfailed": "xfailed",
+    "xpassed": "xpassed",
+    "subtests passed": "subtests_passed",
+    "subtests failed": "subtests_failed",
+    "subtests skipped": "subtests_skipped",
+}
+"""The outcomes of pytest's last line a GateResult counts, by the key it counts them under
+(deselected tests and warnings are not outcomes)."""
+_SHOWN = (
+    ("passed", "passed"),
+    ("failures", "failed"),
+    ("errors", "error"),
+    ("skipped", "skipped"),
+    ("xfailed", "xfailed"),
+    ("xpassed", "xpassed"),
+    ("subtests_passed", "subtests passed"),
+    ("subtests_failed", "subtests failed"),
+    ("subtests_skipped", "subtests skipped"),
+)
+_OUTCOMES = ("passed", "failures", "errors", "skipped", "xfailed", "xpassed")
+
+
+def stats_said(output: str) -> tuple[dict[str, int], str] | None:
+    """The counts pytest's own last line says, and how long it says the run took; None when
+    it printed none (``-qq``). pytest's counts are the ones to report: since pytest 9 its
+    JUnit report gives a test whose *subtests* were skipped (unittest's ``subTest``, the
+    ``subtests`` fixture) the same ``<skipped>`` as a skipped test, so python-slugify's 140
+    passed, 5 skipped (152 subtests) read there as 139 passed, 1 skipped; and it counts an
+    xfailed test as skipped. ``tests`` is the sum of the outcomes."""
+    lines = list(_STATS.finditer(output))
+    if not lines:
+        return None
+    found = lines[-1]
+    counts = dict.fromkeys(_OUTCOMES, 0)
+    if found["parts"] != "no tests ran":
+        for part in found["parts"].split(", "):
+            number, _, outcome = part.partition(" ")
+            key = _SAID_AS.get(outcome)
+            if key is not None:
+                counts[key] = counts.get(key, 0) + int(number)
+    counts["tests"] = sum(counts[key] for key in _OUTCOMES)
+    for key in ("xfailed", "xpassed"):
+        if not counts[key]:
+            del counts[key]
+    return counts, found["took"]
+
+
+def counts_summary(counts: dict[str, int], took: str) -> str:
+    """``12 passed, 1 failed, 2 errors, 1 skipped, 3 subtests passed in 0.84s``."""
+    parts = [f"{counts.get('passed', 0)} passed"]
+    for key, word in _SHOWN[1:]:
+        number = counts.get(key, 0)
+        if number:
+            plural = "s" if key == "errors" and number > 1 else ""
+            parts.append(f"{number} {word}{plural}")
+    return ", ".join(parts) + f" in {took}"
+
+
 def junit_summary(report: JunitReport) -> str:
     """``12 passed, 1 failed, 2 errors, 1 skipped in 0.84s``."""
-    parts = [f"{report.passed} passed"]
-    if report.failures:
-        parts.append(f"{report.failures} failed")
-    if report.errors:
-        parts.append(f"{report.errors} error" + ("s" if report.errors > 1 else ""))
-    if report.skipped:
-        parts.append(f"{report.skipped} skipped")
-    return ", ".join(parts) + f" in {report.time_s:.2f}s"
+    return counts_summary(report.counts(), f"{report.time_s:.2f}s")
 
 
 def bounded_detail(text: str, limit: int = DETAIL_CHARS) -> str:
