@@ -29,6 +29,7 @@ from gates.pytest_output import (
     bounded_detail,
     conftest_failure,
     counts_summary,
+    failed_subtests,
     first_error_line,
     junit_summary,
     lacking_module,
@@ -247,7 +248,8 @@ class PytestGate:
                 summary += f", no test ran: dependencies not installed for {self.python}: "
                 summary += f"module {lacking!r}"
             return verdict(False, summary, [Finding(message=message, detail=bounded_detail(tail))])
-        findings = [problem_finding(problem) for problem in report.problems]
+        subtests = failed_subtests(result.output)
+        findings = [problem_finding(p, subtests.get(p.node_id, ())) for p in report.problems]
         said = stats_said(result.output)  # the counts pytest says; the report's per test
         counts = said[0] if said is not None else report.counts()
         summary = counts_summary(*said) if said is not None else junit_summary(report)

@@ -121,11 +121,27 @@ def _some(kind: str, names: list[str], shown: int = 5) -> str:
     return f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names[:shown])}{more}"
 
 
-def problem_finding(problem: CaseProblem) -> Finding:
-    """One failing or erroring test as a Finding: id, headline, location, traceback."""
+_SUBFAILED = re.compile(r"^SUBFAILED(?P<said>.*?) (?P<node>\S+\.py::\S+)(?: - .*)?$", re.MULTILINE)
+"""pytest's short summary line for a failed subtest: ``SUBFAILED(i=1) t.py::U::test_x - …``
+(``[msg] (i=1)`` for one with a message too)."""
+
+
+def failed_subtests(output: str) -> dict[str, list[str]]:
+    """The subtests pytest's short summary says failed, by their test's node id, in order;
+    JUnit gives each a ``<failure>`` of the test's, without saying which subtest it was."""
+    failed: dict[str, list[str]] = {}
+    for match in _SUBFAILED.finditer(output):
+        failed.setdefault(match["node"], []).append(match["said"].strip())
+    return failed
+
+
+def problem_finding(problem: CaseProblem, subtests: Sequence[str] = ()) -> Finding:
+    """One failing or erroring test as a Finding: id (and the ``subtests`` of it that
+    failed, as pytest names them), headline, location, traceback."""
     label = "" if problem.kind == "failure" else "error: "
+    which = f" {', '.join(dict.fromkeys(subtests))}" if subtests else ""
     return Finding(
-        message=f"{problem.node_id}: {label}{problem.headline}",
+        message=f"{problem.node_id}{which}: {label}{problem.headline}",
         file=problem.file,
         line=problem.line,
         detail=bounded_detail(problem.text),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from gates.junit import parse_junit
 from gates.pytest_gate import PytestGate
-from gates.pytest_output import stats_said
+from gates.pytest_output import failed_subtests, problem_finding, stats_said
 from gates.sandbox import ProcessSandbox
 
 MakeRepo = Callable[[dict[str, str]], Path]
@@ -124,3 +125,39 @@ async def test_a_failing_subtest_fails_the_gate_and_is_named(
     assert first.startswith("tests/test_sub.py::U::test_each"), result.findings
     assert "AssertionError: 1 != 0" in first
     assert "Gate 'tests' failed" in result.failure_context()
+
+
+PYTEST_9_REPORT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">
+<testsuite name="pytest" errors="0" failures="2" skipped="0" tests="3" time="0.021">
+<testcase classname="tests.test_more.U" name="test_sub_fails" file="tests/test_more.py"
+ line="4" time="0.021"><failure message="AssertionError: 1 != 0">
+tests/test_more.py:8: AssertionError</failure><failure message="AssertionError: 2 != 0">
+tests/test_more.py:8: AssertionError</failure></testcase>
+<testcase classname="tests.test_more" name="test_fine" file="tests/test_more.py" line="9"/>
+</testsuite></testsuites>"""
+"""pytest 9.2's report of a unittest test two of whose ``subTest``s failed: a ``<failure>``
+each, neither saying which subtest it was (its short summary, in PYTEST_9_SUMMARY, does)."""
+
+PYTEST_9_SUMMARY = """\
+=========================== short test summary info ============================
+SUBFAILED(i=1) tests/test_more.py::U::test_sub_fails - AssertionError: 1 != 0
+SUBFAILED(i=2) tests/test_more.py::U::test_sub_fails - AssertionError: 2 != 0
+SUBFAILED[odd] (i=3) tests/test_more.py::test_fixture - AssertionError: i sho...
+FAILED tests/test_more.py::test_fixture - contains 1 failed subtest
+4 failed, 1 passed, 2 subtests passed in 0.02s
+"""
+
+
+def test_a_failing_subtest_is_named_in_its_finding() -> None:
+    subtests = failed_subtests(PYTEST_9_SUMMARY)
+    assert subtests == {
+        "tests/test_more.py::U::test_sub_fails": ["(i=1)", "(i=2)"],
+        "tests/test_more.py::test_fixture": ["[odd] (i=3)"],
+    }
+    (problem,) = parse_junit(PYTEST_9_REPORT).problems
+    finding = problem_finding(problem, subtests[problem.node_id])
+    assert finding.message == (
+        "tests/test_more.py::U::test_sub_fails (i=1), (i=2): AssertionError: 1 != 0"
+    )
+    assert finding.key == "tests/test_more.py::U::test_sub_fails", "reruns go by the test"
+    assert (finding.file, finding.line) == ("tests/test_more.py", 8)
