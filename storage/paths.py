@@ -15,8 +15,10 @@ connects.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shlex
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -263,3 +265,19 @@ def safe_url(url: str) -> str:
         return base + mark + unquote_plus(query)  # sslrootcert=/etc/ssl/ca.pem, not %2Fetc...
     except (ArgumentError, ValueError):
         return url.split("://", 1)[0] + "://..."
+
+
+def db_option(url: str) -> str:
+    """`` --db DB`` for a command a message tells the user to run on ``url``'s database, or ""
+    for the data home's default database, which a command finds without it. $SHOPFLOOR_DB
+    is repeated too: whoever reads the line (a journal, another shell) may not have it set.
+    DB is the SQLite file's path, else the URL as :func:`safe_url` shows it (no password)."""
+    if url == sqlite_url(data_home() / DB_FILENAME):
+        return ""
+    shown = safe_url(url)
+    with contextlib.suppress(ArgumentError):
+        parsed = make_url(url)
+        database = parsed.database or ""
+        if parsed.get_backend_name() == "sqlite" and database and not parsed.query:
+            shown = database if not database.startswith("file:") else shown
+    return f" --db {shlex.quote(shown)}"

@@ -49,7 +49,7 @@ from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
 from storage.lease import RunLease
-from storage.paths import data_home, is_in_memory
+from storage.paths import data_home, db_option, is_in_memory
 from storage.run_writer import WriterLaunch, start_writer
 from storage.store import SqlEventStore
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
@@ -280,10 +280,12 @@ async def _set_up_and_run(
         lease,
         workspaces.relinquish,
         run_id=run_id,
+        db_url=plan.db_url,
     )
     # A second Ctrl-C (or stop signal) exits at once: it still says how to go on.
     hard_exit = exit_saying(
-        f"shopfloor: exited at once; `shopfloor resume {run_id}` carries the run on"
+        f"shopfloor: exited at once; `shopfloor resume {run_id}{db_option(plan.db_url)}` "
+        "carries the run on"
     )
     shutdown = ShutdownSignals(hard_exit=hard_exit)
     # Under systemd: READY once the run started, its status, watchdog pings, its stop.

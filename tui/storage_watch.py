@@ -26,6 +26,7 @@ from storage.errors import (
     WritesRefused,
 )
 from storage.lease import RunLease
+from storage.paths import db_option
 from storage.store import SqlEventStore
 
 
@@ -48,7 +49,7 @@ async def open_and_lease(
         await store.close()
         if isinstance(exc, WritesRefused):
             # A new run has nothing stored a resume could carry on from.
-            raise refused_line(exc, run_id if resumed is not None else "") from exc
+            raise refused_line(exc, run_id if resumed is not None else "", db_url) from exc
         raise
     if resumed is not None and await store.count_events(run_id) > resumed.last_seq:
         await lease.release()
@@ -88,13 +89,15 @@ class StorageWatch:
         relinquish: Callable[[], object] | None = None,
         *,
         run_id: str = "",
+        db_url: str = "",
     ) -> None:
         """``relinquish``: called on a takeover before the run is cancelled, so that its
         cancelled attempts leave the repository to the other process
         (:meth:`~engine.workspace.GitWorkspaces.relinquish`). ``run_id`` names the run in
-        the line saying how to carry it on."""
+        the line saying how to carry it on, ``db_url`` the database its commands name."""
         self.writer_task = writer_task
         self.run_id = run_id
+        self.db_url = db_url
         self.lease = lease
         self.relinquish = relinquish
         self.stopped_run = False
@@ -134,13 +137,16 @@ class StorageWatch:
         )
 
     def _refused(self, problem: WritesRefused) -> RunStopped:
-        return refused_line(problem, self.run_id)
+        return refused_line(problem, self.run_id, self.db_url)
 
     def _resume(self) -> str:
         # Overnight, the line is all a person finds: say which run, and that it is not lost.
         if not self.run_id:
             return ""
-        return f"; once the database takes writes, `shopfloor resume {self.run_id}` carries it on"
+        db = db_option(self.db_url) if self.db_url else ""
+        return (
+            f"; once the database takes writes, `shopfloor resume {self.run_id}{db}` carries it on"
+        )
 
     async def finish(self) -> None:
         """Wait for the writer's last batch; raises if it could not be stored."""
@@ -156,21 +162,33 @@ class StorageWatch:
             ) from exc
 
 
-def refused_line(problem: WritesRefused, run_id: str) -> RunStopped:
+def refused_line(problem: WritesRefused, run_id: str, db_url: str = "") -> RunStopped:
     """A refusal waiting does not cure stops the run as failed (exit 1), not as an outage
     (75): restarted, the same command met the same refusal, all night under systemd.
-    ``run_id`` names the run a resume carries on ("": nothing of the run is stored)."""
+    ``run_id`` names the run a resume carries on ("": nothing of the run is stored); the
+    commands the line names carry ``--db`` for ``db_url`` (:func:`db_option`)."""
+    db = db_option(db_url) if db_url else ""
     if isinstance(problem, LogGone):  # a resume on this database finds no log to go on
-        resume = f"`shopfloor resume {run_id}` there" if run_id else "a resume there"
-        return RunStopped(
+        said = (
             f"the run stopped because the database no longer holds its log, which waiting "
-            f"will not change: {problem}; {LOG_GONE_REMEDY}, then {resume} carries it on"
+            f"will not change: {problem}; "
         )
-    carry_on = f", then `shopfloor resume {run_id}` carries the run on" if run_id else ""
+        if not run_id:  # a new run: nothing of it was stored, nothing to import or resume
+            return RunStopped(
+                f"{said}nothing of this run was stored, so there is nothing to resume: once "
+                f"the database is fixed (restored from a backup, or a new one given to "
+                f"--db), start the run again"
+            )
+        return RunStopped(
+            f"{said}{LOG_GONE_REMEDY}, then `shopfloor resume {run_id}{db}` on the restored "
+            f"database (or with --db naming the new one) carries it on"
+        )
+    carry_on = f", then `shopfloor resume {run_id}{db}` carries the run on" if run_id else ""
     if isinstance(problem, ProjectionGone):  # the log is whole: a rebuild is all it takes
+        rebuild = REBUILD_REMEDY.replace("`shopfloor db rebuild`", f"`shopfloor db rebuild{db}`")
         return RunStopped(
             f"the run stopped because the database lost a table its log rebuilds, which "
-            f"waiting will not change: {problem}; {REBUILD_REMEDY}{carry_on}"
+            f"waiting will not change: {problem}; {rebuild}{carry_on}"
         )
     return RunStopped(
         f"the run stopped because the database refuses its events, which waiting will not "

@@ -112,7 +112,8 @@ async def test_a_run_cut_off_its_database_exits_75_and_the_same_command_ships_it
         assert said[-1].startswith("shopfloor: the run"), said[-20:]
         assert "events could not be stored" in said[-1]
         assert said[-1].endswith(
-            f"once the database takes writes, `shopfloor resume {run_id}` carries it on"
+            f"once the database takes writes, `shopfloor resume {run_id} --db {proxy.url}` "
+            "carries it on"  # the database $SHOPFLOOR_DB named: a journal's reader has none
         )
         await proxy.restore()
 

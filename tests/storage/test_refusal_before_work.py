@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from engine.bus import EventBus
 from engine.events import EventBase
 from engine.state import RunState
-from storage.errors import REBUILD_REMEDY, RunStopped
+from storage.errors import RunStopped
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_FAILED, EXIT_OK
 from tui.storage_watch import open_and_lease
@@ -117,7 +117,7 @@ async def test_a_resume_on_an_immutable_database_stops_before_it_starts_anything
         "shopfloor: the run stopped because the database refuses its events, which waiting "
         "will not change: cannot write events: attempt to write a readonly database; fix the "
         "database (the role's privileges, its tables, the file), then "
-        f"`shopfloor resume {run_id}` carries the run on"
+        f"`shopfloor resume {run_id} --db {db}` carries the run on"
     ), said.stderr[-2000:]
     assert said.stdout == "", said.stdout  # not "resumed at stage ...", no stage, no agent
     assert stored(db) == events
@@ -170,7 +170,9 @@ async def test_a_resume_on_a_database_without_a_projection_stops_then_ships_afte
     assert said.stderr.splitlines()[-1] == (
         "shopfloor: the run stopped because the database lost a table its log rebuilds, "
         "which waiting will not change: cannot write events: no such table: tasks; "
-        f"{REBUILD_REMEDY}, then `shopfloor resume {run_id}` carries the run on"
+        f"`shopfloor db rebuild --db {db}` recreates it from the events table (a projection "
+        f"of the log: nothing is lost), then `shopfloor resume {run_id} --db {db}` carries "
+        "the run on"
     ), said.stderr[-2000:]
     assert said.stdout == "", said.stdout
     assert stored(db) == events
@@ -212,7 +214,7 @@ async def test_a_role_that_lost_insert_is_refused_as_the_run_takes_its_lease(
             "the run stopped because the database refuses its events, which waiting will not "
             "change: cannot write events: permission denied for table events; fix the "
             "database (the role's privileges, its tables, the file), then "
-            "`shopfloor resume r-pg` carries the run on"
+            f"`shopfloor resume r-pg --db {url}` carries the run on"
         )
         await admin.execute(f'GRANT INSERT ON events TO "{role}"')
         store, lease = await open_and_lease(url, "r-pg", RunState.fold(await _read(empty_pg_url)))

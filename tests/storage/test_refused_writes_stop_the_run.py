@@ -132,7 +132,7 @@ async def test_a_role_that_lost_insert_stops_the_run_with_exit_1_and_resume_ship
         "shopfloor: the run stopped because the database refuses its events, which waiting "
         "will not change: cannot write events: permission denied for table events; fix the "
         "database (the role's privileges, its tables, the file), then "
-        f"`shopfloor resume {run_id}` carries the run on"
+        f"`shopfloor resume {run_id} --db {url}` carries the run on"
     ), said[-10:]
 
     await admin.execute(f'GRANT INSERT ON events TO "{role}"')
@@ -214,9 +214,12 @@ async def test_a_sqlite_file_that_refuses_for_good_stops_the_run_with_exit_1(
     assert words in said[-1], said[-10:]
     # The log went with the table or the file: "fix the database, then resume" was advice
     # nothing could follow; what brings the log back is a backup or an export.
-    run_id = re.findall(r"`shopfloor resume (\w+)` there carries it on$", said[-1])
+    run_id = re.findall(r"`shopfloor resume (\w+) --db \S+` on the restored database", said[-1])
     assert run_id, said[-1]
-    assert f"{LOG_GONE_REMEDY}, then `shopfloor resume {run_id[0]}` there" in said[-1]
+    assert said[-1].endswith(
+        f"{LOG_GONE_REMEDY}, then `shopfloor resume {run_id[0]} --db {db}` on the restored "
+        "database (or with --db naming the new one) carries it on"
+    )
     again = shopfloor(tmp_path / "home", "resume", run_id[0], "--db", str(db))
     assert again.returncode == EXIT_BAD_INPUT, again.stderr[-2000:]
     assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr, again.stderr

@@ -15,7 +15,7 @@ import argparse
 from rich.console import Console
 
 from storage.lease_files import prune_leases
-from storage.paths import safe_url
+from storage.paths import db_option, safe_url
 from tui.commands.common import EXIT_OK, open_store
 
 
@@ -23,7 +23,19 @@ async def cmd_upgrade(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args, create=True) as store:
         where = safe_url(store.url)
         done = store.migrated
-        if done is None or not done.changed:
+        missing = await store.missing_projections()
+        if missing:  # stamped at head, yet a table is gone: upgrading does not make it again
+            tables = ", ".join(missing)
+            one = "table" if len(missing) == 1 else "tables"
+            console.print(
+                f"{where}: schema stamped at revision {done.after if done else 'head'}, but "
+                f"the database has no {tables} {one}; `shopfloor db rebuild"
+                f"{db_option(store.url)}` makes {'it' if len(missing) == 1 else 'them'} "
+                "again from the events table (a projection of the log: nothing is lost)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif done is None or not done.changed:
             head = done.after if done else "head"
             console.print(
                 f"{where}: schema already at revision {head}", highlight=False, soft_wrap=True
