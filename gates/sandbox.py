@@ -40,6 +40,7 @@ from engine.repo_guard import AGENT_IDENT
 from engine.secret_values import WorktreeSecrets, checkout_secret_files
 from engine.secrets import secret_env_values
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
+from gates.home_toolchains import home_toolchains
 from gates.sandbox_output import Collector
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
@@ -182,6 +183,7 @@ class ProcessSandbox:
         self.extra_readable = tuple(extra_readable)
         self.interpreter_dir = Path(sys.executable).parent
         self._real_home = Path.home() if hide_home else None
+        self.toolchains = home_toolchains(Path.home(), os.environ)
         self._bwrap: str | None = None
         self.fallback_reason: str | None = "bwrap disabled by configuration"
         if use_bwrap:
@@ -216,6 +218,7 @@ class ProcessSandbox:
             interpreter_dir=self.interpreter_dir,
             tmpdir=Path("/tmp") if self._bwrap else self.tmpdir,
         )
+        env.update(self.toolchains.env)  # rustup's, found from the private home
         if self._bwrap is not None:
             env.update(JAILED_ENV)
         return env
@@ -369,7 +372,7 @@ class ProcessSandbox:
         hidden = [Path(tempfile.gettempdir()), Path("/tmp")]
         if self._real_home is not None:
             hidden.append(self._real_home)
-        readable = [*interpreter_paths(), *self.extra_readable]
+        readable = [*interpreter_paths(), *self.toolchains.readable, *self.extra_readable]
         common = git_common_dir(cwd)
         if common is not None:
             readable.append(common)

@@ -1,0 +1,57 @@
+"""A Rust crate's cargo gates under the sandbox: rustup installs cargo in the user's home,
+which the sandbox hides (bwrap) or replaces (a private ``HOME``)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gates.command_gate import CommandGate
+from gates.sandbox import ProcessSandbox
+
+CARGO = shutil.which("cargo")
+pytestmark = pytest.mark.skipif(CARGO is None, reason="cargo is not installed")
+
+LIB = """\
+pub fn double(x: i32) -> i32 {
+    x * 3
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn doubles_two() {
+        assert_eq!(super::double(2), 4);
+    }
+}
+"""
+
+
+def crate(root: Path, body: str = LIB) -> Path:
+    """A dependency-free crate in a git repository (the gates run in its worktree)."""
+    (root / "src").mkdir(parents=True)
+    (root / "Cargo.toml").write_text(
+        '[package]\nname = "twice"\nversion = "0.1.0"\nedition = "2021"\n', encoding="utf-8"
+    )
+    (root / "src" / "lib.rs").write_text(body, encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+async def test_cargo_test_gate_runs_the_crates_tests(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """The gate's verdict is the crate's: its failing test, not "cargo: No such file"
+    (exit 127, which at the baseline made the gate red there and never blocking)."""
+    repo = crate(tmp_path / "twice")
+    gate = CommandGate(any_sandbox, name="cargo-test", argv=["cargo", "test", "--quiet"])
+    result = await gate.check(repo)
+    assert not result.passed
+    assert result.counts["exit"] == 101, result.output_tail
+    assert "doubles_two" in result.output_tail
+
+    (repo / "src" / "lib.rs").write_text(LIB.replace("x * 3", "x * 2"), encoding="utf-8")
+    assert (await gate.check(repo)).passed
