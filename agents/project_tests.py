@@ -40,6 +40,9 @@ class ProjectTests:
     pytest_projects: tuple[str, ...] = (".",)
     node_packages: tuple[str, ...] = ()
     checkout: Path | None = None
+    commands: tuple[tuple[str, ...], ...] = ()
+    """The test commands of the configured gates (``cargo test``), run at the top of the
+    worktree with the agent's arguments appended when there is nothing of the above."""
 
     def labels(self) -> dict[str, str]:
         """The request labels saying the Node packages (:data:`NODE_PACKAGES_LABEL`)."""
@@ -53,7 +56,8 @@ def labelled_packages(labels: Mapping[str, str]) -> list[str]:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a project's tests: ``pytest`` or ``npm`` in ``folder`` with ``args``."""
+    """One run of a project's tests: ``pytest`` or ``npm`` in ``folder`` with ``args``, or a
+    configured ``command`` whose ``args`` are its whole argv."""
 
     runner: str
     folder: str
@@ -118,12 +122,15 @@ def planned_runs(root: Path, tests: ProjectTests, extra: list[str]) -> list[Plan
     path in the innermost Node package holding it, else in the pytest project. The other
     arguments (options, ``-k`` expressions) go to every run. Without paths, every place
     runs; the top pytest project leaves the others out. A Node package runs only when its
-    package.json in the worktree has a test script, as the gate's does.
+    package.json in the worktree has a test script, as the gate's does. With neither, the
+    configured test commands run (a Rust crate's ``cargo test``, ``extra`` appended).
     """
     projects = [p for p in tests.pytest_projects if (root / p).is_dir()]
     if tests.pytest_projects and not projects:
         projects = ["."]
     packages = [p for p in tests.node_packages if test_script(root / p) is not None]
+    if tests.commands and not projects and not packages:
+        return [PlannedRun("command", ".", [*argv, *extra]) for argv in tests.commands]
     if not packages and projects == ["."]:
         return [PlannedRun("pytest", ".", list(extra))]
     if not projects and packages == ["."]:

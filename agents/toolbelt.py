@@ -296,9 +296,8 @@ class Toolbelt:
                 shown = self._known_cleaned(self._shown(run))
                 sections.append(f"{shown}\n[not run: the time for tests ran out]")
                 continue
-            text, duration = await (
-                self._pytest(run, left) if run.runner == "pytest" else self._npm_test(run, left)
-            )
+            runner = {"pytest": self._pytest, "npm": self._npm_test}.get(run.runner, self._command)
+            text, duration = await runner(run, left)
             spent += duration
             sections.append(f"{self._known_cleaned(self._shown(run))}\n{text}")
         # A failing test may print a key (a fixture's, a config's): the output goes to a model.
@@ -310,6 +309,8 @@ class Toolbelt:
         if run.runner == "pytest":
             shown = " ".join(a for a in run.args if not a.startswith("--ignore="))
             return f"$ pytest {shown}{where}"
+        if run.runner == "command":
+            return f"$ {' '.join(run.args)}"
         return f"$ npm test{' -- ' if run.args else ''}{' '.join(run.args)}{where}"
 
     async def _pytest(self, run: PlannedRun, left: float) -> tuple[str, float]:
@@ -329,6 +330,13 @@ class Toolbelt:
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         if result.returncode == 1 and NO_PYTEST.search(result.output):
             status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
+        return f"{await self._output(result, since)}\n[{status}]", result.duration_s
+
+    async def _command(self, run: PlannedRun, left: float) -> tuple[str, float]:
+        """A configured test gate's command (``cargo test``), as the gate runs it."""
+        since = time.monotonic()
+        result = await self.sandbox.run(run.args, self.root, timeout_s=left, env=self.test_env)
+        status = "timed out" if result.timed_out else f"exit code {result.returncode}"
         return f"{await self._output(result, since)}\n[{status}]", result.duration_s
 
     async def _npm_test(self, run: PlannedRun, left: float) -> tuple[str, float]:

@@ -8,8 +8,10 @@ naming it rather than a gate that silently runs, or does not.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Scope = Literal["task", "merge", "verify"]
@@ -54,6 +56,15 @@ class CustomGateSpec:
     argv: tuple[str, ...]
     timeout_s: float = 600.0
     scopes: tuple[Scope, ...] = ("task", "merge")
+
+    @property
+    def runs_tests(self) -> bool:
+        """Whether the command runs the project's tests (``cargo test``, ``go test ./...``,
+        ``make test``, a gate named ``tests``): the agents' ``run_tests`` runs it where
+        there is no Python project or Node package to run."""
+        words = {*re.split(r"[-_ .]", self.name.lower()), Path(self.argv[0]).name}
+        words.update(arg.lower() for arg in self.argv[1:])
+        return bool(words & {"test", "tests", "ctest"})
 
 
 @dataclass(frozen=True)

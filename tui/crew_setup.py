@@ -76,15 +76,21 @@ def project_tests(repo: Path, config: GatesConfig) -> ProjectTests:
     """Where the gates run ``repo``'s tests, for the agents' ``run_tests``: pytest in each
     Python project (none in a Node package whose Python is a few scripts, where pytest only
     says "no tests ran"), each Node package's test script, their dependencies borrowed from
-    ``repo``."""
+    ``repo``, and the test commands of ``[[gates.custom]]`` (a Rust crate's ``cargo test``,
+    run where there is neither)."""
     packages = node_packages(repo)
-    pytest = not packages or (
-        is_python_repo(repo) and (wants_pytest(repo) or "tests" in config.enable)
+    commands = tuple(
+        spec.argv for spec in config.custom if spec.runs_tests and spec.name not in config.disable
+    )
+    python = is_python_repo(repo)
+    pytest = (not packages and (python or not commands)) or (
+        python and (wants_pytest(repo) or "tests" in config.enable)
     )
     return ProjectTests(
         pytest_projects=python_projects(repo) if pytest else (),
         node_packages=packages,
         checkout=repo,
+        commands=commands,
     )
 
 

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from agents.provider import ToolCall
+from agents.toolbelt import Toolbelt
 from gates.command_gate import CommandGate
+from gates.config import GatesConfig
 from gates.sandbox import ProcessSandbox
+from tui.crew_setup import project_tests
 
 CARGO = shutil.which("cargo")
 pytestmark = pytest.mark.skipif(CARGO is None, reason="cargo is not installed")
@@ -55,3 +59,34 @@ async def test_cargo_test_gate_runs_the_crates_tests(
 
     (repo / "src" / "lib.rs").write_text(LIB.replace("x * 3", "x * 2"), encoding="utf-8")
     assert (await gate.check(repo)).passed
+
+
+CONFIG = GatesConfig.from_mapping(
+    {
+        "custom": [
+            {"name": "cargo-test", "argv": ["cargo", "test", "--quiet"]},
+            {"name": "rustfmt", "argv": ["cargo", "fmt", "--check"]},
+        ]
+    }
+)
+
+
+async def test_the_engineers_run_tests_runs_cargo_test(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """In a crate ``run_tests`` ran pytest, which said ``no tests ran``: now the configured
+    test gate's command, with the agent's arguments (a test's name) appended."""
+    repo = crate(tmp_path / "twice")
+    tests = project_tests(repo, CONFIG)
+    assert tests.pytest_projects == ()
+    assert tests.commands == (("cargo", "test", "--quiet"),)
+    belt = Toolbelt(repo, any_sandbox, test_timeout_s=120, tests=tests)
+    said = await belt.execute(ToolCall(id="1", name="run_tests", arguments={}))
+    assert "$ cargo test --quiet\n" in said.text
+    assert "doubles_two" in said.text and "[exit code 101]" in said.text
+    assert "no tests ran" not in said.text
+
+    named = ToolCall(id="2", name="run_tests", arguments={"args": ["no_such_test"]})
+    filtered = (await belt.execute(named)).text
+    assert "$ cargo test --quiet no_such_test" in filtered
+    assert "[exit code 0]" in filtered  # cargo's filter matched nothing, so nothing failed
