@@ -20,6 +20,7 @@ from pathlib import Path
 
 from engine.borrowed_modules import NODE_MODULES, borrowed_node_modules
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+from gates.cargo_output import cargo_headline
 from gates.node_output import node_headline
 from gates.tool_gate import (
     MAX_FINDINGS,
@@ -73,9 +74,10 @@ class CommandGate(ToolGate):
         if result.returncode == 0:
             return Parsed(summary="passed (exit 0)")
         located = located_lines(result.output, workspace)
+        said = cargo_headline(result.output) or last_meaningful_line(result.output)
         headline = Finding(
             message=f"{' '.join(self.command)[:120]} exited {result.returncode}: "
-            f"{without_workspace(last_meaningful_line(result.output), workspace)}"
+            f"{without_workspace(said, workspace)}"
         )
         return Parsed(
             [headline, *located],

@@ -90,3 +90,29 @@ async def test_the_engineers_run_tests_runs_cargo_test(
     filtered = (await belt.execute(named)).text
     assert "$ cargo test --quiet no_such_test" in filtered
     assert "[exit code 0]" in filtered  # cargo's filter matched nothing, so nothing failed
+
+
+async def test_a_cargo_gates_headline_says_what_failed(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """The headline heads the retry's context: it was cargo's last line, ``error: test
+    failed, to rerun pass `--lib``` or, for rustfmt, the last line of its diff (``}``)."""
+    repo = crate(tmp_path / "twice")
+    tested = await CommandGate(any_sandbox, name="t", argv=["cargo", "test", "--quiet"]).check(repo)
+    assert tested.findings[0].message == (
+        "cargo test --quiet exited 101: tests::doubles_two failed — panicked at src/lib.rs:9:9:"
+        " assertion `left == right` failed — 0 passed; 1 failed"
+    )
+    formatted = await CommandGate(any_sandbox, name="f", argv=["cargo", "fmt", "--check"]).check(
+        crate(tmp_path / "messy", LIB.replace("    x * 3", "x*3"))
+    )
+    assert formatted.findings[0].message == (
+        "cargo fmt --check exited 1: rustfmt would reformat 1 place(s): src/lib.rs:1"
+    )
+    broken = await CommandGate(any_sandbox, name="b", argv=["cargo", "build", "--quiet"]).check(
+        crate(tmp_path / "broken", LIB.replace("x * 3", "y * 3"))
+    )
+    assert broken.findings[0].message == (
+        "cargo build --quiet exited 101: error[E0425]: cannot find value `y` in this scope"
+        " at src/lib.rs:2:5"
+    )
