@@ -30,6 +30,9 @@ OUTPUT_TAIL_CHARS = 4000
 REPORT_DIR = ".shopfloor"
 """Inside the workspace (the only place a jailed command may write); never committed."""
 MAX_FINDINGS = 200
+BWRAP_EXEC_FAILED = re.compile(r"^bwrap: execvp (\S+): (.+)$", re.MULTILINE)
+"""bwrap saying the jailed command could not start: a program in a folder the jail hides
+(the real home, ``/tmp``), which ``which`` found outside it."""
 """A gate keeps at most this many findings (the count still says how many there were)."""
 
 _LOCATION = re.compile(
@@ -302,6 +305,14 @@ class ToolGate:
             return fail(f"{self.tool} did not finish within {self.timeout_s:g}s and was killed")
         if result.returncode in (126, 127) and result.output.startswith("shopfloor sandbox:"):
             return fail(f"{self.tool} could not start: {last_meaningful_line(result.output)}")
+        jailed = BWRAP_EXEC_FAILED.search(result.output)
+        if result.returncode in (126, 127) and jailed is not None:
+            # Not the code's verdict: at the baseline it was "red, not blocking" for good.
+            return fail(
+                f"{self.tool} could not start in the sandbox ({jailed.group(2)}): "
+                f"{jailed.group(1)} lies in a folder the sandbox hides (your home, /tmp); "
+                "install it elsewhere or name a path outside those"
+            )
         if result.returncode not in self.ok_codes:
             return fail(
                 f"{self.tool} failed (exit {result.returncode}): "

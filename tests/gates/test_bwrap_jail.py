@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gates.bwrap import bwrap_argv, git_common_dir
+from gates.command_gate import CommandGate
 from gates.sandbox import ProcessSandbox
 
 CONNECT = """
@@ -152,3 +153,21 @@ def test_mount_order_puts_the_worktree_after_the_hidden_areas(tmp_path: Path) ->
     assert "--ro-bind /usr /usr" not in text, "paths outside hidden areas need no rebind"
     assert "--unshare-net" in argv and "--die-with-parent" in argv
     assert argv[-3:] == ["--", "python", "-V"]
+
+
+async def test_a_command_the_jail_hides_could_not_start(
+    bwrap_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """bwrap's ``execvp …: No such file or directory`` (exit 127) was judged a failure of
+    the code: at the baseline the gate was "red at baseline, not blocking" and stayed so,
+    never saying that it had never run."""
+    tool = tmp_path / "tools" / "check"  # /tmp is hidden in the jail
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    tool.chmod(0o755)
+    (tmp_path / "repo").mkdir()
+    result = await CommandGate(bwrap_sandbox, name="c", argv=[str(tool)]).check(tmp_path / "repo")
+    assert not result.passed
+    assert result.summary.startswith(f"{tool} could not start in the sandbox (No such file")
+    assert "a folder the sandbox hides" in result.summary
+    assert "could not start" in result.findings[0].message
