@@ -116,3 +116,18 @@ async def test_a_cargo_gates_headline_says_what_failed(
         "cargo build --quiet exited 101: error[E0425]: cannot find value `y` in this scope"
         " at src/lib.rs:2:5"
     )
+
+
+async def test_a_dependency_the_jail_cannot_fetch_fails_at_once(
+    bwrap_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """The jail has no network: cargo retried the registry for 10.9 s before failing."""
+    repo = crate(tmp_path / "needy")
+    with (repo / "Cargo.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[dependencies]\nitoa = "1"\n')
+    gate = CommandGate(bwrap_sandbox, name="cargo-test", argv=["cargo", "test", "--quiet"])
+    result = await gate.check(repo)
+    assert not result.passed
+    assert result.duration_s < 5, result.output_tail
+    assert "offline" in result.output_tail
+    assert "no matching package named `itoa` found" in result.findings[0].message
