@@ -155,3 +155,31 @@ def test_init_suggests_the_interpreter_poetry_keeps_outside_the_repository(tmp_p
     tool(tmp_path / "bin", "poetry", answers("env info --path", f"echo {cache}"))
     text = render_config(project, {"PATH": str(tmp_path / "bin")})
     assert f'# python = "{venv_python}"' in text.splitlines()
+
+
+def test_init_on_a_rust_crate_writes_its_cargo_gates_commented(tmp_path: Path):
+    """A crate got "No Python project or Node package detected" and a `make docs` example:
+    its user had to find out the cargo gates (and that run_tests runs the test one)."""
+    from gates.config import GatesConfig
+
+    crate = tmp_path / "crate"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text('[package]\nname = "c"\nversion = "0.1.0"\n')
+    (crate / "src" / "lib.rs").write_text("")
+    text = render_config(crate, {})
+    assert "Detected a Rust crate" in text and "No Python project" not in text
+    written = tmp_path / "as-written.toml"
+    written.write_text(text)
+    assert load_settings(written).gates == GatesConfig()  # commented: the defaults
+    example = re.compile(r'^# (\[|"|[a-z_]+ = )')
+    uncommented = tmp_path / "uncommented.toml"
+    uncommented.write_text(
+        "\n".join(line[2:] if example.match(line) else line for line in text.splitlines())
+    )
+    custom = load_settings(uncommented).gates.custom
+    assert [spec.argv[:2] for spec in custom] == [
+        ("cargo", "test"),
+        ("cargo", "clippy"),
+        ("cargo", "fmt"),
+    ]
+    assert [spec.runs_tests for spec in custom] == [True, False, False]

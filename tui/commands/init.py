@@ -64,6 +64,27 @@ _BUDGETS = (
 )
 
 
+DOCS_GATE = (
+    '# name = "docs"',
+    '# argv = ["make", "docs"]',
+    "# timeout_s = 600",
+    '# scopes = ["task", "merge"]  # task, merge, verify',
+)
+CARGO_GATES = (
+    '# name = "cargo-test"',
+    '# argv = ["cargo", "test", "--quiet"]',
+    "# timeout_s = 600",
+    '# scopes = ["task", "merge"]  # task, merge, verify',
+    "# [[gates.custom]]     # rustup component add clippy",
+    '# name = "clippy"',
+    '# argv = ["cargo", "clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]',
+    "# [[gates.custom]]     # rustup component add rustfmt",
+    '# name = "rustfmt"',
+    '# argv = ["cargo", "fmt", "--check"]',
+)
+"""The custom gate examples: a Rust crate's cargo gates, or any command's."""
+
+
 def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -88,6 +109,9 @@ def detect_gates(repo: Path) -> list[str]:
         )
     if (repo / "package.json").is_file():
         lines.append("# Detected a Node package: its `test` and `lint` scripts run as gates.")
+    if (repo / "Cargo.toml").is_file():
+        lines.append("# Detected a Rust crate: no built-in gate reads Rust; uncomment the cargo")
+        lines.append("# gates below (cargo-test is also what the engineer's run_tests runs).")
     if not lines and holds_no_code(repo):
         lines.append("# No code yet: each tree's gates are chosen from what it holds then (the")
         lines.append("# Python project or Node package the run's first tasks lay down).")
@@ -161,10 +185,7 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         "# environment, else shopfloor's own, which lacks the project's dependencies.",
         f'# python = "{_venv_python(repo, env)}"',
         "# [[gates.custom]]     # any command that passes when it exits 0",
-        '# name = "docs"',
-        '# argv = ["make", "docs"]',
-        "# timeout_s = 600",
-        '# scopes = ["task", "merge"]  # task, merge, verify',
+        *(CARGO_GATES if (repo / "Cargo.toml").is_file() else DOCS_GATE),
         "",
         "# == Limits =====================================================================",
         "[engine]",
