@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 from engine.borrowed_modules import NODE_MODULES, borrowed_node_modules
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.cargo_output import cargo_headline
+from gates.home_toolchains import program_stamp
 from gates.node_output import node_headline
 from gates.tool_gate import (
     MAX_FINDINGS,
@@ -65,7 +67,8 @@ class CommandGate(ToolGate):
         self.tool = self.command[0]
 
     def settings(self) -> Sequence[object]:
-        return [list(self.command), self.timeout_s]
+        """The command, its time limit and which installation of its program runs."""
+        return [list(self.command), self.timeout_s, *program_stamp(self.command[0], os.environ)]
 
     def argv(self, workspace: Path) -> list[str]:
         return list(self.command)

@@ -12,6 +12,7 @@ the private home's ``.cargo``.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,3 +40,30 @@ def home_toolchains(home: Path, environ: Mapping[str, str]) -> HomeToolchains:
     if (cargo_home / "bin").is_dir():
         readable.append(cargo_home / "bin")
     return HomeToolchains(tuple(readable), env)
+
+
+def _stamp(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"{path}:absent"
+    return f"{path}:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def program_stamp(program: str, environ: Mapping[str, str]) -> list[str]:
+    """What tells one installation of ``program`` (a custom gate's command) from another,
+    for the gate cache's key: the file it resolves to, and for a rustup proxy
+    (``~/.cargo/bin/cargo``) each toolchain's ``rustc`` and rustup's settings (the default
+    toolchain). A ``rustup update`` that brought new clippy lints reused the verdicts the
+    old toolchain gave the same tree."""
+    found = shutil.which(program, path=environ.get("PATH"))
+    if found is None:
+        return [f"{program}:not found"]
+    real = Path(found).resolve()
+    stamps = [_stamp(real)]
+    cargo_bin = Path(environ.get("CARGO_HOME") or Path.home() / ".cargo") / "bin"
+    if Path(found).parent == cargo_bin:
+        rustup_home = Path(environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
+        stamps.append(_stamp(rustup_home / "settings.toml"))
+        stamps += sorted(_stamp(p) for p in rustup_home.glob("toolchains/*/bin/rustc"))
+    return stamps
