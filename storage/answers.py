@@ -85,10 +85,11 @@ async def waiting_decisions(
 
 
 async def find_escalations(
-    engine: AsyncEngine, escalation_id: str, run_id: str | None
+    engine: AsyncEngine, escalation_id: str, run_id: str | None, db: str
 ) -> list[tuple[EscalationRecord, Outcome]]:
     """Every escalation with this id, open or answered, of one run or of every run, with how
-    its run stands (oldest first): what ``approve`` looks at before it posts."""
+    its run stands (oldest first): what ``approve`` looks at before it posts. ``db``: the
+    database's ``--db`` (:func:`storage.paths.db_option`), for the command a failure names."""
     query = (
         select(escalations, runs.c.outcome.label("run_outcome"))
         .join(runs, runs.c.run_id == escalations.c.run_id, isouter=True)
@@ -101,7 +102,7 @@ async def find_escalations(
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
     except DB_ERRORS as exc:
-        raise read_failure(f"look up escalation {escalation_id!r}", exc) from exc
+        raise read_failure(f"look up escalation {escalation_id!r}", exc, db) from exc
     return [
         (EscalationRecord.from_row(row), Outcome(row._mapping["run_outcome"] or Outcome.RUNNING))
         for row in rows

@@ -208,12 +208,15 @@ def failure(message: str, exc: BaseException) -> StorageError:
     return (DatabaseUnreachable if unreachable(exc) else StorageError)(message)
 
 
-def read_failure(what: str, exc: BaseException) -> StorageError:
+def read_failure(what: str, exc: BaseException, db: str) -> StorageError:
     """The error to raise for a read (``cannot {what}``) that failed: :func:`failure`'s, but
-    a projection table that is gone is named with what brings it back, the log being whole."""
+    a projection table that is gone is named with what brings it back, the log being whole:
+    the rebuild command with ``db``, the ``--db`` of the database read
+    (:func:`storage.paths.db_option`, not imported here: paths imports this module)."""
     table = missing_projection(exc)
     if table is not None:
-        return StorageError(f"cannot {what}: the database has no {table} table; {REBUILD_REMEDY}")
+        remedy = REBUILD_REMEDY.replace("`shopfloor db rebuild`", f"`shopfloor db rebuild{db}`")
+        return StorageError(f"cannot {what}: the database has no {table} table; {remedy}")
     return failure(f"cannot {what}: {one_line(exc)}", exc)
 
 

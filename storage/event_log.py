@@ -39,6 +39,7 @@ from storage.errors import (
 )
 from storage.event_rows import insert_events
 from storage.notify import EVENTS_CHANNEL, notify
+from storage.paths import db_option
 from storage.projector import parse_row, project
 from storage.schema import PROJECTIONS
 from storage.schema import events as events_table
@@ -215,5 +216,6 @@ class EventLog:
                         f"cannot {what}: the database has no events table, so no run's log is "
                         f"in it; {LOG_GONE_REMEDY}, and use that"
                     ) from exc
-                raise read_failure(what, exc) from exc  # a projection gone: says what to do
+                # a projection gone: says what to do, on this database
+                raise read_failure(what, exc, db_option(self.url)) from exc
         raise AssertionError("unreachable")  # pragma: no cover

@@ -210,8 +210,11 @@ async def decision_stream(
             )
 
 
-async def open_escalations(engine: AsyncEngine, run_id: str | None) -> list[EscalationRecord]:
-    """Undecided escalations of one run (or of every run) that has not ended, oldest first.
+async def open_escalations(
+    engine: AsyncEngine, run_id: str | None, db: str
+) -> list[EscalationRecord]:
+    """Undecided escalations of one run (or of every run) that has not ended, oldest first
+    (``db``: the database's ``--db``, for the command a failure names).
 
     A run that ended while an escalation was open (a gate killed it, another task failed it)
     never takes an answer: its question no longer waits for anyone.
@@ -231,5 +234,5 @@ async def open_escalations(engine: AsyncEngine, run_id: str | None) -> list[Esca
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
     except DB_ERRORS as exc:
-        raise read_failure("list escalations", exc) from exc
+        raise read_failure("list escalations", exc, db) from exc
     return [EscalationRecord.from_row(row) for row in rows]

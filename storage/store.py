@@ -42,7 +42,7 @@ from storage.errors import (
 )
 from storage.event_log import EventLog
 from storage.notify import DEFAULT_POLL_S
-from storage.paths import normalize_db_url, parse_db_url, safe_url
+from storage.paths import db_option, normalize_db_url, parse_db_url, safe_url
 from storage.pg_cert_refusal import refused_certificate
 from storage.projector import rebuild
 from storage.rebuild_aside import rebuild_aside
@@ -264,7 +264,10 @@ class SqlEventStore(EventLog):
     async def open_escalations(self, run_id: str | None = None) -> list[EscalationRecord]:
         """Undecided escalations of ``run_id``, or of every run when None, oldest first; a
         run that has ended has none (nothing would take the answer)."""
-        return [self._clean(r) for r in await inbox.open_escalations(self._engine, run_id)]
+        return [
+            self._clean(r)
+            for r in await inbox.open_escalations(self._engine, run_id, db_option(self.url))
+        ]
 
     async def waiting_decisions(
         self, run_id: str | None = None
@@ -277,7 +280,9 @@ class SqlEventStore(EventLog):
     ) -> list[tuple[EscalationRecord, Outcome]]:
         """Every escalation with this id (of ``run_id``, or of every run), open or answered,
         each with its run's outcome, oldest first."""
-        found = await answers.find_escalations(self._engine, escalation_id, run_id)
+        found = await answers.find_escalations(
+            self._engine, escalation_id, run_id, db_option(self.url)
+        )
         return [(self._clean(record), outcome) for record, outcome in found]
 
     # -- retention ---------------------------------------------------------------------------

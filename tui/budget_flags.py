@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from engine.spend import BudgetLimits, Crossed, still_crossed
 from engine.state import RunState
+from storage.paths import db_option
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
@@ -41,27 +42,33 @@ def budget_from_args(args: argparse.Namespace) -> BudgetLimits | None:
     return limits if limits.given() else None
 
 
-def resume_command(run_id: str, crossed: Crossed | None = None) -> str:
+def resume_command(run_id: str, crossed: Crossed | None = None, *, db: str = "") -> str:
     """``shopfloor resume RUN``, with the flags that lift each budget ``crossed`` names to
-    where a "raise" would (the owner may give more)."""
+    where a "raise" would (the owner may give more), and ``db``: the ``--db`` of the run's
+    database (:func:`storage.paths.db_option`; "" for the default one)."""
     words = ["shopfloor", "resume", run_id]
     if crossed is not None:
         for name, flag in FLAGS.items():
             value = getattr(crossed.raised, name)
             if value is not None:
                 words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(words)
+    return shlex.join(words) + db
 
 
 def stopped_line(
-    state: RunState, why: str | None = None, answers: Mapping[str, str] | None = None
+    state: RunState,
+    why: str | None = None,
+    answers: Mapping[str, str] | None = None,
+    *,
+    db: str = "",
 ) -> str:
     """How to go on with a run no process drives (``why``: how it came to stop): the resume
     command, with the budgets it needs when it stopped over one, and the abandon command.
 
     ``answers``: the decisions waiting in the run's inbox (escalation id -> decision, as
     :func:`posted_answers` reads them), which the resume takes: a "raise" of the budget
-    question the stop left open lifts that budget, so the command needs no flag for it."""
+    question the stop left open lifts that budget, so the command needs no flag for it.
+    ``db``: the ``--db`` both commands carry (:func:`storage.paths.db_option`)."""
     crossed = still_crossed(state)
     carries = "carries it on"
     if crossed is not None:
@@ -77,8 +84,8 @@ def stopped_line(
     elif why is None:
         why = "the run was interrupted; its events are kept in the database"
     return (
-        f"{why}: `{resume_command(state.run_id, crossed)}` {carries}, "
-        f"`shopfloor abandon {state.run_id}` ends it"
+        f"{why}: `{resume_command(state.run_id, crossed, db=db)}` {carries}, "
+        f"`shopfloor abandon {state.run_id}{db}` ends it"
     )
 
 
@@ -90,5 +97,7 @@ async def posted_answers(store: SqlEventStore, run_id: str) -> dict[str, str]:
 
 
 async def go_on_line(store: SqlEventStore, state: RunState, why: str | None = None) -> str:
-    """:func:`stopped_line` for a stored run, with the answers waiting in its inbox."""
-    return stopped_line(state, why, await posted_answers(store, state.run_id))
+    """:func:`stopped_line` for a stored run, with the answers waiting in its inbox, its
+    commands naming the store's database."""
+    answers = await posted_answers(store, state.run_id)
+    return stopped_line(state, why, answers, db=db_option(store.url))

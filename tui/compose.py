@@ -151,7 +151,7 @@ async def _set_up_and_run(
     # about the models is said or a telemetry port taken.
     run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
     if plan.front != "tui":  # a reader gone (``| head``), a full disk: the run goes on
-        say_when_lost(console, run_id)
+        say_when_lost(console, run_id, db_option(plan.db_url))
     workspaces = GitWorkspaces(
         plan.repo,
         run_id,
@@ -283,13 +283,13 @@ async def _set_up_and_run(
         db_url=plan.db_url,
     )
     # A second Ctrl-C (or stop signal) exits at once: it still says how to go on.
+    db = db_option(plan.db_url)  # the database the commands said act on
     hard_exit = exit_saying(
-        f"shopfloor: exited at once; `shopfloor resume {run_id}{db_option(plan.db_url)}` "
-        "carries the run on"
+        f"shopfloor: exited at once; `shopfloor resume {run_id}{db}` carries the run on"
     )
     shutdown = ShutdownSignals(hard_exit=hard_exit)
     # Under systemd: READY once the run started, its status, watchdog pings, its stop.
-    notifier = SystemdNotifier.attach(plan.notify, bus) if plan.notify is not None else None
+    notifier = SystemdNotifier.attach(plan.notify, bus, db) if plan.notify is not None else None
 
     def stopped_by_person() -> None:
         shutdown.stopped_by_person()
@@ -328,6 +328,7 @@ async def _set_up_and_run(
                 json_lines=plan.front == "json",
                 resumed=plan.resume,  # nothing is emitted yet: the log as it was folded
                 answered=plan.answers,
+                db=db,
             )
             reporter_task = asyncio.create_task(reporter.run(), name="console")
             try:

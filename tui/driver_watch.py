@@ -19,6 +19,7 @@ from engine.events import Outcome
 from engine.state import RunState
 from storage.errors import StorageError, lost_connection
 from storage.lease import live_runs
+from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line, stopped_line
 
@@ -51,7 +52,7 @@ async def go_on_in_a_shell(store: SqlEventStore, run_id: str) -> str:
         state = RunState.fold(await store.read(run_id))
         return await go_on_line(store, state, why)
     except StorageError:
-        return stopped_line(RunState(run_id=run_id), why)
+        return stopped_line(RunState(run_id=run_id), why, db=db_option(store.url))
 
 
 async def watch_driver(

@@ -89,6 +89,9 @@ class EventLines:
     answered: Mapping[str, str]
     """A resume: the answers posted to the run's open escalations while it was stopped,
     which it takes (escalation id -> decision)."""
+    db: str
+    """The ``--db`` of the run's database (:func:`storage.paths.db_option`), which the
+    commands the lines name carry ("" for the default database)."""
 
     def describe(self, event: EventBase) -> list[Text]:
         """The lines ``event`` prints as (after it was folded into :attr:`state`)."""
@@ -264,13 +267,16 @@ class EventLines:
             run = self.state.run_id
             lines.append(
                 Text(
-                    f"  waiting for a human: {answer_command(escalation_id, run, options)}, "
-                    f"or shopfloor attach {run}",
+                    f"  waiting for a human: "
+                    f"{answer_command(escalation_id, run, options, db=self.db)}, "
+                    f"or shopfloor attach {run}{self.db}",
                     style="dim",
                 )
             )
             if kind in PLAN_ESCALATIONS:
-                lines.append(Text(f"  the plan: shopfloor status {run} --plan", style="dim"))
+                lines.append(
+                    Text(f"  the plan: shopfloor status {run} --plan{self.db}", style="dim")
+                )
         return lines
 
     def _run_resumed(self) -> list[Text]:

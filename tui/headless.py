@@ -45,6 +45,7 @@ class ConsoleReporter(EventLines):
         redactor: Redactor | None = None,
         resumed: RunState | None = None,
         answered: Mapping[str, str] | None = None,
+        db: str = "",
     ) -> None:
         """``verbose`` adds agent starts, LLM calls and every agent output line (prefixed by
         the agent id; the provider layer's notices — retries, fallbacks, a model skipped
@@ -54,9 +55,10 @@ class ConsoleReporter(EventLines):
         secret-looking variables. ``resumed``: the run as its log had it before this process
         resumed it (copied), so the counts take in the tasks merged before the stop.
         ``answered``: a resume's answers posted while the run was stopped (escalation id ->
-        decision), said as such rather than asked again. ``subscription`` None: a reporter
-        fed by :meth:`report` alone (``shopfloor tail`` reads the stored log), whose
-        :meth:`run` is never called."""
+        decision), said as such rather than asked again. ``db``: the ``--db`` of the run's
+        database (:func:`storage.paths.db_option`), which the commands said carry.
+        ``subscription`` None: a reporter fed by :meth:`report` alone (``shopfloor tail``
+        reads the stored log), whose :meth:`run` is never called."""
         self.subscription = subscription
         self.console = console if console is not None else Console(highlight=False, markup=False)
         self.verbose = verbose
@@ -67,6 +69,7 @@ class ConsoleReporter(EventLines):
         self.state = copy.deepcopy(resumed) if resumed is not None else RunState()
         self.answered = dict(answered or {})
         """The reporter's own fold of the run."""
+        self.db = db
         self._started = time.monotonic()
         self._after_round: list[Text] = []
         """The reviewers' revision, said after the round's scores that led to it."""

@@ -72,10 +72,11 @@ class LosableStream:
         return getattr(self._stream, name)
 
 
-def say_when_lost(console: Console, run_id: str) -> None:
+def say_when_lost(console: Console, run_id: str, db: str = "") -> None:
     """When ``console``'s output is lost, say so once on stderr: the run's progress lines
     are dropped from then on, and where to see the run instead. Nothing if the console
-    does not write to a :class:`LosableStream`."""
+    does not write to a :class:`LosableStream`. ``db``: the ``--db`` of the run's database
+    (:func:`storage.paths.db_option`), which the status command carries."""
     stream = console.file
     if not isinstance(stream, LosableStream):
         return
@@ -84,7 +85,7 @@ def say_when_lost(console: Console, run_id: str) -> None:
         errors = LosableStream(sys.stderr)  # gone too (one terminal, ``2>&1``): quiet
         errors.write(
             f"shopfloor: the output is gone ({why}): run {run_id}'s progress lines are "
-            f"dropped from here on; `shopfloor status {run_id}` shows where it is\n"
+            f"dropped from here on; `shopfloor status {run_id}{db}` shows where it is\n"
         )
         errors.flush()
 

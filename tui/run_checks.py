@@ -20,6 +20,7 @@ from engine.spend import still_crossed
 from engine.workspace import GitWorkspaces
 from gates.interpreter import ProjectPython
 from gates.repo_shape import is_python_repo
+from storage.paths import db_option
 from tui.budget_flags import resume_command
 from tui.run_plan import RunPlan, SetupError
 from tui.uncommitted import in_progress_warning, uncommitted_warning
@@ -44,7 +45,7 @@ def refuse_unusable(plan: RunPlan) -> None:
             run = plan.resume.run_id
             raise SetupError(
                 f"run {run} is {crossed.text}; resumed as it is, it would stop again at "
-                f"once: raise it, e.g. `{resume_command(run, crossed)}`"
+                f"once: raise it, e.g. `{resume_command(run, crossed, db=db_option(plan.db_url))}`"
             )
 
 

@@ -98,10 +98,11 @@ class NotifyTarget:
         return cls(address, interval if interval is not None and interval > 0 else None)
 
 
-def status_line(state: RunState) -> str:
+def status_line(state: RunState, db: str = "") -> str:
     """What ``systemctl status`` says of the run: ``run ID: STAGE, merged N/M``, the tasks
     under way, the first escalation waiting with the command that answers it; at the end,
-    the outcome with the branch shipped or the reason."""
+    the outcome with the branch shipped or the reason. ``db``: the ``--db`` of the run's
+    database the commands carry (:func:`storage.paths.db_option`)."""
     run = state.run_id
     sim = " SIM" if state.simulated else ""
     tasks = state.tasks.values()
@@ -123,22 +124,22 @@ def status_line(state: RunState) -> str:
     waiting = state.open_escalations
     if waiting:
         first = waiting[0].escalation_id
-        how = answer_command(first, run, waiting[0].options)
+        how = answer_command(first, run, waiting[0].options, db=db)
         text += f"; escalation {first} waiting: {how}"
         if len(waiting) > 1:
-            text += f" ({len(waiting) - 1} more: shopfloor escalations {run})"
+            text += f" ({len(waiting) - 1} more: shopfloor escalations {run}{db})"
     return _fit(text)
 
 
-def stopping_line(state: RunState) -> str:
+def stopping_line(state: RunState, db: str = "") -> str:
     """The status line as the process shuts down: the outcome, or how to go on with a run
-    that stops unfinished."""
+    that stops unfinished (``db`` as :func:`status_line` takes it)."""
     if state.outcome is not Outcome.RUNNING:
-        return status_line(state)
-    said = status_line(state).split(";")[0]  # the escalation waits for the resume
+        return status_line(state, db)
+    said = status_line(state, db).split(";")[0]  # the escalation waits for the resume
     # A run stopped on its budget is resumed with a higher one: the command names it.
     return _fit(
-        f"{said}; stopping, resumable: {resume_command(state.run_id, still_crossed(state))}"
+        f"{said}; stopping, resumable: {resume_command(state.run_id, still_crossed(state), db=db)}"
     )
 
 
@@ -150,10 +151,12 @@ def _fit(text: str) -> str:
 class SystemdNotifier:
     """Sends a run's notifications to its service manager, from a bus subscription."""
 
-    def __init__(self, target: NotifyTarget, state: RunState) -> None:
-        """``state``: the run's live state (the bus's), read when a status is said."""
+    def __init__(self, target: NotifyTarget, state: RunState, db: str = "") -> None:
+        """``state``: the run's live state (the bus's), read when a status is said; ``db``:
+        the ``--db`` of its database, which the commands said carry."""
         self.target = target
         self.state = state
+        self.db = db
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.setblocking(False)
         self._ready = False
@@ -162,9 +165,9 @@ class SystemdNotifier:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    def attach(cls, target: NotifyTarget, bus: EventBus) -> SystemdNotifier:
+    def attach(cls, target: NotifyTarget, bus: EventBus, db: str = "") -> SystemdNotifier:
         """A notifier reading ``bus`` until it closes, pinging the watchdog if asked to."""
-        notifier = cls(target, bus.state)
+        notifier = cls(target, bus.state, db)
         notifier._tasks.append(
             asyncio.create_task(notifier.consume(bus.subscribe("systemd")), name="systemd")
         )
@@ -188,9 +191,9 @@ class SystemdNotifier:
                 subscription.task_done(len(batch))
                 if started and not self._ready:
                     self._ready = True
-                    self.send("READY=1", f"STATUS={self._status(status_line(self.state))}")
+                    self.send("READY=1", f"STATUS={self._status(status_line(self.state, self.db))}")
                 elif said and self._ready and not self._stopping:
-                    line = status_line(self.state)
+                    line = status_line(self.state, self.db)
                     if line != self._said:
                         self.send(f"STATUS={self._status(line)}")
 
@@ -203,7 +206,7 @@ class SystemdNotifier:
         if self._stopping:
             return
         self._stopping = True
-        self.send("STOPPING=1", f"STATUS={self._status(stopping_line(self.state))}")
+        self.send("STOPPING=1", f"STATUS={self._status(stopping_line(self.state, self.db))}")
 
     async def _watchdog(self, interval_s: float) -> None:
         while True:

@@ -119,9 +119,10 @@ def agents_text(tally: AgentTally, separator: str = " · ") -> Text:
     return text
 
 
-def answer_command(escalation_id: str, run_id: str, options: Sequence[str]) -> str:
+def answer_command(escalation_id: str, run_id: str, options: Sequence[str], *, db: str = "") -> str:
     """The command that answers an escalation from another shell, with its options to pick
     from (the headless console's line and the status systemd shows say it alike):
-    ``shopfloor answer esc-2 retry|skip|abort --run RUN``."""
+    ``shopfloor answer esc-2 retry|skip|abort --run RUN``, and ``db``: the ``--db`` of the
+    run's database (:func:`storage.paths.db_option`; "" for the default one)."""
     choices = "|".join(options) or "OPTION"
-    return f"shopfloor answer {escalation_id} {choices} --run {run_id}"
+    return f"shopfloor answer {escalation_id} {choices} --run {run_id}{db}"

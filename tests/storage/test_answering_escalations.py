@@ -32,6 +32,7 @@ from engine.protocols import ExternalDecision
 from storage.errors import StorageError
 from storage.inbox import take_decisions
 from storage.lease import RunLease
+from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.cli import build_parser, main
 from tui.commands import escalations as commands
@@ -105,7 +106,7 @@ async def test_an_answer_waiting_in_the_inbox_counts_as_answered(backend_url: st
     said = await decide(backend_url, "approve", "esc-1")
     assert said == (
         "accept posted for escalation esc-1 of run r-down; no process drives the run now "
-        "(stopped or killed): `shopfloor resume r-down` takes it"
+        f"(stopped or killed): `shopfloor resume r-down{db_option(backend_url)}` takes it"
     )
     with pytest.raises(REFUSED) as info:
         await decide(backend_url, "reject", "esc-1")
@@ -259,7 +260,8 @@ async def test_the_list_says_which_question_was_answered_and_waits_for_its_run(
         next(line for line in listed.splitlines() if line.strip().startswith(run))
         for run in ("r-down", "r-up")
     )
-    assert "answered: accept by human:me, waits for `shopfloor resume r-down`" in down
+    resume = f"`shopfloor resume r-down{db_option(backend_url)}`"  # on the database listed
+    assert f"answered: accept by human:me, waits for {resume}" in down
     assert "accept / change / reject" in up and "answered" not in up
     capsys.readouterr()
     await decide(backend_url, "escalations", "--json")

@@ -24,6 +24,7 @@ from engine.bus import EventBus
 from engine.events import EventBase, TaskState, TaskStateChanged
 from engine.state import RunState
 from storage.errors import PROJECTION_TABLES, REBUILD_REMEDY, ProjectionGone
+from storage.paths import db_option
 from storage.run_writer import ProcessStorageWriter
 from storage.schema import PROJECTIONS
 from storage.store import SqlEventStore
@@ -76,9 +77,9 @@ async def test_db_rebuild_recreates_a_dropped_projection_from_the_log(
     for command in READING[table]:  # what reads it says what brings it back
         said = await asyncio.to_thread(shopfloor, tmp_path, *command, "--db", backend_url)
         assert said.returncode == EXIT_BAD_INPUT, said.stderr
-        assert said.stderr.endswith(f": the database has no {table} table; {REBUILD_REMEDY}\n"), (
-            said.stderr
-        )
+        rebuild = f"`shopfloor db rebuild{db_option(backend_url)}`"  # the database read
+        remedy = REBUILD_REMEDY.replace("`shopfloor db rebuild`", rebuild)
+        assert said.stderr.endswith(f": the database has no {table} table; {remedy}\n"), said.stderr
         assert said.stderr.count("\n") == 1, said.stderr
 
     rebuilt = await asyncio.to_thread(shopfloor, tmp_path, "db", "rebuild", "--db", backend_url)

@@ -85,7 +85,7 @@ def test_abort_answered_from_the_cli_waits_in_the_inbox(
     assert main(["escalations", "--db", str(db)]) == 0
     listed = capsys.readouterr().out
     for option in ("retry", "skip", "abort"):
-        assert f"  shopfloor answer esc-2 {option}\n" in listed
+        assert f"  shopfloor answer esc-2 {option} --db {db}\n" in listed
 
     assert main(["answer", "esc-2", "finish", "--db", str(db)]) == 2
     err = capsys.readouterr().err

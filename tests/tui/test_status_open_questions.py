@@ -52,7 +52,7 @@ def test_status_names_the_question_a_live_run_waits_on_and_how_to_answer_it(
         "waiting for a human: esc-1 (twin) The twin says ACCEPT on the plan, but its "
         "confidence 0.62 is below 0.70. [accept / change / reject]\n"
     ) in said
-    assert f"  {ANSWER}; the plan: shopfloor status {RUN_ID} --plan\n" in said
+    assert f"  {ANSWER} --db {db}; the plan: shopfloor status {RUN_ID} --plan --db {db}\n" in said
 
 
 def test_status_says_an_answer_posted_and_not_taken_rather_than_asking_again(
@@ -64,7 +64,7 @@ def test_status_says_an_answer_posted_and_not_taken_rather_than_asking_again(
     said = status(db, capsys)  # no process drives the run: the resume takes the answer
     assert "open when the run stopped: esc-1 (twin)" in said
     assert "  answered: accept by human:" in said
-    assert f", `shopfloor resume {RUN_ID}` takes it; the plan:" in said
+    assert f", `shopfloor resume {RUN_ID} --db {db}` takes it; the plan:" in said
     assert "answer with:" not in said
 
 
@@ -74,7 +74,10 @@ def test_status_of_a_stopped_run_says_its_open_question_is_taken_on_resume(
     event_loop.run(store(db, [*plan_events(), twin_question()]))
     said = status(db, capsys)
     assert "open when the run stopped: esc-1 (twin)" in said
-    assert f"  {ANSWER} (`shopfloor resume {RUN_ID}` takes it; else it is asked again)" in said
+    assert (
+        f"  {ANSWER} --db {db} (`shopfloor resume {RUN_ID} --db {db}` takes it; else it is "
+        "asked again)"
+    ) in said
 
 
 def test_status_of_a_run_with_no_open_question_says_none(

@@ -134,9 +134,15 @@ def test_status_says_what_the_run_spent_and_its_limits(
     ) in said
 
 
-FLAGS = f"`shopfloor resume {RUN_ID} --max-tokens 2820` carries it on with a higher budget"
-"""How to go on with no answer waiting: 1,880 tokens spent, raised to 1.5 times that."""
-PLAIN = f"`shopfloor resume {RUN_ID}` takes the raise waiting in its inbox and carries it on"
+FLAGS = (
+    f"`shopfloor resume {RUN_ID} --max-tokens 2820 --db {{db}}` carries it on with a higher budget"
+)
+"""How to go on with no answer waiting: 1,880 tokens spent, raised to 1.5 times that
+(``{db}``: the database file the run is in)."""
+PLAIN = (
+    f"`shopfloor resume {RUN_ID} --db {{db}}` takes the raise waiting in its inbox and carries "
+    "it on"
+)
 """How to go on with a "raise" posted to the open budget question while the run stopped."""
 
 
@@ -154,10 +160,10 @@ def test_status_says_a_plain_resume_takes_a_raise_waiting_in_the_inbox(
     state = stored(db)
     said = status(db, capsys)
     assert "the run stopped on its budget: it is over its tokens budget" in said
-    assert FLAGS in said
+    assert FLAGS.format(db=db) in said
     approve(db, state, capsys)
     said = status(db, capsys)
-    assert PLAIN in said and "--max-tokens" not in said  # was: --max-tokens 2820
+    assert PLAIN.format(db=db) in said and "--max-tokens" not in said  # was: --max-tokens 2820
 
 
 def test_attach_says_how_to_go_on_as_status_does(
@@ -165,8 +171,10 @@ def test_attach_says_how_to_go_on_as_status_does(
 ) -> None:
     state = stored(db)
     toast, closing = attach_says(db, state)
-    assert FLAGS in toast and FLAGS in closing  # was: `shopfloor resume r-plan` carries it on
+    flags = FLAGS.format(db=db)
+    assert flags in toast and flags in closing  # was: `shopfloor resume r-plan` carries it on
     assert closing.splitlines()[0] == f"run {RUN_ID}: stopped (stage intake)"
     approve(db, state, capsys)
     toast, closing = attach_says(db, state)
-    assert PLAIN in toast and PLAIN in closing
+    plain = PLAIN.format(db=db)
+    assert plain in toast and plain in closing

@@ -67,8 +67,8 @@ def test_tail_of_a_stopped_run_says_how_to_go_on(
     out = capsys.readouterr().out
     assert out.splitlines()[-1] == (
         f"run {RUN_ID}: no process drives this run any more (stopped by a signal or a "
-        f"crash): `shopfloor resume {RUN_ID}` carries it on, `shopfloor abandon {RUN_ID}` "
-        "ends it"
+        f"crash): `shopfloor resume {RUN_ID} --db {db}` carries it on, "
+        f"`shopfloor abandon {RUN_ID} --db {db}` ends it"
     )
     assert main(["tail", RUN_ID, "--no-follow", "--db", str(db)]) == 0  # what is logged
 

@@ -19,6 +19,7 @@ from engine.events import Outcome
 from engine.state import RunState
 from storage.errors import StorageError
 from storage.lease import live_runs
+from storage.paths import db_option
 from tui.budget_flags import go_on_line, stopped_line
 from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, open_store
 from tui.commands.history import NO_DRIVER, STOPPED
@@ -71,5 +72,6 @@ async def print_closing(
         try:
             line = await go_on_line(store, state, NO_DRIVER)
         except StorageError:
-            line = stopped_line(state, NO_DRIVER)  # the inbox unread: what the log says
+            # the inbox unread: what the log says
+            line = stopped_line(state, NO_DRIVER, db=db_option(store.url))
         console.print(line, highlight=False, soft_wrap=True)

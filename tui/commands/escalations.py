@@ -29,6 +29,7 @@ from rich.text import Text
 from engine.events import EscalationRaised, Outcome
 from storage.answers import WaitingDecision, logged_answer
 from storage.lease import live_runs
+from storage.paths import db_option
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_OK, UsageError, open_store
@@ -82,16 +83,18 @@ def check_option(record: EscalationRecord, option: str) -> str:
     return option
 
 
-def option_command(record: EscalationRecord, option: str, *, with_run: bool) -> str:
+def option_command(record: EscalationRecord, option: str, *, with_run: bool, db: str = "") -> str:
     """The command that answers the escalation with ``option`` (``--run`` when asked for:
-    an id that waits in several runs needs it)."""
+    an id that waits in several runs needs it; ``db``: the ``--db`` of its database,
+    :func:`storage.paths.db_option`)."""
     note = " --note TEXT" if option in NEEDS_NOTE else ""
     run = f" --run {record.run_id}" if with_run else ""
-    return f"shopfloor answer {record.escalation_id} {option}{note}{run}"
+    return f"shopfloor answer {record.escalation_id} {option}{note}{run}{db}"
 
 
-def record_json(record: EscalationRecord) -> dict[str, Any]:
-    """An open escalation as ``shopfloor escalations --json`` prints it."""
+def record_json(record: EscalationRecord, db: str = "") -> dict[str, Any]:
+    """An open escalation as ``shopfloor escalations --json`` prints it (its commands with
+    ``db``, the ``--db`` of its database)."""
     return {
         "run_id": record.run_id,
         "id": record.escalation_id,
@@ -99,7 +102,7 @@ def record_json(record: EscalationRecord) -> dict[str, Any]:
         "question": record.question,
         "options": list(record.options),
         "default": record.default,
-        "commands": {o: option_command(record, o, with_run=True) for o in record.options},
+        "commands": {o: option_command(record, o, with_run=True, db=db) for o in record.options},
         "task_id": record.task_id,
         "raised_at": record.raised_at.isoformat(),
     }
@@ -169,8 +172,9 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
         answered = await store.waiting_decisions(run_id) if records else {}
         driven = await live_runs(store, sorted({run for run, _ in answered}))
         contexts = await escalation_contexts(store, records) if args.context else {}
+        db = db_option(store.url)  # the database the commands said act on
     if args.json:
-        listed = [record_json(r) for r in records]
+        listed = [record_json(r, db) for r in records]
         for entry, r in zip(listed, records, strict=True):
             waiting = answered.get((r.run_id, r.escalation_id))
             entry["answered"] = None if waiting is None else waiting_json(waiting)
@@ -192,7 +196,7 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
             taker = (
                 "the run takes it"
                 if r.run_id in driven
-                else f"waits for `shopfloor resume {r.run_id}`"
+                else f"waits for `shopfloor resume {r.run_id}{db}`"
             )
             options = Text(
                 f"answered: {one_line(waiting.decision)} by {one_line(waiting.decided_by)}, "
@@ -215,7 +219,7 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
         for line in context.splitlines() or ["(no context given)"]:
             console.print(Text(f"  {line}"), soft_wrap=True)
         if r.kind in PLAN_ESCALATIONS:
-            console.print(f"  the plan: shopfloor status {r.run_id} --plan", style="dim")
+            console.print(f"  the plan: shopfloor status {r.run_id} --plan{db}", style="dim")
     # One id waiting in two runs (each run numbers its own from esc-1) needs the run named.
     shared = len({r.escalation_id for r in records}) < len(records)
     for r in records:
@@ -226,9 +230,9 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
             Text.assemble("answer ", (one_line(r.escalation_id), "bold"), f" of run {r.run_id}:")
         )
         for option in r.options:
-            command = one_line(option_command(r, option, with_run=shared))
+            command = one_line(option_command(r, option, with_run=shared, db=db))
             console.print(Text(f"  {command}"), soft_wrap=True)
-    hint = "shopfloor approve|reject|change ID" + (" --run RUN" if shared else "")
+    hint = "shopfloor approve|reject|change ID" + (" --run RUN" if shared else "") + db
     console.print()
     console.print(
         f"or: {hint} (its yes, its no, changes with --note)", style="dim", highlight=False
@@ -290,7 +294,7 @@ async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
     if not driven:
         posted.append(
             "; no process drives the run now (stopped or killed): "
-            f"`shopfloor resume {record.run_id}` takes it"
+            f"`shopfloor resume {record.run_id}{db_option(store.url)}` takes it"
         )
     elif answered is None:
         posted.append("; the run has not taken it yet")

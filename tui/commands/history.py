@@ -22,6 +22,7 @@ from storage.answers import WaitingDecision
 from storage.errors import LOG_GONE_REMEDY, RunInFlight, RunNotFound
 from storage.lease import live_runs
 from storage.lease_files import lease_folder
+from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
 from tui.commands.common import EXIT_OK, UsageError, open_store
@@ -228,11 +229,16 @@ def left_branch_line(state: RunState) -> str | None:
 
 
 def open_question_lines(
-    state: RunState, driven: bool, answered: dict[tuple[str, str], WaitingDecision]
+    state: RunState,
+    driven: bool,
+    answered: dict[tuple[str, str], WaitingDecision],
+    db: str = "",
 ) -> list[Text]:
     """What ``status`` says of the run's open escalations: each question, and the command
     that answers it from this shell (or the answer already posted that the run has not
-    taken). ``status`` said "stage twin, running" and nothing of the human it waited for."""
+    taken). ``status`` said "stage twin, running" and nothing of the human it waited for.
+    ``db``: the ``--db`` of the database read (:func:`storage.paths.db_option`), which the
+    commands carry."""
     lines: list[Text] = []
     run = state.run_id
     for e in state.open_escalations:
@@ -248,15 +254,15 @@ def open_question_lines(
         )
         waiting = answered.get((run, e.escalation_id))
         if waiting is not None:
-            taker = "the run takes it" if driven else f"`shopfloor resume {run}` takes it"
+            taker = "the run takes it" if driven else f"`shopfloor resume {run}{db}` takes it"
             how = f"answered: {one_line(str(waiting.decision))} by "
             how += f"{one_line(waiting.decided_by)}, {taker}"
         else:
-            how = f"answer with: {answer_command(e.escalation_id, run, e.options)}"
+            how = f"answer with: {answer_command(e.escalation_id, run, e.options, db=db)}"
             if not driven:
-                how += f" (`shopfloor resume {run}` takes it; else it is asked again)"
+                how += f" (`shopfloor resume {run}{db}` takes it; else it is asked again)"
         if e.kind in PLAN_ESCALATIONS:
-            how += f"; the plan: shopfloor status {run} --plan"
+            how += f"; the plan: shopfloor status {run} --plan{db}"
         lines.append(Text(f"  {how}", style="dim"))
     return lines
 
@@ -266,6 +272,7 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
         state, driver, go_on = await _state_and_driver(store, args.run_id, go_on=not args.json)
         asks = not args.json and state.outcome is Outcome.RUNNING and state.open_escalations
         answered = await store.waiting_decisions(state.run_id) if asks else {}
+        db = db_option(store.url)
     # Said when the run (or its latest resume) started: uncommitted files it left out.
     warnings = str(state.settings.get(WARNING_KEY) or "").splitlines()
     if args.json:
@@ -293,7 +300,7 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     if go_on is not None:
         console.print(go_on, soft_wrap=True, highlight=False)
     if state.outcome is Outcome.RUNNING:
-        for line in open_question_lines(state, driver is not None, answered):
+        for line in open_question_lines(state, driver is not None, answered, db):
             console.print(line, soft_wrap=True, highlight=False)
     # What a planner, a failure or another person wrote is drawn, never obeyed as escapes.
     console.print(f"request: {one_line(request_title(state.request))}")

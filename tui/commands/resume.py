@@ -31,7 +31,7 @@ from engine.secrets import hide_process_environment
 from engine.spend import BudgetLimits
 from engine.state import RunState
 from storage.lease import live_runs
-from storage.paths import parse_db_url
+from storage.paths import db_option, parse_db_url
 from storage.records import RunRecord
 from storage.run_writer import WriterLaunch
 from tui.budget_flags import budget_from_args, posted_answers
@@ -120,17 +120,18 @@ async def newest_unfinished(
         return same[0], (await live_runs(store, [same[0].run_id])).get(same[0].run_id)
 
 
-def unfinished_warning(record: RunRecord, driver: str | None) -> str:
-    """What a new run says when the same request on the same repository is unfinished."""
+def unfinished_warning(record: RunRecord, driver: str | None, db: str = "") -> str:
+    """What a new run says when the same request on the same repository is unfinished
+    (``db``: the ``--db`` of the database it is in, :func:`storage.paths.db_option`)."""
     run, merged = record.run_id, f"{record.tasks_merged}/{record.tasks_total} merged"
     if driver is not None:
         return (
             f"run {run} of this same request on this repository is still running ({driver}, "
-            f"{merged}): this starts another; `shopfloor attach {run}` follows that one"
+            f"{merged}): this starts another; `shopfloor attach {run}{db}` follows that one"
         )
     return (
         f"run {run} of this same request on this repository is unfinished (stopped, {merged}): "
-        f"this starts another; `shopfloor resume {run}` carries that one on, as `run "
+        f"this starts another; `shopfloor resume {run}{db}` carries that one on, as `run "
         "--resume-unfinished` would"
     )
 
@@ -169,5 +170,5 @@ async def resume_run(
 
     final = await execute_run(plan, console, launch)
     if front != "json":
-        print_ending(final, console)
+        print_ending(final, console, db_option(plan.db_url))
     return exit_code(final)

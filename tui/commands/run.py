@@ -18,6 +18,7 @@ from engine.events import Outcome
 from engine.redaction import Redactor
 from engine.secrets import hide_process_environment
 from engine.state import RunState
+from storage.paths import db_option
 from storage.run_writer import WriterLaunch
 from telemetry.session import TelemetryOptions
 from tui.budget_flags import budget_from_args, stopped_line
@@ -152,7 +153,7 @@ async def _resume_unfinished(
     if found is None:
         return None
     if not args.resume_unfinished:
-        warning = f"warning: {unfinished_warning(*found)}"
+        warning = f"warning: {unfinished_warning(*found, db_option(db_url(args)))}"
         if front_from_args(args) == "json":
             logging.getLogger(__name__).warning("%s", warning)
         else:
@@ -207,12 +208,14 @@ async def _run(
     )
     state = await execute_run(plan, console, launch)
     if plan.front != "json":
-        print_ending(state, console)
+        print_ending(state, console, db_option(plan.db_url))
     return exit_code(state)
 
 
-def print_ending(state: RunState, console: Console) -> None:
-    """The closing lines: run id, outcome, reason, where the shipped branch is."""
+def print_ending(state: RunState, console: Console, db: str = "") -> None:
+    """The closing lines: run id, outcome, reason, where the shipped branch is; how to go on
+    with a run that stopped, its commands carrying ``db``, the ``--db`` of its database
+    (:func:`storage.paths.db_option`)."""
     sim = (" SIM", "bold magenta") if state.simulated else ""
     # Unfinished when this process ends is stopped, as ``runs`` and ``status`` call it.
     outcome = STOPPED if state.outcome is Outcome.RUNNING else state.outcome.value
@@ -233,6 +236,6 @@ def print_ending(state: RunState, console: Console) -> None:
             highlight=False,
         )
     elif state.outcome is Outcome.RUNNING:
-        console.print(stopped_line(state), soft_wrap=True, highlight=False)
+        console.print(stopped_line(state, db=db), soft_wrap=True, highlight=False)
     elif left := left_branch_line(state):
         console.print(left, soft_wrap=True, highlight=False, markup=False)

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from engine.events import Outcome
 from storage.lease import live_runs
+from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
 from tui.commands.common import (
@@ -52,6 +53,7 @@ async def cmd_tail(args: argparse.Namespace, console: Console) -> int:
         live=False,
     )
     async with await open_store(args) as store:
+        reporter.db = db_option(store.url)  # the commands its lines name act on this one
         run_id = await store.resolve_run_id(args.run_id)
         seq = 0
         for event in await store.read(run_id):
