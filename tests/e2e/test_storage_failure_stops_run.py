@@ -111,6 +111,6 @@ def assert_stopped_in_one_line(capsys: pytest.CaptureFixture[str], db: Path) -> 
         (run_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
     assert 0 < stored <= 20  # what was stored before the refusal stays: the run can resume
     assert err.endswith(
-        f"; once the database takes writes, `shopfloor resume {run_id}` carries it on"
+        f"; once the database takes writes, `shopfloor resume {run_id} --db {db}` carries it on"
     )
     return str(run_id)
