@@ -25,6 +25,7 @@ from engine.events import (
 )
 from engine.state import RunState
 from storage.lease import RunLease
+from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.cli import main
 
@@ -89,7 +90,8 @@ def test_abandon_ends_the_run_clears_its_worktrees_and_keeps_its_branch(
     stopped_run: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = stopped_run
-    assert "`shopfloor abandon r-stopped` ends it" in _run(capsys, "status", RUN, "--db", db_url)
+    said = _run(capsys, "status", RUN, "--db", db_url)
+    assert f"`shopfloor abandon r-stopped{db_option(db_url)}` ends it" in said
     out = _run(capsys, "abandon", RUN, "--reason", "wrong idea\nafter all", "--db", db_url)
     assert "run r-stopped abandoned: it will not be resumed" in out
     assert f"stays on shopfloor/wip/{RUN}" in out
@@ -176,7 +178,7 @@ def test_an_answer_left_for_the_run_before_it_was_abandoned_is_not_said_to_wait(
     """Approved while stopped, then abandoned: the answer will never be taken, so a second
     answer is refused because the run has ended, not because the first one waits for it."""
     out = _run(capsys, "approve", "e-1", "--run", RUN, "--db", db_url)
-    assert "`shopfloor resume r-stopped` takes it" in out
+    assert f"`shopfloor resume r-stopped{db_option(db_url)}` takes it" in out
     _run(capsys, "abandon", RUN, "--db", db_url)
     assert main(["reject", "e-1", "--run", RUN, "--reason", "no", "--db", db_url]) == 2
     err = capsys.readouterr().err

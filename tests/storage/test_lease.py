@@ -18,6 +18,7 @@ from engine.events import Outcome, RunStarted
 from storage import lease as lease_module
 from storage.errors import RunInFlight
 from storage.lease import RunLease, live_runs
+from storage.paths import db_option
 from storage.store import SqlEventStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,7 +247,7 @@ async def test_an_attached_view_says_when_no_process_drives_its_run(store: SqlEv
     await app.until(lambda: bool(app.said), "the watcher saying the run is not driven")
     assert len(app.said) == 1
     assert "no process drives run r1" in app.said[0] and "shopfloor resume r1" in app.said[0]
-    assert "`shopfloor abandon r1` ends it" in app.said[0]
+    assert f"`shopfloor abandon r1{db_option(store.url)}` ends it" in app.said[0]
     assert app.stopped is True  # the header says so too, not "running"
     held = await RunLease.take(store, "r1")  # resumed elsewhere: quiet while it is driven
     await app.until(lambda: app.stopped is False, "the header saying the run is driven")
@@ -282,7 +283,8 @@ async def test_attach_closes_on_a_run_no_process_drives_saying_it_is_stopped(
 
     said = await closing()
     assert said.splitlines()[0] == "run r1: stopped (stage intake)"
-    assert "`shopfloor resume r1` carries it on, `shopfloor abandon r1` ends it" in said
+    db = db_option(store.url)
+    assert f"`shopfloor resume r1{db}` carries it on, `shopfloor abandon r1{db}` ends it" in said
     held = await RunLease.take(store, "r1")  # driven by a process: running
     try:
         assert (await closing()).splitlines() == ["run r1: running (stage intake)"]

@@ -41,9 +41,10 @@ def test_the_hint_says_run_when_one_id_waits_in_two_runs(
     assert main(["escalations", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert f" {RUN_ID} " in out and f" {OTHER} " in out
-    assert f"  shopfloor answer esc-1 accept --run {RUN_ID}\n" in out
-    assert f"  shopfloor answer esc-1 change --note TEXT --run {OTHER}\n" in out
-    assert "or: shopfloor approve|reject|change ID --run RUN (its yes, its no," in out
+    on = f" --db {db}"
+    assert f"  shopfloor answer esc-1 accept --run {RUN_ID}{on}\n" in out
+    assert f"  shopfloor answer esc-1 change --note TEXT --run {OTHER}{on}\n" in out
+    assert f"or: shopfloor approve|reject|change ID --run RUN{on} (its yes, its no," in out
     # ... which is what the refusal asks for
     assert main(["approve", "esc-1", "--db", str(db)]) == 2
     assert "give --run RUN_ID" in capsys.readouterr().err
@@ -56,5 +57,5 @@ def test_the_hint_stays_short_when_every_id_is_its_runs_own(
     event_loop.run(store(db, [*plan_events(), twin_question()]))
     assert main(["escalations", "--db", str(db)]) == 0
     out = capsys.readouterr().out
-    assert "  shopfloor answer esc-1 reject\n" in out
-    assert "or: shopfloor approve|reject|change ID (its yes, its no," in out
+    assert f"  shopfloor answer esc-1 reject --db {db}\n" in out
+    assert f"or: shopfloor approve|reject|change ID --db {db} (its yes, its no," in out

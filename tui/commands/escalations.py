@@ -219,7 +219,8 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
         for line in context.splitlines() or ["(no context given)"]:
             console.print(Text(f"  {line}"), soft_wrap=True)
         if r.kind in PLAN_ESCALATIONS:
-            console.print(f"  the plan: shopfloor status {r.run_id} --plan{db}", style="dim")
+            plan = f"  the plan: shopfloor status {r.run_id} --plan{db}"
+            console.print(plan, style="dim", soft_wrap=True)
     # One id waiting in two runs (each run numbers its own from esc-1) needs the run named.
     shared = len({r.escalation_id for r in records}) < len(records)
     for r in records:
@@ -234,8 +235,11 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
             console.print(Text(f"  {command}"), soft_wrap=True)
     hint = "shopfloor approve|reject|change ID" + (" --run RUN" if shared else "") + db
     console.print()
-    console.print(
-        f"or: {hint} (its yes, its no, changes with --note)", style="dim", highlight=False
+    console.print(  # one line, however wide: a command to copy, not prose to wrap
+        f"or: {hint} (its yes, its no, changes with --note)",
+        style="dim",
+        highlight=False,
+        soft_wrap=True,
     )
     return EXIT_OK
 
