@@ -63,6 +63,8 @@ def stopped_at_its_escalation(home: Path, out: Path, db: str, **env: str) -> tup
             str(out),
             "--escalations",
             "wait",
+            "--speed",
+            "1000",  # the SIM's latencies, not what this test is about
             "--db",
             db,
         ],
