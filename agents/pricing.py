@@ -1,10 +1,11 @@
 """What a model call costs: a price table per model, and the arithmetic.
 
 Prices are US dollars per million tokens for uncached input, output, cache reads and cache
-writes. The bundled table holds list prices of the models the defaults name; ``[pricing]`` in
-shopfloor.toml overrides or adds entries (a private deployment, a negotiated rate, a local
-model that costs electricity). A model the table does not know costs 0 and is reported as
-unpriced, never guessed. The sim always costs 0: nothing it says was bought.
+writes. The bundled table holds list prices (not a provider's limited-time promotion) of the
+models the defaults name and their neighbours; ``[pricing]`` in shopfloor.toml overrides or
+adds entries (a private deployment, a negotiated rate, a local model that costs electricity).
+A model the table does not know costs 0 and is reported as unpriced, never guessed. The sim
+always costs 0: nothing it says was bought.
 
 Token convention (Anthropic's): ``input_tokens`` excludes the cache reads and writes, which are
 counted apart; providers normalise their usage to it.
@@ -46,18 +47,35 @@ class Price:
 
 
 BUILTIN_PRICES: dict[str, Price] = {
-    # Anthropic: cache write = 1.25 x input (5-minute TTL), cache read = 0.1 x input.
+    # Anthropic (platform.claude.com/docs/en/about-claude/pricing, as stored 2026-11): cache
+    # write = 1.25 x input (5-minute TTL), cache read = 0.1 x input. Every Opus from 4.5 on
+    # has its own entry: a dated id matches by prefix, and claude-opus-4-7 fell to the old
+    # claude-opus-4 rates ($15/$75) instead of its own ($5/$25).
+    "anthropic:claude-opus-4-8": Price(5.0, 25.0, 0.50, 6.25),
+    "anthropic:claude-opus-4-7": Price(5.0, 25.0, 0.50, 6.25),
     "anthropic:claude-opus-4-6": Price(5.0, 25.0, 0.50, 6.25),
     "anthropic:claude-opus-4-5": Price(5.0, 25.0, 0.50, 6.25),
-    "anthropic:claude-opus-4-1": Price(15.0, 75.0, 1.50, 18.75),
-    "anthropic:claude-opus-4": Price(15.0, 75.0, 1.50, 18.75),
+    "anthropic:claude-opus-4-1": Price(15.0, 75.0, 1.50, 18.75),  # retired 2026-08-05
+    "anthropic:claude-opus-4": Price(15.0, 75.0, 1.50, 18.75),  # retired 2026-06-15
     "anthropic:claude-sonnet-4-6": Price(3.0, 15.0, 0.30, 3.75),
     "anthropic:claude-sonnet-4-5": Price(3.0, 15.0, 0.30, 3.75),
-    "anthropic:claude-sonnet-4": Price(3.0, 15.0, 0.30, 3.75),
+    "anthropic:claude-sonnet-4": Price(3.0, 15.0, 0.30, 3.75),  # retired 2026-06-15
     "anthropic:claude-haiku-4-5": Price(1.0, 5.0, 0.10, 1.25),
     "anthropic:claude-3-5-haiku": Price(0.80, 4.0, 0.08, 1.0),
     # Gemini (prompts up to 200k tokens): cached input is billed at the cache rate; the
-    # cache's storage fee is per hour, not per call, and is left out.
+    # cache's storage fee is per hour, not per call, and is left out. Gemini reports no
+    # cache writes; they would be billed as input.
+    # ai.google.dev/gemini-api/docs/pricing, as transcribed 2026-10-07: Gemini 3.8 Flash
+    # lists $1.50 in / $7.50 out "starting January 1, 2027"; until December 31, 2026 a
+    # promotion bills half ($0.75 / $3.75), so a run before then costs half what is shown
+    # here. Its cache read ($0.075 promotional, per third-party notes of the promotion)
+    # is doubled alike. Gemini 3.5 Flash-Lite: $0.30 / $2.50; cache read $0.03 (a reseller
+    # quoting Google's rate; the transcription has none).
+    "gemini:gemini-3.8-flash": Price(1.50, 7.50, 0.15, 1.50),
+    "gemini:gemini-3.5-flash-lite": Price(0.30, 2.50, 0.03, 0.30),
+    # 2.5 Pro and 2.5 Flash retire on 2026-12-01: their requests are then billed as 3.8
+    # Flash and 3.5 Flash-Lite. A call is priced by the model its response names, so the
+    # entries above price them if Google's response names the model that answered.
     "gemini:gemini-2.5-pro": Price(1.25, 10.0, 0.125, 1.25),
     "gemini:gemini-2.5-flash": Price(0.30, 2.50, 0.03, 0.30),
     "gemini:gemini-2.5-flash-lite": Price(0.10, 0.40, 0.01, 0.10),

@@ -32,9 +32,17 @@ ROLES = (*SINGLE_ROLES, "reviewers")
 SIM_REVIEWERS = 3
 """Panel size when the SIM plays the reviewers."""
 
-ANTHROPIC_MAIN = "anthropic:claude-sonnet-4-6"  # 4-5 reaches end of life 2026-11-30
-GEMINI_PRO = "gemini:gemini-2.5-pro"
-GEMINI_FLASH = "gemini:gemini-2.5-flash"
+# Current GA models as of 2026-11-24. Anthropic: neither is on the SDK's deprecated list
+# (Sonnet 4.5 retires 2026-11-30). Sonnet 5.5 refuses forced tool use, which the Anthropic
+# provider's structured answers rely on, and Sonnet 5 thinks by default (blocks a tool loop
+# must send back), untried here: Sonnet 4.6 stays the default until the provider is ready.
+# Gemini: 2.5 Pro and Flash retire on 2026-12-01 (their requests then go to these two);
+# the Gemini API has no GA Pro model (3.1 Pro is a preview), so the main model is the Flash
+# that Google names 2.5 Pro's replacement, the second opinion the one it names 2.5 Flash's.
+ANTHROPIC_MAIN = "anthropic:claude-sonnet-4-6"
+ANTHROPIC_SECOND = "anthropic:claude-haiku-4-5"
+GEMINI_MAIN = "gemini:gemini-3.8-flash"
+GEMINI_SECOND = "gemini:gemini-3.5-flash-lite"
 
 # Who authored what a reviewing role judges.
 _AUTHOR_OF = {"reviewers": "planner", "task_reviewer": "engineer"}
@@ -59,7 +67,7 @@ class RoutingError(ValueError):
 
 
 def family_of(spec: str) -> str:
-    """The family of a model spec (``gemini:gemini-2.5-pro`` -> ``gemini``); of a fallback
+    """The family of a model spec (``gemini:gemini-3.8-flash`` -> ``gemini``); of a fallback
     chain, its first link's."""
     family, sep, _ = spec.strip().partition(":")
     if not sep or not family:
@@ -104,9 +112,9 @@ def default_models(env: Mapping[str, str]) -> dict[str, str | list[str]]:
         sim: dict[str, str | list[str]] = dict.fromkeys(SINGLE_ROLES, "sim:")
         sim["reviewers"] = ["sim:"] * SIM_REVIEWERS
         return sim
-    author = ANTHROPIC_MAIN if "anthropic" in keys else GEMINI_PRO
-    judge = GEMINI_PRO if "gemini" in keys else ANTHROPIC_MAIN
-    second = GEMINI_FLASH if "gemini" in keys else "anthropic:claude-haiku-4-5"
+    author = ANTHROPIC_MAIN if "anthropic" in keys else GEMINI_MAIN
+    judge = GEMINI_MAIN if "gemini" in keys else ANTHROPIC_MAIN
+    second = GEMINI_SECOND if "gemini" in keys else ANTHROPIC_SECOND
     return {
         "planner": author,
         "engineer": author,

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from datetime import date
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
 
 from agents.context import repo_map
+from agents.lifecycle import retirement_notes, roles_by_spec
 from agents.registry import close_provider
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
@@ -163,6 +165,7 @@ async def _set_up_and_run(
         *routing.warnings,
         *settings.providers.warnings(),
         *crew.deprecations(),
+        *retirement_notes(roles_by_spec(routing), date.today()),
         *unpriced,
     ]:
         if plan.front == "json":

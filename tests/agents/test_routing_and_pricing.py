@@ -26,9 +26,9 @@ def test_both_keys_put_every_review_on_another_family():
     assert routing.spec("planner") == "anthropic:claude-sonnet-4-6"
     assert routing.spec("engineer") == "anthropic:claude-sonnet-4-6"
     assert {family_of(s) for s in routing.reviewers} == {"gemini"}
-    assert routing.spec("task_reviewer") == "gemini:gemini-2.5-pro"
+    assert routing.spec("task_reviewer") == "gemini:gemini-3.8-flash"
     assert routing.warnings == ()
-    assert routing.as_dict()["reviewer-2"] == "gemini:gemini-2.5-flash"
+    assert routing.as_dict()["reviewer-2"] == "gemini:gemini-3.5-flash-lite"
 
 
 def test_one_key_runs_on_that_family_and_warns():
@@ -68,7 +68,7 @@ def test_a_coding_agent_on_a_role_other_than_the_engineer_is_refused_before_the_
 def test_config_overrides_the_defaults_and_bad_input_is_one_line():
     routing = route({"engineer": "openai:qwen2.5-coder@http://127.0.0.1:8000/v1"}, BOTH)
     assert routing.spec("engineer").startswith("openai:")
-    assert routing.spec("task_reviewer") == "gemini:gemini-2.5-pro"
+    assert routing.spec("task_reviewer") == "gemini:gemini-3.8-flash"
     with pytest.raises(RoutingError, match="unknown role"):
         route({"designer": "sim:"}, {})
     with pytest.raises(RoutingError, match=r"\[models\] planner: bad model spec 'gpt4'"):
@@ -102,6 +102,25 @@ def test_dated_models_match_their_entry_and_unknown_models_are_unpriced():
     assert (unknown.usd, unknown.priced, unknown.key) == (0.0, False, "openai:qwen2.5-coder")
     assert DEFAULT_PRICES.cost("sim", "sim-inventory", usage).usd == 0.0
     assert DEFAULT_PRICES.cost("anthropic", "claude-sonnet-4-5", usage, simulated=True).usd == 0
+
+
+def test_every_default_model_has_a_list_price_and_no_opus_falls_to_the_old_opus_rates():
+    """A default that costs 0 is a bill a cost budget cannot see; claude-opus-4-7 and 4-8
+    matched the retired claude-opus-4's entry by prefix and were billed at $15/$75."""
+    for env in ({"ANTHROPIC_API_KEY": "a"}, {"GEMINI_API_KEY": "g"}, BOTH):
+        for value in default_models(env).values():
+            for spec in [value] if isinstance(value, str) else value:
+                family, _, model = spec.partition(":")
+                assert DEFAULT_PRICES.lookup(family, model) is not None, spec
+    for model in ("claude-opus-4-7", "claude-opus-4-8"):
+        assert DEFAULT_PRICES.lookup("anthropic", model) == Price(5.0, 25.0, 0.50, 6.25)
+    assert DEFAULT_PRICES.lookup("anthropic", "claude-opus-4-20250514") == Price(
+        15.0, 75.0, 1.50, 18.75
+    )
+    # Gemini 3.8 Flash at its list price, not the promotion's half that ends 2026-12-31.
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=1_000_000)
+    assert DEFAULT_PRICES.cost("gemini", "gemini-3.8-flash", usage).usd == pytest.approx(9.15)
+    assert DEFAULT_PRICES.cost("gemini", "gemini-3.5-flash-lite", usage).usd == pytest.approx(2.83)
 
 
 def test_config_overrides_prices_and_refuses_bad_entries():

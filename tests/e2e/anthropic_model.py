@@ -57,9 +57,10 @@ from scripted_factory import (
 )
 
 MODEL = "claude-sonnet-4-6"
-STREAMED_MODEL = "claude-sonnet-4-5"
-"""A model the SDK lists as deprecated: the provider streams every call to it."""
-SERVED = {STREAMED_MODEL: "claude-sonnet-4-5-20250929"}
+STREAMED_MODEL = "claude-opus-4-5"
+"""A model the SDK lists as deprecated (until its end of life on 2027-01-22; Sonnet 4.5's
+comes on 2026-11-30): the provider streams every call to it."""
+SERVED = {STREAMED_MODEL: "claude-opus-4-5-20251101"}
 """The dated model id the API names in its answers to an alias."""
 RESPOND = "respond"
 """The tool the provider forces for a structured answer (agents/providers/anthropic.py)."""

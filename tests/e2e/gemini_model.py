@@ -55,7 +55,8 @@ from scripted_factory import (
 )
 from scripted_factory import role_of as role_of_system
 
-MODEL = "gemini-2.5-pro"
+MODEL = "gemini-3.8-flash"
+"""The default Gemini model (agents/routing.py)."""
 RETRY_DELAY_S = 1.5
 """What the planner's 429 asks the client to wait, in its RetryInfo only."""
 FAULTS = {

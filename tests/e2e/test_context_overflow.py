@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from anthropic_model import LoopbackModel as AnthropicModel
 from anthropic_model import ModelServer as AnthropicServer
+from gemini_model import MODEL as GEMINI_MODEL
 from gemini_model import GeminiModel, GeminiServer
 from openai_model import MODEL as OPENAI_MODEL
 from openai_model import LoopbackModel as OpenAIModel
@@ -62,7 +63,7 @@ def spec_for(wire: str, server: Any) -> str:
     if wire == "anthropic":
         return f"anthropic:{server.model.model}@{server.base_url}"
     if wire == "gemini":
-        return f"gemini:gemini-2.5-pro@{server.base_url}"
+        return f"gemini:{GEMINI_MODEL}@{server.base_url}"
     return f"openai:{OPENAI_MODEL}@{server.base_url}"
 
 

@@ -59,7 +59,7 @@ def test_keys_route_roles_to_real_models_and_never_write_the_key(tmp_path: Path)
     text = render_config(root, env)
     assert "secret-value" not in text
     assert 'planner = "anthropic:claude-sonnet-4-6"' in text
-    assert 'reviewers = ["gemini:gemini-2.5-pro", "gemini:gemini-2.5-flash"' in text
+    assert 'reviewers = ["gemini:gemini-3.8-flash", "gemini:gemini-3.5-flash-lite"' in text
     path = tmp_path / "shopfloor.toml"
     path.write_text(text)
     settings = load_settings(path)

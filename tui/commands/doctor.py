@@ -8,7 +8,8 @@ fallback chain is checked on its own. The sandbox and the Python the gates would
 ``--repo`` (and whether pytest and mypy are installed there) are said too. Keys are never
 printed: errors are masked by the providers, a spec shows no credentials its URL carries,
 and every row passes the console's redactor (a gateway that echoes the key in its reply, an
-agent's version line). Exit code 1 when any model fails, or the configured Python.
+agent's version line). A model its provider retires, or retires within 30 days, is said in
+one line (agents/lifecycle.py). Exit code 1 when any model fails, or the configured Python.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
+from agents.lifecycle import retirement_notes
 from agents.provider import CompletionRequest, Message, Provider, ProviderError
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
@@ -263,7 +266,10 @@ def _sandbox_line() -> str:
         sandbox.close()
 
 
-async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+async def cmd_doctor(
+    args: argparse.Namespace, console: Console, *, today: date | None = None
+) -> int:
+    """``today``: the date the retirement notes are said for (default: the wall clock's)."""
     models = configured_models(args)
     # The agents the config names run its commands: a configured agent was "unknown", and
     # a bundled one configured at its own path was looked for on PATH.
@@ -281,7 +287,10 @@ async def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
         )
     )
     redactor = Redactor.from_environ()
-    for warning in settings.providers.warnings() if settings is not None else []:
+    for warning in [
+        *(settings.providers.warnings() if settings is not None else []),
+        *retirement_notes(models, today or date.today()),
+    ]:
         console.print(Text(warning, style="bold red"), soft_wrap=True)
     for check in checks:
         status = ("OK  ", "green") if check.ok else ("FAIL", "bold red")

@@ -120,7 +120,7 @@ class AnthropicWire:
 
 class GeminiWire:
     name = "gemini"
-    model = "gemini-2.5-pro"
+    model = "gemini-3.8-flash"
     key_env = "GEMINI_API_KEY"
     base_env = "GOOGLE_GEMINI_BASE_URL"
     overload_status = 503

@@ -8,14 +8,17 @@ import platform
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from provider_loopback import LoopbackServer
 from provider_wires import CANARY, WIRES
+from rich.console import Console
 
 from engine.loop import loop_name
-from tui.cli import main
+from tui.cli import build_parser, main
+from tui.commands.doctor import cmd_doctor
 
 
 @pytest.fixture
@@ -239,3 +242,29 @@ def test_doctor_warns_of_a_key_in_a_coding_agents_argv_without_showing_it(
     warned = [line for line in out.splitlines() if line.startswith("[providers.cli.aider]")]
     assert len(warned) == 1 and "(--api-key)" in warned[0] and "ps" in warned[0]
     assert token not in out
+
+
+async def test_doctor_says_a_configured_model_its_provider_retires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """gemini-2.5-pro still answers after 2026-12-01, as gemini-3.8-flash billed at its rates:
+    its ping would say OK. Doctor says so from 30 days before; the default models get no
+    such line. The date is given, not read from the clock."""
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "shopfloor.toml"
+    config.write_text('[models]\ncritic = "gemini:gemini-2.5-pro"\nqc = "sim:"\n')
+
+    async def doctor(argv: list[str], today: date) -> str:
+        console = Console(record=True, width=400)
+        args = build_parser("doctor").parse_args(["doctor", "--repo", str(tmp_path), *argv])
+        await cmd_doctor(args, console, today=today)
+        return console.export_text()
+
+    out = await doctor(["--config", str(config)], date(2026, 11, 24))
+    assert (
+        "WARNING: gemini:gemini-2.5-pro is retired by Google on 2026-12-01 (requests go to "
+        "gemini-3.8-flash, billed at its rates); set [models] critic to gemini:gemini-3.8-flash"
+    ) in out
+    assert "retired" not in await doctor(["--config", str(config)], date(2026, 10, 31))
+    assert "retired" not in await doctor([], date(2026, 11, 24))  # the defaults (the SIM)
