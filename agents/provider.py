@@ -177,7 +177,7 @@ class Provider(Protocol):
 
     @property
     def spec(self) -> str:
-        """The model spec as configured, e.g. ``anthropic:claude-sonnet-4-5``."""
+        """The model spec as configured, e.g. ``anthropic:claude-sonnet-4-6``."""
         ...
 
     async def complete(
