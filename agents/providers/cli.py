@@ -60,7 +60,7 @@ from agents.providers.cli_secret_files import (
 from agents.providers.cli_streams import FOLDS, Transcript, as_drawn, reply_ended, text_line
 from agents.providers.provider_errors import AFTER_LIMIT
 from engine.borrowed_modules import lent_node_modules
-from engine.parent_death import dies_with_us
+from engine.parent_death import dying_with_us, setpriv_wrapper
 from engine.secret_index import LOOK_BUDGET_S
 from engine.secret_values import (
     WorktreeSecrets,
@@ -110,6 +110,7 @@ class CliProvider:
             )
         self.name = name
         self.agent = agent
+        setpriv_wrapper()  # tried now, not on the event loop at the agent's first start
         self.cwd = cwd
         self._model = model
         self._env = dict(env) if env is not None else None
@@ -182,6 +183,10 @@ class CliProvider:
         if program is None:
             raise ProviderError(
                 f"{self.spec}: command not found: {self.agent.argv[0]}", missing=True
+            )
+        if os.sep in program and not os.access(program, os.X_OK):  # said as Popen would
+            raise ProviderError(
+                f"{self.spec}: cannot start {program}: Permission denied", missing=True
             )
         prompt = self._prompt(request)
         argv, via_stdin = self._argv(prompt)
@@ -284,16 +289,19 @@ class CliProvider:
         secrets: Sequence[str],
         files: WorktreeSecrets | None = None,
     ) -> tuple[int, bool]:
+        # A SIGKILLed run leaves no agent calling its model: through ``setpriv`` where it
+        # works, so no Python runs in the child and the loop does not wait for its ``exec``.
+        start = dying_with_us(argv, env)
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv,
+                *start.argv,
                 cwd=cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=dies_with_us(),  # a SIGKILLed run leaves no agent calling its model
+                preexec_fn=start.preexec_fn,
             )
         except OSError as exc:
             message = f"{self.spec}: cannot start {argv[0]}: {exc.strerror}"

@@ -15,11 +15,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loop_pauses import pauses
 
 from engine.parent_death import dies_with_us, dying_with_us, setpriv_wrapper
 from gates.sandbox import ProcessSandbox
@@ -38,35 +38,6 @@ def ballast() -> Iterator[None]:
     held = b"\1" * (BALLAST_MB * 2**20)  # every page written, so resident
     yield
     del held
-
-
-async def pauses(start: Callable[[], Awaitable[object]], times: int) -> list[float]:
-    """The loop's longest pause while each of ``times`` calls of ``start`` runs."""
-    gaps: list[tuple[float, float]] = []
-    done = asyncio.Event()
-
-    async def tick() -> None:
-        last = time.monotonic()
-        while not done.is_set():
-            await asyncio.sleep(0.001)
-            now = time.monotonic()
-            gaps.append((now, now - last))
-            last = now
-
-    ticker = asyncio.create_task(tick())
-    longest: list[float] = []
-    try:
-        await asyncio.sleep(0.01)
-        for _ in range(times):
-            started = time.monotonic()
-            await start()
-            ended = time.monotonic()
-            await asyncio.sleep(0.005)  # the tick that ends a pause the call made
-            longest.append(max(gap for at, gap in gaps if at > started and at - gap < ended))
-    finally:
-        done.set()
-        await ticker
-    return longest
 
 
 @needs_setpriv

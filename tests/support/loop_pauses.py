@@ -1,0 +1,37 @@
+"""How long the event loop stands still while a call runs (a spawn that waits for its child's
+``exec``): what every agent, the merge queue, the TUI and the event writer wait for."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+
+async def pauses(start: Callable[[], Awaitable[object]], times: int) -> list[float]:
+    """The loop's longest pause while each of ``times`` calls of ``start`` runs."""
+    gaps: list[tuple[float, float]] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.monotonic()
+            gaps.append((now, now - last))
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    longest: list[float] = []
+    try:
+        await asyncio.sleep(0.01)
+        for _ in range(times):
+            started = time.monotonic()
+            await start()
+            ended = time.monotonic()
+            await asyncio.sleep(0.005)  # the tick that ends a pause the call made
+            longest.append(max(gap for at, gap in gaps if at > started and at - gap < ended))
+    finally:
+        done.set()
+        await ticker
+    return longest
