@@ -212,7 +212,16 @@ def _cli_agent(name: str, table: object) -> CliAgent:
     if not isinstance(fence, bool):
         raise ValueError(f"{where} fence must be true or false")
     model_args = bundled.model_args if "argv" not in table else ()  # its own argv says where
-    return CliAgent(tuple(argv), output, timeout, chosen, bundled.stdin_prompt, fence, model_args)
+    return CliAgent(
+        tuple(argv),
+        output,
+        timeout,
+        chosen,
+        stdin_prompt=bundled.stdin_prompt,
+        prompt_file=bundled.prompt_file,
+        fence=fence,
+        model_args=model_args,
+    )
 
 
 TIME_LIMIT_KEYS = frozenset({"timeout_s", "attempt_timeout_s"})

@@ -10,7 +10,8 @@ agent's summary, so the engineer's loop ends cleanly on the same path as a tool-
 model. The call costs what the agent billed (Claude Code's ``total_cost_usd``), and a failed
 run (an error result, a crash, the time limit) still carries what it used in
 ``ProviderError.spent``. A line of output is cut to a readable size for the log, however long
-the agent printed it; a prompt too long for one argument goes to the agent's stdin.
+the agent printed it; a prompt too long for one argument goes to the agent's stdin or a file
+(:mod:`agents.providers.cli_prompt`).
 
 The agent keeps the host environment it needs for its own login, but only its own key
 (:mod:`agents.providers.cli_agents`). What it does see, it may echo, and a withheld key may
@@ -33,7 +34,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -48,6 +48,7 @@ from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, arg
 from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import checkout_of, fence_argv, fence_said
 from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
+from agents.providers.cli_prompt import CommandLine, agent_prompt, command_line
 from agents.providers.cli_running_time import within_running_time
 from agents.providers.cli_secret_files import (
     checkout_secret_values,
@@ -69,9 +70,6 @@ from engine.secret_values import (
     replace_values,
 )
 
-MAX_PROMPT_ARG = 100_000
-"""Bytes of prompt passed as an argument; a longer one goes to stdin (Linux refuses one
-argument over 128 KiB: "Argument list too long")."""
 FILES_LOOK_S = 0.5
 """Seconds between the looks at the worktree's secret files while the agent's output is read
 (a ``.env`` it writes is masked in what it prints after)."""
@@ -137,33 +135,9 @@ class CliProvider:
         program = self.agent.argv[0]
         return program if os.path.isfile(program) else shutil.which(program)
 
-    def _prompt(self, request: CompletionRequest) -> str:
-        said = [m.content for m in request.messages if m.role == "user" and m.content]
-        parts = [request.system, *said] if request.system else said
-        return "\n\n".join(parts)
-
-    def _argv(self, prompt: str) -> tuple[list[str], bool]:
-        """The command line, and whether the prompt goes to stdin."""
-        template = list(self.agent.argv)
-        if self._model and not any("{model}" in a for a in template):
-            template += self.agent.model_args
-        uses_prompt = any("{prompt}" in a for a in template)
-        size = len(prompt.encode("utf-8"))
-        if uses_prompt and size > MAX_PROMPT_ARG:
-            if self.agent.stdin_prompt is None or template.count("{prompt}") != 1:
-                raise ProviderError(
-                    f"{self.spec}: the prompt ({size} bytes) is too long for a command-line "
-                    f"argument; give [providers.cli.{self.name}] an argv without {{prompt}} "
-                    "to have it on stdin"
-                )
-            at = template.index("{prompt}")
-            template[at : at + 1] = self.agent.stdin_prompt
-            uses_prompt = False
-        # One pass, so the prompt (code, often with ``{model}`` in an f-string) is not
-        # itself searched for placeholders.
-        values = {"{prompt}": prompt, "{model}": self._model}
-        argv = [_PLACEHOLDER.sub(lambda m: values[m[0]], a) for a in template]
-        return argv, not uses_prompt
+    def _argv(self, prompt: str, prompt_file: Path | None = None) -> CommandLine:
+        """The command line, and where the prompt goes (:mod:`agents.providers.cli_prompt`)."""
+        return command_line(self.agent, self.name, self._model, prompt, prompt_file)
 
     async def complete(
         self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
@@ -188,18 +162,24 @@ class CliProvider:
             raise ProviderError(
                 f"{self.spec}: cannot start {program}: Permission denied", missing=True
             )
-        prompt = self._prompt(request)
-        argv, via_stdin = self._argv(prompt)
+        prompt = agent_prompt(request)
+        scratch = Path(tempfile.mkdtemp(prefix="shopfloor-masked-"))
+        try:  # the prompt's file, where it goes in one, is the scratch folder's (private)
+            argv, via = self._argv(prompt, scratch / "prompt.md")
+        except ProviderError:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
         argv[0] = program
         out = Transcript()
         say = Capped(on_text or (lambda _text: None))
-        secret_files = await asyncio.to_thread(worktree_secret_files, cwd)
-        checkout = await checkout_of(cwd)  # readable to the agent, fenced or not
-        theirs = await asyncio.to_thread(checkout_secret_files, checkout) if checkout else []
-        scratch = Path(tempfile.mkdtemp(prefix="shopfloor-masked-"))
         hidden: list[str] = []
         shown_masked = False
         try:
+            if via == "file":
+                await asyncio.to_thread((scratch / "prompt.md").write_text, prompt, "utf-8")
+            secret_files = await asyncio.to_thread(worktree_secret_files, cwd)
+            checkout = await checkout_of(cwd)  # readable to the agent, fenced or not
+            theirs = await asyncio.to_thread(checkout_secret_files, checkout) if checkout else []
             if self.agent.fence:
                 unfenced = argv
                 masks = await asyncio.to_thread(masked_copies, cwd, secret_files, scratch)
@@ -221,7 +201,7 @@ class CliProvider:
                 say(said)
             host = self._env if self._env is not None else os.environ
             env = agent_env(self.agent, host)
-            stdin = prompt.encode("utf-8") if via_stdin else None
+            stdin = prompt.encode("utf-8") if via == "stdin" else None
             # The host's secrets, not only the agent's: a key withheld from it can still come
             # its way (the factory's /proc/<pid>/environ where no fence stands, a token file).
             # And the keys its own argv holds (argv_keys), which are in no environment. And
@@ -381,9 +361,6 @@ class CliProvider:
                 as_text(line)
         reply_ended(out, show)
         out.summary = clean(out.summary)
-
-
-_PLACEHOLDER = re.compile(r"\{prompt\}|\{model\}")
 
 
 def _cut(text: str, limit: int = MAX_SAID) -> str:

@@ -50,6 +50,10 @@ class CliAgent:
     model_args: tuple[str, ...] = ()
     """Added to an argv without ``{model}`` when a model is asked for (``cli:NAME@MODEL``):
     the bundled agents' own option, ``--model {model}``."""
+    prompt_file: tuple[str, str] | None = None
+    """For an agent that reads no stdin: the option ``{prompt}`` follows, and the option
+    that takes a file of the prompt instead, for a prompt too long for one argument
+    (Aider's ``--message`` and ``--message-file``); None: no such way."""
 
 
 DEFAULT_AGENTS: dict[str, CliAgent] = {
@@ -91,6 +95,7 @@ DEFAULT_AGENTS: dict[str, CliAgent] = {
     "aider": CliAgent(
         ("aider", "--message", "{prompt}", "--yes-always", "--no-auto-commits", "--no-pretty"),
         "text",
+        prompt_file=("--message", "--message-file"),
         model_args=("--model", "{model}"),
     ),
 }

@@ -255,12 +255,12 @@ async def test_gemini_cli_is_a_bundled_agent_with_its_stream_and_tokens_read(
     result's stats are the usage (``cached`` is a part of ``input_tokens``)."""
     bundled = unwaited(make_provider("cli:gemini@gemini-2.5-flash"))
     assert isinstance(bundled, CliProvider)
-    argv, via_stdin = bundled._argv("do it")
+    argv, via = bundled._argv("do it")
     assert argv == [
         "gemini", "-p", "do it", "--output-format", "stream-json", "--yolo",
         "--model", "gemini-2.5-flash",
     ]  # fmt: skip
-    assert not via_stdin and bundled.agent.keys == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    assert via == "argument" and bundled.agent.keys == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
     fake = (sys.executable, str(FAKES / "fake_gemini.py"), *DEFAULT_AGENTS["gemini"].argv[1:])
     agent = dataclasses.replace(DEFAULT_AGENTS["gemini"], argv=fake, fence=False)

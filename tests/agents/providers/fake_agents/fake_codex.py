@@ -3,6 +3,9 @@
 import json
 import sys
 
+# The prompt is the last argument; `-` reads it from stdin, as `codex exec -` does.
+prompt = sys.stdin.read() if sys.argv[-1] == "-" else sys.argv[-1]
+
 
 def emit(event):
     print(json.dumps(event), flush=True)
@@ -32,14 +35,14 @@ emit(
         },
     }
 )
-open("hello.py", "w").write("print('hi')\n")
+open("hello.py", "w").write(f"# {prompt.strip().splitlines()[-1]}\nprint('hi')\n")
 emit(
     {
         "type": "item.completed",
         "item": {
             "id": "item_2",
             "type": "agent_message",
-            "text": "Added hello.py for: " + sys.argv[-1][:20],
+            "text": "Added hello.py for: " + prompt[:20],
         },
     }
 )
