@@ -2,8 +2,10 @@
 
 Its knowledge of the owner is the owner's DNA (agents/dna.py). ``decide`` returns ACCEPT,
 CHANGE or REJECT with a confidence; the engine escalates to a human when the confidence is
-low or a redline is touched. ``answer`` picks one of an escalation's options when the run's
-escalation policy lets the twin decide; a choice outside the options is re-asked.
+low or a redline is touched. On a model whose window the blueprint is over, it is shown cut
+as the reviewers are (:mod:`agents.blueprint_view`). ``answer`` picks one of an
+escalation's options when the run's escalation policy lets the twin decide; a choice outside
+the options is re-asked.
 
 A question the owner already ruled on (a decision recorded in the DNA, see
 agents/dna_proposals.py) is answered from that ruling, deterministically and with high
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from agents.blueprint_view import blueprint_prompt
 from agents.dna import OwnerDNA
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.provider import Provider
@@ -77,16 +80,19 @@ class TwinRole(ModelRole):
                 confidence=PRECEDENT_CONFIDENCE,
                 notes=notes,
             )
-        prompt = render_prompt(
-            "twin_decide",
-            dna=self.dna.render(),
-            request=request,
-            blueprint=blueprint.model_dump_json(indent=2),
-        )
+        fixed = {"dna": self.dna.render(), "request": request}
         return await answer_once(
             session,
             TwinVerdict,
-            StructuredAsk(SYSTEM, prompt, {"role": "twin", "mode": "decide"}, noun="decision"),
+            StructuredAsk(
+                SYSTEM,
+                "",
+                {"role": "twin", "mode": "decide"},
+                noun="decision",
+                fit=lambda budget: blueprint_prompt(
+                    "twin_decide", fixed, blueprint, request, budget
+                )[0],
+            ),
             summarize=lambda v: (
                 f"twin: {v.decision} (confidence {v.confidence:.2f})"
                 + (f"; redlines: {', '.join(v.redlines)}" if v.redlines else "")
