@@ -1,5 +1,5 @@
 """What each event of a run says on the headless console: one concise line per meaningful
-event, the stages' decisions with their scores.
+event (the stages' decisions with their scores: tui/decision_lines.py).
 
 :class:`EventLines` turns an event into rich :class:`~rich.text.Text` lines (none for the
 events that are noise), reading the run folded so far for task titles, attempt counts and
@@ -44,11 +44,18 @@ from engine.request_title import split_request
 from engine.spend import dollars
 from engine.stages import passes
 from engine.state import RunState
+from tui.decision_lines import (
+    FAIL,
+    PASS,
+    critic_line,
+    first_line,
+    limits_text,
+    review_round_line,
+    verification_line,
+)
 from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import SIM_BADGE, answer_command, cost_text
 
-PASS = ("✓", "bold green")
-FAIL = ("✗", "bold red")
 NOTICE = ("»", "bold yellow")
 REVISED_BY = {
     "planner": "redrawn by the planner",
@@ -72,11 +79,6 @@ TASK_STATE_STYLES = {
     TaskState.FAILED: "bold red",
     TaskState.BLOCKED: "red",
 }
-
-
-def first_line(text: str) -> str:
-    """The first non-blank line of ``text``, stripped ('' if none)."""
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 class EventLines:
@@ -114,13 +116,13 @@ class EventLines:
             # The decisions of the stages before and after the build, with their scores: an
             # overnight log read in the morning says why the run went on or stopped.
             case CriticScored():
-                return [self._critic(event)]
+                return [critic_line(event)]
             case KillGateTripped():
                 return [
                     Text.assemble(FAIL, (f" kill gate {event.gate}", "bold"), f": {event.reason}")
                 ]
             case ReviewRoundFinished():
-                return [self._review_round(event)]
+                return [review_round_line(event)]
             case TwinDecided():
                 escalated = ", below its threshold: asked" if event.escalated else ""
                 return [
@@ -136,7 +138,7 @@ class EventLines:
                     Text.assemble(mark, f" qc {event.score}/100 (≥ {event.threshold} to go on)")
                 ]
             case VerificationFinished():
-                return [self._verification(event)]
+                return [verification_line(event)]
             case TaskStateChanged():
                 return self._task_state(event)
             case GateFinished():
@@ -167,7 +169,7 @@ class EventLines:
             case RunResumed():
                 return self._run_resumed()
             case BudgetLimitsSet():
-                return [Text.assemble(("budget ", "bold"), f"set by hand: {_limits(event)}")]
+                return [Text.assemble(("budget ", "bold"), f"set by hand: {limits_text(event)}")]
             case EscalationResolved():
                 # A person's reason or note ("reject --reason ...") is why the run goes
                 # on as it does: said with the answer, as status --json keeps it.
@@ -216,44 +218,6 @@ class EventLines:
                     text.append(*SIM_BADGE)
                 return [text]
         return []
-
-    @staticmethod
-    def _critic(event: CriticScored) -> Text:
-        scores = ", ".join(f"{name} {value:g}" for name, value in event.scores.items())
-        text = Text.assemble(("critic ", "bold"), f"{event.total:.1f}/10")
-        if scores:
-            text.append(f" ({scores})")
-        text.append(f"; compliance risk {event.compliance_risk}")
-        if event.cannibalizes:
-            text.append(f"; duplicates {event.cannibalizes}")
-        return text
-
-    @staticmethod
-    def _review_round(event: ReviewRoundFinished) -> Text:
-        at_or_above = sum(passes(score, event.threshold) for score in event.scores.values())
-        scores = ", ".join(str(score) for score in event.scores.values())
-        return Text.assemble(
-            PASS if event.passed else FAIL,
-            (f" review round {event.round}", "bold"),
-            f": {scores} — {at_or_above} of {len(event.scores)} at ≥ {event.threshold}"
-            f" ({event.quorum} needed): {'quorum' if event.passed else 'no quorum'}",
-        )
-
-    @staticmethod
-    def _verification(event: VerificationFinished) -> Text:
-        checks = sum(event.checklist.values())
-        broken = (
-            f"the verifier broke {len(event.broken)}: {first_line(event.broken[0])}"
-            + (" …" if len(event.broken) > 1 else "")
-            if event.broken
-            else "the verifier broke nothing"
-        )
-        return Text.assemble(
-            PASS if event.passed else FAIL,
-            (" verification", "bold"),
-            f": judge {event.score}/100 (≥ {event.threshold} to ship),"
-            f" {checks}/{len(event.checklist)} checks; {broken}",
-        )
 
     def _escalation(
         self, escalation_id: str, question: str, options: list[str], kind: str
@@ -392,17 +356,3 @@ class EventLines:
             text.append(" ")
             text.append(*SIM_BADGE)
         return text
-
-
-def _limits(event: BudgetLimitsSet) -> str:
-    """The limits a BudgetLimitsSet holds, in words ("run $10.00, each task 800000 tokens")."""
-    parts = []
-    for scope, tokens, cost in (
-        ("run", event.max_tokens, event.max_cost_usd),
-        ("each task", event.task_max_tokens, event.task_max_cost_usd),
-    ):
-        said = [f"{tokens} tokens"] if tokens is not None else []
-        said += [dollars(cost)] if cost is not None else []
-        if said:
-            parts.append(f"{scope} {' and '.join(said)}")
-    return ", ".join(parts) or "no limits"
