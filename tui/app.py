@@ -34,7 +34,7 @@ from tui.screens.palette import ShopfloorCommands
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.screens.runs import RunHistory, RunsScreen
-from tui.terminal_colours import legible_ansi_theme
+from tui.terminal_colours import legible_ansi_theme, legible_themes
 from tui.text import printable
 from tui.widgets.agent_log import DEFAULT_MAX_LINES, AgentLineBuffer
 from tui.widgets.run_header import WAITING
@@ -105,6 +105,8 @@ class ShopfloorApp(App[None]):
         self._engine_done = run_task is None
         self._stream_ended = False
         self._main = RunScreen(RunModel(max_lines), on_decision=on_decision, waiting=waiting)
+        self._themes = {DARK_THEME: DARK_THEME, LIGHT_THEME: LIGHT_THEME}
+        """The theme shown for each of the built-in two (another on a 16-colour terminal)."""
 
     def get_driver_class(self) -> type[Driver]:
         """On a terminal: Textual's driver, made to outlive a hang-up (tui.terminal_driver)."""
@@ -186,6 +188,12 @@ class ShopfloorApp(App[None]):
             self.ansi_theme_dark = dark
         if light is not None:
             self.ansi_theme_light = light
+        themes = legible_themes(depth, no_color=self.no_color)
+        for name, theme in themes.items():
+            self.register_theme(theme)
+            self._themes[name] = theme.name
+        if themes:
+            self.theme = self._themes[DARK_THEME if self.current_theme.dark else LIGHT_THEME]
 
     def on_unmount(self) -> None:
         heap.release()  # the app's objects go with it; their cycles can be collected again
@@ -262,7 +270,7 @@ class ShopfloorApp(App[None]):
 
     def action_toggle_dark_light(self) -> None:
         """Switch between the dark and the light theme."""
-        self.theme = LIGHT_THEME if self.current_theme.dark else DARK_THEME
+        self.theme = self._themes[LIGHT_THEME if self.current_theme.dark else DARK_THEME]
 
     def action_runs(self) -> None:
         """Open the runs history (needs a database)."""

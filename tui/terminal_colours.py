@@ -14,11 +14,19 @@ vanished.
 standard colours themselves (each named colour comes back as itself, drawn in the
 terminal's own palette), and under NO_COLOR every colour as one grey that stands out from
 the theme's background (the meaning is in the glyphs and words: ✓ ✗ ● ◐, "failed").
+
+The theme's own colours are RGB, matched the same way: the warning and accent orange
+(#FFA62B) came out bright red, the error's colour, so the escalation banner and the
+footer's keys read as failures. :func:`legible_themes` are the app's two themes with a
+yellow that stays yellow on 16 colours, every shade Textual derives from it included.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from rich.terminal_theme import TerminalTheme
+from textual.theme import BUILTIN_THEMES, Theme
 
 STANDARD_COLOURS: tuple[tuple[int, int, int], ...] = (
     (0, 0, 0),
@@ -73,3 +81,22 @@ def legible_ansi_theme(
     if color_system == "standard":
         return STANDARD_THEME
     return None
+
+
+SIXTEEN_COLOUR_YELLOW = {"textual-dark": "#FFFF55", "textual-light": "#CDCD00"}
+"""The warning and accent of each theme on a 16-colour terminal: bright yellow, it and its
+derived shades (``$text-warning``, ``$footer-key-foreground``, ...) matched to a yellow."""
+
+
+def legible_themes(color_system: str | None, *, no_color: bool) -> dict[str, Theme]:
+    """The themes to use instead of the built-in ones (by the built-in's name) on a terminal
+    of ``color_system``: on 16 colours, each with a yellow warning and accent; none
+    elsewhere (under NO_COLOR every colour is greyed anyway)."""
+    if no_color or color_system != "standard":
+        return {}
+    return {
+        name: dataclasses.replace(
+            BUILTIN_THEMES[name], name=f"{name}-16", warning=yellow, accent=yellow
+        )
+        for name, yellow in SIXTEEN_COLOUR_YELLOW.items()
+    }

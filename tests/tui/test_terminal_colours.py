@@ -24,6 +24,7 @@ from tui.terminal_colours import (
     GREY_ON_LIGHT,
     STANDARD_THEME,
     legible_ansi_theme,
+    legible_themes,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +35,8 @@ sys.path[:0] = [{repo!r}]
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.events import (
-    AgentStarted, BlueprintProposed, RunStarted, Stage, StageChanged, TaskState,
-    TaskStateChanged,
+    AgentStarted, BlueprintProposed, EscalationRaised, RunStarted, Stage, StageChanged,
+    TaskState, TaskStateChanged,
 )
 from tui.app import ShopfloorApp
 
@@ -52,6 +53,8 @@ async def feed() -> None:
     bus.emit(TaskStateChanged(task_id="t2", state=TaskState.FAILED, attempt=1))
     bus.emit(AgentStarted(agent_id="engineer:t1:a1", role="engineer", model="sim:",
                           simulated=True, task_id="t1", attempt=1))
+    bus.emit(EscalationRaised(escalation_id="esc-1", kind="task", task_id="t2",
+                              question="Retry the farewell?", options=["retry", "skip"]))
     await asyncio.sleep(3600)
 
 ShopfloorApp(bus.subscribe("tui"), run_task=feed).run()
@@ -82,6 +85,23 @@ def foregrounds(line: str) -> list[tuple[str, str]]:
                 i += 2
             i += 1
     runs.append((line[at:], fg))
+    return runs
+
+
+def backgrounds(line: str) -> list[tuple[str, str]]:
+    """``line``'s text runs, each with the 16-colour background in force: ``"43"``, ``"103"``."""
+    runs: list[tuple[str, str]] = []
+    bg, at = "", 0
+    for match in SGR.finditer(line):
+        if match.start() > at:
+            runs.append((line[at : match.start()], bg))
+        at = match.end()
+        for code in match.group(1).split(";") if match.group(1) else ["0"]:
+            if code in ("0", "49"):
+                bg = ""
+            elif code.isdigit() and (40 <= int(code) <= 47 or 100 <= int(code) <= 107):
+                bg = code
+    runs.append((line[at:], bg))
     return runs
 
 
@@ -139,6 +159,19 @@ def test_running_is_yellow_on_a_16_colour_terminal(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_escalation_banner_and_the_keys_are_yellow_on_a_16_colour_terminal(
+    tmp_path: Path,
+) -> None:
+    # The theme's orange warning and accent (#FFA62B) matched bright red, the error's colour.
+    screen = run_in_tmux(tmp_path, ["-u", "NO_COLOR", "-u", "COLORTERM", "TERM=xterm"])
+    banner = next(line for line in screen.splitlines() if "escalation waits" in line)
+    assert {bg for text, bg in backgrounds(banner) if "escalation waits" in text} == {"103"}
+    footer = screen.rstrip("\n").splitlines()[-1]
+    keys = [fg for text, fg in foregrounds(footer) if text.strip() in ("e", "q", "?")]
+    assert keys and set(keys) == {"93"}, foregrounds(footer)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_a_failed_task_and_the_sim_badge_stay_readable_under_no_color(tmp_path: Path) -> None:
     screen = run_in_tmux(tmp_path, ["-u", "COLORTERM", "TERM=tmux-256color", "NO_COLOR=1"])
     for word in ("failed", " SIM ", "running"):
@@ -162,3 +195,17 @@ def test_no_color_greys_every_colour_apart_from_the_background() -> None:
         on_dark = TextualColor(*GREY_ON_DARK.ansi_colors[number]).monochrome
         on_light = TextualColor(*GREY_ON_LIGHT.ansi_colors[number]).monochrome
         assert on_dark.brightness > 0.8 and on_light.brightness < 0.2
+
+
+def test_no_colour_of_the_16_colour_themes_but_the_errors_comes_out_red() -> None:
+    assert legible_themes("truecolor", no_color=False) == {}
+    assert legible_themes("standard", no_color=True) == {}
+    themes = legible_themes("standard", no_color=False)
+    assert set(themes) == {"textual-dark", "textual-light"}
+    for theme in themes.values():
+        for name, value in theme.to_color_system().generate().items():
+            if "error" in name or not value.startswith("#"):
+                continue
+            rgb = TextualColor.parse(value).rgb
+            number = Color.from_rgb(*rgb).downgrade(ColorSystem.STANDARD).number
+            assert number not in (1, 9), (theme.name, name, value)
