@@ -197,6 +197,16 @@ class EscalationScreen(ModalScreen[Decision]):
     def on_resize(self, event: events.Resize) -> None:
         small = event.size.width < SMALL_WIDTH or event.size.height < SMALL_HEIGHT
         self.set_class(small, "-small")
+        self.call_after_refresh(self._toasts_above_the_keys)
+
+    def _toasts_above_the_keys(self) -> None:
+        # Textual docks the toasts one row above the screen's bottom, where an app's footer
+        # is: here they stood over the dialog's own key bar (the demo's start-up toast hid
+        # the twin question's keys). Lifted to end above it, whatever the dialog's size.
+        keys = self.query_one(Footer).region
+        for rack in self.query("#textual-toastrack"):
+            if keys:
+                rack.styles.margin = (0, 0, max(1, self.size.height - keys.y), 0)
 
     def watch_index(self) -> None:
         self._shown_anew()
