@@ -155,7 +155,7 @@ class AgentLog(Vertical):
     AgentLog > LineView {
         height: 1fr;
         padding: 0 1;
-        overflow: auto auto;
+        overflow: hidden auto;
     }
     AgentLog > Input {
         display: none;
@@ -307,7 +307,8 @@ class AgentLog(Vertical):
             before = [i for i in found if i < self._match]
             self._match = before[-1] if before else found[-1]
         self._view.auto_scroll = False
-        self._view.scroll_to(y=max(0, self._match - self._view.size.height // 2), animate=False)
+        row = self._view.row_of(self._match)
+        self._view.scroll_to(y=max(0, row - self._view.size.height // 2), animate=False)
 
     def action_clear_search(self) -> None:
         """Close the search box, drop the marks and follow new lines again."""

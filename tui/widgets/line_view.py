@@ -7,13 +7,20 @@ thread and a layout per switch. :class:`LineView` owns nothing. It reads a
 pointing it at another source redraws one screenful. The source counts the lines it ever
 received, which tells the view how far behind it is even when the ring is full and its
 length no longer changes.
+
+A line longer than the view folds onto the rows below it (at a space when one is in the
+row's second half), so its end — a failing test's name, a path — is read without scrolling
+sideways at 80 or 100 columns. The view keeps the rows of the lines it holds, appending the
+new lines' and dropping those of the lines that fell off the ring; a new width folds them
+again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import ClassVar, Protocol
 
 from rich.cells import cell_len
@@ -45,6 +52,34 @@ def line_cells(line: str) -> int:
     return cell_len(clean_line(line))
 
 
+MIN_WRAP = 8
+"""The narrowest a line is folded to (a view not laid out yet folds nothing)."""
+
+
+def row_starts(plain: str, width: int) -> list[int]:
+    """Where each row of ``plain`` (a cleaned line) starts, as character offsets, once folded
+    to ``width`` cells: after the last space of a row when it is in the row's second half,
+    else at the width (a path or a long name is cut where it must be)."""
+    starts, start, length = [0], 0, len(plain)
+    narrow = plain.isascii()
+    while True:
+        if narrow:
+            end = start + width
+        else:
+            end, cells = start, 0
+            while end < length and cells + (wide := cell_len(plain[end])) <= width:
+                cells += wide
+                end += 1
+            end = max(end, start + 1)  # a character wider than the row has a row of its own
+        if end >= length:
+            return starts
+        space = plain.rfind(" ", start, end + 1)  # a space just past the row ends it too
+        if space >= start + (end - start) // 2:
+            end = space + 1
+        starts.append(end)
+        start = end
+
+
 class LineSource(Protocol):
     """What a :class:`LineView` shows: recent lines and how many lines ever arrived."""
 
@@ -70,7 +105,8 @@ NO_LINES: LineSource = _NoLines()
 
 
 class LineView(ScrollView, can_focus=True):
-    """A scrolling view of a :class:`LineSource`'s lines that follows the newest ones.
+    """A scrolling view of a :class:`LineSource`'s lines, folded to its width, that follows
+    the newest ones.
 
     Call :meth:`show` to view another source and :meth:`catch_up` after the source grew;
     neither copies lines. Text can be selected with the mouse, as in a Log.
@@ -82,7 +118,8 @@ class LineView(ScrollView, can_focus=True):
     LineView {
         background: $surface;
         color: $text;
-        overflow: scroll;
+        overflow-x: hidden;
+        overflow-y: scroll;
         &:focus {
             background-tint: $foreground 5%;
         }
@@ -115,7 +152,12 @@ class LineView(ScrollView, can_focus=True):
         self.marks = dict(marks or {})
         self._source = NO_LINES
         self._seen = 0
-        self._width = 0
+        self._rows: deque[tuple[int, int, int]] = deque()
+        """Each row drawn: the number of its line (counted from the source's first line
+        ever, see :attr:`LineSource.arrived`) and where in the cleaned line it starts and
+        ends (characters)."""
+        self._wrap = 0
+        """The width the rows were folded to (0: not folded, the view was not laid out)."""
         self._line_style: Style | None = None
         self._mark_styles: dict[str, Style] = {}
         self._at_end = True
@@ -140,8 +182,7 @@ class LineView(ScrollView, can_focus=True):
         """View ``source`` from its newest line."""
         self._source = source
         self._seen = source.arrived
-        self._width = max(map(line_cells, source.lines), default=0)
-        resize_quietly(self, Size(self._width, len(source.lines)))
+        self._fold()
         self.scroll_end(animate=False, immediate=True)
         self.refresh()
 
@@ -152,21 +193,78 @@ class LineView(ScrollView, can_focus=True):
             return False
         self._seen = self._source.arrived
         lines = self._source.lines
-        newest = islice(reversed(lines), min(unseen, len(lines)))
-        self._width = max(self._width, max(map(line_cells, newest), default=0))
         follow = self._at_end and not self.is_vertical_scrollbar_grabbed
-        resize_quietly(self, Size(self._width, len(lines)))
+        if unseen >= len(lines):
+            self._fold()
+        else:
+            rows, first = self._rows, self._source.arrived - len(lines)
+            while rows and rows[0][0] < first:  # a full ring dropped its oldest lines
+                rows.popleft()
+            for index in range(len(lines) - unseen, len(lines)):
+                rows.extend(self._rows_of(first + index, lines[index]))
+            if self._wrap == self._wrap_widths()[0] and not self._fits(len(rows)):
+                self._fold()  # the vertical scrollbar comes: beside it, once
+            else:
+                resize_quietly(self, Size(self._wrap, len(rows)))
         if self.auto_scroll and follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         # Lines moved up even if the size did not change (a full ring drops its oldest).
         self.refresh()
         return True
 
+    def row_of(self, index: int) -> int:
+        """The first row of the source's line ``index`` (its last row if there is none)."""
+        number = self._source.arrived - len(self._source.lines) + index
+        return min(bisect_left(self._rows, (number,)), max(0, len(self._rows) - 1))
+
+    def _wrap_widths(self) -> tuple[int, int]:
+        """The rows' width without the vertical scrollbar and with it (0: not laid out)."""
+        if not self.region.width:
+            return 0, 0
+        width = self.region.width - self.styles.gutter.width
+        narrow = width - self.styles.scrollbar_size_vertical
+        return max(width, MIN_WRAP), max(narrow, MIN_WRAP)
+
+    def _fits(self, rows: int) -> bool:
+        return rows <= self.region.height - self.styles.gutter.height
+
+    def _rows_of(self, number: int, line: str) -> Iterator[tuple[int, int, int]]:
+        width = self._wrap
+        if line.isascii() and line.isprintable() and (len(line) <= width or not width):
+            yield number, 0, len(line)  # most lines: one row, no copy
+            return
+        plain = clean_line(line)
+        starts = row_starts(plain, width) if width else [0]
+        yield from zip([number] * len(starts), starts, [*starts[1:], len(plain)], strict=True)
+
+    def _fold(self) -> None:
+        """Fold every line of the source to the view's width: the whole width while the rows
+        fit without a vertical scrollbar, else the width beside it."""
+        lines = self._source.lines
+        first = self._source.arrived - len(lines)
+        for width in dict.fromkeys(self._wrap_widths()):
+            self._wrap = width
+            self._rows = deque(
+                row
+                for index, line in enumerate(lines)
+                for row in self._rows_of(first + index, line)
+            )
+            if self._fits(len(self._rows)):
+                break
+        resize_quietly(self, Size(self._wrap, len(self._rows)))
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._at_end = new_value >= self.max_scroll_y
 
     def on_resize(self, event: events.Resize) -> None:
+        if self._wrap != self._wrap_widths()[not self._fits(len(self._rows))]:
+            # Folded again: the line at the top stays at the top (or the end in view).
+            top = self._rows[self.scroll_offset.y][0] if self._rows and not self._at_end else None
+            self._fold()
+            if top is not None:
+                index = top - (self._source.arrived - len(self._source.lines))
+                self.scroll_to(y=self.row_of(index), animate=False, immediate=True)
         # A shorter view (a banner appeared, the terminal shrank) moves the end further
         # down without scrolling: a view that showed the newest line keeps showing it.
         if self.auto_scroll and self._at_end and not self.is_vertical_scroll_end:
@@ -189,12 +287,15 @@ class LineView(ScrollView, can_focus=True):
         return base
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        row = self.scroll_offset.y + y
         width = self.size.width
         style = self._line_style or self.rich_style
         lines = self._source.lines
-        if index >= len(lines):
+        if row >= len(self._rows):
+            return Strip.blank(width, style)
+        number, start, end = self._rows[row]
+        index = number - (self._source.arrived - len(lines))
+        if not 0 <= index < len(lines):
             return Strip.blank(width, style)
         line = lines[index]
         plain = clean_line(line)
@@ -204,19 +305,21 @@ class LineView(ScrollView, can_focus=True):
         span = selection.get_span(index) if selection is not None else None
         if self.highlighter is None and span is None:
             # What rendering a Text of one style gives, without building one.
-            segments = [Segment(plain, style)]
+            piece = plain[start:end]
+            strip = Strip([Segment(piece, style)], line_cells(piece))
         else:
+            # The whole line is marked, then cut: a match may run over a row's end.
             text = Text(plain, no_wrap=True)
             text.stylize(style)
             if self.highlighter is not None:
                 text = self.highlighter(text)
             if span is not None:
-                start, end = span
+                begin, stop = span
                 selected = self.screen.get_component_rich_style("screen--selection")
-                text.stylize(selected, start, len(text) if end == -1 else end)
-            segments = list(text.render(self.app.console))
-        strip = Strip(segments, line_cells(line))
-        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
+                text.stylize(selected, begin, len(text) if stop == -1 else stop)
+            piece_text = text[start:end]
+            strip = Strip(list(piece_text.render(self.app.console)), piece_text.cell_len)
+        return strip.crop_extend(0, width, style).apply_offsets(start, index)
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         return selection.extract("\n".join(self._source.lines)), "\n"
