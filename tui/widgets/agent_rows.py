@@ -30,7 +30,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 CELL_PADDING = 1
 """Blank cells on each side of every cell."""
 
-MODEL_COLUMN = 2
+AGENT_COLUMN, MODEL_COLUMN = 0, 2
 KEPT_COLUMNS = 5
 """The columns kept on screen when the table is wider than its panel: the agent to its
 cost (the role is also in the agent's name)."""
@@ -39,23 +39,31 @@ MODEL_MIN_WIDTH = 5
 """The narrowest the model column gets: the SIM badge, or the start of the provider's name
 (``open…``, ``anth…``)."""
 
+AGENT_MIN_WIDTH = 12
+"""The narrowest the agent column gets once the model's is at its narrowest: a name cut in
+its middle (``task_…ing:a2``) keeps its role's start and its task's end and attempt."""
+
 
 def fitted_widths(widths: tuple[int, ...], room: int) -> tuple[int, ...]:
     """``widths`` with the model column narrowed, to :data:`MODEL_MIN_WIDTH` at the least,
-    so that the columns up to the cost fit in ``room`` cells.
+    then the agent's, to :data:`AGENT_MIN_WIDTH`, so that the columns up to the cost fit in
+    ``room`` cells.
 
     The model's spec is the widest cell after the agent's name (`` SIM  sim:inventory``,
     ``openai:qwen2.5-coder-32b-instruct``), and in a half-screen panel of a 120-column
     terminal it pushed the tokens and the cost out of sight; the full spec is in the agent
-    log's title. A panel too narrow even so scrolls sideways as before.
+    log's title, as is the agent's whole name. A panel too narrow even so scrolls sideways,
+    the name whole.
     """
-    needed = sum(w + 2 * CELL_PADDING for w in widths[:KEPT_COLUMNS])
-    over = needed - room
-    natural = widths[MODEL_COLUMN]
-    if over <= 0 or natural <= MODEL_MIN_WIDTH:
-        return widths
-    model = max(MODEL_MIN_WIDTH, natural - over)
-    return (*widths[:MODEL_COLUMN], model, *widths[MODEL_COLUMN + 1 :])
+    over = sum(w + 2 * CELL_PADDING for w in widths[:KEPT_COLUMNS]) - room
+    shown = list(widths)
+    for column, least in ((MODEL_COLUMN, MODEL_MIN_WIDTH), (AGENT_COLUMN, AGENT_MIN_WIDTH)):
+        cut = min(max(over, 0), max(shown[column] - least, 0))
+        shown[column] -= cut
+        over -= cut
+    if over > 0:  # the cost is out of sight anyway: the name stays whole
+        shown[AGENT_COLUMN] = widths[AGENT_COLUMN]
+    return tuple(shown)
 
 
 STANDING_STYLES = {
@@ -99,8 +107,12 @@ def agent_cells(agent: AgentView, live: bool = True) -> tuple[Cell, ...]:
     )
 
 
-def cell_text(cell: Cell, width: int) -> Text:
-    """``cell`` cut or padded to ``width`` cells, justified as the cell asks."""
+def cell_text(cell: Cell, width: int, *, middle: bool = False) -> Text:
+    """``cell`` cut or padded to ``width`` cells, justified as the cell asks (``middle``: a
+    plain string too long is cut in its middle, both its ends kept)."""
+    if middle and isinstance(cell, str) and len(cell) > width > 2 and cell.isascii():
+        tail = width // 2
+        cell = f"{cell[: width - 1 - tail]}…{cell[-tail:]}"
     text = Text(cell) if isinstance(cell, str) else cell.copy()
     justify = text.justify if text.justify in ("left", "center", "right") else "left"
     text.truncate(width, overflow="ellipsis")
@@ -112,8 +124,8 @@ def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...]) -> Text:
     """One table line: every cell padded to its column's width."""
     pad = " " * CELL_PADDING
     line = Text(no_wrap=True, end="")
-    for cell, width in zip(cells, widths, strict=True):
+    for column, (cell, width) in enumerate(zip(cells, widths, strict=True)):
         line.append(pad)
-        line.append_text(cell_text(cell, width))
+        line.append_text(cell_text(cell, width, middle=column == AGENT_COLUMN))
         line.append(pad)
     return line
