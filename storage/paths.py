@@ -8,9 +8,9 @@ on are accepted, and anything else is refused with one line saying what would wo
 URL that lost its ``//`` or a server address without its scheme, which would have made a new
 database under a folder of that name. A PostgreSQL URL may carry libpq's ``sslmode`` and
 ``connect_timeout``, passed to asyncpg by its own names, libpq's TLS files (``sslrootcert``,
-``sslcert``, ``sslkey``, ``sslcrl``) and ``sslpassword`` (see :mod:`storage.pg_tls`), and
-``application_name`` and ``options``, which asyncpg sends the server as settings when it
-connects.
+``sslcert``, ``sslkey``, ``sslcrl``; made absolute, ``~`` expanded) and ``sslpassword``
+(see :mod:`storage.pg_tls`), and ``application_name`` and ``options``, which asyncpg sends
+the server as settings when it connects.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from storage.errors import StorageError
-from storage.pg_tls import SSL_MODES, TLS_PARAMS
+from storage.pg_tls import SSL_MODES, SYSTEM_ROOT, TLS_PARAMS
 
 HOME_ENV = "SHOPFLOOR_HOME"
 DB_ENV = "SHOPFLOOR_DB"
@@ -68,6 +68,8 @@ _PG_QUERY: dict[str, str] = {
 """The query parameters of a PostgreSQL URL the store passes on, by the name the user may
 write (libpq's or asyncpg's) and the name asyncpg takes. Any other one reached asyncpg's
 ``connect()`` as a keyword it does not take: a traceback at the first query."""
+TLS_FILES = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
+"""The parameters of :data:`_PG_QUERY` that name files: made absolute as the URL is read."""
 PG_SERVER_SETTINGS = ("application_name", "options")
 """The parameters of :data:`_PG_QUERY` that are the server's settings, not ``connect()``'s
 keywords: the engine hands them to asyncpg as its ``server_settings``."""
@@ -211,8 +213,18 @@ def _pg_query(url: URL) -> dict[str, str]:
             )
         if target == "prepared_statement_cache_size" and not value.isdigit():
             raise StorageError(f"{name}={value!r} in the PostgreSQL URL is not a whole number")
-        query[target] = value
+        query[target] = _tls_file(value) if target in TLS_FILES else value
     return query
+
+
+def _tls_file(value: str) -> str:
+    """A TLS file's path from the URL, absolute (``~`` expanded), as a SQLite file's is: the
+    commands a run prints carry this URL (:func:`db_option`), and pasted in another folder, a
+    relative ``sslrootcert=ca.pem`` named no file. ``system`` (libpq's "the system's CAs")
+    and an empty value (none) stay as written."""
+    if value in ("", SYSTEM_ROOT):
+        return value
+    return str(expand_home(Path(value)).absolute())
 
 
 def _positive_number(value: str) -> bool:

@@ -178,6 +178,29 @@ def test_libpqs_tls_parameters_are_taken():
     }
 
 
+def test_tls_files_are_made_absolute_as_the_url_is_read(tmp_path, monkeypatch):
+    """The commands a run prints carry its URL: a relative ``sslrootcert=ca.pem``, pasted in
+    another folder, named no file. ``~`` is expanded as for a SQLite path; ``system`` (the
+    system's CAs) and the non-file parameters stay as written."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    url = normalize_db_url(
+        "postgresql://shop@db/runs?sslmode=verify-full&sslrootcert=certs/ca.pem"
+        "&sslcert=client.crt&sslkey=~/.postgresql/client.key&sslcrl=../ca.crl&sslpassword=pw"
+    )
+    assert make_url(url).query == {
+        "ssl": "verify-full",
+        "sslrootcert": f"{tmp_path}/certs/ca.pem",
+        "sslcert": f"{tmp_path}/client.crt",
+        "sslkey": f"{tmp_path}/me/.postgresql/client.key",
+        "sslcrl": f"{tmp_path}/../ca.crl",
+        "sslpassword": "pw",
+    }
+    assert normalize_db_url(url) == url  # a printed --db reads back as itself
+    system = normalize_db_url("postgresql://db/runs?sslrootcert=system")
+    assert make_url(system).query == {"sslrootcert": "system"}
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [

@@ -5,6 +5,8 @@ Measured with a real ``shopfloor demo --db other.db`` stopped by SIGTERM: it sai
 pasted, both said "no run matches" (they act on the data home's database). The systemd
 STATUS lines said the same commands. Now each carries ``--db`` (storage.paths.db_option:
 the SQLite path, or the URL with its password masked), and pasted, they act on other.db.
+Over TLS, the certificate files the URL names relative to where the run started are named
+absolute in them, so they act on it from any folder.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 from notify_listener import listening
 from sqlalchemy.engine import make_url
+from tls_cluster import CERT_USER, TlsCluster
 
 from tui.commands.common import EXIT_OK
 
@@ -34,13 +37,14 @@ def environ(home: Path, **more: str) -> dict[str, str]:
     return env
 
 
-def paste(home: Path, command: str) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` as a person pasting it into a shell would (``shopfloor`` -> the CLI)."""
+def paste(home: Path, command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as a person pasting it into a shell in ``cwd`` would (``shopfloor`` ->
+    the CLI)."""
     words = shlex.split(command)
     assert words[0] == "shopfloor", command
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", *words[1:]],
-        cwd=ROOT,
+        cwd=cwd,
         env=environ(home),
         capture_output=True,
         text=True,
@@ -48,10 +52,12 @@ def paste(home: Path, command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def stopped_at_its_escalation(home: Path, out: Path, db: str, **env: str) -> tuple[str, str, str]:
-    """A demo on ``db`` waiting for a human, stopped by SIGTERM: the answer command its
-    console printed (its first option picked), the closing line's resume command, and all
-    it said."""
+def stopped_at_its_escalation(
+    home: Path, out: Path, db: str, cwd: Path = ROOT, **env: str
+) -> tuple[str, str, str]:
+    """A demo on ``db`` started in ``cwd``, waiting for a human, stopped by SIGTERM: the
+    answer command its console printed (its first option picked), the closing line's resume
+    command, and all it said."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -68,7 +74,7 @@ def stopped_at_its_escalation(home: Path, out: Path, db: str, **env: str) -> tup
             "--db",
             db,
         ],
-        cwd=ROOT,
+        cwd=cwd,
         env=environ(home, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -147,3 +153,32 @@ def test_on_postgresql_the_printed_commands_never_show_the_password(
     assert resumed.returncode == EXIT_OK, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert "s3cret" not in resumed.stdout + resumed.stderr
     assert not (home / "shopfloor.db").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_over_tls_the_printed_commands_name_the_certificates_wherever_they_are_pasted(
+    tmp_path: Path, tls_pg: TlsCluster
+) -> None:
+    """A demo on a server that takes only TLS, checked with verify-full, logged in with a
+    client certificate (pg_hba ``cert``), its files named relative to the folder it started
+    in: the run and its storage writer connect, and the printed commands, pasted in another
+    folder, act on that database. They said ``sslrootcert=ca.crt``: there, "cannot read the
+    root certificate ca.crt"."""
+    home, there, elsewhere = tmp_path / "home", tls_pg.ca.parent, tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    files = {"sslrootcert": tls_pg.ca, "sslcert": tls_pg.client.cert, "sslkey": tls_pg.client.key}
+    relative = {name: path.relative_to(there) for name, path in files.items()}
+    db = tls_pg.url(user=CERT_USER, sslmode="verify-full", **relative)
+    answer, resume, said = stopped_at_its_escalation(home, tmp_path / "repo", db, cwd=there)
+    printed = shlex.split(resume)[-1]
+    assert shlex.split(answer)[-1] == printed, answer
+    shown = make_url(printed)
+    assert shown.host == "localhost" and shown.username == CERT_USER, said[-2000:]
+    assert shown.query == {"ssl": "verify-full", **{n: str(p) for n, p in files.items()}}
+
+    answered = paste(home, answer, cwd=elsewhere)
+    assert answered.returncode == EXIT_OK, answered.stderr
+    resumed = paste(home, resume, cwd=elsewhere)
+    assert resumed.returncode == EXIT_OK, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "shipped branch: " in resumed.stdout
