@@ -15,7 +15,8 @@ one-line :class:`StorageError` naming the file and what named it: a file it woul
 missing or unreadable, ``~/.postgresql/``'s included (its FileNotFoundError or
 IsADirectoryError under the connection read as an outage, exit 75), no root certificate at
 all for a ``verify-*`` mode, a client certificate that its key or ``sslpassword`` does not
-open, a ``$PGSSLMODE`` that is no mode, and — as libpq refuses it — a private key with group
+open, a root certificate or revocation list that holds none (not PEM: a DER file, a key), a
+``$PGSSLMODE`` that is no mode, and — as libpq refuses it — a private key with group
 or world access.
 
 ``sslrootcert=system`` (libpq 16's "the system's trusted CAs") asyncpg would take for a file
@@ -141,6 +142,7 @@ def check_tls_files(query: Mapping[str, object]) -> None:
             file = _named(param, query) or _default(param)
             if file is not None and file != root:
                 _readable(file)
+                _trusted(file)
         if mode != "require" and _named("sslrootcert", query) is None:
             if _default("sslrootcert") is None:
                 raise StorageError(
@@ -201,6 +203,21 @@ def _readable(file: TlsFile) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise StorageError(f"cannot read the {file}: {reason}") from exc
+
+
+def _trusted(file: TlsFile) -> None:
+    """Load a root certificate or revocation list as asyncpg will, to say which file holds
+    none: there, OpenSSL's "no certificate or crl found" under the connection named none."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=file.path)
+    except ssl.SSLError as exc:
+        tool = "crl" if file.param == "sslcrl" else "x509"
+        said = (exc.reason or str(exc)).lower().replace("_", " ")
+        raise StorageError(
+            f"cannot use the {file}: {said}; it must be PEM, as libpq's is (-----BEGIN ...-----); "
+            f"from DER: openssl {tool} -inform der -in {file.path} "
+            f"-out {Path(file.path).stem}.pem"
+        ) from exc
 
 
 def _private(key: TlsFile) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from tls_cluster import Issued, encrypted_key, issue
 
 from storage.connect import make_engine
@@ -133,6 +135,38 @@ def test_an_encrypted_key_without_its_passphrase_is_one_line_without_it(tmp_path
     assert "cannot use the client certificate" in message
     assert "wrong-battery" not in message
     make_engine(normalize_db_url(base + "&sslpassword=right+horse")).sync_engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("param", "what", "holds"),
+    [
+        ("sslrootcert", "root certificate", "der"),  # a Windows CA's .cer, as exported
+        ("sslrootcert", "root certificate", "key"),  # the key named for the CA
+        ("sslcrl", "certificate revocation list", "text"),
+    ],
+)
+def test_a_root_certificate_or_crl_that_holds_none_names_the_file_and_the_parameter(
+    tmp_path: Path, client: Issued, param: str, what: str, holds: str
+) -> None:
+    """asyncpg loads them under the connection: OpenSSL's "[X509:
+    NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4154)" named no file."""
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
+    bad = tmp_path / f"bad.{holds}"
+    if holds == "der":
+        bad.write_bytes(ca.public_bytes(serialization.Encoding.DER))
+    elif holds == "key":
+        bad.write_bytes(client.key.read_bytes())
+    else:
+        bad.write_text("revoked: nothing\n")
+    root = bad if param == "sslrootcert" else tmp_path / "ca.crt"
+    query = f"sslmode=verify-ca&sslrootcert={root}" + (f"&sslcrl={bad}" if bad != root else "")
+    message = refusal(f"postgresql://db/runs?{query}")
+    tool = "crl" if param == "sslcrl" else "x509"
+    assert message == (
+        f"cannot use the {what} {bad} ({param} in the PostgreSQL URL): no certificate or crl "
+        "found; it must be PEM, as libpq's is (-----BEGIN ...-----); from DER: "
+        f"openssl {tool} -inform der -in {bad} -out bad.pem"
+    )
 
 
 def test_verify_full_with_no_ca_anywhere_says_which_parameter_names_one() -> None:
