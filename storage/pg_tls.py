@@ -27,6 +27,7 @@ named ``system``: for it the engine hands asyncpg an SSLContext of its own
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import stat
 from collections.abc import Mapping
@@ -211,13 +212,20 @@ def _trusted(file: TlsFile) -> None:
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=file.path)
     except ssl.SSLError as exc:
-        tool = "crl" if file.param == "sslcrl" else "x509"
         said = (exc.reason or str(exc)).lower().replace("_", " ")
         raise StorageError(
             f"cannot use the {file}: {said}; it must be PEM, as libpq's is (-----BEGIN ...-----); "
-            f"from DER: openssl {tool} -inform der -in {file.path} "
-            f"-out {Path(file.path).stem}.pem"
+            f"from DER: {_from_der(file)}"
         ) from exc
+
+
+def _from_der(file: TlsFile) -> str:
+    """The openssl command that writes a DER certificate (or CRL) ``file`` as PEM beside it."""
+    der = Path(file.path)
+    pem = der.with_suffix(".pem")
+    pem = pem if pem != der else der.with_name(f"{der.stem}-converted.pem")
+    tool = "crl" if file.param == "sslcrl" else "x509"
+    return f"openssl {tool} -inform der -in {der} -out {pem}"
 
 
 def _private(key: TlsFile) -> None:
@@ -245,7 +253,28 @@ def _loadable(cert: TlsFile, key: TlsFile | None, password: str) -> None:
         )
     except ssl.SSLError as exc:
         files = f"{cert} with the {key}" if key else f"{cert}, which holds no key (no sslkey)"
-        raise StorageError(
-            f"cannot use the {files}: {exc.reason or exc}; is the key the certificate's, "
-            "and sslpassword its passphrase?"
-        ) from exc
+        mismatch = exc.reason == "KEY_VALUES_MISMATCH"  # each loaded: they are no pair
+        why = (None if mismatch else _unfit(cert, key or cert, password)) or (
+            f"{exc.reason or exc}; is the key the certificate's, and sslpassword its passphrase?"
+        )
+        raise StorageError(f"cannot use the {files}: {why}") from exc
+
+
+def _unfit(cert: TlsFile, key: TlsFile, password: str) -> str | None:
+    """Which file did not load, by what it holds (OpenSSL said "PEM lib" for each), or None."""
+    held = {}
+    for file in (cert, key):
+        with open(file.path, "rb") as pem:
+            held[file.param] = pem.read()
+    if not re.search(rb"-----BEGIN (TRUSTED )?CERTIFICATE-----", held["sslcert"]):
+        return (
+            "the certificate file holds no PEM certificate (-----BEGIN CERTIFICATE-----); "
+            f"from DER: {_from_der(cert)}"
+        )
+    if not re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", held[key.param]):
+        return f"the {_WHAT[key.param]} file holds no PEM private key (-----BEGIN PRIVATE KEY-----)"
+    if re.search(rb"-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED", held[key.param]):
+        if not password:
+            return "the key is encrypted and the URL gives no sslpassword (its passphrase)"
+        return "sslpassword is not the key's passphrase"
+    return None

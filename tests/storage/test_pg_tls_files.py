@@ -127,14 +127,48 @@ def test_a_key_that_is_not_the_certificates_is_one_line(tmp_path: Path, client: 
 
 
 def test_an_encrypted_key_without_its_passphrase_is_one_line_without_it(tmp_path: Path) -> None:
+    """OpenSSL said "[SSL] PEM lib (_ssl.c:3926)" for a missing and a wrong passphrase alike."""
     files, _, key = issue(tmp_path, "client", "shop")
     locked = encrypted_key(key, tmp_path / "locked.key", "right horse")
     base = f"postgresql://db/runs?sslcert={files.cert}&sslkey={locked}"
-    assert "cannot use the client certificate" in refusal(base)
+    assert refusal(base) == (
+        f"cannot use the client certificate {files.cert} (sslcert in the PostgreSQL URL) with "
+        f"the client key {locked} (sslkey in the PostgreSQL URL): the key is encrypted and the "
+        "URL gives no sslpassword (its passphrase)"
+    )
     message = refusal(base + "&sslpassword=wrong-battery")
-    assert "cannot use the client certificate" in message
+    assert message.endswith(
+        "(sslkey in the PostgreSQL URL): sslpassword is not the key's passphrase"
+    )
     assert "wrong-battery" not in message
     make_engine(normalize_db_url(base + "&sslpassword=right+horse")).sync_engine.dispose()
+    other, _, _ = issue(tmp_path, "other", "someone else")
+    mismatch = f"postgresql://db/runs?sslcert={other.cert}&sslkey={locked}&sslpassword=right+horse"
+    assert "KEY_VALUES_MISMATCH; is the key the certificate's" in refusal(mismatch)
+
+
+@pytest.mark.parametrize("holds", ["der", "key", "nothing"])
+def test_a_client_certificate_or_key_that_is_no_pem_says_which(
+    tmp_path: Path, client: Issued, holds: str
+) -> None:
+    """OpenSSL said "[SSL] PEM lib (_ssl.c:3905)" for each, naming no file."""
+    bad = tmp_path / "client.cer"
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
+    bad.write_bytes(ca.public_bytes(serialization.Encoding.DER) if holds == "der" else b"x\n")
+    bad.chmod(0o600)
+    if holds == "key":
+        message = refusal(f"postgresql://db/runs?sslcert={client.cert}&sslkey={bad}")
+        assert message.endswith(
+            "(sslkey in the PostgreSQL URL): the client key file holds no PEM private key "
+            "(-----BEGIN PRIVATE KEY-----)"
+        )
+        return
+    message = refusal(f"postgresql://db/runs?sslcert={bad}&sslkey={client.key}")
+    assert message.endswith(
+        "(sslkey in the PostgreSQL URL): the certificate file holds no PEM certificate "
+        f"(-----BEGIN CERTIFICATE-----); from DER: openssl x509 -inform der -in {bad} "
+        f"-out {tmp_path / 'client.pem'}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,7 +199,7 @@ def test_a_root_certificate_or_crl_that_holds_none_names_the_file_and_the_parame
     assert message == (
         f"cannot use the {what} {bad} ({param} in the PostgreSQL URL): no certificate or crl "
         "found; it must be PEM, as libpq's is (-----BEGIN ...-----); from DER: "
-        f"openssl {tool} -inform der -in {bad} -out bad.pem"
+        f"openssl {tool} -inform der -in {bad} -out {tmp_path / 'bad.pem'}"
     )
 
 
