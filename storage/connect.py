@@ -26,6 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from storage.errors import LOG_GONE_REMEDY, StorageError, one_line, tls_alert
 from storage.paths import (
+    MASKED_PASSWORD,
     PG_SERVER_SETTINGS,
     ensure_folder,
     expand_home,
@@ -139,7 +140,14 @@ def _server_problem(url: URL, exc: BaseException) -> str | None:
     from a server that never answers, only "TimeoutError"."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     where = f"{url.host or 'localhost'}:{url.port or 5432}"
-    if str(getattr(cause, "sqlstate", "")) == "3D000":  # invalid_catalog_name
+    sqlstate = str(getattr(cause, "sqlstate", ""))
+    if sqlstate == "28P01" and url.password == MASKED_PASSWORD:  # invalid_password
+        return (
+            f"password authentication failed for {url.username!r}: the URL's password is "
+            f"{MASKED_PASSWORD}, as the commands shopfloor prints show it; put the real "
+            "password back, or leave it out of the URL and set PGPASSWORD or ~/.pgpass"
+        )
+    if sqlstate == "3D000":  # invalid_catalog_name
         return (
             f"there is no database {url.database!r} on {where}; create it (createdb) or "
             "check the database name in the URL"

@@ -266,13 +266,18 @@ def is_in_memory(url: str) -> bool:
     )
 
 
+MASKED_PASSWORD = "***"
+"""How a URL's password (and ``sslpassword``) reads in messages and printed commands: what
+SQLAlchemy's ``render_as_string(hide_password=True)`` puts in its place."""
+
+
 def safe_url(url: str) -> str:
     """A URL fit for messages and logs: the password and any ``sslpassword`` (the client
     key's passphrase) are masked, and the query is shown as written, not percent-encoded."""
     try:
         parsed = make_url(url)
         if "sslpassword" in parsed.query:
-            parsed = parsed.update_query_dict({"sslpassword": "***"})
+            parsed = parsed.update_query_dict({"sslpassword": MASKED_PASSWORD})
         base, mark, query = parsed.render_as_string(hide_password=True).partition("?")
         return base + mark + unquote_plus(query)  # sslrootcert=/etc/ssl/ca.pem, not %2Fetc...
     except (ArgumentError, ValueError):

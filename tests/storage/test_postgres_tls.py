@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 from asyncpg.exceptions import ConnectionDoesNotExistError
 from tls_cluster import (
     CERT_USER,
     KEY_PASSPHRASE,
+    PASSWORD,
+    PASSWORD_USER,
     TlsCluster,
     free_port,
 )
@@ -30,7 +33,7 @@ from tls_cluster import (
 from engine.bus import EventBus
 from engine.events import EventBase
 from storage.errors import DatabaseUnreachable, StorageError, unreachable
-from storage.paths import parse_db_url
+from storage.paths import db_option, parse_db_url
 from storage.pg_cert_refusal import refused_certificate
 from storage.store import SqlEventStore
 from tui.commands.common import EXIT_BAD_INPUT
@@ -281,3 +284,24 @@ def test_sslrootcert_system_refuses_a_server_the_system_store_does_not_vouch_for
     by_address = tls_pg.url(host="127.0.0.1", sslrootcert="system")
     line = refused(shopfloor(tmp_path, by_address, "runs", extra_env=trusted))
     assert "the server's certificate is not for '127.0.0.1'" in line
+
+
+def test_a_masked_password_pasted_back_says_to_put_the_real_one_back(
+    tls_pg: TlsCluster, tmp_path: Path
+) -> None:
+    """Printed commands show a URL's password as ``***`` (it never reaches a screen or a log):
+    pasted as printed, the login fails, and the line says why and what works instead, where
+    the server's own words were only "password authentication failed for user"."""
+    where = f"localhost:{tls_pg.port}/{PASSWORD_USER}?sslmode=verify-full&sslrootcert={tls_pg.ca}"
+    real = f"postgresql://{PASSWORD_USER}:{quote(PASSWORD, safe='')}@{where}"
+    assert shopfloor(tmp_path, real, "runs").returncode == 0
+    printed = shlex.split(db_option(real))[1]
+    assert PASSWORD not in printed and f"{PASSWORD_USER}:***@" in printed
+    line = refused(shopfloor(tmp_path, printed, "runs"))
+    assert "the URL's password is ***" in line and "PGPASSWORD" in line, line
+    assert PASSWORD not in line
+    bare = f"postgresql://{PASSWORD_USER}@{where}"
+    with_variable = shopfloor(tmp_path, bare, "runs", extra_env={"PGPASSWORD": PASSWORD})
+    assert with_variable.returncode == 0, with_variable.stderr
+    wrong = refused(shopfloor(tmp_path, real.replace(quote(PASSWORD, safe=""), "nope"), "runs"))
+    assert "***" not in wrong.split(": ", 1)[1], wrong  # a wrong password is not the mask's

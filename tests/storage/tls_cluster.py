@@ -29,6 +29,8 @@ from cryptography.x509.oid import NameOID
 CERT_USER = "shop_cert"
 """The role that must log in with a client certificate (pg_hba ``cert``; its CN names it)."""
 KEY_PASSPHRASE = "open sesame"
+PASSWORD_USER, PASSWORD = "shop_pw", "s3cret pw"
+"""The role that must log in with a password (pg_hba ``scram-sha-256``), and its password."""
 SERVER_NAME = "localhost"
 """The only name the server's certificate holds: ``127.0.0.1`` does not match it."""
 
@@ -199,6 +201,7 @@ def free_port() -> int:
 _HBA = f"""\
 local   all  all                  trust
 hostssl all  {CERT_USER}  127.0.0.1/32  cert
+host    all  {PASSWORD_USER}  127.0.0.1/32  scram-sha-256
 hostssl all  all          127.0.0.1/32  trust
 """
 
@@ -278,6 +281,8 @@ def start_tls_cluster(client_folder: Path) -> tuple[TlsCluster, ClusterProcess]:
         for sql in (
             f"CREATE ROLE {CERT_USER} LOGIN",
             f"CREATE DATABASE {CERT_USER} OWNER {CERT_USER}",
+            f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'",
+            f"CREATE DATABASE {PASSWORD_USER} OWNER {PASSWORD_USER}",
         ):
             cluster.run(psql, "-h", folder, "-p", str(port), "-U", "postgres", "-qc", sql)
     except BaseException:
