@@ -89,15 +89,18 @@ class RunNotFound(StorageError):
 
 
 class RunInFlight(StorageError):
-    """Another live process drives this run; ``holder`` says which."""
+    """Another live process drives this run; ``holder`` says which. ``db`` is the ``--db``
+    of the database the run is on (:func:`storage.paths.db_option`, not imported here:
+    paths imports this module), which the commands the line names carry."""
 
-    def __init__(self, run_id: str, holder: str) -> None:
+    def __init__(self, run_id: str, holder: str, db: str = "") -> None:
         super().__init__(
             f"run {run_id} is still running ({holder}); follow it with `shopfloor attach "
-            f"{run_id}` (the screen) or `shopfloor tail {run_id}` (its lines)"
+            f"{run_id}{db}` (the screen) or `shopfloor tail {run_id}{db}` (its lines)"
         )
         self.run_id = run_id
         self.holder = holder
+        self.db = db
 
 
 class AmbiguousRunId(StorageError):

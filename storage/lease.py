@@ -40,6 +40,7 @@ from storage.errors import (
     one_line,
 )
 from storage.lease_files import lease_folder, read_holder, take_file_past_probes, try_flock
+from storage.paths import db_option
 
 if TYPE_CHECKING:
     from storage.store import SqlEventStore
@@ -72,13 +73,14 @@ def _pg_key(run_id: str) -> int:
 
 class RunTakenOver(RunStopped):
     """This process's lease on a run was lost with its connection, and another process took
-    the run meanwhile: it drives the run now, so this one must stop."""
+    the run meanwhile: it drives the run now, so this one must stop. ``db`` is the run's
+    database's ``--db`` (:func:`~storage.paths.db_option`), which the command named carries."""
 
-    def __init__(self, run_id: str, holder: str) -> None:
+    def __init__(self, run_id: str, holder: str, db: str = "") -> None:
         super().__init__(
             f"run {run_id} stopped here: its lease was lost with the database connection and "
             f"another process took the run over ({holder}); it goes on there "
-            f"(`shopfloor attach {run_id}` follows it)"
+            f"(`shopfloor attach {run_id}{db}` follows it)"
         )
         self.run_id = run_id
         self.holder = holder
@@ -102,7 +104,8 @@ class RunLease:
         """Take the lease on ``run_id``; :class:`RunInFlight` if a live process holds it."""
         folder = lease_folder(store)
         if folder is not None:
-            return cls(run_id, _fd=await take_file_past_probes(folder, run_id))
+            fd = await take_file_past_probes(folder, run_id, db_option(store.url))
+            return cls(run_id, _fd=fd)
         lease = cls(run_id, _store=store)
         lease._taken = asyncio.get_running_loop().create_future()
         await lease._hold(await _take_advisory(store, run_id))
@@ -171,7 +174,7 @@ class RunLease:
             try:
                 await self._hold(await _take_advisory(self._store, self.run_id))
             except RunInFlight as exc:
-                self._taken.set_result(RunTakenOver(self.run_id, exc.holder))
+                self._taken.set_result(RunTakenOver(self.run_id, exc.holder, exc.db))
                 return
             except StorageError as exc:  # the server cannot be reached yet
                 if not lost:
@@ -225,7 +228,7 @@ async def _take_advisory(store: SqlEventStore, run_id: str) -> AsyncConnection:
         raise
     with contextlib.suppress(*DB_ERRORS):
         await conn.close()
-    raise RunInFlight(run_id, holders.get(run_id, "another process"))
+    raise RunInFlight(run_id, holders.get(run_id, "another process"), db_option(store.url))
 
 
 async def _pg_holders(conn: AsyncConnection) -> dict[str, str]:

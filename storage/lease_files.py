@@ -78,19 +78,20 @@ def read_holder(path: Path) -> str:
         return "another process"
 
 
-async def take_file_past_probes(folder: Path, run_id: str) -> int:
-    """:func:`_take_file`, tried again for :data:`PROBE_GRACE_S` while the lock is held."""
+async def take_file_past_probes(folder: Path, run_id: str, db: str = "") -> int:
+    """:func:`_take_file`, tried again for :data:`PROBE_GRACE_S` while the lock is held;
+    ``db`` is the ``--db`` the :class:`RunInFlight` line's commands carry."""
     deadline = time.monotonic() + PROBE_GRACE_S
     while True:
         try:
-            return _take_file(folder, run_id)
+            return _take_file(folder, run_id, db)
         except RunInFlight:
             if time.monotonic() >= deadline:
                 raise
             await asyncio.sleep(0.005)
 
 
-def _take_file(folder: Path, run_id: str) -> int:
+def _take_file(folder: Path, run_id: str, db: str) -> int:
     path = folder / run_id
     while True:
         try:
@@ -102,7 +103,7 @@ def _take_file(folder: Path, run_id: str) -> int:
         except OSError as exc:
             raise StorageError(f"cannot take the lease on run {run_id} in {folder}: {exc}") from exc
     if fd is None:
-        raise RunInFlight(run_id, read_holder(path))
+        raise RunInFlight(run_id, read_holder(path), db)
     try:  # a full disk fails here first: the run could store none of its events either
         os.ftruncate(fd, 0)
         os.pwrite(fd, _holder_text().encode(), 0)

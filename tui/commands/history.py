@@ -116,16 +116,6 @@ def no_runs_line(args: argparse.Namespace) -> str:
     return f"no runs match {' '.join(asked)}" if asked else "no runs yet"
 
 
-async def load_state_and_driver(
-    args: argparse.Namespace, run_ref: str
-) -> tuple[RunState, str | None]:
-    """The folded log, and for an unfinished run the live process driving it (pid, host,
-    since), or None when there is none: a run stopped by a signal or a crash."""
-    async with await open_store(args) as store:
-        state, driver, _ = await _state_and_driver(store, run_ref)
-        return state, driver
-
-
 async def _state_and_driver(
     store: SqlEventStore, run_ref: str, *, go_on: bool = False
 ) -> tuple[RunState, str | None, str | None]:
@@ -166,9 +156,10 @@ async def load_stopped_run(args: argparse.Namespace, run_ref: str, doing: str) -
     """The folded log of a run no live process drives (:class:`RunInFlight` otherwise, and
     a UsageError for a run that never started), for ``resume`` or ``abandon`` (``doing``:
     "resumed", "abandoned"); it may have finished."""
-    state, driver = await load_state_and_driver(args, run_ref)
+    async with await open_store(args) as store:
+        state, driver, _ = await _state_and_driver(store, run_ref)
     if driver is not None:
-        raise RunInFlight(state.run_id, driver)
+        raise RunInFlight(state.run_id, driver, db_option(store.url))
     if not state.run_id:
         raise UsageError(f"run {run_ref} has no RunStarted event; it cannot be {doing}")
     return state
