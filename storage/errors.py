@@ -62,9 +62,9 @@ revision is still stamped), and a new, empty database knows no run."""
 
 
 class ProjectionGone(WritesRefused):
-    """A projection table (``runs``, ``tasks``, ``escalations``, ``learnings``) is gone
-    while the log is not: ``shopfloor db rebuild`` recreates it from the log
-    (:data:`REBUILD_REMEDY`), and the run carries on from there."""
+    """A projection table (``runs``, ``tasks``, ``escalations``, ``learnings``) or the
+    decisions inbox is gone while the log is not: ``shopfloor db rebuild`` recreates it
+    (:data:`REBUILD_REMEDY`, :data:`INBOX_REMEDY`), and the run carries on from there."""
 
 
 REBUILD_REMEDY = (
@@ -76,6 +76,15 @@ REBUILD_REMEDY = (
 PROJECTION_TABLES = frozenset({"runs", "tasks", "escalations", "learnings"})
 """The names of :data:`storage.schema.PROJECTIONS` (not imported: this module is loaded by
 commands that never touch a table; a test pins them equal)."""
+
+INBOX_TABLE = "decisions"
+"""The decisions inbox's table (:data:`storage.schema.decisions`)."""
+
+INBOX_REMEDY = (
+    "`shopfloor db rebuild` makes it again, empty (answers posted and not yet taken by their "
+    "run went with it: post them again; those a run took are in its log)"
+)
+"""What brings back a dropped decisions inbox: it is no projection, so only its table."""
 
 
 class EventsNotStored(RunStopped):
@@ -216,11 +225,18 @@ def read_failure(what: str, exc: BaseException, db: str) -> StorageError:
     a projection table that is gone is named with what brings it back, the log being whole:
     the rebuild command with ``db``, the ``--db`` of the database read
     (:func:`storage.paths.db_option`, not imported here: paths imports this module)."""
-    table = missing_projection(exc)
-    if table is not None:
-        remedy = REBUILD_REMEDY.replace("`shopfloor db rebuild`", f"`shopfloor db rebuild{db}`")
-        return StorageError(f"cannot {what}: the database has no {table} table; {remedy}")
+    table = missing_table(exc)
+    if table in PROJECTION_TABLES or table == INBOX_TABLE:
+        return StorageError(f"cannot {what}: {lost_table_line(table, db)}")
     return failure(f"cannot {what}: {one_line(exc)}", exc)
+
+
+def lost_table_line(table: str, db: str) -> str:
+    """That the database has no ``table`` (a projection or the inbox), and the rebuild, with
+    ``db``, that makes it again (:data:`REBUILD_REMEDY`, :data:`INBOX_REMEDY`)."""
+    remedy = INBOX_REMEDY if table == INBOX_TABLE else REBUILD_REMEDY
+    remedy = remedy.replace("`shopfloor db rebuild`", f"`shopfloor db rebuild{db}`")
+    return f"the database has no {table} table; {remedy}"
 
 
 _NO_SSL_THERE = "rejected SSL upgrade"
@@ -296,7 +312,8 @@ def refusal(exc: BaseException) -> type[WritesRefused]:
     the log gone, a projection gone, or neither."""
     if events_table_missing(exc):
         return LogGone
-    return ProjectionGone if missing_projection(exc) else WritesRefused
+    gone = missing_projection(exc) is not None or missing_table(exc) == INBOX_TABLE
+    return ProjectionGone if gone else WritesRefused
 
 
 def refused_for_good(exc: BaseException) -> bool:

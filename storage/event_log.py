@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import false, func, insert, select
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,7 +41,7 @@ from storage.event_rows import insert_events
 from storage.notify import EVENTS_CHANNEL, notify
 from storage.paths import db_option
 from storage.projector import parse_row, project
-from storage.schema import PROJECTIONS
+from storage.schema import PROJECTIONS, decisions
 from storage.schema import events as events_table
 
 
@@ -127,12 +127,16 @@ class EventLog:
         events: a run finds out before it does any work, not at its first batch. Writes
         nothing: an INSERT of no rows into the log and each projection, rolled back, which
         takes SQLite's write lock (refused on a read-only file) and PostgreSQL's INSERT
-        privilege checks, and names a table that is gone."""
+        privilege checks, and names a table that is gone. The decisions inbox, which the run
+        reads and marks taken (others insert), gets an UPDATE of no rows: without it a run
+        would wait for ever for an answer no one can post."""
         try:
             async with self._engine.connect() as conn:
                 for table in (events_table, *PROJECTIONS):
                     nothing = select(table).where(false())
                     await conn.execute(insert(table).from_select(list(table.c), nothing))
+                taken = update(decisions).where(false()).values(consumed_at=None)
+                await conn.execute(taken)
                 await conn.rollback()
         except DB_ERRORS as exc:
             said = f"cannot write events: {one_line(exc)}"

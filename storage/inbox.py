@@ -43,10 +43,13 @@ async def post_decision(
     decision: str,
     decided_by: str,
     note: str = "",
+    *,
+    db: str = "",
 ) -> None:
     """Leave ``decision`` for the run to take. Raises a one-line StorageError when the
     escalation does not exist, is already answered (logged, or a decision waiting), belongs
-    to a run that has ended, or when ``decision`` is not one of its options."""
+    to a run that has ended, or when ``decision`` is not one of its options (``db``: the
+    database's ``--db``, for the rebuild a table that is gone names)."""
     if not decided_by.strip():
         raise StorageError("a decision needs a decider, e.g. human:alice")
     what = f"escalation {escalation_id!r} of run {run_id}"
@@ -99,7 +102,7 @@ async def post_decision(
         winner = waiting or "another decision waits for the run to take it"
         raise StorageError(f"{what} was already answered: {winner}") from exc
     except DB_ERRORS as exc:
-        raise failure(f"cannot post a decision for {what}: {one_line(exc)}", exc) from exc
+        raise read_failure(f"post a decision for {what}", exc, db) from exc
 
 
 async def untaken_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecision]:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from storage.projector import REBUILD_PAGE, parse_row, project
-from storage.schema import PROJECTIONS, events, metadata
+from storage.schema import PROJECTIONS, REMADE, events, metadata
 
 CATCH_UP_PASSES = 3
 """Catch-up passes before the swap; each replays what runs appended during the last one."""
@@ -99,8 +99,9 @@ async def rebuild_aside(engine: AsyncEngine) -> int:
                     await live.execute(text(f"LOCK TABLE {events.name} IN SHARE MODE"))
                 # On SQLite the first write takes the database's write lock, before the
                 # catch-up reads: nothing is appended between them either. A projection
-                # table that was dropped is made again, empty, then filled like the others.
-                await live.run_sync(metadata.create_all, tables=list(PROJECTIONS))
+                # table that was dropped is made again, empty, then filled like the others;
+                # a dropped decisions inbox is made again, and stays empty (REMADE).
+                await live.run_sync(metadata.create_all, tables=list(REMADE))
                 for table in PROJECTIONS:
                     await live.execute(delete(table))
                 await _catch_up(live, aside, marks)

@@ -189,3 +189,10 @@ decisions = Table(
 
 PROJECTIONS = (runs, tasks, escalations, learnings)
 """The tables derived from ``events`` alone (what ``shopfloor db rebuild`` rewrites)."""
+
+REMADE = (*PROJECTIONS, decisions)
+"""The tables ``shopfloor db rebuild`` makes again when they were dropped: the projections,
+refilled from the log, and the decisions inbox, empty. The inbox is no projection: the
+answers posted and not taken yet went with the table, and none can be derived again (those a
+run took are in its log); but without the table no answer can be posted at all, and a run
+waiting for one waits for ever, so it is made again as the migrations made it."""

@@ -54,7 +54,7 @@ from storage.records import (
     TaskRecord,
     cleaned,
 )
-from storage.schema import PROJECTIONS, decisions, escalations, learnings, runs, tasks
+from storage.schema import PROJECTIONS, REMADE, decisions, escalations, learnings, runs, tasks
 from storage.schema import events as events_table
 from storage.tail import tail_run
 
@@ -187,14 +187,15 @@ class SqlEventStore(EventLog):
             snapshot[table.name] = sorted((tuple(r) for r in rows), key=repr)
         return snapshot
 
-    async def missing_projections(self) -> list[str]:
-        """The projection tables the database lacks (dropped): a rebuild recreates them."""
+    async def missing_tables(self) -> list[str]:
+        """The projection tables and the decisions inbox the database lacks (dropped): a
+        rebuild makes them again (:data:`~storage.schema.REMADE`)."""
         try:
             async with self._engine.connect() as conn:
                 there = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         except DB_ERRORS as exc:
             raise failure(f"cannot list the tables: {one_line(exc)}", exc) from exc
-        return [table.name for table in PROJECTIONS if table.name not in there]
+        return [table.name for table in REMADE if table.name not in there]
 
     async def rebuild_projections(self) -> int:
         """Recompute every projection from the log; returns the runs replayed. The log is
@@ -248,7 +249,13 @@ class SqlEventStore(EventLog):
         The note is a person's words and is stored cleaned (:meth:`posted_note`), as the run
         logs it: the decisions table is read by everyone sharing the database."""
         await inbox.post_decision(
-            self._engine, run_id, escalation_id, decision, decided_by, self.posted_note(note)
+            self._engine,
+            run_id,
+            escalation_id,
+            decision,
+            decided_by,
+            self.posted_note(note),
+            db=db_option(self.url),
         )
 
     def posted_note(self, note: str) -> str:

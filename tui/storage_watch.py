@@ -16,6 +16,7 @@ from engine.bus import EventBus
 from engine.events import AgentOutput
 from engine.state import RunState
 from storage.errors import (
+    INBOX_TABLE,
     LOG_GONE_REMEDY,
     REBUILD_REMEDY,
     EventsNotStored,
@@ -24,6 +25,8 @@ from storage.errors import (
     RunStopped,
     StorageError,
     WritesRefused,
+    lost_table_line,
+    missing_table,
 )
 from storage.lease import RunLease
 from storage.paths import db_option
@@ -184,6 +187,11 @@ def refused_line(problem: WritesRefused, run_id: str, db_url: str = "") -> RunSt
             f"database (or with --db naming the new one) carries it on"
         )
     carry_on = f", then `shopfloor resume {run_id}{db}` carries the run on" if run_id else ""
+    if isinstance(problem, ProjectionGone) and missing_table(problem) == INBOX_TABLE:
+        return RunStopped(
+            f"the run stopped because the database lost its decisions inbox, which waiting "
+            f"will not change: {problem}; {lost_table_line(INBOX_TABLE, db)}{carry_on}"
+        )
     if isinstance(problem, ProjectionGone):  # the log is whole: a rebuild is all it takes
         rebuild = REBUILD_REMEDY.replace("`shopfloor db rebuild`", f"`shopfloor db rebuild{db}`")
         return RunStopped(

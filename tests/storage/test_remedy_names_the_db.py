@@ -90,15 +90,25 @@ async def test_the_rebuild_a_new_run_is_told_acts_on_its_database(tmp_path: Path
 
 
 async def test_db_upgrade_names_a_missing_projection_and_the_rebuild(tmp_path: Path) -> None:
+    """In one line on stderr, exit 1: the schema is not whole, and a run on it stops (a
+    script or a deployment step checking ``db upgrade`` went on, on exit 0)."""
     home, db = tmp_path / "home", tmp_path / "other.db"
     migrated_without(home, db, "tasks")
     said = await asyncio.to_thread(shopfloor, home, "db", "upgrade", "--db", str(db))
-    assert said.returncode == EXIT_OK, said.stderr
-    assert said.stdout == (
-        f"sqlite+aiosqlite:///{db}: schema stamped at revision 0003, but the database has no "
-        f"tasks table; `shopfloor db rebuild --db {db}` makes it again from the events table "
-        "(a projection of the log: nothing is lost)\n"
-    )  # was: "schema already at revision 0003"
+    assert said.returncode == EXIT_FAILED, said.stderr
+    assert said.stdout == ""
+    assert said.stderr == (
+        f"shopfloor: sqlite+aiosqlite:///{db}: schema stamped at revision 0003, but the "
+        f"database has no tasks table; `shopfloor db rebuild --db {db}` makes it again from "
+        "the events table (a projection of the log: nothing is lost)\n"
+    )  # was: "schema already at revision 0003", then the same words on stdout with exit 0
+    command = shlex.split(said.stderr.split("`")[1])
+    assert (await asyncio.to_thread(shopfloor, home, *command[1:])).returncode == EXIT_OK
+    again = await asyncio.to_thread(shopfloor, home, "db", "upgrade", "--db", str(db))
+    assert (again.returncode, again.stdout) == (
+        EXIT_OK,
+        f"sqlite+aiosqlite:///{db}: schema already at revision 0003\n",
+    )
 
 
 @pytest.mark.postgres
@@ -116,13 +126,13 @@ async def test_on_postgresql_the_commands_name_the_url_without_its_password(
     finally:
         await admin.close()
     said = await asyncio.to_thread(shopfloor, tmp_path / "home", "db", "upgrade", "--db", url)
-    assert said.returncode == EXIT_OK, said.stderr
+    assert said.returncode == EXIT_FAILED, said.stderr
     parts = make_url(empty_pg_url)
     shown = (
         f"'postgresql+asyncpg://{parts.username}:***@{parts.host}:{parts.port}/{parts.database}'"
     )
-    assert "s3cret" not in said.stdout
-    assert said.stdout.endswith(
+    assert "s3cret" not in said.stderr
+    assert said.stderr.endswith(
         f"no learnings table; `shopfloor db rebuild --db {shown}` makes it again from the "
         "events table (a projection of the log: nothing is lost)\n"
-    ), said.stdout
+    ), said.stderr
