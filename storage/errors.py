@@ -43,8 +43,9 @@ class DatabaseUnreachable(StorageError):
 class WritesRefused(StorageError):
     """The database refuses the run's events for a reason waiting does not cure: the role
     lost its privilege, a table was dropped, the file is no longer a database or may not be
-    written (see :func:`refused_for_good`). A run meeting it stops at once, resumable, with
-    exit code 1: under systemd, 75 restarted it into the same refusal all night."""
+    written, a trigger or a constraint rejects them (see :func:`refused_for_good`). A run
+    meeting it stops at once, resumable, with exit code 1: under systemd, 75 restarted it
+    into the same refusal all night."""
 
 
 class LogGone(WritesRefused):
@@ -262,16 +263,29 @@ def _unreachable_here(cause: BaseException) -> bool:
     return getattr(cause, "sqlite_errorcode", None) in _SQLITE_BUSY
 
 
-_REFUSING_SQLSTATE_CLASSES = ("42", "28", "3D", "3F")
+_REFUSING_SQLSTATE_CLASSES = ("42", "28", "3D", "3F", "23", "22", "27", "44", "09", "P0")
 """PostgreSQL's refusals a person must fix: syntax error or access rule violation (42501 a
 privilege revoked, 42P01 a table dropped), invalid authorization (the role may no longer log
-in), a database or schema that no longer exists."""
+in), a database or schema that no longer exists; and the refusals of the data itself, which
+the same batch meets again however long it waits: an integrity constraint (a CHECK, a
+foreign key; a duplicate is :class:`AlreadyStored`, told apart before), a data exception,
+a trigger's (triggered data change or action exceptions, PL/pgSQL's ``RAISE EXCEPTION``,
+P0001, and ``ASSERT``). Temporary, and so not here: connection exceptions (08), insufficient
+resources (53: a full disk, out of memory, too many connections), operator intervention
+(57: the server shutting down, a statement timeout), transaction rollbacks (40:
+serialization failures, deadlocks), lock waits (55), system errors (58: I/O). A read-only
+transaction (25006: a standby, ``default_transaction_read_only``) is left temporary too: a
+failover that promotes the standby cures it."""
 
-_SQLITE_REFUSING = frozenset({1, 8, 11, 26})
+_SQLITE_REFUSING = frozenset({1, 8, 11, 18, 19, 20, 23, 26})
 """SQLite's primary result codes a person must fix: SQLITE_ERROR (what the store writes no
 longer compiles: a table or column dropped), SQLITE_READONLY (a read-only file or mount),
-SQLITE_CORRUPT and SQLITE_NOTADB (the file was overwritten). Not SQLITE_FULL, SQLITE_IOERR
-nor SQLITE_CANTOPEN: space freed, a disk back, a file handle closed cure them."""
+SQLITE_CORRUPT and SQLITE_NOTADB (the file was overwritten), SQLITE_CONSTRAINT (a trigger's
+``RAISE(ABORT, ...)``, a CHECK, a NOT NULL; a duplicate is :class:`AlreadyStored`, told
+apart before), SQLITE_TOOBIG, SQLITE_MISMATCH and SQLITE_AUTH (an authorizer's refusal). Not
+SQLITE_BUSY nor SQLITE_LOCKED ("database is locked"), SQLITE_FULL, SQLITE_IOERR ("disk I/O
+error") nor SQLITE_CANTOPEN: another writer done, space freed, a disk back, a file handle
+closed cure them."""
 
 
 _NO_SUCH_TABLE = re.compile(r"no such table: (?:\w+\.)?(\w+)")
@@ -318,9 +332,10 @@ def refusal(exc: BaseException) -> type[WritesRefused]:
 
 def refused_for_good(exc: BaseException) -> bool:
     """Whether the driver's error under ``exc`` says the database refuses the write for a
-    reason waiting does not cure (see :class:`WritesRefused`), as opposed to an outage, a
-    full disk or a lock (retried, then exit 75) or a refusal the store does not know (a
-    trigger's, a CHECK constraint's: exit 75 as before)."""
+    reason waiting does not cure (see :class:`WritesRefused`: a privilege, a table gone, a
+    read-only or overwritten file, a trigger's or a constraint's refusal), as opposed to an
+    outage, a full disk or a lock (retried, then exit 75). An error that names no class
+    (no SQLSTATE, no SQLite code) stays temporary."""
     if isinstance(exc, WritesRefused):
         return True
     seen: set[int] = set()

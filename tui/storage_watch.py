@@ -200,8 +200,8 @@ def refused_line(problem: WritesRefused, run_id: str, db_url: str = "") -> RunSt
         )
     return RunStopped(
         f"the run stopped because the database refuses its events, which waiting will not "
-        f"change: {problem}; fix the database (the role's privileges, its tables, the "
-        f"file){carry_on}"
+        f"change: {problem}; fix the database (the role's privileges, its tables, a "
+        f"trigger or constraint that rejects them, the file){carry_on}"
     )
 
 

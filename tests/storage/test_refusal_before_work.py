@@ -116,7 +116,8 @@ async def test_a_resume_on_an_immutable_database_stops_before_it_starts_anything
     assert said.stderr.splitlines()[-1] == (
         "shopfloor: the run stopped because the database refuses its events, which waiting "
         "will not change: cannot write events: attempt to write a readonly database; fix the "
-        "database (the role's privileges, its tables, the file), then "
+        "database (the role's privileges, its tables, a trigger or constraint that rejects "
+        "them, the file), then "
         f"`shopfloor resume {run_id} --db {db}` carries the run on"
     ), said.stderr[-2000:]
     assert said.stdout == "", said.stdout  # not "resumed at stage ...", no stage, no agent
@@ -140,7 +141,8 @@ async def test_a_new_run_on_an_immutable_database_stops_before_it_starts_anythin
     assert said.stderr.splitlines()[-1] == (
         "shopfloor: the run stopped because the database refuses its events, which waiting "
         "will not change: cannot write events: attempt to write a readonly database; fix the "
-        "database (the role's privileges, its tables, the file)"
+        "database (the role's privileges, its tables, a trigger or constraint that rejects "
+        "them, the file)"
     ), said.stderr[-2000:]
     assert "stage" not in said.stdout and "started" not in said.stdout, said.stdout
     branches = await asyncio.to_thread(
@@ -213,7 +215,8 @@ async def test_a_role_that_lost_insert_is_refused_as_the_run_takes_its_lease(
         assert str(refused.value) == (
             "the run stopped because the database refuses its events, which waiting will not "
             "change: cannot write events: permission denied for table events; fix the "
-            "database (the role's privileges, its tables, the file), then "
+            "database (the role's privileges, its tables, a trigger or constraint that rejects "
+            "them, the file), then "
             f"`shopfloor resume r-pg --db {url}` carries the run on"
         )
         await admin.execute(f'GRANT INSERT ON events TO "{role}"')

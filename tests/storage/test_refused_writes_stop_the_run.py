@@ -5,7 +5,8 @@ units restart on it. A role that lost its INSERT privilege or a dropped table is
 outage: the run exited 75 and was restarted into the same refusal all night. Here a real
 ``shopfloor demo`` writes to a real database that starts refusing mid-run — a REVOKE on
 PostgreSQL, a dropped table on SQLite — and must stop in one line that says waiting will not
-help, well within its outage window; once the grant is back, ``resume`` ships the run.
+help, well within its outage window; once the grant is back, ``resume`` ships the run. A
+trigger's refusal: test_trigger_refusals.py.
 Transient failures (an outage, a full disk) keep exit 75: test_outage_exit_try_later.py,
 tests/e2e/test_storage_failure_stops_run.py.
 """
@@ -13,18 +14,15 @@ tests/e2e/test_storage_failure_stops_run.py.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
+from refused_demo import WINDOW_S, demo_cut_off, shopfloor
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -34,57 +32,6 @@ from storage.errors import LOG_GONE_REMEDY, LogGone, StorageError, WritesRefused
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED
-from tui.config import OUTAGE_ENV
-
-ROOT = Path(__file__).resolve().parents[2]
-WINDOW_S = 20.0
-"""The runs' outage window: a refusal must not wait it out."""
-
-
-async def demo_cut_off(
-    tmp_path: Path,
-    url: str,
-    stored: Callable[[], Awaitable[int]],
-    refuse: Callable[[], Awaitable[None]],
-) -> tuple[int, list[str], float]:
-    """Run ``shopfloor demo`` on ``url``; once it stored 30 events, ``refuse``. Its exit
-    code, its stderr's lines and how long it took to stop after the refusal."""
-    env = {**os.environ, "SHOPFLOOR_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
-    env[OUTAGE_ENV] = str(WINDOW_S)
-    demo = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "20"),
-        *("--out", str(tmp_path / "repo"), "--db", url),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while await stored() < 30:
-            assert demo.returncode is None and time.monotonic() < deadline, "no 30 events"
-            await asyncio.sleep(0.02)
-        await refuse()
-        refused_at = time.monotonic()
-        _, err = await asyncio.wait_for(demo.communicate(), WINDOW_S + 30)
-    finally:
-        if demo.returncode is None:
-            demo.kill()
-            await demo.wait()
-    assert demo.returncode is not None
-    return demo.returncode, err.decode().strip().splitlines(), time.monotonic() - refused_at
-
-
-def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
@@ -131,7 +78,8 @@ async def test_a_role_that_lost_insert_stops_the_run_with_exit_1_and_resume_ship
     assert said[-1] == (
         "shopfloor: the run stopped because the database refuses its events, which waiting "
         "will not change: cannot write events: permission denied for table events; fix the "
-        "database (the role's privileges, its tables, the file), then "
+        "database (the role's privileges, its tables, a trigger or constraint that rejects "
+        "them, the file), then "
         f"`shopfloor resume {run_id} --db {url}` carries the run on"
     ), said[-10:]
 
