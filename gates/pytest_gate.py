@@ -157,7 +157,10 @@ class PytestGate:
             self.python,
             "-m",
             "pytest",
-            "-q",
+            # -q's output whatever the project's addopts say: it adds to them ("-qq" made
+            # "-qqq", which prints no last line to count from; "-v" made the plain output,
+            # whose progress lines a killed suite is not read from), the last --verbosity wins.
+            "--verbosity=-1",
             "-p",
             "no:cacheprovider",
             "-o",

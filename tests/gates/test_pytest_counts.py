@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from gates.junit import parse_junit
 from gates.pytest_gate import PytestGate
-from gates.pytest_output import failed_subtests, problem_finding, stats_said
+from gates.pytest_output import failed_subtests, problem_finding, progress_said, stats_said
 from gates.sandbox import ProcessSandbox
 
 MakeRepo = Callable[[dict[str, str]], Path]
@@ -161,3 +163,22 @@ def test_a_failing_subtest_is_named_in_its_finding() -> None:
     )
     assert finding.key == "tests/test_more.py::U::test_sub_fails", "reruns go by the test"
     assert (finding.file, finding.line) == ("tests/test_more.py", 8)
+
+
+@pytest.mark.parametrize("addopts", ["-qq", "-q -q", "-v"])
+async def test_a_project_that_sets_its_own_verbosity_is_still_counted_by_pytest(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo, addopts: str
+) -> None:
+    """``addopts = "-qq"`` and the gate's ``-q`` made ``-qqq``: pytest printed no last line,
+    and the gate fell back to the JUnit report's counts (the xfailed test as skipped). ``-v``
+    made its ``-q`` plain verbosity, whose progress lines a killed suite is not read from."""
+    pyproject = f'[tool.pytest.ini_options]\naddopts = "{addopts}"\n'
+    result = await PytestGate(process_sandbox).check(
+        make_repo({**MIXED, "pyproject.toml": pyproject})
+    )
+    assert result.passed, result.output_tail
+    said = stats_said(result.output_tail)
+    assert said is not None, result.output_tail  # pytest's own last line, as under -q
+    assert result.counts == said[0]
+    assert result.counts["xfailed"] == 1, result.counts  # not the report's "skipped"
+    assert progress_said(result.output_tail).startswith(" (4 test(s) had run"), result.output_tail
