@@ -13,6 +13,7 @@ counted apart; providers normalise their usage to it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -51,6 +52,13 @@ BUILTIN_PRICES: dict[str, Price] = {
     # write = 1.25 x input (5-minute TTL), cache read = 0.1 x input. Every Opus from 4.5 on
     # has its own entry: a dated id matches by prefix, and claude-opus-4-7 fell to the old
     # claude-opus-4 rates ($15/$75) instead of its own ($5/$25).
+    # Sonnet 5.5 and Sonnet 5: their model pages (platform.claude.com/docs/en/models/
+    # sonnet-5-5/overview and .../sonnet-5/overview, as stored 2026-11): $2 in, $10 out,
+    # $2.50 5-minute cache write, $0.20 cache read. (One stored copy of the Sonnet 5.5
+    # migration guide says its cache reads cost $0.10, half Sonnet 5's; the model page and
+    # the other copies say $0.20, kept here.)
+    "anthropic:claude-sonnet-5-5": Price(2.0, 10.0, 0.20, 2.50),
+    "anthropic:claude-sonnet-5": Price(2.0, 10.0, 0.20, 2.50),
     "anthropic:claude-opus-4-8": Price(5.0, 25.0, 0.50, 6.25),
     "anthropic:claude-opus-4-7": Price(5.0, 25.0, 0.50, 6.25),
     "anthropic:claude-opus-4-6": Price(5.0, 25.0, 0.50, 6.25),
@@ -82,6 +90,18 @@ BUILTIN_PRICES: dict[str, Price] = {
 }
 
 
+_NEXT_VERSION = re.compile(r"-\d{1,2}(?:-|$)")
+"""What after an entry's name makes another model, not a dated id of it: a minor version
+(``claude-sonnet-5`` + ``-5`` is Sonnet 5.5; + ``-20260630`` is Sonnet 5 of that date)."""
+
+
+def _extends(key: str, entry: str) -> bool:
+    """Whether ``key`` names ``entry``'s model with a suffix (a date, ``-latest``, a
+    ``-001`` revision), not a model of its own."""
+    rest = key[len(entry) :]
+    return key.startswith(entry) and rest.startswith("-") and not _NEXT_VERSION.match(rest)
+
+
 def _family_model(spec_or_model: str, family: str) -> str:
     """``family:model`` without a base URL (``openai:qwen@http://...`` -> ``openai:qwen``)."""
     bare = spec_or_model.partition("@")[0]
@@ -99,7 +119,8 @@ class CallCost:
 
 @dataclass(frozen=True)
 class PriceTable:
-    """Prices by ``family:model``; a dated model id matches its undated entry by prefix."""
+    """Prices by ``family:model``; a dated model id matches its undated entry by prefix (a
+    minor version does not: ``claude-sonnet-5-5`` is not ``claude-sonnet-5``)."""
 
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(BUILTIN_PRICES))
 
@@ -108,11 +129,12 @@ class PriceTable:
         return replace(self, prices={**self.prices, **overrides})
 
     def lookup(self, family: str, model: str) -> Price | None:
-        """The price of ``model`` of ``family``: exact entry, else the longest prefix entry."""
+        """The price of ``model`` of ``family``: exact entry, else the longest entry it
+        extends with a suffix (a date, ``-latest``), never one a minor version apart."""
         key = _family_model(model, family)
         if key in self.prices:
             return self.prices[key]
-        candidates = [k for k in self.prices if key.startswith(k)]
+        candidates = [k for k in self.prices if _extends(key, k)]
         return self.prices[max(candidates, key=len)] if candidates else None
 
     def cost(self, family: str, model: str, usage: Usage, *, simulated: bool = False) -> CallCost:

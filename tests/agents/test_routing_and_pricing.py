@@ -123,6 +123,23 @@ def test_every_default_model_has_a_list_price_and_no_opus_falls_to_the_old_opus_
     assert DEFAULT_PRICES.cost("gemini", "gemini-3.5-flash-lite", usage).usd == pytest.approx(2.83)
 
 
+def test_a_minor_version_is_another_model_but_a_date_is_the_same():
+    """``claude-sonnet-5`` is a prefix of ``claude-sonnet-5-5``: by prefix, Sonnet 5.5 would
+    take Sonnet 5's price, and a Claude model a minor version past the table (Opus 4.9) the
+    retired Opus 4's $15/$75. A date or a ``-latest`` still names the entry's model."""
+    sonnet_5_5 = Price(2.0, 10.0, 0.20, 2.50)
+    table = PriceTable({"anthropic:claude-sonnet-5": Price(9.0, 9.0)})
+    assert table.lookup("anthropic", "claude-sonnet-5-5") is None
+    assert table.lookup("anthropic", "claude-sonnet-5-5-20260928") is None
+    assert table.lookup("anthropic", "claude-sonnet-5-20260630") == Price(9.0, 9.0)
+    for model in ("claude-sonnet-5-5", "claude-sonnet-5-5-20260928"):
+        assert DEFAULT_PRICES.lookup("anthropic", model) == sonnet_5_5
+    assert DEFAULT_PRICES.lookup("anthropic", "claude-sonnet-5-20260630") == sonnet_5_5
+    assert DEFAULT_PRICES.lookup("anthropic", "claude-opus-4-9") is None
+    assert DEFAULT_PRICES.lookup("anthropic", "claude-3-5-haiku-latest") is not None
+    assert DEFAULT_PRICES.lookup("gemini", "gemini-2.5-flash-preview-09-2025") is not None
+
+
 def test_config_overrides_prices_and_refuses_bad_entries():
     overrides = parse_price_overrides(
         {"openai:qwen2.5-coder@http://x/v1": {"input": 0.1, "output": 0.2}}, "shopfloor.toml"
