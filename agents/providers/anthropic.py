@@ -1,11 +1,14 @@
 """``anthropic:MODEL`` — Claude through the official SDK (AsyncAnthropic).
 
-Our messages become the Messages API's content blocks (tool calls are ``tool_use`` blocks,
-tool results ``tool_result`` blocks in the next user turn). The stable prefix is marked for
-prompt caching: the system prompt (which covers the tools before it), the first user message
-(the task, its repo map and context) and the newest message, so each turn of an agent's loop
-reads the previous turn's prefix from the cache. A response schema is enforced with a forced
-tool whose input schema is the schema. The SDK's own retries are off: retrying.py retries.
+The request's parameters are built by :mod:`agents.providers.anthropic_request` (turns, cache
+breakpoints, how a response schema is asked for); this module sends them and reads the reply.
+How a schema is asked for is the model's own (:mod:`agents.providers.anthropic_models`): a
+forced tool where forcing is accepted, structured outputs where it is not; a 400 that names
+what was sent moves the model to the next way for the rest of the run, and the call is made
+again at once. A reply's thinking blocks are never its text; a tool-calling reply's are kept
+and sent back with it (:mod:`agents.providers.anthropic_thinking`). Thinking tokens are
+billed as output and the API's ``output_tokens`` already counts them. The SDK's own retries
+are off: retrying.py retries.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import anthropic
 import httpx2
 from anthropic.resources.messages import messages as sdk_messages
 
-from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
+from agents.providers.anthropic_models import THINKING_HEADROOM, traits_of
+from agents.providers.anthropic_request import NEXT_MODE, RESPOND_TOOL, AnswerMode, build_params
+from agents.providers.anthropic_thinking import THINKING_TYPES, KeptThinking
 from agents.providers.context_overflow import ContextOverflow, overflow_in
 from agents.providers.provider_errors import (
     TransientProviderError,
@@ -34,9 +40,7 @@ from agents.providers.provider_errors import (
 DEPRECATED_MODELS: dict[str, str] = dict(getattr(sdk_messages, "DEPRECATED_MODELS", {}))
 """The models the SDK warns are deprecated, with their end-of-life dates: the list its
 messages module checks (imported there, not exported, since 2.13; absent in old releases)."""
-RESPOND_TOOL = "respond"
 STREAM_ABOVE_TOKENS = 16_000
-CACHE = {"type": "ephemeral"}
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
 _STOP: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -61,90 +65,6 @@ _STREAM_ERROR_STATUS = {
     "overloaded_error": 529,
 }
 """The HTTP status the API answers each error type with (for an error inside a stream)."""
-
-
-def _has_text(text: str | None) -> bool:
-    """The API refuses a text block that is empty or only whitespace."""
-    return bool(text and text.strip())
-
-
-def _user_blocks(message: Message) -> list[dict[str, Any]]:
-    if message.role == "tool":
-        return [
-            {
-                "type": "tool_result",
-                "tool_use_id": message.tool_call_id or "",
-                "content": message.content or "(no output)",
-                "is_error": message.is_error,
-            }
-        ]
-    return [{"type": "text", "text": message.content if _has_text(message.content) else "(empty)"}]
-
-
-def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Our conversation as Messages API turns; tool results and user text share a user turn."""
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        if message.role == "assistant":
-            blocks: list[dict[str, Any]] = []
-            if _has_text(message.content):  # not Claude's bare "\n\n" before its calls
-                blocks.append({"type": "text", "text": message.content})
-            blocks += [
-                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
-                for c in message.tool_calls
-            ]
-            turns.append({"role": "assistant", "content": blocks or "(empty)"})
-            continue
-        blocks = _user_blocks(message)
-        if turns and turns[-1]["role"] == "user":
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": "user", "content": blocks})
-    return turns
-
-
-def _mark_cache(turns: list[dict[str, Any]]) -> None:
-    """Cache breakpoints on the first and the newest turn (the system prompt has its own)."""
-    for index in {0, len(turns) - 1}:
-        if 0 <= index < len(turns):
-            content = turns[index]["content"]
-            if isinstance(content, list) and content:
-                content[-1] = {**content[-1], "cache_control": CACHE}
-
-
-def build_params(model: str, request: CompletionRequest) -> dict[str, Any]:
-    """The keyword arguments for ``messages.create`` / ``messages.stream``."""
-    turns = to_anthropic_messages(request.messages)
-    _mark_cache(turns)
-    params: dict[str, Any] = {
-        "model": model,
-        "max_tokens": request.max_tokens,
-        "messages": turns,
-    }
-    if request.system:
-        params["system"] = [{"type": "text", "text": request.system, "cache_control": CACHE}]
-    tools = [
-        {"name": t.name, "description": t.description, "input_schema": t.parameters}
-        for t in request.tools
-    ]
-    if request.response_schema is not None and not tools:
-        tools = [
-            {
-                "name": RESPOND_TOOL,
-                "description": "Give your answer as this tool's input.",
-                "input_schema": request.response_schema,
-            }
-        ]
-        params["tool_choice"] = {"type": "tool", "name": RESPOND_TOOL}
-    elif request.response_schema is not None:
-        schema = json.dumps(request.response_schema)
-        params["system"] = [
-            *params.get("system", []),
-            {"type": "text", "text": f"When you answer, reply with JSON matching: {schema}"},
-        ]
-    if tools:
-        params["tools"] = tools
-    return params
 
 
 def without_version(base_url: str | None) -> str | None:
@@ -184,6 +104,12 @@ class AnthropicProvider:
             http_client=http_client,
             open_telemetry=False,
         )
+        traits = traits_of(model)
+        self.answer_mode: AnswerMode = "forced_tool" if traits.forced_tool else "output_format"
+        """How a response schema is asked for now (learnt from a refusal, see module doc)."""
+        self.thinks = traits.thinks
+        """Whether the model thinks unasked (so needs headroom): known, or seen in a reply."""
+        self._kept = KeptThinking()
 
     @property
     def model(self) -> str:
@@ -198,9 +124,9 @@ class AnthropicProvider:
         """When the SDK lists this model as deprecated: its end-of-life date; else None."""
         return DEPRECATED_MODELS.get(self._model)
 
-    def _must_stream(self, request: CompletionRequest) -> bool:
+    def _must_stream(self, max_tokens: int) -> bool:
         """The SDK refuses long non-streamed requests and warns on deprecated models."""
-        return request.max_tokens > STREAM_ABOVE_TOKENS or self.deprecation is not None
+        return max_tokens > STREAM_ABOVE_TOKENS or self.deprecation is not None
 
     async def aclose(self) -> None:
         """Close the SDK's HTTP client."""
@@ -209,11 +135,49 @@ class AnthropicProvider:
     async def complete(
         self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
     ) -> Completion:
-        """One Messages API call, streamed when ``on_text`` is given."""
+        """One Messages API call, streamed when ``on_text`` is given; made once more at once
+        when the model refuses the way a response schema was asked for."""
         started = time.monotonic()
-        params = build_params(self._model, request)
+        while True:
+            mode = self.answer_mode
+            headroom = THINKING_HEADROOM if self.thinks else 0
+            params, prefix = build_params(self._model, request, mode, self._kept, headroom)
+            try:
+                message = await self._send(params, request.max_tokens + headroom, on_text)
+            except ProviderError as exc:
+                if not self._refused_mode(exc, params, mode):
+                    raise
+                self.answer_mode = NEXT_MODE[mode]
+                continue
+            break
         try:
-            if on_text is None and not self._must_stream(request):
+            return self._completion(message, request, prefix, time.monotonic() - started)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # The SDK builds its objects without checking them: a gateway's string where a
+            # block goes, or "12k" tokens, only shows here.
+            raise ProviderError(
+                one_line(
+                    f"{self.spec}: malformed response: unexpected shape ({exc})", self._secrets
+                )
+            ) from None
+
+    @staticmethod
+    def _refused_mode(exc: ProviderError, params: dict[str, Any], mode: AnswerMode) -> bool:
+        """Whether ``exc`` is the API refusing how ``params`` asked for the answer: a 400
+        naming the forced ``tool_choice``, or the ``output_config`` it does not take."""
+        if exc.status != 400 or isinstance(exc, ContextOverflow) or mode not in NEXT_MODE:
+            return False
+        said = str(exc)
+        if mode == "forced_tool":
+            return "tool_choice" in params and "tool_choice" in said
+        return "output_config" in params and ("output_config" in said or "output_format" in said)
+
+    async def _send(
+        self, params: dict[str, Any], max_tokens: int, on_text: Callable[[str], None] | None
+    ) -> anthropic.types.Message:
+        """The API's message for ``params``; a ProviderError for anything else."""
+        try:
+            if on_text is None and not self._must_stream(max_tokens):
                 message = await self._client.messages.create(**params)
             else:
                 with warnings.catch_warnings():
@@ -256,16 +220,7 @@ class AnthropicProvider:
             # A stream that ended before its message_delta: what came is cut short (a tool
             # call's input too), not an answer. The API always sets it on a whole message.
             raise TransientProviderError(f"{self.spec}: the stream ended before the message did")
-        try:
-            return self._completion(message, request, time.monotonic() - started)
-        except (AttributeError, TypeError, ValueError) as exc:
-            # The SDK builds its objects without checking them: a gateway's string where a
-            # block goes, or "12k" tokens, only shows here.
-            raise ProviderError(
-                one_line(
-                    f"{self.spec}: malformed response: unexpected shape ({exc})", self._secrets
-                )
-            ) from None
+        return message
 
     async def _whole_reply(
         self, response: httpx2.Response, on_text: Callable[[str], None] | None
@@ -331,33 +286,41 @@ class AnthropicProvider:
         return self._error(status, f"{where} {detail}", exc.response.headers.get("retry-after"))
 
     def _completion(
-        self, message: anthropic.types.Message, request: CompletionRequest, latency_s: float
+        self,
+        message: anthropic.types.Message,
+        request: CompletionRequest,
+        prefix: str,
+        latency_s: float,
     ) -> Completion:
         texts: list[str] = []
         calls: list[ToolCall] = []
         answer: str | None = None
-        forced = request.response_schema is not None and not request.tools
+        answering = request.response_schema is not None and not request.tools
         for block in message.content:
             if block.type == "text":
                 texts.append(block.text)
             elif block.type == "tool_use":
                 arguments = block.input if isinstance(block.input, dict) else {}
-                if forced and block.name == RESPOND_TOOL:
+                if answering and block.name == RESPOND_TOOL:
                     answer = json.dumps(arguments)
                 else:
                     calls.append(ToolCall(block.id, block.name, dict(arguments)))
+            elif block.type in THINKING_TYPES:
+                self.thinks = True  # not an answer: kept below if the reply called tools
         if answer is not None:
-            texts = [answer]  # the forced tool's input is the answer; any preamble is not
+            texts = [answer]  # the respond tool's input is the answer; any preamble is not
+        text = "".join(texts)
+        self._kept.keep(prefix, list(message.content), text, tuple(calls))
         usage = message.usage
         stop = _STOP.get(str(message.stop_reason), "end_turn")
-        if forced and stop == "tool_use":
+        if answering and stop == "tool_use":
             stop = "end_turn"
         return Completion(
-            text="".join(texts),
+            text=text,
             tool_calls=tuple(calls),
             usage=Usage(
                 input_tokens=_tokens(usage.input_tokens),
-                output_tokens=_tokens(usage.output_tokens),
+                output_tokens=_tokens(usage.output_tokens),  # thinking included, as billed
                 cache_read_tokens=_tokens(usage.cache_read_input_tokens),
                 cache_write_tokens=_tokens(usage.cache_creation_input_tokens),
             ),

@@ -41,6 +41,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from anthropic_thinking import (
+    FORCED,
+    THINKING_MODELS,
+    Thoughts,
+    check_output_config,
+)
 from scripted_factory import (
     REFUSALS,
     REPAIR,
@@ -60,6 +66,8 @@ MODEL = "claude-sonnet-4-6"
 STREAMED_MODEL = "claude-opus-4-5"
 """A model the SDK lists as deprecated (until its end of life on 2027-01-22; Sonnet 4.5's
 comes on 2026-11-30): the provider streams every call to it."""
+THINKING_MODEL = "claude-sonnet-5-5"
+"""A model that thinks by default and refuses forced tool use (tests/e2e/anthropic_thinking.py)."""
 SERVED = {STREAMED_MODEL: "claude-opus-4-5-20251101"}
 """The dated model id the API names in its answers to an alias."""
 RESPOND = "respond"
@@ -92,13 +100,20 @@ _BODY_KEYS = {
     "temperature",
     "top_p",
     "top_k",
+    "output_config",
+    "thinking",
 }
 _BLOCK_KEYS = {
     "text": {"type", "text", "cache_control", "citations"},
     "tool_use": {"type", "id", "name", "input", "cache_control"},
     "tool_result": {"type", "tool_use_id", "content", "is_error", "cache_control"},
+    "thinking": {"type", "thinking", "signature", "cache_control"},
+    "redacted_thinking": {"type", "data", "cache_control"},
 }
-_ROLE_BLOCKS = {"user": ("text", "tool_result"), "assistant": ("text", "tool_use")}
+_ROLE_BLOCKS = {
+    "user": ("text", "tool_result"),
+    "assistant": ("text", "tool_use", "thinking", "redacted_thinking"),
+}
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 _TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
@@ -135,6 +150,12 @@ class LoopbackModel(Ledger):
     faults: list[str] = field(default_factory=list)
     """The requests failed on purpose, as ``ROLE: what``."""
     _cache: set[str] = field(default_factory=set)
+    thoughts: Thoughts | None = None
+    """For a model that thinks (:data:`THINKING_MODELS`): the thinking blocks it gave."""
+
+    def __post_init__(self) -> None:
+        if self.model in THINKING_MODELS:
+            self.thoughts = Thoughts(self.model)
 
     # -- the wire ---------------------------------------------------------------------------
 
@@ -148,6 +169,10 @@ class LoopbackModel(Ledger):
             if not isinstance(body, dict):
                 raise Refusal("the body is not a JSON object")
             check_request(body, self.model)
+            if self.thoughts is not None:
+                if (body.get("tool_choice") or {}).get("type") in ("tool", "any"):
+                    raise Refusal(FORCED)
+                self.thoughts.check(body)
             prompt = self.over_context(raw, 0)  # the API counts the prompt alone here
             if prompt is not None:
                 said = f"prompt is too long: {prompt} tokens > {self.context_tokens} maximum"
@@ -159,6 +184,8 @@ class LoopbackModel(Ledger):
                 return Answer.json(status, error_body(kind, text), headers)
             number = self.number()
             content, stop = self.answer(role, body, number)
+            if self.thoughts is not None:
+                content = self._thought(body, content)
         except REFUSALS as exc:
             return Answer.json(400, error_body("invalid_request_error", self.refuse(exc)))
         fault = STREAM_FAULTS.get(role) if streamed else None
@@ -186,6 +213,18 @@ class LoopbackModel(Ledger):
             "stop_sequence": None,
             "usage": usage,
         }
+
+    def _thought(self, body: dict[str, Any], content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``content`` as a thinking model gives it: a thinking block first, holding the text
+        a tool-calling turn wrote before its calls (which then comes as no text block)."""
+        assert self.thoughts is not None
+        calls = [b for b in content if b["type"] == "tool_use"]
+        texts = [b for b in content if b["type"] == "text"]
+        note = " ".join(str(b["text"]).strip() for b in texts) if calls else ""
+        block = self.thoughts.block(body, note or "Working out the answer.")
+        content = [block, *(calls if calls else texts)]
+        self.thoughts.given(body, content)
+        return content
 
     def _first(self, role: str, fault: str) -> bool:
         """Whether this is ``role``'s first request to meet a fault (then noted as met)."""
@@ -218,12 +257,17 @@ class LoopbackModel(Ledger):
                 self._cache.add(prefix)
         if breakpoints:
             written = max(0, breakpoints[-1][1] - read)
-        return {
+        usage = {
             "input_tokens": max(1, (chars - read - written) // 4),
             "output_tokens": max(1, len(json.dumps(content)) // 4),
             "cache_creation_input_tokens": written // 4,
             "cache_read_input_tokens": read // 4,
         }
+        thinking = [b for b in content if b["type"] == "thinking"]
+        if thinking:  # billed as output, and counted in output_tokens already
+            details = {"thinking_tokens": max(1, len(json.dumps(thinking)) // 4)}
+            return {**usage, "output_tokens_details": details}  # type: ignore[dict-item]
+        return usage
 
     # -- the roles --------------------------------------------------------------------------
 
@@ -247,13 +291,18 @@ class LoopbackModel(Ledger):
             else:
                 reply = verifier_turn(act, results)
             return reply["content"], reply["stop_reason"]
-        if body.get("tool_choice") != {"type": "tool", "name": RESPOND} or RESPOND not in tools:
+        formatted = check_output_config(body)
+        if formatted is None and (
+            body.get("tool_choice") != {"type": "tool", "name": RESPOND} or RESPOND not in tools
+        ):
             raise Refusal(f"the {role} asked for an answer without forcing the respond tool")
-        schema: dict[str, Any] = tools[RESPOND]["input_schema"]
+        schema: dict[str, Any] = formatted or tools[RESPOND]["input_schema"]
         if role == "verifier":  # its report, asked again after a bad first one
             answer: dict[str, Any] = dict(VERIFIER_REPORT)
         else:
             answer = structured_reply(role, prompt, schema)
+        if formatted is not None:  # structured outputs: the schema holds, as text
+            return [{"type": "text", "text": json.dumps(answer)}], "end_turn"
         if role == "judge" and not repair:  # a nested object as a JSON string: asked again
             answer["checklist"] = json.dumps(answer["checklist"])
         block = {"type": "tool_use", "id": f"toolu_{number:04d}_r", "name": RESPOND}
@@ -305,6 +354,10 @@ def stream_events(message: dict[str, Any]) -> list[Event]:
         if block["type"] == "text":
             empty: dict[str, Any] = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in pieces(block["text"])]
+        elif block["type"] == "thinking":
+            empty = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces(block["thinking"])]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
         else:
             empty = {**block, "input": {}}
             whole = json.dumps(block["input"])
@@ -313,7 +366,7 @@ def stream_events(message: dict[str, Any]) -> list[Event]:
         events += [event("content_block_delta", index=index, delta=d) for d in deltas]
         events.append(event("content_block_stop", index=index))
     stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
-    output = {"output_tokens": usage["output_tokens"]}
+    output = {k: v for k, v in usage.items() if k.startswith("output_tokens")}
     return [*events, event("message_delta", delta=stop, usage=output), event("message_stop")]
 
 
@@ -520,6 +573,12 @@ def check_block(block: dict[str, Any], role: str, where: str) -> int:
             raise Refusal(f"{role}: text content blocks must be non-empty")
         if not text.strip():
             raise Refusal(f"{role}: text content blocks must contain non-whitespace text")
+    elif kind == "thinking":
+        if not isinstance(block.get("thinking"), str) or not block.get("signature"):
+            raise Refusal(f"{where}: a thinking block needs its thinking and its signature")
+    elif kind == "redacted_thinking":
+        if not isinstance(block.get("data"), str):
+            raise Refusal(f"{where}: a redacted_thinking block needs its data")
     elif kind == "tool_use":
         if not _TOOL_ID.fullmatch(str(block.get("id", ""))) or not isinstance(
             block.get("input"), dict

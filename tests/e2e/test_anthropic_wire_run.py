@@ -7,9 +7,13 @@ in the environment. The model is a loopback Messages API this test starts
 as the API would. Nothing of the SIM is used; everything else is real: the anthropic SDK, git
 worktrees, the gates, the merge queue, SQLite, the headless console.
 
-Twice: with a current model, whose calls go as plain ``messages.create`` requests, and with a
-model the SDK lists as deprecated, whose every call the provider streams (server-sent events).
-Both runs meet an overloaded API (529) and a rate limit (429, ``retry-after: 0``) on the way;
+Three times: with a model that takes forced tool use and does not think (Sonnet 4.6), whose
+calls go as plain ``messages.create`` requests; with a model the SDK lists as deprecated, whose
+every call the provider streams (server-sent events); and with Claude Sonnet 5.5, which thinks
+by default (so every call is streamed, for the thinking's room), answers a forced
+``tool_choice`` with a 400 and wants each tool-calling turn's thinking blocks back unchanged
+(tests/e2e/anthropic_thinking.py): its structured answers come through structured outputs.
+Each run meets an overloaded API (529) and a rate limit (429, ``retry-after: 0``) on the way;
 the streamed one also a stream that breaks with an ``error`` event after its HTTP 200, and one
 that ends in the middle of a tool call's input: each is a failed call to try again, not an
 answer.
@@ -29,9 +33,11 @@ from anthropic_model import (
     RESPOND,
     SERVED,
     STREAMED_MODEL,
+    THINKING_MODEL,
     LoopbackModel,
     ModelServer,
 )
+from anthropic_thinking import THOUGHT
 from scripted_factory import ROLES
 from wire_run import check_shipped, new_project, run_cleanly
 
@@ -47,11 +53,14 @@ USAGE = {  # the API's usage field -> the LLMCallFinished field it must land in
 }
 
 
-@pytest.mark.parametrize("model_name", [MODEL, STREAMED_MODEL], ids=["messages", "streamed"])
+@pytest.mark.parametrize(
+    "model_name", [MODEL, STREAMED_MODEL, THINKING_MODEL], ids=["messages", "streamed", "thinking"]
+)
 def test_every_role_runs_over_the_anthropic_wire_to_a_shipped_branch(
     tmp_path: Path, model_name: str
 ) -> None:
-    streamed = model_name == STREAMED_MODEL
+    thinking = model_name == THINKING_MODEL
+    streamed = model_name in (STREAMED_MODEL, THINKING_MODEL)
     project = new_project(tmp_path, {"ANTHROPIC_API_KEY": KEY})
     with ModelServer(LoopbackModel(model=model_name)) as server:
         spec = f"anthropic:{model_name}@{server.base_url}"
@@ -90,7 +99,7 @@ def test_every_role_runs_over_the_anthropic_wire_to_a_shipped_branch(
         assert "HTTP 200" not in run.stdout
         # The streamed run's model is one the SDK lists as deprecated: said once, at the start.
         deprecated = f"anthropic:{model_name} is deprecated: it reaches its end of life on "
-        assert run.stdout.count(deprecated) == (1 if streamed else 0)
+        assert run.stdout.count(deprecated) == (1 if model_name == STREAMED_MODEL else 0)
         # The environment an agent's command runs with did come back to the model.
         assert any(s.role == "verifier" and "('PATH', " in json.dumps(s.body) for s in seen)
         engineers = [s for s in seen if s.role == "engineer"]
@@ -98,20 +107,34 @@ def test_every_role_runs_over_the_anthropic_wire_to_a_shipped_branch(
         assert any(s.role == "twin" and "choice" in json.dumps(s.body) for s in seen)
         # Claude's whitespace-only text before its calls (an engineer's second turn) went back
         # as the calls alone: the API refuses a text block of whitespace.
+        # A thinking model's turns go back with their thinking blocks first, as they came
+        # (the loopback refuses a tool loop that drops or alters them).
         quiet = [s.body["messages"][3]["content"] for s in engineers if s.turn == 2]
-        assert quiet and all([b["type"] for b in c] == ["tool_use"] * 2 for c in quiet), quiet
-        # The verifier's prose report and the judge's stringified checklist were re-asked.
-        assert sorted(s.role for s in seen if s.repair) == ["judge", "verifier"]
+        calls = ["thinking"] * thinking + ["tool_use"] * 2
+        assert quiet and all([b["type"] for b in c] == calls for c in quiet), quiet
+        # The verifier's prose report was re-asked, and the judge's stringified checklist
+        # (structured outputs hold a thinking model's answer to its schema).
+        repaired = ["verifier"] if thinking else ["judge", "verifier"]
+        assert sorted(s.role for s in seen if s.repair) == repaired
 
-        # Tool loops offer the toolbelt; every other call forces the one answer tool.
+        # Tool loops offer the toolbelt; every other call forces the one answer tool, or
+        # (a model that refuses forcing) asks for the schema as structured outputs.
         tool_loop = [s for s in seen if s.role in ("engineer", "verifier") and not s.repair]
         for s in seen:
-            names = [t["name"] for t in s.body["tools"]]
+            names = [t["name"] for t in s.body.get("tools", [])]
             if s in tool_loop:
                 assert "tool_choice" not in s.body and RESPOND not in names
+            elif thinking:
+                assert "tool_choice" not in s.body, s.body["tool_choice"]
+                schema = s.body["output_config"]["format"]["schema"]
+                assert schema["additionalProperties"] is False
+                # Tool blocks in the history (the verifier's re-ask) need tools declared.
+                assert names == ([RESPOND] if s.role == "verifier" else [])
             else:
                 assert s.body["tool_choice"] == {"type": "tool", "name": RESPOND}
                 assert names == [RESPOND]
+            # A thinking model gets room for its thoughts besides the answer's own limit.
+            assert (s.body["max_tokens"] > 16_000) == thinking
             # The stable prefix is marked for the cache: the system prompt, the first turn.
             assert s.body["system"][0]["cache_control"] == CACHE
             assert s.body["messages"][0]["content"][-1]["cache_control"] == CACHE
@@ -130,3 +153,9 @@ def test_every_role_runs_over_the_anthropic_wire_to_a_shipped_branch(
     for wire, ours in USAGE.items():
         assert sum(e[ours] for e in calls) == sum(s.usage[wire] for s in seen), (wire, ours)
     assert all(e["cost_usd"] > 0 for e in calls)
+    # Thinking is billed as output, inside output_tokens: counted once, above. Its text
+    # (the loopback writes each turn's note there) is never an agent's answer or log line.
+    if thinking:
+        assert all(s.usage["output_tokens_details"]["thinking_tokens"] > 0 for s in seen)
+    assert THOUGHT not in run.stdout
+    assert not [e for e in shipped.events if THOUGHT in json.dumps(e)]
