@@ -33,13 +33,15 @@ SIM_REVIEWERS = 3
 """Panel size when the SIM plays the reviewers."""
 
 # Current GA models as of 2026-11-24. Anthropic: neither is on the SDK's deprecated list
-# (Sonnet 4.5 retires 2026-11-30). Sonnet 5.5 refuses forced tool use, which the Anthropic
-# provider's structured answers rely on, and Sonnet 5 thinks by default (blocks a tool loop
-# must send back), untried here: Sonnet 4.6 stays the default until the provider is ready.
+# (Sonnet 4.5 retires 2026-11-30). Sonnet 5.5 (released 2026-09-28, $2/$10, 1M context) is
+# Anthropic's current Sonnet: it refuses forced tool use and thinks by default, which the
+# provider meets with structured outputs and by sending thinking blocks back
+# (agents/providers/anthropic_models.py); a whole run on it ships over the wire
+# (tests/e2e/test_anthropic_wire_run.py). Haiku 4.5 stays the cheap second opinion.
 # Gemini: 2.5 Pro and Flash retire on 2026-12-01 (their requests then go to these two);
 # the Gemini API has no GA Pro model (3.1 Pro is a preview), so the main model is the Flash
 # that Google names 2.5 Pro's replacement, the second opinion the one it names 2.5 Flash's.
-ANTHROPIC_MAIN = "anthropic:claude-sonnet-4-6"
+ANTHROPIC_MAIN = "anthropic:claude-sonnet-5-5"
 ANTHROPIC_SECOND = "anthropic:claude-haiku-4-5"
 GEMINI_MAIN = "gemini:gemini-3.8-flash"
 GEMINI_SECOND = "gemini:gemini-3.5-flash-lite"

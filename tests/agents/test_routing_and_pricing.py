@@ -23,8 +23,8 @@ def test_no_key_means_the_sim_everywhere_with_a_loud_warning():
 
 def test_both_keys_put_every_review_on_another_family():
     routing = route({}, BOTH)
-    assert routing.spec("planner") == "anthropic:claude-sonnet-4-6"
-    assert routing.spec("engineer") == "anthropic:claude-sonnet-4-6"
+    assert routing.spec("planner") == "anthropic:claude-sonnet-5-5"
+    assert routing.spec("engineer") == "anthropic:claude-sonnet-5-5"
     assert {family_of(s) for s in routing.reviewers} == {"gemini"}
     assert routing.spec("task_reviewer") == "gemini:gemini-3.8-flash"
     assert routing.warnings == ()

@@ -58,7 +58,7 @@ def test_keys_route_roles_to_real_models_and_never_write_the_key(tmp_path: Path)
     env = {"ANTHROPIC_API_KEY": "sk-ant-secret-value", "GEMINI_API_KEY": "gm-secret-value"}
     text = render_config(root, env)
     assert "secret-value" not in text
-    assert 'planner = "anthropic:claude-sonnet-4-6"' in text
+    assert 'planner = "anthropic:claude-sonnet-5-5"' in text
     assert 'reviewers = ["gemini:gemini-3.8-flash", "gemini:gemini-3.5-flash-lite"' in text
     path = tmp_path / "shopfloor.toml"
     path.write_text(text)
