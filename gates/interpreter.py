@@ -35,9 +35,6 @@ from gates.env_tools import tool_environments
 VENV_DIRS = (".venv", "venv")
 """Where a repository keeps its own virtualenv (untracked: looked for in the user's checkout,
 never in a worktree)."""
-PYTHON_KEY = "gates_python"
-"""The run's settings record key naming the interpreter the tests and mypy run on (``status``
-reads it without loading the composition root)."""
 PROBE_TIMEOUT_S = 30.0
 _PROBE = (
     "import importlib.util, sys; print(sys.version.split()[0]); "

@@ -35,6 +35,7 @@ from storage.paths import (
 )
 from storage.pg_cert_refusal import refusal
 from storage.pg_tls import TLS_PARAMS, check_tls_files, system_context, tls_dsn
+from storage.schema import declare_postgresql_options
 from storage.sqlite_dialect import engine_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -209,6 +210,7 @@ def make_engine(url: str) -> AsyncEngine:
             probe_sqlite_file(path, url)
         target = engine_url(parsed)  # aiosqlite, its connections terminated without a hang
     else:
+        declare_postgresql_options()
         # asyncpg takes its timeout as a number; a URL's query holds text.
         timeout = parsed.query.get("timeout")
         kwargs["connect_args"] = {

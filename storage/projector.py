@@ -14,6 +14,7 @@ projections away and replays the whole log through the same code, which is what
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Integer, Table, and_, bindparam, case, delete, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
@@ -81,8 +81,11 @@ _RESOLVE: Update = (
 
 def _upsert(dialect_name: str, table: Table, update_columns: Sequence[str]) -> Insert:
     """INSERT that updates ``update_columns`` of an existing row with the same primary key."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
+    # The backend's own INSERT, for its ON CONFLICT. Its dialect is loaded: the connection
+    # runs on it. Imported by name, as SQLAlchemy finds a URL's: imported at the top, the
+    # PostgreSQL dialect was loaded (~20 ms) by every command on SQLite.
+    backend = "postgresql" if dialect_name == "postgresql" else "sqlite"
+    stmt = importlib.import_module(f"sqlalchemy.dialects.{backend}").insert(table)
     keys = [c.name for c in table.primary_key.columns]
     upsert: Insert = stmt.on_conflict_do_update(
         index_elements=keys, set_={name: stmt.excluded[name] for name in update_columns}

@@ -177,15 +177,29 @@ decisions = Table(
     Column("posted_at", UTCDateTime, nullable=False),
     Column("consumed_at", UTCDateTime, nullable=True),
     # At most one decision waiting per escalation: a second poster is refused, race-free.
-    Index(
+    # Its PostgreSQL predicate is declared by declare_postgresql_options().
+    pending_decisions := Index(
         "ix_decisions_pending",
         "run_id",
         "escalation_id",
         unique=True,
         sqlite_where=text("consumed_at IS NULL"),
-        postgresql_where=text("consumed_at IS NULL"),
     ),
 )
+
+
+def declare_postgresql_options() -> None:
+    """Give the schema its PostgreSQL options: the pending-decisions index's predicate.
+
+    SQLAlchemy checks a ``postgresql_*`` argument when it is given by importing its whole
+    PostgreSQL dialect (~20 ms) and offers no way to declare one without it; declared with
+    the table, it was loaded by every ``status`` or ``answer`` on SQLite.
+    :func:`storage.connect.make_engine` calls this before it opens a PostgreSQL database,
+    so nothing compiles or compares the schema there without it (the migrations declare
+    the same predicate themselves). Calling it again changes nothing.
+    """
+    pending_decisions.dialect_kwargs["postgresql_where"] = text("consumed_at IS NULL")
+
 
 PROJECTIONS = (runs, tasks, escalations, learnings)
 """The tables derived from ``events`` alone (what ``shopfloor db rebuild`` rewrites)."""

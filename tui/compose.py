@@ -40,7 +40,6 @@ from engine.state import RunState
 from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
 from gates.interpreter import (
-    PYTHON_KEY,
     InterpreterError,
     candidates,
     find_project_python,
@@ -82,10 +81,10 @@ from tui.run_checks import (
     uncommitted,
     unread_config,
 )
-from tui.run_plan import RunPlan, SetupError, new_run_id, settings_record
+from tui.run_plan import RunPlan, SetupError, new_run_id
+from tui.run_settings import PYTHON_KEY, WARNING_KEY, settings_record
 from tui.storage_watch import StorageWatch, open_and_lease, storage_notices
 from tui.systemd_notify import SystemdNotifier
-from tui.uncommitted import WARNING_KEY
 
 if TYPE_CHECKING:
     pass

@@ -1,4 +1,4 @@
-"""What a run is before anything starts: its plan, its id, the settings it records.
+"""What a run is before anything starts: its plan and its id.
 
 :class:`RunPlan` is what the ``run``, ``demo`` and ``resume`` commands hand to the
 composition root (tui/compose.py); :class:`SetupError` is the bad input found while a run is
@@ -57,21 +57,3 @@ class RunPlan:
     notify: NotifyTarget | None = None
     """Under systemd (``$NOTIFY_SOCKET``): where the run says it is ready, its status, its
     watchdog pings and its stop (tui/systemd_notify.py); None sends nothing."""
-
-
-def settings_record(settings: Settings) -> dict[str, str]:
-    """What ``resume`` needs to rebuild a run's settings (stored in RunStarted; no secrets)."""
-    record = {
-        "speed": repr(settings.speed),
-        "workers": str(settings.engine.workers),
-        "escalation_policy": settings.engine.escalation_policy,
-    }
-    if settings.engine.escalation_timeout_s is not None:
-        record["escalation_timeout_s"] = repr(settings.engine.escalation_timeout_s)
-    if settings.source is not None:
-        record["config"] = str(settings.source.resolve())
-    if settings.playbook is not None:
-        record["playbook"] = str(settings.playbook)
-    if settings.twin_dna is not None:
-        record["twin_dna"] = str(settings.twin_dna)
-    return record

@@ -25,9 +25,6 @@ from pathlib import Path
 
 from engine.audit_checkout import SKIP
 
-WARNING_KEY = "uncommitted"
-"""The key of the warning in the settings record a run stores in RunStarted/RunResumed."""
-
 GIT_STATUS_TIMEOUT_S = 30.0
 
 

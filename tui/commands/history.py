@@ -17,7 +17,6 @@ from engine.repo_guard import git_run
 from engine.request_title import request_title
 from engine.spend import dollars
 from engine.state import RunState
-from gates.interpreter import PYTHON_KEY
 from storage.answers import WaitingDecision
 from storage.errors import LOG_GONE_REMEDY, RunInFlight, RunNotFound
 from storage.lease import live_runs
@@ -27,8 +26,8 @@ from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
 from tui.commands.common import EXIT_OK, UsageError, open_store
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
+from tui.run_settings import PYTHON_KEY, WARNING_KEY
 from tui.text import agents_text, answer_command, cost_text, one_line
-from tui.uncommitted import WARNING_KEY
 
 STOPPED = "stopped"
 """What ``runs`` and ``status`` call an unfinished run no live process drives."""

@@ -1,0 +1,59 @@
+"""The commands pasted from another shell during a run load only what they read with.
+
+``status``, ``runs``, ``escalations`` and ``answer`` on a SQLite database loaded the
+PostgreSQL dialect (~20 ms: an index's ``postgresql_where`` and the projector's upsert
+named it at import), and ``status`` and ``runs`` GitPython (~25 ms) and the gates'
+interpreter module too, to read two keys of a run's settings record. Each command here runs
+to its end in a fresh interpreter, on a database holding a run that waits on a question, and
+then says which of those modules it loaded. (Textual, the SDKs and OpenTelemetry were out
+already, as tests/test_boundaries.py checks; so was asyncpg itself.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_plan_view import RUN_ID, db, plan_events, store, twin_question
+
+from engine import loop as event_loop
+
+__all__ = ["db"]  # the fixture
+
+NOT_NEEDED = ("sqlalchemy.dialects.postgresql", "git", "gates")
+"""What a quick command on SQLite has no use for: the PostgreSQL dialect, GitPython, the
+gates."""
+
+PROBE = """
+import json, sys
+from tui.cli import main
+code = main({words!r})
+print(json.dumps([code, sorted(m for m in {not_needed!r} if m in sys.modules)]))
+"""
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["status", RUN_ID],
+        ["runs"],
+        ["escalations"],
+        ["answer", "esc-1", "accept", "--run", RUN_ID],
+    ],
+    ids=lambda words: words[0],
+)
+def test_a_quick_command_on_sqlite_loads_no_postgresql_git_or_gates(
+    db: Path, words: list[str]
+) -> None:
+    event_loop.run(store(db, [*plan_events(), twin_question()]))
+    probe = PROBE.format(words=[*words, "--db", str(db)], not_needed=NOT_NEEDED)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    code, loaded = json.loads(result.stdout.splitlines()[-1])
+    assert code == 0  # the command did its work (answer posted, status printed)
+    assert loaded == []
