@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from gates.python_tools import SKIPPED_DIRS
+from gates.repo_shape import SKIPPED_DIRS
 
 SITE_GLOBS = (
     "lib*/python*/site-packages",

@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.mypy_seed import MypySeeds, run_mypy
-from gates.python_tools import SKIPPED_DIRS
+from gates.repo_shape import SKIPPED_DIRS
 from gates.tool_gate import (
     MAX_FINDINGS,
     OUTPUT_TAIL_CHARS,

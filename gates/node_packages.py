@@ -24,8 +24,7 @@ import os
 from pathlib import Path
 
 from engine.borrowed_modules import NODE_MODULES
-from gates.python_tools import SKIPPED_DIRS
-from gates.repo_shape import SEARCH_DEPTH
+from gates.repo_shape import SEARCH_DEPTH, SKIPPED_DIRS
 
 
 def node_packages(repo: Path) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.protocols import CommandResult, Finding, Sandbox
 from gates.changes import ChangeScanGate
+from gates.repo_shape import SKIPPED_DIRS
 from gates.tool_gate import (
     Parsed,
     ToolGate,
@@ -26,9 +27,6 @@ from gates.tool_gate import (
     extract_json,
     relative,
 )
-
-SKIPPED_DIRS = (".git", ".venv", "venv", "node_modules", ".shopfloor", "build", "dist")
-"""Directories no Python gate looks into."""
 
 _SEVERITY = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "UNDEFINED": 0}
 

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-from gates.python_tools import SKIPPED_DIRS
-
 PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", ".pytest.ini", "tox.ini")
 """What makes a folder a Python project (a Django-style ``backend/`` may have no packaging,
 only the pytest.ini or tox.ini its tests are run by)."""
+
+SKIPPED_DIRS = (".git", ".venv", "venv", "node_modules", ".shopfloor", "build", "dist")
+"""Directories no Python gate looks into."""
+
 SEARCH_DEPTH = 4
 """How deep detection looks for Python (``services/api/app/main.py`` is at depth 4)."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tui.cli import EXIT_BROKEN_PIPE, build_parser
-from tui.commands.common import (
+from tui.commands.exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,

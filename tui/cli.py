@@ -91,7 +91,7 @@ def stdout_console() -> Console:
 
 
 BAD_INPUT: tuple[tuple[str, str], ...] = (
-    ("tui.commands.common", "UsageError"),
+    ("tui.commands.exit_codes", "UsageError"),
     ("tui.run_plan", "SetupError"),
     ("tui.config", "ConfigError"),
     ("agents.playbook", "PlaybookError"),
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rich.text import Text
 
             from engine import loop as event_loop
-            from tui.commands.common import (
+            from tui.commands.exit_codes import (
                 EXIT_BAD_INPUT,
                 EXIT_FAILED,
                 EXIT_INTERRUPTED,

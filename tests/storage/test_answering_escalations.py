@@ -36,7 +36,7 @@ from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.cli import build_parser, main
 from tui.commands import escalations as commands
-from tui.commands.common import UsageError
+from tui.commands.exit_codes import UsageError
 
 WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
 OPTIONS = ["accept", "change", "reject"]

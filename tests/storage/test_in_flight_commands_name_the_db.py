@@ -23,7 +23,7 @@ from storage.errors import RunInFlight
 from storage.lease import RunLease, RunTakenOver
 from storage.paths import db_option
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK
+from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMED = re.compile(r"`(shopfloor (?:attach|tail) [^`]+)`")

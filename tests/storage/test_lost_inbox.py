@@ -24,7 +24,7 @@ from engine.events import EscalationRaised, RunStarted
 from storage.errors import INBOX_REMEDY
 from storage.paths import db_option
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,7 +28,7 @@ from storage.paths import db_option
 from storage.run_writer import ProcessStorageWriter
 from storage.schema import PROJECTIONS
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK
+from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from tui.storage_watch import refused_line
 
 ROOT = Path(__file__).resolve().parents[2]

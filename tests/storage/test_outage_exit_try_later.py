@@ -28,7 +28,7 @@ from pg_proxy import PgProxy
 from engine.events import Merged
 from storage.store import SqlEventStore
 from storage.writer import OUTAGE_S
-from tui.commands.common import EXIT_TRY_LATER
+from tui.commands.exit_codes import EXIT_TRY_LATER
 from tui.config import OUTAGE_ENV
 from tui.demo_repo import prepare_demo_repo
 

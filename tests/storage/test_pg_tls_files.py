@@ -25,7 +25,7 @@ from storage.connect import make_engine
 from storage.errors import StorageError, lost_connection
 from storage.paths import normalize_db_url, safe_url
 from storage.pg_tls import check_tls_files, system_context
-from tui.commands.common import EXIT_BAD_INPUT
+from tui.commands.exit_codes import EXIT_BAD_INPUT
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ENV = ("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL")

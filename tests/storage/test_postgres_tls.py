@@ -36,7 +36,7 @@ from storage.errors import DatabaseUnreachable, StorageError, unreachable
 from storage.paths import db_option, parse_db_url
 from storage.pg_cert_refusal import refused_certificate
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_BAD_INPUT
+from tui.commands.exit_codes import EXIT_BAD_INPUT
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,7 @@ from notify_listener import listening
 from sqlalchemy.engine import make_url
 from tls_cluster import CERT_USER, TlsCluster
 
-from tui.commands.common import EXIT_OK
+from tui.commands.exit_codes import EXIT_OK
 
 ROOT = Path(__file__).resolve().parents[2]
 WAITING = re.compile(r"waiting for a human: (shopfloor answer \S+) (\S+)( --run .*), or ")

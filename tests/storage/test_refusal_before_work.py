@@ -31,7 +31,7 @@ from engine.events import EventBase
 from engine.state import RunState
 from storage.errors import RunStopped
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_FAILED, EXIT_OK
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from tui.storage_watch import open_and_lease
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -31,7 +31,7 @@ from engine.events import AgentOutput, EventBase
 from storage.errors import LOG_GONE_REMEDY, LogGone, StorageError, WritesRefused
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_FAILED
+from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED
 
 
 @pytest.fixture

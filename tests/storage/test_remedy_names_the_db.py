@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_FAILED, EXIT_OK
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_OK
 
 ROOT = Path(__file__).resolve().parents[2]
 

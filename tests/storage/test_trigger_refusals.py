@@ -26,7 +26,7 @@ from engine.events import AgentOutput
 from storage.errors import WritesRefused, refused_for_good
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
-from tui.commands.common import EXIT_FAILED
+from tui.commands.exit_codes import EXIT_FAILED
 
 FROZEN = "the log is frozen for the audit"
 """What the triggers below say as they reject an event."""

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from storage.errors import DatabaseUnreachable
 from storage.lease import live_runs
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_TRY_LATER
+from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_TRY_LATER
 
 ROOT = Path(__file__).resolve().parents[2]
 

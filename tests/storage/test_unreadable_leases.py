@@ -22,7 +22,7 @@ from engine.bus import EventBus
 from engine.events import EventBase
 from storage.lease import RunLease
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_BAD_INPUT
+from tui.commands.exit_codes import EXIT_BAD_INPUT
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from stored_log import open_escalation_ids
 
-from tui.commands.common import UsageError
 from tui.commands.escalations import choose_option
+from tui.commands.exit_codes import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = [sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "50"]

@@ -21,8 +21,8 @@ from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.cli import main
 from tui.commands import escalations as commands
-from tui.commands.common import UsageError
 from tui.commands.escalations import check_option, choose_option, option_command
+from tui.commands.exit_codes import UsageError
 
 __all__ = ["db"]  # the fixture, shared
 

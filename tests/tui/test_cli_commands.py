@@ -14,7 +14,7 @@ import pytest
 from engine.events import Outcome
 from storage.errors import RunNotFound
 from tui.cli import build_parser, is_bad_input
-from tui.commands.common import UsageError
+from tui.commands.exit_codes import UsageError
 from tui.commands.history import STOPPED
 from tui.parsers import COMMANDS, Handler, parser_modules
 from tui.parsers.history import OUTCOME_CHOICES

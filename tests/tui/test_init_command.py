@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tui.commands.common import EXIT_OK, UsageError
+from tui.commands.exit_codes import EXIT_OK, UsageError
 from tui.commands.init import cmd_init, render_config
 from tui.config import ConfigError, Settings, load_settings
 from tui.crew_setup import route_models

@@ -7,6 +7,10 @@ interpreter module too, to read two keys of a run's settings record. Each comman
 to its end in a fresh interpreter, on a database holding a run that waits on a question, and
 then says which of those modules it loaded. (Textual, the SDKs and OpenTelemetry were out
 already, as tests/test_boundaries.py checks; so was asyncpg itself.)
+
+``doctor`` opens no database, yet loaded SQLAlchemy and the whole store (~200 ms: the exit
+codes lived beside ``open_store``, and ``shopfloor`` imports them for every command) and
+GitPython (the gates' list of folders to skip lived in the module of the Python gates).
 """
 
 from __future__ import annotations
@@ -49,11 +53,26 @@ def test_a_quick_command_on_sqlite_loads_no_postgresql_git_or_gates(
     db: Path, words: list[str]
 ) -> None:
     event_loop.run(store(db, [*plan_events(), twin_question()]))
-    probe = PROBE.format(words=[*words, "--db", str(db)], not_needed=NOT_NEEDED)
+    code, loaded = run_fresh([*words, "--db", str(db)], NOT_NEEDED)
+    assert code == 0  # the command did its work (answer posted, status printed)
+    assert loaded == []
+
+
+def test_doctor_loads_no_store_and_no_git(tmp_path: Path) -> None:
+    code, loaded = run_fresh(
+        ["doctor", "--model", "sim:", "--repo", str(tmp_path)], ("sqlalchemy", "storage", "git")
+    )
+    assert code == 0  # the SIM answered
+    assert loaded == []
+
+
+def run_fresh(words: list[str], not_needed: tuple[str, ...]) -> tuple[int, list[str]]:
+    """``shopfloor WORDS`` in a fresh interpreter: its exit code, and which of
+    ``not_needed`` it loaded."""
+    probe = PROBE.format(words=words, not_needed=not_needed)
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     code, loaded = json.loads(result.stdout.splitlines()[-1])
-    assert code == 0  # the command did its work (answer posted, status printed)
-    assert loaded == []
+    return code, loaded

@@ -43,7 +43,8 @@ from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home
 from telemetry.otlp_env import otlp_configured
-from tui.commands.common import EXIT_OK, UsageError, open_store
+from tui.commands.common import open_store
+from tui.commands.exit_codes import EXIT_OK, UsageError
 from tui.commands.history import load_stopped_run
 from tui.text import one_line
 

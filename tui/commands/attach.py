@@ -21,7 +21,8 @@ from storage.errors import StorageError
 from storage.lease import live_runs
 from storage.paths import db_option
 from tui.budget_flags import go_on_line, stopped_line
-from tui.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, open_store
+from tui.commands.common import open_store
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.commands.history import NO_DRIVER, STOPPED
 from tui.driver_watch import watch_driver
 from tui.stored_feed import tail_store

@@ -1,4 +1,9 @@
-"""What every command shares: exit codes, the usage error, opening the store."""
+"""Opening the store a command reads: the database ``--db`` names, checked first.
+
+The exit codes and the usage error are tui/commands/exit_codes.py: a command that needs no
+store (``doctor``, ``init``, ``dna``) and ``shopfloor`` itself name them without loading
+SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,7 @@ from pathlib import Path
 from storage.errors import LOG_GONE_REMEDY
 from storage.paths import DB_ENV, default_db_url, is_in_memory, parse_db_url
 from storage.store import SqlEventStore
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_KILLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_TRY_LATER = 75
-"""EX_TEMPFAIL (sysexits.h): the database could not be reached, or a run stopped because its
-events could not be stored; the same command carries on once the database is back (a
-systemd unit restarts on it)."""
-
-
-class UsageError(ValueError):
-    """Wrong arguments; one line."""
+from tui.commands.exit_codes import UsageError
 
 
 def db_url(args: argparse.Namespace) -> str:

@@ -19,7 +19,8 @@ from rich.text import Text
 from storage.errors import INBOX_TABLE, lost_table_line
 from storage.lease_files import prune_leases
 from storage.paths import db_option, safe_url
-from tui.commands.common import EXIT_FAILED, EXIT_OK, open_store
+from tui.commands.common import open_store
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_OK
 
 
 async def cmd_upgrade(args: argparse.Namespace, console: Console) -> int:

@@ -21,7 +21,7 @@ from rich.text import Text
 from agents.dna import DnaError, OwnerDNA
 from agents.dna_proposals import ProposalBook, dna_lock
 from engine.files import replace_file
-from tui.commands.common import EXIT_FAILED, EXIT_OK, UsageError
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_OK, UsageError
 from tui.config import load_settings
 from tui.memory import dna_file
 

@@ -40,7 +40,7 @@ from gates.interpreter import Candidates, InterpreterError, candidates, find_pro
 from gates.node_packages import uninstalled_warnings
 from gates.repo_shape import is_python_repo
 from gates.sandbox import ProcessSandbox
-from tui.commands.common import EXIT_FAILED, EXIT_OK
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from tui.config import load_settings
 
 PING = CompletionRequest(

@@ -32,7 +32,8 @@ from storage.lease import live_runs
 from storage.paths import db_option
 from storage.records import EscalationRecord
 from storage.store import SqlEventStore
-from tui.commands.common import EXIT_OK, UsageError, open_store
+from tui.commands.common import open_store
+from tui.commands.exit_codes import EXIT_OK, UsageError
 from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import one_line, printable
 

@@ -24,7 +24,8 @@ from storage.lease_files import lease_folder
 from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
-from tui.commands.common import EXIT_OK, UsageError, open_store
+from tui.commands.common import open_store
+from tui.commands.exit_codes import EXIT_OK, UsageError
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.run_settings import PYTHON_KEY, WARNING_KEY
 from tui.text import agents_text, answer_command, cost_text, one_line

@@ -30,7 +30,7 @@ from gates.config import GatesConfig
 from gates.interpreter import candidates
 from gates.mypy_config import mypy_projects
 from gates.repo_shape import holds_no_code, is_python_repo
-from tui.commands.common import EXIT_BAD_INPUT, EXIT_OK, UsageError
+from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import OUTAGE_S, ConfigError, load_settings
 
 _ROLE_NOTES = {

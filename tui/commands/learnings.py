@@ -16,7 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from storage.records import LearningRecord
-from tui.commands.common import EXIT_OK, UsageError, open_store
+from tui.commands.common import open_store
+from tui.commands.exit_codes import EXIT_OK, UsageError
 from tui.memory import retire, retired_ids
 
 

@@ -23,7 +23,8 @@ from storage.lease import live_runs
 from storage.store import SqlEventStore
 from telemetry.metrics import FactoryMetrics
 from telemetry.session import MetricsServer, TelemetryError
-from tui.commands.common import UsageError, open_store
+from tui.commands.common import open_store
+from tui.commands.exit_codes import UsageError
 
 
 class RecordedRuns:

@@ -35,7 +35,8 @@ from storage.paths import db_option, parse_db_url
 from storage.records import RunRecord
 from storage.run_writer import WriterLaunch
 from tui.budget_flags import budget_from_args, posted_answers
-from tui.commands.common import UsageError, db_url, open_store
+from tui.commands.common import db_url, open_store
+from tui.commands.exit_codes import UsageError
 from tui.commands.history import UNFINISHED_READ, load_stopped_run
 from tui.commands.run import (
     exit_code,

@@ -22,14 +22,8 @@ from storage.paths import db_option
 from storage.run_writer import WriterLaunch
 from telemetry.session import TelemetryOptions
 from tui.budget_flags import budget_from_args, stopped_line
-from tui.commands.common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_KILLED,
-    EXIT_OK,
-    UsageError,
-    db_url,
-)
+from tui.commands.common import db_url
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KILLED, EXIT_OK, UsageError
 from tui.commands.history import STOPPED, left_branch_line
 from tui.config import Settings, load_settings
 from tui.systemd_notify import NotifyTarget

@@ -22,12 +22,8 @@ from storage.lease import live_runs
 from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
-from tui.commands.common import (
-    EXIT_FAILED,
-    EXIT_KILLED,
-    EXIT_OK,
-    open_store,
-)
+from tui.commands.common import open_store
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_KILLED, EXIT_OK
 from tui.commands.history import NO_DRIVER
 from tui.headless import ConsoleReporter
 from tui.stored_feed import tail_store

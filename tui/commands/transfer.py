@@ -21,7 +21,8 @@ from engine.events import RunFinished
 from storage.errors import StorageError
 from storage.store import SqlEventStore
 from storage.transfer import export_lines, import_run, parse_lines
-from tui.commands.common import EXIT_OK, db_url, open_store
+from tui.commands.common import db_url, open_store
+from tui.commands.exit_codes import EXIT_OK
 
 
 async def cmd_export(args: argparse.Namespace, console: Console) -> int:
