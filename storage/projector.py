@@ -81,9 +81,8 @@ _RESOLVE: Update = (
 
 def _upsert(dialect_name: str, table: Table, update_columns: Sequence[str]) -> Insert:
     """INSERT that updates ``update_columns`` of an existing row with the same primary key."""
-    # The backend's own INSERT, for its ON CONFLICT. Its dialect is loaded: the connection
-    # runs on it. Imported by name, as SQLAlchemy finds a URL's: imported at the top, the
-    # PostgreSQL dialect was loaded (~20 ms) by every command on SQLite.
+    # The backend's own INSERT, for its ON CONFLICT, from the dialect the connection already
+    # runs on. Both dialects imported at the top loaded PostgreSQL's (~20 ms) on SQLite.
     backend = "postgresql" if dialect_name == "postgresql" else "sqlite"
     stmt = importlib.import_module(f"sqlalchemy.dialects.{backend}").insert(table)
     keys = [c.name for c in table.primary_key.columns]
