@@ -29,6 +29,7 @@ from google.genai import errors, types
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
 from agents.providers.context_overflow import ContextOverflow, overflow_in
+from agents.providers.gemini_models import output_limit
 from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
@@ -38,16 +39,6 @@ from agents.providers.provider_errors import (
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
 KEPT_PARTS = 2048
-THINKING_HEADROOM = 32768
-"""Output tokens a thinking model may spend on its thoughts besides the answer's own limit:
-Gemini 2.5 Pro's largest thinking budget. Gemini 2.5 and 3 count thoughts against
-``max_output_tokens``, so a 4,096-token cap let a long think use it all and the answer came
-back empty (MAX_TOKENS). Only what is generated is billed."""
-OUTPUT_CEILING = 65536
-"""The largest ``max_output_tokens`` the thinking models take."""
-_THINKING = re.compile(r"gemini-(?:2\.[5-9]|[3-9]|[1-9]\d|(?:flash|flash-lite|pro)-latest$)")
-"""Model names of the families that think (2.5 and later, and the ``gemini-flash-latest``
-style aliases, which name those families now); older ones cap output at 8,192."""
 _VERSION_SUFFIX = re.compile(r"/(v\d+(?:alpha|beta)?\d*)/?$")
 UNSIGNED = base64.urlsafe_b64decode("skip_thought_signature_validator")
 """The signature Gemini documents for a function call it did not make (another model's, or
@@ -325,14 +316,6 @@ class GeminiProvider:
             model=model,
             latency_s=latency_s,
         )
-
-
-def output_limit(model: str, answer_tokens: int) -> int:
-    """``max_output_tokens`` for an answer of up to ``answer_tokens`` from ``model``: with
-    :data:`THINKING_HEADROOM` for its thoughts where the model thinks."""
-    if _THINKING.match(model.removeprefix("models/")):
-        return min(answer_tokens + THINKING_HEADROOM, OUTPUT_CEILING)
-    return answer_tokens
 
 
 def split_api_version(base_url: str | None) -> tuple[str | None, str | None]:

@@ -15,7 +15,8 @@ from provider_wires import CANARY, WIRES
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall, ToolSpec
 from agents.providers.anthropic import AnthropicProvider
-from agents.providers.gemini import GeminiProvider, output_limit
+from agents.providers.gemini import GeminiProvider
+from agents.providers.gemini_models import output_limit
 from agents.providers.openai_compat import OpenAICompatProvider
 from agents.providers.openai_wire import without_reasoning
 from agents.providers.retrying import RetryingProvider, RetryPolicy, retry_notices
