@@ -6,8 +6,11 @@ back as ``functionResponse`` parts. Gemini attaches a thought signature to funct
 parts that must be sent back verbatim on the next turn; our ToolCall has no slot for it, so
 the provider keeps the model's original parts by call id and replays them (a call it did not
 make goes with the sentinel Gemini documents for unsigned calls). A response schema
-uses JSON mode (``response_mime_type`` + ``response_json_schema``). The SDK's retries are off
-(its default), so retrying.py is the only retry loop.
+uses JSON mode (``response_mime_type`` + ``response_json_schema``). Thinking is set per model
+family (gemini_models.py): a Gemini 3 Flash-Lite is asked for MEDIUM, every other model thinks
+at its own default, and no sampling setting is sent. Thoughts are billed as output and never
+taken for the answer. The SDK's retries are off (its default), so retrying.py is the only
+retry loop.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from google.genai import errors, types
 
 from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
 from agents.providers.context_overflow import ContextOverflow, overflow_in
-from agents.providers.gemini_models import output_limit
+from agents.providers.gemini_models import output_limit, thinking_config
 from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
@@ -177,6 +180,9 @@ class GeminiProvider:
             config["response_json_schema"] = request.response_schema
         if system:
             config["system_instruction"] = system
+        thinking = thinking_config(self._model)
+        if thinking is not None:
+            config["thinking_config"] = thinking
         return types.GenerateContentConfig(**config)
 
     # -- call ------------------------------------------------------------------------------

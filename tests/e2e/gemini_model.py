@@ -24,14 +24,16 @@ It checks each request as the Gemini API does and refuses (HTTP 400 INVALID_ARGU
 ``user`` / ``model``, turns that do not alternate, empty parts, function responses that do not
 answer the previous turn's calls one for one (count, names, ids), invalid function names or
 parameter schemas, JSON mode together with function calling, a ``$ref`` that resolves to
-nothing, and — as Gemini 3 does — a function-call turn replayed without the thought signature
-the server gave it, or with a signature it never gave or gave to other calls (the sentinel Gemini
-documents for calls it did not make is let through, and counted in :attr:`GeminiModel.unsigned`).
+nothing, and each model's own rules (tests/e2e/gemini_rules.py): for a Gemini 3 model, a
+function-call step of the current turn replayed without the thought signature the server gave
+it, or with a signature it never gave or gave to other calls (the sentinel Gemini documents for
+calls it did not make is let through, and counted in :attr:`GeminiModel.unsigned`); a thinking
+setting the model does not take. It answers for the models of :data:`gemini_rules.MODELS`,
+each thinking (and billing thoughts) at the level it was asked for or its default.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time
@@ -39,6 +41,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from gemini_rules import (
+    MODELS,
+    SKIP,
+    ModelRules,
+    camel,
+    current_turn,
+    signature,
+    signature_bytes,
+    thinking_level,
+)
 from scripted_factory import (
     REFUSALS,
     REPAIR,
@@ -57,6 +69,8 @@ from scripted_factory import role_of as role_of_system
 
 MODEL = "gemini-3.8-flash"
 """The default Gemini model (agents/routing.py)."""
+SECOND = "gemini-3.5-flash-lite"
+"""The default second opinion (agents/routing.py)."""
 RETRY_DELAY_S = 1.5
 """What the planner's 429 asks the client to wait, in its RetryInfo only."""
 FAULTS = {
@@ -73,8 +87,6 @@ ALSO_READ: list[tuple[Call, list[str]]] = [
 ]
 """The verifier also reads a file that is not there: the tool's error must come back as the
 function response's ``error``, not as its output."""
-SKIP = "skip_thought_signature_validator"
-"""The signature Gemini documents for a function call it did not make; it skips the check."""
 _REQUEST_FIELDS = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
 _CONFIG_FIELDS = {
     "maxOutputTokens", "temperature", "topP", "topK", "candidateCount", "stopSequences",
@@ -83,11 +95,6 @@ _CONFIG_FIELDS = {
 _DATA = ("text", "functionCall", "functionResponse", "inlineData", "fileData")
 _PART_EXTRAS = ("thought", "thoughtSignature")
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(word.title() for word in rest)
 
 
 def fields(obj: object, where: str, allowed: set[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -111,6 +118,11 @@ class Seen:
     headers: dict[str, str]
     path: str
     at: float
+    model: str = MODEL
+    thinking: str = ""
+    """The thinking level the request ran at (its own or the model's default)."""
+    output_tokens: int = 0
+    """What the reply cost in output: its candidates' tokens and its thoughts."""
 
     @property
     def repair(self) -> bool:
@@ -128,9 +140,9 @@ class GeminiModel(Ledger):
     key: str
     faults: list[tuple[str, int, float]] = field(default_factory=list)
     """The requests failed on purpose: (FAULTS key, HTTP status, when)."""
-    signatures: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    signatures: dict[bytes, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     """Each thought signature given on a function-call turn, and that turn's calls."""
-    replayed: set[str] = field(default_factory=set)
+    replayed: set[bytes] = field(default_factory=set)
     unsigned: list[str] = field(default_factory=list)
     """Function-call turns replayed with Gemini's sentinel for calls it did not make."""
 
@@ -143,8 +155,10 @@ class GeminiModel(Ledger):
             method = "streamGenerateContent" if sse else "generateContent"
             if route is None or route.group(2) != method:
                 raise Refusal(f"no route POST {path}")
-            if route.group(1) != MODEL:
-                return error(404, "NOT_FOUND", f"models/{route.group(1)} is not found")
+            model = route.group(1)
+            rules = MODELS.get(model)
+            if rules is None:
+                return error(404, "NOT_FOUND", f"models/{model} is not found")
             if headers.get("x-goog-api-key") != self.key or "key=" in url.query:
                 return error(400, "INVALID_ARGUMENT", "API key not valid. Pass a valid API key.")
             body = json.loads(raw)
@@ -163,15 +177,19 @@ class GeminiModel(Ledger):
                     self.faults.append((where, fault[0], time.monotonic()))
             if fault:
                 return fault_reply(*fault)
-            self.check(body)
-            with self._lock:
-                self.seen.append(Seen(role, body, headers, url.path, time.monotonic()))
+            level = self.check(body, rules)
             number = self.number()
             parts = self.answer(role, body, number)
         except REFUSALS as exc:
             return error(400, "INVALID_ARGUMENT", self.refuse(exc))
         prompt = len(raw) // 4
         output = max(1, len(json.dumps(parts)) // 4)
+        thoughts = rules.thoughts[level]
+        with self._lock:
+            at = time.monotonic()
+            self.seen.append(
+                Seen(role, body, headers, url.path, at, model, level, output + thoughts)
+            )
         cached = prompt // 2 if len(body["contents"]) > 1 else 0  # implicit caching
         return 200, {
             "candidates": [
@@ -180,19 +198,21 @@ class GeminiModel(Ledger):
             "usageMetadata": {
                 "promptTokenCount": prompt,
                 "candidatesTokenCount": output,
-                "thoughtsTokenCount": 11,
-                "totalTokenCount": prompt + output + 11,
+                "thoughtsTokenCount": thoughts,
+                "totalTokenCount": prompt + output + thoughts,
                 **({"cachedContentTokenCount": cached} if cached else {}),
             },
-            "modelVersion": MODEL,
+            "modelVersion": model,
             "responseId": f"resp-{number}",
         }
 
     # -- what the API would refuse ------------------------------------------------------------
 
-    def check(self, body: dict[str, Any]) -> None:
+    def check(self, body: dict[str, Any], rules: ModelRules) -> str:
+        """Refuses what the API would; the thinking level the request runs at."""
         body = fields(body, "GenerateContentRequest", _REQUEST_FIELDS)
         config = generation_config(body)
+        level = thinking_level(rules, config)
         tokens = config.get("maxOutputTokens")
         if not isinstance(tokens, int) or tokens < 1:
             raise Refusal(f"generationConfig.maxOutputTokens must be positive, got {tokens!r}")
@@ -217,6 +237,7 @@ class GeminiModel(Ledger):
         if not isinstance(contents, list) or not contents:
             raise Refusal("* GenerateContentRequest.contents: contents is not specified")
         calls: list[dict[str, Any]] = []  # the previous turn's function calls, unanswered
+        turn = current_turn(contents)
         for index, raw in enumerate(contents):
             where = f"contents[{index}]"
             content = fields(raw, where, ("role", "parts"))
@@ -251,9 +272,10 @@ class GeminiModel(Ledger):
             if len(ids) != len(set(ids)):
                 raise Refusal(f"{where}: two function calls with one id")
             if calls:
-                self.check_signature(parts, where)
+                self.check_signature(parts, where, checked=rules.strict_signatures and index > turn)
         if contents[-1].get("role") != "user":
             raise Refusal("the conversation ends with the model's own turn")
+        return level
 
     def check_part(self, raw: object, where: str) -> dict[str, Any]:
         part = fields(raw, where, (*_DATA, *_PART_EXTRAS))
@@ -276,10 +298,17 @@ class GeminiModel(Ledger):
             part = {**part, "functionResponse": answer}
         return part
 
-    def check_signature(self, parts: list[dict[str, Any]], where: str) -> None:
-        """Gemini 3: the first function call of a turn carries the turn's thought signature."""
+    def check_signature(self, parts: list[dict[str, Any]], where: str, *, checked: bool) -> None:
+        """Gemini 3: the first function call of a step carries the step's thought signature
+        (``checked``: in the current turn, where a missing or foreign one is refused)."""
         calls = [p for p in parts if "functionCall" in p]
-        signature = calls[0].get("thoughtSignature")
+        sent = calls[0].get("thoughtSignature")
+        signature = None if sent is None else signature_bytes(sent, f"{where}.parts")
+        if not checked:
+            with self._lock:
+                if signature in self.signatures:
+                    self.replayed.add(signature)
+            return
         if signature is None:
             name = calls[0]["functionCall"]["name"]
             position = parts.index(calls[0]) + 1
@@ -294,8 +323,8 @@ class GeminiModel(Ledger):
         with self._lock:
             given = self.signatures.get(signature)
             self.replayed.add(signature)
-        sent = [(c["functionCall"]["name"], c["functionCall"].get("args", {})) for c in calls]
-        if given != sent or any("thoughtSignature" in c for c in calls[1:]):
+        made = [(c["functionCall"]["name"], c["functionCall"].get("args", {})) for c in calls]
+        if given != made or any("thoughtSignature" in c for c in calls[1:]):
             raise Refusal(f"{where}: Corrupted thought signature.")
 
     # -- the roles -----------------------------------------------------------------------------
@@ -329,7 +358,7 @@ class GeminiModel(Ledger):
 
     def text(self, text: str, number: int) -> list[dict[str, Any]]:
         """A text reply; Gemini 3 signs a turn's last part (replaying it is optional)."""
-        return [{"text": text, "thoughtSignature": sign(f"text-{number}")}]
+        return [{"text": text, "thoughtSignature": signature(f"text-{number}")[0]}]
 
     def calls(
         self, text: str, calls: tuple[Call, ...], *, with_ids: bool, number: int
@@ -342,10 +371,10 @@ class GeminiModel(Ledger):
             if with_ids:
                 call["id"] = f"fc-{number}-{index}"
             parts.append({"functionCall": call})
-        signature = sign(f"calls-{number}")
-        parts[1]["thoughtSignature"] = signature
+        text, raw = signature(f"calls-{number}")
+        parts[1]["thoughtSignature"] = text
         with self._lock:
-            self.signatures[signature] = list(calls)
+            self.signatures[raw] = list(calls)
         return parts
 
 
@@ -367,10 +396,6 @@ class Actions:
 
     def say(self, text: str) -> dict[str, Any]:
         return {"parts": self.model.text(text, self.number)}
-
-
-def sign(seed: str) -> str:
-    return base64.b64encode(f"sig/{seed}".encode()).decode()
 
 
 # -- reading a request ------------------------------------------------------------------------

@@ -156,12 +156,17 @@ def new_project(
 
 
 def run_cleanly(
-    project: Project, spec: str, problems: list[str]
+    project: Project,
+    spec: str,
+    problems: list[str],
+    *,
+    models: Mapping[str, str | list[str]] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``shopfloor run REQUEST`` with every role on ``spec``, headless and verbose; it must
-    exit 0 without a traceback, and the loopback model must have refused nothing
-    (``problems`` is its list of refusals, filled while the run goes)."""
-    config = write_config(project.folder / "shopfloor.toml", spec)
+    """``shopfloor run REQUEST`` with every role on ``spec`` (but those ``models`` names
+    another spec for), headless and verbose; it must exit 0 without a traceback, and the
+    loopback model must have refused nothing (``problems`` is its list of refusals, filled
+    while the run goes)."""
+    config = write_config(project.folder / "shopfloor.toml", spec, models=models)
     argv = ["run", REQUEST, "--repo", str(project.repo), "--config", str(config)]
     run = shopfloor(*argv, "--headless", "-v", env=project.env)
     output = run.stdout + run.stderr
