@@ -113,12 +113,20 @@ class GeminiProvider:
     # -- request ---------------------------------------------------------------------------
 
     def _call_part(self, call: ToolCall) -> types.Part:
+        """The model's own part for ``call``, verbatim; rebuilt where we never had it, or
+        where compaction cut its arguments: that call no longer is what the model signed, so
+        it goes with the marker in place of the signature (none where it had none: a parallel
+        call after the first), and a whole request is not sent back in place of a cut one."""
         kept = self._parts.get(call.id)
-        if kept is not None:
+        made = kept.function_call if kept is not None else None
+        if kept is not None and made is not None and (made.args or {}) == call.arguments:
             return kept
+        signed = kept is None or kept.thought_signature is not None
         return types.Part(
-            function_call=types.FunctionCall(name=call.name, args=call.arguments),
-            thought_signature=UNSIGNED,
+            function_call=types.FunctionCall(
+                id=made.id if made else None, name=call.name, args=call.arguments
+            ),
+            thought_signature=UNSIGNED if signed else None,
         )
 
     def to_contents(self, messages: tuple[Message, ...]) -> list[types.Content]:
