@@ -7,13 +7,13 @@ all that time), and it listed ``node_modules`` and ``.venv`` file by file.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loop_pauses import pauses
 from repo_helpers import git, make_repo
 
 from agents.provider import ToolCall
@@ -76,30 +76,14 @@ async def test_list_files_in_a_big_worktree_leaves_the_event_loop_running(
     make_repo(root, {".gitignore": "node_modules/\n"})
     git(root, "status", "--porcelain")  # the index refreshed, as a worktree's would be
     belt = Toolbelt(root, sandbox)
-    gaps: list[tuple[float, float]] = []  # (when the pause ended, how long it was)
-    done = asyncio.Event()
+    took: list[float] = []
 
-    async def tick() -> None:  # what every other agent, the TUI and the writer see
-        last = time.monotonic()
-        while not done.is_set():
-            await asyncio.sleep(0.001)
-            now = time.monotonic()
-            gaps.append((now, now - last))
-            last = now
+    async def list_files() -> None:
+        started = time.monotonic()
+        shown = await call(belt, "list_files")
+        took.append(time.monotonic() - started)
+        assert shown.text.endswith("pkg99/src/m99.py")
 
-    ticker = asyncio.create_task(tick())
-    ratios: list[float] = []
-    try:
-        await asyncio.sleep(0.01)
-        for _ in range(5):
-            started = time.monotonic()
-            shown = await call(belt, "list_files")
-            ended = time.monotonic()
-            await asyncio.sleep(0.005)  # the tick that ends a pause the call made
-            longest = max(gap for at, gap in gaps if at > started and at - gap < ended)
-            ratios.append(longest / (ended - started))
-            assert shown.text.endswith("pkg99/src/m99.py")
-    finally:
-        done.set()
-        await ticker
+    longest = await pauses(list_files, 5)
+    ratios = [pause / call_s for pause, call_s in zip(longest, took, strict=True)]
     assert statistics.median(ratios) < 0.5, [f"{r:.2f}" for r in ratios]

@@ -1,5 +1,6 @@
-"""How long the event loop stands still while a call runs (a spawn that waits for its child's
-``exec``): what every agent, the merge queue, the TUI and the event writer wait for."""
+"""How long the event loop stood still while a call ran: for tests that a call leaves the
+loop to every other agent, the TUI and the event writer (a listing done in a thread, a
+command started without a ``preexec_fn``)."""
 
 from __future__ import annotations
 
