@@ -53,7 +53,9 @@ async def test_a_gate_printing_env_leaves_its_values_out_of_events_and_prompts(
     recorders: list[Recording] = []
 
     def provider(spec: str) -> Provider:
-        recorders.append(Recording(make_provider(spec, playbook=EXAMPLE / "playbook.yaml")))
+        # The SIM's pacing is not what this test is about: its turns at 1000 times the pace.
+        sim = make_provider(spec, playbook=EXAMPLE / "playbook.yaml", speed=1000)
+        recorders.append(Recording(sim))
         return recorders[-1]
 
     sandbox = ProcessSandbox(use_bwrap=False)

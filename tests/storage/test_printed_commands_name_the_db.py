@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,8 +106,11 @@ def stopped_at_its_escalation(
 
 
 @pytest.mark.timeout(300)
-def test_the_printed_answer_and_resume_act_on_the_database_the_run_used(tmp_path: Path) -> None:
+def test_the_printed_answer_and_resume_act_on_the_database_the_run_used(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
     home, db = tmp_path / "home", tmp_path / "other.db"
+    share_gate_cache(home)  # the gates' verdicts are not what this is about
     with listening() as (address, heard):
         answer, resume, said = stopped_at_its_escalation(
             home, tmp_path / "repo", str(db), NOTIFY_SOCKET=address
@@ -134,10 +138,11 @@ def test_the_printed_answer_and_resume_act_on_the_database_the_run_used(tmp_path
 @pytest.mark.postgres
 @pytest.mark.timeout(300)
 def test_on_postgresql_the_printed_commands_never_show_the_password(
-    tmp_path: Path, empty_pg_url: str
+    tmp_path: Path, empty_pg_url: str, share_gate_cache: Callable[[Path], None]
 ) -> None:
     """The real server (trust: any password is accepted, and none may be shown)."""
     home = tmp_path / "home"
+    share_gate_cache(home)  # the gates' verdicts are not what this is about
     url = make_url(empty_pg_url).set(password="s3cret").render_as_string(hide_password=False)
     answer, resume, said = stopped_at_its_escalation(home, tmp_path / "repo", url)
     parts = make_url(empty_pg_url)

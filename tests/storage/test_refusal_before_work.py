@@ -58,10 +58,11 @@ def stored(db: Path) -> int:
 
 
 async def stopped_demo(tmp_path: Path, db: Path) -> str:
-    """A ``shopfloor demo`` killed once it stored 40 events: its run id."""
+    """A ``shopfloor demo`` killed once it stored 40 events: its run id. (The SIM at 1000
+    times its pace: its latencies are not what these tests are about.)"""
     env = {**os.environ, "SHOPFLOOR_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
     demo = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "5"),
+        *(sys.executable, "-m", "tui.cli", "demo", "--headless", "--speed", "1000"),
         *("--out", str(tmp_path / "repo"), "--db", str(db)),
         cwd=ROOT,
         env=env,
@@ -157,9 +158,10 @@ async def test_a_new_run_on_an_immutable_database_stops_before_it_starts_anythin
 
 @pytest.mark.timeout(180)
 async def test_a_resume_on_a_database_without_a_projection_stops_then_ships_after_rebuild(
-    tmp_path: Path,
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
     db = tmp_path / "shop.db"
+    share_gate_cache(tmp_path / "home")  # the gates' verdicts are not what this is about
     run_id = await stopped_demo(tmp_path, db)
     events = stored(db)
     with sqlite3.connect(db) as conn:
