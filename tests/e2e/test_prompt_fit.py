@@ -13,6 +13,7 @@ tests/e2e, refusing a request over its window as vLLM does.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -251,10 +252,15 @@ async def test_an_engineer_gets_a_repository_context_that_fits_an_8k_window(
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("configured", [True, False], ids=["configured", "learnt"])
-def test_a_whole_run_on_an_8k_window_ships(tmp_path: Path, configured: bool) -> None:
+def test_a_whole_run_on_an_8k_window_ships(
+    tmp_path: Path, configured: bool, share_gate_cache: Callable[[Path], None]
+) -> None:
     """Every role on one model with an 8k window, the repository 643 files: before, the run
-    failed at the critic (its file list over the window; configured, nothing was sent)."""
+    failed at the critic (its file list over the window; configured, nothing was sent).
+    Both runs build the same trees: the gates' verdicts on them (not what is tested here)
+    are the session's."""
     project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
+    share_gate_cache(project.home)
     add_documents(project.repo)
     with ModelServer(LoopbackModel(context_tokens=WINDOW)) as server:
         spec = f"openai:{MODEL}@{server.base_url}"
