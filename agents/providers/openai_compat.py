@@ -5,7 +5,11 @@ Native tool calls and SSE streaming (tool-call deltas reassembled by index) are 
 server takes them. When the server or model refuses tools (an HTTP 400 that mentions tools)
 or ``tools_mode="text"`` is configured, the provider switches to the text edit format of
 text_tools.py for good, so a model without tool support still drives the engineer's loop.
-This module is the HTTP exchange; the format it speaks is :mod:`agents.providers.openai_wire`.
+A refused ``response_format`` is asked for as ``json_object`` where the refusal names it
+(llama.cpp's forks and older builds), else in the prompt alone; also for good. A model name
+the server does not serve is one line naming those ``GET {base}/models`` lists.
+This module is the HTTP exchange; the format it speaks is :mod:`agents.providers.openai_wire`,
+and what a reply means :mod:`agents.providers.openai_reply`.
 """
 
 from __future__ import annotations
@@ -22,19 +26,17 @@ from agents.provider import (
     Completion,
     CompletionRequest,
     ProviderError,
-    ToolCall,
-    Usage,
-    estimated_usage,
 )
 from agents.providers.context_overflow import ContextOverflow, overflow_in
+from agents.providers.openai_reply import MalformedReply, completion_of
 from agents.providers.openai_wire import (
-    STOP_REASONS,
+    SchemaFormat,
     ToolsMode,
     request_body,
+    served_models_hint,
     shown_url,
-    tool_arguments,
+    unknown_model,
     url_credentials,
-    without_reasoning,
     without_userinfo,
 )
 from agents.providers.provider_errors import (
@@ -43,7 +45,6 @@ from agents.providers.provider_errors import (
     parse_retry_after,
     transient_status,
 )
-from agents.providers.text_tools import parse_actions
 
 
 class OpenAICompatProvider:
@@ -89,7 +90,7 @@ class OpenAICompatProvider:
         self._headers = headers
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
         self.tools_mode: ToolsMode = tools_mode
-        self._schema_native = True
+        self._schema_format: SchemaFormat = "json_schema"
 
     @property
     def model(self) -> str:
@@ -116,19 +117,30 @@ class OpenAICompatProvider:
                     on_text is not None,
                     model=self._model,
                     tools_mode=self.tools_mode,
-                    schema_native=self._schema_native,
+                    schema_format=self._schema_format,
                 )
                 data = await self._send(body, on_text)
             except _Refused as refused:
                 if refused.about == "tools" and self.tools_mode == "auto" and request.tools:
                     self.tools_mode = "text"
                     continue
-                if refused.about == "response_format" and self._schema_native:
-                    self._schema_native = False
+                if refused.about == "response_format" and self._schema_format != "prompt":
+                    # llama.cpp-family servers that predate json_schema name json_object
+                    offered = "json_object" in refused.message
+                    offered &= self._schema_format == "json_schema"
+                    self._schema_format = "json_object" if offered else "prompt"
                     continue
                 raise ProviderError(refused.message) from None
             try:
-                return self._completion(data, request, time.monotonic() - started)
+                return completion_of(
+                    data,
+                    request,
+                    time.monotonic() - started,
+                    model=self._model,
+                    tools_mode=self.tools_mode,
+                )
+            except MalformedReply as exc:
+                raise self._malformed(str(exc)) from None
             except _SHAPE_ERRORS as exc:  # a string where an object goes, "12k" tokens
                 raise self._malformed(f"unexpected shape ({exc})") from None
         raise ProviderError(f"{self.spec}: the server refused the request")
@@ -143,7 +155,8 @@ class OpenAICompatProvider:
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise self._status_error(response, body)
+                    served = await self._served_models() if unknown_model(response) else ""
+                    raise self._status_error(response, body, served)
                 if on_text is None:
                     await response.aread()
                     try:
@@ -167,12 +180,29 @@ class OpenAICompatProvider:
     def _malformed(self, why: str) -> ProviderError:
         return ProviderError(one_line(f"{self.spec}: malformed response: {why}", self._secrets))
 
-    def _status_error(self, response: httpx.Response, body: dict[str, Any]) -> Exception:
+    async def _served_models(self) -> str:
+        """What ``GET {base}/models`` says the server serves, as a hint to append to its
+        "no such model" (empty when the list cannot be had)."""
+        try:
+            listed = await self._client.get(
+                self._post_to.removesuffix("/chat/completions") + "/models",
+                headers=self._headers,
+                timeout=min(self._timeout.read or 10.0, 10.0),
+            )
+            return served_models_hint(listed.json()) if listed.status_code == 200 else ""
+        except (httpx.HTTPError, ValueError):
+            return ""
+
+    def _status_error(
+        self, response: httpx.Response, body: dict[str, Any], served: str = ""
+    ) -> Exception:
         detail = response.text
         fields: dict[str, Any] = {}
         try:
             payload = response.json()
             error = payload.get("error") if isinstance(payload, dict) else None
+            if error is None and isinstance(payload, dict) and payload.get("object") == "error":
+                error = payload  # vLLM before 0.10: the error's fields at the top level
             if isinstance(error, dict):
                 detail = str(error.get("message", detail))
                 fields = error
@@ -194,11 +224,12 @@ class OpenAICompatProvider:
                 " (the credentials in the base URL were not sent: with an API key set, the"
                 " key goes in the Authorization header)"
             )
-        text = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
+        text = one_line(f"{self.spec}: HTTP {status} {detail}{served}", self._secrets)
         lowered = detail.lower()
         if status in (400, 422, 501) and "tools" in body and "tool" in lowered:
             return _Refused("tools", text)
-        if status in (400, 422) and "response_format" in body and "response_format" in lowered:
+        # llama.cpp-family servers refuse a json_schema they do not know with a 500
+        if status in (400, 422, 500) and "response_format" in body and "response_format" in lowered:
             return _Refused("response_format", text)
         if transient_status(status):
             hint = parse_retry_after(response.headers.get("retry-after"))
@@ -262,7 +293,8 @@ class OpenAICompatProvider:
                     function = piece.get("function") or {}
                     slot["id"] = piece.get("id") or slot["id"]
                     slot["name"] = function.get("name") or slot["name"]
-                    slot["args"] += function.get("arguments") or ""
+                    args = function.get("arguments") or ""  # an object, from some proxies
+                    slot["args"] += args if isinstance(args, str) else json.dumps(args)
         if not events:
             return self._whole_reply("\n".join(whole), on_text)
         if not done and finish is None:
@@ -311,57 +343,6 @@ class OpenAICompatProvider:
         if isinstance(content, str) and content:
             on_text(content)
         return data
-
-    def _completion(
-        self, data: dict[str, Any], request: CompletionRequest, latency_s: float
-    ) -> Completion:
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise self._malformed("no choices")
-        message = choices[0].get("message")
-        if not isinstance(message, dict):
-            raise self._malformed("choice without a message")
-        content = message.get("content") or ""
-        if not isinstance(content, str):
-            raise self._malformed("message content is not text")
-        content = without_reasoning(content)
-        calls: tuple[ToolCall, ...] = tuple(
-            ToolCall(
-                str(call.get("id") or f"call-{index}"),
-                str((call.get("function") or {}).get("name", "")),
-                tool_arguments((call.get("function") or {}).get("arguments")),
-            )
-            for index, call in enumerate(message.get("tool_calls") or [])
-            if isinstance(call, dict)
-        )
-        if self.tools_mode == "text" and request.tools:
-            calls = parse_actions(content, request.tools)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        assert isinstance(usage, dict)
-        details = usage.get("prompt_tokens_details") or {}
-        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
-        stop = STOP_REASONS.get(str(choices[0].get("finish_reason")), "end_turn")
-        if calls:
-            stop = "tool_use"
-        elif stop == "tool_use":
-            stop = "end_turn"
-        reported = Usage(
-            input_tokens=max(0, int(usage.get("prompt_tokens") or 0) - cached),
-            output_tokens=int(usage.get("completion_tokens") or 0),
-            cache_read_tokens=cached,
-        )
-        if not usage.get("prompt_tokens") and not usage.get("completion_tokens"):
-            # A server that ignores stream_options.include_usage (or a proxy that strips
-            # it) says nothing: 0 tokens would hide the call from every token budget.
-            reported = estimated_usage(request, content, calls)
-        return Completion(
-            text=content,
-            tool_calls=calls,
-            usage=reported,
-            stop_reason=stop,
-            model=str(data.get("model") or self._model),
-            latency_s=latency_s,
-        )
 
 
 _SHAPE_ERRORS = (AttributeError, KeyError, OverflowError, TypeError, ValueError)

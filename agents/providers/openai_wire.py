@@ -4,11 +4,14 @@ the parts of a reply mean.
 :class:`~agents.providers.openai_compat.OpenAICompatProvider` sends the request body
 :func:`request_body` builds — the conversation as :func:`native_messages` builds it (native
 tool calls and their results), or in the text edit format of text_tools.py where tools are
-refused (:data:`ToolsMode`) — and reads a reply's finish reason (:data:`STOP_REASONS`), its
+refused (:data:`ToolsMode`), a response schema in the form the server takes
+(:data:`SchemaFormat`) — and reads a reply's finish reason (:data:`STOP_REASONS`), its
 tool calls' arguments (:func:`tool_arguments`, which a server may send as a JSON string, an
 object, or text that is no JSON) and its text, less a reasoning model's ``<think>`` block
-(:func:`without_reasoning`). The base URL is shown and sent without the credentials it may
-carry (:func:`shown_url`, :func:`url_credentials`, :func:`without_userinfo`).
+(:func:`without_reasoning`); an error that says the model is not served there
+(:func:`unknown_model`) gets the names the server lists (:func:`served_models_hint`). The
+base URL is shown and sent without the credentials it may carry (:func:`shown_url`,
+:func:`url_credentials`, :func:`without_userinfo`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,17 @@ import json
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import httpx
+
 from agents.provider import CompletionRequest, Message
 from agents.providers.text_tools import describe_tools, render_history
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
 ToolsMode = Literal["auto", "native", "text"]
+SchemaFormat = Literal["json_schema", "json_object", "prompt"]
+"""How a response schema is asked for: OpenAI's ``json_schema``; ``json_object`` carrying the
+schema where a server takes only that (llama.cpp before ``json_schema``, ik_llama.cpp,
+llama-cpp-python, which constrain the reply to the schema it carries); or in the prompt alone."""
 
 
 STOP_REASONS: dict[str, StopReason] = {
@@ -62,11 +71,11 @@ def request_body(
     *,
     model: str,
     tools_mode: ToolsMode,
-    schema_native: bool,
+    schema_format: SchemaFormat,
 ) -> dict[str, Any]:
     """The body of a chat-completions request for ``request``: tools native or described in
-    the text format (``tools_mode`` "text"), a response schema as ``response_format`` where
-    the server takes it (``schema_native``) and in the system prompt, streamed or not."""
+    the text format (``tools_mode`` "text"), a response schema as ``response_format`` in the
+    form the server takes (``schema_format``) and in the system prompt, streamed or not."""
     text_mode = tools_mode == "text" and bool(request.tools)
     # A request without tools may still carry a tool loop's turns (the verifier's report,
     # re-asked after its loop): in text mode those go as text too, never as native tool
@@ -103,11 +112,14 @@ def request_body(
             }
             for t in request.tools
         ]
-    if request.response_schema is not None and schema_native and not request.tools:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "answer", "schema": request.response_schema},
-        }
+    if request.response_schema is not None and not request.tools:
+        if schema_format == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.response_schema},
+            }
+        elif schema_format == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": request.response_schema}
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -124,6 +136,33 @@ def tool_arguments(raw: object) -> dict[str, Any]:
     except ValueError:
         return {"_unparsed_arguments": raw}
     return parsed if isinstance(parsed, dict) else {"_unparsed_arguments": raw}
+
+
+_NO_SUCH_MODEL = ("does not exist", "not found", "no such model", "unknown model", "not loaded")
+
+
+def unknown_model(response: httpx.Response) -> bool:
+    """Whether an error answer says the model named is not one the server serves: vLLM's
+    404 "The model `x` does not exist.", Ollama's 404 'model "x" not found, try pulling it
+    first', OpenAI's code ``model_not_found``, LM Studio's "model not loaded"."""
+    said = response.text.lower()
+    return (
+        response.status_code in (400, 404)
+        and "model" in said
+        and any(words in said for words in _NO_SUCH_MODEL)
+    )
+
+
+def served_models_hint(listing: object, most: int = 8) -> str:
+    """The models a ``GET /models`` answer lists, as a hint to append to "no such model"."""
+    data = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(data, list):
+        return ""
+    names = [str(m["id"])[:100] for m in data if isinstance(m, dict) and m.get("id")]
+    if not names:
+        return " (the server lists no models at GET /models)"
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return f" (the server serves: {', '.join(names[:most])}{more})"
 
 
 def shown_url(url: str) -> str:

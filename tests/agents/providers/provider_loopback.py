@@ -62,7 +62,12 @@ class LoopbackServer:
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
                 owner.seen.append(
-                    Seen("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    Seen(
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                    )
                 )
                 reply = owner.replies.popleft() if owner.replies else Reply(500, {"error": "none"})
                 if reply.delay_s:

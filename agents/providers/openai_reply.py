@@ -1,0 +1,94 @@
+"""What a chat-completions reply says: its answer, its tool calls, its usage, why it stopped.
+
+The answer is ``content`` less a reasoning model's thinking (a ``<think>`` block left in the
+text; ``reasoning_content`` or ``reasoning`` beside it is never the answer). Tool calls are
+the native ``tool_calls``, the text format's actions (``tools_mode`` "text"), or calls the
+server's tool parser left in the text (:mod:`agents.providers.openai_tool_calls`), each with
+an id of its own. A reply without usage (a proxy that strips it) has its tokens estimated,
+its thinking included: 0 tokens would hide the call from every token budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.provider import Completion, CompletionRequest, ToolCall, Usage, estimated_usage
+from agents.providers.openai_tool_calls import calls_in_content, with_unique_ids
+from agents.providers.openai_wire import (
+    STOP_REASONS,
+    ToolsMode,
+    tool_arguments,
+    without_reasoning,
+)
+from agents.providers.text_tools import parse_actions
+
+
+class MalformedReply(ValueError):
+    """A reply whose shape holds no completion; the message says what is missing."""
+
+
+def completion_of(
+    data: dict[str, Any],
+    request: CompletionRequest,
+    latency_s: float,
+    *,
+    model: str,
+    tools_mode: ToolsMode,
+) -> Completion:
+    """The :class:`Completion` a chat-completions ``data`` holds (a reply to ``request``
+    from ``model``); :class:`MalformedReply` where its shape says nothing we can use."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedReply("no choices")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise MalformedReply("choice without a message")
+    content = message.get("content") or ""
+    if not isinstance(content, str):
+        raise MalformedReply("message content is not text")
+    answer = without_reasoning(content)
+    # The thinking's tokens count: the reasoning parser's field (vLLM and DeepSeek's
+    # reasoning_content, Ollama's and OpenRouter's reasoning) or the think block in the text.
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    thought = (reasoning if isinstance(reasoning, str) else "") + content[: -len(answer) or None]
+    content = answer
+    calls: tuple[ToolCall, ...] = tuple(
+        ToolCall(
+            str(call.get("id") or ""),
+            str((call.get("function") or {}).get("name", "")),
+            tool_arguments((call.get("function") or {}).get("arguments")),
+        )
+        for call in message.get("tool_calls") or []
+        if isinstance(call, dict)
+    )
+    if tools_mode == "text" and request.tools:
+        calls = parse_actions(content, request.tools)
+    if request.tools and not calls:  # a call the server's tool parser left in the text
+        calls, content = calls_in_content(content, request.tools)
+    calls = with_unique_ids(calls, request.messages)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    assert isinstance(usage, dict)
+    details = usage.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+    stop = STOP_REASONS.get(str(choices[0].get("finish_reason")), "end_turn")
+    if calls:
+        stop = "tool_use"
+    elif stop == "tool_use":
+        stop = "end_turn"
+    reported = Usage(
+        input_tokens=max(0, int(usage.get("prompt_tokens") or 0) - cached),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cache_read_tokens=cached,
+    )
+    if not usage.get("prompt_tokens") and not usage.get("completion_tokens"):
+        # A server that ignores stream_options.include_usage (or a proxy that strips
+        # it) says nothing: 0 tokens would hide the call from every token budget.
+        reported = estimated_usage(request, thought + content, calls)
+    return Completion(
+        text=content,
+        tool_calls=calls,
+        usage=reported,
+        stop_reason=stop,
+        model=str(data.get("model") or model),
+        latency_s=latency_s,
+    )
