@@ -5,7 +5,8 @@ the model, or the model strays from the format its parser reads, the call comes 
 text in ``content`` with ``finish_reason: "stop"`` — Qwen2.5-Coder on Ollama writes a bare
 ``{"name": ..., "arguments": {...}}``, Hermes-style models ``<tool_call>{...}</tool_call>``,
 Qwen2.5-Coder with a few-shot prompt ``<tools>[...]</tools>``, Qwen3-Coder under vLLM's
-hermes parser ``<tool_call><function=NAME><parameter=P>value</parameter></function>``.
+hermes parser ``<tool_call><function=NAME><parameter=P>value</parameter></function>``,
+gpt-oss in harmony markup ``to=functions.NAME<|message|>{...}<|call|>``.
 :func:`calls_in_content` reads those back as calls to the tools offered (anything else is
 left as the reply's text), so the engineer's loop goes on instead of ending on a "reply".
 
@@ -24,6 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.provider import Message, ToolCall, ToolSpec
+from agents.providers.openai_wire import HARMONY_CALL
 
 _TAGGED = re.compile(r"<(?P<tag>tool_call|tools)>\s*(?P<body>.*?)\s*(?:</(?P=tag)>|\Z)", re.DOTALL)
 _FENCED = re.compile(r"```(?:json|JSON)?[ \t]*\n(?P<body>[\[{].*?[\]}])[ \t]*\n?```", re.DOTALL)
@@ -43,6 +45,11 @@ def calls_in_content(content: str, tools: tuple[ToolSpec, ...]) -> tuple[tuple[T
     specs = {t.name: t for t in tools}
     found: list[tuple[str, dict[str, Any]]] = []
     spans: list[tuple[int, int]] = []
+    for match in HARMONY_CALL.finditer(content):  # gpt-oss, where the server's parser missed
+        call = _call({"name": match.group("name"), "arguments": match.group("args")}, specs)
+        if call is not None:
+            found.append(call)
+            spans.append(match.span())
     for match in _TAGGED.finditer(content):
         calls = _xml_calls(match.group("body"), specs) or _json_calls(match.group("body"), specs)
         if calls:

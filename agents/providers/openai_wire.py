@@ -17,6 +17,7 @@ base URL is shown and sent without the credentials it may carry (:func:`shown_ur
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -197,6 +198,18 @@ def without_userinfo(url: str) -> str:
 
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+_HARMONY = "<|channel|>"
+_HARMONY_FINAL = re.compile(
+    r"<\|channel\|>\s*final\b[^<]*(?:<\|constrain\|>[^<]*)?<\|message\|>"
+    r"(?P<answer>.*?)(?=<\|return\|>|<\|end\|>|<\|start\|>|\Z)",
+    re.DOTALL,
+)
+HARMONY_CALL = re.compile(
+    r"to=functions\.(?P<name>[\w\-]+)(?:(?!<\|message\|>|<\|end\|>).)*<\|message\|>"
+    r"(?P<args>.*?)(?:<\|call\|>|<\|end\|>|(?=<\|start\|>)|\Z)",
+    re.DOTALL,
+)
+"""A gpt-oss tool call in harmony markup: ``to=functions.NAME … <|message|>{args}<|call|>``."""
 
 
 def without_reasoning(content: str) -> str:
@@ -208,7 +221,18 @@ def without_reasoning(content: str) -> str:
     the reasoning spoil the JSON a role parses and its fences look like text-mode actions,
     and it would go back to the model in the history. A block that never closes (the
     model ran out of tokens while thinking) is left as it is: there is no answer to keep.
+
+    gpt-oss speaks in harmony channels; where the server's parser misses them (mlx-lm,
+    TensorRT-LLM, an Ollama parse miss) the markup comes through: ``<|channel|>analysis
+    <|message|>…<|end|><|start|>assistant<|channel|>final<|message|>answer``. The answer
+    is the final channel's; without one, the tool calls of its commentary channel.
     """
+    if _HARMONY in content:
+        finals = [m.group("answer") for m in _HARMONY_FINAL.finditer(content)]
+        if finals:
+            return finals[-1].strip()
+        calls = [m.group(0) for m in HARMONY_CALL.finditer(content)]
+        return "\n".join(calls) if calls else content
     start = content.lstrip()
     if start.startswith(_THINK_OPEN):
         end = start.find(_THINK_CLOSE)

@@ -114,6 +114,9 @@ CALLS_IN_TEXT = {
     "<parameter=path>\na.py\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n"
     '<function=run>\n<parameter=argv>\n["ls"]\n</parameter>\n<parameter=timeout_s>\n30\n'
     "</parameter>\n</function>\n</tool_call>",
+    "gpt-oss harmony markup (the server's parser missed it)": "<|channel|>analysis<|message|>"
+    'I should read {"path"} first.<|end|><|start|>assistant<|channel|>commentary '
+    'to=functions.read_file <|constrain|>json<|message|>{"path": "a.py"}<|call|>',
 }
 
 
@@ -253,6 +256,19 @@ async def test_a_server_that_refuses_json_object_too_gets_the_schema_in_the_prom
 
 
 # -- reasoning -------------------------------------------------------------------------------
+
+
+async def test_gpt_oss_harmony_channels_left_in_the_text_give_only_the_final_answer(
+    server: LoopbackServer,
+):
+    """mlx-lm, TensorRT-LLM, an Ollama parse miss: gpt-oss's analysis channel (its thinking)
+    came through as the answer, markup and all, and the structured reply did not parse."""
+    content = (
+        '<|channel|>analysis<|message|>The schema wants {"score": int}. Say 4.<|end|>'
+        '<|start|>assistant<|channel|>final<|message|>{"score": 4, "why": "ok"}<|return|>'
+    )
+    completion = await ask(server, STRUCTURED, chat({"content": content}))
+    assert completion.text == '{"score": 4, "why": "ok"}'
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
