@@ -226,8 +226,11 @@ class OpenAICompatProvider:
             )
         text = one_line(f"{self.spec}: HTTP {status} {detail}{served}", self._secrets)
         lowered = detail.lower()
-        if status in (400, 422, 501) and "tools" in body and "tool" in lowered:
-            return _Refused("tools", text)
+        if "tools" in body and "tool" in lowered:
+            # llama.cpp without --jinja refuses tools with a 500: "tools param requires
+            # --jinja flag" (older: "Unsupported param: tools"), not a passing failure
+            if status in (400, 422, 501) or any(s in lowered for s in _TOOLS_500):
+                return _Refused("tools", text)
         # llama.cpp-family servers refuse a json_schema they do not know with a 500
         if status in (400, 422, 500) and "response_format" in body and "response_format" in lowered:
             return _Refused("response_format", text)
@@ -347,6 +350,10 @@ class OpenAICompatProvider:
 
 _SHAPE_ERRORS = (AttributeError, KeyError, OverflowError, TypeError, ValueError)
 """What reading a JSON reply of an unexpected shape raises: a "malformed response"."""
+
+
+_TOOLS_500 = ("tools param requires", "unsupported param: tools")
+"""What llama.cpp says, with an HTTP 500, when it cannot take ``tools`` at all."""
 
 
 class _Refused(Exception):

@@ -159,6 +159,25 @@ async def test_a_structured_answer_shaped_like_a_call_is_left_alone(server: Loop
     assert completion.tool_calls == () and completion.text == content
 
 
+@pytest.mark.parametrize("said", ["tools param requires --jinja flag", "Unsupported param: tools"])
+async def test_llama_cpp_refusing_tools_with_a_500_gets_the_text_format(
+    server: LoopbackServer, said: str
+):
+    """llama-server without ``--jinja`` (the default before 2025's builds, and still for
+    ik_llama.cpp) answers a request with ``tools`` by an HTTP 500. Taken for a passing
+    server error, it was retried until every engineer's attempt failed."""
+    provider = OpenAICompatProvider("qwen", base_url=f"{server.url}/v1")
+    refusal = Reply(500, {"error": {"code": 500, "message": said, "type": "server_error"}})
+    action = '```json\n{"tool": "read_file", "arguments": {"path": "a.py"}}\n```'
+    server.queue(refusal, chat({"content": action}))
+    completion = await provider.complete(ENGINEER)
+    await provider.aclose()
+    assert "tools" not in server.seen[1].body and provider.tools_mode == "text"
+    assert [(c.name, c.arguments) for c in completion.tool_calls] == [
+        ("read_file", {"path": "a.py"})
+    ]
+
+
 # -- tool-call ids ---------------------------------------------------------------------------
 
 
