@@ -180,6 +180,13 @@ class StructuredAsk:
     (:func:`agents.prompt_fit.message_room`), and once more for the window a refusal taught."""
 
 
+OUTPUT_GROWTH = 4
+"""How far a structured question's output limit grows when replies are cut at it: doubled
+after each cut, up to this many times the ask's own. A thinking model (a local Qwen3 or
+R1, Claude or Gemini thinking by default) can spend the whole limit thinking, and asked
+again with the same limit it does the same."""
+
+
 async def ask_structured(
     session: AgentSession,
     model: type[M],
@@ -207,6 +214,7 @@ async def ask_structured(
     tries = 1 + max(0, max_repairs)
     last_error = ""
     cut = False
+    limit = shape.max_tokens
 
     def fitted(room: int | None) -> tuple[Message, ...]:
         """``messages`` with the prompt built for ``room``, less what the repair turns
@@ -245,8 +253,11 @@ async def ask_structured(
             completion: Completion = await call()
             text = completion.text
             cut = completion.stop_reason == "max_tokens"
+            limit = shape.max_tokens
+            if cut:  # asked again with room to finish, where there is more to give
+                shape = replace(shape, max_tokens=min(limit * 2, ask.max_tokens * OUTPUT_GROWTH))
             if cut and not strip_thinking(text).strip():  # the limit spent on thoughts
-                last_error = f"empty: cut at the output limit ({ask.max_tokens} tokens)"
+                last_error = f"empty: cut at the output limit ({limit} tokens)"
                 session.say(f"invalid {ask.noun}: {last_error}", kind="error")
                 continue  # the same question again: no empty turn in the history
         try:
@@ -256,7 +267,7 @@ async def ask_structured(
         except (ValueError, ValidationError) as exc:
             last_error = error_line(exc)
             if cut:  # the cause, not the broken JSON it left
-                last_error = f"cut at the output limit ({ask.max_tokens} tokens): {last_error}"
+                last_error = f"cut at the output limit ({limit} tokens): {last_error}"
             session.say(f"invalid {ask.noun}: {last_error}", kind="error")
             messages += [
                 Message("assistant", bounded(text, _ECHO_LIMIT, "reply")),

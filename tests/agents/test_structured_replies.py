@@ -96,17 +96,35 @@ async def test_a_reply_cut_at_the_output_limit_says_so_and_an_empty_one_is_not_r
         await ask_structured(session(provider, emit), Verdict, ASK)
     errors = [e.text for e in of(events, AgentOutput) if e.kind == "error"]
     assert errors[0] == "invalid verdict: empty: cut at the output limit (4096 tokens)"
-    assert errors[1].startswith("invalid verdict: cut at the output limit (4096 tokens): ")
+    assert errors[1].startswith("invalid verdict: cut at the output limit (8192 tokens): ")
     assert errors[2] == "invalid verdict: score: Field required (1 error(s))"
     assert failed.value.last_error == "score: Field required (1 error(s))"
     # The empty turn was asked again as it was; the cut one went back with its cause.
     assert provider.requests[1].messages == provider.requests[0].messages
     assert [m.content for m in provider.requests[2].messages[-2:]] == [
         '{"score": 9',
-        "That reply is not a valid verdict: cut at the output limit (4096 tokens): "
+        "That reply is not a valid verdict: cut at the output limit (8192 tokens): "
         + errors[1].split("tokens): ", 1)[1]
         + "\nReply again with only the corrected JSON object.",
     ]
+
+
+async def test_a_model_that_spends_its_limit_thinking_is_asked_again_with_more_room():
+    """A thinking model (a local Qwen3 or R1) that used all 4096 tokens on its thoughts did
+    the same when asked again with the same limit, and the role failed after three tries."""
+    cut = Reply("<think>\nLet me weigh every line of this...", cut=True)
+    provider = ScriptedProvider([cut, cut, '{"score": 77}'])
+    value = await ask_structured(session(provider, lambda _e: None), Verdict, ASK)
+    assert value.score == 77
+    assert [r.max_tokens for r in provider.requests] == [4096, 8192, 16384]
+
+
+async def test_the_output_limit_grows_to_four_times_the_asks_and_no_further():
+    provider = ScriptedProvider([Reply("", cut=True)] * 5)
+    with pytest.raises(StructuredReplyError) as failed:
+        await ask_structured(session(provider, lambda _e: None), Verdict, ASK, max_repairs=4)
+    assert [r.max_tokens for r in provider.requests] == [4096, 8192, 16384, 16384, 16384]
+    assert failed.value.last_error == "empty: cut at the output limit (16384 tokens)"
 
 
 async def test_the_roles_own_check_is_quoted_like_a_validation_error():
