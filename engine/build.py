@@ -164,6 +164,9 @@ class TaskRunner:
     engineer_family: str = ""
     resume: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     """Tasks restarting after a crash: the attempt to restart and its failure context."""
+    breaker_asks: Mapping[str, str] = field(default_factory=dict)
+    """Of those, the ones stopped on their circuit breaker's question: its signature, to ask
+    it again before the restarted attempt (:attr:`engine.resume.ResumePlan.breaker_asks`)."""
     emit_new: EmitNewFn | None = None
     """The bus's ``emit_new``, for the task's own states (built stamped); else via ``emit``."""
     redact: Callable[[str], str] = str
@@ -196,6 +199,11 @@ class TaskRunner:
         task = self._tasks[task_id]
         attempt, failure = self.resume.get(task_id, (1, ""))
         limit = max(self.config.max_attempts, attempt)
+        if task_id in self.breaker_asks:  # stopped while it asked: its answer, then go on
+            extra = await self._ask(task_id, attempt - 1, self.breaker_asks[task_id], failure)
+            if extra is None:
+                return False
+            limit = max(limit, attempt - 1 + extra)
         while attempt <= limit:
             try:
                 if self.budget is not None:
@@ -237,6 +245,11 @@ class TaskRunner:
     ) -> int | None:
         """The breaker tripped: ask what to do. Returns extra attempts, or None to give up."""
         self.emit(CircuitBreakerTripped(task_id=task_id, attempt=attempt, signature=signature))
+        return await self._ask(task_id, attempt, signature, failure)
+
+    async def _ask(self, task_id: str, attempt: int, signature: str, failure: str) -> int | None:
+        """The tripped breaker's question (a resumed run's re-attaches to the one its log
+        holds open, an answer posted meanwhile taken): extra attempts, or None to give up."""
         if self.broker is None:
             self._fail(task_id, attempt, f"circuit breaker: same failure twice: {signature}")
             return None

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 EscalationKind = str
 REJECT_LIKE = ("reject", "stop", "skip", "abort")
 """Options the ``reject`` policy takes, first present wins."""
+ESCALATION_CONTEXT_CHARS = 8000
+"""The tail of an escalation's context its event keeps."""
 PEOPLE_ONLY = frozenset({"budget"})
 """Kinds the ``twin`` policy leaves to people (and the timeout): the twin decides as the owner
 would about the product, but spending past a limit the owner set is the owner's own call."""
@@ -159,7 +161,7 @@ class EscalationBroker:
                     default=default,
                     timeout_s=timeout,
                     task_id=task_id,
-                    context=context[-8000:],
+                    context=context[-ESCALATION_CONTEXT_CHARS:],
                 )
             )
         await self.bus.durable()

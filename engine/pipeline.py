@@ -49,6 +49,7 @@ from engine.planning_resume import plan_resume_point
 from engine.protocols import DecisionSource, Engineer, Gate, Planner
 from engine.recon import Baseline, Mode, RepoMapper, guard
 from engine.resume import (
+    ResumePlan,
     check_repository,
     emit_ending,
     emit_found_merged,
@@ -205,7 +206,7 @@ class Factory:
                 self._finish(Outcome.REPORTED, reason)
                 return self.state
             await ws.start(restore or self.state.base_commit or None)
-            restarts = await self._resume() if resuming else {}
+            restarts = await self._resume() if resuming else ResumePlan()
             self.broker.start()
             if self.state.mode == "update":
                 self.baseline, self._recon_notes = await run_recon(
@@ -290,7 +291,7 @@ class Factory:
     ) -> None:
         emit_ending(self.bus, outcome, reason, branch, commit)
 
-    async def _resume(self) -> dict[str, tuple[int, str]]:
+    async def _resume(self) -> ResumePlan:
         """Clear the dead process's worktrees, take merges from the integration branch."""
         ws = self.workspaces
         await ws.cleanup()
@@ -306,7 +307,7 @@ class Factory:
         if self.budget_limits is not None and self.budget_limits.given():
             self.budget.set_limits(self.budget_limits)
         self.budget.close_stale_questions()  # those the limits just set answered
-        return plan.restarts
+        return plan
 
     # -- stages ----------------------------------------------------------------------------------
 
@@ -333,9 +334,7 @@ class Factory:
             await planning.critique()
         return await planning.approve(resume)
 
-    async def _build(
-        self, blueprint: Blueprint, dag: Dag, restarts: dict[str, tuple[int, str]]
-    ) -> None:
+    async def _build(self, blueprint: Blueprint, dag: Dag, restarts: ResumePlan) -> None:
         self._stage(Stage.BUILD)
         queue = MergeQueue(
             self.workspaces,
@@ -361,7 +360,8 @@ class Factory:
             breaker=CircuitBreaker(),
             slots=ProviderSlots(self.config),
             engineer_family=self.engineer_family,
-            resume=restarts,
+            resume=restarts.restarts,
+            breaker_asks=restarts.breaker_asks,
             emit_new=self.bus.emit_new,
             redact=self.bus.redactor.redact,
         )

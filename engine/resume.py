@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from engine.build import TASK_TRAILER
 from engine.bus import EventBus
+from engine.escalations import ESCALATION_CONTEXT_CHARS
 from engine.events import Merged, Outcome, RunFinished, Stage, TaskState, TaskStateChanged
-from engine.run_views import TaskView
+from engine.run_views import EscalationView, TaskView
 from engine.stages import passes
 from engine.state import RunState
 from engine.workspace import GitWorkspaces
@@ -86,6 +87,9 @@ class ResumePlan:
 
     merged_from_repo: dict[str, str] = field(default_factory=dict)  # task -> commit
     restarts: dict[str, tuple[int, str]] = field(default_factory=dict)  # task -> (attempt, ctx)
+    breaker_asks: dict[str, str] = field(default_factory=dict)
+    """Task -> the signature its circuit breaker tripped on, for a task stopped while the
+    breaker's question waited: asked again (a posted answer taken) before its next attempt."""
 
 
 def tasks_in_log(log: str) -> dict[str, str]:
@@ -147,12 +151,23 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
         if task_id in state.tasks and task_id not in state.merged
     }
     restarts: dict[str, tuple[int, str]] = {}
+    asks: dict[str, str] = {}
     for task in state.tasks.values():
         if task.id in lost or task.id in state.merged:
             continue
         if task.attempts < 1:
             continue
-        if task.state in UNDER_WAY or (
+        if task.state in UNDER_WAY and task.breaker and task.breaker_attempt == task.attempts:
+            # Its attempt was over and the breaker had asked: that question, then the next
+            # attempt (redone, the attempt ran again and the answer was never read).
+            question = breaker_question(state, task.id)
+            if question is None or question.decision != "retry":
+                asks[task.id] = task.breaker
+            context = question.context if question is not None else ""
+            if not context or len(context) >= ESCALATION_CONTEXT_CHARS:
+                context = failure_before(task, task.attempts + 1)
+            restarts[task.id] = (task.attempts + 1, context)
+        elif task.state in UNDER_WAY or (
             task.state is TaskState.FAILED and stopped_at_budget(state, task.id)
         ):  # cut short, not failed on its work: that attempt again
             restarts[task.id] = (task.attempts, failure_before(task, task.attempts))
@@ -161,7 +176,13 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
             # after that failure (from attempt 1 it redid its first attempt's work blind, and
             # its attempts' agents took the ids of the failed ones).
             restarts[task.id] = (task.attempts + 1, failure_before(task, task.attempts + 1))
-    return ResumePlan(merged_from_repo=lost, restarts=restarts)
+    return ResumePlan(merged_from_repo=lost, restarts=restarts, breaker_asks=asks)
+
+
+def breaker_question(state: RunState, task_id: str) -> EscalationView | None:
+    """The latest circuit-breaker question about ``task_id``, if one was raised."""
+    asked = [e for e in state.escalations.values() if e.kind == "circuit_breaker"]
+    return max((e for e in asked if e.task_id == task_id), key=lambda e: e.raised_seq, default=None)
 
 
 def stopped_at_budget(state: RunState, task_id: str) -> bool:

@@ -37,6 +37,7 @@ class TaskView:
     merged_commit: str | None = None
     reviews: list[str] = field(default_factory=list)  # task reviewer notes, per attempt
     breaker: str | None = None  # failure signature that tripped the circuit breaker
+    breaker_attempt: int = 0  # the attempt after which it tripped
     tokens: int = 0
     cost_usd: float = 0.0
     budget: BudgetUpdated | None = None  # the task's latest budget report: limits as raised

@@ -231,6 +231,7 @@ def _circuit_breaker_tripped(state: RunState, event: CircuitBreakerTripped) -> N
     task = state.tasks.get(event.task_id)
     if task is not None:
         task.breaker = event.signature
+        task.breaker_attempt = event.attempt
 
 
 def _qc_scored(state: RunState, event: QCScored) -> None:
