@@ -95,6 +95,18 @@ def port_number(text: str) -> int:
     return value
 
 
+def repo_filter(text: str) -> str:
+    """argparse type of ``runs --repo``: a path from the current folder (``.``, ``..``,
+    ``./x``, ``../x``, ``~/x``) made whole, as ``run`` stores the repository it resolved;
+    anything else (a whole path, or its last parts) as given. ``runs --repo .`` in the
+    checkout a run was started from with ``run --repo .`` matched none."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?); give one, e.g. .")
+    if text in (".", "..") or text.startswith(("./", "../", "~")):
+        return str(Path(text).expanduser().resolve())
+    return text
+
+
 def given_path(text: str) -> Path:
     """argparse type: a path that is not empty. ``--repo ""`` (``--repo "$REPO"`` with the
     variable unset) was ``Path("")``, the current folder, and the run went ahead there."""

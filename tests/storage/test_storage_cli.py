@@ -92,6 +92,31 @@ def test_runs_outcome_stopped_and_running_go_by_the_lease(db_url, emit_little_ru
     assert asyncio.run(driven("stopped")) == []
 
 
+def test_runs_repo_takes_a_path_relative_to_the_current_folder(
+    db_url, emit_little_run, capsys, tmp_path, monkeypatch
+):
+    """python-dotenv's trial: runs started with ``run --repo .`` are stored under the whole
+    path; ``runs --repo .`` in that checkout said "no runs match --repo .", and so did
+    ``--repo ..`` from its src/ folder."""
+    api = tmp_path / "work" / "api"
+    (api / "src").mkdir(parents=True)
+
+    async def go() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            await store.append([_started("r-here", str(api), T0)])
+            await store.append([_started("r-other", "/elsewhere/api", T0)])
+
+    asyncio.run(go())
+    monkeypatch.chdir(api)
+    assert _runs(capsys, "--db", db_url, "--repo", ".") == ["r-here"]
+    assert _runs(capsys, "--db", db_url, "--repo", "./") == ["r-here"]
+    monkeypatch.chdir(api / "src")
+    assert _runs(capsys, "--db", db_url, "--repo", "..") == ["r-here"]
+    monkeypatch.chdir(tmp_path / "work")
+    assert _runs(capsys, "--db", db_url, "--repo", "./api") == ["r-here"]
+    assert sorted(_runs(capsys, "--db", db_url, "--repo", "api")) == ["r-here", "r-other"]
+
+
 def test_runs_says_which_filter_matched_nothing(db_url, emit_little_run, capsys):
     """``runs --outcome stopped`` said "no runs yet" beside stored runs."""
     _seed(db_url, emit_little_run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tui.argtypes import positive_int, since_time
+from tui.argtypes import positive_int, repo_filter, since_time
 from tui.parsers import Handler, add_db_option
 
 OUTCOME_CHOICES = ("running", "shipped", "reported", "failed", "killed", "stopped")
@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true", help="a JSON list instead of a table")
     runs.add_argument("--limit", type=positive_int, default=50, help="at most this many runs")
-    runs.add_argument("--repo", help="only runs on this repository (its path or last part)")
+    runs.add_argument(
+        "--repo",
+        type=repo_filter,
+        help="only runs on this repository (its path, from here too, or last part)",
+    )
     runs.add_argument(
         "--outcome",
         choices=OUTCOME_CHOICES,
