@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.protocols import Finding
 from gates.junit import CaseProblem, JunitReport
+from gates.project_scripts import project_commands
 from gates.tool_gate import relative
 
 DETAIL_CHARS = 3000
@@ -25,6 +26,9 @@ _NO_FIXTURE = re.compile(
 )
 """A fixture pytest has no definition of, or only the conftest's of the same name that asks
 for a plugin's (requests' ``httpbin`` without pytest-httpbin): its plugin is not installed."""
+_NO_COMMAND = re.compile(r"No such file or directory: '(?P<name>[\w.-]+)'")
+"""A command a test ran that is not on PATH (``FileNotFoundError`` from subprocess): one of
+the project's own scripts where the project is not installed (``gates.project_scripts``)."""
 OFFLINE = re.compile(
     r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
     r"|No address associated with hostname|nodename nor servname provided"
@@ -86,13 +90,23 @@ def lacking_module(text: str, cwd: Path) -> str | None:
 
 def unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) -> str:
     """How many of ``problems`` are a module or a pytest plugin's fixture that the Python
-    running the tests lacks, and which: requests' suite, run without its test dependencies,
-    read as 205 errors of the code's. A module the project itself holds is not counted (its
-    absence is the code's)."""
+    running the tests lacks, or the project's own command that it has not installed, and
+    which: requests' suite, run without its test dependencies, read as 205 errors of the
+    code's, and python-dotenv's 15 tests of its ``dotenv`` command as the code's failures. A
+    module the project itself holds is not counted (its absence is the code's)."""
     modules: dict[str, None] = {}
     fixtures: dict[str, None] = {}
+    commands: dict[str, None] = {}
+    declared: frozenset[str] | None = None
     count = 0
     for problem in problems:
+        command = _NO_COMMAND.search(problem.headline)
+        if command is not None and "FileNotFoundError" in problem.headline:
+            declared = project_commands(cwd) if declared is None else declared
+            if command["name"] in declared:
+                commands[repr(command["name"])] = None
+                count += 1
+                continue
         if _NO_MODULE.search(problem.headline) is not None:
             lacking = lacking_module(problem.headline, cwd)
             if lacking is not None:
@@ -108,6 +122,8 @@ def unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) 
     parts = [
         _some("module", list(modules)),
         _some("fixture", list(fixtures)) + (" (a pytest plugin's?)" if fixtures else ""),
+        _some("command", list(commands))
+        + (" (the project's own: install it there, pip install -e .)" if commands else ""),
     ]
     lacks = "; ".join(part for part in parts if part)
     return f"; {count} of them could not run, dependencies not installed for {python}: {lacks}"

@@ -274,6 +274,41 @@ async def test_tests_that_lack_dependencies_are_said_to_lack_them(
     )
 
 
+RUNS_ITS_COMMAND = """
+import subprocess
+
+
+def test_version():
+    done = subprocess.run(["calc-cli", "--version"], capture_output=True, text=True)
+    assert done.stdout == "1.0\\n"
+
+
+def test_other_tool():
+    subprocess.run(["not-the-projects-tool"], check=True)
+"""
+
+
+async def test_the_projects_own_command_not_installed_is_said_to_be_missing(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """python-dotenv's suite runs its ``dotenv`` command in a subprocess: on a Python that
+    has not installed the project, 15 tests failed with FileNotFoundError and the baseline's
+    summary blamed the code. A command the project declares is counted as a dependency not
+    installed, with the fix; another program's absence stays the test's failure."""
+    pyproject = '[project]\nname = "calc"\n\n[project.scripts]\ncalc-cli = "calc:main"\n'
+    repo = make_repo(
+        {"calc.py": CALC, "pyproject.toml": pyproject, "tests/test_cmd.py": RUNS_ITS_COMMAND}
+    )
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert result.summary.startswith("0 passed, 2 failed in "), result.summary
+    assert result.summary.endswith(
+        f"; 1 of them could not run, dependencies not installed for {sys.executable}: "
+        "command 'calc-cli' (the project's own: install it there, pip install -e .)"
+    ), result.summary
+    assert len(result.findings) == 2  # each failure is still a finding, keyed by its test
+
+
 LACKING = f"dependencies not installed for {sys.executable}: module 'trio_not_here'"
 
 

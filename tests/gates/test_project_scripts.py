@@ -1,0 +1,30 @@
+"""The commands a project declares, read from each packaging file that can declare them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gates.project_scripts import project_commands
+
+
+def test_each_packaging_file_declares_its_commands(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project.scripts]\ndotenv = "dotenv.__main__:cli"\n'
+        '[project.gui-scripts]\nviewer = "app:gui"\n'
+        '[tool.poetry.scripts]\npoet = "app:poet"\n'
+    )
+    (tmp_path / "setup.cfg").write_text(
+        "[options.entry_points]\nconsole_scripts =\n    tabulate = tabulate:_main\n"
+    )
+    (tmp_path / "setup.py").write_text(
+        "setup(entry_points={'console_scripts': ['inflect-cli = inflect.cli:main']},"
+        " install_requires=['a = 1'])\n"
+    )
+    assert project_commands(tmp_path) == {"dotenv", "viewer", "poet", "tabulate", "inflect-cli"}
+
+
+def test_unreadable_or_absent_files_declare_nothing(tmp_path: Path) -> None:
+    assert project_commands(tmp_path) == frozenset()
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    (tmp_path / "setup.cfg").write_text("not ini at all [\n")
+    assert project_commands(tmp_path) == frozenset()
