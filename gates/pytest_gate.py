@@ -78,11 +78,12 @@ class PytestGate:
         each with its own configuration); ``"."`` is the workspace itself."""
 
     def fingerprint(self) -> str:
-        """The gate's configuration, hashed (see gates.cache); ``3``: counts are the ones
-        pytest's last line says (subtests' too), which results cached before did not carry."""
+        """The gate's configuration, hashed (see gates.cache); ``4``: counts are the ones
+        pytest's last line says (subtests' too), and the project's own command missing is
+        said, which results cached before did not carry."""
         return fingerprint_of(
             "PytestGate",
-            3,
+            4,
             self.name,
             list(self.args),
             self.timeout_s,
