@@ -17,9 +17,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.protocols import CommandResult, Finding, Sandbox
+from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.changes import ChangeScanGate
 from gates.repo_shape import SKIPPED_DIRS
+from gates.ruff_format import RuffFormatCheck, formats_with_ruff, with_format
 from gates.tool_gate import (
     Parsed,
     ToolGate,
@@ -58,7 +59,8 @@ def ruff_configured(tree: Path) -> bool:
 
 
 class RuffGate(ToolGate):
-    """``ruff check --output-format json``: the repo's own ruff config, or the classic rules.
+    """``ruff check --output-format json``: the repo's own ruff config, or the classic rules;
+    and ``ruff format --check`` where the repository formats with ruff.
 
     A repository that configures no ruff is checked with :data:`CLASSIC_RUFF_RULES`, and the
     summary says so: ruff's own defaults now enable some 400 rules (pyupgrade, isort, the
@@ -85,8 +87,24 @@ class RuffGate(ToolGate):
         self.select = tuple(select)
 
     def settings(self) -> Sequence[object]:
-        # cached verdicts of the fixing gate, and of ruff's defaults, are stale
-        return [list(self.select), "no-fix", "classic"]
+        # cached verdicts of the fixing gate, of ruff's defaults and without the formatter
+        # are stale
+        return [list(self.select), "no-fix", "classic", "format"]
+
+    async def check(self, workspace: Path) -> GateResult:
+        """``ruff check``, and ``ruff format --check`` where the repository formats with
+        ruff (``gates.ruff_format``)."""
+        lint = await self.run_tool(workspace, self.argv(workspace))
+        if not formats_with_ruff(workspace):
+            return lint
+        formatter = RuffFormatCheck(
+            SKIPPED_DIRS,
+            sandbox=self.sandbox,
+            name=self.name,
+            timeout_s=self.timeout_s,
+            env=self.env,
+        )
+        return with_format(lint, await formatter.check(workspace))
 
     def _select(self, workspace: Path) -> tuple[str, ...]:
         """The rules given on the command line: the gate's own, else the classic ones for a

@@ -183,3 +183,17 @@ def test_init_on_a_rust_crate_writes_its_cargo_gates_commented(tmp_path: Path):
         ("cargo", "fmt"),
     ]
     assert [spec.runs_tests for spec in custom] == [True, False, False]
+
+
+async def test_init_says_lint_checks_formatting_where_the_repository_formats_with_ruff(
+    tmp_path: Path,
+):
+    """python-dotenv's tox lint env runs `ruff format --check`: the file init writes says the
+    lint gate holds it to that; a repository that does not format with ruff is not told so."""
+    root = repo(tmp_path)
+    assert await cmd_init(args(root), Console(record=True)) == EXIT_OK
+    said = "# It formats with ruff, so lint runs `ruff format --check` too."
+    assert said not in (root / "shopfloor.toml").read_text()
+    (root / "tox.ini").write_text("[testenv:lint]\ncommands = ruff format --check src tests\n")
+    assert await cmd_init(args(root, force=True), Console(record=True)) == EXIT_OK
+    assert said in (root / "shopfloor.toml").read_text()

@@ -30,6 +30,7 @@ from gates.config import GatesConfig
 from gates.interpreter import candidates
 from gates.mypy_config import mypy_projects
 from gates.repo_shape import holds_no_code, is_python_repo
+from gates.ruff_format import formats_with_ruff
 from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import OUTAGE_S, ConfigError, load_settings
 
@@ -107,6 +108,8 @@ def detect_gates(repo: Path) -> list[str]:
             if configured
             else '# mypy is not configured, so the types gate is off; enable = ["types"] to run it.'
         )
+        if formats_with_ruff(repo):
+            lines.append("# It formats with ruff, so lint runs `ruff format --check` too.")
     if (repo / "package.json").is_file():
         lines.append("# Detected a Node package: its `test` and `lint` scripts run as gates.")
     if (repo / "Cargo.toml").is_file():
