@@ -309,6 +309,37 @@ async def test_the_projects_own_command_not_installed_is_said_to_be_missing(
     assert len(result.findings) == 2  # each failure is still a finding, keyed by its test
 
 
+COV_ADDOPTS = "[pytest]\naddopts = -ra --cov-append --cov=calc\n    --cov-report html\n"
+
+
+async def test_addopts_of_a_plugin_not_installed_are_left_out_and_the_tests_still_judged(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """wcwidth's tox.ini gives pytest --cov options; without pytest-cov every run stopped
+    with 'unrecognized arguments' (exit 4), no test run. At an update's baseline that was
+    red, and the same after each task: the tests gate passed whatever a task broke."""
+    repo = make_repo({"calc.py": CALC, "tox.ini": COV_ADDOPTS, "tests/test_c.py": FAILING_TESTS})
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert result.summary.startswith("1 passed, 2 failed in "), result.summary
+    assert result.summary.endswith(
+        "; run without the project's addopts --cov-append --cov=calc --cov-report html: "
+        f"no plugin installed for {sys.executable} takes them (pytest-cov?)"
+    ), result.summary
+    assert {f.key for f in result.findings} == {
+        "tests/test_c.py::TestBroken::test_add_wrong",
+        "tests/test_c.py::test_div_by_zero",
+    }
+    before = result  # a task that breaks a passing test is now told apart from the baseline
+    broken = make_repo(
+        {"calc.py": CALC.replace("a + b", "a - b"), "tox.ini": COV_ADDOPTS}
+        | {"tests/test_c.py": FAILING_TESTS}
+    )
+    after = await BaselineGate(PytestGate(process_sandbox), Baseline((before,))).check(broken)
+    assert not after.passed and after.summary.startswith("1 new problem(s)"), after.summary
+    assert "tests/test_c.py::test_add" in {f.key for f in after.findings}
+
+
 LACKING = f"dependencies not installed for {sys.executable}: module 'trio_not_here'"
 
 

@@ -1,0 +1,121 @@
+"""A project's pytest ``addopts`` that name a plugin its Python has not installed.
+
+wcwidth's tox.ini gives pytest ``addopts = ... --cov-append --cov-report=html --cov=wcwidth``:
+on a Python without pytest-cov every run stops at once, "error: unrecognized arguments:
+--cov-append ...", exit 4, no test run. At an update's baseline that one finding was red,
+then the same after every task, so the tests gate passed whatever a task broke. The tests
+gate and ``run_tests`` run such a suite again with those options left out of ``addopts``
+(``-o addopts=...``, the rest kept) and say so.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+_UNRECOGNIZED = re.compile(r"error: unrecognized arguments: (?P<args>.+)$", re.MULTILINE)
+PLUGIN_OPTIONS = {
+    "--cov": "pytest-cov",
+    "--no-cov": "pytest-cov",
+    "--timeout": "pytest-timeout",
+    "--numprocesses": "pytest-xdist",
+    "--dist": "pytest-xdist",
+    "--benchmark": "pytest-benchmark",
+    "--mypy": "pytest-mypy",
+    "--reruns": "pytest-rerunfailures",
+    "--randomly": "pytest-randomly",
+    "--doctest-plus": "pytest-doctestplus",
+}
+"""Option prefixes of common plugins, to name the one a project's ``addopts`` wanted."""
+
+
+def ini_addopts(folder: Path) -> str | None:
+    """The ``addopts`` of the configuration pytest reads in ``folder`` (pytest's order:
+    pytest.ini, .pytest.ini, pyproject.toml with a pytest table, tox.ini's ``[pytest]``,
+    setup.cfg's ``[tool:pytest]``); None when it sets none or the file cannot be read."""
+    for name in ("pytest.ini", ".pytest.ini"):
+        if (folder / name).is_file():
+            return _ini_option(folder / name, "pytest")
+    try:
+        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = {}
+    tool = data.get("tool")
+    pytest = tool.get("pytest") if isinstance(tool, dict) else None
+    if isinstance(pytest, dict):
+        table = pytest.get("ini_options", pytest)
+        value = table.get("addopts") if isinstance(table, dict) else None
+        if isinstance(value, list):
+            return shlex.join(str(v) for v in value)
+        return value if isinstance(value, str) else None
+    for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        if _has_section(folder / name, section):
+            return _ini_option(folder / name, section)
+    return None
+
+
+def _parser(path: Path) -> configparser.RawConfigParser | None:
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    return parser
+
+
+def _has_section(path: Path, section: str) -> bool:
+    parser = _parser(path) if path.is_file() else None
+    return parser is not None and parser.has_section(section)
+
+
+def _ini_option(path: Path, section: str) -> str | None:
+    parser = _parser(path)
+    if parser is None or not parser.has_option(section, "addopts"):
+        return None
+    return parser.get(section, "addopts")
+
+
+def unrecognized_addopts(output: str, folder: Path) -> tuple[str, list[str]] | None:
+    """When pytest stopped on options of ``folder``'s own ``addopts`` it does not know (a
+    plugin not installed): the ``addopts`` without them, and the options left out. None
+    when it said no such thing, or an unknown option is not the configuration's."""
+    said = _UNRECOGNIZED.search(output)
+    addopts = ini_addopts(folder) if said is not None else None
+    if said is None or addopts is None:
+        return None
+    try:
+        unknown, options = shlex.split(said["args"]), shlex.split(addopts)
+    except ValueError:
+        return None
+    if not unknown or any(arg not in options for arg in unknown):
+        return None  # given on the command line, not by the configuration
+    kept: list[str] = []
+    dropped: list[str] = []
+    value_of_dropped = False
+    for option in options:
+        if value_of_dropped and not option.startswith("-"):
+            dropped.append(option)  # ``--cov-report html``: pytest took ``html`` for a path
+        elif option in unknown:
+            dropped.append(option)
+        else:
+            kept.append(option)
+        value_of_dropped = option in unknown and "=" not in option
+    return shlex.join(kept), dropped
+
+
+def left_out_note(unknown: list[str], python: str) -> str:
+    """What the summary says of the options left out."""
+    plugins = {
+        plugin
+        for arg in unknown
+        for prefix, plugin in PLUGIN_OPTIONS.items()
+        if arg.split("=", 1)[0].startswith(prefix)
+    }
+    which = f" ({', '.join(sorted(plugins))}?)" if plugins else ""
+    return (
+        f"; run without the project's addopts {' '.join(unknown)}: no plugin installed "
+        f"for {python} takes them{which}"
+    )
