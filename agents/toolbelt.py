@@ -56,6 +56,7 @@ from engine.layout import (
     with_src_on_path,
 )
 from engine.protocols import CommandResult, Sandbox
+from engine.pytest_addopts import left_out_note, run_pytest
 from engine.secret_files import MASK_NOTE, mask_text, masked_for_model, writes_mask
 from engine.secret_values import WorktreeSecrets, replace_values
 from engine.secrets import REDACTED
@@ -315,7 +316,8 @@ class Toolbelt:
 
     async def _pytest(self, run: PlannedRun, left: float) -> tuple[str, float]:
         since = time.monotonic()
-        result = await self.sandbox.run(
+        result, dropped = await run_pytest(  # as the tests gate runs it
+            self.sandbox,
             [
                 *(self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
                 *(*PYTEST_PLAIN_OUTPUT, *run.args),
@@ -328,6 +330,7 @@ class Toolbelt:
             or None,
         )
         status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+        status += left_out_note(dropped, self.python) if dropped else ""
         if result.returncode == 1 and NO_PYTEST.search(result.output):
             status += f"; {pytest_missing_line(self.python)}"  # not the code's failure
         return f"{await self._output(result, since)}\n[{status}]", result.duration_s

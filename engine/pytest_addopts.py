@@ -13,8 +13,12 @@ from __future__ import annotations
 import configparser
 import re
 import shlex
+import time
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from engine.protocols import CommandResult, Sandbox
 
 _UNRECOGNIZED = re.compile(r"error: unrecognized arguments: (?P<args>.+)$", re.MULTILINE)
 PLUGIN_OPTIONS = {
@@ -119,3 +123,24 @@ def left_out_note(unknown: list[str], python: str) -> str:
         f"; run without the project's addopts {' '.join(unknown)}: no plugin installed "
         f"for {python} takes them{which}"
     )
+
+
+async def run_pytest(
+    sandbox: Sandbox,
+    argv: Sequence[str],
+    folder: Path,
+    *,
+    timeout_s: float,
+    env: Mapping[str, str] | None,
+) -> tuple[CommandResult, list[str]]:
+    """``argv`` (``python -m pytest ...``) in ``folder``; when pytest stopped on its
+    configuration's options of a plugin not installed, once more without them. Returns the
+    result that counts and the options left out (none when it ran as it was)."""
+    started = time.monotonic()
+    result = await sandbox.run(list(argv), folder, timeout_s=timeout_s, env=env)
+    dropped = unrecognized_addopts(result.output, folder) if result.returncode == 4 else None
+    if dropped is None:
+        return result, []
+    left = max(timeout_s - (time.monotonic() - started), 1.0)
+    again = [*argv[:3], "-o", f"addopts={dropped[0]}", *argv[3:]]
+    return await sandbox.run(again, folder, timeout_s=left, env=env), dropped[1]

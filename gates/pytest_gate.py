@@ -23,7 +23,7 @@ from engine.layout import (
     with_src_on_path,
 )
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
-from engine.pytest_addopts import left_out_note, unrecognized_addopts
+from engine.pytest_addopts import left_out_note, run_pytest
 from gates.junit import JunitError, parse_junit
 from gates.pytest_output import (
     OFFLINE,
@@ -175,24 +175,15 @@ class PytestGate:
         ]
         env = with_project_python(with_src_on_path(self.env, workspace / project), self.python)
         try:
-            result = await self.sandbox.run(
-                argv, workspace / project, timeout_s=timeout_s, env=env or None
+            result, dropped = await run_pytest(
+                self.sandbox, argv, workspace / project, timeout_s=timeout_s, env=env or None
             )
-            dropped = None
-            if result.returncode == 4:  # the project's addopts name a plugin not installed?
-                dropped = unrecognized_addopts(result.output, workspace / project)
-            if dropped is not None:
-                left = max(timeout_s - (time.monotonic() - started), 1.0)
-                again = [*argv[:3], "-o", f"addopts={dropped[0]}", *argv[3:]]
-                result = await self.sandbox.run(
-                    again, workspace / project, timeout_s=left, env=env or None
-                )
         finally:
             xml_text = await asyncio.to_thread(report.collect)
         verdict = self._judge(result, xml_text, time.monotonic() - started, workspace / project)
-        if dropped is None:
+        if not dropped:
             return verdict
-        note = left_out_note(dropped[1], self.python)
+        note = left_out_note(dropped, self.python)
         return verdict.model_copy(update={"summary": verdict.summary + note})
 
     def _judge(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from agents.provider import ToolCall
 from agents.tool_specs import TOOL_SPECS, ToolResult
 from agents.toolbelt import MAX_OUTPUT, Toolbelt
 from engine.protocols import CommandResult, Sandbox
+from gates.sandbox import ProcessSandbox
 
 
 @dataclass
@@ -408,3 +410,26 @@ async def test_the_projects_share_the_time_for_tests(monorepo: Toolbelt, sandbox
     result = await call(monorepo, "run_tests")
     assert len(sandbox.calls) == 1  # the first project took all the time
     assert result.text.count("[not run: the time for tests ran out]") == 2
+
+
+async def test_run_tests_leaves_out_addopts_of_a_plugin_not_installed(tmp_path: Path):
+    """wcwidth's tox.ini gives pytest --cov options: without pytest-cov each run_tests
+    answered 'unrecognized arguments: --cov=...' (exit code 4) and no test ran; the model
+    was shown an error of the configuration, never its tests. It runs them as the tests
+    gate does, without those options, and says so."""
+    root = tmp_path / "wt"
+    (root / ".git").mkdir(parents=True)
+    (root / "tox.ini").write_text("[pytest]\naddopts = -ra --cov=app --cov-report html\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_app.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n")
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        belt = Toolbelt(root, sandbox, python=sys.executable, test_timeout_s=60.0)
+        result = await call(belt, "run_tests")
+    finally:
+        sandbox.close()
+    assert "1 passed" in result.text, result.text
+    assert result.text.endswith(
+        "[exit code 0; run without the project's addopts --cov=app --cov-report html: "
+        f"no plugin installed for {sys.executable} takes them (pytest-cov?)]"
+    )
