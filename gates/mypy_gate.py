@@ -210,7 +210,34 @@ class MypyGate(ToolGate):
         if result.returncode == 1 and not findings:
             raise ToolOutputError("mypy reported errors but printed none as JSON")
         summary = f"{len(findings)} type error(s)" if findings else ""
+        summary += not_installed(findings, workspace, self.runs_on)
         return Parsed(findings, counts={"notes": notes}, summary=summary)
+
+
+_NOT_FOUND = re.compile(r'module named "(?P<name>[\w.]+)" \[import-not-found\]$')
+
+
+def not_installed(findings: Sequence[Finding], workspace: Path, python: str) -> str:
+    """What the summary adds when some of ``findings`` are imports of modules ``python`` has
+    not installed: inflect's 8 type errors on a Python without its dependencies were
+    'Cannot find implementation or library stub for module named "jaraco.functools"',
+    blamed on the code as the rest. A module the project holds is not counted."""
+    lacking: dict[str, None] = {}
+    count = 0
+    for finding in findings:
+        found = _NOT_FOUND.search(finding.message)
+        if found is None:
+            continue
+        top = found["name"].partition(".")[0]
+        if any(
+            (w / top).exists() or (w / f"{top}.py").exists() for w in (workspace, workspace / "src")
+        ):
+            continue
+        lacking[repr(top)] = None
+        count += 1
+    if not count:
+        return ""
+    return f"; {count} of them: modules not installed for {python}: {', '.join(lacking)}"
 
 
 @functools.cache
