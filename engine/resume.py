@@ -171,12 +171,20 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
             task.state is TaskState.FAILED and stopped_at_budget(state, task.id)
         ):  # cut short, not failed on its work: that attempt again
             restarts[task.id] = (task.attempts, failure_before(task, task.attempts))
-        elif task.state is TaskState.FAILED:
+        elif task.state is TaskState.FAILED and not skipped_at_breaker(state, task):
             # Failed on its work before the run stopped: built again from the next attempt,
             # after that failure (from attempt 1 it redid its first attempt's work blind, and
             # its attempts' agents took the ids of the failed ones).
             restarts[task.id] = (task.attempts + 1, failure_before(task, task.attempts + 1))
     return ResumePlan(merged_from_repo=lost, restarts=restarts, breaker_asks=asks)
+
+
+def skipped_at_breaker(state: RunState, task: TaskView) -> bool:
+    """``task`` failed because its circuit breaker's question was answered skip (by a
+    person, the reject policy or the timeout): a resume leaves it failed, as was decided."""
+    question = breaker_question(state, task.id)
+    tripped_last = task.breaker is not None and task.breaker_attempt == task.attempts
+    return tripped_last and question is not None and question.decision == "skip"
 
 
 def breaker_question(state: RunState, task_id: str) -> EscalationView | None:

@@ -15,11 +15,22 @@ from pathlib import Path
 
 import pytest
 from test_full_pipeline import SCRIPTS, make_factory
-from test_pipeline import RUN_ID, ContentGate, FakeEngineer, writes
+from test_pipeline import RUN_ID, ContentGate, FakeEngineer, blueprint, writes
 
+from engine.blueprint import Task
 from engine.bus import EventBus
 from engine.config import EngineConfig
-from engine.events import CircuitBreakerTripped, EscalationRaised, EventBase, Outcome
+from engine.events import (
+    BlueprintProposed,
+    CircuitBreakerTripped,
+    EscalationRaised,
+    EscalationResolved,
+    EventBase,
+    Outcome,
+    TaskState,
+    TaskStateChanged,
+)
+from engine.resume import plan_resume
 from engine.state import RunState
 
 CONFIG = EngineConfig(workers=2, max_attempts=5, escalation_policy="wait")
@@ -94,3 +105,38 @@ async def test_a_breaker_question_left_unanswered_is_asked_again_not_the_attempt
     assert fixed.attempts("core") == []
     (esc,) = state.escalations.values()
     assert (esc.decision, esc.decided_by) == ("skip", "policy:reject")
+
+
+def test_a_task_skipped_at_its_breaker_is_not_built_again_by_a_resume():
+    """A person (or the reject policy, or the timeout) answered skip: the task failed, the
+    run went on and was stopped later. The resume built the skipped task again from its
+    next attempt, as it does a task that failed its attempts, spending on work the owner had
+    said to leave."""
+    plan = blueprint(Task(id="core", title="Core"), Task(id="cli", title="CLI"))
+    events: list[EventBase] = [
+        BlueprintProposed(blueprint=plan),
+        TaskStateChanged(task_id="core", state=TaskState.RUNNING, attempt=2),
+        TaskStateChanged(task_id="core", state=TaskState.GATES, attempt=2),
+        CircuitBreakerTripped(task_id="core", attempt=2, signature="Gate 'tests' failed"),
+        EscalationRaised(
+            escalation_id="esc-1",
+            kind="circuit_breaker",
+            task_id="core",
+            question="Task core failed the same way twice (Gate 'tests' failed). Retry?",
+            options=["retry", "skip", "abort"],
+        ),
+        EscalationResolved(escalation_id="esc-1", decision="skip", decided_by="human:ann"),
+        TaskStateChanged(
+            task_id="core",
+            state=TaskState.FAILED,
+            attempt=2,
+            reason="circuit breaker: skipped by human:ann",
+        ),
+        TaskStateChanged(task_id="cli", state=TaskState.RUNNING, attempt=1),
+    ]
+    state = RunState.fold(
+        [e.model_copy(update={"run_id": RUN_ID, "seq": n}) for n, e in enumerate(events, 1)]
+    )
+    plan_of_resume = plan_resume(state, {})
+    assert "core" not in plan_of_resume.restarts
+    assert plan_of_resume.restarts["cli"] == (1, "")
