@@ -7,6 +7,7 @@ or ask about. :func:`git_complaint` turns a failed git command into the words gi
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import git
@@ -85,6 +86,22 @@ class BranchMoved(WorkspaceError):
         self.added = added
 
 
+def _how_to_commit(path: Path) -> str:
+    """For a folder of files that is no repository (an unpacked sdist): the commands that
+    make it one a run can build from. ``git init`` alone is not enough: a run builds from a
+    commit, and on a repository without one it starts from an empty tree."""
+    try:
+        holds_files = path.is_dir() and any(path.iterdir())
+    except OSError:
+        holds_files = False
+    if not holds_files:
+        return ""
+    git_c = f"git -C {shlex.quote(str(path))}"
+    return (
+        f" (a run builds from a commit: {git_c} init && {git_c} add -A && {git_c} commit -m import)"
+    )
+
+
 def not_a_repository(path: Path) -> str:
     """Why ``path`` is no repository: a folder inside one names the repository to give."""
     try:
@@ -93,7 +110,7 @@ def not_a_repository(path: Path) -> str:
     except (git.NoSuchPathError, git.InvalidGitRepositoryError):
         top = None
     if top is None or Path(top).resolve() == Path(path).resolve():
-        return f"not a git repository: {path}"
+        return f"not a git repository: {path}{_how_to_commit(Path(path))}"
     return (
         f"{path} is a folder inside the git repository {top}, not its top level: "
         f"give the repository itself ({top})"

@@ -4,11 +4,12 @@ user's checkout, never in it."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from repo_helpers import agent_git, git, make_repo, snapshot
+from repo_helpers import GIT_ENV, agent_git, git, make_repo, snapshot
 
 from engine.request_title import slugify
 from engine.workspace import GitWorkspaces
@@ -49,6 +50,26 @@ def test_a_directory_that_is_not_a_repository_is_refused(tmp_path: Path, worktre
     plain.mkdir()
     with pytest.raises(WorkspaceError, match=r"^not a git repository: .*plain$"):
         open_ws(plain, worktree_root)
+
+
+def test_a_folder_of_files_is_told_the_commands_that_make_it_a_repository(
+    tmp_path: Path, worktree_root: Path
+):
+    """An unpacked sdist (python-dotenv's) was refused as 'not a git repository: PATH',
+    without a word that `git init` alone leaves a run building from an empty tree. The
+    commands the line gives, pasted, make a repository a run builds from."""
+    sdist = tmp_path / "python dotenv-1.2.4"
+    (sdist / "src").mkdir(parents=True)
+    (sdist / "src" / "dotenv.py").write_text("X = 1\n")
+    with pytest.raises(WorkspaceError) as refused:
+        open_ws(sdist, worktree_root)
+    said = str(refused.value)
+    assert said.startswith(f"not a git repository: {sdist} (a run builds from a commit: ")
+    pasted = said.partition("a run builds from a commit: ")[2].removesuffix(")")
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(pasted, shell=True, check=True, env=env, capture_output=True)
+    ws = open_ws(sdist, worktree_root)
+    assert ws.tracked_files() == ["src/dotenv.py"]  # the files, committed, are the run's
 
 
 def test_a_missing_directory_is_refused(tmp_path: Path, worktree_root: Path):
