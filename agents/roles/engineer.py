@@ -193,6 +193,7 @@ class EngineerRole:
         # fallback chain, the link that answers decides, not the first.
         live = StreamFrom(session.say, frozenset({"cli"}))
         last_text = ""
+        answered = False  # the model ended on a reply with no tool call: its own end
         for turn in range(self.max_turns):
             if turn and job.admit is not None:
                 try:  # a budget crossed meanwhile (by this attempt or another) pauses it here
@@ -229,6 +230,7 @@ class EngineerRole:
                 messages += answers_to_a_cut_reply(completion.tool_calls)
                 continue
             if not completion.tool_calls:
+                answered = True
                 break
             for call in completion.tool_calls:
                 session.say(describe_call(call), kind="tool")
@@ -240,6 +242,13 @@ class EngineerRole:
             if tools.finished:
                 session.finish(True, tools.summary)
                 return EngineerReport(True, tools.summary or last_text, tuple(tools.written))
+        if answered and tools.written:
+            # Done in its own words ("Implemented X; the tests pass") but for the call: an
+            # agent that did its work, not a failed one. The gates judge the work either way;
+            # the report stays unfinished, so the next attempt hears how this one ended.
+            reason = f"ended without calling finish: {last_text[:300]}"
+            session.finish(True, reason)
+            return EngineerReport(False, reason, tuple(tools.written))
         reason = f"stopped without calling finish: {last_text[:300]}"
         session.finish(False, reason)
         return EngineerReport(False, reason, tuple(tools.written))
