@@ -263,6 +263,7 @@ async def test_the_list_says_which_question_was_answered_and_waits_for_its_run(
     resume = f"`shopfloor resume r-down{db_option(backend_url)}`"  # on the database listed
     assert f"answered: accept by human:me, waits for {resume}" in down
     assert "accept / change / reject" in up and "answered" not in up
+    assert "approve|reject|change" in listed  # r-up waits: the hint is for it
     capsys.readouterr()
     await decide(backend_url, "escalations", "--json")
     entries = json.loads(capsys.readouterr().out)
@@ -280,6 +281,7 @@ async def test_the_list_says_which_question_was_answered_and_waits_for_its_run(
         finally:
             await lease.release()
     assert "answered: reject by human:me, the run takes it" in listed
+    assert "approve|reject|change" not in listed  # nothing listed waits for an answer
 
 
 NOTE_KEY = "sk-ant-api03-n0te5ecret0123456789abcdef"

@@ -224,8 +224,9 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
             console.print(plan, style="dim", soft_wrap=True)
     # One id waiting in two runs (each run numbers its own from esc-1) needs the run named.
     shared = len({r.escalation_id for r in records}) < len(records)
-    for r in records:
-        if (r.run_id, r.escalation_id) in answered or not r.options:
+    unanswered = [r for r in records if (r.run_id, r.escalation_id) not in answered]
+    for r in unanswered:
+        if not r.options:
             continue
         console.print()
         console.print(
@@ -234,6 +235,8 @@ async def cmd_escalations(args: argparse.Namespace, console: Console) -> int:
         for option in r.options:
             command = one_line(option_command(r, option, with_run=shared, db=db))
             console.print(Text(f"  {command}"), soft_wrap=True)
+    if not unanswered:  # every one listed is answered already: nothing to approve
+        return EXIT_OK
     hint = "shopfloor approve|reject|change ID" + (" --run RUN" if shared else "") + db
     console.print()
     console.print(  # one line, however wide: a command to copy, not prose to wrap
