@@ -68,3 +68,32 @@ async def test_state_tries_and_breaker_stay_on_a_narrow_panel() -> None:
         await pilot.resize_terminal(70, 24)  # and narrow again
         await pilot.pause()
         assert "gates x2 ⚡breaker" in shown_line(dag, "pricing")
+
+
+def inventory_plan() -> dict[str, TaskView]:
+    """The demo's plan (examples/inventory), every task pending."""
+    tasks = (
+        ("models", "Item model with validation", []),
+        ("stock", "Inventory of stock on hand", ["models"]),
+        ("pricing", "Pricing: line totals, discounts and tax", ["models"]),
+        ("csv_io", "CSV import and export", ["models"]),
+        ("reports", "Valuation and low-stock reports", ["stock", "pricing"]),
+        ("cli", "Command line: python -m inventory", ["stock", "csv_io", "reports"]),
+    )
+    return {i: TaskView(i, title, deps, TaskState.PENDING, attempts=0) for i, title, deps in tasks}
+
+
+async def test_a_title_without_its_dependencies_takes_their_room() -> None:
+    # At 100x30 (a 48-column panel) the cli task's dependencies went and its title stayed
+    # at 28 cells though 30 were left: its "pending" ended two columns left of the others'.
+    app = GraphApp()
+    async with app.run_test(size=(96, 30)) as pilot:  # a 48-column panel
+        dag = app.query_one(DagView)
+        dag.sync(inventory_plan())
+        await pilot.pause()
+        lines = {task_id: shown_line(dag, task_id) for task_id in dag.shown_task_ids}
+    cut = {task_id: line for task_id, line in lines.items() if "…" in line}
+    assert set(cut) >= {"reports", "cli"}, lines
+    assert "Command line: python -m inven… pending" in cut["cli"], cut["cli"]
+    ends = {task_id: len(line.rstrip()) for task_id, line in cut.items()}
+    assert len(set(ends.values())) == 1, lines  # every cut line's state at the panel's edge

@@ -74,8 +74,9 @@ def task_label(task: TaskView, critical: bool, room: int | None = None) -> Text:
     if room is not None:
         left = room - head.cell_len - deps.cell_len - tail.cell_len - 1
         if left < min(width, TITLE_KEPT_WITH_DEPS):
-            deps = Text()
+            deps = Text()  # the title takes their room, up to its whole length
             left = room - head.cell_len - tail.cell_len - 1
+            width = len(title)
         width = min(width, left)
     if width >= len(title):
         head.append(f" {title}")
