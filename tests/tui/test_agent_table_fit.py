@@ -6,7 +6,9 @@ At 120 columns the table's panel is 58 cells wide; an engineer's or task reviewe
 its right edge. The model column now gives way (its full spec is in the agent log's title).
 At 100 columns (a 48-cell panel) even so the cost was off the edge, behind a sideways
 scroll: the agent's name gives way next, cut in its middle so its role's start and its
-task's end and attempt stay.
+task's end and attempt stay. At 80 columns (a 34-cell panel) the tokens were cut and the
+cost gone even so: the model column goes (the log's title names the model and shows the
+SIM badge) and the state is a glyph (◐ ✓ ✗ ⊘, coloured as its word).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import sample_run
 from pilot_helpers import caught_up
 
 from engine.bus import EventBus
-from engine.events import AgentStarted, LLMCallFinished
+from engine.events import AgentFinished, AgentStarted, LLMCallFinished
 from tui.app import ShopfloorApp
+from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_rows import AGENT_MIN_WIDTH, MODEL_MIN_WIDTH, cell_text, fitted_widths
 from tui.widgets.agent_table import AgentTable
+from tui.widgets.run_header import TextLine
 
 AGENTS = {
     "task_reviewer:pricing:a2": "openai:qwen2.5-coder-32b-instruct",
@@ -92,14 +96,69 @@ async def test_tokens_and_cost_stay_on_screen_at_100_columns() -> None:
         assert "123.5k" in row and row.endswith("$12.34"), row
 
 
+async def test_tokens_and_cost_stay_on_screen_at_80_columns() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    ends = {  # more agents than the panel's rows: its scrollbar takes a column too
+        "task_reviewer:pricing:a2": True,
+        "engineer:models:a1": None,
+        "engineer:pricing:a1": False,
+        "critic": True,
+        "planner": True,
+    }
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.start(bus)
+        for name, ok in ends.items():
+            bus.emit(AgentStarted(agent_id=name, role="engineer", model="sim:", simulated=True))
+            bus.emit(
+                LLMCallFinished(
+                    agent_id=name,
+                    role="engineer",
+                    provider="sim",
+                    model="",
+                    input_tokens=123_456,
+                    cost_usd=12.34,
+                    simulated=True,
+                )
+            )
+            if ok is not None:
+                bus.emit(AgentFinished(agent_id=name, ok=ok))
+        await caught_up(app, bus, pilot)
+        table = app.screen.query_one(AgentTable)
+        assert table.size.width < 40  # the half-screen panel
+        header, *rows = drawn_rows(table, 3)
+        table.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        title = app.screen.query_one(AgentLog).query_one(".agent-log--title", TextLine)
+        log_title = title.render_line(0).text
+    assert header.split() == ["agent", "tokens", "cost"], header  # no model column
+    for name, glyph, row in zip(ends, "✓◐✗", rows, strict=False):
+        shown, state, *_ = row.split()
+        assert shown[:4] == name[:4] and shown.endswith(name[-4:]), row
+        assert state == glyph, row
+        assert "123.5k" in row and row.endswith("$12.34"), row
+    # The SIM badge and the model are in the log's title of the agent under the cursor.
+    assert " SIM  engineer:models:a1 running" in log_title, log_title
+
+
 def test_the_model_then_the_agent_column_give_way_to_their_minimum_only() -> None:
     widths = (24, 7, 33, 6, 6, 8)
     assert fitted_widths(widths, 200) == widths  # room enough: as it is
     assert fitted_widths(widths, 66) == (24, 7, 13, 6, 6, 8)  # agent..cost fit exactly
     assert fitted_widths(widths, 48) == (14, 7, MODEL_MIN_WIDTH, 6, 6, 8)  # the name too
     assert fitted_widths(widths, 47) == (AGENT_MIN_WIDTH + 1, 7, MODEL_MIN_WIDTH, 6, 6, 8)
-    assert fitted_widths(widths, 30) == (24, 7, MODEL_MIN_WIDTH, 6, 6, 8)  # scrolls sideways
-    assert fitted_widths((10, 7, 4, 6, 6, 8), 30) == (10, 7, 4, 6, 6, 8)  # narrow already
+    assert fitted_widths((10, 7, 4, 6, 6, 8), 43) == (10, 7, 4, 6, 6, 8)  # narrow already
+
+
+def test_then_the_model_goes_and_the_state_is_a_glyph() -> None:
+    widths = (24, 7, 33, 6, 6, 8)
+    # One cell less than the above: the name gets back the model's and the state's room.
+    assert fitted_widths(widths, 45) == (24, 1, 0, 6, 6, 8)
+    assert fitted_widths(widths, 40) == (19, 1, 0, 6, 6, 8)
+    assert fitted_widths(widths, 33) == (AGENT_MIN_WIDTH, 1, 0, 6, 6, 8)  # 80 columns
+    assert fitted_widths(widths, 32) == (24, 1, 0, 6, 6, 8)  # scrolls sideways, name whole
+    assert fitted_widths((10, 7, 4, 6, 6, 8), 30) == (10, 1, 0, 6, 6, 8)
 
 
 def test_a_cut_agent_name_keeps_both_ends() -> None:

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -29,7 +28,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.run_views import AgentView
-from tui.widgets.agent_rows import CELL_PADDING, COLUMNS, Cell, agent_cells, fitted_widths, row_text
+from tui.widgets.agent_rows import (
+    COLUMNS,
+    Cell,
+    agent_cells,
+    cell_len_of,
+    fitted_widths,
+    row_text,
+    table_width,
+)
 from tui.widgets.scrolling import resize_quietly
 
 
@@ -146,9 +153,7 @@ class AgentTable(ScrollView, can_focus=True):
             self._shown[agent_id] = cells
             self._versions[agent_id] = self._versions.get(agent_id, 0) + 1
             for i, cell in enumerate(cells):
-                widths[i] = max(
-                    widths[i], cell_len(cell) if isinstance(cell, str) else cell.cell_len
-                )
+                widths[i] = max(widths[i], cell_len_of(cell))
         if tuple(widths) != self._widths:
             self._widths = tuple(widths)
             self._strips.clear()
@@ -243,7 +248,7 @@ class AgentTable(ScrollView, can_focus=True):
 
     def _resize(self) -> None:
         self._fit()
-        width = sum(w + 2 * CELL_PADDING for w in self._shown_widths)
+        width = table_width(self._shown_widths)
         # Its own size comes from the stylesheet, not from its rows: no screen layout.
         resize_quietly(self, Size(width, len(self._order) + 1))
 
