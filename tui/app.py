@@ -17,6 +17,7 @@ from typing import ClassVar
 from rich.console import RenderableType
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.driver import Driver
 from textual.worker import Worker, WorkerState
 
@@ -30,7 +31,7 @@ from tui.bridge import EventSource, start_bridge
 from tui.decision_delivery import OnDecision, storage_decider
 from tui.messages import EventStreamEnded
 from tui.screens.help import HelpScreen
-from tui.screens.palette import ShopfloorCommands
+from tui.screens.palette import ShopfloorCommands, ThemePicker
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.screens.runs import RunHistory, RunsScreen
@@ -168,7 +169,7 @@ class ShopfloorApp(App[None]):
         # the flood benchmark, between a key press and the screen answering it).
         self.call_after_refresh(heap.settle)
         if not self.is_headless:  # tests draw as on a true-colour terminal, wherever they run
-            self._use_legible_colours()
+            self.use_legible_colours(self.console.color_system, no_color=self.no_color)
         start_bridge(self, self._source, target=self._main, history=self._logged)
         if self._run_task is not None:
             self._engine_worker = self.run_worker(
@@ -179,21 +180,26 @@ class ShopfloorApp(App[None]):
                 exit_on_error=False,
             )
 
-    def _use_legible_colours(self) -> None:
-        # Named colours on a 16-colour terminal and under NO_COLOR (tui.terminal_colours).
-        depth = self.console.color_system
-        dark = legible_ansi_theme(depth, no_color=self.no_color, dark=True)
-        light = legible_ansi_theme(depth, no_color=self.no_color, dark=False)
+    def use_legible_colours(self, color_system: str | None, *, no_color: bool) -> None:
+        """Colours readable on a terminal of ``color_system`` (Rich's name), under NO_COLOR
+        or not (tui.terminal_colours): on 16 colours, yellow copies of the two themes."""
+        dark = legible_ansi_theme(color_system, no_color=no_color, dark=True)
+        light = legible_ansi_theme(color_system, no_color=no_color, dark=False)
         if dark is not None:
             self.ansi_theme_dark = dark
         if light is not None:
             self.ansi_theme_light = light
-        themes = legible_themes(depth, no_color=self.no_color)
+        themes = legible_themes(color_system, no_color=no_color)
         for name, theme in themes.items():
             self.register_theme(theme)
             self._themes[name] = theme.name
         if themes:
             self.theme = self._themes[DARK_THEME if self.current_theme.dark else LIGHT_THEME]
+
+    def search_themes(self) -> None:
+        """The palette's theme picker (its "Theme" entry), offering the 16-colour copies
+        in place of their built-ins on a 16-colour terminal."""
+        self.push_screen(CommandPalette(providers=[ThemePicker], placeholder="Search for themes…"))
 
     def on_unmount(self) -> None:
         heap.release()  # the app's objects go with it; their cycles can be collected again

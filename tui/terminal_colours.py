@@ -18,12 +18,15 @@ the theme's background (the meaning is in the glyphs and words: ✓ ✗ ● ◐,
 The theme's own colours are RGB, matched the same way: the warning and accent orange
 (#FFA62B) came out bright red, the error's colour, so the escalation banner and the
 footer's keys read as failures. :func:`legible_themes` are the app's two themes with a
-yellow that stays yellow on 16 colours, every shade Textual derives from it included.
+yellow that stays yellow on 16 colours, every shade Textual derives from it included; where
+they are registered, the theme picker offers them instead of their built-ins
+(:func:`offered_themes`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from rich.terminal_theme import TerminalTheme
 from textual.theme import BUILTIN_THEMES, Theme
@@ -83,6 +86,9 @@ def legible_ansi_theme(
     return None
 
 
+SIXTEEN_COLOUR_SUFFIX = "-16"
+"""What a 16-colour copy's name adds to its built-in's (``textual-dark-16``)."""
+
 SIXTEEN_COLOUR_YELLOW = {"textual-dark": "#FFFF55", "textual-light": "#CDCD00"}
 """The warning and accent of each theme on a 16-colour terminal: bright yellow, it and its
 derived shades (``$text-warning``, ``$footer-key-foreground``, ...) matched to a yellow."""
@@ -96,7 +102,18 @@ def legible_themes(color_system: str | None, *, no_color: bool) -> dict[str, The
         return {}
     return {
         name: dataclasses.replace(
-            BUILTIN_THEMES[name], name=f"{name}-16", warning=yellow, accent=yellow
+            BUILTIN_THEMES[name],
+            name=f"{name}{SIXTEEN_COLOUR_SUFFIX}",
+            warning=yellow,
+            accent=yellow,
         )
         for name, yellow in SIXTEEN_COLOUR_YELLOW.items()
     }
+
+
+def offered_themes(registered: Iterable[str]) -> list[str]:
+    """The names of ``registered`` themes to offer in the theme picker: each but a built-in
+    whose 16-colour copy is registered too (on a 16-colour terminal, where picking the
+    built-in brought its orange, matched to bright red, back)."""
+    names = set(registered)
+    return [name for name in registered if f"{name}{SIXTEEN_COLOUR_SUFFIX}" not in names]

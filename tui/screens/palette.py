@@ -1,14 +1,19 @@
 """The command palette's shopfloor entries (ctrl+p): every action of the control room.
 
 A Textual command :class:`~textual.command.Provider`; the app lists it in ``COMMANDS`` next
-to Textual's own (theme, keys, quit).
+to Textual's own (theme, keys, quit). :class:`ThemePicker` is the list the "Theme" entry
+opens: Textual's, with the 16-colour copies in place of their built-ins where registered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.theme import ThemeProvider
+
+from tui.terminal_colours import offered_themes
 
 ENTRIES: tuple[tuple[str, str, str], ...] = (
     ("Answer escalations", "screen.escalations", "open the queue of questions that wait"),
@@ -42,3 +47,14 @@ class ShopfloorCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), partial(self._run, action), help=text)
+
+
+class ThemePicker(ThemeProvider):
+    """Textual's theme picker, less the built-ins a 16-colour copy stands in for
+    (:func:`~tui.terminal_colours.offered_themes`)."""
+
+    @property
+    def commands(self) -> list[tuple[str, Callable[[], None]]]:
+        """(name, pick it) of each theme offered, by name."""
+        offered = set(offered_themes(self.app.available_themes))
+        return [(name, pick) for name, pick in super().commands if name in offered]
