@@ -319,7 +319,8 @@ class Toolbelt:
         result, dropped = await run_pytest(  # as the tests gate runs it
             self.sandbox,
             [
-                *(self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+                # Set, not added to the project's addopts: "-qq" and -q printed no counts.
+                *(self.python, "-m", "pytest", "--verbosity=-1", "-p", "no:cacheprovider"),
                 *(*PYTEST_PLAIN_OUTPUT, *run.args),
             ],
             self.root / run.folder,

@@ -250,7 +250,7 @@ async def test_run_tests_goes_through_the_sandbox_in_the_worktree(
         "/usr/bin/python3",
         "-m",
         "pytest",
-        "-q",
+        "--verbosity=-1",
         "-p",
         "no:cacheprovider",
         "--color=no",  # over the project's addopts: no ANSI escapes for the model
