@@ -71,11 +71,25 @@ def command_line(
         else:
             raise ProviderError(
                 f"{spec}: the prompt ({size} bytes) is too long for a command-line "
-                f"argument; give [providers.cli.{name}] an argv without {{prompt}} "
-                "to have it on stdin"
+                f"argument; {_long_prompt_advice(agent, name)}"
             )
     # One pass, so the prompt (code, often with ``{model}`` in an f-string) is not
     # itself searched for placeholders.
     values = {"{prompt}": prompt, "{model}": model}
     argv = [_PLACEHOLDER.sub(lambda m: values[m[0]], a) for a in template]
     return CommandLine(argv, via)
+
+
+def _long_prompt_advice(agent: CliAgent, name: str) -> str:
+    """What the user can configure for a prompt too long for ``agent``'s argv: the way the
+    agent has (stdin, a file option), else the one setting that makes the prompt shorter."""
+    table = f"[providers.cli.{name}]"
+    if agent.prompt_file is not None:
+        option, file_option = agent.prompt_file
+        return f"put {{prompt}} right after {option} in {table} argv to have it in a {file_option}"
+    if agent.stdin_prompt is not None:
+        return f"give {table} an argv without {{prompt}} to have it on stdin"
+    return (
+        f"if the agent reads its prompt on stdin, give {table} an argv without {{prompt}}; "
+        "else lower [context] budget_tokens (the repository context in the prompt)"
+    )

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.provider import CompletionRequest, Message
+from agents.provider import CompletionRequest, Message, ProviderError
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import DEFAULT_AGENTS
 from agents.providers.cli_prompt import MAX_PROMPT_ARG, command_line
+from agents.registry import ProviderOptions
 
 FAKES = Path(__file__).parent / "fake_agents"
 LAST = "End of the task: add hello.py."
@@ -64,12 +65,44 @@ async def test_a_prompt_over_the_argument_limit_reaches_each_bundled_agent_whole
 
 def test_the_prompt_file_replaces_its_option_only_where_the_argv_has_it(tmp_path: Path):
     """A configured Aider whose argv puts the prompt elsewhere (no ``--message`` before it)
-    has no file way: it is told in one line how to have the prompt on stdin."""
+    has no file way: it is told in one line where to put ``{prompt}`` for one (it reads no
+    stdin: "an argv without {prompt}" would have sent the prompt nowhere)."""
     aider = dataclasses.replace(DEFAULT_AGENTS["aider"], argv=("aider", "-m", "{prompt}"))
     short = command_line(aider, "aider", "", "hello", tmp_path / "p.md")
     assert short == (["aider", "-m", "hello"], "argument")
-    with pytest.raises(Exception, match=r"^cli:aider: the prompt \(100001 bytes\) is too long"):
+    with pytest.raises(ProviderError) as refused:
         command_line(aider, "aider", "", "x" * (MAX_PROMPT_ARG + 1), tmp_path / "p.md")
+    assert str(refused.value) == (
+        "cli:aider: the prompt (100001 bytes) is too long for a command-line argument; put "
+        "{prompt} right after --message in [providers.cli.aider] argv to have it in a "
+        "--message-file"
+    )
     whole = command_line(DEFAULT_AGENTS["aider"], "aider", "gpt-5", "x" * 100_001, tmp_path / "p")
     assert whole.argv[:3] == ["aider", "--message-file", str(tmp_path / "p")]
     assert whole.argv[-2:] == ["--model", "gpt-5"] and whole.via == "file"
+
+
+def test_a_configured_agent_with_no_way_for_a_long_prompt_is_told_what_can_be_set(
+    tmp_path: Path,
+):
+    """``[providers.cli.NAME]`` configures no stdin or prompt-file way (only argv, output,
+    timeout_s, keys, fence): the line said "give an argv without {prompt} to have it on
+    stdin", wrong for an agent that reads no stdin. It now says when that helps, and the
+    setting that shortens the prompt otherwise."""
+    argv = ["mybot", "--task", "{prompt}"]
+    options = ProviderOptions.from_mapping({"cli": {"mybot": {"argv": argv}}})
+    mybot = options.cli_agents["mybot"]
+    with pytest.raises(ProviderError) as refused:
+        command_line(mybot, "mybot", "", "x" * (MAX_PROMPT_ARG + 1), tmp_path / "p.md")
+    assert str(refused.value) == (
+        "cli:mybot: the prompt (100001 bytes) is too long for a command-line argument; if "
+        "the agent reads its prompt on stdin, give [providers.cli.mybot] an argv without "
+        "{prompt}; else lower [context] budget_tokens (the repository context in the prompt)"
+    )
+    assert "\n" not in str(refused.value)
+    # Claude Code reads stdin: its {prompt} inside a longer argument keeps the stdin advice.
+    claude = ProviderOptions.from_mapping(
+        {"cli": {"claude": {"argv": ["claude", "--prompt={prompt}"]}}}
+    ).cli_agents["claude"]
+    with pytest.raises(ProviderError, match=r"argv without \{prompt\} to have it on stdin$"):
+        command_line(claude, "claude", "", "x" * (MAX_PROMPT_ARG + 1), tmp_path / "p.md")
