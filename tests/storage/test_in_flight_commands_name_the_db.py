@@ -9,13 +9,12 @@ where no such run is. Every other printed command carries the ``--db`` the user 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shlex
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from demo_process import cli
 
 from engine.bus import EventBus
 from engine.events import EventBase
@@ -25,21 +24,7 @@ from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
-ROOT = Path(__file__).resolve().parents[2]
 NAMED = re.compile(r"`(shopfloor (?:attach|tail) [^`]+)`")
-
-
-def shopfloor(home: Path, *words: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *words],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_the_refusal_of_a_live_run_names_commands_on_its_database(
@@ -57,7 +42,7 @@ async def test_the_refusal_of_a_live_run_names_commands_on_its_database(
             db = db_option(store.url)
             assert db.startswith(" --db ")  # not the data home's database
             refused = await asyncio.to_thread(
-                shopfloor, home, "resume", "r-live", "--headless", "--db", backend_url
+                cli, home, "resume", "r-live", "--headless", "--db", backend_url
             )
             assert refused.returncode == EXIT_BAD_INPUT, refused.stderr
             assert "run r-live is still running (pid " in refused.stderr
@@ -70,7 +55,7 @@ async def test_the_refusal_of_a_live_run_names_commands_on_its_database(
         await store.close()
     # Pasted once the run shipped, the tail reads it from the run's database (without
     # --db: "no run matches 'r-live'", from the data home's).
-    tail = await asyncio.to_thread(shopfloor, home, *shlex.split(named[1])[1:])
+    tail = await asyncio.to_thread(cli, home, *shlex.split(named[1])[1:])
     assert tail.returncode == EXIT_OK, tail.stdout[-2000:] + tail.stderr[-2000:]
     assert "run r-live started (create): Build a greeting CLI" in tail.stdout
     assert "run finished: shipped" in tail.stdout

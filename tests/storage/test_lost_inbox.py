@@ -11,12 +11,10 @@ answer posted then reaches the run. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
+from demo_process import cli
 from sqlalchemy import text
 
 from engine.bus import EventBus
@@ -25,21 +23,6 @@ from storage.errors import INBOX_REMEDY
 from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_db_rebuild_makes_a_dropped_inbox_again_and_answers_reach_the_run(
@@ -73,22 +56,22 @@ async def test_db_rebuild_makes_a_dropped_inbox_again_and_answers_reach_the_run(
     remedy = INBOX_REMEDY.replace("`shopfloor db rebuild`", rebuild)
     lost = f"the database has no decisions table; {remedy}"
 
-    refused = await asyncio.to_thread(shopfloor, home, "approve", "esc-1", "--db", backend_url)
+    refused = await asyncio.to_thread(cli, home, "approve", "esc-1", "--db", backend_url)
     assert refused.returncode == EXIT_BAD_INPUT, refused.stderr
     assert refused.stderr.count("\n") == 1, refused.stderr
     assert refused.stderr.endswith(f": {lost}\n"), refused.stderr  # was: no such table
 
-    upgrade = await asyncio.to_thread(shopfloor, home, "db", "upgrade", "--db", backend_url)
+    upgrade = await asyncio.to_thread(cli, home, "db", "upgrade", "--db", backend_url)
     assert upgrade.returncode == EXIT_FAILED, upgrade.stdout + upgrade.stderr  # was: 0
     assert upgrade.stderr.endswith(f"schema stamped at revision 0003, but {lost}\n")
 
     command = shlex.split(upgrade.stderr.split("`")[1])
-    rebuilt = await asyncio.to_thread(shopfloor, home, *command[1:])
+    rebuilt = await asyncio.to_thread(cli, home, *command[1:])
     assert rebuilt.returncode == EXIT_OK, rebuilt.stderr
     assert rebuilt.stdout.splitlines()[0] == (
         "recreated the table(s) the database had lost: decisions (the decisions inbox empty)"
     )
-    answered = await asyncio.to_thread(shopfloor, home, "approve", "esc-1", "--db", backend_url)
+    answered = await asyncio.to_thread(cli, home, "approve", "esc-1", "--db", backend_url)
     assert answered.returncode == EXIT_OK, answered.stderr
     async with await SqlEventStore.open(backend_url) as store:
         assert await store.missing_tables() == []
@@ -104,7 +87,7 @@ async def test_a_run_on_a_database_without_its_inbox_stops_before_any_work(
         async with store.engine.begin() as conn:
             await conn.execute(text("DROP TABLE decisions"))
     said = await asyncio.to_thread(
-        shopfloor,
+        cli,
         *(tmp_path / "home", "demo", "--headless", "--speed", "1000"),
         *("--out", str(tmp_path / "repo"), "--db", backend_url),
     )

@@ -11,13 +11,11 @@ command, and a resume finds the table missing before it does anything.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from demo_process import cli
 from sqlalchemy import text
 
 from engine.bus import EventBus
@@ -30,21 +28,6 @@ from storage.schema import PROJECTIONS
 from storage.store import SqlEventStore
 from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from tui.storage_watch import refused_line
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
 
 READING = {
     "runs": (("status", "r-kept"), ("runs",)),
@@ -75,14 +58,14 @@ async def test_db_rebuild_recreates_a_dropped_projection_from_the_log(
             await store.check_writes()  # what a run or a resume asks before it starts
 
     for command in READING[table]:  # what reads it says what brings it back
-        said = await asyncio.to_thread(shopfloor, tmp_path, *command, "--db", backend_url)
+        said = await asyncio.to_thread(cli, tmp_path, *command, "--db", backend_url)
         assert said.returncode == EXIT_BAD_INPUT, said.stderr
         rebuild = f"`shopfloor db rebuild{db_option(backend_url)}`"  # the database read
         remedy = REBUILD_REMEDY.replace("`shopfloor db rebuild`", rebuild)
         assert said.stderr.endswith(f": the database has no {table} table; {remedy}\n"), said.stderr
         assert said.stderr.count("\n") == 1, said.stderr
 
-    rebuilt = await asyncio.to_thread(shopfloor, tmp_path, "db", "rebuild", "--db", backend_url)
+    rebuilt = await asyncio.to_thread(cli, tmp_path, "db", "rebuild", "--db", backend_url)
     assert rebuilt.returncode == EXIT_OK, rebuilt.stderr
     assert rebuilt.stdout.splitlines() == [
         f"recreated the table(s) the database had lost: {table}",
@@ -107,7 +90,7 @@ async def test_db_rebuild_with_nothing_lost_says_only_what_it_rebuilt(
 ) -> None:
     async with await SqlEventStore.open(db_url) as store:
         await store.append(emit_little_run(EventBus("r-kept")))
-    rebuilt = await asyncio.to_thread(shopfloor, tmp_path, "db", "rebuild", "--db", db_url)
+    rebuilt = await asyncio.to_thread(cli, tmp_path, "db", "rebuild", "--db", db_url)
     assert rebuilt.stdout.splitlines() == ["rebuilt projections of 1 run(s) from 11 event(s)"]
 
 

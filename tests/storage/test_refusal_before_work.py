@@ -24,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from demo_process import cli
 from sqlalchemy.engine import make_url
 
 from engine.bus import EventBus
@@ -35,18 +36,6 @@ from tui.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from tui.storage_watch import open_and_lease
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def stored(db: Path) -> int:
@@ -111,7 +100,7 @@ async def test_a_resume_on_an_immutable_database_stops_before_it_starts_anything
     make_immutable(immutable, db)
 
     said = await asyncio.to_thread(
-        shopfloor, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
+        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
     )
     assert said.returncode == EXIT_FAILED, said.stderr[-2000:]
     assert said.stderr.splitlines()[-1] == (
@@ -130,12 +119,12 @@ async def test_a_new_run_on_an_immutable_database_stops_before_it_starts_anythin
     tmp_path: Path, immutable: list[Path]
 ) -> None:
     db = tmp_path / "shop.db"
-    await asyncio.to_thread(shopfloor, tmp_path / "home", "db", "upgrade", "--db", str(db))
+    await asyncio.to_thread(cli, tmp_path / "home", "db", "upgrade", "--db", str(db))
     make_immutable(immutable, db)
     repo = tmp_path / "repo"
 
     said = await asyncio.to_thread(
-        shopfloor, tmp_path / "home", "demo", "--headless", "--out", str(repo), "--db", str(db)
+        cli, tmp_path / "home", "demo", "--headless", "--out", str(repo), "--db", str(db)
     )
     assert said.returncode == EXIT_FAILED, said.stderr[-2000:]
     # Nothing of the run is stored: no resume to offer.
@@ -168,7 +157,7 @@ async def test_a_resume_on_a_database_without_a_projection_stops_then_ships_afte
         conn.execute("DROP TABLE tasks")
 
     said = await asyncio.to_thread(
-        shopfloor, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
+        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
     )
     assert said.returncode == EXIT_FAILED, said.stderr[-2000:]
     assert said.stderr.splitlines()[-1] == (
@@ -181,12 +170,10 @@ async def test_a_resume_on_a_database_without_a_projection_stops_then_ships_afte
     assert said.stdout == "", said.stdout
     assert stored(db) == events
 
-    rebuilt = await asyncio.to_thread(
-        shopfloor, tmp_path / "home", "db", "rebuild", "--db", str(db)
-    )
+    rebuilt = await asyncio.to_thread(cli, tmp_path / "home", "db", "rebuild", "--db", str(db))
     assert rebuilt.returncode == EXIT_OK, rebuilt.stderr
     again = await asyncio.to_thread(
-        shopfloor, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
+        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
     )
     assert again.returncode == EXIT_OK, again.stderr[-2000:]
     with sqlite3.connect(db) as conn:

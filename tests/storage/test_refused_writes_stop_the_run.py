@@ -22,7 +22,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from refused_demo import WINDOW_S, demo_cut_off, shopfloor
+from demo_process import cli
+from refused_demo import WINDOW_S, demo_cut_off
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -88,7 +89,7 @@ async def test_a_role_that_lost_insert_stops_the_run_with_exit_1_and_resume_ship
 
     await admin.execute(f'GRANT INSERT ON events TO "{role}"')
     again = await asyncio.to_thread(
-        shopfloor, tmp_path / "home", "resume", run_id, "--headless", "--db", url
+        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", url
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert await admin.fetchval("SELECT outcome FROM runs") == "shipped"
@@ -171,7 +172,7 @@ async def test_a_sqlite_file_that_refuses_for_good_stops_the_run_with_exit_1(
         f"{LOG_GONE_REMEDY}, then `shopfloor resume {run_id[0]} --db {db}` on the restored "
         "database (or with --db naming the new one) carries it on"
     )
-    again = shopfloor(tmp_path / "home", "resume", run_id[0], "--db", str(db))
+    again = cli(tmp_path / "home", "resume", run_id[0], "--db", str(db))
     assert again.returncode == EXIT_BAD_INPUT, again.stderr[-2000:]
     assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr, again.stderr
     assert resume_says in again.stderr, again.stderr

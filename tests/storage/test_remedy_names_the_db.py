@@ -12,38 +12,21 @@ names the missing table and the rebuild that makes it.
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
+from demo_process import cli
 from sqlalchemy.engine import make_url
 
 from storage.store import SqlEventStore
 from tui.commands.exit_codes import EXIT_FAILED, EXIT_OK
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
 
 def migrated_without(home: Path, db: Path, table: str) -> None:
-    assert shopfloor(home, "db", "upgrade", "--db", str(db)).returncode == EXIT_OK
+    assert cli(home, "db", "upgrade", "--db", str(db)).returncode == EXIT_OK
     with sqlite3.connect(db) as conn:
         conn.execute(f"DROP TABLE {table}")
 
@@ -53,7 +36,7 @@ async def test_a_new_run_on_a_database_without_its_log_says_start_again(tmp_path
     db = tmp_path / "other.db"
     migrated_without(tmp_path / "home", db, "events")
     said = await asyncio.to_thread(
-        shopfloor,
+        cli,
         *(tmp_path / "home", "demo", "--headless", "--speed", "5"),
         *("--out", str(tmp_path / "repo"), "--db", str(db)),
     )
@@ -71,7 +54,7 @@ async def test_the_rebuild_a_new_run_is_told_acts_on_its_database(tmp_path: Path
     home, db = tmp_path / "home", tmp_path / "other.db"
     migrated_without(home, db, "tasks")
     said = await asyncio.to_thread(
-        shopfloor,
+        cli,
         *(home, "demo", "--headless", "--speed", "5"),
         *("--out", str(tmp_path / "repo"), "--db", str(db)),
     )
@@ -79,7 +62,7 @@ async def test_the_rebuild_a_new_run_is_told_acts_on_its_database(tmp_path: Path
     line = said.stderr.splitlines()[-1]
     assert f"; `shopfloor db rebuild --db {db}` recreates it from the events table" in line
     command = shlex.split(line.split("`")[1])  # the command as the user would paste it
-    rebuilt = await asyncio.to_thread(shopfloor, home, *command[1:])
+    rebuilt = await asyncio.to_thread(cli, home, *command[1:])
     assert rebuilt.returncode == EXIT_OK, rebuilt.stderr
     assert "recreated the table(s) the database had lost: tasks" in rebuilt.stdout
     with sqlite3.connect(db) as conn:
@@ -94,7 +77,7 @@ async def test_db_upgrade_names_a_missing_projection_and_the_rebuild(tmp_path: P
     script or a deployment step checking ``db upgrade`` went on, on exit 0)."""
     home, db = tmp_path / "home", tmp_path / "other.db"
     migrated_without(home, db, "tasks")
-    said = await asyncio.to_thread(shopfloor, home, "db", "upgrade", "--db", str(db))
+    said = await asyncio.to_thread(cli, home, "db", "upgrade", "--db", str(db))
     assert said.returncode == EXIT_FAILED, said.stderr
     assert said.stdout == ""
     assert said.stderr == (
@@ -103,8 +86,8 @@ async def test_db_upgrade_names_a_missing_projection_and_the_rebuild(tmp_path: P
         "the events table (a projection of the log: nothing is lost)\n"
     )  # was: "schema already at revision 0003", then the same words on stdout with exit 0
     command = shlex.split(said.stderr.split("`")[1])
-    assert (await asyncio.to_thread(shopfloor, home, *command[1:])).returncode == EXIT_OK
-    again = await asyncio.to_thread(shopfloor, home, "db", "upgrade", "--db", str(db))
+    assert (await asyncio.to_thread(cli, home, *command[1:])).returncode == EXIT_OK
+    again = await asyncio.to_thread(cli, home, "db", "upgrade", "--db", str(db))
     assert (again.returncode, again.stdout) == (
         EXIT_OK,
         f"sqlite+aiosqlite:///{db}: schema already at revision 0003\n",
@@ -125,7 +108,7 @@ async def test_on_postgresql_the_commands_name_the_url_without_its_password(
         await admin.execute("DROP TABLE learnings")
     finally:
         await admin.close()
-    said = await asyncio.to_thread(shopfloor, tmp_path / "home", "db", "upgrade", "--db", url)
+    said = await asyncio.to_thread(cli, tmp_path / "home", "db", "upgrade", "--db", url)
     assert said.returncode == EXIT_FAILED, said.stderr
     parts = make_url(empty_pg_url)
     shown = (

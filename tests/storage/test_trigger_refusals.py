@@ -18,7 +18,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from refused_demo import WINDOW_S, demo_cut_off, shopfloor
+from demo_process import cli
+from refused_demo import WINDOW_S, demo_cut_off
 from sqlalchemy.engine import make_url
 
 from engine.bus import EventBus
@@ -71,7 +72,7 @@ async def test_a_postgresql_trigger_that_raises_stops_the_run_with_exit_1(
 
         await admin.execute("DROP TRIGGER frozen ON events")
         again = await asyncio.to_thread(
-            shopfloor, tmp_path / "home", "resume", run_id, "--headless", "--db", empty_pg_url
+            cli, tmp_path / "home", "resume", run_id, "--headless", "--db", empty_pg_url
         )
         assert again.returncode == 0, again.stderr[-2000:]
         assert await admin.fetchval("SELECT outcome FROM runs") == "shipped"

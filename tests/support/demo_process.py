@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
+    """``shopfloor ARGS`` with its data home at ``home``: its database that home's, or the
+    ``--db`` given (never a ``SHOPFLOOR_DB`` of the environment, which a printed remedy
+    without ``--db`` would otherwise follow), and no colour in what the test reads."""
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
     env.pop("SHOPFLOOR_DB", None)
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],

@@ -55,15 +55,3 @@ async def demo_cut_off(
             await demo.wait()
     assert demo.returncode is not None
     return demo.returncode, err.decode().strip().splitlines(), time.monotonic() - refused_at
-
-
-def shopfloor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
