@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loop_pauses import BALLAST_MB
 
 
 def runs_the_whole_factory(item: pytest.Item) -> bool:
@@ -75,3 +76,11 @@ def share_gate_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path
         own.symlink_to(shared, target_is_directory=True)
 
     return share
+
+
+@pytest.fixture
+def ballast() -> Iterator[None]:
+    """The test process holds loop_pauses.BALLAST_MB of resident memory meanwhile."""
+    held = b"\1" * (BALLAST_MB * 2**20)  # every page written, so resident
+    yield
+    del held

@@ -15,29 +15,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from loop_pauses import pauses
+from loop_pauses import needs_setpriv, pauses
 
-from engine.parent_death import dies_with_us, dying_with_us, setpriv_wrapper
+from engine.parent_death import dies_with_us, dying_with_us
 from gates.sandbox import ProcessSandbox
-
-BALLAST_MB = 200
-"""Memory the test process holds while it spawns, as a factory does (its SDKs, the TUI, the
-runs' state): forking copies the page tables of all of it."""
-
-needs_setpriv = pytest.mark.skipif(
-    setpriv_wrapper() is None, reason="no setpriv with --pdeathsig: the preexec_fn is kept"
-)
-
-
-@pytest.fixture
-def ballast() -> Iterator[None]:
-    held = b"\1" * (BALLAST_MB * 2**20)  # every page written, so resident
-    yield
-    del held
 
 
 @needs_setpriv

@@ -8,6 +8,18 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
+from engine.parent_death import setpriv_wrapper
+
+BALLAST_MB = 200
+"""Memory a test process holds while it spawns, as a factory does (its SDKs, the TUI, the
+runs' state): forking copies the page tables of all of it (the ``ballast`` fixture holds it)."""
+
+needs_setpriv = pytest.mark.skipif(
+    setpriv_wrapper() is None, reason="no setpriv with --pdeathsig: the preexec_fn is kept"
+)
+
 
 async def pauses(start: Callable[[], Awaitable[object]], times: int) -> list[float]:
     """The loop's longest pause while each of ``times`` calls of ``start`` runs."""

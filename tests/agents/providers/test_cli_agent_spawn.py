@@ -13,30 +13,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loop_pauses import pauses
+from loop_pauses import needs_setpriv, pauses
 
 from agents.provider import CompletionRequest, Message, ProviderError
 from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
-from engine.parent_death import dies_with_us, setpriv_wrapper
-
-BALLAST_MB = 200
-"""Memory the test process holds while it spawns, as a factory does."""
-
-needs_setpriv = pytest.mark.skipif(
-    setpriv_wrapper() is None, reason="no setpriv with --pdeathsig: the preexec_fn is kept"
-)
-
-
-@pytest.fixture
-def ballast() -> Iterator[None]:
-    held = b"\1" * (BALLAST_MB * 2**20)  # every page written, so resident
-    yield
-    del held
+from engine.parent_death import dies_with_us
 
 
 def ask(workspace: Path) -> CompletionRequest:
