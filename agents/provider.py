@@ -72,6 +72,11 @@ def estimated_usage(request: CompletionRequest, answer: str, calls: tuple[ToolCa
     )
 
 
+BUILD_DIR_LABEL = "build_dir"
+"""The label naming an engineer's cargo target folder (``EngineerJob.build_dir``): a ``cli:``
+agent runs with ``CARGO_TARGET_DIR`` set to it."""
+
+
 @dataclass(frozen=True)
 class CompletionRequest:
     """A request to a model.

@@ -294,6 +294,7 @@ class TaskRunner:
                 attempt=attempt,
                 max_attempts=self.config.max_attempts,
                 failure_context=failure,
+                build_dir=self.workspaces.build_dirs.target_dir(worktree),
                 admit=None if self.budget is None else partial(self._admit, task_id, slot),
             )
             async with slot:
@@ -345,6 +346,8 @@ class TaskRunner:
         finally:
             if not self.config.keep_worktrees:
                 await self.workspaces.remove_worktree(worktree)
+            else:  # kept to look at: its cargo target folder goes on to the next worktree
+                self.workspaces.build_dirs.release(worktree)
 
     async def _review(
         self, task: Task, attempt: int, commit: str, results: Sequence[GateResult]

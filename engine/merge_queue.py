@@ -310,6 +310,8 @@ class MergeQueue:
     async def _remove(self, candidate: MergeCandidate) -> None:
         if not self._keep:
             await self._ws.remove_worktree(candidate.worktree)
+        else:  # kept to look at: its cargo target folder goes on to the next candidate
+            self._ws.build_dirs.release(candidate.worktree)
 
     @staticmethod
     def _resolve(entry: _Entry, outcome: MergeOutcome) -> None:

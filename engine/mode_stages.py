@@ -58,6 +58,8 @@ async def run_recon(
     finally:
         if not config.keep_worktrees:
             await ws.remove_worktree(checkout)
+        else:  # kept to look at: its cargo target folder goes on to the next worktree
+            ws.build_dirs.release(checkout)
     notes = recon_notes(repo_map, baseline)
     text = f"recon: {len(files)} files; {baseline.describe()}"
     bus.emit(AgentOutput(agent_id="recon", kind="result", text=text))

@@ -168,6 +168,9 @@ class EngineerJob:
     max_attempts: int
     failure_context: str = ""
     context: Mapping[str, Any] = field(default_factory=dict)
+    build_dir: Path | None = None
+    """The attempt's cargo target folder (:mod:`engine.build_dirs`), given to a ``cli:``
+    agent as ``CARGO_TARGET_DIR``; the sandbox finds it for the toolbelt's commands itself."""
     admit: Callable[[], Awaitable[None]] | None = None
     """Awaited before each model call after the attempt's first: returns when the budgets let
     work go on, and raises (:class:`~engine.budget.BudgetStop`) when a person said stop. An

@@ -129,6 +129,8 @@ async def run_verification(
     finally:
         if not config.keep_worktrees:
             await ws.remove_worktree(worktree)
+        else:  # kept to look at: its cargo target folder goes on to the next worktree
+            ws.build_dirs.release(worktree)
     threshold = config.judge_threshold
     score = verdict.score if verdict is not None else (0 if attack.broken else 100)
     # The checklist is the verdict; a score above what it supports does not ship.

@@ -23,6 +23,7 @@ import git
 
 from engine import repo_guard, repo_put_back
 from engine.attempt_commit import commit_worktree, take_back_git
+from engine.build_dirs import BuildDirs
 from engine.factory_git import FactoryRepo
 from engine.generated_files import copy_generated_files
 from engine.merge_candidate import MergeCandidate, apply_task_commit
@@ -51,14 +52,24 @@ class GitWorkspaces(RunBranches):
     """The git side of one run: its branches (:class:`RunBranches`) and its worktrees."""
 
     def __init__(
-        self, repo_path: Path, run_id: str, worktree_root: Path, *, agents_jailed: bool = False
+        self,
+        repo_path: Path,
+        run_id: str,
+        worktree_root: Path,
+        *,
+        agents_jailed: bool = False,
+        build_dirs: BuildDirs | None = None,
     ) -> None:
         """``agents_jailed``: every command an attempt's agent runs is jailed with the
         repository's git directory read-only (bubblewrap, for the built-in engineer's
         toolbelt), so nothing it could change there is put back: whatever changed meanwhile
         in the refs, config and hooks is the user's (a tag, the upstream ``git push -u``
-        sets, a ``git remote add``), and was undone as "the agent's"."""
+        sets, a ``git remote add``), and was undone as "the agent's".
+
+        ``build_dirs``: the run's cargo target folders, one per live worktree
+        (:mod:`engine.build_dirs`); the sandbox is given the same to look them up."""
         super().__init__(repo_path, run_id, worktree_root)
+        self.build_dirs = build_dirs or BuildDirs.for_run(worktree_root, run_id)
         self._started: dict[Path, _Attempt] = {}
         """Each worktree's start: its commit, and the repository as it was."""
         self.agents_jailed = agents_jailed
@@ -92,6 +103,7 @@ class GitWorkspaces(RunBranches):
                     f"{git_complaint(exc)}"
                 ) from exc
             await asyncio.to_thread(copy_generated_files, self.path, path)
+            self.build_dirs.lease(path)
             if guard:
                 try:
                     state = await asyncio.to_thread(repo_guard.read_state, self.path, self.git_dir)
@@ -199,6 +211,7 @@ class GitWorkspaces(RunBranches):
                     if done.lost:
                         log.error("%s", self._damage(done))
             await asyncio.to_thread(self._remove_worktree_sync, path)
+            self.build_dirs.release(path)
 
     async def commit_all(
         self,
@@ -264,6 +277,7 @@ class GitWorkspaces(RunBranches):
         async with self._admin:
             if self._relinquished:
                 return
+            await asyncio.to_thread(self.build_dirs.remove_all)
             if self.root.exists():
                 for child in sorted(self.root.iterdir()):
                     await asyncio.to_thread(self._remove_worktree_sync, child)

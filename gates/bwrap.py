@@ -134,6 +134,7 @@ def bwrap_argv(
     home: Path,
     hidden: Iterable[Path],
     readable: Iterable[Path],
+    writable: Iterable[Path] = (),
 ) -> list[str]:
     """The full argv running ``command`` in ``cwd`` under bwrap.
 
@@ -141,7 +142,8 @@ def bwrap_argv(
     directory (``/tmp``, the real home), then the ``readable`` paths that live inside a hidden
     one bound back read-only, then the worktree writable, then the ``readable`` paths inside
     the worktree bound read-only over it (a project's ``.venv`` the tests run on is never the
-    jailed command's to change), then the private ``home`` as a tmpfs.
+    jailed command's to change), then the ``writable`` folders outside the worktree (its
+    cargo target folder, :mod:`engine.build_dirs`), then the private ``home`` as a tmpfs.
     """
     cwd = cwd.resolve()
     hidden_dirs = sorted({h.resolve() for h in hidden if h.resolve() != Path("/")})
@@ -161,6 +163,10 @@ def bwrap_argv(
     for path in sorted({p.resolve() for p in readable}):
         if path != cwd and cwd in path.parents and path.exists():
             args += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        real = path.resolve()
+        if real.is_dir() and not _inside(real, cwd):
+            args += ["--bind", str(real), str(real)]
     args += ["--tmpfs", str(home)]
     args += [*ISOLATION_FLAGS, "--chdir", str(cwd), "--", *command]
     return args

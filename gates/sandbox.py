@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.build_dirs import BuildDirs
 from engine.parent_death import dying_with_us, setpriv_wrapper
 from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
@@ -168,6 +169,9 @@ class ProcessSandbox:
     commands run as plain process groups and :attr:`fallback_reason` says why. ``hide_home``
     lays a tmpfs over the real home inside the jail; ``extra_readable`` lists paths under a
     hidden area (``/tmp``, the real home) that commands still need to read.
+
+    ``build_dirs``: the run's cargo target folders; a command in a worktree gets its slot's
+    (:meth:`engine.build_dirs.BuildDirs.lend`), writable in the jail, and no other.
     """
 
     def __init__(
@@ -178,10 +182,12 @@ class ProcessSandbox:
         kill_grace_s: float = 2.0,
         hide_home: bool = True,
         extra_readable: Sequence[Path] = (),
+        build_dirs: BuildDirs | None = None,
     ) -> None:
         self.output_limit = output_limit
         self.kill_grace_s = kill_grace_s
         self.extra_readable = tuple(extra_readable)
+        self.build_dirs = build_dirs
         self.interpreter_dir = Path(sys.executable).parent
         self._real_home = Path.home() if hide_home else None
         self.toolchains = home_toolchains(Path.home(), os.environ)
@@ -243,8 +249,9 @@ class ProcessSandbox:
             return CommandResult(args, code, output, time.monotonic() - started, cleaned=cleaned)
 
         full_env = self.environment(env)
+        slot = None if self.build_dirs is None else self.build_dirs.lend(cwd, full_env)
         try:
-            command = self._command(args, cwd, full_env["PATH"])
+            command = self._command(args, cwd, full_env["PATH"], slot)
         except _Refused as refusal:
             return await refuse(refusal.code, refusal.message)
         loop = asyncio.get_running_loop()
@@ -361,7 +368,9 @@ class ProcessSandbox:
         await asyncio.to_thread(found.values)
         return found.forms
 
-    def _command(self, args: tuple[str, ...], cwd: Path, path: str) -> list[str]:
+    def _command(
+        self, args: tuple[str, ...], cwd: Path, path: str, slot: Path | None = None
+    ) -> list[str]:
         """The argv to start, jailed when bwrap is in use; raise _Refused when it cannot run."""
         if not args:
             raise _Refused(127, "empty command")
@@ -378,7 +387,13 @@ class ProcessSandbox:
         if common is not None:
             readable.append(common)
         return bwrap_argv(
-            self._bwrap, command, cwd=cwd, home=self.home, hidden=hidden, readable=readable
+            self._bwrap,
+            command,
+            cwd=cwd,
+            home=self.home,
+            hidden=hidden,
+            readable=readable,
+            writable=() if slot is None else (slot,),
         )
 
     async def _terminate(self, pgid: int, protocol: Collector) -> None:

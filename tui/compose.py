@@ -25,6 +25,7 @@ from rich.text import Text
 from agents.context import repo_map
 from agents.lifecycle import retirement_notes, roles_by_spec
 from agents.registry import close_provider
+from engine.build_dirs import BuildDirs
 from engine.bus import EventBus
 from engine.github import GitHubPublisher
 from engine.interrupt import (
@@ -136,7 +137,13 @@ async def _set_up_and_run(
     found = await asyncio.to_thread(candidates, plan.repo, settings.gates.python)
     # So are the Node packages' installed dependencies, which their gates borrow.
     modules = await asyncio.to_thread(installed_node_modules, plan.repo)
-    sandbox = ProcessSandbox(extra_readable=[*found.readable_dirs(), *modules])
+    run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
+    # Cargo's target folder per worker slot, in the run's worktree folder: the gates' and
+    # the agents' commands find a slot's build of the dependencies (engine.build_dirs).
+    build_dirs = BuildDirs.for_run(data_home() / "worktrees", run_id)
+    sandbox = ProcessSandbox(
+        extra_readable=[*found.readable_dirs(), *modules], build_dirs=build_dirs
+    )
     try:
         python = await find_project_python(found, sandbox)
     except InterpreterError as exc:
@@ -150,7 +157,6 @@ async def _set_up_and_run(
     crew = make_crew(settings, routing, sandbox, test_env, tests, python.path)
     # A repository that cannot be used is refused in its one line, before any warning
     # about the models is said or a telemetry port taken.
-    run_id = plan.resume.run_id if plan.resume is not None else new_run_id()
     if plan.front != "tui":  # a reader gone (``| head``), a full disk: the run goes on
         say_when_lost(console, run_id, db_option(plan.db_url))
     workspaces = GitWorkspaces(
@@ -158,6 +164,7 @@ async def _set_up_and_run(
         run_id,
         data_home() / "worktrees",
         agents_jailed=agents_jailed(sandbox.kind, crew.models().get("engineer", "")),
+        build_dirs=build_dirs,
     )
     unpriced = unpriced_warnings(crew, settings.engine, plan.budget)
     for warning in [

@@ -43,7 +43,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from agents.project_tests import labelled_packages
-from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall
+from agents.provider import (
+    BUILD_DIR_LABEL,
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    ToolCall,
+)
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
 from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import checkout_of, fence_argv, fence_said
@@ -201,6 +207,8 @@ class CliProvider:
                 say(said)
             host = self._env if self._env is not None else os.environ
             env = agent_env(self.agent, host)
+            if build_dir := request.labels.get(BUILD_DIR_LABEL):  # the attempt's slot
+                env["CARGO_TARGET_DIR"] = build_dir
             stdin = prompt.encode("utf-8") if via == "stdin" else None
             # The host's secrets, not only the agent's: a key withheld from it can still come
             # its way (the factory's /proc/<pid>/environ where no fence stands, a token file).

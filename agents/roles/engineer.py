@@ -17,7 +17,13 @@ from agents.learnings import Lesson, common_words, rank_lessons
 from agents.pricing import DEFAULT_PRICES, PriceTable
 from agents.project_tests import ProjectTests
 from agents.prompt_fit import message_room
-from agents.provider import CompletionRequest, Message, Provider, ProviderError
+from agents.provider import (
+    BUILD_DIR_LABEL,
+    CompletionRequest,
+    Message,
+    Provider,
+    ProviderError,
+)
 from agents.providers.context_overflow import ContextOverflow
 from agents.providers.fallback_chain import StreamFrom
 from agents.roles.common import AgentSession
@@ -158,6 +164,8 @@ class EngineerRole:
             "workspace": str(job.workspace),  # where a cli: agent runs
             **self.tests.labels(),  # whose installed dependencies a cli: agent borrows
         }
+        if job.build_dir is not None:  # its CARGO_TARGET_DIR: the slot's, not the worktree's
+            labels[BUILD_DIR_LABEL] = str(job.build_dir)
         shape = CompletionRequest(system=SYSTEM, messages=(), tools=TOOL_SPECS, labels=labels)
         used: Sequence[Lesson] = ()
         if self.context_budget > 0:
