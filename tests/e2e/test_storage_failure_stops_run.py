@@ -1,11 +1,11 @@
 """A database that starts refusing events mid-run stops the run with one line; nothing hangs.
 
 The refusal is real: a SQLite trigger aborts every insert once the run has stored a few
-events (as a full disk or a revoked grant would), so the storage writer process meets it
-where it would meet the real thing. The run stopped in this process with exit code 75
-(EX_TEMPFAIL, as the README says: the same command carries it on once the database takes
-writes; a systemd unit restarts on it); it is neither bad input (2) nor a failed run (1), and
-what was stored keeps it resumable.
+events (as a revoked grant or a constraint would), so the storage writer process meets it
+where it would meet the real thing. Waiting will not change a trigger: the run stops at once
+with exit code 1, not 75 (EX_TEMPFAIL, which an outage or a full disk gets: a systemd unit
+restarts on it, and would every 10 s for ever here), and what was stored keeps it resumable
+once the database is fixed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from textual.pilot import Pilot
 from storage.store import SqlEventStore
 from tui.app import ShopfloorApp
 from tui.cli import main
+from tui.commands.exit_codes import EXIT_FAILED
 
 pytestmark = pytest.mark.e2e
 
@@ -42,10 +43,10 @@ def test_a_failing_database_stops_the_run_instead_of_hanging(
             " BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END"
         )
     demo = ["demo", "--headless", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
-    assert main(demo) == 75  # try again later; 1 would say the run failed, 2 the input was wrong
+    assert main(demo) == EXIT_FAILED  # for good: 75 would have a unit try again, 2 is bad input
     run_id = assert_stopped_in_one_line(capsys, db)
 
-    # Space is freed; the command the line gave carries the run on to the end.
+    # The trigger is dropped; the command the line gave carries the run on to the end.
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TRIGGER disk_full")
     assert main(["resume", run_id, "--headless", "--db", url]) == 0
@@ -56,10 +57,10 @@ def test_a_failing_database_stops_the_run_instead_of_hanging(
     assert outcome == "shipped"
 
 
-def test_in_the_tui_a_failing_database_is_said_on_leaving_and_exits_75(
+def test_in_the_tui_a_refusing_database_is_said_on_leaving_and_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The TUI shows the failure; quitting it then says why the run stopped and exits 75,
+    """The TUI shows the failure; quitting it then says why the run stopped and exits 1,
     not 130 and "interrupted" as if the person had stopped it."""
     monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
     db = tmp_path / "db.sqlite"
@@ -82,7 +83,7 @@ def test_in_the_tui_a_failing_database_is_said_on_leaving_and_exits_75(
 
     monkeypatch.setattr(ShopfloorApp, "run_async", headless)
     demo = ["demo", "--tui", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
-    assert main(demo) == 75
+    assert main(demo) == EXIT_FAILED
     assert_stopped_in_one_line(capsys, db)
 
 
@@ -91,7 +92,7 @@ async def migrate(url: str) -> None:
 
 
 def fill_up(db: Path) -> None:
-    """From its 20th event on, the database refuses every insert (a full disk)."""
+    """From its 20th event on, the database refuses every insert (a trigger)."""
     with sqlite3.connect(db) as conn:
         conn.execute(
             "CREATE TRIGGER disk_full BEFORE INSERT ON events"
@@ -104,13 +105,13 @@ def assert_stopped_in_one_line(capsys: pytest.CaptureFixture[str], db: Path) -> 
     """The run's id, from the one line that says how to carry it on."""
     err = capsys.readouterr().err.strip()
     assert "\n" not in err  # one line, no traceback
-    assert err.startswith("shopfloor: the run stopped because its events could not be stored")
-    assert "disk full (injected)" in err
+    assert err.startswith(
+        "shopfloor: the run stopped because the database refuses its events, which waiting "
+        "will not change: cannot write events: disk full (injected)"
+    )
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         (run_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
     assert 0 < stored <= 20  # what was stored before the refusal stays: the run can resume
-    assert err.endswith(
-        f"; once the database takes writes, `shopfloor resume {run_id} --db {db}` carries it on"
-    )
+    assert err.endswith(f"then `shopfloor resume {run_id} --db {db}` carries the run on")
     return str(run_id)

@@ -10,7 +10,7 @@ import pytest
 import storage.writer
 from tui.commands.resume import settings_from_record
 from tui.config import ConfigError, load_settings
-from tui.run_plan import settings_record
+from tui.run_settings import settings_record
 
 
 def write(tmp_path: Path, text: str) -> Path:
