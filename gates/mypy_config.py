@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from gates.repo_shape import python_folders
 
@@ -97,3 +100,56 @@ def mypy_projects(repo: Path) -> dict[str, bool]:
         if configured:
             found[rel.replace(os.sep, "/")] = own_files
     return found
+
+
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+_GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+
+
+def pre_commit_mypy_excludes(folder: Path) -> tuple[str, ...]:
+    """mypy ``--exclude`` patterns that keep a run over ``.`` to the files ``folder``'s
+    pre-commit mypy hook checks, as its maintainers run mypy: the hook's ``files`` (a file
+    that does not match it is left out; folders are still walked) and the hook's and the
+    configuration's ``exclude``. Empty when there is no such hook, or its patterns are not
+    regular expressions Python reads.
+
+    pluggy configures mypy in pyproject.toml without ``files`` and runs it by pre-commit on
+    ``^(src/|testing/)``; run over ``.``, mypy met ``docs/examples/*/setup.py`` twice, stopped
+    at once on 'Duplicate module named "setup"' (exit 2) and checked nothing, at baseline
+    and after every task.
+    """
+    try:
+        data = yaml.safe_load((folder / PRE_COMMIT_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ()
+    if not isinstance(data, dict) or not isinstance(data.get("repos"), list):
+        return ()
+    hooks = [
+        hook
+        for repo in data["repos"]
+        if isinstance(repo, dict) and isinstance(repo.get("hooks"), list)
+        for hook in repo["hooks"]
+        if isinstance(hook, dict) and hook.get("id") == "mypy"
+    ]
+    if len(hooks) != 1:  # none, or several whose scopes differ: mypy's own run then
+        return ()
+    hook = hooks[0]
+    excludes = []
+    files = hook.get("files")
+    if isinstance(files, str) and files not in ("", "^$"):
+        flags = _GLOBAL_FLAGS.match(files)
+        lead = flags.group(0) if flags else ""
+        # A path none of whose positions starts a match of ``files``, and not a folder
+        # (mypy adds "/" to a folder's path): pre-commit's re.search, negated.
+        excludes.append(f"{lead}^(?!.*(?:{files[len(lead) :]}))(?!.*/$)")
+    excludes += [
+        pattern
+        for pattern in (hook.get("exclude"), data.get("exclude"))
+        if isinstance(pattern, str) and pattern not in ("", "^$")
+    ]
+    try:
+        for pattern in excludes:
+            re.compile(pattern)
+    except re.error:
+        return ()
+    return tuple(excludes)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
+from gates.mypy_config import pre_commit_mypy_excludes
 from gates.mypy_seed import MypySeeds, run_mypy
 from gates.repo_shape import SKIPPED_DIRS
 from gates.tool_gate import (
@@ -114,7 +115,7 @@ class MypyGate(ToolGate):
         )
 
     def argv(self, workspace: Path) -> list[str]:
-        return self._argv(self.projects.get(".", self.targets), ".")
+        return self._argv(self.projects.get(".", self.targets), ".", workspace)
 
     def _seed_key(self, project: str) -> str:
         return fingerprint_of(self.fingerprint(), project, mypy_version())
@@ -124,7 +125,7 @@ class MypyGate(ToolGate):
     ) -> CommandResult:
         return await run_mypy(
             self.sandbox,
-            self._argv(targets, project),
+            self._argv(targets, project, workspace),
             workspace / project,
             workspace,
             timeout_s=timeout_s,
@@ -144,11 +145,13 @@ class MypyGate(ToolGate):
             if p not in (project, ".") and p.startswith(prefix)
         ]
 
-    def _argv(self, targets: Sequence[str], project: str) -> list[str]:
+    def _argv(self, targets: Sequence[str], project: str, workspace: Path) -> list[str]:
         excludes = "|".join(re.escape(d) for d in SKIPPED_DIRS)
         # Only from a run shopfloor points at the whole folder: files a configuration names
         # itself are checked as its maintainers' run checks them.
         inner = "|".join(re.escape(p) for p in self._inner(project)) if "." in targets else ""
+        # The pre-commit hook's paths are the checkout's top's, as is the run in ".".
+        hooked = pre_commit_mypy_excludes(workspace) if "." in targets and project == "." else ()
         version = self.python_version if project not in self.pinned else None
         return [
             "mypy",
@@ -159,6 +162,7 @@ class MypyGate(ToolGate):
             "--exclude",
             f"(^|/)({excludes})/",
             *(("--exclude", f"^({inner})/") if inner else ()),
+            *(option for pattern in hooked for option in ("--exclude", pattern)),
             *(("--python-executable", self.python_executable) if self.python_executable else ()),
             *(("--python-version", version) if version else ()),
             *targets,
@@ -186,6 +190,16 @@ class MypyGate(ToolGate):
             judged = self.judge(result, folder, time.monotonic() - begun)
             results.append((project, _in_project(judged, project)))
         return _merged(self.name, results, time.monotonic() - started)
+
+    def failure_line(self, output: str, workspace: Path) -> str:
+        """mypy's blocking error, read from its JSON line ('Duplicate module named "setup"'
+        came as a 300-character cut of raw JSON, said twice on the console)."""
+        for line in reversed(output.splitlines()):
+            item = _mypy_line(line.strip())
+            if item is not None and item.get("message"):
+                where = relative(str(item.get("file") or ""), workspace)
+                return f"{where}: {item['message']}"[:300] if where else str(item["message"])
+        return super().failure_line(output, workspace)
 
     def parse(self, result: CommandResult, workspace: Path) -> Parsed:
         findings: list[Finding] = []

@@ -280,6 +280,10 @@ class ToolGate:
             written = None if report is None else await asyncio.to_thread(report.collect)
         return self.judge(result, workspace, time.monotonic() - started, written)
 
+    def failure_line(self, output: str, workspace: Path) -> str:
+        """What a run that failed outright said, for its one finding: its last line."""
+        return last_meaningful_line(output)
+
     def judge(
         self,
         result: CommandResult,
@@ -316,7 +320,7 @@ class ToolGate:
         if result.returncode not in self.ok_codes:
             return fail(
                 f"{self.tool} failed (exit {result.returncode}): "
-                f"{last_meaningful_line(result.output)}",
+                f"{self.failure_line(result.output, workspace)}",
                 detail=tail,
             )
         try:

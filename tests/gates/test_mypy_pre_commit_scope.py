@@ -1,0 +1,77 @@
+"""The types gate checks what the repository's pre-commit mypy hook checks, when its mypy
+configuration names no files of its own (pluggy: ``files: ^(src/|testing/)``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from gates.mypy_config import pre_commit_mypy_excludes
+from gates.mypy_gate import MypyGate
+from gates.sandbox import ProcessSandbox
+
+MakeRepo = Callable[[dict[str, str]], Path]
+
+HOOK = """\
+repos:
+-   repo: https://github.com/pre-commit/mirrors-mypy
+    rev: v2.4.0
+    hooks:
+    -   id: mypy
+        files: ^(src/|testing/)
+        additional_dependencies: [pytest]
+"""
+
+PLUGGY_SHAPE = {
+    "pyproject.toml": '[tool.mypy]\nmypy_path = "src"\ncheck_untyped_defs = true\n',
+    "src/pkg/__init__.py": "def add(a: int, b: int) -> int:\n    return a + b\n",
+    "testing/test_pkg.py": "from pkg import add\n\n\ndef test_add() -> None:\n"
+    "    assert add(1, 2) == 3\n",
+    # Two example projects' setup.py, as pluggy's docs/examples hold: one module name twice.
+    "docs/examples/one/setup.py": "X: int = 1\n",
+    "docs/examples/two/setup.py": "X: int = 'not checked by the project'\n",
+}
+
+
+async def test_the_hooks_files_are_what_mypy_checks(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """Over ".", mypy stopped at 'Duplicate module named "setup"' (exit 2) and checked
+    nothing; with the hook's scope the project is green, as its own CI says."""
+    repo = make_repo({**PLUGGY_SHAPE, ".pre-commit-config.yaml": HOOK})
+    result = await MypyGate(process_sandbox, timeout_s=120).check(repo)
+    assert result.passed, result.summary
+
+
+async def test_an_error_inside_the_hooks_files_still_fails(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    broken = {**PLUGGY_SHAPE, "src/pkg/more.py": "Y: int = 'y'\n"}
+    repo = make_repo({**broken, ".pre-commit-config.yaml": HOOK})
+    result = await MypyGate(process_sandbox, timeout_s=120).check(repo)
+    assert not result.passed
+    assert [(f.file, f.line) for f in result.findings] == [("src/pkg/more.py", 1)]
+
+
+async def test_without_a_hook_mypys_stop_is_said_in_words(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """Its blocking error was 300 characters of raw JSON, said twice on the console."""
+    repo = make_repo(PLUGGY_SHAPE)
+    result = await MypyGate(process_sandbox, timeout_s=120).check(repo)
+    assert not result.passed
+    assert result.summary.startswith("mypy failed (exit 2): docs/examples/"), result.summary
+    assert 'setup.py: Duplicate module named "setup"' in result.summary
+    assert "{" not in result.summary
+
+
+def test_hook_and_config_excludes_are_kept_and_bad_patterns_ignored(tmp_path: Path) -> None:
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(
+        "exclude: ^vendor/\nrepos:\n- repo: local\n  hooks:\n"
+        "  - id: mypy\n    files: (?x)^src/\n    exclude: _pb2\\.py$\n"
+    )
+    excludes = pre_commit_mypy_excludes(tmp_path)
+    assert excludes == ("(?x)^(?!.*(?:^src/))(?!.*/$)", r"_pb2\.py$", "^vendor/")
+    config.write_text("repos:\n- repo: local\n  hooks:\n  - id: mypy\n    files: ^(src/\n")
+    assert pre_commit_mypy_excludes(tmp_path) == ()
