@@ -30,6 +30,7 @@ from pathlib import Path
 
 from engine.layout import pytest_missing_line
 from engine.protocols import Sandbox
+from gates.env_setup import venv_command
 from gates.env_tools import tool_environments
 
 VENV_DIRS = (".venv", "venv")
@@ -217,10 +218,12 @@ async def find_project_python(found: Candidates, sandbox: Sandbox) -> ProjectPyt
     reasons = [*tried, *found.notes]
     if reasons or declared:  # a project of the standard library alone needs no other Python
         reason = "; ".join(reasons) or f"no virtualenv in {found.repo} ({', '.join(VENV_DIRS)})"
+        make = "" if reasons else await asyncio.to_thread(venv_command, found.repo)
         warning = (
             f"{reason}: the tests and mypy use shopfloor's own Python ({sys.executable}), "
-            f"which may lack the project's dependencies ({declared or 'its own'}); set "
-            "[gates] python to the project's interpreter"
+            f"which may lack the project's dependencies ({declared or 'its own'}); "
+            + (f"make the repository's own .venv with `{make}`, or " if make else "")
+            + "set [gates] python to the project's interpreter"
         )
     mypy = importlib.util.find_spec("mypy") is not None
     return ProjectPython(
