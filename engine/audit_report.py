@@ -169,7 +169,11 @@ def _gate_findings(gate: AuditGate) -> list[str]:
     """A gate's findings as list lines: the blocking ones, then the advisory ones under their
     own heading, then how many were left out."""
     blocking = len(gate.findings) if gate.blocking is None else gate.blocking
-    lines = [f"- {_where(f)}{f.message}" for f in gate.findings[:blocking]]
+    lines = [
+        f"- {_where(f)}{f.message}"
+        for f in gate.findings[:blocking]
+        if f.file or f.message != gate.summary  # a tool that failed outright: its heading
+    ]
     advisory = gate.findings[blocking:]
     if advisory:
         lines.append("- advisory (below the gate's bar, not counted as failing):")

@@ -306,7 +306,7 @@ class EventLines:
         text.append(f": {event.summary}")
         if not event.passed:
             finding = event.findings[0] if event.findings else first_line(event.output_tail)
-            if finding:
+            if finding and finding != event.summary:  # a tool that failed outright: one line
                 text.append(f" — {finding}", style="red")
         return text
 

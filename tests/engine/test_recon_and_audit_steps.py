@@ -244,3 +244,21 @@ def test_a_module_tested_through_its_packages_re_exports_is_not_untested(
         "src/humanize/sub/lonely.py",
         "src/humanize/unused.py",
     ]
+
+
+def test_a_tool_that_failed_outright_is_said_once_in_the_report() -> None:
+    """pluggy's audit: '### FAIL types: mypy failed (exit 2): …' and the same line again as
+    its one finding below it."""
+    stopped = "mypy failed (exit 2): noxfile.py: error: Cannot read file"
+    report = AuditReport(
+        run_id="r1",
+        request="audit",
+        repo="/repo",
+        commit="abc",
+        gates=[
+            AuditGate(
+                name="types", passed=False, summary=stopped, findings=[Finding(message=stopped)]
+            )
+        ],
+    )
+    assert report.to_markdown().count(stopped) == 1

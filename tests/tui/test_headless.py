@@ -364,3 +364,23 @@ def test_a_gate_says_what_it_checked(mode: str) -> None:
         "merge gate tests t1#1",
         "verify gate tests" if mode == "update" else "audit gate tests",
     ]
+
+
+def test_a_gate_whose_tool_failed_outright_says_it_once() -> None:
+    """The console line read 'mypy failed (exit 2): X — mypy failed (exit 2): X'."""
+    console = Console(file=io.StringIO(), width=400)
+    bus = EventBus("run-7")
+    reporter = ConsoleReporter(bus.subscribe("console"), console, show_time=False)
+    stopped = "mypy failed (exit 2): noxfile.py: error: Cannot read file"
+    for event in [
+        GateFinished(
+            gate="types", scope="verify", passed=False, summary=stopped, findings=[stopped]
+        ),
+        GateFinished(
+            gate="lint", scope="verify", passed=False, summary="1 error", findings=["a.py:1: E1"]
+        ),
+    ]:
+        reporter.report(bus.emit(event))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[0].endswith(f"types: {stopped}") and lines[0].count(stopped) == 1
+    assert lines[1].endswith("lint: 1 error — a.py:1: E1")
