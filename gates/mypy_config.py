@@ -106,6 +106,58 @@ PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 _GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
 
 
+def _pre_commit_mypy_hook(folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(configuration, hook)``: ``folder``'s one pre-commit hook whose id is ``mypy``."""
+    try:
+        data = yaml.safe_load((folder / PRE_COMMIT_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("repos"), list):
+        return None
+    hooks = [
+        hook
+        for repo in data["repos"]
+        if isinstance(repo, dict) and isinstance(repo.get("hooks"), list)
+        for hook in repo["hooks"]
+        if isinstance(hook, dict) and hook.get("id") == "mypy"
+    ]
+    # None, or several whose scopes differ: mypy's own run then.
+    return (data, hooks[0]) if len(hooks) == 1 else None
+
+
+_COMMAND_MYPY = re.compile(r"(?:^|[\s/])mypy(?:\s|$)", re.MULTILINE)
+"""mypy as the command a tox ``commands`` line runs (``mypy src``, ``python -m mypy``)."""
+_NOX_MYPY = re.compile(r"""\.run\(\s*["']mypy["']""")
+
+
+def _tox_runs_mypy(folder: Path) -> bool:
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(folder / "tox.ini", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return False
+    return any(
+        _COMMAND_MYPY.search(parser.get(section, "commands"))
+        for section in parser.sections()
+        if parser.has_option(section, "commands")
+    )
+
+
+def runs_mypy(folder: Path) -> str:
+    """Where ``folder`` runs mypy without configuring it (no ``[mypy]`` anywhere mypy reads):
+    its pre-commit hook, a tox ``commands``, a nox session; empty when nowhere. Its CI then
+    fails a type error that a types gate left off let through."""
+    if _pre_commit_mypy_hook(folder) is not None:
+        return f"its pre-commit mypy hook ({PRE_COMMIT_CONFIG})"
+    if _tox_runs_mypy(folder):
+        return "tox.ini"
+    try:
+        nox = (folder / "noxfile.py").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        nox = ""
+    return "noxfile.py" if _NOX_MYPY.search(nox) else ""
+
+
 def pre_commit_mypy_excludes(folder: Path) -> tuple[str, ...]:
     """mypy ``--exclude`` patterns that keep a run over ``.`` to the files ``folder``'s
     pre-commit mypy hook checks, as its maintainers run mypy: the hook's ``files`` (a file
@@ -118,22 +170,10 @@ def pre_commit_mypy_excludes(folder: Path) -> tuple[str, ...]:
     at once on 'Duplicate module named "setup"' (exit 2) and checked nothing, at baseline
     and after every task.
     """
-    try:
-        data = yaml.safe_load((folder / PRE_COMMIT_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    found = _pre_commit_mypy_hook(folder)
+    if found is None:
         return ()
-    if not isinstance(data, dict) or not isinstance(data.get("repos"), list):
-        return ()
-    hooks = [
-        hook
-        for repo in data["repos"]
-        if isinstance(repo, dict) and isinstance(repo.get("hooks"), list)
-        for hook in repo["hooks"]
-        if isinstance(hook, dict) and hook.get("id") == "mypy"
-    ]
-    if len(hooks) != 1:  # none, or several whose scopes differ: mypy's own run then
-        return ()
-    hook = hooks[0]
+    data, hook = found
     excludes = []
     files = hook.get("files")
     if isinstance(files, str) and files not in ("", "^$"):

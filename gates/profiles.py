@@ -31,7 +31,7 @@ from gates.cache import GateCache
 from gates.changes import ChangeScanGate
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
 from gates.config import BUILTIN_SCOPES, GatesConfig, Scope
-from gates.mypy_config import mypy_pins_version, mypy_projects
+from gates.mypy_config import mypy_pins_version, mypy_projects, runs_mypy
 from gates.mypy_gate import MypyGate
 from gates.mypy_seed import MypySeeds
 from gates.node_packages import node_packages
@@ -82,7 +82,8 @@ def detected_gates(
     if python:
         profiles.append("python")
         chosen["lint"] = RuffGate(sandbox)
-        places = mypy_projects(tree) or ({".": False} if "types" in wanted else {})
+        runs = "types" in wanted or bool(runs_mypy(tree))
+        places = mypy_projects(tree) or ({".": False} if runs else {})
         if places:
             targets = {folder: () if own else (".",) for folder, own in places.items()}
             own = interpreter == sys.executable

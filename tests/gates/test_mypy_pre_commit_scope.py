@@ -1,14 +1,20 @@
 """The types gate checks what the repository's pre-commit mypy hook checks, when its mypy
-configuration names no files of its own (pluggy: ``files: ^(src/|testing/)``)."""
+configuration names no files of its own (pluggy: ``files: ^(src/|testing/)``), and runs at
+all where the repository runs mypy by its tox, nox or pre-commit without configuring it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from gates.mypy_config import pre_commit_mypy_excludes
+import pytest
+
+from gates.config import GatesConfig
+from gates.mypy_config import pre_commit_mypy_excludes, runs_mypy
 from gates.mypy_gate import MypyGate
+from gates.profiles import detected_gates
 from gates.sandbox import ProcessSandbox
+from tui.commands.init import detect_gates
 
 MakeRepo = Callable[[dict[str, str]], Path]
 
@@ -75,3 +81,46 @@ def test_hook_and_config_excludes_are_kept_and_bad_patterns_ignored(tmp_path: Pa
     assert excludes == ("(?x)^(?!.*(?:^src/))(?!.*/$)", r"_pb2\.py$", "^vendor/")
     config.write_text("repos:\n- repo: local\n  hooks:\n  - id: mypy\n    files: ^(src/\n")
     assert pre_commit_mypy_excludes(tmp_path) == ()
+
+
+TOX_MYPY = "[tox]\nenvlist = py\n\n[testenv:typing]\ndeps = mypy\ncommands =\n    mypy src\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "said"),
+    [
+        ({".pre-commit-config.yaml": HOOK}, "its pre-commit mypy hook (.pre-commit-config.yaml)"),
+        ({"tox.ini": TOX_MYPY}, "tox.ini"),
+        ({"tox.ini": "[testenv]\ncommands = python -m mypy -p pkg\n"}, "tox.ini"),
+        ({"noxfile.py": "def typing(session):\n    session.run('mypy', 'src')\n"}, "noxfile.py"),
+        ({"tox.ini": "[testenv]\ndeps =\n    mypy\n    pytest\ncommands = pytest\n"}, ""),
+        ({"tox.ini": "[testenv]\ncommands = pytest --mypy-ini-file=x\n"}, ""),
+    ],
+    ids=["pre-commit", "tox", "tox-python-m", "nox", "tox-deps-only", "tox-no-mypy"],
+)
+def test_where_a_repository_runs_mypy_without_configuring_it(
+    tmp_path: Path, files: dict[str, str], said: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert runs_mypy(tmp_path) == said
+
+
+async def test_mypy_run_by_tox_alone_turns_the_types_gate_on(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """No [mypy] anywhere, `mypy src` in tox: the project's CI fails a type error, and the
+    types gate was off, so a task's type error merged."""
+    files = {
+        "pyproject.toml": '[project]\nname = "pkg"\n',
+        "src/pkg/__init__.py": "X: int = 'x'\n",
+    }
+    plain = make_repo(files)
+    assert "types" not in detected_gates(plain, GatesConfig(), process_sandbox)[0]
+    assert "types gate is off" in " ".join(detect_gates(plain))
+    repo = make_repo({**files, "tox.ini": TOX_MYPY})
+    gates, _ = detected_gates(repo, GatesConfig(), process_sandbox)
+    result = await gates["types"].check(repo)
+    assert not result.passed
+    assert [(f.file, f.line) for f in result.findings] == [("src/pkg/__init__.py", 1)]
+    assert "# mypy runs in tox.ini, so the types gate runs too." in detect_gates(repo)

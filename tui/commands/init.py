@@ -28,7 +28,7 @@ from agents.routing import SINGLE_ROLES, default_models, keys_present, route
 from engine.config import EngineConfig
 from gates.config import GatesConfig
 from gates.interpreter import candidates
-from gates.mypy_config import mypy_projects
+from gates.mypy_config import mypy_projects, runs_mypy
 from gates.repo_shape import holds_no_code, is_python_repo
 from gates.ruff_format import formats_with_ruff
 from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK, UsageError
@@ -101,13 +101,17 @@ def detect_gates(repo: Path) -> list[str]:
     lines = []
     if is_python_repo(repo):
         configured = bool(mypy_projects(repo))
+        runs = "" if configured else runs_mypy(repo)
         lines.append("# Detected a Python project: lint (ruff), tests (pytest), security (bandit),")
         lines.append("# secrets (detect-secrets), dead code (vulture) and the shrinkage gate run.")
-        lines.append(
-            "# mypy is configured, so the types gate runs too."
-            if configured
-            else '# mypy is not configured, so the types gate is off; enable = ["types"] to run it.'
-        )
+        if configured:
+            lines.append("# mypy is configured, so the types gate runs too.")
+        elif runs:
+            lines.append(f"# mypy runs in {runs}, so the types gate runs too.")
+        else:
+            lines.append(
+                '# mypy is not configured, so the types gate is off; enable = ["types"] to run it.'
+            )
         if formats_with_ruff(repo):
             lines.append("# It formats with ruff, so lint runs `ruff format --check` too.")
     if (repo / "package.json").is_file():
