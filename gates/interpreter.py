@@ -21,6 +21,7 @@ import asyncio
 import importlib.util
 import os
 import platform
+import re
 import sys
 import tempfile
 import tomllib
@@ -231,6 +232,11 @@ async def find_project_python(found: Candidates, sandbox: Sandbox) -> ProjectPyt
     )
 
 
+_SETUP_CFG_REQUIRES = re.compile(
+    r"^\s*(?:install_requires|tests_require)\s*=|^\[options\.extras_require\]", re.MULTILINE
+)
+
+
 def declared_dependencies(repo: Path) -> str:
     """Where ``repo`` declares third-party dependencies (``pyproject.toml``,
     ``requirements.txt``...), or "" when it declares none: a greenfield repository or a
@@ -263,6 +269,8 @@ def declared_dependencies(repo: Path) -> str:
             line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()
         ):
             continue
+        if name == "setup.cfg" and not _SETUP_CFG_REQUIRES.search(text):
+            continue  # an sdist's [egg_info] tag_build, a [flake8] table: no dependency
         found.append(name)
     return ", ".join(found)
 

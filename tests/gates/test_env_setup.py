@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gates.env_setup import venv_command
-from gates.interpreter import candidates, find_project_python
+from gates.interpreter import candidates, declared_dependencies, find_project_python
 from gates.sandbox import ProcessSandbox
 
 PLUGGY_SHAPE = """\
@@ -100,3 +100,21 @@ async def test_the_warning_names_the_command(tmp_path: Path) -> None:
         "or set [gates] python to the project's interpreter"
     ) in python.warning
     assert "--group testing`" in python.warning
+
+
+@pytest.mark.parametrize(
+    ("setup_cfg", "declared"),
+    [
+        ("[egg_info]\ntag_build = \ntag_date = 0\n", ""),  # what an sdist adds
+        ("[flake8]\nmax-line-length = 100\n", ""),
+        ("[options]\ninstall_requires =\n    httpx\n", "setup.cfg"),
+        ("[options.extras_require]\ntest = pytest\n", "setup.cfg"),
+    ],
+    ids=["sdist-egg-info", "flake8", "install-requires", "extras"],
+)
+def test_a_setup_cfg_declares_dependencies_only_when_it_names_some(
+    tmp_path: Path, setup_cfg: str, declared: str
+) -> None:
+    """iniconfig's sdist: '(pyproject.toml, setup.cfg)' for a setup.cfg of [egg_info] alone."""
+    repo = repo_with(tmp_path / "repo", {"setup.cfg": setup_cfg, "app.py": ""})
+    assert declared_dependencies(repo) == declared
