@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.blueprint import Blueprint, Task
+from engine.build_dirs import BuildDirs
 from engine.bus import EventBus
 from engine.config import EngineConfig
 from engine.heap import settle
@@ -55,6 +56,7 @@ class FakeWorkspaces:
         self._tip = self.base_commit
         self._ids = itertools.count(1)
         self.branches: dict[str, str] = {}
+        self.build_dirs = BuildDirs.for_run(root, run_id)  # no worktree leases a slot here
 
     def _sha(self) -> str:
         return f"{next(self._ids):040x}"
