@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
-from gates.mypy_config import pre_commit_mypy_excludes
+from gates.mypy_config import pre_commit_mypy_excludes, runner_mypy_targets
 from gates.mypy_seed import MypySeeds, run_mypy
 from gates.repo_shape import SKIPPED_DIRS
 from gates.tool_gate import (
@@ -152,6 +152,9 @@ class MypyGate(ToolGate):
         inner = "|".join(re.escape(p) for p in self._inner(project)) if "." in targets else ""
         # The pre-commit hook's paths are the checkout's top's, as is the run in ".".
         hooked = pre_commit_mypy_excludes(workspace) if "." in targets and project == "." else ()
+        if "." in targets and project == "." and not hooked:
+            # Without a hook, what tox's or nox's mypy command names (``mypy src``).
+            targets = runner_mypy_targets(workspace) or targets
         version = self.python_version if project not in self.pinned else None
         return [
             "mypy",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gates.config import GatesConfig
-from gates.mypy_config import pre_commit_mypy_excludes, runs_mypy
+from gates.mypy_config import pre_commit_mypy_excludes, runner_mypy_targets, runs_mypy
 from gates.mypy_gate import MypyGate
 from gates.profiles import detected_gates
 from gates.sandbox import ProcessSandbox
@@ -124,3 +124,62 @@ async def test_mypy_run_by_tox_alone_turns_the_types_gate_on(
     assert not result.passed
     assert [(f.file, f.line) for f in result.findings] == [("src/pkg/__init__.py", 1)]
     assert "# mypy runs in tox.ini, so the types gate runs too." in detect_gates(repo)
+
+
+TOX_SHAPE = {
+    "pyproject.toml": '[project]\nname = "pkg"\n',
+    "tox.ini": TOX_MYPY,
+    "src/pkg/__init__.py": "def add(a: int, b: int) -> int:\n    return a + b\n",
+    "docs/examples/one/setup.py": "X: int = 1\n",
+    "docs/examples/two/setup.py": "X: int = 'not checked by the project'\n",
+}
+
+
+async def test_the_targets_tox_runs_mypy_on_are_what_mypy_checks(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """`mypy src` in tox, no [mypy]: over ".", mypy stopped at 'Duplicate module named
+    "setup"' and the baseline was red; over src, green, and a type error there still fails."""
+    repo = make_repo(TOX_SHAPE)
+    gates, _ = detected_gates(repo, GatesConfig(), process_sandbox)
+    result = await gates["types"].check(repo)
+    assert result.passed, result.summary
+    broken = make_repo({**TOX_SHAPE, "src/pkg/more.py": "Y: int = 'y'\n"})
+    result = await gates["types"].check(broken)
+    assert not result.passed
+    assert [(f.file, f.line) for f in result.findings] == [("src/pkg/more.py", 1)]
+
+
+@pytest.mark.parametrize(
+    ("files", "targets"),
+    [
+        ({"tox.ini": TOX_MYPY}, ("src",)),
+        (
+            {
+                "tox.ini": "[testenv:typing]\ncommands =\n"
+                "    python -m mypy --config-file mypy.ini --strict {posargs} src/pkg \\\n"
+                "        {toxinidir}/tests gone\n    mypy --python-version=3.9 src\n"
+            },
+            ("src/pkg", "tests", "src"),
+        ),
+        ({"tox.ini": "[testenv]\ncommands = mypy -p pkg {posargs:src}\n"}, ()),
+        (
+            {
+                "noxfile.py": "def typing(session):\n"
+                "    session.run('mypy', '-v', 'src', *session.posargs)\n"
+            },
+            ("src",),
+        ),
+        ({"noxfile.py": "def typing(session):\n    session.run('pytest', 'src')\n"}, ()),
+    ],
+    ids=["tox", "tox-options", "tox-package", "nox", "nox-no-mypy"],
+)
+def test_the_paths_tox_and_nox_name_to_mypy(
+    tmp_path: Path, files: dict[str, str], targets: tuple[str, ...]
+) -> None:
+    for folder in ("src/pkg", "tests"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "mypy.ini").write_text("")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert runner_mypy_targets(tmp_path) == targets
