@@ -81,6 +81,9 @@ commands that never touch a table; a test pins them equal)."""
 INBOX_TABLE = "decisions"
 """The decisions inbox's table (:data:`storage.schema.decisions`)."""
 
+REBUILT_TABLES = PROJECTION_TABLES | {INBOX_TABLE}
+"""The tables ``shopfloor db rebuild`` makes again when they are gone."""
+
 INBOX_REMEDY = (
     "`shopfloor db rebuild` makes it again, empty (answers posted and not yet taken by their "
     "run went with it: post them again; those a run took are in its log)"
@@ -227,7 +230,7 @@ def read_failure(what: str, exc: BaseException, db: str) -> StorageError:
     the rebuild command with ``db``, the ``--db`` of the database read
     (:func:`storage.paths.db_option`, not imported here: paths imports this module)."""
     table = missing_table(exc)
-    if table in PROJECTION_TABLES or table == INBOX_TABLE:
+    if table in REBUILT_TABLES:
         return StorageError(f"cannot {what}: {lost_table_line(table, db)}")
     return failure(f"cannot {what}: {one_line(exc)}", exc)
 
@@ -315,19 +318,13 @@ def events_table_missing(exc: BaseException) -> bool:
     return missing_table(exc) == "events"
 
 
-def missing_projection(exc: BaseException) -> str | None:
-    """The projection table the driver's error under ``exc`` says does not exist, or None."""
-    table = missing_table(exc)
-    return table if table in PROJECTION_TABLES else None
-
-
 def refusal(exc: BaseException) -> type[WritesRefused]:
     """The kind of :class:`WritesRefused` a refusal for good (:func:`refused_for_good`) is:
     the log gone, a projection gone, or neither."""
-    if events_table_missing(exc):
+    table = missing_table(exc)
+    if table == "events":
         return LogGone
-    gone = missing_projection(exc) is not None or missing_table(exc) == INBOX_TABLE
-    return ProjectionGone if gone else WritesRefused
+    return ProjectionGone if table in REBUILT_TABLES else WritesRefused
 
 
 def refused_for_good(exc: BaseException) -> bool:
