@@ -30,10 +30,10 @@ OUTPUT_TAIL_CHARS = 4000
 REPORT_DIR = ".shopfloor"
 """Inside the workspace (the only place a jailed command may write); never committed."""
 MAX_FINDINGS = 200
+"""A gate keeps at most this many findings (the count still says how many there were)."""
 BWRAP_EXEC_FAILED = re.compile(r"^bwrap: execvp (\S+): (.+)$", re.MULTILINE)
 """bwrap saying the jailed command could not start: a program in a folder the jail hides
 (the real home, ``/tmp``), which ``which`` found outside it."""
-"""A gate keeps at most this many findings (the count still says how many there were)."""
 
 _LOCATION = re.compile(
     r"(?P<file>(?:(?<!\w)[A-Za-z]:(?=[\\/]))?[\w./\\-]*\w\.[A-Za-z]{1,5})"
