@@ -56,8 +56,9 @@ def ini_addopts(folder: Path) -> str | None:
             return shlex.join(str(v) for v in value)
         return value if isinstance(value, str) else None
     for name, section in (("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
-        if _has_section(folder / name, section):
-            return _ini_option(folder / name, section)
+        parser = _parser(folder / name) if (folder / name).is_file() else None
+        if parser is not None and parser.has_section(section):
+            return _addopts(parser, section)
     return None
 
 
@@ -70,14 +71,13 @@ def _parser(path: Path) -> configparser.RawConfigParser | None:
     return parser
 
 
-def _has_section(path: Path, section: str) -> bool:
-    parser = _parser(path) if path.is_file() else None
-    return parser is not None and parser.has_section(section)
-
-
 def _ini_option(path: Path, section: str) -> str | None:
     parser = _parser(path)
-    if parser is None or not parser.has_option(section, "addopts"):
+    return None if parser is None else _addopts(parser, section)
+
+
+def _addopts(parser: configparser.RawConfigParser, section: str) -> str | None:
+    if not parser.has_option(section, "addopts"):
         return None
     return parser.get(section, "addopts")
 
