@@ -97,6 +97,8 @@ class GeminiProvider:
         )
         self._client = genai.Client(api_key=api_key, http_options=options)
         self._parts: OrderedDict[str, types.Part] = OrderedDict()
+        self._thinking = thinking_config(model)
+        """The model's thinking setting: its name decides it, so once per provider."""
 
     @property
     def model(self) -> str:
@@ -188,9 +190,8 @@ class GeminiProvider:
             config["response_json_schema"] = request.response_schema
         if system:
             config["system_instruction"] = system
-        thinking = thinking_config(self._model)
-        if thinking is not None:
-            config["thinking_config"] = thinking
+        if self._thinking is not None:
+            config["thinking_config"] = self._thinking
         return types.GenerateContentConfig(**config)
 
     # -- call ------------------------------------------------------------------------------
