@@ -12,11 +12,11 @@ retirements, and Anthropic models already retired (the SDK drops them from its l
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from agents.providers.anthropic_models import undated
 from agents.routing import Routing, chain_parts
 
 NOTICE = timedelta(days=30)
@@ -60,15 +60,13 @@ RETIREMENTS: dict[str, Retirement] = {
     ),
 }
 
-_DATED = re.compile(r"-\d{8}$")  # claude-opus-4-1-20250805 is claude-opus-4-1
-
 
 def retirement_of(spec: str) -> Retirement | None:
     """The retirement of one link's model (``family:model``, a dated id or a base URL
     after ``@`` allowed); None when none is known. ``claude-opus-4`` is not
     ``claude-opus-4-8``: only a date suffix is stripped."""
     bare = spec.strip().partition("@")[0]
-    return RETIREMENTS.get(bare) or RETIREMENTS.get(_DATED.sub("", bare))
+    return RETIREMENTS.get(bare) or RETIREMENTS.get(undated(bare))
 
 
 def retirement_notes(roles_by_spec: Mapping[str, Iterable[str]], today: date) -> list[str]:

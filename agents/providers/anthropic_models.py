@@ -57,6 +57,12 @@ TRAITS: dict[str, ClaudeTraits] = {
 _DATED = re.compile(r"-\d{8}$")  # claude-sonnet-5-5-20260928 is claude-sonnet-5-5
 
 
+def undated(model: str) -> str:
+    """``model`` without a date suffix (``claude-opus-4-1-20250805`` is ``claude-opus-4-1``);
+    a minor version is kept (``claude-sonnet-5-5`` stays)."""
+    return _DATED.sub("", model)
+
+
 def traits_of(model: str) -> ClaudeTraits:
     """The traits of ``model`` (an alias or a dated id); the defaults for one not listed."""
-    return TRAITS.get(model) or TRAITS.get(_DATED.sub("", model)) or ClaudeTraits()
+    return TRAITS.get(model) or TRAITS.get(undated(model)) or ClaudeTraits()
