@@ -36,6 +36,22 @@ def drawn_rows(table: AgentTable, count: int) -> list[str]:
     ]
 
 
+def sim_agent_spent(bus: EventBus, name: str) -> None:
+    """A SIM agent ``name`` started and made one call of 123,456 tokens for $12.34."""
+    bus.emit(AgentStarted(agent_id=name, role="engineer", model="sim:", simulated=True))
+    bus.emit(
+        LLMCallFinished(
+            agent_id=name,
+            role="engineer",
+            provider="sim",
+            model="",
+            input_tokens=123_456,
+            cost_usd=12.34,
+            simulated=True,
+        )
+    )
+
+
 async def test_tokens_and_cost_stay_on_screen_at_120_columns() -> None:
     bus = EventBus(sample_run.RUN_ID)
     app = ShopfloorApp(bus.subscribe("tui"))
@@ -74,18 +90,7 @@ async def test_tokens_and_cost_stay_on_screen_at_100_columns() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         sample_run.start(bus)
         for name in AGENTS:
-            bus.emit(AgentStarted(agent_id=name, role="engineer", model="sim:", simulated=True))
-            bus.emit(
-                LLMCallFinished(
-                    agent_id=name,
-                    role="engineer",
-                    provider="sim",
-                    model="",
-                    input_tokens=123_456,
-                    cost_usd=12.34,
-                    simulated=True,
-                )
-            )
+            sim_agent_spent(bus, name)
         await caught_up(app, bus, pilot)
         table = app.screen.query_one(AgentTable)
         header, *rows = drawn_rows(table, len(AGENTS))
@@ -109,18 +114,7 @@ async def test_tokens_and_cost_stay_on_screen_at_80_columns() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         sample_run.start(bus)
         for name, ok in ends.items():
-            bus.emit(AgentStarted(agent_id=name, role="engineer", model="sim:", simulated=True))
-            bus.emit(
-                LLMCallFinished(
-                    agent_id=name,
-                    role="engineer",
-                    provider="sim",
-                    model="",
-                    input_tokens=123_456,
-                    cost_usd=12.34,
-                    simulated=True,
-                )
-            )
+            sim_agent_spent(bus, name)
             if ok is not None:
                 bus.emit(AgentFinished(agent_id=name, ok=ok))
         await caught_up(app, bus, pilot)
