@@ -72,6 +72,13 @@ async def stopped_demo(tmp_path: Path, db: Path) -> str:
     return str(run_id)
 
 
+async def resumed(tmp_path: Path, run_id: str, db: Path) -> subprocess.CompletedProcess[str]:
+    """``shopfloor resume RUN --headless --db DB``, run in a thread."""
+    return await asyncio.to_thread(
+        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
+    )
+
+
 @pytest.fixture
 def immutable() -> Iterator[list[Path]]:
     """Files to make immutable (``chattr +i``, root only); made mutable again after."""
@@ -99,9 +106,7 @@ async def test_a_resume_on_an_immutable_database_stops_before_it_starts_anything
     events = stored(db)
     make_immutable(immutable, db)
 
-    said = await asyncio.to_thread(
-        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
-    )
+    said = await resumed(tmp_path, run_id, db)
     assert said.returncode == EXIT_FAILED, said.stderr[-2000:]
     assert said.stderr.splitlines()[-1] == (
         "shopfloor: the run stopped because the database refuses its events, which waiting "
@@ -156,9 +161,7 @@ async def test_a_resume_on_a_database_without_a_projection_stops_then_ships_afte
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TABLE tasks")
 
-    said = await asyncio.to_thread(
-        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
-    )
+    said = await resumed(tmp_path, run_id, db)
     assert said.returncode == EXIT_FAILED, said.stderr[-2000:]
     assert said.stderr.splitlines()[-1] == (
         "shopfloor: the run stopped because the database lost a table its log rebuilds, "
@@ -172,9 +175,7 @@ async def test_a_resume_on_a_database_without_a_projection_stops_then_ships_afte
 
     rebuilt = await asyncio.to_thread(cli, tmp_path / "home", "db", "rebuild", "--db", str(db))
     assert rebuilt.returncode == EXIT_OK, rebuilt.stderr
-    again = await asyncio.to_thread(
-        cli, tmp_path / "home", "resume", run_id, "--headless", "--db", str(db)
-    )
+    again = await resumed(tmp_path, run_id, db)
     assert again.returncode == EXIT_OK, again.stderr[-2000:]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT outcome FROM runs").fetchall() == [("shipped",)]
