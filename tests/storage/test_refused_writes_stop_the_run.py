@@ -23,7 +23,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from demo_process import cli
-from refused_demo import WINDOW_S, demo_cut_off
+from refused_demo import WINDOW_S, demo_cut_off, writer_refused
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -180,20 +180,13 @@ async def test_a_sqlite_file_that_refuses_for_good_stops_the_run_with_exit_1(
 
 async def test_the_writer_gives_up_on_a_refusal_at_once_without_retrying(tmp_path: Path) -> None:
     """In process (an in-memory database's writer) too: no retries, :class:`WritesRefused`."""
-    db = tmp_path / "shop.db"
-    store = await SqlEventStore.open(str(db))
-    try:
-        with sqlite3.connect(db) as conn:
-            conn.execute("DROP TABLE events")
-        bus = EventBus("r-refused")
-        writer = StorageWriter(store, bus.subscribe("storage"), outage_s=WINDOW_S)
-        writing = asyncio.create_task(writer.run())
-        bus.emit(AgentOutput(agent_id="eng-1", text="hello"))
+    async with writer_refused(tmp_path / "shop.db", "DROP TABLE events", "r-refused") as (
+        writer,
+        writing,
+    ):
         with pytest.raises(WritesRefused, match="no such table: events"):
             await asyncio.wait_for(writing, 5)
         assert writer.retried == 0
-    finally:
-        await store.close()
 
 
 async def test_a_dropped_events_table_is_a_lost_log_on_each_backend(

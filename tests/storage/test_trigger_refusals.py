@@ -19,14 +19,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from demo_process import cli
-from refused_demo import WINDOW_S, demo_cut_off
+from refused_demo import WINDOW_S, demo_cut_off, writer_refused
 from sqlalchemy.engine import make_url
 
-from engine.bus import EventBus
-from engine.events import AgentOutput
 from storage.errors import WritesRefused, refused_for_good
 from storage.store import SqlEventStore
-from storage.writer import StorageWriter
 from tui.commands.exit_codes import EXIT_FAILED
 
 FROZEN = "the log is frozen for the audit"
@@ -108,25 +105,19 @@ async def test_a_sqlite_trigger_that_raises_stops_the_run_with_exit_1(tmp_path: 
     ), said[-10:]
 
 
+TOO_LONG = (
+    "CREATE TRIGGER small BEFORE INSERT ON events WHEN length(NEW.body) > 10 "
+    "BEGIN SELECT RAISE(FAIL, 'too long'); END"
+)
+"""A trigger that refuses any event whose body is over 10 characters."""
+
+
 async def test_a_trigger_refusal_is_given_up_on_at_once(tmp_path: Path) -> None:
     """In process: the writer does not retry a batch a trigger rejects (``RAISE(FAIL)``)."""
-    db = tmp_path / "shop.db"
-    store = await SqlEventStore.open(str(db))
-    try:
-        with sqlite3.connect(db) as conn:
-            conn.execute(
-                "CREATE TRIGGER small BEFORE INSERT ON events WHEN length(NEW.body) > 10 "
-                "BEGIN SELECT RAISE(FAIL, 'too long'); END"
-            )
-        bus = EventBus("r-small")
-        writer = StorageWriter(store, bus.subscribe("storage"), outage_s=WINDOW_S)
-        writing = asyncio.create_task(writer.run())
-        bus.emit(AgentOutput(agent_id="eng-1", text="hello"))
+    async with writer_refused(tmp_path / "shop.db", TOO_LONG, "r-small") as (writer, writing):
         with pytest.raises(WritesRefused, match="too long"):
             await asyncio.wait_for(writing, 5)
         assert writer.retried == 0
-    finally:
-        await store.close()
 
 
 def sqlite_refusal(db: Path, setup: str, statement: str) -> sqlite3.Error:

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from engine.bus import EventBus
+from engine.events import AgentOutput
+from storage.store import SqlEventStore
+from storage.writer import StorageWriter
 from tui.config import OUTAGE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,3 +61,22 @@ async def demo_cut_off(
             await demo.wait()
     assert demo.returncode is not None
     return demo.returncode, err.decode().strip().splitlines(), time.monotonic() - refused_at
+
+
+@asynccontextmanager
+async def writer_refused(
+    db: Path, refusal: str, run_id: str
+) -> AsyncIterator[tuple[StorageWriter, asyncio.Task[None]]]:
+    """In process: a writer on the SQLite file ``db`` after ``refusal`` (SQL run on another
+    connection), with one event to write; the writer and its running task."""
+    store = await SqlEventStore.open(str(db))
+    try:
+        with sqlite3.connect(db) as conn:
+            conn.execute(refusal)
+        bus = EventBus(run_id)
+        writer = StorageWriter(store, bus.subscribe("storage"), outage_s=WINDOW_S)
+        writing = asyncio.create_task(writer.run())
+        bus.emit(AgentOutput(agent_id="eng-1", text="hello"))
+        yield writer, writing
+    finally:
+        await store.close()
