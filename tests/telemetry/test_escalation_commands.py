@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from escalation_records import open_escalation
 from stored_log import open_escalation_ids
 
 from tui.commands.escalations import choose_option
@@ -156,26 +157,7 @@ def test_deciding_an_unknown_escalation_is_one_line(tmp_path: Path) -> None:
 
 
 def test_each_verb_maps_to_the_option_the_escalation_offers() -> None:
-    from datetime import UTC, datetime
-
-    from storage.records import EscalationRecord
-
-    def record(*options: str) -> EscalationRecord:
-        return EscalationRecord(
-            run_id="r",
-            escalation_id="esc-1",
-            kind="other",
-            question="?",
-            options=options,
-            task_id=None,
-            default=None,
-            decision=None,
-            decided_by=None,
-            note="",
-            raised_at=datetime.now(UTC),
-            decided_at=None,
-        )
-
+    record = open_escalation
     assert choose_option("approve", record("retry", "skip", "abort")) == "retry"
     assert choose_option("reject", record("retry", "skip", "abort")) == "skip"
     assert choose_option("approve", record("raise", "stop")) == "raise"

@@ -9,10 +9,10 @@ an option the escalation does not offer is refused in one line naming those it d
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from escalation_records import open_escalation
 from test_plan_view import RUN_ID, db, plan_events, store
 
 from engine import loop as event_loop
@@ -44,20 +44,7 @@ def quick_confirmation(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def record(*options: str) -> EscalationRecord:
-    return EscalationRecord(
-        run_id="r",
-        escalation_id="esc-2",
-        kind="circuit_breaker",
-        question="?",
-        options=options,
-        task_id=None,
-        default=None,
-        decision=None,
-        decided_by=None,
-        note="",
-        raised_at=datetime.now(UTC),
-        decided_at=None,
-    )
+    return open_escalation(*options, kind="circuit_breaker", escalation_id="esc-2")
 
 
 def test_every_option_is_reachable_and_the_verbs_keep_their_meaning() -> None:
