@@ -14,44 +14,38 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.support.tmux_session import TmuxSession, tmux_session
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
 ]
 
 SHOPFLOOR = [sys.executable, "-m", "tui.cli"]
+REPO = Path(__file__).resolve().parents[2]
 
 
-def pane(session: str) -> str:
-    return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False
-    ).stdout
-
-
-def wait_for(session: str, *needles: str, timeout: float) -> str:
+def wait_for(session: TmuxSession, *needles: str, timeout: float) -> str:
     """Wait until one of ``needles`` is on screen; returns the one found."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        screen = pane(session)
+        screen = session.screen()
         for needle in needles:
             if needle in screen:
                 return needle
         time.sleep(0.25)
-    raise AssertionError(f"none of {needles} appeared; screen:\n{pane(session)}")
+    raise AssertionError(f"none of {needles} appeared; screen:\n{session.screen()}")
 
 
 def test_demo_in_tmux_waits_for_a_human_who_approves(
     tmp_path: Path, share_gate_cache: Callable[[Path], None]
 ) -> None:
-    session = f"sf-{uuid.uuid4().hex[:8]}"
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    # Its own data folder (worktrees, gate cache, the twin's copy of the DNA): the tmux server
-    # may be one started earlier, whose environment is not this test's.
+    # Its own data folder (worktrees, gate cache, the twin's copy of the DNA).
     home = tmp_path / "home"
     share_gate_cache(home)
     argv = [
@@ -66,21 +60,14 @@ def test_demo_in_tmux_waits_for_a_human_who_approves(
         str(tmp_path / "repo"),
     ]
     command = shlex.join(["env", f"SHOPFLOOR_HOME={home}", *argv])
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
+    with tmux_session(command, width=120, height=40, cwd=REPO) as session:
         seen = wait_for(session, "press e to answer", "run finished", timeout=90)
         assert seen == "press e to answer", "the run finished without asking a human"
-        subprocess.run(["tmux", "send-keys", "-t", session, "e"], check=True)
+        session.keys("e")
         wait_for(session, "decision needed", timeout=10)
-        subprocess.run(["tmux", "send-keys", "-t", session, "a"], check=True)
+        session.keys("a")
         wait_for(session, "run finished", timeout=120)
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        session.keys("q")
     env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
     runs = subprocess.run(
         [*SHOPFLOOR, "runs", "--json", "--db", db],
@@ -109,29 +96,21 @@ def test_ctrl_z_suspends_the_tui_to_the_shell_and_fg_brings_it_back_to_ship(
     """Ctrl-Z in the control room did nothing (the screen read it as a key and dropped it),
     where the headless run, and every other program on the terminal, stops and gives the
     shell back; ``fg`` brings the screen back and the run goes on to ship."""
-    session = f"sf-{uuid.uuid4().hex[:8]}"
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     home = tmp_path / "home"
     share_gate_cache(home)
     argv = [*SHOPFLOOR, "demo", "--tui", "--speed", "50", "--escalations", "twin", "--db", db]
     command = shlex.join(["env", f"SHOPFLOOR_HOME={home}", *argv, "--out", str(tmp_path / "repo")])
     shell = ["bash", "--norc", "--noprofile"]
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", *shell],
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        subprocess.run(["tmux", "send-keys", "-t", session, command, "Enter"], check=True)
+    with tmux_session(*shell, width=120, height=40, cwd=REPO) as session:
+        session.keys(command, "Enter")
         wait_for(session, "SIM", timeout=60)
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-z"], check=True)
+        session.keys("C-z")
         wait_for(session, "Stopped", timeout=10)  # bash's word for a suspended job
-        subprocess.run(["tmux", "send-keys", "-t", session, "fg", "Enter"], check=True)
+        session.keys("fg", "Enter")
         wait_for(session, "run finished", timeout=90)
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        session.keys("q")
         wait_for(session, "shipped branch:", timeout=30)  # the app left; the summary lines
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
     env = {**os.environ, "SHOPFLOOR_HOME": str(home)}
     runs = subprocess.run(
         [*SHOPFLOOR, "runs", "--json", "--db", db], capture_output=True, text=True, env=env

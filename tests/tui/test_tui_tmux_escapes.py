@@ -7,13 +7,13 @@ terminal as they were: the screen was cleared under the app and the window renam
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.support.tmux_session import tmux_session
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -52,39 +52,25 @@ ShopfloorApp(bus.subscribe("tui"), run_task=feed).run()
 """
 
 
-def tmux(*args: str) -> str:
-    return subprocess.run(
-        ["tmux", *args], capture_output=True, text=True, check=False, timeout=10
-    ).stdout
-
-
 def test_an_agents_escape_sequences_do_not_clear_or_rename_the_terminal(tmp_path: Path) -> None:
     script = tmp_path / "app.py"
     script.write_text(APP.format(repo=str(REPO)), encoding="utf-8")
-    session = f"sf-esc-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30"],
-        check=True,
-        cwd=REPO,
-    )
-    try:
-        tmux("set-option", "-t", session, "allow-rename", "on")
-        tmux("send-keys", "-t", session, f"{sys.executable} {script}", "Enter")
+    with tmux_session(width=120, height=30, cwd=REPO) as session:
+        session.tmux("set-option", "-t", "main", "allow-rename", "on")
+        session.keys(f"{sys.executable} {script}", "Enter")
         deadline = time.monotonic() + 30
         screen = ""
         while time.monotonic() < deadline:
-            screen = tmux("capture-pane", "-p", "-t", session)
+            screen = session.screen()
             if "last line" in screen:
                 break
             time.sleep(0.2)
         else:
             raise AssertionError(f"the agent's last line never appeared:\n{screen}")
         time.sleep(0.5)  # any late effect of the sequences
-        screen = tmux("capture-pane", "-p", "-t", session)
-        titles = tmux("display-message", "-p", "-t", session, "#{pane_title}|#{window_name}")
+        screen = session.screen()
+        titles = session.tmux("display-message", "-p", "-t", "main", "#{pane_title}|#{window_name}")
         assert "PWNED" not in titles
         assert "run r-tmux" in screen  # the header was not cleared away
         assert "first line" in screen and "cleared?" in screen and "titled?" in screen
         assert "Greeting module" in screen
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)

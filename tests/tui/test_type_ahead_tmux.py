@@ -8,13 +8,13 @@ then "add a test" in the escalation dialog approved the plan (the ``a`` of "add"
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.support.tmux_session import TmuxSession, tmux_session
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -52,17 +52,11 @@ ShopfloorApp(bus.subscribe("tui"), run_task=feed, on_decision=on_decision).run()
 """
 
 
-def tmux(*args: str) -> str:
-    return subprocess.run(
-        ["tmux", *args], capture_output=True, text=True, check=False, timeout=10
-    ).stdout
-
-
-def wait_for(session: str, needle: str) -> str:
+def wait_for(session: TmuxSession, needle: str) -> str:
     deadline = time.monotonic() + 30
     screen = ""
     while time.monotonic() < deadline:
-        screen = tmux("capture-pane", "-p", "-t", session)
+        screen = session.screen()
         if needle in screen:
             return screen
         time.sleep(0.2)
@@ -73,27 +67,18 @@ def test_a_note_typed_fast_after_c_is_the_note_not_an_approval(tmp_path: Path) -
     decided = tmp_path / "decided.txt"
     script = tmp_path / "app.py"
     script.write_text(APP.format(repo=str(REPO), out=str(decided)), encoding="utf-8")
-    session = f"sf-ahead-{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, str(script)]
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", *command],
-        check=True,
-        cwd=REPO,
-    )
-    try:
+    with tmux_session(sys.executable, str(script), width=120, height=40, cwd=REPO) as session:
         wait_for(session, "press e to answer")
-        tmux("send-keys", "-t", session, "e")
+        session.keys("e")
         wait_for(session, "decision needed")
         # One write: c, the note (its a, r and 1 are the dialog's keys), backspace, enter.
-        tmux("send-keys", "-t", session, "-l", "cadd a test for r1 x")
-        tmux("send-keys", "-t", session, "BSpace", "BSpace", "Enter")
+        session.keys("cadd a test for r1 x", literal=True)
+        session.keys("BSpace", "BSpace", "Enter")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not decided.exists():
             time.sleep(0.2)
         time.sleep(0.5)  # a second decision, if one were sent
         assert decided.read_text(encoding="utf-8").splitlines() == ["change|add a test for r1"]
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
 
 
 def test_a_search_typed_fast_after_slash_is_the_search_not_an_answer(tmp_path: Path) -> None:
@@ -101,30 +86,21 @@ def test_a_search_typed_fast_after_slash_is_the_search_not_an_answer(tmp_path: P
     decided = tmp_path / "decided.txt"
     script = tmp_path / "app.py"
     script.write_text(APP.format(repo=str(REPO), out=str(decided)), encoding="utf-8")
-    session = f"sf-ahead-{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, str(script)]
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", *command],
-        check=True,
-        cwd=REPO,
-    )
-    try:
+    with tmux_session(sys.executable, str(script), width=120, height=40, cwd=REPO) as session:
         wait_for(session, "press e to answer")
-        tmux("send-keys", "-t", session, "-l", "/release")
+        session.keys("/release", literal=True)
         wait_for(session, "release")
         time.sleep(1.0)  # a decision, if one were sent
-        screen = tmux("capture-pane", "-p", "-t", session)
+        screen = session.screen()
         assert decided.read_text(encoding="utf-8") == ""
         assert "decision needed" not in screen and "press e to answer" in screen
         # The task filter takes its keys too: escape leaves the search, f opens the filter.
-        tmux("send-keys", "-t", session, "Escape")
+        session.keys("Escape")
         time.sleep(0.3)
-        tmux("send-keys", "-t", session, "-l", "fBye")
+        session.keys("fBye", literal=True)
         time.sleep(0.8)
-        tmux("send-keys", "-t", session, "Enter")
+        session.keys("Enter")
         time.sleep(0.5)
-        screen = tmux("capture-pane", "-p", "-t", session)
+        screen = session.screen()
         assert "t2 Bye" in screen and "t1 Hi" not in screen  # the filter applied
         assert decided.read_text(encoding="utf-8") == ""
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
