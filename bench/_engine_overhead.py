@@ -115,7 +115,7 @@ class FakeWorkspaces:
     async def delete_integration_branch(self) -> None:
         return None
 
-    async def cleanup(self) -> None:
+    async def cleanup(self, *, keep_builds: bool = False) -> None:
         return None
 
 

@@ -111,7 +111,11 @@ async def run_audit(
         ]
         code_reviewers = [r for r in reviewers if isinstance(r, CodeReviewer)]
         if code_reviewers:
-            repo_map = repo_mapper(tree, files) if repo_mapper else "\n".join(files)
+            repo_map = (  # it reads every file: in a thread, so the loop goes on meanwhile
+                await asyncio.to_thread(repo_mapper, tree, files)
+                if repo_mapper
+                else "\n".join(files)
+            )
             sources = numbered_sources(tree, files)
             # A reviewer that fails is said in the report; the others' reviews and the
             # gates' findings are kept (the pipeline fails the run only if none reviewed).

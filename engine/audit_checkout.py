@@ -12,7 +12,7 @@ import ast
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import git
@@ -154,15 +154,28 @@ def _imported_by_call(node: ast.AST) -> str | None:
     return name.value if name.value and not name.value.startswith(".") else None
 
 
-def _imports(source: str) -> set[str]:
+def _imports(source: str, package: Mapping[str, str] | None = None) -> set[str]:
     """The dotted names a test file imports, and the attributes it reads off them:
     ``import humanize`` then ``humanize.naturalsize(...)`` gives ``humanize.naturalsize``;
     ``legacy = importlib.import_module("slugify._legacy")`` imports ``slugify._legacy``
-    (python-slugify's tests reach two of its modules so; its audit listed one untested)."""
+    (python-slugify's tests reach two of its modules so; its audit listed one untested).
+    ``package`` is what the test folder's ``__init__`` binds (:func:`_bindings`), which
+    ``from . import X`` takes: tomli's tests ``__init__`` has ``import tomli as tomllib``
+    and each test ``from . import tomllib`` then ``tomllib.loads``."""
+    return _read_imports(source, package or {})[0]
+
+
+def _bindings(source: str) -> dict[str, str]:
+    """The names a module binds to what it imports (``import tomli as tomllib``: tomllib)."""
+    return _read_imports(source, {})[1]
+
+
+def _read_imports(source: str, package: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
+    """:func:`_imports`'s names and the bindings that give them."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return set()
+        return set(), {}
     found: set[str] = set()
     bound: dict[str, str] = {}  # a name the file binds -> the dotted name it stands for
     reads: list[tuple[str, str]] = []  # name.attr
@@ -177,6 +190,11 @@ def _imports(source: str) -> set[str]:
                 bound[alias.asname or top] = alias.name if alias.asname else top
         elif (module := _imported_by_call(node)) is not None:
             found.add(module)
+        elif isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module:
+            for alias in node.names:  # from . import tomllib: what the __init__ bound
+                if (dotted := package.get(alias.name)) is not None:
+                    found.add(dotted)
+                    bound[alias.asname or alias.name] = dotted
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             for alias in node.names:
@@ -187,7 +205,7 @@ def _imports(source: str) -> set[str]:
             if isinstance(target, ast.Name) and module is not None:
                 bound[target.id] = module
     found.update(f"{bound[name]}.{attr}" for name, attr in reads if name in bound)
-    return found
+    return found, bound
 
 
 def _re_exports(package: str, source: str) -> list[tuple[str, str]]:
@@ -235,15 +253,22 @@ def untested_modules(root: Path, files: Sequence[str]) -> list[str]:
     imported: set[str] = set()
     modules: dict[str, str] = {}
     exports: dict[str, list[tuple[str, str]]] = {}
+    sources = {}
     for rel in files:
         if not rel.endswith(".py"):
             continue
         try:
-            source = (root / rel).read_text(encoding="utf-8")
+            sources[rel] = (root / rel).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
+    test_packages = {  # a test folder -> what its __init__ binds
+        PurePosixPath(rel).parent: _bindings(source)
+        for rel, source in sources.items()
+        if _is_test(rel) and PurePosixPath(rel).name == "__init__.py"
+    }
+    for rel, source in sources.items():
         if _is_test(rel):
-            imported |= _imports(source)
+            imported |= _imports(source, test_packages.get(PurePosixPath(rel).parent))
             continue
         if rel.endswith("__init__.py"):
             package = ".".join(PurePosixPath(rel).parent.parts)

@@ -21,6 +21,7 @@ from engine.attempt_commit import MaskWritten
 from engine.blueprint import Blueprint, Task
 from engine.breaker import CircuitBreaker
 from engine.budget import BudgetStop, BudgetTracker
+from engine.carried_tests import KeptTests
 from engine.config import EngineConfig
 from engine.escalations import EscalationBroker
 from engine.events import (
@@ -167,6 +168,9 @@ class TaskRunner:
     breaker_asks: Mapping[str, str] = field(default_factory=dict)
     """Of those, the ones stopped on their circuit breaker's question: its signature, to ask
     it again before the restarted attempt (:attr:`engine.resume.ResumePlan.breaker_asks`)."""
+    kept_tests: Mapping[str, str] = field(default_factory=dict)
+    """Of those, the ones whose tests an attempt before the crash wrote: the commit holding
+    them (:attr:`engine.resume.ResumePlan.kept_tests`)."""
     emit_new: EmitNewFn | None = None
     """The bus's ``emit_new``, for the task's own states (built stamped); else via ``emit``."""
     redact: Callable[[str], str] = str
@@ -177,6 +181,7 @@ class TaskRunner:
     def __post_init__(self) -> None:
         self._tasks = {task.id: task for task in self.blueprint.tasks}
         self._emit_new = self.emit_new or emit_new_via(self.emit)
+        self._tests = KeptTests(dict(self.kept_tests))
         self.budget_stopped: set[str] = set()
         """Tasks failed because a person (or the timeout) said stop at their own budget."""
 
@@ -284,7 +289,13 @@ class TaskRunner:
         worktree = await self.workspaces.add_worktree(
             f"{task_id}-a{attempt}", self.workspaces.integration_tip()
         )
+        agent_id = f"engineer:{task_id}:a{attempt}"  # what the agent did outside its files
+
+        def note(text: str) -> None:  # shown without -v: the user's repo or the task's tests
+            self.emit(AgentOutput(agent_id=agent_id, kind="notice", text=text))
+
         try:
+            kept = await self._tests.carry(task_id, worktree, note)
             slot = self._hold(self.engineer_family)
             job = EngineerJob(
                 run_id=self.run_id,
@@ -294,21 +305,19 @@ class TaskRunner:
                 attempt=attempt,
                 max_attempts=self.config.max_attempts,
                 failure_context=failure,
+                kept_tests=kept,
                 build_dir=self.workspaces.build_dirs.target_dir(worktree),
                 admit=None if self.budget is None else partial(self._admit, task_id, slot),
             )
             async with slot:
                 report = await self.engineer.work(job, self.emit)
             message = commit_message(task, self.redact(report.summary))
-            agent_id = f"engineer:{task_id}:a{attempt}"  # what the agent did outside its files
             try:
                 commit = await self.workspaces.commit_all(
                     worktree,
                     message,
                     keep=task.files,  # committed even where the repository's .gitignore says not
-                    note=lambda text: self.emit(  # shown without -v: the user's repo was touched
-                        AgentOutput(agent_id=agent_id, kind="notice", text=text)
-                    ),
+                    note=note,
                 )
             except MaskWritten as exc:  # a masked secret file copied: the next attempt is told
                 return str(exc)
@@ -316,6 +325,9 @@ class TaskRunner:
                 return "The previous attempt changed no files. " + (
                     "It ended early: " + report.summary if not report.finished else ""
                 )
+            dropped = await self._tests.check(task_id, worktree, commit, kept)
+            if dropped is not None:  # the task's tests never go by failing once
+                return dropped
             red = f"RED run: {first_line(report.red_run)}" if report.red_run else ""
             self._emit_new(
                 TaskStateChanged,
@@ -323,6 +335,7 @@ class TaskRunner:
                 state=TaskState.GATES,
                 attempt=attempt,
                 reason=red,
+                commit=commit,
             )
             results = await run_gates(
                 self.gates, worktree, scope="task", emit=self.emit, task_id=task_id, attempt=attempt

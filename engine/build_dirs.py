@@ -11,7 +11,9 @@ a folder (cargo would make one wait for the other's lock: "Blocking waiting for 
 Each slot is a folder of the run's private area (``<worktrees>/<run>/.cargo-target/<n>``),
 writable inside the sandbox; cargo's own ``target`` is a folder inside it, so an agent's
 ``cargo clean`` removes its slot's build and nothing else. The folders go with the run's
-worktrees (:meth:`engine.workspace.GitWorkspaces.cleanup`).
+worktrees when it ends (:meth:`engine.workspace.GitWorkspaces.cleanup`); a run that stops
+resumable (Ctrl-C, a crash, a budget's stop) keeps them, and its resume, whose slots are the
+same folders (they are named by the run), builds on what they hold.
 
 Cargo reuses only what it judges fresh: a dependency from a fixed place (the registry's cache,
 a vendored folder outside the repository, a crate beside it); a crate inside the worktree
@@ -21,6 +23,7 @@ its files being newer or elsewhere than the last build's.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -101,8 +104,22 @@ class BuildDirs:
             env["CARGO_TARGET_DIR"] = str(slot / TARGET)
         return slot
 
-    def remove_all(self) -> None:
-        """Forget every slot and remove their folders (the run's end)."""
+    def remove_all(self, *, keep_builds: bool = False) -> None:
+        """Forget every slot and remove their folders (the run's end).
+
+        ``keep_builds``: the run stays resumable (stopped, or resuming now), so the slots a
+        build was kept in stay for its resume to lease again, and only the empty ones go.
+        The run's lease lets one process at a time drive it, and the dead driver's commands
+        died with it (:mod:`engine.parent_death`), so no two builds share a kept slot; a
+        straggler would only make cargo wait on its lock of the folder."""
         self._held.clear()
         self._real.clear()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not keep_builds:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        for slot in sorted(self.root.glob("*")):
+            with contextlib.suppress(OSError):
+                if not any(slot.iterdir()):
+                    slot.rmdir()
+        with contextlib.suppress(OSError):
+            self.root.rmdir()  # only when no slot is left

@@ -181,6 +181,9 @@ class TaskStateChanged(EventBase):
     context: str = ""
     """On RUNNING: the failure context the attempt was started with (empty on a first
     attempt), as the engineer received it, so a resumed run restarts it with the same words."""
+    commit: str = ""
+    """On GATES: the attempt's commit, whose tests the task's next attempt keeps, a resumed
+    one too (:mod:`engine.carried_tests`)."""
 
 
 class TaskReviewed(EventBase):

@@ -76,3 +76,16 @@ def long_lived() -> Iterator[None]:
         yield
     finally:
         release()
+
+
+def leaving() -> None:
+    """Freeze everything before the interpreter exits: for a program whose work is done.
+
+    Python's shutdown runs full collections over every object the collector tracks, to
+    free cycles that are about to be freed with the whole process anyway. After a build
+    (whose end gave every object back, :func:`release`) that walk is the whole heap: 1.0 s
+    of CPU measured between a demo's last line and its exit on a 2-core machine, 0.1 s
+    frozen; under load the prompt came back, or ``systemctl stop`` saw the process go,
+    seconds after the run had said how it ended.
+    """
+    gc.freeze()

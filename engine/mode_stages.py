@@ -9,6 +9,7 @@ of the loop object: they take what they need and emit their events.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +48,12 @@ async def run_recon(
     checkout = await ws.add_worktree("baseline", bus.state.base_commit or ws.base_commit)
     try:
         files = ws.tracked_files()
-        repo_map = repo_mapper(checkout, files) if repo_mapper else "\n".join(files)
+        # It reads every file: in a thread, so the loop goes on meanwhile.
+        repo_map = (
+            await asyncio.to_thread(repo_mapper, checkout, files)
+            if repo_mapper
+            else "\n".join(files)
+        )
         # The verify gates too: they are guarded by the baseline as well, and a gate that
         # judges a revision gives way to the tree gate of its name (the secrets scan).
         # The merge step's gates first: where a step has a gate of its own, the merge's

@@ -24,7 +24,7 @@ from engine.blueprint import Blueprint
 from engine.breaker import CircuitBreaker
 from engine.budget import BudgetStop, BudgetTracker
 from engine.build import ProviderSlots, RunAborted, TaskRunner
-from engine.bus import EventBus
+from engine.bus import DurabilityLost, EventBus
 from engine.config import EngineConfig
 from engine.crash_report import report_crash, without_env_secrets
 from engine.dag import Dag, PlanError
@@ -257,6 +257,12 @@ class Factory:
         except BudgetStop as exc:  # the run's (a task's stops that task alone): as above
             text = f"the run stops: {exc}; it stays resumable, with a higher budget"
             self.bus.emit(AgentOutput(agent_id="budget", kind="notice", text=text))
+        except DurabilityLost:
+            # The storage writer stopped (a database that refuses the run's events, an
+            # outage it waited out): nothing irreversible was done past the last stored
+            # event, and the run's storage watch says why in one line. Not a bug of ours, so
+            # no "crashed" line, and no ending: the run stays resumable from its log.
+            pass
         except RunKilled as exc:
             self._finish(Outcome.KILLED, one_line(str(exc)))
         except (StageFailed, PlanError, WorkspaceError, RunAborted) as exc:
@@ -270,8 +276,8 @@ class Factory:
             self._finish(Outcome.FAILED, f"internal error: {type(exc).__name__}: {detail}")
         finally:
             await self.broker.close()
-            if not self.config.keep_worktrees:
-                await ws.cleanup()
+            if not self.config.keep_worktrees:  # a run that stays resumable keeps its builds
+                await ws.cleanup(keep_builds=self.state.outcome is Outcome.RUNNING)
         return self.state
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -292,9 +298,9 @@ class Factory:
         emit_ending(self.bus, outcome, reason, branch, commit)
 
     async def _resume(self) -> ResumePlan:
-        """Clear the dead process's worktrees, take merges from the integration branch."""
+        """Clear the dead process's worktrees (not its builds), take the branch's merges."""
         ws = self.workspaces
-        await ws.cleanup()
+        await ws.cleanup(keep_builds=True)
         plan = plan_resume(self.state, merges_on_branch(self.state, ws))
         self.bus.emit(
             RunResumed(
@@ -362,6 +368,7 @@ class Factory:
             engineer_family=self.engineer_family,
             resume=restarts.restarts,
             breaker_asks=restarts.breaker_asks,
+            kept_tests=restarts.kept_tests,
             emit_new=self.bus.emit_new,
             redact=self.bus.redactor.redact,
         )
@@ -374,9 +381,8 @@ class Factory:
                 TaskStateChanged, task_id=task_id, state=TaskState.BLOCKED, reason=f"{by} failed"
             )
 
-        # ``workers`` tasks run at once even where the engineer's family allows fewer calls:
-        # the provider slots bound its calls, and a task paused on a question about its own
-        # budget gives its slot back (TaskRunner._admit) while the others go on.
+        # ``workers`` tasks at once even where the engineer's family allows fewer calls: its
+        # slots bound them, and a task paused on its budget gives its slot back meanwhile.
         scheduler = Scheduler(
             dag, self.config.workers, runner.run, on_ready=on_ready, on_blocked=on_blocked
         )

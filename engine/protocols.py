@@ -167,6 +167,9 @@ class EngineerJob:
     attempt: int
     max_attempts: int
     failure_context: str = ""
+    kept_tests: tuple[str, ...] = ()
+    """The test files the task's previous attempt wrote, put in this attempt's worktree
+    (:mod:`engine.carried_tests`): the task cannot land without them."""
     context: Mapping[str, Any] = field(default_factory=dict)
     build_dir: Path | None = None
     """The attempt's cargo target folder (:mod:`engine.build_dirs`), given to a ``cli:``

@@ -90,6 +90,8 @@ class ResumePlan:
     breaker_asks: dict[str, str] = field(default_factory=dict)
     """Task -> the signature its circuit breaker tripped on, for a task stopped while the
     breaker's question waited: asked again (a posted answer taken) before its next attempt."""
+    kept_tests: dict[str, str] = field(default_factory=dict)
+    """Restarted task -> the attempt commit whose tests its restarted attempt keeps."""
 
 
 def tasks_in_log(log: str) -> dict[str, str]:
@@ -176,7 +178,8 @@ def plan_resume(state: RunState, merged_in_repo: dict[str, str]) -> ResumePlan:
             # after that failure (from attempt 1 it redid its first attempt's work blind, and
             # its attempts' agents took the ids of the failed ones).
             restarts[task.id] = (task.attempts + 1, failure_before(task, task.attempts + 1))
-    return ResumePlan(merged_from_repo=lost, restarts=restarts, breaker_asks=asks)
+    kept = {t: state.tasks[t].tests_from for t in restarts if state.tasks[t].tests_from}
+    return ResumePlan(merged_from_repo=lost, restarts=restarts, breaker_asks=asks, kept_tests=kept)
 
 
 def skipped_at_breaker(state: RunState, task: TaskView) -> bool:

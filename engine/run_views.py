@@ -33,6 +33,7 @@ class TaskView:
     attempts: int = 0
     reason: str = ""
     context: str = ""  # the failure context the latest attempt was started with
+    tests_from: str = ""  # the attempt commit whose tests the task's next attempt keeps
     gates: list[GateView] = field(default_factory=list)
     merged_commit: str | None = None
     reviews: list[str] = field(default_factory=list)  # task reviewer notes, per attempt

@@ -65,6 +65,8 @@ def _task_state_changed(state: RunState, event: TaskStateChanged) -> None:
         task.reason = event.reason
         if event.state is TaskState.RUNNING:
             task.context = event.context
+        elif event.state is TaskState.GATES and event.commit:
+            task.tests_from = event.commit
 
 
 def _llm_call_finished(state: RunState, event: LLMCallFinished) -> None:

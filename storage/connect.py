@@ -17,6 +17,7 @@ import sqlite3
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import URL
@@ -70,38 +71,62 @@ def probe_sqlite_file(path: Path, url: str) -> None:
     """
     if path.is_dir():
         raise StorageError(f"cannot open database {safe_url(url)}: {path} is a folder")
-    if not _may_be_sqlite(path):
-        leases = path.with_name(path.name + ".leases")
-        if leases.is_dir():  # runs were driven on a database there: not a --db typo
-            raise StorageError(
-                f"cannot open database {safe_url(url)}: {path} is not a SQLite database any "
-                f"more, though runs were driven on one there (their leases are in {leases}): "
-                f"it was overwritten or replaced; {LOG_GONE_REMEDY}"
-            )
-        # SQLite takes a file of fewer than 8 bytes for a new database and overwrites it.
-        raise StorageError(
-            f"cannot open database {safe_url(url)}: {path} is not a SQLite database; "
-            "use --db with a database file or a new path"
-        )
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # missing or unreadable: the open below says which
+    if 0 < size < SQLITE_MIN_PAGE:  # SQLite reads a 1-byte file as an empty database
+        raise StorageError(_not_a_database(path, url))
+    if size:
+        _refuse_other_bytes(path, url)
     try:
         sqlite3.connect(path).close()
     except sqlite3.Error as exc:
         raise StorageError(why_not_opened(url, exc)) from exc
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-"""The first bytes of every SQLite database file."""
+SQLITE_MIN_PAGE = 512
+"""The smallest page: a database file holds whole pages, or nothing yet (a WAL database's
+main file is empty until its first checkpoint)."""
 
 
-def _may_be_sqlite(path: Path) -> bool:
-    """False when ``path`` holds bytes that cannot start a SQLite database. An empty file
-    may be one: a WAL database's main file is empty until its first checkpoint."""
+def _refuse_other_bytes(path: Path, url: str) -> None:
+    """Raise a one-line StorageError when ``path`` holds other bytes than a database's.
+
+    SQLite reads the header itself, of the main file alone (``immutable=1``: a file renamed
+    over a database would otherwise pass on the old page 1 still in the ``-wal`` beside it).
+    The file is never opened here but through SQLite: closing any descriptor of a file
+    drops every POSIX lock this process holds on it, the shared locks of its open SQLite
+    connections included, and another process closing the database would then take itself
+    for its last user, checkpoint, truncate the WAL and delete the ``-shm`` file under them
+    (their next read: "disk I/O error"). SQLite's unix VFS keeps such a close pending while
+    other connections of the process hold locks.
+    """
     try:
-        with path.open("rb") as file:
-            start = file.read(len(SQLITE_HEADER))
-    except OSError:
-        return True  # missing or unreadable: sqlite3 says which
-    return SQLITE_HEADER.startswith(start)
+        probe = sqlite3.connect(f"file:{quote(str(path))}?immutable=1", uri=True)
+        try:
+            probe.execute("PRAGMA schema_version")
+        finally:
+            probe.close()
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            raise StorageError(_not_a_database(path, url)) from exc
+        # Anything else (a file it may not read): the plain open after this says it.
+
+
+def _not_a_database(path: Path, url: str) -> str:
+    """Why ``path``, a file of other bytes than a SQLite database's, is not opened."""
+    leases = path.with_name(path.name + ".leases")
+    if leases.is_dir():  # runs were driven on a database there: not a --db typo
+        return (
+            f"cannot open database {safe_url(url)}: {path} is not a SQLite database any "
+            f"more, though runs were driven on one there (their leases are in {leases}): "
+            f"it was overwritten or replaced; {LOG_GONE_REMEDY}"
+        )
+    return (
+        f"cannot open database {safe_url(url)}: {path} is not a SQLite database; "
+        "use --db with a database file or a new path"
+    )
 
 
 def why_not_opened(url: str, exc: BaseException) -> str:

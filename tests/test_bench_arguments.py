@@ -22,6 +22,8 @@ CASES = [
     ("tui", ["--others", "-1"], "--others: must not be negative: '-1'"),
     ("tui", ["--agents", "many"], "--agents: not a whole number: 'many'"),
     ("context", ["--budget", "-1"], "--budget: must not be negative: '-1'"),
+    ("context_cost", ["--files", "0"], "--files: must be at least 1: '0'"),
+    ("context_cost", ["--repo", "/nowhere"], "--repo: not a git checkout: /nowhere"),
     ("_big_plan", ["--out", "x", "--chains", "0"], "--chains: must be at least 1: '0'"),
     ("retries", ["--tasks", "0"], "--tasks: must be at least 1: '0'"),
     ("_big_plan", ["--out", "x", "--tasks", "3", "--chains", "3"], "--tasks: must be at least"),

@@ -84,7 +84,12 @@ from tui.run_checks import (
 )
 from tui.run_plan import RunPlan, SetupError, new_run_id
 from tui.run_settings import PYTHON_KEY, WARNING_KEY, settings_record
-from tui.storage_watch import StorageWatch, open_and_lease, storage_notices
+from tui.storage_watch import (
+    StorageWatch,
+    finish_and_let_go,
+    open_and_lease,
+    storage_notices,
+)
 from tui.systemd_notify import SystemdNotifier
 
 if TYPE_CHECKING:
@@ -356,17 +361,15 @@ async def _set_up_and_run(
             await bus.close()
             if notifier is not None:  # the outcome, or how to resume; pings go on till the end
                 notifier.stopping()
-            try:
-                await watch.finish()
-                await lease.release()
-                await store.close()
+            try:  # a refused last batch raises here, the lease and store let go already
+                await finish_and_let_go(watch, lease, store)
+            finally:  # and the trace is flushed, the providers' connections closed, even so
                 if telemetry is not None:  # an ended run's endpoint waits for a last scrape
                     await telemetry.close(
                         shutdown.stopping, lambda line: say_line(plan, console, line)
                     )
                 for provider in crew.providers.values():
                     await close_provider(provider)
-            finally:
                 if notifier is not None:
                     await notifier.close()
     proposed, where = propose_decisions(bus.state, settings)

@@ -61,6 +61,18 @@ async def open_and_lease(
     return store, lease
 
 
+async def finish_and_let_go(watch: StorageWatch, lease: RunLease, store: SqlEventStore) -> None:
+    """Wait for the writer's last batch, then let the run's lease and store go, whatever it
+    raised (a refused last batch: the one line saying why the run stopped). Kept, the lease
+    said "still running" to the resume that line names when it came from this process (a
+    TUI left open, a test), and the store's connections stayed open."""
+    try:
+        await watch.finish()
+    finally:
+        await lease.release()
+        await store.close()
+
+
 def storage_notices(bus: EventBus) -> Callable[[str], None]:
     """What the storage writer says while it rides out a database that does not answer
     (retrying; recovered), as the run's notices: the headless console prints them at once,

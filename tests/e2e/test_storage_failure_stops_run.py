@@ -115,3 +115,30 @@ def assert_stopped_in_one_line(capsys: pytest.CaptureFixture[str], db: Path) -> 
     assert 0 < stored <= 20  # what was stored before the refusal stays: the run can resume
     assert err.endswith(f"then `shopfloor resume {run_id} --db {db}` carries the run on")
     return str(run_id)
+
+
+def test_a_refused_last_batch_lets_the_run_go_so_its_resume_in_this_process_ships(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's work done, its last batch (the RunFinished) refused: the line raised after
+    the run skipped letting its lease go, and the resume the line names, from this process
+    (a TUI left open), was refused as "still running" naming this very process."""
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    db = tmp_path / "db.sqlite"
+    url = f"sqlite+aiosqlite:///{db}"
+    asyncio.run(migrate(url))
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TRIGGER no_ending BEFORE INSERT ON events WHEN NEW.type = 'RunFinished'"
+            " BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END"
+        )
+    demo = ["demo", "--headless", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
+    assert main(demo) == EXIT_FAILED
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "refuses its events" in err
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER no_ending")
+        (run_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
+    assert main(["resume", run_id, "--headless", "--db", url]) == 0, capsys.readouterr().err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT outcome FROM runs").fetchone()[0] == "shipped"

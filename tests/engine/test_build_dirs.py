@@ -1,5 +1,5 @@
 """Cargo's target folder per worker slot: one live worktree per slot, the lowest free one,
-kept in the run's worktree folder and gone with it."""
+kept in the run's worktree folder, gone with it at its end and kept for its resume."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 from repo_helpers import make_repo
+from test_full_pipeline import make_factory
+from test_pipeline import RUN_ID
 
 from engine.blueprint import Blueprint, Task
 from engine.build_dirs import BuildDirs
 from engine.bus import EventBus
 from engine.config import EngineConfig
-from engine.events import Outcome
+from engine.events import EventBase, Outcome
 from engine.pipeline import Factory
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, GateResult, PlanRequest
+from engine.state import RunState
 from engine.workspace import GitWorkspaces
 
 
@@ -153,6 +156,61 @@ async def test_a_retry_and_the_merge_gates_use_the_slot_the_first_attempt_freed(
     # The attempt's worktree waits for its merge: the candidate takes the next slot.
     assert merge_gate.seen == [slot.parent.parent / "1" / "target"]
     assert (tmp_path / "worktrees" / "run1").exists() is keep
+
+
+@dataclass
+class CargoEngineer:
+    """Builds in its attempt's cargo target folder as cargo would, and records what each
+    attempt found built there before it; ``hold`` keeps an attempt of that task at work."""
+
+    hold: str = ""
+    found: dict[str, set[str]] = field(default_factory=dict)
+
+    async def work(self, job: EngineerJob, emit: EmitFn) -> EngineerReport:
+        assert job.build_dir is not None
+        deps = job.build_dir / "debug" / "deps"
+        self.found[job.task.id] = {p.name for p in deps.glob("*")}
+        deps.mkdir(parents=True, exist_ok=True)
+        (deps / f"lib{job.task.id}.rlib").write_text("compiled\n")
+        if job.task.id == self.hold:
+            await asyncio.sleep(30)
+        (job.workspace / f"{job.task.id}.txt").write_text(f"{job.task.id}\n")
+        return EngineerReport(True, f"wrote {job.task.id}.txt", (f"{job.task.id}.txt",))
+
+
+async def test_a_resumed_run_builds_on_what_its_stopped_process_compiled(
+    tmp_path: Path,
+) -> None:
+    """The slots are named by the run: its resume leases the same folders, and finds the
+    dependencies built before the stop instead of compiling them all again."""
+    repo = make_repo(tmp_path / "repo", {"Cargo.toml": "[workspace]\n"})
+    root = tmp_path / "worktrees"
+    bus, engineer = EventBus(RUN_ID), CargoEngineer(hold="cli")
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    run = asyncio.create_task(make_factory(repo, root, bus, engineer=engineer).run())
+    while "cli" not in engineer.found:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    run.cancel()  # stopped, as Ctrl-C or a kill leaves it: resumable
+    await asyncio.gather(run, return_exceptions=True)
+    slots = root / RUN_ID / ".cargo-target"
+    built = {p.name for p in slots.glob("*/target/debug/deps/*")}
+    assert built == {"libcore.rlib", "libcli.rlib"}
+    assert not [p for p in (root / RUN_ID).iterdir() if p != slots], "worktrees removed"
+    assert all(any(slot.iterdir()) for slot in slots.iterdir()), "empty slots removed"
+
+    resumed = CargoEngineer()
+    final = await asyncio.wait_for(
+        make_factory(
+            repo, root, EventBus(RUN_ID, state=RunState.fold(events)), engineer=resumed
+        ).run(),
+        60,
+    )
+
+    assert final.outcome is Outcome.SHIPPED, final.reason
+    assert list(resumed.found) == ["cli"]  # core merged before the stop
+    assert resumed.found["cli"] == built, "the slot the stopped attempt built in, as it was"
+    assert not (root / RUN_ID).exists(), "a finished run's builds go with it"
 
 
 class OnePlan:

@@ -246,6 +246,27 @@ def test_a_module_tested_through_its_packages_re_exports_is_not_untested(
     ]
 
 
+def test_a_module_tested_through_the_test_packages_alias_is_not_untested(
+    tmp_path: Path,
+) -> None:
+    """tomli's audit listed src/tomli/_parser.py as untested: its tests/__init__.py has
+    ``import tomli as tomllib`` and each test ``from . import tomllib`` then calls
+    ``tomllib.loads``, which tomli/__init__.py takes from tomli._parser."""
+    files = {
+        "src/tomli/__init__.py": "from ._parser import loads\n",
+        "src/tomli/_parser.py": "def loads(s):\n    return {}\n",
+        "src/tomli/_writer.py": "def dumps(d):\n    return ''\n",
+        "tests/__init__.py": "import tomli as tomllib\nimport json\n",
+        "tests/test_misc.py": "from . import tomllib\n\n\ndef test():\n    tomllib.loads('')\n",
+        "tests/test_json.py": "from . import json\n",  # the __init__'s other binding
+        "other/test_elsewhere.py": "from . import tomllib\n",  # not that folder's __init__
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert untested_modules(tmp_path, sorted(files)) == ["src/tomli/_writer.py"]
+
+
 def test_a_tool_that_failed_outright_is_said_once_in_the_report() -> None:
     """pluggy's audit: '### FAIL types: mypy failed (exit 2): …' and the same line again as
     its one finding below it."""
