@@ -23,7 +23,8 @@ from engine.borrowed_modules import NODE_MODULES, borrowed_node_modules
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.cargo_output import cargo_headline
 from gates.home_toolchains import program_stamp
-from gates.node_output import node_headline
+from gates.node_output import missing_package_manager, node_headline
+from gates.node_packages import install_command
 from gates.tool_gate import (
     MAX_FINDINGS,
     OUTPUT_TAIL_CHARS,
@@ -192,6 +193,10 @@ class NodeScriptGate(CommandGate):
                     result = _run_again(result, await self.run_tool(place, self.argv(place)))
                 if result.counts.get("exit") == 127 and not (place / NODE_MODULES).is_dir():
                     result = _not_installed(result, installed or place / NODE_MODULES)
+                elif result.counts.get("exit") == 127 and (
+                    manager := missing_package_manager(scripts[self.script], result.output_tail)
+                ):
+                    result = _manager_missing(result, self.script, manager)
                 ran.append((folder, result))
         if not ran:
             where = "package.json" if self.packages == (".",) else "any package.json"
@@ -221,7 +226,8 @@ def _not_installed(result: GateResult, modules: Path) -> GateResult:
     """A script whose command was not found where no dependencies are installed, said as
     such: ``sh: vitest: not found`` was a finding of the code, red at the baseline and
     therefore never blocking again."""
-    note = f"the package's dependencies are not installed (no {modules}): run npm ci there"
+    install = install_command(modules.parent)
+    note = f"the package's dependencies are not installed (no {modules}): run {install} there"
     return result.model_copy(
         update={
             "summary": f"{result.summary}: {note}",
@@ -233,6 +239,17 @@ def _not_installed(result: GateResult, modules: Path) -> GateResult:
             ],
         }
     )
+
+
+def _manager_missing(result: GateResult, script: str, manager: str) -> GateResult:
+    """A script that calls a package manager the machine lacks, said as such: tiny-invariant's
+    ``"test": "yarn jest"`` read "exit 127 — sh: 1: yarn: not found", as a failure of the
+    code, red at the baseline and blocking nothing after it."""
+    note = (
+        f"the {script!r} script runs {manager}, which is not installed here: install it "
+        "(or `corepack enable`, then run it once outside the sandbox, which has no network)"
+    )
+    return result.model_copy(update={"summary": f"{result.summary}: {note}"})
 
 
 def _joined(name: str, ran: Sequence[tuple[str, GateResult]], duration: float) -> GateResult:

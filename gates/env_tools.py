@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess  # nosec B404: the user's own environment manager, argv without a shell
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gates.toml_files import read_toml
 
 TOOL_TIMEOUT_S = 10.0
 ACTIVATION_VARIABLES = ("VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PIPENV_ACTIVE")
@@ -49,10 +50,7 @@ class ToolEnv:
 
 
 def _pyproject(repo: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
+    return read_toml(repo / "pyproject.toml")
 
 
 def declared_tools(repo: Path) -> dict[str, str]:

@@ -220,11 +220,13 @@ async def find_project_python(found: Candidates, sandbox: Sandbox) -> ProjectPyt
     if reasons or declared:  # a project of the standard library alone needs no other Python
         reason = "; ".join(reasons) or f"no virtualenv in {found.repo} ({', '.join(VENV_DIRS)})"
         make = "" if reasons else await asyncio.to_thread(venv_command, found.repo)
+        lacks = "which may lack the project's dependencies" + (f" ({declared})" if declared else "")
+        advice = [f"make the repository's own .venv with `{make}`"] if make else []
+        if not found.notes:  # a declared tool's note offers [gates] python already
+            advice.append("set [gates] python to the project's interpreter")
         warning = (
-            f"{reason}: the tests and mypy use shopfloor's own Python ({sys.executable}), "
-            f"which may lack the project's dependencies ({declared or 'its own'}); "
-            + (f"make the repository's own .venv with `{make}`, or " if make else "")
-            + "set [gates] python to the project's interpreter"
+            f"{reason}: the tests and mypy use shopfloor's own Python ({sys.executable}), {lacks}"
+            + ("; " + ", or ".join(advice) if advice else "")
         )
     mypy = importlib.util.find_spec("mypy") is not None
     return ProjectPython(
@@ -253,11 +255,13 @@ def declared_dependencies(repo: Path) -> str:
     tool = data.get("tool")
     poetry = tool.get("poetry") if isinstance(tool, dict) else None
     poetry_deps = poetry.get("dependencies") if isinstance(poetry, dict) else None
+    poetry_groups = poetry.get("group") if isinstance(poetry, dict) else None
     if (
         project.get("dependencies")
         or project.get("optional-dependencies")
         or data.get("dependency-groups")
         or (isinstance(poetry_deps, dict) and set(poetry_deps) - {"python"})
+        or _poetry_group_declares(poetry_groups)
     ):
         found.append("pyproject.toml")
     for name in ("requirements.txt", "requirements-dev.txt", "setup.py", "setup.cfg", "Pipfile"):
@@ -273,6 +277,19 @@ def declared_dependencies(repo: Path) -> str:
             continue  # an sdist's [egg_info] tag_build, a [flake8] table: no dependency
         found.append(name)
     return ", ".join(found)
+
+
+def _poetry_group_declares(groups: object) -> bool:
+    """True when a ``[tool.poetry.group.NAME.dependencies]`` table names a dependency:
+    crashtest's test group (pytest, pytest-cov) beside dependencies of ``python`` alone."""
+    if not isinstance(groups, dict):
+        return False
+    return any(
+        isinstance(group, dict)
+        and isinstance(group.get("dependencies"), dict)
+        and group["dependencies"]
+        for group in groups.values()
+    )
 
 
 async def _probe(python: str, sandbox: Sandbox) -> tuple[str, bool, bool, str | None]:

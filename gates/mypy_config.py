@@ -7,14 +7,11 @@ configuration names its own, and with the Python version the configuration pins.
 
 from __future__ import annotations
 
-import ast
 import configparser
-import functools
 import os
 import re
-import shlex
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -128,127 +125,9 @@ def _pre_commit_mypy_hook(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]
     return (data, hooks[0]) if len(hooks) == 1 else None
 
 
-_COMMAND_MYPY = re.compile(r"(?:^|[\s/])mypy(?:\s|$)", re.MULTILINE)
-"""mypy as the command a tox ``commands`` line runs (``mypy src``, ``python -m mypy``)."""
-_NOX_MYPY = re.compile(r"""\.run\(\s*["']mypy["']""")
-
-
-def _tox_runs_mypy(folder: Path) -> bool:
-    return any(_COMMAND_MYPY.search(line) for line in _tox_commands(folder))
-
-
-def _tox_commands(folder: Path) -> list[str]:
-    """Every ``commands`` line of ``folder``'s tox.ini (a ``\\`` continuation joined)."""
-    parser = configparser.RawConfigParser(strict=False)
-    try:
-        parser.read(folder / "tox.ini", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        return []
-    return [
-        line
-        for section in parser.sections()
-        if parser.has_option(section, "commands")
-        for line in re.sub(r"\\\n", " ", parser.get(section, "commands")).splitlines()
-    ]
-
-
-@functools.cache
-def _mypy_option_values() -> dict[str, int]:
-    """How many values each of mypy's options takes (``--config-file``: 1), by its own
-    parser, so an option's value is not read as a target."""
-    from mypy.main import define_options  # shopfloor's own mypy, as run
-
-    parser = define_options()[0]
-    counts = {}
-    for action in parser._actions:
-        taken = 1 if action.nargs is None else action.nargs
-        for option in action.option_strings:
-            counts[option] = taken if isinstance(taken, int) else 1
-    return counts
-
-
-def _command_paths(words: Sequence[str], folder: Path) -> list[str]:
-    """The positional paths of one mypy command's arguments that are in ``folder``: options
-    and their values, tox's ``{posargs}`` and paths outside ``folder`` are skipped."""
-    values = _mypy_option_values()
-    paths = []
-    skip = 0
-    for word in words:
-        if skip:
-            skip -= 1
-        elif word.startswith("-"):
-            skip = 0 if "=" in word else values.get(word, 0)
-        else:
-            path = word.removeprefix("{toxinidir}/")
-            if "{" in path or Path(path).is_absolute() or ".." in Path(path).parts:
-                continue
-            if (folder / path).exists():
-                paths.append(path.rstrip("/") or ".")
-    return paths
-
-
-def _tox_mypy_targets(folder: Path) -> list[str]:
-    found = []
-    for line in _tox_commands(folder):
-        try:
-            words = shlex.split(line.lstrip("-! "))
-        except ValueError:
-            continue
-        at = next((i for i, w in enumerate(words) if w == "mypy" or w.endswith("/mypy")), None)
-        if at is not None:
-            found += _command_paths(words[at + 1 :], folder)
-    return found
-
-
-def _nox_mypy_targets(folder: Path) -> list[str]:
-    """The string arguments after ``"mypy"`` of each ``session.run("mypy", ...)``."""
-    try:
-        tree = ast.parse((folder / "noxfile.py").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
-        return []
-    found = []
-    for node in ast.walk(tree):
-        if not (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "run"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and node.args[0].value == "mypy"
-        ):
-            continue
-        words = [
-            arg.value
-            for arg in node.args[1:]
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-        ]
-        found += _command_paths(words, folder)
-    return found
-
-
-def runner_mypy_targets(folder: Path) -> tuple[str, ...]:
-    """The paths ``folder``'s tox ``commands`` or nox sessions run mypy on (``mypy src`` in
-    tox: ``("src",)``), those that exist; empty when neither names one (``-p pkg``, only
-    ``{posargs}``). The types gate checks them where the mypy configuration names no files:
-    over ``.``, two ``docs/examples/*/setup.py`` stopped mypy at 'Duplicate module named
-    "setup"' and the baseline was red for nothing."""
-    found = _tox_mypy_targets(folder) or _nox_mypy_targets(folder)
-    return tuple(dict.fromkeys(found))
-
-
-def runs_mypy(folder: Path) -> str:
-    """Where ``folder`` runs mypy without configuring it (no ``[mypy]`` anywhere mypy reads):
-    its pre-commit hook, a tox ``commands``, a nox session; empty when nowhere. Its CI then
-    fails a type error that a types gate left off let through."""
-    if _pre_commit_mypy_hook(folder) is not None:
-        return f"its pre-commit mypy hook ({PRE_COMMIT_CONFIG})"
-    if _tox_runs_mypy(folder):
-        return "tox.ini"
-    try:
-        nox = (folder / "noxfile.py").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        nox = ""
-    return "noxfile.py" if _NOX_MYPY.search(nox) else ""
+def has_pre_commit_mypy_hook(folder: Path) -> bool:
+    """Whether ``folder``'s pre-commit configuration has one hook whose id is ``mypy``."""
+    return _pre_commit_mypy_hook(folder) is not None
 
 
 def pre_commit_mypy_excludes(folder: Path) -> tuple[str, ...]:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
-from gates.mypy_config import pre_commit_mypy_excludes, runner_mypy_targets
+from gates.mypy_config import pre_commit_mypy_excludes
+from gates.mypy_runners import runner_mypy_targets
 from gates.mypy_seed import MypySeeds, run_mypy
 from gates.repo_shape import SKIPPED_DIRS
 from gates.tool_gate import (
@@ -33,6 +34,7 @@ from gates.tool_gate import (
     fingerprint_of,
     relative,
 )
+from gates.tox_config import tox_commands
 
 
 def _mypy_line(line: str) -> dict[str, Any] | None:
@@ -153,7 +155,7 @@ class MypyGate(ToolGate):
         # The pre-commit hook's paths are the checkout's top's, as is the run in ".".
         hooked = pre_commit_mypy_excludes(workspace) if "." in targets and project == "." else ()
         if "." in targets and project == "." and not hooked:
-            # Without a hook, what tox's or nox's mypy command names (``mypy src``).
+            # Without a hook, what tox's or nox's mypy command names (``mypy src``, ``-p pkg``).
             targets = runner_mypy_targets(workspace) or targets
         version = self.python_version if project not in self.pinned else None
         return [
@@ -177,7 +179,7 @@ class MypyGate(ToolGate):
         started = time.monotonic()
         if list(self.projects) == ["."]:
             result = await self._run(workspace, ".", self.projects["."], self.timeout_s)
-            return self.judge(result, workspace, time.monotonic() - started)
+            return self._noted(self.judge(result, workspace, time.monotonic() - started), workspace)
         results: list[tuple[str, GateResult]] = []
         for project, targets in self.projects.items():
             folder = workspace / project
@@ -191,8 +193,21 @@ class MypyGate(ToolGate):
             begun = time.monotonic()
             result = await self._run(workspace, project, targets, left)
             judged = self.judge(result, folder, time.monotonic() - begun)
+            if project == ".":
+                judged = self._noted(judged, workspace)
             results.append((project, _in_project(judged, project)))
         return _merged(self.name, results, time.monotonic() - started)
+
+    def _noted(self, result: GateResult, workspace: Path) -> GateResult:
+        """``result`` of the run in the workspace's top, its summary saying so where tox's
+        configuration could not be read for the targets its mypy command names (a
+        malformed ``tox.toml``): the run then checked the whole folder."""
+        if "." not in self.projects.get(".", ()) or pre_commit_mypy_excludes(workspace):
+            return result
+        problem = tox_commands(workspace).problem
+        if not problem:
+            return result
+        return result.model_copy(update={"summary": f"{result.summary}; {problem}"})
 
     def failure_line(self, output: str, workspace: Path) -> str:
         """mypy's blocking error, read from its JSON line ('Duplicate module named "setup"'

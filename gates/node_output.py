@@ -73,3 +73,19 @@ def node_headline(output: str) -> str | None:
         return None
     headline = " — ".join(dict.fromkeys(parts))
     return headline if len(headline) <= HEADLINE_CHARS else headline[: HEADLINE_CHARS - 1] + "…"
+
+
+PACKAGE_MANAGERS = ("yarn", "pnpm", "bun")
+"""The package managers a script may call besides npm, which the gate itself runs."""
+
+
+def missing_package_manager(script: str, output: str) -> str | None:
+    """The package manager ``script`` calls that the shell did not find (``yarn jest`` in
+    tiny-invariant's ``test``: ``sh: 1: yarn: not found``), or None."""
+    called = set(re.findall(r"(?:^|[\s;&|(])(\w+)(?=\s|$)", script))
+    for manager in PACKAGE_MANAGERS:
+        if manager in called and re.search(
+            rf"\b{manager}: (?:command )?not found", _ANSI.sub("", output)
+        ):
+            return manager
+    return None

@@ -77,6 +77,32 @@ def uninstalled_warnings(repo: Path) -> list[str]:
             where = "the Node package" if folder == "." else f"the Node package in {folder}/"
             lines.append(
                 f"{where} has no {NODE_MODULES}: its test and lint scripts cannot run their "
-                f"tools, at the baseline or after any task; run npm ci in {package.resolve()}"
+                f"tools, at the baseline or after any task; run {install_command(package)} "
+                f"in {package.resolve()}"
             )
     return lines
+
+
+LOCKFILES = (
+    ("package-lock.json", "npm ci"),
+    ("npm-shrinkwrap.json", "npm ci"),
+    ("yarn.lock", "yarn install --frozen-lockfile"),
+    ("pnpm-lock.yaml", "pnpm install --frozen-lockfile"),
+    ("bun.lock", "bun install --frozen-lockfile"),
+    ("bun.lockb", "bun install --frozen-lockfile"),
+)
+"""Each package manager's lockfile and the install that keeps to it."""
+
+
+def install_command(package: Path, depth: int = 3) -> str:
+    """The install the package's lockfile asks for, looked for in its folder and up to
+    ``depth`` folders above (a workspace's lockfile sits at its root): ``npm ci`` refuses a
+    package without a package-lock.json, which tiny-invariant (yarn.lock) was told to run.
+    ``npm install`` where no lockfile is found."""
+    for folder in [package, *package.resolve().parents][: depth + 1]:
+        for name, command in LOCKFILES:
+            if (folder / name).is_file():
+                return command
+        if (folder / ".git").exists():
+            break
+    return "npm install"

@@ -31,8 +31,9 @@ from gates.cache import GateCache
 from gates.changes import ChangeScanGate
 from gates.command_gate import CommandGate, NodeScriptGate, package_scripts
 from gates.config import BUILTIN_SCOPES, GatesConfig, Scope
-from gates.mypy_config import mypy_pins_version, mypy_projects, runs_mypy
+from gates.mypy_config import mypy_pins_version, mypy_projects
 from gates.mypy_gate import MypyGate
+from gates.mypy_runners import runs_mypy
 from gates.mypy_seed import MypySeeds
 from gates.node_packages import node_packages
 from gates.parts import ScopedGate, part_of, parts_for

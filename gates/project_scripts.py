@@ -11,19 +11,28 @@ from __future__ import annotations
 
 import configparser
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from gates.toml_files import read_toml
+
 _SETUP_PY_SCRIPT = re.compile(r"""["']\s*([\w.-]+)\s*=\s*[\w.]+(?:\s*:\s*[\w.]+)?\s*["']""")
-"""``"name = package.module:function"`` in a setup.py's ``console_scripts`` list."""
+"""``"name = package.module:function"`` in a setup.py's ``console_scripts`` (or gui) list."""
+_SETUP_PY_GROUP = re.compile(r"\b(?:console|gui)_scripts\b(?P<ini>\])?")
+"""Where a setup.py names its scripts: a dict's key, or ``[console_scripts]`` opening a
+section of ``entry_points`` given as an ini string (as click's documentation long showed)."""
+_INI_SCRIPT = re.compile(
+    r"^\s*([\w.-]+)\s*=\s*[\w.]+(?:\s*:\s*[\w.]+)?(?:\s*\[[^\]]*\])?\s*$", re.MULTILINE
+)
+_INI_END = re.compile(r"""^\s*\[|'''|\"\"\"|['"]\s*[,)]""", re.MULTILINE)
+"""Where an ini string's section ends: the next section, or the string."""
 
 
 def project_commands(folder: Path) -> frozenset[str]:
     """The console and GUI scripts ``folder``'s packaging declares: pyproject.toml's
     ``[project.scripts]``, ``[project.gui-scripts]`` and Poetry's ``[tool.poetry.scripts]``,
-    setup.cfg's ``[options.entry_points]``, setup.py's ``console_scripts``. Unreadable
-    files declare nothing."""
+    setup.cfg's ``[options.entry_points]``, setup.py's ``console_scripts`` and
+    ``gui_scripts`` (lists, or sections of an ini string). Unreadable files declare nothing."""
     names: set[str] = set()
     names |= _from_pyproject(folder / "pyproject.toml")
     names |= _from_setup_cfg(folder / "setup.cfg")
@@ -32,10 +41,7 @@ def project_commands(folder: Path) -> frozenset[str]:
 
 
 def _from_pyproject(path: Path) -> set[str]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return set()
+    data = read_toml(path)
     project = _table(data, "project")
     tables = (
         _table(project, "scripts"),
@@ -71,8 +77,30 @@ def _from_setup_py(path: Path) -> set[str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return set()
-    found = text.find("console_scripts")
-    if found < 0:
-        return set()
-    block = text[found : text.find("]", found) + 1 or None]
-    return set(_SETUP_PY_SCRIPT.findall(block))
+    names: set[str] = set()
+    for group in _SETUP_PY_GROUP.finditer(text):
+        rest = text[group.end() :]
+        if group["ini"]:
+            rest = rest.replace("\\n", "\n")  # "[console_scripts]\\nname = mod:fn"
+            names |= set(_INI_SCRIPT.findall(_INI_END.split(rest, maxsplit=1)[0]))
+        else:
+            names |= set(_SETUP_PY_SCRIPT.findall(rest[: rest.find("]") + 1 or None]))
+    return names
+
+
+def generated_modules(folder: Path) -> frozenset[str]:
+    """The modules ``folder``'s build writes from version control, by dotted name: hatch-vcs's
+    ``[tool.hatch.build.hooks.vcs] version-file`` (filelock's ``src/filelock/version.py``:
+    ``filelock.version``), setuptools-scm's ``version_file`` or ``write_to``. Ignored by git,
+    they exist only where the project was installed or built; a test importing one without
+    that fails "No module named 'filelock.version'", the environment's doing, not the code's."""
+    tool = _table(read_toml(folder / "pyproject.toml"), "tool")
+    vcs = _table(_table(_table(_table(tool, "hatch"), "build"), "hooks"), "vcs")
+    scm = _table(tool, "setuptools_scm")
+    paths = [vcs.get("version-file"), scm.get("version_file"), scm.get("write_to")]
+    names = set()
+    for path in paths:
+        if isinstance(path, str) and path.endswith(".py"):
+            parts = Path(path.removesuffix(".py")).parts
+            names.add(".".join(parts[1:] if parts[:1] == ("src",) else parts))
+    return frozenset(names)

@@ -30,6 +30,7 @@ from gates.pytest_output import (
     bounded_detail,
     conftest_failure,
     counts_summary,
+    deselected_said,
     failed_subtests,
     first_error_line,
     junit_summary,
@@ -37,6 +38,7 @@ from gates.pytest_output import (
     problem_finding,
     progress_said,
     stats_said,
+    stop_reason,
     unmet_dependencies,
 )
 from gates.tool_gate import ReportFile, fingerprint_of
@@ -207,6 +209,21 @@ class PytestGate:
                 output_tail=tail,
             )
 
+        said = stats_said(result.output)  # the counts pytest says; the report's per test
+        if result.timed_out and said is not None:
+            # Its last line printed, pytest waited at exit (on a thread a test left running, a
+            # child process): more time would not help.
+            message = (
+                f"pytest ran the tests but did not exit within {self.timeout_s:g}s and was "
+                "killed (a thread or process a test started still running?)"
+            )
+            summary = f"timed out after {self.timeout_s:g}s: {counts_summary(*said)}"
+            return verdict(
+                False,
+                summary + ", then pytest did not exit",
+                [Finding(message=message, detail=bounded_detail(tail))],
+                said[0],
+            )
         if result.timed_out:
             # How far it got goes in the summary only: the finding's message stays the same
             # from run to run, so a suite that timed out at baseline is not new after a task.
@@ -224,6 +241,13 @@ class PytestGate:
             return verdict(False, message, [Finding(message=message)])
         if result.returncode == 5:
             message = "pytest collected no tests (add test_*.py files with test_* functions)"
+            deselected = deselected_said(result.output)
+            if deselected:
+                message = (
+                    f"pytest deselected all {deselected} test{'s' if deselected > 1 else ''} "
+                    "it collected (-k or -m in the tests gate's args or the project's addopts "
+                    "select none)"
+                )
             zero = {"tests": 0, "passed": 0, "failures": 0, "errors": 0, "skipped": 0}
             return verdict(False, "no tests collected", [Finding(message=message)], zero)
         passed = result.returncode == 0
@@ -254,7 +278,6 @@ class PytestGate:
             return verdict(False, summary, [Finding(message=message, detail=bounded_detail(tail))])
         subtests = failed_subtests(result.output)
         findings = [problem_finding(p, subtests.get(p.node_id, ())) for p in report.problems]
-        said = stats_said(result.output)  # the counts pytest says; the report's per test
         counts = said[0] if said is not None else report.counts()
         summary = counts_summary(*said) if said is not None else junit_summary(report)
         summary += unmet_dependencies(report.problems, cwd, self.python)
@@ -265,7 +288,8 @@ class PytestGate:
             summary += f" (pytest exit {result.returncode}: {meaning})"
             if not findings:
                 message = f"pytest exited with code {result.returncode}: "
-                findings.append(Finding(message=message + first_error_line(result.output)))
+                reason = stop_reason(result.output) or first_error_line(result.output)
+                findings.append(Finding(message=message + reason))
         return verdict(passed, summary, findings, counts)
 
 

@@ -14,12 +14,16 @@ from pathlib import Path
 
 from engine.protocols import Finding
 from gates.junit import CaseProblem, JunitReport
-from gates.project_scripts import project_commands
+from gates.project_scripts import generated_modules, project_commands
 from gates.tool_gate import relative
 
 DETAIL_CHARS = 3000
 
-_CONFTEST = re.compile(r"^ImportError while loading conftest '(?P<path>[^']+)'", re.MULTILINE)
+_CONFTEST = re.compile(
+    r"^ImportError while loading conftest '(?P<path>.+)'\.?[ \t\r]*$", re.MULTILINE
+)
+"""pytest's ``ImportError while loading conftest '/w/it's/conftest.py'.``: the path runs to
+the line's last quote (a folder may be named with one)."""
 _NO_MODULE = re.compile(r"No module named '(?P<name>[\w.]+)'")
 _NO_FIXTURE = re.compile(
     r"fixture '(?P<name>\w+)' not found|recursive dependency involving fixture '(?P<own>\w+)'"
@@ -37,7 +41,16 @@ OFFLINE = re.compile(
 _ERRORISH = re.compile(r"(Error|Exception|error:|not found|No module named)")
 
 
-_PROGRESS = re.compile(r"^(?P<marks>[.FEsxX]+)(?:\s+\[\s*(?P<percent>\d+)%\])?$")
+_PROGRESS = re.compile(
+    r"^(?P<marks>[.FEsxXRuy,-]+)(?P<end>\s+(?:\[\s*(?P<percent>\d+)%\]"
+    r"|\[\s*(?P<done>\d+)\s*/\s*(?P<of>\d+)\s*\]|\d+(?:\.\d+)?(?:us|ms|s)|\d+[hm] \d+[ms]))?$"
+)
+"""A line of ``pytest -q``'s progress: a mark per test (``.FEsxX``; a rerun's ``R``, a
+subtest's ``u``, ``y``, ``,`` or ``-`` are no test), and where the line ends the share done
+as ``console_output_style`` says it: ``[ 37%]``, ``[10/40]`` (count) or ``15.69ms`` (times)."""
+_TESTS = re.compile(r"[.FEsxX]")
+_SECTION = re.compile(r"^=+ .* =+$")
+"""A rule of pytest's report (``=== FAILURES ===``): the progress lines are above it."""
 
 
 def progress_said(output: str) -> str:
@@ -46,10 +59,15 @@ def progress_said(output: str) -> str:
     percent = None
     marks = ""
     for line in output.splitlines():
+        if _SECTION.match(line.strip()):
+            break  # the report: its traceback's blank "E" lines are no progress
         match = _PROGRESS.match(line.strip())
-        if match is not None:
-            marks += match["marks"]
-            percent = match["percent"] or percent
+        if match is None or not (_TESTS.search(match["marks"]) or match["end"]):
+            continue
+        marks += "".join(_TESTS.findall(match["marks"]))
+        if match["of"] is not None and int(match["of"]):
+            percent = str(int(match["done"]) * 100 // int(match["of"]))
+        percent = match["percent"] or percent
     if not marks:
         return ""
     failed = marks.count("F") + marks.count("E")
@@ -83,8 +101,12 @@ def lacking_module(text: str, cwd: Path) -> str | None:
         return None
     top = module["name"].partition(".")[0]
     for where in (cwd, cwd / "src"):
-        if (where / top).exists() or (where / f"{top}.py").exists():
-            return None
+        for held in (where / top, where / f"{top}.py"):
+            try:
+                if held.exists():
+                    return None
+            except OSError:  # a name too long for a file (ENAMETOOLONG): none holds it
+                continue
     return top
 
 
@@ -97,7 +119,9 @@ def unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) 
     modules: dict[str, None] = {}
     fixtures: dict[str, None] = {}
     commands: dict[str, None] = {}
+    built: dict[str, None] = {}
     declared: frozenset[str] | None = None
+    generated: frozenset[str] | None = None
     count = 0
     for problem in problems:
         command = _NO_COMMAND.search(problem.headline)
@@ -107,7 +131,12 @@ def unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) 
                 commands[repr(command["name"])] = None
                 count += 1
                 continue
-        if _NO_MODULE.search(problem.headline) is not None:
+        if (missing := _NO_MODULE.search(problem.headline)) is not None:
+            generated = generated_modules(cwd) if generated is None else generated
+            if missing["name"] in generated:
+                built[repr(missing["name"])] = None
+                count += 1
+                continue
             lacking = lacking_module(problem.headline, cwd)
             if lacking is not None:
                 modules[repr(lacking)] = None
@@ -124,6 +153,8 @@ def unmet_dependencies(problems: Sequence[CaseProblem], cwd: Path, python: str) 
         _some("fixture", list(fixtures)) + (" (a pytest plugin's?)" if fixtures else ""),
         _some("command", list(commands))
         + (" (the project's own: install it there, pip install -e .)" if commands else ""),
+        _some("module", list(built))
+        + (" (its build writes it: install the project there, pip install -e .)" if built else ""),
     ]
     lacks = "; ".join(part for part in parts if part)
     return f"; {count} of them could not run, dependencies not installed for {python}: {lacks}"
@@ -137,9 +168,10 @@ def _some(kind: str, names: list[str], shown: int = 5) -> str:
     return f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names[:shown])}{more}"
 
 
-_SUBFAILED = re.compile(r"^SUBFAILED(?P<said>.*?) (?P<node>\S+\.py::\S+)(?: - .*)?$", re.MULTILINE)
+_SUBFAILED = re.compile(r"^SUBFAILED(?P<said>.*?) (?P<node>\S+\.py::.+?)(?: - .*)?$", re.MULTILINE)
 """pytest's short summary line for a failed subtest: ``SUBFAILED(i=1) t.py::U::test_x - …``
-(``[msg] (i=1)`` for one with a message too)."""
+(``[msg] (i=1)`` for one with a message too); the node id runs to `` - `` (a parameter's id
+may hold a space: ``t.py::test_x[a b]``)."""
 
 
 def failed_subtests(output: str) -> dict[str, list[str]]:
@@ -225,6 +257,19 @@ def stats_said(output: str) -> tuple[dict[str, int], str] | None:
     return counts, found["took"]
 
 
+def deselected_said(output: str) -> int:
+    """How many tests pytest's last line says it deselected (``-k``, ``-m``): all of them
+    when it then exits 5, as it does when it collects none."""
+    lines = list(_STATS.finditer(output))
+    if not lines or lines[-1]["parts"] == "no tests ran":
+        return 0
+    for part in lines[-1]["parts"].split(", "):
+        number, _, outcome = part.partition(" ")
+        if outcome == "deselected":
+            return int(number)
+    return 0
+
+
 def counts_summary(counts: dict[str, int], took: str) -> str:
     """``12 passed, 1 failed, 2 errors, 1 skipped, 3 subtests passed in 0.84s``."""
     parts = [f"{counts.get('passed', 0)} passed"]
@@ -248,6 +293,17 @@ def bounded_detail(text: str, limit: int = DETAIL_CHARS) -> str:
     head = limit // 4
     tail = limit - head - 40
     return text[:head] + "\n... [traceback truncated] ...\n" + text[-tail:]
+
+
+_BANNER = re.compile(r"^!{3,} (?P<said>.+?) !{3,}$", re.MULTILINE)
+"""pytest's ``!!!! _pytest.outcomes.Exit: reason !!!!`` (``KeyboardInterrupt``, ...)."""
+
+
+def stop_reason(output: str) -> str | None:
+    """Why pytest stopped before the end, as the last of its ``!!! … !!!`` banners says
+    (``pytest.exit()``'s reason, ``KeyboardInterrupt``), its exception's module dropped."""
+    said = _BANNER.findall(output)
+    return re.sub(r"^[\w.]+\.(?=\w+: )", "", said[-1])[:300] if said else None
 
 
 def first_error_line(output: str) -> str:

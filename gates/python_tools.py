@@ -10,9 +10,10 @@ gate (mypy) is ``gates.mypy_gate``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-import tomllib
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.changes import ChangeScanGate
 from gates.repo_shape import SKIPPED_DIRS
 from gates.ruff_format import RuffFormatCheck, formats_with_ruff, with_format
+from gates.ruff_pin import pinned_ruff, version_note
+from gates.toml_files import read_toml
 from gates.tool_gate import (
     Parsed,
     ToolGate,
@@ -28,6 +31,7 @@ from gates.tool_gate import (
     extract_json,
     relative,
 )
+from gates.vulture_noise import NoiseFilter
 
 _SEVERITY = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "UNDEFINED": 0}
 
@@ -94,8 +98,12 @@ class RuffGate(ToolGate):
     async def check(self, workspace: Path) -> GateResult:
         """``ruff check``, and ``ruff format --check`` where the repository formats with
         ruff (``gates.ruff_format``)."""
-        lint = await self.run_tool(workspace, self.argv(workspace))
-        if not formats_with_ruff(workspace):
+        started = time.monotonic()
+        argv, formats = await asyncio.to_thread(self._plan, workspace)
+        lint = await self._with_version_note(
+            workspace, await self.run_tool(workspace, argv, started)
+        )
+        if not formats:
             return lint
         formatter = RuffFormatCheck(
             SKIPPED_DIRS,
@@ -105,6 +113,23 @@ class RuffGate(ToolGate):
             env=self.env,
         )
         return with_format(lint, await formatter.check(workspace))
+
+    def _plan(self, workspace: Path) -> tuple[list[str], bool]:
+        """The ``ruff check`` command and whether the repository formats with ruff: both
+        read the tree (its ruff settings down to :data:`RUFF_SEARCH_DEPTH`, its tox, make,
+        CI files), in a thread, since each attempt's gates run on the loop that every
+        agent, the merge queue and the TUI share (a large pyproject.toml held it still)."""
+        return self.argv(workspace), formats_with_ruff(workspace)
+
+    async def _with_version_note(self, workspace: Path, lint: GateResult) -> GateResult:
+        """``lint`` with the ruff that ran and the one the repository pins named, when its
+        rules found problems and the two differ (``gates.ruff_pin``)."""
+        pinned = None if lint.passed else await asyncio.to_thread(pinned_ruff, workspace)
+        if pinned is None:
+            return lint
+        said = await self.sandbox.run(["ruff", "--version"], workspace, env=self.env or None)
+        note = version_note(pinned, said.output)
+        return lint.model_copy(update={"summary": f"{lint.summary} ({note})"}) if note else lint
 
     def _select(self, workspace: Path) -> tuple[str, ...]:
         """The rules given on the command line: the gate's own, else the classic ones for a
@@ -127,7 +152,8 @@ class RuffGate(ToolGate):
         findings = []
         for item in data:
             location = item.get("location") or {}
-            code = item.get("code") or "syntax"
+            # ruff 0.17's newest rules have a name and no code ("pytest-fixture-autouse")
+            code = item.get("code") or item.get("name") or "syntax"
             findings.append(
                 Finding(
                     message=f"{code} {item.get('message', '')}".strip(),
@@ -136,19 +162,15 @@ class RuffGate(ToolGate):
                 )
             )
         summary = f"{len(findings)} lint problem(s)" if findings else "clean"
-        if not self.select and self._select(workspace) == CLASSIC_RUFF_RULES:
-            rules = ",".join(CLASSIC_RUFF_RULES)
+        rules = ",".join(CLASSIC_RUFF_RULES)
+        if not self.select and "--select" in result.argv:  # as argv chose, not read again
             summary += f" (ruff's classic rules {rules}: the repository configures no ruff)"
         return Parsed(findings, summary=summary)
 
 
 def _tool_settings(workspace: Path, tool: str) -> dict[str, Any]:
     """The ``[tool.TOOL]`` table of the workspace's pyproject.toml (empty if none)."""
-    try:
-        data = tomllib.loads((workspace / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-    tables = data.get("tool")
+    tables = read_toml(workspace / "pyproject.toml").get("tool")
     section = tables.get(tool) if isinstance(tables, dict) else None
     return section if isinstance(section, dict) else {}
 
@@ -291,17 +313,23 @@ class VultureGate(ToolGate):
 
     def parse(self, result: CommandResult, workspace: Path) -> Parsed:
         findings = []
+        read = 0
+        noise = NoiseFilter(workspace)
         for line in result.output.splitlines():
             match = _VULTURE.match(line.strip())
             if match is None:
                 continue
+            read += 1
+            file, number = relative(match.group("file"), workspace), int(match.group("line"))
+            if noise.is_noise(file, number, match.group("message")):
+                continue  # an unused parameter, an import a string cast() uses
             findings.append(
                 Finding(
                     message=f"{match.group('message')} ({match.group('conf')}% confidence)",
-                    file=relative(match.group("file"), workspace),
-                    line=int(match.group("line")),
+                    file=file,
+                    line=number,
                 )
             )
-        if result.returncode == 3 and not findings:
+        if result.returncode == 3 and not read:
             raise ToolOutputError("vulture reported dead code but no line could be read")
         return Parsed(findings, summary=f"{len(findings)} unused item(s)" if findings else "")

@@ -10,13 +10,16 @@ A repository that never chose ruff's formatter is not held to it.
 
 from __future__ import annotations
 
+import itertools
 import re
-import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from engine.protocols import CommandResult, Finding, GateResult
+from gates.makefile_commands import makefile_commands
+from gates.toml_files import read_toml
 from gates.tool_gate import Parsed, ToolGate, ToolOutputError, extract_json, relative
+from gates.tox_config import tox_commands
 
 UNFORMATTED = "ruff format would reformat this file (the repository formats with ruff format)"
 """A finding's message: the same for every file, so the baseline compares files."""
@@ -24,23 +27,24 @@ UNFORMATTED = "ruff format would reformat this file (the repository formats with
 _HOOK = re.compile(r"^\s*-?\s*id:\s*['\"]?ruff-format\b", re.MULTILINE)
 """ruff's pre-commit hook for its formatter (``- id: ruff-format``)."""
 _COMMAND = re.compile(r"\bruff\s+format\b")
-"""``ruff format`` in a command a file runs (tox, make, nox, just, hatch scripts, CI)."""
-COMMAND_FILES = (
-    ".pre-commit-config.yaml",
-    "tox.ini",
-    "Makefile",
-    "noxfile.py",
-    "justfile",
-    "pyproject.toml",
-    "setup.cfg",
-)
+"""``ruff format`` in a command a file runs (nox, just, CI, a pyproject script)."""
+COMMAND_FILES = (".pre-commit-config.yaml", "noxfile.py", "justfile")
+"""Files read as text for :data:`_HOOK` or :data:`_COMMAND`; tox's configuration and the
+Makefile are read as their tools read them (``gates.tox_config``,
+``gates.makefile_commands``), pyproject.toml's scripts as its TOML strings."""
 
 
 def formats_with_ruff(tree: Path) -> bool:
     """Whether ``tree``'s top says its code is formatted with ruff: its pre-commit
-    ``ruff-format`` hook, ``ruff format`` run by its tox, make, nox, just, hatch or CI
-    (``.github/workflows``), or a formatter table in its ruff configuration (pyproject's
-    ``[tool.ruff.format]``, ``ruff.toml``'s ``[format]``)."""
+    ``ruff-format`` hook; ``ruff format`` run by a command of its tox (wherever tox reads
+    it: tox.ini, setup.cfg, pyproject.toml, tox.toml), of its Makefile's recipes, by nox,
+    just, a pyproject script (hatch, pdm, poe) or CI (``.github/workflows``); or a formatter
+    table in its ruff configuration (pyproject's ``[tool.ruff.format]``, ``ruff.toml``'s
+    ``[format]``). A file that only mentions ruff's formatter (a comment) does not say so."""
+    if any(_runs_ruff_format(words) for words in tox_commands(tree).commands):
+        return True
+    if any(_runs_ruff_format(words) for words in makefile_commands(tree)[1]):
+        return True
     workflows = tree / ".github" / "workflows"
     try:
         ci = sorted(p for p in workflows.iterdir() if p.suffix in (".yml", ".yaml"))
@@ -53,22 +57,45 @@ def formats_with_ruff(tree: Path) -> bool:
             continue
         if _HOOK.search(text) or _COMMAND.search(text):
             return True
-    for name, keys in (("pyproject.toml", ("tool", "ruff", "format")), ("ruff.toml", ("format",))):
-        if _has_table(tree / name, keys) or (
-            name == "ruff.toml" and _has_table(tree / ".ruff.toml", keys)
-        ):
-            return True
-    return False
+    pyproject = read_toml(tree / "pyproject.toml")
+    tool = pyproject.get("tool")
+    if isinstance(tool, dict) and any(
+        _COMMAND.search(text)
+        for name, table in tool.items()
+        if name != "tox"  # read as tox reads it, above
+        for text in _strings(table)
+    ):
+        return True
+    return _table(pyproject, ("tool", "ruff", "format")) or any(
+        _table(read_toml(tree / name), ("format",)) for name in ("ruff.toml", ".ruff.toml")
+    )
 
 
-def _has_table(path: Path, keys: Sequence[str]) -> bool:
-    try:
-        data: object = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
+def _runs_ruff_format(words: Sequence[str]) -> bool:
+    """Whether a command's words run ruff's formatter (``ruff format``, ``.venv/bin/ruff
+    format``, ``python -m ruff format``, ``uv run ruff format``)."""
+    return any(
+        (word == "ruff" or word.endswith("/ruff")) and then == "format"
+        for word, then in itertools.pairwise(words)
+    )
+
+
+def _table(data: object, keys: Sequence[str]) -> bool:
     for key in keys:
         data = data.get(key) if isinstance(data, dict) else None
     return isinstance(data, dict)
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in a TOML value, its tables' and arrays' too."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 class RuffFormatCheck(ToolGate):

@@ -52,18 +52,32 @@ def test_the_groups_holding_pytest_are_installed_with_a_pip_that_knows_groups(
 
 
 @pytest.mark.usefixtures("no_uv")
-def test_an_included_group_and_an_extra_holding_pytest(tmp_path: Path) -> None:
+def test_an_extra_and_the_group_holding_pytest_not_one_including_it(tmp_path: Path) -> None:
     repo = repo_with(
         tmp_path / "repo",
         {
             "pyproject.toml": '[project]\nname = "x"\n'
             '[project.optional-dependencies]\ntest = ["pytest_cov", "PyTest[x]>=8"]\n'
-            "[dependency-groups]\nbase = ['pytest']\nci = [{include-group = 'base'}, 'tox']\n"
+            "[dependency-groups]\nci = [{include-group = 'base'}, 'tox']\nbase = ['pytest']\n"
         },
     )
     assert venv_command(repo).endswith(
-        "pip install -U pip && .venv/bin/python -m pip install -e '.[test]' --group base --group ci"
+        "pip install -U pip && .venv/bin/python -m pip install -e '.[test]' --group base"
     )
+
+
+@pytest.mark.usefixtures("no_uv")
+def test_groups_that_only_include_the_test_group_are_left_out(tmp_path: Path) -> None:
+    # filelock's shape: dev and type include test beside docs (Sphinx 9.1, Python >= 3.12).
+    groups = (
+        "[dependency-groups]\n"
+        "dev = [{include-group = 'docs'}, {include-group = 'test'}]\n"
+        "test = ['pytest>=9', 'pytest-mock']\n"
+        "type = ['ty', {include-group = 'docs'}, {include-group = 'test'}]\n"
+        "docs = ['sphinx>=9.1']\n"
+    )
+    repo = repo_with(tmp_path / "lock", {"pyproject.toml": '[project]\nname = "x"\n' + groups})
+    assert venv_command(repo).endswith("python -m pip install -e . --group test")
 
 
 @pytest.mark.usefixtures("no_uv")

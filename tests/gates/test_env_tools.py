@@ -99,6 +99,30 @@ async def test_a_declared_tool_without_environment_or_not_on_path_is_one_line(
     assert "\n" not in missing.warning + empty.warning
 
 
+async def test_poetry_not_on_path_is_said_with_its_advice_once(tmp_path: Path) -> None:
+    """crashtest's shape (runtime dependencies: python alone; pytest in a Poetry group): the
+    line said "which may lack the project's dependencies (its own)" and offered
+    "set [gates] python" twice, after the note that already did."""
+    crashtest = (
+        '[tool.poetry]\nname = "crashtest"\nversion = "0.4.1"\n'
+        '[tool.poetry.dependencies]\npython = "^3.7"\n'
+        '[tool.poetry.group.test.dependencies]\npytest = "^7.1.3"\npytest-cov = "^4.0.0"\n'
+    )
+    repo = make_repo(tmp_path / "repo", {"pyproject.toml": crashtest, "app.py": ""})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        python = await find_project_python(candidates(repo, None, environ(bin_dir)), sandbox)
+    finally:
+        sandbox.close()
+    assert python.warning.endswith("which may lack the project's dependencies (pyproject.toml)"), (
+        python.warning
+    )
+    assert python.warning.count("[gates] python") == 1
+    assert "its own)" not in python.warning
+
+
 async def test_pipenv_is_asked_without_the_users_activated_environment(tmp_path: Path) -> None:
     """Pipenv answers ``--venv`` with an activated virtualenv (``VIRTUAL_ENV``), whatever the
     project's: so it is asked without one."""

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from gates.config import GatesConfig
-from gates.mypy_config import pre_commit_mypy_excludes, runner_mypy_targets, runs_mypy
+from gates.mypy_config import pre_commit_mypy_excludes
 from gates.mypy_gate import MypyGate
+from gates.mypy_runners import runner_mypy_targets, runs_mypy
 from gates.profiles import detected_gates
 from gates.sandbox import ProcessSandbox
 from tui.commands.init import detect_gates
@@ -172,7 +173,7 @@ async def test_the_targets_tox_runs_mypy_on_are_what_mypy_checks(
         ),
         ({"noxfile.py": "def typing(session):\n    session.run('pytest', 'src')\n"}, ()),
     ],
-    ids=["tox", "tox-options", "tox-package", "nox", "nox-no-mypy"],
+    ids=["tox", "tox-options", "tox-package-beside-files", "nox", "nox-no-mypy"],
 )
 def test_the_paths_tox_and_nox_name_to_mypy(
     tmp_path: Path, files: dict[str, str], targets: tuple[str, ...]

@@ -12,7 +12,13 @@ import pytest
 from gates.cache import GateCache
 from gates.command_gate import NodeScriptGate
 from gates.config import GatesConfig
-from gates.node_packages import installed_node_modules, node_packages
+from gates.node_output import missing_package_manager
+from gates.node_packages import (
+    install_command,
+    installed_node_modules,
+    node_packages,
+    uninstalled_warnings,
+)
 from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from tests.gates.conftest import BWRAP_USABLE
@@ -151,9 +157,49 @@ async def test_a_package_whose_dependencies_are_not_installed_is_told_so(
     result = await NodeScriptGate(process_sandbox, script="test", checkout=repo).check(repo)
     assert not result.passed
     note = f"the package's dependencies are not installed (no {repo / 'node_modules'})"
-    assert result.summary == f"exit 127: {note}: run npm ci there", result.summary
+    assert result.summary == f"exit 127: {note}: run npm install there", result.summary
     assert "fake-runner: not found" in result.findings[0].message
     assert note in result.findings[0].message
+
+
+@pytest.mark.skipif(shutil.which("pnpm") is not None, reason="pnpm is installed here")
+async def test_a_script_calling_a_package_manager_the_machine_lacks_is_told_so(
+    tmp_path: Path, process_sandbox: ProcessSandbox
+) -> None:
+    """tiny-invariant's ``"test": "yarn jest"`` on a machine without yarn read "exit 127 —
+    sh: 1: yarn: not found", as if its tests had failed (pnpm here: never installed)."""
+    repo = committed_repo(tmp_path / "repo", ".", wanted=4)
+    write(repo, {"package.json": '{"name": "p", "scripts": {"test": "pnpm fake-runner"}}\n'})
+    result = await NodeScriptGate(process_sandbox, script="test", checkout=repo).check(repo)
+    assert not result.passed
+    assert result.summary.startswith(
+        "exit 127: the 'test' script runs pnpm, which is not installed here: install it"
+    ), result.summary
+    assert missing_package_manager("yarn jest", "sh: 1: yarn: not found") == "yarn"
+    assert missing_package_manager("jest", "sh: 1: yarn: not found") is None
+    assert missing_package_manager("yarnish jest", "sh: 1: yarnish: not found") is None
+
+
+def test_the_install_named_is_the_one_the_lockfile_asks_for(tmp_path: Path) -> None:
+    """tiny-invariant keeps a yarn.lock and no package-lock.json: it was told to run
+    ``npm ci``, which refuses a package without package-lock.json."""
+    yarn = write(tmp_path / "yarn", {"package.json": "{}\n", "yarn.lock": "", ".git/HEAD": ""})
+    assert install_command(yarn) == "yarn install --frozen-lockfile"
+    workspace = write(
+        tmp_path / "mono",
+        {"package.json": "{}\n", "package-lock.json": "{}\n", "packages/web/package.json": "{}\n"},
+    )
+    assert install_command(workspace / "packages" / "web") == "npm ci"
+    pnpm = write(tmp_path / "pnpm", {"package.json": "{}\n", "pnpm-lock.yaml": ""})
+    assert install_command(pnpm) == "pnpm install --frozen-lockfile"
+    bare = write(tmp_path / "outer" / "bare", {"package.json": "{}\n", ".git/HEAD": ""})
+    write(tmp_path / "outer", {"yarn.lock": ""})  # beyond the repository: not its lockfile
+    assert install_command(bare) == "npm install"
+    assert uninstalled_warnings(yarn) == []  # declares nothing to install
+    write(yarn, {"package.json": '{"devDependencies": {"jest": "29"}}\n'})
+    assert uninstalled_warnings(yarn)[0].endswith(
+        f"run yarn install --frozen-lockfile in {yarn.resolve()}"
+    )
 
 
 async def test_a_test_that_timed_out_is_run_again_not_replayed_from_the_cache(

@@ -309,6 +309,33 @@ async def test_the_projects_own_command_not_installed_is_said_to_be_missing(
     assert len(result.findings) == 2  # each failure is still a finding, keyed by its test
 
 
+async def test_a_version_file_the_build_writes_is_said_to_be_missing(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """filelock's package imports ``filelock.version``, which hatch-vcs writes at build time
+    (git ignores it): on a Python that has not installed the project, every test module
+    failed to import and the summary named only the third-party modules it lacked."""
+    pyproject = (
+        '[project]\nname = "lock"\ndynamic = ["version"]\n\n'
+        '[tool.hatch.build.hooks.vcs]\nversion-file = "src/lock/version.py"\n'
+    )
+    repo = make_repo(
+        {
+            "pyproject.toml": pyproject,
+            "src/lock/__init__.py": "from .version import __version__\n",
+            "src/calc/__init__.py": "from calc.gone_by_mistake import x\n",  # the code's
+            "tests/test_lock.py": "import lock\n\n\ndef test_it():\n    assert lock\n",
+            "tests/test_calc.py": "import calc\n",
+        }
+    )
+    result = await PytestGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert result.summary.endswith(
+        f"; 1 of them could not run, dependencies not installed for {sys.executable}: "
+        "module 'lock.version' (its build writes it: install the project there, pip install -e .)"
+    ), result.summary
+
+
 COV_ADDOPTS = "[pytest]\naddopts = -ra --cov-append --cov=calc\n    --cov-report html\n"
 
 

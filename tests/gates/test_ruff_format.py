@@ -7,10 +7,13 @@ reformat merged green and the project's CI went red on it.
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from loop_pauses import pauses
 
 from engine.recon import Baseline, BaselineGate
 from gates.python_tools import RuffGate
@@ -29,6 +32,8 @@ HOOKS = """repos:
 RUFF = '[lint]\nselect = ["E4", "E7", "E9", "F"]\n'
 TIDY = 'VALUES = {"a": 1}\n'
 CRAMPED = 'VALUES = {"a":1}\n'
+MAKE_RUFF = "RUFF = .venv/bin/ruff\nlint:\n\t$(RUFF) check . && $(RUFF) format --check .\n"
+TOX_TOML = '[env.lint]\ncommands = [["ruff", "check", "."], ["ruff", "format", "--check", "."]]\n'
 
 
 async def test_code_ruff_would_reformat_fails_lint_where_the_repo_formats_with_ruff(
@@ -60,6 +65,15 @@ async def test_a_repo_that_never_chose_ruffs_formatter_is_not_held_to_it(
     assert result.passed and result.summary == "clean", result.summary
 
 
+async def test_a_tox_toml_lint_env_running_ruff_format_gets_the_format_check(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    repo = make_repo({"tox.toml": TOX_TOML, "ruff.toml": RUFF, "src/pkg/b.py": CRAMPED})
+    result = await RuffGate(process_sandbox).check(repo)
+    assert not result.passed
+    assert [(f.file, f.message) for f in result.findings] == [("src/pkg/b.py", UNFORMATTED)]
+
+
 @pytest.mark.parametrize(
     ("files", "formats"),
     [
@@ -72,9 +86,52 @@ async def test_a_repo_that_never_chose_ruffs_formatter_is_not_held_to_it(
         ({"pyproject.toml": "[tool.ruff]\nline-length = 100\n", "ruff.toml": RUFF}, False),
         ({".pre-commit-config.yaml": HOOKS.replace("      - id: ruff-format\n", "")}, False),
         ({"tox.ini": "[testenv]\ncommands = black --check .\n"}, False),
+        # tox wherever tox reads it (gates.tox_config), its commands only
+        ({"tox.toml": TOX_TOML}, True),
+        ({"pyproject.toml": TOX_TOML.replace("[env.", "[tool.tox.env.")}, True),
+        ({"setup.cfg": "[tox:tox]\n[testenv:lint]\ncommands = ruff format --check .\n"}, True),
+        ({"tox.toml": TOX_TOML.replace(', ["ruff", "format", "--check", "."]', "")}, False),
+        (
+            {"tox.ini": "[testenv:lint]\n# ruff format: left to editors\ncommands = ruff check\n"},
+            False,
+        ),
+        # a Makefile's recipes as make runs them (gates.makefile_commands)
+        ({"Makefile": MAKE_RUFF}, True),
+        ({"Makefile": "# ruff format runs on pre-commit.ci\nlint:\n\truff check .\n"}, False),
+        # pyproject's scripts (hatch, pdm, poe): its strings, not its comments
+        (
+            {"pyproject.toml": '[tool.hatch.envs.lint.scripts]\nstyle = "ruff format --check ."\n'},
+            True,
+        ),
+        (
+            {"pyproject.toml": "[tool.ruff]\n# black formats, not ruff format\nline-length = 99\n"},
+            False,
+        ),
     ],
 )
 def test_where_a_repository_says_it_formats_with_ruff(
     make_repo: MakeRepo, files: dict[str, str], formats: bool
 ) -> None:
     assert formats_with_ruff(make_repo(files)) is formats
+
+
+async def test_the_lint_gate_reads_the_repository_off_the_event_loop(
+    process_sandbox: ProcessSandbox, make_repo: MakeRepo
+) -> None:
+    """Whether it formats with ruff and how it configures ruff, read from each attempt's
+    worktree (a large pyproject.toml parsed again and again): on the loop, they paused every
+    other agent, the merge queue and the TUI for most of the check (a ratio over 0.5 here);
+    in a thread, the loop ticks on (about 0.06)."""
+    keys = "".join(f'k{i} = "value {i}"\n' for i in range(8000))
+    repo = make_repo({"pyproject.toml": f"[tool.other]\n{keys}", "src/pkg/a.py": TIDY})
+    took: list[float] = []
+
+    async def check() -> None:
+        started = time.monotonic()
+        result = await RuffGate(process_sandbox).check(repo)
+        took.append(time.monotonic() - started)
+        assert result.passed and "classic rules" in result.summary, result.summary
+
+    longest = await pauses(check, 3)
+    ratios = [pause / call_s for pause, call_s in zip(longest, took, strict=True)]
+    assert statistics.median(ratios) < 0.25, [f"{r:.2f}" for r in ratios]
