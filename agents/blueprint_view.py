@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agents.context import BM25, tokenize
-from agents.prompt_fit import left_out
+from agents.prompt_fit import left_out, lines_of
 from agents.provider import CHARS_PER_TOKEN
 from agents.templates import render_prompt
 from engine.blueprint import Blueprint
@@ -161,7 +161,7 @@ def view_blueprint(full: str, keep: int, query: str) -> BlueprintView:
     shown is shown even when it alone is over ``keep``."""
     if len(full) <= keep:
         return whole_view(full)
-    lines = full.splitlines(keepends=True)
+    lines = lines_of(full)  # not splitlines: JSON leaves U+2028 and \x85 in a string
     fields = _fields(lines)
     fixed = sum(len(line) for line, f in zip(lines, fields, strict=True) if f is None or f in KEPT)
     aim = keep - fixed - len(NOTE)

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import re
+import stat
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.file_digests import FileDigest, FileDigests
 from engine.secret_files import MASK_NOTE, is_secret_file, masked_for_model
 
 MAX_FILE_BYTES = 200_000
@@ -49,15 +52,23 @@ def tokenize(text: str) -> list[str]:
 
 
 def repo_files(root: Path) -> list[str]:
-    """Text files under ``root`` (relative POSIX paths, sorted), skipping VCS and caches."""
+    """Text files under ``root`` (relative POSIX paths, sorted), skipping VCS and caches.
+
+    The skipped folders are not walked at all (a ``node_modules`` is not read to be left out).
+    """
     found = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(part in SKIP_DIRS for part in rel.parts) or not path.is_file():
-            continue
-        if path.stat().st_size > MAX_FILE_BYTES:
-            continue
-        found.append(rel.as_posix())
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [name for name in dirs if name not in SKIP_DIRS]
+        rel = Path(folder).relative_to(root)
+        for name in names:
+            if name in SKIP_DIRS:
+                continue
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES:
+                found.append((rel / name).as_posix())
     return sorted(found)
 
 
@@ -90,16 +101,27 @@ def python_symbols(source: str) -> list[str]:
     return symbols
 
 
-def repo_map(root: Path, files: Sequence[str]) -> str:
+def digest(text: str | None, python: bool) -> FileDigest:
+    """What selection uses of a file's ``text`` (None: unreadable): symbols and words."""
+    if text is None:
+        return FileDigest(False, (), Counter())
+    return FileDigest(True, tuple(python_symbols(text)) if python else (), Counter(tokenize(text)))
+
+
+DIGESTS = FileDigests(digest)
+"""The process's digests, by content: recon's map and every attempt's selection share them."""
+
+
+def repo_map(root: Path, files: Sequence[str], digests: FileDigests = DIGESTS) -> str:
     """One line per file: Python files with their symbols, other files by name."""
     lines = []
+    python = [rel for rel in files if rel.endswith(".py") and not is_secret_file(rel)]
+    symbols = dict(zip(python, digests.of(root, python), strict=True))
     for rel in files:
         if is_secret_file(rel):
             lines.append(f"{rel} (holds secrets: values not shown)")
-        elif rel.endswith(".py"):
-            source = read_text(root, rel)
-            symbols = python_symbols(source) if source is not None else []
-            lines.append(f"{rel}: {'; '.join(symbols)}" if symbols else rel)
+        elif rel in symbols and symbols[rel].symbols:
+            lines.append(f"{rel}: {'; '.join(symbols[rel].symbols)}")
         else:
             lines.append(rel)
     return "\n".join(lines)
@@ -110,13 +132,28 @@ class BM25:
 
     def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75):
         self.k1, self.b = k1, b
-        self.counts = [Counter(doc) for doc in documents]
+        self.counts: Sequence[Mapping[str, int]] = [Counter(doc) for doc in documents]
         self.lengths = [len(doc) for doc in documents]
-        self.avg_length = (sum(self.lengths) / len(documents)) if documents else 0.0
+        self._index()
+
+    @classmethod
+    def of_counts(
+        cls, counts: Sequence[Mapping[str, int]], k1: float = 1.5, b: float = 0.75
+    ) -> BM25:
+        """The index of documents given by their term counts (as ``Counter(doc)``)."""
+        index = cls.__new__(cls)
+        index.k1, index.b = k1, b
+        index.counts = counts
+        index.lengths = [sum(c.values()) for c in counts]
+        index._index()
+        return index
+
+    def _index(self) -> None:
+        n = len(self.counts)
+        self.avg_length = (sum(self.lengths) / n) if n else 0.0
         df: Counter[str] = Counter()
         for counts in self.counts:
             df.update(counts.keys())
-        n = len(documents)
         self.idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
 
     def score(self, query: Iterable[str], index: int) -> float:
@@ -131,10 +168,16 @@ class BM25:
         return total
 
 
-def rank_files(root: Path, files: Sequence[str], query: str) -> list[tuple[str, float]]:
+def rank_files(
+    root: Path, files: Sequence[str], query: str, digests: FileDigests = DIGESTS
+) -> list[tuple[str, float]]:
     """``files`` with a positive BM25 score for ``query`` (path and text), best first."""
-    texts = [f"{rel} {read_text(root, rel) or ''}" for rel in files]
-    index = BM25([tokenize(t) for t in texts])
+    counts = []
+    for rel, found in zip(files, digests.of(root, files), strict=True):
+        words = found.terms.copy()
+        words.update(tokenize(rel))
+        counts.append(words)
+    index = BM25.of_counts(counts)
     terms = tokenize(query)
     scored = [(rel, index.score(terms, i)) for i, rel in enumerate(files)]
     return sorted((s for s in scored if s[1] > 0), key=lambda s: (-s[1], s[0]))
@@ -177,13 +220,15 @@ def select_context(
     budget_tokens: int = 6000,
     exclude: Sequence[str] = (),
     min_relevance: float = 0.35,
+    digests: FileDigests = DIGESTS,
 ) -> ContextPack:
     """Pick the context of one attempt in the worktree ``root`` within ``budget_tokens``.
 
     ``named_files`` are the blueprint's files for the task and its dependencies (missing
     ones are skipped); ``exclude`` are files never included (e.g. the task's own test files).
     A ranked file is included only when its score reaches ``min_relevance`` times the best
-    score: a weak match costs tokens and distracts more than it helps.
+    score: a weak match costs tokens and distracts more than it helps. ``digests``: where
+    each file's symbols and words are kept by content (:mod:`agents.file_digests`).
     """
     reserved = min(estimate_tokens(failure), budget_tokens // 2)
     left = budget_tokens - reserved
@@ -209,11 +254,11 @@ def select_context(
             text = read_text(root, rel)
             if text is not None and take(_file_block(rel, text)):
                 included.append(rel)
-    has_map = bool(files) and take(_section("Repository map", repo_map(root, files)))
+    has_map = bool(files) and take(_section("Repository map", repo_map(root, files, digests)))
     # A file holding secrets is shown only when the task names it (masked), never on a
     # match of words: its values are no help to the task and should not travel.
     candidates = [f for f in files if f not in included and f not in skip and not is_secret_file(f)]
-    scored = rank_files(root, candidates, task_text)
+    scored = rank_files(root, candidates, task_text, digests)
     floor = scored[0][1] * min_relevance if scored else 0.0
     ranked = [rel for rel, score in scored if score >= floor]
     for rel in ranked:

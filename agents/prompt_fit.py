@@ -54,6 +54,15 @@ def left_out(lines: int, names: Sequence[str] = ()) -> str:
     return f"[… {lines} lines left out{named} …]"
 
 
+def lines_of(text: str) -> list[str]:
+    """``text``'s lines, each with its newline, broken at ``\\n`` only: ``str.splitlines``
+    also breaks at form feeds, ``\\x85`` and U+2028, which JSON and sources hold inside a
+    line."""
+    lines = text.split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
+
+
 def _line_count(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1) if text else 0
 
@@ -75,7 +84,7 @@ LINES = Blocks()
 
 def split_blocks(text: str, how: Blocks) -> tuple[str, list[str]]:
     """``text`` as its pinned head and its blocks (each ending with its newline)."""
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text)
     head = "".join(lines[: how.pinned])
     blocks: list[str] = []
     for line in lines[how.pinned :]:
@@ -88,7 +97,7 @@ def split_blocks(text: str, how: Blocks) -> tuple[str, list[str]]:
 
 def _head_of(block: str, keep: int) -> str:
     """The whole lines of ``block`` that fit ``keep`` characters, and a marker for the rest."""
-    lines = block.splitlines(keepends=True)
+    lines = lines_of(block)
     keep -= len(left_out(len(lines))) + 1  # the marker's own room
     taken, size = [], 0
     for line in lines:

@@ -1,7 +1,8 @@
 """``openai:MODEL@BASE_URL`` — any OpenAI-compatible chat server (vLLM, Ollama, llama.cpp,
 LM Studio, ...), spoken to directly over httpx: ``POST {base}/chat/completions``.
 
-Native tool calls and SSE streaming (tool-call deltas reassembled by index) are used when the
+Native tool calls and SSE streaming (tool-call deltas reassembled by index, and by id where
+Ollama numbers every call 0; streamed thinking kept for the estimate) are used when the
 server takes them. When the server or model refuses tools (an HTTP 400 that mentions tools)
 or ``tools_mode="text"`` is configured, the provider switches to the text edit format of
 text_tools.py for good, so a model without tool support still drives the engineer's loop.
@@ -249,7 +250,9 @@ class OpenAICompatProvider:
         before its finish reason and its ``[DONE]`` is cut off, not an answer.
         """
         text: list[str] = []
+        thought: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
+        slot_of: dict[int, int] = {}  # the server's index of a call -> its slot in calls
         finish: str | None = None
         usage: dict[str, Any] | None = None
         model = self._model
@@ -289,11 +292,25 @@ class OpenAICompatProvider:
                         raise self._malformed("stream content is not text")
                     text.append(delta["content"])
                     on_text(delta["content"])
+                # vLLM sends both fields with the same text; llama.cpp reasoning_content
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(reasoning, str):
+                    thought.append(reasoning)
                 for piece in delta.get("tool_calls") or []:
-                    slot = calls.setdefault(
-                        int(piece.get("index", len(calls))), {"id": "", "name": "", "args": ""}
-                    )
                     function = piece.get("function") or {}
+                    index = int(piece.get("index", len(calls)))
+                    at = slot_of.setdefault(index, len(calls))
+                    held, new_id = calls.get(at), piece.get("id")
+                    if (
+                        held
+                        and held["id"]
+                        and new_id not in (None, "", held["id"])
+                        and function.get("name")
+                    ):
+                        # a call of its own under the index of an earlier one: Ollama
+                        # numbers every call of a stream 0 (ollama#15457)
+                        at = slot_of[index] = len(calls)
+                    slot = calls.setdefault(at, {"id": "", "name": "", "args": ""})
                     slot["id"] = piece.get("id") or slot["id"]
                     slot["name"] = function.get("name") or slot["name"]
                     args = function.get("arguments") or ""  # an object, from some proxies
@@ -311,6 +328,8 @@ class OpenAICompatProvider:
             for _, c in sorted(calls.items())
         ]
         message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
+        if thought:
+            message["reasoning_content"] = "".join(thought)
         if tool_calls:
             message["tool_calls"] = tool_calls
         return {

@@ -5,7 +5,9 @@ text; ``reasoning_content`` or ``reasoning`` beside it is never the answer). Too
 the native ``tool_calls``, the text format's actions (``tools_mode`` "text"), or calls the
 server's tool parser left in the text (:mod:`agents.providers.openai_tool_calls`), each with
 an id of its own. A reply without usage (a proxy that strips it) has its tokens estimated,
-its thinking included: 0 tokens would hide the call from every token budget.
+its thinking included: 0 tokens would hide the call from every token budget. A reply is
+cut (:func:`stop_reason`) where its finish reason says "length", where it used all its
+``max_tokens``, or where it holds thinking and nothing else.
 """
 
 from __future__ import annotations
@@ -16,11 +18,30 @@ from agents.provider import Completion, CompletionRequest, ToolCall, Usage, esti
 from agents.providers.openai_tool_calls import calls_in_content, with_unique_ids
 from agents.providers.openai_wire import (
     STOP_REASONS,
+    StopReason,
     ToolsMode,
     tool_arguments,
     without_reasoning,
 )
 from agents.providers.text_tools import parse_actions
+
+
+def stop_reason(finish: object, *, calls: bool, thought_only: bool, at_limit: bool) -> StopReason:
+    """Why a reply stopped, from its ``finish_reason`` and what it holds.
+
+    A reply cut at the output limit is ``max_tokens`` whatever else it holds: its last tool
+    call's arguments may be half there (a file's content cut off, read from the text as a
+    whole call), so a tool loop runs none of them. A reply of thinking alone, no answer and
+    no call, was cut too, whatever its finish reason says: a proxy that reports every stop
+    as "stop" (LiteLLM before Ollama), a template that dropped ``</think>``; so is one that
+    used all its ``max_tokens``. Asked again with more room, a structured role can finish.
+    """
+    stop = STOP_REASONS.get(str(finish), "end_turn")
+    if stop == "max_tokens" or at_limit or (thought_only and not calls):
+        return "max_tokens"
+    if calls:
+        return "tool_use"
+    return "end_turn" if stop == "tool_use" else stop
 
 
 class MalformedReply(ValueError):
@@ -46,12 +67,11 @@ def completion_of(
     content = message.get("content") or ""
     if not isinstance(content, str):
         raise MalformedReply("message content is not text")
-    answer = without_reasoning(content)
     # The thinking's tokens count: the reasoning parser's field (vLLM and DeepSeek's
     # reasoning_content, Ollama's and OpenRouter's reasoning) or the think block in the text.
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    thought = (reasoning if isinstance(reasoning, str) else "") + content[: -len(answer) or None]
-    content = answer
+    said = (reasoning if isinstance(reasoning, str) else "") + content
+    content = without_reasoning(content)
     calls: tuple[ToolCall, ...] = tuple(
         ToolCall(
             str(call.get("id") or ""),
@@ -70,11 +90,6 @@ def completion_of(
     assert isinstance(usage, dict)
     details = usage.get("prompt_tokens_details") or {}
     cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
-    stop = STOP_REASONS.get(str(choices[0].get("finish_reason")), "end_turn")
-    if calls:
-        stop = "tool_use"
-    elif stop == "tool_use":
-        stop = "end_turn"
     reported = Usage(
         input_tokens=max(0, int(usage.get("prompt_tokens") or 0) - cached),
         output_tokens=int(usage.get("completion_tokens") or 0),
@@ -83,7 +98,13 @@ def completion_of(
     if not usage.get("prompt_tokens") and not usage.get("completion_tokens"):
         # A server that ignores stream_options.include_usage (or a proxy that strips
         # it) says nothing: 0 tokens would hide the call from every token budget.
-        reported = estimated_usage(request, thought + content, calls)
+        reported = estimated_usage(request, said, calls)
+    stop = stop_reason(
+        choices[0].get("finish_reason"),
+        calls=bool(calls),
+        thought_only=said.strip() != "" and not content.strip(),
+        at_limit=reported.output_tokens >= request.max_tokens and not reported.estimated,
+    )
     return Completion(
         text=content,
         tool_calls=calls,

@@ -198,7 +198,9 @@ def without_userinfo(url: str) -> str:
 
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+_THINK_AT_LINE = re.compile(r"^[ \t]*<think>", re.MULTILINE)
 _HARMONY = "<|channel|>"
+_HARMONY_CHANNEL = re.compile(r"<\|channel\|>\s*(\w+)")
 _HARMONY_FINAL = re.compile(
     r"<\|channel\|>\s*final\b[^<]*(?:<\|constrain\|>[^<]*)?<\|message\|>"
     r"(?P<answer>.*?)(?=<\|return\|>|<\|end\|>|<\|start\|>|\Z)",
@@ -219,25 +221,37 @@ def without_reasoning(content: str) -> str:
     Qwen3's thinking through as text: ``<think>…</think>`` and then the answer, or only the
     closing tag where the chat template opened the block itself. Left in, the braces of
     the reasoning spoil the JSON a role parses and its fences look like text-mode actions,
-    and it would go back to the model in the history. A block that never closes (the
-    model ran out of tokens while thinking) is left as it is: there is no answer to keep.
+    and it would go back to the model in the history. A block that never closes is
+    thinking to the end of the reply (the model ran out of tokens while thinking, or its
+    template dropped the closing tag), not an answer, however the reply says it stopped.
+    Only a ``<think>`` that opens a line counts, so prose or code naming the tag stays.
 
     gpt-oss speaks in harmony channels; where the server's parser misses them (mlx-lm,
     TensorRT-LLM, an Ollama parse miss) the markup comes through: ``<|channel|>analysis
     <|message|>…<|end|><|start|>assistant<|channel|>final<|message|>answer``. The answer
-    is the final channel's; without one, the tool calls of its commentary channel.
+    is the final channel's; without one, the tool calls of its commentary channel; with
+    nothing but the analysis channel (its thinking, cut at the limit), none.
     """
     if _HARMONY in content:
         finals = [m.group("answer") for m in _HARMONY_FINAL.finditer(content)]
         if finals:
             return finals[-1].strip()
         calls = [m.group(0) for m in HARMONY_CALL.finditer(content)]
-        return "\n".join(calls) if calls else content
+        if calls:
+            return "\n".join(calls)
+        # the analysis channel alone is thinking, like a think block that never closed
+        return "" if set(_HARMONY_CHANNEL.findall(content)) == {"analysis"} else content
     start = content.lstrip()
     if start.startswith(_THINK_OPEN):
         end = start.find(_THINK_CLOSE)
-        return start[end + len(_THINK_CLOSE) :].lstrip() if end != -1 else content
-    end = content.find(_THINK_CLOSE)
-    if end != -1 and _THINK_OPEN not in content[:end]:
-        return content[end + len(_THINK_CLOSE) :].lstrip()
+        if end == -1:
+            return ""
+        content = start[end + len(_THINK_CLOSE) :].lstrip()
+    else:
+        end = content.find(_THINK_CLOSE)
+        if end != -1 and _THINK_OPEN not in content[:end]:
+            content = content[end + len(_THINK_CLOSE) :].lstrip()
+    opened = [m.start() for m in _THINK_AT_LINE.finditer(content)]
+    if opened and _THINK_CLOSE not in content[opened[-1] :]:
+        return content[: opened[-1]].rstrip()  # thinking again after an answer, never closed
     return content

@@ -9,6 +9,7 @@ for the task (repo map, the files it builds on, relevant files, learnings) withi
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -92,9 +93,15 @@ def build_prompt(job: EngineerJob, context: str = "") -> str:
     merged = job.context.get("merged", [])
     failure = ""
     if job.failure_context:
+        fresh = "your worktree is fresh"
+        if job.kept_tests:
+            fresh += (
+                " but for the tests the previous attempt wrote, kept in it: "
+                f"{', '.join(job.kept_tests)}; fix them if they are wrong, never delete them"
+            )
         failure = (
             "\nThe previous attempt failed. Fix what this output shows; start from the task's "
-            f"files (your worktree is fresh):\n{job.failure_context}\n"
+            f"files ({fresh}):\n{job.failure_context}\n"
         )
     return render_prompt(
         "engineer",
@@ -174,10 +181,10 @@ class EngineerRole:
                 ids = ", ".join(lesson.learning_id for lesson in used)
                 session.say(f"learnings used: {ids}", kind="result")
 
-        def task_message(budget: int) -> Message:
+        async def task_message(budget: int) -> Message:
             context = ""
-            if budget > 0:
-                pack = select_job_context(job, budget, used)
+            if budget > 0:  # it reads the whole worktree: in a thread, off the shared loop
+                pack = await asyncio.to_thread(select_job_context, job, budget, used)
                 context = pack.text
                 session.say(
                     f"context: {pack.tokens} tokens of {pack.budget}, "
@@ -194,7 +201,7 @@ class EngineerRole:
             test_env=self.test_env,
             tests=self.tests,
         )
-        messages: list[Message] = [task_message(budget)]
+        messages: list[Message] = [await task_message(budget)]
         # A coding agent (cli:) does the whole attempt in one call that may last many minutes:
         # what it does goes to the log line by line as it happens, its summary included. A
         # model's reply is said whole once it is in (streaming would say every delta). In a
@@ -225,7 +232,7 @@ class EngineerRole:
                     f"repository context cut from {budget} to {smaller} tokens",
                     kind="notice",
                 )
-                budget, messages[0] = smaller, task_message(smaller)
+                budget, messages[0] = smaller, await task_message(smaller)
                 continue
             except ProviderError as exc:
                 return self._failed(session, exc, tools)

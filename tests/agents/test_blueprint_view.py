@@ -63,3 +63,15 @@ def test_a_blueprint_that_fits_is_shown_whole():
     full = blueprint().model_dump_json(indent=2)
     view = view_blueprint(full, len(full), QUERY)
     assert view.whole and view.text == full and not view.unseen(full)
+
+
+def test_a_line_separator_inside_a_string_does_not_keep_the_rest_of_it_whole():
+    # JSON leaves U+2028 and NEL (\x85) unescaped: str.splitlines broke the spec's one line
+    # there and took each piece after it for a bracket of the JSON's, always shown.
+    plan = blueprint().model_copy(update={"spec": "A long spec line.\u2028Another.\x85" * 300})
+    full = plan.model_dump_json(indent=2)
+    view = view_blueprint(full, 4000, QUERY)
+    assert len(view.text) <= 4000
+    assert "the parser of task p3 " * 30 in view.text
+    for n in range(12):
+        assert f'      "id": "p{n}",\n      "title": "Part {n}",\n' in view.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from agents.playbook import Playbook
 from agents.prompt_fit import (
     Part,
@@ -11,6 +13,7 @@ from agents.prompt_fit import (
     left_out,
     message_room,
     shares,
+    source_blocks,
 )
 from agents.provider import CompletionRequest
 from agents.providers.context_fit import ContextFit
@@ -73,3 +76,17 @@ def test_the_room_of_a_chain_is_its_largest_link_once_every_link_is_known():
     large.window = 32768
     assert message_room(chain, shape) == message_room(large, shape) > 3110
     assert message_room(SimProvider(Playbook(name="p")), shape) is None
+
+
+def test_a_line_is_cut_at_its_newline_only():
+    # Form feeds (old sources' page breaks) and U+2028 are not line ends: a marker counted
+    # each piece between them as a line, and a file cut to its head stopped inside a line.
+    text = "".join(f"{n:4d}  page\x0cbreak\u2028here\n" for n in range(100))
+    cut = cut_to(text, 300, "nothing relevant")
+    kept = [line for line in cut.split("\n")[:-1] if not line.startswith("[…")]
+    said = sum(int(m) for m in re.findall(r"\[… (\d+) lines left out", cut))
+    assert len(cut) <= 300 and len(kept) + said == 100
+    assert all(line.endswith("here") for line in kept)
+    head = cut_to("### a.py\n" + text, 600, "nothing relevant", source_blocks())
+    shown = head.split("\n")[1:-2]
+    assert shown and all(line.endswith("here") for line in shown)

@@ -12,33 +12,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from openai_loopback import ENGINEER, SCHEMA, STRUCTURED, chat
 from provider_loopback import LoopbackServer, Reply
 
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
 from agents.providers.openai_compat import OpenAICompatProvider
 from agents.tool_specs import TOOL_SPECS
 
-SCHEMA = {
-    "type": "object",
-    "properties": {"score": {"type": "integer"}, "why": {"type": "string"}},
-    "required": ["score", "why"],
-}
-STRUCTURED = CompletionRequest(
-    system="Score.", messages=(Message("user", "x"),), response_schema=SCHEMA
-)
-ENGINEER = CompletionRequest(system="Build.", messages=(Message("user", "go"),), tools=TOOL_SPECS)
-
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as running:
         yield running
-
-
-def chat(message: dict[str, Any], finish: str = "stop", usage: object = None) -> Reply:
-    usage = usage if usage is not None else {"prompt_tokens": 30, "completion_tokens": 9}
-    choice = {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}
-    return Reply(json_body={"model": "qwen", "choices": [choice], "usage": usage})
 
 
 async def ask(server: LoopbackServer, request: CompletionRequest, *replies: Reply) -> Any:

@@ -620,7 +620,7 @@ async def test_openai_text_mode_sends_a_tool_loop_as_text_when_the_request_has_n
         ('  <think>\nhmm {\n</think>{"score": 1}', '{"score": 1}'),
         ('Shape {"a": 1} first.\n</think>\n{"score": 1}', '{"score": 1}'),  # opened by the template
         ('{"score": 1}', '{"score": 1}'),
-        ("<think>ran out of tokens {", "<think>ran out of tokens {"),
+        ("<think>ran out of tokens {", ""),  # thinking to the end: no answer
         ("Wrap it in <think> and </think> tags.", "Wrap it in <think> and </think> tags."),
     ],
 )

@@ -1,0 +1,124 @@
+"""What context selection learns from one file, worked out once per content, not per attempt.
+
+Every engineer attempt selects its context in a fresh worktree (:mod:`agents.context`): a
+repo map that parses every Python file with ``ast``, and a BM25 ranking that reads and
+tokenizes every file. On a repository of 7,800 files (sqlalchemy with django's sdist beside
+it) that took 30-35 s at each attempt, and 10 s more for recon's map, while nearly every file
+was the one the previous attempt had read. A file's digest (its symbols, its words) depends
+on its content alone, so it is kept by git's blob id: a worktree's index gives the id of every
+file it checked out without reading one; a file changed since, untracked, or outside git is
+read and hashed as git hashes a blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.repo_guard import git_run
+
+DIGEST_LIMIT = 200_000
+"""Digests kept at most (the oldest go first): a few times the files of a big repository."""
+
+_FILE_MODES = frozenset({"100644", "100755"})
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """One file's content as context selection uses it."""
+
+    readable: bool
+    """False for a file that is missing or not UTF-8 (it is listed by name only)."""
+    symbols: tuple[str, ...]
+    """Its top-level classes and functions (Python files only)."""
+    terms: Counter[str]
+    """Its words, counted (:func:`agents.context.tokenize`)."""
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file holding ``data``."""
+    digest = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def index_blob_ids(root: Path) -> dict[str, str]:
+    """``{path: blob id}`` of the files of the worktree ``root`` that are as git's index has
+    them (none outside git): what a fresh worktree checked out, less what changed since."""
+    if not (root / ".git").exists():
+        return {}
+    top = git_run(root, "rev-parse", "--show-toplevel")  # not a repository around it
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
+        return {}
+    staged = git_run(root, "ls-files", "-s", "-z")
+    changed = git_run(root, "ls-files", "-m", "-d", "-z")
+    if staged.returncode != 0 or changed.returncode != 0:
+        return {}
+    ids: dict[str, str] = {}
+    for entry in staged.stdout.split("\0"):
+        info, _, path = entry.partition("\t")
+        fields = info.split(" ")
+        # A plain file at stage 0 (not a conflict); a link's blob is its target's name, the
+        # same in two folders where it names two files.
+        if path and len(fields) == 3 and fields[0] in _FILE_MODES and fields[2] == "0":
+            ids[path] = fields[1]
+    for path in changed.stdout.split("\0"):
+        ids.pop(path, None)
+    return ids
+
+
+class FileDigests:
+    """Digests by blob id, shared by every attempt (and recon) of the process.
+
+    ``compute`` makes a digest of a file's text (None: unreadable) and whether it is Python;
+    :attr:`computed` counts the digests made, not found."""
+
+    def __init__(
+        self,
+        compute: Callable[[str | None, bool], FileDigest],
+        limit: int = DIGEST_LIMIT,
+    ) -> None:
+        self._compute = compute
+        self._limit = limit
+        self._by_key: dict[tuple[str, bool], FileDigest] = {}
+        self._lock = threading.Lock()
+        self.computed = 0
+
+    def of(self, root: Path, files: Sequence[str]) -> list[FileDigest]:
+        """The digest of each of ``files`` in the worktree ``root``, in order."""
+        known = index_blob_ids(root)
+        return [self._digest(root, rel, known.get(rel)) for rel in files]
+
+    def _digest(self, root: Path, rel: str, blob: str | None) -> FileDigest:
+        python = rel.endswith(".py")
+        data: bytes | None = None
+        if blob is None:
+            try:
+                data = (root / rel).read_bytes()
+            except OSError:
+                return self._compute(None, python)
+            blob = blob_id(data)
+        key = (blob, python)
+        found = self._by_key.get(key)
+        if found is not None:
+            return found
+        if data is None:
+            try:
+                data = (root / rel).read_bytes()
+            except OSError:
+                return self._compute(None, python)
+        try:
+            text: str | None = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        digest = self._compute(text, python)
+        with self._lock:
+            self.computed += 1
+            self._by_key[key] = digest
+            while len(self._by_key) > self._limit:
+                del self._by_key[next(iter(self._by_key))]
+        return digest
