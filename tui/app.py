@@ -108,6 +108,8 @@ class ShopfloorApp(App[None]):
         self._main = RunScreen(RunModel(max_lines), on_decision=on_decision, waiting=waiting)
         self._themes = {DARK_THEME: DARK_THEME, LIGHT_THEME: LIGHT_THEME}
         """The theme shown for each of the built-in two (another on a 16-colour terminal)."""
+        self._colours: tuple[str | None, bool] = ("truecolor", False)
+        """The colour system and NO_COLOR the themes were made legible for."""
 
     def get_driver_class(self) -> type[Driver]:
         """On a terminal: Textual's driver, made to outlive a hang-up (tui.terminal_driver)."""
@@ -182,14 +184,16 @@ class ShopfloorApp(App[None]):
 
     def use_legible_colours(self, color_system: str | None, *, no_color: bool) -> None:
         """Colours readable on a terminal of ``color_system`` (Rich's name), under NO_COLOR
-        or not (tui.terminal_colours): on 16 colours, yellow copies of the two themes."""
+        or not (tui.terminal_colours): on 16 colours, copies of the built-in themes that drew
+        normal text red (the app's two with a yellow warning and accent)."""
         dark = legible_ansi_theme(color_system, no_color=no_color, dark=True)
         light = legible_ansi_theme(color_system, no_color=no_color, dark=False)
         if dark is not None:
             self.ansi_theme_dark = dark
         if light is not None:
             self.ansi_theme_light = light
-        themes = legible_themes(color_system, no_color=no_color)
+        self._colours = color_system, no_color
+        themes = legible_themes(color_system, no_color=no_color, names=self._themes)
         for name, theme in themes.items():
             self.register_theme(theme)
             self._themes[name] = theme.name
@@ -198,7 +202,10 @@ class ShopfloorApp(App[None]):
 
     def search_themes(self) -> None:
         """The palette's theme picker (its "Theme" entry), offering the 16-colour copies
-        in place of their built-ins on a 16-colour terminal."""
+        in place of their built-ins on a 16-colour terminal (made now, not at start)."""
+        color_system, no_color = self._colours
+        for theme in legible_themes(color_system, no_color=no_color).values():
+            self.register_theme(theme)
         self.push_screen(CommandPalette(providers=[ThemePicker], placeholder="Search for themes…"))
 
     def on_unmount(self) -> None:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.heap import loading
+from engine.heap import leaving, loading
 from tui.parsers import parser_modules
 
 if TYPE_CHECKING:
@@ -203,6 +203,15 @@ def stop_signals_interrupt() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopfloor`` console script."""
+    try:
+        return _command(argv)
+    finally:
+        leaving()  # the interpreter's exit need not walk the heap (engine.heap)
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` (the process's arguments when None) and run its command; the exit
+    code."""
     words = list(sys.argv[1:] if argv is None else argv)
     command = words[0] if words and not words[0].startswith("-") else None
     # Parsing loads only the parsers (tui.parsers); the command's handler loads what it runs

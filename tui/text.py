@@ -24,6 +24,10 @@ from engine.spend import dollars
 SIM_BADGE = (" SIM ", "bold reverse magenta")
 """How the simulated-provider marker looks wherever it appears."""
 
+SIM_MARK = ("S", SIM_BADGE[1])
+"""The SIM badge in one cell, where its five do not fit (the agent table's narrowest rows;
+the help's legend says what it means)."""
+
 REPLACEMENT = "\ufffd"
 """What a control character that is not a line break or a tab is drawn as."""
 

@@ -31,7 +31,8 @@ async def test_a_front_end_without_node_modules_is_said_at_the_start(tmp_path: P
     assert code == 0, out
     said = (
         "warning: the Node package in web/ has no node_modules: its test and lint scripts "
-        f"cannot run their tools, at the baseline or after any task; run npm ci in {repo / 'web'}"
+        f"cannot run their tools, at the baseline or after any task; run npm install in "
+        f"{repo / 'web'}"
     )
     assert said in " ".join(out.split()), out
     report = (tmp_path / "report" / "audit.md").read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ FAILED = (
     "! FAILED tests/test_pricing.py::test_discount_rounds_half_up_on_the_line_total"
     " - AssertionError: Decimal('10.04') != Decimal('10.05')"
 )
+PROGRESS = "." * 40 + " " * 34 + "[100%]"  # pytest pads its progress to its own width
 PATH = "> wrote " + "/".join(["inventory"] * 12) + "/reports.py (68 lines)"
 
 
@@ -53,6 +54,19 @@ async def test_a_long_line_is_read_whole_at_any_width(size: tuple[int, int]) -> 
         assert drawn[-1].strip() == "the end"
 
 
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_a_progress_line_folds_without_a_row_of_padding(size: tuple[int, int]) -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=size) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, ["Running the pricing tests."], passes=True)
+        bus.emit(AgentOutput(agent_id=T1, text=f"{PROGRESS}\nthe end"))
+        await caught_up(app, bus, pilot)
+        drawn = rows(app)
+        assert drawn[-3:] == ["." * 40, "[100%]", "the end"]
+
+
 async def test_a_narrower_log_folds_again_and_keeps_following_the_end() -> None:
     bus = EventBus(sample_run.RUN_ID)
     app = ShopfloorApp(bus.subscribe("tui"))
@@ -75,3 +89,10 @@ def test_rows_break_after_a_space_in_their_second_half_else_at_the_width() -> No
     assert row_starts("a bbbbbbbbbbbbbbbbbb", 10) == [0, 10]  # the space too early: cut
     assert row_starts("aaaaaaaaaa bbb", 10) == [0, 11]  # no row starts with a space
     assert row_starts("漢字漢字漢字", 5) == [0, 2, 4]  # wide characters: two cells each
+
+
+def test_no_row_starts_with_the_padding_at_its_break() -> None:
+    assert row_starts("aaaaaaaaa    bbb", 10) == [0, 13]  # "aaaaaaaaa " (spaces cropped) | "bbb"
+    assert row_starts("." * 10 + " " * 25 + "[100%]", 10) == [0, 35]  # not three blank rows
+    assert row_starts("aaaaaaaaaa     ", 10) == [0]  # trailing padding folds nothing
+    assert row_starts("  aaaaaaaa bbbb", 10) == [0, 11]  # a line's own indent is kept

@@ -8,17 +8,24 @@ At 100 columns (a 48-cell panel) even so the cost was off the edge, behind a sid
 scroll: the agent's name gives way next, cut in its middle so its role's start and its
 task's end and attempt stay. At 80 columns (a 34-cell panel) the tokens were cut and the
 cost gone even so: the model column goes (the log's title names the model and shows the
-SIM badge) and the state is a glyph (◐ ✓ ✗ ⊘, coloured as its word).
+SIM badge) and the state is a glyph (◐ ✓ ✗ ⊘, coloured as its word). With the model
+column went the SIM badge: beside real models, a SIM agent's row did not say it was one, so
+such a row starts with the one-cell SIM mark (the help's legend says what it means).
 """
 
 from __future__ import annotations
 
+import pytest
 import sample_run
 from pilot_helpers import caught_up
+from rich.console import Console
+from rich.style import Style
 
 from engine.bus import EventBus
 from engine.events import AgentFinished, AgentStarted, LLMCallFinished
 from tui.app import ShopfloorApp
+from tui.screens.help import help_table
+from tui.text import SIM_BADGE, SIM_MARK
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_rows import AGENT_MIN_WIDTH, MODEL_MIN_WIDTH, cell_text, fitted_widths
 from tui.widgets.agent_table import AgentTable
@@ -128,12 +135,52 @@ async def test_tokens_and_cost_stay_on_screen_at_80_columns() -> None:
         log_title = title.render_line(0).text
     assert header.split() == ["agent", "tokens", "cost"], header  # no model column
     for name, glyph, row in zip(ends, "✓◐✗", rows, strict=False):
-        shown, state, *_ = row.split()
+        assert row[0] == SIM_MARK[0], row  # every one of them a SIM agent
+        shown, state, *_ = row[1:].split()
         assert shown[:4] == name[:4] and shown.endswith(name[-4:]), row
         assert state == glyph, row
         assert "123.5k" in row and row.endswith("$12.34"), row
     # The SIM badge and the model are in the log's title of the agent under the cursor.
     assert " SIM  engineer:models:a1 running" in log_title, log_title
+
+
+MIXED = {  # agent: (model, simulated)
+    "task_reviewer:pricing:a2": ("openai:qwen2.5-coder-32b-instruct", False),
+    "engineer:models:a1": ("sim:", True),
+    "engineer:pricing:a1": ("sim:inventory", True),
+    "critic": ("anthropic:claude-sonnet-4-5", False),
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_every_sim_agents_row_says_sim_beside_real_models(size: tuple[int, int]) -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=size) as pilot:
+        sample_run.start(bus, simulated=False)
+        for name, (model, sim) in MIXED.items():
+            bus.emit(AgentStarted(agent_id=name, role="engineer", model=model, simulated=sim))
+        await caught_up(app, bus, pilot)
+        table = app.screen.query_one(AgentTable)
+        strips = [table.render_line(y) for y in range(1, 1 + len(MIXED))]
+    badge = Style.parse(SIM_BADGE[1])
+    for (name, (_, sim)), strip in zip(MIXED.items(), strips, strict=True):
+        row = strip.text
+        # The badge's style on "SIM" in the model column, or on the one-cell mark before the
+        # name where that column is off (80 columns).
+        marked = [
+            s.text for s in strip if s.style is not None and badge.reverse and s.style.reverse
+        ]
+        shows_sim = any("SIM" in text or text == SIM_MARK[0] for text in marked)
+        assert shows_sim == sim, (name, row, marked)
+        assert row.split()[-1] == "$0.00", row  # and the cost still in sight
+
+
+def test_the_help_says_what_the_sim_mark_means() -> None:
+    console = Console(width=100, record=True)
+    console.print(help_table())
+    (line,) = [line for line in console.export_text().splitlines() if "a SIM agent" in line]
+    assert line.split()[0] == SIM_MARK[0], line
 
 
 def test_the_model_then_the_agent_column_give_way_to_their_minimum_only() -> None:

@@ -28,9 +28,11 @@ from agents.routing import SINGLE_ROLES, default_models, keys_present, route
 from engine.config import EngineConfig
 from gates.config import GatesConfig
 from gates.interpreter import candidates
-from gates.mypy_config import mypy_projects, runs_mypy
+from gates.mypy_config import mypy_projects
+from gates.mypy_runners import runs_mypy
 from gates.repo_shape import holds_no_code, is_python_repo
 from gates.ruff_format import formats_with_ruff
+from gates.tox_config import tox_commands
 from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import OUTAGE_S, ConfigError, load_settings
 
@@ -112,6 +114,9 @@ def detect_gates(repo: Path) -> list[str]:
             lines.append(
                 '# mypy is not configured, so the types gate is off; enable = ["types"] to run it.'
             )
+        problem = tox_commands(repo).problem
+        if problem:  # tox would stop on it too; the types gate reads no mypy command there
+            lines.append(f"# {problem}.")
         if formats_with_ruff(repo):
             lines.append("# It formats with ruff, so lint runs `ruff format --check` too.")
     if (repo / "package.json").is_file():

@@ -1,7 +1,8 @@
 """The help screen (``?``): every key of the control room, by screen.
 
 Generated from the screens' own bindings where it can be, so it does not drift from them;
-the few keys that belong to built-in widgets are listed by hand.
+the few keys that belong to built-in widgets are listed by hand, as is the agent table's
+legend (its state glyphs and SIM mark).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+from tui.text import SIM_MARK
+
+SECTIONS: tuple[tuple[str, tuple[tuple[str | Text, str], ...]], ...] = (
     (
         "everywhere",
         (
@@ -43,6 +46,16 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("/", "search the log; n / N next / previous match; esc clears"),
             ("e", "answer the escalations that wait"),
             ("esc", "back to the runs (a live run opened from them)"),
+        ),
+    ),
+    (
+        "agent table",
+        (
+            ("◐ ✓ ✗ ⊘", "running / done / failed / cut off (a narrow panel's state column)"),
+            (
+                Text(*SIM_MARK),
+                "a SIM agent (the simulated provider), where the model column is off",
+            ),
         ),
     ),
     (

@@ -38,6 +38,7 @@ from tui.screens.plan import PlanScreen
 from tui.screens.run_escalations import RunEscalations
 from tui.screens.run_log_follow import LogFollowing
 from tui.screens.run_model import RunModel, latest_agent_for_task
+from tui.screens.run_toasts import toasts_over_the_log
 from tui.screens.task_detail import TaskDetailScreen
 from tui.text import printable
 from tui.type_ahead import type_ahead
@@ -178,6 +179,8 @@ class RunScreen(LogFollowing, RunEscalations):
         yield Footer()
 
     def on_mount(self) -> None:
+        # After each layout: the log's lines move with the terminal and its search box.
+        self.screen_layout_refresh_signal.subscribe(self, toasts_over_the_log)
         self.sync()
         self._dag.focus()
         if self._source is not None:

@@ -3,7 +3,8 @@
 The cells of one agent (:func:`agent_cells`: its name, state, model with the SIM badge,
 tokens, cost and role), the columns narrowed so that the cost stays in sight in a narrow
 panel (:func:`fitted_widths`: the model's, the name's, then the model's dropped and the
-state's a glyph), and one line of cells padded to their columns' widths (:func:`row_text`).
+state's a glyph), and one line of cells padded to their columns' widths (:func:`row_text`),
+a simulated agent's marked SIM in it whether or not the model column is drawn.
 :class:`~tui.widgets.agent_table.AgentTable` draws each row from these as one cached strip.
 """
 
@@ -14,7 +15,7 @@ from rich.text import Text
 
 from engine.run_views import AgentView
 from engine.spend import dollars
-from tui.text import SIM_BADGE, compact_count
+from tui.text import SIM_BADGE, SIM_MARK, compact_count
 
 Cell = str | Text
 
@@ -153,7 +154,9 @@ def cell_text(cell: Cell, width: int, *, middle: bool = False) -> Text:
 def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...]) -> Text:
     """One table line: every cell padded to its column's width; a column of width 0 left
     out, a state too wide for its column drawn as its glyph, and a label wider than its
-    column (the header's "state" over the glyphs) left blank."""
+    column (the header's "state" over the glyphs) left blank. Without the model column
+    (and its SIM badge) a simulated agent's row starts with :data:`~tui.text.SIM_MARK`, in
+    the blank cell before its name."""
     pad = " " * CELL_PADDING
     line = Text(no_wrap=True, end="")
     for column, (cell, width) in enumerate(zip(cells, widths, strict=True)):
@@ -161,10 +164,21 @@ def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...]) -> Text:
             continue
         if column == STATE_COLUMN and cell_len_of(cell) > width:
             cell = state_glyph(cell)
-        line.append(pad)
+        if column == AGENT_COLUMN and not widths[MODEL_COLUMN] and simulated(cells):
+            line.append(*SIM_MARK)
+            line.append(pad[1:])
+        else:
+            line.append(pad)
         line.append_text(cell_text(cell, width, middle=column == AGENT_COLUMN))
         line.append(pad)
     return line
+
+
+def simulated(cells: tuple[Cell, ...]) -> bool:
+    """Whether ``cells`` (of :func:`agent_cells`) are a simulated agent's: its model cell
+    starts with the SIM badge."""
+    model = cells[MODEL_COLUMN]
+    return isinstance(model, Text) and model.plain.startswith(SIM_BADGE[0])
 
 
 def cell_len_of(cell: Cell) -> int:

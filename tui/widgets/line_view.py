@@ -59,7 +59,8 @@ MIN_WRAP = 8
 def row_starts(plain: str, width: int) -> list[int]:
     """Where each row of ``plain`` (a cleaned line) starts, as character offsets, once folded
     to ``width`` cells: after the last space of a row when it is in the row's second half,
-    else at the width (a path or a long name is cut where it must be)."""
+    else at the width (a path or a long name is cut where it must be). The spaces at a break
+    start no row: they end the row before it, where they are cropped at the view's edge."""
     starts, start, length = [0], 0, len(plain)
     narrow = plain.isascii()
     while True:
@@ -76,6 +77,10 @@ def row_starts(plain: str, width: int) -> list[int]:
         space = plain.rfind(" ", start, end + 1)  # a space just past the row ends it too
         if space >= start + (end - start) // 2:
             end = space + 1
+        while end < length and plain[end] == " ":
+            end += 1  # padding at a break is dropped: no row starts blank (pytest's [100%])
+        if end >= length:
+            return starts
         starts.append(end)
         start = end
 
