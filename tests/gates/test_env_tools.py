@@ -18,7 +18,7 @@ import pytest
 from engine.layout import with_project_python
 from gates.config import GatesConfig
 from gates.env_tools import declared_tools
-from gates.interpreter import candidates, find_project_python
+from gates.interpreter import ProjectPython, candidates, find_project_python
 from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from tests.gates.conftest import needs_bwrap
@@ -45,6 +45,15 @@ def answers(argv: str, out: str, *, otherwise: str = "exit 2") -> str:
 
 def environ(bin_dir: Path, **more: str) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:/usr/bin:/bin", **more}
+
+
+async def project_python(repo: Path, env: dict[str, str]) -> ProjectPython:
+    """The interpreter found for ``repo`` with ``env``, asked in a sandbox of its own."""
+    sandbox = ProcessSandbox(use_bwrap=False)
+    try:
+        return await find_project_python(candidates(repo, None, env), sandbox)
+    finally:
+        sandbox.close()
 
 
 @pytest.mark.parametrize("jail", [False, pytest.param(True, marks=needs_bwrap)])
@@ -78,14 +87,10 @@ async def test_a_declared_tool_without_environment_or_not_on_path_is_one_line(
     repo = make_repo(tmp_path / "repo", {"pyproject.toml": POETRY, "app.py": ""})
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        missing = await find_project_python(candidates(repo, None, environ(bin_dir)), sandbox)
-        # Poetry with no environment for the project prints nothing and exits 1.
-        tool(bin_dir, "poetry", answers("env info --path", "exit 1"))
-        empty = await find_project_python(candidates(repo, None, environ(bin_dir)), sandbox)
-    finally:
-        sandbox.close()
+    missing = await project_python(repo, environ(bin_dir))
+    # Poetry with no environment for the project prints nothing and exits 1.
+    tool(bin_dir, "poetry", answers("env info --path", "exit 1"))
+    empty = await project_python(repo, environ(bin_dir))
     assert missing.own and empty.own
     assert missing.warning.startswith(
         "pyproject.toml [tool.poetry] declares Poetry, but poetry is not on PATH: put poetry "
@@ -111,11 +116,7 @@ async def test_poetry_not_on_path_is_said_with_its_advice_once(tmp_path: Path) -
     repo = make_repo(tmp_path / "repo", {"pyproject.toml": crashtest, "app.py": ""})
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        python = await find_project_python(candidates(repo, None, environ(bin_dir)), sandbox)
-    finally:
-        sandbox.close()
+    python = await project_python(repo, environ(bin_dir))
     assert python.warning.endswith("which may lack the project's dependencies (pyproject.toml)"), (
         python.warning
     )
@@ -181,11 +182,7 @@ async def test_a_venv_whose_python_link_is_broken_is_said_as_such(tmp_path: Path
     link = repo / ".venv" / "bin" / "python"
     link.unlink()
     link.symlink_to(tmp_path / "pyenv" / "versions" / "3.10.2" / "bin" / "python3.10")
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        python = await find_project_python(candidates(repo, None, {}), sandbox)
-    finally:
-        sandbox.close()
+    python = await project_python(repo, {})
     assert python.own
     assert python.warning.startswith(
         f"{link} is a broken link to {tmp_path}/pyenv/versions/3.10.2/bin/python3.10: "
@@ -203,11 +200,7 @@ async def test_a_venv_file_naming_the_environment_is_followed(tmp_path: Path) ->
     by_name = candidates(repo, None, {"WORKON_HOME": str(tmp_path / "envs")})
     assert by_name.found == named.found
     (repo / ".venv").write_text("gone\n")
-    sandbox = ProcessSandbox(use_bwrap=False)
-    try:
-        python = await find_project_python(candidates(repo, None, {}), sandbox)
-    finally:
-        sandbox.close()
+    python = await project_python(repo, {})
     assert python.own and python.warning.startswith(
         f"{repo / '.venv'} is a file, not a virtualenv, and names 'gone', which holds no "
         "bin/python: the tests and mypy use shopfloor's own Python"
