@@ -28,12 +28,15 @@ class Overflow:
 
     ``window``: the context window; ``prompt``: the request's prompt as the server counted it
     (vLLM counts "at least" so many once it stops counting); ``total``: the prompt and the
-    answer's ``max_tokens`` together, where that is all it said.
+    answer's ``max_tokens`` together, where that is all it said; ``kept``: what a server that
+    refused nothing kept of the prompt, having cut the rest without a word (Ollama), as its
+    usage counted it.
     """
 
     window: int | None = None
     prompt: int | None = None
     total: int | None = None
+    kept: int | None = None
 
 
 _MARKS = (

@@ -84,8 +84,8 @@ class LoopbackModel(Ledger):
     ``exceed_context_size_error`` with the counts, under HTTP 500 as its builds of 2025 sent
     it: a status that reads as a server fault), ``llama.cpp-counts-unsaid`` (a 400 that
     gives neither the window nor the prompt's size) or ``ollama``: no refusal at all — it
-    keeps the window's worth of the prompt and bills that (this server still answers from the
-    whole request)."""
+    keeps the end of the prompt, ``context_tokens / 2 + 2`` tokens of it as Ollama has since
+    0.32 (ollama#17427), and bills that (this server still answers from the whole request)."""
 
     # -- the wire ---------------------------------------------------------------------------
 
@@ -122,8 +122,9 @@ class LoopbackModel(Ledger):
             return 400, {"error": {"message": self.refuse(exc), "type": "invalid_request_error"}}
         finish = "tool_calls" if message.get("tool_calls") else "stop"
         prompt_tokens = len(raw) // 4
-        if self.overflow_style == "ollama" and self.context_tokens is not None:
-            prompt_tokens = min(prompt_tokens, self.context_tokens)  # what it kept of it
+        window = self.context_tokens
+        if self.overflow_style == "ollama" and window is not None and prompt_tokens > window:
+            prompt_tokens = window // 2 + 2  # what it kept of it
         completion_tokens = max(1, len(json.dumps(message)) // 4)
         return 200, {
             "id": f"chatcmpl-{number}",

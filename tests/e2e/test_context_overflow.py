@@ -255,23 +255,35 @@ async def test_a_server_that_gives_no_sizes_is_asked_again_shorter_until_it_fits
     assert ": the conversation (size not said) is over the model's context window; asking " in said
 
 
-async def test_a_server_that_cut_the_prompt_without_a_word_is_said_once(tmp_path: Path):
-    """Ollama refuses nothing: it keeps its window's worth of the prompt and bills that. The
-    count billed, far below what was sent, is said once, with the setting that stops it."""
+async def test_an_answer_to_a_prompt_the_server_cut_is_set_aside_and_asked_again(
+    tmp_path: Path,
+):
+    """Ollama refuses nothing: over its window it keeps the end of the prompt (half the window
+    since 0.32) and bills that. The count billed, far below what was sent, marks the answer as
+    one made without the system prompt and the task: it is set aside, the conversation
+    compacted to what the server keeps and asked again, with the setting that stops it said."""
     sizes = await sizes_of("ollama", tmp_path)
-    with server_for("ollama", sizes[1] // 3) as server:
+    # The last turn is cut to less than half of what was sent (just over the window, half of
+    # it is more than the 4-characters-a-token estimate's half: not told from a tokenizer's
+    # difference).
+    window = sizes[2] * 85 // 100
+    kept = window // 2 + 2
+    with server_for("ollama", window) as server:
         spec = spec_for("ollama", server)
         report, events = await engineer(spec, project(tmp_path / "b"))
-    assert report.finished, report.summary  # this loopback answers from the whole request
-    lines = notices(events)
-    assert len(lines) == 1, "\n".join(lines)
-    said = lines[0]
-    assert said == (
-        f"{spec}: the server counted {sizes[1] // 3} prompt tokens for a prompt of about "
-        f"{said.split('prompt of about ')[1].split(':')[0]}: it cut the prompt to fit its "
-        "context window (Ollama does so from the front, system prompt and task first); set "
-        f'context_tokens in [providers.limits."{spec}"] to the window it runs with'
-    )
+        model = server.model
+    assert report.finished, report.summary
+    assert len(model.prompts) == 4 and model.prompts[:3] == sizes and model.prompts[3] <= kept
+    [said] = notices(events)
+    assert said.startswith(f"{spec}: the server counted {kept} prompt tokens of about "), said
+    assert (
+        "without a word (Ollama keeps the end: the system prompt and the task are cut first); "
+        "its answer is set aside, asking again with 2 older message(s) shortened"
+    ) in said, said
+    assert "OLLAMA_CONTEXT_LENGTH" in said and f'[providers.limits."{spec}"]' in said
+    # The answer set aside was made all the same: four calls accounted, one of them cut.
+    calls = [e for e in events if isinstance(e, LLMCallFinished)]
+    assert len(calls) == 4 and sorted(c.prompt_tokens for c in calls)[0] <= kept
     # Configured, the conversation is compacted to the window before it is sent.
     with server_for("ollama", sizes[2] - 1) as server:
         spec = spec_for("ollama", server)

@@ -2,7 +2,9 @@
 
 Tests queue replies (status, headers, a JSON body, raw bytes or SSE chunks, a delay); the
 server answers each request with the next reply and records what it was sent, so a test can
-check the wire format the SDK produced.
+check the wire format the SDK produced. A server that answers from what it is sent (counts the
+prompt, cuts it as Ollama does) is given as ``respond`` instead: each request is answered by
+``respond(seen)``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,7 +48,7 @@ class _Server(ThreadingHTTPServer):
 class LoopbackServer:
     """Start with ``with LoopbackServer() as server:``; ``server.url`` is its base URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, respond: Callable[[Seen], Reply] | None = None) -> None:
         self.replies: deque[Reply] = deque()
         self.seen: list[Seen] = []
         owner = self
@@ -61,15 +64,16 @@ class LoopbackServer:
                     body: Any = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                owner.seen.append(
-                    Seen(
-                        self.command,
-                        self.path,
-                        {k.lower(): v for k, v in self.headers.items()},
-                        body,
-                    )
+                seen = Seen(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )
-                reply = owner.replies.popleft() if owner.replies else Reply(500, {"error": "none"})
+                owner.seen.append(seen)
+                if respond is not None:
+                    reply = respond(seen)
+                else:
+                    reply = (
+                        owner.replies.popleft() if owner.replies else Reply(500, {"error": "none"})
+                    )
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 self.send_response(reply.status)

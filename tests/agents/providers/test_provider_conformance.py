@@ -295,7 +295,9 @@ async def test_a_request_refused_as_too_long_gives_its_tokens_back_to_the_minute
     pool = LimiterPool()
     provider = make_provider(spec, options=options, limiters=pool)
     huge = CompletionRequest(system="", messages=(Message("user", "x" * 240_000),), max_tokens=64)
-    fits = CompletionRequest(system="", messages=(Message("user", "y" * 16_000),), max_tokens=64)
+    # short enough that the scripted reply's usage (a few prompt tokens) is not read as a
+    # prompt the server cut; still a second's wait at 60,000 a minute if nothing came back
+    fits = CompletionRequest(system="", messages=(Message("user", "y" * 4_000),), max_tokens=64)
     server.queue(wire.error(400, OVERFLOWS[wire_name]), wire.text("Read it."))
     try:
         with pytest.raises(ContextOverflow):

@@ -1,0 +1,68 @@
+"""An Ollama on 127.0.0.1 that answers from what it is sent, for the tests of a prompt cut
+without a word.
+
+Ollama's OpenAI-compatible endpoint refuses no prompt over the model's context window
+(``num_ctx``; 4096 by default on a small GPU, docs/context-length.mdx): it keeps the end of
+it and answers from that. Since 0.32 it keeps ``num_ctx / 2 + 2`` tokens of it (ollama#17427,
+ollama#17889: 2050 of a 4096 window), before that the window's worth (``truncating input
+prompt limit=2048 ... new=2048`` in its log). The usage it reports counts what it kept. This
+server renders the request to text, counts three characters a token (a code tokenizer),
+cuts as Ollama does, and answers saying whether what it kept still held the system prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from provider_loopback import Reply, Seen
+
+CHARS_PER_TOKEN = 3
+SAW_IT = "I have read the task and will do it."
+MISSED_IT = "Sure! What would you like me to do?"
+
+
+def rendered(body: dict[str, Any]) -> str:
+    """The request as a chat template makes it one text: tools first, then each turn."""
+    parts = [json.dumps(body.get("tools") or [])]
+    for message in body["messages"]:
+        parts.append(f"<|{message['role']}|>{message.get('content') or ''}")
+        parts.extend(json.dumps(call) for call in message.get("tool_calls") or [])
+    return "".join(parts)
+
+
+@dataclass
+class OllamaLike:
+    """``num_ctx``: the window it runs with; ``halves``: keep ``num_ctx / 2 + 2`` tokens of an
+    over-long prompt (0.32 and later), else ``num_ctx``. ``marker``: what the system prompt
+    holds, looked for in what was kept."""
+
+    num_ctx: int
+    marker: str
+    halves: bool = True
+    prompts: list[int] = field(default_factory=list)
+    """Each chat request's prompt in this server's tokens, whole."""
+    kept: list[int] = field(default_factory=list)
+    """What it kept of each one."""
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.path != "/v1/chat/completions":
+            return Reply(404, {"error": {"message": f"no route {seen.path}"}})
+        text = rendered(seen.body)
+        tokens = math.ceil(len(text) / CHARS_PER_TOKEN)
+        kept = tokens
+        if tokens > self.num_ctx:
+            kept = self.num_ctx // 2 + 2 if self.halves else self.num_ctx
+        self.prompts.append(tokens)
+        self.kept.append(kept)
+        tail = text[-kept * CHARS_PER_TOKEN :]
+        content = SAW_IT if self.marker in tail else MISSED_IT
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "finish_reason": "stop",
+        }
+        usage = {"prompt_tokens": kept, "completion_tokens": 12, "total_tokens": kept + 12}
+        return Reply(json_body={"model": seen.body["model"], "choices": [choice], "usage": usage})
