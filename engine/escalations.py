@@ -8,7 +8,8 @@ decision that arrives from:
   is loosened only by a person, and a model raising it would double it each time it is
   crossed); ``reject`` takes the reject-like option at once; ``wait`` leaves it to people;
 - people: :meth:`EscalationBroker.decide` (the TUI, in process) or the run's
-  :class:`~engine.protocols.DecisionSource` (another shell or host, through storage);
+  :class:`~engine.protocols.DecisionSource` (another shell or host, through storage), which
+  the broker lets read only while the run has an escalation open;
 - the clock: after the timeout, the escalation's default (decided by ``timeout``).
 
 It then emits EscalationResolved itself, so the run's log keeps a single writer. A resumed run
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from engine.bus import EventBus
 from engine.config import EscalationPolicy
-from engine.events import EscalationRaised, EscalationResolved
+from engine.events import EscalationRaised, EscalationResolved, EventBase
 from engine.protocols import DecisionSource
 from engine.roles import Twin
 
@@ -74,6 +75,11 @@ class EscalationBroker:
         self._waiting: dict[str, asyncio.Future[Decision]] = {}
         self._early: dict[str, Decision] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._asked = asyncio.Event()
+        """Set while the run's log has an escalation open: the decision source reads only
+        then (a resumed run's log may hold one from before)."""
+        self._track_open()
+        bus.listen(self._on_event)
 
     # -- decisions from outside -----------------------------------------------------------
 
@@ -96,6 +102,16 @@ class EscalationBroker:
         fut.set_result(answer)
         return True
 
+    def _on_event(self, event: EventBase) -> None:
+        if isinstance(event, EscalationRaised | EscalationResolved):
+            self._track_open()
+
+    def _track_open(self) -> None:
+        if self.bus.state.open_escalations:
+            self._asked.set()
+        else:
+            self._asked.clear()
+
     def start(self) -> None:
         """Start listening to the decision source (idempotent)."""
         if self.source is None or self._listener is not None:
@@ -104,7 +120,7 @@ class EscalationBroker:
 
     async def _listen(self, source: DecisionSource) -> None:
         try:
-            async for ext in source.decisions(self.bus.run_id):
+            async for ext in source.decisions(self.bus.run_id, until_asked=self._asked.wait):
                 self.decide(ext.escalation_id, ext.decision, ext.decided_by, ext.note)
         except asyncio.CancelledError:
             raise

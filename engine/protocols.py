@@ -211,8 +211,15 @@ class DecisionSource(Protocol):
     a single writer.
     """
 
-    def decisions(self, run_id: str) -> AsyncIterator[ExternalDecision]:
-        """Decisions posted for ``run_id``, as they arrive; never ends on its own."""
+    def decisions(
+        self, run_id: str, *, until_asked: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[ExternalDecision]:
+        """Decisions posted for ``run_id``, as they arrive; never ends on its own.
+
+        ``until_asked``, when given, returns once an escalation of the run is open: a source
+        reads nothing before it does (no decision can be posted while none is), so a run that
+        asks nobody costs its inbox nothing.
+        """
         ...
 
 

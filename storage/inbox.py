@@ -19,7 +19,7 @@ the decisions consumed earlier whose escalation is still open in the log.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
@@ -178,9 +178,17 @@ async def take_decisions(engine: AsyncEngine, run_id: str) -> list[ExternalDecis
 
 
 async def decision_stream(
-    engine: AsyncEngine, run_id: str, *, poll_s: float = DEFAULT_POLL_S
+    engine: AsyncEngine,
+    run_id: str,
+    *,
+    until_asked: Callable[[], Awaitable[object]] | None = None,
+    poll_s: float = DEFAULT_POLL_S,
 ) -> AsyncIterator[ExternalDecision]:
     """Decisions for ``run_id`` as they are posted (LISTEN/NOTIFY or polling); never ends.
+
+    Before each read it awaits ``until_asked()`` when given: the run's engine says so when
+    an escalation is open, and none can be answered before. A run asking nobody reads
+    nothing (the inbox polled for the whole run was 2 s of CPU in a 90 s demo on SQLite).
 
     Not even when the database fails: a run waits on this for hours, and a stream that
     ended on a dropped connection left it waiting for an answer already posted. Failures
@@ -195,11 +203,13 @@ async def decision_stream(
     while True:
         try:
             async with Wakeup(engine, DECISIONS_CHANNEL, run_id, poll_s=poll_s) as wakeup:
-                if not resumed:
-                    for decision in await untaken_decisions(engine, run_id):
-                        yield decision
-                    resumed = True
                 while True:
+                    if until_asked is not None:
+                        await until_asked()
+                    if not resumed:
+                        for decision in await untaken_decisions(engine, run_id):
+                            yield decision
+                        resumed = True
                     taken = await take_decisions(engine, run_id)
                     retry.ok()
                     for decision in taken:

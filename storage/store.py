@@ -20,7 +20,7 @@ its text.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -264,9 +264,16 @@ class SqlEventStore(EventLog):
         logged answer with to know the run took its own."""
         return self.redactor.redact(note)
 
-    def decisions(self, run_id: str, *, poll_s: float = 0.2) -> AsyncIterator[ExternalDecision]:
-        """Decisions posted for ``run_id``, each yielded once and marked consumed; never ends."""
-        return inbox.decision_stream(self._engine, run_id, poll_s=poll_s)
+    def decisions(
+        self,
+        run_id: str,
+        *,
+        until_asked: Callable[[], Awaitable[object]] | None = None,
+        poll_s: float = 0.2,
+    ) -> AsyncIterator[ExternalDecision]:
+        """Decisions posted for ``run_id``, each yielded once and marked consumed; never ends.
+        Nothing is read before each ``until_asked()`` returns (an escalation is open)."""
+        return inbox.decision_stream(self._engine, run_id, until_asked=until_asked, poll_s=poll_s)
 
     async def open_escalations(self, run_id: str | None = None) -> list[EscalationRecord]:
         """Undecided escalations of ``run_id``, or of every run when None, oldest first; a

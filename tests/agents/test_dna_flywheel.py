@@ -80,7 +80,9 @@ class Human:
     decision: str
     asked: list[str] = field(default_factory=list)
 
-    async def decisions(self, run_id: str) -> AsyncIterator[ExternalDecision]:
+    async def decisions(
+        self, run_id: str, *, until_asked: object = None
+    ) -> AsyncIterator[ExternalDecision]:
         answered: set[str] = set()
         while True:
             for view in self.bus.state.open_escalations:

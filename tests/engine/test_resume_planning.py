@@ -89,7 +89,9 @@ class Inbox:
         for decision in posted:
             self.queue.put_nowait(decision)
 
-    async def decisions(self, run_id: str) -> AsyncIterator[ExternalDecision]:
+    async def decisions(
+        self, run_id: str, *, until_asked: object = None
+    ) -> AsyncIterator[ExternalDecision]:
         while True:
             yield await self.queue.get()
 

@@ -175,7 +175,9 @@ class Inbox:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[ExternalDecision] = asyncio.Queue()
 
-    async def decisions(self, run_id: str) -> AsyncIterator[ExternalDecision]:
+    async def decisions(
+        self, run_id: str, *, until_asked: object = None
+    ) -> AsyncIterator[ExternalDecision]:
         while True:
             yield await self.queue.get()
 
