@@ -3,16 +3,19 @@
 On PostgreSQL the writer calls :func:`notify` inside its transaction (``pg_notify`` is
 delivered at commit, never for a rolled-back batch) and a reader holds a :class:`Wakeup`,
 which LISTENs on a dedicated connection and wakes only for its own key (a run id). SQLite has
-no such channel, so a :class:`Wakeup` there simply sleeps a short polling interval. Either way
-the reader re-queries after each wake-up, so a lost or coalesced notification costs latency,
-never an event; a PostgreSQL reader also re-queries every ``safety_s`` in case its listening
-connection dropped silently, and listens again on a new connection once it sees it dropped.
+no such channel, so a :class:`Wakeup` there polls, but cheaply: each interval it looks at
+whether another connection committed (:mod:`storage.sqlite_changes`) and wakes only then.
+Either way the reader re-queries after each wake-up, so a lost or coalesced notification
+costs latency, never an event; a reader also re-queries every ``safety_s`` whatever it was
+told (a PostgreSQL listening connection may drop silently), and a PostgreSQL one listens
+again on a new connection once it sees its own dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
@@ -20,6 +23,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.sqlite_changes import SqliteChanges
 
 EVENTS_CHANNEL = "shopfloor_events"
 DECISIONS_CHANNEL = "shopfloor_decisions"
@@ -64,6 +69,7 @@ class Wakeup:
         self._flag = asyncio.Event()
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
+        self._changes = SqliteChanges(engine)
         self.relistened = 0
         """How often the listening connection was lost and listening started again."""
 
@@ -82,6 +88,8 @@ class Wakeup:
     async def __aenter__(self) -> Wakeup:
         if self._engine.dialect.name == "postgresql":
             await self._listen()
+        else:
+            await self._changes.open()
         return self
 
     async def _listen(self) -> None:
@@ -107,10 +115,14 @@ class Wakeup:
         self._conn, self._driver = conn, driver
 
     async def wait(self) -> None:
-        """Until a notification for the key (PostgreSQL) or one polling interval (SQLite)."""
+        """Until a notification for the key (PostgreSQL) or the first polling interval after
+        which another connection had committed (SQLite); at most ``safety_s``."""
         if self._engine.dialect.name != "postgresql":
-            await asyncio.sleep(self._poll_s)
-            return
+            deadline = time.monotonic() + self._safety_s
+            while True:
+                await asyncio.sleep(self._poll_s)
+                if await self._changes.seen() or time.monotonic() >= deadline:
+                    return
         if not self.listening:
             await self._listen_again()
             return
@@ -139,6 +151,7 @@ class Wakeup:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self._changes.close()
         conn, driver = self._conn, self._driver
         self._conn = self._driver = None
         if conn is None:

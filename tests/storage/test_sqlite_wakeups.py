@@ -1,0 +1,95 @@
+"""A reader waiting on SQLite queries again only when another connection has committed.
+
+SQLite has no LISTEN/NOTIFY, so a tail (``attach``, ``approve`` waiting to see its answer
+taken) and a run waiting on its decisions inbox polled with a real query every interval:
+20 reads a second for a tail, however long nothing happened. Now the wait looks at
+``PRAGMA data_version`` on a connection of its own at each interval and reads again only
+when it moved (or after the safety interval), and what another connection commits still
+reaches the reader within an interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from sqlalchemy import event
+
+from engine.bus import EventBus
+from engine.events import AgentOutput, EventBase, RunStarted
+from storage.store import SqlEventStore
+
+QUIET_S = 1.0
+
+
+class LogReads:
+    """Counts the statements on ``store``'s connections that read ``table``."""
+
+    def __init__(self, store: SqlEventStore, table: str = "events") -> None:
+        self.count = 0
+        self.table = f"FROM {table}"
+        event.listen(store.engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if self.table in statement:
+            self.count += 1
+
+
+async def test_a_tail_reads_the_log_again_only_when_another_connection_committed(
+    db_url: str,
+) -> None:
+    bus = EventBus("r-idle")
+    started = bus.emit(
+        RunStarted(
+            request="Build a greeting CLI",
+            repo="/repos/greet",
+            base_branch="main",
+            base_commit="0" * 40,
+            integration_branch="shopfloor/wip/r-idle",
+        )
+    )
+    async with await SqlEventStore.open(db_url) as run, await SqlEventStore.open(db_url) as view:
+        await run.append([started])
+        seen: asyncio.Queue[EventBase] = asyncio.Queue()
+
+        async def follow() -> None:
+            stream = view.tail("r-idle", follow=True, poll_s=0.05)
+            async with contextlib.aclosing(stream):
+                async for ev in stream:
+                    seen.put_nowait(ev)
+
+        tailing = asyncio.create_task(follow())
+        try:
+            assert await asyncio.wait_for(seen.get(), timeout=5) == started
+            reads = LogReads(view)
+            await asyncio.sleep(QUIET_S)
+            assert reads.count == 0  # nothing committed: nothing read (20 reads before)
+            line = bus.emit(AgentOutput(agent_id="engineer:core", text="tests first"))
+            committed = time.monotonic()
+            await run.append([line])
+            assert await asyncio.wait_for(seen.get(), timeout=5) == line
+            assert time.monotonic() - committed < 0.5
+        finally:
+            tailing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tailing
+
+
+async def test_a_run_waiting_on_its_inbox_reads_it_again_only_after_a_commit(
+    db_url: str,
+) -> None:
+    async with await SqlEventStore.open(db_url) as store:
+        reads = LogReads(store, "decisions")
+        stream = store.decisions("r-waits", poll_s=0.05)
+        async with contextlib.aclosing(stream):
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.3)  # its first read
+            first = reads.count
+            await asyncio.sleep(QUIET_S)
+            assert reads.count == first  # nothing committed: nothing read (20 reads before)
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+        assert first > 0
