@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -33,11 +34,12 @@ FROZEN = "the log is frozen for the audit"
 @pytest.mark.postgres
 @pytest.mark.timeout(120)
 async def test_a_postgresql_trigger_that_raises_stops_the_run_with_exit_1(
-    tmp_path: Path, empty_pg_url: str
+    tmp_path: Path, empty_pg_url: str, share_gate_cache: Callable[[Path], None]
 ) -> None:
     """P0001 (``RAISE EXCEPTION``) is the trigger's verdict on the data, not an outage: the
     writer process says ``refused``, the run exits 1 at once; without the trigger, ``resume``
     ships it."""
+    share_gate_cache(tmp_path / "home")  # the gates' verdicts are not what this is about
     await (await SqlEventStore.open(empty_pg_url)).close()
     admin_dsn = make_url(empty_pg_url).set(drivername="postgresql").render_as_string(False)
     admin = await asyncpg.connect(admin_dsn)
