@@ -163,7 +163,7 @@ def test_on_postgresql_the_printed_commands_never_show_the_password(
 @pytest.mark.postgres
 @pytest.mark.timeout(300)
 def test_over_tls_the_printed_commands_name_the_certificates_wherever_they_are_pasted(
-    tmp_path: Path, tls_pg: TlsCluster
+    tmp_path: Path, tls_pg: TlsCluster, share_gate_cache: Callable[[Path], None]
 ) -> None:
     """A demo on a server that takes only TLS, checked with verify-full, logged in with a
     client certificate (pg_hba ``cert``), its files named relative to the folder it started
@@ -172,6 +172,7 @@ def test_over_tls_the_printed_commands_name_the_certificates_wherever_they_are_p
     root certificate ca.crt"."""
     home, there, elsewhere = tmp_path / "home", tls_pg.ca.parent, tmp_path / "elsewhere"
     elsewhere.mkdir()
+    share_gate_cache(home)  # the gates' verdicts are not what this is about
     files = {"sslrootcert": tls_pg.ca, "sslcert": tls_pg.client.cert, "sslkey": tls_pg.client.key}
     relative = {name: path.relative_to(there) for name, path in files.items()}
     db = tls_pg.url(user=CERT_USER, sslmode="verify-full", **relative)
