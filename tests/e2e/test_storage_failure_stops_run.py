@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,13 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_failing_database_stops_the_run_instead_of_hanging(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    share_gate_cache: Callable[[Path], None],
 ) -> None:
     monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    share_gate_cache(tmp_path / "home")  # the gates' verdicts are not what this is about
     db = tmp_path / "db.sqlite"
     url = f"sqlite+aiosqlite:///{db}"
 
@@ -118,12 +123,16 @@ def assert_stopped_in_one_line(capsys: pytest.CaptureFixture[str], db: Path) -> 
 
 
 def test_a_refused_last_batch_lets_the_run_go_so_its_resume_in_this_process_ships(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    share_gate_cache: Callable[[Path], None],
 ) -> None:
     """The run's work done, its last batch (the RunFinished) refused: the line raised after
     the run skipped letting its lease go, and the resume the line names, from this process
     (a TUI left open), was refused as "still running" naming this very process."""
     monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
+    share_gate_cache(tmp_path / "home")  # the gates' verdicts are not what this is about
     db = tmp_path / "db.sqlite"
     url = f"sqlite+aiosqlite:///{db}"
     asyncio.run(migrate(url))
