@@ -138,13 +138,20 @@ class BM25:
 
     @classmethod
     def of_counts(
-        cls, counts: Sequence[Mapping[str, int]], k1: float = 1.5, b: float = 0.75
+        cls,
+        counts: Sequence[Mapping[str, int]],
+        k1: float = 1.5,
+        b: float = 0.75,
+        *,
+        lengths: Sequence[int] | None = None,
     ) -> BM25:
-        """The index of documents given by their term counts (as ``Counter(doc)``)."""
+        """The index of documents given by their term counts (as ``Counter(doc)``). With
+        their ``lengths`` (in terms) given, ``counts`` may hold only the terms ever asked for:
+        the scores are the same."""
         index = cls.__new__(cls)
         index.k1, index.b = k1, b
         index.counts = counts
-        index.lengths = [sum(c.values()) for c in counts]
+        index.lengths = [sum(c.values()) for c in counts] if lengths is None else list(lengths)
         index._index()
         return index
 
@@ -153,7 +160,8 @@ class BM25:
         self.avg_length = (sum(self.lengths) / n) if n else 0.0
         df: Counter[str] = Counter()
         for counts in self.counts:
-            df.update(counts.keys())
+            if counts:  # most of a long text's lines hold no word of the query
+                df.update(counts.keys())
         self.idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
 
     def score(self, query: Iterable[str], index: int) -> float:

@@ -16,8 +16,11 @@ fit is sent all the same, and ContextFit fails it in one line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, compress, count, pairwise, repeat
+from types import MappingProxyType
 
 from agents.context import BM25, tokenize
 from agents.provider import CHARS_PER_TOKEN, CompletionRequest, Provider
@@ -63,10 +66,6 @@ def lines_of(text: str) -> list[str]:
     return [line + "\n" for line in lines] + ([last] if last else [])
 
 
-def _line_count(text: str) -> int:
-    return text.count("\n") + (0 if text.endswith("\n") else 1) if text else 0
-
-
 @dataclass(frozen=True)
 class Blocks:
     """How a part is cut: where its blocks start, and what names a left-out one."""
@@ -80,19 +79,6 @@ class Blocks:
 
 
 LINES = Blocks()
-
-
-def split_blocks(text: str, how: Blocks) -> tuple[str, list[str]]:
-    """``text`` as its pinned head and its blocks (each ending with its newline)."""
-    lines = lines_of(text)
-    head = "".join(lines[: how.pinned])
-    blocks: list[str] = []
-    for line in lines[how.pinned :]:
-        if how.starts is None or not blocks or how.starts(line):
-            blocks.append(line)
-        else:
-            blocks[-1] += line
-    return head, blocks
 
 
 def _head_of(block: str, keep: int) -> str:
@@ -109,47 +95,140 @@ def _head_of(block: str, keep: int) -> str:
     return "".join(taken) + (left_out(rest) + "\n" if rest else "")
 
 
-def _pick(text: str, keep: int, query: str, how: Blocks) -> str:
-    head, blocks = split_blocks(text, how)
-    room = keep - len(head)
-    index = BM25([tokenize(b) for b in blocks])
-    terms = tokenize(query)
-    order = sorted(range(len(blocks)), key=lambda i: (-index.score(terms, i), i))
+_TOKENS_AND_NEWLINES = re.compile(r"[A-Za-z][a-z0-9]+|[0-9]{2,}|\n")
+""":func:`agents.context.tokenize`'s words (the same matches, but for the one-character ones
+it drops) and each newline, found in one pass over a text."""
+_CHUNK = 1 << 16
+"""About how many characters of a text are tokenized in one call."""
+_NONE: Mapping[str, int] = MappingProxyType({})
+
+
+def _block_words(
+    body: str, firsts: Sequence[int], wanted: set[str]
+) -> tuple[list[int], dict[int, dict[str, int]]]:
+    """How many words (:func:`~agents.context.tokenize`'s) each block of ``body`` holds (its
+    lines from one of ``firsts`` to the next), and how often each of the ``wanted`` words is
+    in the blocks that hold one (by block)."""
+    # The words (ASCII: lower-cased at once), each between two spaces of its own: a line
+    # of n words holds 2n + 2 spaces, and " word " is counted in it as often as it is there.
+    # Found a chunk of lines at a time: one call over megabytes would hold the GIL, and the
+    # event loop with it, for all that time even in a thread.
+    chunks, start = [], 0
+    while start < len(body):
+        end = body.find("\n", start + _CHUNK) + 1 or len(body)
+        found = _TOKENS_AND_NEWLINES.findall(body, start, end)
+        if found:
+            chunks.append("  ".join(found).lower())
+        start = end
+    if not chunks:
+        return [0] * (len(firsts) - 1), {}
+    spaced = f"  {'  '.join(chunks)}  "
+    before = list(accumulate(map(len, spaced.split("\n")), initial=0))
+    bounds = [before[line] + line for line in firsts]  # where each block starts in spaced
+    starts, ends = bounds[:-1], bounds[1:]
+    spaces = map(spaced.count, repeat(" "), starts, ends)
+    lengths = [(n - 2 * (b - a)) // 2 for n, (a, b) in zip(spaces, pairwise(firsts), strict=True)]
+    if not wanted:
+        return lengths, {}
+    words = [f" {word} " for word in sorted(wanted)]
+    holds = re.compile("|".join(map(re.escape, words))).search
+    held: dict[int, dict[str, int]] = {}
+    for block in compress(count(), map(holds, repeat(spaced), starts, ends)):
+        start, end = bounds[block], bounds[block + 1]
+        tf = {word[1:-1]: spaced.count(word, start, end) for word in words}
+        held[block] = {word: n for word, n in tf.items() if n}
+    return lengths, held
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A text split into its pinned head and its blocks, the blocks ranked against a query
+    (BM25): done once for every aim of :func:`cut_to`, in time linear in the text."""
+
+    text: str
+    head: str
+    starts: list[int]
+    """Where each block starts in ``text``, and then its end."""
+    sizes: list[int]
+    """Each block's length in characters."""
+    lines: list[int]
+    """How many lines come before each block (after the head), and then all of them."""
+    names: list[str]
+    """Each block's name (empty when ``how`` names none)."""
+    order: list[int]
+    """The blocks, most relevant first (ties in their order)."""
+
+    def block(self, i: int) -> str:
+        return self.text[self.starts[i] : self.starts[i + 1]]
+
+    @classmethod
+    def of(cls, text: str, query: str, how: Blocks) -> _Ranked:
+        lines = lines_of(text)
+        ends = [0, *accumulate(map(len, lines))]
+        pinned = min(how.pinned, len(lines))
+        firsts = list(range(pinned, len(lines)))
+        if how.starts is not None:
+            starts = how.starts
+            firsts = [n for n in firsts if n == pinned or starts(lines[n])]
+        names = [how.name(lines[n].split("\n", 1)[0]) for n in firsts] if how.name else []
+        firsts.append(len(lines))
+        terms = tokenize(query)
+        body = [n - pinned for n in firsts]
+        lengths, found = _block_words(text[ends[pinned] :], body, set(terms))
+        index = BM25.of_counts([found.get(i, _NONE) for i in range(len(lengths))], lengths=lengths)
+        # A block with no word of the query scores 0, one with any more: those come first.
+        scores = {i: -index.score(terms, i) for i in found}
+        order = sorted(found, key=scores.__getitem__)
+        order += [i for i in range(len(lengths)) if i not in scores]
+        starts_at = [ends[n] for n in firsts]
+        return cls(
+            text,
+            text[: ends[pinned]],
+            starts_at,
+            [b - a for a, b in pairwise(starts_at)],
+            body,
+            names,
+            order,
+        )
+
+
+def _pick(ranked: _Ranked, keep: int, how: Blocks) -> str:
+    room = keep - len(ranked.head)
     chosen: dict[int, str] = {}
     partial = False
-    for i in order:
-        size = len(blocks[i])
+    for i in ranked.order:
+        size = ranked.sizes[i]
         if size <= room:
-            chosen[i], room = blocks[i], room - size
+            chosen[i], room = ranked.block(i), room - size
         elif not partial and how.starts is not None and room >= MIN_PARTIAL_CHARS:
-            chosen[i] = _head_of(blocks[i], room)
+            chosen[i] = _head_of(ranked.block(i), room)
             room, partial = 0, True
-    out = [head]
-    gap_lines, gap_names = 0, list[str]()
-    for i, block in enumerate(blocks):
-        if i in chosen:
-            if gap_lines:
-                out.append(left_out(gap_lines, gap_names) + "\n")
-                gap_lines, gap_names = 0, list[str]()
-            out.append(chosen[i])
-            continue
-        gap_lines += _line_count(block)
-        if how.name is not None:
-            gap_names.append(how.name(block.split("\n", 1)[0]))
-    if gap_lines:
-        out.append(left_out(gap_lines, gap_names) + "\n")
+    out = [ranked.head]
+    after = 0  # the first block after the last one kept
+
+    def gap(upto: int) -> None:
+        if upto > after:
+            names = ranked.names[after:upto]
+            out.append(left_out(ranked.lines[upto] - ranked.lines[after], names) + "\n")
+
+    for i in sorted(chosen):
+        gap(i)
+        out.append(chosen[i])
+        after = i + 1
+    gap(len(ranked.sizes))
     return "".join(out)
 
 
 def cut_to(text: str, keep: int, query: str, how: Blocks = LINES) -> str:
     """``text`` within about ``keep`` characters: its most relevant blocks to ``query`` (BM25;
     in their order when none is), the runs of those left out each a marker; as it is when it
-    fits."""
+    fits. Time linear in ``text`` (but for sorting the blocks that hold a word of ``query``)."""
     if len(text) <= keep:
         return text
+    ranked = _Ranked.of(text, query, how)
     aim = keep
     while True:  # the markers take room too: aim lower until the result fits
-        cut = _pick(text, max(0, aim), query, how)
+        cut = _pick(ranked, max(0, aim), how)
         if len(cut) <= keep or aim <= 0:
             return cut
         aim -= max(len(cut) - keep, 64)
