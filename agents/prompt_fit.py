@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import accumulate, compress, count, pairwise, repeat
 from types import MappingProxyType
 
@@ -246,8 +247,9 @@ class Part:
     cap: int | None = None
     """The most characters it ever takes, window or not (cut the same way)."""
 
-    @property
+    @cached_property
     def capped(self) -> str:
+        """The text cut to ``cap``: once, for every prompt built for a window."""
         if self.cap is None:
             return self.text
         return cut_to(self.text, self.cap, self.query, self.how)

@@ -12,6 +12,7 @@ screenful of the bad reply — a bounded number of times. After that it raises
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -216,12 +217,13 @@ async def ask_structured(
     cut = False
     limit = shape.max_tokens
 
-    def fitted(room: int | None) -> tuple[Message, ...]:
+    async def fitted(room: int | None) -> tuple[Message, ...]:
         """``messages`` with the prompt built for ``room``, less what the repair turns
-        after it take (the prompt is the one message compaction cannot shorten)."""
+        after it take (the prompt is the one message compaction cannot shorten). Built in a
+        thread: cutting a test run's megabytes of output to it takes a while."""
         assert ask.fit is not None
         later = tokens_of(sum(message_chars(m) for m in messages[at + 1 :]))
-        prompt = ask.fit(None if room is None else max(0, room - later))
+        prompt = await asyncio.to_thread(ask.fit, None if room is None else max(0, room - later))
         return (*messages[:at], Message("user", prompt), *messages[at + 1 :])
 
     async def call() -> Completion:
@@ -230,14 +232,14 @@ async def ask_structured(
         if ask.fit is None:
             return await session.complete(replace(shape, messages=tuple(messages)))
         room = message_room(session.provider, shape)
-        sent = fitted(room)
+        sent = await fitted(room)
         try:
             return await session.complete(replace(shape, messages=sent))
         except ContextOverflow:
             learnt = message_room(session.provider, shape)
             if learnt is None or (room is not None and learnt >= room):
                 raise
-        again = fitted(learnt)
+        again = await fitted(learnt)
         session.say(
             f"the prompt (about {tokens_of(len(sent[at].content))} tokens) is over the "
             f"model's context window: asking again with it cut to about "
