@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class Task(BaseModel):
     """One unit of work an engineer agent does in its own worktree."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, as the events that carry it are (engine.events.EventBase).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     title: str = Field(min_length=1)
@@ -29,7 +30,7 @@ class Task(BaseModel):
 class Blueprint(BaseModel):
     """What the planner proposes and the build executes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     spec: str
     acceptance_criteria: list[str] = Field(default_factory=list)

@@ -65,7 +65,9 @@ class Outcome(StrEnum):
 class EventBase(BaseModel):
     """Fields every event carries. ``run_id``/``seq``/``ts`` are stamped by the bus."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Each event type's validator is built when it first validates, not at import: ``runs``,
+    # ``escalations`` and ``answer`` read no event and build none (engine.event_codec).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     run_id: str = ""
     seq: int = 0

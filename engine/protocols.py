@@ -44,7 +44,8 @@ def emit_new_via(emit: EmitFn) -> EmitNewFn:
 class Finding(BaseModel):
     """One thing a gate found, located where possible."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built on first use: every command loads this module, few validate a gate's result.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     message: str
     file: str | None = None
@@ -58,7 +59,7 @@ class Finding(BaseModel):
 class GateResult(BaseModel):
     """What a gate says about a workspace."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     gate: str
     passed: bool

@@ -58,6 +58,34 @@ def test_a_quick_command_on_sqlite_loads_no_postgresql_git_or_gates(
     assert loaded == []
 
 
+VALIDATORS_BUILT = "pydantic.plugin._loader"
+"""Loaded when pydantic builds its first validator (to wrap it in the installed plugins):
+absent, no model was built."""
+
+
+@pytest.mark.parametrize(
+    "words",
+    [["runs"], ["runs", "--json"], ["escalations"], ["answer", "esc-1", "accept", "--run", RUN_ID]],
+    ids=lambda words: " ".join(words[:2]),
+)
+def test_a_command_that_reads_no_event_builds_no_event_model(db: Path, words: list[str]) -> None:
+    """``runs``, ``escalations`` and ``answer`` read the projections, not the log: they built
+    the validators of every event type, the blueprint and the gates' results at import, and
+    loaded pydantic's plugins to wrap them (~0.1 s of CPU). Now each is built on first use."""
+    event_loop.run(store(db, [*plan_events(), twin_question()]))
+    code, loaded = run_fresh([*words, "--db", str(db)], (VALIDATORS_BUILT,))
+    assert code == 0
+    assert loaded == []
+
+
+def test_status_still_builds_the_event_models_it_reads(db: Path) -> None:
+    """The probe above can see a build: ``status`` folds the log, so it builds them."""
+    event_loop.run(store(db, [*plan_events(), twin_question()]))
+    code, loaded = run_fresh(["status", RUN_ID, "--json", "--db", str(db)], (VALIDATORS_BUILT,))
+    assert code == 0
+    assert loaded == [VALIDATORS_BUILT]
+
+
 def test_doctor_loads_no_store_and_no_git(tmp_path: Path) -> None:
     code, loaded = run_fresh(
         ["doctor", "--model", "sim:", "--repo", str(tmp_path)], ("sqlalchemy", "storage", "git")
