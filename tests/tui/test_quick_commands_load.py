@@ -86,6 +86,45 @@ def test_status_still_builds_the_event_models_it_reads(db: Path) -> None:
     assert loaded == [VALIDATORS_BUILT]
 
 
+FACTORY = (
+    "sqlalchemy",
+    "storage",
+    "agents",
+    "gates",
+    "telemetry",
+    "textual",
+    "opentelemetry",
+    "prometheus_client",
+)
+"""What running the factory loads, and refusing its command line needs none of. (The
+redactor that cleans the refusal's line still loads the event models: engine.redaction.)"""
+
+
+@pytest.mark.parametrize(
+    ("words", "file"),
+    [
+        (["run", "--repo", "."], None),
+        (["run", "--request-file", "{empty}", "--repo", "."], ""),
+        (["run", "add x", "--request-file", "{empty}", "--repo", "."], "add y"),
+        (["run", "add x", "--repo", ".", "--out", "{empty}"], "a file"),
+        (["demo", "--out", "{empty}"], "a file"),
+    ],
+    ids=["no request", "empty request file", "request twice", "run out a file", "demo out a file"],
+)
+def test_a_refused_run_loads_none_of_the_factory(
+    tmp_path: Path, words: list[str], file: str | None
+) -> None:
+    """``run`` and ``demo`` loaded the engine, the providers, the gates and the store (~1 s
+    of CPU) and started the storage writer's process before saying that their request or
+    ``--out`` could not be used."""
+    (tmp_path / "empty").write_text(file or "", encoding="utf-8")
+    code, loaded = run_fresh(
+        [w.format(empty=tmp_path / "empty") for w in words], FACTORY, cwd=tmp_path
+    )
+    assert code == 2
+    assert loaded == []
+
+
 def test_doctor_loads_no_store_and_no_git(tmp_path: Path) -> None:
     code, loaded = run_fresh(
         ["doctor", "--model", "sim:", "--repo", str(tmp_path)], ("sqlalchemy", "storage", "git")
@@ -94,12 +133,14 @@ def test_doctor_loads_no_store_and_no_git(tmp_path: Path) -> None:
     assert loaded == []
 
 
-def run_fresh(words: list[str], not_needed: tuple[str, ...]) -> tuple[int, list[str]]:
+def run_fresh(
+    words: list[str], not_needed: tuple[str, ...], cwd: Path | None = None
+) -> tuple[int, list[str]]:
     """``shopfloor WORDS`` in a fresh interpreter: its exit code, and which of
     ``not_needed`` it loaded."""
     probe = PROBE.format(words=words, not_needed=not_needed)
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=cwd
     )
     assert result.returncode == 0, result.stderr
     code, loaded = json.loads(result.stdout.splitlines()[-1])

@@ -25,6 +25,7 @@ from tui.budget_flags import budget_from_args, stopped_line
 from tui.commands.common import db_url
 from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KILLED, EXIT_OK, UsageError
 from tui.commands.history import STOPPED, left_branch_line
+from tui.commands.launch import run_request
 from tui.config import Settings, load_settings
 from tui.systemd_notify import NotifyTarget
 
@@ -93,31 +94,8 @@ def exit_code(state: RunState) -> int:
     }[state.outcome]
 
 
-def _request(args: argparse.Namespace) -> str:
-    if args.request_file is not None and args.request:
-        # one of the two was dropped without a word: the file's request ran, not the words
-        raise UsageError(
-            f"give the request as an argument or with --request-file, not both "
-            f"({args.request!r} and {args.request_file})"
-        )
-    if args.request_file is not None:
-        try:
-            text = str(args.request_file.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read request file {args.request_file}: {exc.strerror}"
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"request file {args.request_file} is not UTF-8 text") from exc
-        if not text:
-            raise UsageError(f"request file {args.request_file} is empty")
-        return text
-    if args.request:
-        return str(args.request)
-    raise UsageError("give the request as an argument or with --request-file")
-
-
-async def cmd_run(args: argparse.Namespace, console: Console) -> int:
+async def start(args: argparse.Namespace, console: Console) -> int:
+    """Run the factory as ``args`` say (checked by :mod:`tui.commands.launch`); the exit code."""
     hide_process_environment()  # before any command starts: none may read this one's keys
     notify = NotifyTarget.take(os.environ)  # nothing the run starts inherits it
     database = db_url(args)  # a bad --db is refused before a demo repository is made
@@ -143,7 +121,7 @@ async def _resume_unfinished(
     from tui.commands.history import load_stopped_run
     from tui.commands.resume import newest_unfinished, resume_run, unfinished_warning
 
-    found = await newest_unfinished(args, _request(args), args.repo.resolve())
+    found = await newest_unfinished(args, run_request(args), args.repo.resolve())
     if found is None:
         return None
     if not args.resume_unfinished:
@@ -178,10 +156,8 @@ async def _run(
             args.example, settings_from_args(args, playbook, example_config(args.example))
         )
     else:
-        request = _request(args)
+        request = run_request(args)
         repo = args.repo.resolve()
-        if args.out is not None and args.out.exists() and not args.out.is_dir():
-            raise UsageError(f"--out {args.out} is a file; an audit's report needs a folder")
         settings = settings_from_args(args, args.playbook)
         # Checked once the command is known to be good: a restarted unit's carries on its run.
         resumed = await _resume_unfinished(args, console, launch, notify)

@@ -104,7 +104,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument("--example", default="inventory", help="bundled example (default: inventory)")
     demo.add_argument("--out", type=Path, help="folder for the demo repository (new or empty)")
     add_run_options(demo)
-    demo.set_defaults(handler=Handler("run", "cmd_run"))
+    demo.set_defaults(handler=Handler("launch", "cmd_run"))
 
     run = sub.add_parser("run", help="run the factory on a repository")
     run.add_argument("request", nargs="?", help="what to build, in plain words")
@@ -120,4 +120,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the settings it started with and its own budgets (for a unit's Restart=)",
     )
     add_run_options(run)
-    run.set_defaults(handler=Handler("run", "cmd_run"))
+    run.set_defaults(handler=Handler("launch", "cmd_run"))

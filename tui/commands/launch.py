@@ -1,0 +1,64 @@
+"""``shopfloor demo`` and ``shopfloor run``'s first step: refuse what the command line
+alone shows is wrong, before the factory loads.
+
+A run loads the engine, the providers, the gates, the store and the exporters (~1 s of CPU)
+and starts the storage writer's process. A mistyped request file or a ``--repo`` that names a
+file needs none of it: this module imports nothing of the factory, says what is wrong, and
+hands a good command on to :func:`tui.commands.run.start`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from tui.commands.exit_codes import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def run_request(args: argparse.Namespace) -> str:
+    """``run``'s request: its words, or the text of ``--request-file`` (UsageError if neither,
+    both, or the file cannot be read as UTF-8 text or is empty)."""
+    if args.request_file is not None and args.request:
+        # one of the two was dropped without a word: the file's request ran, not the words
+        raise UsageError(
+            f"give the request as an argument or with --request-file, not both "
+            f"({args.request!r} and {args.request_file})"
+        )
+    if args.request_file is not None:
+        try:
+            text = str(args.request_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read request file {args.request_file}: {exc.strerror}"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"request file {args.request_file} is not UTF-8 text") from exc
+        if not text:
+            raise UsageError(f"request file {args.request_file} is empty")
+        return text
+    if args.request:
+        return str(args.request)
+    raise UsageError("give the request as an argument or with --request-file")
+
+
+def refuse_bad_arguments(args: argparse.Namespace) -> None:
+    """UsageError when ``run``'s request or ``--out``, or ``demo``'s ``--out``, cannot be
+    used. (The repository and the configuration are checked once the run is set up.)"""
+    if args.command == "demo":
+        if args.out is not None and args.out.exists() and not args.out.is_dir():
+            raise UsageError(f"demo folder {args.out} is a file")
+        return
+    run_request(args)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; an audit's report needs a folder")
+
+
+async def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    """``demo`` and ``run``: refuse bad arguments, then load the factory and run it."""
+    refuse_bad_arguments(args)
+    from tui.commands.run import start
+
+    return await start(args, console)
