@@ -5,11 +5,12 @@ context length is N tokens. However, you requested M tokens (P in the messages, 
 completion)", or since 2025 "... your prompt contains at least P input tokens ..."), OpenAI
 (the same words, code ``context_length_exceeded``), llama.cpp's server (type
 ``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``, sent under HTTP 500 by
-some builds), Ollama ("the input length exceeds the context length"), Anthropic ("prompt is
-too long: P tokens > M maximum"), Gemini ("The input token count (P) exceeds the maximum
-number of tokens allowed (M)"). Asking again unchanged fails the same way, so such a refusal
-is a :class:`ContextOverflow` — never a transient failure to retry, nor a reason to put a
-fallback link down — carrying the sizes the server gave;
+some builds), Ollama ("the input length exceeds the context length"; and, where its cut
+dropped the only user turn, an HTTP 500 "no user query found in messages": ollama#18107),
+Anthropic ("prompt is too long: P tokens > M maximum"), Gemini ("The input token count (P)
+exceeds the maximum number of tokens allowed (M)"). Asking again unchanged fails the same
+way, so such a refusal is a :class:`ContextOverflow` — never a transient failure to retry,
+nor a reason to put a fallback link down — carrying the sizes the server gave;
 :mod:`agents.providers.context_fit` compacts the conversation and asks again.
 """
 
@@ -102,6 +103,24 @@ def overflow_in(message: str, fields: Mapping[str, object] | None = None) -> Ove
         prompt=_count(fields, "n_prompt_tokens") or _first(_PROMPT, message),
         total=_first(_TOTAL, message),
     )
+
+
+_NO_USER_TURN = "no user query found in messages"
+"""What Ollama's chat templates say, under HTTP 500, when its cut of an over-long prompt
+dropped every user turn (ollama#18107); llama.cpp's say it of a request that sent none."""
+
+
+def user_turn_cut(message: str, sent: Mapping[str, object]) -> Overflow | None:
+    """An overflow (sizes not said) where ``message`` says the server found no user turn in
+    ``sent``, a chat-completions body that had one: the server cut it away to fit its window
+    (Ollama, ollama#18107). None for any other message, or a body without a user turn."""
+    if _NO_USER_TURN not in message.lower():
+        return None
+    messages = sent.get("messages")
+    turns = messages if isinstance(messages, list) else []
+    if not any(isinstance(m, dict) and m.get("role") == "user" for m in turns):
+        return None
+    return Overflow()
 
 
 class ContextOverflow(ProviderError):

@@ -28,7 +28,7 @@ from agents.provider import (
     CompletionRequest,
     ProviderError,
 )
-from agents.providers.context_overflow import ContextOverflow, overflow_in
+from agents.providers.context_overflow import ContextOverflow, overflow_in, user_turn_cut
 from agents.providers.openai_reply import MalformedReply, completion_of
 from agents.providers.openai_wire import (
     SchemaFormat,
@@ -212,8 +212,8 @@ class OpenAICompatProvider:
         except ValueError:
             pass
         status = response.status_code
-        overflow = overflow_in(detail, fields)
-        if overflow is not None:  # before all else: llama.cpp says it with a 500
+        overflow = overflow_in(detail, fields) or user_turn_cut(detail, body)
+        if overflow is not None:  # before all else: llama.cpp and Ollama say it with a 500
             said = one_line(f"{self.spec}: HTTP {status} {detail}", self._secrets)
             return ContextOverflow(said, overflow, status=status)
         if status == 404 and not httpx.URL(self.base_url).path.strip("/"):

@@ -8,6 +8,10 @@ ollama#17889: 2050 of a 4096 window), before that the window's worth (``truncati
 prompt limit=2048 ... new=2048`` in its log). The usage it reports counts what it kept. This
 server renders the request to text, counts three characters a token (a code tokenizer),
 cuts as Ollama does, and answers saying whether what it kept still held the system prompt.
+
+With ``needs_user_turn``, a cut that drops every user turn is answered as a chat
+template that wants one answers it: HTTP 500 "no user query found in messages"
+(ollama#18107).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class OllamaLike:
     num_ctx: int
     marker: str
     halves: bool = True
+    needs_user_turn: bool = False
     prompts: list[int] = field(default_factory=list)
     """Each chat request's prompt in this server's tokens, whole."""
     kept: list[int] = field(default_factory=list)
@@ -58,6 +63,9 @@ class OllamaLike:
         self.prompts.append(tokens)
         self.kept.append(kept)
         tail = text[-kept * CHARS_PER_TOKEN :]
+        if self.needs_user_turn and "<|user|>" not in tail:
+            error = {"message": "no user query found in messages", "type": "api_error"}
+            return Reply(500, {"error": error})
         content = SAW_IT if self.marker in tail else MISSED_IT
         choice = {
             "index": 0,

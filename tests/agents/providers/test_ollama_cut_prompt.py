@@ -4,7 +4,9 @@ Ollama's OpenAI-compatible endpoint keeps the end of a prompt over its window an
 from that (ollama#4967, #17427): the system prompt and the task are what it drops. Its usage
 is the only trace — it counts what it kept. The answer to such a prompt is set aside, the
 count taken as the window, the conversation compacted and asked again; a conversation that
-cannot be made that small fails in one line naming the server setting to raise.
+cannot be made that small fails in one line naming the server setting to raise. A cut that
+dropped the user turn, which Ollama's chat templates answer with HTTP 500 "no user query found
+in messages" (ollama#18107), is an overflow like a refusal, not a server fault to retry.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ollama_loopback import MISSED_IT, SAW_IT, OllamaLike
 from provider_loopback import LoopbackServer
 
 from agents.provider import CompletionRequest, Message, ToolCall, paid_calls
-from agents.providers.context_overflow import ContextOverflow
+from agents.providers.context_overflow import ContextOverflow, user_turn_cut
 from agents.providers.limits import Limits
 from agents.providers.retrying import retry_notices
 from agents.registry import ProviderOptions, close_provider, make_provider
@@ -149,3 +151,33 @@ async def test_a_prompt_read_whole_is_answered_once_without_a_word(notices: list
             await close_provider(provider)
     assert answer.text == SAW_IT and ollama.kept == ollama.prompts and len(ollama.prompts) == 1
     assert answer.paid_failures == () and notices == []
+
+
+async def test_a_cut_that_dropped_the_user_turn_is_compacted_and_asked_again(
+    notices: list[str],
+):
+    """ollama#18107: the cut kept the tool results and lost the task; the server's template
+    answers HTTP 500 "no user query found in messages" — not a fault to retry as it is."""
+    ollama = OllamaLike(num_ctx=12_288, marker=MARKER, needs_user_turn=True)
+    with LoopbackServer(respond=ollama) as server:
+        spec = f"openai:qwen@{server.url}/v1"
+        provider = make_provider(spec, options=replace(options(), max_retries=0))
+        try:
+            answer = await provider.complete(conversation())
+        finally:
+            await close_provider(provider)
+    assert answer.text == SAW_IT and ollama.kept[-1] == ollama.prompts[-1] <= 12_288
+    assert ollama.kept[0] < ollama.prompts[0]  # the first was cut, its user turn with it
+    assert ollama.prompts[-1] < ollama.prompts[0]  # compacted, not the same request again
+    assert notices and all("over the model's context window; asking again" in n for n in notices)
+
+
+def test_no_user_turn_is_an_overflow_only_where_the_request_had_one():
+    """llama.cpp's Qwen template says the same of a request that sent no user turn at all:
+    that one is a request to mend, not a window to fit."""
+    said = "no user query found in messages"
+    with_user = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]}
+    without = {"messages": [{"role": "system", "content": "s"}]}
+    assert user_turn_cut(said, with_user) is not None
+    assert user_turn_cut(said, without) is None
+    assert user_turn_cut("model not found", with_user) is None
