@@ -24,6 +24,7 @@ from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, argv_key_warni
 from agents.providers.context_fit import ContextFit
 from agents.providers.fallback_chain import Cooldown, FallbackProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
+from agents.providers.ollama_window import OllamaWindow
 from agents.providers.openai_compat import OpenAICompatProvider
 from agents.providers.openai_wire import ToolsMode
 from agents.providers.retrying import RetryingProvider, RetryPolicy
@@ -301,6 +302,7 @@ def _build_one(
         model = (spec.base_url or "").strip()  # cli:NAME@MODEL: the model the agent uses
         return CliProvider(spec.model, options.cli_agents.get(spec.model), model=model)
     inner: Provider
+    lookup: OllamaWindow | None = None
     if spec.family == "openai":
         base_url = spec.base_url or env.get("OPENAI_BASE_URL")
         if not base_url:
@@ -314,6 +316,7 @@ def _build_one(
             timeout_s=options.timeout_s,
             tools_mode=options.openai_tools,
         )
+        lookup = inner.window_lookup()
     else:
         inner = _base(spec, env, options.timeout_s)
     # The spec as written (anthropic: and gemini: name no URL in their own), then the
@@ -325,7 +328,7 @@ def _build_one(
     policy = RetryPolicy(max_retries=options.max_retries, base_delay_s=options.retry_base_delay_s)
     retrying = RetryingProvider(inner, policy, attempt_timeout_s=options.attempt_timeout_s)
     window = limits.context_tokens if limits is not None else 0
-    return ContextFit(retrying, context_tokens=window or None)
+    return ContextFit(retrying, context_tokens=window or None, server_window=lookup)
 
 
 def make_provider(

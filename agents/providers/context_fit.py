@@ -12,6 +12,10 @@ which cuts an over-long prompt from the front without a word, system prompt and 
 it compacts before the first request is sent. A conversation that does not fit even so fails
 in one line naming the model, its window and the sizes.
 
+Where the server says the window it runs the model with (Ollama:
+:mod:`agents.providers.ollama_window`), it is asked once, before the first request, and used
+unless ``context_tokens`` is configured; one line says where the window came from.
+
 A server that cut the prompt instead of refusing it (Ollama's OpenAI-compatible endpoint keeps
 the end of an over-long prompt and answers from that: ollama#4967, ollama#17427) is caught by
 its usage: it counts far fewer prompt tokens than were sent. That answer was made without the
@@ -22,12 +26,14 @@ fails in one line naming the server setting that gives the model its window.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 
 from agents.compaction import Compacted, compact, fixed_chars, request_tokens, tokens_of
 from agents.provider import Completion, CompletionRequest, Provider, with_paid
 from agents.providers.context_overflow import ContextOverflow, Overflow
+from agents.providers.ollama_window import ServerWindow, WindowSource, window_line
 from agents.providers.retrying import notify
 from agents.providers.wrapper import ProviderWrapper
 
@@ -68,16 +74,27 @@ class ContextFit(ProviderWrapper):
     """Compacts a conversation the model refused as too long, and asks again.
 
     ``context_tokens``: the model's window as configured (the server's tokens, answer
-    included), to compact before sending; None: learnt from the first refusal.
+    included), to compact before sending; None: learnt from the server (``server_window``,
+    asked before the first request), else from the first refusal.
     """
 
     def __init__(
-        self, inner: Provider, *, context_tokens: int | None = None, max_refits: int = MAX_REFITS
+        self,
+        inner: Provider,
+        *,
+        context_tokens: int | None = None,
+        max_refits: int = MAX_REFITS,
+        server_window: WindowSource | None = None,
     ) -> None:
         super().__init__(inner)
         self.window = context_tokens
         self.configured = context_tokens is not None
         """Whether the window was configured, not learnt."""
+        self._server_window = server_window
+        """Where the window the server runs the model with is asked, until it was."""
+        self._ask_loaded: WindowSource | None = None
+        """Asked again after the first answer: the model was not loaded before it."""
+        self._looking = asyncio.Lock()
         self.ratio = CODE_RATIO
         """The server's tokens per estimated token: :data:`CODE_RATIO` until a refusal
         says more."""
@@ -146,6 +163,8 @@ class ContextFit(ProviderWrapper):
         """Ask with ``request`` compacted to the window known so far; on a refusal as too
         long, or an answer to a prompt the server cut, compact tighter and ask again, up to
         :attr:`max_refits` times."""
+        if self._server_window is not None:
+            await self._look_up()
         sent, tighter, refused, cuts = request, 1.0, 0, 0
         paid: list[Completion] = []  # spent on the way (answers to a cut prompt): not returned
         known = self._fit(request, tighter)
@@ -156,7 +175,11 @@ class ContextFit(ProviderWrapper):
             sent = fitted.request
         while True:
             try:
-                return with_paid(paid, await self._ask(sent, on_text))
+                answer = with_paid(paid, await self._ask(sent, on_text))
+                if self._ask_loaded is not None:
+                    source, self._ask_loaded = self._ask_loaded, None
+                    self._use(await source.look(loaded_only=True))
+                return answer
             except ContextOverflow as exc:
                 if exc.spent is not None:
                     paid.append(exc.spent)
@@ -200,6 +223,28 @@ class ContextFit(ProviderWrapper):
                         + RAISE_WINDOW.format(spec=self.spec)
                     )
                 sent = fitted.request
+
+    async def _look_up(self) -> None:
+        """Ask the server the window it runs the model with, once (the calls that come
+        meanwhile wait for the answer); where the model is not loaded yet and nothing else
+        says it, once more after the first answer."""
+        async with self._looking:
+            source, self._server_window = self._server_window, None
+            if source is None:
+                return
+            found = await source.look()
+            if found is not None and found.tokens is None:
+                self._ask_loaded = source
+            self._use(found)
+
+    def _use(self, found: ServerWindow | None) -> None:
+        """Take the window the server said, unless one is configured; say where the window
+        comes from in one line."""
+        if found is None:
+            return
+        if found.tokens is not None and not self.configured:
+            self.window = min(found.tokens, self.window or found.tokens)
+        notify(window_line(self.spec, found, self.window if self.configured else None))
 
     async def _ask(self, sent: CompletionRequest, on_text: OnText) -> Completion:
         """The inner provider's answer to ``sent``; a :class:`ContextOverflow` carrying it

@@ -29,6 +29,7 @@ from agents.provider import (
     ProviderError,
 )
 from agents.providers.context_overflow import ContextOverflow, overflow_in, user_turn_cut
+from agents.providers.ollama_window import OllamaWindow
 from agents.providers.openai_reply import MalformedReply, completion_of
 from agents.providers.openai_wire import (
     SchemaFormat,
@@ -100,6 +101,11 @@ class OpenAICompatProvider:
     @property
     def spec(self) -> str:
         return f"openai:{self._model}@{shown_url(self.base_url)}"
+
+    def window_lookup(self) -> OllamaWindow:
+        """Where the window the server runs the model with is asked, when it is Ollama."""
+        base = self._post_to.removesuffix("/chat/completions")
+        return OllamaWindow(self._client, base, self._model, self._headers)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this provider made it."""

@@ -5,6 +5,11 @@ server answers each request with the next reply and records what it was sent, so
 check the wire format the SDK produced. A server that answers from what it is sent (counts the
 prompt, cuts it as Ollama does) is given as ``respond`` instead: each request is answered by
 ``respond(seen)``.
+
+A scripted server speaks no native API: a request under ``/api/`` (Ollama's, which the
+OpenAI-compatible provider asks for the model's window before its first request) is answered
+404 as vLLM or llama.cpp answer it, kept in ``native`` apart from ``seen``, and takes no
+queued reply.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class LoopbackServer:
     def __init__(self, respond: Callable[[Seen], Reply] | None = None) -> None:
         self.replies: deque[Reply] = deque()
         self.seen: list[Seen] = []
+        self.native: list[Seen] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,10 +73,14 @@ class LoopbackServer:
                 seen = Seen(
                     self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )
-                owner.seen.append(seen)
                 if respond is not None:
+                    owner.seen.append(seen)
                     reply = respond(seen)
+                elif self.path.startswith("/api/"):
+                    owner.native.append(seen)
+                    reply = Reply(404, {"detail": "Not Found"})
                 else:
+                    owner.seen.append(seen)
                     reply = (
                         owner.replies.popleft() if owner.replies else Reply(500, {"error": "none"})
                     )
