@@ -2,7 +2,7 @@
 
 ``emit`` stamps an event with the run id, the next sequence number and the time (``emit_new``
 builds one with its stamp), removes the secrets from its free text (an API key a model wrote,
-a provider's error quoting a header: :meth:`~engine.redaction.Redactor.clean`), folds it
+a provider's error quoting a header: :func:`~engine.event_redaction.clean_event`), folds it
 into the run's :class:`~engine.state.RunState` at once (so the engine always decides on
 current state), and hands it to every subscriber's queue: every subscriber, and whatever
 reads the stored log, sees it without its secrets. Subscribers — the storage writer,
@@ -17,8 +17,10 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from engine.event_redaction import clean_event
 from engine.events import E, EventBase, utcnow
 from engine.redaction import Redactor
 from engine.state import RunState
@@ -163,7 +165,7 @@ class EventBus:
         """``redactor`` defaults to one for this process's secret-looking variables."""
         self.run_id = run_id
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
-        self._clean = self.redactor.clean
+        self._clean = partial(clean_event, self.redactor)
         self.state = state if state is not None else RunState()
         self._seq = self.state.last_seq
         self._subs: list[Subscription] = []
@@ -177,7 +179,7 @@ class EventBus:
         values = list(values)
         if values:
             self.redactor = self.redactor.extended(values)
-            self._clean = self.redactor.clean
+            self._clean = partial(clean_event, self.redactor)
 
     def subscribe(self, name: str, *, durable: bool = False) -> Subscription:
         """A new subscription that receives every event emitted from now on.

@@ -5,7 +5,7 @@
 a notification for tailers, in one transaction: the log and the projections never disagree
 and a batch is stored whole or not at all. ``holds`` tells whether a batch whose commit lost
 its answer went through; ``read`` parses the events back, each with its free text cleaned
-(:meth:`~engine.redaction.Redactor.clean`): the bus cleans what a run emits, but a log stored
+(:func:`~engine.event_redaction.clean_event`): the bus cleans what a run emits, but a log stored
 before it did, written by an older shopfloor or imported from one holds keys as they came.
 Reads go through :meth:`EventLog._fetch`, which tries once more on a fresh connection when
 the pooled one had died.
@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.event_codec import event_to_json
+from engine.event_redaction import clean_event
 from engine.events import EventBase
 from engine.redaction import Redactor
 from storage import migrate
@@ -188,8 +189,8 @@ class EventLog:
         if limit is not None:
             query = query.limit(limit)
         stored = await self._fetch(query, f"read events of run {run_id}")
-        clean = self.redactor.clean
-        return [clean(parse_row(run_id, row.seq, row.body)) for row in stored]
+        redactor = self.redactor
+        return [clean_event(redactor, parse_row(run_id, row.seq, row.body)) for row in stored]
 
     async def count_events(self, run_id: str | None = None) -> int:
         """How many events are stored, for one run or in all."""

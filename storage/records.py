@@ -149,7 +149,7 @@ FREE_TEXT: dict[type, tuple[str, ...]] = {
     LearningRecord: ("text",),
 }
 """The columns of each record copied from an event's free text
-(:data:`engine.redaction.FREE_TEXT`): what :func:`cleaned` redacts."""
+(:data:`engine.event_redaction.FREE_TEXT`): what :func:`cleaned` redacts."""
 
 
 def cleaned(record: R, redact: Callable[[str], str]) -> R:

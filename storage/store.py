@@ -8,7 +8,7 @@ other processes: run listing and short ids, tailing a run as it is written, the 
 inbox, rebuilding projections and pruning (export/import: :mod:`storage.transfer`).
 
 Everything read back is cleaned of secrets on the way out, the events' free text
-(:meth:`~engine.redaction.Redactor.clean`) and the projections' columns copied from it
+(:func:`~engine.event_redaction.clean_event`) and the projections' columns copied from it
 (:func:`~storage.records.cleaned`): the bus cleans what a run emits, but a log stored before
 it did, written by an older shopfloor or imported from one holds keys as they came, and
 every reader — ``status``, ``escalations``, ``export``, ``runs``, the TUI, a resume, the

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 from pydantic import ValidationError
 
 from engine.event_codec import event_from_json, event_to_json
+from engine.event_redaction import clean_event
 from engine.events import EventBase, RunStarted
 from storage.errors import StorageError
 from storage.store import SqlEventStore
@@ -75,6 +76,6 @@ async def import_run(store: SqlEventStore, events: list[EventBase], source: str)
     run_id = check_run(events, source)
     if await store.get_run(run_id) is not None or await store.count_events(run_id):
         raise StorageError(f"run {run_id} is already stored in this database; nothing imported")
-    clean = store.redactor.clean
-    await store.append([clean(event) for event in events])
+    redactor = store.redactor
+    await store.append([clean_event(redactor, event) for event in events])
     return run_id

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from engine.bus import Subscription
+from engine.event_redaction import redacted_event
 from engine.events import BlueprintProposed, EventBase, ReviewRoundFinished, TaskState
 from engine.redaction import Redactor
 from engine.state import RunState
@@ -133,7 +134,7 @@ class ConsoleReporter(EventLines):
 
     def report(self, event: EventBase) -> None:
         """Fold ``event`` and print what it means (nothing for events that are noise)."""
-        event, as_json = self.redactor.redacted(event)
+        event, as_json = redacted_event(self.redactor, event)
         self.state.apply(event)
         if self.json_lines:
             self.console.file.write(as_json + "\n")

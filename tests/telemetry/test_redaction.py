@@ -15,6 +15,7 @@ from rich.console import Console
 
 from engine.bus import EventBus
 from engine.event_codec import event_from_json
+from engine.event_redaction import redact_event
 from engine.events import AgentOutput
 from engine.redaction import REDACTED, Redactor, secret_env_values
 from telemetry.metrics import FactoryMetrics
@@ -115,9 +116,9 @@ def test_json_stays_valid_when_a_secret_touches_an_escape() -> None:
 def test_redacted_event_is_a_copy_only_when_needed() -> None:
     redactor = Redactor([CANARY])
     plain = AgentOutput(agent_id="x", text="nothing to hide")
-    assert redactor.redact_event(plain) is plain
+    assert redact_event(redactor, plain) is plain
     leaked = AgentOutput(agent_id="x", text=f"key={CANARY}")
-    cleaned = redactor.redact_event(leaked)
+    cleaned = redact_event(redactor, leaked)
     assert cleaned.text == f"key={REDACTED}"
     assert isinstance(cleaned, AgentOutput)
 
