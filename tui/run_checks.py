@@ -22,6 +22,7 @@ from gates.interpreter import ProjectPython
 from gates.repo_shape import is_python_repo
 from storage.paths import db_option
 from tui.budget_flags import resume_command
+from tui.commands.launch import repo_problem
 from tui.run_plan import RunPlan, SetupError
 from tui.uncommitted import in_progress_warning, uncommitted_warning
 
@@ -30,15 +31,14 @@ def refuse_unusable(plan: RunPlan) -> None:
     """SetupError when the run cannot start: its repository is missing, or a resumed run's
     budget is still crossed (it would only stop again). Said before anything else."""
     settings = plan.settings
-    if not plan.repo.is_dir():
+    problem = repo_problem(plan.repo)  # said before the factory loads, for most runs
+    if problem is not None:
         if plan.resume is not None:  # its worktrees and branches are recorded with that path
             raise SetupError(
                 f"repository not found: {plan.repo}, where run {plan.resume.run_id} works "
                 "(moved or deleted?): put it back at that path and resume again"
             )
-        if plan.repo.exists():
-            raise SetupError(f"the repository is a file, not a folder: {plan.repo}")
-        raise SetupError(f"repository not found: {plan.repo}")
+        raise SetupError(problem)
     if plan.resume is not None:  # said first: it would only ask again, or stop again
         crossed = still_crossed(plan.resume, settings.engine, plan.budget, plan.answers)
         if crossed is not None:

@@ -112,15 +112,25 @@ events' part)."""
         (["run", "add x", "--request-file", "{empty}", "--repo", "."], "add y"),
         (["run", "add x", "--repo", ".", "--out", "{empty}"], "a file"),
         (["demo", "--out", "{empty}"], "a file"),
+        (["run", "add x", "--repo", "{empty}"], "a file"),
+        (["run", "add x", "--repo", "{empty}-gone"], None),
     ],
-    ids=["no request", "empty request file", "request twice", "run out a file", "demo out a file"],
+    ids=[
+        "no request",
+        "empty request file",
+        "request twice",
+        "run out a file",
+        "demo out a file",
+        "repo a file",
+        "repo missing",
+    ],
 )
 def test_a_refused_run_loads_none_of_the_factory(
     tmp_path: Path, words: list[str], file: str | None
 ) -> None:
     """``run`` and ``demo`` loaded the engine, the providers, the gates and the store (~1 s
-    of CPU) and started the storage writer's process before saying that their request or
-    ``--out`` could not be used."""
+    of CPU) and started the storage writer's process before saying that their request,
+    ``--repo`` or ``--out`` could not be used."""
     (tmp_path / "empty").write_text(file or "", encoding="utf-8")
     code, loaded = run_fresh(
         [w.format(empty=tmp_path / "empty") for w in words], FACTORY, cwd=tmp_path

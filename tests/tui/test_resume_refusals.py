@@ -68,6 +68,28 @@ def test_a_moved_repository_is_named_with_what_to_do(
     assert still_running(db, capsys)
 
 
+def test_run_resume_unfinished_names_the_run_whose_repository_moved(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run`` refuses a missing ``--repo`` before the factory loads, but not with
+    ``--resume-unfinished``: the stopped run of that request on that path is looked up first,
+    and named, as ``resume`` names it."""
+    repo = make_repo(tmp_path / "repo", {"README.md": "# shop\n"})
+    db = tmp_path / "runs.db"
+    event_loop.run(store_stopped_run(db, repo))
+    shutil.move(repo, tmp_path / "elsewhere")
+
+    words = ["run", "add stock", "--repo", str(repo), "--db", str(db)]
+    assert main([*words, "--resume-unfinished"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"shopfloor: repository not found: {repo}, where run {RUN_ID} works (moved or "
+        "deleted?): put it back at that path and resume again"
+    ]
+    assert main(words) == 2  # a new run: nothing to name
+    assert capsys.readouterr().err.splitlines() == [f"shopfloor: repository not found: {repo}"]
+    assert still_running(db, capsys)
+
+
 def test_another_repository_at_the_path_is_refused_before_anything_is_said(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,7 @@ hands a good command on to :func:`tui.commands.run.start`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.commands.exit_codes import UsageError
@@ -44,14 +45,28 @@ def run_request(args: argparse.Namespace) -> str:
     raise UsageError("give the request as an argument or with --request-file")
 
 
+def repo_problem(repo: Path) -> str | None:
+    """Why a new run cannot work on ``repo`` seen from its path alone (missing, or a file);
+    None when it is a folder."""
+    if repo.is_dir():
+        return None
+    if repo.exists():
+        return f"the repository is a file, not a folder: {repo}"
+    return f"repository not found: {repo}"
+
+
 def refuse_bad_arguments(args: argparse.Namespace) -> None:
-    """UsageError when ``run``'s request or ``--out``, or ``demo``'s ``--out``, cannot be
-    used. (The repository and the configuration are checked once the run is set up.)"""
+    """UsageError when ``run``'s request, ``--repo`` or ``--out``, or ``demo``'s ``--out``,
+    cannot be used. (The configuration is checked once the run is set up.)"""
     if args.command == "demo":
         if args.out is not None and args.out.exists() and not args.out.is_dir():
             raise UsageError(f"demo folder {args.out} is a file")
         return
     run_request(args)
+    # With --resume-unfinished a missing repository may be where a stopped run works: the
+    # store is read first, to name that run (tui.run_checks.refuse_unusable).
+    if not args.resume_unfinished and (problem := repo_problem(args.repo.resolve())):
+        raise UsageError(problem)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; an audit's report needs a folder")
 
