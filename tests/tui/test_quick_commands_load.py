@@ -24,6 +24,7 @@ import pytest
 from test_plan_view import RUN_ID, db, plan_events, store, twin_question
 
 from engine import loop as event_loop
+from engine.events import Outcome, RunFinished
 
 __all__ = ["db"]  # the fixture
 
@@ -136,6 +137,29 @@ def test_a_refused_run_loads_none_of_the_factory(
         [w.format(empty=tmp_path / "empty") for w in words], FACTORY, cwd=tmp_path
     )
     assert code == 2
+    assert loaded == []
+
+
+RESUME_WIRING = ("agents", "gates", "telemetry", "tui.config", "tui.run_plan", "storage.run_writer")
+"""What the exporters and a run's settings and plan load (tui.config: the agents' and the
+gates' configuration)."""
+
+
+@pytest.mark.parametrize(
+    ("run_ref", "finished", "code"),
+    [("r-nosuch", False, 2), (RUN_ID, True, 1)],
+    ids=["unknown run", "finished run"],
+)
+def test_a_resume_refused_by_the_log_loads_none_of_the_factory(
+    db: Path, run_ref: str, finished: bool, code: int
+) -> None:
+    """``resume`` imported the providers, the gates, the exporters and the storage writer's
+    launcher with its module (~0.3 s of CPU, several seconds on a loaded machine) before
+    saying that no run matches, or that the run had finished."""
+    ended = [RunFinished(outcome=Outcome.FAILED, reason="gates red")] if finished else []
+    event_loop.run(store(db, [*plan_events(), *ended]))
+    said, loaded = run_fresh(["resume", run_ref, "--db", str(db)], RESUME_WIRING)
+    assert said == code
     assert loaded == []
 
 

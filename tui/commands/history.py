@@ -25,7 +25,7 @@ from storage.paths import db_option
 from storage.store import SqlEventStore
 from tui.budget_flags import go_on_line
 from tui.commands.common import open_store
-from tui.commands.exit_codes import EXIT_OK, UsageError
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KILLED, EXIT_OK, UsageError
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.run_settings import PYTHON_KEY, WARNING_KEY
 from tui.text import agents_text, answer_command, cost_text, one_line
@@ -150,6 +150,17 @@ def lost_log(store: SqlEventStore, run_ref: str) -> str:
         f", though run {leased[0]} was driven on this database (its lease is in {folder}): "
         f"its log is not in it any more; {LOG_GONE_REMEDY}"
     )
+
+
+def exit_code(state: RunState) -> int:
+    """The process exit code for how a run ended."""
+    return {
+        Outcome.SHIPPED: EXIT_OK,
+        Outcome.REPORTED: EXIT_OK,
+        Outcome.FAILED: EXIT_FAILED,
+        Outcome.KILLED: EXIT_KILLED,
+        Outcome.RUNNING: EXIT_INTERRUPTED,
+    }[state.outcome]
 
 
 async def load_stopped_run(args: argparse.Namespace, run_ref: str, doing: str) -> RunState:

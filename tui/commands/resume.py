@@ -27,7 +27,6 @@ from rich.console import Console
 
 from engine.events import Outcome
 from engine.redaction import Redactor
-from engine.secrets import hide_process_environment
 from engine.spend import BudgetLimits
 from engine.state import RunState
 from storage.lease import live_runs
@@ -37,9 +36,8 @@ from storage.run_writer import WriterLaunch
 from tui.budget_flags import budget_from_args, posted_answers
 from tui.commands.common import db_url, open_store
 from tui.commands.exit_codes import UsageError
-from tui.commands.history import UNFINISHED_READ, load_stopped_run
+from tui.commands.history import UNFINISHED_READ, exit_code
 from tui.commands.run import (
-    exit_code,
     front_from_args,
     print_ending,
     telemetry_from_args,
@@ -80,15 +78,11 @@ async def waiting_answers(args: argparse.Namespace, run_id: str) -> dict[str, st
         return await posted_answers(store, run_id)
 
 
-async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
-    hide_process_environment()  # before any command starts: none may read this one's keys
-    notify = NotifyTarget.take(os.environ)  # nothing the run starts inherits it
-    # A run another process drives is refused before anything starts; the run takes its
-    # lease again before it goes on, in case that process started in between.
-    state = await load_stopped_run(args, args.run_id, "resumed")
-    if state.outcome is not Outcome.RUNNING:
-        console.print(f"run {state.run_id} already finished: {state.outcome.value}")
-        return exit_code(state)
+async def resume_stopped(
+    args: argparse.Namespace, console: Console, state: RunState, notify: NotifyTarget | None
+) -> int:
+    """``resume`` of the stopped run ``state`` (:func:`tui.commands.launch.cmd_resume` has
+    refused what the store alone shows) to its end; the exit code."""
     budget = budget_from_args(args)
     # The storage writer's process starts first, as ``run``'s does: it imports while this
     # one imports the composition root and sets the run up.

@@ -23,8 +23,8 @@ from storage.run_writer import WriterLaunch
 from telemetry.session import TelemetryOptions
 from tui.budget_flags import budget_from_args, stopped_line
 from tui.commands.common import db_url
-from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KILLED, EXIT_OK, UsageError
-from tui.commands.history import STOPPED, left_branch_line
+from tui.commands.exit_codes import UsageError
+from tui.commands.history import STOPPED, exit_code, left_branch_line
 from tui.commands.launch import run_request
 from tui.config import Settings, load_settings
 from tui.systemd_notify import NotifyTarget
@@ -81,17 +81,6 @@ def front_from_args(args: argparse.Namespace) -> Front:
     if args.tui:
         return "tui"
     return "json" if args.log_format == "json" else "headless"
-
-
-def exit_code(state: RunState) -> int:
-    """The process exit code for how a run ended."""
-    return {
-        Outcome.SHIPPED: EXIT_OK,
-        Outcome.REPORTED: EXIT_OK,
-        Outcome.FAILED: EXIT_FAILED,
-        Outcome.KILLED: EXIT_KILLED,
-        Outcome.RUNNING: EXIT_INTERRUPTED,
-    }[state.outcome]
 
 
 async def start(args: argparse.Namespace, console: Console) -> int:

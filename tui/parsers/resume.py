@@ -24,4 +24,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_telemetry_options(p, escalations_default="as the run started, or as it was last resumed")
     add_budget_options(p, resuming=True)
     add_db_option(p)
-    p.set_defaults(handler=Handler("resume", "cmd_resume"))
+    p.set_defaults(handler=Handler("launch", "cmd_resume"))
