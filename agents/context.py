@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.file_digests import FileDigest, FileDigests
+from agents.file_digests import FileDigest, FileDigests, index_blob_ids
 from engine.secret_files import MASK_NOTE, is_secret_file, masked_for_model
 
 MAX_FILE_BYTES = 200_000
@@ -112,11 +112,17 @@ DIGESTS = FileDigests(digest)
 """The process's digests, by content: recon's map and every attempt's selection share them."""
 
 
-def repo_map(root: Path, files: Sequence[str], digests: FileDigests = DIGESTS) -> str:
-    """One line per file: Python files with their symbols, other files by name."""
+def repo_map(
+    root: Path,
+    files: Sequence[str],
+    digests: FileDigests = DIGESTS,
+    blob_ids: Mapping[str, str] | None = None,
+) -> str:
+    """One line per file: Python files with their symbols, other files by name (``blob_ids``:
+    see :meth:`FileDigests.of`)."""
     lines = []
     python = [rel for rel in files if rel.endswith(".py") and not is_secret_file(rel)]
-    symbols = dict(zip(python, digests.of(root, python), strict=True))
+    symbols = dict(zip(python, digests.of(root, python, blob_ids), strict=True))
     for rel in files:
         if is_secret_file(rel):
             lines.append(f"{rel} (holds secrets: values not shown)")
@@ -177,11 +183,16 @@ class BM25:
 
 
 def rank_files(
-    root: Path, files: Sequence[str], query: str, digests: FileDigests = DIGESTS
+    root: Path,
+    files: Sequence[str],
+    query: str,
+    digests: FileDigests = DIGESTS,
+    blob_ids: Mapping[str, str] | None = None,
 ) -> list[tuple[str, float]]:
-    """``files`` with a positive BM25 score for ``query`` (path and text), best first."""
+    """``files`` with a positive BM25 score for ``query`` (path and text), best first
+    (``blob_ids``: see :meth:`FileDigests.of`)."""
     counts = []
-    for rel, found in zip(files, digests.of(root, files), strict=True):
+    for rel, found in zip(files, digests.of(root, files, blob_ids), strict=True):
         words = found.terms.copy()
         words.update(tokenize(rel))
         counts.append(words)
@@ -255,6 +266,7 @@ def select_context(
     if learnings:
         take(_section("Learnings from earlier runs", "\n".join(f"- {x}" for x in learnings)))
     files = repo_files(root)
+    blob_ids = index_blob_ids(root)  # one reading for the map and the ranking: nothing writes
     present = set(files)
     skip = set(exclude)
     for rel in dict.fromkeys(named_files):
@@ -262,11 +274,13 @@ def select_context(
             text = read_text(root, rel)
             if text is not None and take(_file_block(rel, text)):
                 included.append(rel)
-    has_map = bool(files) and take(_section("Repository map", repo_map(root, files, digests)))
+    has_map = bool(files) and take(
+        _section("Repository map", repo_map(root, files, digests, blob_ids))
+    )
     # A file holding secrets is shown only when the task names it (masked), never on a
     # match of words: its values are no help to the task and should not travel.
     candidates = [f for f in files if f not in included and f not in skip and not is_secret_file(f)]
-    scored = rank_files(root, candidates, task_text, digests)
+    scored = rank_files(root, candidates, task_text, digests, blob_ids)
     floor = scored[0][1] * min_relevance if scored else 0.0
     ranked = [rel for rel, score in scored if score >= floor]
     for rel in ranked:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,9 +88,13 @@ class FileDigests:
         self._lock = threading.Lock()
         self.computed = 0
 
-    def of(self, root: Path, files: Sequence[str]) -> list[FileDigest]:
-        """The digest of each of ``files`` in the worktree ``root``, in order."""
-        known = index_blob_ids(root)
+    def of(
+        self, root: Path, files: Sequence[str], blob_ids: Mapping[str, str] | None = None
+    ) -> list[FileDigest]:
+        """The digest of each of ``files`` in the worktree ``root``, in order. ``blob_ids``:
+        :func:`index_blob_ids` of ``root`` read by the caller for several lookups on one state
+        of the worktree (three git commands each time), else read here."""
+        known = index_blob_ids(root) if blob_ids is None else blob_ids
         return [self._digest(root, rel, known.get(rel)) for rel in files]
 
     def _digest(self, root: Path, rel: str, blob: str | None) -> FileDigest:

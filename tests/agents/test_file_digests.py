@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from git_trace import trace_git
 from repo_helpers import commit, git, make_repo
 
-from agents.context import digest, rank_files, repo_files, repo_map
+from agents.context import digest, rank_files, repo_files, repo_map, select_context
 from agents.file_digests import FileDigests, blob_id, index_blob_ids
 
 FILES = {
@@ -81,3 +83,19 @@ def test_git_index_ids_are_git_blob_ids_and_leave_out_changed_files(tmp_path: Pa
     inner = repo / "shop"  # a folder of a repository is not a worktree of its own
     (inner / ".git").mkdir()
     assert index_blob_ids(inner) == {}
+
+
+def test_one_selection_reads_the_worktree_index_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The map and the ranking of one attempt's selection share one reading of the index:
+    three git commands per attempt, not six (each attempt, each task, on every run)."""
+    repo = make_repo(tmp_path / "repo", FILES)
+    tree = worktree(repo, "a1")
+    trace = trace_git(monkeypatch, tmp_path / "git-trace.log")
+    pack = select_context(tree, QUERY, digests=counted())
+    assert "shop/stock.py: class Inventory(adjust)" in pack.text  # the map, from the index
+    assert pack.ranked[:2] == ["notes.txt", "shop/stock.py"]  # the ranking, from it too
+    assert trace.count("ls-files -s") == 1
+    assert trace.count("ls-files -m -d") == 1
+    assert trace.count("rev-parse --show-toplevel") == 1
