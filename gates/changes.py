@@ -21,6 +21,7 @@ from pathlib import Path
 from engine.attempt_commit import JUNK_PATHSPECS
 from engine.protocols import GateResult
 from engine.repo_guard import git_run
+from gates.revision_tree import revision_tree
 from gates.tool_gate import ToolGate
 
 MAX_LISTED_FILES = 2000
@@ -109,12 +110,7 @@ class ChangeScanGate(ToolGate):
         the revision they are taken against (see gates.cache)."""
         if self.since is None:
             return "whole tree"
-        done = await asyncio.to_thread(
-            git_run, workspace, "rev-parse", "--verify", "--quiet", f"{self.since}^{{tree}}"
-        )
-        if done.returncode not in (0, 1):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else "<no base>"
+        return await revision_tree(workspace, self.since)
 
     async def check(self, workspace: Path) -> GateResult:
         """Scan the whole tree, or (``since``) the files changed against ``since``; the

@@ -27,6 +27,7 @@ from pathlib import Path
 from engine.build import removals_in_message
 from engine.protocols import Finding, GateResult, Sandbox
 from engine.repo_guard import git_run
+from gates.revision_tree import revision_tree
 from gates.tool_gate import fingerprint_of
 
 
@@ -137,16 +138,11 @@ class ShrinkageGate:
     async def cache_context(self, workspace: Path) -> str | None:
         """What decides the verdict beside the workspace's tree: the base's tree and the
         paths HEAD's message declares removed; None when git cannot say."""
-        return await asyncio.to_thread(self._context, workspace)
-
-    def _context(self, workspace: Path) -> str | None:
-        base = self.base or "HEAD~1"
-        tree = git_run(workspace, "rev-parse", "--verify", "--quiet", f"{base}^{{tree}}")
-        if tree.returncode not in (0, 1):
-            return None
         # No base (a root commit): the verdict is "no base commit", whatever the tree.
-        base_tree = tree.stdout.strip() if tree.returncode == 0 else "<no base>"
-        message = git_run(workspace, "log", "-1", "--format=%B", "HEAD")
+        base_tree = await revision_tree(workspace, self.base or "HEAD~1")
+        if base_tree is None:
+            return None
+        message = await asyncio.to_thread(git_run, workspace, "log", "-1", "--format=%B", "HEAD")
         if message.returncode != 0:
             return None
         return json.dumps([base_tree, sorted(declared_paths(message.stdout))])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from git_trace import trace_git
 from repo_helpers import commit, git, make_repo
 
 from engine.events import EventBase, GateFinished
@@ -13,6 +15,7 @@ from engine.gate_runner import run_gates
 from engine.merge_queue import MergeQueue
 from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
+from gates.revision_tree import NO_BASE, revision_tree
 from gates.sandbox import ProcessSandbox
 from gates.shrinkage import ShrinkageGate
 
@@ -100,3 +103,39 @@ async def test_a_merge_onto_a_branch_that_did_not_move_reuses_the_task_verdict(
     assert merged["first"].cached, "the branch did not move: the task's verdict stands"
     assert not merged["second"].cached, "the branch moved under it: judged again"
     assert merged["first"].passed and merged["second"].passed
+
+
+async def test_gates_keyed_on_the_base_side_by_side_read_its_tree_once(
+    process_sandbox: ProcessSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revision gates of one batch (shrinkage, the scans of a task's changes) ask for the
+    base's tree together: one ``git rev-parse``, not one each; the next batch reads it again."""
+    repo = make_repo(tmp_path / "repo", {"app.py": lines(100)})
+    commit(repo, {"app.py": lines(10)}, trailers())  # deletes 90 of 100
+    cache = GateCache()
+    strict = cache.wrap(ShrinkageGate(process_sandbox))
+    lenient = cache.wrap(ShrinkageGate(process_sandbox, name="lenient", max_share=1.0))
+    trace = trace_git(monkeypatch, tmp_path / "git-trace.log")
+    events: list[EventBase] = []
+    first = await run_gates([strict, lenient], repo, scope="task", emit=events.append)
+    assert [(r.gate, r.passed, r.cached) for r in first] == [
+        ("shrinkage", False, False),
+        ("lenient", True, False),
+    ]
+    assert trace.count("rev-parse --verify --quiet HEAD~1^{tree}") == 1
+
+    commit(repo, {"app.py": lines(10) + lines(5, "more")}, trailers())  # a new base: 0 deleted
+    again = await run_gates([strict, lenient], repo, scope="task", emit=events.append)
+    assert [(r.gate, r.passed, r.cached) for r in again] == [
+        ("shrinkage", True, False),
+        ("lenient", True, False),
+    ]
+    assert trace.count("rev-parse --verify --quiet HEAD~1^{tree}") == 2
+
+
+async def test_a_revision_tree_is_the_tree_git_names_or_no_base(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"app.py": lines(3)})
+    assert await revision_tree(repo, "HEAD~1") == NO_BASE  # a root commit
+    commit(repo, {"app.py": lines(4)}, "more")
+    assert await revision_tree(repo, "HEAD~1") == git(repo, "rev-parse", "HEAD~1^{tree}")
+    assert await revision_tree(tmp_path, "HEAD~1") is None  # not a repository

@@ -8,11 +8,14 @@ process, whichever module started it and however (argv, GitPython, asyncio).
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
-_BUILT_IN = re.compile(r"trace: built-in: git (?P<args>.*)$")
+_ENTRY = re.compile(r"^(?=\d\d:\d\d:\d\d\.\d+ )", re.MULTILINE)
+"""Where an entry of the log starts (a commit message's new lines continue the one before)."""
+_BUILT_IN = re.compile(r"trace: built-in: git (?P<args>.*)", re.DOTALL)
 
 
 class GitTrace:
@@ -22,12 +25,14 @@ class GitTrace:
         self.log = log
 
     def commands(self) -> list[str]:
-        """Every git command run so far (options such as ``-c`` left out by git itself)."""
+        """Every git command run so far, its arguments unquoted and joined by spaces (options
+        such as ``-c`` left out by git itself)."""
         try:
             text = self.log.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return []
-        return [m["args"] for line in text.splitlines() if (m := _BUILT_IN.search(line))]
+        found = (_BUILT_IN.search(entry) for entry in _ENTRY.split(text))
+        return [" ".join(shlex.split(m["args"])) for m in found if m]
 
     def count(self, prefix: str) -> int:
         """How many of them start with ``prefix`` (``"ls-files -s"``)."""
