@@ -4,6 +4,10 @@ Gates that only read the tree (``reads_only = True``: linters, scanners, the shr
 run beside each other; any other gate (the tests, a custom command, which may write files a
 later gate reads) waits for the gates before it and holds back the ones after it. Results and
 events keep the list's order either way.
+
+While a list runs, :data:`CURRENT_RUN` says how far it got (:class:`GateRun`): a layer around
+the gates (the gate cache, ``gates.cache``) may keep what it read of the workspace for the
+gates after it, as long as none of the gates before them ran.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +25,21 @@ from engine.protocols import EmitFn, Finding, Gate, GateResult
 
 PARALLEL_GATES = 4
 """At most this many read-only gates of one list run at once."""
+
+
+@dataclass
+class GateRun:
+    """One :func:`run_gates` call under way, as its gates' checks see it."""
+
+    ran: int = 0
+    """Batches finished in which a gate ran: a result not taken from a cache (a crash too).
+    While it stays the same, nothing but the gates' reading touched the workspace."""
+    kept: dict[object, object] = field(default_factory=dict)
+    """What the layers around the gates keep for this call, each under a key of its own."""
+
+
+CURRENT_RUN: ContextVar[GateRun | None] = ContextVar("gate_run", default=None)
+"""The :func:`run_gates` call a gate is checked in (None outside one)."""
 
 
 def reads_only(gate: Gate) -> bool:
@@ -69,13 +90,20 @@ async def run_gates(
     """
     results: list[GateResult] = []
     slots = asyncio.Semaphore(max(1, parallel))
-    for group in batches(gates):
-        async with asyncio.TaskGroup() as running:
-            checks = [running.create_task(_checked(g, workspace, slots)) for g in group]
-            for check in checks:  # in order: each as soon as it and those before it are done
-                result = await check
-                results.append(result)
-                emit(_finished(result, scope, task_id, attempt))
+    run = GateRun()
+    token = CURRENT_RUN.set(run)  # the checks' tasks copy this context: they share ``run``
+    try:
+        for group in batches(gates):
+            async with asyncio.TaskGroup() as running:
+                checks = [running.create_task(_checked(g, workspace, slots)) for g in group]
+                for check in checks:  # in order: each as soon as it and those before are done
+                    result = await check
+                    results.append(result)
+                    emit(_finished(result, scope, task_id, attempt))
+            if not all(r.cached for r in results[-len(group) :]):
+                run.ran += 1
+    finally:
+        CURRENT_RUN.reset(token)
     return results
 
 
