@@ -1,0 +1,109 @@
+"""The whole-tree secrets scan (the baseline's, verify's, an audit's) reads again only the files
+whose content it has not judged yet: a big repository's first scan took 7 to 12 minutes of
+detect-secrets (7,373 files) and every later one as long again. Its verdicts are the plain
+scan's: a secret the tree holds is red wherever it sits, one the repository's
+``.secrets.baseline`` accepts or a pragma allows is not. Real git, real detect-secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from repo_helpers import commit, make_repo
+
+from engine.protocols import GateResult
+from gates.sandbox import ProcessSandbox
+from gates.secrets_gate import SecretsGate
+from gates.secrets_memo import FileFindings
+
+KEY = "AKIA" + "IOSFODNN7" + "EXAMPLF"
+"""An AWS access key's shape (detect-secrets' AWS plugin), split so no scanner flags this file."""
+OTHER_KEY = "AKIA" + "IOSFODNN7" + "EXAMPLQ"
+THIRD_KEY = "AKIA" + "IOSFODNN7" + "EXAMPLZ"
+
+
+def located(result: GateResult) -> list[tuple[str | None, int | None]]:
+    return sorted((f.file, f.line) for f in result.findings)
+
+
+def varied_repo(root: Path) -> Path:
+    """Secrets committed, ignored, untracked, behind a symlink, in a virtualenv, allowed."""
+    repo = make_repo(
+        root,
+        {
+            ".gitignore": "build/\n",
+            "pkg/__init__.py": "",
+            "pkg/core.py": "X = 1\n",
+            "pkg/conf.py": f'AWS = "{KEY}"\n',
+            "pkg/allowed.py": f'AWS = "{OTHER_KEY}"  # pragma: allowlist secret\n',
+            "docs/notes.md": "nothing here\n",
+        },
+    )
+    (repo / "build").mkdir()
+    (repo / "build" / "out.py").write_text(f'AWS = "{OTHER_KEY}"\n')  # ignored: still read
+    (repo / "draft.py").write_text(f'AWS = "{THIRD_KEY}"\n')  # untracked: read
+    (repo / ".venv" / "lib").mkdir(parents=True)
+    (repo / ".venv" / "lib" / "vendored.py").write_text(f'AWS = "{THIRD_KEY}"\n')  # skipped
+    (repo / "blob.bin").write_bytes(b"\0\1\2" + KEY.encode() + b"\xff\xfe")
+    return repo
+
+
+async def test_a_memoized_scan_judges_as_the_plain_scan_does(
+    any_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    repo = varied_repo(tmp_path / "repo")
+    plain = SecretsGate(any_sandbox, memo=None)
+    memoized = SecretsGate(any_sandbox)
+    expected = [("build/out.py", 1), ("draft.py", 1), ("pkg/conf.py", 1)]
+    first = await plain.check(repo)
+    assert located(first) == expected, first.failure_context()
+    for _ in range(2):  # cold, then every answer from the memo
+        again = await memoized.check(repo)
+        assert located(again) == expected, again.failure_context()
+        assert not again.passed
+
+    commit(repo, {"pkg/core.py": f'X = "{THIRD_KEY}"\n', "pkg/conf.py": None}, "moved a key")
+    expected = [("build/out.py", 1), ("draft.py", 1), ("pkg/core.py", 1)]
+    assert located(await plain.check(repo)) == expected
+    assert located(await memoized.check(repo)) == expected
+
+
+async def test_a_second_whole_tree_scan_reads_only_the_files_that_changed(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    repo = varied_repo(tmp_path / "repo")
+    gate = SecretsGate(process_sandbox, memo=FileFindings(tmp_path / "memo"))
+    cold = await gate.check(repo)
+    assert cold.counts["scanned"] >= 8
+    warm = await gate.check(repo)
+    assert warm.counts["scanned"] == 0
+    assert located(warm) == located(cold)
+
+    commit(repo, {"pkg/core.py": f'X = "{THIRD_KEY}"\n', "pkg/more.py": "Y = 2\n"}, "task")
+    # A later run (a new gate, the same memo folder) reads only the two files it has not seen.
+    later = SecretsGate(process_sandbox, memo=FileFindings(tmp_path / "memo"))
+    changed = await later.check(repo)
+    assert changed.counts["scanned"] == 2
+    assert ("pkg/core.py", 1) in located(changed)
+    assert located(changed) == located(await SecretsGate(process_sandbox, memo=None).check(repo))
+
+
+async def test_the_repositorys_baseline_settings_change_every_files_verdict(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """A ``.secrets.baseline`` that starts excluding the fixtures: answers kept from before
+    it would still name them."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {"tests/fixtures/creds.py": f'AWS = "{KEY}"\n', "src/app.py": "X = 1\n"},
+    )
+    gate = SecretsGate(process_sandbox)
+    assert located(await gate.check(repo)) == [("tests/fixtures/creds.py", 1)]
+    made = await process_sandbox.run(
+        ["detect-secrets", "scan", "--exclude-files", "tests/fixtures/.*"], repo
+    )
+    assert json.loads(made.output)["results"] == {}
+    commit(repo, {".secrets.baseline": made.output, "src/app.py": f'X = "{OTHER_KEY}"\n'})
+    result = await gate.check(repo)
+    assert located(result) == [("src/app.py", 1)], result.failure_context()
+    assert result.counts["baseline"] == 0
