@@ -41,6 +41,7 @@ from gates.pytest_gate import PytestGate
 from gates.python_tools import BanditGate, RuffGate, VultureGate
 from gates.repo_shape import holds_no_code, is_python_repo, python_projects, wants_pytest
 from gates.secrets_gate import SecretsGate
+from gates.secrets_memo import FileFindings
 from gates.shrinkage import ShrinkageGate
 from gates.tool_gate import fingerprint_of
 
@@ -124,6 +125,9 @@ def detected_gates(
             chosen["secrets"] = SecretsGate(sandbox)
     return chosen, profiles
 
+
+SECRETS_MEMO = "secrets-files"
+"""The gate cache's folder for the secrets gate's answers by file (``gates.secrets_memo``)."""
 
 READ_ONLY_PROFILE_GATES = frozenset({"lint", "types", "security", "secrets", "dead-code"})
 """The profile gates that only read the tree (linters and scanners); the tests and the
@@ -289,6 +293,10 @@ def build_gates(
         chosen.pop(name, None)
 
     use_cache = cache is not None and config.cache
+    secrets = chosen.get("secrets")
+    if use_cache and cache is not None and cache.directory and isinstance(secrets, SecretsGate):
+        # Each file's answer outlives the run: the next run's baseline reads only what changed.
+        secrets.memo = FileFindings(cache.directory / SECRETS_MEMO)
     gate_set = GateSet(profiles=profiles or ["generic"])
     parts = parts_for(profiles, node_packages(repo))
     for name, gate in chosen.items():

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from repo_helpers import commit, make_repo
 
-from engine.protocols import GateResult
+from engine.protocols import Gate, GateResult
+from gates.cache import GateCache
+from gates.config import GatesConfig
+from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from gates.secrets_gate import SecretsGate
 from gates.secrets_memo import FileFindings
@@ -107,3 +110,22 @@ async def test_the_repositorys_baseline_settings_change_every_files_verdict(
     result = await gate.check(repo)
     assert located(result) == [("src/app.py", 1)], result.failure_context()
     assert result.counts["baseline"] == 0
+
+
+async def test_a_later_runs_gates_reuse_the_answers_kept_beside_the_gate_cache(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    repo = varied_repo(tmp_path / "repo")
+
+    def whole_tree_secrets() -> Gate:
+        gates = build_gates(repo, GatesConfig(), process_sandbox, cache=GateCache(tmp_path / "c"))
+        (gate,) = [g for g in gates.verify if g.name == "secrets"]
+        return gate
+
+    first = await whole_tree_secrets().check(repo)
+    assert first.counts["scanned"] >= 8
+    commit(repo, {"pkg/core.py": f'X = "{THIRD_KEY}"\n'}, "task")
+    later = await whole_tree_secrets().check(repo)
+    assert not later.cached
+    assert later.counts["scanned"] == 1
+    assert ("pkg/core.py", 1) in located(later)
