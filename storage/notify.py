@@ -43,7 +43,8 @@ async def notify(conn: AsyncConnection, channel: str, keys: Iterable[str]) -> No
 
 
 class Wakeup:
-    """``await wakeup.wait()`` returns when ``key`` may have news on ``channel``.
+    """``await wakeup.wait()`` returns when ``key`` may have news on ``channel`` (any key
+    when ``key`` is None: a reader of every run).
 
     Use as ``async with Wakeup(...) as wakeup`` *before* the first query, so a commit between
     the query and the wait still wakes the reader. When the listening connection dies (a
@@ -56,7 +57,7 @@ class Wakeup:
         self,
         engine: AsyncEngine,
         channel: str,
-        key: str,
+        key: str | None,
         *,
         poll_s: float = DEFAULT_POLL_S,
         safety_s: float = DEFAULT_SAFETY_S,
@@ -79,7 +80,7 @@ class Wakeup:
         return self._driver is not None and not self._driver.is_closed()
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload == self._key:
+        if self._key is None or payload == self._key:
             self._flag.set()
 
     def _on_lost(self, _connection: Any) -> None:
@@ -114,23 +115,31 @@ class Wakeup:
             raise
         self._conn, self._driver = conn, driver
 
-    async def wait(self) -> None:
+    async def wait(self) -> bool:
         """Until a notification for the key (PostgreSQL) or the first polling interval after
-        which another connection had committed (SQLite); at most ``safety_s``."""
+        which another connection had committed (SQLite); at most ``safety_s``. True when the
+        reader may have news (told so, listening started again, or it cannot tell); False
+        when ``safety_s`` passed with nothing said (a reader may still query now and then: a
+        PostgreSQL listening connection can drop without a word)."""
         if self._engine.dialect.name != "postgresql":
             deadline = time.monotonic() + self._safety_s
             while True:
                 await asyncio.sleep(self._poll_s)
-                if await self._changes.seen() or time.monotonic() >= deadline:
-                    return
+                if await self._changes.seen():
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
         if not self.listening:
             await self._listen_again()
-            return
+            return True
+        told = False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flag.wait(), timeout=self._safety_s)
+            told = await asyncio.wait_for(self._flag.wait(), timeout=self._safety_s)
         self._flag.clear()
         if not self.listening:
             await self._listen_again()
+            return True
+        return told
 
     async def _listen_again(self) -> None:
         """Replace a dead listening connection; on failure wait ``safety_s`` (polling)."""
