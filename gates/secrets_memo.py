@@ -39,6 +39,8 @@ class Listed:
 
     path: str
     digest: str | None
+    size: int = 0
+    """Its bytes (0 when unread): how long detect-secrets takes over it goes with them."""
 
 
 def list_tree(workspace: Path, skipped: re.Pattern[str]) -> list[Listed]:
@@ -54,11 +56,12 @@ def list_tree(workspace: Path, skipped: re.Pattern[str]) -> list[Listed]:
             if skipped.search(rel):
                 continue
             path = Path(root, name)
-            digest = None
+            digest, size = None, 0
             if not path.is_symlink():
                 with contextlib.suppress(OSError):
-                    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            found.append(Listed(rel, digest))
+                    data = path.read_bytes()
+                    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+            found.append(Listed(rel, digest, size))
     return found
 
 

@@ -78,6 +78,19 @@ async def test_a_cold_scan_reads_the_tree_in_batches(
     assert located(await SecretsGate(process_sandbox, memo=None).check(repo)) == located(result)
 
 
+async def test_a_batch_holds_a_bounded_number_of_bytes(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """The time goes with the bytes: 200 files of a real tree held 130 KB to 5 MB."""
+    small = dict.fromkeys(("a.py", "c.py", "d.py", "e.py", "f.py"), "X = 1\n")
+    repo = make_repo(tmp_path / "repo", {**small, "b.txt": "plain words\n" * 500})
+    counting = Counting(process_sandbox)
+    result = await SecretsGate(counting, batch_files=3, batch_bytes=5000).check(repo)
+    assert counting.files == [1, 1, 3, 1]  # b.txt (6,000 bytes) alone
+    assert result.passed, result.failure_context()
+    assert result.counts["scanned"] == 6
+
+
 async def test_a_scan_cut_by_the_time_limit_says_so_and_the_next_check_goes_on(
     process_sandbox: ProcessSandbox, tmp_path: Path
 ) -> None:
