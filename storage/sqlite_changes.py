@@ -12,40 +12,52 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.pool import StaticPool
+import aiosqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.connect import sqlite_file
 
 
 class SqliteChanges:
     """``await changes.seen()``: True when another connection may have committed since the
     last call (or the first). Always True where it cannot tell: an in-memory database (one
     connection shared by all, whose own commits never move its counter) or a connection
-    that failed — the reader then queries, and meets the failure there."""
+    that failed — the reader then queries, and meets the failure there.
+
+    Its connection is its own, read-only (``mode=ro``), outside the engine's pool. Taken
+    from the pool, it left the pool one connection short, so a reader's next query opened a
+    new one: after the database file was deleted or replaced under a run, that new
+    connection created an empty file at the path, or read the replacement with the old
+    ``-wal`` beside it and checkpointed the run's log back into it on close (a resume then
+    found "no run", or carried on a run whose database had been replaced). A read-only
+    connection creates nothing and writes nothing.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._conn: AsyncConnection | None = None
-        self._driver: Any = None
+        self._conn: aiosqlite.Connection | None = None
         self._version: object = None
 
     async def open(self) -> None:
-        """Take a connection of its own, unless the database has only one."""
-        if isinstance(self._engine.sync_engine.pool, StaticPool):
+        """Open the connection of its own, unless the database is in memory."""
+        path = sqlite_file(self._engine.url)
+        if path is None:
             return
-        conn = await self._engine.connect()
         try:
-            raw = await conn.get_raw_connection()
-            self._driver = raw.driver_connection
-            self._version = await self._read()
+            conn = await aiosqlite.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
         except Exception:  # the reader's own query says what is wrong
-            await _drop(conn)
-            self._driver = None
             return
         self._conn = conn
+        try:
+            self._version = await self._read()
+        except Exception:
+            await self.close()
 
     async def _read(self) -> object:
-        rows = await self._driver.execute_fetchall("PRAGMA data_version")
+        assert self._conn is not None
+        rows: Any = await self._conn.execute_fetchall("PRAGMA data_version")
         return rows[0][0]
 
     async def seen(self) -> bool:
@@ -63,12 +75,8 @@ class SqliteChanges:
         return True
 
     async def close(self) -> None:
-        """Give the connection back (or drop it when it failed)."""
-        conn, self._conn, self._driver = self._conn, None, None
+        """Close the connection (quietly when it failed)."""
+        conn, self._conn = self._conn, None
         if conn is not None:
-            await _drop(conn)
-
-
-async def _drop(conn: AsyncConnection) -> None:
-    with contextlib.suppress(Exception):
-        await conn.close()
+            with contextlib.suppress(Exception):
+                await conn.close()

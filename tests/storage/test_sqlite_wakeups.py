@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, EventBase, RunStarted
+from storage.notify import Wakeup
+from storage.sqlite_changes import SqliteChanges
 from storage.store import SqlEventStore
 
 QUIET_S = 1.0
@@ -93,3 +96,28 @@ async def test_a_run_waiting_on_its_inbox_reads_it_again_only_after_a_commit(
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
         assert first > 0
+
+
+def delete_database(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+async def test_the_wakeup_takes_no_pooled_connection_and_creates_no_file(tmp_path: Path) -> None:
+    """Its connection came from the store's pool: the reader's next query opened a new one,
+    and after the file was deleted under a run that new connection made an empty database
+    at the path (or read a replacement with the old -wal beside it and checkpointed the
+    run's log back into it): a resume found "no run" instead of "deleted or moved" (CI)."""
+    db = tmp_path / "shop.db"
+    async with await SqlEventStore.open(f"sqlite:///{db}") as store:
+        pool = store.engine.sync_engine.pool
+        async with Wakeup(store.engine, "events", "r-gone", poll_s=0.01, safety_s=60):
+            assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        delete_database(db)
+        changes = SqliteChanges(store.engine)
+        await changes.open()
+        try:
+            assert await changes.seen()  # it cannot tell: the reader queries
+        finally:
+            await changes.close()
+        assert not db.exists()
