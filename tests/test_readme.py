@@ -180,6 +180,10 @@ def test_the_configuration_section_names_every_key_the_loader_accepts() -> None:
         assert not missing, f"README's [{table}] leaves out {missing}"
 
 
+OTHER_TOOLS_SETTINGS = {"num_ctx"}  # Ollama's Modelfile: PARAMETER num_ctx
+"""Settings of other tools the configuration section names (not shopfloor's keys)."""
+
+
 def test_the_keys_the_configuration_section_names_are_the_loaders() -> None:
     for table, text in config_tables().items():
         known = {
@@ -188,8 +192,11 @@ def test_the_keys_the_configuration_section_names_are_the_loaders() -> None:
             if table == t or table.startswith(t + ".")
             for k in CONFIG_KEYS[t]
         }
-        # A snake_case word is a key, unless a slash follows it (a folder: node_modules/).
+        # A snake_case word is a key, unless a slash follows it (a folder: node_modules/), or
+        # it is another tool's setting the section tells the user to change.
         for key in re.findall(r"(?<![\w-])[a-z]+(?:_[a-z0-9]+)+(?![\w/-])", text):
+            if key in OTHER_TOOLS_SETTINGS:
+                continue
             assert key in known, f"README's [{table}] names {key}; the loader does not know it"
 
 
