@@ -11,7 +11,6 @@ in messages" (ollama#18107), is an overflow like a refusal, not a server fault t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -21,7 +20,6 @@ from provider_loopback import LoopbackServer
 from agents.provider import CompletionRequest, Message, ToolCall, paid_calls
 from agents.providers.context_overflow import ContextOverflow, user_turn_cut
 from agents.providers.limits import Limits
-from agents.providers.retrying import retry_notices
 from agents.registry import ProviderOptions, close_provider, make_provider
 
 MARKER = "RULES-7734"
@@ -51,13 +49,6 @@ def conversation(output_chars: int = 30_000) -> CompletionRequest:
             ),
         ),
     )
-
-
-@pytest.fixture
-def notices() -> Iterator[list[str]]:
-    said: list[str] = []
-    with retry_notices(said.append):
-        yield said
 
 
 def options(limits: dict[str, Limits] | None = None) -> ProviderOptions:

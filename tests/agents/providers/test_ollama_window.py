@@ -9,33 +9,17 @@ where the window came from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
-
-import pytest
 from ollama_loopback import MISSED_IT, SAW_IT, OllamaLike
 from provider_loopback import LoopbackServer, Reply, Seen
-from test_ollama_cut_prompt import MARKER, conversation
+from test_ollama_cut_prompt import MARKER, conversation, options
 
 from agents.provider import CompletionRequest, Message
 from agents.providers.limits import Limits
-from agents.providers.retrying import retry_notices
-from agents.registry import ProviderOptions, close_provider, make_provider
+from agents.registry import close_provider, make_provider
 
 JUST_OVER = 12_500
 """Tool output that makes :func:`conversation` about 8,800 of the server's tokens: over an
 8192 window by a tenth, so what Ollama keeps (4098) is 0.6 of the estimate, not below half."""
-
-
-@pytest.fixture
-def notices() -> Iterator[list[str]]:
-    said: list[str] = []
-    with retry_notices(said.append):
-        yield said
-
-
-def options(limits: dict[str, Limits] | None = None) -> ProviderOptions:
-    return replace(ProviderOptions(env={}), limits=limits or {})
 
 
 async def ask(
