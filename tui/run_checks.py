@@ -22,7 +22,7 @@ from gates.interpreter import ProjectPython
 from gates.repo_shape import is_python_repo
 from storage.paths import db_option
 from tui.budget_flags import resume_command
-from tui.commands.launch import repo_problem
+from tui.repo_folder import repo_problem
 from tui.run_plan import RunPlan, SetupError
 from tui.uncommitted import in_progress_warning, uncommitted_warning
 

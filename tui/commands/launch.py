@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.commands.exit_codes import UsageError
+from tui.repo_folder import repo_problem
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,16 +44,6 @@ def run_request(args: argparse.Namespace) -> str:
     if args.request:
         return str(args.request)
     raise UsageError("give the request as an argument or with --request-file")
-
-
-def repo_problem(repo: Path) -> str | None:
-    """Why a new run cannot work on ``repo`` seen from its path alone (missing, or a file);
-    None when it is a folder."""
-    if repo.is_dir():
-        return None
-    if repo.exists():
-        return f"the repository is a file, not a folder: {repo}"
-    return f"repository not found: {repo}"
 
 
 def refuse_bad_arguments(args: argparse.Namespace) -> None:
