@@ -314,7 +314,9 @@ class GitWorkspaces(RunBranches):
             kept = self.build_dirs.root if keep_builds else None
             if self.root.exists():
                 for child in sorted(self.root.iterdir()):
-                    if child != kept:
+                    if child.name == TRASH:  # removed worktrees' files: no worktree of git's
+                        await asyncio.to_thread(shutil.rmtree, child, True)
+                    elif child != kept:
                         await asyncio.to_thread(self._remove_worktree_sync, child)
                 if kept is None:
                     shutil.rmtree(self.root, ignore_errors=True)
