@@ -33,7 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.file_digests import FileDigest, FileDigests, index_blob_ids
+from agents.file_digests import FileDigest, FileDigests
+from engine.blob_ids import index_blob_ids
 from engine.secret_files import MASK_NOTE, is_secret_file, masked_for_model
 
 MAX_FILE_BYTES = 200_000

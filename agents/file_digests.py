@@ -5,26 +5,23 @@ repo map that parses every Python file with ``ast``, and a BM25 ranking that rea
 tokenizes every file. On a repository of 7,800 files (sqlalchemy with django's sdist beside
 it) that took 30-35 s at each attempt, and 10 s more for recon's map, while nearly every file
 was the one the previous attempt had read. A file's digest (its symbols, its words) depends
-on its content alone, so it is kept by git's blob id: a worktree's index gives the id of every
-file it checked out without reading one; a file changed since, untracked, or outside git is
-read and hashed as git hashes a blob.
+on its content alone, so it is kept by git's blob id (:mod:`engine.blob_ids`): a worktree's
+index gives the id of every file it checked out without reading one; a file changed since,
+untracked, or outside git is read and hashed as git hashes a blob.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.repo_guard import git_run
+from engine.blob_ids import blob_id, index_blob_ids
 
 DIGEST_LIMIT = 200_000
 """Digests kept at most (the oldest go first): a few times the files of a big repository."""
-
-_FILE_MODES = frozenset({"100644", "100755"})
 
 
 @dataclass(frozen=True)
@@ -37,38 +34,6 @@ class FileDigest:
     """Its top-level classes and functions (Python files only)."""
     terms: Counter[str]
     """Its words, counted (:func:`agents.context.tokenize`)."""
-
-
-def blob_id(data: bytes) -> str:
-    """The id git gives a file holding ``data``."""
-    digest = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
-    digest.update(data)
-    return digest.hexdigest()
-
-
-def index_blob_ids(root: Path) -> dict[str, str]:
-    """``{path: blob id}`` of the files of the worktree ``root`` that are as git's index has
-    them (none outside git): what a fresh worktree checked out, less what changed since."""
-    if not (root / ".git").exists():
-        return {}
-    top = git_run(root, "rev-parse", "--show-toplevel")  # not a repository around it
-    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
-        return {}
-    staged = git_run(root, "ls-files", "-s", "-z")
-    changed = git_run(root, "ls-files", "-m", "-d", "-z")
-    if staged.returncode != 0 or changed.returncode != 0:
-        return {}
-    ids: dict[str, str] = {}
-    for entry in staged.stdout.split("\0"):
-        info, _, path = entry.partition("\t")
-        fields = info.split(" ")
-        # A plain file at stage 0 (not a conflict); a link's blob is its target's name, the
-        # same in two folders where it names two files.
-        if path and len(fields) == 3 and fields[0] in _FILE_MODES and fields[2] == "0":
-            ids[path] = fields[1]
-    for path in changed.stdout.split("\0"):
-        ids.pop(path, None)
-    return ids
 
 
 class FileDigests:

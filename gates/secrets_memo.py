@@ -6,7 +6,11 @@ filters, detect-secrets' version). So a whole-tree scan need only read the files
 seen with these bytes: a big repository's scan took 7 to 12 minutes (7,373 files, 75 MB, two
 cores) at the baseline and as long again at verify and in every later run, though a run
 changes a few files. A file's answer is stored under a hash of (settings, path, bytes) in
-memory and, given a folder, as a small JSON file there, so a later run reuses it too.
+memory and, given a folder, as a small JSON file there, so a later run reuses it too. The
+bytes are named by git's blob id and size (``engine.blob_ids``): a worktree's index gives
+the id of every file as checked out without reading it, so a later check reads only the files
+changed, untracked or ignored; the size keeps apart a blob that checks out as other bytes
+(a line-ending or LFS filter).
 
 The listing mirrors detect-secrets' own walk of ``.`` with ``--all-files`` (``os.walk``, no
 symlinked folder entered), leaving out the folders the gate excludes anyway (tool caches,
@@ -24,8 +28,10 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any
 
+from engine.blob_ids import blob_id, index_blob_ids
 from engine.files import replace_file
 
 Answer = list[dict[str, Any]]
@@ -34,18 +40,20 @@ Answer = list[dict[str, Any]]
 
 @dataclass(frozen=True)
 class Listed:
-    """A file the whole-tree scan reads; ``digest`` None when it cannot be kept (a symlink,
-    an unreadable file): it is scanned every time."""
+    """A file the whole-tree scan reads; ``digest``, its blob id, None when it cannot be kept
+    (a symlink, an unreadable file): it is scanned every time."""
 
     path: str
     digest: str | None
     size: int = 0
-    """Its bytes (0 when unread): how long detect-secrets takes over it goes with them."""
+    """Its size in bytes (0 when unread): how long detect-secrets takes over it goes with them."""
 
 
 def list_tree(workspace: Path, skipped: re.Pattern[str]) -> list[Listed]:
-    """The files of ``workspace`` detect-secrets' ``--all-files`` walk reads, with a hash of
-    each one's bytes; paths matching ``skipped`` (folders it excludes whole) left out."""
+    """The files of ``workspace`` detect-secrets' ``--all-files`` walk reads, each with its
+    blob id (git's index gives it for a file as checked out, unread; any other file is read
+    and hashed); paths matching ``skipped`` (folders it excludes whole) left out."""
+    indexed = index_blob_ids(workspace)
     found: list[Listed] = []
     for root, dirs, files in os.walk(workspace):
         base = os.path.relpath(root, workspace)
@@ -57,10 +65,11 @@ def list_tree(workspace: Path, skipped: re.Pattern[str]) -> list[Listed]:
                 continue
             path = Path(root, name)
             digest, size = None, 0
-            if not path.is_symlink():
-                with contextlib.suppress(OSError):
-                    data = path.read_bytes()
-                    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+            with contextlib.suppress(OSError):
+                stat = path.lstat()
+                if not S_ISLNK(stat.st_mode):
+                    digest = indexed.get(rel) or blob_id(path.read_bytes())
+                    size = stat.st_size
             found.append(Listed(rel, digest, size))
     return found
 
@@ -81,7 +90,7 @@ class FileFindings:
         """The entry's name; None for a file that is never kept."""
         if listed.digest is None:
             return None
-        text = json.dumps([settings, listed.path, listed.digest])
+        text = json.dumps([settings, listed.path, listed.digest, listed.size])
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, key: str) -> Answer | None:

@@ -10,7 +10,8 @@ from git_trace import trace_git
 from repo_helpers import commit, git, make_repo
 
 from agents.context import digest, rank_files, repo_files, repo_map, select_context
-from agents.file_digests import FileDigests, blob_id, index_blob_ids
+from agents.file_digests import FileDigests
+from engine.blob_ids import blob_id, index_blob_ids
 
 FILES = {
     "shop/pricing.py": "class Discount:\n    def apply(self, amount): ...\n\ndef add_tax(a): ...\n",

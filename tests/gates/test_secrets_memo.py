@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from repo_helpers import commit, make_repo
+from repo_helpers import commit, git, make_repo
 
 from engine.protocols import Gate, GateResult
 from gates.cache import GateCache
+from gates.changes import SKIPPED
 from gates.config import GatesConfig
 from gates.profiles import build_gates
 from gates.sandbox import ProcessSandbox
 from gates.secrets_gate import SecretsGate
-from gates.secrets_memo import FileFindings
+from gates.secrets_memo import FileFindings, list_tree
 
 KEY = "AKIA" + "IOSFODNN7" + "EXAMPLF"
 """An AWS access key's shape (detect-secrets' AWS plugin), split so no scanner flags this file."""
@@ -129,3 +130,20 @@ async def test_a_later_runs_gates_reuse_the_answers_kept_beside_the_gate_cache(
     assert not later.cached
     assert later.counts["scanned"] == 1
     assert ("pkg/core.py", 1) in located(later)
+
+
+def test_the_listing_names_each_file_by_gits_blob_id_as_checked_out_or_edited(
+    tmp_path: Path,
+) -> None:
+    """A file as checked out is named by the id git's index holds (no read of it); one edited
+    since, untracked or ignored by the id of its bytes now; a symlink is never kept."""
+    repo = varied_repo(tmp_path / "repo")
+    (repo / "pkg" / "core.py").write_text("X = 2\n")  # edited since the commit
+    (repo / "link.py").symlink_to("pkg/conf.py")
+    listed = {item.path: item for item in list_tree(repo, SKIPPED)}
+    assert listed["pkg/conf.py"].digest == git(repo, "rev-parse", "HEAD:pkg/conf.py")
+    for edited in ("pkg/core.py", "draft.py", "build/out.py", "blob.bin"):
+        assert listed[edited].digest == git(repo, "hash-object", edited)
+        assert listed[edited].size == (repo / edited).stat().st_size
+    assert listed["link.py"].digest is None
+    assert ".venv/lib/vendored.py" not in listed
