@@ -242,15 +242,10 @@ class SecretsGate(ChangeScanGate):
         settings = await asyncio.to_thread(scan_settings, workspace, self.options(workspace))
         listed = await asyncio.to_thread(list_tree, workspace, SKIPPED)
         keys = {item.path: FileFindings.key(settings, item) for item in listed}
-        known: dict[str, Answer] = {}
-        todo: list[Listed] = []
-        for item in listed:
-            key = keys[item.path]
-            answer = None if key is None else await asyncio.to_thread(memo.get, key)
-            if answer is None:
-                todo.append(item)
-            else:
-                known[item.path] = answer
+        known: dict[str, Answer] = await asyncio.to_thread(
+            memo.known, keys
+        )  # one hop, not one a file
+        todo = [item for item in listed if item.path not in known]
         data: dict[str, Any] = {"results": {}}
         result = CommandResult(("detect-secrets",), 0, "", 0.0)
         deadline = started + self.timeout_s

@@ -26,6 +26,7 @@ import json
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISLNK
@@ -106,6 +107,11 @@ class FileFindings:
             return None
         self._remember(key, data)
         return data
+
+    def known(self, keys: Mapping[str, str | None]) -> dict[str, Answer]:
+        """The stored answer of each name in ``keys`` (name: its entry) that has one."""
+        found = {name: self.get(key) for name, key in keys.items() if key is not None}
+        return {name: answer for name, answer in found.items() if answer is not None}
 
     def put(self, key: str, answer: Answer) -> None:
         """Store ``answer`` (an entry that cannot be written is only a miss next time)."""

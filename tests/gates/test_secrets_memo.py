@@ -147,3 +147,17 @@ def test_the_listing_names_each_file_by_gits_blob_id_as_checked_out_or_edited(
         assert listed[edited].size == (repo / edited).stat().st_size
     assert listed["link.py"].digest is None
     assert ".venv/lib/vendored.py" not in listed
+
+
+def test_a_fresh_memo_over_the_same_folder_knows_the_answers_kept_there(tmp_path: Path) -> None:
+    """Looked up together (one thread hop for a whole tree, not one a file): the kept answers
+    come back by file name; a file never answered or never kept (no key) does not."""
+    kept = FileFindings(tmp_path / "memo")
+    found = [{"type": "AWS Access Key", "line_number": 1}]
+    kept.put("k1", found)
+    kept.put("k2", [])
+    fresh = FileFindings(tmp_path / "memo")
+    assert fresh.known({"a.py": "k1", "b.py": "k2", "c.py": "k3", "link.py": None}) == {
+        "a.py": found,
+        "b.py": [],
+    }
