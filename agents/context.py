@@ -105,8 +105,8 @@ def python_symbols(source: str) -> list[str]:
 def digest(text: str | None, python: bool) -> FileDigest:
     """What selection uses of a file's ``text`` (None: unreadable): symbols and words."""
     if text is None:
-        return FileDigest(False, (), Counter())
-    return FileDigest(True, tuple(python_symbols(text)) if python else (), Counter(tokenize(text)))
+        return FileDigest((), Counter())
+    return FileDigest(tuple(python_symbols(text)) if python else (), Counter(tokenize(text)))
 
 
 DIGESTS = FileDigests(digest)

@@ -28,8 +28,6 @@ DIGEST_LIMIT = 200_000
 class FileDigest:
     """One file's content as context selection uses it."""
 
-    readable: bool
-    """False for a file that is missing or not UTF-8 (it is listed by name only)."""
     symbols: tuple[str, ...]
     """Its top-level classes and functions (Python files only)."""
     terms: Counter[str]
