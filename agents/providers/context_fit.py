@@ -33,7 +33,12 @@ from collections.abc import Callable
 from agents.compaction import Compacted, compact, fixed_chars, request_tokens, tokens_of
 from agents.provider import Completion, CompletionRequest, Provider, with_paid
 from agents.providers.context_overflow import ContextOverflow, Overflow
-from agents.providers.ollama_window import ServerWindow, WindowSource, window_line
+from agents.providers.ollama_window import (
+    WINDOW_SETTINGS,
+    ServerWindow,
+    WindowSource,
+    window_line,
+)
 from agents.providers.retrying import notify
 from agents.providers.wrapper import ProviderWrapper
 
@@ -61,8 +66,8 @@ CUT_FAMILIES = frozenset({"openai"})
 (Ollama; llama.cpp with context shift) and the proxies before them. Anthropic and Gemini
 refuse an over-long prompt."""
 RAISE_WINDOW = (
-    "raise the server's context window (Ollama: OLLAMA_CONTEXT_LENGTH, or PARAMETER num_ctx "
-    'in the model\'s Modelfile) and set context_tokens in [providers.limits."{spec}"] to it'
+    f"raise the server's context window (Ollama: {WINDOW_SETTINGS}) and set context_tokens "
+    'in [providers.limits."{spec}"] to it'
 )
 """The fix for a server that keeps too little of a prompt, as the lines say it."""
 ANSWER_SHARE = 4

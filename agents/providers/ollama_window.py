@@ -27,6 +27,8 @@ import httpx
 
 LOOKUP_TIMEOUT_S = 3.0
 """How long each of the lookup's requests may take."""
+WINDOW_SETTINGS = "OLLAMA_CONTEXT_LENGTH, or PARAMETER num_ctx in the model's Modelfile"
+"""Where the window Ollama runs a model with is set, as a line names them."""
 DEFAULT_WINDOW = "OLLAMA_CONTEXT_LENGTH, else 4k, 32k or 256k tokens by the GPU's memory"
 """Ollama's window for a model whose Modelfile sets none, as a line says it."""
 
@@ -148,8 +150,7 @@ def window_line(spec: str, found: ServerWindow, configured: int | None) -> str:
             f"{spec}: context window of {configured} tokens, as configured (context_tokens), "
             f"more than the {found.tokens} the server runs the model with ({found.source}): "
             "the server cuts a longer prompt without a word; set context_tokens to at most "
-            f"{found.tokens}, or raise the server's window (OLLAMA_CONTEXT_LENGTH, or "
-            "PARAMETER num_ctx in the model's Modelfile)"
+            f"{found.tokens}, or raise the server's window ({WINDOW_SETTINGS})"
         )
     server = (
         f"the server runs the model with {found.tokens} ({found.source})"
