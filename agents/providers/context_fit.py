@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from agents.compaction import Compacted, compact, fixed_chars, request_tokens, tokens_of
 from agents.provider import Completion, CompletionRequest, Provider, with_paid
@@ -119,14 +120,7 @@ class ContextFit(ProviderWrapper):
             answer = request.max_tokens
             if window - answer < window // ANSWER_SHARE:
                 answer = max(1, window // ANSWER_SHARE)
-                request = CompletionRequest(
-                    request.system,
-                    request.messages,
-                    request.tools,
-                    request.response_schema,
-                    answer,
-                    request.labels,
-                )
+                request = replace(request, max_tokens=answer)
             room = window - answer if room is None else min(room, window - answer)
         return request, room
 
