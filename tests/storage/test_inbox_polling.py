@@ -19,7 +19,7 @@ from sqlalchemy import event
 
 from engine.bus import EventBus
 from engine.escalations import EscalationBroker
-from engine.events import RunStarted
+from engine.events import AgentOutput, RunStarted
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 
@@ -94,5 +94,9 @@ async def test_a_decision_from_another_connection_reaches_the_waiting_run_prompt
         assert reads.count > 0  # read while it waited
         await asyncio.sleep(0.5)  # the stream's last wake-up after the answer
         after = reads.count
+        # The run works on and commits its log (on SQLite that wakes the stream as a posted
+        # decision would): answered, the inbox is left alone all the same.
+        bus.emit(AgentOutput(agent_id="engineer:core", text="shipping"))
+        await bus.durable()
         await asyncio.sleep(QUIET_S)
-        assert reads.count == after  # answered: the inbox is left alone again
+        assert reads.count == after
