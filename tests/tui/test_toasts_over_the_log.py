@@ -60,3 +60,24 @@ async def test_toasts_leave_the_agent_rows_and_the_keys_in_view(size: tuple[int,
             assert search
             for toast in screen.query("Toast"):
                 assert not toast.region.overlaps(search), (toast.region, search)
+
+
+async def test_more_toasts_than_the_log_has_lines_for_rise_no_higher_than_them() -> None:
+    """Toasts come in a burst at start-up (a warning per tool): the rack grows no higher
+    than the log's lines, so the log's title and the agent rows above stay in view."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        sample_run.full_pipeline(bus)
+        await caught_up(app, bus, pilot)
+        for n in range(8):
+            app.notify(f"{WARNING} #{n}", severity="warning", timeout=30)
+        await pilot.pause(0.3)
+        screen = app.screen
+        log = screen.query_one(AgentLog)
+        lines = log.query_one(LineView).region
+        shown = [toast.region for toast in screen.query("Toast") if toast.region]
+        assert len(shown) >= 2, "the toasts are not shown"
+        title = log.query_one(".agent-log--title", TextLine).region
+        for toast in shown:  # those the rack holds below its last row scroll, unseen
+            assert toast.y >= lines.y and not toast.overlaps(title), (toast, lines, title)
