@@ -13,9 +13,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
-from sqlalchemy import event
+from statement_counts import StatementCount
 
 from engine.bus import EventBus
 from engine.escalations import EscalationBroker
@@ -26,18 +25,6 @@ from storage.writer import StorageWriter
 RUN_ID = "r-quiet"
 QUIET_S = 1.0
 """Longer than five SQLite polls (0.2 s) and half a PostgreSQL safety re-read (2 s)."""
-
-
-class InboxReads:
-    """Counts the statements on ``store``'s connections that touch the decisions table."""
-
-    def __init__(self, store: SqlEventStore) -> None:
-        self.count = 0
-        event.listen(store.engine.sync_engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "decisions" in statement:
-            self.count += 1
 
 
 @contextlib.asynccontextmanager
@@ -66,7 +53,7 @@ async def running(store: SqlEventStore) -> AsyncIterator[tuple[EventBus, Escalat
 
 
 async def test_no_inbox_reads_while_nothing_is_asked(store: SqlEventStore) -> None:
-    reads = InboxReads(store)
+    reads = StatementCount(store, "decisions")
     async with running(store):
         await asyncio.sleep(QUIET_S)
         assert reads.count == 0
@@ -75,7 +62,7 @@ async def test_no_inbox_reads_while_nothing_is_asked(store: SqlEventStore) -> No
 async def test_a_decision_from_another_connection_reaches_the_waiting_run_promptly(
     store: SqlEventStore, backend_url: str
 ) -> None:
-    reads = InboxReads(store)
+    reads = StatementCount(store, "decisions")
     async with running(store) as (bus, broker):
         asking = asyncio.create_task(broker.ask("twin", "Ship it?", ["accept", "reject"]))
         await asyncio.sleep(0)  # raised

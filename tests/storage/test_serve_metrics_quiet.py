@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import event
+from statement_counts import StatementCount
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, RunStarted
@@ -26,18 +26,6 @@ from tui.commands.metrics import RecordedRuns, follow, listening_for_runs
 
 POLL_S = 0.1
 QUIET_S = 1.0
-
-
-class RunsListed:
-    """Counts the statements on ``store``'s connections that read the runs projection."""
-
-    def __init__(self, store: SqlEventStore) -> None:
-        self.count = 0
-        event.listen(store.engine.sync_engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FROM runs" in statement:
-            self.count += 1
 
 
 async def until(check: Any) -> float:
@@ -76,7 +64,7 @@ async def test_serve_metrics_reads_a_quiet_database_only_for_its_drivers(backend
             following = asyncio.create_task(follow(runs, wakeup, POLL_S, Console(quiet=True)))
             try:
                 await asyncio.sleep(0.3)
-                listed = RunsListed(endpoint)
+                listed = StatementCount(endpoint, "FROM runs")
                 await asyncio.sleep(QUIET_S)
                 assert listed.count == 0  # nothing committed: runs not listed (10 before)
 

@@ -14,9 +14,8 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import event
+from statement_counts import StatementCount
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, EventBase, RunStarted
@@ -25,19 +24,6 @@ from storage.sqlite_changes import SqliteChanges
 from storage.store import SqlEventStore
 
 QUIET_S = 1.0
-
-
-class LogReads:
-    """Counts the statements on ``store``'s connections that read ``table``."""
-
-    def __init__(self, store: SqlEventStore, table: str = "events") -> None:
-        self.count = 0
-        self.table = f"FROM {table}"
-        event.listen(store.engine.sync_engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if self.table in statement:
-            self.count += 1
 
 
 async def test_a_tail_reads_the_log_again_only_when_another_connection_committed(
@@ -66,7 +52,7 @@ async def test_a_tail_reads_the_log_again_only_when_another_connection_committed
         tailing = asyncio.create_task(follow())
         try:
             assert await asyncio.wait_for(seen.get(), timeout=5) == started
-            reads = LogReads(view)
+            reads = StatementCount(view, "FROM events")
             await asyncio.sleep(QUIET_S)
             assert reads.count == 0  # nothing committed: nothing read (20 reads before)
             line = bus.emit(AgentOutput(agent_id="engineer:core", text="tests first"))
@@ -84,7 +70,7 @@ async def test_a_run_waiting_on_its_inbox_reads_it_again_only_after_a_commit(
     db_url: str,
 ) -> None:
     async with await SqlEventStore.open(db_url) as store:
-        reads = LogReads(store, "decisions")
+        reads = StatementCount(store, "FROM decisions")
         stream = store.decisions("r-waits", poll_s=0.05)
         async with contextlib.aclosing(stream):
             waiting = asyncio.ensure_future(anext(stream))
