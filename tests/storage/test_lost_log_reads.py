@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_refused_writes_stop_the_run import delete_the_file
 
 from engine.bus import EventBus
 from engine.events import EventBase
@@ -36,8 +37,7 @@ def lost(
             await (await RunLease.take(store, "r-lost")).release()
 
     asyncio.run(seed())
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    delete_the_file(db_path)
     return db_path.with_name(db_path.name + ".leases")
 
 

@@ -103,8 +103,9 @@ def drop_the_table(db: Path) -> None:
 
 
 def delete_the_file(db: Path) -> None:
+    """The database file gone with its -wal and -shm (those there)."""
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink()
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def replace_the_file(db: Path) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from statement_counts import StatementCount
+from test_refused_writes_stop_the_run import delete_the_file
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, EventBase, RunStarted
@@ -84,11 +85,6 @@ async def test_a_run_waiting_on_its_inbox_reads_it_again_only_after_a_commit(
         assert first > 0
 
 
-def delete_database(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-
 async def test_the_wakeup_takes_no_pooled_connection_and_creates_no_file(tmp_path: Path) -> None:
     """Its connection came from the store's pool: the reader's next query opened a new one,
     and after the file was deleted under a run that new connection made an empty database
@@ -99,7 +95,7 @@ async def test_the_wakeup_takes_no_pooled_connection_and_creates_no_file(tmp_pat
         pool = store.engine.sync_engine.pool
         async with Wakeup(store.engine, "events", "r-gone", poll_s=0.01, safety_s=60):
             assert pool.checkedout() == 0  # type: ignore[attr-defined]
-        delete_database(db)
+        delete_the_file(db)
         changes = SqliteChanges(store.engine)
         await changes.open()
         try:
