@@ -38,8 +38,10 @@ SKIPPED = re.compile(
 def changed_text_files(workspace: Path, since: str) -> list[str] | None:
     """The text files of ``workspace`` that differ from ``since``: added, modified or
     retyped (``git diff``: what its numstat does not call binary) and untracked ones git
-    does not ignore; tool caches and vendored trees left out. None when ``since`` is not a
-    revision of the workspace or git cannot tell."""
+    does not ignore; tool caches, vendored trees and symlinks left out (a link is its
+    target's second name: one inside is listed when it changed, and one outside is not the
+    revision's file to read). None when ``since`` is not a revision of the workspace or git
+    cannot tell."""
     diff = git_run(
         workspace,
         "diff",
@@ -66,7 +68,7 @@ def changed_text_files(workspace: Path, since: str) -> list[str] | None:
         if path and added != "-":  # "-": a binary file
             files.append(path)
     for path in others.stdout.split("\0"):
-        if not path:
+        if not path or (workspace / path).is_symlink():
             continue
         try:
             with (workspace / path).open("rb") as handle:
@@ -75,7 +77,11 @@ def changed_text_files(workspace: Path, since: str) -> list[str] | None:
         except OSError:
             continue
         files.append(path)
-    return sorted(p for p in set(files) if not SKIPPED.search(p) and (workspace / p).is_file())
+    return sorted(
+        p
+        for p in set(files)
+        if not SKIPPED.search(p) and not (workspace / p).is_symlink() and (workspace / p).is_file()
+    )
 
 
 class ChangeScanGate(ToolGate):

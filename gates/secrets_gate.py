@@ -22,6 +22,15 @@ excludes, which is how a project documents its test fixtures) apply to the scan,
 secrets it lists (matched by hash) do not block; nor does a line marked
 ``# pragma: allowlist secret``. The finding names the file, the line and the kind of secret
 — never the secret itself.
+
+Symlinks: git keeps a link as the path it points at. A link inside the repository is a second
+name for one of its files, whose secrets are found in that file, under its name (the change
+scan reads the target when the revision changed it; the link adds no file to read). A link
+the branch ships that leads out of the repository (an absolute target, or one climbing above
+its root: ``~/.aws/credentials``, the ``../.env`` beside the checkout) fails the gate, named
+by its path alone: whoever checks the branch out reads that file of their machine through it,
+a leak path wherever the branch goes. The gate never reads or reports the file outside
+(``gates.escaping_links``).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from typing import Any
 
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.changes import SKIPPED, ChangeScanGate
+from gates.escaping_links import escaping_links, failed_by_links
 from gates.secrets_memo import Answer, FileFindings, Listed, list_tree
 from gates.tool_gate import Parsed, ReportFile, ToolOutputError, extract_json, relative
 
@@ -62,7 +72,7 @@ tree held from 130 KB (generated API types) to 5 MB (vendored libraries)."""
 REPORT_OPTION = "--shopfloor-report"
 FILES_OPTION = "--shopfloor-files"
 _SCAN = f"""
-import json, sys
+import json, os, sys
 from detect_secrets.core import baseline
 from detect_secrets.filters import regex
 from detect_secrets.main import parse_args
@@ -93,6 +103,16 @@ if getattr(parsed, "baseline_filename", None):
     for cached in (regex._get_file_exclusion_regex, regex._get_line_exclusion_regex,
                    regex._get_secret_exclusion_regex):
         cached.cache_clear()
+listed, here = baseline.get_files_to_scan, os.getcwd()
+def inside(*paths, **options):
+    # detect-secrets names a file by cutting the working folder's length off its real path;
+    # through a symlink leading out, that can name any file of the machine: only files of
+    # the workspace, under their own names, are read.
+    for name in listed(*paths, **options):
+        real = os.path.join(here, os.path.normpath(name))
+        if not os.path.isabs(name) and os.path.realpath(name) == real:
+            yield name
+baseline.get_files_to_scan = inside
 found = baseline.create(*parsed.path, should_scan_all_files=parsed.all_files,
                         root=parsed.custom_root, num_processors=parsed.num_cores)
 out.write(json.dumps(baseline.format_for_output(found)))
@@ -101,7 +121,10 @@ out.close()
 """detect-secrets' scan, with what it found written to the gate's report file (named last
 after :data:`REPORT_OPTION`) and never into the repository's baseline: ``scan --baseline``
 rewrites that file, and the gate only reads it. The files to scan may be listed in a file
-(NUL-separated, after :data:`FILES_OPTION`): a whole tree's names overflow a command line."""
+(NUL-separated, after :data:`FILES_OPTION`): a whole tree's names overflow a command line.
+Only files of the workspace are read, each under its own name: detect-secrets names a file
+by cutting the working folder's length off its real path, and through a symlink leading out
+(one padded to that length, dangling or not) it read and reported a file of the machine."""
 
 
 def read_baseline(workspace: Path) -> dict[str, Any] | None:
@@ -210,7 +233,7 @@ class SecretsGate(ChangeScanGate):
         self.exclude_files = tuple(exclude_files)
 
     def settings(self) -> Sequence[object]:
-        return [list(self.exclude_files), PINNED_REVISION, self.since, 2]
+        return [list(self.exclude_files), PINNED_REVISION, self.since, 3]
 
     def wants(self, path: str) -> bool:
         return not path.endswith(BASELINE)
@@ -233,6 +256,15 @@ class SecretsGate(ChangeScanGate):
         return [*self.options(workspace, len(files)), *(f"./{name}" for name in files)]
 
     async def check(self, workspace: Path) -> GateResult:
+        """The scan (:meth:`scan`), failed besides by each symlink the branch ships that
+        leads out of the repository (``gates.escaping_links``)."""
+        verdict = await self.scan(workspace)
+        links = await asyncio.to_thread(
+            escaping_links, workspace, self.since, SKIPPED, self.exclude_files
+        )
+        return failed_by_links(verdict, links)
+
+    async def scan(self, workspace: Path) -> GateResult:
         """The scan of what a revision changed (``since``) as :class:`ChangeScanGate` runs it;
         the whole tree's with each file's answer taken from the memo when it has one."""
         if self.since is not None or self.memo is None:

@@ -14,8 +14,12 @@ changed, untracked or ignored; the size keeps apart a blob that checks out as ot
 
 The listing mirrors detect-secrets' own walk of ``.`` with ``--all-files`` (``os.walk``, no
 symlinked folder entered), leaving out the folders the gate excludes anyway (tool caches,
-virtualenvs, ``.git``). A symlink is never kept: detect-secrets names what it finds there by
-the file the link points to.
+virtualenvs, ``.git``), and symlinks: a link has no answer of its own to keep. detect-secrets
+reads a link as the file it leads to and names what it finds there by that file's path; a
+target inside the tree is listed (and kept) under its own name, and one outside is not read
+at all (the gate reads only the workspace's files, and fails on a shipped link leading out:
+``gates.escaping_links``). Listed, a link was scanned again at every check and added
+nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ Answer = list[dict[str, Any]]
 @dataclass(frozen=True)
 class Listed:
     """A file the whole-tree scan reads; ``digest``, its blob id, None when it cannot be kept
-    (a symlink, an unreadable file): it is scanned every time."""
+    (an unreadable file): it is scanned every time."""
 
     path: str
     digest: str | None
@@ -53,7 +57,7 @@ class Listed:
 def list_tree(workspace: Path, skipped: re.Pattern[str]) -> list[Listed]:
     """The files of ``workspace`` detect-secrets' ``--all-files`` walk reads, each with its
     blob id (git's index gives it for a file as checked out, unread; any other file is read
-    and hashed); paths matching ``skipped`` (folders it excludes whole) left out."""
+    and hashed); paths matching ``skipped`` (folders it excludes whole) and symlinks left out."""
     indexed = index_blob_ids(workspace)
     found: list[Listed] = []
     for root, dirs, files in os.walk(workspace):
@@ -66,9 +70,14 @@ def list_tree(workspace: Path, skipped: re.Pattern[str]) -> list[Listed]:
                 continue
             path = Path(root, name)
             digest, size = None, 0
-            with contextlib.suppress(OSError):
+            try:
                 stat = path.lstat()
-                if not S_ISLNK(stat.st_mode):
+            except OSError:
+                stat = None
+            if stat is not None and S_ISLNK(stat.st_mode):
+                continue
+            with contextlib.suppress(OSError):
+                if stat is not None:
                     digest = indexed.get(rel) or blob_id(path.read_bytes())
                     size = stat.st_size
             found.append(Listed(rel, digest, size))
