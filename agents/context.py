@@ -56,6 +56,10 @@ def repo_files(root: Path) -> list[str]:
     """Text files under ``root`` (relative POSIX paths, sorted), skipping VCS and caches.
 
     The skipped folders are not walked at all (a ``node_modules`` is not read to be left out).
+    Symlinks are no files here: one leading out of the worktree names a file of the machine
+    (``~/.aws/credentials``, the ``../.env`` beside the checkout), whose text went into the
+    prompt; one inside is a second name for a file listed under its own (and judged by it: a
+    ``notes.txt`` linked to the ``.env`` was ranked in with its values shown).
     """
     found = []
     for folder, dirs, names in os.walk(root):
@@ -65,7 +69,7 @@ def repo_files(root: Path) -> list[str]:
             if name in SKIP_DIRS:
                 continue
             try:
-                st = os.stat(os.path.join(folder, name))
+                st = os.lstat(os.path.join(folder, name))
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES:

@@ -7,7 +7,9 @@ it) that took 30-35 s at each attempt, and 10 s more for recon's map, while near
 was the one the previous attempt had read. A file's digest (its symbols, its words) depends
 on its content alone, so it is kept by git's blob id (:mod:`engine.blob_ids`): a worktree's
 index gives the id of every file it checked out without reading one; a file changed since,
-untracked, or outside git is read and hashed as git hashes a blob.
+untracked, or outside git is read and hashed as git hashes a blob. A symlink is never read
+through (git's index holds no id for one): its target inside is a file of its own, and one
+outside (``~/.aws/credentials``) is the machine's, whose symbols went into recon's map.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ class FileDigest:
     """Its top-level classes and functions (Python files only)."""
     terms: Counter[str]
     """Its words, counted (:func:`agents.context.tokenize`)."""
+
+
+def _read_plain(path: Path) -> bytes:
+    """The bytes of ``path``; OSError for a symlink (its target is not read)."""
+    if path.is_symlink():
+        raise OSError(f"{path} is a symlink")
+    return path.read_bytes()
 
 
 class FileDigests:
@@ -65,7 +74,7 @@ class FileDigests:
         data: bytes | None = None
         if blob is None:
             try:
-                data = (root / rel).read_bytes()
+                data = _read_plain(root / rel)
             except OSError:
                 return self._compute(None, python)
             blob = blob_id(data)
@@ -75,7 +84,7 @@ class FileDigests:
             return found
         if data is None:
             try:
-                data = (root / rel).read_bytes()
+                data = _read_plain(root / rel)
             except OSError:
                 return self._compute(None, python)
         try:

@@ -57,7 +57,7 @@ from engine.layout import (
 )
 from engine.protocols import CommandResult, Sandbox
 from engine.pytest_addopts import left_out_note, run_pytest
-from engine.secret_files import MASK_NOTE, mask_text, masked_for_model, writes_mask
+from engine.secret_files import MASK_NOTE, judged_name, mask_text, masked_for_model, writes_mask
 from engine.secret_values import WorktreeSecrets, replace_values
 from engine.secrets import REDACTED
 
@@ -207,7 +207,8 @@ class Toolbelt:
         if not path.is_file():
             raise ToolError(f"no such file: {args.get('path')}")
         text = _shown(_load(path))
-        shown = masked_for_model(path.relative_to(self.root).as_posix(), text)
+        name = judged_name(self.root, path.relative_to(self.root).as_posix())  # a link's target
+        shown = masked_for_model(name, text)
         if shown != text:
             shown = f"{MASK_NOTE}\n{shown}"
         return ToolResult(_bounded(shown))

@@ -19,7 +19,7 @@ import git
 
 from engine.factory_git import SessionRepo
 from engine.generated_files import copy_generated_files
-from engine.secret_files import masked_for_model
+from engine.secret_files import judged_name, masked_for_model
 
 SKIP = frozenset(
     {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv", "venv"}
@@ -344,7 +344,7 @@ def numbered_sources(root: Path, files: Sequence[str], limit: int = 40000) -> st
             text = (root / rel).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        text = masked_for_model(rel, text)  # the reviewers are third-party models
+        text = masked_for_model(judged_name(root, rel), text)  # reviewers: third-party models
         body = "\n".join(f"{n:4d} {line}" for n, line in enumerate(text.splitlines(), 1))
         block = f"### {rel}\n{body}\n"
         if used + len(block) > limit:

@@ -6,7 +6,8 @@ the diffs the task reviewer and code QC judge. A tracked ``.env``, a private key
 ``credentials.json`` or an ``.npmrc`` with an auth token went there as it was. The rule:
 
 - :func:`is_secret_file` tells such a file by its name (``.env.example`` and the like, with
-  placeholder values, are not: they document the variables and stay readable);
+  placeholder values, are not: they document the variables and stay readable); a symlink
+  to one is one too (:func:`judged_name`);
 - it is never picked into context by relevance, and the repo map lists it by name only;
 - where a model must see one (a task names it, ``read_file``, a diff), its values are masked
   (:func:`mask_secret_text`): the names, comments and structure stay, so a model can add a
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from engine.redaction import Redactor
 from engine.secrets import REDACTED
@@ -104,6 +105,19 @@ def is_secret_file(path: str) -> bool:
     ):
         return False
     return not name.endswith(".pub") and EXAMPLE_WORDS.isdisjoint(_NAME_PARTS.split(name))
+
+
+def judged_name(root: Path, rel: str) -> str:
+    """The name the file ``rel`` of the folder ``root`` is judged by (:func:`is_secret_file`):
+    its own, or the secret file inside ``root`` it leads to through a symlink (a
+    ``notes.txt`` linked to the ``.env`` was shown with only its key-shaped values masked)."""
+    if is_secret_file(rel):
+        return rel
+    try:
+        real = (root / rel).resolve().relative_to(root.resolve()).as_posix()
+    except (OSError, RuntimeError, ValueError):  # a loop, or a link leading out
+        return rel
+    return real if is_secret_file(real) else rel
 
 
 _SHAPES = Redactor(())
