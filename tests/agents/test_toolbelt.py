@@ -149,6 +149,30 @@ async def test_a_symlinked_directory_pointing_outside_is_refused(
     assert (outside / "secret.txt").read_text() == "top secret"
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("edit_file", {"path": "link.txt", "search": "top", "replace": "no"}),
+        ("run_tests", {"args": ["link.txt::test_x"]}),
+        ("run", {"argv": ["./link.txt"]}),
+    ],
+)
+async def test_no_tool_reaches_a_file_outside_through_a_link(
+    belt: Toolbelt,
+    worktree: Path,
+    outside: Path,
+    sandbox: FakeSandbox,
+    name: str,
+    args: dict[str, object],
+):
+    """Besides reads and writes: a search and replace, a test file given to pytest, a
+    program run (its output, the file's text, would reach the model)."""
+    (worktree / "link.txt").symlink_to(outside / "secret.txt")
+    result = await call(belt, name, **args)
+    assert result.is_error and "resolves outside the repository" in result.text
+    assert sandbox.calls == [] and (outside / "secret.txt").read_text() == "top secret"
+
+
 async def test_a_symlink_that_stays_inside_the_worktree_is_allowed(belt: Toolbelt, worktree: Path):
     (worktree / "alias.py").symlink_to(worktree / "src" / "app.py")
     read = await call(belt, "read_file", path="alias.py")
