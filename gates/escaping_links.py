@@ -97,6 +97,8 @@ def escaping_links(
     ``since``: that the revision adds or changes); paths matching ``skipped`` or one of the
     ``excluded`` patterns (the gate's own exclusions) left out."""
     names = shipped_names(workspace, since)
+    if names is None and since is not None:  # an unknown revision: the scan reads the tree
+        names = shipped_names(workspace, None)
     if names is None:
         names = walked_links(workspace, skipped)
     findings: list[Finding] = []
