@@ -62,6 +62,7 @@ from engine.files import replace_file
 from engine.gate_runner import CURRENT_RUN
 from engine.protocols import Gate, GateResult, Rerun
 from engine.repo_guard import HOOKLESS, without_secrets
+from gates.cache_upkeep import CacheLimits, Pruned, cache_folders, prune, read_entry
 from gates.installed import environment_fingerprint
 from gates.parts import Part, part_tree_key
 from gates.tool_gate import fingerprint_of
@@ -231,9 +232,18 @@ class _Readings:
 class GateCache:
     """Stores GateResults by (gate, configuration, tree); counts hits and misses."""
 
-    def __init__(self, directory: Path | None = None, *, max_entries: int = 4096) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        max_entries: int = 4096,
+        limits: CacheLimits | None = None,
+    ) -> None:
         self.directory = directory
         self.max_entries = max_entries
+        self.limits = limits or CacheLimits()
+        """How long an unused entry stays in ``directory``, and how much it may hold."""
+        self._pruned = False
         self.hits = 0
         self.misses = 0
         self.bypassed = 0
@@ -304,10 +314,7 @@ class GateCache:
         one quoted the path of the workspace it was reached in)."""
         raw = self._memory.get(key)
         if raw is None and self.directory is not None:
-            try:
-                raw = (self.directory / f"{key}.json").read_text(encoding="utf-8")
-            except OSError:
-                raw = None
+            raw = read_entry(self.directory / f"{key}.json")  # a hit marks it used
         if raw is None:
             return None
         if workspace is not None:
@@ -332,6 +339,15 @@ class GateCache:
             # half file. An entry that cannot be stored is only a miss next time.
             with contextlib.suppress(OSError):
                 replace_file(self.directory / f"{key}.json", raw)
+
+    def prune(self) -> Pruned | None:
+        """Bound the folder and the ones in it (``gates.cache_upkeep``) by :attr:`limits`,
+        the first time only: None when there is no folder or it was pruned already. Blocking
+        (a folder of many files): run it in a thread."""
+        if self.directory is None or self._pruned:
+            return None
+        self._pruned = True
+        return prune(cache_folders(self.directory), self.limits)
 
 
 class CachedGate:

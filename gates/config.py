@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from gates.cache_upkeep import CacheLimits
 
 Scope = Literal["task", "merge", "verify"]
 SCOPES: tuple[Scope, ...] = ("task", "merge", "verify")
@@ -37,6 +39,8 @@ GATES_KEYS = frozenset(
         "enable",
         "disable",
         "cache",
+        "cache_max_age_days",
+        "cache_max_mb",
         "shrinkage_max_share",
         "shrinkage_min_deleted",
         "custom",
@@ -76,6 +80,9 @@ class GatesConfig:
     disable: tuple[str, ...] = ()
     """Gates (built-in or custom) never to run."""
     cache: bool = True
+    cache_limits: CacheLimits = field(default_factory=CacheLimits)
+    """``cache_max_age_days`` and ``cache_max_mb``: what the cache's folder keeps
+    (``gates.cache_upkeep``)."""
     shrinkage_max_share: float = 0.5
     shrinkage_min_deleted: int = 20
     test_timeout_s: float = 600.0
@@ -113,6 +120,10 @@ class GatesConfig:
             enable=enable,
             disable=disable,
             cache=_typed(raw, "cache", bool, True),
+            cache_limits=CacheLimits(
+                max_age_days=_number(raw, "cache_max_age_days", CacheLimits.max_age_days),
+                max_mb=_number(raw, "cache_max_mb", CacheLimits.max_mb),
+            ),
             shrinkage_max_share=_share(raw, "shrinkage_max_share", 0.5),
             shrinkage_min_deleted=_count(raw, "shrinkage_min_deleted", 20),
             test_timeout_s=_number(raw, "test_timeout_s", 600.0),

@@ -38,6 +38,7 @@ from typing import Any
 
 from engine.blob_ids import blob_id, index_blob_ids
 from engine.files import replace_file
+from gates.cache_upkeep import read_entry
 
 Answer = list[dict[str, Any]]
 """detect-secrets' results for one file (its entries of the ``results`` mapping)."""
@@ -108,9 +109,12 @@ class FileFindings:
         answer = self._memory.get(key)
         if answer is not None or self.directory is None:
             return answer
+        raw = read_entry(self.directory / f"{key}.json")  # a hit marks it used (cache_upkeep)
+        if raw is None:
+            return None
         try:
-            data = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(raw)
+        except ValueError:
             return None
         if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
             return None

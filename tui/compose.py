@@ -251,12 +251,15 @@ async def _set_up_and_run(
         raise
     if telemetry is not None:
         telemetry.attach(bus, history)
+    cache = GateCache(data_home() / "gate-cache", limits=settings.gates.cache_limits)
+    # Once a run, beside it: entries unused for long, then the least recently used over the cap.
+    upkeep = asyncio.create_task(asyncio.to_thread(cache.prune), name="gate-cache-upkeep")
     gate_set = build_gates(
         plan.repo,
         settings.gates,
         sandbox,
         test_env=test_env,
-        cache=GateCache(data_home() / "gate-cache"),
+        cache=cache,
         python=python.path,
         mypy_seeds=MypySeeds.for_repo(data_home() / "mypy-seeds", plan.repo),
     )
@@ -359,6 +362,7 @@ async def _set_up_and_run(
         # events are stored and the trace is flushed before the process exits.
         with shutdown.installed():
             await bus.close()
+            await upkeep  # long done: a few milliseconds for thousands of entries
             if notifier is not None:  # the outcome, or how to resume; pings go on till the end
                 notifier.stopping()
             try:  # a refused last batch raises here, the lease and store let go already

@@ -184,6 +184,10 @@ def render_config(repo: Path, env: Mapping[str, str], now: datetime | None = Non
         'enable = []            # built-in gates to add, e.g. ["types"]',
         'disable = []           # gates never to run, e.g. ["dead-code"]',
         f"cache = {_toml(gates.cache)}           # skip a gate whose inputs it has already passed",
+        f"cache_max_age_days = {gates.cache_limits.max_age_days:g}  # each run drops entries "
+        "unused this long",
+        f"cache_max_mb = {gates.cache_limits.max_mb:g}  # ...then the least recently used past "
+        "this size on disk",
         f"test_timeout_s = {gates.test_timeout_s:g}",
         f"pytest_autoload_plugins = {_toml(gates.pytest_autoload_plugins)}  # false: "
         "pytest skips the plugins installed beside it",
