@@ -5,7 +5,8 @@ process's prune or write has a miss, never an error (gates.cache_upkeep)."""
 from __future__ import annotations
 
 import os
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -119,47 +120,50 @@ def test_a_cache_is_pruned_once_however_often_it_is_asked(tmp_path: Path) -> Non
     assert GateCache().prune() is None  # no folder, nothing to prune
 
 
+CHURN = """
+import sys, time
+from pathlib import Path
+from engine.protocols import GateResult
+from gates.cache import GateCache
+from gates.cache_upkeep import DAY_S, CacheLimits, cache_folders, prune
+from gates.secrets_memo import FileFindings
+folder, keys, until = Path(sys.argv[1]), sys.argv[2].split(), time.time() + float(sys.argv[3])
+writer, memo = GateCache(folder), FileFindings(folder / sys.argv[4])
+while time.time() < until:
+    for key in keys:
+        writer.put(key, GateResult(gate=key, passed=True, summary=f"{key} ok"))
+        memo.put(key, [{"type": "Secret Keyword", "line_number": 3}])
+    # every entry too old for this pruner: it removes them all, again and again
+    prune(cache_folders(folder), CacheLimits(), now=time.time() + 365 * DAY_S)
+"""
+
+
 def test_a_reader_racing_another_process_prune_and_writes_has_a_miss_not_an_error(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "gate-cache"
     keys = [f"k{i}" for i in range(20)]
-    writer, reader = GateCache(folder), GateCache(folder)  # the reader keeps nothing read
-    memo_writer = FileFindings(folder / SECRETS_MEMO)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def churn() -> None:
-        try:
-            while not stop.is_set():
-                for key in keys:
-                    writer.put(key, verdict(key))
-                    memo_writer.put(key, FINDING)
-                # every entry too old for the pruner: it removes them all, again and again
-                prune(cache_folders(folder), CacheLimits(), now=time.time() + 365 * DAY_S)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=churn) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    reader = GateCache(folder)  # keeps nothing it reads: each get reads the file
+    churns = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHURN, str(folder), " ".join(keys), "2", SECRETS_MEMO],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     hits = misses = 0
-    deadline = time.monotonic() + 1.5
-    try:
-        while time.monotonic() < deadline:
-            for key in keys:
-                found = reader.get(key)
-                answer = FileFindings(folder / SECRETS_MEMO).get(key)  # a new run's read
-                assert found in (None, verdict(key))
-                assert answer in (None, FINDING)
-                hits += found is not None
-                misses += found is None
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    assert not errors
-    assert hits and misses  # the race happened both ways
+    while any(churn.poll() is None for churn in churns):
+        for key in keys:
+            found = reader.get(key)
+            answer = FileFindings(folder / SECRETS_MEMO).get(key)  # a new run's read
+            assert found in (None, verdict(key))
+            assert answer in (None, FINDING)
+            hits += found is not None
+            misses += found is None
+    said = [churn.communicate()[1] for churn in churns]
+    assert [churn.returncode for churn in churns] == [0, 0], said
+    assert hits and misses  # the race went both ways
 
 
 def test_a_garbled_entry_is_a_miss(tmp_path: Path) -> None:
