@@ -362,7 +362,6 @@ async def _set_up_and_run(
         # events are stored and the trace is flushed before the process exits.
         with shutdown.installed():
             await bus.close()
-            await upkeep  # long done: a few milliseconds for thousands of entries
             if notifier is not None:  # the outcome, or how to resume; pings go on till the end
                 notifier.stopping()
             try:  # a refused last batch raises here, the lease and store let go already
@@ -376,6 +375,7 @@ async def _set_up_and_run(
                     await close_provider(provider)
                 if notifier is not None:
                     await notifier.close()
+                await upkeep  # the gate cache's pruning, long done (100k entries: 2 s)
     proposed, where = propose_decisions(bus.state, settings)
     if proposed and plan.front != "json":
         console.print(proposals_line(proposed, where, settings), soft_wrap=True, highlight=False)
