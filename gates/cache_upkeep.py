@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
+from typing import NamedTuple
 
 REFRESH_S = 3600.0
 """A hit moves an entry's modification time on only when it is older than this: an entry read
@@ -58,9 +60,8 @@ class Pruned:
     kept: CacheUse
 
 
-@dataclass(frozen=True)
-class _Entry:
-    path: Path
+class _Entry(NamedTuple):
+    path: str
     used: float
     size: int
 
@@ -96,10 +97,10 @@ def _disk_size(stat: os.stat_result) -> int:
     return blocks * 512 if blocks is not None else stat.st_size
 
 
-def _entries(folders: Iterable[Path], now: float) -> tuple[list[_Entry], list[Path]]:
+def _entries(folders: Iterable[Path], now: float) -> tuple[list[_Entry], list[str]]:
     """The entries of ``folders`` and the scratch files crashed writers left there."""
     found: list[_Entry] = []
-    scratch: list[Path] = []
+    scratch: list[str] = []
     for folder in folders:
         try:
             listed = list(os.scandir(folder))
@@ -114,19 +115,19 @@ def _entries(folders: Iterable[Path], now: float) -> tuple[list[_Entry], list[Pa
                 stat = item.stat(follow_symlinks=False)
             except OSError:
                 continue  # gone meanwhile
-            if not item.is_file(follow_symlinks=False):
+            if not S_ISREG(stat.st_mode):
                 continue
             if is_scratch:
                 if now - stat.st_mtime > SCRATCH_AGE_S:
-                    scratch.append(Path(item.path))
+                    scratch.append(item.path)
                 continue
-            found.append(_Entry(Path(item.path), stat.st_mtime, _disk_size(stat)))
+            found.append(_Entry(item.path, stat.st_mtime, _disk_size(stat)))
     return found, scratch
 
 
-def _remove(path: Path) -> bool:
+def _remove(path: str) -> bool:
     try:
-        path.unlink()
+        os.unlink(path)
     except FileNotFoundError:
         return True  # another process's prune took it
     except OSError:
