@@ -86,7 +86,8 @@ def read_entry(path: Path) -> str | None:
 def cache_folders(directory: Path) -> list[Path]:
     """``directory`` and the folders in it (the secrets gate's answers by file)."""
     try:
-        inner = [Path(e.path) for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+        with os.scandir(directory) as listing:
+            inner = [Path(e.path) for e in listing if e.is_dir(follow_symlinks=False)]
     except OSError:
         return [directory]
     return [directory, *sorted(inner)]
@@ -103,7 +104,8 @@ def _entries(folders: Iterable[Path], now: float) -> tuple[list[_Entry], list[st
     scratch: list[str] = []
     for folder in folders:
         try:
-            listed = list(os.scandir(folder))
+            with os.scandir(folder) as listing:
+                listed = list(listing)
         except OSError:
             continue
         for item in listed:
