@@ -15,9 +15,9 @@ order, several came last (the tmux, attach and restart tests live in tests/tui),
 pytest-xdist's default ``load`` mode handed them out at the end, so one worker ran them alone
 while the other sat idle. They are moved to the front (their order among themselves kept),
 and ``-n`` distributes by work stealing instead of ``load`` (whose first chunk would now hand
-all of them to one worker): each worker starts on half the queue and an idle one takes half
-of what the other has left, so the suite ends on short tests on both workers. Another
-``--dist`` mode asked for by name is left as it is.
+all of them to one worker): each worker starts on its share of the queue and an idle one
+takes half of what a busy one has left, so the suite ends on short tests on every worker.
+Another ``--dist`` mode asked for by name is left as it is.
 """
 
 from __future__ import annotations
