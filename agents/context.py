@@ -234,6 +234,10 @@ def _file_block(rel: str, text: str) -> str:
     return _section(f"File {rel}", f"{note}```\n{shown.rstrip()}\n```")
 
 
+_EMPTY_BLOCK = len(_file_block("", ""))
+"""The characters of a file's block beyond its path and text: the least one costs."""
+
+
 def select_context(
     root: Path,
     task_text: str,
@@ -288,9 +292,21 @@ def select_context(
     scored = rank_files(root, candidates, task_text, digests, blob_ids)
     floor = scored[0][1] * min_relevance if scored else 0.0
     ranked = [rel for rel, score in scored if score >= floor]
+    # Once the budget left is short of a file's block, the file is neither read nor masked:
+    # its size is known from an earlier selection of its content (a ranked file holds no
+    # secrets, so its block depends on its content and path alone), or at least its header's.
     for rel in ranked:
+        blob = blob_ids.get(rel)
+        known = digests.shown_size(blob) if blob is not None else None
+        if math.ceil((len(rel) + (_EMPTY_BLOCK if known is None else known)) / 4) > left:
+            continue
         text = read_text(root, rel)
-        if text is not None and take(_file_block(rel, text)):
+        if text is None:
+            continue
+        block = _file_block(rel, text)
+        if blob is not None:
+            digests.remember_shown_size(blob, len(block) - len(rel))
+        if take(block):
             included.append(rel)
     text = "\n".join(parts)
     return ContextPack(

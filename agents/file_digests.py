@@ -10,6 +10,10 @@ index gives the id of every file it checked out without reading one; a file chan
 untracked, or outside git is read and hashed as git hashes a blob. A symlink is never read
 through (git's index holds no id for one): its target inside is a file of its own, and one
 outside (``~/.aws/credentials``) is the machine's, whose symbols went into recon's map.
+
+Beside the digests, by the same blob id: how long a file's block in a prompt is, measured when
+a selection read the file (:meth:`FileDigests.shown_size`); a later selection then knows
+whether the file fits what is left of its budget without reading and masking it again.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class FileDigests:
         self._compute = compute
         self._limit = limit
         self._by_key: dict[tuple[str, bool], FileDigest] = {}
+        self._shown: dict[str, int] = {}
         self._lock = threading.Lock()
         self.computed = 0
 
@@ -98,3 +103,15 @@ class FileDigests:
             while len(self._by_key) > self._limit:
                 del self._by_key[next(iter(self._by_key))]
         return digest
+
+    def shown_size(self, blob: str) -> int | None:
+        """The size that :meth:`remember_shown_size` was told for the content ``blob``."""
+        return self._shown.get(blob)
+
+    def remember_shown_size(self, blob: str, size: int) -> None:
+        """Keep ``size`` (what the caller measures of the content ``blob``: context selection,
+        its block in a prompt less the file's path) for :meth:`shown_size`."""
+        with self._lock:
+            self._shown[blob] = size
+            while len(self._shown) > self._limit:
+                del self._shown[next(iter(self._shown))]
