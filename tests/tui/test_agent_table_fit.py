@@ -20,12 +20,15 @@ import sample_run
 from pilot_helpers import caught_up
 from rich.console import Console
 from rich.style import Style
+from rich.text import Text
 
 from engine.bus import EventBus
 from engine.events import AgentFinished, AgentStarted, LLMCallFinished
+from engine.run_views import AgentView
 from tui.app import ShopfloorApp
 from tui.screens.help import help_table
 from tui.text import SIM_BADGE, SIM_MARK
+from tui.widgets import agent_rows
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_rows import AGENT_MIN_WIDTH, MODEL_MIN_WIDTH, cell_text, fitted_widths
 from tui.widgets.agent_table import AgentTable
@@ -174,6 +177,37 @@ async def test_every_sim_agents_row_says_sim_beside_real_models(size: tuple[int,
         shows_sim = any("SIM" in text or text == SIM_MARK[0] for text in marked)
         assert shows_sim == sim, (name, row, marked)
         assert row.split()[-1] == "$0.00", row  # and the cost still in sight
+
+
+async def test_the_sim_mark_follows_the_agents_simulated_field_not_its_model_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the model column is off (80 columns), the one-cell SIM mark says what the agent
+    is, not what its model cell reads: a real model whose spec begins as the badge does is
+    not marked, and a SIM agent is marked wherever its model cell puts the badge."""
+
+    def badge_after_the_model(agent: AgentView) -> Text:
+        text = Text(agent.model, style="dim")
+        if agent.simulated:
+            text.append(" ")
+            text.append(*SIM_BADGE)
+        return text
+
+    monkeypatch.setattr(agent_rows, "model_cell", badge_after_the_model)
+    agents = {  # agent: (model, simulated)
+        "engineer:models:a1": (f"{SIM_BADGE[0]} lookalike", False),
+        "engineer:pricing:a1": ("sim:inventory", True),
+    }
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.start(bus, simulated=False)
+        for name, (model, sim) in agents.items():
+            bus.emit(AgentStarted(agent_id=name, role="engineer", model=model, simulated=sim))
+        await caught_up(app, bus, pilot)
+        header, *rows = drawn_rows(app.screen.query_one(AgentTable), len(agents))
+    assert "model" not in header.split(), header
+    assert [row[0] == SIM_MARK[0] for row in rows] == [False, True], rows
 
 
 def test_the_help_says_what_the_sim_mark_means() -> None:

@@ -151,12 +151,13 @@ def cell_text(cell: Cell, width: int, *, middle: bool = False) -> Text:
     return text
 
 
-def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...]) -> Text:
+def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...], *, simulated: bool = False) -> Text:
     """One table line: every cell padded to its column's width; a column of width 0 left
     out, a state too wide for its column drawn as its glyph, and a label wider than its
     column (the header's "state" over the glyphs) left blank. Without the model column
-    (and its SIM badge) a simulated agent's row starts with :data:`~tui.text.SIM_MARK`, in
-    the blank cell before its name."""
+    (and its SIM badge) the row of a ``simulated`` agent (:attr:`AgentView.simulated`, not
+    what its model cell reads) starts with :data:`~tui.text.SIM_MARK`, in the blank cell
+    before its name."""
     pad = " " * CELL_PADDING
     line = Text(no_wrap=True, end="")
     for column, (cell, width) in enumerate(zip(cells, widths, strict=True)):
@@ -164,7 +165,7 @@ def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...]) -> Text:
             continue
         if column == STATE_COLUMN and cell_len_of(cell) > width:
             cell = state_glyph(cell)
-        if column == AGENT_COLUMN and not widths[MODEL_COLUMN] and simulated(cells):
+        if column == AGENT_COLUMN and not widths[MODEL_COLUMN] and simulated:
             line.append(*SIM_MARK)
             line.append(pad[1:])
         else:
@@ -172,13 +173,6 @@ def row_text(cells: tuple[Cell, ...], widths: tuple[int, ...]) -> Text:
         line.append_text(cell_text(cell, width, middle=column == AGENT_COLUMN))
         line.append(pad)
     return line
-
-
-def simulated(cells: tuple[Cell, ...]) -> bool:
-    """Whether ``cells`` (of :func:`agent_cells`) are a simulated agent's: its model cell
-    starts with the SIM badge."""
-    model = cells[MODEL_COLUMN]
-    return isinstance(model, Text) and model.plain.startswith(SIM_BADGE[0])
 
 
 def cell_len_of(cell: Cell) -> int:

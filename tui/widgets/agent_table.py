@@ -102,6 +102,8 @@ class AgentTable(ScrollView, can_focus=True):
         self.cursor_row = 0
         """Index of the highlighted row."""
         self._shown: dict[str, tuple[Cell, ...]] = {}
+        self._simulated: dict[str, bool] = {}
+        """Each agent's :attr:`AgentView.simulated`: its row's SIM mark."""
         self._order: list[str] = []
         self._widths: tuple[int, ...] = tuple(len(label) for _, label in COLUMNS)
         """Each column's natural width: its widest cell."""
@@ -143,7 +145,7 @@ class AgentTable(ScrollView, can_focus=True):
         for agent_id, agent in agents.items():
             cells = agent_cells(agent, live)
             old = self._shown.get(agent_id)
-            if old == cells:
+            if old == cells and self._simulated[agent_id] == agent.simulated:
                 continue
             if old is None:
                 self._order.append(agent_id)
@@ -151,6 +153,7 @@ class AgentTable(ScrollView, can_focus=True):
             else:
                 changed.append(self._order.index(agent_id))
             self._shown[agent_id] = cells
+            self._simulated[agent_id] = agent.simulated
             self._versions[agent_id] = self._versions.get(agent_id, 0) + 1
             for i, cell in enumerate(cells):
                 widths[i] = max(widths[i], cell_len_of(cell))
@@ -292,7 +295,9 @@ class AgentTable(ScrollView, can_focus=True):
             base = base + self.get_component_rich_style("agent-table--header")
         else:
             assert agent_id is not None
-            text = row_text(self._shown[agent_id], self._shown_widths)
+            text = row_text(
+                self._shown[agent_id], self._shown_widths, simulated=self._simulated[agent_id]
+            )
             if key[-1]:
                 post = self.get_component_rich_style("agent-table--cursor")
         segments = list(text.render(self.app.console))
