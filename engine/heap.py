@@ -34,20 +34,25 @@ def settle() -> None:
 
 
 @contextlib.contextmanager
-def loading() -> Iterator[None]:
+def loading(*, freeze: bool = True) -> Iterator[None]:
     """For the block, no collection at all; then :func:`settle`: for a program loading.
 
     Importing creates objects by the hundred thousand and frees almost none, so each of the
     ~150 collections it triggered walked objects that all lived on (``shopfloor runs``
     loading the store, SQLAlchemy and the event models). What loaded is frozen before the
     collector is back on, or its first collection would walk all of it at once.
+
+    ``freeze=False``: no :func:`settle`, for a program that is not the whole process (the
+    CLI's ``main`` called by a test): the freeze would keep everything that process holds,
+    its garbage not yet collected too, out of the collector's reach for good.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        settle()
+        if freeze:
+            settle()
         if enabled:
             gc.enable()
 
@@ -87,5 +92,8 @@ def leaving() -> None:
     of CPU measured between a demo's last line and its exit on a 2-core machine, 0.1 s
     frozen; under load the prompt came back, or ``systemctl stop`` saw the process go,
     seconds after the run had said how it ended.
+
+    Only where the interpreter really exits next (a console script's entry, not a function a
+    test calls in-process): frozen, a test process's garbage was never collected again.
     """
     gc.freeze()

@@ -202,23 +202,37 @@ def stop_signals_interrupt() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``shopfloor`` console script."""
+    """Run the command of ``argv`` (the process's arguments when None); the exit code.
+
+    The process goes on afterwards (a test calls this in-process), so its heap is left as
+    it was: :func:`console_main` is the process's entry, which freezes it (engine.heap)."""
+    return _command(argv, whole_process=False)
+
+
+def console_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``shopfloor`` console script: the process is this one command.
+
+    What the command loads is permanent, so it is frozen once loaded; and at the end, all of
+    it, so the interpreter's exit need not walk the heap (:mod:`engine.heap`). Frozen in
+    :func:`main`, each test calling it in-process froze the garbage its process held then,
+    never collected again, and the ever larger rest of the heap with it."""
     try:
-        return _command(argv)
+        return _command(argv, whole_process=True)
     finally:
-        leaving()  # the interpreter's exit need not walk the heap (engine.heap)
+        leaving()
 
 
-def _command(argv: Sequence[str] | None) -> int:
+def _command(argv: Sequence[str] | None, *, whole_process: bool) -> int:
     """Parse ``argv`` (the process's arguments when None) and run its command; the exit
-    code."""
+    code. ``whole_process``: nothing runs after it but the interpreter's exit."""
     words = list(sys.argv[1:] if argv is None else argv)
     command = words[0] if words and not words[0].startswith("-") else None
     # Parsing loads only the parsers (tui.parsers); the command's handler loads what it runs
-    # on (the store, SQLAlchemy, the event models) here, with no collection; the loaded
-    # program is permanent: later collections skip it (engine.heap).
+    # on (the store, SQLAlchemy, the event models) here, with no collection; in a process
+    # that is this command, the loaded program is permanent: later collections skip it
+    # (engine.heap).
     try:
-        with stop_signals_interrupt(), loading():
+        with stop_signals_interrupt(), loading(freeze=whole_process):
             args = build_parser(command).parse_args(words)
             handler = args.handler.load()
             from rich.console import Console

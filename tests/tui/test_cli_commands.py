@@ -149,8 +149,8 @@ def test_no_collection_walks_a_quick_commands_modules_as_they_load(tmp_path: Pat
         "walks = []\n"  # collections after SQLAlchemy began to load, before the program settled
         "gc.callbacks.append(lambda phase, info: phase == 'start' and walks.append("
         "'sqlalchemy' in sys.modules and gc.get_freeze_count() == 0))\n"
-        "from tui.cli import main\n"
-        f"code = main(['runs', '--db', {str(tmp_path / 'runs.db')!r}])\n"
+        "from tui.cli import console_main\n"
+        f"code = console_main(['runs', '--db', {str(tmp_path / 'runs.db')!r}])\n"
         "print(code, walks.count(True))\n"
     )
     out = subprocess.run(

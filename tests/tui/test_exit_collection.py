@@ -19,8 +19,8 @@ from demo_process import ROOT
 
 AFTER_MAIN = """
 import gc, sys
-from tui.cli import main
-code = main(sys.argv[1:])
+from tui.cli import console_main
+code = console_main(sys.argv[1:])
 print(f"exit {code} tracked {len(gc.get_objects())}")
 """
 
