@@ -279,4 +279,4 @@ def _command(argv: Sequence[str] | None, *, whole_process: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())  # `python -m tui.cli` is the whole process, as the script is

@@ -63,3 +63,19 @@ def test_the_console_script_freezes_what_it_loaded_and_everything_at_its_end(
     assert code == "0"
     assert int(at_loaded) > 10_000  # the program, once loaded
     assert int(at_end) > int(at_loaded)  # and what the command made, as it ended
+
+
+def test_python_dash_m_is_the_whole_process_as_the_script_is(tmp_path: Path) -> None:
+    """``python -m tui.cli`` — what the tests and a checkout without the script run — freezes
+    as the console script does (with ``main`` there, the test processes ran unfrozen)."""
+    db = tmp_path / "runs.db"
+    db.touch()
+    probe = (
+        "import atexit, gc, runpy, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count()))\n"
+        f"sys.argv = ['tui.cli', 'runs', '--db', {str(db)!r}]\n"
+        "runpy.run_module('tui.cli', run_name='__main__', alter_sys=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) > 10_000
