@@ -84,12 +84,14 @@ def probe_bwrap(executable: str = "bwrap") -> BwrapProbe:
     return BwrapProbe(path)
 
 
-def interpreter_paths() -> list[Path]:
-    """Directories the running Python needs to start: its venv and its base install."""
+@functools.cache
+def interpreter_paths() -> tuple[Path, ...]:
+    """Directories the running Python needs to start: its venv and its base install; found
+    once a process (they were resolved again for every command)."""
     paths = {Path(sys.prefix), Path(sys.exec_prefix), Path(sys.base_prefix)}
     paths.add(Path(sys.executable).parent)
     paths.add(Path(sys.executable).resolve().parent)
-    return sorted(paths)
+    return tuple(sorted(paths))
 
 
 def git_common_dir(worktree: Path) -> Path | None:
@@ -140,10 +142,11 @@ def bwrap_argv(
 
     The order of mounts matters: the system read-only, then a tmpfs over each ``hidden``
     directory (``/tmp``, the real home), then the ``readable`` paths that live inside a hidden
-    one bound back read-only, then the worktree writable, then the ``readable`` paths inside
-    the worktree bound read-only over it (a project's ``.venv`` the tests run on is never the
-    jailed command's to change), then the ``writable`` folders outside the worktree (its
-    cargo target folder, :mod:`engine.build_dirs`), then the private ``home`` as a tmpfs.
+    one bound back read-only (a folder of one bound so is shown by it: not bound again), then
+    the worktree writable, then the ``readable`` paths inside the worktree bound read-only
+    over it (a project's ``.venv`` the tests run on is never the jailed command's to change),
+    then the ``writable`` folders outside the worktree (its cargo target folder,
+    :mod:`engine.build_dirs`), then the private ``home`` as a tmpfs.
     """
     cwd = cwd.resolve()
     hidden_dirs = sorted({h.resolve() for h in hidden if h.resolve() != Path("/")})
@@ -151,16 +154,18 @@ def bwrap_argv(
     for directory in hidden_dirs:
         if directory.is_dir():
             args += ["--tmpfs", str(directory)]
-    readable = list(readable)
+    real_readable = sorted({path.resolve() for path in readable})  # each walked once
     rebinds: set[Path] = set()
-    for path in readable:
-        real = path.resolve()
+    for real in real_readable:
         if real.exists() and any(_inside(real, h) for h in hidden_dirs):
             rebinds.add(real)
-    for real in sorted(rebinds):
-        args += ["--ro-bind", str(real), str(real)]
+    shown: list[str] = []
+    for bound in sorted(map(str, rebinds)):  # a folder sorts after the folders holding it
+        if not any(bound.startswith(outer.rstrip("/") + "/") for outer in shown):
+            shown.append(bound)
+            args += ["--ro-bind", bound, bound]
     args += ["--bind", str(cwd), str(cwd)]
-    for path in sorted({p.resolve() for p in readable}):
+    for path in real_readable:
         if path != cwd and cwd in path.parents and path.exists():
             args += ["--ro-bind", str(path), str(path)]
     for path in writable:

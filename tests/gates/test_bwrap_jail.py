@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gates.bwrap import bwrap_argv, git_common_dir
+from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths
 from gates.command_gate import CommandGate
 from gates.sandbox import ProcessSandbox
 
@@ -153,6 +153,35 @@ def test_mount_order_puts_the_worktree_after_the_hidden_areas(tmp_path: Path) ->
     assert "--ro-bind /usr /usr" not in text, "paths outside hidden areas need no rebind"
     assert "--unshare-net" in argv and "--die-with-parent" in argv
     assert argv[-3:] == ["--", "python", "-V"]
+
+
+def test_a_folder_of_a_path_bound_back_is_not_bound_again(tmp_path: Path) -> None:
+    """The interpreter's venv and its ``bin`` (``interpreter_paths``) were two mounts a
+    command, the second showing nothing the first did not."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    argv = bwrap_argv(
+        "/usr/bin/bwrap",
+        ["python", "-V"],
+        cwd=tmp_path / "wt",
+        home=tmp_path / "home",
+        hidden=[tmp_path],
+        readable=[venv / "bin", venv, tmp_path / "wt" / ".venv"],
+    )
+    binds = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--ro-bind"]
+    assert binds == ["/", str(venv)]
+
+
+async def test_the_interpreter_paths_are_found_once(
+    bwrap_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """They were resolved again (four ``realpath`` walks) for every command."""
+    (tmp_path / "wt").mkdir()
+    await bwrap_sandbox.run(["true"], tmp_path / "wt")
+    found = interpreter_paths.cache_info().misses
+    for _ in range(3):
+        assert (await bwrap_sandbox.run(["python", "-c", "pass"], tmp_path / "wt")).returncode == 0
+    assert interpreter_paths.cache_info().misses == found
 
 
 async def test_a_command_the_jail_hides_could_not_start(
