@@ -51,12 +51,14 @@ def refuse_unusable(plan: RunPlan) -> None:
 
 def python_notes(repo: Path, python: ProjectPython) -> list[str]:
     """What to say about the interpreter the gates use, for a Python repository: the line
-    naming it, then the warnings (shopfloor's own Python, pytest missing from the project's);
-    nothing for a repository without Python, whose gates run none."""
+    naming it, then the warnings (shopfloor's own Python, pytest missing from the project's
+    or compiled again every run); nothing for a repository without Python, whose gates run
+    none."""
     if not is_python_repo(repo):
         return []
     notes = [f"python for the tests and mypy: {python.describe()}"]
-    return [*notes, *(w for w in (python.warning, python.pytest_missing()) if w)]
+    said = (python.warning, python.pytest_missing(), python.compile_advice())
+    return [*notes, *(w for w in said if w)]
 
 
 def unread_config(plan: RunPlan) -> str | None:

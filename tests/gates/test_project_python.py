@@ -7,6 +7,8 @@ module only it has, ``fakedep``: on shopfloor's interpreter every test importing
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -223,3 +225,28 @@ async def test_the_jailed_command_cannot_write_into_the_venv(tmp_path: Path) -> 
     assert result.returncode != 0 and "Read-only file system" in result.output, result.output
     assert not (repo / ".venv" / "planted").exists()
     assert wrote.returncode == 0 and (repo / "ok").exists()
+
+
+@pytest.mark.parametrize("jail", [False, pytest.param(True, marks=needs_bwrap)])
+async def test_a_pytest_without_bytecode_is_said_with_the_command_that_compiles_it(
+    tmp_path: Path, jail: bool
+) -> None:
+    """``uv sync`` compiles nothing, and the jail writes no bytecode: pytest and its
+    dependencies were compiled from source again by every test run (0.64 s of CPU a one-file
+    run, 0.34 s compiled), and nothing said so."""
+    repo = make_repo(tmp_path / "repo", {"app.py": "", "tests/test_app.py": TESTS})
+    make_venv(repo / ".venv", with_pytest=False)
+    site = next((repo / ".venv" / "lib").glob("python*/site-packages"))
+    make_repo(site, {"pytest/__init__.py": "version = 1\n"})  # installed, never compiled
+    found, sandbox = sandbox_for(repo, jail=jail)
+    try:
+        before = await find_project_python(found, sandbox)
+        compile_it = before.compile_advice().rpartition("`")[0].rpartition("`")[2]
+        await asyncio.to_thread(subprocess.run, shlex.split(compile_it), check=True)
+        after = await find_project_python(found, sandbox)
+    finally:
+        sandbox.close()
+    assert before.uncompiled == str(site)
+    assert before.compile_advice().startswith(f"pytest has no bytecode in {site}: every test run")
+    assert compile_it == f"{repo / '.venv' / 'bin' / 'python'} -m compileall -q {site}"
+    assert after.uncompiled == "" and after.compile_advice() == ""

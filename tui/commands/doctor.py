@@ -224,7 +224,8 @@ async def _python_lines(repo: Path, configured: str | None) -> tuple[bool, list[
         f"python for the tests and mypy: {python.describe()}; pytest {_yes(python.has_pytest)}, "
         f"mypy {_yes(python.has_mypy).lower()}{mypy}"
     ]
-    return True, [*lines, *(w for w in (python.warning, python.pytest_missing()) if w)]
+    said = (python.warning, python.pytest_missing(), python.compile_advice())
+    return True, [*lines, *(w for w in said if w)]
 
 
 def git_refusal(repo: Path) -> str | None:
