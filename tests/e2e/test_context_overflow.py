@@ -49,6 +49,9 @@ def pytest_terminal_summary(terminalreporter):
 """Every test run ends with 60 long lines (a plugin's report, a project's summary): each
 run's output is long, as real ones are."""
 MARKER = elision(0).split(" 0 ")[1].split(";")[0]  # "characters elided to fit ..."
+NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+"""The engineer's test runs load none of the pytest plugins installed beside shopfloor (the
+project needs none; they cost most of a second a run), as the demo's settings have it."""
 
 
 def server_for(wire: str, window: int | None) -> Any:
@@ -95,7 +98,9 @@ async def engineer(
     sandbox = ProcessSandbox(use_bwrap=False)
     events: list[EventBase] = []
     try:
-        report = await EngineerRole(provider, sandbox, context_budget=0).work(job, events.append)
+        report = await EngineerRole(provider, sandbox, context_budget=0, test_env=NO_PLUGINS).work(
+            job, events.append
+        )
     finally:
         sandbox.close()
         await close_provider(provider)
@@ -230,7 +235,8 @@ async def test_a_fallback_chain_compacts_within_a_link_and_never_puts_it_down(tm
         job = EngineerJob("run-1", blueprint.tasks[0], blueprint, project(tmp_path / "b"), 1, 2)
         sandbox = ProcessSandbox(use_bwrap=False)
         try:
-            report = await EngineerRole(chain, sandbox, context_budget=0).work(job, [].append)
+            role = EngineerRole(chain, sandbox, context_budget=0, test_env=NO_PLUGINS)
+            report = await role.work(job, [].append)
         finally:
             sandbox.close()
             await close_provider(chain)
