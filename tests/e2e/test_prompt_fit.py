@@ -61,6 +61,9 @@ ANSWER = 4096
 REQUEST = "Build a tiny greetings package: greet(name) and shout(name), tested with pytest."
 NOTES = "The owner asked: keep shout() in its own module, greetings/shout.py."
 LEFT_OUT = " lines left out"
+NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+"""The engineer's test runs load none of the pytest plugins installed beside shopfloor (the
+project needs none; they cost most of a second a run), as the demo's settings have it."""
 
 
 def big_tree() -> list[str]:
@@ -238,7 +241,8 @@ async def test_an_engineer_gets_a_repository_context_that_fits_an_8k_window(
         sandbox = ProcessSandbox(use_bwrap=False)
         events: list[EventBase] = []
         try:
-            report = await EngineerRole(provider, sandbox).work(job, events.append)
+            role = EngineerRole(provider, sandbox, test_env=NO_PLUGINS)
+            report = await role.work(job, events.append)
         finally:
             sandbox.close()
             await close_provider(provider)
