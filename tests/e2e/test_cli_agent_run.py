@@ -279,12 +279,15 @@ def test_an_engineer_agent_that_is_not_installed_stops_the_run_before_anything_i
 
 
 @needs_bwrap
-def test_an_agent_cannot_write_into_the_users_checkout(tmp_path: Path) -> None:
+def test_an_agent_cannot_write_into_the_users_checkout(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
     """An agent runs with the user's rights and a shell: by the checkout's absolute path it
     wrote a file there, and the run shipped as if nothing happened. Under bubblewrap the
-    checkout is read-only to it; its worktree and the git directory are not."""
+    checkout is read-only to it; its worktree and the git directory are not. (The gates'
+    verdicts are not what this is about.)"""
     plan = {"core/1": ["escape", "commit"]}
-    project, _ = claude_project(tmp_path, plan)
+    project, _ = claude_project(tmp_path, plan, share_gate_cache)
     with ModelServer() as server:
         run = run_factory(project, server)
     assert run.returncode == 0, run.stdout + run.stderr
