@@ -283,30 +283,21 @@ def replay(book: Playbook, dag: Dag, task_id: str, number: int, root: Path) -> R
     return result
 
 
-@pytest.fixture(scope="module")
-def replays(
-    book: Playbook, dag: Dag, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, list[Replay]]:
-    """Every attempt of every task, replayed concurrently (each in its own directory)."""
-    base = tmp_path_factory.mktemp("replays")
-    jobs = [
-        (task_id, number)
-        for task_id in TASK_IDS
-        for number in range(1, len(book.engineer[task_id].attempts) + 1)
-    ]
+def replay_all(book: Playbook, dag: Dag, task_id: str, base: Path) -> list[Replay]:
+    """Every attempt of ``task_id``, replayed concurrently (each in its own directory).
+
+    Each test replays its own task (the whole playbook was replayed once per module, so
+    on each worker of ``-n`` that was given one of these tests: twice the work).
+    """
+    numbers = range(1, len(book.engineer[task_id].attempts) + 1)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        futures = {
-            job: pool.submit(replay, book, dag, *job, base / f"{job[0]}-{job[1]}") for job in jobs
-        }
-    done: dict[str, list[Replay]] = {task_id: [] for task_id in TASK_IDS}
-    for (task_id, _), future in futures.items():
-        done[task_id].append(future.result())
-    return done
+        futures = [pool.submit(replay, book, dag, task_id, n, base / f"a{n}") for n in numbers]
+    return [future.result() for future in futures]
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)
 def test_each_attempt_replays_on_top_of_its_dependencies(
-    book: Playbook, replays: dict[str, list[Replay]], task_id: str
+    book: Playbook, dag: Dag, task_id: str, tmp_path: Path
 ) -> None:
     """Tests first really is red for the right reason, and the last attempt really is green.
 
@@ -315,7 +306,7 @@ def test_each_attempt_replays_on_top_of_its_dependencies(
     string the next attempt waits for.
     """
     script = book.engineer[task_id]
-    for number, result in enumerate(replays[task_id], start=1):
+    for number, result in enumerate(replay_all(book, dag, task_id, tmp_path), start=1):
         where = f"{task_id} attempt {number}"
         assert not result.missing_reads, f"{where} reads missing files {result.missing_reads}"
         red, last = result.runs[0], result.runs[-1]
