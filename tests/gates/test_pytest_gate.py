@@ -12,6 +12,10 @@ from gates.pytest_gate import PytestGate
 from gates.sandbox import ProcessSandbox
 
 MakeRepo = Callable[[dict[str, str]], Path]
+NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+"""For a gate on a repository that needs none of the pytest plugins installed beside
+shopfloor (most of a second a run). The first two tests, and those about a plugin's
+options or fixtures, keep the default: every plugin loaded."""
 
 CALC = """
 def add(a, b):
@@ -118,7 +122,7 @@ async def test_a_project_asking_pytest_for_colour_gets_plain_findings(
     process_sandbox: ProcessSandbox, make_repo: MakeRepo
 ) -> None:
     repo = make_repo(COLOURED)
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert not result.passed
     context = result.failure_context()
     assert "- hello-world-2" in context and "+ hello-world-1" in context
@@ -136,7 +140,7 @@ async def test_import_error_at_collection(
             "tests/test_broken.py": "import calculus_missing\n\n\ndef test_x():\n    pass\n",
         }
     )
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert not result.passed
     assert result.counts["errors"] == 1
     assert result.counts["passed"] == 3, "the modules that import still run"
@@ -150,7 +154,7 @@ async def test_import_error_at_collection(
 
 async def test_no_tests_collected(process_sandbox: ProcessSandbox, make_repo: MakeRepo) -> None:
     repo = make_repo({"calc.py": CALC, "tests/helpers.py": "X = 1\n"})
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert not result.passed
     assert result.summary == "no tests collected"
     assert "collected no tests" in result.failure_context()
@@ -163,7 +167,7 @@ async def test_crash_before_any_report(
     repo = make_repo(
         {"conftest.py": "raise RuntimeError('conftest is broken')\n", "test_a.py": PASSING_TESTS}
     )
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert not result.passed
     [finding] = result.findings
     assert finding.message == "pytest could not load conftest.py: RuntimeError: conftest is broken"
@@ -178,7 +182,7 @@ async def test_a_conftest_with_a_syntax_error_is_named(
     """pytest said "usage error (exit 4) and wrote no report: E   SyntaxError: invalid
     syntax", naming no file: the user had to dig the conftest out of the output."""
     repo = make_repo({"tests/conftest.py": "def broken(:\n", "tests/test_a.py": PASSING_TESTS})
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert not result.passed
     [finding] = result.findings
     assert finding.message == "pytest could not load tests/conftest.py: SyntaxError: invalid syntax"
@@ -189,9 +193,9 @@ async def test_a_conftest_with_a_syntax_error_is_named(
 async def test_timeout_and_extra_args(process_sandbox: ProcessSandbox, make_repo: MakeRepo) -> None:
     slow = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
     repo = make_repo({"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, "slow/test_s.py": slow})
-    only_fast = await PytestGate(process_sandbox, args=["tests"]).check(repo)
+    only_fast = await PytestGate(process_sandbox, env=NO_PLUGINS, args=["tests"]).check(repo)
     assert only_fast.passed and only_fast.counts["tests"] == 3
-    result = await PytestGate(process_sandbox, timeout_s=2).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS, timeout_s=2).check(repo)
     assert not result.passed
     assert result.summary.startswith("timed out after 2s"), result.summary
     assert "did not finish within 2s" in result.findings[0].message
@@ -208,7 +212,7 @@ async def test_a_suite_killed_at_its_time_limit_says_how_far_it_got(
     quick = "".join(f"def test_{n}():\n    assert {n} != 3\n\n\n" for n in range(8))
     slow = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
     repo = make_repo({"tests/test_a_quick.py": quick, "tests/test_b_slow.py": slow})
-    result = await PytestGate(process_sandbox, timeout_s=4).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS, timeout_s=4).check(repo)
     assert not result.passed
     assert result.summary.startswith("timed out after 4s (8 test(s) had run"), result.summary
     assert "; 1 of them failed or errored" in result.summary
@@ -224,18 +228,18 @@ async def test_a_suite_too_slow_at_baseline_is_not_new_when_it_gets_further(
     slow = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"
     quick = "".join(f"def test_{n}():\n    pass\n\n\n" for n in range(40))
     repo = make_repo({"tests/test_a_quick.py": quick, "tests/test_b_slow.py": slow})
-    before = await PytestGate(process_sandbox, timeout_s=4).check(repo)
+    before = await PytestGate(process_sandbox, env=NO_PLUGINS, timeout_s=4).check(repo)
     assert "40 test(s) had run;" in before.summary, before.summary
     (repo / "tests" / "test_a_more.py").write_text(quick)
-    after = await BaselineGate(PytestGate(process_sandbox, timeout_s=4), Baseline((before,))).check(
-        repo
-    )
+    after = await BaselineGate(
+        PytestGate(process_sandbox, env=NO_PLUGINS, timeout_s=4), Baseline((before,))
+    ).check(repo)
     assert "80 test(s) had run, about " in after.summary, after.summary
     assert after.passed and "nothing new since the baseline" in after.summary, after.summary
 
 
 async def test_missing_workspace(process_sandbox: ProcessSandbox, tmp_path: Path) -> None:
-    result = await PytestGate(process_sandbox).check(tmp_path / "absent")
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(tmp_path / "absent")
     assert not result.passed
     assert "cannot prepare workspace" in result.summary
 
@@ -244,7 +248,7 @@ async def test_existing_report_dir_is_kept(
     process_sandbox: ProcessSandbox, make_repo: MakeRepo
 ) -> None:
     repo = make_repo({"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, ".shopfloor/keep": ""})
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert result.passed
     assert sorted(p.name for p in (repo / ".shopfloor").iterdir()) == ["keep"]
 
@@ -299,7 +303,7 @@ async def test_the_projects_own_command_not_installed_is_said_to_be_missing(
     repo = make_repo(
         {"calc.py": CALC, "pyproject.toml": pyproject, "tests/test_cmd.py": RUNS_ITS_COMMAND}
     )
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert not result.passed
     assert result.summary.startswith("0 passed, 2 failed in "), result.summary
     assert result.summary.endswith(
@@ -328,7 +332,7 @@ async def test_a_version_file_the_build_writes_is_said_to_be_missing(
             "tests/test_calc.py": "import calc\n",
         }
     )
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert not result.passed
     assert result.summary.endswith(
         f"; 1 of them could not run, dependencies not installed for {sys.executable}: "
@@ -382,7 +386,7 @@ async def test_a_suite_that_cannot_start_for_a_missing_module_says_so(
     repo = make_repo(
         {"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, "pyproject.toml": config}
     )
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert result.summary == f"pytest usage error (exit 4), no test ran: {LACKING}"
 
 
@@ -392,7 +396,7 @@ async def test_a_conftest_that_lacks_a_module_says_so(
     # httpx's conftest imports trustme: 'tests/conftest.py failed to load, so no test ran'
     conftest = "import trio_not_here\n"
     files = {"calc.py": CALC, "tests/test_calc.py": PASSING_TESTS, "tests/conftest.py": conftest}
-    result = await PytestGate(process_sandbox).check(make_repo(files))
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(make_repo(files))
     assert result.summary == f"tests/conftest.py failed to load, so no test ran: {LACKING}"
 
 
@@ -417,6 +421,6 @@ async def test_tests_that_reach_for_the_network_are_said_to(
             assert 1 == 2
     """
     repo = make_repo({"calc.py": CALC, "tests/test_web.py": offline})
-    result = await PytestGate(process_sandbox).check(repo)
+    result = await PytestGate(process_sandbox, env=NO_PLUGINS).check(repo)
     assert result.summary.startswith("0 passed, 3 failed in ")
     assert result.summary.endswith("s; 2 of them could not reach the network")
