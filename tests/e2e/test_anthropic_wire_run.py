@@ -22,6 +22,7 @@ answer.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,11 +58,12 @@ USAGE = {  # the API's usage field -> the LLMCallFinished field it must land in
     "model_name", [MODEL, STREAMED_MODEL, THINKING_MODEL], ids=["messages", "streamed", "thinking"]
 )
 def test_every_role_runs_over_the_anthropic_wire_to_a_shipped_branch(
-    tmp_path: Path, model_name: str
+    tmp_path: Path, model_name: str, share_gate_cache: Callable[[Path], None]
 ) -> None:
     thinking = model_name == THINKING_MODEL
     streamed = model_name in (STREAMED_MODEL, THINKING_MODEL)
     project = new_project(tmp_path, {"ANTHROPIC_API_KEY": KEY})
+    share_gate_cache(project.home)  # the point is the wire, not the gates
     with ModelServer(LoopbackModel(model=model_name)) as server:
         spec = f"anthropic:{model_name}@{server.base_url}"
         model = server.model

@@ -18,6 +18,7 @@ judge's checklist come back invalid first: every one must be ridden out within t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,11 @@ SDK_ENV = ("GOOGLE_", "GEMINI_")
 """What else the google-genai SDK reads from the environment (a key, Vertex AI, a project)."""
 
 
-def test_every_role_runs_over_the_gemini_wire_to_a_shipped_branch(tmp_path: Path) -> None:
+def test_every_role_runs_over_the_gemini_wire_to_a_shipped_branch(
+    tmp_path: Path, share_gate_cache: Callable[[Path], None]
+) -> None:
     project = new_project(tmp_path, {"GEMINI_API_KEY": KEY}, prefixes=SDK_ENV)
+    share_gate_cache(project.home)  # the point is the wire, not the gates
     with GeminiServer(GeminiModel(KEY)) as server:
         model = server.model
         main, second = (f"gemini:{m}@{server.base_url}" for m in (MODEL, SECOND))

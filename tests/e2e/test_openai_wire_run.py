@@ -16,6 +16,7 @@ the text format for good (SEARCH/REPLACE edits, fenced JSON actions, the schema 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,10 @@ KEY = "sk-test-secret-123"
 
 @pytest.mark.parametrize("native", [True, False], ids=["native-tools", "text-fallback"])
 def test_every_role_runs_over_the_openai_wire_to_a_shipped_branch(
-    tmp_path: Path, native: bool
+    tmp_path: Path, native: bool, share_gate_cache: Callable[[Path], None]
 ) -> None:
     project = new_project(tmp_path, {"OPENAI_API_KEY": KEY})
+    share_gate_cache(project.home)  # the point is the wire, not the gates
     with ModelServer(LoopbackModel(native=native)) as server:
         spec = f"openai:{MODEL}@{server.base_url}"
         model = server.model

@@ -241,9 +241,12 @@ def check_shipped(run: subprocess.CompletedProcess[str], project: Project, key: 
     assert git(repo, "rev-parse", "HEAD").strip() == base  # the user's branch did not move
     assert git(repo, "status", "--porcelain") == ""
 
-    # The key is in no output, no stored event, no file the run left in its data folder.
+    # The key is in no output, no stored event, no file the run left in its data folder (its
+    # gate cache too when that links to the session's, which rglob does not follow).
     assert key not in shipped.output
-    assert_nowhere(key, [*project.home.rglob("*"), *(repo / ".git").rglob("*")])
+    cache = project.home / "gate-cache"
+    shared = cache.rglob("*") if cache.is_symlink() else ()
+    assert_nowhere(key, [*project.home.rglob("*"), *shared, *(repo / ".git").rglob("*")])
     return shipped
 
 
