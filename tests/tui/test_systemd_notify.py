@@ -173,8 +173,10 @@ def test_a_stop_signal_says_stopping_at_once_with_the_resume_command(
     share_gate_cache(home)
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NOTIFY_SOCKET": address}
     env.pop("SHOPFLOOR_DB", None)
+    # At 50 times the SIM's pace (its latencies are not what this is about), as above.
+    demo = ["demo", "--headless", "--speed", "50", "--out", str(tmp_path / "repo")]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "demo", "--headless", "--out", str(tmp_path / "repo")],
+        [sys.executable, "-m", "tui.cli", *demo],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
