@@ -60,9 +60,7 @@ from storage.errors import (
 from storage.paths import parse_db_url
 from storage.store import SqlEventStore
 from storage.writer import DEFAULT_BATCH_LIMIT, StorageWriter, outage_seconds
-
-LINE_LIMIT = 256 * 1024 * 1024
-"""Longest line either side reads: one event's JSON (a blueprint, a large agent output)."""
+from storage.writer_launch import LINE_LIMIT
 
 
 class _Inbox:

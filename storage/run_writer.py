@@ -6,9 +6,9 @@ the TUI with it. Here the loop's share is serialising each event once (the JSON 
 keeps anyway) and writing it to a pipe. A child process (:mod:`storage.process_writer`, which
 also states the lines the two exchange) parses the events, stores them and updates the
 projections with :class:`~storage.writer.StorageWriter` — its group commit, its retries — on
-another core, and acknowledges each commit. This module starts that child ahead of the run
-(:class:`WriterLaunch`), feeds it (:class:`ProcessStorageWriter`) and picks the writer a run
-gets (:func:`start_writer`).
+another core, and acknowledges each commit. The child is started ahead of the run
+(:class:`~storage.writer_launch.WriterLaunch`); this module feeds it
+(:class:`ProcessStorageWriter`) and picks the writer a run gets (:func:`start_writer`).
 
 The contract is ``StorageWriter``'s: events are committed in order, and the subscription's
 events are marked handled only when the child acknowledged their commit, so
@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine.bus import Subscription
 from engine.event_codec import event_json_bytes
 from engine.events import EventBase
-from engine.secrets import is_secret_name
 from storage.connect import sqlite_file
 from storage.errors import (
     DatabaseUnreachable,
@@ -38,12 +35,12 @@ from storage.errors import (
     ProjectionGone,
     StorageError,
     WritesRefused,
-    one_line,
 )
 from storage.paths import parse_db_url
-from storage.process_writer import LINE_LIMIT, encode_frame
+from storage.process_writer import encode_frame
 from storage.store import SqlEventStore
 from storage.writer import DEFAULT_BATCH_LIMIT, OUTAGE_S, StorageWriter
+from storage.writer_launch import WriterLaunch
 
 START_TIMEOUT_S = 60.0
 """How long the child may take to open the store before the run gives up on it."""
@@ -106,23 +103,32 @@ class ProcessStorageWriter:
         ``outage_s``: how long it waits out a database it cannot reach."""
         launch = await WriterLaunch.spawn()
         try:
-            return await launch.open(
-                url, subscription, batch_limit=batch_limit, outage_s=outage_s, on_notice=on_notice
+            return await cls.launched(
+                launch,
+                url,
+                subscription,
+                batch_limit=batch_limit,
+                outage_s=outage_s,
+                on_notice=on_notice,
             )
         finally:
             await launch.discard()
 
     @classmethod
-    async def _open(
+    async def launched(
         cls,
-        process: asyncio.subprocess.Process,
+        launch: WriterLaunch,
         url: str,
         subscription: Subscription,
-        batch_limit: int,
+        *,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
         outage_s: float = OUTAGE_S,
         on_notice: Callable[[str], object] | None = None,
     ) -> ProcessStorageWriter:
-        writer = cls(process, subscription, batch_limit=batch_limit, on_notice=on_notice)
+        """The writer of ``subscription`` on ``url`` (a migrated store) in ``launch``'s
+        child, once the child has it open; the child is the writer's from here on, whatever
+        happens. RuntimeError when the launch was taken or discarded already."""
+        writer = cls(launch.take(), subscription, batch_limit=batch_limit, on_notice=on_notice)
         # The URL goes down the pipe, not in the child's arguments: a PostgreSQL URL may hold
         # its password, and any local user reads a process's /proc/PID/cmdline.
         writer._stdin.write(url.encode() + b"\n" + repr(float(outage_s)).encode() + b"\n")
@@ -262,72 +268,6 @@ class ProcessStorageWriter:
             raise self._failure(b"")
 
 
-class WriterLaunch:
-    """A writer process started before its run knows its store, to open it later.
-
-    The child spends most of its start importing (Python, SQLAlchemy, the event models):
-    600 ms of the 2-core machine's time to ``RunStarted``, waited for after the run's own
-    set-up. Spawned first, it imports while the run routes its models, checks the repository
-    and migrates the store; :meth:`open` then sends the URL of the migrated store and waits
-    for ``ready``. Whoever spawns it calls :meth:`discard` in a ``finally``: a set-up that
-    fails (a refused repository) leaves no child behind; once opened, the child is the
-    writer's.
-    """
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        """Wrap a started child; prefer :meth:`spawn`."""
-        self.process = process
-        self._taken = False
-
-    @classmethod
-    async def spawn(cls) -> WriterLaunch:
-        """Start the child; it waits for the database URL on its stdin."""
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "storage.process_writer",
-                str(os.getpid()),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                limit=LINE_LIMIT,
-                env=writer_environment(os.environ),
-            )
-        except OSError as exc:
-            raise StorageError(f"cannot start the storage writer: {one_line(exc)}") from exc
-        return cls(process)
-
-    async def open(
-        self,
-        url: str,
-        subscription: Subscription,
-        *,
-        batch_limit: int = DEFAULT_BATCH_LIMIT,
-        outage_s: float = OUTAGE_S,
-        on_notice: Callable[[str], object] | None = None,
-    ) -> ProcessStorageWriter:
-        """The writer of ``subscription`` on ``url`` (a migrated store), once the child has
-        it open; the child is the writer's from here on, whatever happens. ``outage_s``: how
-        long it waits out a database it cannot reach before it gives up."""
-        if self._taken:
-            raise RuntimeError("this writer process was already opened or discarded")
-        self._taken = True
-        return await ProcessStorageWriter._open(
-            self.process, url, subscription, batch_limit, outage_s, on_notice
-        )
-
-    async def discard(self) -> None:
-        """Kill and reap the child unless :meth:`open` took it; idempotent."""
-        if self._taken:
-            return
-        self._taken = True
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-        await self.process.wait()
-
-
 class RunWriter(Protocol):
     """What a run needs of its storage writer: drain the subscription until the bus closes."""
 
@@ -354,19 +294,9 @@ async def start_writer(
     if store.backend == "sqlite" and sqlite_file(parse_db_url(store.url)) is None:
         return StorageWriter(store, subscription, outage_s=outage_s, on_notice=on_notice)
     if launch is not None:
-        return await launch.open(store.url, subscription, outage_s=outage_s, on_notice=on_notice)
+        return await ProcessStorageWriter.launched(
+            launch, store.url, subscription, outage_s=outage_s, on_notice=on_notice
+        )
     return await ProcessStorageWriter.start(
         store.url, subscription, outage_s=outage_s, on_notice=on_notice
     )
-
-
-def writer_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The writer process's environment: ``environ`` without its secrets (the model
-    providers' keys, a GitHub token), which it has no use for and which a command of the
-    run could read while it starts (:func:`~engine.secrets.hide_process_environment`).
-    PostgreSQL's own variables stay: the store may log in with ``PGPASSWORD``."""
-    return {
-        name: value
-        for name, value in environ.items()
-        if name.upper().startswith("PG") or not is_secret_name(name)
-    }

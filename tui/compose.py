@@ -52,8 +52,9 @@ from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home, db_option, is_in_memory
-from storage.run_writer import WriterLaunch, start_writer
+from storage.run_writer import start_writer
 from storage.store import SqlEventStore
+from storage.writer_launch import WriterLaunch
 from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
 from tui.app_front import announced, quit_or_exit_now
 from tui.crew_setup import (
@@ -102,7 +103,7 @@ async def execute_run(
     """Wire everything and run the factory to its end. Raises SetupError on bad input.
 
     ``launch``: the storage writer's process, spawned ahead by the caller, who discards it
-    (:class:`~storage.run_writer.WriterLaunch`); without one, it is spawned here first,
+    (:class:`~storage.writer_launch.WriterLaunch`); without one, it is spawned here first,
     so that it starts while the run sets up, and discarded if the set-up fails.
     """
     if launch is not None or is_in_memory(plan.db_url):

@@ -18,7 +18,7 @@ from engine.spend import BudgetLimits
 from engine.state import RunState
 from telemetry.session import TelemetryOptions
 from tui.config import Settings
-from tui.systemd_notify import NotifyTarget
+from tui.notify_target import NotifyTarget
 
 Front = Literal["headless", "tui", "json"]
 

@@ -9,9 +9,10 @@ RunStarted or RunResumed emitted), ``STATUS=`` one line that ``systemctl status`
 hangs stops the pings and systemd restarts the service), and ``STOPPING=1`` once it begins
 to shut down. No library is needed: the protocol is one ``sendto`` per message.
 
-:meth:`NotifyTarget.take` removes the variables from the environment as it reads them (as
-``sd_notify(unset_environment=1)`` does), before any child process starts: a gate, a coding
-agent or the storage writer never inherits them, so nothing the run starts can speak for it.
+:meth:`~tui.notify_target.NotifyTarget.take` removes the variables from the environment as
+it reads them (as ``sd_notify(unset_environment=1)`` does), before any child process starts:
+a gate, a coding agent or the storage writer never inherits them, so nothing the run starts
+can speak for it.
 Without ``$NOTIFY_SOCKET`` nothing is sent and nothing is subscribed. A manager that went away
 is not the run's problem: a failed send is dropped.
 """
@@ -20,10 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
-from collections.abc import MutableMapping
-from dataclasses import dataclass
 
 from engine.bus import EventBus, Subscription
 from engine.events import (
@@ -42,10 +40,8 @@ from engine.events import (
 from engine.spend import still_crossed
 from engine.state import RunState
 from tui.budget_flags import resume_command
+from tui.notify_target import NotifyTarget
 from tui.text import answer_command, one_line
-
-NOTIFY_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-"""What systemd sets for the service's main process; taken out of the environment."""
 
 STATUS_LIMIT = 400
 """Characters of a STATUS line at most (a reason can be long; the journal has the rest)."""
@@ -64,38 +60,6 @@ SAID_BY = (
 """The events that can change the status line; the others (agent output) are skipped."""
 
 UNDER_WAY = (TaskState.RUNNING, TaskState.GATES, TaskState.MERGING)
-
-
-@dataclass(frozen=True)
-class NotifyTarget:
-    """Where to send the notifications, and how often to ping the watchdog (None: never)."""
-
-    address: str
-    """A socket path, or an abstract name starting with a NUL byte."""
-    watchdog_s: float | None = None
-
-    @classmethod
-    def take(cls, environ: MutableMapping[str, str], pid: int | None = None) -> NotifyTarget | None:
-        """Read and remove :data:`NOTIFY_VARIABLES` from ``environ``; None when there is no
-        usable ``NOTIFY_SOCKET`` (unset, or neither an absolute path nor ``@name``).
-
-        The watchdog is on when ``WATCHDOG_USEC`` is a positive number and ``WATCHDOG_PID``
-        is unset or this process's ``pid`` (systemd may mean another process)."""
-        name, usec, watchdog_pid = (environ.pop(n, "").strip() for n in NOTIFY_VARIABLES)
-        if name.startswith("@") and len(name) > 1:
-            address = "\0" + name[1:]
-        elif name.startswith("/"):
-            address = name
-        else:
-            return None
-        own = os.getpid() if pid is None else pid
-        try:
-            interval = int(usec) / 2_000_000 if usec else None
-            if watchdog_pid and int(watchdog_pid) != own:
-                interval = None
-        except ValueError:
-            interval = None
-        return cls(address, interval if interval is not None and interval > 0 else None)
 
 
 def status_line(state: RunState, db: str = "") -> str:

@@ -25,9 +25,10 @@ from engine.event_codec import event_to_json
 from engine.events import AgentOutput, Outcome
 from storage.errors import DatabaseUnreachable, StorageError
 from storage.process_writer import _Inbox, encode_frame
-from storage.run_writer import ProcessStorageWriter, WriterLaunch, start_writer
+from storage.run_writer import ProcessStorageWriter, start_writer
 from storage.store import SqlEventStore
 from storage.writer import StorageWriter
+from storage.writer_launch import WriterLaunch
 
 
 async def test_events_are_stored_in_order_and_durable_means_committed(store, emit_little_run):
@@ -135,7 +136,9 @@ async def test_a_discarded_writer_process_is_gone() -> None:
     await launch.discard()
     assert launch.process.returncode is not None and not _alive(launch.process.pid)
     with pytest.raises(RuntimeError, match="already opened or discarded"):
-        await launch.open("sqlite+aiosqlite:///unused.db", EventBus("r-gone").subscribe("s"))
+        await ProcessStorageWriter.launched(
+            launch, "sqlite+aiosqlite:///unused.db", EventBus("r-gone").subscribe("s")
+        )
 
 
 async def test_an_in_memory_store_leaves_a_spawned_writer_process_unused() -> None:

@@ -25,7 +25,7 @@ import pytest
 from repo_helpers import make_repo
 
 from engine.secrets import DUMPABLE_ENV
-from storage.run_writer import writer_environment
+from storage.writer_launch import writer_environment
 
 NOBODY = 65534
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,7 +29,7 @@ def _writer_processes() -> list[int]:
 
 def _writer_or_zombie(pid: int) -> bool:
     try:
-        if b"storage.process_writer" in Path(f"/proc/{pid}/cmdline").read_bytes():
+        if b"storage.writer_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
             return True
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except FileNotFoundError:  # it ended (and was reaped) meanwhile

@@ -32,7 +32,8 @@ from engine.events import (
     TaskStateChanged,
 )
 from engine.state import RunState
-from tui.systemd_notify import NotifyTarget, SystemdNotifier, status_line
+from tui.notify_target import NotifyTarget
+from tui.systemd_notify import SystemdNotifier, status_line
 
 
 @pytest.fixture

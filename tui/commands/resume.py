@@ -32,7 +32,7 @@ from engine.state import RunState
 from storage.lease import live_runs
 from storage.paths import db_option, parse_db_url
 from storage.records import RunRecord
-from storage.run_writer import WriterLaunch
+from storage.writer_launch import WriterLaunch
 from tui.budget_flags import budget_from_args, posted_answers
 from tui.commands.common import db_url, open_store
 from tui.commands.exit_codes import UsageError
@@ -44,8 +44,8 @@ from tui.commands.run import (
     with_escalation_options,
 )
 from tui.config import Settings, load_settings
+from tui.notify_target import NotifyTarget
 from tui.run_plan import RunPlan
-from tui.systemd_notify import NotifyTarget
 
 
 def settings_from_record(record: dict[str, str]) -> Settings:
@@ -79,18 +79,16 @@ async def waiting_answers(args: argparse.Namespace, run_id: str) -> dict[str, st
 
 
 async def resume_stopped(
-    args: argparse.Namespace, console: Console, state: RunState, notify: NotifyTarget | None
+    args: argparse.Namespace,
+    console: Console,
+    state: RunState,
+    notify: NotifyTarget | None,
+    launch: WriterLaunch,
 ) -> int:
     """``resume`` of the stopped run ``state`` (:func:`tui.commands.launch.cmd_resume` has
-    refused what the store alone shows) to its end; the exit code."""
-    budget = budget_from_args(args)
-    # The storage writer's process starts first, as ``run``'s does: it imports while this
-    # one imports the composition root and sets the run up.
-    launch = await WriterLaunch.spawn()
-    try:
-        return await resume_run(args, console, state, budget, notify, launch)
-    finally:
-        await launch.discard()  # set-up failed before the run took it: no child is left
+    refused what the store alone shows, and spawned the storage writer's process ``launch``)
+    to its end; the exit code."""
+    return await resume_run(args, console, state, budget_from_args(args), notify, launch)
 
 
 async def newest_unfinished(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -16,10 +15,9 @@ from rich.text import Text
 from engine.config import EscalationPolicy
 from engine.events import Outcome
 from engine.redaction import Redactor
-from engine.secrets import hide_process_environment
 from engine.state import RunState
 from storage.paths import db_option
-from storage.run_writer import WriterLaunch
+from storage.writer_launch import WriterLaunch
 from telemetry.session import TelemetryOptions
 from tui.budget_flags import budget_from_args, stopped_line
 from tui.commands.common import db_url
@@ -27,7 +25,7 @@ from tui.commands.exit_codes import UsageError
 from tui.commands.history import STOPPED, exit_code, left_branch_line
 from tui.commands.launch import run_request
 from tui.config import Settings, load_settings
-from tui.systemd_notify import NotifyTarget
+from tui.notify_target import NotifyTarget
 
 if TYPE_CHECKING:
     from tui.run_plan import Front
@@ -83,18 +81,17 @@ def front_from_args(args: argparse.Namespace) -> Front:
     return "json" if args.log_format == "json" else "headless"
 
 
-async def start(args: argparse.Namespace, console: Console) -> int:
-    """Run the factory as ``args`` say (checked by :mod:`tui.commands.launch`); the exit code."""
-    hide_process_environment()  # before any command starts: none may read this one's keys
-    notify = NotifyTarget.take(os.environ)  # nothing the run starts inherits it
+async def start(
+    args: argparse.Namespace,
+    console: Console,
+    launch: WriterLaunch,
+    notify: NotifyTarget | None,
+) -> int:
+    """Run the factory as ``args`` say (checked by :mod:`tui.commands.launch`, which spawned
+    the storage writer's process ``launch`` and took ``notify`` from the environment); the
+    exit code."""
     database = db_url(args)  # a bad --db is refused before a demo repository is made
-    # The storage writer's process starts first (the database is a file or PostgreSQL): it
-    # imports while this one imports the composition root and sets the run up.
-    launch = await WriterLaunch.spawn()
-    try:
-        return await _run(args, console, database, launch, notify)
-    finally:
-        await launch.discard()  # set-up failed before the run took it: no child is left
+    return await _run(args, console, database, launch, notify)
 
 
 async def _resume_unfinished(
