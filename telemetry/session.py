@@ -27,7 +27,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -40,6 +39,7 @@ from engine.bus import EventBus
 from engine.events import EventBase
 from engine.redaction import Redactor
 from telemetry.metrics import FactoryMetrics
+from telemetry.options import TelemetryOptions
 from telemetry.scrapes import Scrapes
 from telemetry.span_export import make_tracer_provider, span_ids_in
 from telemetry.tracing import RunTracer
@@ -47,22 +47,6 @@ from telemetry.tracing import RunTracer
 
 class TelemetryError(ValueError):
     """Telemetry cannot start as asked (port in use, trace file not writable). One line."""
-
-
-@dataclass(frozen=True)
-class TelemetryOptions:
-    """What the command line asked of telemetry for a run."""
-
-    metrics_port: int | None = None
-    """Serve /metrics on this port for the life of the run (0 = any free port)."""
-    metrics_host: str = "127.0.0.1"
-    """Address to bind the metrics endpoint to."""
-    metrics_linger_s: float = 0.0
-    """Keep serving /metrics this long after the run ended (0: until a last scrape)."""
-    trace_file: Path | None = None
-    """Also write spans as JSON lines to this file."""
-    otel_content: bool = False
-    """Put the request and agents' completions on spans (off: metadata only)."""
 
 
 def open_run_tracer(

@@ -55,7 +55,7 @@ from storage.paths import data_home, db_option, is_in_memory
 from storage.run_writer import start_writer
 from storage.store import SqlEventStore
 from storage.writer_launch import WriterLaunch
-from telemetry.session import RunTelemetry, TelemetryError, TelemetryOptions
+from telemetry.options import TelemetryOptions
 from tui.app_front import announced, quit_or_exit_now
 from tui.crew_setup import (
     agent_installed,
@@ -94,7 +94,7 @@ from tui.storage_watch import (
 from tui.systemd_notify import SystemdNotifier
 
 if TYPE_CHECKING:
-    pass
+    from telemetry.session import RunTelemetry
 
 
 async def execute_run(
@@ -392,9 +392,13 @@ def say_line(plan: RunPlan, console: Console, line: str) -> None:
 
 
 def _start_telemetry(options: TelemetryOptions | None) -> RunTelemetry | None:
-    """Bind the metrics port and open trace exporters before any work is done."""
-    if options is None:
+    """Bind the metrics port and open trace exporters before any work is done; None when
+    the run serves no metrics and exports no trace (nothing would see them), and then
+    Prometheus's client and the OpenTelemetry SDK are not even loaded."""
+    if options is None or not options.wanted(os.environ):
         return None
+    from telemetry.session import RunTelemetry, TelemetryError
+
     try:
         return RunTelemetry(options)
     except TelemetryError as exc:

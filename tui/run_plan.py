@@ -16,7 +16,7 @@ from typing import Literal
 
 from engine.spend import BudgetLimits
 from engine.state import RunState
-from telemetry.session import TelemetryOptions
+from telemetry.options import TelemetryOptions
 from tui.config import Settings
 from tui.notify_target import NotifyTarget
 

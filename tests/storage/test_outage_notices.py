@@ -23,7 +23,8 @@ from engine.events import AgentOutput, RunStarted
 from engine.redaction import Redactor
 from storage.run_writer import ProcessStorageWriter, start_writer
 from storage.store import SqlEventStore
-from telemetry.session import RunTelemetry, TelemetryOptions
+from telemetry.options import TelemetryOptions
+from telemetry.session import RunTelemetry
 from tui.headless import ConsoleReporter
 from tui.storage_watch import storage_notices
 

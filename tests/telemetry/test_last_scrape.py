@@ -26,7 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.bus import EventBus
 from engine.events import Outcome, RunFinished, Stage, StageChanged
 from engine.redaction import Redactor
-from telemetry.session import RunTelemetry, TelemetryOptions
+from telemetry.options import TelemetryOptions
+from telemetry.session import RunTelemetry
 
 
 class Scraper:

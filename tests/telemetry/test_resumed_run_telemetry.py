@@ -18,7 +18,8 @@ from engine.events import EventBase, Outcome, RunFinished, RunResumed, Stage, St
 from engine.redaction import Redactor
 from engine.state import RunState
 from telemetry.metrics import FactoryMetrics
-from telemetry.session import RunTelemetry, TelemetryOptions
+from telemetry.options import TelemetryOptions
+from telemetry.session import RunTelemetry
 
 
 def first_process() -> list[EventBase]:

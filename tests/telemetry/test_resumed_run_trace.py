@@ -31,7 +31,8 @@ from engine.events import EventBase, Outcome, RunFinished, RunResumed, Stage, St
 from engine.redaction import Redactor
 from engine.state import RunState
 from storage.store import SqlEventStore
-from telemetry.session import RunTelemetry, TelemetryOptions
+from telemetry.options import TelemetryOptions
+from telemetry.session import RunTelemetry
 from telemetry.span_export import make_tracer_provider
 from telemetry.tracing import RunTracer
 

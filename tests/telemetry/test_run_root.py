@@ -35,7 +35,8 @@ from engine.events import (
 )
 from engine.redaction import Redactor
 from engine.state import RunState
-from telemetry.session import RunTelemetry, TelemetryOptions
+from telemetry.options import TelemetryOptions
+from telemetry.session import RunTelemetry
 
 Steps = Callable[[EventBus], None]
 

@@ -20,7 +20,8 @@ from opentelemetry.trace import StatusCode
 from engine.bus import EventBus
 from engine.events import AgentOutput, TaskState, TaskStateChanged
 from engine.redaction import Redactor
-from telemetry.session import RunTelemetry, TelemetryOptions
+from telemetry.options import TelemetryOptions
+from telemetry.session import RunTelemetry
 from telemetry.span_export import make_tracer_provider
 from telemetry.trace_ids import RunTraceIds
 from telemetry.tracing import RunTracer

@@ -21,7 +21,8 @@ from trace_tree import Node, from_file, one_tree
 from engine.bus import EventBus
 from engine.events import EventBase, Stage, StageChanged
 from engine.redaction import Redactor
-from telemetry.session import RunTelemetry, TelemetryOptions
+from telemetry.options import TelemetryOptions
+from telemetry.session import RunTelemetry
 from telemetry.span_export import make_tracer_provider
 from telemetry.tracing import RunTracer
 

@@ -18,7 +18,7 @@ from engine.redaction import Redactor
 from engine.state import RunState
 from storage.paths import db_option
 from storage.writer_launch import WriterLaunch
-from telemetry.session import TelemetryOptions
+from telemetry.options import TelemetryOptions
 from tui.budget_flags import budget_from_args, stopped_line
 from tui.commands.common import db_url
 from tui.commands.exit_codes import UsageError
