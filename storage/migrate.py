@@ -10,6 +10,12 @@ made by shopfloor 0.1 (tables, but no ``alembic_version``) is stamped as revisio
 A database already at :data:`HEAD_REVISION` — every open but the first after an upgrade —
 is recognised by one query, and Alembic is not even imported: it cost a quick command
 (``status``, ``approve`` from another shell) a fifth of its start.
+
+An empty database is created as ``storage/schema.py`` declares it and stamped with the head
+revision, again without Alembic: importing it and running the migrations one by one took
+0.16 s of CPU (a fresh SQLite file, the 2-core machine; 0.02 s created at once), on every
+first run in a new data folder — every test that starts a factory — and every test's fresh
+store. A test holds the two to the same schema, as it holds the migrations to schema.py.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.errors import StorageError
+from storage.schema import metadata
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -105,7 +112,26 @@ def _check_known(revision: str | None, where: str) -> None:
         )
 
 
-def _upgrade_sync(sync_conn: Connection, where: str) -> Upgrade:
+VERSION_TABLE = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+"""Alembic's stamp table, as Alembic creates it."""
+
+
+def _create_at_head(sync_conn: Connection) -> Upgrade:
+    """Create every table of the schema in an empty database and stamp it with the head."""
+    metadata.create_all(sync_conn)
+    VERSION_TABLE.create(sync_conn)
+    sync_conn.execute(VERSION_TABLE.insert().values(version_num=HEAD_REVISION))
+    return Upgrade(before=None, after=HEAD_REVISION)
+
+
+def _upgrade_sync(sync_conn: Connection, where: str, *, through_alembic: bool = False) -> Upgrade:
+    if not through_alembic and not inspect(sync_conn).get_table_names():
+        return _create_at_head(sync_conn)
     from alembic import command
 
     before = _current(sync_conn)
@@ -129,18 +155,20 @@ async def _lock(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-async def upgrade(engine: AsyncEngine, where: str) -> Upgrade:
+async def upgrade(engine: AsyncEngine, where: str, *, through_alembic: bool = False) -> Upgrade:
     """Migrate the database behind ``engine`` to the head revision, atomically.
 
     ``where`` names the database in messages (a URL with the password masked). Raises
-    :class:`NewerSchemaError` when the database is ahead of this code.
+    :class:`NewerSchemaError` when the database is ahead of this code. ``through_alembic``:
+    an empty database is built by the migrations too, not created at once (for the test
+    that holds the two to the same schema).
     """
     if await _at_head(engine):
         return Upgrade(before=HEAD_REVISION, after=HEAD_REVISION)
     async with engine.connect() as conn:
         await _lock(conn)
         try:
-            done = await conn.run_sync(_upgrade_sync, where)
+            done = await conn.run_sync(_upgrade_sync, where, through_alembic=through_alembic)
         except BaseException:
             await conn.rollback()
             raise

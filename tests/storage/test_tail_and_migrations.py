@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.bus import EventBus
 from engine.events import AgentOutput, Outcome, RunFinished
-from storage.migrate import HEAD_REVISION, NewerSchemaError, head_revision
+from storage.connect import make_engine
+from storage.migrate import HEAD_REVISION, NewerSchemaError, head_revision, upgrade
+from storage.paths import normalize_db_url
 from storage.schema import metadata
 from storage.store import SqlEventStore
 
@@ -118,9 +122,63 @@ async def test_a_database_at_head_is_opened_without_loading_alembic(backend_url:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    # A fresh database: migrated, through Alembic; then opened at head without it.
-    assert await asyncio.to_thread(opened) == "True True"
+    # A fresh database: created at head at once, without Alembic; then opened at head.
+    assert await asyncio.to_thread(opened) == "True False"
     assert await asyncio.to_thread(opened) == "False False"
+
+
+async def test_an_empty_database_is_created_as_the_migrations_would_build_it(backend_url):
+    """An empty database is created from storage/schema.py and stamped at head, not built
+    by running each migration: both ways make the same tables, columns, keys and indexes."""
+    engine = make_engine(normalize_db_url(backend_url))
+    try:
+        created = await upgrade(engine, "db")
+        assert (created.before, created.after) == (None, HEAD_REVISION)
+        at_once = await _schema(engine)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+            await conn.execute(text("DROP TABLE alembic_version"))
+        migrated = await upgrade(engine, "db", through_alembic=True)
+        assert (migrated.before, migrated.after) == (None, HEAD_REVISION)
+        assert await _schema(engine) == at_once
+        assert "alembic_version" in at_once
+    finally:
+        await engine.dispose()
+
+
+async def _schema(engine: AsyncEngine) -> dict[str, list[object]]:
+    """What reflection says of each table: columns (by name), keys, indexes, constraints,
+    and the revision it is stamped with."""
+
+    def reflect(sync: Connection) -> dict[str, list[object]]:
+        seen = inspect(sync)
+        tables: dict[str, list[object]] = {}
+        for table in seen.get_table_names():
+            columns = sorted(
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in seen.get_columns(table)
+            )
+            tables[table] = [
+                columns,
+                seen.get_pk_constraint(table),
+                sorted(map(_plain, seen.get_indexes(table))),
+                sorted(map(repr, seen.get_unique_constraints(table))),
+                sorted(map(repr, seen.get_foreign_keys(table))),
+                sorted(map(repr, seen.get_check_constraints(table))),
+            ]
+        stamp = sync.execute(text("SELECT version_num FROM alembic_version")).all()
+        tables["alembic_version"].append([row[0] for row in stamp])
+        return tables
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(reflect)
+
+
+def _plain(index: object) -> str:
+    """An index as reflection describes it, its partial ``WHERE`` clause as its SQL text."""
+    described = dict(index)  # type: ignore[call-overload]
+    options = described.pop("dialect_options", {})
+    return repr((sorted(described.items()), sorted((k, str(v)) for k, v in options.items())))
 
 
 async def test_a_pre_alembic_database_is_upgraded_and_its_projections_filled(
