@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.playbook import Playbook
 from agents.provider import Provider, ProviderError
@@ -24,13 +24,14 @@ from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, argv_key_warni
 from agents.providers.context_fit import ContextFit
 from agents.providers.fallback_chain import Cooldown, FallbackProvider
 from agents.providers.limits import LimitedProvider, LimiterPool, Limits
-from agents.providers.ollama_window import OllamaWindow
-from agents.providers.openai_compat import OpenAICompatProvider
-from agents.providers.openai_wire import ToolsMode
 from agents.providers.retrying import RetryingProvider, RetryPolicy
 from agents.providers.usage_wait import DEFAULT_MAX_WAIT_S, UsageLimitWait
 from agents.routing import FAMILIES, KEY_VARIABLES, chain_parts
 from agents.sim import SimProvider
+
+if TYPE_CHECKING:
+    from agents.providers.ollama_window import OllamaWindow
+    from agents.providers.openai_wire import ToolsMode
 
 AVAILABLE_FAMILIES = FAMILIES
 """Every family routing knows has a provider built here."""
@@ -304,6 +305,9 @@ def _build_one(
     inner: Provider
     lookup: OllamaWindow | None = None
     if spec.family == "openai":
+        # Loaded here, as the SDKs are (_base): a SIM run never loads httpx (~75 ms of CPU).
+        from agents.providers.openai_compat import OpenAICompatProvider
+
         base_url = spec.base_url or env.get("OPENAI_BASE_URL")
         if not base_url:
             raise ProviderError(

@@ -16,12 +16,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import git
-import httpx
 
 from engine.factory_git import SessionRepo
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_API_URL = "https://api.github.com"
 PUSH_TIMEOUT_S = 120.0
@@ -167,6 +169,8 @@ class GitHubPublisher:
             "User-Agent": "shopfloor",
         }
         payload = {"title": title, "head": branch, "base": base, "body": body}
+        import httpx  # here: a run that opens no pull request never loads it (~75 ms of CPU)
+
         client = self._client or httpx.AsyncClient(timeout=30.0)
         try:
             response = await client.post(url, json=payload, headers=headers)

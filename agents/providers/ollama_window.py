@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 LOOKUP_TIMEOUT_S = 3.0
 """How long each of the lookup's requests may take."""
@@ -69,6 +70,10 @@ class OllamaWindow:
         self.model = model
         self._client = client
         self._headers = headers
+        # httpx is loaded here, by a provider that talks to a server: a SIM run never does
+        # (~75 ms of CPU before its RunStarted, with its command-line extras).
+        import httpx
+
         self._timeout = httpx.Timeout(timeout_s)
         self.version: str | None = None
         """The server's version, once it answered as Ollama."""
@@ -120,6 +125,8 @@ class OllamaWindow:
 
     async def _json(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON ``path`` answers with 200; None for any other answer, or none."""
+        import httpx
+
         try:
             response = await self._client.request(
                 method, self.root + path, json=body, headers=self._headers, timeout=self._timeout
