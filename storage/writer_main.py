@@ -1,7 +1,7 @@
 """``python -m storage.writer_main PARENT_PID``: the storage writer process, as a run starts it.
 
 :mod:`storage.process_writer` is the writer; this loads it with the cyclic collector off
-(:func:`engine.heap.loading`). Its imports — SQLAlchemy, the event models — made ~180
+(:func:`engine.heap.loading`). Its imports — SQLAlchemy, the event models — made ~150
 collections, each walking what had loaded so far: 0.66 s of CPU to import it, 0.57 s
 without them, on the 2-core machine, all of it before the child can say ``ready``.
 """
