@@ -30,6 +30,24 @@ def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
+def cli_probe(
+    home: Path, script: str, *args: str, timeout: float = 150
+) -> subprocess.CompletedProcess[str]:
+    """``python -c SCRIPT ARGS`` set up as :func:`cli` sets up ``shopfloor``: for a script
+    that wraps the CLI's entry to look at the process around it (what it froze, what it
+    called)."""
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SHOPFLOOR_DB", None)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def stored_events(db: Path) -> tuple[int, str | None]:
     if not db.exists():
         return 0, None

@@ -9,13 +9,10 @@ the whole heap: a demo's process exited 1.0 s after its last line on an idle 2-c
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from demo_process import ROOT
+from demo_process import cli_probe
 
 AFTER_MAIN = """
 import gc, sys
@@ -30,17 +27,8 @@ def test_a_demo_leaves_nothing_for_the_exit_to_collect(
 ) -> None:
     home = tmp_path / "home"
     share_gate_cache(home)
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
     argv = ["demo", "--headless", "--speed", "1000", "--out", str(tmp_path / "repo")]
-    done = subprocess.run(
-        [sys.executable, "-c", AFTER_MAIN, *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    done = cli_probe(home, AFTER_MAIN, *argv)
     last = done.stdout.splitlines()[-1]
     # Before: 182,208 objects tracked, walked again by the interpreter's shutdown.
     assert last == "exit 0 tracked 0", done.stdout[-2000:] + done.stderr[-2000:]

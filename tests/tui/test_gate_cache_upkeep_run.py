@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from demo_process import ROOT
+from demo_process import cli_probe
 
 from gates.profiles import SECRETS_MEMO
 
@@ -46,17 +44,8 @@ def test_a_demo_prunes_the_gate_cache_once(
         path.write_text(json.dumps([]), encoding="utf-8")
         then = time.time() - 31 * 86_400
         os.utime(path, (then, then))
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
     argv = ["demo", "--headless", "--speed", "1000", "--out", str(tmp_path / "repo")]
-    done = subprocess.run(
-        [sys.executable, "-c", COUNTING_PRUNES, *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    done = cli_probe(home, COUNTING_PRUNES, *argv)
     assert done.stdout.splitlines()[-1] == "exit 0 prunes 1", done.stdout[-2000:] + done.stderr
     assert not any(path.exists() for path in unused)
     assert list(cache.glob("*.json")) and list((cache / SECRETS_MEMO).glob("*.json"))
