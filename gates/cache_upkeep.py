@@ -146,18 +146,15 @@ def prune(folders: Sequence[Path], limits: CacheLimits, *, now: float | None = N
         _remove(path)
     oldest = now - limits.max_age_days * DAY_S
     entries.sort(key=lambda e: e.used, reverse=True)  # most recently used first
-    kept: list[_Entry] = []
-    removed = CacheUse()
-    total = 0
+    removed = kept = CacheUse()
     full = False
     for entry in entries:
-        full = full or total + entry.size > limits.max_mb * MB  # and so is every older one
+        full = full or kept.bytes + entry.size > limits.max_mb * MB  # and every older one
         if (entry.used >= oldest and not full) or not _remove(entry.path):
-            kept.append(entry)
-            total += entry.size
+            kept = CacheUse(kept.files + 1, kept.bytes + entry.size)
         else:
             removed = CacheUse(removed.files + 1, removed.bytes + entry.size)
-    return Pruned(removed, CacheUse(len(kept), total))
+    return Pruned(removed, kept)
 
 
 def usage(folders: Iterable[Path]) -> CacheUse:
