@@ -12,17 +12,21 @@ Other processes may read, write and prune the same folders meanwhile (two runs s
 home): entries are replaced whole by a rename (``engine.files``), a reader that finds one gone
 or unreadable has a miss, and a prune that finds one already gone counts it as removed by the
 other. Whatever cannot be removed is left for the next run.
+
+The same bound (:func:`evict`) keeps the data home's other growing folders, whose entries are
+whole folders (:func:`tree_entry`): mypy's seeds by repository (``gates.mypy_seed``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
 REFRESH_S = 3600.0
@@ -60,7 +64,10 @@ class Pruned:
     kept: CacheUse
 
 
-class _Entry(NamedTuple):
+class Entry(NamedTuple):
+    """One thing :func:`evict` may remove: a file or a folder, when it was last used, its
+    size on disk."""
+
     path: str
     used: float
     size: int
@@ -98,9 +105,9 @@ def _disk_size(stat: os.stat_result) -> int:
     return blocks * 512 if blocks is not None else stat.st_size
 
 
-def _entries(folders: Iterable[Path], now: float) -> tuple[list[_Entry], list[str]]:
+def _entries(folders: Iterable[Path], now: float) -> tuple[list[Entry], list[str]]:
     """The entries of ``folders`` and the scratch files crashed writers left there."""
-    found: list[_Entry] = []
+    found: list[Entry] = []
     scratch: list[str] = []
     for folder in folders:
         try:
@@ -123,13 +130,16 @@ def _entries(folders: Iterable[Path], now: float) -> tuple[list[_Entry], list[st
                 if now - stat.st_mtime > SCRATCH_AGE_S:
                     scratch.append(item.path)
                 continue
-            found.append(_Entry(item.path, stat.st_mtime, _disk_size(stat)))
+            found.append(Entry(item.path, stat.st_mtime, _disk_size(stat)))
     return found, scratch
 
 
 def _remove(path: str) -> bool:
     try:
-        os.unlink(path)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
     except FileNotFoundError:
         return True  # another process's prune took it
     except OSError:
@@ -144,6 +154,14 @@ def prune(folders: Sequence[Path], limits: CacheLimits, *, now: float | None = N
     entries, scratch = _entries(folders, now)
     for path in scratch:
         _remove(path)
+    return evict(entries, limits, now=now)
+
+
+def evict(entries: list[Entry], limits: CacheLimits, *, now: float | None = None) -> Pruned:
+    """Remove the ``entries`` (files, or whole folders: :func:`tree_entry`) not used within
+    ``limits.max_age_days``, then the least recently used ones until what is left takes at
+    most ``limits.max_mb`` on disk. ``entries`` is sorted in place, most recently used first."""
+    now = time.time() if now is None else now
     oldest = now - limits.max_age_days * DAY_S
     entries.sort(key=lambda e: e.used, reverse=True)  # most recently used first
     removed = kept = CacheUse()
@@ -155,6 +173,34 @@ def prune(folders: Sequence[Path], limits: CacheLimits, *, now: float | None = N
         else:
             removed = CacheUse(removed.files + 1, removed.bytes + entry.size)
     return Pruned(removed, kept)
+
+
+def tree_size(path: Path) -> int:
+    """What the file or folder at ``path`` takes on disk, all it holds included (as ``du``
+    counts it: symbolic links are not followed); 0 when it is gone."""
+    try:
+        stat = os.lstat(path)
+    except OSError:
+        return 0
+    total = _disk_size(stat)
+    if not S_ISDIR(stat.st_mode):
+        return total
+    try:
+        with os.scandir(path) as listing:
+            inner = [Path(item.path) for item in listing]
+    except OSError:
+        return total
+    return total + sum(tree_size(item) for item in inner)
+
+
+def tree_entry(path: Path, used: float | None = None) -> Entry | None:
+    """The folder (or file) at ``path`` as one entry :func:`evict` removes whole: last used
+    at ``used``, else at its own modification time; None when it is gone."""
+    try:
+        mtime = os.lstat(path).st_mtime
+    except OSError:
+        return None
+    return Entry(str(path), mtime if used is None else used, tree_size(path))
 
 
 def usage(folders: Iterable[Path]) -> CacheUse:

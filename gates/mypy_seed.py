@@ -30,6 +30,13 @@ Layout under the store's root: ``KEY/current`` names the newest seed ``KEY/TOKEN
 holds ``cache/`` (the copied cache folder) and ``made`` (see above). A publisher
 writes a new token and then swaps ``current``; the one before is kept for readers still
 copying it, older ones are removed.
+
+Each repository's seeds (a few MB a project: mypy's cache of its modules and of the standard
+library's) sit in a folder of their own, and a factory that works on many repositories, or a
+``demo`` a night, made one more each time. The folder's modification time says when a seed of
+it was last copied or published, and once per run :meth:`MypySeeds.prune` bounds the other
+repositories' folders as the gate cache is bounded (``gates.cache_upkeep``: ``[gates]
+cache_max_age_days`` and ``cache_max_mb``), each folder removed whole.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine.protocols import CommandResult, Sandbox
+from gates.cache_upkeep import CacheLimits, Pruned, evict, tree_entry
 from gates.tool_gate import ReportFile
 
 MADE = "made"
@@ -131,6 +139,7 @@ class MypySeeds:
             return False
         age_out(workspace, made)
         self.primed += 1
+        self._mark_used()
         return True
 
     def publish(self, key: str, cache_dir: Path, workspace: Path, started: float) -> bool:
@@ -153,7 +162,31 @@ class MypySeeds:
             return False
         self.published += 1
         self._prune(slot, token)
+        self._mark_used()
         return True
+
+    def _mark_used(self) -> None:
+        """Note that this repository's seeds were used now (:meth:`prune` reads it)."""
+        with contextlib.suppress(OSError):  # removed meanwhile by another run's prune
+            os.utime(self.root)
+
+    def prune(self, limits: CacheLimits) -> Pruned:
+        """Bound the seeds of the other repositories beside this one's (the folders of
+        :meth:`for_repo`'s ``root``) by ``limits``: a repository's folder is removed whole once
+        none of its seeds was used for ``max_age_days``, then the least recently used ones
+        while they take more than ``max_mb`` on disk. This repository's, whose run is
+        starting, are kept and marked used. Blocking (a thread's)."""
+        self._mark_used()
+        try:
+            with os.scandir(self.root.parent) as listing:
+                others = [
+                    Path(item.path)
+                    for item in listing
+                    if item.is_dir(follow_symlinks=False) and item.name != self.root.name
+                ]
+        except OSError:  # no seeds yet
+            others = []
+        return evict([e for e in map(tree_entry, others) if e is not None], limits)
 
     def _prune(self, slot: Path, newest: str) -> None:
         """Remove the seeds older than the one before ``newest`` (a newer one, published

@@ -253,8 +253,11 @@ async def _set_up_and_run(
     if telemetry is not None:
         telemetry.attach(bus, history)
     cache = GateCache(data_home() / "gate-cache", limits=settings.gates.cache_limits)
+    seeds = MypySeeds.for_repo(data_home() / "mypy-seeds", plan.repo)
     # Once a run, beside it: entries unused for long, then the least recently used over the cap.
-    upkeep = asyncio.create_task(asyncio.to_thread(cache.prune), name="gate-cache-upkeep")
+    upkeep = asyncio.gather(
+        asyncio.to_thread(cache.prune), asyncio.to_thread(seeds.prune, cache.limits)
+    )
     gate_set = build_gates(
         plan.repo,
         settings.gates,
@@ -262,7 +265,7 @@ async def _set_up_and_run(
         test_env=test_env,
         cache=cache,
         python=python.path,
-        mypy_seeds=MypySeeds.for_repo(data_home() / "mypy-seeds", plan.repo),
+        mypy_seeds=seeds,
     )
     factory = Factory(
         bus=bus,
@@ -376,7 +379,7 @@ async def _set_up_and_run(
                     await close_provider(provider)
                 if notifier is not None:
                     await notifier.close()
-                await upkeep  # the gate cache's pruning, long done (100k entries: 2 s)
+                await upkeep  # the gate cache's and seeds' pruning, long done (100k entries: 2 s)
     proposed, where = propose_decisions(bus.state, settings)
     if proposed and plan.front != "json":
         console.print(proposals_line(proposed, where, settings), soft_wrap=True, highlight=False)
