@@ -14,7 +14,8 @@ or unreadable has a miss, and a prune that finds one already gone counts it as r
 other. Whatever cannot be removed is left for the next run.
 
 The same bound (:func:`evict`) keeps the data home's other growing folders, whose entries are
-whole folders (:func:`tree_entry`): mypy's seeds by repository (``gates.mypy_seed``).
+whole folders (:func:`tree_entry`): mypy's seeds by repository (``gates.mypy_seed``), the
+repositories of ended demos (``tui.demo_upkeep``).
 """
 
 from __future__ import annotations

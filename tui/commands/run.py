@@ -16,7 +16,7 @@ from engine.config import EscalationPolicy
 from engine.events import Outcome
 from engine.redaction import Redactor
 from engine.state import RunState
-from storage.paths import db_option
+from storage.paths import data_home, db_option
 from storage.writer_launch import WriterLaunch
 from telemetry.options import TelemetryOptions
 from tui.budget_flags import budget_from_args, stopped_line
@@ -134,9 +134,14 @@ async def _run(
     # it takes 400 ms, which the writer process's start overlaps.
     from tui.compose import execute_run
     from tui.demo_repo import demo_dna, example_config, prepare_demo_repo
+    from tui.demo_upkeep import prune_demos, removed_line
     from tui.run_plan import RunPlan
 
     if args.command == "demo":
+        if args.out is None:  # the data home's demos/: the ended ones are bounded
+            pruned = await prune_demos(data_home() / "demos", database)
+            if (said := removed_line(pruned)) and front_from_args(args) != "json":
+                console.print(said, soft_wrap=True, highlight=False)
         repo, request, playbook = prepare_demo_repo(args.example, args.out)
         settings = demo_dna(
             args.example, settings_from_args(args, playbook, example_config(args.example))
