@@ -22,14 +22,13 @@ import shlex
 from pathlib import Path
 from urllib.parse import unquote_plus
 
-import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from engine.data_home import HOME_ENV, home_location
 from storage.errors import StorageError
 from storage.pg_tls import SSL_MODES, SYSTEM_ROOT, TLS_PARAMS
 
-HOME_ENV = "SHOPFLOOR_HOME"
 DB_ENV = "SHOPFLOOR_DB"
 DB_FILENAME = "shopfloor.db"
 
@@ -76,19 +75,13 @@ keywords: the engine hands them to asyncpg as its ``server_settings``."""
 
 
 def data_home() -> Path:
-    """The folder shopfloor keeps its data in, created if missing.
-
-    ``$SHOPFLOOR_HOME`` when set (``~`` is expanded; a relative path is taken from the
-    current folder and made absolute: the worktrees under it are used from other folders,
-    and a relative home crashed the run at its first worktree), else the platform's user
-    data directory for ``shopfloor``.
-    """
-    configured = os.environ.get(HOME_ENV, "").strip()
-    home = (
-        expand_home(Path(configured)).absolute()
-        if configured
-        else Path(platformdirs.user_data_dir("shopfloor"))
-    )
+    """The folder shopfloor keeps its data in (:func:`engine.data_home.home_location`),
+    created if missing; a one-line :class:`StorageError` when ``$SHOPFLOOR_HOME`` names a
+    ``~user`` with no home folder, or the folder cannot be made."""
+    try:
+        home = home_location()
+    except RuntimeError:  # "~nosuchuser": expand_home says so in one line
+        home = expand_home(Path(os.environ[HOME_ENV].strip()))
     ensure_folder(home, "data folder")
     return home
 

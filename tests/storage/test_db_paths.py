@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from storage import paths
+from engine import data_home as location
 from storage.errors import StorageError
 from storage.paths import data_home, default_db_url, normalize_db_url
 
@@ -20,7 +20,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SHOPFLOOR_HOME", raising=False)
     monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
     platform_dir = tmp_path / "platform" / "shopfloor"
-    monkeypatch.setattr(paths.platformdirs, "user_data_dir", lambda appname: str(platform_dir))
+    monkeypatch.setattr(location.platformdirs, "user_data_dir", lambda appname: str(platform_dir))
 
 
 def test_data_home_is_created_under_shopfloor_home(monkeypatch, tmp_path):
