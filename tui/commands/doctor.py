@@ -5,7 +5,8 @@ each ``--model SPEC`` gets one short request through the same registry a run use
 per model: provider, model, latency, tokens (in/out), OK or FAIL with the reason. A ``cli:``
 agent is found on PATH and asked its version rather than paid for a run; each link of a
 fallback chain is checked on its own. The sandbox and the Python the gates would use for
-``--repo`` (and whether pytest and mypy are installed there) are said too. Keys are never
+``--repo`` (and whether pytest and mypy are installed there) are said too, and what the data
+home weighs by folder (each run adds to it). Keys are never
 printed: errors are masked by the providers, a spec shows no credentials its URL carries,
 and every row passes the console's redactor (a gateway that echoes the key in its reply, an
 agent's version line). A model its provider retires, or retires within 30 days, is said in
@@ -34,8 +35,10 @@ from agents.providers.cli import CliProvider
 from agents.providers.cli_agents import CliAgent
 from agents.registry import ProviderOptions, close_provider, make_provider
 from agents.routing import chain_parts, default_models
+from engine.data_home import home_location
 from engine.loop import loop_name
 from engine.redaction import Redactor
+from gates.cache_upkeep import tree_size
 from gates.interpreter import Candidates, InterpreterError, candidates, find_project_python
 from gates.node_packages import uninstalled_warnings
 from gates.repo_shape import is_python_repo
@@ -257,6 +260,33 @@ def git_refusal(repo: Path) -> str | None:
     return f"repository: git refuses {repo.resolve()}: {words}"
 
 
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def data_home_line() -> str:
+    """What the data home weighs on disk, in all and by what it holds, the heaviest first
+    (``demos 1.9 MB, shopfloor.db 656.0 KB, ...``): the folders each run adds to."""
+    try:
+        home = home_location()
+    except RuntimeError as exc:  # "~nosuchuser" in $SHOPFLOOR_HOME: a run says it too
+        return f"data home: cannot find it ({exc})"
+    try:
+        with os.scandir(home) as listing:
+            names = sorted(item.name for item in listing)
+    except FileNotFoundError:
+        return f"data home: {home} (not made yet: the first run makes it)"
+    except OSError as exc:
+        return f"data home: {home} (cannot read it: {exc.strerror})"
+    sizes = sorted(((tree_size(home / n), n) for n in names), key=lambda s: (-s[0], s[1]))
+    parts = ", ".join(f"{name} {_size(size)}" for size, name in sizes)
+    total = sum(size for size, _ in sizes)
+    return f"data home: {home}, {_size(total)}" + (f": {parts}" if parts else " (empty)")
+
+
 def _sandbox_line() -> str:
     sandbox = ProcessSandbox()
     try:
@@ -302,6 +332,7 @@ async def cmd_doctor(
         )
         console.print(Text.assemble(status, redactor.redact(row)), soft_wrap=True)
     console.print(_sandbox_line(), highlight=False)
+    console.print(Text(await asyncio.to_thread(data_home_line)), soft_wrap=True)
     for line in python_lines:
         console.print(Text(redactor.redact(line)), soft_wrap=True)
     for line in uninstalled_warnings(args.repo) if args.repo.is_dir() else []:
