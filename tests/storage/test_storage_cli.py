@@ -437,3 +437,22 @@ def test_a_config_error_keeps_the_section_it_names(tmp_path, capsys):
     repo.mkdir()
     assert main(["run", "x", "--repo", str(repo), "--config", str(config)]) == 2
     assert capsys.readouterr().err.strip() == (f"shopfloor: {config}: unknown key [engine] wrokers")
+
+
+def test_prune_removes_the_audit_reports_of_the_runs_it_deletes(
+    db_url, emit_little_run, capsys, tmp_path, monkeypatch
+):
+    """An audit's report lands in the data home's reports/RUN when no --out was given, one
+    folder a run, for ever; prune deletes the report with its run's record, never another
+    run's, nor a report written elsewhere with --out."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SHOPFLOOR_HOME", str(home))
+    for run_id in ("r-failed", "r-shipped", "r-old"):
+        (home / "reports" / run_id).mkdir(parents=True)
+        (home / "reports" / run_id / "audit.md").write_text("# Audit\n")
+    _seed(db_url, emit_little_run)
+
+    assert main(["db", "prune", "--older-than", "30d", "--db", db_url]) == 0
+
+    assert "removed the audit report(s) of 1 of them" in capsys.readouterr().out
+    assert sorted(p.name for p in (home / "reports").iterdir()) == ["r-old", "r-shipped"]

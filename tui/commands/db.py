@@ -6,16 +6,20 @@ recomputes the projections from the event log, while runs go on writing to it, a
 again a projection table that was dropped (and the decisions inbox's, empty). ``prune
 --older-than 30d`` deletes runs that finished longer ago than that — never a run still
 going — and, beside a SQLite database, the lease files no live process holds (one is left
-behind by every run that ever started).
+behind by every run that ever started), and the audit reports of the runs it deleted that
+the data home's ``reports/`` holds: a report there lives as long as its run's record (one
+written with ``run --out`` is the user's, elsewhere, and never touched).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 
 from rich.console import Console
 from rich.text import Text
 
+from engine.data_home import home_location
 from storage.errors import INBOX_TABLE, lost_table_line
 from storage.lease_files import prune_leases
 from storage.paths import db_option, safe_url
@@ -86,14 +90,32 @@ async def cmd_rebuild(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def remove_reports(run_ids: list[str]) -> int:
+    """Remove the data home's audit reports (``reports/RUN``) of ``run_ids``; how many went."""
+    try:
+        reports = home_location() / "reports"
+    except RuntimeError:  # $SHOPFLOOR_HOME names "~nosuchuser": no reports there
+        return 0
+    removed = 0
+    for run_id in run_ids:
+        folder = reports / run_id
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += not folder.exists()
+    return removed
+
+
 async def cmd_prune(args: argparse.Namespace, console: Console) -> int:
     async with await open_store(args) as store:
         pruned = await store.prune(args.older_than)
         leases = prune_leases(store)  # SQLite: the files of runs no process drives
+    reports = remove_reports(pruned)
     if pruned:
         console.print(f"pruned {len(pruned)} finished run(s): {', '.join(pruned)}")
     else:
         console.print("nothing to prune")
     if leases:
         console.print(f"removed {leases} lease file(s) no process holds")
+    if reports:
+        console.print(f"removed the audit report(s) of {reports} of them from the data folder")
     return EXIT_OK
