@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agents.file_listing import listed_files
+from agents.file_text import FileText, ToolError, load_text, shown_text
 from agents.project_tests import (
     NODE_TEST_ENV,
     PlannedRun,
@@ -47,6 +48,7 @@ from agents.project_tests import (
 )
 from agents.provider import ToolCall
 from agents.tool_specs import ToolResult
+from engine.beneath import LeavesRoot, read_beneath, relative_parts, write_beneath
 from engine.borrowed_modules import NODE_MODULES, lent_node_modules
 from engine.layout import (
     NO_PYTEST,
@@ -57,7 +59,13 @@ from engine.layout import (
 )
 from engine.protocols import CommandResult, Sandbox
 from engine.pytest_addopts import left_out_note, run_pytest
-from engine.secret_files import MASK_NOTE, judged_name, mask_text, masked_for_model, writes_mask
+from engine.secret_files import (
+    MASK_NOTE,
+    is_secret_file,
+    mask_text,
+    masked_for_model,
+    writes_mask,
+)
 from engine.secret_values import WorktreeSecrets, replace_values
 from engine.secrets import REDACTED
 
@@ -65,55 +73,6 @@ MAX_OUTPUT = 12_000
 MAX_FILE_BYTES = 1_000_000
 MAX_ARGS = 64
 MAX_ARG_CHARS = 4000
-
-
-class ToolError(ValueError):
-    """A tool call the toolbelt refuses; the message goes back to the model."""
-
-
-BINARY_SNIFF_BYTES = 8192
-"""A NUL byte in a file's first bytes makes it binary (git's own test)."""
-
-
-@dataclass(frozen=True)
-class _FileText:
-    """A file's text as the model sees it (``\n`` line ends), and how to write it back."""
-
-    text: str
-    crlf: bool
-    utf8: bool
-
-    def encode(self, text: str) -> bytes:
-        """``text`` in the file's own line endings; bytes that were not UTF-8 kept as such."""
-        if self.crlf:
-            text = text.replace("\r\n", "\n").replace("\n", "\r\n")
-        return text.encode("utf-8", "surrogateescape")
-
-
-def _load(path: Path) -> _FileText:
-    """Read a text file without changing what it holds; ToolError for a binary one."""
-    raw = path.read_bytes()
-    if b"\0" in raw[:BINARY_SNIFF_BYTES]:
-        raise ToolError(f"{path.name} is a binary file ({len(raw)} bytes); it cannot be edited")
-    try:
-        text, utf8 = raw.decode("utf-8"), True
-    except UnicodeDecodeError:
-        text, utf8 = raw.decode("utf-8", "surrogateescape"), False
-    lines = text.count("\n")
-    crlf = lines > 0 and text.count("\r\n") == lines
-    return _FileText(text.replace("\r\n", "\n") if crlf else text, crlf, utf8)
-
-
-def _shown(loaded: _FileText) -> str:
-    """What read_file answers: undecodable bytes as U+FFFD, with a note saying so."""
-    if loaded.utf8:
-        return loaded.text
-    shown = loaded.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    note = (
-        "[note: this file is not valid UTF-8; the bytes shown as \ufffd are kept as they are "
-        "by edit_file, so edit around them rather than rewriting the file]\n"
-    )
-    return note + shown
 
 
 def _bounded(text: str, limit: int = MAX_OUTPUT) -> str:
@@ -167,7 +126,10 @@ class Toolbelt:
         return replace_values(text, self._secrets.forms)
 
     def resolve(self, raw: object) -> Path:
-        """The real path inside the worktree for ``raw``, or :class:`ToolError`."""
+        """The path inside the worktree for ``raw``, or :class:`ToolError`: a check of the
+        spelling and of where it resolves now. The file tools open the file by
+        :mod:`engine.beneath` all the same, never by this path: a command can swap a link in
+        between this check and the open."""
         if not isinstance(raw, str) or not raw.strip():
             raise ToolError("path must be a non-empty string")
         if "\0" in raw:
@@ -202,21 +164,42 @@ class Toolbelt:
         files = await listed_files(self.root)  # in a thread, by git's index where it can
         return ToolResult(_bounded("\n".join(files) or "(empty repository)"))
 
+    def _read(self, raw: object) -> tuple[str, bytes, str] | None:
+        """The file ``raw`` names: its name as asked, its bytes and its real name inside the
+        worktree (:func:`~engine.beneath.read_beneath`); None when there is no such file."""
+        self.resolve(raw)
+        rel = "/".join(relative_parts(str(raw)))
+        try:
+            data, real = read_beneath(self.root, relative_parts(rel), shown=rel)
+        except LeavesRoot as exc:
+            raise ToolError(str(exc)) from None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        return rel, data, real
+
+    def _write(self, rel: str, data: bytes) -> None:
+        """Write ``data`` to the file ``rel`` (:func:`~engine.beneath.write_beneath`)."""
+        try:
+            write_beneath(self.root, relative_parts(rel), data, shown=rel)
+        except LeavesRoot as exc:
+            raise ToolError(str(exc)) from None
+        self.written.append(rel)
+
     async def _tool_read_file(self, args: dict[str, Any]) -> ToolResult:
-        path = self.resolve(args.get("path"))
-        if not path.is_file():
+        found = self._read(args.get("path"))
+        if found is None:
             raise ToolError(f"no such file: {args.get('path')}")
-        text = _shown(_load(path))
-        name = judged_name(self.root, path.relative_to(self.root).as_posix())  # a link's target
+        rel, data, real = found
+        text = shown_text(load_text(data, PurePosixPath(rel).name))
+        name = rel if is_secret_file(rel) else real  # a link's target inside the worktree
         shown = masked_for_model(name, text)
         if shown != text:
             shown = f"{MASK_NOTE}\n{shown}"
         return ToolResult(_bounded(shown))
 
-    def _refuse_mask(self, path: Path, before: str, after: str) -> None:
-        """:class:`ToolError` for a change that would write the mask into ``path``."""
+    def _refuse_mask(self, rel: str, before: str, after: str) -> None:
+        """:class:`ToolError` for a change that would write the mask into ``rel``."""
         if writes_mask(before, after):
-            rel = path.relative_to(self.root).as_posix()
             raise ToolError(
                 f"refused: this would write {REDACTED} into {rel}. {REDACTED} stands for a "
                 "secret value hidden from you; the file keeps the real one. Edit around it "
@@ -225,7 +208,7 @@ class Toolbelt:
             )
 
     async def _tool_write_file(self, args: dict[str, Any]) -> ToolResult:
-        path = self.resolve(args.get("path"))
+        self.resolve(args.get("path"))
         content = args.get("content")
         if not isinstance(content, str):
             raise ToolError("content must be a string")
@@ -233,32 +216,33 @@ class Toolbelt:
             raise ToolError(f"content over {MAX_FILE_BYTES} bytes")
         crlf = False
         before = ""
-        if path.is_file():
+        rel = "/".join(relative_parts(str(args.get("path"))))
+        found = self._read(rel)
+        if found is not None:
             try:
-                loaded = _load(path)
+                loaded = load_text(found[1], PurePosixPath(rel).name)
                 crlf, before = loaded.crlf, loaded.text  # an overwritten file keeps its line ends
             except ToolError:
                 crlf = False
-        self._refuse_mask(path, before, content)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_FileText("", crlf, True).encode(content))
-        rel = str(path.relative_to(self.root))
-        self.written.append(rel)
+        self._refuse_mask(rel, before, content)
+        self._write(rel, FileText("", crlf, True).encode(content))
         return ToolResult(f"wrote {rel} ({len(content.splitlines())} lines)")
 
     async def _tool_edit_file(self, args: dict[str, Any]) -> ToolResult:
-        path = self.resolve(args.get("path"))
+        self.resolve(args.get("path"))
         search, replace = args.get("search"), args.get("replace")
         if not isinstance(search, str) or not search or not isinstance(replace, str):
             raise ToolError("search must be a non-empty string and replace a string")
-        if not path.is_file():
+        found = self._read(args.get("path"))
+        if found is None:
             raise ToolError(f"no such file: {args.get('path')}")
-        loaded = _load(path)
+        rel = found[0]
+        loaded = load_text(found[1], PurePosixPath(rel).name)
         if loaded.crlf or ("\r\n" in search and search not in loaded.text):
             # The text is read with LF line ends (a CRLF file is written back as CRLF); a
             # model writing CRLF into an LF file's search meant the same lines.
             search, replace = search.replace("\r\n", "\n"), replace.replace("\r\n", "\n")
-        self._refuse_mask(path, search, replace)
+        self._refuse_mask(rel, search, replace)
         count = loaded.text.count(search)
         if count == 0 and REDACTED in search and REDACTED not in loaded.text:
             raise ToolError(
@@ -270,9 +254,7 @@ class Toolbelt:
             raise ToolError(
                 f"search text found {count} times in {args.get('path')}; it must be exactly once"
             )
-        path.write_bytes(loaded.encode(loaded.text.replace(search, replace, 1)))
-        rel = str(path.relative_to(self.root))
-        self.written.append(rel)
+        self._write(rel, loaded.encode(loaded.text.replace(search, replace, 1)))
         return ToolResult(f"edited {rel}")
 
     async def _tool_run_tests(self, args: dict[str, Any]) -> ToolResult:
