@@ -4,7 +4,9 @@ Whatever the agent did with git in its worktree is taken back first (its commits
 changes in the tree again, a branch it checked out is put back), then everything is staged
 but the caches (:data:`JUNK_PATHSPECS`), the files the task's plan names are staged even where
 the repository's ignore rules match them, and the ignored source files nobody named are said.
-An attempt whose files gained the secret mask (:class:`MaskWritten`) is not committed.
+An attempt whose files gained the secret mask (:class:`MaskWritten`), or that would commit a
+symlink leading out of the repository (:class:`~engine.staged_links.LinkLeadsOut`), is not
+committed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import git
 from engine.factory_git import IDENTITY, FactoryRepo, head_ref, names, resolve
 from engine.generated_files import generated_files
 from engine.secrets import REDACTED
+from engine.staged_links import LinkLeadsOut, staged_links_out
 
 JUNK_PATHSPECS = (
     ":(exclude,glob)**/__pycache__/**",
@@ -164,8 +167,9 @@ def commit_worktree(
 ) -> str | None:
     """Commit everything changed in ``worktree`` but the junk, the ``keep`` paths even where
     ignored; None if nothing changed. ``tell`` hears the ignored source files left out.
-    :class:`MaskWritten` when the changes add the secret mask to a file (nothing is
-    committed, the index is emptied again)."""
+    :class:`MaskWritten` when the changes add the secret mask to a file, :class:`LinkLeadsOut`
+    when they add a symlink leading out of it (nothing is committed, the index is emptied
+    again)."""
     wt = FactoryRepo(worktree)
     wt.git.add("-A", "--", ".", *JUNK_PATHSPECS)
     named = inside(worktree, keep)
@@ -185,5 +189,9 @@ def commit_worktree(
     if masked:
         wt.git.reset("-q")
         raise MaskWritten(masked)
+    leading_out = staged_links_out(wt)
+    if leading_out:
+        wt.git.reset("-q")
+        raise LinkLeadsOut(leading_out)
     wt.git.commit("-q", "--no-verify", "-m", message, env=IDENTITY)
     return str(wt.git.rev_parse("--verify", "HEAD^{commit}"))

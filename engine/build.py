@@ -44,6 +44,7 @@ from engine.protocols import (
 )
 from engine.roles import TaskReviewer
 from engine.secret_files import mask_diff
+from engine.staged_links import LinkLeadsOut
 from engine.workspace import GitWorkspaces
 
 TASK_TRAILER = "Shopfloor-Task"
@@ -319,7 +320,7 @@ class TaskRunner:
                     keep=task.files,  # committed even where the repository's .gitignore says not
                     note=note,
                 )
-            except MaskWritten as exc:  # a masked secret file copied: the next attempt is told
+            except (MaskWritten, LinkLeadsOut) as exc:  # a masked file copied, a link out: told
                 return str(exc)
             if commit is None:
                 return "The previous attempt changed no files. " + (

@@ -8,9 +8,12 @@ the file is nobody's to commit. The secrets gate (``gates.secrets_gate``) fails 
 link, naming the link and never its target or what the target holds; it never reads the
 target either (the scan itself reads only files inside the workspace).
 
-The links judged are those a branch ships: the files git tracks and the untracked ones it
-does not ignore (what an attempt's commit stages), outside the folders the gates skip
-anyway; a link in an ignored folder (a virtualenv's ``python``, a ``.tox``) ships nowhere.
+The links judged are those a branch ships: the files git tracks, wherever they lie (an
+ignored folder a task named, staged with ``--force``; a ``node_modules/`` or ``.venv/`` a
+commit took: the folders the gates skip hold committed links too), and the untracked ones it
+does not ignore outside those folders; a link in an ignored folder (a virtualenv's
+``python``, a ``.tox``) ships nowhere. An attempt's commit refuses such a link before any
+gate sees it (``engine.staged_links``); this gate judges every branch, whoever made it.
 A link staying inside the repository is a second name for one of its files: the scan reads
 that file under its own name.
 """
@@ -32,10 +35,10 @@ LEADS_OUT = (
 )
 
 
-def shipped_names(workspace: Path, since: str | None) -> list[str] | None:
-    """The paths a branch of ``workspace`` ships (tracked, and untracked but not ignored);
-    given ``since``, only those added or changed against that revision and the untracked
-    ones. None when git cannot tell (not a repository, an unknown revision)."""
+def shipped_names(workspace: Path, since: str | None) -> tuple[list[str], list[str]] | None:
+    """The paths a branch of ``workspace`` ships: the tracked ones (given ``since``, only
+    those added or changed against that revision) and the untracked ones not ignored. None
+    when git cannot tell (not a repository, an unknown revision)."""
     others = git_run(
         workspace, "ls-files", "-z", "--others", "--exclude-standard", "--", ".", *JUNK_PATHSPECS
     )
@@ -56,8 +59,10 @@ def shipped_names(workspace: Path, since: str | None) -> list[str] | None:
         )
     if others.returncode != 0 or named.returncode != 0:
         return None
-    names = named.stdout.split("\0") + others.stdout.split("\0")
-    return sorted({name for name in names if name})
+    return (
+        [name for name in named.stdout.split("\0") if name],
+        [name for name in others.stdout.split("\0") if name],
+    )
 
 
 def walked_links(workspace: Path, skipped: re.Pattern[str]) -> list[str]:
@@ -94,16 +99,17 @@ def escaping_links(
     workspace: Path, since: str | None, skipped: re.Pattern[str], excluded: tuple[str, ...]
 ) -> list[Finding]:
     """A finding for each symlink leading out of ``workspace`` that its branch ships (given
-    ``since``: that the revision adds or changes); paths matching ``skipped`` or one of the
-    ``excluded`` patterns (the gate's own exclusions) left out."""
-    names = shipped_names(workspace, since)
-    if names is None and since is not None:  # an unknown revision: the scan reads the tree
-        names = shipped_names(workspace, None)
-    if names is None:
-        names = walked_links(workspace, skipped)
+    ``since``: that the revision adds or changes); paths matching one of the ``excluded``
+    patterns (the gate's own exclusions) left out, and untracked ones matching ``skipped``
+    (a tracked link ships from any folder)."""
+    listed = shipped_names(workspace, since)
+    if listed is None and since is not None:  # an unknown revision: the scan reads the tree
+        listed = shipped_names(workspace, None)
+    tracked, untracked = listed if listed is not None else ([], walked_links(workspace, skipped))
+    names = sorted({*tracked, *(name for name in untracked if not skipped.search(name))})
     findings: list[Finding] = []
     for rel in names:
-        if skipped.search(rel) or any(re.search(pattern, rel) for pattern in excluded):
+        if any(re.search(pattern, rel) for pattern in excluded):
             continue
         how = leads_out(workspace, rel)
         if how is not None:

@@ -113,6 +113,28 @@ async def test_a_link_leading_out_that_ships_nowhere_passes(
     assert later.passed, later.failure_context()
 
 
+async def test_a_committed_link_out_fails_the_gate_in_a_folder_the_scan_skips(
+    process_sandbox: ProcessSandbox, tmp_path: Path
+) -> None:
+    """An ignored folder a task named is staged with ``--force`` (``node_modules/``, a
+    ``.venv/``): its links are tracked and ship, though the scan skips those folders and
+    the gate passed them."""
+    credentials, _ = outside_secrets(tmp_path)
+    ignores = "node_modules/\n.venv/\n"
+    repo = make_repo(tmp_path / "repo", {".gitignore": ignores, "app.py": "X = 1\n"})
+    (repo / "node_modules" / "pkg").mkdir(parents=True)
+    (repo / "node_modules" / "pkg" / "creds").symlink_to(credentials)
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    (repo / ".venv" / "bin" / "python").symlink_to("/usr/bin/python3")
+    git(repo, "add", "--force", "node_modules", ".venv")
+    commit(repo, {}, "an ignored folder named by the task")
+    links = [(".venv/bin/python", None), ("node_modules/pkg/creds", None)]
+    for name, gate in gates(process_sandbox).items():
+        result = await gate.check(repo)
+        assert located(result) == links, (name, result.failure_context())
+        assert not result.passed and result.counts["links"] == 2
+
+
 async def test_no_link_makes_the_scan_read_a_file_outside_the_workspace(
     process_sandbox: ProcessSandbox, tmp_path: Path
 ) -> None:
