@@ -57,6 +57,15 @@ def borrowed_node_modules(package: Path, installed: Path | None) -> Iterator[boo
         shutil.rmtree(target, ignore_errors=True)  # the links, never what they point at
 
 
+def _inside(worktree: Path, folder: str) -> bool:
+    """Whether ``folder`` of ``worktree`` is a folder inside it, where it really is: a
+    ``web`` an agent swapped for a link to ``/home/me`` would have the borrowed
+    ``node_modules`` made, and removed, beside the user's files."""
+    path = worktree / folder
+    top, real = os.path.realpath(worktree), os.path.realpath(path)
+    return path.is_dir() and (real == top or real.startswith(top + os.sep))
+
+
 @contextlib.contextmanager
 def lent_node_modules(
     worktree: Path, checkout: Path | None, packages: Sequence[str]
@@ -70,7 +79,7 @@ def lent_node_modules(
             folder
             for folder in packages
             if checkout is not None
-            and (worktree / folder).is_dir()
+            and _inside(worktree, folder)
             and stack.enter_context(
                 borrowed_node_modules(worktree / folder, checkout / folder / NODE_MODULES)
             )
