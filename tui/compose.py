@@ -88,6 +88,7 @@ from tui.run_settings import PYTHON_KEY, WARNING_KEY, settings_record
 from tui.storage_watch import (
     StorageWatch,
     finish_and_let_go,
+    lease_run,
     open_and_lease,
     storage_notices,
 )
@@ -98,29 +99,42 @@ if TYPE_CHECKING:
 
 
 async def execute_run(
-    plan: RunPlan, console: Console | None = None, launch: WriterLaunch | None = None
+    plan: RunPlan,
+    console: Console | None = None,
+    launch: WriterLaunch | None = None,
+    store: SqlEventStore | None = None,
 ) -> RunState:
     """Wire everything and run the factory to its end. Raises SetupError on bad input.
 
     ``launch``: the storage writer's process, spawned ahead by the caller, who discards it
     (:class:`~storage.writer_launch.WriterLaunch`); without one, it is spawned here first,
-    so that it starts while the run sets up, and discarded if the set-up fails.
+    so that it starts while the run sets up, and discarded if the set-up fails. ``store``: a
+    resume's, open on ``plan.db_url`` (its log was read on it): the run goes on with it and
+    closes it, rather than opening the database again (each open connects and reads the
+    schema's revision).
     """
     if launch is not None or is_in_memory(plan.db_url):
-        return await _execute_run(plan, console or Console(markup=False), launch)
+        return await _execute_run(plan, console or Console(markup=False), launch, store)
     own = await WriterLaunch.spawn()
     try:
-        return await _execute_run(plan, console or Console(markup=False), own)
+        return await _execute_run(plan, console or Console(markup=False), own, store)
     finally:
         await own.discard()
 
 
-async def _execute_run(plan: RunPlan, console: Console, launch: WriterLaunch | None) -> RunState:
+async def _execute_run(
+    plan: RunPlan, console: Console, launch: WriterLaunch | None, store: SqlEventStore | None
+) -> RunState:
     if plan.resume is None:
         return await _set_up_and_run(plan, console, launch, None)
     # A resume takes the run's lease before anything is said: of two resumes racing for
     # it, the loser says only that the run is held, not the warnings of a run set to start.
-    held = await open_and_lease(plan.db_url, plan.resume.run_id, plan.resume)
+    run_id = plan.resume.run_id
+    held = await (
+        lease_run(store, run_id, plan.resume)
+        if store is not None
+        else open_and_lease(plan.db_url, run_id, plan.resume)
+    )
     try:
         return await _set_up_and_run(plan, console, launch, held)
     finally:  # a set-up that failed; after a run, both are let go already (idempotent)

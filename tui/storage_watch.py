@@ -39,7 +39,16 @@ async def open_and_lease(
     """The store and the run's lease; for a resume, also sure that nothing was logged since
     its fold (the process that held the lease a moment ago may have written its last
     events). One process drives a run: a second ``resume`` of it is refused, not run twice."""
-    store = await SqlEventStore.open(db_url)
+    return await lease_run(await SqlEventStore.open(db_url), run_id, resumed)
+
+
+async def lease_run(
+    store: SqlEventStore, run_id: str, resumed: RunState | None
+) -> tuple[SqlEventStore, RunLease]:
+    """:func:`open_and_lease` on a store already open: a resume's, which read the run's log
+    on it. Nothing needs a fresh one: the lease is a file lock (SQLite) or an advisory lock
+    on a connection of its own (PostgreSQL), and what was logged since the fold is counted
+    here. ``store`` is closed when the lease cannot be had or the database refuses writes."""
     try:
         lease = await RunLease.take(store, run_id)
     except StorageError:
@@ -52,7 +61,7 @@ async def open_and_lease(
         await store.close()
         if isinstance(exc, WritesRefused):
             # A new run has nothing stored a resume could carry on from.
-            raise refused_line(exc, run_id if resumed is not None else "", db_url) from exc
+            raise refused_line(exc, run_id if resumed is not None else "", store.url) from exc
         raise
     if resumed is not None and await store.count_events(run_id) > resumed.last_seq:
         await lease.release()

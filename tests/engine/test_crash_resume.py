@@ -17,10 +17,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from demo_process import ROOT, cli, kill_when, stored_events
+from demo_process import ROOT, cli, cli_probe, kill_when, stored_events
 
 from storage.lease import RunLease
 from storage.store import SqlEventStore
+
+COUNTING_OPENS = """
+import sys
+from storage.store import SqlEventStore
+from tui.cli import main
+opened = []
+plain = SqlEventStore.open.__func__
+async def counted(cls, url, **kw):
+    opened.append(url)
+    return await plain(cls, url, **kw)
+SqlEventStore.open = classmethod(counted)
+code = main(sys.argv[1:])
+print(f"exit {code} store opens {len(opened)}")
+"""
+"""``shopfloor ARGS`` counting the event stores the process opens (the storage writer's
+child opens its own)."""
 
 
 @pytest.mark.parametrize("kill_after", [5, 45, 110])
@@ -61,8 +77,10 @@ def test_a_demo_killed_at_any_point_resumes_to_shipped_merging_each_task_once(
     if kill_after == 45:
         one_driver_at_a_time(home, run_id)
     else:
-        resumed = cli(home, "resume", run_id[:6], "--headless")
-        assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+        resumed = cli_probe(home, COUNTING_OPENS, "resume", run_id[:6], "--headless")
+        # the log is read, the lease taken and the answers looked up on the one store
+        said = resumed.stdout.splitlines()[-1:]
+        assert said == ["exit 0 store opens 1"], resumed.stdout[-2000:] + resumed.stderr[-2000:]
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "shipped", status["reason"]
     tasks = [t["id"] for t in status["tasks"]]

@@ -42,6 +42,7 @@ from engine.workspace_errors import WorkspaceError
 from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home
+from storage.store import SqlEventStore
 from telemetry.otlp_env import otlp_configured
 from tui.commands.common import open_store
 from tui.commands.exit_codes import EXIT_OK, UsageError
@@ -116,28 +117,32 @@ def _shipped_branch(workspaces: GitWorkspaces, run_id: str, commit: str) -> tupl
 
 
 async def cmd_abandon(args: argparse.Namespace, console: Console) -> int:
-    state = await load_stopped_run(args, args.run_id, "abandoned")
+    async with await open_store(args) as store:  # read, then written: opened once
+        return await _abandon(args, console, store)
+
+
+async def _abandon(args: argparse.Namespace, console: Console, store: SqlEventStore) -> int:
+    state = await load_stopped_run(store, args.run_id, "abandoned")
     if state.outcome is not Outcome.RUNNING:
         raise UsageError(f"run {state.run_id} already finished: {state.outcome.value}")
     reason = " ".join(one_line(args.reason).split())
     # A trace file that cannot be written: refused now.
     traced = open_trace(args.trace_file, content=args.otel_content)
     try:
-        async with await open_store(args) as store:
-            lease = await RunLease.take(store, state.run_id)  # a resume started meanwhile waits
-            took = datetime.now(UTC)
-            try:
-                if await store.count_events(state.run_id) > state.last_seq:
-                    raise StorageError(
-                        f"run {state.run_id} moved on while it was being abandoned; "
-                        "see `shopfloor status` before abandoning it again"
-                    )
-                history = await store.read(state.run_id) if traced is not None else []
-                left = await asyncio.to_thread(left_in_repository, state)
-                ended = ending(state, reason, left)
-                await store.append(ended)
-            finally:
-                await lease.release()
+        lease = await RunLease.take(store, state.run_id)  # a resume started meanwhile waits
+        took = datetime.now(UTC)
+        try:
+            if await store.count_events(state.run_id) > state.last_seq:
+                raise StorageError(
+                    f"run {state.run_id} moved on while it was being abandoned; "
+                    "see `shopfloor status` before abandoning it again"
+                )
+            history = await store.read(state.run_id) if traced is not None else []
+            left = await asyncio.to_thread(left_in_repository, state)
+            ended = ending(state, reason, left)
+            await store.append(ended)
+        finally:
+            await lease.release()
         if traced is not None:
             trace_ending(traced[1], state, history, ended, took)
     finally:

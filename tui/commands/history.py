@@ -163,12 +163,12 @@ def exit_code(state: RunState) -> int:
     }[state.outcome]
 
 
-async def load_stopped_run(args: argparse.Namespace, run_ref: str, doing: str) -> RunState:
-    """The folded log of a run no live process drives (:class:`RunInFlight` otherwise, and
-    a UsageError for a run that never started), for ``resume`` or ``abandon`` (``doing``:
-    "resumed", "abandoned"); it may have finished."""
-    async with await open_store(args) as store:
-        state, driver, _ = await _state_and_driver(store, run_ref)
+async def load_stopped_run(store: SqlEventStore, run_ref: str, doing: str) -> RunState:
+    """The folded log in ``store`` of a run no live process drives (:class:`RunInFlight`
+    otherwise, and a UsageError for a run that never started), for ``resume`` or ``abandon``
+    (``doing``: "resumed", "abandoned"); it may have finished. The store stays open: the
+    command goes on with it."""
+    state, driver, _ = await _state_and_driver(store, run_ref)
     if driver is not None:
         raise RunInFlight(state.run_id, driver, db_option(store.url))
     if not state.run_id:

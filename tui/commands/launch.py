@@ -104,15 +104,21 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     try:
         with loading():  # imported here: refusing ``run``'s command line needs no store
             from engine.events import Outcome
+            from tui.commands.common import open_store
             from tui.commands.history import exit_code, load_stopped_run
-        # A run another process drives is refused before anything starts; the run takes its
-        # lease again before it goes on, in case that process started in between.
-        state = await load_stopped_run(args, args.run_id, "resumed")
-        if state.outcome is not Outcome.RUNNING:
-            console.print(f"run {state.run_id} already finished: {state.outcome.value}")
-            return exit_code(state)
-        with loading():
-            from tui.commands.resume import resume_stopped
-        return await resume_stopped(args, console, state, notify, launch)
+        # Opened once: the run's log is read on it, then the run leases and writes through it.
+        store = await open_store(args)
+        try:
+            # A run another process drives is refused before anything starts; the run takes
+            # its lease again before it goes on, in case that process started in between.
+            state = await load_stopped_run(store, args.run_id, "resumed")
+            if state.outcome is not Outcome.RUNNING:
+                console.print(f"run {state.run_id} already finished: {state.outcome.value}")
+                return exit_code(state)
+            with loading():
+                from tui.commands.resume import resume_stopped
+            return await resume_stopped(args, console, store, state, notify, launch)
+        finally:
+            await store.close()  # refused, or the set-up failed; after a run: closed already
     finally:
         await launch.discard()  # set-up failed before the run took it: no child is left

@@ -32,6 +32,7 @@ from engine.state import RunState
 from storage.lease import live_runs
 from storage.paths import db_option, parse_db_url
 from storage.records import RunRecord
+from storage.store import SqlEventStore
 from storage.writer_launch import WriterLaunch
 from tui.budget_flags import budget_from_args, posted_answers
 from tui.commands.common import db_url, open_store
@@ -72,23 +73,18 @@ def settings_from_record(record: dict[str, str]) -> Settings:
     return settings
 
 
-async def waiting_answers(args: argparse.Namespace, run_id: str) -> dict[str, str]:
-    """The answers posted to the run's open escalations while it was stopped."""
-    async with await open_store(args) as store:
-        return await posted_answers(store, run_id)
-
-
 async def resume_stopped(
     args: argparse.Namespace,
     console: Console,
+    store: SqlEventStore,
     state: RunState,
     notify: NotifyTarget | None,
     launch: WriterLaunch,
 ) -> int:
     """``resume`` of the stopped run ``state`` (:func:`tui.commands.launch.cmd_resume` has
-    refused what the store alone shows, and spawned the storage writer's process ``launch``)
+    refused what ``store`` alone shows, and spawned the storage writer's process ``launch``)
     to its end; the exit code."""
-    return await resume_run(args, console, state, budget_from_args(args), notify, launch)
+    return await resume_run(args, console, store, state, budget_from_args(args), notify, launch)
 
 
 async def newest_unfinished(
@@ -132,13 +128,17 @@ def unfinished_warning(record: RunRecord, driver: str | None, db: str = "") -> s
 async def resume_run(
     args: argparse.Namespace,
     console: Console,
+    store: SqlEventStore,
     state: RunState,
     budget: BudgetLimits | None,
     notify: NotifyTarget | None,
     launch: WriterLaunch | None = None,
 ) -> int:
     """Carry on the stopped run ``state`` to its end with this command's front, telemetry
-    and escalation options; ``budget``: the limits that replace the run's (None: as they are)."""
+    and escalation options; ``budget``: the limits that replace the run's (None: as they are).
+
+    ``store``: the one its log was read on; the run goes on with it and closes it (the
+    caller closes it too, when the set-up failed first: closing is idempotent)."""
     front = front_from_args(args)
     # --escalations: say, a run started in the TUI carries on unwatched.
     settings = with_escalation_options(
@@ -154,14 +154,14 @@ async def resume_run(
         telemetry=telemetry_from_args(args),
         resume=state,
         budget=budget,
-        answers=await waiting_answers(args, state.run_id),
+        answers=await posted_answers(store, state.run_id),
         notify=notify,
     )
     # Imported here, not at the top: every provider, gate and exporter a run wires up
     # (``shopfloor --help`` and every other command loaded them with this module).
     from tui.compose import execute_run
 
-    final = await execute_run(plan, console, launch)
+    final = await execute_run(plan, console, launch, store)
     if front != "json":
         print_ending(final, console, db_option(plan.db_url))
     return exit_code(final)

@@ -20,7 +20,7 @@ from storage.paths import data_home, db_option
 from storage.writer_launch import WriterLaunch
 from telemetry.options import TelemetryOptions
 from tui.budget_flags import budget_from_args, stopped_line
-from tui.commands.common import db_url
+from tui.commands.common import db_url, open_store
 from tui.commands.exit_codes import UsageError
 from tui.commands.history import STOPPED, exit_code, left_branch_line
 from tui.commands.launch import run_request
@@ -117,10 +117,14 @@ async def _resume_unfinished(
         else:
             console.print(Text(warning, style="bold yellow"), soft_wrap=True)
         return None
-    state = await load_stopped_run(args, found[0].run_id, "resumed")  # refuses a live one
-    if state.outcome is not Outcome.RUNNING:  # it ended since: a new run
-        return None
-    return await resume_run(args, console, state, None, notify, launch)
+    store = await open_store(args)  # the log is read on it, then the run goes on with it
+    try:
+        state = await load_stopped_run(store, found[0].run_id, "resumed")  # refuses a live one
+        if state.outcome is not Outcome.RUNNING:  # it ended since: a new run
+            return None
+        return await resume_run(args, console, store, state, None, notify, launch)
+    finally:
+        await store.close()  # after a run: closed already
 
 
 async def _run(
