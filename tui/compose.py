@@ -36,19 +36,14 @@ from engine.interrupt import (
     stop_signals_call,
 )
 from engine.pipeline import Factory
-from engine.resume import check_repository
 from engine.state import RunState
-from engine.workspace import GitWorkspaces
 from gates.cache import GateCache
 from gates.interpreter import (
-    InterpreterError,
     candidates,
-    find_project_python,
 )
 from gates.mypy_seed import MypySeeds
 from gates.node_packages import installed_node_modules, uninstalled_warnings
 from gates.profiles import build_gates
-from gates.sandbox import ProcessSandbox
 from storage.errors import StorageError
 from storage.lease import RunLease
 from storage.paths import data_home, db_option, is_in_memory
@@ -67,24 +62,20 @@ from tui.crew_setup import (
 )
 from tui.headless import ConsoleReporter
 from tui.memory import (
-    ModeError,
     load_lessons,
     proposals_line,
     propose_decisions,
-    resolve_mode,
 )
 from tui.output import say_when_lost
 from tui.run_checks import (
     audit_request,
-    in_progress,
-    moved_on,
     python_notes,
     refuse_unusable,
-    uncommitted,
     unread_config,
 )
 from tui.run_plan import RunPlan, SetupError, new_run_id
 from tui.run_settings import PYTHON_KEY, WARNING_KEY, settings_record
+from tui.run_start import RepositoryReading, jail_and_python
 from tui.storage_watch import (
     StorageWatch,
     finish_and_let_go,
@@ -161,31 +152,26 @@ async def _set_up_and_run(
     # Cargo's target folder per worker slot, in the run's worktree folder: the gates' and
     # the agents' commands find a slot's build of the dependencies (engine.build_dirs).
     build_dirs = BuildDirs.for_run(data_home() / "worktrees", run_id)
-    sandbox = ProcessSandbox(
-        extra_readable=[*found.readable_dirs(), *modules], build_dirs=build_dirs
-    )
-    try:
-        python = await find_project_python(found, sandbox)
-    except InterpreterError as exc:
-        sandbox.close()
-        source = f"{settings.source}: " if settings.source is not None else ""
-        raise SetupError(f"{source}{exc}") from exc
     test_env = {} if settings.pytest_autoload_plugins else {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    # The agents' run_tests runs the tests where the gates do (each monorepo project, each
-    # Node package), pytest on the same interpreter.
-    tests = project_tests(plan.repo, settings.gates)
-    crew = make_crew(settings, routing, sandbox, test_env, tests, python.path)
+    # The jail's and the interpreter's probes run while git reads the repository.
+    reading = RepositoryReading(plan, run_id, build_dirs)
+    try:
+        readable = [*found.readable_dirs(), *modules]
+        sandbox, python = await jail_and_python(plan, found, readable, build_dirs)
+        # The agents' run_tests runs the tests where the gates do (each monorepo project,
+        # each Node package), pytest on the same interpreter.
+        tests = project_tests(plan.repo, settings.gates)
+        crew = make_crew(settings, routing, sandbox, test_env, tests, python.path)
+        repository = await reading.read()
+    except BaseException:
+        await reading.settled()
+        raise
+    workspaces, mode = repository.workspaces, repository.mode
     # A repository that cannot be used is refused in its one line, before any warning
     # about the models is said or a telemetry port taken.
     if plan.front != "tui":  # a reader gone (``| head``), a full disk: the run goes on
         say_when_lost(console, run_id, db_option(plan.db_url))
-    workspaces = GitWorkspaces(
-        plan.repo,
-        run_id,
-        data_home() / "worktrees",
-        agents_jailed=agents_jailed(sandbox.kind, crew.models().get("engineer", "")),
-        build_dirs=build_dirs,
-    )
+    workspaces.agents_jailed = agents_jailed(sandbox.kind, crew.models().get("engineer", ""))
     unpriced = unpriced_warnings(crew, settings.engine, plan.budget)
     for warning in [
         *routing.warnings,
@@ -199,12 +185,6 @@ async def _set_up_and_run(
         else:
             console.print(Text(warning, style="bold red"), soft_wrap=True)  # one line each
     telemetry = _start_telemetry(plan.telemetry)
-    if plan.resume is not None and plan.resume.mode != "audit":
-        check_repository(plan.resume, workspaces)  # refused before anything starts or is said
-    try:
-        mode = resolve_mode(plan.mode, settings, workspaces, plan.resume)
-    except ModeError as exc:
-        raise SetupError(str(exc)) from exc
     unscripted = crew.unscripted_planner() if mode != "audit" else None
     if unscripted is not None:  # else the planner fails after the whole baseline
         raise SetupError(
@@ -227,9 +207,9 @@ async def _set_up_and_run(
         w
         for w in (
             audit_request(plan, mode),
-            in_progress(plan, workspaces, mode),
-            uncommitted(plan, workspaces, mode),
-            moved_on(plan, workspaces),
+            repository.in_progress,
+            repository.uncommitted,
+            repository.moved_on,
             unread_config(plan),
             *said[1:],
             *uninstalled_warnings(plan.repo),
