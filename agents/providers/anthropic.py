@@ -195,12 +195,14 @@ class AnthropicProvider:
                         message = await self._final_message(stream)
         except anthropic.APIStatusError as exc:
             raise self._status_error(exc) from None
-        except anthropic.APITimeoutError:
+        except (anthropic.APITimeoutError, httpx2.TimeoutException):
             raise TransientProviderError(f"{self.spec}: request timed out") from None
-        except anthropic.APIConnectionError as exc:
+        except (anthropic.APIConnectionError, httpx2.TransportError) as exc:
+            # The SDK maps httpx's failures to its own only while it sends; one while it
+            # reads the event stream (a connection reset half-way) comes through as httpx's.
             cause = exc.__cause__ or exc
             raise TransientProviderError(
-                one_line(f"{self.spec}: connection failed: {cause}", self._secrets)
+                one_line(f"{self.spec}: connection failed: {cause!r}", self._secrets)
             ) from None
         except (
             anthropic.APIResponseValidationError,

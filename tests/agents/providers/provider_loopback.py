@@ -15,6 +15,8 @@ queued reply.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -32,6 +34,10 @@ class Reply:
     sse: list[str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    chunk_delay_s: float = 0.0
+    """A pause before each SSE chunk: a server that trickles its answer."""
+    reset: bool = False
+    """After the SSE chunks, the connection is reset (TCP RST) instead of closed."""
 
 
 @dataclass
@@ -94,8 +100,12 @@ class LoopbackServer:
                     self.send_header("cache-control", "no-cache")
                     self.end_headers()
                     for chunk in reply.sse:
+                        if reply.chunk_delay_s:
+                            time.sleep(reply.chunk_delay_s)
                         self.wfile.write(chunk.encode("utf-8"))
                         self.wfile.flush()
+                    if reply.reset:
+                        self._reset()
                     return
                 payload = (
                     reply.raw if reply.raw is not None else json.dumps(reply.json_body).encode()
@@ -107,6 +117,14 @@ class LoopbackServer:
                 self.wfile.write(payload)
 
             do_GET = do_POST
+
+            def _reset(self) -> None:
+                """Abort the connection: SO_LINGER 0 makes close() send RST, not FIN."""
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                self.close_connection = True
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(

@@ -335,3 +335,20 @@ async def test_an_answer_too_large_for_the_window_is_asked_again_smaller(
     [line] = said
     told = "is over the model's context window of 4096 tokens; asking again with the answer "
     assert told + "limited to 1024 tokens (about " in line, line
+
+
+async def test_a_connection_reset_mid_stream_is_retried_and_the_cut_text_said(
+    wire_name: str, server: LoopbackServer, provider: Provider, notices: list[str]
+):
+    """A proxy or a restarting server resets the connection half-way through the stream.
+    Anthropic's SDK lets httpx's ReadError through while it iterates the events: it left
+    the provider as a bare ``ReadError`` (no retry, no provider named, the task failed)."""
+    wire = WIRES[wire_name]
+    cut = wire.stream(["Half", " a", " reply."])
+    assert cut.sse is not None
+    first_text = next(n for n, chunk in enumerate(cut.sse) if "Half" in chunk)
+    server.queue(replace(cut, sse=cut.sse[: first_text + 1], reset=True), wire.stream(["Whole."]))
+    completion = await provider.complete(ASK, lambda _t: None)
+    assert completion.text == "Whole." and len(server.seen) == 2
+    [told] = notices
+    assert told.startswith(f"{provider.spec}: connection failed") and "cut off" in told, told
