@@ -40,12 +40,31 @@ class TransientProviderError(ProviderError):
         self.retry_after = retry_after
 
 
+_HTML_PAGE = re.compile(r"<(?:!doctype\s+html|html)\b", re.IGNORECASE)
+_TITLE = re.compile(r"<(title|h1)\b[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def without_html(text: str) -> str:
+    """``text`` with an HTML page in it (a proxy's or a gateway's error page where the API's
+    JSON error goes) said as "an HTML page: " and its title, or its text without tags."""
+    page = _HTML_PAGE.search(text)
+    if page is None:
+        return text
+    html = text[page.start() :]
+    title = _TITLE.search(html)
+    shown = title.group(2) if title else html
+    shown = " ".join(_TAG.sub(" ", shown).split())[:120] or "no text"
+    return f"{text[: page.start()]}(an HTML page: {shown})"
+
+
 def one_line(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` on one line, at most MAX_MESSAGE characters, with every secret masked."""
+    """``text`` on one line, at most MAX_MESSAGE characters, with every secret masked and an
+    HTML page in it named by its title (:func:`without_html`)."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    flat = re.sub(r"\s+", " ", text).strip()
+    flat = re.sub(r"\s+", " ", without_html(text)).strip()
     return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 3] + "..."
 
 

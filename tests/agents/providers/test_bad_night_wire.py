@@ -1,0 +1,71 @@
+"""What a night of unattended runs gets back from the APIs, per provider, at the wire: a
+gateway's HTML error page, a reply without usage, a reply cut at its token limit inside a
+tool call. Each provider is built through the registry as a run builds it, against the
+loopback server speaking its protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from provider_loopback import LoopbackServer, Reply
+from provider_wires import WIRES
+
+from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolSpec
+from agents.registry import ProviderOptions, close_provider, make_provider
+
+WRITE = ToolSpec(
+    "write_file",
+    "Write a file.",
+    {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["path", "content"],
+    },
+)
+ASK = CompletionRequest(
+    system="You are terse.", messages=(Message("user", "Say hello."),), max_tokens=64
+)
+NGINX_500 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+    b"Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
+)
+
+pytestmark = pytest.mark.parametrize("wire_name", sorted(WIRES))
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def provider(wire_name: str, server: LoopbackServer) -> AsyncIterator[Provider]:
+    wire = WIRES[wire_name]
+    options = ProviderOptions(
+        max_retries=2,
+        timeout_s=0.5,
+        retry_base_delay_s=0.01,
+        env=wire.env(server.url),
+        usage_limit_wait_s=0,
+    )
+    built = make_provider(wire.spec(server.url), options=options)
+    yield built
+    await close_provider(built)
+
+
+async def test_a_gateways_html_error_page_is_named_by_its_title_in_one_line(
+    wire_name: str, server: LoopbackServer, provider: Provider, notices: list[str]
+):
+    """A proxy in front of the model answers 502 with its HTML page. The page went whole into
+    the error, each retry's notice and the task's failure: 300 characters of tags."""
+    page = Reply(status=502, raw=NGINX_500, headers={"content-type": "text/html"})
+    server.queue(page, page, page)
+    with pytest.raises(ProviderError) as caught:
+        await provider.complete(ASK)
+    said = str(caught.value)
+    assert said.startswith(f"{provider.spec}: HTTP 502"), said
+    assert "an HTML page: 502 Bad Gateway" in said and "gave up after 3 attempts" in said
+    assert all("<" not in line for line in [said, *notices]), [said, *notices]
+    assert len(server.seen) == 3
