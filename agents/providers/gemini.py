@@ -59,10 +59,10 @@ def _finish_name(finish: object) -> str:
 
 def _stop_reason(finish: object, has_calls: bool) -> StopReason:
     name = _finish_name(finish)
+    if name == "MAX_TOKENS":  # calls too: their arguments may be cut, not calls to run
+        return "max_tokens"
     if has_calls:
         return "tool_use"
-    if name == "MAX_TOKENS":
-        return "max_tokens"
     if name in ("", "STOP", "FINISH_REASON_UNSPECIFIED", "NONE"):
         return "end_turn"
     return "error"

@@ -91,6 +91,34 @@ class AnthropicWire:
             json_body=self._message([{"type": "text", "text": "Reading."}, block], "tool_use")
         )
 
+    def text_without_usage(self, text: str) -> Reply:
+        message = self._message([{"type": "text", "text": text}], "end_turn")
+        del message["usage"]
+        return Reply(json_body=message)
+
+    def cut_call_stream(self, call_id: str, name: str, partial_json: str) -> Reply:
+        """A streamed tool call whose input JSON stops where ``max_tokens`` ran out."""
+        start = self._message([], "end_turn")
+        start["stop_reason"] = None
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": start},
+            {"type": "content_block_start", "index": 0, "content_block": block},
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": partial_json},
+            },
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+                "usage": {"output_tokens": 64},
+            },
+            {"type": "message_stop"},
+        ]
+        return Reply(sse=_sse_named(events))
+
     def error(self, status: int, message: str, retry_after: str | None = None) -> Reply:
         kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}
         body = {
@@ -160,6 +188,18 @@ class GeminiWire:
             "thoughtSignature": "c2lnLTE=",
         }
         return Reply(json_body=self._response([{"text": "Reading."}, part]))
+
+    def text_without_usage(self, text: str) -> Reply:
+        response = self._response([{"text": text}])
+        del response["usageMetadata"]
+        return Reply(json_body=response)
+
+    def cut_call_stream(self, call_id: str, name: str, partial_json: str) -> Reply:
+        """A function call in the chunk that stopped at MAX_TOKENS, its arguments as far as
+        they came (Gemini parses them: the object ``partial_json`` had begun)."""
+        args = {"path": partial_json.rsplit('"', 1)[-1]} if "path" in partial_json else {}
+        part = {"functionCall": {"id": call_id, "name": name, "args": args}}
+        return Reply(sse=_sse_data([self._response([part], "MAX_TOKENS")]))
 
     def error(self, status: int, message: str, retry_after: str | None = None) -> Reply:
         names = {
@@ -263,6 +303,36 @@ class OpenAIWire:
         }
         message = {"role": "assistant", "content": "Reading.", "tool_calls": [call]}
         return Reply(json_body=self._completion(message, "tool_calls"))
+
+    def text_without_usage(self, text: str) -> Reply:
+        completion = self._completion({"role": "assistant", "content": text}, "stop")
+        del completion["usage"]
+        return Reply(json_body=completion)
+
+    def cut_call_stream(self, call_id: str, name: str, partial_json: str) -> Reply:
+        call = {
+            "index": 0,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": partial_json},
+        }
+        chunks: list[dict[str, Any]] = [
+            {
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "tool_calls": [call]},
+                        "finish_reason": None,
+                    }
+                ],
+            },
+            {
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}],
+            },
+        ]
+        return Reply(sse=_sse_data(chunks, done=True))
 
     def error(self, status: int, message: str, retry_after: str | None = None) -> Reply:
         body = {"error": {"message": message, "type": "server_error", "code": status}}

@@ -69,3 +69,17 @@ async def test_a_gateways_html_error_page_is_named_by_its_title_in_one_line(
     assert "an HTML page: 502 Bad Gateway" in said and "gave up after 3 attempts" in said
     assert all("<" not in line for line in [said, *notices]), [said, *notices]
     assert len(server.seen) == 3
+
+
+async def test_a_reply_cut_at_its_token_limit_in_a_tool_call_is_cut_not_a_call_to_run(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    """The engineer answers a cut reply's calls with the cut notice instead of running them;
+    Gemini's MAX_TOKENS with a function call in it was "tool_use": half a write_file ran."""
+    request = CompletionRequest(
+        system="Use tools.", messages=(Message("user", "Write a.py."),), tools=(WRITE,)
+    )
+    server.queue(WIRES[wire_name].cut_call_stream("call_1", "write_file", '{"path": "a.'))
+    completion = await provider.complete(request, lambda _t: None)
+    assert completion.stop_reason == "max_tokens"
+    assert [c.name for c in completion.tool_calls] == ["write_file"]
