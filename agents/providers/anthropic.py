@@ -25,7 +25,14 @@ import anthropic
 import httpx2
 from anthropic.resources.messages import messages as sdk_messages
 
-from agents.provider import Completion, CompletionRequest, ProviderError, ToolCall, Usage
+from agents.provider import (
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    ToolCall,
+    Usage,
+    estimated_usage,
+)
 from agents.providers.anthropic_models import THINKING_HEADROOM, traits_of
 from agents.providers.anthropic_request import NEXT_MODE, RESPOND_TOOL, AnswerMode, build_params
 from agents.providers.anthropic_thinking import THINKING_TYPES, KeptThinking
@@ -214,8 +221,8 @@ class AnthropicProvider:
             raise ProviderError(
                 one_line(f"{self.spec}: malformed response: {exc}", self._secrets)
             ) from None
-        if not isinstance(message, anthropic.types.Message) or not (
-            isinstance(message.content, list) and message.usage is not None
+        if not isinstance(message, anthropic.types.Message) or not isinstance(
+            message.content, list
         ):
             raise ProviderError(f"{self.spec}: malformed response: not a Messages API message")
         if message.stop_reason is None:
@@ -313,10 +320,10 @@ class AnthropicProvider:
             texts = [answer]  # the respond tool's input is the answer; any preamble is not
         text = "".join(texts)
         self._kept.keep(prefix, list(message.content), text, tuple(calls))
-        usage = message.usage
         stop = _STOP.get(str(message.stop_reason), "end_turn")
         if answering and stop == "tool_use":
             stop = "end_turn"
+        usage = message.usage
         return Completion(
             text=text,
             tool_calls=tuple(calls),
@@ -325,7 +332,11 @@ class AnthropicProvider:
                 output_tokens=_tokens(usage.output_tokens),  # thinking included, as billed
                 cache_read_tokens=_tokens(usage.cache_read_input_tokens),
                 cache_write_tokens=_tokens(usage.cache_creation_input_tokens),
-            ),
+            )
+            # A gateway that strips the usage: the answer stands, its tokens estimated
+            # (0 would hide the call from every token budget).
+            if usage is not None
+            else estimated_usage(request, text, tuple(calls)),
             stop_reason=stop,
             model=str(message.model or self._model),
             latency_s=latency_s,

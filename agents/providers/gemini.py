@@ -30,7 +30,15 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from agents.provider import Completion, CompletionRequest, Message, ProviderError, ToolCall, Usage
+from agents.provider import (
+    Completion,
+    CompletionRequest,
+    Message,
+    ProviderError,
+    ToolCall,
+    Usage,
+    estimated_usage,
+)
 from agents.providers.context_overflow import ContextOverflow, overflow_in
 from agents.providers.gemini_models import output_limit, thinking_config
 from agents.providers.provider_errors import (
@@ -232,7 +240,7 @@ class GeminiProvider:
             raise ProviderError(
                 one_line(f"{self.spec}: malformed response: {exc}", self._secrets)
             ) from None
-        completion = self._completion(responses, time.monotonic() - started)
+        completion = self._completion(request, responses, time.monotonic() - started)
         if on_text is not None and not any(
             r.candidates and r.candidates[0].finish_reason for r in responses
         ):
@@ -265,7 +273,10 @@ class GeminiProvider:
             self._parts.popitem(last=False)
 
     def _completion(
-        self, responses: list[types.GenerateContentResponse], latency_s: float
+        self,
+        request: CompletionRequest,
+        responses: list[types.GenerateContentResponse],
+        latency_s: float,
     ) -> Completion:
         texts: list[str] = []
         calls: list[ToolCall] = []
@@ -319,14 +330,20 @@ class GeminiProvider:
             raise TransientProviderError(f"{self.spec}: {why}")
         meta = usage_meta or types.GenerateContentResponseUsageMetadata()
         cached = meta.cached_content_token_count or 0
+        text = "".join(texts)
+        usage = Usage(
+            input_tokens=max(0, (meta.prompt_token_count or 0) - cached),
+            output_tokens=(meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0),
+            cache_read_tokens=cached,
+        )
+        if not meta.prompt_token_count and not usage.output_tokens:
+            # A gateway that strips usageMetadata: 0 tokens would hide the call from every
+            # token budget, so they are estimated from the text.
+            usage = estimated_usage(request, text, tuple(calls))
         return Completion(
-            text="".join(texts),
+            text=text,
             tool_calls=tuple(calls),
-            usage=Usage(
-                input_tokens=max(0, (meta.prompt_token_count or 0) - cached),
-                output_tokens=(meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0),
-                cache_read_tokens=cached,
-            ),
+            usage=usage,
             stop_reason=_stop_reason(finish, bool(calls)),
             model=model,
             latency_s=latency_s,

@@ -71,6 +71,19 @@ async def test_a_gateways_html_error_page_is_named_by_its_title_in_one_line(
     assert len(server.seen) == 3
 
 
+async def test_a_reply_without_usage_is_the_answer_with_its_tokens_estimated(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    """A gateway that strips the usage: Anthropic's reply was refused as malformed (the
+    answer lost, nothing retried), Gemini's counted 0 tokens, hidden from every budget."""
+    server.queue(WIRES[wire_name].text_without_usage("Hello there, from a gateway."))
+    completion = await provider.complete(ASK)
+    assert completion.text == "Hello there, from a gateway."
+    assert completion.usage.estimated
+    assert completion.usage.input_tokens > 0 and completion.usage.output_tokens > 0
+    assert len(server.seen) == 1
+
+
 async def test_a_reply_cut_at_its_token_limit_in_a_tool_call_is_cut_not_a_call_to_run(
     wire_name: str, server: LoopbackServer, provider: Provider
 ):
