@@ -34,6 +34,7 @@ from agents.providers.openai_reply import MalformedReply, completion_of
 from agents.providers.openai_wire import (
     SchemaFormat,
     ToolsMode,
+    content_parts,
     request_body,
     served_models_hint,
     shown_url,
@@ -293,15 +294,15 @@ class OpenAICompatProvider:
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
                 finish = choice.get("finish_reason") or finish
-                if delta.get("content"):
-                    if not isinstance(delta["content"], str):
-                        raise self._malformed("stream content is not text")
-                    text.append(delta["content"])
-                    on_text(delta["content"])
+                parts = content_parts(delta.get("content"))
+                if parts is None:
+                    raise self._malformed("stream content is not text")
+                if parts[0]:
+                    text.append(parts[0])
+                    on_text(parts[0])
                 # vLLM sends both fields with the same text; llama.cpp reasoning_content
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                if isinstance(reasoning, str):
-                    thought.append(reasoning)
+                thought.extend(t for t in (reasoning, parts[1]) if isinstance(t, str) and t)
                 for piece in delta.get("tool_calls") or []:
                     function = piece.get("function") or {}
                     index = int(piece.get("index", len(calls)))

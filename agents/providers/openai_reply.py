@@ -20,6 +20,7 @@ from agents.providers.openai_wire import (
     STOP_REASONS,
     StopReason,
     ToolsMode,
+    content_parts,
     tool_arguments,
     without_reasoning,
 )
@@ -64,13 +65,15 @@ def completion_of(
     message = choices[0].get("message")
     if not isinstance(message, dict):
         raise MalformedReply("choice without a message")
-    content = message.get("content") or ""
-    if not isinstance(content, str):
+    parts = content_parts(message.get("content"))
+    if parts is None:
         raise MalformedReply("message content is not text")
+    content, chunked_thinking = parts
     # The thinking's tokens count: the reasoning parser's field (vLLM and DeepSeek's
-    # reasoning_content, Ollama's and OpenRouter's reasoning) or the think block in the text.
+    # reasoning_content, Ollama's and OpenRouter's reasoning), Mistral's thinking chunks,
+    # or the think block in the text.
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    said = (reasoning if isinstance(reasoning, str) else "") + content
+    said = (reasoning if isinstance(reasoning, str) else "") + chunked_thinking + content
     content = without_reasoning(content)
     calls: tuple[ToolCall, ...] = tuple(
         ToolCall(

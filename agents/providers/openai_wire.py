@@ -7,7 +7,8 @@ tool calls and their results), or in the text edit format of text_tools.py where
 refused (:data:`ToolsMode`), a response schema in the form the server takes
 (:data:`SchemaFormat`) — and reads a reply's finish reason (:data:`STOP_REASONS`), its
 tool calls' arguments (:func:`tool_arguments`, which a server may send as a JSON string, an
-object, or text that is no JSON) and its text, less a reasoning model's ``<think>`` block
+object, or text that is no JSON) and its text (:func:`content_parts`: a string, or typed
+chunks), less a reasoning model's ``<think>`` block
 (:func:`without_reasoning`); an error that says the model is not served there
 (:func:`unknown_model`) gets the names the server lists (:func:`served_models_hint`). The
 base URL is shown and sent without the credentials it may carry (:func:`shown_url`,
@@ -125,6 +126,29 @@ def request_body(
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def content_parts(content: object) -> tuple[str, str] | None:
+    """``content`` as (answer, thinking): text as it is, or a list of typed chunks as Mistral's
+    reasoning models send it (``text`` chunks the answer, ``thinking`` ones the thinking, other
+    kinds skipped); None for content of neither shape."""
+    if content is None or isinstance(content, str):
+        return content or "", ""
+    if not isinstance(content, list):
+        return None
+    answer: list[str] = []
+    thinking: list[str] = []
+    for chunk in content:
+        if not isinstance(chunk, dict):
+            return None
+        if chunk.get("type") == "text" and isinstance(chunk.get("text"), str):
+            answer.append(chunk["text"])
+        elif chunk.get("type") in ("thinking", "reasoning"):
+            thought = chunk.get("thinking", chunk.get("text"))
+            inner = content_parts(thought)
+            if inner is not None:
+                thinking.append("".join(inner))
+    return "".join(answer), "".join(thinking)
 
 
 def tool_arguments(raw: object) -> dict[str, Any]:

@@ -105,3 +105,36 @@ async def test_a_stream_of_thinking_alone_is_a_cut_reply(server: LoopbackServer)
     deltas = [{"reasoning_content": "Let me weigh "}, {"reasoning_content": "every line"}]
     completion = await streamed(server, SCORE, stream(*deltas, finish="stop"))
     assert (completion.text, completion.stop_reason) == ("", "max_tokens")
+
+
+MAGISTRAL = [
+    {"type": "thinking", "thinking": [{"type": "text", "text": "The user wants hello."}]},
+    {"type": "text", "text": "Hello"},
+    {"type": "text", "text": " there."},
+]
+"""A reasoning model's ``content`` as Mistral's API sends it: a list of typed chunks."""
+
+
+async def test_content_sent_as_a_list_of_chunks_is_the_text_chunks_without_the_thinking(
+    server: LoopbackServer,
+):
+    """Mistral's reasoning models send ``content`` as chunks (thinking, then text): the reply
+    was refused as "malformed response: message content is not text", and asked the same
+    way again it failed the same, so a role on such a model never answered."""
+    provider = OpenAICompatProvider("magistral-medium", base_url=f"{server.url}/v1")
+    message = {"role": "assistant", "content": [*MAGISTRAL, {"type": "image_url", "x": 1}]}
+    server.queue(
+        Reply(json_body={"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}),
+        stream({"content": MAGISTRAL[:1]}, {"content": MAGISTRAL[1:2]}, {"content": " there."}),
+    )
+    try:
+        whole = await provider.complete(SCORE)
+        pieces: list[str] = []
+        streamed_reply = await provider.complete(SCORE, pieces.append)
+    finally:
+        await provider.aclose()
+    assert (whole.text, whole.stop_reason) == ("Hello there.", "end_turn")
+    assert (streamed_reply.text, streamed_reply.stop_reason) == ("Hello there.", "end_turn")
+    assert pieces == ["Hello", " there."]
+    # the thinking counts among the estimated output tokens, as a reasoning field's does
+    assert streamed_reply.usage.output_tokens > len("Hello there.") // 4
