@@ -22,6 +22,11 @@ class ToolSpec:
     parameters: dict[str, Any]
 
 
+UNPARSED_ARGUMENTS = "_unparsed_arguments"
+"""The key a tool call's arguments are kept under when the model sent no JSON object (text that
+is no JSON, a list, a cut-off object): a tool answers such a call by saying so."""
+
+
 @dataclass(frozen=True)
 class ToolCall:
     id: str

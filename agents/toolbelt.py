@@ -46,7 +46,7 @@ from agents.project_tests import (
     planned_runs,
     test_script,
 )
-from agents.provider import ToolCall
+from agents.provider import UNPARSED_ARGUMENTS, ToolCall
 from agents.tool_specs import ToolResult
 from engine.beneath import LeavesRoot, read_beneath, relative_parts, write_beneath
 from engine.borrowed_modules import NODE_MODULES, lent_node_modules
@@ -152,6 +152,13 @@ class Toolbelt:
         handler = getattr(self, f"_tool_{call.name}", None)
         if handler is None:
             return ToolResult(f"unknown tool {call.name!r}", is_error=True)
+        if UNPARSED_ARGUMENTS in call.arguments:
+            sent = str(call.arguments[UNPARSED_ARGUMENTS])
+            return ToolResult(
+                f"the arguments of {call.name} were not a JSON object: {sent[:200]!r}; "
+                "call it again with its arguments as one JSON object",
+                is_error=True,
+            )
         try:
             result: ToolResult = await handler(call.arguments)
         except ToolError as exc:

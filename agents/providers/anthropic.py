@@ -26,6 +26,7 @@ import httpx2
 from anthropic.resources.messages import messages as sdk_messages
 
 from agents.provider import (
+    UNPARSED_ARGUMENTS,
     Completion,
     CompletionRequest,
     ProviderError,
@@ -309,7 +310,11 @@ class AnthropicProvider:
             if block.type == "text":
                 texts.append(block.text)
             elif block.type == "tool_use":
-                arguments = block.input if isinstance(block.input, dict) else {}
+                arguments = (
+                    block.input
+                    if isinstance(block.input, dict)
+                    else {UNPARSED_ARGUMENTS: str(block.input)}  # a gateway's, not the API's
+                )
                 if answering and block.name == RESPOND_TOOL:
                     answer = json.dumps(arguments)
                 else:

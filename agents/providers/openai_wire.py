@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from agents.provider import CompletionRequest, Message
+from agents.provider import UNPARSED_ARGUMENTS, CompletionRequest, Message
 from agents.providers.text_tools import describe_tools, render_history
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "error"]
@@ -159,8 +159,8 @@ def tool_arguments(raw: object) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)
     except ValueError:
-        return {"_unparsed_arguments": raw}
-    return parsed if isinstance(parsed, dict) else {"_unparsed_arguments": raw}
+        return {UNPARSED_ARGUMENTS: raw}
+    return parsed if isinstance(parsed, dict) else {UNPARSED_ARGUMENTS: raw}
 
 
 _NO_SUCH_MODEL = ("does not exist", "not found", "no such model", "unknown model", "not loaded")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.project_tests import ProjectTests
-from agents.provider import ToolCall
+from agents.provider import UNPARSED_ARGUMENTS, ToolCall
 from agents.tool_specs import TOOL_SPECS, ToolResult
 from agents.toolbelt import MAX_OUTPUT, Toolbelt
 from engine.protocols import CommandResult, Sandbox
@@ -261,6 +261,17 @@ async def test_edit_file_of_a_missing_file_or_empty_search_is_an_error(belt: Too
 async def test_an_unknown_tool_is_an_error_result_not_an_exception(belt: Toolbelt):
     result = await call(belt, "rm_rf", path=".")
     assert result == ToolResult("unknown tool 'rm_rf'", is_error=True)
+
+
+async def test_a_call_whose_arguments_were_no_json_object_is_told_so_to_the_model(
+    belt: Toolbelt,
+):
+    """A model that wrote ``{path: a.py}`` heard "path must be a non-empty string" and wrote
+    the same again; it is now told its arguments were not JSON."""
+    result = await belt.execute(ToolCall("c1", "read_file", {UNPARSED_ARGUMENTS: "{path: a.py"}))
+    assert result.is_error
+    assert result.text.startswith("the arguments of read_file were not a JSON object: ")
+    assert "'{path: a.py'" in result.text
 
 
 async def test_run_tests_goes_through_the_sandbox_in_the_worktree(

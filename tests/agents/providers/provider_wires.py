@@ -91,6 +91,10 @@ class AnthropicWire:
             json_body=self._message([{"type": "text", "text": "Reading."}, block], "tool_use")
         )
 
+    def call_with_raw_arguments(self, call_id: str, name: str, raw: str) -> Reply:
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": raw}
+        return Reply(json_body=self._message([block], "tool_use"))
+
     def text_without_usage(self, text: str) -> Reply:
         message = self._message([{"type": "text", "text": text}], "end_turn")
         del message["usage"]
@@ -302,6 +306,11 @@ class OpenAIWire:
             "function": {"name": name, "arguments": json.dumps(args)},
         }
         message = {"role": "assistant", "content": "Reading.", "tool_calls": [call]}
+        return Reply(json_body=self._completion(message, "tool_calls"))
+
+    def call_with_raw_arguments(self, call_id: str, name: str, raw: str) -> Reply:
+        call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": raw}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
         return Reply(json_body=self._completion(message, "tool_calls"))
 
     def text_without_usage(self, text: str) -> Reply:

@@ -11,7 +11,14 @@ import pytest
 from provider_loopback import LoopbackServer, Reply
 from provider_wires import WIRES
 
-from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolSpec
+from agents.provider import (
+    UNPARSED_ARGUMENTS,
+    CompletionRequest,
+    Message,
+    Provider,
+    ProviderError,
+    ToolSpec,
+)
 from agents.registry import ProviderOptions, close_provider, make_provider
 
 WRITE = ToolSpec(
@@ -96,3 +103,20 @@ async def test_a_reply_cut_at_its_token_limit_in_a_tool_call_is_cut_not_a_call_t
     completion = await provider.complete(request, lambda _t: None)
     assert completion.stop_reason == "max_tokens"
     assert [c.name for c in completion.tool_calls] == ["write_file"]
+
+
+async def test_tool_arguments_that_are_no_json_object_are_kept_for_the_tool_to_refuse(
+    wire_name: str, server: LoopbackServer, provider: Provider
+):
+    """Anthropic's call whose input was not an object (a gateway's string) ran with ``{}``;
+    both now keep what was sent, so the toolbelt tells the model its arguments were no JSON."""
+    if wire_name == "gemini":
+        pytest.skip("Gemini's API and SDK carry a function call's args as an object only")
+    request = CompletionRequest(
+        system="Use tools.", messages=(Message("user", "Write a.py."),), tools=(WRITE,)
+    )
+    server.queue(WIRES[wire_name].call_with_raw_arguments("call_1", "write_file", "{path: a.py"))
+    completion = await provider.complete(request)
+    assert [(c.name, c.arguments) for c in completion.tool_calls] == [
+        ("write_file", {UNPARSED_ARGUMENTS: "{path: a.py"})
+    ]
