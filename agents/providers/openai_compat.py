@@ -349,7 +349,13 @@ class OpenAICompatProvider:
         error = data.get("error")
         if error:  # an object with a message, or (llama.cpp, some proxies) a string
             said = error.get("message") if isinstance(error, dict) else error
-            raise ProviderError(one_line(f"{self.spec}: {what}: {said}", self._secrets))
+            text = one_line(f"{self.spec}: {what}: {said}", self._secrets)
+            # vLLM and OpenRouter give the status the error would have had as its code: a
+            # 429 or 5xx after the 200 that began the stream is worth another try.
+            code = str(error.get("code", "")) if isinstance(error, dict) else ""
+            if code.isdigit() and transient_status(int(code)):
+                raise TransientProviderError(text, status=int(code))
+            raise ProviderError(text)
 
     def _whole_reply(self, body: str, on_text: Callable[[str], None]) -> dict[str, Any]:
         """A streamed request answered with one body: the completion it holds."""

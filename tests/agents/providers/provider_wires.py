@@ -85,6 +85,14 @@ class AnthropicWire:
         ]
         return Reply(sse=_sse_named(events))
 
+    def overloaded_mid_stream(self, pieces: list[str]) -> Reply:
+        """The stream begun (HTTP 200), then the API's ``error`` event: how it reports an
+        overload half-way through an answer."""
+        begun = self.stream(pieces).sse
+        assert begun is not None
+        error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        return Reply(sse=[*begun[:-3], *_sse_named([error])])
+
     def tool_call(self, call_id: str, name: str, args: dict[str, Any]) -> Reply:
         block = {"type": "tool_use", "id": call_id, "name": name, "input": args}
         return Reply(
@@ -185,6 +193,15 @@ class GeminiWire:
         chunks = [self._response([{"text": p}], None) for p in pieces[:-1]]
         chunks.append(self._response([{"text": pieces[-1]}]))
         return Reply(sse=[c.replace("\n\n", "\r\n\r\n") for c in _sse_data(chunks)])
+
+    def overloaded_mid_stream(self, pieces: list[str]) -> Reply:
+        """The stream begun (HTTP 200), then an error object where the next chunk goes."""
+        begun = self.stream([*pieces, ""]).sse
+        assert begun is not None
+        error = {
+            "error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
+        }
+        return Reply(sse=[*begun[:-1], *_sse_data([error])])
 
     def tool_call(self, call_id: str, name: str, args: dict[str, Any]) -> Reply:
         part = {
@@ -298,6 +315,14 @@ class OpenAIWire:
             }
         )
         return Reply(sse=_sse_data(chunks, done=True))
+
+    def overloaded_mid_stream(self, pieces: list[str]) -> Reply:
+        """The stream begun (HTTP 200), then an error chunk as vLLM and OpenRouter send one
+        (with the status as its ``code``) and the end of the stream."""
+        begun = self.stream(pieces).sse
+        assert begun is not None
+        error = {"error": {"message": "upstream overloaded", "type": "server_error", "code": 503}}
+        return Reply(sse=[*begun[: len(pieces)], *_sse_data([error], done=True)])
 
     def tool_call(self, call_id: str, name: str, args: dict[str, Any]) -> Reply:
         call = {

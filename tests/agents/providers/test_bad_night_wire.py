@@ -120,3 +120,17 @@ async def test_tool_arguments_that_are_no_json_object_are_kept_for_the_tool_to_r
     assert [(c.name, c.arguments) for c in completion.tool_calls] == [
         ("write_file", {UNPARSED_ARGUMENTS: "{path: a.py"})
     ]
+
+
+async def test_an_overload_said_inside_a_begun_stream_is_retried(
+    wire_name: str, server: LoopbackServer, provider: Provider, notices: list[str]
+):
+    """The status was 200, the overload came as an error in the stream. An OpenAI-compatible
+    server's (vLLM's, OpenRouter's, with its status as ``code``) failed the call at once,
+    never retried: the engineer's attempt was spent on a busy upstream."""
+    wire = WIRES[wire_name]
+    server.queue(wire.overloaded_mid_stream(["Half", " a"]), wire.stream(["Whole."]))
+    completion = await provider.complete(ASK, lambda _t: None)
+    assert completion.text == "Whole." and len(server.seen) == 2
+    [told] = notices
+    assert "overloaded" in told.lower() and "cut off" in told, told
