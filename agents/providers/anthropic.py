@@ -264,7 +264,13 @@ class AnthropicProvider:
         try:
             message: anthropic.types.Message = await stream.get_final_message()
         except AssertionError:  # the SDK's own check: not one message event in the stream
-            raise ValueError("the event stream carried no message") from None
+            if stream.response.num_bytes_downloaded:
+                raise ValueError("the event stream carried no message") from None
+            # Closed after the 200 and before the first byte (a restart, a proxy's idle
+            # timeout): cut off as a stream cut later is, so asked again.
+            raise TransientProviderError(
+                f"{self.spec}: the stream ended before the message began"
+            ) from None
         return message
 
     def _error(self, status: int, detail: str, retry_after: str | None) -> ProviderError:

@@ -240,6 +240,8 @@ class GeminiProvider:
             raise ProviderError(
                 one_line(f"{self.spec}: malformed response: {exc}", self._secrets)
             ) from None
+        if on_text is not None and not responses:  # closed before the first chunk
+            raise TransientProviderError(f"{self.spec}: the stream ended before the answer began")
         completion = self._completion(request, responses, time.monotonic() - started)
         if on_text is not None and not any(
             r.candidates and r.candidates[0].finish_reason for r in responses

@@ -323,7 +323,13 @@ class OpenAICompatProvider:
                     args = function.get("arguments") or ""  # an object, from some proxies
                     slot["args"] += args if isinstance(args, str) else json.dumps(args)
         if not events:
-            return self._whole_reply("\n".join(whole), on_text)
+            body = "\n".join(whole)
+            if not body.strip() and "event-stream" in response.headers.get("content-type", ""):
+                # closed after the 200 and before the first event: cut off, not malformed
+                raise TransientProviderError(
+                    f"{self.spec}: the stream ended before the answer began"
+                )
+            return self._whole_reply(body, on_text)
         if not done and finish is None:
             raise TransientProviderError(f"{self.spec}: the stream ended before the answer did")
         tool_calls = [

@@ -134,3 +134,17 @@ async def test_an_overload_said_inside_a_begun_stream_is_retried(
     assert completion.text == "Whole." and len(server.seen) == 2
     [told] = notices
     assert "overloaded" in told.lower() and "cut off" in told, told
+
+
+async def test_an_event_stream_closed_before_its_first_event_is_retried(
+    wire_name: str, server: LoopbackServer, provider: Provider, notices: list[str]
+):
+    """A server restarting (or a proxy's idle timeout) after the 200 and the event-stream
+    header, before any event: a stream cut off before it began, as one cut later is. It was
+    "malformed response" (no message, no candidates, an empty body), never asked again."""
+    wire = WIRES[wire_name]
+    server.queue(Reply(sse=[]), wire.stream(["Whole."]))
+    completion = await provider.complete(ASK, lambda _t: None)
+    assert completion.text == "Whole." and len(server.seen) == 2
+    [told] = notices
+    assert told.startswith(f"{provider.spec}: the stream ended before"), told
