@@ -29,6 +29,14 @@ CUT_NOTICE = (
 )
 
 
+EMPTY_REPLY_NOTICE = (
+    "Your reply was empty: no text and no tool call. Go on with the task: call the next tool, "
+    "or finish with a summary when the task is done."
+)
+"""The user turn that follows a model's empty reply (asked once an attempt): Anthropic's advice
+for an empty ``end_turn``, rather than the same request again."""
+
+
 def answers_to_a_cut_reply(calls: Sequence[ToolCall]) -> list[Message]:
     """What a tool loop sends back for a reply cut at the output limit: the last call's
     arguments may be half there (a file's content cut off), so none is run; each gets

@@ -29,7 +29,13 @@ from agents.providers.context_overflow import ContextOverflow
 from agents.providers.fallback_chain import StreamFrom
 from agents.roles.common import AgentSession
 from agents.templates import render_prompt
-from agents.tool_specs import CUT_NOTICE, TOOL_SPECS, answers_to_a_cut_reply, describe_call
+from agents.tool_specs import (
+    CUT_NOTICE,
+    EMPTY_REPLY_NOTICE,
+    TOOL_SPECS,
+    answers_to_a_cut_reply,
+    describe_call,
+)
 from agents.toolbelt import Toolbelt
 from engine.blueprint import Task
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, Sandbox
@@ -209,6 +215,7 @@ class EngineerRole:
         live = StreamFrom(session.say, frozenset({"cli"}))
         last_text = ""
         answered = False  # the model ended on a reply with no tool call: its own end
+        asked_on = False  # an empty reply was asked to go on (once an attempt)
         for turn in range(self.max_turns):
             if turn and job.admit is not None:
                 try:  # a budget crossed meanwhile (by this attempt or another) pauses it here
@@ -245,6 +252,11 @@ class EngineerRole:
                 messages += answers_to_a_cut_reply(completion.tool_calls)
                 continue
             if not completion.tool_calls:
+                if not completion.text.strip() and not asked_on:
+                    asked_on = True  # an empty reply: asked to go on once, not the attempt's end
+                    session.say(EMPTY_REPLY_NOTICE, kind="error")
+                    messages.append(Message("user", EMPTY_REPLY_NOTICE))
+                    continue
                 answered = True
                 break
             for call in completion.tool_calls:

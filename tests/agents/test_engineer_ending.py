@@ -8,8 +8,9 @@ from role_fakes import RecordingSandbox, Reply, ScriptedProvider, collector, of
 
 from agents.provider import ToolCall
 from agents.roles.engineer import EngineerRole
+from agents.tool_specs import EMPTY_REPLY_NOTICE
 from engine.blueprint import Blueprint, Task
-from engine.events import AgentFinished
+from engine.events import AgentFinished, AgentOutput
 from engine.protocols import EngineerJob
 
 BLUEPRINT = Blueprint(
@@ -56,3 +57,25 @@ async def test_an_engineer_that_only_talked_has_failed(tmp_path: Path) -> None:
     finished = of(events, AgentFinished)[0]
     assert not finished.ok
     assert finished.summary == "stopped without calling finish: I will just talk."
+
+
+async def test_an_empty_reply_is_asked_to_go_on_once_before_it_ends_the_attempt(
+    tmp_path: Path,
+) -> None:
+    """A reply with no text and no call (Claude's empty end_turn after a tool result, Gemini
+    answering STOP with no parts) ended the attempt as "stopped without calling finish: "; the
+    task's next attempt started over in a fresh worktree. It is asked to go on once, as
+    Anthropic advises; a second empty reply ends the attempt as before."""
+    write = ToolCall("c1", "write_file", {"path": "greet.py", "content": "X = 1\n"})
+    finish = ToolCall("c2", "finish", {"summary": "greet written"})
+    provider = ScriptedProvider([Reply(calls=(write,)), "", Reply(calls=(finish,))])
+    events, emit = collector()
+    report = await EngineerRole(provider, RecordingSandbox()).work(job(tmp_path), emit)
+    assert report.finished and report.summary == "greet written"
+    asked = provider.requests[2].messages[-1]
+    assert asked.role == "user" and asked.content == EMPTY_REPLY_NOTICE
+    assert [o.text for o in of(events, AgentOutput) if o.kind == "error"] == [EMPTY_REPLY_NOTICE]
+
+    silent = ScriptedProvider(["", " ", "never asked"])
+    report = await EngineerRole(silent, RecordingSandbox()).work(job(tmp_path), collector()[1])
+    assert not report.finished and len(silent.requests) == 2
