@@ -52,7 +52,8 @@ def failure(spec: str, what: str, said: str, out: Transcript, spent: Completion)
     limited = resets is not None or _LIMITED.search(verdict) is not None
     if limited or _OVERLOADED.search(verdict):
         wait = max(0.0, resets - time.time()) if resets is not None else None
-        message = one_line(f"{spec}: the agent is rate limited ({what}): {said}")
+        busy = "is rate limited" if limited else "found its service overloaded"
+        message = one_line(f"{spec}: the agent {busy} ({what}): {said}")
         status = LIMITED if limited else None
         return TransientProviderError(message, retry_after=wait, spent=spent, status=status)
     return ProviderError(one_line(f"{spec}: {what}: {said}"), spent=spent)

@@ -218,6 +218,24 @@ async def test_a_refused_login_or_a_rate_limit_is_said_as_such(
     assert "\n" not in str(error) and str(error).startswith("cli:agent: ")
 
 
+async def test_an_overloaded_service_is_said_as_such_not_as_a_rate_limit(tmp_path: Path):
+    """Claude Code's "API Error: 529 ... overloaded_error" was told as "the agent is rate
+    limited": a user read it as their own quota running out."""
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": True,
+        "result": 'API Error: 529 {"type":"error","error":{"type":"overloaded_error"}}',
+    }
+    script = f"print({json.dumps(result)!r}); raise SystemExit(1)"
+    agent = CliAgent((sys.executable, "-c", script), "claude-stream-json")
+    with pytest.raises(TransientProviderError) as failed:
+        await CliProvider("agent", agent).complete(ask(tmp_path))
+    said = str(failed.value)
+    assert said.startswith("cli:agent: the agent found its service overloaded (")
+    assert "rate limited" not in said and failed.value.status is None
+
+
 @pytest.mark.parametrize(
     ("script", "said"),
     [
