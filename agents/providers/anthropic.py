@@ -42,6 +42,7 @@ from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
     parse_retry_after,
+    retry_after_header,
     transient_status,
 )
 
@@ -248,7 +249,7 @@ class AnthropicProvider:
             raise self._error(
                 _STREAM_ERROR_STATUS.get(kind, 500),
                 f"HTTP {response.status_code} {kind}: {error.get('message')}",
-                response.headers.get("retry-after"),
+                retry_after_header(response.headers),
             )
         if data.get("type") != "message":
             raise ValueError(
@@ -299,7 +300,7 @@ class AnthropicProvider:
             # overload mid-stream): judged by the error's type, as the API's status for it.
             status = _STREAM_ERROR_STATUS.get(str(kind), 500)
             where = "error in the stream:"
-        return self._error(status, f"{where} {detail}", exc.response.headers.get("retry-after"))
+        return self._error(status, f"{where} {detail}", retry_after_header(exc.response.headers))
 
     def _completion(
         self,

@@ -45,6 +45,7 @@ from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
     parse_retry_after,
+    retry_after_header,
     transient_status,
 )
 
@@ -261,7 +262,7 @@ class GeminiProvider:
             return ContextOverflow(text, overflow, status=status)
         if transient_status(status):
             headers = getattr(exc.response, "headers", None)
-            hint = parse_retry_after(headers.get("retry-after")) if headers else None
+            hint = parse_retry_after(retry_after_header(headers)) if headers else None
             if hint is None:
                 hint = _retry_info_delay(exc.details)
             return TransientProviderError(text, retry_after=hint, status=status)

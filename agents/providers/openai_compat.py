@@ -46,6 +46,7 @@ from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
     parse_retry_after,
+    retry_after_header,
     transient_status,
 )
 
@@ -243,7 +244,7 @@ class OpenAICompatProvider:
         if status in (400, 422, 500) and "response_format" in body and "response_format" in lowered:
             return _Refused("response_format", text)
         if transient_status(status):
-            hint = parse_retry_after(response.headers.get("retry-after"))
+            hint = parse_retry_after(retry_after_header(response.headers))
             return TransientProviderError(text, retry_after=hint, status=status)
         return ProviderError(text, status=status)
 

@@ -15,7 +15,7 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 
 from agents.provider import Completion, ProviderError
@@ -85,6 +85,14 @@ def parse_retry_after(value: str | None) -> float | None:
             when = when.replace(tzinfo=UTC)
         return float(max(0, math.ceil(when.timestamp() - time.time())))
     return seconds if 0 <= seconds < math.inf else None
+
+
+def retry_after_header(headers: Mapping[str, str]) -> str | None:
+    """The wait a response's headers ask for, for :func:`parse_retry_after`: the milliseconds
+    of ``retry-after-ms`` (Azure's, read first as the official SDKs do) as seconds, else
+    ``retry-after``."""
+    millis = parse_retry_after(headers.get("retry-after-ms"))
+    return str(millis / 1000) if millis is not None else headers.get("retry-after")
 
 
 def transient_status(status: int) -> bool:

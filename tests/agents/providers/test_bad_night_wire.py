@@ -148,3 +148,18 @@ async def test_an_event_stream_closed_before_its_first_event_is_retried(
     assert completion.text == "Whole." and len(server.seen) == 2
     [told] = notices
     assert told.startswith(f"{provider.spec}: the stream ended before"), told
+
+
+async def test_a_429_saying_its_wait_in_retry_after_ms_is_waited_that_long(
+    wire_name: str, server: LoopbackServer, provider: Provider, notices: list[str]
+):
+    """A gateway that says its wait in milliseconds alone (``retry-after-ms``, which the
+    official SDKs read before ``retry-after``): it was passed over for a backoff of a few
+    milliseconds, spending the retries inside the rate limit's window."""
+    wire = WIRES[wire_name]
+    limited = wire.error(429, "slow down")
+    limited.headers = {"retry-after-ms": "800"}
+    server.queue(limited, wire.text("Made it."))
+    assert (await provider.complete(ASK)).text == "Made it."
+    [told] = notices
+    assert "retrying in 0.8s" in told, told
