@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from engine.beneath import read_text_beneath
+
 NODE_TEST_ENV = {"CI": "1", "NO_COLOR": "1", "npm_config_update_notifier": "false"}
 """What the Node gate runs a package's scripts with: ``CI`` keeps vitest and jest from
 watching for changes until their time runs out."""
@@ -64,11 +66,14 @@ class PlannedRun:
     args: list[str]
 
 
-def test_script(package: Path) -> str | None:
-    """The ``test`` script of the package.json in ``package``, or None."""
+def test_script(root: Path, package: str) -> str | None:
+    """The ``test`` script of the package.json in the folder ``package`` of the worktree
+    ``root``, or None. Read part by part (:mod:`engine.beneath`): an agent may have made the
+    file, or the folder, a link to a file of the host, whose text must not reach the tool's
+    output (a note quotes the script); such a link reads as no package.json."""
     try:
-        data = json.loads((package / "package.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_text_beneath(root, PurePosixPath(package, "package.json")))
+    except (OSError, ValueError):  # LeavesRoot and UnicodeDecodeError are ValueErrors
         return None
     scripts = data.get("scripts") if isinstance(data, dict) else None
     script = scripts.get("test") if isinstance(scripts, dict) else None
@@ -128,7 +133,7 @@ def planned_runs(root: Path, tests: ProjectTests, extra: list[str]) -> list[Plan
     projects = [p for p in tests.pytest_projects if (root / p).is_dir()]
     if tests.pytest_projects and not projects:
         projects = ["."]
-    packages = [p for p in tests.node_packages if test_script(root / p) is not None]
+    packages = [p for p in tests.node_packages if test_script(root, p) is not None]
     if tests.commands and not projects and not packages:
         return [PlannedRun("command", ".", [*argv, *extra]) for argv in tests.commands]
     if not packages and projects == ["."]:

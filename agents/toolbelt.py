@@ -313,7 +313,8 @@ class Toolbelt:
                 *(self.python, "-m", "pytest", "--verbosity=-1", "-p", "no:cacheprovider"),
                 *(*PYTEST_PLAIN_OUTPUT, *run.args),
             ],
-            self.root / run.folder,
+            self.root,
+            run.folder,
             timeout_s=left,
             env=with_project_python(
                 with_src_on_path(self.test_env, self.root / run.folder), self.python
@@ -337,7 +338,7 @@ class Toolbelt:
         """The package's test script, as the Node gate runs it, with the dependencies the
         user installed in the checkout borrowed for its time."""
         place = self.root / run.folder
-        argv, note = npm_test_argv(test_script(place) or "", run.args)
+        argv, note = npm_test_argv(test_script(self.root, run.folder) or "", run.args)
         with lent_node_modules(self.root, self.tests.checkout, [run.folder]):
             since = time.monotonic()
             result = await self.sandbox.run(

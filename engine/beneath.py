@@ -166,3 +166,29 @@ def write_beneath(root: Path, parts: Sequence[str], data: bytes, *, shown: str) 
 def relative_parts(raw: str) -> tuple[str, ...]:
     """The parts of the relative path ``raw`` (``\\`` read as ``/``)."""
     return PurePosixPath(raw.replace("\\", "/")).parts
+
+
+def parts_below(root: Path, path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The parts of ``path`` relative to ``root``: a relative path's own, an absolute one's
+    below ``root`` (as given or its real path, by the text); :class:`LeavesRoot` when an
+    absolute one lies elsewhere. ``..`` parts are kept: the walk refuses them above the top."""
+    given = Path(path)
+    if not given.is_absolute():
+        return given.parts
+    for top in (Path(os.path.abspath(root)), Path(os.path.realpath(root))):
+        if given.is_relative_to(top):
+            return given.relative_to(top).parts
+    raise LeavesRoot(f"{path} lies outside the repository")
+
+
+def read_text_beneath(root: Path, path: str | os.PathLike[str], *, errors: str = "strict") -> str:
+    """The UTF-8 text of the regular file ``path`` (relative to ``root``, or absolute below
+    it) inside the worktree ``root``, no link followed out of it: how the factory reads a
+    worktree's file (a config, a manifest) where an agent may have put a link to the host's
+    files. :class:`LeavesRoot` (a ``ValueError``, one line) for a walk leading out;
+    ``FileNotFoundError`` when there is no such regular file; ``UnicodeDecodeError`` when
+    ``errors`` is strict and the bytes are no UTF-8."""
+    parts = parts_below(root, path)
+    shown = "/".join(parts) or "."
+    data, _ = read_beneath(root, parts, shown=shown)
+    return data.decode("utf-8", errors)

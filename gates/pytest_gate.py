@@ -178,7 +178,7 @@ class PytestGate:
         env = with_project_python(with_src_on_path(self.env, workspace / project), self.python)
         try:
             result, dropped = await run_pytest(
-                self.sandbox, argv, workspace / project, timeout_s=timeout_s, env=env or None
+                self.sandbox, argv, workspace, project, timeout_s=timeout_s, env=env or None
             )
         finally:
             xml_text = await asyncio.to_thread(report.collect)
