@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from engine.beneath import LeavesRoot, read_beneath
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 
 OUTPUT_TAIL_CHARS = 4000
@@ -180,11 +181,18 @@ class ReportFile:
         return self.path
 
     def collect(self) -> str | None:
-        """The report's text if the tool wrote one; leaves no trace in the workspace."""
+        """The report's text if the tool wrote one; leaves no trace in the workspace. Read
+        part by part (:mod:`engine.beneath`): code of the workspace's running beside the tool
+        (a test's conftest.py, in this gate or one beside it) can put a link to a file of the
+        host where the report is, which is then no report."""
         try:
-            return self.path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            data, _ = read_beneath(
+                self.workspace, (REPORT_DIR, self.path.name), shown=self.path.name
+            )
+        except (OSError, LeavesRoot):
             return None
+        else:
+            return data.decode("utf-8", "replace")
         finally:
             self.path.unlink(missing_ok=True)
             self._release()

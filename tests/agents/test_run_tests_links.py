@@ -8,6 +8,7 @@ a link leading out is read as no file; one staying inside still works."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,3 +150,39 @@ async def test_pytest_addopts_linked_inside_are_still_left_out(worktree: Path) -
     said = await belt.execute(ToolCall("c1", "run_tests", {}))
     assert len(sandbox.argvs) == 2 and "addopts=-ra" in sandbox.argvs[1], sandbox.argvs
     assert "run without the project's addopts --cov=app" in said.text, said.text
+
+
+JUNIT = (
+    '<testsuite tests="1" failures="1"><testcase classname="t" name="{0}">'
+    '<failure message="{0}">{0}</failure></testcase></testsuite>\n'
+)
+
+
+async def test_a_report_a_test_swapped_for_a_link_out_is_never_read(
+    worktree: Path, outside: Path
+) -> None:
+    """The tests gate runs the agent's tests: its conftest.py can put a link to a file of
+    the host where pytest wrote the JUnit report, and the factory read that file as the
+    report, its text into the findings (as any gate's report, beside the tests gate)."""
+    (outside / "report.xml").write_text(JUNIT.format(CANARY))
+
+    @dataclass
+    class SwappingSandbox(ScriptedSandbox):
+        async def run(
+            self,
+            argv: Sequence[str],
+            cwd: Path,
+            *,
+            timeout_s: float = 300.0,
+            env: Mapping[str, str] | None = None,
+        ) -> CommandResult:
+            report = next(a for a in argv if a.startswith("--junitxml="))
+            os.symlink(outside / "report.xml", report.partition("=")[2])
+            return await super().run(argv, cwd, timeout_s=timeout_s, env=env)
+
+    sandbox = SwappingSandbox([(1, "1 failed in 0.1s\n")])
+    result = await PytestGate(sandbox, timeout_s=30).check(worktree)
+    never_shown(sandbox, result.model_dump_json())
+    assert not result.passed
+    assert not (worktree / ".shopfloor").exists()
+    assert (outside / "report.xml").read_text() == JUNIT.format(CANARY)
