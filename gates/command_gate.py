@@ -17,8 +17,9 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from engine.beneath import read_text_beneath
 from engine.borrowed_modules import NODE_MODULES, borrowed_node_modules
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.cargo_output import cargo_headline
@@ -91,11 +92,13 @@ class CommandGate(ToolGate):
         )
 
 
-def package_scripts(workspace: Path) -> dict[str, str]:
-    """The ``scripts`` of the workspace's package.json (empty when absent or unreadable)."""
+def package_scripts(root: Path, folder: str = ".") -> dict[str, str]:
+    """The ``scripts`` of the package.json in ``folder`` of the workspace ``root`` (empty
+    when absent, unreadable, or reached through a link leading out of ``root``: an agent may
+    have linked the file or the folder to the host's, ``engine.beneath``)."""
     try:
-        data = json.loads((workspace / "package.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_text_beneath(root, PurePosixPath(folder, "package.json")))
+    except (OSError, ValueError):  # LeavesRoot and UnicodeDecodeError are ValueErrors
         return {}
     scripts = data.get("scripts") if isinstance(data, dict) else None
     if not isinstance(scripts, dict):
@@ -181,7 +184,7 @@ class NodeScriptGate(CommandGate):
         ran: list[tuple[str, GateResult]] = []
         for folder in self.packages:
             place = workspace / folder
-            scripts = await asyncio.to_thread(package_scripts, place)
+            scripts = await asyncio.to_thread(package_scripts, workspace, folder)
             if self.script not in scripts:
                 continue
             installed = None if self.checkout is None else self.checkout / folder / NODE_MODULES

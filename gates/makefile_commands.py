@@ -12,6 +12,8 @@ import re
 import shlex
 from pathlib import Path
 
+from engine.beneath import read_text_beneath
+
 MAKEFILES = ("GNUmakefile", "makefile", "Makefile")
 """The files GNU make reads with no ``-f``, in its order (the first that exists)."""
 _ASSIGNMENT = re.compile(
@@ -28,8 +30,8 @@ def makefile_commands(folder: Path) -> tuple[str, list[list[str]]]:
     that cannot be read."""
     for name in MAKEFILES:
         try:
-            text = (folder / name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_text_beneath(folder, name)  # a link to the host's file: not read
+        except (OSError, ValueError):  # LeavesRoot and UnicodeDecodeError are ValueErrors
             continue
         return name, _commands(text)
     return "", []

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from engine.beneath import read_text_beneath
 from gates.repo_shape import python_folders
 
 MYPY_TARGET_KEYS = ("files", "packages", "modules")
@@ -40,8 +41,8 @@ def mypy_config(folder: Path) -> Mapping[str, Any] | None:
         path = folder / name
         if name == "pyproject.toml":
             try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                data = tomllib.loads(read_text_beneath(folder, name))
+            except (OSError, ValueError):  # TOMLDecodeError, LeavesRoot: ValueErrors
                 continue
             tool = data.get("tool")
             section = tool.get("mypy") if isinstance(tool, dict) else None
@@ -52,8 +53,8 @@ def mypy_config(folder: Path) -> Mapping[str, Any] | None:
             continue
         parser = configparser.RawConfigParser()  # as mypy reads it: no interpolation
         try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
+            parser.read_string(read_text_beneath(folder, name), source=name)
+        except (configparser.Error, OSError, ValueError):  # LeavesRoot: a link out, not read
             continue  # mypy says so and goes on to the next file
         if parser.has_section("mypy"):
             return dict(parser.items("mypy"))
@@ -109,8 +110,8 @@ _GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
 def _pre_commit_mypy_hook(folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """``(configuration, hook)``: ``folder``'s one pre-commit hook whose id is ``mypy``."""
     try:
-        data = yaml.safe_load((folder / PRE_COMMIT_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = yaml.safe_load(read_text_beneath(folder, PRE_COMMIT_CONFIG))
+    except (OSError, ValueError, yaml.YAMLError):  # LeavesRoot: a link out, not read
         return None
     if not isinstance(data, dict) or not isinstance(data.get("repos"), list):
         return None

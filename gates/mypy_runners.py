@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.beneath import read_text_beneath
 from gates.makefile_commands import makefile_commands
 from gates.mypy_config import PRE_COMMIT_CONFIG, has_pre_commit_mypy_hook, mypy_config
 from gates.tox_config import tox_commands
@@ -105,8 +106,8 @@ def _command_targets(words: Sequence[str], folder: Path) -> list[Target] | None:
 def _nox_commands(folder: Path) -> list[list[str]]:
     """The string arguments of each ``session.run("mypy", ...)``, ``"mypy"`` first."""
     try:
-        tree = ast.parse((folder / "noxfile.py").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        tree = ast.parse(read_text_beneath(folder, "noxfile.py"))  # no link out followed
+    except (OSError, SyntaxError, ValueError):  # LeavesRoot, UnicodeDecodeError: ValueErrors
         return []
     return [
         [
@@ -207,8 +208,8 @@ def runs_mypy(folder: Path) -> str:
     if any(_runs_mypy(words) is not None for words in tox.commands):
         return tox.source
     try:
-        nox = (folder / "noxfile.py").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        nox = read_text_beneath(folder, "noxfile.py")
+    except (OSError, ValueError):
         nox = ""
     if _NOX_MYPY.search(nox):
         return "noxfile.py"

@@ -110,7 +110,7 @@ def detected_gates(
     packages = node_packages(tree)
     if packages:
         profiles.append("node")
-        scripts = {name for folder in packages for name in package_scripts(tree / folder)}
+        scripts = {name for folder in packages for name in package_scripts(tree, folder)}
         for script in ("test", "lint"):
             if script in scripts or f"node-{script}" in wanted:
                 gate = NodeScriptGate(

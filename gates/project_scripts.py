@@ -4,7 +4,8 @@ A test suite that runs the project's own command in a subprocess (python-dotenv'
 ``run_dotenv`` runs ``dotenv``) fails with ``FileNotFoundError`` where the project is not
 installed in the Python the tests run on: the code is fine, the environment lacks it. The
 tests gate (``gates.pytest_output``) counts such failures as a dependency not installed,
-naming the command, rather than leaving them read as the code's.
+naming the command, rather than leaving them read as the code's. A packaging file reached
+through a link leading out of the project's folder declares nothing (``engine.beneath``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from engine.beneath import read_text_beneath
 from gates.toml_files import read_toml
 
 _SETUP_PY_SCRIPT = re.compile(r"""["']\s*([\w.-]+)\s*=\s*[\w.]+(?:\s*:\s*[\w.]+)?\s*["']""")
@@ -59,8 +61,8 @@ def _table(data: Any, key: str) -> dict[str, Any]:
 def _from_setup_cfg(path: Path) -> set[str]:
     parser = configparser.RawConfigParser()
     try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
+        parser.read_string(read_text_beneath(path.parent, path.name), source=path.name)
+    except (configparser.Error, OSError, ValueError):  # LeavesRoot: a link out, not read
         return set()
     names: set[str] = set()
     for group in ("console_scripts", "gui_scripts"):
@@ -74,8 +76,8 @@ def _from_setup_cfg(path: Path) -> set[str]:
 
 def _from_setup_py(path: Path) -> set[str]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_text_beneath(path.parent, path.name)
+    except (OSError, ValueError):  # LeavesRoot and UnicodeDecodeError are ValueErrors
         return set()
     names: set[str] = set()
     for group in _SETUP_PY_GROUP.finditer(text):

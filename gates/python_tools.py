@@ -57,7 +57,7 @@ def ruff_configured(tree: Path) -> bool:
         ]
         if any(name in files for name in RUFF_CONFIG_FILES):
             return True
-        if "pyproject.toml" in files and _tool_settings(Path(folder), "ruff"):
+        if "pyproject.toml" in files and _tool_settings(Path(folder), "ruff", tree):
             return True
     return False
 
@@ -168,9 +168,10 @@ class RuffGate(ToolGate):
         return Parsed(findings, summary=summary)
 
 
-def _tool_settings(workspace: Path, tool: str) -> dict[str, Any]:
-    """The ``[tool.TOOL]`` table of the workspace's pyproject.toml (empty if none)."""
-    tables = read_toml(workspace / "pyproject.toml").get("tool")
+def _tool_settings(folder: Path, tool: str, root: Path | None = None) -> dict[str, Any]:
+    """The ``[tool.TOOL]`` table of ``folder``'s pyproject.toml (empty if none), read
+    within ``root`` (the workspace; ``folder`` itself unless given)."""
+    tables = read_toml(folder / "pyproject.toml", root=root).get("tool")
     section = tables.get(tool) if isinstance(tables, dict) else None
     return section if isinstance(section, dict) else {}
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from engine.beneath import read_text_beneath
 from engine.protocols import CommandResult, Finding, GateResult
 from gates.makefile_commands import makefile_commands
 from gates.toml_files import read_toml
@@ -52,8 +53,8 @@ def formats_with_ruff(tree: Path) -> bool:
         ci = []
     for path in [*(tree / name for name in COMMAND_FILES), *ci]:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_text_beneath(tree, path)  # never through a link out of the tree
+        except (OSError, ValueError):  # LeavesRoot and UnicodeDecodeError are ValueErrors
             continue
         if _HOOK.search(text) or _COMMAND.search(text):
             return True

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from engine.beneath import read_text_beneath
+
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 _VERSION = re.compile(r"ruff (\d+\.\d+\.\d+)")
 
@@ -21,8 +23,8 @@ _VERSION = re.compile(r"ruff (\d+\.\d+\.\d+)")
 def pinned_ruff(workspace: Path) -> str | None:
     """The ruff version the repository's pre-commit ruff hook pins (``rev: v0.16.3``)."""
     try:
-        data = yaml.safe_load((workspace / PRE_COMMIT_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = yaml.safe_load(read_text_beneath(workspace, PRE_COMMIT_CONFIG))
+    except (OSError, ValueError, yaml.YAMLError):  # LeavesRoot: a link out, not read
         return None
     repos = data.get("repos") if isinstance(data, dict) else None
     for repo in repos if isinstance(repos, list) else []:

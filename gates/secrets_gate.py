@@ -46,6 +46,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from engine.beneath import read_text_beneath
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.changes import SKIPPED, ChangeScanGate
 from gates.escaping_links import escaping_links, failed_by_links
@@ -130,8 +131,8 @@ by cutting the working folder's length off its real path, and through a symlink 
 def read_baseline(workspace: Path) -> dict[str, Any] | None:
     """The repo's baseline file, when it reads as one (else None: it is not used)."""
     try:
-        data = json.loads((workspace / BASELINE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_text_beneath(workspace, BASELINE))  # never through a link out
+    except (OSError, ValueError):  # LeavesRoot and UnicodeDecodeError are ValueErrors
         return None
     if not isinstance(data, dict) or not {"version", "plugins_used", "results"} <= set(data):
         return None

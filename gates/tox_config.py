@@ -4,7 +4,9 @@ The types gate checks what a project's tox runs mypy on (``gates.mypy_config``).
 the first of five places (its "Discovery and file types"): ``tox.ini``; ``setup.cfg`` with a
 ``[tox:tox]`` section; ``pyproject.toml``'s ``[tool.tox]`` as an INI string in
 ``legacy_tox_ini`` or as TOML tables; ``tox.toml``. Only tox.ini was read: a project
-configuring tox in TOML (tox 4.21+) ran mypy where the gate never looked.
+configuring tox in TOML (tox 4.21+) ran mypy where the gate never looked. The files are
+read part by part from the folder (``engine.beneath``): one an agent linked to a file of the
+host is not read, and says so.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from engine.beneath import LeavesRoot, read_text_beneath
 
 _POSARGS = re.compile(r"\{posargs(?::(?P<default>[^{}]*))?\}")
 """``{posargs}`` or ``{posargs:src tests}`` in an INI command: its default, with none given."""
@@ -39,15 +43,13 @@ def tox_commands(folder: Path) -> ToxCommands:
     """What ``folder``'s tox runs, from the first of its configuration places that exists
     there, as tox chooses it; a file that cannot be parsed gives a :attr:`ToxCommands.problem`
     and no commands."""
-    ini = folder / "tox.ini"
-    if ini.is_file():
-        return _from_ini("tox.ini", lambda: ini.read_text(encoding="utf-8"), "tox")
-    cfg = folder / "setup.cfg"
-    if cfg.is_file():
-        found = _from_ini("setup.cfg", lambda: cfg.read_text(encoding="utf-8"), "tox:tox")
+    if (folder / "tox.ini").is_file():
+        return _from_ini("tox.ini", lambda: read_text_beneath(folder, "tox.ini"), "tox")
+    if (folder / "setup.cfg").is_file():
+        found = _from_ini("setup.cfg", lambda: read_text_beneath(folder, "setup.cfg"), "tox:tox")
         if found.source:
             return found
-    pyproject = _toml(folder / "pyproject.toml")
+    pyproject = _toml(folder, "pyproject.toml")
     tool = pyproject.get("tool") if isinstance(pyproject, dict) else None
     tox = tool.get("tox") if isinstance(tool, dict) else None
     if isinstance(tox, dict):
@@ -55,21 +57,23 @@ def tox_commands(folder: Path) -> ToxCommands:
         if isinstance(legacy, str):
             return _from_ini("pyproject.toml", lambda: legacy, "tox")
         return ToxCommands("pyproject.toml", _toml_commands(tox))
-    path = folder / "tox.toml"
-    if not path.is_file():
+    if not (folder / "tox.toml").is_file():
         return ToxCommands()
-    data = _toml(path)
+    data = _toml(folder, "tox.toml")
     if isinstance(data, str):
         return ToxCommands("tox.toml", problem=f"tox.toml: {data}; its commands are not read")
     return ToxCommands("tox.toml", _toml_commands(data))
 
 
-def _toml(path: Path) -> dict[str, Any] | str:
-    """``path``'s TOML, {} when there is no such file, or one line saying why not."""
+def _toml(folder: Path, name: str) -> dict[str, Any] | str:
+    """``folder``'s file ``name`` as TOML, {} when there is no such file, or one line saying
+    why not."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text_beneath(folder, name))
     except FileNotFoundError:
         return {}
+    except LeavesRoot:
+        return "unreadable (a symlink leading outside the repository)"
     except (OSError, UnicodeDecodeError) as error:
         return f"unreadable ({error.__class__.__name__})"
     except tomllib.TOMLDecodeError as error:
@@ -82,7 +86,7 @@ def _from_ini(name: str, read: Callable[[], str], core: str) -> ToxCommands:
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read_string(read(), source=name)
-    except (OSError, UnicodeDecodeError, configparser.Error) as error:
+    except (OSError, ValueError, configparser.Error) as error:  # LeavesRoot: a ValueError
         if name == "setup.cfg":
             return ToxCommands()  # not known to configure tox
         reason = str(error).splitlines()[0] if str(error) else error.__class__.__name__

@@ -16,6 +16,8 @@ import ast
 import re
 from pathlib import Path
 
+from engine.beneath import read_text_beneath
+
 _NAMED = re.compile(r"^unused (?P<kind>variable|import) '(?P<name>[^']+)'")
 
 
@@ -83,8 +85,8 @@ class NoiseFilter:
         uses = self._modules.get(file)
         if uses is None:
             try:
-                source = (self.workspace / file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                source = read_text_beneath(self.workspace, file)  # no link out followed
+            except (OSError, ValueError):  # LeavesRoot, UnicodeDecodeError: ValueErrors
                 source = ""
             uses = self._modules[file] = ModuleUses(source)
         return uses.explains(message, line)
