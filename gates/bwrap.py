@@ -99,29 +99,41 @@ def git_common_dir(worktree: Path) -> Path | None:
 
     A linked worktree holds a ``.git`` *file* (``gitdir: <main>/.git/worktrees/<name>``);
     git inside the jail needs that directory readable even when it lies in a hidden area.
+    The file is the worktree's, which the jailed commands may rewrite (its pointers are put
+    back when the attempt ends): ``gitdir: ~/.ssh`` had the next command's jail show the
+    user's keys. So it is followed only to what ``git worktree add`` makes: an admin folder
+    ``<git dir>/worktrees/<name>`` (by its real path) whose ``commondir`` names that git
+    directory and whose ``gitdir`` points back at this worktree's ``.git`` file, in a git
+    directory (``HEAD``, ``objects``); anything else names none.
     """
     marker = worktree / ".git"
     try:
-        if not marker.is_file():
+        if marker.is_symlink() or not marker.is_file():
             return None
         text = marker.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+        if not text.startswith("gitdir:"):
+            return None
+        admin = (worktree / text.removeprefix("gitdir:").strip()).resolve()
+        common = admin.parent.parent
+        if admin.parent.name != "worktrees" or not _points_back(admin, marker.resolve()):
+            return None
+        named = admin / "commondir"
+        if named.is_file():
+            rel = named.read_text(encoding="utf-8", errors="replace").strip()
+            if (admin / rel).resolve() != common:
+                return None
+    except (OSError, ValueError):  # ValueError: a null byte in a path
         return None
-    if not text.startswith("gitdir:"):
-        return None
-    gitdir = Path(text.removeprefix("gitdir:").strip())
-    if not gitdir.is_absolute():
-        gitdir = worktree / gitdir
-    common = gitdir
-    commondir_file = gitdir / "commondir"
-    try:
-        if commondir_file.is_file():
-            rel = commondir_file.read_text(encoding="utf-8", errors="replace").strip()
-            common = gitdir / rel
-    except OSError:
-        return None
-    common = common.resolve()
-    return common if common.is_dir() else None
+    return common if (common / "HEAD").is_file() and (common / "objects").is_dir() else None
+
+
+def _points_back(admin: Path, marker: Path) -> bool:
+    """Whether the admin folder's ``gitdir`` file names ``marker`` (a real path)."""
+    back = admin / "gitdir"
+    if not back.is_file():
+        return False
+    named = back.read_text(encoding="utf-8", errors="replace").strip()
+    return bool(named) and (admin / named).resolve() == marker
 
 
 def _inside(path: Path, root: Path) -> bool:
