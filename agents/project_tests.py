@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from engine.beneath import read_text_beneath
+from engine.beneath import folder_beneath, read_text_beneath
 
 NODE_TEST_ENV = {"CI": "1", "NO_COLOR": "1", "npm_config_update_notifier": "false"}
 """What the Node gate runs a package's scripts with: ``CI`` keeps vitest and jest from
@@ -130,7 +130,7 @@ def planned_runs(root: Path, tests: ProjectTests, extra: list[str]) -> list[Plan
     package.json in the worktree has a test script, as the gate's does. With neither, the
     configured test commands run (a Rust crate's ``cargo test``, ``extra`` appended).
     """
-    projects = [p for p in tests.pytest_projects if (root / p).is_dir()]
+    projects = [p for p in tests.pytest_projects if folder_beneath(root, p)]  # no link out
     if tests.pytest_projects and not projects:
         projects = ["."]
     packages = [p for p in tests.node_packages if test_script(root, p) is not None]

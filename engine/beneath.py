@@ -192,3 +192,23 @@ def read_text_beneath(root: Path, path: str | os.PathLike[str], *, errors: str =
     shown = "/".join(parts) or "."
     data, _ = read_beneath(root, parts, shown=shown)
     return data.decode("utf-8", errors)
+
+
+def linked_out(folder: str) -> str:
+    """The one line a gate says of a project folder :func:`folder_beneath` refused."""
+    return f"{folder}: not run, it leads outside the repository (a symlink)"
+
+
+def folder_beneath(root: Path, rel: str) -> bool:
+    """Whether the folder ``rel`` of ``root`` is a folder inside it, walked part by part: a
+    project or package folder an agent swapped for a link to a folder of the host is not
+    (a command run there would have the jail bind that folder, writable, as its own)."""
+    parts = [part for part in relative_parts(rel) if part not in ("", ".")]
+    if not parts:
+        return root.is_dir()
+    try:
+        fd, _ = open_beneath(root, parts, os.O_RDONLY | os.O_DIRECTORY, shown=rel)
+    except (OSError, LeavesRoot):
+        return False
+    os.close(fd)
+    return True

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.beneath import folder_beneath, linked_out
 from engine.protocols import CommandResult, Finding, GateResult, Sandbox
 from gates.mypy_config import pre_commit_mypy_excludes
 from gates.mypy_runners import runner_mypy_targets
@@ -113,7 +114,7 @@ class MypyGate(ToolGate):
         return any(
             self.seeds.current(self._seed_key(project)) is None
             for project in self.projects
-            if (workspace / project).is_dir()
+            if folder_beneath(workspace, project)
         )
 
     def argv(self, workspace: Path) -> list[str]:
@@ -185,6 +186,9 @@ class MypyGate(ToolGate):
             folder = workspace / project
             if not folder.is_dir():
                 continue  # the change removed it
+            if not folder_beneath(workspace, project):  # the jail would bind that folder
+                results.append((project, _failed(self.name, linked_out(project))))
+                continue
             left = self.timeout_s - (time.monotonic() - started)
             if left <= 0:
                 message = f"{project}: not run, the {self.timeout_s:g}s for mypy ran out"

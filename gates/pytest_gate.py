@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from engine.beneath import folder_beneath, linked_out
 from engine.layout import (
     NO_PYTEST,
     PYTEST_PLAIN_OUTPUT,
@@ -105,6 +106,9 @@ class PytestGate:
         for project in self.projects:
             if not (workspace / project).is_dir():
                 continue  # the change removed it
+            if not folder_beneath(workspace, project):  # the jail would bind that folder
+                results.append((project, _failed(self.name, linked_out(project))))
+                continue
             left = self.timeout_s - (time.monotonic() - started)
             if left <= 0:
                 message = f"{project}: not run, the {self.timeout_s:g}s for the tests ran out"
@@ -128,6 +132,9 @@ class PytestGate:
                 by_project.setdefault(project, []).append(key.removeprefix(prefix))
         results: list[tuple[str, GateResult]] = []
         for project, ids in by_project.items():
+            if not folder_beneath(workspace, project):
+                results.append((project, _failed(self.name, linked_out(project))))
+                continue
             left = self.timeout_s - (time.monotonic() - started)
             if left <= 0:
                 message = f"{project}: not run again, the {self.timeout_s:g}s ran out"
