@@ -51,6 +51,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from engine.beneath import folder_beneath
 from engine.protocols import CommandResult, Sandbox
 from gates.cache_upkeep import CacheLimits, Pruned, evict, tree_entry
 from gates.tool_gate import ReportFile
@@ -133,7 +134,8 @@ class MypySeeds:
             return False
         try:
             made = int((seed / MADE).read_text(encoding="utf-8"))
-            shutil.copytree(seed / "cache", cache_dir)  # copies, never links: mypy writes there
+            # copies, never links: mypy writes there
+            shutil.copytree(seed / "cache", cache_dir, ignore=_links)
         except (OSError, ValueError):  # removed under us by a newer publication: start cold
             shutil.rmtree(cache_dir, ignore_errors=True)
             return False
@@ -144,14 +146,18 @@ class MypySeeds:
 
     def publish(self, key: str, cache_dir: Path, workspace: Path, started: float) -> bool:
         """Make a copy of ``cache_dir`` (mypy's cache after a finished run in ``workspace``,
-        begun at ``started``) the newest seed for ``key``; False when it could not be stored."""
+        begun at ``started``) the newest seed for ``key``; False when it could not be stored,
+        or ``cache_dir`` is a link. The workspace's code ran beside mypy: a link it put in the
+        cache is left out (copied, the seed would hold the host's file it leads to)."""
+        if os.path.islink(cache_dir):
+            return False
         slot = self.root / key
         token = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
         staging = slot / f"{token}.tmp"
         made = max(int(started), newest_mtime(workspace))
         try:
             slot.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(cache_dir, staging / "cache")
+            shutil.copytree(cache_dir, staging / "cache", ignore=_links)
             (staging / MADE).write_text(str(made), encoding="utf-8")
             staging.rename(slot / token)
             pointer = slot / f"{CURRENT}.{token}.tmp"
@@ -242,11 +248,22 @@ async def run_mypy(
         started = time.time()
         with_cache = [argv[0], "--cache-dir", str(cache_dir), *argv[1:]]
         result = await sandbox.run(with_cache, folder, timeout_s=timeout_s, env=env)
-        if publish and seeds is not None and not result.timed_out and result.returncode in (0, 1):
+        if (
+            publish
+            and seeds is not None
+            and not result.timed_out
+            and result.returncode in (0, 1)
+            and folder_beneath(workspace, cache_dir.relative_to(workspace).as_posix())
+        ):
             await asyncio.to_thread(seeds.publish, key, cache_dir, workspace, started)
         return result
     finally:
         await asyncio.to_thread(_drop, scratch, cache_dir)
+
+
+def _links(folder: str, names: list[str]) -> set[str]:
+    """The ``names`` in ``folder`` that are symlinks (``shutil.copytree``'s ``ignore``)."""
+    return {name for name in names if os.path.islink(os.path.join(folder, name))}
 
 
 def _drop(scratch: ReportFile, cache_dir: Path) -> None:
