@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from engine.beneath import LeavesRoot, read_beneath, relative_parts
 from engine.repo_guard import HOOKLESS
 from engine.secret_files import mask_secret_text
 from engine.secret_values import WorktreeSecrets, tracked_secret_files
@@ -43,15 +44,19 @@ def masked_copies(
 ) -> list[tuple[Path, Path]]:
     """A masked copy (:func:`~engine.secret_files.mask_secret_text`) in ``scratch`` of each
     of ``files`` of the worktree, with the file it stands for; a binary one (a keystore)
-    becomes the mask alone. A symlink is left out (its target is not the worktree's) unless
+    becomes the mask alone. A symlink is left out (its target is not the worktree's), and a
+    file behind a folder an agent linked out of the worktree (read part by part), unless
     ``links`` (the user's checkout, whose ``.env`` may link to a file kept elsewhere): then
     the copy stands for the link's target (bubblewrap cannot bind over an absolute link)."""
     pairs: list[tuple[Path, Path]] = []
     for index, rel in enumerate(files):
-        target = worktree / rel
+        target, rel_parts = worktree / rel, relative_parts(rel)
         if (target.is_symlink() and not links) or not target.is_file():
             continue
-        raw = target.read_bytes()
+        try:  # the worktree's: a folder on the way an agent linked out is not followed
+            raw = target.read_bytes() if links else read_beneath(worktree, rel_parts, shown=rel)[0]
+        except (OSError, LeavesRoot):
+            continue
         if b"\0" in raw[:8192]:
             shown = f"{REDACTED}\n".encode()
         else:
