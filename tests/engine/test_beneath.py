@@ -133,3 +133,24 @@ def test_a_folder_swapped_for_a_link_mid_walk_is_never_followed(
     assert swapped.is_set()
     assert (data, real) == (b"inside\n", "pkg/credentials")
     assert (root / "pkg" / "credentials").read_text().startswith("aws_secret")  # the swap held
+
+
+def test_text_and_folders_are_walked_beneath_by_relative_or_absolute_path(
+    root: Path, outside: Path
+) -> None:
+    assert beneath.read_text_beneath(root, "pkg/app.py") == "VALUE = 1\n"
+    assert beneath.read_text_beneath(root, root / "pkg" / "app.py") == "VALUE = 1\n"
+    with pytest.raises(LeavesRoot, match="lies outside the repository"):
+        beneath.read_text_beneath(root, outside / "credentials")  # absolute, elsewhere
+    (root / "aws").symlink_to(outside, target_is_directory=True)
+    (root / "inner").symlink_to("pkg", target_is_directory=True)
+    with pytest.raises(LeavesRoot):
+        beneath.read_text_beneath(root, "aws/credentials")
+    assert [beneath.folder_beneath(root, rel) for rel in (".", "pkg", "inner", "aws")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert not beneath.folder_beneath(root, "pkg/app.py")  # a file is no folder
+    assert not beneath.folder_beneath(root, ".git")
