@@ -169,9 +169,13 @@ class ReportFile:
         self._prepared = False
 
     def prepare(self) -> Path:
-        """Make the report directory; raise OSError when the workspace is unusable."""
+        """Make the report directory; raise OSError when the workspace is unusable, or the
+        directory is a symlink (an agent's, to a folder of the host: written through, the
+        host's folder would get the reports)."""
         if not self.workspace.is_dir():
             raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.workspace))
+        if self.directory.is_symlink():
+            raise OSError(errno.ELOOP, "a symlink stands where the reports go", str(self.directory))
         with self._lock:
             if not self.directory.exists():
                 self.directory.mkdir()

@@ -187,3 +187,17 @@ async def test_a_report_a_test_swapped_for_a_link_out_is_never_read(
     assert not result.passed
     assert not (worktree / ".shopfloor").exists()
     assert (outside / "report.xml").read_text() == JUNIT.format(CANARY)
+
+
+async def test_a_report_folder_linked_out_is_not_written_through(
+    worktree: Path, outside: Path
+) -> None:
+    """``.shopfloor`` (where the gates' tools write their reports) made a link to a folder
+    of the host: the factory wrote its lists and the tools their reports there."""
+    (worktree / ".shopfloor").symlink_to(outside, target_is_directory=True)
+    before = sorted(os.listdir(outside))
+    sandbox = ScriptedSandbox([(0, "1 passed in 0.1s\n")])
+    result = await PytestGate(sandbox, timeout_s=30).check(worktree)
+    assert sorted(os.listdir(outside)) == before
+    assert sandbox.argvs == [] and not result.passed
+    assert result.summary.startswith("cannot prepare workspace"), result.summary
