@@ -63,7 +63,7 @@ async def test_state_tries_and_breaker_stay_on_a_narrow_panel() -> None:
         await pilot.resize_terminal(200, 40)  # wider: the whole title and the dependencies
         await pilot.pause()
         pricing = shown_line(dag, "pricing")
-        assert "Pricing: line totals, disco… ◂models gates x2 ⚡breaker" in pricing
+        assert "Pricing: line totals, discounts and tax ◂models gates x2 ⚡breaker" in pricing
         assert "◂models,pricing,reports pending" in shown_line(dag, "cli")
         await pilot.resize_terminal(70, 24)  # and narrow again
         await pilot.pause()

@@ -9,6 +9,7 @@ its tree with them; the task detail screen colours a state as the graph does
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from engine.events import TaskState
@@ -48,17 +49,29 @@ TITLE_KEPT_WITH_DEPS = 12
 it, the dependencies go (the task detail lists them) and the title takes their room."""
 
 
+def clipped(text: Text, width: int) -> Text:
+    """``text`` cut to at most ``width`` cells, the last one an ellipsis; a wide character
+    that would straddle the cut goes whole (no half of it, no blank before the ellipsis)."""
+    kept = 0
+    for end, char in enumerate(text.plain):
+        if kept + cell_len(char) > width - 1:
+            return Text.assemble(text[:end], "…")
+        kept += cell_len(char)
+    return text
+
+
 def task_label(task: TaskView, critical: bool, room: int | None = None) -> Text:
     """One task's line: critical mark, state glyph, id, title, dependencies, state, tries.
 
     In ``room`` cells (None: no limit) the title is shortened, then the dependencies left
-    out, so that the state, the tries and the breaker stay in sight: the panel does not
-    scroll sideways, and at 80 columns they were cut off every line."""
+    out, then the id shortened, so that the state, the tries and the breaker stay in sight:
+    the panel does not scroll sideways, and at 80 columns they were cut off every line.
+    Widths are counted in cells, not characters: a CJK or emoji title takes two a
+    character. A wide panel gives the title the room it has, up to its whole length."""
     style = STATE_STYLES.get(task.state, "")
     head = Text()
     head.append(*CRITICAL_MARK) if critical else head.append(" ")
     head.append(STATE_GLYPHS.get(task.state, "?") + " ", style=style)
-    head.append(task.id, style="bold" if critical else "")
     deps = Text()
     if task.depends_on:
         shown = ",".join(task.depends_on[:DEPS_SHOWN])
@@ -69,19 +82,24 @@ def task_label(task: TaskView, critical: bool, room: int | None = None) -> Text:
         tail.append(f" x{task.attempts}", style="yellow")
     if task.breaker:
         tail.append(" ⚡breaker", style="bold red")
-    title = one_line(task.title)
-    width = min(len(title), TITLE_WIDTH)
+    task_id = Text(one_line(task.id), style="bold" if critical else "")
+    if room is not None and head.cell_len + task_id.cell_len + tail.cell_len > room:
+        task_id = clipped(task_id, max(room - head.cell_len - tail.cell_len, 2))
+    head.append_text(task_id)
+    title = Text(one_line(task.title))
+    width = min(title.cell_len, TITLE_WIDTH)
     if room is not None:
         left = room - head.cell_len - deps.cell_len - tail.cell_len - 1
         if left < min(width, TITLE_KEPT_WITH_DEPS):
             deps = Text()  # the title takes their room, up to its whole length
             left = room - head.cell_len - tail.cell_len - 1
-            width = len(title)
-        width = min(width, left)
-    if width >= len(title):
-        head.append(f" {title}")
+        width = min(title.cell_len, left)
+    if width >= title.cell_len:
+        head.append(" ")
+        head.append_text(title)
     elif width >= 4:  # what is left of a shorter one does not say more than its id
-        head.append(f" {title[: width - 1]}…")
+        head.append(" ")
+        head.append_text(clipped(title, width))
     return Text.assemble(head, deps, tail)
 
 
