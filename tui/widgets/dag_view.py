@@ -27,6 +27,7 @@ from textual.widgets.tree import TreeNode
 
 from engine.events import TaskState
 from engine.run_views import TaskView
+from tui.text import one_line
 from tui.widgets.task_lines import level_label, task_label
 
 
@@ -181,6 +182,7 @@ class DagView(Tree[str]):
         self._tasks = dict(tasks)
         self._critical = critical_path(tasks)
         shown = [t for t in tasks.values() if matches(t, self.filter_text, self.state_filter)]
+        self.border_subtitle = self.filter_note(len(shown))
         shape = tuple((t.id, tuple(t.depends_on)) for t in shown)
         if shape != self._shape:
             self._rebuild(shown)
@@ -209,6 +211,21 @@ class DagView(Tree[str]):
     def filtered(self) -> bool:
         """Whether a filter (by state or by text) narrows the graph."""
         return self.state_filter is not None or bool(self.filter_text.strip())
+
+    def filter_note(self, shown: int) -> Text | None:
+        """What the panel's lower border says while a filter narrows the graph: the filter
+        and how many tasks pass it (``running "csv": 1/6 shown``). Once its toast has gone,
+        a graph with tasks missing, or none at all, looked like the plan itself."""
+        if not self.filtered:
+            return None
+        note = Text()
+        if self.state_filter is not None:
+            note.append(self.state_filter.value, style="bold")
+        if self.filter_text.strip():
+            note.append(" " if note else "")
+            note.append(f'"{one_line(self.filter_text.strip())}"', style="bold")
+        note.append(f": {shown}/{len(self._tasks)} shown")
+        return note
 
     def _fold_done_levels(self) -> None:
         """Fold each level whose tasks have all merged, while the unfiltered graph overflows
