@@ -193,6 +193,13 @@ class EscalationScreen(ModalScreen[Decision]):
 
     def on_mount(self) -> None:
         self._redraw()
+        self._read_context()
+
+    def _read_context(self) -> None:
+        # The arrows and page keys scroll the context (a diff, a failing gate's output, the
+        # plan) from the start: without the focus on it they did nothing, and at 80x24 only
+        # its first lines showed. The decision keys are the screen's, whatever has the focus.
+        self.set_focus(self.query_one("#esc-context-scroll"))
 
     def on_resize(self, event: events.Resize) -> None:
         small = event.size.width < SMALL_WIDTH or event.size.height < SMALL_HEIGHT
@@ -233,9 +240,10 @@ class EscalationScreen(ModalScreen[Decision]):
         # Another escalation is on screen: no half-typed note, and its question from the top.
         if self.has_class("-changing"):
             self.remove_class("-changing")
-            self.set_focus(None)
-        if self.is_mounted:
+            self._read_context()
+        if self.is_mounted:  # its question and context from the top, not where the last was
             self.query_one("#esc-question-scroll").scroll_home(animate=False)
+            self.query_one("#esc-context-scroll").scroll_home(animate=False)
 
     def follow(self, state: RunState, waiting: list[str]) -> None:
         """Keep the queue to ``waiting`` (the escalations of ``state`` still open, oldest
@@ -385,7 +393,7 @@ class EscalationScreen(ModalScreen[Decision]):
         """Leave the note box if it is open, else close the queue without deciding."""
         if self.has_class("-changing"):
             self.remove_class("-changing")
-            self.set_focus(None)
+            self._read_context()
             return
         self.dismiss(None)
 

@@ -65,6 +65,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str | Text, str], ...]], ...] = (
             ("r", "reject"),
             ("c", "change: type a note, enter sends"),
             ("1-9", "any option by its number"),
+            ("↑ ↓  pgup pgdn", "scroll the context (diff, gate output, the plan)"),
             ("n / p", "next / previous escalation"),
             ("esc", "close without deciding"),
         ),
