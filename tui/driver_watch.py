@@ -3,7 +3,8 @@
 A view that follows a run from the stored log (``shopfloor attach``, a live run opened from
 the runs history) would otherwise sit still for ever over a run whose process was stopped or
 killed, its header saying "running". The watcher says so once (a toast with the commands
-that go on from there) and has the header say "stopped" for as long as that lasts. It also
+that go on from there) and has the header say "stopped" for as long as that lasts; when a
+process takes the run again, it says that too (the first toast stays its time). It also
 says when the database stops answering (the view then waits for it, however long) and when
 it answers again.
 """
@@ -89,9 +90,18 @@ async def watch_driver(
             view.notify("the database answers again", title="database", timeout=10, markup=False)
             unreachable = False
         view.show_stopped(not live)
-        if live:
+        if live and said:
+            # The toast that said it stopped stays up to a minute, its resume command with
+            # it: a resume started beside the view (or taking the run a moment after the
+            # view opened) left it saying so over a run at work, and over its end.
+            view.notify(
+                f"a process drives run {run_id} again",
+                title="run resumed",
+                timeout=10,
+                markup=False,
+            )
             said = False
-        elif not said:
+        elif not live and not said:
             view.notify(
                 await go_on_in_a_shell(store, run_id),
                 title="run stopped",
