@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sample_run
 from pilot_helpers import caught_up, layouts_of, screen_quiet
+from rich.text import Text
 from textual.widgets import Log
 
 from engine.bus import EventBus
@@ -214,3 +215,35 @@ async def test_a_growing_log_follows_its_end_and_scrollbar_without_laying_the_sc
                 assert on_screen(app)[-1] == f"line {batches - 1}.39"
             await screen_quiet(pilot)  # a late layout the lines caused is counted too
         assert layouts == [0]
+
+
+async def test_the_log_says_which_match_of_how_many_the_search_is_on() -> None:
+    # In tmux, n went from match to match, and round to the first again, with nothing
+    # saying where it was or how many there were.
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, ["alpha one", "beta", "Alpha two"], passes=True)
+        sample_run.attempt(bus, "t2", 1, ["gamma", "delta"], passes=True)
+        await caught_up(app, bus, pilot)
+        log = agent_log(app)
+        assert log.border_subtitle is None
+
+        await pilot.press("slash", *"alpha", "enter")
+        assert said_below(log) == '"alpha": 2/2'  # the latest match
+        await pilot.press("n")
+        assert said_below(log) == '"alpha": 1/2'  # round to the first
+        bus.emit(AgentOutput(agent_id=sample_run.engineer_id("t1", 1), text="alpha three"))
+        await caught_up(app, bus, pilot)
+        assert said_below(log) == '"alpha": 1/3'
+        await pilot.press(NEXT)  # an agent without the word
+        assert said_below(log) == '"alpha": no match'
+        await pilot.press("escape")
+        assert log.border_subtitle is None
+
+
+def said_below(log: AgentLog) -> str | None:
+    """The words on the log's lower border."""
+    markup = log.border_subtitle
+    return None if markup is None else Text.from_markup(markup).plain

@@ -27,7 +27,7 @@ from textual.widgets import Input
 
 from engine.run_views import AgentView
 from tui.messages import OUTPUT_PREFIX
-from tui.text import SIM_BADGE
+from tui.text import SIM_BADGE, one_line
 from tui.widgets.line_view import NO_LINES, LineView
 from tui.widgets.run_header import TextLine
 
@@ -244,6 +244,7 @@ class AgentLog(Vertical):
         self._agent_id = agent_id
         self._view.show(source)
         self._match = -1
+        self._say_matches()
 
     def set_title(self, agent: AgentView | None, task_id: str | None, *, live: bool = True) -> None:
         """Redraw the title line (e.g. when the agent finished)."""
@@ -255,7 +256,8 @@ class AgentLog(Vertical):
         Each draw redraws the log, so the owner calls this at a pace of its own (the run
         screen does it with its other panels), not once per line.
         """
-        self._view.catch_up()
+        if self._view.catch_up() and self.search_term:
+            self._say_matches()  # the count takes in the new lines
 
     def action_search(self) -> None:
         """Open the search box."""
@@ -306,15 +308,30 @@ class AgentLog(Vertical):
         else:
             before = [i for i in found if i < self._match]
             self._match = before[-1] if before else found[-1]
+        self._say_matches()
         self._view.auto_scroll = False
         row = self._view.row_of(self._match)
         self._view.scroll_to(y=max(0, row - self._view.size.height // 2), animate=False)
+
+    def _say_matches(self) -> None:
+        """The lower border, while a search is on: the term, which matching line the last
+        jump landed on and how many there are (``"exit code": 2/5``). Nothing said where n
+        was, nor that it had gone round to the first match again."""
+        term = self.search_term
+        if not term:
+            self.border_subtitle = None
+            return
+        found = self.matching_lines()
+        at = f"{found.index(self._match) + 1}/" if self._match in found else ""
+        count = f"{at}{len(found)}" if found else "no match"
+        self.border_subtitle = Text(f'"{one_line(term)}": {count}')
 
     def action_clear_search(self) -> None:
         """Close the search box, drop the marks and follow new lines again."""
         self.remove_class("-searching")
         self.search_term = ""
         self._match = -1
+        self._say_matches()
         self._view.auto_scroll = True
         self._view.scroll_end(animate=False)
         self._view.focus()
