@@ -75,7 +75,8 @@ def test_a_note_typed_fast_after_c_is_the_note_not_an_approval(tmp_path: Path) -
         session.keys("cadd a test for r1 x", literal=True)
         session.keys("BSpace", "BSpace", "Enter")
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not decided.exists():
+        # The app opens the file as it starts: wait for a line in it, not for the file.
+        while time.monotonic() < deadline and not decided.read_text(encoding="utf-8"):
             time.sleep(0.2)
         time.sleep(0.5)  # a second decision, if one were sent
         assert decided.read_text(encoding="utf-8").splitlines() == ["change|add a test for r1"]
