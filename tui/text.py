@@ -37,13 +37,17 @@ _ESCAPES = re.compile(
     r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC
     r"|\x1b[ -/]*[0-~]"  # any other escape: character sets, reset, cursor save, ...
 )
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""What :func:`printable` changes: C0 controls but tab and newline, DEL, C1 controls."""
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""What :func:`printable` changes: C0 controls but tab and newline, DEL, C1 controls, and the
+bidirectional embeddings, overrides and isolates: a terminal that lays text out both ways
+(VTE does) would draw the rest of an agent's line reversed ("Trojan Source"), so what the
+log shows is not what the agent wrote. Plain right-to-left text does not need them."""
 
 
 def printable(text: str) -> str:
     """``text`` safe to draw: escape sequences dropped, ``\\r\\n`` and a lone ``\\r`` made
-    newlines, any other control character shown as '�'. Newlines and tabs stay."""
+    newlines, any other control character (a bidirectional one too) shown as '�'. Newlines
+    and tabs stay."""
     if _CONTROLS.search(text) is None:
         return text
     text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
