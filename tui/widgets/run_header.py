@@ -86,15 +86,20 @@ def bar(fraction: float, width: int = 10) -> str:
 
 def budget_text(state: RunState, *, stopped: bool = False) -> Text:
     """The budget line: merged/total tasks, how the agents stand, tokens and cost against
-    their limits, the SIM marker first. ``stopped``: no process drives the unfinished run, so its
-    unfinished agents were cut off, not running."""
+    their limits, the SIM marker first and a budget exceeded next. ``stopped``: no process
+    drives the unfinished run, so its unfinished agents were cut off, not running."""
     total = len(state.tasks)
     merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
     failed = sum(1 for task in state.tasks.values() if task.state is TaskState.FAILED)
     text = Text()
+    budget = state.budget
     if state.simulated:  # first, so a line cut short on a narrow terminal keeps it
         text.append(*SIM_BADGE)
         text.append(" ")
+    if budget is not None and budget.exceeded:  # the line is 140 cells with two budgets:
+        # at its end, this was cut off at 80 columns and at 120
+        text.append(f"{budget.exceeded} budget exceeded", style="bold red")
+        text.append("  ")
     text.append(f"merged {merged}/{total}", style="bold green" if total and merged == total else "")
     if failed:
         text.append(f"  failed {failed}", style="bold red")
@@ -105,7 +110,6 @@ def budget_text(state: RunState, *, stopped: bool = False) -> Text:
         f"  tokens {compact_count(state.input_tokens)} in"
         f" / {compact_count(state.output_tokens)} out"
     )
-    budget = state.budget
     if budget is not None and budget.max_tokens:
         used = budget.tokens / budget.max_tokens
         style = "red" if budget.exceeded == "tokens" or used >= 0.9 else "green"
@@ -119,8 +123,6 @@ def budget_text(state: RunState, *, stopped: bool = False) -> Text:
         style = "red" if budget.exceeded == "cost" or used >= 0.9 else "green"
         text.append(f" {bar(used, 8)}", style=style)
         text.append(f" of {dollars(budget.max_cost_usd)}")
-    if budget is not None and budget.exceeded:
-        text.append(f"  {budget.exceeded} budget exceeded", style="bold red")
     return text
 
 
