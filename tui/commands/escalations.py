@@ -34,6 +34,7 @@ from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.commands.common import open_store
 from tui.commands.exit_codes import EXIT_OK, UsageError
+from tui.decision_words import VERBS
 from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import one_line, printable
 
@@ -42,14 +43,6 @@ CONFIRM_S = 3.0
 fraction of a second while it runs) before saying it has not taken it yet."""
 CONFIRM_POLL_S = 0.1
 
-VERBS: dict[str, tuple[str, ...]] = {
-    "approve": ("approve", "accept", "retry", "raise", "continue", "yes"),
-    "reject": ("reject", "skip", "stop", "abort", "no"),
-    "change": ("change", "revise"),
-}
-"""Each command's decision, as the first of these that the escalation offers. ``answer``
-names the option itself: the one way to pick an option none of these verbs reaches (a
-circuit breaker's ``abort``, which ``reject`` does not mean: it skips)."""
 NEEDS_NOTE = VERBS["change"]
 """Options that ask for changes: the note says which, so answering with one needs it."""
 

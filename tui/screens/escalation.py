@@ -34,13 +34,11 @@ from textual.widgets import Footer, Input, Static
 
 from engine.run_views import EscalationView
 from engine.state import RunState
+from tui.decision_words import VERBS
 from tui.messages import Decision
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.type_ahead import type_ahead
 
-APPROVE = ("approve", "accept", "yes", "continue", "retry", "ship")
-REJECT = ("reject", "no", "abort", "stop", "skip", "fail")
-CHANGE = ("change", "revise", "edit")
 DIFF_MARKERS = ("diff --git", "--- a/", "+++ b/", "@@ ")
 SETTLE_S = 0.5
 """How long a question that replaced another on screen ignores the decision keys."""
@@ -105,9 +103,9 @@ def options_text(esc: EscalationView, read_only: bool) -> Text:
     """The options with the keys that take them."""
     text = Text()
     keys = {
-        option_for(esc.options, APPROVE): "a",
-        option_for(esc.options, REJECT): "r",
-        option_for(esc.options, CHANGE): "c",
+        option_for(esc.options, VERBS["approve"]): "a",
+        option_for(esc.options, VERBS["reject"]): "r",
+        option_for(esc.options, VERBS["change"]): "c",
     }
     for i, option in enumerate(esc.options, start=1):
         if i > 1:
@@ -320,7 +318,7 @@ class EscalationScreen(ModalScreen[Decision]):
         esc = self.current
         if esc is None:
             return
-        synonyms = APPROVE if kind == "approve" else REJECT
+        synonyms = VERBS[kind]
         option = option_for(esc.options, synonyms) or (kind if not esc.options else None)
         if option is None:
             self.notify(
@@ -341,7 +339,7 @@ class EscalationScreen(ModalScreen[Decision]):
             )
         elif esc is not None:
             option = esc.options[number - 1]
-            if option_for([option], CHANGE):
+            if option_for([option], VERBS["change"]):
                 self.action_change()
             elif self._settled():
                 self._finish(Decision(esc.escalation_id, option))
@@ -351,7 +349,7 @@ class EscalationScreen(ModalScreen[Decision]):
         esc = self.current
         if esc is None:
             return
-        if esc.options and option_for(esc.options, CHANGE) is None:
+        if esc.options and option_for(esc.options, VERBS["change"]) is None:
             self.notify(
                 f"this escalation has no change option: {', '.join(esc.options)}", markup=False
             )
@@ -386,7 +384,7 @@ class EscalationScreen(ModalScreen[Decision]):
                 "type what should change, or press escape", severity="warning", markup=False
             )
             return
-        option = option_for(esc.options, CHANGE) or "change"
+        option = option_for(esc.options, VERBS["change"]) or "change"
         self._finish(Decision(esc.escalation_id, option, note))
 
     def action_close(self) -> None:

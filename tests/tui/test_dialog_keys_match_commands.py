@@ -1,0 +1,90 @@
+"""The dialog's a and r take the option ``shopfloor approve`` and ``reject`` take.
+
+In tmux, a tripped circuit breaker's dialog read "[a] retry [2] skip (default) [r] abort":
+r, "reject", ended the whole run, where ``shopfloor reject`` skips the task (the question's
+default). A budget question's a said "this escalation has no approve option: raise, stop",
+where ``shopfloor approve`` raises the budget.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sample_run
+from pilot_helpers import caught_up
+
+from engine.bus import EventBus
+from engine.events import EscalationRaised
+from storage.records import EscalationRecord
+from tui.app import ShopfloorApp
+from tui.commands.escalations import choose_option
+from tui.messages import Decision
+from tui.screens.escalation import EscalationScreen
+
+ASKED = {  # the engine's questions, as engine/*.py asks them
+    "circuit_breaker": ["retry", "skip", "abort"],
+    "budget": ["raise", "stop"],
+    "merge": ["retry", "stop"],
+    "review": ["approve", "revise", "reject"],
+    "twin": ["accept", "change", "reject"],
+}
+EXPECTED = {  # (a, r) as `shopfloor approve` / `reject` choose
+    "circuit_breaker": ("retry", "skip"),
+    "budget": ("raise", "stop"),
+    "merge": ("retry", "stop"),
+    "review": ("approve", "reject"),
+    "twin": ("accept", "reject"),
+}
+
+
+@pytest.mark.parametrize("kind", list(ASKED))
+@pytest.mark.parametrize("key", ["a", "r"])
+async def test_a_and_r_decide_as_the_commands_do(kind: str, key: str) -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    decisions: list[Decision] = []
+
+    async def on_decision(decision: Decision) -> None:
+        decisions.append(decision)
+
+    app = ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision)
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.start(bus)
+        bus.emit(
+            EscalationRaised(
+                escalation_id="esc-1",
+                kind=kind,  # type: ignore[arg-type]
+                question="What now?",
+                options=ASKED[kind],
+                default=ASKED[kind][1],
+                task_id="t2",
+            )
+        )
+        await caught_up(app, bus, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, EscalationScreen)
+        await pilot.press(key)
+        await pilot.pause()
+    approve, reject = EXPECTED[kind]
+    assert decisions == [Decision("esc-1", approve if key == "a" else reject)]
+
+
+def test_the_commands_choose_what_the_dialog_does() -> None:
+    for kind, options in ASKED.items():
+        record = EscalationRecord(
+            run_id="r",
+            escalation_id="esc-1",
+            kind=kind,
+            question="?",
+            options=tuple(options),
+            task_id=None,
+            default=None,
+            decision=None,
+            decided_by=None,
+            note="",
+            raised_at=datetime.now(UTC),
+            decided_at=None,
+        )
+        chosen = (choose_option("approve", record), choose_option("reject", record))
+        assert chosen == EXPECTED[kind]
