@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel
+from rich.cells import cell_len
 from rich.text import Text
 
 from engine.run_views import AgentTally
@@ -60,6 +61,19 @@ def one_line(text: str) -> str:
     text = printable(text)
     if "\n" in text or "\t" in text:
         text = text.replace("\n", " ").replace("\t", " ")
+    return text
+
+
+def clipped(text: Text, width: int) -> Text:
+    """``text`` cut to at most ``width`` cells, the last one an ellipsis; a wide character
+    that would straddle the cut goes whole (no half of it, no blank before the ellipsis)."""
+    if text.cell_len <= width:
+        return text
+    kept = 0
+    for end, char in enumerate(text.plain):
+        if kept + cell_len(char) > width - 1:
+            return Text.assemble(text[:end], "…")
+        kept += cell_len(char)
     return text
 
 

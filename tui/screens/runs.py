@@ -30,7 +30,7 @@ from tui.driver_watch import watch_driver
 from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.stored_feed import EventLog, tail_store
-from tui.text import one_line
+from tui.text import clipped, one_line
 from tui.widgets.run_header import STOPPED_STYLE, WAITING, reading_the_log
 
 PLAY_INTERVAL_S = 0.2
@@ -181,6 +181,11 @@ class ReplayScreen(RunScreen):
         self.playing = not self.playing
 
 
+REQUEST_CELLS = 70
+"""The request column's width at most: a longer request ends in '…' (it was cut short
+without a sign, and a Japanese one at 70 characters took 140 cells)."""
+
+
 def run_row(record: RunRecord, *, stopped: bool = False) -> tuple[str | Text, ...]:
     """One line of the history table (``stopped``: unfinished, and no process drives it)."""
     if stopped and record.outcome is Outcome.RUNNING:
@@ -195,7 +200,7 @@ def run_row(record: RunRecord, *, stopped: bool = False) -> tuple[str | Text, ..
         outcome,
         f"{record.tasks_merged}/{record.tasks_total}",
         f"{record.created_at:%Y-%m-%d %H:%M}",
-        Text(request[:70]),  # a str cell would be read as markup
+        clipped(Text(request), REQUEST_CELLS),  # a str cell would be read as markup
     )
 
 

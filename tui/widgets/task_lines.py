@@ -9,12 +9,11 @@ its tree with them; the task detail screen colours a state as the graph does
 
 from __future__ import annotations
 
-from rich.cells import cell_len
 from rich.text import Text
 
 from engine.events import TaskState
 from engine.run_views import TaskView
-from tui.text import one_line
+from tui.text import clipped, one_line
 
 STATE_STYLES: dict[TaskState, str] = {
     TaskState.PENDING: "dim",
@@ -47,17 +46,6 @@ DEPS_SHOWN = 3
 TITLE_KEPT_WITH_DEPS = 12
 """In a narrow panel the title gives way first; when fewer cells than this are left for
 it, the dependencies go (the task detail lists them) and the title takes their room."""
-
-
-def clipped(text: Text, width: int) -> Text:
-    """``text`` cut to at most ``width`` cells, the last one an ellipsis; a wide character
-    that would straddle the cut goes whole (no half of it, no blank before the ellipsis)."""
-    kept = 0
-    for end, char in enumerate(text.plain):
-        if kept + cell_len(char) > width - 1:
-            return Text.assemble(text[:end], "…")
-        kept += cell_len(char)
-    return text
 
 
 def task_label(task: TaskView, critical: bool, room: int | None = None) -> Text:
