@@ -1,4 +1,5 @@
-"""The escalation's context scrolls with the keys a person reaches for, from its first line.
+"""The escalation dialog's keys: its context scrolls with the keys a person reaches for, from
+its first line, and ? opens the help over it.
 
 In tmux at 80x24, the twin's question about the plan showed the plan's first four lines
 and ↓, page down and end did nothing: the context took keys only after tab twice, which
@@ -16,6 +17,7 @@ from engine.events import EscalationRaised
 from tui.app import ShopfloorApp
 from tui.messages import Decision
 from tui.screens.escalation import EscalationScreen
+from tui.screens.help import HelpScreen
 
 
 def raise_long(bus: EventBus, escalation_id: str) -> None:
@@ -69,3 +71,24 @@ async def test_the_arrows_scroll_the_context_and_the_next_one_starts_at_the_top(
         await pilot.press("a")  # the decision keys still decide
         await pilot.pause()
     assert decisions == [Decision("esc-2", "retry")]
+
+
+async def test_question_mark_opens_the_help_over_the_dialog() -> None:
+    # The help lists ? under "everywhere"; in the dialog (a modal, which leaves out the
+    # app's keys) it did nothing.
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"), on_decision=ignore)
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.start(bus)
+        raise_long(bus, "esc-1")
+        await caught_up(app, bus, pilot)
+        await pilot.press("e", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, EscalationScreen)
+
+
+async def ignore(decision: Decision) -> None:
+    return None

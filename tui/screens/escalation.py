@@ -139,8 +139,12 @@ class EscalationScreen(ModalScreen[Decision]):
         Binding("r", "decide('reject')", "Reject"),
         Binding("c", "change", "Change"),
         Binding("n", "step(1)", "Next"),
-        Binding("p", "step(-1)", "Previous"),
+        # Off the key bar (n goes round the queue; the help lists p), so "? Help" fits it
+        # at 80 columns.
+        Binding("p", "step(-1)", "Previous", show=False),
         Binding("escape", "close", "Close"),
+        # A modal leaves out the app's keys: ? (the help says "everywhere") did nothing here.
+        Binding("question_mark", "app.help", "Help"),
         *(Binding(str(i), f"pick({i})", show=False) for i in range(1, 10)),
     ]
 

@@ -27,7 +27,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str | Text, str], ...]], ...] = (
             ("ctrl+p", "command palette"),
             ("t", "dark / light theme"),
             ("R", "runs history (when a database is open)"),
-            ("q", "quit"),
+            ("q", "quit (in the escalation dialog: esc first)"),
         ),
     ),
     (
