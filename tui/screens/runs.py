@@ -12,12 +12,13 @@ from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar, Protocol
 
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.events import AgentOutput, EventBase, Outcome
 from engine.request_title import request_title
@@ -93,9 +94,12 @@ class ReplayScreen(RunScreen):
         Binding("left,h", "step(-1)", "Back"),
         Binding("shift+right,L", "step(20)", "+20", show=False),
         Binding("shift+left,H", "step(-20)", "-20", show=False),
-        Binding("space", "play", "Play/pause"),
-        Binding("home", "jump(0)", "Start", show=False),
-        Binding("end", "jump(-1)", "End", show=False),
+        # Before the focused graph's own (a Tree's space folds a level, its home and end
+        # scroll it): they took these keys, so play, first and last did nothing. A text box
+        # with the focus still gets them (_not_typing).
+        Binding("space", "play", "Play/pause", priority=True),
+        Binding("home", "jump(0)", "Start", show=False, priority=True),
+        Binding("end", "jump(-1)", "End", show=False, priority=True),
         Binding("escape", "app.pop_screen", "Back to runs"),
     ]
 
@@ -169,13 +173,20 @@ class ReplayScreen(RunScreen):
         self.playing = False
         self.position = max(0, min(self.steps, self.position + delta))
 
+    def _not_typing(self) -> None:
+        """Leave the key to the search or filter box that has the focus."""
+        if isinstance(self.focused, Input):
+            raise SkipAction
+
     def action_jump(self, where: int) -> None:
         """To the start (0) or the end (-1)."""
+        self._not_typing()
         self.playing = False
         self.position = self.steps if where < 0 else 0
 
     def action_play(self) -> None:
         """Play from here (from the start when at the end), or pause."""
+        self._not_typing()
         if not self.playing and self.position >= self.steps:
             self.position = 0
         self.playing = not self.playing
