@@ -338,6 +338,20 @@ class DagView(Tree[str]):
                 return
             line += step
 
+    def action_toggle_node(self) -> None:
+        """Fold or unfold the cursor's level, from its line or from one of its tasks (space:
+        a Tree's own toggle did nothing on a task's line, where the cursor mostly is)."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.parent is not None and node.parent is not self.root:
+            node = node.parent
+            self.move_cursor(node)  # a folded level hides the task the cursor was on
+        if node.is_expanded:
+            node.collapse()
+        else:
+            node.expand()
+
     def collapse_levels(self) -> None:
         """Fold every level to its one summary line."""
         for node in self._level_nodes.values():
