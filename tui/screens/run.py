@@ -82,7 +82,7 @@ class RunScreen(LogFollowing, RunEscalations):
         Binding("right_square_bracket", "next_agent", "Next agent"),
         Binding("left_square_bracket", "previous_agent", "Prev agent", show=False),
         Binding("p", "pin_log", "Pin log"),
-        Binding("p", "unpin_log", "Unpin log"),
+        Binding("p", "unpin_log", "Unpin"),  # "Unpin log" pushed "? Help" off 80 columns
         Binding("slash", "search_log", "Search log"),
         Binding("f", "filter_tasks", "Filter"),
         Binding("s", "cycle_state_filter", "State filter", show=False),

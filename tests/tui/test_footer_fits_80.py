@@ -1,0 +1,35 @@
+"""At 80 columns the run screen's key bar keeps "? Help" whole, pinned or not.
+
+In tmux at 80x24, pinning the log turned "p Pin log" into "p Unpin log" and the bar ended
+"? Hel": the bar is exactly 80 cells unpinned.
+"""
+
+from __future__ import annotations
+
+import sample_run
+from pilot_helpers import caught_up
+from textual.widgets import Footer
+
+from engine.bus import EventBus
+from tui.app import ShopfloorApp
+
+
+def keys_cut_off(app: ShopfloorApp) -> list[str]:
+    """The key bar's keys that end past the screen's right edge."""
+    footer = app.screen.query_one(Footer)
+    width = app.screen.size.width
+    return [str(key.description) for key in footer.children if key.region.right > width]
+
+
+async def test_help_stays_on_an_80_column_key_bar_when_the_log_is_pinned() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.whole_run(bus)
+        await caught_up(app, bus, pilot)
+        assert keys_cut_off(app) == []
+        await pilot.press("p")
+        await pilot.pause()
+        assert keys_cut_off(app) == []
+        descriptions = [str(key.description) for key in app.screen.query_one(Footer).children]
+        assert "Unpin" in descriptions and "Help" in descriptions
