@@ -17,3 +17,12 @@ VERBS: dict[str, tuple[str, ...]] = {
 """Each command's decision, as the first of these that the escalation offers. ``answer``
 names the option itself: the one way to pick an option none of these verbs reaches (a
 circuit breaker's ``abort``, which ``reject`` does not mean: it skips)."""
+
+
+def option_for(options: list[str], synonyms: tuple[str, ...]) -> str | None:
+    """The first of ``options`` that is one of ``synonyms`` (case-insensitive)."""
+    lowered = {option.lower(): option for option in options}
+    for word in synonyms:
+        if word in lowered:
+            return lowered[word]
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sample_run
 from pilot_helpers import caught_up
+from textual.widgets import Static
 
 from engine.bus import EventBus
 from engine.events import EscalationRaised
@@ -92,3 +93,18 @@ async def test_question_mark_opens_the_help_over_the_dialog() -> None:
 
 async def ignore(decision: Decision) -> None:
     return None
+
+
+async def test_a_simulated_runs_question_is_marked_sim_on_a_small_terminal() -> None:
+    # Below 60x20 the dialog takes the whole terminal, the run's header with its SIM badge
+    # under it: the twin's (a SIM model's) question then showed with nothing saying SIM.
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"), on_decision=ignore)
+    async with app.run_test(size=(56, 18)) as pilot:
+        sample_run.start(bus)  # simulated
+        raise_long(bus, "esc-1")
+        await caught_up(app, bus, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        question = app.screen.query_one("#esc-question", Static)
+        assert str(question.render()).startswith(" SIM  escalation 1/1")

@@ -21,8 +21,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
-from rich.syntax import Syntax
+from rich.console import Group
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -34,90 +33,16 @@ from textual.widgets import Footer, Input, Static
 
 from engine.run_views import EscalationView
 from engine.state import RunState
-from tui.decision_words import VERBS
+from tui.decision_words import VERBS, option_for
+from tui.escalation_text import context_renderable, options_text, question_text
 from tui.messages import Decision
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.type_ahead import type_ahead
 
-DIFF_MARKERS = ("diff --git", "--- a/", "+++ b/", "@@ ")
 SETTLE_S = 0.5
 """How long a question that replaced another on screen ignores the decision keys."""
 SMALL_WIDTH, SMALL_HEIGHT = 60, 20
 """Below either, the dialog takes the whole terminal and drops its blank lines."""
-
-
-def option_for(options: list[str], synonyms: tuple[str, ...]) -> str | None:
-    """The first of ``options`` that is one of ``synonyms`` (case-insensitive)."""
-    lowered = {option.lower(): option for option in options}
-    for word in synonyms:
-        if word in lowered:
-            return lowered[word]
-    return None
-
-
-def split_context(context: str) -> list[tuple[str, str]]:
-    """Cut the context into ("diff", text) and ("text", text) parts, in order."""
-    parts: list[tuple[str, str]] = []
-    kind, block = "text", list[str]()
-    for line in context.splitlines():
-        starts_diff = line.startswith(DIFF_MARKERS)
-        in_diff = kind == "diff" and (line[:1] in " +-@\\" or line.startswith("index "))
-        new_kind = "diff" if starts_diff or in_diff else "text"
-        if new_kind != kind and block:
-            parts.append((kind, "\n".join(block)))
-            block = []
-        kind = new_kind
-        block.append(line)
-    if block:
-        parts.append((kind, "\n".join(block)))
-    return [(k, t) for k, t in parts if t.strip()]
-
-
-def context_renderable(context: str, *, dark: bool) -> RenderableType:
-    """The context with diffs syntax-coloured (ANSI theme: no truecolor needed)."""
-    if not context.strip():
-        return Text("(no context given)", style="dim")
-    theme = "ansi_dark" if dark else "ansi_light"
-    rendered: list[RenderableType] = []
-    for kind, text in split_context(context):
-        if kind == "diff":
-            rendered.append(Syntax(text, "diff", theme=theme, word_wrap=True))
-        else:
-            rendered.append(Text(text))
-    return Group(*rendered)
-
-
-def question_text(esc: EscalationView, position: int, total: int) -> Text:
-    """Header of the modal: where in the queue, what kind, which task, the question."""
-    text = Text()
-    text.append(f"escalation {position}/{total}", style="bold")
-    text.append(f"  {esc.kind}", style="bold magenta")
-    if esc.task_id:
-        text.append(f"  task {esc.task_id}")
-    text.append(f"  {esc.escalation_id}\n", style="dim")
-    text.append(esc.question, style="bold")
-    return text
-
-
-def options_text(esc: EscalationView, read_only: bool) -> Text:
-    """The options with the keys that take them."""
-    text = Text()
-    keys = {
-        option_for(esc.options, VERBS["approve"]): "a",
-        option_for(esc.options, VERBS["reject"]): "r",
-        option_for(esc.options, VERBS["change"]): "c",
-    }
-    for i, option in enumerate(esc.options, start=1):
-        if i > 1:
-            text.append("   ")
-        key = keys.get(option)
-        text.append(f"[{key or i}] " if key else f"[{i}] ", style="bold cyan")
-        text.append(option, style="bold" if option == esc.default else "")
-        if option == esc.default:
-            text.append(" (default)", style="dim")
-    if read_only:
-        text.append("\nread-only: this view cannot send decisions", style="italic yellow")
-    return text
 
 
 class NoteInput(Input):
@@ -226,7 +151,9 @@ class EscalationScreen(ModalScreen[Decision]):
         if esc is None:
             self._question.update(Text("nothing waits", style="dim"))
             return
-        self._question.update(question_text(esc, self.index + 1, len(self._queue)))
+        self._question.update(
+            question_text(esc, self.index + 1, len(self._queue), simulated=self._state.simulated)
+        )
         self._options.update(options_text(esc, self.read_only))
         dark = self.app.current_theme.dark
         context = context_renderable(esc.context, dark=dark)
