@@ -75,7 +75,9 @@ def stdout_console() -> Console:
     Without markup: what commands print is mostly the user's and the models' words (a
     request, a task title, a reason), and ``[/]`` or ``[engine]`` in them is text, not a
     style (rich raised on the one and swallowed the other). Styled lines are
-    :class:`~rich.text.Text`.
+    :class:`~rich.text.Text`. Without highlighting, for the same words: rich coloured
+    ``None`` or ``0x1f`` in them as Python, with regular expressions quadratic in a long
+    word (``status`` of a run whose request was one 40,000-character word took 52 s).
     """
     from rich.console import Console
 
@@ -87,6 +89,7 @@ def stdout_console() -> Console:
         file=LosableStream(sys.stdout),  # type: ignore[arg-type]
         width=PIPE_WIDTH if piped else None,
         markup=False,
+        highlight=False,
     )
 
 

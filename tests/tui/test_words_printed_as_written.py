@@ -1,0 +1,62 @@
+"""What the commands print of a person's or a model's words is printed as written: not
+coloured as if it were Python (``None``, ``0x1f``, ``parse(``), and not run through the
+regular expressions that colour it, which take quadratic time over one long word — ``status``
+of a run whose request was a 40,000-character line with no space (a pasted token, a
+minified file) spent 52 s in rich's highlighter before it printed three lines.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import loop as event_loop
+from engine.bus import EventBus
+from engine.events import RunStarted
+from storage.store import SqlEventStore
+from tui.cli import main
+
+RUN_ID = "r-words"
+
+
+async def _store(db: Path, request: str) -> None:
+    started = RunStarted(
+        request=request,
+        repo="/srv/repos/stock",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch=f"shopfloor/wip/{RUN_ID}",
+        simulated=True,
+    )
+    async with await SqlEventStore.open(str(db)) as opened:
+        await opened.append([EventBus(RUN_ID).emit(started)])
+
+
+def test_status_of_a_run_with_one_long_word_for_a_request_is_quick(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = home.parent / "runs.db"
+    word = "x" * 40_000
+    event_loop.run(_store(db, word))
+    began = time.monotonic()
+    assert main(["status", RUN_ID, "--db", str(db)]) == 0
+    took = time.monotonic() - began
+    out = capsys.readouterr().out
+    assert "request:" in out and out.count("x") == len(word)  # folded at the width, whole
+    assert took < 10, f"status took {took:.1f} s"  # 52 s before; ~0.1 s now
+
+
+def test_a_request_is_printed_without_colours_it_did_not_ask_for(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = home.parent / "runs.db"
+    request = "Handle None in parse(text) for 0x1f and True"
+    event_loop.run(_store(db, request))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["status", RUN_ID, "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"request: {request}\n" in out
