@@ -64,6 +64,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
         "give the request as an argument or with --request-file, not both ('Add x' and",
     ),
     (
+        "a blank request",  # a run that asked for nothing was started
+        lambda p: ["run", " \n ", "--repo", str(p / "a-folder")],
+        "give the request as an argument or with --request-file",
+    ),
+    (
         "request file not UTF-8",
         lambda p: ["run", "--request-file", str(p / "latin1.txt"), "--repo", str(p / "a-folder")],
         "is not UTF-8 text",

@@ -33,11 +33,13 @@ if TYPE_CHECKING:
 def run_request(args: argparse.Namespace) -> str:
     """``run``'s request: its words, or the text of ``--request-file`` (UsageError if neither,
     both, or the file cannot be read as UTF-8 text or is empty)."""
-    if args.request_file is not None and args.request:
+    # Blank words are no request: `run "  "` started a run that asked for nothing
+    words = args.request if args.request and args.request.strip() else None
+    if args.request_file is not None and words:
         # one of the two was dropped without a word: the file's request ran, not the words
         raise UsageError(
             f"give the request as an argument or with --request-file, not both "
-            f"({args.request!r} and {args.request_file})"
+            f"({words!r} and {args.request_file})"
         )
     if args.request_file is not None:
         try:
@@ -51,8 +53,8 @@ def run_request(args: argparse.Namespace) -> str:
         if not text:
             raise UsageError(f"request file {args.request_file} is empty")
         return text
-    if args.request:
-        return str(args.request)
+    if words:
+        return str(words)
     raise UsageError("give the request as an argument or with --request-file")
 
 
