@@ -90,3 +90,25 @@ def test_a_database_file_replaced_by_no_database_says_the_log_is_gone(
 async def _made(url: str) -> None:
     """A new database at ``url``, as the data folder's default is made when missing."""
     await (await SqlEventStore.open(url)).close()
+
+
+@pytest.mark.parametrize("ref", ["", "  "])
+def test_no_run_id_is_not_taken_for_a_lost_log(
+    db_url: str,
+    db_path: Path,
+    emit_little_run: Callable[[EventBus], list[EventBase]],
+    ref: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`status "$RUN"` with the variable unset: an empty id is the prefix of every lease, so
+    the one run this database drove was said to have lost its log — while its log was there."""
+
+    async def seed() -> None:
+        async with await SqlEventStore.open(db_url) as store:
+            await store.append(emit_little_run(EventBus("r-kept"))[:3])
+            await (await RunLease.take(store, "r-kept")).release()
+
+    asyncio.run(seed())
+    assert main(["status", ref, "--db", str(db_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == ["shopfloor: no run id given"]
+    assert main(["status", "r-kept", "--db", str(db_path)]) == 0  # the log is all there

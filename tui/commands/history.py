@@ -138,8 +138,8 @@ def lost_log(store: SqlEventStore, run_ref: str) -> str:
     says a process drove it on this database: its log went (a deleted file, a new database
     made in its place by the default path), and what brings it back; else nothing."""
     folder = lease_folder(store)
-    if folder is None:  # PostgreSQL: its leases leave nothing behind
-        return ""
+    if folder is None or not run_ref.strip():  # PostgreSQL: its leases leave nothing behind
+        return ""  # no id (an unset variable) is the prefix of every lease: no run is meant
     try:
         leased = sorted(p.name for p in folder.iterdir() if p.name.startswith(run_ref.strip()))
     except OSError:  # no folder, or none this user may look into
