@@ -219,10 +219,29 @@ def console_main(argv: Sequence[str] | None = None) -> int:
     it, so the interpreter's exit need not walk the heap (:mod:`engine.heap`). Frozen in
     :func:`main`, each test calling it in-process froze the garbage its process held then,
     never collected again, and the ever larger rest of the heap with it."""
+    open_standard_streams()
     try:
         return _command(argv, whole_process=True)
     finally:
         leaving()
+
+
+def open_standard_streams() -> None:
+    """Point a standard descriptor the process was started without (``shopfloor runs <&-``,
+    a daemon's ``>&-``) at ``/dev/null``, and give Python its stream back: else the event
+    loop's library aborted the process on closing a descriptor it took as its own (a core
+    dump, exit 134), and ``sys.stdout`` was None (a traceback)."""
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: the next open would take this number for something else
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            mode = "r" if fd == 0 else "w"
+            setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))
 
 
 def _command(argv: Sequence[str] | None, *, whole_process: bool) -> int:
