@@ -44,17 +44,28 @@ def demo_dna(example: str, settings: Settings) -> Settings:
         return settings
     copy = data_home() / "demos" / "dna" / f"{example}.toml"
     if not copy.is_file():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(settings.twin_dna, copy)
+        try:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(settings.twin_dna, copy)
+        except OSError as exc:  # a read-only data folder, a full disk
+            raise SetupError(
+                f"cannot copy the example's DNA to {copy}: {exc.strerror or exc}"
+            ) from exc
     return replace(settings, twin_dna=copy)
+
+
+def demo_playbook(example: str) -> Path:
+    """The bundled example's playbook (SetupError naming those bundled if there is none)."""
+    playbook = examples_dir() / example / "playbook.yaml"
+    if not playbook.is_file():
+        names = sorted(p.name for p in examples_dir().iterdir() if (p / "playbook.yaml").is_file())
+        raise SetupError(f"no example named {example!r}; bundled: {', '.join(names)}")
+    return playbook
 
 
 def prepare_demo_repo(example: str, out: Path | None) -> tuple[Path, str, Path]:
     """Copy an example's seed into a fresh git repository; returns (repo, request, playbook)."""
-    source = examples_dir() / example
-    if not (source / "playbook.yaml").is_file():
-        names = sorted(p.name for p in examples_dir().iterdir() if (p / "playbook.yaml").is_file())
-        raise SetupError(f"no example named {example!r}; bundled: {', '.join(names)}")
+    source = demo_playbook(example).parent
     if out is None:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         out = data_home() / "demos" / f"{example}-{stamp}"

@@ -39,6 +39,14 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _demo_in_a_home_it_cannot_write(place: Path) -> list[str]:
+    """A data folder whose ``demos`` is a file: the demo's DNA cannot be copied there (as on
+    a read-only data folder, where it was a traceback)."""
+    (place / "home").mkdir()
+    (place / "home" / "demos").write_text("not a folder\n", encoding="utf-8")
+    return ["demo", "--out", str(place / "demo")]
+
+
 def _run(place: Path, *extra: str) -> list[str]:
     return ["run", "add a feature", "--repo", str(place / "a-folder"), *extra]
 
@@ -89,6 +97,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
         "audit report folder is a file",
         lambda p: _run(p, "--mode", "audit", "--out", str(p / "a-file")),
         "is a file; an audit's report needs a folder",
+    ),
+    (
+        "demo DNA not copied",
+        _demo_in_a_home_it_cannot_write,
+        "cannot copy the example's DNA to ",
     ),
     ("demo folder is a file", lambda p: ["demo", "--out", str(p / "a-file")], "is a file"),
     (

@@ -137,19 +137,21 @@ async def _run(
     # Imported here, not at the top: with every provider, gate and exporter a run wires up,
     # it takes 400 ms, which the writer process's start overlaps.
     from tui.compose import execute_run
-    from tui.demo_repo import demo_dna, example_config, prepare_demo_repo
+    from tui.demo_repo import demo_dna, demo_playbook, example_config, prepare_demo_repo
     from tui.demo_upkeep import prune_demos, removed_line
     from tui.run_plan import RunPlan
 
     if args.command == "demo":
+        playbook = demo_playbook(args.example)
+        # The DNA first: a data folder it cannot be copied to leaves no demo repository
+        settings = demo_dna(
+            args.example, settings_from_args(args, playbook, example_config(args.example))
+        )
         if args.out is None:  # the data home's demos/: the ended ones are bounded
             pruned = await prune_demos(data_home() / "demos", database)
             if (said := removed_line(pruned)) and front_from_args(args) != "json":
                 console.print(said, soft_wrap=True, highlight=False)
         repo, request, playbook = prepare_demo_repo(args.example, args.out)
-        settings = demo_dna(
-            args.example, settings_from_args(args, playbook, example_config(args.example))
-        )
     else:
         request = run_request(args)
         repo = args.repo.resolve()
