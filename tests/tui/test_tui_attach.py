@@ -16,6 +16,7 @@ from storage.store import SqlEventStore
 from storage.writer import StorageWriter
 from tui.app import ShopfloorApp
 from tui.cli import main
+from tui.commands import attach as attach_command
 from tui.decision_delivery import storage_decider
 from tui.screens.escalation import EscalationScreen
 from tui.stored_feed import tail_store
@@ -134,6 +135,7 @@ def test_ctrl_c_leaves_an_attached_view_with_the_interrupted_exit_code(
             await pilot.pause()
 
     monkeypatch.setattr(ShopfloorApp, "run_async", pressed)
+    monkeypatch.setattr(attach_command, "on_a_terminal", lambda: True)
     assert main(["attach", sample_run.RUN_ID, "--db", url]) == 130
 
 

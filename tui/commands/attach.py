@@ -10,6 +10,7 @@ records ``EscalationResolved`` itself: the run's log keeps a single writer.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -22,7 +23,7 @@ from storage.lease import live_runs
 from storage.paths import db_option
 from tui.budget_flags import go_on_line, stopped_line
 from tui.commands.common import open_store
-from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from tui.commands.history import NO_DRIVER, STOPPED
 from tui.driver_watch import watch_driver
 from tui.stored_feed import tail_store
@@ -38,6 +39,12 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
 
     async with await open_store(args) as store:
         run_id = await store.resolve_run_id(args.run_id)
+        if not on_a_terminal():
+            raise UsageError(
+                f"attach draws the control room on a terminal, and this process has none "
+                f"(stdin or stderr is not one: ssh without -t, a script); `shopfloor tail "
+                f"{run_id}{db_option(store.url)}` prints the run's progress lines"
+            )
         app = ShopfloorApp(
             tail_store(store, run_id),
             title=f"shopfloor · attached to {run_id}",
@@ -51,6 +58,13 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
     if app.return_code == EXIT_INTERRUPTED:  # Ctrl-C: left the view; the run goes on there
         return EXIT_INTERRUPTED
     return EXIT_OK if app.return_code in (None, 0) else EXIT_FAILED
+
+
+def on_a_terminal() -> bool:
+    """Whether keys can be read and the screen drawn: on no terminal, the app drew its
+    frames into a pipe and read end-of-file from stdin forever, at half a core."""
+    stderr = sys.__stderr__
+    return sys.stdin is not None and sys.stdin.isatty() and stderr is not None and stderr.isatty()
 
 
 async def print_closing(

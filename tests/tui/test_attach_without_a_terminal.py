@@ -1,0 +1,55 @@
+"""``attach`` with no terminal to draw on (``ssh host shopfloor attach RUN`` without ``-t``,
+a script) is one line pointing at ``tail``: it drew the control room's frames into the pipe
+and read end-of-file from stdin forever, at half a core, until killed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from demo_process import ROOT
+
+from engine.bus import EventBus
+from engine.events import RunStarted
+from storage.store import SqlEventStore
+
+RUN_ID = "r-attach-pipe"
+
+
+async def _store(db: Path) -> None:
+    started = RunStarted(
+        request="Build a stock ledger",
+        repo="/srv/repos/stock",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch=f"shopfloor/wip/{RUN_ID}",
+        simulated=True,
+    )
+    async with await SqlEventStore.open(str(db)) as opened:
+        await opened.append([EventBus(RUN_ID).emit(started)])
+
+
+def test_attach_on_no_terminal_is_one_line_naming_tail(home: Path) -> None:
+    db = home.parent / "runs.db"
+    asyncio.run(_store(db))
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SHOPFLOOR_DB", None)
+    attached = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "attach", "r-attach", "--db", str(db)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert attached.returncode == 2
+    assert attached.stdout == ""
+    assert attached.stderr.startswith("shopfloor: attach draws the control room on a terminal")
+    assert attached.stderr.endswith(
+        f"`shopfloor tail {RUN_ID} --db {db}` prints the run's progress lines\n"
+    )
+    assert attached.stderr.count("\n") == 1
