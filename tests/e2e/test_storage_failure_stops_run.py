@@ -87,6 +87,7 @@ def test_in_the_tui_a_refusing_database_is_said_on_leaving_and_exits_1(
         return await run_async(self, headless=True, size=(120, 40), auto_pilot=quit_once_it_failed)
 
     monkeypatch.setattr(ShopfloorApp, "run_async", headless)
+    monkeypatch.setattr("tui.commands.terminal.on_a_terminal", lambda: True)  # a pilot's
     demo = ["demo", "--tui", "--speed", "200", "--out", str(tmp_path / "repo"), "--db", url]
     assert main(demo) == EXIT_FAILED
     assert_stopped_in_one_line(capsys, db)

@@ -53,3 +53,33 @@ def test_attach_on_no_terminal_is_one_line_naming_tail(home: Path) -> None:
         f"`shopfloor tail {RUN_ID} --db {db}` prints the run's progress lines\n"
     )
     assert attached.stderr.count("\n") == 1
+
+
+def test_a_run_in_the_tui_on_no_terminal_is_refused_before_it_starts(
+    home: Path, tmp_path: Path
+) -> None:
+    """``demo --tui`` (and ``run``/``resume`` with it) from a script or a unit drew its
+    frames into the pipe for the whole run: refused in one line, before a demo repository,
+    a writer process or a run exists."""
+    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SHOPFLOOR_DB", None)
+    db = tmp_path / "runs.db"
+    for argv in (
+        ["demo", "--tui", "--speed", "200", "--out", str(tmp_path / "repo")],
+        ["resume", "r-none", "--tui"],
+    ):
+        refused = subprocess.run(
+            [sys.executable, "-m", "tui.cli", *argv, "--db", str(db)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stdout == ""
+        assert refused.stderr.startswith("shopfloor: --tui draws the control room on a terminal")
+        assert refused.stderr.count("\n") == 1
+    assert not (tmp_path / "repo").exists()
+    assert not db.exists()

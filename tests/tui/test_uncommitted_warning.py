@@ -216,6 +216,7 @@ def test_the_control_room_shows_the_warning_as_a_notification(
             await pilot.press("q")
 
     monkeypatch.setattr(ShopfloorApp, "run_async", drive)
+    monkeypatch.setattr("tui.commands.terminal.on_a_terminal", lambda: True)  # a pilot's
     db = tmp_path / "runs.db"
     code = main(
         [

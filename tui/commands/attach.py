@@ -10,7 +10,6 @@ records ``EscalationResolved`` itself: the run's log keeps a single writer.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -25,6 +24,7 @@ from tui.budget_flags import go_on_line, stopped_line
 from tui.commands.common import open_store
 from tui.commands.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from tui.commands.history import NO_DRIVER, STOPPED
+from tui.commands.terminal import on_a_terminal
 from tui.driver_watch import watch_driver
 from tui.stored_feed import tail_store
 from tui.widgets.run_header import reading_the_log
@@ -58,13 +58,6 @@ async def cmd_attach(args: argparse.Namespace, console: Console) -> int:
     if app.return_code == EXIT_INTERRUPTED:  # Ctrl-C: left the view; the run goes on there
         return EXIT_INTERRUPTED
     return EXIT_OK if app.return_code in (None, 0) else EXIT_FAILED
-
-
-def on_a_terminal() -> bool:
-    """Whether keys can be read and the screen drawn: on no terminal, the app drew its
-    frames into a pipe and read end-of-file from stdin forever, at half a core."""
-    stderr = sys.__stderr__
-    return sys.stdin is not None and sys.stdin.isatty() and stderr is not None and stderr.isatty()
 
 
 async def print_closing(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from engine.heap import loading
 from engine.secrets import hide_process_environment
 from tui.commands.exit_codes import UsageError
+from tui.commands.terminal import refuse_a_tui_without_a_terminal
 from tui.notify_target import NotifyTarget
 from tui.repo_folder import repo_problem
 
@@ -61,6 +62,7 @@ def run_request(args: argparse.Namespace) -> str:
 def refuse_bad_arguments(args: argparse.Namespace) -> None:
     """UsageError when ``run``'s request, ``--repo`` or ``--out``, or ``demo``'s ``--out``,
     cannot be used. (The configuration is checked once the run is set up.)"""
+    refuse_a_tui_without_a_terminal(args)
     if args.command == "demo":
         if args.out is not None and args.out.exists() and not args.out.is_dir():
             raise UsageError(f"demo folder {args.out} is a file")
@@ -96,6 +98,7 @@ async def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     """``resume``: refuse a run that is unknown, never started or driven by a live process,
     and say that a finished one finished, before the factory loads (its modules took ~0.3 s
     of CPU before the one line); then resume it."""
+    refuse_a_tui_without_a_terminal(args)
     hide_process_environment()  # before any command starts: none may read this one's keys
     notify = NotifyTarget.take(os.environ)  # nothing the run starts inherits it
     from storage.writer_launch import WriterLaunch
