@@ -222,17 +222,24 @@ def object_names(git_dir: Path) -> frozenset[str]:
     return frozenset(found)
 
 
+def pointer_files(worktree: Path, admin: Path) -> tuple[Path, Path, Path]:
+    """The files by which git in the linked worktree ``worktree`` finds its repository: its
+    ``.git`` file and its admin folder's (``<git dir>/worktrees/<name>``) ``commondir`` and
+    ``gitdir``. An agent that rewrote them could make git there follow a repository of its
+    own, and have a jail bind a folder of the host: they are kept read-only to the agent's
+    commands (the coding agent's fence, the sandbox's jail) and put back after it."""
+    return worktree / ".git", admin / "commondir", admin / "gitdir"
+
+
 def read_pointers(worktree: Path) -> dict[Path, bytes]:
-    """The worktree's ``.git`` file and its admin folder's ``commondir`` and ``gitdir``: git in
-    the worktree follows them to a repository, which the agent could make one of its own."""
+    """The worktree's pointer files (:func:`pointer_files`) and what they hold."""
     dot_git = worktree / ".git"
     found = {dot_git: dot_git.read_bytes()}
     text = found[dot_git].decode("utf-8", "replace").strip()
     if text.startswith("gitdir:"):
-        admin = Path(text[len("gitdir:") :].strip())
-        for name in ("commondir", "gitdir"):
-            if (admin / name).is_file():
-                found[admin / name] = (admin / name).read_bytes()
+        for path in pointer_files(worktree, Path(text[len("gitdir:") :].strip()))[1:]:
+            if path.is_file():
+                found[path] = path.read_bytes()
     return found
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.repo_guard import pointer_files
+
 PROBE_TIMEOUT_S = 10.0
 """How long the self-test may take before bwrap is judged unusable."""
 
@@ -94,17 +96,42 @@ def interpreter_paths() -> tuple[Path, ...]:
     return tuple(sorted(paths))
 
 
+def git_read_only(worktree: Path) -> list[Path]:
+    """What of git a jailed command in ``worktree`` is shown read-only: a linked worktree's
+    git directory (:func:`worktree_admin`), which git there reads, and the worktree's pointer
+    files (:func:`~engine.repo_guard.pointer_files`), bound over the writable worktree as the
+    coding agent's fence binds them: a command could rewrite its ``.git`` file (``gitdir:
+    ~/.ssh``) for the next command's jail to follow, and it was put back only when the
+    attempt ended. A ``.git`` file that is not followed is read-only too; a ``.git`` folder
+    (a repository of its own) is not."""
+    marker = worktree / ".git"
+    admin = worktree_admin(worktree)
+    if admin is not None:
+        return [admin.parent.parent, *pointer_files(worktree, admin)]
+    return [marker] if marker.is_file() and not marker.is_symlink() else []
+
+
 def git_common_dir(worktree: Path) -> Path | None:
     """The shared ``.git`` directory a linked worktree points at, if any.
 
     A linked worktree holds a ``.git`` *file* (``gitdir: <main>/.git/worktrees/<name>``);
     git inside the jail needs that directory readable even when it lies in a hidden area.
-    The file is the worktree's, which the jailed commands may rewrite (its pointers are put
-    back when the attempt ends): ``gitdir: ~/.ssh`` had the next command's jail show the
-    user's keys. So it is followed only to what ``git worktree add`` makes: an admin folder
-    ``<git dir>/worktrees/<name>`` (by its real path) whose ``commondir`` names that git
-    directory and whose ``gitdir`` points back at this worktree's ``.git`` file, in a git
-    directory (``HEAD``, ``objects``); anything else names none.
+    It is the git directory holding :func:`worktree_admin`'s folder, or None.
+    """
+    admin = worktree_admin(worktree)
+    return None if admin is None else admin.parent.parent
+
+
+def worktree_admin(worktree: Path) -> Path | None:
+    """The admin folder ``<git dir>/worktrees/<name>`` a linked worktree's ``.git`` file
+    names, by its real path, if it is a real one; else None.
+
+    The file is the worktree's: the jail binds it read-only (:func:`git_read_only`), but
+    before it did, a jailed command could rewrite it (its pointers are put back only when the
+    attempt ends), and ``gitdir: ~/.ssh`` had the next command's jail show the user's keys;
+    an unjailed command still can. So it is followed only to what ``git worktree add``
+    makes: an admin folder whose ``commondir`` names its git directory and whose ``gitdir``
+    points back at this worktree's ``.git`` file, in a git directory (``HEAD``, ``objects``).
     """
     marker = worktree / ".git"
     try:
@@ -124,7 +151,7 @@ def git_common_dir(worktree: Path) -> Path | None:
                 return None
     except (OSError, ValueError):  # ValueError: a null byte in a path
         return None
-    return common if (common / "HEAD").is_file() and (common / "objects").is_dir() else None
+    return admin if (common / "HEAD").is_file() and (common / "objects").is_dir() else None
 
 
 def _points_back(admin: Path, marker: Path) -> bool:

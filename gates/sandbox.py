@@ -40,7 +40,7 @@ from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
 from engine.secret_values import WorktreeSecrets, checkout_secret_files
 from engine.secrets import secret_env_values
-from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths, probe_bwrap
+from gates.bwrap import bwrap_argv, git_common_dir, git_read_only, interpreter_paths, probe_bwrap
 from gates.home_toolchains import home_toolchains
 from gates.sandbox_output import Collector
 
@@ -383,9 +383,7 @@ class ProcessSandbox:
         if self._real_home is not None:
             hidden.append(self._real_home)
         readable = [*interpreter_paths(), *self.toolchains.readable, *self.extra_readable]
-        common = git_common_dir(cwd)
-        if common is not None:
-            readable.append(common)
+        readable += git_read_only(cwd)
         return bwrap_argv(
             self._bwrap,
             command,

@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from engine.repo_guard import PROTECTED
+from engine.repo_guard import PROTECTED, pointer_files
 
 _bwrap_works: bool | None = None
 _bwrap_pid = False
@@ -126,7 +126,7 @@ async def fence_argv(
     binds += _read_only(git_dir / name for name in READ_ONLY_IN_GIT_DIR)
     if own != git_dir:  # the worktree's own folder stays writable inside worktrees/
         binds += ["--bind", str(own), str(own)]
-        binds += _read_only([own / "commondir", own / "gitdir", worktree / ".git"])
+        binds += _read_only(pointer_files(worktree, own))
     for copy, target in masked:  # after the worktree's bind, so they win inside it
         binds += ["--ro-bind", str(copy), str(target)]
     pid = PID_FENCE if _bwrap_pid else ()

@@ -3,6 +3,7 @@ time limit, bounded output, and no program from outside the worktree by path."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from agents.provider import ToolCall
 from agents.toolbelt import MAX_OUTPUT, Toolbelt
 from gates.sandbox import ProcessSandbox
+from tests.gates.conftest import BWRAP_USABLE
 
 
 @pytest.fixture
@@ -89,3 +91,36 @@ async def test_run_tests_output_is_plain_where_the_project_asks_pytest_for_colou
     result = await belt.execute(ToolCall("c1", "run_tests", {}))
     assert "1 failed" in result.text and "- a-2" in result.text
     assert "\x1b" not in result.text, result.text
+
+
+@pytest.fixture
+def linked_worktree(tmp_path: Path) -> Path:
+    main, worktree = tmp_path / "main", tmp_path / "attempt"
+    main.mkdir()
+    for args in (
+        ("init", "-q"),
+        ("commit", "-q", "--allow-empty", "-m", "first"),
+        ("worktree", "add", "-q", "--detach", str(worktree)),
+    ):
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+        subprocess.run(git, cwd=main, check=True, capture_output=True)
+    return worktree
+
+
+async def test_the_run_tool_cannot_rewrite_the_worktrees_git_pointer(linked_worktree: Path):
+    """The jail binds a linked worktree's ``.git`` file read-only, as the coding agent's fence
+    does: rewritten, it had the next command's jail bind the folder it named."""
+    if not BWRAP_USABLE:
+        pytest.skip("bubblewrap unusable here")
+    worktree = linked_worktree
+    before = (worktree / ".git").read_bytes()
+    jailed = ProcessSandbox(use_bwrap=True)
+    try:
+        belt = Toolbelt(worktree, jailed)
+        result = await run(belt, argv=["sh", "-c", "echo 'gitdir: /tmp/x' > .git"])
+        status = await run(belt, argv=["git", "status", "--short"])
+    finally:
+        jailed.close()
+    assert result.is_error and "Read-only file system" in result.text, result.text
+    assert (worktree / ".git").read_bytes() == before
+    assert not status.is_error, status.text
