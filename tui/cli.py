@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.heap import leaving, loading
 from tui.parsers import parser_modules
@@ -152,9 +152,26 @@ class DescribedSubParsers(argparse._SubParsersAction):  # type: ignore[type-arg]
             kwargs["description"] = f"{said[0].upper()}{said[1:]}."
         return super().add_parser(name, **kwargs)  # type: ignore[no-any-return]
 
+    chosen: argparse.ArgumentParser | None = None
+    """The parser of the sub-command the words named, once they are parsed; None before, or
+    for a name that is none of them."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if isinstance(values, Sequence) and values:
+            self.chosen = self._name_parser_map.get(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
 
 class CommandParser(argparse.ArgumentParser):
-    """The CLI's parser: its sub-commands, at every level, are :class:`DescribedSubParsers`."""
+    """The CLI's parser: its sub-commands, at every level, are :class:`DescribedSubParsers`,
+    and are parsed by a CommandParser too (argparse gives a sub-command its parent's class),
+    so every error is one line (:meth:`error`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -164,6 +181,39 @@ class CommandParser(argparse.ArgumentParser):
         # argument" instead of reaching the AGE type, which says what is wrong with it. No
         # option of ours starts with a digit. (The attribute is argparse's own, 3.6 to 3.13.)
         self._negative_number_matcher = NEGATIVE_VALUE
+
+    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+        """argparse's, with :class:`CommandParser` for the sub-commands (said, not inherited
+        by default as argparse does, so a subclass of this one cannot lose it)."""
+        kwargs.setdefault("parser_class", CommandParser)
+        return super().add_subparsers(**kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """Say what is wrong in one line on stderr and exit 2, as the other usage errors do:
+        ``shopfloor: MESSAGE (shopfloor run --help)``. argparse printed the whole usage
+        first: 13 lines for ``run --max-cost -1``, the error last.
+
+        Words left over once a command has parsed its own are refused by the top parser
+        ("unrecognized arguments"): the pointer is to the help of the command that took
+        them. The message is folded onto one line (a word given with a newline in it)."""
+        parser: argparse.ArgumentParser = self
+        while (chosen := chosen_command(parser)) is not None:
+            parser = chosen
+        said = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"shopfloor: {said} ({parser.prog} --help)\n")
+
+
+EXIT_USAGE = 2
+"""A parser's exit code for wrong arguments: ``tui.commands.exit_codes.EXIT_BAD_INPUT``, and
+argparse's own."""
+
+
+def chosen_command(parser: argparse.ArgumentParser) -> argparse.ArgumentParser | None:
+    """The parser of the sub-command ``parser``'s words named, once parsed; else None."""
+    for action in parser._actions:
+        if isinstance(action, DescribedSubParsers):
+            return action.chosen
+    return None
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

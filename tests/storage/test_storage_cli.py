@@ -132,7 +132,11 @@ def test_a_bad_since_is_a_usage_error(db_url, capsys):
     with pytest.raises(SystemExit) as info:
         main(["runs", "--db", db_url, "--since", "last tuesday"])
     assert info.value.code == 2
-    assert "not an age or a date: 'last tuesday'" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "shopfloor: argument --since: not an age or a date: 'last tuesday' (e.g. 7d, 12h, "
+        "2025-03-01) "
+        "(shopfloor runs --help)\n"
+    )
 
 
 def test_export_import_round_trip_between_databases(db_url, tmp_path, emit_little_run, capsys):
@@ -331,9 +335,12 @@ def test_prune_removes_the_lease_files_no_process_holds(db_url, db_path, emit_li
 
 
 def test_prune_needs_a_real_duration(db_url, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         main(["db", "prune", "--older-than", "soon", "--db", db_url])
-    assert "not a duration: 'soon'" in capsys.readouterr().err
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("shopfloor: argument --older-than: not a duration: 'soon'"), line
+    assert line.endswith(" (shopfloor db prune --help)"), line
 
 
 def test_the_runs_table_keeps_each_run_on_one_line_in_a_pipe(

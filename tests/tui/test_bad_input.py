@@ -223,8 +223,10 @@ def test_out_of_range_arguments_are_refused_by_the_parser(
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert expected in err and "Traceback" not in err
+    (line,) = capsys.readouterr().err.splitlines()  # no usage before it
+    assert line.startswith("shopfloor: ") and expected in line, line
+    command = " ".join(argv[:2] if argv[1] == "prune" else argv[:1])
+    assert line.endswith(f"(shopfloor {command} --help)"), line
 
 
 def test_an_age_older_than_the_calendar_means_every_run(
