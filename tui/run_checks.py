@@ -33,7 +33,8 @@ def refuse_unusable(plan: RunPlan) -> None:
     settings = plan.settings
     problem = repo_problem(plan.repo)  # said before the factory loads, for most runs
     if problem is not None:
-        if plan.resume is not None:  # its worktrees and branches are recorded with that path
+        if plan.resume is not None and not plan.repo.exists():
+            # Its worktrees and branches are recorded with that path: it was moved.
             raise SetupError(
                 f"repository not found: {plan.repo}, where run {plan.resume.run_id} works "
                 "(moved or deleted?): put it back at that path and resume again"

@@ -68,6 +68,24 @@ def test_a_moved_repository_is_named_with_what_to_do(
     assert still_running(db, capsys)
 
 
+def test_a_resume_on_a_path_that_now_holds_a_file_says_so(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "Moved or deleted?" is for a path that holds nothing; a file there is said as a new
+    run says it."""
+    repo = make_repo(tmp_path / "repo", {"README.md": "# shop\n"})
+    db = tmp_path / "runs.db"
+    event_loop.run(store_stopped_run(db, repo))
+    shutil.rmtree(repo)
+    repo.write_text("a file now\n", encoding="utf-8")
+
+    assert main(["resume", RUN_ID, "--db", str(db)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"shopfloor: the repository is a file, not a folder: {repo}"
+    ]
+    assert still_running(db, capsys)
+
+
 def test_run_resume_unfinished_names_the_run_whose_repository_moved(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

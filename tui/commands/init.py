@@ -35,6 +35,7 @@ from gates.ruff_format import formats_with_ruff
 from gates.tox_config import tox_commands
 from tui.commands.exit_codes import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from tui.config import OUTAGE_S, ConfigError, load_settings
+from tui.repo_folder import repo_problem
 
 _ROLE_NOTES = {
     "planner": "draws the blueprint",
@@ -293,8 +294,8 @@ def _providers_section() -> list[str]:
 
 def write_config(repo: Path, target: Path, *, force: bool, env: Mapping[str, str]) -> None:
     """Render, write beside ``target``, check with the run's loader, then move into place."""
-    if not repo.is_dir():
-        raise UsageError(f"repository not found: {repo}")
+    if problem := repo_problem(repo):  # as a run says it: a run could not use the file
+        raise UsageError(problem)
     if target.exists() and not force:
         raise UsageError(f"{target} exists; use --force to overwrite it")
     text = render_config(repo.resolve(), env)
