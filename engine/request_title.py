@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from engine.terminal_escapes import without_escapes
+
 __all__ = ["branch_slug", "request_title", "slugify", "split_request"]
 
 _ATX = re.compile(r" {0,3}#{1,6}(?:[ \t]+(.*?))??(?:[ \t]+#+)?[ \t]*")
@@ -52,6 +54,9 @@ def slugify(text: str, limit: int = 32) -> str:
 
 def branch_slug(request: str) -> str:
     """The shipped branch's slug: of the request's leading heading alone when it has one,
-    else of the whole request."""
+    else of the whole request. Escape sequences go first, whole: their printable bytes
+    were left in the name (``add-kelvin-2j-0m-pwned`` from "Add kelvin \\x1b[2J\\x1b[0m
+    pwned")."""
+    request = without_escapes(request)
     title, _, heading = split_request(request)
     return slugify(title if heading else request)

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from engine.run_views import AgentTally
 from engine.spend import dollars
+from engine.terminal_escapes import without_escapes
 
 SIM_BADGE = (" SIM ", "bold reverse magenta")
 """How the simulated-provider marker looks wherever it appears."""
@@ -32,12 +33,6 @@ the help's legend says what it means)."""
 REPLACEMENT = "\ufffd"
 """What a control character that is not a line break or a tab is drawn as."""
 
-_ESCAPES = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing the screen
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: title, links, clipboard
-    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC
-    r"|\x1b[ -/]*[0-~]"  # any other escape: character sets, reset, cursor save, ...
-)
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """What :func:`printable` changes: C0 controls but tab and newline, DEL, C1 controls, and the
 bidirectional embeddings, overrides and isolates: a terminal that lays text out both ways
@@ -51,7 +46,7 @@ def printable(text: str) -> str:
     and tabs stay."""
     if _CONTROLS.search(text) is None:
         return text
-    text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = without_escapes(text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROLS.sub(REPLACEMENT, text)
 
 
