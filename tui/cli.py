@@ -195,11 +195,14 @@ class CommandParser(argparse.ArgumentParser):
 
         Words left over once a command has parsed its own are refused by the top parser
         ("unrecognized arguments"): the pointer is to the help of the command that took
-        them. The message is folded onto one line (a word given with a newline in it)."""
+        them. The message is folded onto one line (a word given with a newline in it) and
+        cleaned of the keys in the environment, as :func:`main` cleans its errors."""
         parser: argparse.ArgumentParser = self
         while (chosen := chosen_command(parser)) is not None:
             parser = chosen
-        said = " ".join(message.split())
+        from engine.redaction import Redactor  # a key pasted as an argument is echoed back
+
+        said = Redactor.from_environ().redact(" ".join(message.split()))
         self.exit(EXIT_USAGE, f"shopfloor: {said} ({parser.prog} --help)\n")
 
 

@@ -111,3 +111,15 @@ def test_the_installed_command_says_it_in_one_line() -> None:
     assert done.stderr == (
         "shopfloor: argument --max-cost: must be a positive number: '-1' (shopfloor run --help)\n"
     )
+
+
+def test_a_key_pasted_as_an_argument_is_not_echoed_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key typed where an option's name was meant came back in the error line, as typed."""
+    key = "sk-ant-api03-" + "Q7w" * 20
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    lines = said_by(["runs", key], capsys)
+    assert len(lines) == 1
+    assert key not in lines[0] and key[:24] not in lines[0]
+    assert lines[0].endswith("(shopfloor runs --help)")
