@@ -43,6 +43,7 @@ from engine.secrets import secret_env_values
 from gates.bwrap import bwrap_argv, git_common_dir, git_read_only, interpreter_paths, probe_bwrap
 from gates.home_toolchains import home_toolchains
 from gates.sandbox_output import Collector
+from gates.strays import MARK, kill_marked, new_mark
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
 """Host variables passed through; everything else is dropped (HOME and TMPDIR are ours)."""
@@ -249,6 +250,9 @@ class ProcessSandbox:
             return CommandResult(args, code, output, time.monotonic() - started, cleaned=cleaned)
 
         full_env = self.environment(env)
+        mark = None if self._bwrap is not None else new_mark()  # the jail's PID namespace
+        if mark is not None:  # ends what left the group; without it, the mark finds it
+            full_env[MARK] = mark
         slot = None if self.build_dirs is None else self.build_dirs.lend(cwd, full_env)
         try:
             command = self._command(args, cwd, full_env["PATH"], slot)
@@ -295,14 +299,19 @@ class ProcessSandbox:
                 else:
                     timed_out = True
                     await self._terminate(pgid, protocol)
-            # The command is over: take down anything it left running in its group.
+            # The command is over: take down anything it left running in its group, and
+            # outside it (a session of its own), whose end also closes the output.
             _killpg(pgid, signal.SIGKILL)
+            if mark is not None:
+                await asyncio.to_thread(kill_marked, mark)
             try:
                 await asyncio.wait_for(protocol.closed.wait(), DRAIN_TIMEOUT_S)
             except TimeoutError:
                 protocol.note("output still open after exit; stopped reading")
         except asyncio.CancelledError:
             _killpg(pgid, signal.SIGKILL)
+            if mark is not None:
+                kill_marked(mark)
             raise
         finally:
             transport.close()
