@@ -40,10 +40,10 @@ from engine.protocols import CommandResult
 from engine.repo_guard import AGENT_IDENT
 from engine.secret_values import WorktreeSecrets, checkout_secret_files
 from engine.secrets import secret_env_values
+from engine.strays import MARK, kill_marked, new_mark
 from gates.bwrap import bwrap_argv, git_common_dir, git_read_only, interpreter_paths, probe_bwrap
 from gates.home_toolchains import home_toolchains
 from gates.sandbox_output import Collector
-from gates.strays import MARK, kill_marked, new_mark
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
 """Host variables passed through; everything else is dropped (HOME and TMPDIR are ours)."""

@@ -75,6 +75,7 @@ from engine.secret_values import (
     quoted_forms,
     replace_values,
 )
+from engine.strays import MARK, kill_marked, new_mark
 
 FILES_LOOK_S = 0.5
 """Seconds between the looks at the worktree's secret files while the agent's output is read
@@ -279,6 +280,9 @@ class CliProvider:
     ) -> tuple[int, bool]:
         # A SIGKILLed run leaves no agent calling its model: through ``setpriv`` where it
         # works, so no Python runs in the child and the loop does not wait for its ``exec``.
+        # What it starts in a session of its own (a dev server, a watcher) ends with it too.
+        mark = new_mark()
+        env = {**env, MARK: mark}
         start = dying_with_us(argv, env)
         try:
             process = await asyncio.create_subprocess_exec(
@@ -320,6 +324,7 @@ class CliProvider:
             raise
         finally:
             kill_group(process.pid)
+            kill_marked(mark)
 
     async def _read(
         self,

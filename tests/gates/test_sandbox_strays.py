@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.strays import MARK, kill_marked, marked_processes, new_mark
 from gates.sandbox import ProcessSandbox
-from gates.strays import MARK, kill_marked, marked_processes, new_mark
 
 SLEEPER = "python sleeper.py {token}"
 SLEEPER_SCRIPT = "import time\nopen('up', 'w').close()\ntime.sleep(60)\n"

@@ -1023,3 +1023,42 @@ def test_an_agent_is_not_timed_out_for_the_time_its_factory_was_stopped(tmp_path
         finally:
             factory.kill()
     assert said == "done"
+
+
+async def test_what_an_agent_started_in_a_session_of_its_own_ends_with_it(tmp_path: Path):
+    """A coding agent's process group was killed when it finished; a server it had started
+    with ``setsid`` (or a daemon's double fork) left the group, and lived on after the
+    attempt and the run, unfenced."""
+    token = f"shopfloor-agent-stray-{time.monotonic_ns()}"
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text("import time\nopen('up', 'w').close()\ntime.sleep(60)\n")
+    script = (
+        f"setsid {sys.executable} {sleeper} {token} > /dev/null 2>&1 & "
+        "while [ ! -e up ]; do sleep 0.01; done; echo done"
+    )
+    agent = CliAgent(("sh", "-c", script), "text", 30, fence=False)
+    completion = await CliProvider("mine", agent).complete(ask(tmp_path))
+    assert completion.text == "done"
+    left: list[int] = []
+    for _ in range(40):
+        left = _running_with(token)
+        if not left:
+            break
+        await asyncio.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def _running_with(token: str) -> list[int]:
+    """Live (non-zombie) processes whose command line holds ``token``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if entry.name.isdigit() and token.encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found

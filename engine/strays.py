@@ -1,8 +1,9 @@
 """What a command left running outside its process group, found by a mark and killed.
 
 A command runs in a process group of its own, killed whole when it ends, times out or is
-cancelled (:mod:`gates.sandbox`). In bubblewrap's jail that is all: the jail's PID namespace
-ends with the command, and everything inside with it. Without the jail, a process that
+cancelled (:mod:`gates.sandbox`; a coding agent's CLI too, :mod:`agents.providers.cli`). In
+bubblewrap's jail that is all: the jail's PID namespace ends with the command, and everything
+inside with it. Without the jail, a process that
 started a session of its own (``setsid``, a daemon's double fork: a test server, a file
 watcher an agent put in the background) left the group and lived on after the command, the
 attempt and the run, one more per command that started it; and while it held the command's
