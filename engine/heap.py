@@ -33,8 +33,13 @@ def settle() -> None:
     gc.freeze()
 
 
+_whole_process = False
+"""Whether a load froze as the whole process's (``loading(freeze=True)``): later loads of
+the same program (a command's own modules) freeze as it did."""
+
+
 @contextlib.contextmanager
-def loading(*, freeze: bool = True) -> Iterator[None]:
+def loading(*, freeze: bool | None = None) -> Iterator[None]:
     """For the block, no collection at all; then :func:`settle`: for a program loading.
 
     Importing creates objects by the hundred thousand and frees almost none, so each of the
@@ -42,16 +47,21 @@ def loading(*, freeze: bool = True) -> Iterator[None]:
     loading the store, SQLAlchemy and the event models). What loaded is frozen before the
     collector is back on, or its first collection would walk all of it at once.
 
-    ``freeze=False``: no :func:`settle`, for a program that is not the whole process (the
-    CLI's ``main`` called by a test): the freeze would keep everything that process holds,
-    its garbage not yet collected too, out of the collector's reach for good.
+    ``freeze=True``: the program is the whole process (an entry point). ``freeze=False``: no
+    :func:`settle`, for a program that is not the whole process (the CLI's ``main`` called
+    by a test): the freeze would keep everything that process holds, its garbage not yet
+    collected too, out of the collector's reach for good. None: as the process's entry said
+    (a command loading the factory once its command line is good); no freeze if none did.
     """
+    global _whole_process
+    if freeze:
+        _whole_process = True
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if freeze:
+        if _whole_process if freeze is None else freeze:
             settle()
         if enabled:
             gc.enable()

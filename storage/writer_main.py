@@ -15,7 +15,7 @@ from engine.heap import loading
 
 def run() -> int:
     """Load the writer without collections, then run it on this process's arguments."""
-    with loading():
+    with loading(freeze=True):  # the whole process
         from storage.process_writer import main
     return main()
 

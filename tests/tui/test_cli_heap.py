@@ -79,3 +79,18 @@ def test_python_dash_m_is_the_whole_process_as_the_script_is(tmp_path: Path) -> 
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.split()[-1]) > 10_000
+
+
+def test_a_run_command_in_process_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
+    """``demo``, ``run`` and ``resume`` load the factory once the command line is good, with a
+    freeze of their own (tui.commands.launch): in-process it stayed, unless a build ran to
+    its end (whose end gives every object back): a run refused, killed at a gate before the
+    build, or a resume of a run that is not there kept the test process's heap frozen."""
+    db = tmp_path / "runs.db"
+    db.touch()
+    frozen = gc.get_freeze_count()
+    gone = [dropped_cycle() for _ in range(3)]
+    assert main(["resume", "0123456789ab", "--db", str(db)]) != 0  # no such run
+    assert gc.get_freeze_count() == frozen
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None, None]
