@@ -43,6 +43,7 @@ from engine.secrets import secret_env_values
 from engine.strays import MARK, kill_marked, new_mark
 from gates.bwrap import bwrap_argv, git_common_dir, git_read_only, interpreter_paths, probe_bwrap
 from gates.home_toolchains import home_toolchains
+from gates.private_dir import make_private_dir, remove_private_dir
 from gates.sandbox_output import Collector
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
@@ -198,8 +199,8 @@ class ProcessSandbox:
             probe = probe_bwrap()
             self._bwrap = probe.path if probe.usable else None
             self.fallback_reason = probe.reason
-        private = Path(tempfile.mkdtemp(prefix="shopfloor-sandbox-"))
-        self._cleanup = weakref.finalize(self, shutil.rmtree, str(private), True)
+        private, held = make_private_dir()  # and those of processes killed meanwhile go
+        self._cleanup = weakref.finalize(self, remove_private_dir, str(private), held)
         self.home = private / "home"
         self.tmpdir = private / "tmp"
         self.home.mkdir()
