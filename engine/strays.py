@@ -13,6 +13,10 @@ Such a process keeps its environment, so every command started without the jail 
 mark of its own (:data:`MARK`, a random token) that its descendants inherit, and once the
 command is over every process of this user that bears the mark is killed. A process that
 empties its environment (``env -i``) escapes it; none of the common daemons do.
+
+A mark may start with its owner's name (the sandbox's private folder): when that owner was
+killed before it could sweep (SIGKILL), the next one to find it gone sweeps every mark that
+starts with its name (:mod:`gates.private_dir`).
 """
 
 from __future__ import annotations
@@ -35,10 +39,10 @@ def new_mark() -> str:
     return secrets.token_hex(8)
 
 
-def marked_processes(token: str, proc: Path = Path("/proc")) -> list[int]:
+def marked_processes(token: str, proc: Path = Path("/proc"), *, prefix: bool = False) -> list[int]:
     """This user's processes whose environment bears ``token`` as :data:`MARK` (zombies have
-    none: they are not listed)."""
-    needle = f"\0{MARK}={token}\0".encode()
+    none: they are not listed); with ``prefix``, a mark that starts with ``token``."""
+    needle = f"\0{MARK}={token}".encode() + (b"" if prefix else b"\0")
     uid = os.getuid()
     found = []
     for entry in os.scandir(proc):
@@ -51,16 +55,17 @@ def marked_processes(token: str, proc: Path = Path("/proc")) -> list[int]:
                 text = b"\0" + environ.read()
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if needle in text or text.endswith(needle[:-1]):
+        if needle in text or (not prefix and text.endswith(needle[:-1])):
             found.append(int(entry.name))
     return found
 
 
-def kill_marked(token: str) -> int:
-    """SIGKILL every process bearing ``token``; how many there were."""
+def kill_marked(token: str, *, prefix: bool = False) -> int:
+    """SIGKILL every process bearing ``token`` (with ``prefix``, a mark that starts with
+    it); how many there were."""
     killed: set[int] = set()
     for _ in range(ROUNDS):
-        left = [pid for pid in marked_processes(token) if pid != os.getpid()]
+        left = [p for p in marked_processes(token, prefix=prefix) if p != os.getpid()]
         if not left:
             break
         for pid in left:

@@ -25,15 +25,16 @@ OWNER = ".owner"
 """The file in a private folder that its live sandbox holds locked."""
 
 
-def make_private_dir() -> tuple[Path, int]:
-    """A new private folder in the temp directory and the open descriptor that holds its lock
-    (closing it lets the folder be removed by the next sandbox); first, the folders no live
-    process holds are removed."""
-    remove_abandoned(Path(tempfile.gettempdir()))
+def make_private_dir() -> tuple[Path, int, list[str]]:
+    """A new private folder in the temp directory, the open descriptor that holds its lock
+    (closing it lets the folder be removed by the next sandbox), and the names of the
+    folders no live process held, removed first (their commands' leftovers bear marks that
+    start with those names: :mod:`engine.strays`)."""
+    abandoned = remove_abandoned(Path(tempfile.gettempdir()))
     folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     fd = os.open(folder / OWNER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    return folder, fd
+    return folder, fd, abandoned
 
 
 def remove_private_dir(folder: str, fd: int) -> None:
@@ -43,18 +44,19 @@ def remove_private_dir(folder: str, fd: int) -> None:
         os.close(fd)
 
 
-def remove_abandoned(temp: Path) -> int:
-    """Remove this user's private folders in ``temp`` whose lock no process holds; how many.
+def remove_abandoned(temp: Path) -> list[str]:
+    """Remove this user's private folders in ``temp`` whose lock no process holds; their
+    names.
 
     A folder without its lock file is left alone: one being made this moment has none yet
     (and one made before folders had it cannot be told from a live one).
     """
     uid = os.getuid()
-    removed = 0
+    removed = []
     try:
         entries = [e for e in os.scandir(temp) if e.name.startswith(PREFIX)]
     except OSError:
-        return 0
+        return []
     for entry in entries:
         try:
             info = entry.stat(follow_symlinks=False)
@@ -70,7 +72,7 @@ def remove_abandoned(temp: Path) -> int:
             continue
         try:
             shutil.rmtree(entry.path, ignore_errors=True)
-            removed += not os.path.lexists(entry.path)
+            removed.append(entry.name)
         finally:
             os.close(fd)
     return removed

@@ -199,8 +199,12 @@ class ProcessSandbox:
             probe = probe_bwrap()
             self._bwrap = probe.path if probe.usable else None
             self.fallback_reason = probe.reason
-        private, held = make_private_dir()  # and those of processes killed meanwhile go
+        # Those of processes killed meanwhile go, and what their commands left running.
+        private, held, abandoned = make_private_dir()
+        for name in abandoned:
+            kill_marked(f"{name}.", prefix=True)
         self._cleanup = weakref.finalize(self, remove_private_dir, str(private), held)
+        self._marks = f"{private.name}."
         self.home = private / "home"
         self.tmpdir = private / "tmp"
         self.home.mkdir()
@@ -251,8 +255,9 @@ class ProcessSandbox:
             return CommandResult(args, code, output, time.monotonic() - started, cleaned=cleaned)
 
         full_env = self.environment(env)
-        mark = None if self._bwrap is not None else new_mark()  # the jail's PID namespace
-        if mark is not None:  # ends what left the group; without it, the mark finds it
+        # The jail's PID namespace ends what left the group; without it, the mark finds it.
+        mark = None if self._bwrap is not None else self._marks + new_mark()
+        if mark is not None:
             full_env[MARK] = mark
         slot = None if self.build_dirs is None else self.build_dirs.lend(cwd, full_env)
         try:

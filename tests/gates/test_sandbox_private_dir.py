@@ -5,9 +5,11 @@ once the process that made it is gone without removing it (SIGKILL, a second Ctr
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,67 @@ def test_the_folder_of_a_process_gone_is_removed_by_the_next_sandbox(
     finally:
         live.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [being_made.name]
+
+
+KILLED_MID_COMMAND = """
+import asyncio, os, sys
+from pathlib import Path
+from gates.sandbox import ProcessSandbox
+
+box = ProcessSandbox(use_bwrap=False)
+sleeper = f"python sleeper.py {sys.argv[1]}"
+
+async def main():
+    command = f"{sleeper} & setsid {sleeper} & wait"
+    asyncio.ensure_future(box.run(["sh", "-c", command], Path.cwd(), timeout_s=60))
+    while len(list(Path.cwd().glob("up-*"))) < 2:
+        await asyncio.sleep(0.02)
+    os.kill(os.getpid(), 9)
+
+asyncio.run(main())
+"""
+SLEEPER = "import os, time\nopen(f'up-{os.getpid()}', 'w').close()\ntime.sleep(60)\n"
+
+
+def alive_with(token: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if entry.name.isdigit() and token.encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_what_a_killed_process_s_commands_left_running_goes_with_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the jail, a factory SIGKILLed while a command ran took only the command's first
+    process with it (its parent-death signal): what that started, in its group or in a
+    session of its own, went on for good."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "sleeper.py").write_text(SLEEPER)
+    token = f"shopfloor-orphan-{os.getpid()}-{id(work)}"
+    subprocess.run(
+        [sys.executable, "-c", KILLED_MID_COMMAND, token],
+        cwd=work,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        timeout=60,
+    )
+    left = alive_with(token)
+    try:
+        assert len(left) == 2  # what the killed factory's command started lives on
+        ProcessSandbox(use_bwrap=False).close()
+        for _ in range(100):
+            if not alive_with(token):
+                break
+            time.sleep(0.05)
+        assert alive_with(token) == []
+    finally:
+        for pid in alive_with(token):
+            os.kill(pid, signal.SIGKILL)
