@@ -144,18 +144,24 @@ def _exited(pid: int) -> bool:
         return False
 
 
-async def _kill_spawned(spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, Any]]) -> None:
-    """Take down the process group of a command whose caller was cancelled while it started.
+async def _kill_spawned(
+    spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, Any]], mark: str | None
+) -> None:
+    """Take down the process group of a command whose caller was cancelled while it started,
+    and (``mark``, without the jail) what it put in a session of its own.
 
     Cancelled inside ``subprocess_exec``, once the process is forked, asyncio kills the
     process it started and nothing else: what that shell had already put in the background
     (``sleep 60 & wait``, a test server) lived on. Here the start is let finish, and the
-    whole group is killed."""
+    whole group is killed. On a loaded machine the command may have run a while before this
+    task resumed to take its start: a ``setsid`` daemon it started lived on, unswept."""
     try:
         transport, _ = await spawn
     except (OSError, asyncio.CancelledError):
         return  # it never started
     _killpg(transport.get_pid(), signal.SIGKILL)
+    if mark is not None:
+        kill_marked(mark)
     transport.close()
 
 
@@ -287,7 +293,7 @@ class ProcessSandbox:
         try:
             transport, _ = await asyncio.shield(spawn)
         except asyncio.CancelledError:
-            await _kill_spawned(spawn)
+            await _kill_spawned(spawn, mark)
             raise
         except FileNotFoundError:
             return await refuse(127, f"command not found: {args[0]}")
