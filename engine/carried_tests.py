@@ -6,7 +6,10 @@ a failure in a test file it could not see, and a retry that wrote only code pass
 with no test of the task and landed so. Instead the test files the last committed attempt
 added or changed are applied to the retry's worktree (as a patch: the integration branch may
 have moved since), the engineer is told they are there, and an attempt whose commit deleted
-one of them does not land: the task cannot lose its tests by failing once.
+one of them does not land: the task cannot lose its tests by failing once. Moving one is not
+losing it: a test its commit holds under another test file's name (git's rename detection)
+counts as kept, for pytest's "import file mismatch" asks for just that (a module named as
+another folder's), and a retry could neither keep the old name nor drop it.
 """
 
 from __future__ import annotations
@@ -91,6 +94,24 @@ def missing_from(worktree: Path, commit: str, paths: Sequence[str]) -> list[str]
     return missing
 
 
+def moved_to(worktree: Path, source: str, commit: str, paths: Sequence[str]) -> dict[str, str]:
+    """Of ``paths`` (test files of the commit ``source``), those the commit ``commit`` holds
+    under another test path, as git's rename detection between the two trees finds them:
+    old path -> new path."""
+    wanted = set(paths)
+    if not wanted:
+        return {}
+    out = FactoryRepo(worktree).git.diff(
+        "--name-status", "-M", "--diff-filter=R", "-z", source, commit
+    )
+    fields = names(out)
+    return {
+        old: new
+        for status, old, new in zip(fields[::3], fields[1::3], fields[2::3], strict=True)
+        if status.startswith("R") and old in wanted and is_test_path(new)
+    }
+
+
 @dataclass
 class KeptTests:
     """Per task of a build: the attempt commit whose tests the task's next attempt keeps."""
@@ -122,8 +143,13 @@ class KeptTests:
         self, task_id: str, worktree: Path, commit: str, kept: tuple[str, ...]
     ) -> str | None:
         """The failure of an attempt whose ``commit`` deleted tests it was given (``kept``),
-        else None, and the task's next attempt keeps this one's tests."""
+        else None, and the task's next attempt keeps this one's tests. A test moved to
+        another test path (:func:`moved_to`) is not deleted."""
         dropped = await asyncio.to_thread(missing_from, worktree, commit, kept) if kept else []
+        source = self._source.get(task_id)
+        if dropped and source is not None:
+            moved = await asyncio.to_thread(moved_to, worktree, source, commit, dropped)
+            dropped = [path for path in dropped if path not in moved]
         if dropped:
             return (
                 "The previous attempt deleted tests of this task, which it cannot land "

@@ -103,7 +103,8 @@ def build_prompt(job: EngineerJob, context: str = "") -> str:
         if job.kept_tests:
             fresh += (
                 " but for the tests the previous attempt wrote, kept in it: "
-                f"{', '.join(job.kept_tests)}; fix them if they are wrong, never delete them"
+                f"{', '.join(job.kept_tests)}; fix them if they are wrong, never delete them "
+                "(moving one to another test file's name keeps it)"
             )
         failure = (
             "\nThe previous attempt failed. Fix what this output shows; start from the task's "

@@ -364,6 +364,7 @@ def test_a_retry_prompt_names_the_tests_kept_from_the_previous_attempt(tmp_path:
     )
     prompt = build_prompt(kept)
     assert "kept in it: tests/test_greet.py; fix them if they are wrong, never delete" in prompt
+    assert "(moving one to another test file's name keeps it)" in prompt
     assert "kept in it" not in build_prompt(job(tmp_path, attempt=2, failure=failure))
 
 

@@ -27,10 +27,12 @@ from test_pipeline import (
 
 from engine.blueprint import Task
 from engine.bus import EventBus
-from engine.carried_tests import carry_tests, is_test_path
+from engine.carried_tests import carry_tests, is_test_path, moved_to
 from engine.events import EventBase, Outcome
 from engine.protocols import EmitFn, EngineerJob, EngineerReport, Finding, GateResult
 from engine.state import RunState
+from gates.pytest_gate import PytestGate
+from gates.sandbox import ProcessSandbox
 
 TEST = "tests/test_value.py"
 TASK = Task(id="value", title="Compute the value", files=["value.txt", TEST])
@@ -172,6 +174,45 @@ async def test_a_retry_restarted_by_a_resume_keeps_the_tests_too(
     assert git(user_repo, "show", f"{final.branch}:{TEST}") == "good"
 
 
+EXTRA = "def test_extra():\n    assert True\n"
+
+
+async def test_a_retry_may_move_the_test_pytest_says_clashes_with_a_landed_one(
+    user_repo: Path, worktree_root: Path
+):
+    """Two tasks add tests/extra_<task>/test_extra.py, in folders without __init__.py: the
+    second is red on pytest's "import file mismatch" once the first landed. Its retry moves
+    the test to a name of its own; refused as a deleted test, it never landed."""
+    first_test, clashing = "tests/extra_a/test_extra.py", "tests/extra_b/test_extra.py"
+    moved = "tests/extra_b/test_extra_b.py"
+
+    def second(job: EngineerJob) -> dict[str, str]:
+        if job.attempt == 1:
+            return {clashing: EXTRA, "b.txt": "b\n"}
+        (job.workspace / clashing).unlink()  # the move pytest asks for
+        return {moved: EXTRA, "b.txt": "b\n"}
+
+    engineer = FakeEngineer({"a": lambda _job: {first_test: EXTRA}, "b": second})
+    tasks = (Task(id="a", title="A", files=[first_test]),)
+    tasks += (Task(id="b", title="B", depends_on=["a"], files=["b.txt", clashing]),)
+    sandbox = ProcessSandbox(use_bwrap=False)
+    gate = PytestGate(sandbox, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=60)
+    try:
+        run = await run_factory(
+            user_repo, worktree_root, FakePlanner(blueprint(*tasks)), engineer, task_gates=(gate,)
+        )
+    finally:
+        sandbox.close()
+
+    assert run.state.outcome is Outcome.SHIPPED, run.state.reason
+    _, retry = engineer.attempts("b")
+    assert "import file mismatch" in retry.failure_context
+    assert retry.kept_tests == (clashing,)
+    shipped = shipped_files(user_repo, run.state.branch)
+    assert {first_test, moved, "b.txt"} <= shipped
+    assert clashing not in shipped
+
+
 def commit_in(worktree: Path, files: dict[str, str], message: str) -> str:
     for rel, text in files.items():
         (worktree / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -213,6 +254,21 @@ def test_tests_changed_meanwhile_on_the_integration_branch_are_merged_or_left_ou
     assert (merged[1], merged[6]) == ("line 2, the attempt's", "line 7, theirs")
     assert (retry / "tests" / "test_b.py").read_text() == "x\n", "theirs, untouched"
     assert not (retry / "value.txt").exists(), "only the tests are carried"
+
+
+def test_a_test_moved_to_another_test_name_is_kept_and_one_moved_out_of_the_tests_is_not(
+    user_repo: Path, tmp_path: Path
+):
+    wt = tmp_path / "attempt"
+    git(user_repo, "worktree", "add", "-q", "--detach", str(wt), "HEAD")
+    body = "def test_one():\n    assert 1 + 1 == 2\n\n\ndef test_two():\n    assert 2 * 2 == 4\n"
+    source = commit_in(wt, {"tests/a/test_x.py": body, "tests/b/test_x.py": body + "# b\n"}, "1")
+    git(wt, "mv", "tests/a/test_x.py", "tests/a/test_x_a.py")
+    git(wt, "mv", "tests/b/test_x.py", "notes_b.py")
+    retry = commit_in(wt, {}, "the retry")
+
+    paths = ["tests/a/test_x.py", "tests/b/test_x.py"]
+    assert moved_to(wt, source, retry, paths) == {"tests/a/test_x.py": "tests/a/test_x_a.py"}
 
 
 def test_what_counts_as_a_test():
