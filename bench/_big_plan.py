@@ -80,7 +80,8 @@ class Plan:
     """Two tasks that each add tests/extra_<task>/test_extra.py: each tree passes alone, but
     pytest refuses two test modules of one name ("import file mismatch"): the second is red on
     the merged tree, or on its own when it starts after the first landed (m04 waits on m01,
-    whose conflict usually delays it); its retry names its file after the task."""
+    whose conflict usually delays it); its retry moves its file to a name of the task's own (the
+retry's worktree holds the tests the failed attempt wrote: the engine keeps them)."""
     """Two roots that both edit mesh/__init__.py's one line: whichever lands second
     conflicts in the merge queue, and its retry, on the new tip, writes both names."""
 
@@ -179,6 +180,9 @@ def _attempt(
     if task in plan.clashing:
         extra = f"from mesh.{task} import value_{task[1:]}\n\n\ndef test_extra():\n"
         extra += f"    assert value_{task[1:]}() >= 0\n"
+        if renamed:  # moved: the retry's worktree holds the first attempt's tests
+            old = extra_test_path(task, renamed=False)
+            tests.append({"tool": "run", "args": {"argv": ["rm", "-f", old]}})
         tests.append(
             {
                 "tool": "write_file",

@@ -2,7 +2,7 @@
 the shape its docstring promises, the scripted code passes its scripted tests, and exactly the
 tasks meant to fail their first attempt do, on the gate they are meant to fail; the two roots
 that edit the same line retry on a merge conflict with both their names; the two that add
-test modules of one name fail together and retry with their own names.
+test modules of one name fail together and retry by moving theirs to their own names.
 
 (Playing the whole 36-task plan through the CLI takes 60-80 s on two busy cores, too slow for
 the suite: bench/_big_plan.py's docstring says how to run it.)
@@ -86,3 +86,16 @@ def test_the_generated_plan_is_playable_and_fails_where_it_means_to(tmp_path: Pa
         (repo / f"tests/extra_{task}/test_extra.py").write_text(text)
         assert raw[task]["attempts"][1]["expect_in_prompt"] == ["import file mismatch"]
     assert "import file mismatch" in _pytest(repo).stdout
+
+    # A retry's worktree holds the tests its failed attempt wrote (engine.carried_tests): the
+    # retry moves its clashing module to its own name, as pytest asks, and the tree is green.
+    task = plan.clashing[1]
+    for turn in raw[task]["attempts"][1]["turns"]:
+        for call in turn["calls"]:
+            if call["tool"] == "run":
+                subprocess.run(call["args"]["argv"], cwd=repo, check=True)
+            elif call["tool"] == "write_file":
+                (repo / call["args"]["path"]).parent.mkdir(parents=True, exist_ok=True)
+                (repo / call["args"]["path"]).write_text(call["args"]["content"])
+    assert not (repo / f"tests/extra_{task}/test_extra.py").exists()
+    assert "41 passed" in _pytest(repo).stdout  # and the first clashing task's extra module
