@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import sample_run
 from pilot_helpers import caught_up
+from textual.widgets import Footer
 
 from engine.bus import EventBus
 from engine.events import EscalationRaised
@@ -88,3 +89,37 @@ def test_the_commands_choose_what_the_dialog_does() -> None:
         )
         chosen = (choose_option("approve", record), choose_option("reject", record))
         assert chosen == EXPECTED[kind]
+
+
+KEY_BAR = {  # the decision keys the key bar shows, named as the options line names them
+    "circuit_breaker": [("a", "Retry"), ("r", "Skip")],  # no c: nothing to change
+    "budget": [("a", "Raise"), ("r", "Stop")],
+    "merge": [("a", "Retry"), ("r", "Stop")],
+    "review": [("a", "Approve"), ("r", "Reject"), ("c", "Revise")],
+    "twin": [("a", "Accept"), ("r", "Reject"), ("c", "Change")],
+}
+
+
+@pytest.mark.parametrize("kind", list(ASKED))
+async def test_the_key_bar_names_what_each_key_does_for_this_question(kind: str) -> None:
+    """In tmux, a circuit breaker's dialog read "[a] retry [2] skip (default) [r] abort"
+    above a key bar saying "a Approve r Reject c Change": c did nothing there."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.start(bus)
+        bus.emit(
+            EscalationRaised(
+                escalation_id="esc-1",
+                kind=kind,  # type: ignore[arg-type]
+                question="What now?",
+                options=ASKED[kind],
+                task_id="t2",
+            )
+        )
+        await caught_up(app, bus, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        shown = [(key.key, str(key.description)) for key in app.screen.query_one(Footer).children]
+    assert [(k, d) for k, d in shown if k in "arc"] == KEY_BAR[kind]
+    assert [d for k, d in shown if k not in "arc"] == ["Next", "Close", "Help"]

@@ -39,6 +39,9 @@ from tui.messages import Decision
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.type_ahead import type_ahead
 
+KEYS = {"approve": "a", "reject": "r", "change": "c"}
+"""The dialog's key for each of the commands' decisions."""
+VERB_OF = {key: verb for verb, key in KEYS.items()}
 SETTLE_S = 0.5
 """How long a question that replaced another on screen ignores the decision keys."""
 SMALL_WIDTH, SMALL_HEIGHT = 60, 20
@@ -60,9 +63,17 @@ class EscalationScreen(ModalScreen[Decision]):
     """One waiting escalation, and one key per decision."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "decide('approve')", "Approve"),
-        Binding("r", "decide('reject')", "Reject"),
-        Binding("c", "change", "Change"),
+        # One binding a word (tui.decision_words): the key bar shows the one the question
+        # offers, named so ("a Retry", "r Skip"), as the options line does, and no c where
+        # nothing changes (check_action); it said "a Approve r Reject c Change" for all.
+        *(
+            Binding(KEYS[verb], action, word.capitalize())
+            for verb in VERBS
+            for word in VERBS[verb]
+            for action in [
+                f"change('{word}')" if verb == "change" else f"decide('{verb}', '{word}')"
+            ]
+        ),
         Binding("n", "step(1)", "Next"),
         # Off the key bar (n goes round the queue; the help lists p), so "? Help" fits it
         # at 80 columns.
@@ -164,6 +175,7 @@ class EscalationScreen(ModalScreen[Decision]):
             context = Group(context, heading, plan_text(blueprint))
         self._context_view.update(context)
         self.query_one("#esc-dialog").border_title = "decision needed"
+        self.refresh_bindings()  # the key bar names this question's decisions
 
     def _shown_anew(self) -> None:
         # Another escalation is on screen: no half-typed note, and its question from the top.
@@ -244,8 +256,28 @@ class EscalationScreen(ModalScreen[Decision]):
         elif self._queue:
             self.index = (self.index + step) % len(self._queue)
 
-    def action_decide(self, kind: str) -> None:
-        """Approve or reject: the option of the escalation that means it."""
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A decision key is on the key bar under the word the question takes for it."""
+        if action == "decide":
+            verb, word = parameters
+        elif action == "change" and parameters:
+            verb, word = "change", parameters[0]
+        else:
+            return True
+        return self._word_for(str(verb)) == word
+
+    def _word_for(self, verb: str) -> str | None:
+        # The option approve / reject / change take here (what the commands take), in lower
+        # case; a question with no options takes the verb itself; None: it has none.
+        esc = self.current
+        if esc is None:
+            return None
+        option = option_for(esc.options, VERBS[verb]) or (verb if not esc.options else None)
+        return option.lower() if option is not None else None
+
+    def action_decide(self, kind: str, word: str = "") -> None:
+        """Approve or reject: the option of the escalation that means it (``word``, the key
+        bar's name for it, is that option)."""
         esc = self.current
         if esc is None:
             return
@@ -275,8 +307,8 @@ class EscalationScreen(ModalScreen[Decision]):
             elif self._settled():
                 self._finish(Decision(esc.escalation_id, option))
 
-    def action_change(self) -> None:
-        """Ask for the note that says what to change."""
+    def action_change(self, word: str = "") -> None:
+        """Ask for the note that says what to change (``word``: the key bar's name)."""
         esc = self.current
         if esc is None:
             return
@@ -303,6 +335,10 @@ class EscalationScreen(ModalScreen[Decision]):
             event.stop()
             event.prevent_default()
             self.action_change()
+        elif event.key in ("a", "r") and (verb := VERB_OF[event.key]) and not self._word_for(verb):
+            # Off the key bar, as the question has no such option: said, not silent.
+            event.stop()
+            self.action_decide(verb)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
