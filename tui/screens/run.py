@@ -74,6 +74,10 @@ class RunScreen(LogFollowing, RunEscalations):
     """Pipeline, graph, agents, gauges, log and budget of one run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The app's quit and help, first on the key bar: after the screen's keys, they were
+        # off it below 80 columns (the help lists what the bar cannot show).
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help"),
         Binding("e", "escalations", "Escalations"),
         Binding("b", "plan", "Plan", show=False),
         Binding("enter", "task_detail", "Task detail", show=False),

@@ -1,0 +1,36 @@
+"""At 60 columns the run screen's key bar keeps "q Quit" and "? Help".
+
+In tmux at 60x20 the bar needs 80 cells (72 compact) and ended at "/ Search log": q and ?
+came last, after the screen's own keys, and were off the screen; the help (?) lists the
+keys the bar cannot show.
+"""
+
+from __future__ import annotations
+
+import sample_run
+from pilot_helpers import caught_up
+from test_footer_fits_80 import keys_cut_off
+from textual.widgets import Footer
+
+from engine.bus import EventBus
+from tui.app import ShopfloorApp
+
+
+async def test_quit_and_help_stay_on_a_60_column_key_bar() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(60, 20)) as pilot:
+        sample_run.whole_run(bus)
+        await caught_up(app, bus, pilot)
+        for _ in range(2):  # pinned and not
+            shown = [
+                str(key.description)
+                for key in app.screen.query_one(Footer).children
+                if str(key.description) not in keys_cut_off(app)
+            ]
+            assert "Quit" in shown and "Help" in shown
+            await pilot.press("p")
+            await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.leaving  # q still quits
