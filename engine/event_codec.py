@@ -37,6 +37,7 @@ from engine.events import (
     ReviewRoundFinished,
     ReviewScored,
     RunFinished,
+    RunInterrupted,
     RunResumed,
     RunStarted,
     StageChanged,
@@ -49,6 +50,7 @@ from engine.events import (
 Event = Annotated[
     RunStarted
     | RunResumed
+    | RunInterrupted
     | StageChanged
     | CriticScored
     | KillGateTripped

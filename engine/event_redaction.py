@@ -35,6 +35,7 @@ from engine.events import (
     ReviewRoundFinished,
     ReviewScored,
     RunFinished,
+    RunInterrupted,
     RunResumed,
     RunStarted,
     StageChanged,
@@ -80,6 +81,7 @@ the next would be two tasks."""
 NO_FREE_TEXT: frozenset[type[EventBase]] = frozenset(
     {
         RunResumed,
+        RunInterrupted,
         StageChanged,
         ReviewRoundFinished,
         BudgetUpdated,

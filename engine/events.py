@@ -105,6 +105,15 @@ class RunResumed(EventBase):
     answers escalations); empty in logs written before resumes recorded them."""
 
 
+class RunInterrupted(EventBase):
+    """The process driving the run stopped it on a person's word — Ctrl-C, headless or in
+    the TUI, its quit key, a stop signal (SIGTERM, a hang-up) — once the run's attempts were
+    let go: the log is whole and ``shopfloor resume`` goes on from it. A log that just ends
+    (neither this nor RunFinished) is a crash's or a kill's."""
+
+    type: Literal["RunInterrupted"] = "RunInterrupted"
+
+
 class StageChanged(EventBase):
     type: Literal["StageChanged"] = "StageChanged"
     stage: Stage

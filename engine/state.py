@@ -54,6 +54,9 @@ class RunState:
     """The stage the run was in when it finished (``stage`` is DONE from then on): where a
     run that failed or was killed stopped."""
     outcome: Outcome = Outcome.RUNNING
+    interrupted_at: str | None = None
+    """When the process driving the unfinished run stopped it on a person's word (its
+    RunInterrupted, ISO time); None once a resume goes on, and for a log that just ends."""
     reason: str = ""
     branch: str | None = None
     kill_gate: str | None = None

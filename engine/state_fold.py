@@ -32,6 +32,7 @@ from engine.events import (
     ReviewRoundFinished,
     ReviewScored,
     RunFinished,
+    RunInterrupted,
     RunResumed,
     RunStarted,
     Stage,
@@ -170,7 +171,12 @@ def _stage_changed(state: RunState, event: StageChanged) -> None:
     state.stage = event.stage
 
 
+def _run_interrupted(state: RunState, event: RunInterrupted) -> None:
+    state.interrupted_at = event.ts.isoformat()
+
+
 def _run_resumed(state: RunState, event: RunResumed) -> None:
+    state.interrupted_at = None
     if event.settings:
         state.settings = dict(event.settings)
     for agent in state.agents.values():  # the killed process's: none will finish
@@ -299,6 +305,7 @@ FOLDS: dict[type[EventBase], Fold] = {
     RunStarted: _run_started,
     StageChanged: _stage_changed,
     RunResumed: _run_resumed,
+    RunInterrupted: _run_interrupted,
     CriticScored: _critic_scored,
     KillGateTripped: _kill_gate_tripped,
     BlueprintProposed: _blueprint_proposed,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from engine.spend import BudgetLimits, Crossed, still_crossed
@@ -62,8 +63,9 @@ def stopped_line(
     *,
     db: str = "",
 ) -> str:
-    """How to go on with a run no process drives (``why``: how it came to stop): the resume
-    command, with the budgets it needs when it stopped over one, and the abandon command.
+    """How to go on with a run no process drives (``why``: how it came to stop, unless its
+    log says it was interrupted or it stopped on its budget): the resume command, with the
+    budgets it needs when it stopped over one, and the abandon command.
 
     ``answers``: the decisions waiting in the run's inbox (escalation id -> decision, as
     :func:`posted_answers` reads them), which the resume takes: a "raise" of the budget
@@ -81,6 +83,13 @@ def stopped_line(
         else:
             carries = "carries it on with a higher budget"
         crossed = after
+    elif state.interrupted_at is not None:
+        # Its process stopped it cleanly and logged so: not "a signal or a crash".
+        when = datetime.fromisoformat(state.interrupted_at).astimezone(UTC)
+        why = (
+            f"the run was interrupted at {when:%Y-%m-%d %H:%M} UTC (Ctrl-C, the TUI's q or a"
+            " stop signal) and stopped cleanly; its events are kept in the database"
+        )
     elif why is None:
         why = "the run was interrupted; its events are kept in the database"
     return (

@@ -296,6 +296,7 @@ async def _set_up_and_run(
         workspaces.relinquish,
         run_id=run_id,
         db_url=plan.db_url,
+        bus=bus,
     )
     # A second Ctrl-C (or stop signal) exits at once: it still says how to go on.
     db = db_option(plan.db_url)  # the database the commands said act on

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from engine.bus import EventBus
-from engine.events import AgentOutput
+from engine.events import AgentOutput, Outcome, RunInterrupted
 from engine.state import RunState
 from storage.errors import (
     INBOX_TABLE,
@@ -114,17 +114,21 @@ class StorageWatch:
         *,
         run_id: str = "",
         db_url: str = "",
+        bus: EventBus | None = None,
     ) -> None:
         """``relinquish``: called on a takeover before the run is cancelled, so that its
         cancelled attempts leave the repository to the other process
         (:meth:`~engine.workspace.GitWorkspaces.relinquish`). ``run_id`` names the run in
-        the line saying how to carry it on, ``db_url`` the database its commands name."""
+        the line saying how to carry it on, ``db_url`` the database its commands name.
+        ``bus``: the run's, which a stop on a person's word (the run cancelled with us) ends
+        with a RunInterrupted."""
         self.writer_task = writer_task
         self.run_id = run_id
         self.db_url = db_url
         self.lease = lease
         self.relinquish = relinquish
         self.stopped_run = False
+        self.bus = bus
 
     async def run(self, run: Callable[[], Awaitable[RunState]]) -> RunState:
         run_task = asyncio.ensure_future(run())
@@ -137,6 +141,9 @@ class StorageWatch:
             run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await run_task
+            if self.bus is not None and self.bus.state.outcome is Outcome.RUNNING:
+                # Said in the log, once its attempts let go: status tells it from a crash.
+                self.bus.emit(RunInterrupted())
             raise
         finally:
             if not lost.done():

@@ -42,6 +42,7 @@ from engine.events import (
     ReviewRoundFinished,
     ReviewScored,
     RunFinished,
+    RunInterrupted,
     RunResumed,
     RunStarted,
     Stage,
@@ -434,6 +435,7 @@ def one_of_each() -> list[EventBase]:
         ),
         LearningRecorded(learning_id="l1", kind="trap", text="t", source="retry:core", tags=["x"]),
         RunResumed(merged_from_repo=["core"], restarted=["cli"], settings={"workers": "2"}),
+        RunInterrupted(),
         RunFinished(outcome=Outcome.KILLED, reason="stopped", branch="b", commit="3" * 40),
     ]
     return stamp(events, run_id="run-json")
@@ -493,6 +495,21 @@ def test_a_resume_that_records_settings_replaces_those_the_run_started_with() ->
     # A log written before resumes recorded settings keeps the ones the run started with.
     state = RunState.fold(stamp([start, RunResumed(restarted=["core"])]))
     assert state.settings == {"escalation_policy": "wait", "workers": "4"}
+
+
+def test_an_interrupt_is_folded_until_a_resume_goes_on() -> None:
+    """status tells a run its process stopped cleanly from one whose log just ends."""
+    start = RunStarted(
+        request="r",
+        repo="/x",
+        base_branch="main",
+        base_commit="0" * 40,
+        integration_branch="shopfloor/wip/x",
+    )
+    assert RunState.fold(stamp([start])).interrupted_at is None  # a crash's log
+    events = stamp([start, RunInterrupted()])
+    assert RunState.fold(events).interrupted_at == events[-1].ts.isoformat()
+    assert RunState.fold(stamp([start, RunInterrupted(), RunResumed()])).interrupted_at is None
 
 
 def test_agents_of_the_process_a_resume_replaced_are_cut_off_not_running() -> None:
