@@ -375,7 +375,7 @@ def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(
         else:
             terminal.wait_for(b"press e to answer", within_s=90)  # the run waits on a human
             terminal.type(b"e")
-            terminal.wait_for(b"Approve")  # the dialog is open: its keys in its footer
+            terminal.wait_for(b"Accept")  # the dialog is open: its keys in its footer
         terminal.hang_up()  # the connection drops
         proc.wait(timeout=60)
     finally:
