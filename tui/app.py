@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.console import RenderableType
@@ -97,6 +98,7 @@ class ShopfloorApp(App[None]):
         self.run_error: BaseException | None = None
         """What ``run_task`` raised, if it did."""
         self._leaving = False
+        self._opened_at = datetime.now(UTC)
         self._source = source
         self._logged = logged
         self._run_task = run_task
@@ -216,6 +218,11 @@ class ShopfloorApp(App[None]):
             return
         state = self.state
         self.sub_title = state.outcome.value
+        if state.finished_at and datetime.fromisoformat(state.finished_at) < self._opened_at:
+            # Over before the view opened (attach, the runs screen): the header says so on
+            # its coloured bar, and a 30-second toast stood over the log one came to read.
+            self._maybe_exit()
+            return
         detail = f" → {state.branch}" if state.branch else ""
         if state.reason:
             detail += f" ({state.reason})"
