@@ -9,6 +9,7 @@ leave through the ``on_decision`` callable it was given.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,7 +21,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.driver import Driver
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from engine import heap
 from engine.bus import Subscription
@@ -263,6 +264,14 @@ class ShopfloorApp(App[None]):
             self.run_worker(self._settle_engine(), name="settle", group="settle", exclusive=True)
         elif event.state is WorkerState.CANCELLED:
             self._engine_settled()
+
+    async def engine_stopped(self) -> None:
+        """Once the app has exited, wait for the run's coroutine to end: Textual cancels its
+        workers without waiting, and the run's cancellation (its attempts let go, then its
+        RunInterrupted) went on after the caller had closed the run's bus."""
+        if self._engine_worker is not None:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await self._engine_worker.wait()
 
     async def _settle_engine(self) -> None:
         # Everything the run emitted is in the subscription already; once the bridge has

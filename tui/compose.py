@@ -330,6 +330,7 @@ async def _set_up_and_run(
             # SIGTERM, or SIGHUP from a dropped SSH session: quit as the quit key does.
             with stop_signals_call(lambda: quit_or_exit_now(app, hard_exit), hard_exit=hard_exit):
                 await app.run_async()
+                await app.engine_stopped()
             if app.return_code == EXIT_INTERRUPTED:  # Ctrl-C or a stop signal left the app
                 stopped_by_person()
             if isinstance(app.run_error, StorageError):

@@ -385,6 +385,10 @@ def test_a_terminal_hang_up_stops_a_demo_which_resumes_to_shipped(
     assert run_id is not None
     status = json.loads(cli(home, "status", run_id, "--json").stdout)
     assert status["outcome"] == "running"  # stopped, resumable
+    # ... and said so: its log ends with RunInterrupted, not as a crash's (the TUI's ended
+    # so, the bus closed while the app's cancelled worker still unwound the run)
+    said = cli(home, "status", run_id).stdout
+    assert "the run was interrupted at " in said and "a signal or a crash" not in said
     share_gate_cache(home)
     resumed = resume_answering_escalations(home, run_id)
     assert resumed.returncode == 0, resumed.stdout[-2000:]
