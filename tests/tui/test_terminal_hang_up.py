@@ -29,7 +29,7 @@ def test_a_tui_draws_on_after_its_terminal_hung_up_and_still_exits() -> None:
     try:
         tui.wait_for(TITLE.encode())
         tui.hang_up()
-        tui.proc.wait(timeout=30)  # before: alive until killed
+        tui.proc.wait(timeout=90)  # before: alive until killed (a loaded CI took over 30 s)
     finally:
         tui.close()
     assert tui.proc.returncode == EXIT_INTERRUPTED  # stopped like Ctrl-C
@@ -45,7 +45,7 @@ def test_a_terminal_hung_up_after_the_app_quit_lets_the_process_exit() -> None:
         tui.type(b"q")
         tui.wait_for(CLOSING.encode())
         tui.hang_up()
-        tui.proc.wait(timeout=30)  # before: alive until killed
+        tui.proc.wait(timeout=90)  # before: alive until killed (a loaded CI took over 30 s)
     finally:
         tui.close()
     assert tui.proc.returncode == 0  # quit by q; the hang-up only cut the closing wait short
