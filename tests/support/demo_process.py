@@ -18,16 +18,7 @@ def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPro
     """``shopfloor ARGS`` with its data home at ``home``: its database that home's, or the
     ``--db`` given (never a ``SHOPFLOOR_DB`` of the environment, which a printed remedy
     without ``--db`` would otherwise follow), and no colour in what the test reads."""
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return _python(home, ["-m", "tui.cli", *args], timeout)
 
 
 def cli_probe(
@@ -36,10 +27,14 @@ def cli_probe(
     """``python -c SCRIPT ARGS`` set up as :func:`cli` sets up ``shopfloor``: for a script
     that wraps the CLI's entry to look at the process around it (what it froze, what it
     called)."""
+    return _python(home, ["-c", script, *args], timeout)
+
+
+def _python(home: Path, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
     env.pop("SHOPFLOOR_DB", None)
     return subprocess.run(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, *argv],
         cwd=ROOT,
         env=env,
         capture_output=True,
