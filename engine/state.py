@@ -173,6 +173,7 @@ class RunState:
             "outcome": self.outcome.value,
             "stage": self.stage.value,
             "reason": self.reason,
+            "interrupted_at": self.interrupted_at,
             "request": self.request,
             "repo": self.repo,
             "mode": self.mode,

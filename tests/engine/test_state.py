@@ -189,6 +189,7 @@ def test_a_full_run_folds_into_the_status_a_user_sees():
         "outcome": "shipped",
         "stage": "done",
         "reason": "",
+        "interrupted_at": None,
         "request": "Build a greeting CLI",
         "repo": "/repos/greet",
         "mode": "create",
@@ -509,6 +510,7 @@ def test_an_interrupt_is_folded_until_a_resume_goes_on() -> None:
     assert RunState.fold(stamp([start])).interrupted_at is None  # a crash's log
     events = stamp([start, RunInterrupted()])
     assert RunState.fold(events).interrupted_at == events[-1].ts.isoformat()
+    assert RunState.fold(events).to_status()["interrupted_at"] == events[-1].ts.isoformat()
     assert RunState.fold(stamp([start, RunInterrupted(), RunResumed()])).interrupted_at is None
 
 
