@@ -342,7 +342,7 @@ class TaskRunner:
                 self.gates, worktree, scope="task", emit=self.emit, task_id=task_id, attempt=attempt
             )
             if not all(r.passed for r in results):
-                return failure_context(results)
+                return failure_context(results, self.workspaces.root)
             if self.task_reviewer is not None:
                 rejection = await self._review(task, attempt, commit, results)
                 if rejection is not None:

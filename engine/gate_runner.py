@@ -13,6 +13,7 @@ gates after it, as long as none of the gates before them ran.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -130,6 +131,16 @@ def _located(finding: Finding) -> str:
     return (where + finding.message)[:300]
 
 
-def failure_context(results: Sequence[GateResult]) -> str:
-    """What the failed gates say, joined, for the next attempt's prompt."""
-    return "\n\n".join(r.failure_context() for r in results if not r.passed)
+def failure_context(results: Sequence[GateResult], worktrees: Path | None = None) -> str:
+    """What the failed gates say, joined, for the next attempt's prompt.
+
+    With ``worktrees`` (the folder the run's worktrees are made in), a path into any of its
+    worktrees is said from that worktree's top (``tests/test_x.py``): the next attempt works
+    in a new worktree, and a tool's absolute paths (pytest's import errors, say, or a result
+    the gate cache replays from another worktree) would name files it cannot open."""
+    text = "\n\n".join(r.failure_context() for r in results if not r.passed)
+    if worktrees is None:
+        return text
+    roots = {str(worktrees), str(worktrees.resolve())}
+    inside = "|".join(re.escape(root) for root in sorted(roots, key=len, reverse=True))
+    return re.sub(rf"(?:{inside})/[^/\s'\"]+/", "", text)

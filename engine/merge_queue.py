@@ -292,7 +292,8 @@ class MergeQueue:
             MergeOutcome(
                 False,
                 failure="Your change passed alone but fails merged onto the integration "
-                "branch (other tasks landed meanwhile):\n" + failure_context(results),
+                "branch (other tasks landed meanwhile):\n"
+                + failure_context(results, self._ws.root),
             ),
         )
 
