@@ -18,6 +18,8 @@ import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from engine.beneath import folder_beneath
+
 NODE_MODULES = "node_modules"
 LINKED_DOT_ENTRIES = frozenset({".bin"})
 """The only hidden entries of ``node_modules`` a borrowed one links: the installed tools'
@@ -57,15 +59,6 @@ def borrowed_node_modules(package: Path, installed: Path | None) -> Iterator[boo
         shutil.rmtree(target, ignore_errors=True)  # the links, never what they point at
 
 
-def _inside(worktree: Path, folder: str) -> bool:
-    """Whether ``folder`` of ``worktree`` is a folder inside it, where it really is: a
-    ``web`` an agent swapped for a link to ``/home/me`` would have the borrowed
-    ``node_modules`` made, and removed, beside the user's files."""
-    path = worktree / folder
-    top, real = os.path.realpath(worktree), os.path.realpath(path)
-    return path.is_dir() and (real == top or real.startswith(top + os.sep))
-
-
 @contextlib.contextmanager
 def lent_node_modules(
     worktree: Path, checkout: Path | None, packages: Sequence[str]
@@ -79,7 +72,7 @@ def lent_node_modules(
             folder
             for folder in packages
             if checkout is not None
-            and _inside(worktree, folder)
+            and folder_beneath(worktree, folder)  # not a link to a folder of the host
             and stack.enter_context(
                 borrowed_node_modules(worktree / folder, checkout / folder / NODE_MODULES)
             )
