@@ -171,18 +171,20 @@ class Toolbelt:
         files = await listed_files(self.root)  # in a thread, by git's index where it can
         return ToolResult(_bounded("\n".join(files) or "(empty repository)"))
 
-    def _read(self, raw: object) -> tuple[str, bytes, str] | None:
-        """The file ``raw`` names: its name as asked, its bytes and its real name inside the
-        worktree (:func:`~engine.beneath.read_beneath`); None when there is no such file."""
+    def _checked(self, raw: object) -> str:
+        """The path ``raw`` checked (:meth:`resolve`), as the file tools name and open it."""
         self.resolve(raw)
-        rel = "/".join(relative_parts(str(raw)))
+        return "/".join(relative_parts(str(raw)))
+
+    def _read(self, rel: str) -> tuple[bytes, str] | None:
+        """The bytes of the file ``rel`` (:meth:`_checked`) and its real name inside the
+        worktree (:func:`~engine.beneath.read_beneath`); None when there is no such file."""
         try:
-            data, real = read_beneath(self.root, relative_parts(rel), shown=rel)
+            return read_beneath(self.root, relative_parts(rel), shown=rel)
         except LeavesRoot as exc:
             raise ToolError(str(exc)) from None
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
-        return rel, data, real
 
     def _write(self, rel: str, data: bytes) -> None:
         """Write ``data`` to the file ``rel`` (:func:`~engine.beneath.write_beneath`)."""
@@ -193,10 +195,11 @@ class Toolbelt:
         self.written.append(rel)
 
     async def _tool_read_file(self, args: dict[str, Any]) -> ToolResult:
-        found = self._read(args.get("path"))
+        rel = self._checked(args.get("path"))
+        found = self._read(rel)
         if found is None:
             raise ToolError(f"no such file: {args.get('path')}")
-        rel, data, real = found
+        data, real = found
         text = shown_text(load_text(data, PurePosixPath(rel).name))
         name = rel if is_secret_file(rel) else real  # a link's target inside the worktree
         shown = masked_for_model(name, text)
@@ -215,7 +218,7 @@ class Toolbelt:
             )
 
     async def _tool_write_file(self, args: dict[str, Any]) -> ToolResult:
-        self.resolve(args.get("path"))
+        rel = self._checked(args.get("path"))
         content = args.get("content")
         if not isinstance(content, str):
             raise ToolError("content must be a string")
@@ -223,11 +226,10 @@ class Toolbelt:
             raise ToolError(f"content over {MAX_FILE_BYTES} bytes")
         crlf = False
         before = ""
-        rel = "/".join(relative_parts(str(args.get("path"))))
         found = self._read(rel)
         if found is not None:
             try:
-                loaded = load_text(found[1], PurePosixPath(rel).name)
+                loaded = load_text(found[0], PurePosixPath(rel).name)
                 crlf, before = loaded.crlf, loaded.text  # an overwritten file keeps its line ends
             except ToolError:
                 crlf = False
@@ -236,15 +238,14 @@ class Toolbelt:
         return ToolResult(f"wrote {rel} ({len(content.splitlines())} lines)")
 
     async def _tool_edit_file(self, args: dict[str, Any]) -> ToolResult:
-        self.resolve(args.get("path"))
+        rel = self._checked(args.get("path"))
         search, replace = args.get("search"), args.get("replace")
         if not isinstance(search, str) or not search or not isinstance(replace, str):
             raise ToolError("search must be a non-empty string and replace a string")
-        found = self._read(args.get("path"))
+        found = self._read(rel)
         if found is None:
             raise ToolError(f"no such file: {args.get('path')}")
-        rel = found[0]
-        loaded = load_text(found[1], PurePosixPath(rel).name)
+        loaded = load_text(found[0], PurePosixPath(rel).name)
         if loaded.crlf or ("\r\n" in search and search not in loaded.text):
             # The text is read with LF line ends (a CRLF file is written back as CRLF); a
             # model writing CRLF into an LF file's search meant the same lines.
