@@ -10,7 +10,6 @@ from __future__ import annotations
 import configparser
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from itertools import islice
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 
 from engine.beneath import read_text_beneath
 from gates.repo_shape import python_folders
+from gates.toml_files import read_toml
 
 MYPY_TARGET_KEYS = ("files", "packages", "modules")
 """The configuration keys that name what mypy checks when run with no targets."""
@@ -40,11 +40,7 @@ def mypy_config(folder: Path) -> Mapping[str, Any] | None:
     for name in MYPY_CONFIG_FILES:
         path = folder / name
         if name == "pyproject.toml":
-            try:
-                data = tomllib.loads(read_text_beneath(folder, name))
-            except (OSError, ValueError):  # TOMLDecodeError, LeavesRoot: ValueErrors
-                continue
-            tool = data.get("tool")
+            tool = read_toml(path).get("tool")
             section = tool.get("mypy") if isinstance(tool, dict) else None
             if isinstance(section, dict):
                 return section
