@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from recording_sandbox import RecordingSandbox
 
 from agents.project_tests import ProjectTests
 from agents.provider import ToolCall
@@ -26,26 +27,6 @@ PACKAGE = '{"scripts": {"test": "echo ' + CANARY + ' && vitest run"}}\n'
 ADDOPTS = "[pytest]\naddopts = --cov-report " + CANARY + "\n"
 PYPROJECT = '[tool.pytest.ini_options]\naddopts = "--cov-report ' + CANARY + '"\n'
 UNKNOWN = "ERROR: usage: __main__.py [options]\n__main__.py: error: unrecognized arguments: {}\n"
-
-
-@dataclass
-class ScriptedSandbox:
-    """Answers each run with the next of ``answers`` (the last one repeated); records argv."""
-
-    answers: list[tuple[int, str]]
-    argvs: list[tuple[str, ...]] = field(default_factory=list)
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        *,
-        timeout_s: float = 300.0,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        self.argvs.append(tuple(argv))
-        code, output = self.answers[min(len(self.argvs), len(self.answers)) - 1]
-        return CommandResult(tuple(argv), code, output, 0.01)
 
 
 @pytest.fixture
@@ -69,7 +50,7 @@ def outside(tmp_path: Path) -> Path:
     return folder
 
 
-def never_shown(sandbox: ScriptedSandbox, *texts: str) -> None:
+def never_shown(sandbox: RecordingSandbox, *texts: str) -> None:
     for text in texts:
         assert CANARY not in text, text
     for argv in sandbox.argvs:
@@ -88,7 +69,7 @@ async def test_a_package_json_leading_out_is_never_read(
     worktree: Path, outside: Path, package: str, make: Callable[[Path, Path], None]
 ) -> None:
     make(worktree, outside)
-    sandbox = ScriptedSandbox([(1, "1 failed\n")])
+    sandbox = RecordingSandbox(output="1 failed\n", returncode=1)
     tests = ProjectTests(pytest_projects=(), node_packages=(package,))
     belt = Toolbelt(worktree, sandbox, test_timeout_s=30, tests=tests)
     said = await belt.execute(ToolCall("c1", "run_tests", {"args": ["tests/test_a.py"]}))
@@ -100,7 +81,7 @@ async def test_a_package_json_linked_inside_still_runs(worktree: Path) -> None:
     (worktree / "config").mkdir()
     (worktree / "config" / "package.json").write_text('{"scripts": {"test": "a && b"}}\n')
     (worktree / "package.json").symlink_to("config/package.json")
-    sandbox = ScriptedSandbox([(0, "ok\n")])
+    sandbox = RecordingSandbox(output="ok\n")
     tests = ProjectTests(pytest_projects=(), node_packages=(".",))
     belt = Toolbelt(worktree, sandbox, test_timeout_s=30, tests=tests)
     said = await belt.execute(ToolCall("c1", "run_tests", {"args": ["tests/test_a.py"]}))
@@ -122,7 +103,9 @@ async def test_pytest_addopts_leading_out_are_never_read_by_run_tests(
     """The sandboxed pytest (an agent's conftest.py) says an option is unknown: the factory
     read the configuration to leave it out, and ran again with the rest, and said so."""
     make(worktree, outside)
-    sandbox = ScriptedSandbox([(4, UNKNOWN.format("--cov-report")), (1, "1 failed\n")])
+    sandbox = RecordingSandbox(
+        output="1 failed\n", returncode=1, answers=[(4, UNKNOWN.format("--cov-report"))]
+    )
     belt = Toolbelt(worktree, sandbox, test_timeout_s=30, tests=ProjectTests((project,)))
     said = await belt.execute(ToolCall("c1", "run_tests", {}))
     never_shown(sandbox, said.text)
@@ -134,7 +117,9 @@ async def test_pytest_addopts_leading_out_are_never_read_by_the_tests_gate(
     worktree: Path, outside: Path, project: str, make: Callable[[Path, Path], None]
 ) -> None:
     make(worktree, outside)
-    sandbox = ScriptedSandbox([(4, UNKNOWN.format("--cov-report")), (1, "1 failed\n")])
+    sandbox = RecordingSandbox(
+        output="1 failed\n", returncode=1, answers=[(4, UNKNOWN.format("--cov-report"))]
+    )
     gate = PytestGate(sandbox, timeout_s=30, projects=(project,))
     result = await gate.check(worktree)
     never_shown(sandbox, result.model_dump_json())
@@ -146,7 +131,9 @@ async def test_pytest_addopts_linked_inside_are_still_left_out(worktree: Path) -
     (worktree / "config").mkdir()
     (worktree / "config" / "pytest.ini").write_text("[pytest]\naddopts = -ra --cov=app\n")
     (worktree / "pytest.ini").symlink_to("config/pytest.ini")
-    sandbox = ScriptedSandbox([(4, UNKNOWN.format("--cov=app")), (1, "1 failed\n")])
+    sandbox = RecordingSandbox(
+        output="1 failed\n", returncode=1, answers=[(4, UNKNOWN.format("--cov=app"))]
+    )
     belt = Toolbelt(worktree, sandbox, test_timeout_s=30)
     said = await belt.execute(ToolCall("c1", "run_tests", {}))
     assert len(sandbox.argvs) == 2 and "addopts=-ra" in sandbox.argvs[1], sandbox.argvs
@@ -168,7 +155,7 @@ async def test_a_report_a_test_swapped_for_a_link_out_is_never_read(
     (outside / "report.xml").write_text(JUNIT.format(CANARY))
 
     @dataclass
-    class SwappingSandbox(ScriptedSandbox):
+    class SwappingSandbox(RecordingSandbox):
         async def run(
             self,
             argv: Sequence[str],
@@ -181,7 +168,7 @@ async def test_a_report_a_test_swapped_for_a_link_out_is_never_read(
             os.symlink(outside / "report.xml", report.partition("=")[2])
             return await super().run(argv, cwd, timeout_s=timeout_s, env=env)
 
-    sandbox = SwappingSandbox([(1, "1 failed in 0.1s\n")])
+    sandbox = SwappingSandbox(output="1 failed in 0.1s\n", returncode=1)
     result = await PytestGate(sandbox, timeout_s=30).check(worktree)
     never_shown(sandbox, result.model_dump_json())
     assert not result.passed
@@ -196,7 +183,7 @@ async def test_a_report_folder_linked_out_is_not_written_through(
     of the host: the factory wrote its lists and the tools their reports there."""
     (worktree / ".shopfloor").symlink_to(outside, target_is_directory=True)
     before = sorted(os.listdir(outside))
-    sandbox = ScriptedSandbox([(0, "1 passed in 0.1s\n")])
+    sandbox = RecordingSandbox(output="1 passed in 0.1s\n")
     result = await PytestGate(sandbox, timeout_s=30).check(worktree)
     assert sorted(os.listdir(outside)) == before
     assert sandbox.argvs == [] and not result.passed

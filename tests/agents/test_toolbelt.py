@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from recording_sandbox import RecordingSandbox
 
 from agents.project_tests import ProjectTests
 from agents.provider import UNPARSED_ARGUMENTS, ToolCall
@@ -15,29 +15,6 @@ from agents.tool_specs import TOOL_SPECS, ToolResult
 from agents.toolbelt import MAX_OUTPUT, Toolbelt
 from engine.protocols import CommandResult, Sandbox
 from gates.sandbox import ProcessSandbox
-
-
-@dataclass
-class FakeSandbox:
-    """Records what it was asked to run and answers with a canned result."""
-
-    output: str = "3 passed in 0.01s"
-    returncode: int = 0
-    timed_out: bool = False
-    calls: list[tuple[tuple[str, ...], Path, float]] = field(default_factory=list)
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        *,
-        timeout_s: float = 300.0,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        self.calls.append((tuple(argv), cwd, timeout_s))
-        return CommandResult(
-            tuple(argv), self.returncode, self.output, 0.01, timed_out=self.timed_out
-        )
 
 
 @pytest.fixture
@@ -59,12 +36,12 @@ def outside(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sandbox() -> FakeSandbox:
-    return FakeSandbox()
+def sandbox() -> RecordingSandbox:
+    return RecordingSandbox()
 
 
 @pytest.fixture
-def belt(worktree: Path, sandbox: FakeSandbox) -> Toolbelt:
+def belt(worktree: Path, sandbox: RecordingSandbox) -> Toolbelt:
     return Toolbelt(worktree, sandbox, python="/usr/bin/python3", test_timeout_s=42.0)
 
 
@@ -89,7 +66,7 @@ def test_the_model_is_offered_the_seven_tools_each_with_an_object_schema():
     for spec in TOOL_SPECS:
         assert spec.parameters["type"] == "object"
         assert set(spec.parameters.get("required", [])) <= set(spec.parameters["properties"])
-    _typed: Sandbox = FakeSandbox()  # the fake satisfies the engine's Sandbox Protocol
+    _typed: Sandbox = RecordingSandbox()  # the fake satisfies the engine's Sandbox Protocol
 
 
 # -- confinement -------------------------------------------------------------------------------
@@ -161,7 +138,7 @@ async def test_no_tool_reaches_a_file_outside_through_a_link(
     belt: Toolbelt,
     worktree: Path,
     outside: Path,
-    sandbox: FakeSandbox,
+    sandbox: RecordingSandbox,
     name: str,
     args: dict[str, object],
 ):
@@ -275,7 +252,7 @@ async def test_a_call_whose_arguments_were_no_json_object_is_told_so_to_the_mode
 
 
 async def test_run_tests_goes_through_the_sandbox_in_the_worktree(
-    belt: Toolbelt, sandbox: FakeSandbox, worktree: Path
+    belt: Toolbelt, sandbox: RecordingSandbox, worktree: Path
 ):
     sandbox.output = "F.\n1 failed, 1 passed"
     sandbox.returncode = 1
@@ -302,7 +279,7 @@ async def test_run_tests_goes_through_the_sandbox_in_the_worktree(
     assert belt.test_runs == 1
 
 
-async def test_run_tests_reports_a_timeout(belt: Toolbelt, sandbox: FakeSandbox):
+async def test_run_tests_reports_a_timeout(belt: Toolbelt, sandbox: RecordingSandbox):
     sandbox.timed_out = True
     sandbox.returncode = -9
     result = await call(belt, "run_tests")
@@ -311,7 +288,7 @@ async def test_run_tests_reports_a_timeout(belt: Toolbelt, sandbox: FakeSandbox)
 
 
 async def test_run_tests_refuses_test_paths_outside_the_worktree(
-    belt: Toolbelt, sandbox: FakeSandbox
+    belt: Toolbelt, sandbox: RecordingSandbox
 ):
     result = await call(belt, "run_tests", args=["../other_repo/tests"])
     assert result.is_error and "may not leave the repository" in result.text
@@ -321,7 +298,7 @@ async def test_run_tests_refuses_test_paths_outside_the_worktree(
     assert belt.test_runs == 0
 
 
-async def test_huge_test_output_is_truncated(belt: Toolbelt, sandbox: FakeSandbox):
+async def test_huge_test_output_is_truncated(belt: Toolbelt, sandbox: RecordingSandbox):
     sandbox.output = "E" * (MAX_OUTPUT * 3)
     result = await call(belt, "run_tests")
     assert "characters cut" in result.text
@@ -341,7 +318,7 @@ async def test_a_worktree_given_through_a_symlink_still_confines(tmp_path: Path,
     real.mkdir()
     linked = tmp_path / "linked"
     linked.symlink_to(real, target_is_directory=True)
-    belt = Toolbelt(linked, FakeSandbox())
+    belt = Toolbelt(linked, RecordingSandbox())
     ok = await call(belt, "write_file", path="a.py", content="x = 1\n")
     assert not ok.is_error and (real / "a.py").exists()
     (real / "out").symlink_to(outside)
@@ -381,7 +358,7 @@ async def test_a_nul_byte_in_a_tool_call_is_an_error_result_not_an_exception(
 
 
 @pytest.fixture
-def monorepo(worktree: Path, sandbox: FakeSandbox) -> Toolbelt:
+def monorepo(worktree: Path, sandbox: RecordingSandbox) -> Toolbelt:
     """Two projects with their own config, and top-level tests outside both."""
     for project in ("services/api", "services/worker"):
         (worktree / project / "tests").mkdir(parents=True)
@@ -398,12 +375,12 @@ def monorepo(worktree: Path, sandbox: FakeSandbox) -> Toolbelt:
     )
 
 
-def _runs(sandbox: FakeSandbox, root: Path) -> list[tuple[str, tuple[str, ...]]]:
+def _runs(sandbox: RecordingSandbox, root: Path) -> list[tuple[str, tuple[str, ...]]]:
     return [(str(cwd.relative_to(root)), argv[7:]) for argv, cwd, _ in sandbox.calls]
 
 
 async def test_run_tests_runs_each_project_where_the_gate_does(
-    monorepo: Toolbelt, sandbox: FakeSandbox
+    monorepo: Toolbelt, sandbox: RecordingSandbox
 ):
     """pytest at a monorepo's top reads neither project's config nor its import paths: the
     agent would chase failures the tests gate never sees. Each project runs in its own
@@ -421,7 +398,7 @@ async def test_run_tests_runs_each_project_where_the_gate_does(
 
 
 async def test_run_tests_on_a_path_runs_in_the_project_holding_it(
-    monorepo: Toolbelt, sandbox: FakeSandbox
+    monorepo: Toolbelt, sandbox: RecordingSandbox
 ):
     await call(
         monorepo,
@@ -434,7 +411,7 @@ async def test_run_tests_on_a_path_runs_in_the_project_holding_it(
     ]
 
 
-async def test_the_projects_share_the_time_for_tests(monorepo: Toolbelt, sandbox: FakeSandbox):
+async def test_the_projects_share_the_time_for_tests(monorepo: Toolbelt, sandbox: RecordingSandbox):
     sandbox.timed_out = True
 
     async def slow(argv: Sequence[str], cwd: Path, **kw: object) -> CommandResult:

@@ -6,13 +6,12 @@ host's file reaches a command line, a summary or a verdict; a link inside still 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from recording_sandbox import RecordingSandbox
 
-from engine.protocols import CommandResult
 from gates.command_gate import NodeScriptGate
 from gates.makefile_commands import makefile_commands
 from gates.mypy_config import mypy_config, pre_commit_mypy_excludes
@@ -94,22 +93,6 @@ def test_a_configuration_linked_inside_is_read(
     assert shows_canary(probe(workspace))
 
 
-@dataclass
-class RecordingSandbox:
-    argvs: list[tuple[str, ...]] = field(default_factory=list)
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        *,
-        timeout_s: float = 300.0,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        self.argvs.append(tuple(argv))
-        return CommandResult(tuple(argv), 127, "sh: 1: yarn: not found\n", 0.01)
-
-
 @pytest.mark.parametrize("linked", ["package.json", "web"])
 async def test_a_node_package_linked_out_runs_no_script(workspace: Path, linked: str) -> None:
     """A package.json (or package folder) linked to the host's: the Node gate read its
@@ -122,7 +105,7 @@ async def test_a_node_package_linked_out_runs_no_script(workspace: Path, linked:
     else:
         (workspace / "web").mkdir()
         (workspace / "web" / "package.json").symlink_to(outside / "package.json")
-    sandbox = RecordingSandbox()
+    sandbox = RecordingSandbox(output="sh: 1: yarn: not found\n", returncode=127)
     gate = NodeScriptGate(sandbox, script="lint", packages=("web",))
     result = await gate.check(workspace)
     assert sandbox.argvs == [] and "yarn" not in result.summary, result.summary

@@ -8,34 +8,18 @@ it out; a folder linked inside still runs."""
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from recording_sandbox import RecordingSandbox
 
 from agents.project_tests import ProjectTests
 from agents.provider import ToolCall
 from agents.toolbelt import Toolbelt
-from engine.protocols import CommandResult, GateResult
+from engine.protocols import GateResult
 from gates.mypy_gate import MypyGate
 from gates.pytest_gate import PytestGate
-
-
-@dataclass
-class CwdSandbox:
-    cwds: list[Path] = field(default_factory=list)
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        *,
-        timeout_s: float = 300.0,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        self.cwds.append(cwd)
-        return CommandResult(tuple(argv), 0, "1 passed in 0.01s\n", 0.01)
 
 
 @pytest.fixture
@@ -55,24 +39,24 @@ def real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def ran_outside(sandbox: CwdSandbox, workspace: Path) -> list[Path]:
+def ran_outside(sandbox: RecordingSandbox, workspace: Path) -> list[Path]:
     return [cwd for cwd in map(real, sandbox.cwds) if not cwd.is_relative_to(real(workspace))]
 
 
-async def check_pytest(sandbox: CwdSandbox, workspace: Path) -> GateResult:
+async def check_pytest(sandbox: RecordingSandbox, workspace: Path) -> GateResult:
     return await PytestGate(sandbox, timeout_s=30, projects=("api", "inner")).check(workspace)
 
 
-async def check_mypy(sandbox: CwdSandbox, workspace: Path) -> GateResult:
+async def check_mypy(sandbox: RecordingSandbox, workspace: Path) -> GateResult:
     gate = MypyGate(sandbox, timeout_s=30, projects={"api": ["."], "inner": ["."]})
     return await gate.check(workspace)
 
 
 @pytest.mark.parametrize("check", [check_pytest, check_mypy])
 async def test_a_gate_runs_nothing_in_a_project_linked_out(
-    workspace: Path, check: Callable[[CwdSandbox, Path], Awaitable[GateResult]]
+    workspace: Path, check: Callable[[RecordingSandbox, Path], Awaitable[GateResult]]
 ) -> None:
-    sandbox = CwdSandbox()
+    sandbox = RecordingSandbox(output="1 passed in 0.01s\n")
     result = await check(sandbox, workspace)
     assert ran_outside(sandbox, workspace) == []
     assert real(workspace / "web") in map(real, sandbox.cwds)  # the folder linked inside ran
@@ -81,14 +65,14 @@ async def test_a_gate_runs_nothing_in_a_project_linked_out(
 
 
 async def test_a_gate_runs_nothing_again_in_a_project_linked_out(workspace: Path) -> None:
-    sandbox = CwdSandbox()
+    sandbox = RecordingSandbox(output="1 passed in 0.01s\n")
     gate = PytestGate(sandbox, timeout_s=30, projects=("api", "inner"))
     result = await gate.rerun(workspace, ["api/test_private.py::test_private"])
     assert sandbox.cwds == [] and not result.passed, result.summary
 
 
 async def test_run_tests_runs_nothing_in_a_project_linked_out(workspace: Path) -> None:
-    sandbox = CwdSandbox()
+    sandbox = RecordingSandbox(output="1 passed in 0.01s\n")
     belt = Toolbelt(workspace, sandbox, test_timeout_s=30, tests=ProjectTests(("api",)))
     await belt.execute(ToolCall("c1", "run_tests", {}))
     assert ran_outside(sandbox, workspace) == []
