@@ -1,15 +1,13 @@
-"""Fakes the role tests share: a scripted provider, an event collector, a recording sandbox."""
+"""Fakes the role tests share: a scripted provider and an event collector."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 from agents.provider import Completion, CompletionRequest, ToolCall, Usage
 from engine.events import EventBase
-from engine.protocols import CommandResult
 
 
 @dataclass
@@ -63,23 +61,3 @@ T = TypeVar("T")
 
 def of(events: Sequence[EventBase], kind: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, kind)]
-
-
-@dataclass
-class RecordingSandbox:
-    """Runs nothing; answers every command with ``output`` and records it."""
-
-    output: str = "3 passed in 0.01s"
-    returncode: int = 0
-    calls: list[tuple[tuple[str, ...], Path]] = field(default_factory=list)
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        *,
-        timeout_s: float = 300.0,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        self.calls.append((tuple(argv), cwd))
-        return CommandResult(tuple(argv), self.returncode, self.output, 0.01)

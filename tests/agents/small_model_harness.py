@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from role_fakes import RecordingSandbox
+from recording_sandbox import RecordingSandbox
 
 from agents.playbook import (
     AttemptScript,

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from role_fakes import RecordingSandbox, ScriptedProvider, collector, of
+from recording_sandbox import RecordingSandbox
+from role_fakes import ScriptedProvider, collector, of
 
 from agents.provider import CompletionRequest, ProviderError
 from agents.roles.critic import CriticRole

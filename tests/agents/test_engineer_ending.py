@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from role_fakes import RecordingSandbox, Reply, ScriptedProvider, collector, of
+from recording_sandbox import RecordingSandbox
+from role_fakes import Reply, ScriptedProvider, collector, of
 
 from agents.provider import ToolCall
 from agents.roles.engineer import EngineerRole

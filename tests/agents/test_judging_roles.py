@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from role_fakes import RecordingSandbox, Reply, ScriptedProvider, collector, of
+from recording_sandbox import RecordingSandbox
+from role_fakes import Reply, ScriptedProvider, collector, of
 
 from agents.dna import DnaError, OwnerDNA
 from agents.playbook import Playbook, SimTiming

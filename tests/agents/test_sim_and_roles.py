@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
+from recording_sandbox import RecordingSandbox
 
 from agents.playbook import (
     AttemptScript,
@@ -40,7 +41,7 @@ from engine.events import (
     EventBase,
     LLMCallFinished,
 )
-from engine.protocols import CommandResult, EngineerJob, PlanRequest
+from engine.protocols import EngineerJob, PlanRequest
 
 FAST = SimTiming(median_s=0.001, sigma=0.1, seed=3)
 
@@ -113,22 +114,6 @@ def playbook(timing: SimTiming = FAST) -> Playbook:
             "cli": TaskScript(attempts=[AttemptScript(turns=[Turn(say="I will just talk.")])]),
         },
     )
-
-
-@dataclass
-class FakeSandbox:
-    calls: list[tuple[tuple[str, ...], Path]] = field(default_factory=list)
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        *,
-        timeout_s: float = 300.0,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult:
-        self.calls.append((tuple(argv), cwd))
-        return CommandResult(tuple(argv), 0, "1 passed", 0.01)
 
 
 @dataclass
@@ -290,7 +275,7 @@ async def test_an_engineer_attempt_pauses_at_its_next_call_once_a_budget_is_cros
     bus.listen(events.append)
     broker = EscalationBroker(bus, policy="wait")
     tracker = BudgetTracker(bus, EngineConfig(max_tokens=1), broker)
-    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox(), python="py")
+    role = EngineerRole(SimProvider(playbook(), speed=1000), RecordingSandbox(), python="py")
     attempt = dataclasses.replace(job(tmp_path), admit=partial(tracker.admit, "greet"))
     work = asyncio.create_task(role.work(attempt, bus.emit))
     for _ in range(200):
@@ -308,7 +293,7 @@ async def test_an_engineer_attempt_pauses_at_its_next_call_once_a_budget_is_cros
 
 
 async def test_the_engineer_plays_the_script_writes_real_files_and_finishes(tmp_path: Path):
-    sandbox = FakeSandbox()
+    sandbox = RecordingSandbox()
     events, emit = collector()
     role = EngineerRole(SimProvider(playbook(), speed=1000), sandbox, python="py")
     report = await role.work(job(tmp_path), emit)
@@ -318,11 +303,11 @@ async def test_the_engineer_plays_the_script_writes_real_files_and_finishes(tmp_
     assert report.files_written == ("tests/test_greet.py", "greet.py")
     assert (tmp_path / "tests" / "test_greet.py").read_text() == TEST_FILE
     assert (tmp_path / "greet.py").read_text() == CODE_FILE
-    assert [argv[5:] for argv, _cwd in sandbox.calls] == [
+    assert [argv[5:] for argv in sandbox.argvs] == [
         ("no:cacheprovider", "--color=no"),
         ("no:cacheprovider", "--color=no", "-x"),
     ]
-    assert {cwd for _argv, cwd in sandbox.calls} == {role_root(tmp_path)}
+    assert set(sandbox.cwds) == {role_root(tmp_path)}
 
     started = of(events, AgentStarted)[0]
     assert (started.agent_id, started.task_id, started.attempt, started.simulated) == (
@@ -349,7 +334,7 @@ async def test_the_engineer_plays_the_script_writes_real_files_and_finishes(tmp_
 
 
 async def test_a_retry_script_plays_only_when_the_failure_reached_the_prompt(tmp_path: Path):
-    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    role = EngineerRole(SimProvider(playbook(), speed=1000), RecordingSandbox())
     failure = "Gate 'tests' failed: 1 failed\nE   AssertionError: 'hi x' != 'hello x'"
     assert failure in build_prompt(job(tmp_path, attempt=2, failure=failure))
     report = await role.work(job(tmp_path, attempt=2, failure=failure), lambda _e: None)
@@ -372,7 +357,7 @@ async def test_a_retry_script_whose_expected_text_is_missing_stops_without_finis
     tmp_path: Path,
 ):
     events, emit = collector()
-    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    role = EngineerRole(SimProvider(playbook(), speed=1000), RecordingSandbox())
     report = await role.work(job(tmp_path, attempt=2, failure="Gate 'lint' failed: E501"), emit)
 
     assert not report.finished
@@ -385,7 +370,7 @@ async def test_a_retry_script_whose_expected_text_is_missing_stops_without_finis
 
 
 async def test_later_attempts_replay_the_last_script(tmp_path: Path):
-    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    role = EngineerRole(SimProvider(playbook(), speed=1000), RecordingSandbox())
     report = await role.work(
         job(tmp_path, attempt=3, failure="AssertionError: 'hi x' != 'hello x'"), lambda _e: None
     )
@@ -394,7 +379,7 @@ async def test_later_attempts_replay_the_last_script(tmp_path: Path):
 
 async def test_a_script_that_never_calls_finish_is_reported_unfinished(tmp_path: Path):
     events, emit = collector()
-    role = EngineerRole(SimProvider(playbook(), speed=1000), FakeSandbox())
+    role = EngineerRole(SimProvider(playbook(), speed=1000), RecordingSandbox())
     report = await role.work(job(tmp_path, task_id="cli"), emit)
     assert not report.finished
     assert report.summary == "stopped without calling finish: I will just talk."
@@ -416,9 +401,9 @@ async def test_the_engineer_stops_at_max_turns(tmp_path: Path):
         },
     )
     events, emit = collector()
-    report = await EngineerRole(SimProvider(looping, speed=1000), FakeSandbox(), max_turns=4).work(
-        job(tmp_path), emit
-    )
+    report = await EngineerRole(
+        SimProvider(looping, speed=1000), RecordingSandbox(), max_turns=4
+    ).work(job(tmp_path), emit)
     assert not report.finished
     assert len(of(events, LLMCallFinished)) == 4
 
@@ -427,7 +412,7 @@ async def test_a_provider_error_ends_the_attempt_with_the_reason(tmp_path: Path)
     book = playbook()
     book.engineer.pop("greet")
     events, emit = collector()
-    report = await EngineerRole(SimProvider(book, speed=1000), FakeSandbox()).work(
+    report = await EngineerRole(SimProvider(book, speed=1000), RecordingSandbox()).work(
         job(tmp_path), emit
     )
     assert not report.finished
@@ -641,7 +626,7 @@ async def test_a_reply_cut_at_the_output_limit_runs_none_of_its_calls_and_says_w
         [Reply("Writing it all.", (half,), cut=True), Reply("", cut=True), Reply("", (whole, done))]
     )
     events, emit = collector()
-    report = await EngineerRole(provider, FakeSandbox()).work(job(tmp_path), emit)
+    report = await EngineerRole(provider, RecordingSandbox()).work(job(tmp_path), emit)
     assert report.finished and report.summary == "greet() in two goes"
     assert report.files_written == ("greet.py",)  # once, by the whole call
     assert provider.requests[1].messages[-1] == Message(

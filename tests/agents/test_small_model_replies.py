@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from role_fakes import RecordingSandbox, Reply, ScriptedProvider
+from recording_sandbox import RecordingSandbox
+from role_fakes import Reply, ScriptedProvider
 from small_model_harness import (
     PATCH,
     PLAN,
