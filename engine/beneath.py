@@ -75,9 +75,7 @@ def open_beneath(
     links = 0
     try:
         while pending:
-            name = pending.pop()
-            if name in ("", "."):
-                continue
+            name = pending.pop()  # never "" or ".": filtered above; no PurePosixPath part is
             if name == "..":
                 if not names:
                     raise LeavesRoot(f"{shown} resolves outside the repository (symlink)")
@@ -86,7 +84,7 @@ def open_beneath(
                 continue
             if not names and name == ".git":
                 raise LeavesRoot(f"the .git directory is off limits: {shown}")
-            last = not any(part not in ("", ".") for part in pending)
+            last = not pending
             try:
                 if last:
                     fd = os.open(name, flags | _LEAF, 0o666, dir_fd=folders[-1])
