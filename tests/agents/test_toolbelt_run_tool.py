@@ -3,11 +3,11 @@ time limit, bounded output, and no program from outside the worktree by path."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from repo_helpers import git, make_repo
 
 from agents.provider import ToolCall
 from agents.toolbelt import MAX_OUTPUT, Toolbelt
@@ -95,15 +95,8 @@ async def test_run_tests_output_is_plain_where_the_project_asks_pytest_for_colou
 
 @pytest.fixture
 def linked_worktree(tmp_path: Path) -> Path:
-    main, worktree = tmp_path / "main", tmp_path / "attempt"
-    main.mkdir()
-    for args in (
-        ("init", "-q"),
-        ("commit", "-q", "--allow-empty", "-m", "first"),
-        ("worktree", "add", "-q", "--detach", str(worktree)),
-    ):
-        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
-        subprocess.run(git, cwd=main, check=True, capture_output=True)
+    main, worktree = make_repo(tmp_path / "main", {"app.py": ""}), tmp_path / "attempt"
+    git(main, "worktree", "add", "-q", "--detach", str(worktree))
     return worktree
 
 
