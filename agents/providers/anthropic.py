@@ -41,8 +41,7 @@ from agents.providers.context_overflow import ContextOverflow, overflow_in
 from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
-    parse_retry_after,
-    retry_after_header,
+    retry_after_hint,
     transient_status,
 )
 
@@ -249,7 +248,7 @@ class AnthropicProvider:
             raise self._error(
                 _STREAM_ERROR_STATUS.get(kind, 500),
                 f"HTTP {response.status_code} {kind}: {error.get('message')}",
-                retry_after_header(response.headers),
+                retry_after_hint(response.headers),
             )
         if data.get("type") != "message":
             raise ValueError(
@@ -274,15 +273,13 @@ class AnthropicProvider:
             ) from None
         return message
 
-    def _error(self, status: int, detail: str, retry_after: str | None) -> ProviderError:
+    def _error(self, status: int, detail: str, retry_after: float | None) -> ProviderError:
         text = one_line(f"{self.spec}: {detail}", self._secrets)
         overflow = overflow_in(detail)
         if overflow is not None:
             return ContextOverflow(text, overflow, status=status)
         if transient_status(status):
-            return TransientProviderError(
-                text, retry_after=parse_retry_after(retry_after), status=status
-            )
+            return TransientProviderError(text, retry_after=retry_after, status=status)
         return ProviderError(text, status=status)
 
     def _status_error(self, exc: anthropic.APIStatusError) -> ProviderError:
@@ -300,7 +297,7 @@ class AnthropicProvider:
             # overload mid-stream): judged by the error's type, as the API's status for it.
             status = _STREAM_ERROR_STATUS.get(str(kind), 500)
             where = "error in the stream:"
-        return self._error(status, f"{where} {detail}", retry_after_header(exc.response.headers))
+        return self._error(status, f"{where} {detail}", retry_after_hint(exc.response.headers))
 
     def _completion(
         self,

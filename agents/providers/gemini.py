@@ -45,7 +45,7 @@ from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
     parse_retry_after,
-    retry_after_header,
+    retry_after_hint,
     transient_status,
 )
 
@@ -262,7 +262,7 @@ class GeminiProvider:
             return ContextOverflow(text, overflow, status=status)
         if transient_status(status):
             headers = getattr(exc.response, "headers", None)
-            hint = parse_retry_after(retry_after_header(headers)) if headers else None
+            hint = retry_after_hint(headers) if headers else None
             if hint is None:
                 hint = _retry_info_delay(exc.details)
             return TransientProviderError(text, retry_after=hint, status=status)

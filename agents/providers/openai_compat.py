@@ -45,8 +45,7 @@ from agents.providers.openai_wire import (
 from agents.providers.provider_errors import (
     TransientProviderError,
     one_line,
-    parse_retry_after,
-    retry_after_header,
+    retry_after_hint,
     transient_status,
 )
 
@@ -244,7 +243,7 @@ class OpenAICompatProvider:
         if status in (400, 422, 500) and "response_format" in body and "response_format" in lowered:
             return _Refused("response_format", text)
         if transient_status(status):
-            hint = parse_retry_after(retry_after_header(response.headers))
+            hint = retry_after_hint(response.headers)
             return TransientProviderError(text, retry_after=hint, status=status)
         return ProviderError(text, status=status)
 

@@ -87,12 +87,12 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if 0 <= seconds < math.inf else None
 
 
-def retry_after_header(headers: Mapping[str, str]) -> str | None:
-    """The wait a response's headers ask for, for :func:`parse_retry_after`: the milliseconds
-    of ``retry-after-ms`` (Azure's, read first as the official SDKs do) as seconds, else
-    ``retry-after``."""
+def retry_after_hint(headers: Mapping[str, str]) -> float | None:
+    """Seconds a response's headers ask to wait: the milliseconds of ``retry-after-ms``
+    (Azure's, read first as the official SDKs do), else ``retry-after``
+    (:func:`parse_retry_after`)."""
     millis = parse_retry_after(headers.get("retry-after-ms"))
-    return str(millis / 1000) if millis is not None else headers.get("retry-after")
+    return millis / 1000 if millis is not None else parse_retry_after(headers.get("retry-after"))
 
 
 def transient_status(status: int) -> bool:
