@@ -5,7 +5,6 @@ an answer; sent back with its turn while what came before it is unchanged), what
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,12 +27,6 @@ THOUGHT = {"type": "thinking", "thinking": "Let me weigh it.", "signature": "sig
 FORCED_REFUSED = (
     "tool_choice: forced tool use is not supported for this model; use tool_choice auto"
 )
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def message(

@@ -6,7 +6,6 @@ whitespace."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,12 +17,6 @@ from agents.providers.anthropic import AnthropicProvider
 from agents.providers.provider_errors import TransientProviderError
 from agents.providers.retrying import RetryingProvider, RetryPolicy, retry_notices
 from agents.tool_specs import TOOL_SPECS
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def sse(events: list[dict[str, Any]]) -> Reply:

@@ -5,8 +5,6 @@ loopback server speaking its protocol."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 from provider_loopback import LoopbackServer, Reply
 from provider_wires import WIRES
@@ -19,7 +17,6 @@ from agents.provider import (
     ProviderError,
     ToolSpec,
 )
-from agents.registry import ProviderOptions, close_provider, make_provider
 
 WRITE = ToolSpec(
     "write_file",
@@ -39,27 +36,6 @@ NGINX_500 = (
 )
 
 pytestmark = pytest.mark.parametrize("wire_name", sorted(WIRES))
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def provider(wire_name: str, server: LoopbackServer) -> AsyncIterator[Provider]:
-    wire = WIRES[wire_name]
-    options = ProviderOptions(
-        max_retries=2,
-        timeout_s=0.5,
-        retry_base_delay_s=0.01,
-        env=wire.env(server.url),
-        usage_limit_wait_s=0,
-    )
-    built = make_provider(wire.spec(server.url), options=options)
-    yield built
-    await close_provider(built)
 
 
 async def test_a_gateways_html_error_page_is_named_by_its_title_in_one_line(

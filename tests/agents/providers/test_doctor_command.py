@@ -7,7 +7,6 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -19,12 +18,6 @@ from rich.console import Console
 from engine.loop import loop_name
 from tui.cli import build_parser, main
 from tui.commands.doctor import cmd_doctor
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def run_doctor(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -349,12 +349,6 @@ def test_the_crew_shares_one_chain_per_spec_so_what_one_role_learns_spares_the_o
     chains = [crew.critic.provider, crew.twin.provider, crew.task_reviewer.provider]
     assert isinstance(chains[0], FallbackProvider)
     assert all(chain is chains[0] for chain in [*chains, crew.reviewers[0].provider])
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 DEAD_REPLIES = {

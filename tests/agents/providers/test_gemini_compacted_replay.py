@@ -8,10 +8,8 @@ request is as long as the one refused and compaction fails every time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from provider_loopback import LoopbackServer
 from provider_wires import CANARY, WIRES
 
@@ -22,12 +20,6 @@ from agents.tool_specs import TOOL_SPECS
 
 BIG = "x = 1\n" * 4000
 TOOLS = tuple(t for t in TOOL_SPECS if t.name in ("write_file", "read_file"))
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def model_parts(body: dict[str, Any]) -> list[dict[str, Any]]:

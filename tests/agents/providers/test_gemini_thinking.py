@@ -5,7 +5,6 @@ output, never taken for the answer, streamed or not."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +19,6 @@ ASK = CompletionRequest(system="s", messages=(Message("user", "x"),), max_tokens
 TOOL_LOOP = CompletionRequest(
     system="s", messages=(Message("user", "read"),), tools=(TOOL_SPECS[1],), max_tokens=64
 )
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 async def sent_config(server: LoopbackServer, model: str, request: CompletionRequest) -> Any:

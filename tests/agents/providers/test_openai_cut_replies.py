@@ -6,7 +6,6 @@ a finish reason that says "stop" for a reply cut at the limit."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai_loopback
@@ -21,12 +20,6 @@ from agents.roles.common import AgentSession
 from agents.structured import StructuredAsk, ask_structured
 
 THINKING = '<think>\nThe schema wants {"score": int}. Let me weigh every line of the diff'
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def chat(message: dict[str, Any], finish: str | None = "stop", usage: object = None) -> Reply:

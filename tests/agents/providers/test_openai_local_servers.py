@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,12 +17,6 @@ from provider_loopback import LoopbackServer, Reply
 from agents.provider import CompletionRequest, Message, ProviderError, ToolCall
 from agents.providers.openai_compat import OpenAICompatProvider
 from agents.tool_specs import TOOL_SPECS
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 async def ask(server: LoopbackServer, request: CompletionRequest, *replies: Reply) -> Any:

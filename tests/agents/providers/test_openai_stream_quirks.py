@@ -5,10 +5,8 @@ pieces, vLLM and llama.cpp streaming the thinking in its own field."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from provider_loopback import LoopbackServer, Reply
 
 from agents.provider import CompletionRequest, Message, ToolCall
@@ -21,12 +19,6 @@ SCORE = CompletionRequest(
     messages=(Message("user", "x"),),
     response_schema={"type": "object", "properties": {"score": {"type": "integer"}}},
 )
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def stream(*deltas: dict[str, Any], finish: str = "stop") -> Reply:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
@@ -31,27 +30,6 @@ ASK = CompletionRequest(
 )
 
 pytestmark = pytest.mark.parametrize("wire_name", sorted(WIRES))
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def provider(wire_name: str, server: LoopbackServer) -> AsyncIterator[Provider]:
-    wire = WIRES[wire_name]
-    options = ProviderOptions(
-        max_retries=2,
-        timeout_s=0.5,
-        retry_base_delay_s=0.01,
-        env=wire.env(server.url),
-        usage_limit_wait_s=0,  # the wire and its retries; a limit's wait is tested apart
-    )
-    built = make_provider(wire.spec(server.url), options=options)
-    yield built
-    await close_provider(built)
 
 
 async def test_a_plain_reply_comes_back_with_usage_and_stop_reason(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import warnings
-from collections.abc import Iterator
 
 import pytest
 from provider_loopback import LoopbackServer, Reply, Seen
@@ -27,12 +26,6 @@ SCHEMA = {
     "properties": {"score": {"type": "integer"}, "why": {"type": "string"}},
     "required": ["score", "why"],
 }
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def conversation() -> tuple[Message, ...]:
