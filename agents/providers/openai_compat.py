@@ -10,7 +10,8 @@ A refused ``response_format`` is asked for as ``json_object`` where the refusal 
 (llama.cpp's forks and older builds), else in the prompt alone; also for good. A model name
 the server does not serve is one line naming those ``GET {base}/models`` lists.
 This module is the HTTP exchange; the format it speaks is :mod:`agents.providers.openai_wire`,
-and what a reply means :mod:`agents.providers.openai_reply`.
+what a reply means :mod:`agents.providers.openai_reply`, and its tool calls, streamed or
+written as text, :mod:`agents.providers.openai_tool_calls`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from agents.provider import (
 from agents.providers.context_overflow import ContextOverflow, overflow_in, user_turn_cut
 from agents.providers.ollama_window import OllamaWindow
 from agents.providers.openai_reply import MalformedReply, completion_of
+from agents.providers.openai_tool_calls import StreamedCalls
 from agents.providers.openai_wire import (
     SchemaFormat,
     ToolsMode,
@@ -258,8 +260,7 @@ class OpenAICompatProvider:
         """
         text: list[str] = []
         thought: list[str] = []
-        calls: dict[int, dict[str, Any]] = {}
-        slot_of: dict[int, int] = {}  # the server's index of a call -> its slot in calls
+        calls = StreamedCalls()
         finish: str | None = None
         usage: dict[str, Any] | None = None
         model = self._model
@@ -304,24 +305,7 @@ class OpenAICompatProvider:
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 thought.extend(t for t in (reasoning, parts[1]) if isinstance(t, str) and t)
                 for piece in delta.get("tool_calls") or []:
-                    function = piece.get("function") or {}
-                    index = int(piece.get("index", len(calls)))
-                    at = slot_of.setdefault(index, len(calls))
-                    held, new_id = calls.get(at), piece.get("id")
-                    if (
-                        held
-                        and held["id"]
-                        and new_id not in (None, "", held["id"])
-                        and function.get("name")
-                    ):
-                        # a call of its own under the index of an earlier one: Ollama
-                        # numbers every call of a stream 0 (ollama#15457)
-                        at = slot_of[index] = len(calls)
-                    slot = calls.setdefault(at, {"id": "", "name": "", "args": ""})
-                    slot["id"] = piece.get("id") or slot["id"]
-                    slot["name"] = function.get("name") or slot["name"]
-                    args = function.get("arguments") or ""  # an object, from some proxies
-                    slot["args"] += args if isinstance(args, str) else json.dumps(args)
+                    calls.add(piece)
         if not events:
             body = "\n".join(whole)
             if not body.strip() and "event-stream" in response.headers.get("content-type", ""):
@@ -332,14 +316,7 @@ class OpenAICompatProvider:
             return self._whole_reply(body, on_text)
         if not done and finish is None:
             raise TransientProviderError(f"{self.spec}: the stream ended before the answer did")
-        tool_calls = [
-            {
-                "id": c["id"],
-                "type": "function",
-                "function": {"name": c["name"], "arguments": c["args"]},
-            }
-            for _, c in sorted(calls.items())
-        ]
+        tool_calls = calls.as_wire()
         message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
         if thought:
             message["reasoning_content"] = "".join(thought)

@@ -13,7 +13,8 @@ left as the reply's text), so the engineer's loop goes on instead of ending on a
 Ids are the other gap: llama.cpp has answered every call with the same id, LM Studio and
 older builds with none, and a fallback link (Anthropic) refuses a conversation whose
 tool-call ids repeat. :func:`with_unique_ids` gives each call an id no other call in the
-conversation has.
+conversation has. A streamed reply's calls come in pieces, put back together by
+:class:`StreamedCalls`.
 """
 
 from __future__ import annotations
@@ -86,6 +87,43 @@ def with_unique_ids(
         taken.add(call_id)
         out.append(call if call_id == call.id else ToolCall(call_id, call.name, call.arguments))
     return tuple(out)
+
+
+class StreamedCalls:
+    """The tool calls of a stream, put together from their deltas: by the server's index,
+    and by id where a call of its own comes under the index of an earlier one."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+        self._slot_of: dict[int, int] = {}  # the server's index of a call -> its slot
+
+    def add(self, piece: dict[str, Any]) -> None:
+        """One delta of a ``tool_calls`` list: a call's start or more of its arguments."""
+        calls, slot_of = self._calls, self._slot_of
+        function = piece.get("function") or {}
+        index = int(piece.get("index", len(calls)))
+        at = slot_of.setdefault(index, len(calls))
+        held, new_id = calls.get(at), piece.get("id")
+        if held and held["id"] and new_id not in (None, "", held["id"]) and function.get("name"):
+            # a call of its own under the index of an earlier one: Ollama
+            # numbers every call of a stream 0 (ollama#15457)
+            at = slot_of[index] = len(calls)
+        slot = calls.setdefault(at, {"id": "", "name": "", "args": ""})
+        slot["id"] = piece.get("id") or slot["id"]
+        slot["name"] = function.get("name") or slot["name"]
+        args = function.get("arguments") or ""  # an object, from some proxies
+        slot["args"] += args if isinstance(args, str) else json.dumps(args)
+
+    def as_wire(self) -> list[dict[str, Any]]:
+        """The calls, in order, as a non-streamed reply's ``tool_calls``."""
+        return [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["args"]},
+            }
+            for _, c in sorted(self._calls.items())
+        ]
 
 
 def _json_calls(body: str, specs: dict[str, ToolSpec]) -> list[tuple[str, dict[str, Any]]]:
