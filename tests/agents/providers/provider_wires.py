@@ -57,33 +57,29 @@ class AnthropicWire:
     def text(self, text: str) -> Reply:
         return Reply(json_body=self._message([{"type": "text", "text": text}], "end_turn"))
 
-    def stream(self, pieces: list[str]) -> Reply:
+    def _one_block_stream(
+        self, block: dict[str, Any], deltas: list[dict[str, Any]], stop: str, output_tokens: int
+    ) -> Reply:
+        """A streamed message of one content ``block``, its ``deltas``, then ``stop``."""
         start = self._message([], "end_turn")
         start["stop_reason"] = None
         events: list[dict[str, Any]] = [
             {"type": "message_start", "message": start},
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-            *(
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": p},
-                }
-                for p in pieces
-            ),
+            {"type": "content_block_start", "index": 0, "content_block": block},
+            *({"type": "content_block_delta", "index": 0, "delta": d} for d in deltas),
             {"type": "content_block_stop", "index": 0},
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": 5},
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
             },
             {"type": "message_stop"},
         ]
         return Reply(sse=_sse_named(events))
+
+    def stream(self, pieces: list[str]) -> Reply:
+        deltas = [{"type": "text_delta", "text": p} for p in pieces]
+        return self._one_block_stream({"type": "text", "text": ""}, deltas, "end_turn", 5)
 
     def overloaded_mid_stream(self, pieces: list[str]) -> Reply:
         """The stream begun (HTTP 200), then the API's ``error`` event: how it reports an
@@ -110,26 +106,9 @@ class AnthropicWire:
 
     def cut_call_stream(self, call_id: str, name: str, partial_json: str) -> Reply:
         """A streamed tool call whose input JSON stops where ``max_tokens`` ran out."""
-        start = self._message([], "end_turn")
-        start["stop_reason"] = None
         block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
-        events: list[dict[str, Any]] = [
-            {"type": "message_start", "message": start},
-            {"type": "content_block_start", "index": 0, "content_block": block},
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "input_json_delta", "partial_json": partial_json},
-            },
-            {"type": "content_block_stop", "index": 0},
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
-                "usage": {"output_tokens": 64},
-            },
-            {"type": "message_stop"},
-        ]
-        return Reply(sse=_sse_named(events))
+        delta = {"type": "input_json_delta", "partial_json": partial_json}
+        return self._one_block_stream(block, [delta], "max_tokens", 64)
 
     def error(self, status: int, message: str, retry_after: str | None = None) -> Reply:
         kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}
