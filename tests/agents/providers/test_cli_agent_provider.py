@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from factory_process import factory_process
+from live_processes import alive_with, left_after
 from repo_helpers import git, make_repo
 
 from agents.provider import CompletionRequest, Message, Provider, ProviderError, ToolCall
@@ -113,18 +114,6 @@ def test_a_coding_agent_dies_with_a_factory_killed_by_sigkill(tmp_path: Path):
     without bubblewrap's fence around the agent left it working alone — calling its model,
     billing, editing a worktree the next ``resume`` removes. It dies with the factory now."""
     token = f"agent-{os.getpid()}-{time.monotonic_ns()}"
-
-    def agents() -> list[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if token.encode() in (entry / "cmdline").read_bytes() and state != "Z":
-                    found.append(int(entry.name))
-            except (OSError, IndexError):
-                continue
-        return found
-
     env = {**os.environ, "AGENT_TOKEN": token, "FAKE_AGENT_MODE": "hang"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
     with subprocess.Popen(
@@ -132,18 +121,18 @@ def test_a_coding_agent_dies_with_a_factory_killed_by_sigkill(tmp_path: Path):
     ) as factory:
         try:
             deadline = time.monotonic() + 10
-            while not agents():
+            while not alive_with(token):
                 assert time.monotonic() < deadline and factory.poll() is None, "no agent ran"
                 time.sleep(0.05)
             factory.kill()
             factory.wait(10)
             deadline = time.monotonic() + 3
-            while agents() and time.monotonic() < deadline:
+            while alive_with(token) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            left = agents()
+            left = alive_with(token)
         finally:
             factory.kill()
-            for pid in agents():
+            for pid in alive_with(token):
                 os.kill(pid, 9)
     assert left == []
 
@@ -1039,26 +1028,4 @@ async def test_what_an_agent_started_in_a_session_of_its_own_ends_with_it(tmp_pa
     agent = CliAgent(("sh", "-c", script), "text", 30, fence=False)
     completion = await CliProvider("mine", agent).complete(ask(tmp_path))
     assert completion.text == "done"
-    left: list[int] = []
-    for _ in range(40):
-        left = _running_with(token)
-        if not left:
-            break
-        await asyncio.sleep(0.05)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert left == []
-
-
-def _running_with(token: str) -> list[int]:
-    """Live (non-zombie) processes whose command line holds ``token``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if entry.name.isdigit() and token.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
+    assert await left_after(token) == []
