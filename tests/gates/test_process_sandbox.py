@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from factory_process import factory_process
+from live_processes import alive_with
 
 from gates.bwrap import probe_bwrap
 from gates.sandbox import ProcessSandbox, looks_secret, scrubbed_environment
@@ -35,30 +36,14 @@ else:
 """
 
 
-def processes_with(token: str) -> list[int]:
-    """Live (non-zombie) processes whose command line holds ``token``, seen from the host."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if token.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 async def poll_processes(token: str, *, want_alive: bool, within_s: float = 5.0) -> list[int]:
     """Poll /proc until processes holding ``token`` exist (or are gone); return what is left."""
-    found = processes_with(token)
+    found = alive_with(token)
     for _ in range(int(within_s / 0.05)):
         if bool(found) == want_alive:
             break
         await asyncio.sleep(0.05)
-        found = processes_with(token)
+        found = alive_with(token)
     return found
 
 
@@ -282,7 +267,7 @@ def test_a_command_dies_with_a_factory_killed_by_sigkill(tmp_path: Path, kind: s
 
     def left_after(seconds: float) -> list[int]:
         deadline = time.monotonic() + seconds
-        while (found := processes_with(token)) and time.monotonic() < deadline:
+        while (found := alive_with(token)) and time.monotonic() < deadline:
             time.sleep(0.05)
         return found
 
@@ -294,13 +279,13 @@ def test_a_command_dies_with_a_factory_killed_by_sigkill(tmp_path: Path, kind: s
             while not (tmp_path / "started").exists():  # past the jail's set-up
                 assert time.monotonic() < deadline, "the command never started"
                 time.sleep(0.05)
-            assert processes_with(token)
+            assert alive_with(token)
             factory.kill()
             factory.wait(10)
             left = left_after(3)
         finally:
             factory.kill()
-            for pid in processes_with(token):
+            for pid in alive_with(token):
                 os.kill(pid, signal.SIGKILL)
     assert left == []
 

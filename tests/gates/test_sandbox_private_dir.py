@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from live_processes import alive_with
 
 from gates.private_dir import PREFIX
 from gates.sandbox import ProcessSandbox
@@ -78,19 +79,6 @@ async def main():
 asyncio.run(main())
 """
 SLEEPER = "import os, time\nopen(f'up-{os.getpid()}', 'w').close()\ntime.sleep(60)\n"
-
-
-def alive_with(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if entry.name.isdigit() and token.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def test_what_a_killed_process_s_commands_left_running_goes_with_its_folder(

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from live_processes import alive_with, left_after
 
 from engine.strays import MARK, kill_marked, marked_processes, new_mark
 from gates.sandbox import ProcessSandbox
@@ -27,33 +28,6 @@ FORMS = {
     "double fork": f"(setsid sh -c '{{sleeper}} &' &); {UP}",
     "setsid, output elsewhere": f"setsid {{sleeper}} > /dev/null 2>&1 & {UP}",
 }
-
-
-def alive_with(token: str) -> list[int]:
-    """Live (non-zombie) processes whose command line holds ``token``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if token.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-async def left_after(token: str) -> list[int]:
-    """What still runs with ``token`` once a moment passed (killed, so the test leaves none)."""
-    for _ in range(40):
-        if not (found := alive_with(token)):
-            return []
-        await asyncio.sleep(0.05)
-    for pid in found:
-        os.kill(pid, signal.SIGKILL)
-    return found
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
