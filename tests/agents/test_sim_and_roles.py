@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 from recording_sandbox import RecordingSandbox
+from role_fakes import ScriptedProvider, collector, of
 
 from agents.playbook import (
     AttemptScript,
@@ -23,7 +22,7 @@ from agents.playbook import (
     ToolCallScript,
     Turn,
 )
-from agents.provider import Completion, CompletionRequest, Message, ProviderError, Usage
+from agents.provider import CompletionRequest, Message, ProviderError
 from agents.registry import ModelSpec, make_provider
 from agents.roles.engineer import EngineerRole, build_prompt
 from agents.roles.planner import PlannerRole
@@ -114,36 +113,6 @@ def playbook(timing: SimTiming = FAST) -> Playbook:
             "cli": TaskScript(attempts=[AttemptScript(turns=[Turn(say="I will just talk.")])]),
         },
     )
-
-
-@dataclass
-class ScriptedProvider:
-    """A provider that answers with the given replies in turn and keeps every request."""
-
-    replies: list[str]
-    requests: list[CompletionRequest] = field(default_factory=list)
-    family: str = "fake"
-    model: str = "fake-1"
-    simulated: bool = False
-    spec: str = "fake:fake-1"
-
-    async def complete(
-        self, request: CompletionRequest, on_text: Callable[[str], None] | None = None
-    ) -> Completion:
-        self.requests.append(request)
-        text = self.replies[len(self.requests) - 1]
-        return Completion(
-            text=text, usage=Usage(input_tokens=100, output_tokens=10), model=self.model
-        )
-
-
-def collector() -> tuple[list[EventBase], Callable[[EventBase], None]]:
-    events: list[EventBase] = []
-    return events, events.append
-
-
-def of(events: list[EventBase], kind: type) -> list:
-    return [e for e in events if isinstance(e, kind)]
 
 
 PLAN_REQUEST = PlanRequest(
@@ -614,7 +583,7 @@ def test_the_sim_needs_a_playbook(tmp_path: Path):
 async def test_a_reply_cut_at_the_output_limit_runs_none_of_its_calls_and_says_why(
     tmp_path: Path,
 ):
-    from role_fakes import Reply, ScriptedProvider
+    from role_fakes import Reply
 
     from agents.provider import ToolCall
     from agents.tool_specs import CUT_NOTICE
