@@ -34,8 +34,6 @@ class Reply:
     sse: list[str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
-    chunk_delay_s: float = 0.0
-    """A pause before each SSE chunk: a server that trickles its answer."""
     reset: bool = False
     """After the SSE chunks, the connection is reset (TCP RST) instead of closed."""
 
@@ -100,8 +98,6 @@ class LoopbackServer:
                     self.send_header("cache-control", "no-cache")
                     self.end_headers()
                     for chunk in reply.sse:
-                        if reply.chunk_delay_s:
-                            time.sleep(reply.chunk_delay_s)
                         self.wfile.write(chunk.encode("utf-8"))
                         self.wfile.flush()
                     if reply.reset:
