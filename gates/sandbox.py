@@ -2,9 +2,9 @@
 
 Every gate command and agent tool command goes through here. The command gets its own process
 group (so a timeout or a cancelled task kills the whole tree, never leaving orphans), a
-scrubbed environment built from an allow-list (API keys never reach it), a private ``HOME``,
-and — when bubblewrap works on this machine — a jail with a read-only system, a writable
-worktree and no network. A failing command is a result, never an exception.
+scrubbed environment built from an allow-list (:mod:`gates.sandbox_env`: API keys never reach
+it), a private ``HOME``, and — when bubblewrap works on this machine — a jail with a read-only
+system, a writable worktree and no network. A failing command is a result, never an exception.
 
 Without the jail a command still runs as the user, and can read the factory's own
 ``/proc/<pid>/environ`` with every key in it: its output is cleaned of the environment's secret
@@ -37,71 +37,19 @@ from typing import Any, Literal
 from engine.build_dirs import BuildDirs
 from engine.parent_death import dying_with_us, setpriv_wrapper
 from engine.protocols import CommandResult
-from engine.repo_guard import AGENT_IDENT
 from engine.secret_values import WorktreeSecrets, checkout_secret_files
 from engine.secrets import secret_env_values
 from engine.strays import MARK, kill_marked, new_mark
 from gates.bwrap import bwrap_argv, git_common_dir, git_read_only, interpreter_paths, probe_bwrap
 from gates.home_toolchains import home_toolchains
 from gates.private_dir import make_private_dir, remove_private_dir
+from gates.sandbox_env import JAILED_ENV, scrubbed_environment
 from gates.sandbox_output import Collector
 
-ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TERM")
-"""Host variables passed through; everything else is dropped (HOME and TMPDIR are ours)."""
-
-SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
-"""A variable whose name contains one of these (any case) never reaches a command."""
-
-FIXED_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", **AGENT_IDENT}
-"""Set for every command; the git identity tells the refs an agent's command moves from the
-user's (:mod:`engine.repo_put_back`)."""
-JAILED_ENV = {"npm_config_offline": "true", "CARGO_NET_OFFLINE": "true"}
-"""Set for a jailed command, which has no network: npm and npx (an agent's ``npx vitest`` in a
-worktree without ``node_modules``) retried the package registry for 71 s before failing;
-offline, they fail in about a second, saying the package is not cached. cargo, fetching a
-crate's dependency, retried for 10.9 s; offline it fails at once, saying so."""
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 DRAIN_TIMEOUT_S = 2.0
 """How long to wait for output after the command ended and its group was killed."""
 
 SandboxKind = Literal["bwrap", "process"]
-
-
-def looks_secret(name: str) -> bool:
-    """True when an environment variable's name suggests it holds a credential."""
-    upper = name.upper()
-    return any(marker in upper for marker in SECRET_MARKERS)
-
-
-def scrubbed_environment(
-    host: Mapping[str, str],
-    extra: Mapping[str, str] | None,
-    *,
-    home: Path,
-    interpreter_dir: Path,
-    tmpdir: Path,
-) -> dict[str, str]:
-    """The environment a sandboxed command sees.
-
-    Allow-listed host variables, the fixed Python settings, the caller's ``extra``, then our
-    private ``HOME`` and ``TMPDIR``; any secret-looking name is dropped, whoever supplied it.
-    The interpreter's directory comes first on ``PATH`` so ``python`` and the venv's tools
-    resolve — after a ``VIRTUAL_ENV`` or ``CONDA_PREFIX`` the caller names, the project's own
-    environment.
-    """
-    env = {name: host[name] for name in ALLOWED_ENV if name in host}
-    env.setdefault("LANG", "C.UTF-8")
-    env.update(FIXED_ENV)
-    if extra:
-        env.update(extra)
-    env["HOME"] = str(home)
-    env["TMPDIR"] = str(tmpdir)
-    parts = [str(interpreter_dir)]
-    # The project's environment (engine.layout.with_project_python) goes first.
-    parts[:0] = [str(Path(p) / "bin") for n in ("VIRTUAL_ENV", "CONDA_PREFIX") if (p := env.get(n))]
-    parts += [p for p in env.get("PATH", DEFAULT_PATH).split(os.pathsep) if p]
-    env["PATH"] = os.pathsep.join(dict.fromkeys(parts))
-    return {name: value for name, value in env.items() if not looks_secret(name)}
 
 
 class _Refused(Exception):

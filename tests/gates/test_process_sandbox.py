@@ -18,7 +18,8 @@ from factory_process import factory_process
 from live_processes import alive_with
 
 from gates.bwrap import probe_bwrap
-from gates.sandbox import ProcessSandbox, looks_secret, scrubbed_environment
+from gates.sandbox import ProcessSandbox
+from gates.sandbox_env import looks_secret, scrubbed_environment
 
 TREE_SCRIPT = """
 import subprocess, sys, time
