@@ -34,6 +34,12 @@ ROUNDS = 5
 """Sweeps at most: a marked process forking while the last sweep ran is found by the next."""
 
 
+def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    """Send ``sig`` (SIGKILL unless said) to the process group ``pgid``, if it is still there."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
 def new_mark() -> str:
     """A token no other command's processes bear."""
     return secrets.token_hex(8)

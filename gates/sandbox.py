@@ -21,7 +21,6 @@ is found too), with the index kept per worktree, and the result carries that loo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -39,7 +38,7 @@ from engine.parent_death import dying_with_us, setpriv_wrapper
 from engine.protocols import CommandResult
 from engine.secret_values import WorktreeSecrets, checkout_secret_files
 from engine.secrets import secret_env_values
-from engine.strays import MARK, kill_marked, new_mark
+from engine.strays import MARK, kill_group, kill_marked, new_mark
 from gates.bwrap import bwrap_argv, git_common_dir, git_read_only, interpreter_paths, probe_bwrap
 from gates.home_toolchains import home_toolchains
 from gates.private_dir import make_private_dir, remove_private_dir
@@ -107,15 +106,10 @@ async def _kill_spawned(
         transport, _ = await spawn
     except (OSError, asyncio.CancelledError):
         return  # it never started
-    _killpg(transport.get_pid(), signal.SIGKILL)
+    kill_group(transport.get_pid())
     if mark is not None:
         kill_marked(mark)
     transport.close()
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 class ProcessSandbox:
@@ -261,7 +255,7 @@ class ProcessSandbox:
                     await self._terminate(pgid, protocol)
             # The command is over: take down anything it left running in its group, and
             # outside it (a session of its own), whose end also closes the output.
-            _killpg(pgid, signal.SIGKILL)
+            kill_group(pgid)
             if mark is not None:
                 await asyncio.to_thread(kill_marked, mark)
             try:
@@ -269,7 +263,7 @@ class ProcessSandbox:
             except TimeoutError:
                 protocol.note("output still open after exit; stopped reading")
         except asyncio.CancelledError:
-            _killpg(pgid, signal.SIGKILL)
+            kill_group(pgid)
             if mark is not None:
                 kill_marked(mark)
             raise
@@ -365,9 +359,9 @@ class ProcessSandbox:
 
     async def _terminate(self, pgid: int, protocol: Collector) -> None:
         """SIGTERM the group, give it a short grace, then SIGKILL what is left."""
-        _killpg(pgid, signal.SIGTERM)
+        kill_group(pgid, signal.SIGTERM)
         try:
             await asyncio.wait_for(protocol.exited.wait(), self.kill_grace_s)
         except TimeoutError:
-            _killpg(pgid, signal.SIGKILL)
+            kill_group(pgid)
             await protocol.exited.wait()

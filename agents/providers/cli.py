@@ -53,7 +53,7 @@ from agents.provider import (
 from agents.providers.cli_agents import DEFAULT_AGENTS, CliAgent, agent_env, argv_keys
 from agents.providers.cli_failures import exit_said, failure
 from agents.providers.cli_fence import checkout_of, fence_argv, fence_said
-from agents.providers.cli_process import Capped, exit_code, feed, finished, kill_group, lines
+from agents.providers.cli_process import Capped, exit_code, feed, finished, lines
 from agents.providers.cli_prompt import CommandLine, agent_prompt, command_line
 from agents.providers.cli_running_time import within_running_time
 from agents.providers.cli_secret_files import (
@@ -75,7 +75,7 @@ from engine.secret_values import (
     quoted_forms,
     replace_values,
 )
-from engine.strays import MARK, kill_marked, new_mark
+from engine.strays import MARK, kill_group, kill_marked, new_mark
 
 FILES_LOOK_S = 0.5
 """Seconds between the looks at the worktree's secret files while the agent's output is read

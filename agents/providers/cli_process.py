@@ -4,7 +4,7 @@ The pieces :class:`~agents.providers.cli.CliProvider` runs the agent with: the p
 to its stdin, its output split into lines cut to :data:`MAX_LINE` bytes with the secrets
 redacted (:func:`lines`), the log capped at :data:`MAX_LINES_SAID` lines (:class:`Capped`),
 and its end — once it has exited, what it left running in its process group is killed
-(:func:`finished`, :func:`kill_group`).
+(:func:`finished`, :func:`engine.strays.kill_group`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from engine.secrets import REDACTED, redacted_slice, secrets_pattern
+from engine.strays import kill_group
 
 MAX_LINE = 4_000_000
 """Bytes of one output line kept (a JSON event longer than this is read as text)."""
@@ -142,8 +141,3 @@ async def lines(
         size += len(chunk) - start
     if size:
         yield redacted_slice(bytes(line), 0, MAX_LINE, found, _REDACTED), size > MAX_LINE
-
-
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
