@@ -9,10 +9,10 @@ so no jailed command rewrites it in the first place."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from repo_helpers import git, make_repo
 
 from gates.bwrap import git_common_dir, git_read_only
 from gates.sandbox import ProcessSandbox
@@ -20,24 +20,9 @@ from gates.sandbox import ProcessSandbox
 KEY = "-----BEGIN OPENSSH PRIVATE KEY----- canary-9d41\n"
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 @pytest.fixture
 def worktree(tmp_path: Path) -> Path:
-    main = tmp_path / "main"
-    main.mkdir()
-    git(main, "init", "-q")
-    (main / "a.txt").write_text("a")
-    git(main, "add", "a.txt")
-    git(main, "commit", "-q", "-m", "first")
+    main = make_repo(tmp_path / "main", {"a.txt": "a"})
     made = tmp_path / "attempt"
     git(main, "worktree", "add", "-q", "--detach", str(made))
     return made

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from repo_helpers import git, make_repo
 
 from gates.bwrap import bwrap_argv, git_common_dir, interpreter_paths
 from gates.command_gate import CommandGate
@@ -112,28 +112,13 @@ async def test_private_home_in_process_mode(
 async def test_git_works_in_a_linked_worktree(
     bwrap_sandbox: ProcessSandbox, tmp_path: Path
 ) -> None:
-    main = tmp_path / "main"
-    main.mkdir()
-
-    def git(*args: str, cwd: Path = main) -> str:
-        return subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-            cwd=cwd,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    git("init", "-q")
-    (main / "a.txt").write_text("a")
-    git("add", "a.txt")
-    git("commit", "-q", "-m", "first")
+    main = make_repo(tmp_path / "main", {"a.txt": "a"})
     worktree = tmp_path / "attempt"
-    git("worktree", "add", "-q", "--detach", str(worktree))
+    git(main, "worktree", "add", "-q", "--detach", str(worktree))
     assert git_common_dir(worktree) == (main / ".git").resolve()
     result = await bwrap_sandbox.run(["git", "rev-parse", "HEAD"], worktree)
     assert result.returncode == 0, result.output
-    assert result.output.strip() == git("rev-parse", "HEAD")
+    assert result.output.strip() == git(main, "rev-parse", "HEAD")
 
 
 def test_mount_order_puts_the_worktree_after_the_hidden_areas(tmp_path: Path) -> None:
