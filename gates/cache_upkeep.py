@@ -194,14 +194,14 @@ def tree_size(path: Path) -> int:
     return total + sum(tree_size(item) for item in inner)
 
 
-def tree_entry(path: Path, used: float | None = None) -> Entry | None:
-    """The folder (or file) at ``path`` as one entry :func:`evict` removes whole: last used
-    at ``used``, else at its own modification time; None when it is gone."""
+def tree_entry(path: Path) -> Entry | None:
+    """The folder (or file) at ``path`` as one entry :func:`evict` removes whole, last used
+    at its own modification time; None when it is gone."""
     try:
         mtime = os.lstat(path).st_mtime
     except OSError:
         return None
-    return Entry(str(path), mtime if used is None else used, tree_size(path))
+    return Entry(str(path), mtime, tree_size(path))
 
 
 def usage(folders: Iterable[Path]) -> CacheUse:
