@@ -25,7 +25,6 @@ import contextlib
 import os
 import secrets
 import signal
-from pathlib import Path
 
 MARK = "SHOPFLOOR_COMMAND"
 """The environment variable that marks a command's processes without the jail."""
@@ -45,13 +44,13 @@ def new_mark() -> str:
     return secrets.token_hex(8)
 
 
-def marked_processes(token: str, proc: Path = Path("/proc"), *, prefix: bool = False) -> list[int]:
+def marked_processes(token: str, *, prefix: bool = False) -> list[int]:
     """This user's processes whose environment bears ``token`` as :data:`MARK` (zombies have
     none: they are not listed); with ``prefix``, a mark that starts with ``token``."""
     needle = f"\0{MARK}={token}".encode() + (b"" if prefix else b"\0")
     uid = os.getuid()
     found = []
-    for entry in os.scandir(proc):
+    for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
