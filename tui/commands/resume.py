@@ -35,7 +35,7 @@ from storage.records import RunRecord
 from storage.store import SqlEventStore
 from storage.writer_launch import WriterLaunch
 from tui.budget_flags import budget_from_args, posted_answers
-from tui.commands.common import db_url, open_store
+from tui.commands.common import db_url
 from tui.commands.exit_codes import UsageError
 from tui.commands.history import UNFINISHED_READ, exit_code
 from tui.commands.run import (
@@ -87,26 +87,30 @@ async def resume_stopped(
     return await resume_run(args, console, store, state, budget_from_args(args), notify, launch)
 
 
+async def no_database_yet(args: argparse.Namespace) -> bool:
+    """Whether the database is a SQLite file not made yet: no run was made there, and
+    opening it would create it."""
+    url = parse_db_url(db_url(args))
+    file = url.database or ""
+    if url.get_backend_name() != "sqlite" or file.startswith("file:"):
+        return False
+    return not await asyncio.to_thread(os.path.exists, file)
+
+
 async def newest_unfinished(
-    args: argparse.Namespace, request: str, repo: Path
+    store: SqlEventStore, request: str, repo: Path
 ) -> tuple[RunRecord, str | None] | None:
-    """The newest unfinished run of ``request`` on ``repo``, and the live process driving it
-    (None: none does, it was stopped or killed); None when there is no such run.
+    """The newest unfinished run of ``request`` on ``repo`` in ``store``, and the live process
+    driving it (None: none does, it was stopped or killed); None when there is no such run.
 
     A unit's ``Restart=`` runs the same command again after a crash: the run it started
     then is the newest one of that request on that repository that has not ended."""
-    url = parse_db_url(db_url(args))
-    file = url.database or ""
-    if url.get_backend_name() == "sqlite" and not file.startswith("file:"):
-        if not await asyncio.to_thread(os.path.exists, file):  # no run yet, none made here
-            return None
     masked = Redactor.from_environ().redact(request)  # as the run's log holds it
-    async with await open_store(args) as store:
-        records = await store.list_runs(UNFINISHED_READ, outcome=Outcome.RUNNING)
-        same = [r for r in records if r.request in (request, masked) and Path(r.repo) == repo]
-        if not same:
-            return None
-        return same[0], (await live_runs(store, [same[0].run_id])).get(same[0].run_id)
+    records = await store.list_runs(UNFINISHED_READ, outcome=Outcome.RUNNING)
+    same = [r for r in records if r.request in (request, masked) and Path(r.repo) == repo]
+    if not same:
+        return None
+    return same[0], (await live_runs(store, [same[0].run_id])).get(same[0].run_id)
 
 
 def unfinished_warning(record: RunRecord, driver: str | None, db: str = "") -> str:

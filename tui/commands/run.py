@@ -105,20 +105,29 @@ async def _resume_unfinished(
     its settings and budgets; refused while a live process drives it. Without the flag, a
     warning that such a run exists. None: a new run starts."""
     from tui.commands.history import load_stopped_run
-    from tui.commands.resume import newest_unfinished, resume_run, unfinished_warning
+    from tui.commands.resume import (
+        newest_unfinished,
+        no_database_yet,
+        resume_run,
+        unfinished_warning,
+    )
 
-    found = await newest_unfinished(args, run_request(args), args.repo.resolve())
-    if found is None:
+    if await no_database_yet(args):  # no run yet, none made here
         return None
-    if not args.resume_unfinished:
-        warning = f"warning: {unfinished_warning(*found, db_option(db_url(args)))}"
-        if front_from_args(args) == "json":
-            logging.getLogger(__name__).warning("%s", warning)
-        else:
-            console.print(Text(warning, style="bold yellow"), soft_wrap=True)
-        return None
-    store = await open_store(args)  # the log is read on it, then the run goes on with it
+    # Opened once: the unfinished run is looked for on it, its log read on it, and a resumed
+    # run goes on with it.
+    store = await open_store(args)
     try:
+        found = await newest_unfinished(store, run_request(args), args.repo.resolve())
+        if found is None:
+            return None
+        if not args.resume_unfinished:
+            warning = f"warning: {unfinished_warning(*found, db_option(db_url(args)))}"
+            if front_from_args(args) == "json":
+                logging.getLogger(__name__).warning("%s", warning)
+            else:
+                console.print(Text(warning, style="bold yellow"), soft_wrap=True)
+            return None
         state = await load_stopped_run(store, found[0].run_id, "resumed")  # refuses a live one
         if state.outcome is not Outcome.RUNNING:  # it ended since: a new run
             return None
