@@ -201,14 +201,10 @@ class CommandParser(argparse.ArgumentParser):
         while (chosen := chosen_command(parser)) is not None:
             parser = chosen
         from engine.redaction import Redactor  # a key pasted as an argument is echoed back
+        from tui.commands.exit_codes import EXIT_BAD_INPUT  # argparse's own code too
 
         said = Redactor.from_environ().redact(" ".join(message.split()))
-        self.exit(EXIT_USAGE, f"shopfloor: {said} ({parser.prog} --help)\n")
-
-
-EXIT_USAGE = 2
-"""A parser's exit code for wrong arguments: ``tui.commands.exit_codes.EXIT_BAD_INPUT``, and
-argparse's own."""
+        self.exit(EXIT_BAD_INPUT, f"shopfloor: {said} ({parser.prog} --help)\n")
 
 
 def chosen_command(parser: argparse.ArgumentParser) -> argparse.ArgumentParser | None:
