@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import loop as event_loop
 from tui.cli import main
 
 
 @pytest.fixture
-def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SHOPFLOOR_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SHOPFLOOR_DB", raising=False)
-    monkeypatch.delenv(event_loop.LOOP_VARIABLE, raising=False)
+def place(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's folder, the current one, with the data home (conftest's) inside it."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
