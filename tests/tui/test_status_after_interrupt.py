@@ -58,12 +58,15 @@ def status_line(db: Path, run_id: str, capsys: pytest.CaptureFixture[str]) -> st
     return line
 
 
-def test_status_after_ctrl_c_in_the_control_room_says_the_run_was_interrupted(
+def test_status_says_interrupted_after_ctrl_c_and_a_signal_or_a_crash_for_a_log_that_ends(
     home: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Ctrl-C in the control room: ``status`` says the run was interrupted; the same log
+    without its RunInterrupted (as a kill -9 leaves it) still says "a signal or a crash".
+    One demo (~7 s) for both: the second log is the first less one row."""
     db = demo_stopped_by_ctrl_c(tmp_path, monkeypatch)
     run_id, logged = asyncio.run(stored_run(db))
     assert logged[-1] == RunInterrupted.__name__ and "RunFinished" not in logged
@@ -71,16 +74,6 @@ def test_status_after_ctrl_c_in_the_control_room_says_the_run_was_interrupted(
     assert line.startswith("the run was interrupted at ")
     assert "stopped cleanly" in line and "a signal or a crash" not in line
     assert f"`shopfloor resume {run_id} --db {db}` carries it on" in line
-
-
-def test_status_of_a_log_that_just_ends_still_says_a_signal_or_a_crash(
-    home: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    db = demo_stopped_by_ctrl_c(tmp_path, monkeypatch)
-    run_id, _ = asyncio.run(stored_run(db))
 
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # as a kill -9 leaves it
         conn.execute("DELETE FROM events WHERE type = 'RunInterrupted'")
