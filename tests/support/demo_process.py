@@ -14,11 +14,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    home: Path, *args: str, timeout: float = 120, stdin: int | None = None
+) -> subprocess.CompletedProcess[str]:
     """``shopfloor ARGS`` with its data home at ``home``: its database that home's, or the
     ``--db`` given (never a ``SHOPFLOOR_DB`` of the environment, which a printed remedy
-    without ``--db`` would otherwise follow), and no colour in what the test reads."""
-    return _python(home, ["-m", "tui.cli", *args], timeout)
+    without ``--db`` would otherwise follow), and no colour in what the test reads.
+    ``stdin``: as :func:`subprocess.run` takes it (``subprocess.PIPE``: no terminal, at its
+    end at once); None, this process's."""
+    return _python(home, ["-m", "tui.cli", *args], timeout, stdin)
 
 
 def cli_probe(
@@ -30,13 +34,16 @@ def cli_probe(
     return _python(home, ["-c", script, *args], timeout)
 
 
-def _python(home: Path, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _python(
+    home: Path, argv: list[str], timeout: float, stdin: int | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
     env.pop("SHOPFLOOR_DB", None)
     return subprocess.run(
         [sys.executable, *argv],
         cwd=ROOT,
         env=env,
+        stdin=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,12 +5,10 @@ and read end-of-file from stdin forever, at half a core, until killed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from demo_process import ROOT
+from demo_process import cli
 
 from engine.bus import EventBus
 from engine.events import RunStarted
@@ -35,17 +33,7 @@ async def _store(db: Path) -> None:
 def test_attach_on_no_terminal_is_one_line_naming_tail(home: Path) -> None:
     db = home.parent / "runs.db"
     asyncio.run(_store(db))
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
-    attached = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "attach", "r-attach", "--db", str(db)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    attached = cli(home, "attach", "r-attach", "--db", str(db), stdin=subprocess.PIPE, timeout=60)
     assert attached.returncode == 2
     assert attached.stdout == ""
     assert attached.stderr.startswith("shopfloor: attach draws the control room on a terminal")
@@ -61,22 +49,12 @@ def test_a_run_in_the_tui_on_no_terminal_is_refused_before_it_starts(
     """``demo --tui`` (and ``run``/``resume`` with it) from a script or a unit drew its
     frames into the pipe for the whole run: refused in one line, before a demo repository,
     a writer process or a run exists."""
-    env = {**os.environ, "SHOPFLOOR_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("SHOPFLOOR_DB", None)
     db = tmp_path / "runs.db"
     for argv in (
         ["demo", "--tui", "--speed", "200", "--out", str(tmp_path / "repo")],
         ["resume", "r-none", "--tui"],
     ):
-        refused = subprocess.run(
-            [sys.executable, "-m", "tui.cli", *argv, "--db", str(db)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        refused = cli(home, *argv, "--db", str(db), stdin=subprocess.PIPE, timeout=60)
         assert refused.returncode == 2, refused.stderr
         assert refused.stdout == ""
         assert refused.stderr.startswith("shopfloor: --tui draws the control room on a terminal")
