@@ -9,30 +9,14 @@ import subprocess
 from pathlib import Path
 
 from demo_process import cli
-
-from engine.bus import EventBus
-from engine.events import RunStarted
-from storage.store import SqlEventStore
+from started_run import store_started_run
 
 RUN_ID = "r-attach-pipe"
 
 
-async def _store(db: Path) -> None:
-    started = RunStarted(
-        request="Build a stock ledger",
-        repo="/srv/repos/stock",
-        base_branch="main",
-        base_commit="0" * 40,
-        integration_branch=f"shopfloor/wip/{RUN_ID}",
-        simulated=True,
-    )
-    async with await SqlEventStore.open(str(db)) as opened:
-        await opened.append([EventBus(RUN_ID).emit(started)])
-
-
 def test_attach_on_no_terminal_is_one_line_naming_tail(home: Path) -> None:
     db = home.parent / "runs.db"
-    asyncio.run(_store(db))
+    asyncio.run(store_started_run(db, RUN_ID))
     attached = cli(home, "attach", "r-attach", "--db", str(db), stdin=subprocess.PIPE, timeout=60)
     assert attached.returncode == 2
     assert attached.stdout == ""

@@ -11,27 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from started_run import store_started_run
 
 from engine import loop as event_loop
-from engine.bus import EventBus
-from engine.events import RunStarted
-from storage.store import SqlEventStore
 from tui.cli import main
 
 RUN_ID = "r-words"
-
-
-async def _store(db: Path, request: str) -> None:
-    started = RunStarted(
-        request=request,
-        repo="/srv/repos/stock",
-        base_branch="main",
-        base_commit="0" * 40,
-        integration_branch=f"shopfloor/wip/{RUN_ID}",
-        simulated=True,
-    )
-    async with await SqlEventStore.open(str(db)) as opened:
-        await opened.append([EventBus(RUN_ID).emit(started)])
 
 
 def test_status_of_a_run_with_one_long_word_for_a_request_is_quick(
@@ -39,7 +24,7 @@ def test_status_of_a_run_with_one_long_word_for_a_request_is_quick(
 ) -> None:
     db = home.parent / "runs.db"
     word = "x" * 40_000
-    event_loop.run(_store(db, word))
+    event_loop.run(store_started_run(db, RUN_ID, word))
     began = time.monotonic()
     assert main(["status", RUN_ID, "--db", str(db)]) == 0
     took = time.monotonic() - began
@@ -53,7 +38,7 @@ def test_a_request_is_printed_without_colours_it_did_not_ask_for(
 ) -> None:
     db = home.parent / "runs.db"
     request = "Handle None in parse(text) for 0x1f and True"
-    event_loop.run(_store(db, request))
+    event_loop.run(store_started_run(db, RUN_ID, request))
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("FORCE_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
