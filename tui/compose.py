@@ -7,8 +7,9 @@ Both ``run`` and ``demo`` come through :func:`execute_run`.
 Its parts live beside it: the plan of a run (tui/run_plan.py), a demo's repository
 (tui/demo_repo.py), the crew (tui/crew_setup.py), what is checked and said before a run
 (tui/run_checks.py) and the storage wiring that watches the writer and the lease
-(tui/storage_watch.py), and what the Textual front does at a run's start and on a stop
-signal (tui/app_front.py). This module puts them together, in the order they must happen.
+(tui/storage_watch.py), what the Textual front does at a run's start and on a stop signal
+(tui/app_front.py), and the run's telemetry (tui/run_telemetry.py). This module puts them
+together, in the order they must happen.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import logging
 import os
 from datetime import date
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -50,7 +50,6 @@ from storage.paths import data_home, db_option, is_in_memory
 from storage.run_writer import start_writer
 from storage.store import SqlEventStore
 from storage.writer_launch import WriterLaunch
-from telemetry.options import TelemetryOptions
 from tui.app_front import announced, quit_or_exit_now
 from tui.crew_setup import (
     agent_installed,
@@ -76,6 +75,7 @@ from tui.run_checks import (
 from tui.run_plan import RunPlan, SetupError, new_run_id
 from tui.run_settings import PYTHON_KEY, WARNING_KEY, settings_record
 from tui.run_start import RepositoryReading, jail_and_python
+from tui.run_telemetry import say_line, start_telemetry
 from tui.storage_watch import (
     StorageWatch,
     finish_and_let_go,
@@ -84,9 +84,6 @@ from tui.storage_watch import (
     storage_notices,
 )
 from tui.systemd_notify import SystemdNotifier
-
-if TYPE_CHECKING:
-    from telemetry.session import RunTelemetry
 
 
 async def execute_run(
@@ -184,7 +181,7 @@ async def _set_up_and_run(
             logging.getLogger(__name__).warning("%s", warning)
         else:
             console.print(Text(warning, style="bold red"), soft_wrap=True)  # one line each
-    telemetry = _start_telemetry(plan.telemetry)
+    telemetry = start_telemetry(plan.telemetry)
     unscripted = crew.unscripted_planner() if mode != "audit" else None
     if unscripted is not None:  # else the planner fails after the whole baseline
         raise SetupError(
@@ -380,25 +377,3 @@ async def _set_up_and_run(
     if proposed and plan.front != "json":
         console.print(proposals_line(proposed, where, settings), soft_wrap=True, highlight=False)
     return bus.state
-
-
-def say_line(plan: RunPlan, console: Console, line: str) -> None:
-    """One line about the run's closing: logged with the JSON front, else printed."""
-    if plan.front == "json":
-        logging.getLogger(__name__).info("%s", line)
-    else:
-        console.print(Text(line), soft_wrap=True, highlight=False)
-
-
-def _start_telemetry(options: TelemetryOptions | None) -> RunTelemetry | None:
-    """Bind the metrics port and open trace exporters before any work is done; None when
-    the run serves no metrics and exports no trace (nothing would see them), and then
-    Prometheus's client and the OpenTelemetry SDK are not even loaded."""
-    if options is None or not options.wanted(os.environ):
-        return None
-    from telemetry.session import RunTelemetry, TelemetryError
-
-    try:
-        return RunTelemetry(options)
-    except TelemetryError as exc:
-        raise SetupError(str(exc)) from exc

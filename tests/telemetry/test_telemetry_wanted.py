@@ -24,14 +24,14 @@ PROBE = """
 import json, sys
 from pathlib import Path
 from telemetry.options import TelemetryOptions
-from tui.compose import _start_telemetry
-import tui.commands.run
+from tui.run_telemetry import start_telemetry
+import tui.commands.run, tui.compose
 
 given = {options!r}
 if "trace_file" in given:
     given["trace_file"] = Path(given["trace_file"])
 options = TelemetryOptions(**given)
-telemetry = _start_telemetry(options)
+telemetry = start_telemetry(options)
 print(json.dumps([telemetry is not None, sorted(m for m in {exporters!r} if m in sys.modules)]))
 """
 
