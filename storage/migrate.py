@@ -129,8 +129,8 @@ def _create_at_head(sync_conn: Connection) -> Upgrade:
     return Upgrade(before=None, after=HEAD_REVISION)
 
 
-def _upgrade_sync(sync_conn: Connection, where: str, *, through_alembic: bool = False) -> Upgrade:
-    if not through_alembic and not inspect(sync_conn).get_table_names():
+def _upgrade_sync(sync_conn: Connection, where: str) -> Upgrade:
+    if not inspect(sync_conn).get_table_names():
         return _create_at_head(sync_conn)
     from alembic import command
 
@@ -155,20 +155,18 @@ async def _lock(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-async def upgrade(engine: AsyncEngine, where: str, *, through_alembic: bool = False) -> Upgrade:
+async def upgrade(engine: AsyncEngine, where: str) -> Upgrade:
     """Migrate the database behind ``engine`` to the head revision, atomically.
 
     ``where`` names the database in messages (a URL with the password masked). Raises
-    :class:`NewerSchemaError` when the database is ahead of this code. ``through_alembic``:
-    an empty database is built by the migrations too, not created at once (for the test
-    that holds the two to the same schema).
+    :class:`NewerSchemaError` when the database is ahead of this code.
     """
     if await _at_head(engine):
         return Upgrade(before=HEAD_REVISION, after=HEAD_REVISION)
     async with engine.connect() as conn:
         await _lock(conn)
         try:
-            done = await conn.run_sync(_upgrade_sync, where, through_alembic=through_alembic)
+            done = await conn.run_sync(_upgrade_sync, where)
         except BaseException:
             await conn.rollback()
             raise
