@@ -81,19 +81,6 @@ def front_from_args(args: argparse.Namespace) -> Front:
     return "json" if args.log_format == "json" else "headless"
 
 
-async def start(
-    args: argparse.Namespace,
-    console: Console,
-    launch: WriterLaunch,
-    notify: NotifyTarget | None,
-) -> int:
-    """Run the factory as ``args`` say (checked by :mod:`tui.commands.launch`, which spawned
-    the storage writer's process ``launch`` and took ``notify`` from the environment); the
-    exit code."""
-    database = db_url(args)  # a bad --db is refused before a demo repository is made
-    return await _run(args, console, database, launch, notify)
-
-
 async def _resume_unfinished(
     args: argparse.Namespace,
     console: Console,
@@ -136,13 +123,16 @@ async def _resume_unfinished(
         await store.close()  # after a run: closed already
 
 
-async def _run(
+async def start(
     args: argparse.Namespace,
     console: Console,
-    database: str,
     launch: WriterLaunch,
     notify: NotifyTarget | None,
 ) -> int:
+    """Run the factory as ``args`` say (checked by :mod:`tui.commands.launch`, which spawned
+    the storage writer's process ``launch`` and took ``notify`` from the environment); the
+    exit code."""
+    database = db_url(args)  # a bad --db is refused before a demo repository is made
     # Imported here, not at the top: with every provider, gate and exporter a run wires up,
     # it takes 400 ms, which the writer process's start overlaps.
     from tui.compose import execute_run
