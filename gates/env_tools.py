@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gates.sandbox_env import looks_secret
 from gates.toml_files import read_toml
 
 TOOL_TIMEOUT_S = 10.0
 ACTIVATION_VARIABLES = ("VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PIPENV_ACTIVE")
 """What an activated environment sets; a tool seeing it answers with that environment."""
-_SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 _NAMES = {"poetry": "Poetry", "pdm": "PDM", "pipenv": "Pipenv", "hatch": "Hatch"}
 
 
@@ -86,8 +86,7 @@ def tool_environ(environ: Mapping[str, str]) -> dict[str, str]:
     kept = {
         name: value
         for name, value in environ.items()
-        if name not in ACTIVATION_VARIABLES
-        and not any(marker in name.upper() for marker in _SECRET_MARKERS)
+        if name not in ACTIVATION_VARIABLES and not looks_secret(name)
     }
     return {**kept, "PIPENV_IGNORE_VIRTUALENVS": "1", "PIPENV_VERBOSITY": "-1", "NO_COLOR": "1"}
 
