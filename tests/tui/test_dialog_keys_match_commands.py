@@ -8,16 +8,14 @@ where ``shopfloor approve`` raises the budget.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 import sample_run
+from escalation_records import open_escalation
 from pilot_helpers import caught_up
 from textual.widgets import Footer
 
 from engine.bus import EventBus
 from engine.events import EscalationRaised
-from storage.records import EscalationRecord
 from tui.app import ShopfloorApp
 from tui.commands.escalations import choose_option
 from tui.messages import Decision
@@ -73,20 +71,7 @@ async def test_a_and_r_decide_as_the_commands_do(kind: str, key: str) -> None:
 
 def test_the_commands_choose_what_the_dialog_does() -> None:
     for kind, options in ASKED.items():
-        record = EscalationRecord(
-            run_id="r",
-            escalation_id="esc-1",
-            kind=kind,
-            question="?",
-            options=tuple(options),
-            task_id=None,
-            default=None,
-            decision=None,
-            decided_by=None,
-            note="",
-            raised_at=datetime.now(UTC),
-            decided_at=None,
-        )
+        record = open_escalation(*options, kind=kind)
         chosen = (choose_option("approve", record), choose_option("reject", record))
         assert chosen == EXPECTED[kind]
 
