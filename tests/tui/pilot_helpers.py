@@ -12,6 +12,7 @@ from textual.screen import Screen
 
 from engine.bus import EventBus
 from tui.app import ShopfloorApp
+from tui.messages import Decision
 
 SETTLE_S = 0.5  # panels redraw at most every 100 ms, later while Textual starts up; busy CI
 
@@ -77,3 +78,12 @@ async def until(condition: Callable[[], bool], pilot: Pilot[None]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition never held")
+
+
+def recording_app(bus: EventBus, decisions: list[Decision], **kwargs: object) -> ShopfloorApp:
+    """The app on ``bus``, whose decisions go into ``decisions`` (``kwargs``: the app's own)."""
+
+    async def on_decision(decision: Decision) -> None:
+        decisions.append(decision)
+
+    return ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision, **kwargs)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import sample_run
 from escalation_records import open_escalation
-from pilot_helpers import caught_up
+from pilot_helpers import caught_up, recording_app
 from textual.widgets import Footer
 
 from engine.bus import EventBus
@@ -42,11 +42,7 @@ EXPECTED = {  # (a, r) as `shopfloor approve` / `reject` choose
 async def test_a_and_r_decide_as_the_commands_do(kind: str, key: str) -> None:
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-
-    async def on_decision(decision: Decision) -> None:
-        decisions.append(decision)
-
-    app = ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=(80, 24)) as pilot:
         sample_run.start(bus)
         bus.emit(

@@ -10,7 +10,7 @@ context scrolled as far down.
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import caught_up, recording_app
 from textual.widgets import Static
 
 from engine.bus import EventBus
@@ -39,11 +39,7 @@ def raise_long(bus: EventBus, escalation_id: str) -> None:
 async def test_the_arrows_scroll_the_context_and_the_next_one_starts_at_the_top() -> None:
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-
-    async def on_decision(decision: Decision) -> None:
-        decisions.append(decision)
-
-    app = ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=(80, 24)) as pilot:
         sample_run.start(bus)
         raise_long(bus, "esc-1")

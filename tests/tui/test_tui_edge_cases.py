@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sample_run
-from pilot_helpers import caught_up, until
+from pilot_helpers import caught_up, recording_app, until
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable
@@ -64,13 +64,6 @@ async def shows(app: ShopfloorApp, pilot: Pilot[None], text: str) -> bool:
             return True
         await pilot.pause(0.02)
     return False
-
-
-def recording_app(bus: EventBus, decisions: list[Decision], **kwargs: object) -> ShopfloorApp:
-    async def on_decision(decision: Decision) -> None:
-        decisions.append(decision)
-
-    return ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision, **kwargs)  # type: ignore[arg-type]
 
 
 def started(bus: EventBus, tasks: list[Task], request: str = "Add a greeting") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 
 import sample_run
-from pilot_helpers import caught_up, until
+from pilot_helpers import caught_up, recording_app, until
 
 from engine.bus import EventBus
 from engine.events import EscalationRaised, EscalationResolved
@@ -29,17 +29,10 @@ class Recorder:
         return True
 
 
-def app_with(bus: EventBus, decisions: list[Decision]) -> ShopfloorApp:
-    async def on_decision(decision: Decision) -> None:
-        decisions.append(decision)
-
-    return ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision)
-
-
 async def test_banner_counts_waiting_escalations_and_e_opens_the_queue() -> None:
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-    app = app_with(bus, decisions)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE) as pilot:
         sample_run.full_pipeline(bus)
         await caught_up(app, bus, pilot)
@@ -73,7 +66,7 @@ async def test_a_approves_through_the_broker_as_this_human() -> None:
 async def test_r_rejects_and_c_sends_a_typed_note() -> None:
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-    app = app_with(bus, decisions)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE) as pilot:
         sample_run.full_pipeline(bus)
         sample_run.escalate(bus, "esc-2", task_id="t3")
@@ -93,7 +86,7 @@ async def test_r_rejects_and_c_sends_a_typed_note() -> None:
 async def test_n_and_p_move_through_the_queue_and_escape_decides_nothing() -> None:
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-    app = app_with(bus, decisions)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE) as pilot:
         sample_run.full_pipeline(bus)
         sample_run.escalate(bus, "esc-2", task_id="t3")
@@ -154,7 +147,7 @@ async def test_the_footer_says_enter_sends_the_change_note_while_it_is_typed() -
     into the box, and Input's enter is hidden, so nothing said that enter sends it."""
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-    app = app_with(bus, decisions)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE) as pilot:
         sample_run.full_pipeline(bus)
         await caught_up(app, bus, pilot)
@@ -205,7 +198,7 @@ async def test_after_a_change_note_the_question_on_the_revised_plan_opens_by_its
     moment later, and that question sat behind the banner until ``e``."""
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-    app = app_with(bus, decisions)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE) as pilot:
         sample_run.start(bus)
         twin_asks(bus, "esc-1")
@@ -226,7 +219,7 @@ async def test_a_question_raised_later_waits_for_a_box_being_typed_in_or_a_close
     queue closed with escape stays closed until ``e``."""
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-    app = app_with(bus, decisions)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE) as pilot:
         sample_run.start(bus)
         twin_asks(bus, "esc-1")
@@ -252,7 +245,7 @@ async def test_next_with_one_escalation_and_an_unlisted_number_say_so() -> None:
     and said nothing: the footer lists n Next, p Previous, and the help 1-9."""
     bus = EventBus(sample_run.RUN_ID)
     decisions: list[Decision] = []
-    app = app_with(bus, decisions)
+    app = recording_app(bus, decisions)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         sample_run.full_pipeline(bus)
         await caught_up(app, bus, pilot)
