@@ -10,7 +10,7 @@ task id pushed the state off too, and at 120 and 250 columns a title was cut at 
 from __future__ import annotations
 
 from rich.cells import cell_len
-from textual.app import App, ComposeResult
+from test_dag_view_narrow import GraphApp, shown_line
 
 from engine.events import TaskState
 from engine.run_views import TaskView
@@ -22,13 +22,6 @@ LONG_ID = "t0000_implement_the_extraordinarily_long_identifier_of_first"
 PRICING = "Pricing: line totals, discounts and tax"
 
 
-class GraphApp(App[None]):
-    CSS = "DagView { height: 20; width: 50%; }"
-
-    def compose(self) -> ComposeResult:
-        yield DagView()
-
-
 def plan() -> dict[str, TaskView]:
     tasks = [
         TaskView("models", "Item model", [], TaskState.MERGED, attempts=1),
@@ -38,14 +31,6 @@ def plan() -> dict[str, TaskView]:
         TaskView("pricing", PRICING, ["models"], TaskState.PENDING, attempts=0),
     ]
     return {t.id: t for t in tasks}
-
-
-def shown_line(dag: DagView, task_id: str) -> str:
-    """The task's line as drawn in the panel (cut at its edge)."""
-    line = next(
-        n for n in range(dag.last_line + 1) if (dag.get_node_at_line(n) or dag.root).data == task_id
-    )
-    return dag.render_line(line - round(dag.scroll_offset.y)).text
 
 
 async def test_wide_characters_and_a_long_id_leave_the_state_in_sight() -> None:
