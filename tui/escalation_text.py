@@ -14,6 +14,8 @@ from tui.decision_words import VERBS, option_for
 from tui.text import SIM_BADGE
 
 DIFF_MARKERS = ("diff --git", "--- a/", "+++ b/", "@@ ")
+KEYS = {"approve": "a", "reject": "r", "change": "c"}
+"""The dialog's key for each of the commands' decisions."""
 
 
 def split_context(context: str) -> list[tuple[str, str]]:
@@ -70,11 +72,7 @@ def question_text(
 def options_text(esc: EscalationView, read_only: bool) -> Text:
     """The options with the keys that take them."""
     text = Text()
-    keys = {
-        option_for(esc.options, VERBS["approve"]): "a",
-        option_for(esc.options, VERBS["reject"]): "r",
-        option_for(esc.options, VERBS["change"]): "c",
-    }
+    keys = {option_for(esc.options, VERBS[verb]): key for verb, key in KEYS.items()}
     for i, option in enumerate(esc.options, start=1):
         if i > 1:
             text.append("   ")

@@ -34,13 +34,11 @@ from textual.widgets import Footer, Input, Static
 from engine.run_views import EscalationView
 from engine.state import RunState
 from tui.decision_words import VERBS, option_for
-from tui.escalation_text import context_renderable, options_text, question_text
+from tui.escalation_text import KEYS, context_renderable, options_text, question_text
 from tui.messages import Decision
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.type_ahead import type_ahead
 
-KEYS = {"approve": "a", "reject": "r", "change": "c"}
-"""The dialog's key for each of the commands' decisions."""
 VERB_OF = {key: verb for verb, key in KEYS.items()}
 SETTLE_S = 0.5
 """How long a question that replaced another on screen ignores the decision keys."""
