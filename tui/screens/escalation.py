@@ -46,6 +46,12 @@ SMALL_WIDTH, SMALL_HEIGHT = 60, 20
 """Below either, the dialog takes the whole terminal and drops its blank lines."""
 
 
+def decision_option(esc: EscalationView, verb: str) -> str | None:
+    """The option approve / reject / change take in ``esc`` (what the commands take); a
+    question with no options takes the verb itself; None: it has none."""
+    return option_for(esc.options, VERBS[verb]) or (verb if not esc.options else None)
+
+
 class NoteInput(Input):
     """The box a "change" note is typed in. Its keys are in the footer while it is open:
     the dialog's own (approve, reject, next...) type letters there, so Textual leaves them
@@ -265,12 +271,9 @@ class EscalationScreen(ModalScreen[Decision]):
         return self._word_for(str(verb)) == word
 
     def _word_for(self, verb: str) -> str | None:
-        # The option approve / reject / change take here (what the commands take), in lower
-        # case; a question with no options takes the verb itself; None: it has none.
+        # The key bar's name for it: that option in lower case.
         esc = self.current
-        if esc is None:
-            return None
-        option = option_for(esc.options, VERBS[verb]) or (verb if not esc.options else None)
+        option = decision_option(esc, verb) if esc is not None else None
         return option.lower() if option is not None else None
 
     def action_decide(self, kind: str, word: str = "") -> None:
@@ -279,8 +282,7 @@ class EscalationScreen(ModalScreen[Decision]):
         esc = self.current
         if esc is None:
             return
-        synonyms = VERBS[kind]
-        option = option_for(esc.options, synonyms) or (kind if not esc.options else None)
+        option = decision_option(esc, kind)
         if option is None:
             self.notify(
                 f"this escalation has no {kind} option: {', '.join(esc.options)}", markup=False
@@ -310,7 +312,7 @@ class EscalationScreen(ModalScreen[Decision]):
         esc = self.current
         if esc is None:
             return
-        if esc.options and option_for(esc.options, VERBS["change"]) is None:
+        if decision_option(esc, "change") is None:
             self.notify(
                 f"this escalation has no change option: {', '.join(esc.options)}", markup=False
             )
