@@ -7,6 +7,8 @@ can look at the screen in between.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.blueprint import Blueprint, Task
 from engine.bus import EventBus
 from engine.events import (
@@ -19,6 +21,7 @@ from engine.events import (
     CriticScored,
     EscalationRaised,
     EscalationResolved,
+    EventBase,
     GateFinished,
     LLMCallFinished,
     Merged,
@@ -155,6 +158,17 @@ def whole_run(bus: EventBus, *, simulated: bool = True) -> None:
     start(bus, simulated=simulated)
     build(bus, simulated=simulated)
     finish(bus)
+
+
+def recorded(*phases: Callable[[EventBus], None]) -> list[EventBase]:
+    """What ``phases`` (the whole run when none are named) emit in turn, as a replay or a
+    stored log reads it."""
+    bus = EventBus(RUN_ID)
+    events: list[EventBase] = []
+    bus.listen(events.append)
+    for phase in phases or (whole_run,):
+        phase(bus)
+    return events
 
 
 ESCALATION_ID = "esc-1"

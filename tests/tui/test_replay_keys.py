@@ -10,25 +10,16 @@ from __future__ import annotations
 import sample_run
 
 from engine.bus import EventBus
-from engine.events import EventBase
 from tui.app import ShopfloorApp
 from tui.screens.runs import ReplayScreen
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.dag_view import DagView
 
 
-def recorded() -> list[EventBase]:
-    recorder = EventBus(sample_run.RUN_ID)
-    events: list[EventBase] = []
-    recorder.listen(events.append)
-    sample_run.whole_run(recorder)
-    return events
-
-
 async def test_space_home_and_end_step_the_replay_with_the_graph_focused() -> None:
     app = ShopfloorApp(EventBus(sample_run.RUN_ID).subscribe("tui"))
     async with app.run_test(size=(80, 24)) as pilot:
-        replay = ReplayScreen(recorded())
+        replay = ReplayScreen(sample_run.recorded())
         await app.push_screen(replay)
         await pilot.pause()
         assert isinstance(replay.focused, DagView)
@@ -46,7 +37,7 @@ async def test_space_home_and_end_step_the_replay_with_the_graph_focused() -> No
 async def test_a_search_box_still_takes_a_space() -> None:
     app = ShopfloorApp(EventBus(sample_run.RUN_ID).subscribe("tui"))
     async with app.run_test(size=(80, 24)) as pilot:
-        replay = ReplayScreen(recorded())
+        replay = ReplayScreen(sample_run.recorded())
         await app.push_screen(replay)
         await pilot.pause()
         await pilot.press("slash", "a", "space", "b", "home")

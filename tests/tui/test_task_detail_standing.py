@@ -13,7 +13,7 @@ from pilot_helpers import caught_up
 from textual.pilot import Pilot
 
 from engine.bus import EventBus
-from engine.events import AgentStarted, EventBase, TaskState, TaskStateChanged
+from engine.events import AgentStarted, TaskState, TaskStateChanged
 from tui.app import ShopfloorApp
 from tui.screens.runs import ReplayScreen
 from tui.screens.task_detail import TaskDetailScreen
@@ -69,11 +69,8 @@ async def test_task_detail_of_a_stopped_run_says_its_agent_was_cut_off() -> None
 
 
 async def test_a_replay_of_a_stopped_run_ends_with_its_agents_cut_off() -> None:
-    recorder = EventBus(sample_run.RUN_ID)
-    events: list[EventBase] = []
-    recorder.listen(events.append)
-    sample_run.start(recorder)
-    work(recorder)  # and then the process was killed: no ending in the log
+    # started, t1 at work, and then the process was killed: no ending in the log
+    events = sample_run.recorded(sample_run.start, work)
     app = ShopfloorApp(EventBus(sample_run.RUN_ID).subscribe("tui"))
     async with app.run_test(size=SIZE) as pilot:
         replay = ReplayScreen(events)
@@ -89,10 +86,7 @@ async def test_a_replay_of_a_stopped_run_ends_with_its_agents_cut_off() -> None:
 
 
 async def test_a_replay_of_a_finished_run_is_not_shown_stopped() -> None:
-    recorder = EventBus(sample_run.RUN_ID)
-    events: list[EventBase] = []
-    recorder.listen(events.append)
-    sample_run.whole_run(recorder)
+    events = sample_run.recorded()
     app = ShopfloorApp(EventBus(sample_run.RUN_ID).subscribe("tui"))
     async with app.run_test(size=SIZE) as pilot:
         replay = ReplayScreen(events)

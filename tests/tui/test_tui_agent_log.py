@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Log
 
 from engine.bus import EventBus
-from engine.events import AgentOutput, AgentStarted, EventBase
+from engine.events import AgentOutput, AgentStarted
 from tui.app import ShopfloorApp
 from tui.screens.runs import ReplayScreen
 from tui.widgets.agent_log import AgentLog
@@ -169,10 +169,7 @@ async def test_search_works_on_the_agent_shown_after_a_switch() -> None:
 
 
 async def test_a_replayed_log_follows_the_steps() -> None:
-    recorder = EventBus(sample_run.RUN_ID)
-    events: list[EventBase] = []
-    recorder.listen(events.append)
-    sample_run.whole_run(recorder)
+    events = sample_run.recorded()
     bus = EventBus(sample_run.RUN_ID)
     app = ShopfloorApp(bus.subscribe("tui"))
     async with app.run_test(size=SIZE) as pilot:

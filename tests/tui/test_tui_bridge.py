@@ -70,10 +70,7 @@ async def test_pump_delivers_everything_in_order_then_ends_with_the_bus() -> Non
 
 
 async def test_pump_reads_any_async_iterator_in_batches() -> None:
-    events: list[EventBase] = []
-    bus = EventBus(sample_run.RUN_ID)
-    bus.listen(events.append)
-    sample_run.whole_run(bus)
+    events = sample_run.recorded()
 
     async def stored() -> AsyncIterator[EventBase]:
         for event in events:
