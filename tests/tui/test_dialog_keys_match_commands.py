@@ -12,6 +12,7 @@ import pytest
 import sample_run
 from escalation_records import open_escalation
 from pilot_helpers import caught_up, recording_app
+from textual.pilot import Pilot
 from textual.widgets import Footer
 
 from engine.bus import EventBus
@@ -37,6 +38,25 @@ EXPECTED = {  # (a, r) as `shopfloor approve` / `reject` choose
 }
 
 
+async def ask(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None], kind: str) -> None:
+    """The engine's question of ``kind`` (:data:`ASKED`) open in the escalation dialog."""
+    sample_run.start(bus)
+    bus.emit(
+        EscalationRaised(
+            escalation_id="esc-1",
+            kind=kind,  # type: ignore[arg-type]
+            question="What now?",
+            options=ASKED[kind],
+            default=ASKED[kind][1],
+            task_id="t2",
+        )
+    )
+    await caught_up(app, bus, pilot)
+    await pilot.press("e")
+    await pilot.pause()
+    assert isinstance(app.screen, EscalationScreen)
+
+
 @pytest.mark.parametrize("kind", list(ASKED))
 @pytest.mark.parametrize("key", ["a", "r"])
 async def test_a_and_r_decide_as_the_commands_do(kind: str, key: str) -> None:
@@ -44,21 +64,7 @@ async def test_a_and_r_decide_as_the_commands_do(kind: str, key: str) -> None:
     decisions: list[Decision] = []
     app = recording_app(bus, decisions)
     async with app.run_test(size=(80, 24)) as pilot:
-        sample_run.start(bus)
-        bus.emit(
-            EscalationRaised(
-                escalation_id="esc-1",
-                kind=kind,  # type: ignore[arg-type]
-                question="What now?",
-                options=ASKED[kind],
-                default=ASKED[kind][1],
-                task_id="t2",
-            )
-        )
-        await caught_up(app, bus, pilot)
-        await pilot.press("e")
-        await pilot.pause()
-        assert isinstance(app.screen, EscalationScreen)
+        await ask(app, bus, pilot, kind)
         await pilot.press(key)
         await pilot.pause()
     approve, reject = EXPECTED[kind]
@@ -88,19 +94,7 @@ async def test_the_key_bar_names_what_each_key_does_for_this_question(kind: str)
     bus = EventBus(sample_run.RUN_ID)
     app = ShopfloorApp(bus.subscribe("tui"))
     async with app.run_test(size=(80, 24)) as pilot:
-        sample_run.start(bus)
-        bus.emit(
-            EscalationRaised(
-                escalation_id="esc-1",
-                kind=kind,  # type: ignore[arg-type]
-                question="What now?",
-                options=ASKED[kind],
-                task_id="t2",
-            )
-        )
-        await caught_up(app, bus, pilot)
-        await pilot.press("e")
-        await pilot.pause()
+        await ask(app, bus, pilot, kind)
         shown = [(key.key, str(key.description)) for key in app.screen.query_one(Footer).children]
     assert [(k, d) for k, d in shown if k in "arc"] == KEY_BAR[kind]
     assert [d for k, d in shown if k not in "arc"] == ["Next", "Close", "Help"]
