@@ -9,15 +9,13 @@ import subprocess
 from pathlib import Path
 
 from demo_process import cli
-from started_run import store_started_run
-
-RUN_ID = "r-attach-pipe"
+from test_plan_view import RUN_ID, started, store
 
 
 def test_attach_on_no_terminal_is_one_line_naming_tail(home: Path) -> None:
     db = home.parent / "runs.db"
-    asyncio.run(store_started_run(db, RUN_ID))
-    attached = cli(home, "attach", "r-attach", "--db", str(db), stdin=subprocess.PIPE, timeout=60)
+    asyncio.run(store(db, [started()]))
+    attached = cli(home, "attach", RUN_ID[:4], "--db", str(db), stdin=subprocess.PIPE, timeout=60)
     assert attached.returncode == 2
     assert attached.stdout == ""
     assert attached.stderr.startswith("shopfloor: attach draws the control room on a terminal")

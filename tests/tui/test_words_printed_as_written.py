@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from started_run import store_started_run
+from test_plan_view import RUN_ID, started, store
 
 from engine import loop as event_loop
 from tui.cli import main
-
-RUN_ID = "r-words"
 
 
 def test_status_of_a_run_with_one_long_word_for_a_request_is_quick(
@@ -24,7 +22,7 @@ def test_status_of_a_run_with_one_long_word_for_a_request_is_quick(
 ) -> None:
     db = home.parent / "runs.db"
     word = "x" * 40_000
-    event_loop.run(store_started_run(db, RUN_ID, word))
+    event_loop.run(store(db, [started().model_copy(update={"request": word})]))
     began = time.monotonic()
     assert main(["status", RUN_ID, "--db", str(db)]) == 0
     took = time.monotonic() - began
@@ -38,7 +36,7 @@ def test_a_request_is_printed_without_colours_it_did_not_ask_for(
 ) -> None:
     db = home.parent / "runs.db"
     request = "Handle None in parse(text) for 0x1f and True"
-    event_loop.run(store_started_run(db, RUN_ID, request))
+    event_loop.run(store(db, [started().model_copy(update={"request": request})]))
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("FORCE_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
