@@ -240,6 +240,20 @@ async def test_the_log_says_which_match_of_how_many_the_search_is_on() -> None:
         assert log.border_subtitle is None
 
 
+async def test_a_search_that_finds_nothing_does_not_keep_the_last_ones_count() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=SIZE) as pilot:
+        sample_run.start(bus)
+        sample_run.attempt(bus, "t1", 1, ["alpha one", "beta", "Alpha two"], passes=True)
+        await caught_up(app, bus, pilot)
+        log = agent_log(app)
+        await pilot.press("slash", *"alpha", "enter")
+        assert said_below(log) == '"alpha": 2/2'
+        await pilot.press("slash", *"zzz", "enter")  # "alpha": 2/2 stayed under it
+        assert said_below(log) == '"zzz": no match'
+
+
 def said_below(log: AgentLog) -> str | None:
     """The words on the log's lower border."""
     markup = log.border_subtitle

@@ -294,6 +294,7 @@ class AgentLog(Vertical):
     def _jump(self, *, forward: bool) -> None:
         found = self.matching_lines()
         if not found:
+            self._say_matches()  # not the last search's count
             if self.search_term:
                 self.notify(
                     f"no match for {self.search_term!r}",
