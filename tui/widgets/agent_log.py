@@ -294,7 +294,7 @@ class AgentLog(Vertical):
     def _jump(self, *, forward: bool) -> None:
         found = self.matching_lines()
         if not found:
-            self._say_matches()  # not the last search's count
+            self._say_matches(found)  # not the last search's count
             if self.search_term:
                 self.notify(
                     f"no match for {self.search_term!r}",
@@ -309,20 +309,22 @@ class AgentLog(Vertical):
         else:
             before = [i for i in found if i < self._match]
             self._match = before[-1] if before else found[-1]
-        self._say_matches()
+        self._say_matches(found)
         self._view.auto_scroll = False
         row = self._view.row_of(self._match)
         self._view.scroll_to(y=max(0, row - self._view.size.height // 2), animate=False)
 
-    def _say_matches(self) -> None:
+    def _say_matches(self, found: list[int] | None = None) -> None:
         """The lower border, while a search is on: the term, which matching line the last
         jump landed on and how many there are (``"exit code": 2/5``). Nothing said where n
-        was, nor that it had gone round to the first match again."""
+        was, nor that it had gone round to the first match again. ``found``: the
+        :meth:`matching_lines` a jump has just listed (None: list them)."""
         term = self.search_term
         if not term:
             self.border_subtitle = None
             return
-        found = self.matching_lines()
+        if found is None:
+            found = self.matching_lines()
         at = f"{found.index(self._match) + 1}/" if self._match in found else ""
         count = f"{at}{len(found)}" if found else "no match"
         self.border_subtitle = Text(f'"{one_line(term)}": {count}')
