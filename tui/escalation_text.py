@@ -76,8 +76,7 @@ def options_text(esc: EscalationView, read_only: bool) -> Text:
     for i, option in enumerate(esc.options, start=1):
         if i > 1:
             text.append("   ")
-        key = keys.get(option)
-        text.append(f"[{key or i}] " if key else f"[{i}] ", style="bold cyan")
+        text.append(f"[{keys.get(option) or i}] ", style="bold cyan")
         text.append(option, style="bold" if option == esc.default else "")
         if option == esc.default:
             text.append(" (default)", style="dim")
