@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sample_run
 from pilot_helpers import caught_up, recording_app
+from test_tui_plain_text import ignore
 from textual.widgets import Static
 
 from engine.bus import EventBus
@@ -85,10 +86,6 @@ async def test_question_mark_opens_the_help_over_the_dialog() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, EscalationScreen)
-
-
-async def ignore(decision: Decision) -> None:
-    return None
 
 
 async def test_a_simulated_runs_question_is_marked_sim_on_a_small_terminal() -> None:
