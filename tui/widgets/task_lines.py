@@ -71,7 +71,7 @@ def task_label(task: TaskView, critical: bool, room: int | None = None) -> Text:
     if task.breaker:
         tail.append(" ⚡breaker", style="bold red")
     task_id = Text(one_line(task.id), style="bold" if critical else "")
-    if room is not None and head.cell_len + task_id.cell_len + tail.cell_len > room:
+    if room is not None:  # clipped leaves an id that fits whole
         task_id = clipped(task_id, max(room - head.cell_len - tail.cell_len, 2))
     head.append_text(task_id)
     title = Text(one_line(task.title))
