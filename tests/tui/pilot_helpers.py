@@ -4,9 +4,10 @@ counting how often a screen was laid out (from a quiet screen)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
+import sample_run
 from textual.pilot import Pilot
 from textual.screen import Screen
 
@@ -87,3 +88,17 @@ def recording_app(bus: EventBus, decisions: list[Decision], **kwargs: object) ->
         decisions.append(decision)
 
     return ShopfloorApp(bus.subscribe("tui"), on_decision=on_decision, **kwargs)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def sample_app(
+    play: Callable[[EventBus], None], size: tuple[int, int] = (80, 24), **run_test: bool
+) -> AsyncIterator[tuple[ShopfloorApp, Pilot[None]]]:
+    """The app at ``size``, once it has caught up with what ``play`` emitted of the sample
+    run (``run_test``: the rest of :meth:`~textual.app.App.run_test`'s options)."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=size, **run_test) as pilot:
+        play(bus)
+        await caught_up(app, bus, pilot)
+        yield app, pilot

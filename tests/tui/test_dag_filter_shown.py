@@ -9,11 +9,9 @@ hidden. The panel's lower border now names the filter and how many tasks pass it
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import sample_app
 from rich.text import Text
 
-from engine.bus import EventBus
-from tui.app import ShopfloorApp
 from tui.widgets.dag_view import DagView
 
 
@@ -24,11 +22,7 @@ def subtitle(dag: DagView) -> str | None:
 
 
 async def test_the_graph_names_its_filter_and_what_passes_it() -> None:
-    bus = EventBus(sample_run.RUN_ID)
-    app = ShopfloorApp(bus.subscribe("tui"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        sample_run.whole_run(bus)  # every task merged
-        await caught_up(app, bus, pilot)
+    async with sample_app(sample_run.whole_run) as (app, pilot):  # every task merged
         dag = app.screen.query_one(DagView)
         assert dag.border_subtitle is None
         await pilot.press("s")  # running: none
@@ -50,11 +44,7 @@ async def test_the_graph_names_its_filter_and_what_passes_it() -> None:
 
 
 async def test_a_filters_words_are_not_read_as_markup() -> None:
-    bus = EventBus(sample_run.RUN_ID)
-    app = ShopfloorApp(bus.subscribe("tui"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        sample_run.whole_run(bus)
-        await caught_up(app, bus, pilot)
+    async with sample_app(sample_run.whole_run) as (app, pilot):
         await pilot.press("f", *"[red]x", "enter")
         await pilot.pause()
         assert subtitle(app.screen.query_one(DagView)) == '"[red]x": 0/3 shown'

@@ -7,19 +7,13 @@ mostly is) it did nothing: a Tree toggles the cursor's own node, and a task has 
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import sample_app
 
-from engine.bus import EventBus
-from tui.app import ShopfloorApp
 from tui.widgets.dag_view import DagView
 
 
 async def test_space_on_a_task_folds_its_level() -> None:
-    bus = EventBus(sample_run.RUN_ID)
-    app = ShopfloorApp(bus.subscribe("tui"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        sample_run.whole_run(bus)
-        await caught_up(app, bus, pilot)
+    async with sample_app(sample_run.whole_run) as (app, pilot):
         dag = app.screen.query_one(DagView)
         await pilot.press("j")  # from t1 to t2, alone on level 1
         assert dag.highlighted_task_id == "t2"

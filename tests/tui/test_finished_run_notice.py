@@ -9,7 +9,7 @@ is news.
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import caught_up, sample_app
 
 from engine.bus import EventBus
 from tui.app import ShopfloorApp
@@ -34,10 +34,6 @@ async def test_a_run_finished_before_the_view_opened_gets_no_toast_over_its_log(
 
 
 async def test_a_run_that_ends_while_watched_is_still_announced() -> None:
-    bus = EventBus(sample_run.RUN_ID)
-    app = ShopfloorApp(bus.subscribe("tui"))
-    async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        sample_run.whole_run(bus)
-        await caught_up(app, bus, pilot)
+    async with sample_app(sample_run.whole_run, notifications=True) as (app, pilot):
         await pilot.pause()
         assert finished_notices(app) == [f"run {sample_run.RUN_ID} shipped → {app.state.branch}"]

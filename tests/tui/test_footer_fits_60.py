@@ -8,20 +8,13 @@ keys the bar cannot show.
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up, until
+from pilot_helpers import sample_app, until
 from test_footer_fits_80 import keys_cut_off
 from textual.widgets import Footer
 
-from engine.bus import EventBus
-from tui.app import ShopfloorApp
-
 
 async def test_quit_and_help_stay_on_a_60_column_key_bar() -> None:
-    bus = EventBus(sample_run.RUN_ID)
-    app = ShopfloorApp(bus.subscribe("tui"))
-    async with app.run_test(size=(60, 20)) as pilot:
-        sample_run.whole_run(bus)
-        await caught_up(app, bus, pilot)
+    async with sample_app(sample_run.whole_run, (60, 20)) as (app, pilot):
 
         def shown() -> list[str]:
             return [

@@ -7,10 +7,9 @@ In tmux at 80x24, pinning the log turned "p Pin log" into "p Unpin log" and the 
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import sample_app
 from textual.widgets import Footer
 
-from engine.bus import EventBus
 from tui.app import ShopfloorApp
 
 
@@ -22,11 +21,7 @@ def keys_cut_off(app: ShopfloorApp) -> list[str]:
 
 
 async def test_help_stays_on_an_80_column_key_bar_when_the_log_is_pinned() -> None:
-    bus = EventBus(sample_run.RUN_ID)
-    app = ShopfloorApp(bus.subscribe("tui"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        sample_run.whole_run(bus)
-        await caught_up(app, bus, pilot)
+    async with sample_app(sample_run.whole_run) as (app, pilot):
         assert keys_cut_off(app) == []
         await pilot.press("p")
         await pilot.pause()

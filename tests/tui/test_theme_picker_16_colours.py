@@ -10,7 +10,7 @@ failures again.
 from __future__ import annotations
 
 import sample_run
-from pilot_helpers import caught_up
+from pilot_helpers import sample_app
 from rich.color import Color, ColorSystem
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
@@ -42,11 +42,7 @@ def sixteen_colour_number(colour: str) -> int:
 
 
 async def test_the_theme_picker_offers_the_16_colour_copies() -> None:
-    bus = EventBus(sample_run.RUN_ID)
-    app = ShopfloorApp(bus.subscribe("tui"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        sample_run.start(bus)
-        await caught_up(app, bus, pilot)
+    async with sample_app(sample_run.start) as (app, pilot):
         app.use_legible_colours("standard", no_color=False)  # as on TERM=xterm
         await pilot.pause()
         assert app.theme == "textual-dark-16"
