@@ -9,6 +9,8 @@ budget. It never imports Textual (the commands load without it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 VERBS: dict[str, tuple[str, ...]] = {
     "approve": ("approve", "accept", "retry", "raise", "continue", "yes"),
     "reject": ("reject", "skip", "stop", "abort", "no"),
@@ -19,7 +21,7 @@ names the option itself: the one way to pick an option none of these verbs reach
 circuit breaker's ``abort``, which ``reject`` does not mean: it skips)."""
 
 
-def option_for(options: list[str], synonyms: tuple[str, ...]) -> str | None:
+def option_for(options: Sequence[str], synonyms: tuple[str, ...]) -> str | None:
     """The first of ``options`` that is one of ``synonyms`` (case-insensitive)."""
     lowered = {option.lower(): option for option in options}
     for word in synonyms:

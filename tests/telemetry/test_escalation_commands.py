@@ -162,5 +162,6 @@ def test_each_verb_maps_to_the_option_the_escalation_offers() -> None:
     assert choose_option("reject", record("retry", "skip", "abort")) == "skip"
     assert choose_option("approve", record("raise", "stop")) == "raise"
     assert choose_option("change", record("approve", "revise", "reject")) == "revise"
+    assert choose_option("approve", record("Accept", "Reject")) == "Accept"  # as the dialog's a
     with pytest.raises(UsageError, match="has no change option; its options: raise, stop"):
         choose_option("change", record("raise", "stop"))

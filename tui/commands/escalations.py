@@ -34,7 +34,7 @@ from storage.records import EscalationRecord
 from storage.store import SqlEventStore
 from tui.commands.common import open_store
 from tui.commands.exit_codes import EXIT_OK, UsageError
-from tui.decision_words import VERBS
+from tui.decision_words import VERBS, option_for
 from tui.plan_text import PLAN_ESCALATIONS
 from tui.text import one_line, printable
 
@@ -58,9 +58,9 @@ def decider() -> str:
 
 def choose_option(verb: str, record: EscalationRecord) -> str:
     """The escalation's option that ``verb`` means; UsageError when it offers none."""
-    for option in VERBS[verb]:
-        if option in record.options:
-            return option
+    option = option_for(record.options, VERBS[verb])
+    if option is not None:
+        return option
     raise UsageError(
         f"escalation {record.escalation_id} has no {verb} option; "
         f"its options: {', '.join(record.options) or 'none'}"
@@ -268,7 +268,7 @@ async def cmd_decide(args: argparse.Namespace, console: Console) -> int:
         elif waits:
             decision = choose_option(args.verb, record)
         else:  # refused below, for the reason that matters more than the options
-            decision = next((o for o in VERBS[args.verb] if o in record.options), args.verb)
+            decision = option_for(record.options, VERBS[args.verb]) or args.verb
         # One line on refusal: no such escalation, already answered (by whom, when), the run
         # has ended, not one of its options.
         await store.post_decision(record.run_id, record.escalation_id, decision, who, note)
