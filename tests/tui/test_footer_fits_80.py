@@ -14,10 +14,10 @@ from tui.app import ShopfloorApp
 
 
 def keys_cut_off(app: ShopfloorApp) -> list[str]:
-    """The key bar's keys that end past the screen's right edge."""
+    """The key bar's keys that end past its right edge: the screen's, or a dialog's."""
     footer = app.screen.query_one(Footer)
-    width = app.screen.size.width
-    return [str(key.description) for key in footer.children if key.region.right > width]
+    right = min(footer.region.right, app.screen.size.width)
+    return [str(key.description) for key in footer.children if key.region.right > right]
 
 
 async def test_help_stays_on_an_80_column_key_bar_when_the_log_is_pinned() -> None:

@@ -44,6 +44,9 @@ SETTLE_S = 0.5
 """How long a question that replaced another on screen ignores the decision keys."""
 SMALL_WIDTH, SMALL_HEIGHT = 60, 20
 """Below either, the dialog takes the whole terminal and drops its blank lines."""
+NARROW_WIDTH = 80
+"""Below it, the dialog takes the terminal's width and its key bar the compact style: at 60
+columns a review question's bar (58 cells) had 50, and "? Help" was off its end."""
 
 
 def decision_option(esc: EscalationView, verb: str) -> str | None:
@@ -146,6 +149,9 @@ class EscalationScreen(ModalScreen[Decision]):
     def on_resize(self, event: events.Resize) -> None:
         small = event.size.width < SMALL_WIDTH or event.size.height < SMALL_HEIGHT
         self.set_class(small, "-small")
+        narrow = event.size.width < NARROW_WIDTH
+        self.set_class(narrow, "-narrow")
+        self.query_one(Footer).compact = narrow
         self.call_after_refresh(self._toasts_above_the_keys)
 
     def _toasts_above_the_keys(self) -> None:
