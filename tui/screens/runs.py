@@ -9,6 +9,7 @@ output folded along. A run still going opens as a run screen following the store
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from typing import ClassVar, Protocol
 
 from rich.text import Text
@@ -35,6 +36,15 @@ from tui.text import clipped, one_line
 from tui.widgets.run_header import STOPPED_STYLE, WAITING, reading_the_log
 
 PLAY_INTERVAL_S = 0.2
+OFF_THE_REPLAY_BAR = {
+    "escalations",  # the header says "press e" while one waits
+    "next_agent",
+    "pin_log",
+    "unpin_log",
+    "search_log",
+    "filter_tasks",
+}
+"""The run screen's actions a replay keeps off its key bar, for its own."""
 RUNS_SHOWN = 200
 
 OUTCOME_STYLES = {
@@ -90,17 +100,25 @@ class ReplayScreen(RunScreen):
     """A stored run, replayed by stepping through its events."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("right,l", "step(1)", "Step"),
-        Binding("left,h", "step(-1)", "Back"),
+        # The live run's keys for the log, the filter and the questions stay, off the key
+        # bar (the help lists them): after them, the replay's own were off it at 80 columns
+        # ("esc Back to runs" last) and all of them at 60.
+        *(
+            replace(binding, show=False)
+            for binding in RunScreen.BINDINGS
+            if isinstance(binding, Binding) and binding.action in OFF_THE_REPLAY_BAR
+        ),
+        Binding("right,l", "step(1)", "Step", key_display="→"),
+        Binding("left,h", "step(-1)", "Back", key_display="←"),
         Binding("shift+right,L", "step(20)", "+20", show=False),
         Binding("shift+left,H", "step(-20)", "-20", show=False),
         # Before the focused graph's own (a Tree's space folds a level, its home and end
         # scroll it): they took these keys, so play, first and last did nothing. A text box
         # with the focus still gets them (_not_typing).
-        Binding("space", "play", "Play/pause", priority=True),
+        Binding("space", "play", "Play", priority=True),
         Binding("home", "jump(0)", "Start", show=False, priority=True),
         Binding("end", "jump(-1)", "End", show=False, priority=True),
-        Binding("escape", "app.pop_screen", "Back to runs"),
+        Binding("escape", "app.pop_screen", "Runs"),
     ]
 
     position: reactive[int] = reactive(0, init=False)
@@ -165,7 +183,6 @@ class ReplayScreen(RunScreen):
             text.append(f"  #{event.seq} {type(event).__name__}", style="bold")
             text.append(f"  {event.ts:%H:%M:%S}", style="dim")
         text.append("  ▶ playing" if self.playing else "  ❚❚ paused", style="yellow")
-        text.append("  ←/→ step  space play  esc back", style="dim")
         self._bar.update(text)
 
     def action_step(self, delta: int) -> None:
