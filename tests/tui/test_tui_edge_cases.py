@@ -384,7 +384,7 @@ async def test_escape_goes_back_from_a_followed_run_and_r_does_not_stack_histori
         await until(lambda: table.row_count == 1, pilot)
         await pilot.press("enter")
         await until(lambda: isinstance(app.screen, RunScreen), pilot)
-        assert "esc Back to runs" in shown(app)
+        assert "esc Runs" in shown(app)
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
         await pilot.press("enter")

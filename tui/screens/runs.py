@@ -75,7 +75,14 @@ class FollowedRunScreen(RunScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back to runs"),
+        # The run screen's bar is 80 cells: "esc Back to runs" came after it, off the end
+        # at 80 columns. ] stays a key, off the bar (the help lists [ and ]).
+        *(
+            replace(binding, show=False)
+            for binding in RunScreen.BINDINGS
+            if isinstance(binding, Binding) and binding.action == "next_agent"
+        ),
+        Binding("escape", "app.pop_screen", "Runs"),
     ]
 
     def __init__(
