@@ -1,8 +1,9 @@
 """The help screen (``?``): every key of the control room, by screen.
 
-Generated from the screens' own bindings where it can be, so it does not drift from them;
-the few keys that belong to built-in widgets are listed by hand, as is the agent table's
-legend (its state glyphs and SIM mark).
+Written by hand, in words the key bar has no room for, with the keys of built-in widgets
+and the agent table's legend (its state glyphs and SIM mark); a test holds it to the
+screens' own bindings (tests/tui/test_help_names_every_key.py), so a key added to a screen
+and not here fails it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str | Text, str], ...]], ...] = (
             ("t", "dark / light theme"),
             ("R", "runs history (when a database is open)"),
             ("q", "quit (in the escalation dialog: esc first)"),
+            ("ctrl+c", "quit as q does; the run stops, resumable"),
+            ("ctrl+z", "suspend to the shell; fg brings the screen back"),
         ),
     ),
     (
@@ -68,6 +71,14 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str | Text, str], ...]], ...] = (
             ("↑ ↓  pgup pgdn", "scroll the context (diff, gate output, the plan)"),
             ("n / p", "next / previous escalation"),
             ("esc", "close without deciding"),
+        ),
+    ),
+    (
+        "runs history",
+        (
+            ("enter", "open the run: follow a live one, replay an ended one"),
+            ("g", "reload the list"),
+            ("esc", "back"),
         ),
     ),
     (
