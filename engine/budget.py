@@ -1,4 +1,5 @@
-"""Budgets: tokens and dollars per run and per task, watched as the calls finish.
+"""Budgets: tokens and dollars per run and per task, watched as the calls finish, and the
+time processes drive the run.
 
 The tracker listens to the bus (``bus.listen``): each LLMCallFinished adds to the run's spend
 and, through the AgentStarted that named the caller's task, to that task's. A call's tokens
@@ -9,6 +10,10 @@ Work asks :meth:`BudgetTracker.admit` before it starts: while a limit is crossed
 pauses on an escalation — raise the budget, or stop. Each crossing is one question, shared by
 all the work it pauses; the run's and each task's are asked side by side, never one behind
 another, so whoever answers sees every question pending.
+
+The run's time budget counts what :meth:`~engine.state.RunState.driven_seconds` folds from
+the log, up to the bus's clock (which stamps the events; a test's can jump hours). It is
+checked where the spend is, before new work starts, and crossed it asks the same question.
 
 A stop of the run's budget (a person's answer, or the escalation timeout's default) stops the
 run as Ctrl-C does: no RunFinished, every merged task kept, resumable. Its owner resumes it
@@ -79,8 +84,14 @@ class BudgetTracker:
             self.tasks[task_id] = spend
         return spend
 
+    def _tick(self) -> None:
+        """Bring the run's time up to the clock (while a process drives it)."""
+        if self.bus.state.driven_since is not None:
+            self.run.seconds = self.bus.state.driven_seconds(self.bus.clock())
+
     def crossed(self, unfinished: Iterable[str] = ()) -> bool:
         """Whether the run's budget, or that of a task in ``unfinished``, is crossed."""
+        self._tick()
         return self.run.exceeded() is not None or any(
             task_id in self.tasks and self.tasks[task_id].exceeded() is not None
             for task_id in unfinished
@@ -98,6 +109,7 @@ class BudgetTracker:
                 max_cost_usd=self.run.max_cost_usd,
                 task_max_tokens=self._task_max_tokens,
                 task_max_cost_usd=self._task_max_cost,
+                max_duration_s=self.run.max_duration_s,
             )
         )
         self.bus.emit(self._update("run", None, self.run))
@@ -116,6 +128,7 @@ class BudgetTracker:
                 self._agent_task[event.agent_id] = event.task_id
         elif type(event) is LLMCallFinished:
             tokens = event.prompt_tokens + event.output_tokens
+            self._tick()
             self.run.tokens += tokens
             self.run.cost_usd += event.cost_usd
             updates = [self._update("run", None, self.run)]
@@ -135,6 +148,8 @@ class BudgetTracker:
             cost_usd=round(spend.cost_usd, 6),
             max_tokens=spend.max_tokens,
             max_cost_usd=spend.max_cost_usd,
+            duration_s=round(spend.seconds, 1),
+            max_duration_s=spend.max_duration_s,
             exceeded=spend.exceeded(),
         )
 
@@ -153,6 +168,7 @@ class BudgetTracker:
         task's open question holds back neither another task's nor the run's, so a person
         sees every question pending. Work within its limits never waits.
         """
+        self._tick()
         if self.run.exceeded() is None and (
             task_id is None or self._task(task_id).exceeded() is None
         ):
@@ -163,6 +179,7 @@ class BudgetTracker:
 
     async def _settle(self, scope: str, task_id: str | None, spend: Spend) -> None:
         key = (scope, task_id)
+        self._tick()
         while spend.exceeded() is not None:
             asked = self._asking.get(key)
             if asked is not None:  # someone asks this already: wait for its answer
@@ -180,6 +197,7 @@ class BudgetTracker:
                 asked.set_result(stop)
             if stop is not None:
                 raise BudgetStop(stop, scope)
+            self._tick()  # the time the question waited counts
 
     def _open_question(self, task_id: str | None) -> EscalationView | None:
         """The budget question of ``task_id``'s scope (None: the run's) the log has open:
@@ -193,6 +211,7 @@ class BudgetTracker:
         """Resolve the budget questions a stopped run left open that a resume's higher
         limits answered: no longer crossed, nobody should be asked them (``shopfloor
         escalations`` listed them as waiting, and an answer to them went nowhere)."""
+        self._tick()
         for view in self.bus.state.open_escalations:
             if view.kind != "budget":
                 continue
@@ -218,6 +237,8 @@ class BudgetTracker:
             if task_id is None
             else "this task stops; the others go on, and the run stays resumable"
         )
+        if crossed == "time":  # no call's report says so: the clock crossed it
+            self.bus.emit(self._update(scope, task_id, spend))
         left_open = self._open_question(task_id)
         question = (
             left_open.question
@@ -235,6 +256,7 @@ class BudgetTracker:
         )
         if decision.decision != "raise":
             return f"budget exceeded: {what} spent {spend.describe()}"
+        self._tick()  # a raise of the time budget lifts it past the time the answer took
         spend.raise_limits()
         self.bus.emit(self._update(scope, task_id, spend))
         return None

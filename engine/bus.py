@@ -160,10 +160,18 @@ class EventBus:
     """Stamps, folds and fans out the events of one run."""
 
     def __init__(
-        self, run_id: str, state: RunState | None = None, *, redactor: Redactor | None = None
+        self,
+        run_id: str,
+        state: RunState | None = None,
+        *,
+        redactor: Redactor | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``redactor`` defaults to one for this process's secret-looking variables."""
+        """``redactor`` defaults to one for this process's secret-looking variables.
+        ``clock`` stamps the events, and is what the run's time budget reads (a test's can
+        jump hours)."""
         self.run_id = run_id
+        self.clock = clock
         self.redactor = redactor if redactor is not None else Redactor.from_environ()
         self._clean = partial(clean_event, self.redactor)
         self.state = state if state is not None else RunState()
@@ -202,7 +210,7 @@ class EventBus:
         if self.closed:
             raise RuntimeError("event bus is closed")
         self._seq += 1
-        stamped_event = self._clean(stamped(event, self.run_id, self._seq, utcnow()))
+        stamped_event = self._clean(stamped(event, self.run_id, self._seq, self.clock()))
         self._deliver(stamped_event)
         return stamped_event
 
@@ -219,7 +227,7 @@ class EventBus:
         seq = self._seq + 1
         # ``cls(**fields)`` validated the same dict through BaseModel.__init__, a Python frame
         # per event around the validator (as ``model_validate`` does, without its checks).
-        fields.update(run_id=self.run_id, seq=seq, ts=utcnow())
+        fields.update(run_id=self.run_id, seq=seq, ts=self.clock())
         event: E = self._clean(cls.__pydantic_validator__.validate_python(fields))
         self._seq = seq
         self._deliver(event)

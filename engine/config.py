@@ -87,6 +87,9 @@ class EngineConfig:
     """Token budget of one task, all attempts."""
     task_max_cost_usd: float | None = None
     """Cost budget of one task, all attempts."""
+    max_duration_s: float | None = None
+    """Time budget of the whole run, in seconds its processes drove it (not those it lay
+    stopped between an interrupt and its resume)."""
 
     escalation_policy: EscalationPolicy = "wait"
     """Who answers escalations when no human does."""
@@ -105,6 +108,7 @@ class EngineConfig:
             "checkout_wait_s",
             "max_cost_usd",
             "task_max_cost_usd",
+            "max_duration_s",
         ):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -140,7 +144,13 @@ class EngineConfig:
             raise ValueError("escalation_timeout_s must be positive")
         if self.checkout_wait_s is not None and self.checkout_wait_s <= 0:
             raise ValueError("checkout_wait_s must be positive")
-        for name in ("max_tokens", "max_cost_usd", "task_max_tokens", "task_max_cost_usd"):
+        for name in (
+            "max_tokens",
+            "max_cost_usd",
+            "task_max_tokens",
+            "task_max_cost_usd",
+            "max_duration_s",
+        ):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")

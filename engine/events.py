@@ -229,7 +229,11 @@ class BudgetUpdated(EventBase):
     cost_usd: float
     max_tokens: int | None = None
     max_cost_usd: float | None = None
-    exceeded: Literal["tokens", "cost"] | None = None
+    duration_s: float = 0.0
+    """The run's: the time processes drove it so far (:meth:`RunState.driven_seconds`)."""
+    max_duration_s: float | None = None
+    """The run's time budget (``--max-duration``); a task has none."""
+    exceeded: Literal["tokens", "cost", "time"] | None = None
 
 
 class BudgetLimitsSet(EventBase):
@@ -242,6 +246,7 @@ class BudgetLimitsSet(EventBase):
     max_cost_usd: float | None = None
     task_max_tokens: int | None = None
     task_max_cost_usd: float | None = None
+    max_duration_s: float | None = None
 
 
 class AgentStarted(EventBase):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from engine.config import EngineConfig
+from engine.durations import duration_text
 from engine.events import BudgetUpdated
 from engine.state import RunState
 
@@ -44,30 +45,40 @@ def _over(usd: float, limit: float) -> str:
 
 @dataclass
 class Spend:
-    """Spend against (mutable) limits."""
+    """Spend against (mutable) limits: tokens and dollars, and the run's time (``seconds``
+    driven so far, against ``max_duration_s``; a task has no time budget)."""
 
     tokens: int = 0
     cost_usd: float = 0.0
     max_tokens: int | None = None
     max_cost_usd: float | None = None
+    seconds: float = 0.0
+    max_duration_s: float | None = None
 
     def exceeded(self) -> str | None:
         if self.max_tokens is not None and self.tokens > self.max_tokens:
             return "tokens"
         if self.max_cost_usd is not None and self.cost_usd > self.max_cost_usd:
             return "cost"
+        if self.max_duration_s is not None and self.seconds > self.max_duration_s:
+            return "time"
         return None
 
     def describe(self) -> str:
         """``1100 tokens of 1000, $0.60 of $5.00``: the cost part only when something was
-        priced or a cost limit is set (a sim run's, or one on unpriced models, says none)."""
+        priced or a cost limit is set (a sim run's, or one on unpriced models, says none);
+        the time part (``8h1m of 8h``) only with a time limit."""
         tokens = f"{self.tokens} tokens" + (
             f" of {self.max_tokens}" if self.max_tokens is not None else ""
         )
         if self.max_cost_usd is None:
-            return f"{tokens}, {dollars(self.cost_usd)}" if self.cost_usd else tokens
-        cost = _over(self.cost_usd, self.max_cost_usd)
-        return f"{tokens}, {cost} of {dollars(self.max_cost_usd)}"
+            text = f"{tokens}, {dollars(self.cost_usd)}" if self.cost_usd else tokens
+        else:
+            cost = _over(self.cost_usd, self.max_cost_usd)
+            text = f"{tokens}, {cost} of {dollars(self.max_cost_usd)}"
+        if self.max_duration_s is None:
+            return text
+        return f"{text}, {duration_text(self.seconds)} of {duration_text(self.max_duration_s)}"
 
     def keep_raised(self, update: BudgetUpdated) -> None:
         """Keep the limits ``update`` (a report from before a restart) says were raised to: a
@@ -76,6 +87,8 @@ class Spend:
             self.max_tokens = max(self.max_tokens, update.max_tokens)
         if self.max_cost_usd is not None and update.max_cost_usd is not None:
             self.max_cost_usd = max(self.max_cost_usd, update.max_cost_usd)
+        if self.max_duration_s is not None and update.max_duration_s is not None:
+            self.max_duration_s = max(self.max_duration_s, update.max_duration_s)
 
     def raise_limits(self) -> None:
         """Double each crossed limit (or lift it past the spend when doubling is not enough)."""
@@ -83,6 +96,8 @@ class Spend:
             self.max_tokens = max(self.max_tokens * 2, self.tokens * 3 // 2)
         if self.max_cost_usd is not None and self.cost_usd > self.max_cost_usd:
             self.max_cost_usd = max(self.max_cost_usd * 2, self.cost_usd * 1.5)
+        if self.max_duration_s is not None and self.seconds > self.max_duration_s:
+            self.max_duration_s = max(self.max_duration_s * 2, self.seconds * 1.5)
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,8 @@ class BudgetLimits:
     max_cost_usd: float | None = None
     task_max_tokens: int | None = None
     task_max_cost_usd: float | None = None
+    max_duration_s: float | None = None
+    """The run's time budget, in seconds of its processes' driving."""
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -144,7 +161,7 @@ def still_crossed(
     raised: dict[str, float | int] = {}
     if (crossed := run.exceeded()) is not None:
         over.append(f"over its {crossed} budget ({run.describe()})")
-        raised.update(_raised(run, "max_tokens", "max_cost_usd"))
+        raised.update(_raised(run, "max_tokens", "max_cost_usd", "max_duration_s"))
     for task_id, spend in tasks.items():
         if task_id in state.merged or (crossed := spend.exceeded()) is None:
             continue
@@ -156,16 +173,19 @@ def still_crossed(
     return Crossed("; ".join(over), BudgetLimits(**raised))  # type: ignore[arg-type]
 
 
-def _raised(spend: Spend, tokens: str, cost: str) -> dict[str, float | int]:
-    """The limits of ``spend`` that a ``raise`` would lift, named ``tokens`` and ``cost``,
-    at what it would lift them to (a cost rounded up to the cent)."""
-    after = Spend(spend.tokens, spend.cost_usd, spend.max_tokens, spend.max_cost_usd)
+def _raised(spend: Spend, tokens: str, cost: str, time: str = "") -> dict[str, float | int]:
+    """The limits of ``spend`` that a ``raise`` would lift, named ``tokens``, ``cost`` and
+    ``time``, at what it would lift them to (a cost rounded up to the cent, a time to the
+    minute)."""
+    after = replace(spend)
     after.raise_limits()
     out: dict[str, float | int] = {}
     if after.max_tokens != spend.max_tokens and after.max_tokens is not None:
         out[tokens] = after.max_tokens
     if after.max_cost_usd != spend.max_cost_usd and after.max_cost_usd is not None:
         out[cost] = math.ceil(after.max_cost_usd * 100) / 100
+    if time and after.max_duration_s != spend.max_duration_s and after.max_duration_s is not None:
+        out[time] = math.ceil(after.max_duration_s / 60) * 60.0
     return out
 
 
@@ -179,9 +199,14 @@ def logged_spends(
     source = state.budget_limits or config
     task_max_tokens = source.task_max_tokens if source is not None else None
     task_max_cost = source.task_max_cost_usd if source is not None else None
-    run = Spend(tokens=state.input_tokens + state.output_tokens, cost_usd=state.cost_usd)
+    run = Spend(
+        tokens=state.input_tokens + state.output_tokens,
+        cost_usd=state.cost_usd,
+        seconds=state.driven_seconds(),
+    )
     if source is not None:
         run.max_tokens, run.max_cost_usd = source.max_tokens, source.max_cost_usd
+        run.max_duration_s = source.max_duration_s
     _keep(run, state.budget, reported=source is None)
     tasks: dict[str, Spend] = {}
     for task in state.tasks.values():
@@ -196,6 +221,7 @@ def _keep(spend: Spend, update: BudgetUpdated | None, *, reported: bool) -> None
         return
     if reported:
         spend.max_tokens, spend.max_cost_usd = update.max_tokens, update.max_cost_usd
+        spend.max_duration_s = update.max_duration_s
     else:
         spend.keep_raised(update)
 
@@ -212,6 +238,8 @@ def put_limits(
         run.max_tokens = limits.max_tokens
     if limits.max_cost_usd is not None:
         run.max_cost_usd = limits.max_cost_usd
+    if limits.max_duration_s is not None:
+        run.max_duration_s = limits.max_duration_s
     if limits.task_max_tokens is not None:
         task_max_tokens = limits.task_max_tokens
     if limits.task_max_cost_usd is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from engine.blueprint import Blueprint
@@ -104,6 +105,13 @@ class RunState:
     last_seq: int = 0
     started_at: str = ""
     finished_at: str = ""
+    driven_s: float = 0.0
+    """Seconds processes drove the run in its spans that ended (RunStarted or RunResumed to
+    RunInterrupted, or to the last event before a resume after a crash, or a RunFinished)."""
+    driven_since: datetime | None = None
+    """When the span a process drives now began (None: no process drives the run)."""
+    last_at: datetime | None = None
+    """The time of the latest event."""
 
     @classmethod
     def fold(cls, events: Iterable[EventBase]) -> RunState:
@@ -119,7 +127,24 @@ class RunState:
             self.last_seq = event.seq
         kind = type(event)
         (FOLDS.get(kind) or fold_for(kind))(self, event)
+        self.last_at = event.ts
         return self
+
+    def driven_seconds(self, now: datetime | None = None) -> float:
+        """The time processes drove the run, what its time budget counts: the hours it lay
+        stopped between an interrupt (or a crash) and its resume are not in it. The span
+        driven now runs to ``now`` (a live run's clock), else to the latest event."""
+        end = now or self.last_at
+        if self.driven_since is None or end is None:
+            return self.driven_s
+        return self.driven_s + max((end - self.driven_since).total_seconds(), 0.0)
+
+    def end_driven_span(self, at: datetime | None) -> None:
+        """Close the span driven since ``driven_since`` at ``at`` (folds of the events that
+        end or replace a process's drive)."""
+        if self.driven_since is not None and at is not None:
+            self.driven_s += max((at - self.driven_since).total_seconds(), 0.0)
+        self.driven_since = None
 
     def is_baseline(self, event: GateFinished) -> bool:
         """An update's recon gates: no task, before verification (a resumed run checks the
@@ -161,6 +186,8 @@ class RunState:
         return {
             "max_tokens": latest.max_tokens,
             "max_cost_usd": latest.max_cost_usd,
+            "max_duration_s": latest.max_duration_s,
+            "duration_s": round(self.driven_seconds(), 1),
             "exceeded": run.exceeded if run is not None else None,
             "task_max_tokens": limits.task_max_tokens if limits is not None else None,
             "task_max_cost_usd": limits.task_max_cost_usd if limits is not None else None,

@@ -165,6 +165,7 @@ def _run_started(state: RunState, event: RunStarted) -> None:
     state.models = dict(event.models)
     state.settings = dict(event.settings)
     state.started_at = event.ts.isoformat()
+    state.driven_since = event.ts
 
 
 def _stage_changed(state: RunState, event: StageChanged) -> None:
@@ -173,9 +174,12 @@ def _stage_changed(state: RunState, event: StageChanged) -> None:
 
 def _run_interrupted(state: RunState, event: RunInterrupted) -> None:
     state.interrupted_at = event.ts.isoformat()
+    state.end_driven_span(event.ts)
 
 
 def _run_resumed(state: RunState, event: RunResumed) -> None:
+    state.end_driven_span(state.last_at)  # a crash's span ends at its last event
+    state.driven_since = event.ts
     state.interrupted_at = None
     if event.settings:
         state.settings = dict(event.settings)
@@ -289,6 +293,7 @@ def _run_finished(state: RunState, event: RunFinished) -> None:
         state.ended_in = state.stage
     state.stage = Stage.DONE
     state.finished_at = event.ts.isoformat()
+    state.end_driven_span(state.last_at)  # `abandon` ends a stopped run long after
 
 
 FOLDS: dict[type[EventBase], Fold] = {
