@@ -243,6 +243,9 @@ class FactoryMetrics(MetricSeries):
                     self.budget_used.labels(limit="tokens").set(event.tokens / event.max_tokens)
                 if event.max_cost_usd:
                     self.budget_used.labels(limit="cost").set(event.cost_usd / event.max_cost_usd)
+                if event.max_duration_s:
+                    used = event.duration_s / event.max_duration_s
+                    self.budget_used.labels(limit="time").set(used)
             case RunFinished():
                 self._run_finished(event.run_id, run, event)
         if not isinstance(event, NOT_PROGRESS):

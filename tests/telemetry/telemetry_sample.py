@@ -142,7 +142,16 @@ def whole_run(bus: EventBus, *, echo: str = "", request: str = "build two things
     bus.emit(EscalationResolved(escalation_id="esc-1", decision="retry", decided_by="human:ana"))
     attempt(bus, "b", 1, passes=False)
     attempt(bus, "b", 2, passes=True)
-    bus.emit(BudgetUpdated(tokens=4250, cost_usd=0.08, max_tokens=10000, max_cost_usd=0.16))
+    bus.emit(
+        BudgetUpdated(
+            tokens=4250,
+            cost_usd=0.08,
+            max_tokens=10000,
+            max_cost_usd=0.16,
+            duration_s=1800,
+            max_duration_s=7200,
+        )
+    )
     bus.emit(StageChanged(stage=Stage.VERIFY))
     bus.emit(
         GateFinished(gate="tests", scope="verify", passed=True, summary="6 passed", duration_s=1)

@@ -76,6 +76,7 @@ def test_series_match_the_run() -> None:
     assert value(found, "shopfloor_merge_queue_depth") == 0
     assert value(found, "shopfloor_budget_used_ratio", limit="tokens") == 0.425
     assert value(found, "shopfloor_budget_used_ratio", limit="cost") == 0.5
+    assert value(found, "shopfloor_budget_used_ratio", limit="time") == 0.25
     assert value(found, "shopfloor_task_time_to_merge_seconds_count") == 2
     assert value(found, "shopfloor_first_attempt_acceptance_ratio") == 0.5
     assert abs(value(found, "shopfloor_rework_ratio") - 1 / 3) < 1e-9
