@@ -11,6 +11,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from engine.durations import parse_duration
+
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^\s*([-+]?\d+)\s*([mhdw])\s*$")
 
@@ -47,6 +49,18 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
+
+
+def positive_duration(text: str) -> float:
+    """argparse type: a time span above zero such as ``90m``, ``8h`` or ``1h30m``, in seconds
+    (:func:`engine.durations.parse_duration`)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than zero: {text!r}")
+    return seconds
 
 
 def duration(text: str) -> timedelta:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from engine.durations import duration_text
 from engine.spend import BudgetLimits, Crossed, still_crossed
 from engine.state import RunState
 from storage.paths import db_option
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 FLAGS = {
     "max_tokens": "--max-tokens",
     "max_cost_usd": "--max-cost",
+    "max_duration_s": "--max-duration",
     "task_max_tokens": "--task-max-tokens",
     "task_max_cost_usd": "--task-max-cost",
 }
@@ -39,6 +41,7 @@ def budget_from_args(args: argparse.Namespace) -> BudgetLimits | None:
         max_cost_usd=args.max_cost,
         task_max_tokens=args.task_max_tokens,
         task_max_cost_usd=args.task_max_cost,
+        max_duration_s=args.max_duration,
     )
     return limits if limits.given() else None
 
@@ -51,7 +54,9 @@ def resume_command(run_id: str, crossed: Crossed | None = None, *, db: str = "")
     if crossed is not None:
         for name, flag in FLAGS.items():
             value = getattr(crossed.raised, name)
-            if value is not None:
+            if name == "max_duration_s" and value is not None:
+                words += [flag, duration_text(value)]
+            elif value is not None:
                 words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join(words) + db
 

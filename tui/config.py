@@ -79,6 +79,7 @@ _ENGINE_KEYS.update(  # the pipeline's thresholds, budgets and escalation policy
     max_cost_usd=float,
     task_max_tokens=int,
     task_max_cost_usd=float,
+    max_duration_s=float,
     escalation_policy=str,
     escalation_timeout_s=float,
     checkout_wait_s=float,

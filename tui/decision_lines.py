@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from engine.durations import duration_text
 from engine.events import BudgetLimitsSet, CriticScored, ReviewRoundFinished, VerificationFinished
 from engine.spend import dollars
 from engine.stages import passes
@@ -62,14 +63,16 @@ def verification_line(event: VerificationFinished) -> Text:
 
 
 def limits_text(event: BudgetLimitsSet) -> str:
-    """The limits a BudgetLimitsSet holds, in words ("run $10.00, each task 800000 tokens")."""
+    """The limits a BudgetLimitsSet holds, in words ("run $10.00 and 8h, each task 800000
+    tokens")."""
     parts = []
-    for scope, tokens, cost in (
-        ("run", event.max_tokens, event.max_cost_usd),
-        ("each task", event.task_max_tokens, event.task_max_cost_usd),
+    for scope, tokens, cost, time in (
+        ("run", event.max_tokens, event.max_cost_usd, event.max_duration_s),
+        ("each task", event.task_max_tokens, event.task_max_cost_usd, None),
     ):
         said = [f"{tokens} tokens"] if tokens is not None else []
         said += [dollars(cost)] if cost is not None else []
+        said += [duration_text(time)] if time is not None else []
         if said:
             parts.append(f"{scope} {' and '.join(said)}")
     return ", ".join(parts) or "no limits"

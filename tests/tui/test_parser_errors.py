@@ -59,6 +59,16 @@ def test_an_unknown_option_of_any_command_is_one_line(
             "(shopfloor run --help)",
         ),
         (
+            ["resume", "r1", "--max-duration", "30m1h"],
+            "shopfloor: argument --max-duration: not a duration: '30m1h' (e.g. 90m, 8h, 1h30m) "
+            "(shopfloor resume --help)",
+        ),
+        (
+            ["demo", "--max-duration", "0h"],
+            "shopfloor: argument --max-duration: must be more than zero: '0h' "
+            "(shopfloor demo --help)",
+        ),
+        (
             ["run", "x", "--repo", ".", "--speed", "abc"],
             "shopfloor: argument --speed: not a number: 'abc' (shopfloor run --help)",
         ),

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from engine.durations import duration_text
 from engine.events import Outcome
 from engine.repo_guard import git_run
 from engine.request_title import request_title
@@ -190,6 +191,11 @@ def spend_text(state: RunState) -> str:
     if budget is None:
         return text
     limits = []
+    if budget["max_duration_s"] is not None:  # the run's time, said as `--max-duration` takes it
+        limits.append(
+            f"run {duration_text(budget['max_duration_s'])} of time"
+            f" ({duration_text(budget['duration_s'])} driven)"
+        )
     for scope, tokens, cost in (
         ("run", budget["max_tokens"], budget["max_cost_usd"]),
         ("each task", budget["task_max_tokens"], budget["task_max_cost_usd"]),

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tui.argtypes import given_path, port_number, positive_float, positive_int
+from tui.argtypes import given_path, port_number, positive_duration, positive_float, positive_int
 from tui.parsers import Handler, add_db_option
 
 
 def add_budget_options(p: argparse.ArgumentParser, *, resuming: bool = False) -> None:
-    """``--max-tokens``, ``--max-cost``, ``--task-max-tokens``, ``--task-max-cost``
-    (:data:`tui.budget_flags.FLAGS`)."""
+    """``--max-tokens``, ``--max-cost``, ``--max-duration``, ``--task-max-tokens``,
+    ``--task-max-cost`` (:data:`tui.budget_flags.FLAGS`)."""
     over = "the run's limit (as configured or raised)" if resuming else "[engine] max_*"
     p.add_argument(
         "--max-tokens", type=positive_int, metavar="N", help=f"token budget of the run; over {over}"
@@ -22,6 +22,13 @@ def add_budget_options(p: argparse.ArgumentParser, *, resuming: bool = False) ->
         type=positive_float,
         metavar="USD",
         help=f"cost budget of the run; over {over}",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=positive_duration,
+        metavar="D",
+        help="time budget of the run (90m, 8h, 1h30m), hours it lay stopped not counted;"
+        f" over {over}",
     )
     p.add_argument(
         "--task-max-tokens", type=positive_int, metavar="N", help="token budget of each task"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from engine.durations import duration_text
 from engine.events import Outcome, TaskState
 from engine.request_title import split_request
 from engine.spend import dollars
@@ -123,6 +124,13 @@ def budget_text(state: RunState, *, stopped: bool = False) -> Text:
         style = "red" if budget.exceeded == "cost" or used >= 0.9 else "green"
         text.append(f" {bar(used, 8)}", style=style)
         text.append(f" of {dollars(budget.max_cost_usd)}")
+    if budget is not None and budget.max_duration_s:
+        driven = state.driven_seconds()
+        used = driven / budget.max_duration_s
+        style = "red" if budget.exceeded == "time" or used >= 0.9 else "green"
+        text.append(f"  time {duration_text(driven)}")
+        text.append(f" {bar(used, 8)}", style=style)
+        text.append(f" of {duration_text(budget.max_duration_s)}")
     return text
 
 

@@ -1,0 +1,45 @@
+"""The budget strip says the run's time against its time budget (``--max-duration``), red
+from nine tenths on and when crossed; a run without one says nothing of time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sample_run
+
+from engine.bus import EventBus
+from engine.events import BudgetUpdated
+from tui.widgets.run_header import budget_text
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 22, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_the_strip_shows_the_driven_time_against_the_time_budget() -> None:
+    clock = Clock()
+    bus = EventBus(sample_run.RUN_ID, clock=clock)
+    sample_run.start(bus)
+    clock.now += timedelta(hours=4)
+    bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, duration_s=4 * 3600, max_duration_s=8 * 3600))
+    text = budget_text(bus.state)
+    assert text.plain.endswith("  time 4h ████░░░░ of 8h"), text.plain
+    assert "red" not in {str(span.style) for span in text.spans}
+
+    clock.now += timedelta(hours=4, minutes=10)
+    bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, max_duration_s=8 * 3600, exceeded="time"))
+    text = budget_text(bus.state)
+    assert "SIM  time budget exceeded  merged" in text.plain, text.plain
+    assert text.plain.endswith("  time 8h10m ████████ of 8h"), text.plain
+    assert "red" in {str(span.style) for span in text.spans}
+
+
+def test_a_run_without_a_time_budget_says_nothing_of_time() -> None:
+    bus = EventBus(sample_run.RUN_ID)
+    sample_run.start(bus)
+    bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, max_tokens=100))
+    assert " time " not in budget_text(bus.state).plain
