@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import pytest
 import sample_run
-from pilot_helpers import caught_up, until
-from test_dialog_keys_match_commands import ASKED
+from pilot_helpers import until
+from test_dialog_keys_match_commands import ASKED, ask
 from test_footer_fits_80 import keys_cut_off
 from textual.widgets import Footer
 
 from engine.bus import EventBus
-from engine.events import EscalationRaised
 from tui.app import ShopfloorApp
-from tui.screens.escalation import EscalationScreen
 
 
 @pytest.mark.parametrize("kind", list(ASKED))
@@ -26,22 +24,7 @@ async def test_every_key_of_the_dialog_stays_on_a_60_column_key_bar(kind: str) -
     bus = EventBus(sample_run.RUN_ID)
     app = ShopfloorApp(bus.subscribe("tui"))
     async with app.run_test(size=(60, 20)) as pilot:
-        sample_run.start(bus)
-        for escalation_id in ("esc-1", "esc-2"):  # two wait: "n Next" is on the bar
-            bus.emit(
-                EscalationRaised(
-                    escalation_id=escalation_id,
-                    kind=kind,  # type: ignore[arg-type]
-                    question="What now?",
-                    options=ASKED[kind],
-                    default=ASKED[kind][1],
-                    task_id="t2",
-                )
-            )
-        await caught_up(app, bus, pilot)
-        await pilot.press("e")
-        await pilot.pause()
-        assert isinstance(app.screen, EscalationScreen)
+        await ask(app, bus, pilot, kind, waiting=2)  # two wait: "n Next" is on the bar
 
         def shown() -> list[str]:
             return [str(key.description) for key in app.screen.query_one(Footer).children]

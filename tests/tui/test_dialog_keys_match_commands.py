@@ -38,19 +38,23 @@ EXPECTED = {  # (a, r) as `shopfloor approve` / `reject` choose
 }
 
 
-async def ask(app: ShopfloorApp, bus: EventBus, pilot: Pilot[None], kind: str) -> None:
-    """The engine's question of ``kind`` (:data:`ASKED`) open in the escalation dialog."""
+async def ask(
+    app: ShopfloorApp, bus: EventBus, pilot: Pilot[None], kind: str, waiting: int = 1
+) -> None:
+    """The engine's question of ``kind`` (:data:`ASKED`) open in the escalation dialog, the
+    first of ``waiting`` such questions (esc-1, esc-2, ...)."""
     sample_run.start(bus)
-    bus.emit(
-        EscalationRaised(
-            escalation_id="esc-1",
-            kind=kind,  # type: ignore[arg-type]
-            question="What now?",
-            options=ASKED[kind],
-            default=ASKED[kind][1],
-            task_id="t2",
+    for n in range(1, waiting + 1):
+        bus.emit(
+            EscalationRaised(
+                escalation_id=f"esc-{n}",
+                kind=kind,  # type: ignore[arg-type]
+                question="What now?",
+                options=ASKED[kind],
+                default=ASKED[kind][1],
+                task_id="t2",
+            )
         )
-    )
     await caught_up(app, bus, pilot)
     await pilot.press("e")
     await pilot.pause()
