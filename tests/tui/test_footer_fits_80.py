@@ -9,6 +9,7 @@ from __future__ import annotations
 import sample_run
 from pilot_helpers import recording_app, sample_app, until
 from test_tui_edge_cases import LiveHistory
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer
 
 from engine.bus import EventBus
@@ -20,7 +21,17 @@ def keys_cut_off(app: ShopfloorApp) -> list[str]:
     """The key bar's keys that end past its right edge: the screen's, or a dialog's."""
     footer = app.screen.query_one(Footer)
     right = min(footer.region.right, app.screen.size.width)
-    return [str(key.description) for key in footer.children if key.region.right > right]
+    return [words(key) for key in footer.children if key.region.right > right]
+
+
+def bar_words(app: ShopfloorApp) -> list[str]:
+    """What the key bar says, in its order: each key's description, and its "…"."""
+    return [words(key) for key in app.screen.query_one(Footer).children]
+
+
+def words(child: Widget) -> str:
+    """A key's description, or what the key bar's other child (its "…") shows."""
+    return str(getattr(child, "description", None) or child.render())
 
 
 async def test_help_stays_on_an_80_column_key_bar_when_the_log_is_pinned() -> None:

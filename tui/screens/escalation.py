@@ -29,7 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from engine.run_views import EscalationView
 from engine.state import RunState
@@ -38,6 +38,7 @@ from tui.escalation_text import KEYS, context_renderable, options_text, question
 from tui.messages import Decision
 from tui.plan_text import PLAN_ESCALATIONS, plan_text
 from tui.type_ahead import type_ahead
+from tui.widgets.key_bar import KeyBar
 
 VERB_OF = {key: verb for verb, key in KEYS.items()}
 SETTLE_S = 0.5
@@ -134,7 +135,7 @@ class EscalationScreen(ModalScreen[Decision]):
             with VerticalScroll(id="esc-context-scroll"):
                 yield self._context_view
             yield self._note
-            yield Footer()
+            yield KeyBar()
 
     def on_mount(self) -> None:
         self._redraw()
@@ -151,14 +152,14 @@ class EscalationScreen(ModalScreen[Decision]):
         self.set_class(small, "-small")
         narrow = event.size.width < NARROW_WIDTH
         self.set_class(narrow, "-narrow")
-        self.query_one(Footer).compact = narrow
+        self.query_one(KeyBar).compact = narrow
         self.call_after_refresh(self._toasts_above_the_keys)
 
     def _toasts_above_the_keys(self) -> None:
         # Textual docks the toasts one row above the screen's bottom, where an app's footer
         # is: here they stood over the dialog's own key bar (the demo's start-up toast hid
         # the twin question's keys). Lifted to end above it, whatever the dialog's size.
-        keys = self.query_one(Footer).region
+        keys = self.query_one(KeyBar).region
         for rack in self.query("#textual-toastrack"):
             if keys:
                 rack.styles.margin = (0, 0, max(1, self.size.height - keys.y), 0)

@@ -15,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.plan_text import plan_text
 from tui.screens.run_model import RunModel
+from tui.widgets.key_bar import KeyBar
 
 
 class PlanScreen(Screen[None]):
@@ -44,7 +45,7 @@ class PlanScreen(Screen[None]):
         )
         with VerticalScroll(id="plan"):
             yield Static(body, id="plan-body")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         scroll = self.query_one("#plan", VerticalScroll)

@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from engine.events import AgentOutput, Outcome, TaskState
 from engine.state import RunState
@@ -45,6 +45,7 @@ from tui.type_ahead import type_ahead
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_table import AgentTable
 from tui.widgets.dag_view import DagView, TaskFilter
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.pipeline_strip import EscalationBanner, PipelineStrip
 from tui.widgets.run_header import WAITING, BudgetStrip, RunHeader
 from tui.widgets.score_gauges import ScoreGauges
@@ -180,7 +181,7 @@ class RunScreen(LogFollowing, RunEscalations):
                 yield self._gauges
                 yield self._log
         yield self._budget
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # After each layout: the log's lines move with the terminal and its search box.
@@ -198,7 +199,7 @@ class RunScreen(LogFollowing, RunEscalations):
         self.set_class(height < LOW_HEIGHT, "-low")
         # The palette's hint gives way on a narrow terminal, so "? Help" stays on an
         # 80-column footer (ctrl+p still opens it, and the help lists it).
-        self.query_one(Footer).show_command_palette = width >= NARROW_WIDTH
+        self.query_one(KeyBar).show_command_palette = width >= NARROW_WIDTH
 
     # -- feed -------------------------------------------------------------------------
 

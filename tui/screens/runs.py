@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from engine.events import AgentOutput, EventBase, Outcome
 from engine.request_title import request_title
@@ -33,6 +33,7 @@ from tui.screens.run import RunScreen
 from tui.screens.run_model import RunModel
 from tui.stored_feed import EventLog, tail_store
 from tui.text import clipped, one_line
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.run_header import STOPPED_STYLE, WAITING, reading_the_log
 
 PLAY_INTERVAL_S = 0.2
@@ -260,7 +261,7 @@ class RunsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield self._table
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._table.border_title = "runs"

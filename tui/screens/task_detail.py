@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.run_views import GateView, TaskView
 from engine.spend import dollars
@@ -26,6 +26,7 @@ from engine.state import RunState
 from tui.plan_text import task_plan_text
 from tui.screens.run_model import RunModel
 from tui.text import compact_count, printable
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.task_lines import STATE_STYLES
 
 OUTPUT_LINES_SHOWN = 30
@@ -128,7 +129,7 @@ class TaskDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
             yield Static(self._body(), id="detail-body")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#detail").border_title = f"task {self.task_id}"
