@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import timedelta
 
 _PART = re.compile(r"(\d+)([dhms])")
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_LONGEST = timedelta.max.total_seconds()  # 999999999 days: past it a float loses the count
 
 
 def parse_duration(text: str) -> float:
     """Seconds in ``text``: one or more whole numbers each with its unit, d, h, m or s, largest
-    first (``8h``, ``90m``, ``1h30m``, ``45s``). Raises ValueError, one line, on anything else."""
+    first (``8h``, ``90m``, ``1h30m``, ``45s``). Raises ValueError, one line, on anything else
+    (a span longer than a timedelta holds too)."""
     word = text.strip().lower()
     parts = _PART.findall(word)
     units = [unit for _, unit in parts]
@@ -22,7 +25,10 @@ def parse_duration(text: str) -> float:
         or units != sorted(set(units), key="dhms".index)
     ):
         raise ValueError(f"not a duration: {text!r} (e.g. 90m, 8h, 1h30m)")
-    return float(sum(int(number) * _SECONDS[unit] for number, unit in parts))
+    seconds = sum(int(number) * _SECONDS[unit] for number, unit in parts)
+    if seconds > _LONGEST:  # float() of a 400-digit count raised OverflowError, a traceback
+        raise ValueError(f"duration too long: {text!r}")  # as --older-than says it
+    return float(seconds)
 
 
 def duration_text(seconds: float) -> str:

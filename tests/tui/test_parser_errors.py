@@ -64,6 +64,11 @@ def test_an_unknown_option_of_any_command_is_one_line(
             "(shopfloor resume --help)",
         ),
         (
+            ["demo", "--max-duration", "1" + "0" * 400 + "d"],
+            f"shopfloor: argument --max-duration: duration too long: '1{'0' * 400}d'"
+            " (shopfloor demo --help)",
+        ),
+        (
             ["demo", "--max-duration", "0h"],
             "shopfloor: argument --max-duration: must be more than zero: '0h' "
             "(shopfloor demo --help)",
