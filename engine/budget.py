@@ -254,9 +254,9 @@ class BudgetTracker:
             task_id=task_id,
             context=spend.describe(),
         )
+        self._tick()  # the time the answer took: a stop says it, a raise lifts past it
         if decision.decision != "raise":
             return f"budget exceeded: {what} spent {spend.describe()}"
-        self._tick()  # a raise of the time budget lifts it past the time the answer took
         spend.raise_limits()
         self.bus.emit(self._update(scope, task_id, spend))
         return None

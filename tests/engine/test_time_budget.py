@@ -160,3 +160,27 @@ async def test_a_raise_lifts_the_time_budget_past_the_time_driven():
     await asyncio.wait_for(asking, 5)
     assert tracker.run.max_duration_s is not None and tracker.run.max_duration_s >= 4.5 * 3600
     assert bus.state.budget is not None and bus.state.budget.exceeded is None
+
+
+async def test_a_stop_says_the_time_driven_when_it_was_answered():
+    """Asked at 3h of 1h, stopped five hours later (a person's answer, or the escalation
+    timeout's default): the stop says 8h, as status and the closing line do, not 3h."""
+    clock = Clock()
+    bus = EventBus("r", clock=clock)
+    start = RunStarted(request="r", repo=".", base_branch="main", base_commit="c",
+                       integration_branch="i")  # fmt: skip
+    bus.emit(start)
+    broker = EscalationBroker(bus, policy="wait")
+    tracker = BudgetTracker(bus, EngineConfig(max_duration_s=3600), broker)
+    clock.ahead += 3 * HOUR
+    asking = asyncio.create_task(tracker.admit())
+    async with asyncio.timeout(5):
+        while not bus.state.open_escalations:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    [esc] = bus.state.open_escalations
+    assert ", 3h of 1h)" in esc.question or ", 3h1m of 1h)" in esc.question
+    clock.ahead += 5 * HOUR
+    broker.decide(esc.escalation_id, "stop", "human:test")
+    with pytest.raises(BudgetStop) as stopped:
+        await asyncio.wait_for(asking, 5)
+    assert str(stopped.value).endswith(("tokens, 8h of 1h", "tokens, 8h1m of 1h")), stopped.value
