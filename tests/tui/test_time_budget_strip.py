@@ -9,6 +9,7 @@ import sample_run
 
 from engine.bus import EventBus
 from engine.events import BudgetUpdated
+from tui.commands.history import spend_text
 from tui.widgets.run_header import budget_text
 
 
@@ -43,3 +44,20 @@ def test_a_run_without_a_time_budget_says_nothing_of_time() -> None:
     sample_run.start(bus)
     bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, max_tokens=100))
     assert " time " not in budget_text(bus.state).plain
+
+
+def test_status_says_the_time_budget_with_the_run_s_other_limits() -> None:
+    """``status``'s plain text: the run's limits once, as ``limits_text`` says them ("run
+    $10.00, 8h of time (4h driven)"), not the run named twice."""
+    clock = Clock()
+    bus = EventBus(sample_run.RUN_ID, clock=clock)
+    sample_run.start(bus)
+    clock.now += timedelta(hours=4)
+    bus.emit(
+        BudgetUpdated(
+            tokens=10, cost_usd=1.0, max_cost_usd=10.0, duration_s=4 * 3600,
+            max_duration_s=8 * 3600,
+        )
+    )  # fmt: skip
+    said = spend_text(bus.state)
+    assert said.endswith("; budget: run $10.00, 8h of time (4h driven)"), said

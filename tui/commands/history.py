@@ -191,17 +191,16 @@ def spend_text(state: RunState) -> str:
     if budget is None:
         return text
     limits = []
-    if budget["max_duration_s"] is not None:  # the run's time, said as `--max-duration` takes it
-        limits.append(
-            f"run {duration_text(budget['max_duration_s'])} of time"
-            f" ({duration_text(budget['duration_s'])} driven)"
-        )
-    for scope, tokens, cost in (
-        ("run", budget["max_tokens"], budget["max_cost_usd"]),
-        ("each task", budget["task_max_tokens"], budget["task_max_cost_usd"]),
+    for scope, tokens, cost, time in (
+        ("run", budget["max_tokens"], budget["max_cost_usd"], budget["max_duration_s"]),
+        ("each task", budget["task_max_tokens"], budget["task_max_cost_usd"], None),
     ):
         said = [f"{tokens:,} tokens"] if tokens is not None else []
         said += [dollars(cost)] if cost is not None else []
+        if time is not None:  # said as `--max-duration` takes it
+            said.append(
+                f"{duration_text(time)} of time ({duration_text(budget['duration_s'])} driven)"
+            )
         if said:
             limits.append(f"{scope} {', '.join(said)}")
     if limits:
