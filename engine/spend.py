@@ -97,7 +97,8 @@ class Spend:
         if self.max_cost_usd is not None and self.cost_usd > self.max_cost_usd:
             self.max_cost_usd = max(self.max_cost_usd * 2, self.cost_usd * 1.5)
         if self.max_duration_s is not None and self.seconds > self.max_duration_s:
-            self.max_duration_s = max(self.max_duration_s * 2, self.seconds * 1.5)
+            # whole seconds: status --json said 28.672912500000002 for the limit a raise left
+            self.max_duration_s = float(math.ceil(max(self.max_duration_s * 2, self.seconds * 1.5)))
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,7 @@ async def test_a_raise_lifts_the_time_budget_past_the_time_driven():
     broker.decide(esc.escalation_id, "raise", "human:test")
     await asyncio.wait_for(asking, 5)
     assert tracker.run.max_duration_s is not None and tracker.run.max_duration_s >= 4.5 * 3600
+    assert tracker.run.max_duration_s.is_integer()  # 1.5 times the driven time, to the second
     assert bus.state.budget is not None and bus.state.budget.exceeded is None
 
 
