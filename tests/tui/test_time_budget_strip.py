@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sample_run
+from pilot_helpers import caught_up
 
 from engine.bus import EventBus
 from engine.events import BudgetUpdated
+from tui.app import ShopfloorApp
 from tui.commands.history import spend_text
-from tui.widgets.run_header import budget_text
+from tui.widgets.run_header import BudgetStrip, budget_text
 
 
 class Clock:
@@ -28,14 +30,14 @@ def test_the_strip_shows_the_driven_time_against_the_time_budget() -> None:
     clock.now += timedelta(hours=4)
     bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, duration_s=4 * 3600, max_duration_s=8 * 3600))
     text = budget_text(bus.state)
-    assert text.plain.endswith("  time 4h ████░░░░ of 8h"), text.plain
+    assert "  agents " in text.plain and "  time 4h ████░░░░ of 8h  tokens " in text.plain
     assert "red" not in {str(span.style) for span in text.spans}
 
     clock.now += timedelta(hours=4, minutes=10)
     bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, max_duration_s=8 * 3600, exceeded="time"))
     text = budget_text(bus.state)
     assert "SIM  time budget exceeded  merged" in text.plain, text.plain
-    assert text.plain.endswith("  time 8h10m ████████ of 8h"), text.plain
+    assert "  time 8h10m ████████ of 8h  tokens " in text.plain, text.plain
     assert "red" in {str(span.style) for span in text.spans}
 
 
@@ -61,3 +63,20 @@ def test_status_says_the_time_budget_with_the_run_s_other_limits() -> None:
     )  # fmt: skip
     said = spend_text(bus.state)
     assert said.endswith("; budget: run $10.00, 8h of time (4h driven)"), said
+
+
+async def test_the_time_against_its_budget_shows_on_an_80_column_line() -> None:
+    """After the agents, before tokens and cost: at their end it began at column 95."""
+    clock = Clock()
+    bus = EventBus(sample_run.RUN_ID, clock=clock)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        sample_run.start(bus)
+        sample_run.build(bus)
+        clock.now += timedelta(hours=4)
+        bus.emit(
+            BudgetUpdated(tokens=10, cost_usd=0.0, duration_s=4 * 3600, max_duration_s=8 * 3600)
+        )
+        await caught_up(app, bus, pilot)
+        shown = app.screen.query_one(BudgetStrip).render_line(0).text
+        assert "  time 4h ████░░░░ of 8h" in shown, shown

@@ -86,8 +86,9 @@ def bar(fraction: float, width: int = 10) -> str:
 
 
 def budget_text(state: RunState, *, stopped: bool = False) -> Text:
-    """The budget line: merged/total tasks, how the agents stand, tokens and cost against
-    their limits, the SIM marker first and a budget exceeded next. ``stopped``: no process
+    """The budget line: merged/total tasks, how the agents stand, the time driven against
+    the time budget, tokens and cost against their limits, the SIM marker first and a budget
+    exceeded next. ``stopped``: no process
     drives the unfinished run, so its unfinished agents were cut off, not running."""
     total = len(state.tasks)
     merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
@@ -107,6 +108,15 @@ def budget_text(state: RunState, *, stopped: bool = False) -> Text:
     # Before tokens and cost: what a person checks first, kept on an 80-column line.
     text.append("  agents ")
     text.append_text(agents_text(state.agent_tally(live=not stopped)))
+    # The time against its budget next, on an 80-column line too (after tokens and cost it
+    # began at column 95): an overnight run's owner looks for the hours left.
+    if budget is not None and budget.max_duration_s:
+        driven = state.driven_seconds()
+        used = driven / budget.max_duration_s
+        style = "red" if budget.exceeded == "time" or used >= 0.9 else "green"
+        text.append(f"  time {duration_text(driven)}")
+        text.append(f" {bar(used, 8)}", style=style)
+        text.append(f" of {duration_text(budget.max_duration_s)}")
     text.append(
         f"  tokens {compact_count(state.input_tokens)} in"
         f" / {compact_count(state.output_tokens)} out"
@@ -124,13 +134,6 @@ def budget_text(state: RunState, *, stopped: bool = False) -> Text:
         style = "red" if budget.exceeded == "cost" or used >= 0.9 else "green"
         text.append(f" {bar(used, 8)}", style=style)
         text.append(f" of {dollars(budget.max_cost_usd)}")
-    if budget is not None and budget.max_duration_s:
-        driven = state.driven_seconds()
-        used = driven / budget.max_duration_s
-        style = "red" if budget.exceeded == "time" or used >= 0.9 else "green"
-        text.append(f"  time {duration_text(driven)}")
-        text.append(f" {bar(used, 8)}", style=style)
-        text.append(f" of {duration_text(budget.max_duration_s)}")
     return text
 
 
