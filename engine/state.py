@@ -175,10 +175,12 @@ class RunState:
     def open_escalations(self) -> list[EscalationView]:
         return [e for e in self.escalations.values() if e.decision is None]
 
-    def budget_status(self) -> dict[str, Any] | None:
+    def budget_status(self, now: datetime | None = None) -> dict[str, Any] | None:
         """The run's budgets as far as its log says (None: it says nothing of them): the run's
         limits as last reported (raised, or set by a resume), the crossed one, and the
-        per-task limits a resume set (None there: as configured)."""
+        per-task limits a resume set (None there: as configured). ``now``: the clock of a run
+        a process drives now, whose time runs on between its events
+        (:meth:`driven_seconds`)."""
         run, limits = self.budget, self.budget_limits
         latest = run or limits  # a resume's limits are followed by the run's report of them
         if latest is None:
@@ -187,14 +189,15 @@ class RunState:
             "max_tokens": latest.max_tokens,
             "max_cost_usd": latest.max_cost_usd,
             "max_duration_s": latest.max_duration_s,
-            "duration_s": round(self.driven_seconds(), 1),
+            "duration_s": round(self.driven_seconds(now), 1),
             "exceeded": run.exceeded if run is not None else None,
             "task_max_tokens": limits.task_max_tokens if limits is not None else None,
             "task_max_cost_usd": limits.task_max_cost_usd if limits is not None else None,
         }
 
-    def to_status(self) -> dict[str, Any]:
-        """The JSON shape ``shopfloor status --json`` prints."""
+    def to_status(self, now: datetime | None = None) -> dict[str, Any]:
+        """The JSON shape ``shopfloor status --json`` prints (``now``: a live run's clock, as
+        :meth:`budget_status` takes it)."""
         return {
             "run_id": self.run_id,
             "outcome": self.outcome.value,
@@ -252,7 +255,7 @@ class RunState:
             },
             "cost_usd": round(self.cost_usd, 6),
             "agents": asdict(self.agent_tally()),  # `status` knows whether the run is live
-            "budget": self.budget_status(),
+            "budget": self.budget_status(now),
             "unpriced_models": dict(self.unpriced_models),
             "baseline_red": dict(self.baseline_red),
             "started_at": self.started_at,

@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -177,17 +178,17 @@ async def load_stopped_run(store: SqlEventStore, run_ref: str, doing: str) -> Ru
     return state
 
 
-def spend_text(state: RunState) -> str:
+def spend_text(state: RunState, now: datetime | None = None) -> str:
     """What the run spent (tokens: in, of them cached, and out; its cost, ``+ unpriced`` when
     some calls had no price) and the limits its log reports, as ``status --json`` has them:
-    the run's, and the per-task ones a resume set."""
+    the run's, and the per-task ones a resume set (``now``: a live run's clock)."""
     cached = f" with {state.cached_tokens:,} cached" if state.cached_tokens else ""
     tokens = state.input_tokens + state.output_tokens
     text = (
         f"spent: {tokens:,} tokens ({state.input_tokens:,} in{cached}, "
         f"{state.output_tokens:,} out), {cost_text(state.cost_usd, state.unpriced_models)}"
     )
-    budget = state.budget_status()
+    budget = state.budget_status(now)
     if budget is None:
         return text
     limits = []
@@ -280,6 +281,8 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
         asks = not args.json and state.outcome is Outcome.RUNNING and state.open_escalations
         answered = await store.waiting_decisions(state.run_id) if asks else {}
         db = db_option(store.url)
+    # A driven run's time runs on between its events (a night waiting on a person's answer).
+    now = datetime.now(UTC) if driver is not None else None
     # Said when the run (or its latest resume) started: uncommitted files it left out.
     warnings = str(state.settings.get(WARNING_KEY) or "").splitlines()
     if args.json:
@@ -288,7 +291,7 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
             "driver": driver,
             "standing": standing(state.outcome, driver is not None),
         }
-        report = {**state.to_status(), **live, "warnings": warnings}
+        report = {**state.to_status(now), **live, "warnings": warnings}
         report["agents"] = asdict(state.agent_tally(live=driver is not None))
         if args.plan:
             blueprint = state.blueprint
@@ -325,7 +328,7 @@ async def cmd_status(args: argparse.Namespace, console: Console) -> int:
     if state.agents:  # the same counts as the run screen's budget line
         tally = agents_text(state.agent_tally(live=driver is not None), separator=", ")
         console.print(Text.assemble("agents: ", tally), highlight=False)
-    console.print(spend_text(state), soft_wrap=True, highlight=False)
+    console.print(spend_text(state, now), soft_wrap=True, highlight=False)
     if state.reason:
         console.print(f"reason: {one_line(state.reason)}")
     left = left_branch_line(state)
