@@ -67,16 +67,29 @@ def test_status_says_the_time_budget_with_the_run_s_other_limits() -> None:
 
 async def test_the_time_against_its_budget_shows_on_an_80_column_line() -> None:
     """After the agents, before tokens and cost: at their end it began at column 95."""
-    clock = Clock()
-    bus = EventBus(sample_run.RUN_ID, clock=clock)
+    began = datetime.now(UTC) - timedelta(hours=4)  # a live run's time runs to now
+    bus = EventBus(sample_run.RUN_ID, clock=lambda: began)
     app = ShopfloorApp(bus.subscribe("tui"))
     async with app.run_test(size=(80, 24)) as pilot:
         sample_run.start(bus)
         sample_run.build(bus)
-        clock.now += timedelta(hours=4)
         bus.emit(
             BudgetUpdated(tokens=10, cost_usd=0.0, duration_s=4 * 3600, max_duration_s=8 * 3600)
         )
         await caught_up(app, bus, pilot)
         shown = app.screen.query_one(BudgetStrip).render_line(0).text
-        assert "  time 4h ████░░░░ of 8h" in shown, shown
+        assert "  time 4h" in shown and " ████░░░░ of 8h" in shown, shown
+
+
+async def test_a_live_run_s_strip_counts_its_time_to_now() -> None:
+    """Followed live, the strip's time runs on between events (a night waiting on a person's
+    answer logs nothing): its events four hours ago, it says 4h, not their 0s."""
+    began = datetime.now(UTC) - timedelta(hours=4)
+    bus = EventBus(sample_run.RUN_ID, clock=lambda: began)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(120, 24)) as pilot:
+        sample_run.start(bus)
+        bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, max_duration_s=8 * 3600))
+        await caught_up(app, bus, pilot)
+        shown = app.screen.query_one(BudgetStrip).render_line(0).text
+        assert "  time 4h" in shown and " of 8h" in shown, shown

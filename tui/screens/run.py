@@ -74,6 +74,9 @@ STATE_FILTERS: tuple[TaskState | None, ...] = (
 class RunScreen(LogFollowing, RunEscalations):
     """Pipeline, graph, agents, gauges, log and budget of one run."""
 
+    clocked: ClassVar[bool] = True
+    """The run is shown as it stands now (a replay's is as it stood at its step)."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         # The app's quit and help, first on the key bar: after the screen's keys, they were
         # off it below 80 columns (the help lists what the bar cannot show).
@@ -190,6 +193,14 @@ class RunScreen(LogFollowing, RunEscalations):
         self._dag.focus()
         if self._source is not None:
             start_bridge(self, self._source, target=self)
+        if self.clocked:
+            self.set_interval(1, self._show_budget)  # the time driven runs on between events
+
+    def _show_budget(self) -> None:
+        """The budget line; a run a process drives counts its time to now (a night waiting
+        on a person's answer logs nothing)."""
+        now = datetime.now(UTC) if self.clocked and self.driven else None
+        self._budget.show(self.model.state, stopped=self._stopped, now=now)
 
     def on_resize(self, event: events.Resize) -> None:
         width, height = event.size
@@ -258,7 +269,7 @@ class RunScreen(LogFollowing, RunEscalations):
         self._banner.show(state)
         self._gauges.show(state)
         self._gauges_line.show(state)
-        self._budget.show(state, stopped=self._stopped)
+        self._show_budget()
         self._dag.sync(state.tasks)
         self._agents.sync(state.agents, live=state.agents_live(self.driven))
         if self.selected_task not in state.tasks:
@@ -292,7 +303,7 @@ class RunScreen(LogFollowing, RunEscalations):
             self._stopped_why = why
             if self._header.is_mounted:
                 self._header.show(self.model.state, stopped=stopped, why=why)
-                self._budget.show(self.model.state, stopped=stopped)
+                self._show_budget()
                 self._schedule_sync()  # the agents without an end: cut off, or running again
 
     # -- widgets' messages --------------------------------------------------------------

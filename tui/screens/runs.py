@@ -107,6 +107,8 @@ class FollowedRunScreen(RunScreen):
 class ReplayScreen(RunScreen):
     """A stored run, replayed by stepping through its events."""
 
+    clocked: ClassVar[bool] = False
+
     BINDINGS: ClassVar[list[BindingType]] = [
         # The live run's keys for the log, the filter and the questions stay, off the key
         # bar (the help lists them): after them, the replay's own were off it at 80 columns

@@ -9,6 +9,8 @@ colours.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -85,11 +87,12 @@ def bar(fraction: float, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def budget_text(state: RunState, *, stopped: bool = False) -> Text:
+def budget_text(state: RunState, *, stopped: bool = False, now: datetime | None = None) -> Text:
     """The budget line: merged/total tasks, how the agents stand, the time driven against
     the time budget, tokens and cost against their limits, the SIM marker first and a budget
-    exceeded next. ``stopped``: no process
-    drives the unfinished run, so its unfinished agents were cut off, not running."""
+    exceeded next. ``stopped``: no process drives the unfinished run, so its unfinished
+    agents were cut off, not running; ``now``: the clock of one a process drives (its time
+    runs on between its events; None: to its latest event)."""
     total = len(state.tasks)
     merged = sum(1 for task in state.tasks.values() if task.state is TaskState.MERGED)
     failed = sum(1 for task in state.tasks.values() if task.state is TaskState.FAILED)
@@ -111,7 +114,7 @@ def budget_text(state: RunState, *, stopped: bool = False) -> Text:
     # The time against its budget next, on an 80-column line too (after tokens and cost it
     # began at column 95): an overnight run's owner looks for the hours left.
     if budget is not None and budget.max_duration_s:
-        driven = state.driven_seconds()
+        driven = state.driven_seconds(now)
         used = driven / budget.max_duration_s
         style = "red" if budget.exceeded == "time" or used >= 0.9 else "green"
         text.append(f"  time {duration_text(driven)}")
@@ -208,8 +211,9 @@ class BudgetStrip(TextLine):
     }
     """
 
-    def show(self, state: RunState, *, stopped: bool = False) -> None:
-        """Redraw from ``state`` (``stopped``: no process drives the unfinished run)."""
-        self.show_text(budget_text(state, stopped=stopped))
+    def show(self, state: RunState, *, stopped: bool = False, now: datetime | None = None) -> None:
+        """Redraw from ``state`` (``stopped``: no process drives the unfinished run; ``now``:
+        the clock of one a process drives, whose time runs on between its events)."""
+        self.show_text(budget_text(state, stopped=stopped, now=now))
         exceeded = state.budget is not None and state.budget.exceeded is not None
         self.set_class(exceeded, "-exceeded")
