@@ -7,28 +7,34 @@ import math
 import re
 from datetime import timedelta
 
-_PART = re.compile(r"(\d+)([dhms])")
-_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_PART = re.compile(r"(\d+)([wdhms])")
+_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _LONGEST = timedelta.max.total_seconds()  # 999999999 days: past it a float loses the count
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``text``: one or more whole numbers each with its unit, d, h, m or s, largest
-    first (``8h``, ``90m``, ``1h30m``, ``45s``). Raises ValueError, one line, on anything else
-    (a span longer than a timedelta holds too)."""
-    word = text.strip().lower()
+    """Seconds in ``text``: one or more whole numbers each with its unit, w, d, h, m or s,
+    largest first (``8h``, ``90m``, ``1h30m``, ``30d``, ``2w``; spaces between them, and a
+    sign before them, are read: ``-1d`` is negative, for the caller to refuse in its words).
+    Raises ValueError, one line, on anything else (a span longer than a timedelta holds too).
+
+    The one reading of a duration: ``--max-duration`` and ``--older-than`` each had theirs,
+    and each refused what the other took (``1h30m``; ``2w``)."""
+    word = re.sub(r"\s+", "", text).lower()
+    sign = -1 if word.startswith("-") else 1
+    word = word[1:] if word[:1] in ("-", "+") else word
     parts = _PART.findall(word)
     units = [unit for _, unit in parts]
     if (
         not parts
         or "".join(f"{n}{u}" for n, u in parts) != word
-        or units != sorted(set(units), key="dhms".index)
+        or units != sorted(set(units), key="wdhms".index)
     ):
-        raise ValueError(f"not a duration: {text!r} (e.g. 90m, 8h, 1h30m)")
+        raise ValueError(f"not a duration: {text!r} (e.g. 90m, 8h, 1h30m, 30d)")
     seconds = sum(int(number) * _SECONDS[unit] for number, unit in parts)
     if seconds > _LONGEST:  # float() of a 400-digit count raised OverflowError, a traceback
-        raise ValueError(f"duration too long: {text!r}")  # as --older-than says it
-    return float(seconds)
+        raise ValueError(f"duration too long: {text!r}")
+    return float(sign * seconds)
 
 
 def duration_text(seconds: float) -> str:

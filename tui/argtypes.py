@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engine.durations import parse_duration
-
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"^\s*([-+]?\d+)\s*([mhdw])\s*$")
 
 
 def positive_float(text: str) -> float:
@@ -64,18 +60,15 @@ def positive_duration(text: str) -> float:
 
 
 def duration(text: str) -> timedelta:
-    """argparse type: ``30d``, ``12h``, ``90m`` or ``2w`` as a timedelta."""
-    match = _DURATION.match(text.lower())
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"not a duration: {text!r} (use a number and m, h, d or w, e.g. 30d)"
-        )
-    if int(match.group(1)) <= 0:  # `prune --older-than 0d` would delete every finished run
-        raise argparse.ArgumentTypeError(f"a duration must be more than zero: {text!r}")
+    """argparse type: an age such as ``30d``, ``12h``, ``90m``, ``2w`` or ``1d12h``
+    (:func:`engine.durations.parse_duration`) as a timedelta."""
     try:
-        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    except OverflowError:
-        raise argparse.ArgumentTypeError(f"duration too long: {text!r}") from None
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:  # `prune --older-than 0d` would delete every finished run
+        raise argparse.ArgumentTypeError(f"a duration must be more than zero: {text!r}")
+    return timedelta(seconds=seconds)
 
 
 def since_time(text: str) -> datetime:

@@ -60,7 +60,8 @@ def test_an_unknown_option_of_any_command_is_one_line(
         ),
         (
             ["resume", "r1", "--max-duration", "30m1h"],
-            "shopfloor: argument --max-duration: not a duration: '30m1h' (e.g. 90m, 8h, 1h30m) "
+            "shopfloor: argument --max-duration: not a duration: '30m1h' (e.g. 90m, 8h, 1h30m, "
+            "30d) "
             "(shopfloor resume --help)",
         ),
         (
