@@ -93,3 +93,24 @@ async def test_a_live_run_s_strip_counts_its_time_to_now() -> None:
         await caught_up(app, bus, pilot)
         shown = app.screen.query_one(BudgetStrip).render_line(0).text
         assert "  time 4h" in shown and " of 8h" in shown, shown
+
+
+async def test_the_strip_is_redrawn_each_second_only_for_a_run_with_a_time_budget() -> None:
+    """Without a time budget nothing on the line moves between events: the clock's tick
+    leaves it be (it redrew every run's line each second); with one, the tick counts on."""
+    bus = EventBus(sample_run.RUN_ID)
+    app = ShopfloorApp(bus.subscribe("tui"))
+    async with app.run_test(size=(120, 24)) as pilot:
+        sample_run.start(bus)
+        bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, max_tokens=100))
+        await caught_up(app, bus, pilot)
+        strip = app.screen.query_one(BudgetStrip)
+        drawn: list[str] = []
+        strip.show_text = lambda text: drawn.append(text.plain)  # type: ignore[method-assign]
+        app.screen._clock_budget()  # type: ignore[attr-defined]
+        assert drawn == []
+        bus.emit(BudgetUpdated(tokens=10, cost_usd=0.0, max_tokens=100, max_duration_s=3600))
+        await caught_up(app, bus, pilot)
+        drawn.clear()
+        app.screen._clock_budget()  # type: ignore[attr-defined]
+        assert len(drawn) == 1 and " of 1h" in drawn[0], drawn

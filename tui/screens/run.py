@@ -194,7 +194,14 @@ class RunScreen(LogFollowing, RunEscalations):
         if self._source is not None:
             start_bridge(self, self._source, target=self)
         if self.clocked:
-            self.set_interval(1, self._show_budget)  # the time driven runs on between events
+            self.set_interval(1, self._clock_budget)  # the time driven runs on between events
+
+    def _clock_budget(self) -> None:
+        """Each second, the budget line of a run with a time budget (without one, nothing on
+        the line moves between events: it is not redrawn)."""
+        budget = self.model.state.budget
+        if budget is not None and budget.max_duration_s:
+            self._show_budget()
 
     def _show_budget(self) -> None:
         """The budget line; a run a process drives counts its time to now (a night waiting
