@@ -10,7 +10,8 @@ The screen is a view: widgets never touch the engine. Events arrive as messages 
 bridge; the screen folds them, then redraws once per burst (``call_later`` runs after every
 message already queued, so a flood costs one redraw). Decisions leave through the
 ``on_decision`` callable the screen was given (none: read-only). Two parts live beside it:
-which agent's log shows (tui/screens/run_log_follow.py) and the escalation queue
+which agent's log shows (tui/screens/run_log_follow.py), the boxes typed into (the task
+filter and the log's search: tui/screens/run_typed_boxes.py) and the escalation queue
 (tui/screens/run_escalations.py); this module builds the panels and keeps them current.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from textual import events, on
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -36,12 +37,11 @@ from tui.messages import EventsArrived, EventStreamEnded
 from tui.screens.escalation import EscalationScreen
 from tui.screens.plan import PlanScreen
 from tui.screens.run_escalations import RunEscalations
-from tui.screens.run_log_follow import LogFollowing
 from tui.screens.run_model import RunModel, latest_agent_for_task
 from tui.screens.run_toasts import toasts_over_the_log
+from tui.screens.run_typed_boxes import TypedBoxes
 from tui.screens.task_detail import TaskDetailScreen
 from tui.text import printable
-from tui.type_ahead import type_ahead
 from tui.widgets.agent_log import AgentLog
 from tui.widgets.agent_table import AgentTable
 from tui.widgets.dag_view import DagView, TaskFilter
@@ -71,7 +71,7 @@ STATE_FILTERS: tuple[TaskState | None, ...] = (
 """What ``s`` cycles through on the task graph."""
 
 
-class RunScreen(LogFollowing, RunEscalations):
+class RunScreen(TypedBoxes, RunEscalations):
     """Pipeline, graph, agents, gauges, log and budget of one run."""
 
     clocked: ClassVar[bool] = True
@@ -318,60 +318,6 @@ class RunScreen(LogFollowing, RunEscalations):
     def on_dag_view_task_chosen(self, message: DagView.TaskChosen) -> None:
         self.open_task(message.task_id)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input is self._filter:
-            event.stop()
-            self._applied_filter = event.value
-            self._dag.filter_text = event.value
-            self.set_class(bool(event.value.strip()), "-filtered")
-            self._close_filter()
-
-    def on_task_filter_cancelled(self, message: TaskFilter.Cancelled) -> None:
-        message.stop()
-        self._filter.value = self._applied_filter  # what is typed but not applied goes
-        self._close_filter()
-
-    def _close_filter(self) -> None:
-        self.remove_class("-filtering")
-        self._dag.focus()
-
-    async def on_key(self, event: events.Key) -> None:
-        # / and f open their box when the key reaches this screen, not later as bindings,
-        # and the box takes the keys that were on their way before its focus came
-        # (tui.type_ahead): as bindings, "/release" typed fast opened the escalation (e)
-        # and approved it (a). A key the focused box let through is not one of those.
-        box = self._typed_into
-        searching = box is self._log.search_box and self._log.has_class("-searching")
-        filtering = box is self._filter and self.has_class("-filtering")
-        if box is not None and (searching or filtering):
-            if event.key == "escape":
-                event.stop()
-                self._typed_into = None
-                if filtering:
-                    self._filter.action_cancel()
-                else:
-                    self._log.action_clear_search()
-            else:
-                await type_ahead(box, event)
-            return
-        self._typed_into = None
-        if event.key == "slash":
-            self.action_search_log()
-            self._typed_into = self._log.search_box
-        elif event.key == "f":
-            self.action_filter_tasks()
-            self._typed_into = self._filter
-        else:
-            return
-        event.stop()
-        event.prevent_default()
-
-    @on(events.DescendantBlur)
-    def forget_typed_into(self, event: events.DescendantBlur) -> None:
-        """Once the box opened by / or f loses the focus, the keys are the others' again."""
-        if event.widget is self._typed_into:
-            self._typed_into = None
-
     # -- actions ------------------------------------------------------------------------
 
     def open_task(self, task_id: str) -> None:
@@ -395,13 +341,6 @@ class RunScreen(LogFollowing, RunEscalations):
     def action_previous_task(self) -> None:
         """Move the graph's cursor to the previous task."""
         self._dag.step_task(-1)
-
-    def action_filter_tasks(self) -> None:
-        """Open the task filter box (enter applies, an empty filter shows every task;
-        escape closes it and keeps the filter applied before)."""
-        self.add_class("-filtering")
-        self._filter.select_all()  # typing replaces the filter applied before
-        self._filter.focus()
 
     def action_cycle_state_filter(self) -> None:
         """Show only running, failed, pending, merged tasks, then all again."""
