@@ -31,6 +31,7 @@ from engine.events import (
     StageChanged,
 )
 from engine.protocols import EmitFn, EngineerJob, EngineerReport
+from engine.run_views import EscalationView
 from engine.spend import BudgetLimits, still_crossed
 from engine.state import RunState
 
@@ -138,23 +139,35 @@ async def resume(repo, root, log: list[EventBase], clock: Clock, **kw: object):
     return await asyncio.wait_for(factory.run(), 30), events
 
 
-async def test_a_raise_lifts_the_time_budget_past_the_time_driven():
-    """Answered "raise", the limit doubles, or goes past what was driven by half again."""
+def an_hours_budget() -> tuple[Clock, EventBus, EscalationBroker, BudgetTracker]:
+    """A started run's budget tracker with an hour's time budget, on a clock a test moves;
+    its questions wait for an answer."""
     clock = Clock()
     bus = EventBus("r", clock=clock)
     start = RunStarted(request="r", repo=".", base_branch="main", base_commit="c",
                        integration_branch="i")  # fmt: skip
     bus.emit(start)
     broker = EscalationBroker(bus, policy="wait")
-    tracker = BudgetTracker(bus, EngineConfig(max_duration_s=3600), broker)
-    await tracker.admit()  # within the hour: no question
-    assert not bus.state.open_escalations
-    clock.ahead += 3 * HOUR
-    asking = asyncio.create_task(tracker.admit())
+    return clock, bus, broker, BudgetTracker(bus, EngineConfig(max_duration_s=3600), broker)
+
+
+async def asked(bus: EventBus) -> EscalationView:
+    """The one question the run has open, once it is asked."""
     async with asyncio.timeout(5):
         while not bus.state.open_escalations:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     [esc] = bus.state.open_escalations
+    return esc
+
+
+async def test_a_raise_lifts_the_time_budget_past_the_time_driven():
+    """Answered "raise", the limit doubles, or goes past what was driven by half again."""
+    clock, bus, broker, tracker = an_hours_budget()
+    await tracker.admit()  # within the hour: no question
+    assert not bus.state.open_escalations
+    clock.ahead += 3 * HOUR
+    asking = asyncio.create_task(tracker.admit())
+    esc = await asked(bus)
     assert "time budget" in esc.question
     broker.decide(esc.escalation_id, "raise", "human:test")
     await asyncio.wait_for(asking, 5)
@@ -166,19 +179,10 @@ async def test_a_raise_lifts_the_time_budget_past_the_time_driven():
 async def test_a_stop_says_the_time_driven_when_it_was_answered():
     """Asked at 3h of 1h, stopped five hours later (a person's answer, or the escalation
     timeout's default): the stop says 8h, as status and the closing line do, not 3h."""
-    clock = Clock()
-    bus = EventBus("r", clock=clock)
-    start = RunStarted(request="r", repo=".", base_branch="main", base_commit="c",
-                       integration_branch="i")  # fmt: skip
-    bus.emit(start)
-    broker = EscalationBroker(bus, policy="wait")
-    tracker = BudgetTracker(bus, EngineConfig(max_duration_s=3600), broker)
+    clock, bus, broker, tracker = an_hours_budget()
     clock.ahead += 3 * HOUR
     asking = asyncio.create_task(tracker.admit())
-    async with asyncio.timeout(5):
-        while not bus.state.open_escalations:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-    [esc] = bus.state.open_escalations
+    esc = await asked(bus)
     assert ", 3h of 1h)" in esc.question or ", 3h1m of 1h)" in esc.question
     clock.ahead += 5 * HOUR
     broker.decide(esc.escalation_id, "stop", "human:test")
