@@ -481,15 +481,22 @@ def test_the_bus_stamp_equals_pydantic_model_copy_for_every_event_type():
             ours.seq = 1  # type: ignore[misc]  # still frozen
 
 
-def test_a_resume_that_records_settings_replaces_those_the_run_started_with() -> None:
-    start = RunStarted(
-        request="r",
-        repo="/x",
-        base_branch="main",
-        base_commit="0" * 40,
-        integration_branch="shopfloor/wip/x",
-        settings={"escalation_policy": "wait", "workers": "4"},
+def started(**fields: typing.Any) -> RunStarted:
+    """The RunStarted of a run on ``/x`` (``fields`` replace or add to its own)."""
+    return RunStarted(
+        **{
+            "request": "r",
+            "repo": "/x",
+            "base_branch": "main",
+            "base_commit": "0" * 40,
+            "integration_branch": "shopfloor/wip/x",
+            **fields,
+        }
     )
+
+
+def test_a_resume_that_records_settings_replaces_those_the_run_started_with() -> None:
+    start = started(settings={"escalation_policy": "wait", "workers": "4"})
     unwatched = {"escalation_policy": "twin", "workers": "4"}
     state = RunState.fold(stamp([start, RunResumed(settings=unwatched)]))
     assert state.settings == unwatched
@@ -500,13 +507,7 @@ def test_a_resume_that_records_settings_replaces_those_the_run_started_with() ->
 
 def test_an_interrupt_is_folded_until_a_resume_goes_on() -> None:
     """status tells a run its process stopped cleanly from one whose log just ends."""
-    start = RunStarted(
-        request="r",
-        repo="/x",
-        base_branch="main",
-        base_commit="0" * 40,
-        integration_branch="shopfloor/wip/x",
-    )
+    start = started()
     assert RunState.fold(stamp([start])).interrupted_at is None  # a crash's log
     events = stamp([start, RunInterrupted()])
     assert RunState.fold(events).interrupted_at == events[-1].ts.isoformat()
@@ -519,13 +520,7 @@ def test_agents_of_the_process_a_resume_replaced_are_cut_off_not_running() -> No
     the resumed run for good: in the agent table, the log's title and the agent counts of a
     run that was live again. A resume cuts them off; the attempt it restarts under the same
     agent id runs again, and one that had finished stays as it ended."""
-    start = RunStarted(
-        request="r",
-        repo="/x",
-        base_branch="main",
-        base_commit="0" * 40,
-        integration_branch="shopfloor/wip/x",
-    )
+    start = started()
 
     def began(agent_id: str, attempt: int = 1) -> AgentStarted:
         return AgentStarted(
